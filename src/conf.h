@@ -1,0 +1,125 @@
+/* conf.h: portico's configuration: the libconfig file, command-line
+ * overrides (-o path=value and the short flags), validation with file:line
+ * messages, and the immutable pt_config the master builds before forking. */
+#ifndef PT_CONF_H
+#define PT_CONF_H
+
+#include "first.h"
+#include <sys/socket.h>
+
+typedef enum pt_match_kind { PT_MATCH_PREFIX, PT_MATCH_EXACT, PT_MATCH_EXT } pt_match_kind;
+typedef enum pt_handler_kind { PT_H_STATIC, PT_H_CGI, PT_H_FASTCGI } pt_handler_kind;
+
+typedef struct pt_listen_cfg {
+    char *text; /* as written: "127.0.0.1:8080", "[::1]:8080", "*:8080", "8080" */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    bool any_dual; /* "*:PORT" / "PORT": [::] with v6only=0, falling back to 0.0.0.0 */
+} pt_listen_cfg;
+
+typedef struct pt_location {
+    pt_match_kind match;
+    char *pattern; /* "/prefix/", "/exact", ".ext" */
+    size_t pattern_len;
+    pt_handler_kind handler;
+    char *root;    /* NULL: the vhost's root */
+    int dir_listing;     /* -1 inherit, 0/1 */
+    int follow_symlinks; /* -1 inherit, 0/1 */
+    int allow_dotfiles;  /* -1 inherit, 0/1 */
+    int line;
+} pt_location;
+
+typedef struct pt_vhost {
+    char **names; /* lower-case; "*.example.org" wildcard suffix; "*" or none = default */
+    size_t nnames;
+    bool is_default;
+    char *root;   /* absolute, no trailing slash (except "/") */
+    int root_fd;  /* O_PATH|O_DIRECTORY, opened by pt_config_open_roots() */
+    char **index;
+    size_t nindex;
+    bool dir_listing, follow_symlinks, allow_dotfiles;
+    char *access_log; /* NULL: the global one; "off": none */
+    pt_location *locs;
+    size_t nlocs;
+    int line;
+} pt_vhost;
+
+typedef struct pt_limits {
+    uint32_t max_connections;  /* per worker */
+    uint32_t header_buffer;    /* request line + headers, bytes */
+    uint32_t max_headers;      /* header field count */
+    uint64_t max_body;
+    uint64_t body_memory;      /* in-memory body threshold before spilling */
+    uint32_t max_pipelined;    /* bytes read ahead while a response is pending */
+    uint32_t keepalive_requests;
+    uint32_t max_ranges;
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t keepalive_timeout_ms;
+    uint64_t write_timeout_ms;
+    uint64_t shutdown_timeout_ms;
+} pt_limits;
+
+typedef struct pt_config {
+    char *file; /* NULL when flags only */
+    int workers; /* resolved: >= 1 */
+    char *user, *group;
+    char *pid_file;
+    char *error_log;  /* "stderr" or a path */
+    int log_level;    /* PT_LOG_* */
+    char *access_log; /* path, "stderr"/"stdout", or NULL for off */
+    char *tmp_dir;
+    char *mime_types;
+    char *server_name; /* SERVER_SOFTWARE-ish banner token; "portico" */
+    bool server_tokens; /* include the version in Server: */
+    pt_listen_cfg *listen;
+    size_t nlisten;
+    pt_limits limits;
+    pt_vhost *vhosts; /* at least one; exactly one is_default */
+    size_t nvhosts;
+    /* Gateways parsed now, answered "not yet supported" until they land. */
+    char **cgi_routes;
+    size_t ncgi_routes;
+    char **fastcgi_routes;
+    size_t nfastcgi_routes;
+} pt_config;
+
+/* Command-line input to the loader. */
+typedef struct pt_cli {
+    const char *conf_file; /* -c */
+    int workers;           /* -w, -1 unset */
+    const char **listen;   /* -l (repeatable) */
+    size_t nlisten;
+    const char *port;      /* -p */
+    const char *root;      /* -r */
+    const char **cgi;      /* --cgi PREFIX=PATH */
+    size_t ncgi;
+    const char **fastcgi;  /* --fastcgi PATTERN=ADDR[,ADDR...] */
+    size_t nfastcgi;
+    const char *max_body;   /* --max-body */
+    const char *error_log;  /* --error-log */
+    const char *access_log; /* --access-log */
+    const char **overrides; /* -o path=value */
+    size_t noverrides;
+} pt_cli;
+
+/* Build the configuration: read the file (if any), apply the flags, then
+ * the -o overrides, then validate everything. On error returns NULL and
+ * writes "file:line: message" (or "-o path: message" / "--flag: message")
+ * into err. */
+pt_config *pt_config_load(const pt_cli *cli, char *err, size_t errlen);
+/* Same, from a string (unit tests and the fuzzer); name is used in messages. */
+pt_config *pt_config_load_string(const char *text, const char *name, const pt_cli *cli, char *err,
+                                 size_t errlen);
+/* Open every vhost root as an O_PATH directory fd. 0 or -1 with err. */
+int pt_config_open_roots(pt_config *c, char *err, size_t errlen);
+void pt_config_free(pt_config *c);
+
+/* The vhost for a Host value (port, trailing dot stripped, case-insensitive):
+ * exact name, then the longest wildcard suffix, then the default. */
+const pt_vhost *pt_config_vhost(const pt_config *c, const char *host, size_t len);
+/* The location for a normalised path: exact match, then extension (of the
+ * last path segment), then the longest prefix; NULL when none matches. */
+const pt_location *pt_config_location(const pt_vhost *v, const char *path, size_t len);
+
+#endif

@@ -1,0 +1,3 @@
+#ifndef PT_X
+#define PT_X
+#endif

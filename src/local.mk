@@ -1,0 +1,28 @@
+# src/: libportico.a holds everything but main.c, so unit tests and fuzzers link it.
+noinst_LIBRARIES += src/libportico.a
+src_libportico_a_SOURCES = \
+	src/first.h \
+	src/util.c src/util.h \
+	src/chunked.c src/chunked.h \
+	src/body.c src/body.h \
+	src/h1_head.c src/h1_head.h \
+	src/mime.c src/mime.h \
+	src/httpdate.c src/httpdate.h \
+	src/range.c src/range.h \
+	src/precond.c src/precond.h \
+	src/dirlist.c src/dirlist.h \
+	src/conf.c src/conf.h \
+	src/log.c src/log.h \
+	src/buf.c src/buf.h \
+	src/ev.c src/ev.h \
+	src/listen.c src/listen.h \
+	src/conn.c src/conn.h \
+	src/h1_resp.c src/h1_resp.h \
+	src/static.c src/static.h \
+	src/worker.c src/worker.h \
+	src/master.c src/master.h
+
+sbin_PROGRAMS += src/portico
+src_portico_SOURCES = src/main.c
+src_portico_LDADD = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS)
+PT_LIBS = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS)

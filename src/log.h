@@ -1,0 +1,40 @@
+/* log.h: the error log (levels, context, escaping of client bytes) and the
+ * access log (combined format + request time). One write(2) per line on an
+ * O_APPEND fd; pt_log_reopen() on SIGUSR1. */
+#ifndef PT_LOG_H
+#define PT_LOG_H
+
+#include "first.h"
+
+enum { PT_LOG_ERROR = 0, PT_LOG_WARN = 1, PT_LOG_INFO = 2, PT_LOG_DEBUG = 3 };
+
+/* path: "stderr" or a file. Returns 0 or -1 with errno. */
+int pt_log_open(const char *path, int level);
+/* Access log: NULL/"off" = none, "stderr", "stdout" or a path. */
+int pt_access_log_open(const char *path);
+/* Reopen both (logrotate). Returns 0 or -1. */
+int pt_log_reopen(void);
+int pt_log_level(void);
+int pt_log_parse_level(const char *s);
+/* Tag written after the pid, e.g. "master", "worker 1". */
+void pt_log_set_role(const char *role);
+
+void pt_log(int level, const char *fmt, ...) PT_PRINTF(2, 3);
+#define pt_log_error(...) pt_log(PT_LOG_ERROR, __VA_ARGS__)
+#define pt_log_warn(...) pt_log(PT_LOG_WARN, __VA_ARGS__)
+#define pt_log_info(...)                                                                           \
+    do {                                                                                           \
+        if (pt_log_level() >= PT_LOG_INFO)                                                         \
+            pt_log(PT_LOG_INFO, __VA_ARGS__);                                                      \
+    } while (0)
+#define pt_log_debug(...)                                                                          \
+    do {                                                                                           \
+        if (pt_log_level() >= PT_LOG_DEBUG)                                                        \
+            pt_log(PT_LOG_DEBUG, __VA_ARGS__);                                                     \
+    } while (0)
+
+/* Append a raw, already formatted line (with '\n') to the access log. */
+void pt_access_log_write(const char *line, size_t len);
+bool pt_access_log_enabled(void);
+
+#endif

@@ -1,0 +1,5 @@
+#include "first.h"
+int main(void)
+{
+    return 0;
+}

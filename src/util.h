@@ -1,0 +1,57 @@
+/* util.h: small pure helpers: size/duration parsing, percent-decoding, the
+ * request-path normaliser, and escaping of client bytes for logs and HTML. */
+#ifndef PT_UTIL_H
+#define PT_UTIL_H
+
+#include "first.h"
+
+/* "100M", "8k", "64K", "1G", "512" (bytes); suffixes k/K=1024, m/M, g/G, t/T.
+ * Optional trailing "B"/"b" ("10MB"). Rejects empty, negative, junk, overflow.
+ * Returns 0, or -1 with errno=EINVAL/ERANGE. */
+int pt_parse_size(const char *s, uint64_t *out);
+
+/* "30s", "500ms", "5m", "1h", "1d", plain "30" = seconds. Result in ms.
+ * Returns 0, or -1 with errno=EINVAL/ERANGE. */
+int pt_parse_duration_ms(const char *s, uint64_t *out);
+
+/* Decimal unsigned with overflow check, no sign, no spaces: 0 or -1. */
+int pt_parse_u64(const char *s, size_t len, uint64_t *out);
+
+/* Percent-decode in[0..len) into out (capacity >= len). Returns decoded
+ * length, or -1 on a malformed escape (%G1, truncated %4). */
+ssize_t pt_percent_decode(const char *in, size_t len, char *out);
+
+/* Request-path normaliser (RFC 3986 §5.2.4 + portico's rules).
+ * Input: the raw path of the request target (starts with '/', no query).
+ * Percent-decodes exactly once, then rejects NUL and other CTLs (0x00-0x1f,
+ * 0x7f), removes "." and ".." segments (never above the root), collapses
+ * repeated slashes. Keeps a trailing slash. out needs capacity >= len + 1;
+ * result is NUL-terminated and always starts with '/'.
+ * Returns the output length, or -1 (the caller answers 400). */
+ssize_t pt_path_normalize(const char *in, size_t len, char *out);
+
+/* Escape client-supplied bytes for a log line: printable ASCII except '\\'
+ * and '"' is copied, everything else becomes \xHH (and \\ \"). Writes at
+ * most cap-1 bytes plus NUL (truncating with "..." when it had to cut).
+ * Returns the length written. */
+size_t pt_escape_log(const char *in, size_t len, char *out, size_t cap);
+
+/* HTML-escape (& < > " ') into out; returns bytes needed (may exceed cap:
+ * then out holds a truncated, still NUL-terminated prefix). */
+size_t pt_escape_html(const char *in, size_t len, char *out, size_t cap);
+
+/* Percent-encode a path for use in a URL (keeps unreserved and '/'). Same
+ * return convention as pt_escape_html. */
+size_t pt_escape_url_path(const char *in, size_t len, char *out, size_t cap);
+
+/* ASCII case-insensitive comparison of a slice with a C string. */
+bool pt_str_ieq(const char *a, size_t alen, const char *lit);
+
+/* fd helpers: 0 or -1 with errno. */
+int pt_fd_nonblock(int fd);
+int pt_fd_cloexec(int fd);
+
+/* Monotonic milliseconds and wall-clock seconds. */
+uint64_t pt_now_ms(void);
+
+#endif

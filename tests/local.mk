@@ -1,0 +1,43 @@
+# tests/: C unit tests against libportico.a and Python integration tests,
+# all speaking TAP through automake's tap-driver.sh.
+UNIT_TESTS = \
+	tests/unit/test_util \
+	tests/unit/test_chunked \
+	tests/unit/test_body \
+	tests/unit/test_h1_head \
+	tests/unit/test_range \
+	tests/unit/test_precond \
+	tests/unit/test_httpdate \
+	tests/unit/test_mime \
+	tests/unit/test_conf
+check_PROGRAMS += $(UNIT_TESTS)
+tests_unit_test_util_LDADD = $(PT_LIBS)
+tests_unit_test_chunked_LDADD = $(PT_LIBS)
+tests_unit_test_body_LDADD = $(PT_LIBS)
+tests_unit_test_h1_head_LDADD = $(PT_LIBS)
+tests_unit_test_range_LDADD = $(PT_LIBS)
+tests_unit_test_precond_LDADD = $(PT_LIBS)
+tests_unit_test_httpdate_LDADD = $(PT_LIBS)
+tests_unit_test_mime_LDADD = $(PT_LIBS)
+tests_unit_test_conf_LDADD = $(PT_LIBS)
+EXTRA_DIST += tests/unit/tap.h
+
+PY_TESTS = \
+	tests/t_cli.py \
+	tests/t_http.py \
+	tests/t_static.py \
+	tests/t_signals.py
+TESTS += $(UNIT_TESTS) $(PY_TESTS)
+EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py
+
+TEST_EXTENSIONS = .py
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+PY_LOG_DRIVER = $(LOG_DRIVER)
+PY_LOG_COMPILER = $(PYTHON)
+AM_TESTS_ENVIRONMENT = \
+	PORTICO='$(abs_top_builddir)/src/portico'; export PORTICO; \
+	PT_SRCDIR='$(abs_top_srcdir)'; export PT_SRCDIR; \
+	PT_BUILDDIR='$(abs_top_builddir)'; export PT_BUILDDIR; \
+	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE; \
+	ASAN_OPTIONS='detect_leaks=1:abort_on_error=1:log_exe_name=1'; export ASAN_OPTIONS; \
+	UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1'; export UBSAN_OPTIONS;
