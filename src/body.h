@@ -7,11 +7,11 @@
 #include "first.h"
 
 typedef struct pt_body {
-    char *mem;          /* heap buffer while in memory */
+    char *mem; /* heap buffer while in memory */
     size_t mem_len, mem_cap;
-    int fd;             /* -1 while in memory */
-    uint64_t len;       /* total bytes stored */
-    size_t mem_limit;   /* spill threshold */
+    int fd;           /* -1 while in memory */
+    uint64_t len;     /* total bytes stored */
+    size_t mem_limit; /* spill threshold */
     const char *tmp_dir;
 } pt_body;
 
@@ -25,5 +25,11 @@ ssize_t pt_body_read(const pt_body *b, uint64_t off, void *dst, size_t len);
 bool pt_body_in_memory(const pt_body *b);
 /* Frees memory and closes the file (which disappears: it was never linked). */
 void pt_body_free(pt_body *b);
+
+/* An unnamed read-write temp file in dir (NULL: /tmp): O_TMPFILE, or
+ * mkostemp + unlink where O_TMPFILE is unsupported. fd (O_CLOEXEC) or -1. */
+int pt_body_tmpfile(const char *dir);
+/* The mkostemp + unlink path alone (exposed so tests can reach it). */
+int pt_body_tmpfile_fallback(const char *dir);
 
 #endif

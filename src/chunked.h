@@ -7,9 +7,9 @@
 #include "first.h"
 
 typedef enum pt_chunk_rc {
-    PT_CHUNK_MORE = 0,  /* all input consumed, need more */
-    PT_CHUNK_DONE = 1,  /* last chunk + trailers + final CRLF seen; *consumed stops right after */
-    PT_CHUNK_BAD = 2,   /* framing error: 400 and close */
+    PT_CHUNK_MORE = 0, /* all input consumed, need more */
+    PT_CHUNK_DONE = 1, /* last chunk + trailers + final CRLF seen; *consumed stops right after */
+    PT_CHUNK_BAD = 2,  /* framing error: 400 and close */
     PT_CHUNK_TOO_LARGE = 3, /* decoded total would exceed max_body: 413 */
 } pt_chunk_rc;
 
@@ -18,10 +18,10 @@ typedef struct pt_chunked {
     uint64_t chunk_left; /* data bytes left in the current chunk */
     uint64_t total;      /* decoded bytes so far */
     uint64_t max_body;
-    size_t line_len;     /* bytes in the current size line / extension / trailer line */
+    size_t line_len; /* bytes in the current size line / extension / trailer line */
     size_t trailer_bytes;
-    size_t max_line;     /* cap for a size line incl. extensions (1024) */
-    size_t max_trailer;  /* cap for all trailer bytes together */
+    size_t max_line;    /* cap for a size line incl. extensions (1024) */
+    size_t max_trailer; /* cap for all trailer bytes together */
     int ndigits;
 } pt_chunked;
 

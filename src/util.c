@@ -1,1 +1,386 @@
 #include "first.h"
+#include "util.h"
+
+/* util.c: small pure helpers shared by every module: number/size/duration
+ * parsing for the config, percent-decoding and the request-path normaliser,
+ * escaping of client bytes for logs, HTML and URLs, and a few fd/clock calls. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+
+static int hex_val(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static unsigned char ascii_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+int pt_parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (s == NULL || len == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < '0' || c > '9') {
+            errno = EINVAL;
+            return -1;
+        }
+        unsigned d = c - '0';
+        if (v > (UINT64_MAX - d) / 10) {
+            errno = ERANGE;
+            return -1;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Leading decimal digits of s: the number and where the suffix starts. */
+static int parse_lead(const char *s, uint64_t *v, const char **rest)
+{
+    size_t n = 0;
+
+    if (s == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    while (s[n] >= '0' && s[n] <= '9')
+        n++;
+    if (pt_parse_u64(s, n, v) < 0)
+        return -1;
+    *rest = s + n;
+    return 0;
+}
+
+int pt_parse_size(const char *s, uint64_t *out)
+{
+    const char *suf;
+    uint64_t v;
+    unsigned shift = 0;
+
+    if (parse_lead(s, &v, &suf) < 0)
+        return -1;
+    switch (ascii_lower((unsigned char)*suf)) {
+    case 'k':
+        shift = 10;
+        break;
+    case 'm':
+        shift = 20;
+        break;
+    case 'g':
+        shift = 30;
+        break;
+    case 't':
+        shift = 40;
+        break;
+    default:
+        break;
+    }
+    if (shift)
+        suf++;
+    if (*suf == 'b' || *suf == 'B')
+        suf++;
+    if (*suf != '\0') {
+        errno = EINVAL;
+        return -1;
+    }
+    if (v > (UINT64_MAX >> shift)) {
+        errno = ERANGE;
+        return -1;
+    }
+    *out = v << shift;
+    return 0;
+}
+
+int pt_parse_duration_ms(const char *s, uint64_t *out)
+{
+    const char *suf;
+    uint64_t v, mul;
+
+    if (parse_lead(s, &v, &suf) < 0)
+        return -1;
+    /* Units are lower case only: "5M" could mean minutes or months. */
+    if (strcmp(suf, "ms") == 0)
+        mul = 1;
+    else if (strcmp(suf, "") == 0 || strcmp(suf, "s") == 0)
+        mul = 1000;
+    else if (strcmp(suf, "m") == 0)
+        mul = 60 * 1000;
+    else if (strcmp(suf, "h") == 0)
+        mul = 3600 * 1000;
+    else if (strcmp(suf, "d") == 0)
+        mul = 86400 * 1000;
+    else {
+        errno = EINVAL;
+        return -1;
+    }
+    if (v > UINT64_MAX / mul) {
+        errno = ERANGE;
+        return -1;
+    }
+    *out = v * mul;
+    return 0;
+}
+
+ssize_t pt_percent_decode(const char *in, size_t len, char *out)
+{
+    size_t w = 0;
+
+    /* Writes never pass the read position, so out == in works. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '%') {
+            if (len - i < 3)
+                return -1;
+            int hi = hex_val((unsigned char)in[i + 1]);
+            int lo = hex_val((unsigned char)in[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (unsigned char)(hi << 4 | lo);
+            i += 2;
+        }
+        out[w++] = (char)c;
+    }
+    return (ssize_t)w;
+}
+
+/*
+ * The path is decoded exactly once, before dot-segment removal. Hence:
+ *  - "%2e%2e" is "..", and is removed like a literal "..";
+ *  - "%252e" becomes the literal segment name "%2e" (never decoded again);
+ *  - "%2f" becomes a real '/' that separates segments, so "/a%2f..%2fb" is
+ *    "/b". The file system would see it that way anyway, and treating it
+ *    as one opaque segment would let ".." through unnoticed.
+ * Removal is RFC 3986 §5.2.4 on a path that is already absolute: ".." at
+ * the root stays at the root, and a path ending in "." or ".." keeps a
+ * trailing slash ("/a/b/.." -> "/a/"). Empty segments ("//") collapse.
+ */
+ssize_t pt_path_normalize(const char *in, size_t len, char *out)
+{
+    ssize_t dl;
+    size_t n, i, w;
+
+    /* origin-form (RFC 9112 §3.2.1) is absolute-path: a leading '/' */
+    if (len == 0 || in[0] != '/')
+        return -1;
+    dl = pt_percent_decode(in, len, out);
+    if (dl < 0)
+        return -1;
+    n = (size_t)dl;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)out[i];
+        if (c < 0x20 || c == 0x7f)
+            return -1;
+    }
+
+    /* In place: w (write) never passes i (read). out[0] is the root '/'. */
+    w = 1;
+    i = 1;
+    while (i < n) {
+        size_t j, seglen;
+        if (out[i] == '/') {
+            i++;
+            continue;
+        }
+        for (j = i; j < n && out[j] != '/'; j++)
+            ;
+        seglen = j - i;
+        if (seglen == 1 && out[i] == '.') {
+            /* nothing: w already sits right after a '/' */
+        } else if (seglen == 2 && out[i] == '.' && out[i + 1] == '.') {
+            if (w > 1) {
+                w--; /* drop the '/' that ends the previous segment */
+                while (out[w - 1] != '/')
+                    w--;
+            }
+        } else {
+            memmove(out + w, out + i, seglen);
+            w += seglen;
+            if (j < n)
+                out[w++] = '/';
+        }
+        i = j < n ? j + 1 : j;
+    }
+    out[w] = '\0';
+    return (ssize_t)w;
+}
+
+static const char hex_upper[] = "0123456789ABCDEF";
+
+/* One byte escaped for a log line; returns its length (1, 2 or 4). */
+static size_t log_unit(unsigned char c, char unit[4])
+{
+    if (c == '\\' || c == '"') {
+        unit[0] = '\\';
+        unit[1] = (char)c;
+        return 2;
+    }
+    if (c >= 0x20 && c < 0x7f) {
+        unit[0] = (char)c;
+        return 1;
+    }
+    unit[0] = '\\';
+    unit[1] = 'x';
+    unit[2] = hex_upper[c >> 4];
+    unit[3] = hex_upper[c & 15];
+    return 4;
+}
+
+size_t pt_escape_log(const char *in, size_t len, char *out, size_t cap)
+{
+    char unit[4];
+    size_t need = 0, limit, w = 0;
+
+    if (cap == 0)
+        return 0;
+    limit = cap - 1;
+    for (size_t i = 0; i < len && need <= limit; i++)
+        need += log_unit((unsigned char)in[i], unit);
+    if (need > limit) {
+        /* Cut on a whole escape and say so: a half "\x4" would mislead. */
+        size_t room = limit >= 3 ? limit - 3 : 0;
+        for (size_t i = 0; i < len; i++) {
+            size_t ul = log_unit((unsigned char)in[i], unit);
+            if (w + ul > room)
+                break;
+            memcpy(out + w, unit, ul);
+            w += ul;
+        }
+        for (int k = 0; k < 3 && w < limit; k++)
+            out[w++] = '.';
+    } else {
+        for (size_t i = 0; i < len; i++) {
+            size_t ul = log_unit((unsigned char)in[i], unit);
+            memcpy(out + w, unit, ul);
+            w += ul;
+        }
+    }
+    out[w] = '\0';
+    return w;
+}
+
+/* Shared tail of the snprintf-style escapers: append unit if it fits whole
+ * (leaving room for the NUL), always count it in *need. */
+static void put_unit(char *out, size_t cap, size_t *need, size_t *w, const char *unit, size_t ul)
+{
+    if (*w == *need && *need + ul < cap) {
+        memcpy(out + *w, unit, ul);
+        *w += ul;
+    }
+    *need += ul;
+}
+
+size_t pt_escape_html(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t need = 0, w = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        switch (in[i]) {
+        case '&':
+            put_unit(out, cap, &need, &w, "&amp;", 5);
+            break;
+        case '<':
+            put_unit(out, cap, &need, &w, "&lt;", 4);
+            break;
+        case '>':
+            put_unit(out, cap, &need, &w, "&gt;", 4);
+            break;
+        case '"':
+            put_unit(out, cap, &need, &w, "&quot;", 6);
+            break;
+        case '\'':
+            put_unit(out, cap, &need, &w, "&#39;", 5);
+            break;
+        default:
+            put_unit(out, cap, &need, &w, in + i, 1);
+            break;
+        }
+    }
+    if (cap > 0)
+        out[w] = '\0';
+    return need;
+}
+
+/* RFC 3986 §2.3 unreserved characters */
+static bool is_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+size_t pt_escape_url_path(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t need = 0, w = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (is_unreserved(c) || c == '/') {
+            put_unit(out, cap, &need, &w, in + i, 1);
+        } else {
+            char unit[3] = {'%', hex_upper[c >> 4], hex_upper[c & 15]};
+            put_unit(out, cap, &need, &w, unit, 3);
+        }
+    }
+    if (cap > 0)
+        out[w] = '\0';
+    return need;
+}
+
+bool pt_str_ieq(const char *a, size_t alen, const char *lit)
+{
+    size_t i;
+
+    for (i = 0; i < alen; i++) {
+        if (lit[i] == '\0' ||
+            ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)lit[i]))
+            return false;
+    }
+    return lit[i] == '\0';
+}
+
+int pt_fd_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0)
+        return -1;
+    if (fl & O_NONBLOCK)
+        return 0;
+    return fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -1 : 0;
+}
+
+int pt_fd_cloexec(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+
+    if (fl < 0)
+        return -1;
+    if (fl & FD_CLOEXEC)
+        return 0;
+    return fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0 ? -1 : 0;
+}
+
+uint64_t pt_now_ms(void)
+{
+    struct timespec ts;
+
+    /* CLOCK_MONOTONIC never fails on Linux; timeouts must not jump with NTP. */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}

@@ -1,7 +1,402 @@
 #include "first.h"
+#include "util.h"
+
+/* test_util.c: size/duration/number parsing, percent-decoding, the request
+ * path normaliser (with a traversal matrix), escapers, fd and clock helpers. */
+
 #include "tap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void test_parse_u64(void)
+{
+    uint64_t v = 7;
+
+    ok(pt_parse_u64("0", 1, &v) == 0 && v == 0, "u64 parses 0");
+    ok(pt_parse_u64("1234567", 7, &v) == 0 && v == 1234567, "u64 parses decimal");
+    ok(pt_parse_u64("123xyz", 3, &v) == 0 && v == 123, "u64 honours the length");
+    ok(pt_parse_u64("18446744073709551615", 20, &v) == 0 && v == UINT64_MAX,
+       "u64 accepts UINT64_MAX");
+    errno = 0;
+    ok(pt_parse_u64("18446744073709551616", 20, &v) == -1 && errno == ERANGE,
+       "u64 rejects UINT64_MAX+1 with ERANGE");
+    ok(pt_parse_u64("99999999999999999999999", 23, &v) == -1, "u64 rejects long overflow");
+    ok(pt_parse_u64("", 0, &v) == -1, "u64 rejects empty");
+    ok(pt_parse_u64("-1", 2, &v) == -1, "u64 rejects minus sign");
+    ok(pt_parse_u64("+1", 2, &v) == -1, "u64 rejects plus sign");
+    ok(pt_parse_u64(" 1", 2, &v) == -1, "u64 rejects leading space");
+    ok(pt_parse_u64("1 ", 2, &v) == -1, "u64 rejects trailing space");
+    ok(pt_parse_u64("0x10", 4, &v) == -1, "u64 rejects hex");
+}
+
+static void test_parse_size(void)
+{
+    uint64_t v = 0;
+
+    ok(pt_parse_size("512", &v) == 0 && v == 512, "size plain bytes");
+    ok(pt_parse_size("8k", &v) == 0 && v == 8192, "size k = 1024");
+    ok(pt_parse_size("64K", &v) == 0 && v == 65536, "size K = 1024");
+    ok(pt_parse_size("100M", &v) == 0 && v == 100ull << 20, "size M");
+    ok(pt_parse_size("1g", &v) == 0 && v == 1ull << 30, "size g");
+    ok(pt_parse_size("2T", &v) == 0 && v == 2ull << 40, "size T");
+    ok(pt_parse_size("10MB", &v) == 0 && v == 10ull << 20, "size MB suffix");
+    ok(pt_parse_size("10kb", &v) == 0 && v == 10240, "size kb suffix");
+    ok(pt_parse_size("7B", &v) == 0 && v == 7, "size bare B suffix");
+    ok(pt_parse_size("0", &v) == 0 && v == 0, "size zero");
+    errno = 0;
+    ok(pt_parse_size("", &v) == -1 && errno == EINVAL, "size rejects empty with EINVAL");
+    ok(pt_parse_size("M", &v) == -1, "size rejects suffix without number");
+    ok(pt_parse_size("-1", &v) == -1, "size rejects negative");
+    ok(pt_parse_size("1.5M", &v) == -1, "size rejects fraction");
+    ok(pt_parse_size("10 M", &v) == -1, "size rejects inner space");
+    ok(pt_parse_size("10MBB", &v) == -1, "size rejects junk after suffix");
+    ok(pt_parse_size("10X", &v) == -1, "size rejects unknown suffix");
+    ok(pt_parse_size(NULL, &v) == -1, "size rejects NULL");
+    errno = 0;
+    ok(pt_parse_size("16777216T", &v) == -1 && errno == ERANGE,
+       "size rejects 2^64 via suffix with ERANGE");
+    ok(pt_parse_size("16777215T", &v) == 0 && v == 16777215ull << 40, "size largest T value");
+    ok(pt_parse_size("99999999999999999999", &v) == -1 && errno == ERANGE,
+       "size rejects overflowing digits");
+}
+
+static void test_parse_duration(void)
+{
+    uint64_t v = 0;
+
+    ok(pt_parse_duration_ms("30", &v) == 0 && v == 30000, "duration plain = seconds");
+    ok(pt_parse_duration_ms("30s", &v) == 0 && v == 30000, "duration s");
+    ok(pt_parse_duration_ms("500ms", &v) == 0 && v == 500, "duration ms");
+    ok(pt_parse_duration_ms("5m", &v) == 0 && v == 300000, "duration m");
+    ok(pt_parse_duration_ms("1h", &v) == 0 && v == 3600000, "duration h");
+    ok(pt_parse_duration_ms("1d", &v) == 0 && v == 86400000, "duration d");
+    ok(pt_parse_duration_ms("0", &v) == 0 && v == 0, "duration zero");
+    ok(pt_parse_duration_ms("", &v) == -1, "duration rejects empty");
+    ok(pt_parse_duration_ms("s", &v) == -1, "duration rejects unit alone");
+    ok(pt_parse_duration_ms("-5s", &v) == -1, "duration rejects negative");
+    ok(pt_parse_duration_ms("5x", &v) == -1, "duration rejects unknown unit");
+    ok(pt_parse_duration_ms("5 s", &v) == -1, "duration rejects inner space");
+    ok(pt_parse_duration_ms("5sec", &v) == -1, "duration rejects long unit names");
+    errno = 0;
+    ok(pt_parse_duration_ms("18446744073709551615s", &v) == -1 && errno == ERANGE,
+       "duration rejects overflow after scaling with ERANGE");
+    ok(pt_parse_duration_ms("18446744073709551615ms", &v) == 0 && v == UINT64_MAX,
+       "duration ms keeps the full range");
+}
+
+static void test_percent_decode(void)
+{
+    char out[64];
+    ssize_t n;
+
+    n = pt_percent_decode("a%20b", 5, out);
+    ok_mem(out, (size_t)n, "a b", "percent decodes %%20");
+    n = pt_percent_decode("%2f%2F%7e%7E", 12, out);
+    ok_mem(out, (size_t)n, "//~~", "percent hex digits are case-insensitive");
+    n = pt_percent_decode("%252e", 5, out);
+    ok_mem(out, (size_t)n, "%2e", "percent decodes only once");
+    n = pt_percent_decode("a+b", 3, out);
+    ok_mem(out, (size_t)n, "a+b", "percent keeps '+' (not form encoding)");
+    n = pt_percent_decode("%00", 3, out);
+    ok(n == 1 && out[0] == '\0', "percent decodes %%00 to a NUL byte");
+    ok(pt_percent_decode("%G1", 3, out) == -1, "percent rejects non-hex %%G1");
+    ok(pt_percent_decode("%4", 2, out) == -1, "percent rejects truncated %%4");
+    ok(pt_percent_decode("abc%", 4, out) == -1, "percent rejects trailing %%");
+    ok(pt_percent_decode("%%41", 4, out) == -1, "percent rejects %%%%");
+    ok(pt_percent_decode("", 0, out) == 0, "percent empty input is empty");
+    char inplace[] = "x%41%42y";
+    n = pt_percent_decode(inplace, strlen(inplace), inplace);
+    ok_mem(inplace, (size_t)n, "xABy", "percent decodes in place");
+}
+
+/* Normalise a NUL-free literal; returns the output or NULL on rejection. */
+static const char *norm(const char *in)
+{
+    static char out[8192];
+    ssize_t n = pt_path_normalize(in, strlen(in), out);
+
+    if (n < 0)
+        return NULL;
+    if ((size_t)n != strlen(out))
+        return "(length mismatch)";
+    return out;
+}
+
+#define NORM_OK(in, want, ...)                                                                     \
+    do {                                                                                           \
+        const char *got_ = norm(in);                                                               \
+        ok(got_ != NULL && strcmp(got_, want) == 0, __VA_ARGS__);                                  \
+        if (got_ == NULL || strcmp(got_, want) != 0)                                               \
+            printf("#   in=\"%s\" got=\"%s\" want=\"%s\"\n", in, got_ ? got_ : "(rejected)",       \
+                   want);                                                                          \
+    } while (0)
+
+#define NORM_BAD(in, ...) ok(norm(in) == NULL, __VA_ARGS__)
+
+static void test_path_basic(void)
+{
+    NORM_OK("/", "/", "path root stays root");
+    NORM_OK("/index.html", "/index.html", "path plain file unchanged");
+    NORM_OK("/a/b/c", "/a/b/c", "path plain nested unchanged");
+    NORM_OK("/a/b/", "/a/b/", "path keeps trailing slash");
+    NORM_OK("/../a", "/a", "path .. at root stays at root");
+    NORM_OK("/a/./b/../c", "/a/c", "path removes . and ..");
+    NORM_OK("/a/..", "/", "path /a/.. is root");
+    NORM_OK("/a/b/..", "/a/", "path trailing .. keeps slash (RFC 3986 5.2.4)");
+    NORM_OK("/a/b/.", "/a/b/", "path trailing . keeps slash");
+    NORM_OK("/a/.", "/a/", "path /a/. is /a/");
+    NORM_OK("/.", "/", "path /. is root");
+    NORM_OK("/..", "/", "path /.. is root");
+    NORM_OK("/./", "/", "path /./ is root");
+    NORM_OK("/../", "/", "path /../ is root");
+    NORM_OK("//a///b//", "/a/b/", "path collapses repeated slashes");
+    NORM_OK("//", "/", "path // is root");
+    NORM_OK("/a//..", "/", "path empty segment before .. collapses first");
+    NORM_OK("/a/b/../../c", "/c", "path two .. pop two segments");
+    NORM_OK("/...", "/...", "path ... is an ordinary name");
+    NORM_OK("/..a/a..", "/..a/a..", "path names starting/ending with .. are ordinary");
+    NORM_OK("/.hidden", "/.hidden", "path dotfile name kept");
+    NORM_OK("/a%20b", "/a b", "path decodes space");
+    NORM_OK("/caf%C3%A9", "/caf\xc3\xa9", "path keeps UTF-8 bytes");
+    NORM_OK("/a\\..\\b", "/a\\..\\b", "path backslash is an ordinary byte on POSIX");
+    NORM_OK("/a\\b/..", "/", "path backslash name popped by ..");
+    NORM_OK("/%5c..%5c/x", "/\\..\\/x", "path encoded backslash kept literally");
+    NORM_BAD("", "path rejects empty input");
+    NORM_BAD("a/b", "path rejects relative input");
+    NORM_BAD("%2fa", "path rejects input whose '/' is encoded");
+    NORM_BAD("*", "path rejects asterisk-form");
+}
+
+static void test_path_traversal(void)
+{
+    /* encoded dots */
+    NORM_OK("/%2e%2e/etc/passwd", "/etc/passwd", "traversal %%2e%%2e is .. and stays in root");
+    NORM_OK("/%2E%2E/etc/passwd", "/etc/passwd", "traversal upper-case %%2E%%2E");
+    NORM_OK("/%2e%2E/x", "/x", "traversal mixed case %%2e%%2E");
+    NORM_OK("/.%2e/x", "/x", "traversal half encoded .%%2e");
+    NORM_OK("/%2e./x", "/x", "traversal half encoded %%2e.");
+    NORM_OK("/a/%2e/b", "/a/b", "traversal encoded single dot removed");
+    NORM_OK("/a/b/%2e%2e", "/a/", "traversal trailing encoded .. keeps slash");
+    /* double encoding is decoded once only */
+    NORM_OK("/%252e%252e/x", "/%2e%2e/x", "traversal double-encoded dots stay literal");
+    NORM_OK("/%252E/x", "/%2E/x", "traversal double-encoded upper stays literal");
+    NORM_OK("/a/%252e%252e%252fb", "/a/%2e%2e%2fb", "traversal double-encoded slash stays literal");
+    /* encoded slashes take part in segment processing */
+    NORM_OK("/a%2f..%2fb", "/b", "traversal %%2f separates segments");
+    NORM_OK("/a%2F..%2Fb", "/b", "traversal %%2F upper-case separates segments");
+    NORM_OK("/%2f%2f..%2f..%2fetc", "/etc", "traversal %%2f.. chain stays in root");
+    NORM_OK("/..%2f..%2f..%2fetc%2fpasswd", "/etc/passwd", "traversal ..%%2f chain stays in root");
+    NORM_OK("/a/b%2f%2e%2e", "/a/", "traversal encoded /.. at end");
+    /* many .. never escape */
+    NORM_OK("/../../../../../../../../etc/passwd", "/etc/passwd", "traversal many .. capped");
+    NORM_OK("/a/../../b/../../../c", "/c", "traversal interleaved .. capped");
+    NORM_OK("/a/b/c/../../../../../", "/", "traversal excess .. leaves root with slash");
+    /* NUL and CTLs */
+    NORM_BAD("/a%00.html", "traversal rejects %%00");
+    NORM_BAD("/%00", "traversal rejects lone %%00");
+    NORM_BAD("/a%0a", "traversal rejects %%0a");
+    NORM_BAD("/a%0D%0Ab", "traversal rejects encoded CRLF");
+    NORM_BAD("/a%09b", "traversal rejects encoded TAB");
+    NORM_BAD("/a%1fb", "traversal rejects %%1f");
+    NORM_BAD("/a%7fb", "traversal rejects %%7f (DEL)");
+    NORM_BAD("/a\tb", "traversal rejects raw TAB");
+    NORM_BAD("/a\nb", "traversal rejects raw LF");
+    NORM_BAD("/a\x7f", "traversal rejects raw DEL");
+    NORM_BAD("/a\x01", "traversal rejects raw 0x01");
+    NORM_OK("/a%20b", "/a b", "traversal space (0x20) is not a CTL");
+    NORM_OK("/%80%ff", "/\x80\xff", "traversal high bytes are not CTLs");
+    /* malformed escapes */
+    NORM_BAD("/a%2", "traversal rejects truncated escape");
+    NORM_BAD("/a%zz", "traversal rejects non-hex escape");
+    NORM_BAD("/%", "traversal rejects bare %%");
+    /* a raw NUL inside the given length */
+    {
+        char out[16];
+        ok(pt_path_normalize("/a\0b", 4, out) == -1, "traversal rejects raw NUL in the slice");
+    }
+    NORM_OK("/%2e%2e%2e", "/...", "traversal encoded ... is an ordinary name");
+}
+
+static void test_path_long(void)
+{
+    enum { N = 6000 };
+    char *in = malloc(N + 1), *out = malloc(N + 1);
+    size_t i;
+    ssize_t n;
+
+    /* "/a/a/a/..." : long, unchanged */
+    for (i = 0; i < N; i += 2) {
+        in[i] = '/';
+        in[i + 1] = 'a';
+    }
+    n = pt_path_normalize(in, N, out);
+    ok(n == N && memcmp(in, out, N) == 0 && out[N] == '\0', "long path of 3000 segments kept");
+
+    /* "/../../..." : every .. at root */
+    for (i = 0; i + 3 <= N; i += 3)
+        memcpy(in + i, "/..", 3);
+    n = pt_path_normalize(in, i, out);
+    ok(n == 1 && strcmp(out, "/") == 0, "long path of 2000 .. stays at root");
+
+    /* 1000 segments then 1000 .. then x */
+    size_t w = 0;
+    for (i = 0; i < 1000; i++) {
+        memcpy(in + w, "/d", 2);
+        w += 2;
+    }
+    for (i = 0; i < 1000; i++) {
+        memcpy(in + w, "/..", 3);
+        w += 3;
+    }
+    memcpy(in + w, "/x", 2);
+    w += 2;
+    n = pt_path_normalize(in, w, out);
+    ok(n == 2 && strcmp(out, "/x") == 0, "long path: 1000 .. undo 1000 segments");
+
+    /* one long segment, all encoded: decodes to a third of the size */
+    w = 0;
+    in[w++] = '/';
+    while (w + 3 <= N) {
+        memcpy(in + w, "%41", 3);
+        w += 3;
+    }
+    n = pt_path_normalize(in, w, out);
+    ok(n == (ssize_t)(1 + (w - 1) / 3) && out[1] == 'A' && out[n - 1] == 'A',
+       "long fully encoded segment decodes");
+
+    /* output never longer than input, over a sweep of awkward inputs */
+    static const char *const pieces[] = {"/", "//", ".", "..", "%2e", "%2f", "a", "%41", "/.."};
+    unsigned seed = 12345;
+    bool fine = true;
+    for (int t = 0; t < 2000 && fine; t++) {
+        w = 0;
+        in[w++] = '/';
+        while (w < 200) {
+            seed = seed * 1103515245u + 12345u;
+            const char *p = pieces[(seed >> 16) % PT_ARRAY_LEN(pieces)];
+            memcpy(in + w, p, strlen(p));
+            w += strlen(p);
+        }
+        memset(out, 'Z', w + 2);
+        n = pt_path_normalize(in, w, out);
+        if (n < 1 || (size_t)n > w || out[0] != '/' || out[n] != '\0' || out[w + 1] != 'Z' ||
+            strstr(out, "//") != NULL || strstr(out, "/../") != NULL || strstr(out, "/./") != NULL)
+            fine = false;
+        size_t ln = (size_t)n;
+        if (fine && ln >= 3 && strcmp(out + ln - 3, "/..") == 0)
+            fine = false;
+        if (fine && ln >= 2 && strcmp(out + ln - 2, "/.") == 0)
+            fine = false;
+        /* normalising again is a no-op when the output has no '%' */
+        if (fine && strchr(out, '%') == NULL) {
+            char again[256];
+            ssize_t m = pt_path_normalize(out, ln, again);
+            if (m != n || strcmp(again, out) != 0)
+                fine = false;
+        }
+    }
+    ok(fine, "random dot/slash mixes: bounded, rooted, no dot segments, idempotent");
+    free(in);
+    free(out);
+}
+
+static void test_escape_log(void)
+{
+    char out[64];
+    size_t n;
+
+    n = pt_escape_log("GET /a b", 8, out, sizeof(out));
+    ok_mem(out, n, "GET /a b", "log keeps printable ASCII");
+    n = pt_escape_log("a\"b\\c", 5, out, sizeof(out));
+    ok_mem(out, n, "a\\\"b\\\\c", "log escapes quote and backslash");
+    n = pt_escape_log("\r\n\x00\x7f\xff", 5, out, sizeof(out));
+    ok_mem(out, n, "\\x0D\\x0A\\x00\\x7F\\xFF", "log hex-escapes CTLs, DEL and high bytes");
+    ok(out[n] == '\0', "log output is NUL-terminated");
+    n = pt_escape_log("abcdefghij", 10, out, 8);
+    ok_mem(out, n, "abcd...", "log truncates with ... inside cap");
+    n = pt_escape_log("abcdefg", 7, out, 8);
+    ok_mem(out, n, "abcdefg", "log exact fit is not truncated");
+    n = pt_escape_log("ab\x01\x02", 4, out, 8);
+    ok_mem(out, n, "ab...", "log never splits a \\xHH escape");
+    n = pt_escape_log("abcdef", 6, out, 3);
+    ok_mem(out, n, "..", "log tiny cap still NUL-terminated");
+    out[0] = 'Q';
+    n = pt_escape_log("abc", 3, out, 0);
+    ok(n == 0 && out[0] == 'Q', "log cap 0 writes nothing");
+    n = pt_escape_log("", 0, out, sizeof(out));
+    ok(n == 0 && out[0] == '\0', "log empty input");
+}
+
+static void test_escape_html_url(void)
+{
+    char out[64];
+    size_t n;
+
+    n = pt_escape_html("<a href=\"x\">&'</a>", 18, out, sizeof(out));
+    ok(strcmp(out, "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;") == 0 && n == strlen(out),
+       "html escapes & < > \" '");
+    n = pt_escape_html("a<b", 3, out, 5);
+    ok(n == 6 && strcmp(out, "a") == 0, "html reports needed size, truncates on whole entity");
+    n = pt_escape_html("abc", 3, out, 4);
+    ok(n == 3 && strcmp(out, "abc") == 0, "html exact fit");
+    n = pt_escape_html("abc", 3, NULL, 0);
+    ok(n == 3, "html cap 0 only measures");
+    n = pt_escape_html("\xc3\xa9", 2, out, sizeof(out));
+    ok(n == 2 && strcmp(out, "\xc3\xa9") == 0, "html leaves UTF-8 bytes");
+
+    n = pt_escape_url_path("/a b/c%d?e#f", 12, out, sizeof(out));
+    ok(strcmp(out, "/a%20b/c%25d%3Fe%23f") == 0 && n == strlen(out),
+       "url keeps / and escapes space %% ? #");
+    n = pt_escape_url_path("AZaz09-._~", 10, out, sizeof(out));
+    ok(strcmp(out, "AZaz09-._~") == 0 && n == 10, "url keeps unreserved");
+    n = pt_escape_url_path("\xc3\xa9\"<", 4, out, sizeof(out));
+    ok(strcmp(out, "%C3%A9%22%3C") == 0 && n == 12, "url escapes high bytes and quotes");
+    n = pt_escape_url_path("a b", 3, out, 4);
+    ok(n == 5 && strcmp(out, "a") == 0, "url truncates on whole escape, reports need");
+}
+
+static void test_misc(void)
+{
+    ok(pt_str_ieq("Content-Length", 14, "content-length"), "ieq ignores case");
+    ok(pt_str_ieq("CHUNKED", 7, "chunked"), "ieq upper vs lower");
+    ok(!pt_str_ieq("chunked", 6, "chunked"), "ieq shorter slice differs");
+    ok(!pt_str_ieq("chunkedx", 8, "chunked"), "ieq longer slice differs");
+    ok(pt_str_ieq("", 0, ""), "ieq empty equals empty");
+    ok(!pt_str_ieq("a\0", 2, "a"), "ieq NUL in slice is not the end");
+    ok(!pt_str_ieq("\xc9", 1, "\xe9"), "ieq folds ASCII only");
+
+    int p[2];
+    ok(pipe(p) == 0, "pipe for fd helpers");
+    ok(pt_fd_nonblock(p[0]) == 0 && (fcntl(p[0], F_GETFL) & O_NONBLOCK), "fd_nonblock sets it");
+    ok(pt_fd_nonblock(p[0]) == 0, "fd_nonblock is idempotent");
+    ok(pt_fd_cloexec(p[1]) == 0 && (fcntl(p[1], F_GETFD) & FD_CLOEXEC), "fd_cloexec sets it");
+    close(p[0]);
+    close(p[1]);
+    errno = 0;
+    ok(pt_fd_nonblock(p[0]) == -1 && errno == EBADF, "fd_nonblock on closed fd fails EBADF");
+    ok(pt_fd_cloexec(-1) == -1, "fd_cloexec on -1 fails");
+
+    uint64_t t0 = pt_now_ms();
+    usleep(20000);
+    uint64_t t1 = pt_now_ms();
+    ok(t1 >= t0 + 15 && t1 < t0 + 5000, "now_ms advances with time (%llu ms)",
+       (unsigned long long)(t1 - t0));
+}
+
 int main(void)
 {
-    ok(1, "placeholder");
+    test_parse_u64();
+    test_parse_size();
+    test_parse_duration();
+    test_percent_decode();
+    test_path_basic();
+    test_path_traversal();
+    test_path_long();
+    test_escape_log();
+    test_escape_html_url();
+    test_misc();
     return tap_done();
 }
