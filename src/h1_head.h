@@ -31,20 +31,20 @@ typedef struct pt_header {
 typedef struct pt_head {
     pt_method method;
     pt_str method_str;
-    pt_str target;      /* raw request-target as sent */
-    pt_str path;        /* raw path (origin-form path, or path of absolute-form), no query */
-    pt_str query;       /* raw query without '?'; query.p == NULL when there was no '?' */
+    pt_str target; /* raw request-target as sent */
+    pt_str path;   /* raw path (origin-form path, or path of absolute-form), no query */
+    pt_str query;  /* raw query without '?'; query.p == NULL when there was no '?' */
     bool has_query;
-    pt_str host;        /* absolute-form authority if given, else the Host header value; may be empty */
+    pt_str host; /* absolute-form authority if given, else the Host header value; may be empty */
     bool absolute_form;
     int http_major, http_minor;
     pt_header *headers; /* points into caller-provided space */
     size_t nheaders;
     int64_t content_length; /* -1 when absent */
     bool is_chunked;
-    bool keep_alive;        /* per version + Connection header (http_should_keep_alive) */
-    bool expect_continue;   /* Expect: 100-continue (HTTP/1.1 only) */
-    const char *error;      /* short reason when parse fails (for the log) */
+    bool keep_alive;      /* per version + Connection header (http_should_keep_alive) */
+    bool expect_continue; /* Expect: 100-continue (HTTP/1.1 only) */
+    const char *error;    /* short reason when parse fails (for the log) */
 } pt_head;
 
 /* Call once per process at worker start: sets http-parser's (process-global)
@@ -70,7 +70,8 @@ int pt_h1_find_head_end(const char *buf, size_t len, size_t limit);
  * Content-Length (400), TE on HTTP/1.0 (400), TE other than exactly
  * "chunked" (501; "chunked" case-insensitive), missing/duplicate/empty Host
  * on HTTP/1.1 (400), invalid Host syntax (400), HTTP/2+ (505), HTTP/0.9 (400),
- * lower-case/invalid method (400), unknown valid token method (501),
+ * a method that is not a token (400), any unknown token method, lower-case
+ * included since methods are case-sensitive (501),
  * CONNECT (405 left to the caller: returned as method PT_M_CONNECT).
  * Absolute-form "http://host[:port]/path?q": host taken from it (RFC 9112
  * §3.2.2); other schemes (https ok too) -> 400 for anything but http/https. */
