@@ -1,1 +1,192 @@
 #include "first.h"
+#include "httpdate.h"
+
+/* httpdate.c: owns HTTP-date text (RFC 9110 §5.6.7): formatting as
+ * IMF-fixdate, strict parsing of the three accepted formats, and the cached
+ * Date header value. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char wday_short[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char *const wday_long[7] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                         "Thursday", "Friday", "Saturday"};
+static const char month_name[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+void pt_httpdate_format(time_t t, char out[PT_HTTPDATE_LEN + 1])
+{
+    struct tm tm;
+    /* IMF-fixdate has a 4DIGIT year: clamp anything outside 0000..9999 so
+     * the output is always exactly 29 bytes. */
+    bool ok = gmtime_r(&t, &tm) != NULL;
+    if ((!ok && t > 0) || (ok && tm.tm_year > 9999 - 1900)) {
+        tm = (struct tm){.tm_year = 9999 - 1900,
+                         .tm_mon = 11,
+                         .tm_mday = 31,
+                         .tm_hour = 23,
+                         .tm_min = 59,
+                         .tm_sec = 59,
+                         .tm_wday = 5};
+    } else if (!ok || tm.tm_year < -1900) {
+        tm = (struct tm){.tm_year = -1900, .tm_mon = 0, .tm_mday = 1, .tm_wday = 6};
+    }
+    snprintf(out, PT_HTTPDATE_LEN + 1, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT",
+             wday_short[tm.tm_wday], tm.tm_mday, month_name[tm.tm_mon], tm.tm_year + 1900,
+             tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* n ASCII digits at s, no sign, no spaces. */
+static int digits(const char *s, size_t n)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* Day and month names are case-sensitive (%s"..." in RFC 9110 §5.6.7). */
+static int find_name(const char *s, size_t n, const char *const *names, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strlen(names[i]) == n && memcmp(s, names[i], n) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int find_short(const char *s, const char (*names)[4], size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (memcmp(s, names[i], 3) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* "HH:MM:SS"; second 60 is a leap second (RFC 9110 §5.6.7). */
+static int parse_time(const char *s, struct tm *tm)
+{
+    if (s[2] != ':' || s[5] != ':')
+        return -1;
+    tm->tm_hour = digits(s, 2);
+    tm->tm_min = digits(s + 3, 2);
+    tm->tm_sec = digits(s + 6, 2);
+    if (tm->tm_hour < 0 || tm->tm_hour > 23 || tm->tm_min < 0 || tm->tm_min > 59 ||
+        tm->tm_sec < 0 || tm->tm_sec > 60)
+        return -1;
+    return 0;
+}
+
+static bool is_leap(long y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Validates the calendar date and the weekday, which RFC 5322 §3.3 requires
+ * to be the day implied by the date, then converts with timegm. */
+static int finish(struct tm *tm, int wday, time_t *out)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    long year = (long)tm->tm_year + 1900;
+    int max = mdays[tm->tm_mon] + (tm->tm_mon == 1 && is_leap(year));
+    if (tm->tm_mday < 1 || tm->tm_mday > max)
+        return -1;
+    /* convert 23:59:60 as :59 so normalisation cannot move the weekday */
+    int leap = tm->tm_sec == 60;
+    tm->tm_sec -= leap;
+    tm->tm_isdst = 0;
+    tm->tm_wday = -1;
+    errno = 0;
+    time_t t = timegm(tm);
+    /* -1 is also 1969-12-31 23:59:59; only errno tells an overflow apart */
+    if (t == (time_t)-1 && errno == EOVERFLOW)
+        return -1;
+    if (tm->tm_wday != wday)
+        return -1;
+    *out = t + leap;
+    return 0;
+}
+
+int pt_httpdate_parse_at(const char *s, size_t len, time_t now, time_t *out)
+{
+    struct tm tm = {0};
+    int wday;
+
+    if (!s || len < 24)
+        return -1;
+    if (len == PT_HTTPDATE_LEN && s[3] == ',') {
+        /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
+        if ((wday = find_short(s, wday_short, 7)) < 0 || s[4] != ' ' || s[7] != ' ' ||
+            s[11] != ' ' || s[16] != ' ' || s[25] != ' ' || memcmp(s + 26, "GMT", 3) != 0)
+            return -1;
+        tm.tm_mday = digits(s + 5, 2);
+        tm.tm_mon = find_short(s + 8, month_name, 12);
+        int year = digits(s + 12, 4);
+        if (tm.tm_mday < 0 || tm.tm_mon < 0 || year < 0 || parse_time(s + 17, &tm) < 0)
+            return -1;
+        tm.tm_year = year - 1900;
+        return finish(&tm, wday, out);
+    }
+    if (len == 24 && s[3] == ' ') {
+        /* asctime: "Sun Nov  6 08:49:37 1994"; the day is 2DIGIT or SP DIGIT */
+        if ((wday = find_short(s, wday_short, 7)) < 0 || s[7] != ' ' || s[10] != ' ' ||
+            s[19] != ' ')
+            return -1;
+        tm.tm_mon = find_short(s + 4, month_name, 12);
+        tm.tm_mday = s[8] == ' ' ? digits(s + 9, 1) : digits(s + 8, 2);
+        int year = digits(s + 20, 4);
+        if (tm.tm_mday < 0 || tm.tm_mon < 0 || year < 0 || parse_time(s + 11, &tm) < 0)
+            return -1;
+        tm.tm_year = year - 1900;
+        return finish(&tm, wday, out);
+    }
+    /* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT" */
+    const char *comma = memchr(s, ',', PT_MIN(len, (size_t)10));
+    if (!comma)
+        return -1;
+    size_t nl = (size_t)(comma - s);
+    if ((wday = find_name(s, nl, wday_long, 7)) < 0 || len != nl + 24)
+        return -1;
+    const char *d = comma + 1;
+    if (d[0] != ' ' || d[3] != '-' || d[7] != '-' || d[10] != ' ' || d[19] != ' ' ||
+        memcmp(d + 20, "GMT", 3) != 0)
+        return -1;
+    tm.tm_mday = digits(d + 1, 2);
+    tm.tm_mon = find_short(d + 4, month_name, 12);
+    int yy = digits(d + 8, 2);
+    if (tm.tm_mday < 0 || tm.tm_mon < 0 || yy < 0 || parse_time(d + 11, &tm) < 0)
+        return -1;
+    /* RFC 9110 §5.6.7: a two-digit year that would be more than 50 years in
+     * the future means the most recent past year with those digits. */
+    struct tm now_tm;
+    if (!gmtime_r(&now, &now_tm))
+        return -1;
+    long now_year = (long)now_tm.tm_year + 1900;
+    long year = now_year - now_year % 100 + yy;
+    if (year > now_year + 50)
+        year -= 100;
+    else if (year + 100 <= now_year + 50)
+        year += 100;
+    tm.tm_year = (int)(year - 1900);
+    return finish(&tm, wday, out);
+}
+
+int pt_httpdate_parse(const char *s, size_t len, time_t *out)
+{
+    return pt_httpdate_parse_at(s, len, time(NULL), out);
+}
+
+const char *pt_httpdate_now(void)
+{
+    static _Thread_local char cache[PT_HTTPDATE_LEN + 1];
+    static _Thread_local time_t cached_at = (time_t)-1;
+    time_t now = time(NULL);
+    if (now != cached_at || cache[0] == '\0') {
+        pt_httpdate_format(now, cache);
+        cached_at = now;
+    }
+    return cache;
+}

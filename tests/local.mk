@@ -9,6 +9,7 @@ UNIT_TESTS = \
 	tests/unit/test_precond \
 	tests/unit/test_httpdate \
 	tests/unit/test_mime \
+	tests/unit/test_dirlist \
 	tests/unit/test_conf
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
@@ -19,6 +20,7 @@ tests_unit_test_range_LDADD = $(PT_LIBS)
 tests_unit_test_precond_LDADD = $(PT_LIBS)
 tests_unit_test_httpdate_LDADD = $(PT_LIBS)
 tests_unit_test_mime_LDADD = $(PT_LIBS)
+tests_unit_test_dirlist_LDADD = $(PT_LIBS)
 tests_unit_test_conf_LDADD = $(PT_LIBS)
 EXTRA_DIST += tests/unit/tap.h
 
