@@ -22,7 +22,7 @@ typedef struct pt_location {
     char *pattern; /* "/prefix/", "/exact", ".ext" */
     size_t pattern_len;
     pt_handler_kind handler;
-    char *root;    /* NULL: the vhost's root */
+    char *root;          /* NULL: the vhost's root */
     int dir_listing;     /* -1 inherit, 0/1 */
     int follow_symlinks; /* -1 inherit, 0/1 */
     int allow_dotfiles;  /* -1 inherit, 0/1 */
@@ -33,8 +33,8 @@ typedef struct pt_vhost {
     char **names; /* lower-case; "*.example.org" wildcard suffix; "*" or none = default */
     size_t nnames;
     bool is_default;
-    char *root;   /* absolute, no trailing slash (except "/") */
-    int root_fd;  /* O_PATH|O_DIRECTORY, opened by pt_config_open_roots() */
+    char *root;  /* absolute, no trailing slash (except "/") */
+    int root_fd; /* O_PATH|O_DIRECTORY, opened by pt_config_open_roots() */
     char **index;
     size_t nindex;
     bool dir_listing, follow_symlinks, allow_dotfiles;
@@ -45,12 +45,12 @@ typedef struct pt_vhost {
 } pt_vhost;
 
 typedef struct pt_limits {
-    uint32_t max_connections;  /* per worker */
-    uint32_t header_buffer;    /* request line + headers, bytes */
-    uint32_t max_headers;      /* header field count */
+    uint32_t max_connections; /* per worker */
+    uint32_t header_buffer;   /* request line + headers, bytes */
+    uint32_t max_headers;     /* header field count */
     uint64_t max_body;
-    uint64_t body_memory;      /* in-memory body threshold before spilling */
-    uint32_t max_pipelined;    /* bytes read ahead while a response is pending */
+    uint64_t body_memory;   /* in-memory body threshold before spilling */
+    uint32_t max_pipelined; /* bytes read ahead while a response is pending */
     uint32_t keepalive_requests;
     uint32_t max_ranges;
     uint64_t header_timeout_ms;
@@ -61,7 +61,7 @@ typedef struct pt_limits {
 } pt_limits;
 
 typedef struct pt_config {
-    char *file; /* NULL when flags only */
+    char *file;  /* NULL when flags only */
     int workers; /* resolved: >= 1 */
     char *user, *group;
     char *pid_file;
@@ -70,7 +70,7 @@ typedef struct pt_config {
     char *access_log; /* path, "stderr"/"stdout", or NULL for off */
     char *tmp_dir;
     char *mime_types;
-    char *server_name; /* SERVER_SOFTWARE-ish banner token; "portico" */
+    char *server_name;  /* SERVER_SOFTWARE-ish banner token; "portico" */
     bool server_tokens; /* include the version in Server: */
     pt_listen_cfg *listen;
     size_t nlisten;
@@ -90,11 +90,11 @@ typedef struct pt_cli {
     int workers;           /* -w, -1 unset */
     const char **listen;   /* -l (repeatable) */
     size_t nlisten;
-    const char *port;      /* -p */
-    const char *root;      /* -r */
-    const char **cgi;      /* --cgi PREFIX=PATH */
+    const char *port; /* -p */
+    const char *root; /* -r */
+    const char **cgi; /* --cgi PREFIX=PATH */
     size_t ncgi;
-    const char **fastcgi;  /* --fastcgi PATTERN=ADDR[,ADDR...] */
+    const char **fastcgi; /* --fastcgi PATTERN=ADDR[,ADDR...] */
     size_t nfastcgi;
     const char *max_body;   /* --max-body */
     const char *error_log;  /* --error-log */
@@ -108,7 +108,9 @@ typedef struct pt_cli {
  * writes "file:line: message" (or "-o path: message" / "--flag: message")
  * into err. */
 pt_config *pt_config_load(const pt_cli *cli, char *err, size_t errlen);
-/* Same, from a string (unit tests and the fuzzer); name is used in messages. */
+/* Same, from a string (unit tests and the fuzzer); name is used in messages,
+ * and relative paths / @include in text resolve against name's directory
+ * (the CWD when name has no '/'). name NULL: "(string)"; cli NULL: no flags. */
 pt_config *pt_config_load_string(const char *text, const char *name, const pt_cli *cli, char *err,
                                  size_t errlen);
 /* Open every vhost root as an O_PATH directory fd. 0 or -1 with err. */
