@@ -1,1 +1,241 @@
+/* buf.c: the output chunk queue. Memory chunks go out with writev (head and
+ * small bodies in one call); file ranges with sendfile. */
 #include "first.h"
+#include "buf.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#define PT_CHUNK_MIN 4096
+
+void pt_cq_init(pt_cq *q)
+{
+    q->head = q->tail = NULL;
+    q->bytes = 0;
+    q->spare = NULL;
+}
+
+static void chunk_release(pt_cq *q, pt_chunk *c)
+{
+    if (c->kind == PT_CHUNK_MEM && c->cap == PT_CHUNK_MIN && q->spare == NULL) {
+        q->spare = c;
+        return;
+    }
+    free(c);
+}
+
+void pt_cq_clear(pt_cq *q)
+{
+    pt_chunk *c = q->head;
+    while (c) {
+        pt_chunk *n = c->next;
+        chunk_release(q, c);
+        c = n;
+    }
+    q->head = q->tail = NULL;
+    q->bytes = 0;
+}
+
+void pt_cq_free(pt_cq *q)
+{
+    pt_cq_clear(q);
+    free(q->spare);
+    q->spare = NULL;
+}
+
+static void link_tail(pt_cq *q, pt_chunk *c)
+{
+    c->next = NULL;
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+}
+
+static pt_chunk *new_mem(pt_cq *q, size_t want)
+{
+    pt_chunk *c;
+    size_t cap = want > PT_CHUNK_MIN ? want : PT_CHUNK_MIN;
+    if (cap == PT_CHUNK_MIN && q->spare) {
+        c = q->spare;
+        q->spare = NULL;
+    } else {
+        c = malloc(sizeof(*c) + cap);
+        if (!c)
+            return NULL;
+    }
+    c->kind = PT_CHUNK_MEM;
+    c->off = c->len = 0;
+    c->cap = cap;
+    c->fd = -1;
+    link_tail(q, c);
+    return c;
+}
+
+char *pt_cq_reserve(pt_cq *q, size_t want)
+{
+    pt_chunk *c = q->tail;
+    if (!c || c->kind != PT_CHUNK_MEM || c->cap - c->len < want) {
+        c = new_mem(q, want);
+        if (!c)
+            return NULL;
+    }
+    return c->data + c->len;
+}
+
+void pt_cq_commit(pt_cq *q, size_t n)
+{
+    q->tail->len += n;
+    q->bytes += n;
+}
+
+int pt_cq_append(pt_cq *q, const void *p, size_t len)
+{
+    while (len > 0) {
+        pt_chunk *c = q->tail;
+        if (!c || c->kind != PT_CHUNK_MEM || c->cap == c->len) {
+            c = new_mem(q, len);
+            if (!c)
+                return -1;
+        }
+        size_t n = PT_MIN(len, c->cap - c->len);
+        memcpy(c->data + c->len, p, n);
+        c->len += n;
+        q->bytes += n;
+        p = (const char *)p + n;
+        len -= n;
+    }
+    return 0;
+}
+
+int pt_cq_printf(pt_cq *q, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < sizeof(tmp))
+        return pt_cq_append(q, tmp, (size_t)n);
+    char *p = pt_cq_reserve(q, (size_t)n + 1);
+    if (!p)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    pt_cq_commit(q, (size_t)n);
+    return 0;
+}
+
+int pt_cq_append_file(pt_cq *q, int fd, off_t off, uint64_t len)
+{
+    if (len == 0)
+        return 0;
+    pt_chunk *c = malloc(sizeof(*c));
+    if (!c)
+        return -1;
+    c->kind = PT_CHUNK_FILE;
+    c->fd = fd;
+    c->foff = off;
+    c->flen = len;
+    c->off = c->len = c->cap = 0;
+    link_tail(q, c);
+    q->bytes += len;
+    return 0;
+}
+
+static void consume(pt_cq *q, size_t n)
+{
+    q->bytes -= n;
+    while (n > 0 && q->head) {
+        pt_chunk *c = q->head;
+        if (c->kind == PT_CHUNK_MEM) {
+            size_t avail = c->len - c->off;
+            if (n < avail) {
+                c->off += n;
+                return;
+            }
+            n -= avail;
+        } else {
+            if (n < c->flen) {
+                c->foff += (off_t)n;
+                c->flen -= n;
+                return;
+            }
+            n -= c->flen;
+        }
+        q->head = c->next;
+        if (!q->head)
+            q->tail = NULL;
+        chunk_release(q, c);
+    }
+    /* drop leading empty memory chunks */
+    while (q->head && q->head->kind == PT_CHUNK_MEM && q->head->off == q->head->len) {
+        pt_chunk *c = q->head;
+        q->head = c->next;
+        if (!q->head)
+            q->tail = NULL;
+        chunk_release(q, c);
+    }
+}
+
+ssize_t pt_cq_flush(pt_cq *q, int fd, size_t max)
+{
+    size_t total = 0;
+    while (q->head && total < max) {
+        pt_chunk *c = q->head;
+        ssize_t w;
+        if (c->kind == PT_CHUNK_MEM) {
+            struct iovec iov[32];
+            int n = 0;
+            pt_chunk *last = c;
+            for (pt_chunk *k = c; k && k->kind == PT_CHUNK_MEM && n < 32; k = k->next) {
+                last = k;
+                if (k->len == k->off)
+                    continue;
+                iov[n].iov_base = k->data + k->off;
+                iov[n].iov_len = k->len - k->off;
+                n++;
+            }
+            if (n == 0) {
+                consume(q, 0);
+                continue;
+            }
+            /* MSG_MORE when a file range follows: the head and the first
+             * body bytes then share a segment */
+            struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+            int flags = MSG_NOSIGNAL | (last->next ? MSG_MORE : 0);
+            w = sendmsg(fd, &mh, flags);
+        } else {
+            off_t o = c->foff;
+            size_t want = (size_t)PT_MIN(c->flen, (uint64_t)(max - total));
+            if (want > (1u << 30))
+                want = 1u << 30;
+            w = sendfile(fd, c->fd, &o, want);
+            if (w == 0) {
+                /* file shrank under us: cannot honour the promised length */
+                errno = EIO;
+                return -1;
+            }
+        }
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN && total > 0)
+                return (ssize_t)total;
+            return -1;
+        }
+        consume(q, (size_t)w);
+        total += (size_t)w;
+    }
+    return (ssize_t)total;
+}

@@ -1,1 +1,563 @@
+/* conn.c: the connection state machine (lighttpd's "loop until the state
+ * stops changing"): read head -> validate -> route -> body -> respond ->
+ * keep-alive or lingering close. One request at a time per connection, so
+ * pipelined requests are answered in order; leftover bytes are parsed after
+ * the response is flushed. */
 #include "first.h"
+#include "conn.h"
+#include "h1_resp.h"
+#include "log.h"
+#include "static.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PT_WRITE_PER_WAKEUP (512u * 1024u)
+#define PT_LINGER_BYTES (64u * 1024u)
+
+static void drive(pt_conn *c);
+static void reset_request(pt_conn *c);
+
+static void on_timer(pt_loop *l, pt_timer *t);
+static void on_io(pt_loop *l, pt_io *io, uint32_t events);
+
+static const pt_limits *limits(const pt_conn *c)
+{
+    return &c->w->cfg->limits;
+}
+
+void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
+{
+    pt_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->w = w;
+    c->fd = fd;
+    c->file_fd = -1;
+    c->id = ++w->conn_seq;
+    const struct sockaddr *sa = peer;
+    if (peerlen >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = peer;
+        inet_ntop(AF_INET, &s4->sin_addr, c->peer_ip, sizeof(c->peer_ip));
+        c->peer_port = ntohs(s4->sin_port);
+    } else if (peerlen >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = peer;
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer_ip, sizeof(c->peer_ip));
+        else
+            inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
+        c->peer_port = ntohs(s6->sin6_port);
+    } else {
+        snprintf(c->peer_ip, sizeof(c->peer_ip), "unix");
+    }
+    pt_cq_init(&c->out);
+    pt_io_init(&c->io, fd, on_io, c);
+    pt_timer_init(&c->timer, on_timer, c);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    reset_request(c);
+    c->state = PT_CS_IDLE;
+    /* the first request's head must arrive within header_timeout */
+    pt_timer_arm(&w->loop, &c->timer, &w->t_header);
+    if (pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
+        pt_conn_close(c);
+        return;
+    }
+}
+
+static void release_request(pt_conn *c)
+{
+    if (c->file_fd >= 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+}
+
+void pt_conn_close(pt_conn *c)
+{
+    if (c->state == PT_CS_CLOSED)
+        return;
+    pt_worker *w = c->w;
+    pt_io_remove(&w->loop, &c->io);
+    pt_timer_stop(&c->timer);
+    close(c->fd);
+    c->fd = -1;
+    c->state = PT_CS_CLOSED;
+    release_request(c);
+    pt_cq_free(&c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    c->dead_next = w->dead;
+    w->dead = c;
+    pt_worker_conn_gone(w);
+}
+
+void pt_conn_free(pt_conn *c)
+{
+    free(c->in);
+    free(c->hdrs);
+    free(c->path);
+    free(c);
+}
+
+void pt_conn_close_if_idle(pt_conn *c)
+{
+    if (c->state == PT_CS_IDLE && c->in_len == 0)
+        pt_conn_close(c);
+}
+
+/* Escaped first line of the head for logs ("-" when none). */
+static void request_line(const pt_conn *c, char *out, size_t cap)
+{
+    const char *p = c->in;
+    size_t len = c->head_len ? c->head_len : c->in_len;
+    if (!p || len == 0) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    while (len >= 2 && p[0] == '\r' && p[1] == '\n') {
+        p += 2;
+        len -= 2;
+    }
+    const char *nl = memchr(p, '\n', len);
+    size_t l = nl ? (size_t)(nl - p) : len;
+    if (l > 0 && p[l - 1] == '\r')
+        l--;
+    pt_escape_log(p, PT_MIN(l, (size_t)1024), out, cap);
+}
+
+void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
+{
+    /* a missing file is routine (nginx's log_not_found off): debug only */
+    int level = status == 404 ? PT_LOG_DEBUG : PT_LOG_INFO;
+    if (pt_log_level() >= level) {
+        char rl[1100];
+        request_line(c, rl, sizeof(rl));
+        pt_log(level, "%d %s%s%s%s, client: %s:%u, request: \"%s\"", status,
+               pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
+               c->peer_ip, c->peer_port, rl);
+    }
+    pt_resp_error(c, status, close);
+    c->state = PT_CS_WRITE;
+}
+
+static void access_log(pt_conn *c)
+{
+    int h = c->vhost ? c->w->acc_handles[c->vhost - c->w->cfg->vhosts] : pt_access_log_default();
+    if (h < 0)
+        return;
+    char rl[1100], ref[512], ua[512];
+    request_line(c, rl, sizeof(rl));
+    const pt_header *r = c->head_len ? pt_head_get(&c->head, "Referer") : NULL;
+    const pt_header *u = c->head_len ? pt_head_get(&c->head, "User-Agent") : NULL;
+    if (r)
+        pt_escape_log(r->value, r->value_len, ref, sizeof(ref));
+    else
+        snprintf(ref, sizeof(ref), "-");
+    if (u)
+        pt_escape_log(u->value, u->value_len, ua, sizeof(ua));
+    else
+        snprintf(ua, sizeof(ua), "-");
+    struct tm tm;
+    gmtime_r(&c->t_wall, &tm);
+    char ts[40];
+    strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    uint64_t body = c->bytes_written > c->head_out_len ? c->bytes_written - c->head_out_len : 0;
+    uint64_t ms = c->w->loop.now - c->t_start;
+    char line[3000];
+    int n = snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\" %llu.%03llu\n",
+                     c->peer_ip, ts, rl, c->status, (unsigned long long)body, ref, ua,
+                     (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
+    if (n > 0)
+        pt_access_log_write(h, line, PT_MIN((size_t)n, sizeof(line) - 1));
+}
+
+static int ensure_buffers(pt_conn *c)
+{
+    if (!c->in) {
+        /* room beyond a maximal head, so body bytes can always be read */
+        c->in_cap = limits(c)->header_buffer + PT_MAX(limits(c)->max_pipelined, 1024u);
+        c->in = malloc(c->in_cap);
+        if (!c->in)
+            return -1;
+    }
+    if (!c->hdrs) {
+        c->hdrs = malloc(sizeof(pt_header) * limits(c)->max_headers);
+        c->path = malloc(limits(c)->header_buffer + 1);
+        if (!c->hdrs || !c->path)
+            return -1;
+    }
+    return 0;
+}
+
+/* Idle keep-alive connections give their buffers back (memory per idle
+ * connection is bounded by the struct alone). */
+static void shrink_idle(pt_conn *c)
+{
+    if (c->in_len == 0) {
+        free(c->in);
+        c->in = NULL;
+        free(c->hdrs);
+        c->hdrs = NULL;
+        free(c->path);
+        c->path = NULL;
+    }
+    pt_cq_free(&c->out);
+}
+
+static void reset_request(pt_conn *c)
+{
+    release_request(c);
+    memset(&c->head, 0, sizeof(c->head));
+    c->head_len = c->body_pos = 0;
+    c->vhost = NULL;
+    c->loc = NULL;
+    c->allow = "GET, HEAD, OPTIONS";
+    c->is_head = c->head_only = c->body_chunked = false;
+    c->body_left = 0;
+    c->status = 0;
+    c->head_out_start = c->head_out_len = c->bytes_written = 0;
+}
+
+/* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
+ * EAGAIN (nothing to do), -2 on a hard error. */
+static ssize_t read_some(pt_conn *c)
+{
+    if (ensure_buffers(c) < 0)
+        return -2;
+    size_t space = c->in_cap - c->in_len;
+    if (space == 0)
+        return -1;
+    ssize_t n = recv(c->fd, c->in + c->in_len, space, 0);
+    if (n < 0)
+        return (errno == EAGAIN || errno == EINTR) ? -1 : -2;
+    c->in_len += (size_t)n;
+    return n;
+}
+
+static bool method_allowed_static(pt_method m)
+{
+    return m == PT_M_GET || m == PT_M_HEAD || m == PT_M_OPTIONS;
+}
+
+static void dispatch(pt_conn *c)
+{
+    c->state = PT_CS_WRITE;
+    if (c->head.method == PT_M_OPTIONS) {
+        pt_resp_begin(c, 200);
+        pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
+        pt_resp_end(c, 0);
+        return;
+    }
+    pt_static_serve(c);
+}
+
+static void start_request(pt_conn *c)
+{
+    const pt_limits *lim = limits(c);
+    pt_head *h = &c->head;
+    c->nreq++;
+    c->t_start = c->w->loop.now;
+    c->t_wall = time(NULL);
+    c->is_head = h->method == PT_M_HEAD;
+    if (!h->keep_alive || c->nreq >= lim->keepalive_requests || c->w->stopping)
+        c->close_after = true;
+
+    bool has_body = h->is_chunked || h->content_length > 0;
+    if (h->target.len == 1 && h->target.p[0] == '*') {
+        if (h->method != PT_M_OPTIONS) {
+            pt_conn_reject(c, 400, "asterisk-form needs OPTIONS", true);
+            return;
+        }
+    } else {
+        ssize_t n = pt_path_normalize(h->path.p, h->path.len, c->path);
+        if (n < 0) {
+            pt_conn_reject(c, 400, "invalid path", true);
+            return;
+        }
+        c->path_len = (size_t)n;
+        c->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
+        c->loc = pt_config_location(c->vhost, c->path, c->path_len);
+    }
+    if (h->method == PT_M_CONNECT || !method_allowed_static(h->method)) {
+        /* the body was not read: the connection cannot be reused */
+        pt_conn_reject(c, 405, NULL, has_body);
+        return;
+    }
+    if (h->content_length >= 0 && (uint64_t)h->content_length > lim->max_body) {
+        /* RFC 9110 §15.5.14: refuse before reading; no 100 Continue */
+        pt_conn_reject(c, 413, "Content-Length over max_body", true);
+        return;
+    }
+    if (!has_body) {
+        dispatch(c);
+        return;
+    }
+    /* A body on GET/HEAD/OPTIONS has no meaning for static files (RFC 9110
+     * §9.3.1) but must be read to keep the connection in sync. */
+    c->body_chunked = h->is_chunked;
+    c->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
+    if (h->is_chunked)
+        pt_chunked_init(&c->chunked, lim->max_body, lim->header_buffer);
+    c->body_pos = c->head_len;
+    c->state = PT_CS_BODY;
+    if (h->expect_continue && c->in_len == c->head_len) {
+        pt_cq_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        ssize_t w = pt_cq_flush(&c->out, c->fd, PT_WRITE_PER_WAKEUP);
+        (void)w;
+    }
+    pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
+}
+
+/* Consume body bytes in the buffer. Returns 1 when the body is complete,
+ * 0 when more is needed, -1 after queuing an error. */
+static int eat_body(pt_conn *c)
+{
+    size_t avail = c->in_len - c->body_pos;
+    if (!c->body_chunked) {
+        size_t n = (size_t)PT_MIN((uint64_t)avail, c->body_left);
+        c->body_pos += n;
+        c->body_left -= n;
+        if (c->body_left == 0)
+            return 1;
+    } else if (avail > 0) {
+        size_t consumed = 0, outlen = 0;
+        char *p = c->in + c->body_pos;
+        pt_chunk_rc rc = pt_chunked_decode(&c->chunked, p, avail, &consumed, p, &outlen);
+        c->body_pos += consumed;
+        if (rc == PT_CHUNK_DONE)
+            return 1;
+        if (rc == PT_CHUNK_BAD) {
+            pt_conn_reject(c, 400, "invalid chunked framing", true);
+            return -1;
+        }
+        if (rc == PT_CHUNK_TOO_LARGE) {
+            pt_conn_reject(c, 413, "chunked body over max_body", true);
+            return -1;
+        }
+    }
+    /* keep the head, drop what the body used, make room to read more */
+    size_t rest = c->in_len - c->body_pos;
+    memmove(c->in + c->head_len, c->in + c->body_pos, rest);
+    c->in_len = c->head_len + rest;
+    c->body_pos = c->head_len;
+    return 0;
+}
+
+static void finish_request(pt_conn *c)
+{
+    access_log(c);
+    pt_timer_stop(&c->timer);
+    if (c->close_after) {
+        release_request(c);
+        /* lingering close: shut our side, drain what the client still sends
+         * so a reset does not destroy the response in flight */
+        shutdown(c->fd, SHUT_WR);
+        c->state = PT_CS_LINGER;
+        c->in_len = 0;
+        pt_io_set(&c->w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+        pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_linger);
+        return;
+    }
+    size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
+    size_t rest = c->in_len - used;
+    if (rest)
+        memmove(c->in, c->in + used, rest);
+    c->in_len = rest;
+    reset_request(c);
+    c->state = PT_CS_IDLE;
+    if (rest == 0)
+        shrink_idle(c);
+}
+
+static void on_timer(pt_loop *l, pt_timer *t)
+{
+    (void)l;
+    pt_conn *c = t->data;
+    switch (c->state) {
+    case PT_CS_HEAD:
+        if (c->in_len > 0) {
+            pt_conn_reject(c, 408, "client sent no complete head in time", true);
+            drive(c);
+            return;
+        }
+        pt_conn_close(c);
+        return;
+    case PT_CS_BODY:
+        pt_conn_reject(c, 408, "client sent no body in time", true);
+        drive(c);
+        return;
+    case PT_CS_WRITE: {
+        char rl[1100];
+        request_line(c, rl, sizeof(rl));
+        pt_log_info("client timed out while reading the response, client: %s:%u, request: "
+                    "\"%s\"",
+                    c->peer_ip, c->peer_port, rl);
+        pt_conn_close(c);
+        return;
+    }
+    default:
+        pt_conn_close(c);
+        return;
+    }
+}
+
+static void linger_read(pt_conn *c)
+{
+    char tmp[4096];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            if (c->in_len > PT_LINGER_BYTES) {
+                pt_conn_close(c);
+                return;
+            }
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        pt_conn_close(c);
+        return;
+    }
+}
+
+static void on_io(pt_loop *l, pt_io *io, uint32_t events)
+{
+    (void)l;
+    pt_conn *c = io->data;
+    if (c->state == PT_CS_LINGER) {
+        linger_read(c);
+        return;
+    }
+    if (events & EPOLLERR) {
+        pt_conn_close(c);
+        return;
+    }
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) &&
+        (c->state == PT_CS_IDLE || c->state == PT_CS_HEAD || c->state == PT_CS_BODY)) {
+        ssize_t n = read_some(c);
+        if (n == 0 || n == -2) {
+            /* client went away (or a hard error): nothing left to answer */
+            pt_conn_close(c);
+            return;
+        }
+        if (n > 0 && c->state == PT_CS_BODY)
+            pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
+    }
+    drive(c);
+}
+
+static void drive(pt_conn *c)
+{
+    pt_worker *w = c->w;
+    for (;;) {
+        switch (c->state) {
+        case PT_CS_IDLE:
+        case PT_CS_HEAD: {
+            if (c->in_len == 0) {
+                if (c->state == PT_CS_IDLE && c->nreq > 0) {
+                    if (w->stopping) {
+                        pt_conn_close(c);
+                        return;
+                    }
+                    if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive)
+                        pt_timer_arm(&w->loop, &c->timer, &w->t_keepalive);
+                }
+                pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+                return;
+            }
+            if (c->state == PT_CS_IDLE) {
+                /* first bytes of a head: header_timeout runs from here and is
+                 * not refreshed by later bytes (slowloris) */
+                c->state = PT_CS_HEAD;
+                if (c->nreq > 0 || !pt_timer_armed(&c->timer))
+                    pt_timer_arm(&w->loop, &c->timer, &w->t_header);
+            }
+            int r = pt_h1_find_head_end(c->in, c->in_len, limits(c)->header_buffer);
+            if (r == 0) {
+                pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+                return;
+            }
+            if (r < 0) {
+                pt_conn_reject(c, -r,
+                               -r == 414   ? "request line too long"
+                               : -r == 431 ? "request head too large"
+                                           : "malformed request",
+                               true);
+                continue;
+            }
+            c->head_len = (size_t)r;
+            memset(&c->head, 0, sizeof(c->head));
+            int st =
+                pt_h1_parse_head(c->in, c->head_len, c->hdrs, limits(c)->max_headers, &c->head);
+            if (st != 0) {
+                pt_conn_reject(c, st, c->head.error, true);
+                continue;
+            }
+            pt_timer_stop(&c->timer);
+            start_request(c);
+            continue;
+        }
+        case PT_CS_BODY: {
+            int r = eat_body(c);
+            if (r < 0)
+                continue;
+            if (r == 1) {
+                pt_timer_stop(&c->timer);
+                dispatch(c);
+                continue;
+            }
+            pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+            return;
+        }
+        case PT_CS_WRITE: {
+            if (c->out.bytes > 0) {
+                ssize_t n = pt_cq_flush(&c->out, c->fd, PT_WRITE_PER_WAKEUP);
+                if (n < 0 && errno != EAGAIN) {
+                    pt_conn_close(c);
+                    return;
+                }
+                if (n > 0) {
+                    c->bytes_written += (uint64_t)n;
+                    pt_timer_arm(&w->loop, &c->timer, &w->t_write);
+                } else if (!pt_timer_armed(&c->timer)) {
+                    pt_timer_arm(&w->loop, &c->timer, &w->t_write);
+                }
+                if (c->out.bytes > 0) {
+                    /* no EPOLLIN while responding: that is the back-pressure
+                     * on pipelining clients */
+                    pt_io_set(&w->loop, &c->io, EPOLLOUT);
+                    return;
+                }
+            }
+            finish_request(c);
+            if (c->state == PT_CS_LINGER || c->state == PT_CS_CLOSED)
+                return;
+            continue;
+        }
+        case PT_CS_LINGER:
+        case PT_CS_CLOSED:
+            return;
+        }
+    }
+}

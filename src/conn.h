@@ -1,3 +1,72 @@
-#ifndef PT_X
-#define PT_X
+/* conn.h: a client connection and its one request at a time: head, body,
+ * response, keep-alive, pipelining, timeouts and lingering close. */
+#ifndef PT_CONN_H
+#define PT_CONN_H
+
+#include "first.h"
+#include "buf.h"
+#include "chunked.h"
+#include "conf.h"
+#include "ev.h"
+#include "h1_head.h"
+#include "worker.h"
+#include <time.h>
+
+typedef enum pt_conn_state {
+    PT_CS_IDLE = 0, /* between requests, no bytes of the next head yet */
+    PT_CS_HEAD,     /* reading a request head */
+    PT_CS_BODY,     /* reading (discarding or collecting) a request body */
+    PT_CS_WRITE,    /* response queued, flushing */
+    PT_CS_LINGER,   /* write side shut, draining input before close */
+    PT_CS_CLOSED,
+} pt_conn_state;
+
+struct pt_conn {
+    pt_io io;
+    pt_timer timer;
+    pt_worker *w;
+    pt_conn *prev, *next, *dead_next;
+    int fd;
+    pt_conn_state state;
+    uint64_t id;
+    char peer_ip[48];
+    unsigned peer_port;
+
+    /* input: [0, head_len) is the current head, body bytes follow it */
+    char *in;
+    size_t in_len, in_cap;
+    size_t head_len, body_pos;
+    pt_cq out;
+    unsigned nreq;
+
+    /* the current request */
+    pt_head head;
+    pt_header *hdrs;
+    char *path; /* normalised, NUL-terminated */
+    size_t path_len;
+    const pt_vhost *vhost;
+    const pt_location *loc;
+    const char *allow;
+    bool close_after, is_head, head_only, body_chunked;
+    uint64_t body_left;
+    pt_chunked chunked;
+    int file_fd;
+    int status;
+    uint64_t head_out_start, head_out_len, bytes_written;
+    uint64_t t_start;
+    time_t t_wall;
+};
+
+/* Take over an accepted socket (non-blocking). */
+void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen);
+/* Close now (no response). */
+void pt_conn_close(pt_conn *c);
+/* Graceful stop: close the connection if it sits idle between requests. */
+void pt_conn_close_if_idle(pt_conn *c);
+/* Log a rejected request and queue its error page; the connection closes
+ * after it when close is set. */
+void pt_conn_reject(pt_conn *c, int status, const char *why, bool close);
+/* Release what a closed connection still holds (called after the event batch). */
+void pt_conn_free(pt_conn *c);
+
 #endif

@@ -1,3 +1,73 @@
-#ifndef PT_X
-#define PT_X
+/* ev.h: the event loop: epoll (level-triggered) with callbacks per fd, and
+ * timeout lists in which every entry shares one duration, so each list stays
+ * sorted by deadline and add/refresh/remove are O(1) (DESIGN.md, Event loop). */
+#ifndef PT_EV_H
+#define PT_EV_H
+
+#include "first.h"
+#include <stdint.h>
+
+typedef struct pt_loop pt_loop;
+typedef struct pt_io pt_io;
+typedef void (*pt_io_cb)(pt_loop *l, pt_io *io, uint32_t events);
+
+struct pt_io {
+    int fd;
+    uint32_t events; /* currently registered interest */
+    bool registered;
+    pt_io_cb cb;
+    void *data;
+};
+
+typedef struct pt_timer pt_timer;
+typedef struct pt_tlist pt_tlist;
+typedef void (*pt_timer_cb)(pt_loop *l, pt_timer *t);
+
+struct pt_timer {
+    pt_timer *prev, *next;
+    pt_tlist *list; /* NULL when not armed */
+    uint64_t deadline;
+    pt_timer_cb cb;
+    void *data;
+};
+
+struct pt_tlist {
+    pt_timer head; /* sentinel of a circular list */
+    uint64_t duration_ms;
+    pt_tlist *next_list;
+};
+
+#define PT_EV_MAX_EVENTS 256
+
+struct pt_loop {
+    int epfd;
+    bool stop;
+    uint64_t now; /* monotonic ms, refreshed every wakeup */
+    pt_tlist *lists;
+    void (*after_events)(pt_loop *l); /* called after each batch (deferred frees) */
+    void *data;
+};
+
+int pt_loop_init(pt_loop *l);
+void pt_loop_free(pt_loop *l);
+/* Runs until l->stop. Returns 0, or -1 when epoll_wait fails for real. */
+int pt_loop_run(pt_loop *l);
+
+void pt_io_init(pt_io *io, int fd, pt_io_cb cb, void *data);
+/* Sets the interest (EPOLLIN/EPOLLOUT/...); 0 removes the fd from epoll. */
+int pt_io_set(pt_loop *l, pt_io *io, uint32_t events);
+/* Like pt_io_set for a shared listening socket: EPOLLEXCLUSIVE. */
+int pt_io_add_exclusive(pt_loop *l, pt_io *io, uint32_t events);
+void pt_io_remove(pt_loop *l, pt_io *io);
+
+void pt_tlist_init(pt_loop *l, pt_tlist *tl, uint64_t duration_ms);
+void pt_timer_init(pt_timer *t, pt_timer_cb cb, void *data);
+/* (Re)arm t in list tl: deadline = now + tl->duration_ms. */
+void pt_timer_arm(pt_loop *l, pt_timer *t, pt_tlist *tl);
+void pt_timer_stop(pt_timer *t);
+static inline bool pt_timer_armed(const pt_timer *t)
+{
+    return t->list != NULL;
+}
+
 #endif

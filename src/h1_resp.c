@@ -1,1 +1,143 @@
+/* h1_resp.c: serialises response heads into the connection's output queue.
+ * Date comes from a once-per-second cache (httpdate.c). */
 #include "first.h"
+#include "h1_resp.h"
+#include "conn.h"
+#include "httpdate.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *pt_status_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 416:
+        return "Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return status < 300   ? "OK"
+               : status < 400 ? "Redirect"
+               : status < 500 ? "Client Error"
+                              : "Server Error";
+    }
+}
+
+void pt_resp_begin(pt_conn *c, int status)
+{
+    c->status = status;
+    c->head_out_start = c->out.bytes;
+    pt_cq_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: %s\r\n", status,
+                 pt_status_reason(status), pt_httpdate_now(), c->w->server_header);
+}
+
+void pt_resp_header(pt_conn *c, const char *name, const char *value, size_t vlen)
+{
+    size_t nl = strlen(name);
+    char *p = pt_cq_reserve(&c->out, nl + vlen + 4);
+    if (!p)
+        return;
+    memcpy(p, name, nl);
+    p[nl] = ':';
+    p[nl + 1] = ' ';
+    memcpy(p + nl + 2, value, vlen);
+    p[nl + 2 + vlen] = '\r';
+    p[nl + 3 + vlen] = '\n';
+    pt_cq_commit(&c->out, nl + vlen + 4);
+}
+
+void pt_resp_headerf(pt_conn *c, const char *name, const char *fmt, ...)
+{
+    char v[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(v, sizeof(v), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    pt_resp_header(c, name, v, PT_MIN((size_t)n, sizeof(v) - 1));
+}
+
+void pt_resp_end(pt_conn *c, int64_t content_length)
+{
+    if (content_length >= 0)
+        pt_resp_headerf(c, "Content-Length", "%lld", (long long)content_length);
+    if (c->close_after)
+        pt_cq_append(&c->out, "Connection: close\r\n\r\n", 21);
+    else if (c->head.http_minor == 0)
+        pt_cq_append(&c->out, "Connection: keep-alive\r\n\r\n", 26);
+    else
+        pt_cq_append(&c->out, "\r\n", 2);
+    c->head_out_len = c->out.bytes - c->head_out_start;
+}
+
+void pt_resp_error(pt_conn *c, int status, bool close)
+{
+    if (close)
+        c->close_after = true;
+    const char *reason = pt_status_reason(status);
+    char body[256];
+    int n = snprintf(body, sizeof(body),
+                     "<html><head><title>%d %s</title></head><body><h1>%d %s</h1></body></html>\n",
+                     status, reason, status, reason);
+    pt_resp_begin(c, status);
+    pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
+    if (status == 405)
+        pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
+    if (status == 503)
+        pt_resp_header(c, "Retry-After", "5", 1);
+    pt_resp_end(c, n);
+    if (!c->is_head)
+        pt_cq_append(&c->out, body, (size_t)n);
+    else
+        c->head_only = true;
+}

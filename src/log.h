@@ -10,8 +10,15 @@ enum { PT_LOG_ERROR = 0, PT_LOG_WARN = 1, PT_LOG_INFO = 2, PT_LOG_DEBUG = 3 };
 
 /* path: "stderr" or a file. Returns 0 or -1 with errno. */
 int pt_log_open(const char *path, int level);
-/* Access log: NULL/"off" = none, "stderr", "stdout" or a path. */
+/* The default access log: NULL/"off" = none, "stderr", "stdout" or a path.
+ * Returns 0 or -1 with errno. */
 int pt_access_log_open(const char *path);
+/* A handle for another access log (per vhost), shared by path; -1 for "off"
+ * or NULL, -2 on error (errno). */
+int pt_access_log_handle(const char *path);
+/* Handle of the default access log, -1 when off. */
+int pt_access_log_default(void);
+void pt_log_close_all(void);
 /* Reopen both (logrotate). Returns 0 or -1. */
 int pt_log_reopen(void);
 int pt_log_level(void);
@@ -33,8 +40,7 @@ void pt_log(int level, const char *fmt, ...) PT_PRINTF(2, 3);
             pt_log(PT_LOG_DEBUG, __VA_ARGS__);                                                     \
     } while (0)
 
-/* Append a raw, already formatted line (with '\n') to the access log. */
-void pt_access_log_write(const char *line, size_t len);
-bool pt_access_log_enabled(void);
+/* Append a raw, already formatted line (with '\n') to an access log. */
+void pt_access_log_write(int handle, const char *line, size_t len);
 
 #endif

@@ -1,5 +1,261 @@
+/* main.c: the command line (a contract: see portico(8)), configuration
+ * test (-t), version (-V), then start-up: logs, MIME table, document roots,
+ * listeners, optional daemon mode, and the master. */
 #include "first.h"
-int main(void)
+#include "conf.h"
+#include "h1_head.h"
+#include "listen.h"
+#include "log.h"
+#include "master.h"
+#include "mime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libconfig.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: portico [-c FILE] [-t] [-V] [-h] [--daemon] [-w N]\n"
+    "               [-l ADDR:PORT]... [-p PORT] [-r DOCROOT]\n"
+    "               [--cgi PREFIX=PATH]... [--fastcgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
+    "               [--max-body SIZE] [--error-log FILE|stderr] [--access-log FILE|off]\n"
+    "               [-o SETTING=VALUE]...\n"
+    "\n"
+    "  -c FILE              load the configuration file FILE (libconfig syntax)\n"
+    "  -t                   test the configuration and exit (0 ok, 1 error)\n"
+    "  -V                   print the version and the library versions\n"
+    "  -h, --help           print this help\n"
+    "  -D                   stay in the foreground (the default)\n"
+    "  --daemon             detach and run in the background\n"
+    "  -w N                 worker processes (0 = one per CPU)\n"
+    "  -l ADDR:PORT         listen on this address (repeatable): 127.0.0.1:8080, [::1]:8080\n"
+    "  -p PORT              listen on PORT on every interface\n"
+    "  -r DOCROOT           document root (default: the current directory)\n"
+    "  --cgi PREFIX=PATH    run CGI programs from PATH under the URL PREFIX\n"
+    "  --fastcgi PATTERN=ADDRESS[,ADDRESS...]\n"
+    "                       forward PATTERN (.php or /prefix/) to FastCGI servers\n"
+    "  --max-body SIZE      largest request body (e.g. 100M)\n"
+    "  --error-log FILE     error log file, or stderr\n"
+    "  --access-log FILE    access log file, or off\n"
+    "  -o SETTING=VALUE     set any configuration setting, e.g. -o limits.keepalive_timeout=65s\n";
+
+/* libconfig 1.5 leaks inside the library on some syntax errors; nothing of
+ * portico's own is hidden by this (used only by LeakSanitizer builds) */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
 {
+    return "leak:libconfig.so\n";
+}
+
+enum { OPT_DAEMON = 256, OPT_CGI, OPT_FASTCGI, OPT_MAX_BODY, OPT_ERROR_LOG, OPT_ACCESS_LOG };
+
+static const struct option long_opts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"daemon", no_argument, NULL, OPT_DAEMON},
+    {"cgi", required_argument, NULL, OPT_CGI},
+    {"fastcgi", required_argument, NULL, OPT_FASTCGI},
+    {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"error-log", required_argument, NULL, OPT_ERROR_LOG},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {NULL, 0, NULL, 0},
+};
+
+static int push(const char ***arr, size_t *n, const char *v)
+{
+    const char **a = realloc(*arr, (*n + 1) * sizeof(*a));
+    if (!a)
+        return -1;
+    a[(*n)++] = v;
+    *arr = a;
     return 0;
+}
+
+static int daemonize(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        /* a daemon keeps none of its launcher's stdio: a pipe held open
+         * here would keep `portico --daemon | cat` from ever finishing */
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+    return 0;
+}
+
+static int write_pid_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    ssize_t w = write(fd, buf, (size_t)n);
+    close(fd);
+    return w == n ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    pt_cli cli;
+    memset(&cli, 0, sizeof(cli));
+    cli.workers = -1;
+    bool test_only = false, daemon_mode = false;
+    int rc = 1;
+    char *end;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:tVhDw:l:p:r:o:", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            cli.conf_file = optarg;
+            break;
+        case 't':
+            test_only = true;
+            break;
+        case 'V':
+            printf("portico %s\nhttp-parser %s\nlibconfig %d.%d.%d\n", PACKAGE_VERSION,
+                   pt_h1_parser_version(), LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR,
+                   LIBCONFIG_VER_REVISION);
+            return 0;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case 'D':
+            break;
+        case 'w':
+            errno = 0;
+            cli.workers = (int)strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || cli.workers < 0 || cli.workers > 1024) {
+                fprintf(stderr, "portico: -w: invalid worker count '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'l':
+            push(&cli.listen, &cli.nlisten, optarg);
+            break;
+        case 'p':
+            cli.port = optarg;
+            break;
+        case 'r':
+            cli.root = optarg;
+            break;
+        case 'o':
+            push(&cli.overrides, &cli.noverrides, optarg);
+            break;
+        case OPT_DAEMON:
+            daemon_mode = true;
+            break;
+        case OPT_CGI:
+            push(&cli.cgi, &cli.ncgi, optarg);
+            break;
+        case OPT_FASTCGI:
+            push(&cli.fastcgi, &cli.nfastcgi, optarg);
+            break;
+        case OPT_MAX_BODY:
+            cli.max_body = optarg;
+            break;
+        case OPT_ERROR_LOG:
+            cli.error_log = optarg;
+            break;
+        case OPT_ACCESS_LOG:
+            cli.access_log = optarg;
+            break;
+        default:
+            fputs(usage_text, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "portico: unexpected argument '%s'\n", argv[optind]);
+        fputs(usage_text, stderr);
+        return 2;
+    }
+
+    char err[1024] = "";
+    pt_config *cfg = pt_config_load(&cli, err, sizeof(err));
+    pt_listener *ls = NULL;
+    size_t nls = 0;
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err);
+        goto out;
+    }
+    if (pt_config_open_roots(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        goto out;
+    }
+    if (pt_mime_load(cfg->mime_types) < 0) {
+        fprintf(stderr, "portico: cannot read %s: %s\n", cfg->mime_types, strerror(errno));
+        goto out;
+    }
+    if (test_only) {
+        fprintf(stderr, "portico: configuration ok\n");
+        rc = 0;
+        goto out;
+    }
+    if (pt_log_open(cfg->error_log, cfg->log_level) < 0) {
+        fprintf(stderr, "portico: cannot open error log %s: %s\n", cfg->error_log, strerror(errno));
+        goto out;
+    }
+    if (pt_access_log_open(cfg->access_log) < 0) {
+        fprintf(stderr, "portico: cannot open access log %s: %s\n", cfg->access_log,
+                strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->nvhosts; i++) {
+        if (cfg->vhosts[i].access_log && pt_access_log_handle(cfg->vhosts[i].access_log) == -2) {
+            fprintf(stderr, "portico: cannot open access log %s: %s\n", cfg->vhosts[i].access_log,
+                    strerror(errno));
+            goto out;
+        }
+    }
+    if (pt_listen_open(cfg, &ls, &nls, err, sizeof(err)) < 0) {
+        fprintf(stderr, "portico: %s\n", err);
+        goto out;
+    }
+    if (daemon_mode && strcmp(cfg->error_log, "stderr") == 0)
+        fprintf(stderr, "portico: warning: --daemon with the error log on stderr: errors are "
+                        "discarded; use --error-log FILE\n");
+    if (daemon_mode && daemonize() < 0) {
+        fprintf(stderr, "portico: cannot daemonize: %s\n", strerror(errno));
+        goto out;
+    }
+    if (cfg->pid_file && write_pid_file(cfg->pid_file) < 0) {
+        pt_log_error("cannot write pid file %s: %s", cfg->pid_file, strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < nls; i++)
+        pt_log_info("listening on %s", ls[i].text);
+    rc = pt_master_run(cfg, ls, nls);
+    if (cfg->pid_file)
+        unlink(cfg->pid_file);
+out:
+    pt_listen_close(ls, nls);
+    pt_config_free(cfg);
+    pt_mime_free();
+    pt_log_close_all();
+    free(cli.listen);
+    free(cli.overrides);
+    free(cli.cgi);
+    free(cli.fastcgi);
+    return rc;
 }

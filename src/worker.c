@@ -1,1 +1,235 @@
+/* worker.c: a worker process: accepts on the inherited listeners (with
+ * EPOLLEXCLUSIVE, so one worker wakes per connection), runs connections,
+ * obeys the signals the master forwards. */
 #include "first.h"
+#include "worker.h"
+#include "conn.h"
+#include "h1_head.h"
+#include "log.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PT_ACCEPT_BATCH 64
+
+static void listeners_on(pt_worker *w)
+{
+    if (w->accepting || w->stopping)
+        return;
+    for (size_t i = 0; i < w->nls; i++)
+        if (pt_io_add_exclusive(&w->loop, &w->lio[i], EPOLLIN) < 0)
+            pt_log_error("cannot watch listener %s: %s", w->ls[i].text, strerror(errno));
+    w->accepting = true;
+}
+
+static void listeners_off(pt_worker *w)
+{
+    if (!w->accepting)
+        return;
+    for (size_t i = 0; i < w->nls; i++)
+        pt_io_remove(&w->loop, &w->lio[i]);
+    w->accepting = false;
+}
+
+static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
+{
+    (void)events;
+    pt_worker *w = l->data;
+    for (int i = 0; i < PT_ACCEPT_BATCH; i++) {
+        if (w->nconns >= w->cfg->limits.max_connections) {
+            listeners_off(w);
+            return;
+        }
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* out of descriptors: stop accepting for a moment instead of
+                 * spinning on a readable listener */
+                if (!w->emfile_logged)
+                    pt_log_error("accept() failed: %s; pausing accepts", strerror(errno));
+                w->emfile_logged = true;
+                listeners_off(w);
+                pt_timer_arm(l, &w->pause_timer, &w->t_pause);
+            }
+            return;
+        }
+        int one = 1;
+        if (ss.ss_family != AF_UNIX)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        pt_conn_accept(w, fd, &ss, len);
+    }
+}
+
+static void on_pause_end(pt_loop *l, pt_timer *t)
+{
+    (void)t;
+    pt_worker *w = l->data;
+    if (w->emfile_logged)
+        pt_log_info("resuming accepts");
+    w->emfile_logged = false;
+    if (w->nconns < w->cfg->limits.max_connections)
+        listeners_on(w);
+}
+
+static void on_stop_timeout(pt_loop *l, pt_timer *t)
+{
+    (void)t;
+    pt_worker *w = l->data;
+    pt_log_warn("shutdown_timeout reached with %u connection(s) open; closing them", w->nconns);
+    l->stop = true;
+}
+
+void pt_worker_conn_gone(pt_worker *w)
+{
+    w->nconns--;
+    if (w->stopping) {
+        if (w->nconns == 0)
+            w->loop.stop = true;
+        return;
+    }
+    if (!w->accepting && !pt_timer_armed(&w->pause_timer) &&
+        w->nconns < w->cfg->limits.max_connections)
+        listeners_on(w);
+}
+
+static void graceful_stop(pt_worker *w)
+{
+    if (w->stopping)
+        return;
+    listeners_off(w);
+    w->stopping = true;
+    for (size_t i = 0; i < w->nls; i++) {
+        close(w->ls[i].fd);
+        w->ls[i].fd = -1;
+    }
+    pt_conn *c = w->conns;
+    while (c) {
+        pt_conn *n = c->next;
+        pt_conn_close_if_idle(c);
+        c = n;
+    }
+    if (w->nconns == 0)
+        w->loop.stop = true;
+    else
+        pt_timer_arm(&w->loop, &w->stop_timer, &w->t_stop);
+}
+
+static void on_signal(pt_loop *l, pt_io *io, uint32_t events)
+{
+    (void)events;
+    pt_worker *w = l->data;
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGQUIT:
+            graceful_stop(w);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            l->stop = true;
+            break;
+        case SIGUSR1:
+            if (pt_log_reopen() < 0)
+                pt_log_error("reopening logs failed: %s", strerror(errno));
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void free_dead(pt_loop *l)
+{
+    pt_worker *w = l->data;
+    while (w->dead) {
+        pt_conn *c = w->dead;
+        w->dead = c->dead_next;
+        pt_conn_free(c);
+    }
+}
+
+int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
+{
+    static pt_worker wk;
+    pt_worker *w = &wk;
+    memset(w, 0, sizeof(*w));
+    char role[32];
+    snprintf(role, sizeof(role), "worker %d", id);
+    pt_log_set_role(role);
+    /* do not outlive the master */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    w->cfg = cfg;
+    w->id = id;
+    w->ls = ls;
+    w->nls = nls;
+    snprintf(w->server_header, sizeof(w->server_header), "%s%s", "portico",
+             cfg->server_tokens ? "/" PACKAGE_VERSION : "");
+    pt_h1_global_init(cfg->limits.header_buffer);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (w->sigfd < 0 || pt_loop_init(&w->loop) < 0) {
+        pt_log_error("worker start-up failed: %s", strerror(errno));
+        return 1;
+    }
+    w->loop.data = w;
+    w->loop.after_events = free_dead;
+    const pt_limits *lim = &cfg->limits;
+    pt_tlist_init(&w->loop, &w->t_header, lim->header_timeout_ms);
+    pt_tlist_init(&w->loop, &w->t_body, lim->body_timeout_ms);
+    pt_tlist_init(&w->loop, &w->t_keepalive, lim->keepalive_timeout_ms);
+    pt_tlist_init(&w->loop, &w->t_write, lim->write_timeout_ms);
+    pt_tlist_init(&w->loop, &w->t_linger, 5000);
+    pt_tlist_init(&w->loop, &w->t_pause, 100);
+    pt_tlist_init(&w->loop, &w->t_stop, lim->shutdown_timeout_ms);
+    pt_timer_init(&w->pause_timer, on_pause_end, w);
+    pt_timer_init(&w->stop_timer, on_stop_timeout, w);
+
+    w->acc_handles = calloc(cfg->nvhosts, sizeof(int));
+    w->lio = calloc(nls ? nls : 1, sizeof(pt_io));
+    if (!w->acc_handles || !w->lio) {
+        pt_log_error("out of memory");
+        return 1;
+    }
+    for (size_t i = 0; i < cfg->nvhosts; i++) {
+        const char *al = cfg->vhosts[i].access_log;
+        w->acc_handles[i] = al ? pt_access_log_handle(al) : pt_access_log_default();
+    }
+    pt_io_init(&w->sigio, w->sigfd, on_signal, w);
+    pt_io_set(&w->loop, &w->sigio, EPOLLIN);
+    for (size_t i = 0; i < nls; i++)
+        pt_io_init(&w->lio[i], ls[i].fd, on_accept, w);
+    listeners_on(w);
+
+    int rc = pt_loop_run(&w->loop) < 0 ? 1 : 0;
+
+    while (w->conns)
+        pt_conn_close(w->conns);
+    free_dead(&w->loop);
+    pt_loop_free(&w->loop);
+    close(w->sigfd);
+    free(w->lio);
+    free(w->acc_handles);
+    return rc;
+}

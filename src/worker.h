@@ -1,3 +1,41 @@
-#ifndef PT_X
-#define PT_X
+/* worker.h: a worker process: one event loop, the inherited listeners, the
+ * connections, graceful and fast stop. */
+#ifndef PT_WORKER_H
+#define PT_WORKER_H
+
+#include "first.h"
+#include "conf.h"
+#include "ev.h"
+#include "listen.h"
+
+typedef struct pt_conn pt_conn;
+
+typedef struct pt_worker {
+    pt_loop loop;
+    const pt_config *cfg;
+    int id;
+    pt_listener *ls;
+    size_t nls;
+    pt_io *lio;
+    bool accepting; /* listeners registered */
+    bool stopping;  /* graceful stop in progress */
+    bool emfile_logged;
+    unsigned nconns;
+    pt_conn *conns; /* all live connections (doubly linked) */
+    pt_conn *dead;  /* closed, freed after the event batch */
+    pt_tlist t_header, t_body, t_keepalive, t_write, t_linger, t_pause, t_stop;
+    pt_timer pause_timer, stop_timer;
+    int sigfd;
+    pt_io sigio;
+    uint64_t conn_seq;
+    int *acc_handles; /* access-log handle per vhost */
+    char server_header[48];
+} pt_worker;
+
+/* Runs the worker until it stops; returns the process exit code. */
+int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id);
+/* A connection finished (closed): bookkeeping for accept throttling and
+ * graceful stop. */
+void pt_worker_conn_gone(pt_worker *w);
+
 #endif
