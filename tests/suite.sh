@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI and the README run it: installs the Debian
+# packages it needs (when root on Debian), then
+#   1. make distcheck: plain -Werror build, unit + integration tests from the
+#      release tarball, install/uninstall check;
+#   2. an AddressSanitizer + UBSan build running the same tests.
+# Ends with the line "N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+jobs=${JOBS:-2}
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${PT_NO_APT:-}" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends \
+        build-essential autoconf automake pkg-config \
+        libhttp-parser-dev libconfig-dev libfcgi-dev libfcgi-bin \
+        python3 curl ca-certificates git >/dev/null || { echo "apt-get install failed"; exit 1; }
+fi
+
+log=$(mktemp -d /tmp/portico-suite.XXXXXX)
+status=0
+
+run() { # name, command...
+    local name=$1; shift
+    echo "=== $name"
+    if ! "$@" >"$log/$name.out" 2>&1; then
+        status=1
+        echo "--- $name FAILED; last lines:"
+        tail -n 40 "$log/$name.out"
+        # the failing tests' own logs
+        find "$top/build-$name" -name test-suite.log -exec tail -n 150 {} \; 2>/dev/null
+    fi
+    grep -E '^(PASS|FAIL|ERROR|XPASS|XFAIL|SKIP): ' "$log/$name.out" >"$log/$name.results" || true
+    grep -E '^(FAIL|ERROR|XPASS): ' "$log/$name.results" || true
+    echo "    $(grep -c '^PASS: ' "$log/$name.results") passed, $(grep -cE '^(FAIL|ERROR|XPASS): ' "$log/$name.results") failed, $(grep -c '^SKIP: ' "$log/$name.results") skipped"
+}
+
+autoreconf -fi >"$log/autoreconf.out" 2>&1 || { cat "$log/autoreconf.out"; echo "0 passed, 1 failed"; exit 1; }
+
+plain() {
+    rm -rf "$top/build-plain" && mkdir -p "$top/build-plain" && cd "$top/build-plain" &&
+        ../configure -q && make -j"$jobs" && make -j"$jobs" distcheck
+}
+sanitized() {
+    rm -rf "$top/build-asan" && mkdir -p "$top/build-asan" && cd "$top/build-asan" &&
+        ../configure -q --enable-sanitizers && make -j"$jobs" && make -j"$jobs" check
+}
+run plain plain
+run asan sanitized
+
+passed=$(cat "$log"/*.results | grep -c '^PASS: ')
+failed=$(cat "$log"/*.results | grep -cE '^(FAIL|ERROR|XPASS): ')
+if [ "$status" != 0 ] && [ "$failed" = 0 ]; then
+    failed=1 # a build step failed before any test could
+fi
+echo "logs: $log"
+echo "$passed passed, $failed failed"
+[ "$status" = 0 ] && [ "$failed" = 0 ]
