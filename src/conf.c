@@ -46,7 +46,7 @@ typedef struct key_spec {
     X(body_memory, body_memory, K_SIZE, 64 * KB, 0, 1 * GB)                                        \
     X(max_pipelined, max_pipelined, K_SIZE, 4 * KB, 0, 1 * MB)                                     \
     X(keepalive_requests, keepalive_requests, K_INT, 1000, 1, 1000000000)                          \
-    X(max_ranges, max_ranges, K_INT, 16, 1, 1000)                                                  \
+    X(max_ranges, max_ranges, K_INT, 16, 1, 64)                                                    \
     X(header_timeout, header_timeout_ms, K_DUR, 30 * SEC, 1, DAY)                                  \
     X(body_timeout, body_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                      \
     X(keepalive_timeout, keepalive_timeout_ms, K_DUR, 65 * SEC, 1, DAY)                            \

@@ -26,6 +26,7 @@
 
 static void drive(pt_conn *c);
 static void reset_request(pt_conn *c);
+static void drop_buffers(pt_conn *c);
 
 static void on_timer(pt_loop *l, pt_timer *t);
 static void on_io(pt_loop *l, pt_io *io, uint32_t events);
@@ -113,9 +114,7 @@ void pt_conn_close(pt_conn *c)
 
 void pt_conn_free(pt_conn *c)
 {
-    free(c->in);
-    free(c->hdrs);
-    free(c->path);
+    drop_buffers(c);
     free(c);
 }
 
@@ -191,36 +190,39 @@ static void access_log(pt_conn *c)
         pt_access_log_write(h, line, PT_MIN((size_t)n, sizeof(line) - 1));
 }
 
+/* One pooled block per active connection: input buffer, header slots and
+ * the normalised path. Idle keep-alive connections give it back, so memory
+ * per idle connection is the struct alone, and the pool keeps the hot path
+ * free of malloc. */
 static int ensure_buffers(pt_conn *c)
 {
-    if (!c->in) {
-        /* room beyond a maximal head, so body bytes can always be read */
-        c->in_cap = limits(c)->header_buffer + PT_MAX(limits(c)->max_pipelined, 1024u);
-        c->in = malloc(c->in_cap);
-        if (!c->in)
-            return -1;
-    }
-    if (!c->hdrs) {
-        c->hdrs = malloc(sizeof(pt_header) * limits(c)->max_headers);
-        c->path = malloc(limits(c)->header_buffer + 1);
-        if (!c->hdrs || !c->path)
-            return -1;
-    }
+    if (c->in)
+        return 0;
+    pt_worker *w = c->w;
+    char *b = pt_worker_block_get(w);
+    if (!b)
+        return -1;
+    c->in = b;
+    c->in_cap = w->in_cap;
+    c->hdrs = (pt_header *)(void *)(b + w->in_cap);
+    c->path = b + w->in_cap + sizeof(pt_header) * limits(c)->max_headers;
     return 0;
 }
 
-/* Idle keep-alive connections give their buffers back (memory per idle
- * connection is bounded by the struct alone). */
+static void drop_buffers(pt_conn *c)
+{
+    if (c->in)
+        pt_worker_block_put(c->w, c->in);
+    c->in = NULL;
+    c->hdrs = NULL;
+    c->path = NULL;
+    c->in_cap = 0;
+}
+
 static void shrink_idle(pt_conn *c)
 {
-    if (c->in_len == 0) {
-        free(c->in);
-        c->in = NULL;
-        free(c->hdrs);
-        c->hdrs = NULL;
-        free(c->path);
-        c->path = NULL;
-    }
+    if (c->in_len == 0)
+        drop_buffers(c);
     pt_cq_free(&c->out);
 }
 

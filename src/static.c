@@ -206,6 +206,17 @@ static void validators(pt_conn *c, const char *etag, size_t etag_len, const char
     pt_resp_header(c, "ETag", etag, etag_len);
 }
 
+/* One part head of a multipart/byteranges body (RFC 9110 §14.6). */
+static size_t part_head(char *buf, size_t cap, const char *boundary, const char *ctype,
+                        const pt_range *r, uint64_t size)
+{
+    int k = snprintf(buf, cap,
+                     "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                     boundary, ctype, (unsigned long long)r->start, (unsigned long long)r->end,
+                     (unsigned long long)size);
+    return k < 0 ? 0 : PT_MIN((size_t)k, cap - 1);
+}
+
 static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size, const char *name,
                             size_t name_len)
 {
@@ -213,23 +224,14 @@ static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size,
     snprintf(boundary, sizeof(boundary), "%016llx%08llx", (unsigned long long)rng_next(),
              (unsigned long long)(rng_next() & 0xffffffffu));
     const char *t = pt_mime_type(name, name_len);
-    char ctype[160];
+    char ctype[320], head[512];
     snprintf(ctype, sizeof(ctype), "%s%s", t, pt_mime_is_text(t) ? "; charset=utf-8" : "");
-    /* the part heads are built once to know the total length up front */
-    char heads[16][256];
-    size_t hl[16];
+    /* two passes over the same formatting: the length must be known before
+     * the first byte goes out */
     uint64_t total = 0;
-    if (n > 16)
-        n = 16;
-    for (int i = 0; i < n; i++) {
-        int k =
-            snprintf(heads[i], sizeof(heads[i]),
-                     "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
-                     boundary, ctype, (unsigned long long)r[i].start, (unsigned long long)r[i].end,
-                     (unsigned long long)size);
-        hl[i] = (size_t)PT_MIN(k, (int)sizeof(heads[i]) - 1);
-        total += hl[i] + (r[i].end - r[i].start + 1);
-    }
+    for (int i = 0; i < n; i++)
+        total += part_head(head, sizeof(head), boundary, ctype, &r[i], size) +
+                 (r[i].end - r[i].start + 1);
     char tail[64];
     int tl = snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", boundary);
     total += (uint64_t)tl;
@@ -238,7 +240,8 @@ static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size,
     if (c->is_head)
         return;
     for (int i = 0; i < n; i++) {
-        pt_cq_append(&c->out, heads[i], hl[i]);
+        size_t hl = part_head(head, sizeof(head), boundary, ctype, &r[i], size);
+        pt_cq_append(&c->out, head, hl);
         pt_cq_append_file(&c->out, c->file_fd, (off_t)r[i].start, r[i].end - r[i].start + 1);
     }
     pt_cq_append(&c->out, tail, (size_t)tl);
@@ -281,7 +284,10 @@ static void serve_file(pt_conn *c, int fd, const struct stat *st, const char *na
     pt_str rh = header_str(c, "Range");
     if (rh.p && c->head.method == PT_M_GET) {
         pt_str ir = header_str(c, "If-Range");
-        if (!ir.p || pt_if_range_ok(ir.p, ir.len, etag, etag_len, st->st_mtim.tv_sec)) {
+        /* a Last-Modified less than a second old is only a weak validator
+         * (RFC 9110 §8.8.2.2): then no date can match */
+        time_t lmv = st->st_mtim.tv_sec < time(NULL) ? st->st_mtim.tv_sec : (time_t)-1;
+        if (!ir.p || pt_if_range_ok(ir.p, ir.len, etag, etag_len, lmv)) {
             int max = (int)PT_MIN(c->w->cfg->limits.max_ranges, (uint32_t)PT_ARRAY_LEN(ranges));
             nr = pt_range_parse(rh.p, rh.len, size, ranges, max);
         }

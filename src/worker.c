@@ -106,6 +106,21 @@ void pt_worker_conn_gone(pt_worker *w)
         listeners_on(w);
 }
 
+void *pt_worker_block_get(pt_worker *w)
+{
+    if (w->npool > 0)
+        return w->pool[--w->npool];
+    return malloc(w->block_size);
+}
+
+void pt_worker_block_put(pt_worker *w, void *b)
+{
+    if (w->npool < PT_ARRAY_LEN(w->pool))
+        w->pool[w->npool++] = b;
+    else
+        free(b);
+}
+
 static void graceful_stop(pt_worker *w)
 {
     if (w->stopping)
@@ -179,6 +194,12 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     snprintf(w->server_header, sizeof(w->server_header), "%s%s", "portico",
              cfg->server_tokens ? "/" PACKAGE_VERSION : "");
     pt_h1_global_init(cfg->limits.header_buffer);
+    /* room beyond a maximal head, so body bytes can always be read; header
+     * slots start 16-byte aligned */
+    w->in_cap =
+        (cfg->limits.header_buffer + PT_MAX(cfg->limits.max_pipelined, 1024u) + 15) & ~(size_t)15;
+    w->block_size =
+        w->in_cap + sizeof(pt_header) * cfg->limits.max_headers + cfg->limits.header_buffer + 1;
 
     sigset_t set;
     sigemptyset(&set);
@@ -229,6 +250,8 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     free_dead(&w->loop);
     pt_loop_free(&w->loop);
     close(w->sigfd);
+    while (w->npool > 0)
+        free(w->pool[--w->npool]);
     free(w->lio);
     free(w->acc_handles);
     return rc;

@@ -30,6 +30,10 @@ typedef struct pt_worker {
     uint64_t conn_seq;
     int *acc_handles; /* access-log handle per vhost */
     char server_header[48];
+    size_t in_cap;     /* input buffer size of a connection */
+    size_t block_size; /* input buffer + header slots + path */
+    void *pool[32];    /* free connection blocks */
+    unsigned npool;
 } pt_worker;
 
 /* Runs the worker until it stops; returns the process exit code. */
@@ -37,5 +41,8 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id);
 /* A connection finished (closed): bookkeeping for accept throttling and
  * graceful stop. */
 void pt_worker_conn_gone(pt_worker *w);
+/* Connection buffer blocks (worker->block_size bytes), pooled. */
+void *pt_worker_block_get(pt_worker *w);
+void pt_worker_block_put(pt_worker *w, void *b);
 
 #endif
