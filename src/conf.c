@@ -51,7 +51,18 @@ typedef struct key_spec {
     X(body_timeout, body_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                      \
     X(keepalive_timeout, keepalive_timeout_ms, K_DUR, 65 * SEC, 1, DAY)                            \
     X(write_timeout, write_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                    \
-    X(shutdown_timeout, shutdown_timeout_ms, K_DUR, 30 * SEC, 1, DAY)
+    X(shutdown_timeout, shutdown_timeout_ms, K_DUR, 30 * SEC, 1, DAY)                              \
+    X(cgi_max_procs, cgi_max_procs, K_INT, 64, 1, 100000)                                          \
+    X(cgi_queue, cgi_queue, K_INT, 64, 0, 100000)                                                  \
+    X(cgi_queue_timeout, cgi_queue_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                            \
+    X(cgi_kill_grace, cgi_kill_grace_ms, K_DUR, 5 * SEC, 1, 3600 * SEC)                            \
+    X(gw_header_max, gw_header_max, K_SIZE, 64 * KB, 1 * KB, 16 * MB)                              \
+    X(gw_buffer_memory, gw_buffer_memory, K_SIZE, 256 * KB, 0, 1 * GB)                             \
+    X(gw_buffer_max, gw_buffer_max, K_SIZE, 1 * GB, 0, 1ULL << 62)
+
+/* limits.cgi_timeout has no pt_limits field: it is the default of every
+ * location's timeout_ms (a cgi location may set its own). */
+#define CGI_TIMEOUT_DEF (60 * SEC)
 
 typedef struct limit_spec {
     const char *name;
@@ -64,7 +75,8 @@ typedef struct limit_spec {
 #define LIMIT_SPEC(key, field, kind, def, lo, hi)                                                  \
     {#key, kind, def, lo, hi, offsetof(pt_limits, field), sizeof(((pt_limits *)0)->field)},
 
-static const key_spec limit_keys[] = {LIMITS(LIMIT_KEY){NULL, K_INT, NULL}};
+static const key_spec limit_keys[] = {LIMITS(LIMIT_KEY){"cgi_timeout", K_DUR, NULL},
+                                      {NULL, K_INT, NULL}};
 static const limit_spec limit_specs[] = {LIMITS(LIMIT_SPEC)};
 
 static const key_spec location_keys[] = {
@@ -76,8 +88,24 @@ static const key_spec location_keys[] = {
     {"dir_listing", K_BOOL, NULL},
     {"follow_symlinks", K_BOOL, NULL},
     {"allow_dotfiles", K_BOOL, NULL},
+    /* handler "cgi" only (cgi_only_keys below) */
+    {"dir", K_STR, NULL},
+    {"program", K_STR, NULL},
+    {"interpreters", K_STRS, NULL},
+    {"env", K_STRS, NULL},
+    {"pass_env", K_STRS, NULL},
+    {"pass_authorization", K_BOOL, NULL},
+    {"buffering", K_BOOL, NULL},
+    {"timeout", K_DUR, NULL},
+    {"rlimit_cpu", K_DUR, NULL},
+    {"rlimit_as", K_SIZE, NULL},
+    {"rlimit_nproc", K_INT, NULL},
     {NULL, K_INT, NULL},
 };
+
+static const char *const cgi_only_keys[] = {
+    "dir",       "program", "interpreters", "env",       "pass_env",    "pass_authorization",
+    "buffering", "timeout", "rlimit_cpu",   "rlimit_as", "rlimit_nproc"};
 
 static const key_spec vhost_keys[] = {
     {"names", K_STRS, NULL},
@@ -112,6 +140,7 @@ static const key_spec top_keys[] = {
     {"limits", K_GROUP, limit_keys},
     {"locations", K_LIST, location_keys},
     {"vhosts", K_LIST, vhost_keys},
+    {"cgi_interpreters", K_STRS, NULL},
     {NULL, K_INT, NULL},
 };
 
@@ -135,6 +164,7 @@ typedef struct load_ctx {
     char *err;
     size_t errlen;
     pt_config *c;
+    uint64_t cgi_timeout_ms; /* limits.cgi_timeout */
 } load_ctx;
 
 typedef struct defaults {
@@ -143,6 +173,8 @@ typedef struct defaults {
     size_t nindex;
     bool dir_listing, follow_symlinks, allow_dotfiles;
     const config_setting_t *locations;
+    char **interp_exts, **interp_paths; /* cgi_interpreters, split */
+    size_t ninterp;
 } defaults;
 
 static int vfail(load_ctx *x, const char *where, const char *fmt, va_list ap)
@@ -204,6 +236,38 @@ static int fail_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...)
 static int oom(load_ctx *x)
 {
     return fail(x, x->name ? x->name : "portico", "out of memory");
+}
+
+/* Record "origin: warning: ..." once (a top-level location is built once
+ * per vhost). 0, or -1 when out of memory. */
+static int warn_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...) PT_PRINTF(3, 4);
+static int warn_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...)
+{
+    char where[PATH_MAX + 64], *msg = NULL, *line = NULL, **nw;
+    pt_config *c = x->c;
+    va_list ap;
+    int n;
+    origin(x, s, where, sizeof(where));
+    va_start(ap, fmt);
+    n = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (n < 0 || asprintf(&line, "%s: warning: %s", where, msg) < 0) {
+        free(msg);
+        return oom(x);
+    }
+    free(msg);
+    for (size_t i = 0; i < c->nwarnings; i++)
+        if (strcmp(c->warnings[i], line) == 0) {
+            free(line);
+            return 0;
+        }
+    if (!(nw = realloc(c->warnings, (c->nwarnings + 1) * sizeof(*nw)))) {
+        free(line);
+        return oom(x);
+    }
+    c->warnings = nw;
+    c->warnings[c->nwarnings++] = line;
+    return 0;
 }
 
 static char *xstrdup(load_ctx *x, const char *s)
@@ -734,7 +798,10 @@ out:
 
 static int build_limits(load_ctx *x, const config_setting_t *root)
 {
-    const config_setting_t *g = member(root, "limits");
+    const config_setting_t *g = member(root, "limits"), *t = member(g, "cgi_timeout");
+    x->cgi_timeout_ms = CGI_TIMEOUT_DEF;
+    if (t && get_amount(x, t, K_DUR, 1, DAY, &x->cgi_timeout_ms) < 0)
+        return -1;
     for (size_t i = 0; i < PT_ARRAY_LEN(limit_specs); i++) {
         const limit_spec *ls = &limit_specs[i];
         const config_setting_t *s = member(g, ls->name);
@@ -767,7 +834,202 @@ static const char *match_name(pt_match_kind m)
     return m == PT_MATCH_EXACT ? "exact" : m == PT_MATCH_EXT ? "extension" : "prefix";
 }
 
-static int build_location(load_ctx *x, const config_setting_t *g, pt_location *l)
+/* RFC 3875 §4.1 meta-variables, and anything a script may read, are
+ * shell-style names; anything else would not survive the environment. */
+static bool is_env_name(const char *s, size_t len)
+{
+    if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z')))
+            return false;
+    return true;
+}
+
+/* Does the interpreter exist? Only a warning: the server may start before
+ * a package that provides it is installed. */
+static int check_interp(load_ctx *x, const config_setting_t *s, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return errno == ENOENT ? warn_at(x, s, "cgi interpreter '%s' does not exist", path)
+                               : warn_at(x, s, "cgi interpreter '%s': %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+        return warn_at(x, s, "cgi interpreter '%s' is not an executable file", path);
+    return 0;
+}
+
+/* [ ".pl=/usr/bin/perl", ... ] split at the first '=' into extensions
+ * (keeping their '.') and absolute interpreter paths. */
+static int get_interps(load_ctx *x, const config_setting_t *s, char ***exts, char ***paths,
+                       size_t *n)
+{
+    char p[256], **v = NULL;
+    size_t nv = 0;
+    int rc = -1;
+    if (get_strs(x, s, &v, &nv) < 0)
+        return -1;
+    if (!(*exts = xcalloc(x, nv + 1, sizeof(char *))) ||
+        !(*paths = xcalloc(x, nv + 1, sizeof(char *))))
+        goto out;
+    *n = nv;
+    spath(s, p, sizeof(p));
+    for (size_t i = 0; i < nv; i++) {
+        const char *e = v[i], *eq = strchr(e, '=');
+        size_t elen = eq ? (size_t)(eq - e) : 0;
+        /* ^\.[^=/]+=/.+ : an extension, then an absolute interpreter path */
+        if (!eq || e[0] != '.' || elen < 2 || memchr(e, '/', elen) || eq[1] != '/' || !eq[2]) {
+            fail_at(x, s,
+                    "'%s': invalid entry '%s' (expected \".ext=/absolute/interpreter\", e.g. "
+                    "\".pl=/usr/bin/perl\")",
+                    p, e);
+            goto out;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strlen((*exts)[j]) == elen && memcmp((*exts)[j], e, elen) == 0) {
+                fail_at(x, s, "'%s': extension '%.*s' is listed twice", p, (int)elen, e);
+                goto out;
+            }
+        if (!((*exts)[i] = strndup(e, elen)) || !((*paths)[i] = xstrdup(x, eq + 1))) {
+            oom(x);
+            goto out;
+        }
+        if (check_interp(x, s, eq + 1) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free_strv(v, nv);
+    return rc;
+}
+
+static int copy_strv(load_ctx *x, char *const *src, size_t n, char ***out)
+{
+    if (!(*out = xcalloc(x, n + 1, sizeof(char *))))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!((*out)[i] = xstrdup(x, src[i])))
+            return -1;
+    return 0;
+}
+
+static int get_env(load_ctx *x, const config_setting_t *s, pt_location *l)
+{
+    char p[256];
+    spath(s, p, sizeof(p));
+    if (get_strs(x, s, &l->env, &l->nenv) < 0)
+        return -1;
+    for (size_t i = 0; i < l->nenv; i++) {
+        const char *e = l->env[i], *eq = strchr(e, '=');
+        size_t len = eq ? (size_t)(eq - e) : 0;
+        if (!eq || !is_env_name(e, len))
+            return fail_at(x, s,
+                           "'%s': invalid entry '%s' (expected \"NAME=VALUE\", NAME made of "
+                           "letters, digits and '_', not starting with a digit)",
+                           p, e);
+        for (size_t j = 0; j < i; j++)
+            if (strncmp(l->env[j], e, len + 1) == 0)
+                return fail_at(x, s, "'%s': '%.*s' is set twice", p, (int)len, e);
+    }
+    return 0;
+}
+
+static int get_pass_env(load_ctx *x, const config_setting_t *s, pt_location *l)
+{
+    char p[256];
+    if (get_strs(x, s, &l->pass_env, &l->npass_env) < 0)
+        return -1;
+    for (size_t i = 0; i < l->npass_env; i++)
+        if (!is_env_name(l->pass_env[i], strlen(l->pass_env[i])))
+            return fail_at(x, s,
+                           "'%s': invalid name '%s' (letters, digits and '_', not starting with "
+                           "a digit)",
+                           spath(s, p, sizeof(p)), l->pass_env[i]);
+    return 0;
+}
+
+/* dir / program: made absolute, not required to exist yet (a missing one
+ * is a 404 / 500 at request time, as with Apache's ScriptAlias); -t warns. */
+static int cgi_path(load_ctx *x, const config_setting_t *s, bool is_dir, char **out)
+{
+    const char *what = is_dir ? "dir" : "program", *v = config_setting_get_string(s);
+    struct stat st;
+    if (!v[0])
+        return fail_at(x, s, "%s must not be empty", what);
+    if (!(*out = resolve_path(x, s, v)))
+        return -1;
+    if (stat(*out, &st) < 0)
+        return errno == ENOENT ? warn_at(x, s, "cgi %s '%s' does not exist", what, *out)
+                               : warn_at(x, s, "cgi %s '%s': %s", what, *out, strerror(errno));
+    if (is_dir && !S_ISDIR(st.st_mode))
+        return fail_at(x, s, "dir '%s': %s", *out, strerror(ENOTDIR));
+    if (!is_dir && S_ISDIR(st.st_mode))
+        return fail_at(x, s, "program '%s': %s", *out, strerror(EISDIR));
+    if (!is_dir && !S_ISREG(st.st_mode))
+        return fail_at(x, s, "program '%s': not a regular file", *out);
+    if (!is_dir && access(*out, X_OK) < 0)
+        return warn_at(x, s, "cgi program '%s' is not executable", *out);
+    return 0;
+}
+
+/* The settings of a handler = "cgi" location (see portico.conf(5)). */
+static int build_cgi(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
+{
+    const config_setting_t *dir = member(g, "dir"), *prog = member(g, "program"), *s;
+    uint64_t v;
+    long long n;
+    if (dir && prog)
+        return fail_at(x, prog, "a cgi location takes 'dir' or 'program', not both");
+    if ((s = dir ? dir : prog) && l->match != PT_MATCH_PREFIX)
+        return fail_at(x, s, "'%s' only applies to prefix locations", dir ? "dir" : "program");
+    if (dir && cgi_path(x, dir, true, &l->cgi_dir) < 0)
+        return -1;
+    if (prog && cgi_path(x, prog, false, &l->cgi_program) < 0)
+        return -1;
+    if ((s = member(g, "interpreters"))) {
+        if (get_interps(x, s, &l->interpreters, &l->interp_paths, &l->ninterpreters) < 0)
+            return -1;
+    } else if (d->ninterp) {
+        /* the top-level cgi_interpreters, unless the location names its own */
+        l->ninterpreters = d->ninterp;
+        if (copy_strv(x, d->interp_exts, d->ninterp, &l->interpreters) < 0 ||
+            copy_strv(x, d->interp_paths, d->ninterp, &l->interp_paths) < 0)
+            return -1;
+    }
+    if ((s = member(g, "env")) && get_env(x, s, l) < 0)
+        return -1;
+    if ((s = member(g, "pass_env")) && get_pass_env(x, s, l) < 0)
+        return -1;
+    opt_bool(g, "pass_authorization", &l->pass_authorization);
+    opt_bool(g, "buffering", &l->buffering);
+    if ((s = member(g, "timeout")) && get_amount(x, s, K_DUR, 1, DAY, &l->timeout_ms) < 0)
+        return -1;
+    if ((s = member(g, "rlimit_cpu"))) {
+        /* RLIMIT_CPU counts whole seconds */
+        if (get_amount(x, s, K_DUR, 0, DAY, &v) < 0)
+            return -1;
+        if (v % SEC)
+            return fail_at(x, s, "'rlimit_cpu' must be a whole number of seconds");
+        l->rlimit_cpu = v / SEC;
+    }
+    if ((s = member(g, "rlimit_as"))) {
+        if (get_amount(x, s, K_SIZE, 0, 1ULL << 62, &v) < 0)
+            return -1;
+        /* below this not even a dynamically linked shell can start */
+        if (v && v < MB)
+            return fail_at(x, s, "'rlimit_as' must be 0 (no limit) or at least 1M");
+        l->rlimit_as = v;
+    }
+    if ((s = member(g, "rlimit_nproc"))) {
+        if (get_int(x, s, 0, 1000000, &n) < 0)
+            return -1;
+        l->rlimit_nproc = (uint64_t)n;
+    }
+    return 0;
+}
+
+static int build_location(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
 {
     static const struct {
         const char *key;
@@ -801,7 +1063,7 @@ static int build_location(load_ctx *x, const config_setting_t *g, pt_location *l
     if (strcmp(h, "static") == 0)
         l->handler = PT_H_STATIC;
     else if (strcmp(h, "cgi") == 0)
-        return fail_at(x, s, "handler 'cgi': CGI gateway is not yet supported");
+        l->handler = PT_H_CGI;
     else if (strcmp(h, "fastcgi") == 0)
         return fail_at(x, s, "handler 'fastcgi': FastCGI gateway is not yet supported");
     else
@@ -812,10 +1074,18 @@ static int build_location(load_ctx *x, const config_setting_t *g, pt_location *l
     opt_tristate(g, "dir_listing", &l->dir_listing);
     opt_tristate(g, "follow_symlinks", &l->follow_symlinks);
     opt_tristate(g, "allow_dotfiles", &l->allow_dotfiles);
+    l->buffering = true;
+    l->timeout_ms = x->cgi_timeout_ms;
+    if (l->handler == PT_H_CGI)
+        return build_cgi(x, g, d, l);
+    for (size_t i = 0; i < PT_ARRAY_LEN(cgi_only_keys); i++)
+        if ((s = member(g, cgi_only_keys[i])))
+            return fail_at(x, s, "'%s' only applies to handler \"cgi\"", cgi_only_keys[i]);
     return 0;
 }
 
-static int build_locations(load_ctx *x, const config_setting_t *list, pt_vhost *v)
+static int build_locations(load_ctx *x, const config_setting_t *list, const defaults *d,
+                           pt_vhost *v)
 {
     size_t n = list ? (size_t)config_setting_length(list) : 0;
     bool has_root = false;
@@ -825,12 +1095,16 @@ static int build_locations(load_ctx *x, const config_setting_t *list, pt_vhost *
     for (size_t i = 0; i < n; i++) {
         const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
         pt_location *l = &v->locs[v->nlocs++];
-        if (build_location(x, g, l) < 0)
+        if (build_location(x, g, d, l) < 0)
             return -1;
         for (size_t j = 0; j + 1 < v->nlocs; j++)
-            if (v->locs[j].match == l->match && strcmp(v->locs[j].pattern, l->pattern) == 0)
+            if (v->locs[j].match == l->match && strcmp(v->locs[j].pattern, l->pattern) == 0) {
+                if (v->locs[j].line == 0) /* made by an earlier --cgi */
+                    return fail_at(x, g, "duplicate location %s '%s' (given twice)",
+                                   match_name(l->match), l->pattern);
                 return fail_at(x, g, "duplicate location %s '%s' (first at line %d)",
                                match_name(l->match), l->pattern, v->locs[j].line);
+            }
         if (l->match == PT_MATCH_PREFIX && strcmp(l->pattern, "/") == 0)
             has_root = true;
     }
@@ -840,6 +1114,8 @@ static int build_locations(load_ctx *x, const config_setting_t *list, pt_vhost *
         l->match = PT_MATCH_PREFIX;
         l->handler = PT_H_STATIC;
         l->dir_listing = l->follow_symlinks = l->allow_dotfiles = -1;
+        l->buffering = true;
+        l->timeout_ms = x->cgi_timeout_ms;
         if (!(l->pattern = xstrdup(x, "/")))
             return -1;
         l->pattern_len = 1;
@@ -957,7 +1233,7 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
             return -1;
     }
     s = member(g, "locations");
-    return build_locations(x, s ? s : d->locations, v);
+    return build_locations(x, s ? s : d->locations, d, v);
 }
 
 static int build_vhosts(load_ctx *x, const config_setting_t *root, const defaults *d)
@@ -1111,6 +1387,9 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     opt_bool(root, "follow_symlinks", &d->follow_symlinks);
     opt_bool(root, "allow_dotfiles", &d->allow_dotfiles);
     d->locations = member(root, "locations");
+    if ((s = member(root, "cgi_interpreters")) &&
+        get_interps(x, s, &d->interp_exts, &d->interp_paths, &d->ninterp) < 0)
+        return -1;
     return 0;
 }
 
@@ -1127,6 +1406,8 @@ static int build(load_ctx *x)
 out:
     free(d.root);
     free_strv(d.index, d.nindex);
+    free_strv(d.interp_exts, d.ninterp);
+    free_strv(d.interp_paths, d.ninterp);
     return rc;
 }
 
@@ -1214,12 +1495,12 @@ static int set_leaf(load_ctx *x, const char *label, config_setting_t *parent, co
     return 0;
 }
 
-/* "-o path": owned by the context, pointed at by the settings' hooks */
-static const char *add_label(load_ctx *x, const char *path)
+/* "-o path", "--cgi ARG": owned by the context, pointed at by the settings' hooks */
+static const char *add_label(load_ctx *x, const char *flag, const char *path)
 {
     char **nl = realloc(x->labels, (x->nlabels + 1) * sizeof(*nl));
     char *l;
-    if (!nl || asprintf(&l, "-o %s", path) < 0) {
+    if (!nl || asprintf(&l, "%s %s", flag, path) < 0) {
         if (nl)
             x->labels = nl;
         oom(x);
@@ -1319,7 +1600,7 @@ static int apply_override(load_ctx *x, const char *arg)
         return fail(x, "-o", "'%s': expected SETTING=VALUE", arg);
     if (!(path = strndup(arg, (size_t)(eq - arg))))
         return oom(x);
-    label = add_label(x, path);
+    label = add_label(x, "-o", path);
     rc = label ? set_path(x, label, path, eq + 1) : -1;
     free(path);
     return rc;
@@ -1351,15 +1632,95 @@ static bool gateway_addr_ok(const char *a, size_t len)
     return addr_parse(buf, false, &l) == NULL;
 }
 
+static config_setting_t *add_str(config_setting_t *g, const char *name, const char *v)
+{
+    config_setting_t *s = config_setting_add(g, name, CONFIG_TYPE_STRING);
+    return s && config_setting_set_string(s, v) ? s : NULL;
+}
+
+/* --cgi PREFIX=PATH becomes a location group appended to the top-level
+ * locations (before the implicit "/"), blamed on the flag in messages. */
+static int add_cgi_location(load_ctx *x, const char *arg)
+{
+    config_setting_t *root = config_root_setting(&x->lc), *list, *g, *s;
+    const char *eq = strchr(arg, '='), *label;
+    char *pat = NULL, *abs = NULL;
+    bool is_ext = arg[0] == '.';
+    struct stat st = {0};
+    int rc = -1;
+    if (!eq || eq == arg || (arg[0] != '/' && !is_ext) || (!is_ext && !eq[1]))
+        return fail(x, "--cgi",
+                    "'%s': expected PREFIX=PATH, e.g. /cgi-bin/=/usr/lib/cgi-bin, "
+                    "/git=/usr/lib/git-core/git-http-backend or .pl=/usr/bin/perl",
+                    arg);
+    if (!(label = add_label(x, "--cgi", arg)))
+        return -1;
+    if (eq[1]) {
+        /* the kind of PATH decides the mapping, so it must exist now */
+        if (!(abs = make_abs(x->cwd, eq + 1)))
+            return oom(x);
+        if (stat(abs, &st) < 0) {
+            fail(x, label, "%s", strerror(errno));
+            goto out;
+        }
+        if (is_ext ? !S_ISREG(st.st_mode) : !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+            fail(x, label, "%s",
+                 is_ext ? "the interpreter is not a regular file"
+                        : "not a directory or a regular file");
+            goto out;
+        }
+        if (S_ISREG(st.st_mode) && access(abs, X_OK) < 0) {
+            fail(x, label, "'%s' is not executable", abs);
+            goto out;
+        }
+    }
+    list = config_setting_get_member(root, "locations");
+    if (list && config_setting_is_array(list) && config_setting_length(list) == 0) {
+        /* "locations = [ ];" is an empty list to the schema */
+        config_setting_remove(root, "locations");
+        list = NULL;
+    }
+    if (list && !config_setting_is_list(list)) {
+        rc = 0; /* a wrong type: the schema check reports it */
+        goto out;
+    }
+    if ((!list && !(list = config_setting_add(root, "locations", CONFIG_TYPE_LIST))) ||
+        !(g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP)) ||
+        !(pat = strndup(arg, (size_t)(eq - arg))) ||
+        !add_str(g, is_ext ? "extension" : "prefix", pat) || !add_str(g, "handler", "cgi")) {
+        oom(x);
+        goto out;
+    }
+    config_setting_set_hook(g, (void *)label);
+    if (is_ext) {
+        /* an empty PATH runs the script itself: no inherited cgi_interpreters either */
+        char *entry = NULL;
+        if (!(s = config_setting_add(g, "interpreters", CONFIG_TYPE_ARRAY)) ||
+            (abs && (asprintf(&entry, "%s=%s", pat, abs) < 0 ||
+                     !config_setting_set_string_elem(s, -1, entry)))) {
+            free(entry);
+            oom(x);
+            goto out;
+        }
+        free(entry);
+    } else if (!add_str(g, S_ISDIR(st.st_mode) ? "dir" : "program", abs)) {
+        oom(x);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(pat);
+    free(abs);
+    return rc;
+}
+
 static int apply_gateways(load_ctx *x, const pt_cli *cli)
 {
     pt_config *c = x->c;
     for (size_t i = 0; i < cli->ncgi; i++) {
-        const char *a = cli->cgi[i], *eq = strchr(a, '=');
-        if (!eq || a[0] != '/' || !eq[1])
-            return fail(x, "--cgi", "'%s': expected PREFIX=PATH, e.g. /cgi-bin/=/usr/lib/cgi-bin",
-                        a);
-        if (add_route(x, &c->cgi_routes, &c->ncgi_routes, a) < 0)
+        if (add_cgi_location(x, cli->cgi[i]) < 0)
+            return -1;
+        if (add_route(x, &c->cgi_routes, &c->ncgi_routes, cli->cgi[i]) < 0)
             return -1;
     }
     for (size_t i = 0; i < cli->nfastcgi; i++) {
@@ -1381,8 +1742,6 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
         if (add_route(x, &c->fastcgi_routes, &c->nfastcgi_routes, a) < 0)
             return -1;
     }
-    if (c->ncgi_routes)
-        return fail(x, "--cgi", "CGI gateway is not yet supported");
     if (c->nfastcgi_routes)
         return fail(x, "--fastcgi", "FastCGI gateway is not yet supported");
     return 0;
@@ -1720,14 +2079,22 @@ void pt_config_free(pt_config *c)
         free_strv(v->index, v->nindex);
         free(v->access_log);
         for (size_t j = 0; j < v->nlocs; j++) {
-            free(v->locs[j].pattern);
-            free(v->locs[j].root);
+            pt_location *l = &v->locs[j];
+            free(l->pattern);
+            free(l->root);
+            free(l->cgi_dir);
+            free(l->cgi_program);
+            free_strv(l->interpreters, l->ninterpreters);
+            free_strv(l->interp_paths, l->ninterpreters);
+            free_strv(l->env, l->nenv);
+            free_strv(l->pass_env, l->npass_env);
         }
         free(v->locs);
     }
     free(c->vhosts);
     free_strv(c->cgi_routes, c->ncgi_routes);
     free_strv(c->fastcgi_routes, c->nfastcgi_routes);
+    free_strv(c->warnings, c->nwarnings);
     free(c);
 }
 

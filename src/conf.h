@@ -26,6 +26,22 @@ typedef struct pt_location {
     int dir_listing;     /* -1 inherit, 0/1 */
     int follow_symlinks; /* -1 inherit, 0/1 */
     int allow_dotfiles;  /* -1 inherit, 0/1 */
+    /* handler "cgi" (see portico.conf(5)) */
+    char *cgi_dir;       /* prefix location: scripts live here (path walk below it) */
+    char *cgi_program;   /* prefix location: this one program serves the whole prefix */
+    char **interpreters; /* ".pl=/usr/bin/perl" split: ext[i] -> interp[i] */
+    char **interp_paths;
+    size_t ninterpreters;
+    char **env; /* extra "NAME=VALUE" for the script */
+    size_t nenv;
+    char **pass_env; /* names copied from portico's own environment */
+    size_t npass_env;
+    bool pass_authorization;
+    bool buffering;        /* read the script's output ahead of a slow client */
+    uint64_t timeout_ms;   /* no output for this long: the script is killed */
+    uint64_t rlimit_cpu;   /* seconds, 0 = unset */
+    uint64_t rlimit_as;    /* bytes, 0 = unset */
+    uint64_t rlimit_nproc; /* 0 = unset */
     int line;
 } pt_location;
 
@@ -58,6 +74,14 @@ typedef struct pt_limits {
     uint64_t keepalive_timeout_ms;
     uint64_t write_timeout_ms;
     uint64_t shutdown_timeout_ms;
+    /* gateways (CGI now, FastCGI later) */
+    uint32_t cgi_max_procs; /* concurrent CGI processes per worker */
+    uint32_t cgi_queue;     /* requests waiting for a CGI slot per worker (503 beyond) */
+    uint64_t cgi_queue_timeout_ms;
+    uint64_t cgi_kill_grace_ms; /* SIGTERM, then SIGKILL after this */
+    uint64_t gw_header_max;     /* response header block from a script/backend */
+    uint64_t gw_buffer_memory;  /* response bytes held in memory per request before spilling */
+    uint64_t gw_buffer_max;     /* response bytes buffered per request at most */
 } pt_limits;
 
 typedef struct pt_config {
@@ -77,11 +101,17 @@ typedef struct pt_config {
     pt_limits limits;
     pt_vhost *vhosts; /* at least one; exactly one is_default */
     size_t nvhosts;
-    /* Gateways parsed now, answered "not yet supported" until they land. */
+    /* The flags as given: --cgi ones become top-level locations; --fastcgi is
+     * answered "not yet supported" until that gateway lands. */
     char **cgi_routes;
     size_t ncgi_routes;
     char **fastcgi_routes;
     size_t nfastcgi_routes;
+    /* Problems that do not stop the server, as whole lines
+     * ("file:line: warning: cgi dir '/usr/lib/cgi-bin' does not exist"):
+     * print them for -t, log them at start-up. */
+    char **warnings;
+    size_t nwarnings;
 } pt_config;
 
 /* Command-line input to the loader. */

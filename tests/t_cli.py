@@ -193,10 +193,15 @@ class CheckConfig(CliBase):
         self.assertEqual(p.returncode, 1, text(p))
         self.assertRegex(p.stderr.decode(), r'(?m)^--max-body: \S')
 
-    def test_cgi_flag_not_yet_supported(self):
-        p = run('-t', '-r', '/', '--cgi', '/cgi-bin/=/usr/lib/cgi-bin')
+    def test_cgi_flag_directory_is_accepted(self):
+        d = self.tmp()
+        p = run('-t', '-r', '/', '--cgi', '/cgi-bin/=' + d)
+        self.assertEqual(p.returncode, 0, text(p))
+
+    def test_cgi_flag_missing_path_is_an_error(self):
+        p = run('-t', '-r', '/', '--cgi', '/cgi-bin/=/nonexistent/portico-cgi-dir')
         self.assertEqual(p.returncode, 1, text(p))
-        self.assertIn('--cgi: CGI gateway is not yet supported', p.stderr.decode())
+        self.assertRegex(p.stderr.decode(), r'(?m)^--cgi')
 
     def test_fastcgi_flag_not_yet_supported(self):
         p = run('-t', '-r', '/', '--fastcgi', '.php=127.0.0.1:9000,unix:/run/php.sock')
@@ -208,19 +213,27 @@ class CheckConfig(CliBase):
         self.assertEqual(p.returncode, 1, text(p))
         self.assertIn('--cgi', p.stderr.decode())
 
-    def test_cgi_flag_refuses_to_serve(self):
+    def test_fastcgi_flag_refuses_to_serve(self):
         port = harness.free_port()
-        p = run('-l', '127.0.0.1:%d' % port, '-r', '/', '--cgi', '/cgi-bin/=/tmp', timeout=20)
+        p = run('-l', '127.0.0.1:%d' % port, '-r', '/', '--fastcgi', '.php=127.0.0.1:9000',
+                timeout=20)
         self.assertEqual(p.returncode, 1, text(p))
         self.assertIn('not yet supported', p.stderr.decode())
 
-    def test_cgi_location_handler_not_yet_supported(self):
+    def test_cgi_location_handler_is_accepted(self):
         d = self.tmp()
         conf = self.write(d, 'c.conf', 'locations = (\n  { prefix = "/cgi-bin/";'
-                          ' handler = "cgi"; }\n);\n')
+                          ' handler = "cgi"; dir = "."; }\n);\n')
+        p = run('-t', '-c', conf)
+        self.assertEqual(p.returncode, 0, text(p))
+
+    def test_cgi_key_on_static_location_is_an_error(self):
+        d = self.tmp()
+        conf = self.write(d, 'c.conf', 'locations = (\n  { prefix = "/x/";'
+                          ' handler = "static"; program = "/bin/true"; }\n);\n')
         p = run('-t', '-c', conf)
         self.assertEqual(p.returncode, 1, text(p))
-        self.assertIn('not yet supported', p.stderr.decode())
+        self.assertRegex(p.stderr.decode(), r'c\.conf:2: ')
 
 
 class Listen(CliBase):

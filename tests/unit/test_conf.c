@@ -131,8 +131,20 @@ static void test_shipped_files(void)
         ok(c->nvhosts == 1 && c->vhosts[0].is_default && strcmp(c->vhosts[0].root, www) == 0,
            "portico.conf: one implicit default vhost with the -o root");
         ok(c->vhosts[0].nindex == 1 && strcmp(c->vhosts[0].index[0], "index.html") == 0 &&
-               c->vhosts[0].nlocs == 1 && strcmp(c->vhosts[0].locs[0].pattern, "/") == 0,
-           "portico.conf: index.html and one / location");
+               c->vhosts[0].nlocs == 2 && strcmp(c->vhosts[0].locs[1].pattern, "/") == 0 &&
+               c->vhosts[0].locs[1].handler == PT_H_STATIC,
+           "portico.conf: index.html, /cgi-bin/ and a static / location");
+        ok(c->vhosts[0].locs[0].handler == PT_H_CGI &&
+               strcmp(c->vhosts[0].locs[0].pattern, "/cgi-bin/") == 0 &&
+               strcmp(c->vhosts[0].locs[0].cgi_dir, "/usr/lib/cgi-bin") == 0 &&
+               c->vhosts[0].locs[0].timeout_ms == d->vhosts[0].locs[0].timeout_ms &&
+               c->vhosts[0].locs[0].ninterpreters == 0,
+           "portico.conf: /cgi-bin/ runs /usr/lib/cgi-bin, default timeout");
+        ok(access("/usr/lib/cgi-bin", F_OK) == 0
+               ? c->nwarnings == 0
+               : c->nwarnings == 1 &&
+                     strstr(c->warnings[0], "warning: cgi dir '/usr/lib/cgi-bin' does not exist"),
+           "portico.conf: a missing /usr/lib/cgi-bin is only a warning");
         ok(c->server_tokens && c->log_level == PT_LOG_INFO &&
                strcmp(c->mime_types, "/etc/mime.types") == 0,
            "portico.conf: server_tokens, info, /etc/mime.types");
@@ -155,9 +167,18 @@ static void test_shipped_files(void)
            "demo.conf listens on 127.0.0.1:8080 only");
         ok(strcmp(c->access_log, "stderr") == 0, "demo.conf logs access to stderr");
         ok(c->vhosts[0].nlocs == 3 && c->vhosts[0].locs[0].dir_listing == 1 &&
-               strcmp(loc(&c->vhosts[0], "/files/x"), "/files/") == 0 &&
-               strcmp(loc(&c->vhosts[0], "/cgi-bin/"), "/cgi-bin/") == 0,
-           "demo.conf lists /files/ and /cgi-bin/");
+               c->vhosts[0].locs[0].handler == PT_H_STATIC &&
+               strcmp(loc(&c->vhosts[0], "/files/x"), "/files/") == 0,
+           "demo.conf lists /files/");
+        snprintf(want, sizeof(want), "%s/conf/demo/www/cgi-bin", srcdir);
+        ok(strcmp(loc(&c->vhosts[0], "/cgi-bin/hello.cgi"), "/cgi-bin/") == 0 &&
+               c->vhosts[0].locs[1].handler == PT_H_CGI && c->vhosts[0].locs[1].cgi_dir &&
+               c->vhosts[0].locs[1].cgi_dir[0] == '/' && realpath(want, real) &&
+               realpath(c->vhosts[0].locs[1].cgi_dir, path) && strcmp(path, real) == 0,
+           "demo.conf runs /cgi-bin/ from demo/www/cgi-bin, relative to the file");
+        snprintf(want, sizeof(want), "%s/hello.cgi", c->vhosts[0].locs[1].cgi_dir);
+        ok(access(want, X_OK) == 0 && c->nwarnings == 0,
+           "demo.conf: hello.cgi is executable, no warnings");
     }
     pt_config_free(c);
 }
@@ -583,9 +604,11 @@ static void test_locations(void)
     ok(fails_with("locations = ( { prefix = \"/\"; handler = \"proxy\"; } );", NULL,
                   "unknown handler 'proxy'"),
        "unknown handler rejected");
-    ok(fails_with("workers = 1;\nlocations = ( { prefix = \"/cgi-bin/\"; handler = \"cgi\"; } );",
-                  NULL, "t.conf:2: handler 'cgi': CGI gateway is not yet supported"),
-       "handler cgi: not yet supported");
+    c = ld("workers = 1;\nlocations = ( { prefix = \"/cgi-bin/\"; handler = \"cgi\"; } );", NULL);
+    ok(c && c->vhosts[0].locs[0].handler == PT_H_CGI && !c->vhosts[0].locs[0].cgi_dir &&
+           !c->vhosts[0].locs[0].cgi_program,
+       "handler cgi without dir/program: scripts under the root");
+    pt_config_free(c);
     ok(fails_with("locations = ( { extension = \".php\"; handler = \"fastcgi\"; } );", NULL,
                   "handler 'fastcgi': FastCGI gateway is not yet supported"),
        "handler fastcgi: not yet supported");
@@ -670,20 +693,454 @@ static void test_paths(void)
     pt_config_free(c);
 }
 
+/* A file in the scratch directory with the given mode. */
+static void make_file(const char *name, mode_t mode)
+{
+    char path[PATH_MAX + 64];
+    write_file(tmp, name, "#!/bin/sh\n");
+    snprintf(path, sizeof(path), "%s/%s", tmp, name);
+    if (chmod(path, mode) < 0) {
+        perror(path);
+        exit(99);
+    }
+}
+
+static void test_cgi_settings(void)
+{
+    char text[PATH_MAX * 4], want[PATH_MAX + 64];
+    const pt_location *l;
+    pt_config *c;
+
+    make_file("perl", 0755);
+    snprintf(text, sizeof(text),
+             "cgi_interpreters = [ \".py=%s/py\", \".pl=%s/perl\" ];\n"
+             "locations = (\n"
+             "  { prefix = \"/git\"; handler = \"cgi\"; program = \"prog\";\n"
+             "    env = [ \"GIT_PROJECT_ROOT=/srv/git\", \"GIT_HTTP_EXPORT_ALL=\" ];\n"
+             "    pass_env = [ \"LANG\", \"TZ\", \"_x9\" ]; pass_authorization = true;\n"
+             "    buffering = false; timeout = \"5s\"; rlimit_cpu = 10; rlimit_as = \"512M\";\n"
+             "    rlimit_nproc = 20; },\n"
+             "  { prefix = \"/cgi-bin/\"; handler = \"cgi\"; dir = \"www\"; },\n"
+             "  { extension = \".rb\"; handler = \"cgi\"; interpreters = [ \".rb=%s/perl\" ]; },\n"
+             "  { extension = \".cgi\"; handler = \"cgi\"; interpreters = [ ]; },\n"
+             "  { prefix = \"/static/\"; }\n"
+             ");\n",
+             tmp, tmp, tmp);
+    c = ld(text, NULL);
+    ok(c != NULL, "cgi locations load (%s)", c ? "ok" : err);
+    if (!c)
+        return;
+    l = &c->vhosts[0].locs[0];
+    snprintf(want, sizeof(want), "%s/prog", tmp);
+    ok(l->handler == PT_H_CGI && l->cgi_program && strcmp(l->cgi_program, want) == 0 && !l->cgi_dir,
+       "program is made absolute against the file's directory");
+    ok(l->nenv == 2 && strcmp(l->env[0], "GIT_PROJECT_ROOT=/srv/git") == 0 &&
+           strcmp(l->env[1], "GIT_HTTP_EXPORT_ALL=") == 0,
+       "env entries kept as NAME=VALUE (empty VALUE allowed)");
+    ok(l->npass_env == 3 && strcmp(l->pass_env[1], "TZ") == 0 && l->pass_authorization,
+       "pass_env names and pass_authorization");
+    ok(!l->buffering && l->timeout_ms == 5000, "buffering off, timeout 5s");
+    ok(l->rlimit_cpu == 10 && l->rlimit_as == 512ULL << 20 && l->rlimit_nproc == 20,
+       "rlimit_cpu in seconds, rlimit_as in bytes, rlimit_nproc");
+    ok(l->ninterpreters == 2 && strcmp(l->interpreters[0], ".py") == 0 &&
+           strncmp(l->interp_paths[0], tmp, strlen(tmp)) == 0 &&
+           strcmp(l->interp_paths[0] + strlen(tmp), "/py") == 0 &&
+           strcmp(l->interpreters[1], ".pl") == 0,
+       "a cgi location without interpreters inherits cgi_interpreters, split at '='");
+    l = &c->vhosts[0].locs[1];
+    ok(l->handler == PT_H_CGI && l->cgi_dir && strcmp(l->cgi_dir, www) == 0 && !l->cgi_program,
+       "dir is made absolute against the file's directory");
+    ok(l->buffering && !l->pass_authorization && l->timeout_ms == 60000 && l->nenv == 0 &&
+           l->npass_env == 0 && l->rlimit_cpu == 0 && l->rlimit_as == 0 && l->rlimit_nproc == 0,
+       "cgi defaults: buffering on, no Authorization, 60s, no env, no rlimits");
+    l = &c->vhosts[0].locs[2];
+    ok(l->match == PT_MATCH_EXT && l->ninterpreters == 1 && strcmp(l->interpreters[0], ".rb") == 0,
+       "a location's own interpreters replace cgi_interpreters");
+    ok(c->vhosts[0].locs[3].ninterpreters == 0, "interpreters = [ ] means none");
+    l = &c->vhosts[0].locs[4];
+    ok(l->handler == PT_H_STATIC && l->ninterpreters == 0 && !l->cgi_dir && !l->cgi_program &&
+           l->buffering && l->timeout_ms == 60000 && !l->pass_authorization && !l->env,
+       "static locations: no cgi settings, buffering true, timeout = cgi_timeout");
+    ok(c->nwarnings == 2 && strstr(c->warnings[0], "cgi interpreter") &&
+           strstr(c->warnings[0], "/py' does not exist") && strstr(c->warnings[1], "cgi program") &&
+           strstr(c->warnings[1], "does not exist"),
+       "missing interpreter and program are warnings (%zu)", c->nwarnings);
+    pt_config_free(c);
+
+    /* limits */
+    c = ld("", NULL);
+    ok(c && c->limits.cgi_max_procs == 64 && c->limits.cgi_queue == 64 &&
+           c->limits.cgi_queue_timeout_ms == 10000 && c->limits.cgi_kill_grace_ms == 5000,
+       "default CGI limits: 64 procs, 64 queued, 10s queue, 5s kill grace");
+    ok(c && c->limits.gw_header_max == 64 * 1024 && c->limits.gw_buffer_memory == 256 * 1024 &&
+           c->limits.gw_buffer_max == 1ULL << 30,
+       "default gateway limits: 64k header, 256k memory, 1G buffered");
+    ok(c && c->vhosts[0].locs[0].timeout_ms == 60000 && c->nwarnings == 0,
+       "implicit / location gets the cgi_timeout default; no warnings");
+    pt_config_free(c);
+    c = ld("limits: { cgi_timeout = \"90s\"; cgi_max_procs = 1; cgi_queue = 0;"
+           " cgi_queue_timeout = \"250ms\"; cgi_kill_grace = 1; gw_header_max = \"1k\";"
+           " gw_buffer_memory = 0; gw_buffer_max = \"5G\"; };\n"
+           "locations = ( { prefix = \"/c/\"; handler = \"cgi\"; } );",
+           NULL);
+    ok(c && c->limits.cgi_max_procs == 1 && c->limits.cgi_queue == 0 &&
+           c->limits.cgi_queue_timeout_ms == 250 && c->limits.cgi_kill_grace_ms == 1000 &&
+           c->limits.gw_header_max == 1024 && c->limits.gw_buffer_memory == 0 &&
+           c->limits.gw_buffer_max == 5ULL << 30,
+       "CGI limits set (%s)", c ? "ok" : err);
+    ok(c && c->vhosts[0].locs[0].timeout_ms == 90000 && c->vhosts[0].locs[1].timeout_ms == 90000,
+       "limits.cgi_timeout is every location's default timeout");
+    pt_config_free(c);
+    ok(fails_with("limits: { cgi_max_procs = 0; };", NULL,
+                  "'limits.cgi_max_procs' must be between 1 and 100000"),
+       "cgi_max_procs 0 rejected");
+    ok(fails_with("limits: { cgi_queue = 100001; };", NULL, "between 0 and 100000"),
+       "cgi_queue above 100000 rejected");
+    ok(fails_with("limits: { gw_header_max = 512; };", NULL,
+                  "'limits.gw_header_max' must be between 1k and 16M"),
+       "gw_header_max below 1k rejected");
+    ok(fails_with("limits: { gw_header_max = \"17M\"; };", NULL, "between 1k and 16M"),
+       "gw_header_max above 16M rejected");
+    ok(fails_with("limits: { cgi_kill_grace = \"2h\"; };", NULL, "between 1ms and 3600s"),
+       "cgi_kill_grace above 1h rejected");
+    ok(fails_with("limits: { cgi_timeout = 0; };", NULL,
+                  "'limits.cgi_timeout' must be between 1ms and 1d"),
+       "cgi_timeout 0 rejected");
+
+    /* cgi-only keys elsewhere */
+    ok(fails_with("workers = 1;\nlocations = ( { prefix = \"/x/\"; handler = \"static\";\n"
+                  "  program = \"/bin/true\"; } );",
+                  NULL, "only applies") &&
+           strcmp(msg(), "t.conf:3: 'program' only applies to handler \"cgi\"") == 0,
+       "program on a static location: file:line error");
+    ok(fails_with("locations = ( { prefix = \"/x/\"; env = [ \"A=1\" ]; } );", NULL,
+                  "'env' only applies to handler \"cgi\""),
+       "env on a location with the default handler rejected");
+    ok(fails_with("locations = ( { exact = \"/x\"; buffering = false; } );", NULL,
+                  "'buffering' only applies to handler \"cgi\""),
+       "buffering on a static location rejected");
+    ok(fails_with("locations = ( { prefix = \"/x/\"; rlimit_nproc = 5; } );", NULL,
+                  "'rlimit_nproc' only applies to handler \"cgi\""),
+       "rlimit_nproc on a static location rejected");
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; dir = \"www\";"
+                  " program = \"/bin/sh\"; } );",
+                  NULL, "a cgi location takes 'dir' or 'program', not both"),
+       "dir and program together rejected");
+    ok(fails_with("locations = ( { extension = \".cgi\"; handler = \"cgi\"; dir = \"www\"; } );",
+                  NULL, "'dir' only applies to prefix locations"),
+       "dir on an extension location rejected");
+    ok(fails_with("locations = ( { exact = \"/x\"; handler = \"cgi\"; program = \"/bin/sh\"; } );",
+                  NULL, "'program' only applies to prefix locations"),
+       "program on an exact location rejected");
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; dir = \"\"; } );", NULL,
+                  "dir must not be empty"),
+       "empty dir rejected");
+
+    /* interpreters, env, pass_env syntax */
+    {
+        static const char *const bad[] = {"pl=/usr/bin/perl", ".pl=perl", ".pl",         ".=/x",
+                                          ".a/b=/x",          ".pl=/",    "=/usr/bin/x", ""};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            snprintf(text, sizeof(text),
+                     "locations = ( { extension = \".pl\"; handler = \"cgi\";"
+                     " interpreters = [ \"%s\" ]; } );",
+                     bad[i]);
+            snprintf(want, sizeof(want), "invalid entry '%s' (expected \".ext=/absolute/", bad[i]);
+            ok(fails_with(text, NULL, want), "interpreters entry '%s' rejected", bad[i]);
+        }
+    }
+    ok(fails_with("locations = ( { extension = \".pl\"; handler = \"cgi\";"
+                  " interpreters = [ \".pl=/a\", \".pl=/b\" ]; } );",
+                  NULL, "extension '.pl' is listed twice"),
+       "an extension listed twice in interpreters rejected");
+    ok(fails_with("workers = 1;\ncgi_interpreters = [ \".pl=perl\" ];", NULL,
+                  "t.conf:2: 'cgi_interpreters': invalid entry '.pl=perl'"),
+       "cgi_interpreters checked even without cgi locations");
+    {
+        static const char *const bad[] = {"1X=a", "NOEQ", "A-B=1", "=x", "A B=1", "\xc3\xa9=1"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            snprintf(text, sizeof(text),
+                     "locations = ( { prefix = \"/x/\"; handler = \"cgi\"; env = [ \"%s\" ]; } );",
+                     bad[i]);
+            ok(fails_with(text, NULL, "expected \"NAME=VALUE\""), "env entry '%s' rejected",
+               bad[i]);
+        }
+    }
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\";"
+                  " env = [ \"A=1\", \"B=2\", \"A=3\" ]; } );",
+                  NULL, "'A' is set twice"),
+       "env setting a name twice rejected");
+    c = ld("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; env = [ \"A=1\", \"AB=2\","
+           " \"X=a=b\" ]; } );",
+           NULL);
+    ok(c && c->vhosts[0].locs[0].nenv == 3 && strcmp(c->vhosts[0].locs[0].env[2], "X=a=b") == 0,
+       "env: A and AB are different names; VALUE may contain '='");
+    pt_config_free(c);
+    {
+        static const char *const bad[] = {"A=B", "", "9A", "A-B"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            snprintf(text, sizeof(text),
+                     "locations = ( { prefix = \"/x/\"; handler = \"cgi\";"
+                     " pass_env = [ \"%s\" ]; } );",
+                     bad[i]);
+            snprintf(want, sizeof(want), "invalid name '%s'", bad[i]);
+            ok(fails_with(text, NULL, want), "pass_env name '%s' rejected", bad[i]);
+        }
+    }
+
+    /* resource limits */
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; rlimit_cpu = \"1500ms\";"
+                  " } );",
+                  NULL, "'rlimit_cpu' must be a whole number of seconds"),
+       "rlimit_cpu in whole seconds");
+    c = ld("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; rlimit_cpu = \"2m\";"
+           " rlimit_as = 0; rlimit_nproc = 0; timeout = \"1h\"; } );",
+           NULL);
+    ok(c && c->vhosts[0].locs[0].rlimit_cpu == 120 && c->vhosts[0].locs[0].rlimit_as == 0 &&
+           c->vhosts[0].locs[0].timeout_ms == 3600000,
+       "rlimit_cpu \"2m\" is 120 s; 0 means no limit; timeout 1h");
+    pt_config_free(c);
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; rlimit_as = \"512k\"; } );",
+                  NULL, "'rlimit_as' must be 0 (no limit) or at least 1M"),
+       "rlimit_as below 1M rejected");
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; rlimit_nproc = -1; } );",
+                  NULL, "must be between 0 and 1000000"),
+       "negative rlimit_nproc rejected");
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; timeout = 0; } );", NULL,
+                  "'locations.[0].timeout' must be between 1ms and 1d"),
+       "timeout 0 rejected");
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; timeout = \"soon\"; } );",
+                  NULL, "invalid duration 'soon'"),
+       "timeout syntax checked");
+
+    /* existence: wrong kinds are errors, missing ones warnings */
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; dir = \"afile\"; } );",
+                  NULL, "dir 'afile': Not a directory"),
+       "dir that is a file rejected");
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; program = \"www\"; } );",
+                  NULL, "program 'www': Is a directory"),
+       "program that is a directory rejected");
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\";"
+                  " program = \"/dev/null\"; } );",
+                  NULL, "program '/dev/null': not a regular file"),
+       "program that is a device rejected");
+    c = ld("workers = 1;\nlocations = ( { prefix = \"/x/\"; handler = \"cgi\"; dir = \"nodir\";"
+           " } );\nvhosts = ( { names = [ \"a.test\" ]; } );",
+           NULL);
+    ok(c && c->nvhosts == 2 && c->vhosts[0].locs[0].cgi_dir && c->vhosts[1].locs[0].cgi_dir &&
+           c->nwarnings == 1,
+       "missing dir loads with one warning though two vhosts use the location");
+    snprintf(want, sizeof(want), "%s/t.conf:2: warning: cgi dir '%s/nodir' does not exist", tmp,
+             tmp);
+    ok(c && c->nwarnings == 1 && strcmp(c->warnings[0], want) == 0,
+       "warning text: file:line: warning: cgi dir '...' does not exist");
+    pt_config_free(c);
+    make_file("noexec", 0644);
+    make_file("prog", 0755);
+    c = ld("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; program = \"noexec\"; },\n"
+           "  { prefix = \"/y/\"; handler = \"cgi\"; program = \"prog\"; } );",
+           NULL);
+    ok(c && c->nwarnings == 1 && strstr(c->warnings[0], "t.conf:1: warning: cgi program '") &&
+           strstr(c->warnings[0], "/noexec' is not executable"),
+       "a program without the executable bit is a warning");
+    pt_config_free(c);
+}
+
+static void test_cgi_overrides(void)
+{
+    pt_cli cli = cli0();
+    const char *ovs[6];
+    pt_config *c;
+    cli.overrides = ovs;
+    ovs[0] = "limits.cgi_max_procs=2";
+    ovs[1] = "cgi_interpreters=.pl=/usr/bin/perl,.py=/usr/bin/python3";
+    ovs[2] = "locations.[0].env=A=1,B=x=y";
+    ovs[3] = "locations.[0].timeout=2s";
+    ovs[4] = "locations.[0].buffering=off";
+    ovs[5] = "limits.cgi_timeout=7s";
+    cli.noverrides = 6;
+    c = ld("locations = ( { prefix = \"/c/\"; handler = \"cgi\"; } );", &cli);
+    ok(c != NULL, "-o on CGI settings (%s)", c ? "ok" : err);
+    if (c) {
+        const pt_location *l = &c->vhosts[0].locs[0];
+        ok(c->limits.cgi_max_procs == 2, "-o limits.cgi_max_procs=2");
+        ok(l->ninterpreters == 2 && strcmp(l->interpreters[1], ".py") == 0 &&
+               strcmp(l->interp_paths[1], "/usr/bin/python3") == 0 &&
+               strcmp(l->interp_paths[0], "/usr/bin/perl") == 0,
+           "-o cgi_interpreters=.pl=...,.py=... (split on commas, then the first '=')");
+        ok(l->nenv == 2 && strcmp(l->env[0], "A=1") == 0 && strcmp(l->env[1], "B=x=y") == 0,
+           "-o locations.[0].env=A=1,B=x=y");
+        ok(l->timeout_ms == 2000 && !l->buffering && c->vhosts[0].locs[1].timeout_ms == 7000,
+           "-o location timeout and buffering; -o limits.cgi_timeout for the others");
+    }
+    pt_config_free(c);
+    ovs[0] = "locations.[0].rlimit_as=5k";
+    cli.noverrides = 1;
+    ok(fails_with("locations = ( { prefix = \"/c/\"; handler = \"cgi\"; } );", &cli,
+                  "-o locations.[0].rlimit_as: 'rlimit_as' must be 0 (no limit) or at least 1M"),
+       "-o rlimit_as error blamed on -o");
+    ovs[0] = "locations.[0].program=/bin/sh";
+    ok(fails_with("locations = ( { prefix = \"/s/\"; } );", &cli,
+                  "-o locations.[0].program: 'program' only applies to handler \"cgi\""),
+       "-o program on a static location blamed on -o");
+    ovs[0] = "locations.[0].pass_authorization=yes";
+    c = ld("locations = ( { prefix = \"/c/\"; handler = \"cgi\"; } );", &cli);
+    ok(c && c->vhosts[0].locs[0].pass_authorization, "-o pass_authorization=yes");
+    pt_config_free(c);
+    ovs[0] = "cgi_interpreters=.pl=perl";
+    ok(fails_with("", &cli, "-o cgi_interpreters: 'cgi_interpreters': invalid entry '.pl=perl'"),
+       "-o cgi_interpreters checked");
+}
+
 static void test_gateways(void)
 {
     pt_cli cli = cli0();
-    const char *a[1];
+    const char *a[3], *ovs[1];
+    char arg[3][PATH_MAX + 32], want[PATH_MAX + 64], cwd[PATH_MAX];
+    const pt_vhost *v;
     pt_config *c;
-    a[0] = "/cgi-bin/=/usr/lib/cgi-bin";
+
+    make_file("prog", 0755);
+    make_file("perl", 0755);
     cli.cgi = a;
-    cli.ncgi = 1;
+    /* PATH a directory: dir; a regular file: program */
+    snprintf(arg[0], sizeof(arg[0]), "/cgi-bin/=%s", www);
+    snprintf(arg[1], sizeof(arg[1]), "/git=%s/prog", tmp);
+    a[0] = arg[0];
+    a[1] = arg[1];
+    cli.ncgi = 2;
     c = ld("", &cli);
-    ok(!c && strcmp(err, "--cgi: CGI gateway is not yet supported") == 0,
-       "--cgi: not yet supported");
+    ok(c != NULL, "--cgi directory and program (%s)", c ? "ok" : err);
+    if (c) {
+        v = &c->vhosts[0];
+        ok(v->nlocs == 3 && v->locs[0].match == PT_MATCH_PREFIX && v->locs[0].handler == PT_H_CGI &&
+               strcmp(v->locs[0].pattern, "/cgi-bin/") == 0 && v->locs[0].cgi_dir &&
+               strcmp(v->locs[0].cgi_dir, www) == 0 && !v->locs[0].cgi_program,
+           "--cgi PREFIX=DIRECTORY: a prefix location with dir");
+        snprintf(want, sizeof(want), "%s/prog", tmp);
+        ok(v->locs[1].handler == PT_H_CGI && strcmp(v->locs[1].pattern, "/git") == 0 &&
+               v->locs[1].cgi_program && strcmp(v->locs[1].cgi_program, want) == 0 &&
+               !v->locs[1].cgi_dir,
+           "--cgi PREFIX=PROGRAM: a prefix location with program");
+        ok(strcmp(v->locs[2].pattern, "/") == 0 && v->locs[2].handler == PT_H_STATIC,
+           "flag locations come before the implicit /");
+        ok(strcmp(loc(v, "/git/info/refs"), "/git") == 0 &&
+               strcmp(loc(v, "/cgi-bin/x.cgi"), "/cgi-bin/") == 0,
+           "flag locations are matched");
+        ok(c->ncgi_routes == 2 && strcmp(c->cgi_routes[1], arg[1]) == 0,
+           "cgi_routes keeps the flags as given");
+        ok(v->locs[0].buffering && v->locs[0].timeout_ms == 60000 && c->nwarnings == 0,
+           "flag locations get the cgi defaults, no warnings");
+    }
     pt_config_free(c);
-    a[0] = "cgi-bin";
-    ok(fails_with("", &cli, "--cgi: 'cgi-bin': expected PREFIX=PATH"), "--cgi syntax checked");
+
+    /* with a file: appended after its locations, in order; vhosts inherit */
+    c = ld("locations = ( { prefix = \"/files/\"; } );\n"
+           "vhosts = ( { names = [ \"a.test\" ]; },\n"
+           "  { names = [ \"b.test\" ]; locations = ( { prefix = \"/b/\"; } ); } );",
+           &cli);
+    ok(c && c->nvhosts == 3 && c->vhosts[0].nlocs == 4 &&
+           strcmp(c->vhosts[0].locs[0].pattern, "/files/") == 0 &&
+           strcmp(c->vhosts[0].locs[1].pattern, "/cgi-bin/") == 0 &&
+           strcmp(c->vhosts[0].locs[2].pattern, "/git") == 0 &&
+           strcmp(c->vhosts[0].locs[3].pattern, "/") == 0,
+       "--cgi appends to the file's top-level locations, in order");
+    ok(c && c->vhosts[2].nlocs == 4 && c->vhosts[2].locs[2].handler == PT_H_CGI &&
+           c->vhosts[1].nlocs == 2 && c->vhosts[1].locs[0].handler == PT_H_STATIC,
+       "vhosts without locations (and the implicit default) get them; others do not");
+    pt_config_free(c);
+    c = ld("locations = [ ];", &cli);
+    ok(c && c->vhosts[0].nlocs == 3, "--cgi with an empty 'locations = [ ];'");
+    pt_config_free(c);
+
+    /* -o applies after --cgi and can reach its locations */
+    ovs[0] = "locations.[0].timeout=3s";
+    cli.overrides = ovs;
+    cli.noverrides = 1;
+    c = ld("", &cli);
+    ok(c && c->vhosts[0].locs[0].timeout_ms == 3000, "-o reaches a --cgi location");
+    pt_config_free(c);
+    cli.noverrides = 0;
+
+    /* extensions: an interpreter, or the script itself */
+    snprintf(arg[0], sizeof(arg[0]), ".pl=%s/perl", tmp);
+    a[1] = ".cgi=";
+    c = ld("cgi_interpreters = [ \".cgi=/bin/sh\" ];", &cli);
+    ok(c != NULL, "--cgi extensions (%s)", c ? "ok" : err);
+    if (c) {
+        v = &c->vhosts[0];
+        snprintf(want, sizeof(want), "%s/perl", tmp);
+        ok(v->nlocs == 3 && v->locs[0].match == PT_MATCH_EXT &&
+               strcmp(v->locs[0].pattern, ".pl") == 0 && v->locs[0].handler == PT_H_CGI &&
+               v->locs[0].ninterpreters == 1 && strcmp(v->locs[0].interpreters[0], ".pl") == 0 &&
+               strcmp(v->locs[0].interp_paths[0], want) == 0,
+           "--cgi .pl=INTERPRETER: an extension location with that interpreter");
+        ok(v->locs[1].match == PT_MATCH_EXT && strcmp(v->locs[1].pattern, ".cgi") == 0 &&
+               v->locs[1].ninterpreters == 0 && !v->locs[1].cgi_dir,
+           "--cgi .cgi= runs the file itself, ignoring cgi_interpreters");
+        ok(strcmp(loc(v, "/a/b.pl"), ".pl") == 0, "--cgi extension is matched");
+    }
+    pt_config_free(c);
+
+    /* relative PATHs resolve against the CWD; no config file at all */
+    ok(getcwd(cwd, sizeof(cwd)) != NULL && chdir(tmp) == 0, "chdir to the scratch dir");
+    a[0] = "/x/=www/../www/";
+    a[1] = ".pl=./perl";
+    cli.conf_file = NULL;
+    cli.root = ".";
+    c = pt_config_load(&cli, err, sizeof(err));
+    snprintf(want, sizeof(want), "%s/perl", tmp);
+    ok(c && c->vhosts[0].locs[0].cgi_dir && strcmp(c->vhosts[0].locs[0].cgi_dir, www) == 0 &&
+           strcmp(c->vhosts[0].locs[1].interp_paths[0], want) == 0,
+       "relative --cgi paths are made absolute against the CWD (%s)", c ? "ok" : err);
+    pt_config_free(c);
+    ok(chdir(cwd) == 0, "chdir back");
+    cli.root = NULL;
+
+    /* errors */
+    cli.ncgi = 1;
+    a[0] = "/x=/nope";
+    c = ld("", &cli);
+    ok(!c && strcmp(err, "--cgi /x=/nope: No such file or directory") == 0,
+       "--cgi with a missing PATH: '--cgi /x=/nope: No such file or directory'");
+    pt_config_free(c);
+    a[0] = ".pl=/nope/perl";
+    ok(fails_with("", &cli, "--cgi .pl=/nope/perl: No such file or directory"),
+       "--cgi with a missing interpreter");
+    snprintf(arg[0], sizeof(arg[0]), "/x=%s/afile", tmp);
+    a[0] = arg[0];
+    ok(fails_with("", &cli, "afile' is not executable"), "--cgi program must be executable");
+    a[0] = "/x=/dev/null";
+    ok(fails_with("", &cli, "--cgi /x=/dev/null: not a directory or a regular file"),
+       "--cgi PATH must be a directory or a regular file");
+    snprintf(arg[0], sizeof(arg[0]), ".pl=%s", www);
+    a[0] = arg[0];
+    ok(fails_with("", &cli, "the interpreter is not a regular file"),
+       "--cgi interpreter must be a file");
+    snprintf(arg[0], sizeof(arg[0]), ".a/b=%s/perl", tmp);
+    ok(fails_with("", &cli, "must start with '.' and contain no '/'") &&
+           strncmp(err, "--cgi .a/b=", 11) == 0,
+       "--cgi extension rules, blamed on the flag");
+    {
+        static const char *const bad[] = {"cgi-bin", "/x=", "x=/tmp", "=/tmp"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            a[0] = bad[i];
+            snprintf(want, sizeof(want), "--cgi: '%s': expected PREFIX=PATH", bad[i]);
+            ok(fails_with("", &cli, want), "--cgi syntax: '%s' rejected", bad[i]);
+        }
+    }
+    snprintf(arg[0], sizeof(arg[0]), "/cgi-bin/=%s", www);
+    a[0] = arg[0];
+    a[1] = arg[0];
+    ok(fails_with("workers = 1;\nlocations = ( { prefix = \"/cgi-bin/\"; } );", &cli,
+                  "duplicate") &&
+           strncmp(msg(), "--cgi /cgi-bin/=", 16) == 0 &&
+           strstr(msg(), ": duplicate location prefix '/cgi-bin/' (first at line 2)"),
+       "--cgi duplicating a file's location is an error naming the flag");
+    cli.ncgi = 2;
+    ok(fails_with("", &cli, "duplicate location prefix '/cgi-bin/' (given twice)"),
+       "the same --cgi prefix twice is an error");
+
     cli = cli0();
     cli.fastcgi = a;
     cli.nfastcgi = 1;
@@ -762,6 +1219,8 @@ int main(void)
     test_vhosts();
     test_locations();
     test_paths();
+    test_cgi_settings();
+    test_cgi_overrides();
     test_gateways();
     test_misc();
 
