@@ -1,0 +1,452 @@
+#include "first.h"
+#include "cgi_env.h"
+
+/* cgi_env.c: owns the CGI meta-variables (RFC 3875 §4.1) for both gateways:
+ * which request fields become HTTP_* and which never do, the emission order,
+ * and the one-block envp handed to execve. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define HDR_NAME_MAX 255
+#define SCRATCH_STACK 2048
+
+/* Fields that never become HTTP_*, matched case-insensitively. */
+static const char *const never_passed[] = {
+    "Content-Length", /* already CONTENT_LENGTH / CONTENT_TYPE (RFC 3875 §4.1.18) */
+    "Content-Type",
+    "Proxy", /* httpoxy: HTTP_PROXY would steer the script's outgoing requests */
+    /* hop-by-hop (RFC 9110 §7.6.1): meaningful to this connection only */
+    "Connection",
+    "Keep-Alive",
+    "TE",
+    "Trailer",
+    "Transfer-Encoding",
+    "Upgrade",
+    "Proxy-Connection",
+    "Proxy-Authorization",
+};
+
+static char ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
+}
+
+static bool mem_ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ascii_lower(a[i]) != ascii_lower(b[i]))
+            return false;
+    }
+    return true;
+}
+
+/* Only [A-Za-z0-9-]: '_' and other token characters would let two distinct
+ * fields map to one variable (X-Foo vs X_Foo), a spoofing hazard. */
+static bool name_chars_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > HDR_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Is name one of the comma-separated tokens of a Connection value? */
+static bool token_listed(const char *v, size_t vlen, const char *name, size_t nlen)
+{
+    size_t i = 0;
+
+    while (i < vlen) {
+        while (i < vlen && (is_ows(v[i]) || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < vlen && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && is_ows(v[end - 1]))
+            end--;
+        if (end - start == nlen && mem_ieq(v + start, name, nlen))
+            return true;
+    }
+    return false;
+}
+
+/* Depends on the field name only, so all fields of one name agree. */
+static bool header_passed(const pt_cgi_req *r, const pt_header *h)
+{
+    if (!name_chars_ok(h->name, h->name_len))
+        return false;
+    for (size_t i = 0; i < PT_ARRAY_LEN(never_passed); i++) {
+        if (pt_str_ieq(h->name, h->name_len, never_passed[i]))
+            return false;
+    }
+    /* RFC 3875 §4.1.18 lets a server withhold credentials */
+    if (!r->pass_authorization && pt_str_ieq(h->name, h->name_len, "Authorization"))
+        return false;
+    /* fields named in Connection are hop-by-hop too (RFC 9110 §7.6.1) */
+    for (size_t j = 0; j < r->nheaders; j++) {
+        const pt_header *c = &r->headers[j];
+        if (pt_str_ieq(c->name, c->name_len, "Connection") &&
+            token_listed(c->value, c->value_len, h->name, h->name_len))
+            return false;
+    }
+    return true;
+}
+
+static bool same_name(const pt_header *a, const pt_header *b)
+{
+    return a->name_len == b->name_len && mem_ieq(a->name, b->name, a->name_len);
+}
+
+/* A repeated field is emitted where it first occurs. O(n^2) in the number of
+ * fields, which the request limits keep to a few hundred at most. */
+static bool first_of_name(const pt_cgi_req *r, size_t i)
+{
+    for (size_t j = 0; j < i; j++) {
+        if (same_name(&r->headers[j], &r->headers[i]))
+            return false;
+    }
+    return true;
+}
+
+/* RFC 9113 §8.2.3 (and RFC 6265 §5.4): cookie-pairs are joined with "; ",
+ * everything else as a list (RFC 9110 §5.3). */
+static const char *join_sep(const pt_header *h)
+{
+    return pt_str_ieq(h->name, h->name_len, "Cookie") ? "; " : ", ";
+}
+
+/* Fields of the group starting at i; *len = joined length (empty members
+ * are left out). */
+static size_t group_size(const pt_cgi_req *r, size_t i, size_t *len)
+{
+    size_t n = 0, total = 0, nonempty = 0;
+
+    for (size_t j = i; j < r->nheaders; j++) {
+        if (!same_name(&r->headers[j], &r->headers[i]))
+            continue;
+        n++;
+        if (r->headers[j].value_len > 0) {
+            total += r->headers[j].value_len + (nonempty ? 2 : 0);
+            nonempty++;
+        }
+    }
+    *len = total;
+    return n;
+}
+
+static size_t group_join(const pt_cgi_req *r, size_t i, char *out)
+{
+    const char *sep = join_sep(&r->headers[i]);
+    size_t o = 0;
+
+    for (size_t j = i; j < r->nheaders; j++) {
+        const pt_header *h = &r->headers[j];
+        if (!same_name(h, &r->headers[i]) || h->value_len == 0)
+            continue;
+        if (o > 0) {
+            memcpy(out + o, sep, 2);
+            o += 2;
+        }
+        memcpy(out + o, h->value, h->value_len);
+        o += h->value_len;
+    }
+    return o;
+}
+
+static pt_str nonnull(pt_str s)
+{
+    return s.p ? s : (pt_str){"", 0};
+}
+
+/* RFC 3875 §4.1.6 leaves the mapping to the server: DOCUMENT_ROOT +
+ * PATH_INFO, without a doubled '/' at the seam. */
+static size_t translated_root_len(const pt_cgi_req *r)
+{
+    pt_str root = nonnull(r->document_root), info = nonnull(r->path_info);
+
+    if (root.len > 0 && root.p[root.len - 1] == '/' && info.len > 0 && info.p[0] == '/')
+        return root.len - 1;
+    return root.len;
+}
+
+static size_t scratch_needed(const pt_cgi_req *r)
+{
+    size_t need = 0;
+
+    if (r->path_info.p && r->path_info.len > 0)
+        need = translated_root_len(r) + r->path_info.len;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        size_t len;
+        if (!header_passed(r, &r->headers[i]) || !first_of_name(r, i))
+            continue;
+        if (group_size(r, i, &len) > 1)
+            need = PT_MAX(need, len);
+    }
+    return need;
+}
+
+static void emit(pt_env_cb cb, void *ctx, const char *name, const char *v, size_t vlen)
+{
+    cb(ctx, name, strlen(name), v ? v : "", v ? vlen : 0);
+}
+
+static void emit_str(pt_env_cb cb, void *ctx, const char *name, pt_str s)
+{
+    s = nonnull(s);
+    emit(cb, ctx, name, s.p, s.len);
+}
+
+static void emit_cstr(pt_env_cb cb, void *ctx, const char *name, const char *v)
+{
+    emit(cb, ctx, name, v, v ? strlen(v) : 0);
+}
+
+static const pt_header *find_header(const pt_cgi_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (pt_str_ieq(r->headers[i].name, r->headers[i].name_len, name))
+            return &r->headers[i];
+    }
+    return NULL;
+}
+
+static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *scratch)
+{
+    char num[32];
+    int n;
+
+    emit_cstr(cb, ctx, "GATEWAY_INTERFACE", "CGI/1.1");
+    emit_cstr(cb, ctx, "SERVER_SOFTWARE",
+              r->server_software ? r->server_software : PACKAGE_NAME "/" PACKAGE_VERSION);
+    emit_str(cb, ctx, "SERVER_NAME", r->server_name);
+    emit_str(cb, ctx, "SERVER_PORT", r->server_port);
+    emit_str(cb, ctx, "SERVER_ADDR", r->server_addr);
+    n = snprintf(num, sizeof(num), "HTTP/%d.%d", r->http_major, r->http_minor);
+    emit(cb, ctx, "SERVER_PROTOCOL", num, (size_t)PT_MAX(n, 0));
+    emit_str(cb, ctx, "REQUEST_METHOD", r->method);
+    emit_str(cb, ctx, "REQUEST_URI", r->request_uri);
+    /* RFC 3875 §4.1.7: always set, "" without a query */
+    emit_str(cb, ctx, "QUERY_STRING", r->query);
+    emit_str(cb, ctx, "SCRIPT_NAME", r->script_name);
+    emit_str(cb, ctx, "SCRIPT_FILENAME", r->script_filename);
+    emit_str(cb, ctx, "DOCUMENT_ROOT", r->document_root);
+    emit_str(cb, ctx, "REMOTE_ADDR", r->remote_addr);
+    emit_str(cb, ctx, "REMOTE_PORT", r->remote_port);
+    emit_cstr(cb, ctx, "REQUEST_SCHEME", r->https ? "https" : "http");
+    if (r->https)
+        emit_cstr(cb, ctx, "HTTPS", "on");
+
+    /* RFC 3875 §4.1.6: PATH_TRANSLATED only exists with a PATH_INFO */
+    if (r->path_info.p && r->path_info.len > 0) {
+        size_t rl = translated_root_len(r);
+        emit_str(cb, ctx, "PATH_INFO", r->path_info);
+        if (rl > 0)
+            memcpy(scratch, r->document_root.p, rl);
+        memcpy(scratch + rl, r->path_info.p, r->path_info.len);
+        emit(cb, ctx, "PATH_TRANSLATED", scratch, rl + r->path_info.len);
+    }
+
+    if (r->content_length >= 0) {
+        n = snprintf(num, sizeof(num), "%" PRId64, r->content_length);
+        emit(cb, ctx, "CONTENT_LENGTH", num, (size_t)PT_MAX(n, 0));
+    }
+    const pt_header *ct = find_header(r, "Content-Type");
+    if (ct && ct->value_len > 0)
+        emit(cb, ctx, "CONTENT_TYPE", ct->value, ct->value_len);
+
+    if (r->auth_type.p && r->auth_type.len > 0)
+        emit_str(cb, ctx, "AUTH_TYPE", r->auth_type);
+    if (r->remote_user.p && r->remote_user.len > 0)
+        emit_str(cb, ctx, "REMOTE_USER", r->remote_user);
+    if (r->redirect_status > 0) {
+        n = snprintf(num, sizeof(num), "%d", r->redirect_status);
+        emit(cb, ctx, "REDIRECT_STATUS", num, (size_t)PT_MAX(n, 0));
+    }
+    emit_cstr(cb, ctx, "PATH", r->path ? r->path : PT_CGI_DEFAULT_PATH);
+}
+
+/* RFC 3875 §4.1.18: "HTTP_" + name upper-cased with '-' -> '_'; repeated
+ * fields become one variable. */
+static void emit_http(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *scratch)
+{
+    char name[5 + HDR_NAME_MAX + 1];
+
+    memcpy(name, "HTTP_", 5);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const pt_header *h = &r->headers[i];
+        if (!header_passed(r, h) || !first_of_name(r, i))
+            continue;
+        for (size_t k = 0; k < h->name_len; k++) {
+            char c = h->name[k];
+            name[5 + k] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - ('a' - 'A')) : c;
+        }
+        name[5 + h->name_len] = '\0';
+
+        size_t len;
+        if (group_size(r, i, &len) == 1)
+            cb(ctx, name, 5 + h->name_len, h->value ? h->value : "", h->value ? h->value_len : 0);
+        else
+            cb(ctx, name, 5 + h->name_len, scratch, group_join(r, i, scratch));
+    }
+}
+
+static void emit_pass_env(const pt_cgi_req *r, pt_env_cb cb, void *ctx)
+{
+    for (size_t i = 0; i < r->npass_env; i++) {
+        const char *name = r->pass_env[i];
+        if (!name || !name[0] || strchr(name, '='))
+            continue;
+        const char *v = getenv(name);
+        if (v)
+            cb(ctx, name, strlen(name), v, strlen(v));
+    }
+}
+
+static void emit_location_env(const pt_cgi_req *r, pt_env_cb cb, void *ctx)
+{
+    for (size_t i = 0; i < r->nenv; i++) {
+        const char *e = r->env[i];
+        const char *eq = e ? strchr(e, '=') : NULL;
+        if (!eq || eq == e)
+            continue;
+        cb(ctx, e, (size_t)(eq - e), eq + 1, strlen(eq + 1));
+    }
+}
+
+int pt_cgi_env_try(const pt_cgi_req *r, pt_env_cb cb, void *ctx)
+{
+    char stackbuf[SCRATCH_STACK];
+    char *scratch = stackbuf;
+    size_t need = scratch_needed(r);
+
+    /* allocate before the first callback so a failure emits nothing */
+    if (need > sizeof(stackbuf)) {
+        scratch = malloc(need);
+        if (!scratch) {
+            errno = ENOMEM;
+            return -1;
+        }
+    }
+    emit_standard(r, cb, ctx, scratch);
+    emit_http(r, cb, ctx, scratch);
+    emit_pass_env(r, cb, ctx);
+    emit_location_env(r, cb, ctx);
+    if (scratch != stackbuf)
+        free(scratch);
+    return 0;
+}
+
+void pt_cgi_env(const pt_cgi_req *r, pt_env_cb cb, void *ctx)
+{
+    (void)pt_cgi_env_try(r, cb, ctx);
+}
+
+/* execve can carry neither a NUL inside a string nor '=' inside a name. */
+static bool envp_entry_ok(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    return nlen > 0 && !memchr(name, '\0', nlen) && !memchr(name, '=', nlen) &&
+           !memchr(value, '\0', vlen);
+}
+
+typedef struct envp_count {
+    size_t n, bytes;
+} envp_count;
+
+static void on_count(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    envp_count *c = ctx;
+
+    if (!envp_entry_ok(name, nlen, value, vlen))
+        return;
+    c->n++;
+    c->bytes += nlen + vlen + 2;
+}
+
+typedef struct envp_fill {
+    char **vec;
+    size_t n, cap;
+    char *p, *end;
+    bool is_short; /* the second pass wanted more than the first counted */
+} envp_fill;
+
+static void on_fill(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    envp_fill *f = ctx;
+    size_t i;
+
+    if (!envp_entry_ok(name, nlen, value, vlen))
+        return;
+    if (f->n >= f->cap || (size_t)(f->end - f->p) < nlen + vlen + 2) {
+        f->is_short = true;
+        return;
+    }
+    char *s = f->p;
+    memcpy(s, name, nlen);
+    s[nlen] = '=';
+    memcpy(s + nlen + 1, value, vlen);
+    s[nlen + 1 + vlen] = '\0';
+    f->p += nlen + vlen + 2;
+
+    /* A later entry replaces an earlier one in place (so env can override
+     * PATH). O(n^2) over a few hundred entries; the replaced string's bytes
+     * stay unused in the block. */
+    for (i = 0; i < f->n; i++) {
+        if (strncmp(f->vec[i], name, nlen) == 0 && f->vec[i][nlen] == '=')
+            break;
+    }
+    f->vec[i] = s;
+    if (i == f->n)
+        f->n++;
+}
+
+char **pt_cgi_envp(const pt_cgi_req *r)
+{
+    envp_count c = {0, 0};
+    size_t vec_bytes, total;
+    char **block;
+
+    if (pt_cgi_env_try(r, on_count, &c) < 0)
+        return NULL;
+    if (__builtin_mul_overflow(c.n + 1, sizeof(char *), &vec_bytes) ||
+        __builtin_add_overflow(vec_bytes, c.bytes, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    block = malloc(total);
+    if (!block)
+        return NULL;
+
+    envp_fill f = {
+        .vec = block,
+        .n = 0,
+        .cap = c.n,
+        .p = (char *)block + vec_bytes,
+        .end = (char *)block + total,
+        .is_short = false,
+    };
+    if (pt_cgi_env_try(r, on_fill, &f) < 0 || f.is_short) {
+        /* both passes see the same request and environ; this is a guard */
+        int e = f.is_short ? EAGAIN : errno;
+        free(block);
+        errno = e;
+        return NULL;
+    }
+    block[f.n] = NULL;
+    return block;
+}

@@ -1,0 +1,288 @@
+#include "first.h"
+#include "cgi_resp.h"
+
+/* cgi_resp.c: the parser for the header block a CGI script or FastCGI
+ * responder writes before its body (RFC 3875 §6). It copies the block into
+ * its own capped buffer, line by line, so any split of the input is fine. */
+
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Response headers the gateway never forwards: its own framing replaces
+ * them (RFC 9110 §7.6.1 hop-by-hop, RFC 9112 §6), or the front end sets
+ * them itself. Status and Content-Length are handled before this list. */
+static const char *const dropped[] = {
+    "Connection", "Keep-Alive", "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Connection",
+    "Date",       "Server",
+};
+
+/* tchar, RFC 9110 §5.6.2 */
+static bool is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool is_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int fail(pt_cgi_resp *r, const char *why)
+{
+    r->state = PT_CGI_RESP_ERROR;
+    r->error = why;
+    return PT_CGI_RESP_ERROR;
+}
+
+void pt_cgi_resp_init(pt_cgi_resp *r, size_t max_size, size_t max_hdrs)
+{
+    memset(r, 0, sizeof(*r));
+    r->state = PT_CGI_RESP_MORE;
+    /* offsets in pt_cgi_hdr are 32-bit */
+    r->max_size = PT_MIN(max_size, (size_t)UINT32_MAX);
+    r->max_hdrs = max_hdrs;
+    r->location.p = NULL;
+    r->content_length = -1;
+}
+
+void pt_cgi_resp_free(pt_cgi_resp *r)
+{
+    free(r->buf);
+    free(r->hdrs);
+    r->buf = NULL;
+    r->hdrs = NULL;
+    r->len = r->cap = r->hdrs_cap = r->nhdrs = 0;
+    r->location.p = NULL;
+    r->location.len = 0;
+}
+
+/* Copy n bytes into buf; the block may never exceed max_size. */
+static int append(pt_cgi_resp *r, const char *p, size_t n)
+{
+    if (n > r->max_size - r->len)
+        return fail(r, "header block too large");
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 512;
+        /* location points into buf: move it along */
+        size_t loc_off = r->location.p ? (size_t)(r->location.p - r->buf) : 0;
+        char *nb;
+
+        while (cap < r->len + n)
+            cap *= 2;
+        cap = PT_MIN(cap, r->max_size);
+        nb = realloc(r->buf, cap);
+        if (!nb)
+            return fail(r, "out of memory");
+        r->buf = nb;
+        r->cap = cap;
+        if (r->location.p)
+            r->location.p = nb + loc_off;
+    }
+    memcpy(r->buf + r->len, p, n);
+    r->len += n;
+    return PT_CGI_RESP_MORE;
+}
+
+static int keep(pt_cgi_resp *r, size_t name_off, size_t name_len, size_t val_off, size_t val_len)
+{
+    if (r->nhdrs == r->hdrs_cap) {
+        size_t cap = PT_MIN(r->hdrs_cap ? r->hdrs_cap * 2 : 16, r->max_hdrs);
+        pt_cgi_hdr *nh = realloc(r->hdrs, cap * sizeof(*nh));
+
+        if (!nh)
+            return fail(r, "out of memory");
+        r->hdrs = nh;
+        r->hdrs_cap = cap;
+    }
+    r->hdrs[r->nhdrs++] =
+        (pt_cgi_hdr){(uint32_t)name_off, (uint32_t)name_len, (uint32_t)val_off, (uint32_t)val_len};
+    return PT_CGI_RESP_MORE;
+}
+
+/* RFC 3875 §6.3.3: Status = "Status:" status-code SP reason-phrase. The
+ * reason is optional here, as every server accepts "Status: 404". */
+static int parse_status(pt_cgi_resp *r, const char *v, size_t n)
+{
+    int code;
+    size_t i;
+
+    if (n < 3 || (n > 3 && v[3] != ' '))
+        return fail(r, "invalid Status");
+    for (i = 0; i < 3; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return fail(r, "invalid Status");
+    code = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+    if (code < 100 || code > 599)
+        return fail(r, "invalid Status");
+    if (r->has_status)
+        return fail(r, "duplicate Status");
+    r->has_status = true;
+    r->status = code;
+    for (i = 3; i < n && is_ws((unsigned char)v[i]); i++)
+        ;
+    n = PT_MIN(n - i, sizeof(r->reason) - 1);
+    memcpy(r->reason, v + i, n);
+    r->reason[n] = '\0';
+    return PT_CGI_RESP_MORE;
+}
+
+/* RFC 9110 §8.6: 1*DIGIT. Repeats must agree (RFC 9112 §6.3 item 5): two
+ * different lengths from a backend is the classic smuggling setup. */
+static int parse_content_length(pt_cgi_resp *r, const char *v, size_t n)
+{
+    uint64_t cl;
+
+    if (n == 0 || pt_parse_u64(v, n, &cl) != 0 || cl > (uint64_t)INT64_MAX)
+        return fail(r, "invalid Content-Length");
+    if (r->content_length >= 0 && (uint64_t)r->content_length != cl)
+        return fail(r, "conflicting Content-Length");
+    r->content_length = (int64_t)cl;
+    return PT_CGI_RESP_MORE;
+}
+
+/* One complete header line buf[s..e) (line terminator removed). */
+static int header_line(pt_cgi_resp *r, size_t s, size_t e)
+{
+    const char *b = r->buf;
+    const char *colon;
+    size_t name_len, vs, ve, i;
+
+    /* obs-fold is gone from HTTP (RFC 9112 §5.2) and never needed by CGI */
+    if (is_ws((unsigned char)b[s]))
+        return fail(r, "header line starts with whitespace (obs-fold)");
+    colon = memchr(b + s, ':', e - s);
+    if (!colon)
+        return fail(r, "invalid header line");
+    name_len = (size_t)(colon - (b + s));
+    if (name_len == 0)
+        return fail(r, "empty header name");
+    /* RFC 9112 §5.1: no whitespace between field name and colon */
+    if (is_ws((unsigned char)b[s + name_len - 1]))
+        return fail(r, "whitespace before colon");
+    for (i = s; i < s + name_len; i++)
+        if (!is_tchar((unsigned char)b[i]))
+            return fail(r, "invalid header name");
+
+    /* The value goes to the client verbatim: any CTL here (CR, LF, NUL)
+     * would be response splitting (anchors #13). HT and obs-text are fine. */
+    vs = s + name_len + 1;
+    ve = e;
+    for (i = vs; i < ve; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return fail(r, "invalid character in header value");
+    }
+    while (vs < ve && is_ws((unsigned char)b[vs]))
+        vs++;
+    while (ve > vs && is_ws((unsigned char)b[ve - 1]))
+        ve--;
+
+    if (++r->nlines > r->max_hdrs)
+        return fail(r, "too many header lines");
+
+    const char *name = b + s;
+    const char *v = b + vs;
+    size_t vlen = ve - vs;
+
+    if (pt_str_ieq(name, name_len, "Status"))
+        return parse_status(r, v, vlen);
+    if (pt_str_ieq(name, name_len, "Content-Length"))
+        return parse_content_length(r, v, vlen);
+    if (pt_str_ieq(name, name_len, "X-Accel-Buffering")) {
+        /* nginx's per-response switch; anything else leaves it as it was */
+        if (pt_str_ieq(v, vlen, "no"))
+            r->no_buffering = true;
+        else if (pt_str_ieq(v, vlen, "yes"))
+            r->no_buffering = false;
+        return PT_CGI_RESP_MORE;
+    }
+    for (i = 0; i < PT_ARRAY_LEN(dropped); i++)
+        if (pt_str_ieq(name, name_len, dropped[i]))
+            return PT_CGI_RESP_MORE;
+    if (pt_str_ieq(name, name_len, "Location")) {
+        /* RFC 3875 §6.3.2: one URI; two would leave the target ambiguous */
+        if (vlen == 0)
+            return fail(r, "empty Location");
+        if (r->location.p)
+            return fail(r, "duplicate Location");
+        r->location.p = v;
+        r->location.len = vlen;
+    } else if (pt_str_ieq(name, name_len, "Content-Type")) {
+        r->has_content_type = true;
+    }
+    return keep(r, s, name_len, vs, vlen);
+}
+
+/* The empty line: settle status and redirect kind (RFC 3875 §6.2). */
+static int finish(pt_cgi_resp *r)
+{
+    const char *loc = r->location.p;
+    size_t n = r->location.len;
+
+    /* Any Location without Status is a redirect (client-redir-response,
+     * §6.2.3), as Apache and lighttpd do; 302 also for a local one, so a
+     * caller that does not re-dispatch still answers sanely. */
+    if (!r->has_status)
+        r->status = loc ? 302 : 200;
+    /* §6.2.2 local-redir-response: an abs-path, and neither Status nor a
+     * document ("//host" is a network-path reference, i.e. another host) */
+    r->local_redirect =
+        loc && loc[0] == '/' && !(n > 1 && loc[1] == '/') && !r->has_status && !r->has_content_type;
+    r->state = PT_CGI_RESP_DONE;
+    return PT_CGI_RESP_DONE;
+}
+
+/* A line ended with the LF at buf[len - 1]; it starts at line_start. */
+static int end_of_line(pt_cgi_resp *r)
+{
+    size_t s = r->line_start, e = r->len - 1;
+    int rc;
+
+    /* RFC 3875 §6.2 allows LF or CRLF; a CR anywhere else is an error */
+    if (e > s && r->buf[e - 1] == '\r')
+        e--;
+    if (memchr(r->buf + s, '\r', e - s))
+        return fail(r, "bare CR in header block");
+    if (e == s) {
+        if (r->nlines == 0)
+            return fail(r, "no header");
+        return finish(r);
+    }
+    rc = header_line(r, s, e);
+    r->line_start = r->len;
+    return rc;
+}
+
+int pt_cgi_resp_feed(pt_cgi_resp *r, const char *p, size_t len, size_t *consumed)
+{
+    size_t i = 0;
+    int rc = PT_CGI_RESP_MORE;
+
+    *consumed = 0;
+    if (r->state != PT_CGI_RESP_MORE)
+        return r->state;
+    while (i < len && rc == PT_CGI_RESP_MORE) {
+        const char *lf = memchr(p + i, '\n', len - i);
+        size_t n = lf ? (size_t)(lf - (p + i)) + 1 : len - i;
+
+        rc = append(r, p + i, n);
+        if (rc != PT_CGI_RESP_MORE)
+            break;
+        i += n;
+        if (lf)
+            rc = end_of_line(r);
+    }
+    *consumed = i;
+    return rc;
+}
+
+int pt_cgi_resp_eof(pt_cgi_resp *r)
+{
+    if (r->state != PT_CGI_RESP_MORE)
+        return r->state;
+    return fail(r, r->len == 0 ? "no output" : "script output ended inside the header block");
+}
