@@ -1,3 +1,5 @@
 #!/bin/sh
-printf "Content-Type: text/plain\r\n\r\n"
-env | sort
+# printenv.cgi: a portico sample CGI program (RFC 3875): shows the
+# meta-variables the server passes, one per line, as plain text.
+printf 'Content-Type: text/plain; charset=utf-8\r\n\r\n'
+env | LC_ALL=C sort

@@ -5,6 +5,7 @@
  * the response is flushed. */
 #include "first.h"
 #include "conn.h"
+#include "cgi.h"
 #include "h1_resp.h"
 #include "log.h"
 #include "static.h"
@@ -70,6 +71,7 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
+    pt_body_init(&c->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
     reset_request(c);
     c->state = PT_CS_IDLE;
     /* the first request's head must arrive within header_timeout */
@@ -86,6 +88,13 @@ static void release_request(pt_conn *c)
         close(c->file_fd);
         c->file_fd = -1;
     }
+    if (c->gw) {
+        pt_cgi_detach(c->gw);
+        c->gw = NULL;
+    }
+    pt_body_free(&c->body);
+    free(c->redir);
+    c->redir = NULL;
 }
 
 void pt_conn_close(pt_conn *c)
@@ -98,6 +107,13 @@ void pt_conn_close(pt_conn *c)
     close(c->fd);
     c->fd = -1;
     c->state = PT_CS_CLOSED;
+    if (c->gw_queued)
+        pt_cgi_dequeue(c);
+    if (c->gw) {
+        /* the client is gone: the script has nobody to answer */
+        pt_cgi_abort(c->gw);
+        c->gw = NULL;
+    }
     release_request(c);
     pt_cq_free(&c->out);
     if (c->prev)
@@ -238,6 +254,9 @@ static void reset_request(pt_conn *c)
     c->body_left = 0;
     c->status = 0;
     c->head_out_start = c->head_out_len = c->bytes_written = 0;
+    c->body_collect = c->gw_done = c->chunked_out = false;
+    c->redirects = 0;
+    pt_body_init(&c->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
 }
 
 /* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
@@ -261,9 +280,18 @@ static bool method_allowed_static(pt_method m)
     return m == PT_M_GET || m == PT_M_HEAD || m == PT_M_OPTIONS;
 }
 
+static bool is_cgi(const pt_conn *c)
+{
+    return c->loc && c->loc->handler == PT_H_CGI;
+}
+
 static void dispatch(pt_conn *c)
 {
     c->state = PT_CS_WRITE;
+    if (is_cgi(c)) {
+        pt_cgi_start(c);
+        return;
+    }
     if (c->head.method == PT_M_OPTIONS) {
         pt_resp_begin(c, 200);
         pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
@@ -271,6 +299,29 @@ static void dispatch(pt_conn *c)
         return;
     }
     pt_static_serve(c);
+}
+
+/* Location for a normalised path. Extension rules also match a segment in
+ * the middle ("/index.cgi/extra": the script segment, the rest is
+ * PATH_INFO); an exact match still wins. */
+static const pt_location *route(const pt_vhost *v, const char *path, size_t len)
+{
+    const pt_location *l = pt_config_location(v, path, len);
+    if (l && l->match != PT_MATCH_PREFIX)
+        return l;
+    for (size_t i = 0; i < len; i++) {
+        if (path[i] != '/' || i == 0)
+            continue;
+        for (size_t k = 0; k < v->nlocs; k++) {
+            const pt_location *e = &v->locs[k];
+            if (e->match != PT_MATCH_EXT || e->pattern_len >= i)
+                continue;
+            if (memcmp(path + i - e->pattern_len, e->pattern, e->pattern_len) == 0 &&
+                path[i - e->pattern_len - 1] != '/')
+                return e;
+        }
+    }
+    return l;
 }
 
 static void start_request(pt_conn *c)
@@ -298,9 +349,9 @@ static void start_request(pt_conn *c)
         }
         c->path_len = (size_t)n;
         c->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
-        c->loc = pt_config_location(c->vhost, c->path, c->path_len);
+        c->loc = route(c->vhost, c->path, c->path_len);
     }
-    if (h->method == PT_M_CONNECT || !method_allowed_static(h->method)) {
+    if (h->method == PT_M_CONNECT || (!is_cgi(c) && !method_allowed_static(h->method))) {
         /* the body was not read: the connection cannot be reused */
         pt_conn_reject(c, 405, NULL, has_body);
         return;
@@ -314,8 +365,11 @@ static void start_request(pt_conn *c)
         dispatch(c);
         return;
     }
-    /* A body on GET/HEAD/OPTIONS has no meaning for static files (RFC 9110
-     * §9.3.1) but must be read to keep the connection in sync. */
+    /* CGI gets the whole body first, so CONTENT_LENGTH is always known and
+     * a slow uploader never holds a process (RFC 3875 §4.1.2). A body on
+     * GET/HEAD/OPTIONS has no meaning for static files (RFC 9110 §9.3.1)
+     * but must be read to keep the connection in sync. */
+    c->body_collect = is_cgi(c);
     c->body_chunked = h->is_chunked;
     c->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
     if (h->is_chunked)
@@ -337,6 +391,12 @@ static int eat_body(pt_conn *c)
     size_t avail = c->in_len - c->body_pos;
     if (!c->body_chunked) {
         size_t n = (size_t)PT_MIN((uint64_t)avail, c->body_left);
+        if (c->body_collect && n && pt_body_append(&c->body, c->in + c->body_pos, n) < 0) {
+            pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
+                         strerror(errno));
+            pt_conn_reject(c, 500, "request body storage failed", true);
+            return -1;
+        }
         c->body_pos += n;
         c->body_left -= n;
         if (c->body_left == 0)
@@ -346,6 +406,12 @@ static int eat_body(pt_conn *c)
         char *p = c->in + c->body_pos;
         pt_chunk_rc rc = pt_chunked_decode(&c->chunked, p, avail, &consumed, p, &outlen);
         c->body_pos += consumed;
+        if (c->body_collect && outlen && pt_body_append(&c->body, p, outlen) < 0) {
+            pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
+                         strerror(errno));
+            pt_conn_reject(c, 500, "request body storage failed", true);
+            return -1;
+        }
         if (rc == PT_CHUNK_DONE)
             return 1;
         if (rc == PT_CHUNK_BAD) {
@@ -395,6 +461,12 @@ static void on_timer(pt_loop *l, pt_timer *t)
 {
     (void)l;
     pt_conn *c = t->data;
+    if (c->gw_queued) {
+        pt_cgi_dequeue(c);
+        pt_conn_reject(c, 503, "no CGI slot free within cgi_queue_timeout", false);
+        drive(c);
+        return;
+    }
     switch (c->state) {
     case PT_CS_HEAD:
         if (c->in_len > 0) {
@@ -455,6 +527,15 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         pt_conn_close(c);
         return;
     }
+    if (c->state == PT_CS_WRITE && (c->gw_queued || (c->gw && !c->gw_done)) &&
+        (events & (EPOLLRDHUP | EPOLLHUP))) {
+        /* the client went away while its script runs: stop the script */
+        pt_log_info("client closed the connection while a CGI script was running, client: "
+                    "%s:%u",
+                    c->peer_ip, c->peer_port);
+        pt_conn_close(c);
+        return;
+    }
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) &&
         (c->state == PT_CS_IDLE || c->state == PT_CS_HEAD || c->state == PT_CS_BODY)) {
         ssize_t n = read_some(c);
@@ -466,6 +547,70 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         if (n > 0 && c->state == PT_CS_BODY)
             pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
     }
+    drive(c);
+}
+
+void pt_conn_kick(pt_conn *c)
+{
+    if (c->state == PT_CS_WRITE)
+        drive(c);
+}
+
+void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
+{
+    if (c->gw) {
+        pt_cgi_detach(c->gw);
+        c->gw = NULL;
+    }
+    c->gw_done = false;
+    /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
+    if (++c->redirects > 10) {
+        pt_conn_reject(c, 502, "more than 10 local redirects", false);
+        drive(c);
+        return;
+    }
+    if (len > limits(c)->header_buffer) {
+        pt_conn_reject(c, 502, "local redirect target too long", false);
+        drive(c);
+        return;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        pt_conn_reject(c, 500, "out of memory", true);
+        drive(c);
+        return;
+    }
+    memcpy(copy, loc, len);
+    copy[len] = '\0';
+    free(c->redir);
+    c->redir = copy;
+    pt_body_free(&c->body);
+    pt_body_init(&c->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
+    pt_head *h = &c->head;
+    const char *q = memchr(copy, '?', len);
+    size_t plen = q ? (size_t)(q - copy) : len;
+    h->method = c->is_head ? PT_M_HEAD : PT_M_GET;
+    h->method_str.p = c->is_head ? "HEAD" : "GET";
+    h->method_str.len = c->is_head ? 4 : 3;
+    h->target.p = copy;
+    h->target.len = len;
+    h->path.p = copy;
+    h->path.len = plen;
+    h->has_query = q != NULL;
+    h->query.p = q ? q + 1 : NULL;
+    h->query.len = q ? len - plen - 1 : 0;
+    h->content_length = -1;
+    h->is_chunked = false;
+    ssize_t n = pt_path_normalize(copy, plen, c->path);
+    if (n < 0) {
+        pt_conn_reject(c, 502, "invalid local redirect target", false);
+        drive(c);
+        return;
+    }
+    c->path_len = (size_t)n;
+    c->loc = route(c->vhost, c->path, c->path_len);
+    c->status = 0;
+    dispatch(c);
     drive(c);
 }
 
@@ -551,6 +696,16 @@ static void drive(pt_conn *c)
                     pt_io_set(&w->loop, &c->io, EPOLLOUT);
                     return;
                 }
+            }
+            if (c->gw_queued || (c->gw && !c->gw_done)) {
+                /* everything sent so far; the gateway has more to come.
+                 * Watch only for the client going away. */
+                if (!c->gw_queued)
+                    pt_timer_stop(&c->timer);
+                pt_io_set(&w->loop, &c->io, EPOLLRDHUP);
+                if (c->gw)
+                    pt_cgi_on_drain(c->gw);
+                return;
             }
             finish_request(c);
             if (c->state == PT_CS_LINGER || c->state == PT_CS_CLOSED)

@@ -4,6 +4,7 @@
 #define PT_CONN_H
 
 #include "first.h"
+#include "body.h"
 #include "buf.h"
 #include "chunked.h"
 #include "conf.h"
@@ -55,6 +56,17 @@ struct pt_conn {
     uint64_t head_out_start, head_out_len, bytes_written;
     uint64_t t_start;
     time_t t_wall;
+
+    /* gateways */
+    pt_body body; /* collected request body (CGI) */
+    bool body_collect;
+    struct pt_cgi *gw; /* the gateway producing the response, NULL when none */
+    bool gw_done;      /* the gateway delivered the whole response */
+    bool gw_queued;    /* waiting for a CGI slot */
+    pt_conn *gw_qnext;
+    bool chunked_out; /* response body uses chunked framing */
+    char *redir;      /* target of a local redirect (RFC 3875 §6.2.2) */
+    int redirects;
 };
 
 /* Take over an accepted socket (non-blocking). */
@@ -66,6 +78,12 @@ void pt_conn_close_if_idle(pt_conn *c);
 /* Log a rejected request and queue its error page; the connection closes
  * after it when close is set. */
 void pt_conn_reject(pt_conn *c, int status, const char *why, bool close);
+/* A gateway queued output or finished: flush and go on. */
+void pt_conn_kick(pt_conn *c);
+/* A gateway's script answered with a local redirect: serve that path as a
+ * new GET (HEAD stays HEAD) within the same response. */
+void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len);
+
 /* Release what a closed connection still holds (called after the event batch). */
 void pt_conn_free(pt_conn *c);
 

@@ -80,9 +80,25 @@ void pt_resp_begin(pt_conn *c, int status)
                  pt_status_reason(status), pt_httpdate_now(), c->w->server_header);
 }
 
+void pt_resp_begin_reason(pt_conn *c, int status, const char *reason)
+{
+    if (!reason || !*reason) {
+        pt_resp_begin(c, status);
+        return;
+    }
+    c->status = status;
+    c->head_out_start = c->out.bytes;
+    pt_cq_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: %s\r\n", status, reason,
+                 pt_httpdate_now(), c->w->server_header);
+}
+
 void pt_resp_header(pt_conn *c, const char *name, const char *value, size_t vlen)
 {
-    size_t nl = strlen(name);
+    pt_resp_header_n(c, name, strlen(name), value, vlen);
+}
+
+void pt_resp_header_n(pt_conn *c, const char *name, size_t nl, const char *value, size_t vlen)
+{
     char *p = pt_cq_reserve(&c->out, nl + vlen + 4);
     if (!p)
         return;
@@ -118,6 +134,66 @@ void pt_resp_end(pt_conn *c, int64_t content_length)
     else
         pt_cq_append(&c->out, "\r\n", 2);
     c->head_out_len = c->out.bytes - c->head_out_start;
+}
+
+static bool bodiless(const pt_conn *c)
+{
+    return c->is_head || c->status < 200 || c->status == 204 || c->status == 304;
+}
+
+void pt_resp_end_stream(pt_conn *c, int64_t content_length)
+{
+    c->chunked_out = false;
+    if (c->status < 200 || c->status == 204 || c->status == 304) {
+        pt_resp_end(c, -1);
+        return;
+    }
+    if (content_length >= 0) {
+        pt_resp_end(c, content_length);
+        return;
+    }
+    if (c->head.http_minor >= 1 && c->head.http_major == 1) {
+        /* RFC 9112 §7.1 */
+        pt_resp_header(c, "Transfer-Encoding", "chunked", 7);
+        c->chunked_out = !c->is_head;
+    } else {
+        /* HTTP/1.0: the end of the body is the end of the connection */
+        c->close_after = true;
+    }
+    pt_resp_end(c, -1);
+}
+
+void pt_resp_body(pt_conn *c, const void *p, size_t n)
+{
+    if (n == 0 || bodiless(c))
+        return;
+    if (c->chunked_out) {
+        char hex[24];
+        int k = snprintf(hex, sizeof(hex), "%zx\r\n", n);
+        pt_cq_append(&c->out, hex, (size_t)k);
+        pt_cq_append(&c->out, p, n);
+        pt_cq_append(&c->out, "\r\n", 2);
+        return;
+    }
+    pt_cq_append(&c->out, p, n);
+}
+
+void pt_resp_body_file(pt_conn *c, int fd, off_t off, uint64_t n)
+{
+    if (n == 0 || bodiless(c))
+        return;
+    if (c->chunked_out)
+        pt_cq_printf(&c->out, "%llx\r\n", (unsigned long long)n);
+    pt_cq_append_file(&c->out, fd, off, n);
+    if (c->chunked_out)
+        pt_cq_append(&c->out, "\r\n", 2);
+}
+
+void pt_resp_body_end(pt_conn *c)
+{
+    if (c->chunked_out)
+        pt_cq_append(&c->out, "0\r\n\r\n", 5);
+    c->chunked_out = false;
 }
 
 void pt_resp_error(pt_conn *c, int status, bool close)

@@ -19,6 +19,9 @@ src_libportico_a_SOURCES = \
 	src/conn.c src/conn.h \
 	src/h1_resp.c src/h1_resp.h \
 	src/static.c src/static.h \
+	src/cgi_env.c src/cgi_env.h \
+	src/cgi_resp.c src/cgi_resp.h \
+	src/cgi.c src/cgi.h \
 	src/worker.c src/worker.h \
 	src/master.c src/master.h
 

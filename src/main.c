@@ -36,7 +36,8 @@ static const char usage_text[] =
     "  -l ADDR:PORT         listen on this address (repeatable): 127.0.0.1:8080, [::1]:8080\n"
     "  -p PORT              listen on PORT on every interface\n"
     "  -r DOCROOT           document root (default: the current directory)\n"
-    "  --cgi PREFIX=PATH    run CGI programs from PATH under the URL PREFIX\n"
+    "  --cgi PREFIX=PATH    run CGI programs: /prefix/=DIR (scripts in DIR), /prefix=PROGRAM\n"
+    "                       (one program), .ext=INTERPRETER or .ext= (scripts in the root)\n"
     "  --fastcgi PATTERN=ADDRESS[,ADDRESS...]\n"
     "                       forward PATTERN (.php or /prefix/) to FastCGI servers\n"
     "  --max-body SIZE      largest request body (e.g. 100M)\n"
@@ -208,6 +209,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (test_only) {
+        for (size_t i = 0; i < cfg->nwarnings; i++)
+            fprintf(stderr, "%s\n", cfg->warnings[i]);
         fprintf(stderr, "portico: configuration ok\n");
         rc = 0;
         goto out;
@@ -216,6 +219,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "portico: cannot open error log %s: %s\n", cfg->error_log, strerror(errno));
         goto out;
     }
+    for (size_t i = 0; i < cfg->nwarnings; i++)
+        pt_log_warn("%s", cfg->warnings[i]);
     if (pt_access_log_open(cfg->access_log) < 0) {
         fprintf(stderr, "portico: cannot open access log %s: %s\n", cfg->access_log,
                 strerror(errno));

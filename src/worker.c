@@ -3,6 +3,7 @@
  * obeys the signals the master forwards. */
 #include "first.h"
 #include "worker.h"
+#include "cgi.h"
 #include "conn.h"
 #include "h1_head.h"
 #include "log.h"
@@ -106,6 +107,21 @@ void pt_worker_conn_gone(pt_worker *w)
         listeners_on(w);
 }
 
+pt_tlist *pt_worker_tlist(pt_worker *w, uint64_t ms)
+{
+    for (unsigned i = 0; i < w->ntl_extra; i++)
+        if (w->tl_extra[i]->duration_ms == ms)
+            return w->tl_extra[i];
+    if (w->ntl_extra == PT_ARRAY_LEN(w->tl_extra))
+        return w->tl_extra[w->ntl_extra - 1]; /* more distinct timeouts than slots */
+    pt_tlist *tl = malloc(sizeof(*tl));
+    if (!tl)
+        return &w->t_write;
+    pt_tlist_init(&w->loop, tl, ms);
+    w->tl_extra[w->ntl_extra++] = tl;
+    return tl;
+}
+
 void *pt_worker_block_get(pt_worker *w)
 {
     if (w->npool > 0)
@@ -156,6 +172,9 @@ static void on_signal(pt_loop *l, pt_io *io, uint32_t events)
         case SIGTERM:
         case SIGINT:
             l->stop = true;
+            break;
+        case SIGCHLD:
+            pt_cgi_reap(w);
             break;
         case SIGUSR1:
             if (pt_log_reopen() < 0)
@@ -208,6 +227,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &set, NULL);
     w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (w->sigfd < 0 || pt_loop_init(&w->loop) < 0) {
@@ -224,6 +244,8 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     pt_tlist_init(&w->loop, &w->t_linger, 5000);
     pt_tlist_init(&w->loop, &w->t_pause, 100);
     pt_tlist_init(&w->loop, &w->t_stop, lim->shutdown_timeout_ms);
+    pt_tlist_init(&w->loop, &w->t_cgi_queue, lim->cgi_queue_timeout_ms);
+    pt_tlist_init(&w->loop, &w->t_cgi_kill, lim->cgi_kill_grace_ms);
     pt_timer_init(&w->pause_timer, on_pause_end, w);
     pt_timer_init(&w->stop_timer, on_stop_timeout, w);
 
@@ -248,6 +270,9 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     while (w->conns)
         pt_conn_close(w->conns);
     free_dead(&w->loop);
+    pt_cgi_shutdown(w);
+    for (unsigned i = 0; i < w->ntl_extra; i++)
+        free(w->tl_extra[i]);
     pt_loop_free(&w->loop);
     close(w->sigfd);
     while (w->npool > 0)

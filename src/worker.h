@@ -9,6 +9,7 @@
 #include "listen.h"
 
 typedef struct pt_conn pt_conn;
+typedef struct pt_cgi pt_cgi;
 
 typedef struct pt_worker {
     pt_loop loop;
@@ -34,6 +35,14 @@ typedef struct pt_worker {
     size_t block_size; /* input buffer + header slots + path */
     void *pool[32];    /* free connection blocks */
     unsigned npool;
+    /* CGI */
+    pt_cgi *cgis;         /* spawned, not yet freed */
+    unsigned cgi_running; /* spawned, not yet reaped */
+    pt_conn *cgi_qhead, *cgi_qtail;
+    unsigned cgi_qlen;
+    pt_tlist t_cgi_queue, t_cgi_kill;
+    pt_tlist *tl_extra[32]; /* timeout lists for per-location durations */
+    unsigned ntl_extra;
 } pt_worker;
 
 /* Runs the worker until it stops; returns the process exit code. */
@@ -41,6 +50,9 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id);
 /* A connection finished (closed): bookkeeping for accept throttling and
  * graceful stop. */
 void pt_worker_conn_gone(pt_worker *w);
+/* The timeout list for a duration (made on first use; bounded by the
+ * number of distinct durations in the configuration). */
+pt_tlist *pt_worker_tlist(pt_worker *w, uint64_t ms);
 /* Connection buffer blocks (worker->block_size bytes), pooled. */
 void *pt_worker_block_get(pt_worker *w);
 void pt_worker_block_put(pt_worker *w, void *b);

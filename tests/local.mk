@@ -10,7 +10,9 @@ UNIT_TESTS = \
 	tests/unit/test_httpdate \
 	tests/unit/test_mime \
 	tests/unit/test_dirlist \
-	tests/unit/test_conf
+	tests/unit/test_conf \
+	tests/unit/test_cgi_env \
+	tests/unit/test_cgi_resp
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -22,13 +24,16 @@ tests_unit_test_httpdate_LDADD = $(PT_LIBS)
 tests_unit_test_mime_LDADD = $(PT_LIBS)
 tests_unit_test_dirlist_LDADD = $(PT_LIBS)
 tests_unit_test_conf_LDADD = $(PT_LIBS)
+tests_unit_test_cgi_env_LDADD = $(PT_LIBS)
+tests_unit_test_cgi_resp_LDADD = $(PT_LIBS)
 EXTRA_DIST += tests/unit/tap.h
 
 PY_TESTS = \
 	tests/t_cli.py \
 	tests/t_http.py \
 	tests/t_static.py \
-	tests/t_signals.py
+	tests/t_signals.py \
+	tests/t_cgi.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
 EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py
 
