@@ -427,8 +427,10 @@ static void on_out(pt_loop *l, pt_io *io, uint32_t ev)
     }
     if (n == 0) {
         close_io(g, &g->io_out, &g->fd_out);
-        finish_output(g);
-        maybe_free(g);
+        if (g->c)
+            finish_output(g); /* may complete the response, detach and free g */
+        else
+            maybe_free(g);
         return;
     }
     if (g->c && g->kill_stage == 0) /* output resets the no-output timeout */
