@@ -36,6 +36,43 @@ PY_TESTS = \
 	tests/t_cgi.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
 EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py
+EXTRA_DIST += \
+	tests/cgi/bad-bighdr.cgi \
+	tests/cgi/bad-empty.cgi \
+	tests/cgi/bad-eof.cgi \
+	tests/cgi/bad-interp.cgi \
+	tests/cgi/bad-line.cgi \
+	tests/cgi/bad-noheader.cgi \
+	tests/cgi/bad-nul.cgi \
+	tests/cgi/bad-signal.cgi \
+	tests/cgi/bad-status.cgi \
+	tests/cgi/big.cgi \
+	tests/cgi/clen.cgi \
+	tests/cgi/cookies.cgi \
+	tests/cgi/crlf.cgi \
+	tests/cgi/echo.cgi \
+	tests/cgi/env.cgi \
+	tests/cgi/gate.cgi \
+	tests/cgi/hello-sh.cgi \
+	tests/cgi/hello.c \
+	tests/cgi/hello.php \
+	tests/cgi/hello.pl \
+	tests/cgi/hello.py \
+	tests/cgi/interleave.cgi \
+	tests/cgi/lf.cgi \
+	tests/cgi/nolen.cgi \
+	tests/cgi/nph-hello.cgi \
+	tests/cgi/outside.cgi \
+	tests/cgi/quick.cgi \
+	tests/cgi/redirect-301.cgi \
+	tests/cgi/redirect-abs.cgi \
+	tests/cgi/redirect-local-cgi.cgi \
+	tests/cgi/redirect-local.cgi \
+	tests/cgi/redirect-loop.cgi \
+	tests/cgi/sleep.cgi \
+	tests/cgi/stall.cgi \
+	tests/cgi/status.cgi \
+	tests/cgi/stderr.cgi
 
 TEST_EXTENSIONS = .py
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh

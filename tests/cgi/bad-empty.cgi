@@ -1,0 +1,3 @@
+#!/bin/sh
+# bad-empty.cgi: exits without writing anything.
+exit 0

@@ -1,0 +1,3 @@
+#!/bin/sh
+# bad-signal.cgi: killed by a signal before writing anything.
+kill -KILL $$
