@@ -15,15 +15,6 @@ typedef struct pt_cgi pt_cgi;
 /* Answer c (body already collected) with the CGI program its location
  * names. Queues an error response itself when it cannot start. */
 void pt_cgi_start(struct pt_conn *c);
-/* The client took our output: reading the script may go on. */
-void pt_cgi_on_drain(pt_cgi *g);
-/* The response is complete: the connection lets go of the script (which is
- * reaped later; still running past its timeout means it gets killed). */
-void pt_cgi_detach(pt_cgi *g);
-/* The connection is going away early: kill the script's process group. */
-void pt_cgi_abort(pt_cgi *g);
-/* A queued request leaves the queue (timeout or close). */
-void pt_cgi_dequeue(struct pt_conn *c);
 /* SIGCHLD: reap every exited child of this worker. */
 void pt_cgi_reap(struct pt_worker *w);
 /* Worker stop: kill what still runs and free everything. */

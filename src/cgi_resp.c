@@ -138,8 +138,11 @@ static int parse_content_length(pt_cgi_resp *r, const char *v, size_t n)
 
     if (n == 0 || pt_parse_u64(v, n, &cl) != 0 || cl > (uint64_t)INT64_MAX)
         return fail(r, "invalid Content-Length");
-    if (r->content_length >= 0 && (uint64_t)r->content_length != cl)
-        return fail(r, "conflicting Content-Length");
+    /* a second Content-Length, even an equal one, is how response
+     * smuggling starts: refuse it (RFC 9112 §6.3 allows rejecting) */
+    if (r->content_length >= 0)
+        return fail(r, (uint64_t)r->content_length != cl ? "conflicting Content-Length"
+                                                         : "duplicate Content-Length");
     r->content_length = (int64_t)cl;
     return PT_CGI_RESP_MORE;
 }

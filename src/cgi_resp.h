@@ -49,7 +49,7 @@ void pt_cgi_resp_free(pt_cgi_resp *r);
  * Errors: block larger than max_size or more than max_hdrs lines; a line
  * without ':'; a field name that is not a token; CR not followed by LF, NUL
  * or other CTL (except HT) in a value; Status not "NNN[ SP reason]" with
- * 100 <= NNN <= 599; invalid or conflicting Content-Length; empty block
+ * 100 <= NNN <= 599; invalid, conflicting or duplicate Content-Length; empty block
  * (first line empty: no header at all) -> error "no header". Values are
  * trimmed of surrounding SP/HT. Repeated headers (Set-Cookie) are kept. */
 int pt_cgi_resp_feed(pt_cgi_resp *r, const char *p, size_t len, size_t *consumed);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -23,7 +24,19 @@
 
 /* ---------------------------------------------------------------- schema */
 
-typedef enum key_kind { K_INT, K_BOOL, K_STR, K_STRS, K_SIZE, K_DUR, K_GROUP, K_LIST } key_kind;
+/* K_SERVERS: an array of strings, or a list mixing strings and groups of
+ * sub (a backend's "servers"). */
+typedef enum key_kind {
+    K_INT,
+    K_BOOL,
+    K_STR,
+    K_STRS,
+    K_SIZE,
+    K_DUR,
+    K_GROUP,
+    K_LIST,
+    K_SERVERS
+} key_kind;
 
 typedef struct key_spec {
     const char *name;
@@ -88,7 +101,7 @@ static const key_spec location_keys[] = {
     {"dir_listing", K_BOOL, NULL},
     {"follow_symlinks", K_BOOL, NULL},
     {"allow_dotfiles", K_BOOL, NULL},
-    /* handler "cgi" only (cgi_only_keys below) */
+    /* gateways only (handler_keys below) */
     {"dir", K_STR, NULL},
     {"program", K_STR, NULL},
     {"interpreters", K_STRS, NULL},
@@ -100,12 +113,66 @@ static const key_spec location_keys[] = {
     {"rlimit_cpu", K_DUR, NULL},
     {"rlimit_as", K_SIZE, NULL},
     {"rlimit_nproc", K_INT, NULL},
+    {"backend", K_STR, NULL},
+    {"require_file", K_BOOL, NULL},
     {NULL, K_INT, NULL},
 };
 
-static const char *const cgi_only_keys[] = {
-    "dir",       "program", "interpreters", "env",       "pass_env",    "pass_authorization",
-    "buffering", "timeout", "rlimit_cpu",   "rlimit_as", "rlimit_nproc"};
+#define H_CGI (1u << PT_H_CGI)
+#define H_FCGI (1u << PT_H_FASTCGI)
+
+/* Location keys that only some handlers take; the others are generic. */
+static const struct {
+    const char *key;
+    unsigned handlers;
+} handler_keys[] = {
+    {"dir", H_CGI | H_FCGI},
+    {"program", H_CGI | H_FCGI},
+    {"env", H_CGI | H_FCGI},
+    {"pass_env", H_CGI | H_FCGI},
+    {"pass_authorization", H_CGI | H_FCGI},
+    {"buffering", H_CGI | H_FCGI},
+    {"interpreters", H_CGI},
+    {"timeout", H_CGI},
+    {"rlimit_cpu", H_CGI},
+    {"rlimit_as", H_CGI},
+    {"rlimit_nproc", H_CGI},
+    {"backend", H_FCGI},
+    {"require_file", H_FCGI},
+};
+
+static const key_spec server_keys[] = {
+    {"address", K_STR, NULL}, {"weight", K_INT, NULL}, {"max_conns", K_INT, NULL},
+    {"backup", K_BOOL, NULL}, {NULL, K_INT, NULL},
+};
+
+static const key_spec spawn_keys[] = {
+    {"program", K_STR, NULL},   {"args", K_STRS, NULL},  {"env", K_STRS, NULL},
+    {"processes", K_INT, NULL}, {"socket", K_STR, NULL}, {NULL, K_INT, NULL},
+};
+
+/* key, pt_backend field, kind, default, min, max (ms or a count) */
+#define BACKEND_AMOUNTS(X)                                                                         \
+    X(connect_timeout, connect_timeout_ms, K_DUR, 5 * SEC, 1, DAY)                                 \
+    X(send_timeout, send_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                      \
+    X(read_timeout, read_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                      \
+    X(keepalive_max, keepalive_max, K_INT, 16, 0, 10000)                                           \
+    X(keepalive_timeout, keepalive_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                            \
+    X(max_fails, max_fails, K_INT, 1, 0, 1000)                                                     \
+    X(fail_timeout, fail_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                                      \
+    X(queue, queue, K_INT, 64, 0, 100000)                                                          \
+    X(queue_timeout, queue_timeout_ms, K_DUR, 10 * SEC, 1, DAY)
+
+#define BACKEND_SPEC(key, field, kind, def, lo, hi)                                                \
+    {#key, kind, def, lo, hi, offsetof(pt_backend, field), sizeof(((pt_backend *)0)->field)},
+
+static const key_spec backend_keys[] = {
+    {"name", K_STR, NULL},        {"servers", K_SERVERS, server_keys},
+    {"balance", K_STR, NULL},     BACKEND_AMOUNTS(LIMIT_KEY){"keepalive", K_BOOL, NULL},
+    {"get_values", K_BOOL, NULL}, {"spawn", K_GROUP, spawn_keys},
+    {NULL, K_INT, NULL},
+};
+static const limit_spec backend_specs[] = {BACKEND_AMOUNTS(BACKEND_SPEC)};
 
 static const key_spec vhost_keys[] = {
     {"names", K_STRS, NULL},
@@ -141,6 +208,7 @@ static const key_spec top_keys[] = {
     {"locations", K_LIST, location_keys},
     {"vhosts", K_LIST, vhost_keys},
     {"cgi_interpreters", K_STRS, NULL},
+    {"backends", K_LIST, backend_keys},
     {NULL, K_INT, NULL},
 };
 
@@ -486,6 +554,24 @@ static int check_type(load_ctx *x, const config_setting_t *s, const key_spec *k)
         }
         want = "a list ( { ... }, ... )";
         break;
+    case K_SERVERS:
+        if (t == CONFIG_TYPE_STRING || (t == CONFIG_TYPE_ARRAY && is_str_seq(s)))
+            return 0;
+        if (t == CONFIG_TYPE_LIST) {
+            for (int i = 0; i < config_setting_length(s); i++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+                if (config_setting_type(e) == CONFIG_TYPE_STRING)
+                    continue;
+                if (!config_setting_is_group(e))
+                    return fail_at(x, e, "'%s' must be an address or a group { address = ...; }",
+                                   spath(e, p, sizeof(p)));
+                if (check_group(x, e, k->sub) < 0)
+                    return -1;
+            }
+            return 0;
+        }
+        want = "an array of addresses [ \"...\", ... ] or a list ( \"...\", { address = ...; } )";
+        break;
     }
     return fail_at(x, s, "'%s' must be %s", spath(s, p, sizeof(p)), want);
 }
@@ -708,13 +794,63 @@ static const char *addr_parse(const char *text, bool allow_any, pt_listen_cfg *l
     } else {
         struct sockaddr_in *a4 = (struct sockaddr_in *)&l->addr;
         if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-            return "not a numeric IPv4 address (no DNS lookups: use e.g. 127.0.0.1:8080, "
-                   "[::1]:8080 or *:8080)";
+            return allow_any ? "not a numeric IPv4 address (no DNS lookups: use e.g. "
+                               "127.0.0.1:8080, [::1]:8080 or *:8080)"
+                             : "not a numeric IPv4 address (no DNS lookups: use e.g. "
+                               "127.0.0.1:9000, [::1]:9000 or unix:/run/app.sock)";
         a4->sin_family = AF_INET;
         a4->sin_port = htons(pnum);
         l->addrlen = sizeof(*a4);
     }
     return NULL;
+}
+
+/* A Unix socket address; -1 when path does not fit in sun_path (with its NUL). */
+static int unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)ss;
+    size_t plen = strlen(path);
+    if (plen >= sizeof(un->sun_path))
+        return -1;
+    memset(ss, 0, sizeof(*ss));
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, plen + 1);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + 1);
+    return 0;
+}
+
+/* A FastCGI server: "unix:/path" or "/path" (Unix socket), numeric
+ * "IPv4:PORT" or "[IPv6]:PORT" (no DNS: a worker never blocks). 0, or -1
+ * with the reason in why. */
+static int fcgi_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *why,
+                     size_t n)
+{
+    const char *path = strncmp(text, "unix:", 5) == 0 ? text + 5 : text[0] == '/' ? text : NULL;
+    pt_listen_cfg l;
+    const char *bad;
+    if (path) {
+        if (path[0] != '/') {
+            snprintf(why, n, "expected unix:/absolute/path");
+            return -1;
+        }
+        if (unix_addr(path, ss, len) < 0) {
+            snprintf(why, n, "Unix socket path too long (%zu bytes, at most %zu)", strlen(path),
+                     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+            return -1;
+        }
+        return 0;
+    }
+    if (!strchr(text, ':')) {
+        snprintf(why, n, "expected unix:/path, /path, IPv4:PORT or [IPv6]:PORT");
+        return -1;
+    }
+    if ((bad = addr_parse(text, false, &l))) {
+        snprintf(why, n, "%s", bad);
+        return -1;
+    }
+    memcpy(ss, &l.addr, sizeof(*ss));
+    *len = l.addrlen;
+    return 0;
 }
 
 static uint16_t addr_port(const pt_listen_cfg *l)
@@ -796,23 +932,22 @@ out:
 
 /* -------------------------------------------------------------- limits */
 
-static int build_limits(load_ctx *x, const config_setting_t *root)
+/* Fill the fields of base (a pt_limits or pt_backend) that specs describe
+ * from the members of g, or with their defaults. */
+static int get_amounts(load_ctx *x, const config_setting_t *g, const limit_spec *specs, size_t n,
+                       void *base)
 {
-    const config_setting_t *g = member(root, "limits"), *t = member(g, "cgi_timeout");
-    x->cgi_timeout_ms = CGI_TIMEOUT_DEF;
-    if (t && get_amount(x, t, K_DUR, 1, DAY, &x->cgi_timeout_ms) < 0)
-        return -1;
-    for (size_t i = 0; i < PT_ARRAY_LEN(limit_specs); i++) {
-        const limit_spec *ls = &limit_specs[i];
+    for (size_t i = 0; i < n; i++) {
+        const limit_spec *ls = &specs[i];
         const config_setting_t *s = member(g, ls->name);
         uint64_t v = ls->def;
-        char *field = (char *)&x->c->limits + ls->off;
+        char *field = (char *)base + ls->off;
         if (s) {
             if (ls->kind == K_INT) {
-                long long n = 0;
-                if (get_int(x, s, (long long)ls->min, (long long)ls->max, &n) < 0)
+                long long v_int = 0;
+                if (get_int(x, s, (long long)ls->min, (long long)ls->max, &v_int) < 0)
                     return -1;
-                v = (uint64_t)n;
+                v = (uint64_t)v_int;
             } else if (get_amount(x, s, ls->kind, ls->min, ls->max, &v) < 0) {
                 return -1;
             }
@@ -825,6 +960,15 @@ static int build_limits(load_ctx *x, const config_setting_t *root)
         }
     }
     return 0;
+}
+
+static int build_limits(load_ctx *x, const config_setting_t *root)
+{
+    const config_setting_t *g = member(root, "limits"), *t = member(g, "cgi_timeout");
+    x->cgi_timeout_ms = CGI_TIMEOUT_DEF;
+    if (t && get_amount(x, t, K_DUR, 1, DAY, &x->cgi_timeout_ms) < 0)
+        return -1;
+    return get_amounts(x, g, limit_specs, PT_ARRAY_LEN(limit_specs), &x->c->limits);
 }
 
 /* ----------------------------------------------------------- locations */
@@ -914,14 +1058,13 @@ static int copy_strv(load_ctx *x, char *const *src, size_t n, char ***out)
     return 0;
 }
 
-static int get_env(load_ctx *x, const config_setting_t *s, pt_location *l)
+/* [ "NAME=VALUE", ... ]: shell-style names, each set once. */
+static int check_env(load_ctx *x, const config_setting_t *s, char *const *v, size_t n)
 {
     char p[256];
     spath(s, p, sizeof(p));
-    if (get_strs(x, s, &l->env, &l->nenv) < 0)
-        return -1;
-    for (size_t i = 0; i < l->nenv; i++) {
-        const char *e = l->env[i], *eq = strchr(e, '=');
+    for (size_t i = 0; i < n; i++) {
+        const char *e = v[i], *eq = strchr(e, '=');
         size_t len = eq ? (size_t)(eq - e) : 0;
         if (!eq || !is_env_name(e, len))
             return fail_at(x, s,
@@ -929,10 +1072,17 @@ static int get_env(load_ctx *x, const config_setting_t *s, pt_location *l)
                            "letters, digits and '_', not starting with a digit)",
                            p, e);
         for (size_t j = 0; j < i; j++)
-            if (strncmp(l->env[j], e, len + 1) == 0)
+            if (strncmp(v[j], e, len + 1) == 0)
                 return fail_at(x, s, "'%s': '%.*s' is set twice", p, (int)len, e);
     }
     return 0;
+}
+
+static int get_env(load_ctx *x, const config_setting_t *s, pt_location *l)
+{
+    if (get_strs(x, s, &l->env, &l->nenv) < 0)
+        return -1;
+    return check_env(x, s, l->env, l->nenv);
 }
 
 static int get_pass_env(load_ctx *x, const config_setting_t *s, pt_location *l)
@@ -949,44 +1099,66 @@ static int get_pass_env(load_ctx *x, const config_setting_t *s, pt_location *l)
     return 0;
 }
 
+static const char *handler_name(pt_handler_kind h)
+{
+    return h == PT_H_CGI ? "cgi" : h == PT_H_FASTCGI ? "fastcgi" : "static";
+}
+
 /* dir / program: made absolute, not required to exist yet (a missing one
- * is a 404 / 500 at request time, as with Apache's ScriptAlias); -t warns. */
-static int cgi_path(load_ctx *x, const config_setting_t *s, bool is_dir, char **out)
+ * is a 404 / 500 at request time, as with Apache's ScriptAlias); -t warns.
+ * A fastcgi program is only a SCRIPT_FILENAME: it need not be executable. */
+static int gw_path(load_ctx *x, const config_setting_t *s, pt_handler_kind h, bool is_dir,
+                   char **out)
 {
     const char *what = is_dir ? "dir" : "program", *v = config_setting_get_string(s);
+    const char *hn = handler_name(h);
     struct stat st;
     if (!v[0])
         return fail_at(x, s, "%s must not be empty", what);
     if (!(*out = resolve_path(x, s, v)))
         return -1;
     if (stat(*out, &st) < 0)
-        return errno == ENOENT ? warn_at(x, s, "cgi %s '%s' does not exist", what, *out)
-                               : warn_at(x, s, "cgi %s '%s': %s", what, *out, strerror(errno));
+        return errno == ENOENT ? warn_at(x, s, "%s %s '%s' does not exist", hn, what, *out)
+                               : warn_at(x, s, "%s %s '%s': %s", hn, what, *out, strerror(errno));
     if (is_dir && !S_ISDIR(st.st_mode))
         return fail_at(x, s, "dir '%s': %s", *out, strerror(ENOTDIR));
     if (!is_dir && S_ISDIR(st.st_mode))
         return fail_at(x, s, "program '%s': %s", *out, strerror(EISDIR));
     if (!is_dir && !S_ISREG(st.st_mode))
         return fail_at(x, s, "program '%s': not a regular file", *out);
-    if (!is_dir && access(*out, X_OK) < 0)
+    if (!is_dir && h == PT_H_CGI && access(*out, X_OK) < 0)
         return warn_at(x, s, "cgi program '%s' is not executable", *out);
     return 0;
 }
 
-/* The settings of a handler = "cgi" location (see portico.conf(5)). */
-static int build_cgi(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
+/* The settings cgi and fastcgi locations share (see portico.conf(5)). */
+static int build_gateway(load_ctx *x, const config_setting_t *g, pt_location *l)
 {
     const config_setting_t *dir = member(g, "dir"), *prog = member(g, "program"), *s;
-    uint64_t v;
-    long long n;
+    const char *hn = handler_name(l->handler);
     if (dir && prog)
-        return fail_at(x, prog, "a cgi location takes 'dir' or 'program', not both");
+        return fail_at(x, prog, "a %s location takes 'dir' or 'program', not both", hn);
     if ((s = dir ? dir : prog) && l->match != PT_MATCH_PREFIX)
         return fail_at(x, s, "'%s' only applies to prefix locations", dir ? "dir" : "program");
-    if (dir && cgi_path(x, dir, true, &l->cgi_dir) < 0)
+    if (dir && gw_path(x, dir, l->handler, true, &l->cgi_dir) < 0)
         return -1;
-    if (prog && cgi_path(x, prog, false, &l->cgi_program) < 0)
+    if (prog && gw_path(x, prog, l->handler, false, &l->cgi_program) < 0)
         return -1;
+    if ((s = member(g, "env")) && get_env(x, s, l) < 0)
+        return -1;
+    if ((s = member(g, "pass_env")) && get_pass_env(x, s, l) < 0)
+        return -1;
+    opt_bool(g, "pass_authorization", &l->pass_authorization);
+    opt_bool(g, "buffering", &l->buffering);
+    return 0;
+}
+
+/* The settings only a handler = "cgi" location takes. */
+static int build_cgi(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
+{
+    const config_setting_t *s;
+    uint64_t v;
+    long long n;
     if ((s = member(g, "interpreters"))) {
         if (get_interps(x, s, &l->interpreters, &l->interp_paths, &l->ninterpreters) < 0)
             return -1;
@@ -997,12 +1169,6 @@ static int build_cgi(load_ctx *x, const config_setting_t *g, const defaults *d, 
             copy_strv(x, d->interp_paths, d->ninterp, &l->interp_paths) < 0)
             return -1;
     }
-    if ((s = member(g, "env")) && get_env(x, s, l) < 0)
-        return -1;
-    if ((s = member(g, "pass_env")) && get_pass_env(x, s, l) < 0)
-        return -1;
-    opt_bool(g, "pass_authorization", &l->pass_authorization);
-    opt_bool(g, "buffering", &l->buffering);
     if ((s = member(g, "timeout")) && get_amount(x, s, K_DUR, 1, DAY, &l->timeout_ms) < 0)
         return -1;
     if ((s = member(g, "rlimit_cpu"))) {
@@ -1025,6 +1191,48 @@ static int build_cgi(load_ctx *x, const config_setting_t *g, const defaults *d, 
         if (get_int(x, s, 0, 1000000, &n) < 0)
             return -1;
         l->rlimit_nproc = (uint64_t)n;
+    }
+    return 0;
+}
+
+static const pt_backend *find_backend(const pt_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->nbackends; i++)
+        if (strcmp(c->backends[i].name, name) == 0)
+            return &c->backends[i];
+    return NULL;
+}
+
+/* The settings only a handler = "fastcgi" location takes. */
+static int build_fastcgi(load_ctx *x, const config_setting_t *g, pt_location *l)
+{
+    const config_setting_t *s = member(g, "backend");
+    const char *name;
+    if (!s)
+        return fail_at(x, g, "a fastcgi location needs a backend (backend = \"name\";)");
+    name = config_setting_get_string(s);
+    /* backends are built before the vhosts and never move afterwards */
+    if (!(l->backend = find_backend(x->c, name)))
+        return fail_at(x, s, "unknown backend '%s'", name);
+    opt_bool(g, "require_file", &l->require_file);
+    return 0;
+}
+
+/* A key some other handler takes: "'timeout' only applies to handler \"cgi\"". */
+static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler_kind h)
+{
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(s);
+        for (size_t j = 0; j < PT_ARRAY_LEN(handler_keys); j++) {
+            unsigned m = handler_keys[j].handlers;
+            if (strcmp(handler_keys[j].key, k) != 0 || (m & (1u << h)))
+                continue;
+            if (m == (H_CGI | H_FCGI))
+                return fail_at(x, s, "'%s' only applies to handler \"cgi\" or \"fastcgi\"", k);
+            return fail_at(x, s, "'%s' only applies to handler \"%s\"", k,
+                           handler_name(m == H_CGI ? PT_H_CGI : PT_H_FASTCGI));
+        }
     }
     return 0;
 }
@@ -1065,9 +1273,11 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     else if (strcmp(h, "cgi") == 0)
         l->handler = PT_H_CGI;
     else if (strcmp(h, "fastcgi") == 0)
-        return fail_at(x, s, "handler 'fastcgi': FastCGI gateway is not yet supported");
+        l->handler = PT_H_FASTCGI;
     else
         return fail_at(x, s, "unknown handler '%s' (static, cgi or fastcgi)", h);
+    if (check_handler_keys(x, g, l->handler) < 0)
+        return -1;
     if ((s = member(g, "root")) &&
         resolve_dir(x, s, "root", config_setting_get_string(s), &l->root) < 0)
         return -1;
@@ -1076,12 +1286,15 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     opt_tristate(g, "allow_dotfiles", &l->allow_dotfiles);
     l->buffering = true;
     l->timeout_ms = x->cgi_timeout_ms;
-    if (l->handler == PT_H_CGI)
-        return build_cgi(x, g, d, l);
-    for (size_t i = 0; i < PT_ARRAY_LEN(cgi_only_keys); i++)
-        if ((s = member(g, cgi_only_keys[i])))
-            return fail_at(x, s, "'%s' only applies to handler \"cgi\"", cgi_only_keys[i]);
-    return 0;
+    /* PHP applications authenticate themselves: FastCGI passes credentials
+     * by default; CGI keeps RFC 3875 §4.1.18's choice to withhold them. */
+    l->pass_authorization = l->handler == PT_H_FASTCGI;
+    l->require_file = l->handler == PT_H_FASTCGI;
+    if (l->handler == PT_H_STATIC)
+        return 0;
+    if (build_gateway(x, g, l) < 0)
+        return -1;
+    return l->handler == PT_H_CGI ? build_cgi(x, g, d, l) : build_fastcgi(x, g, l);
 }
 
 static int build_locations(load_ctx *x, const config_setting_t *list, const defaults *d,
@@ -1119,6 +1332,226 @@ static int build_locations(load_ctx *x, const config_setting_t *list, const defa
         if (!(l->pattern = xstrdup(x, "/")))
             return -1;
         l->pattern_len = 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ backends */
+
+/* One element of "servers": an address string, or a group with address,
+ * weight, max_conns and backup. */
+static int build_server(load_ctx *x, const config_setting_t *e, pt_fcgi_server *sv)
+{
+    const config_setting_t *a = e, *s;
+    const char *text;
+    char why[160];
+    long long n;
+    sv->weight = 1;
+    if (config_setting_is_group(e)) {
+        if (!(a = member(e, "address")))
+            return fail_at(x, e, "a server needs an address");
+        if ((s = member(e, "weight"))) {
+            if (get_int(x, s, 1, 1000, &n) < 0)
+                return -1;
+            sv->weight = (uint32_t)n;
+        }
+        if ((s = member(e, "max_conns"))) {
+            if (get_int(x, s, 0, 100000, &n) < 0)
+                return -1;
+            sv->max_conns = (uint32_t)n;
+        }
+        opt_bool(e, "backup", &sv->backup);
+    }
+    text = config_setting_get_string(a);
+    if (fcgi_addr(text, &sv->addr, &sv->addrlen, why, sizeof(why)) < 0)
+        return fail_at(x, a, "server '%s': %s", text, why);
+    return (sv->address = xstrdup(x, text)) ? 0 : -1;
+}
+
+static int build_servers(load_ctx *x, const config_setting_t *g, pt_backend *b)
+{
+    const config_setting_t *list = member(g, "servers");
+    bool is_one = config_setting_type(list) == CONFIG_TYPE_STRING, primary = false;
+    size_t n = is_one ? 1 : (size_t)config_setting_length(list);
+    if (n == 0)
+        return fail_at(x, list, "a backend needs at least one server");
+    if (!(b->servers = xcalloc(x, n, sizeof(*b->servers))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *e = is_one ? list : config_setting_get_elem(list, (unsigned)i);
+        pt_fcgi_server *sv = &b->servers[b->nservers++];
+        if (build_server(x, e, sv) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (b->servers[j].addrlen == sv->addrlen &&
+                memcmp(&b->servers[j].addr, &sv->addr, sv->addrlen) == 0)
+                return fail_at(x, e, "server '%s': duplicate of '%s'", sv->address,
+                               b->servers[j].address);
+        primary |= !sv->backup;
+    }
+    /* backups stand in for primaries that are down: someone must be first */
+    if (!primary)
+        return fail_at(x, list, "a backend needs at least one server that is not a backup");
+    return 0;
+}
+
+/* spawn = { program; args; env; processes; socket; }: the master runs the
+ * program with a listening Unix socket on fd 0, which is the backend's one
+ * server. */
+static int build_spawn(load_ctx *x, const config_setting_t *g, pt_backend *b)
+{
+    const config_setting_t *s = member(g, "program");
+    pt_fcgi_spawn *sp;
+    pt_fcgi_server *sv;
+    struct stat st;
+    long long n;
+    if (!(sp = b->spawn = xcalloc(x, 1, sizeof(*sp))))
+        return -1;
+    if (!s)
+        return fail_at(x, g, "spawn needs a program");
+    if (!config_setting_get_string(s)[0])
+        return fail_at(x, s, "spawn program must not be empty");
+    if (!(sp->program = resolve_path(x, s, config_setting_get_string(s))))
+        return -1;
+    /* unlike a cgi program, started at once by the master: it must be there */
+    if (stat(sp->program, &st) < 0)
+        return fail_at(x, s, "spawn program '%s': %s", sp->program, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail_at(x, s, "spawn program '%s': not a regular file", sp->program);
+    if (access(sp->program, X_OK) < 0)
+        return fail_at(x, s, "spawn program '%s' is not executable", sp->program);
+    if ((s = member(g, "args")) && get_strs(x, s, &sp->args, &sp->nargs) < 0)
+        return -1;
+    if ((s = member(g, "env")) &&
+        (get_strs(x, s, &sp->env, &sp->nenv) < 0 || check_env(x, s, sp->env, sp->nenv) < 0))
+        return -1;
+    sp->processes = 1;
+    if ((s = member(g, "processes"))) {
+        if (get_int(x, s, 1, 256, &n) < 0)
+            return -1;
+        sp->processes = (uint32_t)n;
+    }
+    if ((s = member(g, "socket"))) {
+        if (!config_setting_get_string(s)[0])
+            return fail_at(x, s, "spawn socket must not be empty");
+        if (!(sp->socket = resolve_path(x, s, config_setting_get_string(s))))
+            return -1;
+    } else {
+        /* the master's pid keeps two servers sharing a tmp_dir apart */
+        if (asprintf(&sp->socket, "%s/portico-%ld-%s.sock", x->c->tmp_dir, (long)getpid(),
+                     b->name) < 0) {
+            sp->socket = NULL;
+            return oom(x);
+        }
+        sp->socket_auto = true;
+        s = g;
+    }
+    if (!(b->servers = xcalloc(x, 1, sizeof(*b->servers))))
+        return -1;
+    sv = &b->servers[0];
+    sv->weight = 1;
+    /* a libfcgi-style app process serves one connection at a time: more
+     * connections than processes would wait in the listen backlog */
+    sv->max_conns = sp->processes;
+    if (unix_addr(sp->socket, &sv->addr, &sv->addrlen) < 0)
+        return fail_at(
+            x, s, "spawn socket '%s': Unix socket path too long (%zu bytes, at most %zu)",
+            sp->socket, strlen(sp->socket), sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    if (asprintf(&sv->address, "unix:%s", sp->socket) < 0) {
+        sv->address = NULL;
+        return oom(x);
+    }
+    b->nservers = 1;
+    return 0;
+}
+
+static bool is_backend_name(const char *s)
+{
+    if (!s[0])
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return false;
+    return true;
+}
+
+static int build_backend(load_ctx *x, const config_setting_t *g, pt_backend *b)
+{
+    const config_setting_t *s, *sp = member(g, "spawn"), *sv = member(g, "servers");
+    const char *name;
+    b->line = (int)config_setting_source_line(g);
+    if (!(s = member(g, "name")))
+        return fail_at(x, g, "a backend needs a name");
+    name = config_setting_get_string(s);
+    /* a --fastcgi backend is named after its pattern ("/app/"): only file
+     * names are restricted, so they can appear in socket paths and logs */
+    if (!config_setting_get_hook(g) && !is_backend_name(name))
+        return fail_at(
+            x, s, "backend name '%s': use letters, digits, '_', '.' and '-' (at least one)", name);
+    if (!(b->name = xstrdup(x, name)))
+        return -1;
+    b->balance = PT_BAL_ROUND_ROBIN;
+    if ((s = member(g, "balance"))) {
+        const char *v = config_setting_get_string(s);
+        if (strcmp(v, "least_conn") == 0)
+            b->balance = PT_BAL_LEAST_CONN;
+        else if (strcmp(v, "round_robin") != 0)
+            return fail_at(x, s, "balance '%s': must be round_robin or least_conn", v);
+    }
+    b->keepalive = true;
+    opt_bool(g, "keepalive", &b->keepalive);
+    opt_bool(g, "get_values", &b->get_values);
+    if (get_amounts(x, g, backend_specs, PT_ARRAY_LEN(backend_specs), b) < 0)
+        return -1;
+    if (sp && sv)
+        return fail_at(x, sv, "a backend takes 'servers' or 'spawn', not both");
+    if (!sp && !sv)
+        return fail_at(x, g, "backend '%s' needs servers (or spawn)", b->name);
+    return sp ? build_spawn(x, sp, b) : build_servers(x, g, b);
+}
+
+/* Before the vhosts: locations point into c->backends, which is never
+ * reallocated. */
+static int build_backends(load_ctx *x, const config_setting_t *root)
+{
+    pt_config *c = x->c;
+    const config_setting_t *list = member(root, "backends");
+    size_t n = list ? (size_t)config_setting_length(list) : 0;
+    if (!n)
+        return 0;
+    if (!(c->backends = xcalloc(x, n, sizeof(*c->backends))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        pt_backend *b = &c->backends[c->nbackends++];
+        if (build_backend(x, g, b) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->backends[j].name, b->name) != 0)
+                continue;
+            if (c->backends[j].line == 0) /* made by an earlier --fastcgi */
+                return fail_at(x, g, "duplicate backend '%s' (given twice)", b->name);
+            return fail_at(x, g, "duplicate backend '%s' (first at line %d)", b->name,
+                           c->backends[j].line);
+        }
+    }
+    return 0;
+}
+
+/* A backend no location names is most likely a typo (and a spawned one
+ * would run for nothing). */
+static int warn_unused_backends(load_ctx *x, const config_setting_t *root)
+{
+    const pt_config *c = x->c;
+    for (size_t i = 0; i < c->nbackends; i++) {
+        bool used = false;
+        for (size_t v = 0; v < c->nvhosts && !used; v++)
+            for (size_t j = 0; j < c->vhosts[v].nlocs && !used; j++)
+                used = c->vhosts[v].locs[j].backend == &c->backends[i];
+        if (!used && warn_at(x, config_setting_get_elem(member(root, "backends"), (unsigned)i),
+                             "backend '%s' is not used by any location", c->backends[i].name) < 0)
+            return -1;
     }
     return 0;
 }
@@ -1400,7 +1833,8 @@ static int build(load_ctx *x)
     int rc = -1;
     if (check_group(x, root, top_keys) < 0 || build_misc(x, root) < 0 || build_logs(x, root) < 0 ||
         build_listen(x, root) < 0 || build_limits(x, root) < 0 || build_defaults(x, root, &d) < 0 ||
-        build_vhosts(x, root, &d) < 0)
+        build_backends(x, root) < 0 || build_vhosts(x, root, &d) < 0 ||
+        warn_unused_backends(x, root) < 0)
         goto out;
     rc = 0;
 out:
@@ -1462,6 +1896,7 @@ static int set_leaf(load_ctx *x, const char *label, config_setting_t *parent, co
             config_setting_set_bool(s, b);
         break;
     case K_STRS:
+    case K_SERVERS:
         if ((s = config_setting_add(parent, k->name, CONFIG_TYPE_ARRAY)) && value[0]) {
             /* comma-separated, blanks around items ignored */
             for (const char *p = value;; p++) {
@@ -1618,31 +2053,37 @@ static int add_route(load_ctx *x, char ***v, size_t *n, const char *arg)
     return 0;
 }
 
-/* "unix:/path", "/path" or a numeric "IP:PORT" / "[IPv6]:PORT". */
-static bool gateway_addr_ok(const char *a, size_t len)
-{
-    char buf[128];
-    pt_listen_cfg l;
-    if (len == 0 || len >= sizeof(buf))
-        return false;
-    memcpy(buf, a, len);
-    buf[len] = '\0';
-    if (buf[0] == '/' || strncmp(buf, "unix:/", 6) == 0)
-        return true;
-    return addr_parse(buf, false, &l) == NULL;
-}
-
 static config_setting_t *add_str(config_setting_t *g, const char *name, const char *v)
 {
     config_setting_t *s = config_setting_add(g, name, CONFIG_TYPE_STRING);
     return s && config_setting_set_string(s, v) ? s : NULL;
 }
 
+/* The top-level list the flags append to, created when missing; *out NULL
+ * when the file gave it a wrong type (the schema check reports that). */
+static int top_list(load_ctx *x, const char *name, config_setting_t **out)
+{
+    config_setting_t *root = config_root_setting(&x->lc);
+    config_setting_t *list = config_setting_get_member(root, name);
+    *out = NULL;
+    if (list && config_setting_is_array(list) && config_setting_length(list) == 0) {
+        /* "locations = [ ];" is an empty list to the schema */
+        config_setting_remove(root, name);
+        list = NULL;
+    }
+    if (list && !config_setting_is_list(list))
+        return 0;
+    if (!list && !(list = config_setting_add(root, name, CONFIG_TYPE_LIST)))
+        return oom(x);
+    *out = list;
+    return 0;
+}
+
 /* --cgi PREFIX=PATH becomes a location group appended to the top-level
  * locations (before the implicit "/"), blamed on the flag in messages. */
 static int add_cgi_location(load_ctx *x, const char *arg)
 {
-    config_setting_t *root = config_root_setting(&x->lc), *list, *g, *s;
+    config_setting_t *list, *g, *s;
     const char *eq = strchr(arg, '='), *label;
     char *pat = NULL, *abs = NULL;
     bool is_ext = arg[0] == '.';
@@ -1674,18 +2115,13 @@ static int add_cgi_location(load_ctx *x, const char *arg)
             goto out;
         }
     }
-    list = config_setting_get_member(root, "locations");
-    if (list && config_setting_is_array(list) && config_setting_length(list) == 0) {
-        /* "locations = [ ];" is an empty list to the schema */
-        config_setting_remove(root, "locations");
-        list = NULL;
-    }
-    if (list && !config_setting_is_list(list)) {
+    if (top_list(x, "locations", &list) < 0)
+        goto out;
+    if (!list) {
         rc = 0; /* a wrong type: the schema check reports it */
         goto out;
     }
-    if ((!list && !(list = config_setting_add(root, "locations", CONFIG_TYPE_LIST))) ||
-        !(g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP)) ||
+    if (!(g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP)) ||
         !(pat = strndup(arg, (size_t)(eq - arg))) ||
         !add_str(g, is_ext ? "extension" : "prefix", pat) || !add_str(g, "handler", "cgi")) {
         oom(x);
@@ -1714,6 +2150,75 @@ out:
     return rc;
 }
 
+/* --fastcgi PATTERN=ADDRESS[,ADDRESS...] becomes a backend named PATTERN
+ * with those servers and a location { extension|prefix = PATTERN; handler =
+ * "fastcgi"; backend = PATTERN; }, both blamed on the flag; the addresses
+ * meet the same checks as the file's. */
+static int add_fastcgi(load_ctx *x, const char *arg)
+{
+    config_setting_t *list, *g, *s;
+    const char *eq = strchr(arg, '='), *label;
+    char *pat = NULL;
+    bool ok = eq && eq != arg && (arg[0] == '/' || arg[0] == '.');
+    int rc = -1;
+    for (const char *p = eq ? eq + 1 : NULL; ok;) {
+        const char *e = strchr(p, ',');
+        ok = e ? e > p : p[0] != '\0';
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    if (!ok)
+        return fail(x, "--fastcgi",
+                    "'%s': expected PATTERN=ADDRESS[,ADDRESS...], e.g. "
+                    ".php=unix:/run/php/php-fpm.sock or /app/=127.0.0.1:9000",
+                    arg);
+    if (!(label = add_label(x, "--fastcgi", arg)))
+        return -1;
+    if (!(pat = strndup(arg, (size_t)(eq - arg)))) {
+        oom(x);
+        goto out;
+    }
+    if (top_list(x, "backends", &list) < 0)
+        goto out;
+    if (list) {
+        if (!(g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP)) || !add_str(g, "name", pat) ||
+            !(s = config_setting_add(g, "servers", CONFIG_TYPE_ARRAY))) {
+            oom(x);
+            goto out;
+        }
+        config_setting_set_hook(g, (void *)label);
+        for (const char *p = eq + 1;;) {
+            const char *e = strchr(p, ',');
+            char *item = strndup(p, e ? (size_t)(e - p) : strlen(p));
+            if (!item || !config_setting_set_string_elem(s, -1, item)) {
+                free(item);
+                oom(x);
+                goto out;
+            }
+            free(item);
+            if (!e)
+                break;
+            p = e + 1;
+        }
+    }
+    if (top_list(x, "locations", &list) < 0)
+        goto out;
+    if (list) {
+        if (!(g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP)) ||
+            !add_str(g, arg[0] == '.' ? "extension" : "prefix", pat) ||
+            !add_str(g, "handler", "fastcgi") || !add_str(g, "backend", pat)) {
+            oom(x);
+            goto out;
+        }
+        config_setting_set_hook(g, (void *)label);
+    }
+    rc = 0;
+out:
+    free(pat);
+    return rc;
+}
+
 static int apply_gateways(load_ctx *x, const pt_cli *cli)
 {
     pt_config *c = x->c;
@@ -1724,26 +2229,11 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
             return -1;
     }
     for (size_t i = 0; i < cli->nfastcgi; i++) {
-        const char *a = cli->fastcgi[i], *eq = strchr(a, '=');
-        bool ok = eq && eq != a && (a[0] == '/' || a[0] == '.');
-        for (const char *p = eq ? eq + 1 : NULL; ok;) {
-            const char *e = strchr(p, ',');
-            size_t len = e ? (size_t)(e - p) : strlen(p);
-            ok = gateway_addr_ok(p, len);
-            if (!e)
-                break;
-            p = e + 1;
-        }
-        if (!ok)
-            return fail(x, "--fastcgi",
-                        "'%s': expected PATTERN=ADDRESS[,ADDRESS...], e.g. "
-                        ".php=unix:/run/php/php-fpm.sock or /app/=127.0.0.1:9000",
-                        a);
-        if (add_route(x, &c->fastcgi_routes, &c->nfastcgi_routes, a) < 0)
+        if (add_fastcgi(x, cli->fastcgi[i]) < 0)
+            return -1;
+        if (add_route(x, &c->fastcgi_routes, &c->nfastcgi_routes, cli->fastcgi[i]) < 0)
             return -1;
     }
-    if (c->nfastcgi_routes)
-        return fail(x, "--fastcgi", "FastCGI gateway is not yet supported");
     return 0;
 }
 
@@ -2092,6 +2582,21 @@ void pt_config_free(pt_config *c)
         free(v->locs);
     }
     free(c->vhosts);
+    for (size_t i = 0; i < c->nbackends; i++) {
+        pt_backend *b = &c->backends[i];
+        free(b->name);
+        for (size_t j = 0; j < b->nservers; j++)
+            free(b->servers[j].address);
+        free(b->servers);
+        if (b->spawn) {
+            free(b->spawn->program);
+            free_strv(b->spawn->args, b->spawn->nargs);
+            free_strv(b->spawn->env, b->spawn->nenv);
+            free(b->spawn->socket);
+            free(b->spawn);
+        }
+    }
+    free(c->backends);
     free_strv(c->cgi_routes, c->ncgi_routes);
     free_strv(c->fastcgi_routes, c->nfastcgi_routes);
     free_strv(c->warnings, c->nwarnings);

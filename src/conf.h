@@ -17,6 +17,54 @@ typedef struct pt_listen_cfg {
     bool any_dual; /* "*:PORT" / "PORT": [::] with v6only=0, falling back to 0.0.0.0 */
 } pt_listen_cfg;
 
+typedef enum pt_balance { PT_BAL_ROUND_ROBIN, PT_BAL_LEAST_CONN } pt_balance;
+
+/* One FastCGI server of a backend. */
+typedef struct pt_fcgi_server {
+    char *address; /* as written: "unix:/run/php/php-fpm.sock", "/abs.sock", "127.0.0.1:9000",
+                      "[::1]:9000" */
+    struct sockaddr_storage addr; /* AF_UNIX (sockaddr_un), AF_INET or AF_INET6 */
+    socklen_t addrlen;
+    uint32_t weight;    /* 1..1000, default 1 */
+    uint32_t max_conns; /* concurrent connections to it, all workers together; 0 = no cap */
+    bool backup;        /* used only when every non-backup server is down */
+} pt_fcgi_server;
+
+/* A local FastCGI application portico starts and supervises. */
+typedef struct pt_fcgi_spawn {
+    char *program; /* absolute path */
+    char **args;   /* argv[1..] */
+    size_t nargs;
+    char **env; /* "NAME=VALUE": the whole environment of the app (plus PATH if not given) */
+    size_t nenv;
+    uint32_t processes; /* default 1 */
+    char *socket;       /* Unix socket path the master binds (given, or made under tmp_dir) */
+    bool socket_auto;   /* the path was made up by portico: unlink it at exit */
+} pt_fcgi_spawn;
+
+/* A named group of FastCGI servers (config "backends", or one per
+ * --fastcgi flag). */
+typedef struct pt_backend {
+    char *name;              /* [A-Za-z0-9_.-]+ in the file; the PATTERN for a --fastcgi one */
+    pt_fcgi_server *servers; /* at least one non-backup; with spawn exactly one,
+                                "unix:<spawn->socket>" */
+    size_t nservers;
+    pt_balance balance;
+    uint64_t connect_timeout_ms;
+    uint64_t send_timeout_ms;
+    uint64_t read_timeout_ms; /* no record from the backend for this long: 504 */
+    bool keepalive;           /* FCGI_KEEP_CONN and a per-worker idle pool */
+    uint32_t keepalive_max;   /* idle connections kept per server per worker */
+    uint64_t keepalive_timeout_ms;
+    uint32_t max_fails; /* failures within fail_timeout that mark a server down; 0 = never */
+    uint64_t fail_timeout_ms;
+    uint32_t queue; /* requests waiting per worker when every server is at max_conns */
+    uint64_t queue_timeout_ms;
+    bool get_values;      /* ask FCGI_GET_VALUES and cap connections at FCGI_MAX_CONNS */
+    pt_fcgi_spawn *spawn; /* NULL: the servers run on their own */
+    int line;
+} pt_backend;
+
 typedef struct pt_location {
     pt_match_kind match;
     char *pattern; /* "/prefix/", "/exact", ".ext" */
@@ -42,6 +90,13 @@ typedef struct pt_location {
     uint64_t rlimit_cpu;   /* seconds, 0 = unset */
     uint64_t rlimit_as;    /* bytes, 0 = unset */
     uint64_t rlimit_nproc; /* 0 = unset */
+    /* handler "fastcgi" (dir, program, env, pass_authorization and buffering
+     * above apply too; program = a fixed SCRIPT_FILENAME) */
+    const pt_backend *backend; /* into pt_config.backends */
+    /* The script must exist as a regular file (404 otherwise): extension
+     * locations and prefix ones with cgi_dir only. (An exact fastcgi
+     * location is an application location for that one path.) */
+    bool require_file;
     int line;
 } pt_location;
 
@@ -74,7 +129,7 @@ typedef struct pt_limits {
     uint64_t keepalive_timeout_ms;
     uint64_t write_timeout_ms;
     uint64_t shutdown_timeout_ms;
-    /* gateways (CGI now, FastCGI later) */
+    /* gateways (CGI and FastCGI) */
     uint32_t cgi_max_procs; /* concurrent CGI processes per worker */
     uint32_t cgi_queue;     /* requests waiting for a CGI slot per worker (503 beyond) */
     uint64_t cgi_queue_timeout_ms;
@@ -101,8 +156,10 @@ typedef struct pt_config {
     pt_limits limits;
     pt_vhost *vhosts; /* at least one; exactly one is_default */
     size_t nvhosts;
-    /* The flags as given: --cgi ones become top-level locations; --fastcgi is
-     * answered "not yet supported" until that gateway lands. */
+    pt_backend *backends;
+    size_t nbackends;
+    /* The flags as given: --cgi and --fastcgi ones become top-level
+     * locations (--fastcgi also a backend named after its pattern). */
     char **cgi_routes;
     size_t ncgi_routes;
     char **fastcgi_routes;

@@ -6,6 +6,8 @@
 #include "first.h"
 #include "conn.h"
 #include "cgi.h"
+#include "fcgi.h"
+#include "gw.h"
 #include "h1_resp.h"
 #include "log.h"
 #include "static.h"
@@ -13,12 +15,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,7 +93,8 @@ static void release_request(pt_conn *c)
         c->file_fd = -1;
     }
     if (c->gw) {
-        pt_cgi_detach(c->gw);
+        pt_gw *g = c->gw;
+        g->ops->detach(g);
         c->gw = NULL;
     }
     pt_body_free(&c->body);
@@ -107,11 +112,11 @@ void pt_conn_close(pt_conn *c)
     close(c->fd);
     c->fd = -1;
     c->state = PT_CS_CLOSED;
-    if (c->gw_queued)
-        pt_cgi_dequeue(c);
+    pt_gw_queue_remove(c);
     if (c->gw) {
-        /* the client is gone: the script has nobody to answer */
-        pt_cgi_abort(c->gw);
+        /* the client is gone: the program has nobody to answer */
+        pt_gw *g = c->gw;
+        g->ops->abort(g);
         c->gw = NULL;
     }
     release_request(c);
@@ -198,10 +203,18 @@ static void access_log(pt_conn *c)
     strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S +0000", &tm);
     uint64_t body = c->bytes_written > c->head_out_len ? c->bytes_written - c->head_out_len : 0;
     uint64_t ms = c->w->loop.now - c->t_start;
+    /* the last field: time spent in the gateway (CGI or FastCGI), "-" when none */
+    char gwt[32] = "-";
+    if (c->gw_t_start) {
+        uint64_t g = c->gw_ms_set ? c->gw_ms : c->w->loop.now - c->gw_t_start;
+        snprintf(gwt, sizeof(gwt), "%llu.%03llu", (unsigned long long)(g / 1000),
+                 (unsigned long long)(g % 1000));
+    }
     char line[3000];
-    int n = snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\" %llu.%03llu\n",
-                     c->peer_ip, ts, rl, c->status, (unsigned long long)body, ref, ua,
-                     (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
+    int n =
+        snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\" %llu.%03llu %s\n",
+                 c->peer_ip, ts, rl, c->status, (unsigned long long)body, ref, ua,
+                 (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), gwt);
     if (n > 0)
         pt_access_log_write(h, line, PT_MIN((size_t)n, sizeof(line) - 1));
 }
@@ -255,6 +268,8 @@ static void reset_request(pt_conn *c)
     c->status = 0;
     c->head_out_start = c->head_out_len = c->bytes_written = 0;
     c->body_collect = c->gw_done = c->chunked_out = false;
+    c->gw_t_start = c->gw_ms = 0;
+    c->gw_ms_set = false;
     c->redirects = 0;
     pt_body_init(&c->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
 }
@@ -280,16 +295,20 @@ static bool method_allowed_static(pt_method m)
     return m == PT_M_GET || m == PT_M_HEAD || m == PT_M_OPTIONS;
 }
 
-static bool is_cgi(const pt_conn *c)
+static bool is_gateway(const pt_conn *c)
 {
-    return c->loc && c->loc->handler == PT_H_CGI;
+    return c->loc && c->loc->handler != PT_H_STATIC;
 }
 
 static void dispatch(pt_conn *c)
 {
     c->state = PT_CS_WRITE;
-    if (is_cgi(c)) {
+    if (c->loc && c->loc->handler == PT_H_CGI) {
         pt_cgi_start(c);
+        return;
+    }
+    if (c->loc && c->loc->handler == PT_H_FASTCGI) {
+        pt_fcgi_start(c);
         return;
     }
     if (c->head.method == PT_M_OPTIONS) {
@@ -324,6 +343,56 @@ static const pt_location *route(const pt_vhost *v, const char *path, size_t len)
     return l;
 }
 
+/* A directory whose index file is served by a gateway ("index.php" with a
+ * ".php" FastCGI rule): route to that file, as nginx's index + try_files
+ * and lighttpd's index-file.names do. The vhost's index order holds: an
+ * earlier index file that exists stays a static answer. */
+static int try_index(pt_conn *c, const char *root, const char *idx, size_t il)
+{
+    char file[PATH_MAX];
+    if ((size_t)snprintf(file, sizeof(file), "%s%.*s%.*s", root, (int)c->path_len, c->path, (int)il,
+                         idx) >= sizeof(file))
+        return -1;
+    struct stat st;
+    if (stat(file, &st) < 0 || !S_ISREG(st.st_mode))
+        return 0;
+    if (c->path_len + il > c->w->path_cap)
+        return -1;
+    memcpy(c->path + c->path_len, idx, il);
+    c->path[c->path_len + il] = '\0';
+    const pt_location *l = route(c->vhost, c->path, c->path_len + il);
+    if (l && l->handler != PT_H_STATIC) {
+        c->path_len += il;
+        c->loc = l;
+    } else {
+        c->path[c->path_len] = '\0';
+    }
+    return 1;
+}
+
+static void index_reroute(pt_conn *c)
+{
+    const pt_vhost *v = c->vhost;
+    if (!c->loc || c->loc->handler != PT_H_STATIC || c->path_len == 0 ||
+        c->path[c->path_len - 1] != '/')
+        return;
+    const char *root = c->loc->root ? c->loc->root : v->root;
+    for (size_t i = 0; i < v->nindex; i++)
+        if (try_index(c, root, v->index[i], strlen(v->index[i])) != 0)
+            return;
+    /* then "index.php" for a ".php" FastCGI rule, like php -S and
+     * lighttpd's default index-file.names */
+    for (size_t k = 0; k < v->nlocs; k++) {
+        const pt_location *e = &v->locs[k];
+        char name[64];
+        if (e->match != PT_MATCH_EXT || e->handler != PT_H_FASTCGI || e->pattern_len > 50)
+            continue;
+        int n = snprintf(name, sizeof(name), "index%s", e->pattern);
+        if (try_index(c, root, name, (size_t)n) != 0)
+            return;
+    }
+}
+
 static void start_request(pt_conn *c)
 {
     const pt_limits *lim = limits(c);
@@ -350,8 +419,9 @@ static void start_request(pt_conn *c)
         c->path_len = (size_t)n;
         c->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
         c->loc = route(c->vhost, c->path, c->path_len);
+        index_reroute(c);
     }
-    if (h->method == PT_M_CONNECT || (!is_cgi(c) && !method_allowed_static(h->method))) {
+    if (h->method == PT_M_CONNECT || (!is_gateway(c) && !method_allowed_static(h->method))) {
         /* the body was not read: the connection cannot be reused */
         pt_conn_reject(c, 405, NULL, has_body);
         return;
@@ -365,11 +435,12 @@ static void start_request(pt_conn *c)
         dispatch(c);
         return;
     }
-    /* CGI gets the whole body first, so CONTENT_LENGTH is always known and
-     * a slow uploader never holds a process (RFC 3875 §4.1.2). A body on
+    /* A gateway gets the whole body first, so CONTENT_LENGTH is always
+     * known and a slow uploader never holds a process or a FastCGI backend
+     * (RFC 3875 §4.1.2). A body on
      * GET/HEAD/OPTIONS has no meaning for static files (RFC 9110 §9.3.1)
      * but must be read to keep the connection in sync. */
-    c->body_collect = is_cgi(c);
+    c->body_collect = is_gateway(c);
     c->body_chunked = h->is_chunked;
     c->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
     if (h->is_chunked)
@@ -461,9 +532,10 @@ static void on_timer(pt_loop *l, pt_timer *t)
 {
     (void)l;
     pt_conn *c = t->data;
-    if (c->gw_queued) {
-        pt_cgi_dequeue(c);
-        pt_conn_reject(c, 503, "no CGI slot free within cgi_queue_timeout", false);
+    if (c->gw_q) {
+        const char *why = c->gw_q_why;
+        pt_gw_queue_remove(c);
+        pt_conn_reject(c, 503, why, false);
         drive(c);
         return;
     }
@@ -527,13 +599,26 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         pt_conn_close(c);
         return;
     }
-    if (c->state == PT_CS_WRITE && (c->gw_queued || (c->gw && !c->gw_done)) &&
+    if (c->state == PT_CS_WRITE && (c->gw_q || (c->gw && !c->gw_done)) &&
         (events & (EPOLLRDHUP | EPOLLHUP))) {
         /* the client went away while its script runs: stop the script */
-        pt_log_info("client closed the connection while a CGI script was running, client: "
-                    "%s:%u",
+        pt_log_info("client closed the connection while a gateway request was running, "
+                    "client: %s:%u",
                     c->peer_ip, c->peer_port);
         pt_conn_close(c);
+        return;
+    }
+    if (c->state == PT_CS_WRITE && (c->gw_q || (c->gw && !c->gw_done)) && (events & EPOLLIN)) {
+        /* input while the gateway works: the end of the stream, or a
+         * pipelined request that waits its turn (then stop watching input) */
+        char ch;
+        ssize_t n = recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            pt_conn_close(c);
+            return;
+        }
+        if (n > 0)
+            pt_io_set(&c->w->loop, &c->io, EPOLLRDHUP);
         return;
     }
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) &&
@@ -559,7 +644,8 @@ void pt_conn_kick(pt_conn *c)
 void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
 {
     if (c->gw) {
-        pt_cgi_detach(c->gw);
+        pt_gw *g = c->gw;
+        g->ops->detach(g);
         c->gw = NULL;
     }
     c->gw_done = false;
@@ -697,14 +783,17 @@ static void drive(pt_conn *c)
                     return;
                 }
             }
-            if (c->gw_queued || (c->gw && !c->gw_done)) {
+            if (c->gw_q || (c->gw && !c->gw_done)) {
                 /* everything sent so far; the gateway has more to come.
-                 * Watch only for the client going away. */
-                if (!c->gw_queued)
+                 * Watch for the client going away; EPOLLIN stays (no
+                 * epoll_ctl per request) until pipelined bytes show up,
+                 * see on_io. */
+                if (!c->gw_q)
                     pt_timer_stop(&c->timer);
-                pt_io_set(&w->loop, &c->io, EPOLLRDHUP);
+                if (c->io.events != EPOLLRDHUP)
+                    pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
                 if (c->gw)
-                    pt_cgi_on_drain(c->gw);
+                    c->gw->ops->drain(c->gw);
                 return;
             }
             finish_request(c);

@@ -32,6 +32,9 @@ struct pt_conn {
     uint64_t id;
     char peer_ip[48];
     unsigned peer_port;
+    char local_ip[48]; /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
+    char local_port[8];
+    bool local_known;
 
     /* input: [0, head_len) is the current head, body bytes follow it */
     char *in;
@@ -58,12 +61,16 @@ struct pt_conn {
     time_t t_wall;
 
     /* gateways */
-    pt_body body; /* collected request body (CGI) */
+    pt_body body; /* collected request body (CGI, FastCGI) */
     bool body_collect;
-    struct pt_cgi *gw; /* the gateway producing the response, NULL when none */
-    bool gw_done;      /* the gateway delivered the whole response */
-    bool gw_queued;    /* waiting for a CGI slot */
+    struct pt_gw *gw;         /* the gateway producing the response, NULL when none */
+    bool gw_done;             /* the gateway delivered the whole response */
+    struct pt_gw_queue *gw_q; /* waiting for a CGI process or FastCGI connection */
+    const char *gw_q_why;     /* the 503's reason when the wait times out */
     pt_conn *gw_qnext;
+    uint64_t gw_t_start; /* loop time the gateway started (0: none) */
+    uint64_t gw_ms;      /* gateway time, for the access log */
+    bool gw_ms_set;
     bool chunked_out; /* response body uses chunked framing */
     char *redir;      /* target of a local redirect (RFC 3875 §6.2.2) */
     int redirects;

@@ -21,7 +21,12 @@ src_libportico_a_SOURCES = \
 	src/static.c src/static.h \
 	src/cgi_env.c src/cgi_env.h \
 	src/cgi_resp.c src/cgi_resp.h \
+	src/gw.c src/gw.h \
 	src/cgi.c src/cgi.h \
+	src/fcgi_rec.c src/fcgi_rec.h \
+	src/upstream.c src/upstream.h \
+	src/fcgi.c src/fcgi.h \
+	src/fcgi_spawn.c src/fcgi_spawn.h \
 	src/worker.c src/worker.h \
 	src/master.c src/master.h
 

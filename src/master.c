@@ -5,6 +5,8 @@
 #include "first.h"
 #include "master.h"
 #include "ev.h"
+#include "fcgi.h"
+#include "fcgi_spawn.h"
 #include "log.h"
 #include "mime.h"
 #include "util.h"
@@ -61,6 +63,7 @@ static void spawn(int i)
     if (pid == 0) {
         close(M.sigfd);
         close(M.loop.epfd);
+        pt_spawn_close_fds();
         int rc = pt_worker_main(M.cfg, M.ls, M.nls, i);
         pt_listen_close(M.ls, M.nls);
         pt_config_free(M.cfg);
@@ -96,8 +99,10 @@ static void reap(void)
         int i;
         for (i = 0; i < M.nslots && M.slots[i].pid != pid; i++)
             ;
-        if (i == M.nslots)
+        if (i == M.nslots) {
+            pt_spawn_reaped(pid, status); /* a FastCGI app portico runs */
             continue;
+        }
         slot *s = &M.slots[i];
         s->pid = 0;
         if (M.stopping) {
@@ -140,6 +145,7 @@ static void begin_stop(int sig)
     if (M.stopping == SIGTERM || (M.stopping && sig == SIGQUIT))
         return;
     M.stopping = sig;
+    pt_spawn_quiesce();
     pt_log_info("%s: stopping %s", sig == SIGQUIT ? "SIGQUIT" : "SIGTERM",
                 sig == SIGQUIT ? "gracefully" : "now");
     /* the master's copies of the listeners go too, so that once the workers
@@ -213,6 +219,16 @@ int pt_master_run(pt_config *cfg, pt_listener *ls, size_t nls)
     pt_io_init(&M.sigio, M.sigfd, on_signal, NULL);
     pt_io_set(&M.loop, &M.sigio, EPOLLIN);
 
+    if (pt_fcgi_shared_init(cfg) < 0) {
+        pt_log_error("cannot map shared memory: %s", strerror(errno));
+        return 1;
+    }
+    char err[512];
+    if (pt_spawn_start(cfg, &M.loop, err, sizeof(err)) < 0) {
+        pt_log_error("%s", err);
+        pt_spawn_stop(1000);
+        return 1;
+    }
     M.nslots = cfg->workers;
     M.slots = calloc((size_t)M.nslots, sizeof(slot));
     if (!M.slots)
@@ -229,10 +245,17 @@ int pt_master_run(pt_config *cfg, pt_listener *ls, size_t nls)
         pid_t pid = waitpid(-1, &status, 0);
         if (pid < 0)
             break;
+        bool worker = false;
         for (int i = 0; i < M.nslots; i++)
-            if (M.slots[i].pid == pid)
+            if (M.slots[i].pid == pid) {
                 M.slots[i].pid = 0;
+                worker = true;
+            }
+        if (!worker)
+            pt_spawn_reaped(pid, status);
     }
+    /* the apps go last: in-flight requests of a graceful stop needed them */
+    pt_spawn_stop(5000);
     pt_log_info("stopped");
     free(M.slots);
     close(M.sigfd);

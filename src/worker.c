@@ -4,6 +4,7 @@
 #include "first.h"
 #include "worker.h"
 #include "cgi.h"
+#include "fcgi.h"
 #include "conn.h"
 #include "h1_head.h"
 #include "log.h"
@@ -217,8 +218,9 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
      * slots start 16-byte aligned */
     w->in_cap =
         (cfg->limits.header_buffer + PT_MAX(cfg->limits.max_pipelined, 1024u) + 15) & ~(size_t)15;
-    w->block_size =
-        w->in_cap + sizeof(pt_header) * cfg->limits.max_headers + cfg->limits.header_buffer + 1;
+    w->block_size = w->in_cap + sizeof(pt_header) * cfg->limits.max_headers +
+                    cfg->limits.header_buffer + 1 + PT_PATH_SLACK;
+    w->path_cap = cfg->limits.header_buffer + PT_PATH_SLACK;
 
     sigset_t set;
     sigemptyset(&set);
@@ -249,6 +251,10 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     pt_timer_init(&w->pause_timer, on_pause_end, w);
     pt_timer_init(&w->stop_timer, on_stop_timeout, w);
 
+    if (pt_fcgi_init(w) < 0) {
+        pt_log_error("out of memory");
+        return 1;
+    }
     w->acc_handles = calloc(cfg->nvhosts, sizeof(int));
     w->lio = calloc(nls ? nls : 1, sizeof(pt_io));
     if (!w->acc_handles || !w->lio) {
@@ -271,6 +277,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
         pt_conn_close(w->conns);
     free_dead(&w->loop);
     pt_cgi_shutdown(w);
+    pt_fcgi_shutdown(w);
     for (unsigned i = 0; i < w->ntl_extra; i++)
         free(w->tl_extra[i]);
     pt_loop_free(&w->loop);

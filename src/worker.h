@@ -6,9 +6,13 @@
 #include "first.h"
 #include "conf.h"
 #include "ev.h"
+#include "gw.h"
 #include "listen.h"
 
 typedef struct pt_conn pt_conn;
+
+/* room beyond the longest request path, for an index file name */
+#define PT_PATH_SLACK 256
 typedef struct pt_cgi pt_cgi;
 
 typedef struct pt_worker {
@@ -33,15 +37,17 @@ typedef struct pt_worker {
     char server_header[48];
     size_t in_cap;     /* input buffer size of a connection */
     size_t block_size; /* input buffer + header slots + path */
+    size_t path_cap;   /* bytes of the path area, NUL excluded */
     void *pool[32];    /* free connection blocks */
     unsigned npool;
     /* CGI */
     pt_cgi *cgis;         /* spawned, not yet freed */
     unsigned cgi_running; /* spawned, not yet reaped */
-    pt_conn *cgi_qhead, *cgi_qtail;
-    unsigned cgi_qlen;
+    pt_gw_queue cgi_q;
     pt_tlist t_cgi_queue, t_cgi_kill;
-    pt_tlist *tl_extra[32]; /* timeout lists for per-location durations */
+    /* FastCGI */
+    struct pt_fcgi_state *fcgi;
+    pt_tlist *tl_extra[64]; /* timeout lists for per-location durations */
     unsigned ntl_extra;
 } pt_worker;
 

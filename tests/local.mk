@@ -12,7 +12,9 @@ UNIT_TESTS = \
 	tests/unit/test_dirlist \
 	tests/unit/test_conf \
 	tests/unit/test_cgi_env \
-	tests/unit/test_cgi_resp
+	tests/unit/test_cgi_resp \
+	tests/unit/test_fcgi_rec \
+	tests/unit/test_upstream
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -26,6 +28,8 @@ tests_unit_test_dirlist_LDADD = $(PT_LIBS)
 tests_unit_test_conf_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_env_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_resp_LDADD = $(PT_LIBS)
+tests_unit_test_fcgi_rec_LDADD = $(PT_LIBS)
+tests_unit_test_upstream_LDADD = $(PT_LIBS)
 EXTRA_DIST += tests/unit/tap.h
 
 PY_TESTS = \
@@ -33,9 +37,11 @@ PY_TESTS = \
 	tests/t_http.py \
 	tests/t_static.py \
 	tests/t_signals.py \
-	tests/t_cgi.py
+	tests/t_cgi.py \
+	tests/t_fastcgi.py \
+	tests/t_php.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
-EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py
+EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py tests/lib/fcgi_bad.py tests/lib/phpfpm.py tests/fcgi/hello.php tests/fcgi/env.php tests/fcgi/upload.php tests/fcgi/big.php tests/fcgi/status.php tests/fcgi/fatal.php tests/fcgi/stderr.php tests/fcgi/cookies.php tests/fcgi/stream.php tests/fcgi/sleep.php tests/fcgi/index.php
 EXTRA_DIST += \
 	tests/cgi/bad-bighdr.cgi \
 	tests/cgi/bad-empty.cgi \

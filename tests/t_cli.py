@@ -108,6 +108,26 @@ vhosts = (
 );
 '''
 
+FASTCGI_CONF = '''# FastCGI backends and locations
+backends = (
+  { name = "php";
+    servers = ( "unix:/run/php/php8.2-fpm.sock",
+                { address = "127.0.0.1:9000"; weight = 2; max_conns = 8; },
+                { address = "[::1]:9000"; backup = true; } );
+    balance = "least_conn";
+    read_timeout = "30s";
+  },
+  { name = "app";
+    spawn = { program = "app"; processes = 2; args = [ "-x" ]; env = [ "A=1" ]; };
+  }
+);
+locations = (
+  { extension = ".php"; handler = "fastcgi"; backend = "php"; },
+  { prefix = "/blog/"; handler = "fastcgi"; backend = "php"; dir = "."; require_file = false; },
+  { prefix = "/app/"; handler = "fastcgi"; backend = "app"; buffering = false; }
+);
+'''
+
 
 class CheckConfig(CliBase):
     def test_t_with_good_config_exits_0(self):
@@ -203,22 +223,88 @@ class CheckConfig(CliBase):
         self.assertEqual(p.returncode, 1, text(p))
         self.assertRegex(p.stderr.decode(), r'(?m)^--cgi')
 
-    def test_fastcgi_flag_not_yet_supported(self):
+    def test_fastcgi_flag_is_accepted(self):
         p = run('-t', '-r', '/', '--fastcgi', '.php=127.0.0.1:9000,unix:/run/php.sock')
-        self.assertEqual(p.returncode, 1, text(p))
-        self.assertIn('--fastcgi: FastCGI gateway is not yet supported', p.stderr.decode())
+        self.assertEqual(p.returncode, 0, text(p))
+        self.assertIn('portico: configuration ok', text(p))
+
+    def test_fastcgi_flag_prefix_and_ipv6_are_accepted(self):
+        p = run('-t', '-r', '/', '--fastcgi', '/app/=[::1]:9000',
+                '--fastcgi', '.php=/run/php/php-fpm.sock')
+        self.assertEqual(p.returncode, 0, text(p))
 
     def test_cgi_flag_syntax_checked(self):
         p = run('-t', '-r', '/', '--cgi', 'no-equals-sign')
         self.assertEqual(p.returncode, 1, text(p))
         self.assertIn('--cgi', p.stderr.decode())
 
-    def test_fastcgi_flag_refuses_to_serve(self):
-        port = harness.free_port()
-        p = run('-l', '127.0.0.1:%d' % port, '-r', '/', '--fastcgi', '.php=127.0.0.1:9000',
-                timeout=20)
+    def test_malformed_fastcgi_flag_exits_1_naming_the_flag(self):
+        for arg in ('php=127.0.0.1:9000', '.php=', '.php', '.php=127.0.0.1:1,,127.0.0.1:2'):
+            with self.subTest(arg=arg):
+                p = run('-t', '-r', '/', '--fastcgi', arg)
+                self.assertEqual(p.returncode, 1, text(p))
+                self.assertRegex(p.stderr.decode(),
+                                 r"(?m)^--fastcgi: '" + re.escape(arg) + "': expected PATTERN=")
+                self.assertNotIn('configuration ok', text(p))
+
+    def test_fastcgi_flag_bad_address_is_blamed_on_the_flag(self):
+        for arg, why in (('.php=localhost:9000', "localhost:9000': not a numeric IPv4"),
+                         ('/app/=unix:app.sock', "unix:app.sock': expected unix:/"),
+                         ('.php=/' + 'a' * 120, 'Unix socket path too long')):
+            with self.subTest(arg=arg):
+                p = run('-t', '-r', '/', '--fastcgi', arg)
+                self.assertEqual(p.returncode, 1, text(p))
+                self.assertRegex(p.stderr.decode(), r'(?m)^--fastcgi ' + re.escape(arg) +
+                                 ": server '.*" + re.escape(why))
+
+    def test_fastcgi_flag_duplicating_a_file_backend_is_an_error(self):
+        d = self.tmp()
+        conf = self.write(d, 'f.conf', 'backends = (\n  { name = ".php";'
+                          ' servers = [ "127.0.0.1:9000" ]; }\n);\n')
+        p = run('-t', '-c', conf, '--fastcgi', '.php=127.0.0.1:9001')
         self.assertEqual(p.returncode, 1, text(p))
-        self.assertIn('not yet supported', p.stderr.decode())
+        self.assertIn("--fastcgi .php=127.0.0.1:9001: duplicate backend '.php' (first at line 2)",
+                      p.stderr.decode())
+
+    def test_fastcgi_backend_and_location_are_accepted(self):
+        d = self.tmp()
+        self.write(d, 'app', '#!/bin/sh\n')
+        os.chmod(os.path.join(d, 'app'), 0o755)
+        conf = self.write(d, 'f.conf', FASTCGI_CONF)
+        p = run('-t', '-c', conf)
+        self.assertEqual(p.returncode, 0, text(p))
+        self.assertIn('portico: configuration ok', text(p))
+        self.assertNotIn('warning', text(p))
+
+    def test_fastcgi_unknown_backend_reports_its_line(self):
+        self.check_bad('backends = ( { name = "php"; servers = [ "127.0.0.1:9000" ]; } );\n'
+                       'locations = (\n  { extension = ".php"; handler = "fastcgi";\n'
+                       '    backend = "pgp"; }\n);\n', 4)
+
+    def test_fastcgi_location_without_backend_reports_its_line(self):
+        self.check_bad('locations = (\n  { extension = ".php"; handler = "fastcgi"; }\n);\n', 2)
+
+    def test_fastcgi_bad_backend_setting_reports_its_line(self):
+        self.check_bad('backends = (\n  { name = "php";\n    servers = [ "127.0.0.1:9000" ];\n'
+                       '    balance = "random"; }\n);\n', 4)
+
+    def test_cgi_only_key_on_fastcgi_location_is_an_error(self):
+        d = self.tmp()
+        conf = self.write(d, 'f.conf', 'backends = ( { name = "php"; servers = "/run/p.sock"; } );'
+                          '\nlocations = (\n  { extension = ".php"; handler = "fastcgi";'
+                          ' backend = "php";\n    timeout = "5s"; }\n);\n')
+        p = run('-t', '-c', conf)
+        self.assertEqual(p.returncode, 1, text(p))
+        self.assertIn(conf + ':4: \'timeout\' only applies to handler "cgi"', p.stderr.decode())
+
+    def test_unused_fastcgi_backend_is_only_a_warning(self):
+        d = self.tmp()
+        conf = self.write(d, 'f.conf', 'workers = 1;\nbackends = ( { name = "spare";'
+                          ' servers = [ "127.0.0.1:9000" ]; } );\n')
+        p = run('-t', '-c', conf)
+        self.assertEqual(p.returncode, 0, text(p))
+        self.assertIn(conf + ":2: warning: backend 'spare' is not used by any location",
+                      p.stderr.decode())
 
     def test_cgi_location_handler_is_accepted(self):
         d = self.tmp()
@@ -373,7 +459,7 @@ class Logs(CliBase):
         harness.raw(srv.port, b'GET /missing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
         pat = (r'(?m)^127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] '
                r'"GET /a\.txt\?q=1 HTTP/1\.1" 200 5 "http://ref\.example/" "test-agent/1\.0" '
-               r'\d+\.\d{3}$')
+               r'\d+\.\d{3} -$')
         seen = srv.wait_for(lambda: re.search(pat, srv.access_log_text()) and
                             '/missing' in srv.access_log_text(), timeout=10)
         if not seen:
@@ -381,7 +467,7 @@ class Logs(CliBase):
         text_ = srv.access_log_text()
         self.assertRegex(text_, pat)
         self.assertRegex(text_, r'(?m)^127\.0\.0\.1 - - \[[^]]+\] "GET /missing HTTP/1\.1" 404 '
-                         r'\d+ "-" "-" \d+\.\d{3}$')
+                         r'\d+ "-" "-" \d+\.\d{3} -$')
 
     def test_error_log_flag_writes_to_file(self):
         d = self.tmp()

@@ -935,7 +935,7 @@ locations = (
 LOG_RE = re.compile(
     r'^(?P<ip>\S+) - - \[(?P<time>[^\]]+)\] "(?P<req>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) '
     r'(?P<size>\d+|-) "(?P<ref>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)" '
-    r'(?P<rt>\d+\.\d{3})$')
+    r'(?P<rt>\d+\.\d{3}) (?P<gwt>\d+\.\d{3}|-)$')
 
 
 class AccessLog(ServerCase):
@@ -972,6 +972,7 @@ class AccessLog(ServerCase):
         self.assertEqual((m.group('status'), m.group('size')), ('200', '5'))
         self.assertEqual(m.group('ref'), '-')
         self.assertTrue(m.group('ua').startswith('curl/'), m.group('ua'))
+        self.assertEqual(m.group('gwt'), '-')  # a static file: no gateway time
         t = datetime.strptime(m.group('time'), '%d/%b/%Y:%H:%M:%S %z')
         self.assertLess(abs(t - datetime.now(timezone.utc)), timedelta(days=1))
 

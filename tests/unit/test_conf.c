@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -100,6 +101,68 @@ static const char *loc(const pt_vhost *v, const char *path)
     return l ? l->pattern : "(none)";
 }
 
+static uint16_t ss_port(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* Is the server the Unix socket path, with the exact sockaddr_un length? */
+static bool is_unix(const pt_fcgi_server *sv, const char *path)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&sv->addr;
+    return un->sun_family == AF_UNIX && strcmp(un->sun_path, path) == 0 &&
+           sv->addrlen == offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1;
+}
+
+static bool is_inet(const pt_fcgi_server *sv, const char *ip, uint16_t port)
+{
+    const struct sockaddr_in *a4 = (const struct sockaddr_in *)&sv->addr;
+    struct in_addr want;
+    return inet_pton(AF_INET, ip, &want) == 1 && a4->sin_family == AF_INET &&
+           a4->sin_addr.s_addr == want.s_addr && ss_port(&sv->addr) == port &&
+           sv->addrlen == sizeof(*a4);
+}
+
+static bool is_inet6(const pt_fcgi_server *sv, const char *ip, uint16_t port)
+{
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&sv->addr;
+    struct in6_addr want;
+    return inet_pton(AF_INET6, ip, &want) == 1 && a6->sin6_family == AF_INET6 &&
+           memcmp(&a6->sin6_addr, &want, sizeof(want)) == 0 && ss_port(&sv->addr) == port &&
+           sv->addrlen == sizeof(*a6);
+}
+
+/* conf/portico.conf with its commented-out PHP example switched on: the
+ * "#backends = (" ... "#);" block and the fastcgi location line. */
+static bool write_php_example(const char *src, const char *dst)
+{
+    static const char loc_line[] = "  #{ extension = \".php\"; handler = \"fastcgi\";";
+    FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+    char line[1024];
+    bool in_block = false, saw_block = false, saw_loc = false;
+    while (in && out && fgets(line, sizeof(line), in)) {
+        const char *l = line;
+        if (strcmp(line, "#backends = (\n") == 0)
+            in_block = saw_block = true;
+        if (in_block) {
+            l = line + 1;
+            in_block = strcmp(line, "#);\n") != 0;
+        } else if (strncmp(line, loc_line, PT_SLEN(loc_line)) == 0) {
+            fputs("  ", out);
+            l = line + 3;
+            saw_loc = true;
+        }
+        fputs(l, out);
+    }
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+    return saw_block && saw_loc;
+}
+
 static void test_shipped_files(void)
 {
     char path[PATH_MAX + 64], want[PATH_MAX + 64], ov[PATH_MAX + 16], real[PATH_MAX];
@@ -152,6 +215,26 @@ static void test_shipped_files(void)
     }
     pt_config_free(c);
     pt_config_free(d);
+
+    /* the commented-out PHP-FPM example is valid once uncommented */
+    snprintf(path, sizeof(path), "%s/conf/portico.conf", srcdir);
+    snprintf(want, sizeof(want), "%s/php-example.conf", tmp);
+    ok(write_php_example(path, want), "portico.conf has the commented PHP example");
+    cli.conf_file = want;
+    c = pt_config_load(&cli, err, sizeof(err));
+    ok(c != NULL, "portico.conf with the PHP example switched on loads (%s)", c ? "ok" : err);
+    if (c) {
+        const pt_location *l = &c->vhosts[0].locs[1];
+        ok(c->nbackends == 1 && strcmp(c->backends[0].name, "php") == 0 &&
+               c->backends[0].nservers == 1 &&
+               is_unix(&c->backends[0].servers[0], "/run/php/php-fpm.sock") &&
+               !c->backends[0].spawn,
+           "the example backend 'php' is PHP-FPM's Unix socket");
+        ok(c->vhosts[0].nlocs == 3 && l->match == PT_MATCH_EXT && strcmp(l->pattern, ".php") == 0 &&
+               l->handler == PT_H_FASTCGI && l->backend == &c->backends[0],
+           "the example .php location forwards to it");
+    }
+    pt_config_free(c);
 
     cli = cli0();
     snprintf(path, sizeof(path), "%s/conf/demo.conf", srcdir);
@@ -610,8 +693,8 @@ static void test_locations(void)
        "handler cgi without dir/program: scripts under the root");
     pt_config_free(c);
     ok(fails_with("locations = ( { extension = \".php\"; handler = \"fastcgi\"; } );", NULL,
-                  "handler 'fastcgi': FastCGI gateway is not yet supported"),
-       "handler fastcgi: not yet supported");
+                  "t.conf:1: a fastcgi location needs a backend (backend = \"name\";)"),
+       "handler fastcgi is accepted but needs a backend");
 }
 
 static void test_paths(void)
@@ -811,13 +894,13 @@ static void test_cgi_settings(void)
     ok(fails_with("workers = 1;\nlocations = ( { prefix = \"/x/\"; handler = \"static\";\n"
                   "  program = \"/bin/true\"; } );",
                   NULL, "only applies") &&
-           strcmp(msg(), "t.conf:3: 'program' only applies to handler \"cgi\"") == 0,
+           strcmp(msg(), "t.conf:3: 'program' only applies to handler \"cgi\" or \"fastcgi\"") == 0,
        "program on a static location: file:line error");
     ok(fails_with("locations = ( { prefix = \"/x/\"; env = [ \"A=1\" ]; } );", NULL,
-                  "'env' only applies to handler \"cgi\""),
+                  "'env' only applies to handler \"cgi\" or \"fastcgi\""),
        "env on a location with the default handler rejected");
     ok(fails_with("locations = ( { exact = \"/x\"; buffering = false; } );", NULL,
-                  "'buffering' only applies to handler \"cgi\""),
+                  "'buffering' only applies to handler \"cgi\" or \"fastcgi\""),
        "buffering on a static location rejected");
     ok(fails_with("locations = ( { prefix = \"/x/\"; rlimit_nproc = 5; } );", NULL,
                   "'rlimit_nproc' only applies to handler \"cgi\""),
@@ -980,8 +1063,9 @@ static void test_cgi_overrides(void)
                   "-o locations.[0].rlimit_as: 'rlimit_as' must be 0 (no limit) or at least 1M"),
        "-o rlimit_as error blamed on -o");
     ovs[0] = "locations.[0].program=/bin/sh";
-    ok(fails_with("locations = ( { prefix = \"/s/\"; } );", &cli,
-                  "-o locations.[0].program: 'program' only applies to handler \"cgi\""),
+    ok(fails_with(
+           "locations = ( { prefix = \"/s/\"; } );", &cli,
+           "-o locations.[0].program: 'program' only applies to handler \"cgi\" or \"fastcgi\""),
        "-o program on a static location blamed on -o");
     ovs[0] = "locations.[0].pass_authorization=yes";
     c = ld("locations = ( { prefix = \"/c/\"; handler = \"cgi\"; } );", &cli);
@@ -1141,19 +1225,646 @@ static void test_gateways(void)
     ok(fails_with("", &cli, "duplicate location prefix '/cgi-bin/' (given twice)"),
        "the same --cgi prefix twice is an error");
 
-    cli = cli0();
-    cli.fastcgi = a;
+    cli.ncgi = 1;
+    cli.fastcgi = a + 1;
     cli.nfastcgi = 1;
-    a[0] = ".php=unix:/run/php/php-fpm.sock,127.0.0.1:9000";
-    c = ld("", &cli);
-    ok(!c && strcmp(err, "--fastcgi: FastCGI gateway is not yet supported") == 0,
-       "--fastcgi: not yet supported");
+    a[1] = "/cgi-bin/=127.0.0.1:9000";
+    ok(fails_with("", &cli,
+                  "--fastcgi /cgi-bin/=127.0.0.1:9000: duplicate location prefix "
+                  "'/cgi-bin/' (given twice)"),
+       "--cgi and --fastcgi on the same prefix is an error naming the --fastcgi flag");
+}
+
+static void test_backends(void)
+{
+    const pt_backend *b;
+    pt_config *c;
+    c = ld(
+        "backends = (\n"
+        "  { name = \"php\";\n"
+        "    servers = ( \"unix:/run/php/php8.2-fpm.sock\",\n"
+        "      { address = \"127.0.0.1:9000\"; weight = 2; max_conns = 8; backup = false; },\n"
+        "      { address = \"[::1]:9001\"; backup = true; },\n"
+        "      \"/run/other.sock\" );\n"
+        "    balance = \"least_conn\"; connect_timeout = \"2s\"; send_timeout = 30;\n"
+        "    read_timeout = \"90s\"; keepalive = false; keepalive_max = 0;\n"
+        "    keepalive_timeout = \"5m\"; max_fails = 0; fail_timeout = \"1m\"; queue = 0;\n"
+        "    queue_timeout = \"500ms\"; get_values = true; },\n"
+        "  { name = \"app-1.x_Y\"; servers = [ \"127.0.0.1:9002\", \"[2001:db8::7]:65535\" ]; },\n"
+        "  { name = \"one\"; servers = \"10.0.0.1:1\"; }\n"
+        ");\n"
+        "locations = ( { extension = \".php\"; handler = \"fastcgi\"; backend = \"php\"; },\n"
+        "  { prefix = \"/app/\"; handler = \"fastcgi\"; backend = \"app-1.x_Y\"; },\n"
+        "  { exact = \"/status\"; handler = \"fastcgi\"; backend = \"one\"; } );\n",
+        NULL);
+    ok(c != NULL, "backends load (%s)", c ? "ok" : err);
+    if (!c)
+        return;
+    ok(c->nbackends == 3 && strcmp(c->backends[0].name, "php") == 0 &&
+           strcmp(c->backends[1].name, "app-1.x_Y") == 0 && c->backends[0].line == 2 &&
+           c->backends[1].line == 11,
+       "backends in file order, with names and lines");
+    b = &c->backends[0];
+    ok(b->nservers == 4, "four servers");
+    ok(b->nservers == 4 && is_unix(&b->servers[0], "/run/php/php8.2-fpm.sock") &&
+           strcmp(b->servers[0].address, "unix:/run/php/php8.2-fpm.sock") == 0,
+       "unix:/path: an AF_UNIX sockaddr_un of the exact length, address as written");
+    ok(b->nservers == 4 && b->servers[0].weight == 1 && b->servers[0].max_conns == 0 &&
+           !b->servers[0].backup,
+       "a string server: weight 1, no cap, not a backup");
+    ok(b->nservers == 4 && is_inet(&b->servers[1], "127.0.0.1", 9000) &&
+           b->servers[1].weight == 2 && b->servers[1].max_conns == 8 && !b->servers[1].backup,
+       "a server group: IPv4 sockaddr_in, weight 2, max_conns 8");
+    ok(b->nservers == 4 && is_inet6(&b->servers[2], "::1", 9001) && b->servers[2].backup &&
+           b->servers[2].weight == 1 && strcmp(b->servers[2].address, "[::1]:9001") == 0,
+       "[IPv6]:PORT: sockaddr_in6; backup = true");
+    ok(b->nservers == 4 && is_unix(&b->servers[3], "/run/other.sock") &&
+           strcmp(b->servers[3].address, "/run/other.sock") == 0,
+       "a bare /path is a Unix socket too");
+    ok(b->balance == PT_BAL_LEAST_CONN && b->connect_timeout_ms == 2000 &&
+           b->send_timeout_ms == 30000 && b->read_timeout_ms == 90000,
+       "balance least_conn; timeouts as strings or seconds");
+    ok(!b->keepalive && b->keepalive_max == 0 && b->keepalive_timeout_ms == 300000 &&
+           b->max_fails == 0 && b->fail_timeout_ms == 60000 && b->queue == 0 &&
+           b->queue_timeout_ms == 500 && b->get_values && !b->spawn,
+       "keepalive, max_fails, queue and get_values settings");
+    b = &c->backends[1];
+    ok(b->nservers == 2 && is_inet(&b->servers[0], "127.0.0.1", 9002) &&
+           is_inet6(&b->servers[1], "2001:db8::7", 65535),
+       "servers as an array of strings");
+    ok(b->balance == PT_BAL_ROUND_ROBIN && b->connect_timeout_ms == 5000 &&
+           b->send_timeout_ms == 60000 && b->read_timeout_ms == 60000 && b->keepalive &&
+           b->keepalive_max == 16 && b->keepalive_timeout_ms == 60000 && b->max_fails == 1 &&
+           b->fail_timeout_ms == 10000 && b->queue == 64 && b->queue_timeout_ms == 10000 &&
+           !b->get_values && !b->spawn,
+       "backend defaults: round_robin, 5s/60s/60s, keepalive 16 for 60s, 1 fail in 10s, "
+       "queue 64 for 10s");
+    b = &c->backends[2];
+    ok(b->nservers == 1 && is_inet(&b->servers[0], "10.0.0.1", 1), "servers as one string");
+    ok(c->vhosts[0].nlocs == 4 && c->vhosts[0].locs[0].backend == &c->backends[0] &&
+           c->vhosts[0].locs[1].backend == &c->backends[1] &&
+           c->vhosts[0].locs[2].backend == &c->backends[2] && !c->vhosts[0].locs[3].backend,
+       "locations point at their backends in c->backends");
+    ok(c->vhosts[0].locs[2].match == PT_MATCH_EXACT && c->vhosts[0].locs[2].handler == PT_H_FASTCGI,
+       "an exact location may use handler fastcgi");
+    ok(c->nwarnings == 0, "no warnings");
     pt_config_free(c);
+
+    /* 107 bytes fit in sun_path with the NUL */
+    {
+        char text[512], path[120];
+        memset(path, 'a', sizeof(path));
+        path[0] = '/';
+        path[107] = '\0';
+        snprintf(text, sizeof(text),
+                 "backends = ( { name = \"p\"; servers = [ \"unix:%s\" ]; } );\n"
+                 "locations = ( { prefix = \"/\"; handler = \"fastcgi\"; backend = \"p\"; } );",
+                 path);
+        c = ld(text, NULL);
+        ok(c && is_unix(&c->backends[0].servers[0], path),
+           "a 107-byte Unix socket path is accepted");
+        pt_config_free(c);
+        path[107] = 'a';
+        path[108] = '\0';
+        snprintf(text, sizeof(text),
+                 "backends = ( { name = \"p\";\n servers = [ \"unix:%s\" ]; } );\n", path);
+        ok(fails_with(text, NULL, "t.conf:2: server 'unix:/aaa") &&
+               strstr(msg(), "': Unix socket path too long (108 bytes, at most 107)"),
+           "a 108-byte Unix socket path is an error");
+    }
+
+    /* used by a vhost's own locations; several vhosts share one backend */
+    c = ld("backends = ( { name = \"a\"; servers = [ \"127.0.0.1:1\" ]; },\n"
+           "  { name = \"b\"; servers = [ \"127.0.0.1:2\" ]; } );\n"
+           "locations = ( { extension = \".php\"; handler = \"fastcgi\"; backend = \"b\"; } );\n"
+           "vhosts = ( { names = [ \"x.test\" ]; locations = ( { prefix = \"/\";"
+           " handler = \"fastcgi\"; backend = \"a\"; } ); },\n"
+           "  { names = [ \"y.test\" ]; } );",
+           NULL);
+    ok(c && c->nvhosts == 3 && c->vhosts[0].locs[0].backend == &c->backends[0] &&
+           c->vhosts[1].locs[0].backend == &c->backends[1] &&
+           c->vhosts[2].locs[0].backend == &c->backends[1] && c->nwarnings == 0,
+       "vhost locations name top-level backends; one backend serves several vhosts (%s)",
+       c ? "ok" : err);
+    pt_config_free(c);
+
+    /* an unused backend is only a warning */
+    c = ld("workers = 1;\nbackends = ( { name = \"spare\"; servers = [ \"127.0.0.1:9\" ]; } );",
+           NULL);
+    ok(c && c->nwarnings == 1 &&
+           strcmp(c->warnings[0] + strlen(tmp) + 1,
+                  "t.conf:2: warning: backend 'spare' is not used by any location") == 0,
+       "a backend no location uses: 't.conf:2: warning: backend 'spare' is not used by any "
+       "location'");
+    pt_config_free(c);
+    c = ld("backends = [ ];", NULL);
+    ok(c && c->nbackends == 0 && !c->backends, "backends = [ ] is no backends");
+    pt_config_free(c);
+}
+
+static void test_backend_errors(void)
+{
+    static const struct {
+        const char *servers, *want;
+    } bad_addr[] = {
+        {"\"localhost:9000\"",
+         "server 'localhost:9000': not a numeric IPv4 address (no DNS "
+         "lookups: use e.g. 127.0.0.1:9000, [::1]:9000 or unix:/run/app.sock)"},
+        {"\"9000\"", "server '9000': expected unix:/path, /path, IPv4:PORT or [IPv6]:PORT"},
+        {"\"unix:run/php.sock\"", "server 'unix:run/php.sock': expected unix:/absolute/path"},
+        {"\"unix:\"", "server 'unix:': expected unix:/absolute/path"},
+        {"\"127.0.0.1:0\"", "server '127.0.0.1:0': port must be a number from 1 to 65535"},
+        {"\"127.0.0.1:http\"", "server '127.0.0.1:http': port must be a number from 1 to 65535"},
+        {"\"::1:9000\"", "server '::1:9000': IPv6 addresses need brackets"},
+        {"\"[::1]9000\"", "server '[::1]9000': expected [IPv6]:PORT"},
+        {"\"[zz::q]:9000\"", "server '[zz::q]:9000': not a numeric IPv6 address"},
+        {"\"*:9000\"", "server '*:9000': not a numeric IPv4 address"},
+        {"( { address = \"1.2.3.4\"; } )", "server '1.2.3.4': expected unix:/path"},
+    };
+    char text[1024], want[512];
+    for (size_t i = 0; i < PT_ARRAY_LEN(bad_addr); i++) {
+        snprintf(text, sizeof(text),
+                 "workers = 1;\nbackends = ( { name = \"p\";\n servers = %s; } );",
+                 bad_addr[i].servers);
+        snprintf(want, sizeof(want), "t.conf:3: %s", bad_addr[i].want);
+        ok(fails_with(text, NULL, want), "server address %s rejected with file:line",
+           bad_addr[i].servers);
+    }
+#define B(body) "workers = 1;\nbackends = ( { name = \"p\";\n" body " } );"
+#define S "servers = [ \"127.0.0.1:9000\" ]; "
+    /* schema */
+    ok(fails_with(B(S "wieght = 2;"), NULL, "t.conf:3: unknown setting 'backends.[0].wieght'"),
+       "unknown backend key reported with file:line");
+    ok(fails_with(B("servers = ( { address = \"127.0.0.1:1\"; wieght = 2; } );"), NULL,
+                  "t.conf:3: unknown setting 'backends.[0].servers.[0].wieght'"),
+       "unknown server key reported");
+    ok(fails_with(B("spawn = { program = \"/bin/sh\"; procs = 2; };"), NULL,
+                  "unknown setting 'backends.[0].spawn.procs'"),
+       "unknown spawn key reported");
+    ok(fails_with(B("servers = 5;"), NULL,
+                  "t.conf:3: 'backends.[0].servers' must be an array of addresses [ \"...\", ... ]"
+                  " or a list ( \"...\", { address = ...; } )"),
+       "servers of the wrong type");
+    ok(fails_with(B("servers = ( \"127.0.0.1:1\", 5 );"), NULL,
+                  "'backends.[0].servers.[1]' must be an address or a group { address = ...; }"),
+       "a server that is neither a string nor a group");
+    ok(fails_with(B("servers = ( { address = 5; } );"), NULL,
+                  "'backends.[0].servers.[0].address' must be a string"),
+       "address must be a string");
+    ok(fails_with("backends = { name = \"p\"; };", NULL, "'backends' must be a list"),
+       "backends must be a list");
+    ok(fails_with("backends = ( \"p\" );", NULL, "'backends.[0]' must be a group"),
+       "backends elements must be groups");
+    ok(fails_with(B(S "keepalive = 1;"), NULL, "'backends.[0].keepalive' must be true or false"),
+       "keepalive is a boolean");
+    ok(fails_with(B(S "spawn = \"x\";"), NULL, "'backends.[0].spawn' must be a group"),
+       "spawn is a group");
+    /* names */
+    ok(fails_with("workers = 1;\nbackends = ( { servers = [ \"127.0.0.1:1\" ]; } );", NULL,
+                  "t.conf:2: a backend needs a name"),
+       "a backend needs a name");
+    {
+        static const char *const bad[] = {"p h", "", "/app/", "a:b", "\xc3\xa9"};
+        for (size_t i = 0; i < PT_ARRAY_LEN(bad); i++) {
+            snprintf(text, sizeof(text), "backends = ( { name = \"%s\"; " S "} );", bad[i]);
+            snprintf(want, sizeof(want),
+                     "t.conf:1: backend name '%s': use letters, digits, '_', '.' and '-' (at "
+                     "least one)",
+                     bad[i]);
+            ok(fails_with(text, NULL, want), "backend name '%s' rejected", bad[i]);
+        }
+    }
+    ok(fails_with("backends = (\n { name = \"p\"; " S "},\n { name = \"p\"; " S "} );", NULL,
+                  "t.conf:3: duplicate backend 'p' (first at line 2)"),
+       "duplicate backend names rejected");
+    /* servers */
+    ok(fails_with(B(""), NULL, "t.conf:2: backend 'p' needs servers (or spawn)"),
+       "a backend without servers or spawn");
+    ok(fails_with(B("servers = [ ];"), NULL, "t.conf:3: a backend needs at least one server"),
+       "empty servers array");
+    ok(fails_with(B("servers = ( );"), NULL, "a backend needs at least one server"),
+       "empty servers list");
+    ok(fails_with(B("servers = ( { address = \"127.0.0.1:1\"; backup = true; },\n"
+                    " { address = \"127.0.0.1:2\"; backup = true; } );"),
+                  NULL, "t.conf:3: a backend needs at least one server that is not a backup"),
+       "only backup servers rejected");
+    ok(fails_with(B("servers = ( { weight = 2; } );"), NULL, "t.conf:3: a server needs an address"),
+       "a server group needs an address");
+    ok(fails_with(B("servers = [ \"unix:/run/a.sock\", \"/run/a.sock\" ];"), NULL,
+                  "server '/run/a.sock': duplicate of 'unix:/run/a.sock'"),
+       "the same Unix socket twice rejected");
+    ok(fails_with(B("servers = ( \"127.0.0.1:9000\", { address = \"127.0.0.1:9000\"; } );"), NULL,
+                  "server '127.0.0.1:9000': duplicate of '127.0.0.1:9000'"),
+       "the same TCP server twice rejected");
+    ok(fails_with(B(S "spawn = { program = \"/bin/sh\"; };"), NULL,
+                  "t.conf:3: a backend takes 'servers' or 'spawn', not both"),
+       "servers and spawn together rejected");
+    /* ranges */
+    {
+        static const struct {
+            const char *body, *want;
+        } bad[] = {
+            {"servers = ( { address = \"127.0.0.1:1\"; weight = 0; } );",
+             "'backends.[0].servers.[0].weight' must be between 1 and 1000"},
+            {"servers = ( { address = \"127.0.0.1:1\"; weight = 1001; } );", "between 1 and 1000"},
+            {"servers = ( { address = \"127.0.0.1:1\"; max_conns = -1; } );",
+             "'backends.[0].servers.[0].max_conns' must be between 0 and 100000"},
+            {"servers = ( { address = \"127.0.0.1:1\"; max_conns = 100001; } );",
+             "between 0 and 100000"},
+            {S "balance = \"random\";", "balance 'random': must be round_robin or least_conn"},
+            {S "connect_timeout = \"soon\";", "'backends.[0].connect_timeout': invalid duration"},
+            {S "connect_timeout = 0;", "'backends.[0].connect_timeout' must be between 1ms and 1d"},
+            {S "send_timeout = \"2d\";", "'backends.[0].send_timeout' must be between 1ms and 1d"},
+            {S "read_timeout = -1;", "'backends.[0].read_timeout': a duration cannot be negative"},
+            {S "keepalive_max = 10001;",
+             "'backends.[0].keepalive_max' must be between 0 and 10000"},
+            {S "keepalive_max = -1;", "between 0 and 10000"},
+            {S "keepalive_timeout = \"0s\";", "'backends.[0].keepalive_timeout' must be between"},
+            {S "max_fails = 1001;", "'backends.[0].max_fails' must be between 0 and 1000"},
+            {S "fail_timeout = 0;", "'backends.[0].fail_timeout' must be between 1ms and 1d"},
+            {S "queue = 100001;", "'backends.[0].queue' must be between 0 and 100000"},
+            {S "queue_timeout = \"1x\";", "'backends.[0].queue_timeout': invalid duration '1x'"},
+        };
+        for (size_t i = 0; i < PT_ARRAY_LEN(bad); i++) {
+            snprintf(text, sizeof(text), "workers = 1;\nbackends = ( { name = \"p\";\n %s } );",
+                     bad[i].body);
+            ok(fails_with(text, NULL, bad[i].want) && strncmp(msg(), "t.conf:3: ", 10) == 0,
+               "backend range/syntax: %s", bad[i].want);
+        }
+    }
+}
+#undef B
+#undef S
+
+static void test_spawn(void)
+{
+    char text[2048], want[PATH_MAX + 64], name[100];
+    const pt_fcgi_spawn *sp;
+    pt_config *c;
+
+    make_file("app", 0755);
+    make_file("noexec", 0644);
+    c = ld(
+        "tmp_dir = \"other\";\n"
+        "backends = ( { name = \"hello\";\n"
+        "  spawn = { program = \"app\"; args = [ \"-x\", \"y z\" ]; env = [ \"APP_ENV=prod\" ];\n"
+        "    processes = 2; }; },\n"
+        "  { name = \"given\"; spawn = { program = \"./sub/../app\"; socket = \"run/g.sock\"; };"
+        " read_timeout = \"5s\"; } );\n"
+        "locations = ( { prefix = \"/hello\"; handler = \"fastcgi\"; backend = \"hello\"; },\n"
+        "  { prefix = \"/g/\"; handler = \"fastcgi\"; backend = \"given\"; } );",
+        NULL);
+    ok(c != NULL, "spawn backends load (%s)", c ? "ok" : err);
+    if (!c)
+        return;
+    sp = c->backends[0].spawn;
+    snprintf(want, sizeof(want), "%s/app", tmp);
+    ok(sp && strcmp(sp->program, want) == 0,
+       "spawn.program is made absolute against the file's directory");
+    ok(sp && sp->nargs == 2 && strcmp(sp->args[0], "-x") == 0 && strcmp(sp->args[1], "y z") == 0 &&
+           sp->nenv == 1 && strcmp(sp->env[0], "APP_ENV=prod") == 0 && sp->processes == 2,
+       "spawn args, env and processes");
+    snprintf(want, sizeof(want), "%s/portico-%ld-hello.sock", other, (long)getpid());
+    ok(sp && strcmp(sp->socket, want) == 0 && sp->socket_auto,
+       "default socket: <tmp_dir>/portico-<pid>-<name>.sock, socket_auto");
+    ok(sp && c->backends[0].nservers == 1 && is_unix(&c->backends[0].servers[0], want) &&
+           strncmp(c->backends[0].servers[0].address, "unix:", 5) == 0 &&
+           strcmp(c->backends[0].servers[0].address + 5, want) == 0 &&
+           c->backends[0].servers[0].weight == 1 && c->backends[0].servers[0].max_conns == 2 &&
+           !c->backends[0].servers[0].backup,
+       "the spawn socket is the backend's one server (\"unix:<socket>\"), max_conns = processes");
+    sp = c->backends[1].spawn;
+    snprintf(want, sizeof(want), "%s/run/g.sock", tmp);
+    ok(sp && strcmp(sp->socket, want) == 0 && !sp->socket_auto &&
+           is_unix(&c->backends[1].servers[0], want),
+       "a given socket is resolved against the file's directory, not auto");
+    ok(sp && sp->processes == 1 && sp->nargs == 0 && sp->nenv == 0 &&
+           c->backends[1].read_timeout_ms == 5000 && c->backends[1].keepalive,
+       "spawn defaults: 1 process, no args, no env; backend settings still apply");
+    snprintf(want, sizeof(want), "%s/app", tmp);
+    ok(sp && strcmp(sp->program, want) == 0, "spawn.program is normalised");
+    pt_config_free(c);
+
+    /* errors */
+#define SP(body) "workers = 1;\nbackends = ( { name = \"p\";\n spawn = { " body " }; } );"
+    ok(fails_with(SP("processes = 2;"), NULL, "t.conf:3: spawn needs a program"),
+       "spawn without program");
+    ok(fails_with(SP("program = \"\";"), NULL, "t.conf:3: spawn program must not be empty"),
+       "empty spawn program");
+    ok(fails_with(SP("program = \"nope\";"), NULL,
+                  "t.conf:3: spawn program 'nope': No such file or directory"),
+       "missing spawn program is an error, relative to the file");
+    ok(fails_with(SP("program = \"www\";"), NULL, "spawn program 'www': not a regular file"),
+       "spawn program that is a directory");
+    ok(fails_with(SP("program = \"noexec\";"), NULL,
+                  "t.conf:3: spawn program 'noexec' is not executable"),
+       "spawn program without the executable bit");
+    ok(fails_with(SP("program = \"app\"; processes = 0;"), NULL,
+                  "'backends.[0].spawn.processes' must be between 1 and 256"),
+       "processes 0 rejected");
+    ok(fails_with(SP("program = \"app\"; processes = 257;"), NULL, "between 1 and 256"),
+       "processes 257 rejected");
+    ok(fails_with(SP("program = \"app\"; env = [ \"NOEQ\" ];"), NULL,
+                  "'backends.[0].spawn.env': invalid entry 'NOEQ' (expected \"NAME=VALUE\""),
+       "spawn env entries checked");
+    ok(fails_with(SP("program = \"app\"; env = [ \"A=1\", \"A=2\" ];"), NULL, "'A' is set twice"),
+       "spawn env sets a name once");
+    ok(fails_with(SP("program = \"app\"; args = [ 1 ];"), NULL,
+                  "'backends.[0].spawn.args' must be an array of strings"),
+       "spawn args are strings");
+    ok(fails_with(SP("program = \"app\"; socket = \"\";"), NULL, "spawn socket must not be empty"),
+       "empty spawn socket");
+    memset(name, 's', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    snprintf(text, sizeof(text),
+             "workers = 1;\nbackends = ( { name = \"%s\";\n spawn = {\n"
+             " program = \"app\"; }; } );",
+             name);
+    ok(fails_with(text, NULL, "t.conf:3: spawn socket '") &&
+           strstr(msg(), "': Unix socket path too long ("),
+       "a default socket path too long for sun_path is an error at spawn");
+    snprintf(text, sizeof(text), SP("program = \"app\";\n socket = \"/%s%s\";"), name, name);
+    ok(fails_with(text, NULL, "t.conf:4: spawn socket '/sss") &&
+           strstr(msg(), "': Unix socket path too long (199 bytes, at most 107)"),
+       "a given socket path too long for sun_path is an error");
+#undef SP
+}
+
+static void test_fastcgi_locations(void)
+{
+    char want[PATH_MAX + 64];
+    const pt_location *l;
+    pt_config *c;
+
+    make_file("noexec", 0644);
+    c = ld("backends = ( { name = \"php\"; servers = [ \"127.0.0.1:9000\" ]; } );\n"
+           "locations = (\n"
+           "  { extension = \".php\"; handler = \"fastcgi\"; backend = \"php\"; },\n"
+           "  { prefix = \"/blog/\"; handler = \"fastcgi\"; backend = \"php\"; dir = \"www\";\n"
+           "    root = \"other\"; require_file = false; },\n"
+           "  { prefix = \"/front/\"; handler = \"fastcgi\"; backend = \"php\";"
+           " program = \"noexec\";\n"
+           "    env = [ \"APP_ENV=prod\" ]; pass_env = [ \"TZ\" ]; pass_authorization = false;"
+           " buffering = false; },\n"
+           "  { prefix = \"/gone/\"; handler = \"fastcgi\"; backend = \"php\";"
+           " program = \"front.php\"; },\n"
+           "  { prefix = \"/nodir/\"; handler = \"fastcgi\"; backend = \"php\";"
+           " dir = \"nodir\"; },\n"
+           "  { prefix = \"/cgi/\"; handler = \"cgi\"; }\n"
+           ");",
+           NULL);
+    ok(c != NULL, "fastcgi locations load (%s)", c ? "ok" : err);
+    if (!c)
+        return;
+    l = &c->vhosts[0].locs[0];
+    ok(l->handler == PT_H_FASTCGI && l->backend == &c->backends[0] && l->require_file &&
+           l->pass_authorization && l->buffering && !l->cgi_dir && !l->cgi_program &&
+           l->nenv == 0 && l->ninterpreters == 0,
+       "fastcgi defaults: require_file, pass_authorization and buffering true");
+    l = &c->vhosts[0].locs[1];
+    ok(l->cgi_dir && strcmp(l->cgi_dir, www) == 0 && !l->require_file && l->root &&
+           strcmp(l->root, other) == 0,
+       "fastcgi dir (relative to the file), root, require_file = false");
+    l = &c->vhosts[0].locs[2];
+    snprintf(want, sizeof(want), "%s/noexec", tmp);
+    ok(l->cgi_program && strcmp(l->cgi_program, want) == 0 && l->nenv == 1 &&
+           strcmp(l->env[0], "APP_ENV=prod") == 0 && l->npass_env == 1 && !l->pass_authorization &&
+           !l->buffering,
+       "fastcgi program (need not be executable), env, pass_env, pass_authorization, buffering");
+    l = &c->vhosts[0].locs[5];
+    ok(l->handler == PT_H_CGI && !l->pass_authorization && !l->require_file && !l->backend,
+       "cgi locations keep pass_authorization false; no backend or require_file");
+    ok(!c->vhosts[0].locs[6].require_file && !c->vhosts[0].locs[6].backend,
+       "the implicit static / has no backend");
+    ok(c->nwarnings == 2, "two warnings (%zu)", c->nwarnings);
+    snprintf(want, sizeof(want),
+             "%s/t.conf:8: warning: fastcgi program '%s/front.php' does not exist", tmp, tmp);
+    ok(c->nwarnings == 2 && strcmp(c->warnings[0], want) == 0,
+       "a missing fastcgi program is a warning: '%s'", c->nwarnings ? c->warnings[0] : "");
+    snprintf(want, sizeof(want), "%s/t.conf:9: warning: fastcgi dir '%s/nodir' does not exist", tmp,
+             tmp);
+    ok(c->nwarnings == 2 && strcmp(c->warnings[1], want) == 0,
+       "a missing fastcgi dir is a warning");
+    pt_config_free(c);
+
+    /* errors */
+#define FL(body)                                                                                   \
+    "workers = 1;\nbackends = ( { name = \"php\"; servers = [ \"127.0.0.1:9000\" ]; } );\n"        \
+    "locations = ( {" body " } );"
+#define FC " prefix = \"/x/\"; handler = \"fastcgi\"; backend = \"php\";"
+    ok(fails_with(FL(" prefix = \"/x/\"; handler = \"fastcgi\";"), NULL,
+                  "t.conf:3: a fastcgi location needs a backend (backend = \"name\";)"),
+       "a fastcgi location without backend");
+    ok(fails_with(FL(" prefix = \"/x/\"; handler = \"fastcgi\";\n backend = \"nope\";"), NULL,
+                  "t.conf:4: unknown backend 'nope'"),
+       "unknown backend: 't.conf:4: unknown backend 'nope''");
+    ok(fails_with(FL(" prefix = \"/x/\"; handler = \"fastcgi\"; backend = \"PHP\";"), NULL,
+                  "unknown backend 'PHP'"),
+       "backend names are case-sensitive");
+    {
+        static const char *const cgi_only[] = {"interpreters = [ \".php=/usr/bin/php\" ];",
+                                               "timeout = \"5s\";", "rlimit_cpu = 10;",
+                                               "rlimit_as = \"1G\";", "rlimit_nproc = 5;"};
+        char text[1024], key[32];
+        for (size_t i = 0; i < PT_ARRAY_LEN(cgi_only); i++) {
+            snprintf(text, sizeof(text), FL(FC "\n %s"), cgi_only[i]);
+            snprintf(key, sizeof(key), "%.*s", (int)strcspn(cgi_only[i], " "), cgi_only[i]);
+            snprintf(want, sizeof(want), "t.conf:4: '%s' only applies to handler \"cgi\"", key);
+            ok(fails_with(text, NULL, want) && strcmp(msg(), want) == 0,
+               "%s in a fastcgi location: '%s'", key, want);
+        }
+    }
+    ok(fails_with(FL(" prefix = \"/x/\"; handler = \"cgi\";\n backend = \"php\";"), NULL,
+                  "t.conf:4: 'backend' only applies to handler \"fastcgi\""),
+       "backend in a cgi location");
+    ok(fails_with(FL(" prefix = \"/x/\"; backend = \"php\";"), NULL,
+                  "'backend' only applies to handler \"fastcgi\""),
+       "backend in a static location");
+    ok(fails_with(FL(" extension = \".x\"; handler = \"cgi\"; require_file = true;"), NULL,
+                  "'require_file' only applies to handler \"fastcgi\""),
+       "require_file in a cgi location");
+    ok(fails_with(FL(" prefix = \"/x/\"; require_file = false;"), NULL,
+                  "'require_file' only applies to handler \"fastcgi\""),
+       "require_file in a static location");
+    ok(fails_with(FL(FC " dir = \"www\"; program = \"app\";"), NULL,
+                  "a fastcgi location takes 'dir' or 'program', not both"),
+       "dir and program together");
+    ok(fails_with(FL(" extension = \".php\"; handler = \"fastcgi\"; backend = \"php\";"
+                     " dir = \"www\";"),
+                  NULL, "'dir' only applies to prefix locations"),
+       "dir on an extension location");
+    ok(fails_with(FL(" exact = \"/x\"; handler = \"fastcgi\"; backend = \"php\";"
+                     " program = \"app\";"),
+                  NULL, "'program' only applies to prefix locations"),
+       "program on an exact location");
+    ok(fails_with(FL(FC " program = \"www\";"), NULL, "program 'www': Is a directory"),
+       "a fastcgi program that is a directory");
+    ok(fails_with(FL(FC " dir = \"afile\";"), NULL, "dir 'afile': Not a directory"),
+       "a fastcgi dir that is a file");
+    ok(fails_with(FL(FC " env = [ \"1X=a\" ];"), NULL, "invalid entry '1X=a'"),
+       "fastcgi env entries checked");
+    ok(fails_with(FL(FC " pass_env = [ \"A-B\" ];"), NULL, "invalid name 'A-B'"),
+       "fastcgi pass_env names checked");
+    ok(fails_with(FL(FC " require_file = \"yes\";"), NULL,
+                  "'locations.[0].require_file' must be true or false"),
+       "require_file is a boolean");
+    ok(fails_with(FL(FC " root = \"nope\";"), NULL, "root 'nope': No such file or directory"),
+       "a fastcgi location's root must exist");
+    ok(fails_with(FL(" prefix = \"/x/\"; handler = \"static\"; timeout = \"5s\";"), NULL,
+                  "'timeout' only applies to handler \"cgi\""),
+       "timeout in a static location");
+#undef FL
+#undef FC
+}
+
+static void test_fastcgi_flag(void)
+{
+    pt_cli cli = cli0();
+    const char *a[3], *ovs[2];
+    char want[256];
+    const pt_vhost *v;
+    const pt_backend *b;
+    pt_config *c;
+
+    cli.fastcgi = a;
+    a[0] = ".php=unix:/run/php/php-fpm.sock,127.0.0.1:9000";
+    a[1] = "/app/=[::1]:9001";
+    cli.nfastcgi = 2;
+    c = ld("", &cli);
+    ok(c != NULL, "--fastcgi loads (%s)", c ? "ok" : err);
+    if (c) {
+        b = &c->backends[0];
+        ok(c->nbackends == 2 && strcmp(b->name, ".php") == 0 && b->nservers == 2 &&
+               is_unix(&b->servers[0], "/run/php/php-fpm.sock") &&
+               is_inet(&b->servers[1], "127.0.0.1", 9000) && b->line == 0,
+           "--fastcgi .php=A,B: a backend named '.php' with both servers");
+        ok(c->nbackends == 2 && strcmp(c->backends[1].name, "/app/") == 0 &&
+               c->backends[1].nservers == 1 && is_inet6(&c->backends[1].servers[0], "::1", 9001),
+           "--fastcgi /app/=[::1]:9001: a backend named '/app/'");
+        ok(b->balance == PT_BAL_ROUND_ROBIN && b->connect_timeout_ms == 5000 &&
+               b->read_timeout_ms == 60000 && b->keepalive && b->keepalive_max == 16 &&
+               b->max_fails == 1 && b->queue == 64 && !b->spawn && b->servers[0].weight == 1 &&
+               !b->servers[1].backup,
+           "flag backends get every default");
+        v = &c->vhosts[0];
+        ok(v->nlocs == 3 && v->locs[0].match == PT_MATCH_EXT &&
+               strcmp(v->locs[0].pattern, ".php") == 0 && v->locs[0].handler == PT_H_FASTCGI &&
+               v->locs[0].backend == &c->backends[0] && v->locs[0].require_file &&
+               v->locs[0].pass_authorization && v->locs[0].buffering,
+           "--fastcgi .php: an extension location with that backend");
+        ok(v->nlocs == 3 && v->locs[1].match == PT_MATCH_PREFIX &&
+               strcmp(v->locs[1].pattern, "/app/") == 0 && v->locs[1].handler == PT_H_FASTCGI &&
+               v->locs[1].backend == &c->backends[1] && !v->locs[1].cgi_dir &&
+               !v->locs[1].cgi_program,
+           "--fastcgi /app/: a plain prefix location with that backend");
+        ok(strcmp(loc(v, "/x/index.php"), ".php") == 0 && strcmp(loc(v, "/app/x"), "/app/") == 0 &&
+               strcmp(v->locs[2].pattern, "/") == 0,
+           "flag locations are matched; the implicit / stays last");
+        ok(c->nfastcgi_routes == 2 && strcmp(c->fastcgi_routes[0], a[0]) == 0 &&
+               strcmp(c->fastcgi_routes[1], a[1]) == 0,
+           "fastcgi_routes keeps the flags as given");
+        ok(c->nwarnings == 0, "no warnings");
+    }
+    pt_config_free(c);
+
+    /* with a file: its backends first, the flags' appended */
+    cli.nfastcgi = 1;
+    c = ld("backends = ( { name = \"php\"; servers = [ \"127.0.0.1:9\" ]; } );\n"
+           "locations = ( { prefix = \"/p/\"; handler = \"fastcgi\"; backend = \"php\"; } );",
+           &cli);
+    ok(c && c->nbackends == 2 && strcmp(c->backends[0].name, "php") == 0 &&
+           strcmp(c->backends[1].name, ".php") == 0 && c->vhosts[0].nlocs == 3 &&
+           c->vhosts[0].locs[0].backend == &c->backends[0] &&
+           c->vhosts[0].locs[1].backend == &c->backends[1],
+       "--fastcgi appends to the file's backends and locations (%s)", c ? "ok" : err);
+    pt_config_free(c);
+    c = ld("backends = [ ];\nlocations = [ ];", &cli);
+    ok(c && c->nbackends == 1 && c->vhosts[0].nlocs == 2,
+       "--fastcgi with empty 'backends = [ ];' and 'locations = [ ];'");
+    pt_config_free(c);
+
+    /* -o reaches what the flag made */
+    cli.overrides = ovs;
+    ovs[0] = "backends.[0].read_timeout=5s";
+    ovs[1] = "locations.[0].require_file=false";
+    cli.noverrides = 2;
+    c = ld("", &cli);
+    ok(c && c->backends[0].read_timeout_ms == 5000 && !c->vhosts[0].locs[0].require_file,
+       "-o backends.[0].read_timeout and locations.[0].require_file reach a --fastcgi");
+    pt_config_free(c);
+    ovs[0] = "backends.[0].max_fails=2000";
+    cli.noverrides = 1;
+    ok(fails_with("", &cli,
+                  "-o backends.[0].max_fails: 'backends.[0].max_fails' must be between 0 and 1000"),
+       "-o on a flag backend is checked and blamed on -o");
+    ovs[0] = "backends.[0].servers=127.0.0.1:1, [::1]:2";
+    c = ld("", &cli);
+    ok(c && c->backends[0].nservers == 2 && is_inet(&c->backends[0].servers[0], "127.0.0.1", 1) &&
+           is_inet6(&c->backends[0].servers[1], "::1", 2),
+       "-o backends.[0].servers replaces the servers (comma-separated)");
+    pt_config_free(c);
+    ovs[0] = "backends.[0].spawn.processes=2";
+    ok(fails_with("", &cli,
+                  "--fastcgi .php=unix:/run/php/php-fpm.sock,127.0.0.1:9000: a backend takes "
+                  "'servers' or 'spawn', not both"),
+       "-o adding a spawn group to a flag backend is checked too");
+    cli.noverrides = 0;
+
+    /* errors, blamed on the flag */
+    ok(fails_with(
+           "workers = 1;\nbackends = ( { name = \".php\"; servers = [ \"127.0.0.1:9\" ]; } );",
+           &cli, "duplicate backend") &&
+           strcmp(msg(), "--fastcgi .php=unix:/run/php/php-fpm.sock,127.0.0.1:9000: duplicate "
+                         "backend '.php' (first at line 2)") == 0,
+       "a file backend named like a --fastcgi pattern is an error naming the flag");
+    a[1] = a[0];
+    cli.nfastcgi = 2;
+    ok(fails_with("", &cli, "duplicate backend '.php' (given twice)"),
+       "the same --fastcgi pattern twice is an error");
+    cli.nfastcgi = 1;
+    ok(fails_with("locations = ( { extension = \".php\"; } );", &cli,
+                  "--fastcgi .php=unix:/run/php/php-fpm.sock,127.0.0.1:9000: duplicate location "
+                  "extension '.php' (first at line 1)"),
+       "a --fastcgi pattern that duplicates a file location");
     a[0] = ".php=localhost:9000";
-    ok(fails_with("", &cli, "--fastcgi: '.php=localhost:9000': expected PATTERN=ADDRESS"),
-       "--fastcgi addresses checked");
-    a[0] = ".php=";
-    ok(fails_with("", &cli, "expected PATTERN=ADDRESS"), "--fastcgi needs an address");
+    ok(fails_with("", &cli,
+                  "--fastcgi .php=localhost:9000: server 'localhost:9000': not a numeric "
+                  "IPv4 address (no DNS lookups"),
+       "--fastcgi addresses meet the file's checks, blamed on the flag");
+    a[0] = ".php=127.0.0.1:9000,unix:relative.sock";
+    ok(fails_with("", &cli,
+                  "--fastcgi .php=127.0.0.1:9000,unix:relative.sock: server "
+                  "'unix:relative.sock': expected unix:/absolute/path"),
+       "--fastcgi unix: paths must be absolute");
+    a[0] = ".php=127.0.0.1:9000,127.0.0.1:9000";
+    ok(fails_with("", &cli, "server '127.0.0.1:9000': duplicate of '127.0.0.1:9000'"),
+       "--fastcgi with the same address twice");
+    a[0] = ".a/b=127.0.0.1:9000";
+    ok(fails_with("", &cli,
+                  "--fastcgi .a/b=127.0.0.1:9000: extension '.a/b' must start with '.' "
+                  "and contain no '/'"),
+       "--fastcgi extension rules, blamed on the flag");
+    {
+        static const char *const bad[] = {".php=",
+                                          "php=127.0.0.1:9000",
+                                          "=127.0.0.1:9000",
+                                          ".php",
+                                          ".php=127.0.0.1:1,,127.0.0.1:2",
+                                          ".php=a:1,",
+                                          ",=127.0.0.1:1"};
+        for (size_t i = 0; i < PT_ARRAY_LEN(bad); i++) {
+            a[0] = bad[i];
+            snprintf(want, sizeof(want),
+                     "--fastcgi: '%s': expected PATTERN=ADDRESS[,ADDRESS...], e.g. "
+                     ".php=unix:/run/php/php-fpm.sock or /app/=127.0.0.1:9000",
+                     bad[i]);
+            ok(fails_with("", &cli, want) && strcmp(msg(), want) == 0,
+               "--fastcgi syntax: '%s' rejected", bad[i]);
+        }
+    }
+    a[0] = "/app/=127.0.0.1:9000";
+    ok(fails_with("backends = 5;", &cli, "'backends' must be a list"),
+       "--fastcgi over a wrongly typed backends: the schema error");
 }
 
 static void test_misc(void)
@@ -1222,6 +1933,11 @@ int main(void)
     test_cgi_settings();
     test_cgi_overrides();
     test_gateways();
+    test_backends();
+    test_backend_errors();
+    test_spawn();
+    test_fastcgi_locations();
+    test_fastcgi_flag();
     test_misc();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);

@@ -1,0 +1,306 @@
+/* fcgi_spawn.c: local FastCGI applications supervised by the master. Each
+ * spawn backend gets one listening Unix socket shared by its processes
+ * (they accept on fd 0, the FastCGI convention); a process that exits is
+ * restarted, with a growing delay when it keeps dying right after start. */
+#include "first.h"
+#include "fcgi_spawn.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PT_SPAWN_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+#define PT_SPAWN_QUICK_MS 2000 /* dying sooner than this counts as a crash loop */
+#define PT_SPAWN_MAX_DELAY 30  /* seconds */
+
+typedef struct app_proc {
+    pid_t pid;
+    uint64_t started;
+    unsigned delay;      /* seconds before the next start */
+    unsigned wait_ticks; /* 1 s ticks left before it starts again */
+    pt_timer timer;
+    struct app *app;
+} app_proc;
+
+typedef struct app {
+    const pt_backend *b;
+    int fd;
+    app_proc *procs;
+    char **argv, **envp;
+} app;
+
+static struct {
+    app *apps;
+    size_t napps;
+    pt_loop *loop;
+    pt_tlist tick;
+    bool stopping;
+} S;
+
+static void start_proc(app_proc *p);
+
+static void on_tick(pt_loop *l, pt_timer *t)
+{
+    (void)l;
+    app_proc *p = t->data;
+    if (S.stopping)
+        return;
+    if (p->wait_ticks > 1) {
+        p->wait_ticks--;
+        pt_timer_arm(S.loop, &p->timer, &S.tick);
+        return;
+    }
+    p->wait_ticks = 0;
+    start_proc(p);
+}
+
+static void start_proc(app_proc *p)
+{
+    app *a = p->app;
+    pid_t pid = fork();
+    if (pid < 0) {
+        pt_log_error("fastcgi %s: fork failed: %s", a->b->name, strerror(errno));
+        p->wait_ticks = 1;
+        pt_timer_arm(S.loop, &p->timer, &S.tick);
+        return;
+    }
+    if (pid == 0) {
+        /* the app: socket on 0, stdout to /dev/null, portico's stderr, a
+         * clean signal state and its own process group */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+            signal(sig, SIG_DFL);
+        setpgid(0, 0);
+        int null = open("/dev/null", O_RDWR);
+        if (dup2(a->fd, 0) < 0 || (null >= 0 && dup2(null, 1) < 0))
+            _exit(127);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        execve(a->argv[0], a->argv, a->envp);
+        dprintf(2, "portico: fastcgi %s: cannot execute %s: %s\n", a->b->name, a->argv[0],
+                strerror(errno));
+        _exit(127);
+    }
+    p->pid = pid;
+    p->started = pt_now_ms();
+    pt_log_info("fastcgi %s: started %s (pid %d)", a->b->name, a->argv[0], (int)pid);
+}
+
+static int bind_socket(app *a, char *err, size_t errlen)
+{
+    const char *path = a->b->spawn->socket;
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(err, errlen, "fastcgi %s: socket path too long: %s", a->b->name, path);
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "fastcgi %s: %s exists and is not a socket", a->b->name, path);
+            return -1;
+        }
+        unlink(path); /* left by an earlier run */
+    }
+    a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (a->fd < 0 || bind(a->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+        chmod(path, 0660) < 0 || listen(a->fd, 1024) < 0) {
+        snprintf(err, errlen, "fastcgi %s: cannot listen on %s: %s", a->b->name, path,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static char **make_argv(const pt_fcgi_spawn *sp)
+{
+    char **v = calloc(sp->nargs + 2, sizeof(*v));
+    if (!v)
+        return NULL;
+    v[0] = sp->program;
+    for (size_t i = 0; i < sp->nargs; i++)
+        v[i + 1] = sp->args[i];
+    return v;
+}
+
+static char **make_envp(const pt_fcgi_spawn *sp)
+{
+    char **v = calloc(sp->nenv + 2, sizeof(*v));
+    if (!v)
+        return NULL;
+    bool has_path = false;
+    for (size_t i = 0; i < sp->nenv; i++) {
+        v[i] = sp->env[i];
+        has_path |= strncmp(sp->env[i], "PATH=", 5) == 0;
+    }
+    if (!has_path)
+        v[sp->nenv] = (char *)PT_SPAWN_PATH;
+    return v;
+}
+
+int pt_spawn_start(const pt_config *cfg, pt_loop *loop, char *err, size_t errlen)
+{
+    memset(&S, 0, sizeof(S));
+    S.loop = loop;
+    pt_tlist_init(loop, &S.tick, 1000);
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->nbackends; i++)
+        n += cfg->backends[i].spawn != NULL;
+    if (n == 0)
+        return 0;
+    if (!(S.apps = calloc(n, sizeof(*S.apps)))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        const pt_backend *b = &cfg->backends[i];
+        if (!b->spawn)
+            continue;
+        app *a = &S.apps[S.napps++];
+        a->b = b;
+        a->fd = -1;
+        a->argv = make_argv(b->spawn);
+        a->envp = make_envp(b->spawn);
+        a->procs = calloc(b->spawn->processes, sizeof(*a->procs));
+        if (!a->argv || !a->envp || !a->procs) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (bind_socket(a, err, errlen) < 0)
+            return -1;
+        for (uint32_t k = 0; k < b->spawn->processes; k++) {
+            app_proc *p = &a->procs[k];
+            p->app = a;
+            pt_timer_init(&p->timer, on_tick, p);
+            start_proc(p);
+        }
+    }
+    return 0;
+}
+
+void pt_spawn_close_fds(void)
+{
+    for (size_t i = 0; i < S.napps; i++)
+        if (S.apps[i].fd >= 0)
+            close(S.apps[i].fd);
+}
+
+bool pt_spawn_reaped(pid_t pid, int status)
+{
+    for (size_t i = 0; i < S.napps; i++) {
+        app *a = &S.apps[i];
+        for (uint32_t k = 0; k < a->b->spawn->processes; k++) {
+            app_proc *p = &a->procs[k];
+            if (p->pid != pid)
+                continue;
+            p->pid = 0;
+            if (S.stopping)
+                return true;
+            char how[64];
+            if (WIFSIGNALED(status))
+                snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
+            else
+                snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+            /* back-off for a crash loop: 1, 2, 4 ... 30 s; a process that
+             * ran a while restarts at once */
+            if (pt_now_ms() - p->started < PT_SPAWN_QUICK_MS)
+                p->delay = p->delay ? PT_MIN(p->delay * 2, (unsigned)PT_SPAWN_MAX_DELAY) : 1;
+            else
+                p->delay = 0;
+            pt_log_warn("fastcgi %s: %s (pid %d) %s; restarting%s", a->b->name, a->argv[0],
+                        (int)pid, how, p->delay ? " after a delay" : "");
+            if (p->delay) {
+                p->wait_ticks = p->delay;
+                pt_timer_arm(S.loop, &p->timer, &S.tick);
+            } else {
+                start_proc(p);
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+static size_t live(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < S.napps; i++)
+        for (uint32_t k = 0; k < S.apps[i].b->spawn->processes; k++)
+            n += S.apps[i].procs[k].pid > 0;
+    return n;
+}
+
+static void signal_all(int sig)
+{
+    for (size_t i = 0; i < S.napps; i++)
+        for (uint32_t k = 0; k < S.apps[i].b->spawn->processes; k++)
+            if (S.apps[i].procs[k].pid > 0)
+                kill(-S.apps[i].procs[k].pid, sig);
+}
+
+static void reap_some(void)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        pt_spawn_reaped(pid, status);
+}
+
+void pt_spawn_quiesce(void)
+{
+    S.stopping = true;
+}
+
+void pt_spawn_stop(uint64_t grace_ms)
+{
+    S.stopping = true;
+    signal_all(SIGTERM);
+    uint64_t until = pt_now_ms() + grace_ms;
+    while (live() > 0 && pt_now_ms() < until) {
+        reap_some();
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (live() > 0) {
+        pt_log_warn("fastcgi: applications did not stop in time; killing them");
+        signal_all(SIGKILL);
+        while (live() > 0) {
+            int status;
+            pid_t pid = waitpid(-1, &status, 0);
+            if (pid < 0)
+                break;
+            pt_spawn_reaped(pid, status);
+        }
+    }
+    for (size_t i = 0; i < S.napps; i++) {
+        app *a = &S.apps[i];
+        for (uint32_t k = 0; k < a->b->spawn->processes; k++)
+            pt_timer_stop(&a->procs[k].timer);
+        if (a->fd >= 0) {
+            close(a->fd);
+            unlink(a->b->spawn->socket);
+        }
+        free(a->procs);
+        free(a->argv);
+        free(a->envp);
+    }
+    free(S.apps);
+    S.apps = NULL;
+    S.napps = 0;
+}

@@ -1,0 +1,27 @@
+/* fcgi_spawn.h: local FastCGI applications the master starts and supervises
+ * (backend "spawn", like lighttpd's bin-path): a listening Unix socket per
+ * backend handed to each process as fd 0 (FCGI_LISTENSOCK_FILENO), restart
+ * with back-off, stop after the workers. */
+#ifndef PT_FCGI_SPAWN_H
+#define PT_FCGI_SPAWN_H
+
+#include "first.h"
+#include "conf.h"
+#include "ev.h"
+#include <sys/types.h>
+
+/* Bind every spawn socket and start the processes; timers go on loop.
+ * 0, or -1 with a message in err. */
+int pt_spawn_start(const pt_config *cfg, pt_loop *loop, char *err, size_t errlen);
+/* In a freshly forked worker: close the inherited app sockets. */
+void pt_spawn_close_fds(void);
+/* A child of the master exited: true when it was an app (restarted unless
+ * stopping). */
+bool pt_spawn_reaped(pid_t pid, int status);
+/* portico is stopping: apps that exit from now on are not restarted. */
+void pt_spawn_quiesce(void);
+/* Stop every app: TERM, then KILL after grace_ms; waits for them, closes
+ * the sockets and unlinks the paths portico made up. */
+void pt_spawn_stop(uint64_t grace_ms);
+
+#endif

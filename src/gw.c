@@ -1,0 +1,496 @@
+/* gw.c: the gateway path shared by CGI and FastCGI: script resolution by
+ * path walk, the request's meta-variables, the response side (header block,
+ * framing, buffering with a spill file, back-pressure) and the wait queue.
+ * cgi.c and fcgi.c differ only in how bytes reach the program. */
+#include "first.h"
+#include "gw.h"
+#include "body.h"
+#include "conn.h"
+#include "h1_resp.h"
+#include "log.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PT_GW_STREAM_HIGH (64u * 1024u) /* unbuffered: stop reading above this */
+
+void pt_gw_init(pt_gw *g, const pt_gw_ops *ops, pt_conn *c, bool buffering, bool nph)
+{
+    const pt_limits *lim = &c->w->cfg->limits;
+    g->ops = ops;
+    g->c = NULL;
+    g->nph = nph;
+    g->headers_done = false;
+    g->buffering = buffering;
+    g->cl = -1;
+    g->sent = 0;
+    g->spill_fd = -1;
+    g->spill_off = 0;
+    pt_cgi_resp_init(&g->resp, (size_t)lim->gw_header_max, lim->max_headers);
+}
+
+void pt_gw_release(pt_gw *g)
+{
+    pt_cgi_resp_free(&g->resp);
+    if (g->spill_fd >= 0)
+        close(g->spill_fd);
+    g->spill_fd = -1;
+}
+
+void pt_gw_attach(pt_gw *g, pt_conn *c)
+{
+    g->c = c;
+    c->gw = g;
+    c->gw_done = false;
+    if (c->gw_t_start == 0)
+        c->gw_t_start = c->w->loop.now ? c->w->loop.now : 1;
+}
+
+void pt_gw_unlink(pt_gw *g)
+{
+    pt_conn *c = g->c;
+    g->c = NULL;
+    if (c && c->gw == g) {
+        c->gw = NULL;
+        if (c->gw_t_start && !c->gw_ms_set) {
+            c->gw_ms = c->w->loop.now - c->gw_t_start;
+            c->gw_ms_set = true;
+        }
+    }
+}
+
+/* ---- response ----------------------------------------------------------- */
+
+void pt_gw_fail(pt_gw *g, int status, const char *why)
+{
+    pt_conn *c = g->c;
+    if (!c)
+        return;
+    /* the connection still points at g: it detaches (or aborts) g when it
+     * is done, as for any response */
+    if (g->headers_done) {
+        c->close_after = true;
+        c->gw_done = true;
+        pt_conn_close(c);
+        return;
+    }
+    g->headers_done = true;
+    pt_conn_reject(c, status, why, false);
+    c->gw_done = true;
+    pt_conn_kick(c);
+}
+
+/* Returns PT_GW_GONE after a local redirect. */
+static int emit_head(pt_gw *g)
+{
+    pt_conn *c = g->c;
+    pt_cgi_resp *r = &g->resp;
+    g->headers_done = true;
+    if (r->local_redirect) {
+        /* RFC 3875 §6.2.2: serve the local URI instead; the program's
+         * remaining output (there should be none) is dropped */
+        g->ops->detach(g);
+        pt_conn_local_redirect(c, r->location.p, r->location.len);
+        return PT_GW_GONE;
+    }
+    pt_resp_begin_reason(c, r->status, r->reason);
+    for (size_t i = 0; i < r->nhdrs; i++) {
+        pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
+        pt_resp_header_n(c, n.p, n.len, v.p, v.len);
+    }
+    g->cl = r->content_length;
+    if (r->no_buffering)
+        g->buffering = false;
+    pt_resp_end_stream(c, g->cl);
+    return PT_GW_OK;
+}
+
+/* Body bytes to the client: memory while the queue is small, a spill file
+ * beyond gw_buffer_memory (only when buffering). */
+static void body_out(pt_gw *g, const char *p, size_t n)
+{
+    pt_conn *c = g->c;
+    const pt_limits *lim = &c->w->cfg->limits;
+    if (g->cl >= 0) {
+        /* a declared Content-Length is a promise to the client: never more */
+        uint64_t room = (uint64_t)g->cl - g->sent;
+        if (n > room) {
+            pt_log_warn("gateway response longer than its Content-Length; truncated, client: "
+                        "%s:%u",
+                        c->peer_ip, c->peer_port);
+            n = (size_t)room;
+            c->close_after = true;
+        }
+    }
+    g->sent += n;
+    if (n == 0)
+        return;
+    if (g->buffering && c->out.bytes >= lim->gw_buffer_memory) {
+        if (g->spill_fd < 0)
+            g->spill_fd = pt_body_tmpfile(c->w->cfg->tmp_dir);
+        if (g->spill_fd >= 0) {
+            ssize_t wr = pwrite(g->spill_fd, p, n, (off_t)g->spill_off);
+            if (wr == (ssize_t)n) {
+                pt_resp_body_file(c, g->spill_fd, (off_t)g->spill_off, n);
+                g->spill_off += n;
+                return;
+            }
+        }
+        /* no spill file (disk full...): memory, and reading pauses */
+    }
+    pt_resp_body(c, p, n);
+}
+
+bool pt_gw_backlogged(const pt_gw *g)
+{
+    const pt_conn *c = g->c;
+    if (!c)
+        return false;
+    const pt_limits *lim = &c->w->cfg->limits;
+    if (!g->buffering || !g->headers_done)
+        return c->out.bytes >= PT_GW_STREAM_HIGH;
+    if (c->out.bytes >= PT_MAX(lim->gw_buffer_max, (uint64_t)PT_GW_STREAM_HIGH))
+        return true;
+    /* buffering, but the spill file is unusable: memory bound */
+    return g->spill_fd < 0 && c->out.bytes >= lim->gw_buffer_memory && g->spill_off > 0;
+}
+
+static void nph_status(pt_gw *g, const char *p, size_t n)
+{
+    /* "HTTP/1.1 200 OK": the status for the access log */
+    if (n >= 12 && memcmp(p, "HTTP/", 5) == 0) {
+        const char *sp = memchr(p, ' ', n);
+        if (sp && (size_t)(sp - p) + 4 <= n)
+            g->c->status = atoi(sp + 1);
+    }
+    if (g->c->status == 0)
+        g->c->status = 200;
+}
+
+int pt_gw_output(pt_gw *g, const char *p, size_t n, char *why, size_t whylen)
+{
+    pt_conn *c = g->c;
+    if (!c)
+        return PT_GW_GONE;
+    if (g->nph) {
+        if (!g->headers_done) {
+            g->headers_done = true;
+            c->close_after = true; /* the program frames its own response */
+            nph_status(g, p, n);
+        }
+        pt_cq_append(&c->out, p, n); /* verbatim, HEAD included */
+        return PT_GW_OK;
+    }
+    if (!g->headers_done) {
+        size_t used = 0;
+        int rc = pt_cgi_resp_feed(&g->resp, p, n, &used);
+        if (rc == PT_CGI_RESP_MORE)
+            return PT_GW_OK;
+        if (rc == PT_CGI_RESP_ERROR) {
+            snprintf(why, whylen, "invalid response header: %s", g->resp.error);
+            return PT_GW_BAD;
+        }
+        if (g->resp.status < 200) {
+            /* an interim response cannot be relayed as the final one */
+            snprintf(why, whylen, "invalid response header: 1xx status");
+            return PT_GW_BAD;
+        }
+        if (emit_head(g) == PT_GW_GONE)
+            return PT_GW_GONE;
+        p += used;
+        n -= used;
+    }
+    body_out(g, p, n);
+    return PT_GW_OK;
+}
+
+int pt_gw_end(pt_gw *g, char *why, size_t whylen)
+{
+    pt_conn *c = g->c;
+    if (!c)
+        return PT_GW_OK;
+    if (!g->headers_done && !g->nph) {
+        pt_cgi_resp_eof(&g->resp);
+        snprintf(why, whylen, "invalid response header: %s",
+                 g->resp.error ? g->resp.error : "no output");
+        return PT_GW_BAD;
+    }
+    if (g->cl >= 0 && g->sent < (uint64_t)g->cl) {
+        pt_log_warn("gateway response ended before its Content-Length, client: %s:%u", c->peer_ip,
+                    c->peer_port);
+        c->close_after = true;
+    } else if (!g->nph) {
+        pt_resp_body_end(c);
+    }
+    c->gw_done = true;
+    pt_conn_kick(c);
+    return PT_GW_OK;
+}
+
+/* ---- finding the script ------------------------------------------------- */
+
+static bool is_hidden_seg(const char *p, size_t len)
+{
+    return len > 0 && p[0] == '.';
+}
+
+/* Walk rel (normalised, no leading '/') below base: the first regular file
+ * is the script. Returns 0 or an HTTP status; *script_len = bytes of rel
+ * naming the script. An extension rule names only files with it. */
+static int walk(const char *base, const char *rel, size_t rlen, const pt_location *loc,
+                bool allow_dot, size_t *script_len)
+{
+    char buf[PATH_MAX];
+    size_t bl = strlen(base);
+    if (bl + 1 + rlen >= sizeof(buf))
+        return 404;
+    memcpy(buf, base, bl);
+    buf[bl] = '/';
+    size_t i = 0;
+    while (i < rlen) {
+        size_t j = i;
+        while (j < rlen && rel[j] != '/')
+            j++;
+        if (j == i)
+            return 403; /* "dir/" itself: no script named */
+        if (!allow_dot && is_hidden_seg(rel + i, j - i))
+            return 404;
+        memcpy(buf + bl + 1, rel, j);
+        buf[bl + 1 + j] = '\0';
+        struct stat st;
+        if (stat(buf, &st) < 0)
+            return errno == EACCES ? 403 : 404;
+        if (S_ISREG(st.st_mode)) {
+            if (loc->match == PT_MATCH_EXT &&
+                (j - i <= loc->pattern_len ||
+                 memcmp(rel + j - loc->pattern_len, loc->pattern, loc->pattern_len) != 0))
+                return 404;
+            *script_len = j;
+            return 0;
+        }
+        if (!S_ISDIR(st.st_mode))
+            return 403;
+        i = j + 1;
+    }
+    return 403; /* only directories: nothing to run */
+}
+
+/* Without the file check (FastCGI require_file = false): the first segment
+ * ending in the extension names the script. */
+static int split_ext(const char *rel, size_t rlen, const pt_location *loc, size_t *script_len)
+{
+    size_t i = 0;
+    while (i < rlen) {
+        size_t j = i;
+        while (j < rlen && rel[j] != '/')
+            j++;
+        if (j - i > loc->pattern_len &&
+            memcmp(rel + j - loc->pattern_len, loc->pattern, loc->pattern_len) == 0) {
+            *script_len = j;
+            return 0;
+        }
+        i = j + 1;
+    }
+    return 404;
+}
+
+int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
+{
+    const pt_location *loc = c->loc;
+    const char *path = c->path;
+    size_t plen = c->path_len;
+    r->filename[0] = r->dir[0] = '\0';
+    r->doc_root = loc->root ? loc->root : c->vhost->root;
+    size_t pfx = loc->match == PT_MATCH_PREFIX ? loc->pattern_len : 0;
+    if (pfx > 0 && loc->pattern[pfx - 1] == '/')
+        pfx--; /* keep the '/' in the remainder */
+    if (pfx > plen)
+        pfx = plen; /* "/app" for a "/app/" location */
+
+    if (loc->cgi_program || (!do_walk && !loc->cgi_dir && loc->match == PT_MATCH_PREFIX)) {
+        /* one program for the whole prefix: SCRIPT_NAME is the prefix */
+        if (loc->cgi_program)
+            snprintf(r->filename, sizeof(r->filename), "%s", loc->cgi_program);
+        else if ((size_t)snprintf(r->filename, sizeof(r->filename), "%s%.*s",
+                                  strcmp(r->doc_root, "/") == 0 ? "" : r->doc_root, (int)pfx,
+                                  path) >= sizeof(r->filename))
+            return 404;
+        r->script_name_len = pfx;
+        r->path_info_off = pfx;
+    } else {
+        const char *base = loc->cgi_dir ? loc->cgi_dir : r->doc_root;
+        size_t skip = loc->cgi_dir ? pfx : 0; /* URL part that maps onto base */
+        const char *rel = path + skip;
+        size_t rlen = plen - skip;
+        while (rlen > 0 && *rel == '/') {
+            rel++;
+            rlen--;
+        }
+        size_t slen = 0;
+        bool allow_dot = c->vhost->allow_dotfiles;
+        if (loc->allow_dotfiles >= 0)
+            allow_dot = loc->allow_dotfiles;
+        int st = 0;
+        if (do_walk)
+            st = walk(base, rel, rlen, loc, allow_dot, &slen);
+        else if (loc->match == PT_MATCH_EXT)
+            st = split_ext(rel, rlen, loc, &slen);
+        else
+            slen = rlen; /* prefix + dir without the file check: all of it */
+        if (st)
+            return st;
+        if ((size_t)snprintf(r->filename, sizeof(r->filename), "%s/%.*s",
+                             strcmp(base, "/") == 0 ? "" : base, (int)slen,
+                             rel) >= sizeof(r->filename))
+            return 404;
+        size_t consumed = (size_t)(rel - path) + slen;
+        r->script_name_len = consumed;
+        r->path_info_off = consumed;
+    }
+    const char *slash = strrchr(r->filename, '/');
+    snprintf(r->dir, sizeof(r->dir), "%.*s", slash ? (int)(slash - r->filename) : 1,
+             slash && slash != r->filename ? r->filename : "/");
+    return 0;
+}
+
+/* ---- meta-variables ----------------------------------------------------- */
+
+void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char *path)
+{
+    if (!c->local_known) {
+        /* once per connection: it cannot change */
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        snprintf(c->local_ip, sizeof(c->local_ip), "127.0.0.1");
+        snprintf(c->local_port, sizeof(c->local_port), "0");
+        if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
+            if (ss.ss_family == AF_INET) {
+                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+                inet_ntop(AF_INET, &s4->sin_addr, c->local_ip, sizeof(c->local_ip));
+                snprintf(c->local_port, sizeof(c->local_port), "%u", ntohs(s4->sin_port));
+            } else if (ss.ss_family == AF_INET6) {
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+                if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+                    inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->local_ip,
+                              sizeof(c->local_ip));
+                else
+                    inet_ntop(AF_INET6, &s6->sin6_addr, c->local_ip, sizeof(c->local_ip));
+                snprintf(c->local_port, sizeof(c->local_port), "%u", ntohs(s6->sin6_port));
+            }
+        }
+        c->local_known = true;
+    }
+    snprintf(e->local_ip, sizeof(e->local_ip), "%s", c->local_ip);
+    snprintf(e->local_port, sizeof(e->local_port), "%s", c->local_port);
+    snprintf(e->remote_port, sizeof(e->remote_port), "%u", c->peer_port);
+
+    const pt_head *h = &c->head;
+    pt_str host = h->host;
+    /* SERVER_NAME: the Host without its port (or the local address) */
+    if (host.len) {
+        if (host.p[0] == '[') {
+            const char *end = memchr(host.p, ']', host.len);
+            if (end)
+                host.len = (size_t)(end - host.p) + 1;
+        } else {
+            const char *colon = memchr(host.p, ':', host.len);
+            if (colon)
+                host.len = (size_t)(colon - host.p);
+        }
+    } else {
+        host.p = e->local_ip;
+        host.len = strlen(e->local_ip);
+    }
+    const pt_location *loc = c->loc;
+    pt_cgi_req req = {
+        .method = h->method_str,
+        .request_uri = h->target,
+        .query = {h->has_query ? h->query.p : "", h->has_query ? h->query.len : 0},
+        .script_name = {c->path, s->script_name_len},
+        .path_info = {c->path + s->path_info_off, c->path_len - s->path_info_off},
+        .script_filename = {s->filename, strlen(s->filename)},
+        .document_root = {s->doc_root, strlen(s->doc_root)},
+        .server_name = host,
+        .server_port = {e->local_port, strlen(e->local_port)},
+        .server_addr = {e->local_ip, strlen(e->local_ip)},
+        .remote_addr = {c->peer_ip, strlen(c->peer_ip)},
+        .remote_port = {e->remote_port, strlen(e->remote_port)},
+        .http_major = h->http_major,
+        .http_minor = h->http_minor,
+        .https = false,
+        .content_length = (h->is_chunked || h->content_length >= 0) ? (int64_t)c->body.len : -1,
+        .headers = h->headers,
+        .nheaders = h->nheaders,
+        .pass_authorization = loc->pass_authorization,
+        .redirect_status = 200,
+        .server_software = c->w->server_header,
+        .env = loc->env,
+        .nenv = loc->nenv,
+        .pass_env = loc->pass_env,
+        .npass_env = loc->npass_env,
+        .path = path,
+    };
+    if (h->absolute_form) {
+        /* REQUEST_URI is the origin-form part of an absolute-form target */
+        const char *end = h->target.p + h->target.len;
+        if (h->path.p >= h->target.p && h->path.p <= end) {
+            req.request_uri.p = h->path.p;
+            req.request_uri.len = (size_t)(end - h->path.p);
+        }
+    }
+    e->req = req;
+}
+
+/* ---- waiting for a slot ------------------------------------------------- */
+
+void pt_gw_queue_push(pt_gw_queue *q, pt_conn *c, pt_tlist *list, const char *why)
+{
+    c->gw_q = q;
+    c->gw_q_why = why;
+    c->gw_qnext = NULL;
+    if (q->tail)
+        q->tail->gw_qnext = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q->len++;
+    pt_timer_arm(&c->w->loop, &c->timer, list);
+    c->state = PT_CS_WRITE;
+}
+
+void pt_gw_queue_remove(pt_conn *c)
+{
+    pt_gw_queue *q = c->gw_q;
+    if (!q)
+        return;
+    pt_conn **pp = &q->head, *prev = NULL;
+    while (*pp && *pp != c) {
+        prev = *pp;
+        pp = &(*pp)->gw_qnext;
+    }
+    if (*pp) {
+        *pp = c->gw_qnext;
+        if (q->tail == c)
+            q->tail = prev;
+        q->len--;
+    }
+    c->gw_qnext = NULL;
+    c->gw_q = NULL;
+}
+
+pt_conn *pt_gw_queue_pop(pt_gw_queue *q)
+{
+    pt_conn *c = q->head;
+    if (!c)
+        return NULL;
+    pt_gw_queue_remove(c);
+    pt_timer_stop(&c->timer);
+    return c;
+}
