@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,7 +33,8 @@
 #define PT_FCGI_STDIN_CHUNK 32768 /* a multiple of 8: no padding needed */
 #define PT_FCGI_ERR_LINE 1024
 #define PT_FCGI_ERR_PER_SEC 50
-#define PT_FCGI_STALL_MS 100
+#define PT_FCGI_STALL_MS 100 /* the longest wait taken for a backlog stall */
+#define PT_FCGI_SWEEP_MS 10
 
 typedef struct fconn fconn;
 typedef struct freq freq;
@@ -43,9 +46,12 @@ typedef struct fbackend {
     unsigned *nidle;
     pt_gw_queue q; /* requests waiting while every server is at max_conns */
     pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue;
-    bool *probed;      /* per server: FCGI_GET_VALUES asked (get_values) */
-    unsigned *waiting; /* per server, shared by all workers (see below) */
-    bool own_waiting;  /* waiting is private (no shared map) */
+    bool *probed;         /* per server: FCGI_GET_VALUES asked (get_values) */
+    unsigned *waiting;    /* per server, shared by all workers (see below) */
+    uint32_t *rt8;        /* per server: moving average of the answer time, ms * 8 */
+    unsigned *cap_cfg;    /* per server: this worker's share of max_conns (0: none) */
+    uint64_t *stalled_at; /* per server: last backlog stall seen (ms), 0 never */
+    bool own_waiting;     /* waiting is private (no shared map) */
 } fbackend;
 
 /* A one-off connection asking a server FCGI_GET_VALUES (FastCGI §4.1). */
@@ -69,8 +75,11 @@ struct pt_fcgi_state {
     fconn *all;     /* every open backend connection */
     fprobe *probes; /* GET_VALUES probes in flight */
     pt_timer sweep; /* idle pools checked against the waiting counters */
-    pt_tlist tl_sweep, tl_stall;
-    unsigned nidle; /* idle connections of this worker, all backends */
+    pt_timer grow;  /* learned connection caps creep back up */
+    pt_tlist tl_grow;
+    pt_tlist tl_sweep;
+    pt_tlist tl_stall[5]; /* 5, 10, 20, 50, 100 ms */
+    unsigned nidle;       /* idle connections of this worker, all backends */
 };
 
 /* A backend process (a PHP-FPM child, a libfcgi app) stays bound to a kept
@@ -78,10 +87,11 @@ struct pt_fcgi_state {
  * can wait in the listen backlog behind idle connections (nothing tells a
  * Unix-socket client it was not accepted). Every worker counts, in memory
  * the master maps before forking, its requests sent on a new connection
- * that have had no answer for PT_FCGI_STALL_MS; while a server's count is
- * not zero no worker keeps an idle connection to it (the sweep closes them
- * within another PT_FCGI_STALL_MS). A fast backend never trips it, so its
- * pooled connections stay. */
+ * that have had no answer for a while (4 times the server's usual answer
+ * time, 5 to 100 ms); while a server's count is not zero no worker keeps
+ * an idle connection to it (a sweep every PT_FCGI_SWEEP_MS closes them).
+ * Backends that answer in time never trip it, so their pooled connections
+ * stay; a max_conns at the backend's process count avoids it altogether. */
 static unsigned *g_waiting;
 static size_t g_nwaiting;
 
@@ -96,6 +106,7 @@ struct fconn {
     pt_io io;
     pt_timer timer;
     freq *r;              /* the request on it (CONNECTING, BUSY) */
+    bool answered;        /* the backend has answered on it (it was accepted) */
     fconn *inext, *iprev; /* idle pool */
     fconn *anext, *aprev; /* all connections */
 };
@@ -118,6 +129,7 @@ struct freq {
     pt_fcgi_dec dec;
     bool got_bytes, reused, retried, ended;
     bool waiting;    /* counted in b->waiting[si] */
+    uint64_t t_sent; /* when the request went out (answer time) */
     pt_timer stall;  /* a new connection's request unanswered for a while */
     bool starting;   /* inside pt_fcgi_start: errors are plain rejects */
     bool detached;   /* the connection let go: free when not busy */
@@ -276,10 +288,74 @@ static void wait_mark(freq *r, bool on)
         __atomic_sub_fetch(&r->b->waiting[r->si], 1, __ATOMIC_RELAXED);
 }
 
+/* A request on a new connection got no answer while the worker's other
+ * connections to the server did: the server takes about that many
+ * connections from this worker. Until it is known to take more, requests
+ * beyond that wait in the worker's queue (FIFO) instead of in the
+ * backend's listen backlog behind idle connections. The cap grows by one
+ * per second of queued demand without a stall (additive increase, like TCP
+ * congestion control), up to the configured max_conns share. */
+static void learn_cap(freq *r)
+{
+    fbackend *b = r->b;
+    size_t si = (size_t)r->si;
+    unsigned answered = 0;
+    for (fconn *fc = r->w->fcgi->all; fc; fc = fc->anext)
+        answered += fc->b == b && fc->si == si && fc->answered;
+    if (answered == 0)
+        return; /* nothing answers: a slow backend, not a full one */
+    pt_up_server *s = &b->up.s[si];
+    b->stalled_at[si] = r->w->loop.now ? r->w->loop.now : 1;
+    if (s->cap != 0 && s->cap <= answered)
+        return;
+    s->cap = answered;
+    pt_log_info("fastcgi %s (%s): a request waited on a new connection while %u others were "
+                "served: at most %u connections from this worker for now (max_conns sets it)",
+                b->cfg->name, b->cfg->servers[si].address, answered, answered);
+    struct pt_fcgi_state *st = r->w->fcgi;
+    if (!pt_timer_armed(&st->grow))
+        pt_timer_arm(&r->w->loop, &st->grow, &st->tl_grow);
+}
+
+static void on_grow(pt_loop *l, pt_timer *t)
+{
+    struct pt_fcgi_state *st = t->data;
+    bool again = false;
+    for (size_t i = 0; i < st->nb; i++) {
+        fbackend *b = &st->b[i];
+        for (size_t si = 0; si < b->cfg->nservers; si++) {
+            pt_up_server *s = &b->up.s[si];
+            if (!b->stalled_at[si] || s->cap == b->cap_cfg[si])
+                continue;
+            again = true;
+            if (!b->q.head || l->now - b->stalled_at[si] < 1000)
+                continue;
+            s->cap++;
+            if (b->cap_cfg[si] ? s->cap >= b->cap_cfg[si] : s->cap >= 100000) {
+                s->cap = b->cap_cfg[si];
+                b->stalled_at[si] = 0;
+            }
+            kick_queue(b, l->data);
+        }
+    }
+    if (again)
+        pt_timer_arm(l, t, &st->tl_grow);
+}
+
 static void on_stall(pt_loop *l, pt_timer *t)
 {
     (void)l;
-    wait_mark(t->data, true);
+    freq *r = t->data;
+    if (r->fc && r->b->cfg->servers[r->si].addr.ss_family == AF_UNIX) {
+        /* on a Unix socket the kernel tells: bytes we sent that nobody has
+         * read yet mean no process accepted the connection; a read request
+         * is merely slow */
+        int unread = 0;
+        if (ioctl(r->fc->fd, SIOCOUTQ, &unread) == 0 && unread == 0)
+            return;
+    }
+    wait_mark(r, true);
+    learn_cap(r);
 }
 
 static void on_sweep(pt_loop *l, pt_timer *t)
@@ -666,8 +742,15 @@ static void start_send(freq *r)
     pt_fcgi_dec_init(&r->dec, PT_FCGI_ID);
     r->fc->state = FC_BUSY;
     wait_mark(r, false);
-    if (!r->reused)
-        pt_timer_arm(&r->w->loop, &r->stall, &r->w->fcgi->tl_stall);
+    r->t_sent = r->w->loop.now;
+    if (!r->reused) {
+        static const uint32_t steps[5] = {5, 10, 20, 50, 100};
+        uint32_t want = r->b->rt8[r->si] / 2 + 5; /* 4 x average + 5 ms */
+        size_t k = 0;
+        while (k < 4 && steps[k] < want)
+            k++;
+        pt_timer_arm(&r->w->loop, &r->stall, &r->w->fcgi->tl_stall[k]);
+    }
     do_send(r); /* optimistic: a fresh or idle socket has room */
 }
 
@@ -929,6 +1012,13 @@ static void do_recv(freq *r)
         on_eof(r, n < 0 ? errno : 0);
         return;
     }
+    fc->answered = true;
+    if (!r->got_bytes) {
+        /* answer time: a moving average over about 8 requests */
+        uint64_t ms = PT_MIN(r->w->loop.now - r->t_sent, (uint64_t)10000);
+        uint32_t *avg = &r->b->rt8[r->si];
+        *avg = *avg - *avg / 8 + (uint32_t)ms;
+    }
     r->got_bytes = true;
     wait_mark(r, false);
     if (!on_bytes(r, buf, (size_t)n))
@@ -1179,8 +1269,12 @@ int pt_fcgi_init(pt_worker *w)
     if (!st->b)
         return -1;
     st->nb = cfg->nbackends;
-    pt_tlist_init(&w->loop, &st->tl_sweep, PT_FCGI_STALL_MS);
-    pt_tlist_init(&w->loop, &st->tl_stall, PT_FCGI_STALL_MS);
+    pt_tlist_init(&w->loop, &st->tl_sweep, PT_FCGI_SWEEP_MS);
+    pt_tlist_init(&w->loop, &st->tl_grow, 1000);
+    pt_timer_init(&st->grow, on_grow, st);
+    static const uint32_t steps[5] = {5, 10, 20, 50, 100};
+    for (size_t k = 0; k < 5; k++)
+        pt_tlist_init(&w->loop, &st->tl_stall[k], steps[k]);
     pt_timer_init(&st->sweep, on_sweep, st);
     size_t off = 0;
     for (size_t i = 0; i < cfg->nbackends; i++) {
@@ -1192,6 +1286,13 @@ int pt_fcgi_init(pt_worker *w)
         b->idle = calloc(bc->nservers, sizeof(*b->idle));
         b->nidle = calloc(bc->nservers, sizeof(*b->nidle));
         b->probed = calloc(bc->nservers, sizeof(*b->probed));
+        b->rt8 = calloc(bc->nservers, sizeof(*b->rt8));
+        b->cap_cfg = calloc(bc->nservers, sizeof(*b->cap_cfg));
+        b->stalled_at = calloc(bc->nservers, sizeof(*b->stalled_at));
+        if (!b->rt8 || !b->cap_cfg || !b->stalled_at)
+            return -1;
+        for (size_t si = 0; si < bc->nservers; si++)
+            b->cap_cfg[si] = b->up.s[si].cap;
         if (g_waiting && off + bc->nservers <= g_nwaiting) {
             b->waiting = g_waiting + off;
         } else if (!(b->waiting = calloc(bc->nservers, sizeof(*b->waiting)))) {
@@ -1229,9 +1330,13 @@ void pt_fcgi_shutdown(pt_worker *w)
     while (st->probes)
         probe_close(st->probes);
     pt_timer_stop(&st->sweep);
+    pt_timer_stop(&st->grow);
     for (size_t i = 0; i < st->nb; i++) {
         pt_upstream_free(&st->b[i].up);
         free(st->b[i].probed);
+        free(st->b[i].rt8);
+        free(st->b[i].cap_cfg);
+        free(st->b[i].stalled_at);
         if (st->b[i].own_waiting)
             free(st->b[i].waiting);
         free(st->b[i].idle);

@@ -660,6 +660,52 @@ class FlagOnlyTwoWorkers(PhpCase):
         self.assertEqual((r.status, r.body), (200, b'static text\n'))
 
 
+# -- more concurrent requests than FPM children, no max_conns -----------------
+
+class MoreRequestsThanChildren(PhpCase):
+    """Two FPM children, no max_conns, 12 concurrent slow requests: the
+    requests beyond two sit unread in FPM's listen backlog. Idle pooled
+    connections pin children, so without portico noticing (unread bytes on a
+    Unix socket) and capping itself at the connections that are served, the
+    stuck ones would wait for keepalive_timeout. Every request must come back,
+    and the log says what portico learned."""
+
+    POOL = {'listen': 'unix', 'max_children': 2}
+    ARGS = ('--fastcgi', '.php=@ADDR@', '-o', 'log_level=info')
+    WORKERS = 1
+    BACKEND = '.php'
+
+    def test_backlog_is_noticed_and_every_request_answered(self):
+        results, lock = [], threading.Lock()
+
+        def one(i):
+            try:
+                c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=60)
+                c.request('GET', '/sleep.php?ms=150&id=%d' % i)
+                r = c.getresponse()
+                out = (r.status, r.read().split(b' pid=')[0])
+                c.close()
+            except Exception as e:  # noqa: BLE001 - reported below
+                out = repr(e)
+            with lock:
+                results.append((i, out))
+        for rnd in range(2):
+            results.clear()
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(12)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(90)
+            self.assertEqual(sorted(results),
+                             [(i, (200, b'slept 150 id=%d' % i)) for i in range(12)],
+                             self.log_tail())
+        self.assert_log(r'fastcgi \.php \([^)]*\): a request waited on a new connection while '
+                        r'\d+ others were served: at most \d+ connections',
+                        'the learned connection cap')
+        bad = [ln for ln in self.srv.stderr_text().splitlines() if '[error]' in ln]
+        self.assertEqual(bad, [], 'errors logged')
+
+
 # -- PHP-FPM recycling its children --------------------------------------------
 
 class RecycleCase(PhpCase):
