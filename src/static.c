@@ -247,6 +247,23 @@ static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size,
     pt_cq_append(&c->out, tail, (size_t)tl);
 }
 
+/* A small file is read into the output queue behind its headers, so the
+ * response leaves in one sendmsg (one segment) instead of a header write
+ * and a sendfile; larger files go by sendfile. */
+#define PT_STATIC_INLINE (16u * 1024u)
+
+static void body_whole(pt_conn *c, int fd, uint64_t size)
+{
+    if (size > 0 && size <= PT_STATIC_INLINE) {
+        char *dst = pt_cq_reserve(&c->out, (size_t)size);
+        if (dst && pread(fd, dst, (size_t)size, 0) == (ssize_t)size) {
+            pt_cq_commit(&c->out, (size_t)size);
+            return;
+        }
+    }
+    pt_cq_append_file(&c->out, fd, 0, size);
+}
+
 static void serve_file(pt_conn *c, int fd, const struct stat *st, const char *name, size_t name_len)
 {
     c->file_fd = fd;
@@ -311,7 +328,7 @@ static void serve_file(pt_conn *c, int fd, const struct stat *st, const char *na
         pt_resp_header(c, "Accept-Ranges", "bytes", 5);
         pt_resp_end(c, (int64_t)size);
         if (!c->is_head)
-            pt_cq_append_file(&c->out, fd, 0, size);
+            body_whole(c, fd, size);
         return;
     }
     pt_resp_begin(c, 206);

@@ -812,6 +812,38 @@ class ManyRanges(ServerCase):
         self.assertEqual([p[2] for p in parts], [DIGITS[a:b + 1] for a, b in spec])
 
 
+SIZES = (0, 1, 1024, 16383, 16384, 16385, 70000)
+SIZED = {n: os.urandom(n) for n in SIZES}
+
+
+class FileSizes(ServerCase):
+    """Small files leave with their headers in one write (read into the
+    output queue), larger ones by sendfile: both paths, at the boundary,
+    must give the exact bytes, for GET, HEAD, pipelined and ranged requests."""
+    FILES = {'f%d.bin' % n: data for n, data in SIZED.items()}
+
+    def test_every_size_is_served_exactly(self):
+        for n, data in SIZED.items():
+            r = self.get('/f%d.bin' % n)
+            self.assertEqual((r.status, int(r.header('Content-Length')), r.body),
+                             (200, n, data), 'size %d' % n)
+            h = self.get('/f%d.bin' % n, method='HEAD')
+            self.assertEqual((h.status, int(h.header('Content-Length')), h.body), (200, n, b''))
+
+    def test_pipelined_small_and_large_files_keep_their_order(self):
+        names = ['/f16384.bin', '/f1.bin', '/f70000.bin', '/f16385.bin', '/f0.bin']
+        req = b''.join(b'GET %s HTTP/1.1\r\nHost: x\r\n\r\n' % n.encode() for n in names)
+        out = harness.raw(self.port, req + b'GET /f1024.bin HTTP/1.1\r\nHost: x\r\n'
+                          b'Connection: close\r\n\r\n', timeout=20)
+        resps = harness.parse_responses(out)
+        want = [SIZED[int(n[2:-4])] for n in names] + [SIZED[1024]]
+        self.assertEqual([r.body for r in resps], want)
+
+    def test_range_of_a_small_file(self):
+        r = self.get('/f16384.bin', {'Range': 'bytes=100-199'})
+        self.assertEqual((r.status, r.body), (206, SIZED[16384][100:200]))
+
+
 # -- vhosts and locations -------------------------------------------------
 
 class Vhosts(ServerCase):
