@@ -245,6 +245,7 @@ typedef struct defaults {
     size_t ninterp;
 } defaults;
 
+static int vfail(load_ctx *x, const char *where, const char *fmt, va_list ap) PT_PRINTF(3, 0);
 static int vfail(load_ctx *x, const char *where, const char *fmt, va_list ap)
 {
     int n = 0;

@@ -3,7 +3,8 @@
 # packages it needs (when root on Debian), then
 #   1. make distcheck: plain -Werror build, unit + integration tests from the
 #      release tarball, install/uninstall check;
-#   2. an AddressSanitizer + UBSan build running the same tests.
+#   2. an AddressSanitizer + UBSan build running the same tests;
+#   3. a clang build with the libFuzzer targets: make fuzz-smoke.
 # Ends with the line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${PT_NO_APT
     apt-get install -y -q --no-install-recommends \
         build-essential autoconf automake pkg-config \
         libhttp-parser-dev libconfig-dev libfcgi-dev libfcgi-bin \
-        python3 curl ca-certificates git gitweb perl php-cgi php-fpm fcgiwrap >/dev/null || { echo "apt-get install failed"; exit 1; }
+        clang libclang-rt-14-dev \
+        python3 curl ca-certificates git gitweb perl php-cgi php-fpm fcgiwrap systemd >/dev/null || { echo "apt-get install failed"; exit 1; }
 fi
 
 log=$(mktemp -d /tmp/portico-suite.XXXXXX)
@@ -47,8 +49,16 @@ sanitized() {
     rm -rf "$top/build-asan" && mkdir -p "$top/build-asan" && cd "$top/build-asan" &&
         ../configure -q --enable-sanitizers && make -j"$jobs" && make -j"$jobs" check
 }
+# clang's warnings differ from gcc's: the gcc builds above enforce -Werror,
+# this one is about what the fuzz targets find (one PASS/FAIL per target).
+fuzzing() {
+    rm -rf "$top/build-fuzz" && mkdir -p "$top/build-fuzz" && cd "$top/build-fuzz" &&
+        CC=clang ../configure -q --enable-fuzzers --enable-sanitizers &&
+        make -j"$jobs" && make fuzz-smoke
+}
 run plain plain
 run asan sanitized
+run fuzz fuzzing
 
 passed=$(cat "$log"/*.results | grep -c '^PASS: ')
 failed=$(cat "$log"/*.results | grep -cE '^(FAIL|ERROR|XPASS): ')

@@ -1,0 +1,67 @@
+# tests/fuzz/: libFuzzer targets (configure --enable-fuzzers, clang only), with
+# their seed corpora and every crasher found kept as a regression input.
+# `make fuzz-smoke` runs each target briefly over its corpus.
+FUZZ_NAMES = h1_head chunked path cgi_resp fcgi_rec conf range
+FUZZ_TARGETS = \
+	tests/fuzz/fuzz_h1_head \
+	tests/fuzz/fuzz_chunked \
+	tests/fuzz/fuzz_path \
+	tests/fuzz/fuzz_cgi_resp \
+	tests/fuzz/fuzz_fcgi_rec \
+	tests/fuzz/fuzz_conf \
+	tests/fuzz/fuzz_range
+EXTRA_DIST += $(FUZZ_TARGETS:=.c) tests/fuzz/fuzz.h tests/fuzz/README \
+	tests/fuzz/corpus tests/fuzz/crashers
+
+# seconds per target; `make fuzz-smoke FUZZ_SMOKE_TIME=600` for a longer run
+FUZZ_SMOKE_TIME = 10
+FUZZ_SMOKE_FLAGS = -max_total_time=$(FUZZ_SMOKE_TIME) -runs=50000000 -timeout=10 \
+	-rss_limit_mb=2048 -max_len=4096 -print_final_stats=1
+
+if FUZZERS
+noinst_PROGRAMS += $(FUZZ_TARGETS)
+tests_fuzz_fuzz_h1_head_LDADD = $(PT_LIBS)
+tests_fuzz_fuzz_h1_head_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_chunked_LDADD = $(PT_LIBS)
+tests_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_path_LDADD = $(PT_LIBS)
+tests_fuzz_fuzz_path_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_cgi_resp_LDADD = $(PT_LIBS)
+tests_fuzz_fuzz_cgi_resp_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_fcgi_rec_LDADD = $(PT_LIBS)
+tests_fuzz_fuzz_fcgi_rec_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_conf_LDADD = $(PT_LIBS)
+tests_fuzz_fuzz_conf_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_range_LDADD = $(PT_LIBS)
+tests_fuzz_fuzz_range_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+
+# Per target: the kept crashers must not crash any more, then fuzz from the
+# seeds. New inputs and artifacts go to a scratch directory (the source tree
+# may be read-only), removed on success and kept, with its path printed, on
+# failure. One "PASS:"/"FAIL:" line per target, as tests/suite.sh counts them.
+fuzz-smoke: $(FUZZ_TARGETS)
+	@failed=0; \
+	for t in $(FUZZ_NAMES); do \
+	  prog=tests/fuzz/fuzz_$$t; \
+	  work=`mktemp -d "$${TMPDIR:-/tmp}/portico-fuzz-$$t.XXXXXX"` || exit 1; \
+	  mkdir "$$work/corpus"; \
+	  kept=`find "$(srcdir)/tests/fuzz/crashers/fuzz_$$t" -type f 2>/dev/null | sort`; \
+	  if test -n "$$kept" && ! $$prog -artifact_prefix="$$work/" $$kept >"$$work/crashers.log" 2>&1; then \
+	    echo "FAIL: fuzz_$$t (a kept crasher still fails; log: $$work/crashers.log)"; \
+	    tail -n 30 "$$work/crashers.log"; failed=1; continue; \
+	  fi; \
+	  if $$prog $(FUZZ_SMOKE_FLAGS) -artifact_prefix="$$work/" "$$work/corpus" \
+	      "$(srcdir)/tests/fuzz/corpus/fuzz_$$t" >"$$work/fuzz.log" 2>&1; then \
+	    echo "PASS: fuzz_$$t (`sed -n 's/^stat::number_of_executed_units: *//p' "$$work/fuzz.log"` runs)"; \
+	    rm -rf "$$work"; \
+	  else \
+	    echo "FAIL: fuzz_$$t (log and artifacts: $$work)"; \
+	    tail -n 40 "$$work/fuzz.log"; failed=1; \
+	  fi; \
+	done; \
+	test $$failed = 0
+else
+fuzz-smoke:
+	@echo "fuzz-smoke: nothing to do: configure with CC=clang --enable-fuzzers to build the fuzz targets"
+endif
+.PHONY: fuzz-smoke
