@@ -141,8 +141,11 @@ void pt_conn_free(pt_conn *c)
 
 void pt_conn_close_if_idle(pt_conn *c)
 {
+    /* not at once: a client may be sending its next request right now
+     * (closing would lose it). It gets a short grace; a request that comes
+     * is answered with "Connection: close" (start_request sees stopping). */
     if (c->state == PT_CS_IDLE && c->in_len == 0)
-        pt_conn_close(c);
+        pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_stop_idle);
 }
 
 /* Escaped first line of the head for logs ("-" when none). */

@@ -80,7 +80,8 @@ struct pt_conn {
 void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen);
 /* Close now (no response). */
 void pt_conn_close(pt_conn *c);
-/* Graceful stop: close the connection if it sits idle between requests. */
+/* Graceful stop: a connection idle between requests is closed after a short
+ * grace (a request already on its way is still answered, with close). */
 void pt_conn_close_if_idle(pt_conn *c);
 /* Log a rejected request and queue its error page; the connection closes
  * after it when close is set. */

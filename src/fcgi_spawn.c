@@ -194,6 +194,92 @@ int pt_spawn_start(const pt_config *cfg, pt_loop *loop, char *err, size_t errlen
     return 0;
 }
 
+static bool same_strv(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+bool pt_spawn_rebind(pt_config *c)
+{
+    bool all = true;
+    for (size_t i = 0; i < S.napps; i++) {
+        app *a = &S.apps[i];
+        const pt_fcgi_spawn *o = a->b->spawn;
+        pt_backend *nb = NULL;
+        for (size_t k = 0; k < c->nbackends; k++)
+            if (strcmp(c->backends[k].name, a->b->name) == 0 && c->backends[k].spawn)
+                nb = &c->backends[k];
+        if (!nb) {
+            pt_log_warn("fastcgi %s: gone from the configuration; its processes keep running "
+                        "until portico restarts",
+                        a->b->name);
+            all = false;
+            continue;
+        }
+        pt_fcgi_spawn *n = nb->spawn;
+        if (o->socket_auto && n->socket_auto && strcmp(o->socket, n->socket) != 0) {
+            /* a made-up path differs only by the pid of the process that
+             * read the file: the running socket stays the backend's */
+            char *sock = strdup(o->socket), *addr = NULL;
+            struct sockaddr_un *sun = (struct sockaddr_un *)&nb->servers[0].addr;
+            if (!sock || strlen(sock) >= sizeof(sun->sun_path) ||
+                asprintf(&addr, "unix:%s", sock) < 0) {
+                free(sock);
+                all = false;
+                continue;
+            }
+            free(n->socket);
+            n->socket = sock;
+            free(nb->servers[0].address);
+            nb->servers[0].address = addr;
+            strcpy(sun->sun_path, sock);
+        }
+        if (strcmp(o->program, n->program) != 0 || o->processes != n->processes ||
+            strcmp(o->socket, n->socket) != 0 || !same_strv(o->args, o->nargs, n->args, n->nargs) ||
+            !same_strv(o->env, o->nenv, n->env, n->nenv)) {
+            pt_log_warn("fastcgi %s: spawn settings changed; they take effect when portico "
+                        "restarts",
+                        a->b->name);
+            all = false;
+            continue;
+        }
+        char **argv = make_argv(n), **envp = make_envp(n);
+        if (!argv || !envp) {
+            free(argv);
+            free(envp);
+            all = false;
+            continue;
+        }
+        free(a->argv);
+        free(a->envp);
+        a->argv = argv;
+        a->envp = envp;
+        a->b = nb;
+    }
+    for (size_t k = 0; k < c->nbackends; k++) {
+        bool running = false;
+        for (size_t i = 0; i < S.napps; i++)
+            running |= strcmp(S.apps[i].b->name, c->backends[k].name) == 0;
+        if (c->backends[k].spawn && !running)
+            pt_log_warn("fastcgi %s: a new spawn backend starts when portico restarts",
+                        c->backends[k].name);
+    }
+    return all;
+}
+
+bool pt_spawn_uses(const pt_config *c)
+{
+    for (size_t i = 0; i < S.napps; i++)
+        if (S.apps[i].b >= c->backends && S.apps[i].b < c->backends + c->nbackends)
+            return true;
+    return false;
+}
+
 void pt_spawn_close_fds(void)
 {
     for (size_t i = 0; i < S.napps; i++)

@@ -18,6 +18,13 @@ void pt_spawn_close_fds(void);
 /* A child of the master exited: true when it was an app (restarted unless
  * stopping). */
 bool pt_spawn_reaped(pid_t pid, int status);
+/* Reload: point the running apps at c's backends of the same name when
+ * their spawn settings are unchanged (a made-up socket path is carried
+ * over into c). False when some app still needs the old configuration
+ * (changed or removed): the caller keeps that one alive. */
+bool pt_spawn_rebind(pt_config *c);
+/* Does a running app still point into c? */
+bool pt_spawn_uses(const pt_config *c);
 /* portico is stopping: apps that exit from now on are not restarted. */
 void pt_spawn_quiesce(void);
 /* Stop every app: TERM, then KILL after grace_ms; waits for them, closes

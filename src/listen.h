@@ -1,4 +1,5 @@
-/* listen.h: listening sockets: bound by the master, inherited by workers. */
+/* listen.h: listening sockets: bound by the master (or passed by systemd
+ * socket activation), inherited by workers. */
 #ifndef PT_LISTEN_H
 #define PT_LISTEN_H
 
@@ -9,10 +10,23 @@ typedef struct pt_listener {
     int fd;
     char text[64]; /* printable address */
     const pt_listen_cfg *cfg;
+    bool activated; /* passed by the service manager (LISTEN_FDS), not bound here */
 } pt_listener;
 
-/* Bind and listen every configured address. Returns 0, or -1 with err. */
+/* Bind and listen every configured address. With socket activation
+ * (LISTEN_PID = our pid, LISTEN_FDS = N) the sockets on fds 3..3+N-1 are
+ * used for the configured addresses they are bound to (getsockname; "*:PORT"
+ * takes [::]:PORT or 0.0.0.0:PORT) and only the rest is bound; a passed
+ * socket no configured address matches is an error. LISTEN_PID, LISTEN_FDS
+ * and LISTEN_FDNAMES are removed from the environment in any case.
+ * Returns 0, or -1 with err. */
 int pt_listen_open(const pt_config *c, pt_listener **out, size_t *n, char *err, size_t errlen);
+/* Reload: the listeners of c, reusing old's socket for every address that
+ * is still configured and binding the new ones. On success old (array and
+ * the sockets not reused) is released; on failure nothing changes. 0 or -1
+ * with err. */
+int pt_listen_reload(const pt_config *c, pt_listener *old, size_t nold, pt_listener **out,
+                     size_t *n, char *err, size_t errlen);
 void pt_listen_close(pt_listener *ls, size_t n);
 
 #endif

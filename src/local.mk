@@ -15,6 +15,7 @@ src_libportico_a_SOURCES = \
 	src/log.c src/log.h \
 	src/buf.c src/buf.h \
 	src/ev.c src/ev.h \
+	src/notify.c src/notify.h \
 	src/listen.c src/listen.h \
 	src/conn.c src/conn.h \
 	src/h1_resp.c src/h1_resp.h \

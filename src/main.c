@@ -237,6 +237,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "portico: %s\n", err);
         goto out;
     }
+    for (size_t i = 0; i < nls && daemon_mode; i++)
+        if (ls[i].activated) {
+            /* the manager that passed the sockets supervises this process:
+             * detaching would only make it lose track of the server */
+            fprintf(stderr, "portico: warning: --daemon ignored: socket activation implies "
+                            "the foreground\n");
+            daemon_mode = false;
+        }
     if (daemon_mode && strcmp(cfg->error_log, "stderr") == 0)
         fprintf(stderr, "portico: warning: --daemon with the error log on stderr: errors are "
                         "discarded; use --error-log FILE\n");
@@ -249,8 +257,9 @@ int main(int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < nls; i++)
-        pt_log_info("listening on %s", ls[i].text);
-    rc = pt_master_run(cfg, ls, nls);
+        pt_log_info("listening on %s%s", ls[i].text,
+                    ls[i].activated ? " (socket passed by the service manager)" : "");
+    rc = pt_master_run(&cfg, &ls, &nls, &cli);
     if (cfg->pid_file)
         unlink(cfg->pid_file);
 out:

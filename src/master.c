@@ -1,7 +1,10 @@
 /* master.c: the master forks N workers that inherit the listeners, then
  * only supervises: SIGCHLD -> reap and respawn (with back-off when a worker
- * keeps dying), QUIT/TERM/INT/USR1 forwarded, HUP reported as not yet
- * supported. Signals arrive through a signalfd in a small event loop. */
+ * keeps dying), QUIT/TERM/INT/USR1 forwarded, HUP reloads the configuration
+ * (validated first; new workers start, the old ones finish their requests
+ * and exit; listening sockets are kept). Signals arrive through a signalfd
+ * in a small event loop. The master alone tells systemd READY=1 /
+ * RELOADING=1 / STOPPING=1 (notify.c). */
 #include "first.h"
 #include "master.h"
 #include "ev.h"
@@ -9,6 +12,7 @@
 #include "fcgi_spawn.h"
 #include "log.h"
 #include "mime.h"
+#include "notify.h"
 #include "util.h"
 #include "worker.h"
 
@@ -26,15 +30,20 @@ typedef struct slot {
     pid_t pid;
     uint64_t started;
     unsigned quick_deaths;
+    bool retired; /* an old generation's worker: finishing, not respawned */
+    int id;
     pt_timer respawn;
 } slot;
 
 static struct {
     pt_loop loop;
     pt_config *cfg;
+    const pt_cli *cli; /* to load the configuration again on HUP */
+    pt_config **kept;  /* older configurations spawned apps still point into */
+    size_t nkept;
     pt_listener *ls;
     size_t nls;
-    slot *slots;
+    slot **slots; /* current workers first (ids 0..workers-1), retired ones after */
     int nslots;
     int stopping; /* 0, SIGQUIT or SIGTERM */
     int sigfd;
@@ -48,23 +57,33 @@ static int live_workers(void)
 {
     int n = 0;
     for (int i = 0; i < M.nslots; i++)
-        n += M.slots[i].pid > 0;
+        n += M.slots[i]->pid > 0;
+    return n;
+}
+
+static int current_workers(void)
+{
+    int n = 0;
+    for (int i = 0; i < M.nslots; i++)
+        n += !M.slots[i]->retired;
     return n;
 }
 
 static void spawn(int i)
 {
+    slot *sl = M.slots[i];
     pid_t pid = fork();
     if (pid < 0) {
-        pt_log_error("fork() of worker %d failed: %s", i, strerror(errno));
-        pt_timer_arm(&M.loop, &M.slots[i].respawn, &M.t_respawn);
+        pt_log_error("fork() of worker %d failed: %s", sl->id, strerror(errno));
+        pt_timer_arm(&M.loop, &sl->respawn, &M.t_respawn);
         return;
     }
     if (pid == 0) {
+        pt_notify_forget(); /* only the master's messages are the service's */
         close(M.sigfd);
         close(M.loop.epfd);
         pt_spawn_close_fds();
-        int rc = pt_worker_main(M.cfg, M.ls, M.nls, i);
+        int rc = pt_worker_main(M.cfg, M.ls, M.nls, sl->id);
         pt_listen_close(M.ls, M.nls);
         pt_config_free(M.cfg);
         pt_log_close_all();
@@ -73,22 +92,42 @@ static void spawn(int i)
          * stdio holds nothing of the master's */
         exit(rc);
     }
-    M.slots[i].pid = pid;
-    M.slots[i].started = pt_now_ms();
+    sl->pid = pid;
+    sl->started = pt_now_ms();
 }
 
 static void on_respawn(pt_loop *l, pt_timer *t)
 {
     (void)l;
-    if (!M.stopping)
-        spawn((int)(intptr_t)t->data);
+    slot *sl = t->data;
+    if (M.stopping || sl->retired)
+        return;
+    for (int i = 0; i < M.nslots; i++)
+        if (M.slots[i] == sl)
+            spawn(i);
 }
 
 static void signal_workers(int sig)
 {
     for (int i = 0; i < M.nslots; i++)
-        if (M.slots[i].pid > 0)
-            kill(M.slots[i].pid, sig);
+        if (M.slots[i]->pid > 0)
+            kill(M.slots[i]->pid, sig);
+}
+
+/* Drop retired slots whose worker has exited. */
+static void prune(void)
+{
+    int j = 0;
+    for (int i = 0; i < M.nslots; i++) {
+        slot *sl = M.slots[i];
+        if (sl->retired && sl->pid == 0) {
+            pt_timer_stop(&sl->respawn);
+            free(sl);
+            continue;
+        }
+        M.slots[j++] = sl;
+    }
+    M.nslots = j;
 }
 
 static void reap(void)
@@ -97,25 +136,31 @@ static void reap(void)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         int i;
-        for (i = 0; i < M.nslots && M.slots[i].pid != pid; i++)
+        for (i = 0; i < M.nslots && M.slots[i]->pid != pid; i++)
             ;
         if (i == M.nslots) {
             pt_spawn_reaped(pid, status); /* a FastCGI app portico runs */
             continue;
         }
-        slot *s = &M.slots[i];
+        slot *s = M.slots[i];
         s->pid = 0;
+        if (s->retired) {
+            if (WIFSIGNALED(status))
+                pt_log_warn("old worker %d (pid %d) killed by signal %d after a reload", s->id,
+                            (int)pid, WTERMSIG(status));
+            continue;
+        }
         if (M.stopping) {
             if (WIFSIGNALED(status))
-                pt_log_warn("worker %d (pid %d) killed by signal %d during stop", i, (int)pid,
+                pt_log_warn("worker %d (pid %d) killed by signal %d during stop", s->id, (int)pid,
                             WTERMSIG(status));
             continue;
         }
         if (WIFSIGNALED(status))
-            pt_log_error("worker %d (pid %d) exited on signal %d; respawning", i, (int)pid,
+            pt_log_error("worker %d (pid %d) exited on signal %d; respawning", s->id, (int)pid,
                          WTERMSIG(status));
         else
-            pt_log_error("worker %d (pid %d) exited with status %d; respawning", i, (int)pid,
+            pt_log_error("worker %d (pid %d) exited with status %d; respawning", s->id, (int)pid,
                          WEXITSTATUS(status));
         /* back-off: a worker that dies right after start would otherwise
          * make the master fork in a tight loop */
@@ -128,6 +173,7 @@ static void reap(void)
         else
             spawn(i);
     }
+    prune();
     if (M.stopping && live_workers() == 0)
         M.loop.stop = true;
 }
@@ -145,6 +191,7 @@ static void begin_stop(int sig)
     if (M.stopping == SIGTERM || (M.stopping && sig == SIGQUIT))
         return;
     M.stopping = sig;
+    pt_notify_stopping(sig == SIGQUIT ? "stopping gracefully" : "stopping");
     pt_spawn_quiesce();
     pt_log_info("%s: stopping %s", sig == SIGQUIT ? "SIGQUIT" : "SIGTERM",
                 sig == SIGQUIT ? "gracefully" : "now");
@@ -161,6 +208,130 @@ static void begin_stop(int sig)
     pt_timer_arm(&M.loop, &M.kill_timer, &M.t_kill);
     if (live_workers() == 0)
         M.loop.stop = true;
+}
+
+static void notify_ready(void);
+
+static int add_slot(int id)
+{
+    slot **ns = realloc(M.slots, (size_t)(M.nslots + 1) * sizeof(*ns));
+    if (!ns)
+        return -1;
+    M.slots = ns;
+    slot *sl = calloc(1, sizeof(*sl));
+    if (!sl)
+        return -1;
+    sl->id = id;
+    pt_timer_init(&sl->respawn, on_respawn, sl);
+    M.slots[M.nslots++] = sl;
+    return 0;
+}
+
+/* The configurations spawned apps still point into, freed once none does. */
+static void keep_or_free(pt_config *c)
+{
+    if (!pt_spawn_uses(c)) {
+        pt_config_free(c);
+        return;
+    }
+    pt_config **nk = realloc(M.kept, (M.nkept + 1) * sizeof(*nk));
+    if (!nk) {
+        pt_log_error("out of memory keeping an old configuration");
+        return; /* leaked rather than freed under a running app */
+    }
+    M.kept = nk;
+    M.kept[M.nkept++] = c;
+}
+
+static void open_logs(const pt_config *c)
+{
+    if (pt_log_open(c->error_log, c->log_level) < 0)
+        pt_log_error("reload: cannot open error log %s: %s; keeping the old one", c->error_log,
+                     strerror(errno));
+    if (pt_access_log_open(c->access_log) < 0)
+        pt_log_error("reload: cannot open access log %s: %s", c->access_log, strerror(errno));
+    for (size_t i = 0; i < c->nvhosts; i++)
+        if (c->vhosts[i].access_log && pt_access_log_handle(c->vhosts[i].access_log) == -2)
+            pt_log_error("reload: cannot open access log %s: %s", c->vhosts[i].access_log,
+                         strerror(errno));
+}
+
+/* SIGHUP (nginx semantics): the new configuration is loaded and checked
+ * first and an error keeps the old one. Then the listeners are carried
+ * over (reused where the address stays), new workers start with the new
+ * configuration and the old ones get QUIT: they finish what they are doing
+ * (CGI scripts and FastCGI exchanges included) and exit. */
+static void reload(void)
+{
+    if (M.stopping)
+        return;
+    pt_log_info("SIGHUP: reloading the configuration");
+    pt_notify_reloading();
+    char err[1024] = "";
+    pt_config *nc = pt_config_load(M.cli, err, sizeof(err));
+    if (nc && pt_config_open_roots(nc, err, sizeof(err)) < 0) {
+        pt_config_free(nc);
+        nc = NULL;
+    }
+    pt_listener *nls = NULL;
+    size_t nn = 0;
+    if (nc && pt_listen_reload(nc, M.ls, M.nls, &nls, &nn, err, sizeof(err)) < 0) {
+        pt_config_free(nc);
+        nc = NULL;
+    }
+    if (!nc) {
+        pt_log_error("reload failed: %s; the current configuration stays", err);
+        notify_ready();
+        return;
+    }
+    for (size_t i = 0; i < nc->nwarnings; i++)
+        pt_log_warn("%s", nc->warnings[i]);
+    open_logs(nc);
+    const char *om = M.cfg->mime_types, *nm = nc->mime_types;
+    if ((om == NULL) != (nm == NULL) || (om && strcmp(om, nm) != 0))
+        if (pt_mime_load(nm) < 0)
+            pt_log_error("reload: cannot read %s: %s; built-in types only", nm, strerror(errno));
+    if (pt_fcgi_shared_init(nc) < 0)
+        pt_log_error("reload: cannot map shared memory: %s", strerror(errno));
+    pt_spawn_rebind(nc);
+    for (size_t i = 0; i < nn; i++)
+        if (nls[i].fd >= 0)
+            pt_log_info("listening on %s", nls[i].text);
+
+    pt_config *old = M.cfg;
+    M.cfg = nc;
+    M.ls = nls;
+    M.nls = nn;
+    /* the old generation finishes and leaves; the new one starts now */
+    int nold = M.nslots;
+    for (int i = 0; i < nold; i++) {
+        slot *sl = M.slots[i];
+        if (sl->retired)
+            continue;
+        sl->retired = true;
+        pt_timer_stop(&sl->respawn);
+        if (sl->pid > 0)
+            kill(sl->pid, SIGQUIT);
+    }
+    for (int id = 0; id < nc->workers; id++) {
+        if (add_slot(id) < 0) {
+            pt_log_error("reload: out of memory starting workers");
+            break;
+        }
+        spawn(M.nslots - 1);
+    }
+    keep_or_free(old);
+    size_t k = 0;
+    for (size_t i = 0; i < M.nkept; i++) {
+        if (pt_spawn_uses(M.kept[i]))
+            M.kept[k++] = M.kept[i];
+        else
+            pt_config_free(M.kept[i]);
+    }
+    M.nkept = k;
+    prune();
+    pt_log_info("configuration reloaded: %d worker(s)", current_workers());
+    notify_ready();
 }
 
 static void on_signal(pt_loop *l, pt_io *io, uint32_t events)
@@ -187,7 +358,7 @@ static void on_signal(pt_loop *l, pt_io *io, uint32_t events)
             signal_workers(SIGUSR1);
             break;
         case SIGHUP:
-            pt_log_warn("SIGHUP: configuration reload is not supported yet; ignored");
+            reload();
             break;
         default:
             break;
@@ -195,12 +366,29 @@ static void on_signal(pt_loop *l, pt_io *io, uint32_t events)
     }
 }
 
-int pt_master_run(pt_config *cfg, pt_listener *ls, size_t nls)
+/* READY=1 once every worker is forked: the listeners were bound (or
+ * adopted) before, so connections already queue; STATUS= says where. */
+static void notify_ready(void)
+{
+    char status[512];
+    size_t off = (size_t)snprintf(status, sizeof(status), "serving on");
+    for (size_t i = 0; i < M.nls && off < sizeof(status); i++)
+        off += (size_t)snprintf(status + off, sizeof(status) - off, "%s %s", i ? "," : "",
+                                M.ls[i].text);
+    if (off < sizeof(status))
+        snprintf(status + off, sizeof(status) - off, "; %d worker%s", current_workers(),
+                 current_workers() == 1 ? "" : "s");
+    pt_notify_ready(status);
+}
+
+int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cli *cli)
 {
     memset(&M, 0, sizeof(M));
+    pt_config *cfg = *cfgp;
     M.cfg = cfg;
-    M.ls = ls;
-    M.nls = nls;
+    M.cli = cli;
+    M.ls = *lsp;
+    M.nls = *nlsp;
     pt_log_set_role("master");
     sigemptyset(&M.sigs);
     int sigs[] = {SIGCHLD, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGHUP};
@@ -229,15 +417,13 @@ int pt_master_run(pt_config *cfg, pt_listener *ls, size_t nls)
         pt_spawn_stop(1000);
         return 1;
     }
-    M.nslots = cfg->workers;
-    M.slots = calloc((size_t)M.nslots, sizeof(slot));
-    if (!M.slots)
-        return 1;
-    for (int i = 0; i < M.nslots; i++) {
-        pt_timer_init(&M.slots[i].respawn, on_respawn, (void *)(intptr_t)i);
+    for (int i = 0; i < cfg->workers; i++) {
+        if (add_slot(i) < 0)
+            return 1;
         spawn(i);
     }
     pt_log_info("portico %s started, %d worker(s)", PACKAGE_VERSION, M.nslots);
+    notify_ready();
     pt_loop_run(&M.loop);
     /* reap anything left (the kill timer guarantees they go) */
     while (live_workers() > 0) {
@@ -247,8 +433,8 @@ int pt_master_run(pt_config *cfg, pt_listener *ls, size_t nls)
             break;
         bool worker = false;
         for (int i = 0; i < M.nslots; i++)
-            if (M.slots[i].pid == pid) {
-                M.slots[i].pid = 0;
+            if (M.slots[i]->pid == pid) {
+                M.slots[i]->pid = 0;
                 worker = true;
             }
         if (!worker)
@@ -257,7 +443,18 @@ int pt_master_run(pt_config *cfg, pt_listener *ls, size_t nls)
     /* the apps go last: in-flight requests of a graceful stop needed them */
     pt_spawn_stop(5000);
     pt_log_info("stopped");
+    for (int i = 0; i < M.nslots; i++) {
+        pt_timer_stop(&M.slots[i]->respawn);
+        free(M.slots[i]);
+    }
     free(M.slots);
+    for (size_t i = 0; i < M.nkept; i++)
+        pt_config_free(M.kept[i]);
+    free(M.kept);
+    /* the caller frees what is current now */
+    *cfgp = M.cfg;
+    *lsp = M.ls;
+    *nlsp = M.nls;
     close(M.sigfd);
     pt_loop_free(&M.loop);
     return 0;

@@ -69,6 +69,10 @@ static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
             }
             return;
         }
+        if (w->emfile_logged) {
+            pt_log_info("accepting connections again");
+            w->emfile_logged = false;
+        }
         int one = 1;
         if (ss.ss_family != AF_UNIX)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -80,9 +84,8 @@ static void on_pause_end(pt_loop *l, pt_timer *t)
 {
     (void)t;
     pt_worker *w = l->data;
-    if (w->emfile_logged)
-        pt_log_info("resuming accepts");
-    w->emfile_logged = false;
+    /* emfile_logged stays set until an accept works again: one line per
+     * episode, not one per retry */
     if (w->nconns < w->cfg->limits.max_connections)
         listeners_on(w);
 }
@@ -246,6 +249,9 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     pt_tlist_init(&w->loop, &w->t_linger, 5000);
     pt_tlist_init(&w->loop, &w->t_pause, 100);
     pt_tlist_init(&w->loop, &w->t_stop, lim->shutdown_timeout_ms);
+    /* idle keep-alive connections at a graceful stop: long enough for a
+     * request already on its way, short enough not to hold the stop */
+    pt_tlist_init(&w->loop, &w->t_stop_idle, PT_MIN(lim->keepalive_timeout_ms, (uint64_t)1000));
     pt_tlist_init(&w->loop, &w->t_cgi_queue, lim->cgi_queue_timeout_ms);
     pt_tlist_init(&w->loop, &w->t_cgi_kill, lim->cgi_kill_grace_ms);
     pt_timer_init(&w->pause_timer, on_pause_end, w);

@@ -28,7 +28,7 @@ typedef struct pt_worker {
     unsigned nconns;
     pt_conn *conns; /* all live connections (doubly linked) */
     pt_conn *dead;  /* closed, freed after the event batch */
-    pt_tlist t_header, t_body, t_keepalive, t_write, t_linger, t_pause, t_stop;
+    pt_tlist t_header, t_body, t_keepalive, t_write, t_linger, t_pause, t_stop, t_stop_idle;
     pt_timer pause_timer, stop_timer;
     int sigfd;
     pt_io sigio;
