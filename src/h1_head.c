@@ -6,6 +6,7 @@
 
 #include <http_parser.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- character classes (ASCII only, independent of the locale) ---- */
@@ -263,6 +264,8 @@ static int prescan_head(const char *buf, size_t len, size_t max_headers, prescan
 enum cb_last { CB_NONE, CB_FIELD, CB_VALUE };
 
 typedef struct cb_ctx {
+    const char *base; /* the bytes http-parser reads (a private copy, see below) */
+    const char *orig; /* the caller's buffer: every slice points here */
     pt_head *out;
     size_t max_headers;
     pt_str url;
@@ -272,9 +275,16 @@ typedef struct cb_ctx {
     bool too_many;
 } cb_ctx;
 
+/* A slice of what http-parser read, as a slice of the caller's buffer. */
+static const char *map_at(const cb_ctx *c, const char *at)
+{
+    return c->orig + (at - c->base);
+}
+
 static int on_url(http_parser *p, const char *at, size_t n)
 {
     cb_ctx *c = p->data;
+    at = map_at(c, at);
 
     if (c->url.p == NULL)
         c->url = (pt_str){at, n};
@@ -288,6 +298,7 @@ static int on_url(http_parser *p, const char *at, size_t n)
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     cb_ctx *c = p->data;
+    at = map_at(c, at);
     pt_head *h = c->out;
     pt_header *hd;
 
@@ -312,6 +323,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     cb_ctx *c = p->data;
+    at = map_at(c, at);
     pt_head *h = c->out;
     pt_header *hd;
 
@@ -688,7 +700,29 @@ int pt_h1_parse_head(const char *buf, size_t head_len, pt_header *hdr_space, siz
     parser.data = &ctx;
     ctx.out = out;
     ctx.max_headers = max_headers;
-    done = http_parser_execute(&parser, &settings, buf, head_len);
+    ctx.base = ctx.orig = buf;
+    /* Debian's http-parser skips only SP after a Content-Length or
+     * Transfer-Encoding value, yet HTAB is OWS too (RFC 9112 §5): when a
+     * field line ends in HTAB, the parser reads a copy with that OWS as SP
+     * (slices still point into buf). */
+    char *copy = NULL;
+    for (i = 0; i + 1 < head_len; i++)
+        if (buf[i] == '\t' && buf[i + 1] == '\r')
+            break;
+    if (i + 1 < head_len) {
+        if (!(copy = malloc(head_len))) {
+            out->error = "out of memory";
+            return 400;
+        }
+        memcpy(copy, buf, head_len);
+        for (size_t k = 0; k + 1 < head_len; k++)
+            if (copy[k + 1] == '\r')
+                for (size_t j = k + 1; j > 0 && is_ows(copy[j - 1]); j--)
+                    copy[j - 1] = ' ';
+        ctx.base = copy;
+    }
+    done = http_parser_execute(&parser, &settings, ctx.base, head_len);
+    free(copy);
     if (HTTP_PARSER_ERRNO(&parser) != HPE_OK) {
         if (ctx.too_many) {
             out->error = "too many header fields";

@@ -55,6 +55,13 @@ static void test_smuggling_table(void)
     ok(parse(POST11("Content-Length: 1 2\r\n")) == 400, "Content-Length '1 2' rejected");
     ok(parse(POST11("Content-Length: 3 3\r\n")) == 400, "Content-Length '3 3' rejected");
     ok(parse(POST11("Content-Length: -1\r\n")) == 400, "negative Content-Length rejected");
+    ok(parse(POST11("Content-Length: 3\t\r\n")) == 0 && H.content_length == 3,
+       "trailing HTAB after Content-Length is OWS (RFC 9112 §5)");
+    ok(parse(POST11("Transfer-Encoding: chunked \t\r\n")) == 0 && H.is_chunked,
+       "trailing SP HTAB after Transfer-Encoding is OWS");
+    ok(parse("GET / HTTP/1.1\r\nHost: a\t\r\nX-A: b\t\r\n\r\n") == 0 && slice_is(H.host, "a") &&
+           H.headers[1].value_len == 1 && H.headers[1].value[0] == 'b',
+       "trailing HTAB trimmed, slices point into the caller's buffer");
     ok(parse(POST11("Content-Length: 3  \r\n")) == 0 && H.content_length == 3,
        "Content-Length with trailing OWS accepted as 3");
     ok(parse(POST11("Content-Length:   3\r\n")) == 0 && H.content_length == 3,
