@@ -36,6 +36,10 @@
 #define PT_FCGI_STALL_MS 100 /* the longest wait taken for a backlog stall */
 #define PT_FCGI_SWEEP_MS 10
 
+/* waits (ms) after which an unanswered request on a new connection is
+ * looked at as stuck in the backlog; one timeout list each */
+static const uint32_t stall_steps[5] = {5, 10, 20, 50, 100};
+
 typedef struct fconn fconn;
 typedef struct freq freq;
 
@@ -78,7 +82,7 @@ struct pt_fcgi_state {
     pt_timer grow;  /* learned connection caps creep back up */
     pt_tlist tl_grow;
     pt_tlist tl_sweep;
-    pt_tlist tl_stall[5]; /* 5, 10, 20, 50, 100 ms */
+    pt_tlist tl_stall[5]; /* one per stall_steps entry */
     unsigned nidle;       /* idle connections of this worker, all backends */
 };
 
@@ -744,14 +748,30 @@ static void start_send(freq *r)
     wait_mark(r, false);
     r->t_sent = r->w->loop.now;
     if (!r->reused) {
-        static const uint32_t steps[5] = {5, 10, 20, 50, 100};
         uint32_t want = r->b->rt8[r->si] / 2 + 5; /* 4 x average + 5 ms */
         size_t k = 0;
-        while (k < 4 && steps[k] < want)
+        while (k < 4 && stall_steps[k] < want)
             k++;
         pt_timer_arm(&r->w->loop, &r->stall, &r->w->fcgi->tl_stall[k]);
     }
     do_send(r); /* optimistic: a fresh or idle socket has room */
+}
+
+/* A pooled connection the backend had closed (PHP-FPM recycling a child)
+ * failed before any answer: once more, on a new connection to the same
+ * server. False when that was done already or the connection was new. */
+static bool retry_fresh(freq *r, const char *why)
+{
+    if (!r->reused || r->retried)
+        return false;
+    req_log(r, PT_LOG_DEBUG, "reused connection failed (%s); retrying on a new one", why);
+    fconn *old = r->fc;
+    r->fc = NULL;
+    old->r = NULL;
+    fc_close(old);
+    r->retried = true;
+    connect_new(r, (size_t)r->si);
+    return true;
 }
 
 /* 0: all sent or would block; -1: the send failed (errno). */
@@ -836,19 +856,8 @@ static void do_send(freq *r)
         io_update(r);
         return;
     }
-    if (r->reused && !r->retried) {
-        /* a pooled connection the backend had closed: once more, fresh */
-        size_t si = (size_t)r->si;
-        req_log(r, PT_LOG_DEBUG, "reused connection failed (%s); retrying on a new one",
-                strerror(e));
-        fconn *old = r->fc;
-        r->fc = NULL;
-        old->r = NULL;
-        fc_close(old);
-        r->retried = true;
-        connect_new(r, si);
+    if (retry_fresh(r, strerror(e)))
         return;
-    }
     char why[200];
     snprintf(why, sizeof(why), "send failed: %s", strerror(e));
     exchange_failed(r, 502, why, true);
@@ -980,17 +989,8 @@ static bool on_bytes(freq *r, const char *p, size_t n)
 
 static void on_eof(freq *r, int err)
 {
-    if (!r->got_bytes && r->reused && !r->retried) {
-        size_t si = (size_t)r->si;
-        req_log(r, PT_LOG_DEBUG, "reused connection closed by the backend; retrying on a new one");
-        fconn *old = r->fc;
-        r->fc = NULL;
-        old->r = NULL;
-        fc_close(old);
-        r->retried = true;
-        connect_new(r, si);
+    if (!r->got_bytes && retry_fresh(r, "closed by the backend"))
         return;
-    }
     char why[200];
     if (!r->gw.headers_done)
         snprintf(why, sizeof(why), "closed the connection before the response header%s%s",
@@ -1143,13 +1143,13 @@ static void request_line(pt_conn *c, char *out, size_t n)
              c->head.http_minor);
 }
 
+/* The worker's state for a backend: same index as in the configuration. */
 static fbackend *backend_of(pt_worker *w, const pt_backend *bc)
 {
     struct pt_fcgi_state *st = w->fcgi;
-    for (size_t i = 0; st && i < st->nb; i++)
-        if (st->b[i].cfg == bc)
-            return &st->b[i];
-    return NULL;
+    if (!st || !bc || bc < w->cfg->backends || bc >= w->cfg->backends + st->nb)
+        return NULL;
+    return &st->b[bc - w->cfg->backends];
 }
 
 void pt_fcgi_start(pt_conn *c)
@@ -1272,9 +1272,8 @@ int pt_fcgi_init(pt_worker *w)
     pt_tlist_init(&w->loop, &st->tl_sweep, PT_FCGI_SWEEP_MS);
     pt_tlist_init(&w->loop, &st->tl_grow, 1000);
     pt_timer_init(&st->grow, on_grow, st);
-    static const uint32_t steps[5] = {5, 10, 20, 50, 100};
-    for (size_t k = 0; k < 5; k++)
-        pt_tlist_init(&w->loop, &st->tl_stall[k], steps[k]);
+    for (size_t k = 0; k < PT_ARRAY_LEN(stall_steps); k++)
+        pt_tlist_init(&w->loop, &st->tl_stall[k], stall_steps[k]);
     pt_timer_init(&st->sweep, on_sweep, st);
     size_t off = 0;
     for (size_t i = 0; i < cfg->nbackends; i++) {

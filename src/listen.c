@@ -35,6 +35,20 @@ static int bind_one(const struct sockaddr *sa, socklen_t len, bool dual)
     return fd;
 }
 
+/* One configured address; "*:PORT" falls back to every IPv4 interface on a
+ * host without IPv6. */
+static int bind_cfg(const pt_listen_cfg *lc)
+{
+    int fd = bind_one((const struct sockaddr *)&lc->addr, lc->addrlen, lc->any_dual);
+    if (fd < 0 && lc->any_dual && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
+        struct sockaddr_in sin = {.sin_family = AF_INET};
+        sin.sin_port = ((const struct sockaddr_in6 *)&lc->addr)->sin6_port;
+        sin.sin_addr.s_addr = htonl(INADDR_ANY);
+        fd = bind_one((const struct sockaddr *)&sin, sizeof(sin), false);
+    }
+    return fd;
+}
+
 enum { SD_LISTEN_FDS_START = 3 };
 
 /* Is the socket bound to ss the one configured as lc? */
@@ -172,14 +186,7 @@ int pt_listen_open(const pt_config *c, pt_listener **out, size_t *n, char *err, 
         const pt_listen_cfg *lc = &c->listen[i];
         if (ls[i].activated)
             continue;
-        int fd = bind_one((const struct sockaddr *)&lc->addr, lc->addrlen, lc->any_dual);
-        if (fd < 0 && lc->any_dual && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
-            /* no IPv6 on this host: fall back to every IPv4 interface */
-            struct sockaddr_in sin = {.sin_family = AF_INET};
-            sin.sin_port = ((const struct sockaddr_in6 *)&lc->addr)->sin6_port;
-            sin.sin_addr.s_addr = htonl(INADDR_ANY);
-            fd = bind_one((const struct sockaddr *)&sin, sizeof(sin), false);
-        }
+        int fd = bind_cfg(lc);
         if (fd < 0) {
             snprintf(err, errlen, "cannot listen on %s: %s", lc->text, strerror(errno));
             pt_listen_close(ls, c->nlisten);
@@ -226,13 +233,7 @@ int pt_listen_reload(const pt_config *c, pt_listener *old, size_t nold, pt_liste
         const pt_listen_cfg *lc = &c->listen[i];
         if (ls[i].fd >= 0)
             continue;
-        int fd = bind_one((const struct sockaddr *)&lc->addr, lc->addrlen, lc->any_dual);
-        if (fd < 0 && lc->any_dual && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
-            struct sockaddr_in sin = {.sin_family = AF_INET};
-            sin.sin_port = ((const struct sockaddr_in6 *)&lc->addr)->sin6_port;
-            sin.sin_addr.s_addr = htonl(INADDR_ANY);
-            fd = bind_one((const struct sockaddr *)&sin, sizeof(sin), false);
-        }
+        int fd = bind_cfg(lc);
         if (fd < 0) {
             snprintf(err, errlen, "cannot listen on %s: %s", lc->text, strerror(errno));
             /* only what was bound here goes; the kept sockets stay with old */

@@ -43,8 +43,9 @@ AUTH = 'Basic dXNlcjpwYXNz'  # user:pass
 
 # -- helpers ----------------------------------------------------------------
 
-def tag():
-    return 't' + uuid.uuid4().hex[:12]
+tag = harness.tag
+recv_until_close = harness.recv_until_close
+build_request = harness.build_request
 
 
 def sha256(data):
@@ -80,65 +81,11 @@ def stage_docroot(dest):
         f.write('in dir.php\n')
 
 
-def build_request(method, target, headers=(), body=None, chunks=None, host='localhost',
-                  version='HTTP/1.1', close=True):
-    lines = ['%s %s %s' % (method, target, version)]
-    if host is not None:
-        lines.append('Host: ' + host)
-    hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers)
-    names = {k.lower() for k, _ in hdrs}
-    if chunks is not None:
-        hdrs.append(('Transfer-Encoding', 'chunked'))
-        body = b''.join(b'%x\r\n%s\r\n' % (len(c), c) for c in chunks if c) + b'0\r\n\r\n'
-    elif body is not None and 'content-length' not in names:
-        hdrs.append(('Content-Length', str(len(body))))
-    if close and version == 'HTTP/1.1' and 'connection' not in names:
-        hdrs.append(('Connection', 'close'))
-    lines += ['%s: %s' % kv for kv in hdrs]
-    return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1') + (body or b'')
-
-
-def recv_until_close(s, timeout):
-    chunks = []
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return b''.join(chunks), False
-        s.settimeout(left)
-        try:
-            b = s.recv(262144)
-        except socket.timeout:
-            return b''.join(chunks), False
-        except ConnectionResetError:
-            return b''.join(chunks), True
-        if not b:
-            return b''.join(chunks), True
-        chunks.append(b)
-
-
 def fetch(port, method, target, headers=(), body=None, chunks=None, host='localhost',
           version='HTTP/1.1', timeout=60):
-    """One request on a fresh connection (Connection: close), target sent
-    byte for byte. Returns a harness.Response with .raw and .lport."""
-    req = build_request(method, target, headers, body, chunks, host, version)
-    s = harness.connect(port, timeout)
-    lport = s.getsockname()[1]
-    try:
-        try:
-            s.sendall(req)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        data, closed = recv_until_close(s, timeout)
-    finally:
-        s.close()
-    if not data:
-        raise AssertionError('no response to %s %s (closed=%s)' % (method, target, closed))
-    resp = harness.read_response(data, method)
-    resp.raw = data
-    resp.lport = lport
-    resp.closed = closed
-    return resp
+    """harness.fetch with Connection: close and PHP-sized patience."""
+    return harness.fetch(port, method, target, headers, body, chunks, host, version,
+                         timeout=timeout)
 
 
 def multipart(fields, files, boundary):

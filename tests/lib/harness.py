@@ -16,9 +16,11 @@ import sys
 import tempfile
 import time
 import unittest
+import uuid
 import weakref
 
 __all__ = [
+    'tag', 'recv_until_close', 'build_request', 'fetch',
     'PORTICO', 'Server', 'connect', 'raw', 'raw_closed', 'send_recv_responses', 'Response',
     'read_response', 'parse_responses', 'request', 'curl', 'main', 'free_port',
     'ipv6_loopback_ok', 'SANITIZER_MARKERS', 'wait_port_closed',
@@ -701,6 +703,76 @@ class _TapResult(unittest.TestResult):
                                  subtest._subDescription())
             self._emit('not ok %d - ' + desc.replace('%', '%%'),
                        self._exc_info_to_string(err, test))
+
+
+# -- raw request helpers shared by the gateway tests ---------------------------
+
+def tag():
+    return 't' + uuid.uuid4().hex[:12]
+
+
+def recv_until_close(s, timeout):
+    """Read until EOF/reset or timeout. Returns (bytes, closed)."""
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return b''.join(chunks), False
+        s.settimeout(left)
+        try:
+            b = s.recv(262144)
+        except socket.timeout:
+            return b''.join(chunks), False
+        except ConnectionResetError:
+            return b''.join(chunks), True
+        if not b:
+            return b''.join(chunks), True
+        chunks.append(b)
+
+
+def build_request(method, target, headers=(), body=None, chunks=None, host='localhost',
+                  version='HTTP/1.1', close=True):
+    lines = ['%s %s %s' % (method, target, version)]
+    if host is not None:
+        lines.append('Host: ' + host)
+    hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+    names = {k.lower() for k, _ in hdrs}
+    if chunks is not None:
+        hdrs.append(('Transfer-Encoding', 'chunked'))
+        body = b''.join(b'%x\r\n%s\r\n' % (len(c), c) for c in chunks if c) + b'0\r\n\r\n'
+    elif body is not None and 'content-length' not in names:
+        hdrs.append(('Content-Length', str(len(body))))
+    if close and version == 'HTTP/1.1' and 'connection' not in names:
+        hdrs.append(('Connection', 'close'))
+    lines += ['%s: %s' % kv for kv in hdrs]
+    return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1') + (body or b'')
+
+
+def fetch(port, method, target, headers=(), body=None, chunks=None, host='localhost',
+          version='HTTP/1.1', close=True, timeout=30):
+    """One request on a fresh socket, the target sent byte for byte; reads
+    until the server closes. Returns the first harness.Response with .raw
+    (all bytes), .rest (bytes after the head), .closed and .lport."""
+    req = build_request(method, target, headers, body, chunks, host, version, close)
+    s = connect(port, timeout)
+    lport = s.getsockname()[1]
+    try:
+        try:
+            s.sendall(req)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data, closed = recv_until_close(s, timeout)
+    finally:
+        s.close()
+    if not data:
+        raise AssertionError('no response to %s %s (closed=%s)' % (method, target, closed))
+    resp = read_response(data, method)
+    resp.raw = data
+    resp.rest = data.partition(b'\r\n\r\n')[2]
+    resp.closed = closed
+    resp.lport = lport
+    return resp
 
 
 def main():
