@@ -1,6 +1,16 @@
 # conf/: the annotated default configuration and the README demo site.
 portico_confdir = $(sysconfdir)/portico
-dist_portico_conf_DATA = conf/portico.conf
+# conf/portico.conf names Debian's layout; the installed copy gets the
+# configured --sysconfdir, --localstatedir (logs) and --runstatedir (pid file)
+portico_conf_DATA = conf/inst/portico.conf
+EXTRA_DIST += conf/portico.conf
+CLEANFILES += conf/inst/portico.conf
+conf/inst/portico.conf: $(srcdir)/conf/portico.conf Makefile
+	$(AM_V_GEN)$(MKDIR_P) conf/inst && \
+	sed -e 's|/etc/portico/|$(sysconfdir)/portico/|g' \
+		-e 's|/var/log/portico/|$(localstatedir)/log/portico/|g' \
+		-e 's|"/run/portico.pid"|"$(runstatedir)/portico.pid"|g' \
+		$(srcdir)/conf/portico.conf >$@.tmp && mv $@.tmp $@
 EXTRA_DIST += conf/demo.conf conf/demo/www/index.html conf/demo/www/style.css \
 	conf/demo/www/cgi-bin/hello.cgi conf/demo/www/cgi-bin/printenv.cgi conf/demo/www/files/lorem.txt conf/demo/www/files/README.txt
 

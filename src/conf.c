@@ -1785,6 +1785,14 @@ static int build_misc(load_ctx *x, const config_setting_t *root)
         return -1;
     if ((s = member(root, "group")) && !(c->group = xstrdup(x, config_setting_get_string(s))))
         return -1;
+    if (c->group && !c->user)
+        return fail_at(x, s, "'group' needs 'user'");
+    if (c->user) {
+        char e[256];
+        if (pt_priv_resolve(c->user, c->group, &c->creds, e, sizeof(e)) < 0)
+            return fail_at(x, member(root, strncmp(e, "unknown group", 13) == 0 ? "group" : "user"),
+                           "%s", e);
+    }
     if (opt_file(x, root, "pid_file", &c->pid_file) < 0)
         return -1;
     if ((s = member(root, "tmp_dir"))) {
@@ -2451,6 +2459,35 @@ static int parse_error(load_ctx *x)
                 config_error_text(&x->lc));
 }
 
+/* Who the workers run as, for a real start (not for a string): the master
+ * started as root drops to "user" in its children, and refuses to run them
+ * as root from a configuration file that does not say so (user = "root").
+ * From flags alone (a developer's quick start) it warns instead. */
+static int decide_identity(load_ctx *x)
+{
+    pt_config *c = x->c;
+    const config_setting_t *root = config_root_setting(&x->lc);
+    uid_t me = geteuid();
+    if (me == 0) {
+        if (!c->user) {
+            if (c->file)
+                return fail(x, c->file,
+                            "portico runs as root and 'user' is not set: workers and CGI "
+                            "programs would run as root; set user = \"www-data\"; (or "
+                            "user = \"root\"; to allow it)");
+            return warn_at(x, NULL,
+                           "running as root without 'user': workers and CGI programs run as "
+                           "root (-o user=NAME drops privileges)");
+        }
+        c->creds.drop = c->creds.uid != 0 || c->creds.gid != 0;
+        return 0;
+    }
+    if (c->user && c->creds.uid != me && c->creds.uid != 0)
+        return warn_at(x, member(root, "user"),
+                       "user '%s' is not applied: portico was not started as root", c->user);
+    return 0;
+}
+
 static pt_config *load(const pt_cli *cli, const char *text, const char *name, char *err,
                        size_t errlen)
 {
@@ -2505,6 +2542,8 @@ static pt_config *load(const pt_cli *cli, const char *text, const char *name, ch
     }
     if (apply_cli(&x, cli) < 0 || build(&x) < 0)
         goto out;
+    if (!text && decide_identity(&x) < 0)
+        goto out;
     ok = true;
 out:
     config_destroy(&x.lc);
@@ -2552,6 +2591,7 @@ void pt_config_free(pt_config *c)
     free(c->file);
     free(c->user);
     free(c->group);
+    pt_priv_free(&c->creds);
     free(c->pid_file);
     free(c->error_log);
     free(c->access_log);

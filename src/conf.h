@@ -5,6 +5,7 @@
 #define PT_CONF_H
 
 #include "first.h"
+#include "priv.h"
 #include <sys/socket.h>
 
 typedef enum pt_match_kind { PT_MATCH_PREFIX, PT_MATCH_EXACT, PT_MATCH_EXT } pt_match_kind;
@@ -143,6 +144,7 @@ typedef struct pt_config {
     char *file;  /* NULL when flags only */
     int workers; /* resolved: >= 1 */
     char *user, *group;
+    pt_creds creds; /* resolved user/group; creds.drop: the children change to them */
     char *pid_file;
     char *error_log;  /* "stderr" or a path */
     int log_level;    /* PT_LOG_* */

@@ -46,6 +46,7 @@ static struct {
     pt_loop *loop;
     pt_tlist tick;
     bool stopping;
+    pt_creds creds; /* who the apps run as: the workers' user */
 } S;
 
 static void start_proc(app_proc *p);
@@ -89,6 +90,11 @@ static void start_proc(app_proc *p)
             _exit(127);
         for (int fd = 3; fd < 1024; fd++)
             close(fd);
+        if (pt_priv_drop(&S.creds) < 0) {
+            dprintf(2, "portico: fastcgi %s: cannot change to the workers' user: %s\n", a->b->name,
+                    strerror(errno));
+            _exit(127);
+        }
         execve(a->argv[0], a->argv, a->envp);
         dprintf(2, "portico: fastcgi %s: cannot execute %s: %s\n", a->b->name, a->argv[0],
                 strerror(errno));
@@ -120,7 +126,8 @@ static int bind_socket(app *a, char *err, size_t errlen)
     }
     a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (a->fd < 0 || bind(a->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-        chmod(path, 0660) < 0 || listen(a->fd, 1024) < 0) {
+        chmod(path, 0660) < 0 || (S.creds.drop && chown(path, S.creds.uid, S.creds.gid) < 0) ||
+        listen(a->fd, 1024) < 0) {
         snprintf(err, errlen, "fastcgi %s: cannot listen on %s: %s", a->b->name, path,
                  strerror(errno));
         return -1;
@@ -158,6 +165,15 @@ int pt_spawn_start(const pt_config *cfg, pt_loop *loop, char *err, size_t errlen
 {
     memset(&S, 0, sizeof(S));
     S.loop = loop;
+    S.creds = cfg->creds;
+    S.creds.groups = NULL;
+    if (cfg->creds.ngroups &&
+        !(S.creds.groups = malloc(cfg->creds.ngroups * sizeof(*S.creds.groups)))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (S.creds.groups)
+        memcpy(S.creds.groups, cfg->creds.groups, cfg->creds.ngroups * sizeof(*S.creds.groups));
     pt_tlist_init(loop, &S.tick, 1000);
     size_t n = 0;
     for (size_t i = 0; i < cfg->nbackends; i++)
@@ -207,6 +223,10 @@ static bool same_strv(char *const *a, size_t na, char *const *b, size_t nb)
 bool pt_spawn_rebind(pt_config *c)
 {
     bool all = true;
+    if (S.napps && (c->creds.drop != S.creds.drop || c->creds.uid != S.creds.uid ||
+                    c->creds.gid != S.creds.gid))
+        pt_log_warn("fastcgi: user/group changed; spawned applications change when portico "
+                    "restarts");
     for (size_t i = 0; i < S.napps; i++) {
         app *a = &S.apps[i];
         const pt_fcgi_spawn *o = a->b->spawn;
@@ -389,4 +409,5 @@ void pt_spawn_stop(uint64_t grace_ms)
     free(S.apps);
     S.apps = NULL;
     S.napps = 0;
+    pt_priv_free(&S.creds);
 }

@@ -12,6 +12,7 @@ src_libportico_a_SOURCES = \
 	src/precond.c src/precond.h \
 	src/dirlist.c src/dirlist.h \
 	src/conf.c src/conf.h \
+	src/priv.c src/priv.h \
 	src/log.c src/log.h \
 	src/buf.c src/buf.h \
 	src/ev.c src/ev.h \

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,9 +30,28 @@ static struct {
 static int g_nacc;
 static int g_default_acc = -1;
 
+static uid_t g_owner = (uid_t)-1;
+
+void pt_log_set_owner(uid_t uid)
+{
+    g_owner = uid;
+}
+
+/* With privileges dropped the workers reopen their logs on SIGUSR1 as
+ * "user": the master, which opens (and creates) each file first, hands it
+ * to that user, as it would be if the workers had created it. */
 static int open_append(const char *path)
 {
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    struct stat st;
+    if (fd >= 0 && g_owner != (uid_t)-1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_uid != g_owner && fchown(fd, g_owner, (gid_t)-1) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 int pt_log_parse_level(const char *s)

@@ -6,6 +6,8 @@
 
 #include "first.h"
 
+#include <sys/types.h>
+
 enum { PT_LOG_ERROR = 0, PT_LOG_WARN = 1, PT_LOG_INFO = 2, PT_LOG_DEBUG = 3 };
 
 /* path: "stderr" or a file. Returns 0 or -1 with errno. */
@@ -21,6 +23,9 @@ int pt_access_log_default(void);
 void pt_log_close_all(void);
 /* Reopen both (logrotate). Returns 0 or -1. */
 int pt_log_reopen(void);
+/* Log files opened from now on are handed to uid (the workers' user) so
+ * they can reopen them; (uid_t)-1: left as created. */
+void pt_log_set_owner(uid_t uid);
 int pt_log_level(void);
 int pt_log_parse_level(const char *s);
 /* Tag written after the pid, e.g. "master", "worker 1". */

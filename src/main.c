@@ -8,6 +8,7 @@
 #include "log.h"
 #include "master.h"
 #include "mime.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,18 +103,6 @@ static int daemonize(void)
             close(fd);
     }
     return 0;
-}
-
-static int write_pid_file(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-    ssize_t w = write(fd, buf, (size_t)n);
-    close(fd);
-    return w == n ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -215,6 +204,7 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
+    pt_log_set_owner(cfg->creds.drop ? cfg->creds.uid : (uid_t)-1);
     if (pt_log_open(cfg->error_log, cfg->log_level) < 0) {
         fprintf(stderr, "portico: cannot open error log %s: %s\n", cfg->error_log, strerror(errno));
         goto out;
@@ -252,7 +242,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "portico: cannot daemonize: %s\n", strerror(errno));
         goto out;
     }
-    if (cfg->pid_file && write_pid_file(cfg->pid_file) < 0) {
+    if (cfg->pid_file && pt_write_pid_file(cfg->pid_file) < 0) {
         pt_log_error("cannot write pid file %s: %s", cfg->pid_file, strerror(errno));
         goto out;
     }

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mime.h"
 #include "notify.h"
+#include "priv.h"
 #include "util.h"
 #include "worker.h"
 
@@ -83,6 +84,13 @@ static void spawn(int i)
         close(M.sigfd);
         close(M.loop.epfd);
         pt_spawn_close_fds();
+        /* before the first request is read: the worker and every CGI
+         * program it starts run as "user" from here on */
+        if (pt_priv_drop(&M.cfg->creds) < 0) {
+            pt_log_error("worker %d: cannot change to user %s: %s; exiting", sl->id, M.cfg->user,
+                         strerror(errno));
+            _exit(1);
+        }
         int rc = pt_worker_main(M.cfg, M.ls, M.nls, sl->id);
         pt_listen_close(M.ls, M.nls);
         pt_config_free(M.cfg);
@@ -245,6 +253,7 @@ static void keep_or_free(pt_config *c)
 
 static void open_logs(const pt_config *c)
 {
+    pt_log_set_owner(c->creds.drop ? c->creds.uid : (uid_t)-1);
     if (pt_log_open(c->error_log, c->log_level) < 0)
         pt_log_error("reload: cannot open error log %s: %s; keeping the old one", c->error_log,
                      strerror(errno));
@@ -254,6 +263,18 @@ static void open_logs(const pt_config *c)
         if (c->vhosts[i].access_log && pt_access_log_handle(c->vhosts[i].access_log) == -2)
             pt_log_error("reload: cannot open access log %s: %s", c->vhosts[i].access_log,
                          strerror(errno));
+}
+
+/* A pid_file changed by a reload: the new one is written, the old one
+ * removed (main() removes the current one at exit). */
+static void update_pid_file(const char *old, const char *now)
+{
+    if ((!old && !now) || (old && now && strcmp(old, now) == 0))
+        return;
+    if (now && pt_write_pid_file(now) < 0)
+        pt_log_error("reload: cannot write pid file %s: %s", now, strerror(errno));
+    if (old)
+        unlink(old);
 }
 
 /* SIGHUP (nginx semantics): the new configuration is loaded and checked
@@ -294,6 +315,7 @@ static void reload(void)
     if (pt_fcgi_shared_init(nc) < 0)
         pt_log_error("reload: cannot map shared memory: %s", strerror(errno));
     pt_spawn_rebind(nc);
+    update_pid_file(M.cfg->pid_file, nc->pid_file);
     for (size_t i = 0; i < nn; i++)
         if (nls[i].fd >= 0)
             pt_log_info("listening on %s", nls[i].text);

@@ -42,6 +42,8 @@ class CliBase(unittest.TestCase):
     def write(self, d, name, content):
         p = os.path.join(d, name)
         os.makedirs(os.path.dirname(p), exist_ok=True)
+        if name.endswith('.conf') and isinstance(content, str):
+            content = harness.root_user(content)
         with open(p, 'w' if isinstance(content, str) else 'wb') as f:
             f.write(content)
         return p

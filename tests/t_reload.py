@@ -51,7 +51,7 @@ class Reload(unittest.TestCase):
         text = conf.replace('@ROOT@', self.root).replace('@CGI@', self.cgi)
         text = text.replace('@PORT@', str(self.srv.port))
         with open(self.srv.conf_path, 'w') as f:
-            f.write(text)
+            f.write(harness.root_user(text))
 
     def get(self, path, timeout=30):
         c = http.client.HTTPConnection('127.0.0.1', self.srv.port, timeout=timeout)

@@ -497,5 +497,47 @@ class Units(unittest.TestCase):
                 self.assertTrue(os.path.dirname(f).endswith('/systemd/system'), found)
 
 
+def makefile_dirs():
+    """The installation directories configure chose, expanded as make would."""
+    vals = {}
+    with open(os.path.join(BUILDDIR, 'Makefile')) as f:
+        for line in f:
+            m = re.match(r'^(\w+) = (.*)$', line.rstrip('\n'))
+            if m:
+                vals[m.group(1)] = m.group(2).strip()
+
+    def expand(v, depth=0):
+        return re.sub(r'\$[{(](\w+)[})]', lambda m: expand(vals.get(m.group(1), ''), depth + 1),
+                      v) if depth < 20 else v
+    return {k: expand(vals[k]) for k in ('sysconfdir', 'localstatedir', 'runstatedir')}
+
+
+class InstalledConfig(unittest.TestCase):
+    def test_make_install_puts_the_configured_dirs_in_portico_conf(self):
+        dirs = makefile_dirs()
+        dest = tempfile.mkdtemp(prefix='portico-destdir-')
+        self.addCleanup(shutil.rmtree, dest, True)
+        env = dict(os.environ)
+        for v in ('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS'):
+            env.pop(v, None)
+        p = subprocess.run(['make', '-s', 'install-portico_confDATA', 'DESTDIR=' + dest],
+                           cwd=BUILDDIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=120, env=env)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        path = dest + dirs['sysconfdir'] + '/portico/portico.conf'
+        with open(path) as f:
+            text = f.read()
+        self.assertIn('pid_file = "%s/portico.pid";' % dirs['runstatedir'], text)
+        self.assertIn('error_log = "%s/log/portico/error.log";' % dirs['localstatedir'], text)
+        self.assertIn('access_log = "%s/log/portico/access.log";' % dirs['localstatedir'], text)
+        self.assertIn('portico -t -c %s/portico/portico.conf' % dirs['sysconfdir'], text)
+        # PHP-FPM's socket is not ours: it stays where Debian's php-fpm has it
+        self.assertIn('"unix:/run/php/php-fpm.sock"', text)
+        # and the result is still a valid configuration
+        p = subprocess.run([harness.PORTICO, '-t', '-c', path, '-r', dest, '-o', 'user=root'],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout)
+
+
 if __name__ == '__main__':
     harness.main()

@@ -23,7 +23,7 @@ __all__ = [
     'tag', 'recv_until_close', 'build_request', 'fetch',
     'PORTICO', 'Server', 'connect', 'raw', 'raw_closed', 'send_recv_responses', 'Response',
     'read_response', 'parse_responses', 'request', 'curl', 'main', 'free_port',
-    'ipv6_loopback_ok', 'SANITIZER_MARKERS', 'wait_port_closed',
+    'ipv6_loopback_ok', 'SANITIZER_MARKERS', 'VALGRIND', 'wait_port_closed',
 ]
 
 
@@ -43,6 +43,18 @@ PORTICO = _default_portico()
 SANITIZER_MARKERS = ('AddressSanitizer', 'LeakSanitizer', 'runtime error:',
                      'UndefinedBehaviorSanitizer')
 
+# PT_VALGRIND=1: every server runs under valgrind memcheck (workers are
+# forked, so they are checked too; CGI programs it executes are not). A
+# memcheck report in the server's stderr fails the test like a sanitizer's.
+VALGRIND = os.environ.get('PT_VALGRIND', '') not in ('', '0')
+VALGRIND_CMD = ['valgrind', '-q', '--leak-check=full', '--show-leak-kinds=definite',
+                '--errors-for-leak-kinds=definite', '--error-exitcode=99',
+                '--child-silent-after-fork=no', '--trace-children=no', '--num-callers=30']
+VALGRIND_RE = re.compile(r'^==\d+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|'
+                         r'Syscall param|Mismatched free|Source and destination overlap|'
+                         r'Jump to the invalid address|Process terminating|'
+                         r'\S.* definitely lost in )', re.M)
+
 _tmpdirs = []
 
 
@@ -56,6 +68,15 @@ def _mkdtemp(prefix):
     d = tempfile.mkdtemp(prefix=prefix)
     _tmpdirs.append(d)
     return d
+
+
+def root_user(conf):
+    """A configuration file read by portico started as root must name the
+    workers' user: the tests' servers run as whoever runs the suite, so as
+    root they say user = "root" unless the test sets a user itself."""
+    if os.geteuid() == 0 and not re.search(r'^\s*user\s*[=:]', conf, re.M):
+        return 'user = "root"; ' + conf  # same line: line numbers stay
+    return conf
 
 
 def free_port(host='127.0.0.1'):
@@ -176,11 +197,11 @@ class Server:
     # -- lifecycle --------------------------------------------------------
     def _cmd(self, port):
         sub = lambda s: s.replace('@PORT@', str(port))
-        cmd = [PORTICO]
+        cmd = (VALGRIND_CMD if VALGRIND else []) + [PORTICO]
         if self.conf is not None:
             self.conf_path = os.path.join(self.tmpdir, 'portico.conf')
             with open(self.conf_path, 'w') as f:
-                f.write(sub(self.conf))
+                f.write(root_user(sub(self.conf)))
             cmd += ['-c', self.conf_path]
         listen = ['127.0.0.1:@PORT@'] if self.listen is None else self.listen
         for l in listen:
@@ -341,6 +362,9 @@ class Server:
             if m in text:
                 problems.append('sanitizer report (%s) in stderr' % m)
                 break
+        m = VALGRIND_RE.search(text)
+        if m:
+            problems.append('valgrind report (%s) in stderr' % m.group(0))
         if problems:
             raise AssertionError('; '.join(problems) + '\nstderr:\n' + text[-8000:])
         return rc

@@ -134,35 +134,6 @@ static bool is_inet6(const pt_fcgi_server *sv, const char *ip, uint16_t port)
            sv->addrlen == sizeof(*a6);
 }
 
-/* conf/portico.conf with its commented-out PHP example switched on: the
- * "#backends = (" ... "#);" block and the fastcgi location line. */
-static bool write_php_example(const char *src, const char *dst)
-{
-    static const char loc_line[] = "  #{ extension = \".php\"; handler = \"fastcgi\";";
-    FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
-    char line[1024];
-    bool in_block = false, saw_block = false, saw_loc = false;
-    while (in && out && fgets(line, sizeof(line), in)) {
-        const char *l = line;
-        if (strcmp(line, "#backends = (\n") == 0)
-            in_block = saw_block = true;
-        if (in_block) {
-            l = line + 1;
-            in_block = strcmp(line, "#);\n") != 0;
-        } else if (strncmp(line, loc_line, PT_SLEN(loc_line)) == 0) {
-            fputs("  ", out);
-            l = line + 3;
-            saw_loc = true;
-        }
-        fputs(l, out);
-    }
-    if (in)
-        fclose(in);
-    if (out)
-        fclose(out);
-    return saw_block && saw_loc;
-}
-
 static void test_shipped_files(void)
 {
     char path[PATH_MAX + 64], want[PATH_MAX + 64], ov[PATH_MAX + 16], real[PATH_MAX];
@@ -194,9 +165,23 @@ static void test_shipped_files(void)
         ok(c->nvhosts == 1 && c->vhosts[0].is_default && strcmp(c->vhosts[0].root, www) == 0,
            "portico.conf: one implicit default vhost with the -o root");
         ok(c->vhosts[0].nindex == 1 && strcmp(c->vhosts[0].index[0], "index.html") == 0 &&
-               c->vhosts[0].nlocs == 2 && strcmp(c->vhosts[0].locs[1].pattern, "/") == 0 &&
-               c->vhosts[0].locs[1].handler == PT_H_STATIC,
-           "portico.conf: index.html, /cgi-bin/ and a static / location");
+               c->vhosts[0].nlocs == 3 && strcmp(c->vhosts[0].locs[2].pattern, "/") == 0 &&
+               c->vhosts[0].locs[2].handler == PT_H_STATIC,
+           "portico.conf: index.html, /cgi-bin/, .php and a static / location");
+        ok(c->user && strcmp(c->user, "www-data") == 0 && !c->group && c->creds.uid == 33 &&
+               c->creds.gid == 33,
+           "portico.conf: user www-data");
+        ok(c->pid_file && strcmp(c->pid_file, "/run/portico.pid") == 0,
+           "portico.conf: pid file /run/portico.pid");
+        ok(c->nbackends == 1 && strcmp(c->backends[0].name, "php") == 0 &&
+               c->backends[0].nservers == 1 &&
+               is_unix(&c->backends[0].servers[0], "/run/php/php-fpm.sock") &&
+               !c->backends[0].spawn,
+           "portico.conf: backend 'php' is PHP-FPM's Unix socket");
+        const pt_location *l = &c->vhosts[0].locs[1];
+        ok(l->match == PT_MATCH_EXT && strcmp(l->pattern, ".php") == 0 &&
+               l->handler == PT_H_FASTCGI && l->backend == &c->backends[0],
+           "portico.conf: .php scripts go to it");
         ok(c->vhosts[0].locs[0].handler == PT_H_CGI &&
                strcmp(c->vhosts[0].locs[0].pattern, "/cgi-bin/") == 0 &&
                strcmp(c->vhosts[0].locs[0].cgi_dir, "/usr/lib/cgi-bin") == 0 &&
@@ -215,26 +200,6 @@ static void test_shipped_files(void)
     }
     pt_config_free(c);
     pt_config_free(d);
-
-    /* the commented-out PHP-FPM example is valid once uncommented */
-    snprintf(path, sizeof(path), "%s/conf/portico.conf", srcdir);
-    snprintf(want, sizeof(want), "%s/php-example.conf", tmp);
-    ok(write_php_example(path, want), "portico.conf has the commented PHP example");
-    cli.conf_file = want;
-    c = pt_config_load(&cli, err, sizeof(err));
-    ok(c != NULL, "portico.conf with the PHP example switched on loads (%s)", c ? "ok" : err);
-    if (c) {
-        const pt_location *l = &c->vhosts[0].locs[1];
-        ok(c->nbackends == 1 && strcmp(c->backends[0].name, "php") == 0 &&
-               c->backends[0].nservers == 1 &&
-               is_unix(&c->backends[0].servers[0], "/run/php/php-fpm.sock") &&
-               !c->backends[0].spawn,
-           "the example backend 'php' is PHP-FPM's Unix socket");
-        ok(c->vhosts[0].nlocs == 3 && l->match == PT_MATCH_EXT && strcmp(l->pattern, ".php") == 0 &&
-               l->handler == PT_H_FASTCGI && l->backend == &c->backends[0],
-           "the example .php location forwards to it");
-    }
-    pt_config_free(c);
 
     cli = cli0();
     snprintf(path, sizeof(path), "%s/conf/demo.conf", srcdir);
@@ -697,6 +662,77 @@ static void test_locations(void)
        "handler fastcgi is accepted but needs a backend");
 }
 
+/* user/group: resolved at load; who the children run as depends on the
+ * master's uid, so a real file load is tested under both. */
+static pt_config *ld_file(const char *text, pt_cli *cli)
+{
+    static char path[PATH_MAX + 32];
+    write_file(tmp, "id.conf", text);
+    snprintf(path, sizeof(path), "%s/id.conf", tmp);
+    cli->conf_file = path;
+    return pt_config_load(cli, err, sizeof(err));
+}
+
+static bool has_warning(const pt_config *c, const char *want)
+{
+    for (size_t i = 0; c && i < c->nwarnings; i++)
+        if (strstr(c->warnings[i], want))
+            return true;
+    return false;
+}
+
+static void test_identity(void)
+{
+    pt_cli cli = cli0();
+    pt_config *c;
+    bool root = geteuid() == 0;
+
+    c = ld("user = \"nobody\";\n", NULL);
+    ok(c && c->creds.uid == 65534 && c->creds.ngroups >= 1, "user nobody resolves");
+    ok(c && !c->creds.drop, "a string load never drops");
+    pt_config_free(c);
+    c = ld("user = \"nobody\"; group = \"daemon\";\n", NULL);
+    ok(c && c->creds.gid == 1, "group by name");
+    pt_config_free(c);
+    c = ld("user = \"65534\"; group = \"4242\";\n", NULL);
+    ok(c && c->creds.uid == 65534 && c->creds.gid == 4242, "numeric user and group");
+    pt_config_free(c);
+    ok(fails_with("user = \"4243\";\n", NULL, "has no entry in the user database: set group"),
+       "a numeric user without an entry needs a group");
+    ok(fails_with("\nuser = \"no-such-user-x\";\n", NULL,
+                  "t.conf:2: unknown user 'no-such-user-x'"),
+       "unknown user: file:line");
+    ok(fails_with("user = \"nobody\";\ngroup = \"no-such-group-x\";\n", NULL,
+                  "t.conf:2: unknown group 'no-such-group-x'"),
+       "unknown group: file:line");
+    ok(fails_with("group = \"daemon\";\n", NULL, "'group' needs 'user'"), "group alone");
+    ok(fails_with("user = 7;\n", NULL, "user"), "user must be a string");
+
+    c = ld_file("workers = 1;\n", &cli);
+    if (root)
+        ok(!c && strstr(err, "portico runs as root and 'user' is not set"),
+           "as root, a file without user is refused (%s)", c ? "loaded" : err);
+    else
+        ok(c && !c->creds.drop, "not root: a file without user loads");
+    pt_config_free(c);
+    c = ld_file("user = \"root\";\n", &cli);
+    ok(c && !c->creds.drop, "user = root: allowed, nothing dropped");
+    pt_config_free(c);
+    c = ld_file("user = \"nobody\";\n", &cli);
+    if (root)
+        ok(c && c->creds.drop && c->creds.uid == 65534, "as root, user nobody: children drop");
+    else
+        ok(c && !c->creds.drop && has_warning(c, "user 'nobody' is not applied"),
+           "not root: user nobody is a warning, nothing dropped");
+    pt_config_free(c);
+    cli = cli0();
+    cli.root = tmp;
+    c = pt_config_load(&cli, err, sizeof(err));
+    ok(c && (!root || has_warning(c, "running as root without 'user'")),
+       "flags only: loads (as root, with a warning)");
+    pt_config_free(c);
+}
+
 static void test_paths(void)
 {
     char text[PATH_MAX * 2], path[PATH_MAX + 32], cwd[PATH_MAX], want[PATH_MAX + 32];
@@ -707,7 +743,7 @@ static void test_paths(void)
     write_file(tmp, "sub/rel.conf",
                "root = \"../www\";\naccess_log = \"logs/a.log\";\npid_file = \"p.pid\";\n"
                "@include \"inc.conf\"\n");
-    write_file(tmp, "sub/inc.conf", "workers = 3;\n");
+    write_file(tmp, "sub/inc.conf", "workers = 3;\nuser = \"root\";\n");
     snprintf(path, sizeof(path), "%s/sub/rel.conf", tmp);
     cli.conf_file = path;
     c = pt_config_load(&cli, err, sizeof(err));
@@ -1930,6 +1966,7 @@ int main(void)
     test_vhosts();
     test_locations();
     test_paths();
+    test_identity();
     test_cgi_settings();
     test_cgi_overrides();
     test_gateways();
