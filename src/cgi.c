@@ -380,26 +380,32 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
         argv[0] = (char *)r->filename;
         argv[1] = NULL;
     }
-    int e = posix_spawn(&g->pid, argv[0], &fa, &at, argv, envp);
+    /* posix_spawn cannot set resource limits, and setting them on the
+     * child after it started (prlimit) would leave it a moment to fork
+     * unlimited children: with limits the child execs portico itself as a
+     * trampoline that sets them and then execs the program */
+    char *lim_argv[8], lim_num[3][24];
+    const char *path = argv[0];
+    char **spawn_argv = argv;
+    if (loc->rlimit_cpu || loc->rlimit_as || loc->rlimit_nproc) {
+        snprintf(lim_num[0], sizeof(lim_num[0]), "%llu", (unsigned long long)loc->rlimit_cpu);
+        snprintf(lim_num[1], sizeof(lim_num[1]), "%llu", (unsigned long long)loc->rlimit_as);
+        snprintf(lim_num[2], sizeof(lim_num[2]), "%llu", (unsigned long long)loc->rlimit_nproc);
+        lim_argv[0] = (char *)PT_CGI_LIMITS_ARGV0;
+        lim_argv[1] = lim_num[0];
+        lim_argv[2] = lim_num[1];
+        lim_argv[3] = lim_num[2];
+        lim_argv[4] = argv[0];
+        lim_argv[5] = argv[1];
+        lim_argv[6] = argv[1] ? argv[2] : NULL;
+        lim_argv[7] = NULL;
+        path = "/proc/self/exe";
+        spawn_argv = lim_argv;
+    }
+    int e = posix_spawn(&g->pid, path, &fa, &at, spawn_argv, envp);
     if (e != 0) {
         errno = e;
         goto out;
-    }
-    if (loc->rlimit_cpu || loc->rlimit_as || loc->rlimit_nproc) {
-        /* posix_spawn cannot set limits; the child has only just exec'd */
-        struct rlimit rl;
-        if (loc->rlimit_cpu) {
-            rl.rlim_cur = rl.rlim_max = loc->rlimit_cpu;
-            prlimit(g->pid, RLIMIT_CPU, &rl, NULL);
-        }
-        if (loc->rlimit_as) {
-            rl.rlim_cur = rl.rlim_max = loc->rlimit_as;
-            prlimit(g->pid, RLIMIT_AS, &rl, NULL);
-        }
-        if (loc->rlimit_nproc) {
-            rl.rlim_cur = rl.rlim_max = loc->rlimit_nproc;
-            prlimit(g->pid, RLIMIT_NPROC, &rl, NULL);
-        }
     }
     rc = 0;
 out:
@@ -550,4 +556,46 @@ void pt_cgi_shutdown(pt_worker *w)
         g->reaped = true;
         maybe_free(g);
     }
+}
+
+/* One line on stderr without stdio: after setrlimit(RLIMIT_AS) nothing
+ * here may allocate (a sanitizer runtime would try to map memory). */
+static void trampoline_say(const char *a, const char *b, const char *c, const char *d)
+{
+    char line[PATH_MAX + 256];
+    size_t n = 0;
+    const char *parts[5] = {"portico: ", a, b, c, d};
+    for (int i = 0; i < 5; i++)
+        for (const char *p = parts[i]; p && *p && n < sizeof(line) - 1; p++)
+            line[n++] = *p;
+    line[n++] = '\n';
+    ssize_t w = write(2, line, n);
+    (void)w;
+}
+
+_Noreturn void pt_cgi_limits_main(int argc, char **argv)
+{
+    static const int res[3] = {RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC};
+    if (argc < 5) {
+        trampoline_say("CGI trampoline: bad arguments", NULL, NULL, NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(argv[1 + i], &end, 10);
+        if (errno || *end) {
+            trampoline_say("CGI trampoline: bad limit ", argv[1 + i], NULL, NULL);
+            _exit(127);
+        }
+        struct rlimit rl = {(rlim_t)v, (rlim_t)v};
+        if (v && setrlimit(res[i], &rl) < 0) {
+            trampoline_say("cannot set the limits of ", argv[4], NULL, NULL);
+            _exit(127);
+        }
+    }
+    execv(argv[4], argv + 4);
+    trampoline_say("cannot execute ", argv[4], ": ", strerror(errno));
+    /* _exit: no exit handlers (a leak checker would need memory too) */
+    _exit(127);
 }

@@ -20,4 +20,11 @@ void pt_cgi_reap(struct pt_worker *w);
 /* Worker stop: kill what still runs and free everything. */
 void pt_cgi_shutdown(struct pt_worker *w);
 
+/* The CGI trampoline (src/main.c runs it when argv[0] is
+ * PT_CGI_LIMITS_ARGV0): argv = ARGV0 CPU_SECONDS AS_BYTES NPROC PROGRAM
+ * [ARG...]; sets the non-zero limits (soft = hard), then execs PROGRAM
+ * with the environment it got. Never returns (exits 127 on failure). */
+#define PT_CGI_LIMITS_ARGV0 "portico-cgi-limits"
+_Noreturn void pt_cgi_limits_main(int argc, char **argv);
+
 #endif

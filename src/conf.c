@@ -1067,11 +1067,14 @@ static int check_env(load_ctx *x, const config_setting_t *s, char *const *v, siz
     for (size_t i = 0; i < n; i++) {
         const char *e = v[i], *eq = strchr(e, '=');
         size_t len = eq ? (size_t)(eq - e) : 0;
-        if (!eq || !is_env_name(e, len))
+        /* values may be secrets: a message names the entry, never its value */
+        if (!eq)
+            return fail_at(x, s, "'%s': entry %zu has no '=' (expected \"NAME=VALUE\")", p, i + 1);
+        if (!is_env_name(e, len))
             return fail_at(x, s,
-                           "'%s': invalid entry '%s' (expected \"NAME=VALUE\", NAME made of "
-                           "letters, digits and '_', not starting with a digit)",
-                           p, e);
+                           "'%s': entry %zu: invalid name '%.*s' (expected \"NAME=VALUE\", "
+                           "NAME made of letters, digits and '_', not starting with a digit)",
+                           p, i + 1, (int)PT_MIN(len, 64), e);
         for (size_t j = 0; j < i; j++)
             if (strncmp(v[j], e, len + 1) == 0)
                 return fail_at(x, s, "'%s': '%.*s' is set twice", p, (int)len, e);

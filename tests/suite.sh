@@ -3,8 +3,9 @@
 # packages it needs (when root on Debian), then
 #   1. make distcheck: plain -Werror build, unit + integration tests from the
 #      release tarball, install/uninstall check;
-#   2. an AddressSanitizer + UBSan build running the same tests;
-#   3. a clang build with the libFuzzer targets: make fuzz-smoke.
+#   2. valgrind memcheck over a subset of the integration tests (plain build);
+#   3. an AddressSanitizer + UBSan build running the same tests;
+#   4. a clang build with the libFuzzer targets: make fuzz-smoke.
 # Ends with the line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${PT_NO_APT
     apt-get install -y -q --no-install-recommends \
         build-essential autoconf automake pkg-config \
         libhttp-parser-dev libconfig-dev libfcgi-dev libfcgi-bin \
-        clang libclang-rt-14-dev \
+        clang libclang-rt-14-dev valgrind \
         python3 curl ca-certificates git gitweb perl php-cgi php-fpm fcgiwrap systemd >/dev/null || { echo "apt-get install failed"; exit 1; }
 fi
 
@@ -27,12 +28,14 @@ status=0
 run() { # name, command...
     local name=$1; shift
     echo "=== $name"
+    touch "$log/$name.start"
     if ! "$@" >"$log/$name.out" 2>&1; then
         status=1
         echo "--- $name FAILED; last lines:"
         tail -n 40 "$log/$name.out"
         # the failing tests' own logs
-        find "$top/build-$name" -name test-suite.log -exec tail -n 150 {} \; 2>/dev/null
+        find "$top"/build-* -name test-suite.log -newer "$log/$name.start" \
+            -exec tail -n 150 {} \; 2>/dev/null
     fi
     grep -E '^(PASS|FAIL|ERROR|XPASS|XFAIL|SKIP): ' "$log/$name.out" >"$log/$name.results" || true
     grep -E '^(FAIL|ERROR|XPASS): ' "$log/$name.results" || true
@@ -57,6 +60,13 @@ fuzzing() {
         make -j"$jobs" && make fuzz-smoke
 }
 run plain plain
+# valgrind memcheck over the HTTP front end and both gateways, on the plain
+# build: a memcheck report in a server's stderr fails the test (harness.py)
+memcheck() {
+    cd "$top/build-plain" &&
+        PT_VALGRIND=1 make -j"$jobs" check TESTS="tests/t_http.py tests/t_cgi.py tests/t_fastcgi.py"
+}
+run valgrind memcheck
 run asan sanitized
 run fuzz fuzzing
 

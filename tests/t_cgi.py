@@ -13,6 +13,7 @@ SCRIPT_NAME and PATH_INFO; REQUEST_URI and QUERY_STRING stay raw."""
 
 import hashlib
 import os
+import re
 import select
 import shutil
 import signal
@@ -826,6 +827,7 @@ class BadScripts(CgiCase):
     def test_output_ending_inside_header_block_is_502(self):
         self.check_502('bad-eof.cgi')
 
+    @unittest.skipIf(harness.VALGRIND, 'valgrind cannot go on after a failed execve')
     def test_exec_failure_is_502_with_the_reason_logged(self):
         self.check_502('bad-interp.cgi', b'interpreter', 'No such file or directory')
 
@@ -875,6 +877,108 @@ limits: { cgi_kill_grace = "1s"; };
         pids = self.read_pids(t)
         self.assert_error(r, 504)
         self.assert_processes_gone(pids)
+
+
+class ResourceLimits(CgiCase):
+    """rlimit_cpu/as/nproc are in place when the program starts (set by a
+    trampoline between fork and exec, never after the program runs)."""
+    CONF = '''
+locations = (
+  { prefix = "/lim/"; handler = "cgi"; dir = "@CGI@";
+    rlimit_cpu = "7s"; rlimit_as = "512M"; rlimit_nproc = 4321; },
+  { prefix = "/lim-interp/"; handler = "cgi"; dir = "@CGI@"; rlimit_cpu = 9;
+    interpreters = [ ".lim=/bin/sh" ]; },
+  { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@CGI@"; }
+);
+'''
+    SCRIPT = (b'#!/bin/sh\nprintf \'Content-Type: text/plain\\r\\n\\r\\n\'\n'
+              b'cat /proc/self/limits\nprintf \'argv:%s\\n\' "$0"\n')
+
+    @classmethod
+    def prepare(cls):
+        for name, mode in (('limits.cgi', 0o755), ('limits.lim', 0o644)):
+            with open(os.path.join(cls.cgi, name), 'wb') as f:
+                f.write(cls.SCRIPT)
+            os.chmod(os.path.join(cls.cgi, name), mode)
+
+    def limits(self, target):
+        r = self.get(target)
+        self.assertEqual(r.status, 200, '%r\n%s' % (r.raw[:600], self.log_tail()))
+        text = r.body.decode()
+        out = {}
+        for line in text.splitlines():
+            m = re.match(r'^(Max [a-z ]+?)\s{2,}(\S+)\s+(\S+)', line)
+            if m:
+                out[m.group(1)] = (m.group(2), m.group(3))
+        return out, text
+
+    def test_limits_are_set_soft_and_hard(self):
+        lim, text = self.limits('/lim/limits.cgi')
+        self.assertEqual(lim['Max cpu time'], ('7', '7'), text)
+        self.assertEqual(lim['Max address space'], (str(512 << 20),) * 2, text)
+        self.assertEqual(lim['Max processes'], ('4321', '4321'), text)
+        # the program itself runs, with its own name (not the trampoline's)
+        self.assertIn('argv:' + os.path.join(self.cgi, 'limits.cgi'), text)
+
+    def test_interpreter_scripts_get_the_limits_too(self):
+        lim, text = self.limits('/lim-interp/limits.lim')
+        self.assertEqual(lim['Max cpu time'], ('9', '9'), text)
+        self.assertIn('argv:' + os.path.join(self.cgi, 'limits.lim'), text)
+
+    def test_without_limits_nothing_is_lowered(self):
+        lim, text = self.limits('/cgi-bin/limits.cgi')
+        self.assertEqual(lim['Max cpu time'][0], 'unlimited', text)
+        self.assertEqual(lim['Max address space'][0], 'unlimited', text)
+
+    def test_missing_interpreter_under_limits_is_502_and_logged(self):
+        r = self.get('/lim/bad-interp.cgi')
+        self.assert_error(r, 502)
+        self.assert_log(r'bad-interp\.cgi.*No such file or directory|'
+                        r'cannot execute .*bad-interp\.cgi', 'exec failure')
+        self.assert_still_serving()
+
+
+class FdHygiene(CgiCase):
+    """A CGI program gets its three pipes and nothing else of the worker:
+    no listening socket, no other client's connection, no log or spill
+    file (O_CLOEXEC everywhere, closefrom as a belt)."""
+    ARGS = ('--cgi', '/cgi-bin/=@CGI@')
+    SCRIPT = (b'#!/usr/bin/python3\nimport os\nfds = {}\n'
+              b'for fd in os.listdir("/proc/self/fd"):\n'
+              b'    try:\n        fds[int(fd)] = os.readlink("/proc/self/fd/" + fd)\n'
+              b'    except OSError:\n        pass\n'
+              b'print("Content-Type: text/plain\\r\\n\\r\\n", end="")\n'
+              b'for fd in sorted(fds):\n    print(fd, fds[fd])\n')
+
+    @classmethod
+    def prepare(cls):
+        path = os.path.join(cls.cgi, 'fds.cgi')
+        with open(path, 'wb') as f:
+            f.write(cls.SCRIPT)
+        os.chmod(path, 0o755)
+
+    def test_program_sees_only_its_pipes(self):
+        # other clients hold connections to the same worker meanwhile
+        others = [harness.connect(self.port) for _ in range(5)]
+        try:
+            for s in others:
+                s.sendall(b'GET /target.txt HTTP/1.1\r\nHost: x\r\n\r\n')
+            body = b'x' * (200 * 1024)  # spooled to a temp file first
+            r = self.get('/cgi-bin/fds.cgi', 'POST', body=body)
+        finally:
+            for s in others:
+                s.close()
+        self.assertEqual(r.status, 200, r.raw[:500])
+        fds = {}
+        for line in r.body.decode().splitlines():
+            fd, _, target = line.partition(' ')
+            fds[int(fd)] = target
+        for fd in (0, 1, 2):
+            self.assertTrue(fds.get(fd, '').startswith('pipe:') or
+                            (fd == 0 and fds.get(fd, '').startswith('/')), (fd, fds))
+        extra = {fd: t for fd, t in fds.items()
+                 if fd > 2 and not re.match(r'^/proc/\d+/fd$', t)}
+        self.assertEqual(extra, {}, fds)
 
 
 class ClientDisconnect(CgiCase):

@@ -110,7 +110,8 @@ locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@ROOT@/cgi-bin"; }
 
     def test_workers_run_as_nobody_and_master_stays_root(self):
         workers = self.srv.worker_pids()
-        self.assertEqual(len(workers), 2, workers)
+        self.assertEqual(len(workers), 2, '%s running=%s\n%s\n%s' % (
+            workers, self.srv.running, self.srv.stderr_text(), self.error_log()))
         # a worker changes user right after fork, before it accepts: one
         # just forked may not have got there yet
         self.assertTrue(harness.Server.wait_for(
@@ -303,6 +304,55 @@ class Refusal(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout)
         self.assertIn(b"user 'www-data' is not applied: portico was not started as root",
                       p.stdout)
+
+
+FORK_CGI = r'''#!/usr/bin/python3
+import os, signal, sys, time
+kids, refused = [], 0
+for i in range(60):
+    try:
+        pid = os.fork()
+    except OSError:
+        refused += 1
+        continue
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+sys.stdout.write('Content-Type: text/plain\r\n\r\nforked:%d refused:%d\n' % (len(kids), refused))
+'''
+
+
+@unittest.skipUnless(ROOT, 'needs root: RLIMIT_NPROC does not bind root')
+class ForkBomb(unittest.TestCase):
+    def test_rlimit_nproc_stops_a_fork_loop_and_others_are_served(self):
+        srv = harness.Server(workers=1)
+        world_readable_tmpdir(srv)
+        cgi = srv.write_file('cgi-bin/fork.cgi', FORK_CGI)
+        os.chmod(cgi, 0o755)
+        os.chmod(os.path.dirname(cgi), 0o755)
+        srv.write_file('index.html', 'still here\n')
+        srv.conf = '''
+user = "nobody";
+locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "%s/cgi-bin"; rlimit_nproc = 12; },
+              { prefix = "/"; handler = "static"; } );
+''' % srv.docroot
+        srv.start()
+        self.addCleanup(srv.stop)
+        st, body = get(srv.port, '/cgi-bin/fork.cgi', timeout=60)
+        self.assertEqual(st, 200, body)
+        m = re.match(rb'forked:(\d+) refused:(\d+)', body)
+        self.assertTrue(m, body)
+        forked, refused = int(m.group(1)), int(m.group(2))
+        # the user's processes (worker, script, its children) stay within 12
+        self.assertLess(forked, 12, body)
+        self.assertEqual(forked + refused, 60)
+        self.assertGreater(refused, 0)
+        st, body = get(srv.port, '/index.html')
+        self.assertEqual((st, body), (200, b'still here\n'))
 
 
 if __name__ == '__main__':

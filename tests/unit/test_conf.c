@@ -985,6 +985,20 @@ static void test_cgi_settings(void)
                bad[i]);
         }
     }
+    {
+        pt_config *ce = ld("locations = ( { prefix = \"/x/\"; handler = \"cgi\";"
+                           " env = [ \"OK=1\", \"DB-PASS=hunter2\", \"hunter3\" ]; } );",
+                           NULL);
+        ok(!ce && strstr(err, "entry 2: invalid name 'DB-PASS'") && !strstr(err, "hunter2"),
+           "an env error names the entry, never its value (%s)", err);
+        pt_config_free(ce);
+        ce = ld("locations = ( { prefix = \"/x/\"; handler = \"cgi\";"
+                " env = [ \"OK=1\", \"hunter3\" ]; } );",
+                NULL);
+        ok(!ce && strstr(err, "entry 2 has no '='") && !strstr(err, "hunter3"),
+           "an entry without '=' is not echoed either (%s)", err);
+        pt_config_free(ce);
+    }
     ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\";"
                   " env = [ \"A=1\", \"B=2\", \"A=3\" ]; } );",
                   NULL, "'A' is set twice"),
@@ -1601,7 +1615,7 @@ static void test_spawn(void)
     ok(fails_with(SP("program = \"app\"; processes = 257;"), NULL, "between 1 and 256"),
        "processes 257 rejected");
     ok(fails_with(SP("program = \"app\"; env = [ \"NOEQ\" ];"), NULL,
-                  "'backends.[0].spawn.env': invalid entry 'NOEQ' (expected \"NAME=VALUE\""),
+                  "'backends.[0].spawn.env': entry 1 has no '=' (expected \"NAME=VALUE\")"),
        "spawn env entries checked");
     ok(fails_with(SP("program = \"app\"; env = [ \"A=1\", \"A=2\" ];"), NULL, "'A' is set twice"),
        "spawn env sets a name once");
@@ -1737,7 +1751,7 @@ static void test_fastcgi_locations(void)
        "a fastcgi program that is a directory");
     ok(fails_with(FL(FC " dir = \"afile\";"), NULL, "dir 'afile': Not a directory"),
        "a fastcgi dir that is a file");
-    ok(fails_with(FL(FC " env = [ \"1X=a\" ];"), NULL, "invalid entry '1X=a'"),
+    ok(fails_with(FL(FC " env = [ \"1X=a\" ];"), NULL, "entry 1: invalid name '1X'"),
        "fastcgi env entries checked");
     ok(fails_with(FL(FC " pass_env = [ \"A-B\" ];"), NULL, "invalid name 'A-B'"),
        "fastcgi pass_env names checked");
