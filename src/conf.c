@@ -19,13 +19,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "limit.h"
 #include "log.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- schema */
 
 /* K_SERVERS: an array of strings, or a list mixing strings and groups of
- * sub (a backend's "servers"). */
+ * sub (a backend's "servers"). K_REQ: a string (a rate or "off") or a group
+ * of sub (limit_req). */
 typedef enum key_kind {
     K_INT,
     K_BOOL,
@@ -35,7 +37,8 @@ typedef enum key_kind {
     K_DUR,
     K_GROUP,
     K_LIST,
-    K_SERVERS
+    K_SERVERS,
+    K_REQ
 } key_kind;
 
 typedef struct key_spec {
@@ -71,7 +74,8 @@ typedef struct key_spec {
     X(cgi_kill_grace, cgi_kill_grace_ms, K_DUR, 5 * SEC, 1, 3600 * SEC)                            \
     X(gw_header_max, gw_header_max, K_SIZE, 64 * KB, 1 * KB, 16 * MB)                              \
     X(gw_buffer_memory, gw_buffer_memory, K_SIZE, 256 * KB, 0, 1 * GB)                             \
-    X(gw_buffer_max, gw_buffer_max, K_SIZE, 1 * GB, 0, 1ULL << 62)
+    X(gw_buffer_max, gw_buffer_max, K_SIZE, 1 * GB, 0, 1ULL << 62)                                 \
+    X(limit_entries, limit_entries, K_INT, 16384, PT_LIMIT_WAYS, 4194304)
 
 /* limits.cgi_timeout has no pt_limits field: it is the default of every
  * location's timeout_ms (a cgi location may set its own). */
@@ -91,6 +95,15 @@ typedef struct limit_spec {
 static const key_spec limit_keys[] = {LIMITS(LIMIT_KEY){"cgi_timeout", K_DUR, NULL},
                                       {NULL, K_INT, NULL}};
 static const limit_spec limit_specs[] = {LIMITS(LIMIT_SPEC)};
+
+static const key_spec limit_req_keys[] = {
+    {"rate", K_STR, NULL},
+    {"burst", K_INT, NULL},
+    {NULL, K_INT, NULL},
+};
+
+/* at the top level, in a vhost and in a location */
+#define LIMIT_KEYS {"limit_conn", K_INT, NULL}, {"limit_req", K_REQ, limit_req_keys},
 
 static const key_spec location_keys[] = {
     {"prefix", K_STR, NULL},
@@ -115,7 +128,7 @@ static const key_spec location_keys[] = {
     {"rlimit_nproc", K_INT, NULL},
     {"backend", K_STR, NULL},
     {"require_file", K_BOOL, NULL},
-    {NULL, K_INT, NULL},
+    LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 #define H_CGI (1u << PT_H_CGI)
@@ -184,7 +197,7 @@ static const key_spec vhost_keys[] = {
     {"allow_dotfiles", K_BOOL, NULL},
     {"access_log", K_STR, NULL},
     {"locations", K_LIST, location_keys},
-    {NULL, K_INT, NULL},
+    LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec top_keys[] = {
@@ -209,7 +222,7 @@ static const key_spec top_keys[] = {
     {"vhosts", K_LIST, vhost_keys},
     {"cgi_interpreters", K_STRS, NULL},
     {"backends", K_LIST, backend_keys},
-    {NULL, K_INT, NULL},
+    LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec *find_key(const key_spec *spec, const char *name)
@@ -232,7 +245,8 @@ typedef struct load_ctx {
     char *err;
     size_t errlen;
     pt_config *c;
-    uint64_t cgi_timeout_ms; /* limits.cgi_timeout */
+    uint64_t cgi_timeout_ms;           /* limits.cgi_timeout */
+    const config_setting_t **zone_src; /* the setting of each of c->zones */
 } load_ctx;
 
 typedef struct defaults {
@@ -243,6 +257,7 @@ typedef struct defaults {
     const config_setting_t *locations;
     char **interp_exts, **interp_paths; /* cgi_interpreters, split */
     size_t ninterp;
+    int limit_conn, limit_req; /* zones inherited by locations, -1 none */
 } defaults;
 
 static int vfail(load_ctx *x, const char *where, const char *fmt, va_list ap) PT_PRINTF(3, 0);
@@ -572,6 +587,13 @@ static int check_type(load_ctx *x, const config_setting_t *s, const key_spec *k)
             return 0;
         }
         want = "an array of addresses [ \"...\", ... ] or a list ( \"...\", { address = ...; } )";
+        break;
+    case K_REQ:
+        if (t == CONFIG_TYPE_STRING)
+            return 0;
+        if (t == CONFIG_TYPE_GROUP)
+            return check_group(x, s, k->sub);
+        want = "a rate (\"10r/s\"), \"off\" or a group { rate = \"10r/s\"; burst = 20; }";
         break;
     }
     return fail_at(x, s, "'%s' must be %s", spath(s, p, sizeof(p)), want);
@@ -972,6 +994,81 @@ static int build_limits(load_ctx *x, const config_setting_t *root)
     return get_amounts(x, g, limit_specs, PT_ARRAY_LEN(limit_specs), &x->c->limits);
 }
 
+/* ------------------------------------------------------- client limits */
+
+/* The zone of a limit_conn / limit_req setting: one per setting, however
+ * many vhosts and locations inherit it (a top-level location is built once
+ * per vhost, yet counts as one). *out is -1 when the setting turns the
+ * limit off. */
+static int get_zone(load_ctx *x, const config_setting_t *s, bool is_req, int *out)
+{
+    pt_config *c = x->c;
+    pt_limit_zone z = {.is_req = is_req}, *nz;
+    const config_setting_t *r = s, *b, **ns;
+    char p[256], where[PATH_MAX + 64];
+    long long n;
+    for (size_t i = 0; i < c->nzones; i++)
+        if (x->zone_src[i] == s) {
+            *out = (int)i;
+            return 0;
+        }
+    *out = -1;
+    if (!is_req) {
+        if (get_int(x, s, 0, 1000000, &n) < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        z.conn = (uint32_t)n;
+    } else {
+        const char *rate;
+        if (config_setting_is_group(s)) {
+            if (!(r = member(s, "rate")))
+                return fail_at(x, s, "'%s' needs a rate (rate = \"10r/s\";)",
+                               spath(s, p, sizeof(p)));
+            if ((b = member(s, "burst"))) {
+                if (get_int(x, b, 0, 1000000, &n) < 0)
+                    return -1;
+                z.burst = (uint32_t)n;
+            }
+        }
+        rate = config_setting_get_string(r);
+        if (strcmp(rate, "off") == 0)
+            return 0;
+        if (pt_limit_parse_rate(rate, &z.interval_ns) < 0)
+            return fail_at(x, r,
+                           "'%s': invalid rate '%s' (\"10r/s\" or \"30r/m\" with 1 to 1000000 "
+                           "requests, or \"off\")",
+                           spath(r, p, sizeof(p)), rate);
+    }
+    origin(x, s, where, sizeof(where));
+    if (!(nz = realloc(c->zones, (c->nzones + 1) * sizeof(*nz))))
+        return oom(x);
+    c->zones = nz;
+    if (!(ns = realloc(x->zone_src, (c->nzones + 1) * sizeof(*ns))))
+        return oom(x);
+    x->zone_src = ns;
+    if ((is_req && !(z.rate = xstrdup(x, config_setting_get_string(r)))) ||
+        !(z.where = xstrdup(x, where))) {
+        free(z.rate);
+        return -1;
+    }
+    ns[c->nzones] = s;
+    nz[c->nzones] = z;
+    *out = (int)c->nzones++;
+    return 0;
+}
+
+/* The limits group g sets for itself, over the inherited ones in conn/req. */
+static int get_limits(load_ctx *x, const config_setting_t *g, int *conn, int *req)
+{
+    const config_setting_t *s;
+    if ((s = member(g, "limit_conn")) && get_zone(x, s, false, conn) < 0)
+        return -1;
+    if ((s = member(g, "limit_req")) && get_zone(x, s, true, req) < 0)
+        return -1;
+    return 0;
+}
+
 /* ----------------------------------------------------------- locations */
 
 static const char *match_name(pt_match_kind m)
@@ -1270,6 +1367,10 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     if (!(l->pattern = xstrdup(x, pat)))
         return -1;
     l->pattern_len = strlen(pat);
+    l->limit_conn = d->limit_conn;
+    l->limit_req = d->limit_req;
+    if (get_limits(x, g, &l->limit_conn, &l->limit_req) < 0)
+        return -1;
     if ((s = member(g, "handler")))
         h = config_setting_get_string(s);
     if (strcmp(h, "static") == 0)
@@ -1333,6 +1434,8 @@ static int build_locations(load_ctx *x, const config_setting_t *list, const defa
         l->dir_listing = l->follow_symlinks = l->allow_dotfiles = -1;
         l->buffering = true;
         l->timeout_ms = x->cgi_timeout_ms;
+        l->limit_conn = d->limit_conn;
+        l->limit_req = d->limit_req;
         if (!(l->pattern = xstrdup(x, "/")))
             return -1;
         l->pattern_len = 1;
@@ -1617,6 +1720,7 @@ static int norm_name(load_ctx *x, const config_setting_t *s, char *name)
 static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d, pt_vhost *v)
 {
     const config_setting_t *s;
+    defaults vd = *d; /* with the vhost's own limits, for its locations */
     v->line = g ? (int)config_setting_source_line(g) : 0;
     if ((s = member(g, "names"))) {
         if (get_strs(x, s, &v->names, &v->nnames) < 0)
@@ -1669,8 +1773,10 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
         if (!v->access_log)
             return -1;
     }
+    if (get_limits(x, g, &vd.limit_conn, &vd.limit_req) < 0)
+        return -1;
     s = member(g, "locations");
-    return build_locations(x, s ? s : d->locations, d, v);
+    return build_locations(x, s ? s : d->locations, &vd, v);
 }
 
 static int build_vhosts(load_ctx *x, const config_setting_t *root, const defaults *d)
@@ -1831,6 +1937,9 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     opt_bool(root, "dir_listing", &d->dir_listing);
     opt_bool(root, "follow_symlinks", &d->follow_symlinks);
     opt_bool(root, "allow_dotfiles", &d->allow_dotfiles);
+    d->limit_conn = d->limit_req = -1;
+    if (get_limits(x, root, &d->limit_conn, &d->limit_req) < 0)
+        return -1;
     d->locations = member(root, "locations");
     if ((s = member(root, "cgi_interpreters")) &&
         get_interps(x, s, &d->interp_exts, &d->interp_paths, &d->ninterp) < 0)
@@ -1998,7 +2107,7 @@ static int set_path(load_ctx *x, const char *label, const char *path, const char
         }
         if (!(k = find_key(spec, tok)))
             goto unknown;
-        if (k->kind == K_GROUP) {
+        if (k->kind == K_GROUP || (k->kind == K_REQ && next)) {
             config_setting_t *child = config_setting_get_member(cur, tok);
             if (!next) {
                 fail(x, label, "'%s' is a group; set one of its settings, e.g. %s.%s=...", path,
@@ -2551,6 +2660,7 @@ static pt_config *load(const pt_cli *cli, const char *text, const char *name, ch
 out:
     config_destroy(&x.lc);
     free_strv(x.labels, x.nlabels);
+    free(x.zone_src);
     free(x.dir);
     free(x.cwd);
     if (!ok) {
@@ -2641,6 +2751,11 @@ void pt_config_free(pt_config *c)
         }
     }
     free(c->backends);
+    for (size_t i = 0; i < c->nzones; i++) {
+        free(c->zones[i].rate);
+        free(c->zones[i].where);
+    }
+    free(c->zones);
     free_strv(c->cgi_routes, c->ncgi_routes);
     free_strv(c->fastcgi_routes, c->nfastcgi_routes);
     free_strv(c->warnings, c->nwarnings);

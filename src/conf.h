@@ -66,6 +66,18 @@ typedef struct pt_backend {
     int line;
 } pt_backend;
 
+/* One limit_conn or limit_req setting: one count (or bucket) per client
+ * address, shared by every request the setting applies to (see
+ * portico.conf(5), CLIENT LIMITS). */
+typedef struct pt_limit_zone {
+    bool is_req;
+    uint32_t conn;        /* limit_conn: requests in progress at once */
+    uint64_t interval_ns; /* limit_req: one request per interval ... */
+    uint32_t burst;       /* ... and this many more at once */
+    char *rate;           /* limit_req as written: "10r/s" */
+    char *where;          /* where it is set: "portico.conf:12", "-o limit_conn" */
+} pt_limit_zone;
+
 typedef struct pt_location {
     pt_match_kind match;
     char *pattern; /* "/prefix/", "/exact", ".ext" */
@@ -98,6 +110,8 @@ typedef struct pt_location {
      * locations and prefix ones with cgi_dir only. (An exact fastcgi
      * location is an application location for that one path.) */
     bool require_file;
+    /* client limits: indexes into pt_config.zones, -1 none */
+    int limit_conn, limit_req;
     int line;
 } pt_location;
 
@@ -138,6 +152,7 @@ typedef struct pt_limits {
     uint64_t gw_header_max;     /* response header block from a script/backend */
     uint64_t gw_buffer_memory;  /* response bytes held in memory per request before spilling */
     uint64_t gw_buffer_max;     /* response bytes buffered per request at most */
+    uint32_t limit_entries;     /* client-limit table entries, all workers together */
 } pt_limits;
 
 typedef struct pt_config {
@@ -160,6 +175,8 @@ typedef struct pt_config {
     size_t nvhosts;
     pt_backend *backends;
     size_t nbackends;
+    pt_limit_zone *zones; /* limit_conn / limit_req settings in use */
+    size_t nzones;
     /* The flags as given: --cgi and --fastcgi ones become top-level
      * locations (--fastcgi also a backend named after its pattern). */
     char **cgi_routes;

@@ -57,8 +57,12 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
         const struct sockaddr_in *s4 = peer;
         inet_ntop(AF_INET, &s4->sin_addr, c->peer_ip, sizeof(c->peer_ip));
         c->peer_port = ntohs(s4->sin_port);
+        /* the same key as the address reaching a dual-stack listener */
+        c->peer_key[10] = c->peer_key[11] = 0xff;
+        memcpy(c->peer_key + 12, &s4->sin_addr, 4);
     } else if (peerlen >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = peer;
+        memcpy(c->peer_key, &s6->sin6_addr, 16);
         if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
             inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer_ip, sizeof(c->peer_ip));
         else
@@ -88,6 +92,8 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
 
 static void release_request(pt_conn *c)
 {
+    if (c->limit_hold.t)
+        pt_limit_conn_release(&c->limit_hold);
     if (c->file_fd >= 0) {
         close(c->file_fd);
         c->file_fd = -1;
@@ -396,6 +402,52 @@ static void index_reroute(pt_conn *c)
     }
 }
 
+/* limit_conn and limit_req of the request's location, checked before any
+ * work (and before the body is read): over either, 429 with Retry-After
+ * (RFC 6585 §4). Returns true when the request was refused. */
+static bool over_limits(pt_conn *c, bool has_body)
+{
+    const pt_location *l = c->loc;
+    const pt_limit_zone *z = NULL;
+    pt_limit_table *t = pt_limit_table_current();
+    pt_limit_rc rc = PT_LIMIT_OK;
+    uint64_t wait_ns = 1000000000ULL; /* limit_conn: nothing says when one ends */
+    if (!t)
+        return false;
+    if (l->limit_conn >= 0) {
+        z = &c->w->cfg->zones[l->limit_conn];
+        rc =
+            pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->peer_key, &c->limit_hold);
+    }
+    if (rc == PT_LIMIT_OK && l->limit_req >= 0) {
+        z = &c->w->cfg->zones[l->limit_req];
+        rc = pt_limit_req(t, (uint32_t)l->limit_req, z->interval_ns, z->burst, c->peer_key,
+                          pt_limit_now_ns(), &wait_ns);
+    }
+    if (rc == PT_LIMIT_OK)
+        return false;
+    /* whole seconds, rounded up: a client that waits that long is admitted */
+    unsigned secs = (unsigned)PT_MAX(PT_MIN((wait_ns + 999999999ULL) / 1000000000ULL, 86400ULL), 1);
+    char rl[1100], what[96];
+    request_line(c, rl, sizeof(rl));
+    if (z->is_req)
+        snprintf(what, sizeof(what), "limit_req %s burst %u", z->rate, z->burst);
+    else
+        snprintf(what, sizeof(what), "limit_conn %u", z->conn);
+    if (rc == PT_LIMIT_FULL)
+        pt_log_warn("limit table full (limits.limit_entries = %zu): no room for a new address "
+                    "(%s, set at %s), client: %s:%u, request: \"%s\"",
+                    pt_limit_table_entries(t), what, z->where, c->peer_ip, c->peer_port, rl);
+    else
+        pt_log_warn("limiting requests (%s per address, set at %s), retry after %us, client: "
+                    "%s:%u, request: \"%s\"",
+                    what, z->where, secs, c->peer_ip, c->peer_port, rl);
+    /* an unread body would be taken for the next request: close after it */
+    pt_resp_error_retry(c, rc == PT_LIMIT_FULL ? 503 : 429, has_body, secs);
+    c->state = PT_CS_WRITE;
+    return true;
+}
+
 static void start_request(pt_conn *c)
 {
     const pt_limits *lim = limits(c);
@@ -434,6 +486,8 @@ static void start_request(pt_conn *c)
         pt_conn_reject(c, 413, "Content-Length over max_body", true);
         return;
     }
+    if (c->loc && (c->loc->limit_conn >= 0 || c->loc->limit_req >= 0) && over_limits(c, has_body))
+        return;
     if (!has_body) {
         dispatch(c);
         return;

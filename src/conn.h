@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "ev.h"
 #include "h1_head.h"
+#include "limit.h"
 #include "worker.h"
 #include <time.h>
 
@@ -32,7 +33,8 @@ struct pt_conn {
     uint64_t id;
     char peer_ip[48];
     unsigned peer_port;
-    char local_ip[48]; /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
+    unsigned char peer_key[16]; /* the address client limits count by (IPv4 as ::ffff:a.b.c.d) */
+    char local_ip[48];          /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
     char local_port[8];
     bool local_known;
 
@@ -74,6 +76,7 @@ struct pt_conn {
     bool chunked_out; /* response body uses chunked framing */
     char *redir;      /* target of a local redirect (RFC 3875 §6.2.2) */
     int redirects;
+    pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
 };
 
 /* Take over an accepted socket (non-blocking). */

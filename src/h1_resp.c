@@ -198,6 +198,11 @@ void pt_resp_body_end(pt_conn *c)
 
 void pt_resp_error(pt_conn *c, int status, bool close)
 {
+    pt_resp_error_retry(c, status, close, 0);
+}
+
+void pt_resp_error_retry(pt_conn *c, int status, bool close, unsigned retry_after_s)
+{
     if (close)
         c->close_after = true;
     const char *reason = pt_status_reason(status);
@@ -209,7 +214,9 @@ void pt_resp_error(pt_conn *c, int status, bool close)
     pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
     if (status == 405)
         pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
-    if (status == 503)
+    if (retry_after_s)
+        pt_resp_headerf(c, "Retry-After", "%u", retry_after_s);
+    else if (status == 503)
         pt_resp_header(c, "Retry-After", "5", 1);
     pt_resp_end(c, n);
     if (!c->is_head)

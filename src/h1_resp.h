@@ -34,5 +34,8 @@ void pt_resp_body_end(struct pt_conn *c);
 /* A complete error response with the small HTML page. close forces
  * Connection: close. The log line is the caller's. */
 void pt_resp_error(struct pt_conn *c, int status, bool close);
+/* The same with "Retry-After: <retry_after_s>" (RFC 9110 §10.2.3); 0 sends
+ * none (503 gets its usual 5 seconds). */
+void pt_resp_error_retry(struct pt_conn *c, int status, bool close, unsigned retry_after_s);
 
 #endif

@@ -30,6 +30,7 @@ src_libportico_a_SOURCES = \
 	src/fcgi.c src/fcgi.h \
 	src/fcgi_spawn.c src/fcgi_spawn.h \
 	src/worker.c src/worker.h \
+	src/limit.c src/limit.h \
 	src/master.c src/master.h
 
 sbin_PROGRAMS += src/portico

@@ -4,12 +4,14 @@
  * (validated first; new workers start, the old ones finish their requests
  * and exit; listening sockets are kept). Signals arrive through a signalfd
  * in a small event loop. The master alone tells systemd READY=1 /
- * RELOADING=1 / STOPPING=1 (notify.c). */
+ * RELOADING=1 / STOPPING=1 (notify.c). Each generation of workers gets its
+ * own client-limit table (limit.c), mapped here before they fork. */
 #include "first.h"
 #include "master.h"
 #include "ev.h"
 #include "fcgi.h"
 #include "fcgi_spawn.h"
+#include "limit.h"
 #include "log.h"
 #include "mime.h"
 #include "notify.h"
@@ -170,6 +172,11 @@ static void reap(void)
         else
             pt_log_error("worker %d (pid %d) exited with status %d; respawning", s->id, (int)pid,
                          WEXITSTATUS(status));
+        /* the counts it held would never be given back */
+        if (pt_limit_table_current()) {
+            pt_limit_conn_reset(pt_limit_table_current());
+            pt_log_warn("limit_conn counts reset after the loss of worker %d", s->id);
+        }
         /* back-off: a worker that dies right after start would otherwise
          * make the master fork in a tight loop */
         if (pt_now_ms() - s->started < 2000)
@@ -294,11 +301,19 @@ static void reload(void)
         pt_config_free(nc);
         nc = NULL;
     }
+    /* a new table: zone numbers are the new configuration's */
+    pt_limit_table *nt = NULL;
+    if (nc && nc->nzones && !(nt = pt_limit_table_new(nc->limits.limit_entries))) {
+        snprintf(err, sizeof(err), "cannot map the client limit table: %s", strerror(errno));
+        pt_config_free(nc);
+        nc = NULL;
+    }
     pt_listener *nls = NULL;
     size_t nn = 0;
     if (nc && pt_listen_reload(nc, M.ls, M.nls, &nls, &nn, err, sizeof(err)) < 0) {
         pt_config_free(nc);
         nc = NULL;
+        pt_limit_table_free(nt);
     }
     if (!nc) {
         pt_log_error("reload failed: %s; the current configuration stays", err);
@@ -314,6 +329,7 @@ static void reload(void)
             pt_log_error("reload: cannot read %s: %s; built-in types only", nm, strerror(errno));
     if (pt_fcgi_shared_init(nc) < 0)
         pt_log_error("reload: cannot map shared memory: %s", strerror(errno));
+    pt_limit_table_set_current(nt);
     pt_spawn_rebind(nc);
     update_pid_file(M.cfg->pid_file, nc->pid_file);
     for (size_t i = 0; i < nn; i++)
@@ -433,6 +449,15 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
         pt_log_error("cannot map shared memory: %s", strerror(errno));
         return 1;
     }
+    if (cfg->nzones) {
+        pt_limit_table *t = pt_limit_table_new(cfg->limits.limit_entries);
+        if (!t) {
+            pt_log_error("cannot map the client limit table (%u entries): %s",
+                         cfg->limits.limit_entries, strerror(errno));
+            return 1;
+        }
+        pt_limit_table_set_current(t);
+    }
     char err[512];
     if (pt_spawn_start(cfg, &M.loop, err, sizeof(err)) < 0) {
         pt_log_error("%s", err);
@@ -477,6 +502,7 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
     *cfgp = M.cfg;
     *lsp = M.ls;
     *nlsp = M.nls;
+    pt_limit_table_set_current(NULL);
     close(M.sigfd);
     pt_loop_free(&M.loop);
     return 0;

@@ -14,7 +14,8 @@ UNIT_TESTS = \
 	tests/unit/test_cgi_env \
 	tests/unit/test_cgi_resp \
 	tests/unit/test_fcgi_rec \
-	tests/unit/test_upstream
+	tests/unit/test_upstream \
+	tests/unit/test_limit
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -30,6 +31,7 @@ tests_unit_test_cgi_env_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_resp_LDADD = $(PT_LIBS)
 tests_unit_test_fcgi_rec_LDADD = $(PT_LIBS)
 tests_unit_test_upstream_LDADD = $(PT_LIBS)
+tests_unit_test_limit_LDADD = $(PT_LIBS)
 EXTRA_DIST += tests/unit/tap.h
 
 PY_TESTS = \
@@ -43,7 +45,8 @@ PY_TESTS = \
 	tests/t_fastcgi.py \
 	tests/t_php.py \
 	tests/t_hostile.py \
-	tests/t_priv.py
+	tests/t_priv.py \
+	tests/t_limits.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
 EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py tests/lib/fcgi_bad.py tests/lib/phpfpm.py tests/fcgi/hello.php tests/fcgi/env.php tests/fcgi/upload.php tests/fcgi/big.php tests/fcgi/status.php tests/fcgi/fatal.php tests/fcgi/stderr.php tests/fcgi/cookies.php tests/fcgi/stream.php tests/fcgi/sleep.php tests/fcgi/index.php
 EXTRA_DIST += \
@@ -68,11 +71,13 @@ EXTRA_DIST += \
 	tests/cgi/hello.php \
 	tests/cgi/hello.pl \
 	tests/cgi/hello.py \
+	tests/cgi/hold.cgi \
 	tests/cgi/interleave.cgi \
 	tests/cgi/lf.cgi \
 	tests/cgi/nolen.cgi \
 	tests/cgi/nph-hello.cgi \
 	tests/cgi/outside.cgi \
+	tests/cgi/pid.cgi \
 	tests/cgi/quick.cgi \
 	tests/cgi/redirect-301.cgi \
 	tests/cgi/redirect-abs.cgi \

@@ -134,6 +134,25 @@ static bool is_inet6(const pt_fcgi_server *sv, const char *ip, uint16_t port)
            sv->addrlen == sizeof(*a6);
 }
 
+/* conf/portico.conf with its commented-out "#limit_..." lines switched on;
+ * returns how many. */
+static int write_limit_example(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+    char line[1024];
+    int n = 0;
+    while (in && out && fgets(line, sizeof(line), in)) {
+        bool on = strncmp(line, "#limit_", 7) == 0;
+        n += on;
+        fputs(on ? line + 1 : line, out);
+    }
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+    return n;
+}
+
 static void test_shipped_files(void)
 {
     char path[PATH_MAX + 64], want[PATH_MAX + 64], ov[PATH_MAX + 16], real[PATH_MAX];
@@ -200,6 +219,22 @@ static void test_shipped_files(void)
     }
     pt_config_free(c);
     pt_config_free(d);
+
+    /* the commented-out client limits are valid once uncommented */
+    snprintf(path, sizeof(path), "%s/conf/portico.conf", srcdir);
+    snprintf(want, sizeof(want), "%s/limit-example.conf", tmp);
+    ok(write_limit_example(path, want) == 2, "portico.conf has limit_conn and limit_req examples");
+    cli.conf_file = want;
+    c = pt_config_load(&cli, err, sizeof(err));
+    ok(c != NULL, "portico.conf with the limits switched on loads (%s)", c ? "ok" : err);
+    if (c) {
+        const pt_location *l = &c->vhosts[0].locs[1];
+        ok(c->nzones == 2 && l->limit_conn >= 0 && c->zones[l->limit_conn].conn == 20 &&
+               l->limit_req >= 0 && c->zones[l->limit_req].burst == 20 &&
+               c->zones[l->limit_req].interval_ns == 100000000ULL,
+           "the example limits: 20 at once, 10r/s burst 20");
+    }
+    pt_config_free(c);
 
     cli = cli0();
     snprintf(path, sizeof(path), "%s/conf/demo.conf", srcdir);
@@ -1917,6 +1952,142 @@ static void test_fastcgi_flag(void)
        "--fastcgi over a wrongly typed backends: the schema error");
 }
 
+/* limit_conn / limit_req: where they are set, what inherits them, which
+ * settings share one zone, off, errors and -o. */
+static void test_client_limits(void)
+{
+    pt_cli cli = cli0();
+    const char *ovs[4];
+    const pt_vhost *v;
+    pt_config *c = ld("", NULL);
+    ok(c && c->nzones == 0 && c->vhosts[0].locs[0].limit_conn == -1 &&
+           c->vhosts[0].locs[0].limit_req == -1 && c->limits.limit_entries == 16384,
+       "no limits by default; limit_entries 16384");
+    pt_config_free(c);
+
+    c = ld("limit_conn = 10;\n"
+           "locations = (\n"
+           "  { prefix = \"/api/\"; limit_req = { rate = \"10r/s\"; burst = 20; }; },\n"
+           "  { prefix = \"/dl/\"; limit_conn = 2; },\n"
+           "  { prefix = \"/free/\"; limit_conn = 0; limit_req = \"off\"; },\n"
+           "  { extension = \".php\"; limit_req = \"30r/m\"; }\n"
+           ");\n"
+           "vhosts = (\n"
+           "  { names = [ \"a.test\" ]; limit_req = \"1r/s\"; },\n"
+           "  { names = [ \"b.test\" ]; limit_conn = 3;\n"
+           "    locations = ( { prefix = \"/x/\"; limit_req = \"5r/s\"; } ); }\n"
+           ");\n",
+           NULL);
+    ok(c != NULL, "limits load (%s)", c ? "ok" : err);
+    if (!c)
+        return;
+    ok(c->nzones == 7, "one zone per setting in use: 7 (got %zu)", c->nzones);
+    v = &c->vhosts[0]; /* a.test: the top-level locations, its own limit_req */
+    const pt_location *api = pt_config_location(v, "/api/x", 6);
+    const pt_location *dl = pt_config_location(v, "/dl/x", 5);
+    const pt_location *fr = pt_config_location(v, "/free/x", 7);
+    const pt_location *php = pt_config_location(v, "/a.php", 6);
+    const pt_location *root = pt_config_location(v, "/", 1);
+    ok(api->limit_conn >= 0 && c->zones[api->limit_conn].conn == 10 &&
+           !c->zones[api->limit_conn].is_req,
+       "a top-level limit_conn reaches every location");
+    ok(strcmp(c->zones[api->limit_conn].where + strlen(tmp), "/t.conf:1") == 0,
+       "the zone knows where it was set (%s)", c->zones[api->limit_conn].where);
+    ok(api->limit_req >= 0 && c->zones[api->limit_req].is_req &&
+           c->zones[api->limit_req].interval_ns == 100000000ULL &&
+           c->zones[api->limit_req].burst == 20 &&
+           strcmp(c->zones[api->limit_req].rate, "10r/s") == 0,
+       "limit_req group: rate and burst");
+    ok(dl->limit_conn >= 0 && c->zones[dl->limit_conn].conn == 2 &&
+           dl->limit_conn != api->limit_conn,
+       "a location's limit_conn replaces the inherited one");
+    ok(dl->limit_req >= 0 && strcmp(c->zones[dl->limit_req].rate, "1r/s") == 0,
+       "the vhost's limit_req reaches the top-level locations it uses");
+    ok(fr->limit_conn == -1 && fr->limit_req == -1, "0 and \"off\" turn inherited limits off");
+    ok(php->limit_req >= 0 && c->zones[php->limit_req].interval_ns == 2000000000ULL &&
+           c->zones[php->limit_req].burst == 0,
+       "limit_req as a string: the rate, burst 0");
+    ok(root->limit_conn == api->limit_conn && root->limit_req == dl->limit_req,
+       "the implicit / location inherits too");
+    v = &c->vhosts[1]; /* b.test */
+    const pt_location *x = pt_config_location(v, "/x/y", 4);
+    root = pt_config_location(v, "/", 1);
+    ok(x->limit_conn >= 0 && c->zones[x->limit_conn].conn == 3 && x->limit_req >= 0 &&
+           strcmp(c->zones[x->limit_req].rate, "5r/s") == 0,
+       "a vhost's own limit_conn over the top-level one");
+    ok(root->limit_req == -1 && root->limit_conn == x->limit_conn,
+       "the vhost's limit_conn reaches its implicit /; no limit_req there");
+    v = &c->vhosts[2]; /* implicit default: top-level settings */
+    const pt_location *api2 = pt_config_location(v, "/api/x", 6);
+    ok(api2->limit_req == api->limit_req && api2->limit_conn == api->limit_conn,
+       "a top-level location in two vhosts is one zone");
+    ok(pt_config_location(v, "/dl/", 4)->limit_req == -1,
+       "without a vhost limit_req there is none");
+    pt_config_free(c);
+
+    ok(fails_with("limit_conn = -1;", NULL, "t.conf:1: 'limit_conn' must be between 0 and 1000000"),
+       "negative limit_conn");
+    ok(fails_with("limit_conn = \"5\";", NULL, "'limit_conn' must be an integer"),
+       "limit_conn must be an integer");
+    ok(fails_with("\nlimit_req = \"10r/h\";", NULL,
+                  "t.conf:2: 'limit_req': invalid rate '10r/h' (\"10r/s\" or \"30r/m\""),
+       "a rate per hour is not a rate");
+    ok(fails_with("limit_req = \"0r/s\";", NULL, "invalid rate '0r/s'"), "0r/s rejected");
+    ok(fails_with("limit_req = 10;", NULL,
+                  "'limit_req' must be a rate (\"10r/s\"), \"off\" or a group"),
+       "limit_req of the wrong type");
+    ok(fails_with("locations = ( { prefix = \"/\";\n limit_req = { burst = 5; }; } );", NULL,
+                  "t.conf:2: 'locations.[0].limit_req' needs a rate"),
+       "a limit_req group needs a rate");
+    ok(fails_with("limit_req = { rate = \"1r/s\"; burst = -1; };", NULL,
+                  "'limit_req.burst' must be between 0 and 1000000"),
+       "negative burst");
+    ok(fails_with("limit_req = { rate = \"1r/s\"; brust = 1; };", NULL,
+                  "unknown setting 'limit_req.brust'"),
+       "typo in the limit_req group");
+    ok(fails_with("vhosts = ( { names = [ \"a\" ];\n limit_conn = 2000000; } );", NULL,
+                  "t.conf:2: 'vhosts.[0].limit_conn' must be between 0 and 1000000"),
+       "vhost limit_conn range");
+    ok(fails_with("limits: { limit_entries = 8; };", NULL,
+                  "'limits.limit_entries' must be between 16 and 4194304"),
+       "limit_entries range");
+
+    cli.overrides = ovs;
+    ovs[0] = "limit_conn=4";
+    ovs[1] = "locations.[0].limit_req=2r/s";
+    ovs[2] = "limits.limit_entries=32";
+    cli.noverrides = 3;
+    c = ld("locations = ( { prefix = \"/a/\"; limit_req = { rate = \"1r/s\"; burst = 9; }; } );",
+           &cli);
+    ok(c != NULL, "-o limits (%s)", c ? "ok" : err);
+    if (c) {
+        const pt_location *a = pt_config_location(&c->vhosts[0], "/a/", 3);
+        ok(a->limit_conn >= 0 && c->zones[a->limit_conn].conn == 4 &&
+               strcmp(c->zones[a->limit_conn].where, "-o limit_conn") == 0,
+           "-o limit_conn, blamed on -o");
+        ok(a->limit_req >= 0 && strcmp(c->zones[a->limit_req].rate, "2r/s") == 0 &&
+               c->zones[a->limit_req].burst == 0,
+           "-o limit_req=RATE replaces the group");
+        ok(c->limits.limit_entries == 32, "-o limits.limit_entries");
+    }
+    pt_config_free(c);
+    ovs[0] = "limit_req.rate=3r/m";
+    ovs[1] = "limit_req.burst=7";
+    cli.noverrides = 2;
+    c = ld("limit_req = \"1r/s\";", &cli);
+    ok(c && c->nzones == 1 && c->zones[0].burst == 7 && strcmp(c->zones[0].rate, "3r/m") == 0,
+       "-o limit_req.rate and .burst build a group (%s)", c ? "ok" : err);
+    pt_config_free(c);
+    ovs[0] = "limit_req=fast";
+    cli.noverrides = 1;
+    ok(fails_with("", &cli, "-o limit_req: 'limit_req': invalid rate 'fast'"),
+       "-o limit_req is validated");
+    ovs[0] = "limit_req=off";
+    c = ld("limit_req = \"1r/s\";", &cli);
+    ok(c && c->nzones == 0 && c->vhosts[0].locs[0].limit_req == -1, "-o limit_req=off");
+    pt_config_free(c);
+}
+
 static void test_misc(void)
 {
     pt_config *c = ld("workers = 2;\nuser = \"www-data\";\ngroup = \"www-data\";\n"
@@ -1989,6 +2160,7 @@ int main(void)
     test_spawn();
     test_fastcgi_locations();
     test_fastcgi_flag();
+    test_client_limits();
     test_misc();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
