@@ -1,5 +1,7 @@
 # cgi-bin/: sample CGI programs shipped as examples (installed with the package).
-cgisamplesdir = $(pkgdatadir)/cgi-bin
+# Programs, one of them compiled: libexec, not the architecture-independent
+# datadir (PREFIX/libexec/portico/cgi-bin).
+cgisamplesdir = $(pkglibexecdir)/cgi-bin
 dist_cgisamples_SCRIPTS = cgi-bin/printenv.cgi cgi-bin/upload.cgi cgi-bin/nph-hello.cgi
 
 # the libfcgi sample application (FastCGI, socket on fd 0 or FCGI_WEB_SERVER_ADDRS-style standalone)
