@@ -30,3 +30,8 @@ conf/portico.service: $(srcdir)/conf/portico.service.in Makefile
 		$(srcdir)/conf/portico.service.in >$@.tmp && mv $@.tmp $@
 # distcheck installs into a private prefix: the units must follow it there
 AM_DISTCHECK_CONFIGURE_FLAGS = --with-systemdsystemunitdir=$$dc_install_base/lib/systemd/system
+
+# the packaged configuration's log directory (its files are created by the
+# master at start-up)
+install-data-local:
+	$(MKDIR_P) '$(DESTDIR)$(localstatedir)/log/portico'

@@ -5,7 +5,9 @@
 #      release tarball, install/uninstall check;
 #   2. valgrind memcheck over a subset of the integration tests (plain build);
 #   3. an AddressSanitizer + UBSan build running the same tests;
-#   4. a clang build with the libFuzzer targets: make fuzz-smoke.
+#   4. a clang build with the libFuzzer targets: make fuzz-smoke;
+#   5. the Debian package: build, lintian, install, run, purge (tests/deb.sh,
+#      as root on Debian only).
 # Ends with the line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +71,22 @@ memcheck() {
 run valgrind memcheck
 run asan sanitized
 run fuzz fuzzing
+# the Debian package end to end (build, lintian, install, run, purge): as
+# root on Debian only, since it changes the machine's packages
+# (PT_NO_DEB=1 skips it). Its TAP becomes automake-style result lines.
+debian_package() {
+    local rc
+    bash "$top/tests/deb.sh" >"$log/deb.tap" 2>&1
+    rc=$?
+    cat "$log/deb.tap"
+    sed -n -e 's/^ok \([0-9]*\) - \(.*\) # SKIP.*$/SKIP: tests\/deb.sh \1 - \2/p' \
+        -e '/# SKIP/!s/^ok \([0-9]*\) - /PASS: tests\/deb.sh \1 - /p' \
+        -e 's/^not ok \([0-9]*\) - /FAIL: tests\/deb.sh \1 - /p' "$log/deb.tap"
+    return $rc
+}
+if [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && [ -z "${PT_NO_DEB:-}" ]; then
+    run deb debian_package
+fi
 
 passed=$(cat "$log"/*.results | grep -c '^PASS: ')
 failed=$(cat "$log"/*.results | grep -cE '^(FAIL|ERROR|XPASS): ')

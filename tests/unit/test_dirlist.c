@@ -58,7 +58,8 @@ static void test_dirlist(void)
     snprintf(sub, sizeof(sub), "%s/list/.hdir", tmpdir);
     mkdir(sub, 0755);
     snprintf(sub, sizeof(sub), "%s/list/link", tmpdir);
-    symlink("zdir", sub);
+    if (symlink("zdir", sub) != 0)
+        perror(sub);
 
     size_t len = 0;
     char *h = listing(dfd, "/pub/", false, 100, &len);
