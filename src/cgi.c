@@ -30,6 +30,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* portico's own binary, for the resource-limit trampoline: the path it was
+ * started by (a tool running it, valgrind say, has another /proc/self/exe) */
+static const char *self_exe = "/proc/self/exe";
+
 #define PT_CGI_READ 65536
 #define PT_CGI_ERR_LINE 1024
 #define PT_CGI_ERR_PER_SEC 50
@@ -399,7 +403,7 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
         lim_argv[5] = argv[1];
         lim_argv[6] = argv[1] ? argv[2] : NULL;
         lim_argv[7] = NULL;
-        path = "/proc/self/exe";
+        path = self_exe;
         spawn_argv = lim_argv;
     }
     int e = posix_spawn(&g->pid, path, &fa, &at, spawn_argv, envp);
@@ -556,6 +560,13 @@ void pt_cgi_shutdown(pt_worker *w)
         g->reaped = true;
         maybe_free(g);
     }
+}
+
+void pt_cgi_set_self(const char *argv0)
+{
+    static char buf[PATH_MAX];
+    if (argv0 && strchr(argv0, '/') && realpath(argv0, buf))
+        self_exe = buf;
 }
 
 /* One line on stderr without stdio: after setrlimit(RLIMIT_AS) nothing

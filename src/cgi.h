@@ -25,6 +25,9 @@ void pt_cgi_shutdown(struct pt_worker *w);
  * [ARG...]; sets the non-zero limits (soft = hard), then execs PROGRAM
  * with the environment it got. Never returns (exits 127 on failure). */
 #define PT_CGI_LIMITS_ARGV0 "portico-cgi-limits"
+/* Where the trampoline is: argv[0] made absolute when it names a path
+ * (call before any chdir), else /proc/self/exe. */
+void pt_cgi_set_self(const char *argv0);
 _Noreturn void pt_cgi_limits_main(int argc, char **argv);
 
 #endif

@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 {
     if (argc > 0 && strcmp(argv[0], PT_CGI_LIMITS_ARGV0) == 0)
         pt_cgi_limits_main(argc, argv);
+    pt_cgi_set_self(argc > 0 ? argv[0] : NULL);
     pt_cli cli;
     memset(&cli, 0, sizeof(cli));
     cli.workers = -1;

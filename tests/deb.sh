@@ -158,11 +158,11 @@ t "it depends on libhttp-parser2.9 and libconfig9" \
     grep -Eq 'libhttp-parser2\.9.*libconfig9|libconfig9.*libhttp-parser2\.9' <<<"$depends"
 log_layout() {
     stat -c '%n %U:%G %a' /var/log/portico /var/log/portico/access.log /var/log/portico/error.log &&
-        [ "$(stat -c '%U:%G %a' /var/log/portico)" = "root:adm 755" ] &&
+        [ "$(stat -c '%U:%G %a' /var/log/portico)" = "root:root 755" ] &&
         [ "$(stat -c '%U:%G %a' /var/log/portico/access.log)" = "www-data:adm 640" ] &&
         [ "$(stat -c '%U:%G %a' /var/log/portico/error.log)" = "www-data:adm 640" ]
 }
-t "/var/log/portico is root:adm 0755, its logs www-data:adm 0640" log_layout
+t "/var/log/portico is root:root 0755, its logs www-data:adm 0640" log_layout
 # what deb-systemd-helper enable does, with or without systemd running
 t "portico.service is enabled" test "$(readlink /etc/systemd/system/multi-user.target.wants/portico.service)" \
     = /lib/systemd/system/portico.service

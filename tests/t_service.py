@@ -436,11 +436,9 @@ class Units(unittest.TestCase):
                          % (re.escape(m.group(1)), re.escape(m.group(2))))
         for line in ('Type=notify', 'KillSignal=SIGQUIT', 'KillMode=mixed',
                      'ExecReload=/bin/kill -HUP $MAINPID', 'NoNewPrivileges=yes',
-                     'PrivateTmp=yes', 'RuntimeDirectory=portico',
-                     'Restart=on-failure'):
+                     'PrivateTmp=yes', 'RuntimeDirectory=portico', 'LogsDirectory=portico',
+                     'LogsDirectoryMode=0755', 'Restart=on-failure'):
             self.assertIn('\n' + line + '\n', text)
-        # it would chown the logs to root:root at every start (no User=)
-        self.assertNotIn('\nLogsDirectory=', text)
         self.assertNotIn('MemoryDenyWriteExecute', text.replace('# MemoryDeny', ''))
         self.assertNotRegex(text, r'(?m)^(Requires|BindsTo)=.*portico\.socket')
 
