@@ -1707,12 +1707,17 @@ static int norm_name(load_ctx *x, const config_setting_t *s, char *name)
                            name);
         h = name + 2;
     }
+    const char *labels = h;
     for (; *h; h++)
         if (!host_char(*h))
             return fail_at(x, s,
                            "vhost name '%s': invalid character '%c' (letters, digits, '-', '.', "
                            "a leading '*.'; no port)",
                            name, *h);
+    /* one trailing dot is the same host (stripped above, as requests'
+     * Host is): any other empty label could never match a request */
+    if (labels[0] == '.' || strstr(labels, "..") || name[len - 1] == '.')
+        return fail_at(x, s, "vhost name '%s': empty label", name);
     return 0;
 }
 

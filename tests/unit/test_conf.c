@@ -619,6 +619,19 @@ static void test_vhosts(void)
     ok(fails_with("vhosts = ( { names = [ \"example.org:80\" ]; } );", NULL,
                   "invalid character ':'"),
        "vhost names have no port");
+    {
+        static const char *const empty[] = {"a..b", ".a", "a..", "*..a", "test--....."};
+        for (size_t i = 0; i < PT_ARRAY_LEN(empty); i++) {
+            char t[256];
+            snprintf(t, sizeof(t), "vhosts = ( { names = [ \"%s\" ]; } );", empty[i]);
+            ok(fails_with(t, NULL, "empty label"), "vhost name '%s': empty label", empty[i]);
+        }
+        pt_config *cv = ld("vhosts = ( { names = [ \"A.Test.\" ]; root = \"/\"; } );", NULL);
+        ok(cv && strcmp(cv->vhosts[0].names[0], "a.test") == 0 &&
+               pt_config_vhost(cv, "a.test.", 7) == &cv->vhosts[0],
+           "one trailing dot is stripped on both sides");
+        pt_config_free(cv);
+    }
     ok(fails_with("vhosts = ( { names = [ \"*example.org\" ]; } );", NULL,
                   "a wildcard must look like '*.example.org'"),
        "a wildcard is '*.' then a suffix");
