@@ -86,6 +86,8 @@ EXTRA_DIST += \
 	tests/cgi/redirect-loop.cgi \
 	tests/cgi/sleep.cgi \
 	tests/cgi/stall.cgi \
+	tests/cgi/endless.cgi \
+	tests/cgi/closeout.cgi \
 	tests/cgi/status.cgi \
 	tests/cgi/stderr.cgi
 

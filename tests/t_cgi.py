@@ -981,6 +981,57 @@ class FdHygiene(CgiCase):
         self.assertEqual(extra, {}, fds)
 
 
+class BrokenPrograms(CgiCase):
+    """Scripts that misbehave after their headers: endless output, and
+    stdout closed while they keep running."""
+    ARGS = ('--cgi', '/cgi-bin/=@CGI@', '-o', 'limits.write_timeout=2s',
+            '-o', 'limits.cgi_timeout=3s', '-o', 'limits.cgi_kill_grace=1s')
+
+    def test_endless_output_to_a_client_that_leaves_is_killed(self):
+        t = tag()
+        s = harness.connect(self.port, 30)
+        got = 0
+        try:
+            s.sendall(build_request('GET', '/cgi-bin/endless.cgi?' + t, close=False))
+            pids = self.read_pids(t)
+            while got < 4 << 20:
+                b = s.recv(65536)
+                self.assertTrue(b, 'closed after %d bytes' % got)
+                got += len(b)
+        finally:
+            s.close()
+        self.assert_processes_gone(pids, timeout=30)
+        self.assert_no_zombies()
+        self.assert_still_serving()
+
+    def test_endless_output_to_a_client_that_stops_reading_is_cut(self):
+        t = tag()
+        s = harness.connect(self.port, 60)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            s.sendall(build_request('GET', '/cgi-bin/endless.cgi?' + t, close=False))
+            pids = self.read_pids(t)
+            # never read: the response buffer fills (gw_buffer_max bounds it),
+            # then write_timeout cuts the connection and the script goes
+            self.assert_processes_gone(pids, timeout=60)
+            self.assert_log(r'client timed out while reading the response.*endless\.cgi',
+                            'the write timeout', timeout=30)
+        finally:
+            s.close()
+        self.assert_no_zombies()
+        self.assert_still_serving()
+
+    def test_stdout_closed_early_response_complete_and_script_reaped(self):
+        t = tag()
+        r = self.get('/cgi-bin/closeout.cgi?' + t, timeout=60)
+        self.assertEqual((r.status, r.body), (200, b'all of it\n'), r.raw[:300])
+        pids = self.read_pids(t)
+        # the script lingers without output: cgi_timeout ends it, and its child
+        self.assert_processes_gone(pids, timeout=60)
+        self.assert_no_zombies()
+        self.assert_still_serving()
+
+
 class ClientDisconnect(CgiCase):
     # The script timeout is long: only the disconnect can end these scripts.
     ARGS = ('--cgi', '/cgi-bin/=@CGI@', '-o', 'limits.cgi_timeout=120s',
