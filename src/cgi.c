@@ -469,7 +469,7 @@ void pt_cgi_start(pt_conn *c)
     }
     g->w = w;
     g->fd_in = g->fd_out = g->fd_err = -1;
-    snprintf(g->client, sizeof(g->client), "%s:%u", c->peer_ip, c->peer_port);
+    snprintf(g->client, sizeof(g->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
     const char *base = strrchr(r.filename, '/');
     pt_gw_init(&g->gw, &cgi_ops, c, c->loc->buffering,
                strncmp(base ? base + 1 : r.filename, "nph-", 4) == 0);

@@ -52,20 +52,24 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
     c->fd = fd;
     c->file_fd = -1;
     c->id = ++w->conn_seq;
+    /* the text form is made only when a log line or a gateway needs it */
     const struct sockaddr *sa = peer;
+    c->peer_af = AF_UNIX;
     if (peerlen >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = peer;
-        inet_ntop(AF_INET, &s4->sin_addr, c->peer_ip, sizeof(c->peer_ip));
+        c->peer_af = AF_INET;
+        memcpy(c->peer_addr, &s4->sin_addr, 4);
         c->peer_port = ntohs(s4->sin_port);
     } else if (peerlen >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = peer;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer_ip, sizeof(c->peer_ip));
-        else
-            inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+            c->peer_af = AF_INET;
+            memcpy(c->peer_addr, &s6->sin6_addr.s6_addr[12], 4);
+        } else {
+            c->peer_af = AF_INET6;
+            memcpy(c->peer_addr, &s6->sin6_addr, 16);
+        }
         c->peer_port = ntohs(s6->sin6_port);
-    } else {
-        snprintf(c->peer_ip, sizeof(c->peer_ip), "unix");
     }
     pt_cq_init(&c->out);
     pt_io_init(&c->io, fd, on_io, c);
@@ -80,10 +84,19 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
     c->state = PT_CS_IDLE;
     /* the first request's head must arrive within header_timeout */
     pt_timer_arm(&w->loop, &c->timer, &w->t_header);
-    if (pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
-        pt_conn_close(c);
-        return;
+    /* A client usually sends its request right behind the handshake: read
+     * at once; epoll is asked only when there is nothing yet (drive). */
+    on_io(&w->loop, &c->io, EPOLLIN);
+}
+
+const char *pt_conn_peer_ip(pt_conn *c)
+{
+    if (c->peer_ip[0] == '\0') {
+        if (c->peer_af == AF_UNIX ||
+            !inet_ntop(c->peer_af, c->peer_addr, c->peer_ip, sizeof(c->peer_ip)))
+            snprintf(c->peer_ip, sizeof(c->peer_ip), "unix");
     }
+    return c->peer_ip;
 }
 
 static void release_request(pt_conn *c)
@@ -107,7 +120,8 @@ void pt_conn_close(pt_conn *c)
     if (c->state == PT_CS_CLOSED)
         return;
     pt_worker *w = c->w;
-    pt_io_remove(&w->loop, &c->io);
+    /* workers never fork, so the socket is not shared: close() unregisters it */
+    pt_io_closing(&w->loop, &c->io);
     pt_timer_stop(&c->timer);
     close(c->fd);
     c->fd = -1;
@@ -177,7 +191,7 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
         request_line(c, rl, sizeof(rl));
         pt_log(level, "%d %s%s%s%s, client: %s:%u, request: \"%s\"", status,
                pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
-               c->peer_ip, c->peer_port, rl);
+               pt_conn_peer_ip(c), c->peer_port, rl);
     }
     pt_resp_error(c, status, close);
     c->state = PT_CS_WRITE;
@@ -216,7 +230,7 @@ static void access_log(pt_conn *c)
     char line[3000];
     int n =
         snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\" %llu.%03llu %s\n",
-                 c->peer_ip, ts, rl, c->status, (unsigned long long)body, ref, ua,
+                 pt_conn_peer_ip(c), ts, rl, c->status, (unsigned long long)body, ref, ua,
                  (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), gwt);
     if (n > 0)
         pt_access_log_write(h, line, PT_MIN((size_t)n, sizeof(line) - 1));
@@ -266,7 +280,7 @@ static void reset_request(pt_conn *c)
     c->vhost = NULL;
     c->loc = NULL;
     c->allow = "GET, HEAD, OPTIONS";
-    c->is_head = c->head_only = c->body_chunked = false;
+    c->is_head = c->head_only = c->body_chunked = c->req_complete = false;
     c->body_left = 0;
     c->status = 0;
     c->head_out_start = c->head_out_len = c->bytes_written = 0;
@@ -287,8 +301,13 @@ static ssize_t read_some(pt_conn *c)
     if (space == 0)
         return -1;
     ssize_t n = recv(c->fd, c->in + c->in_len, space, 0);
-    if (n < 0)
-        return (errno == EAGAIN || errno == EINTR) ? -1 : -2;
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            return -2;
+        if (c->state == PT_CS_IDLE && c->in_len == 0)
+            drop_buffers(c); /* nothing came: an idle connection holds no block */
+        return -1;
+    }
     c->in_len += (size_t)n;
     return n;
 }
@@ -306,6 +325,7 @@ static bool is_gateway(const pt_conn *c)
 static void dispatch(pt_conn *c)
 {
     c->state = PT_CS_WRITE;
+    c->req_complete = true;
     if (c->loc && c->loc->handler == PT_H_CGI) {
         pt_cgi_start(c);
         return;
@@ -509,6 +529,14 @@ static void finish_request(pt_conn *c)
 {
     access_log(c);
     pt_timer_stop(&c->timer);
+    size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
+    if (c->close_after && c->req_complete && !c->head.keep_alive && c->in_len == used) {
+        /* The client asked for the close and sent nothing beyond its
+         * request (RFC 9112 §9.6: it must not send more): nothing unread
+         * can turn the close into a reset, so no lingering is needed. */
+        pt_conn_close(c);
+        return;
+    }
     if (c->close_after) {
         release_request(c);
         /* lingering close: shut our side, drain what the client still sends
@@ -520,7 +548,6 @@ static void finish_request(pt_conn *c)
         pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_linger);
         return;
     }
-    size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
     size_t rest = c->in_len - used;
     if (rest)
         memmove(c->in, c->in + used, rest);
@@ -560,7 +587,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
         request_line(c, rl, sizeof(rl));
         pt_log_info("client timed out while reading the response, client: %s:%u, request: "
                     "\"%s\"",
-                    c->peer_ip, c->peer_port, rl);
+                    pt_conn_peer_ip(c), c->peer_port, rl);
         pt_conn_close(c);
         return;
     }
@@ -607,7 +634,7 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         /* the client went away while its script runs: stop the script */
         pt_log_info("client closed the connection while a gateway request was running, "
                     "client: %s:%u",
-                    c->peer_ip, c->peer_port);
+                    pt_conn_peer_ip(c), c->peer_port);
         pt_conn_close(c);
         return;
     }

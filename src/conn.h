@@ -30,7 +30,9 @@ struct pt_conn {
     int fd;
     pt_conn_state state;
     uint64_t id;
-    char peer_ip[48];
+    char peer_ip[48]; /* text, made on first use: pt_conn_peer_ip() */
+    unsigned char peer_addr[16];
+    unsigned char peer_af; /* AF_INET (first 4 bytes of peer_addr), AF_INET6, AF_UNIX */
     unsigned peer_port;
     char local_ip[48]; /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
     char local_port[8];
@@ -52,6 +54,7 @@ struct pt_conn {
     const pt_location *loc;
     const char *allow;
     bool close_after, is_head, head_only, body_chunked;
+    bool req_complete; /* head and body read: the request was dispatched */
     uint64_t body_left;
     pt_chunked chunked;
     int file_fd;
@@ -78,6 +81,8 @@ struct pt_conn {
 
 /* Take over an accepted socket (non-blocking). */
 void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen);
+/* The client's address as text ("192.0.2.1", "2001:db8::1", "unix"). */
+const char *pt_conn_peer_ip(pt_conn *c);
 /* Close now (no response). */
 void pt_conn_close(pt_conn *c);
 /* Graceful stop: a connection idle between requests is closed after a short

@@ -1183,7 +1183,7 @@ void pt_fcgi_start(pt_conn *c)
     r->b = b;
     r->si = -1;
     pt_timer_init(&r->stall, on_stall, r);
-    snprintf(r->client, sizeof(r->client), "%s:%u", c->peer_ip, c->peer_port);
+    snprintf(r->client, sizeof(r->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
     request_line(c, r->reqline, sizeof(r->reqline));
     set_where(r, -1);
     pt_fcgi_dec_init(&r->dec, PT_FCGI_ID);

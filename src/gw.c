@@ -124,7 +124,7 @@ static void body_out(pt_gw *g, const char *p, size_t n)
         if (n > room) {
             pt_log_warn("gateway response longer than its Content-Length; truncated, client: "
                         "%s:%u",
-                        c->peer_ip, c->peer_port);
+                        pt_conn_peer_ip(c), c->peer_port);
             n = (size_t)room;
             c->close_after = true;
         }
@@ -223,8 +223,8 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
         return PT_GW_BAD;
     }
     if (g->cl >= 0 && g->sent < (uint64_t)g->cl) {
-        pt_log_warn("gateway response ended before its Content-Length, client: %s:%u", c->peer_ip,
-                    c->peer_port);
+        pt_log_warn("gateway response ended before its Content-Length, client: %s:%u",
+                    pt_conn_peer_ip(c), c->peer_port);
         c->close_after = true;
     } else if (!g->nph) {
         pt_resp_body_end(c);
@@ -420,7 +420,7 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .server_name = host,
         .server_port = {e->local_port, strlen(e->local_port)},
         .server_addr = {e->local_ip, strlen(e->local_ip)},
-        .remote_addr = {c->peer_ip, strlen(c->peer_ip)},
+        .remote_addr = {pt_conn_peer_ip(c), strlen(pt_conn_peer_ip(c))},
         .remote_port = {e->remote_port, strlen(e->remote_port)},
         .http_major = h->http_major,
         .http_minor = h->http_minor,

@@ -182,11 +182,17 @@ static void serve_listing(pt_conn *c, int dirfd)
 
 static void content_type(pt_conn *c, const char *name, size_t len)
 {
+    static const char cs[] = "; charset=utf-8";
     const char *t = pt_mime_type(name, len);
-    if (pt_mime_is_text(t))
-        pt_resp_headerf(c, "Content-Type", "%s; charset=utf-8", t);
-    else
-        pt_resp_header(c, "Content-Type", t, strlen(t));
+    size_t tl = strlen(t);
+    char v[1024];
+    if (pt_mime_is_text(t) && tl + PT_SLEN(cs) <= sizeof(v)) {
+        memcpy(v, t, tl);
+        memcpy(v + tl, cs, PT_SLEN(cs));
+        pt_resp_header(c, "Content-Type", v, tl + PT_SLEN(cs));
+    } else {
+        pt_resp_header(c, "Content-Type", t, tl);
+    }
 }
 
 static pt_str header_str(const pt_conn *c, const char *name)
@@ -370,8 +376,10 @@ void pt_static_serve(pt_conn *c)
     const char *rel = c->path_len > 1 ? c->path + 1 : ".";
     int fd = open_below(rootfd, rel, root, o.follow_symlinks);
     if (fd < 0) {
-        int e = errno;
-        pt_conn_reject(c, errno_status(e), strerror(e), false);
+        int e = errno, st = errno_status(e);
+        /* a 404 is logged at debug level only: no strerror for nothing */
+        pt_conn_reject(c, st, st != 404 || pt_log_level() >= PT_LOG_DEBUG ? strerror(e) : NULL,
+                       false);
         goto out;
     }
     struct stat st;

@@ -43,6 +43,25 @@ static void listeners_off(pt_worker *w)
     w->accepting = false;
 }
 
+/* Responses leave in one write, yet the tail of a file sent after its head
+ * must not wait for an ACK (Nagle): TCP_NODELAY. The master sets it on the
+ * listening sockets, which accepted ones inherit on Linux; this checks that
+ * once per listener (sockets from systemd may lack it) instead of paying a
+ * system call per connection. */
+static void nodelay(pt_listener *ls, int fd)
+{
+    int one = 1;
+    if (ls->nodelay_inherited == 0) {
+        setsockopt(ls->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        int v = 0;
+        socklen_t vl = sizeof(v);
+        ls->nodelay_inherited =
+            getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v ? 1 : -1;
+    }
+    if (ls->nodelay_inherited < 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
 {
     (void)events;
@@ -73,9 +92,8 @@ static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
             pt_log_info("accepting connections again");
             w->emfile_logged = false;
         }
-        int one = 1;
         if (ss.ss_family != AF_UNIX)
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            nodelay(&w->ls[io - w->lio], fd);
         pt_conn_accept(w, fd, &ss, len);
     }
 }

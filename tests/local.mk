@@ -14,7 +14,8 @@ UNIT_TESTS = \
 	tests/unit/test_cgi_env \
 	tests/unit/test_cgi_resp \
 	tests/unit/test_fcgi_rec \
-	tests/unit/test_upstream
+	tests/unit/test_upstream \
+	tests/unit/test_ev
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -30,6 +31,7 @@ tests_unit_test_cgi_env_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_resp_LDADD = $(PT_LIBS)
 tests_unit_test_fcgi_rec_LDADD = $(PT_LIBS)
 tests_unit_test_upstream_LDADD = $(PT_LIBS)
+tests_unit_test_ev_LDADD = $(PT_LIBS)
 EXTRA_DIST += tests/unit/tap.h
 
 PY_TESTS = \
