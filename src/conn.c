@@ -6,6 +6,7 @@
 #include "first.h"
 #include "conn.h"
 #include "cgi.h"
+#include "fcache.h"
 #include "fcgi.h"
 #include "gw.h"
 #include "h1_resp.h"
@@ -50,7 +51,6 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
     }
     c->w = w;
     c->fd = fd;
-    c->file_fd = -1;
     c->id = ++w->conn_seq;
     /* the text form is made only when a log line or a gateway needs it */
     const struct sockaddr *sa = peer;
@@ -101,9 +101,9 @@ const char *pt_conn_peer_ip(pt_conn *c)
 
 static void release_request(pt_conn *c)
 {
-    if (c->file_fd >= 0) {
-        close(c->file_fd);
-        c->file_fd = -1;
+    if (c->file_ent) {
+        pt_fcache_release(c->w->fcache, c->file_ent);
+        c->file_ent = NULL;
     }
     if (c->gw) {
         pt_gw *g = c->gw;

@@ -57,7 +57,7 @@ struct pt_conn {
     bool req_complete; /* head and body read: the request was dispatched */
     uint64_t body_left;
     pt_chunked chunked;
-    int file_fd;
+    struct pt_fent *file_ent; /* the static file being sent (fcache.h) */
     int status;
     uint64_t head_out_start, head_out_len, bytes_written;
     uint64_t t_start;

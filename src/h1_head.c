@@ -723,10 +723,10 @@ int pt_h1_parse_head(const char *buf, size_t head_len, pt_header *hdr_space, siz
      * field line ends in HTAB, the parser reads a copy with that OWS as SP
      * (slices still point into buf). */
     char *copy = NULL;
-    for (i = 0; i + 1 < head_len; i++)
-        if (buf[i] == '\t' && buf[i + 1] == '\r')
-            break;
-    if (i + 1 < head_len) {
+    const char *tab = memchr(buf, '\t', head_len);
+    while (tab && (size_t)(tab - buf) + 1 < head_len && tab[1] != '\r')
+        tab = memchr(tab + 1, '\t', head_len - (size_t)(tab - buf) - 1);
+    if (tab && (size_t)(tab - buf) + 1 < head_len) {
         if (!(copy = malloc(head_len))) {
             out->error = "out of memory";
             return 400;
