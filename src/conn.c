@@ -79,7 +79,6 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    pt_body_init(&c->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
     reset_request(c);
     c->state = PT_CS_IDLE;
     /* the first request's head must arrive within header_timeout */
@@ -91,12 +90,14 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
 
 const char *pt_conn_peer_ip(pt_conn *c)
 {
-    if (c->peer_ip[0] == '\0') {
-        if (c->peer_af == AF_UNIX ||
-            !inet_ntop(c->peer_af, c->peer_addr, c->peer_ip, sizeof(c->peer_ip)))
-            snprintf(c->peer_ip, sizeof(c->peer_ip), "unix");
+    /* kept with the request; without one (no caller so far) made each time */
+    static char idle[48];
+    char *t = c->rq ? c->rq->peer_ip : idle;
+    if (!c->rq || t[0] == '\0') {
+        if (c->peer_af == AF_UNIX || !inet_ntop(c->peer_af, c->peer_addr, t, 48))
+            snprintf(t, 48, "unix");
     }
-    return c->peer_ip;
+    return t;
 }
 
 static void release_request(pt_conn *c)
@@ -110,7 +111,8 @@ static void release_request(pt_conn *c)
         g->ops->detach(g);
         c->gw = NULL;
     }
-    pt_body_free(&c->body);
+    if (c->rq)
+        pt_body_free(&c->rq->body);
     free(c->redir);
     c->redir = NULL;
 }
@@ -204,8 +206,8 @@ static void access_log(pt_conn *c)
         return;
     char rl[1100], ref[512], ua[512];
     request_line(c, rl, sizeof(rl));
-    const pt_header *r = c->head_len ? pt_head_get(&c->head, "Referer") : NULL;
-    const pt_header *u = c->head_len ? pt_head_get(&c->head, "User-Agent") : NULL;
+    const pt_header *r = c->head_len ? pt_head_get(&c->rq->head, "Referer") : NULL;
+    const pt_header *u = c->head_len ? pt_head_get(&c->rq->head, "User-Agent") : NULL;
     if (r)
         pt_escape_log(r->value, r->value_len, ref, sizeof(ref));
     else
@@ -236,18 +238,22 @@ static void access_log(pt_conn *c)
         pt_access_log_write(h, line, PT_MIN((size_t)n, sizeof(line) - 1));
 }
 
-/* One pooled block per active connection: input buffer, header slots and
- * the normalised path. Idle keep-alive connections give it back, so memory
- * per idle connection is the struct alone, and the pool keeps the hot path
- * free of malloc. */
+/* One pooled block per active connection: the request state (pt_req),
+ * the input buffer, header slots and the normalised path. Idle keep-alive
+ * connections give it back, so memory per idle connection is the struct
+ * alone, and the pool keeps the hot path free of malloc. */
 static int ensure_buffers(pt_conn *c)
 {
-    if (c->in)
+    if (c->rq)
         return 0;
     pt_worker *w = c->w;
     char *b = pt_worker_block_get(w);
     if (!b)
         return -1;
+    c->rq = (pt_req *)(void *)b;
+    memset(c->rq, 0, sizeof(*c->rq));
+    pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
+    b += PT_REQ_SIZE;
     c->in = b;
     c->in_cap = w->in_cap;
     c->hdrs = (pt_header *)(void *)(b + w->in_cap);
@@ -255,10 +261,12 @@ static int ensure_buffers(pt_conn *c)
     return 0;
 }
 
+/* Only between requests: the request state must be released already. */
 static void drop_buffers(pt_conn *c)
 {
-    if (c->in)
-        pt_worker_block_put(c->w, c->in);
+    if (c->rq)
+        pt_worker_block_put(c->w, c->rq);
+    c->rq = NULL;
     c->in = NULL;
     c->hdrs = NULL;
     c->path = NULL;
@@ -275,7 +283,10 @@ static void shrink_idle(pt_conn *c)
 static void reset_request(pt_conn *c)
 {
     release_request(c);
-    memset(&c->head, 0, sizeof(c->head));
+    if (c->rq) {
+        memset(&c->rq->head, 0, sizeof(c->rq->head));
+        pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
+    }
     c->head_len = c->body_pos = 0;
     c->vhost = NULL;
     c->loc = NULL;
@@ -288,7 +299,6 @@ static void reset_request(pt_conn *c)
     c->gw_t_start = c->gw_ms = 0;
     c->gw_ms_set = false;
     c->redirects = 0;
-    pt_body_init(&c->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
 }
 
 /* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
@@ -334,7 +344,7 @@ static void dispatch(pt_conn *c)
         pt_fcgi_start(c);
         return;
     }
-    if (c->head.method == PT_M_OPTIONS) {
+    if (c->rq->head.method == PT_M_OPTIONS) {
         pt_resp_begin(c, 200);
         pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
         pt_resp_end(c, 0);
@@ -419,7 +429,7 @@ static void index_reroute(pt_conn *c)
 static void start_request(pt_conn *c)
 {
     const pt_limits *lim = limits(c);
-    pt_head *h = &c->head;
+    pt_head *h = &c->rq->head;
     c->nreq++;
     c->t_start = c->w->loop.now;
     c->t_wall = time(NULL);
@@ -467,7 +477,7 @@ static void start_request(pt_conn *c)
     c->body_chunked = h->is_chunked;
     c->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
     if (h->is_chunked)
-        pt_chunked_init(&c->chunked, lim->max_body, lim->header_buffer);
+        pt_chunked_init(&c->rq->chunked, lim->max_body, lim->header_buffer);
     c->body_pos = c->head_len;
     c->state = PT_CS_BODY;
     if (h->expect_continue && c->in_len == c->head_len) {
@@ -485,7 +495,7 @@ static int eat_body(pt_conn *c)
     size_t avail = c->in_len - c->body_pos;
     if (!c->body_chunked) {
         size_t n = (size_t)PT_MIN((uint64_t)avail, c->body_left);
-        if (c->body_collect && n && pt_body_append(&c->body, c->in + c->body_pos, n) < 0) {
+        if (c->body_collect && n && pt_body_append(&c->rq->body, c->in + c->body_pos, n) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
             pt_conn_reject(c, 500, "request body storage failed", true);
@@ -498,9 +508,9 @@ static int eat_body(pt_conn *c)
     } else if (avail > 0) {
         size_t consumed = 0, outlen = 0;
         char *p = c->in + c->body_pos;
-        pt_chunk_rc rc = pt_chunked_decode(&c->chunked, p, avail, &consumed, p, &outlen);
+        pt_chunk_rc rc = pt_chunked_decode(&c->rq->chunked, p, avail, &consumed, p, &outlen);
         c->body_pos += consumed;
-        if (c->body_collect && outlen && pt_body_append(&c->body, p, outlen) < 0) {
+        if (c->body_collect && outlen && pt_body_append(&c->rq->body, p, outlen) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
             pt_conn_reject(c, 500, "request body storage failed", true);
@@ -530,7 +540,7 @@ static void finish_request(pt_conn *c)
     access_log(c);
     pt_timer_stop(&c->timer);
     size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
-    if (c->close_after && c->req_complete && !c->head.keep_alive && c->in_len == used) {
+    if (c->close_after && c->req_complete && !c->rq->head.keep_alive && c->in_len == used) {
         /* The client asked for the close and sent nothing beyond its
          * request (RFC 9112 §9.6: it must not send more): nothing unread
          * can turn the close into a reset, so no lingering is needed. */
@@ -700,9 +710,9 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     copy[len] = '\0';
     free(c->redir);
     c->redir = copy;
-    pt_body_free(&c->body);
-    pt_body_init(&c->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
-    pt_head *h = &c->head;
+    pt_body_free(&c->rq->body);
+    pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
+    pt_head *h = &c->rq->head;
     const char *q = memchr(copy, '?', len);
     size_t plen = q ? (size_t)(q - copy) : len;
     h->method = c->is_head ? PT_M_HEAD : PT_M_GET;
@@ -770,11 +780,11 @@ static void drive(pt_conn *c)
                 continue;
             }
             c->head_len = (size_t)r;
-            memset(&c->head, 0, sizeof(c->head));
+            memset(&c->rq->head, 0, sizeof(c->rq->head));
             int st =
-                pt_h1_parse_head(c->in, c->head_len, c->hdrs, limits(c)->max_headers, &c->head);
+                pt_h1_parse_head(c->in, c->head_len, c->hdrs, limits(c)->max_headers, &c->rq->head);
             if (st != 0) {
-                pt_conn_reject(c, st, c->head.error, true);
+                pt_conn_reject(c, st, c->rq->head.error, true);
                 continue;
             }
             pt_timer_stop(&c->timer);

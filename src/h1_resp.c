@@ -164,7 +164,7 @@ void pt_resp_end(pt_conn *c, int64_t content_length)
         if (c->close_after) {
             memcpy(p, close, PT_SLEN(close));
             p += PT_SLEN(close);
-        } else if (c->head.http_minor == 0) {
+        } else if (c->rq->head.http_minor == 0) {
             memcpy(p, ka, PT_SLEN(ka));
             p += PT_SLEN(ka);
         } else {
@@ -192,7 +192,7 @@ void pt_resp_end_stream(pt_conn *c, int64_t content_length)
         pt_resp_end(c, content_length);
         return;
     }
-    if (c->head.http_minor >= 1 && c->head.http_major == 1) {
+    if (c->rq->head.http_minor >= 1 && c->rq->head.http_major == 1) {
         /* RFC 9112 §7.1 */
         pt_resp_header(c, "Transfer-Encoding", "chunked", 7);
         c->chunked_out = !c->is_head;

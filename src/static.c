@@ -138,7 +138,7 @@ static uint64_t rng_next(void)
 static void redirect_slash(pt_conn *c)
 {
     size_t cap = c->path_len * 3 + 2;
-    char *loc = malloc(cap + c->head.query.len + 2);
+    char *loc = malloc(cap + c->rq->head.query.len + 2);
     if (!loc) {
         pt_conn_reject(c, 500, "out of memory", true);
         return;
@@ -150,10 +150,10 @@ static void redirect_slash(pt_conn *c)
         return;
     }
     loc[n++] = '/';
-    if (c->head.has_query) {
+    if (c->rq->head.has_query) {
         loc[n++] = '?';
-        memcpy(loc + n, c->head.query.p, c->head.query.len);
-        n += c->head.query.len;
+        memcpy(loc + n, c->rq->head.query.p, c->rq->head.query.len);
+        n += c->rq->head.query.len;
     }
     pt_resp_begin(c, 301);
     pt_resp_header(c, "Location", loc, n);
@@ -206,7 +206,7 @@ static void content_type(pt_conn *c, const char *name, size_t len)
 
 static pt_str header_str(const pt_conn *c, const char *name)
 {
-    const pt_header *h = pt_head_get(&c->head, name);
+    const pt_header *h = pt_head_get(&c->rq->head, name);
     pt_str s = {NULL, 0};
     if (h) {
         s.p = h->value;
@@ -343,7 +343,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
     pt_range ranges[64];
     int nr = 0;
     pt_str rh = header_str(c, "Range");
-    if (rh.p && c->head.method == PT_M_GET) {
+    if (rh.p && c->rq->head.method == PT_M_GET) {
         pt_str ir = header_str(c, "If-Range");
         /* a Last-Modified less than a second old is only a weak validator
          * (RFC 9110 §8.8.2.2): then no date can match */

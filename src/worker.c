@@ -281,7 +281,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
      * slots start 16-byte aligned */
     w->in_cap =
         (cfg->limits.header_buffer + PT_MAX(cfg->limits.max_pipelined, 1024u) + 15) & ~(size_t)15;
-    w->block_size = w->in_cap + sizeof(pt_header) * cfg->limits.max_headers +
+    w->block_size = PT_REQ_SIZE + w->in_cap + sizeof(pt_header) * cfg->limits.max_headers +
                     cfg->limits.header_buffer + 1 + PT_PATH_SLACK;
     w->path_cap = cfg->limits.header_buffer + PT_PATH_SLACK;
 
