@@ -13,6 +13,33 @@
 #include <sys/uio.h>
 
 #define PT_CHUNK_MIN 4096
+#define PT_CHUNK_POOL 64
+
+/* Free PT_CHUNK_MIN memory chunks of this process (workers are single
+ * threaded): a response head costs no malloc, and a queue can give its
+ * chunks back while its connection is idle. */
+static pt_chunk *g_pool[PT_CHUNK_POOL];
+static unsigned g_npool;
+
+static pt_chunk *pool_get(void)
+{
+    if (g_npool > 0)
+        return g_pool[--g_npool];
+    return malloc(sizeof(pt_chunk) + PT_CHUNK_MIN);
+}
+
+static void pool_put(pt_chunk *c)
+{
+#ifdef __SANITIZE_ADDRESS__
+    /* ASan catches a use after free only when memory really is freed */
+    free(c);
+    return;
+#endif
+    if (g_npool < PT_CHUNK_POOL)
+        g_pool[g_npool++] = c;
+    else
+        free(c);
+}
 
 void pt_cq_init(pt_cq *q)
 {
@@ -23,8 +50,11 @@ void pt_cq_init(pt_cq *q)
 
 static void chunk_release(pt_cq *q, pt_chunk *c)
 {
-    if (c->kind == PT_CHUNK_MEM && c->cap == PT_CHUNK_MIN && q->spare == NULL) {
-        q->spare = c;
+    if (c->kind == PT_CHUNK_MEM && c->cap == PT_CHUNK_MIN) {
+        if (q->spare == NULL)
+            q->spare = c;
+        else
+            pool_put(c);
         return;
     }
     free(c);
@@ -45,7 +75,8 @@ void pt_cq_clear(pt_cq *q)
 void pt_cq_free(pt_cq *q)
 {
     pt_cq_clear(q);
-    free(q->spare);
+    if (q->spare)
+        pool_put(q->spare);
     q->spare = NULL;
 }
 
@@ -66,6 +97,10 @@ static pt_chunk *new_mem(pt_cq *q, size_t want)
     if (cap == PT_CHUNK_MIN && q->spare) {
         c = q->spare;
         q->spare = NULL;
+    } else if (cap == PT_CHUNK_MIN) {
+        c = pool_get();
+        if (!c)
+            return NULL;
     } else {
         c = malloc(sizeof(*c) + cap);
         if (!c)

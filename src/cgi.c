@@ -240,9 +240,9 @@ static void on_in(pt_loop *l, pt_io *io, uint32_t ev)
         return;
     }
     char buf[PT_CGI_READ];
-    uint64_t left = c->body.len - g->in_off;
+    uint64_t left = c->rq->body.len - g->in_off;
     size_t want = (size_t)PT_MIN(left, (uint64_t)sizeof(buf));
-    ssize_t got = pt_body_read(&c->body, g->in_off, buf, want);
+    ssize_t got = pt_body_read(&c->rq->body, g->in_off, buf, want);
     ssize_t wr = got > 0 ? write(g->fd_in, buf, (size_t)got) : -1;
     if (wr < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -250,7 +250,7 @@ static void on_in(pt_loop *l, pt_io *io, uint32_t ev)
         g->in_off += (uint64_t)wr;
     /* EPIPE means the script stopped reading its input: fine (RFC 3875
      * does not oblige it to read everything) */
-    if (wr < 0 || g->in_off >= c->body.len)
+    if (wr < 0 || g->in_off >= c->rq->body.len)
         close_io(g, &g->io_in, &g->fd_in);
 }
 
@@ -479,7 +479,7 @@ void pt_cgi_start(pt_conn *c)
     }
     g->w = w;
     g->fd_in = g->fd_out = g->fd_err = -1;
-    snprintf(g->client, sizeof(g->client), "%s:%u", c->peer_ip, c->peer_port);
+    snprintf(g->client, sizeof(g->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
     const char *base = strrchr(r.filename, '/');
     pt_gw_init(&g->gw, &cgi_ops, c, c->loc->buffering,
                strncmp(base ? base + 1 : r.filename, "nph-", 4) == 0);
@@ -503,7 +503,7 @@ void pt_cgi_start(pt_conn *c)
     pt_io_init(&g->io_in, g->fd_in, on_in, g);
     pt_io_init(&g->io_out, g->fd_out, on_out, g);
     pt_io_init(&g->io_err, g->fd_err, on_err, g);
-    if (c->body.len > 0)
+    if (c->rq->body.len > 0)
         pt_io_set(&w->loop, &g->io_in, EPOLLOUT);
     else
         close_io(g, &g->io_in, &g->fd_in);

@@ -105,6 +105,20 @@ static const key_spec limit_req_keys[] = {
 /* at the top level, in a vhost and in a location */
 #define LIMIT_KEYS {"limit_conn", K_INT, NULL}, {"limit_req", K_REQ, limit_req_keys},
 
+/* key, pt_fcache_cfg field, kind, default, min, max */
+#define FCACHE_AMOUNTS(X)                                                                          \
+    X(max, max, K_INT, 1000, 0, 1000000)                                                           \
+    X(valid, valid_ms, K_DUR, 1 * SEC, 0, DAY)                                                     \
+    X(inactive, inactive_ms, K_DUR, 60 * SEC, 1, DAY)                                              \
+    X(content_max, content_max, K_SIZE, 16 * KB, 0, 1 * MB)
+
+#define FCACHE_SPEC(key, field, kind, def, lo, hi)                                                 \
+    {#key, kind, def, lo, hi, offsetof(pt_fcache_cfg, field), sizeof(((pt_fcache_cfg *)0)->field)},
+
+static const key_spec fcache_keys[] = {FCACHE_AMOUNTS(LIMIT_KEY){"errors", K_BOOL, NULL},
+                                       {NULL, K_INT, NULL}};
+static const limit_spec fcache_specs[] = {FCACHE_AMOUNTS(FCACHE_SPEC)};
+
 static const key_spec location_keys[] = {
     {"prefix", K_STR, NULL},
     {"exact", K_STR, NULL},
@@ -218,6 +232,7 @@ static const key_spec top_keys[] = {
     {"follow_symlinks", K_BOOL, NULL},
     {"allow_dotfiles", K_BOOL, NULL},
     {"limits", K_GROUP, limit_keys},
+    {"open_file_cache", K_GROUP, fcache_keys},
     {"locations", K_LIST, location_keys},
     {"vhosts", K_LIST, vhost_keys},
     {"cgi_interpreters", K_STRS, NULL},
@@ -1067,6 +1082,14 @@ static int get_limits(load_ctx *x, const config_setting_t *g, int *conn, int *re
     if ((s = member(g, "limit_req")) && get_zone(x, s, true, req) < 0)
         return -1;
     return 0;
+}
+
+static int build_fcache(load_ctx *x, const config_setting_t *root)
+{
+    const config_setting_t *g = member(root, "open_file_cache");
+    x->c->open_file_cache.errors = true;
+    opt_bool(g, "errors", &x->c->open_file_cache.errors);
+    return get_amounts(x, g, fcache_specs, PT_ARRAY_LEN(fcache_specs), &x->c->open_file_cache);
 }
 
 /* ----------------------------------------------------------- locations */
@@ -1958,9 +1981,9 @@ static int build(load_ctx *x)
     defaults d = {0};
     int rc = -1;
     if (check_group(x, root, top_keys) < 0 || build_misc(x, root) < 0 || build_logs(x, root) < 0 ||
-        build_listen(x, root) < 0 || build_limits(x, root) < 0 || build_defaults(x, root, &d) < 0 ||
-        build_backends(x, root) < 0 || build_vhosts(x, root, &d) < 0 ||
-        warn_unused_backends(x, root) < 0)
+        build_listen(x, root) < 0 || build_limits(x, root) < 0 || build_fcache(x, root) < 0 ||
+        build_defaults(x, root, &d) < 0 || build_backends(x, root) < 0 ||
+        build_vhosts(x, root, &d) < 0 || warn_unused_backends(x, root) < 0)
         goto out;
     rc = 0;
 out:

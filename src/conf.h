@@ -155,6 +155,15 @@ typedef struct pt_limits {
     uint32_t limit_entries;     /* client-limit table entries, all workers together */
 } pt_limits;
 
+/* The open-file cache of each worker (fcache.h). */
+typedef struct pt_fcache_cfg {
+    uint32_t max;         /* entries per worker; 0 = no cache */
+    uint64_t valid_ms;    /* how long an open's result is used; 0 = no cache */
+    uint64_t inactive_ms; /* entries unused this long are closed */
+    uint64_t content_max; /* files up to this size are kept in memory */
+    bool errors;          /* remember failed opens (404, 403) too */
+} pt_fcache_cfg;
+
 typedef struct pt_config {
     char *file;  /* NULL when flags only */
     int workers; /* resolved: >= 1 */
@@ -171,6 +180,7 @@ typedef struct pt_config {
     pt_listen_cfg *listen;
     size_t nlisten;
     pt_limits limits;
+    pt_fcache_cfg open_file_cache;
     pt_vhost *vhosts; /* at least one; exactly one is_default */
     size_t nvhosts;
     pt_backend *backends;

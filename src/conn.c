@@ -6,6 +6,7 @@
 #include "first.h"
 #include "conn.h"
 #include "cgi.h"
+#include "fcache.h"
 #include "fcgi.h"
 #include "gw.h"
 #include "h1_resp.h"
@@ -50,26 +51,30 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
     }
     c->w = w;
     c->fd = fd;
-    c->file_fd = -1;
     c->id = ++w->conn_seq;
+    /* the text form is made only when a log line or a gateway needs it */
     const struct sockaddr *sa = peer;
+    c->peer_af = AF_UNIX;
     if (peerlen >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = peer;
-        inet_ntop(AF_INET, &s4->sin_addr, c->peer_ip, sizeof(c->peer_ip));
+        c->peer_af = AF_INET;
+        memcpy(c->peer_addr, &s4->sin_addr, 4);
         c->peer_port = ntohs(s4->sin_port);
         /* the same key as the address reaching a dual-stack listener */
+        memset(c->peer_key, 0, 10);
         c->peer_key[10] = c->peer_key[11] = 0xff;
         memcpy(c->peer_key + 12, &s4->sin_addr, 4);
     } else if (peerlen >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = peer;
         memcpy(c->peer_key, &s6->sin6_addr, 16);
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer_ip, sizeof(c->peer_ip));
-        else
-            inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+            c->peer_af = AF_INET;
+            memcpy(c->peer_addr, &s6->sin6_addr.s6_addr[12], 4);
+        } else {
+            c->peer_af = AF_INET6;
+            memcpy(c->peer_addr, &s6->sin6_addr, 16);
+        }
         c->peer_port = ntohs(s6->sin6_port);
-    } else {
-        snprintf(c->peer_ip, sizeof(c->peer_ip), "unix");
     }
     pt_cq_init(&c->out);
     pt_io_init(&c->io, fd, on_io, c);
@@ -79,31 +84,42 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    pt_body_init(&c->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
     reset_request(c);
     c->state = PT_CS_IDLE;
     /* the first request's head must arrive within header_timeout */
     pt_timer_arm(&w->loop, &c->timer, &w->t_header);
-    if (pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
-        pt_conn_close(c);
-        return;
+    /* A client usually sends its request right behind the handshake: read
+     * at once; epoll is asked only when there is nothing yet (drive). */
+    on_io(&w->loop, &c->io, EPOLLIN);
+}
+
+const char *pt_conn_peer_ip(pt_conn *c)
+{
+    /* kept with the request; without one (no caller so far) made each time */
+    static char idle[48];
+    char *t = c->rq ? c->rq->peer_ip : idle;
+    if (!c->rq || t[0] == '\0') {
+        if (c->peer_af == AF_UNIX || !inet_ntop(c->peer_af, c->peer_addr, t, 48))
+            snprintf(t, 48, "unix");
     }
+    return t;
 }
 
 static void release_request(pt_conn *c)
 {
     if (c->limit_hold.t)
         pt_limit_conn_release(&c->limit_hold);
-    if (c->file_fd >= 0) {
-        close(c->file_fd);
-        c->file_fd = -1;
+    if (c->file_ent) {
+        pt_fcache_release(c->w->fcache, c->file_ent);
+        c->file_ent = NULL;
     }
     if (c->gw) {
         pt_gw *g = c->gw;
         g->ops->detach(g);
         c->gw = NULL;
     }
-    pt_body_free(&c->body);
+    if (c->rq)
+        pt_body_free(&c->rq->body);
     free(c->redir);
     c->redir = NULL;
 }
@@ -113,7 +129,8 @@ void pt_conn_close(pt_conn *c)
     if (c->state == PT_CS_CLOSED)
         return;
     pt_worker *w = c->w;
-    pt_io_remove(&w->loop, &c->io);
+    /* workers never fork, so the socket is not shared: close() unregisters it */
+    pt_io_closing(&w->loop, &c->io);
     pt_timer_stop(&c->timer);
     close(c->fd);
     c->fd = -1;
@@ -183,7 +200,7 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
         request_line(c, rl, sizeof(rl));
         pt_log(level, "%d %s%s%s%s, client: %s:%u, request: \"%s\"", status,
                pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
-               c->peer_ip, c->peer_port, rl);
+               pt_conn_peer_ip(c), c->peer_port, rl);
     }
     pt_resp_error(c, status, close);
     c->state = PT_CS_WRITE;
@@ -196,8 +213,8 @@ static void access_log(pt_conn *c)
         return;
     char rl[1100], ref[512], ua[512];
     request_line(c, rl, sizeof(rl));
-    const pt_header *r = c->head_len ? pt_head_get(&c->head, "Referer") : NULL;
-    const pt_header *u = c->head_len ? pt_head_get(&c->head, "User-Agent") : NULL;
+    const pt_header *r = c->head_len ? pt_head_get(&c->rq->head, "Referer") : NULL;
+    const pt_header *u = c->head_len ? pt_head_get(&c->rq->head, "User-Agent") : NULL;
     if (r)
         pt_escape_log(r->value, r->value_len, ref, sizeof(ref));
     else
@@ -222,24 +239,28 @@ static void access_log(pt_conn *c)
     char line[3000];
     int n =
         snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\" %llu.%03llu %s\n",
-                 c->peer_ip, ts, rl, c->status, (unsigned long long)body, ref, ua,
+                 pt_conn_peer_ip(c), ts, rl, c->status, (unsigned long long)body, ref, ua,
                  (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), gwt);
     if (n > 0)
         pt_access_log_write(h, line, PT_MIN((size_t)n, sizeof(line) - 1));
 }
 
-/* One pooled block per active connection: input buffer, header slots and
- * the normalised path. Idle keep-alive connections give it back, so memory
- * per idle connection is the struct alone, and the pool keeps the hot path
- * free of malloc. */
+/* One pooled block per active connection: the request state (pt_req),
+ * the input buffer, header slots and the normalised path. Idle keep-alive
+ * connections give it back, so memory per idle connection is the struct
+ * alone, and the pool keeps the hot path free of malloc. */
 static int ensure_buffers(pt_conn *c)
 {
-    if (c->in)
+    if (c->rq)
         return 0;
     pt_worker *w = c->w;
     char *b = pt_worker_block_get(w);
     if (!b)
         return -1;
+    c->rq = (pt_req *)(void *)b;
+    memset(c->rq, 0, sizeof(*c->rq));
+    pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
+    b += PT_REQ_SIZE;
     c->in = b;
     c->in_cap = w->in_cap;
     c->hdrs = (pt_header *)(void *)(b + w->in_cap);
@@ -247,10 +268,12 @@ static int ensure_buffers(pt_conn *c)
     return 0;
 }
 
+/* Only between requests: the request state must be released already. */
 static void drop_buffers(pt_conn *c)
 {
-    if (c->in)
-        pt_worker_block_put(c->w, c->in);
+    if (c->rq)
+        pt_worker_block_put(c->w, c->rq);
+    c->rq = NULL;
     c->in = NULL;
     c->hdrs = NULL;
     c->path = NULL;
@@ -267,12 +290,15 @@ static void shrink_idle(pt_conn *c)
 static void reset_request(pt_conn *c)
 {
     release_request(c);
-    memset(&c->head, 0, sizeof(c->head));
+    if (c->rq) {
+        memset(&c->rq->head, 0, sizeof(c->rq->head));
+        pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
+    }
     c->head_len = c->body_pos = 0;
     c->vhost = NULL;
     c->loc = NULL;
     c->allow = "GET, HEAD, OPTIONS";
-    c->is_head = c->head_only = c->body_chunked = false;
+    c->is_head = c->head_only = c->body_chunked = c->req_complete = false;
     c->body_left = 0;
     c->status = 0;
     c->head_out_start = c->head_out_len = c->bytes_written = 0;
@@ -280,7 +306,6 @@ static void reset_request(pt_conn *c)
     c->gw_t_start = c->gw_ms = 0;
     c->gw_ms_set = false;
     c->redirects = 0;
-    pt_body_init(&c->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
 }
 
 /* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
@@ -293,8 +318,13 @@ static ssize_t read_some(pt_conn *c)
     if (space == 0)
         return -1;
     ssize_t n = recv(c->fd, c->in + c->in_len, space, 0);
-    if (n < 0)
-        return (errno == EAGAIN || errno == EINTR) ? -1 : -2;
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            return -2;
+        if (c->state == PT_CS_IDLE && c->in_len == 0)
+            drop_buffers(c); /* nothing came: an idle connection holds no block */
+        return -1;
+    }
     c->in_len += (size_t)n;
     return n;
 }
@@ -312,6 +342,7 @@ static bool is_gateway(const pt_conn *c)
 static void dispatch(pt_conn *c)
 {
     c->state = PT_CS_WRITE;
+    c->req_complete = true;
     if (c->loc && c->loc->handler == PT_H_CGI) {
         pt_cgi_start(c);
         return;
@@ -320,7 +351,7 @@ static void dispatch(pt_conn *c)
         pt_fcgi_start(c);
         return;
     }
-    if (c->head.method == PT_M_OPTIONS) {
+    if (c->rq->head.method == PT_M_OPTIONS) {
         pt_resp_begin(c, 200);
         pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
         pt_resp_end(c, 0);
@@ -437,11 +468,12 @@ static bool over_limits(pt_conn *c, bool has_body)
     if (rc == PT_LIMIT_FULL)
         pt_log_warn("limit table full (limits.limit_entries = %zu): no room for a new address "
                     "(%s, set at %s), client: %s:%u, request: \"%s\"",
-                    pt_limit_table_entries(t), what, z->where, c->peer_ip, c->peer_port, rl);
+                    pt_limit_table_entries(t), what, z->where, pt_conn_peer_ip(c), c->peer_port,
+                    rl);
     else
         pt_log_warn("limiting requests (%s per address, set at %s), retry after %us, client: "
                     "%s:%u, request: \"%s\"",
-                    what, z->where, secs, c->peer_ip, c->peer_port, rl);
+                    what, z->where, secs, pt_conn_peer_ip(c), c->peer_port, rl);
     /* an unread body would be taken for the next request: close after it */
     pt_resp_error_retry(c, rc == PT_LIMIT_FULL ? 503 : 429, has_body, secs);
     c->state = PT_CS_WRITE;
@@ -451,7 +483,7 @@ static bool over_limits(pt_conn *c, bool has_body)
 static void start_request(pt_conn *c)
 {
     const pt_limits *lim = limits(c);
-    pt_head *h = &c->head;
+    pt_head *h = &c->rq->head;
     c->nreq++;
     c->t_start = c->w->loop.now;
     c->t_wall = time(NULL);
@@ -501,7 +533,7 @@ static void start_request(pt_conn *c)
     c->body_chunked = h->is_chunked;
     c->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
     if (h->is_chunked)
-        pt_chunked_init(&c->chunked, lim->max_body, lim->header_buffer);
+        pt_chunked_init(&c->rq->chunked, lim->max_body, lim->header_buffer);
     c->body_pos = c->head_len;
     c->state = PT_CS_BODY;
     if (h->expect_continue && c->in_len == c->head_len) {
@@ -519,7 +551,7 @@ static int eat_body(pt_conn *c)
     size_t avail = c->in_len - c->body_pos;
     if (!c->body_chunked) {
         size_t n = (size_t)PT_MIN((uint64_t)avail, c->body_left);
-        if (c->body_collect && n && pt_body_append(&c->body, c->in + c->body_pos, n) < 0) {
+        if (c->body_collect && n && pt_body_append(&c->rq->body, c->in + c->body_pos, n) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
             pt_conn_reject(c, 500, "request body storage failed", true);
@@ -532,9 +564,9 @@ static int eat_body(pt_conn *c)
     } else if (avail > 0) {
         size_t consumed = 0, outlen = 0;
         char *p = c->in + c->body_pos;
-        pt_chunk_rc rc = pt_chunked_decode(&c->chunked, p, avail, &consumed, p, &outlen);
+        pt_chunk_rc rc = pt_chunked_decode(&c->rq->chunked, p, avail, &consumed, p, &outlen);
         c->body_pos += consumed;
-        if (c->body_collect && outlen && pt_body_append(&c->body, p, outlen) < 0) {
+        if (c->body_collect && outlen && pt_body_append(&c->rq->body, p, outlen) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
             pt_conn_reject(c, 500, "request body storage failed", true);
@@ -563,6 +595,14 @@ static void finish_request(pt_conn *c)
 {
     access_log(c);
     pt_timer_stop(&c->timer);
+    size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
+    if (c->close_after && c->req_complete && !c->rq->head.keep_alive && c->in_len == used) {
+        /* The client asked for the close and sent nothing beyond its
+         * request (RFC 9112 §9.6: it must not send more): nothing unread
+         * can turn the close into a reset, so no lingering is needed. */
+        pt_conn_close(c);
+        return;
+    }
     if (c->close_after) {
         release_request(c);
         /* lingering close: shut our side, drain what the client still sends
@@ -574,7 +614,6 @@ static void finish_request(pt_conn *c)
         pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_linger);
         return;
     }
-    size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
     size_t rest = c->in_len - used;
     if (rest)
         memmove(c->in, c->in + used, rest);
@@ -614,7 +653,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
         request_line(c, rl, sizeof(rl));
         pt_log_info("client timed out while reading the response, client: %s:%u, request: "
                     "\"%s\"",
-                    c->peer_ip, c->peer_port, rl);
+                    pt_conn_peer_ip(c), c->peer_port, rl);
         pt_conn_close(c);
         return;
     }
@@ -661,7 +700,7 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         /* the client went away while its script runs: stop the script */
         pt_log_info("client closed the connection while a gateway request was running, "
                     "client: %s:%u",
-                    c->peer_ip, c->peer_port);
+                    pt_conn_peer_ip(c), c->peer_port);
         pt_conn_close(c);
         return;
     }
@@ -727,9 +766,9 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     copy[len] = '\0';
     free(c->redir);
     c->redir = copy;
-    pt_body_free(&c->body);
-    pt_body_init(&c->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
-    pt_head *h = &c->head;
+    pt_body_free(&c->rq->body);
+    pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
+    pt_head *h = &c->rq->head;
     const char *q = memchr(copy, '?', len);
     size_t plen = q ? (size_t)(q - copy) : len;
     h->method = c->is_head ? PT_M_HEAD : PT_M_GET;
@@ -797,11 +836,11 @@ static void drive(pt_conn *c)
                 continue;
             }
             c->head_len = (size_t)r;
-            memset(&c->head, 0, sizeof(c->head));
+            memset(&c->rq->head, 0, sizeof(c->rq->head));
             int st =
-                pt_h1_parse_head(c->in, c->head_len, c->hdrs, limits(c)->max_headers, &c->head);
+                pt_h1_parse_head(c->in, c->head_len, c->hdrs, limits(c)->max_headers, &c->rq->head);
             if (st != 0) {
-                pt_conn_reject(c, st, c->head.error, true);
+                pt_conn_reject(c, st, c->rq->head.error, true);
                 continue;
             }
             pt_timer_stop(&c->timer);

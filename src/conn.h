@@ -23,6 +23,23 @@ typedef enum pt_conn_state {
     PT_CS_CLOSED,
 } pt_conn_state;
 
+/* What only a request in progress needs: it lives at the start of the
+ * connection's pooled block (with the input buffer, the header slots and
+ * the path), which an idle keep-alive connection gives back, so an idle
+ * connection costs struct pt_conn alone. */
+typedef struct pt_req {
+    pt_head head;
+    pt_chunked chunked;
+    pt_body body;      /* collected request body (CGI, FastCGI) */
+    char peer_ip[48];  /* text of the client address, made on first use */
+    char local_ip[48]; /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
+    char local_port[8];
+    bool local_known;
+} pt_req;
+
+/* room for pt_req at the start of a block, the input buffer 16-aligned */
+#define PT_REQ_SIZE ((sizeof(pt_req) + 15) & ~(size_t)15)
+
 struct pt_conn {
     pt_io io;
     pt_timer timer;
@@ -31,22 +48,21 @@ struct pt_conn {
     int fd;
     pt_conn_state state;
     uint64_t id;
-    char peer_ip[48];
-    unsigned peer_port;
+    unsigned char peer_addr[16];
+    unsigned char peer_af; /* AF_INET (first 4 bytes of peer_addr), AF_INET6, AF_UNIX */
+    uint16_t peer_port;
+    unsigned nreq;
     unsigned char peer_key[16]; /* the address client limits count by (IPv4 as ::ffff:a.b.c.d) */
-    char local_ip[48];          /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
-    char local_port[8];
-    bool local_known;
 
-    /* input: [0, head_len) is the current head, body bytes follow it */
+    /* the pooled block (NULL while idle): rq, then the input buffer, where
+     * [0, head_len) is the current head and body bytes follow it */
+    pt_req *rq;
     char *in;
     size_t in_len, in_cap;
     size_t head_len, body_pos;
     pt_cq out;
-    unsigned nreq;
 
     /* the current request */
-    pt_head head;
     pt_header *hdrs;
     char *path; /* normalised, NUL-terminated */
     size_t path_len;
@@ -54,33 +70,34 @@ struct pt_conn {
     const pt_location *loc;
     const char *allow;
     bool close_after, is_head, head_only, body_chunked;
-    uint64_t body_left;
-    pt_chunked chunked;
-    int file_fd;
+    bool req_complete; /* head and body read: the request was dispatched */
+    bool body_collect;
+    bool gw_done; /* the gateway delivered the whole response */
+    bool gw_ms_set;
+    bool chunked_out; /* response body uses chunked framing */
     int status;
+    uint64_t body_left;
+    struct pt_fent *file_ent; /* the static file being sent (fcache.h) */
     uint64_t head_out_start, head_out_len, bytes_written;
     uint64_t t_start;
     time_t t_wall;
 
     /* gateways */
-    pt_body body; /* collected request body (CGI, FastCGI) */
-    bool body_collect;
     struct pt_gw *gw;         /* the gateway producing the response, NULL when none */
-    bool gw_done;             /* the gateway delivered the whole response */
     struct pt_gw_queue *gw_q; /* waiting for a CGI process or FastCGI connection */
     const char *gw_q_why;     /* the 503's reason when the wait times out */
     pt_conn *gw_qnext;
     uint64_t gw_t_start; /* loop time the gateway started (0: none) */
     uint64_t gw_ms;      /* gateway time, for the access log */
-    bool gw_ms_set;
-    bool chunked_out; /* response body uses chunked framing */
-    char *redir;      /* target of a local redirect (RFC 3875 §6.2.2) */
+    char *redir;         /* target of a local redirect (RFC 3875 §6.2.2) */
     int redirects;
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
 };
 
 /* Take over an accepted socket (non-blocking). */
 void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen);
+/* The client's address as text ("192.0.2.1", "2001:db8::1", "unix"). */
+const char *pt_conn_peer_ip(pt_conn *c);
 /* Close now (no response). */
 void pt_conn_close(pt_conn *c);
 /* Graceful stop: a connection idle between requests is closed after a short

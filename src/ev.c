@@ -62,6 +62,15 @@ int pt_io_add_exclusive(pt_loop *l, pt_io *io, uint32_t events)
     return 0;
 }
 
+/* Events of io still waiting in the batch being dispatched are dropped:
+ * the io (and whatever holds it) may be freed before the loop gets there. */
+static void strike_pending(pt_loop *l, pt_io *io)
+{
+    for (int i = l->batch_i + 1; i < l->batch_n; i++)
+        if (l->batch[i].data.ptr == io)
+            l->batch[i].data.ptr = NULL;
+}
+
 void pt_io_remove(pt_loop *l, pt_io *io)
 {
     if (!io->registered)
@@ -69,6 +78,16 @@ void pt_io_remove(pt_loop *l, pt_io *io)
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     io->registered = false;
     io->events = 0;
+    strike_pending(l, io);
+}
+
+void pt_io_closing(pt_loop *l, pt_io *io)
+{
+    if (!io->registered)
+        return;
+    io->registered = false;
+    io->events = 0;
+    strike_pending(l, io);
 }
 
 void pt_tlist_init(pt_loop *l, pt_tlist *tl, uint64_t duration_ms)
@@ -150,14 +169,16 @@ int pt_loop_run(pt_loop *l)
                 continue;
             return -1;
         }
-        for (int i = 0; i < n && !l->stop; i++) {
-            pt_io *io = evs[i].data.ptr;
-            /* a callback earlier in this batch may have unregistered it;
-             * objects are only freed in after_events, so io is still valid */
-            if (!io->registered)
+        l->batch = evs;
+        l->batch_n = n;
+        for (l->batch_i = 0; l->batch_i < n && !l->stop; l->batch_i++) {
+            pt_io *io = evs[l->batch_i].data.ptr;
+            /* NULL: a callback earlier in this batch removed it */
+            if (!io || !io->registered)
                 continue;
-            io->cb(l, io, evs[i].events);
+            io->cb(l, io, evs[l->batch_i].events);
         }
+        l->batch_n = 0;
         if (!l->stop)
             run_timers(l);
         if (l->after_events)

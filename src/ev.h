@@ -6,6 +6,7 @@
 
 #include "first.h"
 #include <stdint.h>
+#include <sys/epoll.h>
 
 typedef struct pt_loop pt_loop;
 typedef struct pt_io pt_io;
@@ -42,6 +43,10 @@ struct pt_tlist {
 struct pt_loop {
     int epfd;
     bool stop;
+    /* the batch being dispatched: an io removed meanwhile is struck from
+     * its rest, so its owner may be freed at once */
+    struct epoll_event *batch;
+    int batch_i, batch_n;
     uint64_t now; /* monotonic ms, refreshed every wakeup */
     pt_tlist *lists;
     void (*after_events)(pt_loop *l); /* called after each batch (deferred frees) */
@@ -59,6 +64,9 @@ int pt_io_set(pt_loop *l, pt_io *io, uint32_t events);
 /* Like pt_io_set for a shared listening socket: EPOLLEXCLUSIVE. */
 int pt_io_add_exclusive(pt_loop *l, pt_io *io, uint32_t events);
 void pt_io_remove(pt_loop *l, pt_io *io);
+/* The fd is about to be closed and no other process shares it: closing
+ * drops the epoll registration, so this only forgets it (no system call). */
+void pt_io_closing(pt_loop *l, pt_io *io);
 
 void pt_tlist_init(pt_loop *l, pt_tlist *tl, uint64_t duration_ms);
 void pt_timer_init(pt_timer *t, pt_timer_cb cb, void *data);

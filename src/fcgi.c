@@ -796,7 +796,7 @@ static int send_some(fconn *fc, const char *p, size_t len, size_t *off)
  * ends the stream (FastCGI §5.3). */
 static int next_chunk(freq *r)
 {
-    const pt_body *body = &r->gw.c->body;
+    const pt_body *body = &r->gw.c->rq->body;
     if (!r->chunk && !(r->chunk = malloc(FCGI_HEADER_LEN + PT_FCGI_STDIN_CHUNK)))
         return -1;
     size_t n = 0;
@@ -1137,10 +1137,11 @@ static void add_param(void *ctx, const char *name, size_t nlen, const char *valu
 static void request_line(pt_conn *c, char *out, size_t n)
 {
     char tgt[256];
-    pt_escape_log(c->head.target.p, PT_MIN(c->head.target.len, (size_t)200), tgt, sizeof(tgt));
-    snprintf(out, n, "%.*s %s%s HTTP/%d.%d", (int)PT_MIN(c->head.method_str.len, (size_t)20),
-             c->head.method_str.p, tgt, c->head.target.len > 200 ? "..." : "", c->head.http_major,
-             c->head.http_minor);
+    pt_escape_log(c->rq->head.target.p, PT_MIN(c->rq->head.target.len, (size_t)200), tgt,
+                  sizeof(tgt));
+    snprintf(out, n, "%.*s %s%s HTTP/%d.%d", (int)PT_MIN(c->rq->head.method_str.len, (size_t)20),
+             c->rq->head.method_str.p, tgt, c->rq->head.target.len > 200 ? "..." : "",
+             c->rq->head.http_major, c->rq->head.http_minor);
 }
 
 /* The worker's state for a backend: same index as in the configuration. */
@@ -1183,7 +1184,7 @@ void pt_fcgi_start(pt_conn *c)
     r->b = b;
     r->si = -1;
     pt_timer_init(&r->stall, on_stall, r);
-    snprintf(r->client, sizeof(r->client), "%s:%u", c->peer_ip, c->peer_port);
+    snprintf(r->client, sizeof(r->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
     request_line(c, r->reqline, sizeof(r->reqline));
     set_where(r, -1);
     pt_fcgi_dec_init(&r->dec, PT_FCGI_ID);
@@ -1211,7 +1212,7 @@ void pt_fcgi_start(pt_conn *c)
         return;
     }
     /* without a body the empty STDIN record rides along: one send */
-    r->out_has_end = c->body.len == 0;
+    r->out_has_end = c->rq->body.len == 0;
     r->out_len = 16 + p.len + (r->out_has_end ? FCGI_HEADER_LEN : 0);
     r->out = malloc(r->out_len);
     if (!r->out) {

@@ -124,7 +124,7 @@ static void body_out(pt_gw *g, const char *p, size_t n)
         if (n > room) {
             pt_log_warn("gateway response longer than its Content-Length; truncated, client: "
                         "%s:%u",
-                        c->peer_ip, c->peer_port);
+                        pt_conn_peer_ip(c), c->peer_port);
             n = (size_t)room;
             c->close_after = true;
         }
@@ -223,8 +223,8 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
         return PT_GW_BAD;
     }
     if (g->cl >= 0 && g->sent < (uint64_t)g->cl) {
-        pt_log_warn("gateway response ended before its Content-Length, client: %s:%u", c->peer_ip,
-                    c->peer_port);
+        pt_log_warn("gateway response ended before its Content-Length, client: %s:%u",
+                    pt_conn_peer_ip(c), c->peer_port);
         c->close_after = true;
     } else if (!g->nph) {
         pt_resp_body_end(c);
@@ -364,34 +364,34 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
 
 void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char *path)
 {
-    if (!c->local_known) {
+    if (!c->rq->local_known) {
         /* once per connection: it cannot change */
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        snprintf(c->local_ip, sizeof(c->local_ip), "127.0.0.1");
-        snprintf(c->local_port, sizeof(c->local_port), "0");
+        snprintf(c->rq->local_ip, sizeof(c->rq->local_ip), "127.0.0.1");
+        snprintf(c->rq->local_port, sizeof(c->rq->local_port), "0");
         if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
             if (ss.ss_family == AF_INET) {
                 struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-                inet_ntop(AF_INET, &s4->sin_addr, c->local_ip, sizeof(c->local_ip));
-                snprintf(c->local_port, sizeof(c->local_port), "%u", ntohs(s4->sin_port));
+                inet_ntop(AF_INET, &s4->sin_addr, c->rq->local_ip, sizeof(c->rq->local_ip));
+                snprintf(c->rq->local_port, sizeof(c->rq->local_port), "%u", ntohs(s4->sin_port));
             } else if (ss.ss_family == AF_INET6) {
                 struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
                 if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-                    inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->local_ip,
-                              sizeof(c->local_ip));
+                    inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->rq->local_ip,
+                              sizeof(c->rq->local_ip));
                 else
-                    inet_ntop(AF_INET6, &s6->sin6_addr, c->local_ip, sizeof(c->local_ip));
-                snprintf(c->local_port, sizeof(c->local_port), "%u", ntohs(s6->sin6_port));
+                    inet_ntop(AF_INET6, &s6->sin6_addr, c->rq->local_ip, sizeof(c->rq->local_ip));
+                snprintf(c->rq->local_port, sizeof(c->rq->local_port), "%u", ntohs(s6->sin6_port));
             }
         }
-        c->local_known = true;
+        c->rq->local_known = true;
     }
-    snprintf(e->local_ip, sizeof(e->local_ip), "%s", c->local_ip);
-    snprintf(e->local_port, sizeof(e->local_port), "%s", c->local_port);
+    snprintf(e->local_ip, sizeof(e->local_ip), "%s", c->rq->local_ip);
+    snprintf(e->local_port, sizeof(e->local_port), "%s", c->rq->local_port);
     snprintf(e->remote_port, sizeof(e->remote_port), "%u", c->peer_port);
 
-    const pt_head *h = &c->head;
+    const pt_head *h = &c->rq->head;
     pt_str host = h->host;
     /* SERVER_NAME: the Host without its port (or the local address) */
     if (host.len) {
@@ -420,12 +420,12 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .server_name = host,
         .server_port = {e->local_port, strlen(e->local_port)},
         .server_addr = {e->local_ip, strlen(e->local_ip)},
-        .remote_addr = {c->peer_ip, strlen(c->peer_ip)},
+        .remote_addr = {pt_conn_peer_ip(c), strlen(pt_conn_peer_ip(c))},
         .remote_port = {e->remote_port, strlen(e->remote_port)},
         .http_major = h->http_major,
         .http_minor = h->http_minor,
         .https = false,
-        .content_length = (h->is_chunked || h->content_length >= 0) ? (int64_t)c->body.len : -1,
+        .content_length = (h->is_chunked || h->content_length >= 0) ? (int64_t)c->rq->body.len : -1,
         .headers = h->headers,
         .nheaders = h->nheaders,
         .pass_authorization = loc->pass_authorization,

@@ -26,10 +26,14 @@ static bool is_xdigit(unsigned char c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* RFC 9110 §5.6.2 tchar */
+/* RFC 9110 §5.6.2 tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~", as a bitmap
+ * over the 256 byte values (bit c & 31 of word c >> 5) */
+static const uint32_t tchar_map[8] = {0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff,
+                                      0x00000000, 0x00000000, 0x00000000, 0x00000000};
+
 static bool is_tchar(unsigned char c)
 {
-    return is_alpha(c) || is_digit(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+    return (tchar_map[c >> 5] >> (c & 31)) & 1u;
 }
 
 static bool is_ows(char c)
@@ -42,17 +46,20 @@ static unsigned char ascii_lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
-static bool slice_ieq(const char *p, size_t n, const char *lit)
+static bool slice_ieq_n(const char *p, size_t n, const char *lit, size_t litlen)
 {
     size_t i;
 
-    if (n != strlen(lit))
+    if (n != litlen)
         return false;
     for (i = 0; i < n; i++)
         if (ascii_lower((unsigned char)p[i]) != ascii_lower((unsigned char)lit[i]))
             return false;
     return true;
 }
+
+/* lit is a string literal: its length is a constant */
+#define slice_ieq(p, n, lit) slice_ieq_n((p), (n), (lit), PT_SLEN(lit))
 
 static bool slice_eq(const char *p, size_t n, const char *lit)
 {
@@ -103,10 +110,10 @@ const char *pt_h1_parser_version(void)
 
 const pt_header *pt_head_get(const pt_head *h, const char *name)
 {
-    size_t i;
+    size_t i, nl = strlen(name);
 
     for (i = 0; i < h->nheaders; i++)
-        if (slice_ieq(h->headers[i].name, h->headers[i].name_len, name))
+        if (h->headers[i].name_len == nl && slice_ieq_n(h->headers[i].name, nl, name, nl))
             return &h->headers[i];
     return NULL;
 }
@@ -128,17 +135,27 @@ int pt_h1_find_head_end(const char *buf, size_t len, size_t limit)
     /* A method is a token: anything else (TLS hello, binary junk) is hopeless. */
     if (start < n && buf[start] != '\r' && !is_tchar((unsigned char)buf[start]))
         return -400;
+    /* line by line with memchr: this runs over every byte of every head */
     for (j = start; j < n; j++) {
-        if (buf[j] == '\n') {
-            /* RFC 9112 §2.2 lets us reject bare LF; we do, so never wait for more. */
-            if (j == 0 || buf[j - 1] != '\r')
-                return -400;
-            if (j >= start + 3 && buf[j - 2] == '\n')
-                return (int)(j + 1);
-            seen_lf = true;
-        } else if (buf[j] == '\r' && j + 1 < len && buf[j + 1] != '\n') {
-            return -400; /* bare CR (RFC 9112 §2.2) */
+        const char *lf = memchr(buf + j, '\n', n - j);
+        size_t e = lf ? (size_t)(lf - buf) : n;
+        for (const char *cr = memchr(buf + j, '\r', e - j); cr;
+             cr = memchr(cr + 1, '\r', e - (size_t)(cr - buf) - 1)) {
+            size_t k = (size_t)(cr - buf);
+            if (k + 1 < len && buf[k + 1] != '\n')
+                return -400; /* bare CR (RFC 9112 §2.2) */
+            if (k + 1 >= e)
+                break;
         }
+        if (!lf)
+            break;
+        j = e;
+        /* RFC 9112 §2.2 lets us reject bare LF; we do, so never wait for more. */
+        if (j == 0 || buf[j - 1] != '\r')
+            return -400;
+        if (j >= start + 3 && buf[j - 2] == '\n')
+            return (int)(j + 1);
+        seen_lf = true;
     }
     if (len >= limit) {
         if (start >= n)
@@ -706,10 +723,10 @@ int pt_h1_parse_head(const char *buf, size_t head_len, pt_header *hdr_space, siz
      * field line ends in HTAB, the parser reads a copy with that OWS as SP
      * (slices still point into buf). */
     char *copy = NULL;
-    for (i = 0; i + 1 < head_len; i++)
-        if (buf[i] == '\t' && buf[i + 1] == '\r')
-            break;
-    if (i + 1 < head_len) {
+    const char *tab = memchr(buf, '\t', head_len);
+    while (tab && (size_t)(tab - buf) + 1 < head_len && tab[1] != '\r')
+        tab = memchr(tab + 1, '\t', head_len - (size_t)(tab - buf) - 1);
+    if (tab && (size_t)(tab - buf) + 1 < head_len) {
         if (!(copy = malloc(head_len))) {
             out->error = "out of memory";
             return 400;

@@ -4,6 +4,7 @@
 #include "h1_resp.h"
 #include "conn.h"
 #include "httpdate.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,24 +73,46 @@ const char *pt_status_reason(int status)
     }
 }
 
-void pt_resp_begin(pt_conn *c, int status)
+/* Status line, Date and Server, written straight into the queue (no stdio:
+ * this runs once per response). */
+static void begin(pt_conn *c, int status, const char *reason)
 {
     c->status = status;
     c->head_out_start = c->out.bytes;
-    pt_cq_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: %s\r\n", status,
-                 pt_status_reason(status), pt_httpdate_now(), c->w->server_header);
+    const char *date = pt_httpdate_now();
+    size_t rl = strlen(reason), sl = strlen(c->w->server_header);
+    size_t need = 9 + 20 + 1 + rl + 8 + PT_HTTPDATE_LEN + 10 + sl + 2;
+    char *p = pt_cq_reserve(&c->out, need);
+    if (!p)
+        return;
+    char *s = p;
+    memcpy(p, "HTTP/1.1 ", 9);
+    p += 9;
+    p += pt_u64_dec(p, (uint64_t)(status < 0 ? 0 : status));
+    *p++ = ' ';
+    memcpy(p, reason, rl);
+    p += rl;
+    memcpy(p, "\r\nDate: ", 8);
+    p += 8;
+    memcpy(p, date, PT_HTTPDATE_LEN);
+    p += PT_HTTPDATE_LEN;
+    memcpy(p, "\r\nServer: ", 10);
+    p += 10;
+    memcpy(p, c->w->server_header, sl);
+    p += sl;
+    *p++ = '\r';
+    *p++ = '\n';
+    pt_cq_commit(&c->out, (size_t)(p - s));
+}
+
+void pt_resp_begin(pt_conn *c, int status)
+{
+    begin(c, status, pt_status_reason(status));
 }
 
 void pt_resp_begin_reason(pt_conn *c, int status, const char *reason)
 {
-    if (!reason || !*reason) {
-        pt_resp_begin(c, status);
-        return;
-    }
-    c->status = status;
-    c->head_out_start = c->out.bytes;
-    pt_cq_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: %s\r\n", status, reason,
-                 pt_httpdate_now(), c->w->server_header);
+    begin(c, status, reason && *reason ? reason : pt_status_reason(status));
 }
 
 void pt_resp_header(pt_conn *c, const char *name, const char *value, size_t vlen)
@@ -125,14 +148,31 @@ void pt_resp_headerf(pt_conn *c, const char *name, const char *fmt, ...)
 
 void pt_resp_end(pt_conn *c, int64_t content_length)
 {
-    if (content_length >= 0)
-        pt_resp_headerf(c, "Content-Length", "%lld", (long long)content_length);
-    if (c->close_after)
-        pt_cq_append(&c->out, "Connection: close\r\n\r\n", 21);
-    else if (c->head.http_minor == 0)
-        pt_cq_append(&c->out, "Connection: keep-alive\r\n\r\n", 26);
-    else
-        pt_cq_append(&c->out, "\r\n", 2);
+    static const char cl[] = "Content-Length: ";
+    static const char close[] = "Connection: close\r\n\r\n";
+    static const char ka[] = "Connection: keep-alive\r\n\r\n";
+    char *p = pt_cq_reserve(&c->out, PT_SLEN(cl) + 20 + 2 + PT_SLEN(ka));
+    if (p) {
+        char *s = p;
+        if (content_length >= 0) {
+            memcpy(p, cl, PT_SLEN(cl));
+            p += PT_SLEN(cl);
+            p += pt_u64_dec(p, (uint64_t)content_length);
+            *p++ = '\r';
+            *p++ = '\n';
+        }
+        if (c->close_after) {
+            memcpy(p, close, PT_SLEN(close));
+            p += PT_SLEN(close);
+        } else if (c->rq->head.http_minor == 0) {
+            memcpy(p, ka, PT_SLEN(ka));
+            p += PT_SLEN(ka);
+        } else {
+            *p++ = '\r';
+            *p++ = '\n';
+        }
+        pt_cq_commit(&c->out, (size_t)(p - s));
+    }
     c->head_out_len = c->out.bytes - c->head_out_start;
 }
 
@@ -152,7 +192,7 @@ void pt_resp_end_stream(pt_conn *c, int64_t content_length)
         pt_resp_end(c, content_length);
         return;
     }
-    if (c->head.http_minor >= 1 && c->head.http_major == 1) {
+    if (c->rq->head.http_minor >= 1 && c->rq->head.http_major == 1) {
         /* RFC 9112 §7.1 */
         pt_resp_header(c, "Transfer-Encoding", "chunked", 7);
         c->chunked_out = !c->is_head;
@@ -206,10 +246,26 @@ void pt_resp_error_retry(pt_conn *c, int status, bool close, unsigned retry_afte
     if (close)
         c->close_after = true;
     const char *reason = pt_status_reason(status);
-    char body[256];
-    int n = snprintf(body, sizeof(body),
-                     "<html><head><title>%d %s</title></head><body><h1>%d %s</h1></body></html>\n",
-                     status, reason, status, reason);
+    /* "<html><head><title>%d %s</title></head><body><h1>%d %s</h1></body></html>\n" */
+    static const char a[] = "<html><head><title>", b[] = "</title></head><body><h1>",
+                      e[] = "</h1></body></html>\n";
+    char line[64], body[256];
+    size_t rl = PT_MIN(strlen(reason), (size_t)40);
+    size_t ll = pt_u64_dec(line, (uint64_t)(status < 0 ? 0 : status));
+    line[ll++] = ' ';
+    memcpy(line + ll, reason, rl);
+    ll += rl;
+    size_t n = 0;
+    memcpy(body + n, a, PT_SLEN(a));
+    n += PT_SLEN(a);
+    memcpy(body + n, line, ll);
+    n += ll;
+    memcpy(body + n, b, PT_SLEN(b));
+    n += PT_SLEN(b);
+    memcpy(body + n, line, ll);
+    n += ll;
+    memcpy(body + n, e, PT_SLEN(e));
+    n += PT_SLEN(e);
     pt_resp_begin(c, status);
     pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
     if (status == 405)
@@ -218,9 +274,9 @@ void pt_resp_error_retry(pt_conn *c, int status, bool close, unsigned retry_afte
         pt_resp_headerf(c, "Retry-After", "%u", retry_after_s);
     else if (status == 503)
         pt_resp_header(c, "Retry-After", "5", 1);
-    pt_resp_end(c, n);
+    pt_resp_end(c, (int64_t)n);
     if (!c->is_head)
-        pt_cq_append(&c->out, body, (size_t)n);
+        pt_cq_append(&c->out, body, n);
     else
         c->head_only = true;
 }

@@ -15,26 +15,61 @@ static const char *const wday_long[7] = {"Sunday",   "Monday", "Tuesday", "Wedne
 static const char month_name[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
+/* Civil date of a day count since 1970-01-01 (proleptic Gregorian, the
+ * era arithmetic of "days_from_civil" run backwards): no gmtime_r, whose
+ * time-zone lock and normalisation cost more than the rest of a response. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                      /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11], from March */
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static void put2(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
 void pt_httpdate_format(time_t t, char out[PT_HTTPDATE_LEN + 1])
 {
-    struct tm tm;
     /* IMF-fixdate has a 4DIGIT year: clamp anything outside 0000..9999 so
      * the output is always exactly 29 bytes. */
-    bool ok = gmtime_r(&t, &tm) != NULL;
-    if ((!ok && t > 0) || (ok && tm.tm_year > 9999 - 1900)) {
-        tm = (struct tm){.tm_year = 9999 - 1900,
-                         .tm_mon = 11,
-                         .tm_mday = 31,
-                         .tm_hour = 23,
-                         .tm_min = 59,
-                         .tm_sec = 59,
-                         .tm_wday = 5};
-    } else if (!ok || tm.tm_year < -1900) {
-        tm = (struct tm){.tm_year = -1900, .tm_mon = 0, .tm_mday = 1, .tm_wday = 6};
-    }
-    snprintf(out, PT_HTTPDATE_LEN + 1, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT",
-             wday_short[tm.tm_wday], tm.tm_mday, month_name[tm.tm_mon], tm.tm_year + 1900,
-             tm.tm_hour, tm.tm_min, tm.tm_sec);
+    static const int64_t min_t = -62167219200LL; /* 0000-01-01 00:00:00 */
+    static const int64_t max_t = 253402300799LL; /* 9999-12-31 23:59:59 */
+    int64_t s = (int64_t)t;
+    if (s < min_t)
+        s = min_t;
+    if (s > max_t)
+        s = max_t;
+    int64_t days = s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
+    int64_t sec = s - days * 86400;
+    int64_t year;
+    int mon, mday;
+    civil_from_days(days, &year, &mon, &mday);
+    int wday = (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday */
+    memcpy(out, wday_short[wday], 3);
+    out[3] = ',';
+    out[4] = ' ';
+    put2(out + 5, mday);
+    out[7] = ' ';
+    memcpy(out + 8, month_name[mon - 1], 3);
+    out[11] = ' ';
+    put2(out + 12, (int)(year / 100));
+    put2(out + 14, (int)(year % 100));
+    out[16] = ' ';
+    put2(out + 17, (int)(sec / 3600));
+    out[19] = ':';
+    put2(out + 20, (int)(sec / 60 % 60));
+    out[22] = ':';
+    put2(out + 23, (int)(sec % 60));
+    memcpy(out + 25, " GMT", 5);
 }
 
 /* n ASCII digits at s, no sign, no spaces. */

@@ -26,6 +26,8 @@ static int bind_one(const struct sockaddr *sa, socklen_t len, bool dual)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (sa->sa_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? &zero : &one, sizeof(int));
+    /* accepted sockets inherit it: no setsockopt per connection */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, sa, len) < 0 || listen(fd, 1024) < 0) {
         int e = errno;
         close(fd);

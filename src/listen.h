@@ -11,6 +11,9 @@ typedef struct pt_listener {
     char text[64]; /* printable address */
     const pt_listen_cfg *cfg;
     bool activated; /* passed by the service manager (LISTEN_FDS), not bound here */
+    /* worker-side: does an accepted socket inherit TCP_NODELAY from this
+     * listener (Linux does)? 0 not known yet, 1 yes, -1 no: set it on each */
+    int nodelay_inherited;
 } pt_listener;
 
 /* Bind and listen every configured address. With socket activation

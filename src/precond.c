@@ -21,22 +21,50 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
+/* Lower-case hex of v without leading zeros at p; returns the digit count. */
+static size_t put_hex(char *p, uint64_t v)
+{
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
 size_t pt_etag_make(uint64_t ino, uint64_t size, time_t mtime, long mtime_nsec,
                     char out[PT_ETAG_MAX])
 {
-    unsigned long long sec = (unsigned long long)(int64_t)mtime;
-    unsigned long nsec = (unsigned long)(uint32_t)mtime_nsec;
-    int n = snprintf(out, PT_ETAG_MAX, "\"%llx.%lx-%llx-%llx\"", sec, nsec,
-                     (unsigned long long)size, (unsigned long long)ino);
-    if (n > 0 && n < PT_ETAG_MAX)
-        return (size_t)n;
+    uint64_t sec = (uint64_t)(int64_t)mtime;
+    uint64_t nsec = (uint32_t)mtime_nsec;
+    /* the readable form takes at most 2 + 16 + 1 + 8 + 1 + 16 + 1 + 16 bytes;
+     * it must fit with its NUL */
+    char tmp[64];
+    size_t n = 0;
+    tmp[n++] = '"';
+    n += put_hex(tmp + n, sec);
+    tmp[n++] = '.';
+    n += put_hex(tmp + n, nsec);
+    tmp[n++] = '-';
+    n += put_hex(tmp + n, size);
+    tmp[n++] = '-';
+    n += put_hex(tmp + n, ino);
+    tmp[n++] = '"';
+    if (n < PT_ETAG_MAX) {
+        memcpy(out, tmp, n);
+        out[n] = '\0';
+        return n;
+    }
     /* Huge inode numbers (overlayfs xino, 64-bit filesystems) can overflow
      * the readable form; hash all four fields into 128 bits instead. */
     uint64_t a = mix64(ino ^ mix64(size ^ mix64(sec ^ mix64(nsec))));
     uint64_t b = mix64(sec ^ mix64(nsec ^ mix64(ino ^ mix64(size + 0x9e3779b97f4a7c15ULL))));
-    n = snprintf(out, PT_ETAG_MAX, "\"%016llx%016llx\"", (unsigned long long)a,
-                 (unsigned long long)b);
-    return (size_t)n;
+    int k = snprintf(out, PT_ETAG_MAX, "\"%016llx%016llx\"", (unsigned long long)a,
+                     (unsigned long long)b);
+    return (size_t)k;
 }
 
 static bool is_ows(char c)

@@ -1,11 +1,14 @@
 /* static.c: static files. Opens relative to the vhost root fd and decides on
  * fstat of the opened fd (no stat/open race); validators, preconditions in
  * RFC 9110 §13.2.2 order, byte ranges, index files, listings; file bodies go
- * out with sendfile. */
+ * out with sendfile. What an open found is remembered for a short time by
+ * the worker's open-file cache (fcache.c), keyed by everything that decided
+ * it: the same open, the same result, only not repeated. */
 #include "first.h"
 #include "static.h"
 #include "conn.h"
 #include "dirlist.h"
+#include "fcache.h"
 #include "h1_resp.h"
 #include "httpdate.h"
 #include "log.h"
@@ -135,7 +138,7 @@ static uint64_t rng_next(void)
 static void redirect_slash(pt_conn *c)
 {
     size_t cap = c->path_len * 3 + 2;
-    char *loc = malloc(cap + c->head.query.len + 2);
+    char *loc = malloc(cap + c->rq->head.query.len + 2);
     if (!loc) {
         pt_conn_reject(c, 500, "out of memory", true);
         return;
@@ -147,10 +150,10 @@ static void redirect_slash(pt_conn *c)
         return;
     }
     loc[n++] = '/';
-    if (c->head.has_query) {
+    if (c->rq->head.has_query) {
         loc[n++] = '?';
-        memcpy(loc + n, c->head.query.p, c->head.query.len);
-        n += c->head.query.len;
+        memcpy(loc + n, c->rq->head.query.p, c->rq->head.query.len);
+        n += c->rq->head.query.len;
     }
     pt_resp_begin(c, 301);
     pt_resp_header(c, "Location", loc, n);
@@ -180,18 +183,30 @@ static void serve_listing(pt_conn *c, int dirfd)
     free(html);
 }
 
+/* The Content-Type value for a file name into v (cap 1024); its length. */
+static size_t content_type_value(const char *name, size_t len, char *v, size_t cap)
+{
+    static const char cs[] = "; charset=utf-8";
+    const char *t = pt_mime_type(name, len);
+    size_t tl = PT_MIN(strlen(t), cap);
+    memcpy(v, t, tl);
+    if (pt_mime_is_text(t) && tl + PT_SLEN(cs) <= cap) {
+        memcpy(v + tl, cs, PT_SLEN(cs));
+        tl += PT_SLEN(cs);
+    }
+    return tl;
+}
+
 static void content_type(pt_conn *c, const char *name, size_t len)
 {
-    const char *t = pt_mime_type(name, len);
-    if (pt_mime_is_text(t))
-        pt_resp_headerf(c, "Content-Type", "%s; charset=utf-8", t);
-    else
-        pt_resp_header(c, "Content-Type", t, strlen(t));
+    char v[1024];
+    size_t n = content_type_value(name, len, v, sizeof(v));
+    pt_resp_header(c, "Content-Type", v, n);
 }
 
 static pt_str header_str(const pt_conn *c, const char *name)
 {
-    const pt_header *h = pt_head_get(&c->head, name);
+    const pt_header *h = pt_head_get(&c->rq->head, name);
     pt_str s = {NULL, 0};
     if (h) {
         s.p = h->value;
@@ -242,7 +257,7 @@ static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size,
     for (int i = 0; i < n; i++) {
         size_t hl = part_head(head, sizeof(head), boundary, ctype, &r[i], size);
         pt_cq_append(&c->out, head, hl);
-        pt_cq_append_file(&c->out, c->file_fd, (off_t)r[i].start, r[i].end - r[i].start + 1);
+        pt_cq_append_file(&c->out, c->file_ent->fd, (off_t)r[i].start, r[i].end - r[i].start + 1);
     }
     pt_cq_append(&c->out, tail, (size_t)tl);
 }
@@ -264,14 +279,43 @@ static void body_whole(pt_conn *c, int fd, uint64_t size)
     pt_cq_append_file(&c->out, fd, 0, size);
 }
 
-static void serve_file(pt_conn *c, int fd, const struct stat *st, const char *name, size_t name_len)
+/* The validators of a regular file's entry, and the header block of its
+ * 200 response ("Content-Type", "Last-Modified", "ETag", "Accept-Ranges"):
+ * made once per entry, so a cached file's head is a copy. */
+static void entry_headers(pt_fent *e, const char *name, size_t name_len)
 {
-    c->file_fd = fd;
-    char etag[PT_ETAG_MAX];
-    size_t etag_len = pt_etag_make((uint64_t)st->st_ino, (uint64_t)st->st_size, st->st_mtim.tv_sec,
-                                   st->st_mtim.tv_nsec, etag);
-    char lm[PT_HTTPDATE_LEN + 1];
-    pt_httpdate_format(st->st_mtim.tv_sec, lm);
+    const struct stat *st = &e->st;
+    e->etag_len = pt_etag_make((uint64_t)st->st_ino, (uint64_t)st->st_size, st->st_mtim.tv_sec,
+                               st->st_mtim.tv_nsec, e->etag);
+    pt_httpdate_format(st->st_mtim.tv_sec, e->lm);
+    char ct[1024];
+    size_t ctl = content_type_value(name, name_len, ct, sizeof(ct));
+    size_t cap = 14 + ctl + 17 + PT_HTTPDATE_LEN + 8 + e->etag_len + 24 + 1;
+    char *h = malloc(cap);
+    if (!h)
+        return; /* the headers are then written one by one */
+    int n = snprintf(h, cap,
+                     "Content-Type: %.*s\r\nLast-Modified: %s\r\nETag: %.*s\r\n"
+                     "Accept-Ranges: bytes\r\n",
+                     (int)ctl, ct, e->lm, (int)e->etag_len, e->etag);
+    if (n <= 0 || (size_t)n >= cap) {
+        free(h);
+        return;
+    }
+    e->hdr = h;
+    e->hdr_len = (size_t)n;
+}
+
+/* The response for a regular file; the connection keeps e (its fd may be
+ * sent from) until the response is done. */
+static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len)
+{
+    c->file_ent = e;
+    const struct stat *st = &e->st;
+    if (e->etag_len == 0)
+        entry_headers(e, name, name_len);
+    const char *etag = e->etag, *lm = e->lm;
+    size_t etag_len = e->etag_len;
 
     pt_precond pc = {
         .if_match = header_str(c, "If-Match"),
@@ -299,7 +343,7 @@ static void serve_file(pt_conn *c, int fd, const struct stat *st, const char *na
     pt_range ranges[64];
     int nr = 0;
     pt_str rh = header_str(c, "Range");
-    if (rh.p && c->head.method == PT_M_GET) {
+    if (rh.p && c->rq->head.method == PT_M_GET) {
         pt_str ir = header_str(c, "If-Range");
         /* a Last-Modified less than a second old is only a weak validator
          * (RFC 9110 §8.8.2.2): then no date can match */
@@ -323,12 +367,20 @@ static void serve_file(pt_conn *c, int fd, const struct stat *st, const char *na
     }
     if (nr == 0) {
         pt_resp_begin(c, 200);
-        content_type(c, name, name_len);
-        validators(c, etag, etag_len, lm);
-        pt_resp_header(c, "Accept-Ranges", "bytes", 5);
+        if (e->hdr) {
+            pt_cq_append(&c->out, e->hdr, e->hdr_len);
+        } else {
+            content_type(c, name, name_len);
+            validators(c, etag, etag_len, lm);
+            pt_resp_header(c, "Accept-Ranges", "bytes", 5);
+        }
         pt_resp_end(c, (int64_t)size);
-        if (!c->is_head)
-            body_whole(c, fd, size);
+        if (c->is_head)
+            return;
+        if (e->data)
+            pt_cq_append(&c->out, e->data, (size_t)size);
+        else
+            body_whole(c, e->fd, size);
         return;
     }
     pt_resp_begin(c, 206);
@@ -342,10 +394,106 @@ static void serve_file(pt_conn *c, int fd, const struct stat *st, const char *na
         uint64_t len = ranges[0].end - ranges[0].start + 1;
         pt_resp_end(c, (int64_t)len);
         if (!c->is_head)
-            pt_cq_append_file(&c->out, fd, (off_t)ranges[0].start, len);
+            pt_cq_append_file(&c->out, e->fd, (off_t)ranges[0].start, len);
         return;
     }
     serve_multipart(c, ranges, nr, size, name, name_len);
+}
+
+/* Where a lookup starts: the vhost's root fd, or a location's own root,
+ * opened only when the cache cannot answer. */
+typedef struct root_ref {
+    const char *path;
+    int fd;
+    bool is_loc; /* fd is ours (opened from path) once >= 0 */
+    int vhost;   /* index of the vhost, for the key */
+} root_ref;
+
+/* The cache key: what decides the outcome of the open. Kind ('P' a request
+ * path, 'I' an index file in the directory rel), the symlink policy, the
+ * root (a vhost's root fd, or a location's root path), rel, and for 'I' the
+ * index name. 0 when it does not fit (then nothing is cached). */
+static size_t make_key(char *k, size_t cap, char kind, bool follow, const root_ref *r,
+                       const char *rel, size_t rel_len, const char *idx)
+{
+    size_t il = idx ? strlen(idx) + 1 : 0;
+    size_t rl = r->is_loc ? strlen(r->path) + 1 : sizeof(int);
+    size_t need = 3 + rl + rel_len + il;
+    if (need > cap)
+        return 0;
+    size_t n = 0;
+    k[n++] = kind;
+    k[n++] = follow ? 'f' : 'b';
+    k[n++] = r->is_loc ? 'L' : 'V';
+    if (r->is_loc)
+        memcpy(k + n, r->path, rl);
+    else
+        memcpy(k + n, &r->vhost, rl);
+    n += rl;
+    memcpy(k + n, rel, rel_len);
+    n += rel_len;
+    if (idx) {
+        k[n++] = '\0';
+        memcpy(k + n, idx, il - 1);
+        n += il - 1;
+    }
+    return n;
+}
+
+/* What opening rel below base finds (base -1: the root of r), through the
+ * cache. NULL after queuing an error response. */
+static pt_fent *lookup(pt_conn *c, root_ref *r, char kind, int base, const char *rel,
+                       size_t rel_len, const char *idx, bool follow)
+{
+    pt_worker *w = c->w;
+    char *key = w->fkey;
+    size_t klen = w->fcache ? make_key(key, w->fkey_cap, kind, follow, r, rel, rel_len, idx) : 0;
+    pt_fent *e = klen ? pt_fcache_get(w->fcache, key, klen, w->loop.now) : NULL;
+    if (e && e->fd >= 0 && !e->data && S_ISREG(e->st.st_mode)) {
+        /* its body will be read from the file: a file written in place
+         * since must not go out under the old length and validators */
+        struct stat now;
+        if (fstat(e->fd, &now) < 0 || !pt_fcache_same_file(&e->st, &now)) {
+            pt_fcache_release(w->fcache, e);
+            e = NULL;
+        }
+    }
+    if (e)
+        return e;
+    if (base < 0 && r->fd < 0) {
+        r->fd = open(r->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (r->fd < 0) {
+            pt_log_error("cannot open location root \"%s\": %s", r->path, strerror(errno));
+            pt_conn_reject(c, 500, "location root", false);
+            return NULL;
+        }
+    }
+    const char *name = idx ? idx : rel;
+    int dirfd = base >= 0 ? base : r->fd;
+    int fd = open_below(dirfd, name, r->path, follow);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && pt_fcache_count(w->fcache) > 0) {
+        /* the cache holds descriptors: give them back and try once more */
+        pt_fcache_trim(w->fcache);
+        fd = open_below(dirfd, name, r->path, follow);
+    }
+    int err = fd < 0 ? errno : 0;
+    struct stat st;
+    bool fstat_failed = false;
+    if (fd >= 0 && fstat(fd, &st) < 0) {
+        fstat_failed = true;
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    e = pt_fcache_put(klen ? w->fcache : NULL, key, klen, w->loop.now, err, fd,
+                      fd >= 0 ? &st : NULL, fstat_failed);
+    if (!e) {
+        pt_conn_reject(c, 500, "out of memory", false);
+        return NULL;
+    }
+    if (fd >= 0 && S_ISREG(st.st_mode))
+        pt_fcache_load(w->fcache, e);
+    return e;
 }
 
 void pt_static_serve(pt_conn *c)
@@ -355,68 +503,62 @@ void pt_static_serve(pt_conn *c)
         pt_conn_reject(c, 404, "hidden file", false);
         return;
     }
-    const char *root = c->vhost->root;
-    int rootfd = c->vhost->root_fd, own_root = -1;
+    pt_fcache *fc = c->w->fcache;
+    root_ref r = {c->vhost->root, c->vhost->root_fd, false, (int)(c->vhost - c->w->cfg->vhosts)};
     if (c->loc && c->loc->root) {
-        root = c->loc->root;
-        own_root = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (own_root < 0) {
-            pt_log_error("cannot open location root \"%s\": %s", root, strerror(errno));
-            pt_conn_reject(c, 500, "location root", false);
-            return;
-        }
-        rootfd = own_root;
+        r.path = c->loc->root;
+        r.fd = -1;
+        r.is_loc = true;
     }
     const char *rel = c->path_len > 1 ? c->path + 1 : ".";
-    int fd = open_below(rootfd, rel, root, o.follow_symlinks);
-    if (fd < 0) {
-        int e = errno;
-        pt_conn_reject(c, errno_status(e), strerror(e), false);
+    size_t rel_len = c->path_len > 1 ? c->path_len - 1 : 1;
+    pt_fent *e = lookup(c, &r, 'P', -1, rel, rel_len, NULL, o.follow_symlinks);
+    if (!e)
         goto out;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        close(fd);
+    if (e->fstat_failed) {
         pt_conn_reject(c, 500, "fstat failed", false);
         goto out;
     }
-    if (S_ISREG(st.st_mode)) {
-        const char *base = strrchr(c->path, '/');
-        base = base ? base + 1 : c->path;
-        serve_file(c, fd, &st, base, strlen(base));
+    if (e->err) {
+        int st = errno_status(e->err);
+        /* a 404 is logged at debug level only: no strerror for nothing */
+        pt_conn_reject(c, st, st != 404 || pt_log_level() >= PT_LOG_DEBUG ? strerror(e->err) : NULL,
+                       false);
         goto out;
     }
-    if (!S_ISDIR(st.st_mode)) {
-        close(fd);
+    if (S_ISREG(e->st.st_mode)) {
+        const char *base = strrchr(c->path, '/');
+        base = base ? base + 1 : c->path;
+        serve_file(c, e, base, strlen(base));
+        e = NULL; /* the connection's now */
+        goto out;
+    }
+    if (!S_ISDIR(e->st.st_mode)) {
         pt_conn_reject(c, 403, "not a regular file", false);
         goto out;
     }
     if (c->path[c->path_len - 1] != '/') {
-        close(fd);
         redirect_slash(c);
         goto out;
     }
     for (size_t i = 0; i < c->vhost->nindex; i++) {
         const char *idx = c->vhost->index[i];
-        int ifd = open_below(fd, idx, root, o.follow_symlinks);
-        if (ifd < 0)
-            continue;
-        struct stat ist;
-        if (fstat(ifd, &ist) == 0 && S_ISREG(ist.st_mode)) {
-            close(fd);
-            serve_file(c, ifd, &ist, idx, strlen(idx));
+        pt_fent *ie = lookup(c, &r, 'I', e->fd, rel, rel_len, idx, o.follow_symlinks);
+        if (!ie)
+            goto out;
+        if (ie->fd >= 0 && S_ISREG(ie->st.st_mode)) {
+            serve_file(c, ie, idx, strlen(idx));
             goto out;
         }
-        close(ifd);
+        pt_fcache_release(fc, ie);
     }
     if (o.dir_listing) {
-        serve_listing(c, fd);
-        close(fd);
+        serve_listing(c, e->fd);
         goto out;
     }
-    close(fd);
     pt_conn_reject(c, 403, "directory index forbidden", false);
 out:
-    if (own_root >= 0)
-        close(own_root);
+    pt_fcache_release(fc, e);
+    if (r.is_loc && r.fd >= 0)
+        close(r.fd);
 }

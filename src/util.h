@@ -47,6 +47,9 @@ size_t pt_escape_url_path(const char *in, size_t len, char *out, size_t cap);
 /* ASCII case-insensitive comparison of a slice with a C string. */
 bool pt_str_ieq(const char *a, size_t alen, const char *lit);
 
+/* Decimal digits of v at out (room for 20), no NUL; returns the count. */
+size_t pt_u64_dec(char *out, uint64_t v);
+
 /* fd helpers: 0 or -1 with errno. */
 int pt_fd_nonblock(int fd);
 int pt_fd_cloexec(int fd);

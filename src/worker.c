@@ -4,12 +4,14 @@
 #include "first.h"
 #include "worker.h"
 #include "cgi.h"
+#include "fcache.h"
 #include "fcgi.h"
 #include "conn.h"
 #include "h1_head.h"
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,6 +46,25 @@ static void listeners_off(pt_worker *w)
     w->accepting = false;
 }
 
+/* Responses leave in one write, yet the tail of a file sent after its head
+ * must not wait for an ACK (Nagle): TCP_NODELAY. The master sets it on the
+ * listening sockets, which accepted ones inherit on Linux; this checks that
+ * once per listener (sockets from systemd may lack it) instead of paying a
+ * system call per connection. */
+static void nodelay(pt_listener *ls, int fd)
+{
+    int one = 1;
+    if (ls->nodelay_inherited == 0) {
+        setsockopt(ls->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        int v = 0;
+        socklen_t vl = sizeof(v);
+        ls->nodelay_inherited =
+            getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v ? 1 : -1;
+    }
+    if (ls->nodelay_inherited < 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
 {
     (void)events;
@@ -61,6 +83,8 @@ static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* out of descriptors: stop accepting for a moment instead of
                  * spinning on a readable listener */
+                /* cached files hold descriptors: give back the unused */
+                pt_fcache_trim(w->fcache);
                 if (!w->emfile_logged)
                     pt_log_error("accept() failed: %s; pausing accepts", strerror(errno));
                 w->emfile_logged = true;
@@ -73,9 +97,8 @@ static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
             pt_log_info("accepting connections again");
             w->emfile_logged = false;
         }
-        int one = 1;
         if (ss.ss_family != AF_UNIX)
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            nodelay(&w->ls[io - w->lio], fd);
         pt_conn_accept(w, fd, &ss, len);
     }
 }
@@ -139,6 +162,43 @@ void pt_worker_block_put(pt_worker *w, void *b)
         w->pool[w->npool++] = b;
     else
         free(b);
+}
+
+static void on_fcache_sweep(pt_loop *l, pt_timer *t)
+{
+    pt_worker *w = l->data;
+    pt_fcache_sweep(w->fcache, l->now);
+    pt_timer_arm(l, t, &w->t_fcache);
+}
+
+/* The open-file cache: each positive entry holds a descriptor, so at most a
+ * quarter of the open-file limit goes to it. */
+static int fcache_start(pt_worker *w)
+{
+    const pt_fcache_cfg *fc = &w->cfg->open_file_cache;
+    uint32_t max = fc->max;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        max > rl.rlim_cur / 4) {
+        max = (uint32_t)(rl.rlim_cur / 4);
+        if (w->id == 0)
+            pt_log_info("open_file_cache.max lowered to %u: a quarter of the open-file limit %llu",
+                        max, (unsigned long long)rl.rlim_cur);
+    }
+    w->fcache = pt_fcache_new(max, fc->valid_ms, fc->inactive_ms, fc->content_max, fc->errors);
+    if (!w->fcache)
+        return max == 0 || fc->valid_ms == 0 ? 0 : -1;
+    /* a key: kind, policy, root (a path at most), the request path, an index name */
+    w->fkey_cap = 8 + PATH_MAX + w->path_cap + 256;
+    if (!(w->fkey = malloc(w->fkey_cap)))
+        return -1;
+    /* sweep often enough that an unused entry is closed within about
+     * 1.5 x inactive */
+    uint64_t every = PT_MAX(PT_MIN(fc->inactive_ms / 2, (uint64_t)30000), (uint64_t)100);
+    pt_tlist_init(&w->loop, &w->t_fcache, every);
+    pt_timer_init(&w->fcache_timer, on_fcache_sweep, w);
+    pt_timer_arm(&w->loop, &w->fcache_timer, &w->t_fcache);
+    return 0;
 }
 
 static void graceful_stop(pt_worker *w)
@@ -221,7 +281,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
      * slots start 16-byte aligned */
     w->in_cap =
         (cfg->limits.header_buffer + PT_MAX(cfg->limits.max_pipelined, 1024u) + 15) & ~(size_t)15;
-    w->block_size = w->in_cap + sizeof(pt_header) * cfg->limits.max_headers +
+    w->block_size = PT_REQ_SIZE + w->in_cap + sizeof(pt_header) * cfg->limits.max_headers +
                     cfg->limits.header_buffer + 1 + PT_PATH_SLACK;
     w->path_cap = cfg->limits.header_buffer + PT_PATH_SLACK;
 
@@ -257,7 +317,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     pt_timer_init(&w->pause_timer, on_pause_end, w);
     pt_timer_init(&w->stop_timer, on_stop_timeout, w);
 
-    if (pt_fcgi_init(w) < 0) {
+    if (pt_fcgi_init(w) < 0 || fcache_start(w) < 0) {
         pt_log_error("out of memory");
         return 1;
     }
@@ -284,6 +344,8 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     free_dead(&w->loop);
     pt_cgi_shutdown(w);
     pt_fcgi_shutdown(w);
+    pt_fcache_free(w->fcache);
+    free(w->fkey);
     for (unsigned i = 0; i < w->ntl_extra; i++)
         free(w->tl_extra[i]);
     pt_loop_free(&w->loop);

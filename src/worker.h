@@ -40,6 +40,12 @@ typedef struct pt_worker {
     size_t path_cap;   /* bytes of the path area, NUL excluded */
     void *pool[32];    /* free connection blocks */
     unsigned npool;
+    /* open-file cache (NULL when off) and room to build its keys */
+    struct pt_fcache *fcache;
+    char *fkey;
+    size_t fkey_cap;
+    pt_tlist t_fcache;
+    pt_timer fcache_timer;
     /* CGI */
     pt_cgi *cgis;         /* spawned, not yet freed */
     unsigned cgi_running; /* spawned, not yet reaped */

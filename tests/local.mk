@@ -15,7 +15,9 @@ UNIT_TESTS = \
 	tests/unit/test_cgi_resp \
 	tests/unit/test_fcgi_rec \
 	tests/unit/test_upstream \
-	tests/unit/test_limit
+	tests/unit/test_limit \
+	tests/unit/test_ev \
+	tests/unit/test_fcache
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -32,12 +34,16 @@ tests_unit_test_cgi_resp_LDADD = $(PT_LIBS)
 tests_unit_test_fcgi_rec_LDADD = $(PT_LIBS)
 tests_unit_test_upstream_LDADD = $(PT_LIBS)
 tests_unit_test_limit_LDADD = $(PT_LIBS)
+tests_unit_test_ev_LDADD = $(PT_LIBS)
+tests_unit_test_fcache_LDADD = $(PT_LIBS)
 EXTRA_DIST += tests/unit/tap.h
 
 PY_TESTS = \
 	tests/t_cli.py \
 	tests/t_http.py \
 	tests/t_static.py \
+	tests/t_filecache.py \
+	tests/t_idle.py \
 	tests/t_signals.py \
 	tests/t_reload.py \
 	tests/t_service.py \

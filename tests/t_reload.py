@@ -46,6 +46,10 @@ class Reload(unittest.TestCase):
         self.srv.conf = CONF.replace('@ROOT@', self.root).replace('@CGI@', self.cgi)
         self.srv.start()
         self.addCleanup(self.srv.stop)
+        # the port answers as soon as one worker runs: wait for both, so
+        # the "old generation" below is complete
+        self.assertTrue(harness.Server.wait_for(lambda: len(self.srv.worker_pids()) == 2,
+                                                timeout=30), self.srv.worker_pids())
 
     def rewrite(self, conf):
         text = conf.replace('@ROOT@', self.root).replace('@CGI@', self.cgi)

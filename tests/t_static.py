@@ -193,6 +193,7 @@ BIG = os.urandom(BIG_SIZE)
 
 
 class StaticFiles(ServerCase):
+    NO_CACHE = False
     FILES = {
         'index.html': '<html><body>root index</body></html>\n',
         'hello.txt': HELLO,
@@ -323,10 +324,18 @@ class StaticFiles(ServerCase):
         with open(p, 'wb') as f:
             f.write(b'second version')
         os.utime(p, (MTIME + 60, MTIME + 60))
-        r = self.get('/mutable.txt', {'If-None-Match': e1})
+        # the open-file cache may answer from the old file until its entry
+        # is older than open_file_cache.valid (1s): wait for the change
+        seen = []
+        self.assertTrue(harness.Server.wait_for(
+            lambda: seen.append(self.get('/mutable.txt', {'If-None-Match': e1})) or
+            seen[-1].status != 304, timeout=10), seen[-1:])
+        r = seen[-1]
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, b'second version')
         self.assertNotEqual(r.header('ETag'), e1)
+        if self.NO_CACHE:
+            self.assertEqual(len(seen), 1, 'without the cache the change shows at once')
 
     def etag(self, path='/hello.txt'):
         e = self.get(path).header('ETag')
@@ -682,6 +691,13 @@ class StaticFiles(ServerCase):
     def test_well_known_is_served(self):
         r = self.get('/.well-known/x')
         self.assertEqual((r.status, r.body), (200, b'well known\n'))
+
+
+class StaticFilesNoCache(StaticFiles):
+    """All of StaticFiles again with the open-file cache off: both paths
+    must give the same answers."""
+    NO_CACHE = True
+    ARGS = ('-o', 'open_file_cache.max=0')
 
 
 class SpecialFiles(ServerCase):

@@ -181,6 +181,8 @@ static void test_shipped_files(void)
            "portico.conf logs under /var/log/portico");
         ok(memcmp(&c->limits, &d->limits, sizeof(c->limits)) == 0,
            "portico.conf writes out exactly the default limits");
+        ok(memcmp(&c->open_file_cache, &d->open_file_cache, sizeof(c->open_file_cache)) == 0,
+           "portico.conf writes out exactly the default open_file_cache");
         ok(c->nvhosts == 1 && c->vhosts[0].is_default && strcmp(c->vhosts[0].root, www) == 0,
            "portico.conf: one implicit default vhost with the -o root");
         ok(c->vhosts[0].nindex == 1 && strcmp(c->vhosts[0].index[0], "index.html") == 0 &&
@@ -2101,6 +2103,44 @@ static void test_client_limits(void)
     pt_config_free(c);
 }
 
+static void test_open_file_cache(void)
+{
+    pt_config *c = ld("", NULL);
+    ok(c && c->open_file_cache.max == 1000 && c->open_file_cache.valid_ms == 1000 &&
+           c->open_file_cache.inactive_ms == 60000 && c->open_file_cache.content_max == 16384 &&
+           c->open_file_cache.errors,
+       "open_file_cache defaults: max 1000, valid 1s, inactive 60s, content_max 16k, errors");
+    pt_config_free(c);
+    c = ld("open_file_cache = { max = 5; valid = \"250ms\"; inactive = \"2m\";"
+           " content_max = \"1k\"; errors = false; };",
+           NULL);
+    ok(c && c->open_file_cache.max == 5 && c->open_file_cache.valid_ms == 250 &&
+           c->open_file_cache.inactive_ms == 120000 && c->open_file_cache.content_max == 1024 &&
+           !c->open_file_cache.errors,
+       "open_file_cache settings stored");
+    pt_config_free(c);
+    c = ld("open_file_cache = { max = 0; valid = 0; content_max = 0; };", NULL);
+    ok(c && c->open_file_cache.max == 0 && c->open_file_cache.valid_ms == 0 &&
+           c->open_file_cache.content_max == 0,
+       "max, valid and content_max may be 0 (off)");
+    pt_config_free(c);
+    ok(fails_with("open_file_cache = { max = -1; };", NULL, "open_file_cache.max"),
+       "negative max refused");
+    ok(fails_with("open_file_cache = { content_max = \"2M\"; };", NULL, "between"),
+       "content_max above 1M refused");
+    ok(fails_with("open_file_cache = { inactive = 0; };", NULL, "between 1ms and 1d"),
+       "inactive 0 refused");
+    ok(fails_with("open_file_cache = { size = 1; };", NULL, "unknown setting"),
+       "unknown member refused");
+    const char *ovs[1] = {"open_file_cache.valid=0"};
+    pt_cli cli = cli0();
+    cli.overrides = ovs;
+    cli.noverrides = 1;
+    c = ld("", &cli);
+    ok(c && c->open_file_cache.valid_ms == 0, "-o open_file_cache.valid=0");
+    pt_config_free(c);
+}
+
 static void test_misc(void)
 {
     pt_config *c = ld("workers = 2;\nuser = \"www-data\";\ngroup = \"www-data\";\n"
@@ -2174,6 +2214,7 @@ int main(void)
     test_fastcgi_locations();
     test_fastcgi_flag();
     test_client_limits();
+    test_open_file_cache();
     test_misc();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);

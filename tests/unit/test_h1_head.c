@@ -424,8 +424,32 @@ static void test_find_head_end(void)
        "bare LF as the final empty line is -400");
 }
 
+/* A field name is exactly a token (RFC 9110 §5.1, §5.6.2): every byte
+ * value, alone between two letters. */
+static void test_field_name_bytes(void)
+{
+    const char *tchars = "!#$%&'*+-.^_`|~";
+    int bad = 0;
+    for (int c = 0; c < 256; c++) {
+        char req[64];
+        if (c == ':')
+            continue; /* "X:Y: v" is the field X */
+        int n = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: a\r\nX%cY: v\r\n\r\n", 'A');
+        req[26] = (char)c; /* the 'A' */
+        bool is_t = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    (c != 0 && strchr(tchars, c) != NULL);
+        int st = parse_n(req, (size_t)n);
+        if ((st == 0) != is_t) {
+            printf("# byte 0x%02x: status %d\n", c, st);
+            bad++;
+        }
+    }
+    ok(bad == 0, "a field name byte is accepted exactly when it is a tchar");
+}
+
 int main(void)
 {
+    test_field_name_bytes();
     test_smuggling_table();
     test_request_line();
     test_absolute_form();

@@ -5,6 +5,7 @@
 /* test_httpdate.c: IMF-fixdate output, strict parsing of the three formats
  * of RFC 9110 §5.6.7, the RFC 850 century rule, and the Date cache. */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,9 +192,50 @@ static void test_now(void)
     ok(a == b, "now() returns the same cache buffer");
 }
 
+/* The hand-written calendar arithmetic agrees with gmtime_r + strftime
+ * for every day of 1600..2400 and for random seconds across 0000..9999. */
+static void test_format_matches_gmtime(void)
+{
+    char out[PT_HTTPDATE_LEN + 1], want[64];
+    int bad = 0;
+    struct tm tm;
+    for (int64_t d = -135140; d <= 157067 && bad < 5; d++) {
+        time_t t = (time_t)(d * 86400 + (d & 1 ? 86399 : (d % 86400 + 86400) % 86400));
+        pt_httpdate_format(t, out);
+        gmtime_r(&t, &tm);
+        strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        if (strcmp(out, want) != 0) {
+            printf("# %lld: got %s want %s\n", (long long)t, out, want);
+            bad++;
+        }
+    }
+    ok(bad == 0, "format = gmtime_r for every day 1600..2400");
+    uint64_t x = 88172645463325252ULL;
+    bad = 0;
+    for (int i = 0; i < 200000 && bad < 5; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* -62167219200 .. 253402300799: years 0000 to 9999 */
+        time_t t = (time_t)((int64_t)(x % 315569520000ULL) - 62167219200LL);
+        pt_httpdate_format(t, out);
+        gmtime_r(&t, &tm);
+        snprintf(want, sizeof(want), "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT",
+                 &"SunMonTueWedThuFriSat"[tm.tm_wday * 3], tm.tm_mday,
+                 &"JanFebMarAprMayJunJulAugSepOctNovDec"[tm.tm_mon * 3], tm.tm_year + 1900,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (strcmp(out, want) != 0) {
+            printf("# %lld: got %s want %s\n", (long long)t, out, want);
+            bad++;
+        }
+    }
+    ok(bad == 0, "format = gmtime_r for 200000 random seconds of 0000..9999");
+}
+
 int main(void)
 {
     test_format();
+    test_format_matches_gmtime();
     test_parse_good();
     test_parse_bad();
     test_rfc850_century();

@@ -6,6 +6,7 @@
  * RFC 9110 §13.2.2 evaluation order and the precedence between the steps,
  * and If-Range (§13.1.5). */
 
+#include <stdio.h>
 #include <string.h>
 
 #define LM ((time_t)784111777) /* Sun, 06 Nov 1994 08:49:37 GMT */
@@ -92,6 +93,29 @@ static void test_etag_make(void)
     ok(m < PT_ETAG_MAX && strcmp(a, b) != 0, "hashed fallback still tracks nanoseconds");
     n = pt_etag_make(0x7fffffffffffULL, 0xffffffffffULL, (time_t)1700000000, 999999999, a);
     ok(n < PT_ETAG_MAX && etag_chars_ok(a, n), "large realistic inputs fit");
+
+    /* the readable form is exactly "\"%llx.%lx-%llx-%llx\"" */
+    uint64_t x = 0x2545f4914f6cdd1dULL;
+    int bad = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t v[4];
+        for (int k = 0; k < 4; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v[k] = x >> (x & 63); /* every magnitude */
+        }
+        char want[80];
+        n = pt_etag_make(v[0] >> 16, v[1], (time_t)(v[2] >> 30), (long)(v[3] % 1000000000), a);
+        snprintf(want, sizeof(want), "\"%llx.%lx-%llx-%llx\"", (unsigned long long)(v[2] >> 30),
+                 (unsigned long)(v[3] % 1000000000), (unsigned long long)v[1],
+                 (unsigned long long)(v[0] >> 16));
+        if (strlen(want) >= PT_ETAG_MAX)
+            continue; /* the hashed form, tested above */
+        if (n != strlen(want) || memcmp(a, want, n) != 0 || a[n] != '\0')
+            bad++;
+    }
+    ok(bad == 0, "the readable form matches its printf definition for 20000 random inputs");
 
     n = pt_etag_make(0x8e1f, 0x400, (time_t)0x5f3c2a1b, 0x1a2b3c, a);
     pt_precond p = {.if_none_match = {a, n}, .is_get_or_head = true, .etag = a, .etag_len = n};

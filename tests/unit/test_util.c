@@ -386,8 +386,25 @@ static void test_misc(void)
        (unsigned long long)(t1 - t0));
 }
 
+static void test_u64_dec(void)
+{
+    char b[24], w[24];
+    static const uint64_t v[] = {
+        0,         1, 9, 10, 99, 100, 1024, 4294967295ULL, 4294967296ULL, 999999999999999999ULL,
+        UINT64_MAX};
+    int bad = 0;
+    for (size_t i = 0; i < PT_ARRAY_LEN(v); i++) {
+        size_t n = pt_u64_dec(b, v[i]);
+        snprintf(w, sizeof(w), "%llu", (unsigned long long)v[i]);
+        if (n != strlen(w) || memcmp(b, w, n) != 0)
+            bad++;
+    }
+    ok(bad == 0, "pt_u64_dec writes the decimal digits, 0 and UINT64_MAX included");
+}
+
 int main(void)
 {
+    test_u64_dec();
     test_parse_u64();
     test_parse_size();
     test_parse_duration();
