@@ -1,0 +1,17 @@
+#!/bin/sh
+# peers-target.sh: run portico under the side-by-side benchmark harness
+# (peers.sh --target portico --cmd 'exec bench/peers-target.sh'), with the
+# settings every peer gets there: the worker count, keep-alive timeout and
+# request count, room for the idle-connection test, no access log.
+# PORTICO picks the binary (default: ./src/portico of the current build
+# directory); PORTICO_ARGS adds flags, e.g. -o open_file_cache.max=0.
+: "${BENCH_PORT:?run me from peers.sh}"
+exec "${PORTICO:-./src/portico}" -D -w "$BENCH_WORKERS" -l "$BENCH_HOST:$BENCH_PORT" \
+    -r "$BENCH_DOCROOT" \
+    -o limits.keepalive_timeout="${BENCH_KEEPALIVE_TIMEOUT}s" \
+    -o limits.keepalive_requests="$BENCH_KEEPALIVE_REQUESTS" \
+    -o limits.max_connections="$BENCH_MAX_CONNS" \
+    -o log_level=warn \
+    --fastcgi ".php=unix:$BENCH_FPM_SOCKET" \
+    --cgi "$BENCH_CGI_PREFIX=$BENCH_CGI_DIR" \
+    ${PORTICO_ARGS:-}
