@@ -631,6 +631,14 @@ static void on_timer(pt_loop *l, pt_timer *t)
     if (c->gw_q) {
         const char *why = c->gw_q_why;
         pt_gw_queue_remove(c);
+        if (c->gw) {
+            /* a FastCGI request waits whole (params built) for a
+             * connection: nothing reached a backend, let it go, or the
+             * connection would wait for its response after the 503 */
+            pt_gw *g = c->gw;
+            c->gw = NULL;
+            g->ops->detach(g);
+        }
         pt_conn_reject(c, 503, why, false);
         drive(c);
         return;

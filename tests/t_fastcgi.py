@@ -1327,9 +1327,15 @@ locations = ( { prefix = "/app/"; handler = "fastcgi"; backend = "q"; } );
         s1 = send_only(self.port, '/app/1?mode=sleep&gate=' + g)
         self.addCleanup(s1.close)
         self.assertTrue(self.fake.wait_requests(1, 20), self.log_tail())
-        self.assert_error(self.get('/app/2?mode=ok', timeout=60), 503)
+        r2 = self.get('/app/2?mode=ok', timeout=60)
+        self.assert_error(r2, 503)
+        # the 503 ends the exchange (Connection: close): the connection
+        # closes, it does not wait on for the queued request's backend
+        self.assertTrue(r2.closed, self.log_tail())
+        self.assertEqual(self.fake.snapshot()['answered'], 0)
         self.fake.release(g)
         self.assertEqual(read_reply(s1).status, 200)
+        self.assertEqual(self.fake.snapshot()['requests'], 1)
 
 
 # -- buffering, streaming, big bodies ---------------------------------------------------
