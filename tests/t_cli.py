@@ -381,6 +381,31 @@ class Listen(CliBase):
                         srv.worker_pids())
 
 
+class Harness(CliBase):
+    def test_a_port_taken_after_free_port_is_never_mistaken_for_ours(self):
+        # another test's server takes the port between free_port() and our
+        # bind (parallel make check): our start must not settle on it
+        import socket
+        taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(taken.close)
+        taken.bind(('127.0.0.1', 0))
+        taken.listen(16)
+        port = taken.getsockname()[1]
+        real, picks = harness.free_port, []
+
+        def pick(host='127.0.0.1'):
+            picks.append(port if not picks else real(host))
+            return picks[-1]
+
+        harness.free_port = pick
+        self.addCleanup(setattr, harness, 'free_port', real)
+        srv = self.server(files={'a.txt': 'ours'})
+        self.assertEqual(len(picks), 2, picks)
+        self.assertNotEqual(srv.port, port)
+        r = http_get(srv.port, '/a.txt')
+        self.assertEqual((r.status, r.body), (200, b'ours'))
+
+
 class Overrides(CliBase):
     def test_r_sets_the_document_root(self):
         d = self.tmp()

@@ -132,6 +132,55 @@ def wait_port_closed(port, host='127.0.0.1', timeout=20):
     return False
 
 
+def _listening_inodes(port):
+    """Inodes of the sockets listening on TCP port (any address)."""
+    out = set()
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == '0A' and int(fields[1].rsplit(':', 1)[1], 16) == port:
+                        out.add(fields[9])
+        except (OSError, StopIteration, IndexError, ValueError):
+            pass
+    return out
+
+
+def _socket_inodes(pid):
+    out = set()
+    try:
+        fds = os.listdir('/proc/%d/fd' % pid)
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith('socket:['):
+            out.add(link[8:-1])
+    return out
+
+
+def listener_owned_by_other(port, pids):
+    """True when something listens on port and a process outside pids
+    holds that socket while none of pids does: the port was taken by
+    another test's server between free_port() and our bind (parallel
+    test runs), so a connect there reaches the wrong server."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return False
+    for p in pids:
+        if inodes & _socket_inodes(p):
+            return False
+    for name in os.listdir('/proc'):
+        if name.isdigit() and int(name) not in pids and inodes & _socket_inodes(int(name)):
+            return True
+    return False
+
+
 class Server:
     """A portico process in the foreground, in its own session.
 
@@ -245,9 +294,13 @@ class Server:
                 try:
                     s = connect(port, timeout=1, host=self.host)
                     s.close()
-                    return self
                 except OSError:
                     time.sleep(0.05)
+                    continue
+                if not listener_owned_by_other(port, [self.pid] + self._session_pids()):
+                    return self
+                # someone else's listener: ours fails with "in use" (retried)
+                time.sleep(0.05)
             if self.proc.poll() is None:
                 self._kill_all()
                 raise RuntimeError('portico did not accept connections on port %d within %ss\n'
