@@ -584,21 +584,13 @@ class FcgiCase(unittest.TestCase):
                 s = s.replace('@DEAD%d@' % i, d)
             return (s.replace('@WWW@', cls.www).replace('@BASE@', cls.base)
                     .replace('@HELLO@', HELLO))
-        cls.srv = harness.Server(*[sub(a) for a in cls.ARGS],
-                                 conf=sub(cls.CONF) if cls.CONF else None, docroot=cls.www,
-                                 workers=cls.WORKERS, access_log=cls.ACCESS_LOG)
-        cls.srv.start()
-        cls.port = cls.srv.port
+        harness.start_class_server(cls, *[sub(a) for a in cls.ARGS],
+                                   conf=sub(cls.CONF) if cls.CONF else None, docroot=cls.www,
+                                   workers=cls.WORKERS, access_log=cls.ACCESS_LOG)
 
     @classmethod
     def tearDownClass(cls):
-        srv = cls.__dict__.get('srv')
-        if srv is not None:
-            try:
-                rc = srv.stop()
-                assert rc == 0, 'portico exited with %r on SIGTERM' % rc
-            finally:
-                shutil.rmtree(srv.tmpdir, ignore_errors=True)
+        harness.stop_class_server(cls)
 
     @classmethod
     def write(cls, rel, content=b'', base=None, mode=0o644):

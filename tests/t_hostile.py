@@ -48,24 +48,6 @@ def make_cgi_dir():
     return d
 
 
-def recv_until_close(s, timeout=20):
-    """Read until EOF/reset or timeout. Returns (bytes, closed)."""
-    chunks = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        s.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            b = s.recv(65536)
-        except socket.timeout:
-            return b''.join(chunks), False
-        except ConnectionResetError:
-            return b''.join(chunks), True
-        if not b:
-            return b''.join(chunks), True
-        chunks.append(b)
-    return b''.join(chunks), False
-
-
 def exchange(port, data, timeout=20):
     s = harness.connect(port, timeout)
     try:
@@ -73,7 +55,7 @@ def exchange(port, data, timeout=20):
             s.sendall(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        return recv_until_close(s, timeout)
+        return harness.recv_until_close(s, timeout)
     finally:
         s.close()
 
@@ -543,7 +525,7 @@ class Slow(unittest.TestCase):
             st, _, body = harness.request(srv.port, 'GET', '/a.txt')
             self.assertEqual((st, body), (200, A_BODY))
             for c in slow:
-                got, closed = recv_until_close(c, timeout=60)
+                got, closed = harness.recv_until_close(c, timeout=60)
                 self.assertTrue(closed, 'slow reader left open')
                 self.assertTrue(got.startswith(b'HTTP/1.1 200 '), got[:100])
                 self.assertLess(len(got), size)
@@ -557,19 +539,29 @@ class Slow(unittest.TestCase):
 # 3. Descriptor exhaustion.
 
 class FdExhaustion(unittest.TestCase):
-    def test_emfile_pauses_accepts_without_spinning_and_recovers(self):
+    def start_starved(self):
+        """A one-worker server whose worker may hold only 64 fds."""
         srv = harness.Server(files=FILES)
         srv.start()
         self.addCleanup(srv.__exit__, None, None, None)
         (wpid,) = srv.worker_pids()
         resource.prlimit(wpid, resource.RLIMIT_NOFILE, (64, 64))
+        return srv, wpid
+
+    @staticmethod
+    def flood(port, conns):
+        """200 connections (non-blocking connects), more than the worker can take."""
+        for _ in range(200):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setblocking(False)
+            conns.append(c)
+            c.connect_ex(('127.0.0.1', port))
+
+    def test_emfile_pauses_accepts_without_spinning_and_recovers(self):
+        srv, wpid = self.start_starved()
         conns = []
         try:
-            for _ in range(200):
-                c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                c.setblocking(False)
-                c.connect_ex(('127.0.0.1', srv.port))
-                conns.append(c)
+            self.flood(srv.port, conns)
             self.assertTrue(srv.wait_for_log(r'accept\(\) failed: Too many open files', 20),
                             srv.stderr_text()[-2000:])
             t0, c0 = time.monotonic(), cpu_ticks(wpid)
@@ -591,18 +583,10 @@ class FdExhaustion(unittest.TestCase):
     def test_emfile_is_logged_once_per_episode(self):
         # while out of descriptors the worker retries every 100 ms (t_pause);
         # the error is logged once per episode, not once per retry
-        srv = harness.Server(files=FILES)
-        srv.start()
-        self.addCleanup(srv.__exit__, None, None, None)
-        (wpid,) = srv.worker_pids()
-        resource.prlimit(wpid, resource.RLIMIT_NOFILE, (64, 64))
+        srv, _ = self.start_starved()
         conns = []
         try:
-            for _ in range(200):
-                c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                c.setblocking(False)
-                c.connect_ex(('127.0.0.1', srv.port))
-                conns.append(c)
+            self.flood(srv.port, conns)
             self.assertTrue(srv.wait_for_log(r'accept\(\) failed', 20))
             time.sleep(3)
             n = len(re.findall(r'accept\(\) failed', srv.stderr_text()))
@@ -674,7 +658,7 @@ class Uploads(unittest.TestCase):
                         s.sendall(b'0\r\n\r\n')
                     except (BrokenPipeError, ConnectionResetError):
                         pass
-                out, _ = recv_until_close(s, timeout=60)
+                out, _ = harness.recv_until_close(s, timeout=60)
                 rs = harness.parse_responses(out)
                 results[i] = (rs[0].status, rs[0].body) if rs else ('none', out[:200])
             finally:

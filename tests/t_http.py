@@ -68,24 +68,6 @@ def exchange(port, data, timeout=15, until=None):
     return b''.join(chunks), closed, lport
 
 
-def recv_until_close(s, timeout=15):
-    """Read from s until EOF/reset. Returns (bytes, closed)."""
-    chunks = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        s.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            b = s.recv(65536)
-        except socket.timeout:
-            return b''.join(chunks), False
-        except ConnectionResetError:
-            return b''.join(chunks), True
-        if not b:
-            return b''.join(chunks), True
-        chunks.append(b)
-    return b''.join(chunks), False
-
-
 def log_regex(status, lport):
     return r'^(?=.*\b%d\b)(?=.*client: 127\.0\.0\.1:%d(?!\d)).*$' % (status, lport)
 
@@ -361,7 +343,7 @@ class Limits(Base):
         s = srv.connect(15)
         lport = s.getsockname()[1]
         s.sendall(_req([H, b'Content-Length: 1000']))  # head only: the body never comes
-        out, closed = recv_until_close(s)
+        out, closed = harness.recv_until_close(s, 15)
         s.close()
         rs = harness.parse_responses(out)
         self.assertEqual([r.status for r in rs], [413], out[:500])
@@ -373,7 +355,7 @@ class Limits(Base):
         srv = self.server('-o', 'limits.max_body=100')
         s = srv.connect(15)
         s.sendall(_req([H, b'Content-Length: 1000', b'Expect: 100-continue']))
-        out, closed = recv_until_close(s)
+        out, closed = harness.recv_until_close(s, 15)
         s.close()
         self.assertNotIn(b'100 Continue', out)
         rs = harness.parse_responses(out)
@@ -447,7 +429,7 @@ class KeepAlive(Base):
         s.sendall(b'GET /b.txt HTTP/1.0\r\n\r\n')
         r2 = harness.read_response(s)
         self.assertEqual((r2.status, r2.body), (200, B_BODY))
-        out, closed = recv_until_close(s)
+        out, closed = harness.recv_until_close(s, 15)
         s.close()
         self.assertEqual(out, b'')
         self.assertTrue(closed, 'HTTP/1.0 request without keep-alive left the connection open')
@@ -484,7 +466,7 @@ class KeepAlive(Base):
         s.sendall(_req([H], line=b'HEAD /a.txt HTTP/1.1') + FOLLOW)
         rs = harness.send_recv_responses(s, 2, ['HEAD', 'GET'])
         s.sendall(_req([b'Host: x', b'Connection: close'], line=b'GET /1.txt HTTP/1.1'))
-        rest, closed = recv_until_close(s)
+        rest, closed = harness.recv_until_close(s, 15)
         s.close()
         self.assertEqual(rs[0].status, 200)
         self.assertEqual(rs[0].header('Content-Length'), '4')
@@ -614,7 +596,7 @@ class Timeouts(Base):
         s = srv.connect(30)
         lport = s.getsockname()[1]
         s.sendall(b'GET /a.txt HTTP/1.1\r\nHost: x\r\n')
-        out, closed = recv_until_close(s, timeout=30)
+        out, closed = harness.recv_until_close(s, timeout=30)
         s.close()
         rs = harness.parse_responses(out)
         self.assertEqual([r.status for r in rs], [408], out[:300])
@@ -627,7 +609,7 @@ class Timeouts(Base):
         srv = self.server('-o', 'limits.body_timeout=1s')
         s = srv.connect(30)
         s.sendall(_req([H, b'Content-Length: 10'], b'abc'))
-        out, closed = recv_until_close(s, timeout=30)
+        out, closed = harness.recv_until_close(s, timeout=30)
         s.close()
         rs = harness.parse_responses(out)
         self.assertEqual([r.status for r in rs], [408], out[:300])
@@ -639,7 +621,7 @@ class Timeouts(Base):
         s.sendall(_req([H]))
         r = harness.read_response(s)
         self.assertEqual(r.status, 200)
-        out, closed = recv_until_close(s, timeout=30)
+        out, closed = harness.recv_until_close(s, timeout=30)
         s.close()
         self.assertTrue(closed, 'idle keep-alive connection not closed')
         self.assertEqual(out, b'', 'an idle close must not send a response')
@@ -678,7 +660,7 @@ class Timeouts(Base):
             # The server cuts the non-reading client on its own clock; bound the wait.
             srv.wait_for_log(r'(?i)time(d)? ?out.*client: 127\.0\.0\.1:%d(?!\d)' % slow_port,
                              timeout=20)
-            got, closed = recv_until_close(slow, timeout=60)
+            got, closed = harness.recv_until_close(slow, timeout=60)
         finally:
             slow.close()
         self.assertTrue(got.startswith(b'HTTP/1.1 200 '), got[:100])

@@ -93,20 +93,12 @@ class LimitCase(unittest.TestCase):
             f.write('index\n')
         with open(os.path.join(cls.www, 'big', 'big.bin'), 'wb') as f:
             f.truncate(BIG)
-        cls.srv = harness.Server(*cls.ARGS, conf=cls.CONF.replace('@CGI@', cls.cgi),
-                                 docroot=cls.www, workers=cls.WORKERS, listen=cls.LISTEN)
-        cls.srv.start()
-        cls.port = cls.srv.port
+        harness.start_class_server(cls, *cls.ARGS, conf=cls.CONF.replace('@CGI@', cls.cgi),
+                                   docroot=cls.www, workers=cls.WORKERS, listen=cls.LISTEN)
 
     @classmethod
     def tearDownClass(cls):
-        srv = cls.__dict__.get('srv')
-        if srv is not None:
-            try:
-                rc = srv.stop()
-                assert rc == 0, 'portico exited with %r on SIGTERM' % rc
-            finally:
-                shutil.rmtree(srv.tmpdir, ignore_errors=True)
+        harness.stop_class_server(cls)
 
     def log_tail(self, n=3000):
         return 'error log tail:\n' + self.srv.stderr_text()[-n:]

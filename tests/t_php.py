@@ -135,11 +135,9 @@ class PhpCase(unittest.TestCase):
 
         def sub(s):
             return s.replace('@ADDR@', cls.addr).replace('@WWW@', cls.www)
-        cls.srv = harness.Server(*[sub(a) for a in cls.ARGS],
-                                 conf=sub(cls.CONF) if cls.CONF else None, docroot=cls.www,
-                                 workers=cls.WORKERS)
-        cls.srv.start()
-        cls.port = cls.srv.port
+        harness.start_class_server(cls, *[sub(a) for a in cls.ARGS],
+                                   conf=sub(cls.CONF) if cls.CONF else None, docroot=cls.www,
+                                   workers=cls.WORKERS)
 
     @classmethod
     def _stop_fpm(cls):
@@ -147,13 +145,7 @@ class PhpCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        srv = cls.__dict__.get('srv')
-        if srv is not None:
-            try:
-                rc = srv.stop()
-                assert rc == 0, 'portico exited with %r on SIGTERM' % rc
-            finally:
-                shutil.rmtree(srv.tmpdir, ignore_errors=True)
+        harness.stop_class_server(cls)
 
     # -- requests
     def get(self, target, method='GET', **kw):

@@ -182,7 +182,8 @@ user = "@USER@";
 locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@ROOT@/cgi-bin"; } );
 '''
 
-    def test_hup_with_a_new_user_applies_to_new_workers(self):
+    def start_as_nobody(self):
+        """A one-worker server as nobody with cgi-bin/id.cgi."""
         srv = harness.Server(workers=1)
         world_readable_tmpdir(srv)
         cgi = srv.write_file('cgi-bin/id.cgi', ID_CGI)
@@ -191,6 +192,10 @@ locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@ROOT@/cgi-bin"; }
         srv.conf = self.CONF.replace('@USER@', 'nobody').replace('@ROOT@', srv.docroot)
         srv.start()
         self.addCleanup(srv.stop)
+        return srv
+
+    def test_hup_with_a_new_user_applies_to_new_workers(self):
+        srv = self.start_as_nobody()
         st, body = get(srv.port, '/cgi-bin/id.cgi')
         self.assertEqual(status_ids(body.decode())['Uid'][0], NOBODY, body)
         daemon = pwd.getpwnam('daemon')
@@ -209,14 +214,7 @@ locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@ROOT@/cgi-bin"; }
         self.assertEqual(ids['Gid'], [daemon.pw_gid] * 4)
 
     def test_hup_without_user_is_refused_and_old_workers_serve(self):
-        srv = harness.Server(workers=1)
-        world_readable_tmpdir(srv)
-        cgi = srv.write_file('cgi-bin/id.cgi', ID_CGI)
-        os.chmod(cgi, 0o755)
-        os.chmod(os.path.dirname(cgi), 0o755)
-        srv.conf = self.CONF.replace('@USER@', 'nobody').replace('@ROOT@', srv.docroot)
-        srv.start()
-        self.addCleanup(srv.stop)
+        srv = self.start_as_nobody()
         before = set(srv.worker_pids())
         with open(srv.conf_path, 'w') as f:
             f.write('workers = 1;\n')  # no user: refused as root

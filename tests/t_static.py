@@ -165,20 +165,12 @@ class ServerCase(unittest.TestCase):
         cls.populate(cls.base, cls.www)
         set_mtime(cls.www)
         log = os.path.join(cls.base, 'access.log') if cls.ACCESS_LOG else None
-        cls.srv = harness.Server(*cls.ARGS, conf=cls.conf(cls.base), docroot=cls.www,
-                                 workers=cls.WORKERS, access_log=log)
-        cls.srv.start()
-        cls.port = cls.srv.port
+        harness.start_class_server(cls, *cls.ARGS, conf=cls.conf(cls.base), docroot=cls.www,
+                                   workers=cls.WORKERS, access_log=log)
 
     @classmethod
     def tearDownClass(cls):
-        srv = cls.__dict__.get('srv')
-        if srv is not None:
-            try:
-                rc = srv.stop()
-                assert rc == 0, 'portico exited with %r on SIGTERM' % rc
-            finally:
-                shutil.rmtree(srv.tmpdir, ignore_errors=True)
+        harness.stop_class_server(cls)
 
     def get(self, target, headers=(), method='GET', **kw):
         return fetch(self.port, method, target, headers, **kw)

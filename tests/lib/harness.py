@@ -24,6 +24,7 @@ __all__ = [
     'PORTICO', 'Server', 'connect', 'raw', 'raw_closed', 'send_recv_responses', 'Response',
     'read_response', 'parse_responses', 'request', 'curl', 'main', 'free_port',
     'ipv6_loopback_ok', 'SANITIZER_MARKERS', 'VALGRIND', 'wait_port_closed',
+    'start_class_server', 'stop_class_server',
 ]
 
 
@@ -130,6 +131,28 @@ def wait_port_closed(port, host='127.0.0.1', timeout=20):
             return True
         time.sleep(0.1)
     return False
+
+
+def start_class_server(cls, *args, **kw):
+    """setUpClass: start the server a TestCase class shares as cls.srv
+    (its port in cls.port)."""
+    cls.srv = Server(*args, **kw)
+    cls.srv.start()
+    cls.port = cls.srv.port
+    return cls.srv
+
+
+def stop_class_server(cls):
+    """tearDownClass: stop the server cls itself started (not one a base
+    class started), assert it exited cleanly and remove its files."""
+    srv = cls.__dict__.get('srv')
+    if srv is None:
+        return
+    try:
+        rc = srv.stop()
+        assert rc == 0, 'portico exited with %r on SIGTERM' % rc
+    finally:
+        shutil.rmtree(srv.tmpdir, ignore_errors=True)
 
 
 def _listening_inodes(port):

@@ -2040,32 +2040,32 @@ static void test_client_limits(void)
        "without a vhost limit_req there is none");
     pt_config_free(c);
 
-    ok(fails_with("limit_conn = -1;", NULL, "t.conf:1: 'limit_conn' must be between 0 and 1000000"),
-       "negative limit_conn");
-    ok(fails_with("limit_conn = \"5\";", NULL, "'limit_conn' must be an integer"),
-       "limit_conn must be an integer");
-    ok(fails_with("\nlimit_req = \"10r/h\";", NULL,
-                  "t.conf:2: 'limit_req': invalid rate '10r/h' (\"10r/s\" or \"30r/m\""),
-       "a rate per hour is not a rate");
-    ok(fails_with("limit_req = \"0r/s\";", NULL, "invalid rate '0r/s'"), "0r/s rejected");
-    ok(fails_with("limit_req = 10;", NULL,
-                  "'limit_req' must be a rate (\"10r/s\"), \"off\" or a group"),
-       "limit_req of the wrong type");
-    ok(fails_with("locations = ( { prefix = \"/\";\n limit_req = { burst = 5; }; } );", NULL,
-                  "t.conf:2: 'locations.[0].limit_req' needs a rate"),
-       "a limit_req group needs a rate");
-    ok(fails_with("limit_req = { rate = \"1r/s\"; burst = -1; };", NULL,
-                  "'limit_req.burst' must be between 0 and 1000000"),
-       "negative burst");
-    ok(fails_with("limit_req = { rate = \"1r/s\"; brust = 1; };", NULL,
-                  "unknown setting 'limit_req.brust'"),
-       "typo in the limit_req group");
-    ok(fails_with("vhosts = ( { names = [ \"a\" ];\n limit_conn = 2000000; } );", NULL,
-                  "t.conf:2: 'vhosts.[0].limit_conn' must be between 0 and 1000000"),
-       "vhost limit_conn range");
-    ok(fails_with("limits: { limit_entries = 8; };", NULL,
-                  "'limits.limit_entries' must be between 16 and 4194304"),
-       "limit_entries range");
+    static const struct {
+        const char *text, *want, *name;
+    } bad[] = {
+        {"limit_conn = -1;", "t.conf:1: 'limit_conn' must be between 0 and 1000000",
+         "negative limit_conn"},
+        {"limit_conn = \"5\";", "'limit_conn' must be an integer", "limit_conn must be an integer"},
+        {"\nlimit_req = \"10r/h\";",
+         "t.conf:2: 'limit_req': invalid rate '10r/h' (\"10r/s\" or \"30r/m\"",
+         "a rate per hour is not a rate"},
+        {"limit_req = \"0r/s\";", "invalid rate '0r/s'", "0r/s rejected"},
+        {"limit_req = 10;", "'limit_req' must be a rate (\"10r/s\"), \"off\" or a group",
+         "limit_req of the wrong type"},
+        {"locations = ( { prefix = \"/\";\n limit_req = { burst = 5; }; } );",
+         "t.conf:2: 'locations.[0].limit_req' needs a rate", "a limit_req group needs a rate"},
+        {"limit_req = { rate = \"1r/s\"; burst = -1; };",
+         "'limit_req.burst' must be between 0 and 1000000", "negative burst"},
+        {"limit_req = { rate = \"1r/s\"; brust = 1; };", "unknown setting 'limit_req.brust'",
+         "typo in the limit_req group"},
+        {"vhosts = ( { names = [ \"a\" ];\n limit_conn = 2000000; } );",
+         "t.conf:2: 'vhosts.[0].limit_conn' must be between 0 and 1000000",
+         "vhost limit_conn range"},
+        {"limits: { limit_entries = 8; };", "'limits.limit_entries' must be between 16 and 4194304",
+         "limit_entries range"},
+    };
+    for (size_t i = 0; i < PT_ARRAY_LEN(bad); i++)
+        ok(fails_with(bad[i].text, NULL, bad[i].want), "%s", bad[i].name);
 
     cli.overrides = ovs;
     ovs[0] = "limit_conn=4";
