@@ -138,6 +138,7 @@ typedef struct pt_limits {
     uint64_t body_memory;   /* in-memory body threshold before spilling */
     uint32_t max_pipelined; /* bytes read ahead while a response is pending */
     uint32_t keepalive_requests;
+    uint32_t tcp_notsent_lowat; /* unsent bytes per connection; 0: system default */
     uint32_t max_ranges;
     uint64_t header_timeout_ms;
     uint64_t body_timeout_ms;

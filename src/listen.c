@@ -3,6 +3,7 @@
  * Socket activation follows sd_listen_fds(3): the passed fds start at 3. */
 #include "first.h"
 #include "listen.h"
+#include "log.h"
 #include "notify.h"
 
 #include <arpa/inet.h>
@@ -168,6 +169,23 @@ static int adopt(const pt_config *c, pt_listener *ls, char *err, size_t errlen)
     return 0;
 }
 
+/* Accepted sockets inherit the listener's TCP_NOTSENT_LOWAT: the kernel
+ * then queues at most about that many unsent response bytes per
+ * connection (writes see EAGAIN beyond it) instead of up to the whole
+ * autotuned send buffer (4 MiB on Debian 12) for a client that stalls.
+ * Sending from the worker in small steps also keeps the transmit work in
+ * the worker rather than in the processing of the client's ACKs. Set on
+ * every listener at start and at each reload (kept and systemd sockets
+ * too); 0 restores the system default. */
+static void set_lowat(const pt_config *c, pt_listener *ls, size_t n)
+{
+    int v = (int)c->limits.tcp_notsent_lowat;
+    for (size_t i = 0; i < n; i++)
+        if (ls[i].fd >= 0 &&
+            setsockopt(ls[i].fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v)) < 0)
+            pt_log_warn("listen %s: cannot set TCP_NOTSENT_LOWAT: %s", ls[i].text, strerror(errno));
+}
+
 int pt_listen_open(const pt_config *c, pt_listener **out, size_t *n, char *err, size_t errlen)
 {
     pt_listener *ls = calloc(c->nlisten ? c->nlisten : 1, sizeof(*ls));
@@ -196,6 +214,7 @@ int pt_listen_open(const pt_config *c, pt_listener **out, size_t *n, char *err, 
         }
         ls[i].fd = fd;
     }
+    set_lowat(c, ls, c->nlisten);
     *out = ls;
     *n = c->nlisten;
     return 0;
@@ -257,6 +276,7 @@ int pt_listen_reload(const pt_config *c, pt_listener *old, size_t nold, pt_liste
             close(old[j].fd); /* no longer configured (old workers hold their copies) */
     free(old);
     free(taken);
+    set_lowat(c, ls, c->nlisten);
     *out = ls;
     *n = c->nlisten;
     return 0;

@@ -18,6 +18,7 @@ import re
 import resource
 import selectors
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -533,6 +534,64 @@ class Slow(unittest.TestCase):
             for c in slow:
                 c.close()
         self.assertLess(grown, 64 * 1024, 'worker peak RSS grew by %d KiB' % grown)
+
+
+def server_send_queue(port, client):
+    """Bytes queued in the kernel on the server's end of client's connection
+    (sent but unacknowledged plus unsent: tx_queue in /proc/net/tcp)."""
+    lport = client.getsockname()[1]
+    with open('/proc/net/tcp') as f:
+        next(f)
+        for line in f:
+            fl = line.split()
+            if (int(fl[1].rsplit(':', 1)[1], 16) == port and
+                    int(fl[2].rsplit(':', 1)[1], 16) == lport):
+                return int(fl[4].split(':')[0], 16)
+    return None
+
+
+class StalledReaderKernelMemory(unittest.TestCase):
+    """A client that stops reading pins only about limits.tcp_notsent_lowat
+    of unsent response bytes in the server's kernel, not the whole
+    autotuned send buffer (MiBs per connection)."""
+
+    def setUp(self):
+        self.srv = harness.Server(conf='limits: { tcp_notsent_lowat = 0; };\n', files=FILES)
+        with open(self.srv.write_file('big.bin', b''), 'wb') as f:
+            f.truncate(32 * 1024 * 1024)
+        self.srv.start()
+        self.addCleanup(self.srv.__exit__, None, None, None)
+
+    def stalled_queue(self):
+        """Request the big file, never read: the server's send queue once
+        it stops growing."""
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(c.close)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.connect(('127.0.0.1', self.srv.port))
+        c.sendall(b'GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n')
+        seen = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (len(seen) < 10 or len(set(seen[-10:])) > 1):
+            time.sleep(0.1)
+            seen.append(server_send_queue(self.srv.port, c))
+        self.assertIsNotNone(seen[-1], 'no server socket for the client in /proc/net/tcp')
+        return seen[-1]
+
+    def test_reload_to_the_default_bounds_new_connections(self):
+        off = self.stalled_queue()  # 0: the kernel's default, up to tcp_wmem's maximum
+        old = set(self.srv.worker_pids())
+        with open(self.srv.conf_path, 'w') as f:
+            f.write(harness.root_user('workers = 1;\n'))  # tcp_notsent_lowat: 128k
+        self.srv.signal(signal.SIGHUP)
+        self.assertTrue(harness.Server.wait_for(
+            lambda: self.srv.worker_pids() and not old & set(self.srv.worker_pids()), 60),
+            self.srv.stderr_text()[-2000:])
+        on = self.stalled_queue()
+        # the receive window (64 KiB asked, the kernel doubles it) plus
+        # 128 KiB unsent plus a segment, with room to spare
+        self.assertLess(on, 1024 * 1024, 'send queue %d bytes (system default: %d)' % (on, off))
+        self.assertGreater(off, on)
 
 
 # ---------------------------------------------------------------------------

@@ -371,6 +371,18 @@ static void test_sizes(void)
        "negative size rejected");
     ok(fails_with("limits: { keepalive_timeout = 0; };", NULL, "between 1ms and 1d"),
        "zero timeout rejected");
+    c = ld("workers = 1;", NULL);
+    ok(c && c->limits.tcp_notsent_lowat == 128 * 1024, "tcp_notsent_lowat defaults to 128k");
+    pt_config_free(c);
+    c = ld("limits: { tcp_notsent_lowat = \"64k\"; };", NULL);
+    ok(c && c->limits.tcp_notsent_lowat == 64 * 1024, "tcp_notsent_lowat = \"64k\"");
+    pt_config_free(c);
+    c = ld("limits: { tcp_notsent_lowat = 0; };", NULL);
+    ok(c && c->limits.tcp_notsent_lowat == 0, "tcp_notsent_lowat = 0 (the system's default)");
+    pt_config_free(c);
+    ok(fails_with("limits: { tcp_notsent_lowat = \"1G\"; };", NULL,
+                  "'limits.tcp_notsent_lowat' must be between 0 and 256M"),
+       "tcp_notsent_lowat above 256M rejected");
     /* libconfig 1.5 would read these as -1294967296 and 705032704 */
     ok(fails_with("workers = 1;\nlimits: {\n max_body = 3000000000;\n};", NULL,
                   "t.conf:3: integer 3000000000 is out of range"),
