@@ -332,6 +332,18 @@ static void on_timer(pt_loop *l, pt_timer *t)
 
 /* ---- spawning ----------------------------------------------------------- */
 
+/* The stdin of programs answering a request without a body: end of file
+ * at once, as from a pipe closed at our end, without the pipe (one per
+ * worker, opened at the first such request). */
+static int null_fd = -1;
+
+/* Our ends of the pipes: fresh, so no F_GETFL to learn their flags. */
+static void nonblock(int fd)
+{
+    if (fd >= 0)
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+}
+
 static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *interp)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
@@ -341,7 +353,11 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
-    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+    bool body = c->rq->body.len > 0;
+    if (!body && null_fd < 0)
+        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (((body || null_fd < 0) && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
+        pipe2(err, O_CLOEXEC) < 0)
         goto out;
 
     pt_gw_env ge;
@@ -356,7 +372,7 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
      * dispositions and an empty mask (ignored signals survive exec: the
      * worker ignores SIGPIPE), its own process group so a timeout can kill
      * everything it started */
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, in[0] >= 0 ? in[0] : null_fd, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
 #ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
@@ -437,9 +453,9 @@ out:
     g->fd_in = in[1];
     g->fd_out = out[0];
     g->fd_err = err[0];
-    pt_fd_nonblock(g->fd_in);
-    pt_fd_nonblock(g->fd_out);
-    pt_fd_nonblock(g->fd_err);
+    nonblock(g->fd_in);
+    nonblock(g->fd_out);
+    nonblock(g->fd_err);
     return 0;
 }
 

@@ -972,6 +972,21 @@ class FdHygiene(CgiCase):
                  if fd > 2 and not re.match(r'^/proc/\d+/fd$', t)}
         self.assertEqual(extra, {}, fds)
 
+    def test_request_without_body_gives_dev_null_as_stdin(self):
+        # no pipe to set up and close at once: the worker's /dev/null
+        for _ in range(2):
+            r = self.get('/cgi-bin/fds.cgi')
+            self.assertEqual(r.status, 200, r.raw[:500])
+            fds = dict(line.split(' ', 1) for line in r.body.decode().splitlines())
+            self.assertEqual(fds.get('0'), '/dev/null', fds)
+            self.assertTrue(fds.get('1', '').startswith('pipe:'), fds)
+            self.assertEqual(sorted(fd for fd, t in fds.items()
+                                    if fd not in ('0', '1', '2') and
+                                    not re.match(r'^/proc/\d+/fd$', t)), [], fds)
+        # a program reading its stdin gets end of file at once
+        r = self.get('/cgi-bin/echo.cgi')
+        self.assertEqual((r.status, r.body), (200, b''), r.raw[:500])
+
 
 class BrokenPrograms(CgiCase):
     """Scripts that misbehave after their headers: endless output, and
