@@ -200,6 +200,11 @@ class FakeServerSelfTest(unittest.TestCase):
         cls.addClassCleanup(cls.fake.stop)
 
     def setUp(self):
+        # handlers of the previous test end when they see its client close
+        # (stall, protocol violations...): start from none running, or
+        # they count in this test's active/max_active
+        self.assertTrue(self.fake.wait_for(lambda: self.fake.active == 0, 30),
+                        self.fake.snapshot())
         self.fake.reset()
 
     def client(self):
