@@ -173,44 +173,56 @@ static void fail(pt_cgi *g, int status, const char *why)
 static void on_out(pt_loop *l, pt_io *io, uint32_t ev)
 {
     (void)l;
-    (void)ev;
     pt_cgi *g = io->data;
-    char buf[PT_CGI_READ];
-    ssize_t n = read(g->fd_out, buf, sizeof(buf));
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
+    pt_conn *kick = NULL; /* output queued for it, not yet kicked */
+    for (;;) {
+        char buf[PT_CGI_READ];
+        ssize_t n = read(g->fd_out, buf, sizeof(buf));
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                break;
+            n = 0;
+        }
+        if (n == 0) {
+            close_io(g, &g->io_out, &g->fd_out);
+            if (g->gw.c)
+                finish_output(g); /* completes (and kicks) the response, may free g */
+            else
+                maybe_free(g);
             return;
-        n = 0;
-    }
-    if (n == 0) {
-        close_io(g, &g->io_out, &g->fd_out);
-        if (g->gw.c)
-            finish_output(g); /* may complete the response, detach and free g */
-        else
-            maybe_free(g);
-        return;
-    }
-    if (g->gw.c && g->kill_stage == 0) /* output resets the no-output timeout */
-        pt_timer_arm(&g->w->loop, &g->timer, g->tl_timeout);
-    pt_conn *c = g->gw.c;
-    if (!c)
-        return; /* detached: drain and drop */
-    char why[200];
-    int rc = pt_gw_output(&g->gw, buf, (size_t)n, why, sizeof(why));
-    if (rc == PT_GW_BAD) {
-        fail(g, 502, why);
-        return;
-    }
-    if (rc == PT_GW_OK && g->gw.c == c) {
+        }
+        if (g->gw.c && g->kill_stage == 0) /* output resets the no-output timeout */
+            pt_timer_arm(&g->w->loop, &g->timer, g->tl_timeout);
+        pt_conn *c = g->gw.c;
+        if (!c)
+            return; /* detached: drain and drop */
+        char why[200];
+        int rc = pt_gw_output(&g->gw, buf, (size_t)n, why, sizeof(why));
+        if (rc == PT_GW_BAD) {
+            fail(g, 502, why);
+            return;
+        }
+        if (rc != PT_GW_OK || g->gw.c != c)
+            return;
         if (pt_gw_backlogged(&g->gw)) {
             /* the client is slow, not the script: no output timeout while
              * the script waits for us (the client has its write timeout) */
             pt_io_set(&g->w->loop, &g->io_out, 0);
             if (g->kill_stage == 0)
                 pt_timer_stop(&g->timer);
+            pt_conn_kick(c);
+            return;
         }
-        pt_conn_kick(c);
+        if (!(ev & EPOLLHUP)) {
+            pt_conn_kick(c);
+            return;
+        }
+        /* the program closed its stdout: read on to the end of file, so
+         * that the end of the response leaves in the same write */
+        kick = c;
     }
+    if (kick && g->gw.c == kick)
+        pt_conn_kick(kick);
 }
 
 static void finish_output(pt_cgi *g)
