@@ -140,9 +140,15 @@ void pt_conn_close(pt_conn *c)
     c->state = PT_CS_CLOSED;
     pt_gw_queue_remove(c);
     if (c->gw) {
-        /* the client is gone: the program has nobody to answer */
+        /* the client is gone: the program has nobody to answer. Once the
+         * whole response is out (gw_done), closing the connection is no
+         * reason to kill it: a program may still be at work after closing
+         * its stdout; it is detached and given its timeout to exit */
         pt_gw *g = c->gw;
-        g->ops->abort(g);
+        if (c->gw_done)
+            g->ops->detach(g);
+        else
+            g->ops->abort(g);
         c->gw = NULL;
     }
     release_request(c);

@@ -94,6 +94,7 @@ EXTRA_DIST += \
 	tests/cgi/stall.cgi \
 	tests/cgi/endless.cgi \
 	tests/cgi/closeout.cgi \
+	tests/cgi/afterwork.cgi \
 	tests/cgi/status.cgi \
 	tests/cgi/stderr.cgi
 

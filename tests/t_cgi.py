@@ -1038,6 +1038,16 @@ class BrokenPrograms(CgiCase):
         self.assert_no_zombies()
         self.assert_still_serving()
 
+    def test_work_after_a_complete_response_is_not_cut_by_the_close(self):
+        # Connection: close; the response is whole when stdout closes, so
+        # closing the connection detaches the script instead of killing it
+        t = tag()
+        r = self.get('/cgi-bin/afterwork.cgi?' + t, timeout=60)
+        self.assertEqual((r.status, r.body), (200, b'answered\n'), r.raw[:300])
+        done = os.path.join(self.run_dir, t + '.done')
+        self.assertTrue(wait_for(lambda: os.path.exists(done), 30), self.log_tail())
+        self.assert_no_zombies()
+
 
 class ClientDisconnect(CgiCase):
     # The script timeout is long: only the disconnect can end these scripts.
