@@ -108,6 +108,20 @@ const char *pt_conn_peer_ip(pt_conn *c)
     return t;
 }
 
+/* The connection lets go of its gateway: detached (it may finish on its
+ * own, within its timeout) or aborted (nobody wants its answer). */
+static void drop_gw(pt_conn *c, bool abort)
+{
+    pt_gw *g = c->gw;
+    if (!g)
+        return;
+    c->gw = NULL;
+    if (abort)
+        g->ops->abort(g);
+    else
+        g->ops->detach(g);
+}
+
 static void release_request(pt_conn *c)
 {
     if (c->limit_hold.t)
@@ -116,11 +130,7 @@ static void release_request(pt_conn *c)
         pt_fcache_release(c->w->fcache, c->file_ent);
         c->file_ent = NULL;
     }
-    if (c->gw) {
-        pt_gw *g = c->gw;
-        g->ops->detach(g);
-        c->gw = NULL;
-    }
+    drop_gw(c, false);
     if (c->rq)
         pt_body_free(&c->rq->body);
     free(c->redir);
@@ -139,18 +149,12 @@ void pt_conn_close(pt_conn *c)
     c->fd = -1;
     c->state = PT_CS_CLOSED;
     pt_gw_queue_remove(c);
-    if (c->gw) {
-        /* the client is gone: the program has nobody to answer. Once the
-         * whole response is out (gw_done), closing the connection is no
-         * reason to kill it: a program may still be at work after closing
-         * its stdout; it is detached and given its timeout to exit */
-        pt_gw *g = c->gw;
-        if (c->gw_done)
-            g->ops->detach(g);
-        else
-            g->ops->abort(g);
-        c->gw = NULL;
-    }
+    /* the client is gone: the program has nobody to answer. Once the whole
+     * response is out (gw_done), closing the connection is no reason to
+     * kill it: a program may still be at work after closing its stdout;
+     * release_request detaches it, and it has its timeout to exit */
+    if (!c->gw_done)
+        drop_gw(c, true);
     release_request(c);
     pt_cq_free(&c->out);
     if (c->prev)
@@ -640,14 +644,10 @@ static void on_timer(pt_loop *l, pt_timer *t)
     if (c->gw_q) {
         const char *why = c->gw_q_why;
         pt_gw_queue_remove(c);
-        if (c->gw) {
-            /* a FastCGI request waits whole (params built) for a
-             * connection: nothing reached a backend, let it go, or the
-             * connection would wait for its response after the 503 */
-            pt_gw *g = c->gw;
-            c->gw = NULL;
-            g->ops->detach(g);
-        }
+        /* a FastCGI request waits whole (params built) for a connection:
+         * nothing reached a backend, let it go, or the connection would
+         * wait for its response after the 503 */
+        drop_gw(c, false);
         pt_conn_reject(c, 503, why, false);
         drive(c);
         return;
@@ -756,11 +756,7 @@ void pt_conn_kick(pt_conn *c)
 
 void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
 {
-    if (c->gw) {
-        pt_gw *g = c->gw;
-        g->ops->detach(g);
-        c->gw = NULL;
-    }
+    drop_gw(c, false);
     c->gw_done = false;
     /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
     if (++c->redirects > 10) {
