@@ -30,7 +30,7 @@ static const char usage_text[] =
     "\n"
     "  -c FILE              load the configuration file FILE (libconfig syntax)\n"
     "  -t                   test the configuration and exit (0 ok, 1 error)\n"
-    "  -V                   print the version and the library versions\n"
+    "  -V, --version        print the version and the library versions\n"
     "  -h, --help           print this help\n"
     "  -D                   stay in the foreground (the default)\n"
     "  --daemon             detach and run in the background\n"

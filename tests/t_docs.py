@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""t_docs.py: the manual pages say everything the program accepts.
+Every command-line option of src/main.c appears in portico(8), every key of
+the configuration schema in src/conf.c has its entry in portico.conf(5) and
+is mentioned in the annotated conf/portico.conf, and both pages are clean
+under mandoc -Tlint."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import harness  # noqa: E402,F401  (TAP output for automake)
+
+SRCDIR = os.environ.get('PT_SRCDIR') or os.path.join(os.path.dirname(__file__), '..')
+
+
+def read(*parts):
+    with open(os.path.join(SRCDIR, *parts), encoding='utf-8') as f:
+        return f.read()
+
+
+def config_keys():
+    """Every key name of the schema tables and the X-macro lists in conf.c."""
+    src = read('src', 'conf.c')
+    keys = set(re.findall(r'\{"([a-z_]+)", K_[A-Z]+', src))
+    keys |= set(re.findall(r'^\s*X\(([a-z_]+),', src, re.M))
+    return keys
+
+
+def man_entries(text):
+    """The names a man page introduces: a tagged paragraph (.TP then .B/.BR)
+    or, for a group, a line of its own showing its syntax (.B "name: { ... };")."""
+    names = set(re.findall(r'^\.TP\n\.BR? (?:\\-)*([a-z_][\w\\-]*)', text, re.M))
+    return names | set(re.findall(r'^\.B "([a-z_]+): \{ \.\.\. \};"', text, re.M))
+
+
+class ManPages(unittest.TestCase):
+    def test_schema_is_not_empty(self):
+        keys = config_keys()
+        # the test below means nothing if the patterns stop matching conf.c
+        for k in ('listen', 'root', 'max_connections', 'shutdown_timeout', 'limit_req',
+                  'open_file_cache', 'backends', 'spawn', 'rlimit_nproc'):
+            self.assertIn(k, keys)
+
+    def test_every_setting_has_an_entry_in_portico_conf_5(self):
+        entries = man_entries(read('man', 'portico.conf.5'))
+        missing = sorted(k for k in config_keys() if k not in entries and k != 'true')
+        self.assertEqual(missing, [], 'settings without a .TP entry in portico.conf(5)')
+
+    def test_every_setting_is_named_in_the_annotated_default(self):
+        text = read('conf', 'portico.conf')
+        missing = sorted(k for k in config_keys()
+                         if k != 'true' and not re.search(r'\b%s\b' % k, text))
+        self.assertEqual(missing, [], 'settings conf/portico.conf never mentions')
+
+    def test_every_option_is_in_portico_8_and_in_the_usage(self):
+        main = read('src', 'main.c')
+        longs = re.findall(r'^\s*\{"([a-z-]+)", (?:no|required)_argument', main, re.M)
+        shorts = re.search(r'getopt_long\(argc, argv, "([^"]+)"', main).group(1).replace(':', '')
+        self.assertIn('daemon', longs)
+        self.assertIn('p', shorts)
+        page = read('man', 'portico.8')
+        usage = subprocess.run([harness.PORTICO, '-h'], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=30).stdout.decode()
+        for o in longs:
+            self.assertRegex(page, r'\\-\\-%s\b' % re.escape(o).replace('\\-', r'\\-'),
+                             '--%s missing from portico(8)' % o)
+            self.assertIn('--' + o, usage)
+        for o in shorts:
+            self.assertIn('  -%s' % o, usage)
+            self.assertRegex(page, r'\\-%s\b' % o, '-%s missing from portico(8)' % o)
+
+    def test_mandoc_lint_is_clean(self):
+        mandoc = shutil.which('mandoc')
+        if not mandoc:
+            self.skipTest('mandoc not installed')
+        for page in ('portico.8', 'portico.conf.5'):
+            p = subprocess.run([mandoc, '-Tlint', '-W', 'style', os.path.join(SRCDIR, 'man', page)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+            out = p.stdout.decode('utf-8', 'replace')
+            self.assertEqual((p.returncode, out), (0, ''), page)
+
+
+if __name__ == '__main__':
+    harness.main()
