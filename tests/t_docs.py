@@ -3,7 +3,8 @@
 Every command-line option of src/main.c appears in portico(8), every key of
 the configuration schema in src/conf.c has its entry in portico.conf(5) and
 is mentioned in the annotated conf/portico.conf, and both pages are clean
-under mandoc -Tlint."""
+under mandoc -Tlint. The benchmark harness the README's Performance section
+names (bench/) is complete and parses."""
 
 import os
 import re
@@ -83,6 +84,32 @@ class ManPages(unittest.TestCase):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
             out = p.stdout.decode('utf-8', 'replace')
             self.assertEqual((p.returncode, out), (0, ''), page)
+
+
+class BenchHarness(unittest.TestCase):
+    """bench/ runs nothing here (it needs nginx, lighttpd and wrk, and
+    measures): only that what the README tells users to run is intact."""
+
+    def test_scripts_parse_and_peers_sh_prints_its_usage(self):
+        bench = os.path.join(SRCDIR, 'bench')
+        for f in ('peers.sh', 'cgi-limit.sh', 'peers-target.sh', 'examples/nginx-target.sh'):
+            p = subprocess.run(['bash', '-n', os.path.join(bench, f)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+            self.assertEqual(p.returncode, 0, (f, p.stdout))
+        for f in ('lib/benchlib.py', 'idle-load.py'):
+            with open(os.path.join(bench, f), encoding='utf-8') as fh:
+                compile(fh.read(), f, 'exec')
+        for f in ('lib/hello.c', 'lib/hello-min.c', 'lib/probe.c', 'lib/spawnbench.c',
+                  'lib/wrk-report.lua'):
+            self.assertTrue(os.path.isfile(os.path.join(bench, f)), f)
+        p = subprocess.run(['bash', os.path.join(bench, 'peers.sh'), '--help'],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        out = p.stdout.decode('utf-8', 'replace')
+        self.assertEqual(p.returncode, 0, out)
+        self.assertIn('--target NAME', out)
+        readme = read('README')
+        self.assertIn("../bench/peers.sh --target portico --cmd 'exec ../bench/peers-target.sh'",
+                      readme)
 
 
 if __name__ == '__main__':
