@@ -305,6 +305,75 @@ class FakeServerSelfTest(unittest.TestCase):
         self.assertEqual([r[1] for r in recs], [fb.STDOUT])
         self.assertIn(b'\r\n\r\npartial body line\n', recs[0][3])
 
+    def raw_until_reset(self, c, timeout=10):
+        """Bytes read from c until the connection is reset; fails on an
+        orderly close (FIN) or a timeout."""
+        data = b''
+        deadline = time.monotonic() + timeout
+        while True:
+            c.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                b = c.sock.recv(65536)
+            except ConnectionResetError:
+                return data
+            except socket.timeout:
+                self.fail('no reset within %ss (read %r)' % (timeout, data))
+            if not b:
+                self.fail('closed (FIN), not reset (read %r)' % data)
+            data += b
+
+    def test_reset_before_resets_without_a_record(self):
+        c = self.send('/p?mode=reset_before')
+        self.assertEqual(self.raw_until_reset(c), b'')
+        (req,) = self.fake.reqs
+        self.assertTrue(req.done.wait(10))
+        self.assertFalse(req.answered)
+
+    def test_reset_mid_sends_headers_then_resets_without_end_request(self):
+        c = self.send('/p?mode=reset_mid')
+        data = self.raw_until_reset(c)
+        version, rtype, rid, clen, plen = fb.HEADER.unpack(data[:8])
+        self.assertEqual((version, rtype, rid), (1, fb.STDOUT, 1))
+        self.assertEqual(len(data), 8 + clen + plen, 'one record, nothing after it')
+        self.assertIn(b'\r\n\r\npartial body line\n', data[8:8 + clen])
+
+    def test_half_header_sends_four_bytes_of_a_record_header(self):
+        c = self.send('/p?mode=half_header')
+        data, closed = recv_until_close(c.sock, 10)
+        self.assertEqual((data, closed), (bytes([1, fb.STDOUT, 0, 1]), True))
+        c = self.send('/p?mode=half_header&stall=1')
+        data, closed = recv_until_close(c.sock, 1)
+        self.assertEqual((data, closed), (bytes([1, fb.STDOUT, 0, 1]), False))
+        c.close()
+        req = self.fake.reqs[-1]
+        self.assertTrue(req.done.wait(10))
+        self.assertTrue(req.peer_closed)
+
+    def test_half_content_announces_more_than_it_sends(self):
+        for opts, closed, ends in (('', True, b'X-LEAK: half'),
+                                   ('&at=body', True, b'\r\n\r\n' + b'half content line\n' * 20),
+                                   ('&stall=1', False, b'X-LEAK: half')):
+            with self.subTest(opts=opts):
+                c = self.send('/p?mode=half_content' + opts)
+                data, was_closed = recv_until_close(c.sock, 10 if closed else 1)
+                self.assertEqual(was_closed, closed)
+                version, rtype, rid, clen, plen = fb.HEADER.unpack(data[:8])
+                self.assertEqual((version, rtype, rid), (1, fb.STDOUT, 1))
+                self.assertLess(len(data) - 8, clen)
+                self.assertTrue(data.endswith(ends), data)
+                self.assertEqual(b'\r\n\r\n' in data, bool(opts == '&at=body'))
+
+    def test_garbage_answers_http_then_waits_for_close(self):
+        c = self.send('/p?mode=garbage')
+        data, closed = recv_until_close(c.sock, 1)
+        self.assertTrue(data.startswith(b'HTTP/1.1 200 OK\r\n'), data)
+        self.assertTrue(data.endswith(b'\r\n\r\nLEAK garbage\n'), data)
+        self.assertFalse(closed, 'the fake should wait for the peer to close')
+        c.close()
+        (req,) = self.fake.reqs
+        self.assertTrue(req.done.wait(10))
+        self.assertTrue(req.peer_closed)
+
     def test_giant_headers_size(self):
         r = fb.fcgi_request(self.fake.address, '/p?mode=giant_headers&kb=40')
         head = r.stdout.partition(b'\r\n\r\n')[0]
