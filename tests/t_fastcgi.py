@@ -1043,13 +1043,24 @@ locations = ( { prefix = "/app/"; handler = "fastcgi"; backend = "app"; } );
 class Faults(FcgiCase):
     """Every misbehaviour of fcgi_bad.py: the status of the spec, its log
     phrase naming the backend, server and client, nothing of the broken
-    output leaks, and the next request is served."""
-    FAKES = ({},)
+    output leaks, and the next request is served by the same worker with no
+    other process in the server's session. /good/ is a second, healthy
+    backend for the clients that must not notice."""
+    FAKES = ({}, {})
     CONF = '''
-backends = ( { name = "bad"; servers = ( "@FAKE0@" ); read_timeout = "2s"; max_fails = 0; } );
-locations = ( { prefix = "/bad/"; handler = "fastcgi"; backend = "bad"; } );
+backends = ( { name = "bad"; servers = ( "@FAKE0@" ); read_timeout = "2s"; max_fails = 0; },
+             { name = "good"; servers = ( "@FAKE1@" ); } );
+locations = ( { prefix = "/bad/"; handler = "fastcgi"; backend = "bad"; },
+              { prefix = "/good/"; handler = "fastcgi"; backend = "good"; } );
 limits: { gw_header_max = "16k"; };
 '''
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not wait_for(cls.srv.worker_pids, 20):
+            raise RuntimeError('portico started no worker')
+        cls.worker0 = cls.srv.worker_pids()
 
     def check(self, mode, status, phrase, opts='', leak=b'LEAK'):
         t = tag()
@@ -1068,6 +1079,32 @@ limits: { gw_header_max = "16k"; };
         r = self.get('/bad/after?mode=ok')
         self.assertEqual(r.status, 200, '%r\n%s' % (r.raw[:300], self.log_tail()))
         self.assertEqual(json.loads(r.body)['mode'], 'ok')
+        self.assert_no_stray_process()
+
+    def assert_no_stray_process(self):
+        """The server's session is the master and the worker it started
+        with: the worker did not die (and get replaced), and nothing else
+        was started or left behind (the harness checks the same at stop)."""
+        self.assertEqual(sorted(self.srv._session_pids()), sorted([self.srv.pid] + self.worker0),
+                         self.log_tail())
+
+    def check_cut(self, mode, phrase, opts=''):
+        """A fault that may come after the response header went out: a
+        502 page when it did not, else a cut connection whose response
+        never looks complete; the log line either way."""
+        t = tag()
+        r = self.get('/bad/x?mode=%s&t=%s%s' % (mode, t, opts), timeout=60)
+        if r.status == 502:
+            self.assert_error(r, 502)
+        else:
+            # headers already went out: the client connection is cut
+            self.assertEqual(r.status, 200, r.raw[:300])
+            self.assertTrue(r.closed)
+            self.assertFalse(r.complete, 'a cut response must not look complete: %r' % r.raw)
+        self.assertNotIn(b'LEAK', r.raw)
+        self.assert_log(self.gw_regex(phrase, 'bad', self.fake.address, r.lport), mode)
+        self.assert_still_serving()
+        return r, t
 
     def assert_backend_conn_closed(self, t):
         reqs = self.fake_reqs(self.fake, t)
@@ -1112,17 +1149,73 @@ limits: { gw_header_max = "16k"; };
         self.check('close_before', 502, 'closed the connection before the response header')
 
     def test_close_in_the_body_never_looks_complete(self):
-        t = tag()
-        r = self.get('/bad/x?mode=close_mid&t=' + t, timeout=60)
-        if r.status == 502:
-            self.assert_error(r, 502)
-        else:
-            # headers already went out: the client connection is cut
-            self.assertEqual(r.status, 200, r.raw[:300])
-            self.assertTrue(r.closed)
-            self.assertFalse(r.complete, 'a cut response must not look complete: %r' % r.raw)
-        self.assert_log(self.gw_regex('closed the connection', 'bad', self.fake.address, r.lport),
-                        'close_mid')
+        self.check_cut('close_mid', 'closed the connection')
+
+    def test_reset_before_the_header_is_502(self):
+        self.check('reset_before', 502, 'closed the connection before the response header: '
+                   'Connection reset by peer')
+
+    def test_reset_in_the_body_never_looks_complete(self):
+        self.check_cut('reset_mid', 'closed the connection before the (end of the response|'
+                       'response header): Connection reset by peer')
+
+    def test_half_record_header_then_close_is_502(self):
+        self.check('half_header', 502, 'closed the connection before the response header')
+
+    def test_half_record_content_in_the_header_block_then_close_is_502(self):
+        self.check('half_content', 502, 'closed the connection before the response header')
+
+    def test_half_record_content_in_the_body_never_looks_complete(self):
+        self.check_cut('half_content', 'closed the connection before the end of the response',
+                       '&at=body')
+
+    def test_half_record_header_then_silence_is_504_after_read_timeout(self):
+        _, t = self.check('half_header', 504, 'read timed out', '&stall=1')
+        self.assert_backend_conn_closed(t)
+
+    def test_half_record_content_then_silence_is_504_after_read_timeout(self):
+        _, t = self.check('half_content', 504, 'read timed out', '&stall=1')
+        self.assert_backend_conn_closed(t)
+
+    def test_half_record_in_the_body_then_silence_never_looks_complete(self):
+        _, t = self.check_cut('half_content', 'read timed out', '&at=body&stall=1')
+        self.assert_backend_conn_closed(t)
+
+    def test_http_response_instead_of_records_is_502_protocol_error(self):
+        r, t = self.check('garbage', 502, 'protocol error: bad version')
+        self.assertNotIn(b'200 OK', r.raw)
+        self.assert_backend_conn_closed(t)
+
+    def test_faults_leave_a_concurrent_client_of_a_healthy_backend_alone(self):
+        good, t = self.fakes[1], tag()
+        # one response in its body (streamed), one still waiting for its header
+        streaming = send_only(self.port, '/good/sse?mode=sse&tag=' + t)
+        self.addCleanup(streaming.close)
+        head = recv_until(streaming, b'data: 1\n\n', 30)
+        self.assertIn(b'data: 1\n\n', head, self.log_tail())
+        waiting = send_only(self.port, '/good/gate?mode=sleep&gate=' + t)
+        self.addCleanup(waiting.close)
+        self.assertTrue(good.wait_for(lambda: good.active == 2, 30), good.snapshot())
+        for mode, status in (('reset_before', 502), ('reset_mid', None), ('half_header', 502),
+                             ('half_content', 502), ('half_content&at=body', None),
+                             ('garbage', 502), ('close_before', 502), ('bad_id', 502),
+                             ('half_header&stall=1', 504)):
+            with self.subTest(mode=mode):
+                r = self.get('/bad/c?mode=%s&t=%s' % (mode, t), timeout=60)
+                if status:
+                    self.assert_error(r, status)
+                else:
+                    self.assertTrue(r.status == 502 or not r.complete, r.raw[:300])
+                self.assertNotIn(b'LEAK', r.raw)
+        self.assertEqual(good.snapshot()['requests'], 2, 'a healthy request was sent again')
+        good.release(t)
+        data, closed = recv_until_close(streaming, 30)
+        r = response_of(head + data, closed=closed)
+        self.assertEqual((r.status, r.complete, r.body), (200, True, b'data: 1\n\ndata: 2\n\n'))
+        r = read_reply(waiting)
+        self.assertEqual((r.status, r.complete), (200, True), r.raw[:300])
+        self.assertEqual(json.loads(r.body)['mode'], 'sleep')
+        self.assertEqual(good.snapshot()['requests'], 2)
         self.assert_still_serving()
 
     def test_header_block_over_gw_header_max_is_502(self):
