@@ -1151,6 +1151,39 @@ limits: { gw_header_max = "16k"; };
     def test_close_in_the_body_never_looks_complete(self):
         self.check_cut('close_mid', 'closed the connection')
 
+    def test_cut_close_delimited_body_ends_in_a_reset(self):
+        # RFC 9112 §8: without chunked framing or Content-Length (an
+        # HTTP/1.0 client) a body ends at the close, and is complete unless
+        # the connection signals an error: a cut must be a reset, not a FIN
+        for mode, opts in (('close_mid', ''), ('reset_mid', ''), ('half_content', '&at=body'),
+                           ('half_content', '&at=body&stall=1')):
+            with self.subTest(mode=mode, opts=opts):
+                t = tag()
+                s = harness.connect(self.port, 60)
+                self.addCleanup(s.close)
+                s.sendall(build_request('GET', '/bad/x?mode=%s&t=%s%s' % (mode, t, opts),
+                                        version='HTTP/1.0'))
+                data, reset = b'', False
+                s.settimeout(60)
+                try:
+                    while True:
+                        b = s.recv(65536)
+                        if not b:
+                            break
+                        data += b
+                except ConnectionResetError:
+                    reset = True
+                r = response_of(data, lport=s.getsockname()[1])
+                if r.status != 502:
+                    self.assertEqual(r.status, 200, data[:300])
+                    self.assertIsNone(r.header('Transfer-Encoding'))
+                    self.assertIsNone(r.header('Content-Length'))
+                    self.assertTrue(reset, 'a cut HTTP/1.0 response ended in a FIN: %r' % data)
+                self.assertNotIn(b'LEAK', data)
+                self.assert_log(self.gw_regex('(closed the connection|read timed out)', 'bad',
+                                              self.fake.address, r.lport), mode)
+                self.assert_still_serving()
+
     def test_reset_before_the_header_is_502(self):
         self.check('reset_before', 502, 'closed the connection before the response header: '
                    'Connection reset by peer')
