@@ -1045,12 +1045,15 @@ class Faults(FcgiCase):
     phrase naming the backend, server and client, nothing of the broken
     output leaks, and the next request is served by the same worker with no
     other process in the server's session. /good/ is a second, healthy
-    backend for the clients that must not notice."""
+    backend for the clients that must not notice; /patient/ reaches the
+    faulty server without bad's short read_timeout."""
     FAKES = ({}, {})
     CONF = '''
 backends = ( { name = "bad"; servers = ( "@FAKE0@" ); read_timeout = "2s"; max_fails = 0; },
+             { name = "patient"; servers = ( "@FAKE0@" ); max_fails = 0; },
              { name = "good"; servers = ( "@FAKE1@" ); } );
 locations = ( { prefix = "/bad/"; handler = "fastcgi"; backend = "bad"; },
+              { prefix = "/patient/"; handler = "fastcgi"; backend = "patient"; },
               { prefix = "/good/"; handler = "fastcgi"; backend = "good"; } );
 limits: { gw_header_max = "16k"; };
 '''
@@ -1219,7 +1222,7 @@ limits: { gw_header_max = "16k"; };
         self.assertNotIn(b'200 OK', r.raw)
         self.assert_backend_conn_closed(t)
 
-    def test_faults_leave_a_concurrent_client_of_a_healthy_backend_alone(self):
+    def test_faults_leave_concurrent_clients_alone(self):
         good, t = self.fakes[1], tag()
         # one response in its body (streamed), one still waiting for its header
         streaming = send_only(self.port, '/good/sse?mode=sse&tag=' + t)
@@ -1229,6 +1232,11 @@ limits: { gw_header_max = "16k"; };
         waiting = send_only(self.port, '/good/gate?mode=sleep&gate=' + t)
         self.addCleanup(waiting.close)
         self.assertTrue(good.wait_for(lambda: good.active == 2, 30), good.snapshot())
+        # and one on another connection to the faulty server itself
+        sibling = send_only(self.port, '/patient/gate?mode=sleep&gate=' + t)
+        self.addCleanup(sibling.close)
+        self.assertTrue(self.fake.wait_for(
+            lambda: [q for q in self.fake.reqs if q.mode == 'sleep' and not q.done.is_set()], 30))
         for mode, status in (('reset_before', 502), ('reset_mid', None), ('half_header', 502),
                              ('half_content', 502), ('half_content&at=body', None),
                              ('garbage', 502), ('close_before', 502), ('bad_id', 502),
@@ -1249,6 +1257,11 @@ limits: { gw_header_max = "16k"; };
         self.assertEqual((r.status, r.complete), (200, True), r.raw[:300])
         self.assertEqual(json.loads(r.body)['mode'], 'sleep')
         self.assertEqual(good.snapshot()['requests'], 2)
+        self.fake.release(t)
+        r = read_reply(sibling)
+        self.assertEqual((r.status, r.complete), (200, True), r.raw[:300])
+        self.assertEqual(json.loads(r.body)['mode'], 'sleep')
+        self.assertEqual(len(self.fake.requests_with('sleep')), 1, 'the sibling was sent again')
         self.assert_still_serving()
 
     def test_header_block_over_gw_header_max_is_502(self):
