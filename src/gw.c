@@ -76,6 +76,13 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
     /* the connection still points at g: it detaches (or aborts) g when it
      * is done, as for any response */
     if (g->headers_done) {
+        if (!c->chunked_out && g->cl < 0 && !c->is_head && c->status != 204 && c->status != 304) {
+            /* RFC 9112 §8: a body without chunked coding or Content-Length
+             * (HTTP/1.0, NPH) ends at the close and counts as complete
+             * unless the connection reports an error: a reset, not a FIN */
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
         c->close_after = true;
         c->gw_done = true;
         pt_conn_close(c);

@@ -58,8 +58,8 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen);
 bool pt_gw_backlogged(const pt_gw *g);
 /* The connection's side of a failure: an error page while no status line
  * went out, else the client connection is cut (a truncated response is the
- * only honest signal left). The connection detaches or aborts g later, as
- * after any response. */
+ * only honest signal left; reset when the body is close-delimited). The
+ * connection detaches or aborts g later, as after any response. */
 void pt_gw_fail(pt_gw *g, int status, const char *why);
 
 /* ---- finding the script ------------------------------------------------- */

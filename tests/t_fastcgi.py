@@ -305,6 +305,75 @@ class FakeServerSelfTest(unittest.TestCase):
         self.assertEqual([r[1] for r in recs], [fb.STDOUT])
         self.assertIn(b'\r\n\r\npartial body line\n', recs[0][3])
 
+    def raw_until_reset(self, c, timeout=10):
+        """Bytes read from c until the connection is reset; fails on an
+        orderly close (FIN) or a timeout."""
+        data = b''
+        deadline = time.monotonic() + timeout
+        while True:
+            c.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                b = c.sock.recv(65536)
+            except ConnectionResetError:
+                return data
+            except socket.timeout:
+                self.fail('no reset within %ss (read %r)' % (timeout, data))
+            if not b:
+                self.fail('closed (FIN), not reset (read %r)' % data)
+            data += b
+
+    def test_reset_before_resets_without_a_record(self):
+        c = self.send('/p?mode=reset_before')
+        self.assertEqual(self.raw_until_reset(c), b'')
+        (req,) = self.fake.reqs
+        self.assertTrue(req.done.wait(10))
+        self.assertFalse(req.answered)
+
+    def test_reset_mid_sends_headers_then_resets_without_end_request(self):
+        c = self.send('/p?mode=reset_mid')
+        data = self.raw_until_reset(c)
+        version, rtype, rid, clen, plen = fb.HEADER.unpack(data[:8])
+        self.assertEqual((version, rtype, rid), (1, fb.STDOUT, 1))
+        self.assertEqual(len(data), 8 + clen + plen, 'one record, nothing after it')
+        self.assertIn(b'\r\n\r\npartial body line\n', data[8:8 + clen])
+
+    def test_half_header_sends_four_bytes_of_a_record_header(self):
+        c = self.send('/p?mode=half_header')
+        data, closed = recv_until_close(c.sock, 10)
+        self.assertEqual((data, closed), (bytes([1, fb.STDOUT, 0, 1]), True))
+        c = self.send('/p?mode=half_header&stall=1')
+        data, closed = recv_until_close(c.sock, 1)
+        self.assertEqual((data, closed), (bytes([1, fb.STDOUT, 0, 1]), False))
+        c.close()
+        req = self.fake.reqs[-1]
+        self.assertTrue(req.done.wait(10))
+        self.assertTrue(req.peer_closed)
+
+    def test_half_content_announces_more_than_it_sends(self):
+        for opts, closed, ends in (('', True, b'X-LEAK: half'),
+                                   ('&at=body', True, b'\r\n\r\n' + b'half content line\n' * 20),
+                                   ('&stall=1', False, b'X-LEAK: half')):
+            with self.subTest(opts=opts):
+                c = self.send('/p?mode=half_content' + opts)
+                data, was_closed = recv_until_close(c.sock, 10 if closed else 1)
+                self.assertEqual(was_closed, closed)
+                version, rtype, rid, clen, plen = fb.HEADER.unpack(data[:8])
+                self.assertEqual((version, rtype, rid), (1, fb.STDOUT, 1))
+                self.assertLess(len(data) - 8, clen)
+                self.assertTrue(data.endswith(ends), data)
+                self.assertEqual(b'\r\n\r\n' in data, bool(opts == '&at=body'))
+
+    def test_garbage_answers_http_then_waits_for_close(self):
+        c = self.send('/p?mode=garbage')
+        data, closed = recv_until_close(c.sock, 1)
+        self.assertTrue(data.startswith(b'HTTP/1.1 200 OK\r\n'), data)
+        self.assertTrue(data.endswith(b'\r\n\r\nLEAK garbage\n'), data)
+        self.assertFalse(closed, 'the fake should wait for the peer to close')
+        c.close()
+        (req,) = self.fake.reqs
+        self.assertTrue(req.done.wait(10))
+        self.assertTrue(req.peer_closed)
+
     def test_giant_headers_size(self):
         r = fb.fcgi_request(self.fake.address, '/p?mode=giant_headers&kb=40')
         head = r.stdout.partition(b'\r\n\r\n')[0]
@@ -974,13 +1043,27 @@ locations = ( { prefix = "/app/"; handler = "fastcgi"; backend = "app"; } );
 class Faults(FcgiCase):
     """Every misbehaviour of fcgi_bad.py: the status of the spec, its log
     phrase naming the backend, server and client, nothing of the broken
-    output leaks, and the next request is served."""
-    FAKES = ({},)
+    output leaks, and the next request is served by the same worker with no
+    other process in the server's session. /good/ is a second, healthy
+    backend for the clients that must not notice; /patient/ reaches the
+    faulty server without bad's short read_timeout."""
+    FAKES = ({}, {})
     CONF = '''
-backends = ( { name = "bad"; servers = ( "@FAKE0@" ); read_timeout = "2s"; max_fails = 0; } );
-locations = ( { prefix = "/bad/"; handler = "fastcgi"; backend = "bad"; } );
+backends = ( { name = "bad"; servers = ( "@FAKE0@" ); read_timeout = "2s"; max_fails = 0; },
+             { name = "patient"; servers = ( "@FAKE0@" ); max_fails = 0; },
+             { name = "good"; servers = ( "@FAKE1@" ); } );
+locations = ( { prefix = "/bad/"; handler = "fastcgi"; backend = "bad"; },
+              { prefix = "/patient/"; handler = "fastcgi"; backend = "patient"; },
+              { prefix = "/good/"; handler = "fastcgi"; backend = "good"; } );
 limits: { gw_header_max = "16k"; };
 '''
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not wait_for(cls.srv.worker_pids, 20):
+            raise RuntimeError('portico started no worker')
+        cls.worker0 = cls.srv.worker_pids()
 
     def check(self, mode, status, phrase, opts='', leak=b'LEAK'):
         t = tag()
@@ -999,6 +1082,32 @@ limits: { gw_header_max = "16k"; };
         r = self.get('/bad/after?mode=ok')
         self.assertEqual(r.status, 200, '%r\n%s' % (r.raw[:300], self.log_tail()))
         self.assertEqual(json.loads(r.body)['mode'], 'ok')
+        self.assert_no_stray_process()
+
+    def assert_no_stray_process(self):
+        """The server's session is the master and the worker it started
+        with: the worker did not die (and get replaced), and nothing else
+        was started or left behind (the harness checks the same at stop)."""
+        self.assertEqual(sorted(self.srv._session_pids()), sorted([self.srv.pid] + self.worker0),
+                         self.log_tail())
+
+    def check_cut(self, mode, phrase, opts=''):
+        """A fault that may come after the response header went out: a
+        502 page when it did not, else a cut connection whose response
+        never looks complete; the log line either way."""
+        t = tag()
+        r = self.get('/bad/x?mode=%s&t=%s%s' % (mode, t, opts), timeout=60)
+        if r.status == 502:
+            self.assert_error(r, 502)
+        else:
+            # headers already went out: the client connection is cut
+            self.assertEqual(r.status, 200, r.raw[:300])
+            self.assertTrue(r.closed)
+            self.assertFalse(r.complete, 'a cut response must not look complete: %r' % r.raw)
+        self.assertNotIn(b'LEAK', r.raw)
+        self.assert_log(self.gw_regex(phrase, 'bad', self.fake.address, r.lport), mode)
+        self.assert_still_serving()
+        return r, t
 
     def assert_backend_conn_closed(self, t):
         reqs = self.fake_reqs(self.fake, t)
@@ -1043,17 +1152,116 @@ limits: { gw_header_max = "16k"; };
         self.check('close_before', 502, 'closed the connection before the response header')
 
     def test_close_in_the_body_never_looks_complete(self):
-        t = tag()
-        r = self.get('/bad/x?mode=close_mid&t=' + t, timeout=60)
-        if r.status == 502:
-            self.assert_error(r, 502)
-        else:
-            # headers already went out: the client connection is cut
-            self.assertEqual(r.status, 200, r.raw[:300])
-            self.assertTrue(r.closed)
-            self.assertFalse(r.complete, 'a cut response must not look complete: %r' % r.raw)
-        self.assert_log(self.gw_regex('closed the connection', 'bad', self.fake.address, r.lport),
-                        'close_mid')
+        self.check_cut('close_mid', 'closed the connection')
+
+    def test_cut_close_delimited_body_ends_in_a_reset(self):
+        # RFC 9112 §8: without chunked framing or Content-Length (an
+        # HTTP/1.0 client) a body ends at the close, and is complete unless
+        # the connection signals an error: a cut must be a reset, not a FIN
+        for mode, opts in (('close_mid', ''), ('reset_mid', ''), ('half_content', '&at=body'),
+                           ('half_content', '&at=body&stall=1')):
+            with self.subTest(mode=mode, opts=opts):
+                t = tag()
+                s = harness.connect(self.port, 60)
+                self.addCleanup(s.close)
+                s.sendall(build_request('GET', '/bad/x?mode=%s&t=%s%s' % (mode, t, opts),
+                                        version='HTTP/1.0'))
+                data, reset = b'', False
+                s.settimeout(60)
+                try:
+                    while True:
+                        b = s.recv(65536)
+                        if not b:
+                            break
+                        data += b
+                except ConnectionResetError:
+                    reset = True
+                r = response_of(data, lport=s.getsockname()[1])
+                if r.status != 502:
+                    self.assertEqual(r.status, 200, data[:300])
+                    self.assertIsNone(r.header('Transfer-Encoding'))
+                    self.assertIsNone(r.header('Content-Length'))
+                    self.assertTrue(reset, 'a cut HTTP/1.0 response ended in a FIN: %r' % data)
+                self.assertNotIn(b'LEAK', data)
+                self.assert_log(self.gw_regex('(closed the connection|read timed out)', 'bad',
+                                              self.fake.address, r.lport), mode)
+                self.assert_still_serving()
+
+    def test_reset_before_the_header_is_502(self):
+        self.check('reset_before', 502, 'closed the connection before the response header: '
+                   'Connection reset by peer')
+
+    def test_reset_in_the_body_never_looks_complete(self):
+        self.check_cut('reset_mid', 'closed the connection before the (end of the response|'
+                       'response header): Connection reset by peer')
+
+    def test_half_record_header_then_close_is_502(self):
+        self.check('half_header', 502, 'closed the connection before the response header')
+
+    def test_half_record_content_in_the_header_block_then_close_is_502(self):
+        self.check('half_content', 502, 'closed the connection before the response header')
+
+    def test_half_record_content_in_the_body_never_looks_complete(self):
+        self.check_cut('half_content', 'closed the connection before the end of the response',
+                       '&at=body')
+
+    def test_half_record_header_then_silence_is_504_after_read_timeout(self):
+        _, t = self.check('half_header', 504, 'read timed out', '&stall=1')
+        self.assert_backend_conn_closed(t)
+
+    def test_half_record_content_then_silence_is_504_after_read_timeout(self):
+        _, t = self.check('half_content', 504, 'read timed out', '&stall=1')
+        self.assert_backend_conn_closed(t)
+
+    def test_half_record_in_the_body_then_silence_never_looks_complete(self):
+        _, t = self.check_cut('half_content', 'read timed out', '&at=body&stall=1')
+        self.assert_backend_conn_closed(t)
+
+    def test_http_response_instead_of_records_is_502_protocol_error(self):
+        r, t = self.check('garbage', 502, 'protocol error: bad version')
+        self.assertNotIn(b'200 OK', r.raw)
+        self.assert_backend_conn_closed(t)
+
+    def test_faults_leave_concurrent_clients_alone(self):
+        good, t = self.fakes[1], tag()
+        # one response in its body (streamed), one still waiting for its header
+        streaming = send_only(self.port, '/good/sse?mode=sse&tag=' + t)
+        self.addCleanup(streaming.close)
+        head = recv_until(streaming, b'data: 1\n\n', 30)
+        self.assertIn(b'data: 1\n\n', head, self.log_tail())
+        waiting = send_only(self.port, '/good/gate?mode=sleep&gate=' + t)
+        self.addCleanup(waiting.close)
+        self.assertTrue(good.wait_for(lambda: good.active == 2, 30), good.snapshot())
+        # and one on another connection to the faulty server itself
+        sibling = send_only(self.port, '/patient/gate?mode=sleep&gate=' + t)
+        self.addCleanup(sibling.close)
+        self.assertTrue(self.fake.wait_for(
+            lambda: [q for q in self.fake.reqs if q.mode == 'sleep' and not q.done.is_set()], 30))
+        for mode, status in (('reset_before', 502), ('reset_mid', None), ('half_header', 502),
+                             ('half_content', 502), ('half_content&at=body', None),
+                             ('garbage', 502), ('close_before', 502), ('bad_id', 502),
+                             ('half_header&stall=1', 504)):
+            with self.subTest(mode=mode):
+                r = self.get('/bad/c?mode=%s&t=%s' % (mode, t), timeout=60)
+                if status:
+                    self.assert_error(r, status)
+                else:
+                    self.assertTrue(r.status == 502 or not r.complete, r.raw[:300])
+                self.assertNotIn(b'LEAK', r.raw)
+        self.assertEqual(good.snapshot()['requests'], 2, 'a healthy request was sent again')
+        good.release(t)
+        data, closed = recv_until_close(streaming, 30)
+        r = response_of(head + data, closed=closed)
+        self.assertEqual((r.status, r.complete, r.body), (200, True, b'data: 1\n\ndata: 2\n\n'))
+        r = read_reply(waiting)
+        self.assertEqual((r.status, r.complete), (200, True), r.raw[:300])
+        self.assertEqual(json.loads(r.body)['mode'], 'sleep')
+        self.assertEqual(good.snapshot()['requests'], 2)
+        self.fake.release(t)
+        r = read_reply(sibling)
+        self.assertEqual((r.status, r.complete), (200, True), r.raw[:300])
+        self.assertEqual(json.loads(r.body)['mode'], 'sleep')
+        self.assertEqual(len(self.fake.requests_with('sleep')), 1, 'the sibling was sent again')
         self.assert_still_serving()
 
     def test_header_block_over_gw_header_max_is_502(self):

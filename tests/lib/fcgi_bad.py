@@ -31,6 +31,18 @@ Modes:
   stall           reads the request, never answers (until the peer closes)
   close_before    closes right after reading the request
   close_mid       headers and part of the body, then closes
+  reset_before    reads the request, then resets the connection (SO_LINGER
+                  on with a zero timeout, then close: an RST on TCP)
+  reset_mid       headers and part of the body, then resets the connection
+  half_header     the first 4 bytes of a STDOUT record header, then closes;
+                  stall=1: waits for the peer to close instead
+  half_content    a STDOUT record header announcing more content than is
+                  sent, then closes; at=head (default) cuts inside the
+                  header block (after "X-LEAK: half"), at=body after a
+                  whole header block (X-Half: body) and 20 lines "half
+                  content line"; stall=1: waits for the peer to close instead
+  garbage         no FastCGI at all: an HTTP/1.1 response ("HTTP/1.1 200
+                  OK", "LEAK garbage" body), as a web server would answer
   end_first       END_REQUEST before any STDOUT
   giant_headers   a header block of kb= KiB (default 80) of X-Big-N lines
   bad_header      v=cr (CR in a value, default), v=nul (NUL in a value),
@@ -54,7 +66,7 @@ Modes:
   sleep           like ok after s= seconds (default 1) and/or after
                   event(gate) is set (gate=<tag>)
 After a protocol violation (bad_version, bad_id, bad_type, unknown_type,
-end_first) the server waits for the peer to close the connection and records
+end_first, garbage) the server waits for the peer to close the connection and records
 that in Request.peer_closed.
 
 Management records: FCGI_GET_VALUES is answered (FCGI_MAX_CONNS from the
@@ -86,12 +98,14 @@ RESPONDER, AUTHORIZER, FILTER = 1, 2, 3
 KEEP_CONN = 1
 REQUEST_COMPLETE, CANT_MPX_CONN, OVERLOADED, UNKNOWN_ROLE = range(4)
 HEADER = struct.Struct('>BBHHBx')
+FCGI_HEADER_LEN = HEADER.size
 MAX_CONTENT = 65535
 
 MODES = ('ok', 'split', 'bad_version', 'bad_id', 'bad_type', 'unknown_type', 'huge_padding',
          'stall', 'close_before', 'close_mid', 'end_first', 'giant_headers', 'bad_header',
          'stderr', 'overloaded', 'cant_mpx', 'unknown_role', 'big', 'slow_client_probe', 'sse',
-         'recycle', 'sleep')
+         'recycle', 'sleep', 'reset_before', 'reset_mid', 'half_header', 'half_content',
+         'garbage')
 
 _BLOCK = bytes(i % 251 for i in range(65536))
 HUGE_PADDING_BODY = b''.join(b'padded body line %03d\n' % i for i in range(100))
@@ -262,6 +276,14 @@ class _Conn:
 
 class _Drop(Exception):
     """Close the connection without any further answer."""
+
+
+def _reset(conn):
+    """Close conn with an RST instead of a FIN: SO_LINGER on with a zero
+    timeout makes close() abort the connection (on TCP; a Unix socket just
+    closes)."""
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    raise _Drop()
 
 
 class FakeFcgiServer:
@@ -675,6 +697,34 @@ class FakeFcgiServer:
                              b'partial body line\n' * 20))
             time.sleep(0.2)
             raise _Drop()
+        elif m == 'reset_before':
+            _reset(conn)
+        elif m == 'reset_mid':
+            conn.send(record(STDOUT, rid, b'Content-Type: text/plain\r\n\r\n' +
+                             b'partial body line\n' * 20))
+            time.sleep(0.2)
+            _reset(conn)
+        elif m in ('half_header', 'half_content'):
+            if m == 'half_header':
+                conn.send(record(STDOUT, rid, b'Content-Type: text/plain\r\n\r\n')[:4])
+            else:
+                if o.get('at', 'head') == 'head':
+                    data = b'Content-Type: text/plain\r\nX-LEAK: half_content\r\n\r\nLEAK\n'
+                    cut = data.index(b'X-LEAK: half') + len(b'X-LEAK: half')
+                else:
+                    data = b'Content-Type: text/plain\r\nX-Half: body\r\n\r\n' + \
+                        b'half content line\n' * 20 + b'LEAK never sent\n' * 20
+                    cut = data.index(b'LEAK never sent')
+                conn.send(record(STDOUT, rid, data)[:FCGI_HEADER_LEN + cut])
+            if o.get('stall') == '1':
+                self._wait_peer_close(conn, req, timeout=120)
+                return False
+            raise _Drop()
+        elif m == 'garbage':
+            conn.send(b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n'
+                      b'\r\nLEAK garbage\n')
+            self._wait_peer_close(conn, req)
+            return False
         elif m == 'giant_headers':
             kb = int(o.get('kb', 80))
             lines, size, i = [], 0, 0
