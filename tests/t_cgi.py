@@ -856,6 +856,34 @@ class Timeouts(CgiCase):
         self.assert_processes_gone(pids)
         self.assert_no_zombies()
 
+    def test_script_stalling_after_headers_cuts_an_http10_response_with_a_reset(self):
+        # RFC 9112 §8: an HTTP/1.0 body (no chunked coding, no Content-Length)
+        # ends at the close and counts as complete unless the connection
+        # reports an error: the cut must be a reset, not a FIN
+        t = tag()
+        s = socket.create_connection(('127.0.0.1', self.port), timeout=60)
+        self.addCleanup(s.close)
+        s.sendall(build_request('GET', '/cgi-bin/stall.cgi?' + t, version='HTTP/1.0'))
+        data, reset = b'', False
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+        except ConnectionResetError:
+            reset = True
+        pids = self.read_pids(t)
+        r = harness.read_response(data)
+        self.assertEqual(r.status, 200, data[:300])
+        self.assertIsNone(r.header('Content-Length'))
+        self.assertIsNone(r.header('Transfer-Encoding'))
+        self.assertIn(b'partial-body', data)
+        self.assertTrue(reset, 'a cut HTTP/1.0 response ended in a FIN: %r' % data)
+        self.assert_processes_gone(pids)
+        self.assert_no_zombies()
+        self.assert_still_serving()
+
 
 class LocationTimeout(CgiCase):
     CONF = '''
