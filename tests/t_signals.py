@@ -118,6 +118,25 @@ class GracefulQuit(unittest.TestCase):
             self.assertTrue(srv.wait_for(lambda: not srv.running, timeout=20))
             self.assertEqual(srv.stop(), 0)
 
+    def test_quit_cuts_a_stalled_client_at_shutdown_timeout(self):
+        # the graceful stop waits for in-flight responses only up to
+        # limits.shutdown_timeout; a client that stopped reading (with a
+        # far longer write_timeout) is then cut, and the stop still exits 0
+        with harness.Server('-o', 'limits.shutdown_timeout=2s', '-o', 'limits.write_timeout=600s',
+                            files={'big.bin': BIG}) as srv:
+            s, got = slow_download(srv.port)
+            try:
+                self.assertGreater(len(got), 0)
+                srv.signal(signal.SIGQUIT)
+                self.assertTrue(srv.wait_for(lambda: not srv.running, timeout=120),
+                                'a stalled client held the graceful stop past shutdown_timeout')
+                data = read_to_eof(s, got)
+            finally:
+                s.close()
+            self.assertLess(len(data), BIG_SIZE, 'the stalled download was not cut')
+            self.assertRegex(srv.stderr_text(), r'shutdown_timeout reached with 1 connection')
+            self.assertEqual(srv.stop(), 0)
+
     def test_quit_with_no_clients_exits_0(self):
         with harness.Server(files={'a.txt': 'a'}, workers=2) as srv:
             self.assertEqual(harness.request(srv.port, 'GET', '/a.txt')[0], 200)
