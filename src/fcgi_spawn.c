@@ -188,16 +188,22 @@ int pt_spawn_start(const pt_config *cfg, pt_loop *loop, char *err, size_t errlen
         const pt_backend *b = &cfg->backends[i];
         if (!b->spawn)
             continue;
-        app *a = &S.apps[S.napps++];
-        a->b = b;
-        a->fd = -1;
-        a->argv = make_argv(b->spawn);
-        a->envp = make_envp(b->spawn);
-        a->procs = calloc(b->spawn->processes, sizeof(*a->procs));
-        if (!a->argv || !a->envp || !a->procs) {
+        char **argv = make_argv(b->spawn), **envp = make_envp(b->spawn);
+        app_proc *procs = calloc(b->spawn->processes, sizeof(*procs));
+        if (!argv || !envp || !procs) {
+            free(argv);
+            free(envp);
+            free(procs);
             snprintf(err, errlen, "out of memory");
             return -1;
         }
+        /* counted only when complete: pt_spawn_stop walks every counted app */
+        app *a = &S.apps[S.napps++];
+        a->b = b;
+        a->fd = -1;
+        a->argv = argv;
+        a->envp = envp;
+        a->procs = procs;
         if (bind_socket(a, err, errlen) < 0)
             return -1;
         for (uint32_t k = 0; k < b->spawn->processes; k++) {

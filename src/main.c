@@ -114,7 +114,7 @@ int main(int argc, char **argv)
     pt_cli cli;
     memset(&cli, 0, sizeof(cli));
     cli.workers = -1;
-    bool test_only = false, daemon_mode = false;
+    bool test_only = false, daemon_mode = false, no_mem = false;
     int rc = 1;
     char *end;
     int opt;
@@ -145,7 +145,7 @@ int main(int argc, char **argv)
             }
             break;
         case 'l':
-            push(&cli.listen, &cli.nlisten, optarg);
+            no_mem |= push(&cli.listen, &cli.nlisten, optarg) < 0;
             break;
         case 'p':
             cli.port = optarg;
@@ -154,16 +154,16 @@ int main(int argc, char **argv)
             cli.root = optarg;
             break;
         case 'o':
-            push(&cli.overrides, &cli.noverrides, optarg);
+            no_mem |= push(&cli.overrides, &cli.noverrides, optarg) < 0;
             break;
         case OPT_DAEMON:
             daemon_mode = true;
             break;
         case OPT_CGI:
-            push(&cli.cgi, &cli.ncgi, optarg);
+            no_mem |= push(&cli.cgi, &cli.ncgi, optarg) < 0;
             break;
         case OPT_FASTCGI:
-            push(&cli.fastcgi, &cli.nfastcgi, optarg);
+            no_mem |= push(&cli.fastcgi, &cli.nfastcgi, optarg) < 0;
             break;
         case OPT_MAX_BODY:
             cli.max_body = optarg;
@@ -178,6 +178,11 @@ int main(int argc, char **argv)
             fputs(usage_text, stderr);
             return 2;
         }
+    }
+    if (no_mem) {
+        /* a dropped -l/-o/--cgi/--fastcgi would start a different server */
+        fprintf(stderr, "portico: out of memory reading the command line\n");
+        return 1;
     }
     if (optind < argc) {
         fprintf(stderr, "portico: unexpected argument '%s'\n", argv[optind]);

@@ -3,10 +3,11 @@
 # packages it needs (when root on Debian), then
 #   1. make distcheck: plain -Werror build, unit + integration tests from the
 #      release tarball, install/uninstall check;
-#   2. valgrind memcheck over a subset of the integration tests (plain build);
-#   3. an AddressSanitizer + UBSan build running the same tests;
-#   4. a clang build with the libFuzzer targets: make fuzz-smoke;
-#   5. the Debian package: build, lintian, install, run, purge (tests/deb.sh,
+#   2. cppcheck over src/: make analyze (tests/analyze/), plain build;
+#   3. valgrind memcheck over a subset of the integration tests (plain build);
+#   4. an AddressSanitizer + UBSan build running the same tests;
+#   5. a clang build with the libFuzzer targets: make fuzz-smoke;
+#   6. the Debian package: build, lintian, install, run, purge (tests/deb.sh,
 #      as root on Debian only).
 # Ends with the line "N passed, M failed".
 set -uo pipefail
@@ -18,7 +19,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${PT_NO_APT
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends \
-        build-essential autoconf automake pkg-config \
+        build-essential autoconf automake pkg-config cppcheck \
         libhttp-parser-dev libconfig-dev libfcgi-dev libfcgi-bin \
         clang libclang-rt-14-dev valgrind \
         python3 curl ca-certificates git gitweb perl php-cgi php-fpm fcgiwrap systemd mandoc >/dev/null || { echo "apt-get install failed"; exit 1; }
@@ -63,6 +64,12 @@ fuzzing() {
         make -j"$jobs" && make fuzz-smoke
 }
 run plain plain
+# cppcheck (a few seconds): new findings fail, accepted false positives are
+# listed with their reasons in tests/analyze/cppcheck.supp
+analysis() {
+    cd "$top/build-plain" && make analyze
+}
+run analyze analysis
 # valgrind memcheck over the HTTP front end and the FastCGI gateway (the
 # worker's most stateful code; CGI is covered by ASan), on the plain
 # build: a memcheck report in a server's stderr fails the test (harness.py)
