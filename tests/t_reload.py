@@ -172,6 +172,43 @@ class Reload(unittest.TestCase):
         t.join(60)
         self.assertEqual(result.get('r'), (200, b'slow done\n'), self.srv.stderr_text()[-2000:])
 
+    def test_a_cgi_outliving_shutdown_timeout_is_cut_and_killed_at_quit(self):
+        # QUIT waits for in-flight requests only up to limits.shutdown_timeout:
+        # then the client connection is cut, the program's process group is
+        # killed, and the master still exits 0 with nothing left behind
+        self.rewrite(CONF.replace('keepalive_timeout = "30s";',
+                                  'keepalive_timeout = "30s"; shutdown_timeout = "2s";'))
+        self.srv.signal(signal.SIGHUP)
+        self.assertTrue(self.srv.wait_for_log(r'reloaded', timeout=30), self.srv.stderr_text())
+        result = {}
+
+        def slow():
+            try:
+                result['r'] = self.get('/cgi-bin/slow.cgi?1000', timeout=120)
+            except (http.client.HTTPException, OSError) as e:
+                result['r'] = e
+        t = threading.Thread(target=slow)
+        t.start()
+
+        def sleeping():
+            for pid in self.srv._session_pids():
+                try:
+                    with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                        if f.read() == b'sleep\x001000\x00':
+                            return pid
+                except OSError:
+                    pass
+            return None
+        self.assertTrue(harness.Server.wait_for(sleeping, timeout=30), 'the CGI never started')
+        self.srv.signal(signal.SIGQUIT)
+        self.assertTrue(harness.Server.wait_for(lambda: not self.srv.running, timeout=120),
+                        'a CGI program held the graceful stop past shutdown_timeout')
+        t.join(120)
+        self.assertIn('r', result)
+        self.assertNotEqual(result['r'], (200, b'slow done\n'))
+        # stop() fails on any process of the session left behind
+        self.assertEqual(self.srv.stop(), 0)
+
 
 if __name__ == '__main__':
     harness.main()
