@@ -129,6 +129,7 @@ static const key_spec location_keys[] = {
     {"dir_listing", K_BOOL, NULL},
     {"follow_symlinks", K_BOOL, NULL},
     {"allow_dotfiles", K_BOOL, NULL},
+    {"precompressed", K_BOOL, NULL},
     /* gateways only (handler_keys below) */
     {"dir", K_STR, NULL},
     {"program", K_STR, NULL},
@@ -210,6 +211,7 @@ static const key_spec vhost_keys[] = {
     {"dir_listing", K_BOOL, NULL},
     {"follow_symlinks", K_BOOL, NULL},
     {"allow_dotfiles", K_BOOL, NULL},
+    {"precompressed", K_BOOL, NULL},
     {"access_log", K_STR, NULL},
     {"locations", K_LIST, location_keys},
     LIMIT_KEYS{NULL, K_INT, NULL},
@@ -232,6 +234,7 @@ static const key_spec top_keys[] = {
     {"dir_listing", K_BOOL, NULL},
     {"follow_symlinks", K_BOOL, NULL},
     {"allow_dotfiles", K_BOOL, NULL},
+    {"precompressed", K_BOOL, NULL},
     {"limits", K_GROUP, limit_keys},
     {"open_file_cache", K_GROUP, fcache_keys},
     {"locations", K_LIST, location_keys},
@@ -269,7 +272,7 @@ typedef struct defaults {
     char *root;
     char **index;
     size_t nindex;
-    bool dir_listing, follow_symlinks, allow_dotfiles;
+    bool dir_listing, follow_symlinks, allow_dotfiles, precompressed;
     const config_setting_t *locations;
     char **interp_exts, **interp_paths; /* cgi_interpreters, split */
     size_t ninterp;
@@ -1413,6 +1416,7 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     opt_tristate(g, "dir_listing", &l->dir_listing);
     opt_tristate(g, "follow_symlinks", &l->follow_symlinks);
     opt_tristate(g, "allow_dotfiles", &l->allow_dotfiles);
+    opt_tristate(g, "precompressed", &l->precompressed);
     l->buffering = true;
     l->timeout_ms = x->cgi_timeout_ms;
     /* PHP applications authenticate themselves: FastCGI passes credentials
@@ -1455,7 +1459,7 @@ static int build_locations(load_ctx *x, const config_setting_t *list, const defa
         pt_location *l = &v->locs[v->nlocs++];
         l->match = PT_MATCH_PREFIX;
         l->handler = PT_H_STATIC;
-        l->dir_listing = l->follow_symlinks = l->allow_dotfiles = -1;
+        l->dir_listing = l->follow_symlinks = l->allow_dotfiles = l->precompressed = -1;
         l->buffering = true;
         l->timeout_ms = x->cgi_timeout_ms;
         l->limit_conn = d->limit_conn;
@@ -1788,9 +1792,11 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
     v->dir_listing = d->dir_listing;
     v->follow_symlinks = d->follow_symlinks;
     v->allow_dotfiles = d->allow_dotfiles;
+    v->precompressed = d->precompressed;
     opt_bool(g, "dir_listing", &v->dir_listing);
     opt_bool(g, "follow_symlinks", &v->follow_symlinks);
     opt_bool(g, "allow_dotfiles", &v->allow_dotfiles);
+    opt_bool(g, "precompressed", &v->precompressed);
     if ((s = member(g, "access_log"))) {
         const char *a = config_setting_get_string(s);
         if (!a[0])
@@ -1966,6 +1972,7 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     opt_bool(root, "dir_listing", &d->dir_listing);
     opt_bool(root, "follow_symlinks", &d->follow_symlinks);
     opt_bool(root, "allow_dotfiles", &d->allow_dotfiles);
+    opt_bool(root, "precompressed", &d->precompressed);
     d->limit_conn = d->limit_req = -1;
     if (get_limits(x, root, &d->limit_conn, &d->limit_req) < 0)
         return -1;

@@ -87,6 +87,7 @@ typedef struct pt_location {
     int dir_listing;     /* -1 inherit, 0/1 */
     int follow_symlinks; /* -1 inherit, 0/1 */
     int allow_dotfiles;  /* -1 inherit, 0/1 */
+    int precompressed;   /* -1 inherit, 0/1: serve NAME.br / NAME.gz when accepted */
     /* handler "cgi" (see portico.conf(5)) */
     char *cgi_dir;       /* prefix location: scripts live here (path walk below it) */
     char *cgi_program;   /* prefix location: this one program serves the whole prefix */
@@ -123,7 +124,7 @@ typedef struct pt_vhost {
     int root_fd; /* O_PATH|O_DIRECTORY, opened by pt_config_open_roots() */
     char **index;
     size_t nindex;
-    bool dir_listing, follow_symlinks, allow_dotfiles;
+    bool dir_listing, follow_symlinks, allow_dotfiles, precompressed;
     char *access_log; /* NULL: the global one; "off": none */
     pt_location *locs;
     size_t nlocs;

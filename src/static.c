@@ -32,14 +32,14 @@
 #define PT_OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
 
 typedef struct opts {
-    bool dir_listing, follow_symlinks, allow_dotfiles;
+    bool dir_listing, follow_symlinks, allow_dotfiles, precompressed;
 } opts;
 
 static opts effective_opts(const pt_conn *c)
 {
     const pt_vhost *v = c->vhost;
     const pt_location *l = c->loc;
-    opts o = {v->dir_listing, v->follow_symlinks, v->allow_dotfiles};
+    opts o = {v->dir_listing, v->follow_symlinks, v->allow_dotfiles, v->precompressed};
     if (l) {
         if (l->dir_listing >= 0)
             o.dir_listing = l->dir_listing;
@@ -47,6 +47,8 @@ static opts effective_opts(const pt_conn *c)
             o.follow_symlinks = l->follow_symlinks;
         if (l->allow_dotfiles >= 0)
             o.allow_dotfiles = l->allow_dotfiles;
+        if (l->precompressed >= 0)
+            o.precompressed = l->precompressed;
     }
     return o;
 }
@@ -306,9 +308,22 @@ static void entry_headers(pt_fent *e, const char *name, size_t name_len)
     e->hdr_len = (size_t)n;
 }
 
+/* With precompressed on, the response depends on Accept-Encoding (RFC 9110
+ * §12.5.5); a precompressed sibling goes out with its content coding. */
+static void coding_headers(pt_conn *c, const char *coding, bool vary)
+{
+    if (coding)
+        pt_resp_header(c, "Content-Encoding", coding, strlen(coding));
+    if (vary)
+        pt_resp_header(c, "Vary", "Accept-Encoding", 15);
+}
+
 /* The response for a regular file; the connection keeps e (its fd may be
- * sent from) until the response is done. */
-static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len)
+ * sent from) until the response is done. name is the file's name as
+ * requested (its MIME type), coding the content coding of e when e is a
+ * precompressed sibling of that file, vary whether Accept-Encoding chose. */
+static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len,
+                       const char *coding, bool vary)
 {
     c->file_ent = e;
     const struct stat *st = &e->st;
@@ -331,6 +346,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
     if (pst == 304) {
         pt_resp_begin(c, 304);
         validators(c, etag, etag_len, lm);
+        coding_headers(c, NULL, vary);
         pt_resp_end(c, -1);
         return;
     }
@@ -374,6 +390,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
             validators(c, etag, etag_len, lm);
             pt_resp_header(c, "Accept-Ranges", "bytes", 5);
         }
+        coding_headers(c, coding, vary);
         pt_resp_end(c, (int64_t)size);
         if (c->is_head)
             return;
@@ -386,6 +403,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
     pt_resp_begin(c, 206);
     validators(c, etag, etag_len, lm);
     pt_resp_header(c, "Accept-Ranges", "bytes", 5);
+    coding_headers(c, coding, vary);
     if (nr == 1) {
         content_type(c, name, name_len);
         pt_resp_headerf(c, "Content-Range", "bytes %llu-%llu/%llu",
@@ -496,6 +514,94 @@ static pt_fent *lookup(pt_conn *c, root_ref *r, char kind, int base, const char 
     return e;
 }
 
+/* Precompressed siblings (NAME.br, NAME.gz), best first; each has cache
+ * kinds of its own, for a request path and for an index file. */
+static const struct {
+    const char *coding, *ext;
+    char kind_path, kind_index;
+} sibling_codings[] = {
+    {"br", ".br", 'b', 'B'},
+    {"gzip", ".gz", 'g', 'G'},
+};
+
+/* The weight (0-1000) the request gives coding k of sibling_codings, over
+ * every Accept-Encoding line; 0 when it names it nowhere (no field means
+ * identity, as with nginx's gzip_static). */
+static int coding_q(const pt_conn *c, size_t k)
+{
+    int q = 0;
+    for (size_t i = 0; i < c->rq->head.nheaders; i++) {
+        const pt_header *h = &c->rq->head.headers[i];
+        if (pt_str_ieq(h->name, h->name_len, "accept-encoding"))
+            q = PT_MAX(q, pt_accept_q(h->value, h->value_len, sibling_codings[k].coding));
+    }
+    return q;
+}
+
+/* The precompressed sibling of the regular file name (below base, or the
+ * request path when base is -1) in coding k: a regular file, or NULL with
+ * *queued false. NULL with *queued true: an error response went out. */
+static pt_fent *sibling(pt_conn *c, root_ref *r, int k, int base, const char *rel, size_t rel_len,
+                        const char *idx, bool follow, bool *queued)
+{
+    char nm[PATH_MAX];
+    const char *ext = sibling_codings[k].ext;
+    const char *stem = idx ? idx : rel;
+    size_t sl = idx ? strlen(idx) : rel_len;
+    pt_fent *s;
+
+    *queued = false;
+    if (sl + strlen(ext) >= sizeof(nm))
+        return NULL;
+    memcpy(nm, stem, sl);
+    strcpy(nm + sl, ext);
+    if (idx)
+        s = lookup(c, r, sibling_codings[k].kind_index, base, rel, rel_len, nm, follow);
+    else
+        s = lookup(c, r, sibling_codings[k].kind_path, -1, nm, sl + strlen(ext), NULL, follow);
+    if (!s) {
+        *queued = true;
+        return NULL;
+    }
+    if (s->fd < 0 || s->fstat_failed || !S_ISREG(s->st.st_mode)) {
+        pt_fcache_release(c->w->fcache, s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Serve the regular file e (name: its last segment or index name), or its
+ * precompressed sibling when on and accepted. false: an error response was
+ * queued instead and e is still the caller's. */
+static bool serve_regular(pt_conn *c, const opts *o, root_ref *r, pt_fent *e, int base,
+                          const char *rel, size_t rel_len, const char *idx, const char *name)
+{
+    /* the accepted codings by weight, ties in table order */
+    int order[PT_ARRAY_LEN(sibling_codings)], q[PT_ARRAY_LEN(sibling_codings)], n = 0;
+    for (size_t k = 0; o->precompressed && k < PT_ARRAY_LEN(sibling_codings); k++) {
+        int w = coding_q(c, k), j = n++;
+        for (; j > 0 && q[j - 1] < w; j--) {
+            order[j] = order[j - 1];
+            q[j] = q[j - 1];
+        }
+        order[j] = (int)k;
+        q[j] = w;
+    }
+    for (int i = 0; i < n && q[i] > 0; i++) {
+        bool queued;
+        pt_fent *s = sibling(c, r, order[i], base, rel, rel_len, idx, o->follow_symlinks, &queued);
+        if (queued)
+            return false;
+        if (s) {
+            serve_file(c, s, name, strlen(name), sibling_codings[order[i]].coding, true);
+            pt_fcache_release(c->w->fcache, e);
+            return true;
+        }
+    }
+    serve_file(c, e, name, strlen(name), NULL, o->precompressed);
+    return true;
+}
+
 void pt_static_serve(pt_conn *c)
 {
     opts o = effective_opts(c);
@@ -529,8 +635,8 @@ void pt_static_serve(pt_conn *c)
     if (S_ISREG(e->st.st_mode)) {
         const char *base = strrchr(c->path, '/');
         base = base ? base + 1 : c->path;
-        serve_file(c, e, base, strlen(base));
-        e = NULL; /* the connection's now */
+        if (serve_regular(c, &o, &r, e, -1, rel, rel_len, NULL, base))
+            e = NULL; /* the connection's now, or released */
         goto out;
     }
     if (!S_ISDIR(e->st.st_mode)) {
@@ -547,7 +653,8 @@ void pt_static_serve(pt_conn *c)
         if (!ie)
             goto out;
         if (ie->fd >= 0 && S_ISREG(ie->st.st_mode)) {
-            serve_file(c, ie, idx, strlen(idx));
+            if (!serve_regular(c, &o, &r, ie, e->fd, rel, rel_len, idx, idx))
+                pt_fcache_release(fc, ie);
             goto out;
         }
         pt_fcache_release(fc, ie);

@@ -356,6 +356,64 @@ bool pt_str_ieq(const char *a, size_t alen, const char *lit)
     return lit[i] == '\0';
 }
 
+/* qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
+static int parse_qvalue(const char *p, size_t n)
+{
+    if (n == 0 || (p[0] != '0' && p[0] != '1') || (n > 1 && (p[1] != '.' || n > 5)))
+        return -1;
+    int q = (p[0] - '0') * 1000, scale = 100;
+    for (size_t i = 2; i < n; i++, scale /= 10) {
+        if (p[i] < '0' || p[i] > '9' || (p[0] == '1' && p[i] != '0'))
+            return -1;
+        q += (p[i] - '0') * scale;
+    }
+    return q;
+}
+
+int pt_accept_q(const char *p, size_t n, const char *coding)
+{
+    int own = -1, star = -1;
+    const char *end = p + n;
+
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        /* element: OWS coding OWS *( ";" OWS param ) OWS */
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *t = p;
+        while (p < e && *p != ';' && *p != ' ' && *p != '\t')
+            p++;
+        size_t tlen = (size_t)(p - t);
+        int q = 1000;
+        while (p < e) {
+            const char *semi = memchr(p, ';', (size_t)(e - p));
+            if (!semi)
+                break;
+            const char *v = semi + 1, *ve;
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            ve = memchr(v, ';', (size_t)(e - v));
+            ve = ve ? ve : e;
+            size_t vl = (size_t)(ve - v);
+            while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+                vl--;
+            if (vl >= 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=') {
+                q = parse_qvalue(v + 2, vl - 2);
+                if (q < 0)
+                    q = 0; /* unparseable: never taken as acceptance */
+            }
+            p = ve;
+        }
+        if (tlen > 0 && pt_str_ieq(t, tlen, coding))
+            own = own < 0 ? q : PT_MAX(own, q);
+        else if (tlen == 1 && t[0] == '*')
+            star = star < 0 ? q : PT_MAX(star, q);
+        p = comma ? comma + 1 : end;
+    }
+    return own >= 0 ? own : star;
+}
+
 int pt_fd_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);

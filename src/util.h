@@ -47,6 +47,12 @@ size_t pt_escape_url_path(const char *in, size_t len, char *out, size_t cap);
 /* ASCII case-insensitive comparison of a slice with a C string. */
 bool pt_str_ieq(const char *a, size_t alen, const char *lit);
 
+/* The weight an Accept-Encoding field value (RFC 9110 §12.5.3) gives the
+ * content coding `coding`, in thousandths (0-1000): its own element's, else
+ * that of "*"; -1 when the value names neither. An element whose weight
+ * does not parse counts as q=0. */
+int pt_accept_q(const char *p, size_t n, const char *coding);
+
 /* Decimal digits of v at out (room for 20), no NUL; returns the count. */
 size_t pt_u64_dec(char *out, uint64_t v);
 

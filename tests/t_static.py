@@ -4,11 +4,13 @@ directory redirects and listings, validators and conditional requests
 normalisation and traversal, symlink and dot-file policy, vhosts, locations
 and the access log. Clients: raw sockets, http.client and curl."""
 
+import gzip
 import hashlib
 import html
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -803,6 +805,143 @@ class AllowDotfiles(ServerCase):
         r = self.get('/../.htpasswd')
         self.assertEqual((r.status, r.body), (200, b'user:hash\n'))
         self.assertNotSecret(self.get('/../secret'), '/../secret')
+
+
+CSS = b'body { color: red; }\n' * 40
+CSS_GZ = gzip.compress(CSS, mtime=0)
+CSS_BR = b'not really brotli, but only its name matters to the server\n'
+INDEX_HTML = b'<html><body>index</body></html>\n'
+
+
+class Precompressed(ServerCase):
+    """precompressed = true (nginx's gzip_static, for .gz and .br): a
+    client that accepts a coding gets the NAME.br / NAME.gz sibling as it is
+    on disk, with Content-Encoding, the original's Content-Type and the
+    sibling's own validators; Vary: Accept-Encoding on every file response;
+    a coding refused with q=0 is never sent; ranges and conditionals apply
+    to the representation sent."""
+    ARGS = ('-o', 'precompressed=true', '-o', 'open_file_cache.max=0')
+    FILES = {
+        'style.css': CSS, 'style.css.gz': CSS_GZ, 'style.css.br': CSS_BR,
+        'app.js': b'var x = 1;\n' * 50, 'app.js.gz': gzip.compress(b'var x = 1;\n' * 50),
+        'plain.txt': b'no siblings\n',
+        'dir/index.html': INDEX_HTML, 'dir/index.html.gz': gzip.compress(INDEX_HTML),
+        'odd.txt': b'sibling is a directory\n', 'odd.txt.gz/x': b'x',
+        'only.gz.txt.gz': b'orphan sibling',
+    }
+
+    def enc(self, target, ae, **kw):
+        h = {'Accept-Encoding': ae} if ae is not None else {}
+        h.update(kw.pop('headers', {}))
+        r = self.get(target, h, **kw)
+        self.assertEqual(r.header('Vary'), 'Accept-Encoding', r.raw[:400])
+        return r
+
+    def test_gzip_accepted_gets_the_gz_sibling_with_the_original_type(self):
+        r = self.enc('/app.js', 'gzip, deflate')
+        self.assertEqual((r.status, r.header('Content-Encoding')), (200, 'gzip'))
+        # the type of app.js (from mime.types), never that of a .gz file
+        self.assertEqual(r.header('Content-Type'), self.enc('/app.js', None).header('Content-Type'))
+        self.assertIn('javascript', r.header('Content-Type'))
+        self.assertEqual(gzip.decompress(r.body), b'var x = 1;\n' * 50)
+        self.assertEqual(int(r.header('Content-Length')), len(r.body))
+
+    def test_no_accept_encoding_and_identity_get_the_file_itself(self):
+        for ae in (None, 'identity', 'deflate', 'gzip;q=0', 'br;q=0, gzip;q=0', '*;q=0', 'gzip;q=x'):
+            with self.subTest(ae=ae):
+                r = self.enc('/style.css', ae)
+                self.assertEqual((r.status, r.body), (200, CSS))
+                self.assertIsNone(r.header('Content-Encoding'))
+
+    def test_weights_choose_between_br_and_gzip(self):
+        cases = (('br', CSS_BR), ('gzip', CSS_GZ), ('gzip, br', CSS_BR),
+                 ('br;q=0.4, gzip;q=0.5', CSS_GZ), ('*', CSS_BR), ('*, br;q=0', CSS_GZ),
+                 ('gzip;q=0, *;q=0.1', CSS_BR), ('GZIP ; Q=1.0', CSS_GZ))
+        for ae, body in cases:
+            with self.subTest(ae=ae):
+                r = self.enc('/style.css', ae)
+                self.assertEqual((r.status, r.body), (200, body))
+                self.assertEqual(r.header('Content-Encoding'), 'br' if body is CSS_BR else 'gzip')
+                self.assertEqual(r.header('Content-Type'), 'text/css; charset=utf-8')
+
+    def test_accepted_coding_without_a_sibling_falls_back(self):
+        # br is preferred but app.js has only a .gz: gzip; plain.txt has none
+        r = self.enc('/app.js', 'br, gzip;q=0.5')
+        self.assertEqual(r.header('Content-Encoding'), 'gzip')
+        r = self.enc('/plain.txt', 'br, gzip')
+        self.assertEqual((r.status, r.body, r.header('Content-Encoding')),
+                         (200, b'no siblings\n', None))
+        r = self.enc('/odd.txt', 'gzip')
+        self.assertEqual((r.status, r.body, r.header('Content-Encoding')),
+                         (200, b'sibling is a directory\n', None))
+
+    def test_a_sibling_alone_does_not_make_the_original_exist(self):
+        r = self.get('/only.gz.txt', {'Accept-Encoding': 'gzip'})
+        self.assertEqual(r.status, 404)
+
+    def test_index_file_has_its_sibling_too(self):
+        r = self.enc('/dir/', 'gzip')
+        self.assertEqual((r.status, r.header('Content-Encoding')), (200, 'gzip'))
+        self.assertEqual(r.header('Content-Type'), 'text/html; charset=utf-8')
+        self.assertEqual(gzip.decompress(r.body), INDEX_HTML)
+
+    def test_each_representation_has_its_own_etag_and_conditionals_use_it(self):
+        plain = self.enc('/style.css', None)
+        gz = self.enc('/style.css', 'gzip')
+        self.assertNotEqual(plain.header('ETag'), gz.header('ETag'))
+        r = self.enc('/style.css', 'gzip', headers={'If-None-Match': gz.header('ETag')})
+        self.assertEqual((r.status, r.body), (304, b''))
+        r = self.enc('/style.css', 'gzip', headers={'If-None-Match': plain.header('ETag')})
+        self.assertEqual((r.status, r.body), (200, CSS_GZ))
+
+    def test_ranges_apply_to_the_encoded_representation(self):
+        r = self.enc('/style.css', 'gzip', headers={'Range': 'bytes=0-9'})
+        self.assertEqual((r.status, r.header('Content-Encoding')), (206, 'gzip'))
+        self.assertEqual(r.header('Content-Range'), 'bytes 0-9/%d' % len(CSS_GZ))
+        self.assertEqual(r.body, CSS_GZ[:10])
+
+    def test_head_matches_get(self):
+        g = self.enc('/style.css', 'gzip')
+        h = self.enc('/style.css', 'gzip', method='HEAD')
+        self.assertEqual((h.status, h.body), (200, b''))
+        for k in ('Content-Length', 'Content-Encoding', 'ETag', 'Content-Type'):
+            self.assertEqual(h.header(k), g.header(k), k)
+
+    def test_curl_compressed_decodes_it(self):
+        curl = shutil.which('curl')
+        if not curl:
+            self.skipTest('curl not installed')
+        out = subprocess.run([curl, '-sS', '--compressed', '-D', '-',
+                              'http://127.0.0.1:%d/app.js' % self.port],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60).stdout
+        head, _, body = out.partition(b'\r\n\r\n')
+        self.assertIn(b'Content-Encoding: gzip', head)
+        self.assertEqual(body, b'var x = 1;\n' * 50)
+
+
+class PrecompressedOff(ServerCase):
+    FILES = {'style.css': CSS, 'style.css.gz': CSS_GZ}
+
+    def test_off_by_default_no_vary_and_the_file_itself(self):
+        r = self.get('/style.css', {'Accept-Encoding': 'gzip, br'})
+        self.assertEqual((r.status, r.body), (200, CSS))
+        self.assertIsNone(r.header('Content-Encoding'))
+        self.assertIsNone(r.header('Vary'))
+
+
+class PrecompressedLocation(ServerCase):
+    FILES = {'a/style.css': CSS, 'a/style.css.gz': CSS_GZ,
+             'b/style.css': CSS, 'b/style.css.gz': CSS_GZ}
+
+    @classmethod
+    def conf(cls, base):
+        return 'locations = ( { prefix = "/a/"; handler = "static"; precompressed = true; } );\n'
+
+    def test_a_location_turns_it_on_for_its_paths_only(self):
+        r = self.get('/a/style.css', {'Accept-Encoding': 'gzip'})
+        self.assertEqual((r.header('Content-Encoding'), r.body), ('gzip', CSS_GZ))
+        r = self.get('/b/style.css', {'Accept-Encoding': 'gzip'})
+        self.assertEqual((r.header('Content-Encoding'), r.body), (None, CSS))
 
 
 class ManyRanges(ServerCase):

@@ -402,8 +402,53 @@ static void test_u64_dec(void)
     ok(bad == 0, "pt_u64_dec writes the decimal digits, 0 and UINT64_MAX included");
 }
 
+/* RFC 9110 §12.5.3 Accept-Encoding weights */
+static void test_accept_q(void)
+{
+    static const struct {
+        const char *v, *coding;
+        int q;
+    } t[] = {
+        {"gzip", "gzip", 1000},
+        {"gzip, deflate, br", "br", 1000},
+        {"deflate", "gzip", -1},
+        {"", "gzip", -1},
+        {"gzip;q=0", "gzip", 0},
+        {"gzip;q=0.5", "gzip", 500},
+        {"gzip; q=0.123", "gzip", 123},
+        {"gzip ;Q=1.000", "gzip", 1000},
+        {"GZip;q=0.8", "gzip", 800},
+        {"br;q=0.4, gzip;q=0.5", "br", 400},
+        {"*", "br", 1000},
+        {"*;q=0.1", "gzip", 100},
+        {"*, gzip;q=0", "gzip", 0},
+        {"gzip;q=0, *", "gzip", 0},
+        {"gzip;q=0, *", "br", 1000},
+        {"gzip;q=2", "gzip", 0},
+        {"gzip;q=1.5", "gzip", 0},
+        {"gzip;q=0.1234", "gzip", 0},
+        {"gzip;q=", "gzip", 0},
+        {"gzip;q=.5", "gzip", 0},
+        {"gzip;level=9;q=0.7", "gzip", 700},
+        {"x-gzip", "gzip", -1},
+        {"gzipper", "gzip", -1},
+        {" , ,gzip,", "gzip", 1000},
+        {"gzip;q=0, gzip;q=0.3", "gzip", 300},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < PT_ARRAY_LEN(t); i++) {
+        int q = pt_accept_q(t[i].v, strlen(t[i].v), t[i].coding);
+        if (q != t[i].q) {
+            printf("# \"%s\" for %s: %d, expected %d\n", t[i].v, t[i].coding, q, t[i].q);
+            bad++;
+        }
+    }
+    ok(bad == 0, "pt_accept_q: weights, \"*\", q=0 refusals, invalid weights count as 0");
+}
+
 int main(void)
 {
+    test_accept_q();
     test_u64_dec();
     test_parse_u64();
     test_parse_size();
