@@ -428,9 +428,11 @@ typedef struct root_ref {
 } root_ref;
 
 /* The cache key: what decides the outcome of the open. Kind ('P' a request
- * path, 'I' an index file in the directory rel), the symlink policy, the
- * root (a vhost's root fd, or a location's root path), rel, and for 'I' the
- * index name. 0 when it does not fit (then nothing is cached). */
+ * path, 'I' an index file in the directory rel; the precompressed siblings
+ * of each have kinds of their own, see sibling_codings), the symlink
+ * policy, the root (a vhost's root fd, or a location's root path), rel, and
+ * for an index the index name. 0 when it does not fit (then nothing is
+ * cached). */
 static size_t make_key(char *k, size_t cap, char kind, bool follow, const root_ref *r,
                        const char *rel, size_t rel_len, const char *idx)
 {
