@@ -1,13 +1,15 @@
 /* fuzz_range.c: Range and conditional request headers: pt_range_parse,
- * pt_precond_eval, pt_if_range_ok and the HTTP-date parser they use.
+ * pt_precond_eval, pt_if_range_ok and the HTTP-date parser they use, and
+ * the Accept-Encoding weights of precompressed files (pt_accept_q).
  * Input: option byte (representation size, range cap), then header values
  * separated by '\n': Range, If-Range, If-Match, If-None-Match,
- * If-Modified-Since, If-Unmodified-Since. */
+ * If-Modified-Since, If-Unmodified-Since, Accept-Encoding. */
 #include "fuzz.h"
 
 #include "httpdate.h"
 #include "precond.h"
 #include "range.h"
+#include "util.h"
 
 static const uint64_t size_tab[] = {0, 1, 2, 100, 1000, 1ULL << 31, INT64_MAX, UINT64_MAX};
 static const int max_tab[] = {1, 2, 16, 64};
@@ -50,7 +52,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int max = max_tab[(opt >> 3) & 3];
     const char *p = (const char *)data + 1, *end = (const char *)data + size;
     pt_str range = field(&p, end), if_range = field(&p, end), im = field(&p, end),
-           inm = field(&p, end), ims = field(&p, end), ius = field(&p, end);
+           inm = field(&p, end), ims = field(&p, end), ius = field(&p, end),
+           ae = field(&p, end);
+
+    /* Accept-Encoding: a weight in thousandths or -1; "*" never outweighs
+     * a coding's own element */
+    if (ae.p) {
+        static const char *const codings[] = {"gzip", "br", "identity", "*"};
+        for (size_t i = 0; i < sizeof(codings) / sizeof(codings[0]); i++) {
+            int q = pt_accept_q(ae.p, ae.len, codings[i]);
+            FZ_CHECK(q >= -1 && q <= 1000);
+        }
+    }
 
     /* Range: satisfiable ranges only, inside [0, size), sorted, coalesced */
     if (range.p) {
@@ -121,5 +134,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free((void *)inm.p);
     free((void *)ims.p);
     free((void *)ius.p);
+    free((void *)ae.p);
     return 0;
 }
