@@ -864,15 +864,7 @@ class Timeouts(CgiCase):
         s = socket.create_connection(('127.0.0.1', self.port), timeout=60)
         self.addCleanup(s.close)
         s.sendall(build_request('GET', '/cgi-bin/stall.cgi?' + t, version='HTTP/1.0'))
-        data, reset = b'', False
-        try:
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                data += b
-        except ConnectionResetError:
-            reset = True
+        data, reset = harness.recv_to_end(s, 60)
         pids = self.read_pids(t)
         r = harness.read_response(data)
         self.assertEqual(r.status, 200, data[:300])

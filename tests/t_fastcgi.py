@@ -1166,16 +1166,7 @@ limits: { gw_header_max = "16k"; };
                 self.addCleanup(s.close)
                 s.sendall(build_request('GET', '/bad/x?mode=%s&t=%s%s' % (mode, t, opts),
                                         version='HTTP/1.0'))
-                data, reset = b'', False
-                s.settimeout(60)
-                try:
-                    while True:
-                        b = s.recv(65536)
-                        if not b:
-                            break
-                        data += b
-                except ConnectionResetError:
-                    reset = True
+                data, reset = harness.recv_to_end(s, 60)
                 r = response_of(data, lport=s.getsockname()[1])
                 if r.status != 502:
                     self.assertEqual(r.status, 200, data[:300])

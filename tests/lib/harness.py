@@ -20,7 +20,7 @@ import uuid
 import weakref
 
 __all__ = [
-    'tag', 'recv_until_close', 'build_request', 'fetch',
+    'tag', 'recv_until_close', 'recv_to_end', 'build_request', 'fetch',
     'PORTICO', 'Server', 'connect', 'raw', 'raw_closed', 'send_recv_responses', 'Response',
     'read_response', 'parse_responses', 'request', 'curl', 'main', 'free_port',
     'ipv6_loopback_ok', 'SANITIZER_MARKERS', 'VALGRIND', 'wait_port_closed',
@@ -811,24 +811,40 @@ def tag():
     return 't' + uuid.uuid4().hex[:12]
 
 
-def recv_until_close(s, timeout):
-    """Read until EOF/reset or timeout. Returns (bytes, closed)."""
+def _recv_end(s, timeout):
+    """Read until the peer ends the connection or timeout. Returns (bytes,
+    how): how is 'fin', 'reset', or None after timeout."""
     chunks = []
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            return b''.join(chunks), False
+            return b''.join(chunks), None
         s.settimeout(left)
         try:
             b = s.recv(262144)
         except socket.timeout:
-            return b''.join(chunks), False
+            return b''.join(chunks), None
         except ConnectionResetError:
-            return b''.join(chunks), True
+            return b''.join(chunks), 'reset'
         if not b:
-            return b''.join(chunks), True
+            return b''.join(chunks), 'fin'
         chunks.append(b)
+
+
+def recv_until_close(s, timeout):
+    """Read until EOF/reset or timeout. Returns (bytes, closed)."""
+    data, how = _recv_end(s, timeout)
+    return data, how is not None
+
+
+def recv_to_end(s, timeout=60):
+    """Read until the peer ends the connection. Returns (bytes, reset): True
+    for an RST, False for a FIN. AssertionError after timeout."""
+    data, how = _recv_end(s, timeout)
+    if how is None:
+        raise AssertionError('connection still open after %ss: %r' % (timeout, data[:300]))
+    return data, how == 'reset'
 
 
 def build_request(method, target, headers=(), body=None, chunks=None, host='localhost',
