@@ -1,6 +1,6 @@
 /* cgi.c: the CGI gateway (RFC 3875). A request's script is found by walking
  * the path (the first regular file is the script, the rest PATH_INFO),
- * spawned with posix_spawn in its own process group with a clean signal
+ * spawned (cgi_spawn.c) in its own process group with a clean signal
  * state, fed the collected body through a non-blocking pipe while its
  * stdout is read at the same time (no deadlock for scripts that echo while
  * reading), and its header block goes through cgi_resp.c. */
@@ -12,6 +12,7 @@
 #include "gw.h"
 #include "h1_resp.h"
 #include "log.h"
+#include "cgi_spawn.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -19,7 +20,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +29,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* portico's own binary, for the resource-limit trampoline: the path it was
- * started by (a tool running it, valgrind say, has another /proc/self/exe) */
-static const char *self_exe = "/proc/self/exe";
 
 #define PT_CGI_READ 65536
 #define PT_CGI_ERR_LINE 1024
@@ -361,10 +357,6 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     char **envp = NULL;
     int rc = -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
     bool body = c->rq->body.len > 0;
     if (!body && null_fd < 0)
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -379,30 +371,10 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
     if (!envp)
         goto out;
 
-    /* the child: pipes on 0-1-2, the script's directory, nothing else open
-     * (O_CLOEXEC everywhere, closefrom as a belt), default signal
-     * dispositions and an empty mask (ignored signals survive exec: the
-     * worker ignores SIGPIPE), its own process group so a timeout can kill
-     * everything it started */
-    posix_spawn_file_actions_adddup2(&fa, in[0] >= 0 ? in[0] : null_fd, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
-    posix_spawn_file_actions_addchdir_np(&fa, r->dir);
-#endif
-#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_USEVFORK);
+    /* the child (cgi_spawn.c): pipes on 0-1-2, the script's directory, nothing
+     * else open, default signal dispositions and an empty mask, its own
+     * process group so a timeout can kill everything it started, and the
+     * location's resource limits */
     char *argv[3];
     if (interp) {
         argv[0] = (char *)interp;
@@ -412,38 +384,20 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
         argv[0] = (char *)r->filename;
         argv[1] = NULL;
     }
-    /* posix_spawn cannot set resource limits, and setting them on the
-     * child after it started (prlimit) would leave it a moment to fork
-     * unlimited children: with limits the child execs portico itself as a
-     * trampoline that sets them and then execs the program */
-    char *lim_argv[8], lim_num[3][24];
-    const char *path = argv[0];
-    char **spawn_argv = argv;
-    if (loc->rlimit_cpu || loc->rlimit_as || loc->rlimit_nproc) {
-        snprintf(lim_num[0], sizeof(lim_num[0]), "%llu", (unsigned long long)loc->rlimit_cpu);
-        snprintf(lim_num[1], sizeof(lim_num[1]), "%llu", (unsigned long long)loc->rlimit_as);
-        snprintf(lim_num[2], sizeof(lim_num[2]), "%llu", (unsigned long long)loc->rlimit_nproc);
-        lim_argv[0] = (char *)PT_CGI_LIMITS_ARGV0;
-        lim_argv[1] = lim_num[0];
-        lim_argv[2] = lim_num[1];
-        lim_argv[3] = lim_num[2];
-        lim_argv[4] = argv[0];
-        lim_argv[5] = argv[1];
-        lim_argv[6] = argv[1] ? argv[2] : NULL;
-        lim_argv[7] = NULL;
-        path = self_exe;
-        spawn_argv = lim_argv;
-    }
-    int e = posix_spawn(&g->pid, path, &fa, &at, spawn_argv, envp);
-    if (e != 0) {
-        errno = e;
+    pt_cgi_spawn_req sr = {
+        .path = argv[0],
+        .argv = argv,
+        .envp = envp,
+        .fd = {in[0] >= 0 ? in[0] : null_fd, out[1], err[1]},
+        .dir = r->dir,
+        .rlimit = {loc->rlimit_cpu, loc->rlimit_as, loc->rlimit_nproc},
+    };
+    g->pid = pt_cgi_spawn(&sr);
+    if (g->pid < 0)
         goto out;
-    }
     rc = 0;
-out:
-    e = errno;
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
+out:;
+    int e = errno;
     free(envp);
     /* the child's ends are the child's now */
     if (in[0] >= 0)
@@ -588,53 +542,4 @@ void pt_cgi_shutdown(pt_worker *w)
         g->reaped = true;
         maybe_free(g);
     }
-}
-
-void pt_cgi_set_self(const char *argv0)
-{
-    static char buf[PATH_MAX];
-    if (argv0 && strchr(argv0, '/') && realpath(argv0, buf))
-        self_exe = buf;
-}
-
-/* One line on stderr without stdio: after setrlimit(RLIMIT_AS) nothing
- * here may allocate (a sanitizer runtime would try to map memory). */
-static void trampoline_say(const char *a, const char *b, const char *c, const char *d)
-{
-    char line[PATH_MAX + 256];
-    size_t n = 0;
-    const char *parts[5] = {"portico: ", a, b, c, d};
-    for (int i = 0; i < 5; i++)
-        for (const char *p = parts[i]; p && *p && n < sizeof(line) - 1; p++)
-            line[n++] = *p;
-    line[n++] = '\n';
-    ssize_t w = write(2, line, n);
-    (void)w;
-}
-
-_Noreturn void pt_cgi_limits_main(int argc, char **argv)
-{
-    static const int res[3] = {RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC};
-    if (argc < 5) {
-        trampoline_say("CGI trampoline: bad arguments", NULL, NULL, NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 3; i++) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(argv[1 + i], &end, 10);
-        if (errno || *end) {
-            trampoline_say("CGI trampoline: bad limit ", argv[1 + i], NULL, NULL);
-            _exit(127);
-        }
-        struct rlimit rl = {(rlim_t)v, (rlim_t)v};
-        if (v && setrlimit(res[i], &rl) < 0) {
-            trampoline_say("cannot set the limits of ", argv[4], NULL, NULL);
-            _exit(127);
-        }
-    }
-    execv(argv[4], argv + 4);
-    trampoline_say("cannot execute ", argv[4], ": ", strerror(errno));
-    /* _exit: no exit handlers (a leak checker would need memory too) */
-    _exit(127);
 }

@@ -1,5 +1,5 @@
 /* cgi.h: the CGI handler (RFC 3875): resolves the script by walking the
- * path, spawns it with posix_spawn in its own process group, feeds the
+ * path, spawns it (cgi_spawn.c) in its own process group, feeds the
  * collected body to stdin, parses its header block (cgi_resp.c) and streams
  * or buffers stdout to the client, logs stderr, enforces timeouts and the
  * per-worker process cap, and reaps every child. */
@@ -19,15 +19,5 @@ void pt_cgi_start(struct pt_conn *c);
 void pt_cgi_reap(struct pt_worker *w);
 /* Worker stop: kill what still runs and free everything. */
 void pt_cgi_shutdown(struct pt_worker *w);
-
-/* The CGI trampoline (src/main.c runs it when argv[0] is
- * PT_CGI_LIMITS_ARGV0): argv = ARGV0 CPU_SECONDS AS_BYTES NPROC PROGRAM
- * [ARG...]; sets the non-zero limits (soft = hard), then execs PROGRAM
- * with the environment it got. Never returns (exits 127 on failure). */
-#define PT_CGI_LIMITS_ARGV0 "portico-cgi-limits"
-/* Where the trampoline is: argv[0] made absolute when it names a path
- * (call before any chdir), else /proc/self/exe. */
-void pt_cgi_set_self(const char *argv0);
-_Noreturn void pt_cgi_limits_main(int argc, char **argv);
 
 #endif

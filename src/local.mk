@@ -26,6 +26,7 @@ src_libportico_a_SOURCES = \
 	src/cgi_resp.c src/cgi_resp.h \
 	src/gw.c src/gw.h \
 	src/cgi.c src/cgi.h \
+	src/cgi_spawn.c src/cgi_spawn.h \
 	src/fcgi_rec.c src/fcgi_rec.h \
 	src/upstream.c src/upstream.h \
 	src/fcgi.c src/fcgi.h \

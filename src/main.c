@@ -2,7 +2,6 @@
  * test (-t), version (-V), then start-up: logs, MIME table, document roots,
  * listeners, optional daemon mode, and the master. */
 #include "first.h"
-#include "cgi.h"
 #include "conf.h"
 #include "h1_head.h"
 #include "listen.h"
@@ -108,9 +107,6 @@ static int daemonize(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 0 && strcmp(argv[0], PT_CGI_LIMITS_ARGV0) == 0)
-        pt_cgi_limits_main(argc, argv);
-    pt_cgi_set_self(argc > 0 ? argv[0] : NULL);
     pt_cli cli;
     memset(&cli, 0, sizeof(cli));
     cli.workers = -1;

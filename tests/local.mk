@@ -18,7 +18,8 @@ UNIT_TESTS = \
 	tests/unit/test_limit \
 	tests/unit/test_ev \
 	tests/unit/test_fcache \
-	tests/unit/test_spawn
+	tests/unit/test_spawn \
+	tests/unit/test_cgi_spawn
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -38,6 +39,7 @@ tests_unit_test_limit_LDADD = $(PT_LIBS)
 tests_unit_test_ev_LDADD = $(PT_LIBS)
 tests_unit_test_fcache_LDADD = $(PT_LIBS)
 tests_unit_test_spawn_LDADD = $(PT_LIBS)
+tests_unit_test_cgi_spawn_LDADD = $(PT_LIBS)
 # the test makes libportico.a's allocations fail on purpose
 tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h

@@ -892,8 +892,8 @@ limits: { cgi_kill_grace = "1s"; };
 
 
 class ResourceLimits(CgiCase):
-    """rlimit_cpu/as/nproc are in place when the program starts (set by a
-    trampoline between fork and exec, never after the program runs)."""
+    """rlimit_cpu/as/nproc are in place when the program starts (set
+    between vfork and exec, never after the program runs)."""
     CONF = '''
 locations = (
   { prefix = "/lim/"; handler = "cgi"; dir = "@CGI@";
@@ -929,7 +929,7 @@ locations = (
         self.assertEqual(lim['Max cpu time'], ('7', '7'), text)
         self.assertEqual(lim['Max address space'], (str(512 << 20),) * 2, text)
         self.assertEqual(lim['Max processes'], ('4321', '4321'), text)
-        # the program itself runs, with its own name (not the trampoline's)
+        # the program itself runs, with its own name
         self.assertIn('argv:' + os.path.join(self.cgi, 'limits.cgi'), text)
 
     def test_interpreter_scripts_get_the_limits_too(self):

@@ -1,0 +1,147 @@
+/* cgi_spawn.c: start a CGI program. vfork + execve with only the system calls
+ * the child needs: glibc's posix_spawn (2.36) resets every one of the 64
+ * signals in the child one sigaction at a time, maps and unmaps a stack and
+ * checks each fd against the fd limit; on a VM where every system call
+ * costs a trip through the hypervisor that was a fifth of portico's own CPU
+ * per CGI request. The child here shares our memory until execve: it only
+ * makes system calls, writes nothing of ours but the error word, and runs
+ * with every signal blocked until it drops the mask just before execve. */
+#include "first.h"
+#include "cgi_spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The signals whose disposition is not the default in this process: SIG_IGN
+ * survives execve, and a handler must not run in a child that shares our
+ * memory. Dispositions are set at start-up only (portico takes its signals
+ * through a signalfd), so one look per process is enough. */
+static uint64_t changed; /* bit s-1 for signal s (sigset_t refuses 32, 33) */
+static bool changed_known;
+
+/* glibc keeps signals 32 and 33 for itself and its sigaction refuses them,
+ * but whoever started portico may have left them ignored, and that would
+ * pass on to every program: those two go to the kernel directly, on the
+ * architectures whose struct sigaction is known here. */
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) ||        \
+    defined(__powerpc__) || defined(__s390__) || defined(__riscv)
+#define PT_RAW_SIGACTION 1
+struct pt_ksigaction {
+    void (*handler)(int);
+    unsigned long flags;
+#if !defined(__riscv)
+    void (*restorer)(void);
+#endif
+    unsigned long mask[64 / (8 * sizeof(unsigned long))];
+};
+
+static int raw_sigaction(int sig, const struct pt_ksigaction *act, struct pt_ksigaction *old)
+{
+    return (int)syscall(SYS_rt_sigaction, sig, act, old, (size_t)8);
+}
+#endif
+
+static void learn_dispositions(void)
+{
+    changed = 0;
+    for (int s = 1; s < NSIG && s <= 64; s++) {
+        struct sigaction sa;
+        if (s == SIGKILL || s == SIGSTOP)
+            continue;
+        if (sigaction(s, NULL, &sa) == 0) {
+            if (sa.sa_handler != SIG_DFL)
+                changed |= 1ULL << (s - 1);
+            continue;
+        }
+#ifdef PT_RAW_SIGACTION
+        struct pt_ksigaction k;
+        if (raw_sigaction(s, NULL, &k) == 0 && k.handler != SIG_DFL)
+            changed |= 1ULL << (s - 1);
+#endif
+    }
+    changed_known = true;
+}
+
+/* Not instrumented by AddressSanitizer: the child runs on our stack, and
+ * poison left for its frames would outlive it (it never returns). */
+__attribute__((no_sanitize_address)) static _Noreturn void child(const pt_cgi_spawn_req *rq,
+                                                                 volatile int *err)
+{
+    static const int res[3] = {RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC};
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigset_t none;
+    int fd[3] = {rq->fd[0], rq->fd[1], rq->fd[2]};
+
+    for (int s = 1; s < NSIG && s <= 64; s++) {
+        if (!(changed & (1ULL << (s - 1))) || sigaction(s, &dfl, NULL) == 0)
+            continue;
+#ifdef PT_RAW_SIGACTION
+        struct pt_ksigaction k = {.handler = SIG_DFL};
+        raw_sigaction(s, &k, NULL);
+#endif
+    }
+    if (setpgid(0, 0) < 0)
+        goto fail;
+    /* a source on 0-2 (a worker started with a closed stdin, say) moves up
+     * first, so that no dup2 below overwrites another's source */
+    for (int i = 0; i < 3; i++)
+        if (fd[i] < 3 && fd[i] != i && (fd[i] = fcntl(fd[i], F_DUPFD_CLOEXEC, 3)) < 0)
+            goto fail;
+    for (int i = 0; i < 3; i++)
+        if (fd[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(fd[i], i) < 0)
+            goto fail;
+    if (rq->dir && chdir(rq->dir) < 0)
+        goto fail;
+    /* set before execve: the program never runs an instruction without them */
+    for (int i = 0; i < 3; i++) {
+        struct rlimit rl = {(rlim_t)rq->rlimit[i], (rlim_t)rq->rlimit[i]};
+        if (rq->rlimit[i] && setrlimit(res[i], &rl) < 0)
+            goto fail;
+    }
+#ifdef SYS_close_range
+    /* every fd is O_CLOEXEC already; this is the belt (fails harmlessly
+     * with ENOSYS before Linux 5.9) */
+    syscall(SYS_close_range, 3U, ~0U, 0U);
+#endif
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(rq->path, rq->argv, rq->envp);
+fail:
+    *err = errno ? errno : EINVAL;
+    _exit(127);
+}
+
+pid_t pt_cgi_spawn(const pt_cgi_spawn_req *rq)
+{
+    volatile int err = 0; /* written by the child, which shares our memory */
+    sigset_t all, old;
+    if (!changed_known)
+        learn_dispositions();
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t pid = vfork();
+    if (pid == 0)
+        child(rq, &err);
+    int e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        errno = e;
+        return -1;
+    }
+    if (err) {
+        /* the child has gone through _exit: reap it here, it was never
+         * anybody's (a tool turning vfork into fork, valgrind, cannot share
+         * the error word: there the program's exit status 127 tells) */
+        e = err;
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        errno = e;
+        return -1;
+    }
+    return pid;
+}

@@ -1,0 +1,23 @@
+/* cgi_spawn.h: start a CGI program with its pipes on 0-2, in its own process
+ * group, default signal dispositions, an empty signal mask, nothing else
+ * open, and its resource limits set before it runs. */
+#ifndef PT_CGI_SPAWN_H
+#define PT_CGI_SPAWN_H
+
+#include <sys/types.h>
+
+typedef struct pt_cgi_spawn_req {
+    const char *path; /* execve's: no PATH search */
+    char *const *argv;
+    char *const *envp;
+    int fd[3];                    /* become the program's stdin, stdout, stderr */
+    const char *dir;              /* working directory, or NULL */
+    unsigned long long rlimit[3]; /* CPU seconds, address space bytes,
+                                     processes; soft = hard, 0 = unchanged */
+} pt_cgi_spawn_req;
+
+/* The child's pid, or -1 with errno when it could not be set up or execve
+ * failed (the child is reaped then). */
+pid_t pt_cgi_spawn(const pt_cgi_spawn_req *rq);
+
+#endif

@@ -1,0 +1,151 @@
+/* test_cgi_spawn.c: cgi_spawn.c starts programs with exactly the state a
+ * CGI program must get (fds 0-2, own process group, default signals, empty
+ * mask, limits, working directory), reports failures with errno and leaves
+ * no child behind, and leaves the caller's own signal state as it was. */
+#include "first.h"
+#include "cgi_spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tap.h"
+
+/* Run "/bin/sh -c script" with stdin from in_fd (-1: /dev/null); the
+ * output (stdout and stderr) in out, the exit status in *status. */
+static int run(const char *script, int in_fd, const char *dir, const unsigned long long lim[3],
+               char *out, size_t outlen, int *status)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    pt_cgi_spawn_req rq = {.path = "/bin/sh",
+                           .argv = argv,
+                           .envp = envp,
+                           .fd = {in_fd >= 0 ? in_fd : null, p[1], p[1]},
+                           .dir = dir};
+    if (lim)
+        memcpy(rq.rlimit, lim, sizeof(rq.rlimit));
+    pid_t pid = pt_cgi_spawn(&rq);
+    int e = errno;
+    close(p[1]);
+    close(null);
+    size_t n = 0;
+    ssize_t r;
+    while (pid > 0 && n + 1 < outlen && (r = read(p[0], out + n, outlen - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(p[0]);
+    if (pid < 0) {
+        errno = e;
+        return -1;
+    }
+    if (waitpid(pid, status, 0) != pid)
+        return -1;
+    return 0;
+}
+
+/* the hexadecimal mask after "Name:\t" in /proc/self/status output */
+static unsigned long long status_mask(const char *text, const char *name)
+{
+    const char *p = strstr(text, name);
+    return p ? strtoull(p + strlen(name) + 1, NULL, 16) : ~0ULL;
+}
+
+static bool no_children(void)
+{
+    return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
+}
+
+int main(void)
+{
+    char out[8192];
+    int st;
+
+    /* the caller's state: SIGPIPE ignored (as in a worker), SIGUSR1
+     * caught, SIGHUP and SIGTERM blocked (taken through a signalfd) */
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = (void (*)(int))abort}; /* never delivered */
+    sigaction(SIGUSR1, &sa, NULL);
+    sigset_t blocked, before, after;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGHUP);
+    sigaddset(&blocked, SIGTERM);
+    sigprocmask(SIG_BLOCK, &blocked, NULL);
+    sigprocmask(SIG_BLOCK, NULL, &before);
+
+    /* 1-4: signals and process group */
+    ok(run("exec cat /proc/self/status", -1, NULL, NULL, out, sizeof(out), &st) == 0 &&
+           WIFEXITED(st) && WEXITSTATUS(st) == 0,
+       "a program runs and its output arrives");
+    ok(status_mask(out, "SigIgn:") == 0,
+       "no signal is ignored in the program (SIGPIPE was here): %llx", status_mask(out, "SigIgn:"));
+    ok(status_mask(out, "SigBlk:") == 0, "the program's signal mask is empty");
+    ok(run("ps -o pgid= -p $$; echo $$", -1, NULL, NULL, out, sizeof(out), &st) == 0 && ({
+           long a = 0, b = -1;
+           sscanf(out, "%ld %ld", &a, &b) == 2 && a == b;
+       }),
+       "the program leads its own process group (%s)", out);
+
+    /* 5-6: the caller's signal state is untouched */
+    sigprocmask(SIG_BLOCK, NULL, &after);
+    ok(memcmp(&before, &after, sizeof(before)) == 0, "the caller's signal mask is as it was");
+    struct sigaction now;
+    sigaction(SIGPIPE, NULL, &now);
+    ok(now.sa_handler == SIG_IGN, "SIGPIPE is still ignored in the caller");
+
+    /* 7: fds: exactly 0-2 open in the program, stdin from the given fd */
+    int in[2];
+    ok(pipe2(in, O_CLOEXEC) == 0 && write(in[1], "input\n", 6) == 6 && close(in[1]) == 0 &&
+           run("read l; echo \"$l\"; ls /proc/self/fd | sort -n | tr '\\n' ' '", in[0], NULL, NULL,
+               out, sizeof(out), &st) == 0 &&
+           strcmp(out, "input\n0 1 2 3 ") == 0,
+       "stdin is the given fd and only 0-2 are open (3 is ls's own): %s", out);
+    close(in[0]);
+
+    /* 8: a source fd on 0-2 of the caller does not clobber another */
+    int saved0 = dup(0);
+    close(0);
+    int q[2];
+    bool got = pipe2(q, O_CLOEXEC) == 0 && q[0] == 0; /* the pipe's read end is fd 0 */
+    if (got) {
+        got = write(q[1], "zero\n", 5) == 5 && close(q[1]) == 0;
+        got = got && run("cat", q[0], NULL, NULL, out, sizeof(out), &st) == 0 &&
+              strcmp(out, "zero\n") == 0;
+        close(q[0]);
+    }
+    dup2(saved0, 0);
+    close(saved0);
+    ok(got, "a stdin source that is the caller's fd 0 works (%s)", out);
+
+    /* 9-10: working directory and limits */
+    ok(run("pwd", -1, "/usr", NULL, out, sizeof(out), &st) == 0 && strcmp(out, "/usr\n") == 0,
+       "the program starts in its directory (%s)", out);
+    const unsigned long long lim[3] = {7, 512ULL << 20, 4321};
+    ok(run("ulimit -Ht; ulimit -St; ulimit -Hv; ulimit -p", -1, NULL, lim, out, sizeof(out), &st) ==
+               0 &&
+           strcmp(out, "7\n7\n524288\n4321\n") == 0,
+       "limits are set, soft = hard, before the program runs (%s)", out);
+
+    /* 11-14: failures carry errno and leave nothing behind */
+    char *argv[] = {"/nonexistent/prog", NULL};
+    char *envp[] = {NULL};
+    pt_cgi_spawn_req bad = {
+        .path = "/nonexistent/prog", .argv = argv, .envp = envp, .fd = {0, 1, 2}};
+    errno = 0;
+    ok(pt_cgi_spawn(&bad) == -1 && errno == ENOENT, "a missing program: -1, ENOENT");
+    ok(no_children(), "and no child is left, not even a zombie");
+    errno = 0;
+    ok(run("true", -1, "/nonexistent-dir", NULL, out, sizeof(out), &st) == -1 && errno == ENOENT,
+       "a missing directory: -1, ENOENT");
+    ok(no_children(), "and no child is left");
+    return tap_done();
+}
