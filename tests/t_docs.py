@@ -6,11 +6,14 @@ is mentioned in the annotated conf/portico.conf, and both pages are clean
 under mandoc -Tlint. The benchmark harness the README's Performance section
 names (bench/) is complete and parses."""
 
+import http.client
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
@@ -110,6 +113,46 @@ class BenchHarness(unittest.TestCase):
         readme = read('README')
         self.assertIn("../bench/peers.sh --target portico --cmd 'exec ../bench/peers-target.sh'",
                       readme)
+
+    def test_ceiling_peer_serves_what_the_sanity_check_expects(self):
+        """lib/ceiling.c answers the static scenarios correctly (peers.sh
+        measures it as the client's limit), and 404 for the rest."""
+        tmp = tempfile.mkdtemp(prefix='portico-ceiling-')
+        self.addCleanup(shutil.rmtree, tmp, True)
+        exe = os.path.join(tmp, 'ceiling')
+        p = subprocess.run(['cc', '-O2', '-Wall', '-Wextra', '-Werror', '-o', exe,
+                            os.path.join(SRCDIR, 'bench', 'lib', 'ceiling.c')],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        files = {'1k.bin': os.urandom(1024), '100k.bin': os.urandom(100 * 1024),
+                 '10m.bin': os.urandom(10 << 20)}
+        for name, data in files.items():
+            with open(os.path.join(tmp, name), 'wb') as f:
+                f.write(data)
+        port = harness.free_port('127.0.0.1')
+        proc = subprocess.Popen([exe, str(port), tmp], stdin=subprocess.DEVNULL)
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.kill)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                harness.connect(port).close()
+                break
+            except OSError:
+                self.assertLess(time.monotonic(), deadline, 'ceiling did not listen')
+                time.sleep(0.05)
+        c = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+        for name, data in files.items():  # one keep-alive connection
+            c.request('GET', '/' + name)
+            r = c.getresponse()
+            self.assertEqual((r.status, r.read() == data, r.will_close), (200, True, False), name)
+        c.request('GET', '/hello.php')
+        r = c.getresponse()
+        self.assertEqual((r.status, len(r.read())), (404, 90))
+        c.request('GET', '/1k.bin', headers={'Connection': 'close'})
+        r = c.getresponse()
+        self.assertEqual((r.status, r.read() == files['1k.bin'], r.will_close), (200, True, True))
+        c.close()
 
 
 if __name__ == '__main__':
