@@ -7,9 +7,12 @@
  * program answers the static scenarios with the least work possible: it
  * finds the end of each request head, picks a response prepared at start
  * (the docroot's file in memory, or a fixed 404), and writes it with one
- * writev (sendfile for the body of large files).  It parses nothing else,
- * so no real server can go faster through the same client; its rate is
- * the ceiling of what wrk can measure here.  The php and CGI scenarios are
+ * writev (sendfile for the body of large files).  The heads carry what a
+ * static file server sends (Date, Server, Content-Type, Last-Modified,
+ * ETag, Accept-Ranges, Content-Length; dated at start), since wrk's work
+ * per response grows with its size.  It parses nothing else, so a real
+ * server's rate through the same client stays near or below its rate: the
+ * ceiling of what wrk can measure here.  The php and CGI scenarios are
  * answered with 404, so peers.sh's sanity check skips them.
  *
  *   ceiling PORT DOCROOT      (127.0.0.1, single thread, epoll)
@@ -31,13 +34,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #define INBUF 8192
 #define INLINE_MAX (64 * 1024) /* bodies up to this size are sent from memory */
 
 struct file {
     const char *path; /* request path */
-    char head[256], head_close[256]; /* the second with Connection: close */
+    char head[512], head_close[512]; /* the second with Connection: close */
     size_t head_len, head_close_len;
     char *body; /* in memory, or NULL: sendfile from fd */
     int fd;
@@ -66,6 +70,8 @@ static void die(const char *what)
     exit(1);
 }
 
+static char date[64]; /* the time of start, in every head */
+
 static void add_file(const char *docroot, const char *name)
 {
     char p[4096];
@@ -78,16 +84,21 @@ static void add_file(const char *docroot, const char *name)
         return; /* not in this docroot: requests for it get the 404 */
     f->size = st.st_size;
     f->path = strdup(name);
-    f->head_len = (size_t)snprintf(f->head, sizeof f->head,
-                                   "HTTP/1.1 200 OK\r\nServer: ceiling\r\n"
-                                   "Content-Type: application/octet-stream\r\n"
-                                   "Content-Length: %lld\r\n\r\n",
-                                   (long long)st.st_size);
-    f->head_close_len = (size_t)snprintf(f->head_close, sizeof f->head_close,
-                                         "HTTP/1.1 200 OK\r\nServer: ceiling\r\n"
-                                         "Content-Type: application/octet-stream\r\n"
-                                         "Content-Length: %lld\r\nConnection: close\r\n\r\n",
-                                         (long long)st.st_size);
+    char lm[64];
+    strftime(lm, sizeof lm, "%a, %d %b %Y %H:%M:%S GMT", gmtime(&st.st_mtime));
+    for (int close_after = 0; close_after < 2; close_after++) {
+        char *h = close_after ? f->head_close : f->head;
+        size_t n = (size_t)snprintf(
+            h, sizeof f->head,
+            "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: ceiling\r\n"
+            "Content-Type: %s\r\nLast-Modified: %s\r\n"
+            "ETag: \"%llx-%llx\"\r\nAccept-Ranges: bytes\r\n"
+            "Content-Length: %lld\r\n%s\r\n",
+            date, strstr(name, ".html") ? "text/html" : "application/octet-stream", lm,
+            (unsigned long long)st.st_mtime, (unsigned long long)st.st_size, (long long)st.st_size,
+            close_after ? "Connection: close\r\n" : "");
+        *(close_after ? &f->head_close_len : &f->head_len) = n;
+    }
     if (st.st_size <= INLINE_MAX) {
         f->body = malloc((size_t)st.st_size + 1);
         if (!f->body || pread(f->fd, f->body, (size_t)st.st_size, 0) != st.st_size)
@@ -192,20 +203,24 @@ int main(int argc, char **argv)
 {
     int one = 1, ls, ep;
     struct sockaddr_in sa = {.sin_family = AF_INET};
-    static const char nf[] = "HTTP/1.1 404 Not Found\r\nServer: ceiling\r\n"
-                             "Content-Type: text/html\r\nContent-Length: 90\r\n\r\n"
-                             "<html><head><title>404 Not Found</title></head>"
-                             "<body><h1>404 Not Found</h1></body></html>\n";
+    time_t now = time(NULL);
 
     if (argc != 3) {
         fprintf(stderr, "usage: ceiling PORT DOCROOT\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    memcpy(notfound.head, nf, sizeof nf - 1);
-    notfound.head_len = sizeof nf - 1;
-    memcpy(notfound.head_close, nf, sizeof nf - 1); /* keep-alive scenarios only */
-    notfound.head_close_len = sizeof nf - 1;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime(&now));
+    notfound.head_len = (size_t)snprintf(notfound.head, sizeof notfound.head,
+                                         "HTTP/1.1 404 Not Found\r\nDate: %s\r\nServer: ceiling\r\n"
+                                         "Content-Type: text/html; charset=utf-8\r\n"
+                                         "Content-Length: 90\r\n\r\n"
+                                         "<html><head><title>404 Not Found</title></head>"
+                                         "<body><h1>404 Not Found</h1></body></html>\n",
+                                         date);
+    /* keep-alive scenarios only */
+    memcpy(notfound.head_close, notfound.head, notfound.head_len);
+    notfound.head_close_len = notfound.head_len;
     add_file(argv[2], "1k.bin");
     add_file(argv[2], "100k.bin");
     add_file(argv[2], "10m.bin");
