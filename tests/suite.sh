@@ -4,7 +4,8 @@
 #   1. make distcheck: plain -Werror build, unit + integration tests from the
 #      release tarball, install/uninstall check;
 #   2. cppcheck over src/: make analyze (tests/analyze/), plain build;
-#   3. valgrind memcheck over t_http, t_static and t_fastcgi (plain build);
+#   3. valgrind memcheck over t_http, t_static, t_fastcgi and t_cgi (plain
+#      build);
 #   4. an AddressSanitizer + UBSan build running the same tests;
 #   5. a clang build with the libFuzzer targets: make fuzz-smoke;
 #   6. the Debian package: build, lintian, install, run, purge (tests/deb.sh,
@@ -70,13 +71,14 @@ analysis() {
     cd "$top/build-plain" && make analyze
 }
 run analyze analysis
-# valgrind memcheck over the HTTP front end, static files and the FastCGI
-# gateway (the worker's most stateful code; CGI is covered by ASan), on the
-# plain build: a memcheck report in a server's stderr fails the test
-# (harness.py)
+# valgrind memcheck over the HTTP front end, static files, the FastCGI
+# gateway (the worker's most stateful code) and the CGI gateway with its
+# vfork spawn (a fork under valgrind), on the plain build: a memcheck report
+# in a server's stderr fails the test (harness.py)
 memcheck() {
     cd "$top/build-plain" &&
-        PT_VALGRIND=1 make -j"$jobs" check TESTS="tests/t_http.py tests/t_static.py tests/t_fastcgi.py"
+        PT_VALGRIND=1 make -j"$jobs" check \
+            TESTS="tests/t_http.py tests/t_static.py tests/t_fastcgi.py tests/t_cgi.py"
 }
 run valgrind memcheck
 run asan sanitized
