@@ -352,7 +352,8 @@ static void nonblock(int fd)
         fcntl(fd, F_SETFL, O_NONBLOCK);
 }
 
-static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *interp)
+static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *interp,
+                 const char **what)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     char **envp = NULL;
@@ -392,7 +393,7 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
         .dir = r->dir,
         .rlimit = {loc->rlimit_cpu, loc->rlimit_as, loc->rlimit_nproc},
     };
-    g->pid = pt_cgi_spawn(&sr);
+    g->pid = pt_cgi_spawn(&sr, what);
     if (g->pid < 0)
         goto out;
     rc = 0;
@@ -465,9 +466,10 @@ void pt_cgi_start(pt_conn *c)
     const char *base = strrchr(r.filename, '/');
     pt_gw_init(&g->gw, &cgi_ops, c, c->loc->buffering,
                strncmp(base ? base + 1 : r.filename, "nph-", 4) == 0);
-    if (spawn(g, c, &r, interp) < 0) {
+    const char *what = "cannot execute";
+    if (spawn(g, c, &r, interp, &what) < 0) {
         char why[PATH_MAX + 64];
-        snprintf(why, sizeof(why), "cannot execute %s: %s", interp ? interp : r.filename,
+        snprintf(why, sizeof(why), "%s %s: %s", what, interp ? interp : r.filename,
                  strerror(errno));
         pt_log_error("cgi %s: %s, client: %s", r.filename, why, g->client);
         pt_gw_release(&g->gw);

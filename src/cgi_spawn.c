@@ -4,8 +4,11 @@
  * checks each fd against the fd limit; on a VM where every system call
  * costs a trip through the hypervisor that was a fifth of portico's own CPU
  * per CGI request. The child here shares our memory until execve: it only
- * makes system calls, writes nothing of ours but the error word, and runs
- * with every signal blocked until it drops the mask just before execve. */
+ * makes system calls, writes nothing of ours but the error word (and
+ * errno, which the caller reads only after a failure), and runs with every
+ * signal blocked that the C library lets us block (not its own 32 and 33,
+ * which nobody sends a single-threaded process) until it empties the mask
+ * just before execve. */
 #include "first.h"
 #include "cgi_spawn.h"
 
@@ -19,8 +22,9 @@
 
 /* The signals whose disposition is not the default in this process: SIG_IGN
  * survives execve, and a handler must not run in a child that shares our
- * memory. Dispositions are set at start-up only (portico takes its signals
- * through a signalfd), so one look per process is enough. */
+ * memory. One look per process is enough because dispositions are set at
+ * start-up only (portico takes its signals through a signalfd): a handler
+ * installed later in a worker would have to be added here. */
 static uint64_t changed; /* bit s-1 for signal s (sigset_t refuses 32, 33) */
 static bool changed_known;
 
@@ -67,11 +71,17 @@ static void learn_dispositions(void)
     changed_known = true;
 }
 
-/* Not instrumented by AddressSanitizer: the child runs on our stack, and
- * poison left for its frames would outlive it (it never returns). */
-__attribute__((no_sanitize_address)) static _Noreturn void child(const pt_cgi_spawn_req *rq,
-                                                                 volatile int *err)
+/* What the error word says beside errno: the step that failed. */
+enum { STEP_SETUP = 1, STEP_DIR, STEP_LIMITS, STEP_EXEC };
+
+/* Never inlined, so that its frame lies below every live frame of ours;
+ * neither it nor its caller is instrumented by AddressSanitizer, whose
+ * clean-up before a call that does not return would unpoison our whole
+ * stack from inside the child. */
+__attribute__((noinline, no_sanitize_address)) static _Noreturn void
+child(const pt_cgi_spawn_req *rq, volatile int *err)
 {
+    int step = STEP_SETUP;
     static const int res[3] = {RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC};
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     sigset_t none;
@@ -95,8 +105,10 @@ __attribute__((no_sanitize_address)) static _Noreturn void child(const pt_cgi_sp
     for (int i = 0; i < 3; i++)
         if (fd[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(fd[i], i) < 0)
             goto fail;
+    step = STEP_DIR;
     if (rq->dir && chdir(rq->dir) < 0)
         goto fail;
+    step = STEP_LIMITS;
     /* set before execve: the program never runs an instruction without them */
     for (int i = 0; i < 3; i++) {
         struct rlimit rl = {(rlim_t)rq->rlimit[i], (rlim_t)rq->rlimit[i]};
@@ -110,15 +122,21 @@ __attribute__((no_sanitize_address)) static _Noreturn void child(const pt_cgi_sp
 #endif
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    step = STEP_EXEC;
     execve(rq->path, rq->argv, rq->envp);
 fail:
-    *err = errno ? errno : EINVAL;
+    *err = step << 16 | (errno > 0 && errno < 0xffff ? errno : EINVAL);
     _exit(127);
 }
 
-pid_t pt_cgi_spawn(const pt_cgi_spawn_req *rq)
+__attribute__((no_sanitize_address)) pid_t pt_cgi_spawn(const pt_cgi_spawn_req *rq,
+                                                        const char **what)
 {
+    static const char *const steps[] = {"cannot execute", "cannot set up the process of",
+                                        "cannot enter the directory of",
+                                        "cannot set the resource limits of", "cannot execute"};
     volatile int err = 0; /* written by the child, which shares our memory */
+    *what = steps[0];
     sigset_t all, old;
     if (!changed_known)
         learn_dispositions();
@@ -137,7 +155,9 @@ pid_t pt_cgi_spawn(const pt_cgi_spawn_req *rq)
         /* the child has gone through _exit: reap it here, it was never
          * anybody's (a tool turning vfork into fork, valgrind, cannot share
          * the error word: there the program's exit status 127 tells) */
-        e = err;
+        e = err & 0xffff;
+        int st = err >> 16;
+        *what = steps[st >= 0 && st <= STEP_EXEC ? st : 0];
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
         errno = e;

@@ -17,7 +17,8 @@ typedef struct pt_cgi_spawn_req {
 } pt_cgi_spawn_req;
 
 /* The child's pid, or -1 with errno when it could not be set up or execve
- * failed (the child is reaped then). */
-pid_t pt_cgi_spawn(const pt_cgi_spawn_req *rq);
+ * failed (the child is reaped then); *what names the step for the log
+ * ("cannot execute", "cannot enter the directory of", ...). */
+pid_t pt_cgi_spawn(const pt_cgi_spawn_req *rq, const char **what);
 
 #endif

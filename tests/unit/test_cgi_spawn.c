@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,7 +20,7 @@
 /* Run "/bin/sh -c script" with stdin from in_fd (-1: /dev/null); the
  * output (stdout and stderr) in out, the exit status in *status. */
 static int run(const char *script, int in_fd, const char *dir, const unsigned long long lim[3],
-               char *out, size_t outlen, int *status)
+               char *out, size_t outlen, int *status, const char **what)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
@@ -34,7 +35,8 @@ static int run(const char *script, int in_fd, const char *dir, const unsigned lo
                            .dir = dir};
     if (lim)
         memcpy(rq.rlimit, lim, sizeof(rq.rlimit));
-    pid_t pid = pt_cgi_spawn(&rq);
+    const char *w;
+    pid_t pid = pt_cgi_spawn(&rq, what ? what : &w);
     int e = errno;
     close(p[1]);
     close(null);
@@ -76,6 +78,9 @@ int main(void)
     struct sigaction sa = {.sa_handler = (void (*)(int))abort}; /* never delivered */
     sigaction(SIGUSR1, &sa, NULL);
     sigset_t blocked, before, after;
+    /* sigprocmask fills only the kernel's 8 bytes of glibc's 128 */
+    memset(&before, 0, sizeof(before));
+    memset(&after, 0, sizeof(after));
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGHUP);
     sigaddset(&blocked, SIGTERM);
@@ -83,16 +88,18 @@ int main(void)
     sigprocmask(SIG_BLOCK, NULL, &before);
 
     /* 1-4: signals and process group */
-    ok(run("exec cat /proc/self/status", -1, NULL, NULL, out, sizeof(out), &st) == 0 &&
+    ok(run("exec cat /proc/self/status", -1, NULL, NULL, out, sizeof(out), &st, NULL) == 0 &&
            WIFEXITED(st) && WEXITSTATUS(st) == 0,
        "a program runs and its output arrives");
     ok(status_mask(out, "SigIgn:") == 0,
        "no signal is ignored in the program (SIGPIPE was here): %llx", status_mask(out, "SigIgn:"));
     ok(status_mask(out, "SigBlk:") == 0, "the program's signal mask is empty");
-    ok(run("ps -o pgid= -p $$; echo $$", -1, NULL, NULL, out, sizeof(out), &st) == 0 && ({
-           long a = 0, b = -1;
-           sscanf(out, "%ld %ld", &a, &b) == 2 && a == b;
-       }),
+    ok(run("read -r pid comm state ppid pgrp rest </proc/$$/stat; echo $pgrp $$", -1, NULL, NULL,
+           out, sizeof(out), &st, NULL) == 0 &&
+           ({
+               long a = 0, b = -1;
+               sscanf(out, "%ld %ld", &a, &b) == 2 && a == b;
+           }),
        "the program leads its own process group (%s)", out);
 
     /* 5-6: the caller's signal state is untouched */
@@ -106,7 +113,7 @@ int main(void)
     int in[2];
     ok(pipe2(in, O_CLOEXEC) == 0 && write(in[1], "input\n", 6) == 6 && close(in[1]) == 0 &&
            run("read l; echo \"$l\"; ls /proc/self/fd | sort -n | tr '\\n' ' '", in[0], NULL, NULL,
-               out, sizeof(out), &st) == 0 &&
+               out, sizeof(out), &st, NULL) == 0 &&
            strcmp(out, "input\n0 1 2 3 ") == 0,
        "stdin is the given fd and only 0-2 are open (3 is ls's own): %s", out);
     close(in[0]);
@@ -118,7 +125,7 @@ int main(void)
     bool got = pipe2(q, O_CLOEXEC) == 0 && q[0] == 0; /* the pipe's read end is fd 0 */
     if (got) {
         got = write(q[1], "zero\n", 5) == 5 && close(q[1]) == 0;
-        got = got && run("cat", q[0], NULL, NULL, out, sizeof(out), &st) == 0 &&
+        got = got && run("cat", q[0], NULL, NULL, out, sizeof(out), &st, NULL) == 0 &&
               strcmp(out, "zero\n") == 0;
         close(q[0]);
     }
@@ -126,26 +133,63 @@ int main(void)
     close(saved0);
     ok(got, "a stdin source that is the caller's fd 0 works (%s)", out);
 
-    /* 9-10: working directory and limits */
-    ok(run("pwd", -1, "/usr", NULL, out, sizeof(out), &st) == 0 && strcmp(out, "/usr\n") == 0,
+    /* 9: sources on 0-2 that are not their own target move up first: the
+     * write end of the output pipe as the caller's fd 0, for 1 and 2 */
+    int o[2], null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    saved0 = dup(0);
+    got = pipe2(o, O_CLOEXEC) == 0 && dup2(o[1], 0) == 0 && close(o[1]) == 0 &&
+          fcntl(0, F_SETFD, FD_CLOEXEC) == 0;
+    if (got) {
+        char *sh[] = {"/bin/sh", "-c", "echo out; echo err >&2; cat", NULL};
+        char *env[] = {NULL};
+        pt_cgi_spawn_req rq = {.path = "/bin/sh", .argv = sh, .envp = env, .fd = {null, 0, 0}};
+        const char *w;
+        pid_t pid = pt_cgi_spawn(&rq, &w);
+        dup2(saved0, 0); /* our last copy of the write end goes */
+        size_t n = 0;
+        ssize_t r;
+        while (pid > 0 && n + 1 < sizeof(out) && (r = read(o[0], out + n, sizeof(out) - 1 - n)) > 0)
+            n += (size_t)r;
+        out[n] = 0;
+        got = pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+              strcmp(out, "out\nerr\n") == 0;
+        close(o[0]);
+    }
+    dup2(saved0, 0);
+    close(saved0);
+    close(null);
+    ok(got, "stdout and stderr from the caller's fd 0, stdin from another fd (%s)", out);
+
+    /* 10-11: working directory and limits (lowered only: a process without
+     * CAP_SYS_RESOURCE cannot raise a hard limit) */
+    ok(run("pwd", -1, "/usr", NULL, out, sizeof(out), &st, NULL) == 0 && strcmp(out, "/usr\n") == 0,
        "the program starts in its directory (%s)", out);
-    const unsigned long long lim[3] = {7, 512ULL << 20, 4321};
-    ok(run("ulimit -Ht; ulimit -St; ulimit -Hv; ulimit -p", -1, NULL, lim, out, sizeof(out), &st) ==
-               0 &&
-           strcmp(out, "7\n7\n524288\n4321\n") == 0,
+    struct rlimit np;
+    getrlimit(RLIMIT_NPROC, &np);
+    unsigned long long nproc = np.rlim_max < 4321 ? (unsigned long long)np.rlim_max : 4321;
+    const unsigned long long lim[3] = {7, 512ULL << 20, nproc};
+    char want[64];
+    snprintf(want, sizeof(want), "7\n7\n524288\n%llu\n", nproc);
+    ok(run("ulimit -Ht; ulimit -St; ulimit -Hv; ulimit -p", -1, NULL, lim, out, sizeof(out), &st,
+           NULL) == 0 &&
+           strcmp(out, want) == 0,
        "limits are set, soft = hard, before the program runs (%s)", out);
 
-    /* 11-14: failures carry errno and leave nothing behind */
+    /* 12-15: failures carry errno and the step, and leave nothing behind */
     char *argv[] = {"/nonexistent/prog", NULL};
     char *envp[] = {NULL};
     pt_cgi_spawn_req bad = {
         .path = "/nonexistent/prog", .argv = argv, .envp = envp, .fd = {0, 1, 2}};
+    const char *what = NULL;
     errno = 0;
-    ok(pt_cgi_spawn(&bad) == -1 && errno == ENOENT, "a missing program: -1, ENOENT");
+    ok(pt_cgi_spawn(&bad, &what) == -1 && errno == ENOENT && strcmp(what, "cannot execute") == 0,
+       "a missing program: -1, ENOENT, \"%s\"", what);
     ok(no_children(), "and no child is left, not even a zombie");
     errno = 0;
-    ok(run("true", -1, "/nonexistent-dir", NULL, out, sizeof(out), &st) == -1 && errno == ENOENT,
-       "a missing directory: -1, ENOENT");
+    what = NULL;
+    ok(run("true", -1, "/nonexistent-dir", NULL, out, sizeof(out), &st, &what) == -1 &&
+           errno == ENOENT && what && strcmp(what, "cannot enter the directory of") == 0,
+       "a missing directory: -1, ENOENT, \"%s\"", what ? what : "");
     ok(no_children(), "and no child is left");
     return tap_done();
 }
