@@ -8,11 +8,11 @@
 #include "cgi.h"
 #include "cgi_env.h"
 #include "cgi_resp.h"
+#include "cgi_spawn.h"
 #include "conn.h"
 #include "gw.h"
 #include "h1_resp.h"
 #include "log.h"
-#include "cgi_spawn.h"
 #include "util.h"
 
 #include <arpa/inet.h>

@@ -17,6 +17,16 @@
 
 #include "tap.h"
 
+/* Everything fd gives until end of file, as a string in out. */
+static void slurp(int fd, char *out, size_t outlen)
+{
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < outlen && (r = read(fd, out + n, outlen - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+}
+
 /* Run "/bin/sh -c script" with stdin from in_fd (-1: /dev/null); the
  * output (stdout and stderr) in out, the exit status in *status. */
 static int run(const char *script, int in_fd, const char *dir, const unsigned long long lim[3],
@@ -40,11 +50,10 @@ static int run(const char *script, int in_fd, const char *dir, const unsigned lo
     int e = errno;
     close(p[1]);
     close(null);
-    size_t n = 0;
-    ssize_t r;
-    while (pid > 0 && n + 1 < outlen && (r = read(p[0], out + n, outlen - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
+    if (pid > 0)
+        slurp(p[0], out, outlen);
+    else
+        out[0] = 0;
     close(p[0]);
     if (pid < 0) {
         errno = e;
@@ -146,11 +155,10 @@ int main(void)
         const char *w;
         pid_t pid = pt_cgi_spawn(&rq, &w);
         dup2(saved0, 0); /* our last copy of the write end goes */
-        size_t n = 0;
-        ssize_t r;
-        while (pid > 0 && n + 1 < sizeof(out) && (r = read(o[0], out + n, sizeof(out) - 1 - n)) > 0)
-            n += (size_t)r;
-        out[n] = 0;
+        if (pid > 0)
+            slurp(o[0], out, sizeof(out));
+        else
+            out[0] = 0;
         got = pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
               strcmp(out, "out\nerr\n") == 0;
         close(o[0]);
