@@ -175,13 +175,39 @@ void pt_conn_free(pt_conn *c)
     free(c);
 }
 
-void pt_conn_close_if_idle(pt_conn *c)
+/* An idle connection at a graceful stop is not closed at once: its client
+ * may be sending the next request right now, and closing would lose it
+ * (with unread bytes, close() even sends a reset). It gets a short grace;
+ * a request that comes is answered with "Connection: close" (start_request
+ * sees stopping). Only a client that waits longer than the grace meets the
+ * race RFC 9112 §9.6 leaves to every server closing an idle connection. */
+static void stop_grace(pt_conn *c)
 {
-    /* not at once: a client may be sending its next request right now
-     * (closing would lose it). It gets a short grace; a request that comes
-     * is answered with "Connection: close" (start_request sees stopping). */
-    if (c->state == PT_CS_IDLE && c->in_len == 0)
+    if (c->timer.list != &c->w->t_stop_idle)
         pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_stop_idle);
+}
+
+void pt_conn_stop(pt_conn *c)
+{
+    if (c->state == PT_CS_LINGER || c->state == PT_CS_CLOSED)
+        return;
+    if (c->state == PT_CS_IDLE && c->in_len == 0) {
+        stop_grace(c);
+        return;
+    }
+    /* a request in progress (a gateway's above all) is answered; its
+     * response says "Connection: close" unless its head is already queued,
+     * then the connection gets the grace after it (drive) */
+    if (c->status == 0)
+        c->close_after = true;
+}
+
+/* Bytes waiting in the socket's receive buffer (the next request of a
+ * connection about to be closed as idle). */
+static bool input_waiting(const pt_conn *c)
+{
+    char ch;
+    return recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 /* Escaped first line of the head for logs ("-" when none). */
@@ -639,7 +665,6 @@ static void finish_request(pt_conn *c)
 
 static void on_timer(pt_loop *l, pt_timer *t)
 {
-    (void)l;
     pt_conn *c = t->data;
     if (c->gw_q) {
         const char *why = c->gw_q_why;
@@ -674,6 +699,15 @@ static void on_timer(pt_loop *l, pt_timer *t)
         pt_conn_close(c);
         return;
     }
+    case PT_CS_IDLE:
+        /* a request that arrived with the timeout (same loop turn) is
+         * answered rather than reset by the close */
+        if (input_waiting(c)) {
+            on_io(l, &c->io, EPOLLIN);
+            return;
+        }
+        pt_conn_close(c);
+        return;
     default:
         pt_conn_close(c);
         return;
@@ -818,11 +852,12 @@ static void drive(pt_conn *c)
         case PT_CS_HEAD: {
             if (c->in_len == 0) {
                 if (c->state == PT_CS_IDLE && c->nreq > 0) {
-                    if (w->stopping) {
-                        pt_conn_close(c);
-                        return;
-                    }
-                    if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive)
+                    /* stopping: the response just sent began before the
+                     * stop and promised keep-alive, so the client may send
+                     * its next request at once: the grace, not a close */
+                    if (w->stopping)
+                        stop_grace(c);
+                    else if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive)
                         pt_timer_arm(&w->loop, &c->timer, &w->t_keepalive);
                 }
                 pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);

@@ -101,8 +101,9 @@ const char *pt_conn_peer_ip(pt_conn *c);
 /* Close now (no response). */
 void pt_conn_close(pt_conn *c);
 /* Graceful stop: a connection idle between requests is closed after a short
- * grace (a request already on its way is still answered, with close). */
-void pt_conn_close_if_idle(pt_conn *c);
+ * grace (a request already on its way is still answered, with close); a
+ * request in progress is answered, with close unless its head is out. */
+void pt_conn_stop(pt_conn *c);
 /* Log a rejected request and queue its error page; the connection closes
  * after it when close is set. */
 void pt_conn_reject(pt_conn *c, int status, const char *why, bool close);

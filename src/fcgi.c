@@ -1312,6 +1312,20 @@ int pt_fcgi_init(pt_worker *w)
     return 0;
 }
 
+void pt_fcgi_quiesce(pt_worker *w)
+{
+    struct pt_fcgi_state *st = w->fcgi;
+    if (!st)
+        return;
+    fconn *fc = st->all;
+    while (fc) {
+        fconn *n = fc->anext;
+        if (fc->state == FC_IDLE)
+            fc_close(fc);
+        fc = n;
+    }
+}
+
 void pt_fcgi_shutdown(pt_worker *w)
 {
     struct pt_fcgi_state *st = w->fcgi;

@@ -20,6 +20,9 @@ int pt_fcgi_init(struct pt_worker *w);
 /* Answer c (body already collected) through its location's backend.
  * Queues an error response itself when it cannot. */
 void pt_fcgi_start(struct pt_conn *c);
+/* Graceful stop begins: idle pooled connections are closed (requests in
+ * progress keep theirs, which are not pooled again). */
+void pt_fcgi_quiesce(struct pt_worker *w);
 /* Worker stop: close every backend connection, free everything. */
 void pt_fcgi_shutdown(struct pt_worker *w);
 

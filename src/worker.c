@@ -201,20 +201,35 @@ static int fcache_start(pt_worker *w)
     return 0;
 }
 
+/* QUIT (from the master at a reload, too): the listeners go, every
+ * request that has arrived is answered and each connection closes after
+ * its response ("Connection: close") or, idle, after a short grace. */
 static void graceful_stop(pt_worker *w)
 {
     if (w->stopping)
         return;
-    listeners_off(w);
     w->stopping = true;
+    /* Connections the kernel completed are in the shared accept queue and
+     * their clients may have sent a request: take them before letting go,
+     * so that the last close of the listener at a stop resets none of
+     * them, and none waits unaccepted because EPOLLEXCLUSIVE woke this
+     * worker for it. stopping is set: they are answered with close. */
+    if (w->accepting)
+        for (size_t i = 0; i < w->nls; i++)
+            if (w->lio[i].registered)
+                on_accept(&w->loop, &w->lio[i], EPOLLIN);
+    listeners_off(w);
     for (size_t i = 0; i < w->nls; i++) {
         close(w->ls[i].fd);
         w->ls[i].fd = -1;
     }
+    /* idle pooled FastCGI connections pin backend processes the next
+     * generation of workers needs */
+    pt_fcgi_quiesce(w);
     pt_conn *c = w->conns;
     while (c) {
         pt_conn *n = c->next;
-        pt_conn_close_if_idle(c);
+        pt_conn_stop(c);
         c = n;
     }
     if (w->nconns == 0)
