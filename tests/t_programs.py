@@ -42,6 +42,28 @@ header('Content-Type: text/plain');
 echo "flooded\\n";
 ''' % FLOOD
 
+PROBE_CGI = r"""#!/bin/sh
+# what a program running as the workers' user can reach of its worker and
+# of the root master: one "name: ok|denied" line each
+printf 'Content-Type: text/plain\n\n'
+master=$(sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f2)
+try() { name=$1; shift; if "$@" >/dev/null 2>&1; then echo "$name: ok"; else echo "$name: denied"; fi; }
+try master-pid-known test "$master" -gt 1
+try signal-master kill -0 "$master"
+try master-environ cat /proc/$master/environ
+try master-fds ls /proc/$master/fd
+try worker-environ cat /proc/$PPID/environ
+try worker-fds ls /proc/$PPID/fd
+try worker-mem dd if=/proc/$PPID/mem of=/dev/null bs=1 count=1 skip=4096
+"""
+
+NOBODY_CONF = '''
+user = "nobody";
+group = "nogroup";
+workers = 1;
+locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@ROOT@/cgi-bin"; } );
+'''
+
 
 def account(test, log, tag_, started):
     """Lines of one flood in the log (only this program's log lines):
@@ -155,6 +177,39 @@ class PhpStderr(unittest.TestCase):
         self.assertGreater(dropped, 0)
         self.assertGreater(len(pieces), 0)
         self.assertLessEqual(len(pieces), PER_SEC * (int(time.monotonic() - started) + 2))
+
+
+@unittest.skipUnless(os.geteuid() == 0, 'needs root: the master must be able to change users')
+class ReachOfAProgram(unittest.TestCase):
+    """Master as root, workers and programs as nobody: a program can neither
+    signal the master nor read its memory, environment or fds, nor those of
+    its worker (workers that changed their ids are not dumpable, so
+    ptrace-class access is refused even for the same user)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.Server(workers=None, conf=NOBODY_CONF)
+        os.chmod(cls.srv.tmpdir, 0o755)
+        os.chmod(cls.srv.docroot, 0o755)
+        p = cls.srv.write_file('cgi-bin/probe.cgi', PROBE_CGI)
+        os.chmod(p, 0o755)
+        os.chmod(os.path.dirname(p), 0o755)
+        cls.srv.conf = cls.srv.conf.replace('@ROOT@', cls.srv.docroot)
+        cls.srv.start()
+        cls.port = cls.srv.port
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def test_a_program_cannot_reach_the_master_or_its_worker(self):
+        r = harness.fetch(self.port, 'GET', '/cgi-bin/probe.cgi')
+        self.assertEqual(r.status, 200, r.raw[:300])
+        got = dict(ln.split(': ') for ln in r.body.decode().splitlines() if ': ' in ln)
+        self.assertEqual(got.pop('master-pid-known'), 'ok', r.body)
+        self.assertEqual(got, {k: 'denied' for k in (
+            'signal-master', 'master-environ', 'master-fds', 'worker-environ', 'worker-fds',
+            'worker-mem')}, r.body)
 
 
 if __name__ == '__main__':
