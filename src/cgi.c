@@ -9,6 +9,7 @@
 #include "cgi_env.h"
 #include "cgi_resp.h"
 #include "cgi_spawn.h"
+#include "errlines.h"
 #include "conn.h"
 #include "gw.h"
 #include "h1_resp.h"
@@ -31,8 +32,6 @@
 #include <unistd.h>
 
 #define PT_CGI_READ 65536
-#define PT_CGI_ERR_LINE 1024
-#define PT_CGI_ERR_PER_SEC 50
 #define PT_CGI_PATH "/usr/local/bin:/usr/bin:/bin"
 
 struct pt_cgi {
@@ -51,10 +50,7 @@ struct pt_cgi {
     int kill_stage;
     char *script;
     char client[64];
-    char errline[PT_CGI_ERR_LINE];
-    size_t errlen;
-    uint64_t err_window;
-    unsigned err_count, err_dropped;
+    pt_errlines err;
 };
 
 static void on_out(pt_loop *l, pt_io *io, uint32_t ev);
@@ -262,24 +258,14 @@ static void on_in(pt_loop *l, pt_io *io, uint32_t ev)
         close_io(g, &g->io_in, &g->fd_in);
 }
 
-static void log_err_line(pt_cgi *g)
+static void emit_err(void *ctx, const char *text, unsigned dropped)
 {
-    uint64_t now = g->w->loop.now;
-    if (now - g->err_window >= 1000) {
-        if (g->err_dropped)
-            pt_log_warn("cgi %s [pid %d]: %u stderr lines dropped (rate limit), client: %s",
-                        g->script, (int)g->pid, g->err_dropped, g->client);
-        g->err_window = now;
-        g->err_count = 0;
-        g->err_dropped = 0;
-    }
-    if (++g->err_count > PT_CGI_ERR_PER_SEC) {
-        g->err_dropped++;
-        return;
-    }
-    char esc[PT_CGI_ERR_LINE * 4 + 8];
-    pt_escape_log(g->errline, g->errlen, esc, sizeof(esc));
-    pt_log_warn("cgi %s [pid %d]: %s, client: %s", g->script, (int)g->pid, esc, g->client);
+    pt_cgi *g = ctx;
+    if (text)
+        pt_log_warn("cgi %s [pid %d]: %s, client: %s", g->script, (int)g->pid, text, g->client);
+    else
+        pt_log_warn("cgi %s [pid %d]: %u stderr lines dropped (rate limit), client: %s", g->script,
+                    (int)g->pid, dropped, g->client);
 }
 
 static void on_err(pt_loop *l, pt_io *io, uint32_t ev)
@@ -292,28 +278,12 @@ static void on_err(pt_loop *l, pt_io *io, uint32_t ev)
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
-        if (g->errlen)
-            log_err_line(g);
-        g->errlen = 0;
+        pt_errlines_flush(&g->err, g->w->loop.now, emit_err, g);
         close_io(g, &g->io_err, &g->fd_err);
         maybe_free(g);
         return;
     }
-    for (ssize_t i = 0; i < n; i++) {
-        char ch = buf[i];
-        if (ch == '\n') {
-            if (g->errlen && g->errline[g->errlen - 1] == '\r')
-                g->errlen--;
-            log_err_line(g);
-            g->errlen = 0;
-        } else if (g->errlen < sizeof(g->errline)) {
-            g->errline[g->errlen++] = ch;
-        } else {
-            log_err_line(g); /* an overlong line goes out in pieces */
-            g->errline[0] = ch;
-            g->errlen = 1;
-        }
-    }
+    pt_errlines_feed(&g->err, g->w->loop.now, buf, (size_t)n, emit_err, g);
 }
 
 /* ---- timers ------------------------------------------------------------- */

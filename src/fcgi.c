@@ -10,6 +10,7 @@
 #include "body.h"
 #include "cgi_env.h"
 #include "conn.h"
+#include "errlines.h"
 #include "fcgi_rec.h"
 #include "gw.h"
 #include "log.h"
@@ -31,9 +32,7 @@
 #define PT_FCGI_ID 1
 #define PT_FCGI_READ 65536
 #define PT_FCGI_STDIN_CHUNK 32768 /* a multiple of 8: no padding needed */
-#define PT_FCGI_ERR_LINE 1024
-#define PT_FCGI_ERR_PER_SEC 50
-#define PT_FCGI_STALL_MS 100 /* the longest wait taken for a backlog stall */
+#define PT_FCGI_STALL_MS 100      /* the longest wait taken for a backlog stall */
 #define PT_FCGI_SWEEP_MS 10
 
 /* waits (ms) after which an unanswered request on a new connection is
@@ -141,10 +140,7 @@ struct freq {
     char where[192]; /* "fastcgi php (unix:/run/php.sock)" */
     char client[64];
     char reqline[320];
-    char errline[PT_FCGI_ERR_LINE];
-    size_t errlen;
-    uint64_t err_window;
-    unsigned err_count, err_dropped;
+    pt_errlines err;
 };
 
 static void gw_drain(pt_gw *gw);
@@ -171,6 +167,15 @@ static void req_log(freq *r, int level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     pt_log(level, "%s: %s, client: %s, request: \"%s\"", r->where, msg, r->client, r->reqline);
+}
+
+static void emit_err(void *ctx, const char *text, unsigned dropped)
+{
+    freq *r = ctx;
+    if (text)
+        req_log(r, PT_LOG_WARN, "stderr: %s", text);
+    else
+        req_log(r, PT_LOG_WARN, "%u stderr lines dropped (rate limit)", dropped);
 }
 
 static void set_where(freq *r, int si)
@@ -399,6 +404,7 @@ static void req_drop_conn(freq *r, bool reusable)
 
 static void req_free(freq *r)
 {
+    pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r); /* a cut stream's count too */
     req_drop_conn(r, false);
     pt_gw_release(&r->gw);
     pt_fcgi_dec_free(&r->dec);
@@ -865,52 +871,11 @@ static void do_send(freq *r)
 
 /* ---- receiving ---------------------------------------------------------- */
 
-static void log_err_line(freq *r)
-{
-    uint64_t now = r->w->loop.now;
-    if (now - r->err_window >= 1000) {
-        if (r->err_dropped)
-            req_log(r, PT_LOG_WARN, "%u stderr lines dropped (rate limit)", r->err_dropped);
-        r->err_window = now;
-        r->err_count = 0;
-        r->err_dropped = 0;
-    }
-    if (++r->err_count > PT_FCGI_ERR_PER_SEC) {
-        r->err_dropped++;
-        return;
-    }
-    char esc[PT_FCGI_ERR_LINE * 4 + 8];
-    pt_escape_log(r->errline, r->errlen, esc, sizeof(esc));
-    req_log(r, PT_LOG_WARN, "stderr: %s", esc);
-}
-
-static void on_stderr(freq *r, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i];
-        if (ch == '\n') {
-            if (r->errlen && r->errline[r->errlen - 1] == '\r')
-                r->errlen--;
-            log_err_line(r);
-            r->errlen = 0;
-        } else if (r->errlen < sizeof(r->errline)) {
-            r->errline[r->errlen++] = ch;
-        } else {
-            log_err_line(r);
-            r->errline[0] = ch;
-            r->errlen = 1;
-        }
-    }
-}
-
 /* FCGI_END_REQUEST (FastCGI §5.5). extra: bytes followed it in the read. */
 static void on_end(freq *r, const pt_fcgi_event *ev, bool extra)
 {
     r->ended = true;
-    if (r->errlen) {
-        log_err_line(r);
-        r->errlen = 0;
-    }
+    pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r);
     switch (ev->protocol_status) {
     case FCGI_REQUEST_COMPLETE:
         break;
@@ -969,7 +934,7 @@ static bool on_bytes(freq *r, const char *p, size_t n)
             }
             break;
         case PT_FCGI_EV_STDERR:
-            on_stderr(r, ev.data, ev.len);
+            pt_errlines_feed(&r->err, r->w->loop.now, ev.data, ev.len, emit_err, r);
             break;
         case PT_FCGI_EV_END:
             on_end(r, &ev, n > 0);

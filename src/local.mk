@@ -3,6 +3,7 @@ noinst_LIBRARIES += src/libportico.a
 src_libportico_a_SOURCES = \
 	src/first.h \
 	src/util.c src/util.h \
+	src/errlines.c src/errlines.h \
 	src/chunked.c src/chunked.h \
 	src/body.c src/body.h \
 	src/h1_head.c src/h1_head.h \

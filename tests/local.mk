@@ -19,7 +19,8 @@ UNIT_TESTS = \
 	tests/unit/test_ev \
 	tests/unit/test_fcache \
 	tests/unit/test_spawn \
-	tests/unit/test_cgi_spawn
+	tests/unit/test_cgi_spawn \
+	tests/unit/test_errlines
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -40,6 +41,7 @@ tests_unit_test_ev_LDADD = $(PT_LIBS)
 tests_unit_test_fcache_LDADD = $(PT_LIBS)
 tests_unit_test_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_spawn_LDADD = $(PT_LIBS)
+tests_unit_test_errlines_LDADD = $(PT_LIBS)
 # the test makes libportico.a's allocations fail on purpose
 tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
@@ -60,6 +62,7 @@ PY_TESTS = \
 	tests/t_hostile.py \
 	tests/t_priv.py \
 	tests/t_limits.py \
+	tests/t_programs.py \
 	tests/t_docs.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
 EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py tests/lib/fcgi_bad.py tests/lib/phpfpm.py tests/fcgi/hello.php tests/fcgi/env.php tests/fcgi/upload.php tests/fcgi/big.php tests/fcgi/status.php tests/fcgi/fatal.php tests/fcgi/stderr.php tests/fcgi/cookies.php tests/fcgi/stream.php tests/fcgi/sleep.php tests/fcgi/index.php
