@@ -498,8 +498,6 @@ static void start_request(pt_conn *c)
     const pt_limits *lim = limits(c);
     pt_head *h = &c->rq->head;
     c->nreq++;
-    c->t_start = c->w->loop.now;
-    c->t_wall = time(NULL);
     c->is_head = h->method == PT_M_HEAD;
     if (!h->keep_alive || c->nreq >= lim->keepalive_requests || c->w->stopping)
         c->close_after = true;
@@ -830,8 +828,12 @@ static void drive(pt_conn *c)
             }
             if (c->state == PT_CS_IDLE) {
                 /* first bytes of a head: header_timeout runs from here and is
-                 * not refreshed by later bytes (slowloris) */
+                 * not refreshed by later bytes (slowloris). The request's log
+                 * time starts here too, so a head rejected before it is
+                 * complete (400, 408, 414, 431...) is logged when it came. */
                 c->state = PT_CS_HEAD;
+                c->t_start = w->loop.now;
+                c->t_wall = time(NULL);
                 if (c->nreq > 0 || !pt_timer_armed(&c->timer))
                     pt_timer_arm(&w->loop, &c->timer, &w->t_header);
             }

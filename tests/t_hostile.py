@@ -13,6 +13,7 @@
 5. Error pages and log lines never carry request bytes raw.
 """
 
+import calendar
 import os
 import re
 import resource
@@ -592,6 +593,85 @@ class StalledReaderKernelMemory(unittest.TestCase):
         # 128 KiB unsent plus a segment, with room to spare
         self.assertLess(on, 1024 * 1024, 'send queue %d bytes (system default: %d)' % (on, off))
         self.assertGreater(off, on)
+
+
+# The access log line: "ip - - [06/Dec/2026:15:04:05 +0000] "line" status bytes
+# "referer" "user-agent" seconds gateway-seconds"
+ACCESS_LINE = re.compile(r'^\S+ - - \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d) \+0000\] "(.*)" (\d{3}) '
+                         r'\d+ "[^"]*" "[^"]*" (\d+\.\d{3}) \S+$')
+
+
+class RejectedHeadLogTime(unittest.TestCase):
+    """A head refused before it is complete or valid (400, 408, 414, 431,
+    501) is logged at the time it arrived, with its own duration: the log
+    time used to be set only once a head was accepted, so exactly the attack
+    traffic showed [01/Jan/1970:00:00:00 +0000] and the machine's uptime."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.Server('-o', 'limits.header_timeout=1s', files=FILES, access_log=True)
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def check(self, data, status, tag, first=None):
+        c = harness.connect(self.srv.port, timeout=30)
+        if first:
+            c.sendall(first)
+            self.assertEqual(harness.read_response(c).status, 200)
+            time.sleep(1.5)
+        t0, m0 = time.time(), time.monotonic()
+        try:
+            c.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        out, closed = harness.recv_until_close(c, 30)
+        m1 = time.monotonic()
+        c.close()
+        self.assertEqual([r.status for r in harness.parse_responses(out)][-1:], [status],
+                         out[:300])
+        self.assertTrue(closed)
+        lines = []
+        self.assertTrue(self.srv.wait_for(lambda: lines.extend(
+            l for l in self.srv.access_log_text().splitlines() if tag in l) or lines),
+            self.srv.access_log_text()[-2000:])
+        m = ACCESS_LINE.match(lines[-1])
+        self.assertIsNotNone(m, lines[-1])
+        when = calendar.timegm(time.strptime(m.group(1), '%d/%b/%Y:%H:%M:%S'))
+        self.assertEqual(int(m.group(3)), status)
+        self.assertEqual(time.gmtime(when).tm_year, time.gmtime(t0).tm_year, lines[-1])
+        self.assertLess(abs(when - t0), 120, lines[-1])
+        # the server's interval lies within the client's (1 ms for rounding)
+        self.assertLessEqual(float(m.group(4)), m1 - m0 + 0.001, lines[-1])
+
+    def test_400_malformed_head(self):
+        t = harness.tag()
+        self.check(b'GET /%s HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n' % t.encode(), 400, t)
+
+    def test_501_unknown_method(self):
+        t = harness.tag()
+        self.check(b'BREW /%s HTTP/1.1\r\nHost: x\r\n\r\n' % t.encode(), 501, t)
+
+    def test_414_request_line_too_long(self):
+        t = harness.tag()
+        self.check(b'GET /%s%s HTTP/1.1\r\n' % (t.encode(), b'a' * 9000), 414, t)
+
+    def test_431_head_too_large(self):
+        t = harness.tag()
+        self.check(b'GET /%s HTTP/1.1\r\nHost: x\r\n%s' % (t.encode(), b'X-A: b\r\n' * 2000),
+                   431, t)
+
+    def test_408_head_not_complete_in_time(self):
+        t = harness.tag()
+        self.check(b'GET /%s HTTP/1.1\r\nHost: x\r\n' % t.encode(), 408, t)
+
+    def test_400_on_a_keepalive_connection_after_a_good_request(self):
+        # the second head starts its own clock, not the first request's
+        t = harness.tag()
+        self.check(b'GET /%s HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n' % t.encode(), 400, t,
+                   first=b'GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n')
 
 
 # ---------------------------------------------------------------------------
