@@ -546,6 +546,8 @@ static void start_request(pt_conn *c)
     if (h->is_chunked)
         pt_chunked_init(&c->rq->chunked, lim->max_body, lim->header_buffer);
     c->body_pos = c->head_len;
+    c->body_t0 = c->w->loop.now;
+    c->body_rx = c->in_len - c->head_len;
     c->state = PT_CS_BODY;
     if (h->expect_continue && c->in_len == c->head_len) {
         pt_cq_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -600,6 +602,30 @@ static int eat_body(pt_conn *c)
     c->in_len = c->head_len + rest;
     c->body_pos = c->head_len;
     return 0;
+}
+
+/* limits.body_min_rate, after Apache's mod_reqtimeout MinRate: the body
+ * may take body_timeout plus one second per body_min_rate bytes received.
+ * body_timeout alone is measured between reads, so one byte now and then
+ * would hold the connection (and its collected body) forever. Checked when
+ * bytes arrive; a client that sends nothing meets body_timeout instead.
+ * Returns true after queuing the 408. */
+static bool body_too_slow(pt_conn *c)
+{
+    const pt_limits *lim = limits(c);
+    uint64_t rate = lim->body_min_rate;
+    if (rate == 0)
+        return false;
+    uint64_t ms = c->w->loop.now - c->body_t0;
+    uint64_t allowed =
+        lim->body_timeout_ms + c->body_rx / rate * 1000 + c->body_rx % rate * 1000 / rate;
+    if (ms <= allowed)
+        return false;
+    char why[128];
+    snprintf(why, sizeof(why), "request body at %llu bytes/s, under body_min_rate %llu",
+             (unsigned long long)(c->body_rx * 1000 / ms), (unsigned long long)rate);
+    pt_conn_reject(c, 408, why, true);
+    return true;
 }
 
 static void finish_request(pt_conn *c)
@@ -740,8 +766,10 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
             pt_conn_close(c);
             return;
         }
-        if (n > 0 && c->state == PT_CS_BODY)
+        if (n > 0 && c->state == PT_CS_BODY) {
+            c->body_rx += (uint64_t)n;
             pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
+        }
     }
     drive(c);
 }
@@ -871,6 +899,8 @@ static void drive(pt_conn *c)
                 dispatch(c);
                 continue;
             }
+            if (body_too_slow(c))
+                continue;
             pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
             return;
         }
