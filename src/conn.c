@@ -503,6 +503,13 @@ static void start_request(pt_conn *c)
         c->close_after = true;
 
     bool has_body = h->is_chunked || h->content_length > 0;
+    if (h->authority_form || h->method == PT_M_CONNECT) {
+        /* RFC 9110 §9.3.6: CONNECT asks a proxy for a tunnel; an origin
+         * server refuses it (as nginx does). Close: bytes behind it may be
+         * the tunnel's (a TLS hello sent ahead), never a next request. */
+        pt_conn_reject(c, 405, "CONNECT: not a proxy", true);
+        return;
+    }
     if (h->target.len == 1 && h->target.p[0] == '*') {
         if (h->method != PT_M_OPTIONS) {
             pt_conn_reject(c, 400, "asterisk-form needs OPTIONS", true);
@@ -519,7 +526,7 @@ static void start_request(pt_conn *c)
         c->loc = route(c->vhost, c->path, c->path_len);
         index_reroute(c);
     }
-    if (h->method == PT_M_CONNECT || (!is_gateway(c) && !method_allowed_static(h->method))) {
+    if (!is_gateway(c) && !method_allowed_static(h->method)) {
         /* the body was not read: the connection cannot be reused */
         pt_conn_reject(c, 405, NULL, has_body);
         return;
