@@ -66,6 +66,7 @@ typedef struct key_spec {
     X(max_ranges, max_ranges, K_INT, 16, 1, 64)                                                    \
     X(header_timeout, header_timeout_ms, K_DUR, 30 * SEC, 1, DAY)                                  \
     X(body_timeout, body_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                      \
+    X(body_min_rate, body_min_rate, K_SIZE, 500, 0, 1 * GB)                                        \
     X(keepalive_timeout, keepalive_timeout_ms, K_DUR, 65 * SEC, 1, DAY)                            \
     X(write_timeout, write_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                    \
     X(shutdown_timeout, shutdown_timeout_ms, K_DUR, 30 * SEC, 1, DAY)                              \

@@ -143,6 +143,7 @@ typedef struct pt_limits {
     uint32_t max_ranges;
     uint64_t header_timeout_ms;
     uint64_t body_timeout_ms;
+    uint64_t body_min_rate; /* bytes/s a body averages after body_timeout; 0: off */
     uint64_t keepalive_timeout_ms;
     uint64_t write_timeout_ms;
     uint64_t shutdown_timeout_ms;

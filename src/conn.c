@@ -524,13 +524,18 @@ static void start_request(pt_conn *c)
     const pt_limits *lim = limits(c);
     pt_head *h = &c->rq->head;
     c->nreq++;
-    c->t_start = c->w->loop.now;
-    c->t_wall = time(NULL);
     c->is_head = h->method == PT_M_HEAD;
     if (!h->keep_alive || c->nreq >= lim->keepalive_requests || c->w->stopping)
         c->close_after = true;
 
     bool has_body = h->is_chunked || h->content_length > 0;
+    if (h->authority_form || h->method == PT_M_CONNECT) {
+        /* RFC 9110 §9.3.6: CONNECT asks a proxy for a tunnel; an origin
+         * server refuses it (as nginx does). Close: bytes behind it may be
+         * the tunnel's (a TLS hello sent ahead), never a next request. */
+        pt_conn_reject(c, 405, "CONNECT: not a proxy", true);
+        return;
+    }
     if (h->target.len == 1 && h->target.p[0] == '*') {
         if (h->method != PT_M_OPTIONS) {
             pt_conn_reject(c, 400, "asterisk-form needs OPTIONS", true);
@@ -547,7 +552,7 @@ static void start_request(pt_conn *c)
         c->loc = route(c->vhost, c->path, c->path_len);
         index_reroute(c);
     }
-    if (h->method == PT_M_CONNECT || (!is_gateway(c) && !method_allowed_static(h->method))) {
+    if (!is_gateway(c) && !method_allowed_static(h->method)) {
         /* the body was not read: the connection cannot be reused */
         pt_conn_reject(c, 405, NULL, has_body);
         return;
@@ -574,6 +579,8 @@ static void start_request(pt_conn *c)
     if (h->is_chunked)
         pt_chunked_init(&c->rq->chunked, lim->max_body, lim->header_buffer);
     c->body_pos = c->head_len;
+    c->body_t0 = c->w->loop.now;
+    c->body_rx = c->in_len - c->head_len;
     c->state = PT_CS_BODY;
     if (h->expect_continue && c->in_len == c->head_len) {
         pt_cq_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -628,6 +635,30 @@ static int eat_body(pt_conn *c)
     c->in_len = c->head_len + rest;
     c->body_pos = c->head_len;
     return 0;
+}
+
+/* limits.body_min_rate, after Apache's mod_reqtimeout MinRate: the body
+ * may take body_timeout plus one second per body_min_rate bytes received.
+ * body_timeout alone is measured between reads, so one byte now and then
+ * would hold the connection (and its collected body) forever. Checked when
+ * bytes arrive; a client that sends nothing meets body_timeout instead.
+ * Returns true after queuing the 408. */
+static bool body_too_slow(pt_conn *c)
+{
+    const pt_limits *lim = limits(c);
+    uint64_t rate = lim->body_min_rate;
+    if (rate == 0)
+        return false;
+    uint64_t ms = c->w->loop.now - c->body_t0;
+    uint64_t allowed =
+        lim->body_timeout_ms + c->body_rx / rate * 1000 + c->body_rx % rate * 1000 / rate;
+    if (ms <= allowed)
+        return false;
+    char why[128];
+    snprintf(why, sizeof(why), "request body at %llu bytes/s, under body_min_rate %llu",
+             (unsigned long long)(c->body_rx * 1000 / ms), (unsigned long long)rate);
+    pt_conn_reject(c, 408, why, true);
+    return true;
 }
 
 static void finish_request(pt_conn *c)
@@ -776,8 +807,10 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
             pt_conn_close(c);
             return;
         }
-        if (n > 0 && c->state == PT_CS_BODY)
+        if (n > 0 && c->state == PT_CS_BODY) {
+            c->body_rx += (uint64_t)n;
             pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
+        }
     }
     drive(c);
 }
@@ -865,8 +898,12 @@ static void drive(pt_conn *c)
             }
             if (c->state == PT_CS_IDLE) {
                 /* first bytes of a head: header_timeout runs from here and is
-                 * not refreshed by later bytes (slowloris) */
+                 * not refreshed by later bytes (slowloris). The request's log
+                 * time starts here too, so a head rejected before it is
+                 * complete (400, 408, 414, 431...) is logged when it came. */
                 c->state = PT_CS_HEAD;
+                c->t_start = w->loop.now;
+                c->t_wall = time(NULL);
                 if (c->nreq > 0 || !pt_timer_armed(&c->timer))
                     pt_timer_arm(&w->loop, &c->timer, &w->t_header);
             }
@@ -904,6 +941,8 @@ static void drive(pt_conn *c)
                 dispatch(c);
                 continue;
             }
+            if (body_too_slow(c))
+                continue;
             pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
             return;
         }

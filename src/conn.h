@@ -79,8 +79,10 @@ struct pt_conn {
     uint64_t body_left;
     struct pt_fent *file_ent; /* the static file being sent (fcache.h) */
     uint64_t head_out_start, head_out_len, bytes_written;
-    uint64_t t_start;
-    time_t t_wall;
+    uint64_t t_start; /* loop time the head began to arrive (the access log's duration) */
+    time_t t_wall;    /* the same instant as wall-clock time (the access log's date) */
+    uint64_t body_t0; /* loop time the body began: limits.body_min_rate counts from here */
+    uint64_t body_rx; /* body bytes received so far (framing included) */
 
     /* gateways */
     struct pt_gw *gw;         /* the gateway producing the response, NULL when none */

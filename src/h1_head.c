@@ -455,6 +455,8 @@ static int check_target(pt_head *out)
             out->error = "CONNECT needs authority-form host:port";
             return 400;
         }
+        /* RFC 9112 §3.2.3: only CONNECT has it, and it has no path */
+        out->authority_form = true;
         out->path = (pt_str){t, 0};
         return 0;
     }

@@ -32,11 +32,13 @@ typedef struct pt_head {
     pt_method method;
     pt_str method_str;
     pt_str target; /* raw request-target as sent */
-    pt_str path;   /* raw path (origin-form path, or path of absolute-form), no query */
+    pt_str path;   /* raw path (origin-form path, or path of absolute-form), no query;
+                    * "*" for asterisk-form, empty for authority-form */
     pt_str query;  /* raw query without '?'; query.p == NULL when there was no '?' */
     bool has_query;
     pt_str host; /* absolute-form authority if given, else the Host header value; may be empty */
     bool absolute_form;
+    bool authority_form; /* CONNECT host:port, and only CONNECT: no path at all */
     int http_major, http_minor;
     pt_header *headers; /* points into caller-provided space */
     size_t nheaders;
@@ -72,7 +74,10 @@ int pt_h1_find_head_end(const char *buf, size_t len, size_t limit);
  * on HTTP/1.1 (400), invalid Host syntax (400), HTTP/2+ (505), HTTP/0.9 (400),
  * a method that is not a token (400), any unknown token method, lower-case
  * included since methods are case-sensitive (501),
- * CONNECT (405 left to the caller: returned as method PT_M_CONNECT).
+ * CONNECT: its authority-form target "host:port" is required (400 else) and
+ * returned as authority_form with an empty path; answering it (405: portico is
+ * an origin server, not a proxy) is left to the caller. Asterisk-form "*" only
+ * with OPTIONS (400 else), returned as the path "*".
  * Absolute-form "http://host[:port]/path?q": host taken from it (RFC 9112
  * §3.2.2); other schemes (https ok too) -> 400 for anything but http/https. */
 int pt_h1_parse_head(const char *buf, size_t head_len, pt_header *hdr_space, size_t max_headers,

@@ -13,6 +13,7 @@
 5. Error pages and log lines never carry request bytes raw.
 """
 
+import calendar
 import os
 import re
 import resource
@@ -592,6 +593,176 @@ class StalledReaderKernelMemory(unittest.TestCase):
         # 128 KiB unsent plus a segment, with room to spare
         self.assertLess(on, 1024 * 1024, 'send queue %d bytes (system default: %d)' % (on, off))
         self.assertGreater(off, on)
+
+
+class MinBodyRate(unittest.TestCase):
+    """limits.body_min_rate (after Apache's mod_reqtimeout MinRate): a body
+    gets body_timeout plus one second per body_min_rate bytes. body_timeout
+    alone runs between reads, so a byte every half second used to hold a
+    POST to a CGI (and its collected body) open for as long as the client
+    liked."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cgi_dir = make_cgi_dir()
+        cls.srv = harness.Server('--cgi', '/cgi-bin/=' + cls.cgi_dir,
+                                 '-o', 'limits.body_timeout=2s', '-o', 'limits.body_min_rate=100',
+                                 files=FILES)
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+        shutil.rmtree(cls.cgi_dir, ignore_errors=True)
+
+    def trickle(self, head, total, every=0.5, limit=40):
+        """Send head, then one body byte every `every` seconds (well within
+        body_timeout) until the server answers and closes or `limit` passes.
+        Returns (received, closed, body bytes sent, client port)."""
+        c = harness.connect(self.srv.port, timeout=20)
+        lport = c.getsockname()[1]
+        c.sendall(head)
+        got, sent, closed = b'', 0, False
+        deadline = time.monotonic() + limit
+        try:
+            while time.monotonic() < deadline and not closed:
+                if sent < total:
+                    try:
+                        c.sendall(b'x')
+                        sent += 1
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                c.settimeout(every)
+                try:
+                    b = c.recv(65536)
+                    if b:
+                        got += b
+                    else:
+                        closed = True
+                except socket.timeout:
+                    pass
+                except ConnectionResetError:
+                    closed = True
+        finally:
+            c.close()
+        return got, closed, sent, lport
+
+    def test_one_byte_every_half_second_to_a_cgi_is_cut_with_408(self):
+        head = (b'POST /cgi-bin/count.cgi HTTP/1.1\r\nHost: x\r\n'
+                b'Content-Length: 1000\r\n\r\n')
+        got, closed, sent, lport = self.trickle(head, 1000)
+        rs = harness.parse_responses(got)
+        self.assertEqual([r.status for r in rs], [408], got[:300])
+        self.assertTrue(closed, 'connection left open after the 408')
+        self.assertLess(sent, 1000)
+        self.assertTrue(self.srv.wait_for_log(
+            r'408 .*request body at \d+ bytes/s, under body_min_rate 100\).*'
+            r'client: 127\.0\.0\.1:%d(?!\d)' % lport), self.srv.stderr_text()[-2000:])
+
+    def test_chunked_trickle_is_cut_too(self):
+        head = (b'POST /cgi-bin/count.cgi HTTP/1.1\r\nHost: x\r\n'
+                b'Transfer-Encoding: chunked\r\n\r\n400\r\n')
+        got, closed, sent, _ = self.trickle(head, 1024)
+        self.assertEqual([r.status for r in harness.parse_responses(got)], [408], got[:300])
+        self.assertTrue(closed)
+
+    def test_full_speed_upload_is_unaffected(self):
+        body = b'y' * (4 * 1024 * 1024)
+        st, _, out = harness.request(self.srv.port, 'POST', '/cgi-bin/count.cgi', body=body,
+                                     headers={'Content-Type': 'application/octet-stream'},
+                                     timeout=60)
+        self.assertEqual((st, out), (200, b'%d %d\n' % (len(body), len(body))))
+
+    def test_a_pause_shorter_than_the_grace_is_fine(self):
+        # nothing for 1 s of the 2 s grace, then the rest at once
+        c = harness.connect(self.srv.port, timeout=30)
+        c.sendall(b'POST /cgi-bin/count.cgi HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n'
+                  b'Connection: close\r\n\r\nabc')
+        time.sleep(1)
+        c.sendall(b'defghij')
+        out, _ = harness.recv_until_close(c, 30)
+        c.close()
+        rs = harness.parse_responses(out)
+        self.assertEqual([(r.status, r.body) for r in rs], [(200, b'10 10\n')], out[:300])
+
+
+# The access log line: "ip - - [06/Dec/2026:15:04:05 +0000] "line" status bytes
+# "referer" "user-agent" seconds gateway-seconds"
+ACCESS_LINE = re.compile(r'^\S+ - - \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d) \+0000\] "(.*)" (\d{3}) '
+                         r'\d+ "[^"]*" "[^"]*" (\d+\.\d{3}) \S+$')
+
+
+class RejectedHeadLogTime(unittest.TestCase):
+    """A head refused before it is complete or valid (400, 408, 414, 431,
+    501) is logged at the time it arrived, with its own duration: the log
+    time used to be set only once a head was accepted, so exactly the attack
+    traffic showed [01/Jan/1970:00:00:00 +0000] and the machine's uptime."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.Server('-o', 'limits.header_timeout=1s', files=FILES, access_log=True)
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def check(self, data, status, tag, first=None):
+        c = harness.connect(self.srv.port, timeout=30)
+        if first:
+            c.sendall(first)
+            self.assertEqual(harness.read_response(c).status, 200)
+            time.sleep(1.5)
+        t0, m0 = time.time(), time.monotonic()
+        try:
+            c.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        out, closed = harness.recv_until_close(c, 30)
+        m1 = time.monotonic()
+        c.close()
+        self.assertEqual([r.status for r in harness.parse_responses(out)][-1:], [status],
+                         out[:300])
+        self.assertTrue(closed)
+        lines = []
+        self.assertTrue(self.srv.wait_for(lambda: lines.extend(
+            l for l in self.srv.access_log_text().splitlines() if tag in l) or lines),
+            self.srv.access_log_text()[-2000:])
+        m = ACCESS_LINE.match(lines[-1])
+        self.assertIsNotNone(m, lines[-1])
+        when = calendar.timegm(time.strptime(m.group(1), '%d/%b/%Y:%H:%M:%S'))
+        self.assertEqual(int(m.group(3)), status)
+        self.assertEqual(time.gmtime(when).tm_year, time.gmtime(t0).tm_year, lines[-1])
+        self.assertLess(abs(when - t0), 120, lines[-1])
+        # the server's interval lies within the client's (1 ms for rounding)
+        self.assertLessEqual(float(m.group(4)), m1 - m0 + 0.001, lines[-1])
+
+    def test_400_malformed_head(self):
+        t = harness.tag()
+        self.check(b'GET /%s HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n' % t.encode(), 400, t)
+
+    def test_501_unknown_method(self):
+        t = harness.tag()
+        self.check(b'BREW /%s HTTP/1.1\r\nHost: x\r\n\r\n' % t.encode(), 501, t)
+
+    def test_414_request_line_too_long(self):
+        t = harness.tag()
+        self.check(b'GET /%s%s HTTP/1.1\r\n' % (t.encode(), b'a' * 9000), 414, t)
+
+    def test_431_head_too_large(self):
+        t = harness.tag()
+        self.check(b'GET /%s HTTP/1.1\r\nHost: x\r\n%s' % (t.encode(), b'X-A: b\r\n' * 2000),
+                   431, t)
+
+    def test_408_head_not_complete_in_time(self):
+        t = harness.tag()
+        self.check(b'GET /%s HTTP/1.1\r\nHost: x\r\n' % t.encode(), 408, t)
+
+    def test_400_on_a_keepalive_connection_after_a_good_request(self):
+        # the second head starts its own clock, not the first request's
+        t = harness.tag()
+        self.check(b'GET /%s HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n' % t.encode(), 400, t,
+                   first=b'GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n')
 
 
 # ---------------------------------------------------------------------------

@@ -523,6 +523,28 @@ class ExpectAndMethods(Base):
         self.assertEqual(r.header('Allow'), 'GET, HEAD, OPTIONS')
         self.assertEqual(r.header('Content-Length'), '0')
 
+    def test_connect_is_405_with_allow_and_closes(self):
+        # RFC 9110 §9.3.6: CONNECT asks a proxy for a tunnel; an origin server
+        # refuses it, and closes: what follows may be tunnel bytes sent ahead
+        # (here a TLS record), never a next request
+        srv = self.server()
+        for line in (b'CONNECT host:5 HTTP/1.1\r\nHost: host:5', b'CONNECT host:5 HTTP/1.0',
+                     b'CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443'):
+            with self.subTest(line=line):
+                s = srv.connect(30)
+                lport = s.getsockname()[1]
+                s.sendall(line + b'\r\n\r\n\x16\x03\x01\x00\x05hello' + FOLLOW)
+                out, closed = harness.recv_until_close(s, timeout=30)
+                s.close()
+                rs = harness.parse_responses(out)
+                self.assertEqual([r.status for r in rs], [405], out[:300])
+                self.assert_error_page(rs[0], 405)
+                self.assertEqual(rs[0].header('Allow'), 'GET, HEAD, OPTIONS')
+                self.assertTrue(closed)
+                self.assertTrue(srv.wait_for_log(
+                    r'405 .*\(CONNECT: not a proxy\), client: 127\.0\.0\.1:%d(?!\d)' % lport),
+                    srv.stderr_text())
+
     def test_options_path_is_200_with_allow(self):
         srv = self.server()
         out, _, _ = exchange(srv.port, _req([H], line=b'OPTIONS /a.txt HTTP/1.1') + FOLLOW,

@@ -41,8 +41,22 @@ static void check_head(const char *head, size_t hl, const pt_head *h, size_t max
     FZ_CHECK(h->target.len > 0);
     for (size_t i = 0; i < h->target.len; i++)
         FZ_CHECK((unsigned char)h->target.p[i] > 0x20 && h->target.p[i] != 0x7f);
-    /* the path may be the static "/" for an absolute-form target without one */
-    FZ_CHECK(h->path.len > 0);
+    /* RFC 9112 §3.2.3: authority-form (host:port, no path) with CONNECT and
+     * only there; every other form has a path, which may be the static "/"
+     * of an absolute-form target without one */
+    FZ_CHECK(h->authority_form == (h->method == PT_M_CONNECT));
+    FZ_CHECK(!(h->authority_form && h->absolute_form));
+    if (h->authority_form) {
+        FZ_CHECK(h->path.len == 0 && !h->has_query);
+        FZ_CHECK(memchr(h->target.p, ':', h->target.len) != NULL);
+    } else {
+        FZ_CHECK(h->path.len > 0);
+    }
+    /* RFC 9112 §3.2.4: asterisk-form with OPTIONS only */
+    if (h->target.len == 1 && h->target.p[0] == '*')
+        FZ_CHECK(h->method == PT_M_OPTIONS && h->path.len == 1);
+    else if (!h->authority_form)
+        FZ_CHECK(h->path.p[0] == '/');
     FZ_CHECK(!memchr(h->path.p, '?', h->path.len));
     FZ_CHECK(h->has_query == (h->query.p != NULL));
     if (h->has_query)
@@ -138,7 +152,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_slice(head, hl, h.target);
     } else {
         check_head(head, hl, &h, max_headers);
-        if (!(h.target.len == 1 && h.target.p[0] == '*')) {
+        /* conn.c normalises the path of every form but these two */
+        if (!h.authority_form && !(h.target.len == 1 && h.target.p[0] == '*')) {
             char *norm = malloc(h.path.len + 1);
             FZ_CHECK(norm != NULL);
             ssize_t n = pt_path_normalize(h.path.p, h.path.len, norm);

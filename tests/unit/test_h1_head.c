@@ -183,6 +183,23 @@ static void test_smuggling_table(void)
     ok(parse("CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n") == 0 &&
            H.method == PT_M_CONNECT,
        "CONNECT authority-form parses, left to the caller as PT_M_CONNECT");
+    ok(parse("CONNECT a.example:443 HTTP/1.0\r\n\r\n") == 0 && H.authority_form &&
+           !H.absolute_form && H.path.len == 0 && !H.has_query &&
+           slice_is(H.target, "a.example:443"),
+       "authority-form (RFC 9112 §3.2.3) is flagged and has an empty path");
+    ok(parse("CONNECT [::1]:5 HTTP/1.1\r\nHost: [::1]:5\r\n\r\n") == 0 && H.authority_form,
+       "authority-form with an IPv6 literal");
+    ok(parse("GET a.example:443 HTTP/1.1\r\nHost: a.example\r\n\r\n") == 400,
+       "authority-form with GET is 400 (CONNECT only)");
+    ok(parse("OPTIONS a.example:443 HTTP/1.1\r\nHost: a.example\r\n\r\n") == 400,
+       "authority-form with OPTIONS is 400 (CONNECT only)");
+    ok(parse("CONNECT * HTTP/1.1\r\nHost: a.example\r\n\r\n") == 400,
+       "asterisk-form with CONNECT is 400 (OPTIONS only)");
+    ok(parse("CONNECT http://a.example:80/ HTTP/1.1\r\nHost: a.example\r\n\r\n") == 400,
+       "absolute-form with CONNECT is 400");
+    ok(parse("GET / HTTP/1.1\r\nHost: a.example\r\n\r\n") == 0 && !H.authority_form &&
+           H.path.len == 1,
+       "origin-form is not authority-form");
     ok(parse("CONNECT a.example HTTP/1.1\r\nHost: a.example\r\n\r\n") == 400,
        "CONNECT without a port is 400");
     ok(parse("CONNECT / HTTP/1.1\r\nHost: a.example\r\n\r\n") == 400,
@@ -217,8 +234,11 @@ static void test_request_line(void)
     ok(parse("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n") == 400, "fragment in target is 400");
     ok(parse("GET * HTTP/1.1\r\nHost: a\r\n\r\n") == 400, "asterisk-form with GET is 400");
     ok(parse("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n") == 0 && H.method == PT_M_OPTIONS &&
-           H.path.len == 1 && H.path.p[0] == '*' && !H.has_query,
-       "OPTIONS * is accepted with path '*'");
+           H.path.len == 1 && H.path.p[0] == '*' && !H.has_query && !H.authority_form &&
+           !H.absolute_form,
+       "OPTIONS * is accepted with path '*' (RFC 9112 §3.2.4)");
+    ok(parse("OPTIONS *?x HTTP/1.1\r\nHost: a\r\n\r\n") == 400,
+       "asterisk-form is exactly '*': '*?x' is 400");
     ok(parse("GET ftp://a.example/ HTTP/1.1\r\nHost: a\r\n\r\n") == 400,
        "absolute-form with scheme ftp is 400");
     ok(parse("GET http://u@a.example/ HTTP/1.1\r\nHost: a\r\n\r\n") == 400,
