@@ -19,7 +19,8 @@ UNIT_TESTS = \
 	tests/unit/test_ev \
 	tests/unit/test_fcache \
 	tests/unit/test_spawn \
-	tests/unit/test_cgi_spawn
+	tests/unit/test_cgi_spawn \
+	tests/unit/test_resolve
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -40,6 +41,7 @@ tests_unit_test_ev_LDADD = $(PT_LIBS)
 tests_unit_test_fcache_LDADD = $(PT_LIBS)
 tests_unit_test_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_spawn_LDADD = $(PT_LIBS)
+tests_unit_test_resolve_LDADD = $(PT_LIBS)
 # the test makes libportico.a's allocations fail on purpose
 tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
