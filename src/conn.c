@@ -11,11 +11,13 @@
 #include "gw.h"
 #include "h1_resp.h"
 #include "log.h"
+#include "resolve.h"
 #include "static.h"
 #include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -399,20 +401,24 @@ static const pt_location *route(const pt_vhost *v, const char *path, size_t len)
 /* A directory whose index file is served by a gateway ("index.php" with a
  * ".php" FastCGI rule): route to that file, as nginx's index + try_files
  * and lighttpd's index-file.names do. The vhost's index order holds: an
- * earlier index file that exists stays a static answer. */
-static int try_index(pt_conn *c, const char *root, const char *idx, size_t il)
+ * earlier index file that exists stays a static answer. The file is looked
+ * for by the resolver beneath the root (rootfd) under the directory's
+ * symlink policy; the gateway resolves its script again under its own. */
+static int try_index(pt_conn *c, int rootfd, const char *root, bool follow, const char *idx,
+                     size_t il)
 {
-    char file[PATH_MAX];
-    if ((size_t)snprintf(file, sizeof(file), "%s%.*s%.*s", root, (int)c->path_len, c->path, (int)il,
-                         idx) >= sizeof(file))
-        return -1;
-    struct stat st;
-    if (stat(file, &st) < 0 || !S_ISREG(st.st_mode))
-        return 0;
     if (c->path_len + il > c->w->path_cap)
         return -1;
     memcpy(c->path + c->path_len, idx, il);
     c->path[c->path_len + il] = '\0';
+    struct stat st;
+    int fd = pt_resolve_stat(rootfd, root, c->path + 1, O_PATH | O_CLOEXEC, follow, &st);
+    if (fd >= 0)
+        close(fd);
+    if (fd < 0 || !S_ISREG(st.st_mode)) {
+        c->path[c->path_len] = '\0';
+        return 0;
+    }
     const pt_location *l = route(c->vhost, c->path, c->path_len + il);
     if (l && l->handler != PT_H_STATIC) {
         c->path_len += il;
@@ -430,9 +436,13 @@ static void index_reroute(pt_conn *c)
         c->path[c->path_len - 1] != '/')
         return;
     const char *root = c->loc->root ? c->loc->root : v->root;
+    bool follow = pt_resolve_follow(v, c->loc), own = c->loc->root != NULL;
+    int rootfd = own ? open(root, O_PATH | O_DIRECTORY | O_CLOEXEC) : v->root_fd;
+    if (rootfd < 0)
+        return; /* the static handler reports it */
     for (size_t i = 0; i < v->nindex; i++)
-        if (try_index(c, root, v->index[i], strlen(v->index[i])) != 0)
-            return;
+        if (try_index(c, rootfd, root, follow, v->index[i], strlen(v->index[i])) != 0)
+            goto out;
     /* then "index.php" for a ".php" FastCGI rule, like php -S and
      * lighttpd's default index-file.names */
     for (size_t k = 0; k < v->nlocs; k++) {
@@ -441,9 +451,12 @@ static void index_reroute(pt_conn *c)
         if (e->match != PT_MATCH_EXT || e->handler != PT_H_FASTCGI || e->pattern_len > 50)
             continue;
         int n = snprintf(name, sizeof(name), "index%s", e->pattern);
-        if (try_index(c, root, name, (size_t)n) != 0)
-            return;
+        if (try_index(c, rootfd, root, follow, name, (size_t)n) != 0)
+            goto out;
     }
+out:
+    if (own)
+        close(rootfd);
 }
 
 /* limit_conn and limit_req of the request's location, checked before any

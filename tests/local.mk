@@ -51,6 +51,7 @@ PY_TESTS = \
 	tests/t_http.py \
 	tests/t_static.py \
 	tests/t_filecache.py \
+	tests/t_resolve.py \
 	tests/t_idle.py \
 	tests/t_signals.py \
 	tests/t_reload.py \
