@@ -429,11 +429,43 @@ static int try_index(pt_conn *c, int rootfd, const char *root, bool follow, cons
     return 1;
 }
 
+/* Would the index file idx of the directory c->path go to a gateway? */
+static bool index_leaves_static(pt_conn *c, const char *idx, size_t il)
+{
+    if (c->path_len + il > c->w->path_cap)
+        return false;
+    memcpy(c->path + c->path_len, idx, il);
+    const pt_location *l = route(c->vhost, c->path, c->path_len + il);
+    c->path[c->path_len] = '\0';
+    return l && l->handler != PT_H_STATIC;
+}
+
+/* The "index<ext>" name of a FastCGI extension rule e in name (64 bytes):
+ * its length, 0 when e is not one. */
+static size_t fcgi_index_name(const pt_location *e, char *name)
+{
+    if (e->match != PT_MATCH_EXT || e->handler != PT_H_FASTCGI || e->pattern_len > 50)
+        return 0;
+    return (size_t)snprintf(name, 64, "index%s", e->pattern);
+}
+
 static void index_reroute(pt_conn *c)
 {
     const pt_vhost *v = c->vhost;
     if (!c->loc || c->loc->handler != PT_H_STATIC || c->path_len == 0 ||
         c->path[c->path_len - 1] != '/')
+        return;
+    /* when every candidate stays static, the static handler finds the
+     * index itself: no look at the file system here */
+    bool away = false;
+    char name[64];
+    for (size_t i = 0; i < v->nindex && !away; i++)
+        away = index_leaves_static(c, v->index[i], strlen(v->index[i]));
+    for (size_t k = 0; k < v->nlocs && !away; k++) {
+        size_t n = fcgi_index_name(&v->locs[k], name);
+        away = n > 0 && index_leaves_static(c, name, n);
+    }
+    if (!away)
         return;
     const char *root = c->loc->root ? c->loc->root : v->root;
     bool follow = pt_resolve_follow(v, c->loc), own = c->loc->root != NULL;
@@ -446,12 +478,8 @@ static void index_reroute(pt_conn *c)
     /* then "index.php" for a ".php" FastCGI rule, like php -S and
      * lighttpd's default index-file.names */
     for (size_t k = 0; k < v->nlocs; k++) {
-        const pt_location *e = &v->locs[k];
-        char name[64];
-        if (e->match != PT_MATCH_EXT || e->handler != PT_H_FASTCGI || e->pattern_len > 50)
-            continue;
-        int n = snprintf(name, sizeof(name), "index%s", e->pattern);
-        if (try_index(c, rootfd, root, follow, name, (size_t)n) != 0)
+        size_t n = fcgi_index_name(&v->locs[k], name);
+        if (n > 0 && try_index(c, rootfd, root, follow, name, n) != 0)
             goto out;
     }
 out:
