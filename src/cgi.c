@@ -322,6 +322,28 @@ static void nonblock(int fd)
         fcntl(fd, F_SETFL, O_NONBLOCK);
 }
 
+/* Does the checked file start with "#!"? Such a script cannot be run from
+ * its fd and keep its name (cgi_spawn.c): it goes by its path, and failing
+ * an execveat first would cost a whole exec set-up per request. */
+static bool is_script(int fd)
+{
+    char m[2];
+    return fd >= 0 && pread(fd, m, 2, 0) == 2 && m[0] == '#' && m[1] == '!';
+}
+
+/* May we execute the file fd refers to? faccessat2 (Linux 5.8) asks of the
+ * fd itself; before it, the kernel's own link to the fd in /proc does. */
+static bool fd_executable(int fd)
+{
+    if (faccessat(fd, "", X_OK, AT_EMPTY_PATH) == 0)
+        return true;
+    if (errno != ENOSYS && errno != EINVAL)
+        return false;
+    char proc[32];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    return access(proc, X_OK) == 0;
+}
+
 static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *interp,
                  const char **what)
 {
@@ -360,7 +382,11 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
         .argv = argv,
         .envp = envp,
         .fd = {in[0] >= 0 ? in[0] : null_fd, out[1], err[1]},
+        .exec_by_fd = !interp && r->fd >= 0 && !is_script(r->fd),
+        .exec_fd = r->fd,
         .dir = r->dir,
+        .chdir_by_fd = r->dir_fd >= 0,
+        .dir_fd = r->dir_fd,
         .rlimit = {loc->rlimit_cpu, loc->rlimit_as, loc->rlimit_nproc},
     };
     g->pid = pt_cgi_spawn(&sr, what);
@@ -406,15 +432,19 @@ void pt_cgi_start(pt_conn *c)
     if (!st) {
         const char *base = strrchr(r.filename, '/');
         interp = interpreter_for(c->loc, base ? base + 1 : r.filename);
-        if (!interp && access(r.filename, X_OK) < 0)
-            st = 403; /* not executable and no interpreter: never its source */
+        /* not executable and no interpreter: never its source (asked of
+         * the file that was checked; a location's program is configured) */
+        if (!interp && (r.fd >= 0 ? !fd_executable(r.fd) : access(r.filename, X_OK) < 0))
+            st = 403;
     }
     if (st) {
+        pt_gw_script_close(&r);
         pt_conn_reject(c, st, st == 403 ? "not an executable CGI script" : "no such CGI script",
                        false);
         return;
     }
     if (w->cgi_running >= lim->cgi_max_procs) {
+        pt_gw_script_close(&r); /* resolved again when its turn comes */
         if (w->cgi_q.len >= lim->cgi_queue) {
             pt_conn_reject(c, 503, "CGI process limit reached and the queue is full", false);
             return;
@@ -426,6 +456,7 @@ void pt_cgi_start(pt_conn *c)
     }
     pt_cgi *g = calloc(1, sizeof(*g));
     if (!g || !(g->script = strdup(r.filename))) {
+        pt_gw_script_close(&r);
         free(g);
         pt_conn_reject(c, 500, "out of memory", true);
         return;
@@ -437,7 +468,9 @@ void pt_cgi_start(pt_conn *c)
     pt_gw_init(&g->gw, &cgi_ops, c, c->loc->buffering,
                strncmp(base ? base + 1 : r.filename, "nph-", 4) == 0);
     const char *what = "cannot execute";
-    if (spawn(g, c, &r, interp, &what) < 0) {
+    int sprc = spawn(g, c, &r, interp, &what);
+    pt_gw_script_close(&r);
+    if (sprc < 0) {
         char why[PATH_MAX + 64];
         snprintf(why, sizeof(why), "%s %s: %s", what, interp ? interp : r.filename,
                  strerror(errno));

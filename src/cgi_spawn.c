@@ -86,6 +86,7 @@ child(const pt_cgi_spawn_req *rq, volatile int *err)
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     sigset_t none;
     int fd[3] = {rq->fd[0], rq->fd[1], rq->fd[2]};
+    int xfd = rq->exec_by_fd ? rq->exec_fd : -1;
 
     for (int s = 1; s < NSIG && s <= 64; s++) {
         if (!(changed & (1ULL << (s - 1))) || sigaction(s, &dfl, NULL) == 0)
@@ -97,17 +98,22 @@ child(const pt_cgi_spawn_req *rq, volatile int *err)
     }
     if (setpgid(0, 0) < 0)
         goto fail;
+    /* before the fds move: dir_fd may be one of 0-2 */
+    step = STEP_DIR;
+    if (rq->chdir_by_fd ? fchdir(rq->dir_fd) < 0 : rq->dir && chdir(rq->dir) < 0)
+        goto fail;
+    step = STEP_SETUP;
     /* a source on 0-2 (a worker started with a closed stdin, say) moves up
-     * first, so that no dup2 below overwrites another's source */
+     * first, so that no dup2 below overwrites another's source (or the
+     * program's fd) */
+    if (xfd >= 0 && xfd < 3 && (xfd = fcntl(xfd, F_DUPFD_CLOEXEC, 3)) < 0)
+        goto fail;
     for (int i = 0; i < 3; i++)
         if (fd[i] < 3 && fd[i] != i && (fd[i] = fcntl(fd[i], F_DUPFD_CLOEXEC, 3)) < 0)
             goto fail;
     for (int i = 0; i < 3; i++)
         if (fd[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(fd[i], i) < 0)
             goto fail;
-    step = STEP_DIR;
-    if (rq->dir && chdir(rq->dir) < 0)
-        goto fail;
     step = STEP_LIMITS;
     /* set before execve: the program never runs an instruction without them */
     for (int i = 0; i < 3; i++) {
@@ -115,14 +121,24 @@ child(const pt_cgi_spawn_req *rq, volatile int *err)
         if (rq->rlimit[i] && setrlimit(res[i], &rl) < 0)
             goto fail;
     }
+    /* the checked program's fd waits on 3, close-on-exec */
+    if (xfd > 3 && (xfd = dup3(xfd, 3, O_CLOEXEC)) < 0)
+        goto fail;
 #ifdef SYS_close_range
     /* every fd is O_CLOEXEC already; this is the belt (fails harmlessly
      * with ENOSYS before Linux 5.9) */
-    syscall(SYS_close_range, 3U, ~0U, 0U);
+    syscall(SYS_close_range, xfd >= 0 ? 4U : 3U, ~0U, 0U);
 #endif
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     step = STEP_EXEC;
+    /* run what the resolver checked, not what its name may lead to now.
+     * A "#!" script cannot run from a close-on-exec fd (the kernel would
+     * hand its interpreter /dev/fd/3, closed by then: ENOENT), and a
+     * script must see its real name in argv: those go by the path */
+    if (xfd >= 0 &&
+        (syscall(SYS_execveat, xfd, "", rq->argv, rq->envp, AT_EMPTY_PATH) == 0 || errno != ENOENT))
+        goto fail;
     execve(rq->path, rq->argv, rq->envp);
 fail:
     *err = step << 16 | (errno > 0 && errno < 0xffff ? errno : EINVAL);

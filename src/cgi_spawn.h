@@ -4,14 +4,19 @@
 #ifndef PT_CGI_SPAWN_H
 #define PT_CGI_SPAWN_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 typedef struct pt_cgi_spawn_req {
     const char *path; /* execve's: no PATH search */
+    bool exec_by_fd;  /* run exec_fd (the checked program), not path */
+    int exec_fd;
     char *const *argv;
     char *const *envp;
-    int fd[3];                    /* become the program's stdin, stdout, stderr */
-    const char *dir;              /* working directory, or NULL */
+    int fd[3];        /* become the program's stdin, stdout, stderr */
+    const char *dir;  /* working directory, or NULL */
+    bool chdir_by_fd; /* enter dir_fd (the checked directory), not dir */
+    int dir_fd;
     unsigned long long rlimit[3]; /* CPU seconds, address space bytes,
                                      processes; soft = hard, 0 = unchanged */
 } pt_cgi_spawn_req;

@@ -1439,6 +1439,8 @@ static int build_locations(load_ctx *x, const config_setting_t *list, const defa
     /* one spare slot for the implicit "/" */
     if (!(v->locs = xcalloc(x, n + 1, sizeof(*v->locs))))
         return -1;
+    for (size_t i = 0; i <= n; i++)
+        v->locs[i].dir_fd = -1;
     for (size_t i = 0; i < n; i++) {
         const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
         pt_location *l = &v->locs[v->nlocs++];
@@ -2730,6 +2732,13 @@ int pt_config_open_roots(pt_config *c, char *err, size_t errlen)
                 snprintf(err, errlen, "root '%s': %s", v->root, strerror(errno));
             return -1;
         }
+        /* a gateway's script directory: the scripts are resolved beneath
+         * it (resolve.c); one missing now is looked for per request */
+        for (size_t j = 0; j < v->nlocs; j++) {
+            pt_location *l = &v->locs[j];
+            if (l->cgi_dir && l->dir_fd < 0)
+                l->dir_fd = open(l->cgi_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        }
     }
     return 0;
 }
@@ -2764,6 +2773,8 @@ void pt_config_free(pt_config *c)
             free(l->pattern);
             free(l->root);
             free(l->cgi_dir);
+            if (l->dir_fd >= 0)
+                close(l->dir_fd);
             free(l->cgi_program);
             free_strv(l->interpreters, l->ninterpreters);
             free_strv(l->interp_paths, l->ninterpreters);

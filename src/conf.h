@@ -90,6 +90,7 @@ typedef struct pt_location {
     int precompressed;   /* -1 inherit, 0/1: serve NAME.br / NAME.gz when accepted */
     /* handler "cgi" (see portico.conf(5)) */
     char *cgi_dir;       /* prefix location: scripts live here (path walk below it) */
+    int dir_fd;          /* cgi_dir's O_PATH fd (pt_config_open_roots), or -1 */
     char *cgi_program;   /* prefix location: this one program serves the whole prefix */
     char **interpreters; /* ".pl=/usr/bin/perl" split: ext[i] -> interp[i] */
     char **interp_paths;

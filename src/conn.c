@@ -11,11 +11,13 @@
 #include "gw.h"
 #include "h1_resp.h"
 #include "log.h"
+#include "resolve.h"
 #include "static.h"
 #include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -425,20 +427,24 @@ static const pt_location *route(const pt_vhost *v, const char *path, size_t len)
 /* A directory whose index file is served by a gateway ("index.php" with a
  * ".php" FastCGI rule): route to that file, as nginx's index + try_files
  * and lighttpd's index-file.names do. The vhost's index order holds: an
- * earlier index file that exists stays a static answer. */
-static int try_index(pt_conn *c, const char *root, const char *idx, size_t il)
+ * earlier index file that exists stays a static answer. The file is looked
+ * for by the resolver beneath the root (rootfd) under the directory's
+ * symlink policy; the gateway resolves its script again under its own. */
+static int try_index(pt_conn *c, int rootfd, const char *root, bool follow, const char *idx,
+                     size_t il)
 {
-    char file[PATH_MAX];
-    if ((size_t)snprintf(file, sizeof(file), "%s%.*s%.*s", root, (int)c->path_len, c->path, (int)il,
-                         idx) >= sizeof(file))
-        return -1;
-    struct stat st;
-    if (stat(file, &st) < 0 || !S_ISREG(st.st_mode))
-        return 0;
     if (c->path_len + il > c->w->path_cap)
         return -1;
     memcpy(c->path + c->path_len, idx, il);
     c->path[c->path_len + il] = '\0';
+    struct stat st;
+    int fd = pt_resolve_stat(rootfd, root, c->path + 1, O_PATH | O_CLOEXEC, follow, &st);
+    if (fd >= 0)
+        close(fd);
+    if (fd < 0 || !S_ISREG(st.st_mode)) {
+        c->path[c->path_len] = '\0';
+        return 0;
+    }
     const pt_location *l = route(c->vhost, c->path, c->path_len + il);
     if (l && l->handler != PT_H_STATIC) {
         c->path_len += il;
@@ -449,27 +455,62 @@ static int try_index(pt_conn *c, const char *root, const char *idx, size_t il)
     return 1;
 }
 
+/* Would the index file idx of the directory c->path go to a gateway? */
+static bool index_leaves_static(pt_conn *c, const char *idx, size_t il)
+{
+    if (c->path_len + il > c->w->path_cap)
+        return false;
+    memcpy(c->path + c->path_len, idx, il);
+    const pt_location *l = route(c->vhost, c->path, c->path_len + il);
+    c->path[c->path_len] = '\0';
+    return l && l->handler != PT_H_STATIC;
+}
+
+/* The "index<ext>" name of a FastCGI extension rule e in name (64 bytes):
+ * its length, 0 when e is not one. */
+static size_t fcgi_index_name(const pt_location *e, char *name)
+{
+    if (e->match != PT_MATCH_EXT || e->handler != PT_H_FASTCGI || e->pattern_len > 50)
+        return 0;
+    return (size_t)snprintf(name, 64, "index%s", e->pattern);
+}
+
 static void index_reroute(pt_conn *c)
 {
     const pt_vhost *v = c->vhost;
     if (!c->loc || c->loc->handler != PT_H_STATIC || c->path_len == 0 ||
         c->path[c->path_len - 1] != '/')
         return;
+    /* when every candidate stays static, the static handler finds the
+     * index itself: no look at the file system here */
+    bool away = false;
+    char name[64];
+    for (size_t i = 0; i < v->nindex && !away; i++)
+        away = index_leaves_static(c, v->index[i], strlen(v->index[i]));
+    for (size_t k = 0; k < v->nlocs && !away; k++) {
+        size_t n = fcgi_index_name(&v->locs[k], name);
+        away = n > 0 && index_leaves_static(c, name, n);
+    }
+    if (!away)
+        return;
     const char *root = c->loc->root ? c->loc->root : v->root;
+    bool follow = pt_resolve_follow(v, c->loc), own = c->loc->root != NULL;
+    int rootfd = own ? open(root, O_PATH | O_DIRECTORY | O_CLOEXEC) : v->root_fd;
+    if (rootfd < 0)
+        return; /* the static handler reports it */
     for (size_t i = 0; i < v->nindex; i++)
-        if (try_index(c, root, v->index[i], strlen(v->index[i])) != 0)
-            return;
+        if (try_index(c, rootfd, root, follow, v->index[i], strlen(v->index[i])) != 0)
+            goto out;
     /* then "index.php" for a ".php" FastCGI rule, like php -S and
      * lighttpd's default index-file.names */
     for (size_t k = 0; k < v->nlocs; k++) {
-        const pt_location *e = &v->locs[k];
-        char name[64];
-        if (e->match != PT_MATCH_EXT || e->handler != PT_H_FASTCGI || e->pattern_len > 50)
-            continue;
-        int n = snprintf(name, sizeof(name), "index%s", e->pattern);
-        if (try_index(c, root, name, (size_t)n) != 0)
-            return;
+        size_t n = fcgi_index_name(&v->locs[k], name);
+        if (n > 0 && try_index(c, rootfd, root, follow, name, n) != 0)
+            goto out;
     }
+out:
+    if (own)
+        close(rootfd);
 }
 
 /* limit_conn and limit_req of the request's location, checked before any

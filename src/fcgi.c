@@ -1132,6 +1132,10 @@ void pt_fcgi_start(pt_conn *c)
     bool app = loc->match == PT_MATCH_PREFIX && !loc->cgi_dir && !loc->cgi_program;
     pt_gw_script s;
     int st = pt_gw_resolve(c, &s, loc->require_file && !app && !loc->cgi_program);
+    /* the backend opens SCRIPT_FILENAME itself, in another process: what
+     * portico promises is the check (beneath the root, the symlink policy),
+     * see SECURITY.md */
+    pt_gw_script_close(&s);
     if (st) {
         pt_conn_reject(c, st, st == 404 ? "no such script" : "not a script", false);
         return;

@@ -1,6 +1,7 @@
 /* gw.c: the gateway path shared by CGI and FastCGI: script resolution by
- * path walk, the request's meta-variables, the response side (header block,
- * framing, buffering with a spill file, back-pressure) and the wait queue.
+ * path walk (through the resolver, resolve.c), the request's
+ * meta-variables, the response side (header block, framing, buffering with
+ * a spill file, back-pressure) and the wait queue.
  * cgi.c and fcgi.c differ only in how bytes reach the program. */
 #include "first.h"
 #include "gw.h"
@@ -8,10 +9,12 @@
 #include "conn.h"
 #include "h1_resp.h"
 #include "log.h"
+#include "resolve.h"
 #include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,45 +251,67 @@ static bool is_hidden_seg(const char *p, size_t len)
     return len > 0 && p[0] == '.';
 }
 
-/* Walk rel (normalised, no leading '/') below base: the first regular file
- * is the script. Returns 0 or an HTTP status; *script_len = bytes of rel
+/* Walk rel (normalised, no leading '/') beneath base (its fd basefd):
+ * the first regular file is the script. Each candidate prefix is opened
+ * by the resolver, under the symlink policy, and judged on fstat of what
+ * was opened; the script's fd goes to *fd (the caller runs what was
+ * checked). Returns 0 or an HTTP status; *script_len = bytes of rel
  * naming the script. An extension rule names only files with it. */
-static int walk(const char *base, const char *rel, size_t rlen, const pt_location *loc,
-                bool allow_dot, size_t *script_len)
+static int walk(int basefd, const char *base, const char *rel, size_t rlen, const pt_location *loc,
+                bool allow_dot, bool follow, size_t *script_len, int *fd, int *dirfd)
 {
     char buf[PATH_MAX];
-    size_t bl = strlen(base);
-    if (bl + 1 + rlen >= sizeof(buf))
+    if (rlen >= sizeof(buf))
         return 404;
-    memcpy(buf, base, bl);
-    buf[bl] = '/';
     size_t i = 0;
+    int last = -1, rc = 403; /* the last directory: the script's */
     while (i < rlen) {
         size_t j = i;
         while (j < rlen && rel[j] != '/')
             j++;
         if (j == i)
-            return 403; /* "dir/" itself: no script named */
-        if (!allow_dot && is_hidden_seg(rel + i, j - i))
-            return 404;
-        memcpy(buf + bl + 1, rel, j);
-        buf[bl + 1 + j] = '\0';
+            break; /* "dir/" itself: no script named */
+        if (!allow_dot && is_hidden_seg(rel + i, j - i)) {
+            rc = 404;
+            break;
+        }
+        memcpy(buf, rel, j);
+        buf[j] = '\0';
         struct stat st;
-        if (stat(buf, &st) < 0)
-            return errno == EACCES ? 403 : 404;
+        /* readable when it can be (cgi.c looks for "#!"), else O_PATH */
+        int f = pt_resolve_stat(basefd, base, buf, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                                follow, &st);
+        if (f < 0 && errno == EACCES)
+            f = pt_resolve_stat(basefd, base, buf, O_PATH | O_CLOEXEC, follow, &st);
+        if (f < 0) {
+            rc = pt_resolve_status(errno) == 403 ? 403 : 404;
+            break;
+        }
         if (S_ISREG(st.st_mode)) {
             if (loc->match == PT_MATCH_EXT &&
                 (j - i <= loc->pattern_len ||
-                 memcmp(rel + j - loc->pattern_len, loc->pattern, loc->pattern_len) != 0))
-                return 404;
+                 memcmp(rel + j - loc->pattern_len, loc->pattern, loc->pattern_len) != 0)) {
+                close(f);
+                rc = 404;
+                break;
+            }
             *script_len = j;
+            *fd = f;
+            *dirfd = last;
             return 0;
         }
-        if (!S_ISDIR(st.st_mode))
-            return 403;
+        if (!S_ISDIR(st.st_mode)) {
+            close(f);
+            break;
+        }
+        if (last >= 0)
+            close(last);
+        last = f;
         i = j + 1;
     }
-    return 403; /* only directories: nothing to run */
+    if (last >= 0)
+        close(last);
+    return rc; /* 403: only directories, nothing to run */
 }
 
 /* Without the file check (FastCGI require_file = false): the first segment
@@ -314,6 +339,8 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
     const char *path = c->path;
     size_t plen = c->path_len;
     r->filename[0] = r->dir[0] = '\0';
+    r->fd = r->dir_fd = -1;
+    r->dir_fd_owned = false;
     r->doc_root = loc->root ? loc->root : c->vhost->root;
     size_t pfx = loc->match == PT_MATCH_PREFIX ? loc->pattern_len : 0;
     if (pfx > 0 && loc->pattern[pfx - 1] == '/')
@@ -345,9 +372,27 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
         if (loc->allow_dotfiles >= 0)
             allow_dot = loc->allow_dotfiles;
         int st = 0;
-        if (do_walk)
-            st = walk(base, rel, rlen, loc, allow_dot, &slen);
-        else if (loc->match == PT_MATCH_EXT)
+        if (do_walk) {
+            /* beneath the script directory, or the document root */
+            int basefd = loc->cgi_dir ? loc->dir_fd : loc->root ? -1 : c->vhost->root_fd;
+            int own = -1;
+            if (basefd < 0)
+                basefd = own = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (basefd < 0)
+                st = pt_resolve_status(errno);
+            else
+                st = walk(basefd, base, rel, rlen, loc, allow_dot, pt_resolve_follow(c->vhost, loc),
+                          &slen, &r->fd, &r->dir_fd);
+            r->dir_fd_owned = r->dir_fd >= 0;
+            if (!st && r->dir_fd < 0) {
+                /* the script sits in base itself: its working directory */
+                r->dir_fd = basefd;
+                r->dir_fd_owned = own >= 0;
+                own = -1;
+            }
+            if (own >= 0)
+                close(own);
+        } else if (loc->match == PT_MATCH_EXT)
             st = split_ext(rel, rlen, loc, &slen);
         else
             slen = rlen; /* prefix + dir without the file check: all of it */
@@ -355,8 +400,10 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             return st;
         if ((size_t)snprintf(r->filename, sizeof(r->filename), "%s/%.*s",
                              strcmp(base, "/") == 0 ? "" : base, (int)slen,
-                             rel) >= sizeof(r->filename))
+                             rel) >= sizeof(r->filename)) {
+            pt_gw_script_close(r);
             return 404;
+        }
         size_t consumed = (size_t)(rel - path) + slen;
         r->script_name_len = consumed;
         r->path_info_off = consumed;
@@ -365,6 +412,16 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
     snprintf(r->dir, sizeof(r->dir), "%.*s", slash ? (int)(slash - r->filename) : 1,
              slash && slash != r->filename ? r->filename : "/");
     return 0;
+}
+
+void pt_gw_script_close(pt_gw_script *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    if (s->dir_fd >= 0 && s->dir_fd_owned)
+        close(s->dir_fd);
+    s->fd = s->dir_fd = -1;
+    s->dir_fd_owned = false;
 }
 
 /* ---- meta-variables ----------------------------------------------------- */

@@ -70,15 +70,24 @@ typedef struct pt_gw_script {
     size_t script_name_len;  /* SCRIPT_NAME = c->path[0..script_name_len) */
     size_t path_info_off;    /* PATH_INFO = c->path + path_info_off */
     const char *doc_root;
+    int fd;     /* the checked script (walked; O_RDONLY, or O_PATH when unreadable), or -1 */
+    int dir_fd; /* the directory it was found in (walked), or -1 */
+    bool dir_fd_owned;
 } pt_gw_script;
 
 /* Split c->path for c->loc: a single program (location "program"), a
  * directory walk (location "dir", or the document root for extension
  * locations: the first regular file is the script, which an extension rule
  * requires to end in its extension), or, with walk false, the whole prefix
- * (an application behind a FastCGI prefix). Returns 0 or an HTTP status
- * (404 nothing there, 403 a directory or a forbidden path). */
+ * (an application behind a FastCGI prefix). The walk resolves beneath the
+ * script directory or the document root under the symlink policy
+ * (resolve.c) and leaves the script's fd in s->fd and its directory's in
+ * s->dir_fd, which the caller closes
+ * (pt_gw_script_close). Returns 0 or an HTTP status (404 nothing there or
+ * outside, 403 a directory or a forbidden path). */
 int pt_gw_resolve(struct pt_conn *c, pt_gw_script *s, bool walk);
+/* Close s->fd (no-op when -1). */
+void pt_gw_script_close(pt_gw_script *s);
 
 /* ---- meta-variables ----------------------------------------------------- */
 

@@ -22,6 +22,7 @@ src_libportico_a_SOURCES = \
 	src/conn.c src/conn.h \
 	src/h1_resp.c src/h1_resp.h \
 	src/fcache.c src/fcache.h \
+	src/resolve.c src/resolve.h \
 	src/static.c src/static.h \
 	src/cgi_env.c src/cgi_env.h \
 	src/cgi_resp.c src/cgi_resp.h \

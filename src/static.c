@@ -15,18 +15,17 @@
 #include "mime.h"
 #include "precond.h"
 #include "range.h"
+#include "resolve.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define PT_OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
@@ -39,12 +38,10 @@ static opts effective_opts(const pt_conn *c)
 {
     const pt_vhost *v = c->vhost;
     const pt_location *l = c->loc;
-    opts o = {v->dir_listing, v->follow_symlinks, v->allow_dotfiles, v->precompressed};
+    opts o = {v->dir_listing, pt_resolve_follow(v, l), v->allow_dotfiles, v->precompressed};
     if (l) {
         if (l->dir_listing >= 0)
             o.dir_listing = l->dir_listing;
-        if (l->follow_symlinks >= 0)
-            o.follow_symlinks = l->follow_symlinks;
         if (l->allow_dotfiles >= 0)
             o.allow_dotfiles = l->allow_dotfiles;
         if (l->precompressed >= 0)
@@ -68,62 +65,10 @@ static bool is_hidden(const char *path, size_t len)
     return false;
 }
 
-/* Is the opened fd's real path inside root_real? (fallback for absolute
- * symlinks that stay inside the root, which RESOLVE_BENEATH refuses) */
-static bool fd_is_beneath(int fd, const char *root)
-{
-    char proc[64], real[PATH_MAX], rootreal[PATH_MAX];
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(proc, real, sizeof(real) - 1);
-    if (n < 0)
-        return false;
-    real[n] = '\0';
-    if (!realpath(root, rootreal))
-        return false;
-    size_t rl = strlen(rootreal);
-    if (rl == 1)
-        return true;
-    return strncmp(real, rootreal, rl) == 0 && (real[rl] == '/' || real[rl] == '\0');
-}
-
 /* Open rel below dirfd under the symlink policy. -1 with errno. */
 static int open_below(int dirfd, const char *rel, const char *root, bool follow)
 {
-    if (follow)
-        return openat(dirfd, rel, PT_OPEN_FLAGS);
-    struct open_how how = {.flags = PT_OPEN_FLAGS,
-                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-    int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
-    if (fd >= 0 || (errno != EXDEV && errno != ENOSYS && errno != ELOOP))
-        return fd;
-    /* RESOLVE_BENEATH refuses every absolute symlink; allow those whose
-     * target is still inside the root */
-    fd = openat(dirfd, rel, PT_OPEN_FLAGS);
-    if (fd < 0)
-        return -1;
-    if (!fd_is_beneath(fd, root)) {
-        close(fd);
-        errno = EXDEV;
-        return -1;
-    }
-    return fd;
-}
-
-static int errno_status(int e)
-{
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-    case EXDEV:
-    case ELOOP:
-    case ENAMETOOLONG:
-        return 404;
-    case EACCES:
-    case EPERM:
-        return 403;
-    default:
-        return 500;
-    }
+    return pt_resolve_open(dirfd, root, rel, PT_OPEN_FLAGS, follow);
 }
 
 static uint64_t rng_next(void)
@@ -174,7 +119,7 @@ static void serve_listing(pt_conn *c, int dirfd)
     char *html = NULL;
     size_t len = 0;
     if (pt_dirlist_html(dirfd, c->path, false, 10000, &html, &len) < 0) {
-        pt_conn_reject(c, errno_status(errno), "cannot list directory", false);
+        pt_conn_reject(c, pt_resolve_status(errno), "cannot list directory", false);
         return;
     }
     pt_resp_begin(c, 200);
@@ -628,7 +573,7 @@ void pt_static_serve(pt_conn *c)
         goto out;
     }
     if (e->err) {
-        int st = errno_status(e->err);
+        int st = pt_resolve_status(e->err);
         /* a 404 is logged at debug level only: no strerror for nothing */
         pt_conn_reject(c, st, st != 404 || pt_log_level() >= PT_LOG_DEBUG ? strerror(e->err) : NULL,
                        false);

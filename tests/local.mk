@@ -20,7 +20,8 @@ UNIT_TESTS = \
 	tests/unit/test_fcache \
 	tests/unit/test_spawn \
 	tests/unit/test_cgi_spawn \
-	tests/unit/test_errlines
+	tests/unit/test_errlines \
+	tests/unit/test_resolve
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -42,6 +43,7 @@ tests_unit_test_fcache_LDADD = $(PT_LIBS)
 tests_unit_test_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_errlines_LDADD = $(PT_LIBS)
+tests_unit_test_resolve_LDADD = $(PT_LIBS)
 # the test makes libportico.a's allocations fail on purpose
 tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
@@ -51,6 +53,7 @@ PY_TESTS = \
 	tests/t_http.py \
 	tests/t_static.py \
 	tests/t_filecache.py \
+	tests/t_resolve.py \
 	tests/t_idle.py \
 	tests/t_signals.py \
 	tests/t_reload.py \

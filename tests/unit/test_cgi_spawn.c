@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +70,29 @@ static unsigned long long status_mask(const char *text, const char *name)
 {
     const char *p = strstr(text, name);
     return p ? strtoull(p + strlen(name) + 1, NULL, 16) : ~0ULL;
+}
+
+/* Spawn rq with stdout and stderr into a pipe, stdin /dev/null; the output
+ * in out. 0 when it ran and exited 0. */
+static int run_rq(pt_cgi_spawn_req *rq, char *out, size_t outlen)
+{
+    int p[2], st;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    rq->fd[0] = null;
+    rq->fd[1] = rq->fd[2] = p[1];
+    const char *w;
+    pid_t pid = pt_cgi_spawn(rq, &w);
+    close(p[1]);
+    close(null);
+    out[0] = 0;
+    if (pid > 0)
+        slurp(p[0], out, outlen);
+    close(p[0]);
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 static bool no_children(void)
@@ -199,5 +223,64 @@ int main(void)
            errno == ENOENT && what && strcmp(what, "cannot enter the directory of") == 0,
        "a missing directory: -1, ENOENT, \"%s\"", what ? what : "");
     ok(no_children(), "and no child is left");
+
+    /* 16-18: a program run from the fd that was checked (exec_by_fd), not
+     * from its path, with nothing but 0-2 open; a "#!" script, which cannot
+     * run from a close-on-exec fd, falls back to its path */
+    char *echo[] = {"echo", "by fd", NULL}, *env0[] = {NULL};
+    int efd = open("/bin/echo", O_PATH | O_CLOEXEC);
+    int high = fcntl(efd, F_DUPFD_CLOEXEC, 50); /* moved down to 3 in the child */
+    pt_cgi_spawn_req byfd = {.path = "/nonexistent/prog",
+                             .argv = echo,
+                             .envp = env0,
+                             .exec_by_fd = true,
+                             .exec_fd = high};
+    ok(efd >= 0 && high >= 50 && run_rq(&byfd, out, sizeof(out)) == 0 &&
+           strcmp(out, "by fd\n") == 0,
+       "exec_by_fd runs the fd's program, not the path (%s)", out);
+    close(high);
+    close(efd);
+    char *ls[] = {"ls", "/proc/self/fd", NULL};
+    int lfd = open("/bin/ls", O_PATH | O_CLOEXEC);
+    pt_cgi_spawn_req lsq = {
+        .path = "/nonexistent/prog", .argv = ls, .envp = env0, .exec_by_fd = true, .exec_fd = lfd};
+    ok(lfd >= 0 && run_rq(&lsq, out, sizeof(out)) == 0 && strcmp(out, "0\n1\n2\n3\n") == 0,
+       "run from its fd, the program has only 0-2 open (3 is ls's own): %s", out);
+    close(lfd);
+    char script[] = "/tmp/pt-test-cgi-spawn-XXXXXX";
+    int sfd = mkstemp(script);
+    static const char text[] = "#!/bin/sh\necho \"script $0\"\n";
+    bool made = sfd >= 0 && write(sfd, text, strlen(text)) == (ssize_t)strlen(text) &&
+                fchmod(sfd, 0700) == 0 && close(sfd) == 0;
+    int xfd = made ? open(script, O_PATH | O_CLOEXEC) : -1;
+    char *sargv[] = {script, NULL};
+    pt_cgi_spawn_req sq = {
+        .path = script, .argv = sargv, .envp = env0, .exec_by_fd = true, .exec_fd = xfd};
+    char want_s[128];
+    snprintf(want_s, sizeof(want_s), "script %s\n", script);
+    ok(xfd >= 0 && run_rq(&sq, out, sizeof(out)) == 0 && strcmp(out, want_s) == 0,
+       "a \"#!\" script falls back to its path and sees it as $0 (%s)", out);
+    if (xfd >= 0)
+        close(xfd);
+    if (made)
+        unlink(script);
+
+    /* 19: the working directory entered by the checked directory's fd,
+     * not by the path; an fd on 0-2 survives the moves of 0-2 */
+    char *pwd[] = {"/bin/sh", "-c", "pwd", NULL};
+    int saved = dup(0);
+    close(0);
+    int dfd = open("/usr", O_PATH | O_DIRECTORY | O_CLOEXEC); /* fd 0 */
+    pt_cgi_spawn_req dq = {.path = "/bin/sh",
+                           .argv = pwd,
+                           .envp = env0,
+                           .dir = "/nonexistent-dir",
+                           .chdir_by_fd = true,
+                           .dir_fd = dfd};
+    got = dfd == 0 && run_rq(&dq, out, sizeof(out)) == 0 && strcmp(out, "/usr\n") == 0;
+    close(dfd);
+    dup2(saved, 0);
+    close(saved);
+    ok(got, "chdir_by_fd enters the fd's directory, not the path (%s)", out);
     return tap_done();
 }
