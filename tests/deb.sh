@@ -4,7 +4,8 @@
 # (dpkg-buildpackage -us -uc), checks them with lintian (--fail-on error),
 # installs the .deb with apt-get, then runs the INSTALLED /usr/sbin/portico
 # with the packaged /etc/portico/portico.conf on a free test port with its
-# logs in a scratch directory laid out like /var/log/portico: a static page,
+# logs in a scratch directory laid out like /var/log/portico: the package's
+# default page, a static page,
 # a CGI program under /cgi-bin/, the packaged CGI samples and the libfcgi
 # sample app, workers as the configured user, log reopening on SIGUSR1,
 # graceful stop on SIGQUIT. systemd-analyze verifies the installed units;
@@ -145,7 +146,8 @@ installed() {
         /usr/libexec/portico/cgi-bin/printenv.cgi /usr/libexec/portico/cgi-bin/upload.cgi \
         /usr/libexec/portico/cgi-bin/nph-hello.cgi /usr/libexec/portico/cgi-bin/hello-fcgi \
         /usr/share/man/man8/portico.8.gz /usr/share/man/man5/portico.conf.5.gz \
-        /usr/share/doc/portico/copyright /usr/share/doc/portico/README.Debian; do
+        /usr/share/doc/portico/copyright /usr/share/doc/portico/README.Debian \
+        /usr/share/portico/index.html /var/www/html/index.portico-debian.html; do
         [ -e "$f" ] || { echo "missing: $f"; return 1; }
     done
 }
@@ -255,6 +257,17 @@ static_page() {
         [ "$(tail -n 1 <<<"$out")" = 200 ]
 }
 t "GET a static page from /var/www/html" static_page
+# the package's default page, at / unless the machine has an index.html
+default_page() {
+    local out path=/
+    [ -e /var/www/html/index.html ] && path=/index.portico-debian.html
+    echo "GET $path"
+    out=$(get "$path") && echo "$out" &&
+        grep -q "<h1>portico answered</h1>" <<<"$out" &&
+        grep -q "/etc/portico/portico.conf" <<<"$out" &&
+        [ "$(tail -n 1 <<<"$out")" = 200 ]
+}
+t "the default page /var/www/html/index.portico-debian.html is served" default_page
 cgi_bin() {
     local out
     out=$(get "/cgi-bin/$tag.cgi/x?q=1") && echo "$out" &&
@@ -354,7 +367,8 @@ purged() {
     ! dpkg-query -W -f='${Status}\n' portico 2>/dev/null | grep -q " installed" || return 1
     for p in /usr/sbin/portico /etc/portico /var/log/portico /etc/logrotate.d/portico \
         /lib/systemd/system/portico.service /lib/systemd/system/portico.socket \
-        /usr/libexec/portico /usr/share/doc/portico \
+        /usr/libexec/portico /usr/share/doc/portico /usr/share/portico \
+        /var/www/html/index.portico-debian.html \
         /etc/systemd/system/multi-user.target.wants/portico.service; do
         if [ -e "$p" ] || [ -L "$p" ]; then
             echo "left behind: $p"
