@@ -13,7 +13,8 @@
 #
 # Prints TAP ("ok N - ...", "1..N"); exits non-zero if a test failed, and
 # then keeps its scratch directory (named at the end). Installs what it
-# needs with apt-get (PT_NO_APT=1: don't). It changes the machine's package
+# needs with apt-get (PT_NO_APT=1: don't). PT_DEB_KEEP=DIR: a copy of the
+# .deb goes there. It changes the machine's package
 # state (a portico package installed before is purged at the start and the
 # test's one at the end), so it is not part of "make check".
 set -uo pipefail
@@ -123,6 +124,10 @@ if ! t "dpkg-buildpackage -us -uc builds portico $version" build; then
 fi
 cp "$log" "$work/build.log"
 deb=$(find "$work" -maxdepth 1 -name "portico_${version}_*.deb" | head -n 1)
+# tests/suite.sh hands the package on to tests/pristine.sh
+if [ -n "${PT_DEB_KEEP:-}" ] && [ -n "$deb" ]; then
+    cp "$deb" "$PT_DEB_KEEP/"
+fi
 
 # --- 2. lintian, error level; warnings shown as diagnostics
 if t "lintian --fail-on error on the source and binary packages" \
