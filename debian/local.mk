@@ -3,4 +3,5 @@
 EXTRA_DIST += debian/changelog debian/control debian/copyright debian/rules \
 	debian/source/format debian/README.Debian debian/portico.docs \
 	debian/portico.logrotate debian/portico.postinst debian/portico.prerm \
-	debian/portico.postrm tests/deb.sh
+	debian/portico.postrm debian/portico.install debian/index.html \
+	tests/deb.sh tests/pristine.sh

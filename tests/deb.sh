@@ -4,7 +4,8 @@
 # (dpkg-buildpackage -us -uc), checks them with lintian (--fail-on error),
 # installs the .deb with apt-get, then runs the INSTALLED /usr/sbin/portico
 # with the packaged /etc/portico/portico.conf on a free test port with its
-# logs in a scratch directory laid out like /var/log/portico: a static page,
+# logs in a scratch directory laid out like /var/log/portico: the package's
+# default page, a static page,
 # a CGI program under /cgi-bin/, the packaged CGI samples and the libfcgi
 # sample app, workers as the configured user, log reopening on SIGUSR1,
 # graceful stop on SIGQUIT. systemd-analyze verifies the installed units;
@@ -12,7 +13,8 @@
 #
 # Prints TAP ("ok N - ...", "1..N"); exits non-zero if a test failed, and
 # then keeps its scratch directory (named at the end). Installs what it
-# needs with apt-get (PT_NO_APT=1: don't). It changes the machine's package
+# needs with apt-get (PT_NO_APT=1: don't). PT_DEB_KEEP=DIR: a copy of the
+# .deb goes there. It changes the machine's package
 # state (a portico package installed before is purged at the start and the
 # test's one at the end), so it is not part of "make check".
 set -uo pipefail
@@ -122,6 +124,10 @@ if ! t "dpkg-buildpackage -us -uc builds portico $version" build; then
 fi
 cp "$log" "$work/build.log"
 deb=$(find "$work" -maxdepth 1 -name "portico_${version}_*.deb" | head -n 1)
+# tests/suite.sh hands the package on to tests/pristine.sh
+if [ -n "${PT_DEB_KEEP:-}" ] && [ -n "$deb" ]; then
+    cp "$deb" "$PT_DEB_KEEP/"
+fi
 
 # --- 2. lintian, error level; warnings shown as diagnostics
 if t "lintian --fail-on error on the source and binary packages" \
@@ -145,7 +151,8 @@ installed() {
         /usr/libexec/portico/cgi-bin/printenv.cgi /usr/libexec/portico/cgi-bin/upload.cgi \
         /usr/libexec/portico/cgi-bin/nph-hello.cgi /usr/libexec/portico/cgi-bin/hello-fcgi \
         /usr/share/man/man8/portico.8.gz /usr/share/man/man5/portico.conf.5.gz \
-        /usr/share/doc/portico/copyright /usr/share/doc/portico/README.Debian; do
+        /usr/share/doc/portico/copyright /usr/share/doc/portico/README.Debian \
+        /usr/share/portico/index.html /var/www/html/index.portico-debian.html; do
         [ -e "$f" ] || { echo "missing: $f"; return 1; }
     done
 }
@@ -255,6 +262,17 @@ static_page() {
         [ "$(tail -n 1 <<<"$out")" = 200 ]
 }
 t "GET a static page from /var/www/html" static_page
+# the package's default page, at / unless the machine has an index.html
+default_page() {
+    local out path=/
+    [ -e /var/www/html/index.html ] && path=/index.portico-debian.html
+    echo "GET $path"
+    out=$(get "$path") && echo "$out" &&
+        grep -q "<h1>portico answered</h1>" <<<"$out" &&
+        grep -q "/etc/portico/portico.conf" <<<"$out" &&
+        [ "$(tail -n 1 <<<"$out")" = 200 ]
+}
+t "the default page /var/www/html/index.portico-debian.html is served" default_page
 cgi_bin() {
     local out
     out=$(get "/cgi-bin/$tag.cgi/x?q=1") && echo "$out" &&
@@ -354,7 +372,8 @@ purged() {
     ! dpkg-query -W -f='${Status}\n' portico 2>/dev/null | grep -q " installed" || return 1
     for p in /usr/sbin/portico /etc/portico /var/log/portico /etc/logrotate.d/portico \
         /lib/systemd/system/portico.service /lib/systemd/system/portico.socket \
-        /usr/libexec/portico /usr/share/doc/portico \
+        /usr/libexec/portico /usr/share/doc/portico /usr/share/portico \
+        /var/www/html/index.portico-debian.html \
         /etc/systemd/system/multi-user.target.wants/portico.service; do
         if [ -e "$p" ] || [ -L "$p" ]; then
             echo "left behind: $p"

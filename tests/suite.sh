@@ -9,7 +9,11 @@
 #   4. an AddressSanitizer + UBSan build running the same tests;
 #   5. a clang build with the libFuzzer targets: make fuzz-smoke;
 #   6. the Debian package: build, lintian, install, run, purge (tests/deb.sh,
-#      as root on Debian only).
+#      as root on Debian only);
+#   7. a pristine minimal Debian 12 root (debootstrap, cached): the README's
+#      first command until the demo answers, then that package installed
+#      with apt-get alone, serving its default page, and purged
+#      (tests/pristine.sh, as root on Debian only).
 # Ends with the line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +22,12 @@ jobs=${JOBS:-2}
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${PT_NO_APT:-}" ]; then
     export DEBIAN_FRONTEND=noninteractive
+    # llvm: llvm-symbolizer, so that sanitizer reports name their functions
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends \
         build-essential autoconf automake pkg-config cppcheck \
         libhttp-parser-dev libconfig-dev libfcgi-dev libfcgi-bin \
-        clang libclang-rt-14-dev valgrind \
+        clang libclang-rt-14-dev llvm valgrind \
         python3 curl ca-certificates git gitweb perl php-cgi php-fpm fcgiwrap systemd mandoc >/dev/null || { echo "apt-get install failed"; exit 1; }
 fi
 
@@ -83,21 +88,40 @@ memcheck() {
 run valgrind memcheck
 run asan sanitized
 run fuzz fuzzing
+# tap_script NAME: runs tests/NAME.sh, whose TAP becomes automake-style
+# result lines (a skipped whole script: one SKIP line with its reason)
+tap_script() {
+    local name=$1 rc
+    bash "$top/tests/$name.sh" >"$log/$name.tap" 2>&1
+    rc=$?
+    cat "$log/$name.tap"
+    sed -n -e "s/^ok \([0-9]*\) - \(.*\) # SKIP.*\$/SKIP: tests\/$name.sh \1 - \2/p" \
+        -e "/# SKIP/!s/^ok \([0-9]*\) - /PASS: tests\/$name.sh \1 - /p" \
+        -e "s/^not ok \([0-9]*\) - /FAIL: tests\/$name.sh \1 - /p" \
+        -e "s/^1\.\.0 # SKIP \(.*\)\$/SKIP: tests\/$name.sh - \1/p" "$log/$name.tap"
+    return $rc
+}
 # the Debian package end to end (build, lintian, install, run, purge): as
 # root on Debian only, since it changes the machine's packages
-# (PT_NO_DEB=1 skips it). Its TAP becomes automake-style result lines.
+# (PT_NO_DEB=1 skips it). It leaves a copy of the package for the next step.
+mkdir -p "$log/deb"
 debian_package() {
-    local rc
-    bash "$top/tests/deb.sh" >"$log/deb.tap" 2>&1
-    rc=$?
-    cat "$log/deb.tap"
-    sed -n -e 's/^ok \([0-9]*\) - \(.*\) # SKIP.*$/SKIP: tests\/deb.sh \1 - \2/p' \
-        -e '/# SKIP/!s/^ok \([0-9]*\) - /PASS: tests\/deb.sh \1 - /p' \
-        -e 's/^not ok \([0-9]*\) - /FAIL: tests\/deb.sh \1 - /p' "$log/deb.tap"
-    return $rc
+    PT_DEB_KEEP=$log/deb tap_script deb
 }
 if [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && [ -z "${PT_NO_DEB:-}" ]; then
     run deb debian_package
+fi
+# What a fresh Debian 12 machine lacks (two minutes at first, then about one
+# with the cached root): as root on Debian only (debootstrap, chroot,
+# mounts, a network namespace); PT_NO_PRISTINE=1 skips it. It builds the
+# package itself when the step above did not.
+pristine_root() {
+    local deb
+    deb=$(find "$log/deb" -name 'portico_*.deb' | head -n 1)
+    PT_DEB=$deb tap_script pristine
+}
+if [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && [ -z "${PT_NO_PRISTINE:-}" ]; then
+    run pristine pristine_root
 fi
 
 passed=$(cat "$log"/*.results | grep -c '^PASS: ')

@@ -185,10 +185,13 @@ static void test_shipped_files(void)
            "portico.conf writes out exactly the default open_file_cache");
         ok(c->nvhosts == 1 && c->vhosts[0].is_default && strcmp(c->vhosts[0].root, www) == 0,
            "portico.conf: one implicit default vhost with the -o root");
-        ok(c->vhosts[0].nindex == 1 && strcmp(c->vhosts[0].index[0], "index.html") == 0 &&
+        /* the Debian package's default page after an index.html of the admin's */
+        ok(c->vhosts[0].nindex == 2 && strcmp(c->vhosts[0].index[0], "index.html") == 0 &&
+               strcmp(c->vhosts[0].index[1], "index.portico-debian.html") == 0 &&
                c->vhosts[0].nlocs == 3 && strcmp(c->vhosts[0].locs[2].pattern, "/") == 0 &&
                c->vhosts[0].locs[2].handler == PT_H_STATIC,
-           "portico.conf: index.html, /cgi-bin/, .php and a static / location");
+           "portico.conf: index.html, index.portico-debian.html, /cgi-bin/, .php and a static / "
+           "location");
         ok(c->user && strcmp(c->user, "www-data") == 0 && !c->group && c->creds.uid == 33 &&
                c->creds.gid == 33,
            "portico.conf: user www-data");
