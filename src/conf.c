@@ -21,6 +21,7 @@
 
 #include "limit.h"
 #include "log.h"
+#include "rootfile.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- schema */
@@ -2636,6 +2637,49 @@ static int decide_identity(load_ctx *x)
     return 0;
 }
 
+/* One file the master writes as root, in a directory the workers' user
+ * can write: a pid file there is refused (root's tools trust its content:
+ * logrotate and start-stop-daemon signal the pid it holds), anything else
+ * is warned about (opened without following links all the same). */
+static int check_dir(load_ctx *x, const char *key, const char *path, bool top, bool refuse)
+{
+    char why[PATH_MAX + 128];
+    const config_setting_t *at = top ? member(config_root_setting(&x->lc), key) : NULL;
+    if (!path || path[0] != '/' ||
+        pt_rootfile_dir_writable(path, &x->c->creds, why, sizeof(why)) < 1)
+        return 0;
+    if (refuse)
+        return fail_at(x, at,
+                       "%s '%s': %s: that user could make root signal any process; use a "
+                       "directory only root can write (such as /run)",
+                       key, path, why);
+    return warn_at(x, at,
+                   "%s '%s': %s: that user can replace what root opens there; use a directory "
+                   "only root can write (such as /var/log/portico)",
+                   key, path, why);
+}
+
+/* Started as root with "user": the directories of every path the master
+ * writes by name (DESIGN.md: nothing an unprivileged user can influence). */
+static int check_master_paths(load_ctx *x)
+{
+    pt_config *c = x->c;
+    if (!c->creds.drop || geteuid() != 0)
+        return 0;
+    if (check_dir(x, "pid_file", c->pid_file, true, true) < 0 ||
+        check_dir(x, "error_log", c->error_log, true, false) < 0 ||
+        check_dir(x, "access_log", c->access_log, true, false) < 0)
+        return -1;
+    for (size_t i = 0; i < c->nvhosts; i++)
+        if (check_dir(x, "access_log", c->vhosts[i].access_log, false, false) < 0)
+            return -1;
+    for (size_t i = 0; i < c->nbackends; i++)
+        if (c->backends[i].spawn && !c->backends[i].spawn->socket_auto &&
+            check_dir(x, "spawn socket", c->backends[i].spawn->socket, false, false) < 0)
+            return -1;
+    return 0;
+}
+
 static pt_config *load(const pt_cli *cli, const char *text, const char *name, char *err,
                        size_t errlen)
 {
@@ -2690,7 +2734,7 @@ static pt_config *load(const pt_cli *cli, const char *text, const char *name, ch
     }
     if (apply_cli(&x, cli) < 0 || build(&x) < 0)
         goto out;
-    if (!text && decide_identity(&x) < 0)
+    if (!text && (decide_identity(&x) < 0 || check_master_paths(&x) < 0))
         goto out;
     ok = true;
 out:
