@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -1531,6 +1532,29 @@ static int build_servers(load_ctx *x, const config_setting_t *g, pt_backend *b)
     return 0;
 }
 
+/* The name of the private directory of the spawn sockets portico makes
+ * up: the pid keeps two servers apart, the random part makes it
+ * unguessable, so that nobody can create it first (it is made with
+ * mkdir, never reused). The same for every load in this process: a reload
+ * finds its running sockets where they are. */
+static const char *spawn_dir_name(void)
+{
+    static char name[64];
+    if (!name[0]) {
+        unsigned char r[8] = {0};
+        if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+            /* no entropy (very early boot): mkdir still refuses one made by
+             * someone else */
+            uint64_t t = pt_now_ms();
+            memcpy(r, &t, sizeof(t));
+        }
+        int n = snprintf(name, sizeof(name), "portico-%ld-", (long)getpid());
+        for (size_t i = 0; i < sizeof(r); i++)
+            n += snprintf(name + n, sizeof(name) - (size_t)n, "%02x", r[i]);
+    }
+    return name;
+}
+
 /* spawn = { program; args; env; processes; socket; }: the master runs the
  * program with a listening Unix socket on fd 0, which is the backend's one
  * server. */
@@ -1573,9 +1597,13 @@ static int build_spawn(load_ctx *x, const config_setting_t *g, pt_backend *b)
         if (!(sp->socket = resolve_path(x, s, config_setting_get_string(s))))
             return -1;
     } else {
-        /* the master's pid keeps two servers sharing a tmp_dir apart */
-        if (asprintf(&sp->socket, "%s/portico-%ld-%s.sock", x->c->tmp_dir, (long)getpid(),
-                     b->name) < 0) {
+        /* in a directory of its own that the master creates (fcgi_spawn.c):
+         * under systemd's RuntimeDirectory= when there is one, else tmp_dir */
+        const char *rt = getenv("RUNTIME_DIRECTORY");
+        char base[PATH_MAX];
+        snprintf(base, sizeof(base), "%s", rt && rt[0] == '/' ? rt : x->c->tmp_dir);
+        base[strcspn(base, ":")] = '\0'; /* several directories: the first */
+        if (asprintf(&sp->socket, "%s/%s/%s.sock", base, spawn_dir_name(), b->name) < 0) {
             sp->socket = NULL;
             return oom(x);
         }

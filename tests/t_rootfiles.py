@@ -4,9 +4,12 @@ through a symbolic link, only as a regular file with one link (a FIFO is
 refused without hanging), and only a file portico created is handed to the
 workers' user: a log swapped for a link to /etc/shadow at SIGUSR1 leaves
 /etc/shadow alone. A log directory the workers' user can write is warned
-about at -t and start-up, a pid file there is refused. Most tests need root (skipped otherwise); the refusals also run as
+about at -t and start-up, a pid file there is refused. Spawned FastCGI
+sockets live in a fresh private directory, born with their final owner and
+mode. Most tests need root (skipped otherwise); the refusals also run as
 any user."""
 
+import glob
 import os
 import pwd
 import re
@@ -20,6 +23,8 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
 
+BUILDDIR = os.environ.get('PT_BUILDDIR') or os.path.join(os.path.dirname(__file__), '..')
+HELLO = os.path.abspath(os.path.join(BUILDDIR, 'cgi-bin', 'hello-fcgi'))
 ROOT = os.geteuid() == 0
 NOBODY = pwd.getpwnam('nobody').pw_uid
 NOGROUP = pwd.getpwnam('nobody').pw_gid
@@ -256,6 +261,67 @@ class WritableDirectory(Base):
         self.assertIn("pid_file '%s': the directory %s belongs to the workers' user"
                       % (pidf, run_dir), out)
         self.assertNotIn('configuration ok', out)
+
+
+@unittest.skipUnless(ROOT, 'needs root: sockets handed to the workers\' group')
+@unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')
+class SpawnSocket(Base):
+    def test_made_up_socket_lives_in_a_fresh_private_directory(self):
+        tmp = os.path.join(self.d, 'tmp')
+        os.mkdir(tmp)
+        os.chmod(tmp, 0o1777)  # like /tmp: anyone may create names
+        app = os.path.join(self.d, 'hello-fcgi')
+        shutil.copy(HELLO, app)
+        os.chmod(app, 0o755)
+        conf = open(self.conf('''tmp_dir = "%s";
+backends = ( { name = "hello"; spawn = { program = "%s"; processes = 1; }; } );
+locations = ( { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; } );
+''' % (tmp, app))).read()
+        # no systemd RuntimeDirectory=: tmp_dir is the base
+        srv = harness.Server(conf=conf, workers=1, error_log=None,
+                             env={'RUNTIME_DIRECTORY': ''})
+        srv.start()
+        try:
+            r = harness.fetch(srv.port, 'GET', '/hello/')
+            self.assertEqual(r.status, 200, self.error_log())
+            # not the old predictable <tmp_dir>/portico-<pid>-hello.sock
+            self.assertFalse(os.path.exists(os.path.join(tmp, 'portico-%d-hello.sock' % srv.pid)))
+            socks = glob.glob(os.path.join(tmp, 'portico-%d-*' % srv.pid, 'hello.sock'))
+            self.assertEqual(len(socks), 1, os.listdir(tmp))
+            d = os.path.dirname(socks[0])
+            self.assertRegex(os.path.basename(d), r'^portico-%d-[0-9a-f]{16}$' % srv.pid)
+            st = os.lstat(d)
+            # root's, the workers' group may only traverse it
+            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (0, NOGROUP, 0o710))
+            st = os.lstat(socks[0])
+            # born with its owner and mode (umask and fsgid at bind): no
+            # chown or chmod by name
+            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777), (0, NOGROUP, 0o660))
+        finally:
+            srv.stop()
+        self.assertFalse(os.path.exists(d), 'private socket directory left behind')
+
+    def test_runtime_directory_is_preferred(self):
+        # systemd's RuntimeDirectory= (/run/portico) rather than tmp_dir
+        rt = os.path.join(self.d, 'rt')
+        os.mkdir(rt, 0o755)
+        app = os.path.join(self.d, 'hello-fcgi')
+        shutil.copy(HELLO, app)
+        os.chmod(app, 0o755)
+        conf = self.conf('''backends = ( { name = "hello"; spawn = { program = "%s"; }; } );
+locations = ( { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; } );
+''' % app)
+        srv = harness.Server(conf=open(conf).read(), workers=1, error_log=None,
+                             env={'RUNTIME_DIRECTORY': rt})
+        srv.start()
+        try:
+            socks = glob.glob(os.path.join(rt, 'portico-%d-*' % srv.pid, 'hello.sock'))
+            self.assertEqual(len(socks), 1, os.listdir(rt))
+            r = harness.fetch(srv.port, 'GET', '/hello/')
+            self.assertEqual(r.status, 200, self.error_log())
+        finally:
+            srv.stop()
+        self.assertEqual(os.listdir(rt), [])
 
 
 if __name__ == '__main__':
