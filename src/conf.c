@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "limit.h"
 #include "log.h"
+#include "rootfile.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- schema */
@@ -1533,6 +1535,29 @@ static int build_servers(load_ctx *x, const config_setting_t *g, pt_backend *b)
     return 0;
 }
 
+/* The name of the private directory of the spawn sockets portico makes
+ * up: the pid keeps two servers apart, the random part makes it
+ * unguessable, so that nobody can create it first (it is made with
+ * mkdir, never reused). The same for every load in this process: a reload
+ * finds its running sockets where they are. */
+static const char *spawn_dir_name(void)
+{
+    static char name[64];
+    if (!name[0]) {
+        unsigned char r[8] = {0};
+        if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+            /* no entropy (very early boot): mkdir still refuses one made by
+             * someone else */
+            uint64_t t = pt_now_ms();
+            memcpy(r, &t, sizeof(t));
+        }
+        int n = snprintf(name, sizeof(name), "portico-%ld-", (long)getpid());
+        for (size_t i = 0; i < sizeof(r); i++)
+            n += snprintf(name + n, sizeof(name) - (size_t)n, "%02x", r[i]);
+    }
+    return name;
+}
+
 /* spawn = { program; args; env; processes; socket; }: the master runs the
  * program with a listening Unix socket on fd 0, which is the backend's one
  * server. */
@@ -1575,9 +1600,13 @@ static int build_spawn(load_ctx *x, const config_setting_t *g, pt_backend *b)
         if (!(sp->socket = resolve_path(x, s, config_setting_get_string(s))))
             return -1;
     } else {
-        /* the master's pid keeps two servers sharing a tmp_dir apart */
-        if (asprintf(&sp->socket, "%s/portico-%ld-%s.sock", x->c->tmp_dir, (long)getpid(),
-                     b->name) < 0) {
+        /* in a directory of its own that the master creates (fcgi_spawn.c):
+         * under systemd's RuntimeDirectory= when there is one, else tmp_dir */
+        const char *rt = getenv("RUNTIME_DIRECTORY");
+        char base[PATH_MAX];
+        snprintf(base, sizeof(base), "%s", rt && rt[0] == '/' ? rt : x->c->tmp_dir);
+        base[strcspn(base, ":")] = '\0'; /* several directories: the first */
+        if (asprintf(&sp->socket, "%s/%s/%s.sock", base, spawn_dir_name(), b->name) < 0) {
             sp->socket = NULL;
             return oom(x);
         }
@@ -2639,6 +2668,49 @@ static int decide_identity(load_ctx *x)
     return 0;
 }
 
+/* One file the master writes as root, in a directory the workers' user
+ * can write: a pid file there is refused (root's tools trust its content:
+ * logrotate and start-stop-daemon signal the pid it holds), anything else
+ * is warned about (opened without following links all the same). */
+static int check_dir(load_ctx *x, const char *key, const char *path, bool top, bool refuse)
+{
+    char why[PATH_MAX + 128];
+    const config_setting_t *at = top ? member(config_root_setting(&x->lc), key) : NULL;
+    if (!path || path[0] != '/' ||
+        pt_rootfile_dir_writable(path, &x->c->creds, why, sizeof(why)) < 1)
+        return 0;
+    if (refuse)
+        return fail_at(x, at,
+                       "%s '%s': %s: that user could make root signal any process; use a "
+                       "directory only root can write (such as /run)",
+                       key, path, why);
+    return warn_at(x, at,
+                   "%s '%s': %s: that user can replace what root opens there; use a directory "
+                   "only root can write (such as /var/log/portico)",
+                   key, path, why);
+}
+
+/* Started as root with "user": the directories of every path the master
+ * writes by name (DESIGN.md: nothing an unprivileged user can influence). */
+static int check_master_paths(load_ctx *x)
+{
+    pt_config *c = x->c;
+    if (!c->creds.drop || geteuid() != 0)
+        return 0;
+    if (check_dir(x, "pid_file", c->pid_file, true, true) < 0 ||
+        check_dir(x, "error_log", c->error_log, true, false) < 0 ||
+        check_dir(x, "access_log", c->access_log, true, false) < 0)
+        return -1;
+    for (size_t i = 0; i < c->nvhosts; i++)
+        if (check_dir(x, "access_log", c->vhosts[i].access_log, false, false) < 0)
+            return -1;
+    for (size_t i = 0; i < c->nbackends; i++)
+        if (c->backends[i].spawn && !c->backends[i].spawn->socket_auto &&
+            check_dir(x, "spawn socket", c->backends[i].spawn->socket, false, false) < 0)
+            return -1;
+    return 0;
+}
+
 static pt_config *load(const pt_cli *cli, const char *text, const char *name, char *err,
                        size_t errlen)
 {
@@ -2693,7 +2765,7 @@ static pt_config *load(const pt_cli *cli, const char *text, const char *name, ch
     }
     if (apply_cli(&x, cli) < 0 || build(&x) < 0)
         goto out;
-    if (!text && decide_identity(&x) < 0)
+    if (!text && (decide_identity(&x) < 0 || check_master_paths(&x) < 0))
         goto out;
     ok = true;
 out:

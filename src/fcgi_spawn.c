@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +37,8 @@ typedef struct app_proc {
 typedef struct app {
     const pt_backend *b;
     int fd;
+    dev_t dev; /* the socket's inode, removed at stop only while still there */
+    ino_t ino;
     app_proc *procs;
     char **argv, **envp;
 } app;
@@ -47,6 +50,8 @@ static struct {
     pt_tlist tick;
     bool stopping;
     pt_creds creds; /* who the apps run as: the workers' user */
+    char *dir;      /* the private directory of made-up sockets, or NULL */
+    int dir_fd;
 } S;
 
 static void start_proc(app_proc *p);
@@ -105,6 +110,69 @@ static void start_proc(app_proc *p)
     pt_log_info("fastcgi %s: started %s (pid %d)", a->b->name, a->argv[0], (int)pid);
 }
 
+/* The private directory for the sockets portico makes up: created here
+ * (mkdir refuses a name someone made first), checked through an fd, then
+ * root's with the workers' group, 0710: they may reach a socket in it, not
+ * list, add or swap anything. Nothing is changed by path. */
+static int make_dir(const char *sock, char *err, size_t errlen)
+{
+    const char *slash = strrchr(sock, '/');
+    char *dir = slash ? strndup(sock, (size_t)(slash - sock)) : NULL;
+    struct stat st;
+    if (!dir) {
+        snprintf(err, errlen, "fastcgi: out of memory");
+        return -1;
+    }
+    if (S.dir) {
+        /* one directory per configuration load */
+        bool same = strcmp(S.dir, dir) == 0;
+        free(dir);
+        if (!same)
+            snprintf(err, errlen, "fastcgi: two private socket directories: %s and %s", S.dir,
+                     sock);
+        return same ? 0 : -1;
+    }
+    mode_t old = umask(077);
+    int rc = mkdir(dir, 0700);
+    umask(old);
+    if (rc < 0) {
+        snprintf(err, errlen, "fastcgi: cannot create the socket directory %s: %s", dir,
+                 errno == EEXIST ? "it exists already, made by someone else" : strerror(errno));
+        free(dir);
+        return -1;
+    }
+    S.dir = dir;
+    S.dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (S.dir_fd < 0 || fstat(S.dir_fd, &st) < 0) {
+        snprintf(err, errlen, "fastcgi: cannot open the socket directory %s: %s", dir,
+                 strerror(errno));
+        return -1;
+    }
+    /* a name swapped between mkdir and open is not ours: refuse it */
+    if (st.st_uid != geteuid()) {
+        snprintf(err, errlen, "fastcgi: the socket directory %s was replaced by uid %u's", dir,
+                 (unsigned)st.st_uid);
+        return -1;
+    }
+    if (S.creds.drop &&
+        (fchown(S.dir_fd, (uid_t)-1, S.creds.gid) < 0 || fchmod(S.dir_fd, 0710) < 0)) {
+        snprintf(err, errlen, "fastcgi: cannot open the socket directory %s to the workers: %s",
+                 dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The socket's inode, for pt_spawn_stop(): in the private directory through
+ * its fd, elsewhere by name. */
+static int sock_stat(const app *a, struct stat *st)
+{
+    const char *path = a->b->spawn->socket;
+    if (a->b->spawn->socket_auto && S.dir_fd >= 0)
+        return fstatat(S.dir_fd, strrchr(path, '/') + 1, st, AT_SYMLINK_NOFOLLOW);
+    return lstat(path, st);
+}
+
 static int bind_socket(app *a, char *err, size_t errlen)
 {
     const char *path = a->b->spawn->socket;
@@ -117,7 +185,10 @@ static int bind_socket(app *a, char *err, size_t errlen)
     }
     strcpy(sun.sun_path, path);
     struct stat st;
-    if (lstat(path, &st) == 0) {
+    if (a->b->spawn->socket_auto) {
+        if (make_dir(path, err, errlen) < 0)
+            return -1;
+    } else if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             snprintf(err, errlen, "fastcgi %s: %s exists and is not a socket", a->b->name, path);
             return -1;
@@ -125,13 +196,33 @@ static int bind_socket(app *a, char *err, size_t errlen)
         unlink(path); /* left by an earlier run */
     }
     a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (a->fd < 0 || bind(a->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-        chmod(path, 0660) < 0 || (S.creds.drop && chown(path, S.creds.uid, S.creds.gid) < 0) ||
-        listen(a->fd, 1024) < 0) {
+    if (a->fd < 0) {
         snprintf(err, errlen, "fastcgi %s: cannot listen on %s: %s", a->b->name, path,
                  strerror(errno));
         return -1;
     }
+    /* the socket is born 0660 and in the workers' group: no chmod or chown
+     * by name afterwards, which a swapped name would redirect. The apps get
+     * the fd itself; only the workers connect by name. */
+    mode_t old = umask(0117);
+    gid_t fsgid = S.creds.drop ? (gid_t)setfsgid(S.creds.gid) : 0;
+    int rc = bind(a->fd, (struct sockaddr *)&sun, sizeof(sun));
+    int e = errno;
+    if (S.creds.drop)
+        setfsgid(fsgid);
+    umask(old);
+    errno = e;
+    if (rc < 0 || listen(a->fd, 1024) < 0) {
+        snprintf(err, errlen, "fastcgi %s: cannot listen on %s: %s", a->b->name, path,
+                 strerror(errno));
+        return -1;
+    }
+    if (sock_stat(a, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "fastcgi %s: %s is not the socket just bound", a->b->name, path);
+        return -1;
+    }
+    a->dev = st.st_dev;
+    a->ino = st.st_ino;
     return 0;
 }
 
@@ -164,6 +255,7 @@ static char **make_envp(const pt_fcgi_spawn *sp)
 int pt_spawn_start(const pt_config *cfg, pt_loop *loop, char *err, size_t errlen)
 {
     memset(&S, 0, sizeof(S));
+    S.dir_fd = -1;
     S.loop = loop;
     S.creds = cfg->creds;
     S.creds.groups = NULL;
@@ -311,6 +403,8 @@ void pt_spawn_close_fds(void)
     for (size_t i = 0; i < S.napps; i++)
         if (S.apps[i].fd >= 0)
             close(S.apps[i].fd);
+    if (S.dir_fd >= 0)
+        close(S.dir_fd);
 }
 
 bool pt_spawn_reaped(pid_t pid, int status)
@@ -404,9 +498,17 @@ void pt_spawn_stop(uint64_t grace_ms)
         app *a = &S.apps[i];
         for (uint32_t k = 0; k < a->b->spawn->processes; k++)
             pt_timer_stop(&a->procs[k].timer);
+        struct stat st;
         if (a->fd >= 0) {
             close(a->fd);
-            unlink(a->b->spawn->socket);
+            /* only the socket bound here: a name swapped since stays */
+            if (sock_stat(a, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == a->dev &&
+                st.st_ino == a->ino) {
+                if (a->b->spawn->socket_auto && S.dir_fd >= 0)
+                    unlinkat(S.dir_fd, strrchr(a->b->spawn->socket, '/') + 1, 0);
+                else
+                    unlink(a->b->spawn->socket);
+            }
         }
         free(a->procs);
         free(a->argv);
@@ -415,5 +517,12 @@ void pt_spawn_stop(uint64_t grace_ms)
     free(S.apps);
     S.apps = NULL;
     S.napps = 0;
+    if (S.dir_fd >= 0)
+        close(S.dir_fd);
+    S.dir_fd = -1;
+    if (S.dir)
+        rmdir(S.dir); /* empty now; a directory only removes when empty */
+    free(S.dir);
+    S.dir = NULL;
     pt_priv_free(&S.creds);
 }

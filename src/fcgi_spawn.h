@@ -13,7 +13,8 @@
 /* Bind every spawn socket and start the processes; timers go on loop.
  * 0, or -1 with a message in err. */
 int pt_spawn_start(const pt_config *cfg, pt_loop *loop, char *err, size_t errlen);
-/* In a freshly forked worker: close the inherited app sockets. */
+/* In a freshly forked worker: close the inherited app sockets (and the
+ * private socket directory). */
 void pt_spawn_close_fds(void);
 /* A child of the master exited: true when it was an app (restarted unless
  * stopping). */
@@ -28,7 +29,8 @@ bool pt_spawn_uses(const pt_config *c);
 /* portico is stopping: apps that exit from now on are not restarted. */
 void pt_spawn_quiesce(void);
 /* Stop every app: TERM, then KILL after grace_ms; waits for them, closes
- * the sockets and unlinks the paths portico made up. */
+ * the sockets, unlinks them (while the name still holds the socket bound)
+ * and removes the private directory of the made-up ones. */
 void pt_spawn_stop(uint64_t grace_ms);
 
 #endif

@@ -15,6 +15,7 @@ src_libportico_a_SOURCES = \
 	src/conf.c src/conf.h \
 	src/priv.c src/priv.h \
 	src/log.c src/log.h \
+	src/rootfile.c src/rootfile.h \
 	src/buf.c src/buf.h \
 	src/ev.c src/ev.h \
 	src/notify.c src/notify.h \

@@ -2,6 +2,7 @@
  * fd) and the access logs, with reopening for logrotate (SIGUSR1). */
 #include "first.h"
 #include "log.h"
+#include "rootfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,21 +38,22 @@ void pt_log_set_owner(uid_t uid)
     g_owner = uid;
 }
 
+/* Why the last open failed ("is a symbolic link, ..."), for the caller's
+ * message. */
+static char g_why[256];
+
 /* With privileges dropped the workers reopen their logs on SIGUSR1 as
- * "user": the master, which opens (and creates) each file first, hands it
- * to that user, as it would be if the workers had created it. */
+ * "user": a file the master creates is handed to that user, as it would
+ * be had the workers created it (rootfile.c: never a file found there). */
 static int open_append(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    struct stat st;
-    if (fd >= 0 && g_owner != (uid_t)-1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_uid != g_owner && fchown(fd, g_owner, (gid_t)-1) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    g_why[0] = '\0';
+    return pt_rootfile_open_append(path, g_owner, g_why, sizeof(g_why));
+}
+
+const char *pt_log_why(void)
+{
+    return g_why[0] ? g_why : strerror(errno);
 }
 
 int pt_log_parse_level(const char *s)
@@ -132,6 +134,7 @@ int pt_access_log_handle(const char *path)
             (g_acc[i].path && strcmp(g_acc[i].path, path) == 0))
             return i;
     if (g_nacc == PT_MAX_ACCESS_LOGS) {
+        g_why[0] = '\0';
         errno = EMFILE;
         return -2;
     }
@@ -163,6 +166,9 @@ int pt_log_reopen(void)
     if (g_err.path) {
         int fd = open_append(g_err.path);
         if (fd < 0) {
+            /* the old file stays in use: a refused name never stops logging */
+            pt_log_error("cannot reopen error log %s: %s; still writing to the old file",
+                         g_err.path, pt_log_why());
             rc = -1;
         } else {
             dup2(fd, g_err.fd);
@@ -174,6 +180,8 @@ int pt_log_reopen(void)
             continue;
         int fd = open_append(g_acc[i].path);
         if (fd < 0) {
+            pt_log_error("cannot reopen access log %s: %s; still writing to the old file",
+                         g_acc[i].path, pt_log_why());
             rc = -1;
             continue;
         }

@@ -21,11 +21,15 @@ int pt_access_log_handle(const char *path);
 /* Handle of the default access log, -1 when off. */
 int pt_access_log_default(void);
 void pt_log_close_all(void);
-/* Reopen both (logrotate). Returns 0 or -1. */
+/* Reopen both (logrotate). A file that cannot be reopened is logged (path
+ * and reason) and the old one kept. Returns 0 or -1. */
 int pt_log_reopen(void);
-/* Log files opened from now on are handed to uid (the workers' user) so
+/* Log files created from now on are handed to uid (the workers' user) so
  * they can reopen them; (uid_t)-1: left as created. */
 void pt_log_set_owner(uid_t uid);
+/* After a failed open of a log: why, in words ("is a symbolic link, not a
+ * regular file ...", or strerror(errno)). */
+const char *pt_log_why(void);
 int pt_log_level(void);
 int pt_log_parse_level(const char *s);
 /* Tag written after the pid, e.g. "master", "worker 1". */

@@ -6,6 +6,7 @@
 #include "h1_head.h"
 #include "listen.h"
 #include "log.h"
+#include "rootfile.h"
 #include "master.h"
 #include "mime.h"
 #include "util.h"
@@ -211,20 +212,19 @@ int main(int argc, char **argv)
     }
     pt_log_set_owner(cfg->creds.drop ? cfg->creds.uid : (uid_t)-1);
     if (pt_log_open(cfg->error_log, cfg->log_level) < 0) {
-        fprintf(stderr, "portico: cannot open error log %s: %s\n", cfg->error_log, strerror(errno));
+        fprintf(stderr, "portico: cannot open error log %s: %s\n", cfg->error_log, pt_log_why());
         goto out;
     }
     for (size_t i = 0; i < cfg->nwarnings; i++)
         pt_log_warn("%s", cfg->warnings[i]);
     if (pt_access_log_open(cfg->access_log) < 0) {
-        fprintf(stderr, "portico: cannot open access log %s: %s\n", cfg->access_log,
-                strerror(errno));
+        fprintf(stderr, "portico: cannot open access log %s: %s\n", cfg->access_log, pt_log_why());
         goto out;
     }
     for (size_t i = 0; i < cfg->nvhosts; i++) {
         if (cfg->vhosts[i].access_log && pt_access_log_handle(cfg->vhosts[i].access_log) == -2) {
             fprintf(stderr, "portico: cannot open access log %s: %s\n", cfg->vhosts[i].access_log,
-                    strerror(errno));
+                    pt_log_why());
             goto out;
         }
     }
@@ -247,8 +247,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "portico: cannot daemonize: %s\n", strerror(errno));
         goto out;
     }
-    if (cfg->pid_file && pt_write_pid_file(cfg->pid_file) < 0) {
-        pt_log_error("cannot write pid file %s: %s", cfg->pid_file, strerror(errno));
+    if (cfg->pid_file && pt_rootfile_write_pid(cfg->pid_file, err, sizeof(err)) < 0) {
+        pt_log_error("cannot write pid file %s: %s", cfg->pid_file, err);
         goto out;
     }
     for (size_t i = 0; i < nls; i++)
@@ -256,7 +256,7 @@ int main(int argc, char **argv)
                     ls[i].activated ? " (socket passed by the service manager)" : "");
     rc = pt_master_run(&cfg, &ls, &nls, &cli);
     if (cfg->pid_file)
-        unlink(cfg->pid_file);
+        pt_rootfile_remove_pid(cfg->pid_file);
 out:
     pt_listen_close(ls, nls);
     pt_config_free(cfg);

@@ -16,6 +16,7 @@
 #include "mime.h"
 #include "notify.h"
 #include "priv.h"
+#include "rootfile.h"
 #include "util.h"
 #include "worker.h"
 
@@ -263,13 +264,13 @@ static void open_logs(const pt_config *c)
     pt_log_set_owner(c->creds.drop ? c->creds.uid : (uid_t)-1);
     if (pt_log_open(c->error_log, c->log_level) < 0)
         pt_log_error("reload: cannot open error log %s: %s; keeping the old one", c->error_log,
-                     strerror(errno));
+                     pt_log_why());
     if (pt_access_log_open(c->access_log) < 0)
-        pt_log_error("reload: cannot open access log %s: %s", c->access_log, strerror(errno));
+        pt_log_error("reload: cannot open access log %s: %s", c->access_log, pt_log_why());
     for (size_t i = 0; i < c->nvhosts; i++)
         if (c->vhosts[i].access_log && pt_access_log_handle(c->vhosts[i].access_log) == -2)
             pt_log_error("reload: cannot open access log %s: %s", c->vhosts[i].access_log,
-                         strerror(errno));
+                         pt_log_why());
 }
 
 /* A pid_file changed by a reload: the new one is written, the old one
@@ -278,10 +279,11 @@ static void update_pid_file(const char *old, const char *now)
 {
     if ((!old && !now) || (old && now && strcmp(old, now) == 0))
         return;
-    if (now && pt_write_pid_file(now) < 0)
-        pt_log_error("reload: cannot write pid file %s: %s", now, strerror(errno));
+    char why[256];
+    if (now && pt_rootfile_write_pid(now, why, sizeof(why)) < 0)
+        pt_log_error("reload: cannot write pid file %s: %s", now, why);
     if (old)
-        unlink(old);
+        pt_rootfile_remove_pid(old);
 }
 
 /* SIGHUP (nginx semantics): the new configuration is loaded and checked

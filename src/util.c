@@ -457,17 +457,3 @@ uint64_t pt_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
-
-int pt_write_pid_file(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-    ssize_t w = write(fd, buf, (size_t)n);
-    int e = errno;
-    close(fd);
-    errno = w < 0 ? e : EIO;
-    return w == n ? 0 : -1;
-}

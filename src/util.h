@@ -62,7 +62,5 @@ int pt_fd_cloexec(int fd);
 
 /* Monotonic milliseconds and wall-clock seconds. */
 uint64_t pt_now_ms(void);
-/* Write this process's id and a newline to path (created 0644). 0 or -1. */
-int pt_write_pid_file(const char *path);
 
 #endif

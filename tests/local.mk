@@ -64,6 +64,7 @@ PY_TESTS = \
 	tests/t_php.py \
 	tests/t_hostile.py \
 	tests/t_priv.py \
+	tests/t_rootfiles.py \
 	tests/t_limits.py \
 	tests/t_programs.py \
 	tests/t_docs.py

@@ -23,6 +23,7 @@ so they pass without any gateway in portico.
 
 No test asserts a timing: waits are generous upper bounds."""
 
+import glob
 import hashlib
 import json
 import os
@@ -1691,7 +1692,8 @@ locations = ( { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; } );
 @unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')
 class SpawnStop(unittest.TestCase):
     """Stopping portico stops the apps it spawned and removes the socket it
-    made up (<tmp_dir>/portico-<masterpid>-<name>.sock)."""
+    made up (<tmp_dir>/portico-<pid>-<random>/<name>.sock) and its private
+    directory."""
 
     def test_no_app_process_left_after_stop(self):
         base = tempfile.mkdtemp(prefix='pt-fcgi-')
@@ -1702,7 +1704,7 @@ tmp_dir = "%s/tmp";
 backends = ( { name = "hello"; spawn = { program = "%s"; processes = 3; }; } );
 locations = ( { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; } );
 ''' % (base, HELLO)
-        srv = harness.Server(conf=conf, workers=1)
+        srv = harness.Server(conf=conf, workers=1, env={"RUNTIME_DIRECTORY": ""})
         self.addCleanup(shutil.rmtree, srv.tmpdir, True)
         srv.start()
         try:
@@ -1712,8 +1714,12 @@ locations = ( { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; } );
             self.assertTrue(wait_for(lambda: len(mine()) == 3, 20), mine())
             pids = mine()
             self.addCleanup(kill_quietly, pids)
-            sock = os.path.join(base, 'tmp', 'portico-%d-hello.sock' % srv.pid)
-            self.assertTrue(os.path.exists(sock), os.listdir(os.path.join(base, 'tmp')))
+            socks = glob.glob(os.path.join(base, 'tmp', 'portico-%d-*' % srv.pid, 'hello.sock'))
+            self.assertEqual(len(socks), 1, os.listdir(os.path.join(base, 'tmp')))
+            sock = socks[0]
+            # private: only portico's user may enter (0710 with the workers'
+            # group when it drops privileges: t_rootfiles.py)
+            self.assertEqual(os.stat(os.path.dirname(sock)).st_mode & 0o777, 0o700)
             r = fetch(srv.port, 'GET', '/hello/')
             self.assertEqual(r.status, 200, srv.stderr_text()[-2000:])
         finally:
@@ -1722,6 +1728,7 @@ locations = ( { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; } );
         self.assertTrue(wait_for(lambda: not [p for p in pids if alive(p)], 10),
                         'left running: %s' % [p for p in pids if alive(p)])
         self.assertFalse(os.path.exists(sock), 'spawn socket left behind')
+        self.assertEqual(os.listdir(os.path.join(base, 'tmp')), [], 'socket directory left behind')
 
 
 @unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')

@@ -1613,12 +1613,13 @@ static void test_backend_errors(void)
 
 static void test_spawn(void)
 {
-    char text[2048], want[PATH_MAX + 64], name[100];
+    char text[2048], want[PATH_MAX + 64], first[PATH_MAX + 64], name[100];
     const pt_fcgi_spawn *sp;
     pt_config *c;
 
     make_file("app", 0755);
     make_file("noexec", 0644);
+    unsetenv("RUNTIME_DIRECTORY"); /* tmp_dir below, not systemd's directory */
     c = ld(
         "tmp_dir = \"other\";\n"
         "backends = ( { name = \"hello\";\n"
@@ -1639,12 +1640,20 @@ static void test_spawn(void)
     ok(sp && sp->nargs == 2 && strcmp(sp->args[0], "-x") == 0 && strcmp(sp->args[1], "y z") == 0 &&
            sp->nenv == 1 && strcmp(sp->env[0], "APP_ENV=prod") == 0 && sp->processes == 2,
        "spawn args, env and processes");
-    snprintf(want, sizeof(want), "%s/portico-%ld-hello.sock", other, (long)getpid());
-    ok(sp && strcmp(sp->socket, want) == 0 && sp->socket_auto,
-       "default socket: <tmp_dir>/portico-<pid>-<name>.sock, socket_auto");
-    ok(sp && c->backends[0].nservers == 1 && is_unix(&c->backends[0].servers[0], want) &&
+    /* <tmp_dir>/portico-<pid>-<16 hex>/<name>.sock: a private directory
+     * the master creates with mkdir, its name not guessable */
+    snprintf(want, sizeof(want), "%s/portico-%ld-", other, (long)getpid());
+    size_t pre = strlen(want);
+    ok(sp && sp->socket_auto && strncmp(sp->socket, want, pre) == 0 &&
+           strlen(sp->socket) == pre + 16 + strlen("/hello.sock") &&
+           strspn(sp->socket + pre, "0123456789abcdef") == 16 &&
+           strcmp(sp->socket + pre + 16, "/hello.sock") == 0,
+       "default socket: <tmp_dir>/portico-<pid>-<random>/<name>.sock, socket_auto (%s)",
+       sp ? sp->socket : "");
+    snprintf(first, sizeof(first), "%s", sp ? sp->socket : "");
+    ok(sp && c->backends[0].nservers == 1 && is_unix(&c->backends[0].servers[0], first) &&
            strncmp(c->backends[0].servers[0].address, "unix:", 5) == 0 &&
-           strcmp(c->backends[0].servers[0].address + 5, want) == 0 &&
+           strcmp(c->backends[0].servers[0].address + 5, first) == 0 &&
            c->backends[0].servers[0].weight == 1 && c->backends[0].servers[0].max_conns == 2 &&
            !c->backends[0].servers[0].backup,
        "the spawn socket is the backend's one server (\"unix:<socket>\"), max_conns = processes");
@@ -1658,6 +1667,21 @@ static void test_spawn(void)
        "spawn defaults: 1 process, no args, no env; backend settings still apply");
     snprintf(want, sizeof(want), "%s/app", tmp);
     ok(sp && strcmp(sp->program, want) == 0, "spawn.program is normalised");
+    pt_config_free(c);
+
+    /* systemd's RuntimeDirectory= (the first of several) before tmp_dir;
+     * the same private directory for every load of this process (reload) */
+    setenv("RUNTIME_DIRECTORY", "/run/pt-a:/run/pt-b", 1);
+    c = ld("backends = ( { name = \"hello\"; spawn = { program = \"app\"; }; } );\n"
+           "locations = ( { prefix = \"/h\"; handler = \"fastcgi\"; backend = \"hello\"; } );",
+           NULL);
+    unsetenv("RUNTIME_DIRECTORY");
+    sp = c ? c->backends[0].spawn : NULL;
+    ok(sp && strncmp(sp->socket, "/run/pt-a/portico-", 18) == 0 &&
+           strcmp(strchr(sp->socket + 18, '/'), "/hello.sock") == 0 &&
+           strcmp(strrchr(sp->socket, '/') - 16 - 1, strrchr(first, '/') - 16 - 1) == 0,
+       "default socket under $RUNTIME_DIRECTORY, same private name as before (%s)",
+       sp ? sp->socket : err);
     pt_config_free(c);
 
     /* errors */
