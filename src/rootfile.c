@@ -60,9 +60,14 @@ static void open_failed(const char *path, char *why, size_t len)
     errno = e;
 }
 
-/* The checks every file the master writes passes, on the open fd. */
-static int check_fd(int fd, const struct stat *st, char *why, size_t len)
+/* The checks every file the master writes passes, on the open fd. A
+ * character device (a log sent to /dev/null) is accepted where allowed: only
+ * root can make device nodes, so nobody can plant one, and it is never
+ * handed over. */
+static int check_fd(int fd, const struct stat *st, bool allow_chr, char *why, size_t len)
 {
+    if (allow_chr && S_ISCHR(st->st_mode))
+        goto unblock;
     if (!S_ISREG(st->st_mode)) {
         say(why, len, "is %s, not a regular file", kind(st->st_mode));
         errno = EINVAL;
@@ -76,6 +81,7 @@ static int check_fd(int fd, const struct stat *st, char *why, size_t len)
         errno = EMLINK;
         return -1;
     }
+unblock:;
     /* O_NONBLOCK only kept a FIFO's open from hanging */
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
@@ -104,7 +110,7 @@ int pt_rootfile_open_append(const char *path, uid_t owner, char *why, size_t why
         say(why, whylen, "%s", strerror(errno));
         goto fail;
     }
-    if (check_fd(fd, &st, why, whylen) < 0)
+    if (check_fd(fd, &st, true, why, whylen) < 0)
         goto fail;
     /* only a file created here goes to the workers' user (who reopens it
      * on SIGUSR1); one found there keeps its owner, nginx-like */
@@ -133,7 +139,7 @@ int pt_rootfile_write_pid(const char *path, char *why, size_t whylen)
                 say(why, whylen, "%s", strerror(errno));
                 goto fail;
             }
-            if (check_fd(fd, &st, why, whylen) < 0)
+            if (check_fd(fd, &st, false, why, whylen) < 0)
                 goto fail;
             if (st.st_uid != geteuid()) {
                 say(why, whylen, "exists and belongs to uid %u, not to portico's uid %u",

@@ -149,6 +149,31 @@ class StartRefuses(Base):
         self.assertTrue(os.path.islink(pidf))
 
 
+class DevNull(Base):
+    def test_logs_sent_to_dev_null_are_accepted(self):
+        # a character device cannot be planted by a user (only root makes
+        # device nodes) and is never handed over: /dev/null stays usable
+        before = os.stat('/dev/null')
+        port = harness.free_port()
+        path = os.path.join(self.d, 'null.conf')
+        with open(path, 'w') as f:
+            f.write('%sworkers = 1;\nroot = "%s";\nerror_log = "/dev/null";\n'
+                    'access_log = "/dev/null";\n' % ('user = "nobody";\n' if ROOT else '', self.www))
+        srv = harness.Server(conf=open(path).read(), docroot=False, workers=None, error_log=None,
+                             port=port)
+        with open(os.path.join(self.www, 'a.txt'), 'w') as f:
+            f.write('a\n')
+        srv.start()
+        try:
+            r = harness.fetch(srv.port, 'GET', '/a.txt')
+            self.assertEqual((r.status, r.body), (200, b'a\n'))
+        finally:
+            self.assertEqual(srv.stop(), 0)
+        after = os.stat('/dev/null')
+        self.assertEqual((after.st_uid, after.st_gid, after.st_mode),
+                         (before.st_uid, before.st_gid, before.st_mode))
+
+
 class PidFile(Base):
     def test_stale_pid_file_is_rewritten_and_removed_at_stop(self):
         pidf = os.path.join(self.logs, 'portico.pid')
