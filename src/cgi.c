@@ -392,7 +392,19 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
         .fd = {in[0] >= 0 ? in[0] : null_fd, out[1], err[1]},
         .dir = r->dir,
         .rlimit = {loc->rlimit_cpu, loc->rlimit_as, loc->rlimit_nproc},
+        .no_new_privs = c->w->cfg->no_new_privs,
     };
+    const pt_creds *pc = &c->w->cfg->cgi_creds;
+    if (pc->drop) {
+        /* a worker that dropped root holds cgi_user's groups already */
+        sr.change_id = true;
+        sr.uid = pc->uid;
+        sr.gid = pc->gid;
+        if (!c->w->cfg->creds.drop) {
+            sr.groups = pc->groups;
+            sr.ngroups = pc->ngroups;
+        }
+    }
     g->pid = pt_cgi_spawn(&sr, what);
     if (g->pid < 0)
         goto out;
@@ -436,8 +448,9 @@ void pt_cgi_start(pt_conn *c)
     if (!st) {
         const char *base = strrchr(r.filename, '/');
         interp = interpreter_for(c->loc, base ? base + 1 : r.filename);
-        if (!interp && access(r.filename, X_OK) < 0)
-            st = 403; /* not executable and no interpreter: never its source */
+        if (!interp && faccessat(AT_FDCWD, r.filename, X_OK, AT_EACCESS) < 0)
+            st = 403; /* not executable (by cgi_user, the effective uid) and no
+                       * interpreter: never its source */
     }
     if (st) {
         pt_conn_reject(c, st, st == 403 ? "not an executable CGI script" : "no such CGI script",

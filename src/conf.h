@@ -171,6 +171,9 @@ typedef struct pt_config {
     int workers; /* resolved: >= 1 */
     char *user, *group;
     pt_creds creds; /* resolved user/group; creds.drop: the children change to them */
+    char *cgi_user, *cgi_group;
+    pt_creds cgi_creds; /* resolved cgi_user/cgi_group; drop: programs change to them */
+    bool no_new_privs;  /* programs start with PR_SET_NO_NEW_PRIVS */
     char *pid_file;
     char *error_log;  /* "stderr" or a path */
     int log_level;    /* PT_LOG_* */

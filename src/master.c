@@ -87,13 +87,22 @@ static void spawn(int i)
         close(M.loop.epfd);
         pt_spawn_close_fds();
         /* before the first request is read: the worker and every CGI
-         * program it starts run as "user" from here on */
-        if (pt_priv_drop(&M.cfg->creds) < 0) {
+         * program it starts run as "user" from here on (programs as
+         * cgi_user when set, and the worker with it as effective uid) */
+        const pt_config *cf = M.cfg;
+        if (cf->no_new_privs && cf->creds.drop)
+            pt_priv_clear_bounding_set();
+        if (pt_priv_drop_split(&cf->creds, cf->cgi_creds.drop ? &cf->cgi_creds : NULL) < 0) {
             pt_log_error("worker %d: cannot change to user %s: %s; exiting", sl->id, M.cfg->user,
                          strerror(errno));
             _exit(1);
         }
         int rc = pt_worker_main(M.cfg, M.ls, M.nls, sl->id);
+        /* the ids of "user" again, all three: LeakSanitizer's tracer
+         * (a child with our real ids) may attach only then */
+        if (cf->cgi_creds.drop && cf->creds.drop &&
+            (setegid(getgid()) < 0 || seteuid(getuid()) < 0))
+            pt_log_warn("worker %d: cannot reset the effective ids: %s", sl->id, strerror(errno));
         pt_listen_close(M.ls, M.nls);
         pt_config_free(M.cfg);
         pt_log_close_all();

@@ -1196,6 +1196,34 @@ class Reaping(CgiCase):
         self.assert_no_zombies()
 
 
+class NoNewPrivs(CgiCase):
+    """Programs start with no_new_privs: set-user-ID bits and file
+    capabilities give them nothing."""
+    ARGS = ('--cgi', '/cgi-bin/=@CGI@')
+    WANT = '1'
+    SCRIPT = (b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+              b"grep '^NoNewPrivs:' /proc/self/status\n")
+
+    @classmethod
+    def prepare(cls):
+        p = os.path.join(cls.cgi, 'nnp.cgi')
+        with open(p, 'wb') as f:
+            f.write(cls.SCRIPT)
+        os.chmod(p, 0o755)
+
+    def test_program_status_shows_no_new_privs(self):
+        r = self.get('/cgi-bin/nnp.cgi')
+        self.assertEqual(r.status, 200, '%r\n%s' % (r.raw[:300], self.log_tail()))
+        self.assertEqual(r.body.split(), [b'NoNewPrivs:', self.WANT.encode()])
+
+
+class NoNewPrivsOff(NoNewPrivs):
+    """no_new_privs = false: for legacy programs that need set-user-ID
+    helpers."""
+    ARGS = ('--cgi', '/cgi-bin/=@CGI@', '-o', 'no_new_privs=false')
+    WANT = '0'
+
+
 # -- response buffering ---------------------------------------------------------------
 
 class Buffering(CgiCase):
