@@ -69,6 +69,7 @@ typedef struct key_spec {
     X(keepalive_timeout, keepalive_timeout_ms, K_DUR, 65 * SEC, 1, DAY)                            \
     X(write_timeout, write_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                    \
     X(shutdown_timeout, shutdown_timeout_ms, K_DUR, 30 * SEC, 1, DAY)                              \
+    X(worker_stall_timeout, worker_stall_timeout_ms, K_DUR, 30 * SEC, 0, DAY)                      \
     X(cgi_max_procs, cgi_max_procs, K_INT, 64, 1, 100000)                                          \
     X(cgi_queue, cgi_queue, K_INT, 64, 0, 100000)                                                  \
     X(cgi_queue_timeout, cgi_queue_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                            \

@@ -146,6 +146,8 @@ typedef struct pt_limits {
     uint64_t keepalive_timeout_ms;
     uint64_t write_timeout_ms;
     uint64_t shutdown_timeout_ms;
+    /* a worker whose loop is stuck this long is replaced; 0: off */
+    uint64_t worker_stall_timeout_ms;
     /* gateways (CGI and FastCGI) */
     uint32_t cgi_max_procs; /* concurrent CGI processes per worker */
     uint32_t cgi_queue;     /* requests waiting for a CGI slot per worker (503 beyond) */
