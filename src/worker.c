@@ -288,6 +288,10 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     pt_log_set_role(role);
     /* do not outlive the master */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* a program's orphans (a double fork, a setsid daemon) become ours,
+     * not init's: cgi.c finds and kills those of a timed-out program, and
+     * reaps them all */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     w->cfg = cfg;
     w->id = id;
     w->ls = ls;
