@@ -180,18 +180,30 @@ static proc_ent *proc_table(size_t *n)
     return t;
 }
 
-/* When the recent programs of this worker started (boot ticks): an orphan
- * that started after a later program is taken for that one's, not for an
- * earlier one's. Older spawns than the ring holds are unknown. */
+/* Which came first: clock ticks are coarse (10 ms), so within one tick
+ * the pid decides (pids are handed out in increasing order, and a pid
+ * wrap within one tick is not a concern). */
+static bool before(unsigned long long ta, pid_t pa, unsigned long long tb, pid_t pb)
+{
+    return ta < tb || (ta == tb && pa < pb);
+}
+
+/* When the recent programs of this worker started: an orphan that started
+ * after a later program is taken for that one's, not for an earlier one's.
+ * Older spawns than the ring holds are unknown. */
 #define PT_CGI_BORN_RING 256
-static unsigned long long born_ring[PT_CGI_BORN_RING];
+static struct {
+    unsigned long long born;
+    pid_t pid;
+} born_ring[PT_CGI_BORN_RING];
 static unsigned long born_count;
 
-static bool spawned_between(unsigned long long after, unsigned long long upto)
+static bool spawned_between(const pt_cgi *g, const proc_ent *e)
 {
     unsigned long n = PT_MIN(born_count, (unsigned long)PT_CGI_BORN_RING);
     for (unsigned long i = 0; i < n; i++)
-        if (born_ring[i] > after && born_ring[i] <= upto)
+        if (before(g->born, g->pid, born_ring[i].born, born_ring[i].pid) &&
+            before(born_ring[i].born, born_ring[i].pid, e->start, e->pid))
             return true;
     return false;
 }
@@ -219,8 +231,9 @@ static size_t mark_and_signal(pt_cgi *g, proc_ent *t, size_t n, int sig)
         if (e->mark || e->pid == me)
             continue;
         if ((!g->reaped && e->pid == g->pid) ||
-            (e->ppid == me && e->start >= g->born && (!g->reaped || e->start <= g->died) &&
-             !spawned_between(g->born, e->start) && !is_program(g->w, e->pid))) {
+            (e->ppid == me && before(g->born, g->pid, e->start, e->pid) &&
+             (!g->reaped || e->start <= g->died) && !spawned_between(g, e) &&
+             !is_program(g->w, e->pid))) {
             e->mark = true;
             hit++;
         }
@@ -595,10 +608,11 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
         }
     }
     g->born = boot_ticks();
-    born_ring[born_count++ % PT_CGI_BORN_RING] = g->born;
     g->pid = pt_cgi_spawn(&sr, what);
     if (g->pid < 0)
         goto out;
+    born_ring[born_count % PT_CGI_BORN_RING].born = g->born;
+    born_ring[born_count++ % PT_CGI_BORN_RING].pid = g->pid;
     rc = 0;
 out:;
     int e = errno;
