@@ -17,6 +17,7 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PT_CGI_READ 65536
@@ -48,6 +50,10 @@ struct pt_cgi {
     pt_timer timer;
     pt_tlist *tl_timeout;
     int kill_stage;
+    /* boot-time clock ticks (the unit of /proc/PID/stat's start time) at
+     * the spawn and at the reap: a process the worker adopted (it is the
+     * child subreaper) that started in between may be this program's */
+    unsigned long long born, died;
     char *script;
     char client[64];
     pt_errlines err;
@@ -104,6 +110,192 @@ static void maybe_free(pt_cgi *g)
     free(g);
 }
 
+static unsigned long long boot_ticks(void)
+{
+    static long hz;
+    struct timespec ts;
+    if (!hz && (hz = sysconf(_SC_CLK_TCK)) <= 0)
+        hz = 100;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (unsigned long long)ts.tv_sec * (unsigned long long)hz +
+           (unsigned long long)ts.tv_nsec / (1000000000ULL / (unsigned long long)hz);
+}
+
+/* ---- descendants that left the process group ---------------------------- */
+
+typedef struct proc_ent {
+    pid_t pid, ppid;
+    unsigned long long start;
+    bool mark;
+} proc_ent;
+
+/* Every process's parent and start time, from /proc (the per-task
+ * "children" lists are a kernel option, so not relied on). Only at the
+ * end of a kill grace, which is rare: never on a request's normal path. */
+static proc_ent *proc_table(size_t *n)
+{
+    DIR *d = opendir("/proc");
+    proc_ent *t = NULL;
+    size_t cap = 0;
+    *n = 0;
+    if (!d)
+        return NULL;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        char path[300], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = '\0';
+        /* after the command name, which may hold anything: "S ppid ..."
+         * and the start time as the 20th field after it */
+        char *p = strrchr(buf, ')');
+        int ppid;
+        unsigned long long start;
+        if (!p || sscanf(p + 2,
+                         "%*c %d %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+                         "%*s %*s %*s %llu",
+                         &ppid, &start) != 2)
+            continue;
+        if (*n == cap) {
+            proc_ent *nt = realloc(t, (cap = cap ? cap * 2 : 256) * sizeof(*t));
+            if (!nt)
+                break;
+            t = nt;
+        }
+        t[(*n)++] = (proc_ent){(pid_t)atoi(de->d_name), (pid_t)ppid, start, false};
+    }
+    closedir(d);
+    return t;
+}
+
+/* Which came first: clock ticks are coarse (10 ms), so within one tick
+ * the pid decides (pids are handed out in increasing order, and a pid
+ * wrap within one tick is not a concern). */
+static bool before(unsigned long long ta, pid_t pa, unsigned long long tb, pid_t pb)
+{
+    return ta < tb || (ta == tb && pa < pb);
+}
+
+/* When the recent programs of this worker started: an orphan that started
+ * after a later program is taken for that one's, not for an earlier one's.
+ * Older spawns than the ring holds are unknown. */
+#define PT_CGI_BORN_RING 256
+static struct {
+    unsigned long long born;
+    pid_t pid;
+} born_ring[PT_CGI_BORN_RING];
+static unsigned long born_count;
+
+static bool spawned_between(const pt_cgi *g, const proc_ent *e)
+{
+    unsigned long n = PT_MIN(born_count, (unsigned long)PT_CGI_BORN_RING);
+    for (unsigned long i = 0; i < n; i++)
+        if (before(g->born, g->pid, born_ring[i].born, born_ring[i].pid) &&
+            before(born_ring[i].born, born_ring[i].pid, e->start, e->pid))
+            return true;
+    return false;
+}
+
+static bool is_program(pt_worker *w, pid_t pid)
+{
+    for (pt_cgi *o = w->cgis; o; o = o->next)
+        if (o->pid == pid && !o->reaped)
+            return true;
+    return false;
+}
+
+/* Marks g's program (while not reaped), the processes the worker adopted
+ * that started during g's life and before the next program (its orphans,
+ * setsid or not; nothing labels an orphan with its program, so one of a
+ * program started in the same clock tick, or of one still running that
+ * started before g, is taken too) and all their descendants; signals the
+ * newly marked; returns how many. */
+static size_t mark_and_signal(pt_cgi *g, proc_ent *t, size_t n, int sig)
+{
+    pid_t me = getpid();
+    size_t hit = 0;
+    for (size_t i = 0; i < n; i++) {
+        proc_ent *e = &t[i];
+        if (e->mark || e->pid == me)
+            continue;
+        if ((!g->reaped && e->pid == g->pid) ||
+            (e->ppid == me && before(g->born, g->pid, e->start, e->pid) &&
+             (!g->reaped || e->start <= g->died) && !spawned_between(g, e) &&
+             !is_program(g->w, e->pid))) {
+            e->mark = true;
+            hit++;
+        }
+    }
+    for (bool more = hit > 0; more;) {
+        more = false;
+        for (size_t i = 0; i < n; i++) {
+            if (t[i].mark)
+                continue;
+            for (size_t k = 0; k < n; k++)
+                if (t[k].mark && t[k].pid == t[i].ppid) {
+                    t[i].mark = more = true;
+                    hit++;
+                    break;
+                }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (t[i].mark && t[i].pid > 1)
+            kill(t[i].pid, sig);
+    return hit;
+}
+
+/* SIGKILL for everything g left behind, wherever it moved (setsid, double
+ * fork): stopped first, so that none forks a child this walk misses, then
+ * a second look for children forked before the stop, then killed. */
+static void kill_descendants(pt_cgi *g)
+{
+    size_t n;
+    proc_ent *t = proc_table(&n);
+    if (!t)
+        return;
+    if (mark_and_signal(g, t, n, SIGSTOP) > 0) {
+        size_t n2;
+        proc_ent *t2 = proc_table(&n2);
+        if (t2) {
+            /* the same marks in the new table (same pid and start time:
+             * a pid freed and taken again in between is someone else's,
+             * stopped by mistake and continued), then the children found
+             * now; only processes of the second look are killed */
+            for (size_t k = 0; k < n; k++) {
+                if (!t[k].mark)
+                    continue;
+                for (size_t i = 0; i < n2; i++) {
+                    if (t2[i].pid != t[k].pid)
+                        continue;
+                    if (t2[i].start == t[k].start)
+                        t2[i].mark = true;
+                    else
+                        kill(t2[i].pid, SIGCONT);
+                }
+            }
+            mark_and_signal(g, t2, n2, SIGSTOP);
+            for (size_t i = 0; i < n2; i++)
+                if (t2[i].mark && t2[i].pid > 1)
+                    kill(t2[i].pid, SIGKILL);
+            free(t2);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (t[i].mark && t[i].pid > 1)
+                    kill(t[i].pid, SIGKILL);
+        }
+    }
+    free(t);
+}
+
 static void kill_group(pt_cgi *g, int sig)
 {
     /* the whole process group (setpgid(0) at spawn), also after the leader
@@ -143,6 +335,7 @@ void pt_cgi_reap(pt_worker *w)
         if (!g)
             continue;
         g->reaped = true;
+        g->died = boot_ticks(); /* an orphan of g started before: not after */
         g->wstatus = status;
         w->cgi_running--;
         if (WIFSIGNALED(status) && !g->killed)
@@ -295,6 +488,15 @@ static void on_timer(pt_loop *l, pt_timer *t)
     if (g->kill_stage == 1) {
         g->kill_stage = 2;
         kill_group(g, SIGKILL);
+        kill_descendants(g);
+        /* the worker's ends of the pipes go now, whatever still holds the
+         * others: nothing it writes would be read any more */
+        if (!g->gw.c) {
+            close_io(g, &g->io_in, &g->fd_in);
+            close_io(g, &g->io_out, &g->fd_out);
+            close_io(g, &g->io_err, &g->fd_err);
+            maybe_free(g);
+        }
         return;
     }
     if (g->kill_stage == 2)
@@ -333,15 +535,17 @@ static bool is_script(int fd)
 
 /* May we execute the file fd refers to? faccessat2 (Linux 5.8) asks of the
  * fd itself; before it, the kernel's own link to the fd in /proc does. */
+/* Executable by the effective uid (cgi_user when set, which is who will
+ * run it), asked of the file that was checked. */
 static bool fd_executable(int fd)
 {
-    if (faccessat(fd, "", X_OK, AT_EMPTY_PATH) == 0)
+    if (faccessat(fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) == 0)
         return true;
     if (errno != ENOSYS && errno != EINVAL)
         return false;
     char proc[32];
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-    return access(proc, X_OK) == 0;
+    return faccessat(AT_FDCWD, proc, X_OK, AT_EACCESS) == 0;
 }
 
 static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *interp,
@@ -388,10 +592,25 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
         .chdir_by_fd = r->dir_fd >= 0,
         .dir_fd = r->dir_fd,
         .rlimit = {loc->rlimit_cpu, loc->rlimit_as, loc->rlimit_nproc},
+        .no_new_privs = c->w->cfg->no_new_privs,
     };
+    const pt_creds *pc = &c->w->cfg->cgi_creds;
+    if (pc->drop) {
+        /* a worker that dropped root holds cgi_user's groups already */
+        sr.change_id = true;
+        sr.uid = pc->uid;
+        sr.gid = pc->gid;
+        if (!c->w->cfg->creds.drop) {
+            sr.groups = pc->groups;
+            sr.ngroups = pc->ngroups;
+        }
+    }
+    g->born = boot_ticks();
     g->pid = pt_cgi_spawn(&sr, what);
     if (g->pid < 0)
         goto out;
+    born_ring[born_count % PT_CGI_BORN_RING].born = g->born;
+    born_ring[born_count++ % PT_CGI_BORN_RING].pid = g->pid;
     rc = 0;
 out:;
     int e = errno;
@@ -432,9 +651,11 @@ void pt_cgi_start(pt_conn *c)
     if (!st) {
         const char *base = strrchr(r.filename, '/');
         interp = interpreter_for(c->loc, base ? base + 1 : r.filename);
-        /* not executable and no interpreter: never its source (asked of
-         * the file that was checked; a location's program is configured) */
-        if (!interp && (r.fd >= 0 ? !fd_executable(r.fd) : access(r.filename, X_OK) < 0))
+        /* not executable (by cgi_user, the effective uid) and no
+         * interpreter: never its source (asked of the file that was
+         * checked; a location's program is configured) */
+        if (!interp && (r.fd >= 0 ? !fd_executable(r.fd)
+                                  : faccessat(AT_FDCWD, r.filename, X_OK, AT_EACCESS) < 0))
             st = 403;
     }
     if (st) {

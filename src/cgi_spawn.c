@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -72,7 +73,7 @@ static void learn_dispositions(void)
 }
 
 /* What the error word says beside errno: the step that failed. */
-enum { STEP_SETUP = 1, STEP_DIR, STEP_LIMITS, STEP_EXEC };
+enum { STEP_SETUP = 1, STEP_DIR, STEP_LIMITS, STEP_EXEC, STEP_ID };
 
 /* Never inlined, so that its frame lies below every live frame of ours;
  * neither it nor its caller is instrumented by AddressSanitizer, whose
@@ -98,6 +99,18 @@ child(const pt_cgi_spawn_req *rq, volatile int *err)
     }
     if (setpgid(0, 0) < 0)
         goto fail;
+    /* cgi_user: before the directory, so that the program's own rights
+     * decide what it may enter; raw system calls, because glibc's wrappers
+     * would signal the other threads of a multi-threaded parent, whose
+     * memory this child shares. Gid first: it needs the uid's privilege. */
+    step = STEP_ID;
+    if (rq->change_id && ((rq->groups && syscall(SYS_setgroups, rq->ngroups, rq->groups) < 0) ||
+                          syscall(SYS_setresgid, rq->gid, rq->gid, rq->gid) < 0 ||
+                          syscall(SYS_setresuid, rq->uid, rq->uid, rq->uid) < 0))
+        goto fail;
+    /* the program dies with its worker (a stall kill, a crash) instead of
+     * running on unobserved; set after the id change, which clears it */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     /* before the fds move: dir_fd may be one of 0-2 */
     step = STEP_DIR;
     if (rq->chdir_by_fd ? fchdir(rq->dir_fd) < 0 : rq->dir && chdir(rq->dir) < 0)
@@ -124,6 +137,11 @@ child(const pt_cgi_spawn_req *rq, volatile int *err)
     /* the checked program's fd waits on 3, close-on-exec */
     if (xfd > 3 && (xfd = dup3(xfd, 3, O_CLOEXEC)) < 0)
         goto fail;
+    /* set-user-ID programs and file capabilities give nothing from here
+     * on, for the program and everything it starts (no_new_privs) */
+    step = STEP_SETUP;
+    if (rq->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        goto fail;
 #ifdef SYS_close_range
     /* every fd is O_CLOEXEC already; this is the belt (fails harmlessly
      * with ENOSYS before Linux 5.9) */
@@ -148,9 +166,12 @@ fail:
 __attribute__((no_sanitize_address)) pid_t pt_cgi_spawn(const pt_cgi_spawn_req *rq,
                                                         const char **what)
 {
-    static const char *const steps[] = {"cannot execute", "cannot set up the process of",
+    static const char *const steps[] = {"cannot execute",
+                                        "cannot set up the process of",
                                         "cannot enter the directory of",
-                                        "cannot set the resource limits of", "cannot execute"};
+                                        "cannot set the resource limits of",
+                                        "cannot execute",
+                                        "cannot change to cgi_user for"};
     volatile int err = 0; /* written by the child, which shares our memory */
     *what = steps[0];
     sigset_t all, old;
@@ -173,7 +194,7 @@ __attribute__((no_sanitize_address)) pid_t pt_cgi_spawn(const pt_cgi_spawn_req *
          * the error word: there the program's exit status 127 tells) */
         e = err & 0xffff;
         int st = err >> 16;
-        *what = steps[st >= 0 && st <= STEP_EXEC ? st : 0];
+        *what = steps[st >= 0 && st <= STEP_ID ? st : 0];
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
         errno = e;

@@ -5,6 +5,7 @@
 #define PT_CGI_SPAWN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 typedef struct pt_cgi_spawn_req {
@@ -19,6 +20,13 @@ typedef struct pt_cgi_spawn_req {
     int dir_fd;
     unsigned long long rlimit[3]; /* CPU seconds, address space bytes,
                                      processes; soft = hard, 0 = unchanged */
+    bool change_id;               /* take uid and gid (cgi_user) before the directory */
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups; /* supplementary groups to set too (a root worker), or NULL */
+    size_t ngroups;
+    bool no_new_privs; /* PR_SET_NO_NEW_PRIVS: set-user-ID bits and file capabilities
+                          give nothing */
 } pt_cgi_spawn_req;
 
 /* The child's pid, or -1 with errno when it could not be set up or execve

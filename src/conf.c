@@ -72,6 +72,7 @@ typedef struct key_spec {
     X(keepalive_timeout, keepalive_timeout_ms, K_DUR, 65 * SEC, 1, DAY)                            \
     X(write_timeout, write_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                    \
     X(shutdown_timeout, shutdown_timeout_ms, K_DUR, 30 * SEC, 1, DAY)                              \
+    X(worker_stall_timeout, worker_stall_timeout_ms, K_DUR, 30 * SEC, 0, DAY)                      \
     X(cgi_max_procs, cgi_max_procs, K_INT, 64, 1, 100000)                                          \
     X(cgi_queue, cgi_queue, K_INT, 64, 0, 100000)                                                  \
     X(cgi_queue_timeout, cgi_queue_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                            \
@@ -224,6 +225,9 @@ static const key_spec top_keys[] = {
     {"workers", K_INT, NULL},
     {"user", K_STR, NULL},
     {"group", K_STR, NULL},
+    {"cgi_user", K_STR, NULL},
+    {"cgi_group", K_STR, NULL},
+    {"no_new_privs", K_BOOL, NULL},
     {"pid_file", K_STR, NULL},
     {"error_log", K_STR, NULL},
     {"log_level", K_STR, NULL},
@@ -1969,6 +1973,22 @@ static int build_misc(load_ctx *x, const config_setting_t *root)
             return fail_at(x, member(root, strncmp(e, "unknown group", 13) == 0 ? "group" : "user"),
                            "%s", e);
     }
+    if ((s = member(root, "cgi_user")) && !(c->cgi_user = xstrdup(x, config_setting_get_string(s))))
+        return -1;
+    if ((s = member(root, "cgi_group")) &&
+        !(c->cgi_group = xstrdup(x, config_setting_get_string(s))))
+        return -1;
+    if (c->cgi_group && !c->cgi_user)
+        return fail_at(x, s, "'cgi_group' needs 'cgi_user'");
+    if (c->cgi_user) {
+        char e[256];
+        if (pt_priv_resolve(c->cgi_user, c->cgi_group, &c->cgi_creds, e, sizeof(e)) < 0)
+            return fail_at(
+                x, member(root, strncmp(e, "unknown group", 13) == 0 ? "cgi_group" : "cgi_user"),
+                "%s", e);
+    }
+    c->no_new_privs = true;
+    opt_bool(root, "no_new_privs", &c->no_new_privs);
     if (opt_file(x, root, "pid_file", &c->pid_file) < 0)
         return -1;
     if ((s = member(root, "tmp_dir"))) {
@@ -2660,8 +2680,24 @@ static int decide_identity(load_ctx *x)
                            "root (-o user=NAME drops privileges)");
         }
         c->creds.drop = c->creds.uid != 0 || c->creds.gid != 0;
+        /* programs under an identity of their own: not the workers' uid,
+         * so that they cannot signal a worker (kill(2) compares uids) */
+        if (c->cgi_user) {
+            if (c->cgi_creds.uid == c->creds.uid)
+                return fail_at(x, member(root, "cgi_user"),
+                               "cgi_user '%s' must differ from user: programs running as the "
+                               "workers' user can signal them",
+                               c->cgi_user);
+            if (c->cgi_creds.uid == 0)
+                return fail_at(x, member(root, "cgi_user"),
+                               "cgi_user '%s' is root: programs must not run as root", c->cgi_user);
+            c->cgi_creds.drop = true;
+        }
         return 0;
     }
+    if (c->cgi_user && c->cgi_creds.uid != me)
+        warn_at(x, member(root, "cgi_user"),
+                "cgi_user '%s' is not applied: portico was not started as root", c->cgi_user);
     if (c->user && c->creds.uid != me && c->creds.uid != 0)
         return warn_at(x, member(root, "user"),
                        "user '%s' is not applied: portico was not started as root", c->user);
@@ -2823,6 +2859,9 @@ void pt_config_free(pt_config *c)
     free(c->user);
     free(c->group);
     pt_priv_free(&c->creds);
+    free(c->cgi_user);
+    free(c->cgi_group);
+    pt_priv_free(&c->cgi_creds);
     free(c->pid_file);
     free(c->error_log);
     free(c->access_log);

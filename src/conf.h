@@ -148,6 +148,8 @@ typedef struct pt_limits {
     uint64_t keepalive_timeout_ms;
     uint64_t write_timeout_ms;
     uint64_t shutdown_timeout_ms;
+    /* a worker whose loop is stuck this long is replaced; 0: off */
+    uint64_t worker_stall_timeout_ms;
     /* gateways (CGI and FastCGI) */
     uint32_t cgi_max_procs; /* concurrent CGI processes per worker */
     uint32_t cgi_queue;     /* requests waiting for a CGI slot per worker (503 beyond) */
@@ -173,6 +175,9 @@ typedef struct pt_config {
     int workers; /* resolved: >= 1 */
     char *user, *group;
     pt_creds creds; /* resolved user/group; creds.drop: the children change to them */
+    char *cgi_user, *cgi_group;
+    pt_creds cgi_creds; /* resolved cgi_user/cgi_group; drop: programs change to them */
+    bool no_new_privs;  /* programs start with PR_SET_NO_NEW_PRIVS */
     char *pid_file;
     char *error_log;  /* "stderr" or a path */
     int log_level;    /* PT_LOG_* */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -49,8 +50,9 @@ static struct {
     pt_loop *loop;
     pt_tlist tick;
     bool stopping;
-    pt_creds creds; /* who the apps run as: the workers' user */
-    char *dir;      /* the private directory of made-up sockets, or NULL */
+    pt_creds creds;    /* who the apps run as: cgi_user, else the workers' user */
+    bool no_new_privs; /* apps start with PR_SET_NO_NEW_PRIVS */
+    char *dir;         /* the private directory of made-up sockets, or NULL */
     int dir_fd;
 } S;
 
@@ -95,11 +97,15 @@ static void start_proc(app_proc *p)
             _exit(127);
         for (int fd = 3; fd < 1024; fd++)
             close(fd);
+        if (S.no_new_privs && S.creds.drop)
+            pt_priv_clear_bounding_set();
         if (pt_priv_drop(&S.creds) < 0) {
-            dprintf(2, "portico: fastcgi %s: cannot change to the workers' user: %s\n", a->b->name,
+            dprintf(2, "portico: fastcgi %s: cannot change to its user: %s\n", a->b->name,
                     strerror(errno));
             _exit(127);
         }
+        if (S.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            _exit(127);
         execve(a->argv[0], a->argv, a->envp);
         dprintf(2, "portico: fastcgi %s: cannot execute %s: %s\n", a->b->name, a->argv[0],
                 strerror(errno));
@@ -257,15 +263,16 @@ int pt_spawn_start(const pt_config *cfg, pt_loop *loop, char *err, size_t errlen
     memset(&S, 0, sizeof(S));
     S.dir_fd = -1;
     S.loop = loop;
-    S.creds = cfg->creds;
+    const pt_creds *cr = cfg->cgi_creds.drop ? &cfg->cgi_creds : &cfg->creds;
+    S.creds = *cr;
     S.creds.groups = NULL;
-    if (cfg->creds.ngroups &&
-        !(S.creds.groups = malloc(cfg->creds.ngroups * sizeof(*S.creds.groups)))) {
+    S.no_new_privs = cfg->no_new_privs;
+    if (cr->ngroups && !(S.creds.groups = malloc(cr->ngroups * sizeof(*S.creds.groups)))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (S.creds.groups)
-        memcpy(S.creds.groups, cfg->creds.groups, cfg->creds.ngroups * sizeof(*S.creds.groups));
+        memcpy(S.creds.groups, cr->groups, cr->ngroups * sizeof(*S.creds.groups));
     pt_tlist_init(loop, &S.tick, 1000);
     size_t n = 0;
     for (size_t i = 0; i < cfg->nbackends; i++)
@@ -321,8 +328,8 @@ static bool same_strv(char *const *a, size_t na, char *const *b, size_t nb)
 bool pt_spawn_rebind(pt_config *c)
 {
     bool all = true;
-    if (S.napps && (c->creds.drop != S.creds.drop || c->creds.uid != S.creds.uid ||
-                    c->creds.gid != S.creds.gid))
+    const pt_creds *cr = c->cgi_creds.drop ? &c->cgi_creds : &c->creds;
+    if (S.napps && (cr->drop != S.creds.drop || cr->uid != S.creds.uid || cr->gid != S.creds.gid))
         pt_log_warn("fastcgi: user/group changed; spawned applications change when portico "
                     "restarts");
     for (size_t i = 0; i < S.napps; i++) {

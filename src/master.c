@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +37,9 @@ typedef struct slot {
     unsigned quick_deaths;
     bool retired; /* an old generation's worker: finishing, not respawned */
     int id;
+    uint64_t *beat;    /* shared with the worker: its loop's last wakeup (pt_now_ms) */
+    uint64_t stall_ms; /* its configuration's worker_stall_timeout; 0: not watched */
+    bool stall_killed; /* the watchdog sent SIGKILL: once */
     pt_timer respawn;
 } slot;
 
@@ -52,8 +56,8 @@ static struct {
     int stopping; /* 0, SIGQUIT or SIGTERM */
     int sigfd;
     pt_io sigio;
-    pt_tlist t_respawn, t_kill;
-    pt_timer kill_timer;
+    pt_tlist t_respawn, t_kill, t_watch;
+    pt_timer kill_timer, watch_timer;
     sigset_t sigs;
 } M;
 
@@ -76,6 +80,10 @@ static int current_workers(void)
 static void spawn(int i)
 {
     slot *sl = M.slots[i];
+    /* fresh before the fork: a worker is not stale before its first wakeup */
+    __atomic_store_n(sl->beat, pt_now_ms(), __ATOMIC_RELAXED);
+    sl->stall_ms = M.cfg->limits.worker_stall_timeout_ms;
+    sl->stall_killed = false;
     pid_t pid = fork();
     if (pid < 0) {
         pt_log_error("fork() of worker %d failed: %s", sl->id, strerror(errno));
@@ -88,13 +96,23 @@ static void spawn(int i)
         close(M.loop.epfd);
         pt_spawn_close_fds();
         /* before the first request is read: the worker and every CGI
-         * program it starts run as "user" from here on */
-        if (pt_priv_drop(&M.cfg->creds) < 0) {
+         * program it starts run as "user" from here on (programs as
+         * cgi_user when set, and the worker with it as effective uid) */
+        const pt_config *cf = M.cfg;
+        if (cf->no_new_privs && cf->creds.drop)
+            pt_priv_clear_bounding_set();
+        if (pt_priv_drop_split(&cf->creds, cf->cgi_creds.drop ? &cf->cgi_creds : NULL) < 0) {
             pt_log_error("worker %d: cannot change to user %s: %s; exiting", sl->id, M.cfg->user,
                          strerror(errno));
             _exit(1);
         }
+        pt_worker_heartbeat_at(sl->beat);
         int rc = pt_worker_main(M.cfg, M.ls, M.nls, sl->id);
+        /* the ids of "user" again, all three: LeakSanitizer's tracer
+         * (a child with our real ids) may attach only then */
+        if (cf->cgi_creds.drop && cf->creds.drop &&
+            (setegid(getgid()) < 0 || seteuid(getuid()) < 0))
+            pt_log_warn("worker %d: cannot reset the effective ids: %s", sl->id, strerror(errno));
         pt_listen_close(M.ls, M.nls);
         pt_config_free(M.cfg);
         pt_log_close_all();
@@ -125,6 +143,13 @@ static void signal_workers(int sig)
             kill(M.slots[i]->pid, sig);
 }
 
+static void free_slot(slot *sl)
+{
+    if (sl->beat)
+        munmap(sl->beat, sizeof(*sl->beat));
+    free(sl);
+}
+
 /* Drop retired slots whose worker has exited. */
 static void prune(void)
 {
@@ -133,7 +158,7 @@ static void prune(void)
         slot *sl = M.slots[i];
         if (sl->retired && sl->pid == 0) {
             pt_timer_stop(&sl->respawn);
-            free(sl);
+            free_slot(sl);
             continue;
         }
         M.slots[j++] = sl;
@@ -141,14 +166,34 @@ static void prune(void)
     M.nslots = j;
 }
 
+static void stopped(slot *sl, int sig)
+{
+    if (!sl->stall_ms) {
+        pt_log_warn("worker %d (pid %d) stopped by signal %d; worker_stall_timeout is off, so "
+                    "it stays stopped",
+                    sl->id, (int)sl->pid, sig);
+        return;
+    }
+    pt_log_error("worker %d (pid %d) stopped by signal %d; killing it", sl->id, (int)sl->pid, sig);
+    sl->stall_killed = true;
+    kill(sl->pid, SIGKILL); /* a stopped process dies of SIGKILL too */
+}
+
 static void reap(void)
 {
     int status;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    /* WUNTRACED: a stopped worker (SIGSTOP from anyone allowed to send
+     * it) would hold its share of the connections without a word */
+    while ((pid = waitpid(-1, &status, WNOHANG | WUNTRACED)) > 0) {
         int i;
         for (i = 0; i < M.nslots && M.slots[i]->pid != pid; i++)
             ;
+        if (WIFSTOPPED(status)) {
+            if (i < M.nslots)
+                stopped(M.slots[i], WSTOPSIG(status));
+            continue; /* a spawned FastCGI app's stop is its own business */
+        }
         if (i == M.nslots) {
             pt_spawn_reaped(pid, status); /* a FastCGI app portico runs */
             continue;
@@ -192,6 +237,35 @@ static void reap(void)
     prune();
     if (M.stopping && live_workers() == 0)
         M.loop.stop = true;
+}
+
+/* The watchdog: a worker whose loop has not woken for worker_stall_timeout
+ * (it wakes at least every quarter of it) is stuck, in a loop or a system
+ * call that does not return; it is killed and, when reaped, replaced. A
+ * worker in a graceful stop keeps its heartbeat, so it is left alone. */
+static void on_watch(pt_loop *l, pt_timer *t)
+{
+    uint64_t now = pt_now_ms();
+    for (int i = 0; i < M.nslots; i++) {
+        slot *sl = M.slots[i];
+        if (sl->pid <= 0 || !sl->stall_ms || sl->stall_killed)
+            continue;
+        uint64_t beat = __atomic_load_n(sl->beat, __ATOMIC_RELAXED);
+        if (now <= beat || now - beat <= sl->stall_ms)
+            continue;
+        pt_log_error("worker %d (pid %d) made no progress for %llu ms (worker_stall_timeout); "
+                     "killing it",
+                     sl->id, (int)sl->pid, (unsigned long long)(now - beat));
+        sl->stall_killed = true;
+        kill(sl->pid, SIGKILL);
+    }
+    pt_timer_arm(l, t, &M.t_watch);
+}
+
+static uint64_t watch_period(const pt_config *c)
+{
+    uint64_t ms = c->limits.worker_stall_timeout_ms / 4;
+    return PT_MAX(PT_MIN(ms, (uint64_t)5000), (uint64_t)100);
 }
 
 static void on_kill_timeout(pt_loop *l, pt_timer *t)
@@ -238,6 +312,12 @@ static int add_slot(int id)
     if (!sl)
         return -1;
     sl->id = id;
+    sl->beat =
+        mmap(NULL, sizeof(*sl->beat), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sl->beat == MAP_FAILED) {
+        free(sl);
+        return -1;
+    }
     pt_timer_init(&sl->respawn, on_respawn, sl);
     M.slots[M.nslots++] = sl;
     return 0;
@@ -370,6 +450,7 @@ static void reload(void)
     }
     M.nkept = k;
     prune();
+    M.t_watch.duration_ms = watch_period(nc);
     pt_log_info("configuration reloaded: %d worker(s)", current_workers());
     notify_ready();
 }
@@ -444,6 +525,9 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
     pt_tlist_init(&M.loop, &M.t_respawn, 1000);
     pt_tlist_init(&M.loop, &M.t_kill, 10000);
     pt_timer_init(&M.kill_timer, on_kill_timeout, NULL);
+    pt_tlist_init(&M.loop, &M.t_watch, watch_period(cfg));
+    pt_timer_init(&M.watch_timer, on_watch, NULL);
+    pt_timer_arm(&M.loop, &M.watch_timer, &M.t_watch);
     pt_io_init(&M.sigio, M.sigfd, on_signal, NULL);
     pt_io_set(&M.loop, &M.sigio, EPOLLIN);
 
@@ -494,8 +578,9 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
     pt_log_info("stopped");
     for (int i = 0; i < M.nslots; i++) {
         pt_timer_stop(&M.slots[i]->respawn);
-        free(M.slots[i]);
+        free_slot(M.slots[i]);
     }
+    pt_timer_stop(&M.watch_timer);
     free(M.slots);
     for (size_t i = 0; i < M.nkept; i++)
         pt_config_free(M.kept[i]);

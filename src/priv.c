@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static bool parse_id(const char *s, unsigned long *out)
@@ -95,17 +97,42 @@ int pt_priv_resolve(const char *user, const char *group, pt_creds *cr, char *err
 
 int pt_priv_drop(const pt_creds *cr)
 {
+    return pt_priv_drop_split(cr, NULL);
+}
+
+/* With prog (cgi_user): real and saved ids stay cr's, the effective ones
+ * become prog's and the file-system ids cr's again. kill(2) lets a process
+ * signal another when its real or effective uid is the target's real or
+ * saved uid: the worker (effective = prog) may signal its programs, a
+ * program (all ids prog's) may not signal the worker, and the worker's
+ * child may take prog's ids without any privilege (a process may set any
+ * id to one of its real, effective or saved ones). The worker reads and
+ * creates files as cr; prog's supplementary groups are the worker's too,
+ * since an unprivileged child cannot change them. */
+int pt_priv_drop_split(const pt_creds *cr, const pt_creds *prog)
+{
     if (!cr || !cr->drop)
         return 0;
-    if (setgroups(cr->ngroups, cr->groups) < 0 || setresgid(cr->gid, cr->gid, cr->gid) < 0 ||
-        setresuid(cr->uid, cr->uid, cr->uid) < 0)
+    uid_t eu = prog ? prog->uid : cr->uid;
+    gid_t eg = prog ? prog->gid : cr->gid;
+    const pt_creds *grp = prog ? prog : cr;
+    if (setgroups(grp->ngroups, grp->groups) < 0 || setresgid(cr->gid, eg, cr->gid) < 0 ||
+        setresuid(cr->uid, eu, cr->uid) < 0)
         return -1;
+    if (prog) {
+        setfsgid(cr->gid);
+        setfsuid(cr->uid);
+        /* both return the previous value: asking again tells the current */
+        if ((uid_t)setfsuid((uid_t)-1) != cr->uid || (gid_t)setfsgid((gid_t)-1) != cr->gid) {
+            errno = EPERM;
+            return -1;
+        }
+    }
     uid_t r, e, s;
     gid_t gr, ge, gs;
     if (getresuid(&r, &e, &s) < 0 || getresgid(&gr, &ge, &gs) < 0)
         return -1;
-    if (r != cr->uid || e != cr->uid || s != cr->uid || gr != cr->gid || ge != cr->gid ||
-        gs != cr->gid) {
+    if (r != cr->uid || e != eu || s != cr->uid || gr != cr->gid || ge != eg || gs != cr->gid) {
         errno = EPERM;
         return -1;
     }
@@ -122,4 +149,11 @@ void pt_priv_free(pt_creds *cr)
     free(cr->groups);
     cr->groups = NULL;
     cr->ngroups = 0;
+}
+
+void pt_priv_clear_bounding_set(void)
+{
+    /* CAP_SETPCAP is needed: only a root process gets this far */
+    for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+        prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
 }

@@ -265,9 +265,27 @@ static void on_signal(pt_loop *l, pt_io *io, uint32_t events)
     }
 }
 
+/* The master's watchdog reads this (a page it shares with this worker
+ * alone): the loop's time after every wakeup. */
+static uint64_t *heartbeat;
+
+void pt_worker_heartbeat_at(uint64_t *beat)
+{
+    heartbeat = beat;
+}
+
+/* Only wakes an idle worker, so that its heartbeat stays fresh. */
+static void on_beat(pt_loop *l, pt_timer *t)
+{
+    pt_worker *w = l->data;
+    pt_timer_arm(l, t, &w->t_beat);
+}
+
 static void free_dead(pt_loop *l)
 {
     pt_worker *w = l->data;
+    if (heartbeat)
+        __atomic_store_n(heartbeat, l->now, __ATOMIC_RELAXED);
     while (w->dead) {
         pt_conn *c = w->dead;
         w->dead = c->dead_next;
@@ -285,6 +303,10 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     pt_log_set_role(role);
     /* do not outlive the master */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* a program's orphans (a double fork, a setsid daemon) become ours,
+     * not init's: cgi.c finds and kills those of a timed-out program, and
+     * reaps them all */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     w->cfg = cfg;
     w->id = id;
     w->ls = ls;
@@ -331,6 +353,12 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     pt_tlist_init(&w->loop, &w->t_cgi_kill, lim->cgi_kill_grace_ms);
     pt_timer_init(&w->pause_timer, on_pause_end, w);
     pt_timer_init(&w->stop_timer, on_stop_timeout, w);
+    if (heartbeat && lim->worker_stall_timeout_ms) {
+        pt_tlist_init(&w->loop, &w->t_beat,
+                      PT_MAX(lim->worker_stall_timeout_ms / 4, (uint64_t)100));
+        pt_timer_init(&w->beat_timer, on_beat, w);
+        pt_timer_arm(&w->loop, &w->beat_timer, &w->t_beat);
+    }
 
     if (pt_fcgi_init(w) < 0 || fcache_start(w) < 0) {
         pt_log_error("out of memory");

@@ -51,12 +51,17 @@ typedef struct pt_worker {
     unsigned cgi_running; /* spawned, not yet reaped */
     pt_gw_queue cgi_q;
     pt_tlist t_cgi_queue, t_cgi_kill;
+    pt_tlist t_beat; /* the heartbeat's period: a quarter of worker_stall_timeout */
+    pt_timer beat_timer;
     /* FastCGI */
     struct pt_fcgi_state *fcgi;
     pt_tlist *tl_extra[64]; /* timeout lists for per-location durations */
     unsigned ntl_extra;
 } pt_worker;
 
+/* Before pt_worker_main: where the loop stores its time (pt_now_ms) after
+ * every wakeup, for the master's watchdog (worker_stall_timeout). */
+void pt_worker_heartbeat_at(uint64_t *beat);
 /* Runs the worker until it stops; returns the process exit code. */
 int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id);
 /* A connection finished (closed): bookkeeping for accept throttling and

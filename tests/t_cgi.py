@@ -1196,6 +1196,132 @@ class Reaping(CgiCase):
         self.assert_no_zombies()
 
 
+ESCAPE_CGI = b"""#!/usr/bin/python3
+# ?MODE-TAG: a setsid grandchild holding stdout and stderr sleeps long under
+# the name portico-escapee-TAG; the script itself exits (MODE exit) or
+# hangs (MODE hang), writing nothing either way
+import os, sys, time
+mode, tagv = os.environ['QUERY_STRING'].split('-', 1)
+if os.fork() == 0:
+    os.setsid()
+    os.execv('/bin/sleep', ['portico-escapee-' + tagv, '300'])
+if mode == 'hang':
+    time.sleep(300)
+"""
+
+
+# A well-behaved background job: detached (setsid, no pipes of ours) under
+# the name portico-bgjob-<query>, then a normal response.
+BGJOB_CGI = b"""#!/usr/bin/python3
+import os
+if os.fork() == 0:
+    os.setsid()
+    fd = os.open('/dev/null', os.O_RDWR)
+    for i in range(3):
+        os.dup2(fd, i)
+    os.execv('/bin/sleep', ['portico-bgjob-' + os.environ['QUERY_STRING'], '300'])
+print('Content-Type: text/plain\\n\\nstarted')
+"""
+
+
+def escapees(t, prefix='portico-escapee-'):
+    """Pids of the processes named portico-escapee-<t>."""
+    want = (prefix + t).encode()
+    out = []
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % name, 'rb') as f:
+                argv0 = f.read().split(b'\0')[0]
+        except OSError:
+            continue
+        st = proc_stat(name)
+        if argv0 == want and st and st[0] != 'Z':
+            out.append(int(name))
+    return out
+
+
+def fd_count(pid):
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+class Escapees(CgiCase):
+    """Item 4 of the security issue: a program's setsid grandchild leaves
+    the process group that the timeout kills. The worker adopts orphans
+    (child subreaper), kills what a timed-out program left wherever it
+    went, and closes its ends of the pipes at the end of the grace."""
+    ARGS = ('--cgi', '/cgi-bin/=@CGI@', '-o', 'limits.cgi_timeout=1s',
+            '-o', 'limits.cgi_kill_grace=1s')
+
+    @classmethod
+    def prepare(cls):
+        for name, text in (('escape.cgi', ESCAPE_CGI), ('bgjob.cgi', BGJOB_CGI)):
+            p = os.path.join(cls.cgi, name)
+            with open(p, 'wb') as f:
+                f.write(text)
+            os.chmod(p, 0o755)
+
+    def test_background_job_of_an_earlier_program_survives_a_later_timeout(self):
+        t = tag()
+        self.addCleanup(lambda: kill_quietly(escapees(t) + escapees(t, 'portico-bgjob-')))
+        r = self.get('/cgi-bin/bgjob.cgi?' + t)
+        self.assertEqual((r.status, r.body), (200, b'started\n'), r.raw[:300])
+        self.assertTrue(wait_for(lambda: escapees(t, 'portico-bgjob-'), 10))
+        r = self.get('/cgi-bin/escape.cgi?exit-' + t, timeout=60)
+        self.assert_error(r, 504)
+        self.assertTrue(wait_for(lambda: not escapees(t), 30), self.log_tail())
+        self.assertTrue(escapees(t, 'portico-bgjob-'), 'the earlier background job was killed')
+
+    def test_setsid_grandchildren_of_timed_out_programs_die_and_fds_come_back(self):
+        t = tag()
+        self.addCleanup(lambda: kill_quietly(escapees(t)))
+        self.assert_still_serving()
+        (worker,) = self.srv.worker_pids()
+        base = fd_count(worker)
+        for i in range(4):
+            for mode in ('exit', 'hang'):
+                r = self.get('/cgi-bin/escape.cgi?%s-%s' % (mode, t), timeout=60)
+                self.assert_error(r, 504)
+        # before the fix 8 sleepers stayed, each holding two pipes the
+        # worker kept reading (16 more fds)
+        self.assertTrue(wait_for(lambda: not escapees(t), 30),
+                        'escaped grandchildren still running: %s\n%s' %
+                        (escapees(t), self.log_tail()))
+        self.assertTrue(wait_for(lambda: fd_count(worker) <= base, 30),
+                        'worker fds: %d before, %d after' % (base, fd_count(worker)))
+        self.assert_no_zombies()
+        self.assert_still_serving()
+
+
+class NoNewPrivs(CgiCase):
+    """Programs start with no_new_privs: set-user-ID bits and file
+    capabilities give them nothing."""
+    ARGS = ('--cgi', '/cgi-bin/=@CGI@')
+    WANT = '1'
+    SCRIPT = (b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+              b"grep '^NoNewPrivs:' /proc/self/status\n")
+
+    @classmethod
+    def prepare(cls):
+        p = os.path.join(cls.cgi, 'nnp.cgi')
+        with open(p, 'wb') as f:
+            f.write(cls.SCRIPT)
+        os.chmod(p, 0o755)
+
+    def test_program_status_shows_no_new_privs(self):
+        r = self.get('/cgi-bin/nnp.cgi')
+        self.assertEqual(r.status, 200, '%r\n%s' % (r.raw[:300], self.log_tail()))
+        self.assertEqual(r.body.split(), [b'NoNewPrivs:', self.WANT.encode()])
+
+
+class NoNewPrivsOff(NoNewPrivs):
+    """no_new_privs = false: for legacy programs that need set-user-ID
+    helpers."""
+    ARGS = ('--cgi', '/cgi-bin/=@CGI@', '-o', 'no_new_privs=false')
+    WANT = '0'
+
+
 # -- response buffering ---------------------------------------------------------------
 
 class Buffering(CgiCase):

@@ -1003,5 +1003,87 @@ class Escaping(unittest.TestCase):
         self.assertIn(b'Mozilla\\x09\\"quoted\\" \\\\ \\xC3\\xA9\\x80<script>', line)
         self.assert_logs_escaped()
 
+# Sends the signal named by the query to its parent: the worker (vfork).
+SIGNAL_CGI = (b"#!/bin/sh\nkill -$QUERY_STRING $PPID\n"
+              b"printf 'Content-Type: text/plain\\r\\n\\r\\nsent\\n'\n")
+
+# Holds a process in a ptrace stop (PTRACE_SEIZE + PTRACE_INTERRUPT): it
+# stops without any SIGSTOP, so its parent is told nothing, like a worker
+# stuck in a loop or a system call. Waits until the process is gone.
+PTRACE_HOLD = r'''
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+pid = ctypes.c_long(int(sys.argv[1]))
+if (libc.ptrace(ctypes.c_long(0x4206), pid, None, None) != 0
+        or libc.ptrace(ctypes.c_long(0x4207), pid, None, None) != 0):
+    print('ptrace: errno %d' % ctypes.get_errno(), flush=True)
+    sys.exit(2)
+print('held', flush=True)
+while True:
+    p, st = os.waitpid(pid.value, 0x40000000)  # __WALL
+    if os.WIFEXITED(st) or os.WIFSIGNALED(st):
+        break
+'''
+
+
+class WorkerWatchdog(unittest.TestCase):
+    """Item 3 of the security issue: a worker stopped (SIGSTOP from a
+    program running as the same user), killed, or stuck is noticed by the
+    master, logged and replaced; later requests are served."""
+
+    def setUp(self):
+        d = tempfile.mkdtemp(prefix='portico-watchdog-')
+        self.addCleanup(shutil.rmtree, d, True)
+        p = os.path.join(d, 'sig.cgi')
+        with open(p, 'wb') as f:
+            f.write(SIGNAL_CGI)
+        os.chmod(p, 0o755)
+        self.srv = harness.Server('--cgi', '/cgi-bin/=' + d, '-o',
+                                  'limits.worker_stall_timeout=2s', files=FILES)
+        self.srv.start()
+        self.addCleanup(self.srv.__exit__, None, None, None)
+        (self.worker,) = self.srv.worker_pids()
+
+    def assert_replaced(self, log_re):
+        srv = self.srv
+        self.assertTrue(srv.wait_for_log(log_re, 30), srv.stderr_text()[-3000:])
+        self.assertTrue(srv.wait_for(lambda: len(srv.worker_pids()) == 1 and
+                                     srv.worker_pids() != [self.worker], 30),
+                        '%s\n%s' % (srv.worker_pids(), srv.stderr_text()[-3000:]))
+        ok = srv.wait_for(lambda: _try_get(srv.port) == (200, A_BODY), timeout=30, interval=0.2)
+        self.assertTrue(ok, srv.stderr_text()[-3000:])
+
+    def test_worker_stopped_by_its_program_is_killed_and_replaced(self):
+        # the program's own request dies with its worker
+        exchange(self.srv.port, b'GET /cgi-bin/sig.cgi?STOP HTTP/1.1\r\nHost: x\r\n\r\n', 30)
+        self.assert_replaced(r'worker 0 \(pid %d\) stopped by signal %d; killing it' %
+                             (self.worker, signal.SIGSTOP))
+
+    def test_worker_killed_by_its_program_is_replaced_and_logged(self):
+        exchange(self.srv.port, b'GET /cgi-bin/sig.cgi?KILL HTTP/1.1\r\nHost: x\r\n\r\n', 30)
+        self.assert_replaced(r'worker 0 \(pid %d\) exited on signal %d; respawning' %
+                             (self.worker, signal.SIGKILL))
+
+    def test_stuck_worker_is_replaced_after_worker_stall_timeout(self):
+        import subprocess
+        hold = subprocess.Popen([sys.executable, '-c', PTRACE_HOLD, str(self.worker)],
+                                stdout=subprocess.PIPE)
+        self.addCleanup(lambda: (hold.kill(), hold.wait()))
+        line = hold.stdout.readline()
+        if line != b'held\n':
+            self.skipTest('cannot ptrace the worker: %r' % line)
+        self.assert_replaced(r'worker 0 \(pid %d\) made no progress for \d+ ms '
+                             r'\(worker_stall_timeout\); killing it' % self.worker)
+
+    def test_idle_worker_keeps_its_heartbeat(self):
+        # an idle worker wakes a few times per worker_stall_timeout: it is
+        # not taken for a stuck one
+        time.sleep(5)
+        self.assertEqual(self.srv.worker_pids(), [self.worker])
+        self.assertNotIn('killing it', self.srv.stderr_text())
+        self.assertEqual(_try_get(self.srv.port), (200, A_BODY))
+
+
 if __name__ == '__main__':
     harness.main()

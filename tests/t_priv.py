@@ -306,6 +306,175 @@ class Refusal(unittest.TestCase):
                       p.stdout)
 
 
+# Reports the program's ids and whether it could signal its worker (its
+# parent: vfork) with signal 0 and with SIGSTOP.
+SIGNAL_ID_CGI = r'''#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+grep -E '^(Uid|Gid|Groups|NoNewPrivs|CapBnd):' /proc/self/status
+kill -0 $PPID 2>/dev/null; echo "kill0:$?"
+kill -STOP $PPID 2>/dev/null; echo "killstop:$?"
+'''
+
+
+def status_field(text, key):
+    for line in text.splitlines():
+        if line.startswith(key + ':'):
+            return line.split(':', 1)[1].strip()
+    return None
+
+
+@unittest.skipUnless(ROOT, 'needs root: the master must be able to change users')
+class ProgramIdentity(unittest.TestCase):
+    """Item 3 of the security issue: with cgi_user, programs run under an
+    identity of their own and cannot signal (stop, kill) their worker, which
+    keeps "user" as its real and saved uid and its file-system uid."""
+    CONF = '''
+user = "nobody";
+group = "nogroup";
+cgi_user = "daemon";
+workers = 1;
+locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@ROOT@/cgi-bin"; },
+              { prefix = "/"; handler = "static"; } );
+'''
+
+    def setUp(self):
+        self.daemon = pwd.getpwnam('daemon')
+        self.srv = harness.Server(workers=None)
+        world_readable_tmpdir(self.srv)
+        self.srv.write_file('index.html', 'hello\n')
+        cgi = self.srv.write_file('cgi-bin/sig.cgi', SIGNAL_ID_CGI)
+        os.chmod(cgi, 0o755)
+        os.chmod(os.path.dirname(cgi), 0o755)
+        self.srv.conf = self.CONF.replace('@ROOT@', self.srv.docroot)
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+
+    def test_program_runs_as_cgi_user_and_cannot_signal_its_worker(self):
+        (worker,) = self.srv.worker_pids()
+        st, body = get(self.srv.port, '/cgi-bin/sig.cgi')
+        self.assertEqual(st, 200, body + self.srv.stderr_text().encode())
+        text = body.decode()
+        ids = status_ids(text)
+        d = self.daemon
+        self.assertEqual(ids['Uid'], [d.pw_uid] * 4, text)
+        self.assertEqual(ids['Gid'], [d.pw_gid] * 4, text)
+        self.assertEqual(sorted(ids['Groups']),
+                         sorted(set(os.getgrouplist('daemon', d.pw_gid))), text)
+        # EPERM: neither signal 0 nor SIGSTOP reaches the worker
+        self.assertIn('kill0:1', text)
+        self.assertIn('killstop:1', text)
+        self.assertIn(harness._proc_stat(worker)[2], ('S', 'R'))
+        # the worker: real, saved and file-system uid nobody, effective daemon
+        self.assertEqual(proc_ids(worker)['Uid'], [NOBODY, d.pw_uid, NOBODY, NOBODY])
+        self.assertEqual(proc_ids(worker)['Gid'], [NOGROUP, d.pw_gid, NOGROUP, NOGROUP])
+        st, body = get(self.srv.port, '/index.html')
+        self.assertEqual((st, body), (200, b'hello\n'))
+        self.assertEqual(self.srv.worker_pids(), [worker])
+
+    def test_programs_have_no_new_privs_and_no_bounding_set(self):
+        st, body = get(self.srv.port, '/cgi-bin/sig.cgi')
+        self.assertEqual(st, 200, body)
+        text = body.decode()
+        self.assertEqual(status_field(text, 'NoNewPrivs'), '1', text)
+        self.assertEqual(int(status_field(text, 'CapBnd'), 16), 0, text)
+
+
+@unittest.skipUnless(ROOT, 'needs root')
+class LegacySetuidPrograms(ProgramIdentity):
+    """no_new_privs = false: set-user-ID helpers work again (the bounding
+    set stays whole)."""
+    CONF = ProgramIdentity.CONF + 'no_new_privs = false;\n'
+
+    def test_programs_have_no_new_privs_and_no_bounding_set(self):
+        st, body = get(self.srv.port, '/cgi-bin/sig.cgi')
+        self.assertEqual(st, 200, body)
+        text = body.decode()
+        self.assertEqual(status_field(text, 'NoNewPrivs'), '0', text)
+        self.assertNotEqual(int(status_field(text, 'CapBnd'), 16), 0, text)
+
+
+@unittest.skipUnless(ROOT, 'needs root')
+class RootWorkerCgiUser(unittest.TestCase):
+    """user = "root" with cgi_user: the root worker's child sets the
+    supplementary groups itself."""
+
+    def test_program_takes_all_of_cgi_users_ids(self):
+        srv = harness.Server(workers=1)
+        world_readable_tmpdir(srv)
+        cgi = srv.write_file('cgi-bin/sig.cgi', SIGNAL_ID_CGI)
+        os.chmod(cgi, 0o755)
+        os.chmod(os.path.dirname(cgi), 0o755)
+        srv.conf = ('cgi_user = "daemon";\nlocations = ( { prefix = "/cgi-bin/"; handler = "cgi"; '
+                    'dir = "%s/cgi-bin"; } );\n' % srv.docroot)
+        srv.start()
+        self.addCleanup(srv.stop)
+        st, body = get(srv.port, '/cgi-bin/sig.cgi')
+        self.assertEqual(st, 200, body + srv.stderr_text().encode())
+        text = body.decode()
+        ids = status_ids(text)
+        d = pwd.getpwnam('daemon')
+        self.assertEqual(ids['Uid'], [d.pw_uid] * 4, text)
+        self.assertEqual(ids['Gid'], [d.pw_gid] * 4, text)
+        self.assertEqual(sorted(ids['Groups']),
+                         sorted(set(os.getgrouplist('daemon', d.pw_gid))), text)
+        self.assertIn('killstop:1', text)
+
+
+@unittest.skipUnless(ROOT, 'needs root')
+class CgiUserRefusals(unittest.TestCase):
+    def run_t(self, conf_text):
+        d = harness._mkdtemp('portico-priv-')
+        path = os.path.join(d, 'p.conf')
+        with open(path, 'w') as f:
+            f.write(conf_text)
+        return subprocess.run([harness.PORTICO, '-t', '-c', path, '-r', d],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+
+    def test_cgi_user_equal_to_user_is_refused(self):
+        p = self.run_t('user = "nobody";\ncgi_user = "nobody";\n')
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn(b"p.conf:2: cgi_user 'nobody' must differ from user", p.stdout)
+
+    def test_cgi_user_root_is_refused(self):
+        p = self.run_t('user = "nobody";\ncgi_user = "root";\n')
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn(b"cgi_user 'root' is root", p.stdout)
+
+    def test_cgi_group_needs_cgi_user(self):
+        p = self.run_t('user = "nobody";\ncgi_group = "daemon";\n')
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn(b"'cgi_group' needs 'cgi_user'", p.stdout)
+
+
+@unittest.skipUnless(ROOT, 'needs root')
+@unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')
+class SpawnedAppAsCgiUser(unittest.TestCase):
+    def test_spawned_fastcgi_app_runs_as_cgi_user_with_no_new_privs(self):
+        srv = harness.Server(workers=1)
+        world_readable_tmpdir(srv)
+        app = os.path.join(srv.tmpdir, 'hello-fcgi')
+        shutil.copy(HELLO, app)
+        os.chmod(app, 0o755)
+        srv.conf = '''
+user = "nobody";
+cgi_user = "daemon";
+backends = ( { name = "hello";
+               spawn = { program = "%s"; processes = 1; socket = "%s/hello.sock"; }; } );
+locations = ( { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; } );
+''' % (app, srv.tmpdir)
+        srv.start()
+        self.addCleanup(srv.stop)
+        st, body = get(srv.port, '/hello/')
+        self.assertEqual(st, 200, body + srv.stderr_text().encode())
+        m = re.match(rb'^Hello from FastCGI: pid (\d+)', body)
+        self.assertTrue(m, body)
+        pid = int(m.group(1))
+        d = pwd.getpwnam('daemon')
+        self.assertEqual(proc_ids(pid)['Uid'], [d.pw_uid] * 4)
+        self.assertEqual(proc_ids(pid)['Gid'], [d.pw_gid] * 4)
+        with open('/proc/%d/status' % pid) as f:
+            self.assertEqual(status_field(f.read(), 'NoNewPrivs'), '1')
+
 FORK_CGI = r'''#!/usr/bin/python3
 import os, signal, sys, time
 kids, refused = [], 0
