@@ -141,6 +141,11 @@ int pt_priv_drop_split(const pt_creds *cr, const pt_creds *prog)
         errno = EPERM;
         return -1;
     }
+    /* not dumpable: a program of the same user may not ptrace the worker
+     * or read its /proc/PID/mem, environ or fds, whatever fs.suid_dumpable
+     * says (an execve resets it for the programs themselves) */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        return -1;
     return 0;
 }
 

@@ -55,13 +55,20 @@ try master-fds ls /proc/$master/fd
 try worker-environ cat /proc/$PPID/environ
 try worker-fds ls /proc/$PPID/fd
 try worker-mem dd if=/proc/$PPID/mem of=/dev/null bs=1 count=1 skip=4096
+try signal-worker kill -0 "$PPID"
+try append-access-log sh -c ': >> "$1"' - "$LOGS/access.log"
+try append-error-log sh -c ': >> "$1"' - "$LOGS/error.log"
 """
 
 NOBODY_CONF = '''
 user = "nobody";
 group = "nogroup";
+@CGI_USER@
 workers = 1;
-locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@ROOT@/cgi-bin"; } );
+access_log = "@LOGS@/access.log";
+error_log = "@LOGS@/error.log";
+locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@ROOT@/cgi-bin";
+                env = [ "LOGS=@LOGS@" ]; } );
 '''
 
 
@@ -186,15 +193,23 @@ class ReachOfAProgram(unittest.TestCase):
     its worker (workers that changed their ids are not dumpable, so
     ptrace-class access is refused even for the same user)."""
 
+    CGI_USER = ''
+    # what a program may not do without cgi_user (it is the workers' user)
+    DENIED = ('signal-master', 'master-environ', 'master-fds', 'worker-environ', 'worker-fds',
+              'worker-mem')
+
     @classmethod
     def setUpClass(cls):
-        cls.srv = harness.Server(workers=None, conf=NOBODY_CONF)
+        cls.srv = harness.Server(workers=None, conf=NOBODY_CONF, error_log=None)
         os.chmod(cls.srv.tmpdir, 0o755)
+        cls.logs = os.path.join(cls.srv.tmpdir, 'logs')
+        os.mkdir(cls.logs, 0o755)
         os.chmod(cls.srv.docroot, 0o755)
         p = cls.srv.write_file('cgi-bin/probe.cgi', PROBE_CGI)
         os.chmod(p, 0o755)
         os.chmod(os.path.dirname(p), 0o755)
-        cls.srv.conf = cls.srv.conf.replace('@ROOT@', cls.srv.docroot)
+        cls.srv.conf = cls.srv.conf.replace('@ROOT@', cls.srv.docroot).replace(
+            '@LOGS@', cls.logs).replace('@CGI_USER@', cls.CGI_USER)
         cls.srv.start()
         cls.port = cls.srv.port
 
@@ -207,9 +222,15 @@ class ReachOfAProgram(unittest.TestCase):
         self.assertEqual(r.status, 200, r.raw[:300])
         got = dict(ln.split(': ') for ln in r.body.decode().splitlines() if ': ' in ln)
         self.assertEqual(got.pop('master-pid-known'), 'ok', r.body)
-        self.assertEqual(got, {k: 'denied' for k in (
-            'signal-master', 'master-environ', 'master-fds', 'worker-environ', 'worker-fds',
-            'worker-mem')}, r.body)
+        self.assertEqual({k: got.get(k) for k in self.DENIED},
+                         {k: 'denied' for k in self.DENIED}, r.body)
+
+
+class ReachOfAProgramUnderCgiUser(ReachOfAProgram):
+    """With cgi_user (the recommended setup) a program also cannot signal
+    its worker, nor write the logs (the workers' user owns them)."""
+    CGI_USER = 'cgi_user = "daemon";'
+    DENIED = ReachOfAProgram.DENIED + ('signal-worker', 'append-access-log', 'append-error-log')
 
 
 if __name__ == '__main__':
