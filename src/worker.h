@@ -52,8 +52,8 @@ typedef struct pt_worker {
     pt_gw_queue cgi_q;
     pt_tlist t_cgi_queue, t_cgi_kill;
     /* FastCGI */
-    struct pt_fcgi_state *fcgi;
-    pt_tlist *tl_extra[64]; /* timeout lists for per-location durations */
+    struct pt_upstream_conn_state *ups; /* upstream_conn.c */
+    pt_tlist *tl_extra[64];             /* timeout lists for per-location durations */
     unsigned ntl_extra;
 } pt_worker;
 
