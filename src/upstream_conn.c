@@ -92,10 +92,11 @@ struct uconn {
     int state;
     pt_io io;
     pt_timer timer;
-    ureq *r;              /* the request on it (CONNECTING, BUSY) */
-    bool answered;        /* the backend has answered on it (it was accepted) */
-    uconn *inext, *iprev; /* idle pool */
-    uconn *anext, *aprev; /* all connections */
+    ureq *r;                        /* the request on it (CONNECTING, BUSY) */
+    const pt_upstream_codec *codec; /* the protocol it speaks */
+    bool answered;                  /* the backend has answered on it (it was accepted) */
+    uconn *inext, *iprev;           /* idle pool */
+    uconn *anext, *aprev;           /* all connections */
 };
 
 struct ureq {
@@ -215,6 +216,7 @@ static uconn *fc_new(ureq *r, size_t si, int fd)
     fc->b = r->b;
     fc->si = si;
     fc->fd = fd;
+    fc->codec = r->codec;
     pt_io_init(&fc->io, fd, on_conn_io, fc);
     pt_timer_init(&fc->timer, on_conn_timer, fc);
     fc->anext = r->w->ups->all;
@@ -542,7 +544,8 @@ static void try_server(ureq *r)
         pt_upstream_acquire(&b->up, (size_t)i);
         set_where(r, i);
         uconn *fc = b->idle[i];
-        if (fc) {
+        /* a backend may serve locations of several protocols */
+        if (fc && fc->codec == r->codec) {
             fc_unlink_idle(fc);
             pt_timer_stop(&fc->timer);
             fc->state = FC_BUSY;
@@ -759,6 +762,14 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
                 }
                 if (rc == PT_GW_GONE)
                     return false;
+                if (r->codec->eof_ends && r->gw.headers_done && r->gw.cl >= 0 &&
+                    r->gw.sent >= (uint64_t)r->gw.cl && n == 0) {
+                    /* the declared length is complete: no need to wait for
+                     * the close (the client may send its next request) */
+                    pt_upstream_ev end = {.type = PT_UEV_END};
+                    on_end(r, &end, false);
+                    return false;
+                }
             }
             break;
         case PT_UEV_ERR:
