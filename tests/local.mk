@@ -15,6 +15,7 @@ UNIT_TESTS = \
 	tests/unit/test_cgi_resp \
 	tests/unit/test_fcgi_rec \
 	tests/unit/test_upstream \
+	tests/unit/test_gw_codecs \
 	tests/unit/test_limit \
 	tests/unit/test_ev \
 	tests/unit/test_fcache \
@@ -37,6 +38,7 @@ tests_unit_test_cgi_env_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_resp_LDADD = $(PT_LIBS)
 tests_unit_test_fcgi_rec_LDADD = $(PT_LIBS)
 tests_unit_test_upstream_LDADD = $(PT_LIBS)
+tests_unit_test_gw_codecs_LDADD = $(PT_LIBS)
 tests_unit_test_limit_LDADD = $(PT_LIBS)
 tests_unit_test_ev_LDADD = $(PT_LIBS)
 tests_unit_test_fcache_LDADD = $(PT_LIBS)
