@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #define PT_UP_READ 65536
-#define PT_UP_BODY_CHUNK 32768 /* a multiple of 8: no padding needed */
+#define PT_UP_BODY_CHUNK 32768 /* a multiple of 8: FastCGI records need no padding */
 #define PT_UP_STALL_MS 100     /* the longest wait taken for a backlog stall */
 #define PT_UP_SWEEP_MS 10
 
