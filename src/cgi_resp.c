@@ -147,6 +147,25 @@ static int parse_content_length(pt_cgi_resp *r, const char *v, size_t n)
     return PT_CGI_RESP_MORE;
 }
 
+/* The status line an HTTP-style program (uwsgi) writes first instead of a
+ * Status field: HTTP-version SP status-code [SP reason-phrase] (RFC 9112
+ * §4, the reason is optional as in parse_status). */
+static int status_line(pt_cgi_resp *r, size_t s, size_t e)
+{
+    const char *b = r->buf + s;
+    size_t n = e - s;
+
+    r->nlines++;
+    if (n < 12 || memcmp(b, "HTTP/1.", 7) != 0 || b[7] < '0' || b[7] > '9' || b[8] != ' ')
+        return fail(r, "invalid status line");
+    for (size_t i = 9; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return fail(r, "invalid character in status line");
+    }
+    return parse_status(r, b + 9, n - 9);
+}
+
 /* One complete header line buf[s..e) (line terminator removed). */
 static int header_line(pt_cgi_resp *r, size_t s, size_t e)
 {
@@ -255,7 +274,10 @@ static int end_of_line(pt_cgi_resp *r)
             return fail(r, "no header");
         return finish(r);
     }
-    rc = header_line(r, s, e);
+    if (r->status_line && r->nlines == 0)
+        rc = status_line(r, s, e);
+    else
+        rc = header_line(r, s, e);
     r->line_start = r->len;
     return rc;
 }

@@ -33,6 +33,9 @@ typedef struct pt_cgi_resp {
     size_t nhdrs;
     bool no_buffering; /* X-Accel-Buffering: no (the header itself is not passed on) */
     const char *error; /* static reason after PT_CGI_RESP_ERROR */
+    /* set by the caller after init: the block starts with an HTTP status
+     * line ("HTTP/1.1 404 Not Found"), as uwsgi applications answer */
+    bool status_line;
     /* private to cgi_resp.c */
     size_t nlines;   /* header lines seen (kept or dropped), checked against max_hdrs */
     size_t hdrs_cap; /* allocated entries of hdrs */

@@ -153,25 +153,27 @@ static const key_spec location_keys[] = {
 
 #define H_CGI (1u << PT_H_CGI)
 #define H_FCGI (1u << PT_H_FASTCGI)
+/* the handlers that reach a backend */
+#define H_UP (H_FCGI | (1u << PT_H_SCGI) | (1u << PT_H_UWSGI))
 
 /* Location keys that only some handlers take; the others are generic. */
 static const struct {
     const char *key;
     unsigned handlers;
 } handler_keys[] = {
-    {"dir", H_CGI | H_FCGI},
-    {"program", H_CGI | H_FCGI},
-    {"env", H_CGI | H_FCGI},
-    {"pass_env", H_CGI | H_FCGI},
-    {"pass_authorization", H_CGI | H_FCGI},
-    {"buffering", H_CGI | H_FCGI},
+    {"dir", H_CGI | H_UP},
+    {"program", H_CGI | H_UP},
+    {"env", H_CGI | H_UP},
+    {"pass_env", H_CGI | H_UP},
+    {"pass_authorization", H_CGI | H_UP},
+    {"buffering", H_CGI | H_UP},
     {"interpreters", H_CGI},
     {"timeout", H_CGI},
     {"rlimit_cpu", H_CGI},
     {"rlimit_as", H_CGI},
     {"rlimit_nproc", H_CGI},
-    {"backend", H_FCGI},
-    {"require_file", H_FCGI},
+    {"backend", H_UP},
+    {"require_file", H_UP},
 };
 
 static const key_spec server_keys[] = {
@@ -1236,7 +1238,8 @@ static int get_pass_env(load_ctx *x, const config_setting_t *s, pt_location *l)
 
 static const char *handler_name(pt_handler_kind h)
 {
-    return h == PT_H_CGI ? "cgi" : h == PT_H_FASTCGI ? "fastcgi" : "static";
+    static const char *const names[] = {"static", "cgi", "fastcgi", "scgi", "uwsgi"};
+    return names[h];
 }
 
 /* dir / program: made absolute, not required to exist yet (a missing one
@@ -1338,13 +1341,15 @@ static const pt_backend *find_backend(const pt_config *c, const char *name)
     return NULL;
 }
 
-/* The settings only a handler = "fastcgi" location takes. */
+/* The settings only a location reaching a backend (fastcgi, scgi, uwsgi)
+ * takes. */
 static int build_fastcgi(load_ctx *x, const config_setting_t *g, pt_location *l)
 {
     const config_setting_t *s = member(g, "backend");
     const char *name;
     if (!s)
-        return fail_at(x, g, "a fastcgi location needs a backend (backend = \"name\";)");
+        return fail_at(x, g, "a %s location needs a backend (backend = \"name\";)",
+                       handler_name(l->handler));
     name = config_setting_get_string(s);
     /* backends are built before the vhosts and never move afterwards */
     if (!(l->backend = find_backend(x->c, name)))
@@ -1363,10 +1368,15 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
             unsigned m = handler_keys[j].handlers;
             if (strcmp(handler_keys[j].key, k) != 0 || (m & (1u << h)))
                 continue;
-            if (m == (H_CGI | H_FCGI))
-                return fail_at(x, s, "'%s' only applies to handler \"cgi\" or \"fastcgi\"", k);
-            return fail_at(x, s, "'%s' only applies to handler \"%s\"", k,
-                           handler_name(m == H_CGI ? PT_H_CGI : PT_H_FASTCGI));
+            if (m == (H_CGI | H_UP))
+                return fail_at(x, s,
+                               "'%s' only applies to handler \"cgi\", \"fastcgi\", \"scgi\" or "
+                               "\"uwsgi\"",
+                               k);
+            if (m == H_UP)
+                return fail_at(
+                    x, s, "'%s' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\"", k);
+            return fail_at(x, s, "'%s' only applies to handler \"cgi\"", k);
         }
     }
     return 0;
@@ -1413,8 +1423,12 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
         l->handler = PT_H_CGI;
     else if (strcmp(h, "fastcgi") == 0)
         l->handler = PT_H_FASTCGI;
+    else if (strcmp(h, "scgi") == 0)
+        l->handler = PT_H_SCGI;
+    else if (strcmp(h, "uwsgi") == 0)
+        l->handler = PT_H_UWSGI;
     else
-        return fail_at(x, s, "unknown handler '%s' (static, cgi or fastcgi)", h);
+        return fail_at(x, s, "unknown handler '%s' (static, cgi, fastcgi, scgi or uwsgi)", h);
     if (check_handler_keys(x, g, l->handler) < 0)
         return -1;
     if ((s = member(g, "root")) &&
@@ -1426,10 +1440,11 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     opt_tristate(g, "precompressed", &l->precompressed);
     l->buffering = true;
     l->timeout_ms = x->cgi_timeout_ms;
-    /* PHP applications authenticate themselves: FastCGI passes credentials
-     * by default; CGI keeps RFC 3875 §4.1.18's choice to withhold them. */
-    l->pass_authorization = l->handler == PT_H_FASTCGI;
-    l->require_file = l->handler == PT_H_FASTCGI;
+    /* applications behind a backend (PHP, WSGI) authenticate themselves:
+     * FastCGI, SCGI and uwsgi pass credentials by default; CGI keeps RFC
+     * 3875 §4.1.18's choice to withhold them. */
+    l->pass_authorization = l->handler >= PT_H_FASTCGI;
+    l->require_file = l->handler >= PT_H_FASTCGI;
     if (l->handler == PT_H_STATIC)
         return 0;
     if (build_gateway(x, g, l) < 0)
@@ -2362,9 +2377,11 @@ out:
 /* --fastcgi PATTERN=ADDRESS[,ADDRESS...] becomes a backend named PATTERN
  * with those servers and a location { extension|prefix = PATTERN; handler =
  * "fastcgi"; backend = PATTERN; }, both blamed on the flag; the addresses
- * meet the same checks as the file's. */
-static int add_fastcgi(load_ctx *x, const char *arg)
+ * meet the same checks as the file's. --scgi and --uwsgi alike (flag is
+ * "--" handler). */
+static int add_upstream(load_ctx *x, const char *flag, const char *arg)
 {
+    const char *handler = flag + 2;
     config_setting_t *list, *g, *s;
     const char *eq = strchr(arg, '='), *label;
     char *pat = NULL;
@@ -2378,11 +2395,11 @@ static int add_fastcgi(load_ctx *x, const char *arg)
         p = e + 1;
     }
     if (!ok)
-        return fail(x, "--fastcgi",
+        return fail(x, flag,
                     "'%s': expected PATTERN=ADDRESS[,ADDRESS...], e.g. "
                     ".php=unix:/run/php/php-fpm.sock or /app/=127.0.0.1:9000",
                     arg);
-    if (!(label = add_label(x, "--fastcgi", arg)))
+    if (!(label = add_label(x, flag, arg)))
         return -1;
     if (!(pat = strndup(arg, (size_t)(eq - arg)))) {
         oom(x);
@@ -2416,7 +2433,7 @@ static int add_fastcgi(load_ctx *x, const char *arg)
     if (list) {
         if (!(g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP)) ||
             !add_str(g, arg[0] == '.' ? "extension" : "prefix", pat) ||
-            !add_str(g, "handler", "fastcgi") || !add_str(g, "backend", pat)) {
+            !add_str(g, "handler", handler) || !add_str(g, "backend", pat)) {
             oom(x);
             goto out;
         }
@@ -2438,11 +2455,17 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
             return -1;
     }
     for (size_t i = 0; i < cli->nfastcgi; i++) {
-        if (add_fastcgi(x, cli->fastcgi[i]) < 0)
+        if (add_upstream(x, "--fastcgi", cli->fastcgi[i]) < 0)
             return -1;
         if (add_route(x, &c->fastcgi_routes, &c->nfastcgi_routes, cli->fastcgi[i]) < 0)
             return -1;
     }
+    for (size_t i = 0; i < cli->nscgi; i++)
+        if (add_upstream(x, "--scgi", cli->scgi[i]) < 0)
+            return -1;
+    for (size_t i = 0; i < cli->nuwsgi; i++)
+        if (add_upstream(x, "--uwsgi", cli->uwsgi[i]) < 0)
+            return -1;
     return 0;
 }
 

@@ -9,7 +9,14 @@
 #include <sys/socket.h>
 
 typedef enum pt_match_kind { PT_MATCH_PREFIX, PT_MATCH_EXACT, PT_MATCH_EXT } pt_match_kind;
-typedef enum pt_handler_kind { PT_H_STATIC, PT_H_CGI, PT_H_FASTCGI } pt_handler_kind;
+/* fastcgi, scgi and uwsgi reach a backend (upstream_conn.c): one codec each */
+typedef enum pt_handler_kind {
+    PT_H_STATIC,
+    PT_H_CGI,
+    PT_H_FASTCGI,
+    PT_H_SCGI,
+    PT_H_UWSGI
+} pt_handler_kind;
 
 typedef struct pt_listen_cfg {
     char *text; /* as written: "127.0.0.1:8080", "[::1]:8080", "*:8080", "8080" */
@@ -221,6 +228,10 @@ typedef struct pt_cli {
     size_t ncgi;
     const char **fastcgi; /* --fastcgi PATTERN=ADDR[,ADDR...] */
     size_t nfastcgi;
+    const char **scgi; /* --scgi PATTERN=ADDR[,ADDR...] */
+    size_t nscgi;
+    const char **uwsgi; /* --uwsgi PATTERN=ADDR[,ADDR...] */
+    size_t nuwsgi;
     const char *max_body;   /* --max-body */
     const char *error_log;  /* --error-log */
     const char *access_log; /* --access-log */

@@ -8,6 +8,8 @@
 #include "cgi.h"
 #include "fcache.h"
 #include "fcgi.h"
+#include "scgi.h"
+#include "uwsgi.h"
 #include "gw.h"
 #include "h1_resp.h"
 #include "log.h"
@@ -390,6 +392,14 @@ static void dispatch(pt_conn *c)
     }
     if (c->loc && c->loc->handler == PT_H_FASTCGI) {
         pt_fcgi_start(c);
+        return;
+    }
+    if (c->loc && c->loc->handler == PT_H_SCGI) {
+        pt_scgi_start(c);
+        return;
+    }
+    if (c->loc && c->loc->handler == PT_H_UWSGI) {
+        pt_uwsgi_start(c);
         return;
     }
     if (c->rq->head.method == PT_M_OPTIONS) {

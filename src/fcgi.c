@@ -1,67 +1,175 @@
-/* fcgi.c: the FastCGI gateway. A request's script is resolved like CGI's
- * (gw.c), its meta-variables become FCGI_PARAMS (cgi_env.c, the one
- * builder) and the collected body FCGI_STDIN, sent over a non-blocking
- * backend connection: from the worker's idle pool (FCGI_KEEP_CONN) or a new
- * one to the server upstream.c picks. STDOUT goes through the shared
- * response path (gw.c), STDERR to the error log. Failures before anything
- * irreversible fail over or retry; every cause is logged by name. */
+/* fcgi.c: FastCGI as a codec of the upstream machinery (upstream_conn.c):
+ * the request head is FCGI_BEGIN_REQUEST + FCGI_PARAMS from the one
+ * meta-variable builder, the body goes as FCGI_STDIN records, the response
+ * is decoded record by record (fcgi_rec.c) into STDOUT, STDERR and
+ * END_REQUEST. Also the FCGI_GET_VALUES probe that caps connections. */
 #include "first.h"
 #include "fcgi.h"
-#include "body.h"
-#include "cgi_env.h"
+#include "conf.h"
 #include "conn.h"
-#include "errlines.h"
 #include "fcgi_rec.h"
-#include "gw.h"
 #include "log.h"
-#include "upstream.h"
+#include "upstream_conn.h"
 #include "util.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
-#include <linux/sockios.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define PT_FCGI_ID 1
-#define PT_FCGI_READ 65536
-#define PT_FCGI_STDIN_CHUNK 32768 /* a multiple of 8: no padding needed */
-#define PT_FCGI_STALL_MS 100      /* the longest wait taken for a backlog stall */
-#define PT_FCGI_SWEEP_MS 10
 
-/* waits (ms) after which an unanswered request on a new connection is
- * looked at as stuck in the backlog; one timeout list each */
-static const uint32_t stall_steps[5] = {5, 10, 20, 50, 100};
+/* ---- the codec ---------------------------------------------------------- */
 
-typedef struct fconn fconn;
-typedef struct freq freq;
+static void add_param(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    pt_fcgi_params_add(ctx, name, nlen, value, vlen);
+}
 
-typedef struct fbackend {
-    const pt_backend *cfg;
-    pt_upstream up;
-    fconn **idle; /* per server: the idle pool, most recently used first */
-    unsigned *nidle;
-    pt_gw_queue q; /* requests waiting while every server is at max_conns */
-    pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue;
-    bool *probed;         /* per server: FCGI_GET_VALUES asked (get_values) */
-    unsigned *waiting;    /* per server, shared by all workers (see below) */
-    uint32_t *rt8;        /* per server: moving average of the answer time, ms * 8 */
-    unsigned *cap_cfg;    /* per server: this worker's share of max_conns (0: none) */
-    uint64_t *stalled_at; /* per server: last backlog stall seen (ms), 0 never */
-    bool own_waiting;     /* waiting is private (no shared map) */
-} fbackend;
+static int encode(const pt_cgi_req *env, const pt_backend *b, uint64_t body_len, char **out,
+                  size_t *len, bool *has_end)
+{
+    pt_fcgi_params p;
+    pt_fcgi_params_init(&p, PT_FCGI_ID);
+    int rc = pt_cgi_env_try(env, add_param, &p);
+    if (rc == 0)
+        rc = pt_fcgi_params_finish(&p);
+    if (rc < 0) {
+        int e = errno;
+        pt_fcgi_params_free(&p);
+        errno = e;
+        return -1;
+    }
+    /* without a body the empty STDIN record rides along: one send */
+    *has_end = body_len == 0;
+    *len = 16 + p.len + (*has_end ? FCGI_HEADER_LEN : 0);
+    if (!(*out = malloc(*len))) {
+        pt_fcgi_params_free(&p);
+        errno = ENOMEM;
+        return -1;
+    }
+    pt_fcgi_begin_request((unsigned char *)*out, PT_FCGI_ID, FCGI_RESPONDER, b->keepalive);
+    memcpy(*out + 16, p.buf, p.len);
+    if (*has_end)
+        pt_fcgi_header((unsigned char *)*out + 16 + p.len, FCGI_STDIN, PT_FCGI_ID, 0, 0);
+    pt_fcgi_params_free(&p);
+    return 0;
+}
+
+/* FCGI_STDIN chunks are a multiple of 8 bytes long: no padding (§3.3) */
+static void frame(char *hdr, size_t n)
+{
+    pt_fcgi_header((unsigned char *)hdr, FCGI_STDIN, PT_FCGI_ID, (uint16_t)n, 0);
+}
+
+static void dec_init(void *dec)
+{
+    pt_fcgi_dec_init(dec, PT_FCGI_ID);
+}
+
+static void dec_free(void *dec)
+{
+    pt_fcgi_dec_free(dec);
+}
+
+static void fail(pt_upstream_ev *ev, int status, bool count, const char *why)
+{
+    ev->type = PT_UEV_FAIL;
+    ev->status = status;
+    ev->count = count;
+    snprintf(ev->why, sizeof(ev->why), "%s", why);
+}
+
+static size_t feed(void *dec, const char *p, size_t n, pt_upstream_ev *ev)
+{
+    pt_fcgi_event fe;
+    size_t used = pt_fcgi_dec_feed(dec, p, n, &fe);
+    ev->type = PT_UEV_NONE;
+    ev->data = fe.data;
+    ev->len = fe.len;
+    switch (fe.type) {
+    case PT_FCGI_EV_NONE:
+    case PT_FCGI_EV_VALUES: /* not asked on request connections: ignored */
+        break;
+    case PT_FCGI_EV_STDOUT:
+        ev->type = PT_UEV_OUT;
+        break;
+    case PT_FCGI_EV_STDERR:
+        ev->type = PT_UEV_ERR;
+        break;
+    case PT_FCGI_EV_END:
+        /* FCGI_END_REQUEST (FastCGI §5.5) */
+        switch (fe.protocol_status) {
+        case FCGI_REQUEST_COMPLETE:
+            ev->type = PT_UEV_END;
+            snprintf(ev->why, sizeof(ev->why),
+                     "protocol error: END_REQUEST before the response header");
+            break;
+        case FCGI_OVERLOADED:
+            fail(ev, 503, false, "overloaded");
+            break;
+        case FCGI_CANT_MPX_CONN:
+            fail(ev, 502, false, "refused the request (cant_mpx_conn)");
+            break;
+        case FCGI_UNKNOWN_ROLE:
+            fail(ev, 502, false, "refused the request (unknown_role)");
+            break;
+        default:
+            fail(ev, 502, true, "protocol error: unknown END_REQUEST protocol status");
+            break;
+        }
+        break;
+    case PT_FCGI_EV_ERROR:
+        ev->type = PT_UEV_FAIL;
+        ev->status = 502;
+        ev->count = true;
+        snprintf(ev->why, sizeof(ev->why), "protocol error: %s", fe.error);
+        break;
+    }
+    return used;
+}
+
+static bool reusable(void *dec, const pt_backend *b)
+{
+    return b->keepalive && pt_fcgi_dec_idle(dec);
+}
+
+static void probe_start(pt_worker *w, const pt_backend *bc, size_t si, pt_tlist *timeout,
+                        unsigned *cap);
+static void probes_stop(pt_worker *w);
+
+const pt_upstream_codec pt_fcgi_codec = {
+    .name = "fastcgi",
+    .frame_len = FCGI_HEADER_LEN,
+    .has_end_frame = true,
+    .dec_size = sizeof(pt_fcgi_dec),
+    .too_big = "a request header is too large for FastCGI",
+    .encode = encode,
+    .frame = frame,
+    .dec_init = dec_init,
+    .dec_free = dec_free,
+    .feed = feed,
+    .reusable = reusable,
+    .probe = probe_start,
+    .stop = probes_stop,
+};
+
+void pt_fcgi_start(pt_conn *c)
+{
+    pt_upstream_conn_start(c, &pt_fcgi_codec);
+}
+
+/* ---- FCGI_GET_VALUES ---------------------------------------------------- */
 
 /* A one-off connection asking a server FCGI_GET_VALUES (FastCGI §4.1). */
 typedef struct fprobe {
     pt_worker *w;
-    fbackend *b;
+    const pt_backend *bc;
     size_t si;
+    unsigned *cap; /* the worker's cap for the server (upstream.c) */
     int fd;
     bool connected;
     pt_io io;
@@ -72,442 +180,7 @@ typedef struct fprobe {
     struct fprobe *next, *prev;
 } fprobe;
 
-struct pt_fcgi_state {
-    fbackend *b;
-    size_t nb;
-    fconn *all;     /* every open backend connection */
-    fprobe *probes; /* GET_VALUES probes in flight */
-    pt_timer sweep; /* idle pools checked against the waiting counters */
-    pt_timer grow;  /* learned connection caps creep back up */
-    pt_tlist tl_grow;
-    pt_tlist tl_sweep;
-    pt_tlist tl_stall[5]; /* one per stall_steps entry */
-    unsigned nidle;       /* idle connections of this worker, all backends */
-};
-
-/* A backend process (a PHP-FPM child, a libfcgi app) stays bound to a kept
- * connection while it sits idle in a pool, so requests on new connections
- * can wait in the listen backlog behind idle connections (nothing tells a
- * Unix-socket client it was not accepted). Every worker counts, in memory
- * the master maps before forking, its requests sent on a new connection
- * that have had no answer for a while (4 times the server's usual answer
- * time, 5 to 100 ms); while a server's count is not zero no worker keeps
- * an idle connection to it (a sweep every PT_FCGI_SWEEP_MS closes them).
- * Backends that answer in time never trip it, so their pooled connections
- * stay; a max_conns at the backend's process count avoids it altogether. */
-static unsigned *g_waiting;
-static size_t g_nwaiting;
-
-enum { FC_CONNECTING, FC_BUSY, FC_IDLE };
-
-struct fconn {
-    pt_worker *w;
-    fbackend *b;
-    size_t si;
-    int fd;
-    int state;
-    pt_io io;
-    pt_timer timer;
-    freq *r;              /* the request on it (CONNECTING, BUSY) */
-    bool answered;        /* the backend has answered on it (it was accepted) */
-    fconn *inext, *iprev; /* idle pool */
-    fconn *anext, *aprev; /* all connections */
-};
-
-struct freq {
-    pt_gw gw; /* first: the response side (gw.c) */
-    pt_worker *w;
-    fbackend *b;
-    fconn *fc;
-    int si; /* server in use (acquired), -1 none */
-    bool *tried;
-    bool attempted; /* a server was tried: 502 rather than 503 when none is left */
-    char *out;      /* BEGIN_REQUEST + PARAMS, kept for a retry */
-    size_t out_len, out_off;
-    uint64_t in_off; /* body bytes sent as STDIN */
-    char *chunk;     /* the STDIN record being sent */
-    size_t chunk_len, chunk_off;
-    bool stdin_end_sent, sent_all;
-    bool out_has_end; /* no body: out ends with the empty STDIN record */
-    pt_fcgi_dec dec;
-    bool got_bytes, reused, retried, ended;
-    bool waiting;    /* counted in b->waiting[si] */
-    uint64_t t_sent; /* when the request went out (answer time) */
-    pt_timer stall;  /* a new connection's request unanswered for a while */
-    bool starting;   /* inside pt_fcgi_start: errors are plain rejects */
-    bool detached;   /* the connection let go: free when not busy */
-    int busy;        /* callbacks on the stack */
-    char where[192]; /* "fastcgi php (unix:/run/php.sock)" */
-    char client[64];
-    char reqline[320];
-    pt_errlines err;
-};
-
-static void gw_drain(pt_gw *gw);
-static void gw_detach(pt_gw *gw);
-static void gw_abort(pt_gw *gw);
-static const pt_gw_ops fcgi_ops = {gw_drain, gw_detach, gw_abort};
-
-static void on_conn_io(pt_loop *l, pt_io *io, uint32_t ev);
-static void on_conn_timer(pt_loop *l, pt_timer *t);
-static void try_server(freq *r);
-static void req_enter(freq *r);
-static void req_leave(freq *r);
-static void start_send(freq *r);
-static void do_send(freq *r);
-
-/* ---- logging ------------------------------------------------------------ */
-
-static void req_log(freq *r, int level, const char *fmt, ...) PT_PRINTF(3, 4);
-static void req_log(freq *r, int level, const char *fmt, ...)
-{
-    char msg[1200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    pt_log(level, "%s: %s, client: %s, request: \"%s\"", r->where, msg, r->client, r->reqline);
-}
-
-static void emit_err(void *ctx, const char *text, unsigned dropped)
-{
-    freq *r = ctx;
-    if (text)
-        req_log(r, PT_LOG_WARN, "stderr: %s", text);
-    else
-        req_log(r, PT_LOG_WARN, "%u stderr lines dropped (rate limit)", dropped);
-}
-
-static void set_where(freq *r, int si)
-{
-    const pt_backend *bc = r->b->cfg;
-    if (si >= 0)
-        snprintf(r->where, sizeof(r->where), "fastcgi %s (%s)", bc->name, bc->servers[si].address);
-    else
-        snprintf(r->where, sizeof(r->where), "fastcgi %s", bc->name);
-}
-
-/* ---- backend connections ------------------------------------------------ */
-
-static void fc_unlink_idle(fconn *fc)
-{
-    fbackend *b = fc->b;
-    if (fc->iprev)
-        fc->iprev->inext = fc->inext;
-    else if (b->idle[fc->si] == fc)
-        b->idle[fc->si] = fc->inext;
-    if (fc->inext)
-        fc->inext->iprev = fc->iprev;
-    fc->inext = fc->iprev = NULL;
-    b->nidle[fc->si]--;
-    fc->w->fcgi->nidle--;
-}
-
-static void fc_close(fconn *fc)
-{
-    pt_worker *w = fc->w;
-    if (fc->state == FC_IDLE)
-        fc_unlink_idle(fc);
-    pt_timer_stop(&fc->timer);
-    pt_io_remove(&w->loop, &fc->io);
-    close(fc->fd);
-    if (fc->aprev)
-        fc->aprev->anext = fc->anext;
-    else
-        w->fcgi->all = fc->anext;
-    if (fc->anext)
-        fc->anext->aprev = fc->aprev;
-    free(fc);
-}
-
-static fconn *fc_new(freq *r, size_t si, int fd)
-{
-    fconn *fc = calloc(1, sizeof(*fc));
-    if (!fc)
-        return NULL;
-    fc->w = r->w;
-    fc->b = r->b;
-    fc->si = si;
-    fc->fd = fd;
-    pt_io_init(&fc->io, fd, on_conn_io, fc);
-    pt_timer_init(&fc->timer, on_conn_timer, fc);
-    fc->anext = r->w->fcgi->all;
-    if (fc->anext)
-        fc->anext->aprev = fc;
-    r->w->fcgi->all = fc;
-    return fc;
-}
-
-/* Put a connection whose request ended cleanly back into the pool. */
-static void fc_idle(fconn *fc)
-{
-    fbackend *b = fc->b;
-    if (!b->cfg->keepalive || b->nidle[fc->si] >= b->cfg->keepalive_max || fc->w->stopping ||
-        __atomic_load_n(&b->waiting[fc->si], __ATOMIC_RELAXED) > 0) {
-        fc_close(fc);
-        return;
-    }
-    fc->r = NULL;
-    fc->state = FC_IDLE;
-    fc->iprev = NULL;
-    fc->inext = b->idle[fc->si];
-    if (fc->inext)
-        fc->inext->iprev = fc;
-    b->idle[fc->si] = fc;
-    b->nidle[fc->si]++;
-    struct pt_fcgi_state *st = fc->w->fcgi;
-    if (st->nidle++ == 0)
-        pt_timer_arm(&fc->w->loop, &st->sweep, &st->tl_sweep);
-    /* watched for the backend closing it (PHP-FPM pm.max_requests,
-     * request_terminate_timeout...) */
-    pt_io_set(&fc->w->loop, &fc->io, EPOLLIN | EPOLLRDHUP);
-    pt_timer_arm(&fc->w->loop, &fc->timer, b->tl_idle);
-}
-
-static void kick_queue(fbackend *b, pt_worker *w)
-{
-    /* bounded: a request that finds no room goes back to the tail */
-    for (unsigned n = b->q.len; n > 0 && b->q.head; n--) {
-        if (!pt_upstream_has_room(&b->up, w->loop.now))
-            return;
-        pt_conn *c = pt_gw_queue_pop(&b->q);
-        freq *r = (freq *)c->gw;
-        if (!r) {
-            pt_fcgi_start(c);
-        } else {
-            /* the request waited whole (params built): only a server is missing */
-            req_enter(r);
-            try_server(r);
-            req_leave(r);
-        }
-        pt_conn_kick(c);
-    }
-}
-
-static void wait_mark(freq *r, bool on)
-{
-    if (!on)
-        pt_timer_stop(&r->stall);
-    if (r->waiting == on || r->si < 0)
-        return;
-    r->waiting = on;
-    if (on)
-        __atomic_add_fetch(&r->b->waiting[r->si], 1, __ATOMIC_RELAXED);
-    else
-        __atomic_sub_fetch(&r->b->waiting[r->si], 1, __ATOMIC_RELAXED);
-}
-
-/* A request on a new connection got no answer while the worker's other
- * connections to the server did: the server takes about that many
- * connections from this worker. Until it is known to take more, requests
- * beyond that wait in the worker's queue (FIFO) instead of in the
- * backend's listen backlog behind idle connections. The cap grows by one
- * per second of queued demand without a stall (additive increase, like TCP
- * congestion control), up to the configured max_conns share. */
-static void learn_cap(freq *r)
-{
-    fbackend *b = r->b;
-    size_t si = (size_t)r->si;
-    unsigned answered = 0;
-    for (fconn *fc = r->w->fcgi->all; fc; fc = fc->anext)
-        answered += fc->b == b && fc->si == si && fc->answered;
-    if (answered == 0)
-        return; /* nothing answers: a slow backend, not a full one */
-    pt_up_server *s = &b->up.s[si];
-    b->stalled_at[si] = r->w->loop.now ? r->w->loop.now : 1;
-    if (s->cap != 0 && s->cap <= answered)
-        return;
-    s->cap = answered;
-    pt_log_info("fastcgi %s (%s): a request waited on a new connection while %u others were "
-                "served: at most %u connections from this worker for now (max_conns sets it)",
-                b->cfg->name, b->cfg->servers[si].address, answered, answered);
-    struct pt_fcgi_state *st = r->w->fcgi;
-    if (!pt_timer_armed(&st->grow))
-        pt_timer_arm(&r->w->loop, &st->grow, &st->tl_grow);
-}
-
-static void on_grow(pt_loop *l, pt_timer *t)
-{
-    struct pt_fcgi_state *st = t->data;
-    bool again = false;
-    for (size_t i = 0; i < st->nb; i++) {
-        fbackend *b = &st->b[i];
-        for (size_t si = 0; si < b->cfg->nservers; si++) {
-            pt_up_server *s = &b->up.s[si];
-            if (!b->stalled_at[si] || s->cap == b->cap_cfg[si])
-                continue;
-            again = true;
-            if (!b->q.head || l->now - b->stalled_at[si] < 1000)
-                continue;
-            s->cap++;
-            if (b->cap_cfg[si] ? s->cap >= b->cap_cfg[si] : s->cap >= 100000) {
-                s->cap = b->cap_cfg[si];
-                b->stalled_at[si] = 0;
-            }
-            kick_queue(b, l->data);
-        }
-    }
-    if (again)
-        pt_timer_arm(l, t, &st->tl_grow);
-}
-
-static void on_stall(pt_loop *l, pt_timer *t)
-{
-    (void)l;
-    freq *r = t->data;
-    if (r->fc && r->b->cfg->servers[r->si].addr.ss_family == AF_UNIX) {
-        /* on a Unix socket the kernel tells: bytes we sent that nobody has
-         * read yet mean no process accepted the connection; a read request
-         * is merely slow */
-        int unread = 0;
-        if (ioctl(r->fc->fd, SIOCOUTQ, &unread) == 0 && unread == 0)
-            return;
-    }
-    wait_mark(r, true);
-    learn_cap(r);
-}
-
-static void on_sweep(pt_loop *l, pt_timer *t)
-{
-    (void)l;
-    struct pt_fcgi_state *st = t->data;
-    for (size_t i = 0; i < st->nb; i++) {
-        fbackend *b = &st->b[i];
-        for (size_t si = 0; si < b->cfg->nservers; si++)
-            if (b->idle[si] && __atomic_load_n(&b->waiting[si], __ATOMIC_RELAXED) > 0)
-                while (b->idle[si])
-                    fc_close(b->idle[si]);
-    }
-    if (st->nidle > 0)
-        pt_timer_arm(l, t, &st->tl_sweep);
-}
-
-/* The request lets go of its backend connection and server slot. */
-static void req_drop_conn(freq *r, bool reusable)
-{
-    wait_mark(r, false);
-    fconn *fc = r->fc;
-    if (fc) {
-        r->fc = NULL;
-        fc->r = NULL;
-        if (reusable)
-            fc_idle(fc);
-        else
-            fc_close(fc);
-    }
-    if (r->si >= 0) {
-        pt_upstream_release(&r->b->up, (size_t)r->si);
-        r->si = -1;
-        kick_queue(r->b, r->w);
-    }
-}
-
-static void req_free(freq *r)
-{
-    pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r); /* a cut stream's count too */
-    req_drop_conn(r, false);
-    pt_gw_release(&r->gw);
-    pt_fcgi_dec_free(&r->dec);
-    free(r->out);
-    free(r->chunk);
-    free(r->tried);
-    free(r);
-}
-
-static void req_enter(freq *r)
-{
-    r->busy++;
-}
-
-static void req_leave(freq *r)
-{
-    if (--r->busy == 0 && r->detached)
-        req_free(r);
-}
-
-/* ---- failing ------------------------------------------------------------ */
-
-/* The request cannot be answered by the backend: status to the client (or
- * the client connection cut when the response already began). */
-static void req_fail(freq *r, int status, const char *why)
-{
-    req_drop_conn(r, false);
-    pt_conn *c = r->gw.c;
-    if (!c)
-        return;
-    if (r->starting) {
-        /* still inside pt_fcgi_start: the caller's drive() sends it */
-        pt_gw_unlink(&r->gw);
-        r->detached = true;
-        pt_conn_reject(c, status, why, false);
-        return;
-    }
-    pt_gw_fail(&r->gw, status, why);
-}
-
-/* A server failed before the request reached it (connect refused, timed
- * out, backlog full): count it and try another. */
-static void server_failed(freq *r, const char *why)
-{
-    req_log(r, PT_LOG_ERROR, "%s", why);
-    if (r->si >= 0 && pt_upstream_fail(&r->b->up, (size_t)r->si, r->w->loop.now))
-        req_log(r, PT_LOG_WARN, "server marked down for %llu ms",
-                (unsigned long long)r->b->cfg->fail_timeout_ms);
-    req_drop_conn(r, false);
-    try_server(r);
-}
-
-/* The exchange broke after the request went out. */
-static void exchange_failed(freq *r, int status, const char *why, bool count)
-{
-    req_log(r, status >= 500 && status != 503 ? PT_LOG_ERROR : PT_LOG_WARN, "%s", why);
-    if (count && r->si >= 0)
-        pt_upstream_fail(&r->b->up, (size_t)r->si, r->w->loop.now);
-    req_fail(r, status, why);
-}
-
-/* ---- connecting --------------------------------------------------------- */
-
-static void connect_new(freq *r, size_t si)
-{
-    const pt_fcgi_server *sv = &r->b->cfg->servers[si];
-    int fd = socket(sv->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    char why[256];
-    if (fd < 0) {
-        snprintf(why, sizeof(why), "socket failed: %s", strerror(errno));
-        server_failed(r, why);
-        return;
-    }
-    fconn *fc = fc_new(r, si, fd);
-    if (!fc) {
-        close(fd);
-        server_failed(r, "out of memory");
-        return;
-    }
-    fc->r = r;
-    r->fc = fc;
-    r->reused = false;
-    if (connect(fd, (const struct sockaddr *)&sv->addr, sv->addrlen) == 0) {
-        fc->state = FC_BUSY;
-        start_send(r);
-        return;
-    }
-    if (errno == EINPROGRESS) {
-        fc->state = FC_CONNECTING;
-        pt_io_set(&r->w->loop, &fc->io, EPOLLOUT);
-        pt_timer_arm(&r->w->loop, &fc->timer, r->b->tl_connect);
-        return;
-    }
-    if (errno == EAGAIN && sv->addr.ss_family == AF_UNIX)
-        /* a Unix socket's listen backlog is full: the backend is
-         * overloaded, not dead; still, another server should take it */
-        snprintf(why, sizeof(why), "connect failed: backlog full (overloaded)");
-    else
-        snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));
-    server_failed(r, why);
-}
-
-/* ---- FCGI_GET_VALUES ---------------------------------------------------- */
+static fprobe *g_probes; /* in flight, this worker (one per process) */
 
 static void probe_close(fprobe *pr)
 {
@@ -519,10 +192,17 @@ static void probe_close(fprobe *pr)
     if (pr->prev)
         pr->prev->next = pr->next;
     else
-        w->fcgi->probes = pr->next;
+        g_probes = pr->next;
     if (pr->next)
         pr->next->prev = pr->prev;
     free(pr);
+}
+
+static void probes_stop(pt_worker *w)
+{
+    (void)w;
+    while (g_probes)
+        probe_close(g_probes);
 }
 
 typedef struct probe_vals {
@@ -552,7 +232,7 @@ static void on_value(void *ctx, const char *name, size_t nlen, const char *value
 static void probe_apply(fprobe *pr, const char *p, size_t len)
 {
     probe_vals v = {0, 0};
-    const pt_backend *bc = pr->b->cfg;
+    const pt_backend *bc = pr->bc;
     if (pt_fcgi_pairs(p, len, on_value, &v) < 0)
         return;
     long lim = v.max_conns;
@@ -565,14 +245,12 @@ static void probe_apply(fprobe *pr, const char *p, size_t len)
     }
     unsigned nw = pr->w->cfg->workers > 0 ? (unsigned)pr->w->cfg->workers : 1;
     unsigned share = (unsigned)((lim + nw - 1) / nw);
-    pt_up_server *s = &pr->b->up.s[pr->si];
-    if (s->cap == 0 || share < s->cap)
-        s->cap = share;
+    if (*pr->cap == 0 || share < *pr->cap)
+        *pr->cap = share;
     pt_log_info("fastcgi %s (%s): FCGI_MAX_CONNS=%ld FCGI_MAX_REQS=%ld: at most %u connections "
                 "per worker",
-                bc->name, bc->servers[pr->si].address, v.max_conns, v.max_reqs, s->cap);
+                bc->name, bc->servers[pr->si].address, v.max_conns, v.max_reqs, *pr->cap);
 }
-
 static void probe_io(pt_loop *l, pt_io *io, uint32_t ev)
 {
     (void)l;
@@ -625,10 +303,10 @@ static void probe_timer(pt_loop *l, pt_timer *t)
     probe_close(t->data);
 }
 
-static void probe_start(fbackend *b, pt_worker *w, size_t si)
+static void probe_start(pt_worker *w, const pt_backend *bc, size_t si, pt_tlist *timeout,
+                        unsigned *cap)
 {
-    const pt_fcgi_server *sv = &b->cfg->servers[si];
-    b->probed[si] = true;
+    const pt_fcgi_server *sv = &bc->servers[si];
     fprobe *pr = calloc(1, sizeof(*pr));
     if (!pr)
         return;
@@ -638,694 +316,22 @@ static void probe_start(fbackend *b, pt_worker *w, size_t si)
         return;
     }
     pr->w = w;
-    pr->b = b;
+    pr->bc = bc;
     pr->si = si;
+    pr->cap = cap;
     pr->req_len = pt_fcgi_get_values(pr->req);
     pt_fcgi_dec_init(&pr->dec, 0);
     pt_io_init(&pr->io, pr->fd, probe_io, pr);
     pt_timer_init(&pr->timer, probe_timer, pr);
-    pr->next = w->fcgi->probes;
+    pr->next = g_probes;
     if (pr->next)
         pr->next->prev = pr;
-    w->fcgi->probes = pr;
+    g_probes = pr;
     if (connect(pr->fd, (const struct sockaddr *)&sv->addr, sv->addrlen) < 0 &&
         errno != EINPROGRESS) {
         probe_close(pr);
         return;
     }
     pt_io_set(&w->loop, &pr->io, EPOLLOUT);
-    pt_timer_arm(&w->loop, &pr->timer, b->tl_read);
-}
-
-/* Choose a server and get a connection to it, or answer. */
-static void try_server(freq *r)
-{
-    pt_worker *w = r->w;
-    fbackend *b = r->b;
-    for (;;) {
-        int i = pt_upstream_pick(&b->up, w->loop.now, r->tried);
-        if (i == PT_UP_NONE) {
-            set_where(r, -1);
-            if (r->attempted) {
-                req_fail(r, 502, "no server could be reached");
-            } else {
-                req_log(r, PT_LOG_ERROR, "no live server");
-                req_fail(r, 503, "no live server");
-            }
-            return;
-        }
-        if (i == PT_UP_FULL) {
-            /* the remaining servers are busy: wait in the queue, from
-             * scratch (nothing was sent anywhere) */
-            pt_conn *c = r->gw.c;
-            if (!c)
-                return;
-            if (b->q.len >= b->cfg->queue) {
-                set_where(r, -1);
-                req_log(r, PT_LOG_WARN, "every server at max_conns and the queue is full");
-                req_fail(r, 503, "backend busy");
-                return;
-            }
-            /* the request stays attached to its connection: kick_queue
-             * resumes it here */
-            pt_gw_queue_push(&b->q, c, b->tl_queue,
-                             "no backend connection free within "
-                             "queue_timeout");
-            if (!r->starting)
-                pt_conn_kick(c);
-            return;
-        }
-        if (b->cfg->get_values && !b->probed[i])
-            probe_start(b, w, (size_t)i); /* answers cap later requests */
-        r->tried[i] = true;
-        r->attempted = true;
-        r->si = i;
-        r->retried = false;
-        pt_upstream_acquire(&b->up, (size_t)i);
-        set_where(r, i);
-        fconn *fc = b->idle[i];
-        if (fc) {
-            fc_unlink_idle(fc);
-            pt_timer_stop(&fc->timer);
-            fc->state = FC_BUSY;
-            fc->r = r;
-            r->fc = fc;
-            r->reused = true;
-            start_send(r);
-            return;
-        }
-        connect_new(r, (size_t)i);
-        return;
-    }
-}
-
-/* ---- sending ------------------------------------------------------------ */
-
-static void io_update(freq *r)
-{
-    fconn *fc = r->fc;
-    if (!fc || fc->state != FC_BUSY)
-        return;
-    uint32_t ev = 0;
-    if (!r->sent_all)
-        ev |= EPOLLOUT;
-    if (!r->ended && !pt_gw_backlogged(&r->gw))
-        ev |= EPOLLIN | EPOLLRDHUP; /* as in the idle pool: no epoll_ctl between */
-    pt_io_set(&r->w->loop, &fc->io, ev);
-    if (ev & EPOLLIN)
-        pt_timer_arm(&r->w->loop, &fc->timer, r->sent_all ? r->b->tl_read : r->b->tl_send);
-    else if (ev & EPOLLOUT)
-        pt_timer_arm(&r->w->loop, &fc->timer, r->b->tl_send);
-    else
-        pt_timer_stop(&fc->timer); /* the client is slow: its write timeout runs */
-}
-
-static void start_send(freq *r)
-{
-    r->out_off = 0;
-    r->in_off = 0;
-    r->chunk_len = r->chunk_off = 0;
-    r->stdin_end_sent = r->out_has_end;
-    r->sent_all = false;
-    r->got_bytes = r->ended = false;
-    pt_fcgi_dec_free(&r->dec);
-    pt_fcgi_dec_init(&r->dec, PT_FCGI_ID);
-    r->fc->state = FC_BUSY;
-    wait_mark(r, false);
-    r->t_sent = r->w->loop.now;
-    if (!r->reused) {
-        uint32_t want = r->b->rt8[r->si] / 2 + 5; /* 4 x average + 5 ms */
-        size_t k = 0;
-        while (k < 4 && stall_steps[k] < want)
-            k++;
-        pt_timer_arm(&r->w->loop, &r->stall, &r->w->fcgi->tl_stall[k]);
-    }
-    do_send(r); /* optimistic: a fresh or idle socket has room */
-}
-
-/* A pooled connection the backend had closed (PHP-FPM recycling a child)
- * failed before any answer: once more, on a new connection to the same
- * server. False when that was done already or the connection was new. */
-static bool retry_fresh(freq *r, const char *why)
-{
-    if (!r->reused || r->retried)
-        return false;
-    req_log(r, PT_LOG_DEBUG, "reused connection failed (%s); retrying on a new one", why);
-    fconn *old = r->fc;
-    r->fc = NULL;
-    old->r = NULL;
-    fc_close(old);
-    r->retried = true;
-    connect_new(r, (size_t)r->si);
-    return true;
-}
-
-/* 0: all sent or would block; -1: the send failed (errno). */
-static int send_some(fconn *fc, const char *p, size_t len, size_t *off)
-{
-    while (*off < len) {
-        ssize_t n = send(fc->fd, p + *off, len - *off, MSG_NOSIGNAL);
-        if (n > 0) {
-            *off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return 0;
-        return -1;
-    }
-    return 0;
-}
-
-/* Next STDIN record into r->chunk: body data, then the empty record that
- * ends the stream (FastCGI §5.3). */
-static int next_chunk(freq *r)
-{
-    const pt_body *body = &r->gw.c->rq->body;
-    if (!r->chunk && !(r->chunk = malloc(FCGI_HEADER_LEN + PT_FCGI_STDIN_CHUNK)))
-        return -1;
-    size_t n = 0;
-    if (r->in_off < body->len) {
-        size_t want = (size_t)PT_MIN(body->len - r->in_off, (uint64_t)PT_FCGI_STDIN_CHUNK);
-        ssize_t got = pt_body_read(body, r->in_off, r->chunk + FCGI_HEADER_LEN, want);
-        if (got <= 0)
-            return -1;
-        n = (size_t)got;
-        r->in_off += n;
-    } else {
-        r->stdin_end_sent = true;
-    }
-    pt_fcgi_header((unsigned char *)r->chunk, FCGI_STDIN, PT_FCGI_ID, (uint16_t)n, 0);
-    r->chunk_len = FCGI_HEADER_LEN + n;
-    r->chunk_off = 0;
-    return 0;
-}
-
-static void do_send(freq *r)
-{
-    fconn *fc = r->fc;
-    for (;;) {
-        if (r->out_off < r->out_len) {
-            if (send_some(fc, r->out, r->out_len, &r->out_off) < 0)
-                break;
-            if (r->out_off < r->out_len) {
-                io_update(r);
-                return;
-            }
-            continue;
-        }
-        if (r->chunk_off < r->chunk_len) {
-            if (send_some(fc, r->chunk, r->chunk_len, &r->chunk_off) < 0)
-                break;
-            if (r->chunk_off < r->chunk_len) {
-                io_update(r);
-                return;
-            }
-            continue;
-        }
-        if (r->stdin_end_sent) {
-            r->sent_all = true;
-            io_update(r);
-            return;
-        }
-        if (!r->gw.c || next_chunk(r) < 0) {
-            exchange_failed(r, 500, "cannot read the request body", false);
-            return;
-        }
-    }
-    int e = errno;
-    if (r->got_bytes) {
-        /* the backend answered already and stopped reading (e.g. an early
-         * 413): let the answer through */
-        r->sent_all = true;
-        io_update(r);
-        return;
-    }
-    if (retry_fresh(r, strerror(e)))
-        return;
-    char why[200];
-    snprintf(why, sizeof(why), "send failed: %s", strerror(e));
-    exchange_failed(r, 502, why, true);
-}
-
-/* ---- receiving ---------------------------------------------------------- */
-
-/* FCGI_END_REQUEST (FastCGI §5.5). extra: bytes followed it in the read. */
-static void on_end(freq *r, const pt_fcgi_event *ev, bool extra)
-{
-    r->ended = true;
-    pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r);
-    switch (ev->protocol_status) {
-    case FCGI_REQUEST_COMPLETE:
-        break;
-    case FCGI_OVERLOADED:
-        exchange_failed(r, 503, "overloaded", false);
-        return;
-    case FCGI_CANT_MPX_CONN:
-        exchange_failed(r, 502, "refused the request (cant_mpx_conn)", false);
-        return;
-    case FCGI_UNKNOWN_ROLE:
-        exchange_failed(r, 502, "refused the request (unknown_role)", false);
-        return;
-    default:
-        exchange_failed(r, 502, "protocol error: unknown END_REQUEST protocol status", true);
-        return;
-    }
-    if (!r->gw.headers_done && !r->gw.nph) {
-        char why[200];
-        if (r->gw.resp.len == 0)
-            snprintf(why, sizeof(why), "protocol error: END_REQUEST before the response header");
-        else
-            (void)pt_gw_end(&r->gw, why, sizeof(why));
-        exchange_failed(r, 502, why, true);
-        return;
-    }
-    pt_upstream_ok(&r->b->up, (size_t)r->si);
-    /* the connection goes back to the pool before the response completes
-     * (completing may free r) */
-    req_drop_conn(r, r->b->cfg->keepalive && !extra && pt_fcgi_dec_idle(&r->dec));
-    char why[200];
-    (void)pt_gw_end(&r->gw, why, sizeof(why));
-}
-
-/* Feed what the backend sent. Returns false when r must not be touched for
- * this read any more (failed, ended, redirected). */
-static bool on_bytes(freq *r, const char *p, size_t n)
-{
-    while (n > 0) {
-        pt_fcgi_event ev;
-        size_t used = pt_fcgi_dec_feed(&r->dec, p, n, &ev);
-        p += used;
-        n -= used;
-        switch (ev.type) {
-        case PT_FCGI_EV_NONE:
-            break;
-        case PT_FCGI_EV_STDOUT:
-            if (ev.len && r->gw.c) {
-                char why[200];
-                int rc = pt_gw_output(&r->gw, ev.data, ev.len, why, sizeof(why));
-                if (rc == PT_GW_BAD) {
-                    exchange_failed(r, 502, why, true);
-                    return false;
-                }
-                if (rc == PT_GW_GONE)
-                    return false;
-            }
-            break;
-        case PT_FCGI_EV_STDERR:
-            pt_errlines_feed(&r->err, r->w->loop.now, ev.data, ev.len, emit_err, r);
-            break;
-        case PT_FCGI_EV_END:
-            on_end(r, &ev, n > 0);
-            return false;
-        case PT_FCGI_EV_VALUES:
-            break; /* not asked on request connections: ignored */
-        case PT_FCGI_EV_ERROR: {
-            char why[200];
-            snprintf(why, sizeof(why), "protocol error: %s", ev.error);
-            exchange_failed(r, 502, why, true);
-            return false;
-        }
-        }
-    }
-    return true;
-}
-
-static void on_eof(freq *r, int err)
-{
-    if (!r->got_bytes && retry_fresh(r, "closed by the backend"))
-        return;
-    char why[200];
-    if (!r->gw.headers_done)
-        snprintf(why, sizeof(why), "closed the connection before the response header%s%s",
-                 err ? ": " : "", err ? strerror(err) : "");
-    else
-        snprintf(why, sizeof(why), "closed the connection before the end of the response%s%s",
-                 err ? ": " : "", err ? strerror(err) : "");
-    exchange_failed(r, 502, why, true);
-}
-
-static void do_recv(freq *r)
-{
-    char buf[PT_FCGI_READ];
-    fconn *fc = r->fc;
-    ssize_t n = recv(fc->fd, buf, sizeof(buf), 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        on_eof(r, n < 0 ? errno : 0);
-        return;
-    }
-    fc->answered = true;
-    if (!r->got_bytes) {
-        /* answer time: a moving average over about 8 requests */
-        uint64_t ms = PT_MIN(r->w->loop.now - r->t_sent, (uint64_t)10000);
-        uint32_t *avg = &r->b->rt8[r->si];
-        *avg = *avg - *avg / 8 + (uint32_t)ms;
-    }
-    r->got_bytes = true;
-    wait_mark(r, false);
-    if (!on_bytes(r, buf, (size_t)n))
-        return;
-    if (r->fc && r->gw.c) {
-        io_update(r);
-        pt_conn_kick(r->gw.c);
-    }
-}
-
-/* ---- events ------------------------------------------------------------- */
-
-static void idle_event(fconn *fc)
-{
-    /* an idle connection has nothing to say: data or EOF both end it */
-    char ch;
-    ssize_t n = recv(fc->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    fc_close(fc);
-}
-
-static void on_conn_io(pt_loop *l, pt_io *io, uint32_t ev)
-{
-    (void)l;
-    fconn *fc = io->data;
-    if (fc->state == FC_IDLE) {
-        idle_event(fc);
-        return;
-    }
-    freq *r = fc->r;
-    if (!r) {
-        fc_close(fc);
-        return;
-    }
-    req_enter(r);
-    if (fc->state == FC_CONNECTING) {
-        int err = 0;
-        socklen_t el = sizeof(err);
-        if (getsockopt(fc->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-            err = errno;
-        pt_timer_stop(&fc->timer);
-        if (err) {
-            char why[200];
-            snprintf(why, sizeof(why), "connect failed: %s", strerror(err));
-            server_failed(r, why);
-        } else {
-            start_send(r);
-        }
-        req_leave(r);
-        return;
-    }
-    if ((ev & EPOLLOUT) && !r->sent_all)
-        do_send(r);
-    if (r->fc == fc && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && !r->ended)
-        do_recv(r);
-    req_leave(r);
-}
-
-static void on_conn_timer(pt_loop *l, pt_timer *t)
-{
-    (void)l;
-    fconn *fc = t->data;
-    if (fc->state == FC_IDLE) {
-        fc_close(fc);
-        return;
-    }
-    freq *r = fc->r;
-    if (!r) {
-        fc_close(fc);
-        return;
-    }
-    req_enter(r);
-    if (fc->state == FC_CONNECTING)
-        server_failed(r, "connect timed out");
-    else if (!r->sent_all)
-        exchange_failed(r, 504, "send timed out", true);
-    else
-        exchange_failed(r, 504, "read timed out", true);
-    req_leave(r);
-}
-
-/* ---- the connection's side ---------------------------------------------- */
-
-static void gw_drain(pt_gw *gw)
-{
-    freq *r = (freq *)gw;
-    if (r->fc && r->fc->state == FC_BUSY)
-        io_update(r);
-}
-
-static void gw_detach(pt_gw *gw)
-{
-    freq *r = (freq *)gw;
-    pt_gw_unlink(gw);
-    /* a request still running on the backend (local redirect, failure)
-     * leaves its connection unusable */
-    req_drop_conn(r, false);
-    r->detached = true;
-    if (r->busy == 0)
-        req_free(r);
-}
-
-static void gw_abort(pt_gw *gw)
-{
-    gw_detach(gw);
-}
-
-/* ---- start -------------------------------------------------------------- */
-
-static void add_param(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
-{
-    pt_fcgi_params_add(ctx, name, nlen, value, vlen);
-}
-
-static void request_line(pt_conn *c, char *out, size_t n)
-{
-    char tgt[256];
-    pt_escape_log(c->rq->head.target.p, PT_MIN(c->rq->head.target.len, (size_t)200), tgt,
-                  sizeof(tgt));
-    snprintf(out, n, "%.*s %s%s HTTP/%d.%d", (int)PT_MIN(c->rq->head.method_str.len, (size_t)20),
-             c->rq->head.method_str.p, tgt, c->rq->head.target.len > 200 ? "..." : "",
-             c->rq->head.http_major, c->rq->head.http_minor);
-}
-
-/* The worker's state for a backend: same index as in the configuration. */
-static fbackend *backend_of(pt_worker *w, const pt_backend *bc)
-{
-    struct pt_fcgi_state *st = w->fcgi;
-    if (!st || !bc || bc < w->cfg->backends || bc >= w->cfg->backends + st->nb)
-        return NULL;
-    return &st->b[bc - w->cfg->backends];
-}
-
-void pt_fcgi_start(pt_conn *c)
-{
-    pt_worker *w = c->w;
-    const pt_location *loc = c->loc;
-    fbackend *b = backend_of(w, loc->backend);
-    if (!b) {
-        pt_conn_reject(c, 500, "no FastCGI backend for this location", false);
-        return;
-    }
-    /* an application behind a prefix has no file to find; otherwise the
-     * path is split by walking the filesystem, never by a pattern */
-    bool app = loc->match == PT_MATCH_PREFIX && !loc->cgi_dir && !loc->cgi_program;
-    pt_gw_script s;
-    int st = pt_gw_resolve(c, &s, loc->require_file && !app && !loc->cgi_program);
-    /* the backend opens SCRIPT_FILENAME itself, in another process: what
-     * portico promises is the check (beneath the root, the symlink policy),
-     * see SECURITY.md */
-    pt_gw_script_close(&s);
-    if (st) {
-        pt_conn_reject(c, st, st == 404 ? "no such script" : "not a script", false);
-        return;
-    }
-    freq *r = calloc(1, sizeof(*r));
-    if (r)
-        r->tried = calloc(b->cfg->nservers, sizeof(bool));
-    if (!r || !r->tried) {
-        if (r)
-            free(r);
-        pt_conn_reject(c, 500, "out of memory", true);
-        return;
-    }
-    r->w = w;
-    r->b = b;
-    r->si = -1;
-    pt_timer_init(&r->stall, on_stall, r);
-    snprintf(r->client, sizeof(r->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
-    request_line(c, r->reqline, sizeof(r->reqline));
-    set_where(r, -1);
-    pt_fcgi_dec_init(&r->dec, PT_FCGI_ID);
-    pt_gw_init(&r->gw, &fcgi_ops, c, loc->buffering, false);
-
-    /* BEGIN_REQUEST + PARAMS, built once (kept for a retry) */
-    pt_fcgi_params p;
-    pt_fcgi_params_init(&p, PT_FCGI_ID);
-    pt_gw_env ge;
-    pt_gw_env_init(&ge, c, &s, NULL);
-    int rc = pt_cgi_env_try(&ge.req, add_param, &p);
-    if (rc == 0)
-        rc = pt_fcgi_params_finish(&p);
-    if (rc < 0) {
-        int e = errno;
-        pt_fcgi_params_free(&p);
-        pt_gw_release(&r->gw);
-        pt_fcgi_dec_free(&r->dec);
-        free(r->tried);
-        free(r);
-        if (e == E2BIG)
-            pt_conn_reject(c, 431, "a request header is too large for FastCGI", false);
-        else
-            pt_conn_reject(c, 500, "out of memory", true);
-        return;
-    }
-    /* without a body the empty STDIN record rides along: one send */
-    r->out_has_end = c->rq->body.len == 0;
-    r->out_len = 16 + p.len + (r->out_has_end ? FCGI_HEADER_LEN : 0);
-    r->out = malloc(r->out_len);
-    if (!r->out) {
-        pt_fcgi_params_free(&p);
-        pt_gw_release(&r->gw);
-        pt_fcgi_dec_free(&r->dec);
-        free(r->tried);
-        free(r);
-        pt_conn_reject(c, 500, "out of memory", true);
-        return;
-    }
-    pt_fcgi_begin_request((unsigned char *)r->out, PT_FCGI_ID, FCGI_RESPONDER, b->cfg->keepalive);
-    memcpy(r->out + 16, p.buf, p.len);
-    if (r->out_has_end)
-        pt_fcgi_header((unsigned char *)r->out + 16 + p.len, FCGI_STDIN, PT_FCGI_ID, 0, 0);
-    pt_fcgi_params_free(&p);
-
-    pt_gw_attach(&r->gw, c);
-    c->state = PT_CS_WRITE;
-    r->starting = true;
-    req_enter(r);
-    try_server(r);
-    r->starting = false;
-    req_leave(r);
-}
-
-/* ---- worker life -------------------------------------------------------- */
-
-int pt_fcgi_shared_init(const pt_config *cfg)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < cfg->nbackends; i++)
-        n += cfg->backends[i].nservers;
-    if (n == 0)
-        return 0;
-    void *p =
-        mmap(NULL, n * sizeof(unsigned), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return -1;
-    g_waiting = p;
-    g_nwaiting = n;
-    return 0;
-}
-
-int pt_fcgi_init(pt_worker *w)
-{
-    const pt_config *cfg = w->cfg;
-    if (cfg->nbackends == 0)
-        return 0;
-    struct pt_fcgi_state *st = calloc(1, sizeof(*st));
-    if (!st)
-        return -1;
-    w->fcgi = st;
-    st->b = calloc(cfg->nbackends, sizeof(*st->b));
-    if (!st->b)
-        return -1;
-    st->nb = cfg->nbackends;
-    pt_tlist_init(&w->loop, &st->tl_sweep, PT_FCGI_SWEEP_MS);
-    pt_tlist_init(&w->loop, &st->tl_grow, 1000);
-    pt_timer_init(&st->grow, on_grow, st);
-    for (size_t k = 0; k < PT_ARRAY_LEN(stall_steps); k++)
-        pt_tlist_init(&w->loop, &st->tl_stall[k], stall_steps[k]);
-    pt_timer_init(&st->sweep, on_sweep, st);
-    size_t off = 0;
-    for (size_t i = 0; i < cfg->nbackends; i++) {
-        const pt_backend *bc = &cfg->backends[i];
-        fbackend *b = &st->b[i];
-        b->cfg = bc;
-        if (pt_upstream_init(&b->up, bc, (unsigned)cfg->workers) < 0)
-            return -1;
-        b->idle = calloc(bc->nservers, sizeof(*b->idle));
-        b->nidle = calloc(bc->nservers, sizeof(*b->nidle));
-        b->probed = calloc(bc->nservers, sizeof(*b->probed));
-        b->rt8 = calloc(bc->nservers, sizeof(*b->rt8));
-        b->cap_cfg = calloc(bc->nservers, sizeof(*b->cap_cfg));
-        b->stalled_at = calloc(bc->nservers, sizeof(*b->stalled_at));
-        if (!b->rt8 || !b->cap_cfg || !b->stalled_at)
-            return -1;
-        for (size_t si = 0; si < bc->nservers; si++)
-            b->cap_cfg[si] = b->up.s[si].cap;
-        if (g_waiting && off + bc->nservers <= g_nwaiting) {
-            b->waiting = g_waiting + off;
-        } else if (!(b->waiting = calloc(bc->nservers, sizeof(*b->waiting)))) {
-            return -1; /* no shared map (unit tests): this worker alone */
-        } else {
-            b->own_waiting = true;
-        }
-        off += bc->nservers;
-        if (!b->idle || !b->nidle || !b->probed)
-            return -1;
-        b->tl_connect = pt_worker_tlist(w, bc->connect_timeout_ms);
-        b->tl_send = pt_worker_tlist(w, bc->send_timeout_ms);
-        b->tl_read = pt_worker_tlist(w, bc->read_timeout_ms);
-        b->tl_idle = pt_worker_tlist(w, bc->keepalive_timeout_ms);
-        b->tl_queue = pt_worker_tlist(w, bc->queue_timeout_ms);
-    }
-    return 0;
-}
-
-void pt_fcgi_quiesce(pt_worker *w)
-{
-    struct pt_fcgi_state *st = w->fcgi;
-    if (!st)
-        return;
-    fconn *fc = st->all;
-    while (fc) {
-        fconn *n = fc->anext;
-        if (fc->state == FC_IDLE)
-            fc_close(fc);
-        fc = n;
-    }
-}
-
-void pt_fcgi_shutdown(pt_worker *w)
-{
-    struct pt_fcgi_state *st = w->fcgi;
-    if (!st)
-        return;
-    /* connections are closed (and their requests freed) before this */
-    while (st->all) {
-        fconn *fc = st->all;
-        if (fc->r) {
-            freq *r = fc->r;
-            r->fc = NULL;
-            fc->r = NULL;
-        }
-        fc_close(fc);
-    }
-    while (st->probes)
-        probe_close(st->probes);
-    pt_timer_stop(&st->sweep);
-    pt_timer_stop(&st->grow);
-    for (size_t i = 0; i < st->nb; i++) {
-        pt_upstream_free(&st->b[i].up);
-        free(st->b[i].probed);
-        free(st->b[i].rt8);
-        free(st->b[i].cap_cfg);
-        free(st->b[i].stalled_at);
-        if (st->b[i].own_waiting)
-            free(st->b[i].waiting);
-        free(st->b[i].idle);
-        free(st->b[i].nidle);
-    }
-    free(st->b);
-    free(st);
-    w->fcgi = NULL;
+    pt_timer_arm(&w->loop, &pr->timer, timeout);
 }

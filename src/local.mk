@@ -33,6 +33,9 @@ src_libportico_a_SOURCES = \
 	src/fcgi_rec.c src/fcgi_rec.h \
 	src/upstream.c src/upstream.h \
 	src/fcgi.c src/fcgi.h \
+	src/upstream_conn.c src/upstream_conn.h \
+	src/scgi.c src/scgi.h \
+	src/uwsgi.c src/uwsgi.h \
 	src/fcgi_spawn.c src/fcgi_spawn.h \
 	src/worker.c src/worker.h \
 	src/limit.c src/limit.h \

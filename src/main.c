@@ -25,6 +25,8 @@ static const char usage_text[] =
     "usage: portico [-c FILE] [-t] [-V] [-h] [--daemon] [-w N]\n"
     "               [-l ADDR:PORT]... [-p PORT] [-r DOCROOT]\n"
     "               [--cgi PREFIX=PATH]... [--fastcgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
+    "               [--scgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
+    "               [--uwsgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--max-body SIZE] [--error-log FILE|stderr] [--access-log FILE|off]\n"
     "               [-o SETTING=VALUE]...\n"
     "\n"
@@ -42,6 +44,10 @@ static const char usage_text[] =
     "                       (one program), .ext=INTERPRETER or .ext= (scripts in the root)\n"
     "  --fastcgi PATTERN=ADDRESS[,ADDRESS...]\n"
     "                       forward PATTERN (.php or /prefix/) to FastCGI servers\n"
+    "  --scgi PATTERN=ADDRESS[,ADDRESS...]\n"
+    "                       forward PATTERN to SCGI servers\n"
+    "  --uwsgi PATTERN=ADDRESS[,ADDRESS...]\n"
+    "                       forward PATTERN to uwsgi-protocol servers (uWSGI)\n"
     "  --max-body SIZE      largest request body (e.g. 100M)\n"
     "  --error-log FILE     error log file, or stderr\n"
     "  --access-log FILE    access log file, or off\n"
@@ -55,7 +61,16 @@ const char *__lsan_default_suppressions(void)
     return "leak:libconfig.so\n";
 }
 
-enum { OPT_DAEMON = 256, OPT_CGI, OPT_FASTCGI, OPT_MAX_BODY, OPT_ERROR_LOG, OPT_ACCESS_LOG };
+enum {
+    OPT_DAEMON = 256,
+    OPT_CGI,
+    OPT_FASTCGI,
+    OPT_MAX_BODY,
+    OPT_ERROR_LOG,
+    OPT_ACCESS_LOG,
+    OPT_SCGI,
+    OPT_UWSGI
+};
 
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
@@ -63,6 +78,8 @@ static const struct option long_opts[] = {
     {"daemon", no_argument, NULL, OPT_DAEMON},
     {"cgi", required_argument, NULL, OPT_CGI},
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
+    {"scgi", required_argument, NULL, OPT_SCGI},
+    {"uwsgi", required_argument, NULL, OPT_UWSGI},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
@@ -161,6 +178,12 @@ int main(int argc, char **argv)
             break;
         case OPT_FASTCGI:
             no_mem |= push(&cli.fastcgi, &cli.nfastcgi, optarg) < 0;
+            break;
+        case OPT_SCGI:
+            no_mem |= push(&cli.scgi, &cli.nscgi, optarg) < 0;
+            break;
+        case OPT_UWSGI:
+            no_mem |= push(&cli.uwsgi, &cli.nuwsgi, optarg) < 0;
             break;
         case OPT_MAX_BODY:
             cli.max_body = optarg;
@@ -266,5 +289,7 @@ out:
     free(cli.overrides);
     free(cli.cgi);
     free(cli.fastcgi);
+    free(cli.scgi);
+    free(cli.uwsgi);
     return rc;
 }

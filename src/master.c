@@ -9,7 +9,7 @@
 #include "first.h"
 #include "master.h"
 #include "ev.h"
-#include "fcgi.h"
+#include "upstream_conn.h"
 #include "fcgi_spawn.h"
 #include "limit.h"
 #include "log.h"
@@ -409,7 +409,7 @@ static void reload(void)
     if ((om == NULL) != (nm == NULL) || (om && strcmp(om, nm) != 0))
         if (pt_mime_load(nm) < 0)
             pt_log_error("reload: cannot read %s: %s; built-in types only", nm, strerror(errno));
-    if (pt_fcgi_shared_init(nc) < 0)
+    if (pt_upstream_conn_shared_init(nc) < 0)
         pt_log_error("reload: cannot map shared memory: %s", strerror(errno));
     pt_limit_table_set_current(nt);
     pt_spawn_rebind(nc);
@@ -531,7 +531,7 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
     pt_io_init(&M.sigio, M.sigfd, on_signal, NULL);
     pt_io_set(&M.loop, &M.sigio, EPOLLIN);
 
-    if (pt_fcgi_shared_init(cfg) < 0) {
+    if (pt_upstream_conn_shared_init(cfg) < 0) {
         pt_log_error("cannot map shared memory: %s", strerror(errno));
         return 1;
     }

@@ -5,7 +5,7 @@
 #include "worker.h"
 #include "cgi.h"
 #include "fcache.h"
-#include "fcgi.h"
+#include "upstream_conn.h"
 #include "conn.h"
 #include "h1_head.h"
 #include "log.h"
@@ -225,7 +225,7 @@ static void graceful_stop(pt_worker *w)
     }
     /* idle pooled FastCGI connections pin backend processes the next
      * generation of workers needs */
-    pt_fcgi_quiesce(w);
+    pt_upstream_conn_quiesce(w);
     pt_conn *c = w->conns;
     while (c) {
         pt_conn *n = c->next;
@@ -360,7 +360,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
         pt_timer_arm(&w->loop, &w->beat_timer, &w->t_beat);
     }
 
-    if (pt_fcgi_init(w) < 0 || fcache_start(w) < 0) {
+    if (pt_upstream_conn_init(w) < 0 || fcache_start(w) < 0) {
         pt_log_error("out of memory");
         return 1;
     }
@@ -386,7 +386,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
         pt_conn_close(w->conns);
     free_dead(&w->loop);
     pt_cgi_shutdown(w);
-    pt_fcgi_shutdown(w);
+    pt_upstream_conn_shutdown(w);
     pt_fcache_free(w->fcache);
     free(w->fkey);
     for (unsigned i = 0; i < w->ntl_extra; i++)

@@ -54,8 +54,8 @@ typedef struct pt_worker {
     pt_tlist t_beat; /* the heartbeat's period: a quarter of worker_stall_timeout */
     pt_timer beat_timer;
     /* FastCGI */
-    struct pt_fcgi_state *fcgi;
-    pt_tlist *tl_extra[64]; /* timeout lists for per-location durations */
+    struct pt_upstream_conn_state *ups; /* upstream_conn.c */
+    pt_tlist *tl_extra[64];             /* timeout lists for per-location durations */
     unsigned ntl_extra;
 } pt_worker;
 

@@ -15,6 +15,7 @@ UNIT_TESTS = \
 	tests/unit/test_cgi_resp \
 	tests/unit/test_fcgi_rec \
 	tests/unit/test_upstream \
+	tests/unit/test_gw_codecs \
 	tests/unit/test_limit \
 	tests/unit/test_ev \
 	tests/unit/test_fcache \
@@ -37,6 +38,7 @@ tests_unit_test_cgi_env_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_resp_LDADD = $(PT_LIBS)
 tests_unit_test_fcgi_rec_LDADD = $(PT_LIBS)
 tests_unit_test_upstream_LDADD = $(PT_LIBS)
+tests_unit_test_gw_codecs_LDADD = $(PT_LIBS)
 tests_unit_test_limit_LDADD = $(PT_LIBS)
 tests_unit_test_ev_LDADD = $(PT_LIBS)
 tests_unit_test_fcache_LDADD = $(PT_LIBS)
@@ -62,6 +64,7 @@ PY_TESTS = \
 	tests/t_cgi.py \
 	tests/t_fastcgi.py \
 	tests/t_php.py \
+	tests/t_scgi_uwsgi.py \
 	tests/t_hostile.py \
 	tests/t_priv.py \
 	tests/t_rootfiles.py \
@@ -69,7 +72,7 @@ PY_TESTS = \
 	tests/t_programs.py \
 	tests/t_docs.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
-EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py tests/lib/fcgi_bad.py tests/lib/phpfpm.py tests/fcgi/hello.php tests/fcgi/env.php tests/fcgi/upload.php tests/fcgi/big.php tests/fcgi/status.php tests/fcgi/fatal.php tests/fcgi/stderr.php tests/fcgi/cookies.php tests/fcgi/stream.php tests/fcgi/sleep.php tests/fcgi/index.php
+EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py tests/lib/fcgi_bad.py tests/lib/phpfpm.py tests/lib/wsgi_app.py tests/fcgi/hello.php tests/fcgi/env.php tests/fcgi/upload.php tests/fcgi/big.php tests/fcgi/status.php tests/fcgi/fatal.php tests/fcgi/stderr.php tests/fcgi/cookies.php tests/fcgi/stream.php tests/fcgi/sleep.php tests/fcgi/index.php
 EXTRA_DIST += \
 	tests/cgi/bad-bighdr.cgi \
 	tests/cgi/bad-empty.cgi \

@@ -1,8 +1,8 @@
 /* fuzz_cgi_resp.c: the CGI/FastCGI response-header parser. consumed never
  * exceeds what was fed, every offset stays inside the copied block, nothing
  * that would split the response reaches a kept value, and any split of the
- * same output gives the same result. The first byte selects the caps and
- * the split pattern. */
+ * same output gives the same result. The first byte selects the caps, the
+ * split pattern and the status-line mode (uwsgi). */
 #include "fuzz.h"
 
 #include "cgi_resp.h"
@@ -77,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* all at once */
     pt_cgi_resp_init(&a, max_size, max_hdrs);
+    a.status_line = (opt & 0x40) != 0;
     int rc = pt_cgi_resp_feed(&a, in, len, &consumed);
     FZ_CHECK(rc == PT_CGI_RESP_MORE || rc == PT_CGI_RESP_DONE || rc == PT_CGI_RESP_ERROR);
     FZ_CHECK(consumed <= len);
@@ -103,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t pos = 0;
         int rb = PT_CGI_RESP_MORE;
         pt_cgi_resp_init(&b, max_size, max_hdrs);
+        b.status_line = a.status_line;
         while (pos < len && rb == PT_CGI_RESP_MORE) {
             size_t piece = fz_piece(&s, cap, len - pos), used = 0;
             rb = pt_cgi_resp_feed(&b, in + pos, piece, &used);

@@ -297,6 +297,64 @@ static void test_status(void)
        "a second Status is an error");
 }
 
+/* Parse a whole block in status-line mode (uwsgi): rc, r left to free. */
+static int parse_sl(pt_cgi_resp *r, const char *in, size_t len)
+{
+    size_t total;
+    pt_cgi_resp_init(r, MAX_SIZE, MAX_HDRS);
+    r->status_line = true;
+    return run(r, in, len, NULL, 0, &total);
+}
+
+static bool sl_fails_with(const char *in, size_t len, const char *why)
+{
+    pt_cgi_resp r;
+    int rc = parse_sl(&r, in, len);
+    bool res = rc == PT_CGI_RESP_ERROR && r.error && strcmp(r.error, why) == 0;
+    if (!res)
+        printf("# got rc=%d error=%s\n", rc, r.error ? r.error : "(none)");
+    pt_cgi_resp_free(&r);
+    return res;
+}
+
+static void test_status_line_mode(void)
+{
+    pt_cgi_resp r;
+    int rc;
+
+    rc = parse_sl(&r, S("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                        "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nbody"));
+    ok(rc == PT_CGI_RESP_DONE && r.status == 404 && r.has_status &&
+           strcmp(r.reason, "Not Found") == 0,
+       "status line mode: the status and reason come from the HTTP status line");
+    ok(r.nhdrs == 3 && hdr_is(&r, 1, "Set-Cookie", "a=1") && hdr_is(&r, 2, "Set-Cookie", "b=2"),
+       "status line mode: the header fields after it are kept, repeats too");
+    pt_cgi_resp_free(&r);
+
+    rc = parse_sl(&r, S("HTTP/1.0 204 No Content\n\n"));
+    ok(rc == PT_CGI_RESP_DONE && r.status == 204 && r.nhdrs == 0,
+       "status line mode: a status line alone is a complete block");
+    pt_cgi_resp_free(&r);
+
+    rc = parse_sl(&r, S("HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\n\r\n"));
+    ok(rc == PT_CGI_RESP_DONE && r.status == 302 && !r.local_redirect,
+       "status line mode: a Location with a status line is no local redirect");
+    pt_cgi_resp_free(&r);
+
+    ok(sl_fails_with(S("Content-Type: text/plain\r\n\r\n"), "invalid status line"),
+       "status line mode: a block without the status line is an error");
+    ok(sl_fails_with(S("HTTP/2 200 OK\r\n\r\n"), "invalid status line"),
+       "status line mode: only HTTP/1.x");
+    ok(sl_fails_with(S("HTTP/1.1 2000 OK\r\n\r\n"), "invalid Status"),
+       "status line mode: a four-digit code is an error");
+    ok(sl_fails_with(S("HTTP/1.1 200 O\x01K\r\n\r\n"), "invalid character in status line"),
+       "status line mode: a CTL in the reason is an error (response splitting)");
+    ok(sl_fails_with(S("HTTP/1.1 200 OK\r\nStatus: 404\r\n\r\n"), "duplicate Status"),
+       "status line mode: a Status field as well is an error");
+    ok(status_of(S("HTTP/1.1 200 OK\r\n\r\n")) == -1,
+       "without the mode an HTTP status line is no header line");
+}
+
 static void test_location(void)
 {
     pt_cgi_resp r;
@@ -706,6 +764,7 @@ int main(void)
 {
     test_basics();
     test_status();
+    test_status_line_mode();
     test_location();
     test_content_length();
     test_dropped();

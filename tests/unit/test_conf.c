@@ -995,13 +995,15 @@ static void test_cgi_settings(void)
     ok(fails_with("workers = 1;\nlocations = ( { prefix = \"/x/\"; handler = \"static\";\n"
                   "  program = \"/bin/true\"; } );",
                   NULL, "only applies") &&
-           strcmp(msg(), "t.conf:3: 'program' only applies to handler \"cgi\" or \"fastcgi\"") == 0,
+           strcmp(msg(), "t.conf:3: 'program' only applies to handler \"cgi\", \"fastcgi\", "
+                         "\"scgi\" or \"uwsgi\"") == 0,
        "program on a static location: file:line error");
     ok(fails_with("locations = ( { prefix = \"/x/\"; env = [ \"A=1\" ]; } );", NULL,
-                  "'env' only applies to handler \"cgi\" or \"fastcgi\""),
+                  "'env' only applies to handler \"cgi\", \"fastcgi\", \"scgi\" or \"uwsgi\""),
        "env on a location with the default handler rejected");
-    ok(fails_with("locations = ( { exact = \"/x\"; buffering = false; } );", NULL,
-                  "'buffering' only applies to handler \"cgi\" or \"fastcgi\""),
+    ok(fails_with(
+           "locations = ( { exact = \"/x\"; buffering = false; } );", NULL,
+           "'buffering' only applies to handler \"cgi\", \"fastcgi\", \"scgi\" or \"uwsgi\""),
        "buffering on a static location rejected");
     ok(fails_with("locations = ( { prefix = \"/x/\"; rlimit_nproc = 5; } );", NULL,
                   "'rlimit_nproc' only applies to handler \"cgi\""),
@@ -1178,9 +1180,9 @@ static void test_cgi_overrides(void)
                   "-o locations.[0].rlimit_as: 'rlimit_as' must be 0 (no limit) or at least 1M"),
        "-o rlimit_as error blamed on -o");
     ovs[0] = "locations.[0].program=/bin/sh";
-    ok(fails_with(
-           "locations = ( { prefix = \"/s/\"; } );", &cli,
-           "-o locations.[0].program: 'program' only applies to handler \"cgi\" or \"fastcgi\""),
+    ok(fails_with("locations = ( { prefix = \"/s/\"; } );", &cli,
+                  "-o locations.[0].program: 'program' only applies to handler \"cgi\", "
+                  "\"fastcgi\", \"scgi\" or \"uwsgi\""),
        "-o program on a static location blamed on -o");
     ovs[0] = "locations.[0].pass_authorization=yes";
     c = ld("locations = ( { prefix = \"/c/\"; handler = \"cgi\"; } );", &cli);
@@ -1814,16 +1816,16 @@ static void test_fastcgi_locations(void)
         }
     }
     ok(fails_with(FL(" prefix = \"/x/\"; handler = \"cgi\";\n backend = \"php\";"), NULL,
-                  "t.conf:4: 'backend' only applies to handler \"fastcgi\""),
+                  "t.conf:4: 'backend' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\""),
        "backend in a cgi location");
     ok(fails_with(FL(" prefix = \"/x/\"; backend = \"php\";"), NULL,
-                  "'backend' only applies to handler \"fastcgi\""),
+                  "'backend' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\""),
        "backend in a static location");
     ok(fails_with(FL(" extension = \".x\"; handler = \"cgi\"; require_file = true;"), NULL,
-                  "'require_file' only applies to handler \"fastcgi\""),
+                  "'require_file' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\""),
        "require_file in a cgi location");
     ok(fails_with(FL(" prefix = \"/x/\"; require_file = false;"), NULL,
-                  "'require_file' only applies to handler \"fastcgi\""),
+                  "'require_file' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\""),
        "require_file in a static location");
     ok(fails_with(FL(FC " dir = \"www\"; program = \"app\";"), NULL,
                   "a fastcgi location takes 'dir' or 'program', not both"),

@@ -1,0 +1,1150 @@
+/* upstream_conn.c: requests to application servers over sockets, shared
+ * by the pooled transports. A request's script is resolved like CGI's
+ * (gw.c), its meta-variables are built once (cgi_env.c) and framed by the
+ * transport's codec, then sent with the collected body over a non-blocking
+ * connection: from the worker's idle pool or a new one to the server
+ * upstream.c picks. Response bytes go through the codec to the shared
+ * response path (gw.c), the error stream to the error log. Failures before
+ * anything irreversible fail over or retry; every cause is logged by name. */
+#include "first.h"
+#include "upstream_conn.h"
+#include "body.h"
+#include "cgi_env.h"
+#include "conn.h"
+#include "errlines.h"
+#include "gw.h"
+#include "log.h"
+#include "upstream.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PT_UP_READ 65536
+#define PT_UP_BODY_CHUNK 32768 /* a multiple of 8: FastCGI records need no padding */
+#define PT_UP_STALL_MS 100     /* the longest wait taken for a backlog stall */
+#define PT_UP_SWEEP_MS 10
+
+/* waits (ms) after which an unanswered request on a new connection is
+ * looked at as stuck in the backlog; one timeout list each */
+static const uint32_t stall_steps[5] = {5, 10, 20, 50, 100};
+
+typedef struct uconn uconn;
+typedef struct ureq ureq;
+
+typedef struct ubackend {
+    const pt_backend *cfg;
+    pt_upstream up;
+    uconn **idle; /* per server: the idle pool, most recently used first */
+    unsigned *nidle;
+    pt_gw_queue q; /* requests waiting while every server is at max_conns */
+    pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue;
+    bool *probed;         /* per server: the codec's probe asked */
+    unsigned *waiting;    /* per server, shared by all workers (see below) */
+    uint32_t *rt8;        /* per server: moving average of the answer time, ms * 8 */
+    unsigned *cap_cfg;    /* per server: this worker's share of max_conns (0: none) */
+    uint64_t *stalled_at; /* per server: last backlog stall seen (ms), 0 never */
+    bool own_waiting;     /* waiting is private (no shared map) */
+} ubackend;
+
+struct pt_upstream_conn_state {
+    ubackend *b;
+    size_t nb;
+    uconn *all;                      /* every open backend connection */
+    const pt_upstream_codec *prober; /* a codec that started probes (stopped at exit) */
+    pt_timer sweep;                  /* idle pools checked against the waiting counters */
+    pt_timer grow;                   /* learned connection caps creep back up */
+    pt_tlist tl_grow;
+    pt_tlist tl_sweep;
+    pt_tlist tl_stall[5]; /* one per stall_steps entry */
+    unsigned nidle;       /* idle connections of this worker, all backends */
+};
+
+/* A backend process (a PHP-FPM child, a libfcgi app) stays bound to a kept
+ * connection while it sits idle in a pool, so requests on new connections
+ * can wait in the listen backlog behind idle connections (nothing tells a
+ * Unix-socket client it was not accepted). Every worker counts, in memory
+ * the master maps before forking, its requests sent on a new connection
+ * that have had no answer for a while (4 times the server's usual answer
+ * time, 5 to 100 ms); while a server's count is not zero no worker keeps
+ * an idle connection to it (a sweep every PT_UP_SWEEP_MS closes them).
+ * Backends that answer in time never trip it, so their pooled connections
+ * stay; a max_conns at the backend's process count avoids it altogether. */
+static unsigned *g_waiting;
+static size_t g_nwaiting;
+
+enum { FC_CONNECTING, FC_BUSY, FC_IDLE };
+
+struct uconn {
+    pt_worker *w;
+    ubackend *b;
+    size_t si;
+    int fd;
+    int state;
+    pt_io io;
+    pt_timer timer;
+    ureq *r;                        /* the request on it (CONNECTING, BUSY) */
+    const pt_upstream_codec *codec; /* the protocol it speaks */
+    bool answered;                  /* the backend has answered on it (it was accepted) */
+    uconn *inext, *iprev;           /* idle pool */
+    uconn *anext, *aprev;           /* all connections */
+};
+
+struct ureq {
+    pt_gw gw; /* first: the response side (gw.c) */
+    pt_worker *w;
+    ubackend *b;
+    const pt_upstream_codec *codec;
+    uconn *fc;
+    int si; /* server in use (acquired), -1 none */
+    bool *tried;
+    bool attempted; /* a server was tried: 502 rather than 503 when none is left */
+    char *out;      /* the codec's request head (meta-variables), kept for a retry */
+    size_t out_len, out_off;
+    uint64_t in_off; /* body bytes sent */
+    char *chunk;     /* the body chunk (with its frame header) being sent */
+    size_t chunk_len, chunk_off;
+    bool stdin_end_sent, sent_all;
+    bool out_has_end; /* no body: out ends with the codec's end frame */
+    bool got_bytes, reused, retried, ended;
+    bool waiting;    /* counted in b->waiting[si] */
+    uint64_t t_sent; /* when the request went out (answer time) */
+    pt_timer stall;  /* a new connection's request unanswered for a while */
+    bool starting;   /* inside pt_upstream_conn_start: errors are plain rejects */
+    bool detached;   /* the connection let go: free when not busy */
+    int busy;        /* callbacks on the stack */
+    char where[192]; /* "fastcgi php (unix:/run/php.sock)" */
+    char client[64];
+    char reqline[320];
+    pt_errlines err;
+    max_align_t dec[]; /* the codec's decoder state (codec->dec_size bytes) */
+};
+
+static void gw_drain(pt_gw *gw);
+static void gw_detach(pt_gw *gw);
+static void gw_abort(pt_gw *gw);
+static const pt_gw_ops up_ops = {gw_drain, gw_detach, gw_abort};
+
+static void on_conn_io(pt_loop *l, pt_io *io, uint32_t ev);
+static void on_conn_timer(pt_loop *l, pt_timer *t);
+static void try_server(ureq *r);
+static void req_enter(ureq *r);
+static void req_leave(ureq *r);
+static void start_send(ureq *r);
+static void do_send(ureq *r);
+
+/* ---- logging ------------------------------------------------------------ */
+
+static void req_log(ureq *r, int level, const char *fmt, ...) PT_PRINTF(3, 4);
+static void req_log(ureq *r, int level, const char *fmt, ...)
+{
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pt_log(level, "%s: %s, client: %s, request: \"%s\"", r->where, msg, r->client, r->reqline);
+}
+
+static void emit_err(void *ctx, const char *text, unsigned dropped)
+{
+    ureq *r = ctx;
+    if (text)
+        req_log(r, PT_LOG_WARN, "stderr: %s", text);
+    else
+        req_log(r, PT_LOG_WARN, "%u stderr lines dropped (rate limit)", dropped);
+}
+
+static void set_where(ureq *r, int si)
+{
+    const pt_backend *bc = r->b->cfg;
+    if (si >= 0)
+        snprintf(r->where, sizeof(r->where), "%s %s (%s)", r->codec->name, bc->name,
+                 bc->servers[si].address);
+    else
+        snprintf(r->where, sizeof(r->where), "%s %s", r->codec->name, bc->name);
+}
+
+/* ---- backend connections ------------------------------------------------ */
+
+static void fc_unlink_idle(uconn *fc)
+{
+    ubackend *b = fc->b;
+    if (fc->iprev)
+        fc->iprev->inext = fc->inext;
+    else if (b->idle[fc->si] == fc)
+        b->idle[fc->si] = fc->inext;
+    if (fc->inext)
+        fc->inext->iprev = fc->iprev;
+    fc->inext = fc->iprev = NULL;
+    b->nidle[fc->si]--;
+    fc->w->ups->nidle--;
+}
+
+static void fc_close(uconn *fc)
+{
+    pt_worker *w = fc->w;
+    if (fc->state == FC_IDLE)
+        fc_unlink_idle(fc);
+    pt_timer_stop(&fc->timer);
+    pt_io_remove(&w->loop, &fc->io);
+    close(fc->fd);
+    if (fc->aprev)
+        fc->aprev->anext = fc->anext;
+    else
+        w->ups->all = fc->anext;
+    if (fc->anext)
+        fc->anext->aprev = fc->aprev;
+    free(fc);
+}
+
+static uconn *fc_new(ureq *r, size_t si, int fd)
+{
+    uconn *fc = calloc(1, sizeof(*fc));
+    if (!fc)
+        return NULL;
+    fc->w = r->w;
+    fc->b = r->b;
+    fc->si = si;
+    fc->fd = fd;
+    fc->codec = r->codec;
+    pt_io_init(&fc->io, fd, on_conn_io, fc);
+    pt_timer_init(&fc->timer, on_conn_timer, fc);
+    fc->anext = r->w->ups->all;
+    if (fc->anext)
+        fc->anext->aprev = fc;
+    r->w->ups->all = fc;
+    return fc;
+}
+
+/* Put a connection whose request ended cleanly back into the pool. */
+static void fc_idle(uconn *fc)
+{
+    ubackend *b = fc->b;
+    if (!b->cfg->keepalive || b->nidle[fc->si] >= b->cfg->keepalive_max || fc->w->stopping ||
+        __atomic_load_n(&b->waiting[fc->si], __ATOMIC_RELAXED) > 0) {
+        fc_close(fc);
+        return;
+    }
+    fc->r = NULL;
+    fc->state = FC_IDLE;
+    fc->iprev = NULL;
+    fc->inext = b->idle[fc->si];
+    if (fc->inext)
+        fc->inext->iprev = fc;
+    b->idle[fc->si] = fc;
+    b->nidle[fc->si]++;
+    struct pt_upstream_conn_state *st = fc->w->ups;
+    if (st->nidle++ == 0)
+        pt_timer_arm(&fc->w->loop, &st->sweep, &st->tl_sweep);
+    /* watched for the backend closing it (PHP-FPM pm.max_requests,
+     * request_terminate_timeout...) */
+    pt_io_set(&fc->w->loop, &fc->io, EPOLLIN | EPOLLRDHUP);
+    pt_timer_arm(&fc->w->loop, &fc->timer, b->tl_idle);
+}
+
+static void kick_queue(ubackend *b, pt_worker *w)
+{
+    /* bounded: a request that finds no room goes back to the tail */
+    for (unsigned n = b->q.len; n > 0 && b->q.head; n--) {
+        if (!pt_upstream_has_room(&b->up, w->loop.now))
+            return;
+        pt_conn *c = pt_gw_queue_pop(&b->q);
+        ureq *r = (ureq *)c->gw;
+        if (r) {
+            /* the request waited whole (params built): only a server is missing */
+            req_enter(r);
+            try_server(r);
+            req_leave(r);
+        }
+        pt_conn_kick(c);
+    }
+}
+
+static void wait_mark(ureq *r, bool on)
+{
+    if (!on)
+        pt_timer_stop(&r->stall);
+    if (r->waiting == on || r->si < 0)
+        return;
+    r->waiting = on;
+    if (on)
+        __atomic_add_fetch(&r->b->waiting[r->si], 1, __ATOMIC_RELAXED);
+    else
+        __atomic_sub_fetch(&r->b->waiting[r->si], 1, __ATOMIC_RELAXED);
+}
+
+/* A request on a new connection got no answer while the worker's other
+ * connections to the server did: the server takes about that many
+ * connections from this worker. Until it is known to take more, requests
+ * beyond that wait in the worker's queue (FIFO) instead of in the
+ * backend's listen backlog behind idle connections. The cap grows by one
+ * per second of queued demand without a stall (additive increase, like TCP
+ * congestion control), up to the configured max_conns share. */
+static void learn_cap(ureq *r)
+{
+    ubackend *b = r->b;
+    size_t si = (size_t)r->si;
+    unsigned answered = 0;
+    for (uconn *fc = r->w->ups->all; fc; fc = fc->anext)
+        answered += fc->b == b && fc->si == si && fc->answered;
+    if (answered == 0)
+        return; /* nothing answers: a slow backend, not a full one */
+    pt_up_server *s = &b->up.s[si];
+    b->stalled_at[si] = r->w->loop.now ? r->w->loop.now : 1;
+    if (s->cap != 0 && s->cap <= answered)
+        return;
+    s->cap = answered;
+    pt_log_info("%s %s (%s): a request waited on a new connection while %u others were "
+                "served: at most %u connections from this worker for now (max_conns sets it)",
+                r->codec->name, b->cfg->name, b->cfg->servers[si].address, answered, answered);
+    struct pt_upstream_conn_state *st = r->w->ups;
+    if (!pt_timer_armed(&st->grow))
+        pt_timer_arm(&r->w->loop, &st->grow, &st->tl_grow);
+}
+
+static void on_grow(pt_loop *l, pt_timer *t)
+{
+    struct pt_upstream_conn_state *st = t->data;
+    bool again = false;
+    for (size_t i = 0; i < st->nb; i++) {
+        ubackend *b = &st->b[i];
+        for (size_t si = 0; si < b->cfg->nservers; si++) {
+            pt_up_server *s = &b->up.s[si];
+            if (!b->stalled_at[si] || s->cap == b->cap_cfg[si])
+                continue;
+            again = true;
+            if (!b->q.head || l->now - b->stalled_at[si] < 1000)
+                continue;
+            s->cap++;
+            if (b->cap_cfg[si] ? s->cap >= b->cap_cfg[si] : s->cap >= 100000) {
+                s->cap = b->cap_cfg[si];
+                b->stalled_at[si] = 0;
+            }
+            kick_queue(b, l->data);
+        }
+    }
+    if (again)
+        pt_timer_arm(l, t, &st->tl_grow);
+}
+
+static void on_stall(pt_loop *l, pt_timer *t)
+{
+    (void)l;
+    ureq *r = t->data;
+    if (r->fc && r->b->cfg->servers[r->si].addr.ss_family == AF_UNIX) {
+        /* on a Unix socket the kernel tells: bytes we sent that nobody has
+         * read yet mean no process accepted the connection; a read request
+         * is merely slow */
+        int unread = 0;
+        if (ioctl(r->fc->fd, SIOCOUTQ, &unread) == 0 && unread == 0)
+            return;
+    }
+    wait_mark(r, true);
+    learn_cap(r);
+}
+
+static void on_sweep(pt_loop *l, pt_timer *t)
+{
+    (void)l;
+    struct pt_upstream_conn_state *st = t->data;
+    for (size_t i = 0; i < st->nb; i++) {
+        ubackend *b = &st->b[i];
+        for (size_t si = 0; si < b->cfg->nservers; si++)
+            if (b->idle[si] && __atomic_load_n(&b->waiting[si], __ATOMIC_RELAXED) > 0)
+                while (b->idle[si])
+                    fc_close(b->idle[si]);
+    }
+    if (st->nidle > 0)
+        pt_timer_arm(l, t, &st->tl_sweep);
+}
+
+/* The request lets go of its backend connection and server slot. */
+static void req_drop_conn(ureq *r, bool reusable)
+{
+    wait_mark(r, false);
+    uconn *fc = r->fc;
+    if (fc) {
+        r->fc = NULL;
+        fc->r = NULL;
+        if (reusable)
+            fc_idle(fc);
+        else
+            fc_close(fc);
+    }
+    if (r->si >= 0) {
+        pt_upstream_release(&r->b->up, (size_t)r->si);
+        r->si = -1;
+        kick_queue(r->b, r->w);
+    }
+}
+
+static void req_free(ureq *r)
+{
+    pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r); /* a cut stream's count too */
+    req_drop_conn(r, false);
+    pt_gw_release(&r->gw);
+    r->codec->dec_free(r->dec);
+    free(r->out);
+    free(r->chunk);
+    free(r->tried);
+    free(r);
+}
+
+static void req_enter(ureq *r)
+{
+    r->busy++;
+}
+
+static void req_leave(ureq *r)
+{
+    if (--r->busy == 0 && r->detached)
+        req_free(r);
+}
+
+/* ---- failing ------------------------------------------------------------ */
+
+/* The request cannot be answered by the backend: status to the client (or
+ * the client connection cut when the response already began). */
+static void req_fail(ureq *r, int status, const char *why)
+{
+    req_drop_conn(r, false);
+    pt_conn *c = r->gw.c;
+    if (!c)
+        return;
+    if (r->starting) {
+        /* still inside pt_upstream_conn_start: the caller's drive() sends it */
+        pt_gw_unlink(&r->gw);
+        r->detached = true;
+        pt_conn_reject(c, status, why, false);
+        return;
+    }
+    pt_gw_fail(&r->gw, status, why);
+}
+
+/* A server failed before the request reached it (connect refused, timed
+ * out, backlog full): count it and try another. */
+static void server_failed(ureq *r, const char *why)
+{
+    req_log(r, PT_LOG_ERROR, "%s", why);
+    if (r->si >= 0 && pt_upstream_fail(&r->b->up, (size_t)r->si, r->w->loop.now))
+        req_log(r, PT_LOG_WARN, "server marked down for %llu ms",
+                (unsigned long long)r->b->cfg->fail_timeout_ms);
+    req_drop_conn(r, false);
+    try_server(r);
+}
+
+/* The exchange broke after the request went out. */
+static void exchange_failed(ureq *r, int status, const char *why, bool count)
+{
+    req_log(r, status >= 500 && status != 503 ? PT_LOG_ERROR : PT_LOG_WARN, "%s", why);
+    if (count && r->si >= 0)
+        pt_upstream_fail(&r->b->up, (size_t)r->si, r->w->loop.now);
+    req_fail(r, status, why);
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+static void connect_new(ureq *r, size_t si)
+{
+    const pt_fcgi_server *sv = &r->b->cfg->servers[si];
+    int fd = socket(sv->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    char why[256];
+    if (fd < 0) {
+        snprintf(why, sizeof(why), "socket failed: %s", strerror(errno));
+        server_failed(r, why);
+        return;
+    }
+    uconn *fc = fc_new(r, si, fd);
+    if (!fc) {
+        close(fd);
+        server_failed(r, "out of memory");
+        return;
+    }
+    fc->r = r;
+    r->fc = fc;
+    r->reused = false;
+    if (connect(fd, (const struct sockaddr *)&sv->addr, sv->addrlen) == 0) {
+        fc->state = FC_BUSY;
+        start_send(r);
+        return;
+    }
+    if (errno == EINPROGRESS) {
+        fc->state = FC_CONNECTING;
+        pt_io_set(&r->w->loop, &fc->io, EPOLLOUT);
+        pt_timer_arm(&r->w->loop, &fc->timer, r->b->tl_connect);
+        return;
+    }
+    if (errno == EAGAIN && sv->addr.ss_family == AF_UNIX)
+        /* a Unix socket's listen backlog is full: the backend is
+         * overloaded, not dead; still, another server should take it */
+        snprintf(why, sizeof(why), "connect failed: backlog full (overloaded)");
+    else
+        snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));
+    server_failed(r, why);
+}
+
+/* Choose a server and get a connection to it, or answer. */
+static void try_server(ureq *r)
+{
+    pt_worker *w = r->w;
+    ubackend *b = r->b;
+    for (;;) {
+        int i = pt_upstream_pick(&b->up, w->loop.now, r->tried);
+        if (i == PT_UP_NONE) {
+            set_where(r, -1);
+            if (r->attempted) {
+                req_fail(r, 502, "no server could be reached");
+            } else {
+                req_log(r, PT_LOG_ERROR, "no live server");
+                req_fail(r, 503, "no live server");
+            }
+            return;
+        }
+        if (i == PT_UP_FULL) {
+            /* the remaining servers are busy: wait in the queue, from
+             * scratch (nothing was sent anywhere) */
+            pt_conn *c = r->gw.c;
+            if (!c)
+                return;
+            if (b->q.len >= b->cfg->queue) {
+                set_where(r, -1);
+                req_log(r, PT_LOG_WARN, "every server at max_conns and the queue is full");
+                req_fail(r, 503, "backend busy");
+                return;
+            }
+            /* the request stays attached to its connection: kick_queue
+             * resumes it here */
+            pt_gw_queue_push(&b->q, c, b->tl_queue,
+                             "no backend connection free within "
+                             "queue_timeout");
+            if (!r->starting)
+                pt_conn_kick(c);
+            return;
+        }
+        if (r->codec->probe && b->cfg->get_values && !b->probed[i]) {
+            /* the answer caps later requests */
+            b->probed[i] = true;
+            w->ups->prober = r->codec;
+            r->codec->probe(w, b->cfg, (size_t)i, b->tl_read, &b->up.s[i].cap);
+        }
+        r->tried[i] = true;
+        r->attempted = true;
+        r->si = i;
+        r->retried = false;
+        pt_upstream_acquire(&b->up, (size_t)i);
+        set_where(r, i);
+        uconn *fc = b->idle[i];
+        /* a backend may serve locations of several protocols */
+        if (fc && fc->codec == r->codec) {
+            fc_unlink_idle(fc);
+            pt_timer_stop(&fc->timer);
+            fc->state = FC_BUSY;
+            fc->r = r;
+            r->fc = fc;
+            r->reused = true;
+            start_send(r);
+            return;
+        }
+        connect_new(r, (size_t)i);
+        return;
+    }
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void io_update(ureq *r)
+{
+    uconn *fc = r->fc;
+    if (!fc || fc->state != FC_BUSY)
+        return;
+    uint32_t ev = 0;
+    if (!r->sent_all)
+        ev |= EPOLLOUT;
+    if (!r->ended && !pt_gw_backlogged(&r->gw))
+        ev |= EPOLLIN | EPOLLRDHUP; /* as in the idle pool: no epoll_ctl between */
+    pt_io_set(&r->w->loop, &fc->io, ev);
+    if (ev & EPOLLIN)
+        pt_timer_arm(&r->w->loop, &fc->timer, r->sent_all ? r->b->tl_read : r->b->tl_send);
+    else if (ev & EPOLLOUT)
+        pt_timer_arm(&r->w->loop, &fc->timer, r->b->tl_send);
+    else
+        pt_timer_stop(&fc->timer); /* the client is slow: its write timeout runs */
+}
+
+static void start_send(ureq *r)
+{
+    r->out_off = 0;
+    r->in_off = 0;
+    r->chunk_len = r->chunk_off = 0;
+    r->stdin_end_sent = r->out_has_end;
+    r->sent_all = false;
+    r->got_bytes = r->ended = false;
+    r->codec->dec_free(r->dec);
+    memset(r->dec, 0, r->codec->dec_size);
+    r->codec->dec_init(r->dec);
+    r->fc->state = FC_BUSY;
+    wait_mark(r, false);
+    r->t_sent = r->w->loop.now;
+    if (!r->reused) {
+        uint32_t want = r->b->rt8[r->si] / 2 + 5; /* 4 x average + 5 ms */
+        size_t k = 0;
+        while (k < 4 && stall_steps[k] < want)
+            k++;
+        pt_timer_arm(&r->w->loop, &r->stall, &r->w->ups->tl_stall[k]);
+    }
+    do_send(r); /* optimistic: a fresh or idle socket has room */
+}
+
+/* A pooled connection the backend had closed (PHP-FPM recycling a child)
+ * failed before any answer: once more, on a new connection to the same
+ * server. False when that was done already or the connection was new. */
+static bool retry_fresh(ureq *r, const char *why)
+{
+    if (!r->reused || r->retried)
+        return false;
+    req_log(r, PT_LOG_DEBUG, "reused connection failed (%s); retrying on a new one", why);
+    uconn *old = r->fc;
+    r->fc = NULL;
+    old->r = NULL;
+    fc_close(old);
+    r->retried = true;
+    connect_new(r, (size_t)r->si);
+    return true;
+}
+
+/* 0: all sent or would block; -1: the send failed (errno). */
+static int send_some(uconn *fc, const char *p, size_t len, size_t *off)
+{
+    while (*off < len) {
+        ssize_t n = send(fc->fd, p + *off, len - *off, MSG_NOSIGNAL);
+        if (n > 0) {
+            *off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* The next body chunk into r->chunk behind the codec's frame header, then
+ * the codec's end frame if it has one (FastCGI §5.3: an empty STDIN). */
+static int next_chunk(ureq *r)
+{
+    const pt_body *body = &r->gw.c->rq->body;
+    size_t hl = r->codec->frame_len;
+    if (!r->chunk && !(r->chunk = malloc(hl + PT_UP_BODY_CHUNK)))
+        return -1;
+    size_t n = 0;
+    if (r->in_off < body->len) {
+        size_t want = (size_t)PT_MIN(body->len - r->in_off, (uint64_t)PT_UP_BODY_CHUNK);
+        ssize_t got = pt_body_read(body, r->in_off, r->chunk + hl, want);
+        if (got <= 0)
+            return -1;
+        n = (size_t)got;
+        r->in_off += n;
+        if (r->in_off == body->len && !r->codec->has_end_frame)
+            r->stdin_end_sent = true;
+    } else {
+        r->stdin_end_sent = true;
+    }
+    if (hl)
+        r->codec->frame(r->chunk, n);
+    r->chunk_len = hl + n;
+    r->chunk_off = 0;
+    return 0;
+}
+
+static void do_send(ureq *r)
+{
+    uconn *fc = r->fc;
+    for (;;) {
+        if (r->out_off < r->out_len) {
+            if (send_some(fc, r->out, r->out_len, &r->out_off) < 0)
+                break;
+            if (r->out_off < r->out_len) {
+                io_update(r);
+                return;
+            }
+            continue;
+        }
+        if (r->chunk_off < r->chunk_len) {
+            if (send_some(fc, r->chunk, r->chunk_len, &r->chunk_off) < 0)
+                break;
+            if (r->chunk_off < r->chunk_len) {
+                io_update(r);
+                return;
+            }
+            continue;
+        }
+        if (r->stdin_end_sent) {
+            r->sent_all = true;
+            io_update(r);
+            return;
+        }
+        if (!r->gw.c || next_chunk(r) < 0) {
+            exchange_failed(r, 500, "cannot read the request body", false);
+            return;
+        }
+    }
+    int e = errno;
+    if (r->got_bytes) {
+        /* the backend answered already and stopped reading (e.g. an early
+         * 413): let the answer through */
+        r->sent_all = true;
+        io_update(r);
+        return;
+    }
+    if (retry_fresh(r, strerror(e)))
+        return;
+    char why[200];
+    snprintf(why, sizeof(why), "send failed: %s", strerror(e));
+    exchange_failed(r, 502, why, true);
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+/* The codec saw the response end (ev->why: what to log when no header
+ * block came first). extra: bytes followed it in the read. */
+static void on_end(ureq *r, const pt_upstream_ev *ev, bool extra)
+{
+    r->ended = true;
+    pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r);
+    if (!r->gw.headers_done && !r->gw.nph) {
+        char why[200];
+        if (r->gw.resp.len == 0)
+            snprintf(why, sizeof(why), "%s", ev->why);
+        else
+            (void)pt_gw_end(&r->gw, why, sizeof(why));
+        exchange_failed(r, 502, why, true);
+        return;
+    }
+    pt_upstream_ok(&r->b->up, (size_t)r->si);
+    /* the connection goes back to the pool before the response completes
+     * (completing may free r) */
+    req_drop_conn(r, !extra && r->codec->reusable && r->codec->reusable(r->dec, r->b->cfg));
+    char why[200];
+    (void)pt_gw_end(&r->gw, why, sizeof(why));
+}
+
+/* Feed what the backend sent. Returns false when r must not be touched for
+ * this read any more (failed, ended, redirected). */
+static bool on_bytes(ureq *r, const char *p, size_t n)
+{
+    while (n > 0) {
+        pt_upstream_ev ev;
+        size_t used = r->codec->feed(r->dec, p, n, &ev);
+        p += used;
+        n -= used;
+        switch (ev.type) {
+        case PT_UEV_NONE:
+            break;
+        case PT_UEV_OUT:
+            if (ev.len && r->gw.c) {
+                char why[200];
+                int rc = pt_gw_output(&r->gw, ev.data, ev.len, why, sizeof(why));
+                if (rc == PT_GW_BAD) {
+                    exchange_failed(r, 502, why, true);
+                    return false;
+                }
+                if (rc == PT_GW_GONE)
+                    return false;
+                if (r->codec->eof_ends && r->gw.headers_done && r->gw.cl >= 0 &&
+                    r->gw.sent >= (uint64_t)r->gw.cl && n == 0) {
+                    /* the declared length is complete: no need to wait for
+                     * the close (the client may send its next request) */
+                    pt_upstream_ev end = {.type = PT_UEV_END};
+                    on_end(r, &end, false);
+                    return false;
+                }
+            }
+            break;
+        case PT_UEV_ERR:
+            pt_errlines_feed(&r->err, r->w->loop.now, ev.data, ev.len, emit_err, r);
+            break;
+        case PT_UEV_END:
+            on_end(r, &ev, n > 0);
+            return false;
+        case PT_UEV_FAIL:
+            r->ended = true;
+            pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r);
+            exchange_failed(r, ev.status, ev.why, ev.count);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void on_eof(ureq *r, int err)
+{
+    if (!r->got_bytes && retry_fresh(r, "closed by the backend"))
+        return;
+    char why[200];
+    if (!err && r->codec->eof_ends) {
+        /* SCGI, uwsgi: the server closing is the end of the response */
+        pt_upstream_ev ev = {.type = PT_UEV_END};
+        snprintf(ev.why, sizeof(ev.why), "closed the connection before the response header");
+        on_end(r, &ev, false);
+        return;
+    }
+    if (!r->gw.headers_done)
+        snprintf(why, sizeof(why), "closed the connection before the response header%s%s",
+                 err ? ": " : "", err ? strerror(err) : "");
+    else
+        snprintf(why, sizeof(why), "closed the connection before the end of the response%s%s",
+                 err ? ": " : "", err ? strerror(err) : "");
+    exchange_failed(r, 502, why, true);
+}
+
+static void do_recv(ureq *r)
+{
+    char buf[PT_UP_READ];
+    uconn *fc = r->fc;
+    ssize_t n = recv(fc->fd, buf, sizeof(buf), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        on_eof(r, n < 0 ? errno : 0);
+        return;
+    }
+    fc->answered = true;
+    if (!r->got_bytes) {
+        /* answer time: a moving average over about 8 requests */
+        uint64_t ms = PT_MIN(r->w->loop.now - r->t_sent, (uint64_t)10000);
+        uint32_t *avg = &r->b->rt8[r->si];
+        *avg = *avg - *avg / 8 + (uint32_t)ms;
+    }
+    r->got_bytes = true;
+    wait_mark(r, false);
+    if (!on_bytes(r, buf, (size_t)n))
+        return;
+    if (r->fc && r->gw.c) {
+        io_update(r);
+        pt_conn_kick(r->gw.c);
+    }
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+static void idle_event(uconn *fc)
+{
+    /* an idle connection has nothing to say: data or EOF both end it */
+    char ch;
+    ssize_t n = recv(fc->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    fc_close(fc);
+}
+
+static void on_conn_io(pt_loop *l, pt_io *io, uint32_t ev)
+{
+    (void)l;
+    uconn *fc = io->data;
+    if (fc->state == FC_IDLE) {
+        idle_event(fc);
+        return;
+    }
+    ureq *r = fc->r;
+    if (!r) {
+        fc_close(fc);
+        return;
+    }
+    req_enter(r);
+    if (fc->state == FC_CONNECTING) {
+        int err = 0;
+        socklen_t el = sizeof(err);
+        if (getsockopt(fc->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+            err = errno;
+        pt_timer_stop(&fc->timer);
+        if (err) {
+            char why[200];
+            snprintf(why, sizeof(why), "connect failed: %s", strerror(err));
+            server_failed(r, why);
+        } else {
+            start_send(r);
+        }
+        req_leave(r);
+        return;
+    }
+    if ((ev & EPOLLOUT) && !r->sent_all)
+        do_send(r);
+    if (r->fc == fc && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && !r->ended)
+        do_recv(r);
+    req_leave(r);
+}
+
+static void on_conn_timer(pt_loop *l, pt_timer *t)
+{
+    (void)l;
+    uconn *fc = t->data;
+    if (fc->state == FC_IDLE) {
+        fc_close(fc);
+        return;
+    }
+    ureq *r = fc->r;
+    if (!r) {
+        fc_close(fc);
+        return;
+    }
+    req_enter(r);
+    if (fc->state == FC_CONNECTING)
+        server_failed(r, "connect timed out");
+    else if (!r->sent_all)
+        exchange_failed(r, 504, "send timed out", true);
+    else
+        exchange_failed(r, 504, "read timed out", true);
+    req_leave(r);
+}
+
+/* ---- the connection's side ---------------------------------------------- */
+
+static void gw_drain(pt_gw *gw)
+{
+    ureq *r = (ureq *)gw;
+    if (r->fc && r->fc->state == FC_BUSY)
+        io_update(r);
+}
+
+static void gw_detach(pt_gw *gw)
+{
+    ureq *r = (ureq *)gw;
+    pt_gw_unlink(gw);
+    /* a request still running on the backend (local redirect, failure)
+     * leaves its connection unusable */
+    req_drop_conn(r, false);
+    r->detached = true;
+    if (r->busy == 0)
+        req_free(r);
+}
+
+static void gw_abort(pt_gw *gw)
+{
+    gw_detach(gw);
+}
+
+/* ---- start -------------------------------------------------------------- */
+
+static void request_line(pt_conn *c, char *out, size_t n)
+{
+    char tgt[256];
+    pt_escape_log(c->rq->head.target.p, PT_MIN(c->rq->head.target.len, (size_t)200), tgt,
+                  sizeof(tgt));
+    snprintf(out, n, "%.*s %s%s HTTP/%d.%d", (int)PT_MIN(c->rq->head.method_str.len, (size_t)20),
+             c->rq->head.method_str.p, tgt, c->rq->head.target.len > 200 ? "..." : "",
+             c->rq->head.http_major, c->rq->head.http_minor);
+}
+
+/* The worker's state for a backend: same index as in the configuration. */
+static ubackend *backend_of(pt_worker *w, const pt_backend *bc)
+{
+    struct pt_upstream_conn_state *st = w->ups;
+    if (!st || !bc || bc < w->cfg->backends || bc >= w->cfg->backends + st->nb)
+        return NULL;
+    return &st->b[bc - w->cfg->backends];
+}
+
+void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
+{
+    pt_worker *w = c->w;
+    const pt_location *loc = c->loc;
+    ubackend *b = backend_of(w, loc->backend);
+    if (!b) {
+        pt_conn_reject(c, 500, "no backend for this location", false);
+        return;
+    }
+    /* an application behind a prefix has no file to find; otherwise the
+     * path is split by walking the filesystem, never by a pattern */
+    bool app = loc->match == PT_MATCH_PREFIX && !loc->cgi_dir && !loc->cgi_program;
+    pt_gw_script s;
+    int st = pt_gw_resolve(c, &s, loc->require_file && !app && !loc->cgi_program);
+    /* the backend opens SCRIPT_FILENAME itself, in another process: what
+     * portico promises is the check (beneath the root, the symlink policy),
+     * see SECURITY.md */
+    pt_gw_script_close(&s);
+    if (st) {
+        pt_conn_reject(c, st, st == 404 ? "no such script" : "not a script", false);
+        return;
+    }
+    ureq *r = calloc(1, sizeof(*r) + codec->dec_size);
+    if (r)
+        r->tried = calloc(b->cfg->nservers, sizeof(bool));
+    if (!r || !r->tried) {
+        if (r)
+            free(r);
+        pt_conn_reject(c, 500, "out of memory", true);
+        return;
+    }
+    r->w = w;
+    r->b = b;
+    r->codec = codec;
+    r->si = -1;
+    pt_timer_init(&r->stall, on_stall, r);
+    snprintf(r->client, sizeof(r->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
+    request_line(c, r->reqline, sizeof(r->reqline));
+    set_where(r, -1);
+    codec->dec_init(r->dec);
+    pt_gw_init(&r->gw, &up_ops, c, loc->buffering, false);
+    /* uwsgi applications answer with an HTTP status line (cgi_resp.c) */
+    r->gw.resp.status_line = codec->status_line;
+
+    /* the request head, built once (kept for a retry); without a body the
+     * codec's end frame rides along: one send */
+    pt_gw_env ge;
+    pt_gw_env_init(&ge, c, &s, NULL);
+    if (codec->encode(&ge.req, b->cfg, c->rq->body.len, &r->out, &r->out_len, &r->out_has_end) <
+        0) {
+        int e = errno;
+        pt_gw_release(&r->gw);
+        codec->dec_free(r->dec);
+        free(r->tried);
+        free(r);
+        if (e == E2BIG)
+            pt_conn_reject(c, 431, codec->too_big, false);
+        else
+            pt_conn_reject(c, 500, "out of memory", true);
+        return;
+    }
+
+    pt_gw_attach(&r->gw, c);
+    c->state = PT_CS_WRITE;
+    r->starting = true;
+    req_enter(r);
+    try_server(r);
+    r->starting = false;
+    req_leave(r);
+}
+
+/* ---- worker life -------------------------------------------------------- */
+
+int pt_upstream_conn_shared_init(const pt_config *cfg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->nbackends; i++)
+        n += cfg->backends[i].nservers;
+    if (n == 0)
+        return 0;
+    void *p =
+        mmap(NULL, n * sizeof(unsigned), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    g_waiting = p;
+    g_nwaiting = n;
+    return 0;
+}
+
+int pt_upstream_conn_init(pt_worker *w)
+{
+    const pt_config *cfg = w->cfg;
+    if (cfg->nbackends == 0)
+        return 0;
+    struct pt_upstream_conn_state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -1;
+    w->ups = st;
+    st->b = calloc(cfg->nbackends, sizeof(*st->b));
+    if (!st->b)
+        return -1;
+    st->nb = cfg->nbackends;
+    pt_tlist_init(&w->loop, &st->tl_sweep, PT_UP_SWEEP_MS);
+    pt_tlist_init(&w->loop, &st->tl_grow, 1000);
+    pt_timer_init(&st->grow, on_grow, st);
+    for (size_t k = 0; k < PT_ARRAY_LEN(stall_steps); k++)
+        pt_tlist_init(&w->loop, &st->tl_stall[k], stall_steps[k]);
+    pt_timer_init(&st->sweep, on_sweep, st);
+    size_t off = 0;
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        const pt_backend *bc = &cfg->backends[i];
+        ubackend *b = &st->b[i];
+        b->cfg = bc;
+        if (pt_upstream_init(&b->up, bc, (unsigned)cfg->workers) < 0)
+            return -1;
+        b->idle = calloc(bc->nservers, sizeof(*b->idle));
+        b->nidle = calloc(bc->nservers, sizeof(*b->nidle));
+        b->probed = calloc(bc->nservers, sizeof(*b->probed));
+        b->rt8 = calloc(bc->nservers, sizeof(*b->rt8));
+        b->cap_cfg = calloc(bc->nservers, sizeof(*b->cap_cfg));
+        b->stalled_at = calloc(bc->nservers, sizeof(*b->stalled_at));
+        if (!b->rt8 || !b->cap_cfg || !b->stalled_at)
+            return -1;
+        for (size_t si = 0; si < bc->nservers; si++)
+            b->cap_cfg[si] = b->up.s[si].cap;
+        if (g_waiting && off + bc->nservers <= g_nwaiting) {
+            b->waiting = g_waiting + off;
+        } else if (!(b->waiting = calloc(bc->nservers, sizeof(*b->waiting)))) {
+            return -1; /* no shared map (unit tests): this worker alone */
+        } else {
+            b->own_waiting = true;
+        }
+        off += bc->nservers;
+        if (!b->idle || !b->nidle || !b->probed)
+            return -1;
+        b->tl_connect = pt_worker_tlist(w, bc->connect_timeout_ms);
+        b->tl_send = pt_worker_tlist(w, bc->send_timeout_ms);
+        b->tl_read = pt_worker_tlist(w, bc->read_timeout_ms);
+        b->tl_idle = pt_worker_tlist(w, bc->keepalive_timeout_ms);
+        b->tl_queue = pt_worker_tlist(w, bc->queue_timeout_ms);
+    }
+    return 0;
+}
+
+void pt_upstream_conn_quiesce(pt_worker *w)
+{
+    struct pt_upstream_conn_state *st = w->ups;
+    if (!st)
+        return;
+    uconn *fc = st->all;
+    while (fc) {
+        uconn *n = fc->anext;
+        if (fc->state == FC_IDLE)
+            fc_close(fc);
+        fc = n;
+    }
+}
+
+void pt_upstream_conn_shutdown(pt_worker *w)
+{
+    struct pt_upstream_conn_state *st = w->ups;
+    if (!st)
+        return;
+    /* connections are closed (and their requests freed) before this */
+    while (st->all) {
+        uconn *fc = st->all;
+        if (fc->r) {
+            ureq *r = fc->r;
+            r->fc = NULL;
+            fc->r = NULL;
+        }
+        fc_close(fc);
+    }
+    if (st->prober && st->prober->stop)
+        st->prober->stop(w);
+    pt_timer_stop(&st->sweep);
+    pt_timer_stop(&st->grow);
+    for (size_t i = 0; i < st->nb; i++) {
+        pt_upstream_free(&st->b[i].up);
+        free(st->b[i].probed);
+        free(st->b[i].rt8);
+        free(st->b[i].cap_cfg);
+        free(st->b[i].stalled_at);
+        if (st->b[i].own_waiting)
+            free(st->b[i].waiting);
+        free(st->b[i].idle);
+        free(st->b[i].nidle);
+    }
+    free(st->b);
+    free(st);
+    w->ups = NULL;
+}
