@@ -145,11 +145,13 @@ static const key_spec location_keys[] = {
     {"rlimit_nproc", K_INT, NULL},
     {"backend", K_STR, NULL},
     {"require_file", K_BOOL, NULL},
+    {"status_allow_remote", K_BOOL, NULL},
     LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 #define H_CGI (1u << PT_H_CGI)
 #define H_FCGI (1u << PT_H_FASTCGI)
+#define H_STATUS (1u << PT_H_STATUS)
 
 /* Location keys that only some handlers take; the others are generic. */
 static const struct {
@@ -169,6 +171,7 @@ static const struct {
     {"rlimit_nproc", H_CGI},
     {"backend", H_FCGI},
     {"require_file", H_FCGI},
+    {"status_allow_remote", H_STATUS},
 };
 
 static const key_spec server_keys[] = {
@@ -1230,7 +1233,10 @@ static int get_pass_env(load_ctx *x, const config_setting_t *s, pt_location *l)
 
 static const char *handler_name(pt_handler_kind h)
 {
-    return h == PT_H_CGI ? "cgi" : h == PT_H_FASTCGI ? "fastcgi" : "static";
+    return h == PT_H_CGI       ? "cgi"
+           : h == PT_H_FASTCGI ? "fastcgi"
+           : h == PT_H_STATUS  ? "status"
+                               : "static";
 }
 
 /* dir / program: made absolute, not required to exist yet (a missing one
@@ -1360,7 +1366,9 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
             if (m == (H_CGI | H_FCGI))
                 return fail_at(x, s, "'%s' only applies to handler \"cgi\" or \"fastcgi\"", k);
             return fail_at(x, s, "'%s' only applies to handler \"%s\"", k,
-                           handler_name(m == H_CGI ? PT_H_CGI : PT_H_FASTCGI));
+                           handler_name(m == H_CGI      ? PT_H_CGI
+                                          : m == H_STATUS ? PT_H_STATUS
+                                                          : PT_H_FASTCGI));
         }
     }
     return 0;
@@ -1407,8 +1415,10 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
         l->handler = PT_H_CGI;
     else if (strcmp(h, "fastcgi") == 0)
         l->handler = PT_H_FASTCGI;
+    else if (strcmp(h, "status") == 0)
+        l->handler = PT_H_STATUS;
     else
-        return fail_at(x, s, "unknown handler '%s' (static, cgi or fastcgi)", h);
+        return fail_at(x, s, "unknown handler '%s' (static, cgi, fastcgi or status)", h);
     if (check_handler_keys(x, g, l->handler) < 0)
         return -1;
     if ((s = member(g, "root")) &&
@@ -1424,7 +1434,8 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
      * by default; CGI keeps RFC 3875 §4.1.18's choice to withhold them. */
     l->pass_authorization = l->handler == PT_H_FASTCGI;
     l->require_file = l->handler == PT_H_FASTCGI;
-    if (l->handler == PT_H_STATIC)
+    opt_bool(g, "status_allow_remote", &l->status_allow_remote);
+    if (l->handler == PT_H_STATIC || l->handler == PT_H_STATUS)
         return 0;
     if (build_gateway(x, g, l) < 0)
         return -1;
@@ -2379,6 +2390,25 @@ out:
     return rc;
 }
 
+/* --status PATH becomes a location { exact = PATH; handler = "status"; }
+ * blamed on the flag: loopback clients only, as the default says. */
+static int add_status(load_ctx *x, const char *arg)
+{
+    config_setting_t *list, *g;
+    const char *label;
+    if (arg[0] != '/')
+        return fail(x, "--status", "'%s': expected a path starting with '/', e.g. /status", arg);
+    if (!(label = add_label(x, "--status", arg)) || top_list(x, "locations", &list) < 0)
+        return -1;
+    if (!list)
+        return 0; /* a wrong type: the schema check reports it */
+    if (!(g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP)) || !add_str(g, "exact", arg) ||
+        !add_str(g, "handler", "status"))
+        return oom(x);
+    config_setting_set_hook(g, (void *)label);
+    return 0;
+}
+
 static int apply_gateways(load_ctx *x, const pt_cli *cli)
 {
     pt_config *c = x->c;
@@ -2394,6 +2424,8 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
         if (add_route(x, &c->fastcgi_routes, &c->nfastcgi_routes, cli->fastcgi[i]) < 0)
             return -1;
     }
+    if (cli->status && add_status(x, cli->status) < 0)
+        return -1;
     return 0;
 }
 

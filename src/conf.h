@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 
 typedef enum pt_match_kind { PT_MATCH_PREFIX, PT_MATCH_EXACT, PT_MATCH_EXT } pt_match_kind;
-typedef enum pt_handler_kind { PT_H_STATIC, PT_H_CGI, PT_H_FASTCGI } pt_handler_kind;
+typedef enum pt_handler_kind { PT_H_STATIC, PT_H_CGI, PT_H_FASTCGI, PT_H_STATUS } pt_handler_kind;
 
 typedef struct pt_listen_cfg {
     char *text; /* as written: "127.0.0.1:8080", "[::1]:8080", "*:8080", "8080" */
@@ -114,6 +114,8 @@ typedef struct pt_location {
     bool require_file;
     /* client limits: indexes into pt_config.zones, -1 none */
     int limit_conn, limit_req;
+    /* handler "status": clients beyond loopback may read it */
+    bool status_allow_remote;
     int line;
 } pt_location;
 
@@ -219,6 +221,7 @@ typedef struct pt_cli {
     const char *max_body;   /* --max-body */
     const char *error_log;  /* --error-log */
     const char *access_log; /* --access-log */
+    const char *status;     /* --status PATH */
     const char **overrides; /* -o path=value */
     size_t noverrides;
 } pt_cli;

@@ -13,6 +13,8 @@
 #include "log.h"
 #include "resolve.h"
 #include "static.h"
+#include "stats.h"
+#include "status.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -347,6 +349,7 @@ static void reset_request(pt_conn *c)
     c->gw_t_start = c->gw_ms = 0;
     c->gw_ms_set = false;
     c->redirects = 0;
+    c->body_rx = 0;
 }
 
 /* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
@@ -390,6 +393,10 @@ static void dispatch(pt_conn *c)
     }
     if (c->loc && c->loc->handler == PT_H_FASTCGI) {
         pt_fcgi_start(c);
+        return;
+    }
+    if (c->loc && c->loc->handler == PT_H_STATUS) {
+        pt_status_serve(c);
         return;
     }
     if (c->rq->head.method == PT_M_OPTIONS) {
@@ -537,6 +544,12 @@ static bool over_limits(pt_conn *c, bool has_body)
     }
     if (rc == PT_LIMIT_OK)
         return false;
+    if (rc == PT_LIMIT_FULL)
+        PT_STATS_ADD(pt_stats_my->limit_full, 1);
+    else if (z->is_req)
+        PT_STATS_ADD(pt_stats_my->limit_req, 1);
+    else
+        PT_STATS_ADD(pt_stats_my->limit_conn, 1);
     /* whole seconds, rounded up: a client that waits that long is admitted */
     unsigned secs = (unsigned)PT_MAX(PT_MIN((wait_ns + 999999999ULL) / 1000000000ULL, 86400ULL), 1);
     char rl[1100], what[96];
@@ -705,6 +718,7 @@ static bool body_too_slow(pt_conn *c)
 static void finish_request(pt_conn *c)
 {
     access_log(c);
+    pt_stats_request(c->status, c->head_len + c->body_rx, c->bytes_written);
     pt_timer_stop(&c->timer);
     size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
     if (c->close_after && c->req_complete && !c->rq->head.keep_alive && c->in_len == used) {

@@ -14,6 +14,7 @@
 #include "fcgi_rec.h"
 #include "gw.h"
 #include "log.h"
+#include "stats.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -902,6 +903,7 @@ static void on_end(freq *r, const pt_fcgi_event *ev, bool extra)
         return;
     }
     pt_upstream_ok(&r->b->up, (size_t)r->si);
+    pt_stats_latency(r->b->up.s[r->si].st, r->w->loop.now - r->t_sent);
     /* the connection goes back to the pool before the response completes
      * (completing may free r) */
     req_drop_conn(r, r->b->cfg->keepalive && !extra && pt_fcgi_dec_idle(&r->dec));
@@ -1250,6 +1252,7 @@ int pt_fcgi_init(pt_worker *w)
         const pt_backend *bc = &cfg->backends[i];
         fbackend *b = &st->b[i];
         b->cfg = bc;
+        b->q.gauge = &pt_stats_server(bc->name, NULL)->queued;
         if (pt_upstream_init(&b->up, bc, (unsigned)cfg->workers) < 0)
             return -1;
         b->idle = calloc(bc->nservers, sizeof(*b->idle));

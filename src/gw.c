@@ -10,6 +10,7 @@
 #include "h1_resp.h"
 #include "log.h"
 #include "resolve.h"
+#include "stats.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -525,6 +526,8 @@ void pt_gw_queue_push(pt_gw_queue *q, pt_conn *c, pt_tlist *list, const char *wh
         q->head = c;
     q->tail = c;
     q->len++;
+    if (q->gauge)
+        PT_STATS_SET(*q->gauge, q->len);
     pt_timer_arm(&c->w->loop, &c->timer, list);
     c->state = PT_CS_WRITE;
 }
@@ -544,6 +547,8 @@ void pt_gw_queue_remove(pt_conn *c)
         if (q->tail == c)
             q->tail = prev;
         q->len--;
+        if (q->gauge)
+            PT_STATS_SET(*q->gauge, q->len);
     }
     c->gw_qnext = NULL;
     c->gw_q = NULL;

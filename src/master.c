@@ -5,7 +5,8 @@
  * and exit; listening sockets are kept). Signals arrive through a signalfd
  * in a small event loop. The master alone tells systemd READY=1 /
  * RELOADING=1 / STOPPING=1 (notify.c). Each generation of workers gets its
- * own client-limit table (limit.c), mapped here before they fork. */
+ * own client-limit table (limit.c), mapped here before they fork; the
+ * status counters (stats.c) are mapped once and outlive every generation. */
 #include "first.h"
 #include "master.h"
 #include "ev.h"
@@ -16,6 +17,7 @@
 #include "mime.h"
 #include "notify.h"
 #include "priv.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -35,6 +37,7 @@ typedef struct slot {
     unsigned quick_deaths;
     bool retired; /* an old generation's worker: finishing, not respawned */
     int id;
+    int stats_slot; /* the worker's counters (stats.c), -1 none */
     pt_timer respawn;
 } slot;
 
@@ -75,8 +78,12 @@ static int current_workers(void)
 static void spawn(int i)
 {
     slot *sl = M.slots[i];
+    if (sl->stats_slot < 0)
+        sl->stats_slot = pt_stats_slot_take();
     pid_t pid = fork();
     if (pid < 0) {
+        pt_stats_slot_put(sl->stats_slot);
+        sl->stats_slot = -1;
         pt_log_error("fork() of worker %d failed: %s", sl->id, strerror(errno));
         pt_timer_arm(&M.loop, &sl->respawn, &M.t_respawn);
         return;
@@ -86,6 +93,7 @@ static void spawn(int i)
         close(M.sigfd);
         close(M.loop.epfd);
         pt_spawn_close_fds();
+        pt_stats_attach(sl->stats_slot);
         /* before the first request is read: the worker and every CGI
          * program it starts run as "user" from here on */
         if (pt_priv_drop(&M.cfg->creds) < 0) {
@@ -154,6 +162,8 @@ static void reap(void)
         }
         slot *s = M.slots[i];
         s->pid = 0;
+        pt_stats_slot_put(s->stats_slot);
+        s->stats_slot = -1;
         if (s->retired) {
             if (WIFSIGNALED(status))
                 pt_log_warn("old worker %d (pid %d) killed by signal %d after a reload", s->id,
@@ -179,6 +189,7 @@ static void reap(void)
         }
         /* back-off: a worker that dies right after start would otherwise
          * make the master fork in a tight loop */
+        pt_stats_worker_restarted();
         if (pt_now_ms() - s->started < 2000)
             s->quick_deaths++;
         else
@@ -237,6 +248,7 @@ static int add_slot(int id)
     if (!sl)
         return -1;
     sl->id = id;
+    sl->stats_slot = -1;
     pt_timer_init(&sl->respawn, on_respawn, sl);
     M.slots[M.nslots++] = sl;
     return 0;
@@ -330,6 +342,8 @@ static void reload(void)
     if (pt_fcgi_shared_init(nc) < 0)
         pt_log_error("reload: cannot map shared memory: %s", strerror(errno));
     pt_limit_table_set_current(nt);
+    pt_stats_bind(nc);
+    pt_stats_reloaded();
     pt_spawn_rebind(nc);
     update_pid_file(M.cfg->pid_file, nc->pid_file);
     for (size_t i = 0; i < nn; i++)
@@ -445,10 +459,11 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
     pt_io_init(&M.sigio, M.sigfd, on_signal, NULL);
     pt_io_set(&M.loop, &M.sigio, EPOLLIN);
 
-    if (pt_fcgi_shared_init(cfg) < 0) {
+    if (pt_fcgi_shared_init(cfg) < 0 || pt_stats_init() < 0) {
         pt_log_error("cannot map shared memory: %s", strerror(errno));
         return 1;
     }
+    pt_stats_bind(cfg);
     if (cfg->nzones) {
         pt_limit_table *t = pt_limit_table_new(cfg->limits.limit_entries);
         if (!t) {
@@ -503,6 +518,7 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
     *lsp = M.ls;
     *nlsp = M.nls;
     pt_limit_table_set_current(NULL);
+    pt_stats_free();
     close(M.sigfd);
     pt_loop_free(&M.loop);
     return 0;

@@ -10,6 +10,7 @@
 
 typedef struct pt_up_server {
     const pt_fcgi_server *cfg;
+    struct pt_stats_srv *st; /* its status counters (stats.h) */
     int64_t current;     /* smooth WRR state */
     unsigned active;     /* requests this worker has on the server now */
     unsigned cap;        /* this worker's share of max_conns; 0 = no cap */

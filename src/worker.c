@@ -9,6 +9,8 @@
 #include "conn.h"
 #include "h1_head.h"
 #include "log.h"
+#include "stats.h"
+#include "status.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -99,6 +101,8 @@ static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
         }
         if (ss.ss_family != AF_UNIX)
             nodelay(&w->ls[io - w->lio], fd);
+        PT_STATS_ADD(pt_stats_my->accepted, 1);
+        PT_STATS_ADD(pt_stats_my->active, 1);
         pt_conn_accept(w, fd, &ss, len);
     }
 }
@@ -124,6 +128,7 @@ static void on_stop_timeout(pt_loop *l, pt_timer *t)
 void pt_worker_conn_gone(pt_worker *w)
 {
     w->nconns--;
+    PT_STATS_SUB(pt_stats_my->active, 1);
     if (w->stopping) {
         if (w->nconns == 0)
             w->loop.stop = true;
@@ -331,6 +336,8 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     pt_tlist_init(&w->loop, &w->t_cgi_kill, lim->cgi_kill_grace_ms);
     pt_timer_init(&w->pause_timer, on_pause_end, w);
     pt_timer_init(&w->stop_timer, on_stop_timeout, w);
+    w->cgi_q.gauge = &pt_stats_my->cgi_queued;
+    pt_status_worker_start(w);
 
     if (pt_fcgi_init(w) < 0 || fcache_start(w) < 0) {
         pt_log_error("out of memory");
@@ -357,6 +364,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     while (w->conns)
         pt_conn_close(w->conns);
     free_dead(&w->loop);
+    pt_status_worker_stop(w);
     pt_cgi_shutdown(w);
     pt_fcgi_shutdown(w);
     pt_fcache_free(w->fcache);
