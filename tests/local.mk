@@ -58,6 +58,7 @@ PY_TESTS = \
 	tests/t_signals.py \
 	tests/t_reload.py \
 	tests/t_reload_ka.py \
+	tests/t_status.py \
 	tests/t_service.py \
 	tests/t_cgi.py \
 	tests/t_fastcgi.py \
