@@ -1367,8 +1367,8 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
                 return fail_at(x, s, "'%s' only applies to handler \"cgi\" or \"fastcgi\"", k);
             return fail_at(x, s, "'%s' only applies to handler \"%s\"", k,
                            handler_name(m == H_CGI      ? PT_H_CGI
-                                          : m == H_STATUS ? PT_H_STATUS
-                                                          : PT_H_FASTCGI));
+                                        : m == H_STATUS ? PT_H_STATUS
+                                                        : PT_H_FASTCGI));
         }
     }
     return 0;

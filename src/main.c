@@ -55,8 +55,9 @@ const char *__lsan_default_suppressions(void)
     return "leak:libconfig.so\n";
 }
 
-enum { OPT_DAEMON = 256, OPT_CGI, OPT_FASTCGI, OPT_MAX_BODY, OPT_ERROR_LOG, OPT_ACCESS_LOG,
-       OPT_STATUS };
+enum { OPT_DAEMON = 256, OPT_CGI, OPT_FASTCGI, OPT_MAX_BODY, OPT_ERROR_LOG, OPT_ACCESS_LOG };
+/* the flags of issue 18 (status page), numbered apart */
+enum { OPT_STATUS = 512 };
 
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},

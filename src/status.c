@@ -39,9 +39,8 @@ pt_status_fmt pt_status_format(const char *path, size_t plen, const char *query,
     static const struct {
         const char *name;
         pt_status_fmt f;
-    } names[] = {{"text", PT_STATUS_TEXT},
-                 {"json", PT_STATUS_JSON},
-                 {"prometheus", PT_STATUS_PROMETHEUS}};
+    } names[] = {
+        {"text", PT_STATUS_TEXT}, {"json", PT_STATUS_JSON}, {"prometheus", PT_STATUS_PROMETHEUS}};
     /* the last format= wins, as most query parsers do */
     pt_status_fmt from_query = PT_STATUS_BAD;
     bool asked = false;
@@ -170,10 +169,9 @@ static void text_backend(sbuf *b, const pt_stats_snap *s, size_t bi)
         sb_printf(b,
                   "  server %s: %s, requests %llu, failures %llu, connections %llu, "
                   "responses %llu (average %llu ms)\n",
-                  escape(v->server, false, e, sizeof(e)),
-                  v->down ? "DOWN" : "up", (unsigned long long)v->sum.requests,
-                  (unsigned long long)v->sum.failures, (unsigned long long)v->sum.active,
-                  (unsigned long long)v->sum.lat_count, avg);
+                  escape(v->server, false, e, sizeof(e)), v->down ? "DOWN" : "up",
+                  (unsigned long long)v->sum.requests, (unsigned long long)v->sum.failures,
+                  (unsigned long long)v->sum.active, (unsigned long long)v->sum.lat_count, avg);
     }
 }
 
@@ -182,8 +180,8 @@ static void render_text(sbuf *b, const pt_stats_snap *s)
     const pt_stats_ctr *c = &s->c;
     sb_printf(b, "portico %s\n", PACKAGE_VERSION);
     sb_printf(b, "uptime: %llu s, workers: %u, worker restarts: %llu, reloads: %llu\n",
-              (unsigned long long)s->uptime_s, s->workers,
-              (unsigned long long)s->worker_restarts, (unsigned long long)s->reloads);
+              (unsigned long long)s->uptime_s, s->workers, (unsigned long long)s->worker_restarts,
+              (unsigned long long)s->reloads);
     sb_printf(b, "connections: active %llu, accepted %llu, reading %llu, writing %llu, idle %llu\n",
               (unsigned long long)c->active, (unsigned long long)c->accepted,
               (unsigned long long)c->reading, (unsigned long long)c->writing,
@@ -246,9 +244,8 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
     sb_printf(b,
               "{\"version\":\"%s\",\"start_time\":%llu,\"uptime_seconds\":%llu,\"workers\":%u,"
               "\"worker_restarts\":%llu,\"reloads\":%llu,",
-              PACKAGE_VERSION, (unsigned long long)s->start_time,
-              (unsigned long long)s->uptime_s, s->workers,
-              (unsigned long long)s->worker_restarts, (unsigned long long)s->reloads);
+              PACKAGE_VERSION, (unsigned long long)s->start_time, (unsigned long long)s->uptime_s,
+              s->workers, (unsigned long long)s->worker_restarts, (unsigned long long)s->reloads);
     sb_printf(b,
               "\"connections\":{\"accepted\":%llu,\"active\":%llu,\"reading\":%llu,"
               "\"writing\":%llu,\"idle\":%llu},",
@@ -258,8 +255,8 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
     sb_printf(b, "\"requests\":{\"total\":%llu", (unsigned long long)c->requests);
     for (int k = 1; k < 6; k++)
         sb_printf(b, ",\"%s\":%llu", class_names[k], (unsigned long long)c->status[k]);
-    sb_printf(b, "},\"bytes\":{\"received\":%llu,\"sent\":%llu},",
-              (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+    sb_printf(b, "},\"bytes\":{\"received\":%llu,\"sent\":%llu},", (unsigned long long)c->bytes_in,
+              (unsigned long long)c->bytes_out);
     sb_printf(b, "\"cgi\":{\"started\":%llu,\"running\":%llu,\"queued\":%llu},",
               (unsigned long long)c->cgi_started, (unsigned long long)c->cgi_running,
               (unsigned long long)c->cgi_queued);
