@@ -78,8 +78,10 @@ static int current_workers(void)
 static void spawn(int i)
 {
     slot *sl = M.slots[i];
-    if (sl->stats_slot < 0)
-        sl->stats_slot = pt_stats_slot_take();
+    if (sl->stats_slot < 0 && (sl->stats_slot = pt_stats_slot_take()) < 0)
+        pt_log_warn("worker %d: no status counter slot free (%d workers at once); its "
+                    "requests are not counted",
+                    sl->id, PT_STATS_SLOTS);
     pid_t pid = fork();
     if (pid < 0) {
         pt_stats_slot_put(sl->stats_slot);
