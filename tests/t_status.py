@@ -127,6 +127,19 @@ class StatusCase(unittest.TestCase):
         self.assertEqual(h['content-type'], 'application/json')
         return json.loads(body)
 
+    def settled(self, want):
+        """The JSON page once the requests counted, less the status pages
+        read before it, are want: a worker counts a request when it has
+        written the response, which its client (and then another worker)
+        may see a moment earlier."""
+        last = {}
+
+        def done():
+            last['j'] = self.json()
+            return last['j']['requests']['total'] - (self.reads - 1) == want
+        wait_for(done)
+        return last['j']
+
     def ok(self, path, want=200):
         st, _, body = get(self.port, path)
         self.assertEqual(st, want, '%s: %r\n%s' % (path, body[:300], self.srv.stderr_text()[-2000:]))
@@ -174,19 +187,20 @@ class Counters(StatusCase):
             for _ in range(4):
                 self.assertIn(b'Hello from FastCGI', self.ok('/hello/x'))
                 fcgi += 1
-        j = self.json()
+        j = self.settled(cgi + 10 + fcgi)
         r = j['requests']
+        prior = self.reads - 1  # status pages read before this one
         self.assertEqual(j0['requests']['total'], 0)
-        self.assertEqual(r['2xx'], cgi + 7 + fcgi + 1)
+        self.assertEqual(r['2xx'], cgi + 7 + fcgi + prior)
         self.assertEqual(r['4xx'], 3)
         self.assertEqual((r['1xx'], r['3xx'], r['5xx']), (0, 0, 0))
-        self.assertEqual(r['total'], cgi + 10 + fcgi + 1)
+        self.assertEqual(r['total'], cgi + 10 + fcgi + prior)
         self.assertEqual(j['cgi']['started'], cgi)
         self.assertEqual(j['cgi']['running'], 0)
         self.assertEqual(j['cgi']['queued'], 0)
         self.assertEqual(j['workers'], 2)
         self.assertEqual(j['connections']['accepted'] - j0['connections']['accepted'],
-                         cgi + 10 + fcgi + 1)
+                         cgi + 10 + fcgi + prior)
         self.assertGreaterEqual(j['connections']['active'], 1)
         self.assertGreaterEqual(j['connections']['writing'], 1)
         self.assertGreater(j['bytes']['received'], 0)
@@ -207,7 +221,7 @@ class Counters(StatusCase):
     def test_backend_failure_and_down_state(self):
         st, _, _ = get(self.port, '/dead/x')
         self.assertIn(st, (502, 503))
-        j = self.json()
+        j = self.settled(1)
         _, s = self.server_of(j, 'dead')
         self.assertEqual((s['requests'], s['failures']), (1, 1))
         # max_fails 1, fail_timeout 10s: the worker that tried holds it down
@@ -232,8 +246,8 @@ class Counters(StatusCase):
         self.assertTrue(wait_for(lambda: self.json()['workers'] == 2))
         for _ in range(3):
             self.ok('/index.html')
-        after = self.json()
-        self.assertEqual(after['requests']['2xx'], 5 + 3 + self.reads - 1)
+        after = self.settled(8)
+        self.assertEqual(after['requests']['2xx'], 8 + self.reads - 1)
         self.assertGreaterEqual(after['connections']['accepted'],
                                 before['connections']['accepted'] + 3)
         self.assertEqual(after['worker_restarts'], 0)
@@ -241,13 +255,13 @@ class Counters(StatusCase):
     def test_killed_worker_is_counted_and_its_sums_stay(self):
         for _ in range(6):
             self.ok('/index.html')
-        self.assertEqual(self.json()['requests']['2xx'], 6)
+        self.assertEqual(self.settled(6)['requests']['2xx'], 6 + self.reads - 1)
         victim = self.workers()[0]
         os.kill(victim, signal.SIGKILL)
         self.assertTrue(wait_for(lambda: victim not in self.workers()
                                  and len(self.workers()) == 2))
         self.assertTrue(self.srv.wait_for_log(r'exited on signal 9; respawning'))
-        j = self.json()
+        j = self.settled(6)
         self.assertEqual(j['worker_restarts'], 1)
         self.assertEqual(j['workers'], 2)
         self.assertEqual(j['requests']['2xx'], 6 + self.reads - 1)
