@@ -229,6 +229,8 @@ static const key_spec top_keys[] = {
     {"error_log", K_STR, NULL},
     {"log_level", K_STR, NULL},
     {"access_log", K_STR, NULL},
+    {"access_log_format", K_STR, NULL},
+    {"request_id", K_STR, NULL},
     {"tmp_dir", K_STR, NULL},
     {"mime_types", K_STR, NULL},
     {"server_tokens", K_BOOL, NULL},
@@ -1923,6 +1925,22 @@ static int build_logs(load_ctx *x, const config_setting_t *root)
             return -1;
         }
     }
+    char aerr[160];
+    s = member(root, "access_log_format");
+    if (pt_alog_parse(s ? config_setting_get_string(s) : "combined", &c->access_log_format, aerr,
+                      sizeof(aerr)) < 0)
+        return s ? fail_at(x, s, "access_log_format: %s", aerr) : oom(x);
+    if ((s = member(root, "request_id"))) {
+        const char *v = config_setting_get_string(s);
+        if (strcmp(v, "off") == 0)
+            c->request_id = PT_RID_OFF;
+        else if (strcmp(v, "on") == 0)
+            c->request_id = PT_RID_ON;
+        else if (strcmp(v, "client") == 0)
+            c->request_id = PT_RID_CLIENT;
+        else
+            return fail_at(x, s, "request_id '%s': must be off, on or client", v);
+    }
     return 0;
 }
 
@@ -2786,6 +2804,7 @@ void pt_config_free(pt_config *c)
     free(c->pid_file);
     free(c->error_log);
     free(c->access_log);
+    pt_alog_free(&c->access_log_format);
     free(c->tmp_dir);
     free(c->mime_types);
     free(c->server_name);

@@ -6,6 +6,7 @@
 
 #include "first.h"
 #include "priv.h"
+#include "alog.h"
 #include <sys/socket.h>
 
 typedef enum pt_match_kind { PT_MATCH_PREFIX, PT_MATCH_EXACT, PT_MATCH_EXT } pt_match_kind;
@@ -17,6 +18,8 @@ typedef struct pt_listen_cfg {
     socklen_t addrlen;
     bool any_dual; /* "*:PORT" / "PORT": [::] with v6only=0, falling back to 0.0.0.0 */
 } pt_listen_cfg;
+
+enum { PT_RID_OFF, PT_RID_ON, PT_RID_CLIENT };
 
 typedef enum pt_balance { PT_BAL_ROUND_ROBIN, PT_BAL_LEAST_CONN } pt_balance;
 
@@ -179,6 +182,10 @@ typedef struct pt_config {
     char *error_log;  /* "stderr" or a path */
     int log_level;    /* PT_LOG_* */
     char *access_log; /* path, "stderr"/"stdout", or NULL for off */
+    /* what a line says: "combined", "json" or a template (alog.h) */
+    pt_alog_fmt access_log_format;
+    /* request ids for programs: PT_RID_OFF (logs only), _ON, _CLIENT */
+    int request_id;
     char *tmp_dir;
     char *mime_types;
     char *server_name;  /* SERVER_SOFTWARE-ish banner token; "portico" */

@@ -5,6 +5,7 @@
  * the response is flushed. */
 #include "first.h"
 #include "conn.h"
+#include "alog.h"
 #include "cgi.h"
 #include "fcache.h"
 #include "fcgi.h"
@@ -249,43 +250,69 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
     c->state = PT_CS_WRITE;
 }
 
+const char *pt_conn_request_id(pt_conn *c)
+{
+    if (!c->rq)
+        return "-";
+    if (!c->rq->request_id[0])
+        pt_alog_request_id(c->head_len ? &c->rq->head : NULL,
+                           c->w->cfg->request_id == PT_RID_CLIENT, c->rq->request_id);
+    return c->rq->request_id;
+}
+
+/* The line's fields come from the connection; the format (access_log_format)
+ * and the escaping are alog.c's. */
 static void access_log(pt_conn *c)
 {
     int h = c->vhost ? c->w->acc_handles[c->vhost - c->w->cfg->vhosts] : pt_access_log_default();
     if (h < 0)
         return;
-    char rl[1100], ref[512], ua[512];
-    request_line(c, rl, sizeof(rl));
-    const pt_header *r = c->head_len ? pt_head_get(&c->rq->head, "Referer") : NULL;
-    const pt_header *u = c->head_len ? pt_head_get(&c->rq->head, "User-Agent") : NULL;
-    if (r)
-        pt_escape_log(r->value, r->value_len, ref, sizeof(ref));
-    else
-        snprintf(ref, sizeof(ref), "-");
-    if (u)
-        pt_escape_log(u->value, u->value_len, ua, sizeof(ua));
-    else
-        snprintf(ua, sizeof(ua), "-");
-    struct tm tm;
-    gmtime_r(&c->t_wall, &tm);
-    char ts[40];
-    strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-    uint64_t body = c->bytes_written > c->head_out_len ? c->bytes_written - c->head_out_len : 0;
-    uint64_t ms = c->w->loop.now - c->t_start;
-    /* the last field: time spent in the gateway (CGI or FastCGI), "-" when none */
-    char gwt[32] = "-";
-    if (c->gw_t_start) {
-        uint64_t g = c->gw_ms_set ? c->gw_ms : c->w->loop.now - c->gw_t_start;
-        snprintf(gwt, sizeof(gwt), "%llu.%03llu", (unsigned long long)(g / 1000),
-                 (unsigned long long)(g % 1000));
+    const pt_alog_fmt *f = &c->w->cfg->access_log_format;
+    const char *p = c->in;
+    size_t len = p ? (c->head_len ? c->head_len : c->in_len) : 0;
+    while (len >= 2 && p[0] == '\r' && p[1] == '\n') {
+        p += 2;
+        len -= 2;
     }
-    char line[3000];
-    int n =
-        snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\" %llu.%03llu %s\n",
-                 pt_conn_peer_ip(c), ts, rl, c->status, (unsigned long long)body, ref, ua,
-                 (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), gwt);
+    const char *nl = len ? memchr(p, '\n', len) : NULL;
+    size_t l = nl ? (size_t)(nl - p) : len;
+    if (l > 0 && p[l - 1] == '\r')
+        l--;
+    if (l == 0) {
+        p = "-";
+        l = 1;
+    }
+    const pt_head *hd = c->head_len ? &c->rq->head : NULL;
+    pt_alog_rec r = {
+        .remote_addr = pt_conn_peer_ip(c),
+        .remote_port = c->peer_port,
+        .t_wall = c->t_wall,
+        .request_line = p,
+        .request_line_len = PT_MIN(l, (size_t)1024),
+        .head = hd,
+        .status = c->status,
+        .body_bytes = c->bytes_written > c->head_out_len ? c->bytes_written - c->head_out_len : 0,
+        .bytes_sent = c->bytes_written,
+        .bytes_received = c->head_len + c->body_rx,
+        .request_ms = c->w->loop.now - c->t_start,
+        .gateway_ms = -1,
+        .request_id = f->uses_request_id ? pt_conn_request_id(c) : NULL,
+        .host = NULL,
+    };
+    /* the time spent in the gateway (CGI or FastCGI) */
+    if (c->gw_t_start)
+        r.gateway_ms = (int64_t)(c->gw_ms_set ? c->gw_ms : c->w->loop.now - c->gw_t_start);
+    char host[256];
+    if (hd && hd->host.len) {
+        size_t hl = PT_MIN(hd->host.len, sizeof(host) - 1);
+        memcpy(host, hd->host.p, hl);
+        host[hl] = '\0';
+        r.host = host;
+    }
+    char line[4096];
+    size_t n = pt_alog_format(f, &r, line, sizeof(line));
     if (n > 0)
-        pt_access_log_write(h, line, PT_MIN((size_t)n, sizeof(line) - 1));
+        pt_access_log_write(h, line, n);
 }
 
 /* One pooled block per active connection: the request state (pt_req),
@@ -335,6 +362,7 @@ static void reset_request(pt_conn *c)
     release_request(c);
     if (c->rq) {
         memset(&c->rq->head, 0, sizeof(c->rq->head));
+        c->rq->request_id[0] = '\0';
         pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
     }
     c->head_len = c->body_pos = 0;

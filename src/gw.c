@@ -502,6 +502,10 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .npass_env = loc->npass_env,
         .path = path,
     };
+    /* REQUEST_ID only when asked for: programs see the variables they saw
+     * before unless the configuration says otherwise */
+    if (c->w->cfg->request_id != PT_RID_OFF)
+        req.request_id = (pt_str){pt_conn_request_id(c), strlen(pt_conn_request_id(c))};
     if (h->absolute_form) {
         /* REQUEST_URI is the origin-form part of an absolute-form target */
         const char *end = h->target.p + h->target.len;

@@ -36,6 +36,7 @@ src_libportico_a_SOURCES = \
 	src/worker.c src/worker.h \
 	src/limit.c src/limit.h \
 	src/master.c src/master.h \
+	src/alog.c src/alog.h \
 	src/stats.c src/stats.h \
 	src/status.c src/status.h
 

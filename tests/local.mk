@@ -22,7 +22,8 @@ UNIT_TESTS = \
 	tests/unit/test_cgi_spawn \
 	tests/unit/test_errlines \
 	tests/unit/test_resolve \
-	tests/unit/test_status
+	tests/unit/test_status \
+	tests/unit/test_alog
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -46,6 +47,7 @@ tests_unit_test_cgi_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_errlines_LDADD = $(PT_LIBS)
 tests_unit_test_resolve_LDADD = $(PT_LIBS)
 tests_unit_test_status_LDADD = $(PT_LIBS)
+tests_unit_test_alog_LDADD = $(PT_LIBS)
 # the test makes libportico.a's allocations fail on purpose
 tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
@@ -61,6 +63,7 @@ PY_TESTS = \
 	tests/t_reload.py \
 	tests/t_reload_ka.py \
 	tests/t_status.py \
+	tests/t_accesslog.py \
 	tests/t_service.py \
 	tests/t_cgi.py \
 	tests/t_fastcgi.py \
