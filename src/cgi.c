@@ -14,6 +14,7 @@
 #include "gw.h"
 #include "h1_resp.h"
 #include "log.h"
+#include "stats.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -703,6 +704,7 @@ void pt_cgi_start(pt_conn *c)
         return;
     }
     w->cgi_running++;
+    PT_STATS_ADD(pt_stats_my->cgi_started, 1);
     pt_gw_attach(&g->gw, c);
     g->next = w->cgis;
     if (w->cgis)

@@ -95,6 +95,9 @@ static bool header_passed(const pt_cgi_req *r, const pt_header *h)
         if (pt_str_ieq(h->name, h->name_len, never_passed[i]))
             return false;
     }
+    /* the request id portico settled on replaces what the client sent */
+    if (r->request_id.len && pt_str_ieq(h->name, h->name_len, "X-Request-ID"))
+        return false;
     /* RFC 3875 §4.1.18 lets a server withhold credentials */
     if (!r->pass_authorization && pt_str_ieq(h->name, h->name_len, "Authorization"))
         return false;
@@ -279,6 +282,10 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
         emit(cb, ctx, "REDIRECT_STATUS", num, (size_t)PT_MAX(n, 0));
     }
     emit_cstr(cb, ctx, "PATH", r->path ? r->path : PT_CGI_DEFAULT_PATH);
+    if (r->request_id.p && r->request_id.len > 0) {
+        emit_str(cb, ctx, "REQUEST_ID", r->request_id);
+        emit_str(cb, ctx, "HTTP_X_REQUEST_ID", r->request_id);
+    }
 }
 
 /* RFC 3875 §4.1.18: "HTTP_" + name upper-cased with '-' -> '_'; repeated

@@ -41,6 +41,8 @@ typedef struct pt_cgi_req {
     char *const *pass_env; /* names copied from portico's own environment when set */
     size_t npass_env;
     const char *path; /* PATH for the script, e.g. "/usr/local/bin:/usr/bin:/bin" */
+    /* REQUEST_ID and HTTP_X_REQUEST_ID (replacing the client's); len 0: unset */
+    pt_str request_id;
 } pt_cgi_req;
 
 /* Emit every variable once, through cb. Rules:

@@ -148,6 +148,7 @@ static const key_spec location_keys[] = {
     {"rlimit_nproc", K_INT, NULL},
     {"backend", K_STR, NULL},
     {"require_file", K_BOOL, NULL},
+    {"status_allow_remote", K_BOOL, NULL},
     LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -155,6 +156,7 @@ static const key_spec location_keys[] = {
 #define H_FCGI (1u << PT_H_FASTCGI)
 /* the handlers that reach a backend */
 #define H_UP (H_FCGI | (1u << PT_H_SCGI) | (1u << PT_H_UWSGI))
+#define H_STATUS (1u << PT_H_STATUS)
 
 /* Location keys that only some handlers take; the others are generic. */
 static const struct {
@@ -174,6 +176,7 @@ static const struct {
     {"rlimit_nproc", H_CGI},
     {"backend", H_UP},
     {"require_file", H_UP},
+    {"status_allow_remote", H_STATUS},
 };
 
 static const key_spec server_keys[] = {
@@ -234,6 +237,8 @@ static const key_spec top_keys[] = {
     {"error_log", K_STR, NULL},
     {"log_level", K_STR, NULL},
     {"access_log", K_STR, NULL},
+    {"access_log_format", K_STR, NULL},
+    {"request_id", K_STR, NULL},
     {"tmp_dir", K_STR, NULL},
     {"mime_types", K_STR, NULL},
     {"server_tokens", K_BOOL, NULL},
@@ -1238,7 +1243,7 @@ static int get_pass_env(load_ctx *x, const config_setting_t *s, pt_location *l)
 
 static const char *handler_name(pt_handler_kind h)
 {
-    static const char *const names[] = {"static", "cgi", "fastcgi", "scgi", "uwsgi"};
+    static const char *const names[] = {"static", "cgi", "fastcgi", "scgi", "uwsgi", "status"};
     return names[h];
 }
 
@@ -1376,7 +1381,8 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
             if (m == H_UP)
                 return fail_at(
                     x, s, "'%s' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\"", k);
-            return fail_at(x, s, "'%s' only applies to handler \"cgi\"", k);
+            return fail_at(x, s, "'%s' only applies to handler \"%s\"", k,
+                           handler_name(m == H_STATUS ? PT_H_STATUS : PT_H_CGI));
         }
     }
     return 0;
@@ -1427,8 +1433,11 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
         l->handler = PT_H_SCGI;
     else if (strcmp(h, "uwsgi") == 0)
         l->handler = PT_H_UWSGI;
+    else if (strcmp(h, "status") == 0)
+        l->handler = PT_H_STATUS;
     else
-        return fail_at(x, s, "unknown handler '%s' (static, cgi, fastcgi, scgi or uwsgi)", h);
+        return fail_at(x, s, "unknown handler '%s' (static, cgi, fastcgi, scgi, uwsgi or status)",
+                       h);
     if (check_handler_keys(x, g, l->handler) < 0)
         return -1;
     if ((s = member(g, "root")) &&
@@ -1443,9 +1452,10 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     /* applications behind a backend (PHP, WSGI) authenticate themselves:
      * FastCGI, SCGI and uwsgi pass credentials by default; CGI keeps RFC
      * 3875 §4.1.18's choice to withhold them. */
-    l->pass_authorization = l->handler >= PT_H_FASTCGI;
-    l->require_file = l->handler >= PT_H_FASTCGI;
-    if (l->handler == PT_H_STATIC)
+    l->pass_authorization = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
+    l->require_file = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
+    opt_bool(g, "status_allow_remote", &l->status_allow_remote);
+    if (l->handler == PT_H_STATIC || l->handler == PT_H_STATUS)
         return 0;
     if (build_gateway(x, g, l) < 0)
         return -1;
@@ -1960,6 +1970,22 @@ static int build_logs(load_ctx *x, const config_setting_t *root)
             return -1;
         }
     }
+    char aerr[160];
+    s = member(root, "access_log_format");
+    if (pt_alog_parse(s ? config_setting_get_string(s) : "combined", &c->access_log_format, aerr,
+                      sizeof(aerr)) < 0)
+        return s ? fail_at(x, s, "access_log_format: %s", aerr) : oom(x);
+    if ((s = member(root, "request_id"))) {
+        const char *v = config_setting_get_string(s);
+        if (strcmp(v, "off") == 0)
+            c->request_id = PT_RID_OFF;
+        else if (strcmp(v, "on") == 0)
+            c->request_id = PT_RID_ON;
+        else if (strcmp(v, "client") == 0)
+            c->request_id = PT_RID_CLIENT;
+        else
+            return fail_at(x, s, "request_id '%s': must be off, on or client", v);
+    }
     return 0;
 }
 
@@ -2445,6 +2471,25 @@ out:
     return rc;
 }
 
+/* --status PATH becomes a location { exact = PATH; handler = "status"; }
+ * blamed on the flag: loopback clients only, as the default says. */
+static int add_status(load_ctx *x, const char *arg)
+{
+    config_setting_t *list, *g;
+    const char *label;
+    if (arg[0] != '/')
+        return fail(x, "--status", "'%s': expected a path starting with '/', e.g. /status", arg);
+    if (!(label = add_label(x, "--status", arg)) || top_list(x, "locations", &list) < 0)
+        return -1;
+    if (!list)
+        return 0; /* a wrong type: the schema check reports it */
+    if (!(g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP)) || !add_str(g, "exact", arg) ||
+        !add_str(g, "handler", "status"))
+        return oom(x);
+    config_setting_set_hook(g, (void *)label);
+    return 0;
+}
+
 static int apply_gateways(load_ctx *x, const pt_cli *cli)
 {
     pt_config *c = x->c;
@@ -2466,6 +2511,8 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
     for (size_t i = 0; i < cli->nuwsgi; i++)
         if (add_upstream(x, "--uwsgi", cli->uwsgi[i]) < 0)
             return -1;
+    if (cli->status && add_status(x, cli->status) < 0)
+        return -1;
     return 0;
 }
 
@@ -2888,6 +2935,7 @@ void pt_config_free(pt_config *c)
     free(c->pid_file);
     free(c->error_log);
     free(c->access_log);
+    pt_alog_free(&c->access_log_format);
     free(c->tmp_dir);
     free(c->mime_types);
     free(c->server_name);

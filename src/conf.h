@@ -6,16 +6,19 @@
 
 #include "first.h"
 #include "priv.h"
+#include "alog.h"
 #include <sys/socket.h>
 
 typedef enum pt_match_kind { PT_MATCH_PREFIX, PT_MATCH_EXACT, PT_MATCH_EXT } pt_match_kind;
-/* fastcgi, scgi and uwsgi reach a backend (upstream_conn.c): one codec each */
+/* fastcgi, scgi and uwsgi reach a backend (upstream_conn.c): one codec each;
+ * status is the status page (status.c) */
 typedef enum pt_handler_kind {
     PT_H_STATIC,
     PT_H_CGI,
     PT_H_FASTCGI,
     PT_H_SCGI,
-    PT_H_UWSGI
+    PT_H_UWSGI,
+    PT_H_STATUS
 } pt_handler_kind;
 
 typedef struct pt_listen_cfg {
@@ -24,6 +27,8 @@ typedef struct pt_listen_cfg {
     socklen_t addrlen;
     bool any_dual; /* "*:PORT" / "PORT": [::] with v6only=0, falling back to 0.0.0.0 */
 } pt_listen_cfg;
+
+enum { PT_RID_OFF, PT_RID_ON, PT_RID_CLIENT };
 
 typedef enum pt_balance { PT_BAL_ROUND_ROBIN, PT_BAL_LEAST_CONN } pt_balance;
 
@@ -121,6 +126,8 @@ typedef struct pt_location {
     bool require_file;
     /* client limits: indexes into pt_config.zones, -1 none */
     int limit_conn, limit_req;
+    /* handler "status": clients beyond loopback may read it */
+    bool status_allow_remote;
     int line;
 } pt_location;
 
@@ -189,6 +196,10 @@ typedef struct pt_config {
     char *error_log;  /* "stderr" or a path */
     int log_level;    /* PT_LOG_* */
     char *access_log; /* path, "stderr"/"stdout", or NULL for off */
+    /* what a line says: "combined", "json" or a template (alog.h) */
+    pt_alog_fmt access_log_format;
+    /* request ids for programs: PT_RID_OFF (logs only), _ON, _CLIENT */
+    int request_id;
     char *tmp_dir;
     char *mime_types;
     char *server_name;  /* SERVER_SOFTWARE-ish banner token; "portico" */
@@ -235,6 +246,7 @@ typedef struct pt_cli {
     const char *max_body;   /* --max-body */
     const char *error_log;  /* --error-log */
     const char *access_log; /* --access-log */
+    const char *status;     /* --status PATH */
     const char **overrides; /* -o path=value */
     size_t noverrides;
 } pt_cli;

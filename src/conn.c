@@ -5,6 +5,7 @@
  * the response is flushed. */
 #include "first.h"
 #include "conn.h"
+#include "alog.h"
 #include "cgi.h"
 #include "fcache.h"
 #include "fcgi.h"
@@ -15,6 +16,8 @@
 #include "log.h"
 #include "resolve.h"
 #include "static.h"
+#include "stats.h"
+#include "status.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -249,43 +252,69 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
     c->state = PT_CS_WRITE;
 }
 
+const char *pt_conn_request_id(pt_conn *c)
+{
+    if (!c->rq)
+        return "-";
+    if (!c->rq->request_id[0])
+        pt_alog_request_id(c->head_len ? &c->rq->head : NULL,
+                           c->w->cfg->request_id == PT_RID_CLIENT, c->rq->request_id);
+    return c->rq->request_id;
+}
+
+/* The line's fields come from the connection; the format (access_log_format)
+ * and the escaping are alog.c's. */
 static void access_log(pt_conn *c)
 {
     int h = c->vhost ? c->w->acc_handles[c->vhost - c->w->cfg->vhosts] : pt_access_log_default();
     if (h < 0)
         return;
-    char rl[1100], ref[512], ua[512];
-    request_line(c, rl, sizeof(rl));
-    const pt_header *r = c->head_len ? pt_head_get(&c->rq->head, "Referer") : NULL;
-    const pt_header *u = c->head_len ? pt_head_get(&c->rq->head, "User-Agent") : NULL;
-    if (r)
-        pt_escape_log(r->value, r->value_len, ref, sizeof(ref));
-    else
-        snprintf(ref, sizeof(ref), "-");
-    if (u)
-        pt_escape_log(u->value, u->value_len, ua, sizeof(ua));
-    else
-        snprintf(ua, sizeof(ua), "-");
-    struct tm tm;
-    gmtime_r(&c->t_wall, &tm);
-    char ts[40];
-    strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-    uint64_t body = c->bytes_written > c->head_out_len ? c->bytes_written - c->head_out_len : 0;
-    uint64_t ms = c->w->loop.now - c->t_start;
-    /* the last field: time spent in the gateway (CGI or FastCGI), "-" when none */
-    char gwt[32] = "-";
-    if (c->gw_t_start) {
-        uint64_t g = c->gw_ms_set ? c->gw_ms : c->w->loop.now - c->gw_t_start;
-        snprintf(gwt, sizeof(gwt), "%llu.%03llu", (unsigned long long)(g / 1000),
-                 (unsigned long long)(g % 1000));
+    const pt_alog_fmt *f = &c->w->cfg->access_log_format;
+    const char *p = c->in;
+    size_t len = p ? (c->head_len ? c->head_len : c->in_len) : 0;
+    while (len >= 2 && p[0] == '\r' && p[1] == '\n') {
+        p += 2;
+        len -= 2;
     }
-    char line[3000];
-    int n =
-        snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\" %llu.%03llu %s\n",
-                 pt_conn_peer_ip(c), ts, rl, c->status, (unsigned long long)body, ref, ua,
-                 (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), gwt);
+    const char *nl = len ? memchr(p, '\n', len) : NULL;
+    size_t l = nl ? (size_t)(nl - p) : len;
+    if (l > 0 && p[l - 1] == '\r')
+        l--;
+    if (l == 0) {
+        p = "-";
+        l = 1;
+    }
+    const pt_head *hd = c->head_len ? &c->rq->head : NULL;
+    pt_alog_rec r = {
+        .remote_addr = pt_conn_peer_ip(c),
+        .remote_port = c->peer_port,
+        .t_wall = c->t_wall,
+        .request_line = p,
+        .request_line_len = PT_MIN(l, (size_t)1024),
+        .head = hd,
+        .status = c->status,
+        .body_bytes = c->bytes_written > c->head_out_len ? c->bytes_written - c->head_out_len : 0,
+        .bytes_sent = c->bytes_written,
+        .bytes_received = c->head_len + c->body_rx,
+        .request_ms = c->w->loop.now - c->t_start,
+        .gateway_ms = -1,
+        .request_id = f->uses_request_id ? pt_conn_request_id(c) : NULL,
+        .host = NULL,
+    };
+    /* the time spent in the gateway (CGI or FastCGI) */
+    if (c->gw_t_start)
+        r.gateway_ms = (int64_t)(c->gw_ms_set ? c->gw_ms : c->w->loop.now - c->gw_t_start);
+    char host[256];
+    if (hd && hd->host.len) {
+        size_t hl = PT_MIN(hd->host.len, sizeof(host) - 1);
+        memcpy(host, hd->host.p, hl);
+        host[hl] = '\0';
+        r.host = host;
+    }
+    char line[4096];
+    size_t n = pt_alog_format(f, &r, line, sizeof(line));
     if (n > 0)
-        pt_access_log_write(h, line, PT_MIN((size_t)n, sizeof(line) - 1));
+        pt_access_log_write(h, line, n);
 }
 
 /* One pooled block per active connection: the request state (pt_req),
@@ -335,6 +364,7 @@ static void reset_request(pt_conn *c)
     release_request(c);
     if (c->rq) {
         memset(&c->rq->head, 0, sizeof(c->rq->head));
+        c->rq->request_id[0] = '\0';
         pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
     }
     c->head_len = c->body_pos = 0;
@@ -349,6 +379,7 @@ static void reset_request(pt_conn *c)
     c->gw_t_start = c->gw_ms = 0;
     c->gw_ms_set = false;
     c->redirects = 0;
+    c->body_rx = 0;
 }
 
 /* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
@@ -400,6 +431,10 @@ static void dispatch(pt_conn *c)
     }
     if (c->loc && c->loc->handler == PT_H_UWSGI) {
         pt_uwsgi_start(c);
+        return;
+    }
+    if (c->loc && c->loc->handler == PT_H_STATUS) {
+        pt_status_serve(c);
         return;
     }
     if (c->rq->head.method == PT_M_OPTIONS) {
@@ -547,6 +582,12 @@ static bool over_limits(pt_conn *c, bool has_body)
     }
     if (rc == PT_LIMIT_OK)
         return false;
+    if (rc == PT_LIMIT_FULL)
+        PT_STATS_ADD(pt_stats_my->limit_full, 1);
+    else if (z->is_req)
+        PT_STATS_ADD(pt_stats_my->limit_req, 1);
+    else
+        PT_STATS_ADD(pt_stats_my->limit_conn, 1);
     /* whole seconds, rounded up: a client that waits that long is admitted */
     unsigned secs = (unsigned)PT_MAX(PT_MIN((wait_ns + 999999999ULL) / 1000000000ULL, 86400ULL), 1);
     char rl[1100], what[96];
@@ -715,6 +756,7 @@ static bool body_too_slow(pt_conn *c)
 static void finish_request(pt_conn *c)
 {
     access_log(c);
+    pt_stats_request(c->status, c->head_len + c->body_rx, c->bytes_written);
     pt_timer_stop(&c->timer);
     size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
     if (c->close_after && c->req_complete && !c->rq->head.keep_alive && c->in_len == used) {

@@ -35,6 +35,7 @@ typedef struct pt_req {
     char local_ip[48]; /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
     char local_port[8];
     bool local_known;
+    char request_id[129]; /* made on first use ("" until then) */
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
@@ -100,6 +101,8 @@ struct pt_conn {
 void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen);
 /* The client's address as text ("192.0.2.1", "2001:db8::1", "unix"). */
 const char *pt_conn_peer_ip(pt_conn *c);
+/* The current request's id (alog.h), made on first use. */
+const char *pt_conn_request_id(pt_conn *c);
 /* Close now (no response). */
 void pt_conn_close(pt_conn *c);
 /* Graceful stop: a connection idle between requests is closed after a short

@@ -10,6 +10,7 @@
 #include "h1_resp.h"
 #include "log.h"
 #include "resolve.h"
+#include "stats.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -501,6 +502,10 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .npass_env = loc->npass_env,
         .path = path,
     };
+    /* REQUEST_ID only when asked for: programs see the variables they saw
+     * before unless the configuration says otherwise */
+    if (c->w->cfg->request_id != PT_RID_OFF)
+        req.request_id = (pt_str){pt_conn_request_id(c), strlen(pt_conn_request_id(c))};
     if (h->absolute_form) {
         /* REQUEST_URI is the origin-form part of an absolute-form target */
         const char *end = h->target.p + h->target.len;
@@ -525,6 +530,8 @@ void pt_gw_queue_push(pt_gw_queue *q, pt_conn *c, pt_tlist *list, const char *wh
         q->head = c;
     q->tail = c;
     q->len++;
+    if (q->gauge)
+        PT_STATS_SET(*q->gauge, q->len);
     pt_timer_arm(&c->w->loop, &c->timer, list);
     c->state = PT_CS_WRITE;
 }
@@ -544,6 +551,8 @@ void pt_gw_queue_remove(pt_conn *c)
         if (q->tail == c)
             q->tail = prev;
         q->len--;
+        if (q->gauge)
+            PT_STATS_SET(*q->gauge, q->len);
     }
     c->gw_qnext = NULL;
     c->gw_q = NULL;

@@ -105,6 +105,7 @@ void pt_gw_env_init(pt_gw_env *e, struct pt_conn *c, const pt_gw_script *s, cons
 typedef struct pt_gw_queue {
     struct pt_conn *head, *tail;
     unsigned len;
+    uint64_t *gauge; /* the status counter that mirrors len (stats.h), or NULL */
 } pt_gw_queue;
 
 /* Park c until a slot frees; its timer fires after list's duration, and

@@ -39,7 +39,10 @@ src_libportico_a_SOURCES = \
 	src/fcgi_spawn.c src/fcgi_spawn.h \
 	src/worker.c src/worker.h \
 	src/limit.c src/limit.h \
-	src/master.c src/master.h
+	src/master.c src/master.h \
+	src/alog.c src/alog.h \
+	src/stats.c src/stats.h \
+	src/status.c src/status.h
 
 sbin_PROGRAMS += src/portico
 src_portico_SOURCES = src/main.c

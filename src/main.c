@@ -28,7 +28,7 @@ static const char usage_text[] =
     "               [--scgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--uwsgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--max-body SIZE] [--error-log FILE|stderr] [--access-log FILE|off]\n"
-    "               [-o SETTING=VALUE]...\n"
+    "               [--status PATH] [-o SETTING=VALUE]...\n"
     "\n"
     "  -c FILE              load the configuration file FILE (libconfig syntax)\n"
     "  -t                   test the configuration and exit (0 ok, 1 error)\n"
@@ -51,6 +51,7 @@ static const char usage_text[] =
     "  --max-body SIZE      largest request body (e.g. 100M)\n"
     "  --error-log FILE     error log file, or stderr\n"
     "  --access-log FILE    access log file, or off\n"
+    "  --status PATH        serve the status page and metrics at PATH (loopback clients)\n"
     "  -o SETTING=VALUE     set any configuration setting, e.g. -o limits.keepalive_timeout=65s\n";
 
 /* libconfig 1.5 leaks inside the library on some syntax errors; nothing of
@@ -69,7 +70,8 @@ enum {
     OPT_ERROR_LOG,
     OPT_ACCESS_LOG,
     OPT_SCGI,
-    OPT_UWSGI
+    OPT_UWSGI,
+    OPT_STATUS
 };
 
 static const struct option long_opts[] = {
@@ -83,6 +85,7 @@ static const struct option long_opts[] = {
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"status", required_argument, NULL, OPT_STATUS},
     {NULL, 0, NULL, 0},
 };
 
@@ -193,6 +196,9 @@ int main(int argc, char **argv)
             break;
         case OPT_ACCESS_LOG:
             cli.access_log = optarg;
+            break;
+        case OPT_STATUS:
+            cli.status = optarg;
             break;
         default:
             fputs(usage_text, stderr);

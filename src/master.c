@@ -5,7 +5,8 @@
  * and exit; listening sockets are kept). Signals arrive through a signalfd
  * in a small event loop. The master alone tells systemd READY=1 /
  * RELOADING=1 / STOPPING=1 (notify.c). Each generation of workers gets its
- * own client-limit table (limit.c), mapped here before they fork. */
+ * own client-limit table (limit.c), mapped here before they fork; the
+ * status counters (stats.c) are mapped once and outlive every generation. */
 #include "first.h"
 #include "master.h"
 #include "ev.h"
@@ -17,6 +18,7 @@
 #include "notify.h"
 #include "priv.h"
 #include "rootfile.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -40,6 +42,7 @@ typedef struct slot {
     uint64_t *beat;    /* shared with the worker: its loop's last wakeup (pt_now_ms) */
     uint64_t stall_ms; /* its configuration's worker_stall_timeout; 0: not watched */
     bool stall_killed; /* the watchdog sent SIGKILL: once */
+    int stats_slot;    /* the worker's counters (stats.c), -1 none */
     pt_timer respawn;
 } slot;
 
@@ -84,8 +87,14 @@ static void spawn(int i)
     __atomic_store_n(sl->beat, pt_now_ms(), __ATOMIC_RELAXED);
     sl->stall_ms = M.cfg->limits.worker_stall_timeout_ms;
     sl->stall_killed = false;
+    if (sl->stats_slot < 0 && (sl->stats_slot = pt_stats_slot_take()) < 0)
+        pt_log_warn("worker %d: no status counter slot free (%d workers at once); its "
+                    "requests are not counted",
+                    sl->id, PT_STATS_SLOTS);
     pid_t pid = fork();
     if (pid < 0) {
+        pt_stats_slot_put(sl->stats_slot);
+        sl->stats_slot = -1;
         pt_log_error("fork() of worker %d failed: %s", sl->id, strerror(errno));
         pt_timer_arm(&M.loop, &sl->respawn, &M.t_respawn);
         return;
@@ -95,6 +104,7 @@ static void spawn(int i)
         close(M.sigfd);
         close(M.loop.epfd);
         pt_spawn_close_fds();
+        pt_stats_attach(sl->stats_slot);
         /* before the first request is read: the worker and every CGI
          * program it starts run as "user" from here on (programs as
          * cgi_user when set, and the worker with it as effective uid) */
@@ -200,6 +210,8 @@ static void reap(void)
         }
         slot *s = M.slots[i];
         s->pid = 0;
+        pt_stats_slot_put(s->stats_slot);
+        s->stats_slot = -1;
         if (s->retired) {
             if (WIFSIGNALED(status))
                 pt_log_warn("old worker %d (pid %d) killed by signal %d after a reload", s->id,
@@ -225,6 +237,7 @@ static void reap(void)
         }
         /* back-off: a worker that dies right after start would otherwise
          * make the master fork in a tight loop */
+        pt_stats_worker_restarted();
         if (pt_now_ms() - s->started < 2000)
             s->quick_deaths++;
         else
@@ -318,6 +331,7 @@ static int add_slot(int id)
         free(sl);
         return -1;
     }
+    sl->stats_slot = -1;
     pt_timer_init(&sl->respawn, on_respawn, sl);
     M.slots[M.nslots++] = sl;
     return 0;
@@ -412,6 +426,8 @@ static void reload(void)
     if (pt_upstream_conn_shared_init(nc) < 0)
         pt_log_error("reload: cannot map shared memory: %s", strerror(errno));
     pt_limit_table_set_current(nt);
+    pt_stats_bind(nc);
+    pt_stats_reloaded();
     pt_spawn_rebind(nc);
     update_pid_file(M.cfg->pid_file, nc->pid_file);
     for (size_t i = 0; i < nn; i++)
@@ -531,10 +547,11 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
     pt_io_init(&M.sigio, M.sigfd, on_signal, NULL);
     pt_io_set(&M.loop, &M.sigio, EPOLLIN);
 
-    if (pt_upstream_conn_shared_init(cfg) < 0) {
+    if (pt_upstream_conn_shared_init(cfg) < 0 || pt_stats_init() < 0) {
         pt_log_error("cannot map shared memory: %s", strerror(errno));
         return 1;
     }
+    pt_stats_bind(cfg);
     if (cfg->nzones) {
         pt_limit_table *t = pt_limit_table_new(cfg->limits.limit_entries);
         if (!t) {
@@ -590,6 +607,7 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
     *lsp = M.ls;
     *nlsp = M.nls;
     pt_limit_table_set_current(NULL);
+    pt_stats_free();
     close(M.sigfd);
     pt_loop_free(&M.loop);
     return 0;

@@ -1,5 +1,6 @@
 #include "first.h"
 #include "upstream.h"
+#include "stats.h"
 
 /* upstream.c: which server of a backend gets the next request in this
  * worker (smooth weighted round-robin or least connections, backups last,
@@ -26,6 +27,7 @@ int pt_upstream_init(pt_upstream *u, const pt_backend *b, unsigned nworkers)
     for (size_t i = 0; i < u->n; i++) {
         const pt_fcgi_server *c = &b->servers[i];
         u->s[i].cfg = c;
+        u->s[i].st = pt_stats_server(b->name, c->address);
         /* the cap is for all workers together: round up so the total is
          * never below max_conns and each worker gets at least one */
         u->s[i].cap =
@@ -143,12 +145,15 @@ int pt_upstream_pick(pt_upstream *u, uint64_t now, const bool *tried)
 void pt_upstream_acquire(pt_upstream *u, size_t i)
 {
     u->s[i].active++;
+    PT_STATS_ADD(u->s[i].st->requests, 1);
+    PT_STATS_SET(u->s[i].st->active, u->s[i].active);
 }
 
 void pt_upstream_release(pt_upstream *u, size_t i)
 {
     if (u->s[i].active)
         u->s[i].active--;
+    PT_STATS_SET(u->s[i].st->active, u->s[i].active);
 }
 
 bool pt_upstream_fail(pt_upstream *u, size_t i, uint64_t now)
@@ -156,6 +161,7 @@ bool pt_upstream_fail(pt_upstream *u, size_t i, uint64_t now)
     pt_up_server *s = &u->s[i];
     uint64_t window = u->cfg->fail_timeout_ms;
 
+    PT_STATS_ADD(s->st->failures, 1);
     if (u->cfg->max_fails == 0)
         return false;
     /* already down (a request that was in flight when it went down) */
@@ -169,6 +175,7 @@ bool pt_upstream_fail(pt_upstream *u, size_t i, uint64_t now)
         return false;
     /* down for one fail_timeout (a zero fail_timeout leaves it up) */
     s->down_until = now > UINT64_MAX - window ? UINT64_MAX : now + window;
+    PT_STATS_SET(s->st->down_until, s->down_until);
     return true;
 }
 

@@ -10,12 +10,13 @@
 
 typedef struct pt_up_server {
     const pt_fcgi_server *cfg;
-    int64_t current;     /* smooth WRR state */
-    unsigned active;     /* requests this worker has on the server now */
-    unsigned cap;        /* this worker's share of max_conns; 0 = no cap */
-    unsigned fails;      /* failures counted in the current window */
-    uint64_t fail_start; /* ms: first failure of the window */
-    uint64_t down_until; /* ms: 0 = up */
+    struct pt_stats_srv *st; /* its status counters (stats.h) */
+    int64_t current;         /* smooth WRR state */
+    unsigned active;         /* requests this worker has on the server now */
+    unsigned cap;            /* this worker's share of max_conns; 0 = no cap */
+    unsigned fails;          /* failures counted in the current window */
+    uint64_t fail_start;     /* ms: first failure of the window */
+    uint64_t down_until;     /* ms: 0 = up */
 } pt_up_server;
 
 typedef struct pt_upstream {

@@ -14,6 +14,7 @@
 #include "errlines.h"
 #include "gw.h"
 #include "log.h"
+#include "stats.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -733,6 +734,7 @@ static void on_end(ureq *r, const pt_upstream_ev *ev, bool extra)
         return;
     }
     pt_upstream_ok(&r->b->up, (size_t)r->si);
+    pt_stats_latency(r->b->up.s[r->si].st, r->w->loop.now - r->t_sent);
     /* the connection goes back to the pool before the response completes
      * (completing may free r) */
     req_drop_conn(r, !extra && r->codec->reusable && r->codec->reusable(r->dec, r->b->cfg));
@@ -1069,6 +1071,7 @@ int pt_upstream_conn_init(pt_worker *w)
         const pt_backend *bc = &cfg->backends[i];
         ubackend *b = &st->b[i];
         b->cfg = bc;
+        b->q.gauge = &pt_stats_server(bc->name, NULL)->queued;
         if (pt_upstream_init(&b->up, bc, (unsigned)cfg->workers) < 0)
             return -1;
         b->idle = calloc(bc->nservers, sizeof(*b->idle));

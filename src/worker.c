@@ -9,6 +9,8 @@
 #include "conn.h"
 #include "h1_head.h"
 #include "log.h"
+#include "stats.h"
+#include "status.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -99,6 +101,8 @@ static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
         }
         if (ss.ss_family != AF_UNIX)
             nodelay(&w->ls[io - w->lio], fd);
+        PT_STATS_ADD(pt_stats_my->accepted, 1);
+        PT_STATS_ADD(pt_stats_my->active, 1);
         pt_conn_accept(w, fd, &ss, len);
     }
 }
@@ -124,6 +128,7 @@ static void on_stop_timeout(pt_loop *l, pt_timer *t)
 void pt_worker_conn_gone(pt_worker *w)
 {
     w->nconns--;
+    PT_STATS_SUB(pt_stats_my->active, 1);
     if (w->stopping) {
         if (w->nconns == 0)
             w->loop.stop = true;
@@ -359,6 +364,8 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
         pt_timer_init(&w->beat_timer, on_beat, w);
         pt_timer_arm(&w->loop, &w->beat_timer, &w->t_beat);
     }
+    w->cgi_q.gauge = &pt_stats_my->cgi_queued;
+    pt_status_worker_start(w);
 
     if (pt_upstream_conn_init(w) < 0 || fcache_start(w) < 0) {
         pt_log_error("out of memory");
@@ -385,6 +392,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     while (w->conns)
         pt_conn_close(w->conns);
     free_dead(&w->loop);
+    pt_status_worker_stop(w);
     pt_cgi_shutdown(w);
     pt_upstream_conn_shutdown(w);
     pt_fcache_free(w->fcache);

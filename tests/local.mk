@@ -22,7 +22,9 @@ UNIT_TESTS = \
 	tests/unit/test_spawn \
 	tests/unit/test_cgi_spawn \
 	tests/unit/test_errlines \
-	tests/unit/test_resolve
+	tests/unit/test_resolve \
+	tests/unit/test_status \
+	tests/unit/test_alog
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -46,6 +48,8 @@ tests_unit_test_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_errlines_LDADD = $(PT_LIBS)
 tests_unit_test_resolve_LDADD = $(PT_LIBS)
+tests_unit_test_status_LDADD = $(PT_LIBS)
+tests_unit_test_alog_LDADD = $(PT_LIBS)
 # the test makes libportico.a's allocations fail on purpose
 tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
@@ -60,6 +64,8 @@ PY_TESTS = \
 	tests/t_signals.py \
 	tests/t_reload.py \
 	tests/t_reload_ka.py \
+	tests/t_status.py \
+	tests/t_accesslog.py \
 	tests/t_service.py \
 	tests/t_cgi.py \
 	tests/t_fastcgi.py \

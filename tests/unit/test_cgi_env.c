@@ -736,8 +736,28 @@ static void test_envp(void)
     check_envp(&r, "envp with every optional variable");
 }
 
+/* The id portico settled on is REQUEST_ID and HTTP_X_REQUEST_ID; the
+ * client's X-Request-ID does not pass beside it. */
+static void test_request_id_replaces_the_clients(void)
+{
+    static const pt_header h[] = {H("Host", "a"), H("X-Request-ID", "forged")};
+    pt_cgi_req r = base(h, PT_ARRAY_LEN(h));
+    envmap m;
+    collect(&r, &m);
+    ok(val_is(&m, "HTTP_X_REQUEST_ID", "forged") && count(&m, "REQUEST_ID") == 0,
+       "no id set: the client's header passes as any other");
+    map_free(&m);
+    r.request_id = S("0123abcd");
+    collect(&r, &m);
+    ok(val_is(&m, "REQUEST_ID", "0123abcd") && val_is(&m, "HTTP_X_REQUEST_ID", "0123abcd") &&
+           count(&m, "HTTP_X_REQUEST_ID") == 1,
+       "an id set: REQUEST_ID and HTTP_X_REQUEST_ID carry it, once");
+    map_free(&m);
+}
+
 int main(void)
 {
+    test_request_id_replaces_the_clients();
     test_plain_get();
     test_query_shapes();
     test_path_info();
