@@ -144,11 +144,21 @@ static void release_request(pt_conn *c)
     c->redir = NULL;
 }
 
+static void log_request(pt_conn *c);
+
 void pt_conn_close(pt_conn *c)
 {
     if (c->state == PT_CS_CLOSED)
         return;
     pt_worker *w = c->w;
+    /* a dispatched request cut short (the client left, a write failed) is
+     * logged and counted too: with the status sent, or 499 (nginx's "client
+     * closed the request") when nothing was */
+    if (c->req_complete && !c->logged) {
+        if (!c->status)
+            c->status = 499;
+        log_request(c);
+    }
     /* workers never fork, so the socket is not shared: close() unregisters it */
     pt_io_closing(&w->loop, &c->io);
     pt_timer_stop(&c->timer);
@@ -371,7 +381,7 @@ static void reset_request(pt_conn *c)
     c->vhost = NULL;
     c->loc = NULL;
     c->allow = "GET, HEAD, OPTIONS";
-    c->is_head = c->head_only = c->body_chunked = c->req_complete = false;
+    c->is_head = c->head_only = c->body_chunked = c->req_complete = c->logged = false;
     c->body_left = 0;
     c->status = 0;
     c->head_out_start = c->head_out_len = c->bytes_written = 0;
@@ -753,10 +763,16 @@ static bool body_too_slow(pt_conn *c)
     return true;
 }
 
-static void finish_request(pt_conn *c)
+static void log_request(pt_conn *c)
 {
+    c->logged = true;
     access_log(c);
     pt_stats_request(c->status, c->head_len + c->body_rx, c->bytes_written);
+}
+
+static void finish_request(pt_conn *c)
+{
+    log_request(c);
     pt_timer_stop(&c->timer);
     size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
     if (c->close_after && c->req_complete && !c->rq->head.keep_alive && c->in_len == used) {

@@ -72,6 +72,7 @@ struct pt_conn {
     const char *allow;
     bool close_after, is_head, head_only, body_chunked;
     bool req_complete; /* head and body read: the request was dispatched */
+    bool logged;       /* its access-log line is written */
     bool body_collect;
     bool gw_done; /* the gateway delivered the whole response */
     bool gw_ms_set;

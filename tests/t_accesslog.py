@@ -52,8 +52,7 @@ class LogCase(unittest.TestCase):
 
     def env(self, lines, headers=None):
         """env.cgi's environment; the connection stays open until the log
-        has `lines` lines (a client that closes while the program is still
-        running loses the line: a gateway request is logged when it ends)."""
+        has `lines` lines."""
         import http.client
         c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=20)
         try:
@@ -69,6 +68,64 @@ class LogCase(unittest.TestCase):
             if b'=' in item:
                 k, v = item.split(b'=', 1)
                 out[k.decode()] = v.decode('latin-1')
+        return out
+
+
+LINGER_CGI = """#!/bin/sh
+# the whole response (by its Content-Length), then work that outlives the
+# client while stdout stays open
+printf 'Content-Type: text/plain\\r\\nContent-Length: 5\\r\\n\\r\\nhello'
+sleep 3
+"""
+
+SILENT_CGI = """#!/bin/sh
+sleep 5
+printf 'Content-Type: text/plain\\r\\n\\r\\nlate\\n'
+"""
+
+
+class CutShort(LogCase):
+    """A request whose client leaves before the gateway is done is logged
+    too: with the status it was sent, or 499 when nothing was sent."""
+
+    def setUp(self):
+        super().setUp()
+        cgi = os.path.join(self.base, 'cgi')
+        for name, text in (('linger.cgi', LINGER_CGI), ('silent.cgi', SILENT_CGI)):
+            with open(os.path.join(cgi, name), 'w') as f:
+                f.write(text)
+            os.chmod(os.path.join(cgi, name), 0o755)
+
+    def test_client_gone_after_a_complete_response_is_logged_with_its_status(self):
+        s = harness.connect(self.port)
+        s.sendall(b'GET /cgi-bin/linger.cgi HTTP/1.1\r\nHost: x\r\n\r\n')
+        data = b''
+        while not data.endswith(b'hello'):
+            chunk = s.recv(4096)
+            self.assertTrue(chunk, data)
+            data += chunk
+        s.close()  # before the program exits
+        line = self.lines(1)[0]
+        self.assertIn('"GET /cgi-bin/linger.cgi HTTP/1.1" 200 5 ', line)
+
+    def test_client_gone_before_any_response_is_logged_as_499(self):
+        s = harness.connect(self.port)
+        s.sendall(b'GET /cgi-bin/silent.cgi HTTP/1.1\r\nHost: x\r\n\r\n')
+        self.assertTrue(self.srv.wait_for(self._procs, 20), 'the program never started')
+        s.close()
+        line = self.lines(1)[0]
+        self.assertIn('"GET /cgi-bin/silent.cgi HTTP/1.1" 499 0 ', line)
+
+    def _procs(self):
+        out = []
+        for name in os.listdir('/proc'):
+            if name.isdigit():
+                try:
+                    with open('/proc/%s/cmdline' % name, 'rb') as f:
+                        if b'silent.cgi' in f.read():
+                            out.append(int(name))
+                except OSError:
+                    pass
         return out
 
 
