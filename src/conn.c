@@ -56,6 +56,8 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
     }
     c->w = w;
     c->fd = fd;
+    pt_sock_init_plain(&c->sock, fd);
+    c->sock.owner = c;
     c->id = ++w->conn_seq;
     /* the text form is made only when a log line or a gateway needs it */
     const struct sockaddr *sa = peer;
@@ -147,7 +149,7 @@ void pt_conn_close(pt_conn *c)
     /* workers never fork, so the socket is not shared: close() unregisters it */
     pt_io_closing(&w->loop, &c->io);
     pt_timer_stop(&c->timer);
-    close(c->fd);
+    pt_sock_close(&c->sock);
     c->fd = -1;
     c->state = PT_CS_CLOSED;
     pt_gw_queue_remove(c);
@@ -206,10 +208,9 @@ void pt_conn_stop(pt_conn *c)
 
 /* Bytes waiting in the socket's receive buffer (the next request of a
  * connection about to be closed as idle). */
-static bool input_waiting(const pt_conn *c)
+static bool input_waiting(pt_conn *c)
 {
-    char ch;
-    return recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+    return pt_sock_pending(&c->sock) > 0;
 }
 
 /* Escaped first line of the head for logs ("-" when none). */
@@ -358,7 +359,7 @@ static ssize_t read_some(pt_conn *c)
     size_t space = c->in_cap - c->in_len;
     if (space == 0)
         return -1;
-    ssize_t n = recv(c->fd, c->in + c->in_len, space, 0);
+    ssize_t n = pt_sock_read(&c->sock, c->in + c->in_len, space);
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR)
             return -2;
@@ -625,7 +626,7 @@ static void start_request(pt_conn *c)
     c->state = PT_CS_BODY;
     if (h->expect_continue && c->in_len == c->head_len) {
         pt_cq_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-        ssize_t w = pt_cq_flush(&c->out, c->fd, PT_WRITE_PER_WAKEUP);
+        ssize_t w = pt_cq_flush(&c->out, &c->sock, PT_WRITE_PER_WAKEUP);
         (void)w;
     }
     pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
@@ -718,7 +719,7 @@ static void finish_request(pt_conn *c)
         release_request(c);
         /* lingering close: shut our side, drain what the client still sends
          * so a reset does not destroy the response in flight */
-        shutdown(c->fd, SHUT_WR);
+        pt_sock_shutdown(&c->sock);
         c->state = PT_CS_LINGER;
         c->in_len = 0;
         pt_io_set(&c->w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
@@ -790,7 +791,7 @@ static void linger_read(pt_conn *c)
 {
     char tmp[4096];
     for (int i = 0; i < 16; i++) {
-        ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
+        ssize_t n = pt_sock_read(&c->sock, tmp, sizeof(tmp));
         if (n > 0) {
             c->in_len += (size_t)n;
             if (c->in_len > PT_LINGER_BYTES) {
@@ -830,9 +831,8 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
     if (c->state == PT_CS_WRITE && (c->gw_q || (c->gw && !c->gw_done)) && (events & EPOLLIN)) {
         /* input while the gateway works: the end of the stream, or a
          * pipelined request that waits its turn (then stop watching input) */
-        char ch;
-        ssize_t n = recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        int n = pt_sock_pending(&c->sock);
+        if (n < 0) {
             pt_conn_close(c);
             return;
         }
@@ -989,7 +989,7 @@ static void drive(pt_conn *c)
         }
         case PT_CS_WRITE: {
             if (c->out.bytes > 0) {
-                ssize_t n = pt_cq_flush(&c->out, c->fd, PT_WRITE_PER_WAKEUP);
+                ssize_t n = pt_cq_flush(&c->out, &c->sock, PT_WRITE_PER_WAKEUP);
                 if (n < 0 && errno != EAGAIN) {
                     pt_conn_close(c);
                     return;

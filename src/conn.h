@@ -46,6 +46,7 @@ struct pt_conn {
     pt_worker *w;
     pt_conn *prev, *next, *dead_next;
     int fd;
+    pt_sock sock; /* every byte to and from the client goes through it (sock.h) */
     pt_conn_state state;
     uint64_t id;
     unsigned char peer_addr[16];

@@ -83,8 +83,7 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
             /* RFC 9112 §8: a body without chunked coding or Content-Length
              * (HTTP/1.0, NPH) ends at the close and counts as complete
              * unless the connection reports an error: a reset, not a FIN */
-            struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            pt_sock_reset(&c->sock);
         }
         c->close_after = true;
         c->gw_done = true;

@@ -16,6 +16,7 @@ src_libportico_a_SOURCES = \
 	src/priv.c src/priv.h \
 	src/log.c src/log.h \
 	src/buf.c src/buf.h \
+	src/sock.c src/sock.h \
 	src/ev.c src/ev.h \
 	src/notify.c src/notify.h \
 	src/listen.c src/listen.h \
