@@ -27,8 +27,12 @@ typedef struct pt_cgi_req {
     pt_str remote_port;         /* REMOTE_PORT */
     int http_major, http_minor; /* SERVER_PROTOCOL "HTTP/1.1" */
     bool https;                 /* HTTPS=on and REQUEST_SCHEME=https; else REQUEST_SCHEME=http */
-    int64_t content_length;     /* CONTENT_LENGTH (decimal) when >= 0: the collected body's size */
-    const pt_header *headers;   /* request header fields -> HTTP_* */
+    /* with https, mod_ssl's names (NULL: not emitted): SSL_PROTOCOL,
+     * SSL_CIPHER, SSL_TLS_SNI; SSL_SESSION_RESUMED "Resumed" / "Initial" */
+    const char *ssl_protocol, *ssl_cipher, *ssl_sni;
+    bool ssl_resumed;
+    int64_t content_length;   /* CONTENT_LENGTH (decimal) when >= 0: the collected body's size */
+    const pt_header *headers; /* request header fields -> HTTP_* */
     size_t nheaders;
     bool pass_authorization; /* HTTP_AUTHORIZATION passed (RFC 3875 §4.1.18 lets servers withhold
                                 credentials; FastCGI/PHP needs them) */

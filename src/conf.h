@@ -16,7 +16,19 @@ typedef struct pt_listen_cfg {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     bool any_dual; /* "*:PORT" / "PORT": [::] with v6only=0, falling back to 0.0.0.0 */
+    bool tls;      /* from tls_listen / --tls: connections speak TLS (tls.c) */
 } pt_listen_cfg;
+
+/* tls = { ... }: the server's certificate and protocol settings (tls.c). */
+typedef struct pt_tls_cfg {
+    char *certificate;            /* PEM, full chain; absolute */
+    char *key;                    /* PEM private key; absolute */
+    char *ciphers;                /* TLS 1.2 cipher list (OpenSSL syntax) */
+    char *ciphersuites;           /* TLS 1.3 suites */
+    char *groups;                 /* key exchange groups, "X25519:P-256" */
+    int min_version, max_version; /* TLS1_2_VERSION, TLS1_3_VERSION */
+    struct ssl_ctx_st *ctx;       /* built by the loader when a listener uses TLS */
+} pt_tls_cfg;
 
 typedef enum pt_balance { PT_BAL_ROUND_ROBIN, PT_BAL_LEAST_CONN } pt_balance;
 
@@ -183,6 +195,7 @@ typedef struct pt_config {
     bool server_tokens; /* include the version in Server: */
     pt_listen_cfg *listen;
     size_t nlisten;
+    pt_tls_cfg tls;
     pt_limits limits;
     pt_fcache_cfg open_file_cache;
     pt_vhost *vhosts; /* at least one; exactly one is_default */
@@ -210,9 +223,12 @@ typedef struct pt_cli {
     int workers;           /* -w, -1 unset */
     const char **listen;   /* -l (repeatable) */
     size_t nlisten;
-    const char *port; /* -p */
-    const char *root; /* -r */
-    const char **cgi; /* --cgi PREFIX=PATH */
+    const char **tls_listen; /* --tls (repeatable) */
+    size_t ntls_listen;
+    const char *tls_cert, *tls_key; /* --cert, --key */
+    const char *port;               /* -p */
+    const char *root;               /* -r */
+    const char **cgi;               /* --cgi PREFIX=PATH */
     size_t ncgi;
     const char **fastcgi; /* --fastcgi PATTERN=ADDR[,ADDR...] */
     size_t nfastcgi;

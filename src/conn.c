@@ -13,6 +13,7 @@
 #include "log.h"
 #include "resolve.h"
 #include "static.h"
+#include "tls.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -47,7 +48,7 @@ static const pt_limits *limits(const pt_conn *c)
     return &c->w->cfg->limits;
 }
 
-void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
+void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls)
 {
     pt_conn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -58,6 +59,11 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
     c->fd = fd;
     pt_sock_init_plain(&c->sock, fd);
     c->sock.owner = c;
+    if (tls && pt_tls_sock_init(&c->sock, w->cfg->tls.ctx, fd) < 0) {
+        close(fd);
+        free(c);
+        return;
+    }
     c->id = ++w->conn_seq;
     /* the text form is made only when a log line or a gateway needs it */
     const struct sockaddr *sa = peer;
@@ -348,6 +354,45 @@ static void reset_request(pt_conn *c)
     c->gw_t_start = c->gw_ms = 0;
     c->gw_ms_set = false;
     c->redirects = 0;
+}
+
+static ssize_t read_some(pt_conn *c);
+
+/* Wait for input; false when there is none. TLS may need to write first
+ * (a handshake flight), or hold decrypted bytes that epoll cannot show (a
+ * record longer than the room that was left): those are read now, and
+ * true says go on. */
+static bool more_input(pt_conn *c)
+{
+    if (c->sock.flags & PT_SOCK_BUFFERED) {
+        ssize_t n = read_some(c);
+        if (n > 0) {
+            if (c->state == PT_CS_BODY)
+                c->body_rx += (uint64_t)n;
+            return true;
+        }
+        if (n == 0 || n == -2) {
+            pt_conn_close(c);
+            return true;
+        }
+    }
+    uint32_t ev = EPOLLIN | EPOLLRDHUP;
+    if (c->sock.flags & PT_SOCK_WANT_WRITE)
+        ev |= EPOLLOUT;
+    pt_io_set(&c->w->loop, &c->io, ev);
+    return false;
+}
+
+/* A request head that begins on a TLS port without a handshake: plain
+ * HTTP, answered with a plain 400 and a close (nginx's "The plain HTTP
+ * request was sent to HTTPS port"). */
+static void plain_on_tls(pt_conn *c)
+{
+    c->sock.flags &= ~(unsigned)PT_SOCK_PLAIN_ON_TLS;
+    c->state = PT_CS_HEAD;
+    c->t_start = c->w->loop.now;
+    c->t_wall = time(NULL);
+    pt_conn_reject(c, 400, "plain HTTP request sent to a TLS port", true);
 }
 
 /* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
@@ -840,7 +885,8 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
             pt_io_set(&c->w->loop, &c->io, EPOLLRDHUP);
         return;
     }
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) &&
+    if (((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) ||
+         ((events & EPOLLOUT) && (c->sock.flags & PT_SOCK_WANT_WRITE))) &&
         (c->state == PT_CS_IDLE || c->state == PT_CS_HEAD || c->state == PT_CS_BODY)) {
         ssize_t n = read_some(c);
         if (n == 0 || n == -2) {
@@ -848,6 +894,8 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
             pt_conn_close(c);
             return;
         }
+        if (n > 0 && (c->sock.flags & PT_SOCK_PLAIN_ON_TLS))
+            plain_on_tls(c);
         if (n > 0 && c->state == PT_CS_BODY) {
             c->body_rx += (uint64_t)n;
             pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
@@ -934,7 +982,8 @@ static void drive(pt_conn *c)
                     else if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive)
                         pt_timer_arm(&w->loop, &c->timer, &w->t_keepalive);
                 }
-                pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+                if (more_input(c))
+                    continue;
                 return;
             }
             if (c->state == PT_CS_IDLE) {
@@ -950,7 +999,8 @@ static void drive(pt_conn *c)
             }
             int r = pt_h1_find_head_end(c->in, c->in_len, limits(c)->header_buffer);
             if (r == 0) {
-                pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+                if (more_input(c))
+                    continue;
                 return;
             }
             if (r < 0) {
@@ -984,7 +1034,8 @@ static void drive(pt_conn *c)
             }
             if (body_too_slow(c))
                 continue;
-            pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+            if (more_input(c))
+                continue;
             return;
         }
         case PT_CS_WRITE: {
@@ -1003,7 +1054,8 @@ static void drive(pt_conn *c)
                 if (c->out.bytes > 0) {
                     /* no EPOLLIN while responding: that is the back-pressure
                      * on pipelining clients */
-                    pt_io_set(&w->loop, &c->io, EPOLLOUT);
+                    pt_io_set(&w->loop, &c->io,
+                              EPOLLOUT | (c->sock.flags & PT_SOCK_WANT_READ ? EPOLLIN : 0));
                     return;
                 }
             }

@@ -97,8 +97,8 @@ struct pt_conn {
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
 };
 
-/* Take over an accepted socket (non-blocking). */
-void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen);
+/* Take over an accepted socket (non-blocking); tls: from a TLS listener. */
+void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls);
 /* The client's address as text ("192.0.2.1", "2001:db8::1", "unix"). */
 const char *pt_conn_peer_ip(pt_conn *c);
 /* Close now (no response). */

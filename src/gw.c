@@ -10,6 +10,7 @@
 #include "h1_resp.h"
 #include "log.h"
 #include "resolve.h"
+#include "tls.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -487,7 +488,7 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .remote_port = {e->remote_port, strlen(e->remote_port)},
         .http_major = h->http_major,
         .http_minor = h->http_minor,
-        .https = false,
+        .https = false, /* below, from the socket layer */
         .content_length = (h->is_chunked || h->content_length >= 0) ? (int64_t)c->rq->body.len : -1,
         .headers = h->headers,
         .nheaders = h->nheaders,
@@ -507,6 +508,14 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
             req.request_uri.p = h->path.p;
             req.request_uri.len = (size_t)(end - h->path.p);
         }
+    }
+    pt_tls_info ti;
+    if (pt_tls_info_get(&c->sock, &ti)) {
+        req.https = true;
+        req.ssl_protocol = ti.protocol;
+        req.ssl_cipher = ti.cipher;
+        req.ssl_sni = ti.sni;
+        req.ssl_resumed = ti.resumed;
     }
     e->req = req;
 }

@@ -5,6 +5,7 @@
 #include "conf.h"
 #include "h1_head.h"
 #include "listen.h"
+#include "tls.h"
 #include "log.h"
 #include "master.h"
 #include "mime.h"
@@ -23,6 +24,7 @@
 static const char usage_text[] =
     "usage: portico [-c FILE] [-t] [-V] [-h] [--daemon] [-w N]\n"
     "               [-l ADDR:PORT]... [-p PORT] [-r DOCROOT]\n"
+    "               [--tls ADDR:PORT]... [--cert FILE] [--key FILE]\n"
     "               [--cgi PREFIX=PATH]... [--fastcgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--max-body SIZE] [--error-log FILE|stderr] [--access-log FILE|off]\n"
     "               [-o SETTING=VALUE]...\n"
@@ -36,6 +38,9 @@ static const char usage_text[] =
     "  -w N                 worker processes (0 = one per CPU)\n"
     "  -l ADDR:PORT         listen on this address (repeatable): 127.0.0.1:8080, [::1]:8080\n"
     "  -p PORT              listen on PORT on every interface\n"
+    "  --tls ADDR:PORT      listen with TLS on this address (repeatable); needs --cert, --key\n"
+    "  --cert FILE          TLS certificate (PEM, full chain)\n"
+    "  --key FILE           TLS private key (PEM)\n"
     "  -r DOCROOT           document root (default: the current directory)\n"
     "  --cgi PREFIX=PATH    run CGI programs: /prefix/=DIR (scripts in DIR), /prefix=PROGRAM\n"
     "                       (one program), .ext=INTERPRETER or .ext= (scripts in the root)\n"
@@ -54,7 +59,17 @@ const char *__lsan_default_suppressions(void)
     return "leak:libconfig.so\n";
 }
 
-enum { OPT_DAEMON = 256, OPT_CGI, OPT_FASTCGI, OPT_MAX_BODY, OPT_ERROR_LOG, OPT_ACCESS_LOG };
+enum {
+    OPT_DAEMON = 256,
+    OPT_CGI,
+    OPT_FASTCGI,
+    OPT_MAX_BODY,
+    OPT_ERROR_LOG,
+    OPT_ACCESS_LOG,
+    OPT_TLS,
+    OPT_CERT,
+    OPT_KEY
+};
 
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
@@ -65,6 +80,9 @@ static const struct option long_opts[] = {
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"tls", required_argument, NULL, OPT_TLS},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
     {NULL, 0, NULL, 0},
 };
 
@@ -170,6 +188,15 @@ int main(int argc, char **argv)
         case OPT_ACCESS_LOG:
             cli.access_log = optarg;
             break;
+        case OPT_TLS:
+            no_mem |= push(&cli.tls_listen, &cli.ntls_listen, optarg) < 0;
+            break;
+        case OPT_CERT:
+            cli.tls_cert = optarg;
+            break;
+        case OPT_KEY:
+            cli.tls_key = optarg;
+            break;
         default:
             fputs(usage_text, stderr);
             return 2;
@@ -252,8 +279,9 @@ int main(int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < nls; i++)
-        pt_log_info("listening on %s%s", ls[i].text,
+        pt_log_info("listening on %s%s%s", ls[i].text, ls[i].cfg->tls ? " (TLS)" : "",
                     ls[i].activated ? " (socket passed by the service manager)" : "");
+    pt_tls_log_start(cfg);
     rc = pt_master_run(&cfg, &ls, &nls, &cli);
     if (cfg->pid_file)
         unlink(cfg->pid_file);
@@ -263,6 +291,7 @@ out:
     pt_mime_free();
     pt_log_close_all();
     free(cli.listen);
+    free(cli.tls_listen);
     free(cli.overrides);
     free(cli.cgi);
     free(cli.fastcgi);

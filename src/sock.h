@@ -24,17 +24,17 @@ typedef struct pt_sock_ops {
 } pt_sock_ops;
 
 enum {
-    PT_SOCK_WANT_READ = 1,  /* TLS: the last call waits for input, whatever it did */
-    PT_SOCK_WANT_WRITE = 2, /* TLS: the last call waits for room to write */
+    PT_SOCK_WANT_READ = 1,    /* TLS: the last call waits for input, whatever it did */
+    PT_SOCK_WANT_WRITE = 2,   /* TLS: the last call waits for room to write */
     PT_SOCK_PLAIN_ON_TLS = 4, /* TLS port, but the client speaks plain HTTP */
-    PT_SOCK_BUFFERED = 8, /* TLS: input decrypted but not yet read; epoll cannot tell */
+    PT_SOCK_BUFFERED = 8,     /* TLS: input decrypted but not yet read; epoll cannot tell */
 };
 
 struct pt_sock {
     const pt_sock_ops *ops;
     int fd;
     unsigned flags;
-    void *tls; /* SSL * (tls.c) */
+    void *tls;             /* SSL * (tls.c) */
     struct pt_conn *owner; /* for log lines */
 };
 

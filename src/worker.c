@@ -99,7 +99,7 @@ static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
         }
         if (ss.ss_family != AF_UNIX)
             nodelay(&w->ls[io - w->lio], fd);
-        pt_conn_accept(w, fd, &ss, len);
+        pt_conn_accept(w, fd, &ss, len, w->ls[io - w->lio].cfg->tls);
     }
 }
 
