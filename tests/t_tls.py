@@ -50,6 +50,10 @@ printf 'Content-Type: text/plain\\r\\n\\r\\n'
 env
 '''
 
+PPID_CGI = '''#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n%s %s\\n' "$PPID" "$SSL_SESSION_RESUMED"
+'''
+
 ECHO_CGI = '''#!/bin/sh
 printf 'Content-Type: application/octet-stream\\r\\n\\r\\n'
 exec cat
@@ -66,7 +70,7 @@ def tls_server(crt=EC_CRT, key=EC_KEY, extra=(), **kw):
     srv.write_file('big.bin', BIG)
     cgi = os.path.join(srv.tmpdir, 'cgi')
     os.makedirs(cgi, exist_ok=True)
-    for name, body in (('env.cgi', ENV_CGI), ('echo.cgi', ECHO_CGI)):
+    for name, body in (('env.cgi', ENV_CGI), ('echo.cgi', ECHO_CGI), ('ppid.cgi', PPID_CGI)):
         p = os.path.join(cgi, name)
         with open(p, 'w') as f:
             f.write(body)
@@ -294,6 +298,38 @@ tls = { certificate = "%s"; key = "%s"; protocols = [ "TLSv1.3" ]; };
             self.assertEqual(r.stdout, b'from the file\n', r.stderr)
             self.assertNotEqual(s_client(srv.port, '-tls1_2').returncode, 0)
             self.assertEqual(s_client(srv.port, '-tls1_3').returncode, 0)
+
+    def test_session_resumes_on_every_worker(self):
+        # the master makes the context (and its ticket keys) before the
+        # workers fork: a ticket from one worker is good on the other
+        with tls_server(workers=2) as srv:
+            ctx = client_context()
+            session = None
+            seen = {}
+            for _ in range(60):
+                with socket.create_connection(('127.0.0.1', srv.port), timeout=20) as raw:
+                    with ctx.wrap_socket(raw, server_hostname='localhost',
+                                         session=session) as t:
+                        t.sendall(b'GET /cgi-bin/ppid.cgi HTTP/1.1\r\nHost: localhost\r\n'
+                                  b'Connection: close\r\n\r\n')
+                        data = b''
+                        while True:
+                            chunk = t.recv(4096)
+                            if not chunk:
+                                break
+                            data += chunk
+                        if session is None:
+                            session = t.session
+                            continue
+                        self.assertTrue(t.session_reused)
+                r = harness.parse_responses(data)[0]
+                ppid, resumed = r.body.decode().split()
+                self.assertEqual(resumed, 'Resumed')
+                seen[ppid] = seen.get(ppid, 0) + 1
+                if len(seen) == 2:
+                    break
+            if len(seen) < 2:
+                self.skipTest('all connections went to one worker: %s' % seen)
 
     def test_reload_loads_the_renewed_certificate_and_keeps_serving(self):
         crt = os.path.join(CERTS, 'live.crt')
