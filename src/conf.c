@@ -205,8 +205,15 @@ static const key_spec backend_keys[] = {
 };
 static const limit_spec backend_specs[] = {BACKEND_AMOUNTS(BACKEND_SPEC)};
 
+static const key_spec vhost_tls_keys[] = {
+    {"certificate", K_STR, NULL},
+    {"key", K_STR, NULL},
+    {NULL, K_INT, NULL},
+};
+
 static const key_spec vhost_keys[] = {
     {"names", K_STRS, NULL},
+    {"tls", K_GROUP, vhost_tls_keys},
     {"default", K_BOOL, NULL},
     {"root", K_STR, NULL},
     {"index", K_STRS, NULL},
@@ -1875,6 +1882,13 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
     opt_bool(g, "follow_symlinks", &v->follow_symlinks);
     opt_bool(g, "allow_dotfiles", &v->allow_dotfiles);
     opt_bool(g, "precompressed", &v->precompressed);
+    if ((s = member(g, "tls"))) {
+        if (opt_file(x, s, "certificate", &v->tls_certificate) < 0 ||
+            opt_file(x, s, "key", &v->tls_key) < 0)
+            return -1;
+        if (!v->tls_certificate || !v->tls_key)
+            return fail_at(x, s, "a vhost's tls needs both certificate and key");
+    }
     if ((s = member(g, "access_log"))) {
         const char *a = config_setting_get_string(s);
         if (!a[0])
@@ -2061,6 +2075,35 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     return 0;
 }
 
+/* Per-vhost certificates, chosen by SNI: a context each, with the
+ * top-level protocol settings; only when a listener uses TLS. */
+static int build_tls_vhosts(load_ctx *x, const config_setting_t *root)
+{
+    pt_config *c = x->c;
+    const config_setting_t *list = member(root, "vhosts");
+    if (!c->tls.ctx)
+        return 0;
+    for (size_t i = 0; i < c->nvhosts; i++) {
+        pt_vhost *v = &c->vhosts[i];
+        if (!v->tls_certificate)
+            continue;
+        const config_setting_t *g = list ? config_setting_get_elem(list, (unsigned)i) : NULL;
+        pt_tls_cfg t = c->tls;
+        char err[512], warn[512];
+        t.certificate = v->tls_certificate;
+        t.key = v->tls_key;
+        t.ctx = NULL;
+        warn[0] = '\0';
+        if (pt_tls_ctx_load(&t, err, sizeof(err), warn, sizeof(warn)) < 0)
+            return fail_at(x, member(g, "tls"), "%s", err);
+        v->tls_ctx = t.ctx;
+        if (warn[0] && warn_at(x, member(g, "tls"), "%s", warn) < 0)
+            return -1;
+    }
+    pt_tls_sni_setup(c);
+    return 0;
+}
+
 static int build(load_ctx *x)
 {
     const config_setting_t *root = config_root_setting(&x->lc);
@@ -2070,7 +2113,7 @@ static int build(load_ctx *x)
         build_listen(x, root) < 0 || build_tls(x, root) < 0 || build_limits(x, root) < 0 ||
         build_fcache(x, root) < 0 || build_defaults(x, root, &d) < 0 ||
         build_backends(x, root) < 0 || build_vhosts(x, root, &d) < 0 ||
-        warn_unused_backends(x, root) < 0)
+        build_tls_vhosts(x, root) < 0 || warn_unused_backends(x, root) < 0)
         goto out;
     rc = 0;
 out:
@@ -2875,6 +2918,9 @@ void pt_config_free(pt_config *c)
             close(v->root_fd);
         free_strv(v->index, v->nindex);
         free(v->access_log);
+        pt_tls_ctx_release(v->tls_ctx);
+        free(v->tls_certificate);
+        free(v->tls_key);
         for (size_t j = 0; j < v->nlocs; j++) {
             pt_location *l = &v->locs[j];
             free(l->pattern);

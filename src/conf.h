@@ -139,6 +139,10 @@ typedef struct pt_vhost {
     size_t nindex;
     bool dir_listing, follow_symlinks, allow_dotfiles, precompressed;
     char *access_log; /* NULL: the global one; "off": none */
+    /* tls = { certificate; key; }: sent to clients naming this vhost by
+     * SNI (RFC 6066 §3); the context is built like the top-level one */
+    char *tls_certificate, *tls_key;
+    struct ssl_ctx_st *tls_ctx;
     pt_location *locs;
     size_t nlocs;
     int line;

@@ -178,6 +178,37 @@ void pt_tls_ctx_free(pt_tls_cfg *t)
     t->ctx = NULL;
 }
 
+void pt_tls_ctx_release(struct ssl_ctx_st *ctx)
+{
+    SSL_CTX_free(ctx);
+}
+
+/* RFC 6066 §3: the name picks the vhost (as a Host field would) and so
+ * the certificate; the session and ticket keys stay the listener's */
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    const pt_config *c = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name)
+        return SSL_TLSEXT_ERR_NOACK;
+    const pt_vhost *v = pt_config_vhost(c, name, strlen(name));
+    if (v && v->tls_ctx && !SSL_set_SSL_CTX(ssl, v->tls_ctx))
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+void pt_tls_sni_setup(pt_config *c)
+{
+    bool any = false;
+    for (size_t i = 0; i < c->nvhosts; i++)
+        any |= c->vhosts[i].tls_ctx != NULL;
+    if (!any || !c->tls.ctx)
+        return;
+    SSL_CTX_set_tlsext_servername_callback(c->tls.ctx, on_servername);
+    SSL_CTX_set_tlsext_servername_arg(c->tls.ctx, c);
+}
+
 /* Can this kernel do TLS (the "tls" upper-layer protocol, RFC-less Linux
  * kTLS)? Asked on a loopback TCP connection made for the purpose. */
 static int ktls_probe(void)
@@ -402,16 +433,28 @@ static ssize_t tls_sendfile(pt_sock *s, int fd, off_t *off, size_t len)
     return w;
 }
 
+/* Is a request's byte waiting? Raw bytes may be a partial record or a
+ * post-handshake message, no request at all (a client trickling record
+ * bytes would otherwise keep an idle connection forever): decrypt what is
+ * there and look. */
 static int tls_pending(pt_sock *s)
 {
     SSL *ssl = s->tls;
-    if (is_up(s) && SSL_has_pending(ssl))
+    if (!is_up(s)) {
+        int r = pt_sock_plain.pending(s);
+        return r > 0 ? 0 : r;
+    }
+    char ch;
+    ERR_clear_error();
+    int n = SSL_peek(ssl, &ch, 1);
+    if (n > 0) {
+        /* decrypted now, so epoll will not report it */
+        s->flags |= PT_SOCK_BUFFERED;
         return 1;
-    int r = pt_sock_plain.pending(s);
-    /* raw bytes of a handshake are no request to answer */
-    if (r > 0 && !is_up(s))
-        return 0;
-    return r;
+    }
+    int e = SSL_get_error(ssl, n);
+    ERR_clear_error();
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
 }
 
 static void tls_shutdown(pt_sock *s)

@@ -17,6 +17,10 @@
  * expires within 30 days leaves a line in warn (not an error). */
 int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t warnlen);
 void pt_tls_ctx_free(pt_tls_cfg *t);
+void pt_tls_ctx_release(struct ssl_ctx_st *ctx);
+/* Clients naming a vhost with a certificate of its own get that one (SNI);
+ * the others get the top-level certificate. */
+void pt_tls_sni_setup(pt_config *c);
 /* One line at start: kernel TLS for files, or the read-and-encrypt path. */
 void pt_tls_log_start(const pt_config *c);
 

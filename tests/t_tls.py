@@ -2,14 +2,16 @@
 tls_listen + tls = {...}, static files (whole, 1 MiB byte-exact, ranges),
 CGI seeing TLS, request bodies, keep-alive, ALPN and protocol versions,
 plain HTTP and garbage on a TLS port, a handshake that never comes, -t
-checks of the key and the expiry, plain and TLS listeners together, and a
-reload that loads a renewed certificate. Certificates are made at test time
+checks of the key and the expiry, plain and TLS listeners together, a
+reload that loads a renewed certificate, SNI certificates per vhost and
+session resumption across workers. Certificates are made at test time
 with openssl req (ECDSA P-256 and RSA)."""
 
 import hashlib
 import http.client
 import os
 import re
+import select
 import signal
 import socket
 import ssl
@@ -26,8 +28,9 @@ import harness  # noqa: E402
 CERTS = tempfile.mkdtemp(prefix='portico-tls-')
 
 
-def make_cert(name, kind='ec', days=365):
-    """(cert path, key path) of a self-signed certificate for 127.0.0.1."""
+def make_cert(name, kind='ec', days=365, dns='localhost'):
+    """(cert path, key path) of a self-signed certificate for 127.0.0.1
+    and the name dns."""
     crt = os.path.join(CERTS, name + '.crt')
     key = os.path.join(CERTS, name + '.key')
     if kind == 'ec':
@@ -36,8 +39,8 @@ def make_cert(name, kind='ec', days=365):
         alg = ['-newkey', 'rsa:2048']
     subprocess.run(['openssl', 'req', '-x509'] + alg +
                    ['-nodes', '-keyout', key, '-out', crt, '-days', str(days),
-                    '-subj', '/CN=localhost',
-                    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+                    '-subj', '/CN=' + dns,
+                    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:' + dns],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return crt, key
 
@@ -59,6 +62,7 @@ printf 'Content-Type: application/octet-stream\\r\\n\\r\\n'
 exec cat
 '''
 
+GZ = __import__('gzip').compress(b'plain text\n' * 1000)
 BIG = bytes((i * 7 + (i >> 11)) & 0xff for i in range(1 << 20))
 
 
@@ -68,6 +72,8 @@ def tls_server(crt=EC_CRT, key=EC_KEY, extra=(), **kw):
                          '-o', 'log_level=info', *extra, listen=[], **kw)
     srv.write_file('index.html', 'hello over tls\n')
     srv.write_file('big.bin', BIG)
+    srv.write_file('page.txt', 'plain text\n' * 1000)
+    srv.write_file('page.txt.gz', GZ)
     cgi = os.path.join(srv.tmpdir, 'cgi')
     os.makedirs(cgi, exist_ok=True)
     for name, body in (('env.cgi', ENV_CGI), ('echo.cgi', ECHO_CGI), ('ppid.cgi', PPID_CGI)):
@@ -92,6 +98,21 @@ def s_client(port, *args, data=b''):
                           timeout=30)
 
 
+def served_cert(port, sni='localhost'):
+    """The DER certificate the server presents for the name sni."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(('127.0.0.1', port), timeout=10) as s:
+        with ctx.wrap_socket(s, server_hostname=sni) as t:
+            return t.getpeercert(binary_form=True)
+
+
+def der(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
 def client_context(crt=EC_CRT):
     ctx = ssl.create_default_context(cafile=crt)
     return ctx
@@ -100,7 +121,7 @@ def client_context(crt=EC_CRT):
 class Https(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = tls_server(extra=('-o', 'limits.header_timeout=2s'))
+        cls.srv = tls_server(extra=('-o', 'limits.header_timeout=2s', '-o', 'precompressed=true'))
         cls.srv.start()
 
     @classmethod
@@ -124,6 +145,17 @@ class Https(unittest.TestCase):
         head, _, body = r.stdout.partition(b'\r\n\r\n')
         self.assertIn(b' 206 ', head.split(b'\r\n')[0])
         self.assertEqual(body, BIG[100000:100100])
+
+    def test_precompressed_sibling_and_cached_small_file_over_https(self):
+        # the .gz sibling goes out as a file range, a small file from the
+        # open-file cache's memory: both through the TLS write path
+        for _ in range(2):
+            r = https(self.srv, '/page.txt', '-H', 'Accept-Encoding: gzip', '-D', '-')
+            head, _, body = r.stdout.partition(b'\r\n\r\n')
+            self.assertIn(b'content-encoding: gzip', head.lower())
+            self.assertEqual(body, GZ)
+            r = https(self.srv, '/index.html')
+            self.assertEqual(r.stdout, b'hello over tls\n')
 
     def test_cgi_sees_https_and_mod_ssl_names(self):
         r = https(self.srv, '/cgi-bin/env.cgi')
@@ -165,6 +197,32 @@ class Https(unittest.TestCase):
         r = harness.parse_responses(data, ['POST'])[0]
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, body)
+
+    def test_idle_connection_trickling_record_bytes_is_closed(self):
+        # between requests only a whole request byte counts as input: the
+        # bytes of a record that never completes do not hold the idle
+        # connection open past keepalive_timeout
+        with tls_server(extra=('-o', 'limits.keepalive_timeout=1s')) as srv:
+            with socket.create_connection(('127.0.0.1', srv.port), timeout=20) as raw:
+                t = client_context().wrap_socket(raw, server_hostname='localhost')
+                t.sendall(b'GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n')
+                r = harness.read_response(t)
+                self.assertEqual(r.status, 200)
+                fd = t.fileno()
+                os.write(fd, b'\x17\x03\x03\x40\x00')  # a 16 KiB record, byte by byte
+                closed = False
+                for _ in range(80):
+                    time.sleep(0.25)
+                    try:
+                        os.write(fd, b'x')
+                    except OSError:
+                        closed = True
+                        break
+                    if select.select([fd], [], [], 0)[0]:
+                        closed = True
+                        break
+                t.close()
+            self.assertTrue(closed, 'the connection stayed open for 20 s of trickled bytes')
 
     def test_keep_alive_serves_several_requests_on_one_connection(self):
         c = http.client.HTTPSConnection('localhost', self.srv.port, timeout=20,
@@ -331,6 +389,28 @@ tls = { certificate = "%s"; key = "%s"; protocols = [ "TLSv1.3" ]; };
             if len(seen) < 2:
                 self.skipTest('all connections went to one worker: %s' % seen)
 
+    def test_sni_picks_the_certificate_of_the_vhost(self):
+        ca, ka = make_cert('sni-a', dns='a.test')
+        cb, kb = make_cert('sni-b', kind='rsa', dns='b.test')
+        conf = '''
+tls_listen = [ "127.0.0.1:@PORT@" ];
+tls = { certificate = "%s"; key = "%s"; };
+vhosts = (
+  { names = [ "a.test" ]; tls = { certificate = "%s"; key = "%s"; }; },
+  { names = [ "b.test" ]; tls = { certificate = "%s"; key = "%s"; }; },
+  { default = true; }
+);
+''' % (EC_CRT, EC_KEY, ca, ka, cb, kb)
+        with harness.Server(conf=conf, listen=[]) as srv:
+            srv.write_file('index.html', 'sni\n')
+            self.assertEqual(served_cert(srv.port, 'a.test'), der(ca))
+            self.assertEqual(served_cert(srv.port, 'B.test'), der(cb))
+            self.assertEqual(served_cert(srv.port, 'other.test'), der(EC_CRT))
+            self.assertEqual(served_cert(srv.port, None), der(EC_CRT))
+            r = harness.curl('--cacert', cb, '--resolve', 'b.test:%d:127.0.0.1' % srv.port,
+                             'https://b.test:%d/index.html' % srv.port)
+            self.assertEqual(r.stdout, b'sni\n', r.stderr)
+
     def test_reload_loads_the_renewed_certificate_and_keeps_serving(self):
         crt = os.path.join(CERTS, 'live.crt')
         key = os.path.join(CERTS, 'live.key')
@@ -339,18 +419,6 @@ tls = { certificate = "%s"; key = "%s"; protocols = [ "TLSv1.3" ]; };
         for src, dst in ((c1, crt), (k1, key)):
             with open(src, 'rb') as f, open(dst, 'wb') as g:
                 g.write(f.read())
-
-        def served_cert(port):
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            with socket.create_connection(('127.0.0.1', port), timeout=10) as s:
-                with ctx.wrap_socket(s, server_hostname='localhost') as t:
-                    return t.getpeercert(binary_form=True)
-
-        def der(path):
-            with open(path) as f:
-                return ssl.PEM_cert_to_DER_cert(f.read())
 
         with tls_server(crt, key) as srv:
             self.assertEqual(served_cert(srv.port), der(c1))
