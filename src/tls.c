@@ -42,6 +42,23 @@ enum {
  * here when it exists */
 static const unsigned char alpn_protos[] = "\x08http/1.1";
 
+static int ktls_probe(void);
+static int ktls_errno;
+
+/* Probed once per process (the master, before the workers fork). */
+static bool ktls_available(void)
+{
+    static int known = -1;
+#ifdef OPENSSL_NO_KTLS
+    known = 0;
+#endif
+    if (known < 0) {
+        known = ktls_probe() == 0;
+        ktls_errno = known ? 0 : errno;
+    }
+    return known == 1;
+}
+
 static void ssl_reason(char *buf, size_t n)
 {
     unsigned long e = ERR_peek_last_error();
@@ -94,8 +111,14 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
     /* renegotiation is a DoS lever and useless to HTTP/1.1 servers; no
      * compression (CRIME); the client's cipher order (Mozilla
      * intermediate: every listed cipher is good) */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_ENABLE_KTLS |
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* without the kernel's "tls" module every handshake would try (and
+     * fail) to switch it on */
+    if (ktls_available())
+        SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+    /* read ahead: a record's header and body in one read(2), not two */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* IGNORE_UNEXPECTED_EOF: a client closing without close_notify has
      * ended its requests, not attacked them (a truncated request body is
@@ -246,13 +269,13 @@ void pt_tls_log_start(const pt_config *c)
                 "time",
                 OpenSSL_version(OPENSSL_VERSION), PT_TLS_FILE_CHUNK / 1024);
 #else
-    if (ktls_probe() == 0)
+    if (ktls_available())
         pt_log_info("TLS: kernel TLS available: files over TLS go out with SSL_sendfile "
                     "when the cipher allows");
     else
         pt_log_info("TLS: kernel TLS not available (%s): files over TLS are read and encrypted "
                     "%u KiB at a time",
-                    strerror(errno), PT_TLS_FILE_CHUNK / 1024);
+                    strerror(ktls_errno), PT_TLS_FILE_CHUNK / 1024);
 #endif
 }
 
@@ -359,8 +382,9 @@ static ssize_t tls_read(pt_sock *s, void *buf, size_t len)
     if (n > 0) {
         s->flags &= ~(unsigned)(PT_SOCK_WANT_READ | PT_SOCK_WANT_WRITE);
         s->flags |= TLS_UP;
-        /* the rest of a record longer than buf stays inside OpenSSL */
-        if (SSL_pending(s->tls) > 0)
+        /* the rest of a record longer than buf, or records read ahead,
+         * stay inside OpenSSL */
+        if (SSL_has_pending(s->tls))
             s->flags |= PT_SOCK_BUFFERED;
         return n;
     }
