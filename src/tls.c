@@ -16,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -67,6 +70,80 @@ static void ssl_reason(char *buf, size_t n)
     else
         snprintf(buf, n, "unknown error");
     ERR_clear_error();
+}
+
+/* ---- session tickets ----------------------------------------------------
+ * The key that encrypts tickets (RFC 5077 §4's recommended layout: a key
+ * name, AES-256-CBC, HMAC-SHA256) is derived from a secret the master makes
+ * once, in memory, before the first workers fork, and from the number of
+ * the current period: every worker of every generation (reloads keep the
+ * master and its secret) computes the same keys, so a client resumes on
+ * any worker and after a HUP. Keys change every period; tickets of the
+ * previous period are still accepted, and renewed. */
+#define PT_TICKET_PERIOD (12 * 3600)
+
+static unsigned char ticket_secret[32];
+static bool ticket_secret_made;
+
+static void ticket_derive(uint64_t period, const char *label, unsigned char out[32])
+{
+    unsigned char in[sizeof(ticket_secret) + 8 + 8];
+    memcpy(in, ticket_secret, sizeof(ticket_secret));
+    for (int i = 0; i < 8; i++)
+        in[sizeof(ticket_secret) + (size_t)i] = (unsigned char)(period >> (56 - 8 * i));
+    memset(in + sizeof(ticket_secret) + 8, 0, 8);
+    memcpy(in + sizeof(ticket_secret) + 8, label, strlen(label) < 8 ? strlen(label) : 8);
+    unsigned int n = 32;
+    EVP_Digest(in, sizeof(in), out, &n, EVP_sha256(), NULL);
+    OPENSSL_cleanse(in, sizeof(in));
+}
+
+/* name = 8 bytes of the period, 8 of a tag that only our secret makes */
+static void ticket_name(uint64_t period, unsigned char name[16])
+{
+    unsigned char tag[32];
+    for (int i = 0; i < 8; i++)
+        name[i] = (unsigned char)(period >> (56 - 8 * i));
+    ticket_derive(period, "name", tag);
+    memcpy(name + 8, tag, 8);
+}
+
+static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
+{
+    (void)ssl;
+    uint64_t now = (uint64_t)time(NULL) / PT_TICKET_PERIOD, period = now;
+    unsigned char aes[32], mac[32];
+    int rc = 1;
+    if (enc) {
+        ticket_name(period, name);
+        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+            return -1;
+    } else {
+        unsigned char want[16];
+        period = 0;
+        for (int i = 0; i < 8; i++)
+            period = period << 8 | name[i];
+        if (period != now && period + 1 != now)
+            return 0; /* unknown or expired: a full handshake */
+        ticket_name(period, want);
+        if (CRYPTO_memcmp(want, name, 16) != 0)
+            return 0;
+        rc = period == now ? 1 : 2; /* 2: accepted, issue a fresh ticket */
+    }
+    ticket_derive(period, "aes", aes);
+    ticket_derive(period, "mac", mac);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, mac, sizeof(mac)),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)
+                  : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)) == 1 &&
+             EVP_MAC_CTX_set_params(hctx, params) == 1;
+    OPENSSL_cleanse(aes, sizeof(aes));
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return ok ? rc : -1;
 }
 
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -133,6 +210,15 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"portico", 7);
     SSL_CTX_set_dh_auto(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    if (!ticket_secret_made) {
+        if (RAND_priv_bytes(ticket_secret, sizeof(ticket_secret)) != 1) {
+            ssl_reason(why, sizeof(why));
+            snprintf(err, errlen, "cannot make the session ticket secret: %s", why);
+            goto fail;
+        }
+        ticket_secret_made = true;
+    }
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
     const char *ciphers = t->ciphers ? t->ciphers : PT_TLS_CIPHERS;
     if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
         ssl_reason(why, sizeof(why));

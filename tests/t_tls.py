@@ -411,6 +411,29 @@ vhosts = (
                              'https://b.test:%d/index.html' % srv.port)
             self.assertEqual(r.stdout, b'sni\n', r.stderr)
 
+    def test_session_resumes_after_a_reload(self):
+        # the ticket keys come from a secret the master keeps across
+        # reloads: a ticket from an old worker is good on the new ones
+        with tls_server() as srv:
+            ctx = client_context()
+            with socket.create_connection(('127.0.0.1', srv.port), timeout=20) as raw:
+                with ctx.wrap_socket(raw, server_hostname='localhost') as t:
+                    t.sendall(b'GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n')
+                    harness.read_response(t)
+                    session = t.session
+            old = set(srv.worker_pids())
+            srv.signal(signal.SIGHUP)
+            self.assertTrue(srv.wait_for_log(r'configuration reloaded'))
+            self.assertTrue(srv.wait_for(lambda: not old & set(srv.worker_pids())))
+            with socket.create_connection(('127.0.0.1', srv.port), timeout=20) as raw:
+                with ctx.wrap_socket(raw, server_hostname='localhost', session=session) as t:
+                    t.sendall(b'GET /cgi-bin/ppid.cgi HTTP/1.1\r\nHost: localhost\r\n\r\n')
+                    r = harness.read_response(t)
+                    self.assertTrue(t.session_reused)
+            ppid, resumed = r.body.decode().split()
+            self.assertEqual(resumed, 'Resumed')
+            self.assertNotIn(int(ppid), old)
+
     def test_reload_loads_the_renewed_certificate_and_keeps_serving(self):
         crt = os.path.join(CERTS, 'live.crt')
         key = os.path.join(CERTS, 'live.key')
