@@ -206,8 +206,8 @@ static const key_spec backend_keys[] = {
 static const limit_spec backend_specs[] = {BACKEND_AMOUNTS(BACKEND_SPEC)};
 
 static const key_spec vhost_tls_keys[] = {
-    {"certificate", K_STR, NULL},
-    {"key", K_STR, NULL},
+    {"certificate", K_STRS, NULL},
+    {"key", K_STRS, NULL},
     {NULL, K_INT, NULL},
 };
 
@@ -227,8 +227,8 @@ static const key_spec vhost_keys[] = {
 };
 
 static const key_spec tls_keys[] = {
-    {"certificate", K_STR, NULL}, {"key", K_STR, NULL},          {"protocols", K_STRS, NULL},
-    {"ciphers", K_STR, NULL},     {"ciphersuites", K_STR, NULL}, {"groups", K_STR, NULL},
+    {"certificate", K_STRS, NULL}, {"key", K_STRS, NULL},         {"protocols", K_STRS, NULL},
+    {"ciphers", K_STR, NULL},      {"ciphersuites", K_STR, NULL}, {"groups", K_STR, NULL},
     {NULL, K_INT, NULL},
 };
 
@@ -1000,7 +1000,39 @@ out:
 /* tls = { ... }: read here, the certificate and key loaded by tls.c (in
  * the master, as root, before the workers fork; a reload loads them anew).
  * Only when a listener uses TLS: a tls group alone is not an error. */
-static int opt_file(load_ctx *x, const config_setting_t *root, const char *name, char **out);
+/* certificate and key: one file or a list, paths made absolute, as many
+ * keys as certificates. */
+static int get_pairs(load_ctx *x, const config_setting_t *g, char ***cert, char ***key, size_t *n)
+{
+    const config_setting_t *sc = member(g, "certificate"), *sk = member(g, "key");
+    size_t nc = 0, nk = 0;
+    if (sc && get_strs(x, sc, cert, &nc) < 0)
+        return -1;
+    *n = nc;
+    if (sk && get_strs(x, sk, key, &nk) < 0)
+        return -1;
+    if (nc != nk) {
+        free_strv(*cert, nc);
+        free_strv(*key, nk);
+        *cert = *key = NULL;
+        *n = 0;
+        return fail_at(x, sc ? sc : sk,
+                       "tls: %zu certificate(s) but %zu key(s): each certificate needs its key", nc,
+                       nk);
+    }
+    for (size_t i = 0; i < nc; i++) {
+        char *c = resolve_path(x, sc, (*cert)[i]), *k = c ? resolve_path(x, sk, (*key)[i]) : NULL;
+        if (!c || !k) {
+            free(c);
+            return -1;
+        }
+        free((*cert)[i]);
+        free((*key)[i]);
+        (*cert)[i] = c;
+        (*key)[i] = k;
+    }
+    return 0;
+}
 
 static int build_tls(load_ctx *x, const config_setting_t *root)
 {
@@ -1013,8 +1045,7 @@ static int build_tls(load_ctx *x, const config_setting_t *root)
     t->min_version = PT_TLS_V12;
     t->max_version = PT_TLS_V13;
     if (g) {
-        if (opt_file(x, g, "certificate", &t->certificate) < 0 ||
-            opt_file(x, g, "key", &t->key) < 0)
+        if (get_pairs(x, g, &t->certificate, &t->key, &t->ncert) < 0)
             return -1;
         if ((s = member(g, "ciphers")) && !(t->ciphers = xstrdup(x, config_setting_get_string(s))))
             return -1;
@@ -1043,7 +1074,7 @@ static int build_tls(load_ctx *x, const config_setting_t *root)
     }
     if (!any)
         return 0;
-    if (!t->certificate || !t->key)
+    if (t->ncert == 0)
         return fail_at(x, member(root, "tls_listen"),
                        "a TLS listener needs tls.certificate and tls.key (--cert FILE --key FILE)");
     char err[512], warn[512];
@@ -1883,11 +1914,10 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
     opt_bool(g, "allow_dotfiles", &v->allow_dotfiles);
     opt_bool(g, "precompressed", &v->precompressed);
     if ((s = member(g, "tls"))) {
-        if (opt_file(x, s, "certificate", &v->tls_certificate) < 0 ||
-            opt_file(x, s, "key", &v->tls_key) < 0)
+        if (get_pairs(x, s, &v->tls_certificate, &v->tls_key, &v->tls_ncert) < 0)
             return -1;
-        if (!v->tls_certificate || !v->tls_key)
-            return fail_at(x, s, "a vhost's tls needs both certificate and key");
+        if (v->tls_ncert == 0)
+            return fail_at(x, s, "a vhost's tls needs a certificate and its key");
     }
     if ((s = member(g, "access_log"))) {
         const char *a = config_setting_get_string(s);
@@ -2085,13 +2115,14 @@ static int build_tls_vhosts(load_ctx *x, const config_setting_t *root)
         return 0;
     for (size_t i = 0; i < c->nvhosts; i++) {
         pt_vhost *v = &c->vhosts[i];
-        if (!v->tls_certificate)
+        if (v->tls_ncert == 0)
             continue;
         const config_setting_t *g = list ? config_setting_get_elem(list, (unsigned)i) : NULL;
         pt_tls_cfg t = c->tls;
         char err[512], warn[512];
         t.certificate = v->tls_certificate;
         t.key = v->tls_key;
+        t.ncert = v->tls_ncert;
         t.ctx = NULL;
         warn[0] = '\0';
         if (pt_tls_ctx_load(&t, err, sizeof(err), warn, sizeof(warn)) < 0)
@@ -2516,6 +2547,29 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
     return 0;
 }
 
+/* A repeatable file flag (--cert, --key) as one list setting. */
+static int set_files(load_ctx *x, const char *flag, const char *path, const char **v, size_t n)
+{
+    size_t len = 1, o = 0;
+    int rc;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i][0] || strchr(v[i], ','))
+            return fail(x, flag, "'%s': expected one file name without a comma", v[i]);
+        len += strlen(v[i]) + 1;
+    }
+    char *all = malloc(len);
+    if (!all)
+        return oom(x);
+    all[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(all + o, len - o, "%s%s", o ? "," : "", v[i]);
+    rc = set_path(x, flag, path, all);
+    free(all);
+    return rc;
+}
+
 /* The flags are overrides like -o, so everything meets one validator. */
 static int apply_cli(load_ctx *x, const pt_cli *cli)
 {
@@ -2573,9 +2627,8 @@ static int apply_cli(load_ctx *x, const pt_cli *cli)
         if (rc < 0)
             return -1;
     }
-    if (cli->tls_cert && set_path(x, "--cert", "tls.certificate", cli->tls_cert) < 0)
-        return -1;
-    if (cli->tls_key && set_path(x, "--key", "tls.key", cli->tls_key) < 0)
+    if (set_files(x, "--cert", "tls.certificate", cli->tls_cert, cli->ntls_cert) < 0 ||
+        set_files(x, "--key", "tls.key", cli->tls_key, cli->ntls_key) < 0)
         return -1;
     if (cli->root && set_path(x, "-r", "root", cli->root) < 0)
         return -1;
@@ -2905,8 +2958,8 @@ void pt_config_free(pt_config *c)
         free(c->listen[i].text);
     free(c->listen);
     pt_tls_ctx_free(&c->tls);
-    free(c->tls.certificate);
-    free(c->tls.key);
+    free_strv(c->tls.certificate, c->tls.ncert);
+    free_strv(c->tls.key, c->tls.ncert);
     free(c->tls.ciphers);
     free(c->tls.ciphersuites);
     free(c->tls.groups);
@@ -2919,8 +2972,8 @@ void pt_config_free(pt_config *c)
         free_strv(v->index, v->nindex);
         free(v->access_log);
         pt_tls_ctx_release(v->tls_ctx);
-        free(v->tls_certificate);
-        free(v->tls_key);
+        free_strv(v->tls_certificate, v->tls_ncert);
+        free_strv(v->tls_key, v->tls_ncert);
         for (size_t j = 0; j < v->nlocs; j++) {
             pt_location *l = &v->locs[j];
             free(l->pattern);

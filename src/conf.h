@@ -21,8 +21,10 @@ typedef struct pt_listen_cfg {
 
 /* tls = { ... }: the server's certificate and protocol settings (tls.c). */
 typedef struct pt_tls_cfg {
-    char *certificate;            /* PEM, full chain; absolute */
-    char *key;                    /* PEM private key; absolute */
+    /* PEM files, absolute: certificate[i] (full chain) goes with key[i];
+     * one per key type (an ECDSA and an RSA one for the same names) */
+    char **certificate, **key;
+    size_t ncert;
     char *ciphers;                /* TLS 1.2 cipher list (OpenSSL syntax) */
     char *ciphersuites;           /* TLS 1.3 suites */
     char *groups;                 /* key exchange groups, "X25519:P-256" */
@@ -141,7 +143,8 @@ typedef struct pt_vhost {
     char *access_log; /* NULL: the global one; "off": none */
     /* tls = { certificate; key; }: sent to clients naming this vhost by
      * SNI (RFC 6066 §3); the context is built like the top-level one */
-    char *tls_certificate, *tls_key;
+    char **tls_certificate, **tls_key;
+    size_t tls_ncert;
     struct ssl_ctx_st *tls_ctx;
     pt_location *locs;
     size_t nlocs;
@@ -229,10 +232,11 @@ typedef struct pt_cli {
     size_t nlisten;
     const char **tls_listen; /* --tls (repeatable) */
     size_t ntls_listen;
-    const char *tls_cert, *tls_key; /* --cert, --key */
-    const char *port;               /* -p */
-    const char *root;               /* -r */
-    const char **cgi;               /* --cgi PREFIX=PATH */
+    const char **tls_cert, **tls_key; /* --cert, --key (repeatable, in pairs) */
+    size_t ntls_cert, ntls_key;
+    const char *port; /* -p */
+    const char *root; /* -r */
+    const char **cgi; /* --cgi PREFIX=PATH */
     size_t ncgi;
     const char **fastcgi; /* --fastcgi PATTERN=ADDR[,ADDR...] */
     size_t nfastcgi;

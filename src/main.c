@@ -39,7 +39,7 @@ static const char usage_text[] =
     "  -l ADDR:PORT         listen on this address (repeatable): 127.0.0.1:8080, [::1]:8080\n"
     "  -p PORT              listen on PORT on every interface\n"
     "  --tls ADDR:PORT      listen with TLS on this address (repeatable); needs --cert, --key\n"
-    "  --cert FILE          TLS certificate (PEM, full chain)\n"
+    "  --cert FILE          TLS certificate (PEM, full chain); twice: ECDSA and RSA\n"
     "  --key FILE           TLS private key (PEM)\n"
     "  -r DOCROOT           document root (default: the current directory)\n"
     "  --cgi PREFIX=PATH    run CGI programs: /prefix/=DIR (scripts in DIR), /prefix=PROGRAM\n"
@@ -192,10 +192,10 @@ int main(int argc, char **argv)
             no_mem |= push(&cli.tls_listen, &cli.ntls_listen, optarg) < 0;
             break;
         case OPT_CERT:
-            cli.tls_cert = optarg;
+            no_mem |= push(&cli.tls_cert, &cli.ntls_cert, optarg) < 0;
             break;
         case OPT_KEY:
-            cli.tls_key = optarg;
+            no_mem |= push(&cli.tls_key, &cli.ntls_key, optarg) < 0;
             break;
         default:
             fputs(usage_text, stderr);
@@ -292,6 +292,8 @@ out:
     pt_log_close_all();
     free(cli.listen);
     free(cli.tls_listen);
+    free(cli.tls_cert);
+    free(cli.tls_key);
     free(cli.overrides);
     free(cli.cgi);
     free(cli.fastcgi);

@@ -8,6 +8,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -173,6 +174,44 @@ static void expiry_warning(X509 *x, const char *path, char *warn, size_t warnlen
         snprintf(warn, warnlen, "certificate %s expires within 30 days, on %s", path, when);
 }
 
+/* One certificate chain and its key. The key is read apart from the
+ * context, so that a key for another certificate gets a message saying so
+ * (X509_check_private_key). */
+static int load_pair(SSL_CTX *ctx, const char *crt, const char *key, char *err, size_t errlen)
+{
+    char why[256];
+    if (!SSL_CTX_use_certificate_chain_file(ctx, crt)) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "tls.certificate %s: cannot load (PEM, full chain): %s", crt, why);
+        return -1;
+    }
+    EVP_PKEY *pk = NULL;
+    BIO *kb = BIO_new_file(key, "r");
+    if (kb)
+        pk = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+    BIO_free(kb);
+    if (!pk) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "tls.key %s: cannot load a PEM private key: %s", key, why);
+        return -1;
+    }
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    if (!cert || X509_check_private_key(cert, pk) != 1) {
+        ERR_clear_error();
+        EVP_PKEY_free(pk);
+        snprintf(err, errlen, "tls.key %s does not match the certificate %s", key, crt);
+        return -1;
+    }
+    int ok = SSL_CTX_use_PrivateKey(ctx, pk) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+    EVP_PKEY_free(pk);
+    if (!ok) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "tls.key %s does not match the certificate %s: %s", key, crt, why);
+        return -1;
+    }
+    return 0;
+}
+
 int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t warnlen)
 {
     char why[256];
@@ -236,43 +275,34 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
         snprintf(err, errlen, "tls.groups '%s': %s", groups, why);
         goto fail;
     }
-    if (!SSL_CTX_use_certificate_chain_file(ctx, t->certificate)) {
-        ssl_reason(why, sizeof(why));
-        snprintf(err, errlen, "tls.certificate %s: cannot load (PEM, full chain): %s",
-                 t->certificate, why);
+    int types[8];
+    if (t->ncert > PT_ARRAY_LEN(types)) {
+        snprintf(err, errlen, "tls.certificate: %zu certificates, at most %zu", t->ncert,
+                 PT_ARRAY_LEN(types));
         goto fail;
     }
-    /* the key read apart from the context, so that a key for another
-     * certificate gets a message saying so (X509_check_private_key) */
-    EVP_PKEY *pk = NULL;
-    BIO *kb = BIO_new_file(t->key, "r");
-    if (kb)
-        pk = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
-    BIO_free(kb);
-    if (!pk) {
-        ssl_reason(why, sizeof(why));
-        snprintf(err, errlen, "tls.key %s: cannot load a PEM private key: %s", t->key, why);
-        goto fail;
+    for (size_t i = 0; i < t->ncert; i++) {
+        if (load_pair(ctx, t->certificate[i], t->key[i], err, errlen) < 0)
+            goto fail;
+        X509 *x = SSL_CTX_get0_certificate(ctx);
+        /* OpenSSL keeps one certificate per key type: a second of the
+         * same type would silently replace the first */
+        types[i] = EVP_PKEY_get_base_id(X509_get0_pubkey(x));
+        for (size_t j = 0; j < i; j++)
+            if (types[j] == types[i]) {
+                snprintf(err, errlen,
+                         "tls.certificate %s: a second certificate of the key type of %s (one "
+                         "each of ECDSA and RSA is possible)",
+                         t->certificate[i], t->certificate[j]);
+                goto fail;
+            }
+        char one[PATH_MAX + 80] = "";
+        expiry_warning(x, t->certificate[i], one, sizeof(one));
+        if (one[0] && warn && warnlen) {
+            size_t used = strlen(warn);
+            snprintf(warn + used, warnlen - used, "%s%s", used ? "; " : "", one);
+        }
     }
-    X509 *cert = SSL_CTX_get0_certificate(ctx);
-    if (!cert || X509_check_private_key(cert, pk) != 1) {
-        ERR_clear_error();
-        EVP_PKEY_free(pk);
-        snprintf(err, errlen, "tls.key %s does not match the certificate %s", t->key,
-                 t->certificate);
-        goto fail;
-    }
-    int ok = SSL_CTX_use_PrivateKey(ctx, pk) == 1 && SSL_CTX_check_private_key(ctx) == 1;
-    EVP_PKEY_free(pk);
-    if (!ok) {
-        ssl_reason(why, sizeof(why));
-        snprintf(err, errlen, "tls.key %s does not match the certificate %s: %s", t->key,
-                 t->certificate, why);
-        goto fail;
-    }
-    X509 *x = SSL_CTX_get0_certificate(ctx);
-    if (x && warn && warnlen)
-        expiry_warning(x, t->certificate, warn, warnlen);
     pt_tls_ctx_free(t);
     t->ctx = ctx;
     return 0;

@@ -389,6 +389,23 @@ tls = { certificate = "%s"; key = "%s"; protocols = [ "TLSv1.3" ]; };
             if len(seen) < 2:
                 self.skipTest('all connections went to one worker: %s' % seen)
 
+    def test_ecdsa_and_rsa_certificates_at_once(self):
+        # one of each key type: a client that only verifies RSA signatures
+        # gets the RSA certificate, the others the ECDSA one
+        with tls_server(extra=('--cert', RSA_CRT, '--key', RSA_KEY)) as srv:
+            r = s_client(srv.port, '-sigalgs', 'ECDSA+SHA256')
+            self.assertIn(b'Peer signature type: ECDSA', r.stdout)
+            r = s_client(srv.port, '-sigalgs', 'rsa_pss_rsae_sha256', '-CAfile', RSA_CRT)
+            self.assertIn(b'Peer signature type: RSA-PSS', r.stdout)
+            self.assertIn(b'Verify return code: 0', r.stdout)
+
+    def test_certificate_without_its_key_is_an_error(self):
+        r = subprocess.run([harness.PORTICO, '-t', '--tls', '127.0.0.1:8443', '--cert', EC_CRT,
+                            '--key', EC_KEY, '--cert', RSA_CRT],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b'2 certificate(s) but 1 key(s)', r.stderr)
+
     def test_sni_picks_the_certificate_of_the_vhost(self):
         ca, ka = make_cert('sni-a', dns='a.test')
         cb, kb = make_cert('sni-b', kind='rsa', dns='b.test')
