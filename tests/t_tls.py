@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -450,6 +451,59 @@ vhosts = (
             ppid, resumed = r.body.decode().split()
             self.assertEqual(resumed, 'Resumed')
             self.assertNotIn(int(ppid), old)
+
+    def test_reload_under_load_fails_no_request(self):
+        # clients keep making new TLS connections while a HUP swaps the
+        # certificate: every request is answered (counted, not timed)
+        crt = os.path.join(CERTS, 'load.crt')
+        key = os.path.join(CERTS, 'load.key')
+        c1, k1 = make_cert('load1')
+        c2, k2 = make_cert('load2')
+        for src, dst in ((c1, crt), (k1, key)):
+            with open(src, 'rb') as f, open(dst, 'wb') as g:
+                g.write(f.read())
+        ctx = ssl.create_default_context(cafile=c1)
+        ctx.load_verify_locations(c2)
+        with tls_server(crt, key, workers=2) as srv:
+            stop = threading.Event()
+            results = {'ok': 0, 'errors': []}
+
+            def client():
+                while not stop.is_set():
+                    c = http.client.HTTPSConnection('localhost', srv.port, timeout=30,
+                                                    context=ctx)
+                    try:
+                        c.request('GET', '/index.html')
+                        r = c.getresponse()
+                        body = r.read()
+                        if r.status == 200 and body == b'hello over tls\n':
+                            results['ok'] += 1
+                        else:
+                            results['errors'].append((r.status, body[:80]))
+                    except Exception as e:  # noqa: BLE001 (every failure counts)
+                        results['errors'].append(repr(e))
+                    finally:
+                        c.close()
+
+            threads = [threading.Thread(target=client) for _ in range(3)]
+            for t in threads:
+                t.start()
+            try:
+                self.assertTrue(srv.wait_for(lambda: results['ok'] >= 30, timeout=60))
+                for src, dst in ((c2, crt), (k2, key)):
+                    with open(src, 'rb') as f, open(dst + '.new', 'wb') as g:
+                        g.write(f.read())
+                    os.rename(dst + '.new', dst)
+                srv.signal(signal.SIGHUP)
+                self.assertTrue(srv.wait_for_log(r'configuration reloaded'))
+                self.assertTrue(srv.wait_for(lambda: served_cert(srv.port) == der(c2)))
+                done = results['ok']
+                self.assertTrue(srv.wait_for(lambda: results['ok'] >= done + 30, timeout=60))
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join(60)
+            self.assertEqual(results['errors'], [])
 
     def test_reload_loads_the_renewed_certificate_and_keeps_serving(self):
         crt = os.path.join(CERTS, 'live.crt')
