@@ -4,6 +4,7 @@
 #define PT_BUF_H
 
 #include "first.h"
+#include "sock.h"
 #include <sys/types.h>
 
 enum { PT_CHUNK_MEM = 0, PT_CHUNK_FILE = 1 };
@@ -41,6 +42,6 @@ void pt_cq_commit(pt_cq *q, size_t n);
 
 /* Write as much as possible (at most max bytes). Returns bytes written (>=0),
  * or -1 with errno (EAGAIN when nothing could be written). */
-ssize_t pt_cq_flush(pt_cq *q, int fd, size_t max);
+ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max);
 
 #endif

@@ -252,8 +252,17 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
     emit_str(cb, ctx, "REMOTE_ADDR", r->remote_addr);
     emit_str(cb, ctx, "REMOTE_PORT", r->remote_port);
     emit_cstr(cb, ctx, "REQUEST_SCHEME", r->https ? "https" : "http");
-    if (r->https)
+    if (r->https) {
         emit_cstr(cb, ctx, "HTTPS", "on");
+        if (r->ssl_protocol)
+            emit_cstr(cb, ctx, "SSL_PROTOCOL", r->ssl_protocol);
+        if (r->ssl_cipher)
+            emit_cstr(cb, ctx, "SSL_CIPHER", r->ssl_cipher);
+        if (r->ssl_sni)
+            emit_cstr(cb, ctx, "SSL_TLS_SNI", r->ssl_sni);
+        if (r->ssl_protocol)
+            emit_cstr(cb, ctx, "SSL_SESSION_RESUMED", r->ssl_resumed ? "Resumed" : "Initial");
+    }
 
     /* RFC 3875 §4.1.6: PATH_TRANSLATED only exists with a PATH_INFO */
     if (r->path_info.p && r->path_info.len > 0) {

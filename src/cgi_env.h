@@ -27,8 +27,12 @@ typedef struct pt_cgi_req {
     pt_str remote_port;         /* REMOTE_PORT */
     int http_major, http_minor; /* SERVER_PROTOCOL "HTTP/1.1" */
     bool https;                 /* HTTPS=on and REQUEST_SCHEME=https; else REQUEST_SCHEME=http */
-    int64_t content_length;     /* CONTENT_LENGTH (decimal) when >= 0: the collected body's size */
-    const pt_header *headers;   /* request header fields -> HTTP_* */
+    /* with https, mod_ssl's names (NULL: not emitted): SSL_PROTOCOL,
+     * SSL_CIPHER, SSL_TLS_SNI; SSL_SESSION_RESUMED "Resumed" / "Initial" */
+    const char *ssl_protocol, *ssl_cipher, *ssl_sni;
+    bool ssl_resumed;
+    int64_t content_length;   /* CONTENT_LENGTH (decimal) when >= 0: the collected body's size */
+    const pt_header *headers; /* request header fields -> HTTP_* */
     size_t nheaders;
     bool pass_authorization; /* HTTP_AUTHORIZATION passed (RFC 3875 §4.1.18 lets servers withhold
                                 credentials; FastCGI/PHP needs them) */
@@ -49,7 +53,8 @@ typedef struct pt_cgi_req {
  * - GATEWAY_INTERFACE=CGI/1.1, SERVER_SOFTWARE, SERVER_NAME, SERVER_PORT,
  *   SERVER_ADDR, SERVER_PROTOCOL, REQUEST_METHOD, REQUEST_URI, QUERY_STRING
  *   (always, "" when absent), SCRIPT_NAME, SCRIPT_FILENAME, DOCUMENT_ROOT,
- *   REMOTE_ADDR, REMOTE_PORT, REQUEST_SCHEME, HTTPS (only when https),
+ *   REMOTE_ADDR, REMOTE_PORT, REQUEST_SCHEME, HTTPS (only when https, then
+ *   SSL_PROTOCOL, SSL_CIPHER, SSL_TLS_SNI, SSL_SESSION_RESUMED when given),
  *   PATH_INFO + PATH_TRANSLATED (only with a PATH_INFO), CONTENT_LENGTH (only
  *   when >= 0), CONTENT_TYPE (only when the request has one), AUTH_TYPE and
  *   REMOTE_USER (only when set), REDIRECT_STATUS (when > 0), PATH.
@@ -76,7 +81,7 @@ char **pt_cgi_envp(const pt_cgi_req *r);
  * Emission order of pt_cgi_env, fixed: GATEWAY_INTERFACE, SERVER_SOFTWARE,
  * SERVER_NAME, SERVER_PORT, SERVER_ADDR, SERVER_PROTOCOL, REQUEST_METHOD,
  * REQUEST_URI, QUERY_STRING, SCRIPT_NAME, SCRIPT_FILENAME, DOCUMENT_ROOT,
- * REMOTE_ADDR, REMOTE_PORT, REQUEST_SCHEME, [HTTPS], [PATH_INFO,
+ * REMOTE_ADDR, REMOTE_PORT, REQUEST_SCHEME, [HTTPS, [SSL_*]], [PATH_INFO,
  * PATH_TRANSLATED], [CONTENT_LENGTH], [CONTENT_TYPE], [AUTH_TYPE],
  * [REMOTE_USER], [REDIRECT_STATUS], PATH; then HTTP_* in request order (a
  * repeated field at the position of its first occurrence); then pass_env;

@@ -3,6 +3,7 @@
  * immutable pt_config; plus the per-request vhost and location lookups. */
 #include "first.h"
 #include "conf.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -212,8 +213,15 @@ static const key_spec backend_keys[] = {
 };
 static const limit_spec backend_specs[] = {BACKEND_AMOUNTS(BACKEND_SPEC)};
 
+static const key_spec vhost_tls_keys[] = {
+    {"certificate", K_STRS, NULL},
+    {"key", K_STRS, NULL},
+    {NULL, K_INT, NULL},
+};
+
 static const key_spec vhost_keys[] = {
     {"names", K_STRS, NULL},
+    {"tls", K_GROUP, vhost_tls_keys},
     {"default", K_BOOL, NULL},
     {"root", K_STR, NULL},
     {"index", K_STRS, NULL},
@@ -224,6 +232,12 @@ static const key_spec vhost_keys[] = {
     {"access_log", K_STR, NULL},
     {"locations", K_LIST, location_keys},
     LIMIT_KEYS{NULL, K_INT, NULL},
+};
+
+static const key_spec tls_keys[] = {
+    {"certificate", K_STRS, NULL}, {"key", K_STRS, NULL},         {"protocols", K_STRS, NULL},
+    {"ciphers", K_STR, NULL},      {"ciphersuites", K_STR, NULL}, {"groups", K_STR, NULL},
+    {NULL, K_INT, NULL},
 };
 
 static const key_spec top_keys[] = {
@@ -243,6 +257,8 @@ static const key_spec top_keys[] = {
     {"mime_types", K_STR, NULL},
     {"server_tokens", K_BOOL, NULL},
     {"listen", K_STRS, NULL},
+    {"tls_listen", K_STRS, NULL},
+    {"tls", K_GROUP, tls_keys},
     {"root", K_STR, NULL},
     {"index", K_STRS, NULL},
     {"dir_listing", K_BOOL, NULL},
@@ -936,54 +952,151 @@ static bool addr_overlaps(const pt_listen_cfg *a, const pt_listen_cfg *b)
     return addr_is_any(a) || addr_is_any(b) || memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }
 
+/* listen (plain) and tls_listen (TLS) together: one address space, so an
+ * address in both is an overlap. Without either, "*:8080" plain. */
 static int build_listen(load_ctx *x, const config_setting_t *root)
 {
     pt_config *c = x->c;
-    const config_setting_t *s = member(root, "listen");
-    char **v = NULL;
-    size_t n = 0;
+    const config_setting_t *src[2] = {member(root, "listen"), member(root, "tls_listen")};
+    char **v[2] = {NULL, NULL};
+    size_t n[2] = {0, 0};
     int rc = -1;
-    if (s) {
-        if (get_strs(x, s, &v, &n) < 0)
-            return -1;
-        if (n == 0) {
-            free_strv(v, n);
-            return fail_at(x, s, "listen: at least one address is needed");
-        }
-    } else {
-        if (!(v = xcalloc(x, 2, sizeof(*v))) || !(v[0] = xstrdup(x, "*:8080"))) {
-            free(v);
-            return -1;
-        }
-        n = 1;
-    }
-    if (!(c->listen = xcalloc(x, n, sizeof(*c->listen))))
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        pt_listen_cfg *l = &c->listen[i];
-        const char *why = addr_parse(v[i], true, l);
-        if (why) {
-            fail_at(x, s, "listen '%s': %s", v[i], why);
+    for (int t = 0; t < 2; t++) {
+        if (!src[t])
+            continue;
+        if (get_strs(x, src[t], &v[t], &n[t]) < 0)
+            goto out;
+        if (n[t] == 0) {
+            fail_at(x, src[t], "%s: at least one address is needed", t ? "tls_listen" : "listen");
             goto out;
         }
-        l->text = v[i];
-        v[i] = NULL;
-        c->nlisten++;
-        for (size_t j = 0; j < i; j++)
-            if (addr_overlaps(&c->listen[j], l)) {
-                fail_at(x, s, "listen '%s': %s '%s'", l->text,
-                        l->addrlen == c->listen[j].addrlen &&
-                                memcmp(&l->addr, &c->listen[j].addr, l->addrlen) == 0
-                            ? "duplicate of"
-                            : "overlaps",
-                        c->listen[j].text);
+    }
+    if (!src[0] && !src[1]) {
+        if (!(v[0] = xcalloc(x, 2, sizeof(*v[0]))) || !(v[0][0] = xstrdup(x, "*:8080")))
+            goto out;
+        n[0] = 1;
+    }
+    if (!(c->listen = xcalloc(x, n[0] + n[1], sizeof(*c->listen))))
+        goto out;
+    for (int t = 0; t < 2; t++) {
+        const char *what = t ? "tls_listen" : "listen";
+        for (size_t i = 0; i < n[t]; i++) {
+            pt_listen_cfg *l = &c->listen[c->nlisten];
+            const char *why = addr_parse(v[t][i], true, l);
+            if (why) {
+                fail_at(x, src[t], "%s '%s': %s", what, v[t][i], why);
                 goto out;
             }
+            l->text = v[t][i];
+            l->tls = t == 1;
+            v[t][i] = NULL;
+            c->nlisten++;
+            for (size_t j = 0; j + 1 < c->nlisten; j++)
+                if (addr_overlaps(&c->listen[j], l)) {
+                    fail_at(x, src[t], "%s '%s': %s '%s'", what, l->text,
+                            l->addrlen == c->listen[j].addrlen &&
+                                    memcmp(&l->addr, &c->listen[j].addr, l->addrlen) == 0
+                                ? "duplicate of"
+                                : "overlaps",
+                            c->listen[j].text);
+                    goto out;
+                }
+        }
     }
     rc = 0;
 out:
-    free_strv(v, n);
+    free_strv(v[0], n[0]);
+    free_strv(v[1], n[1]);
     return rc;
+}
+
+/* tls = { ... }: read here, the certificate and key loaded by tls.c (in
+ * the master, as root, before the workers fork; a reload loads them anew).
+ * Only when a listener uses TLS: a tls group alone is not an error. */
+/* certificate and key: one file or a list, paths made absolute, as many
+ * keys as certificates. */
+static int get_pairs(load_ctx *x, const config_setting_t *g, char ***cert, char ***key, size_t *n)
+{
+    const config_setting_t *sc = member(g, "certificate"), *sk = member(g, "key");
+    size_t nc = 0, nk = 0;
+    if (sc && get_strs(x, sc, cert, &nc) < 0)
+        return -1;
+    *n = nc;
+    if (sk && get_strs(x, sk, key, &nk) < 0)
+        return -1;
+    if (nc != nk) {
+        free_strv(*cert, nc);
+        free_strv(*key, nk);
+        *cert = *key = NULL;
+        *n = 0;
+        return fail_at(x, sc ? sc : sk,
+                       "tls: %zu certificate(s) but %zu key(s): each certificate needs its key", nc,
+                       nk);
+    }
+    for (size_t i = 0; i < nc; i++) {
+        char *c = resolve_path(x, sc, (*cert)[i]), *k = c ? resolve_path(x, sk, (*key)[i]) : NULL;
+        if (!c || !k) {
+            free(c);
+            return -1;
+        }
+        free((*cert)[i]);
+        free((*key)[i]);
+        (*cert)[i] = c;
+        (*key)[i] = k;
+    }
+    return 0;
+}
+
+static int build_tls(load_ctx *x, const config_setting_t *root)
+{
+    pt_config *c = x->c;
+    pt_tls_cfg *t = &c->tls;
+    const config_setting_t *g = member(root, "tls"), *s;
+    bool any = false;
+    for (size_t i = 0; i < c->nlisten; i++)
+        any |= c->listen[i].tls;
+    t->min_version = PT_TLS_V12;
+    t->max_version = PT_TLS_V13;
+    if (g) {
+        if (get_pairs(x, g, &t->certificate, &t->key, &t->ncert) < 0)
+            return -1;
+        if ((s = member(g, "ciphers")) && !(t->ciphers = xstrdup(x, config_setting_get_string(s))))
+            return -1;
+        if ((s = member(g, "ciphersuites")) &&
+            !(t->ciphersuites = xstrdup(x, config_setting_get_string(s))))
+            return -1;
+        if ((s = member(g, "groups")) && !(t->groups = xstrdup(x, config_setting_get_string(s))))
+            return -1;
+        if ((s = member(g, "protocols"))) {
+            int lo = 0, hi = 0;
+            for (int i = 0; i < config_setting_length(s); i++) {
+                const char *p = config_setting_get_string_elem(s, i);
+                int ver = strcmp(p, "TLSv1.2") == 0   ? PT_TLS_V12
+                          : strcmp(p, "TLSv1.3") == 0 ? PT_TLS_V13
+                                                      : 0;
+                if (!ver)
+                    return fail_at(x, s, "tls.protocols: '%s' is not one of TLSv1.2, TLSv1.3", p);
+                lo = lo && lo < ver ? lo : ver;
+                hi = hi > ver ? hi : ver;
+            }
+            if (!lo)
+                return fail_at(x, s, "tls.protocols: at least one protocol is needed");
+            t->min_version = lo;
+            t->max_version = hi;
+        }
+    }
+    if (!any)
+        return 0;
+    if (t->ncert == 0)
+        return fail_at(x, member(root, "tls_listen"),
+                       "a TLS listener needs tls.certificate and tls.key (--cert FILE --key FILE)");
+    char err[512], warn[512];
+    warn[0] = '\0';
+    if (pt_tls_ctx_load(t, err, sizeof(err), warn, sizeof(warn)) < 0)
+        return fail_at(x, g ? g : member(root, "tls_listen"), "%s", err);
+    if (warn[0] && warn_at(x, member(g, "certificate"), "%s", warn) < 0)
+        return -1;
+    return 0;
 }
 
 /* -------------------------------------------------------------- limits */
@@ -1858,6 +1971,12 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
     opt_bool(g, "follow_symlinks", &v->follow_symlinks);
     opt_bool(g, "allow_dotfiles", &v->allow_dotfiles);
     opt_bool(g, "precompressed", &v->precompressed);
+    if ((s = member(g, "tls"))) {
+        if (get_pairs(x, s, &v->tls_certificate, &v->tls_key, &v->tls_ncert) < 0)
+            return -1;
+        if (v->tls_ncert == 0)
+            return fail_at(x, s, "a vhost's tls needs a certificate and its key");
+    }
     if ((s = member(g, "access_log"))) {
         const char *a = config_setting_get_string(s);
         if (!a[0])
@@ -2076,15 +2195,46 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     return 0;
 }
 
+/* Per-vhost certificates, chosen by SNI: a context each, with the
+ * top-level protocol settings; only when a listener uses TLS. */
+static int build_tls_vhosts(load_ctx *x, const config_setting_t *root)
+{
+    pt_config *c = x->c;
+    const config_setting_t *list = member(root, "vhosts");
+    if (!c->tls.ctx)
+        return 0;
+    for (size_t i = 0; i < c->nvhosts; i++) {
+        pt_vhost *v = &c->vhosts[i];
+        if (v->tls_ncert == 0)
+            continue;
+        const config_setting_t *g = list ? config_setting_get_elem(list, (unsigned)i) : NULL;
+        pt_tls_cfg t = c->tls;
+        char err[512], warn[512];
+        t.certificate = v->tls_certificate;
+        t.key = v->tls_key;
+        t.ncert = v->tls_ncert;
+        t.ctx = NULL;
+        warn[0] = '\0';
+        if (pt_tls_ctx_load(&t, err, sizeof(err), warn, sizeof(warn)) < 0)
+            return fail_at(x, member(g, "tls"), "%s", err);
+        v->tls_ctx = t.ctx;
+        if (warn[0] && warn_at(x, member(g, "tls"), "%s", warn) < 0)
+            return -1;
+    }
+    pt_tls_sni_setup(c);
+    return 0;
+}
+
 static int build(load_ctx *x)
 {
     const config_setting_t *root = config_root_setting(&x->lc);
     defaults d = {0};
     int rc = -1;
     if (check_group(x, root, top_keys) < 0 || build_misc(x, root) < 0 || build_logs(x, root) < 0 ||
-        build_listen(x, root) < 0 || build_limits(x, root) < 0 || build_fcache(x, root) < 0 ||
-        build_defaults(x, root, &d) < 0 || build_backends(x, root) < 0 ||
-        build_vhosts(x, root, &d) < 0 || warn_unused_backends(x, root) < 0)
+        build_listen(x, root) < 0 || build_tls(x, root) < 0 || build_limits(x, root) < 0 ||
+        build_fcache(x, root) < 0 || build_defaults(x, root, &d) < 0 ||
+        build_backends(x, root) < 0 || build_vhosts(x, root, &d) < 0 ||
+        build_tls_vhosts(x, root) < 0 || warn_unused_backends(x, root) < 0)
         goto out;
     rc = 0;
 out:
@@ -2516,6 +2666,29 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
     return 0;
 }
 
+/* A repeatable file flag (--cert, --key) as one list setting. */
+static int set_files(load_ctx *x, const char *flag, const char *path, const char **v, size_t n)
+{
+    size_t len = 1, o = 0;
+    int rc;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i][0] || strchr(v[i], ','))
+            return fail(x, flag, "'%s': expected one file name without a comma", v[i]);
+        len += strlen(v[i]) + 1;
+    }
+    char *all = malloc(len);
+    if (!all)
+        return oom(x);
+    all[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(all + o, len - o, "%s%s", o ? "," : "", v[i]);
+    rc = set_path(x, flag, path, all);
+    free(all);
+    return rc;
+}
+
 /* The flags are overrides like -o, so everything meets one validator. */
 static int apply_cli(load_ctx *x, const pt_cli *cli)
 {
@@ -2552,6 +2725,30 @@ static int apply_cli(load_ctx *x, const pt_cli *cli)
         if (rc < 0)
             return -1;
     }
+    if (cli->ntls_listen) {
+        size_t len = 1, o = 0;
+        char *all;
+        int rc;
+        for (size_t i = 0; i < cli->ntls_listen; i++)
+            len += strlen(cli->tls_listen[i]) + 1;
+        if (!(all = malloc(len)))
+            return oom(x);
+        all[0] = '\0';
+        for (size_t i = 0; i < cli->ntls_listen; i++) {
+            if (!cli->tls_listen[i][0] || strchr(cli->tls_listen[i], ',')) {
+                free(all);
+                return fail(x, "--tls", "'%s': expected one ADDRESS:PORT", cli->tls_listen[i]);
+            }
+            o += (size_t)snprintf(all + o, len - o, "%s%s", o ? "," : "", cli->tls_listen[i]);
+        }
+        rc = set_path(x, "--tls", "tls_listen", all);
+        free(all);
+        if (rc < 0)
+            return -1;
+    }
+    if (set_files(x, "--cert", "tls.certificate", cli->tls_cert, cli->ntls_cert) < 0 ||
+        set_files(x, "--key", "tls.key", cli->tls_key, cli->ntls_key) < 0)
+        return -1;
     if (cli->root && set_path(x, "-r", "root", cli->root) < 0)
         return -1;
     if (cli->max_body && set_path(x, "--max-body", "limits.max_body", cli->max_body) < 0)
@@ -2942,6 +3139,12 @@ void pt_config_free(pt_config *c)
     for (size_t i = 0; i < c->nlisten; i++)
         free(c->listen[i].text);
     free(c->listen);
+    pt_tls_ctx_free(&c->tls);
+    free_strv(c->tls.certificate, c->tls.ncert);
+    free_strv(c->tls.key, c->tls.ncert);
+    free(c->tls.ciphers);
+    free(c->tls.ciphersuites);
+    free(c->tls.groups);
     for (size_t i = 0; i < c->nvhosts; i++) {
         pt_vhost *v = &c->vhosts[i];
         free_strv(v->names, v->nnames);
@@ -2950,6 +3153,9 @@ void pt_config_free(pt_config *c)
             close(v->root_fd);
         free_strv(v->index, v->nindex);
         free(v->access_log);
+        pt_tls_ctx_release(v->tls_ctx);
+        free_strv(v->tls_certificate, v->tls_ncert);
+        free_strv(v->tls_key, v->tls_ncert);
         for (size_t j = 0; j < v->nlocs; j++) {
             pt_location *l = &v->locs[j];
             free(l->pattern);

@@ -26,9 +26,22 @@ typedef struct pt_listen_cfg {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     bool any_dual; /* "*:PORT" / "PORT": [::] with v6only=0, falling back to 0.0.0.0 */
+    bool tls;      /* from tls_listen / --tls: connections speak TLS (tls.c) */
 } pt_listen_cfg;
 
 enum { PT_RID_OFF, PT_RID_ON, PT_RID_CLIENT };
+/* tls = { ... }: the server's certificate and protocol settings (tls.c). */
+typedef struct pt_tls_cfg {
+    /* PEM files, absolute: certificate[i] (full chain) goes with key[i];
+     * one per key type (an ECDSA and an RSA one for the same names) */
+    char **certificate, **key;
+    size_t ncert;
+    char *ciphers;                /* TLS 1.2 cipher list (OpenSSL syntax) */
+    char *ciphersuites;           /* TLS 1.3 suites */
+    char *groups;                 /* key exchange groups, "X25519:P-256" */
+    int min_version, max_version; /* TLS1_2_VERSION, TLS1_3_VERSION */
+    struct ssl_ctx_st *ctx;       /* built by the loader when a listener uses TLS */
+} pt_tls_cfg;
 
 typedef enum pt_balance { PT_BAL_ROUND_ROBIN, PT_BAL_LEAST_CONN } pt_balance;
 
@@ -141,6 +154,11 @@ typedef struct pt_vhost {
     size_t nindex;
     bool dir_listing, follow_symlinks, allow_dotfiles, precompressed;
     char *access_log; /* NULL: the global one; "off": none */
+    /* tls = { certificate; key; }: sent to clients naming this vhost by
+     * SNI (RFC 6066 §3); the context is built like the top-level one */
+    char **tls_certificate, **tls_key;
+    size_t tls_ncert;
+    struct ssl_ctx_st *tls_ctx;
     pt_location *locs;
     size_t nlocs;
     int line;
@@ -206,6 +224,7 @@ typedef struct pt_config {
     bool server_tokens; /* include the version in Server: */
     pt_listen_cfg *listen;
     size_t nlisten;
+    pt_tls_cfg tls;
     pt_limits limits;
     pt_fcache_cfg open_file_cache;
     pt_vhost *vhosts; /* at least one; exactly one is_default */
@@ -233,6 +252,10 @@ typedef struct pt_cli {
     int workers;           /* -w, -1 unset */
     const char **listen;   /* -l (repeatable) */
     size_t nlisten;
+    const char **tls_listen; /* --tls (repeatable) */
+    size_t ntls_listen;
+    const char **tls_cert, **tls_key; /* --cert, --key (repeatable, in pairs) */
+    size_t ntls_cert, ntls_key;
     const char *port; /* -p */
     const char *root; /* -r */
     const char **cgi; /* --cgi PREFIX=PATH */

@@ -18,6 +18,7 @@
 #include "static.h"
 #include "stats.h"
 #include "status.h"
+#include "tls.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -52,7 +53,7 @@ static const pt_limits *limits(const pt_conn *c)
     return &c->w->cfg->limits;
 }
 
-void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
+void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls)
 {
     pt_conn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -61,6 +62,13 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen)
     }
     c->w = w;
     c->fd = fd;
+    pt_sock_init_plain(&c->sock, fd);
+    c->sock.owner = c;
+    if (tls && pt_tls_sock_init(&c->sock, w->cfg->tls.ctx, fd) < 0) {
+        close(fd);
+        free(c);
+        return;
+    }
     c->id = ++w->conn_seq;
     /* the text form is made only when a log line or a gateway needs it */
     const struct sockaddr *sa = peer;
@@ -162,7 +170,7 @@ void pt_conn_close(pt_conn *c)
     /* workers never fork, so the socket is not shared: close() unregisters it */
     pt_io_closing(&w->loop, &c->io);
     pt_timer_stop(&c->timer);
-    close(c->fd);
+    pt_sock_close(&c->sock);
     c->fd = -1;
     c->state = PT_CS_CLOSED;
     pt_gw_queue_remove(c);
@@ -221,10 +229,9 @@ void pt_conn_stop(pt_conn *c)
 
 /* Bytes waiting in the socket's receive buffer (the next request of a
  * connection about to be closed as idle). */
-static bool input_waiting(const pt_conn *c)
+static bool input_waiting(pt_conn *c)
 {
-    char ch;
-    return recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+    return pt_sock_pending(&c->sock) > 0;
 }
 
 /* Escaped first line of the head for logs ("-" when none). */
@@ -392,6 +399,45 @@ static void reset_request(pt_conn *c)
     c->body_rx = 0;
 }
 
+static ssize_t read_some(pt_conn *c);
+
+/* Wait for input; false when there is none. TLS may need to write first
+ * (a handshake flight), or hold decrypted bytes that epoll cannot show (a
+ * record longer than the room that was left): those are read now, and
+ * true says go on. */
+static bool more_input(pt_conn *c)
+{
+    if (c->sock.flags & PT_SOCK_BUFFERED) {
+        ssize_t n = read_some(c);
+        if (n > 0) {
+            if (c->state == PT_CS_BODY)
+                c->body_rx += (uint64_t)n;
+            return true;
+        }
+        if (n == 0 || n == -2) {
+            pt_conn_close(c);
+            return true;
+        }
+    }
+    uint32_t ev = EPOLLIN | EPOLLRDHUP;
+    if (c->sock.flags & PT_SOCK_WANT_WRITE)
+        ev |= EPOLLOUT;
+    pt_io_set(&c->w->loop, &c->io, ev);
+    return false;
+}
+
+/* A request head that begins on a TLS port without a handshake: plain
+ * HTTP, answered with a plain 400 and a close (nginx's "The plain HTTP
+ * request was sent to HTTPS port"). */
+static void plain_on_tls(pt_conn *c)
+{
+    c->sock.flags &= ~(unsigned)PT_SOCK_PLAIN_ON_TLS;
+    c->state = PT_CS_HEAD;
+    c->t_start = c->w->loop.now;
+    c->t_wall = time(NULL);
+    pt_conn_reject(c, 400, "plain HTTP request sent to a TLS port", true);
+}
+
 /* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
  * EAGAIN (nothing to do), -2 on a hard error. */
 static ssize_t read_some(pt_conn *c)
@@ -401,7 +447,7 @@ static ssize_t read_some(pt_conn *c)
     size_t space = c->in_cap - c->in_len;
     if (space == 0)
         return -1;
-    ssize_t n = recv(c->fd, c->in + c->in_len, space, 0);
+    ssize_t n = pt_sock_read(&c->sock, c->in + c->in_len, space);
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR)
             return -2;
@@ -686,7 +732,7 @@ static void start_request(pt_conn *c)
     c->state = PT_CS_BODY;
     if (h->expect_continue && c->in_len == c->head_len) {
         pt_cq_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-        ssize_t w = pt_cq_flush(&c->out, c->fd, PT_WRITE_PER_WAKEUP);
+        ssize_t w = pt_cq_flush(&c->out, &c->sock, PT_WRITE_PER_WAKEUP);
         (void)w;
     }
     pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
@@ -786,7 +832,7 @@ static void finish_request(pt_conn *c)
         release_request(c);
         /* lingering close: shut our side, drain what the client still sends
          * so a reset does not destroy the response in flight */
-        shutdown(c->fd, SHUT_WR);
+        pt_sock_shutdown(&c->sock);
         c->state = PT_CS_LINGER;
         c->in_len = 0;
         pt_io_set(&c->w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
@@ -858,7 +904,7 @@ static void linger_read(pt_conn *c)
 {
     char tmp[4096];
     for (int i = 0; i < 16; i++) {
-        ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
+        ssize_t n = pt_sock_read(&c->sock, tmp, sizeof(tmp));
         if (n > 0) {
             c->in_len += (size_t)n;
             if (c->in_len > PT_LINGER_BYTES) {
@@ -898,9 +944,8 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
     if (c->state == PT_CS_WRITE && (c->gw_q || (c->gw && !c->gw_done)) && (events & EPOLLIN)) {
         /* input while the gateway works: the end of the stream, or a
          * pipelined request that waits its turn (then stop watching input) */
-        char ch;
-        ssize_t n = recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        int n = pt_sock_pending(&c->sock);
+        if (n < 0) {
             pt_conn_close(c);
             return;
         }
@@ -908,7 +953,8 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
             pt_io_set(&c->w->loop, &c->io, EPOLLRDHUP);
         return;
     }
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) &&
+    if (((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) ||
+         ((events & EPOLLOUT) && (c->sock.flags & PT_SOCK_WANT_WRITE))) &&
         (c->state == PT_CS_IDLE || c->state == PT_CS_HEAD || c->state == PT_CS_BODY)) {
         ssize_t n = read_some(c);
         if (n == 0 || n == -2) {
@@ -916,6 +962,8 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
             pt_conn_close(c);
             return;
         }
+        if (n > 0 && (c->sock.flags & PT_SOCK_PLAIN_ON_TLS))
+            plain_on_tls(c);
         if (n > 0 && c->state == PT_CS_BODY) {
             c->body_rx += (uint64_t)n;
             pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
@@ -1002,7 +1050,8 @@ static void drive(pt_conn *c)
                     else if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive)
                         pt_timer_arm(&w->loop, &c->timer, &w->t_keepalive);
                 }
-                pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+                if (more_input(c))
+                    continue;
                 return;
             }
             if (c->state == PT_CS_IDLE) {
@@ -1018,7 +1067,8 @@ static void drive(pt_conn *c)
             }
             int r = pt_h1_find_head_end(c->in, c->in_len, limits(c)->header_buffer);
             if (r == 0) {
-                pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+                if (more_input(c))
+                    continue;
                 return;
             }
             if (r < 0) {
@@ -1052,12 +1102,13 @@ static void drive(pt_conn *c)
             }
             if (body_too_slow(c))
                 continue;
-            pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+            if (more_input(c))
+                continue;
             return;
         }
         case PT_CS_WRITE: {
             if (c->out.bytes > 0) {
-                ssize_t n = pt_cq_flush(&c->out, c->fd, PT_WRITE_PER_WAKEUP);
+                ssize_t n = pt_cq_flush(&c->out, &c->sock, PT_WRITE_PER_WAKEUP);
                 if (n < 0 && errno != EAGAIN) {
                     pt_conn_close(c);
                     return;
@@ -1071,7 +1122,8 @@ static void drive(pt_conn *c)
                 if (c->out.bytes > 0) {
                     /* no EPOLLIN while responding: that is the back-pressure
                      * on pipelining clients */
-                    pt_io_set(&w->loop, &c->io, EPOLLOUT);
+                    pt_io_set(&w->loop, &c->io,
+                              EPOLLOUT | (c->sock.flags & PT_SOCK_WANT_READ ? EPOLLIN : 0));
                     return;
                 }
             }

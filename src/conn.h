@@ -47,6 +47,7 @@ struct pt_conn {
     pt_worker *w;
     pt_conn *prev, *next, *dead_next;
     int fd;
+    pt_sock sock; /* every byte to and from the client goes through it (sock.h) */
     pt_conn_state state;
     uint64_t id;
     unsigned char peer_addr[16];
@@ -98,8 +99,8 @@ struct pt_conn {
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
 };
 
-/* Take over an accepted socket (non-blocking). */
-void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen);
+/* Take over an accepted socket (non-blocking); tls: from a TLS listener. */
+void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls);
 /* The client's address as text ("192.0.2.1", "2001:db8::1", "unix"). */
 const char *pt_conn_peer_ip(pt_conn *c);
 /* The current request's id (alog.h), made on first use. */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "resolve.h"
 #include "stats.h"
+#include "tls.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -84,8 +85,7 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
             /* RFC 9112 §8: a body without chunked coding or Content-Length
              * (HTTP/1.0, NPH) ends at the close and counts as complete
              * unless the connection reports an error: a reset, not a FIN */
-            struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            pt_sock_reset(&c->sock);
         }
         c->close_after = true;
         c->gw_done = true;
@@ -489,7 +489,7 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .remote_port = {e->remote_port, strlen(e->remote_port)},
         .http_major = h->http_major,
         .http_minor = h->http_minor,
-        .https = false,
+        .https = false, /* below, from the socket layer */
         .content_length = (h->is_chunked || h->content_length >= 0) ? (int64_t)c->rq->body.len : -1,
         .headers = h->headers,
         .nheaders = h->nheaders,
@@ -513,6 +513,14 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
             req.request_uri.p = h->path.p;
             req.request_uri.len = (size_t)(end - h->path.p);
         }
+    }
+    pt_tls_info ti;
+    if (pt_tls_info_get(&c->sock, &ti)) {
+        req.https = true;
+        req.ssl_protocol = ti.protocol;
+        req.ssl_cipher = ti.cipher;
+        req.ssl_sni = ti.sni;
+        req.ssl_resumed = ti.resumed;
     }
     e->req = req;
 }

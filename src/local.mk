@@ -17,6 +17,8 @@ src_libportico_a_SOURCES = \
 	src/log.c src/log.h \
 	src/rootfile.c src/rootfile.h \
 	src/buf.c src/buf.h \
+	src/sock.c src/sock.h \
+	src/tls.c src/tls.h \
 	src/ev.c src/ev.h \
 	src/notify.c src/notify.h \
 	src/listen.c src/listen.h \
@@ -46,5 +48,5 @@ src_libportico_a_SOURCES = \
 
 sbin_PROGRAMS += src/portico
 src_portico_SOURCES = src/main.c
-src_portico_LDADD = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS)
-PT_LIBS = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS)
+src_portico_LDADD = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS) $(OPENSSL_LIBS)
+PT_LIBS = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS) $(OPENSSL_LIBS)

@@ -5,6 +5,7 @@
 #include "conf.h"
 #include "h1_head.h"
 #include "listen.h"
+#include "tls.h"
 #include "log.h"
 #include "rootfile.h"
 #include "master.h"
@@ -24,6 +25,7 @@
 static const char usage_text[] =
     "usage: portico [-c FILE] [-t] [-V] [-h] [--daemon] [-w N]\n"
     "               [-l ADDR:PORT]... [-p PORT] [-r DOCROOT]\n"
+    "               [--tls ADDR:PORT]... [--cert FILE] [--key FILE]\n"
     "               [--cgi PREFIX=PATH]... [--fastcgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--scgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--uwsgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
@@ -39,6 +41,9 @@ static const char usage_text[] =
     "  -w N                 worker processes (0 = one per CPU)\n"
     "  -l ADDR:PORT         listen on this address (repeatable): 127.0.0.1:8080, [::1]:8080\n"
     "  -p PORT              listen on PORT on every interface\n"
+    "  --tls ADDR:PORT      listen with TLS on this address (repeatable); needs --cert, --key\n"
+    "  --cert FILE          TLS certificate (PEM, full chain); twice: ECDSA and RSA\n"
+    "  --key FILE           TLS private key (PEM)\n"
     "  -r DOCROOT           document root (default: the current directory)\n"
     "  --cgi PREFIX=PATH    run CGI programs: /prefix/=DIR (scripts in DIR), /prefix=PROGRAM\n"
     "                       (one program), .ext=INTERPRETER or .ext= (scripts in the root)\n"
@@ -71,7 +76,10 @@ enum {
     OPT_ACCESS_LOG,
     OPT_SCGI,
     OPT_UWSGI,
-    OPT_STATUS
+    OPT_STATUS,
+    OPT_TLS,
+    OPT_CERT,
+    OPT_KEY
 };
 
 static const struct option long_opts[] = {
@@ -86,6 +94,9 @@ static const struct option long_opts[] = {
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"status", required_argument, NULL, OPT_STATUS},
+    {"tls", required_argument, NULL, OPT_TLS},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
     {NULL, 0, NULL, 0},
 };
 
@@ -200,6 +211,15 @@ int main(int argc, char **argv)
         case OPT_STATUS:
             cli.status = optarg;
             break;
+        case OPT_TLS:
+            no_mem |= push(&cli.tls_listen, &cli.ntls_listen, optarg) < 0;
+            break;
+        case OPT_CERT:
+            no_mem |= push(&cli.tls_cert, &cli.ntls_cert, optarg) < 0;
+            break;
+        case OPT_KEY:
+            no_mem |= push(&cli.tls_key, &cli.ntls_key, optarg) < 0;
+            break;
         default:
             fputs(usage_text, stderr);
             return 2;
@@ -281,8 +301,9 @@ int main(int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < nls; i++)
-        pt_log_info("listening on %s%s", ls[i].text,
+        pt_log_info("listening on %s%s%s", ls[i].text, ls[i].cfg->tls ? " (TLS)" : "",
                     ls[i].activated ? " (socket passed by the service manager)" : "");
+    pt_tls_log_start(cfg);
     rc = pt_master_run(&cfg, &ls, &nls, &cli);
     if (cfg->pid_file)
         pt_rootfile_remove_pid(cfg->pid_file);
@@ -292,6 +313,9 @@ out:
     pt_mime_free();
     pt_log_close_all();
     free(cli.listen);
+    free(cli.tls_listen);
+    free(cli.tls_cert);
+    free(cli.tls_key);
     free(cli.overrides);
     free(cli.cgi);
     free(cli.fastcgi);

@@ -408,6 +408,37 @@ static void test_https_version_redirect_auth(void)
     map_free(&m);
 }
 
+/* mod_ssl's names for programs behind HTTPS, only with https */
+static void test_tls_connection_has_mod_ssl_variables(void)
+{
+    pt_cgi_req r = base(get_hdrs, PT_ARRAY_LEN(get_hdrs));
+    envmap m;
+
+    r.https = true;
+    r.ssl_protocol = "TLSv1.3";
+    r.ssl_cipher = "TLS_AES_128_GCM_SHA256";
+    r.ssl_sni = "example.org";
+    r.ssl_resumed = true;
+    collect(&r, &m);
+    IS(&m, "SSL_PROTOCOL", "TLSv1.3", "tls");
+    IS(&m, "SSL_CIPHER", "TLS_AES_128_GCM_SHA256", "tls");
+    IS(&m, "SSL_TLS_SNI", "example.org", "tls");
+    IS(&m, "SSL_SESSION_RESUMED", "Resumed", "tls");
+    map_free(&m);
+
+    r.ssl_sni = NULL;
+    r.ssl_resumed = false;
+    collect(&r, &m);
+    ABSENT(&m, "SSL_TLS_SNI", "tls without SNI");
+    IS(&m, "SSL_SESSION_RESUMED", "Initial", "tls, full handshake");
+    map_free(&m);
+
+    r.https = false;
+    collect(&r, &m);
+    ok(count_prefix(&m, "SSL_") == 0, "plain http: no SSL_* variables");
+    map_free(&m);
+}
+
 static const pt_header mixed_hdrs[] = {
     H("Host", "example.com:8080"),
     H("User-Agent", "Mozilla/5.0"),
@@ -763,6 +794,7 @@ int main(void)
     test_path_info();
     test_post();
     test_https_version_redirect_auth();
+    test_tls_connection_has_mod_ssl_variables();
     test_http_mapping();
     test_connection_tokens();
     test_names_and_joins();

@@ -1,0 +1,656 @@
+/* tls.c: the TLS implementation of the socket layer (OpenSSL 3). The
+ * master builds the SSL_CTX before the workers fork, so they inherit it
+ * (and its session ticket keys: a client resumes on any worker); a reload
+ * builds a new one for the new workers. */
+#include "first.h"
+#include "tls.h"
+#include "conn.h"
+#include "log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+/* Mozilla's "intermediate" TLS 1.2 list (server-side-tls, version 5.7) */
+#define PT_TLS_CIPHERS                                                                             \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"       \
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+#define PT_TLS_GROUPS "X25519:P-256"
+/* one TLS record's worth of file per write: what a stalled reader pins */
+#define PT_TLS_FILE_CHUNK 16384u
+#define PT_TLS_COALESCE 16384u
+
+/* socket-layer flags private to TLS */
+enum {
+    TLS_STARTED = 1u << 8, /* the first byte was a handshake record */
+    TLS_LOGGED = 1u << 9,  /* a failure of this client is logged already */
+    TLS_UP = 1u << 10,     /* the handshake finished (OpenSSL forgets after an error) */
+};
+
+/* ALPN protocols we speak, in preference order (RFC 7301); h2 goes first
+ * here when it exists */
+static const unsigned char alpn_protos[] = "\x08http/1.1";
+
+static int ktls_probe(void);
+static int ktls_errno;
+
+/* Probed once per process (the master, before the workers fork). */
+static bool ktls_available(void)
+{
+    static int known = -1;
+#ifdef OPENSSL_NO_KTLS
+    known = 0;
+#endif
+    if (known < 0) {
+        known = ktls_probe() == 0;
+        ktls_errno = known ? 0 : errno;
+    }
+    return known == 1;
+}
+
+static void ssl_reason(char *buf, size_t n)
+{
+    unsigned long e = ERR_peek_last_error();
+    if (e)
+        ERR_error_string_n(e, buf, n);
+    else
+        snprintf(buf, n, "unknown error");
+    ERR_clear_error();
+}
+
+/* ---- session tickets ----------------------------------------------------
+ * The key that encrypts tickets (RFC 5077 §4's recommended layout: a key
+ * name, AES-256-CBC, HMAC-SHA256) is derived from a secret the master makes
+ * once, in memory, before the first workers fork, and from the number of
+ * the current period: every worker of every generation (reloads keep the
+ * master and its secret) computes the same keys, so a client resumes on
+ * any worker and after a HUP. Keys change every period; tickets of the
+ * previous period are still accepted, and renewed. */
+#define PT_TICKET_PERIOD (12 * 3600)
+
+static unsigned char ticket_secret[32];
+static bool ticket_secret_made;
+
+static void ticket_derive(uint64_t period, const char *label, unsigned char out[32])
+{
+    unsigned char in[sizeof(ticket_secret) + 8 + 8];
+    memcpy(in, ticket_secret, sizeof(ticket_secret));
+    for (int i = 0; i < 8; i++)
+        in[sizeof(ticket_secret) + (size_t)i] = (unsigned char)(period >> (56 - 8 * i));
+    memset(in + sizeof(ticket_secret) + 8, 0, 8);
+    memcpy(in + sizeof(ticket_secret) + 8, label, strlen(label) < 8 ? strlen(label) : 8);
+    unsigned int n = 32;
+    EVP_Digest(in, sizeof(in), out, &n, EVP_sha256(), NULL);
+    OPENSSL_cleanse(in, sizeof(in));
+}
+
+/* name = 8 bytes of the period, 8 of a tag that only our secret makes */
+static void ticket_name(uint64_t period, unsigned char name[16])
+{
+    unsigned char tag[32];
+    for (int i = 0; i < 8; i++)
+        name[i] = (unsigned char)(period >> (56 - 8 * i));
+    ticket_derive(period, "name", tag);
+    memcpy(name + 8, tag, 8);
+}
+
+static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
+{
+    (void)ssl;
+    uint64_t now = (uint64_t)time(NULL) / PT_TICKET_PERIOD, period = now;
+    unsigned char aes[32], mac[32];
+    int rc = 1;
+    if (enc) {
+        ticket_name(period, name);
+        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+            return -1;
+    } else {
+        unsigned char want[16];
+        period = 0;
+        for (int i = 0; i < 8; i++)
+            period = period << 8 | name[i];
+        if (period != now && period + 1 != now)
+            return 0; /* unknown or expired: a full handshake */
+        ticket_name(period, want);
+        if (CRYPTO_memcmp(want, name, 16) != 0)
+            return 0;
+        rc = period == now ? 1 : 2; /* 2: accepted, issue a fresh ticket */
+    }
+    ticket_derive(period, "aes", aes);
+    ticket_derive(period, "mac", mac);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, mac, sizeof(mac)),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)
+                  : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)) == 1 &&
+             EVP_MAC_CTX_set_params(hctx, params) == 1;
+    OPENSSL_cleanse(aes, sizeof(aes));
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return ok ? rc : -1;
+}
+
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    unsigned char *o = NULL;
+    if (SSL_select_next_proto(&o, outlen, alpn_protos, sizeof(alpn_protos) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; /* go on without ALPN, as nginx does */
+    *out = o;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static void expiry_warning(X509 *x, const char *path, char *warn, size_t warnlen)
+{
+    const ASN1_TIME *na = X509_get0_notAfter(x);
+    time_t soon = time(NULL) + 30 * 86400;
+    struct tm tm;
+    char when[40] = "?";
+    if (ASN1_TIME_to_tm(na, &tm))
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    if (X509_cmp_time(na, NULL) < 0)
+        snprintf(warn, warnlen, "certificate %s expired on %s", path, when);
+    else if (X509_cmp_time(na, &soon) < 0)
+        snprintf(warn, warnlen, "certificate %s expires within 30 days, on %s", path, when);
+}
+
+/* One certificate chain and its key. The key is read apart from the
+ * context, so that a key for another certificate gets a message saying so
+ * (X509_check_private_key). */
+static int load_pair(SSL_CTX *ctx, const char *crt, const char *key, char *err, size_t errlen)
+{
+    char why[256];
+    if (!SSL_CTX_use_certificate_chain_file(ctx, crt)) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "tls.certificate %s: cannot load (PEM, full chain): %s", crt, why);
+        return -1;
+    }
+    EVP_PKEY *pk = NULL;
+    BIO *kb = BIO_new_file(key, "r");
+    if (kb)
+        pk = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+    BIO_free(kb);
+    if (!pk) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "tls.key %s: cannot load a PEM private key: %s", key, why);
+        return -1;
+    }
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    if (!cert || X509_check_private_key(cert, pk) != 1) {
+        ERR_clear_error();
+        EVP_PKEY_free(pk);
+        snprintf(err, errlen, "tls.key %s does not match the certificate %s", key, crt);
+        return -1;
+    }
+    int ok = SSL_CTX_use_PrivateKey(ctx, pk) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+    EVP_PKEY_free(pk);
+    if (!ok) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "tls.key %s does not match the certificate %s: %s", key, crt, why);
+        return -1;
+    }
+    return 0;
+}
+
+int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t warnlen)
+{
+    char why[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    ERR_clear_error();
+    if (!ctx) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "cannot make a TLS context: %s", why);
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(ctx, t->min_version);
+    SSL_CTX_set_max_proto_version(ctx, t->max_version);
+    /* renegotiation is a DoS lever and useless to HTTP/1.1 servers; no
+     * compression (CRIME); the client's cipher order (Mozilla
+     * intermediate: every listed cipher is good) */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* without the kernel's "tls" module every handshake would try (and
+     * fail) to switch it on */
+    if (ktls_available())
+        SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+    /* read ahead: a record's header and body in one read(2), not two */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* IGNORE_UNEXPECTED_EOF: a client closing without close_notify has
+     * ended its requests, not attacked them (a truncated request body is
+     * caught by its framing) */
+    /* 0-RTT data can be replayed (RFC 8446 §8): off */
+    SSL_CTX_set_max_early_data(ctx, 0);
+    /* RELEASE_BUFFERS: an idle connection keeps no 34 KiB of record
+     * buffers; partial and moving writes: the output queue hands over
+     * whatever it has, and may have more (or it elsewhere) next time */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"portico", 7);
+    SSL_CTX_set_dh_auto(ctx, 1);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    if (!ticket_secret_made) {
+        if (RAND_priv_bytes(ticket_secret, sizeof(ticket_secret)) != 1) {
+            ssl_reason(why, sizeof(why));
+            snprintf(err, errlen, "cannot make the session ticket secret: %s", why);
+            goto fail;
+        }
+        ticket_secret_made = true;
+    }
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    const char *ciphers = t->ciphers ? t->ciphers : PT_TLS_CIPHERS;
+    if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "tls.ciphers '%s': %s", ciphers, why);
+        goto fail;
+    }
+    if (t->ciphersuites && !SSL_CTX_set_ciphersuites(ctx, t->ciphersuites)) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "tls.ciphersuites '%s': %s", t->ciphersuites, why);
+        goto fail;
+    }
+    const char *groups = t->groups ? t->groups : PT_TLS_GROUPS;
+    if (!SSL_CTX_set1_groups_list(ctx, groups)) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "tls.groups '%s': %s", groups, why);
+        goto fail;
+    }
+    int types[8];
+    if (t->ncert > PT_ARRAY_LEN(types)) {
+        snprintf(err, errlen, "tls.certificate: %zu certificates, at most %zu", t->ncert,
+                 PT_ARRAY_LEN(types));
+        goto fail;
+    }
+    for (size_t i = 0; i < t->ncert; i++) {
+        if (load_pair(ctx, t->certificate[i], t->key[i], err, errlen) < 0)
+            goto fail;
+        X509 *x = SSL_CTX_get0_certificate(ctx);
+        /* OpenSSL keeps one certificate per key type: a second of the
+         * same type would silently replace the first */
+        types[i] = EVP_PKEY_get_base_id(X509_get0_pubkey(x));
+        for (size_t j = 0; j < i; j++)
+            if (types[j] == types[i]) {
+                snprintf(err, errlen,
+                         "tls.certificate %s: a second certificate of the key type of %s (one "
+                         "each of ECDSA and RSA is possible)",
+                         t->certificate[i], t->certificate[j]);
+                goto fail;
+            }
+        char one[PATH_MAX + 80] = "";
+        expiry_warning(x, t->certificate[i], one, sizeof(one));
+        if (one[0] && warn && warnlen) {
+            size_t used = strlen(warn);
+            snprintf(warn + used, warnlen - used, "%s%s", used ? "; " : "", one);
+        }
+    }
+    pt_tls_ctx_free(t);
+    t->ctx = ctx;
+    return 0;
+fail:
+    SSL_CTX_free(ctx);
+    return -1;
+}
+
+void pt_tls_ctx_free(pt_tls_cfg *t)
+{
+    SSL_CTX_free(t->ctx);
+    t->ctx = NULL;
+}
+
+void pt_tls_ctx_release(struct ssl_ctx_st *ctx)
+{
+    SSL_CTX_free(ctx);
+}
+
+/* RFC 6066 §3: the name picks the vhost (as a Host field would) and so
+ * the certificate; the session and ticket keys stay the listener's */
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    const pt_config *c = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name)
+        return SSL_TLSEXT_ERR_NOACK;
+    const pt_vhost *v = pt_config_vhost(c, name, strlen(name));
+    if (v && v->tls_ctx && !SSL_set_SSL_CTX(ssl, v->tls_ctx))
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+void pt_tls_sni_setup(pt_config *c)
+{
+    bool any = false;
+    for (size_t i = 0; i < c->nvhosts; i++)
+        any |= c->vhosts[i].tls_ctx != NULL;
+    if (!any || !c->tls.ctx)
+        return;
+    SSL_CTX_set_tlsext_servername_callback(c->tls.ctx, on_servername);
+    SSL_CTX_set_tlsext_servername_arg(c->tls.ctx, c);
+}
+
+/* Can this kernel do TLS (the "tls" upper-layer protocol, RFC-less Linux
+ * kTLS)? Asked on a loopback TCP connection made for the purpose. */
+static int ktls_probe(void)
+{
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c = -1, a = -1, rc = -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0 ||
+        getsockname(l, (struct sockaddr *)&sa, &sl) < 0)
+        goto out;
+    if ((c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0 || (a = accept(l, NULL, NULL)) < 0)
+        goto out;
+    rc = setsockopt(a, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
+out:
+    if (rc < 0 && errno == 0)
+        errno = EINVAL;
+    int e = errno;
+    if (a >= 0)
+        close(a);
+    if (c >= 0)
+        close(c);
+    if (l >= 0)
+        close(l);
+    errno = e;
+    return rc;
+}
+
+void pt_tls_log_start(const pt_config *c)
+{
+    if (!c->tls.ctx)
+        return;
+#ifdef OPENSSL_NO_KTLS
+    pt_log_info("TLS: %s has no kernel TLS: files over TLS are read and encrypted %u KiB at a "
+                "time",
+                OpenSSL_version(OPENSSL_VERSION), PT_TLS_FILE_CHUNK / 1024);
+#else
+    if (ktls_available())
+        pt_log_info("TLS: kernel TLS available: files over TLS go out with SSL_sendfile "
+                    "when the cipher allows");
+    else
+        pt_log_info("TLS: kernel TLS not available (%s): files over TLS are read and encrypted "
+                    "%u KiB at a time",
+                    strerror(ktls_errno), PT_TLS_FILE_CHUNK / 1024);
+#endif
+}
+
+/* ---- the socket operations ---------------------------------------------- */
+
+static void log_once(pt_sock *s, const char *what, const char *why)
+{
+    if (s->flags & TLS_LOGGED)
+        return;
+    s->flags |= TLS_LOGGED;
+    pt_conn *c = s->owner;
+    pt_log_info("%s%s%s, client: %s:%u", what, why ? ": " : "", why ? why : "",
+                c ? pt_conn_peer_ip(c) : "-", c ? c->peer_port : 0);
+}
+
+/* Map an OpenSSL result to the system-call convention. */
+static bool is_up(pt_sock *s)
+{
+    if (!(s->flags & TLS_UP) && SSL_is_init_finished((SSL *)s->tls))
+        s->flags |= TLS_UP;
+    return s->flags & TLS_UP;
+}
+
+static ssize_t io_result(pt_sock *s, int n, const char *doing)
+{
+    SSL *ssl = s->tls;
+    int e = SSL_get_error(ssl, n);
+    int saved = errno;
+    s->flags &= ~(unsigned)(PT_SOCK_WANT_READ | PT_SOCK_WANT_WRITE);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        s->flags |= PT_SOCK_WANT_READ;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        s->flags |= PT_SOCK_WANT_WRITE;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0; /* close_notify: the end of the stream */
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (!(s->flags & TLS_UP))
+            log_once(s, "connection closed during the TLS handshake",
+                     saved ? strerror(saved) : NULL);
+        if (saved == 0 || saved == ECONNRESET)
+            return 0; /* an EOF without close_notify ends the stream too */
+        errno = saved;
+        return -1;
+    default: {
+        char why[256];
+        ssl_reason(why, sizeof(why));
+        if (!(s->flags & TLS_UP))
+            log_once(s, "TLS handshake failed", why);
+        else
+            pt_log_debug("TLS error while %s: %s", doing, why);
+        errno = EPROTO;
+        return -1;
+    }
+    }
+}
+
+/* Before the handshake: the first byte says what the client speaks. A TLS
+ * record of type handshake is 0x16 (RFC 8446 §5.1); an HTTP method starts
+ * with a letter: that one gets a plain 400 (as nginx does). */
+static int first_byte(pt_sock *s)
+{
+    unsigned char b;
+    ssize_t n = recv(s->fd, &b, 1, MSG_PEEK);
+    if (n <= 0)
+        return n == 0 ? 0 : -1;
+    if (b == 0x16) {
+        s->flags |= TLS_STARTED;
+        return 1;
+    }
+    if (b >= 'A' && b <= 'Z') {
+        SSL_free(s->tls);
+        s->tls = NULL;
+        s->ops = &pt_sock_plain;
+        s->flags |= PT_SOCK_PLAIN_ON_TLS;
+        return 2;
+    }
+    char why[64];
+    snprintf(why, sizeof(why), "first byte 0x%02x", b);
+    log_once(s, "not a TLS ClientHello on a TLS port", why);
+    errno = EPROTO;
+    return -1;
+}
+
+static ssize_t tls_read(pt_sock *s, void *buf, size_t len)
+{
+    if (!(s->flags & TLS_STARTED)) {
+        int r = first_byte(s);
+        if (r <= 0)
+            return r;
+        if (r == 2)
+            return pt_sock_read(s, buf, len);
+    }
+    is_up(s);
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_read(s->tls, buf, (int)PT_MIN(len, (size_t)INT_MAX));
+    s->flags &= ~(unsigned)PT_SOCK_BUFFERED;
+    if (n > 0) {
+        s->flags &= ~(unsigned)(PT_SOCK_WANT_READ | PT_SOCK_WANT_WRITE);
+        s->flags |= TLS_UP;
+        /* the rest of a record longer than buf, or records read ahead,
+         * stay inside OpenSSL */
+        if (SSL_has_pending(s->tls))
+            s->flags |= PT_SOCK_BUFFERED;
+        return n;
+    }
+    return io_result(s, n, "reading");
+}
+
+static ssize_t do_write(pt_sock *s, const void *p, size_t len)
+{
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_write(s->tls, p, (int)PT_MIN(len, (size_t)INT_MAX));
+    if (n > 0) {
+        s->flags &= ~(unsigned)(PT_SOCK_WANT_READ | PT_SOCK_WANT_WRITE);
+        return n;
+    }
+    ssize_t r = io_result(s, n, "writing");
+    if (r == 0) {
+        errno = EPIPE;
+        r = -1;
+    }
+    return r;
+}
+
+/* One process, one thread: a buffer shared by every connection. OpenSSL
+ * keeps what it encrypted but could not send in the connection's own
+ * write buffer; a retry hands over the same bytes again. */
+static unsigned char
+    scratch[PT_TLS_COALESCE > PT_TLS_FILE_CHUNK ? PT_TLS_COALESCE : PT_TLS_FILE_CHUNK];
+
+static ssize_t tls_writev(pt_sock *s, const struct iovec *iov, int n)
+{
+    if (n == 1 || iov[0].iov_len >= PT_TLS_COALESCE)
+        return do_write(s, iov[0].iov_base, iov[0].iov_len);
+    /* head and body in one record rather than one record each */
+    size_t len = 0;
+    for (int i = 0; i < n && len < PT_TLS_COALESCE; i++) {
+        size_t k = PT_MIN(iov[i].iov_len, PT_TLS_COALESCE - len);
+        memcpy(scratch + len, iov[i].iov_base, k);
+        len += k;
+    }
+    return do_write(s, scratch, len);
+}
+
+static ssize_t tls_sendfile(pt_sock *s, int fd, off_t *off, size_t len)
+{
+    SSL *ssl = s->tls;
+#ifndef OPENSSL_NO_KTLS
+    if (BIO_get_ktls_send(SSL_get_wbio(ssl))) {
+        ERR_clear_error();
+        errno = 0;
+        ossl_ssize_t n = SSL_sendfile(ssl, fd, *off, len, 0);
+        if (n > 0) {
+            *off += n;
+            return n;
+        }
+        if (errno == EAGAIN)
+            return -1;
+        return io_result(s, (int)n, "sending a file");
+    }
+#endif
+    /* bounded read-and-encrypt: one record's worth at a time, the same
+     * bytes again after a would-block (same offset, at least as long) */
+    size_t want = PT_MIN(len, (size_t)PT_TLS_FILE_CHUNK);
+    ssize_t got = pread(fd, scratch, want, *off);
+    if (got <= 0)
+        return got;
+    ssize_t w = do_write(s, scratch, (size_t)got);
+    if (w > 0)
+        *off += w;
+    return w;
+}
+
+/* Is a request's byte waiting? Raw bytes may be a partial record or a
+ * post-handshake message, no request at all (a client trickling record
+ * bytes would otherwise keep an idle connection forever): decrypt what is
+ * there and look. */
+static int tls_pending(pt_sock *s)
+{
+    SSL *ssl = s->tls;
+    if (!is_up(s)) {
+        int r = pt_sock_plain.pending(s);
+        return r > 0 ? 0 : r;
+    }
+    char ch;
+    ERR_clear_error();
+    int n = SSL_peek(ssl, &ch, 1);
+    if (n > 0) {
+        /* decrypted now, so epoll will not report it */
+        s->flags |= PT_SOCK_BUFFERED;
+        return 1;
+    }
+    int e = SSL_get_error(ssl, n);
+    ERR_clear_error();
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+}
+
+static void tls_shutdown(pt_sock *s)
+{
+    /* close_notify (RFC 8446 §6.1), then the FIN; no waiting for the
+     * peer's own close_notify */
+    if (is_up(s)) {
+        ERR_clear_error();
+        (void)SSL_shutdown(s->tls);
+        ERR_clear_error();
+    }
+    shutdown(s->fd, SHUT_WR);
+}
+
+static void tls_close(pt_sock *s)
+{
+    if ((s->flags & TLS_STARTED) && !is_up(s))
+        log_once(s, "closed before the TLS handshake finished", NULL);
+    SSL_free(s->tls);
+    s->tls = NULL;
+    close(s->fd);
+    s->fd = -1;
+}
+
+static const pt_sock_ops tls_ops = {
+    .read = tls_read,
+    .writev = tls_writev,
+    .sendfile = tls_sendfile,
+    .pending = tls_pending,
+    .shutdown = tls_shutdown,
+    .close = tls_close,
+};
+
+int pt_tls_sock_init(pt_sock *s, struct ssl_ctx_st *ctx, int fd)
+{
+    SSL *ssl = SSL_new(ctx);
+    if (!ssl || !SSL_set_fd(ssl, fd)) {
+        SSL_free(ssl);
+        ERR_clear_error();
+        return -1;
+    }
+    SSL_set_accept_state(ssl);
+    s->ops = &tls_ops;
+    s->fd = fd;
+    s->tls = ssl;
+    return 0;
+}
+
+bool pt_tls_info_get(const pt_sock *s, pt_tls_info *out)
+{
+    SSL *ssl = s->tls;
+    if (!ssl || s->ops != &tls_ops)
+        return false;
+    out->protocol = SSL_get_version(ssl);
+    out->cipher = SSL_get_cipher_name(ssl);
+    out->sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    out->resumed = SSL_session_reused(ssl) == 1;
+    return true;
+}

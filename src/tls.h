@@ -1,0 +1,40 @@
+/* tls.h: TLS over the socket layer (OpenSSL 3): the server context built
+ * from tls = {...} by the master, and the per-connection operations that
+ * drive the handshake from the event loop and encrypt files a bounded
+ * amount at a time. */
+#ifndef PT_TLS_H
+#define PT_TLS_H
+
+#include "first.h"
+#include "conf.h"
+#include "sock.h"
+
+#define PT_TLS_V12 0x0303 /* TLS1_2_VERSION */
+#define PT_TLS_V13 0x0304 /* TLS1_3_VERSION */
+
+/* Build t->ctx: certificate chain, key (checked to match), protocols,
+ * ciphers, groups, ALPN. 0, or -1 with err; a certificate that expired or
+ * expires within 30 days leaves a line in warn (not an error). */
+int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t warnlen);
+void pt_tls_ctx_free(pt_tls_cfg *t);
+void pt_tls_ctx_release(struct ssl_ctx_st *ctx);
+/* Clients naming a vhost with a certificate of its own get that one (SNI);
+ * the others get the top-level certificate. */
+void pt_tls_sni_setup(pt_config *c);
+/* One line at start: kernel TLS for files, or the read-and-encrypt path. */
+void pt_tls_log_start(const pt_config *c);
+
+/* Turn an accepted socket into a TLS server socket (handshake on the
+ * first read). 0, or -1 (out of memory). */
+int pt_tls_sock_init(pt_sock *s, struct ssl_ctx_st *ctx, int fd);
+
+/* What CGI and FastCGI programs see (mod_ssl's names). false: not TLS. */
+typedef struct pt_tls_info {
+    const char *protocol; /* SSL_PROTOCOL, "TLSv1.3" */
+    const char *cipher;   /* SSL_CIPHER, OpenSSL's name */
+    const char *sni;      /* SSL_TLS_SNI, NULL when the client sent none */
+    bool resumed;         /* SSL_SESSION_RESUMED: "Resumed" / "Initial" */
+} pt_tls_info;
+bool pt_tls_info_get(const pt_sock *s, pt_tls_info *out);
+
+#endif
