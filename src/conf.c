@@ -21,6 +21,7 @@
 
 #include "limit.h"
 #include "log.h"
+#include "router.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- schema */
@@ -107,6 +108,11 @@ static const key_spec limit_req_keys[] = {
 /* at the top level, in a vhost and in a location */
 #define LIMIT_KEYS {"limit_conn", K_INT, NULL}, {"limit_req", K_REQ, limit_req_keys},
 
+/* the router's phases (router.c): at the top level, in a vhost and in a location */
+#define PHASE_KEYS                                                                                 \
+    {"access", K_STRS, NULL}, {"auth_basic", K_STR, NULL}, {"auth_basic_user_file", K_STR, NULL},  \
+        {"return", K_STR, NULL},
+
 /* key, pt_fcache_cfg field, kind, default, min, max */
 #define FCACHE_AMOUNTS(X)                                                                          \
     X(max, max, K_INT, 1000, 0, 1000000)                                                           \
@@ -145,7 +151,7 @@ static const key_spec location_keys[] = {
     {"rlimit_nproc", K_INT, NULL},
     {"backend", K_STR, NULL},
     {"require_file", K_BOOL, NULL},
-    LIMIT_KEYS{NULL, K_INT, NULL},
+    PHASE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 #define H_CGI (1u << PT_H_CGI)
@@ -215,7 +221,7 @@ static const key_spec vhost_keys[] = {
     {"precompressed", K_BOOL, NULL},
     {"access_log", K_STR, NULL},
     {"locations", K_LIST, location_keys},
-    LIMIT_KEYS{NULL, K_INT, NULL},
+    PHASE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec top_keys[] = {
@@ -242,7 +248,7 @@ static const key_spec top_keys[] = {
     {"vhosts", K_LIST, vhost_keys},
     {"cgi_interpreters", K_STRS, NULL},
     {"backends", K_LIST, backend_keys},
-    LIMIT_KEYS{NULL, K_INT, NULL},
+    PHASE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec *find_key(const key_spec *spec, const char *name)
@@ -278,6 +284,7 @@ typedef struct defaults {
     char **interp_exts, **interp_paths; /* cgi_interpreters, split */
     size_t ninterp;
     int limit_conn, limit_req; /* zones inherited by locations, -1 none */
+    pt_phases ph;              /* access, auth_basic, return inherited */
 } defaults;
 
 static int vfail(load_ctx *x, const char *where, const char *fmt, va_list ap) PT_PRINTF(3, 0);
@@ -1366,6 +1373,133 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
     return 0;
 }
 
+/* ------------------------------------------------- router phase settings */
+
+/* An object pt_phases points to: kept by the config, freed with it. */
+typedef enum { PH_ACCESS, PH_AUTH, PH_RETURN } phase_kind;
+struct pt_phase_obj {
+    phase_kind kind;
+    void *p;
+};
+
+static void *phase_obj(load_ctx *x, phase_kind kind, size_t size)
+{
+    pt_config *c = x->c;
+    struct pt_phase_obj *v = realloc(c->phase_objs, (c->nphase_objs + 1) * sizeof(*v));
+    if (!v)
+        return oom(x), NULL;
+    c->phase_objs = v;
+    void *p = xcalloc(x, 1, size);
+    if (!p)
+        return NULL;
+    v[c->nphase_objs++] = (struct pt_phase_obj){kind, p};
+    return p;
+}
+
+static void free_phase_objs(pt_config *c)
+{
+    for (size_t i = 0; i < c->nphase_objs; i++) {
+        struct pt_phase_obj *o = &c->phase_objs[i];
+        if (o->kind == PH_ACCESS) {
+            pt_access_list_free(o->p);
+        } else if (o->kind == PH_AUTH) {
+            pt_auth_cfg *a = o->p;
+            free(a->realm);
+            free(a->user_file);
+            free(a);
+        } else {
+            pt_return_cfg *r = o->p;
+            free(r->text);
+            free(r);
+        }
+    }
+    free(c->phase_objs);
+}
+
+static int get_access(load_ctx *x, const config_setting_t *s, const pt_access_list **out)
+{
+    pt_access_list *l = phase_obj(x, PH_ACCESS, sizeof(*l));
+    size_t n = (size_t)config_setting_length(s);
+    char where[PATH_MAX + 64], why[256];
+    if (!l || !(l->rules = xcalloc(x, n + 1, sizeof(*l->rules))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *t = config_setting_get_string(e);
+        pt_access_rule *r = &l->rules[l->n];
+        if (pt_access_parse(t, r, why, sizeof(why)) < 0)
+            return fail_at(x, e, "%s", why);
+        l->n++;
+        origin(x, e, where, sizeof(where));
+        if (!(r->text = xstrdup(x, t)) || !(r->where = xstrdup(x, where)))
+            return -1;
+    }
+    *out = l;
+    return 0;
+}
+
+static int get_auth(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phases *ph)
+{
+    const config_setting_t *rs = member(g, "auth_basic"), *fs = member(g, "auth_basic_user_file");
+    if (!rs && !fs)
+        return 0;
+    if (!rs)
+        return fail_at(x, fs, "auth_basic_user_file needs auth_basic (the realm)");
+    const char *realm = config_setting_get_string(rs);
+    pt_auth_cfg *a = phase_obj(x, PH_AUTH, sizeof(*a));
+    if (!a)
+        return -1;
+    ph->auth = a;
+    ph->auth_own = is_loc;
+    if (strcmp(realm, "off") == 0) {
+        if (fs)
+            return fail_at(x, fs, "auth_basic is \"off\": no auth_basic_user_file");
+        return 0;
+    }
+    /* the realm goes into a quoted-string (RFC 7617 §2): no quote, no
+     * backslash, no control characters */
+    if (!realm[0] || strlen(realm) > 200 || strpbrk(realm, "\"\\"))
+        return fail_at(x, rs, "auth_basic realm must be 1-200 characters without '\"' or '\\'");
+    for (const char *p = realm; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return fail_at(x, rs, "auth_basic realm must not contain control characters");
+    if (!fs)
+        return fail_at(x, rs, "auth_basic needs auth_basic_user_file (an htpasswd file)");
+    const char *f = config_setting_get_string(fs);
+    if (!f[0])
+        return fail_at(x, fs, "auth_basic_user_file must not be empty");
+    if (!(a->realm = xstrdup(x, realm)) || !(a->user_file = resolve_path(x, fs, f)))
+        return -1;
+    /* workers read it (as their user) on the first request: say it now */
+    if (access(a->user_file, R_OK) < 0 &&
+        warn_at(x, fs, "auth_basic_user_file '%s': %s (requests will get 500)", a->user_file,
+                strerror(errno)) < 0)
+        return -1;
+    return 0;
+}
+
+/* access, auth_basic(_user_file) and return of g over what ph inherited */
+static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phases *ph)
+{
+    const config_setting_t *s;
+    char why[256];
+    ph->auth_own = ph->ret_own = false;
+    if ((s = member(g, "access")) && get_access(x, s, &ph->access) < 0)
+        return -1;
+    if (get_auth(x, g, is_loc, ph) < 0)
+        return -1;
+    if ((s = member(g, "return"))) {
+        pt_return_cfg *r = phase_obj(x, PH_RETURN, sizeof(*r));
+        if (!r)
+            return -1;
+        if (pt_router_parse_return(config_setting_get_string(s), r, why, sizeof(why)) < 0)
+            return fail_at(x, s, "%s", why);
+        ph->ret = r;
+        ph->ret_own = is_loc;
+    }
+    return 0;
+}
+
 static int build_location(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
 {
     static const struct {
@@ -1399,6 +1533,14 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     l->limit_req = d->limit_req;
     if (get_limits(x, g, &l->limit_conn, &l->limit_req) < 0)
         return -1;
+    l->ph = d->ph;
+    if (get_phases(x, g, true, &l->ph) < 0)
+        return -1;
+    /* an exact or extension location cannot lift the authentication of
+     * the prefix it lies under (see portico.conf(5), REQUEST PHASES) */
+    if (l->match != PT_MATCH_PREFIX && l->ph.auth_own && !l->ph.auth->realm)
+        return fail_at(x, member(g, "auth_basic"),
+                       "auth_basic = \"off\" only applies to a prefix location");
     if ((s = member(g, "handler")))
         h = config_setting_get_string(s);
     if (strcmp(h, "static") == 0)
@@ -1423,6 +1565,7 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     /* PHP applications authenticate themselves: FastCGI passes credentials
      * by default; CGI keeps RFC 3875 §4.1.18's choice to withhold them. */
     l->pass_authorization = l->handler == PT_H_FASTCGI;
+    l->pass_authorization_set = member(g, "pass_authorization") != NULL;
     l->require_file = l->handler == PT_H_FASTCGI;
     if (l->handler == PT_H_STATIC)
         return 0;
@@ -1467,6 +1610,8 @@ static int build_locations(load_ctx *x, const config_setting_t *list, const defa
         l->timeout_ms = x->cgi_timeout_ms;
         l->limit_conn = d->limit_conn;
         l->limit_req = d->limit_req;
+        l->ph = d->ph;
+        l->ph.auth_own = l->ph.ret_own = false;
         if (!(l->pattern = xstrdup(x, "/")))
             return -1;
         l->pattern_len = 1;
@@ -1813,6 +1958,9 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
     }
     if (get_limits(x, g, &vd.limit_conn, &vd.limit_req) < 0)
         return -1;
+    if (get_phases(x, g, false, &vd.ph) < 0)
+        return -1;
+    v->ph = vd.ph;
     s = member(g, "locations");
     return build_locations(x, s ? s : d->locations, &vd, v);
 }
@@ -1978,6 +2126,8 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     opt_bool(root, "precompressed", &d->precompressed);
     d->limit_conn = d->limit_req = -1;
     if (get_limits(x, root, &d->limit_conn, &d->limit_req) < 0)
+        return -1;
+    if (get_phases(x, root, false, &d->ph) < 0)
         return -1;
     d->locations = member(root, "locations");
     if ((s = member(root, "cgi_interpreters")) &&
@@ -2807,6 +2957,7 @@ void pt_config_free(pt_config *c)
     free_strv(c->cgi_routes, c->ncgi_routes);
     free_strv(c->fastcgi_routes, c->nfastcgi_routes);
     free_strv(c->warnings, c->nwarnings);
+    free_phase_objs(c);
     free(c);
 }
 

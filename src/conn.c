@@ -12,6 +12,7 @@
 #include "h1_resp.h"
 #include "log.h"
 #include "resolve.h"
+#include "router.h"
 #include "static.h"
 #include "util.h"
 
@@ -592,6 +593,9 @@ static void start_request(pt_conn *c)
         c->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
         c->loc = route(c->vhost, c->path, c->path_len);
         index_reroute(c);
+        /* access rules, authentication, return (router.c) */
+        if (pt_router_run(c, has_body) != PT_ROUTE_CONTINUE)
+            return;
     }
     if (!is_gateway(c) && !method_allowed_static(h->method)) {
         /* the body was not read: the connection cannot be reused */
@@ -913,7 +917,10 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     c->path_len = (size_t)n;
     c->loc = route(c->vhost, c->path, c->path_len);
     c->status = 0;
-    dispatch(c);
+    /* the new path meets its own location's rules, as nginx's internal
+     * redirects do: a script cannot hand out what a deny keeps */
+    if (pt_router_run(c, false) == PT_ROUTE_CONTINUE)
+        dispatch(c);
     drive(c);
 }
 

@@ -35,6 +35,8 @@ typedef struct pt_req {
     char local_ip[48]; /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
     char local_port[8];
     bool local_known;
+    char auth_user[256];  /* REMOTE_USER after HTTP Basic authentication (router.c) */
+    size_t auth_user_len; /* 0: nobody was authenticated */
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
