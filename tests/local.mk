@@ -21,7 +21,9 @@ UNIT_TESTS = \
 	tests/unit/test_spawn \
 	tests/unit/test_cgi_spawn \
 	tests/unit/test_errlines \
-	tests/unit/test_resolve
+	tests/unit/test_resolve \
+	tests/unit/test_access \
+	tests/unit/test_htpasswd
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -44,6 +46,8 @@ tests_unit_test_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_errlines_LDADD = $(PT_LIBS)
 tests_unit_test_resolve_LDADD = $(PT_LIBS)
+tests_unit_test_access_LDADD = $(PT_LIBS)
+tests_unit_test_htpasswd_LDADD = $(PT_LIBS)
 # the test makes libportico.a's allocations fail on purpose
 tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
@@ -65,6 +69,7 @@ PY_TESTS = \
 	tests/t_hostile.py \
 	tests/t_priv.py \
 	tests/t_limits.py \
+	tests/t_phases.py \
 	tests/t_programs.py \
 	tests/t_docs.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
