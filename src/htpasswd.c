@@ -193,21 +193,24 @@ int pt_htpasswd_verify(const char *hash, const char *pw, size_t pwlen)
     } else if (hash[0] == '$' || strlen(hash) == 13) {
         /* modular crypt formats ($2y$, $5$, $6$, $y$, $1$...) and old DES
          * crypt (htpasswd -d); crypt_rn wants the password NUL-terminated */
-        static struct crypt_data cd; /* 32 KiB: not on the stack */
+        /* 32 KiB of state: not on the stack, and one per call, since the
+         * helper thread (authq.c) and the loop may both verify */
+        struct crypt_data *cd = calloc(1, sizeof(*cd));
         char *p = malloc(pwlen + 1);
-        if (!p)
+        if (!p || !cd) {
+            free(p);
+            free(cd);
             return -1;
+        }
         memcpy(p, pw, pwlen);
         p[pwlen] = '\0';
-        memset(&cd, 0, sizeof(cd));
-        const char *out = crypt_rn(p, hash, &cd, (int)sizeof(cd));
+        const char *out = crypt_rn(p, hash, cd, (int)sizeof(*cd));
         OPENSSL_cleanse(p, pwlen);
         free(p);
         /* libxcrypt fails with NULL or a "*" string for what it cannot do */
-        if (!out || out[0] == '*')
-            return -1;
-        rc = same(out, hash);
-        OPENSSL_cleanse(&cd, sizeof(cd));
+        rc = !out || out[0] == '*' ? -1 : same(out, hash);
+        OPENSSL_cleanse(cd, sizeof(*cd));
+        free(cd);
         return rc;
     } else {
         return -1;
@@ -236,21 +239,48 @@ static bool cred_key(const char *user, size_t ulen, const char *pw, size_t pwlen
     return ok;
 }
 
-int pt_htpasswd_check(const char *user, size_t ulen, const char *pw, size_t pwlen, const char *hash,
-                      uint64_t now_ms)
+/* direct-mapped: a collision only costs one more verification */
+static cred_slot *cred_slot_of(const unsigned char key[32])
+{
+    return &creds[(key[0] | (unsigned)key[1] << 8) % PT_HTPASSWD_CACHE];
+}
+
+bool pt_htpasswd_cached(const char *user, size_t ulen, const char *pw, size_t pwlen,
+                        const char *hash, uint64_t now_ms)
 {
     unsigned char key[32];
     if (!cred_key(user, ulen, pw, pwlen, hash, key))
-        return pt_htpasswd_verify(hash, pw, pwlen);
-    /* direct-mapped: a collision only costs one more verification */
-    cred_slot *s = &creds[(key[0] | (unsigned)key[1] << 8) % PT_HTPASSWD_CACHE];
-    if (s->expires > now_ms && CRYPTO_memcmp(s->key, key, 32) == 0)
+        return false;
+    const cred_slot *s = cred_slot_of(key);
+    return s->expires > now_ms && CRYPTO_memcmp(s->key, key, 32) == 0;
+}
+
+void pt_htpasswd_remember(const char *user, size_t ulen, const char *pw, size_t pwlen,
+                          const char *hash, uint64_t now_ms)
+{
+    unsigned char key[32];
+    if (!cred_key(user, ulen, pw, pwlen, hash, key))
+        return;
+    cred_slot *s = cred_slot_of(key);
+    memcpy(s->key, key, 32);
+    s->expires = now_ms + PT_HTPASSWD_TTL_MS;
+}
+
+bool pt_htpasswd_is_slow(const char *hash)
+{
+    /* APR1 (1000 MD5) and {SHA} take microseconds; crypt_rn's formats are
+     * made to be slow (bcrypt, SHA-crypt, yescrypt) */
+    return hash[0] == '$' && strncmp(hash, "$apr1$", 6) != 0;
+}
+
+int pt_htpasswd_check(const char *user, size_t ulen, const char *pw, size_t pwlen, const char *hash,
+                      uint64_t now_ms)
+{
+    if (pt_htpasswd_cached(user, ulen, pw, pwlen, hash, now_ms))
         return 1;
     int rc = pt_htpasswd_verify(hash, pw, pwlen);
-    if (rc == 1) {
-        memcpy(s->key, key, 32);
-        s->expires = now_ms + PT_HTPASSWD_TTL_MS;
-    }
+    if (rc == 1)
+        pt_htpasswd_remember(user, ulen, pw, pwlen, hash, now_ms);
     return rc;
 }
 

@@ -25,6 +25,15 @@ int pt_htpasswd_verify(const char *hash, const char *pw, size_t pwlen);
 int pt_htpasswd_check(const char *user, size_t ulen, const char *pw, size_t pwlen, const char *hash,
                       uint64_t now_ms);
 
+/* The two halves of pt_htpasswd_check, for a verification made elsewhere
+ * (authq.c): was it verified lately? remember that it was. */
+bool pt_htpasswd_cached(const char *user, size_t ulen, const char *pw, size_t pwlen,
+                        const char *hash, uint64_t now_ms);
+void pt_htpasswd_remember(const char *user, size_t ulen, const char *pw, size_t pwlen,
+                          const char *hash, uint64_t now_ms);
+/* Is hash in a format made to be slow (a helper thread should verify it)? */
+bool pt_htpasswd_is_slow(const char *hash);
+
 /* The stored hash of user in the htpasswd file path (NUL-terminated, valid
  * until the next call), or NULL when the user is not there. The file is
  * looked at (stat) at most once a second and re-read when its inode, size

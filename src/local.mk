@@ -21,6 +21,7 @@ src_libportico_a_SOURCES = \
 	src/listen.c src/listen.h \
 	src/access.c src/access.h \
 	src/htpasswd.c src/htpasswd.h \
+	src/authq.c src/authq.h \
 	src/router.c src/router.h \
 	src/conn.c src/conn.h \
 	src/h1_resp.c src/h1_resp.h \

@@ -9,11 +9,13 @@
 #include "first.h"
 #include "router.h"
 #include "conn.h"
+#include "authq.h"
 #include "h1_resp.h"
 #include "htpasswd.h"
 #include "log.h"
 #include "util.h"
 
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,44 +162,27 @@ static bool basic_credentials(const pt_conn *c, unsigned char *buf, size_t cap, 
     return true;
 }
 
-/* true when the request may go on (authenticated, or no authentication) */
-static bool authenticated(pt_conn *c, const pt_auth_cfg *a, bool has_body)
+typedef enum auth_rc { AUTH_OK, AUTH_DONE, AUTH_WAIT } auth_rc;
+
+/* verifications handed to the helper thread at once, per worker: beyond
+ * it a password guesser gets 503s rather than an ever longer queue */
+#define MAX_WAITING 256
+
+static void set_user(pt_conn *c, const char *user, size_t ulen)
 {
-    if (!a || !a->realm)
-        return true;
-    unsigned char cred[1024];
-    size_t len = 0;
-    if (!basic_credentials(c, cred, sizeof(cred), &len)) {
-        /* no credentials is the normal first step of a login: not logged */
-        challenge(c, a, has_body);
-        return false;
-    }
-    const unsigned char *colon = memchr(cred, ':', len);
-    if (!colon) {
-        log_failure(c, "malformed Basic credentials");
-        challenge(c, a, has_body);
-        return false;
-    }
-    const char *user = (const char *)cred, *pw = (const char *)colon + 1;
-    size_t ulen = (size_t)(colon - cred), pwlen = len - ulen - 1;
-    const char *hash;
-    char err[200], u[300];
+    /* the name as the file spells it, for REMOTE_USER */
+    size_t n = PT_MIN(ulen, sizeof(c->rq->auth_user) - 1);
+    memcpy(c->rq->auth_user, user, n);
+    c->rq->auth_user[n] = '\0';
+    c->rq->auth_user_len = n;
+}
+
+/* The answer to a verification: AUTH_OK, or AUTH_DONE after queuing 401 or 500. */
+static auth_rc verdict(pt_conn *c, const pt_auth_cfg *a, int rc, const char *user, size_t ulen,
+                       bool has_body)
+{
+    char u[300];
     pt_escape_log(user, PT_MIN(ulen, (size_t)255), u, sizeof(u));
-    uint64_t now = c->w->loop.now;
-    if (pt_htpasswd_lookup(a->user_file, user, ulen, now, &hash, err, sizeof(err)) < 0) {
-        /* fail closed: nobody gets in while the file cannot be read */
-        char ctx[1300];
-        log_ctx(c, ctx, sizeof(ctx));
-        pt_log_error("auth_basic_user_file \"%s\": %s, %s", a->user_file, err, ctx);
-        server_error(c, has_body);
-        return false;
-    }
-    if (!hash) {
-        log_failure(c, "user \"%s\" was not found in \"%s\"", u, a->user_file);
-        challenge(c, a, has_body);
-        return false;
-    }
-    int rc = pt_htpasswd_check(user, ulen, pw, pwlen, hash, now);
     if (rc < 0) {
         char ctx[1300];
         log_ctx(c, ctx, sizeof(ctx));
@@ -205,19 +190,86 @@ static bool authenticated(pt_conn *c, const pt_auth_cfg *a, bool has_body)
                      "portico cannot check, %s",
                      a->user_file, u, ctx);
         server_error(c, has_body);
-        return false;
+        return AUTH_DONE;
     }
     if (rc == 0) {
         log_failure(c, "user \"%s\": password mismatch (\"%s\")", u, a->user_file);
         challenge(c, a, has_body);
-        return false;
+        return AUTH_DONE;
     }
-    /* the name as the file spells it, for REMOTE_USER */
-    size_t n = PT_MIN(ulen, sizeof(c->rq->auth_user) - 1);
-    memcpy(c->rq->auth_user, user, n);
-    c->rq->auth_user[n] = '\0';
-    c->rq->auth_user_len = n;
-    return true;
+    set_user(c, user, ulen);
+    return AUTH_OK;
+}
+
+static void on_verified(pt_authq_job *j);
+
+static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body, bool may_wait)
+{
+    if (!a || !a->realm)
+        return AUTH_OK;
+    unsigned char cred[1024];
+    size_t len = 0;
+    if (!basic_credentials(c, cred, sizeof(cred), &len)) {
+        /* no credentials is the normal first step of a login: not logged */
+        challenge(c, a, has_body);
+        return AUTH_DONE;
+    }
+    const unsigned char *colon = memchr(cred, ':', len);
+    if (!colon) {
+        log_failure(c, "malformed Basic credentials");
+        challenge(c, a, has_body);
+        return AUTH_DONE;
+    }
+    const char *user = (const char *)cred, *pw = (const char *)colon + 1;
+    size_t ulen = (size_t)(colon - cred), pwlen = len - ulen - 1;
+    const char *hash;
+    char err[200];
+    uint64_t now = c->w->loop.now;
+    if (pt_htpasswd_lookup(a->user_file, user, ulen, now, &hash, err, sizeof(err)) < 0) {
+        /* fail closed: nobody gets in while the file cannot be read */
+        char ctx[1300];
+        log_ctx(c, ctx, sizeof(ctx));
+        pt_log_error("auth_basic_user_file \"%s\": %s, %s", a->user_file, err, ctx);
+        server_error(c, has_body);
+        return AUTH_DONE;
+    }
+    if (!hash) {
+        char u[300];
+        pt_escape_log(user, PT_MIN(ulen, (size_t)255), u, sizeof(u));
+        log_failure(c, "user \"%s\" was not found in \"%s\"", u, a->user_file);
+        challenge(c, a, has_body);
+        return AUTH_DONE;
+    }
+    if (pt_htpasswd_cached(user, ulen, pw, pwlen, hash, now)) {
+        set_user(c, user, ulen);
+        return AUTH_OK;
+    }
+    if (may_wait && pt_htpasswd_is_slow(hash)) {
+        /* bcrypt and friends take milliseconds: off the loop, so that the
+         * worker's other clients are not kept waiting */
+        if (pt_authq_pending() >= MAX_WAITING) {
+            char ctx[1300];
+            log_ctx(c, ctx, sizeof(ctx));
+            pt_log_warn("%u password verifications waiting: refused, %s", MAX_WAITING, ctx);
+            pt_resp_error(c, 503, has_body);
+            c->state = PT_CS_WRITE;
+            return AUTH_DONE;
+        }
+        pt_authq_job *j = pt_authq_job_new(user, ulen, pw, pwlen, hash, on_verified, c);
+        if (j && pt_authq_submit(&c->w->loop, j) == 0) {
+            OPENSSL_cleanse(cred, sizeof(cred));
+            c->phase_job = j;
+            return AUTH_WAIT;
+        }
+        /* no thread: verify here after all (slow, but correct) */
+        pt_authq_job_free(j);
+    }
+    int rc = pt_htpasswd_verify(hash, pw, pwlen);
+    if (rc == 1)
+        pt_htpasswd_remember(user, ulen, pw, pwlen, hash, now);
+    auth_rc v = verdict(c, a, rc, user, ulen, has_body); /* user lies in cred */
+    OPENSSL_cleanse(cred, sizeof(cred));
+    return v;
 }
 
 /* -------------------------------------------------------------- return */
@@ -361,32 +413,82 @@ static void do_return(pt_conn *c, const pt_return_cfg *r, bool has_body)
 
 /* --------------------------------------------------------------- run */
 
-pt_route_rc pt_router_run(pt_conn *c, bool has_body)
+/* The longest prefix location the path lies under: its access rules,
+ * authentication and return hold under an exact or extension location too. */
+static const pt_location *prefix_of(const pt_conn *c)
+{
+    const pt_location *pre = NULL;
+    if (c->loc->match != PT_MATCH_PREFIX)
+        pre = pt_router_prefix(c->vhost, c->path, c->path_len);
+    return pre ? pre : c->loc;
+}
+
+static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
+{
+    return c->loc->ph.auth_own ? c->loc->ph.auth : pre->ph.auth;
+}
+
+/* the phases after authentication */
+static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
+{
+    const pt_return_cfg *ret = c->loc->ph.ret_own ? c->loc->ph.ret : pre->ph.ret;
+    if (ret) {
+        do_return(c, ret, has_body);
+        return PT_ROUTE_DONE;
+    }
+    return PT_ROUTE_CONTINUE;
+}
+
+pt_route_rc pt_router_run(pt_conn *c, bool has_body, bool may_wait)
 {
     c->rq->auth_user_len = 0;
     c->rq->auth_user[0] = '\0';
     const pt_location *loc = c->loc;
     if (!c->vhost || !loc)
         return PT_ROUTE_CONTINUE;
-    /* the prefix the path lies under: its rules hold under an exact or
-     * extension location too */
-    const pt_location *pre = loc;
-    if (loc->match != PT_MATCH_PREFIX) {
-        pre = pt_router_prefix(c->vhost, c->path, c->path_len);
-        if (!pre)
-            pre = loc;
-    }
+    const pt_location *pre = prefix_of(c);
     if (access_denied(c, loc->ph.access, has_body))
         return PT_ROUTE_DONE;
     if (pre->ph.access != loc->ph.access && access_denied(c, pre->ph.access, has_body))
         return PT_ROUTE_DONE;
-    const pt_auth_cfg *auth = loc->ph.auth_own ? loc->ph.auth : pre->ph.auth;
-    if (!authenticated(c, auth, has_body))
+    switch (authenticate(c, auth_of(c, pre), has_body, may_wait)) {
+    case AUTH_DONE:
         return PT_ROUTE_DONE;
-    const pt_return_cfg *ret = loc->ph.ret_own ? loc->ph.ret : pre->ph.ret;
-    if (ret) {
-        do_return(c, ret, has_body);
-        return PT_ROUTE_DONE;
+    case AUTH_WAIT:
+        return PT_ROUTE_WAIT;
+    case AUTH_OK:
+        break;
     }
-    return PT_ROUTE_CONTINUE;
+    return after_auth(c, pre, has_body);
+}
+
+/* The helper thread's answer, in the loop: the request goes on where it
+ * stopped (the same location, path and settings: nothing changed them). */
+static void on_verified(pt_authq_job *j)
+{
+    pt_conn *c = j->owner;
+    if (!c) {
+        pt_authq_job_free(j); /* the client has gone */
+        return;
+    }
+    c->phase_job = NULL;
+    const pt_head *h = &c->rq->head;
+    bool has_body = h->is_chunked || h->content_length > 0;
+    const pt_location *pre = prefix_of(c);
+    if (j->rc == 1)
+        pt_htpasswd_remember(j->user, j->ulen, j->pw, j->pwlen, j->hash, c->w->loop.now);
+    auth_rc rc = verdict(c, auth_of(c, pre), j->rc, j->user, j->ulen, has_body);
+    pt_authq_job_free(j);
+    if (rc == AUTH_OK && after_auth(c, pre, has_body) == PT_ROUTE_CONTINUE)
+        pt_conn_phases_done(c);
+    else if (c->state != PT_CS_CLOSED)
+        pt_conn_kick(c);
+}
+
+void pt_router_abort(pt_conn *c)
+{
+    pt_authq_job *j = c->phase_job;
+    if (j)
+        j->owner = NULL;
+    c->phase_job = NULL;
 }

@@ -13,12 +13,18 @@ struct pt_conn;
 typedef enum pt_route_rc {
     PT_ROUTE_CONTINUE, /* go on to the handler */
     PT_ROUTE_DONE,     /* answered (403, 401, 500, return) or closed (444) */
+    PT_ROUTE_WAIT,     /* a password is being verified off the loop: the router
+                          calls pt_conn_phases_done (go on) or pt_conn_kick
+                          (answered) when it is known */
 } pt_route_rc;
 
 /* Run the phases for c's vhost, location and normalised path. has_body:
- * the request's body is unread, so an answer closes the connection. Sets
- * the authenticated user (c->rq->auth_user) for the gateways. */
-pt_route_rc pt_router_run(struct pt_conn *c, bool has_body);
+ * the request's body is unread, so an answer closes the connection.
+ * may_wait: a slow hash may be verified by the helper thread (authq.c).
+ * Sets the authenticated user (c->rq->auth_user) for the gateways. */
+pt_route_rc pt_router_run(struct pt_conn *c, bool has_body, bool may_wait);
+/* The connection is going away: drop what it waits for. */
+void pt_router_abort(struct pt_conn *c);
 
 /* Parse a "return" value ("301 https://example.org$request_uri", "403",
  * "410 gone for good", "444") into r. 0, or -1 with a reason. */

@@ -277,6 +277,77 @@ locations = (
                         self.srv.stderr_text()[-2000:])
 
 
+@unittest.skipUnless(HTPASSWD, 'needs htpasswd (apache2-utils)')
+class SlowHash(unittest.TestCase):
+    """A bcrypt verification (cost 13: about half a second) runs on the
+    worker's helper thread: the one worker (-w 1) answers another client
+    meanwhile. Ordering only: B's response is complete while A's has not
+    begun; a worker that verified in its loop would answer A first."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-slow-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        ht = os.path.join(cls.base, 'htpasswd')
+        subprocess.run([HTPASSWD, '-cbB', '-C', '13', ht, 'slow', 'pw-slow'], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        conf = ('locations = ( { prefix = "/slow/"; auth_basic = "S"; '
+                'auth_basic_user_file = "%s"; } );\n' % ht)
+        harness.start_class_server(cls, conf=conf, workers=1)
+        cls.srv.write_file('slow/f.txt', 'slow secret\n')
+        cls.srv.write_file('pub.txt', 'public\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def send(self, path, headers=()):
+        s = harness.connect(self.port, timeout=60)
+        hdrs = ''.join('%s: %s\r\n' % kv for kv in headers)
+        s.sendall(('GET %s HTTP/1.1\r\nHost: a\r\n%sConnection: close\r\n\r\n' %
+                   (path, hdrs)).encode())
+        return s
+
+    def test_other_clients_answered_during_a_verification(self):
+        for attempt in range(3):
+            # a wrong password: never cached, so every attempt verifies anew
+            a = self.send('/slow/f.txt', [('Authorization', basic('slow', 'wrong%d' % attempt))])
+            time.sleep(0.1)  # let the worker read A first (else B first proves nothing)
+            b = self.send('/pub.txt')
+            data_b, _ = harness.recv_until_close(b, 60)
+            b.close()
+            a.setblocking(False)
+            try:
+                early = a.recv(1)
+            except BlockingIOError:
+                early = b''
+            a.setblocking(True)
+            a.settimeout(60)
+            data_a, _ = harness.recv_until_close(a, 60)
+            a.close()
+            self.assertTrue(data_b.startswith(b'HTTP/1.1 200'), data_b[:200])
+            self.assertTrue((early + data_a).startswith(b'HTTP/1.1 401'), (early + data_a)[:200])
+            if early == b'':
+                return
+        self.fail('A was answered before B three times: the loop waited for bcrypt')
+
+    def test_right_password_then_cached(self):
+        for _ in range(2):
+            r = get(self.port, '/slow/f.txt', headers=[('Authorization', basic('slow', 'pw-slow'))])
+            self.assertEqual((r.status, r.body), (200, b'slow secret\n'))
+
+    def test_client_gone_during_a_verification(self):
+        s = self.send('/slow/f.txt', [('Authorization', basic('slow', 'gone'))])
+        s.close()
+        # the worker drops the answer nobody wants and goes on
+        r = get(self.port, '/slow/f.txt', headers=[('Authorization', basic('slow', 'gone2'))])
+        self.assertEqual(r.status, 401)
+        self.assertEqual(get(self.port, '/pub.txt').status, 200)
+        r = get(self.port, '/slow/f.txt', method='POST',
+                headers=[('Authorization', basic('slow', 'pw-slow')), ('Content-Length', '0')])
+        self.assertEqual(r.status, 405, 'after the phases: the method check')
+
+
 class Return(unittest.TestCase):
     CONF = '''
 locations = (
