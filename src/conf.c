@@ -2529,6 +2529,66 @@ out:
     return rc;
 }
 
+/* --auth PREFIX=HTPASSWD: auth_basic for a top-level prefix location (the
+ * one with that prefix, else a new static one; .php files beneath meet it
+ * through the router's prefix rule), realm "Restricted". */
+static int add_auth(load_ctx *x, const char *arg)
+{
+    config_setting_t *list, *g = NULL, *s;
+    const char *eq = strchr(arg, '='), *label;
+    char *pat = NULL, *abs = NULL;
+    int rc = -1;
+    if (!eq || arg[0] != '/' || !eq[1])
+        return fail(x, "--auth",
+                    "'%s': expected PREFIX=HTPASSWD, e.g. /admin/=/etc/portico/htpasswd", arg);
+    if (!(label = add_label(x, "--auth", arg)))
+        return -1;
+    if (!(pat = strndup(arg, (size_t)(eq - arg))) || !(abs = make_abs(x->cwd, eq + 1))) {
+        oom(x);
+        goto out;
+    }
+    if (top_list(x, "locations", &list) < 0)
+        goto out;
+    if (!list) {
+        rc = 0; /* a wrong type: the schema check reports it */
+        goto out;
+    }
+    for (int i = 0; i < config_setting_length(list) && !g; i++) {
+        config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+        const config_setting_t *p = config_setting_is_group(e) ? member(e, "prefix") : NULL;
+        if (p && config_setting_type(p) == CONFIG_TYPE_STRING &&
+            strcmp(config_setting_get_string(p), pat) == 0)
+            g = e;
+    }
+    if (g && (member(g, "auth_basic") || member(g, "auth_basic_user_file"))) {
+        fail(x, label, "the location with prefix '%s' sets auth_basic already", pat);
+        goto out;
+    }
+    if (!g) {
+        if (!(g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP)) ||
+            !add_str(g, "prefix", pat)) {
+            oom(x);
+            goto out;
+        }
+        config_setting_set_hook(g, (void *)label);
+    }
+    if (!(s = add_str(g, "auth_basic", "Restricted"))) {
+        oom(x);
+        goto out;
+    }
+    config_setting_set_hook(s, (void *)label);
+    if (!(s = add_str(g, "auth_basic_user_file", abs))) {
+        oom(x);
+        goto out;
+    }
+    config_setting_set_hook(s, (void *)label);
+    rc = 0;
+out:
+    free(pat);
+    free(abs);
+    return rc;
+}
+
 static int apply_gateways(load_ctx *x, const pt_cli *cli)
 {
     pt_config *c = x->c;
@@ -2544,6 +2604,10 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
         if (add_route(x, &c->fastcgi_routes, &c->nfastcgi_routes, cli->fastcgi[i]) < 0)
             return -1;
     }
+    /* after --cgi: "--cgi /cgi-bin/=DIR --auth /cgi-bin/=FILE" protects that location */
+    for (size_t i = 0; i < cli->nauth; i++)
+        if (add_auth(x, cli->auth[i]) < 0)
+            return -1;
     return 0;
 }
 

@@ -247,6 +247,8 @@ typedef struct pt_cli {
     size_t ncgi;
     const char **fastcgi; /* --fastcgi PATTERN=ADDR[,ADDR...] */
     size_t nfastcgi;
+    const char **auth; /* --auth PREFIX=HTPASSWD */
+    size_t nauth;
     const char *max_body;   /* --max-body */
     const char *error_log;  /* --error-log */
     const char *access_log; /* --access-log */

@@ -24,6 +24,7 @@ static const char usage_text[] =
     "usage: portico [-c FILE] [-t] [-V] [-h] [--daemon] [-w N]\n"
     "               [-l ADDR:PORT]... [-p PORT] [-r DOCROOT]\n"
     "               [--cgi PREFIX=PATH]... [--fastcgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
+    "               [--auth PREFIX=HTPASSWD]...\n"
     "               [--max-body SIZE] [--error-log FILE|stderr] [--access-log FILE|off]\n"
     "               [-o SETTING=VALUE]...\n"
     "\n"
@@ -41,6 +42,9 @@ static const char usage_text[] =
     "                       (one program), .ext=INTERPRETER or .ext= (scripts in the root)\n"
     "  --fastcgi PATTERN=ADDRESS[,ADDRESS...]\n"
     "                       forward PATTERN (.php or /prefix/) to FastCGI servers\n"
+    "  --auth PREFIX=HTPASSWD\n"
+    "                       HTTP Basic authentication (realm \"Restricted\") for /prefix/\n"
+    "                       against an htpasswd file\n"
     "  --max-body SIZE      largest request body (e.g. 100M)\n"
     "  --error-log FILE     error log file, or stderr\n"
     "  --access-log FILE    access log file, or off\n"
@@ -55,6 +59,8 @@ const char *__lsan_default_suppressions(void)
 }
 
 enum { OPT_DAEMON = 256, OPT_CGI, OPT_FASTCGI, OPT_MAX_BODY, OPT_ERROR_LOG, OPT_ACCESS_LOG };
+/* flags of the request phases (router.c) */
+enum { OPT_AUTH = 320 };
 
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
@@ -62,6 +68,7 @@ static const struct option long_opts[] = {
     {"daemon", no_argument, NULL, OPT_DAEMON},
     {"cgi", required_argument, NULL, OPT_CGI},
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
+    {"auth", required_argument, NULL, OPT_AUTH},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
@@ -160,6 +167,9 @@ int main(int argc, char **argv)
             break;
         case OPT_FASTCGI:
             no_mem |= push(&cli.fastcgi, &cli.nfastcgi, optarg) < 0;
+            break;
+        case OPT_AUTH:
+            no_mem |= push(&cli.auth, &cli.nauth, optarg) < 0;
             break;
         case OPT_MAX_BODY:
             cli.max_body = optarg;
@@ -266,5 +276,6 @@ out:
     free(cli.overrides);
     free(cli.cgi);
     free(cli.fastcgi);
+    free(cli.auth);
     return rc;
 }

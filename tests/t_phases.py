@@ -348,6 +348,54 @@ class SlowHash(unittest.TestCase):
         self.assertEqual(r.status, 405, 'after the phases: the method check')
 
 
+@unittest.skipUnless(HTPASSWD, 'needs htpasswd (apache2-utils)')
+class AuthFlag(unittest.TestCase):
+    """--auth PREFIX=HTPASSWD: no configuration file; a new prefix location,
+    and one made by --cgi that it protects."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-authflag-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        cls.ht = os.path.join(cls.base, 'ht')
+        subprocess.run([HTPASSWD, '-cbB', '-C', '5', cls.ht, 'ann', 'pw-ann'], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cgi = os.path.join(cls.base, 'cgi')
+        os.mkdir(cgi)
+        shutil.copyfile(os.path.join(HERE, 'cgi', 'env.cgi'), os.path.join(cgi, 'env.cgi'))
+        os.chmod(os.path.join(cgi, 'env.cgi'), 0o755)
+        harness.start_class_server(cls, '--cgi', '/cgi-bin/=' + cgi, '--auth', '/adm/=' + cls.ht,
+                                   '--auth', '/cgi-bin/=' + cls.ht)
+        cls.srv.write_file('adm/f.txt', 'adm\n')
+        cls.srv.write_file('pub.txt', 'pub\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def test_flag_protects_a_prefix(self):
+        r = get(self.port, '/adm/f.txt')
+        self.assertEqual(r.status, 401)
+        self.assertEqual(r.header('WWW-Authenticate'), 'Basic realm="Restricted", charset="UTF-8"')
+        r = get(self.port, '/adm/f.txt', headers=[('Authorization', basic('ann', 'pw-ann'))])
+        self.assertEqual((r.status, r.body), (200, b'adm\n'))
+        self.assertEqual(get(self.port, '/pub.txt').status, 200)
+
+    def test_flag_protects_a_cgi_location(self):
+        self.assertEqual(get(self.port, '/cgi-bin/env.cgi').status, 401)
+        r = get(self.port, '/cgi-bin/env.cgi', headers=[('Authorization', basic('ann', 'pw-ann'))])
+        self.assertEqual(r.status, 200)
+        self.assertIn(b'REMOTE_USER=ann\0', r.body)
+
+    def test_flag_mistakes(self):
+        for args, needle in ((['--auth', 'adm=/x'], "expected PREFIX=HTPASSWD"),
+                             (['--auth', '/a/=/x', '--auth', '/a/=/y'], 'sets auth_basic already')):
+            r = subprocess.run([harness.PORTICO, '-t', '-r', self.base] + args,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(needle, r.stdout.decode())
+
+
 class Return(unittest.TestCase):
     CONF = '''
 locations = (
