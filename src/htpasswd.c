@@ -343,7 +343,7 @@ static void parse_users(pw_file *f, size_t len)
     }
 }
 
-static void load_file(pw_file *f, const struct stat *st)
+static void load_file(pw_file *f)
 {
     free(f->data);
     free(f->users);
@@ -389,7 +389,6 @@ static void load_file(pw_file *f, const struct stat *st)
     f->ino = fst.st_ino;
     f->size = fst.st_size;
     f->mtime = fst.st_mtim;
-    (void)st;
 out:
     if (fd >= 0)
         close(fd);
@@ -402,6 +401,9 @@ static pw_file *get_file(const char *path, uint64_t now_ms)
         if (strcmp(files[i].path, path) == 0)
             f = &files[i];
     if (!f) {
+        char *copy = strdup(path);
+        if (!copy)
+            return NULL;
         if (nfiles == MAX_FILES) {
             /* more files than slots (many vhosts): reuse the oldest look */
             f = &files[0];
@@ -415,12 +417,9 @@ static pw_file *get_file(const char *path, uint64_t now_ms)
         } else {
             f = &files[nfiles++];
         }
-        if (!(f->path = strdup(path))) {
-            nfiles -= f == &files[nfiles - 1];
-            return NULL;
-        }
+        f->path = copy;
         f->checked_ms = now_ms;
-        load_file(f, NULL);
+        load_file(f);
         return f;
     }
     if (now_ms - f->checked_ms < 1000 && f->checked_ms <= now_ms)
@@ -434,7 +433,7 @@ static pw_file *get_file(const char *path, uint64_t now_ms)
     }
     if (!f->known || st.st_dev != f->dev || st.st_ino != f->ino || st.st_size != f->size ||
         st.st_mtim.tv_sec != f->mtime.tv_sec || st.st_mtim.tv_nsec != f->mtime.tv_nsec)
-        load_file(f, &st);
+        load_file(f);
     return f;
 }
 

@@ -362,7 +362,13 @@ static size_t expand(pt_conn *c, const char *t, char *out, size_t cap, bool url)
     }
     while (*t) {
         if (strncmp(t, "$request_uri", 12) == 0) {
-            at = put(out, at, cap, h->target.p, h->target.len, url);
+            /* origin-form, also for an absolute-form target (as REQUEST_URI) */
+            pt_str ru = h->target;
+            if (h->absolute_form && h->path.p >= ru.p && h->path.p <= ru.p + ru.len) {
+                ru.len -= (size_t)(h->path.p - ru.p);
+                ru.p = h->path.p;
+            }
+            at = put(out, at, cap, ru.p, ru.len, url);
             t += 12;
         } else if (strncmp(t, "$uri", 4) == 0) {
             at = put(out, at, cap, c->path, c->path_len, url);

@@ -430,6 +430,10 @@ locations = (
             r = get(self.port, path)
             self.assertEqual((r.status, r.header('Location')), (st, loc), path)
 
+    def test_request_uri_of_an_absolute_form_target(self):
+        r = get(self.port, 'http://abs.test/p308/z?q=1')
+        self.assertEqual((r.status, r.header('Location')), (308, 'https://example.org/p308/z?q=1'))
+
     def test_status_with_and_without_text(self):
         r = get(self.port, '/gone/x')
         self.assertEqual((r.status, r.body), (410, b'gone from example.test\n'))
