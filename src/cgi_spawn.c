@@ -7,8 +7,9 @@
  * makes system calls, writes nothing of ours but the error word (and
  * errno, which the caller reads only after a failure), and runs with every
  * signal blocked that the C library lets us block (not its own 32 and 33,
- * which nobody sends a single-threaded process) until it empties the mask
- * just before execve. */
+ * sent only by thread cancellation and set*id calls: the worker's one helper
+ * thread, authq.c, is never cancelled and nobody changes ids after start)
+ * until it empties the mask just before execve. */
 #include "first.h"
 #include "cgi_spawn.h"
 

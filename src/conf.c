@@ -24,6 +24,7 @@
 #include "limit.h"
 #include "log.h"
 #include "rootfile.h"
+#include "router.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- schema */
@@ -111,6 +112,11 @@ static const key_spec limit_req_keys[] = {
 /* at the top level, in a vhost and in a location */
 #define LIMIT_KEYS {"limit_conn", K_INT, NULL}, {"limit_req", K_REQ, limit_req_keys},
 
+/* the router's phases (router.c): at the top level, in a vhost and in a location */
+#define PHASE_KEYS                                                                                 \
+    {"access", K_STRS, NULL}, {"auth_basic", K_STR, NULL}, {"auth_basic_user_file", K_STR, NULL},  \
+        {"return", K_STR, NULL},
+
 /* key, pt_fcache_cfg field, kind, default, min, max */
 #define FCACHE_AMOUNTS(X)                                                                          \
     X(max, max, K_INT, 1000, 0, 1000000)                                                           \
@@ -150,7 +156,7 @@ static const key_spec location_keys[] = {
     {"backend", K_STR, NULL},
     {"require_file", K_BOOL, NULL},
     {"status_allow_remote", K_BOOL, NULL},
-    LIMIT_KEYS{NULL, K_INT, NULL},
+    PHASE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 #define H_CGI (1u << PT_H_CGI)
@@ -231,7 +237,7 @@ static const key_spec vhost_keys[] = {
     {"precompressed", K_BOOL, NULL},
     {"access_log", K_STR, NULL},
     {"locations", K_LIST, location_keys},
-    LIMIT_KEYS{NULL, K_INT, NULL},
+    PHASE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec tls_keys[] = {
@@ -271,7 +277,7 @@ static const key_spec top_keys[] = {
     {"vhosts", K_LIST, vhost_keys},
     {"cgi_interpreters", K_STRS, NULL},
     {"backends", K_LIST, backend_keys},
-    LIMIT_KEYS{NULL, K_INT, NULL},
+    PHASE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec *find_key(const key_spec *spec, const char *name)
@@ -307,6 +313,7 @@ typedef struct defaults {
     char **interp_exts, **interp_paths; /* cgi_interpreters, split */
     size_t ninterp;
     int limit_conn, limit_req; /* zones inherited by locations, -1 none */
+    pt_phases ph;              /* access, auth_basic, return inherited */
 } defaults;
 
 static int vfail(load_ctx *x, const char *where, const char *fmt, va_list ap) PT_PRINTF(3, 0);
@@ -1501,6 +1508,133 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
     return 0;
 }
 
+/* ------------------------------------------------- router phase settings */
+
+/* An object pt_phases points to: kept by the config, freed with it. */
+typedef enum { PH_ACCESS, PH_AUTH, PH_RETURN } phase_kind;
+struct pt_phase_obj {
+    phase_kind kind;
+    void *p;
+};
+
+static void *phase_obj(load_ctx *x, phase_kind kind, size_t size)
+{
+    pt_config *c = x->c;
+    struct pt_phase_obj *v = realloc(c->phase_objs, (c->nphase_objs + 1) * sizeof(*v));
+    if (!v)
+        return oom(x), NULL;
+    c->phase_objs = v;
+    void *p = xcalloc(x, 1, size);
+    if (!p)
+        return NULL;
+    v[c->nphase_objs++] = (struct pt_phase_obj){kind, p};
+    return p;
+}
+
+static void free_phase_objs(pt_config *c)
+{
+    for (size_t i = 0; i < c->nphase_objs; i++) {
+        struct pt_phase_obj *o = &c->phase_objs[i];
+        if (o->kind == PH_ACCESS) {
+            pt_access_list_free(o->p);
+        } else if (o->kind == PH_AUTH) {
+            pt_auth_cfg *a = o->p;
+            free(a->realm);
+            free(a->user_file);
+            free(a);
+        } else {
+            pt_return_cfg *r = o->p;
+            free(r->text);
+            free(r);
+        }
+    }
+    free(c->phase_objs);
+}
+
+static int get_access(load_ctx *x, const config_setting_t *s, const pt_access_list **out)
+{
+    pt_access_list *l = phase_obj(x, PH_ACCESS, sizeof(*l));
+    size_t n = (size_t)config_setting_length(s);
+    char where[PATH_MAX + 64], why[256];
+    if (!l || !(l->rules = xcalloc(x, n + 1, sizeof(*l->rules))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *t = config_setting_get_string(e);
+        pt_access_rule *r = &l->rules[l->n];
+        if (pt_access_parse(t, r, why, sizeof(why)) < 0)
+            return fail_at(x, e, "%s", why);
+        l->n++;
+        origin(x, e, where, sizeof(where));
+        if (!(r->text = xstrdup(x, t)) || !(r->where = xstrdup(x, where)))
+            return -1;
+    }
+    *out = l;
+    return 0;
+}
+
+static int get_auth(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phases *ph)
+{
+    const config_setting_t *rs = member(g, "auth_basic"), *fs = member(g, "auth_basic_user_file");
+    if (!rs && !fs)
+        return 0;
+    if (!rs)
+        return fail_at(x, fs, "auth_basic_user_file needs auth_basic (the realm)");
+    const char *realm = config_setting_get_string(rs);
+    pt_auth_cfg *a = phase_obj(x, PH_AUTH, sizeof(*a));
+    if (!a)
+        return -1;
+    ph->auth = a;
+    ph->auth_own = is_loc;
+    if (strcmp(realm, "off") == 0) {
+        if (fs)
+            return fail_at(x, fs, "auth_basic is \"off\": no auth_basic_user_file");
+        return 0;
+    }
+    /* the realm goes into a quoted-string (RFC 7617 §2): no quote, no
+     * backslash, no control characters */
+    if (!realm[0] || strlen(realm) > 200 || strpbrk(realm, "\"\\"))
+        return fail_at(x, rs, "auth_basic realm must be 1-200 characters without '\"' or '\\'");
+    for (const char *p = realm; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return fail_at(x, rs, "auth_basic realm must not contain control characters");
+    if (!fs)
+        return fail_at(x, rs, "auth_basic needs auth_basic_user_file (an htpasswd file)");
+    const char *f = config_setting_get_string(fs);
+    if (!f[0])
+        return fail_at(x, fs, "auth_basic_user_file must not be empty");
+    if (!(a->realm = xstrdup(x, realm)) || !(a->user_file = resolve_path(x, fs, f)))
+        return -1;
+    /* workers read it (as their user) on the first request: say it now */
+    if (access(a->user_file, R_OK) < 0 &&
+        warn_at(x, fs, "auth_basic_user_file '%s': %s (requests will get 500)", a->user_file,
+                strerror(errno)) < 0)
+        return -1;
+    return 0;
+}
+
+/* access, auth_basic(_user_file) and return of g over what ph inherited */
+static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phases *ph)
+{
+    const config_setting_t *s;
+    char why[256];
+    ph->auth_own = ph->ret_own = false;
+    if ((s = member(g, "access")) && get_access(x, s, &ph->access) < 0)
+        return -1;
+    if (get_auth(x, g, is_loc, ph) < 0)
+        return -1;
+    if ((s = member(g, "return"))) {
+        pt_return_cfg *r = phase_obj(x, PH_RETURN, sizeof(*r));
+        if (!r)
+            return -1;
+        if (pt_router_parse_return(config_setting_get_string(s), r, why, sizeof(why)) < 0)
+            return fail_at(x, s, "%s", why);
+        ph->ret = r;
+        ph->ret_own = is_loc;
+    }
+    return 0;
+}
+
 static int build_location(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
 {
     static const struct {
@@ -1534,6 +1668,14 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     l->limit_req = d->limit_req;
     if (get_limits(x, g, &l->limit_conn, &l->limit_req) < 0)
         return -1;
+    l->ph = d->ph;
+    if (get_phases(x, g, true, &l->ph) < 0)
+        return -1;
+    /* an exact or extension location cannot lift the authentication of
+     * the prefix it lies under (see portico.conf(5), REQUEST PHASES) */
+    if (l->match != PT_MATCH_PREFIX && l->ph.auth_own && !l->ph.auth->realm)
+        return fail_at(x, member(g, "auth_basic"),
+                       "auth_basic = \"off\" only applies to a prefix location");
     if ((s = member(g, "handler")))
         h = config_setting_get_string(s);
     if (strcmp(h, "static") == 0)
@@ -1566,6 +1708,7 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
      * FastCGI, SCGI and uwsgi pass credentials by default; CGI keeps RFC
      * 3875 §4.1.18's choice to withhold them. */
     l->pass_authorization = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
+    l->pass_authorization_set = member(g, "pass_authorization") != NULL;
     l->require_file = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
     opt_bool(g, "status_allow_remote", &l->status_allow_remote);
     if (l->handler == PT_H_STATIC || l->handler == PT_H_STATUS)
@@ -1611,6 +1754,8 @@ static int build_locations(load_ctx *x, const config_setting_t *list, const defa
         l->timeout_ms = x->cgi_timeout_ms;
         l->limit_conn = d->limit_conn;
         l->limit_req = d->limit_req;
+        l->ph = d->ph;
+        l->ph.auth_own = l->ph.ret_own = false;
         if (!(l->pattern = xstrdup(x, "/")))
             return -1;
         l->pattern_len = 1;
@@ -1990,6 +2135,9 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
     }
     if (get_limits(x, g, &vd.limit_conn, &vd.limit_req) < 0)
         return -1;
+    if (get_phases(x, g, false, &vd.ph) < 0)
+        return -1;
+    v->ph = vd.ph;
     s = member(g, "locations");
     return build_locations(x, s ? s : d->locations, &vd, v);
 }
@@ -2187,6 +2335,8 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     opt_bool(root, "precompressed", &d->precompressed);
     d->limit_conn = d->limit_req = -1;
     if (get_limits(x, root, &d->limit_conn, &d->limit_req) < 0)
+        return -1;
+    if (get_phases(x, root, false, &d->ph) < 0)
         return -1;
     d->locations = member(root, "locations");
     if ((s = member(root, "cgi_interpreters")) &&
@@ -2640,6 +2790,66 @@ static int add_status(load_ctx *x, const char *arg)
     return 0;
 }
 
+/* --auth PREFIX=HTPASSWD: auth_basic for a top-level prefix location (the
+ * one with that prefix, else a new static one; .php files beneath meet it
+ * through the router's prefix rule), realm "Restricted". */
+static int add_auth(load_ctx *x, const char *arg)
+{
+    config_setting_t *list, *g = NULL, *s;
+    const char *eq = strchr(arg, '='), *label;
+    char *pat = NULL, *abs = NULL;
+    int rc = -1;
+    if (!eq || arg[0] != '/' || !eq[1])
+        return fail(x, "--auth",
+                    "'%s': expected PREFIX=HTPASSWD, e.g. /admin/=/etc/portico/htpasswd", arg);
+    if (!(label = add_label(x, "--auth", arg)))
+        return -1;
+    if (!(pat = strndup(arg, (size_t)(eq - arg))) || !(abs = make_abs(x->cwd, eq + 1))) {
+        oom(x);
+        goto out;
+    }
+    if (top_list(x, "locations", &list) < 0)
+        goto out;
+    if (!list) {
+        rc = 0; /* a wrong type: the schema check reports it */
+        goto out;
+    }
+    for (int i = 0; i < config_setting_length(list) && !g; i++) {
+        config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+        const config_setting_t *p = config_setting_is_group(e) ? member(e, "prefix") : NULL;
+        if (p && config_setting_type(p) == CONFIG_TYPE_STRING &&
+            strcmp(config_setting_get_string(p), pat) == 0)
+            g = e;
+    }
+    if (g && (member(g, "auth_basic") || member(g, "auth_basic_user_file"))) {
+        fail(x, label, "the location with prefix '%s' sets auth_basic already", pat);
+        goto out;
+    }
+    if (!g) {
+        if (!(g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP)) ||
+            !add_str(g, "prefix", pat)) {
+            oom(x);
+            goto out;
+        }
+        config_setting_set_hook(g, (void *)label);
+    }
+    if (!(s = add_str(g, "auth_basic", "Restricted"))) {
+        oom(x);
+        goto out;
+    }
+    config_setting_set_hook(s, (void *)label);
+    if (!(s = add_str(g, "auth_basic_user_file", abs))) {
+        oom(x);
+        goto out;
+    }
+    config_setting_set_hook(s, (void *)label);
+    rc = 0;
+out:
+    free(pat);
+    free(abs);
+    return rc;
+}
+
 static int apply_gateways(load_ctx *x, const pt_cli *cli)
 {
     pt_config *c = x->c;
@@ -2663,6 +2873,10 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
             return -1;
     if (cli->status && add_status(x, cli->status) < 0)
         return -1;
+    /* after --cgi: "--cgi /cgi-bin/=DIR --auth /cgi-bin/=FILE" protects that location */
+    for (size_t i = 0; i < cli->nauth; i++)
+        if (add_auth(x, cli->auth[i]) < 0)
+            return -1;
     return 0;
 }
 
@@ -3195,6 +3409,7 @@ void pt_config_free(pt_config *c)
     free_strv(c->cgi_routes, c->ncgi_routes);
     free_strv(c->fastcgi_routes, c->nfastcgi_routes);
     free_strv(c->warnings, c->nwarnings);
+    free_phase_objs(c);
     free(c);
 }
 

@@ -5,6 +5,7 @@
 #define PT_CONF_H
 
 #include "first.h"
+#include "access.h"
 #include "priv.h"
 #include "alog.h"
 #include <sys/socket.h>
@@ -103,6 +104,28 @@ typedef struct pt_limit_zone {
     char *where;          /* where it is set: "portico.conf:12", "-o limit_conn" */
 } pt_limit_zone;
 
+/* HTTP Basic authentication (router.c, htpasswd.c) */
+typedef struct pt_auth_cfg {
+    char *realm;     /* NULL: auth_basic = "off" */
+    char *user_file; /* absolute path of the htpasswd file */
+} pt_auth_cfg;
+
+/* "return": an answer in place of the handler (router.c) */
+typedef struct pt_return_cfg {
+    int status; /* 301/302/303/307/308 with a target, 444 = close, else optional text */
+    char *text; /* the target or body, with $variables; NULL: none */
+} pt_return_cfg;
+
+/* The router's phase settings of a vhost or a location, resolved at load
+ * time: a location's are its own, else its vhost's (else the top level's).
+ * The objects belong to pt_config (phase_objs) and may be shared. */
+typedef struct pt_phases {
+    const pt_access_list *access; /* NULL: no rules */
+    const pt_auth_cfg *auth;      /* NULL or realm NULL: no authentication */
+    const pt_return_cfg *ret;     /* NULL: none */
+    bool auth_own, ret_own;       /* set in the location itself */
+} pt_phases;
+
 typedef struct pt_location {
     pt_match_kind match;
     char *pattern; /* "/prefix/", "/exact", ".ext" */
@@ -141,6 +164,10 @@ typedef struct pt_location {
     int limit_conn, limit_req;
     /* handler "status": clients beyond loopback may read it */
     bool status_allow_remote;
+    pt_phases ph;
+    /* pass_authorization written in the file: it holds also when portico
+     * authenticated the request itself */
+    bool pass_authorization_set;
     int line;
 } pt_location;
 
@@ -161,6 +188,7 @@ typedef struct pt_vhost {
     struct ssl_ctx_st *tls_ctx;
     pt_location *locs;
     size_t nlocs;
+    pt_phases ph;
     int line;
 } pt_vhost;
 
@@ -239,6 +267,9 @@ typedef struct pt_config {
     size_t ncgi_routes;
     char **fastcgi_routes;
     size_t nfastcgi_routes;
+    /* access lists, auth and return settings (pt_phases point here) */
+    struct pt_phase_obj *phase_objs;
+    size_t nphase_objs;
     /* Problems that do not stop the server, as whole lines
      * ("file:line: warning: cgi dir '/usr/lib/cgi-bin' does not exist"):
      * print them for -t, log them at start-up. */
@@ -266,6 +297,8 @@ typedef struct pt_cli {
     size_t nscgi;
     const char **uwsgi; /* --uwsgi PATTERN=ADDR[,ADDR...] */
     size_t nuwsgi;
+    const char **auth; /* --auth PREFIX=HTPASSWD */
+    size_t nauth;
     const char *max_body;   /* --max-body */
     const char *error_log;  /* --error-log */
     const char *access_log; /* --access-log */

@@ -15,6 +15,7 @@
 #include "h1_resp.h"
 #include "log.h"
 #include "resolve.h"
+#include "router.h"
 #include "static.h"
 #include "stats.h"
 #include "status.h"
@@ -42,6 +43,7 @@
 #define PT_LINGER_BYTES (64u * 1024u)
 
 static void drive(pt_conn *c);
+static void after_phases(pt_conn *c);
 static void reset_request(pt_conn *c);
 static void drop_buffers(pt_conn *c);
 
@@ -174,6 +176,7 @@ void pt_conn_close(pt_conn *c)
     c->fd = -1;
     c->state = PT_CS_CLOSED;
     pt_gw_queue_remove(c);
+    pt_router_abort(c);
     /* the client is gone: the program has nobody to answer. Once the whole
      * response is out (gw_done), closing the connection is no reason to
      * kill it: a program may still be at work after closing its stdout;
@@ -699,7 +702,22 @@ static void start_request(pt_conn *c)
         c->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
         c->loc = route(c->vhost, c->path, c->path_len);
         index_reroute(c);
+        /* access rules, authentication, return (router.c) */
+        pt_route_rc rc = pt_router_run(c, has_body, true);
+        if (rc == PT_ROUTE_WAIT)
+            c->state = PT_CS_WRITE; /* nothing to send yet: see waiting() */
+        if (rc != PT_ROUTE_CONTINUE)
+            return;
     }
+    after_phases(c);
+}
+
+/* The request past the router's phases: method, body, limits, handler. */
+static void after_phases(pt_conn *c)
+{
+    const pt_limits *lim = limits(c);
+    pt_head *h = &c->rq->head;
+    bool has_body = h->is_chunked || h->content_length > 0;
     if (!is_gateway(c) && !method_allowed_static(h->method)) {
         /* the body was not read: the connection cannot be reused */
         pt_conn_reject(c, 405, NULL, has_body);
@@ -736,6 +754,12 @@ static void start_request(pt_conn *c)
         (void)w;
     }
     pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
+}
+
+void pt_conn_phases_done(pt_conn *c)
+{
+    after_phases(c);
+    drive(c);
 }
 
 /* Consume body bytes in the buffer. Returns 1 when the body is complete,
@@ -900,6 +924,13 @@ static void on_timer(pt_loop *l, pt_timer *t)
     }
 }
 
+/* Nothing to send now, but a response will come: from a gateway, or
+ * after a router phase that waits (a password verified off the loop). */
+static bool waiting(const pt_conn *c)
+{
+    return c->gw_q || (c->gw && !c->gw_done) || c->phase_job;
+}
+
 static void linger_read(pt_conn *c)
 {
     char tmp[4096];
@@ -932,8 +963,7 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         pt_conn_close(c);
         return;
     }
-    if (c->state == PT_CS_WRITE && (c->gw_q || (c->gw && !c->gw_done)) &&
-        (events & (EPOLLRDHUP | EPOLLHUP))) {
+    if (c->state == PT_CS_WRITE && waiting(c) && (events & (EPOLLRDHUP | EPOLLHUP))) {
         /* the client went away while its script runs: stop the script */
         pt_log_info("client closed the connection while a gateway request was running, "
                     "client: %s:%u",
@@ -941,7 +971,7 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         pt_conn_close(c);
         return;
     }
-    if (c->state == PT_CS_WRITE && (c->gw_q || (c->gw && !c->gw_done)) && (events & EPOLLIN)) {
+    if (c->state == PT_CS_WRITE && waiting(c) && (events & EPOLLIN)) {
         /* input while the gateway works: the end of the stream, or a
          * pipelined request that waits its turn (then stop watching input) */
         int n = pt_sock_pending(&c->sock);
@@ -1029,7 +1059,10 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     c->path_len = (size_t)n;
     c->loc = route(c->vhost, c->path, c->path_len);
     c->status = 0;
-    dispatch(c);
+    /* the new path meets its own location's rules, as nginx's internal
+     * redirects do: a script cannot hand out what a deny keeps */
+    if (pt_router_run(c, false, false) == PT_ROUTE_CONTINUE)
+        dispatch(c);
     drive(c);
 }
 
@@ -1127,7 +1160,7 @@ static void drive(pt_conn *c)
                     return;
                 }
             }
-            if (c->gw_q || (c->gw && !c->gw_done)) {
+            if (waiting(c)) {
                 /* everything sent so far; the gateway has more to come.
                  * Watch for the client going away; EPOLLIN stays (no
                  * epoll_ctl per request) until pipelined bytes show up,

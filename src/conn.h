@@ -36,6 +36,8 @@ typedef struct pt_req {
     char local_port[8];
     bool local_known;
     char request_id[129]; /* made on first use ("" until then) */
+    char auth_user[256];  /* REMOTE_USER after HTTP Basic authentication (router.c) */
+    size_t auth_user_len; /* 0: nobody was authenticated */
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
@@ -97,6 +99,7 @@ struct pt_conn {
     char *redir;         /* target of a local redirect (RFC 3875 §6.2.2) */
     int redirects;
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
+    void *phase_job;          /* a router phase waiting off the loop (router.c), NULL: none */
 };
 
 /* Take over an accepted socket (non-blocking); tls: from a TLS listener. */
@@ -114,6 +117,9 @@ void pt_conn_stop(pt_conn *c);
 /* Log a rejected request and queue its error page; the connection closes
  * after it when close is set. */
 void pt_conn_reject(pt_conn *c, int status, const char *why, bool close);
+/* The router's phases, which waited (PT_ROUTE_WAIT), let the request go on
+ * to its body and handler. */
+void pt_conn_phases_done(pt_conn *c);
 /* A gateway queued output or finished: flush and go on. */
 void pt_conn_kick(pt_conn *c);
 /* A gateway's script answered with a local redirect: serve that path as a

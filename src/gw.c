@@ -493,7 +493,11 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .content_length = (h->is_chunked || h->content_length >= 0) ? (int64_t)c->rq->body.len : -1,
         .headers = h->headers,
         .nheaders = h->nheaders,
-        .pass_authorization = loc->pass_authorization,
+        /* credentials portico checked itself stay here unless asked for */
+        .pass_authorization =
+            loc->pass_authorization && (c->rq->auth_user_len == 0 || loc->pass_authorization_set),
+        .auth_type = {c->rq->auth_user_len ? "Basic" : NULL, c->rq->auth_user_len ? 5 : 0},
+        .remote_user = {c->rq->auth_user, c->rq->auth_user_len},
         .redirect_status = 200,
         .server_software = c->w->server_header,
         .env = loc->env,

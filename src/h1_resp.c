@@ -25,8 +25,16 @@ const char *pt_status_reason(int status)
         return "Moved Permanently";
     case 302:
         return "Found";
+    case 303:
+        return "See Other";
     case 304:
         return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 401:
+        return "Unauthorized";
     case 400:
         return "Bad Request";
     case 403:
@@ -37,6 +45,8 @@ const char *pt_status_reason(int status)
         return "Method Not Allowed";
     case 408:
         return "Request Timeout";
+    case 410:
+        return "Gone";
     case 411:
         return "Length Required";
     case 412:

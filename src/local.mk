@@ -22,6 +22,10 @@ src_libportico_a_SOURCES = \
 	src/ev.c src/ev.h \
 	src/notify.c src/notify.h \
 	src/listen.c src/listen.h \
+	src/access.c src/access.h \
+	src/htpasswd.c src/htpasswd.h \
+	src/authq.c src/authq.h \
+	src/router.c src/router.h \
 	src/conn.c src/conn.h \
 	src/h1_resp.c src/h1_resp.h \
 	src/fcache.c src/fcache.h \
@@ -50,3 +54,6 @@ sbin_PROGRAMS += src/portico
 src_portico_SOURCES = src/main.c
 src_portico_LDADD = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS) $(OPENSSL_LIBS)
 PT_LIBS = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS) $(OPENSSL_LIBS)
+# HTTP Basic authentication (htpasswd.c): libcrypto's digests, libcrypt's crypt_rn
+src_portico_LDADD += $(LIBCRYPTO_LIBS) $(LIBCRYPT_LIBS)
+PT_LIBS += $(LIBCRYPTO_LIBS) $(LIBCRYPT_LIBS)

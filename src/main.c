@@ -29,6 +29,7 @@ static const char usage_text[] =
     "               [--cgi PREFIX=PATH]... [--fastcgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--scgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--uwsgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
+    "               [--auth PREFIX=HTPASSWD]...\n"
     "               [--max-body SIZE] [--error-log FILE|stderr] [--access-log FILE|off]\n"
     "               [--status PATH] [-o SETTING=VALUE]...\n"
     "\n"
@@ -53,6 +54,9 @@ static const char usage_text[] =
     "                       forward PATTERN to SCGI servers\n"
     "  --uwsgi PATTERN=ADDRESS[,ADDRESS...]\n"
     "                       forward PATTERN to uwsgi-protocol servers (uWSGI)\n"
+    "  --auth PREFIX=HTPASSWD\n"
+    "                       HTTP Basic authentication (realm \"Restricted\") for /prefix/\n"
+    "                       against an htpasswd file\n"
     "  --max-body SIZE      largest request body (e.g. 100M)\n"
     "  --error-log FILE     error log file, or stderr\n"
     "  --access-log FILE    access log file, or off\n"
@@ -79,7 +83,8 @@ enum {
     OPT_STATUS,
     OPT_TLS,
     OPT_CERT,
-    OPT_KEY
+    OPT_KEY,
+    OPT_AUTH
 };
 
 static const struct option long_opts[] = {
@@ -90,6 +95,7 @@ static const struct option long_opts[] = {
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
     {"scgi", required_argument, NULL, OPT_SCGI},
     {"uwsgi", required_argument, NULL, OPT_UWSGI},
+    {"auth", required_argument, NULL, OPT_AUTH},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
@@ -198,6 +204,9 @@ int main(int argc, char **argv)
             break;
         case OPT_UWSGI:
             no_mem |= push(&cli.uwsgi, &cli.nuwsgi, optarg) < 0;
+            break;
+        case OPT_AUTH:
+            no_mem |= push(&cli.auth, &cli.nauth, optarg) < 0;
             break;
         case OPT_MAX_BODY:
             cli.max_body = optarg;
@@ -321,5 +330,6 @@ out:
     free(cli.fastcgi);
     free(cli.scgi);
     free(cli.uwsgi);
+    free(cli.auth);
     return rc;
 }

@@ -24,7 +24,9 @@ UNIT_TESTS = \
 	tests/unit/test_errlines \
 	tests/unit/test_resolve \
 	tests/unit/test_status \
-	tests/unit/test_alog
+	tests/unit/test_alog \
+	tests/unit/test_access \
+	tests/unit/test_htpasswd
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -50,6 +52,8 @@ tests_unit_test_errlines_LDADD = $(PT_LIBS)
 tests_unit_test_resolve_LDADD = $(PT_LIBS)
 tests_unit_test_status_LDADD = $(PT_LIBS)
 tests_unit_test_alog_LDADD = $(PT_LIBS)
+tests_unit_test_access_LDADD = $(PT_LIBS)
+tests_unit_test_htpasswd_LDADD = $(PT_LIBS)
 # the test makes libportico.a's allocations fail on purpose
 tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
@@ -75,6 +79,7 @@ PY_TESTS = \
 	tests/t_priv.py \
 	tests/t_rootfiles.py \
 	tests/t_limits.py \
+	tests/t_phases.py \
 	tests/t_programs.py \
 	tests/t_tls.py \
 	tests/t_docs.py

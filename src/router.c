@@ -1,0 +1,500 @@
+/* router.c: the request phases between the location and the handler, in
+ * the order nginx and lighttpd users expect: access rules, then HTTP Basic
+ * authentication, then "return". Settings are resolved at load time
+ * (conf.c: a location's own, else its vhost's); what depends on the path
+ * is resolved here: the longest prefix location a path lies under keeps
+ * its access rules, authentication and return even when an exact or
+ * extension location takes the request (a ".php" under a denied prefix
+ * never reaches PHP-FPM). */
+#include "first.h"
+#include "router.h"
+#include "conn.h"
+#include "authq.h"
+#include "h1_resp.h"
+#include "htpasswd.h"
+#include "log.h"
+#include "util.h"
+
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* ------------------------------------------------------------- helpers */
+
+/* "client: 192.0.2.1:5678, request: \"GET / HTTP/1.1\"" for log lines */
+static void log_ctx(pt_conn *c, char *out, size_t cap)
+{
+    const pt_head *h = &c->rq->head;
+    char m[32], t[1100];
+    pt_escape_log(h->method_str.p, PT_MIN(h->method_str.len, (size_t)16), m, sizeof(m));
+    pt_escape_log(h->target.p, PT_MIN(h->target.len, (size_t)1024), t, sizeof(t));
+    snprintf(out, cap, "client: %s:%u, request: \"%s %s HTTP/%d.%d\"", pt_conn_peer_ip(c),
+             c->peer_port, m, t, h->http_major, h->http_minor);
+}
+
+const pt_location *pt_router_prefix(const pt_vhost *v, const char *path, size_t len)
+{
+    const pt_location *best = NULL;
+    for (size_t i = 0; i < v->nlocs; i++) {
+        const pt_location *l = &v->locs[i];
+        if (l->match == PT_MATCH_PREFIX && l->pattern_len <= len &&
+            memcmp(l->pattern, path, l->pattern_len) == 0 &&
+            (!best || l->pattern_len > best->pattern_len))
+            best = l;
+    }
+    return best;
+}
+
+/* An answer of our own: status, one extra header, a body (copied). */
+static void answer(pt_conn *c, int status, bool close, const char *hname, const char *hval,
+                   size_t hlen, const char *ctype, const char *body, size_t blen)
+{
+    if (close)
+        c->close_after = true;
+    pt_resp_begin(c, status);
+    if (hname)
+        pt_resp_header(c, hname, hval, hlen);
+    if (ctype)
+        pt_resp_header(c, "Content-Type", ctype, strlen(ctype));
+    pt_resp_end(c, (int64_t)blen);
+    if (c->is_head)
+        c->head_only = true;
+    else if (blen)
+        pt_cq_append(&c->out, body, blen);
+    c->state = PT_CS_WRITE;
+}
+
+/* ------------------------------------------------------------ access */
+
+static bool access_denied(pt_conn *c, const pt_access_list *l, bool has_body)
+{
+    const pt_access_rule *r;
+    if (!l || pt_access_allowed(l, c->peer_af, c->peer_addr, &r))
+        return false;
+    char ctx[1300];
+    log_ctx(c, ctx, sizeof(ctx));
+    pt_log_warn("access forbidden by rule \"%s\" (%s), %s", r->text, r->where, ctx);
+    pt_resp_error(c, 403, has_body);
+    c->state = PT_CS_WRITE;
+    return true;
+}
+
+/* --------------------------------------------------- authentication */
+
+/* Failed logins are logged, but at most LOG_BURST lines per client per
+ * second (a password guesser would otherwise fill the disk); a table of
+ * recent clients, one slot per address hash. */
+#define LOG_SLOTS 64
+#define LOG_BURST 3
+
+static struct {
+    unsigned char key[16];
+    uint64_t second;
+    unsigned lines, dropped;
+} fail_log[LOG_SLOTS];
+
+static void log_failure(pt_conn *c, const char *fmt, ...) PT_PRINTF(2, 3);
+static void log_failure(pt_conn *c, const char *fmt, ...)
+{
+    unsigned h = 0;
+    for (int i = 0; i < 16; i++)
+        h = h * 31 + c->peer_key[i];
+    __typeof__(&fail_log[0]) s = &fail_log[h % LOG_SLOTS];
+    uint64_t sec = c->w->loop.now / 1000;
+    if (memcmp(s->key, c->peer_key, 16) != 0 || s->second != sec) {
+        unsigned dropped = memcmp(s->key, c->peer_key, 16) == 0 ? s->dropped : 0;
+        memcpy(s->key, c->peer_key, 16);
+        s->second = sec;
+        s->lines = 0;
+        s->dropped = 0;
+        if (dropped)
+            pt_log_warn("%u more authentication failures from %s not logged", dropped,
+                        pt_conn_peer_ip(c));
+    }
+    if (s->lines >= LOG_BURST) {
+        s->dropped++;
+        return;
+    }
+    s->lines++;
+    char ctx[1300], msg[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_ctx(c, ctx, sizeof(ctx));
+    pt_log_warn("%s, %s", msg, ctx);
+}
+
+static void challenge(pt_conn *c, const pt_auth_cfg *a, bool has_body)
+{
+    /* RFC 7617 §2.1: the charset parameter tells clients to send UTF-8 */
+    char v[300];
+    int n = snprintf(v, sizeof(v), "Basic realm=\"%s\", charset=\"UTF-8\"", a->realm);
+    static const char page[] = "<html><head><title>401 Unauthorized</title></head><body><h1>401 "
+                               "Unauthorized</h1></body></html>\n";
+    answer(c, 401, has_body, "WWW-Authenticate", v, (size_t)PT_MIN(n, (int)sizeof(v) - 1),
+           "text/html; charset=utf-8", page, PT_SLEN(page));
+}
+
+static void server_error(pt_conn *c, bool has_body)
+{
+    pt_resp_error(c, 500, has_body);
+    c->state = PT_CS_WRITE;
+}
+
+/* The user:password of "Authorization: Basic <token68>" (RFC 7617 §2),
+ * decoded into buf: false when absent or malformed. */
+static bool basic_credentials(const pt_conn *c, unsigned char *buf, size_t cap, size_t *len)
+{
+    const pt_header *h = pt_head_get(&c->rq->head, "Authorization");
+    if (!h || h->value_len < 6 || !pt_str_ieq(h->value, 5, "basic") || h->value[5] != ' ')
+        return false;
+    const char *p = h->value + 6, *end = h->value + h->value_len;
+    while (p < end && *p == ' ')
+        p++;
+    ssize_t n = pt_base64_decode(p, (size_t)(end - p), buf, cap);
+    if (n < 0)
+        return false;
+    *len = (size_t)n;
+    return true;
+}
+
+typedef enum auth_rc { AUTH_OK, AUTH_DONE, AUTH_WAIT } auth_rc;
+
+/* verifications handed to the helper thread at once, per worker: beyond
+ * it a password guesser gets 503s rather than an ever longer queue */
+#define MAX_WAITING 256
+
+static void set_user(pt_conn *c, const char *user, size_t ulen)
+{
+    /* the name as the file spells it, for REMOTE_USER */
+    size_t n = PT_MIN(ulen, sizeof(c->rq->auth_user) - 1);
+    memcpy(c->rq->auth_user, user, n);
+    c->rq->auth_user[n] = '\0';
+    c->rq->auth_user_len = n;
+}
+
+/* The answer to a verification: AUTH_OK, or AUTH_DONE after queuing 401 or 500. */
+static auth_rc verdict(pt_conn *c, const pt_auth_cfg *a, int rc, const char *user, size_t ulen,
+                       bool has_body)
+{
+    char u[300];
+    pt_escape_log(user, PT_MIN(ulen, (size_t)255), u, sizeof(u));
+    if (rc < 0) {
+        char ctx[1300];
+        log_ctx(c, ctx, sizeof(ctx));
+        pt_log_error("auth_basic_user_file \"%s\": the hash of user \"%s\" is in a format "
+                     "portico cannot check, %s",
+                     a->user_file, u, ctx);
+        server_error(c, has_body);
+        return AUTH_DONE;
+    }
+    if (rc == 0) {
+        log_failure(c, "user \"%s\": password mismatch (\"%s\")", u, a->user_file);
+        challenge(c, a, has_body);
+        return AUTH_DONE;
+    }
+    set_user(c, user, ulen);
+    return AUTH_OK;
+}
+
+static void on_verified(pt_authq_job *j);
+
+static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body, bool may_wait)
+{
+    if (!a || !a->realm)
+        return AUTH_OK;
+    unsigned char cred[1024];
+    size_t len = 0;
+    if (!basic_credentials(c, cred, sizeof(cred), &len)) {
+        /* no credentials is the normal first step of a login: not logged */
+        challenge(c, a, has_body);
+        return AUTH_DONE;
+    }
+    const unsigned char *colon = memchr(cred, ':', len);
+    if (!colon) {
+        log_failure(c, "malformed Basic credentials");
+        challenge(c, a, has_body);
+        return AUTH_DONE;
+    }
+    const char *user = (const char *)cred, *pw = (const char *)colon + 1;
+    size_t ulen = (size_t)(colon - cred), pwlen = len - ulen - 1;
+    const char *hash;
+    char err[200];
+    uint64_t now = c->w->loop.now;
+    if (pt_htpasswd_lookup(a->user_file, user, ulen, now, &hash, err, sizeof(err)) < 0) {
+        /* fail closed: nobody gets in while the file cannot be read */
+        char ctx[1300];
+        log_ctx(c, ctx, sizeof(ctx));
+        pt_log_error("auth_basic_user_file \"%s\": %s, %s", a->user_file, err, ctx);
+        server_error(c, has_body);
+        return AUTH_DONE;
+    }
+    if (!hash) {
+        char u[300];
+        pt_escape_log(user, PT_MIN(ulen, (size_t)255), u, sizeof(u));
+        log_failure(c, "user \"%s\" was not found in \"%s\"", u, a->user_file);
+        challenge(c, a, has_body);
+        return AUTH_DONE;
+    }
+    if (pt_htpasswd_cached(user, ulen, pw, pwlen, hash, now)) {
+        set_user(c, user, ulen);
+        return AUTH_OK;
+    }
+    if (may_wait && pt_htpasswd_is_slow(hash)) {
+        /* bcrypt and friends take milliseconds: off the loop, so that the
+         * worker's other clients are not kept waiting */
+        if (pt_authq_pending() >= MAX_WAITING) {
+            char ctx[1300];
+            log_ctx(c, ctx, sizeof(ctx));
+            pt_log_warn("%u password verifications waiting: refused, %s", MAX_WAITING, ctx);
+            pt_resp_error(c, 503, has_body);
+            c->state = PT_CS_WRITE;
+            return AUTH_DONE;
+        }
+        pt_authq_job *j = pt_authq_job_new(user, ulen, pw, pwlen, hash, on_verified, c);
+        if (j && pt_authq_submit(&c->w->loop, j) == 0) {
+            OPENSSL_cleanse(cred, sizeof(cred));
+            c->phase_job = j;
+            return AUTH_WAIT;
+        }
+        /* no thread: verify here after all (slow, but correct) */
+        pt_authq_job_free(j);
+    }
+    int rc = pt_htpasswd_verify(hash, pw, pwlen);
+    if (rc == 1)
+        pt_htpasswd_remember(user, ulen, pw, pwlen, hash, now);
+    auth_rc v = verdict(c, a, rc, user, ulen, has_body); /* user lies in cred */
+    OPENSSL_cleanse(cred, sizeof(cred));
+    return v;
+}
+
+/* -------------------------------------------------------------- return */
+
+int pt_router_parse_return(const char *text, pt_return_cfg *r, char *why, size_t whylen)
+{
+    char *end;
+    long st = strtol(text, &end, 10);
+    memset(r, 0, sizeof(*r));
+    if (end == text || text[0] < '1' || text[0] > '9' || end - text != 3 || st < 200 || st > 599 ||
+        (*end && *end != ' ')) {
+        snprintf(why, whylen, "return '%s': must start with a status 200-599", text);
+        return -1;
+    }
+    r->status = (int)st;
+    while (*end == ' ')
+        end++;
+    bool redirect = st == 301 || st == 302 || st == 303 || st == 307 || st == 308;
+    if (redirect && !*end) {
+        snprintf(why, whylen, "return '%s': a %ld redirect needs a target", text, st);
+        return -1;
+    }
+    if ((st == 444 || (st >= 300 && st < 400 && !redirect)) && *end) {
+        snprintf(why, whylen, "return '%s': status %ld takes no text", text, st);
+        return -1;
+    }
+    if (st >= 300 && st < 400 && !redirect) {
+        snprintf(why, whylen, "return '%s': 3xx statuses are 301, 302, 303, 307 and 308", text);
+        return -1;
+    }
+    /* only the variables we know: a typo fails at load time, not per request */
+    for (const char *p = end; (p = strchr(p, '$')); p++) {
+        static const char *const vars[] = {"$request_uri", "$uri", "$host", "$scheme"};
+        bool ok = false;
+        for (size_t i = 0; i < PT_ARRAY_LEN(vars) && !ok; i++)
+            ok = strncmp(p, vars[i], strlen(vars[i])) == 0;
+        if (!ok) {
+            snprintf(why, whylen,
+                     "return '%s': unknown variable at '%.20s' ($request_uri, $uri, $host, "
+                     "$scheme)",
+                     text, p);
+            return -1;
+        }
+    }
+    if (*end && !(r->text = strdup(end))) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Append v (n bytes) to out, percent-encoding what may not stand in a
+ * header value as it is (URL only). */
+static size_t put(char *out, size_t at, size_t cap, const char *v, size_t n, bool url)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (url && (ch <= 0x20 || ch >= 0x7f)) {
+            if (at + 3 < cap) {
+                out[at++] = '%';
+                out[at++] = hex[ch >> 4];
+                out[at++] = hex[ch & 15];
+            }
+        } else if (at + 1 < cap) {
+            out[at++] = (char)ch;
+        }
+    }
+    return at;
+}
+
+static size_t expand(pt_conn *c, const char *t, char *out, size_t cap, bool url)
+{
+    const pt_head *h = &c->rq->head;
+    size_t at = 0;
+    pt_str host = h->host;
+    /* $host: the Host without its port, as nginx's */
+    if (host.len && host.p[0] == '[') {
+        const char *e = memchr(host.p, ']', host.len);
+        if (e)
+            host.len = (size_t)(e - host.p) + 1;
+    } else if (host.len) {
+        const char *colon = memchr(host.p, ':', host.len);
+        if (colon)
+            host.len = (size_t)(colon - host.p);
+    }
+    if (!host.len) {
+        host.p = "localhost";
+        host.len = 9;
+    }
+    while (*t) {
+        if (strncmp(t, "$request_uri", 12) == 0) {
+            /* origin-form, also for an absolute-form target (as REQUEST_URI) */
+            pt_str ru = h->target;
+            if (h->absolute_form && h->path.p >= ru.p && h->path.p <= ru.p + ru.len) {
+                ru.len -= (size_t)(h->path.p - ru.p);
+                ru.p = h->path.p;
+            }
+            at = put(out, at, cap, ru.p, ru.len, url);
+            t += 12;
+        } else if (strncmp(t, "$uri", 4) == 0) {
+            at = put(out, at, cap, c->path, c->path_len, url);
+            t += 4;
+        } else if (strncmp(t, "$host", 5) == 0) {
+            at = put(out, at, cap, host.p, host.len, url);
+            t += 5;
+        } else if (strncmp(t, "$scheme", 7) == 0) {
+            /* plain listeners only so far; TLS ones will say "https" */
+            at = put(out, at, cap, "http", 4, url);
+            t += 7;
+        } else {
+            at = put(out, at, cap, t, 1, url);
+            t++;
+        }
+    }
+    out[at] = '\0';
+    return at;
+}
+
+static void do_return(pt_conn *c, const pt_return_cfg *r, bool has_body)
+{
+    int st = r->status;
+    if (st == 444) {
+        /* nginx's 444: no answer at all, the connection just ends */
+        char ctx[1300];
+        log_ctx(c, ctx, sizeof(ctx));
+        pt_log_info("closed without a response (return 444), %s", ctx);
+        pt_conn_close(c);
+        return;
+    }
+    char buf[4096];
+    if (st >= 300 && st < 400) {
+        size_t n = expand(c, r->text, buf, sizeof(buf), true);
+        answer(c, st, has_body, "Location", buf, n, NULL, NULL, 0);
+        return;
+    }
+    if (!r->text) {
+        pt_resp_error(c, st, has_body);
+        c->state = PT_CS_WRITE;
+        return;
+    }
+    size_t n = expand(c, r->text, buf, sizeof(buf) - 1, false);
+    buf[n++] = '\n';
+    answer(c, st, has_body, "X-Content-Type-Options", "nosniff", 7, "text/plain; charset=utf-8",
+           buf, n);
+}
+
+/* --------------------------------------------------------------- run */
+
+/* The longest prefix location the path lies under: its access rules,
+ * authentication and return hold under an exact or extension location too. */
+static const pt_location *prefix_of(const pt_conn *c)
+{
+    const pt_location *pre = NULL;
+    if (c->loc->match != PT_MATCH_PREFIX)
+        pre = pt_router_prefix(c->vhost, c->path, c->path_len);
+    return pre ? pre : c->loc;
+}
+
+static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
+{
+    return c->loc->ph.auth_own ? c->loc->ph.auth : pre->ph.auth;
+}
+
+/* the phases after authentication */
+static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
+{
+    const pt_return_cfg *ret = c->loc->ph.ret_own ? c->loc->ph.ret : pre->ph.ret;
+    if (ret) {
+        do_return(c, ret, has_body);
+        return PT_ROUTE_DONE;
+    }
+    return PT_ROUTE_CONTINUE;
+}
+
+pt_route_rc pt_router_run(pt_conn *c, bool has_body, bool may_wait)
+{
+    c->rq->auth_user_len = 0;
+    c->rq->auth_user[0] = '\0';
+    const pt_location *loc = c->loc;
+    if (!c->vhost || !loc)
+        return PT_ROUTE_CONTINUE;
+    const pt_location *pre = prefix_of(c);
+    if (access_denied(c, loc->ph.access, has_body))
+        return PT_ROUTE_DONE;
+    if (pre->ph.access != loc->ph.access && access_denied(c, pre->ph.access, has_body))
+        return PT_ROUTE_DONE;
+    switch (authenticate(c, auth_of(c, pre), has_body, may_wait)) {
+    case AUTH_DONE:
+        return PT_ROUTE_DONE;
+    case AUTH_WAIT:
+        return PT_ROUTE_WAIT;
+    case AUTH_OK:
+        break;
+    }
+    return after_auth(c, pre, has_body);
+}
+
+/* The helper thread's answer, in the loop: the request goes on where it
+ * stopped (the same location, path and settings: nothing changed them). */
+static void on_verified(pt_authq_job *j)
+{
+    pt_conn *c = j->owner;
+    if (!c) {
+        pt_authq_job_free(j); /* the client has gone */
+        return;
+    }
+    c->phase_job = NULL;
+    const pt_head *h = &c->rq->head;
+    bool has_body = h->is_chunked || h->content_length > 0;
+    const pt_location *pre = prefix_of(c);
+    if (j->rc == 1)
+        pt_htpasswd_remember(j->user, j->ulen, j->pw, j->pwlen, j->hash, c->w->loop.now);
+    auth_rc rc = verdict(c, auth_of(c, pre), j->rc, j->user, j->ulen, has_body);
+    pt_authq_job_free(j);
+    if (rc == AUTH_OK && after_auth(c, pre, has_body) == PT_ROUTE_CONTINUE)
+        pt_conn_phases_done(c);
+    else if (c->state != PT_CS_CLOSED)
+        pt_conn_kick(c);
+}
+
+void pt_router_abort(pt_conn *c)
+{
+    pt_authq_job *j = c->phase_job;
+    if (j)
+        j->owner = NULL;
+    c->phase_job = NULL;
+}

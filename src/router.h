@@ -1,0 +1,36 @@
+/* router.h: the request phases between the parsed head and the handler
+ * (DESIGN.md): access rules -> authentication -> return. conn.c picks the
+ * vhost and the location, then asks the router; later phases (real client
+ * address, rewrite, try-files, error pages) slot in here. */
+#ifndef PT_ROUTER_H
+#define PT_ROUTER_H
+
+#include "first.h"
+#include "conf.h"
+
+struct pt_conn;
+
+typedef enum pt_route_rc {
+    PT_ROUTE_CONTINUE, /* go on to the handler */
+    PT_ROUTE_DONE,     /* answered (403, 401, 500, return) or closed (444) */
+    PT_ROUTE_WAIT,     /* a password is being verified off the loop: the router
+                          calls pt_conn_phases_done (go on) or pt_conn_kick
+                          (answered) when it is known */
+} pt_route_rc;
+
+/* Run the phases for c's vhost, location and normalised path. has_body:
+ * the request's body is unread, so an answer closes the connection.
+ * may_wait: a slow hash may be verified by the helper thread (authq.c).
+ * Sets the authenticated user (c->rq->auth_user) for the gateways. */
+pt_route_rc pt_router_run(struct pt_conn *c, bool has_body, bool may_wait);
+/* The connection is going away: drop what it waits for. */
+void pt_router_abort(struct pt_conn *c);
+
+/* Parse a "return" value ("301 https://example.org$request_uri", "403",
+ * "410 gone for good", "444") into r. 0, or -1 with a reason. */
+int pt_router_parse_return(const char *text, pt_return_cfg *r, char *why, size_t whylen);
+
+/* The longest prefix location of v matching path (NULL when none). */
+const pt_location *pt_router_prefix(const pt_vhost *v, const char *path, size_t len);
+
+#endif
