@@ -78,6 +78,17 @@ typedef struct pt_limit_zone {
     char *where;          /* where it is set: "portico.conf:12", "-o limit_conn" */
 } pt_limit_zone;
 
+/* Compression on the fly (zresp.c, portico.conf(5) COMPRESSION): set at the
+ * top level, in a vhost or a location, each inheriting from the one above. */
+#define PT_COMPRESS_TYPES_CAP 512
+typedef struct pt_compress_cfg {
+    bool on;             /* compress = true: gzip and br */
+    int gzip_level;      /* compress_gzip_level, 1-9 */
+    int brotli_level;    /* compress_brotli_level, 0-11 */
+    uint64_t min_length; /* compress_min_length: smaller known lengths stay as they are */
+    char types[PT_COMPRESS_TYPES_CAP]; /* compress_types: each NUL-terminated, then "" */
+} pt_compress_cfg;
+
 typedef struct pt_location {
     pt_match_kind match;
     char *pattern; /* "/prefix/", "/exact", ".ext" */
@@ -88,6 +99,7 @@ typedef struct pt_location {
     int follow_symlinks; /* -1 inherit, 0/1 */
     int allow_dotfiles;  /* -1 inherit, 0/1 */
     int precompressed;   /* -1 inherit, 0/1: serve NAME.br / NAME.gz when accepted */
+    pt_compress_cfg compress;
     /* handler "cgi" (see portico.conf(5)) */
     char *cgi_dir;       /* prefix location: scripts live here (path walk below it) */
     int dir_fd;          /* cgi_dir's O_PATH fd (pt_config_open_roots), or -1 */
@@ -126,6 +138,7 @@ typedef struct pt_vhost {
     char **index;
     size_t nindex;
     bool dir_listing, follow_symlinks, allow_dotfiles, precompressed;
+    pt_compress_cfg compress;
     char *access_log; /* NULL: the global one; "off": none */
     pt_location *locs;
     size_t nlocs;
@@ -219,6 +232,7 @@ typedef struct pt_cli {
     const char *max_body;   /* --max-body */
     const char *error_log;  /* --error-log */
     const char *access_log; /* --access-log */
+    bool compress;          /* --compress */
     const char **overrides; /* -o path=value */
     size_t noverrides;
 } pt_cli;

@@ -21,6 +21,8 @@ src_libportico_a_SOURCES = \
 	src/listen.c src/listen.h \
 	src/conn.c src/conn.h \
 	src/h1_resp.c src/h1_resp.h \
+	src/compress.c src/compress.h \
+	src/zresp.c src/zresp.h \
 	src/fcache.c src/fcache.h \
 	src/resolve.c src/resolve.h \
 	src/static.c src/static.h \
@@ -39,5 +41,5 @@ src_libportico_a_SOURCES = \
 
 sbin_PROGRAMS += src/portico
 src_portico_SOURCES = src/main.c
-src_portico_LDADD = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS)
-PT_LIBS = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS)
+src_portico_LDADD = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS) $(ZLIB_LIBS) $(BROTLIENC_LIBS)
+PT_LIBS = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS) $(ZLIB_LIBS) $(BROTLIENC_LIBS)

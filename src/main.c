@@ -25,6 +25,7 @@ static const char usage_text[] =
     "               [-l ADDR:PORT]... [-p PORT] [-r DOCROOT]\n"
     "               [--cgi PREFIX=PATH]... [--fastcgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--max-body SIZE] [--error-log FILE|stderr] [--access-log FILE|off]\n"
+    "               [--compress]\n"
     "               [-o SETTING=VALUE]...\n"
     "\n"
     "  -c FILE              load the configuration file FILE (libconfig syntax)\n"
@@ -44,6 +45,7 @@ static const char usage_text[] =
     "  --max-body SIZE      largest request body (e.g. 100M)\n"
     "  --error-log FILE     error log file, or stderr\n"
     "  --access-log FILE    access log file, or off\n"
+    "  --compress           compress text responses on the fly (gzip, br)\n"
     "  -o SETTING=VALUE     set any configuration setting, e.g. -o limits.keepalive_timeout=65s\n";
 
 /* libconfig 1.5 leaks inside the library on some syntax errors; nothing of
@@ -54,7 +56,15 @@ const char *__lsan_default_suppressions(void)
     return "leak:libconfig.so\n";
 }
 
-enum { OPT_DAEMON = 256, OPT_CGI, OPT_FASTCGI, OPT_MAX_BODY, OPT_ERROR_LOG, OPT_ACCESS_LOG };
+enum {
+    OPT_DAEMON = 256,
+    OPT_CGI,
+    OPT_FASTCGI,
+    OPT_MAX_BODY,
+    OPT_ERROR_LOG,
+    OPT_ACCESS_LOG,
+    OPT_COMPRESS
+};
 
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
@@ -65,6 +75,7 @@ static const struct option long_opts[] = {
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"compress", no_argument, NULL, OPT_COMPRESS},
     {NULL, 0, NULL, 0},
 };
 
@@ -169,6 +180,9 @@ int main(int argc, char **argv)
             break;
         case OPT_ACCESS_LOG:
             cli.access_log = optarg;
+            break;
+        case OPT_COMPRESS:
+            cli.compress = true;
             break;
         default:
             fputs(usage_text, stderr);

@@ -1,0 +1,215 @@
+/* compress.c: gzip (zlib's deflate with the gzip wrapper, RFC 1952) and br
+ * (RFC 7932) streams behind one interface. Every allocation of either
+ * library goes through a counting allocator, so the memory a stream costs
+ * is measured, not guessed (pt_compress_mem). */
+#include "first.h"
+#include "compress.h"
+
+#include <brotli/encode.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* deflate's state is (1 << (wbits + 2)) + (1 << (mem_level + 9)) bytes
+ * (zlib's zconf.h): 15/8 would be 256 KiB per response; 14/7 halves it for
+ * a ratio loss of about 1% on HTML (a 16 KiB window still spans most
+ * repetitions in markup) */
+#define PT_GZ_WBITS 14
+#define PT_GZ_MEMLEVEL 7
+/* brotli's window: 2^18 = 256 KiB of ring buffer, as the quality levels
+ * used on the fly (4-6) gain little from the default 4 MiB */
+#define PT_BR_LGWIN 18
+#define PT_Z_OUT 16384 /* one output piece */
+
+struct pt_compress {
+    pt_zcoding coding;
+    bool finished;
+    size_t mem;     /* bytes allocated by the library */
+    size_t pending; /* input since the last flush */
+    z_stream zs;
+    BrotliEncoderState *br;
+    unsigned char out[PT_Z_OUT];
+};
+
+/* a size header in front of each block: zlib's free does not say the size */
+#define PT_Z_HDR 16
+
+static void *count_alloc(pt_compress *z, size_t size)
+{
+    unsigned char *p = malloc(size + PT_Z_HDR);
+    if (!p)
+        return NULL;
+    memcpy(p, &size, sizeof(size));
+    z->mem += size;
+    return p + PT_Z_HDR;
+}
+
+static void count_free(pt_compress *z, void *addr)
+{
+    if (!addr)
+        return;
+    unsigned char *p = (unsigned char *)addr - PT_Z_HDR;
+    size_t size;
+    memcpy(&size, p, sizeof(size));
+    z->mem -= size;
+    free(p);
+}
+
+static voidpf zl_alloc(voidpf opaque, uInt items, uInt size)
+{
+    if (size && items > SIZE_MAX / size)
+        return NULL;
+    return count_alloc(opaque, (size_t)items * size);
+}
+
+static void zl_free(voidpf opaque, voidpf addr)
+{
+    count_free(opaque, addr);
+}
+
+static void *br_alloc(void *opaque, size_t size)
+{
+    return count_alloc(opaque, size);
+}
+
+static void br_free(void *opaque, void *addr)
+{
+    count_free(opaque, addr);
+}
+
+pt_compress *pt_compress_new(pt_zcoding coding, int level)
+{
+    if (coding != PT_ZC_GZIP && coding != PT_ZC_BR)
+        return NULL;
+    pt_compress *z = calloc(1, sizeof(*z));
+    if (!z)
+        return NULL;
+    z->coding = coding;
+    if (coding == PT_ZC_GZIP) {
+        level = level < 1 ? 1 : level > 9 ? 9 : level;
+        z->zs.zalloc = zl_alloc;
+        z->zs.zfree = zl_free;
+        z->zs.opaque = z;
+        /* windowBits + 16: the gzip header and trailer, not zlib's */
+        if (deflateInit2(&z->zs, level, Z_DEFLATED, PT_GZ_WBITS + 16, PT_GZ_MEMLEVEL,
+                         Z_DEFAULT_STRATEGY) != Z_OK) {
+            free(z);
+            return NULL;
+        }
+        return z;
+    }
+    level = level < 0 ? 0 : level > 11 ? 11 : level;
+    z->br = BrotliEncoderCreateInstance(br_alloc, br_free, z);
+    if (!z->br) {
+        free(z);
+        return NULL;
+    }
+    BrotliEncoderSetParameter(z->br, BROTLI_PARAM_QUALITY, (uint32_t)level);
+    BrotliEncoderSetParameter(z->br, BROTLI_PARAM_LGWIN, PT_BR_LGWIN);
+    BrotliEncoderSetParameter(z->br, BROTLI_PARAM_MODE, BROTLI_MODE_TEXT);
+    return z;
+}
+
+static int write_gzip(pt_compress *z, const void *in, size_t n, pt_zmode mode,
+                      pt_compress_sink sink, void *arg)
+{
+    int flush = mode == PT_ZM_FINISH ? Z_FINISH : mode == PT_ZM_FLUSH ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+    const unsigned char *p = in;
+    /* avail_in is a uInt: feed a huge input in slices */
+    do {
+        size_t take = n > (1u << 30) ? (1u << 30) : n;
+        int f = take == n ? flush : Z_NO_FLUSH;
+        z->zs.next_in = (Bytef *)(uintptr_t)p;
+        z->zs.avail_in = (uInt)take;
+        for (;;) {
+            z->zs.next_out = z->out;
+            z->zs.avail_out = sizeof(z->out);
+            int rc = deflate(&z->zs, f);
+            if (rc == Z_STREAM_ERROR)
+                return -1;
+            size_t got = sizeof(z->out) - z->zs.avail_out;
+            if (got && sink(arg, z->out, got) < 0)
+                return -1;
+            if (rc == Z_STREAM_END)
+                break;
+            /* done when the input is taken and the output buffer was not
+             * filled (for a flush: deflate had room to finish it) */
+            if (z->zs.avail_in == 0 && z->zs.avail_out != 0)
+                break;
+            if (rc == Z_BUF_ERROR && z->zs.avail_in == 0)
+                break; /* nothing left to do */
+        }
+        p += take;
+        n -= take;
+    } while (n > 0);
+    return 0;
+}
+
+static int write_br(pt_compress *z, const void *in, size_t n, pt_zmode mode, pt_compress_sink sink,
+                    void *arg)
+{
+    BrotliEncoderOperation op = mode == PT_ZM_FINISH  ? BROTLI_OPERATION_FINISH
+                                : mode == PT_ZM_FLUSH ? BROTLI_OPERATION_FLUSH
+                                                      : BROTLI_OPERATION_PROCESS;
+    const uint8_t *next_in = in;
+    size_t avail_in = n;
+    for (;;) {
+        uint8_t *next_out = z->out;
+        size_t avail_out = sizeof(z->out);
+        if (!BrotliEncoderCompressStream(z->br, op, &avail_in, &next_in, &avail_out, &next_out,
+                                         NULL))
+            return -1;
+        size_t got = sizeof(z->out) - avail_out;
+        if (got && sink(arg, z->out, got) < 0)
+            return -1;
+        if (avail_in == 0 && !BrotliEncoderHasMoreOutput(z->br)) {
+            if (op == BROTLI_OPERATION_FINISH && !BrotliEncoderIsFinished(z->br))
+                continue;
+            break;
+        }
+    }
+    return 0;
+}
+
+int pt_compress_write(pt_compress *z, const void *in, size_t n, pt_zmode mode,
+                      pt_compress_sink sink, void *arg)
+{
+    if (z->finished)
+        return -1;
+    if (n == 0 && mode == PT_ZM_MORE)
+        return 0;
+    if (n == 0 && mode == PT_ZM_FLUSH && z->pending == 0)
+        return 0; /* nothing to flush: no empty block */
+    int rc = z->coding == PT_ZC_GZIP ? write_gzip(z, in, n, mode, sink, arg)
+                                     : write_br(z, in, n, mode, sink, arg);
+    z->pending = mode == PT_ZM_MORE ? z->pending + n : 0;
+    if (mode == PT_ZM_FINISH)
+        z->finished = true;
+    return rc;
+}
+
+size_t pt_compress_pending(const pt_compress *z)
+{
+    return z->pending;
+}
+
+size_t pt_compress_mem(const pt_compress *z)
+{
+    return sizeof(*z) + z->mem;
+}
+
+void pt_compress_free(pt_compress *z)
+{
+    if (!z)
+        return;
+    if (z->coding == PT_ZC_GZIP)
+        deflateEnd(&z->zs);
+    else if (z->br)
+        BrotliEncoderDestroyInstance(z->br);
+    free(z);
+}
+
+const char *pt_compress_token(pt_zcoding coding)
+{
+    return coding == PT_ZC_GZIP ? "gzip" : coding == PT_ZC_BR ? "br" : "identity";
+}
