@@ -21,7 +21,8 @@ UNIT_TESTS = \
 	tests/unit/test_spawn \
 	tests/unit/test_cgi_spawn \
 	tests/unit/test_errlines \
-	tests/unit/test_resolve
+	tests/unit/test_resolve \
+	tests/unit/test_compress
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -44,6 +45,8 @@ tests_unit_test_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_cgi_spawn_LDADD = $(PT_LIBS)
 tests_unit_test_errlines_LDADD = $(PT_LIBS)
 tests_unit_test_resolve_LDADD = $(PT_LIBS)
+# the decoders check what compress.c codes
+tests_unit_test_compress_LDADD = $(PT_LIBS) $(BROTLIDEC_LIBS)
 # the test makes libportico.a's allocations fail on purpose
 tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
