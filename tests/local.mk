@@ -69,6 +69,7 @@ PY_TESTS = \
 	tests/t_priv.py \
 	tests/t_limits.py \
 	tests/t_programs.py \
+	tests/t_compress.py \
 	tests/t_docs.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
 EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py tests/lib/fcgi_bad.py tests/lib/phpfpm.py tests/fcgi/hello.php tests/fcgi/env.php tests/fcgi/upload.php tests/fcgi/big.php tests/fcgi/status.php tests/fcgi/fatal.php tests/fcgi/stderr.php tests/fcgi/cookies.php tests/fcgi/stream.php tests/fcgi/sleep.php tests/fcgi/index.php
