@@ -77,9 +77,9 @@ pt_zcoding pt_zresp_choose(const pt_conn *c, const pt_zinfo *i, bool *vary)
         return PT_ZC_NONE;
     if (i->has_ce || i->no_transform || !i->ctype)
         return PT_ZC_NONE;
-    size_t tl = strcspn(i->ctype, ";");
-    if (tl > i->ctype_len)
-        tl = i->ctype_len;
+    /* a program's header value is a slice, not a string */
+    const char *semi = memchr(i->ctype, ';', i->ctype_len);
+    size_t tl = semi ? (size_t)(semi - i->ctype) : i->ctype_len;
     if (!type_listed(z->types, i->ctype, tl))
         return PT_ZC_NONE;
     if (i->length >= 0 && (uint64_t)i->length < z->min_length)
