@@ -118,13 +118,15 @@ pt_compress *pt_zresp_coder(const pt_conn *c, pt_zcoding zc)
 
 /* ---- gateways ----------------------------------------------------------- */
 
-/* Does a Cache-Control value list the no-transform directive? */
-static bool has_no_transform(const char *v, size_t n)
+/* Does a comma-separated header value (a slice) list the token t? */
+static bool has_token(const char *v, size_t n, const char *t)
 {
-    for (size_t i = 0; i + 12 <= n; i++)
-        if (strncasecmp(v + i, "no-transform", 12) == 0 &&
+    size_t tl = strlen(t);
+    for (size_t i = 0; i + tl <= n; i++)
+        if (strncasecmp(v + i, t, tl) == 0 &&
             (i == 0 || v[i - 1] == ',' || v[i - 1] == ' ' || v[i - 1] == '\t') &&
-            (i + 12 == n || v[i + 12] == ',' || v[i + 12] == ' ' || v[i + 12] == '\t'))
+            (i + tl == n || v[i + tl] == ',' || v[i + tl] == ' ' || v[i + tl] == '\t' ||
+             v[i + tl] == '='))
             return true;
     return false;
 }
@@ -132,6 +134,7 @@ static bool has_no_transform(const char *v, size_t n)
 pt_zcoding pt_zresp_gw_choose(const pt_conn *c, const pt_cgi_resp *r, bool *vary)
 {
     pt_zinfo i = {.status = r->status, .length = r->content_length};
+    bool says_vary = false;
     for (size_t k = 0; k < r->nhdrs; k++) {
         pt_str n = pt_cgi_hdr_name(r, k), v = pt_cgi_hdr_value(r, k);
         if (pt_str_ieq(n.p, n.len, "content-type")) {
@@ -140,12 +143,17 @@ pt_zcoding pt_zresp_gw_choose(const pt_conn *c, const pt_cgi_resp *r, bool *vary
         } else if (pt_str_ieq(n.p, n.len, "content-encoding")) {
             i.has_ce = true;
         } else if (pt_str_ieq(n.p, n.len, "cache-control")) {
-            i.no_transform |= has_no_transform(v.p, v.len);
+            i.no_transform |= has_token(v.p, v.len, "no-transform");
         } else if (pt_str_ieq(n.p, n.len, "content-range")) {
             i.has_ce = true; /* a part of something: leave it as it is */
+        } else if (pt_str_ieq(n.p, n.len, "vary")) {
+            says_vary |= has_token(v.p, v.len, "accept-encoding") || has_token(v.p, v.len, "*");
         }
     }
-    return pt_zresp_choose(c, &i, vary);
+    pt_zcoding zc = pt_zresp_choose(c, &i, vary);
+    if (says_vary)
+        *vary = false; /* the program's Vary says it already */
+    return zc;
 }
 
 void pt_zresp_gw_header(pt_conn *c, const char *n, size_t nl, const char *v, size_t vl,
