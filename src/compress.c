@@ -11,11 +11,12 @@
 #include <zlib.h>
 
 /* deflate's state is (1 << (wbits + 2)) + (1 << (mem_level + 9)) bytes
- * (zlib's zconf.h): 15/8 would be 256 KiB per response; 14/7 halves it for
- * a ratio loss of about 1% on HTML (a 16 KiB window still spans most
- * repetitions in markup) */
-#define PT_GZ_WBITS 14
-#define PT_GZ_MEMLEVEL 7
+ * (zlib's zconf.h): 256 KiB at zlib's defaults, 15 and 8. Smaller settings
+ * cost CPU, not only ratio (measured with bench/gzip.sh on 100 KiB of HTML
+ * at level 1: 14/7 and 14/8 took 8% more than nginx, 15/8 as much): they
+ * are used only when a known length cannot fill the window, as nginx does */
+#define PT_GZ_WBITS 15
+#define PT_GZ_MEMLEVEL 8
 /* brotli's window: 2^16 = 64 KiB. A stream at qualities 0-6 then holds
  * about 1.8 MiB (mostly the match finder's tables), 2^18 about 2.7 MiB and
  * the default 2^22 several more, for about 1% on a single page (measured on
@@ -80,7 +81,7 @@ static void br_free(void *opaque, void *addr)
     count_free(opaque, addr);
 }
 
-pt_compress *pt_compress_new(pt_zcoding coding, int level)
+pt_compress *pt_compress_new(pt_zcoding coding, int level, int64_t length)
 {
     if (coding != PT_ZC_GZIP && coding != PT_ZC_BR)
         return NULL;
@@ -93,9 +94,16 @@ pt_compress *pt_compress_new(pt_zcoding coding, int level)
         z->zs.zalloc = zl_alloc;
         z->zs.zfree = zl_free;
         z->zs.opaque = z;
+        int wbits = PT_GZ_WBITS, mem_level = PT_GZ_MEMLEVEL;
+        /* a window larger than the whole input buys nothing (zlib's gzip
+         * wrapper takes 9 at least) */
+        while (length >= 0 && wbits > 9 && length < (1 << (wbits - 1)) - 262) {
+            wbits--;
+            mem_level = mem_level > 1 ? mem_level - 1 : 1;
+        }
         /* windowBits + 16: the gzip header and trailer, not zlib's */
-        if (deflateInit2(&z->zs, level, Z_DEFLATED, PT_GZ_WBITS + 16, PT_GZ_MEMLEVEL,
-                         Z_DEFAULT_STRATEGY) != Z_OK) {
+        if (deflateInit2(&z->zs, level, Z_DEFLATED, wbits + 16, mem_level, Z_DEFAULT_STRATEGY) !=
+            Z_OK) {
             free(z);
             return NULL;
         }
@@ -110,6 +118,9 @@ pt_compress *pt_compress_new(pt_zcoding coding, int level)
     BrotliEncoderSetParameter(z->br, BROTLI_PARAM_QUALITY, (uint32_t)level);
     BrotliEncoderSetParameter(z->br, BROTLI_PARAM_LGWIN, PT_BR_LGWIN);
     BrotliEncoderSetParameter(z->br, BROTLI_PARAM_MODE, BROTLI_MODE_TEXT);
+    if (length >= 0) /* the encoder sizes its tables for a small input */
+        BrotliEncoderSetParameter(z->br, BROTLI_PARAM_SIZE_HINT,
+                                  length > (1 << 30) ? (1u << 30) : (uint32_t)length);
     return z;
 }
 

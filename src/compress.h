@@ -7,6 +7,7 @@
 
 #include "first.h"
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum pt_zcoding { PT_ZC_NONE = 0, PT_ZC_GZIP, PT_ZC_BR } pt_zcoding;
 
@@ -22,9 +23,10 @@ typedef int (*pt_compress_sink)(void *arg, const void *p, size_t n);
 
 typedef struct pt_compress pt_compress;
 
-/* A stream in coding at level (gzip 1-9, br 0-11; clamped). NULL: out of
- * memory (or PT_ZC_NONE). */
-pt_compress *pt_compress_new(pt_zcoding coding, int level);
+/* A stream in coding at level (gzip 1-9, br 0-11; clamped); length is the
+ * input's size when known (smaller tables for small inputs), else -1.
+ * NULL: out of memory (or PT_ZC_NONE). */
+pt_compress *pt_compress_new(pt_zcoding coding, int level, int64_t length);
 /* Compress n bytes of in, then act on mode; output through sink. 0, or -1
  * (a library error, a sink failure, or a write after FINISH). */
 int pt_compress_write(pt_compress *z, const void *in, size_t n, pt_zmode mode,

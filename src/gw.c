@@ -118,7 +118,7 @@ static int emit_head(pt_gw *g)
     /* compression on the fly: the coded length is not known in advance */
     bool vary;
     pt_zcoding zc = pt_zresp_gw_choose(c, r, &vary);
-    g->z = pt_zresp_coder(c, zc);
+    g->z = pt_zresp_coder(c, zc, r->content_length);
     if (!g->z && !c->is_head)
         zc = PT_ZC_NONE;
     pt_resp_begin_reason(c, r->status, r->reason);

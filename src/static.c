@@ -271,7 +271,7 @@ static void coding_headers(pt_conn *c, const char *coding, bool vary)
  * head and no body. */
 static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_len, pt_zcoding zc)
 {
-    pt_compress *z = pt_zresp_coder(c, zc);
+    pt_compress *z = pt_zresp_coder(c, zc, (int64_t)e->st.st_size);
     if (!z && !c->is_head) {
         zc = PT_ZC_NONE; /* out of memory: the identity bytes, by sendfile */
         pt_resp_begin(c, 200);

@@ -105,12 +105,13 @@ pt_zcoding pt_zresp_choose(const pt_conn *c, const pt_zinfo *i, bool *vary)
     return zc;
 }
 
-pt_compress *pt_zresp_coder(const pt_conn *c, pt_zcoding zc)
+pt_compress *pt_zresp_coder(const pt_conn *c, pt_zcoding zc, int64_t length)
 {
     const pt_compress_cfg *z = pt_zresp_cfg(c);
     if (c->is_head || zc == PT_ZC_NONE || !z)
         return NULL;
-    pt_compress *s = pt_compress_new(zc, zc == PT_ZC_GZIP ? z->gzip_level : z->brotli_level);
+    pt_compress *s =
+        pt_compress_new(zc, zc == PT_ZC_GZIP ? z->gzip_level : z->brotli_level, length);
     if (!s)
         pt_log_error("cannot start %s compression: out of memory", pt_compress_token(zc));
     return s;

@@ -29,9 +29,9 @@ const pt_compress_cfg *pt_zresp_cfg(const struct pt_conn *c);
  * response depends on Accept-Encoding (the type and size qualify), so
  * "Vary: Accept-Encoding" belongs on it whatever was chosen. */
 pt_zcoding pt_zresp_choose(const struct pt_conn *c, const pt_zinfo *i, bool *vary);
-/* A coder for zc at the location's level; NULL for HEAD (no body) or when
- * out of memory. */
-pt_compress *pt_zresp_coder(const struct pt_conn *c, pt_zcoding zc);
+/* A coder for zc at the location's level, for length input bytes (-1
+ * unknown); NULL for HEAD (no body) or when out of memory. */
+pt_compress *pt_zresp_coder(const struct pt_conn *c, pt_zcoding zc, int64_t length);
 
 /* ---- gateways (gw.c) ---- */
 /* Decide for a gateway's parsed header block. */

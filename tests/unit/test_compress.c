@@ -107,7 +107,7 @@ static void test_round_trip(pt_zcoding zc, int level, size_t n, size_t piece, pt
     const char *name = pt_compress_token(zc);
     unsigned char *in = make_input(n), *out = malloc(n + 16);
     sinkbuf s = {NULL, 0, 0, -1};
-    pt_compress *z = pt_compress_new(zc, level);
+    pt_compress *z = pt_compress_new(zc, level, -1);
     int rc = 0;
     for (size_t off = 0; off < n && rc == 0; off += piece) {
         size_t k = n - off < piece ? n - off : piece;
@@ -131,7 +131,7 @@ static void test_flush_streams(pt_zcoding zc)
     const char *name = pt_compress_token(zc);
     unsigned char *in = make_input(50000), out[60000];
     sinkbuf s = {NULL, 0, 0, -1};
-    pt_compress *z = pt_compress_new(zc, 6);
+    pt_compress *z = pt_compress_new(zc, 6, -1);
     /* held back without a flush (a small piece at level 6 stays inside) */
     pt_compress_write(z, in, 300, PT_ZM_MORE, sink, &s);
     ok(pt_compress_pending(z) == 300, "%s: 300 bytes pending before a flush", name);
@@ -161,7 +161,7 @@ static void test_empty(pt_zcoding zc)
 {
     sinkbuf s = {NULL, 0, 0, -1};
     unsigned char out[16];
-    pt_compress *z = pt_compress_new(zc, 1);
+    pt_compress *z = pt_compress_new(zc, 1, -1);
     bool complete = false;
     int rc = pt_compress_write(z, NULL, 0, PT_ZM_FINISH, sink, &s);
     long got = decode(zc, &s, out, sizeof(out), &complete);
@@ -175,7 +175,7 @@ static void test_sink_failure(pt_zcoding zc)
 {
     unsigned char *in = make_input(200000);
     sinkbuf s = {NULL, 0, 0, 1};
-    pt_compress *z = pt_compress_new(zc, 1);
+    pt_compress *z = pt_compress_new(zc, 1, -1);
     ok(pt_compress_write(z, in, 200000, PT_ZM_FINISH, sink, &s) < 0,
        "%s: a sink that refuses fails the write", pt_compress_token(zc));
     pt_compress_free(z);
@@ -183,42 +183,59 @@ static void test_sink_failure(pt_zcoding zc)
     free(in);
 }
 
-/* The per-response cost portico.conf(5) documents: gzip within 160 KiB
- * at any level (windowBits 14, memLevel 7), br within 2 MiB at the
- * on-the-fly qualities 0-6 (lgwin 16). */
+/* The per-response cost portico.conf(5) documents: gzip within 300 KiB
+ * at any level (windowBits 15, memLevel 8), br within 2 MiB at the
+ * on-the-fly qualities 0-7 (lgwin 16); a small known length costs less. */
 static void test_memory_bound(void)
 {
     unsigned char *in = make_input(1 << 20);
     size_t worst_gz = 0, worst_br = 0;
     for (int level = 1; level <= 9; level++) {
         sinkbuf s = {NULL, 0, 0, -1};
-        pt_compress *z = pt_compress_new(PT_ZC_GZIP, level);
+        pt_compress *z = pt_compress_new(PT_ZC_GZIP, level, -1);
         pt_compress_write(z, in, 1 << 20, PT_ZM_FLUSH, sink, &s);
         if (pt_compress_mem(z) > worst_gz)
             worst_gz = pt_compress_mem(z);
         pt_compress_free(z);
         free(s.p);
     }
-    for (int level = 0; level <= 6; level++) {
+    for (int level = 0; level <= 7; level++) {
         sinkbuf s = {NULL, 0, 0, -1};
-        pt_compress *z = pt_compress_new(PT_ZC_BR, level);
+        pt_compress *z = pt_compress_new(PT_ZC_BR, level, -1);
         pt_compress_write(z, in, 1 << 20, PT_ZM_FLUSH, sink, &s);
         if (pt_compress_mem(z) > worst_br)
             worst_br = pt_compress_mem(z);
         pt_compress_free(z);
         free(s.p);
     }
-    printf("# memory per stream: gzip %zu bytes, br (0-6) %zu bytes\n", worst_gz, worst_br);
-    ok(worst_gz > 0 && worst_gz <= 160 * 1024, "gzip: a stream holds at most 160 KiB (%zu)",
+    printf("# memory per stream: gzip %zu bytes, br (0-7) %zu bytes\n", worst_gz, worst_br);
+    ok(worst_gz > 0 && worst_gz <= 300 * 1024, "gzip: a stream holds at most 300 KiB (%zu)",
        worst_gz);
-    ok(worst_br > 0 && worst_br <= 2048 * 1024, "br 0-6: a stream holds at most 2 MiB (%zu)",
+    ok(worst_br > 0 && worst_br <= 2048 * 1024, "br 0-7: a stream holds at most 2 MiB (%zu)",
        worst_br);
+    /* a 2000-byte input: small tables, and still the same bytes back */
+    static const pt_zcoding codings[] = {PT_ZC_GZIP, PT_ZC_BR};
+    for (size_t i = 0; i < 2; i++) {
+        sinkbuf s = {NULL, 0, 0, -1};
+        unsigned char out[4000];
+        bool complete = false;
+        pt_compress *z = pt_compress_new(codings[i], 5, 2000);
+        int rc = pt_compress_write(z, in, 2000, PT_ZM_FINISH, sink, &s);
+        size_t mem = pt_compress_mem(z);
+        long got = decode(codings[i], &s, out, sizeof(out), &complete);
+        ok(rc == 0 && complete && got == 2000 && memcmp(in, out, 2000) == 0 &&
+               mem < (i == 0 ? worst_gz / 4 : worst_br / 2),
+           "%s: a 2000-byte input's stream holds %zu bytes and decodes",
+           pt_compress_token(codings[i]), mem);
+        pt_compress_free(z);
+        free(s.p);
+    }
     free(in);
 }
 
 int main(void)
 {
-    ok(pt_compress_new(PT_ZC_NONE, 1) == NULL, "no stream for the identity coding");
+    ok(pt_compress_new(PT_ZC_NONE, 1, -1) == NULL, "no stream for the identity coding");
     ok(strcmp(pt_compress_token(PT_ZC_GZIP), "gzip") == 0 &&
            strcmp(pt_compress_token(PT_ZC_BR), "br") == 0,
        "Content-Encoding tokens");
