@@ -273,7 +273,7 @@ static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_le
 {
     pt_compress *z = pt_zresp_coder(c, zc, (int64_t)e->st.st_size);
     if (!z && !c->is_head) {
-        zc = PT_ZC_NONE; /* out of memory: the identity bytes, by sendfile */
+        /* out of memory: the identity bytes, by sendfile */
         pt_resp_begin(c, 200);
         content_type(c, name, name_len);
         validators(c, e->etag, e->etag_len, e->lm);
