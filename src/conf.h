@@ -125,6 +125,16 @@ typedef struct pt_phases {
     const pt_return_cfg *ret;     /* NULL: none */
     bool auth_own, ret_own;       /* set in the location itself */
 } pt_phases;
+/* Compression on the fly (zresp.c, portico.conf(5) COMPRESSION): set at the
+ * top level, in a vhost or a location, each inheriting from the one above. */
+#define PT_COMPRESS_TYPES_CAP 512
+typedef struct pt_compress_cfg {
+    bool on;             /* compress = true: gzip and br */
+    int gzip_level;      /* compress_gzip_level, 1-9 */
+    int brotli_level;    /* compress_brotli_level, 0-11 */
+    uint64_t min_length; /* compress_min_length: smaller known lengths stay as they are */
+    char types[PT_COMPRESS_TYPES_CAP]; /* compress_types: each NUL-terminated, then "" */
+} pt_compress_cfg;
 
 typedef struct pt_location {
     pt_match_kind match;
@@ -136,6 +146,7 @@ typedef struct pt_location {
     int follow_symlinks; /* -1 inherit, 0/1 */
     int allow_dotfiles;  /* -1 inherit, 0/1 */
     int precompressed;   /* -1 inherit, 0/1: serve NAME.br / NAME.gz when accepted */
+    pt_compress_cfg compress;
     /* handler "cgi" (see portico.conf(5)) */
     char *cgi_dir;       /* prefix location: scripts live here (path walk below it) */
     int dir_fd;          /* cgi_dir's O_PATH fd (pt_config_open_roots), or -1 */
@@ -180,6 +191,7 @@ typedef struct pt_vhost {
     char **index;
     size_t nindex;
     bool dir_listing, follow_symlinks, allow_dotfiles, precompressed;
+    pt_compress_cfg compress;
     char *access_log; /* NULL: the global one; "off": none */
     /* tls = { certificate; key; }: sent to clients naming this vhost by
      * SNI (RFC 6066 §3); the context is built like the top-level one */
@@ -303,6 +315,7 @@ typedef struct pt_cli {
     const char *error_log;  /* --error-log */
     const char *access_log; /* --access-log */
     const char *status;     /* --status PATH */
+    bool compress;          /* --compress */
     const char **overrides; /* -o path=value */
     size_t noverrides;
 } pt_cli;

@@ -13,6 +13,7 @@
 #include "stats.h"
 #include "tls.h"
 #include "util.h"
+#include "zresp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,12 +39,15 @@ void pt_gw_init(pt_gw *g, const pt_gw_ops *ops, pt_conn *c, bool buffering, bool
     g->sent = 0;
     g->spill_fd = -1;
     g->spill_off = 0;
+    g->z = NULL;
     pt_cgi_resp_init(&g->resp, (size_t)lim->gw_header_max, lim->max_headers);
 }
 
 void pt_gw_release(pt_gw *g)
 {
     pt_cgi_resp_free(&g->resp);
+    pt_compress_free(g->z);
+    g->z = NULL;
     if (g->spill_fd >= 0)
         close(g->spill_fd);
     g->spill_fd = -1;
@@ -81,7 +85,8 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
     /* the connection still points at g: it detaches (or aborts) g when it
      * is done, as for any response */
     if (g->headers_done) {
-        if (!c->chunked_out && g->cl < 0 && !c->is_head && c->status != 204 && c->status != 304) {
+        if (!c->chunked_out && (g->cl < 0 || g->z) && !c->is_head && c->status != 204 &&
+            c->status != 304) {
             /* RFC 9112 §8: a body without chunked coding or Content-Length
              * (HTTP/1.0, NPH) ends at the close and counts as complete
              * unless the connection reports an error: a reset, not a FIN */
@@ -111,38 +116,32 @@ static int emit_head(pt_gw *g)
         pt_conn_local_redirect(c, r->location.p, r->location.len);
         return PT_GW_GONE;
     }
+    /* compression on the fly: the coded length is not known in advance */
+    bool vary;
+    pt_zcoding zc = pt_zresp_gw_choose(c, r, &vary);
+    g->z = pt_zresp_coder(c, zc, r->content_length);
+    if (!g->z && !c->is_head)
+        zc = PT_ZC_NONE;
     pt_resp_begin_reason(c, r->status, r->reason);
     for (size_t i = 0; i < r->nhdrs; i++) {
         pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
-        pt_resp_header_n(c, n.p, n.len, v.p, v.len);
+        pt_zresp_gw_header(c, n.p, n.len, v.p, v.len, zc != PT_ZC_NONE);
     }
+    pt_zresp_coding_headers(c, zc, vary);
     g->cl = r->content_length;
     if (r->no_buffering)
         g->buffering = false;
-    pt_resp_end_stream(c, g->cl);
+    pt_resp_end_stream(c, zc != PT_ZC_NONE ? -1 : g->cl);
     return PT_GW_OK;
 }
 
-/* Body bytes to the client: memory while the queue is small, a spill file
- * beyond gw_buffer_memory (only when buffering). */
-static void body_out(pt_gw *g, const char *p, size_t n)
+/* Body bytes (coded, when compressing) to the client: memory while the
+ * queue is small, a spill file beyond gw_buffer_memory (only when
+ * buffering). */
+static void body_put(pt_gw *g, const char *p, size_t n)
 {
     pt_conn *c = g->c;
     const pt_limits *lim = &c->w->cfg->limits;
-    if (g->cl >= 0) {
-        /* a declared Content-Length is a promise to the client: never more */
-        uint64_t room = (uint64_t)g->cl - g->sent;
-        if (n > room) {
-            pt_log_warn("gateway response longer than its Content-Length; truncated, client: "
-                        "%s:%u",
-                        pt_conn_peer_ip(c), c->peer_port);
-            n = (size_t)room;
-            c->close_after = true;
-        }
-    }
-    g->sent += n;
-    if (n == 0)
-        return;
     if (g->buffering && c->out.bytes >= lim->gw_buffer_memory) {
         if (g->spill_fd < 0)
             g->spill_fd = pt_body_tmpfile(c->w->cfg->tmp_dir);
@@ -157,6 +156,43 @@ static void body_out(pt_gw *g, const char *p, size_t n)
         /* no spill file (disk full...): memory, and reading pauses */
     }
     pt_resp_body(c, p, n);
+}
+
+static int coded_out(void *arg, const void *p, size_t n)
+{
+    body_put(arg, p, n);
+    return 0;
+}
+
+/* The program's body bytes: checked against its Content-Length, coded when
+ * compressing. Each piece is flushed through the coder: a program that
+ * pauses has its output at the client, as without compression (a sync
+ * flush costs a few bytes, the window is kept). */
+static void body_out(pt_gw *g, const char *p, size_t n)
+{
+    pt_conn *c = g->c;
+    if (g->cl >= 0) {
+        /* a declared Content-Length is a promise to the client: never more */
+        uint64_t room = (uint64_t)g->cl - g->sent;
+        if (n > room) {
+            pt_log_warn("gateway response longer than its Content-Length; truncated, client: "
+                        "%s:%u",
+                        pt_conn_peer_ip(c), c->peer_port);
+            n = (size_t)room;
+            c->close_after = true;
+        }
+    }
+    g->sent += n;
+    if (n == 0)
+        return;
+    if (g->z) {
+        if (pt_compress_write(g->z, p, n, PT_ZM_FLUSH, coded_out, g) < 0) {
+            pt_log_error("compression failed, client: %s:%u", pt_conn_peer_ip(c), c->peer_port);
+            c->close_after = true;
+        }
+        return;
+    }
+    body_put(g, p, n);
 }
 
 bool pt_gw_backlogged(const pt_gw *g)
@@ -238,7 +274,10 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
                     pt_conn_peer_ip(c), c->peer_port);
         c->close_after = true;
     } else if (!g->nph) {
-        pt_resp_body_end(c);
+        if (g->z && pt_compress_write(g->z, NULL, 0, PT_ZM_FINISH, coded_out, g) < 0)
+            c->close_after = true; /* no last chunk: the client sees the cut */
+        else
+            pt_resp_body_end(c);
     }
     c->gw_done = true;
     pt_conn_kick(c);

@@ -28,6 +28,8 @@ src_libportico_a_SOURCES = \
 	src/router.c src/router.h \
 	src/conn.c src/conn.h \
 	src/h1_resp.c src/h1_resp.h \
+	src/compress.c src/compress.h \
+	src/zresp.c src/zresp.h \
 	src/fcache.c src/fcache.h \
 	src/resolve.c src/resolve.h \
 	src/static.c src/static.h \
@@ -57,3 +59,6 @@ PT_LIBS = src/libportico.a $(LIBCONFIG_LIBS) $(HTTP_PARSER_LIBS) $(OPENSSL_LIBS)
 # HTTP Basic authentication (htpasswd.c): libcrypto's digests, libcrypt's crypt_rn
 src_portico_LDADD += $(LIBCRYPTO_LIBS) $(LIBCRYPT_LIBS)
 PT_LIBS += $(LIBCRYPTO_LIBS) $(LIBCRYPT_LIBS)
+# compression on the fly (compress.c): zlib and libbrotlienc
+src_portico_LDADD += $(ZLIB_LIBS) $(BROTLIENC_LIBS)
+PT_LIBS += $(ZLIB_LIBS) $(BROTLIENC_LIBS)

@@ -31,7 +31,7 @@ static const char usage_text[] =
     "               [--uwsgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--auth PREFIX=HTPASSWD]...\n"
     "               [--max-body SIZE] [--error-log FILE|stderr] [--access-log FILE|off]\n"
-    "               [--status PATH] [-o SETTING=VALUE]...\n"
+    "               [--status PATH] [--compress] [-o SETTING=VALUE]...\n"
     "\n"
     "  -c FILE              load the configuration file FILE (libconfig syntax)\n"
     "  -t                   test the configuration and exit (0 ok, 1 error)\n"
@@ -61,6 +61,7 @@ static const char usage_text[] =
     "  --error-log FILE     error log file, or stderr\n"
     "  --access-log FILE    access log file, or off\n"
     "  --status PATH        serve the status page and metrics at PATH (loopback clients)\n"
+    "  --compress           compress text responses on the fly (gzip, br)\n"
     "  -o SETTING=VALUE     set any configuration setting, e.g. -o limits.keepalive_timeout=65s\n";
 
 /* libconfig 1.5 leaks inside the library on some syntax errors; nothing of
@@ -84,7 +85,8 @@ enum {
     OPT_TLS,
     OPT_CERT,
     OPT_KEY,
-    OPT_AUTH
+    OPT_AUTH,
+    OPT_COMPRESS
 };
 
 static const struct option long_opts[] = {
@@ -103,6 +105,7 @@ static const struct option long_opts[] = {
     {"tls", required_argument, NULL, OPT_TLS},
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
+    {"compress", no_argument, NULL, OPT_COMPRESS},
     {NULL, 0, NULL, 0},
 };
 
@@ -228,6 +231,9 @@ int main(int argc, char **argv)
             break;
         case OPT_KEY:
             no_mem |= push(&cli.tls_key, &cli.ntls_key, optarg) < 0;
+            break;
+        case OPT_COMPRESS:
+            cli.compress = true;
             break;
         default:
             fputs(usage_text, stderr);

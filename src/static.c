@@ -17,6 +17,7 @@
 #include "range.h"
 #include "resolve.h"
 #include "util.h"
+#include "zresp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -263,6 +264,40 @@ static void coding_headers(pt_conn *c, const char *coding, bool vary)
         pt_resp_header(c, "Vary", "Accept-Encoding", 15);
 }
 
+/* The 200 response for e coded on the fly in zc: no Content-Length (the
+ * coded length is known at the end), chunked on HTTP/1.1; a weak ETag (RFC
+ * 9110 §8.8.1: the same validator for another coding must not be strong);
+ * no Accept-Ranges (ranges are of the identity bytes). HEAD gets the same
+ * head and no body. */
+static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_len, pt_zcoding zc)
+{
+    pt_compress *z = pt_zresp_coder(c, zc, (int64_t)e->st.st_size);
+    if (!z && !c->is_head) {
+        /* out of memory: the identity bytes, by sendfile */
+        pt_resp_begin(c, 200);
+        content_type(c, name, name_len);
+        validators(c, e->etag, e->etag_len, e->lm);
+        pt_resp_header(c, "Accept-Ranges", "bytes", 5);
+        coding_headers(c, NULL, true);
+        pt_resp_end(c, (int64_t)e->st.st_size);
+        body_whole(c, e->fd, (uint64_t)e->st.st_size);
+        return;
+    }
+    pt_resp_begin(c, 200);
+    content_type(c, name, name_len);
+    pt_resp_header(c, "Last-Modified", e->lm, PT_HTTPDATE_LEN);
+    pt_resp_headerf(c, "ETag", "W/%.*s", (int)e->etag_len, e->etag);
+    pt_zresp_coding_headers(c, zc, true);
+    pt_resp_end_stream(c, -1);
+    if (c->is_head)
+        return;
+    if (pt_zresp_file(c, z, (uint64_t)e->st.st_size) < 0) {
+        /* the head is queued: only a cut connection can say it failed */
+        c->close_after = true;
+        pt_conn_close(c);
+    }
+}
+
 /* The response for a regular file; the connection keeps e (its fd may be
  * sent from) until the response is done. name is the file's name as
  * requested (its MIME type), coding the content coding of e when e is a
@@ -288,10 +323,25 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
         .last_modified = st->st_mtim.tv_sec,
     };
     int pst = pt_precond_eval(&pc);
+    /* compression on the fly (zresp.c) of a file that is not itself coded */
+    bool zvary = false;
+    pt_zcoding zc = PT_ZC_NONE;
+    if (!coding) {
+        const char *t = pt_mime_type(name, name_len);
+        pt_zinfo zi = {
+            .status = 200, .ctype = t, .ctype_len = strlen(t), .length = (int64_t)st->st_size};
+        zc = pt_zresp_choose(c, &zi, &zvary);
+    }
     if (pst == 304) {
         pt_resp_begin(c, 304);
-        validators(c, etag, etag_len, lm);
-        coding_headers(c, NULL, vary);
+        /* the validators of the representation a 200 would have sent */
+        if (zc != PT_ZC_NONE) {
+            pt_resp_header(c, "Last-Modified", lm, PT_HTTPDATE_LEN);
+            pt_resp_headerf(c, "ETag", "W/%.*s", (int)etag_len, etag);
+        } else {
+            validators(c, etag, etag_len, lm);
+        }
+        coding_headers(c, NULL, vary || zvary);
         pt_resp_end(c, -1);
         return;
     }
@@ -326,6 +376,10 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
             pt_cq_append(&c->out, body, PT_SLEN(body));
         return;
     }
+    if (nr == 0 && zc != PT_ZC_NONE) {
+        serve_coded(c, e, name, name_len, zc);
+        return;
+    }
     if (nr == 0) {
         pt_resp_begin(c, 200);
         if (e->hdr) {
@@ -335,7 +389,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
             validators(c, etag, etag_len, lm);
             pt_resp_header(c, "Accept-Ranges", "bytes", 5);
         }
-        coding_headers(c, coding, vary);
+        coding_headers(c, coding, vary || zvary);
         pt_resp_end(c, (int64_t)size);
         if (c->is_head)
             return;
@@ -348,7 +402,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
     pt_resp_begin(c, 206);
     validators(c, etag, etag_len, lm);
     pt_resp_header(c, "Accept-Ranges", "bytes", 5);
-    coding_headers(c, coding, vary);
+    coding_headers(c, coding, vary || zvary);
     if (nr == 1) {
         content_type(c, name, name_len);
         pt_resp_headerf(c, "Content-Range", "bytes %llu-%llu/%llu",

@@ -26,7 +26,8 @@ UNIT_TESTS = \
 	tests/unit/test_status \
 	tests/unit/test_alog \
 	tests/unit/test_access \
-	tests/unit/test_htpasswd
+	tests/unit/test_htpasswd \
+	tests/unit/test_compress
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -54,6 +55,8 @@ tests_unit_test_status_LDADD = $(PT_LIBS)
 tests_unit_test_alog_LDADD = $(PT_LIBS)
 tests_unit_test_access_LDADD = $(PT_LIBS)
 tests_unit_test_htpasswd_LDADD = $(PT_LIBS)
+# the decoders check what compress.c codes
+tests_unit_test_compress_LDADD = $(PT_LIBS) $(BROTLIDEC_LIBS)
 # the test makes libportico.a's allocations fail on purpose
 tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
@@ -82,6 +85,7 @@ PY_TESTS = \
 	tests/t_phases.py \
 	tests/t_programs.py \
 	tests/t_tls.py \
+	tests/t_compress.py \
 	tests/t_docs.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
 EXTRA_DIST += $(PY_TESTS) tests/lib/harness.py tests/lib/fcgi_bad.py tests/lib/phpfpm.py tests/lib/wsgi_app.py tests/fcgi/hello.php tests/fcgi/env.php tests/fcgi/upload.php tests/fcgi/big.php tests/fcgi/status.php tests/fcgi/fatal.php tests/fcgi/stderr.php tests/fcgi/cookies.php tests/fcgi/stream.php tests/fcgi/sleep.php tests/fcgi/index.php

@@ -2182,6 +2182,77 @@ static void test_open_file_cache(void)
     pt_config_free(c);
 }
 
+/* compress_*: defaults, inheritance top -> vhost -> location (the implicit
+ * "/" one too), the flag, -o, and the checks. */
+static void test_compress(void)
+{
+    pt_cli cli = cli0();
+    pt_config *c = ld("", &cli);
+    ok(c && !c->vhosts[0].compress.on && c->vhosts[0].compress.gzip_level == 6 &&
+           c->vhosts[0].compress.brotli_level == 5 && c->vhosts[0].compress.min_length == 256 &&
+           strcmp(c->vhosts[0].compress.types, "text/*") == 0,
+       "compress: off by default, levels 6 and 5, 256 bytes, text/* first");
+    pt_config_free(c);
+    cli.compress = true;
+    c = ld("", &cli);
+    const pt_location *l = c ? pt_config_location(&c->vhosts[0], "/x.html", 7) : NULL;
+    ok(l && l->compress.on && c->vhosts[0].compress.on, "--compress: on in the implicit location");
+    pt_config_free(c);
+    cli = cli0();
+    c = ld("compress = true; compress_gzip_level = 2;\n"
+           "vhosts = ( { names = [\"a.test\"]; compress_brotli_level = 3;\n"
+           "  compress_types = [\"Text/HTML\", \"image/*\"]; compress_min_length = \"1k\";\n"
+           "  locations = ( { prefix = \"/off/\"; compress = false; },\n"
+           "                { prefix = \"/nine/\"; compress_gzip_level = 9; } ); },\n"
+           "  { names = [\"b.test\"]; compress = false; } );\n",
+           &cli);
+    const pt_vhost *a = c ? vh(c, "a.test") : NULL, *b = c ? vh(c, "b.test") : NULL;
+    const pt_location *off = a ? pt_config_location(a, "/off/x", 6) : NULL;
+    const pt_location *nine = a ? pt_config_location(a, "/nine/x", 7) : NULL;
+    const pt_location *root = a ? pt_config_location(a, "/x", 2) : NULL;
+    ok(a && b && off && nine && root, "compress: the configuration loads (%s)", err);
+    if (a && b && off && nine && root) {
+        ok(a->compress.on && a->compress.gzip_level == 2 && a->compress.brotli_level == 3 &&
+               a->compress.min_length == 1024,
+           "compress: a vhost takes the top level's and its own");
+        ok(strcmp(a->compress.types, "text/html") == 0 &&
+               strcmp(a->compress.types + 10, "image/*") == 0 && a->compress.types[18] == '\0',
+           "compress_types: lower-cased, replacing the default list");
+        ok(!off->compress.on && off->compress.gzip_level == 2 && off->compress.min_length == 1024,
+           "compress = false in a location, the rest inherited");
+        ok(nine->compress.on && nine->compress.gzip_level == 9 && nine->compress.brotli_level == 3,
+           "a location's own level");
+        ok(root->compress.on && root->compress.brotli_level == 3,
+           "the implicit / location inherits the vhost's");
+        ok(!b->compress.on && b->compress.gzip_level == 2, "compress = false in a vhost");
+    }
+    pt_config_free(c);
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"compress_gzip_level = 0;", "between 1 and 9"},
+        {"compress_gzip_level = 10;", "between 1 and 9"},
+        {"compress_brotli_level = 12;", "between 0 and 11"},
+        {"compress_min_length = \"big\";", "invalid size"},
+        {"compress_types = [\"html\"];", "not a media type"},
+        {"compress_types = [\"text/html; charset=utf-8\"];", "not a media type"},
+        {"compress = \"yes\";", "t.conf:1"},
+    };
+    for (size_t i = 0; i < PT_ARRAY_LEN(bad); i++) {
+        c = ld(bad[i].text, &cli);
+        ok(!c && strstr(err, bad[i].want), "compress: '%s' refused: %s", bad[i].text, msg());
+        pt_config_free(c);
+    }
+    const char *ov[] = {"compress_types=text/html,application/json"};
+    cli.overrides = ov;
+    cli.noverrides = 1;
+    c = ld("", &cli);
+    ok(c && strcmp(c->vhosts[0].compress.types, "text/html") == 0 &&
+           strcmp(c->vhosts[0].compress.types + 10, "application/json") == 0,
+       "-o compress_types=a,b");
+    pt_config_free(c);
+}
+
 static void test_misc(void)
 {
     pt_config *c = ld("workers = 2;\nuser = \"www-data\";\ngroup = \"www-data\";\n"
@@ -2257,6 +2328,7 @@ int main(void)
     test_client_limits();
     test_open_file_cache();
     test_misc();
+    test_compress();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0)
