@@ -40,7 +40,12 @@ BROTLI = shutil.which('brotli')
 try:
     import brotli  # Debian's python3-brotli: decodes an unfinished stream
 except ImportError:
-    brotli = None
+    # a configure that found another python3 still finds Debian's module
+    sys.path.append('/usr/lib/python3/dist-packages')
+    try:
+        import brotli
+    except ImportError:
+        brotli = None
 
 fetch = harness.fetch
 
