@@ -377,8 +377,8 @@ static size_t expand(pt_conn *c, const char *t, char *out, size_t cap, bool url)
             at = put(out, at, cap, host.p, host.len, url);
             t += 5;
         } else if (strncmp(t, "$scheme", 7) == 0) {
-            /* plain listeners only so far; TLS ones will say "https" */
-            at = put(out, at, cap, "http", 4, url);
+            bool tls = c->sock.tls != NULL;
+            at = put(out, at, cap, tls ? "https" : "http", tls ? 5 : 4, url);
             t += 7;
         } else {
             at = put(out, at, cap, t, 1, url);

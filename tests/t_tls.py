@@ -358,6 +358,20 @@ tls = { certificate = "%s"; key = "%s"; protocols = [ "TLSv1.3" ]; };
             self.assertNotEqual(s_client(srv.port, '-tls1_2').returncode, 0)
             self.assertEqual(s_client(srv.port, '-tls1_3').returncode, 0)
 
+    def test_return_target_says_https_on_a_tls_listener(self):
+        # the router's $scheme follows the listener (an http->https redirect
+        # on the plain one, the same rule serving both)
+        conf = '''
+tls_listen = [ "127.0.0.1:@PORT@" ];
+tls = { certificate = "%s"; key = "%s"; };
+locations = ( { prefix = "/go/"; return = "301 $scheme://$host/there"; } );
+''' % (EC_CRT, EC_KEY)
+        with harness.Server(conf=conf, listen=[]) as srv:
+            r = https(srv, '/go/x', '-D', '-')
+            head = r.stdout.partition(b'\r\n\r\n')[0].lower()
+            self.assertIn(b' 301 ', head.split(b'\r\n')[0], r.stdout)
+            self.assertIn(b'location: https://localhost/there\r\n', head + b'\r\n')
+
     def test_session_resumes_on_every_worker(self):
         # the master makes the context (and its ticket keys) before the
         # workers fork: a ticket from one worker is good on the other
