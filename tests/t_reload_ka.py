@@ -67,6 +67,7 @@ class Load:
         self.bad = []       # (path, status, body): answered, but wrongly
         self.failed = []    # (path, nth on its connection, made before no_new, error)
         self.conns = 0
+        self.limit = 120  # seconds a client runs at most, whatever happens
         self.threads = [threading.Thread(target=self.client, args=(p,), daemon=True)
                         for p in paths]
 
@@ -86,7 +87,7 @@ class Load:
         conn = None
         nth = 0
         before = True
-        deadline = time.monotonic() + 120  # bounded whatever happens
+        deadline = time.monotonic() + self.limit
         while not self.stop.is_set() and time.monotonic() < deadline:
             if conn is None:
                 if self.no_new.is_set():
