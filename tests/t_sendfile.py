@@ -23,6 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import fcgi_bad as fb  # noqa: E402
 import harness  # noqa: E402
 import phpfpm  # noqa: E402
 
@@ -265,6 +266,37 @@ locations = (
     def test_php_accel_redirect(self):
         r = self.get('/accel.php')
         self.assertEqual((r.status, r.body), (200, SMALL))
+
+
+class FastcgiKeepAlive(SendfileBase):
+    """A FastCGI backend's body after X-Sendfile is read to END_REQUEST and
+    dropped, so its kept-alive connection serves the next request."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stage()
+        cls.fake = fb.FakeFcgiServer().start()
+        cls.addClassCleanup(cls.fake.stop)
+        conf = '''
+backends = ( { name = "app"; servers = ( "@ADDR@" ); } );
+locations = (
+  { prefix = "/app/"; handler = "fastcgi"; backend = "app"; x_sendfile = true;
+    sendfile_dirs = [ "@B@/dl" ]; }
+);
+'''.replace('@B@', cls.base).replace('@ADDR@', cls.fake.address)
+        harness.start_class_server(cls, conf=conf, docroot=os.path.join(cls.base, 'www'))
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def test_backend_body_drained_connection_kept(self):
+        self.fake.reset()
+        for _ in range(3):
+            r = self.get('/app/x?mode=big&mb=3&xsend=' + self.dl + '/big.bin')
+            self.check_big(r)
+        self.assertTrue(self.fake.wait_for(lambda: self.fake.answered == 3), self.fake.snapshot())
+        self.assertEqual(self.fake.connections, 1, self.fake.snapshot())
 
 
 if __name__ == '__main__':
