@@ -36,6 +36,7 @@ static bool is_replaced(pt_str n)
  * Content-Type apart (the file's MIME type when it set none). */
 static bool keep_headers(pt_conn *c, const pt_cgi_resp *r)
 {
+    pt_xsend_release(c); /* an earlier X-Accel-Redirect's, when it led here */
     size_t need = 1;
     for (size_t i = 0; i < r->nhdrs; i++)
         need += pt_cgi_hdr_name(r, i).len + pt_cgi_hdr_value(r, i).len + 4;
@@ -134,7 +135,9 @@ bool pt_xsend_take(pt_gw *g)
     }
     if (kind == PT_XSEND_URI) {
         if (val[0] != '/') {
-            pt_log_error("X-Accel-Redirect \"%s\" is not a local URI, client: %s:%u", val,
+            char esc[600];
+            pt_escape_log(val, PT_MIN(strlen(val), (size_t)512), esc, sizeof(esc));
+            pt_log_error("X-Accel-Redirect \"%s\" is not a local URI, client: %s:%u", esc,
                          pt_conn_peer_ip(c), c->peer_port);
             pt_xsend_release(c);
             pt_conn_reject(c, 502, NULL, false);
@@ -147,9 +150,12 @@ bool pt_xsend_take(pt_gw *g)
     }
     const char *dir = NULL, *rel = below_dirs(c->loc, val, &dir);
     if (!rel) {
+        /* a backend bug or an injected path: the operator needs to see it */
+        char esc[600];
+        pt_escape_log(val, PT_MIN(strlen(val), (size_t)512), esc, sizeof(esc));
         pt_log_error("X-Sendfile \"%s\" is not beneath the location's sendfile_dirs, client: "
                      "%s:%u",
-                     val, pt_conn_peer_ip(c), c->peer_port);
+                     esc, pt_conn_peer_ip(c), c->peer_port);
         pt_xsend_release(c);
         pt_conn_reject(c, 403, NULL, false);
     } else {
