@@ -56,6 +56,11 @@ accel)
   hdr 'Content-Type: text/plain' 'Content-Disposition: inline' \
       'X-Accel-Redirect: /protected/small.txt' ''
   printf 'BACKEND-BODY' ;;
+notfound)
+  hdr 'Status: 404 Not Found' 'Content-Type: text/plain' "X-Sendfile: $DL/big.bin" ''
+  printf 'BACKEND-404' ;;
+accelhost)
+  hdr 'Content-Type: text/plain' 'X-Accel-Redirect: http://example.org/x' '' ;;
 flood)
   hdr 'Content-Type: application/octet-stream' "X-Sendfile: $DL/big.bin" ''
   head -c 20971520 /dev/zero
@@ -197,6 +202,16 @@ locations = (
         self.assertEqual(r.body, SMALL)
         self.assertEqual(r.header('Content-Disposition'), 'inline')
         self.assertIsNone(r.header('X-Accel-Redirect'))
+
+    def test_other_status_ignores_the_header(self):
+        r = self.get('/cgi-bin/xs.cgi?notfound')
+        self.assertEqual((r.status, r.body), (404, b'BACKEND-404'))
+        self.assertIsNone(r.header('X-Sendfile'))
+        self.assertNotIn(self.dl.encode(), r.raw)
+
+    def test_accel_redirect_not_local_is_502(self):
+        self.assertEqual(self.get('/cgi-bin/xs.cgi?accelhost').status, 502)
+        self.srv.wait_for_log(r'X-Accel-Redirect "http://example.org/x" is not a local URI')
 
     def test_internal_location_unreachable_directly(self):
         self.assertEqual(self.get('/protected/small.txt').status, 404)
