@@ -222,6 +222,19 @@ static int header_line(pt_cgi_resp *r, size_t s, size_t e)
             r->no_buffering = false;
         return PT_CGI_RESP_MORE;
     }
+    bool is_file = pt_str_ieq(name, name_len, "X-Sendfile") ||
+                   pt_str_ieq(name, name_len, "X-LIGHTTPD-send-file");
+    if (is_file || pt_str_ieq(name, name_len, "X-Accel-Redirect")) {
+        /* one file per response: two would leave it ambiguous */
+        if (r->xsend_kind != PT_XSEND_NONE)
+            return fail(r, "duplicate X-Sendfile or X-Accel-Redirect");
+        if (vlen == 0)
+            return fail(r, "empty X-Sendfile or X-Accel-Redirect");
+        r->xsend_kind = is_file ? PT_XSEND_FILE : PT_XSEND_URI;
+        r->xsend_off = (uint32_t)vs;
+        r->xsend_len = (uint32_t)vlen;
+        return PT_CGI_RESP_MORE;
+    }
     for (i = 0; i < PT_ARRAY_LEN(dropped); i++)
         if (pt_str_ieq(name, name_len, dropped[i]))
             return PT_CGI_RESP_MORE;

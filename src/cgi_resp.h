@@ -7,6 +7,7 @@
 #include "first.h"
 
 enum { PT_CGI_RESP_MORE = 0, PT_CGI_RESP_DONE = 1, PT_CGI_RESP_ERROR = 2 };
+enum { PT_XSEND_NONE = 0, PT_XSEND_FILE = 1, PT_XSEND_URI = 2 };
 
 typedef struct pt_cgi_hdr {
     uint32_t name_off, name_len, value_off, value_len; /* into pt_cgi_resp.buf */
@@ -32,6 +33,11 @@ typedef struct pt_cgi_resp {
                                excluded) */
     size_t nhdrs;
     bool no_buffering; /* X-Accel-Buffering: no (the header itself is not passed on) */
+    /* X-Sendfile / X-LIGHTTPD-send-file (a file path) or X-Accel-Redirect
+     * (a local URI): never passed on, whether honoured or not (they name
+     * internal paths); the value is buf[xsend_off, +xsend_len) */
+    int xsend_kind; /* PT_XSEND_NONE, PT_XSEND_FILE, PT_XSEND_URI */
+    uint32_t xsend_off, xsend_len;
     const char *error; /* static reason after PT_CGI_RESP_ERROR */
     /* set by the caller after init: the block starts with an HTTP status
      * line ("HTTP/1.1 404 Not Found"), as uwsgi applications answer */

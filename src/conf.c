@@ -161,6 +161,9 @@ static const key_spec location_keys[] = {
     {"backend", K_STR, NULL},
     {"require_file", K_BOOL, NULL},
     {"status_allow_remote", K_BOOL, NULL},
+    {"x_sendfile", K_BOOL, NULL},
+    {"sendfile_dirs", K_STRS, NULL},
+    {"internal", K_BOOL, NULL},
     PHASE_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -189,6 +192,8 @@ static const struct {
     {"backend", H_UP},
     {"require_file", H_UP},
     {"status_allow_remote", H_STATUS},
+    {"x_sendfile", H_CGI | H_UP},
+    {"sendfile_dirs", H_CGI | H_UP},
 };
 
 static const key_spec server_keys[] = {
@@ -1419,6 +1424,21 @@ static int build_gateway(load_ctx *x, const config_setting_t *g, pt_location *l)
         return -1;
     opt_bool(g, "pass_authorization", &l->pass_authorization);
     opt_bool(g, "buffering", &l->buffering);
+    opt_bool(g, "x_sendfile", &l->x_sendfile);
+    if ((s = member(g, "sendfile_dirs"))) {
+        /* each an existing directory, resolved once here: the file named by
+         * a backend is then opened beneath it (resolve.c) */
+        int n = config_setting_length(s);
+        if (n > 0 && !(l->sendfile_dirs = xcalloc(x, (size_t)n, sizeof(char *))))
+            return -1;
+        for (int i = 0; i < n; i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            if (resolve_dir(x, e, "sendfile_dirs", config_setting_get_string(e),
+                            &l->sendfile_dirs[l->nsendfile_dirs]) < 0)
+                return -1;
+            l->nsendfile_dirs++;
+        }
+    }
     return 0;
 }
 
@@ -1803,6 +1823,7 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     l->pass_authorization_set = member(g, "pass_authorization") != NULL;
     l->require_file = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
     opt_bool(g, "status_allow_remote", &l->status_allow_remote);
+    opt_bool(g, "internal", &l->internal);
     if (l->handler == PT_H_STATIC || l->handler == PT_H_STATUS)
         return 0;
     if (build_gateway(x, g, l) < 0)
@@ -3483,6 +3504,7 @@ void pt_config_free(pt_config *c)
             free_strv(l->interp_paths, l->ninterpreters);
             free_strv(l->env, l->nenv);
             free_strv(l->pass_env, l->npass_env);
+            free_strv(l->sendfile_dirs, l->nsendfile_dirs);
         }
         free(v->locs);
     }

@@ -179,6 +179,15 @@ typedef struct pt_location {
     /* pass_authorization written in the file: it holds also when portico
      * authenticated the request itself */
     bool pass_authorization_set;
+    /* X-Sendfile / X-Accel-Redirect from the backend (xsend.c): honoured
+     * when x_sendfile; a file only beneath one of sendfile_dirs (realpath,
+     * no trailing slash) */
+    bool x_sendfile;
+    char **sendfile_dirs;
+    size_t nsendfile_dirs;
+    /* reachable only by internal redirects (404 to a client), as nginx's
+     * "internal" */
+    bool internal;
     int line;
 } pt_location;
 

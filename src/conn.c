@@ -21,6 +21,7 @@
 #include "status.h"
 #include "tls.h"
 #include "util.h"
+#include "xsend.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -152,6 +153,7 @@ static void release_request(pt_conn *c)
         pt_body_free(&c->rq->body);
     free(c->redir);
     c->redir = NULL;
+    pt_xsend_release(c);
 }
 
 static void log_request(pt_conn *c);
@@ -702,6 +704,12 @@ static void start_request(pt_conn *c)
         c->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
         c->loc = route(c->vhost, c->path, c->path_len);
         index_reroute(c);
+        if (c->loc && c->loc->internal) {
+            /* only internal redirects (X-Accel-Redirect, local redirects)
+             * reach it, as nginx's "internal" */
+            pt_conn_reject(c, 404, "internal location", has_body);
+            return;
+        }
         /* access rules, authentication, return (router.c) */
         pt_route_rc rc = pt_router_run(c, has_body, true);
         if (rc == PT_ROUTE_WAIT)

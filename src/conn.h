@@ -98,6 +98,9 @@ struct pt_conn {
     uint64_t gw_ms;      /* gateway time, for the access log */
     char *redir;         /* target of a local redirect (RFC 3875 §6.2.2) */
     int redirects;
+    /* a backend's headers kept for the file its X-Sendfile named (xsend.c) */
+    char *xs_hdrs, *xs_ctype;
+    size_t xs_hdrs_len;
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
     void *phase_job;          /* a router phase waiting off the loop (router.c), NULL: none */
 };

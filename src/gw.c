@@ -13,6 +13,7 @@
 #include "stats.h"
 #include "tls.h"
 #include "util.h"
+#include "xsend.h"
 #include "zresp.h"
 
 #include <arpa/inet.h>
@@ -116,6 +117,9 @@ static int emit_head(pt_gw *g)
         pt_conn_local_redirect(c, r->location.p, r->location.len);
         return PT_GW_GONE;
     }
+    /* X-Sendfile / X-Accel-Redirect: the file or URI instead of the body */
+    if (pt_xsend_take(g))
+        return PT_GW_GONE;
     /* compression on the fly: the coded length is not known in advance */
     bool vary;
     pt_zcoding zc = pt_zresp_gw_choose(c, r, &vary);

@@ -30,6 +30,7 @@ src_libportico_a_SOURCES = \
 	src/h1_resp.c src/h1_resp.h \
 	src/compress.c src/compress.h \
 	src/zresp.c src/zresp.h \
+	src/xsend.c src/xsend.h \
 	src/fcache.c src/fcache.h \
 	src/resolve.c src/resolve.h \
 	src/static.c src/static.h \

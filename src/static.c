@@ -147,6 +147,11 @@ static size_t content_type_value(const char *name, size_t len, char *v, size_t c
 
 static void content_type(pt_conn *c, const char *name, size_t len)
 {
+    if (c->xs_ctype) {
+        /* X-Sendfile: the backend's Content-Type wins (xsend.c) */
+        pt_resp_header(c, "Content-Type", c->xs_ctype, strlen(c->xs_ctype));
+        return;
+    }
     char v[1024];
     size_t n = content_type_value(name, len, v, sizeof(v));
     pt_resp_header(c, "Content-Type", v, n);
@@ -163,8 +168,16 @@ static pt_str header_str(const pt_conn *c, const char *name)
     return s;
 }
 
+/* The backend's own headers when it named this file by X-Sendfile. */
+static void xs_headers(pt_conn *c)
+{
+    if (c->xs_hdrs_len)
+        pt_cq_append(&c->out, c->xs_hdrs, c->xs_hdrs_len);
+}
+
 static void validators(pt_conn *c, const char *etag, size_t etag_len, const char *lm)
 {
+    xs_headers(c);
     pt_resp_header(c, "Last-Modified", lm, PT_HTTPDATE_LEN);
     pt_resp_header(c, "ETag", etag, etag_len);
 }
@@ -285,6 +298,7 @@ static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_le
     }
     pt_resp_begin(c, 200);
     content_type(c, name, name_len);
+    xs_headers(c);
     pt_resp_header(c, "Last-Modified", e->lm, PT_HTTPDATE_LEN);
     pt_resp_headerf(c, "ETag", "W/%.*s", (int)e->etag_len, e->etag);
     pt_zresp_coding_headers(c, zc, true);
@@ -336,6 +350,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
         pt_resp_begin(c, 304);
         /* the validators of the representation a 200 would have sent */
         if (zc != PT_ZC_NONE) {
+            xs_headers(c);
             pt_resp_header(c, "Last-Modified", lm, PT_HTTPDATE_LEN);
             pt_resp_headerf(c, "ETag", "W/%.*s", (int)etag_len, etag);
         } else {
@@ -382,7 +397,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
     }
     if (nr == 0) {
         pt_resp_begin(c, 200);
-        if (e->hdr) {
+        if (e->hdr && !c->xs_hdrs) {
             pt_cq_append(&c->out, e->hdr, e->hdr_len);
         } else {
             content_type(c, name, name_len);
@@ -668,5 +683,40 @@ void pt_static_serve(pt_conn *c)
 out:
     pt_fcache_release(fc, e);
     if (r.is_loc && r.fd >= 0)
+        close(r.fd);
+}
+
+void pt_static_serve_below(pt_conn *c, const char *root, const char *rel)
+{
+    opts o = effective_opts(c);
+    size_t rel_len = strlen(rel);
+    if (!o.allow_dotfiles && (rel[0] == '.' || is_hidden(rel, rel_len))) {
+        pt_conn_reject(c, 404, "hidden file", false);
+        return;
+    }
+    /* a root of its own in the cache key: the same open, the same answer */
+    root_ref r = {root, -1, true, 0};
+    pt_fent *e = lookup(c, &r, 'P', -1, rel, rel_len, NULL, o.follow_symlinks);
+    if (!e)
+        goto out;
+    if (e->fstat_failed) {
+        pt_conn_reject(c, 500, "fstat failed", false);
+        goto out;
+    }
+    if (e->err) {
+        pt_conn_reject(c, pt_resolve_status(e->err), strerror(e->err), false);
+        goto out;
+    }
+    if (!S_ISREG(e->st.st_mode)) {
+        pt_conn_reject(c, 403, "not a regular file", false);
+        goto out;
+    }
+    const char *base = strrchr(rel, '/');
+    base = base ? base + 1 : rel;
+    if (serve_regular(c, &o, &r, e, -1, rel, rel_len, NULL, base))
+        e = NULL;
+out:
+    pt_fcache_release(c->w->fcache, e);
+    if (r.fd >= 0)
         close(r.fd);
 }

@@ -9,5 +9,9 @@ struct pt_conn;
 /* Answer a GET or HEAD for c->path from the location's root: queues the
  * whole response (head + memory or file-range body) on c->out. */
 void pt_static_serve(struct pt_conn *c);
+/* Answer with the file rel (relative, no "." or ".." segments) beneath the
+ * directory root, under the location's symlink and dotfile policy, as
+ * pt_static_serve answers for a request path (X-Sendfile, xsend.c). */
+void pt_static_serve_below(struct pt_conn *c, const char *root, const char *rel);
 
 #endif

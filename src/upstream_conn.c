@@ -121,7 +121,7 @@ struct ureq {
     uint64_t t_sent; /* when the request went out (answer time) */
     pt_timer stall;  /* a new connection's request unanswered for a while */
     bool starting;   /* inside pt_upstream_conn_start: errors are plain rejects */
-    bool detached;   /* the connection let go: free when not busy */
+    bool detached;   /* the connection let go: free when not busy and off fc */
     int busy;        /* callbacks on the stack */
     char where[192]; /* "fastcgi php (unix:/run/php.sock)" */
     char client[64];
@@ -408,7 +408,8 @@ static void req_enter(ureq *r)
 
 static void req_leave(ureq *r)
 {
-    if (--r->busy == 0 && r->detached)
+    /* detached but still on its connection: draining (detach) */
+    if (--r->busy == 0 && r->detached && !r->fc)
         req_free(r);
 }
 
@@ -762,8 +763,10 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
                     exchange_failed(r, 502, why, true);
                     return false;
                 }
-                if (rc == PT_GW_GONE)
+                if (rc == PT_GW_GONE && !r->fc)
                     return false;
+                if (rc == PT_GW_GONE)
+                    break; /* detached, draining: the rest is decoded and dropped */
                 if (r->codec->eof_ends && r->gw.headers_done && r->gw.cl >= 0 &&
                     r->gw.sent >= (uint64_t)r->gw.cl && n == 0) {
                     /* the declared length is complete: no need to wait for
@@ -920,21 +923,33 @@ static void gw_drain(pt_gw *gw)
         io_update(r);
 }
 
-static void gw_detach(pt_gw *gw)
+static void detach(pt_gw *gw, bool drain)
 {
     ureq *r = (ureq *)gw;
     pt_gw_unlink(gw);
-    /* a request still running on the backend (local redirect, failure)
+    r->detached = true;
+    if (drain && gw->headers_done && r->fc && r->fc->state == FC_BUSY && r->sent_all && !r->ended) {
+        /* the body is not wanted (X-Sendfile, local redirect): read it to
+         * the end of the response and discard it (on_bytes), under the read
+         * timeout, so the connection can be kept; r is freed when that ends */
+        io_update(r);
+        return;
+    }
+    /* a request still running on the backend (failure, client gone)
      * leaves its connection unusable */
     req_drop_conn(r, false);
-    r->detached = true;
     if (r->busy == 0)
         req_free(r);
 }
 
+static void gw_detach(pt_gw *gw)
+{
+    detach(gw, true);
+}
+
 static void gw_abort(pt_gw *gw)
 {
-    gw_detach(gw);
+    detach(gw, false);
 }
 
 /* ---- start -------------------------------------------------------------- */
@@ -1129,6 +1144,12 @@ void pt_upstream_conn_shutdown(pt_worker *w)
             ureq *r = fc->r;
             r->fc = NULL;
             fc->r = NULL;
+            if (r->detached && r->busy == 0) {
+                /* discarding a body nobody wants (detach): nothing else
+                 * holds it */
+                r->si = -1;
+                req_free(r);
+            }
         }
         fc_close(fc);
     }

@@ -63,6 +63,7 @@ EXTRA_DIST += tests/unit/tap.h
 
 PY_TESTS = \
 	tests/t_cli.py \
+	tests/t_sendfile.py \
 	tests/t_http.py \
 	tests/t_static.py \
 	tests/t_filecache.py \

@@ -53,6 +53,7 @@ Modes:
   cant_mpx        END_REQUEST protocolStatus FCGI_CANT_MPX_CONN
   unknown_role    END_REQUEST protocolStatus FCGI_UNKNOWN_ROLE
   big             mb= MiB (default 8) of big_body(mb); cl=1 adds Content-Length
+                  and xsend=PATH "X-Sendfile: PATH"
   slow_client_probe  like big (mb default 16) from a socket with a small
                   send buffer; probe_done(tag) is set once every byte was
                   handed to the kernel; nobuf=1 adds "X-Accel-Buffering: no"
@@ -764,6 +765,8 @@ class FakeFcgiServer:
                 head += b'Content-Length: %d\r\n' % (mb * 1048576)
             if o.get('nobuf') == '1':
                 head += b'X-Accel-Buffering: no\r\n'
+            if 'xsend' in o:
+                head += b'X-Sendfile: ' + o['xsend'].encode('latin-1') + b'\r\n'
             conn.send(record(STDOUT, rid, head + b'\r\n'))
             for _ in range(16 * mb):
                 conn.send(stream_records(STDOUT, rid, _BLOCK, self.record_size, end=False))

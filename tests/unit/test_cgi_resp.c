@@ -493,6 +493,42 @@ static void test_dropped(void)
     pt_cgi_resp_free(&r);
 }
 
+/* X-Sendfile / X-Accel-Redirect name server paths: recorded for xsend.c,
+ * never passed on; one per response. */
+static void test_xsend(void)
+{
+    static const struct {
+        const char *line;
+        int kind;
+        const char *value;
+    } cases[] = {
+        {"X-Sendfile: /srv/dl/a.iso", PT_XSEND_FILE, "/srv/dl/a.iso"},
+        {"x-lighttpd-send-file:  /srv/b ", PT_XSEND_FILE, "/srv/b"},
+        {"X-Accel-Redirect: /protected/a?x=1", PT_XSEND_URI, "/protected/a?x=1"},
+    };
+    for (size_t i = 0; i < PT_ARRAY_LEN(cases); i++) {
+        char block[128];
+        pt_cgi_resp r;
+        int n = snprintf(block, sizeof(block), "X-Before: 1\r\n%s\r\nX-After: 2\r\n\r\n",
+                         cases[i].line);
+        int rc = parse(&r, block, (size_t)n);
+        ok(rc == PT_CGI_RESP_DONE && r.nhdrs == 2 && r.xsend_kind == cases[i].kind &&
+               r.xsend_len == strlen(cases[i].value) &&
+               memcmp(r.buf + r.xsend_off, cases[i].value, r.xsend_len) == 0,
+           "\"%s\" is recorded and not passed on", cases[i].line);
+        pt_cgi_resp_free(&r);
+    }
+    pt_cgi_resp r;
+    int rc = parse(&r, S("Content-Type: a/b\r\n\r\n"));
+    ok(rc == PT_CGI_RESP_DONE && r.xsend_kind == PT_XSEND_NONE, "no X-Sendfile: none recorded");
+    pt_cgi_resp_free(&r);
+    ok(fails_with(S("X-Sendfile: /a\r\nX-Accel-Redirect: /b\r\n\r\n"),
+                  "duplicate X-Sendfile or X-Accel-Redirect"),
+       "two of them are an error");
+    ok(fails_with(S("X-Sendfile:\r\n\r\n"), "empty X-Sendfile or X-Accel-Redirect"),
+       "an empty one is an error");
+}
+
 static void test_bad_lines(void)
 {
     ok(fails_with(S("\r\nbody"), "no header"), "empty header block (CRLF) is \"no header\"");
@@ -768,6 +804,7 @@ int main(void)
     test_location();
     test_content_length();
     test_dropped();
+    test_xsend();
     test_bad_lines();
     test_splitting();
     test_limits();

@@ -1005,6 +1005,14 @@ static void test_cgi_settings(void)
            "locations = ( { exact = \"/x\"; buffering = false; } );", NULL,
            "'buffering' only applies to handler \"cgi\", \"fastcgi\", \"scgi\" or \"uwsgi\""),
        "buffering on a static location rejected");
+    ok(fails_with("locations = ( { exact = \"/x\"; x_sendfile = true; } );", NULL,
+                  "'x_sendfile' only applies to handler \"cgi\", \"fastcgi\", \"scgi\" or "
+                  "\"uwsgi\""),
+       "x_sendfile on a static location rejected");
+    ok(fails_with("locations = ( { prefix = \"/x/\"; handler = \"cgi\"; x_sendfile = true;\n"
+                  "  sendfile_dirs = [ \"/nonexistent-pt-dir\" ]; } );",
+                  NULL, "sendfile_dirs '/nonexistent-pt-dir': No such file or directory"),
+       "a missing sendfile_dirs entry rejected");
     ok(fails_with("locations = ( { prefix = \"/x/\"; rlimit_nproc = 5; } );", NULL,
                   "'rlimit_nproc' only applies to handler \"cgi\""),
        "rlimit_nproc on a static location rejected");
