@@ -13,6 +13,7 @@
 #include "h1_resp.h"
 #include "htpasswd.h"
 #include "log.h"
+#include "realip.h"
 #include "util.h"
 
 #include <openssl/crypto.h>
@@ -449,6 +450,8 @@ pt_route_rc pt_router_run(pt_conn *c, bool has_body, bool may_wait)
 {
     c->rq->auth_user_len = 0;
     c->rq->auth_user[0] = '\0';
+    /* first: every later phase, log line and limit sees the real client */
+    pt_realip_request(c);
     const pt_location *loc = c->loc;
     if (!c->vhost || !loc)
         return PT_ROUTE_CONTINUE;
