@@ -61,7 +61,7 @@ static int parse_v1(const unsigned char *buf, size_t len, pt_proxy_hdr *out, con
         return *why = "PROXY v1 header not ended by CRLF", -1;
     const char *p = (const char *)buf + 6, *end = (const char *)buf + hl - 2;
     for (const char *q = p; q < end; q++)
-        if (*q < 0x21 && *q != ' ')
+        if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
             return *why = "PROXY v1 header with a control byte", -1;
     memset(out, 0, sizeof(*out));
     out->version = 1;
