@@ -242,6 +242,80 @@ locations = (
         self.assertEqual(status_of(exchange(self.port, b, '/r/f.txt')), 200)
 
 
+class TlsProxyProtocol(unittest.TestCase):
+    """A tls_listen address with the PROXY protocol: the header first, then
+    the TLS handshake."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-realip-')
+        crt, key = os.path.join(cls.base, 'c.crt'), os.path.join(cls.base, 'c.key')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt,
+                        '-days', '30', '-subj', '/CN=localhost'],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.cgi = os.path.join(cls.base, 'cgi')
+        os.mkdir(cls.cgi)
+        shutil.copyfile(os.path.join(HERE, 'cgi', 'env.cgi'), os.path.join(cls.cgi, 'env.cgi'))
+        os.chmod(os.path.join(cls.cgi, 'env.cgi'), 0o755)
+        conf = '''
+log_level = "info";
+tls_listen = [ "127.0.0.1:@PORT@" ];
+proxy_protocol = [ "127.0.0.1:@PORT@" ];
+tls = { certificate = "%(crt)s"; key = "%(key)s"; };
+locations = (
+  { prefix = "/cgi-bin/"; handler = "cgi"; dir = "%(cgi)s"; },
+  { prefix = "/status"; handler = "status"; }
+);
+''' % {'cgi': cls.cgi, 'crt': crt, 'key': key}
+        harness.start_class_server(cls, conf=conf, listen=[])
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+        shutil.rmtree(cls.base, True)
+
+    def get(self, header, target):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(('127.0.0.1', self.port), timeout=30)
+        raw.sendall(header)
+        s = ctx.wrap_socket(raw, server_hostname='localhost')
+        try:
+            s.sendall(('GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+                       % target).encode())
+            data = b''
+            while True:
+                try:
+                    b = s.recv(65536)
+                except (ssl.SSLError, ConnectionResetError):
+                    break
+                if not b:
+                    break
+                data += b
+        finally:
+            s.close()
+        return harness.read_response(data)
+
+    def test_header_before_the_handshake(self):
+        r = self.get(b'PROXY TCP4 192.0.2.30 192.0.2.1 5555 443\r\n', '/cgi-bin/env.cgi')
+        self.assertEqual(r.status, 200)
+        e = parse_env(r.body)
+        self.assertEqual((e['REMOTE_ADDR'], e['REMOTE_PORT'], e.get('HTTPS')),
+                         ('192.0.2.30', '5555', 'on'))
+        r = self.get(v2_tcp4('192.0.2.31', '192.0.2.1', 5556, 443, b'\x01\x00\x02h2'),
+                     '/cgi-bin/env.cgi')
+        self.assertEqual(parse_env(r.body)['REMOTE_ADDR'], '192.0.2.31')
+
+    def test_status_page_loopback_check_sees_the_client(self):
+        self.assertEqual(self.get(b'PROXY TCP4 192.0.2.30 192.0.2.1 1 443\r\n', '/status').status,
+                         403)
+        self.assertEqual(self.get(b'PROXY TCP4 127.0.0.5 192.0.2.1 1 443\r\n', '/status').status,
+                         200)
+
+
 class ForwardedFor(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
