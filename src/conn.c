@@ -323,6 +323,8 @@ static void access_log(pt_conn *c)
         .gateway_ms = -1,
         .request_id = f->uses_request_id ? pt_conn_request_id(c) : NULL,
         .host = NULL,
+        .proxy_addr = c->tcp_addr,
+        .proxy_af = c->tcp_af,
     };
     /* the time spent in the gateway (CGI or FastCGI) */
     if (c->gw_t_start)

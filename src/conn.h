@@ -107,8 +107,9 @@ struct pt_conn {
     unsigned char conn_addr[16], conn_key[16];
     unsigned char conn_af;
     uint16_t conn_port;
-    bool proxy_pending;       /* its listener wants a PROXY header, not read yet */
-    unsigned char *proxy_buf; /* the header so far */
+    unsigned char tcp_addr[16], tcp_af; /* the peer as accepted ($proxy_addr) */
+    bool proxy_pending;                 /* its listener wants a PROXY header, not read yet */
+    unsigned char *proxy_buf;           /* the header so far */
     size_t proxy_len;
 };
 

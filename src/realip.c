@@ -170,6 +170,8 @@ static void save_conn_addr(pt_conn *c)
 void pt_realip_accept(pt_conn *c, bool proxy)
 {
     save_conn_addr(c);
+    c->tcp_af = c->peer_af;
+    memcpy(c->tcp_addr, c->peer_addr, 16);
     c->proxy_pending = proxy;
 }
 

@@ -11,7 +11,7 @@ header_timeout. The address taken is REMOTE_ADDR / REMOTE_PORT for CGI
 (env.cgi), the access log's, what access rules deny and what limit_req
 counts by. X-Forwarded-For from a trusted peer (127.0.0.1): the rightmost
 untrusted address, trusted hops skipped, the leftmost when all are trusted,
-IPv6 with a port; from an untrusted peer (127.0.0.2) ignored; garbage
+IPv6 with a port; $proxy_addr in the access log is the balancer; from an untrusted peer (127.0.0.2) ignored; garbage
 ignored (and logged); a keep-alive connection's next request without the
 header is the peer again; real_ip_header per vhost; configuration errors.
 Nothing asserts on timings."""
@@ -100,6 +100,7 @@ class ProxyProtocol(unittest.TestCase):
         os.chmod(os.path.join(cls.cgi, 'env.cgi'), 0o755)
         conf = '''
 log_level = "info";
+access_log_format = "$remote_addr $proxy_addr \\"$request\\" $status";
 proxy_protocol = [ "127.0.0.1:@PORT@" ];
 limits = { header_timeout = "2s"; };
 locations = (
@@ -221,7 +222,7 @@ locations = (
         hdr = b'PROXY TCP4 192.0.2.77 192.0.2.1 1 80\r\n'
         self.assertEqual(status_of(exchange(self.port, hdr, '/f.txt?alog')), 200)
         self.assertTrue(harness.Server.wait_for(
-            lambda: any(l.startswith('192.0.2.77 ') and 'alog' in l
+            lambda: any(l.startswith('192.0.2.77 127.0.0.1 ') and 'alog' in l
                         for l in self.srv.access_log_text().splitlines()), 20),
             self.srv.access_log_text()[-2000:])
 
@@ -326,6 +327,7 @@ class ForwardedFor(unittest.TestCase):
         os.chmod(os.path.join(cls.cgi, 'env.cgi'), 0o755)
         conf = '''
 log_level = "info";
+access_log_format = "$remote_addr $proxy_addr \\"$request\\" $status";
 real_ip_from = [ "127.0.0.1", "10.0.0.0/8", "2001:db8:ffff::/48" ];
 locations = (
   { prefix = "/cgi-bin/"; handler = "cgi"; dir = "%(cgi)s"; },
@@ -422,7 +424,7 @@ vhosts = (
         s.close()
         self.assertEqual(status_of(data), 403)
         self.assertTrue(harness.Server.wait_for(
-            lambda: any(l.startswith('192.0.2.66 ') and '?xff' in l
+            lambda: any(l.startswith('192.0.2.66 127.0.0.1 "') and '?xff' in l
                         for l in self.srv.access_log_text().splitlines()), 20))
 
     def test_real_ip_header_per_vhost(self):
