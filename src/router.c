@@ -1,5 +1,6 @@
 /* router.c: the request phases between the location and the handler, in
- * the order nginx and lighttpd users expect: access rules, then HTTP Basic
+ * the order nginx and lighttpd users expect: the real client address
+ * (X-Forwarded-For from a trusted proxy, realip.c), access rules, then HTTP Basic
  * authentication, then "return". Settings are resolved at load time
  * (conf.c: a location's own, else its vhost's); what depends on the path
  * is resolved here: the longest prefix location a path lies under keeps
