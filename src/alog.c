@@ -6,12 +6,14 @@
 #include "alog.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 enum {
@@ -31,7 +33,8 @@ enum {
     V_GATEWAY_TIME,
     V_REQUEST_ID,
     V_HOST,
-    V_HTTP, /* $http_NAME: a request header */
+    V_HTTP,       /* $http_NAME: a request header */
+    V_PROXY_ADDR, /* the connection's TCP peer: the balancer (realip.c) */
 };
 
 static const struct {
@@ -54,6 +57,7 @@ static const struct {
     {"gateway_time", V_GATEWAY_TIME},
     {"request_id", V_REQUEST_ID},
     {"host", V_HOST},
+    {"proxy_addr", V_PROXY_ADDR},
 };
 
 /* the line portico always wrote: combined + request time + gateway time */
@@ -313,6 +317,14 @@ static void put_var(wbuf *w, const pt_alog_rec *r, int var, const char *hname, s
         break;
     case V_REMOTE_ADDR:
         s = r->remote_addr;
+        sl = s ? strlen(s) : 0;
+        break;
+    case V_PROXY_ADDR:
+        /* made here, so lines that do not show it pay nothing */
+        if (r->proxy_af == AF_INET || r->proxy_af == AF_INET6)
+            s = inet_ntop(r->proxy_af, r->proxy_addr, tb, sizeof(tb));
+        else if (r->proxy_addr)
+            s = "unix";
         sl = s ? strlen(s) : 0;
         break;
     case V_REQUEST:

@@ -43,6 +43,9 @@ typedef struct pt_alog_rec {
     int64_t gateway_ms; /* -1: no gateway */
     const char *request_id;
     const char *host; /* vhost's first name or the Host as sent; may be NULL */
+    /* $proxy_addr: the TCP peer (4 or 16 bytes by proxy_af; NULL: none) */
+    const unsigned char *proxy_addr;
+    int proxy_af;
 } pt_alog_rec;
 
 /* The line (with '\n') into out; its length (cut at cap - 1, never

@@ -6,6 +6,7 @@
 #include "tls.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
@@ -23,6 +24,7 @@
 
 #include "limit.h"
 #include "log.h"
+#include "realip.h"
 #include "rootfile.h"
 #include "router.h"
 #include "util.h"
@@ -116,6 +118,8 @@ static const key_spec limit_req_keys[] = {
 #define PHASE_KEYS                                                                                 \
     {"access", K_STRS, NULL}, {"auth_basic", K_STR, NULL}, {"auth_basic_user_file", K_STR, NULL},  \
         {"return", K_STR, NULL},
+/* the real client address (realip.c): at the top level and in a vhost */
+#define REALIP_KEYS {"real_ip_from", K_STRS, NULL}, {"real_ip_header", K_STR, NULL},
 /* compression on the fly: at the top level, in a vhost and in a location */
 #define COMPRESS_KEYS                                                                              \
     {"compress", K_BOOL, NULL}, {"compress_types", K_STRS, NULL},                                  \
@@ -247,7 +251,7 @@ static const key_spec vhost_keys[] = {
     {"precompressed", K_BOOL, NULL},
     {"access_log", K_STR, NULL},
     {"locations", K_LIST, location_keys},
-    PHASE_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
+    PHASE_KEYS REALIP_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec tls_keys[] = {
@@ -287,7 +291,8 @@ static const key_spec top_keys[] = {
     {"vhosts", K_LIST, vhost_keys},
     {"cgi_interpreters", K_STRS, NULL},
     {"backends", K_LIST, backend_keys},
-    PHASE_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
+    {"proxy_protocol", K_STRS, NULL},
+    PHASE_KEYS REALIP_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec *find_key(const key_spec *spec, const char *name)
@@ -970,6 +975,44 @@ static bool addr_overlaps(const pt_listen_cfg *a, const pt_listen_cfg *b)
     return addr_is_any(a) || addr_is_any(b) || memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }
 
+/* proxy_protocol: listeners (as written in listen or tls_listen) whose
+ * connections begin with a PROXY protocol header (realip.c) */
+static int mark_proxy_protocol(load_ctx *x, const config_setting_t *s)
+{
+    if (!s)
+        return 0;
+    char **v = NULL;
+    size_t n = 0;
+    int rc = -1;
+    if (get_strs(x, s, &v, &n) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        pt_listen_cfg a;
+        memset(&a, 0, sizeof(a));
+        const char *why = addr_parse(v[i], true, &a);
+        if (why) {
+            fail_at(x, s, "proxy_protocol '%s': %s", v[i], why);
+            goto out;
+        }
+        size_t j = 0;
+        for (; j < x->c->nlisten; j++) {
+            pt_listen_cfg *l = &x->c->listen[j];
+            if (l->any_dual == a.any_dual && l->addrlen == a.addrlen &&
+                memcmp(&l->addr, &a.addr, a.addrlen) == 0)
+                break;
+        }
+        if (j == x->c->nlisten) {
+            fail_at(x, s, "proxy_protocol '%s': not an address of listen or tls_listen", v[i]);
+            goto out;
+        }
+        x->c->listen[j].proxy_protocol = true;
+    }
+    rc = 0;
+out:
+    free_strv(v, n);
+    return rc;
+}
+
 /* listen (plain) and tls_listen (TLS) together: one address space, so an
  * address in both is an overlap. Without either, "*:8080" plain. */
 static int build_listen(load_ctx *x, const config_setting_t *root)
@@ -1021,6 +1064,8 @@ static int build_listen(load_ctx *x, const config_setting_t *root)
                 }
         }
     }
+    if (mark_proxy_protocol(x, member(root, "proxy_protocol")) < 0)
+        goto out;
     rc = 0;
 out:
     free_strv(v[0], n[0]);
@@ -1537,7 +1582,7 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
 /* ------------------------------------------------- router phase settings */
 
 /* An object pt_phases points to: kept by the config, freed with it. */
-typedef enum { PH_ACCESS, PH_AUTH, PH_RETURN } phase_kind;
+typedef enum { PH_ACCESS, PH_AUTH, PH_RETURN, PH_REALIP } phase_kind;
 struct pt_phase_obj {
     phase_kind kind;
     void *p;
@@ -1563,6 +1608,15 @@ static void free_phase_objs(pt_config *c)
         struct pt_phase_obj *o = &c->phase_objs[i];
         if (o->kind == PH_ACCESS) {
             pt_access_list_free(o->p);
+        } else if (o->kind == PH_REALIP) {
+            pt_realip_cfg *r = o->p;
+            for (size_t j = 0; j < r->from.n; j++) {
+                free(r->from.rules[j].text);
+                free(r->from.rules[j].where);
+            }
+            free(r->from.rules);
+            free(r->header);
+            free(r);
         } else if (o->kind == PH_AUTH) {
             pt_auth_cfg *a = o->p;
             free(a->realm);
@@ -1636,6 +1690,51 @@ static int get_auth(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phas
         warn_at(x, fs, "auth_basic_user_file '%s': %s (requests will get 500)", a->user_file,
                 strerror(errno)) < 0)
         return -1;
+    return 0;
+}
+
+/* real_ip_from and real_ip_header of g (the top level or a vhost) over
+ * what ph inherited; a header without trusted peers is an error, since it
+ * would do nothing */
+static int get_realip(load_ctx *x, const config_setting_t *g, pt_phases *ph)
+{
+    const config_setting_t *fs = member(g, "real_ip_from"), *hs = member(g, "real_ip_header");
+    if (!fs && !hs)
+        return 0;
+    if (!fs && !ph->realip)
+        return fail_at(x, hs, "real_ip_header needs real_ip_from (the trusted peers)");
+    pt_realip_cfg *r = phase_obj(x, PH_REALIP, sizeof(*r));
+    if (!r)
+        return -1;
+    const pt_realip_cfg *up = ph->realip;
+    const char *h = hs ? config_setting_get_string(hs) : up ? up->header : "X-Forwarded-For";
+    for (const char *p = h; *p; p++)
+        if (!(isalnum((unsigned char)*p) || strchr("!#$%&'*+-.^_`|~", *p)))
+            return fail_at(x, hs, "real_ip_header '%s' is not a header field name", h);
+    if (!h[0])
+        return fail_at(x, hs, "real_ip_header must not be empty");
+    if (!(r->header = xstrdup(x, h)))
+        return -1;
+    r->header_len = strlen(h);
+    size_t n = fs ? (size_t)config_setting_length(fs) : up->from.n;
+    char where[PATH_MAX + 64], why[256];
+    if (!(r->from.rules = xcalloc(x, n + 1, sizeof(*r->from.rules))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        pt_access_rule *e = &r->from.rules[r->from.n];
+        const char *t = fs ? config_setting_get_string(config_setting_get_elem(fs, (unsigned)i))
+                           : up->from.rules[i].text;
+        if (pt_realip_parse_from(t, e, why, sizeof(why)) < 0)
+            return fail_at(x, config_setting_get_elem(fs, (unsigned)i), "%s", why);
+        r->from.n++;
+        if (fs)
+            origin(x, config_setting_get_elem(fs, (unsigned)i), where, sizeof(where));
+        else
+            snprintf(where, sizeof(where), "%s", up->from.rules[i].where);
+        if (!(e->text = xstrdup(x, t)) || !(e->where = xstrdup(x, where)))
+            return -1;
+    }
+    ph->realip = r;
     return 0;
 }
 
@@ -2252,7 +2351,7 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
     }
     if (get_limits(x, g, &vd.limit_conn, &vd.limit_req) < 0)
         return -1;
-    if (get_phases(x, g, false, &vd.ph) < 0)
+    if (get_phases(x, g, false, &vd.ph) < 0 || get_realip(x, g, &vd.ph) < 0)
         return -1;
     v->ph = vd.ph;
     s = member(g, "locations");
@@ -2456,7 +2555,7 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     d->limit_conn = d->limit_req = -1;
     if (get_limits(x, root, &d->limit_conn, &d->limit_req) < 0)
         return -1;
-    if (get_phases(x, root, false, &d->ph) < 0)
+    if (get_phases(x, root, false, &d->ph) < 0 || get_realip(x, root, &d->ph) < 0)
         return -1;
     d->locations = member(root, "locations");
     if ((s = member(root, "cgi_interpreters")) &&

@@ -28,6 +28,9 @@ typedef struct pt_listen_cfg {
     socklen_t addrlen;
     bool any_dual; /* "*:PORT" / "PORT": [::] with v6only=0, falling back to 0.0.0.0 */
     bool tls;      /* from tls_listen / --tls: connections speak TLS (tls.c) */
+
+    /* listed in proxy_protocol: a PROXY header comes first (realip.c) */
+    bool proxy_protocol;
 } pt_listen_cfg;
 
 enum { PT_RID_OFF, PT_RID_ON, PT_RID_CLIENT };
@@ -124,6 +127,9 @@ typedef struct pt_phases {
     const pt_auth_cfg *auth;      /* NULL or realm NULL: no authentication */
     const pt_return_cfg *ret;     /* NULL: none */
     bool auth_own, ret_own;       /* set in the location itself */
+
+    /* real_ip_from and real_ip_header (realip.h), NULL: none */
+    const struct pt_realip_cfg *realip;
 } pt_phases;
 /* Compression on the fly (zresp.c, portico.conf(5) COMPRESSION): set at the
  * top level, in a vhost or a location, each inheriting from the one above. */

@@ -14,6 +14,7 @@
 #include "gw.h"
 #include "h1_resp.h"
 #include "log.h"
+#include "realip.h"
 #include "resolve.h"
 #include "router.h"
 #include "static.h"
@@ -56,7 +57,7 @@ static const pt_limits *limits(const pt_conn *c)
     return &c->w->cfg->limits;
 }
 
-void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls)
+void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls, bool proxy)
 {
     pt_conn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -97,6 +98,7 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bo
         }
         c->peer_port = ntohs(s6->sin6_port);
     }
+    pt_realip_accept(c, proxy);
     pt_cq_init(&c->out);
     pt_io_init(&c->io, fd, on_io, c);
     pt_timer_init(&c->timer, on_timer, c);
@@ -202,6 +204,7 @@ void pt_conn_close(pt_conn *c)
 void pt_conn_free(pt_conn *c)
 {
     drop_buffers(c);
+    pt_realip_free(c);
     free(c);
 }
 
@@ -322,6 +325,8 @@ static void access_log(pt_conn *c)
         .gateway_ms = -1,
         .request_id = f->uses_request_id ? pt_conn_request_id(c) : NULL,
         .host = NULL,
+        .proxy_addr = c->tcp_addr,
+        .proxy_af = c->tcp_af,
     };
     /* the time spent in the gateway (CGI or FastCGI) */
     if (c->gw_t_start)
@@ -402,6 +407,7 @@ static void reset_request(pt_conn *c)
     c->gw_ms_set = false;
     c->redirects = 0;
     c->body_rx = 0;
+    pt_realip_reset(c);
 }
 
 static ssize_t read_some(pt_conn *c);
@@ -895,6 +901,12 @@ static void on_timer(pt_loop *l, pt_timer *t)
         drive(c);
         return;
     }
+    if (c->proxy_pending) {
+        pt_log_info("closing connection: no PROXY protocol header in time, client: %s:%u",
+                    pt_conn_peer_ip(c), c->peer_port);
+        pt_conn_close(c);
+        return;
+    }
     switch (c->state) {
     case PT_CS_HEAD:
         if (c->in_len > 0) {
@@ -970,6 +982,18 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
     if (events & EPOLLERR) {
         pt_conn_close(c);
         return;
+    }
+    if (c->proxy_pending) {
+        /* the PROXY protocol header, before HTTP and before a TLS hello */
+        int r = pt_realip_proxy_read(c);
+        if (r < 0) {
+            pt_conn_close(c);
+            return;
+        }
+        if (r == 0) {
+            pt_io_set(&c->w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+            return;
+        }
     }
     if (c->state == PT_CS_WRITE && waiting(c) && (events & (EPOLLRDHUP | EPOLLHUP))) {
         /* the client went away while its script runs: stop the script */

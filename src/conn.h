@@ -103,10 +103,22 @@ struct pt_conn {
     size_t xs_hdrs_len;
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
     void *phase_job;          /* a router phase waiting off the loop (router.c), NULL: none */
+
+    /* real client address (realip.c): peer_* above are the current
+     * request's (X-Forwarded-For), conn_* the connection's (the TCP peer,
+     * or the PROXY protocol header's client) */
+    unsigned char conn_addr[16], conn_key[16];
+    unsigned char conn_af;
+    uint16_t conn_port;
+    unsigned char tcp_addr[16], tcp_af; /* the peer as accepted ($proxy_addr) */
+    bool proxy_pending;                 /* its listener wants a PROXY header, not read yet */
+    unsigned char *proxy_buf;           /* the header so far */
+    size_t proxy_len;
 };
 
-/* Take over an accepted socket (non-blocking); tls: from a TLS listener. */
-void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls);
+/* Take over an accepted socket (non-blocking); tls: from a TLS listener;
+ * proxy: a PROXY protocol header comes first (realip.c). */
+void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls, bool proxy);
 /* The client's address as text ("192.0.2.1", "2001:db8::1", "unix"). */
 const char *pt_conn_peer_ip(pt_conn *c);
 /* The current request's id (alog.h), made on first use. */

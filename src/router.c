@@ -1,5 +1,6 @@
 /* router.c: the request phases between the location and the handler, in
- * the order nginx and lighttpd users expect: access rules, then HTTP Basic
+ * the order nginx and lighttpd users expect: the real client address
+ * (X-Forwarded-For from a trusted proxy, realip.c), access rules, then HTTP Basic
  * authentication, then "return". Settings are resolved at load time
  * (conf.c: a location's own, else its vhost's); what depends on the path
  * is resolved here: the longest prefix location a path lies under keeps
@@ -13,6 +14,7 @@
 #include "h1_resp.h"
 #include "htpasswd.h"
 #include "log.h"
+#include "realip.h"
 #include "util.h"
 
 #include <openssl/crypto.h>
@@ -449,6 +451,8 @@ pt_route_rc pt_router_run(pt_conn *c, bool has_body, bool may_wait)
 {
     c->rq->auth_user_len = 0;
     c->rq->auth_user[0] = '\0';
+    /* first: every later phase, log line and limit sees the real client */
+    pt_realip_request(c);
     const pt_location *loc = c->loc;
     if (!c->vhost || !loc)
         return PT_ROUTE_CONTINUE;

@@ -1,7 +1,8 @@
 /* router.h: the request phases between the parsed head and the handler
- * (DESIGN.md): access rules -> authentication -> return. conn.c picks the
- * vhost and the location, then asks the router; later phases (real client
- * address, rewrite, try-files, error pages) slot in here. */
+ * (DESIGN.md): real client address (realip.c) -> access rules ->
+ * authentication -> return. conn.c picks the vhost and the location, then
+ * asks the router; later phases (rewrite, try-files, error pages) slot in
+ * here. */
 #ifndef PT_ROUTER_H
 #define PT_ROUTER_H
 

@@ -103,7 +103,8 @@ static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
             nodelay(&w->ls[io - w->lio], fd);
         PT_STATS_ADD(pt_stats_my->accepted, 1);
         PT_STATS_ADD(pt_stats_my->active, 1);
-        pt_conn_accept(w, fd, &ss, len, w->ls[io - w->lio].cfg->tls);
+        pt_conn_accept(w, fd, &ss, len, w->ls[io - w->lio].cfg->tls,
+                       w->ls[io - w->lio].cfg->proxy_protocol);
     }
 }
 

@@ -26,6 +26,7 @@ UNIT_TESTS = \
 	tests/unit/test_status \
 	tests/unit/test_alog \
 	tests/unit/test_access \
+	tests/unit/test_proxyproto \
 	tests/unit/test_htpasswd \
 	tests/unit/test_compress
 check_PROGRAMS += $(UNIT_TESTS)
@@ -54,6 +55,7 @@ tests_unit_test_resolve_LDADD = $(PT_LIBS)
 tests_unit_test_status_LDADD = $(PT_LIBS)
 tests_unit_test_alog_LDADD = $(PT_LIBS)
 tests_unit_test_access_LDADD = $(PT_LIBS)
+tests_unit_test_proxyproto_LDADD = $(PT_LIBS)
 tests_unit_test_htpasswd_LDADD = $(PT_LIBS)
 # the decoders check what compress.c codes
 tests_unit_test_compress_LDADD = $(PT_LIBS) $(BROTLIDEC_LIBS)
@@ -84,6 +86,7 @@ PY_TESTS = \
 	tests/t_rootfiles.py \
 	tests/t_limits.py \
 	tests/t_phases.py \
+	tests/t_realip.py \
 	tests/t_programs.py \
 	tests/t_tls.py \
 	tests/t_compress.py \

@@ -1,0 +1,287 @@
+/* realip.c: who the client really is when a load balancer stands in
+ * between. The PROXY protocol header (proxyproto.c) replaces the peer for
+ * the whole connection; X-Forwarded-For from a trusted peer replaces it
+ * for one request only, since a balancer's keep-alive connection carries
+ * many clients' requests. Both write the same fields conn.c filled at
+ * accept, so nothing else needs to know. */
+#include "first.h"
+#include "realip.h"
+#include "conn.h"
+#include "log.h"
+#include "proxyproto.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+int pt_realip_parse_from(const char *text, pt_access_rule *r, char *why, size_t whylen)
+{
+    char rule[96];
+    if (!text[0] || strlen(text) > 64 || strpbrk(text, " \t") || strcmp(text, "all") == 0) {
+        snprintf(why, whylen, "real_ip_from '%s': one address or CIDR block expected", text);
+        return -1;
+    }
+    snprintf(rule, sizeof(rule), "allow %s", text);
+    if (pt_access_parse(rule, r, why, whylen) < 0) {
+        snprintf(why, whylen, "real_ip_from '%s': not an address or CIDR block", text);
+        return -1;
+    }
+    return 0;
+}
+
+/* One list element: "192.0.2.1", "192.0.2.1:4711", "2001:db8::1",
+ * "[2001:db8::1]", "[2001:db8::1]:4711"; IPv4-mapped IPv6 is IPv4. */
+static bool parse_elem(const char *p, size_t n, int *af, unsigned char *addr, uint16_t *port)
+{
+    char t[64];
+    const char *ps = NULL;
+    size_t pl = 0;
+    *port = 0;
+    if (n == 0 || n >= sizeof(t))
+        return false;
+    if (p[0] == '[') {
+        const char *e = memchr(p, ']', n);
+        if (!e)
+            return false;
+        size_t rest = n - (size_t)(e - p) - 1;
+        if (rest) {
+            if (e[1] != ':' || rest < 2)
+                return false;
+            ps = e + 2;
+            pl = rest - 1;
+        }
+        n = (size_t)(e - p) - 1;
+        p++;
+        memcpy(t, p, n);
+        t[n] = '\0';
+        if (inet_pton(AF_INET6, t, addr) != 1)
+            return false;
+        *af = AF_INET6;
+    } else {
+        const char *colon = memchr(p, ':', n);
+        if (colon && !memchr(colon + 1, ':', n - (size_t)(colon - p) - 1)) {
+            /* exactly one colon: IPv4 with a port */
+            ps = colon + 1;
+            pl = n - (size_t)(colon - p) - 1;
+            n = (size_t)(colon - p);
+        }
+        memcpy(t, p, n);
+        t[n] = '\0';
+        if (!ps && memchr(t, ':', n)) {
+            if (inet_pton(AF_INET6, t, addr) != 1)
+                return false;
+            *af = AF_INET6;
+        } else if (inet_pton(AF_INET, t, addr) == 1) {
+            *af = AF_INET;
+        } else {
+            return false;
+        }
+    }
+    if (ps) {
+        unsigned v = 0;
+        if (pl == 0 || pl > 5)
+            return false;
+        for (size_t i = 0; i < pl; i++) {
+            if (ps[i] < '0' || ps[i] > '9')
+                return false;
+            v = v * 10 + (unsigned)(ps[i] - '0');
+        }
+        if (v > 65535)
+            return false;
+        *port = (uint16_t)v;
+    }
+    if (*af == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)addr)) {
+        memmove(addr, addr + 12, 4);
+        *af = AF_INET;
+    }
+    return true;
+}
+
+static bool is_ows(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+int pt_realip_pick(const pt_header *h, size_t n, const char *name, size_t name_len,
+                   const pt_access_list *trusted, int *af, unsigned char *addr, uint16_t *port)
+{
+    bool seen = false;
+    /* RFC 9110 §5.3: several fields of a list header are one list, in order */
+    for (size_t i = n; i-- > 0;) {
+        if (h[i].name_len != name_len || strncasecmp(h[i].name, name, name_len) != 0)
+            continue;
+        const char *v = h[i].value, *end = v + h[i].value_len;
+        while (end > v) {
+            const char *comma = end;
+            while (comma > v && comma[-1] != ',')
+                comma--;
+            const char *s = comma, *e = end;
+            while (s < e && is_ows(*s))
+                s++;
+            while (e > s && is_ows(e[-1]))
+                e--;
+            end = comma > v ? comma - 1 : v;
+            if (s == e)
+                continue; /* empty elements are allowed in a list (RFC 9110 §5.6.1) */
+            if (!parse_elem(s, (size_t)(e - s), af, addr, port))
+                return -1;
+            seen = true;
+            if (!pt_access_match(trusted, *af, addr))
+                return 1;
+        }
+    }
+    /* every address was a trusted hop: the leftmost is the client */
+    return seen ? 1 : 0;
+}
+
+/* ------------------------------------------------------- the connection */
+
+static void set_peer(pt_conn *c, int af, const unsigned char *addr, uint16_t port)
+{
+    c->peer_af = (unsigned char)af;
+    memset(c->peer_addr, 0, sizeof(c->peer_addr));
+    memcpy(c->peer_addr, addr, af == AF_INET ? 4 : 16);
+    c->peer_port = port;
+    if (af == AF_INET) {
+        /* the limit key of an IPv4 client, as conn.c makes it */
+        memset(c->peer_key, 0, 10);
+        c->peer_key[10] = c->peer_key[11] = 0xff;
+        memcpy(c->peer_key + 12, addr, 4);
+    } else {
+        memcpy(c->peer_key, addr, 16);
+    }
+    if (c->rq)
+        c->rq->peer_ip[0] = '\0';
+}
+
+static void save_conn_addr(pt_conn *c)
+{
+    c->conn_af = c->peer_af;
+    memcpy(c->conn_addr, c->peer_addr, 16);
+    c->conn_port = c->peer_port;
+    memcpy(c->conn_key, c->peer_key, 16);
+}
+
+void pt_realip_accept(pt_conn *c, bool proxy)
+{
+    save_conn_addr(c);
+    c->tcp_af = c->peer_af;
+    memcpy(c->tcp_addr, c->peer_addr, 16);
+    c->proxy_pending = proxy;
+}
+
+void pt_realip_free(pt_conn *c)
+{
+    free(c->proxy_buf);
+    c->proxy_buf = NULL;
+    c->proxy_len = 0;
+}
+
+static int proxy_fail(pt_conn *c, const char *why)
+{
+    /* one line per connection: a scanner on the port logs no more than that */
+    pt_log_info("closing connection: %s, client: %s:%u", why, pt_conn_peer_ip(c), c->peer_port);
+    pt_realip_free(c);
+    return -1;
+}
+
+int pt_realip_proxy_read(pt_conn *c)
+{
+    if (!c->proxy_buf && !(c->proxy_buf = malloc(PT_PROXY_MAX)))
+        return proxy_fail(c, "out of memory for the PROXY protocol header");
+    /* Peek first and take only the header's bytes: what follows belongs
+     * to HTTP or to the TLS handshake, which read the socket themselves. */
+    ssize_t n = recv(c->fd, c->proxy_buf + c->proxy_len, PT_PROXY_MAX - c->proxy_len, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    if (n <= 0)
+        return proxy_fail(c, n == 0 ? "closed before the PROXY protocol header ended"
+                                    : "error reading the PROXY protocol header");
+    pt_proxy_hdr hd;
+    const char *why;
+    size_t have = c->proxy_len + (size_t)n;
+    int r = pt_proxyproto_parse(c->proxy_buf, have, &hd, &why);
+    if (r < 0)
+        return proxy_fail(c, why);
+    if (r == 0 && have >= PT_PROXY_MAX)
+        return proxy_fail(c, "PROXY protocol header too long");
+    /* incomplete: every byte peeked is header; complete: up to its end */
+    size_t take = r == 0 ? (size_t)n : (size_t)r - c->proxy_len;
+    ssize_t got = recv(c->fd, c->proxy_buf + c->proxy_len, take, 0);
+    if (got != (ssize_t)take)
+        return proxy_fail(c, "error reading the PROXY protocol header");
+    c->proxy_len += take;
+    if (r == 0)
+        return 0;
+    pt_realip_free(c);
+    c->proxy_pending = false;
+    if (hd.has_addr) {
+        unsigned char a[16];
+        int af = hd.af;
+        memcpy(a, hd.src, 16);
+        if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a)) {
+            memmove(a, a + 12, 4);
+            af = AF_INET;
+        }
+        char from[48] = "unix";
+        if (c->peer_af != AF_UNIX)
+            inet_ntop(c->peer_af, c->peer_addr, from, sizeof(from));
+        set_peer(c, af, a, hd.src_port);
+        save_conn_addr(c);
+        pt_log_debug("PROXY protocol v%d: client %s:%u via %s", hd.version, pt_conn_peer_ip(c),
+                     c->peer_port, from);
+    }
+    return 1;
+}
+
+void pt_realip_reset(pt_conn *c)
+{
+    if (c->peer_af != c->conn_af || c->peer_port != c->conn_port ||
+        memcmp(c->peer_addr, c->conn_addr, 16) != 0) {
+        c->peer_af = c->conn_af;
+        memcpy(c->peer_addr, c->conn_addr, 16);
+        c->peer_port = c->conn_port;
+        memcpy(c->peer_key, c->conn_key, 16);
+        if (c->rq)
+            c->rq->peer_ip[0] = '\0';
+    }
+}
+
+void pt_realip_request(pt_conn *c)
+{
+    const pt_realip_cfg *rc = c->vhost ? c->vhost->ph.realip : NULL;
+    pt_realip_reset(c);
+    if (!rc || !pt_access_match(&rc->from, c->peer_af, c->peer_addr))
+        return;
+    const pt_head *h = &c->rq->head;
+    int af = 0;
+    unsigned char a[16] = {0};
+    uint16_t port = 0;
+    int r = pt_realip_pick(h->headers, h->nheaders, rc->header, rc->header_len, &rc->from, &af, a,
+                           &port);
+    if (r == 0)
+        return;
+    if (r < 0) {
+        /* the peer is trusted, yet sent what no balancer writes: said once
+         * per worker at info, then at debug */
+        static bool said;
+        char peer[48];
+        snprintf(peer, sizeof(peer), "%s", pt_conn_peer_ip(c));
+        if (!said)
+            pt_log_info("%s from trusted peer %s holds something not an address: kept the "
+                        "peer's (further ones are logged at debug level)",
+                        rc->header, peer);
+        else
+            pt_log_debug("%s from trusted peer %s holds something not an address: kept the "
+                         "peer's",
+                         rc->header, peer);
+        said = true;
+        return;
+    }
+    set_peer(c, af, a, port);
+}
