@@ -115,7 +115,7 @@ static const key_spec limit_req_keys[] = {
 /* the router's phases (router.c): at the top level, in a vhost and in a location */
 #define PHASE_KEYS                                                                                 \
     {"access", K_STRS, NULL}, {"auth_basic", K_STR, NULL}, {"auth_basic_user_file", K_STR, NULL},  \
-        {"return", K_STR, NULL},
+        {"return", K_STR, NULL}, {"return_http", K_STR, NULL},
 /* compression on the fly: at the top level, in a vhost and in a location */
 #define COMPRESS_KEYS                                                                              \
     {"compress", K_BOOL, NULL}, {"compress_types", K_STRS, NULL},                                  \
@@ -1678,12 +1678,18 @@ static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_ph
         return -1;
     if (get_auth(x, g, is_loc, ph) < 0)
         return -1;
-    if ((s = member(g, "return"))) {
+    /* return_http: the same, for requests over plain HTTP only (the
+     * redirect to https; HTTPS requests go on to the handler) */
+    const config_setting_t *sh = member(g, "return_http");
+    if ((s = member(g, "return")) && sh)
+        return fail_at(x, sh, "return and return_http: one of them");
+    if ((s = s ? s : sh)) {
         pt_return_cfg *r = phase_obj(x, PH_RETURN, sizeof(*r));
         if (!r)
             return -1;
         if (pt_router_parse_return(config_setting_get_string(s), r, why, sizeof(why)) < 0)
             return fail_at(x, s, "%s", why);
+        r->http_only = s == sh;
         ph->ret = r;
         ph->ret_own = is_loc;
     }

@@ -122,6 +122,7 @@ typedef struct pt_auth_cfg {
 typedef struct pt_return_cfg {
     int status; /* 301/302/303/307/308 with a target, 444 = close, else optional text */
     char *text; /* the target or body, with $variables; NULL: none */
+    bool http_only; /* return_http: not for requests over TLS */
 } pt_return_cfg;
 
 /* The router's phase settings of a vhost or a location, resolved at load

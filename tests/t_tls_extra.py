@@ -227,5 +227,33 @@ class ClientCertificates(unittest.TestCase):
         self.assertIn(b'tls.verify_client needs tls.client_ca', r.stderr)
 
 
+class RedirectToHttps(unittest.TestCase):
+    def test_return_http_redirects_plain_requests_and_serves_https_ones(self):
+        plain = harness.free_port()
+        with server(extra_conf='listen = [ "127.0.0.1:%d" ];\n'
+                    'return_http = "301 https://$host:@PORT@$request_uri";' % plain) as srv:
+            r = harness.curl('-D', '-', '-H', 'Host: localhost:%d' % plain,
+                             'http://127.0.0.1:%d/a/b?c=d' % plain)
+            head = r.stdout.partition(b'\r\n\r\n')[0].lower()
+            self.assertIn(b' 301 ', head.split(b'\r\n')[0], r.stdout)
+            self.assertIn(b'\r\nlocation: https://localhost:%d/a/b?c=d' % srv.port, head)
+            # followed, it ends at the file over https (no loop)
+            r = harness.curl('-L', '--cacert', p('ca.crt'), '--resolve',
+                             'localhost:%d:127.0.0.1' % srv.port, '--resolve',
+                             'localhost:%d:127.0.0.1' % plain,
+                             'http://localhost:%d/index.html' % plain)
+            self.assertEqual(r.stdout, b'hello\n', r.stderr)
+
+    def test_return_and_return_http_together_are_an_error(self):
+        conf = os.path.join(D, 'both.conf')
+        with open(conf, 'w') as f:
+            f.write('listen = [ "127.0.0.1:8080" ]; root = "%s";\n'
+                    'return = "404"; return_http = "301 https://$host$request_uri";\n' % D)
+        r = subprocess.run([harness.PORTICO, '-t', '-c', conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b'return and return_http', r.stderr)
+
+
 if __name__ == '__main__':
     harness.main()
