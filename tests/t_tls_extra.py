@@ -2,10 +2,13 @@
 file re-read when it changes (openssl ocsp makes the responses, openssl
 s_client -status reads what is stapled), client certificates (optional,
 required, per vhost) and what programs see of them (SSL_CLIENT_*), and an
-http -> https redirect with return. A CA, its certificates and the OCSP
+http -> https redirect with return_http, and testssl.sh's protocol, cipher
+and vulnerability checks against the default settings. A CA, its certificates and the OCSP
 responses are made at test time."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -253,6 +256,49 @@ class RedirectToHttps(unittest.TestCase):
                            stderr=subprocess.PIPE)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b'return and return_http', r.stderr)
+
+
+TESTSSL = shutil.which('testssl') or shutil.which('testssl.sh')
+
+
+@unittest.skipUnless(TESTSSL, 'testssl.sh is not installed (Debian package testssl.sh)')
+class TestSsl(unittest.TestCase):
+    def test_default_settings_pass_testssl(self):
+        # the issue's bar: no protocol below TLS 1.2, no weak cipher, no
+        # vulnerability it tests for reported; an ECDSA and an RSA
+        # certificate so that the RSA-only checks (ROBOT...) run too.
+        # Protocols, cipher categories, vulnerabilities: ~20 s, no network
+        out = os.path.join(D, 'testssl.json')
+        run('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('rsa.key'),
+            '-out', p('rsa.crt'), '-days', '30', '-subj', '/CN=localhost',
+            '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost')
+        with harness.Server('--tls', '127.0.0.1:@PORT@', '--cert', p('srv.crt'), '--key',
+                            p('srv.key'), '--cert', p('rsa.crt'), '--key', p('rsa.key'),
+                            listen=[]) as srv:
+            srv.write_file('index.html', 'hello\n')
+            if os.path.exists(out):
+                os.unlink(out)
+            r = subprocess.run([TESTSSL, '-p', '-s', '-U', '--quiet', '--color', '0',
+                                '--warnings', 'off', '--jsonfile', out,
+                                '127.0.0.1:%d' % srv.port],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+            self.assertTrue(os.path.exists(out), r.stdout[-2000:])
+            with open(out) as f:
+                found = {x['id']: x for x in json.load(f)}
+        for proto in ('SSLv2', 'SSLv3', 'TLS1', 'TLS1_1'):
+            self.assertEqual(found[proto]['finding'], 'not offered', proto)
+        self.assertIn('offered', found['TLS1_2']['finding'])
+        self.assertIn('offered', found['TLS1_3']['finding'])
+        for weak in ('NULL', 'aNULL', 'EXPORT', 'LOW', '3DES_IDEA', 'AVERAGE'):
+            self.assertEqual(found['cipherlist_' + weak]['finding'], 'not offered', weak)
+        for vuln in ('heartbleed', 'CCS', 'ticketbleed', 'ROBOT', 'secure_client_renego',
+                     'CRIME_TLS', 'BREACH', 'POODLE_SSL', 'fallback_SCSV', 'SWEET32', 'FREAK',
+                     'DROWN', 'LOGJAM', 'BEAST', 'LUCKY13', 'RC4'):
+            self.assertIn(vuln, found)
+        bad = ['%s: %s %s' % (k, x['severity'], x['finding']) for k, x in found.items()
+               if x['severity'] in ('LOW', 'MEDIUM', 'HIGH', 'CRITICAL') or
+               'VULNERABLE' in x['finding'].upper().replace('NOT VULNERABLE', '')]
+        self.assertEqual(bad, [])
 
 
 if __name__ == '__main__':
