@@ -14,4 +14,5 @@ exec "${PORTICO:-./src/portico}" -D -w "$BENCH_WORKERS" -l "$BENCH_HOST:$BENCH_P
     -o log_level=warn \
     --fastcgi ".php=unix:$BENCH_FPM_SOCKET" \
     --cgi "$BENCH_CGI_PREFIX=$BENCH_CGI_DIR" \
+    ${BENCH_TLS_PORT:+--tls "$BENCH_HOST:$BENCH_TLS_PORT" --cert "$BENCH_TLS_CERT" --key "$BENCH_TLS_KEY"} \
     ${PORTICO_ARGS:-}

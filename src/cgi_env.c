@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,21 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
             emit_cstr(cb, ctx, "SSL_TLS_SNI", r->ssl_sni);
         if (r->ssl_protocol)
             emit_cstr(cb, ctx, "SSL_SESSION_RESUMED", r->ssl_resumed ? "Resumed" : "Initial");
+        static const struct {
+            const char *name;
+            size_t off;
+        } client[] = {
+            {"SSL_CLIENT_VERIFY", offsetof(pt_cgi_req, ssl_client_verify)},
+            {"SSL_CLIENT_S_DN", offsetof(pt_cgi_req, ssl_client_s_dn)},
+            {"SSL_CLIENT_I_DN", offsetof(pt_cgi_req, ssl_client_i_dn)},
+            {"SSL_CLIENT_SERIAL", offsetof(pt_cgi_req, ssl_client_serial)},
+            {"SSL_CLIENT_CERT", offsetof(pt_cgi_req, ssl_client_cert)},
+        };
+        for (size_t i = 0; i < PT_ARRAY_LEN(client); i++) {
+            const char *v = *(const char *const *)((const char *)r + client[i].off);
+            if (v)
+                emit_cstr(cb, ctx, client[i].name, v);
+        }
     }
 
     /* RFC 3875 §4.1.6: PATH_TRANSLATED only exists with a PATH_INFO */

@@ -31,6 +31,10 @@ typedef struct pt_cgi_req {
      * SSL_CIPHER, SSL_TLS_SNI; SSL_SESSION_RESUMED "Resumed" / "Initial" */
     const char *ssl_protocol, *ssl_cipher, *ssl_sni;
     bool ssl_resumed;
+    /* client certificates (NULL: not emitted): SSL_CLIENT_VERIFY,
+     * SSL_CLIENT_S_DN, SSL_CLIENT_I_DN, SSL_CLIENT_SERIAL, SSL_CLIENT_CERT */
+    const char *ssl_client_verify, *ssl_client_s_dn, *ssl_client_i_dn, *ssl_client_serial,
+        *ssl_client_cert;
     int64_t content_length;   /* CONTENT_LENGTH (decimal) when >= 0: the collected body's size */
     const pt_header *headers; /* request header fields -> HTTP_* */
     size_t nheaders;

@@ -117,7 +117,7 @@ static const key_spec limit_req_keys[] = {
 /* the router's phases (router.c): at the top level, in a vhost and in a location */
 #define PHASE_KEYS                                                                                 \
     {"access", K_STRS, NULL}, {"auth_basic", K_STR, NULL}, {"auth_basic_user_file", K_STR, NULL},  \
-        {"return", K_STR, NULL},
+        {"return", K_STR, NULL}, {"return_http", K_STR, NULL},
 /* the real client address (realip.c): at the top level and in a vhost */
 #define REALIP_KEYS {"real_ip_from", K_STRS, NULL}, {"real_ip_header", K_STR, NULL},
 /* compression on the fly: at the top level, in a vhost and in a location */
@@ -233,10 +233,13 @@ static const key_spec backend_keys[] = {
 };
 static const limit_spec backend_specs[] = {BACKEND_AMOUNTS(BACKEND_SPEC)};
 
+#define TLS_EXTRA_KEYS                                                                             \
+    {"ocsp_response", K_STRS, NULL}, {"client_ca", K_STR, NULL}, {"verify_client", K_STR, NULL},   \
+        {"verify_depth", K_INT, NULL},
 static const key_spec vhost_tls_keys[] = {
     {"certificate", K_STRS, NULL},
     {"key", K_STRS, NULL},
-    {NULL, K_INT, NULL},
+    TLS_EXTRA_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec vhost_keys[] = {
@@ -255,9 +258,9 @@ static const key_spec vhost_keys[] = {
 };
 
 static const key_spec tls_keys[] = {
-    {"certificate", K_STRS, NULL}, {"key", K_STRS, NULL},         {"protocols", K_STRS, NULL},
-    {"ciphers", K_STR, NULL},      {"ciphersuites", K_STR, NULL}, {"groups", K_STR, NULL},
-    {NULL, K_INT, NULL},
+    {"certificate", K_STRS, NULL},     {"key", K_STRS, NULL},         {"protocols", K_STRS, NULL},
+    {"ciphers", K_STR, NULL},          {"ciphersuites", K_STR, NULL}, {"groups", K_STR, NULL},
+    TLS_EXTRA_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec top_keys[] = {
@@ -1110,6 +1113,49 @@ static int get_pairs(load_ctx *x, const config_setting_t *g, char ***cert, char 
     return 0;
 }
 
+/* ocsp_response (one per certificate, in order; "" for none), client_ca,
+ * verify_client, verify_depth: the same at the top level and per vhost.
+ * *verify and *depth are left alone when unset. */
+static int get_tls_extra(load_ctx *x, const config_setting_t *g, size_t ncert, char ***ocsp,
+                         size_t *nocsp, char **ca, int *verify, int *depth)
+{
+    const config_setting_t *s;
+    if ((s = member(g, "ocsp_response"))) {
+        if (get_strs(x, s, ocsp, nocsp) < 0)
+            return -1;
+        if (*nocsp > ncert)
+            return fail_at(x, s, "tls.ocsp_response: %zu response(s) for %zu certificate(s)",
+                           *nocsp, ncert);
+        for (size_t i = 0; i < *nocsp; i++) {
+            if (!(*ocsp)[i][0])
+                continue;
+            char *a = resolve_path(x, s, (*ocsp)[i]);
+            if (!a)
+                return -1;
+            free((*ocsp)[i]);
+            (*ocsp)[i] = a;
+        }
+    }
+    if ((s = member(g, "client_ca")) && !(*ca = resolve_path(x, s, config_setting_get_string(s))))
+        return -1;
+    if ((s = member(g, "verify_client"))) {
+        const char *v = config_setting_get_string(s);
+        *verify = strcmp(v, "off") == 0        ? PT_VERIFY_OFF
+                  : strcmp(v, "optional") == 0 ? PT_VERIFY_OPTIONAL
+                  : strcmp(v, "required") == 0 ? PT_VERIFY_REQUIRED
+                                               : -1;
+        if (*verify < 0)
+            return fail_at(x, s, "tls.verify_client: '%s' is not one of off, optional, required",
+                           v);
+    }
+    if ((s = member(g, "verify_depth"))) {
+        *depth = config_setting_get_int(s);
+        if (*depth < 1 || *depth > 100)
+            return fail_at(x, s, "tls.verify_depth: %d is not within 1..100", *depth);
+    }
+    return 0;
+}
+
 static int build_tls(load_ctx *x, const config_setting_t *root)
 {
     pt_config *c = x->c;
@@ -1120,8 +1166,11 @@ static int build_tls(load_ctx *x, const config_setting_t *root)
         any |= c->listen[i].tls;
     t->min_version = PT_TLS_V12;
     t->max_version = PT_TLS_V13;
+    t->verify_depth = 1;
     if (g) {
-        if (get_pairs(x, g, &t->certificate, &t->key, &t->ncert) < 0)
+        if (get_pairs(x, g, &t->certificate, &t->key, &t->ncert) < 0 ||
+            get_tls_extra(x, g, t->ncert, &t->ocsp, &t->nocsp, &t->client_ca, &t->verify_client,
+                          &t->verify_depth) < 0)
             return -1;
         if ((s = member(g, "ciphers")) && !(t->ciphers = xstrdup(x, config_setting_get_string(s))))
             return -1;
@@ -1748,12 +1797,18 @@ static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_ph
         return -1;
     if (get_auth(x, g, is_loc, ph) < 0)
         return -1;
-    if ((s = member(g, "return"))) {
+    /* return_http: the same, for requests over plain HTTP only (the
+     * redirect to https; HTTPS requests go on to the handler) */
+    const config_setting_t *sh = member(g, "return_http");
+    if ((s = member(g, "return")) && sh)
+        return fail_at(x, sh, "return and return_http: one of them");
+    if ((s = s ? s : sh)) {
         pt_return_cfg *r = phase_obj(x, PH_RETURN, sizeof(*r));
         if (!r)
             return -1;
         if (pt_router_parse_return(config_setting_get_string(s), r, why, sizeof(why)) < 0)
             return fail_at(x, s, "%s", why);
+        r->http_only = s == sh;
         ph->ret = r;
         ph->ret_own = is_loc;
     }
@@ -2334,6 +2389,10 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
             return -1;
         if (v->tls_ncert == 0)
             return fail_at(x, s, "a vhost's tls needs a certificate and its key");
+        v->tls_verify_client = v->tls_verify_depth = -1;
+        if (get_tls_extra(x, s, v->tls_ncert, &v->tls_ocsp, &v->tls_nocsp, &v->tls_client_ca,
+                          &v->tls_verify_client, &v->tls_verify_depth) < 0)
+            return -1;
     }
     if (get_compress(x, g, &vd.compress) < 0)
         return -1;
@@ -2582,6 +2641,14 @@ static int build_tls_vhosts(load_ctx *x, const config_setting_t *root)
         t.certificate = v->tls_certificate;
         t.key = v->tls_key;
         t.ncert = v->tls_ncert;
+        t.ocsp = v->tls_ocsp;
+        t.nocsp = v->tls_nocsp;
+        if (v->tls_client_ca)
+            t.client_ca = v->tls_client_ca;
+        if (v->tls_verify_client >= 0)
+            t.verify_client = v->tls_verify_client;
+        if (v->tls_verify_depth >= 0)
+            t.verify_depth = v->tls_verify_depth;
         t.ctx = NULL;
         warn[0] = '\0';
         if (pt_tls_ctx_load(&t, err, sizeof(err), warn, sizeof(warn)) < 0)
@@ -3580,6 +3647,8 @@ void pt_config_free(pt_config *c)
     free(c->tls.ciphers);
     free(c->tls.ciphersuites);
     free(c->tls.groups);
+    free_strv(c->tls.ocsp, c->tls.nocsp);
+    free(c->tls.client_ca);
     for (size_t i = 0; i < c->nvhosts; i++) {
         pt_vhost *v = &c->vhosts[i];
         free_strv(v->names, v->nnames);
@@ -3591,6 +3660,8 @@ void pt_config_free(pt_config *c)
         pt_tls_ctx_release(v->tls_ctx);
         free_strv(v->tls_certificate, v->tls_ncert);
         free_strv(v->tls_key, v->tls_ncert);
+        free_strv(v->tls_ocsp, v->tls_nocsp);
+        free(v->tls_client_ca);
         for (size_t j = 0; j < v->nlocs; j++) {
             pt_location *l = &v->locs[j];
             free(l->pattern);

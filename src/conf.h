@@ -44,8 +44,16 @@ typedef struct pt_tls_cfg {
     char *ciphersuites;           /* TLS 1.3 suites */
     char *groups;                 /* key exchange groups, "X25519:P-256" */
     int min_version, max_version; /* TLS1_2_VERSION, TLS1_3_VERSION */
-    struct ssl_ctx_st *ctx;       /* built by the loader when a listener uses TLS */
+    /* ocsp_response[i]: DER OCSP response stapled with certificate[i]
+     * (RFC 6066 §8), re-read when the file changes; "" or absent: none */
+    char **ocsp;
+    size_t nocsp;
+    /* client certificates: CA file (PEM), PT_VERIFY_*, chain depth */
+    char *client_ca;
+    int verify_client, verify_depth;
+    struct ssl_ctx_st *ctx; /* built by the loader when a listener uses TLS */
 } pt_tls_cfg;
+enum { PT_VERIFY_OFF, PT_VERIFY_OPTIONAL, PT_VERIFY_REQUIRED };
 
 typedef enum pt_balance { PT_BAL_ROUND_ROBIN, PT_BAL_LEAST_CONN } pt_balance;
 
@@ -117,6 +125,7 @@ typedef struct pt_auth_cfg {
 typedef struct pt_return_cfg {
     int status; /* 301/302/303/307/308 with a target, 444 = close, else optional text */
     char *text; /* the target or body, with $variables; NULL: none */
+    bool http_only; /* return_http: not for requests over TLS */
 } pt_return_cfg;
 
 /* The router's phase settings of a vhost or a location, resolved at load
@@ -212,6 +221,12 @@ typedef struct pt_vhost {
      * SNI (RFC 6066 §3); the context is built like the top-level one */
     char **tls_certificate, **tls_key;
     size_t tls_ncert;
+    /* tls = { ocsp_response; client_ca; verify_client; verify_depth; }:
+     * unset ones are the top level's (ocsp goes with the certificates) */
+    char **tls_ocsp;
+    size_t tls_nocsp;
+    char *tls_client_ca;
+    int tls_verify_client, tls_verify_depth; /* -1: the top level's */
     struct ssl_ctx_st *tls_ctx;
     pt_location *locs;
     size_t nlocs;

@@ -568,6 +568,11 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         req.ssl_cipher = ti.cipher;
         req.ssl_sni = ti.sni;
         req.ssl_resumed = ti.resumed;
+        req.ssl_client_verify = ti.client_verify;
+        req.ssl_client_s_dn = ti.client_s_dn;
+        req.ssl_client_i_dn = ti.client_i_dn;
+        req.ssl_client_serial = ti.client_serial;
+        req.ssl_client_cert = ti.client_cert;
     }
     e->req = req;
 }

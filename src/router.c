@@ -440,7 +440,7 @@ static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
 static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
 {
     const pt_return_cfg *ret = c->loc->ph.ret_own ? c->loc->ph.ret : pre->ph.ret;
-    if (ret) {
+    if (ret && !(ret->http_only && c->sock.tls)) {
         do_return(c, ret, has_body);
         return PT_ROUTE_DONE;
     }

@@ -12,14 +12,17 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -212,6 +215,215 @@ static int load_pair(SSL_CTX *ctx, const char *crt, const char *key, char *err, 
     return 0;
 }
 
+/* ---- OCSP stapling (RFC 6066 §8) -----------------------------------------
+ * A response per certificate, from a DER file that something else (a
+ * cron job running openssl ocsp, an ACME client) keeps fresh. The master
+ * reads it at load (so -t and a reload check it); each worker then looks
+ * at the file's identity at most every PT_OCSP_RECHECK seconds, from the
+ * handshake that needs it, and reads it again when it changed: a stat(2)
+ * costs nothing next to a handshake, and the responder's update shows
+ * up without a reload. A file that turns bad keeps the last good one. */
+#define PT_OCSP_RECHECK 5
+#define PT_OCSP_MAX (64 * 1024)
+
+typedef struct ocsp_file {
+    char *path;
+    X509 *cert; /* the certificate it is stapled to */
+    unsigned char *der;
+    long len;
+    time_t checked;
+    struct stat st; /* of what der was read from */
+} ocsp_file;
+
+typedef struct ctx_extra {
+    size_t n;
+    ocsp_file o[8];
+} ctx_extra;
+
+static int ctx_extra_index = -1, ssl_client_index = -1;
+
+static void ctx_extra_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                           void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    ctx_extra *e = ptr;
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->o[i].path);
+        X509_free(e->o[i].cert);
+        OPENSSL_free(e->o[i].der);
+    }
+    free(e);
+}
+
+/* Read and check one response: a successful OCSPResponse (RFC 6960
+ * §4.2.1); a "try later" or garbage would make clients fail. */
+static int ocsp_read(ocsp_file *f, char *why, size_t whylen)
+{
+    struct stat st;
+    FILE *fp = fopen(f->path, "rbe");
+    if (!fp) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return -1;
+    }
+    unsigned char *buf = NULL;
+    long n = 0;
+    if (fstat(fileno(fp), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        st.st_size > PT_OCSP_MAX) {
+        snprintf(why, whylen, "not a regular file of 1 byte to %d KiB", PT_OCSP_MAX / 1024);
+        goto bad;
+    }
+    if (!(buf = OPENSSL_malloc((size_t)st.st_size))) {
+        snprintf(why, whylen, "out of memory");
+        goto bad;
+    }
+    n = (long)fread(buf, 1, (size_t)st.st_size, fp);
+    const unsigned char *p = buf;
+    OCSP_RESPONSE *r = n == st.st_size ? d2i_OCSP_RESPONSE(NULL, &p, n) : NULL;
+    int status = r ? OCSP_response_status(r) : -1;
+    OCSP_RESPONSE_free(r);
+    ERR_clear_error();
+    if (!r || p != buf + n) {
+        snprintf(why, whylen, "not a DER OCSP response");
+        goto bad;
+    }
+    if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        snprintf(why, whylen, "response status %s", OCSP_response_status_str(status));
+        goto bad;
+    }
+    fclose(fp);
+    OPENSSL_free(f->der);
+    f->der = buf;
+    f->len = n;
+    f->st = st;
+    return 0;
+bad:
+    OPENSSL_free(buf);
+    fclose(fp);
+    return -1;
+}
+
+static void ocsp_refresh(ocsp_file *f)
+{
+    time_t now = time(NULL);
+    struct stat st;
+    if (now - f->checked < PT_OCSP_RECHECK && now >= f->checked)
+        return;
+    f->checked = now;
+    if (stat(f->path, &st) < 0) {
+        pt_log_warn("tls.ocsp_response %s: %s; stapling the last one read", f->path,
+                    strerror(errno));
+        return;
+    }
+    /* a new file renamed into place, or one rewritten in place */
+    if (st.st_ino == f->st.st_ino && st.st_dev == f->st.st_dev && st.st_size == f->st.st_size &&
+        st.st_mtim.tv_sec == f->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == f->st.st_mtim.tv_nsec)
+        return;
+    char why[128];
+    if (ocsp_read(f, why, sizeof(why)) < 0)
+        pt_log_warn("tls.ocsp_response %s: %s; stapling the last one read", f->path, why);
+    else
+        pt_log_info("tls.ocsp_response %s: read again (%ld bytes)", f->path, f->len);
+}
+
+/* The client asked for a status (status_request): staple the response of
+ * the certificate OpenSSL picked for it. */
+static int on_status(SSL *ssl, void *arg)
+{
+    (void)arg;
+    ctx_extra *e = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_extra_index);
+    X509 *x = SSL_get_certificate(ssl);
+    for (size_t i = 0; e && x && i < e->n; i++) {
+        ocsp_file *f = &e->o[i];
+        if (X509_cmp(f->cert, x) != 0)
+            continue;
+        ocsp_refresh(f);
+        unsigned char *copy = f->der ? OPENSSL_memdup(f->der, (size_t)f->len) : NULL;
+        if (!copy)
+            return SSL_TLSEXT_ERR_NOACK;
+        SSL_set_tlsext_status_ocsp_resp(ssl, copy, f->len);
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+static int ocsp_add(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
+{
+    if (ctx_extra_index < 0 &&
+        (ctx_extra_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ctx_extra_free)) < 0) {
+        snprintf(err, errlen, "tls.ocsp_response: out of memory");
+        return -1;
+    }
+    ctx_extra *e = SSL_CTX_get_ex_data(ctx, ctx_extra_index);
+    if (!e) {
+        if (!(e = calloc(1, sizeof(*e))) || !SSL_CTX_set_ex_data(ctx, ctx_extra_index, e)) {
+            free(e);
+            snprintf(err, errlen, "tls.ocsp_response: out of memory");
+            return -1;
+        }
+        SSL_CTX_set_tlsext_status_cb(ctx, on_status);
+    }
+    ocsp_file *f = &e->o[e->n];
+    char why[128];
+    if (e->n >= PT_ARRAY_LEN(e->o) || !(f->path = strdup(path))) {
+        snprintf(err, errlen, "tls.ocsp_response: out of memory");
+        return -1;
+    }
+    e->n++;
+    f->cert = SSL_CTX_get0_certificate(ctx);
+    X509_up_ref(f->cert);
+    f->checked = time(NULL);
+    if (ocsp_read(f, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "tls.ocsp_response %s: %s", path, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- client certificates ------------------------------------------------
+ * optional: a client may send a certificate, which must then verify
+ * against client_ca; required: a client that sends none fails the
+ * handshake. Both as mod_ssl's "optional" and "require": a certificate
+ * that does not verify ends the handshake with an alert (RFC 8446 §4.4.2.4)
+ * rather than reaching a program that might forget to look. */
+static int client_ca_setup(SSL_CTX *ctx, const pt_tls_cfg *t, char *err, size_t errlen)
+{
+    char why[256];
+    if (t->verify_client == PT_VERIFY_OFF)
+        return 0;
+    if (!t->client_ca) {
+        snprintf(err, errlen, "tls.verify_client needs tls.client_ca (a PEM file of CAs)");
+        return -1;
+    }
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(t->client_ca);
+    if (!names || SSL_CTX_load_verify_locations(ctx, t->client_ca, NULL) != 1) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "tls.client_ca %s: cannot load PEM certificates: %s", t->client_ca,
+                 why);
+        return -1;
+    }
+    /* the CAs we accept go in the CertificateRequest (RFC 8446 §4.2.4) */
+    SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(
+        ctx,
+        SSL_VERIFY_PEER |
+            (t->verify_client == PT_VERIFY_REQUIRED ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+        NULL);
+    SSL_CTX_set_verify_depth(ctx, t->verify_depth);
+    /* a session verified against these CAs resumes only where the same
+     * CAs are asked for: the context id says which */
+    unsigned char id[SSL_MAX_SID_CTX_LENGTH];
+    unsigned int n = sizeof(id);
+    char what[PATH_MAX + 32];
+    int len = snprintf(what, sizeof(what), "portico %d %d %s", t->verify_client, t->verify_depth,
+                       t->client_ca);
+    if (EVP_Digest(what, (size_t)len, id, &n, EVP_sha256(), NULL) == 1)
+        SSL_CTX_set_session_id_context(ctx, id, PT_MIN(n, (unsigned)SSL_MAX_SID_CTX_LENGTH));
+    return 0;
+}
+
 int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t warnlen)
 {
     char why[256];
@@ -296,6 +508,8 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
                          t->certificate[i], t->certificate[j]);
                 goto fail;
             }
+        if (i < t->nocsp && t->ocsp[i][0] && ocsp_add(ctx, t->ocsp[i], err, errlen) < 0)
+            goto fail;
         char one[PATH_MAX + 80] = "";
         expiry_warning(x, t->certificate[i], one, sizeof(one));
         if (one[0] && warn && warnlen) {
@@ -303,6 +517,8 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
             snprintf(warn + used, warnlen - used, "%s%s", used ? "; " : "", one);
         }
     }
+    if (client_ca_setup(ctx, t, err, errlen) < 0)
+        goto fail;
     pt_tls_ctx_free(t);
     t->ctx = ctx;
     return 0;
@@ -332,8 +548,14 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     if (!name)
         return SSL_TLSEXT_ERR_NOACK;
     const pt_vhost *v = pt_config_vhost(c, name, strlen(name));
-    if (v && v->tls_ctx && !SSL_set_SSL_CTX(ssl, v->tls_ctx))
+    if (!v || !v->tls_ctx)
+        return SSL_TLSEXT_ERR_OK;
+    if (!SSL_set_SSL_CTX(ssl, v->tls_ctx))
         return SSL_TLSEXT_ERR_ALERT_FATAL;
+    /* SSL_set_SSL_CTX takes the certificate and the CA store, not the
+     * verify mode: the vhost's client certificate rules */
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(v->tls_ctx), NULL);
+    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(v->tls_ctx));
     return SSL_TLSEXT_ERR_OK;
 }
 
@@ -643,6 +865,107 @@ int pt_tls_sock_init(pt_sock *s, struct ssl_ctx_st *ctx, int fd)
     return 0;
 }
 
+/* mod_ssl's SSL_CLIENT_* strings, made once per connection and kept
+ * with it (a keep-alive connection's requests all see them) */
+typedef struct client_info {
+    char *verify, *s_dn, *i_dn, *serial, *pem;
+} client_info;
+
+static void client_info_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                             void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    client_info *ci = ptr;
+    if (!ci)
+        return;
+    free(ci->verify);
+    free(ci->s_dn);
+    free(ci->i_dn);
+    free(ci->serial);
+    free(ci->pem);
+    free(ci);
+}
+
+static char *bio_string(BIO *b)
+{
+    char *p = NULL, *out = NULL;
+    long n = b ? BIO_get_mem_data(b, &p) : 0;
+    if (n >= 0 && (out = malloc((size_t)n + 1))) {
+        memcpy(out, p, (size_t)n);
+        out[n] = '\0';
+    }
+    BIO_free(b);
+    return out;
+}
+
+/* RFC 4514 (mod_ssl's default since 2.3): "CN=alice,O=Example" */
+static char *dn_string(const X509_NAME *name)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b && X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
+        BIO_free(b);
+        return NULL;
+    }
+    return bio_string(b);
+}
+
+static void client_info_make(SSL *ssl, client_info *ci)
+{
+    X509 *x = SSL_get0_peer_certificate(ssl);
+    long v = SSL_get_verify_result(ssl);
+    if (!x) {
+        ci->verify = strdup("NONE");
+        return;
+    }
+    if (v == X509_V_OK) {
+        ci->verify = strdup("SUCCESS");
+    } else {
+        const char *why = X509_verify_cert_error_string(v);
+        size_t n = strlen("FAILED:") + strlen(why) + 1;
+        if ((ci->verify = malloc(n)))
+            snprintf(ci->verify, n, "FAILED:%s", why);
+    }
+    ci->s_dn = dn_string(X509_get_subject_name(x));
+    ci->i_dn = dn_string(X509_get_issuer_name(x));
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    ci->serial = hex ? strdup(hex) : NULL;
+    OPENSSL_free(hex);
+    BN_free(bn);
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b && !PEM_write_bio_X509(b, x)) {
+        BIO_free(b);
+        b = NULL;
+    }
+    ci->pem = b ? bio_string(b) : NULL;
+    ERR_clear_error();
+}
+
+static void client_info_get(SSL *ssl, pt_tls_info *out)
+{
+    client_info *ci = NULL;
+    if (!(SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER))
+        return; /* no client certificates asked for: no SSL_CLIENT_* */
+    if (ssl_client_index < 0)
+        ssl_client_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, client_info_free);
+    if (ssl_client_index < 0)
+        return;
+    if (!(ci = SSL_get_ex_data(ssl, ssl_client_index))) {
+        if (!(ci = calloc(1, sizeof(*ci))))
+            return;
+        if (!SSL_set_ex_data(ssl, ssl_client_index, ci)) {
+            free(ci);
+            return;
+        }
+        client_info_make(ssl, ci);
+    }
+    out->client_verify = ci->verify;
+    out->client_s_dn = ci->s_dn;
+    out->client_i_dn = ci->i_dn;
+    out->client_serial = ci->serial;
+    out->client_cert = ci->pem;
+}
+
 bool pt_tls_info_get(const pt_sock *s, pt_tls_info *out)
 {
     SSL *ssl = s->tls;
@@ -652,5 +975,8 @@ bool pt_tls_info_get(const pt_sock *s, pt_tls_info *out)
     out->cipher = SSL_get_cipher_name(ssl);
     out->sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     out->resumed = SSL_session_reused(ssl) == 1;
+    out->client_verify = out->client_s_dn = out->client_i_dn = NULL;
+    out->client_serial = out->client_cert = NULL;
+    client_info_get(ssl, out);
     return true;
 }

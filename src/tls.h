@@ -34,6 +34,11 @@ typedef struct pt_tls_info {
     const char *cipher;   /* SSL_CIPHER, OpenSSL's name */
     const char *sni;      /* SSL_TLS_SNI, NULL when the client sent none */
     bool resumed;         /* SSL_SESSION_RESUMED: "Resumed" / "Initial" */
+    /* with verify_client on (else NULL): SSL_CLIENT_VERIFY "SUCCESS",
+     * "NONE", "FAILED:reason"; with a certificate, SSL_CLIENT_S_DN and
+     * SSL_CLIENT_I_DN (RFC 4514), SSL_CLIENT_SERIAL (hex), SSL_CLIENT_CERT
+     * (PEM). They live as long as the connection. */
+    const char *client_verify, *client_s_dn, *client_i_dn, *client_serial, *client_cert;
 } pt_tls_info;
 bool pt_tls_info_get(const pt_sock *s, pt_tls_info *out);
 

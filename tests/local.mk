@@ -89,6 +89,7 @@ PY_TESTS = \
 	tests/t_realip.py \
 	tests/t_programs.py \
 	tests/t_tls.py \
+	tests/t_tls_extra.py \
 	tests/t_compress.py \
 	tests/t_docs.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
