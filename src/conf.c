@@ -142,6 +142,7 @@ static const key_spec location_keys[] = {
     {"extension", K_STR, NULL},
     {"handler", K_STR, NULL},
     {"root", K_STR, NULL},
+    {"alias", K_STR, NULL},
     {"dir_listing", K_BOOL, NULL},
     {"follow_symlinks", K_BOOL, NULL},
     {"allow_dotfiles", K_BOOL, NULL},
@@ -1724,6 +1725,29 @@ static int get_compress(load_ctx *x, const config_setting_t *g, pt_compress_cfg 
     return 0;
 }
 
+/* alias = "/usr/share/cgit/": a prefix location's own directory for what
+ * follows the prefix (nginx's alias, lighttpd's alias.url). For a gateway it
+ * is the script directory, the same as "dir". */
+static int get_alias(load_ctx *x, const config_setting_t *g, pt_location *l)
+{
+    const config_setting_t *s = member(g, "alias");
+    if (!s)
+        return 0;
+    if (l->match != PT_MATCH_PREFIX)
+        return fail_at(x, s, "'alias' only applies to prefix locations");
+    if (member(g, "root"))
+        return fail_at(x, s, "a location takes 'root' or 'alias', not both");
+    if (member(g, "dir") || member(g, "program"))
+        return fail_at(x, s, "a location takes 'alias' or '%s', not both",
+                       member(g, "dir") ? "dir" : "program");
+    if (resolve_dir(x, s, "alias", config_setting_get_string(s), &l->alias) < 0)
+        return -1;
+    if (l->handler != PT_H_STATIC && l->handler != PT_H_STATUS &&
+        !(l->cgi_dir = xstrdup(x, l->alias)))
+        return -1;
+    return 0;
+}
+
 static int build_location(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
 {
     static const struct {
@@ -1786,6 +1810,8 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
         return -1;
     if ((s = member(g, "root")) &&
         resolve_dir(x, s, "root", config_setting_get_string(s), &l->root) < 0)
+        return -1;
+    if (get_alias(x, g, l) < 0)
         return -1;
     opt_tristate(g, "dir_listing", &l->dir_listing);
     opt_tristate(g, "follow_symlinks", &l->follow_symlinks);
@@ -3475,6 +3501,7 @@ void pt_config_free(pt_config *c)
             pt_location *l = &v->locs[j];
             free(l->pattern);
             free(l->root);
+            free(l->alias);
             free(l->cgi_dir);
             if (l->dir_fd >= 0)
                 close(l->dir_fd);

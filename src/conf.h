@@ -141,7 +141,11 @@ typedef struct pt_location {
     char *pattern; /* "/prefix/", "/exact", ".ext" */
     size_t pattern_len;
     pt_handler_kind handler;
-    char *root;          /* NULL: the vhost's root */
+    char *root; /* NULL: the vhost's root */
+    /* alias (prefix locations): the rest of the path after the prefix maps
+     * below this directory (router.c pt_router_base); for a gateway it is
+     * its script directory (cgi_dir) and DOCUMENT_ROOT */
+    char *alias;
     int dir_listing;     /* -1 inherit, 0/1 */
     int follow_symlinks; /* -1 inherit, 0/1 */
     int allow_dotfiles;  /* -1 inherit, 0/1 */

@@ -534,22 +534,23 @@ static const pt_location *route(const pt_vhost *v, const char *path, size_t len)
  * earlier index file that exists stays a static answer. The file is looked
  * for by the resolver beneath the root (rootfd) under the directory's
  * symlink policy; the gateway resolves its script again under its own. */
-static int try_index(pt_conn *c, int rootfd, const char *root, bool follow, const char *idx,
-                     size_t il)
+static int try_index(pt_conn *c, int rootfd, const char *root, size_t off, bool follow,
+                     bool keep_loc, const char *idx, size_t il)
 {
     if (c->path_len + il > c->w->path_cap)
         return -1;
     memcpy(c->path + c->path_len, idx, il);
     c->path[c->path_len + il] = '\0';
     struct stat st;
-    int fd = pt_resolve_stat(rootfd, root, c->path + 1, O_PATH | O_CLOEXEC, follow, &st);
+    int fd = pt_resolve_stat(rootfd, root, c->path + off, O_PATH | O_CLOEXEC, follow, &st);
     if (fd >= 0)
         close(fd);
     if (fd < 0 || !S_ISREG(st.st_mode)) {
         c->path[c->path_len] = '\0';
         return 0;
     }
-    const pt_location *l = route(c->vhost, c->path, c->path_len + il);
+    /* a script directory keeps its location: the index is its script */
+    const pt_location *l = keep_loc ? c->loc : route(c->vhost, c->path, c->path_len + il);
     if (l && l->handler != PT_H_STATIC) {
         c->path_len += il;
         c->loc = l;
@@ -579,15 +580,25 @@ static size_t fcgi_index_name(const pt_location *e, char *name)
     return (size_t)snprintf(name, 64, "index%s", e->pattern);
 }
 
+/* A gateway location whose paths map onto a directory of scripts ("dir"
+ * or "alias"): a directory there is served by its index file, as every
+ * peer does (phpMyAdmin's "/phpmyadmin/" is its index.php). */
+static bool is_script_dir(const pt_location *l)
+{
+    return l->handler != PT_H_STATIC && l->handler != PT_H_STATUS && l->cgi_dir && !l->cgi_program;
+}
+
 static void index_reroute(pt_conn *c)
 {
     const pt_vhost *v = c->vhost;
-    if (!c->loc || c->loc->handler != PT_H_STATIC || c->path_len == 0 ||
-        c->path[c->path_len - 1] != '/')
+    if (!c->loc || c->path_len == 0 || c->path[c->path_len - 1] != '/')
+        return;
+    bool gw_dir = is_script_dir(c->loc);
+    if (c->loc->handler != PT_H_STATIC && !gw_dir)
         return;
     /* when every candidate stays static, the static handler finds the
      * index itself: no look at the file system here */
-    bool away = false;
+    bool away = gw_dir;
     char name[64];
     for (size_t i = 0; i < v->nindex && !away; i++)
         away = index_leaves_static(c, v->index[i], strlen(v->index[i]));
@@ -597,19 +608,36 @@ static void index_reroute(pt_conn *c)
     }
     if (!away)
         return;
-    const char *root = c->loc->root ? c->loc->root : v->root;
-    bool follow = pt_resolve_follow(v, c->loc), own = c->loc->root != NULL;
-    int rootfd = own ? open(root, O_PATH | O_DIRECTORY | O_CLOEXEC) : v->root_fd;
-    if (rootfd < 0)
+    const char *root, *rel;
+    int rootfd;
+    bool own, follow = pt_resolve_follow(v, c->loc);
+    if (gw_dir) {
+        /* a script directory: "dir" maps what follows the prefix, as alias */
+        const pt_location *l = c->loc;
+        size_t pfx = l->pattern_len;
+        if (pfx > 0 && l->pattern[pfx - 1] == '/')
+            pfx--;
+        root = l->cgi_dir;
+        rootfd = l->dir_fd;
+        own = false;
+        size_t off = PT_MIN(pfx, c->path_len);
+        while (off < c->path_len && c->path[off] == '/')
+            off++;
+        rel = c->path + off;
+    } else if (pt_router_base(c, c->loc, c->path, c->path_len, &root, &rootfd, &own, &rel) < 0) {
         return; /* the static handler reports it */
+    }
+    size_t off = (size_t)(rel[0] == '.' && rel[1] == '\0' ? c->path_len : (size_t)(rel - c->path));
+    if (rootfd < 0)
+        return; /* the handler reports it */
     for (size_t i = 0; i < v->nindex; i++)
-        if (try_index(c, rootfd, root, follow, v->index[i], strlen(v->index[i])) != 0)
+        if (try_index(c, rootfd, root, off, follow, gw_dir, v->index[i], strlen(v->index[i])) != 0)
             goto out;
     /* then "index.php" for a ".php" FastCGI rule, like php -S and
      * lighttpd's default index-file.names */
     for (size_t k = 0; k < v->nlocs; k++) {
         size_t n = fcgi_index_name(&v->locs[k], name);
-        if (n > 0 && try_index(c, rootfd, root, follow, name, n) != 0)
+        if (n > 0 && try_index(c, rootfd, root, off, follow, gw_dir, name, n) != 0)
             goto out;
     }
 out:

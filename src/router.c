@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------- helpers */
 
@@ -46,6 +48,43 @@ const pt_location *pt_router_prefix(const pt_vhost *v, const char *path, size_t 
             best = l;
     }
     return best;
+}
+
+ssize_t pt_router_alias_rel(const char *pat, size_t plen, const char *path, size_t len)
+{
+    if (plen > len || memcmp(pat, path, plen) != 0)
+        return -1;
+    if (plen > 0 && pat[plen - 1] != '/' && plen < len && path[plen] != '/')
+        return -1;
+    size_t i = plen;
+    while (i < len && path[i] == '/')
+        i++;
+    return (ssize_t)i;
+}
+
+int pt_router_base(const pt_conn *c, const pt_location *l, const char *path, size_t len,
+                   const char **root, int *fd, bool *own, const char **rel)
+{
+    const pt_vhost *v = c->vhost;
+    size_t off = 1;
+    *own = false;
+    if (l && l->alias) {
+        ssize_t o = pt_router_alias_rel(l->pattern, l->pattern_len, path, len);
+        if (o < 0)
+            return -1;
+        off = (size_t)o;
+        *root = l->alias;
+    } else {
+        *root = l && l->root ? l->root : v->root;
+    }
+    *rel = off < len ? path + off : ".";
+    if (l && (l->alias || l->root)) {
+        *fd = open(*root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        *own = *fd >= 0;
+    } else {
+        *fd = v->root_fd;
+    }
+    return *fd < 0 ? -1 : 0;
 }
 
 /* An answer of our own: status, one extra header, a body (copied). */

@@ -62,6 +62,7 @@ tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
 
 PY_TESTS = \
+	tests/t_phases2.py \
 	tests/t_cli.py \
 	tests/t_http.py \
 	tests/t_static.py \
