@@ -25,6 +25,7 @@
 #include "log.h"
 #include "rootfile.h"
 #include "router.h"
+#include "phases.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- schema */
@@ -115,7 +116,8 @@ static const key_spec limit_req_keys[] = {
 /* the router's phases (router.c): at the top level, in a vhost and in a location */
 #define PHASE_KEYS                                                                                 \
     {"access", K_STRS, NULL}, {"auth_basic", K_STR, NULL}, {"auth_basic_user_file", K_STR, NULL},  \
-        {"return", K_STR, NULL},
+        {"return", K_STR, NULL}, {"try_files", K_STRS, NULL}, {"error_page", K_STRS, NULL},        \
+        {"add_header", K_STRS, NULL}, {"add_header_always", K_BOOL, NULL},
 /* compression on the fly: at the top level, in a vhost and in a location */
 #define COMPRESS_KEYS                                                                              \
     {"compress", K_BOOL, NULL}, {"compress_types", K_STRS, NULL},                                  \
@@ -1518,7 +1520,7 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
 /* ------------------------------------------------- router phase settings */
 
 /* An object pt_phases points to: kept by the config, freed with it. */
-typedef enum { PH_ACCESS, PH_AUTH, PH_RETURN } phase_kind;
+typedef enum { PH_ACCESS, PH_AUTH, PH_RETURN, PH_TRY, PH_ERRP, PH_HDR } phase_kind;
 struct pt_phase_obj {
     phase_kind kind;
     void *p;
@@ -1549,6 +1551,12 @@ static void free_phase_objs(pt_config *c)
             free(a->realm);
             free(a->user_file);
             free(a);
+        } else if (o->kind == PH_TRY) {
+            pt_phases_try_free(o->p);
+        } else if (o->kind == PH_ERRP) {
+            pt_phases_errpage_free(o->p);
+        } else if (o->kind == PH_HDR) {
+            pt_phases_headers_free(o->p);
         } else {
             pt_return_cfg *r = o->p;
             free(r->text);
@@ -1621,6 +1629,57 @@ static int get_auth(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phas
 }
 
 /* access, auth_basic(_user_file) and return of g over what ph inherited */
+/* try_files, error_page, add_header (phases.c parses each entry). */
+static int get_later_phases(load_ctx *x, const config_setting_t *g, pt_phases *ph)
+{
+    const config_setting_t *s;
+    char why[300];
+    if ((s = member(g, "try_files"))) {
+        pt_try_files *t = phase_obj(x, PH_TRY, sizeof(*t));
+        size_t n = (size_t)config_setting_length(s);
+        if (!t)
+            return -1;
+        if (n < 2)
+            return fail_at(x, s,
+                           "try_files needs a path to look for and a last entry (a URI or "
+                           "\"=CODE\")");
+        for (size_t i = 0; i < n; i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            if (pt_phases_try_add(t, config_setting_get_string(e), i + 1 == n, why, sizeof(why)) <
+                0)
+                return fail_at(x, e, "%s", why);
+        }
+        ph->try_files = t;
+    }
+    if ((s = member(g, "error_page"))) {
+        pt_error_pages *e = phase_obj(x, PH_ERRP, sizeof(*e));
+        if (!e)
+            return -1;
+        for (int i = 0; i < config_setting_length(s); i++) {
+            const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+            if (pt_phases_errpage_add(e, config_setting_get_string(el), why, sizeof(why)) < 0)
+                return fail_at(x, el, "%s", why);
+        }
+        ph->error_pages = e;
+    }
+    const config_setting_t *al = member(g, "add_header_always");
+    if ((s = member(g, "add_header"))) {
+        pt_add_headers *h = phase_obj(x, PH_HDR, sizeof(*h));
+        if (!h)
+            return -1;
+        for (int i = 0; i < config_setting_length(s); i++) {
+            const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+            if (pt_phases_header_add(h, config_setting_get_string(el), why, sizeof(why)) < 0)
+                return fail_at(x, el, "%s", why);
+        }
+        h->always = al && config_setting_get_bool(al);
+        ph->add_headers = h;
+    } else if (al) {
+        return fail_at(x, al, "add_header_always needs add_header in the same place");
+    }
+    return 0;
+}
+
 static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phases *ph)
 {
     const config_setting_t *s;
@@ -1639,7 +1698,7 @@ static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_ph
         ph->ret = r;
         ph->ret_own = is_loc;
     }
-    return 0;
+    return get_later_phases(x, g, ph);
 }
 
 /* ---------------------------------------------------------- compression */

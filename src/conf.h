@@ -124,6 +124,10 @@ typedef struct pt_phases {
     const pt_auth_cfg *auth;      /* NULL or realm NULL: no authentication */
     const pt_return_cfg *ret;     /* NULL: none */
     bool auth_own, ret_own;       /* set in the location itself */
+    /* phases.h; NULL: none. A location's own, else the one above's. */
+    const struct pt_try_files *try_files;
+    const struct pt_error_pages *error_pages;
+    const struct pt_add_headers *add_headers;
 } pt_phases;
 /* Compression on the fly (zresp.c, portico.conf(5) COMPRESSION): set at the
  * top level, in a vhost or a location, each inheriting from the one above. */

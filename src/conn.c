@@ -14,6 +14,7 @@
 #include "gw.h"
 #include "h1_resp.h"
 #include "log.h"
+#include "phases.h"
 #include "resolve.h"
 #include "router.h"
 #include "static.h"
@@ -257,6 +258,34 @@ static void request_line(const pt_conn *c, char *out, size_t cap)
     pt_escape_log(p, PT_MIN(l, (size_t)1024), out, cap);
 }
 
+static const pt_location *route(const pt_vhost *v, const char *path, size_t len);
+static void index_reroute(pt_conn *c);
+
+bool pt_conn_error_page(pt_conn *c, int status, bool close)
+{
+    const pt_head *h = &c->rq->head;
+    /* a body left unread, or another method: the plain page (nginx sends
+     * error pages to GET and HEAD only); an error while serving the error
+     * page gets the plain page too, so nothing loops */
+    if (close || c->err_status || !c->loc || !c->vhost ||
+        (h->method != PT_M_GET && h->method != PT_M_HEAD))
+        return false;
+    const char *page = pt_phases_errpage_find(c->loc->ph.error_pages, status);
+    if (!page)
+        return false;
+    const pt_location *was = c->loc;
+    c->err_status = status;
+    if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->loc || c->loc->handler != PT_H_STATIC) {
+        /* error pages are static files (a gateway may be the one failing) */
+        c->loc = was;
+        return false;
+    }
+    c->state = PT_CS_WRITE;
+    c->req_complete = true;
+    pt_static_serve(c);
+    return true;
+}
+
 void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
 {
     /* a missing file is routine (nginx's log_not_found off): debug only */
@@ -268,7 +297,10 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
                pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
                pt_conn_peer_ip(c), c->peer_port, rl);
     }
-    pt_resp_error(c, status, close);
+    if (pt_conn_error_page(c, status, close))
+        return;
+    /* the error page itself failed: the plain page, with the first status */
+    pt_resp_error(c, c->err_status ? c->err_status : status, close);
     c->state = PT_CS_WRITE;
 }
 
@@ -399,6 +431,7 @@ static void reset_request(pt_conn *c)
     c->gw_t_start = c->gw_ms = 0;
     c->gw_ms_set = false;
     c->redirects = 0;
+    c->err_status = 0;
     c->body_rx = 0;
 }
 
@@ -1034,6 +1067,47 @@ void pt_conn_kick(pt_conn *c)
 {
     if (c->state == PT_CS_WRITE)
         drive(c);
+}
+
+int pt_conn_set_path(pt_conn *c, const char *path, size_t len)
+{
+    if (len == 0 || path[0] != '/' || len >= c->w->path_cap)
+        return -1;
+    memmove(c->path, path, len);
+    c->path[len] = '\0';
+    c->path_len = len;
+    c->loc = route(c->vhost, c->path, c->path_len);
+    index_reroute(c);
+    return 0;
+}
+
+int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
+{
+    if (len > limits(c)->header_buffer || len >= c->w->path_cap)
+        return -1;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, uri, len);
+    copy[len] = '\0';
+    free(c->redir);
+    c->redir = copy;
+    pt_head *h = &c->rq->head;
+    const char *q = memchr(copy, '?', len);
+    size_t plen = q ? (size_t)(q - copy) : len;
+    h->path.p = copy;
+    h->path.len = plen;
+    h->has_query = q != NULL;
+    h->query.p = q ? q + 1 : NULL;
+    h->query.len = q ? len - plen - 1 : 0;
+    ssize_t n = pt_path_normalize(copy, plen, c->path);
+    if (n < 0)
+        return -1;
+    c->path_len = (size_t)n;
+    c->loc = route(c->vhost, c->path, c->path_len);
+    index_reroute(c);
+    c->status = 0;
+    return 0;
 }
 
 void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)

@@ -26,6 +26,7 @@ src_libportico_a_SOURCES = \
 	src/htpasswd.c src/htpasswd.h \
 	src/authq.c src/authq.h \
 	src/router.c src/router.h \
+	src/phases.c src/phases.h \
 	src/conn.c src/conn.h \
 	src/h1_resp.c src/h1_resp.h \
 	src/compress.c src/compress.h \

@@ -60,6 +60,7 @@ echo json_encode(array(
   'DOCUMENT_ROOT' => $_SERVER['DOCUMENT_ROOT'] ?? null,
   'METHOD' => $_SERVER['REQUEST_METHOD'] ?? null,
   'WHO' => basename(__FILE__),
+  'BODY' => file_get_contents('php://input'),
 ));
 '''
 
@@ -208,6 +209,181 @@ locations = (
         self.assertEqual(get(self.port, '/phpmyadmin/../x.php').status, 404)
 
 
+@phpfpm.skip_unless_php_fpm
+class TryFiles(unittest.TestCase):
+    """WordPress's permalinks: the file or directory if it is there, else
+    /index.php with the original REQUEST_URI."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-try-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        os.chmod(cls.base, 0o755)
+        cls.www = os.path.join(cls.base, 'www')
+        for d in ('www', 'www/sub', 'www/wp-admin', 'www/strict'):
+            os.makedirs(os.path.join(cls.base, d))
+        files = {'index.php': FRONT_PHP, 'wp-admin/index.php': FRONT_PHP,
+                 'readme.html': 'readme file\n', 'sub/index.html': 'sub index\n',
+                 'strict/f.txt': 'strict file\n'}
+        for rel, text in files.items():
+            with open(os.path.join(cls.www, rel), 'w') as f:
+                f.write(text)
+        cls.fpm = phpfpm.PhpFpm([phpfpm.Pool('www')])
+        cls.fpm.start()
+        cls.addClassCleanup(cls.fpm.stop)
+        conf = '''
+vhosts = ( { default = true; root = "%(www)s";
+  index = [ "index.php", "index.html" ];
+  try_files = [ "$uri", "$uri/", "/index.php?$query_string" ];
+  locations = (
+    { prefix = "/strict/"; try_files = [ "$uri", "=404" ]; },
+    { prefix = "/loop/"; try_files = [ "$uri", "/loop/again" ]; },
+    { extension = ".php"; handler = "fastcgi"; backend = "php"; }
+  ); } );
+backends = ( { name = "php"; servers = ( "%(addr)s" ); } );
+''' % {'addr': cls.fpm.pools[0].address, 'www': cls.www}
+        harness.start_class_server(cls, conf=conf, docroot=False)
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def front(self, target, **kw):
+        r = get(self.port, target, **kw)
+        self.assertEqual(r.status, 200, r.raw)
+        j = json.loads(r.body)
+        self.assertEqual(j['SCRIPT_NAME'], '/index.php')
+        self.assertEqual(j['SCRIPT_FILENAME'], os.path.join(self.www, 'index.php'))
+        return j
+
+    def test_pretty_permalink_goes_to_the_front_controller(self):
+        j = self.front('/2024/01/post/')
+        self.assertEqual(j['REQUEST_URI'], '/2024/01/post/')
+        self.assertEqual(j['QUERY_STRING'], '')
+
+    def test_query_string_as_given(self):
+        j = self.front('/wp-json/x?a=1&b=%20')
+        self.assertEqual(j['REQUEST_URI'], '/wp-json/x?a=1&b=%20')
+        self.assertEqual(j['QUERY_STRING'], 'a=1&b=%20')
+
+    def test_post_keeps_method_and_body(self):
+        j = self.front('/wp-json/x', method='POST', body=b'k=v')
+        self.assertEqual((j['METHOD'], j['BODY']), ('POST', 'k=v'))
+
+    def test_real_files_and_directories_stay(self):
+        r = get(self.port, '/readme.html')
+        self.assertEqual((r.status, r.body), (200, b'readme file\n'))
+        r = get(self.port, '/sub/')
+        self.assertEqual((r.status, r.body), (200, b'sub index\n'))
+        j = json.loads(get(self.port, '/wp-admin/').body)
+        self.assertEqual(j['SCRIPT_NAME'], '/wp-admin/index.php')
+
+    def test_missing_script_goes_to_the_front_controller(self):
+        j = self.front('/nope.php?x')
+        self.assertEqual(j['REQUEST_URI'], '/nope.php?x')
+
+    def test_status_fallback(self):
+        self.assertEqual(get(self.port, '/strict/f.txt').status, 200)
+        self.assertEqual(get(self.port, '/strict/nope').status, 404)
+
+    def test_redirect_loop_ends(self):
+        self.assertEqual(get(self.port, '/loop/x').status, 500)
+        self.assertTrue(self.srv.wait_for_log(r'more than 10 internal redirects'))
+
+
+class ErrorPagesAndHeaders(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-errp-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        cls.cgi = os.path.join(cls.base, 'cgi')
+        os.makedirs(cls.cgi)
+        p = os.path.join(cls.cgi, 'env.cgi')
+        with open(p, 'w') as f:
+            f.write(ENV_CGI)
+        os.chmod(p, 0o755)
+        down = harness.free_port()
+        conf = '''
+error_page = [ "404 /errors/404.html", "403 /errors/403.html", "502 503 504 /errors/50x.html" ];
+add_header = [ "X-Content-Type-Options: nosniff", "Strict-Transport-Security: max-age=63072000" ];
+backends = ( { name = "down"; servers = ( "127.0.0.1:%(down)d" ); } );
+locations = (
+  { prefix = "/denied/"; access = [ "deny all" ]; },
+  { prefix = "/down/"; handler = "fastcgi"; backend = "down"; program = "%(cgi)s/env.cgi"; },
+  { prefix = "/loop/"; error_page = [ "404 /loop/missing.html" ]; },
+  { prefix = "/always/"; add_header = [ "X-Always: yes" ]; add_header_always = true;
+    error_page = [ "404 /always/404.html" ]; },
+  { prefix = "/cgi/"; handler = "cgi"; alias = "%(cgi)s"; }
+);
+''' % {'down': down, 'cgi': cls.cgi}
+        harness.start_class_server(cls, conf=conf)
+        cls.srv.write_file('errors/404.html', 'custom 404 page\n')
+        cls.srv.write_file('errors/403.html', 'custom 403 page\n')
+        cls.srv.write_file('errors/50x.html', 'custom 50x page\n')
+        cls.srv.write_file('f.txt', 'a file\n')
+        cls.srv.write_file('always/f.txt', 'always file\n')
+        cls.srv.write_file('always/404.html', 'always 404\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def test_404_from_static_keeps_the_status(self):
+        r = get(self.port, '/nope.html')
+        self.assertEqual((r.status, r.body), (404, b'custom 404 page\n'))
+        r = get(self.port, '/nope.html', method='HEAD')
+        self.assertEqual((r.status, r.body), (404, b''))
+        self.assertEqual(r.header('Content-Length'), str(len('custom 404 page\n')))
+
+    def test_403_from_access_rules(self):
+        r = get(self.port, '/denied/x')
+        self.assertEqual((r.status, r.body), (403, b'custom 403 page\n'))
+
+    def test_502_from_a_backend_that_is_down(self):
+        # 502 when the connection is refused; 503 once the server is held
+        # down (max_fails): the page covers both, the status stays
+        r = get(self.port, '/down/x')
+        self.assertIn(r.status, (502, 503))
+        self.assertEqual(r.body, b'custom 50x page\n')
+        self.assertIsNone(r.header('X-Content-Type-Options'))
+
+    def test_post_gets_the_plain_page(self):
+        r = get(self.port, '/down/x', method='POST', body=b'a=b')
+        self.assertIn(r.status, (502, 503))
+        self.assertNotIn(b'custom', r.body)
+        self.assertIn(b'<h1>%d ' % r.status, r.body)
+
+    def test_missing_error_page_gives_the_plain_page(self):
+        r = get(self.port, '/loop/x')
+        self.assertEqual(r.status, 404)
+        self.assertIn(b'404 Not Found', r.body)
+
+    def test_error_page_itself_is_200(self):
+        r = get(self.port, '/errors/404.html')
+        self.assertEqual((r.status, r.body), (200, b'custom 404 page\n'))
+
+    def test_add_header_on_static_and_gateway(self):
+        for t in ('/f.txt', '/cgi/env.cgi'):
+            r = get(self.port, t)
+            self.assertEqual(r.status, 200, t)
+            self.assertEqual(r.header('X-Content-Type-Options'), 'nosniff', t)
+            self.assertEqual(r.header('Strict-Transport-Security'), 'max-age=63072000', t)
+
+    def test_add_header_not_on_errors_without_always(self):
+        r = get(self.port, '/nope.html')
+        self.assertEqual(r.status, 404)
+        self.assertIsNone(r.header('X-Content-Type-Options'))
+
+    def test_add_header_always(self):
+        r = get(self.port, '/always/nope')
+        self.assertEqual((r.status, r.body), (404, b'always 404\n'))
+        self.assertEqual(r.header('X-Always'), 'yes')
+        r = get(self.port, '/always/f.txt')
+        self.assertEqual((r.status, r.header('X-Always')), (200, 'yes'))
+        # a location's own list replaces the inherited one as a whole
+        self.assertIsNone(r.header('X-Content-Type-Options'))
+
+
 class ConfigErrors(unittest.TestCase):
     def check(self, conf, needle):
         d = tempfile.mkdtemp(prefix='portico-phases2-')
@@ -230,6 +406,17 @@ class ConfigErrors(unittest.TestCase):
         self.check('locations = ( { prefix = "/a/"; handler = "cgi";\n alias = "@D@/a"; '
                    'dir = "@D@/a"; } );\n', "p.conf:3: a location takes 'alias' or 'dir'")
         self.check('locations = ( { prefix = "/a/";\n alias = "@D@/nope"; } );\n', 'p.conf:3: alias')
+
+    def test_phase_mistakes(self):
+        self.check('try_files = [\n "$uri" ];\n', 'p.conf:2: try_files needs')
+        self.check('try_files = [ "$uri",\n "$nope", "/i.php" ];\n', 'p.conf:3: try_files')
+        self.check('try_files = [ "$uri",\n "=99" ];\n', 'p.conf:3: try_files')
+        self.check('error_page = [\n "404" ];\n', 'p.conf:3: error_page')
+        self.check('error_page = [\n "200 /x.html" ];\n', 'p.conf:3: error_page')
+        self.check('add_header = [\n "Bad Name: x" ];\n', 'p.conf:3: add_header')
+        self.check('add_header = [\n "X-A: one\\r\\nX-B: two" ];\n', 'p.conf:3: add_header')
+        self.check('add_header = [\n "Content-Length: 5" ];\n', 'p.conf:3: add_header')
+        self.check('add_header_always = true;\n', 'needs add_header')
 
 
 if __name__ == '__main__':
