@@ -140,6 +140,32 @@ static void drop_gw(pt_conn *c, bool abort)
         g->ops->detach(g);
 }
 
+/* The targets of a request's internal redirects (local redirects,
+ * try_files, error_page), newest first: each block is the pointer to the
+ * one before, then the text. The head's target, path and query may point
+ * into any of them until the request ends. */
+static void redir_free(pt_conn *c)
+{
+    while (c->redir) {
+        char *prev;
+        memcpy(&prev, c->redir, sizeof(prev));
+        free(c->redir);
+        c->redir = prev;
+    }
+}
+
+static char *redir_push(pt_conn *c, const char *s, size_t len)
+{
+    char *b = malloc(sizeof(char *) + len + 1);
+    if (!b)
+        return NULL;
+    memcpy(b, &c->redir, sizeof(char *));
+    memcpy(b + sizeof(char *), s, len);
+    b[sizeof(char *) + len] = '\0';
+    c->redir = b;
+    return b + sizeof(char *);
+}
+
 static void release_request(pt_conn *c)
 {
     if (c->limit_hold.t)
@@ -151,8 +177,7 @@ static void release_request(pt_conn *c)
     drop_gw(c, false);
     if (c->rq)
         pt_body_free(&c->rq->body);
-    free(c->redir);
-    c->redir = NULL;
+    redir_free(c);
 }
 
 static void log_request(pt_conn *c);
@@ -1085,24 +1110,20 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
 {
     if (len > limits(c)->header_buffer || len >= c->w->path_cap)
         return -1;
-    char *copy = malloc(len + 1);
+    const char *q = memchr(uri, '?', len);
+    size_t plen = q ? (size_t)(q - uri) : len;
+    char *copy = redir_push(c, uri, len);
     if (!copy)
         return -1;
-    memcpy(copy, uri, len);
-    copy[len] = '\0';
-    free(c->redir);
-    c->redir = copy;
-    pt_head *h = &c->rq->head;
-    const char *q = memchr(copy, '?', len);
-    size_t plen = q ? (size_t)(q - copy) : len;
-    h->path.p = copy;
-    h->path.len = plen;
-    h->has_query = q != NULL;
-    h->query.p = q ? q + 1 : NULL;
-    h->query.len = q ? len - plen - 1 : 0;
     ssize_t n = pt_path_normalize(copy, plen, c->path);
     if (n < 0)
         return -1;
+    pt_head *h = &c->rq->head;
+    h->path.p = copy;
+    h->path.len = plen;
+    h->has_query = q != NULL;
+    h->query.p = q ? copy + plen + 1 : NULL;
+    h->query.len = q ? len - plen - 1 : 0;
     c->path_len = (size_t)n;
     c->loc = route(c->vhost, c->path, c->path_len);
     index_reroute(c);
@@ -1125,42 +1146,23 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
         drive(c);
         return;
     }
-    char *copy = malloc(len + 1);
-    if (!copy) {
-        pt_conn_reject(c, 500, "out of memory", true);
-        drive(c);
-        return;
-    }
-    memcpy(copy, loc, len);
-    copy[len] = '\0';
-    free(c->redir);
-    c->redir = copy;
     pt_body_free(&c->rq->body);
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
     pt_head *h = &c->rq->head;
-    const char *q = memchr(copy, '?', len);
-    size_t plen = q ? (size_t)(q - copy) : len;
     h->method = c->is_head ? PT_M_HEAD : PT_M_GET;
     h->method_str.p = c->is_head ? "HEAD" : "GET";
     h->method_str.len = c->is_head ? 4 : 3;
-    h->target.p = copy;
-    h->target.len = len;
-    h->path.p = copy;
-    h->path.len = plen;
-    h->has_query = q != NULL;
-    h->query.p = q ? q + 1 : NULL;
-    h->query.len = q ? len - plen - 1 : 0;
     h->content_length = -1;
     h->is_chunked = false;
-    ssize_t n = pt_path_normalize(copy, plen, c->path);
-    if (n < 0) {
+    /* the same internal redirect as try_files', but a new request: GET,
+     * no body, the target is REQUEST_URI */
+    if (pt_conn_reroute(c, loc, len) < 0) {
         pt_conn_reject(c, 502, "invalid local redirect target", false);
         drive(c);
         return;
     }
-    c->path_len = (size_t)n;
-    c->loc = route(c->vhost, c->path, c->path_len);
-    c->status = 0;
+    h->target.p = h->path.p; /* the text pt_conn_reroute kept */
+    h->target.len = len;
     /* the new path meets its own location's rules, as nginx's internal
      * redirects do: a script cannot hand out what a deny keeps */
     if (pt_router_run(c, false, false) == PT_ROUTE_CONTINUE)

@@ -228,6 +228,12 @@ class TryFiles(unittest.TestCase):
         for rel, text in files.items():
             with open(os.path.join(cls.www, rel), 'w') as f:
                 f.write(text)
+        cls.cgi = os.path.join(cls.base, 'cgi')
+        os.makedirs(cls.cgi)
+        p = os.path.join(cls.cgi, 'redir.cgi')
+        with open(p, 'w') as f:
+            f.write('#!/bin/sh\nprintf "Location: /2024/redirected?q=1\\r\\n\\r\\n"\n')
+        os.chmod(p, 0o755)
         cls.fpm = phpfpm.PhpFpm([phpfpm.Pool('www')])
         cls.fpm.start()
         cls.addClassCleanup(cls.fpm.stop)
@@ -238,10 +244,11 @@ vhosts = ( { default = true; root = "%(www)s";
   locations = (
     { prefix = "/strict/"; try_files = [ "$uri", "=404" ]; },
     { prefix = "/loop/"; try_files = [ "$uri", "/loop/again" ]; },
+    { prefix = "/cgi/"; handler = "cgi"; alias = "%(cgi)s"; },
     { extension = ".php"; handler = "fastcgi"; backend = "php"; }
   ); } );
 backends = ( { name = "php"; servers = ( "%(addr)s" ); } );
-''' % {'addr': cls.fpm.pools[0].address, 'www': cls.www}
+''' % {'addr': cls.fpm.pools[0].address, 'www': cls.www, 'cgi': cls.cgi}
         harness.start_class_server(cls, conf=conf, docroot=False)
 
     @classmethod
@@ -281,6 +288,13 @@ backends = ( { name = "php"; servers = ( "%(addr)s" ); } );
     def test_missing_script_goes_to_the_front_controller(self):
         j = self.front('/nope.php?x')
         self.assertEqual(j['REQUEST_URI'], '/nope.php?x')
+
+    def test_cgi_local_redirect_then_try_files(self):
+        # a CGI local redirect is a new GET whose REQUEST_URI is its target;
+        # that target meets try_files like any request
+        j = self.front('/cgi/redir.cgi')
+        self.assertEqual(j['REQUEST_URI'], '/2024/redirected?q=1')
+        self.assertEqual(j['QUERY_STRING'], 'q=1')
 
     def test_status_fallback(self):
         self.assertEqual(get(self.port, '/strict/f.txt').status, 200)
