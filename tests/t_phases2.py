@@ -8,6 +8,13 @@ that cannot leave it, "/prefixX" that is not under an alias without a
 trailing slash); alias for a CGI directory (SCRIPT_NAME keeps the URL
 prefix, SCRIPT_FILENAME and DOCUMENT_ROOT are the alias's) and for PHP-FPM;
 index.php of a FastCGI "dir" location (phpMyAdmin's "/phpmyadmin/");
+try_files WordPress-style in front of PHP-FPM (REQUEST_URI kept,
+QUERY_STRING as given, POST body kept, real files and directories served,
+"=404", a redirect loop ending in 500, a CGI local redirect whose target
+meets try_files); error_page for 404 (static), 403 (access), 502/503 (a
+FastCGI backend that is down) with the status kept, HEAD, POST getting the
+plain page, a missing page giving the plain page (no loop); add_header on
+static, gateway and error responses with and without add_header_always;
 configuration mistakes with file:line.
 Nothing asserts on timings."""
 
