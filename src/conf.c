@@ -27,6 +27,7 @@
 #include "realip.h"
 #include "rootfile.h"
 #include "router.h"
+#include "phases.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- schema */
@@ -117,7 +118,9 @@ static const key_spec limit_req_keys[] = {
 /* the router's phases (router.c): at the top level, in a vhost and in a location */
 #define PHASE_KEYS                                                                                 \
     {"access", K_STRS, NULL}, {"auth_basic", K_STR, NULL}, {"auth_basic_user_file", K_STR, NULL},  \
-        {"return", K_STR, NULL}, {"return_http", K_STR, NULL},
+        {"return", K_STR, NULL}, {"return_http", K_STR, NULL}, {"try_files", K_STRS, NULL},        \
+        {"error_page", K_STRS, NULL}, {"add_header", K_STRS, NULL},                                \
+        {"add_header_always", K_BOOL, NULL},
 /* the real client address (realip.c): at the top level and in a vhost */
 #define REALIP_KEYS {"real_ip_from", K_STRS, NULL}, {"real_ip_header", K_STR, NULL},
 /* compression on the fly: at the top level, in a vhost and in a location */
@@ -146,6 +149,7 @@ static const key_spec location_keys[] = {
     {"extension", K_STR, NULL},
     {"handler", K_STR, NULL},
     {"root", K_STR, NULL},
+    {"alias", K_STR, NULL},
     {"dir_listing", K_BOOL, NULL},
     {"follow_symlinks", K_BOOL, NULL},
     {"allow_dotfiles", K_BOOL, NULL},
@@ -1631,7 +1635,7 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
 /* ------------------------------------------------- router phase settings */
 
 /* An object pt_phases points to: kept by the config, freed with it. */
-typedef enum { PH_ACCESS, PH_AUTH, PH_RETURN, PH_REALIP } phase_kind;
+typedef enum { PH_ACCESS, PH_AUTH, PH_RETURN, PH_REALIP, PH_TRY, PH_ERRP, PH_HDR } phase_kind;
 struct pt_phase_obj {
     phase_kind kind;
     void *p;
@@ -1671,6 +1675,12 @@ static void free_phase_objs(pt_config *c)
             free(a->realm);
             free(a->user_file);
             free(a);
+        } else if (o->kind == PH_TRY) {
+            pt_phases_try_free(o->p);
+        } else if (o->kind == PH_ERRP) {
+            pt_phases_errpage_free(o->p);
+        } else if (o->kind == PH_HDR) {
+            pt_phases_headers_free(o->p);
         } else {
             pt_return_cfg *r = o->p;
             free(r->text);
@@ -1788,6 +1798,57 @@ static int get_realip(load_ctx *x, const config_setting_t *g, pt_phases *ph)
 }
 
 /* access, auth_basic(_user_file) and return of g over what ph inherited */
+/* try_files, error_page, add_header (phases.c parses each entry). */
+static int get_later_phases(load_ctx *x, const config_setting_t *g, pt_phases *ph)
+{
+    const config_setting_t *s;
+    char why[300];
+    if ((s = member(g, "try_files"))) {
+        pt_try_files *t = phase_obj(x, PH_TRY, sizeof(*t));
+        size_t n = (size_t)config_setting_length(s);
+        if (!t)
+            return -1;
+        if (n < 2)
+            return fail_at(x, s,
+                           "try_files needs a path to look for and a last entry (a URI or "
+                           "\"=CODE\")");
+        for (size_t i = 0; i < n; i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            if (pt_phases_try_add(t, config_setting_get_string(e), i + 1 == n, why, sizeof(why)) <
+                0)
+                return fail_at(x, e, "%s", why);
+        }
+        ph->try_files = t;
+    }
+    if ((s = member(g, "error_page"))) {
+        pt_error_pages *e = phase_obj(x, PH_ERRP, sizeof(*e));
+        if (!e)
+            return -1;
+        for (int i = 0; i < config_setting_length(s); i++) {
+            const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+            if (pt_phases_errpage_add(e, config_setting_get_string(el), why, sizeof(why)) < 0)
+                return fail_at(x, el, "%s", why);
+        }
+        ph->error_pages = e;
+    }
+    const config_setting_t *al = member(g, "add_header_always");
+    if ((s = member(g, "add_header"))) {
+        pt_add_headers *h = phase_obj(x, PH_HDR, sizeof(*h));
+        if (!h)
+            return -1;
+        for (int i = 0; i < config_setting_length(s); i++) {
+            const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+            if (pt_phases_header_add(h, config_setting_get_string(el), why, sizeof(why)) < 0)
+                return fail_at(x, el, "%s", why);
+        }
+        h->always = al && config_setting_get_bool(al);
+        ph->add_headers = h;
+    } else if (al) {
+        return fail_at(x, al, "add_header_always needs add_header in the same place");
+    }
+    return 0;
+}
+
 static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phases *ph)
 {
     const config_setting_t *s;
@@ -1812,7 +1873,7 @@ static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_ph
         ph->ret = r;
         ph->ret_own = is_loc;
     }
-    return 0;
+    return get_later_phases(x, g, ph);
 }
 
 /* ---------------------------------------------------------- compression */
@@ -1898,6 +1959,29 @@ static int get_compress(load_ctx *x, const config_setting_t *g, pt_compress_cfg 
     return 0;
 }
 
+/* alias = "/usr/share/cgit/": a prefix location's own directory for what
+ * follows the prefix (nginx's alias, lighttpd's alias.url). For a gateway it
+ * is the script directory, the same as "dir". */
+static int get_alias(load_ctx *x, const config_setting_t *g, pt_location *l)
+{
+    const config_setting_t *s = member(g, "alias");
+    if (!s)
+        return 0;
+    if (l->match != PT_MATCH_PREFIX)
+        return fail_at(x, s, "'alias' only applies to prefix locations");
+    if (member(g, "root"))
+        return fail_at(x, s, "a location takes 'root' or 'alias', not both");
+    if (member(g, "dir") || member(g, "program"))
+        return fail_at(x, s, "a location takes 'alias' or '%s', not both",
+                       member(g, "dir") ? "dir" : "program");
+    if (resolve_dir(x, s, "alias", config_setting_get_string(s), &l->alias) < 0)
+        return -1;
+    if (l->handler != PT_H_STATIC && l->handler != PT_H_STATUS &&
+        !(l->cgi_dir = xstrdup(x, l->alias)))
+        return -1;
+    return 0;
+}
+
 static int build_location(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
 {
     static const struct {
@@ -1960,6 +2044,8 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
         return -1;
     if ((s = member(g, "root")) &&
         resolve_dir(x, s, "root", config_setting_get_string(s), &l->root) < 0)
+        return -1;
+    if (get_alias(x, g, l) < 0)
         return -1;
     opt_tristate(g, "dir_listing", &l->dir_listing);
     opt_tristate(g, "follow_symlinks", &l->follow_symlinks);
@@ -3666,6 +3752,7 @@ void pt_config_free(pt_config *c)
             pt_location *l = &v->locs[j];
             free(l->pattern);
             free(l->root);
+            free(l->alias);
             free(l->cgi_dir);
             if (l->dir_fd >= 0)
                 close(l->dir_fd);

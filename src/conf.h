@@ -123,8 +123,8 @@ typedef struct pt_auth_cfg {
 
 /* "return": an answer in place of the handler (router.c) */
 typedef struct pt_return_cfg {
-    int status; /* 301/302/303/307/308 with a target, 444 = close, else optional text */
-    char *text; /* the target or body, with $variables; NULL: none */
+    int status;     /* 301/302/303/307/308 with a target, 444 = close, else optional text */
+    char *text;     /* the target or body, with $variables; NULL: none */
     bool http_only; /* return_http: not for requests over TLS */
 } pt_return_cfg;
 
@@ -139,6 +139,10 @@ typedef struct pt_phases {
 
     /* real_ip_from and real_ip_header (realip.h), NULL: none */
     const struct pt_realip_cfg *realip;
+    /* phases.h; NULL: none. A location's own, else the one above's. */
+    const struct pt_try_files *try_files;
+    const struct pt_error_pages *error_pages;
+    const struct pt_add_headers *add_headers;
 } pt_phases;
 /* Compression on the fly (zresp.c, portico.conf(5) COMPRESSION): set at the
  * top level, in a vhost or a location, each inheriting from the one above. */
@@ -156,7 +160,11 @@ typedef struct pt_location {
     char *pattern; /* "/prefix/", "/exact", ".ext" */
     size_t pattern_len;
     pt_handler_kind handler;
-    char *root;          /* NULL: the vhost's root */
+    char *root; /* NULL: the vhost's root */
+    /* alias (prefix locations): the rest of the path after the prefix maps
+     * below this directory (router.c pt_router_base); for a gateway it is
+     * its script directory (cgi_dir) and DOCUMENT_ROOT */
+    char *alias;
     int dir_listing;     /* -1 inherit, 0/1 */
     int follow_symlinks; /* -1 inherit, 0/1 */
     int allow_dotfiles;  /* -1 inherit, 0/1 */

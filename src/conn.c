@@ -15,6 +15,7 @@
 #include "h1_resp.h"
 #include "log.h"
 #include "realip.h"
+#include "phases.h"
 #include "resolve.h"
 #include "router.h"
 #include "static.h"
@@ -142,6 +143,32 @@ static void drop_gw(pt_conn *c, bool abort)
         g->ops->detach(g);
 }
 
+/* The targets of a request's internal redirects (local redirects,
+ * try_files, error_page), newest first: each block is the pointer to the
+ * one before, then the text. The head's target, path and query may point
+ * into any of them until the request ends. */
+static void redir_free(pt_conn *c)
+{
+    while (c->redir) {
+        char *prev;
+        memcpy(&prev, c->redir, sizeof(prev));
+        free(c->redir);
+        c->redir = prev;
+    }
+}
+
+static char *redir_push(pt_conn *c, const char *s, size_t len)
+{
+    char *b = malloc(sizeof(char *) + len + 1);
+    if (!b)
+        return NULL;
+    memcpy(b, &c->redir, sizeof(char *));
+    memcpy(b + sizeof(char *), s, len);
+    b[sizeof(char *) + len] = '\0';
+    c->redir = b;
+    return b + sizeof(char *);
+}
+
 static void release_request(pt_conn *c)
 {
     if (c->limit_hold.t)
@@ -153,8 +180,7 @@ static void release_request(pt_conn *c)
     drop_gw(c, false);
     if (c->rq)
         pt_body_free(&c->rq->body);
-    free(c->redir);
-    c->redir = NULL;
+    redir_free(c);
     pt_xsend_release(c);
 }
 
@@ -262,6 +288,34 @@ static void request_line(const pt_conn *c, char *out, size_t cap)
     pt_escape_log(p, PT_MIN(l, (size_t)1024), out, cap);
 }
 
+static const pt_location *route(const pt_vhost *v, const char *path, size_t len);
+static void index_reroute(pt_conn *c);
+
+bool pt_conn_error_page(pt_conn *c, int status, bool close)
+{
+    const pt_head *h = &c->rq->head;
+    /* a body left unread, or another method: the plain page (nginx sends
+     * error pages to GET and HEAD only); an error while serving the error
+     * page gets the plain page too, so nothing loops */
+    if (close || c->err_status || !c->loc || !c->vhost ||
+        (h->method != PT_M_GET && h->method != PT_M_HEAD))
+        return false;
+    const char *page = pt_phases_errpage_find(c->loc->ph.error_pages, status);
+    if (!page)
+        return false;
+    const pt_location *was = c->loc;
+    c->err_status = status;
+    if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->loc || c->loc->handler != PT_H_STATIC) {
+        /* error pages are static files (a gateway may be the one failing) */
+        c->loc = was;
+        return false;
+    }
+    c->state = PT_CS_WRITE;
+    c->req_complete = true;
+    pt_static_serve(c);
+    return true;
+}
+
 void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
 {
     /* a missing file is routine (nginx's log_not_found off): debug only */
@@ -273,7 +327,10 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
                pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
                pt_conn_peer_ip(c), c->peer_port, rl);
     }
-    pt_resp_error(c, status, close);
+    if (pt_conn_error_page(c, status, close))
+        return;
+    /* the error page itself failed: the plain page, with the first status */
+    pt_resp_error(c, c->err_status ? c->err_status : status, close);
     c->state = PT_CS_WRITE;
 }
 
@@ -406,6 +463,7 @@ static void reset_request(pt_conn *c)
     c->gw_t_start = c->gw_ms = 0;
     c->gw_ms_set = false;
     c->redirects = 0;
+    c->err_status = 0;
     c->body_rx = 0;
     pt_realip_reset(c);
 }
@@ -542,22 +600,23 @@ static const pt_location *route(const pt_vhost *v, const char *path, size_t len)
  * earlier index file that exists stays a static answer. The file is looked
  * for by the resolver beneath the root (rootfd) under the directory's
  * symlink policy; the gateway resolves its script again under its own. */
-static int try_index(pt_conn *c, int rootfd, const char *root, bool follow, const char *idx,
-                     size_t il)
+static int try_index(pt_conn *c, int rootfd, const char *root, size_t off, bool follow,
+                     bool keep_loc, const char *idx, size_t il)
 {
     if (c->path_len + il > c->w->path_cap)
         return -1;
     memcpy(c->path + c->path_len, idx, il);
     c->path[c->path_len + il] = '\0';
     struct stat st;
-    int fd = pt_resolve_stat(rootfd, root, c->path + 1, O_PATH | O_CLOEXEC, follow, &st);
+    int fd = pt_resolve_stat(rootfd, root, c->path + off, O_PATH | O_CLOEXEC, follow, &st);
     if (fd >= 0)
         close(fd);
     if (fd < 0 || !S_ISREG(st.st_mode)) {
         c->path[c->path_len] = '\0';
         return 0;
     }
-    const pt_location *l = route(c->vhost, c->path, c->path_len + il);
+    /* a script directory keeps its location: the index is its script */
+    const pt_location *l = keep_loc ? c->loc : route(c->vhost, c->path, c->path_len + il);
     if (l && l->handler != PT_H_STATIC) {
         c->path_len += il;
         c->loc = l;
@@ -587,15 +646,25 @@ static size_t fcgi_index_name(const pt_location *e, char *name)
     return (size_t)snprintf(name, 64, "index%s", e->pattern);
 }
 
+/* A gateway location whose paths map onto a directory of scripts ("dir"
+ * or "alias"): a directory there is served by its index file, as every
+ * peer does (phpMyAdmin's "/phpmyadmin/" is its index.php). */
+static bool is_script_dir(const pt_location *l)
+{
+    return l->handler != PT_H_STATIC && l->handler != PT_H_STATUS && l->cgi_dir && !l->cgi_program;
+}
+
 static void index_reroute(pt_conn *c)
 {
     const pt_vhost *v = c->vhost;
-    if (!c->loc || c->loc->handler != PT_H_STATIC || c->path_len == 0 ||
-        c->path[c->path_len - 1] != '/')
+    if (!c->loc || c->path_len == 0 || c->path[c->path_len - 1] != '/')
+        return;
+    bool gw_dir = is_script_dir(c->loc);
+    if (c->loc->handler != PT_H_STATIC && !gw_dir)
         return;
     /* when every candidate stays static, the static handler finds the
      * index itself: no look at the file system here */
-    bool away = false;
+    bool away = gw_dir;
     char name[64];
     for (size_t i = 0; i < v->nindex && !away; i++)
         away = index_leaves_static(c, v->index[i], strlen(v->index[i]));
@@ -605,19 +674,36 @@ static void index_reroute(pt_conn *c)
     }
     if (!away)
         return;
-    const char *root = c->loc->root ? c->loc->root : v->root;
-    bool follow = pt_resolve_follow(v, c->loc), own = c->loc->root != NULL;
-    int rootfd = own ? open(root, O_PATH | O_DIRECTORY | O_CLOEXEC) : v->root_fd;
-    if (rootfd < 0)
+    const char *root, *rel;
+    int rootfd;
+    bool own, follow = pt_resolve_follow(v, c->loc);
+    if (gw_dir) {
+        /* a script directory: "dir" maps what follows the prefix, as alias */
+        const pt_location *l = c->loc;
+        size_t pfx = l->pattern_len;
+        if (pfx > 0 && l->pattern[pfx - 1] == '/')
+            pfx--;
+        root = l->cgi_dir;
+        rootfd = l->dir_fd;
+        own = false;
+        size_t off = PT_MIN(pfx, c->path_len);
+        while (off < c->path_len && c->path[off] == '/')
+            off++;
+        rel = c->path + off;
+    } else if (pt_router_base(c, c->loc, c->path, c->path_len, &root, &rootfd, &own, &rel) < 0) {
         return; /* the static handler reports it */
+    }
+    size_t off = (size_t)(rel[0] == '.' && rel[1] == '\0' ? c->path_len : (size_t)(rel - c->path));
+    if (rootfd < 0)
+        return; /* the handler reports it */
     for (size_t i = 0; i < v->nindex; i++)
-        if (try_index(c, rootfd, root, follow, v->index[i], strlen(v->index[i])) != 0)
+        if (try_index(c, rootfd, root, off, follow, gw_dir, v->index[i], strlen(v->index[i])) != 0)
             goto out;
     /* then "index.php" for a ".php" FastCGI rule, like php -S and
      * lighttpd's default index-file.names */
     for (size_t k = 0; k < v->nlocs; k++) {
         size_t n = fcgi_index_name(&v->locs[k], name);
-        if (n > 0 && try_index(c, rootfd, root, follow, name, n) != 0)
+        if (n > 0 && try_index(c, rootfd, root, off, follow, gw_dir, name, n) != 0)
             goto out;
     }
 out:
@@ -1040,6 +1126,43 @@ void pt_conn_kick(pt_conn *c)
         drive(c);
 }
 
+int pt_conn_set_path(pt_conn *c, const char *path, size_t len)
+{
+    if (len == 0 || path[0] != '/' || len >= c->w->path_cap)
+        return -1;
+    memmove(c->path, path, len);
+    c->path[len] = '\0';
+    c->path_len = len;
+    c->loc = route(c->vhost, c->path, c->path_len);
+    index_reroute(c);
+    return 0;
+}
+
+int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
+{
+    if (len > limits(c)->header_buffer || len >= c->w->path_cap)
+        return -1;
+    const char *q = memchr(uri, '?', len);
+    size_t plen = q ? (size_t)(q - uri) : len;
+    char *copy = redir_push(c, uri, len);
+    if (!copy)
+        return -1;
+    ssize_t n = pt_path_normalize(copy, plen, c->path);
+    if (n < 0)
+        return -1;
+    pt_head *h = &c->rq->head;
+    h->path.p = copy;
+    h->path.len = plen;
+    h->has_query = q != NULL;
+    h->query.p = q ? copy + plen + 1 : NULL;
+    h->query.len = q ? len - plen - 1 : 0;
+    c->path_len = (size_t)n;
+    c->loc = route(c->vhost, c->path, c->path_len);
+    index_reroute(c);
+    c->status = 0;
+    return 0;
+}
+
 void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
 {
     drop_gw(c, false);
@@ -1055,42 +1178,23 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
         drive(c);
         return;
     }
-    char *copy = malloc(len + 1);
-    if (!copy) {
-        pt_conn_reject(c, 500, "out of memory", true);
-        drive(c);
-        return;
-    }
-    memcpy(copy, loc, len);
-    copy[len] = '\0';
-    free(c->redir);
-    c->redir = copy;
     pt_body_free(&c->rq->body);
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
     pt_head *h = &c->rq->head;
-    const char *q = memchr(copy, '?', len);
-    size_t plen = q ? (size_t)(q - copy) : len;
     h->method = c->is_head ? PT_M_HEAD : PT_M_GET;
     h->method_str.p = c->is_head ? "HEAD" : "GET";
     h->method_str.len = c->is_head ? 4 : 3;
-    h->target.p = copy;
-    h->target.len = len;
-    h->path.p = copy;
-    h->path.len = plen;
-    h->has_query = q != NULL;
-    h->query.p = q ? q + 1 : NULL;
-    h->query.len = q ? len - plen - 1 : 0;
     h->content_length = -1;
     h->is_chunked = false;
-    ssize_t n = pt_path_normalize(copy, plen, c->path);
-    if (n < 0) {
+    /* the same internal redirect as try_files', but a new request: GET,
+     * no body, the target is REQUEST_URI */
+    if (pt_conn_reroute(c, loc, len) < 0) {
         pt_conn_reject(c, 502, "invalid local redirect target", false);
         drive(c);
         return;
     }
-    c->path_len = (size_t)n;
-    c->loc = route(c->vhost, c->path, c->path_len);
-    c->status = 0;
+    h->target.p = h->path.p; /* the text pt_conn_reroute kept */
+    h->target.len = len;
     /* the new path meets its own location's rules, as nginx's internal
      * redirects do: a script cannot hand out what a deny keeps */
     if (pt_router_run(c, false, false) == PT_ROUTE_CONTINUE)

@@ -114,6 +114,7 @@ struct pt_conn {
     bool proxy_pending;                 /* its listener wants a PROXY header, not read yet */
     unsigned char *proxy_buf;           /* the header so far */
     size_t proxy_len;
+    int err_status; /* serving error_page for this status (its status line keeps it); 0: no */
 };
 
 /* Take over an accepted socket (non-blocking); tls: from a TLS listener;
@@ -132,6 +133,10 @@ void pt_conn_stop(pt_conn *c);
 /* Log a rejected request and queue its error page; the connection closes
  * after it when close is set. */
 void pt_conn_reject(pt_conn *c, int status, const char *why, bool close);
+/* error_page: serve the page the request's location names for status
+ * (GET and HEAD only, once per request) by an internal redirect to a
+ * static file, the status kept. false: none applies, the caller answers. */
+bool pt_conn_error_page(pt_conn *c, int status, bool close);
 /* The router's phases, which waited (PT_ROUTE_WAIT), let the request go on
  * to its body and handler. */
 void pt_conn_phases_done(pt_conn *c);
@@ -140,6 +145,13 @@ void pt_conn_kick(pt_conn *c);
 /* A gateway's script answered with a local redirect: serve that path as a
  * new GET (HEAD stays HEAD) within the same response. */
 void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len);
+/* An internal redirect that keeps the request (method, body, REQUEST_URI):
+ * the path and query of uri (len bytes, as on a request line) become the
+ * request's, routed again (try_files, error_page). -1 when it is invalid. */
+int pt_conn_reroute(pt_conn *c, const char *uri, size_t len);
+/* The same with a path that is already decoded and normalised (a file
+ * try_files found), the query kept. */
+int pt_conn_set_path(pt_conn *c, const char *path, size_t len);
 
 /* Release what a closed connection still holds (called after the event batch). */
 void pt_conn_free(pt_conn *c);

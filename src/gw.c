@@ -5,6 +5,7 @@
  * cgi.c and fcgi.c differ only in how bytes reach the program. */
 #include "first.h"
 #include "gw.h"
+#include "router.h"
 #include "body.h"
 #include "conn.h"
 #include "h1_resp.h"
@@ -385,12 +386,16 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
     r->filename[0] = r->dir[0] = '\0';
     r->fd = r->dir_fd = -1;
     r->dir_fd_owned = false;
-    r->doc_root = loc->root ? loc->root : c->vhost->root;
+    /* an aliased gateway's DOCUMENT_ROOT is its alias, as nginx's
+     * $document_root and lighttpd's basedir are */
+    r->doc_root = loc->alias ? loc->alias : loc->root ? loc->root : c->vhost->root;
     size_t pfx = loc->match == PT_MATCH_PREFIX ? loc->pattern_len : 0;
     if (pfx > 0 && loc->pattern[pfx - 1] == '/')
         pfx--; /* keep the '/' in the remainder */
     if (pfx > plen)
         pfx = plen; /* "/app" for a "/app/" location */
+    if (loc->alias && pt_router_alias_rel(loc->pattern, loc->pattern_len, path, plen) < 0)
+        return 404; /* "/cgitX" under "/cgit": not the alias's */
 
     if (loc->cgi_program || (!do_walk && !loc->cgi_dir && loc->match == PT_MATCH_PREFIX)) {
         /* one program for the whole prefix: SCRIPT_NAME is the prefix */

@@ -2,6 +2,7 @@
  * Date comes from a once-per-second cache (httpdate.c). */
 #include "first.h"
 #include "h1_resp.h"
+#include "phases.h"
 #include "conn.h"
 #include "httpdate.h"
 #include "util.h"
@@ -83,6 +84,24 @@ const char *pt_status_reason(int status)
     }
 }
 
+/* add_header of the request's location (or vhost): on the statuses nginx
+ * adds them to (success, redirects, 304), on every status with
+ * add_header_always. Checked at load time (phases.c): no CR/LF. */
+static void add_headers(pt_conn *c, int status)
+{
+    const pt_add_headers *h = c->loc     ? c->loc->ph.add_headers
+                              : c->vhost ? c->vhost->ph.add_headers
+                                         : NULL;
+    if (!h)
+        return;
+    bool ok = status == 200 || status == 201 || status == 204 || status == 206 || status == 301 ||
+              status == 302 || status == 303 || status == 304 || status == 307 || status == 308;
+    if (!ok && !h->always)
+        return;
+    for (size_t i = 0; i < h->n; i++)
+        pt_resp_header(c, h->v[i].name, h->v[i].value, strlen(h->v[i].value));
+}
+
 /* Status line, Date and Server, written straight into the queue (no stdio:
  * this runs once per response). */
 static void begin(pt_conn *c, int status, const char *reason)
@@ -113,10 +132,14 @@ static void begin(pt_conn *c, int status, const char *reason)
     *p++ = '\r';
     *p++ = '\n';
     pt_cq_commit(&c->out, (size_t)(p - s));
+    add_headers(c, status);
 }
 
 void pt_resp_begin(pt_conn *c, int status)
 {
+    /* an error page keeps the status of the error (nginx's error_page) */
+    if (c->err_status && status == 200)
+        status = c->err_status;
     begin(c, status, pt_status_reason(status));
 }
 

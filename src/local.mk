@@ -28,6 +28,7 @@ src_libportico_a_SOURCES = \
 	src/router.c src/router.h \
 	src/proxyproto.c src/proxyproto.h \
 	src/realip.c src/realip.h \
+	src/phases.c src/phases.h \
 	src/conn.c src/conn.h \
 	src/h1_resp.c src/h1_resp.h \
 	src/compress.c src/compress.h \

@@ -15,6 +15,8 @@
 #include "htpasswd.h"
 #include "log.h"
 #include "realip.h"
+#include "phases.h"
+#include "resolve.h"
 #include "util.h"
 
 #include <openssl/crypto.h>
@@ -22,7 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------- helpers */
 
@@ -48,6 +54,43 @@ const pt_location *pt_router_prefix(const pt_vhost *v, const char *path, size_t 
             best = l;
     }
     return best;
+}
+
+ssize_t pt_router_alias_rel(const char *pat, size_t plen, const char *path, size_t len)
+{
+    if (plen > len || memcmp(pat, path, plen) != 0)
+        return -1;
+    if (plen > 0 && pat[plen - 1] != '/' && plen < len && path[plen] != '/')
+        return -1;
+    size_t i = plen;
+    while (i < len && path[i] == '/')
+        i++;
+    return (ssize_t)i;
+}
+
+int pt_router_base(const pt_conn *c, const pt_location *l, const char *path, size_t len,
+                   const char **root, int *fd, bool *own, const char **rel)
+{
+    const pt_vhost *v = c->vhost;
+    size_t off = 1;
+    *own = false;
+    if (l && l->alias) {
+        ssize_t o = pt_router_alias_rel(l->pattern, l->pattern_len, path, len);
+        if (o < 0)
+            return -1;
+        off = (size_t)o;
+        *root = l->alias;
+    } else {
+        *root = l && l->root ? l->root : v->root;
+    }
+    *rel = off < len ? path + off : ".";
+    if (l && (l->alias || l->root)) {
+        *fd = open(*root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        *own = *fd >= 0;
+    } else {
+        *fd = v->root_fd;
+    }
+    return *fd < 0 ? -1 : 0;
 }
 
 /* An answer of our own: status, one extra header, a body (copied). */
@@ -79,6 +122,8 @@ static bool access_denied(pt_conn *c, const pt_access_list *l, bool has_body)
     char ctx[1300];
     log_ctx(c, ctx, sizeof(ctx));
     pt_log_warn("access forbidden by rule \"%s\" (%s), %s", r->text, r->where, ctx);
+    if (pt_conn_error_page(c, 403, has_body))
+        return true;
     pt_resp_error(c, 403, has_body);
     c->state = PT_CS_WRITE;
     return true;
@@ -436,6 +481,77 @@ static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
     return c->loc->ph.auth_own ? c->loc->ph.auth : pre->ph.auth;
 }
 
+/* ----------------------------------------------------------- try_files */
+
+/* The phases again for the request's new path (its own location's access
+ * rules, authentication, return and try_files, as nginx's internal
+ * redirects), at most 10 times per request. */
+static pt_route_rc rerun(pt_conn *c, bool has_body, const char *what)
+{
+    if (++c->redirects > 10) {
+        pt_conn_reject(c, 500, what, has_body);
+        return PT_ROUTE_DONE;
+    }
+    return pt_router_run(c, has_body, false);
+}
+
+/* Is what the path names (beneath c->loc's root or alias) there, as a
+ * directory when it ends in '/', else as a regular file? */
+static bool path_exists(const pt_conn *c, const char *path, size_t len)
+{
+    const char *root, *rel;
+    int fd;
+    bool own, want_dir = path[len - 1] == '/';
+    if (pt_router_base(c, c->loc, path, len, &root, &fd, &own, &rel) < 0)
+        return false;
+    struct stat st;
+    int f = pt_resolve_stat(fd, root, rel, O_PATH | O_CLOEXEC, pt_resolve_follow(c->vhost, c->loc),
+                            &st);
+    if (own)
+        close(fd);
+    if (f < 0)
+        return false;
+    close(f);
+    return want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
+}
+
+/* nginx's try_files: the first entry that exists is served (by the
+ * location it routes to); else the last entry, a URI the request is
+ * redirected to internally (method, body and REQUEST_URI kept), or a
+ * status. */
+static pt_route_rc try_files(pt_conn *c, const pt_try_files *t, bool has_body)
+{
+    const pt_head *h = &c->rq->head;
+    pt_phase_vars v = {c->path, c->path_len, h->has_query ? h->query.p : NULL,
+                       h->has_query ? h->query.len : 0};
+    char buf[PATH_MAX];
+    for (size_t i = 0; i + 1 < t->n; i++) {
+        long n = pt_phases_expand(t->items[i], &v, buf, sizeof(buf));
+        while (n > 1 && buf[n - 1] == '/' && buf[n - 2] == '/')
+            buf[--n] = '\0'; /* "$uri/" of "/dir/" */
+        if (n <= 0 || buf[0] != '/' || !path_exists(c, buf, (size_t)n))
+            continue;
+        if ((size_t)n == c->path_len && memcmp(buf, c->path, (size_t)n) == 0)
+            return PT_ROUTE_CONTINUE;
+        if (pt_conn_set_path(c, buf, (size_t)n) < 0) {
+            pt_conn_reject(c, 500, "try_files: path too long", has_body);
+            return PT_ROUTE_DONE;
+        }
+        /* the new path meets its own location's phases */
+        return rerun(c, has_body, "try_files: more than 10 internal redirects");
+    }
+    if (t->fallback_status) {
+        pt_conn_reject(c, t->fallback_status, "try_files", has_body);
+        return PT_ROUTE_DONE;
+    }
+    long n = pt_phases_expand(t->items[t->n - 1], &v, buf, sizeof(buf));
+    if (n < 0 || pt_conn_reroute(c, buf, (size_t)n) < 0) {
+        pt_conn_reject(c, 500, "try_files: invalid fallback", has_body);
+        return PT_ROUTE_DONE;
+    }
+    return rerun(c, has_body, "try_files: more than 10 internal redirects");
+}
+
 /* the phases after authentication */
 static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
 {
@@ -444,6 +560,8 @@ static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
         do_return(c, ret, has_body);
         return PT_ROUTE_DONE;
     }
+    if (c->loc->ph.try_files)
+        return try_files(c, c->loc->ph.try_files, has_body);
     return PT_ROUTE_CONTINUE;
 }
 

@@ -34,4 +34,18 @@ int pt_router_parse_return(const char *text, pt_return_cfg *r, char *why, size_t
 /* The longest prefix location of v matching path (NULL when none). */
 const pt_location *pt_router_prefix(const pt_vhost *v, const char *path, size_t len);
 
+/* An aliased prefix location: the offset in path (len bytes, normalised,
+ * under the prefix pat of plen bytes) where the part relative to the alias
+ * directory starts (past any '/'), or -1 when the prefix ends inside a
+ * segment ("/icons" and "/iconsX/..": nginx's off-by-slash alias hole is
+ * closed). The relative part is empty for the alias directory itself. */
+ssize_t pt_router_alias_rel(const char *pat, size_t plen, const char *path, size_t len);
+
+/* The directory c->loc's paths map onto (a location's root or alias, or the
+ * vhost's root) and the relative name of path in it, for the resolver:
+ * *rel points into path ("." for the directory itself), *fd is an O_PATH fd
+ * (*own: the caller closes it). -1 when the path cannot map (404). */
+int pt_router_base(const struct pt_conn *c, const pt_location *l, const char *path, size_t len,
+                   const char **root, int *fd, bool *own, const char **rel);
+
 #endif

@@ -6,6 +6,7 @@
  * it: the same open, the same result, only not repeated. */
 #include "first.h"
 #include "static.h"
+#include "router.h"
 #include "conn.h"
 #include "dirlist.h"
 #include "fcache.h"
@@ -627,13 +628,24 @@ void pt_static_serve(pt_conn *c)
     }
     pt_fcache *fc = c->w->fcache;
     root_ref r = {c->vhost->root, c->vhost->root_fd, false, (int)(c->vhost - c->w->cfg->vhosts)};
-    if (c->loc && c->loc->root) {
-        r.path = c->loc->root;
+    const char *rel = c->path_len > 1 ? c->path + 1 : ".";
+    size_t rel_len = c->path_len > 1 ? c->path_len - 1 : 1;
+    if (c->loc && (c->loc->root || c->loc->alias)) {
+        r.path = c->loc->alias ? c->loc->alias : c->loc->root;
         r.fd = -1;
         r.is_loc = true;
     }
-    const char *rel = c->path_len > 1 ? c->path + 1 : ".";
-    size_t rel_len = c->path_len > 1 ? c->path_len - 1 : 1;
+    if (c->loc && c->loc->alias) {
+        /* what follows the prefix, beneath the alias directory */
+        ssize_t off =
+            pt_router_alias_rel(c->loc->pattern, c->loc->pattern_len, c->path, c->path_len);
+        if (off < 0) {
+            pt_conn_reject(c, 404, "outside the alias", false);
+            return;
+        }
+        rel = (size_t)off < c->path_len ? c->path + off : ".";
+        rel_len = strlen(rel);
+    }
     pt_fent *e = lookup(c, &r, 'P', -1, rel, rel_len, NULL, o.follow_symlinks);
     if (!e)
         goto out;

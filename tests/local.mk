@@ -28,7 +28,8 @@ UNIT_TESTS = \
 	tests/unit/test_access \
 	tests/unit/test_proxyproto \
 	tests/unit/test_htpasswd \
-	tests/unit/test_compress
+	tests/unit/test_compress \
+	tests/unit/test_phases
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -57,6 +58,7 @@ tests_unit_test_alog_LDADD = $(PT_LIBS)
 tests_unit_test_access_LDADD = $(PT_LIBS)
 tests_unit_test_proxyproto_LDADD = $(PT_LIBS)
 tests_unit_test_htpasswd_LDADD = $(PT_LIBS)
+tests_unit_test_phases_LDADD = $(PT_LIBS)
 # the decoders check what compress.c codes
 tests_unit_test_compress_LDADD = $(PT_LIBS) $(BROTLIDEC_LIBS)
 # the test makes libportico.a's allocations fail on purpose
@@ -64,6 +66,7 @@ tests_unit_test_spawn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=calloc
 EXTRA_DIST += tests/unit/tap.h
 
 PY_TESTS = \
+	tests/t_phases2.py \
 	tests/t_cli.py \
 	tests/t_sendfile.py \
 	tests/t_http.py \
