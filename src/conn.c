@@ -149,11 +149,11 @@ static void drop_gw(pt_conn *c, bool abort)
  * into any of them until the request ends. */
 static void redir_free(pt_conn *c)
 {
-    while (c->redir) {
+    while (c->rq && c->rq->redir) {
         char *prev;
-        memcpy(&prev, c->redir, sizeof(prev));
-        free(c->redir);
-        c->redir = prev;
+        memcpy(&prev, c->rq->redir, sizeof(prev));
+        free(c->rq->redir);
+        c->rq->redir = prev;
     }
 }
 
@@ -162,10 +162,10 @@ static char *redir_push(pt_conn *c, const char *s, size_t len)
     char *b = malloc(sizeof(char *) + len + 1);
     if (!b)
         return NULL;
-    memcpy(b, &c->redir, sizeof(char *));
+    memcpy(b, &c->rq->redir, sizeof(char *));
     memcpy(b + sizeof(char *), s, len);
     b[sizeof(char *) + len] = '\0';
-    c->redir = b;
+    c->rq->redir = b;
     return b + sizeof(char *);
 }
 
@@ -297,14 +297,14 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close)
     /* a body left unread, or another method: the plain page (nginx sends
      * error pages to GET and HEAD only); an error while serving the error
      * page gets the plain page too, so nothing loops */
-    if (close || c->err_status || !c->loc || !c->vhost ||
+    if (close || c->rq->err_status || !c->loc || !c->vhost ||
         (h->method != PT_M_GET && h->method != PT_M_HEAD))
         return false;
     const char *page = pt_phases_errpage_find(c->loc->ph.error_pages, status);
     if (!page)
         return false;
     const pt_location *was = c->loc;
-    c->err_status = status;
+    c->rq->err_status = status;
     if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->loc || c->loc->handler != PT_H_STATIC) {
         /* error pages are static files (a gateway may be the one failing) */
         c->loc = was;
@@ -330,7 +330,7 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
     if (pt_conn_error_page(c, status, close))
         return;
     /* the error page itself failed: the plain page, with the first status */
-    pt_resp_error(c, c->err_status ? c->err_status : status, close);
+    pt_resp_error(c, c->rq->err_status ? c->rq->err_status : status, close);
     c->state = PT_CS_WRITE;
 }
 
@@ -377,7 +377,7 @@ static void access_log(pt_conn *c)
         .status = c->status,
         .body_bytes = c->bytes_written > c->head_out_len ? c->bytes_written - c->head_out_len : 0,
         .bytes_sent = c->bytes_written,
-        .bytes_received = c->head_len + c->body_rx,
+        .bytes_received = c->head_len + c->rq->body_rx,
         .request_ms = c->w->loop.now - c->t_start,
         .gateway_ms = -1,
         .request_id = f->uses_request_id ? pt_conn_request_id(c) : NULL,
@@ -386,8 +386,9 @@ static void access_log(pt_conn *c)
         .proxy_af = c->tcp_af,
     };
     /* the time spent in the gateway (CGI or FastCGI) */
-    if (c->gw_t_start)
-        r.gateway_ms = (int64_t)(c->gw_ms_set ? c->gw_ms : c->w->loop.now - c->gw_t_start);
+    if (c->rq->gw_t_start)
+        r.gateway_ms =
+            (int64_t)(c->rq->gw_ms_set ? c->rq->gw_ms : c->w->loop.now - c->rq->gw_t_start);
     char host[256];
     if (hd && hd->host.len) {
         size_t hl = PT_MIN(hd->host.len, sizeof(host) - 1);
@@ -460,11 +461,13 @@ static void reset_request(pt_conn *c)
     c->status = 0;
     c->head_out_start = c->head_out_len = c->bytes_written = 0;
     c->body_collect = c->gw_done = c->chunked_out = false;
-    c->gw_t_start = c->gw_ms = 0;
-    c->gw_ms_set = false;
-    c->redirects = 0;
-    c->err_status = 0;
-    c->body_rx = 0;
+    if (c->rq) {
+        c->rq->gw_t_start = c->rq->gw_ms = 0;
+        c->rq->gw_ms_set = false;
+        c->rq->redirects = 0;
+        c->rq->err_status = 0;
+        c->rq->body_t0 = c->rq->body_rx = 0;
+    }
     pt_realip_reset(c);
 }
 
@@ -480,7 +483,7 @@ static bool more_input(pt_conn *c)
         ssize_t n = read_some(c);
         if (n > 0) {
             if (c->state == PT_CS_BODY)
-                c->body_rx += (uint64_t)n;
+                c->rq->body_rx += (uint64_t)n;
             return true;
         }
         if (n == 0 || n == -2) {
@@ -845,8 +848,8 @@ static void after_phases(pt_conn *c)
     if (h->is_chunked)
         pt_chunked_init(&c->rq->chunked, lim->max_body, lim->header_buffer);
     c->body_pos = c->head_len;
-    c->body_t0 = c->w->loop.now;
-    c->body_rx = c->in_len - c->head_len;
+    c->rq->body_t0 = c->w->loop.now;
+    c->rq->body_rx = c->in_len - c->head_len;
     c->state = PT_CS_BODY;
     if (h->expect_continue && c->in_len == c->head_len) {
         pt_cq_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -921,14 +924,14 @@ static bool body_too_slow(pt_conn *c)
     uint64_t rate = lim->body_min_rate;
     if (rate == 0)
         return false;
-    uint64_t ms = c->w->loop.now - c->body_t0;
+    uint64_t ms = c->w->loop.now - c->rq->body_t0;
     uint64_t allowed =
-        lim->body_timeout_ms + c->body_rx / rate * 1000 + c->body_rx % rate * 1000 / rate;
+        lim->body_timeout_ms + c->rq->body_rx / rate * 1000 + c->rq->body_rx % rate * 1000 / rate;
     if (ms <= allowed)
         return false;
     char why[128];
     snprintf(why, sizeof(why), "request body at %llu bytes/s, under body_min_rate %llu",
-             (unsigned long long)(c->body_rx * 1000 / ms), (unsigned long long)rate);
+             (unsigned long long)(c->rq->body_rx * 1000 / ms), (unsigned long long)rate);
     pt_conn_reject(c, 408, why, true);
     return true;
 }
@@ -937,7 +940,7 @@ static void log_request(pt_conn *c)
 {
     c->logged = true;
     access_log(c);
-    pt_stats_request(c->status, c->head_len + c->body_rx, c->bytes_written);
+    pt_stats_request(c->status, c->head_len + c->rq->body_rx, c->bytes_written);
 }
 
 static void finish_request(pt_conn *c)
@@ -977,7 +980,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
 {
     pt_conn *c = t->data;
     if (c->gw_q) {
-        const char *why = c->gw_q_why;
+        const char *why = c->rq->gw_q_why;
         pt_gw_queue_remove(c);
         /* a FastCGI request waits whole (params built) for a connection:
          * nothing reached a backend, let it go, or the connection would
@@ -1034,7 +1037,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
  * after a router phase that waits (a password verified off the loop). */
 static bool waiting(const pt_conn *c)
 {
-    return c->gw_q || (c->gw && !c->gw_done) || c->phase_job;
+    return c->gw_q || (c->gw && !c->gw_done) || (c->rq && c->rq->phase_job);
 }
 
 static void linger_read(pt_conn *c)
@@ -1113,7 +1116,7 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         if (n > 0 && (c->sock.flags & PT_SOCK_PLAIN_ON_TLS))
             plain_on_tls(c);
         if (n > 0 && c->state == PT_CS_BODY) {
-            c->body_rx += (uint64_t)n;
+            c->rq->body_rx += (uint64_t)n;
             pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
         }
     }
@@ -1168,7 +1171,7 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     drop_gw(c, false);
     c->gw_done = false;
     /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
-    if (++c->redirects > 10) {
+    if (++c->rq->redirects > 10) {
         pt_conn_reject(c, 502, "more than 10 local redirects", false);
         drive(c);
         return;

@@ -38,6 +38,19 @@ typedef struct pt_req {
     char request_id[129]; /* made on first use ("" until then) */
     char auth_user[256];  /* REMOTE_USER after HTTP Basic authentication (router.c) */
     size_t auth_user_len; /* 0: nobody was authenticated */
+    uint64_t body_t0;     /* loop time the body began: limits.body_min_rate counts from here */
+    uint64_t body_rx;     /* body bytes received so far (framing included) */
+    uint64_t gw_t_start;  /* loop time the gateway started (0: none) */
+    uint64_t gw_ms;       /* gateway time, for the access log */
+    bool gw_ms_set;
+    const char *gw_q_why; /* the 503's reason when a gateway queue's wait times out */
+    char *redir;          /* the internal redirects' targets, kept until the request ends */
+    int redirects;
+    int err_status;  /* serving error_page for this status (its status line keeps it); 0: no */
+    void *phase_job; /* a router phase waiting off the loop (router.c), NULL: none */
+    /* a backend's headers kept for the file its X-Sendfile named (xsend.c) */
+    char *xs_hdrs, *xs_ctype;
+    size_t xs_hdrs_len;
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
@@ -77,8 +90,7 @@ struct pt_conn {
     bool req_complete; /* head and body read: the request was dispatched */
     bool logged;       /* its access-log line is written */
     bool body_collect;
-    bool gw_done; /* the gateway delivered the whole response */
-    bool gw_ms_set;
+    bool gw_done;     /* the gateway delivered the whole response */
     bool chunked_out; /* response body uses chunked framing */
     int status;
     uint64_t body_left;
@@ -86,23 +98,12 @@ struct pt_conn {
     uint64_t head_out_start, head_out_len, bytes_written;
     uint64_t t_start; /* loop time the head began to arrive (the access log's duration) */
     time_t t_wall;    /* the same instant as wall-clock time (the access log's date) */
-    uint64_t body_t0; /* loop time the body began: limits.body_min_rate counts from here */
-    uint64_t body_rx; /* body bytes received so far (framing included) */
 
     /* gateways */
     struct pt_gw *gw;         /* the gateway producing the response, NULL when none */
     struct pt_gw_queue *gw_q; /* waiting for a CGI process or FastCGI connection */
-    const char *gw_q_why;     /* the 503's reason when the wait times out */
     pt_conn *gw_qnext;
-    uint64_t gw_t_start; /* loop time the gateway started (0: none) */
-    uint64_t gw_ms;      /* gateway time, for the access log */
-    char *redir;         /* target of a local redirect (RFC 3875 §6.2.2) */
-    int redirects;
-    /* a backend's headers kept for the file its X-Sendfile named (xsend.c) */
-    char *xs_hdrs, *xs_ctype;
-    size_t xs_hdrs_len;
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
-    void *phase_job;          /* a router phase waiting off the loop (router.c), NULL: none */
 
     /* real client address (realip.c): peer_* above are the current
      * request's (X-Forwarded-For), conn_* the connection's (the TCP peer,
@@ -114,7 +115,6 @@ struct pt_conn {
     bool proxy_pending;                 /* its listener wants a PROXY header, not read yet */
     unsigned char *proxy_buf;           /* the header so far */
     size_t proxy_len;
-    int err_status; /* serving error_page for this status (its status line keeps it); 0: no */
 };
 
 /* Take over an accepted socket (non-blocking); tls: from a TLS listener;

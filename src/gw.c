@@ -60,8 +60,8 @@ void pt_gw_attach(pt_gw *g, pt_conn *c)
     g->c = c;
     c->gw = g;
     c->gw_done = false;
-    if (c->gw_t_start == 0)
-        c->gw_t_start = c->w->loop.now ? c->w->loop.now : 1;
+    if (c->rq->gw_t_start == 0)
+        c->rq->gw_t_start = c->w->loop.now ? c->w->loop.now : 1;
 }
 
 void pt_gw_unlink(pt_gw *g)
@@ -70,9 +70,9 @@ void pt_gw_unlink(pt_gw *g)
     g->c = NULL;
     if (c && c->gw == g) {
         c->gw = NULL;
-        if (c->gw_t_start && !c->gw_ms_set) {
-            c->gw_ms = c->w->loop.now - c->gw_t_start;
-            c->gw_ms_set = true;
+        if (c->rq->gw_t_start && !c->rq->gw_ms_set) {
+            c->rq->gw_ms = c->w->loop.now - c->rq->gw_t_start;
+            c->rq->gw_ms_set = true;
         }
     }
 }
@@ -587,7 +587,7 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
 void pt_gw_queue_push(pt_gw_queue *q, pt_conn *c, pt_tlist *list, const char *why)
 {
     c->gw_q = q;
-    c->gw_q_why = why;
+    c->rq->gw_q_why = why;
     c->gw_qnext = NULL;
     if (q->tail)
         q->tail->gw_qnext = c;

@@ -138,8 +138,8 @@ static void begin(pt_conn *c, int status, const char *reason)
 void pt_resp_begin(pt_conn *c, int status)
 {
     /* an error page keeps the status of the error (nginx's error_page) */
-    if (c->err_status && status == 200)
-        status = c->err_status;
+    if (c->rq && c->rq->err_status && status == 200)
+        status = c->rq->err_status;
     begin(c, status, pt_status_reason(status));
 }
 

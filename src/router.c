@@ -305,7 +305,7 @@ static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body, boo
         pt_authq_job *j = pt_authq_job_new(user, ulen, pw, pwlen, hash, on_verified, c);
         if (j && pt_authq_submit(&c->w->loop, j) == 0) {
             OPENSSL_cleanse(cred, sizeof(cred));
-            c->phase_job = j;
+            c->rq->phase_job = j;
             return AUTH_WAIT;
         }
         /* no thread: verify here after all (slow, but correct) */
@@ -488,7 +488,7 @@ static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
  * redirects), at most 10 times per request. */
 static pt_route_rc rerun(pt_conn *c, bool has_body, const char *what)
 {
-    if (++c->redirects > 10) {
+    if (++c->rq->redirects > 10) {
         pt_conn_reject(c, 500, what, has_body);
         return PT_ROUTE_DONE;
     }
@@ -599,7 +599,7 @@ static void on_verified(pt_authq_job *j)
         pt_authq_job_free(j); /* the client has gone */
         return;
     }
-    c->phase_job = NULL;
+    c->rq->phase_job = NULL;
     const pt_head *h = &c->rq->head;
     bool has_body = h->is_chunked || h->content_length > 0;
     const pt_location *pre = prefix_of(c);
@@ -615,8 +615,8 @@ static void on_verified(pt_authq_job *j)
 
 void pt_router_abort(pt_conn *c)
 {
-    pt_authq_job *j = c->phase_job;
+    pt_authq_job *j = c->rq->phase_job;
     if (j)
         j->owner = NULL;
-    c->phase_job = NULL;
+    c->rq->phase_job = NULL;
 }

@@ -148,9 +148,9 @@ static size_t content_type_value(const char *name, size_t len, char *v, size_t c
 
 static void content_type(pt_conn *c, const char *name, size_t len)
 {
-    if (c->xs_ctype) {
+    if (c->rq->xs_ctype) {
         /* X-Sendfile: the backend's Content-Type wins (xsend.c) */
-        pt_resp_header(c, "Content-Type", c->xs_ctype, strlen(c->xs_ctype));
+        pt_resp_header(c, "Content-Type", c->rq->xs_ctype, strlen(c->rq->xs_ctype));
         return;
     }
     char v[1024];
@@ -172,8 +172,8 @@ static pt_str header_str(const pt_conn *c, const char *name)
 /* The backend's own headers when it named this file by X-Sendfile. */
 static void xs_headers(pt_conn *c)
 {
-    if (c->xs_hdrs_len)
-        pt_cq_append(&c->out, c->xs_hdrs, c->xs_hdrs_len);
+    if (c->rq->xs_hdrs_len)
+        pt_cq_append(&c->out, c->rq->xs_hdrs, c->rq->xs_hdrs_len);
 }
 
 static void validators(pt_conn *c, const char *etag, size_t etag_len, const char *lm)
@@ -398,7 +398,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
     }
     if (nr == 0) {
         pt_resp_begin(c, 200);
-        if (e->hdr && !c->xs_hdrs) {
+        if (e->hdr && !c->rq->xs_hdrs) {
             pt_cq_append(&c->out, e->hdr, e->hdr_len);
         } else {
             content_type(c, name, name_len);

@@ -46,9 +46,9 @@ static bool keep_headers(pt_conn *c, const pt_cgi_resp *r)
     size_t n = 0;
     for (size_t i = 0; i < r->nhdrs; i++) {
         pt_str k = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
-        if (pt_str_ieq(k.p, k.len, "Content-Type") && !c->xs_ctype) {
-            c->xs_ctype = strndup(v.p, v.len);
-            if (!c->xs_ctype) {
+        if (pt_str_ieq(k.p, k.len, "Content-Type") && !c->rq->xs_ctype) {
+            c->rq->xs_ctype = strndup(v.p, v.len);
+            if (!c->rq->xs_ctype) {
                 free(h);
                 return false;
             }
@@ -63,8 +63,8 @@ static bool keep_headers(pt_conn *c, const pt_cgi_resp *r)
         memcpy(h + n, "\r\n", 2);
         n += 2;
     }
-    c->xs_hdrs = h;
-    c->xs_hdrs_len = n;
+    c->rq->xs_hdrs = h;
+    c->rq->xs_hdrs_len = n;
     return true;
 }
 
@@ -168,9 +168,11 @@ bool pt_xsend_take(pt_gw *g)
 
 void pt_xsend_release(pt_conn *c)
 {
-    free(c->xs_hdrs);
-    free(c->xs_ctype);
-    c->xs_hdrs = NULL;
-    c->xs_ctype = NULL;
-    c->xs_hdrs_len = 0;
+    if (!c->rq)
+        return;
+    free(c->rq->xs_hdrs);
+    free(c->rq->xs_ctype);
+    c->rq->xs_hdrs = NULL;
+    c->rq->xs_ctype = NULL;
+    c->rq->xs_hdrs_len = 0;
 }
