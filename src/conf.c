@@ -167,7 +167,7 @@ static const key_spec location_keys[] = {
 #define H_CGI (1u << PT_H_CGI)
 #define H_FCGI (1u << PT_H_FASTCGI)
 /* the handlers that reach a backend */
-#define H_UP (H_FCGI | (1u << PT_H_SCGI) | (1u << PT_H_UWSGI))
+#define H_UP (H_FCGI | (1u << PT_H_SCGI) | (1u << PT_H_UWSGI) | (1u << PT_H_PROXY))
 #define H_STATUS (1u << PT_H_STATUS)
 
 /* Location keys that only some handlers take; the others are generic. */
@@ -1369,7 +1369,8 @@ static int get_pass_env(load_ctx *x, const config_setting_t *s, pt_location *l)
 
 static const char *handler_name(pt_handler_kind h)
 {
-    static const char *const names[] = {"static", "cgi", "fastcgi", "scgi", "uwsgi", "status"};
+    static const char *const names[] = {"static", "cgi",    "fastcgi", "scgi",
+                                        "uwsgi",  "status", "proxy"};
     return names[h];
 }
 
@@ -1779,8 +1780,11 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
         l->handler = PT_H_UWSGI;
     else if (strcmp(h, "status") == 0)
         l->handler = PT_H_STATUS;
+    else if (strcmp(h, "proxy") == 0)
+        l->handler = PT_H_PROXY;
     else
-        return fail_at(x, s, "unknown handler '%s' (static, cgi, fastcgi, scgi, uwsgi or status)",
+        return fail_at(x, s,
+                       "unknown handler '%s' (static, cgi, fastcgi, scgi, uwsgi, proxy or status)",
                        h);
     if (check_handler_keys(x, g, l->handler) < 0)
         return -1;
@@ -1799,7 +1803,8 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     /* applications behind a backend (PHP, WSGI) authenticate themselves:
      * FastCGI, SCGI and uwsgi pass credentials by default; CGI keeps RFC
      * 3875 §4.1.18's choice to withhold them. */
-    l->pass_authorization = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
+    l->pass_authorization = (l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI) ||
+                            l->handler == PT_H_PROXY;
     l->pass_authorization_set = member(g, "pass_authorization") != NULL;
     l->require_file = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
     opt_bool(g, "status_allow_remote", &l->status_allow_remote);
@@ -2969,6 +2974,14 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
             return -1;
     for (size_t i = 0; i < cli->nuwsgi; i++)
         if (add_upstream(x, "--uwsgi", cli->uwsgi[i]) < 0)
+            return -1;
+    /* a prefix only (an extension means nothing to an HTTP upstream) */
+    for (size_t i = 0; i < cli->nproxy; i++)
+        if (cli->proxy[i][0] != '/' ? fail(x, "--proxy",
+                                          "'%s': expected PREFIX=ADDRESS[,ADDRESS...], e.g. "
+                                          "/app/=127.0.0.1:8000",
+                                          cli->proxy[i]) < 0
+                                    : add_upstream(x, "--proxy", cli->proxy[i]) < 0)
             return -1;
     if (cli->status && add_status(x, cli->status) < 0)
         return -1;

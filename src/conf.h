@@ -19,7 +19,8 @@ typedef enum pt_handler_kind {
     PT_H_FASTCGI,
     PT_H_SCGI,
     PT_H_UWSGI,
-    PT_H_STATUS
+    PT_H_STATUS,
+    PT_H_PROXY /* HTTP to an upstream server (proxy.c) */
 } pt_handler_kind;
 
 typedef struct pt_listen_cfg {
@@ -309,6 +310,8 @@ typedef struct pt_cli {
     size_t nscgi;
     const char **uwsgi; /* --uwsgi PATTERN=ADDR[,ADDR...] */
     size_t nuwsgi;
+    const char **proxy; /* --proxy PREFIX=ADDR[,ADDR...] */
+    size_t nproxy;
     const char **auth; /* --auth PREFIX=HTPASSWD */
     size_t nauth;
     const char *max_body;   /* --max-body */
