@@ -1783,9 +1783,8 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     else if (strcmp(h, "proxy") == 0)
         l->handler = PT_H_PROXY;
     else
-        return fail_at(x, s,
-                       "unknown handler '%s' (static, cgi, fastcgi, scgi, uwsgi, proxy or status)",
-                       h);
+        return fail_at(
+            x, s, "unknown handler '%s' (static, cgi, fastcgi, scgi, uwsgi, proxy or status)", h);
     if (check_handler_keys(x, g, l->handler) < 0)
         return -1;
     if ((s = member(g, "root")) &&
@@ -1803,8 +1802,8 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     /* applications behind a backend (PHP, WSGI) authenticate themselves:
      * FastCGI, SCGI and uwsgi pass credentials by default; CGI keeps RFC
      * 3875 §4.1.18's choice to withhold them. */
-    l->pass_authorization = (l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI) ||
-                            l->handler == PT_H_PROXY;
+    l->pass_authorization =
+        (l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI) || l->handler == PT_H_PROXY;
     l->pass_authorization_set = member(g, "pass_authorization") != NULL;
     l->require_file = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
     opt_bool(g, "status_allow_remote", &l->status_allow_remote);
@@ -2975,14 +2974,15 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
     for (size_t i = 0; i < cli->nuwsgi; i++)
         if (add_upstream(x, "--uwsgi", cli->uwsgi[i]) < 0)
             return -1;
-    /* a prefix only (an extension means nothing to an HTTP upstream) */
-    for (size_t i = 0; i < cli->nproxy; i++)
-        if (cli->proxy[i][0] != '/' ? fail(x, "--proxy",
-                                          "'%s': expected PREFIX=ADDRESS[,ADDRESS...], e.g. "
-                                          "/app/=127.0.0.1:8000",
-                                          cli->proxy[i]) < 0
-                                    : add_upstream(x, "--proxy", cli->proxy[i]) < 0)
+    for (size_t i = 0; i < cli->nproxy; i++) {
+        /* a prefix only: an extension means nothing to an HTTP upstream */
+        if (cli->proxy[i][0] != '/')
+            return fail(x, "--proxy",
+                        "'%s': expected PREFIX=ADDRESS[,ADDRESS...], e.g. /app/=127.0.0.1:8000",
+                        cli->proxy[i]);
+        if (add_upstream(x, "--proxy", cli->proxy[i]) < 0)
             return -1;
+    }
     if (cli->status && add_status(x, cli->status) < 0)
         return -1;
     /* after --cgi: "--cgi /cgi-bin/=DIR --auth /cgi-bin/=FILE" protects that location */

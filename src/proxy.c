@@ -234,16 +234,16 @@ enum { PX_HEAD, PX_CL, PX_CHUNKED, PX_CLOSE, PX_DONE };
 
 typedef struct pdec {
     int state;
-    bool is_head;       /* the request was HEAD: no body whatever the head says */
-    bool keep;          /* HTTP/1.1 without Connection: close */
-    size_t max;         /* gw_header_max */
-    const char *addr;   /* the server's address ("127.0.0.1:8000"), for Location */
-    char self[300];     /* "http://host" of the client's view, for Location */
-    pbuf in;            /* the head as received */
-    pbuf out;           /* the head as passed on */
-    uint64_t left;      /* PX_CL: body bytes to come */
+    bool is_head;     /* the request was HEAD: no body whatever the head says */
+    bool keep;        /* HTTP/1.1 without Connection: close */
+    size_t max;       /* gw_header_max */
+    const char *addr; /* the server's address ("127.0.0.1:8000"), for Location */
+    char self[300];   /* "http://host" of the client's view, for Location */
+    pbuf in;          /* the head as received */
+    pbuf out;         /* the head as passed on */
+    uint64_t left;    /* PX_CL: body bytes to come */
     pt_chunked ch;
-    char *cbuf;         /* PX_CHUNKED: decoded bytes */
+    char *cbuf; /* PX_CHUNKED: decoded bytes */
 } pdec;
 
 static void dec_init(void *d)
@@ -280,8 +280,7 @@ static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
         }
     }
     snprintf(x->self, sizeof(x->self), "%s://%.*s",
-             pt_tls_info_get(&c->sock, &ti) ? "https" : "http", (int)PT_MIN(hl, (size_t)250),
-             host);
+             pt_tls_info_get(&c->sock, &ti) ? "https" : "http", (int)PT_MIN(hl, (size_t)250), host);
     if (hl == 0 || hl > 250)
         x->self[0] = '\0';
 }

@@ -28,8 +28,8 @@ typedef struct pt_upstream_ev {
     int type;
     const char *data;
     size_t len;
-    int status; /* PT_UEV_FAIL: what the client gets */
-    bool count; /* PT_UEV_FAIL: counts toward the server's max_fails */
+    int status;     /* PT_UEV_FAIL: what the client gets */
+    bool count;     /* PT_UEV_FAIL: counts toward the server's max_fails */
     bool end_after; /* PT_UEV_OUT: and the response is complete (set false before feed) */
     char why[200];
 } pt_upstream_ev;
