@@ -714,9 +714,12 @@ static void test_locations(void)
     ok(fails_with("locations = ( { exact = \"/a\"; },\n { exact = \"/a\"; } );", NULL,
                   "duplicate location exact '/a'"),
        "duplicate location rejected");
-    ok(fails_with("locations = ( { prefix = \"/\"; handler = \"proxy\"; } );", NULL,
-                  "unknown handler 'proxy'"),
+    ok(fails_with("locations = ( { prefix = \"/\"; handler = \"tunnel\"; } );", NULL,
+                  "unknown handler 'tunnel'"),
        "unknown handler rejected");
+    ok(fails_with("locations = ( { prefix = \"/\"; handler = \"proxy\"; } );", NULL,
+                  "a proxy location needs a backend"),
+       "a proxy location needs a backend");
     c = ld("workers = 1;\nlocations = ( { prefix = \"/cgi-bin/\"; handler = \"cgi\"; } );", NULL);
     ok(c && c->vhosts[0].locs[0].handler == PT_H_CGI && !c->vhosts[0].locs[0].cgi_dir &&
            !c->vhosts[0].locs[0].cgi_program,
