@@ -220,7 +220,7 @@ static const key_spec backend_keys[] = {
     {"name", K_STR, NULL},        {"servers", K_SERVERS, server_keys},
     {"balance", K_STR, NULL},     BACKEND_AMOUNTS(LIMIT_KEY){"keepalive", K_BOOL, NULL},
     {"get_values", K_BOOL, NULL}, {"spawn", K_GROUP, spawn_keys},
-    {NULL, K_INT, NULL},
+    {"via", K_BOOL, NULL},        {NULL, K_INT, NULL},
 };
 static const limit_spec backend_specs[] = {BACKEND_AMOUNTS(BACKEND_SPEC)};
 
@@ -2053,6 +2053,7 @@ static int build_backend(load_ctx *x, const config_setting_t *g, pt_backend *b)
     b->keepalive = true;
     opt_bool(g, "keepalive", &b->keepalive);
     opt_bool(g, "get_values", &b->get_values);
+    opt_bool(g, "via", &b->via);
     if (get_amounts(x, g, backend_specs, PT_ARRAY_LEN(backend_specs), b) < 0)
         return -1;
     if (sp && sv)

@@ -126,7 +126,6 @@ static void put_fwd_value(pbuf *b, const char *v, size_t n)
 static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len, char **out,
                   size_t *len, bool *has_end)
 {
-    (void)bk;
     pbuf b = {0};
     const char *proto = env->https ? "https" : "http";
     const pt_header *host = find(env, "Host");
@@ -204,6 +203,9 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         put(&b, h->value, h->value_len);
         puts_(&b, "\r\n");
     }
+    /* RFC 9110 §7.6.3: after the client's own Via fields, in order */
+    if (bk->via)
+        puts_(&b, "Via: 1.1 portico\r\n");
     if (env->request_id.len) {
         puts_(&b, "X-Request-Id: ");
         put(&b, env->request_id.p, env->request_id.len);
@@ -236,6 +238,7 @@ typedef struct pdec {
     int state;
     bool is_head;     /* the request was HEAD: no body whatever the head says */
     bool keep;        /* HTTP/1.1 without Connection: close */
+    bool via;         /* the backend's via: add ours to the answer */
     size_t max;       /* gw_header_max */
     const char *addr; /* the server's address ("127.0.0.1:8000"), for Location */
     char self[300];   /* "http://host" of the client's view, for Location */
@@ -268,6 +271,7 @@ static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
     x->is_head = c->is_head || c->rq->head.method == PT_M_HEAD;
     x->max = (size_t)c->w->cfg->limits.gw_header_max;
     x->addr = b->servers[si].address;
+    x->via = b->via;
     pt_tls_info ti;
     const char *host = "";
     size_t hl = 0;
@@ -407,6 +411,8 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
     }
     if (has_cl && has_te)
         return (int)fail(ev, "both Content-Length and Transfer-Encoding");
+    if (x->via)
+        put(&x->out, "Via: 1.1 portico\r\n", PT_SLEN("Via: 1.1 portico\r\n"));
     put(&x->out, "\r\n", 2);
     if (x->out.failed) {
         ev->type = PT_UEV_FAIL;

@@ -129,6 +129,7 @@ CONF = '''
 backends = (
   { name = "gt"; servers = ( "127.0.0.1:@GT@" ); },
   { name = "gtu"; servers = ( "unix:@GTSOCK@" ); },
+  { name = "gtvia"; servers = ( "127.0.0.1:@GT@" ); via = true; },
   { name = "sync"; servers = ( "127.0.0.1:@SYNC@" ); },
   { name = "bad"; servers = ( "127.0.0.1:@BAD@" ); max_fails = 0; },
   { name = "down"; servers = ( "@DEAD0@" ); max_fails = 0; },
@@ -139,6 +140,7 @@ backends = (
 locations = (
   { prefix = "/app/"; handler = "proxy"; backend = "gt"; },
   { prefix = "/unix/"; handler = "proxy"; backend = "gtu"; },
+  { prefix = "/via/"; handler = "proxy"; backend = "gtvia"; },
   { prefix = "/sync/"; handler = "proxy"; backend = "sync"; },
   { prefix = "/bad/"; handler = "proxy"; backend = "bad"; },
   { prefix = "/down/"; handler = "proxy"; backend = "down"; },
@@ -323,6 +325,19 @@ class ProxyTcp(Exchange, ProxyCase):
 
 class ProxyUnix(Exchange, ProxyCase):
     PREFIX = '/unix/'
+
+
+class Via(ProxyCase):
+
+    def test_via_is_added_both_ways_only_when_the_backend_asks(self):
+        r = self.exchange(b'GET /via/v HTTP/1.1\r\nHost: t\r\nVia: 1.0 first\r\n'
+                          b'Connection: close\r\n\r\n')
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(json.loads(r.body)['HTTP_VIA'], '1.0 first,1.1 portico')
+        self.assertEqual(r.header('Via'), '1.1 portico')
+        r = self.exchange(b'GET /app/v HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+        self.assertNotIn('HTTP_VIA', json.loads(r.body))
+        self.assertIsNone(r.header('Via'))
 
 
 class Upstream(ProxyCase):
