@@ -167,7 +167,9 @@ static const key_spec location_keys[] = {
 #define H_CGI (1u << PT_H_CGI)
 #define H_FCGI (1u << PT_H_FASTCGI)
 /* the handlers that reach a backend */
-#define H_UP (H_FCGI | (1u << PT_H_SCGI) | (1u << PT_H_UWSGI) | (1u << PT_H_PROXY))
+#define H_UP (H_FCGI | (1u << PT_H_SCGI) | (1u << PT_H_UWSGI))
+/* HTTP reaches a backend too, but has no script or meta-variables */
+#define H_PROXY (1u << PT_H_PROXY)
 #define H_STATUS (1u << PT_H_STATUS)
 
 /* Location keys that only some handlers take; the others are generic. */
@@ -180,13 +182,13 @@ static const struct {
     {"env", H_CGI | H_UP},
     {"pass_env", H_CGI | H_UP},
     {"pass_authorization", H_CGI | H_UP},
-    {"buffering", H_CGI | H_UP},
+    {"buffering", H_CGI | H_UP | H_PROXY},
     {"interpreters", H_CGI},
     {"timeout", H_CGI},
     {"rlimit_cpu", H_CGI},
     {"rlimit_as", H_CGI},
     {"rlimit_nproc", H_CGI},
-    {"backend", H_UP},
+    {"backend", H_UP | H_PROXY},
     {"require_file", H_UP},
     {"status_allow_remote", H_STATUS},
 };
@@ -1500,16 +1502,20 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
             unsigned m = handler_keys[j].handlers;
             if (strcmp(handler_keys[j].key, k) != 0 || (m & (1u << h)))
                 continue;
-            if (m == (H_CGI | H_UP))
-                return fail_at(x, s,
-                               "'%s' only applies to handler \"cgi\", \"fastcgi\", \"scgi\" or "
-                               "\"uwsgi\"",
-                               k);
-            if (m == H_UP)
-                return fail_at(
-                    x, s, "'%s' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\"", k);
-            return fail_at(x, s, "'%s' only applies to handler \"%s\"", k,
-                           handler_name(m == H_STATUS ? PT_H_STATUS : PT_H_CGI));
+            /* "cgi", "fastcgi" or "uwsgi": the handlers of the mask, in order */
+            char list[160] = "";
+            size_t len = 0, left = (size_t)__builtin_popcount(m);
+            for (unsigned b = 0; b <= PT_H_PROXY && len < sizeof(list); b++) {
+                if (!(m & (1u << b)))
+                    continue;
+                left--;
+                len += (size_t)snprintf(list + len, sizeof(list) - len, "\"%s\"%s",
+                                        handler_name((pt_handler_kind)b),
+                                        left > 1    ? ", "
+                                        : left == 1 ? " or "
+                                                    : "");
+            }
+            return fail_at(x, s, "'%s' only applies to handler %s", k, list);
         }
     }
     return 0;
