@@ -529,6 +529,28 @@ class Flags(unittest.TestCase):
                     self.assertEqual((e['PATH_INFO'], e['QUERY_STRING']),
                                      (prefix + 'p', 'q=%d' % i))
 
+    def test_https_client_is_forwarded_as_https(self):
+        ProxyCase.setUpClass()
+        d = tempfile.mkdtemp(prefix='pt-proxy-tls-')
+        self.addCleanup(shutil.rmtree, d, True)
+        crt, key = os.path.join(d, 'c.crt'), os.path.join(d, 'c.key')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt,
+                        '-days', '2', '-subj', '/CN=localhost',
+                        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with harness.Server('--tls', '127.0.0.1:@PORT@', '--cert', crt, '--key', key,
+                            '--proxy', '/tp/=127.0.0.1:%d' % ProxyCase.gt.port,
+                            listen=[]) as srv:
+            r = harness.curl('-s', '--cacert', crt, '--resolve',
+                             'localhost:%d:127.0.0.1' % srv.port,
+                             'https://localhost:%d/tp/x' % srv.port)
+            self.assertEqual(r.returncode, 0, srv.stderr_text()[-2000:])
+            e = json.loads(r.stdout)
+            self.assertEqual(e['HTTP_X_FORWARDED_PROTO'], 'https')
+            self.assertEqual(e['HTTP_FORWARDED'],
+                             'for=127.0.0.1;proto=https;host="localhost:%d"' % srv.port)
+
     def test_bad_flag_is_refused(self):
         for arg in ('noslash', '.php=127.0.0.1:1'):
             r = subprocess.run([harness.PORTICO, '-t', '--proxy', arg], stdin=subprocess.DEVNULL,
