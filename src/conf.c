@@ -179,6 +179,8 @@ static const key_spec location_keys[] = {
 #define H_FCGI (1u << PT_H_FASTCGI)
 /* the handlers that reach a backend */
 #define H_UP (H_FCGI | (1u << PT_H_SCGI) | (1u << PT_H_UWSGI))
+/* HTTP reaches a backend too, but has no script or meta-variables */
+#define H_PROXY (1u << PT_H_PROXY)
 #define H_STATUS (1u << PT_H_STATUS)
 
 /* Location keys that only some handlers take; the others are generic. */
@@ -191,13 +193,13 @@ static const struct {
     {"env", H_CGI | H_UP},
     {"pass_env", H_CGI | H_UP},
     {"pass_authorization", H_CGI | H_UP},
-    {"buffering", H_CGI | H_UP},
+    {"buffering", H_CGI | H_UP | H_PROXY},
     {"interpreters", H_CGI},
     {"timeout", H_CGI},
     {"rlimit_cpu", H_CGI},
     {"rlimit_as", H_CGI},
     {"rlimit_nproc", H_CGI},
-    {"backend", H_UP},
+    {"backend", H_UP | H_PROXY},
     {"require_file", H_UP},
     {"status_allow_remote", H_STATUS},
     {"x_sendfile", H_CGI | H_UP},
@@ -233,7 +235,7 @@ static const key_spec backend_keys[] = {
     {"name", K_STR, NULL},        {"servers", K_SERVERS, server_keys},
     {"balance", K_STR, NULL},     BACKEND_AMOUNTS(LIMIT_KEY){"keepalive", K_BOOL, NULL},
     {"get_values", K_BOOL, NULL}, {"spawn", K_GROUP, spawn_keys},
-    {NULL, K_INT, NULL},
+    {"via", K_BOOL, NULL},        {NULL, K_INT, NULL},
 };
 static const limit_spec backend_specs[] = {BACKEND_AMOUNTS(BACKEND_SPEC)};
 
@@ -1472,7 +1474,8 @@ static int get_pass_env(load_ctx *x, const config_setting_t *s, pt_location *l)
 
 static const char *handler_name(pt_handler_kind h)
 {
-    static const char *const names[] = {"static", "cgi", "fastcgi", "scgi", "uwsgi", "status"};
+    static const char *const names[] = {"static", "cgi",    "fastcgi", "scgi",
+                                        "uwsgi",  "status", "proxy"};
     return names[h];
 }
 
@@ -1617,16 +1620,20 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
             unsigned m = handler_keys[j].handlers;
             if (strcmp(handler_keys[j].key, k) != 0 || (m & (1u << h)))
                 continue;
-            if (m == (H_CGI | H_UP))
-                return fail_at(x, s,
-                               "'%s' only applies to handler \"cgi\", \"fastcgi\", \"scgi\" or "
-                               "\"uwsgi\"",
-                               k);
-            if (m == H_UP)
-                return fail_at(
-                    x, s, "'%s' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\"", k);
-            return fail_at(x, s, "'%s' only applies to handler \"%s\"", k,
-                           handler_name(m == H_STATUS ? PT_H_STATUS : PT_H_CGI));
+            /* "cgi", "fastcgi" or "uwsgi": the handlers of the mask, in order */
+            char list[160] = "";
+            size_t len = 0, left = (size_t)__builtin_popcount(m);
+            for (unsigned b = 0; b <= PT_H_PROXY && len < sizeof(list); b++) {
+                if (!(m & (1u << b)))
+                    continue;
+                left--;
+                len += (size_t)snprintf(list + len, sizeof(list) - len, "\"%s\"%s",
+                                        handler_name((pt_handler_kind)b),
+                                        left > 1    ? ", "
+                                        : left == 1 ? " or "
+                                                    : "");
+            }
+            return fail_at(x, s, "'%s' only applies to handler %s", k, list);
         }
     }
     return 0;
@@ -2037,9 +2044,11 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
         l->handler = PT_H_UWSGI;
     else if (strcmp(h, "status") == 0)
         l->handler = PT_H_STATUS;
+    else if (strcmp(h, "proxy") == 0)
+        l->handler = PT_H_PROXY;
     else
-        return fail_at(x, s, "unknown handler '%s' (static, cgi, fastcgi, scgi, uwsgi or status)",
-                       h);
+        return fail_at(
+            x, s, "unknown handler '%s' (static, cgi, fastcgi, scgi, uwsgi, proxy or status)", h);
     if (check_handler_keys(x, g, l->handler) < 0)
         return -1;
     if ((s = member(g, "root")) &&
@@ -2059,7 +2068,8 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     /* applications behind a backend (PHP, WSGI) authenticate themselves:
      * FastCGI, SCGI and uwsgi pass credentials by default; CGI keeps RFC
      * 3875 §4.1.18's choice to withhold them. */
-    l->pass_authorization = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
+    l->pass_authorization =
+        (l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI) || l->handler == PT_H_PROXY;
     l->pass_authorization_set = member(g, "pass_authorization") != NULL;
     l->require_file = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
     opt_bool(g, "status_allow_remote", &l->status_allow_remote);
@@ -2310,6 +2320,7 @@ static int build_backend(load_ctx *x, const config_setting_t *g, pt_backend *b)
     b->keepalive = true;
     opt_bool(g, "keepalive", &b->keepalive);
     opt_bool(g, "get_values", &b->get_values);
+    opt_bool(g, "via", &b->via);
     if (get_amounts(x, g, backend_specs, PT_ARRAY_LEN(backend_specs), b) < 0)
         return -1;
     if (sp && sv)
@@ -3243,6 +3254,15 @@ static int apply_gateways(load_ctx *x, const pt_cli *cli)
     for (size_t i = 0; i < cli->nuwsgi; i++)
         if (add_upstream(x, "--uwsgi", cli->uwsgi[i]) < 0)
             return -1;
+    for (size_t i = 0; i < cli->nproxy; i++) {
+        /* a prefix only: an extension means nothing to an HTTP upstream */
+        if (cli->proxy[i][0] != '/')
+            return fail(x, "--proxy",
+                        "'%s': expected PREFIX=ADDRESS[,ADDRESS...], e.g. /app/=127.0.0.1:8000",
+                        cli->proxy[i]);
+        if (add_upstream(x, "--proxy", cli->proxy[i]) < 0)
+            return -1;
+    }
     if (cli->status && add_status(x, cli->status) < 0)
         return -1;
     /* after --cgi: "--cgi /cgi-bin/=DIR --auth /cgi-bin/=FILE" protects that location */

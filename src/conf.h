@@ -19,7 +19,8 @@ typedef enum pt_handler_kind {
     PT_H_FASTCGI,
     PT_H_SCGI,
     PT_H_UWSGI,
-    PT_H_STATUS
+    PT_H_STATUS,
+    PT_H_PROXY /* HTTP to an upstream server (proxy.c) */
 } pt_handler_kind;
 
 typedef struct pt_listen_cfg {
@@ -92,6 +93,7 @@ typedef struct pt_backend {
     uint64_t send_timeout_ms;
     uint64_t read_timeout_ms; /* no record from the backend for this long: 504 */
     bool keepalive;           /* FCGI_KEEP_CONN and a per-worker idle pool */
+    bool via;                 /* HTTP (proxy.c): Via: 1.1 portico both ways */
     uint32_t keepalive_max;   /* idle connections kept per server per worker */
     uint64_t keepalive_timeout_ms;
     uint32_t max_fails; /* failures within fail_timeout that mark a server down; 0 = never */
@@ -347,6 +349,8 @@ typedef struct pt_cli {
     size_t nscgi;
     const char **uwsgi; /* --uwsgi PATTERN=ADDR[,ADDR...] */
     size_t nuwsgi;
+    const char **proxy; /* --proxy PREFIX=ADDR[,ADDR...] */
+    size_t nproxy;
     const char **auth; /* --auth PREFIX=HTPASSWD */
     size_t nauth;
     const char *max_body;   /* --max-body */

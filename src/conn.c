@@ -11,6 +11,7 @@
 #include "fcgi.h"
 #include "scgi.h"
 #include "uwsgi.h"
+#include "proxy.h"
 #include "gw.h"
 #include "h1_resp.h"
 #include "log.h"
@@ -559,6 +560,10 @@ static void dispatch(pt_conn *c)
     }
     if (c->loc && c->loc->handler == PT_H_UWSGI) {
         pt_uwsgi_start(c);
+        return;
+    }
+    if (c->loc && c->loc->handler == PT_H_PROXY) {
+        pt_proxy_start(c);
         return;
     }
     if (c->loc && c->loc->handler == PT_H_STATUS) {

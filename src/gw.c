@@ -274,7 +274,9 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
                  g->resp.error ? g->resp.error : "no output");
         return PT_GW_BAD;
     }
-    if (g->cl >= 0 && g->sent < (uint64_t)g->cl) {
+    /* HEAD, 204 and 304 carry a Content-Length but no body (RFC 9110 §8.6) */
+    if (g->cl >= 0 && g->sent < (uint64_t)g->cl && !c->is_head && c->status != 204 &&
+        c->status != 304) {
         pt_log_warn("gateway response ended before its Content-Length, client: %s:%u",
                     pt_conn_peer_ip(c), c->peer_port);
         c->close_after = true;

@@ -48,6 +48,7 @@ src_libportico_a_SOURCES = \
 	src/upstream_conn.c src/upstream_conn.h \
 	src/scgi.c src/scgi.h \
 	src/uwsgi.c src/uwsgi.h \
+	src/proxy.c src/proxy.h \
 	src/fcgi_spawn.c src/fcgi_spawn.h \
 	src/worker.c src/worker.h \
 	src/limit.c src/limit.h \

@@ -29,6 +29,7 @@ static const char usage_text[] =
     "               [--cgi PREFIX=PATH]... [--fastcgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--scgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
     "               [--uwsgi PATTERN=ADDRESS[,ADDRESS...]]...\n"
+    "               [--proxy PREFIX=ADDRESS[,ADDRESS...]]...\n"
     "               [--auth PREFIX=HTPASSWD]...\n"
     "               [--max-body SIZE] [--error-log FILE|stderr] [--access-log FILE|off]\n"
     "               [--status PATH] [--compress] [-o SETTING=VALUE]...\n"
@@ -54,6 +55,8 @@ static const char usage_text[] =
     "                       forward PATTERN to SCGI servers\n"
     "  --uwsgi PATTERN=ADDRESS[,ADDRESS...]\n"
     "                       forward PATTERN to uwsgi-protocol servers (uWSGI)\n"
+    "  --proxy PREFIX=ADDRESS[,ADDRESS...]\n"
+    "                       forward /prefix/ to HTTP servers (a reverse proxy)\n"
     "  --auth PREFIX=HTPASSWD\n"
     "                       HTTP Basic authentication (realm \"Restricted\") for /prefix/\n"
     "                       against an htpasswd file\n"
@@ -81,6 +84,7 @@ enum {
     OPT_ACCESS_LOG,
     OPT_SCGI,
     OPT_UWSGI,
+    OPT_PROXY,
     OPT_STATUS,
     OPT_TLS,
     OPT_CERT,
@@ -97,6 +101,7 @@ static const struct option long_opts[] = {
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
     {"scgi", required_argument, NULL, OPT_SCGI},
     {"uwsgi", required_argument, NULL, OPT_UWSGI},
+    {"proxy", required_argument, NULL, OPT_PROXY},
     {"auth", required_argument, NULL, OPT_AUTH},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
@@ -207,6 +212,9 @@ int main(int argc, char **argv)
             break;
         case OPT_UWSGI:
             no_mem |= push(&cli.uwsgi, &cli.nuwsgi, optarg) < 0;
+            break;
+        case OPT_PROXY:
+            no_mem |= push(&cli.proxy, &cli.nproxy, optarg) < 0;
             break;
         case OPT_AUTH:
             no_mem |= push(&cli.auth, &cli.nauth, optarg) < 0;
@@ -336,6 +344,7 @@ out:
     free(cli.fastcgi);
     free(cli.scgi);
     free(cli.uwsgi);
+    free(cli.proxy);
     free(cli.auth);
     return rc;
 }

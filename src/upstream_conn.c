@@ -594,6 +594,8 @@ static void start_send(ureq *r)
     r->codec->dec_free(r->dec);
     memset(r->dec, 0, r->codec->dec_size);
     r->codec->dec_init(r->dec);
+    if (r->codec->bind && r->gw.c)
+        r->codec->bind(r->dec, r->gw.c, r->b->cfg, (size_t)r->si);
     r->fc->state = FC_BUSY;
     wait_mark(r, false);
     r->t_sent = r->w->loop.now;
@@ -749,6 +751,7 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
 {
     while (n > 0) {
         pt_upstream_ev ev;
+        ev.end_after = false;
         size_t used = r->codec->feed(r->dec, p, n, &ev);
         p += used;
         n -= used;
@@ -776,6 +779,15 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
                     return false;
                 }
             }
+            if (ev.end_after) {
+                /* the codec knows the framing (HTTP): the end came with it */
+                pt_upstream_ev end = {.type = PT_UEV_END};
+                if (n > 0)
+                    req_log(r, PT_LOG_WARN,
+                            "%zu bytes after the end of the response: connection not reused", n);
+                on_end(r, &end, n > 0);
+                return false;
+            }
             break;
         case PT_UEV_ERR:
             pt_errlines_feed(&r->err, r->w->loop.now, ev.data, ev.len, emit_err, r);
@@ -798,7 +810,7 @@ static void on_eof(ureq *r, int err)
     if (!r->got_bytes && retry_fresh(r, "closed by the backend"))
         return;
     char why[200];
-    if (!err && r->codec->eof_ends) {
+    if (!err && r->codec->eof_ends && (!r->codec->eof_ok || r->codec->eof_ok(r->dec))) {
         /* SCGI, uwsgi: the server closing is the end of the response */
         pt_upstream_ev ev = {.type = PT_UEV_END};
         snprintf(ev.why, sizeof(ev.why), "closed the connection before the response header");

@@ -1,5 +1,5 @@
 /* upstream_conn.h: requests to application servers over sockets, for every
- * pooled transport (FastCGI, SCGI, uwsgi): per-worker backend state, the
+ * pooled transport (FastCGI, SCGI, uwsgi, HTTP): per-worker backend state, the
  * server choice (upstream.c), connections kept idle, the queue at max_conns,
  * connection caps learned from backlog stalls, timeouts, failover and retry.
  * What differs per protocol is a codec: how the request is framed and how
@@ -28,8 +28,9 @@ typedef struct pt_upstream_ev {
     int type;
     const char *data;
     size_t len;
-    int status; /* PT_UEV_FAIL: what the client gets */
-    bool count; /* PT_UEV_FAIL: counts toward the server's max_fails */
+    int status;     /* PT_UEV_FAIL: what the client gets */
+    bool count;     /* PT_UEV_FAIL: counts toward the server's max_fails */
+    bool end_after; /* PT_UEV_OUT: and the response is complete (set false before feed) */
     char why[200];
 } pt_upstream_ev;
 
@@ -55,6 +56,13 @@ typedef struct pt_upstream_codec {
     void (*dec_free)(void *dec);
     /* Decode: returns the bytes of p used; ev says what they were. */
     size_t (*feed)(void *dec, const char *p, size_t n, pt_upstream_ev *ev);
+    /* Optional: the request goes to server si of b for client connection c
+     * (after dec_init, on every attempt): what the decoder needs to know of
+     * the request (HEAD) and of the server (its address). */
+    void (*bind)(void *dec, struct pt_conn *c, const struct pt_backend *b, size_t si);
+    /* Optional, with eof_ends: does the server closing now end the response
+     * cleanly (a close-delimited body) rather than cut it? */
+    bool (*eof_ok)(void *dec);
     /* After PT_UEV_END: may the connection carry another request? NULL:
      * never (the connection is closed after each request). */
     bool (*reusable)(void *dec, const struct pt_backend *b);

@@ -5,6 +5,7 @@ The query string chooses what it does (mode=...):
   env (default)  JSON: the CGI variables it was given, the body's length and
                  SHA-256 as read from wsgi.input, the worker's pid
   cookies        two Set-Cookie fields
+  stream         a body of 3 parts without a length (a server frames it chunked)
   status         the status code= given (reason "Custom Reason")
   sleep          waits until the file gate=NAME exists in WSGI_TEST_DIR
                  (20 s at most), counting requests in progress there
@@ -20,7 +21,7 @@ import urllib.parse
 
 VARS = ('REQUEST_METHOD', 'PATH_INFO', 'SCRIPT_NAME', 'QUERY_STRING', 'CONTENT_LENGTH',
         'CONTENT_TYPE', 'SERVER_PROTOCOL', 'REQUEST_URI', 'SERVER_NAME', 'SERVER_PORT',
-        'REMOTE_ADDR', 'SCGI')
+        'REMOTE_ADDR', 'REMOTE_PORT', 'SCGI')
 
 
 def _counters(change):
@@ -56,6 +57,9 @@ def application(environ, start_response):
         start_response('200 OK', [('Content-Type', 'text/plain'),
                                   ('Set-Cookie', 'a=1; Path=/'), ('Set-Cookie', 'b=2; Path=/')])
         return [b'two cookies\n']
+    if mode == 'stream':
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return (b'part %d\n' % i for i in range(3))
     if mode == 'status':
         code = q.get('code', ['418'])[0]
         start_response(code + ' Custom Reason', [('Content-Type', 'text/plain')])

@@ -714,9 +714,16 @@ static void test_locations(void)
     ok(fails_with("locations = ( { exact = \"/a\"; },\n { exact = \"/a\"; } );", NULL,
                   "duplicate location exact '/a'"),
        "duplicate location rejected");
-    ok(fails_with("locations = ( { prefix = \"/\"; handler = \"proxy\"; } );", NULL,
-                  "unknown handler 'proxy'"),
+    ok(fails_with("locations = ( { prefix = \"/\"; handler = \"tunnel\"; } );", NULL,
+                  "unknown handler 'tunnel'"),
        "unknown handler rejected");
+    ok(fails_with("locations = ( { prefix = \"/\"; handler = \"proxy\"; } );", NULL,
+                  "a proxy location needs a backend"),
+       "a proxy location needs a backend");
+    ok(fails_with("locations = ( { prefix = \"/\"; handler = \"proxy\"; program = \"/x\"; } );",
+                  NULL,
+                  "'program' only applies to handler \"cgi\", \"fastcgi\", \"scgi\" or \"uwsgi\""),
+       "a proxy location has no program");
     c = ld("workers = 1;\nlocations = ( { prefix = \"/cgi-bin/\"; handler = \"cgi\"; } );", NULL);
     ok(c && c->vhosts[0].locs[0].handler == PT_H_CGI && !c->vhosts[0].locs[0].cgi_dir &&
            !c->vhosts[0].locs[0].cgi_program,
@@ -1003,7 +1010,8 @@ static void test_cgi_settings(void)
        "env on a location with the default handler rejected");
     ok(fails_with(
            "locations = ( { exact = \"/x\"; buffering = false; } );", NULL,
-           "'buffering' only applies to handler \"cgi\", \"fastcgi\", \"scgi\" or \"uwsgi\""),
+           "'buffering' only applies to handler \"cgi\", \"fastcgi\", \"scgi\", \"uwsgi\" or "
+           "\"proxy\""),
        "buffering on a static location rejected");
     ok(fails_with("locations = ( { exact = \"/x\"; x_sendfile = true; } );", NULL,
                   "'x_sendfile' only applies to handler \"cgi\", \"fastcgi\", \"scgi\" or "
@@ -1824,10 +1832,12 @@ static void test_fastcgi_locations(void)
         }
     }
     ok(fails_with(FL(" prefix = \"/x/\"; handler = \"cgi\";\n backend = \"php\";"), NULL,
-                  "t.conf:4: 'backend' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\""),
+                  "t.conf:4: 'backend' only applies to handler \"fastcgi\", \"scgi\", \"uwsgi\" or "
+                  "\"proxy\""),
        "backend in a cgi location");
-    ok(fails_with(FL(" prefix = \"/x/\"; backend = \"php\";"), NULL,
-                  "'backend' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\""),
+    ok(fails_with(
+           FL(" prefix = \"/x/\"; backend = \"php\";"), NULL,
+           "'backend' only applies to handler \"fastcgi\", \"scgi\", \"uwsgi\" or \"proxy\""),
        "backend in a static location");
     ok(fails_with(FL(" extension = \".x\"; handler = \"cgi\"; require_file = true;"), NULL,
                   "'require_file' only applies to handler \"fastcgi\", \"scgi\" or \"uwsgi\""),

@@ -1,11 +1,15 @@
 #include "first.h"
 #include "scgi.h"
 #include "uwsgi.h"
+#include "proxy.h"
+#include "conf.h"
 
 /* test_gw_codecs.c: the request framing of the SCGI and uwsgi codecs, from
  * the one meta-variable builder: the SCGI netstring (CONTENT_LENGTH first,
  * SCGI=1, nothing else repeated), the uwsgi header and pairs, uwsgi's
- * 64 KiB cap, and that both hand response bytes through untouched. */
+ * 64 KiB cap, and that both hand response bytes through untouched; the
+ * HTTP request the proxy codec writes (hop-by-hop fields out, forwarding
+ * fields in). */
 
 #include "tap.h"
 
@@ -200,11 +204,64 @@ static void test_responses_pass_through(void)
        "uwsgi answers with a status line, SCGI with a CGI header block");
 }
 
+/* RFC 9110 §7.6.1: Connection, what it names, and the fixed hop-by-hop
+ * fields never reach the upstream; RFC 7239 §6: an IPv6 node is quoted. */
+static void test_proxy_request_drops_hop_by_hop_and_adds_forwarding(void)
+{
+    static const pt_header h[] = {
+        H("Host", "example.com:8080"),
+        H("Connection", "keep-alive, X-Secret"),
+        H("X-Secret", "1"),
+        H("Keep-Alive", "5"),
+        H("Upgrade", "websocket"),
+        H("Proxy-Authorization", "Basic eDp5"),
+        H("Transfer-Encoding", "chunked"),
+        H("Expect", "100-continue"),
+        H("X-Forwarded-For", "192.0.2.7"),
+        H("Forwarded", "for=192.0.2.7"),
+        H("Cookie", "a=1"),
+    };
+    pt_cgi_req r = base(h, PT_ARRAY_LEN(h), 5);
+    r.remote_addr = S("::1");
+    r.https = true;
+    pt_backend b = {0};
+    char *out = NULL;
+    size_t len = 0;
+    bool end = true;
+    int rc = pt_proxy_codec.encode(&r, &b, 5, &out, &len, &end);
+    ok(rc == 0 && !end, "proxy: encoded, the body follows");
+    char *t = rc == 0 ? strndup(out, len) : NULL;
+    ok(t && strncmp(t, "POST /app/x?a=1 HTTP/1.1\r\nHost: example.com:8080\r\n", 49) == 0,
+       "proxy: the target unchanged, the client's Host");
+    ok(t && strstr(t, "\r\nX-Forwarded-For: 192.0.2.7, ::1\r\n"),
+       "proxy: X-Forwarded-For appended");
+    ok(t && strstr(t, "\r\nX-Forwarded-Proto: https\r\n"), "proxy: X-Forwarded-Proto https");
+    ok(t && strstr(t, "\r\nForwarded: for=192.0.2.7, for=\"[::1]\";proto=https;"
+                      "host=\"example.com:8080\"\r\n"),
+       "proxy: Forwarded appended, IPv6 quoted in brackets");
+    ok(t && strstr(t, "\r\nContent-Length: 5\r\n\r\n"), "proxy: Content-Length, then the end");
+    ok(t && strstr(t, "\r\nCookie: a=1\r\n"), "proxy: other fields kept");
+    const char *gone[] = {"Connection:", "X-Secret",          "Keep-Alive", "Upgrade",
+                          "Proxy-",      "Transfer-Encoding", "Expect",     "Via"};
+    for (size_t i = 0; i < PT_ARRAY_LEN(gone); i++)
+        ok(t && !strstr(t, gone[i]), "proxy: no %s", gone[i]);
+    free(t);
+    free(out);
+    b.via = true;
+    out = NULL;
+    rc = pt_proxy_codec.encode(&r, &b, 0, &out, &len, &end);
+    t = rc == 0 ? strndup(out, len) : NULL;
+    ok(t && end && strstr(t, "\r\nVia: 1.1 portico\r\n"), "proxy: via adds Via");
+    free(t);
+    free(out);
+}
+
 int main(void)
 {
     test_scgi_netstring_has_content_length_first_and_scgi_1();
     test_uwsgi_header_and_pairs();
     test_uwsgi_vars_over_64k_are_refused();
     test_responses_pass_through();
+    test_proxy_request_drops_hop_by_hop_and_adds_forwarding();
     return tap_done();
 }

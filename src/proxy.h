@@ -1,0 +1,16 @@
+/* proxy.h: the HTTP reverse proxy: HTTP/1.1 to upstream servers as a codec
+ * of the upstream machinery (upstream_conn.h). */
+#ifndef PT_PROXY_H
+#define PT_PROXY_H
+
+#include "first.h"
+#include "upstream_conn.h"
+
+struct pt_conn;
+
+extern const pt_upstream_codec pt_proxy_codec;
+
+/* Answer c (body already collected) through its location's backend. */
+void pt_proxy_start(struct pt_conn *c);
+
+#endif
