@@ -85,6 +85,7 @@ PY_TESTS = \
 	tests/t_phases.py \
 	tests/t_programs.py \
 	tests/t_tls.py \
+	tests/t_acme.py \
 	tests/t_compress.py \
 	tests/t_docs.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
