@@ -1108,7 +1108,12 @@ static int build_tls(load_ctx *x, const config_setting_t *root)
     }
     if (!any)
         return 0;
-    if (t->ncert == 0)
+    /* ACME vhosts alone: a placeholder until their certificates come */
+    bool acme = false;
+    const config_setting_t *vl = member(root, "vhosts");
+    for (int i = 0; vl && i < config_setting_length(vl); i++)
+        acme = acme || member(config_setting_get_elem(vl, (unsigned)i), "acme");
+    if (t->ncert == 0 && !acme)
         return fail_at(x, member(root, "tls_listen"),
                        "a TLS listener needs tls.certificate and tls.key (--cert FILE --key FILE)");
     char err[512], warn[512];

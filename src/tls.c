@@ -212,6 +212,27 @@ static int load_pair(SSL_CTX *ctx, const char *crt, const char *key, char *err, 
     return 0;
 }
 
+/* No certificate of the operator's (only ACME vhosts, whose certificates
+ * have not come yet): a self-signed one made now, so that handshakes work
+ * and clients see a certificate no one trusts, as Caddy does */
+static int use_placeholder(SSL_CTX *ctx)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    int ok = 0;
+    if (k && x && X509_set_version(x, 2) &&
+        ASN1_INTEGER_set(X509_get_serialNumber(x), (long)time(NULL)) &&
+        X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+        X509_gmtime_adj(X509_getm_notAfter(x), 90L * 86400) && X509_set_pubkey(x, k) &&
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"portico placeholder", -1, -1, 0) &&
+        X509_set_issuer_name(x, X509_get_subject_name(x)) && X509_sign(x, k, EVP_sha256()) > 0)
+        ok = SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return ok ? 0 : -1;
+}
+
 int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t warnlen)
 {
     char why[256];
@@ -279,6 +300,11 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
     if (t->ncert > PT_ARRAY_LEN(types)) {
         snprintf(err, errlen, "tls.certificate: %zu certificates, at most %zu", t->ncert,
                  PT_ARRAY_LEN(types));
+        goto fail;
+    }
+    if (t->ncert == 0 && use_placeholder(ctx) < 0) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "cannot make a placeholder certificate: %s", why);
         goto fail;
     }
     for (size_t i = 0; i < t->ncert; i++) {

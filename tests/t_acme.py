@@ -139,16 +139,17 @@ class AcmeTest(unittest.TestCase):
         cls.pebble.stop()
         cls.dns.close()
 
-    def conf(self, tls_port, directory=None, renew='30d'):
+    def conf(self, tls_port, directory=None, renew='30d', default_cert=True):
+        tls = 'tls = { certificate = "%s"; key = "%s"; };' % (self.def_crt, self.def_key)
         return '''
 log_level = "info";
 tls_listen = [ "127.0.0.1:%d" ];
-tls = { certificate = "%s"; key = "%s"; };
+%s
 acme_state_dir = "%s";
 vhosts = ( { names = [ "%s" ];
              acme = { directory = "%s"; email = "admin@portico.test";
                       ca_file = "%s"; renew_before = "%s"; }; } );
-''' % (tls_port, self.def_crt, self.def_key, self.state, NAME,
+''' % (tls_port, tls if default_cert else '', self.state, NAME,
             directory or self.pebble.url(), self.pebble.crt, renew)
 
     def server(self, tls_port, **kw):
@@ -250,6 +251,17 @@ vhosts = ( { names = [ "%s" ];
                 self.assertIn('default.invalid', issuer_serial(served_cert(tls_port)))
                 self.assertEqual(harness.request(srv.port, 'GET', '/', headers={'Host': NAME})[0],
                                  200)
+        finally:
+            self.state = saved
+
+    def test_4_placeholder_without_a_default_certificate(self):
+        tls_port = harness.free_port()
+        state = tempfile.mkdtemp(prefix='portico-acme-ph-')
+        saved, self.state = self.state, state
+        try:
+            srv = self.server(tls_port, directory='https://127.0.0.1:1/dir', default_cert=False)
+            with srv:
+                self.assertIn('portico placeholder', issuer_serial(served_cert(tls_port)))
         finally:
             self.state = saved
 
