@@ -13,6 +13,7 @@
 #include "first.h"
 #include "acme.h"
 #include "log.h"
+#include "rootfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -963,6 +964,20 @@ _Noreturn void pt_acme_main(const pt_config *c)
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_IGN);
     umask(077);
+    /* the parents as mkdir -p would (root's, 0755); the one holding the
+     * state directory must not be writable by the workers' user, who
+     * could otherwise put a directory of its own in its place */
+    snprintf(sub, sizeof(sub), "%s", dir);
+    for (char *sl = strchr(sub + 1, '/'); sl; sl = strchr(sl + 1, '/')) {
+        *sl = '\0';
+        if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+            break;
+        *sl = '/';
+    }
+    if (c->creds.drop && pt_rootfile_dir_writable(dir, &c->creds, why, sizeof(why)) != 0) {
+        pt_log_error("acme: state directory %s: %s; no certificates will be obtained", dir, why);
+        _exit(1);
+    }
     snprintf(sub, sizeof(sub), "%s/challenges", dir);
     /* 0711: the workers reach challenges/ without listing the rest */
     if (state_dir(dir, 0711, why, sizeof(why)) < 0 || state_dir(sub, 0755, why, sizeof(why)) < 0) {
