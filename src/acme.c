@@ -12,6 +12,7 @@
  *   0700 certs/NAME/          cert.pem (chain, 0644) and key.pem (0600) */
 #include "first.h"
 #include "acme.h"
+#include "acme_json.h"
 #include "log.h"
 #include "rootfile.h"
 
@@ -50,183 +51,10 @@
  * says: one longer than the lifetime would otherwise renew in a loop. */
 #define MIN_AGE_S 3600
 
-/* ------------------------------------------------------------ base64url */
-
-/* RFC 4648 §5, no padding (RFC 7515 §2) */
-static char *b64url(const unsigned char *in, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(n / 3 * 4 + 5), *o = out;
-    if (!out)
-        return NULL;
-    size_t i = 0;
-    for (; i + 2 < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        *o++ = tab[v >> 18];
-        *o++ = tab[v >> 12 & 63];
-        *o++ = tab[v >> 6 & 63];
-        *o++ = tab[v & 63];
-    }
-    if (i < n) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0);
-        *o++ = tab[v >> 18];
-        *o++ = tab[v >> 12 & 63];
-        if (i + 1 < n)
-            *o++ = tab[v >> 6 & 63];
-    }
-    *o = '\0';
-    return out;
-}
-
-/* ----------------------------------------------------------------- JSON
- * A strict reader of just what ACME answers need: find a member of an
- * object, the n-th element of an array, a string's value. Bounded by the
- * end of the text and a nesting depth; anything malformed is "absent". */
-#define JSON_DEPTH 16
-
-static const char *ws(const char *p, const char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-static const char *skip_value(const char *p, const char *e, int depth);
-
-static const char *skip_string(const char *p, const char *e)
-{
-    if (p >= e || *p != '"')
-        return NULL;
-    for (p++; p < e; p++) {
-        if (*p == '\\') {
-            if (++p >= e)
-                return NULL;
-        } else if (*p == '"') {
-            return p + 1;
-        } else if ((unsigned char)*p < 0x20) {
-            return NULL;
-        }
-    }
-    return NULL;
-}
-
-static const char *skip_container(const char *p, const char *e, int depth, char close)
-{
-    bool obj = close == '}';
-    p = ws(p + 1, e);
-    if (p < e && *p == close)
-        return p + 1;
-    for (;;) {
-        if (obj) {
-            if (!(p = skip_string(p, e)) || (p = ws(p, e)) >= e || *p != ':')
-                return NULL;
-            p = ws(p + 1, e);
-        }
-        if (!(p = skip_value(p, e, depth + 1)) || (p = ws(p, e)) >= e)
-            return NULL;
-        if (*p == close)
-            return p + 1;
-        if (*p != ',')
-            return NULL;
-        p = ws(p + 1, e);
-    }
-}
-
-static const char *skip_value(const char *p, const char *e, int depth)
-{
-    if (depth > JSON_DEPTH || (p = ws(p, e)) >= e)
-        return NULL;
-    switch (*p) {
-    case '"':
-        return skip_string(p, e);
-    case '{':
-        return skip_container(p, e, depth, '}');
-    case '[':
-        return skip_container(p, e, depth, ']');
-    default:
-        if (!strchr("-0123456789tfn", *p))
-            return NULL;
-        while (p < e && strchr("-+.0123456789eEtruefalsn", *p))
-            p++;
-        return p;
-    }
-}
-
-/* the value of member key of the object at p, or NULL */
-static const char *json_get(const char *p, const char *e, const char *key)
-{
-    if (!p || (p = ws(p, e)) >= e || *p != '{')
-        return NULL;
-    size_t klen = strlen(key);
-    p = ws(p + 1, e);
-    while (p < e && *p == '"') {
-        const char *k = p + 1, *ke = skip_string(p, e);
-        if (!ke || (p = ws(ke, e)) >= e || *p != ':')
-            return NULL;
-        const char *v = ws(p + 1, e);
-        if ((size_t)(ke - 1 - k) == klen && memcmp(k, key, klen) == 0)
-            return v;
-        if (!(p = skip_value(v, e, 1)) || (p = ws(p, e)) >= e || *p != ',')
-            return NULL;
-        p = ws(p + 1, e);
-    }
-    return NULL;
-}
-
-/* element i of the array at p, or NULL */
-static const char *json_elem(const char *p, const char *e, size_t i)
-{
-    if (!p || (p = ws(p, e)) >= e || *p != '[')
-        return NULL;
-    p = ws(p + 1, e);
-    if (p < e && *p == ']')
-        return NULL;
-    for (size_t n = 0;; n++) {
-        if (n == i)
-            return p;
-        if (!(p = skip_value(p, e, 1)) || (p = ws(p, e)) >= e || *p != ',')
-            return NULL;
-        p = ws(p + 1, e);
-    }
-}
-
-/* the string at p into out (escapes of ASCII only: ACME's URLs, tokens
- * and statuses are ASCII); false when not a string or too long */
-static bool json_str(const char *p, const char *e, char *out, size_t cap)
-{
-    const char *end = p ? skip_string(p, e) : NULL;
-    size_t n = 0;
-    if (!end)
-        return false;
-    for (p++; p < end - 1; p++) {
-        char ch = *p;
-        if (ch == '\\') {
-            ch = *++p;
-            if (ch == 'n')
-                ch = '\n';
-            else if (ch == 't')
-                ch = '\t';
-            else if (ch == 'u') {
-                unsigned v;
-                if (end - 1 - p < 5 || sscanf(p + 1, "%4x", &v) != 1 || v == 0 || v > 0x7f)
-                    return false;
-                ch = (char)v;
-                p += 4;
-            } else if (!strchr("\"\\/", ch))
-                return false;
-        }
-        if (n + 1 >= cap)
-            return false;
-        out[n++] = ch;
-    }
-    out[n] = '\0';
-    return true;
-}
-
 static bool json_member_str(const char *body, const char *key, char *out, size_t cap)
 {
     const char *e = body + strlen(body);
-    return json_str(json_get(body, e, key), e, out, cap);
+    return pt_acme_json_str(pt_acme_json_get(body, e, key), e, out, cap);
 }
 
 /* ---------------------------------------------------------------- HTTPS */
@@ -431,7 +259,7 @@ out:
 
 static char *b64url_str(const char *s)
 {
-    return b64url((const unsigned char *)s, strlen(s));
+    return pt_acme_b64url((const unsigned char *)s, strlen(s));
 }
 
 /* ES256 (RFC 7518 §3.4): the signature is r || s, 32 bytes each, not DER */
@@ -447,7 +275,7 @@ static char *es256(EVP_PKEY *k, const char *data)
         ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dl);
         if (sig && BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32) == 32 &&
             BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32) == 32)
-            out = b64url(raw, 64);
+            out = pt_acme_b64url(raw, 64);
         ECDSA_SIG_free(sig);
     }
     EVP_MD_CTX_free(md);
@@ -538,7 +366,7 @@ static int make_jwk(acme *m)
             1 ||
         n != 65 || pt[0] != 4)
         return fail(m, "the account key is not an uncompressed P-256 point");
-    char *x = b64url(pt + 1, 32), *y = b64url(pt + 33, 32);
+    char *x = pt_acme_b64url(pt + 1, 32), *y = pt_acme_b64url(pt + 33, 32);
     if (x && y && (m->jwk = malloc(160)))
         snprintf(m->jwk, 160, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
     free(x);
@@ -547,7 +375,7 @@ static int make_jwk(acme *m)
         return fail(m, "out of memory");
     unsigned int dl = sizeof(dg);
     EVP_Digest(m->jwk, strlen(m->jwk), dg, &dl, EVP_sha256(), NULL);
-    char *t = b64url(dg, 32);
+    char *t = pt_acme_b64url(dg, 32);
     if (!t)
         return fail(m, "out of memory");
     snprintf(m->thumb, sizeof(m->thumb), "%s", t);
@@ -674,10 +502,12 @@ static int poll_status(acme *m, const char *url, const char *want, resp *r)
         if (strcmp(st, "invalid") == 0) {
             char detail[512] = "";
             const char *e = r->body + strlen(r->body);
-            const char *ch = json_get(r->body, e, "challenges");
-            for (size_t k = 0; ch && !detail[0] && json_elem(ch, e, k); k++)
-                json_str(json_get(json_get(json_elem(ch, e, k), e, "error"), e, "detail"), e,
-                         detail, sizeof(detail));
+            const char *ch = pt_acme_json_get(r->body, e, "challenges");
+            for (size_t k = 0; ch && !detail[0] && pt_acme_json_elem(ch, e, k); k++)
+                pt_acme_json_str(
+                    pt_acme_json_get(pt_acme_json_get(pt_acme_json_elem(ch, e, k), e, "error"), e,
+                                     "detail"),
+                    e, detail, sizeof(detail));
             fail(m, "%.200s is invalid %s", url, detail);
             resp_free(r);
             return -1;
@@ -695,20 +525,21 @@ static int authorize(acme *m, const char *authz_url, const char *dir)
     char token[256] = "", url[2048] = "", path[4096], ident[256] = "";
     if (post(m, authz_url, NULL, &r) < 0)
         return -1;
-    const char *e = r.body + strlen(r.body), *ch = json_get(r.body, e, "challenges"), *c;
+    const char *e = r.body + strlen(r.body), *ch = pt_acme_json_get(r.body, e, "challenges"), *c;
     char st[32] = "";
     json_member_str(r.body, "status", st, sizeof(st));
-    json_str(json_get(json_get(r.body, e, "identifier"), e, "value"), e, ident, sizeof(ident));
+    pt_acme_json_str(pt_acme_json_get(pt_acme_json_get(r.body, e, "identifier"), e, "value"), e,
+                     ident, sizeof(ident));
     if (strcmp(st, "valid") == 0) {
         resp_free(&r);
         return 0;
     }
-    for (size_t i = 0; (c = json_elem(ch, e, i)); i++) {
+    for (size_t i = 0; (c = pt_acme_json_elem(ch, e, i)); i++) {
         char type[32];
-        if (json_str(json_get(c, e, "type"), e, type, sizeof(type)) &&
+        if (pt_acme_json_str(pt_acme_json_get(c, e, "type"), e, type, sizeof(type)) &&
             strcmp(type, "http-01") == 0) {
-            json_str(json_get(c, e, "token"), e, token, sizeof(token));
-            json_str(json_get(c, e, "url"), e, url, sizeof(url));
+            pt_acme_json_str(pt_acme_json_get(c, e, "token"), e, token, sizeof(token));
+            pt_acme_json_str(pt_acme_json_get(c, e, "url"), e, url, sizeof(url));
             break;
         }
     }
@@ -768,7 +599,7 @@ static char *make_csr(acme *m, EVP_PKEY *k)
     if (X509_REQ_set_version(req, 0) && X509_REQ_set_pubkey(req, k) &&
         X509_REQ_add_extensions(req, exts) && X509_REQ_sign(req, k, EVP_sha256()) > 0 &&
         (n = i2d_X509_REQ(req, &der)) > 0)
-        out = b64url(der, (size_t)n);
+        out = pt_acme_b64url(der, (size_t)n);
 out:
     OPENSSL_free(der);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
@@ -841,13 +672,14 @@ static int obtain(acme *m, const char *dir)
     if (post(m, m->new_order, payload, &r) < 0)
         return -1;
     snprintf(order, sizeof(order), "%s", r.location);
-    const char *e = r.body + strlen(r.body), *az = json_get(r.body, e, "authorizations"), *a;
+    const char *e = r.body + strlen(r.body), *az = pt_acme_json_get(r.body, e, "authorizations"),
+               *a;
     json_member_str(r.body, "finalize", finalize, sizeof(finalize));
     char **authz = calloc(m->v->nnames + 1, sizeof(*authz));
     size_t na = 0;
-    for (; authz && na < m->v->nnames && (a = json_elem(az, e, na)); na++) {
+    for (; authz && na < m->v->nnames && (a = pt_acme_json_elem(az, e, na)); na++) {
         char u[2048];
-        if (!json_str(a, e, u, sizeof(u)) || !(authz[na] = strdup(u)))
+        if (!pt_acme_json_str(a, e, u, sizeof(u)) || !(authz[na] = strdup(u)))
             break;
     }
     resp_free(&r);

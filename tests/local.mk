@@ -27,7 +27,8 @@ UNIT_TESTS = \
 	tests/unit/test_alog \
 	tests/unit/test_access \
 	tests/unit/test_htpasswd \
-	tests/unit/test_compress
+	tests/unit/test_compress \
+	tests/unit/test_acme_json
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -55,6 +56,7 @@ tests_unit_test_status_LDADD = $(PT_LIBS)
 tests_unit_test_alog_LDADD = $(PT_LIBS)
 tests_unit_test_access_LDADD = $(PT_LIBS)
 tests_unit_test_htpasswd_LDADD = $(PT_LIBS)
+tests_unit_test_acme_json_LDADD = $(PT_LIBS)
 # the decoders check what compress.c codes
 tests_unit_test_compress_LDADD = $(PT_LIBS) $(BROTLIDEC_LIBS)
 # the test makes libportico.a's allocations fail on purpose
