@@ -759,6 +759,53 @@ out:
     return left;
 }
 
+/* The back-off outlives the process (a reload starts a new one):
+ * <state>/retry-NAME holds "failures next-attempt-epoch directory"; a
+ * changed directory (a fixed configuration) starts afresh. */
+static void retry_path(const char *dir, const pt_vhost *v, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/retry-%s", dir, v->names[0]);
+}
+
+static void retry_load(const char *dir, const pt_vhost *v, unsigned *fails, time_t *next)
+{
+    char path[4200], buf[4200], url[4100];
+    retry_path(dir, v, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    unsigned f;
+    long long t;
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    if (sscanf(buf, "%u %lld %4095s", &f, &t, url) != 3 || f > 1000 ||
+        strcmp(url, v->acme->directory) != 0)
+        return;
+    *fails = f;
+    *next = (time_t)t;
+    long wait = (long)(*next - time(NULL));
+    if (wait > 0)
+        pt_log_info("acme: certificate for %s: after %u failure(s), next attempt in %lds",
+                    v->names[0], f, wait);
+}
+
+static void retry_save(const char *dir, const pt_vhost *v, unsigned fails, time_t next)
+{
+    char path[4200], buf[4200], why[256];
+    retry_path(dir, v, path, sizeof(path));
+    if (!fails) {
+        unlink(path);
+        return;
+    }
+    int n =
+        snprintf(buf, sizeof(buf), "%u %lld %.4000s\n", fails, (long long)next, v->acme->directory);
+    if (write_file(path, 0600, buf, (size_t)n, why, sizeof(why)) < 0)
+        pt_log_warn("acme: %s", why);
+}
+
 bool pt_acme_wanted(const pt_config *c)
 {
     for (size_t i = 0; i < c->nvhosts; i++)
@@ -826,6 +873,9 @@ _Noreturn void pt_acme_main(const pt_config *c)
     unsigned *fails = calloc(n, sizeof(*fails));
     if (!next || !fails)
         _exit(1);
+    for (size_t i = 0; i < n; i++)
+        if (c->vhosts[i].acme)
+            retry_load(dir, &c->vhosts[i], &fails[i], &next[i]);
     for (;;) {
         time_t now = time(NULL), wake = now + CHECK_PERIOD_S;
         bool got = false;
@@ -849,6 +899,7 @@ _Noreturn void pt_acme_main(const pt_config *c)
                 pt_log_info("acme: certificate for %s obtained, stored in %s", v->names[0],
                             v->acme->cert_file);
                 fails[i] = 0;
+                retry_save(dir, v, 0, 0);
                 got = true;
                 next[i] = now + MIN_AGE_S;
             } else {
@@ -860,6 +911,7 @@ _Noreturn void pt_acme_main(const pt_config *c)
                     delay = BACKOFF_MAX_S;
                 fails[i]++;
                 next[i] = time(NULL) + delay;
+                retry_save(dir, v, fails[i], next[i]);
                 pt_log_error("acme: certificate for %s failed (attempt %u): %s; retrying in %lds",
                              v->names[0], fails[i], m.why[0] ? m.why : "unknown error", delay);
             }

@@ -251,6 +251,12 @@ vhosts = ( { names = [ "%s" ];
                 self.assertIn('default.invalid', issuer_serial(served_cert(tls_port)))
                 self.assertEqual(harness.request(srv.port, 'GET', '/', headers={'Host': NAME})[0],
                                  200)
+                # a reload keeps the back-off: the new ACME process waits
+                srv.signal(__import__('signal').SIGHUP)
+                self.assertTrue(srv.wait_for_log(r'acme: certificate for %s: after 1 failure\(s\), '
+                                                 r'next attempt in \d+s' % NAME, 30),
+                                srv.stderr_text())
+                self.assertNotIn('attempt 2', srv.stderr_text())
         finally:
             self.state = saved
 
