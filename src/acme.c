@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -830,11 +831,16 @@ static SSL_CTX *client_ctx(const pt_acme_cfg *a, char *why, size_t whylen)
     return ctx;
 }
 
-_Noreturn void pt_acme_main(const pt_config *c)
+_Noreturn void pt_acme_main(const pt_config *c, pid_t master)
 {
     const char *dir = c->acme_state_dir ? c->acme_state_dir : PT_ACME_STATE_DIR;
     char why[512], sub[4096];
     pt_log_set_role("acme");
+    /* a master gone (SIGKILL) takes this process with it: an orphan's
+     * parent is init, which must never get our SIGHUP */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != master)
+        _exit(0);
     struct sigaction sa = {.sa_handler = SIG_DFL};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
@@ -926,7 +932,8 @@ _Noreturn void pt_acme_main(const pt_config *c)
             /* the master loads the new certificates as on any reload (a
              * new ACME process comes with it) */
             pt_log_info("acme: asking the master to reload");
-            kill(getppid(), SIGHUP);
+            if (getppid() == master)
+                kill(master, SIGHUP);
         }
         now = time(NULL);
         if (wake > now)

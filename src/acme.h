@@ -17,8 +17,9 @@
 
 /* Does any vhost of c want ACME? */
 bool pt_acme_wanted(const pt_config *c);
-/* The ACME process's body (in the child the master forked; never returns). */
-_Noreturn void pt_acme_main(const pt_config *c);
+/* The ACME process's body (in the child the master forked; never returns).
+ * It signals master, and only while master is still its parent. */
+_Noreturn void pt_acme_main(const pt_config *c, pid_t master);
 /* For a worker: the key authorization for path (a normalised request path
  * under PT_ACME_CHALLENGE_PREFIX) into out. Its length, or -1: not one of
  * ours (404). */

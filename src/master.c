@@ -75,7 +75,7 @@ static void acme_restart(void)
     M.acme = 0;
     if (M.stopping || !pt_acme_wanted(M.cfg))
         return;
-    pid_t pid = fork();
+    pid_t master = getpid(), pid = fork();
     if (pid < 0) {
         pt_log_error("fork() of the ACME process failed: %s", strerror(errno));
         return;
@@ -88,7 +88,7 @@ static void acme_restart(void)
         for (size_t i = 0; i < M.nls; i++)
             if (M.ls[i].fd >= 0)
                 close(M.ls[i].fd);
-        pt_acme_main(M.cfg);
+        pt_acme_main(M.cfg, master);
     }
     M.acme = pid;
 }
