@@ -4,7 +4,10 @@ gets a pebble-issued certificate by http-01 answered on portico's plain
 port and serves it on its TLS port without a restart; a restart reuses the
 stored certificate; a due certificate is renewed and loaded while a client
 loops on https without a failure; an ACME server that is down is retried
-with a back-off, logged, while portico keeps serving. Names resolve to
+with a back-off, logged (and kept across a reload), while portico keeps
+serving; the challenge path is answered for any vhost; a TLS listener with
+only ACME vhosts serves a self-signed placeholder; acme settings are
+checked (-t). Names resolve to
 127.0.0.1 through a tiny DNS responder run here (pebble -dnsserver)."""
 
 import os
@@ -115,6 +118,41 @@ def issuer_serial(pem):
     out = subprocess.run(['openssl', 'x509', '-noout', '-issuer', '-serial'], input=pem.encode(),
                          capture_output=True, check=True).stdout.decode()
     return out
+
+
+class AcmeSettings(unittest.TestCase):
+    def test_5_settings_checked(self):
+        base = 'user = "root"; acme_state_dir = "/var/lib/portico-test-acme"; '
+        cases = (
+            ('vhosts = ( { names = [ "*.a.test" ]; acme = { directory = "https://x/d"; }; } );',
+             b'wildcard'),
+            ('vhosts = ( { names = [ "a.test" ]; acme = { email = "a@b"; }; } );',
+             b'acme needs directory'),
+            ('vhosts = ( { names = [ "a.test" ]; acme = { directory = "http://x/d"; }; } );',
+             b'must be an https:// URL'),
+            ('vhosts = ( { names = [ "a.test" ]; acme = { directory = "https://x/d"; '
+             'renew_before = "soon"; }; } );', b'not a duration'),
+            ('vhosts = ( { names = [ "a.test" ]; acme = { directory = "https://x/d"; '
+             'staging = true; }; } );', b'staging'),
+        )
+        d = tempfile.mkdtemp(prefix='portico-acme-t-')
+        for conf, want in cases:
+            path = os.path.join(d, 'p.conf')
+            with open(path, 'w') as f:
+                f.write(base + conf)
+            r = subprocess.run([harness.PORTICO, '-t', '-c', path], capture_output=True)
+            self.assertEqual(r.returncode, 1, (conf, r.stderr))
+            self.assertIn(want, r.stderr, conf)
+        with open(path, 'w') as f:
+            f.write('user = "root"; acme_state_dir = "relative"; ')
+        r = subprocess.run([harness.PORTICO, '-t', '-c', path], capture_output=True)
+        self.assertIn(b'acme_state_dir must be an absolute path', r.stderr)
+        # a TLS listener with only ACME vhosts needs no certificate of its own
+        with open(path, 'w') as f:
+            f.write(base + 'tls_listen = [ "127.0.0.1:8443" ]; vhosts = ( { names = [ "a.test" ]; '
+                    'acme = { directory = "https://x/d"; }; } );')
+        r = subprocess.run([harness.PORTICO, '-t', '-c', path], capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
 
 @unittest.skipUnless(PEBBLE, 'pebble (Debian package "pebble") is not installed')
