@@ -519,10 +519,70 @@ static int poll_status(acme *m, const char *url, const char *want, resp *r)
     return fail(m, "%.200s stays %s", url, st);
 }
 
-/* http-01 (RFC 8555 §8.3): the key authorization in challenges/TOKEN */
+/* tls-alpn-01 (RFC 8737 §3): a self-signed certificate for ident alone,
+ * with the critical acmeIdentifier extension holding SHA-256 of the key
+ * authorization, and its key, in one PEM file the workers read (the key
+ * is thrown away with the file, so 0644 costs nothing). */
+static char *alpn_pem(const char *ident, const char *ka, size_t *len)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    ASN1_IA5STRING *dns = ASN1_IA5STRING_new();
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+    X509_EXTENSION *ext = NULL;
+    BIO *b = BIO_new(BIO_s_mem());
+    char *out = NULL, *p;
+    unsigned char inner[34] = {0x04, 0x20}; /* DER: OCTET STRING of 32 bytes */
+    unsigned int dl = 32;
+    if (!k || !x || !gens || !g || !dns || !os || !oid || !b ||
+        !EVP_Digest(ka, strlen(ka), inner + 2, &dl, EVP_sha256(), NULL) ||
+        !ASN1_STRING_set(dns, ident, -1))
+        goto out;
+    GENERAL_NAME_set0_value(g, GEN_DNS, dns);
+    dns = NULL;
+    if (!sk_GENERAL_NAME_push(gens, g))
+        goto out;
+    g = NULL;
+    if (!ASN1_OCTET_STRING_set(os, inner, sizeof(inner)) ||
+        !(ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 1, os)))
+        goto out;
+    if (X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), (long)time(NULL)) &&
+        X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+        X509_gmtime_adj(X509_getm_notAfter(x), 7L * 86400) && X509_set_pubkey(x, k) &&
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)ident, -1, -1, 0) &&
+        X509_set_issuer_name(x, X509_get_subject_name(x)) &&
+        X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0) == 1 && X509_add_ext(x, ext, -1) &&
+        X509_sign(x, k, EVP_sha256()) > 0 && PEM_write_bio_X509(b, x) == 1 &&
+        PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1) {
+        long n = BIO_get_mem_data(b, &p);
+        if (n > 0 && (out = malloc((size_t)n))) {
+            memcpy(out, p, (size_t)n);
+            *len = (size_t)n;
+        }
+    }
+out:
+    X509_EXTENSION_free(ext);
+    ASN1_OBJECT_free(oid);
+    ASN1_OCTET_STRING_free(os);
+    ASN1_IA5STRING_free(dns);
+    GENERAL_NAME_free(g);
+    GENERAL_NAMES_free(gens);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(b);
+    return out;
+}
+
+/* http-01 (RFC 8555 §8.3): the key authorization in challenges/TOKEN;
+ * tls-alpn-01 (RFC 8737): a certificate in challenges/alpn-IDENT.pem */
 static int authorize(acme *m, const char *authz_url, const char *dir)
 {
     resp r;
+    const char *want = m->a->tls_alpn ? "tls-alpn-01" : "http-01";
     char token[256] = "", url[2048] = "", path[4096], ident[256] = "";
     if (post(m, authz_url, NULL, &r) < 0)
         return -1;
@@ -538,7 +598,7 @@ static int authorize(acme *m, const char *authz_url, const char *dir)
     for (size_t i = 0; (c = pt_acme_json_elem(ch, e, i)); i++) {
         char type[32];
         if (pt_acme_json_str(pt_acme_json_get(c, e, "type"), e, type, sizeof(type)) &&
-            strcmp(type, "http-01") == 0) {
+            strcmp(type, want) == 0) {
             pt_acme_json_str(pt_acme_json_get(c, e, "token"), e, token, sizeof(token));
             pt_acme_json_str(pt_acme_json_get(c, e, "url"), e, url, sizeof(url));
             break;
@@ -547,14 +607,28 @@ static int authorize(acme *m, const char *authz_url, const char *dir)
     resp_free(&r);
     if (!token[0] || !url[0] ||
         strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                      "0123456789-_") != strlen(token))
-        return fail(m, "%s: no usable http-01 challenge", ident);
+                      "0123456789-_") != strlen(token) ||
+        strspn(ident, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(ident) ||
+        ident[0] == '.' || !ident[0])
+        return fail(m, "%s: no usable %s challenge", ident, want);
     char ka[512];
     int kn = snprintf(ka, sizeof(ka), "%s.%s", token, m->thumb);
-    snprintf(path, sizeof(path), "%s/challenges/%s", dir, token);
-    if (write_file(path, 0644, ka, (size_t)kn, m->why, sizeof(m->why)) < 0)
+    int rc;
+    if (m->a->tls_alpn) {
+        size_t pl = 0;
+        char *pem = alpn_pem(ident, ka, &pl);
+        snprintf(path, sizeof(path), "%s/challenges/alpn-%s.pem", dir, ident);
+        if (!pem)
+            return fail(m, "cannot make the tls-alpn-01 certificate");
+        rc = write_file(path, 0644, pem, pl, m->why, sizeof(m->why));
+        free(pem);
+    } else {
+        snprintf(path, sizeof(path), "%s/challenges/%s", dir, token);
+        rc = write_file(path, 0644, ka, (size_t)kn, m->why, sizeof(m->why));
+    }
+    if (rc < 0)
         return -1;
-    int rc = post(m, url, "{}", &r);
+    rc = post(m, url, "{}", &r);
     if (rc == 0) {
         resp_free(&r);
         rc = poll_status(m, authz_url, "valid", &r);
@@ -563,7 +637,7 @@ static int authorize(acme *m, const char *authz_url, const char *dir)
     }
     unlink(path);
     if (rc == 0)
-        pt_log_info("acme: %s proved by http-01", ident);
+        pt_log_info("acme: %s proved by %s", ident, want);
     return rc;
 }
 

@@ -232,8 +232,8 @@ static const key_spec vhost_tls_keys[] = {
 };
 
 static const key_spec vhost_acme_keys[] = {
-    {"directory", K_STR, NULL},    {"email", K_STR, NULL}, {"ca_file", K_STR, NULL},
-    {"renew_before", K_DUR, NULL}, {NULL, K_INT, NULL},
+    {"directory", K_STR, NULL},    {"email", K_STR, NULL},     {"ca_file", K_STR, NULL},
+    {"renew_before", K_DUR, NULL}, {"challenge", K_STR, NULL}, {NULL, K_INT, NULL},
 };
 
 static const key_spec vhost_keys[] = {
@@ -2211,6 +2211,13 @@ static int get_acme(load_ctx *x, const config_setting_t *g, pt_vhost *v)
             return fail_at(x, s, "acme.renew_before: not a duration");
         a->renew_before_ms = ms;
     }
+    if ((s = member(g, "challenge"))) {
+        const char *ch = config_setting_get_string(s);
+        if (strcmp(ch, "tls-alpn-01") == 0)
+            a->tls_alpn = true;
+        else if (strcmp(ch, "http-01") != 0)
+            return fail_at(x, s, "acme.challenge: '%s' is not http-01 or tls-alpn-01", ch);
+    }
     const char *dir = x->c->acme_state_dir ? x->c->acme_state_dir : PT_ACME_STATE_DIR;
     size_t n = strlen(dir) + strlen(v->names[0]) + 32;
     a->cert_file = xcalloc(x, n, 1);
@@ -2557,6 +2564,8 @@ static int build_tls_vhosts(load_ctx *x, const config_setting_t *root)
             return -1;
     }
     pt_tls_sni_setup(c);
+    pt_tls_acme_dir(c->acme_any ? (c->acme_state_dir ? c->acme_state_dir : PT_ACME_STATE_DIR)
+                                : NULL);
     return 0;
 }
 

@@ -62,7 +62,7 @@ def dns_responder():
 
 
 class Pebble:
-    def __init__(self, http_port, dns_port):
+    def __init__(self, http_port, dns_port, tls_port):
         self.dir = tempfile.mkdtemp(prefix='portico-pebble-')
         self.port = harness.free_port()
         self.crt = os.path.join(self.dir, 'cert.pem')
@@ -78,8 +78,7 @@ class Pebble:
                     '"managementListenAddress": "127.0.0.1:%d", "certificate": "%s", '
                     '"privateKey": "%s", "httpPort": %d, "tlsPort": %d, '
                     '"ocspResponderURL": "", "externalAccountBindingRequired": false}}'
-                    % (self.port, harness.free_port(), self.crt, key, http_port,
-                       harness.free_port()))
+                    % (self.port, harness.free_port(), self.crt, key, http_port, tls_port))
         env = dict(os.environ, PEBBLE_VA_NOSLEEP='1', PEBBLE_WFE_NONCEREJECT='0',
                    PEBBLE_AUTHZREUSE='0')
         self.log = open(os.path.join(self.dir, 'pebble.log'), 'wb')
@@ -161,7 +160,8 @@ class AcmeTest(unittest.TestCase):
     def setUpClass(cls):
         cls.dns = dns_responder()
         cls.plain = harness.free_port()
-        cls.pebble = Pebble(cls.plain, cls.dns.getsockname()[1])
+        cls.alpn_tls = harness.free_port()
+        cls.pebble = Pebble(cls.plain, cls.dns.getsockname()[1], cls.alpn_tls)
         cls.state = tempfile.mkdtemp(prefix='portico-acme-')
         # the default certificate, sent until ACME got one
         cls.tmp = tempfile.mkdtemp(prefix='portico-acme-def-')
@@ -177,7 +177,8 @@ class AcmeTest(unittest.TestCase):
         cls.pebble.stop()
         cls.dns.close()
 
-    def conf(self, tls_port, directory=None, renew='30d', default_cert=True):
+    def conf(self, tls_port, directory=None, renew='30d', default_cert=True,
+             challenge='http-01'):
         tls = 'tls = { certificate = "%s"; key = "%s"; };' % (self.def_crt, self.def_key)
         return '''
 log_level = "info";
@@ -186,9 +187,9 @@ tls_listen = [ "127.0.0.1:%d" ];
 acme_state_dir = "%s";
 vhosts = ( { names = [ "%s" ];
              acme = { directory = "%s"; email = "admin@portico.test";
-                      ca_file = "%s"; renew_before = "%s"; }; } );
+                      ca_file = "%s"; renew_before = "%s"; challenge = "%s"; }; } );
 ''' % (tls_port, tls if default_cert else '', self.state, NAME,
-            directory or self.pebble.url(), self.pebble.crt, renew)
+            directory or self.pebble.url(), self.pebble.crt, renew, challenge)
 
     def server(self, tls_port, **kw):
         srv = harness.Server(conf=self.conf(tls_port, **kw), port=self.plain)
@@ -306,6 +307,20 @@ vhosts = ( { names = [ "%s" ];
             srv = self.server(tls_port, directory='https://127.0.0.1:1/dir', default_cert=False)
             with srv:
                 self.assertIn('portico placeholder', issuer_serial(served_cert(tls_port)))
+        finally:
+            self.state = saved
+
+    def test_6_tls_alpn_01(self):
+        state = tempfile.mkdtemp(prefix='portico-acme-alpn-')
+        saved, self.state = self.state, state
+        try:
+            srv = self.server(self.alpn_tls, challenge='tls-alpn-01')
+            with srv:
+                self.assertTrue(srv.wait_for_log(r'acme: certificate for %s obtained' % NAME, 60),
+                                srv.stderr_text())
+                self.assertIn('proved by tls-alpn-01', srv.stderr_text())
+                self.wait_issuer(self.alpn_tls, lambda t: 'Pebble' in t, srv=srv)
+                self.assertEqual([f for f in os.listdir(os.path.join(state, 'challenges'))], [])
         finally:
             self.state = saved
 
