@@ -4,6 +4,7 @@
 #include "first.h"
 #include "conf.h"
 #include "tls.h"
+#include "acme.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -248,9 +249,15 @@ static const key_spec vhost_tls_keys[] = {
     TLS_EXTRA_KEYS{NULL, K_INT, NULL},
 };
 
+static const key_spec vhost_acme_keys[] = {
+    {"directory", K_STR, NULL},    {"email", K_STR, NULL},     {"ca_file", K_STR, NULL},
+    {"renew_before", K_DUR, NULL}, {"challenge", K_STR, NULL}, {NULL, K_INT, NULL},
+};
+
 static const key_spec vhost_keys[] = {
     {"names", K_STRS, NULL},
     {"tls", K_GROUP, vhost_tls_keys},
+    {"acme", K_GROUP, vhost_acme_keys},
     {"default", K_BOOL, NULL},
     {"root", K_STR, NULL},
     {"index", K_STRS, NULL},
@@ -286,6 +293,7 @@ static const key_spec top_keys[] = {
     {"mime_types", K_STR, NULL},
     {"server_tokens", K_BOOL, NULL},
     {"listen", K_STRS, NULL},
+    {"acme_state_dir", K_STR, NULL},
     {"tls_listen", K_STRS, NULL},
     {"tls", K_GROUP, tls_keys},
     {"root", K_STR, NULL},
@@ -1205,7 +1213,12 @@ static int build_tls(load_ctx *x, const config_setting_t *root)
     }
     if (!any)
         return 0;
-    if (t->ncert == 0)
+    /* ACME vhosts alone: a placeholder until their certificates come */
+    bool acme = false;
+    const config_setting_t *vl = member(root, "vhosts");
+    for (int i = 0; vl && i < config_setting_length(vl); i++)
+        acme = acme || member(config_setting_get_elem(vl, (unsigned)i), "acme");
+    if (t->ncert == 0 && !acme)
         return fail_at(x, member(root, "tls_listen"),
                        "a TLS listener needs tls.certificate and tls.key (--cert FILE --key FILE)");
     char err[512], warn[512];
@@ -2433,6 +2446,61 @@ static int norm_name(load_ctx *x, const config_setting_t *s, char *name)
     return 0;
 }
 
+/* acme = { directory; email; ca_file; renew_before; } (acme.c). The names
+ * are the vhost's; http-01 cannot prove a wildcard, so none may be one. */
+static int get_acme(load_ctx *x, const config_setting_t *g, pt_vhost *v)
+{
+    const config_setting_t *s;
+    pt_acme_cfg *a = xcalloc(x, 1, sizeof(*a));
+    if (!a)
+        return -1;
+    v->acme = a;
+    a->renew_before_ms = 30 * DAY;
+    x->c->acme_any = true;
+    if (v->nnames == 0)
+        return fail_at(x, g, "acme needs the vhost's names");
+    for (size_t i = 0; i < v->nnames; i++)
+        if (strchr(v->names[i], '*'))
+            return fail_at(x, g, "acme: '%s' is a wildcard (http-01 proves single names only)",
+                           v->names[i]);
+    if (!(s = member(g, "directory")))
+        return fail_at(x, g, "acme needs directory (the ACME server's URL)");
+    if (strncmp(config_setting_get_string(s), "https://", 8) != 0)
+        return fail_at(x, s, "acme.directory must be an https:// URL");
+    if (!(a->directory = xstrdup(x, config_setting_get_string(s))))
+        return -1;
+    if ((s = member(g, "email")) && !(a->email = xstrdup(x, config_setting_get_string(s))))
+        return -1;
+    if ((s = member(g, "ca_file")) &&
+        !(a->ca_file = resolve_path(x, s, config_setting_get_string(s))))
+        return -1;
+    if ((s = member(g, "renew_before"))) {
+        const char *str = config_setting_get_string(s);
+        uint64_t ms;
+        if (!str)
+            ms = (uint64_t)config_setting_get_int64(s) * 1000;
+        else if (pt_parse_duration_ms(str, &ms) < 0)
+            return fail_at(x, s, "acme.renew_before: not a duration");
+        a->renew_before_ms = ms;
+    }
+    if ((s = member(g, "challenge"))) {
+        const char *ch = config_setting_get_string(s);
+        if (strcmp(ch, "tls-alpn-01") == 0)
+            a->tls_alpn = true;
+        else if (strcmp(ch, "http-01") != 0)
+            return fail_at(x, s, "acme.challenge: '%s' is not http-01 or tls-alpn-01", ch);
+    }
+    const char *dir = x->c->acme_state_dir ? x->c->acme_state_dir : PT_ACME_STATE_DIR;
+    size_t n = strlen(dir) + strlen(v->names[0]) + 32;
+    a->cert_file = xcalloc(x, n, 1);
+    a->key_file = xcalloc(x, n, 1);
+    if (!a->cert_file || !a->key_file)
+        return -1;
+    snprintf(a->cert_file, n, "%s/certs/%s/cert.pem", dir, v->names[0]);
+    snprintf(a->key_file, n, "%s/certs/%s/key.pem", dir, v->names[0]);
+    return 0;
+}
+
 /* g NULL: the implicit default vhost. Unset settings come from the top level. */
 static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d, pt_vhost *v)
 {
@@ -2491,6 +2559,8 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
                           &v->tls_verify_client, &v->tls_verify_depth) < 0)
             return -1;
     }
+    if ((s = member(g, "acme")) && get_acme(x, s, v) < 0)
+        return -1;
     if (get_compress(x, g, &vd.compress) < 0)
         return -1;
     v->compress = vd.compress;
@@ -2720,6 +2790,18 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     return 0;
 }
 
+static int build_acme(load_ctx *x, const config_setting_t *root)
+{
+    const config_setting_t *s = member(root, "acme_state_dir");
+    if (!s)
+        return 0;
+    const char *v = config_setting_get_string(s);
+    if (v[0] != '/')
+        return fail_at(x, s, "acme_state_dir must be an absolute path");
+    x->c->acme_state_dir = xstrdup(x, v);
+    return x->c->acme_state_dir ? 0 : -1;
+}
+
 /* Per-vhost certificates, chosen by SNI: a context each, with the
  * top-level protocol settings; only when a listener uses TLS. */
 static int build_tls_vhosts(load_ctx *x, const config_setting_t *root)
@@ -2730,6 +2812,17 @@ static int build_tls_vhosts(load_ctx *x, const config_setting_t *root)
         return 0;
     for (size_t i = 0; i < c->nvhosts; i++) {
         pt_vhost *v = &c->vhosts[i];
+        /* the certificate ACME obtained, once there is one (acme.c); until
+         * then the vhost's clients get the default certificate */
+        if (v->acme && v->tls_ncert == 0 && access(v->acme->cert_file, R_OK) == 0 &&
+            access(v->acme->key_file, R_OK) == 0) {
+            if (!(v->tls_certificate = xcalloc(x, 1, sizeof(char *))) ||
+                !(v->tls_key = xcalloc(x, 1, sizeof(char *))) ||
+                !(v->tls_certificate[0] = xstrdup(x, v->acme->cert_file)) ||
+                !(v->tls_key[0] = xstrdup(x, v->acme->key_file)))
+                return -1;
+            v->tls_ncert = 1;
+        }
         if (v->tls_ncert == 0)
             continue;
         const config_setting_t *g = list ? config_setting_get_elem(list, (unsigned)i) : NULL;
@@ -2755,6 +2848,8 @@ static int build_tls_vhosts(load_ctx *x, const config_setting_t *root)
             return -1;
     }
     pt_tls_sni_setup(c);
+    pt_tls_acme_dir(c->acme_any ? (c->acme_state_dir ? c->acme_state_dir : PT_ACME_STATE_DIR)
+                                : NULL);
     return 0;
 }
 
@@ -2766,7 +2861,7 @@ static int build(load_ctx *x)
     if (check_group(x, root, top_keys) < 0 || build_misc(x, root) < 0 || build_logs(x, root) < 0 ||
         build_listen(x, root) < 0 || build_tls(x, root) < 0 || build_limits(x, root) < 0 ||
         build_fcache(x, root) < 0 || build_defaults(x, root, &d) < 0 ||
-        build_backends(x, root) < 0 || build_vhosts(x, root, &d) < 0 ||
+        build_backends(x, root) < 0 || build_acme(x, root) < 0 || build_vhosts(x, root, &d) < 0 ||
         build_tls_vhosts(x, root) < 0 || warn_unused_backends(x, root) < 0)
         goto out;
     rc = 0;
@@ -3742,6 +3837,7 @@ void pt_config_free(pt_config *c)
     free(c->access_log);
     pt_alog_free(&c->access_log_format);
     free(c->tmp_dir);
+    free(c->acme_state_dir);
     free(c->mime_types);
     free(c->server_name);
     for (size_t i = 0; i < c->nlisten; i++)
@@ -3768,6 +3864,14 @@ void pt_config_free(pt_config *c)
         free_strv(v->tls_key, v->tls_ncert);
         free_strv(v->tls_ocsp, v->tls_nocsp);
         free(v->tls_client_ca);
+        if (v->acme) {
+            free(v->acme->directory);
+            free(v->acme->email);
+            free(v->acme->ca_file);
+            free(v->acme->cert_file);
+            free(v->acme->key_file);
+            free(v->acme);
+        }
         for (size_t j = 0; j < v->nlocs; j++) {
             pt_location *l = &v->locs[j];
             free(l->pattern);

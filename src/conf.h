@@ -216,6 +216,17 @@ typedef struct pt_location {
     int line;
 } pt_location;
 
+/* acme = { ... } of a vhost (acme.c): its names get a certificate from
+ * this ACME server (RFC 8555), kept under acme_state_dir. */
+typedef struct pt_acme_cfg {
+    char *directory; /* https URL of the directory resource */
+    char *email;     /* account contact, NULL: none */
+    char *ca_file;   /* trust for the ACME server's TLS; NULL: the system's */
+    uint64_t renew_before_ms;
+    bool tls_alpn;              /* challenge = "tls-alpn-01" (RFC 8737), else http-01 */
+    char *cert_file, *key_file; /* <acme_state_dir>/certs/<first name>/ */
+} pt_acme_cfg;
+
 typedef struct pt_vhost {
     char **names; /* lower-case; "*.example.org" wildcard suffix; "*" or none = default */
     size_t nnames;
@@ -238,6 +249,7 @@ typedef struct pt_vhost {
     char *tls_client_ca;
     int tls_verify_client, tls_verify_depth; /* -1: the top level's */
     struct ssl_ctx_st *tls_ctx;
+    pt_acme_cfg *acme; /* NULL: certificates are the operator's business */
     pt_location *locs;
     size_t nlocs;
     pt_phases ph;
@@ -305,6 +317,8 @@ typedef struct pt_config {
     pt_listen_cfg *listen;
     size_t nlisten;
     pt_tls_cfg tls;
+    char *acme_state_dir; /* absolute; certificates and the ACME account key */
+    bool acme_any;        /* a vhost has acme: workers answer http-01 challenges */
     pt_limits limits;
     pt_fcache_cfg open_file_cache;
     pt_vhost *vhosts; /* at least one; exactly one is_default */

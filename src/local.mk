@@ -19,6 +19,8 @@ src_libportico_a_SOURCES = \
 	src/buf.c src/buf.h \
 	src/sock.c src/sock.h \
 	src/tls.c src/tls.h \
+	src/acme.c src/acme.h \
+	src/acme_json.c src/acme_json.h \
 	src/ev.c src/ev.h \
 	src/notify.c src/notify.h \
 	src/listen.c src/listen.h \

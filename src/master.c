@@ -18,6 +18,7 @@
 #include "notify.h"
 #include "priv.h"
 #include "rootfile.h"
+#include "acme.h"
 #include "stats.h"
 #include "util.h"
 #include "worker.h"
@@ -62,7 +63,35 @@ static struct {
     pt_tlist t_respawn, t_kill, t_watch;
     pt_timer kill_timer, watch_timer;
     sigset_t sigs;
+    pid_t acme; /* the ACME process (acme.c), 0 none */
 } M;
+
+/* The ACME process of the current configuration: a new one after each
+ * reload (it reads its settings from the configuration it forks with). */
+static void acme_restart(void)
+{
+    if (M.acme > 0)
+        kill(M.acme, SIGTERM);
+    M.acme = 0;
+    if (M.stopping || !pt_acme_wanted(M.cfg))
+        return;
+    pid_t master = getpid(), pid = fork();
+    if (pid < 0) {
+        pt_log_error("fork() of the ACME process failed: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        pt_notify_forget();
+        close(M.sigfd);
+        close(M.loop.epfd);
+        pt_spawn_close_fds();
+        for (size_t i = 0; i < M.nls; i++)
+            if (M.ls[i].fd >= 0)
+                close(M.ls[i].fd);
+        pt_acme_main(M.cfg, master);
+    }
+    M.acme = pid;
+}
 
 static int live_workers(void)
 {
@@ -204,6 +233,11 @@ static void reap(void)
                 stopped(M.slots[i], WSTOPSIG(status));
             continue; /* a spawned FastCGI app's stop is its own business */
         }
+        if (i == M.nslots && pid == M.acme) {
+            M.acme = 0;
+            pt_log_warn("the ACME process (pid %d) ended (status 0x%x)", (int)pid, status);
+            continue;
+        }
         if (i == M.nslots) {
             pt_spawn_reaped(pid, status); /* a FastCGI app portico runs */
             continue;
@@ -306,6 +340,8 @@ static void begin_stop(int sig)
         M.ls[i].fd = -1;
     }
     signal_workers(sig);
+    if (M.acme > 0)
+        kill(M.acme, SIGTERM);
     uint64_t grace = sig == SIGQUIT ? M.cfg->limits.shutdown_timeout_ms + 5000 : 10000;
     M.t_kill.duration_ms = grace;
     pt_timer_arm(&M.loop, &M.kill_timer, &M.t_kill);
@@ -467,6 +503,7 @@ static void reload(void)
     M.nkept = k;
     prune();
     M.t_watch.duration_ms = watch_period(nc);
+    acme_restart();
     pt_log_info("configuration reloaded: %d worker(s)", current_workers());
     notify_ready();
 }
@@ -572,6 +609,7 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
             return 1;
         spawn(i);
     }
+    acme_restart();
     pt_log_info("portico %s started, %d worker(s)", PACKAGE_VERSION, M.nslots);
     notify_ready();
     pt_loop_run(&M.loop);

@@ -9,6 +9,7 @@
  * never reaches PHP-FPM). */
 #include "first.h"
 #include "router.h"
+#include "acme.h"
 #include "conn.h"
 #include "authq.h"
 #include "h1_resp.h"
@@ -574,6 +575,19 @@ pt_route_rc pt_router_run(pt_conn *c, bool has_body, bool may_wait)
     const pt_location *loc = c->loc;
     if (!c->vhost || !loc)
         return PT_ROUTE_CONTINUE;
+    /* ACME http-01 (RFC 8555 §8.3) before any other phase: the CA must
+     * reach the token for any vhost, whatever access rules say */
+    if (c->w->cfg->acme_any && c->path_len > sizeof(PT_ACME_CHALLENGE_PREFIX) - 1 &&
+        memcmp(c->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0) {
+        char ka[512];
+        ssize_t n = pt_acme_challenge(c->w->cfg, c->path, c->path_len, ka, sizeof(ka));
+        if (n < 0)
+            pt_resp_error(c, 404, has_body);
+        else
+            answer(c, 200, has_body, NULL, NULL, 0, "application/octet-stream", ka, (size_t)n);
+        c->state = PT_CS_WRITE;
+        return PT_ROUTE_DONE;
+    }
     const pt_location *pre = prefix_of(c);
     if (access_denied(c, loc->ph.access, has_body))
         return PT_ROUTE_DONE;

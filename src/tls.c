@@ -8,6 +8,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -150,11 +151,62 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
     return ok ? rc : -1;
 }
 
+/* tls-alpn-01 (RFC 8737): <acme_state_dir>/challenges, "" when no vhost
+ * has acme. A client offering only acme-tls/1 for a name with a challenge
+ * certificate there (acme.c writes it) gets that certificate and that
+ * protocol; the handshake is all it wants. */
+static char acme_alpn_dir[4096];
+
+static bool acme_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                      const unsigned char *in, unsigned inlen)
+{
+    static const unsigned char proto[] = "\x0a"
+                                         "acme-tls/1";
+    const unsigned char *p = in, *end = in + inlen, *hit = NULL;
+    for (; p < end && p + 1 + *p <= end; p += 1 + *p)
+        if (*p == 10 && memcmp(p, proto, 11) == 0)
+            hit = p;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    char path[sizeof(acme_alpn_dir) + 300];
+    if (!hit || !name || strlen(name) > 253 ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(name) || name[0] == '.')
+        return false;
+    snprintf(path, sizeof(path), "%s/alpn-%s.pem", acme_alpn_dir, name);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    EVP_PKEY *k = x ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+    fclose(f);
+    bool ok = k && SSL_use_certificate(ssl, x) == 1 && SSL_use_PrivateKey(ssl, k) == 1;
+    X509_free(x);
+    EVP_PKEY_free(k);
+    ERR_clear_error();
+    if (ok) {
+        *out = hit + 1;
+        *outlen = 10;
+    }
+    return ok;
+}
+
+void pt_tls_acme_dir(const char *state_dir)
+{
+    if (state_dir)
+        snprintf(acme_alpn_dir, sizeof(acme_alpn_dir), "%s/challenges", state_dir);
+    else
+        acme_alpn_dir[0] = '\0';
+}
+
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned inlen, void *arg)
 {
-    (void)ssl;
     (void)arg;
+    if (acme_alpn_dir[0] && acme_alpn(ssl, out, outlen, in, inlen))
+        return SSL_TLSEXT_ERR_OK;
     unsigned char *o = NULL;
     if (SSL_select_next_proto(&o, outlen, alpn_protos, sizeof(alpn_protos) - 1, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED)
@@ -424,6 +476,27 @@ static int client_ca_setup(SSL_CTX *ctx, const pt_tls_cfg *t, char *err, size_t 
     return 0;
 }
 
+/* No certificate of the operator's (only ACME vhosts, whose certificates
+ * have not come yet): a self-signed one made now, so that handshakes work
+ * and clients see a certificate no one trusts, as Caddy does */
+static int use_placeholder(SSL_CTX *ctx)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    int ok = 0;
+    if (k && x && X509_set_version(x, 2) &&
+        ASN1_INTEGER_set(X509_get_serialNumber(x), (long)time(NULL)) &&
+        X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+        X509_gmtime_adj(X509_getm_notAfter(x), 90L * 86400) && X509_set_pubkey(x, k) &&
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"portico placeholder", -1, -1, 0) &&
+        X509_set_issuer_name(x, X509_get_subject_name(x)) && X509_sign(x, k, EVP_sha256()) > 0)
+        ok = SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return ok ? 0 : -1;
+}
+
 int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t warnlen)
 {
     char why[256];
@@ -491,6 +564,11 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
     if (t->ncert > PT_ARRAY_LEN(types)) {
         snprintf(err, errlen, "tls.certificate: %zu certificates, at most %zu", t->ncert,
                  PT_ARRAY_LEN(types));
+        goto fail;
+    }
+    if (t->ncert == 0 && use_placeholder(ctx) < 0) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "cannot make a placeholder certificate: %s", why);
         goto fail;
     }
     for (size_t i = 0; i < t->ncert; i++) {

@@ -21,6 +21,9 @@ void pt_tls_ctx_release(struct ssl_ctx_st *ctx);
 /* Clients naming a vhost with a certificate of its own get that one (SNI);
  * the others get the top-level certificate. */
 void pt_tls_sni_setup(pt_config *c);
+/* Where tls-alpn-01 challenge certificates are (acme.c): the state
+ * directory, or NULL when no vhost has acme. */
+void pt_tls_acme_dir(const char *state_dir);
 /* One line at start: kernel TLS for files, or the read-and-encrypt path. */
 void pt_tls_log_start(const pt_config *c);
 

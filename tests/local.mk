@@ -29,7 +29,8 @@ UNIT_TESTS = \
 	tests/unit/test_proxyproto \
 	tests/unit/test_htpasswd \
 	tests/unit/test_compress \
-	tests/unit/test_phases
+	tests/unit/test_phases \
+	tests/unit/test_acme_json
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -59,6 +60,7 @@ tests_unit_test_access_LDADD = $(PT_LIBS)
 tests_unit_test_proxyproto_LDADD = $(PT_LIBS)
 tests_unit_test_htpasswd_LDADD = $(PT_LIBS)
 tests_unit_test_phases_LDADD = $(PT_LIBS)
+tests_unit_test_acme_json_LDADD = $(PT_LIBS)
 # the decoders check what compress.c codes
 tests_unit_test_compress_LDADD = $(PT_LIBS) $(BROTLIDEC_LIBS)
 # the test makes libportico.a's allocations fail on purpose
@@ -94,6 +96,7 @@ PY_TESTS = \
 	tests/t_programs.py \
 	tests/t_tls.py \
 	tests/t_tls_extra.py \
+	tests/t_acme.py \
 	tests/t_compress.py \
 	tests/t_docs.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
