@@ -294,6 +294,8 @@ static void index_reroute(pt_conn *c);
 
 bool pt_conn_error_page(pt_conn *c, int status, bool close)
 {
+    if (!c->rq)
+        return false;
     const pt_head *h = &c->rq->head;
     /* a body left unread, or another method: the plain page (nginx sends
      * error pages to GET and HEAD only); an error while serving the error
@@ -331,7 +333,7 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
     if (pt_conn_error_page(c, status, close))
         return;
     /* the error page itself failed: the plain page, with the first status */
-    pt_resp_error(c, c->rq->err_status ? c->rq->err_status : status, close);
+    pt_resp_error(c, c->rq && c->rq->err_status ? c->rq->err_status : status, close);
     c->state = PT_CS_WRITE;
 }
 

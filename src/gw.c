@@ -70,7 +70,7 @@ void pt_gw_unlink(pt_gw *g)
     g->c = NULL;
     if (c && c->gw == g) {
         c->gw = NULL;
-        if (c->rq->gw_t_start && !c->rq->gw_ms_set) {
+        if (c->rq && c->rq->gw_t_start && !c->rq->gw_ms_set) {
             c->rq->gw_ms = c->w->loop.now - c->rq->gw_t_start;
             c->rq->gw_ms_set = true;
         }

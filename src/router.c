@@ -629,6 +629,8 @@ static void on_verified(pt_authq_job *j)
 
 void pt_router_abort(pt_conn *c)
 {
+    if (!c->rq)
+        return; /* idle: nothing waits */
     pt_authq_job *j = c->rq->phase_job;
     if (j)
         j->owner = NULL;
