@@ -62,8 +62,8 @@ struct pt_conn {
     pt_worker *w;
     pt_conn *prev, *next, *dead_next;
     int fd;
-    pt_sock sock; /* every byte to and from the client goes through it (sock.h) */
     pt_conn_state state;
+    pt_sock sock; /* every byte to and from the client goes through it (sock.h) */
     uint64_t id;
     unsigned char peer_addr[16];
     unsigned char peer_af; /* AF_INET (first 4 bytes of peer_addr), AF_INET6, AF_UNIX */
@@ -108,13 +108,13 @@ struct pt_conn {
     /* real client address (realip.c): peer_* above are the current
      * request's (X-Forwarded-For), conn_* the connection's (the TCP peer,
      * or the PROXY protocol header's client) */
-    unsigned char conn_addr[16], conn_key[16];
+    unsigned char conn_addr[16];
     unsigned char conn_af;
     uint16_t conn_port;
     unsigned char tcp_addr[16], tcp_af; /* the peer as accepted ($proxy_addr) */
     bool proxy_pending;                 /* its listener wants a PROXY header, not read yet */
+    uint16_t proxy_len;                 /* of the header so far (at most PT_PROXY_MAX) */
     unsigned char *proxy_buf;           /* the header so far */
-    size_t proxy_len;
 };
 
 /* Take over an accepted socket (non-blocking); tls: from a TLS listener;

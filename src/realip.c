@@ -164,7 +164,6 @@ static void save_conn_addr(pt_conn *c)
     c->conn_af = c->peer_af;
     memcpy(c->conn_addr, c->peer_addr, 16);
     c->conn_port = c->peer_port;
-    memcpy(c->conn_key, c->peer_key, 16);
 }
 
 void pt_realip_accept(pt_conn *c, bool proxy)
@@ -215,7 +214,7 @@ int pt_realip_proxy_read(pt_conn *c)
     ssize_t got = recv(c->fd, c->proxy_buf + c->proxy_len, take, 0);
     if (got != (ssize_t)take)
         return proxy_fail(c, "error reading the PROXY protocol header");
-    c->proxy_len += take;
+    c->proxy_len = (uint16_t)(c->proxy_len + take);
     if (r == 0)
         return 0;
     pt_realip_free(c);
@@ -243,12 +242,16 @@ void pt_realip_reset(pt_conn *c)
 {
     if (c->peer_af != c->conn_af || c->peer_port != c->conn_port ||
         memcmp(c->peer_addr, c->conn_addr, 16) != 0) {
-        c->peer_af = c->conn_af;
-        memcpy(c->peer_addr, c->conn_addr, 16);
-        c->peer_port = c->conn_port;
-        memcpy(c->peer_key, c->conn_key, 16);
-        if (c->rq)
-            c->rq->peer_ip[0] = '\0';
+        if (c->conn_af == AF_INET || c->conn_af == AF_INET6) {
+            set_peer(c, c->conn_af, c->conn_addr, c->conn_port); /* and its limit key */
+        } else {
+            c->peer_af = c->conn_af;
+            memcpy(c->peer_addr, c->conn_addr, 16);
+            c->peer_port = c->conn_port;
+            memset(c->peer_key, 0, sizeof(c->peer_key));
+            if (c->rq)
+                c->rq->peer_ip[0] = '\0';
+        }
     }
 }
 
