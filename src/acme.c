@@ -153,11 +153,23 @@ static bool header_value(const char *head, const char *name, char *out, size_t c
 
 /* One HTTP/1.0 exchange (no chunked framing to read: the server closes)
  * over TLS checked against ca_file or the system's CAs. */
+/* A URL or header value from the ACME server, fit to stand in a request
+ * line and in the JSON of a JWS: visible ASCII, no quote, no backslash. */
+static bool clean(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
 static int https(acme *m, const char *method, const char *url, const char *body, resp *r)
 {
     char host[256], port[8] = "443", req[4096];
     const char *path;
     memset(r, 0, sizeof(*r));
+    if (!clean(url))
+        return fail(m, "refusing a URL with control characters, quotes or spaces");
     if (strncmp(url, "https://", 8) != 0)
         return fail(m, "not an https URL: %.200s", url);
     const char *h = url + 8, *he = h + strcspn(h, ":/");
@@ -237,14 +249,18 @@ static int https(acme *m, const char *method, const char *url, const char *body,
     char *sep = strstr(buf, "\r\n\r\n");
     if (!sep || sscanf(buf, "HTTP/%*d.%*d %d", &r->status) != 1) {
         fail(m, "%s %s: no HTTP response", method, url);
+        free(buf);
+        r->head = NULL;
         goto out;
     }
     *sep = '\0';
     r->body = sep + 4;
     char nonce[sizeof(m->nonce)];
-    if (header_value(buf, "Replay-Nonce", nonce, sizeof(nonce)))
+    if (header_value(buf, "Replay-Nonce", nonce, sizeof(nonce)) && clean(nonce))
         memcpy(m->nonce, nonce, sizeof(nonce));
-    header_value(buf, "Location", r->location, sizeof(r->location));
+    /* it becomes the kid or a URL fetched next: only a clean one */
+    if (header_value(buf, "Location", r->location, sizeof(r->location)) && !clean(r->location))
+        r->location[0] = '\0';
     rc = 0;
 out:
     if (s) {
@@ -428,11 +444,13 @@ static int write_file(const char *path, mode_t mode, const void *data, size_t le
             break;
         off += (size_t)w;
     }
-    if (off < len || fchmod(fd, mode) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
+    bool closed = false;
+    if (off < len || fchmod(fd, mode) < 0 || fsync(fd) < 0 || (closed = true, close(fd) < 0) ||
         rename(tmp, path) < 0) {
-        snprintf(why, whylen, "cannot write %s: %s", path, strerror(errno));
-        if (off < len)
+        int e = errno;
+        if (!closed)
             close(fd);
+        snprintf(why, whylen, "cannot write %s: %s", path, strerror(e));
         unlink(tmp);
         return -1;
     }

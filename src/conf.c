@@ -193,7 +193,7 @@ static const struct {
     {"program", H_CGI | H_UP},
     {"env", H_CGI | H_UP},
     {"pass_env", H_CGI | H_UP},
-    {"pass_authorization", H_CGI | H_UP},
+    {"pass_authorization", H_CGI | H_UP | H_PROXY},
     {"buffering", H_CGI | H_UP | H_PROXY},
     {"interpreters", H_CGI},
     {"timeout", H_CGI},

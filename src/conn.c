@@ -145,14 +145,18 @@ static void drop_gw(pt_conn *c, bool abort)
 }
 
 /* The targets of a request's internal redirects (local redirects,
- * try_files, error_page), newest first: each block is the pointer to the
- * one before, then the text. The head's target, path and query may point
- * into any of them until the request ends. */
+ * try_files, error_page), newest first, each block linked to the one
+ * before. The head's target, path and query may point into any of them
+ * until the request ends. */
+struct pt_redir {
+    struct pt_redir *prev;
+    char text[];
+};
+
 static void redir_free(pt_conn *c)
 {
     while (c->rq && c->rq->redir) {
-        char *prev;
-        memcpy(&prev, c->rq->redir, sizeof(prev));
+        struct pt_redir *prev = c->rq->redir->prev;
         free(c->rq->redir);
         c->rq->redir = prev;
     }
@@ -160,14 +164,14 @@ static void redir_free(pt_conn *c)
 
 static char *redir_push(pt_conn *c, const char *s, size_t len)
 {
-    char *b = malloc(sizeof(char *) + len + 1);
+    struct pt_redir *b = malloc(sizeof(*b) + len + 1);
     if (!b)
         return NULL;
-    memcpy(b, &c->rq->redir, sizeof(char *));
-    memcpy(b + sizeof(char *), s, len);
-    b[sizeof(char *) + len] = '\0';
+    b->prev = c->rq->redir;
+    memcpy(b->text, s, len);
+    b->text[len] = '\0';
     c->rq->redir = b;
-    return b + sizeof(char *);
+    return b->text;
 }
 
 static void release_request(pt_conn *c)
@@ -804,6 +808,13 @@ static void start_request(pt_conn *c)
         }
         c->path_len = (size_t)n;
         c->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
+        if (pt_tls_misdirected(&c->sock, c->vhost)) {
+            pt_conn_reject(c, 421,
+                           "Host names a virtual host that asks for client certificates, "
+                           "the TLS handshake (SNI) chose another",
+                           has_body);
+            return;
+        }
         c->loc = route(c->vhost, c->path, c->path_len);
         index_reroute(c);
         if (c->loc && c->loc->internal) {

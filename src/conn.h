@@ -43,8 +43,8 @@ typedef struct pt_req {
     uint64_t gw_t_start;  /* loop time the gateway started (0: none) */
     uint64_t gw_ms;       /* gateway time, for the access log */
     bool gw_ms_set;
-    const char *gw_q_why; /* the 503's reason when a gateway queue's wait times out */
-    char *redir;          /* the internal redirects' targets, kept until the request ends */
+    const char *gw_q_why;   /* the 503's reason when a gateway queue's wait times out */
+    struct pt_redir *redir; /* the internal redirects' targets, kept until the request ends */
     int redirects;
     int err_status;  /* serving error_page for this status (its status line keeps it); 0: no */
     void *phase_job; /* a router phase waiting off the loop (router.c), NULL: none */

@@ -59,6 +59,16 @@ int pt_phases_try_add(pt_try_files *t, const char *item, bool last, char *why, s
                 snprintf(why, whylen, "try_files '%s': only the last entry takes a query", item);
                 return -1;
             }
+            /* a path looked for may hold only $uri (normalised): the raw
+             * query would bring ".." and encoded bytes into the file
+             * system lookup and the routing of what is found */
+            if (!last && *p == '$' && strncmp(p, "$uri", 4) != 0) {
+                snprintf(why, whylen,
+                         "try_files '%s': only $uri may stand in a path looked for; $args and "
+                         "$query_string belong to the last entry",
+                         item);
+                return -1;
+            }
         }
     }
     char **v = realloc(t->items, (t->n + 1) * sizeof(*v));

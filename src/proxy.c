@@ -198,6 +198,10 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
             continue;
         if (pt_str_ieq(n, nl, "X-Request-Id") && env->request_id.len)
             continue;
+        /* the password portico checked itself stays here unless the
+         * location says pass_authorization (as for every gateway) */
+        if (!env->pass_authorization && pt_str_ieq(n, nl, "Authorization"))
+            continue;
         put(&b, n, nl);
         puts_(&b, ": ");
         put(&b, h->value, h->value_len);
@@ -460,6 +464,8 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
         size_t before = x->in.len;
         put(&x->in, p + used, take);
         used += take;
+        if (x->in.failed)
+            break; /* out of memory: answered below */
         if (!lf)
             break;
         /* the line just ended is empty: the head is complete */

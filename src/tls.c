@@ -1058,3 +1058,11 @@ bool pt_tls_info_get(const pt_sock *s, pt_tls_info *out)
     client_info_get(ssl, out);
     return true;
 }
+
+bool pt_tls_misdirected(const pt_sock *s, const pt_vhost *v)
+{
+    if (!s->tls || !v || !v->tls_ctx)
+        return false;
+    const SSL_CTX *have = SSL_get_SSL_CTX((SSL *)s->tls);
+    return have != v->tls_ctx && (SSL_CTX_get_verify_mode(v->tls_ctx) & SSL_VERIFY_PEER);
+}

@@ -45,4 +45,10 @@ typedef struct pt_tls_info {
 } pt_tls_info;
 bool pt_tls_info_get(const pt_sock *s, pt_tls_info *out);
 
+/* The request's Host names vhost v, whose certificate settings ask for
+ * client certificates, but the handshake (by SNI, or without it) ran
+ * under another context: its rules were never applied (RFC 9110 §15.5.20,
+ * 421, as Apache's mod_ssl answers). */
+bool pt_tls_misdirected(const pt_sock *s, const pt_vhost *v);
+
 #endif

@@ -16,6 +16,7 @@ silent (504), failover, the max_conns queue; the flag alone.
 
 No test asserts a timing: waits are generous upper bounds."""
 
+import base64
 import hashlib
 import json
 import os
@@ -146,7 +147,11 @@ locations = (
   { prefix = "/down/"; handler = "proxy"; backend = "down"; },
   { prefix = "/silent/"; handler = "proxy"; backend = "silent"; },
   { prefix = "/two/"; handler = "proxy"; backend = "two"; },
-  { prefix = "/q/"; handler = "proxy"; backend = "q"; }
+  { prefix = "/q/"; handler = "proxy"; backend = "q"; },
+  { prefix = "/auth/"; handler = "proxy"; backend = "gt"; auth_basic = "R";
+    auth_basic_user_file = "@HTPASSWD@"; },
+  { prefix = "/authpass/"; handler = "proxy"; backend = "gt"; auth_basic = "R";
+    auth_basic_user_file = "@HTPASSWD@"; pass_authorization = true; }
 );
 '''
 
@@ -176,6 +181,13 @@ class ProxyCase(unittest.TestCase):
                 .replace('@SILENT@', str(ProxyCase.silent.getsockname()[1])))
         for i, d in enumerate(dead):
             conf = conf.replace('@DEAD%d@' % i, d)
+        # {SHA} (htpasswd -s) of "pw" for "u": portico checks it itself
+        htpasswd = os.path.join(base, 'htpasswd')
+        with open(htpasswd, 'w') as f:
+            f.write('u:{SHA}%s\n' % base64.b64encode(hashlib.sha1(b'pw').digest()).decode())
+        os.chmod(htpasswd, 0o644)
+        os.chmod(base, 0o755)
+        conf = conf.replace('@HTPASSWD@', htpasswd)
         ProxyCase.dead = dead
         srv = harness.Server(conf=conf, workers=1)
         srv.start()
@@ -325,6 +337,27 @@ class ProxyTcp(Exchange, ProxyCase):
 
 class ProxyUnix(Exchange, ProxyCase):
     PREFIX = '/unix/'
+
+
+class Authorization(ProxyCase):
+    """The password portico checked itself is not forwarded (as for every
+    gateway), unless pass_authorization says so; an application's own
+    credentials pass by default."""
+    CRED = {'Authorization': 'Basic ' + base64.b64encode(b'u:pw').decode()}
+
+    def test_checked_password_stays_here(self):
+        st, _, _ = self.req('GET', '/auth/x')
+        self.assertEqual(st, 401)
+        e = self.env('GET', '/auth/x', self.CRED)
+        self.assertNotIn('HTTP_AUTHORIZATION', e)
+
+    def test_pass_authorization_forwards_it(self):
+        e = self.env('GET', '/authpass/x', self.CRED)
+        self.assertEqual(e.get('HTTP_AUTHORIZATION'), self.CRED['Authorization'])
+
+    def test_an_applications_own_credentials_pass(self):
+        e = self.env('GET', '/app/x', self.CRED)
+        self.assertEqual(e.get('HTTP_AUTHORIZATION'), self.CRED['Authorization'])
 
 
 class Via(ProxyCase):

@@ -217,6 +217,11 @@ class ClientCertificates(unittest.TestCase):
             self.assertNotEqual(r.returncode, 0)
             r = https(srv, '/index.html', *ALICE, name='other.test')
             self.assertEqual(r.stdout, b'hello\n', r.stderr)
+            # no certificate, SNI of the open default, Host of the vhost
+            # that requires one: its rules never ran, so 421, not the file
+            r = https(srv, '/index.html', '-D', '-', '-H', 'Host: other.test')
+            self.assertIn(b' 421 ', r.stdout.split(b'\r\n')[0], r.stdout)
+            self.assertNotIn(b'hello', r.stdout)
 
     def test_verify_client_without_client_ca_is_a_config_error(self):
         conf = os.path.join(D, 'noca.conf')

@@ -45,6 +45,15 @@ static void test_try_files(void)
     ok(try_list(bad5, 2, &t) < 0, "a space refused");
     const char *const bad6[] = {"$uri", "=404", "/x"};
     ok(try_list(bad6, 3, &t) < 0, "=CODE only last");
+    /* a raw query in a path looked for ("/c/$args" with "?../admin/x")
+     * would bring dot segments past the normaliser */
+    const char *const bad7[] = {"/c/$args", "=404"};
+    ok(try_list(bad7, 2, &t) < 0, "$args refused in a path looked for");
+    const char *const bad8[] = {"$uri", "/q/$query_string", "/i.php"};
+    ok(try_list(bad8, 3, &t) < 0, "$query_string refused in a path looked for");
+    const char *const fine[] = {"/cache$uri.html", "$uri", "/i.php?$args"};
+    ok(try_list(fine, 3, &t) == 0, "$uri anywhere, $args in the last entry");
+    pt_phases_try_free(t);
 }
 
 static void test_expand(void)
