@@ -264,7 +264,10 @@ class Counters(StatusCase):
         j = self.settled(6)
         self.assertEqual(j['worker_restarts'], 1)
         self.assertEqual(j['workers'], 2)
-        self.assertEqual(j['requests']['2xx'], 6 + self.reads - 1)
+        # a worker counts a request just after writing its response: the
+        # status page read last before the kill may have been the victim's,
+        # answered but not yet counted when SIGKILL came (one, at most)
+        self.assertIn(j['requests']['2xx'], (6 + self.reads - 1, 6 + self.reads - 2))
         self.assertEqual(j['reloads'], 0)
 
 
