@@ -38,6 +38,9 @@ struct pt_compress {
 /* a size header in front of each block: zlib's free does not say the size */
 #define PT_Z_HDR 16
 
+/* what every stream of this process holds: limits.compress_memory */
+static size_t g_mem;
+
 static void *count_alloc(pt_compress *z, size_t size)
 {
     unsigned char *p = malloc(size + PT_Z_HDR);
@@ -45,6 +48,7 @@ static void *count_alloc(pt_compress *z, size_t size)
         return NULL;
     memcpy(p, &size, sizeof(size));
     z->mem += size;
+    g_mem += size;
     return p + PT_Z_HDR;
 }
 
@@ -56,6 +60,7 @@ static void count_free(pt_compress *z, void *addr)
     size_t size;
     memcpy(&size, p, sizeof(size));
     z->mem -= size;
+    g_mem -= size;
     free(p);
 }
 
@@ -227,6 +232,11 @@ size_t pt_compress_pending(const pt_compress *z)
 size_t pt_compress_mem(const pt_compress *z)
 {
     return sizeof(*z) + z->mem;
+}
+
+size_t pt_compress_mem_total(void)
+{
+    return g_mem;
 }
 
 void pt_compress_free(pt_compress *z)

@@ -36,6 +36,8 @@ size_t pt_compress_pending(const pt_compress *z);
 /* Bytes the stream holds (library state and buffers): the per-response
  * cost documented in portico.conf(5). */
 size_t pt_compress_mem(const pt_compress *z);
+/* What all the streams of this process hold now (library allocations). */
+size_t pt_compress_mem_total(void);
 void pt_compress_free(pt_compress *z);
 
 /* The token of a coding in Content-Encoding ("gzip", "br"). */

@@ -86,6 +86,7 @@ typedef struct key_spec {
     X(gw_header_max, gw_header_max, K_SIZE, 64 * KB, 1 * KB, 16 * MB)                              \
     X(gw_buffer_memory, gw_buffer_memory, K_SIZE, 256 * KB, 0, 1 * GB)                             \
     X(gw_buffer_max, gw_buffer_max, K_SIZE, 1 * GB, 0, 1ULL << 62)                                 \
+    X(compress_memory, compress_memory, K_SIZE, 64 * MB, 0, 1ULL << 40)                            \
     X(limit_entries, limit_entries, K_INT, 16384, PT_LIMIT_WAYS, 4194304)
 
 /* limits.cgi_timeout has no pt_limits field: it is the default of every

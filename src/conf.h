@@ -282,6 +282,7 @@ typedef struct pt_limits {
     uint64_t gw_header_max;     /* response header block from a script/backend */
     uint64_t gw_buffer_memory;  /* response bytes held in memory per request before spilling */
     uint64_t gw_buffer_max;     /* response bytes buffered per request at most */
+    uint64_t compress_memory;   /* all on-the-fly compressors of a worker together */
     uint32_t limit_entries;     /* client-limit table entries, all workers together */
 } pt_limits;
 

@@ -105,11 +105,31 @@ pt_zcoding pt_zresp_choose(const pt_conn *c, const pt_zinfo *i, bool *vary)
     return zc;
 }
 
+/* A stream's tables at their largest (measured with pt_compress_mem: zlib
+ * window 15 / memLevel 8, brotli's 64 KiB window at quality 5-7), taken
+ * before it starts so that the budget holds when all of them grow. */
+#define PT_Z_GZIP_PEAK (280 * 1024)
+#define PT_Z_BR_PEAK (1900 * 1024)
+
 pt_compress *pt_zresp_coder(const pt_conn *c, pt_zcoding zc, int64_t length)
 {
     const pt_compress_cfg *z = pt_zresp_cfg(c);
     if (c->is_head || zc == PT_ZC_NONE || !z)
         return NULL;
+    /* limits.compress_memory: beyond it responses go out uncompressed
+     * (slow readers of many large compressible responses would otherwise
+     * hold megabytes each) */
+    size_t peak = zc == PT_ZC_GZIP ? PT_Z_GZIP_PEAK : PT_Z_BR_PEAK;
+    if (pt_compress_mem_total() + peak > c->w->cfg->limits.compress_memory) {
+        static uint64_t said;
+        if (c->w->loop.now - said >= 60000 || !said) {
+            said = c->w->loop.now ? c->w->loop.now : 1;
+            pt_log_info("limits.compress_memory (%llu bytes) in use: responses go out "
+                        "uncompressed for now",
+                        (unsigned long long)c->w->cfg->limits.compress_memory);
+        }
+        return NULL;
+    }
     pt_compress *s =
         pt_compress_new(zc, zc == PT_ZC_GZIP ? z->gzip_level : z->brotli_level, length);
     if (!s)

@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -575,6 +576,26 @@ class Flag(unittest.TestCase):
             self.assertIsNone(r.header('Content-Encoding'))
             self.assertIsNone(r.header('Vary'))
             self.assertEqual(r.body, SMALL)
+
+    def test_compress_memory_bounds_the_streams_of_a_worker(self):
+        # room for one gzip stream: a reader that stalls holds it, the next
+        # response goes out uncompressed, and once the stalled client is
+        # gone compression comes back
+        with harness.Server('--compress', '-o', 'limits.compress_memory=400K',
+                            files={'big.html': BIG, 'a.html': SMALL}) as srv:
+            slow = socket.socket()
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            slow.connect(('127.0.0.1', srv.port))
+            slow.sendall(b'GET /big.html HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n')
+            self.assertIn(b'Content-Encoding: gzip', slow.recv(1024))
+            r = fetch(srv.port, 'GET', '/a.html', [('Accept-Encoding', 'gzip')])
+            self.assertEqual((r.status, r.header('Content-Encoding'), r.body), (200, None, SMALL))
+            self.assertTrue(srv.wait_for_log(r'limits\.compress_memory .* uncompressed'))
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            slow.close()  # a reset: the worker drops the stream
+            self.assertTrue(srv.wait_for(lambda: fetch(
+                srv.port, 'GET', '/a.html', [('Accept-Encoding', 'gzip')]).header(
+                'Content-Encoding') == 'gzip', 20))
 
     def test_bad_settings_are_refused(self):
         for setting, phrase in (('compress_gzip_level=0', 'between 1 and 9'),
