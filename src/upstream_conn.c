@@ -848,10 +848,12 @@ static void do_recv(ureq *r)
     wait_mark(r, false);
     if (!on_bytes(r, buf, (size_t)n))
         return;
-    if (r->fc && r->gw.c) {
+    /* a drained response (X-Sendfile, a local redirect) has no client any
+     * more, but bytes still coming keep its read timeout fresh */
+    if (r->fc)
         io_update(r);
+    if (r->fc && r->gw.c)
         pt_conn_kick(r->gw.c);
-    }
 }
 
 /* ---- events ------------------------------------------------------------- */
@@ -921,8 +923,8 @@ static void on_conn_timer(pt_loop *l, pt_timer *t)
         server_failed(r, "connect timed out");
     else if (!r->sent_all)
         exchange_failed(r, 504, "send timed out", true);
-    else
-        exchange_failed(r, 504, "read timed out", true);
+    else /* a drained response's slowness is not the server's failure */
+        exchange_failed(r, 504, "read timed out", !r->detached);
     req_leave(r);
 }
 
