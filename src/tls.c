@@ -314,9 +314,13 @@ static void ctx_extra_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 static int ocsp_read(ocsp_file *f, char *why, size_t whylen)
 {
     struct stat st;
-    FILE *fp = fopen(f->path, "rbe");
+    /* O_NONBLOCK: a FIFO put there must not stop a worker mid-handshake */
+    int fd = open(f->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!fp) {
         snprintf(why, whylen, "%s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     unsigned char *buf = NULL;
@@ -1063,6 +1067,13 @@ bool pt_tls_misdirected(const pt_sock *s, const pt_vhost *v)
 {
     if (!s->tls || !v || !v->tls_ctx)
         return false;
-    const SSL_CTX *have = SSL_get_SSL_CTX((SSL *)s->tls);
-    return have != v->tls_ctx && (SSL_CTX_get_verify_mode(v->tls_ctx) & SSL_VERIFY_PEER);
+    int mode = SSL_CTX_get_verify_mode(v->tls_ctx);
+    if (!(mode & SSL_VERIFY_PEER))
+        return false;
+    SSL *ssl = s->tls;
+    if (SSL_get_SSL_CTX(ssl) != v->tls_ctx)
+        return true;
+    /* a session resumed from a handshake under other rules brings no
+     * certificate: "required" must still see one */
+    return (mode & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) && !SSL_get0_peer_certificate(ssl);
 }
