@@ -123,6 +123,27 @@ static void put_fwd_value(pbuf *b, const char *v, size_t n)
     put(b, "\"", 1);
 }
 
+/* The client's own fields named name, joined into one list field (RFC
+ * 9110 §5.3), before the element a proxy appends; false: there were none. */
+static bool client_list(pbuf *b, const pt_cgi_req *env, const char *name)
+{
+    bool any = false;
+    for (size_t i = 0; i < env->nheaders; i++) {
+        const pt_header *h = &env->headers[i];
+        if (!pt_str_ieq(h->name, h->name_len, name))
+            continue;
+        if (!any) {
+            puts_(b, name);
+            puts_(b, ": ");
+        } else {
+            puts_(b, ", ");
+        }
+        put(b, h->value, h->value_len);
+        any = true;
+    }
+    return any;
+}
+
 static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len, char **out,
                   size_t *len, bool *has_end)
 {
@@ -142,16 +163,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     puts_(&b, "\r\n");
 
     /* X-Forwarded-For: the client's list, then the address we saw */
-    bool xff = false;
-    for (size_t i = 0; i < env->nheaders; i++) {
-        const pt_header *h = &env->headers[i];
-        if (!pt_str_ieq(h->name, h->name_len, "X-Forwarded-For"))
-            continue;
-        puts_(&b, xff ? ", " : "X-Forwarded-For: ");
-        put(&b, h->value, h->value_len);
-        xff = true;
-    }
-    puts_(&b, xff ? ", " : "X-Forwarded-For: ");
+    puts_(&b, client_list(&b, env, "X-Forwarded-For") ? ", " : "X-Forwarded-For: ");
     put(&b, env->remote_addr.p, env->remote_addr.len);
     puts_(&b, "\r\nX-Forwarded-Proto: ");
     puts_(&b, proto);
@@ -160,16 +172,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     puts_(&b, "\r\n");
 
     /* Forwarded (RFC 7239 §4): earlier proxies' elements, then ours */
-    bool fwd = false;
-    for (size_t i = 0; i < env->nheaders; i++) {
-        const pt_header *h = &env->headers[i];
-        if (!pt_str_ieq(h->name, h->name_len, "Forwarded"))
-            continue;
-        puts_(&b, fwd ? ", " : "Forwarded: ");
-        put(&b, h->value, h->value_len);
-        fwd = true;
-    }
-    puts_(&b, fwd ? ", for=" : "Forwarded: for=");
+    puts_(&b, client_list(&b, env, "Forwarded") ? ", for=" : "Forwarded: for=");
     if (memchr(env->remote_addr.p, ':', env->remote_addr.len)) {
         char v6[80];
         int n = snprintf(v6, sizeof(v6), "[%.*s]", (int)PT_MIN(env->remote_addr.len, (size_t)64),

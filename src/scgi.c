@@ -93,29 +93,14 @@ static int encode(const pt_cgi_req *env, const pt_backend *b, uint64_t body_len,
     return 0;
 }
 
-static void dec_nop(void *dec)
-{
-    (void)dec;
-}
-
-/* The whole answer is the program's output, as a CGI script writes it. */
-static size_t feed(void *dec, const char *p, size_t n, pt_upstream_ev *ev)
-{
-    (void)dec;
-    ev->type = PT_UEV_OUT;
-    ev->data = p;
-    ev->len = n;
-    return n;
-}
-
 const pt_upstream_codec pt_scgi_codec = {
     .name = "scgi",
     .eof_ends = true,
     .too_big = "a request header is too large for SCGI",
     .encode = encode,
-    .dec_init = dec_nop,
-    .dec_free = dec_nop,
-    .feed = feed,
+    .dec_init = pt_upstream_dec_none,
+    .dec_free = pt_upstream_dec_none,
+    .feed = pt_upstream_feed_raw,
 };
 
 void pt_scgi_start(struct pt_conn *c)

@@ -1186,3 +1186,17 @@ void pt_upstream_conn_shutdown(pt_worker *w)
     free(st);
     w->ups = NULL;
 }
+
+void pt_upstream_dec_none(void *dec)
+{
+    (void)dec;
+}
+
+size_t pt_upstream_feed_raw(void *dec, const char *p, size_t n, pt_upstream_ev *ev)
+{
+    (void)dec;
+    ev->type = PT_UEV_OUT;
+    ev->data = p;
+    ev->len = n;
+    return n;
+}

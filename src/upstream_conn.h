@@ -81,6 +81,11 @@ int pt_upstream_conn_shared_init(const struct pt_config *cfg);
 int pt_upstream_conn_init(struct pt_worker *w);
 /* Answer c (body already collected) through its location's backend,
  * speaking codec. Queues an error response itself when it cannot. */
+/* For codecs whose response is the program's output as it comes (SCGI,
+ * uwsgi): no decoder state, every byte goes out. */
+void pt_upstream_dec_none(void *dec);
+size_t pt_upstream_feed_raw(void *dec, const char *p, size_t n, pt_upstream_ev *ev);
+
 void pt_upstream_conn_start(struct pt_conn *c, const pt_upstream_codec *codec);
 /* Graceful stop begins: idle pooled connections are closed. */
 void pt_upstream_conn_quiesce(struct pt_worker *w);

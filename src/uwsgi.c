@@ -70,20 +70,6 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     return 0;
 }
 
-static void dec_nop(void *dec)
-{
-    (void)dec;
-}
-
-static size_t feed(void *dec, const char *p, size_t n, pt_upstream_ev *ev)
-{
-    (void)dec;
-    ev->type = PT_UEV_OUT;
-    ev->data = p;
-    ev->len = n;
-    return n;
-}
-
 const pt_upstream_codec pt_uwsgi_codec = {
     .name = "uwsgi",
     .eof_ends = true,
@@ -92,9 +78,9 @@ const pt_upstream_codec pt_uwsgi_codec = {
      * the client's headers (RFC 6585 §5) */
     .too_big = "the request's variables exceed uwsgi's 64 KiB",
     .encode = encode,
-    .dec_init = dec_nop,
-    .dec_free = dec_nop,
-    .feed = feed,
+    .dec_init = pt_upstream_dec_none,
+    .dec_free = pt_upstream_dec_none,
+    .feed = pt_upstream_feed_raw,
 };
 
 void pt_uwsgi_start(struct pt_conn *c)
