@@ -47,6 +47,14 @@ run() { # name, command...
         # the failing tests' own logs
         find "$top"/build-* -name test-suite.log -newer "$log/$name.start" \
             -exec tail -n 150 {} \; 2>/dev/null
+        # and why each failed, kept for the end of the output (where a
+        # reader of a long CI log looks first)
+        find "$top"/build-* -name '*.trs' -newer "$log/$name.start" 2>/dev/null |
+            while read -r trs; do
+                grep -qE '^:test-result: (FAIL|ERROR|XPASS)' "$trs" || continue
+                echo "--- $name: ${trs%.trs}.log"
+                grep -E -A30 '^(not ok|Traceback|FAIL:|ERROR:)' "${trs%.trs}.log" | head -n 80
+            done >>"$log/why-failed.txt"
     fi
     grep -E '^(PASS|FAIL|ERROR|XPASS|XFAIL|SKIP): ' "$log/$name.out" >"$log/$name.results" || true
     grep -E '^(FAIL|ERROR|XPASS): ' "$log/$name.results" || true
@@ -129,6 +137,10 @@ passed=$(cat "$log"/*.results | grep -c '^PASS: ')
 failed=$(cat "$log"/*.results | grep -cE '^(FAIL|ERROR|XPASS): ')
 if [ "$status" != 0 ] && [ "$failed" = 0 ]; then
     failed=1 # a build step failed before any test could
+fi
+if [ -s "$log/why-failed.txt" ]; then
+    echo "=== why the failed tests failed"
+    head -n 300 "$log/why-failed.txt"
 fi
 echo "logs: $log"
 echo "$passed passed, $failed failed"
