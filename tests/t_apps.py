@@ -1,0 +1,306 @@
+#!/usr/bin/python3
+"""t_apps.py: real applications from Debian's archive under portico,
+configured by the shipped examples in conf/examples/ (the very files, with
+only paths, the listener, the user and the logs changed for the test).
+
+Nagios 4 (nagios4-cgi; conf/examples/nagios4.conf): 401 without or with
+wrong credentials, for the CGIs, the aliased static files and the .php
+pages alike (the .php never reaching PHP-FPM); with credentials the real
+status.cgi names the user it was told (REMOTE_USER: "Logged in as ...")
+and shows the hosts only to the user cgi.cfg authorises; both CGI
+prefixes; the aliased static directories (/nagios4/ and the longer
+/nagios4/stylesheets/ from /etc/nagios4) byte for byte, a symlinked
+jQuery; the PHP pages (side.php, index.php as /nagios4/'s index) run from
+the alias directory by PHP-FPM.
+
+DokuWiki (dokuwiki; conf/examples/dokuwiki.conf), in a private copy laid
+out as upstream ships it (data/ and conf/ inside the site): data/, conf/,
+bin/, inc/ and .ht* denied with 403, their .php files too, which never
+reach PHP-FPM (its access log); doku.php serves the start page, lib/
+assets (CSS through lib/exe/css.php, images) are served; a page created
+through the real edit form (session cookie and CSRF token) shows up.
+
+cgit's style sheet and logo (cgit; conf/examples/cgit.conf's /cgit-css/
+alias) byte for byte, and nothing beside them.
+
+Each class is skipped, naming the package, when its application is not
+installed. Nothing asserts on timings."""
+
+import base64
+import http.cookiejar
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import harness  # noqa: E402
+import phpfpm  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES = os.path.join(HERE, '..', 'conf', 'examples')
+HTPASSWD = shutil.which('htpasswd')
+
+
+def example(name, subs):
+    """The shipped example conf/examples/NAME with each (old, new) of subs
+    replaced; every old string must be there, so a changed example fails
+    here instead of silently testing something else."""
+    with open(os.path.join(EXAMPLES, name)) as f:
+        text = f.read()
+    # what every test server changes: its own listener (-l), logs and user
+    subs = [('listen = [ "*:80" ];', ''),
+            ('user = "www-data";', ''),
+            ('error_log = "/var/log/portico/error.log";', ''),
+            ('access_log = "/var/log/portico/access.log";', '')] + list(subs)
+    for old, new in subs:
+        if old not in text:
+            raise AssertionError('%s no longer contains %r' % (name, old))
+        text = text.replace(old, new)
+    return text
+
+
+def basic(user, pw):
+    return 'Basic ' + base64.b64encode(('%s:%s' % (user, pw)).encode()).decode()
+
+
+def get(port, target, headers=None):
+    """(status, {lowercase name: value}, body) of one GET."""
+    return harness.request(port, 'GET', target, headers=headers, timeout=60)
+
+
+def text_of(html):
+    return re.sub(r'\s+', ' ', re.sub(r'<[^>]*>', ' ', html))
+
+
+def read(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+# -------------------------------------------------------------- Nagios 4
+
+NAGIOS_CGI = '/usr/lib/cgi-bin/nagios4'
+NAGIOS_HTDOCS = '/usr/share/nagios4/htdocs'
+
+# One host with one service: the object file doubles as the object cache
+# the CGIs read (Nagios writes the same syntax); the status file is what a
+# running Nagios would have written.
+NAGIOS_OBJECTS = '''
+define command {
+    command_name check_true
+    command_line /bin/true
+}
+define timeperiod {
+    timeperiod_name always
+    alias Always
+    sunday 00:00-24:00
+    monday 00:00-24:00
+    tuesday 00:00-24:00
+    wednesday 00:00-24:00
+    thursday 00:00-24:00
+    friday 00:00-24:00
+    saturday 00:00-24:00
+}
+define contact {
+    contact_name nagiosadmin
+    alias Nagios Admin
+    host_notifications_enabled 0
+    service_notifications_enabled 0
+    host_notification_period always
+    service_notification_period always
+    host_notification_options n
+    service_notification_options n
+    host_notification_commands check_true
+    service_notification_commands check_true
+}
+define host {
+    host_name web1
+    alias Web server one
+    address 127.0.0.1
+    check_command check_true
+    max_check_attempts 1
+    check_period always
+    contacts nagiosadmin
+    notification_period always
+}
+define service {
+    host_name web1
+    service_description HTTP
+    check_command check_true
+    max_check_attempts 1
+    check_interval 5
+    retry_interval 1
+    check_period always
+    contacts nagiosadmin
+    notification_period always
+}
+'''
+
+NAGIOS_STATUS = '''info {
+	created=%(now)d
+	version=4.4.6
+	}
+
+programstatus {
+	nagios_pid=1
+	daemon_mode=1
+	program_start=%(now)d
+	enable_notifications=1
+	active_service_checks_enabled=1
+	passive_service_checks_enabled=1
+	active_host_checks_enabled=1
+	passive_host_checks_enabled=1
+	enable_event_handlers=1
+	enable_flap_detection=1
+	}
+
+hoststatus {
+	host_name=web1
+	current_state=0
+	has_been_checked=1
+	plugin_output=UP from the portico test
+	last_check=%(now)d
+	}
+
+servicestatus {
+	host_name=web1
+	service_description=HTTP
+	current_state=0
+	has_been_checked=1
+	plugin_output=HTTP OK from the portico test
+	last_check=%(now)d
+	}
+'''
+
+
+@unittest.skipUnless(os.path.isfile(os.path.join(NAGIOS_CGI, 'status.cgi')) and
+                     os.path.isfile('/etc/nagios4/cgi.cfg'),
+                     'Nagios 4 CGIs not installed (apt-get install nagios4-cgi)')
+@unittest.skipUnless(HTPASSWD, 'htpasswd not installed (apt-get install apache2-utils)')
+@phpfpm.skip_unless_php_fpm
+class Nagios(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-nagios-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        os.chmod(cls.base, 0o755)
+        b = cls.base
+        with open(os.path.join(b, 'objects.cfg'), 'w') as f:
+            f.write(NAGIOS_OBJECTS)
+        with open(os.path.join(b, 'status.dat'), 'w') as f:
+            f.write(NAGIOS_STATUS % {'now': int(time.time())})
+        with open(os.path.join(b, 'nagios.cfg'), 'w') as f:
+            f.write('cfg_file=%(b)s/objects.cfg\nobject_cache_file=%(b)s/objects.cfg\n'
+                    'status_file=%(b)s/status.dat\nlog_file=%(b)s/nagios.log\n' % {'b': b})
+        # Debian's cgi.cfg with what the example tells the admin to change:
+        # use_authentication=1 (and our main configuration file)
+        with open('/etc/nagios4/cgi.cfg') as f:
+            cgi = f.read()
+        cgi, n = re.subn(r'(?m)^use_authentication=0$', 'use_authentication=1', cgi)
+        assert n == 1, 'Debian cgi.cfg changed: no use_authentication=0'
+        cgi, n = re.subn(r'(?m)^main_config_file=.*$', 'main_config_file=%s/nagios.cfg' % b, cgi)
+        assert n == 1
+        with open(os.path.join(b, 'cgi.cfg'), 'w') as f:
+            f.write(cgi)
+        # the htpasswd file the example names, made by the real htpasswd:
+        # nagiosadmin (bcrypt), authorised for everything in cgi.cfg, and
+        # guest (htpasswd's default APR1-MD5), a valid user cgi.cfg knows nothing of
+        cls.htpasswd = os.path.join(b, 'htpasswd.users')
+        for user, flags in (('nagiosadmin', ['-B', '-C', '5']), ('guest', ['-m'])):
+            subprocess.run([HTPASSWD, '-b'] + (['-c'] if user == 'nagiosadmin' else []) + flags +
+                           [cls.htpasswd, user, 'pw-' + user], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.fpm = phpfpm.PhpFpm([phpfpm.Pool('www')])
+        cls.fpm.start()
+        cls.addClassCleanup(cls.fpm.stop)
+        conf = example('nagios4.conf', [
+            ('"/etc/nagios4/htpasswd.users"', '"%s"' % cls.htpasswd),
+            ('NAGIOS_CGI_CONFIG=/etc/nagios4/cgi.cfg', 'NAGIOS_CGI_CONFIG=%s/cgi.cfg' % b),
+            ('"unix:/run/php/php-fpm.sock"', '"%s"' % cls.fpm.pools[0].address)])
+        harness.start_class_server(cls, conf=conf)
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def as_user(self, target, user='nagiosadmin', pw=None):
+        st, hdrs, body = get(self.port, target,
+                             {'Authorization': basic(user, pw or 'pw-' + user)})
+        return st, hdrs, body
+
+    def test_no_credentials_401_everywhere(self):
+        for target in ('/cgi-bin/nagios4/status.cgi?host=all', '/nagios4/cgi-bin/tac.cgi',
+                       '/nagios4/images/logofullsize.png', '/nagios4/stylesheets/common.css',
+                       '/nagios4/side.php', '/nagios4/', '/'):
+            st, hdrs, body = get(self.port, target)
+            self.assertEqual(st, 401, target)
+            self.assertIn('Basic realm="Nagios4"', hdrs.get('www-authenticate', ''), target)
+            self.assertNotIn(b'web1', body)
+        # the .php pages never ran: PHP-FPM saw no request
+        self.assertEqual(self.fpm.access_log_lines('www'), [])
+
+    def test_wrong_password_and_unknown_user_401(self):
+        self.assertEqual(self.as_user('/cgi-bin/nagios4/status.cgi', pw='wrong')[0], 401)
+        self.assertEqual(self.as_user('/cgi-bin/nagios4/status.cgi', user='mallory')[0], 401)
+
+    def test_cgi_sees_the_authenticated_user(self):
+        for pfx in ('/cgi-bin/nagios4/', '/nagios4/cgi-bin/'):
+            st, _h, body = self.as_user(pfx + 'status.cgi?host=all')
+            self.assertEqual(st, 200, body[-500:])
+            t = text_of(body.decode('utf-8', 'replace'))
+            self.assertIn('Logged in as nagiosadmin', t)
+            # authorised by cgi.cfg (authorized_for_all_hosts=nagiosadmin)
+            self.assertIn('HTTP OK from the portico test', t)
+            self.assertIn('web1', t)
+
+    def test_other_user_is_not_authorised_by_nagios(self):
+        st, _h, body = self.as_user('/cgi-bin/nagios4/status.cgi?host=all', user='guest')
+        self.assertEqual(st, 200)
+        t = text_of(body.decode('utf-8', 'replace'))
+        self.assertIn('Logged in as guest', t)
+        self.assertIn('do not have permission', t)
+        self.assertNotIn('HTTP OK from the portico test', t)
+
+    def test_aliased_static_directories(self):
+        st, hdrs, body = self.as_user('/nagios4/images/logofullsize.png')
+        self.assertEqual(st, 200)
+        self.assertEqual(body, read(os.path.join(NAGIOS_HTDOCS, 'images', 'logofullsize.png')))
+        self.assertEqual(hdrs.get('content-type'), 'image/png')
+        # the longer prefix wins: Debian keeps the style sheets in /etc
+        st, _h, body = self.as_user('/nagios4/stylesheets/common.css')
+        self.assertEqual(st, 200)
+        self.assertEqual(body, read('/etc/nagios4/stylesheets/common.css'))
+        # a symbolic link to libjs-jquery, allowed by the example
+        st, _h, body = self.as_user('/nagios4/js/jquery-1.12.4.min.js')
+        self.assertEqual(st, 200)
+        self.assertEqual(body, read(os.path.join(NAGIOS_HTDOCS, 'js', 'jquery-1.12.4.min.js')))
+        self.assertEqual(self.as_user('/nagios4/stylesheets/../../../etc/passwd')[0], 404)
+        self.assertEqual(self.as_user('/nagios4/nothing-here.css')[0], 404)
+
+    def test_php_pages_from_the_alias_directory(self):
+        st, _h, body = self.as_user('/nagios4/side.php')
+        self.assertEqual(st, 200, body[-500:])
+        self.assertIn(b'/cgi-bin/nagios4/tac.cgi', body)
+        self.assertNotIn(b'<?php', body)
+        # /nagios4/ is its index.php (the frames around side.php and main.php)
+        st, _h, body = self.as_user('/nagios4/')
+        self.assertEqual(st, 200, body[-500:])
+        self.assertIn(b'side.php', body)
+        self.assertNotIn(b'<?php', body)
+
+    def test_root_redirects_to_nagios(self):
+        st, hdrs, _b = self.as_user('/')
+        self.assertEqual(st, 302)
+        self.assertEqual(hdrs.get('location'), '/nagios4/')
+
+
+if __name__ == '__main__':
+    harness.main()
