@@ -302,5 +302,191 @@ class Nagios(unittest.TestCase):
         self.assertEqual(hdrs.get('location'), '/nagios4/')
 
 
+
+# -------------------------------------------------------------- DokuWiki
+
+DOKUWIKI = '/usr/share/dokuwiki'
+DW_PANIC = 'dont-panic-if-you-see-this-in-your-logs-it-means-your-directory-permissions-are-correct.png'
+DW_LOCAL = """<?php
+$conf['title'] = 'Portico test wiki';
+$conf['savedir'] = './data';
+$conf['useacl'] = 1;
+$conf['superuser'] = '@admin';
+$conf['userewrite'] = 0;
+$conf['updatecheck'] = 0;
+$conf['send404'] = 1;
+"""
+
+
+def dokuwiki_site(base):
+    """A private DokuWiki laid out as upstream ships it: Debian's code
+    copied (symbolic links kept), without Debian's inc/preload.php that
+    points at /etc/dokuwiki and /var/lib/dokuwiki, and data/ and conf/ of
+    its own inside the site."""
+    site = os.path.join(base, 'dokuwiki')
+    shutil.copytree(DOKUWIKI, site, symlinks=True)
+    os.unlink(os.path.join(site, 'inc', 'preload.php'))
+    conf = os.path.join(site, 'conf')
+    os.mkdir(conf)
+    for name in os.listdir('/etc/dokuwiki'):
+        src = os.path.join('/etc/dokuwiki', name)
+        if name.endswith(('.conf', '.php', '.css', '.json')) and os.path.isfile(src) and \
+                not os.path.islink(src) and name not in ('local.php', 'apache.conf',
+                                                         'lighttpd.conf'):
+            shutil.copy(src, conf)
+    with open(os.path.join(conf, 'local.php'), 'w') as f:
+        f.write(DW_LOCAL)
+    # an editor, with a bcrypt hash made by the real htpasswd (DokuWiki
+    # checks $2y$ hashes itself); anonymous visitors may only read
+    h = subprocess.run([HTPASSWD, '-nbB', '-C', '5', 'editor', 'pw-editor'], check=True,
+                       stdout=subprocess.PIPE).stdout.decode().strip().split(':', 1)[1]
+    with open(os.path.join(conf, 'users.auth.php'), 'w') as f:
+        f.write('editor:%s:Editor:editor@example.test:user\n' % h)
+    with open(os.path.join(conf, 'acl.auth.php'), 'w') as f:
+        f.write('*               @ALL          1\n*               @user         8\n')
+    data = os.path.join(site, 'data')
+    for d in ('pages', 'attic', 'meta', 'media', 'media_attic', 'media_meta', 'cache', 'index',
+              'locks', 'tmp', 'log'):
+        os.makedirs(os.path.join(data, d))
+    with open(os.path.join(data, 'pages', 'start.txt'), 'w') as f:
+        f.write('====== Portico start page ======\n\nServed through **PHP-FPM**.\n')
+    with open(os.path.join(data, DW_PANIC), 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n not really\n')
+    # a PHP file where none should run from (DokuWiki's cache could hold one)
+    with open(os.path.join(data, 'cache', 'evil.php'), 'w') as f:
+        f.write('<?php echo "evil ran";\n')
+    with open(os.path.join(conf, 'evil.php'), 'w') as f:
+        f.write('<?php echo "evil ran";\n')
+    return site
+
+
+@unittest.skipUnless(os.path.isfile(os.path.join(DOKUWIKI, 'doku.php')),
+                     'DokuWiki not installed (apt-get install dokuwiki)')
+@phpfpm.skip_unless_php_fpm
+class DokuWiki(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-dokuwiki-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        os.chmod(cls.base, 0o755)
+        cls.site = dokuwiki_site(cls.base)
+        cls.fpm = phpfpm.PhpFpm([phpfpm.Pool('www', max_children=2)])
+        cls.fpm.start()
+        cls.addClassCleanup(cls.fpm.stop)
+        conf = example('dokuwiki.conf', [
+            ('alias = "/usr/share/dokuwiki"', 'alias = "%s"' % cls.site),
+            ('"unix:/run/php/php-fpm.sock"', '"%s"' % cls.fpm.pools[0].address)])
+        harness.start_class_server(cls, conf=conf)
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def fpm_scripts(self):
+        return '\n'.join(' '.join(t) for t in self.fpm.access_log_lines('www'))
+
+    def test_protected_directories_403(self):
+        for target in ('/dokuwiki/data/pages/start.txt', '/dokuwiki/data/' + DW_PANIC,
+                       '/dokuwiki/data/', '/dokuwiki/data', '/dokuwiki/conf/local.php',
+                       '/dokuwiki/conf/users.auth.php', '/dokuwiki/conf/mime.conf',
+                       '/dokuwiki/bin/dwpage.php', '/dokuwiki/inc/init.php',
+                       '/dokuwiki/inc/Ui/Admin.php', '/dokuwiki/vendor/autoload.php',
+                       '/dokuwiki/data/cache/evil.php', '/dokuwiki/conf/evil.php',
+                       '/dokuwiki/conf/evil.php/x?y=1', '/dokuwiki/lib/../conf/evil.php',
+                       '/dokuwiki/%63onf/evil.php', '/dokuwiki//conf/evil.php'):
+            st, _h, body = get(self.port, target)
+            if target == '/dokuwiki/data':
+                # the directory without its slash: a redirect to the
+                # denied one, nothing of it
+                self.assertEqual(st, 301, target)
+                self.assertEqual(get(self.port, '/dokuwiki/data/')[0], 403)
+                continue
+            self.assertEqual(st, 403, target)
+            self.assertNotIn(b'Portico start page', body)
+            self.assertNotIn(b'evil ran', body)
+            self.assertNotIn(b'$conf', body)
+        for target in ('/dokuwiki/.htaccess', '/dokuwiki/inc/.htaccess'):
+            self.assertIn(get(self.port, target)[0], (403, 404), target)
+        # none of those .php files reached PHP-FPM
+        self.assertNotRegex(self.fpm_scripts(), r'evil|init\.php|dwpage|Admin\.php|autoload')
+
+    def test_start_page_through_doku_php(self):
+        for target in ('/dokuwiki/', '/dokuwiki/doku.php', '/dokuwiki/doku.php?id=start'):
+            st, hdrs, body = get(self.port, target)
+            self.assertEqual(st, 200, (target, body[-800:]))
+            t = body.decode('utf-8', 'replace')
+            self.assertIn('Portico start page', t, target)
+            self.assertIn('<strong>PHP-FPM</strong>', t, target)
+            self.assertIn('Portico test wiki', t, target)
+        st, _h, _b = get(self.port, '/')
+        self.assertEqual(st, 302)
+        # a page that does not exist yet: DokuWiki's own 404 (send404)
+        st, _h, body = get(self.port, '/dokuwiki/doku.php?id=no:such:page')
+        self.assertEqual(st, 404)
+        self.assertIn(b'This topic does not exist yet', body)
+
+    def test_lib_assets(self):
+        st, hdrs, body = get(self.port, '/dokuwiki/lib/images/license/button/cc-by-sa.png')
+        self.assertEqual(st, 200)
+        self.assertEqual(body, read(os.path.join(DOKUWIKI, 'lib/images/license/button/cc-by-sa.png')))
+        # the style sheets, put together by lib/exe/css.php from the
+        # template (lib/tpl: a symbolic link into /var/lib/dokuwiki)
+        st, hdrs, body = get(self.port, '/dokuwiki/lib/exe/css.php?t=dokuwiki&tseed=1')
+        self.assertEqual(st, 200, body[-500:])
+        self.assertIn('text/css', hdrs.get('content-type', ''))
+        self.assertIn(b'.dokuwiki', body)
+        st, _h, body = get(self.port, '/dokuwiki/lib/tpl/dokuwiki/images/logo.png')
+        self.assertEqual(st, 200)
+        self.assertTrue(body.startswith(b'\x89PNG'))
+
+    def test_create_a_page_through_the_edit_form(self):
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        base = 'http://127.0.0.1:%d/dokuwiki/doku.php' % self.port
+
+        def form(html, form_id):
+            m = re.search(r'<form [^>]*id="%s".*?</form>' % form_id, html, re.S)
+            self.assertTrue(m, form_id)
+            return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"',
+                                   m.group(0)))
+
+        def post(fields):
+            with opener.open(base, data=urllib.parse.urlencode(fields).encode(),
+                             timeout=60) as r:  # redirects followed
+                return r.read().decode('utf-8')
+
+        def page_text():
+            try:
+                with open(os.path.join(self.site, 'data', 'pages', 'portico', 'hello.txt')) as f:
+                    return f.read()
+            except FileNotFoundError:
+                return ''
+
+        # anonymous visitors may read only: no edit form for them
+        with opener.open(base + '?id=portico:hello&do=edit', timeout=60) as r:
+            self.assertNotIn('dw__editform', r.read().decode('utf-8'))
+        # log in through DokuWiki's login form (its session cookie)
+        with opener.open(base + '?id=start&do=login', timeout=60) as r:
+            fields = form(r.read().decode('utf-8'), 'dw__login')
+        fields.update({'u': 'editor', 'p': 'pw-editor'})
+        self.assertIn('Log Out', post(fields))
+        self.assertTrue(any(c.name == 'DokuWiki' for c in jar), list(jar))
+        # the edit form, with its CSRF token
+        with opener.open(base + '?id=portico:hello&do=edit', timeout=60) as r:
+            fields = form(r.read().decode('utf-8'), 'dw__editform')
+        self.assertTrue(fields.get('sectok'), fields)
+        # a post without the token changes nothing
+        post(dict(fields, sectok='', wikitext='forged', summary='x', **{'do[save]': '1'}))
+        self.assertNotIn('forged', page_text())
+        text = 'Hello from **portico** at %d.' % os.getpid()
+        page = post(dict(fields, wikitext=text, summary='made by t_apps', **{'do[save]': '1'}))
+        self.assertIn('Hello from <strong>portico</strong> at %d.' % os.getpid(), page)
+        self.assertIn(text, page_text())
+        # the stored page itself stays out of reach
+        self.assertEqual(get(self.port, '/dokuwiki/data/pages/portico/hello.txt')[0], 403)
+        st, _h, body = get(self.port, '/dokuwiki/doku.php?id=portico:hello')
+        self.assertEqual(st, 200)
+        self.assertIn(b'Hello from <strong>portico</strong>', body)
+
 if __name__ == '__main__':
     harness.main()
