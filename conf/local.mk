@@ -39,4 +39,5 @@ install-data-local:
 # conf/examples/: portico configured for applications from Debian's archive,
 # installed with the documentation; tests/t_apps.py runs these very files
 portico_examplesdir = $(docdir)/examples
-dist_portico_examples_DATA = conf/examples/nagios4.conf conf/examples/dokuwiki.conf
+dist_portico_examples_DATA = conf/examples/nagios4.conf conf/examples/dokuwiki.conf \
+	conf/examples/cgit.conf

@@ -20,8 +20,10 @@ reach PHP-FPM (its access log); doku.php serves the start page, lib/
 assets (CSS through lib/exe/css.php, images) are served; a page created
 through the real edit form (session cookie and CSRF token) shows up.
 
-cgit's style sheet and logo (cgit; conf/examples/cgit.conf's /cgit-css/
-alias) byte for byte, and nothing beside them.
+cgit (cgit; conf/examples/cgit.conf): the style sheet and logo of the
+/cgit-css/ alias byte for byte and nothing beside them (no listing, no
+way out, no "/cgit-cssX"); /cgit redirected to /cgit/; the repository
+list, a log and a plain file from the CGI over a real git repository.
 
 Each class is skipped, naming the package, when its application is not
 installed. Nothing asserts on timings."""
@@ -487,6 +489,74 @@ class DokuWiki(unittest.TestCase):
         st, _h, body = get(self.port, '/dokuwiki/doku.php?id=portico:hello')
         self.assertEqual(st, 200)
         self.assertIn(b'Hello from <strong>portico</strong>', body)
+
+
+# -------------------------------------------------------------- cgit
+
+CGIT = '/usr/lib/cgit/cgit.cgi'
+CGIT_CSS = '/usr/share/cgit'
+
+
+@unittest.skipUnless(os.access(CGIT, os.X_OK), 'cgit not installed (apt-get install cgit)')
+@unittest.skipUnless(shutil.which('git'), 'git not installed')
+class Cgit(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-cgit-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        os.chmod(cls.base, 0o755)
+        repo = os.path.join(cls.base, 'demo')
+        env = dict(os.environ, GIT_AUTHOR_NAME='T', GIT_AUTHOR_EMAIL='t@example.test',
+                   GIT_COMMITTER_NAME='T', GIT_COMMITTER_EMAIL='t@example.test',
+                   HOME=cls.base)
+        subprocess.run(['git', 'init', '-q', '-b', 'main', repo], check=True, env=env)
+        with open(os.path.join(repo, 'README'), 'w') as f:
+            f.write('portico cgit test readme\n')
+        subprocess.run(['git', '-C', repo, 'add', 'README'], check=True, env=env)
+        subprocess.run(['git', '-C', repo, 'commit', '-q', '-m', 'First commit via portico'],
+                       check=True, env=env)
+        # Debian's /etc/cgitrc with one repository
+        cls.cgitrc = os.path.join(cls.base, 'cgitrc')
+        with open('/etc/cgitrc') as f:
+            rc = f.read()
+        with open(cls.cgitrc, 'w') as f:
+            f.write(rc + '\ncache-size=0\nrepo.url=demo\nrepo.path=%s/.git\n'
+                    'repo.desc=the portico test repository\n' % repo)
+        conf = example('cgit.conf', [
+            ('CGIT_CONFIG=/etc/cgitrc', 'CGIT_CONFIG=%s' % cls.cgitrc)])
+        harness.start_class_server(cls, conf=conf, env={'HOME': cls.base})
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def test_aliased_style_sheet_and_logo(self):
+        for name, ctype in (('cgit.css', 'text/css'), ('cgit.png', 'image/png')):
+            st, hdrs, body = get(self.port, '/cgit-css/' + name)
+            self.assertEqual(st, 200, name)
+            self.assertEqual(body, read(os.path.join(CGIT_CSS, name)))
+            self.assertTrue(hdrs.get('content-type', '').startswith(ctype), hdrs)
+        # nothing else: no listing, no way out of the directory
+        self.assertIn(get(self.port, '/cgit-css/')[0], (403, 404))
+        self.assertEqual(get(self.port, '/cgit-css/nope.css')[0], 404)
+        self.assertEqual(get(self.port, '/cgit-css/%2e%2e/cgit/cgit.cgi')[0], 404)
+        self.assertEqual(get(self.port, '/cgit-cssX/cgit.css')[0], 404)
+
+    def test_repository_pages(self):
+        st, hdrs, _b = get(self.port, '/cgit')
+        self.assertEqual(st, 301)
+        self.assertEqual(hdrs.get('location'), '/cgit/')
+        st, _h, body = get(self.port, '/cgit/')
+        self.assertEqual(st, 200, body[-500:])
+        self.assertIn(b'the portico test repository', body)
+        self.assertIn(b"href='/cgit-css/cgit.css'", body)
+        st, _h, body = get(self.port, '/cgit/demo/log/')
+        self.assertEqual(st, 200)
+        self.assertIn(b'First commit via portico', body)
+        st, _h, body = get(self.port, '/cgit/demo/plain/README')
+        self.assertEqual(st, 200)
+        self.assertEqual(body, b'portico cgit test readme\n')
+
 
 if __name__ == '__main__':
     harness.main()
