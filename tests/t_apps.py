@@ -11,7 +11,8 @@ and shows the hosts only to the user cgi.cfg authorises; both CGI
 prefixes; the aliased static directories (/nagios4/ and the longer
 /nagios4/stylesheets/ from /etc/nagios4) byte for byte, a symlinked
 jQuery; the PHP pages (side.php, index.php as /nagios4/'s index) run from
-the alias directory by PHP-FPM.
+the alias directory by PHP-FPM; Debian's private-networks rule as access
+rules (403 before any password question for a client outside).
 
 DokuWiki (dokuwiki; conf/examples/dokuwiki.conf), in a private copy laid
 out as upstream ships it (data/ and conf/ inside the site): data/, conf/,
@@ -33,6 +34,7 @@ import http.cookiejar
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -297,6 +299,33 @@ class Nagios(unittest.TestCase):
         self.assertEqual(st, 200, body[-500:])
         self.assertIn(b'side.php', body)
         self.assertNotIn(b'<?php', body)
+
+    def test_private_networks_only(self):
+        # Debian's "Require ip" as access rules, checked before the
+        # password: this server takes 127.0.0.1 alone as its private network
+        conf = example('nagios4.conf', [
+            ('"allow 127.0.0.0/8"', '"allow 127.0.0.1"'),
+            ('"/etc/nagios4/htpasswd.users"', '"%s"' % self.htpasswd),
+            ('NAGIOS_CGI_CONFIG=/etc/nagios4/cgi.cfg', 'NAGIOS_CGI_CONFIG=%s/cgi.cfg' % self.base),
+            ('"unix:/run/php/php-fpm.sock"', '"%s"' % self.fpm.pools[0].address)])
+        with harness.Server(conf=conf) as srv:
+            auth = 'Authorization: %s\r\n' % basic('nagiosadmin', 'pw-nagiosadmin')
+            for src, hdrs, want in (('127.0.0.2', auth, 403), ('127.0.0.2', '', 403),
+                                    ('127.0.0.1', '', 401), ('127.0.0.1', auth, 200)):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.settimeout(60)
+                try:
+                    s.bind((src, 0))
+                    s.connect(('127.0.0.1', srv.port))
+                    s.sendall(('GET /cgi-bin/nagios4/tac.cgi HTTP/1.1\r\nHost: x\r\n%s'
+                               'Connection: close\r\n\r\n' % hdrs).encode())
+                    data, _closed = harness.recv_until_close(s, 60)
+                finally:
+                    s.close()
+                r = harness.read_response(data)
+                self.assertEqual(r.status, want, (src, hdrs))
+                if want == 403:
+                    self.assertIsNone(r.header('WWW-Authenticate'))
 
     def test_root_redirects_to_nagios(self):
         st, hdrs, _b = self.as_user('/')
