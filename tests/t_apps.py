@@ -17,7 +17,9 @@ rules (403 before any password question for a client outside).
 DokuWiki (dokuwiki; conf/examples/dokuwiki.conf), in a private copy laid
 out as upstream ships it (data/ and conf/ inside the site): data/, conf/,
 bin/, inc/ and .ht* denied with 403, their .php files too, which never
-reach PHP-FPM (its access log); doku.php serves the start page, lib/
+reach PHP-FPM (its access log); other clients than local ones denied, as
+Debian's apache.conf does; doku.php serves the start page (also as
+/dokuwiki/doku.php/start, DokuWiki's userewrite = 2), lib/
 assets (CSS through lib/exe/css.php, images) are served; a page created
 through the real edit form (session cookie and CSRF token) shows up.
 
@@ -78,6 +80,21 @@ def basic(user, pw):
 def get(port, target, headers=None):
     """(status, {lowercase name: value}, body) of one GET."""
     return harness.request(port, 'GET', target, headers=headers, timeout=60)
+
+
+def get_from(port, src, target, headers=''):
+    """One GET from the source address src: the parsed response."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(60)
+    try:
+        s.bind((src, 0))
+        s.connect(('127.0.0.1', port))
+        s.sendall(('GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n' %
+                   (target, headers)).encode())
+        data, _closed = harness.recv_until_close(s, 60)
+    finally:
+        s.close()
+    return harness.read_response(data)
 
 
 def text_of(html):
@@ -312,17 +329,7 @@ class Nagios(unittest.TestCase):
             auth = 'Authorization: %s\r\n' % basic('nagiosadmin', 'pw-nagiosadmin')
             for src, hdrs, want in (('127.0.0.2', auth, 403), ('127.0.0.2', '', 403),
                                     ('127.0.0.1', '', 401), ('127.0.0.1', auth, 200)):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.settimeout(60)
-                try:
-                    s.bind((src, 0))
-                    s.connect(('127.0.0.1', srv.port))
-                    s.sendall(('GET /cgi-bin/nagios4/tac.cgi HTTP/1.1\r\nHost: x\r\n%s'
-                               'Connection: close\r\n\r\n' % hdrs).encode())
-                    data, _closed = harness.recv_until_close(s, 60)
-                finally:
-                    s.close()
-                r = harness.read_response(data)
+                r = get_from(srv.port, src, '/cgi-bin/nagios4/tac.cgi', hdrs)
                 self.assertEqual(r.status, want, (src, hdrs))
                 if want == 403:
                     self.assertIsNone(r.header('WWW-Authenticate'))
@@ -343,7 +350,7 @@ $conf['title'] = 'Portico test wiki';
 $conf['savedir'] = './data';
 $conf['useacl'] = 1;
 $conf['superuser'] = '@admin';
-$conf['userewrite'] = 0;
+$conf['userewrite'] = 2;
 $conf['updatecheck'] = 0;
 $conf['send404'] = 1;
 """
@@ -438,8 +445,13 @@ class DokuWiki(unittest.TestCase):
             self.assertNotIn(b'$conf', body)
         for target in ('/dokuwiki/.htaccess', '/dokuwiki/inc/.htaccess'):
             self.assertIn(get(self.port, target)[0], (403, 404), target)
+        # Debian's "Allow from localhost": another client gets nothing,
+        # not even doku.php
+        for target in ('/dokuwiki/doku.php?id=start&x=remote', '/dokuwiki/lib/exe/css.php'):
+            self.assertEqual(get_from(self.port, '127.0.0.2', target).status, 403)
         # none of those .php files reached PHP-FPM
-        self.assertNotRegex(self.fpm_scripts(), r'evil|init\.php|dwpage|Admin\.php|autoload')
+        self.assertNotRegex(self.fpm_scripts(),
+                            r'evil|init\.php|dwpage|Admin\.php|autoload|x=remote')
 
     def test_start_page_through_doku_php(self):
         for target in ('/dokuwiki/', '/dokuwiki/doku.php', '/dokuwiki/doku.php?id=start'):
@@ -449,6 +461,12 @@ class DokuWiki(unittest.TestCase):
             self.assertIn('Portico start page', t, target)
             self.assertIn('<strong>PHP-FPM</strong>', t, target)
             self.assertIn('Portico test wiki', t, target)
+        # DokuWiki's own nice URLs (userewrite = 2): the page id as
+        # PATH_INFO of doku.php, which runs from the alias directory
+        st, _h, body = get(self.port, '/dokuwiki/doku.php/start')
+        self.assertEqual(st, 200)
+        self.assertIn(b'Portico start page', body)
+        self.assertIn(b'href="/dokuwiki/doku.php/start', body)
         st, _h, _b = get(self.port, '/')
         self.assertEqual(st, 302)
         # a page that does not exist yet: DokuWiki's own 404 (send404)
