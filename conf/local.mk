@@ -35,3 +35,9 @@ AM_DISTCHECK_CONFIGURE_FLAGS = --with-systemdsystemunitdir=$$dc_install_base/lib
 # master at start-up)
 install-data-local:
 	$(MKDIR_P) '$(DESTDIR)$(localstatedir)/log/portico'
+
+# conf/examples/: portico configured for applications from Debian's archive,
+# installed with the documentation; tests/t_apps.py runs these very files
+portico_examplesdir = $(docdir)/examples
+dist_portico_examples_DATA = conf/examples/nagios4.conf conf/examples/dokuwiki.conf \
+	conf/examples/cgit.conf

@@ -380,17 +380,44 @@ static int split_ext(const char *rel, size_t rlen, const pt_location *loc, size_
     return 404;
 }
 
+/* The prefix location through whose alias or root an extension or exact
+ * location without a directory of its own finds its scripts, or NULL;
+ * *skip: the bytes of path the alias stands for. The path is mapped before
+ * the handler is chosen, as lighttpd's alias.url and Apache's Alias are:
+ * Nagios' /nagios4/side.php runs from the directory /nagios4/ is aliased to. */
+static const pt_location *mapped_by(const pt_conn *c, const pt_location *loc, const char *path,
+                                    size_t plen, size_t *skip)
+{
+    if (loc->match == PT_MATCH_PREFIX || loc->root || loc->cgi_dir || loc->cgi_program)
+        return NULL;
+    const pt_location *pre = pt_router_prefix(c->vhost, path, plen);
+    if (!pre || (!pre->alias && !pre->root))
+        return NULL;
+    *skip = 0;
+    if (pre->alias) {
+        ssize_t o = pt_router_alias_rel(pre->pattern, pre->pattern_len, path, plen);
+        if (o < 0)
+            return NULL; /* "/iconsX.php" is not under "/icons" */
+        *skip = (size_t)o;
+    }
+    return pre;
+}
+
 int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
 {
     const pt_location *loc = c->loc;
     const char *path = c->path;
     size_t plen = c->path_len;
+    size_t map_skip = 0;
+    const pt_location *map = mapped_by(c, loc, path, plen, &map_skip);
     r->filename[0] = r->dir[0] = '\0';
     r->fd = r->dir_fd = -1;
     r->dir_fd_owned = false;
     /* an aliased gateway's DOCUMENT_ROOT is its alias, as nginx's
      * $document_root and lighttpd's basedir are */
     r->doc_root = loc->alias ? loc->alias : loc->root ? loc->root : c->vhost->root;
+    if (map)
+        r->doc_root = map->alias ? map->alias : map->root;
     size_t pfx = loc->match == PT_MATCH_PREFIX ? loc->pattern_len : 0;
     if (pfx > 0 && loc->pattern[pfx - 1] == '/')
         pfx--; /* keep the '/' in the remainder */
@@ -411,7 +438,9 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
         r->path_info_off = pfx;
     } else {
         const char *base = loc->cgi_dir ? loc->cgi_dir : r->doc_root;
-        size_t skip = loc->cgi_dir ? pfx : 0; /* URL part that maps onto base */
+        size_t skip = loc->cgi_dir ? pfx : map_skip; /* URL part that maps onto base */
+        /* the mapping prefix's symlink and dot-file policy, unless loc has its own */
+        const pt_location *pol = map ? map : loc;
         const char *rel = path + skip;
         size_t rlen = plen - skip;
         while (rlen > 0 && *rel == '/') {
@@ -422,18 +451,24 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
         bool allow_dot = c->vhost->allow_dotfiles;
         if (loc->allow_dotfiles >= 0)
             allow_dot = loc->allow_dotfiles;
+        else if (pol->allow_dotfiles >= 0)
+            allow_dot = pol->allow_dotfiles;
         int st = 0;
         if (do_walk) {
             /* beneath the script directory, or the document root */
-            int basefd = loc->cgi_dir ? loc->dir_fd : loc->root ? -1 : c->vhost->root_fd;
+            int basefd = loc->cgi_dir ? loc->dir_fd
+                         : map        ? (map->cgi_dir ? map->dir_fd : -1)
+                         : loc->root  ? -1
+                                      : c->vhost->root_fd;
             int own = -1;
             if (basefd < 0)
                 basefd = own = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (basefd < 0)
                 st = pt_resolve_status(errno);
             else
-                st = walk(basefd, base, rel, rlen, loc, allow_dot, pt_resolve_follow(c->vhost, loc),
-                          &slen, &r->fd, &r->dir_fd);
+                st = walk(basefd, base, rel, rlen, loc, allow_dot,
+                          pt_resolve_follow(c->vhost, loc->follow_symlinks >= 0 ? loc : pol), &slen,
+                          &r->fd, &r->dir_fd);
             r->dir_fd_owned = r->dir_fd >= 0;
             if (!st && r->dir_fd < 0) {
                 /* the script sits in base itself: its working directory */

@@ -69,6 +69,7 @@ EXTRA_DIST += tests/unit/tap.h
 
 PY_TESTS = \
 	tests/t_phases2.py \
+	tests/t_apps.py \
 	tests/t_cli.py \
 	tests/t_sendfile.py \
 	tests/t_http.py \

@@ -22,14 +22,17 @@ jobs=${JOBS:-2}
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${PT_NO_APT:-}" ]; then
     export DEBIAN_FRONTEND=noninteractive
-    # llvm: llvm-symbolizer, so that sanitizer reports name their functions
+    # llvm: llvm-symbolizer, so that sanitizer reports name their functions;
+    # nagios4-cgi, dokuwiki, cgit: real applications for tests/t_apps.py (no
+    # web server comes with them under --no-install-recommends)
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends \
         build-essential autoconf automake pkg-config cppcheck \
         libhttp-parser-dev libconfig-dev libfcgi-dev libfcgi-bin libssl-dev openssl testssl.sh libcrypt-dev apache2-utils whois \
         zlib1g-dev libbrotli-dev brotli python3-brotli \
         clang libclang-rt-14-dev llvm valgrind \
-        python3 python3-prometheus-client curl ca-certificates git gitweb perl php-cgi php-fpm fcgiwrap uwsgi uwsgi-plugin-python3 python3-gunicorn systemd mandoc pebble >/dev/null || { echo "apt-get install failed"; exit 1; }
+        python3 python3-prometheus-client curl ca-certificates git gitweb perl php-cgi php-fpm fcgiwrap uwsgi uwsgi-plugin-python3 python3-gunicorn systemd mandoc pebble \
+        nagios4-cgi dokuwiki cgit >/dev/null || { echo "apt-get install failed"; exit 1; }
 fi
 
 log=$(mktemp -d /tmp/portico-suite.XXXXXX)

@@ -7,6 +7,8 @@ directory -> 404 under follow_symlinks = false, ".." and "%2e%2e" escapes
 that cannot leave it, "/prefixX" that is not under an alias without a
 trailing slash); alias for a CGI directory (SCRIPT_NAME keeps the URL
 prefix, SCRIPT_FILENAME and DOCUMENT_ROOT are the alias's) and for PHP-FPM;
+a ".php" extension location under a static prefix with alias or root
+(the script found there, as Nagios' /nagios4/side.php needs);
 index.php of a FastCGI "dir" location (phpMyAdmin's "/phpmyadmin/");
 try_files WordPress-style in front of PHP-FPM (REQUEST_URI kept,
 QUERY_STRING as given, POST body kept, real files and directories served,
@@ -180,9 +182,15 @@ index = [ "index.php", "index.html" ];
 backends = ( { name = "php"; servers = ( "%(addr)s" ); } );
 locations = (
   { prefix = "/phpmyadmin/"; handler = "fastcgi"; backend = "php"; alias = "%(pma)s"; },
-  { prefix = "/pma-dir/"; handler = "fastcgi"; backend = "php"; dir = "%(pma)s"; }
+  { prefix = "/pma-dir/"; handler = "fastcgi"; backend = "php"; dir = "%(pma)s"; },
+  { prefix = "/nagios4/"; alias = "%(pma)s"; },
+  { prefix = "/rooted/"; root = "%(base)s"; },
+  { extension = ".php"; handler = "fastcgi"; backend = "php"; }
 );
-''' % {'addr': cls.fpm.pools[0].address, 'pma': cls.pma}
+''' % {'addr': cls.fpm.pools[0].address, 'pma': cls.pma, 'base': cls.base}
+        os.makedirs(os.path.join(cls.base, 'rooted'))
+        with open(os.path.join(cls.base, 'rooted', 'r.php'), 'w') as f:
+            f.write(FRONT_PHP)
         harness.start_class_server(cls, conf=conf)
 
     @classmethod
@@ -210,6 +218,22 @@ locations = (
             j = self.php(pfx + 'sub/?a=b')
             self.assertEqual(j['SCRIPT_FILENAME'], os.path.join(self.pma, 'sub', 'index.php'))
             self.assertEqual(j['QUERY_STRING'], 'a=b')
+
+    def test_extension_location_under_a_static_alias(self):
+        # Nagios' /nagios4/side.php: the .php location finds the script
+        # where the static prefix's alias maps the path (lighttpd's
+        # alias.url, Apache's Alias), not beneath the document root
+        j = self.php('/nagios4/front.php/x?y=1')
+        self.assertEqual(j['SCRIPT_FILENAME'], os.path.join(self.pma, 'front.php'))
+        self.assertEqual(j['SCRIPT_NAME'], '/nagios4/front.php')
+        self.assertEqual(j['DOCUMENT_ROOT'], self.pma)
+        j = self.php('/nagios4/sub/')  # the static alias's index.php
+        self.assertEqual(j['SCRIPT_FILENAME'], os.path.join(self.pma, 'sub', 'index.php'))
+        self.assertEqual(get(self.port, '/nagios4/nope.php').status, 404)
+        # a prefix with a root of its own: the script is looked for there
+        j = self.php('/rooted/r.php')
+        self.assertEqual(j['SCRIPT_FILENAME'], os.path.join(self.base, 'rooted', 'r.php'))
+        self.assertEqual(j['DOCUMENT_ROOT'], self.base)
 
     def test_missing_script_is_404(self):
         self.assertEqual(get(self.port, '/phpmyadmin/nope.php').status, 404)
