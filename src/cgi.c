@@ -6,6 +6,7 @@
  * reading), and its header block goes through cgi_resp.c. */
 #include "first.h"
 #include "cgi.h"
+#include "handler.h"
 #include "cgi_env.h"
 #include "cgi_resp.h"
 #include "cgi_spawn.h"
@@ -771,3 +772,28 @@ void pt_cgi_shutdown(pt_worker *w)
         maybe_free(g);
     }
 }
+
+/* The worker's CGI state (in pt_worker): its timeout lists and the gauge
+ * of its queue. */
+static int cgi_worker_init(pt_worker *w)
+{
+    const pt_limits *lim = &w->cfg->limits;
+    pt_tlist_init(&w->loop, &w->t_cgi_queue, lim->cgi_queue_timeout_ms);
+    pt_tlist_init(&w->loop, &w->t_cgi_kill, lim->cgi_kill_grace_ms);
+    w->cgi_q.gauge = &pt_stats_my->cgi_queued;
+    return 0;
+}
+
+static const pt_handler_worker cgi_worker = {
+    .init = cgi_worker_init,
+    .child = pt_cgi_reap,
+    .stop = pt_cgi_shutdown,
+};
+
+const pt_handler pt_cgi_handler = {
+    .name = "cgi",
+    .kind = PT_H_CGI,
+    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR,
+    .start = pt_cgi_start,
+    .worker = &cgi_worker,
+};

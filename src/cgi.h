@@ -11,6 +11,10 @@
 struct pt_conn;
 struct pt_worker;
 typedef struct pt_cgi pt_cgi;
+struct pt_handler;
+
+/* The handler (handler.h) */
+extern const struct pt_handler pt_cgi_handler;
 
 /* Answer c (body already collected) with the CGI program its location
  * names. Queues an error response itself when it cannot start. */
