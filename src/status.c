@@ -5,6 +5,7 @@
  * worker's connection-state gauges fresh. */
 #include "first.h"
 #include "status.h"
+#include "cgi.h"
 #include "handler.h"
 #include "conn.h"
 #include "h1_resp.h"
@@ -436,7 +437,7 @@ static void sample(pt_worker *w)
     PT_STATS_SET(pt_stats_my->reading, reading);
     PT_STATS_SET(pt_stats_my->writing, writing);
     PT_STATS_SET(pt_stats_my->idle, idle);
-    PT_STATS_SET(pt_stats_my->cgi_running, w->cgi_running);
+    PT_STATS_SET(pt_stats_my->cgi_running, pt_cgi_running(w));
 }
 
 void pt_status_serve(pt_conn *c)
