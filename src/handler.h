@@ -71,14 +71,26 @@ typedef struct pt_handler {
  *  - pt_conn_local_redirect: a program's "Location: /path" (RFC 3875 §6.2.2);
  *  - pt_conn_close: nothing honest can be sent any more (a cut response);
  *  - pt_conn_peer_ip, pt_conn_request_id: for logs and meta-variables.
+ * (static.c and status.c still append their bodies to c->out themselves,
+ * and read request state from struct pt_conn: both end with HTTP/2.)
  *
- * Adding a handler: write name.c with its start function and one
- *     const pt_handler pt_name_handler = {"name", PT_H_NAME, flags, start, NULL};
- * declare it in name.h, list it in handler.c's table, and give conf.c its
- * PT_H_NAME (conf.h) and any keys only it takes (handler_keys). Nothing in
- * conn.c or worker.c changes. A handler that talks to a program over a
- * socket is a codec of the upstream module instead (upstream_conn.h), and
- * its start is one call of pt_upstream_conn_start. */
+ * Adding a handler "name":
+ *  1. name.c: its start (and, if it keeps per-worker state, a
+ *     pt_handler_worker) and one definition,
+ *         const pt_handler pt_name_handler = {.name = "name", .kind = PT_H_NAME,
+ *                                             .flags = ..., .start = start};
+ *     declared in name.h;
+ *  2. handler.c: one line in the table (its place orders the worker hooks);
+ *  3. conf.h / conf.c, until each module owns its keys: PT_H_NAME, its
+ *     handler_name(), and the location keys only it takes (handler_keys);
+ *  4. portico.conf(5) and conf/portico.conf: the handler = "name" value.
+ * Nothing in conn.c, worker.c or the router changes. A handler that talks
+ * to an application server over a socket is a codec of the upstream module
+ * instead (upstream_conn.h: framing and decoding only; servers, pooling,
+ * queue and timeouts are shared), its start one call of
+ * pt_upstream_conn_start and its worker hooks pt_upstream_conn_worker. A
+ * program's response (header block, buffering, X-Sendfile, compression) is
+ * gw.c's whatever the transport. */
 
 /* The handler named name ("static", "cgi", ...), NULL when none is. */
 const pt_handler *pt_handler_find(const char *name);
