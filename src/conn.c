@@ -597,7 +597,7 @@ static bool index_leaves_static(pt_conn *c, const char *idx, size_t il)
 
 /* The "index<ext>" name of an extension rule e whose handler offers one
  * (FastCGI's "index.php") in name (64 bytes): its length, 0 when none. */
-static size_t fcgi_index_name(const pt_location *e, char *name)
+static size_t ext_index_name(const pt_location *e, char *name)
 {
     if (e->match != PT_MATCH_EXT || !handler_wants(e, PT_HF_INDEX_EXT) || e->pattern_len > 50)
         return 0;
@@ -627,7 +627,7 @@ static void index_reroute(pt_conn *c)
     for (size_t i = 0; i < v->nindex && !away; i++)
         away = index_leaves_static(c, v->index[i], strlen(v->index[i]));
     for (size_t k = 0; k < v->nlocs && !away; k++) {
-        size_t n = fcgi_index_name(&v->locs[k], name);
+        size_t n = ext_index_name(&v->locs[k], name);
         away = n > 0 && index_leaves_static(c, name, n);
     }
     if (!away)
@@ -660,7 +660,7 @@ static void index_reroute(pt_conn *c)
     /* then "index.php" for a ".php" FastCGI rule, like php -S and
      * lighttpd's default index-file.names */
     for (size_t k = 0; k < v->nlocs; k++) {
-        size_t n = fcgi_index_name(&v->locs[k], name);
+        size_t n = ext_index_name(&v->locs[k], name);
         if (n > 0 && try_index(c, rootfd, root, off, follow, gw_dir, name, n) != 0)
             goto out;
     }
