@@ -6,6 +6,7 @@
  * reading), and its header block goes through cgi_resp.c. */
 #include "first.h"
 #include "cgi.h"
+#include "handler.h"
 #include "cgi_env.h"
 #include "cgi_resp.h"
 #include "cgi_spawn.h"
@@ -36,6 +37,14 @@
 
 #define PT_CGI_READ 65536
 #define PT_CGI_PATH "/usr/local/bin:/usr/bin:/bin"
+
+/* A worker's CGI state (w->cgi). */
+struct pt_cgi_state {
+    pt_cgi *all;      /* spawned, not yet freed */
+    unsigned running; /* spawned, not yet reaped */
+    pt_gw_queue q;    /* waiting for a slot (cgi_max_procs) */
+    pt_tlist t_queue, t_kill;
+};
 
 struct pt_cgi {
     pt_gw gw; /* first: the response side (gw.c) */
@@ -103,7 +112,7 @@ static void maybe_free(pt_cgi *g)
     if (g->prev)
         g->prev->next = g->next;
     else
-        g->w->cgis = g->next;
+        g->w->cgi->all = g->next;
     if (g->next)
         g->next->prev = g->prev;
     pt_gw_release(&g->gw);
@@ -207,7 +216,7 @@ static bool spawned_between(const pt_cgi *g, const proc_ent *e)
 
 static bool is_program(pt_worker *w, pid_t pid)
 {
-    for (pt_cgi *o = w->cgis; o; o = o->next)
+    for (pt_cgi *o = w->cgi->all; o; o = o->next)
         if (o->pid == pid && !o->reaped)
             return true;
     return false;
@@ -313,24 +322,31 @@ static void terminate(pt_cgi *g)
     g->killed = true;
     g->kill_stage = 1;
     kill_group(g, SIGTERM);
-    pt_timer_arm(&g->w->loop, &g->timer, &g->w->t_cgi_kill);
+    pt_timer_arm(&g->w->loop, &g->timer, &g->w->cgi->t_kill);
 }
 
 static void start_queued(pt_worker *w)
 {
-    while (w->cgi_q.head && w->cgi_running < w->cfg->limits.cgi_max_procs) {
-        pt_conn *c = pt_gw_queue_pop(&w->cgi_q);
+    while (w->cgi->q.head && w->cgi->running < w->cfg->limits.cgi_max_procs) {
+        pt_conn *c = pt_gw_queue_pop(&w->cgi->q);
         pt_cgi_start(c);
         pt_conn_kick(c);
     }
+}
+
+unsigned pt_cgi_running(const pt_worker *w)
+{
+    return w->cgi ? w->cgi->running : 0;
 }
 
 void pt_cgi_reap(pt_worker *w)
 {
     int status;
     pid_t pid;
+    if (!w->cgi)
+        return;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        pt_cgi *g = w->cgis;
+        pt_cgi *g = w->cgi->all;
         while (g && g->pid != pid)
             g = g->next;
         if (!g)
@@ -338,7 +354,7 @@ void pt_cgi_reap(pt_worker *w)
         g->reaped = true;
         g->died = boot_ticks(); /* an orphan of g started before: not after */
         g->wstatus = status;
-        w->cgi_running--;
+        w->cgi->running--;
         if (WIFSIGNALED(status) && !g->killed)
             pt_log_warn("cgi %s [pid %d] killed by signal %d, client: %s", g->script, (int)pid,
                         WTERMSIG(status), g->client);
@@ -665,14 +681,14 @@ void pt_cgi_start(pt_conn *c)
                        false);
         return;
     }
-    if (w->cgi_running >= lim->cgi_max_procs) {
+    if (w->cgi->running >= lim->cgi_max_procs) {
         pt_gw_script_close(&r); /* resolved again when its turn comes */
-        if (w->cgi_q.len >= lim->cgi_queue) {
+        if (w->cgi->q.len >= lim->cgi_queue) {
             pt_conn_reject(c, 503, "CGI process limit reached and the queue is full", false);
             return;
         }
         /* wait for a slot, bounded in count and time */
-        pt_gw_queue_push(&w->cgi_q, c, &w->t_cgi_queue,
+        pt_gw_queue_push(&w->cgi->q, c, &w->cgi->t_queue,
                          "no CGI slot free within cgi_queue_timeout");
         return;
     }
@@ -703,13 +719,13 @@ void pt_cgi_start(pt_conn *c)
         pt_conn_reject(c, 502, why, false);
         return;
     }
-    w->cgi_running++;
+    w->cgi->running++;
     PT_STATS_ADD(pt_stats_my->cgi_started, 1);
     pt_gw_attach(&g->gw, c);
-    g->next = w->cgis;
-    if (w->cgis)
-        w->cgis->prev = g;
-    w->cgis = g;
+    g->next = w->cgi->all;
+    if (w->cgi->all)
+        w->cgi->all->prev = g;
+    w->cgi->all = g;
     pt_io_init(&g->io_in, g->fd_in, on_in, g);
     pt_io_init(&g->io_out, g->fd_out, on_out, g);
     pt_io_init(&g->io_err, g->fd_err, on_err, g);
@@ -757,17 +773,46 @@ static void gw_abort(pt_gw *gw)
 
 void pt_cgi_shutdown(pt_worker *w)
 {
-    for (pt_cgi *g = w->cgis; g; g = g->next)
+    if (!w->cgi)
+        return;
+    for (pt_cgi *g = w->cgi->all; g; g = g->next)
         kill_group(g, SIGKILL);
-    while (w->cgis) {
-        pt_cgi *g = w->cgis;
+    while (w->cgi->all) {
+        pt_cgi *g = w->cgi->all;
         pt_gw_unlink(&g->gw);
         close_io(g, &g->io_in, &g->fd_in);
         close_io(g, &g->io_out, &g->fd_out);
         close_io(g, &g->io_err, &g->fd_err);
         if (!g->reaped && g->pid > 0 && waitpid(g->pid, NULL, 0) == g->pid)
-            w->cgi_running--;
+            w->cgi->running--;
         g->reaped = true;
         maybe_free(g);
     }
+    free(w->cgi);
+    w->cgi = NULL;
 }
+
+static int cgi_worker_init(pt_worker *w)
+{
+    const pt_limits *lim = &w->cfg->limits;
+    if (!(w->cgi = calloc(1, sizeof(*w->cgi))))
+        return -1;
+    pt_tlist_init(&w->loop, &w->cgi->t_queue, lim->cgi_queue_timeout_ms);
+    pt_tlist_init(&w->loop, &w->cgi->t_kill, lim->cgi_kill_grace_ms);
+    w->cgi->q.gauge = &pt_stats_my->cgi_queued;
+    return 0;
+}
+
+static const pt_handler_worker cgi_worker = {
+    .init = cgi_worker_init,
+    .child = pt_cgi_reap,
+    .stop = pt_cgi_shutdown,
+};
+
+const pt_handler pt_cgi_handler = {
+    .name = "cgi",
+    .kind = PT_H_CGI,
+    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR,
+    .start = pt_cgi_start,
+    .worker = &cgi_worker,
+};

@@ -3,6 +3,7 @@
  * immutable pt_config; plus the per-request vhost and location lookups. */
 #include "first.h"
 #include "conf.h"
+#include "handler.h"
 #include "tls.h"
 #include "acme.h"
 
@@ -2046,23 +2047,9 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
                        "auth_basic = \"off\" only applies to a prefix location");
     if ((s = member(g, "handler")))
         h = config_setting_get_string(s);
-    if (strcmp(h, "static") == 0)
-        l->handler = PT_H_STATIC;
-    else if (strcmp(h, "cgi") == 0)
-        l->handler = PT_H_CGI;
-    else if (strcmp(h, "fastcgi") == 0)
-        l->handler = PT_H_FASTCGI;
-    else if (strcmp(h, "scgi") == 0)
-        l->handler = PT_H_SCGI;
-    else if (strcmp(h, "uwsgi") == 0)
-        l->handler = PT_H_UWSGI;
-    else if (strcmp(h, "status") == 0)
-        l->handler = PT_H_STATUS;
-    else if (strcmp(h, "proxy") == 0)
-        l->handler = PT_H_PROXY;
-    else
-        return fail_at(
-            x, s, "unknown handler '%s' (static, cgi, fastcgi, scgi, uwsgi, proxy or status)", h);
+    if (!(l->h = pt_handler_find(h)))
+        return fail_at(x, s, "unknown handler '%s' (%s)", h, pt_handler_names());
+    l->handler = (pt_handler_kind)l->h->kind;
     if (check_handler_keys(x, g, l->handler) < 0)
         return -1;
     if ((s = member(g, "root")) &&
@@ -2126,6 +2113,7 @@ static int build_locations(load_ctx *x, const config_setting_t *list, const defa
         pt_location *l = &v->locs[v->nlocs++];
         l->match = PT_MATCH_PREFIX;
         l->handler = PT_H_STATIC;
+        l->h = pt_handler_find("static");
         l->dir_listing = l->follow_symlinks = l->allow_dotfiles = l->precompressed = -1;
         l->compress = d->compress;
         l->buffering = true;

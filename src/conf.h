@@ -162,6 +162,8 @@ typedef struct pt_location {
     char *pattern; /* "/prefix/", "/exact", ".ext" */
     size_t pattern_len;
     pt_handler_kind handler;
+    /* its interface (handler.h), found by name at load */
+    const struct pt_handler *h;
     char *root; /* NULL: the vhost's root */
     /* alias (prefix locations): the rest of the path after the prefix maps
      * below this directory (router.c pt_router_base); for a gateway it is

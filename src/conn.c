@@ -6,25 +6,16 @@
 #include "first.h"
 #include "conn.h"
 #include "alog.h"
-#include "cgi.h"
-#include "fcache.h"
-#include "fcgi.h"
-#include "scgi.h"
-#include "uwsgi.h"
-#include "proxy.h"
-#include "gw.h"
+#include "handler.h"
 #include "h1_resp.h"
 #include "log.h"
 #include "realip.h"
 #include "phases.h"
 #include "resolve.h"
 #include "router.h"
-#include "static.h"
 #include "stats.h"
-#include "status.h"
 #include "tls.h"
 #include "util.h"
-#include "xsend.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -130,20 +121,6 @@ const char *pt_conn_peer_ip(pt_conn *c)
     return t;
 }
 
-/* The connection lets go of its gateway: detached (it may finish on its
- * own, within its timeout) or aborted (nobody wants its answer). */
-static void drop_gw(pt_conn *c, bool abort)
-{
-    pt_gw *g = c->gw;
-    if (!g)
-        return;
-    c->gw = NULL;
-    if (abort)
-        g->ops->abort(g);
-    else
-        g->ops->detach(g);
-}
-
 /* The targets of a request's internal redirects (local redirects,
  * try_files, error_page), newest first, each block linked to the one
  * before. The head's target, path and query may point into any of them
@@ -178,15 +155,10 @@ static void release_request(pt_conn *c)
 {
     if (c->limit_hold.t)
         pt_limit_conn_release(&c->limit_hold);
-    if (c->file_ent) {
-        pt_fcache_release(c->w->fcache, c->file_ent);
-        c->file_ent = NULL;
-    }
-    drop_gw(c, false);
+    pt_handler_done(c);
     if (c->rq)
         pt_body_free(&c->rq->body);
     redir_free(c);
-    pt_xsend_release(c);
 }
 
 static void log_request(pt_conn *c);
@@ -210,14 +182,14 @@ void pt_conn_close(pt_conn *c)
     pt_sock_close(&c->sock);
     c->fd = -1;
     c->state = PT_CS_CLOSED;
-    pt_gw_queue_remove(c);
     pt_router_abort(c);
-    /* the client is gone: the program has nobody to answer. Once the whole
-     * response is out (gw_done), closing the connection is no reason to
-     * kill it: a program may still be at work after closing its stdout;
-     * release_request detaches it, and it has its timeout to exit */
+    /* the client is gone: the program has nobody to answer (a request
+     * waiting for a slot leaves the queue). Once the whole response is out
+     * (gw_done), closing the connection is no reason to kill it: a program
+     * may still be at work after closing its stdout; release_request
+     * detaches it, and it has its timeout to exit */
     if (!c->gw_done)
-        drop_gw(c, true);
+        pt_handler_release(c, true);
     release_request(c);
     pt_cq_free(&c->out);
     if (c->prev)
@@ -312,14 +284,15 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close)
         return false;
     const pt_location *was = c->loc;
     c->rq->err_status = status;
-    if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->loc || c->loc->handler != PT_H_STATIC) {
+    if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->loc ||
+        !(pt_handler_of(c->loc)->flags & PT_HF_FILES)) {
         /* error pages are static files (a gateway may be the one failing) */
         c->loc = was;
         return false;
     }
     c->state = PT_CS_WRITE;
     c->req_complete = true;
-    pt_static_serve(c);
+    pt_handler_start(c);
     return true;
 }
 
@@ -543,46 +516,17 @@ static bool method_allowed_static(pt_method m)
     return m == PT_M_GET || m == PT_M_HEAD || m == PT_M_OPTIONS;
 }
 
-static bool is_gateway(const pt_conn *c)
+/* What the request's handler asks of the connection (PT_HF_*). */
+static bool handler_wants(const pt_location *l, unsigned flag)
 {
-    return c->loc && c->loc->handler != PT_H_STATIC;
+    return (pt_handler_of(l)->flags & flag) != 0;
 }
 
 static void dispatch(pt_conn *c)
 {
     c->state = PT_CS_WRITE;
     c->req_complete = true;
-    if (c->loc && c->loc->handler == PT_H_CGI) {
-        pt_cgi_start(c);
-        return;
-    }
-    if (c->loc && c->loc->handler == PT_H_FASTCGI) {
-        pt_fcgi_start(c);
-        return;
-    }
-    if (c->loc && c->loc->handler == PT_H_SCGI) {
-        pt_scgi_start(c);
-        return;
-    }
-    if (c->loc && c->loc->handler == PT_H_UWSGI) {
-        pt_uwsgi_start(c);
-        return;
-    }
-    if (c->loc && c->loc->handler == PT_H_PROXY) {
-        pt_proxy_start(c);
-        return;
-    }
-    if (c->loc && c->loc->handler == PT_H_STATUS) {
-        pt_status_serve(c);
-        return;
-    }
-    if (c->rq->head.method == PT_M_OPTIONS) {
-        pt_resp_begin(c, 200);
-        pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
-        pt_resp_end(c, 0);
-        return;
-    }
-    pt_static_serve(c);
+    pt_handler_start(c);
 }
 
 /* Location for a normalised path. Extension rules also match a segment in
@@ -631,7 +575,7 @@ static int try_index(pt_conn *c, int rootfd, const char *root, size_t off, bool 
     }
     /* a script directory keeps its location: the index is its script */
     const pt_location *l = keep_loc ? c->loc : route(c->vhost, c->path, c->path_len + il);
-    if (l && l->handler != PT_H_STATIC) {
+    if (l && !handler_wants(l, PT_HF_FILES)) {
         c->path_len += il;
         c->loc = l;
     } else {
@@ -648,14 +592,14 @@ static bool index_leaves_static(pt_conn *c, const char *idx, size_t il)
     memcpy(c->path + c->path_len, idx, il);
     const pt_location *l = route(c->vhost, c->path, c->path_len + il);
     c->path[c->path_len] = '\0';
-    return l && l->handler != PT_H_STATIC;
+    return l && !handler_wants(l, PT_HF_FILES);
 }
 
-/* The "index<ext>" name of a FastCGI extension rule e in name (64 bytes):
- * its length, 0 when e is not one. */
-static size_t fcgi_index_name(const pt_location *e, char *name)
+/* The "index<ext>" name of an extension rule e whose handler offers one
+ * (FastCGI's "index.php") in name (64 bytes): its length, 0 when none. */
+static size_t ext_index_name(const pt_location *e, char *name)
 {
-    if (e->match != PT_MATCH_EXT || e->handler != PT_H_FASTCGI || e->pattern_len > 50)
+    if (e->match != PT_MATCH_EXT || !handler_wants(e, PT_HF_INDEX_EXT) || e->pattern_len > 50)
         return 0;
     return (size_t)snprintf(name, 64, "index%s", e->pattern);
 }
@@ -665,7 +609,7 @@ static size_t fcgi_index_name(const pt_location *e, char *name)
  * peer does (phpMyAdmin's "/phpmyadmin/" is its index.php). */
 static bool is_script_dir(const pt_location *l)
 {
-    return l->handler != PT_H_STATIC && l->handler != PT_H_STATUS && l->cgi_dir && !l->cgi_program;
+    return handler_wants(l, PT_HF_SCRIPT_DIR) && l->cgi_dir && !l->cgi_program;
 }
 
 static void index_reroute(pt_conn *c)
@@ -674,7 +618,7 @@ static void index_reroute(pt_conn *c)
     if (!c->loc || c->path_len == 0 || c->path[c->path_len - 1] != '/')
         return;
     bool gw_dir = is_script_dir(c->loc);
-    if (c->loc->handler != PT_H_STATIC && !gw_dir)
+    if (!handler_wants(c->loc, PT_HF_FILES) && !gw_dir)
         return;
     /* when every candidate stays static, the static handler finds the
      * index itself: no look at the file system here */
@@ -683,7 +627,7 @@ static void index_reroute(pt_conn *c)
     for (size_t i = 0; i < v->nindex && !away; i++)
         away = index_leaves_static(c, v->index[i], strlen(v->index[i]));
     for (size_t k = 0; k < v->nlocs && !away; k++) {
-        size_t n = fcgi_index_name(&v->locs[k], name);
+        size_t n = ext_index_name(&v->locs[k], name);
         away = n > 0 && index_leaves_static(c, name, n);
     }
     if (!away)
@@ -716,7 +660,7 @@ static void index_reroute(pt_conn *c)
     /* then "index.php" for a ".php" FastCGI rule, like php -S and
      * lighttpd's default index-file.names */
     for (size_t k = 0; k < v->nlocs; k++) {
-        size_t n = fcgi_index_name(&v->locs[k], name);
+        size_t n = ext_index_name(&v->locs[k], name);
         if (n > 0 && try_index(c, rootfd, root, off, follow, gw_dir, name, n) != 0)
             goto out;
     }
@@ -839,7 +783,7 @@ static void after_phases(pt_conn *c)
     const pt_limits *lim = limits(c);
     pt_head *h = &c->rq->head;
     bool has_body = h->is_chunked || h->content_length > 0;
-    if (!is_gateway(c) && !method_allowed_static(h->method)) {
+    if (!handler_wants(c->loc, PT_HF_METHODS) && !method_allowed_static(h->method)) {
         /* the body was not read: the connection cannot be reused */
         pt_conn_reject(c, 405, NULL, has_body);
         return;
@@ -860,7 +804,7 @@ static void after_phases(pt_conn *c)
      * (RFC 3875 §4.1.2). A body on
      * GET/HEAD/OPTIONS has no meaning for static files (RFC 9110 §9.3.1)
      * but must be read to keep the connection in sync. */
-    c->body_collect = is_gateway(c);
+    c->body_collect = handler_wants(c->loc, PT_HF_BODY);
     c->body_chunked = h->is_chunked;
     c->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
     if (h->is_chunked)
@@ -999,11 +943,10 @@ static void on_timer(pt_loop *l, pt_timer *t)
     pt_conn *c = t->data;
     if (c->gw_q) {
         const char *why = c->rq->gw_q_why;
-        pt_gw_queue_remove(c);
-        /* a FastCGI request waits whole (params built) for a connection:
-         * nothing reached a backend, let it go, or the connection would
-         * wait for its response after the 503 */
-        drop_gw(c, false);
+        /* out of the queue; a FastCGI request waits whole (params built)
+         * for a connection: nothing reached a backend, let it go, or the
+         * connection would wait for its response after the 503 */
+        pt_handler_release(c, false);
         pt_conn_reject(c, 503, why, false);
         drive(c);
         return;
@@ -1186,7 +1129,7 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
 
 void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
 {
-    drop_gw(c, false);
+    pt_handler_release(c, false);
     c->gw_done = false;
     /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
     if (++c->rq->redirects > 10) {
@@ -1326,8 +1269,7 @@ static void drive(pt_conn *c)
                     pt_timer_stop(&c->timer);
                 if (c->io.events != EPOLLRDHUP)
                     pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
-                if (c->gw)
-                    c->gw->ops->drain(c->gw);
+                pt_handler_drain(c);
                 return;
             }
             finish_request(c);

@@ -5,6 +5,7 @@
  * END_REQUEST. Also the FCGI_GET_VALUES probe that caps connections. */
 #include "first.h"
 #include "fcgi.h"
+#include "handler.h"
 #include "conf.h"
 #include "conn.h"
 #include "fcgi_rec.h"
@@ -161,6 +162,14 @@ void pt_fcgi_start(pt_conn *c)
 {
     pt_upstream_conn_start(c, &pt_fcgi_codec);
 }
+
+const pt_handler pt_fcgi_handler = {
+    .name = "fastcgi",
+    .kind = PT_H_FASTCGI,
+    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_INDEX_EXT,
+    .start = pt_fcgi_start,
+    .worker = &pt_upstream_conn_worker,
+};
 
 /* ---- FCGI_GET_VALUES ---------------------------------------------------- */
 

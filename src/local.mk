@@ -32,6 +32,7 @@ src_libportico_a_SOURCES = \
 	src/realip.c src/realip.h \
 	src/phases.c src/phases.h \
 	src/conn.c src/conn.h \
+	src/handler.c src/handler.h \
 	src/h1_resp.c src/h1_resp.h \
 	src/compress.c src/compress.h \
 	src/zresp.c src/zresp.h \

@@ -6,6 +6,7 @@
  * handed to the shared response side (cgi_resp.c in status_line mode). */
 #include "first.h"
 #include "proxy.h"
+#include "handler.h"
 #include "chunked.h"
 #include "conf.h"
 #include "conn.h"
@@ -587,3 +588,11 @@ void pt_proxy_start(struct pt_conn *c)
 {
     pt_upstream_conn_start(c, &pt_proxy_codec);
 }
+
+const pt_handler pt_proxy_handler = {
+    .name = "proxy",
+    .kind = PT_H_PROXY,
+    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR,
+    .start = pt_proxy_start,
+    .worker = &pt_upstream_conn_worker,
+};

@@ -5,6 +5,7 @@
  * server closes the connection, so nothing is pooled. */
 #include "first.h"
 #include "scgi.h"
+#include "handler.h"
 #include "conf.h"
 
 #include <errno.h>
@@ -107,3 +108,11 @@ void pt_scgi_start(struct pt_conn *c)
 {
     pt_upstream_conn_start(c, &pt_scgi_codec);
 }
+
+const pt_handler pt_scgi_handler = {
+    .name = "scgi",
+    .kind = PT_H_SCGI,
+    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR,
+    .start = pt_scgi_start,
+    .worker = &pt_upstream_conn_worker,
+};

@@ -6,6 +6,7 @@
  * it: the same open, the same result, only not repeated. */
 #include "first.h"
 #include "static.h"
+#include "handler.h"
 #include "router.h"
 #include "conn.h"
 #include "dirlist.h"
@@ -732,3 +733,22 @@ out:
     if (r.fd >= 0)
         close(r.fd);
 }
+
+static void start(pt_conn *c)
+{
+    /* RFC 9110 §9.3.7: the methods a file allows (also for "OPTIONS *") */
+    if (c->rq->head.method == PT_M_OPTIONS) {
+        pt_resp_begin(c, 200);
+        pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
+        pt_resp_end(c, 0);
+        return;
+    }
+    pt_static_serve(c);
+}
+
+const pt_handler pt_static_handler = {
+    .name = "static",
+    .kind = PT_H_STATIC,
+    .flags = PT_HF_FILES,
+    .start = start,
+};

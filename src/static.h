@@ -5,6 +5,10 @@
 #include "first.h"
 
 struct pt_conn;
+struct pt_handler;
+
+/* The handler: files beneath the root, and OPTIONS (handler.h) */
+extern const struct pt_handler pt_static_handler;
 
 /* Answer a GET or HEAD for c->path from the location's root: queues the
  * whole response (head + memory or file-range body) on c->out. */

@@ -5,6 +5,8 @@
  * worker's connection-state gauges fresh. */
 #include "first.h"
 #include "status.h"
+#include "cgi.h"
+#include "handler.h"
 #include "conn.h"
 #include "h1_resp.h"
 #include "util.h"
@@ -435,7 +437,7 @@ static void sample(pt_worker *w)
     PT_STATS_SET(pt_stats_my->reading, reading);
     PT_STATS_SET(pt_stats_my->writing, writing);
     PT_STATS_SET(pt_stats_my->idle, idle);
-    PT_STATS_SET(pt_stats_my->cgi_running, w->cgi_running);
+    PT_STATS_SET(pt_stats_my->cgi_running, pt_cgi_running(w));
 }
 
 void pt_status_serve(pt_conn *c)
@@ -509,3 +511,24 @@ void pt_status_worker_stop(pt_worker *w)
     (void)w;
     pt_timer_stop(&g_timer);
 }
+
+static int status_worker_init(pt_worker *w)
+{
+    pt_status_worker_start(w);
+    return 0;
+}
+
+static const pt_handler_worker status_worker = {
+    .init = status_worker_init,
+    .stop = pt_status_worker_stop,
+};
+
+/* It reads no body and answers 405 itself (GET and HEAD only), but it has
+ * always been given every method and a collected body: kept as it was. */
+const pt_handler pt_status_handler = {
+    .name = "status",
+    .kind = PT_H_STATUS,
+    .flags = PT_HF_BODY | PT_HF_METHODS,
+    .start = pt_status_serve,
+    .worker = &status_worker,
+};

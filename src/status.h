@@ -10,6 +10,10 @@
 
 struct pt_conn;
 struct pt_worker;
+struct pt_handler;
+
+/* The handler (handler.h) */
+extern const struct pt_handler pt_status_handler;
 
 typedef enum pt_status_fmt {
     PT_STATUS_BAD = -1, /* ?format= names no format: 400 */

@@ -8,6 +8,7 @@
  * anything irreversible fail over or retry; every cause is logged by name. */
 #include "first.h"
 #include "upstream_conn.h"
+#include "handler.h"
 #include "body.h"
 #include "cgi_env.h"
 #include "conn.h"
@@ -1200,3 +1201,9 @@ size_t pt_upstream_feed_raw(void *dec, const char *p, size_t n, pt_upstream_ev *
     ev->len = n;
     return n;
 }
+
+const pt_handler_worker pt_upstream_conn_worker = {
+    .init = pt_upstream_conn_init,
+    .quiesce = pt_upstream_conn_quiesce,
+    .stop = pt_upstream_conn_shutdown,
+};

@@ -15,6 +15,10 @@ struct pt_conn;
 struct pt_worker;
 struct pt_config;
 struct pt_backend;
+struct pt_handler_worker;
+
+/* Its per-worker state, shared by every codec's handler (handler.h). */
+extern const struct pt_handler_worker pt_upstream_conn_worker;
 
 enum {
     PT_UEV_NONE, /* the codec wants more bytes */

@@ -6,6 +6,7 @@
  * block (cgi_resp.c's status_line mode), ended by the server closing. */
 #include "first.h"
 #include "uwsgi.h"
+#include "handler.h"
 #include "conf.h"
 
 #include <errno.h>
@@ -87,3 +88,11 @@ void pt_uwsgi_start(struct pt_conn *c)
 {
     pt_upstream_conn_start(c, &pt_uwsgi_codec);
 }
+
+const pt_handler pt_uwsgi_handler = {
+    .name = "uwsgi",
+    .kind = PT_H_UWSGI,
+    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR,
+    .start = pt_uwsgi_start,
+    .worker = &pt_upstream_conn_worker,
+};

@@ -7,6 +7,10 @@
 #include "upstream_conn.h"
 
 struct pt_conn;
+struct pt_handler;
+
+/* The handler (handler.h) */
+extern const struct pt_handler pt_uwsgi_handler;
 
 extern const pt_upstream_codec pt_uwsgi_codec;
 

@@ -3,14 +3,12 @@
  * obeys the signals the master forwards. */
 #include "first.h"
 #include "worker.h"
-#include "cgi.h"
 #include "fcache.h"
-#include "upstream_conn.h"
+#include "handler.h"
 #include "conn.h"
 #include "h1_head.h"
 #include "log.h"
 #include "stats.h"
-#include "status.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -231,7 +229,7 @@ static void graceful_stop(pt_worker *w)
     }
     /* idle pooled FastCGI connections pin backend processes the next
      * generation of workers needs */
-    pt_upstream_conn_quiesce(w);
+    pt_handler_worker_quiesce(w);
     pt_conn *c = w->conns;
     while (c) {
         pt_conn *n = c->next;
@@ -259,7 +257,7 @@ static void on_signal(pt_loop *l, pt_io *io, uint32_t events)
             l->stop = true;
             break;
         case SIGCHLD:
-            pt_cgi_reap(w);
+            pt_handler_worker_child(w);
             break;
         case SIGUSR1:
             if (pt_log_reopen() < 0)
@@ -355,8 +353,6 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     /* idle keep-alive connections at a graceful stop: long enough for a
      * request already on its way, short enough not to hold the stop */
     pt_tlist_init(&w->loop, &w->t_stop_idle, PT_MIN(lim->keepalive_timeout_ms, (uint64_t)1000));
-    pt_tlist_init(&w->loop, &w->t_cgi_queue, lim->cgi_queue_timeout_ms);
-    pt_tlist_init(&w->loop, &w->t_cgi_kill, lim->cgi_kill_grace_ms);
     pt_timer_init(&w->pause_timer, on_pause_end, w);
     pt_timer_init(&w->stop_timer, on_stop_timeout, w);
     if (heartbeat && lim->worker_stall_timeout_ms) {
@@ -365,10 +361,8 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
         pt_timer_init(&w->beat_timer, on_beat, w);
         pt_timer_arm(&w->loop, &w->beat_timer, &w->t_beat);
     }
-    w->cgi_q.gauge = &pt_stats_my->cgi_queued;
-    pt_status_worker_start(w);
 
-    if (pt_upstream_conn_init(w) < 0 || fcache_start(w) < 0) {
+    if (pt_handler_worker_init(w) < 0 || fcache_start(w) < 0) {
         pt_log_error("out of memory");
         return 1;
     }
@@ -393,9 +387,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     while (w->conns)
         pt_conn_close(w->conns);
     free_dead(&w->loop);
-    pt_status_worker_stop(w);
-    pt_cgi_shutdown(w);
-    pt_upstream_conn_shutdown(w);
+    pt_handler_worker_stop(w);
     pt_fcache_free(w->fcache);
     free(w->fkey);
     for (unsigned i = 0; i < w->ntl_extra; i++)

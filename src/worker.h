@@ -6,14 +6,12 @@
 #include "first.h"
 #include "conf.h"
 #include "ev.h"
-#include "gw.h"
 #include "listen.h"
 
 typedef struct pt_conn pt_conn;
 
 /* room beyond the longest request path, for an index file name */
 #define PT_PATH_SLACK 256
-typedef struct pt_cgi pt_cgi;
 
 typedef struct pt_worker {
     pt_loop loop;
@@ -46,11 +44,8 @@ typedef struct pt_worker {
     size_t fkey_cap;
     pt_tlist t_fcache;
     pt_timer fcache_timer;
-    /* CGI */
-    pt_cgi *cgis;         /* spawned, not yet freed */
-    unsigned cgi_running; /* spawned, not yet reaped */
-    pt_gw_queue cgi_q;
-    pt_tlist t_cgi_queue, t_cgi_kill;
+    /* CGI (cgi.c) */
+    struct pt_cgi_state *cgi;
     pt_tlist t_beat; /* the heartbeat's period: a quarter of worker_stall_timeout */
     pt_timer beat_timer;
     /* FastCGI */

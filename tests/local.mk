@@ -30,7 +30,8 @@ UNIT_TESTS = \
 	tests/unit/test_htpasswd \
 	tests/unit/test_compress \
 	tests/unit/test_phases \
-	tests/unit/test_acme_json
+	tests/unit/test_acme_json \
+	tests/unit/test_handler
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -61,6 +62,7 @@ tests_unit_test_proxyproto_LDADD = $(PT_LIBS)
 tests_unit_test_htpasswd_LDADD = $(PT_LIBS)
 tests_unit_test_phases_LDADD = $(PT_LIBS)
 tests_unit_test_acme_json_LDADD = $(PT_LIBS)
+tests_unit_test_handler_LDADD = $(PT_LIBS)
 # the decoders check what compress.c codes
 tests_unit_test_compress_LDADD = $(PT_LIBS) $(BROTLIDEC_LIBS)
 # the test makes libportico.a's allocations fail on purpose
