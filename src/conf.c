@@ -272,9 +272,10 @@ static const key_spec vhost_keys[] = {
 };
 
 static const key_spec tls_keys[] = {
-    {"certificate", K_STRS, NULL},     {"key", K_STRS, NULL},         {"protocols", K_STRS, NULL},
-    {"ciphers", K_STR, NULL},          {"ciphersuites", K_STR, NULL}, {"groups", K_STR, NULL},
-    TLS_EXTRA_KEYS{NULL, K_INT, NULL},
+    {"certificate", K_STRS, NULL},      {"key", K_STRS, NULL},
+    {"protocols", K_STRS, NULL},        {"ciphers", K_STR, NULL},
+    {"ciphersuites", K_STR, NULL},      {"groups", K_STR, NULL},
+    {"ticket_key_rotate", K_DUR, NULL}, TLS_EXTRA_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec top_keys[] = {
@@ -1182,6 +1183,21 @@ static int build_tls(load_ctx *x, const config_setting_t *root)
     t->min_version = PT_TLS_V12;
     t->max_version = PT_TLS_V13;
     t->verify_depth = 1;
+    /* an hour: a key that leaks opens at most two hours of tickets, and a
+     * client resumes at least once an hour (nginx never rotates; Caddy's
+     * 12 h suits keys shared over a cluster, ours never leave the host) */
+    t->ticket_rotate_ms = 3600 * SEC;
+    if (g && (s = member(g, "ticket_key_rotate"))) {
+        const char *str = config_setting_get_string(s);
+        uint64_t ms = 0;
+        if (!str)
+            ms = (uint64_t)config_setting_get_int64(s) * 1000;
+        else if (pt_parse_duration_ms(str, &ms) < 0)
+            return fail_at(x, s, "tls.ticket_key_rotate: not a duration");
+        if (ms < SEC || ms > 7 * DAY)
+            return fail_at(x, s, "tls.ticket_key_rotate: not within 1s..7d");
+        t->ticket_rotate_ms = ms;
+    }
     if (g) {
         if (get_pairs(x, g, &t->certificate, &t->key, &t->ncert) < 0 ||
             get_tls_extra(x, g, t->ncert, &t->ocsp, &t->nocsp, &t->client_ca, &t->verify_client,

@@ -52,6 +52,9 @@ typedef struct pt_tls_cfg {
     /* client certificates: CA file (PEM), PT_VERIFY_*, chain depth */
     char *client_ca;
     int verify_client, verify_depth;
+    /* a new session ticket key this often; the previous one is accepted
+     * too (tls.c) */
+    uint64_t ticket_rotate_ms;
     struct ssl_ctx_st *ctx; /* built by the loader when a listener uses TLS */
 } pt_tls_cfg;
 enum { PT_VERIFY_OFF, PT_VERIFY_OPTIONAL, PT_VERIFY_REQUIRED };

@@ -12,9 +12,11 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -78,76 +80,146 @@ static void ssl_reason(char *buf, size_t n)
 }
 
 /* ---- session tickets ----------------------------------------------------
- * The key that encrypts tickets (RFC 5077 §4's recommended layout: a key
- * name, AES-256-CBC, HMAC-SHA256) is derived from a secret the master makes
- * once, in memory, before the first workers fork, and from the number of
- * the current period: every worker of every generation (reloads keep the
- * master and its secret) computes the same keys, so a client resumes on
- * any worker and after a HUP. Keys change every period; tickets of the
- * previous period are still accepted, and renewed. */
-#define PT_TICKET_PERIOD (12 * 3600)
+ * The keys that encrypt tickets (RFC 5077 §4's recommended layout: a key
+ * name, AES-256-CBC, HMAC-SHA256) are random, made by the master alone and
+ * kept in a shared page that it maps before the first workers fork and
+ * keeps across reloads: every worker of every generation sees the same
+ * keys, so a client resumes on any worker and after a HUP. The master
+ * makes a new key every tls.ticket_key_rotate and wipes the one before the
+ * previous: tickets are issued with the current key, the previous one is
+ * still accepted (and its tickets renewed), anything older is gone from
+ * memory, so a key stolen later cannot open an old ticket (what a key
+ * derived from one long-lived secret could not promise). The page is
+ * never written to disk (locked, left out of core dumps); workers cannot
+ * be ptraced by the programs they run (priv.c). */
+#define PT_TICKET_RING 4 /* slots: the current key, the previous, spares */
 
-static unsigned char ticket_secret[32];
-static bool ticket_secret_made;
+typedef struct ticket_key {
+    uint64_t gen; /* 0 while the master writes the slot (a seqlock) */
+    unsigned char name[16], aes[32], mac[32];
+} ticket_key;
 
-static void ticket_derive(uint64_t period, const char *label, unsigned char out[32])
+static struct ticket_ring {
+    uint64_t current; /* generation of the key new tickets use */
+    ticket_key k[PT_TICKET_RING];
+} * ring;
+
+/* The key of generation gen, copied out, or false when it is not (or no
+ * longer) there: the master may overwrite a slot while a worker reads. */
+static bool ticket_key_get(uint64_t gen, ticket_key *out)
 {
-    unsigned char in[sizeof(ticket_secret) + 8 + 8];
-    memcpy(in, ticket_secret, sizeof(ticket_secret));
-    for (int i = 0; i < 8; i++)
-        in[sizeof(ticket_secret) + (size_t)i] = (unsigned char)(period >> (56 - 8 * i));
-    memset(in + sizeof(ticket_secret) + 8, 0, 8);
-    memcpy(in + sizeof(ticket_secret) + 8, label, strlen(label) < 8 ? strlen(label) : 8);
-    unsigned int n = 32;
-    EVP_Digest(in, sizeof(in), out, &n, EVP_sha256(), NULL);
-    OPENSSL_cleanse(in, sizeof(in));
+    ticket_key *k = &ring->k[gen % PT_TICKET_RING];
+    if (gen == 0 || __atomic_load_n(&k->gen, __ATOMIC_ACQUIRE) != gen)
+        return false;
+    memcpy(out, k, sizeof(*out));
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&k->gen, __ATOMIC_RELAXED) != gen) {
+        OPENSSL_cleanse(out, sizeof(*out));
+        return false;
+    }
+    return true;
 }
 
-/* name = 8 bytes of the period, 8 of a tag that only our secret makes */
-static void ticket_name(uint64_t period, unsigned char name[16])
+/* Master only: key generation gen into its slot, then published. */
+static int ticket_key_make(uint64_t gen)
 {
-    unsigned char tag[32];
-    for (int i = 0; i < 8; i++)
-        name[i] = (unsigned char)(period >> (56 - 8 * i));
-    ticket_derive(period, "name", tag);
-    memcpy(name + 8, tag, 8);
+    ticket_key *k = &ring->k[gen % PT_TICKET_RING], fresh;
+    if (RAND_priv_bytes((unsigned char *)&fresh, sizeof(fresh)) != 1)
+        return -1;
+    fresh.gen = gen;
+    __atomic_store_n(&k->gen, 0, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    memcpy(k->name, fresh.name, sizeof(k->name));
+    memcpy(k->aes, fresh.aes, sizeof(k->aes));
+    memcpy(k->mac, fresh.mac, sizeof(k->mac));
+    OPENSSL_cleanse(&fresh, sizeof(fresh));
+    __atomic_store_n(&k->gen, gen, __ATOMIC_RELEASE);
+    __atomic_store_n(&ring->current, gen, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Master only: the shared page and the first key, once per process. */
+static int ticket_ring_init(void)
+{
+    if (ring)
+        return 0;
+    void *p = mmap(NULL, sizeof(*ring), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    /* best effort: without CAP_IPC_LOCK a small RLIMIT_MEMLOCK may refuse */
+    (void)mlock(p, sizeof(*ring));
+    (void)madvise(p, sizeof(*ring), MADV_DONTDUMP);
+    ring = p;
+    if (ticket_key_make(1) < 0) {
+        munmap(p, sizeof(*ring));
+        ring = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void pt_tls_tickets_rotate(void)
+{
+    if (!ring)
+        return;
+    uint64_t gen = ring->current + 1;
+    if (ticket_key_make(gen) < 0) {
+        char why[256];
+        ssl_reason(why, sizeof(why));
+        pt_log_error("TLS: cannot make a session ticket key (%s); the current one stays", why);
+        return;
+    }
+    /* the key before the previous one is no longer accepted: wipe it */
+    ticket_key *old = &ring->k[(gen - 2) % PT_TICKET_RING];
+    if (gen > 2 && __atomic_load_n(&old->gen, __ATOMIC_RELAXED) == gen - 2) {
+        __atomic_store_n(&old->gen, 0, __ATOMIC_RELEASE);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        OPENSSL_cleanse(old->name, sizeof(*old) - offsetof(ticket_key, name));
+    }
+    pt_log_debug("TLS: session ticket key %llu made, %llu still accepted", (unsigned long long)gen,
+                 (unsigned long long)(gen - 1));
+}
+
+void pt_tls_tickets_readonly(void)
+{
+    if (ring)
+        (void)mprotect(ring, sizeof(*ring), PROT_READ);
 }
 
 static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                          EVP_MAC_CTX *hctx, int enc)
 {
     (void)ssl;
-    uint64_t now = (uint64_t)time(NULL) / PT_TICKET_PERIOD, period = now;
-    unsigned char aes[32], mac[32];
+    uint64_t now = __atomic_load_n(&ring->current, __ATOMIC_ACQUIRE);
+    ticket_key k;
     int rc = 1;
     if (enc) {
-        ticket_name(period, name);
-        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+        if (!ticket_key_get(now, &k))
+            return 0; /* the master is rotating right now: no ticket this time */
+        memcpy(name, k.name, 16);
+        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) {
+            OPENSSL_cleanse(&k, sizeof(k));
             return -1;
+        }
     } else {
-        unsigned char want[16];
-        period = 0;
-        for (int i = 0; i < 8; i++)
-            period = period << 8 | name[i];
-        if (period != now && period + 1 != now)
-            return 0; /* unknown or expired: a full handshake */
-        ticket_name(period, want);
-        if (CRYPTO_memcmp(want, name, 16) != 0)
-            return 0;
-        rc = period == now ? 1 : 2; /* 2: accepted, issue a fresh ticket */
+        if (ticket_key_get(now, &k) && CRYPTO_memcmp(k.name, name, 16) == 0)
+            rc = 1;
+        else if (ticket_key_get(now - 1, &k) && CRYPTO_memcmp(k.name, name, 16) == 0)
+            rc = 2; /* accepted, and a fresh ticket issued with the current key */
+        else {
+            OPENSSL_cleanse(&k, sizeof(k));
+            return 0; /* unknown or aged out: a full handshake */
+        }
     }
-    ticket_derive(period, "aes", aes);
-    ticket_derive(period, "mac", mac);
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, mac, sizeof(mac)),
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.mac, sizeof(k.mac)),
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_end(),
     };
-    int ok = (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)
-                  : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)) == 1 &&
+    int ok = (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)
+                  : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)) == 1 &&
              EVP_MAC_CTX_set_params(hctx, params) == 1;
-    OPENSSL_cleanse(aes, sizeof(aes));
-    OPENSSL_cleanse(mac, sizeof(mac));
+    OPENSSL_cleanse(&k, sizeof(k));
     return ok ? rc : -1;
 }
 
@@ -538,15 +610,15 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"portico", 7);
     SSL_CTX_set_dh_auto(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
-    if (!ticket_secret_made) {
-        if (RAND_priv_bytes(ticket_secret, sizeof(ticket_secret)) != 1) {
-            ssl_reason(why, sizeof(why));
-            snprintf(err, errlen, "cannot make the session ticket secret: %s", why);
-            goto fail;
-        }
-        ticket_secret_made = true;
+    if (ticket_ring_init() < 0) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "cannot make the session ticket keys: %s (%s)", why, strerror(errno));
+        goto fail;
     }
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    /* a ticket lives as long as its key is accepted: at most two periods
+     * (RFC 8446 §4.6.1's ticket_lifetime comes from this too) */
+    SSL_CTX_set_timeout(ctx, (long)(2 * t->ticket_rotate_ms / 1000));
     const char *ciphers = t->ciphers ? t->ciphers : PT_TLS_CIPHERS;
     if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
         ssl_reason(why, sizeof(why));
