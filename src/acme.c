@@ -522,11 +522,10 @@ static int poll_status(acme *m, const char *url, const char *want, resp *r)
             char detail[512] = "";
             const char *e = r->body + strlen(r->body);
             const char *ch = pt_acme_json_get(r->body, e, "challenges");
-            for (size_t k = 0; ch && !detail[0] && pt_acme_json_elem(ch, e, k); k++)
-                pt_acme_json_str(
-                    pt_acme_json_get(pt_acme_json_get(pt_acme_json_elem(ch, e, k), e, "error"), e,
-                                     "detail"),
-                    e, detail, sizeof(detail));
+            for (const char *c = pt_acme_json_elem(ch, e, 0); c && !detail[0];
+                 c = pt_acme_json_next(c, e))
+                pt_acme_json_str(pt_acme_json_get(pt_acme_json_get(c, e, "error"), e, "detail"), e,
+                                 detail, sizeof(detail));
             fail(m, "%.200s is invalid %s", url, detail);
             resp_free(r);
             return -1;
@@ -613,7 +612,7 @@ static int authorize(acme *m, const char *authz_url, const char *dir)
         resp_free(&r);
         return 0;
     }
-    for (size_t i = 0; (c = pt_acme_json_elem(ch, e, i)); i++) {
+    for (c = pt_acme_json_elem(ch, e, 0); c; c = pt_acme_json_next(c, e)) {
         char type[32];
         if (pt_acme_json_str(pt_acme_json_get(c, e, "type"), e, type, sizeof(type)) &&
             strcmp(type, want) == 0) {
@@ -770,7 +769,8 @@ static int obtain(acme *m, const char *dir)
     json_member_str(r.body, "finalize", finalize, sizeof(finalize));
     char **authz = calloc(m->v->nnames + 1, sizeof(*authz));
     size_t na = 0;
-    for (; authz && na < m->v->nnames && (a = pt_acme_json_elem(az, e, na)); na++) {
+    a = pt_acme_json_elem(az, e, 0);
+    for (; authz && na < m->v->nnames && a; na++, a = pt_acme_json_next(a, e)) {
         char u[2048];
         if (!pt_acme_json_str(a, e, u, sizeof(u)) || !(authz[na] = strdup(u)))
             break;
