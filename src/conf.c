@@ -252,7 +252,8 @@ static const key_spec vhost_tls_keys[] = {
 
 static const key_spec vhost_acme_keys[] = {
     {"directory", K_STR, NULL},    {"email", K_STR, NULL},     {"ca_file", K_STR, NULL},
-    {"renew_before", K_DUR, NULL}, {"challenge", K_STR, NULL}, {NULL, K_INT, NULL},
+    {"renew_before", K_DUR, NULL}, {"challenge", K_STR, NULL}, {"order_timeout", K_DUR, NULL},
+    {NULL, K_INT, NULL},
 };
 
 static const key_spec vhost_keys[] = {
@@ -2499,6 +2500,21 @@ static int get_acme(load_ctx *x, const config_setting_t *g, pt_vhost *v)
         else if (pt_parse_duration_ms(str, &ms) < 0)
             return fail_at(x, s, "acme.renew_before: not a duration");
         a->renew_before_ms = ms;
+    }
+    /* ten minutes: pebble and Let's Encrypt finish in seconds; a server
+     * that answers a byte at a time or keeps an order pending would
+     * otherwise hold every renewal of this process */
+    a->order_timeout_ms = 600 * SEC;
+    if ((s = member(g, "order_timeout"))) {
+        const char *str = config_setting_get_string(s);
+        uint64_t ms;
+        if (!str)
+            ms = (uint64_t)config_setting_get_int64(s) * 1000;
+        else if (pt_parse_duration_ms(str, &ms) < 0)
+            return fail_at(x, s, "acme.order_timeout: not a duration");
+        if (ms < SEC || ms > DAY)
+            return fail_at(x, s, "acme.order_timeout: not within 1s..1d");
+        a->order_timeout_ms = ms;
     }
     if ((s = member(g, "challenge"))) {
         const char *ch = config_setting_get_string(s);

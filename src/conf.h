@@ -226,6 +226,7 @@ typedef struct pt_acme_cfg {
     char *email;     /* account contact, NULL: none */
     char *ca_file;   /* trust for the ACME server's TLS; NULL: the system's */
     uint64_t renew_before_ms;
+    uint64_t order_timeout_ms;  /* one attempt (order to certificate) at most */
     bool tls_alpn;              /* challenge = "tls-alpn-01" (RFC 8737), else http-01 */
     char *cert_file, *key_file; /* <acme_state_dir>/certs/<first name>/ */
 } pt_acme_cfg;
