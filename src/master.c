@@ -267,6 +267,7 @@ static void reap(void)
             pt_log_error("worker %d (pid %d) exited with status %d; respawning", s->id, (int)pid,
                          WEXITSTATUS(status));
         /* the counts it held would never be given back */
+        pt_upstream_conn_worker_lost(s->id);
         if (pt_limit_table_current()) {
             pt_limit_conn_reset(pt_limit_table_current());
             pt_log_warn("limit_conn counts reset after the loss of worker %d", s->id);
