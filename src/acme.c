@@ -15,6 +15,7 @@
 #include "acme_json.h"
 #include "log.h"
 #include "rootfile.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,7 +80,8 @@ typedef struct acme {
     char kid[2048];  /* the account URL */
     char nonce[256]; /* the last Replay-Nonce */
     char new_nonce[2048], new_account[2048], new_order[2048];
-    char why[512]; /* why it failed */
+    char why[512];   /* why it failed */
+    uint64_t end_ms; /* the attempt's deadline (acme.order_timeout), pt_now_ms */
 } acme;
 
 static void resp_free(resp *r)
@@ -97,8 +100,31 @@ static int fail(acme *m, const char *fmt, ...)
     return -1;
 }
 
-/* a TCP connection with a connect timeout, then blocking with timeouts */
-static int dial(const char *host, const char *port)
+/* Seconds left of the attempt, at most IO_TIMEOUT_S (and at least 1,
+ * so that a timeout is never "none"); 0 once it passed. */
+static int left_s(const acme *m)
+{
+    uint64_t now = pt_now_ms();
+    if (now >= m->end_ms)
+        return 0;
+    uint64_t s = (m->end_ms - now + 999) / 1000;
+    return s < IO_TIMEOUT_S ? (int)s : IO_TIMEOUT_S;
+}
+
+static int deadline_passed(acme *m)
+{
+    return fail(m, "the attempt took longer than acme.order_timeout (%llus)",
+                (unsigned long long)(m->a->order_timeout_ms / 1000));
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+/* a TCP connection with a connect timeout, then blocking with timeouts
+ * (each at most what is left of the attempt) */
+static int dial(const char *host, const char *port, int timeout_s)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai, *p;
     if (getaddrinfo(host, port, &hints, &ai) != 0)
@@ -114,7 +140,7 @@ static int dial(const char *host, const char *port)
             struct pollfd pf = {.fd = fd, .events = POLLOUT};
             int err = 0;
             socklen_t el = sizeof(err);
-            if (poll(&pf, 1, IO_TIMEOUT_S * 1000) == 1 &&
+            if (poll(&pf, 1, timeout_s * 1000) == 1 &&
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0)
                 break;
         }
@@ -123,7 +149,7 @@ static int dial(const char *host, const char *port)
     }
     freeaddrinfo(ai);
     if (fd >= 0) {
-        struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+        struct timeval tv = {.tv_sec = timeout_s};
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -187,7 +213,9 @@ static int https(acme *m, const char *method, const char *url, const char *body,
     }
     if (!path)
         path = "/";
-    int fd = dial(host, port);
+    if (left_s(m) == 0)
+        return deadline_passed(m);
+    int fd = dial(host, port, left_s(m));
     if (fd < 0)
         return fail(m, "cannot connect to %s:%s: %s", host, port, strerror(errno));
     SSL *s = SSL_new(m->ctx);
@@ -238,6 +266,13 @@ static int https(acme *m, const char *method, const char *url, const char *body,
             }
             buf = nb;
             cap *= 2;
+        }
+        /* a server that trickles its answer never trips the socket
+         * timeouts: the attempt's deadline ends it */
+        if (left_s(m) == 0) {
+            free(buf);
+            deadline_passed(m);
+            goto out;
         }
         int got = SSL_read(s, buf + len, (int)(cap - 1 - len));
         if (got <= 0)
@@ -522,11 +557,10 @@ static int poll_status(acme *m, const char *url, const char *want, resp *r)
             char detail[512] = "";
             const char *e = r->body + strlen(r->body);
             const char *ch = pt_acme_json_get(r->body, e, "challenges");
-            for (size_t k = 0; ch && !detail[0] && pt_acme_json_elem(ch, e, k); k++)
-                pt_acme_json_str(
-                    pt_acme_json_get(pt_acme_json_get(pt_acme_json_elem(ch, e, k), e, "error"), e,
-                                     "detail"),
-                    e, detail, sizeof(detail));
+            for (const char *c = pt_acme_json_elem(ch, e, 0); c && !detail[0];
+                 c = pt_acme_json_next(c, e))
+                pt_acme_json_str(pt_acme_json_get(pt_acme_json_get(c, e, "error"), e, "detail"), e,
+                                 detail, sizeof(detail));
             fail(m, "%.200s is invalid %s", url, detail);
             resp_free(r);
             return -1;
@@ -613,7 +647,7 @@ static int authorize(acme *m, const char *authz_url, const char *dir)
         resp_free(&r);
         return 0;
     }
-    for (size_t i = 0; (c = pt_acme_json_elem(ch, e, i)); i++) {
+    for (c = pt_acme_json_elem(ch, e, 0); c; c = pt_acme_json_next(c, e)) {
         char type[32];
         if (pt_acme_json_str(pt_acme_json_get(c, e, "type"), e, type, sizeof(type)) &&
             strcmp(type, want) == 0) {
@@ -770,7 +804,8 @@ static int obtain(acme *m, const char *dir)
     json_member_str(r.body, "finalize", finalize, sizeof(finalize));
     char **authz = calloc(m->v->nnames + 1, sizeof(*authz));
     size_t na = 0;
-    for (; authz && na < m->v->nnames && (a = pt_acme_json_elem(az, e, na)); na++) {
+    a = pt_acme_json_elem(az, e, 0);
+    for (; authz && na < m->v->nnames && a; na++, a = pt_acme_json_next(a, e)) {
         char u[2048];
         if (!pt_acme_json_str(a, e, u, sizeof(u)) || !(authz[na] = strdup(u)))
             break;
@@ -940,6 +975,11 @@ _Noreturn void pt_acme_main(const pt_config *c, pid_t master)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* SIGALRM past an attempt's deadline, every second until it ends: it
+     * interrupts a read that a trickling server keeps alive (no
+     * SA_RESTART), which socket timeouts never would */
+    struct sigaction alrm = {.sa_handler = on_alarm};
+    sigaction(SIGALRM, &alrm, NULL);
     umask(077);
     /* the parents as mkdir -p would (root's, 0755); the one holding the
      * state directory must not be writable by the workers' user, who
@@ -986,13 +1026,24 @@ _Noreturn void pt_acme_main(const pt_config *c, pid_t master)
                 next[i] = now + (left < CHECK_PERIOD_S ? left : CHECK_PERIOD_S);
                 goto schedule;
             }
-            acme m = {.cfg = c, .v = v, .a = v->acme};
+            /* one deadline for the whole attempt: polls, retries and a
+             * server that answers a byte at a time all fit in it */
+            acme m = {
+                .cfg = c, .v = v, .a = v->acme, .end_ms = pt_now_ms() + v->acme->order_timeout_ms};
             pt_log_info("acme: requesting a certificate for %s from %s", v->names[0],
                         v->acme->directory);
+            struct itimerval it = {.it_interval = {.tv_sec = 1},
+                                   .it_value = {.tv_sec = (time_t)(m.a->order_timeout_ms / 1000),
+                                                .tv_usec = 1000 * (m.a->order_timeout_ms % 1000)}};
+            setitimer(ITIMER_REAL, &it, NULL);
             int rc =
                 (m.ctx = client_ctx(v->acme, m.why, sizeof(m.why))) ? account_key(&m, dir) : -1;
             if (rc == 0)
                 rc = obtain(&m, dir);
+            memset(&it, 0, sizeof(it));
+            setitimer(ITIMER_REAL, &it, NULL);
+            if (rc < 0 && left_s(&m) == 0)
+                deadline_passed(&m); /* the cause, whatever failed at that moment */
             if (rc == 0) {
                 pt_log_info("acme: certificate for %s obtained, stored in %s", v->names[0],
                             v->acme->cert_file);

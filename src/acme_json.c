@@ -90,8 +90,11 @@ static const char *skip_container(const char *p, const char *e, int depth, char 
     }
 }
 
+unsigned long pt_acme_json_skipped;
+
 static const char *skip_value(const char *p, const char *e, int depth)
 {
+    pt_acme_json_skipped++;
     if (depth > PT_ACME_JSON_DEPTH || (p = ws(p, e)) >= e)
         return NULL;
     switch (*p) {
@@ -157,6 +160,15 @@ const char *pt_acme_json_elem(const char *p, const char *e, size_t i)
             return NULL;
         p = ws(p + 1, e);
     }
+}
+
+/* the element after the one at p: only that one is stepped over (a
+ * walk by index would step over 0 + 1 + ... + n-1 of them) */
+const char *pt_acme_json_next(const char *p, const char *e)
+{
+    if (!p || !(p = skip_value(p, e, 1)) || (p = ws(p, e)) >= e || *p != ',')
+        return NULL;
+    return ws(p + 1, e);
 }
 
 /* the string at p into out (escapes of ASCII only: ACME's URLs, tokens

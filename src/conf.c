@@ -253,7 +253,8 @@ static const key_spec vhost_tls_keys[] = {
 
 static const key_spec vhost_acme_keys[] = {
     {"directory", K_STR, NULL},    {"email", K_STR, NULL},     {"ca_file", K_STR, NULL},
-    {"renew_before", K_DUR, NULL}, {"challenge", K_STR, NULL}, {NULL, K_INT, NULL},
+    {"renew_before", K_DUR, NULL}, {"challenge", K_STR, NULL}, {"order_timeout", K_DUR, NULL},
+    {NULL, K_INT, NULL},
 };
 
 static const key_spec vhost_keys[] = {
@@ -273,9 +274,10 @@ static const key_spec vhost_keys[] = {
 };
 
 static const key_spec tls_keys[] = {
-    {"certificate", K_STRS, NULL},     {"key", K_STRS, NULL},         {"protocols", K_STRS, NULL},
-    {"ciphers", K_STR, NULL},          {"ciphersuites", K_STR, NULL}, {"groups", K_STR, NULL},
-    TLS_EXTRA_KEYS{NULL, K_INT, NULL},
+    {"certificate", K_STRS, NULL},      {"key", K_STRS, NULL},
+    {"protocols", K_STRS, NULL},        {"ciphers", K_STR, NULL},
+    {"ciphersuites", K_STR, NULL},      {"groups", K_STR, NULL},
+    {"ticket_key_rotate", K_DUR, NULL}, TLS_EXTRA_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec top_keys[] = {
@@ -1183,6 +1185,21 @@ static int build_tls(load_ctx *x, const config_setting_t *root)
     t->min_version = PT_TLS_V12;
     t->max_version = PT_TLS_V13;
     t->verify_depth = 1;
+    /* an hour: a key that leaks opens at most two hours of tickets, and a
+     * client resumes at least once an hour (nginx never rotates; Caddy's
+     * 12 h suits keys shared over a cluster, ours never leave the host) */
+    t->ticket_rotate_ms = 3600 * SEC;
+    if (g && (s = member(g, "ticket_key_rotate"))) {
+        const char *str = config_setting_get_string(s);
+        uint64_t ms = 0;
+        if (!str)
+            ms = (uint64_t)config_setting_get_int64(s) * 1000;
+        else if (pt_parse_duration_ms(str, &ms) < 0)
+            return fail_at(x, s, "tls.ticket_key_rotate: not a duration");
+        if (ms < SEC || ms > 7 * DAY)
+            return fail_at(x, s, "tls.ticket_key_rotate: not within 1s..7d");
+        t->ticket_rotate_ms = ms;
+    }
     if (g) {
         if (get_pairs(x, g, &t->certificate, &t->key, &t->ncert) < 0 ||
             get_tls_extra(x, g, t->ncert, &t->ocsp, &t->nocsp, &t->client_ca, &t->verify_client,
@@ -2471,6 +2488,21 @@ static int get_acme(load_ctx *x, const config_setting_t *g, pt_vhost *v)
         else if (pt_parse_duration_ms(str, &ms) < 0)
             return fail_at(x, s, "acme.renew_before: not a duration");
         a->renew_before_ms = ms;
+    }
+    /* ten minutes: pebble and Let's Encrypt finish in seconds; a server
+     * that answers a byte at a time or keeps an order pending would
+     * otherwise hold every renewal of this process */
+    a->order_timeout_ms = 600 * SEC;
+    if ((s = member(g, "order_timeout"))) {
+        const char *str = config_setting_get_string(s);
+        uint64_t ms;
+        if (!str)
+            ms = (uint64_t)config_setting_get_int64(s) * 1000;
+        else if (pt_parse_duration_ms(str, &ms) < 0)
+            return fail_at(x, s, "acme.order_timeout: not a duration");
+        if (ms < SEC || ms > DAY)
+            return fail_at(x, s, "acme.order_timeout: not within 1s..1d");
+        a->order_timeout_ms = ms;
     }
     if ((s = member(g, "challenge"))) {
         const char *ch = config_setting_get_string(s);

@@ -52,6 +52,9 @@ typedef struct pt_tls_cfg {
     /* client certificates: CA file (PEM), PT_VERIFY_*, chain depth */
     char *client_ca;
     int verify_client, verify_depth;
+    /* a new session ticket key this often; the previous one is accepted
+     * too (tls.c) */
+    uint64_t ticket_rotate_ms;
     struct ssl_ctx_st *ctx; /* built by the loader when a listener uses TLS */
 } pt_tls_cfg;
 enum { PT_VERIFY_OFF, PT_VERIFY_OPTIONAL, PT_VERIFY_REQUIRED };
@@ -225,6 +228,7 @@ typedef struct pt_acme_cfg {
     char *email;     /* account contact, NULL: none */
     char *ca_file;   /* trust for the ACME server's TLS; NULL: the system's */
     uint64_t renew_before_ms;
+    uint64_t order_timeout_ms;  /* one attempt (order to certificate) at most */
     bool tls_alpn;              /* challenge = "tls-alpn-01" (RFC 8737), else http-01 */
     char *cert_file, *key_file; /* <acme_state_dir>/certs/<first name>/ */
 } pt_acme_cfg;

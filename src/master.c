@@ -20,6 +20,7 @@
 #include "rootfile.h"
 #include "acme.h"
 #include "stats.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -60,8 +61,8 @@ static struct {
     int stopping; /* 0, SIGQUIT or SIGTERM */
     int sigfd;
     pt_io sigio;
-    pt_tlist t_respawn, t_kill, t_watch;
-    pt_timer kill_timer, watch_timer;
+    pt_tlist t_respawn, t_kill, t_watch, t_tickets;
+    pt_timer kill_timer, watch_timer, tickets_timer;
     sigset_t sigs;
     pid_t acme; /* the ACME process (acme.c), 0 none */
 } M;
@@ -134,6 +135,7 @@ static void spawn(int i)
         close(M.loop.epfd);
         pt_spawn_close_fds();
         pt_stats_attach(sl->stats_slot);
+        pt_tls_tickets_readonly();
         /* before the first request is read: the worker and every CGI
          * program it starts run as "user" from here on (programs as
          * cgi_user when set, and the worker with it as effective uid) */
@@ -265,6 +267,7 @@ static void reap(void)
             pt_log_error("worker %d (pid %d) exited with status %d; respawning", s->id, (int)pid,
                          WEXITSTATUS(status));
         /* the counts it held would never be given back */
+        pt_upstream_conn_worker_lost(s->id);
         if (pt_limit_table_current()) {
             pt_limit_conn_reset(pt_limit_table_current());
             pt_log_warn("limit_conn counts reset after the loss of worker %d", s->id);
@@ -307,6 +310,27 @@ static void on_watch(pt_loop *l, pt_timer *t)
         kill(sl->pid, SIGKILL);
     }
     pt_timer_arm(l, t, &M.t_watch);
+}
+
+/* Session ticket keys: a new one every tls.ticket_key_rotate (tls.c);
+ * a reload that changes the period starts it anew. */
+static void on_tickets(pt_loop *l, pt_timer *t)
+{
+    pt_tls_tickets_rotate();
+    pt_timer_arm(l, t, &M.t_tickets);
+}
+
+static void tickets_schedule(const pt_config *c)
+{
+    if (!c->tls.ctx) {
+        pt_timer_stop(&M.tickets_timer);
+        return;
+    }
+    if (pt_timer_armed(&M.tickets_timer) && M.t_tickets.duration_ms == c->tls.ticket_rotate_ms)
+        return;
+    pt_timer_stop(&M.tickets_timer);
+    M.t_tickets.duration_ms = c->tls.ticket_rotate_ms;
+    pt_timer_arm(&M.loop, &M.tickets_timer, &M.t_tickets);
 }
 
 static uint64_t watch_period(const pt_config *c)
@@ -503,6 +527,7 @@ static void reload(void)
     M.nkept = k;
     prune();
     M.t_watch.duration_ms = watch_period(nc);
+    tickets_schedule(nc);
     acme_restart();
     pt_log_info("configuration reloaded: %d worker(s)", current_workers());
     notify_ready();
@@ -581,6 +606,9 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
     pt_tlist_init(&M.loop, &M.t_watch, watch_period(cfg));
     pt_timer_init(&M.watch_timer, on_watch, NULL);
     pt_timer_arm(&M.loop, &M.watch_timer, &M.t_watch);
+    pt_tlist_init(&M.loop, &M.t_tickets, cfg->tls.ticket_rotate_ms);
+    pt_timer_init(&M.tickets_timer, on_tickets, NULL);
+    tickets_schedule(cfg);
     pt_io_init(&M.sigio, M.sigfd, on_signal, NULL);
     pt_io_set(&M.loop, &M.sigio, EPOLLIN);
 
@@ -636,6 +664,7 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
         free_slot(M.slots[i]);
     }
     pt_timer_stop(&M.watch_timer);
+    pt_timer_stop(&M.tickets_timer);
     free(M.slots);
     for (size_t i = 0; i < M.nkept; i++)
         pt_config_free(M.kept[i]);

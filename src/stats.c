@@ -23,7 +23,8 @@ typedef struct sname {
     char backend[64];
     char server[112];
     bool used;
-    bool current; /* in the configuration bound last */
+    bool current;     /* in the configuration bound last (stored with release) */
+    uint64_t last_on; /* the bind (area->binds) that last had it */
 } sname;
 
 typedef struct sslot {
@@ -33,8 +34,10 @@ typedef struct sslot {
 
 typedef struct area {
     uint64_t start_time, start_ms;
-    uint64_t worker_restarts, reloads; /* written by the master only */
-    bool taken[PT_STATS_SLOTS];        /* likewise */
+    uint64_t worker_restarts, reloads;  /* written by the master only */
+    bool taken[PT_STATS_SLOTS];         /* likewise */
+    uint64_t binds;                     /* pt_stats_bind calls so far (master) */
+    uint64_t slot_bind[PT_STATS_SLOTS]; /* binds when the slot's worker forked */
     sname names[PT_STATS_SERVERS];
     sslot slots[PT_STATS_SLOTS];
 } area;
@@ -67,14 +70,34 @@ void pt_stats_free(void)
     pt_stats_my = &g_private.c;
 }
 
+/* used is stored (release) after the strings are written, and loaded
+ * (acquire) before they are read: a worker never compares a half-written
+ * name */
 static int find_name(const char *backend, const char *server)
 {
     for (int i = 0; i < PT_STATS_SERVERS; i++) {
         const sname *n = &g_area->names[i];
-        if (n->used && strcmp(n->backend, backend) == 0 && strcmp(n->server, server) == 0)
+        if (__atomic_load_n(&n->used, __ATOMIC_ACQUIRE) && strcmp(n->backend, backend) == 0 &&
+            strcmp(n->server, server) == 0)
             return i;
     }
     return -1;
+}
+
+/* Name i is in no configuration now, and no live worker was forked while
+ * it was in one (a worker keeps the counters it found at its start): its
+ * entry may take another name. */
+static bool name_free(int i)
+{
+    const sname *n = &g_area->names[i];
+    if (!n->used)
+        return true;
+    if (n->current || n->last_on == g_area->binds)
+        return false;
+    for (int k = 0; k < PT_STATS_SLOTS; k++)
+        if (g_area->taken[k] && g_area->slot_bind[k] <= n->last_on)
+            return false;
+    return true;
 }
 
 static void bind_one(const char *backend, const char *server)
@@ -84,32 +107,46 @@ static void bind_one(const char *backend, const char *server)
         strlen(server) >= sizeof(g_area->names[0].server))
         return;
     int i = find_name(backend, server);
+    /* a never used entry first, then one a renamed server left */
     for (int k = 0; i < 0 && k < PT_STATS_SERVERS; k++)
         if (!g_area->names[k].used)
+            i = k;
+    for (int k = 0; i < 0 && k < PT_STATS_SERVERS; k++)
+        if (name_free(k))
             i = k;
     if (i < 0)
         return;
     sname *n = &g_area->names[i];
-    if (!n->used) {
+    if (!n->used || strcmp(n->backend, backend) != 0 || strcmp(n->server, server) != 0) {
+        /* a new name starts from zero in every slot: nobody writes these
+         * counters now (name_free), and the sums were the old name's */
+        __atomic_store_n(&n->used, false, __ATOMIC_RELEASE);
+        for (int k = 0; k < PT_STATS_SLOTS; k++)
+            memset(&g_area->slots[k].srv[i], 0, sizeof(g_area->slots[k].srv[i]));
         snprintf(n->backend, sizeof(n->backend), "%s", backend);
         snprintf(n->server, sizeof(n->server), "%s", server);
-        n->used = true;
+        __atomic_store_n(&n->used, true, __ATOMIC_RELEASE);
     }
-    n->current = true;
+    n->last_on = g_area->binds;
+    __atomic_store_n(&n->current, true, __ATOMIC_RELEASE);
 }
 
 void pt_stats_bind(const pt_config *cfg)
 {
     if (!g_area)
         return;
-    for (int i = 0; i < PT_STATS_SERVERS; i++)
-        g_area->names[i].current = false;
+    g_area->binds++;
     for (size_t b = 0; b < cfg->nbackends; b++) {
         const pt_backend *be = &cfg->backends[b];
         bind_one(be->name, "");
         for (size_t s = 0; s < be->nservers; s++)
             bind_one(be->name, be->servers[s].address);
     }
+    /* the names of this configuration are marked: the others leave the
+     * page now (not before: a reader never sees an empty list) */
+    for (int i = 0; i < PT_STATS_SERVERS; i++)
+        if (g_area->names[i].last_on != g_area->binds)
+            __atomic_store_n(&g_area->names[i].current, false, __ATOMIC_RELEASE);
 }
 
 int pt_stats_slot_take(void)
@@ -119,6 +156,7 @@ int pt_stats_slot_take(void)
     for (int i = 0; i < PT_STATS_SLOTS; i++)
         if (!g_area->taken[i]) {
             g_area->taken[i] = true;
+            g_area->slot_bind[i] = g_area->binds;
             return i;
         }
     return -1;
@@ -233,7 +271,8 @@ int pt_stats_snapshot(pt_stats_snap *s)
     for (int i = 0; i < PT_STATS_SERVERS; i++) {
         const sname *n = &g_area->names[i];
         map[i] = -1;
-        if (!n->used || !n->current)
+        if (!__atomic_load_n(&n->current, __ATOMIC_ACQUIRE) ||
+            !__atomic_load_n(&n->used, __ATOMIC_ACQUIRE))
             continue;
         pt_stats_snap_srv *o = &s->srv[s->nsrv];
         snprintf(o->backend, sizeof(o->backend), "%s", n->backend);

@@ -119,14 +119,54 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     }
 }
 
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629 §4: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), 0 if none. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n = c < 0x80                 ? 1
+               : c >= 0xc2 && c <= 0xdf ? 2
+               : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4
+                                        : 0;
+    if (n < 2)
+        return n;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
 /* s escaped for a JSON string (RFC 8259 §7) or a Prometheus label value
- * (backslash, double quote and line feed), into out (cap bytes). */
+ * (backslash, double quote and line feed), into out (cap bytes). Names
+ * come from the configuration file as bytes: a byte that is not part of
+ * well-formed UTF-8 becomes U+FFFD, since JSON (RFC 8259 §8.1) and the
+ * Prometheus text format must be UTF-8, and nothing is cut mid-sequence. */
 static const char *escape(const char *s, bool json, char *out, size_t cap)
 {
     size_t o = 0;
     for (; *s && o + 7 < cap; s++) {
         unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
+        size_t n = ch >= 0x80 ? utf8_len((const unsigned char *)s) : 1;
+        if (n == 0) {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+        } else if (n > 1) {
+            memcpy(out + o, s, n);
+            o += n;
+            s += n - 1;
+        } else if (ch == '"' || ch == '\\') {
             out[o++] = '\\';
             out[o++] = (char)ch;
         } else if (ch == '\n') {

@@ -12,9 +12,11 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -78,76 +80,146 @@ static void ssl_reason(char *buf, size_t n)
 }
 
 /* ---- session tickets ----------------------------------------------------
- * The key that encrypts tickets (RFC 5077 §4's recommended layout: a key
- * name, AES-256-CBC, HMAC-SHA256) is derived from a secret the master makes
- * once, in memory, before the first workers fork, and from the number of
- * the current period: every worker of every generation (reloads keep the
- * master and its secret) computes the same keys, so a client resumes on
- * any worker and after a HUP. Keys change every period; tickets of the
- * previous period are still accepted, and renewed. */
-#define PT_TICKET_PERIOD (12 * 3600)
+ * The keys that encrypt tickets (RFC 5077 §4's recommended layout: a key
+ * name, AES-256-CBC, HMAC-SHA256) are random, made by the master alone and
+ * kept in a shared page that it maps before the first workers fork and
+ * keeps across reloads: every worker of every generation sees the same
+ * keys, so a client resumes on any worker and after a HUP. The master
+ * makes a new key every tls.ticket_key_rotate and wipes the one before the
+ * previous: tickets are issued with the current key, the previous one is
+ * still accepted (and its tickets renewed), anything older is gone from
+ * memory, so a key stolen later cannot open an old ticket (what a key
+ * derived from one long-lived secret could not promise). The page is
+ * never written to disk (locked, left out of core dumps); workers cannot
+ * be ptraced by the programs they run (priv.c). */
+#define PT_TICKET_RING 4 /* slots: the current key, the previous, spares */
 
-static unsigned char ticket_secret[32];
-static bool ticket_secret_made;
+typedef struct ticket_key {
+    uint64_t gen; /* 0 while the master writes the slot (a seqlock) */
+    unsigned char name[16], aes[32], mac[32];
+} ticket_key;
 
-static void ticket_derive(uint64_t period, const char *label, unsigned char out[32])
+static struct ticket_ring {
+    uint64_t current; /* generation of the key new tickets use */
+    ticket_key k[PT_TICKET_RING];
+} * ring;
+
+/* The key of generation gen, copied out, or false when it is not (or no
+ * longer) there: the master may overwrite a slot while a worker reads. */
+static bool ticket_key_get(uint64_t gen, ticket_key *out)
 {
-    unsigned char in[sizeof(ticket_secret) + 8 + 8];
-    memcpy(in, ticket_secret, sizeof(ticket_secret));
-    for (int i = 0; i < 8; i++)
-        in[sizeof(ticket_secret) + (size_t)i] = (unsigned char)(period >> (56 - 8 * i));
-    memset(in + sizeof(ticket_secret) + 8, 0, 8);
-    memcpy(in + sizeof(ticket_secret) + 8, label, strlen(label) < 8 ? strlen(label) : 8);
-    unsigned int n = 32;
-    EVP_Digest(in, sizeof(in), out, &n, EVP_sha256(), NULL);
-    OPENSSL_cleanse(in, sizeof(in));
+    ticket_key *k = &ring->k[gen % PT_TICKET_RING];
+    if (gen == 0 || __atomic_load_n(&k->gen, __ATOMIC_ACQUIRE) != gen)
+        return false;
+    memcpy(out, k, sizeof(*out));
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&k->gen, __ATOMIC_RELAXED) != gen) {
+        OPENSSL_cleanse(out, sizeof(*out));
+        return false;
+    }
+    return true;
 }
 
-/* name = 8 bytes of the period, 8 of a tag that only our secret makes */
-static void ticket_name(uint64_t period, unsigned char name[16])
+/* Master only: key generation gen into its slot, then published. */
+static int ticket_key_make(uint64_t gen)
 {
-    unsigned char tag[32];
-    for (int i = 0; i < 8; i++)
-        name[i] = (unsigned char)(period >> (56 - 8 * i));
-    ticket_derive(period, "name", tag);
-    memcpy(name + 8, tag, 8);
+    ticket_key *k = &ring->k[gen % PT_TICKET_RING], fresh;
+    if (RAND_priv_bytes((unsigned char *)&fresh, sizeof(fresh)) != 1)
+        return -1;
+    fresh.gen = gen;
+    __atomic_store_n(&k->gen, 0, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    memcpy(k->name, fresh.name, sizeof(k->name));
+    memcpy(k->aes, fresh.aes, sizeof(k->aes));
+    memcpy(k->mac, fresh.mac, sizeof(k->mac));
+    OPENSSL_cleanse(&fresh, sizeof(fresh));
+    __atomic_store_n(&k->gen, gen, __ATOMIC_RELEASE);
+    __atomic_store_n(&ring->current, gen, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Master only: the shared page and the first key, once per process. */
+static int ticket_ring_init(void)
+{
+    if (ring)
+        return 0;
+    void *p = mmap(NULL, sizeof(*ring), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    /* best effort: without CAP_IPC_LOCK a small RLIMIT_MEMLOCK may refuse */
+    (void)mlock(p, sizeof(*ring));
+    (void)madvise(p, sizeof(*ring), MADV_DONTDUMP);
+    ring = p;
+    if (ticket_key_make(1) < 0) {
+        munmap(p, sizeof(*ring));
+        ring = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void pt_tls_tickets_rotate(void)
+{
+    if (!ring)
+        return;
+    uint64_t gen = ring->current + 1;
+    if (ticket_key_make(gen) < 0) {
+        char why[256];
+        ssl_reason(why, sizeof(why));
+        pt_log_error("TLS: cannot make a session ticket key (%s); the current one stays", why);
+        return;
+    }
+    /* the key before the previous one is no longer accepted: wipe it */
+    ticket_key *old = &ring->k[(gen - 2) % PT_TICKET_RING];
+    if (gen > 2 && __atomic_load_n(&old->gen, __ATOMIC_RELAXED) == gen - 2) {
+        __atomic_store_n(&old->gen, 0, __ATOMIC_RELEASE);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        OPENSSL_cleanse(old->name, sizeof(*old) - offsetof(ticket_key, name));
+    }
+    pt_log_debug("TLS: session ticket key %llu made, %llu still accepted", (unsigned long long)gen,
+                 (unsigned long long)(gen - 1));
+}
+
+void pt_tls_tickets_readonly(void)
+{
+    if (ring)
+        (void)mprotect(ring, sizeof(*ring), PROT_READ);
 }
 
 static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                          EVP_MAC_CTX *hctx, int enc)
 {
     (void)ssl;
-    uint64_t now = (uint64_t)time(NULL) / PT_TICKET_PERIOD, period = now;
-    unsigned char aes[32], mac[32];
+    uint64_t now = __atomic_load_n(&ring->current, __ATOMIC_ACQUIRE);
+    ticket_key k;
     int rc = 1;
     if (enc) {
-        ticket_name(period, name);
-        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+        if (!ticket_key_get(now, &k))
+            return 0; /* the master is rotating right now: no ticket this time */
+        memcpy(name, k.name, 16);
+        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) {
+            OPENSSL_cleanse(&k, sizeof(k));
             return -1;
+        }
     } else {
-        unsigned char want[16];
-        period = 0;
-        for (int i = 0; i < 8; i++)
-            period = period << 8 | name[i];
-        if (period != now && period + 1 != now)
-            return 0; /* unknown or expired: a full handshake */
-        ticket_name(period, want);
-        if (CRYPTO_memcmp(want, name, 16) != 0)
-            return 0;
-        rc = period == now ? 1 : 2; /* 2: accepted, issue a fresh ticket */
+        if (ticket_key_get(now, &k) && CRYPTO_memcmp(k.name, name, 16) == 0)
+            rc = 1;
+        else if (ticket_key_get(now - 1, &k) && CRYPTO_memcmp(k.name, name, 16) == 0)
+            rc = 2; /* accepted, and a fresh ticket issued with the current key */
+        else {
+            OPENSSL_cleanse(&k, sizeof(k));
+            return 0; /* unknown or aged out: a full handshake */
+        }
     }
-    ticket_derive(period, "aes", aes);
-    ticket_derive(period, "mac", mac);
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, mac, sizeof(mac)),
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.mac, sizeof(k.mac)),
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_end(),
     };
-    int ok = (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)
-                  : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)) == 1 &&
+    int ok = (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)
+                  : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)) == 1 &&
              EVP_MAC_CTX_set_params(hctx, params) == 1;
-    OPENSSL_cleanse(aes, sizeof(aes));
-    OPENSSL_cleanse(mac, sizeof(mac));
+    OPENSSL_cleanse(&k, sizeof(k));
     return ok ? rc : -1;
 }
 
@@ -274,17 +346,26 @@ static int load_pair(SSL_CTX *ctx, const char *crt, const char *key, char *err, 
  * at the file's identity at most every PT_OCSP_RECHECK seconds, from the
  * handshake that needs it, and reads it again when it changed: a stat(2)
  * costs nothing next to a handshake, and the responder's update shows
- * up without a reload. A file that turns bad keeps the last good one. */
+ * up without a reload. A file that turns bad keeps the last good one. A
+ * response is only good for the certificate it names (its CertID, RFC
+ * 6960 §4.1.1) and until its nextUpdate: a client that gets one for
+ * another certificate or an expired one may fail the handshake (Firefox
+ * does), so such a response is never stapled. Each change is logged once,
+ * never per handshake. */
 #define PT_OCSP_RECHECK 5
 #define PT_OCSP_MAX (64 * 1024)
 
 typedef struct ocsp_file {
     char *path;
-    X509 *cert; /* the certificate it is stapled to */
+    X509 *cert;   /* the certificate it is stapled to */
+    X509 *issuer; /* its issuer, from the chain (NULL: not there) */
     unsigned char *der;
     long len;
+    time_t next_update; /* of der; 0: none given */
     time_t checked;
-    struct stat st; /* of what der was read from */
+    struct stat seen; /* the file last looked at, good or not */
+    int seen_errno;   /* the stat(2) error last logged, 0 none */
+    bool expiry_logged;
 } ocsp_file;
 
 typedef struct ctx_extra {
@@ -304,13 +385,76 @@ static void ctx_extra_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     for (size_t i = 0; i < e->n; i++) {
         free(e->o[i].path);
         X509_free(e->o[i].cert);
+        X509_free(e->o[i].issuer);
         OPENSSL_free(e->o[i].der);
     }
     free(e);
 }
 
+/* Does id name f's certificate? Its serial and the hash of its issuer's
+ * name, and with the issuer at hand the hash of its key too (RFC 6960
+ * §4.1.1), in whatever digest the responder chose. */
+static bool ocsp_id_is_ours(const ocsp_file *f, OCSP_CERTID *id)
+{
+    ASN1_OCTET_STRING *name_hash = NULL, *key_hash = NULL;
+    ASN1_OBJECT *alg = NULL;
+    ASN1_INTEGER *serial = NULL;
+    if (OCSP_id_get0_info(&name_hash, &alg, &key_hash, &serial, id) != 1 ||
+        ASN1_INTEGER_cmp(serial, X509_get0_serialNumber(f->cert)) != 0)
+        return false;
+    const EVP_MD *md = EVP_get_digestbyobj(alg);
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!md || X509_NAME_digest(X509_get_issuer_name(f->cert), md, h, &n) != 1 ||
+        (int)n != ASN1_STRING_length(name_hash) ||
+        memcmp(h, ASN1_STRING_get0_data(name_hash), n) != 0)
+        return false;
+    if (f->issuer &&
+        (X509_pubkey_digest(f->issuer, md, h, &n) != 1 || (int)n != ASN1_STRING_length(key_hash) ||
+         memcmp(h, ASN1_STRING_get0_data(key_hash), n) != 0))
+        return false;
+    return true;
+}
+
+/* The single response of r for f's certificate: 1 with its nextUpdate
+ * in *next (0: none); 0 when it is another certificate's, -1 out of date
+ * (with why). */
+static int ocsp_for_us(const ocsp_file *f, OCSP_RESPONSE *r, time_t *next, char *why, size_t whylen)
+{
+    OCSP_BASICRESP *bs = OCSP_response_get1_basic(r);
+    OCSP_SINGLERESP *sr = NULL;
+    for (int i = 0; bs && i < OCSP_resp_count(bs) && !sr; i++) {
+        OCSP_SINGLERESP *one = OCSP_resp_get0(bs, i);
+        if (ocsp_id_is_ours(f, (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(one)))
+            sr = one;
+    }
+    int ok = 0;
+    ASN1_GENERALIZEDTIME *this_upd = NULL, *next_upd = NULL;
+    struct tm tm;
+    if (!sr)
+        snprintf(why, whylen, "not a response for the certificate it goes with");
+    else if (OCSP_single_get0_status(sr, NULL, NULL, &this_upd, &next_upd) < 0)
+        snprintf(why, whylen, "no certificate status");
+    /* five minutes of clock skew either way, as OpenSSL's clients allow */
+    else if (OCSP_check_validity(this_upd, next_upd, 300, -1) != 1) {
+        snprintf(why, whylen, "%s",
+                 next_upd && X509_cmp_current_time(next_upd) < 0
+                     ? "expired (its nextUpdate has passed)"
+                     : "not valid yet (its thisUpdate is ahead)");
+        ok = -1;
+    } else {
+        *next = next_upd && ASN1_TIME_to_tm(next_upd, &tm) == 1 ? timegm(&tm) : 0;
+        ok = 1;
+    }
+    OCSP_BASICRESP_free(bs);
+    ERR_clear_error();
+    return ok;
+}
+
 /* Read and check one response: a successful OCSPResponse (RFC 6960
- * §4.2.1); a "try later" or garbage would make clients fail. */
+ * §4.2.1) for our certificate and in date; a "try later", another
+ * certificate's, an expired one or garbage would make clients fail.
+ * -2: a good response but out of date, -1 any other fault. */
 static int ocsp_read(ocsp_file *f, char *why, size_t whylen)
 {
     struct stat st;
@@ -330,6 +474,7 @@ static int ocsp_read(ocsp_file *f, char *why, size_t whylen)
         snprintf(why, whylen, "not a regular file of 1 byte to %d KiB", PT_OCSP_MAX / 1024);
         goto bad;
     }
+    f->seen = st;
     if (!(buf = OPENSSL_malloc((size_t)st.st_size))) {
         snprintf(why, whylen, "out of memory");
         goto bad;
@@ -338,6 +483,9 @@ static int ocsp_read(ocsp_file *f, char *why, size_t whylen)
     const unsigned char *p = buf;
     OCSP_RESPONSE *r = n == st.st_size ? d2i_OCSP_RESPONSE(NULL, &p, n) : NULL;
     int status = r ? OCSP_response_status(r) : -1;
+    time_t next = 0;
+    int ours =
+        r && status == OCSP_RESPONSE_STATUS_SUCCESSFUL ? ocsp_for_us(f, r, &next, why, whylen) : 0;
     OCSP_RESPONSE_free(r);
     ERR_clear_error();
     if (!r || p != buf + n) {
@@ -348,11 +496,17 @@ static int ocsp_read(ocsp_file *f, char *why, size_t whylen)
         snprintf(why, whylen, "response status %s", OCSP_response_status_str(status));
         goto bad;
     }
+    if (ours <= 0) {
+        OPENSSL_free(buf);
+        fclose(fp);
+        return ours < 0 ? -2 : -1;
+    }
     fclose(fp);
     OPENSSL_free(f->der);
     f->der = buf;
     f->len = n;
-    f->st = st;
+    f->next_update = next;
+    f->expiry_logged = false;
     return 0;
 bad:
     OPENSSL_free(buf);
@@ -368,19 +522,43 @@ static void ocsp_refresh(ocsp_file *f)
         return;
     f->checked = now;
     if (stat(f->path, &st) < 0) {
-        pt_log_warn("tls.ocsp_response %s: %s; stapling the last one read", f->path,
-                    strerror(errno));
+        if (errno != f->seen_errno)
+            pt_log_warn("tls.ocsp_response %s: %s; stapling the last one read while in date",
+                        f->path, strerror(errno));
+        f->seen_errno = errno;
         return;
     }
-    /* a new file renamed into place, or one rewritten in place */
-    if (st.st_ino == f->st.st_ino && st.st_dev == f->st.st_dev && st.st_size == f->st.st_size &&
-        st.st_mtim.tv_sec == f->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == f->st.st_mtim.tv_nsec)
+    f->seen_errno = 0;
+    /* a new file renamed into place, or one rewritten in place; the same
+     * bad file is not read (nor logged) again */
+    if (st.st_ino == f->seen.st_ino && st.st_dev == f->seen.st_dev &&
+        st.st_size == f->seen.st_size && st.st_mtim.tv_sec == f->seen.st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == f->seen.st_mtim.tv_nsec)
         return;
     char why[128];
-    if (ocsp_read(f, why, sizeof(why)) < 0)
-        pt_log_warn("tls.ocsp_response %s: %s; stapling the last one read", f->path, why);
-    else
+    if (ocsp_read(f, why, sizeof(why)) < 0) {
+        f->seen = st;
+        pt_log_warn("tls.ocsp_response %s: %s; stapling the last one read while in date", f->path,
+                    why);
+    } else {
         pt_log_info("tls.ocsp_response %s: read again (%ld bytes)", f->path, f->len);
+    }
+}
+
+/* The response may be stapled now: there is one, and its nextUpdate has
+ * not passed (with the skew allowed when it was read). */
+static bool ocsp_in_date(ocsp_file *f)
+{
+    if (!f->der)
+        return false;
+    if (!f->next_update || time(NULL) <= f->next_update + 300)
+        return true;
+    if (!f->expiry_logged)
+        pt_log_warn("tls.ocsp_response %s: the response expired (nextUpdate passed); nothing "
+                    "stapled until the file is renewed",
+                    f->path);
+    f->expiry_logged = true;
+    return false;
 }
 
 /* The client asked for a status (status_request): staple the response of
@@ -395,7 +573,7 @@ static int on_status(SSL *ssl, void *arg)
         if (X509_cmp(f->cert, x) != 0)
             continue;
         ocsp_refresh(f);
-        unsigned char *copy = f->der ? OPENSSL_memdup(f->der, (size_t)f->len) : NULL;
+        unsigned char *copy = ocsp_in_date(f) ? OPENSSL_memdup(f->der, (size_t)f->len) : NULL;
         if (!copy)
             return SSL_TLSEXT_ERR_NOACK;
         SSL_set_tlsext_status_ocsp_resp(ssl, copy, f->len);
@@ -429,8 +607,26 @@ static int ocsp_add(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
     e->n++;
     f->cert = SSL_CTX_get0_certificate(ctx);
     X509_up_ref(f->cert);
+    /* the issuer: in the chain given with the certificate (or the
+     * certificate itself when self-signed) */
+    STACK_OF(X509) *chain = NULL;
+    SSL_CTX_get0_chain_certs(ctx, &chain);
+    for (int i = -1; !f->issuer && i < sk_X509_num(chain); i++) {
+        X509 *c = i < 0 ? f->cert : sk_X509_value(chain, i);
+        if (X509_check_issued(c, f->cert) == X509_V_OK && X509_up_ref(c) == 1)
+            f->issuer = c;
+    }
     f->checked = time(NULL);
-    if (ocsp_read(f, why, sizeof(why)) < 0) {
+    int rc = ocsp_read(f, why, sizeof(why));
+    if (rc < 0) {
+        /* time passes: a response out of date is not a configuration
+         * error (a reload must not fail while the job that renews it is
+         * late); it is not stapled until a good one comes */
+        if (rc == -2) {
+            pt_log_warn("tls.ocsp_response %s: %s; not stapled until the file is renewed", path,
+                        why);
+            return 0;
+        }
         snprintf(err, errlen, "tls.ocsp_response %s: %s", path, why);
         return -1;
     }
@@ -538,15 +734,15 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"portico", 7);
     SSL_CTX_set_dh_auto(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
-    if (!ticket_secret_made) {
-        if (RAND_priv_bytes(ticket_secret, sizeof(ticket_secret)) != 1) {
-            ssl_reason(why, sizeof(why));
-            snprintf(err, errlen, "cannot make the session ticket secret: %s", why);
-            goto fail;
-        }
-        ticket_secret_made = true;
+    if (ticket_ring_init() < 0) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "cannot make the session ticket keys: %s (%s)", why, strerror(errno));
+        goto fail;
     }
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    /* a ticket lives as long as its key is accepted: at most two periods
+     * (RFC 8446 §4.6.1's ticket_lifetime comes from this too) */
+    SSL_CTX_set_timeout(ctx, (long)(2 * t->ticket_rotate_ms / 1000));
     const char *ciphers = t->ciphers ? t->ciphers : PT_TLS_CIPHERS;
     if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
         ssl_reason(why, sizeof(why));

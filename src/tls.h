@@ -24,6 +24,11 @@ void pt_tls_sni_setup(pt_config *c);
 /* Where tls-alpn-01 challenge certificates are (acme.c): the state
  * directory, or NULL when no vhost has acme. */
 void pt_tls_acme_dir(const char *state_dir);
+/* Session ticket keys (master): a new one now, the previous one still
+ * accepted, the one before wiped. Called every tls.ticket_key_rotate. */
+void pt_tls_tickets_rotate(void);
+/* In a worker after the fork: the shared ticket keys become read-only. */
+void pt_tls_tickets_readonly(void);
 /* One line at start: kernel TLS for files, or the read-and-encrypt path. */
 void pt_tls_log_start(const pt_config *c);
 

@@ -52,6 +52,7 @@ typedef struct ubackend {
     pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue;
     bool *probed;         /* per server: the codec's probe asked */
     unsigned *waiting;    /* per server, shared by all workers (see below) */
+    unsigned *mine;       /* per server, this worker's part of waiting */
     uint32_t *rt8;        /* per server: moving average of the answer time, ms * 8 */
     unsigned *cap_cfg;    /* per server: this worker's share of max_conns (0: none) */
     uint64_t *stalled_at; /* per server: last backlog stall seen (ms), 0 never */
@@ -80,9 +81,12 @@ struct pt_upstream_conn_state {
  * time, 5 to 100 ms); while a server's count is not zero no worker keeps
  * an idle connection to it (a sweep every PT_UP_SWEEP_MS closes them).
  * Backends that answer in time never trip it, so their pooled connections
- * stay; a max_conns at the backend's process count avoids it altogether. */
-static unsigned *g_waiting;
-static size_t g_nwaiting;
+ * stay; a max_conns at the backend's process count avoids it altogether.
+ * Each worker also keeps its own part in a row of its own (by worker id):
+ * when a worker dies holding counts (SIGKILL, a crash), the master takes
+ * its row off the sums, or pooling to that server would stop for good. */
+static unsigned *g_waiting; /* g_nwaiting sums, then one row per worker */
+static size_t g_nwaiting, g_nrows;
 
 enum { FC_CONNECTING, FC_BUSY, FC_IDLE };
 
@@ -279,10 +283,15 @@ static void wait_mark(ureq *r, bool on)
     if (r->waiting == on || r->si < 0)
         return;
     r->waiting = on;
-    if (on)
+    /* the row first when counting up, last when counting down: the
+     * master's clean-up never takes off more than the sum holds */
+    if (on) {
+        __atomic_add_fetch(&r->b->mine[r->si], 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&r->b->waiting[r->si], 1, __ATOMIC_RELAXED);
-    else
+    } else {
         __atomic_sub_fetch(&r->b->waiting[r->si], 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&r->b->mine[r->si], 1, __ATOMIC_RELAXED);
+    }
 }
 
 /* A request on a new connection got no answer while the worker's other
@@ -1066,15 +1075,35 @@ int pt_upstream_conn_shared_init(const pt_config *cfg)
     size_t n = 0;
     for (size_t i = 0; i < cfg->nbackends; i++)
         n += cfg->backends[i].nservers;
+    /* the previous generation's workers keep their own mapping of the old
+     * counters; the master lets go of it (one map per reload leaked) */
+    if (g_waiting)
+        munmap(g_waiting, g_nwaiting * (g_nrows + 1) * sizeof(unsigned));
+    g_waiting = NULL;
+    g_nwaiting = g_nrows = 0;
+    size_t rows = cfg->workers > 0 ? (size_t)cfg->workers : 1;
     if (n == 0)
         return 0;
-    void *p =
-        mmap(NULL, n * sizeof(unsigned), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, n * (rows + 1) * sizeof(unsigned), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return -1;
     g_waiting = p;
     g_nwaiting = n;
+    g_nrows = rows;
     return 0;
+}
+
+void pt_upstream_conn_worker_lost(int id)
+{
+    if (!g_waiting || id < 0 || (size_t)id >= g_nrows)
+        return;
+    unsigned *row = g_waiting + g_nwaiting * ((size_t)id + 1);
+    for (size_t i = 0; i < g_nwaiting; i++) {
+        unsigned v = __atomic_exchange_n(&row[i], 0, __ATOMIC_RELAXED);
+        if (v)
+            __atomic_sub_fetch(&g_waiting[i], v, __ATOMIC_RELAXED);
+    }
 }
 
 int pt_upstream_conn_init(pt_worker *w)
@@ -1114,11 +1143,14 @@ int pt_upstream_conn_init(pt_worker *w)
             return -1;
         for (size_t si = 0; si < bc->nservers; si++)
             b->cap_cfg[si] = b->up.s[si].cap;
-        if (g_waiting && off + bc->nservers <= g_nwaiting) {
+        if (g_waiting && off + bc->nservers <= g_nwaiting && w->id >= 0 &&
+            (size_t)w->id < g_nrows) {
             b->waiting = g_waiting + off;
-        } else if (!(b->waiting = calloc(bc->nservers, sizeof(*b->waiting)))) {
+            b->mine = g_waiting + g_nwaiting * ((size_t)w->id + 1) + off;
+        } else if (!(b->waiting = calloc(2 * bc->nservers, sizeof(*b->waiting)))) {
             return -1; /* no shared map (unit tests): this worker alone */
         } else {
+            b->mine = b->waiting + bc->nservers;
             b->own_waiting = true;
         }
         off += bc->nservers;

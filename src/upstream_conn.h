@@ -81,6 +81,9 @@ typedef struct pt_upstream_codec {
 /* In the master, before the workers fork: the counters all workers share.
  * 0 or -1. */
 int pt_upstream_conn_shared_init(const struct pt_config *cfg);
+/* In the master: worker id of the current generation died; what it
+ * counted in the shared counters is taken off. */
+void pt_upstream_conn_worker_lost(int id);
 /* Per-worker state for every configured backend. 0 or -1 (ENOMEM). */
 int pt_upstream_conn_init(struct pt_worker *w);
 /* Answer c (body already collected) through its location's backend,

@@ -133,6 +133,8 @@ class AcmeSettings(unittest.TestCase):
              'renew_before = "soon"; }; } );', b'not a duration'),
             ('vhosts = ( { names = [ "a.test" ]; acme = { directory = "https://x/d"; '
              'staging = true; }; } );', b'staging'),
+            ('vhosts = ( { names = [ "a.test" ]; acme = { directory = "https://x/d"; '
+             'order_timeout = "0s"; }; } );', b'acme.order_timeout: not within'),
         )
         d = tempfile.mkdtemp(prefix='portico-acme-t-')
         for conf, want in cases:
@@ -152,6 +154,65 @@ class AcmeSettings(unittest.TestCase):
                     'acme = { directory = "https://x/d"; }; } );')
         r = subprocess.run([harness.PORTICO, '-t', '-c', path], capture_output=True)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class AcmeDeadline(unittest.TestCase):
+    def test_7_trickling_server_ends_at_order_timeout(self):
+        # an ACME "server" that answers every request one byte a second:
+        # no socket timeout ever fires, the attempt's deadline does, and
+        # the back-off follows
+        d = tempfile.mkdtemp(prefix='portico-acme-slow-')
+        crt, key = os.path.join(d, 'c.pem'), os.path.join(d, 'k.pem')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt,
+                        '-days', '30', '-subj', '/CN=localhost', '-addext',
+                        'subjectAltName=IP:127.0.0.1'],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        lsock = socket.socket()
+        lsock.bind(('127.0.0.1', 0))
+        lsock.listen(8)
+        stop = threading.Event()
+
+        def trickle(c):
+            try:
+                with ctx.wrap_socket(c, server_side=True) as t:
+                    t.recv(4096)
+                    for b in b'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{' * 100:
+                        if stop.wait(1):
+                            return
+                        t.sendall(bytes([b]))
+            except OSError:
+                pass
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    c, _ = lsock.accept()
+                except OSError:
+                    return
+                threading.Thread(target=trickle, args=(c,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        conf = '''
+log_level = "info";
+tls_listen = [ "127.0.0.1:@PORT@" ];
+tls = { certificate = "%s"; key = "%s"; };
+acme_state_dir = "%s";
+vhosts = ( { names = [ "slow.portico.test" ];
+             acme = { directory = "https://127.0.0.1:%d/dir"; ca_file = "%s";
+                      order_timeout = "3s"; }; } );
+''' % (crt, key, os.path.join(d, 'state'), lsock.getsockname()[1], crt)
+        try:
+            with harness.Server(conf=conf, listen=[]) as srv:
+                self.assertTrue(srv.wait_for_log(
+                    r'acme: certificate for slow.portico.test failed \(attempt 1\): the attempt '
+                    r'took longer than acme.order_timeout \(3s\); retrying in 60s', 60),
+                    srv.stderr_text())
+        finally:
+            stop.set()
+            lsock.close()
 
 
 @unittest.skipUnless(PEBBLE, 'pebble (Debian package "pebble") is not installed')

@@ -7,11 +7,13 @@ and vulnerability checks against the default settings. A CA, its certificates an
 responses are made at test time."""
 
 import json
+import re
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
@@ -45,16 +47,17 @@ def make_leaf(name, ca, subj, serial, san=None):
         '-out', p(name + '.crt'))
 
 
-def ocsp_response(out, cert, serial_hex, revoked=False):
+def ocsp_response(out, cert, serial_hex, revoked=False, ago=None):
     """A DER OCSP response for cert, signed by the CA (openssl ocsp as its
-    own responder, from an index file)."""
+    own responder, from an index file); ago='-3d': made then (faketime),
+    valid for a day, so expired now."""
     idx = p('index.txt')
     with open(idx, 'w') as f:
         if revoked:
             f.write('R\t301231235959Z\t250101000000Z\t%s\tunknown\t/CN=x\n' % serial_hex)
         else:
             f.write('V\t301231235959Z\t\t%s\tunknown\t/CN=x\n' % serial_hex)
-    run('openssl', 'ocsp', '-index', idx, '-rsigner', p('ca.crt'), '-rkey', p('ca.key'),
+    run(*(['faketime', '-f', ago] if ago else []), 'openssl', 'ocsp', '-index', idx, '-rsigner', p('ca.crt'), '-rkey', p('ca.key'),
         '-CA', p('ca.crt'), '-issuer', p('ca.crt'), '-cert', cert, '-respout', out,
         '-ndays', '1')
 
@@ -69,6 +72,9 @@ make_leaf('mallory', 'rogue', '/CN=mallory', '0x66')
 ocsp_response(p('good.der'), p('srv.crt'), '1001')
 ocsp_response(p('revoked.der'), p('srv.crt'), '1001', revoked=True)
 ocsp_response(p('other.der'), p('other.crt'), '1002', revoked=True)
+FAKETIME = shutil.which('faketime')
+if FAKETIME:
+    ocsp_response(p('expired.der'), p('srv.crt'), '1001', ago='-3d')
 
 ENV_CGI = '''#!/bin/sh
 printf 'Content-Type: text/plain\\r\\n\\r\\n'
@@ -152,6 +158,56 @@ class OcspStapling(unittest.TestCase):
                            stderr=subprocess.PIPE)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b'not a DER OCSP response', r.stderr)
+
+    def test_a_response_for_another_certificate_is_never_stapled(self):
+        # at load: a configuration error, like a key that does not match
+        conf = os.path.join(D, 'wrong.conf')
+        with open(conf, 'w') as f:
+            f.write('tls_listen = [ "127.0.0.1:8443" ]; root = "%s";\n'
+                    'tls = { certificate = "%s"; key = "%s"; ocsp_response = "%s"; };\n'
+                    % (D, p('srv.crt'), p('srv.key'), p('other.der')))
+        r = subprocess.run([harness.PORTICO, '-t', '-c', conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b'not a response for the certificate it goes with', r.stderr)
+        # later, as the file changes: logged once, the last good one stays
+        live = p('live-wrong.der')
+        shutil.copy(p('good.der'), live)
+        with server('ocsp_response = "%s";' % live) as srv:
+            self.assertEqual(status(srv.port), 'good')
+            shutil.copy(p('other.der'), live + '.new')
+            os.rename(live + '.new', live)
+            line = r'ocsp_response .*live-wrong.der: not a response for the certificate'
+            self.assertTrue(srv.wait_for(lambda: status(srv.port) == 'good' and
+                                         re.search(line, srv.stderr_text()), timeout=30),
+                            srv.stderr_text())
+            # more handshakes past the next look at the file: no new line
+            end = time.monotonic() + 7
+            while time.monotonic() < end:
+                self.assertEqual(status(srv.port), 'good')
+            self.assertEqual(len(re.findall(line, srv.stderr_text())), 1, srv.stderr_text())
+
+    @unittest.skipUnless(FAKETIME, 'faketime (Debian package "faketime") is not installed')
+    def test_an_expired_response_is_not_stapled(self):
+        live = p('live-expired.der')
+        shutil.copy(p('expired.der'), live)
+        # an expired file is no configuration error (the job that renews
+        # it may be late): a warning, and nothing stapled until it is
+        with server('ocsp_response = "%s";' % live) as srv:
+            self.assertTrue(srv.wait_for_log(r'live-expired.der: expired'), srv.stderr_text())
+            self.assertEqual(status(srv.port), 'none')
+            shutil.copy(p('good.der'), live + '.new')
+            os.rename(live + '.new', live)
+            self.assertTrue(srv.wait_for(lambda: status(srv.port) == 'good', timeout=30))
+            # and a good file replaced by an expired one keeps the good one
+            shutil.copy(p('expired.der'), live + '.new')
+            os.rename(live + '.new', live)
+            # (the file is looked at from handshakes)
+            line = r'live-expired.der: expired.*stapling the last one read while in date'
+            self.assertTrue(srv.wait_for(lambda: status(srv.port) == 'good' and
+                                         re.search(line, srv.stderr_text()), timeout=30),
+                            srv.stderr_text())
+            self.assertEqual(status(srv.port), 'good')
 
 
 CLIENT_OPTIONAL = 'client_ca = "%s"; verify_client = "optional";' % p('clientca.crt')

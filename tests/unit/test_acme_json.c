@@ -81,6 +81,43 @@ static void test_elements(void)
     ok(absent(deep, "a"), "too deep");
 }
 
+/* A walk over a large array steps over each element once (a walk by
+ * index was quadratic: a server's long challenge list cost n^2/2). */
+static void test_walk(void)
+{
+    enum { N = 50000 };
+    size_t cap = (size_t)N * 24 + 16, n = 0;
+    char *j = malloc(cap), *w = j;
+    if (!j) {
+        ok(false, "memory for a large array");
+        return;
+    }
+    w += sprintf(w, "[");
+    for (int i = 0; i < N; i++)
+        w += sprintf(w, "%s{\"n\":\"%d\"}", i ? ", " : "", i);
+    sprintf(w, "]");
+    const char *e = j + strlen(j), *last = NULL;
+    unsigned long before = pt_acme_json_skipped;
+    for (const char *c = pt_acme_json_elem(j, e, 0); c; c = pt_acme_json_next(c, e)) {
+        last = c;
+        n++;
+    }
+    unsigned long steps = pt_acme_json_skipped - before;
+    char out[16];
+    ok(n == N, "every element of a %d-element array", N);
+    ok(last && pt_acme_json_str(pt_acme_json_get(last, e, "n"), e, out, sizeof(out)) &&
+           strcmp(out, "49999") == 0,
+       "the last element");
+    /* an object element and its member value: two values each */
+    ok(steps <= 2ul * N + 2, "the walk stepped over %lu values for %d elements", steps, N);
+    ok(pt_acme_json_next(pt_acme_json_elem("[1 2]", "[1 2]" + 5, 0), "[1 2]" + 5) == NULL,
+       "a missing comma ends the walk");
+    ok(pt_acme_json_next("1, ", "1, " + 3) != NULL &&
+           pt_acme_json_next(pt_acme_json_next("1, ", "1, " + 3), "1, " + 3) == NULL,
+       "a text ending after a comma");
+    free(j);
+}
+
 static bool b64(const char *in, const char *want)
 {
     char *got = pt_acme_b64url((const unsigned char *)in, strlen(in));
@@ -108,6 +145,7 @@ int main(void)
 {
     test_members();
     test_elements();
+    test_walk();
     test_b64url();
     return tap_done();
 }

@@ -132,6 +132,98 @@ static void test_slots_sum_across_processes(void)
     pt_stats_free();
 }
 
+/* A reload that renames servers again and again: an entry whose name
+ * left the configuration and whose workers are gone takes a new name, with
+ * counters from zero; one an old worker may still write is never taken. */
+static void test_names_are_reused_after_renames(void)
+{
+    char addr[32];
+    pt_fcgi_server srv = {.address = addr};
+    pt_backend be = {.name = "app", .servers = &srv, .nservers = 1};
+    pt_config cfg = {.backends = &be, .nbackends = 1};
+    ok(pt_stats_init() == 0, "the area maps");
+    int slot = -1;
+    bool all = true;
+    pt_stats_snap *s = calloc(1, sizeof(*s));
+    for (int gen = 0; gen < 3 * PT_STATS_SERVERS; gen++) {
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", 10000 + gen);
+        pt_stats_bind(&cfg); /* the reload: new workers after, old ones leave */
+        int old = slot;
+        slot = pt_stats_slot_take();
+        pt_stats_attach(slot);
+        PT_STATS_ADD(pt_stats_server("app", addr)->requests, 1);
+        pt_stats_attach(-1);
+        pt_stats_slot_put(old);
+        pt_stats_snapshot(s);
+        all = all && s->nsrv == 2 && strcmp(s->srv[1].server, addr) == 0 &&
+              s->srv[1].sum.requests == 1;
+    }
+    ok(all, "%d renames: every generation's server is counted, from zero", 3 * PT_STATS_SERVERS);
+    /* a worker of the first name still running keeps its entry */
+    snprintf(addr, sizeof(addr), "10.0.0.1:1");
+    pt_stats_bind(&cfg);
+    int keep = pt_stats_slot_take();
+    pt_stats_attach(keep);
+    pt_stats_srv *mine = pt_stats_server("app", "10.0.0.1:1");
+    pt_stats_attach(-1);
+    PT_STATS_ADD(mine->requests, 7);
+    for (int gen = 0; gen < 2 * PT_STATS_SERVERS; gen++) {
+        snprintf(addr, sizeof(addr), "10.0.1.%d:1", gen);
+        pt_stats_bind(&cfg);
+        pt_stats_slot_put(slot);
+        slot = pt_stats_slot_take();
+    }
+    ok(mine->requests == 7, "the counters of a live old worker are never handed on");
+    pt_stats_slot_put(keep);
+    pt_stats_slot_put(slot);
+    free(s);
+    pt_stats_free();
+}
+
+/* RFC 3629: the whole text is well-formed UTF-8 */
+static bool utf8_ok(const unsigned char *p)
+{
+    while (*p) {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xe0) == 0xc0 ? 2
+                   : (*p & 0xf0) == 0xe0 ? 3
+                   : (*p & 0xf8) == 0xf0 ? 4
+                                         : 0;
+        if (n == 0 || (n == 2 && *p < 0xc2))
+            return false;
+        for (size_t i = 1; i < n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+        p += n;
+    }
+    return true;
+}
+
+static void test_render_keeps_utf8_valid(void)
+{
+    pt_stats_snap *s = calloc(1, sizeof(*s));
+    s->nsrv = 2;
+    /* Latin-1 bytes, a lone continuation byte, an overlong slash, a cut
+     * sequence, then good UTF-8 (e acute, a snowman) */
+    snprintf(s->srv[0].backend, sizeof(s->srv[0].backend), "caf\xe9\x80\xc0\xaf\xe2\x98");
+    snprintf(s->srv[1].backend, sizeof(s->srv[1].backend), "%s", s->srv[0].backend);
+    snprintf(s->srv[1].server, sizeof(s->srv[1].server), "caf\xc3\xa9 \xe2\x98\x83\xff");
+    char *out = NULL;
+    size_t len = 0;
+    for (int f = 0; f < 3; f++) {
+        pt_status_fmt fmt = f == 0   ? PT_STATUS_JSON
+                            : f == 1 ? PT_STATUS_PROMETHEUS
+                                     : PT_STATUS_TEXT;
+        ok(pt_status_render(s, fmt, &out, &len) == 0 && utf8_ok((const unsigned char *)out),
+           "format %d: the output is well-formed UTF-8", f);
+        ok(strstr(out, "caf\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd") &&
+               strstr(out, "caf\xc3\xa9 \xe2\x98\x83\xef\xbf\xbd"),
+           "format %d: bad bytes are U+FFFD, good sequences stay", f);
+        free(out);
+    }
+    free(s);
+}
+
 static void test_render_escapes_names(void)
 {
     pt_stats_snap *s = calloc(1, sizeof(*s));
@@ -172,6 +264,8 @@ int main(void)
     test_loopback_is_127_8_and_v6_1_and_unix();
     test_format_query_then_path_then_accept();
     test_slots_sum_across_processes();
+    test_names_are_reused_after_renames();
     test_render_escapes_names();
+    test_render_keeps_utf8_valid();
     return tap_done();
 }
