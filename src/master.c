@@ -86,6 +86,7 @@ static void acme_restart(void)
         close(M.sigfd);
         close(M.loop.epfd);
         pt_spawn_close_fds();
+        pt_tls_tickets_forget();
         for (size_t i = 0; i < M.nls; i++)
             if (M.ls[i].fd >= 0)
                 close(M.ls[i].fd);

@@ -186,10 +186,19 @@ void pt_tls_tickets_readonly(void)
         (void)mprotect(ring, sizeof(*ring), PROT_READ);
 }
 
+void pt_tls_tickets_forget(void)
+{
+    if (ring)
+        (void)munmap(ring, sizeof(*ring));
+    ring = NULL;
+}
+
 static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                          EVP_MAC_CTX *hctx, int enc)
 {
     (void)ssl;
+    if (!ring)
+        return 0; /* a process without the keys issues no ticket and takes none */
     uint64_t now = __atomic_load_n(&ring->current, __ATOMIC_ACQUIRE);
     ticket_key k;
     int rc = 1;

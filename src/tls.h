@@ -29,6 +29,9 @@ void pt_tls_acme_dir(const char *state_dir);
 void pt_tls_tickets_rotate(void);
 /* In a worker after the fork: the shared ticket keys become read-only. */
 void pt_tls_tickets_readonly(void);
+/* In a process that serves no client (ACME) after the fork: the keys are
+ * unmapped, so that process never holds them. */
+void pt_tls_tickets_forget(void);
 /* One line at start: kernel TLS for files, or the read-and-encrypt path. */
 void pt_tls_log_start(const pt_config *c);
 
