@@ -103,6 +103,8 @@ typedef struct pt_backend {
     bool get_values;      /* ask FCGI_GET_VALUES and cap connections at FCGI_MAX_CONNS */
     pt_fcgi_spawn *spawn; /* NULL: the servers run on their own */
     int line;
+    /* HTTP: a tunnel after a 101 (tunnel.c) with nothing moving this long is closed */
+    uint64_t tunnel_timeout_ms;
 } pt_backend;
 
 /* One limit_conn or limit_req setting: one count (or bucket) per client
@@ -214,6 +216,9 @@ typedef struct pt_location {
      * "internal" */
     bool internal;
     int line;
+    /* handler "proxy": a request asking to Upgrade (WebSocket) is passed
+     * on with its Upgrade field and tunnelled after a 101 (tunnel.c) */
+    bool upgrade;
 } pt_location;
 
 /* acme = { ... } of a vhost (acme.c): its names get a certificate from

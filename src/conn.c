@@ -23,6 +23,7 @@
 #include "stats.h"
 #include "status.h"
 #include "tls.h"
+#include "tunnel.h"
 #include "util.h"
 #include "xsend.h"
 
@@ -183,6 +184,7 @@ static void release_request(pt_conn *c)
         c->file_ent = NULL;
     }
     drop_gw(c, false);
+    pt_tunnel_release(c);
     if (c->rq)
         pt_body_free(&c->rq->body);
     redir_free(c);
@@ -1008,6 +1010,10 @@ static void on_timer(pt_loop *l, pt_timer *t)
         drive(c);
         return;
     }
+    if (c->state == PT_CS_TUNNEL) {
+        pt_tunnel_timeout(c);
+        return;
+    }
     if (c->proxy_pending) {
         pt_log_info("closing connection: no PROXY protocol header in time, client: %s:%u",
                     pt_conn_peer_ip(c), c->peer_port);
@@ -1084,6 +1090,10 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
     pt_conn *c = io->data;
     if (c->state == PT_CS_LINGER) {
         linger_read(c);
+        return;
+    }
+    if (c->state == PT_CS_TUNNEL) {
+        pt_tunnel_client_io(c, events);
         return;
     }
     if (events & EPOLLERR) {
@@ -1336,6 +1346,7 @@ static void drive(pt_conn *c)
             continue;
         }
         case PT_CS_LINGER:
+        case PT_CS_TUNNEL: /* tunnel.c moves the bytes */
         case PT_CS_CLOSED:
             return;
         }

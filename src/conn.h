@@ -20,6 +20,7 @@ typedef enum pt_conn_state {
     PT_CS_BODY,     /* reading (discarding or collecting) a request body */
     PT_CS_WRITE,    /* response queued, flushing */
     PT_CS_LINGER,   /* write side shut, draining input before close */
+    PT_CS_TUNNEL,   /* after a 101: bytes relayed to and from an upstream (tunnel.c) */
     PT_CS_CLOSED,
 } pt_conn_state;
 
@@ -51,6 +52,7 @@ typedef struct pt_req {
     /* a backend's headers kept for the file its X-Sendfile named (xsend.c) */
     char *xs_hdrs, *xs_ctype;
     size_t xs_hdrs_len;
+    struct pt_tunnel *tunnel; /* PT_CS_TUNNEL: the joined upstream connection (tunnel.c) */
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */

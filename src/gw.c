@@ -555,6 +555,7 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .pass_env = loc->pass_env,
         .npass_env = loc->npass_env,
         .path = path,
+        .upgrade = loc->upgrade,
     };
     /* REQUEST_ID only when asked for: programs see the variables they saw
      * before unless the configuration says otherwise */

@@ -15,6 +15,7 @@
 #include "gw.h"
 #include "log.h"
 #include "stats.h"
+#include "tunnel.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -48,7 +49,7 @@ typedef struct ubackend {
     uconn **idle; /* per server: the idle pool, most recently used first */
     unsigned *nidle;
     pt_gw_queue q; /* requests waiting while every server is at max_conns */
-    pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue;
+    pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue, *tl_tunnel;
     bool *probed;         /* per server: the codec's probe asked */
     unsigned *waiting;    /* per server, shared by all workers (see below) */
     uint32_t *rt8;        /* per server: moving average of the answer time, ms * 8 */
@@ -198,7 +199,8 @@ static void fc_close(uconn *fc)
         fc_unlink_idle(fc);
     pt_timer_stop(&fc->timer);
     pt_io_remove(&w->loop, &fc->io);
-    close(fc->fd);
+    if (fc->fd >= 0) /* -1: handed to a tunnel (tunnel_handoff) */
+        close(fc->fd);
     if (fc->aprev)
         fc->aprev->anext = fc->anext;
     else
@@ -745,6 +747,35 @@ static void on_end(ureq *r, const pt_upstream_ev *ev, bool extra)
     (void)pt_gw_end(&r->gw, why, sizeof(why));
 }
 
+/* The server switched protocols (a 101 to an Upgrade request): its
+ * connection leaves the pool for good and, with the client's, becomes a
+ * tunnel (tunnel.c) that starts with the 101's head for the client and the
+ * bytes that followed it (rest). r lets go of both. */
+static void tunnel_handoff(ureq *r, const char *head, size_t hlen, const char *rest, size_t rlen)
+{
+    pt_conn *c = r->gw.c;
+    uconn *fc = r->fc;
+    r->ended = true;
+    pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r);
+    pt_upstream_ok(&r->b->up, (size_t)r->si);
+    pt_stats_latency(r->b->up.s[r->si].st, r->w->loop.now - r->t_sent);
+    int fd = -1;
+    if (c && !r->detached) {
+        fd = fc->fd;
+        pt_io_remove(&r->w->loop, &fc->io);
+        fc->fd = -1;
+    }
+    /* the server slot is free again: a tunnel is not a request in progress
+     * (max_conns counts those) */
+    req_drop_conn(r, false);
+    if (fd < 0)
+        return; /* nobody is left to tunnel for */
+    pt_gw_unlink(&r->gw);
+    r->detached = true; /* freed by req_leave */
+    req_log(r, PT_LOG_DEBUG, "101 Switching Protocols: tunnel");
+    pt_tunnel_start(c, fd, r->b->tl_tunnel, head, hlen, rest, rlen);
+}
+
 /* Feed what the backend sent. Returns false when r must not be touched for
  * this read any more (failed, ended, redirected). */
 static bool on_bytes(ureq *r, const char *p, size_t n)
@@ -794,6 +825,9 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
             break;
         case PT_UEV_END:
             on_end(r, &ev, n > 0);
+            return false;
+        case PT_UEV_TUNNEL:
+            tunnel_handoff(r, ev.data, ev.len, p, n);
             return false;
         case PT_UEV_FAIL:
             r->ended = true;
@@ -1128,6 +1162,7 @@ int pt_upstream_conn_init(pt_worker *w)
         b->tl_read = pt_worker_tlist(w, bc->read_timeout_ms);
         b->tl_idle = pt_worker_tlist(w, bc->keepalive_timeout_ms);
         b->tl_queue = pt_worker_tlist(w, bc->queue_timeout_ms);
+        b->tl_tunnel = pt_worker_tlist(w, bc->tunnel_timeout_ms);
     }
     return 0;
 }
