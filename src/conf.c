@@ -175,6 +175,7 @@ static const key_spec location_keys[] = {
     {"sendfile_dirs", K_STRS, NULL},
     {"internal", K_BOOL, NULL},
     {"upgrade", K_BOOL, NULL},
+    {"request_buffering", K_BOOL, NULL},
     PHASE_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -208,6 +209,7 @@ static const struct {
     {"x_sendfile", H_CGI | H_UP},
     {"sendfile_dirs", H_CGI | H_UP},
     {"upgrade", H_PROXY},
+    {"request_buffering", H_PROXY},
 };
 
 static const key_spec server_keys[] = {
@@ -1543,6 +1545,7 @@ static int build_gateway(load_ctx *x, const config_setting_t *g, pt_location *l)
     opt_bool(g, "pass_authorization", &l->pass_authorization);
     opt_bool(g, "buffering", &l->buffering);
     opt_bool(g, "upgrade", &l->upgrade);
+    opt_bool(g, "request_buffering", &l->request_buffering);
     opt_bool(g, "x_sendfile", &l->x_sendfile);
     if ((s = member(g, "sendfile_dirs"))) {
         /* each an existing directory, resolved once here: the file named by
@@ -2085,6 +2088,7 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     /* WebSocket and other Upgrades pass a proxy location unless refused
      * (tunnel.c): an upstream that does not speak them answers plainly */
     l->upgrade = true;
+    l->request_buffering = true;
     l->timeout_ms = x->cgi_timeout_ms;
     /* applications behind a backend (PHP, WSGI) authenticate themselves:
      * FastCGI, SCGI and uwsgi pass credentials by default; CGI keeps RFC

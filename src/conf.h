@@ -219,6 +219,9 @@ typedef struct pt_location {
     /* handler "proxy": a request asking to Upgrade (WebSocket) is passed
      * on with its Upgrade field and tunnelled after a 101 (tunnel.c) */
     bool upgrade;
+    /* handler "proxy": the body is collected before the request is sent
+     * (false: it goes to the upstream as it arrives) */
+    bool request_buffering;
 } pt_location;
 
 /* acme = { ... } of a vhost (acme.c): its names get a certificate from

@@ -241,8 +241,19 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         put(&b, env->request_id.p, env->request_id.len);
         puts_(&b, "\r\n");
     }
-    /* RFC 9112 §6.3: the collected body, however the client framed it */
-    if (body_len > 0 || env->content_length >= 0) {
+    if (env->body_stream) {
+        /* request_buffering = false: the body follows as it arrives, framed
+         * as the client framed it (RFC 9112 §6.1, §6.2) */
+        if (env->content_length >= 0) {
+            snprintf(num, sizeof(num), "%" PRId64, env->content_length);
+            puts_(&b, "Content-Length: ");
+            puts_(&b, num);
+            puts_(&b, "\r\n");
+        } else {
+            puts_(&b, "Transfer-Encoding: chunked\r\n");
+        }
+    } else if (body_len > 0 || env->content_length >= 0) {
+        /* RFC 9112 §6.3: the collected body, however the client framed it */
         snprintf(num, sizeof(num), "%" PRIu64, body_len);
         puts_(&b, "Content-Length: ");
         puts_(&b, num);
@@ -256,7 +267,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     }
     *out = b.p;
     *len = b.len;
-    *has_end = body_len == 0;
+    *has_end = !env->body_stream && body_len == 0;
     return 0;
 }
 

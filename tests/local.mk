@@ -88,6 +88,7 @@ PY_TESTS = \
 	tests/t_scgi_uwsgi.py \
 	tests/t_proxy.py \
 	tests/t_websocket.py \
+	tests/t_proxy_stream.py \
 	tests/t_hostile.py \
 	tests/t_priv.py \
 	tests/t_rootfiles.py \
