@@ -6,8 +6,10 @@ Gunicorn).
 Covered: an upload with Content-Length and a chunked one reach gunicorn
 before the client has sent them whole (the application's progress file
 shows bytes while the upload waits), intact, framed as the client framed
-them; an upstream that reads nothing holds the uploader (the client's
-sending stalls) while the worker's memory stays bounded; clients doing GETs while gunicorn reloads its workers
+them, over TLS too; an upstream that reads nothing holds the uploader (the
+client's sending stalls, plain and TLS) while the worker's memory stays
+bounded; a streamed POST on a pooled connection that dies is a 502 after
+one attempt, a buffered one is retried; clients doing GETs while gunicorn reloads its workers
 (SIGHUP, closing the idle keep-alive connections portico pooled) see no
 failure (the retry on a fresh connection).
 
@@ -18,6 +20,8 @@ import json
 import os
 import select
 import shutil
+import ssl
+import subprocess
 import signal
 import socket
 import sys
@@ -31,6 +35,8 @@ import harness  # noqa: E402
 from t_proxy import Gunicorn, HAVE_GUNICORN  # noqa: E402
 
 CONF = '''
+tls_listen = [ "127.0.0.1:@TLSPORT@" ];
+tls = { certificate = "@CRT@"; key = "@KEY@"; };
 backends = (
   { name = "gt"; servers = ( "127.0.0.1:@GT@" ); },
   { name = "re"; servers = ( "127.0.0.1:@RE@" ); },
@@ -133,8 +139,16 @@ class StreamCase(unittest.TestCase):
         cls.addClassCleanup(cls.re.stop)
         cls.drop = DropUpstream()
         cls.addClassCleanup(cls.drop.stop)
+        cls.crt, key = os.path.join(cls.base, 'c.crt'), os.path.join(cls.base, 'c.key')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cls.crt,
+                        '-days', '30', '-subj', '/CN=localhost', '-addext',
+                        'subjectAltName=IP:127.0.0.1'],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.tls_port = harness.free_port()
         conf = (CONF.replace('@GT@', str(cls.gt.port)).replace('@RE@', str(cls.re.port))
-                .replace('@DROP@', str(cls.drop.port)))
+                .replace('@DROP@', str(cls.drop.port)).replace('@TLSPORT@', str(cls.tls_port))
+                .replace('@CRT@', cls.crt).replace('@KEY@', key))
         harness.start_class_server(cls, conf=conf, workers=1)
 
     @classmethod
@@ -151,10 +165,25 @@ class StreamCase(unittest.TestCase):
         except (OSError, ValueError):
             return 0
 
-    def upload_in_two_halves(self, path, name, chunked, wait=30):
+    def connect(self, tls):
+        if not tls:
+            return harness.connect(self.port, timeout=60)
+        ctx = ssl.create_default_context(cafile=self.crt)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                raw = socket.create_connection(('127.0.0.1', self.tls_port), timeout=60)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        return ctx.wrap_socket(raw, server_hostname='127.0.0.1')
+
+    def upload_in_two_halves(self, path, name, chunked, wait=30, tls=False):
         first, second = os.urandom(200000), os.urandom(300000)
         body = first + second
-        s = harness.connect(self.port, timeout=60)
+        s = self.connect(tls)
         try:
             head = 'POST %s?mode=progress&name=%s HTTP/1.1\r\nHost: t\r\n' % (path, name)
             if chunked:
@@ -194,20 +223,30 @@ class StreamCase(unittest.TestCase):
         self.assertEqual((e['body_len'], e['body_sha256']),
                          (len(body), hashlib.sha256(body).hexdigest()))
 
+    def test_chunked_upload_over_tls_streams_too(self):
+        seen, body, r = self.upload_in_two_halves('/stream/tls', 'tls', True, tls=True)
+        self.assertTrue(seen, 'gunicorn saw nothing before the upload ended' + self.log_tail())
+        self.assertEqual(r.status, 200, r.body[:300])
+        e = json.loads(r.body)
+        self.assertEqual((e['body_len'], e['body_sha256']),
+                         (len(body), hashlib.sha256(body).hexdigest()))
+
     def test_buffered_location_still_collects_first(self):
         seen, body, r = self.upload_in_two_halves('/buffered/b', 'buf', False, 3)
         self.assertFalse(seen, 'a buffered location passed a partial body on')
         self.assertEqual(json.loads(r.body)['body_len'], len(body))
 
-    def test_upstream_that_reads_nothing_holds_the_uploader_not_memory(self):
+    def upload_to_an_upstream_that_reads_nothing(self, tls):
         pid = self.srv.worker_pids()[0]
         before = rss_kb(pid)
         total = 64 << 20
         data = memoryview(os.urandom(1 << 20) * 64)
-        s = harness.connect(self.port, timeout=120)
+        name = 'slowtls' if tls else 'slow'
+        s = self.connect(tls)
         try:
-            s.sendall(b'POST /stream/slow?mode=progress&name=slow&gate=slowgate HTTP/1.1\r\n'
-                      b'Host: t\r\nContent-Length: %d\r\n\r\n' % total)
+            s.sendall(b'POST /stream/slow?mode=progress&name=%s&gate=%sgate HTTP/1.1\r\n'
+                      b'Host: t\r\nContent-Length: %d\r\n\r\n' % (name.encode(), name.encode(),
+                                                                   total))
             s.setblocking(False)
             off = 0
             while off < total:
@@ -215,12 +254,12 @@ class StreamCase(unittest.TestCase):
                     break
                 try:
                     off += s.send(data[off:off + (1 << 20)])
-                except BlockingIOError:
+                except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                     pass
             self.assertLess(off, total, '64 MiB went into an upstream that reads nothing')
             grown = rss_kb(pid) - before
             self.assertLess(grown, 16 * 1024, 'the worker grew by %d KiB' % grown)
-            self.gt.open_gate('slowgate')
+            self.gt.open_gate(name + 'gate')
             s.settimeout(120)
             s.sendall(data[off:])
             r = harness.read_response(s, 'POST')
@@ -230,6 +269,12 @@ class StreamCase(unittest.TestCase):
         e = json.loads(r.body)
         self.assertEqual((e['body_len'], e['body_sha256']),
                          (total, hashlib.sha256(data).hexdigest()))
+
+    def test_upstream_that_reads_nothing_holds_the_uploader_not_memory(self):
+        self.upload_to_an_upstream_that_reads_nothing(False)
+
+    def test_upstream_that_reads_nothing_holds_a_tls_uploader_too(self):
+        self.upload_to_an_upstream_that_reads_nothing(True)
 
     def post_on_a_reused_connection(self, prefix):
         s = harness.connect(self.port, timeout=60)

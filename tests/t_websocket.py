@@ -3,7 +3,9 @@ WebSocket server (tests/lib/ws_echo.py on Debian's python3-websockets) and a
 real client (the same library) through portico: text and binary messages, a
 16 MiB frame, many tunnels at once, over TLS, the idle timeout
 (tunnel_timeout), either side closing, the access-log line at the end; a
-non-101 answer passed on as a plain response; flow control both ways (a
+non-101 answer passed on as a plain response; a 101 without an Upgrade
+field (502); an open tunnel kept by the old worker across a reload; flow
+control both ways (a
 reader that does not read makes portico stop reading the writer: the
 worker's memory stays bounded); a raw upstream switching to another
 protocol, with bytes sent ahead by both sides and a half-close each way.
@@ -120,6 +122,12 @@ class RawUpstream:
                 data += d
             head, _, rest = data.partition(b'\r\n\r\n')
             self.heads.append(head.decode('latin-1'))
+            if head.startswith(b'GET /raw/noupgrade '):
+                # RFC 9110 §15.2.2: a 101 must say what it switched to
+                s.sendall(b'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n'
+                          b'raw bytes')
+                time.sleep(1)
+                return
             s.sendall(b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: halfclose/1\r\n'
                       b'Connection: Upgrade\r\n\r\nhello from upstream\n')
             n = len(rest)
@@ -543,6 +551,39 @@ class WebSocketCase(unittest.TestCase):
         self.assertFalse(reset)
         self.assertEqual(rest + data, b'hello from upstream\ngot %d' % (len(ahead) + len(more)))
         self.assertIn('upgrade: halfclose/1', self.raw.heads[-1].lower())
+
+    def test_101_without_upgrade_field_is_a_502(self):
+        s = self.raw_conn()
+        try:
+            s.sendall(b'GET /raw/noupgrade HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n'
+                      b'Upgrade: halfclose/1\r\n\r\n')
+            r = harness.read_response(s)
+        finally:
+            s.close()
+        self.assertEqual(r.status, 502)
+        self.assertTrue(self.srv.wait_for_log(r'101 Switching Protocols without Upgrade', 20),
+                        self.log_tail())
+
+    def test_open_tunnel_survives_a_reload(self):
+        async def go():
+            async with self.connect('/ws/echo') as ws:
+                await ws.send('before')
+                self.assertEqual(await ws.recv(), 'before')
+                old = set(self.srv.worker_pids())
+                self.srv.signal(signal.SIGHUP)
+                # a new generation of workers starts; the old one keeps the tunnel
+                self.assertTrue(harness.Server.wait_for(
+                    lambda: set(self.srv.worker_pids()) - old, 30), 'no new worker')
+                await ws.send('after the reload')
+                self.assertEqual(await ws.recv(), 'after the reload')
+            async with self.connect('/ws/echo') as ws:
+                await ws.send('new worker')
+                self.assertEqual(await ws.recv(), 'new worker')
+            return old
+        old = self.run_async(go())
+        # once its last tunnel ended, the old worker exits
+        self.assertTrue(harness.Server.wait_for(
+            lambda: not (set(self.srv.worker_pids()) & old), 30), self.log_tail())
 
     # -- what must not tunnel
     def test_static_location_ignores_upgrade(self):
