@@ -168,7 +168,8 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     pbuf b = {0};
     const char *proto = env->https ? "https" : "http";
     const pt_header *host = find(env, "Host");
-    bool upgrade = env->upgrade &&
+    /* a body still streaming cannot share the connection with a tunnel */
+    bool upgrade = env->upgrade && !env->body_stream &&
                    wants_upgrade(env->headers, env->nheaders, env->http_major, env->http_minor);
     pt_str hv = host ? (pt_str){host->value, host->value_len} : env->server_name;
     char num[24];
@@ -314,7 +315,7 @@ static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
     x->max = (size_t)c->w->cfg->limits.gw_header_max;
     x->addr = b->servers[si].address;
     x->via = b->via;
-    x->upgrade = c->loc && c->loc->upgrade &&
+    x->upgrade = c->loc && c->loc->upgrade && !c->rq->body_streaming &&
                  wants_upgrade(c->rq->head.headers, c->rq->head.nheaders, c->rq->head.http_major,
                                c->rq->head.http_minor);
     pt_tls_info ti;
