@@ -156,10 +156,10 @@ run() { # name port sid size
     t0="$(tree_ticks "$sid")"
     out="$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$port/$size")"
     t1="$(tree_ticks "$sid")"
-    python3 - "$name" "$size" "$((t1 - t0))" "$hz" "$DURATION" <<EOF
+    python3 - "$name" "$size" "$((t1 - t0))" "$hz" "$DURATION" "$out" <<'EOF'
 import re, sys
 name, size, ticks, hz, dur = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-out = '''$out'''
+out = sys.argv[6]
 reqs = int(re.search(r'(\d+) requests in', out).group(1))
 bad = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
 nbytes = {'1k': 1024, '1m': 1048576}[size]
