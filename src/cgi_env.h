@@ -51,6 +51,10 @@ typedef struct pt_cgi_req {
     const char *path; /* PATH for the script, e.g. "/usr/local/bin:/usr/bin:/bin" */
     /* REQUEST_ID and HTTP_X_REQUEST_ID (replacing the client's); len 0: unset */
     pt_str request_id;
+    bool upgrade; /* HTTP proxy: the location lets Upgrade requests through (tunnel.c) */
+    /* HTTP proxy, request_buffering = false: the body follows as it comes,
+     * content_length is the client's (-1: chunked) */
+    bool body_stream;
 } pt_cgi_req;
 
 /* Emit every variable once, through cb. Rules:

@@ -175,6 +175,8 @@ static const key_spec location_keys[] = {
     {"x_sendfile", K_BOOL, NULL},
     {"sendfile_dirs", K_STRS, NULL},
     {"internal", K_BOOL, NULL},
+    {"upgrade", K_BOOL, NULL},
+    {"request_buffering", K_BOOL, NULL},
     PHASE_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -207,6 +209,8 @@ static const struct {
     {"status_allow_remote", H_STATUS},
     {"x_sendfile", H_CGI | H_UP},
     {"sendfile_dirs", H_CGI | H_UP},
+    {"upgrade", H_PROXY},
+    {"request_buffering", H_PROXY},
 };
 
 static const key_spec server_keys[] = {
@@ -229,7 +233,8 @@ static const key_spec spawn_keys[] = {
     X(max_fails, max_fails, K_INT, 1, 0, 1000)                                                     \
     X(fail_timeout, fail_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                                      \
     X(queue, queue, K_INT, 64, 0, 100000)                                                          \
-    X(queue_timeout, queue_timeout_ms, K_DUR, 10 * SEC, 1, DAY)
+    X(queue_timeout, queue_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                                    \
+    X(tunnel_timeout, tunnel_timeout_ms, K_DUR, 60 * SEC, 1, DAY)
 
 #define BACKEND_SPEC(key, field, kind, def, lo, hi)                                                \
     {#key, kind, def, lo, hi, offsetof(pt_backend, field), sizeof(((pt_backend *)0)->field)},
@@ -1557,6 +1562,8 @@ static int build_gateway(load_ctx *x, const config_setting_t *g, pt_location *l)
         return -1;
     opt_bool(g, "pass_authorization", &l->pass_authorization);
     opt_bool(g, "buffering", &l->buffering);
+    opt_bool(g, "upgrade", &l->upgrade);
+    opt_bool(g, "request_buffering", &l->request_buffering);
     opt_bool(g, "x_sendfile", &l->x_sendfile);
     if ((s = member(g, "sendfile_dirs"))) {
         /* each an existing directory, resolved once here: the file named by
@@ -2082,6 +2089,10 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     if (get_compress(x, g, &l->compress) < 0)
         return -1;
     l->buffering = true;
+    /* WebSocket and other Upgrades pass a proxy location unless refused
+     * (tunnel.c): an upstream that does not speak them answers plainly */
+    l->upgrade = true;
+    l->request_buffering = true;
     l->timeout_ms = x->cgi_timeout_ms;
     /* applications behind a backend (PHP, WSGI) authenticate themselves:
      * FastCGI, SCGI and uwsgi pass credentials by default; CGI keeps RFC

@@ -106,6 +106,8 @@ typedef struct pt_backend {
     bool get_values;      /* ask FCGI_GET_VALUES and cap connections at FCGI_MAX_CONNS */
     pt_fcgi_spawn *spawn; /* NULL: the servers run on their own */
     int line;
+    /* HTTP: a tunnel after a 101 (tunnel.c) with nothing moving this long is closed */
+    uint64_t tunnel_timeout_ms;
 } pt_backend;
 
 /* One limit_conn or limit_req setting: one count (or bucket) per client
@@ -219,6 +221,12 @@ typedef struct pt_location {
      * "internal" */
     bool internal;
     int line;
+    /* handler "proxy": a request asking to Upgrade (WebSocket) is passed
+     * on with its Upgrade field and tunnelled after a 101 (tunnel.c) */
+    bool upgrade;
+    /* handler "proxy": the body is collected before the request is sent
+     * (false: it goes to the upstream as it arrives) */
+    bool request_buffering;
 } pt_location;
 
 /* acme = { ... } of a vhost (acme.c): its names get a certificate from

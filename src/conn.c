@@ -15,6 +15,7 @@
 #include "router.h"
 #include "stats.h"
 #include "tls.h"
+#include "tunnel.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -39,6 +40,9 @@
 
 static void drive(pt_conn *c);
 static void after_phases(pt_conn *c);
+static void stream_body(pt_conn *c);
+static int eat_body(pt_conn *c);
+static void body_error(pt_conn *c, int status, const char *why);
 static void reset_request(pt_conn *c);
 static void drop_buffers(pt_conn *c);
 
@@ -156,6 +160,7 @@ static void release_request(pt_conn *c)
     if (c->limit_hold.t)
         pt_limit_conn_release(&c->limit_hold);
     pt_handler_done(c);
+    pt_tunnel_release(c);
     if (c->rq)
         pt_body_free(&c->rq->body);
     redir_free(c);
@@ -447,6 +452,7 @@ static void reset_request(pt_conn *c)
         c->rq->redirects = 0;
         c->rq->err_status = 0;
         c->rq->body_t0 = c->rq->body_rx = 0;
+        c->rq->body_streaming = c->rq->body_done = false;
     }
     pt_realip_reset(c);
 }
@@ -818,13 +824,83 @@ static void after_phases(pt_conn *c)
         ssize_t w = pt_cq_flush(&c->out, &c->sock, PT_WRITE_PER_WAKEUP);
         (void)w;
     }
+    if (c->loc && !c->loc->request_buffering && handler_wants(c->loc, PT_HF_STREAM_BODY)) {
+        /* the upstream gets the body as it arrives: the gateway starts now
+         * and the body is read alongside (stream_body) */
+        c->rq->body_streaming = true;
+        dispatch(c);
+        if (c->state == PT_CS_WRITE)
+            stream_body(c);
+        return;
+    }
     pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
+}
+
+/* request_buffering = false: body bytes waiting for the gateway stop the
+ * reading of more at this many (back-pressure: a slow upstream holds the
+ * uploader, not the worker's memory) */
+#define PT_STREAM_HIGH (64u * 1024u)
+
+static bool stream_wants_input(const pt_conn *c)
+{
+    return c->rq && c->rq->body_streaming && !c->rq->body_done && c->gw &&
+           c->rq->body.len < PT_STREAM_HIGH;
+}
+
+/* Read and decode what the client sent of a streamed body, while the
+ * gateway has room for it; the gateway sends it on (drive -> drain). */
+static void stream_body(pt_conn *c)
+{
+    for (int i = 0; i < 16; i++) {
+        int r = eat_body(c);
+        if (r < 0)
+            return;
+        if (r == 1) {
+            c->rq->body_done = true;
+            return;
+        }
+        if (!stream_wants_input(c))
+            return;
+        ssize_t n = read_some(c);
+        if (n == -1)
+            return;
+        if (n == 0 || n == -2) {
+            body_error(c, 400, "client closed the connection before the end of the body");
+            return;
+        }
+        c->rq->body_rx += (uint64_t)n;
+    }
+}
+
+void pt_conn_body_room(pt_conn *c)
+{
+    if (c->state != PT_CS_WRITE || c->out.bytes > 0 || !stream_wants_input(c))
+        return;
+    /* decrypted TLS input shows on no epoll event: a writable one wakes us */
+    pt_io_set(&c->w->loop, &c->io,
+              EPOLLIN | EPOLLRDHUP | (c->sock.flags & PT_SOCK_BUFFERED ? EPOLLOUT : 0));
 }
 
 void pt_conn_phases_done(pt_conn *c)
 {
     after_phases(c);
     drive(c);
+}
+
+/* A request body that cannot be read on: the error page; or, when it
+ * streams to a gateway that may be answering already (request_buffering =
+ * false), the connection closed (the upstream sees a cut request). */
+static void body_error(pt_conn *c, int status, const char *why)
+{
+    if (!c->rq->body_streaming) {
+        pt_conn_reject(c, status, why, true);
+        return;
+    }
+    char rl[1100];
+    request_line(c, rl, sizeof(rl));
+    pt_log_info("%s while streaming the request body; closing, client: %s:%u, request: \"%s\"", why,
+                pt_conn_peer_ip(c), c->peer_port, rl);
+    pt_conn_close(c);
 }
 
 /* Consume body bytes in the buffer. Returns 1 when the body is complete,
@@ -837,7 +913,7 @@ static int eat_body(pt_conn *c)
         if (c->body_collect && n && pt_body_append(&c->rq->body, c->in + c->body_pos, n) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
-            pt_conn_reject(c, 500, "request body storage failed", true);
+            body_error(c, 500, "request body storage failed");
             return -1;
         }
         c->body_pos += n;
@@ -852,17 +928,17 @@ static int eat_body(pt_conn *c)
         if (c->body_collect && outlen && pt_body_append(&c->rq->body, p, outlen) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
-            pt_conn_reject(c, 500, "request body storage failed", true);
+            body_error(c, 500, "request body storage failed");
             return -1;
         }
         if (rc == PT_CHUNK_DONE)
             return 1;
         if (rc == PT_CHUNK_BAD) {
-            pt_conn_reject(c, 400, "invalid chunked framing", true);
+            body_error(c, 400, "invalid chunked framing");
             return -1;
         }
         if (rc == PT_CHUNK_TOO_LARGE) {
-            pt_conn_reject(c, 413, "chunked body over max_body", true);
+            body_error(c, 413, "chunked body over max_body");
             return -1;
         }
     }
@@ -907,6 +983,10 @@ static void log_request(pt_conn *c)
 
 static void finish_request(pt_conn *c)
 {
+    /* answered before its streamed body was all read: the rest of it would
+     * be taken for the next request */
+    if (c->rq->body_streaming && !c->rq->body_done)
+        c->close_after = true;
     log_request(c);
     pt_timer_stop(&c->timer);
     size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
@@ -949,6 +1029,10 @@ static void on_timer(pt_loop *l, pt_timer *t)
         pt_handler_release(c, false);
         pt_conn_reject(c, 503, why, false);
         drive(c);
+        return;
+    }
+    if (c->state == PT_CS_TUNNEL) {
+        pt_tunnel_timeout(c);
         return;
     }
     if (c->proxy_pending) {
@@ -1029,6 +1113,10 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         linger_read(c);
         return;
     }
+    if (c->state == PT_CS_TUNNEL) {
+        pt_tunnel_client_io(c, events);
+        return;
+    }
     if (events & EPOLLERR) {
         pt_conn_close(c);
         return;
@@ -1044,6 +1132,14 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
             pt_io_set(&c->w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
             return;
         }
+    }
+    if (c->state == PT_CS_WRITE && c->rq && c->rq->body_streaming && !c->rq->body_done &&
+        waiting(c)) {
+        /* a streamed body goes on arriving (a FIN may follow its last bytes) */
+        stream_body(c);
+        if (c->state != PT_CS_CLOSED)
+            drive(c);
+        return;
     }
     if (c->state == PT_CS_WRITE && waiting(c) && (events & (EPOLLRDHUP | EPOLLHUP))) {
         /* the client went away while its script runs: stop the script */
@@ -1267,8 +1363,16 @@ static void drive(pt_conn *c)
                  * see on_io. */
                 if (!c->gw_q)
                     pt_timer_stop(&c->timer);
-                if (c->io.events != EPOLLRDHUP)
+                if (c->rq && c->rq->body_streaming && !c->rq->body_done) {
+                    /* the streamed body is read while there is room for it */
+                    uint32_t ev = 0;
+                    if (stream_wants_input(c))
+                        ev = EPOLLIN | EPOLLRDHUP |
+                             (c->sock.flags & PT_SOCK_BUFFERED ? EPOLLOUT : 0);
+                    pt_io_set(&w->loop, &c->io, ev);
+                } else if (c->io.events != EPOLLRDHUP) {
                     pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+                }
                 pt_handler_drain(c);
                 return;
             }
@@ -1278,6 +1382,7 @@ static void drive(pt_conn *c)
             continue;
         }
         case PT_CS_LINGER:
+        case PT_CS_TUNNEL: /* tunnel.c moves the bytes */
         case PT_CS_CLOSED:
             return;
         }

@@ -20,6 +20,7 @@ typedef enum pt_conn_state {
     PT_CS_BODY,     /* reading (discarding or collecting) a request body */
     PT_CS_WRITE,    /* response queued, flushing */
     PT_CS_LINGER,   /* write side shut, draining input before close */
+    PT_CS_TUNNEL,   /* after a 101: bytes relayed to and from an upstream (tunnel.c) */
     PT_CS_CLOSED,
 } pt_conn_state;
 
@@ -51,6 +52,10 @@ typedef struct pt_req {
     /* a backend's headers kept for the file its X-Sendfile named (xsend.c) */
     char *xs_hdrs, *xs_ctype;
     size_t xs_hdrs_len;
+    struct pt_tunnel *tunnel; /* PT_CS_TUNNEL: the joined upstream connection (tunnel.c) */
+    /* request_buffering = false: the body is read while the gateway runs,
+     * body holding only what it has not sent yet (upstream_conn.c) */
+    bool body_streaming, body_done;
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
@@ -152,6 +157,10 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len);
 /* The same with a path that is already decoded and normalised (a file
  * try_files found), the query kept. */
 int pt_conn_set_path(pt_conn *c, const char *path, size_t len);
+
+/* A streamed request body (request_buffering = false) was taken by the
+ * gateway: reading the client may go on (sets interest only). */
+void pt_conn_body_room(pt_conn *c);
 
 /* Release what a closed connection still holds (called after the event batch). */
 void pt_conn_free(pt_conn *c);

@@ -575,7 +575,9 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .http_major = h->http_major,
         .http_minor = h->http_minor,
         .https = false, /* below, from the socket layer */
-        .content_length = (h->is_chunked || h->content_length >= 0) ? (int64_t)c->rq->body.len : -1,
+        .content_length = c->rq->body_streaming ? (h->is_chunked ? -1 : h->content_length)
+                          : (h->is_chunked || h->content_length >= 0) ? (int64_t)c->rq->body.len
+                                                                      : -1,
         .headers = h->headers,
         .nheaders = h->nheaders,
         /* credentials portico checked itself stay here unless asked for */
@@ -590,6 +592,8 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .pass_env = loc->pass_env,
         .npass_env = loc->npass_env,
         .path = path,
+        .upgrade = loc->upgrade,
+        .body_stream = c->rq->body_streaming,
     };
     /* REQUEST_ID only when asked for: programs see the variables they saw
      * before unless the configuration says otherwise */

@@ -33,6 +33,10 @@ enum {
     /* an extension location of it (".php") makes "index<ext>" an index
      * file name for every directory, like php -S and lighttpd */
     PT_HF_INDEX_EXT = 1u << 4,
+    /* with the location's request_buffering = false it starts as soon as
+     * the head is read and takes the body as it arrives (conn.c reads it
+     * while the gateway has room); without it, PT_HF_BODY collects first */
+    PT_HF_STREAM_BODY = 1u << 5,
 };
 
 /* Per-worker state that a handler, or a family of handlers, keeps (spawned

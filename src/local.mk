@@ -52,6 +52,7 @@ src_libportico_a_SOURCES = \
 	src/scgi.c src/scgi.h \
 	src/uwsgi.c src/uwsgi.h \
 	src/proxy.c src/proxy.h \
+	src/tunnel.c src/tunnel.h \
 	src/fcgi_spawn.c src/fcgi_spawn.h \
 	src/worker.c src/worker.h \
 	src/limit.c src/limit.h \

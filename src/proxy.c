@@ -95,6 +95,24 @@ static bool hop_by_hop(const pt_header *hs, size_t nh, const char *n, size_t nle
     return false;
 }
 
+/* RFC 9110 §7.8: a request asks to switch protocols with an Upgrade field
+ * and a Connection field naming it; an Upgrade in an HTTP/1.0 request is
+ * ignored (its Connection semantics predate it). */
+static bool wants_upgrade(const pt_header *hs, size_t nh, int major, int minor)
+{
+    bool up = false, conn = false;
+    if (major != 1 || minor < 1)
+        return false;
+    for (size_t i = 0; i < nh; i++) {
+        if (pt_str_ieq(hs[i].name, hs[i].name_len, "Upgrade") && hs[i].value_len > 0)
+            up = true;
+        else if (pt_str_ieq(hs[i].name, hs[i].name_len, "Connection") &&
+                 list_has(hs[i].value, hs[i].value_len, "upgrade", 7))
+            conn = true;
+    }
+    return up && conn;
+}
+
 static const pt_header *find(const pt_cgi_req *env, const char *name)
 {
     for (size_t i = 0; i < env->nheaders; i++)
@@ -151,6 +169,9 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     pbuf b = {0};
     const char *proto = env->https ? "https" : "http";
     const pt_header *host = find(env, "Host");
+    /* a body still streaming cannot share the connection with a tunnel */
+    bool upgrade = env->upgrade && !env->body_stream &&
+                   wants_upgrade(env->headers, env->nheaders, env->http_major, env->http_minor);
     pt_str hv = host ? (pt_str){host->value, host->value_len} : env->server_name;
     char num[24];
 
@@ -193,8 +214,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         const char *n = h->name;
         size_t nl = h->name_len;
         /* replaced above or below; Expect was answered here (the body is
-         * complete); Upgrade is not tunnelled (yet): the upstream sees a
-         * plain request */
+         * complete); Upgrade goes on below when the location lets it */
         if (pt_str_ieq(n, nl, "Host") || pt_str_ieq(n, nl, "Content-Length") ||
             pt_str_ieq(n, nl, "X-Forwarded-For") || pt_str_ieq(n, nl, "X-Forwarded-Proto") ||
             pt_str_ieq(n, nl, "X-Forwarded-Host") || pt_str_ieq(n, nl, "Forwarded") ||
@@ -211,6 +231,10 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         put(&b, h->value, h->value_len);
         puts_(&b, "\r\n");
     }
+    /* the one hop-by-hop exchange that crosses: the answer may be a 101
+     * and the connection a tunnel (tunnel.c) */
+    if (upgrade && client_list(&b, env, "Upgrade"))
+        puts_(&b, "\r\nConnection: upgrade\r\n");
     /* RFC 9110 §7.6.3: after the client's own Via fields, in order */
     if (bk->via)
         puts_(&b, "Via: 1.1 portico\r\n");
@@ -219,8 +243,19 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         put(&b, env->request_id.p, env->request_id.len);
         puts_(&b, "\r\n");
     }
-    /* RFC 9112 §6.3: the collected body, however the client framed it */
-    if (body_len > 0 || env->content_length >= 0) {
+    if (env->body_stream) {
+        /* request_buffering = false: the body follows as it arrives, framed
+         * as the client framed it (RFC 9112 §6.1, §6.2) */
+        if (env->content_length >= 0) {
+            snprintf(num, sizeof(num), "%" PRId64, env->content_length);
+            puts_(&b, "Content-Length: ");
+            puts_(&b, num);
+            puts_(&b, "\r\n");
+        } else {
+            puts_(&b, "Transfer-Encoding: chunked\r\n");
+        }
+    } else if (body_len > 0 || env->content_length >= 0) {
+        /* RFC 9112 §6.3: the collected body, however the client framed it */
         snprintf(num, sizeof(num), "%" PRIu64, body_len);
         puts_(&b, "Content-Length: ");
         puts_(&b, num);
@@ -234,19 +269,20 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     }
     *out = b.p;
     *len = b.len;
-    *has_end = body_len == 0;
+    *has_end = !env->body_stream && body_len == 0;
     return 0;
 }
 
 /* ---- the response ------------------------------------------------------- */
 
-enum { PX_HEAD, PX_CL, PX_CHUNKED, PX_CLOSE, PX_DONE };
+enum { PX_HEAD, PX_CL, PX_CHUNKED, PX_CLOSE, PX_DONE, PX_TUNNEL };
 
 typedef struct pdec {
     int state;
     bool is_head;     /* the request was HEAD: no body whatever the head says */
     bool keep;        /* HTTP/1.1 without Connection: close */
     bool via;         /* the backend's via: add ours to the answer */
+    bool upgrade;     /* the request asked to Upgrade and went on with it: a 101 may come */
     size_t max;       /* gw_header_max */
     const char *addr; /* the server's address ("127.0.0.1:8000"), for Location */
     char self[300];   /* "http://host" of the client's view, for Location */
@@ -280,6 +316,9 @@ static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
     x->max = (size_t)c->w->cfg->limits.gw_header_max;
     x->addr = b->servers[si].address;
     x->via = b->via;
+    x->upgrade = c->loc && c->loc->upgrade && !c->rq->body_streaming &&
+                 wants_upgrade(c->rq->head.headers, c->rq->head.nheaders, c->rq->head.http_major,
+                               c->rq->head.http_minor);
     pt_tls_info ti;
     const char *host = "";
     size_t hl = 0;
@@ -337,9 +376,13 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
         (ll > 12 && p[12] != ' '))
         return (int)fail(ev, "invalid status line");
     int status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-    *interim = status < 200;
-    if (status == 101)
+    /* RFC 9110 §15.2.2: a 101 answers an Upgrade request only; after it
+     * the connection speaks the new protocol (PX_TUNNEL) */
+    bool tunnel = status == 101;
+    if (tunnel && !x->upgrade)
         return (int)fail(ev, "101 Switching Protocols to a request without Upgrade");
+    *interim = status < 200 && !tunnel;
+    bool has_upgrade = false;
     x->keep = p[7] == '1';
     x->out.len = 0;
     put(&x->out, p, ll);
@@ -407,8 +450,14 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
             has_te = true;
             continue;
         }
-        if (hop_by_hop(NULL, 0, name, nlen) || (conn && list_has(conn, conn_len, name, nlen)))
+        if (tunnel && pt_str_ieq(name, nlen, "Upgrade")) {
+            has_upgrade = true; /* the protocol switched to: the client must see it */
+        } else if (tunnel && pt_str_ieq(name, nlen, "Content-Length")) {
+            continue; /* RFC 9110 §8.6: none in a 1xx; what follows is not a body */
+        } else if (hop_by_hop(NULL, 0, name, nlen) ||
+                   (conn && list_has(conn, conn_len, name, nlen))) {
             continue;
+        }
         put(&x->out, name, nlen);
         put(&x->out, ": ", 2);
         if (pt_str_ieq(name, nlen, "Location"))
@@ -419,6 +468,10 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
     }
     if (has_cl && has_te)
         return (int)fail(ev, "both Content-Length and Transfer-Encoding");
+    if (tunnel && !has_upgrade)
+        return (int)fail(ev, "101 Switching Protocols without Upgrade");
+    if (tunnel)
+        put(&x->out, "Connection: upgrade\r\n", PT_SLEN("Connection: upgrade\r\n"));
     if (x->via)
         put(&x->out, "Via: 1.1 portico\r\n", PT_SLEN("Via: 1.1 portico\r\n"));
     put(&x->out, "\r\n", 2);
@@ -431,6 +484,11 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
     }
     if (*interim)
         return 1;
+    if (tunnel) {
+        x->state = PX_TUNNEL;
+        x->keep = false;
+        return 1;
+    }
     /* RFC 9112 §6.3 items 1-2: no body whatever the head says */
     if (x->is_head || status == 204 || status == 304)
         x->state = PX_DONE;
@@ -491,7 +549,8 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
             x->in.len = 0;
             continue;
         }
-        ev->type = PT_UEV_OUT;
+        /* a 101: the bytes after its head are the new protocol's */
+        ev->type = x->state == PX_TUNNEL ? PT_UEV_TUNNEL : PT_UEV_OUT;
         ev->data = x->out.p;
         ev->len = x->out.len;
         ev->end_after = x->state == PX_DONE;
@@ -592,7 +651,7 @@ void pt_proxy_start(struct pt_conn *c)
 const pt_handler pt_proxy_handler = {
     .name = "proxy",
     .kind = PT_H_PROXY,
-    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR,
+    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY,
     .start = pt_proxy_start,
     .worker = &pt_upstream_conn_worker,
 };

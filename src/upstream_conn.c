@@ -16,6 +16,7 @@
 #include "gw.h"
 #include "log.h"
 #include "stats.h"
+#include "tunnel.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -49,7 +50,7 @@ typedef struct ubackend {
     uconn **idle; /* per server: the idle pool, most recently used first */
     unsigned *nidle;
     pt_gw_queue q; /* requests waiting while every server is at max_conns */
-    pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue;
+    pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue, *tl_tunnel;
     bool *probed;         /* per server: the codec's probe asked */
     unsigned *waiting;    /* per server, shared by all workers (see below) */
     unsigned *mine;       /* per server, this worker's part of waiting */
@@ -122,6 +123,10 @@ struct ureq {
     bool stdin_end_sent, sent_all;
     bool out_has_end; /* no body: out ends with the codec's end frame */
     bool got_bytes, reused, retried, ended;
+    /* request_buffering = false (HTTP): the body is sent as the client's
+     * bytes arrive (chunked_up: re-framed chunked); once one went out the
+     * request is never retried (it could not be sent again) */
+    bool streaming, chunked_up, body_started;
     bool waiting;    /* counted in b->waiting[si] */
     uint64_t t_sent; /* when the request went out (answer time) */
     pt_timer stall;  /* a new connection's request unanswered for a while */
@@ -203,7 +208,8 @@ static void fc_close(uconn *fc)
         fc_unlink_idle(fc);
     pt_timer_stop(&fc->timer);
     pt_io_remove(&w->loop, &fc->io);
-    close(fc->fd);
+    if (fc->fd >= 0) /* -1: handed to a tunnel (tunnel_handoff) */
+        close(fc->fd);
     if (fc->aprev)
         fc->aprev->anext = fc->anext;
     else
@@ -574,13 +580,21 @@ static void try_server(ureq *r)
 
 /* ---- sending ------------------------------------------------------------ */
 
+/* A streamed body has nothing to send until the client sends more. */
+static bool stream_waiting(const ureq *r)
+{
+    return r->streaming && !r->stdin_end_sent && r->out_off >= r->out_len &&
+           r->chunk_off >= r->chunk_len && r->gw.c && r->in_off >= r->gw.c->rq->body.len &&
+           !r->gw.c->rq->body_done;
+}
+
 static void io_update(ureq *r)
 {
     uconn *fc = r->fc;
     if (!fc || fc->state != FC_BUSY)
         return;
     uint32_t ev = 0;
-    if (!r->sent_all)
+    if (!r->sent_all && !stream_waiting(r))
         ev |= EPOLLOUT;
     if (!r->ended && !pt_gw_backlogged(&r->gw))
         ev |= EPOLLIN | EPOLLRDHUP; /* as in the idle pool: no epoll_ctl between */
@@ -624,7 +638,7 @@ static void start_send(ureq *r)
  * server. False when that was done already or the connection was new. */
 static bool retry_fresh(ureq *r, const char *why)
 {
-    if (!r->reused || r->retried)
+    if (!r->reused || r->retried || r->body_started)
         return false;
     req_log(r, PT_LOG_DEBUG, "reused connection failed (%s); retrying on a new one", why);
     uconn *old = r->fc;
@@ -682,6 +696,55 @@ static int next_chunk(ureq *r)
     return 0;
 }
 
+/* The next piece of a streamed body (request_buffering = false): what the
+ * client has sent so far, then the end. 0: r->chunk holds it; 1: nothing
+ * until the client sends more; -1: failed. Sent bytes are dropped from the
+ * connection's body store, so it holds at most the unsent window. */
+static int next_stream_chunk(ureq *r)
+{
+    pt_conn *c = r->gw.c;
+    pt_body *body = &c->rq->body;
+    if (!r->chunk && !(r->chunk = malloc(PT_UP_BODY_CHUNK + 12)))
+        return -1;
+    r->chunk_len = r->chunk_off = 0;
+    if (r->in_off >= body->len && body->len > 0) {
+        size_t lim = body->mem_limit;
+        const char *dir = body->tmp_dir;
+        pt_body_free(body);
+        pt_body_init(body, lim, dir);
+        r->in_off = 0;
+        pt_conn_body_room(c);
+    }
+    if (r->in_off >= body->len) {
+        if (!c->rq->body_done)
+            return 1;
+        /* RFC 9112 §7.1: the last chunk, no trailers */
+        if (r->chunked_up) {
+            memcpy(r->chunk, "0\r\n\r\n", 5);
+            r->chunk_len = 5;
+        }
+        r->stdin_end_sent = true;
+        return 0;
+    }
+    /* a fixed-width chunk-size (leading zeros are allowed, RFC 9112 §7.1) */
+    size_t hl = r->chunked_up ? 10 : 0;
+    size_t want = (size_t)PT_MIN(body->len - r->in_off, (uint64_t)PT_UP_BODY_CHUNK);
+    ssize_t got = pt_body_read(body, r->in_off, r->chunk + hl, want);
+    if (got <= 0)
+        return -1;
+    r->in_off += (uint64_t)got;
+    r->chunk_len = hl + (size_t)got;
+    if (r->chunked_up) {
+        char h[24];
+        snprintf(h, sizeof(h), "%08x\r\n", (unsigned)got); /* got <= PT_UP_BODY_CHUNK */
+        memcpy(r->chunk, h, 10);
+        memcpy(r->chunk + r->chunk_len, "\r\n", 2);
+        r->chunk_len += 2;
+    }
+    r->body_started = true;
+    return 0;
+}
+
 static void do_send(ureq *r)
 {
     uconn *fc = r->fc;
@@ -709,8 +772,13 @@ static void do_send(ureq *r)
             io_update(r);
             return;
         }
-        if (!r->gw.c || next_chunk(r) < 0) {
+        int nc = !r->gw.c ? -1 : r->streaming ? next_stream_chunk(r) : next_chunk(r);
+        if (nc < 0) {
             exchange_failed(r, 500, "cannot read the request body", false);
+            return;
+        }
+        if (nc > 0) {
+            io_update(r); /* the client's next bytes come first (gw_drain) */
             return;
         }
     }
@@ -750,9 +818,39 @@ static void on_end(ureq *r, const pt_upstream_ev *ev, bool extra)
     pt_stats_latency(r->b->up.s[r->si].st, r->w->loop.now - r->t_sent);
     /* the connection goes back to the pool before the response completes
      * (completing may free r) */
-    req_drop_conn(r, !extra && r->codec->reusable && r->codec->reusable(r->dec, r->b->cfg));
+    req_drop_conn(r, !extra && r->stdin_end_sent && r->chunk_off >= r->chunk_len &&
+                         r->codec->reusable && r->codec->reusable(r->dec, r->b->cfg));
     char why[200];
     (void)pt_gw_end(&r->gw, why, sizeof(why));
+}
+
+/* The server switched protocols (a 101 to an Upgrade request): its
+ * connection leaves the pool for good and, with the client's, becomes a
+ * tunnel (tunnel.c) that starts with the 101's head for the client and the
+ * bytes that followed it (rest). r lets go of both. */
+static void tunnel_handoff(ureq *r, const char *head, size_t hlen, const char *rest, size_t rlen)
+{
+    pt_conn *c = r->gw.c;
+    uconn *fc = r->fc;
+    r->ended = true;
+    pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r);
+    pt_upstream_ok(&r->b->up, (size_t)r->si);
+    pt_stats_latency(r->b->up.s[r->si].st, r->w->loop.now - r->t_sent);
+    int fd = -1;
+    if (c && !r->detached) {
+        fd = fc->fd;
+        pt_io_remove(&r->w->loop, &fc->io);
+        fc->fd = -1;
+    }
+    /* the server slot is free again: a tunnel is not a request in progress
+     * (max_conns counts those) */
+    req_drop_conn(r, false);
+    if (fd < 0)
+        return; /* nobody is left to tunnel for */
+    pt_gw_unlink(&r->gw);
+    r->detached = true; /* freed by req_leave */
+    req_log(r, PT_LOG_DEBUG, "101 Switching Protocols: tunnel");
+    pt_tunnel_start(c, fd, r->b->tl_tunnel, head, hlen, rest, rlen);
 }
 
 /* Feed what the backend sent. Returns false when r must not be touched for
@@ -804,6 +902,9 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
             break;
         case PT_UEV_END:
             on_end(r, &ev, n > 0);
+            return false;
+        case PT_UEV_TUNNEL:
+            tunnel_handoff(r, ev.data, ev.len, p, n);
             return false;
         case PT_UEV_FAIL:
             r->ended = true;
@@ -1032,6 +1133,8 @@ void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
     r->b = b;
     r->codec = codec;
     r->si = -1;
+    r->streaming = c->rq->body_streaming;
+    r->chunked_up = r->streaming && c->rq->head.is_chunked;
     pt_timer_init(&r->stall, on_stall, r);
     snprintf(r->client, sizeof(r->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
     request_line(c, r->reqline, sizeof(r->reqline));
@@ -1161,6 +1264,7 @@ int pt_upstream_conn_init(pt_worker *w)
         b->tl_read = pt_worker_tlist(w, bc->read_timeout_ms);
         b->tl_idle = pt_worker_tlist(w, bc->keepalive_timeout_ms);
         b->tl_queue = pt_worker_tlist(w, bc->queue_timeout_ms);
+        b->tl_tunnel = pt_worker_tlist(w, bc->tunnel_timeout_ms);
     }
     return 0;
 }

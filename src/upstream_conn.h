@@ -25,7 +25,10 @@ enum {
     PT_UEV_OUT,  /* response bytes (header block, then body) */
     PT_UEV_ERR,  /* the program's error stream */
     PT_UEV_END,  /* the response is complete */
-    PT_UEV_FAIL  /* a protocol failure: status, why, count */
+    PT_UEV_FAIL, /* a protocol failure: status, why, count */
+    /* a 101 (HTTP): data/len the head for the client; the bytes after it
+     * and the connection itself belong to the new protocol (tunnel.c) */
+    PT_UEV_TUNNEL
 };
 
 typedef struct pt_upstream_ev {

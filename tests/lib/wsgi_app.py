@@ -7,6 +7,10 @@ The query string chooses what it does (mode=...):
   cookies        two Set-Cookie fields
   stream         a body of 3 parts without a length (a server frames it chunked)
   status         the status code= given (reason "Custom Reason")
+  progress       reads the body 16 KiB at a time, writing the bytes read so
+                 far to the file progress-NAME (name=NAME) of WSGI_TEST_DIR
+                 after each read, after waiting for the file gate=NAME
+                 there if given (a slow reader); then answers as env does
   sleep          waits until the file gate=NAME exists in WSGI_TEST_DIR
                  (20 s at most), counting requests in progress there
                  (active, max_active, started) to show a max_conns cap
@@ -78,12 +82,25 @@ def application(environ, start_response):
     h = hashlib.sha256()
     n = 0
     inp = environ['wsgi.input']
+    progress = None
+    if mode == 'progress':
+        tdir = os.environ['WSGI_TEST_DIR']
+        progress = os.path.join(tdir, 'progress-' + os.path.basename(q['name'][0]))
+        if 'gate' in q:
+            gate = os.path.join(tdir, os.path.basename(q['gate'][0]))
+            deadline = time.monotonic() + 60
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.02)
     while True:
-        chunk = inp.read(65536)
+        chunk = inp.read(16384 if progress else 65536)
         if not chunk:
             break
         h.update(chunk)
         n += len(chunk)
+        if progress:
+            with open(progress + '.tmp', 'w') as f:
+                f.write(str(n))
+            os.rename(progress + '.tmp', progress)
     out = {k: environ[k] for k in VARS if k in environ}
     out.update({k: v for k, v in environ.items() if k.startswith('HTTP_')})
     out['body_len'] = n

@@ -256,6 +256,67 @@ static void test_proxy_request_drops_hop_by_hop_and_adds_forwarding(void)
     free(out);
 }
 
+/* RFC 9110 §7.8: an Upgrade request goes on with its Upgrade field and a
+ * Connection naming it only where the location lets it (upgrade) and only
+ * from HTTP/1.1; otherwise both stay hop-by-hop. */
+static void test_proxy_request_passes_upgrade_only_when_allowed(void)
+{
+    static const pt_header h[] = {
+        H("Host", "t"),
+        H("Connection", "keep-alive, Upgrade"),
+        H("Upgrade", "websocket"),
+        H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    };
+    pt_backend b = {0};
+    for (int k = 0; k < 4; k++) {
+        pt_cgi_req r = base(h, PT_ARRAY_LEN(h), 0);
+        r.content_length = -1;
+        r.upgrade = k != 1;     /* k 1: the location refuses */
+        r.http_minor = k != 2;  /* k 2: HTTP/1.0 */
+        r.body_stream = k == 3; /* k 3: a body streaming (request_buffering = false) */
+        char *out = NULL;
+        size_t len = 0;
+        bool end = false;
+        int rc = pt_proxy_codec.encode(&r, &b, 0, &out, &len, &end);
+        char *t = rc == 0 ? strndup(out, len) : NULL;
+        bool up = t && strstr(t, "\r\nUpgrade: websocket\r\nConnection: upgrade\r\n");
+        ok(k == 0 ? up : t && !strstr(t, "Upgrade") && !strstr(t, "Connection"), "proxy: %s",
+           k == 0   ? "an Upgrade request goes on with Upgrade and Connection"
+           : k == 1 ? "upgrade = false: no Upgrade, no Connection"
+           : k == 2 ? "HTTP/1.0: Upgrade ignored"
+                    : "a streamed body: no Upgrade (the connection cannot also be a tunnel)");
+        ok(t && strstr(t, "\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"),
+           "proxy: the WebSocket fields are end-to-end");
+        free(t);
+        free(out);
+    }
+}
+
+/* request_buffering = false: the body follows the head as it arrives,
+ * framed as the client framed it (RFC 9112 §6.1, §6.2). */
+static void test_proxy_streamed_body_keeps_the_client_framing(void)
+{
+    static const pt_header h[] = {H("Host", "t"), H("Content-Length", "1234")};
+    pt_backend b = {0};
+    for (int k = 0; k < 2; k++) {
+        pt_cgi_req r = base(h, PT_ARRAY_LEN(h), k == 0 ? 1234 : -1);
+        r.body_stream = true;
+        char *out = NULL;
+        size_t len = 0;
+        bool end = true;
+        int rc = pt_proxy_codec.encode(&r, &b, 0, &out, &len, &end);
+        char *t = rc == 0 ? strndup(out, len) : NULL;
+        ok(t && !end &&
+               strstr(t, k == 0 ? "\r\nContent-Length: 1234\r\n\r\n"
+                                : "\r\nTransfer-Encoding: chunked\r\n\r\n") &&
+               !strstr(t, k == 0 ? "Transfer-Encoding" : "Content-Length"),
+           "proxy: a streamed body goes %s, the body to follow",
+           k == 0 ? "with the client's Content-Length" : "chunked when the length is unknown");
+        free(t);
+        free(out);
+    }
+}
+
 int main(void)
 {
     test_scgi_netstring_has_content_length_first_and_scgi_1();
@@ -263,5 +324,7 @@ int main(void)
     test_uwsgi_vars_over_64k_are_refused();
     test_responses_pass_through();
     test_proxy_request_drops_hop_by_hop_and_adds_forwarding();
+    test_proxy_request_passes_upgrade_only_when_allowed();
+    test_proxy_streamed_body_keeps_the_client_framing();
     return tap_done();
 }
