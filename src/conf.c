@@ -29,6 +29,8 @@
 #include "rootfile.h"
 #include "router.h"
 #include "phases.h"
+#include "regex.h"
+#include "rewrite.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- schema */
@@ -149,6 +151,10 @@ static const key_spec location_keys[] = {
     {"prefix", K_STR, NULL},
     {"exact", K_STR, NULL},
     {"extension", K_STR, NULL},
+    {"regex", K_STR, NULL},
+    {"iregex", K_STR, NULL},
+    {"stop", K_BOOL, NULL},
+    {"rewrite", K_STRS, NULL},
     {"handler", K_STR, NULL},
     {"root", K_STR, NULL},
     {"alias", K_STR, NULL},
@@ -1359,7 +1365,10 @@ static int build_fcache(load_ctx *x, const config_setting_t *root)
 
 static const char *match_name(pt_match_kind m)
 {
-    return m == PT_MATCH_EXACT ? "exact" : m == PT_MATCH_EXT ? "extension" : "prefix";
+    return m == PT_MATCH_EXACT   ? "exact"
+           : m == PT_MATCH_EXT   ? "extension"
+           : m == PT_MATCH_REGEX ? "regex"
+                                 : "prefix";
 }
 
 /* RFC 3875 §4.1 meta-variables, and anything a script may read, are
@@ -2003,13 +2012,52 @@ static int get_alias(load_ctx *x, const config_setting_t *g, pt_location *l)
     return 0;
 }
 
+/* regex, iregex, stop and rewrite (locate.c, rewrite.c): a pattern
+ * compiled once, here; its errors name the offset PCRE2 stopped at */
+static int get_regex_keys(load_ctx *x, const config_setting_t *g, const config_setting_t *ps,
+                          pt_location *l)
+{
+    const config_setting_t *s;
+    char why[700];
+    if (l->match == PT_MATCH_REGEX &&
+        !(l->rx = pt_regex_compile(l->pattern, member(g, "iregex") != NULL, why, sizeof(why))))
+        return fail_at(x, ps, "%s", why);
+    if ((s = member(g, "stop"))) {
+        if (l->match != PT_MATCH_PREFIX)
+            return fail_at(x, s, "'stop' only applies to prefix locations");
+        l->stop = config_setting_get_bool(s);
+    }
+    if ((s = member(g, "rewrite"))) {
+        unsigned n = (unsigned)config_setting_length(s);
+        if (!(l->rewrites = xcalloc(x, 1, sizeof(*l->rewrites))) ||
+            !(l->rewrites->rules = xcalloc(x, n ? n : 1, sizeof(*l->rewrites->rules))))
+            return -1;
+        for (unsigned i = 0; i < n; i++) {
+            const config_setting_t *el = config_setting_get_elem(s, i);
+            if (pt_rewrite_parse(config_setting_get_string(el), &l->rewrites->rules[i], why,
+                                 sizeof(why)) < 0)
+                return fail_at(x, el, "%s", why);
+            l->rewrites->n++;
+        }
+    }
+    /* "return 301 /new/$1": the groups must be the location's own */
+    if (l->ph.ret_own && l->ph.ret->text &&
+        pt_rewrite_check_refs(l->ph.ret->text, l->rx, why, sizeof(why)) < 0)
+        return fail_at(x, member(g, "return") ? member(g, "return") : member(g, "return_http"),
+                       "return: %s", why);
+    return 0;
+}
+
 static int build_location(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
 {
     static const struct {
         const char *key;
         pt_match_kind kind;
-    } kinds[] = {
-        {"prefix", PT_MATCH_PREFIX}, {"exact", PT_MATCH_EXACT}, {"extension", PT_MATCH_EXT}};
+    } kinds[] = {{"prefix", PT_MATCH_PREFIX},
+                 {"exact", PT_MATCH_EXACT},
+                 {"extension", PT_MATCH_EXT},
+                 {"regex", PT_MATCH_REGEX},
+                 {"iregex", PT_MATCH_REGEX}};
     const config_setting_t *ps = NULL, *s;
     const char *pat, *h = "static";
     int found = 0;
@@ -2021,11 +2069,15 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
             found++;
         }
     if (found != 1)
-        return fail_at(x, g, "a location needs exactly one of prefix, exact or extension");
+        return fail_at(x, g,
+                       "a location needs exactly one of prefix, exact, extension, regex or iregex");
     pat = config_setting_get_string(ps);
     if (l->match == PT_MATCH_EXT) {
         if (pat[0] != '.' || pat[1] == '\0' || strchr(pat, '/'))
             return fail_at(x, ps, "extension '%s' must start with '.' and contain no '/'", pat);
+    } else if (l->match == PT_MATCH_REGEX) {
+        if (!pat[0])
+            return fail_at(x, ps, "an empty regex would match every path: use prefix = \"/\"");
     } else if (pat[0] != '/') {
         return fail_at(x, ps, "%s '%s' must start with '/'", match_name(l->match), pat);
     }
@@ -2037,7 +2089,7 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     if (get_limits(x, g, &l->limit_conn, &l->limit_req) < 0)
         return -1;
     l->ph = d->ph;
-    if (get_phases(x, g, true, &l->ph) < 0)
+    if (get_phases(x, g, true, &l->ph) < 0 || get_regex_keys(x, g, ps, l) < 0)
         return -1;
     /* an exact or extension location cannot lift the authentication of
      * the prefix it lies under (see portico.conf(5), REQUEST PHASES) */
@@ -3876,6 +3928,8 @@ void pt_config_free(pt_config *c)
         for (size_t j = 0; j < v->nlocs; j++) {
             pt_location *l = &v->locs[j];
             free(l->pattern);
+            pt_regex_free(l->rx);
+            pt_rewrites_free(l->rewrites);
             free(l->root);
             free(l->alias);
             free(l->cgi_dir);
@@ -3988,6 +4042,8 @@ const pt_location *pt_config_location(const pt_vhost *v, const char *path, size_
                 (!ext || pl > ext->pattern_len))
                 ext = l;
             break;
+        case PT_MATCH_REGEX:
+            break; /* requests go through pt_locate (locate.c) */
         case PT_MATCH_PREFIX:
             if (pl <= len && memcmp(path, l->pattern, pl) == 0 && (!pre || pl > pre->pattern_len))
                 pre = l;

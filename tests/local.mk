@@ -30,6 +30,7 @@ UNIT_TESTS = \
 	tests/unit/test_htpasswd \
 	tests/unit/test_compress \
 	tests/unit/test_phases \
+	tests/unit/test_regex \
 	tests/unit/test_acme_json
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
@@ -60,6 +61,7 @@ tests_unit_test_access_LDADD = $(PT_LIBS)
 tests_unit_test_proxyproto_LDADD = $(PT_LIBS)
 tests_unit_test_htpasswd_LDADD = $(PT_LIBS)
 tests_unit_test_phases_LDADD = $(PT_LIBS)
+tests_unit_test_regex_LDADD = $(PT_LIBS)
 tests_unit_test_acme_json_LDADD = $(PT_LIBS)
 # the decoders check what compress.c codes
 tests_unit_test_compress_LDADD = $(PT_LIBS) $(BROTLIDEC_LIBS)
@@ -69,6 +71,7 @@ EXTRA_DIST += tests/unit/tap.h
 
 PY_TESTS = \
 	tests/t_phases2.py \
+	tests/t_regex.py \
 	tests/t_cli.py \
 	tests/t_sendfile.py \
 	tests/t_http.py \
