@@ -19,6 +19,13 @@ struct pt_regex {
     pcre2_code *code;
     char *pattern;
     int ngroups;
+    bool jit; /* JIT code exists: pcre2_jit_match, without pcre2_match's checks */
+    /* literals every match starts or ends with ("^/app/", "\\.php$"), found
+     * at load time: a path without them is no match without calling PCRE2,
+     * which is most of the cost of fifty locations */
+    char pre[32], suf[32];
+    size_t npre, nsuf;
+    bool fold; /* compare them ignoring ASCII case */
 };
 
 static pcre2_match_context *mctx;
@@ -26,6 +33,133 @@ static pcre2_match_data *mdata;
 static unsigned long limit_hits;
 static uint64_t limit_logged_ms;
 static unsigned long limit_unlogged;
+
+static bool is_meta(char ch)
+{
+    return ch && strchr("\\^$.[]|()?*+{}", ch) != NULL;
+}
+
+static bool is_alnum(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+/* Can the literals of p be trusted? Not with a top-level alternative (each
+ * branch anchors on its own), option settings other than a leading "(?i)"
+ * ((?x) ignores spaces, (?m) moves ^ and $), verbs or \Q..\E quoting. */
+static bool plain_enough(const char *p)
+{
+    int depth = 0;
+    for (const char *q = p; *q; q++) {
+        if (*q == '\\') {
+            if (q[1] == 'Q' || q[1] == 'E')
+                return false;
+            if (q[1])
+                q++;
+        } else if (*q == '[') {
+            /* a class: up to its closing ']' ("[]a]" and "[^]a]" hold one) */
+            q++;
+            if (*q == '^')
+                q++;
+            if (*q == ']')
+                q++;
+            while (*q && *q != ']')
+                q += *q == '\\' && q[1] ? 2 : 1;
+            if (!*q)
+                return false;
+        } else if (*q == '(') {
+            bool option = q[1] == '?' && (is_alnum(q[2]) || q[2] == '-' || q[2] == '^');
+            if ((option && !(q == p && strncmp(q, "(?i)", 4) == 0)) || q[1] == '*')
+                return false; /* also (*CR) and other verbs: they move '$' */
+            depth++;
+        } else if (*q == ')') {
+            depth--;
+        } else if (*q == '|' && depth == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The literal run after a leading '^' into out (cap bytes): a literal
+ * followed by '?', '*' or '{' may be absent, so it ends the run unused. */
+static size_t literal_prefix(const char *p, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (*p++ != '^')
+        return 0;
+    while (*p && n < cap) {
+        char ch;
+        const char *next;
+        if (p[0] == '\\' && p[1] && !is_alnum(p[1])) {
+            ch = p[1];
+            next = p + 2;
+        } else if (!is_meta(p[0])) {
+            ch = p[0];
+            next = p + 1;
+        } else {
+            break;
+        }
+        if (*next == '?' || *next == '*' || *next == '{')
+            break;
+        out[n++] = ch;
+        if (*next == '+')
+            break;
+        p = next;
+    }
+    return n;
+}
+
+/* The literal run before a final '$' (not "\\$"), read backwards, into out. */
+static size_t literal_suffix(const char *p, char *out, size_t cap)
+{
+    size_t len = strlen(p), n = 0;
+    char tmp[32];
+    if (len < 2 || p[len - 1] != '$')
+        return 0;
+    size_t bs = 0;
+    for (size_t k = len - 1; k > 0 && p[k - 1] == '\\'; k--)
+        bs++;
+    if (bs % 2)
+        return 0;       /* an escaped '$' */
+    size_t k = len - 1; /* one past the atom being read */
+    while (k > 0 && n < cap && n < sizeof(tmp)) {
+        char ch = p[k - 1];
+        size_t esc = 0;
+        for (size_t j = k - 1; j > 0 && p[j - 1] == '\\'; j--)
+            esc++;
+        if (esc % 2) {
+            if (is_alnum(ch))
+                break; /* \d, \w, \x41: not one literal */
+            tmp[n++] = ch;
+            k -= 2;
+        } else if (!is_meta(ch)) {
+            tmp[n++] = ch;
+            k--;
+        } else {
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static bool same(const char *a, const char *b, size_t n, bool fold)
+{
+    if (!fold)
+        return memcmp(a, b, n) == 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y + 32);
+        if (x != y)
+            return false;
+    }
+    return true;
+}
 
 pt_regex *pt_regex_compile(const char *pattern, bool caseless, char *err, size_t errlen)
 {
@@ -49,7 +183,7 @@ pt_regex *pt_regex_compile(const char *pattern, bool caseless, char *err, size_t
     }
     /* no JIT (an architecture without it, or W^X policies): the
      * interpreter matches the same, under the same limits */
-    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    bool jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
     pt_regex *rx = calloc(1, sizeof(*rx));
     if (!rx || !(rx->pattern = strdup(pattern))) {
         free(rx);
@@ -61,6 +195,14 @@ pt_regex *pt_regex_compile(const char *pattern, bool caseless, char *err, size_t
     pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &n);
     rx->code = code;
     rx->ngroups = (int)n;
+    rx->jit = jit;
+    if (plain_enough(pattern)) {
+        bool lead_i = strncmp(pattern, "(?i)", 4) == 0;
+        const char *body = lead_i ? pattern + 4 : pattern;
+        rx->fold = caseless || lead_i;
+        rx->npre = literal_prefix(body, rx->pre, sizeof(rx->pre));
+        rx->nsuf = literal_suffix(body, rx->suf, sizeof(rx->suf));
+    }
     return rx;
 }
 
@@ -104,9 +246,16 @@ static void limit_hit(const pt_regex *rx, int rc, size_t len)
 
 int pt_regex_match(const pt_regex *rx, const char *s, size_t len, long *ov, int ncaps)
 {
+    if (rx->npre && (len < rx->npre || !same(s, rx->pre, rx->npre, rx->fold)))
+        return 0;
+    /* '$' matches before a final newline too: PCRE2 decides that one */
+    if (rx->nsuf && (len < rx->nsuf || (s[len - 1] != '\n' &&
+                                        !same(s + len - rx->nsuf, rx->suf, rx->nsuf, rx->fold))))
+        return 0;
     if (!ensure_ctx())
         return 0;
-    int rc = pcre2_match(rx->code, (PCRE2_SPTR)s, len, 0, 0, mdata, mctx);
+    int rc = rx->jit ? pcre2_jit_match(rx->code, (PCRE2_SPTR)s, len, 0, 0, mdata, mctx)
+                     : pcre2_match(rx->code, (PCRE2_SPTR)s, len, 0, 0, mdata, mctx);
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
         rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT) {
         limit_hit(rx, rc, len);

@@ -1,12 +1,12 @@
 /* router.c: the request phases between the location and the handler, in
  * the order nginx and lighttpd users expect: the real client address
  * (X-Forwarded-For from a trusted proxy, realip.c), access rules, then HTTP Basic
- * authentication, then "return". Settings are resolved at load time
- * (conf.c: a location's own, else its vhost's); what depends on the path
- * is resolved here: the longest prefix location a path lies under keeps
- * its access rules, authentication and return even when an exact or
- * extension location takes the request (a ".php" under a denied prefix
- * never reaches PHP-FPM). */
+ * authentication, then rewrites (rewrite.c) and "return". Settings are resolved
+ * at load time (conf.c: a location's own, else its vhost's); what depends on
+ * the path is resolved here: the longest prefix location a path lies under
+ * keeps its access rules, authentication and return even when an exact,
+ * regex or extension location takes the request (a ".php" under a denied
+ * prefix never reaches PHP-FPM). */
 #include "first.h"
 #include "router.h"
 #include "acme.h"

@@ -61,6 +61,47 @@ static void test_regex_limit_is_a_non_match(void)
     pt_regex_free(rx);
 }
 
+/* The literals portico checks before calling PCRE2 must never turn a match
+ * into a non-match: each pattern against paths it matches and does not. */
+static void test_literal_prefilter_agrees_with_pcre2(void)
+{
+    static const struct {
+        const char *re;
+        bool caseless;
+        const char *path;
+        int want;
+    } rows[] = {
+        {"^/app/(.+)\\.php$", false, "/app/x.php", 1},
+        {"^/app/(.+)\\.php$", false, "/apx/x.php", 0},
+        {"^/app/(.+)\\.php$", false, "/app/x.phps", 0},
+        {"^/ab?c", false, "/ac", 1}, /* an optional literal ends the prefix */
+        {"^/ab*c", false, "/ac", 1},
+        {"^/ab{0,2}c", false, "/ac", 1},
+        {"^/ab+c", false, "/abbc", 1},
+        {"(?i)^/IMG/", false, "/img/a", 1}, /* a leading (?i) folds the literals */
+        {"^/IMG/", true, "/Img/a", 1},
+        {"\\.PHP$", true, "/a.php", 1},
+        {"^/a|\\.b$", false, "/x.b", 1},       /* top-level alternatives: no literals */
+        {"(?x) \\.php $", false, "/a.php", 1}, /* (?x): spaces are not literals */
+        {"^/a(?i)B", false, "/ab", 1},
+        {"x\\$", false, "/ax$", 1}, /* an escaped '$' anchors nothing */
+        {"\\\\$", false, "/a\\", 1},
+        {"[.]php$", false, "/a.php", 1},
+        {"\\Q.php\\E$", false, "/a.php", 1},
+        {"^/[]a]b", false, "/]b", 1},
+        {"\\d$", false, "/a1", 1},
+        {"php$", false, "/a.php\n", 1}, /* '$' before a final newline is PCRE2's */
+    };
+    char err[512];
+    for (size_t i = 0; i < PT_ARRAY_LEN(rows); i++) {
+        pt_regex *rx = pt_regex_compile(rows[i].re, rows[i].caseless, err, sizeof(err));
+        int got = rx ? pt_regex_match(rx, rows[i].path, strlen(rows[i].path), NULL, 0) : -1;
+        ok(got == rows[i].want, "row %zu: %s%s matches: %d (got %d)", i, rows[i].re,
+           rows[i].caseless ? " (caseless)" : "", rows[i].want, got);
+        pt_regex_free(rx);
+    }
+}
+
 static const char *where(const pt_vhost *v, const char *path)
 {
     const pt_location *l = pt_locate(v, path, strlen(path));
@@ -142,6 +183,7 @@ int main(void)
     test_regex_captures_and_case();
     test_regex_errors_name_the_offset();
     test_regex_limit_is_a_non_match();
+    test_literal_prefilter_agrees_with_pcre2();
     test_precedence_table();
     test_rewrite_parse();
     return tap_done();
