@@ -1899,6 +1899,9 @@ static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_ph
             return -1;
         if (pt_router_parse_return(config_setting_get_string(s), r, why, sizeof(why)) < 0)
             return fail_at(x, s, "%s", why);
+        /* captures belong to a regex location (checked there) */
+        if (!is_loc && r->text && pt_rewrite_check_refs(r->text, NULL, why, sizeof(why)) < 0)
+            return fail_at(x, s, "return: %s", why);
         r->http_only = s == sh;
         ph->ret = r;
         ph->ret_own = is_loc;

@@ -317,6 +317,8 @@ class ConfigErrors(unittest.TestCase):
                    'captures need a regex location')
         self.check('locations = ( { prefix = "/a/";\n rewrite = [ "^/x /y nope" ]; } );\n',
                    "p.conf:3: rewrite '^/x /y nope': unknown flag")
+        self.check('vhosts = ( { default = true;\n return = "301 /$1"; } );\n',
+                   "p.conf:3: return: '$1': captures need a regex location")
         self.check('locations = (\n { regex = "^/a"; iregex = "^/b"; } );\n',
                    'exactly one of prefix, exact, extension, regex or iregex')
 
