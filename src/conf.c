@@ -1992,6 +1992,40 @@ static int get_compress(load_ctx *x, const config_setting_t *g, pt_compress_cfg 
     return 0;
 }
 
+/* alias = "/srv/images/$1" in a regex location (nginx's alias with
+ * captures): the directory before the first capture, which must exist, and
+ * the rest, expanded per request (rewrite.c). Static files only. */
+static int get_regex_alias(load_ctx *x, const config_setting_t *g, const config_setting_t *s,
+                           pt_location *l)
+{
+    const char *v = config_setting_get_string(s), *d = strchr(v, '$');
+    char why[700];
+    if (member(g, "root"))
+        return fail_at(x, s, "a location takes 'root' or 'alias', not both");
+    if (l->handler != PT_H_STATIC)
+        return fail_at(x, s, "the alias of a regex location serves static files only");
+    if (!d || !pt_rewrite_ref_len(d))
+        return fail_at(x, s,
+                       "the alias of a regex location names the file with a capture: "
+                       "\"/srv/images/$1\"");
+    const char *slash = d;
+    while (slash > v && slash[-1] != '/')
+        slash--;
+    if (slash == v)
+        return fail_at(x, s, "alias '%s' must start with a directory", v);
+    if (pt_rewrite_check_refs(slash, l->rx, why, sizeof(why)) < 0)
+        return fail_at(x, s, "alias: %s", why);
+    char *dir = xstrdup(x, v);
+    if (!dir)
+        return -1;
+    dir[slash - v] = '\0';
+    int rc = resolve_dir(x, s, "alias", dir, &l->alias);
+    free(dir);
+    if (rc < 0 || !(l->alias_tmpl = xstrdup(x, slash)))
+        return -1;
+    return 0;
+}
+
 /* alias = "/usr/share/cgit/": a prefix location's own directory for what
  * follows the prefix (nginx's alias, lighttpd's alias.url). For a gateway it
  * is the script directory, the same as "dir". */
@@ -2000,8 +2034,11 @@ static int get_alias(load_ctx *x, const config_setting_t *g, pt_location *l)
     const config_setting_t *s = member(g, "alias");
     if (!s)
         return 0;
+    if (l->match == PT_MATCH_REGEX)
+        return get_regex_alias(x, g, s, l);
     if (l->match != PT_MATCH_PREFIX)
-        return fail_at(x, s, "'alias' only applies to prefix locations");
+        return fail_at(x, s,
+                       "'alias' only applies to prefix locations (and regex ones, with captures)");
     if (member(g, "root"))
         return fail_at(x, s, "a location takes 'root' or 'alias', not both");
     if (member(g, "dir") || member(g, "program"))
@@ -3932,6 +3969,7 @@ void pt_config_free(pt_config *c)
             pt_location *l = &v->locs[j];
             free(l->pattern);
             pt_regex_free(l->rx);
+            free(l->alias_tmpl);
             pt_rewrites_free(l->rewrites);
             free(l->root);
             free(l->alias);

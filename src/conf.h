@@ -171,6 +171,9 @@ typedef struct pt_location {
     struct pt_regex *rx;          /* PT_MATCH_REGEX: compiled once, here */
     struct pt_rewrites *rewrites; /* "rewrite": NULL none */
     bool stop;                    /* a prefix that wins over regex and extension locations */
+    /* alias of a regex location: the file below alias, with captures
+     * ("$1" of alias = "/srv/img/$1"); NULL for a prefix's alias */
+    char *alias_tmpl;
     pt_handler_kind handler;
     char *root; /* NULL: the vhost's root */
     /* alias (prefix locations): the rest of the path after the prefix maps

@@ -658,6 +658,8 @@ static void index_reroute(pt_conn *c)
     if (!c->loc || c->path_len == 0 || c->path[c->path_len - 1] != '/')
         return;
     bool gw_dir = is_script_dir(c->loc);
+    if (c->loc->alias_tmpl)
+        return; /* a regex location's alias: its index files are static */
     if (c->loc->handler != PT_H_STATIC && !gw_dir)
         return;
     /* when every candidate stays static, the static handler finds the

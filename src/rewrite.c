@@ -164,6 +164,55 @@ size_t pt_rewrite_put_ref(const pt_rewrite_caps *k, const char *t, size_t rlen, 
     return at;
 }
 
+long pt_rewrite_alias_rel(const pt_conn *c, const pt_location *l, const char *path, size_t len,
+                          char *buf, size_t cap)
+{
+    long ov[2 * PT_REGEX_NCAPS];
+    if (!l->rx || !l->alias_tmpl || !pt_regex_match(l->rx, path, len, ov, PT_REGEX_NCAPS))
+        return -1;
+    size_t at = 0;
+    for (const char *t = l->alias_tmpl; *t;) {
+        size_t n = pt_rewrite_ref_len(t);
+        int g = n ? (n == 2 ? t[1] - '0' : pt_regex_group(l->rx, t + 2, n - 3)) : -1;
+        const char *v = t;
+        size_t vlen = 1;
+        if (n) {
+            /* a file name, not a URI: the capture's bytes as they are */
+            bool set = g >= 0 && g < PT_REGEX_NCAPS && ov[2 * g] >= 0;
+            v = set ? path + ov[2 * g] : "";
+            vlen = set ? (size_t)(ov[2 * g + 1] - ov[2 * g]) : 0;
+        }
+        if (at + vlen + 2 > cap)
+            return -1;
+        memcpy(buf + at, v, vlen);
+        at += vlen;
+        t += n ? n : 1;
+    }
+    buf[at] = '\0';
+    /* captures of a normalised path may still join into ".." ("$1$1" of
+     * "."): no segment climbs, and dotfiles stay hidden as in the root */
+    bool allow_dot = l->allow_dotfiles >= 0 ? l->allow_dotfiles : c->vhost->allow_dotfiles;
+    size_t i = 0;
+    while (i < at && buf[i] == '/')
+        i++;
+    memmove(buf, buf + i, at - i + 1);
+    at -= i;
+    for (size_t s = 0; s < at;) {
+        size_t e = s;
+        while (e < at && buf[e] != '/')
+            e++;
+        if (e > s && buf[s] == '.' &&
+            (!allow_dot || e - s == 1 || (e - s == 2 && buf[s + 1] == '.')))
+            return -1;
+        s = e + 1;
+    }
+    if (at == 0) {
+        buf[at++] = '.';
+        buf[at] = '\0';
+    }
+    return (long)at;
+}
+
 /* The replacement of rule r with the captures k, plus the request's query
  * when the replacement sets none ("?" at its end: no query). -1: too long. */
 static long expand(const pt_conn *c, const pt_rewrite_rule *r, const pt_rewrite_caps *k, char *out,

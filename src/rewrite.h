@@ -8,6 +8,7 @@
 #include "regex.h"
 
 struct pt_conn;
+struct pt_location;
 
 /* no flag: go on with the next rule on the new path, then look the
  * location up again if the path changed (as nginx) */
@@ -52,6 +53,14 @@ void pt_rewrite_loc_caps(const struct pt_conn *c, pt_rewrite_caps *k);
  * non-ASCII. Returns the new at. */
 size_t pt_rewrite_put_ref(const pt_rewrite_caps *k, const char *t, size_t rlen, char *out,
                           size_t at, size_t cap);
+
+/* The name below l->alias that a regex location's alias (l->alias_tmpl)
+ * gives path (len bytes), with the captures inserted as they are, into buf
+ * (cap bytes; "." for the directory itself): its length, or -1 when the
+ * regex does not match path, the name is too long, or a segment would be
+ * "..", or a dotfile under c's allow_dotfiles = false. */
+long pt_rewrite_alias_rel(const struct pt_conn *c, const struct pt_location *l, const char *path,
+                          size_t len, char *buf, size_t cap);
 
 typedef enum pt_rewrite_rc {
     PT_RWR_NONE,     /* no rule changed the path */

@@ -76,6 +76,17 @@ int pt_router_base(const pt_conn *c, const pt_location *l, const char *path, siz
     const pt_vhost *v = c->vhost;
     size_t off = 1;
     *own = false;
+    if (l && l->alias_tmpl) {
+        /* a regex location's alias: the name its captures make */
+        static char name[PATH_MAX];
+        if (pt_rewrite_alias_rel(c, l, path, len, name, sizeof(name)) < 0)
+            return -1;
+        *root = l->alias;
+        *rel = name;
+        *fd = open(*root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        *own = *fd >= 0;
+        return *fd < 0 ? -1 : 0;
+    }
     if (l && l->alias) {
         ssize_t o = pt_router_alias_rel(l->pattern, l->pattern_len, path, len);
         if (o < 0)

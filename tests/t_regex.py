@@ -5,7 +5,9 @@ Covered: the precedence table of portico.conf(5) row by row (exact, a
 stopping prefix, regex and extension locations in configuration order,
 the longest prefix); iregex matching any case; a regex matched on the
 decoded, normalised path; $1..$9 and ${name} in return targets,
-percent-encoded again; rewrite with last (re-routed, the query kept or
+percent-encoded again; alias with captures (files beneath the alias
+directory, try_files there, no ".." or dotfile made of captures); rewrite
+with last (re-routed, the query kept or
 replaced, "?" dropping it), no flag, break (the same location), redirect,
 permanent and an absolute URL, a rewrite loop ending in 500; a
 catastrophic-backtracking pattern against a long path answered (no match)
@@ -197,6 +199,52 @@ class Rewrite(unittest.TestCase):
         self.assertEqual(get(self.port, '/rw/other').status, 404)
 
 
+class RegexAlias(unittest.TestCase):
+    """nginx's "location ~ ^/users/(.+\\.png)$ { alias /srv/img/$1; }": the
+    captures name the file beneath the alias directory, never above it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-rxalias-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        os.chmod(cls.base, 0o755)
+        cls.img = os.path.join(cls.base, 'img')
+        os.makedirs(os.path.join(cls.img, 'sub'))
+        for rel, body in (('img/a.png', 'png a\n'), ('img/sub/b.png', 'png b\n'),
+                          ('img/.h.png', 'hidden\n'), ('secret.png', 'SECRET\n')):
+            with open(os.path.join(cls.base, rel), 'w') as f:
+                f.write(body)
+        conf = r'''
+locations = (
+  { regex = "^/users/(?<name>.+\\.png)$"; alias = "%(img)s/${name}"; },
+  { regex = "^/x(.)(.)/(.*)$"; alias = "%(img)s/$1$2/$3"; follow_symlinks = true; },
+  { regex = "^/tf/(.*)$"; alias = "%(img)s/$1"; try_files = [ "$uri", "=410" ]; }
+);
+''' % {'img': cls.img}
+        harness.start_class_server(cls, conf=conf)
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def test_captures_name_the_file(self):
+        for path, body in (('/users/a.png', b'png a\n'), ('/users/sub/b.png', b'png b\n'),
+                           ('/tf/a.png', b'png a\n')):
+            r = get(self.port, path)
+            self.assertEqual((r.status, r.body), (200, body), path)
+        self.assertEqual(get(self.port, '/users/nope.png').status, 404)
+
+    def test_try_files_looks_below_the_alias(self):
+        self.assertEqual(get(self.port, '/tf/nope.png').status, 410)
+
+    def test_captures_cannot_climb_or_show_dotfiles(self):
+        # "$1$2" of "/x../secret.png" would be "../secret.png"
+        r = get(self.port, '/x../secret.png')
+        self.assertEqual(r.status, 404, r.raw)
+        self.assertNotIn(b'SECRET', r.raw)
+        self.assertEqual(get(self.port, '/users/.h.png').status, 404)
+
+
 PHP = '''<?php
 header('Content-Type: application/json');
 echo json_encode(array(
@@ -319,6 +367,10 @@ class ConfigErrors(unittest.TestCase):
                    "p.conf:3: rewrite '^/x /y nope': unknown flag")
         self.check('vhosts = ( { default = true;\n return = "301 /$1"; } );\n',
                    "p.conf:3: return: '$1': captures need a regex location")
+        self.check('locations = (\n { regex = "^/(.*)$"; alias = "/tmp/"; } );\n',
+                   'p.conf:3: the alias of a regex location names the file with a capture')
+        self.check('locations = (\n { regex = "^/(.*)$"; handler = "cgi"; alias = "/tmp/$1"; } );\n',
+                   'p.conf:3: the alias of a regex location serves static files only')
         self.check('locations = (\n { regex = "^/a"; iregex = "^/b"; } );\n',
                    'exactly one of prefix, exact, extension, regex or iregex')
 
