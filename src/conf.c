@@ -30,6 +30,8 @@
 #include "rootfile.h"
 #include "router.h"
 #include "phases.h"
+#include "regex.h"
+#include "rewrite.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- schema */
@@ -150,6 +152,10 @@ static const key_spec location_keys[] = {
     {"prefix", K_STR, NULL},
     {"exact", K_STR, NULL},
     {"extension", K_STR, NULL},
+    {"regex", K_STR, NULL},
+    {"iregex", K_STR, NULL},
+    {"stop", K_BOOL, NULL},
+    {"rewrite", K_STRS, NULL},
     {"handler", K_STR, NULL},
     {"root", K_STR, NULL},
     {"alias", K_STR, NULL},
@@ -1382,7 +1388,10 @@ static int build_fcache(load_ctx *x, const config_setting_t *root)
 
 static const char *match_name(pt_match_kind m)
 {
-    return m == PT_MATCH_EXACT ? "exact" : m == PT_MATCH_EXT ? "extension" : "prefix";
+    return m == PT_MATCH_EXACT   ? "exact"
+           : m == PT_MATCH_EXT   ? "extension"
+           : m == PT_MATCH_REGEX ? "regex"
+                                 : "prefix";
 }
 
 /* RFC 3875 §4.1 meta-variables, and anything a script may read, are
@@ -1915,6 +1924,9 @@ static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_ph
             return -1;
         if (pt_router_parse_return(config_setting_get_string(s), r, why, sizeof(why)) < 0)
             return fail_at(x, s, "%s", why);
+        /* captures belong to a regex location (checked there) */
+        if (!is_loc && r->text && pt_rewrite_check_refs(r->text, NULL, why, sizeof(why)) < 0)
+            return fail_at(x, s, "return: %s", why);
         r->http_only = s == sh;
         ph->ret = r;
         ph->ret_own = is_loc;
@@ -2005,6 +2017,40 @@ static int get_compress(load_ctx *x, const config_setting_t *g, pt_compress_cfg 
     return 0;
 }
 
+/* alias = "/srv/images/$1" in a regex location (nginx's alias with
+ * captures): the directory before the first capture, which must exist, and
+ * the rest, expanded per request (rewrite.c). Static files only. */
+static int get_regex_alias(load_ctx *x, const config_setting_t *g, const config_setting_t *s,
+                           pt_location *l)
+{
+    const char *v = config_setting_get_string(s), *d = strchr(v, '$');
+    char why[700];
+    if (member(g, "root"))
+        return fail_at(x, s, "a location takes 'root' or 'alias', not both");
+    if (l->handler != PT_H_STATIC)
+        return fail_at(x, s, "the alias of a regex location serves static files only");
+    if (!d || !pt_rewrite_ref_len(d))
+        return fail_at(x, s,
+                       "the alias of a regex location names the file with a capture: "
+                       "\"/srv/images/$1\"");
+    const char *slash = d;
+    while (slash > v && slash[-1] != '/')
+        slash--;
+    if (slash == v)
+        return fail_at(x, s, "alias '%s' must start with a directory", v);
+    if (pt_rewrite_check_refs(slash, l->rx, why, sizeof(why)) < 0)
+        return fail_at(x, s, "alias: %s", why);
+    char *dir = xstrdup(x, v);
+    if (!dir)
+        return -1;
+    dir[slash - v] = '\0';
+    int rc = resolve_dir(x, s, "alias", dir, &l->alias);
+    free(dir);
+    if (rc < 0 || !(l->alias_tmpl = xstrdup(x, slash)))
+        return -1;
+    return 0;
+}
+
 /* alias = "/usr/share/cgit/": a prefix location's own directory for what
  * follows the prefix (nginx's alias, lighttpd's alias.url). For a gateway it
  * is the script directory, the same as "dir". */
@@ -2013,8 +2059,11 @@ static int get_alias(load_ctx *x, const config_setting_t *g, pt_location *l)
     const config_setting_t *s = member(g, "alias");
     if (!s)
         return 0;
+    if (l->match == PT_MATCH_REGEX)
+        return get_regex_alias(x, g, s, l);
     if (l->match != PT_MATCH_PREFIX)
-        return fail_at(x, s, "'alias' only applies to prefix locations");
+        return fail_at(x, s,
+                       "'alias' only applies to prefix locations (and regex ones, with captures)");
     if (member(g, "root"))
         return fail_at(x, s, "a location takes 'root' or 'alias', not both");
     if (member(g, "dir") || member(g, "program"))
@@ -2028,13 +2077,52 @@ static int get_alias(load_ctx *x, const config_setting_t *g, pt_location *l)
     return 0;
 }
 
+/* regex, iregex, stop and rewrite (locate.c, rewrite.c): a pattern
+ * compiled once, here; its errors name the offset PCRE2 stopped at */
+static int get_regex_keys(load_ctx *x, const config_setting_t *g, const config_setting_t *ps,
+                          pt_location *l)
+{
+    const config_setting_t *s;
+    char why[700];
+    if (l->match == PT_MATCH_REGEX &&
+        !(l->rx = pt_regex_compile(l->pattern, member(g, "iregex") != NULL, why, sizeof(why))))
+        return fail_at(x, ps, "%s", why);
+    if ((s = member(g, "stop"))) {
+        if (l->match != PT_MATCH_PREFIX)
+            return fail_at(x, s, "'stop' only applies to prefix locations");
+        l->stop = config_setting_get_bool(s);
+    }
+    if ((s = member(g, "rewrite"))) {
+        unsigned n = (unsigned)config_setting_length(s);
+        if (!(l->rewrites = xcalloc(x, 1, sizeof(*l->rewrites))) ||
+            !(l->rewrites->rules = xcalloc(x, n ? n : 1, sizeof(*l->rewrites->rules))))
+            return -1;
+        for (unsigned i = 0; i < n; i++) {
+            const config_setting_t *el = config_setting_get_elem(s, i);
+            if (pt_rewrite_parse(config_setting_get_string(el), &l->rewrites->rules[i], why,
+                                 sizeof(why)) < 0)
+                return fail_at(x, el, "%s", why);
+            l->rewrites->n++;
+        }
+    }
+    /* "return 301 /new/$1": the groups must be the location's own */
+    if (l->ph.ret_own && l->ph.ret->text &&
+        pt_rewrite_check_refs(l->ph.ret->text, l->rx, why, sizeof(why)) < 0)
+        return fail_at(x, member(g, "return") ? member(g, "return") : member(g, "return_http"),
+                       "return: %s", why);
+    return 0;
+}
+
 static int build_location(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
 {
     static const struct {
         const char *key;
         pt_match_kind kind;
-    } kinds[] = {
-        {"prefix", PT_MATCH_PREFIX}, {"exact", PT_MATCH_EXACT}, {"extension", PT_MATCH_EXT}};
+    } kinds[] = {{"prefix", PT_MATCH_PREFIX},
+                 {"exact", PT_MATCH_EXACT},
+                 {"extension", PT_MATCH_EXT},
+                 {"regex", PT_MATCH_REGEX},
+                 {"iregex", PT_MATCH_REGEX}};
     const config_setting_t *ps = NULL, *s;
     const char *pat, *h = "static";
     int found = 0;
@@ -2046,11 +2134,15 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
             found++;
         }
     if (found != 1)
-        return fail_at(x, g, "a location needs exactly one of prefix, exact or extension");
+        return fail_at(x, g,
+                       "a location needs exactly one of prefix, exact, extension, regex or iregex");
     pat = config_setting_get_string(ps);
     if (l->match == PT_MATCH_EXT) {
         if (pat[0] != '.' || pat[1] == '\0' || strchr(pat, '/'))
             return fail_at(x, ps, "extension '%s' must start with '.' and contain no '/'", pat);
+    } else if (l->match == PT_MATCH_REGEX) {
+        if (!pat[0])
+            return fail_at(x, ps, "an empty regex would match every path: use prefix = \"/\"");
     } else if (pat[0] != '/') {
         return fail_at(x, ps, "%s '%s' must start with '/'", match_name(l->match), pat);
     }
@@ -2062,7 +2154,7 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     if (get_limits(x, g, &l->limit_conn, &l->limit_req) < 0)
         return -1;
     l->ph = d->ph;
-    if (get_phases(x, g, true, &l->ph) < 0)
+    if (get_phases(x, g, true, &l->ph) < 0 || get_regex_keys(x, g, ps, l) < 0)
         return -1;
     /* an exact or extension location cannot lift the authentication of
      * the prefix it lies under (see portico.conf(5), REQUEST PHASES) */
@@ -3907,6 +3999,9 @@ void pt_config_free(pt_config *c)
         for (size_t j = 0; j < v->nlocs; j++) {
             pt_location *l = &v->locs[j];
             free(l->pattern);
+            pt_regex_free(l->rx);
+            free(l->alias_tmpl);
+            pt_rewrites_free(l->rewrites);
             free(l->root);
             free(l->alias);
             free(l->cgi_dir);
@@ -4019,6 +4114,8 @@ const pt_location *pt_config_location(const pt_vhost *v, const char *path, size_
                 (!ext || pl > ext->pattern_len))
                 ext = l;
             break;
+        case PT_MATCH_REGEX:
+            break; /* requests go through pt_locate (locate.c) */
         case PT_MATCH_PREFIX:
             if (pl <= len && memcmp(path, l->pattern, pl) == 0 && (!pre || pl > pre->pattern_len))
                 pre = l;

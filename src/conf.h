@@ -10,7 +10,13 @@
 #include "alog.h"
 #include <sys/socket.h>
 
-typedef enum pt_match_kind { PT_MATCH_PREFIX, PT_MATCH_EXACT, PT_MATCH_EXT } pt_match_kind;
+/* PT_MATCH_REGEX: "regex" / "iregex", PCRE2 on the normalised path (regex.c) */
+typedef enum pt_match_kind {
+    PT_MATCH_PREFIX,
+    PT_MATCH_EXACT,
+    PT_MATCH_EXT,
+    PT_MATCH_REGEX
+} pt_match_kind;
 /* fastcgi, scgi and uwsgi reach a backend (upstream_conn.c): one codec each;
  * status is the status page (status.c) */
 typedef enum pt_handler_kind {
@@ -164,8 +170,15 @@ typedef struct pt_compress_cfg {
 
 typedef struct pt_location {
     pt_match_kind match;
-    char *pattern; /* "/prefix/", "/exact", ".ext" */
+    char *pattern; /* "/prefix/", "/exact", ".ext", or the regex */
     size_t pattern_len;
+    /* regex locations, rewrites and stop (locate.c, rewrite.c) */
+    struct pt_regex *rx;          /* PT_MATCH_REGEX: compiled once, here */
+    struct pt_rewrites *rewrites; /* "rewrite": NULL none */
+    bool stop;                    /* a prefix that wins over regex and extension locations */
+    /* alias of a regex location: the file below alias, with captures
+     * ("$1" of alias = "/srv/img/$1"); NULL for a prefix's alias */
+    char *alias_tmpl;
     pt_handler_kind handler;
     /* its interface (handler.h), found by name at load */
     const struct pt_handler *h;
@@ -408,8 +421,10 @@ void pt_config_free(pt_config *c);
 /* The vhost for a Host value (port, trailing dot stripped, case-insensitive):
  * exact name, then the longest wildcard suffix, then the default. */
 const pt_vhost *pt_config_vhost(const pt_config *c, const char *host, size_t len);
-/* The location for a normalised path: exact match, then extension (of the
- * last path segment), then the longest prefix; NULL when none matches. */
+/* The location for a normalised path without regex locations, stop and
+ * PATH_INFO segments (unit tests, fuzzers): exact match, then extension (of
+ * the last path segment), then the longest prefix; NULL when none matches.
+ * Requests use pt_locate (locate.h). */
 const pt_location *pt_config_location(const pt_vhost *v, const char *path, size_t len);
 
 #endif

@@ -5,6 +5,7 @@
  * the response is flushed. */
 #include "first.h"
 #include "conn.h"
+#include "locate.h"
 #include "alog.h"
 #include "handler.h"
 #include "h1_resp.h"
@@ -535,27 +536,10 @@ static void dispatch(pt_conn *c)
     pt_handler_start(c);
 }
 
-/* Location for a normalised path. Extension rules also match a segment in
- * the middle ("/index.cgi/extra": the script segment, the rest is
- * PATH_INFO); an exact match still wins. */
+/* Location for a normalised path: the precedence lives in locate.c. */
 static const pt_location *route(const pt_vhost *v, const char *path, size_t len)
 {
-    const pt_location *l = pt_config_location(v, path, len);
-    if (l && l->match != PT_MATCH_PREFIX)
-        return l;
-    for (size_t i = 0; i < len; i++) {
-        if (path[i] != '/' || i == 0)
-            continue;
-        for (size_t k = 0; k < v->nlocs; k++) {
-            const pt_location *e = &v->locs[k];
-            if (e->match != PT_MATCH_EXT || e->pattern_len >= i)
-                continue;
-            if (memcmp(path + i - e->pattern_len, e->pattern, e->pattern_len) == 0 &&
-                path[i - e->pattern_len - 1] != '/')
-                return e;
-        }
-    }
-    return l;
+    return pt_locate(v, path, len);
 }
 
 /* A directory whose index file is served by a gateway ("index.php" with a
@@ -624,6 +608,8 @@ static void index_reroute(pt_conn *c)
     if (!c->loc || c->path_len == 0 || c->path[c->path_len - 1] != '/')
         return;
     bool gw_dir = is_script_dir(c->loc);
+    if (c->loc->alias_tmpl)
+        return; /* a regex location's alias: its index files are static */
     if (!handler_wants(c->loc, PT_HF_FILES) && !gw_dir)
         return;
     /* when every candidate stays static, the static handler finds the

@@ -5,6 +5,7 @@
  * cgi.c and fcgi.c differ only in how bytes reach the program. */
 #include "first.h"
 #include "gw.h"
+#include "regex.h"
 #include "router.h"
 #include "body.h"
 #include "conn.h"
@@ -304,8 +305,9 @@ static bool is_hidden_seg(const char *p, size_t len)
  * was opened; the script's fd goes to *fd (the caller runs what was
  * checked). Returns 0 or an HTTP status; *script_len = bytes of rel
  * naming the script. An extension rule names only files with it. */
-static int walk(int basefd, const char *base, const char *rel, size_t rlen, const pt_location *loc,
-                bool allow_dot, bool follow, size_t *script_len, int *fd, int *dirfd)
+static int walk(int basefd, const char *base, const char *path, const char *rel, size_t rlen,
+                const pt_location *loc, bool allow_dot, bool follow, size_t *script_len, int *fd,
+                int *dirfd)
 {
     char buf[PATH_MAX];
     if (rlen >= sizeof(buf))
@@ -335,9 +337,15 @@ static int walk(int basefd, const char *base, const char *rel, size_t rlen, cons
             break;
         }
         if (S_ISREG(st.st_mode)) {
-            if (loc->match == PT_MATCH_EXT &&
+            bool wrong_ext =
+                loc->match == PT_MATCH_EXT &&
                 (j - i <= loc->pattern_len ||
-                 memcmp(rel + j - loc->pattern_len, loc->pattern, loc->pattern_len) != 0)) {
+                 memcmp(rel + j - loc->pattern_len, loc->pattern, loc->pattern_len) != 0);
+            /* a regex location's script is a path its regex matches: "\.php$"
+             * never runs "/up/img.png" for "/up/img.png/x.php" */
+            bool wrong_rx = loc->match == PT_MATCH_REGEX &&
+                            !pt_regex_match(loc->rx, path, (size_t)(rel + j - path), NULL, 0);
+            if (wrong_ext || wrong_rx) {
                 close(f);
                 rc = 404;
                 break;
@@ -466,7 +474,7 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             if (basefd < 0)
                 st = pt_resolve_status(errno);
             else
-                st = walk(basefd, base, rel, rlen, loc, allow_dot,
+                st = walk(basefd, base, path, rel, rlen, loc, allow_dot,
                           pt_resolve_follow(c->vhost, loc->follow_symlinks >= 0 ? loc : pol), &slen,
                           &r->fd, &r->dir_fd);
             r->dir_fd_owned = r->dir_fd >= 0;

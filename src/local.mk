@@ -28,6 +28,9 @@ src_libportico_a_SOURCES = \
 	src/htpasswd.c src/htpasswd.h \
 	src/authq.c src/authq.h \
 	src/router.c src/router.h \
+	src/regex.c src/regex.h \
+	src/rewrite.c src/rewrite.h \
+	src/locate.c src/locate.h \
 	src/proxyproto.c src/proxyproto.h \
 	src/realip.c src/realip.h \
 	src/phases.c src/phases.h \
@@ -71,3 +74,6 @@ PT_LIBS += $(LIBCRYPTO_LIBS) $(LIBCRYPT_LIBS)
 # compression on the fly (compress.c): zlib and libbrotlienc
 src_portico_LDADD += $(ZLIB_LIBS) $(BROTLIENC_LIBS)
 PT_LIBS += $(ZLIB_LIBS) $(BROTLIENC_LIBS)
+# regex locations and rewrites (regex.c): PCRE2
+src_portico_LDADD += $(PCRE2_LIBS)
+PT_LIBS += $(PCRE2_LIBS)

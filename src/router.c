@@ -1,12 +1,12 @@
 /* router.c: the request phases between the location and the handler, in
  * the order nginx and lighttpd users expect: the real client address
  * (X-Forwarded-For from a trusted proxy, realip.c), access rules, then HTTP Basic
- * authentication, then "return". Settings are resolved at load time
- * (conf.c: a location's own, else its vhost's); what depends on the path
- * is resolved here: the longest prefix location a path lies under keeps
- * its access rules, authentication and return even when an exact or
- * extension location takes the request (a ".php" under a denied prefix
- * never reaches PHP-FPM). */
+ * authentication, then rewrites (rewrite.c) and "return". Settings are resolved
+ * at load time (conf.c: a location's own, else its vhost's); what depends on
+ * the path is resolved here: the longest prefix location a path lies under
+ * keeps its access rules, authentication and return even when an exact,
+ * regex or extension location takes the request (a ".php" under a denied
+ * prefix never reaches PHP-FPM). */
 #include "first.h"
 #include "router.h"
 #include "acme.h"
@@ -18,6 +18,7 @@
 #include "realip.h"
 #include "phases.h"
 #include "resolve.h"
+#include "rewrite.h"
 #include "util.h"
 
 #include <openssl/crypto.h>
@@ -75,6 +76,17 @@ int pt_router_base(const pt_conn *c, const pt_location *l, const char *path, siz
     const pt_vhost *v = c->vhost;
     size_t off = 1;
     *own = false;
+    if (l && l->alias_tmpl) {
+        /* a regex location's alias: the name its captures make */
+        static char name[PATH_MAX];
+        if (pt_rewrite_alias_rel(c, l, path, len, name, sizeof(name)) < 0)
+            return -1;
+        *root = l->alias;
+        *rel = name;
+        *fd = open(*root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        *own = *fd >= 0;
+        return *fd < 0 ? -1 : 0;
+    }
     if (l && l->alias) {
         ssize_t o = pt_router_alias_rel(l->pattern, l->pattern_len, path, len);
         if (o < 0)
@@ -351,13 +363,14 @@ int pt_router_parse_return(const char *text, pt_return_cfg *r, char *why, size_t
     /* only the variables we know: a typo fails at load time, not per request */
     for (const char *p = end; (p = strchr(p, '$')); p++) {
         static const char *const vars[] = {"$request_uri", "$uri", "$host", "$scheme"};
-        bool ok = false;
+        /* captures ($1, ${name}): checked against the location's regex */
+        bool ok = pt_rewrite_ref_len(p) > 0;
         for (size_t i = 0; i < PT_ARRAY_LEN(vars) && !ok; i++)
             ok = strncmp(p, vars[i], strlen(vars[i])) == 0;
         if (!ok) {
             snprintf(why, whylen,
                      "return '%s': unknown variable at '%.20s' ($request_uri, $uri, $host, "
-                     "$scheme)",
+                     "$scheme, $1..$9, ${name})",
                      text, p);
             return -1;
         }
@@ -408,8 +421,18 @@ static size_t expand(pt_conn *c, const char *t, char *out, size_t cap, bool url)
         host.p = "localhost";
         host.len = 9;
     }
+    pt_rewrite_caps caps = {.rx = NULL};
+    bool caps_known = false;
     while (*t) {
-        if (strncmp(t, "$request_uri", 12) == 0) {
+        size_t rl = pt_rewrite_ref_len(t);
+        if (rl) {
+            /* a regex location's captures, from its match on the path */
+            if (!caps_known)
+                pt_rewrite_loc_caps(c, &caps);
+            caps_known = true;
+            at = pt_rewrite_put_ref(&caps, t, rl, out, at, cap);
+            t += rl;
+        } else if (strncmp(t, "$request_uri", 12) == 0) {
             /* origin-form, also for an absolute-form target (as REQUEST_URI) */
             pt_str ru = h->target;
             if (h->absolute_form && h->path.p >= ru.p && h->path.p <= ru.p + ru.len) {
@@ -556,8 +579,28 @@ static pt_route_rc try_files(pt_conn *c, const pt_try_files *t, bool has_body)
 /* the phases after authentication */
 static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
 {
+    bool broke = false;
+    if (c->loc->rewrites) {
+        char buf[4096];
+        int st = 0;
+        switch (pt_rewrite_run(c, buf, sizeof(buf), &st)) {
+        case PT_RWR_NONE:
+            break;
+        case PT_RWR_REROUTE:
+            return rerun(c, has_body, "rewrite: more than 10 internal redirects");
+        case PT_RWR_BREAK:
+            broke = true; /* as nginx's break: no return of this location either */
+            break;
+        case PT_RWR_REDIRECT:
+            answer(c, st, has_body, "Location", buf, strlen(buf), NULL, NULL, 0);
+            return PT_ROUTE_DONE;
+        case PT_RWR_ERROR:
+            pt_conn_reject(c, 500, "rewrite: invalid or too long a URI", has_body);
+            return PT_ROUTE_DONE;
+        }
+    }
     const pt_return_cfg *ret = c->loc->ph.ret_own ? c->loc->ph.ret : pre->ph.ret;
-    if (ret && !(ret->http_only && c->sock.tls)) {
+    if (ret && !broke && !(ret->http_only && c->sock.tls)) {
         do_return(c, ret, has_body);
         return PT_ROUTE_DONE;
     }

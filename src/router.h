@@ -43,7 +43,8 @@ ssize_t pt_router_alias_rel(const char *pat, size_t plen, const char *path, size
 
 /* The directory c->loc's paths map onto (a location's root or alias, or the
  * vhost's root) and the relative name of path in it, for the resolver:
- * *rel points into path ("." for the directory itself), *fd is an O_PATH fd
+ * *rel points into path ("." for the directory itself; for a regex
+ * location's alias, into a buffer the next call reuses), *fd is an O_PATH fd
  * (*own: the caller closes it). -1 when the path cannot map (404). */
 int pt_router_base(const struct pt_conn *c, const pt_location *l, const char *path, size_t len,
                    const char **root, int *fd, bool *own, const char **rel);

@@ -7,6 +7,7 @@
 #include "first.h"
 #include "static.h"
 #include "handler.h"
+#include "rewrite.h"
 #include "router.h"
 #include "conn.h"
 #include "dirlist.h"
@@ -636,7 +637,17 @@ void pt_static_serve(pt_conn *c)
         r.fd = -1;
         r.is_loc = true;
     }
-    if (c->loc && c->loc->alias) {
+    static char rx_name[PATH_MAX];
+    if (c->loc && c->loc->alias_tmpl) {
+        /* a regex location's alias: the name its captures make */
+        long n = pt_rewrite_alias_rel(c, c->loc, c->path, c->path_len, rx_name, sizeof(rx_name));
+        if (n < 0) {
+            pt_conn_reject(c, 404, "outside the alias", false);
+            return;
+        }
+        rel = rx_name;
+        rel_len = (size_t)n;
+    } else if (c->loc && c->loc->alias) {
         /* what follows the prefix, beneath the alias directory */
         ssize_t off =
             pt_router_alias_rel(c->loc->pattern, c->loc->pattern_len, c->path, c->path_len);

@@ -30,6 +30,7 @@ UNIT_TESTS = \
 	tests/unit/test_htpasswd \
 	tests/unit/test_compress \
 	tests/unit/test_phases \
+	tests/unit/test_regex \
 	tests/unit/test_acme_json \
 	tests/unit/test_handler
 check_PROGRAMS += $(UNIT_TESTS)
@@ -61,6 +62,7 @@ tests_unit_test_access_LDADD = $(PT_LIBS)
 tests_unit_test_proxyproto_LDADD = $(PT_LIBS)
 tests_unit_test_htpasswd_LDADD = $(PT_LIBS)
 tests_unit_test_phases_LDADD = $(PT_LIBS)
+tests_unit_test_regex_LDADD = $(PT_LIBS)
 tests_unit_test_acme_json_LDADD = $(PT_LIBS)
 tests_unit_test_handler_LDADD = $(PT_LIBS)
 # the decoders check what compress.c codes
@@ -72,6 +74,7 @@ EXTRA_DIST += tests/unit/tap.h
 PY_TESTS = \
 	tests/t_phases2.py \
 	tests/t_apps.py \
+	tests/t_regex.py \
 	tests/t_cli.py \
 	tests/t_sendfile.py \
 	tests/t_http.py \

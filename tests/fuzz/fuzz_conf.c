@@ -86,7 +86,10 @@ static void check_config(const pt_config *c)
         for (size_t j = 0; j < v->nlocs; j++) {
             const pt_location *l = &v->locs[j];
             FZ_CHECK(l->pattern && l->pattern_len == strlen(l->pattern) && l->pattern_len > 0);
-            FZ_CHECK(l->match == PT_MATCH_EXT ? l->pattern[0] == '.' : l->pattern[0] == '/');
+            if (l->match == PT_MATCH_REGEX)
+                FZ_CHECK(l->rx != NULL);
+            else
+                FZ_CHECK(l->match == PT_MATCH_EXT ? l->pattern[0] == '.' : l->pattern[0] == '/');
             if (l->handler == PT_H_FASTCGI)
                 FZ_CHECK(l->backend >= c->backends && l->backend < c->backends + c->nbackends);
             FZ_CHECK(!l->root || l->root[0] == '/');

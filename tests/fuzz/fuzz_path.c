@@ -45,6 +45,8 @@ static bool loc_matches(const pt_location *l, const char *p, size_t n)
                memcmp(p + n - l->pattern_len, l->pattern, l->pattern_len) == 0;
     case PT_MATCH_PREFIX:
         return l->pattern_len <= n && memcmp(p, l->pattern, l->pattern_len) == 0;
+    case PT_MATCH_REGEX:
+        return false; /* pt_config_location leaves them to pt_locate */
     }
     return false;
 }

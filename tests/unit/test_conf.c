@@ -703,7 +703,8 @@ static void test_locations(void)
        "vhosts without locations inherit the top-level ones");
     pt_config_free(c);
     ok(fails_with("locations = (\n { prefix = \"/a/\"; exact = \"/b\"; } );", NULL,
-                  "t.conf:2: a location needs exactly one of prefix, exact or extension"),
+                  "t.conf:2: a location needs exactly one of prefix, exact, extension, regex or "
+                  "iregex"),
        "two match kinds rejected");
     ok(fails_with("locations = ( { handler = \"static\"; } );", NULL, "exactly one of"),
        "no match kind rejected");
