@@ -5,6 +5,7 @@
 #include "conf.h"
 #include "tls.h"
 #include "acme.h"
+#include "h1_head.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -131,6 +132,14 @@ static const key_spec limit_req_keys[] = {
         {"compress_min_length", K_SIZE, NULL}, {"compress_gzip_level", K_INT, NULL},               \
         {"compress_brotli_level", K_INT, NULL},
 
+/* the response cache (cache.c): at the top level and in a gateway location */
+#define CACHE_KEYS                                                                                 \
+    {"cache", K_BOOL, NULL}, {"cache_key", K_STR, NULL}, {"cache_methods", K_STRS, NULL},          \
+        {"cache_valid", K_STRS, NULL}, {"cache_lock_timeout", K_DUR, NULL},                        \
+        {"cache_use_stale", K_STRS, NULL}, {"cache_set_cookie", K_BOOL, NULL},                     \
+        {"cache_authorized", K_BOOL, NULL}, {"cache_status_header", K_BOOL, NULL},                 \
+        {"cache_purge", K_STRS, NULL},
+
 /* key, pt_fcache_cfg field, kind, default, min, max */
 #define FCACHE_AMOUNTS(X)                                                                          \
     X(max, max, K_INT, 1000, 0, 1000000)                                                           \
@@ -174,7 +183,7 @@ static const key_spec location_keys[] = {
     {"x_sendfile", K_BOOL, NULL},
     {"sendfile_dirs", K_STRS, NULL},
     {"internal", K_BOOL, NULL},
-    PHASE_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
+    PHASE_KEYS COMPRESS_KEYS CACHE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 #define H_CGI (1u << PT_H_CGI)
@@ -310,7 +319,10 @@ static const key_spec top_keys[] = {
     {"cgi_interpreters", K_STRS, NULL},
     {"backends", K_LIST, backend_keys},
     {"proxy_protocol", K_STRS, NULL},
-    PHASE_KEYS REALIP_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
+    {"cache_dir", K_STR, NULL},
+    {"cache_max_size", K_SIZE, NULL},
+    {"cache_entries", K_INT, NULL},
+    PHASE_KEYS REALIP_KEYS COMPRESS_KEYS CACHE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec *find_key(const key_spec *spec, const char *name)
@@ -348,6 +360,7 @@ typedef struct defaults {
     int limit_conn, limit_req; /* zones inherited by locations, -1 none */
     pt_phases ph;              /* access, auth_basic, return inherited */
     pt_compress_cfg compress;  /* inherited by vhosts and locations */
+    pt_cache_cfg cache;        /* inherited by gateway locations */
 } defaults;
 
 static int vfail(load_ctx *x, const char *where, const char *fmt, va_list ap) PT_PRINTF(3, 0);
@@ -1980,6 +1993,157 @@ static int get_compress(load_ctx *x, const config_setting_t *g, pt_compress_cfg 
     return 0;
 }
 
+/* --------------------------------------------------------- response cache */
+
+static void cache_defaults(pt_cache_cfg *z)
+{
+    memset(z, 0, sizeof(*z));
+    /* scheme, host, path and query: nginx's default key, decoded path */
+    snprintf(z->key, sizeof(z->key), "$scheme://$host$uri$is_args$args");
+    z->methods = 1u << PT_M_GET | 1u << PT_M_HEAD;
+    z->lock_timeout_ms = 5 * SEC;
+}
+
+static const char *const cache_method_names[] = {
+    [PT_M_GET] = "GET",     [PT_M_HEAD] = "HEAD",     [PT_M_POST] = "POST",
+    [PT_M_PUT] = "PUT",     [PT_M_DELETE] = "DELETE", [PT_M_OPTIONS] = "OPTIONS",
+    [PT_M_PATCH] = "PATCH",
+};
+
+static const char *str_elem(const config_setting_t *s, int i)
+{
+    return config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s)
+                                                        : config_setting_get_string_elem(s, i);
+}
+
+static int str_count(const config_setting_t *s)
+{
+    return config_setting_type(s) == CONFIG_TYPE_STRING ? 1 : config_setting_length(s);
+}
+
+/* cache_valid = ["200 302 10m", "404 1m", "any 30s"]: statuses, then a duration */
+static int get_cache_valid(load_ctx *x, const config_setting_t *s, pt_cache_cfg *z)
+{
+    z->nvalid = 0;
+    for (int i = 0; i < str_count(s); i++) {
+        char buf[256], *save = NULL, *tok[PT_CACHE_VALID_MAX + 1];
+        size_t nt = 0;
+        snprintf(buf, sizeof(buf), "%s", str_elem(s, i));
+        for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+            if (nt == PT_ARRAY_LEN(tok))
+                return fail_at(x, s, "cache_valid: too many statuses in '%s'", str_elem(s, i));
+            tok[nt++] = t;
+        }
+        uint64_t ms;
+        if (nt < 2 || pt_parse_duration_ms(tok[nt - 1], &ms) < 0)
+            return fail_at(x, s,
+                           "cache_valid: '%s' is not \"STATUS... DURATION\" (e.g. \"200 10m\")",
+                           str_elem(s, i));
+        for (size_t k = 0; k + 1 < nt; k++) {
+            int st = 0;
+            if (strcmp(tok[k], "any") != 0) {
+                char *end;
+                long v = strtol(tok[k], &end, 10);
+                if (*end || v < 200 || v > 599 || v == 206 || v == 304)
+                    return fail_at(x, s, "cache_valid: '%s' is not a cacheable status or \"any\"",
+                                   tok[k]);
+                st = (int)v;
+            }
+            if (z->nvalid == PT_CACHE_VALID_MAX)
+                return fail_at(x, s, "cache_valid: more than %d statuses", PT_CACHE_VALID_MAX);
+            z->valid[z->nvalid].status = st;
+            z->valid[z->nvalid++].ms = ms;
+        }
+    }
+    return 0;
+}
+
+/* The cache_* settings of group g over *z (what the level above gave). */
+static int get_cache(load_ctx *x, const config_setting_t *g, pt_cache_cfg *z)
+{
+    const config_setting_t *s;
+    opt_bool(g, "cache", &z->on);
+    opt_bool(g, "cache_set_cookie", &z->set_cookie);
+    opt_bool(g, "cache_authorized", &z->authorized);
+    opt_bool(g, "cache_status_header", &z->status_header);
+    if ((s = member(g, "cache_key"))) {
+        const char *k = config_setting_get_string(s);
+        if (!k[0] || strlen(k) >= sizeof(z->key))
+            return fail_at(x, s, "cache_key must be 1 to %zu bytes", sizeof(z->key) - 1);
+        snprintf(z->key, sizeof(z->key), "%s", k);
+    }
+    if ((s = member(g, "cache_methods"))) {
+        z->methods = 0;
+        for (int i = 0; i < str_count(s); i++) {
+            const char *m = str_elem(s, i);
+            size_t k = 0;
+            while (k < PT_ARRAY_LEN(cache_method_names) &&
+                   !(cache_method_names[k] && strcmp(cache_method_names[k], m) == 0))
+                k++;
+            if (k == PT_ARRAY_LEN(cache_method_names))
+                return fail_at(x, s, "cache_methods: unknown method '%s'", m);
+            z->methods |= 1u << k;
+        }
+    }
+    if ((s = member(g, "cache_valid")) && get_cache_valid(x, s, z) < 0)
+        return -1;
+    if ((s = member(g, "cache_lock_timeout")) &&
+        get_amount(x, s, K_DUR, 1, DAY, &z->lock_timeout_ms) < 0)
+        return -1;
+    if ((s = member(g, "cache_use_stale"))) {
+        z->stale_updating = z->stale_error = false;
+        for (int i = 0; i < str_count(s); i++) {
+            const char *v = str_elem(s, i);
+            if (strcmp(v, "updating") == 0)
+                z->stale_updating = true;
+            else if (strcmp(v, "error") == 0)
+                z->stale_error = true;
+            else if (strcmp(v, "off") != 0)
+                return fail_at(x, s, "cache_use_stale: '%s' is not updating, error or off", v);
+        }
+    }
+    if ((s = member(g, "cache_purge"))) {
+        z->npurge = 0;
+        for (int i = 0; i < str_count(s); i++) {
+            char rule[128], why[256];
+            if (z->npurge == PT_CACHE_PURGE_MAX)
+                return fail_at(x, s, "cache_purge: more than %d addresses", PT_CACHE_PURGE_MAX);
+            /* an address or CIDR block, parsed as an access rule (access.c) */
+            snprintf(rule, sizeof(rule), "allow %s", str_elem(s, i));
+            if (pt_access_parse(rule, &z->purge[z->npurge], why, sizeof(why)) < 0)
+                return fail_at(x, s, "cache_purge: %s", why);
+            z->npurge++;
+        }
+    }
+    return 0;
+}
+
+static int build_cache_zone(load_ctx *x, const config_setting_t *root)
+{
+    pt_config *c = x->c;
+    const config_setting_t *s;
+    long long n;
+    c->cache_max_size = 1 * GB;
+    c->cache_entries = 10000;
+    if ((s = member(root, "cache_dir"))) {
+        const char *v = config_setting_get_string(s);
+        if (!v[0])
+            return fail_at(x, s, "cache_dir must not be empty");
+        /* created by the master when missing (cache.c) */
+        if (!(c->cache_dir = resolve_path(x, s, v)))
+            return -1;
+    }
+    if ((s = member(root, "cache_max_size")) &&
+        get_amount(x, s, K_SIZE, 64 * KB, 1ULL << 50, &c->cache_max_size) < 0)
+        return -1;
+    if ((s = member(root, "cache_entries"))) {
+        if (get_int(x, s, 16, 16 * 1024 * 1024, &n) < 0)
+            return -1;
+        c->cache_entries = (uint32_t)n;
+    }
+    return 0;
+}
+
 /* alias = "/usr/share/cgit/": a prefix location's own directory for what
  * follows the prefix (nginx's alias, lighttpd's alias.url). For a gateway it
  * is the script directory, the same as "dir". */
@@ -2088,8 +2252,17 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     l->require_file = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
     opt_bool(g, "status_allow_remote", &l->status_allow_remote);
     opt_bool(g, "internal", &l->internal);
-    if (l->handler == PT_H_STATIC || l->handler == PT_H_STATUS)
+    if (l->handler == PT_H_STATIC || l->handler == PT_H_STATUS) {
+        if ((s = member(g, "cache")) && config_setting_get_bool(s))
+            return fail_at(x, s, "'cache' applies to gateway locations only");
         return 0;
+    }
+    l->cache = d->cache;
+    if (get_cache(x, g, &l->cache) < 0)
+        return -1;
+    if (l->cache.on && !x->c->cache_dir)
+        return fail_at(x, member(g, "cache") ? member(g, "cache") : g,
+                       "'cache' needs cache_dir (where the bodies are kept)");
     if (build_gateway(x, g, l) < 0)
         return -1;
     return l->handler == PT_H_CGI ? build_cgi(x, g, d, l) : build_fastcgi(x, g, l);
@@ -2779,6 +2952,9 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     compress_defaults(&d->compress);
     if (get_compress(x, root, &d->compress) < 0)
         return -1;
+    cache_defaults(&d->cache);
+    if (build_cache_zone(x, root) < 0 || get_cache(x, root, &d->cache) < 0)
+        return -1;
     d->limit_conn = d->limit_req = -1;
     if (get_limits(x, root, &d->limit_conn, &d->limit_req) < 0)
         return -1;
@@ -3461,6 +3637,10 @@ static int apply_cli(load_ctx *x, const pt_cli *cli)
         return -1;
     if (cli->compress && set_path(x, "--compress", "compress", "true") < 0)
         return -1;
+    /* --cache DIR: every gateway location, validity only as backends say */
+    if (cli->cache && (set_path(x, "--cache", "cache_dir", cli->cache) < 0 ||
+                       set_path(x, "--cache", "cache", "true") < 0))
+        return -1;
     if (apply_gateways(x, cli) < 0)
         return -1;
     for (size_t i = 0; i < cli->noverrides; i++)
@@ -3838,6 +4018,7 @@ void pt_config_free(pt_config *c)
     free(c->access_log);
     pt_alog_free(&c->access_log_format);
     free(c->tmp_dir);
+    free(c->cache_dir);
     free(c->acme_state_dir);
     free(c->mime_types);
     free(c->server_name);

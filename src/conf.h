@@ -157,6 +157,29 @@ typedef struct pt_compress_cfg {
     char types[PT_COMPRESS_TYPES_CAP]; /* compress_types: each NUL-terminated, then "" */
 } pt_compress_cfg;
 
+/* The response cache of a location (cache.c, portico.conf(5) RESPONSE
+ * CACHE): the top level's settings, then the location's own. Plain data. */
+#define PT_CACHE_VALID_MAX 16
+#define PT_CACHE_PURGE_MAX 16
+typedef struct pt_cache_cfg {
+    bool on;          /* cache = true (gateway locations only) */
+    char key[256];    /* cache_key: a template of $scheme $host $uri $args... */
+    unsigned methods; /* cache_methods: bit (1u << pt_method); GET and HEAD */
+    struct {
+        int status; /* 0: any other */
+        uint64_t ms;
+    } valid[PT_CACHE_VALID_MAX]; /* cache_valid: when the backend says nothing */
+    size_t nvalid;
+    uint64_t lock_timeout_ms; /* cache_lock_timeout: waiting for another's fill */
+    bool stale_updating;      /* cache_use_stale "updating" */
+    bool stale_error;         /* cache_use_stale "error" */
+    bool set_cookie;          /* cache_set_cookie: store responses that set cookies */
+    bool authorized;          /* cache_authorized: requests with Authorization use it */
+    bool status_header;       /* cache_status_header: X-Cache-Status */
+    pt_access_rule purge[PT_CACHE_PURGE_MAX]; /* cache_purge: who may PURGE */
+    size_t npurge;
+} pt_cache_cfg;
+
 typedef struct pt_location {
     pt_match_kind match;
     char *pattern; /* "/prefix/", "/exact", ".ext" */
@@ -213,6 +236,7 @@ typedef struct pt_location {
     /* reachable only by internal redirects (404 to a client), as nginx's
      * "internal" */
     bool internal;
+    pt_cache_cfg cache;
     int line;
 } pt_location;
 
@@ -326,6 +350,11 @@ typedef struct pt_config {
     size_t nvhosts;
     pt_backend *backends;
     size_t nbackends;
+    /* the response cache's zone (cache.c): bodies under cache_dir (NULL:
+     * no cache), at most cache_max_size bytes and cache_entries entries */
+    char *cache_dir;
+    uint64_t cache_max_size;
+    uint32_t cache_entries;
     pt_limit_zone *zones; /* limit_conn / limit_req settings in use */
     size_t nzones;
     /* The flags as given: --cgi and --fastcgi ones become top-level
@@ -373,6 +402,7 @@ typedef struct pt_cli {
     const char *access_log; /* --access-log */
     const char *status;     /* --status PATH */
     bool compress;          /* --compress */
+    const char *cache;      /* --cache DIR */
     const char **overrides; /* -o path=value */
     size_t noverrides;
 } pt_cli;

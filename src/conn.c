@@ -13,6 +13,7 @@
 #include "uwsgi.h"
 #include "proxy.h"
 #include "gw.h"
+#include "cache.h"
 #include "h1_resp.h"
 #include "log.h"
 #include "realip.h"
@@ -187,6 +188,7 @@ static void release_request(pt_conn *c)
         pt_body_free(&c->rq->body);
     redir_free(c);
     pt_xsend_release(c);
+    pt_cache_release(c);
 }
 
 static void log_request(pt_conn *c);
@@ -334,6 +336,8 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
                pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
                pt_conn_peer_ip(c), c->peer_port, rl);
     }
+    if (!close && pt_cache_stale_on_error(c, status, why))
+        return;
     if (pt_conn_error_page(c, status, close))
         return;
     /* the error page itself failed: the plain page, with the first status */
@@ -474,6 +478,9 @@ static void reset_request(pt_conn *c)
         c->rq->redirects = 0;
         c->rq->err_status = 0;
         c->rq->body_t0 = c->rq->body_rx = 0;
+        c->rq->cache_status = 0;
+        c->rq->cache_skip = false;
+        c->rq->cache_wait_t0 = 0;
     }
     pt_realip_reset(c);
 }
@@ -552,6 +559,9 @@ static void dispatch(pt_conn *c)
 {
     c->state = PT_CS_WRITE;
     c->req_complete = true;
+    /* the response cache answers before the gateway starts (cache.c) */
+    if (c->loc && c->loc->cache.on && pt_cache_handle(c))
+        return;
     if (c->loc && c->loc->handler == PT_H_CGI) {
         pt_cgi_start(c);
         return;
@@ -1138,6 +1148,12 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
             pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
         }
     }
+    drive(c);
+}
+
+void pt_conn_redispatch(pt_conn *c)
+{
+    dispatch(c);
     drive(c);
 }
 

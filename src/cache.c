@@ -1,0 +1,1275 @@
+/* cache.c: the response cache for gateway responses. The index (hash of
+ * the key -> expiry, size, LRU clock, the fill in progress) lives in shared
+ * memory the master maps before forking, under a process-shared robust
+ * mutex, so every worker sees every entry and one fill at a time; entry
+ * files under cache_dir hold the key, the stored head and the body, and are
+ * checked when read back (key, sizes, owner), never trusted blindly.
+ * Semantics after RFC 9111 as a shared cache; knobs after nginx's
+ * proxy_cache. Waiters for another request's fill poll the index on a 10 ms
+ * timer (no cross-process wake-up needed). */
+#include "first.h"
+#include "cache.h"
+#include "conf.h"
+#include "conn.h"
+#include "gw.h"
+#include "h1_resp.h"
+#include "httpdate.h"
+#include "log.h"
+#include "precond.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PT_CACHE_POLL_MS 10
+#define PT_CACHE_FILL_MAX_AGE_MS (600 * 1000ULL) /* a fill older than this is dead */
+#define PT_CACHE_HEAD_MAX (1024 * 1024)          /* stored head or Vary record, read back */
+#define PT_CACHE_MAGIC "PTCACHE1"
+
+/* ---- the shared index ---------------------------------------------------- */
+
+typedef struct cslot {
+    uint64_t h0, h1;    /* the key's hash; h0 never 0 for a used slot */
+    int64_t expires;    /* unix seconds: fresh before this */
+    int64_t pass_until; /* unix seconds: not storable, go straight to the backend */
+    uint64_t size;      /* bytes of the entry file (0 when not valid) */
+    uint64_t used;      /* LRU clock */
+    uint64_t fill_id;   /* the fill in progress, 0 none */
+    uint64_t fill_t;    /* CLOCK_MONOTONIC ms it began */
+    int32_t filler;     /* its worker's pid */
+    uint8_t valid;      /* an entry file is in place */
+} cslot;
+
+typedef struct cshm {
+    pthread_mutex_t mu;
+    uint32_t nslots, nused, cap; /* cap: at most this many used (3/4 of nslots) */
+    uint64_t bytes, max_bytes, clock, next_id;
+    uint64_t hits, misses, expired, stale, updating, bypass, stores, evictions, purges;
+    cslot slots[];
+} cshm;
+
+static cshm *g_shm;
+static size_t g_shm_len;
+static int g_dirfd = -1;
+static char *g_dir;
+static uint32_t g_entries;
+
+#define CTR(name) __atomic_add_fetch(&g_shm->name, 1, __ATOMIC_RELAXED)
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void ix_lock(void)
+{
+    /* a worker killed while holding it leaves it to the next one */
+    if (pthread_mutex_lock(&g_shm->mu) == EOWNERDEAD)
+        pthread_mutex_consistent(&g_shm->mu);
+}
+
+static void ix_unlock(void)
+{
+    pthread_mutex_unlock(&g_shm->mu);
+}
+
+static size_t ix_home(uint64_t h0)
+{
+    return (size_t)(h0 & (g_shm->nslots - 1));
+}
+
+/* Linear probing; NULL when absent. */
+static cslot *ix_find(uint64_t h0, uint64_t h1)
+{
+    size_t mask = g_shm->nslots - 1;
+    for (size_t i = ix_home(h0), n = 0; n < g_shm->nslots; i = (i + 1) & mask, n++) {
+        cslot *s = &g_shm->slots[i];
+        if (s->h0 == 0)
+            return NULL;
+        if (s->h0 == h0 && s->h1 == h1)
+            return s;
+    }
+    return NULL;
+}
+
+/* Backward-shift deletion keeps every probe chain unbroken (no tombstones). */
+static void ix_remove(cslot *s)
+{
+    size_t mask = g_shm->nslots - 1, i = (size_t)(s - g_shm->slots), j = i;
+    g_shm->nused--;
+    for (;;) {
+        memset(&g_shm->slots[i], 0, sizeof(cslot));
+        for (;;) {
+            j = (j + 1) & mask;
+            cslot *t = &g_shm->slots[j];
+            if (t->h0 == 0)
+                return;
+            size_t k = ix_home(t->h0);
+            /* t may stay when its home lies cyclically in (i, j] */
+            if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+                continue;
+            g_shm->slots[i] = *t;
+            i = j;
+            break;
+        }
+    }
+}
+
+static void entry_name(uint64_t h0, uint64_t h1, char out[40])
+{
+    snprintf(out, 40, "%016llx%016llx", (unsigned long long)h0, (unsigned long long)h1);
+}
+
+/* The least recently used entry nobody is filling goes (file first); false
+ * when there is none. Call locked. */
+static bool ix_evict_one(uint64_t keep0, uint64_t keep1)
+{
+    cslot *victim = NULL;
+    for (uint32_t i = 0; i < g_shm->nslots; i++) {
+        cslot *s = &g_shm->slots[i];
+        if (s->h0 == 0 || s->fill_id || (s->h0 == keep0 && s->h1 == keep1))
+            continue;
+        if (!victim || s->used < victim->used)
+            victim = s;
+    }
+    if (!victim)
+        return false;
+    if (victim->valid) {
+        char name[40];
+        entry_name(victim->h0, victim->h1, name);
+        unlinkat(g_dirfd, name, 0);
+        g_shm->bytes -= victim->size;
+    }
+    ix_remove(victim);
+    CTR(evictions);
+    return true;
+}
+
+/* A slot for h (new and empty, room made by eviction), or NULL. Locked. */
+static cslot *ix_insert(uint64_t h0, uint64_t h1)
+{
+    while (g_shm->nused >= g_shm->cap)
+        if (!ix_evict_one(0, 0))
+            return NULL;
+    size_t mask = g_shm->nslots - 1, i = ix_home(h0);
+    while (g_shm->slots[i].h0 != 0)
+        i = (i + 1) & mask;
+    cslot *s = &g_shm->slots[i];
+    memset(s, 0, sizeof(*s));
+    s->h0 = h0;
+    s->h1 = h1;
+    g_shm->nused++;
+    return s;
+}
+
+static bool filler_alive(const cslot *s, uint64_t now_ms)
+{
+    if (!s->fill_id)
+        return false;
+    if (now_ms - s->fill_t > PT_CACHE_FILL_MAX_AGE_MS)
+        return false;
+    /* a worker that died mid-fill (crash, kill) leaves its lock behind */
+    return kill(s->filler, 0) == 0 || errno == EPERM;
+}
+
+/* ---- the master ---------------------------------------------------------- */
+
+static int prepare_dir(const pt_config *cfg, char *err, size_t errlen)
+{
+    const char *d = cfg->cache_dir;
+    bool root = geteuid() == 0;
+    if (mkdir(d, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create cache_dir %s: %s", d, strerror(errno));
+        return -1;
+    }
+    /* the master runs as root: a path the workers' user could swap for a
+     * symlink is not followed, and only root's or the workers' own
+     * directory is taken over (DESIGN.md) */
+    int fd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "cannot open cache_dir %s: %s", d, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    uid_t owner = cfg->creds.drop ? cfg->creds.uid : geteuid();
+    gid_t group = cfg->creds.drop ? cfg->creds.gid : getegid();
+    if (st.st_uid != owner && !(root && st.st_uid == 0)) {
+        snprintf(err, errlen, "cache_dir %s belongs to uid %u, not to the workers' user (%u)", d,
+                 (unsigned)st.st_uid, (unsigned)owner);
+        close(fd);
+        return -1;
+    }
+    /* only root and the workers' user may enter it */
+    if ((root && (fchown(fd, owner, group) < 0)) || fchmod(fd, 0700) < 0) {
+        snprintf(err, errlen, "cannot set the owner or mode of cache_dir %s: %s", d,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (g_dirfd >= 0)
+        close(g_dirfd);
+    g_dirfd = fd;
+    return 0;
+}
+
+int pt_cache_shared_init(const pt_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->cache_dir)
+        return 0;
+    if (prepare_dir(cfg, err, errlen) < 0)
+        return -1;
+    if (g_shm && g_dir && strcmp(g_dir, cfg->cache_dir) == 0 && g_entries == cfg->cache_entries) {
+        /* a reload keeps the index: old and new workers share it */
+        g_shm->max_bytes = cfg->cache_max_size;
+        return 0;
+    }
+    uint32_t n = 16;
+    while (n < cfg->cache_entries + cfg->cache_entries / 3)
+        n *= 2;
+    size_t len = sizeof(cshm) + (size_t)n * sizeof(cslot);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        snprintf(err, errlen, "cannot map the cache index (%zu bytes): %s", len, strerror(errno));
+        return -1;
+    }
+    cshm *m = p;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&m->mu, &a);
+    pthread_mutexattr_destroy(&a);
+    m->nslots = n;
+    m->cap = cfg->cache_entries;
+    m->max_bytes = cfg->cache_max_size;
+    if (g_shm)
+        munmap(g_shm, g_shm_len); /* the old workers keep their own mapping */
+    free(g_dir);
+    g_shm = m;
+    g_shm_len = len;
+    g_dir = strdup(cfg->cache_dir);
+    g_entries = cfg->cache_entries;
+    return 0;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+/* Two 64-bit FNV-1a passes with different bases, mixed: a file name, not a
+ * proof: the key stored in the file is compared on every read. */
+static void key_hash(const char *k, size_t n, uint64_t *h0, uint64_t *h1)
+{
+    uint64_t a = 0xcbf29ce484222325ULL, b = 0x84222325cbf29ce4ULL;
+    for (size_t i = 0; i < n; i++) {
+        a = (a ^ (unsigned char)k[i]) * 0x100000001b3ULL;
+        b = (b ^ (unsigned char)k[i]) * 0x100000001b3ULL;
+        b ^= b >> 29;
+    }
+    a ^= a >> 33;
+    a *= 0xff51afd7ed558ccdULL;
+    a ^= a >> 33;
+    b ^= b >> 31;
+    b *= 0xc4ceb9fe1a85ec53ULL;
+    b ^= b >> 33;
+    *h0 = a ? a : 1;
+    *h1 = b;
+}
+
+typedef struct kbuf {
+    char *p;
+    size_t len, cap;
+    bool bad;
+} kbuf;
+
+static void kput(kbuf *b, const char *s, size_t n)
+{
+    if (b->bad || n == 0)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = PT_MAX(b->cap * 2, b->len + n + 64);
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->bad = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static bool name_is(const char *p, size_t n, const char *lit)
+{
+    return strlen(lit) == n && memcmp(p, lit, n) == 0;
+}
+
+/* The value of request header name (n bytes, '_' for '-'), or NULL. */
+static const pt_header *req_header(const pt_conn *c, const char *name, size_t n)
+{
+    const pt_head *h = &c->rq->head;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const pt_header *x = &h->headers[i];
+        if (x->name_len != n)
+            continue;
+        size_t k = 0;
+        while (k < n) {
+            char a = name[k] == '_' ? '-' : name[k], b = x->name[k];
+            if ((a | 32) != (b | 32))
+                break;
+            k++;
+        }
+        if (k == n)
+            return x;
+    }
+    return NULL;
+}
+
+/* cache_key with its variables: $scheme $host $uri $args $is_args
+ * $request_uri $request_method $http_NAME. */
+static int key_make(pt_conn *c, kbuf *b)
+{
+    const char *t = c->loc->cache.key;
+    const pt_head *h = &c->rq->head;
+    while (*t) {
+        if (*t != '$') {
+            const char *d = strchr(t, '$');
+            size_t n = d ? (size_t)(d - t) : strlen(t);
+            kput(b, t, n);
+            t += n;
+            continue;
+        }
+        const char *v = ++t;
+        while ((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t >= '0' && *t <= '9') ||
+               *t == '_')
+            t++;
+        size_t n = (size_t)(t - v);
+        if (name_is(v, n, "scheme")) {
+            kput(b, c->sock.tls ? "https" : "http", c->sock.tls ? 5 : 4);
+        } else if (name_is(v, n, "host")) {
+            /* lower case, without the port, as nginx's $host */
+            pt_str hs = h->host;
+            size_t end = hs.len;
+            if (hs.len && hs.p[0] != '[') {
+                const char *colon = memchr(hs.p, ':', hs.len);
+                if (colon)
+                    end = (size_t)(colon - hs.p);
+            }
+            for (size_t i = 0; i < end; i++) {
+                char ch = hs.p[i];
+                ch = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+                kput(b, &ch, 1);
+            }
+        } else if (name_is(v, n, "uri")) {
+            kput(b, c->path, c->path_len);
+        } else if (name_is(v, n, "args")) {
+            if (h->has_query)
+                kput(b, h->query.p, h->query.len);
+        } else if (name_is(v, n, "is_args")) {
+            if (h->has_query)
+                kput(b, "?", 1);
+        } else if (name_is(v, n, "request_uri")) {
+            kput(b, h->target.p, h->target.len);
+        } else if (name_is(v, n, "request_method")) {
+            kput(b, h->method_str.p, h->method_str.len);
+        } else if (n > 5 && memcmp(v, "http_", 5) == 0) {
+            const pt_header *x = req_header(c, v + 5, n - 5);
+            if (x)
+                kput(b, x->value, x->value_len);
+        } else {
+            kput(b, "$", 1);
+            kput(b, v, n);
+        }
+    }
+    return b->bad ? -1 : 0;
+}
+
+/* The request headers a stored response's Vary names (names: "a\0b\0"),
+ * as "name\0value\0" pairs: equal records select the same response
+ * (RFC 9111 §4.1). */
+static int vary_record(pt_conn *c, const char *names, size_t nlen, kbuf *out)
+{
+    for (size_t i = 0; i < nlen;) {
+        size_t n = strlen(names + i);
+        const pt_header *x = req_header(c, names + i, n);
+        kput(out, names + i, n + 1);
+        if (x)
+            kput(out, x->value, x->value_len);
+        kput(out, "", 1);
+        i += n + 1;
+    }
+    return out->bad ? -1 : 0;
+}
+
+/* ---- entry files --------------------------------------------------------- */
+
+typedef struct ehdr {
+    char magic[8];
+    uint32_t hdr_size; /* sizeof(ehdr): another build's files do not match */
+    uint32_t key_len, head_len, vary_len;
+    uint32_t vnames_len; /* the Vary names, within vary: the first vnames_len bytes */
+    int32_t status;
+    uint64_t body_len;
+    uint64_t h0, h1;
+    int64_t stored; /* unix seconds, the backend's Age taken off */
+    int64_t expires;
+    int64_t last_modified; /* -1 none */
+    uint32_t etag_len;
+    char etag[128];
+    char reason[64];
+} ehdr;
+
+static uint64_t entry_body_off(const ehdr *e)
+{
+    return sizeof(ehdr) + (uint64_t)e->key_len + e->head_len + e->vary_len;
+}
+
+/* A stored head is header lines as sent: "Name: value\r\n", nothing else. */
+static bool head_ok(const char *p, size_t n)
+{
+    if (n && (n < 2 || p[n - 1] != '\n' || p[n - 2] != '\r'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == '\r' && (i + 1 >= n || p[i + 1] != '\n'))
+            return false;
+        if (ch == '\n' && (i == 0 || p[i - 1] != '\r'))
+            return false;
+        if (ch == 0 || (ch < 32 && ch != '\t' && ch != '\r' && ch != '\n') || ch == 127)
+            return false;
+    }
+    return true;
+}
+
+typedef struct entry {
+    int fd;
+    ehdr e;
+    char *head, *vary; /* malloc'd */
+} entry;
+
+static void entry_close(entry *en)
+{
+    if (en->fd >= 0)
+        close(en->fd);
+    free(en->head);
+    free(en->vary);
+    en->fd = -1;
+    en->head = en->vary = NULL;
+}
+
+/* Open and check the entry for key: -1 when missing or not what the index
+ * says (another key, truncated, foreign owner...). */
+static int entry_open(uint64_t h0, uint64_t h1, const char *key, size_t klen, entry *en)
+{
+    char name[40];
+    struct stat st;
+    en->fd = -1;
+    en->head = en->vary = NULL;
+    entry_name(h0, h1, name);
+    int fd = openat(g_dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    en->fd = fd;
+    ehdr *e = &en->e;
+    /* the workers' user made it: with cgi_user a worker's effective uid is
+     * the programs', its real (and file-system) uid stays the user's */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid() || st.st_nlink != 1 ||
+        pread(fd, e, sizeof(*e), 0) != (ssize_t)sizeof(*e))
+        goto bad;
+    if (memcmp(e->magic, PT_CACHE_MAGIC, 8) != 0 || e->hdr_size != sizeof(ehdr) || e->h0 != h0 ||
+        e->h1 != h1 || e->key_len != klen || e->head_len > PT_CACHE_HEAD_MAX ||
+        e->vary_len > PT_CACHE_HEAD_MAX || e->vnames_len > e->vary_len ||
+        e->etag_len >= sizeof(e->etag) || e->status < 200 || e->status > 599 ||
+        memchr(e->reason, 0, sizeof(e->reason)) == NULL ||
+        (uint64_t)st.st_size != entry_body_off(e) + e->body_len)
+        goto bad;
+    char *k = malloc(klen + 1);
+    en->head = malloc(e->head_len + 1);
+    en->vary = malloc(e->vary_len + 1);
+    bool same =
+        k && en->head && en->vary && pread(fd, k, klen, sizeof(ehdr)) == (ssize_t)klen &&
+        memcmp(k, key, klen) == 0 &&
+        pread(fd, en->head, e->head_len, (off_t)(sizeof(ehdr) + klen)) == (ssize_t)e->head_len &&
+        pread(fd, en->vary, e->vary_len, (off_t)(sizeof(ehdr) + klen + e->head_len)) ==
+            (ssize_t)e->vary_len;
+    free(k);
+    if (!same || !head_ok(en->head, e->head_len) ||
+        (e->vary_len && en->vary[e->vary_len - 1] != '\0') ||
+        (e->vnames_len && en->vary[e->vnames_len - 1] != '\0'))
+        goto bad;
+    return 0;
+bad:
+    entry_close(en);
+    return -1;
+}
+
+/* ---- the connection's side ----------------------------------------------- */
+
+/* What holds a connection while it waits for another request's fill. It
+ * stands in c->gw, so the connection treats it as any gateway (a client
+ * that leaves aborts it). */
+typedef struct cobj {
+    pt_gw gw; /* first */
+    uint64_t h0, h1;
+    bool listed;
+    struct cobj *prev, *next;
+} cobj;
+
+static cobj *g_waiters; /* this worker's */
+static pt_timer g_poll;
+static bool g_poll_init;
+
+static void cobj_unlist(cobj *o)
+{
+    if (!o->listed)
+        return;
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        g_waiters = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    o->prev = o->next = NULL;
+    o->listed = false;
+}
+
+static void cobj_free(cobj *o)
+{
+    cobj_unlist(o);
+    free(o);
+}
+
+static void cobj_drain(pt_gw *g)
+{
+    (void)g;
+}
+
+static void cobj_detach(pt_gw *g)
+{
+    cobj_free((cobj *)g);
+}
+
+static const pt_gw_ops cobj_ops = {cobj_drain, cobj_detach, cobj_detach};
+
+static cobj *cobj_attach(pt_conn *c)
+{
+    cobj *o = calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    o->gw.ops = &cobj_ops;
+    o->gw.c = c;
+    o->gw.spill_fd = -1;
+    c->gw = &o->gw;
+    c->gw_done = false;
+    c->state = PT_CS_WRITE;
+    return o;
+}
+
+const char *pt_cache_status_name(int st)
+{
+    static const char *const names[] = {NULL,    "MISS",     "BYPASS", "EXPIRED",
+                                        "STALE", "UPDATING", "HIT"};
+    return st > 0 && st < (int)PT_ARRAY_LEN(names) ? names[st] : NULL;
+}
+
+static void status_header(pt_conn *c)
+{
+    const char *n = pt_cache_status_name(c->rq->cache_status);
+    if (n && c->loc->cache.status_header)
+        pt_resp_header(c, "X-Cache-Status", n, strlen(n));
+}
+
+/* Serve en (taken) to c: 304 when the request's validators match, else
+ * the stored head and the body straight from the file (sendfile; the fd
+ * stays open with the request, pt_cache_release). */
+static void serve_entry(pt_conn *c, entry *en, int st)
+{
+    const ehdr *e = &en->e;
+    const pt_head *h = &c->rq->head;
+    c->rq->cache_status = st;
+    /* RFC 9111 §4.3.2: a cache answers conditional requests itself */
+    pt_precond pc = {.is_get_or_head = true,
+                     .etag = e->etag_len ? e->etag : NULL,
+                     .etag_len = e->etag_len,
+                     .last_modified = e->last_modified > 0 ? (time_t)e->last_modified : 0};
+    const pt_header *x;
+    if ((x = pt_head_get(h, "If-None-Match")))
+        pc.if_none_match = (pt_str){x->value, x->value_len};
+    if ((x = pt_head_get(h, "If-Modified-Since")) && e->last_modified > 0)
+        pc.if_modified_since = (pt_str){x->value, x->value_len};
+    bool not_modified = e->status == 200 && (pc.if_none_match.p || pc.if_modified_since.p) &&
+                        pt_precond_eval(&pc) == 304;
+    int64_t age = (int64_t)time(NULL) - e->stored;
+    pt_resp_begin_reason(c, not_modified ? 304 : e->status, not_modified ? NULL : e->reason);
+    pt_cq_append(&c->out, en->head, e->head_len);
+    pt_resp_headerf(c, "Age", "%lld", (long long)(age > 0 ? age : 0));
+    status_header(c);
+    bool bodiless = not_modified || e->status == 204;
+    pt_resp_end(c, bodiless ? -1 : (int64_t)e->body_len);
+    if (!bodiless && e->body_len) {
+        pt_resp_body_file(c, en->fd, (off_t)entry_body_off(e), e->body_len);
+        if (c->rq->cache_fd_open)
+            close(c->rq->cache_fd);
+        c->rq->cache_fd = en->fd;
+        c->rq->cache_fd_open = true;
+        en->fd = -1;
+    }
+    entry_close(en);
+    c->state = PT_CS_WRITE;
+}
+
+struct pt_cache_fill {
+    uint64_t h0, h1, id;
+    char *key;
+    size_t key_len;
+    int fd;
+    char tmp[64];
+    uint64_t written, body_len, max;
+    ehdr e;
+    bool storing, ended;
+};
+
+static void fill_unlock(struct pt_cache_fill *f, bool pass)
+{
+    ix_lock();
+    cslot *s = ix_find(f->h0, f->h1);
+    if (s && s->fill_id == f->id) {
+        s->fill_id = 0;
+        s->filler = 0;
+        if (pass) /* not storable: the next requests skip the wait for a while */
+            s->pass_until = (int64_t)time(NULL) + 5;
+        else if (!s->valid)
+            ix_remove(s);
+    }
+    ix_unlock();
+}
+
+void pt_cache_fill_free(struct pt_cache_fill *f)
+{
+    if (!f)
+        return;
+    if (f->fd >= 0) {
+        close(f->fd);
+        unlinkat(g_dirfd, f->tmp, 0);
+    }
+    if (!f->ended)
+        fill_unlock(f, false);
+    free(f->key);
+    free(f);
+}
+
+void pt_cache_release(pt_conn *c)
+{
+    if (!c->rq)
+        return;
+    pt_cache_fill_free(c->rq->cache_fill);
+    c->rq->cache_fill = NULL;
+    if (c->rq->cache_fd_open)
+        close(c->rq->cache_fd);
+    c->rq->cache_fd_open = false;
+}
+
+bool pt_cache_stale_on_error(pt_conn *c, int status, const char *why)
+{
+    struct pt_cache_fill *f = c->rq ? c->rq->cache_fill : NULL;
+    entry en;
+    /* nginx's proxy_cache_use_stale error: an expired entry beats an error
+     * page (RFC 9111 §4.2.4 allows it when configured) */
+    if (!f || status < 500 || c->rq->cache_status != PT_CACHE_EXPIRED || !c->loc ||
+        !c->loc->cache.stale_error || entry_open(f->h0, f->h1, f->key, f->key_len, &en) < 0)
+        return false;
+    pt_log_info("cache: a stale entry answers instead of %d (%s), client: %s:%u", status,
+                why ? why : pt_status_reason(status), pt_conn_peer_ip(c), c->peer_port);
+    CTR(stale);
+    serve_entry(c, &en, PT_CACHE_STALE);
+    return true;
+}
+
+struct pt_cache_fill *pt_cache_fill_of(pt_conn *c)
+{
+    return c->rq ? c->rq->cache_fill : NULL;
+}
+
+static bool allowed_purge(const pt_conn *c)
+{
+    const pt_cache_cfg *z = &c->loc->cache;
+    pt_access_list l = {(pt_access_rule *)z->purge, z->npurge};
+    const pt_access_rule *r = pt_access_match(&l, c->peer_af, c->peer_addr);
+    return r && r->allow;
+}
+
+static void purge(pt_conn *c, uint64_t h0, uint64_t h1)
+{
+    bool found = false;
+    ix_lock();
+    cslot *s = ix_find(h0, h1);
+    if (s && s->valid) {
+        char name[40];
+        entry_name(h0, h1, name);
+        unlinkat(g_dirfd, name, 0);
+        g_shm->bytes -= s->size;
+        s->valid = 0;
+        s->size = 0;
+        found = true;
+        if (!s->fill_id)
+            ix_remove(s);
+    }
+    ix_unlock();
+    if (found)
+        CTR(purges);
+    static const char done[] = "purged\n";
+    if (!found) {
+        pt_conn_reject(c, 404, "cache purge: no such entry", false);
+        return;
+    }
+    pt_resp_begin(c, 200);
+    pt_resp_header(c, "Content-Type", "text/plain", 10);
+    pt_resp_end(c, PT_SLEN(done));
+    pt_resp_body(c, done, PT_SLEN(done));
+}
+
+static void on_poll(pt_loop *l, pt_timer *t);
+
+static void wait_for_fill(pt_conn *c, uint64_t h0, uint64_t h1)
+{
+    cobj *o = cobj_attach(c);
+    if (!o) {
+        pt_conn_reject(c, 500, "out of memory", true);
+        return;
+    }
+    o->h0 = h0;
+    o->h1 = h1;
+    if (!c->rq->cache_wait_t0)
+        c->rq->cache_wait_t0 = c->w->loop.now ? c->w->loop.now : 1;
+    o->listed = true;
+    o->next = g_waiters;
+    if (g_waiters)
+        g_waiters->prev = o;
+    g_waiters = o;
+    if (!g_poll_init) {
+        pt_timer_init(&g_poll, on_poll, c->w);
+        g_poll_init = true;
+    }
+    if (!pt_timer_armed(&g_poll))
+        pt_timer_arm(&c->w->loop, &g_poll, pt_worker_tlist(c->w, PT_CACHE_POLL_MS));
+}
+
+/* Every 10 ms: a waiter whose fill ended (or died, or took too long) is
+ * dispatched again: it finds the new entry, leads a fill itself, or (after
+ * cache_lock_timeout) goes to the backend without the cache. */
+static void on_poll(pt_loop *l, pt_timer *t)
+{
+    pt_worker *w = t->data;
+    cobj *wake = NULL;
+    uint64_t now = mono_ms();
+    int64_t wall = (int64_t)time(NULL);
+    ix_lock();
+    for (cobj *o = g_waiters, *next; o; o = next) {
+        next = o->next;
+        pt_conn *c = o->gw.c;
+        const cslot *s = ix_find(o->h0, o->h1);
+        bool go = !s || !filler_alive(s, now) || (s->valid && wall < s->expires);
+        if (!go && l->now - c->rq->cache_wait_t0 >= c->loc->cache.lock_timeout_ms) {
+            /* nginx's proxy_cache_lock_timeout: to the backend, uncached */
+            c->rq->cache_skip = true;
+            c->rq->cache_status = PT_CACHE_MISS;
+            go = true;
+        }
+        if (go) {
+            cobj_unlist(o);
+            o->next = wake;
+            wake = o;
+        }
+    }
+    ix_unlock();
+    while (wake) {
+        cobj *o = wake;
+        wake = o->next;
+        pt_conn *c = o->gw.c;
+        c->gw = NULL;
+        free(o);
+        pt_conn_redispatch(c);
+    }
+    if (g_waiters)
+        pt_timer_arm(&w->loop, &g_poll, pt_worker_tlist(w, PT_CACHE_POLL_MS));
+}
+
+bool pt_cache_handle(pt_conn *c)
+{
+    const pt_cache_cfg *z = &c->loc->cache;
+    const pt_head *h = &c->rq->head;
+    if (!g_shm || g_dirfd < 0 || c->rq->cache_skip)
+        return false;
+    /* an internal redirect's second dispatch: the first fill is over */
+    pt_cache_release(c);
+    bool is_purge = h->method == PT_M_OTHER && z->npurge &&
+                    pt_str_ieq(h->method_str.p, h->method_str.len, "PURGE");
+    if (is_purge && !allowed_purge(c)) {
+        pt_conn_reject(c, 403, "cache purge from an address not in cache_purge", false);
+        return true;
+    }
+    if (!is_purge && !(z->methods & (1u << h->method)))
+        return false;
+    if (!is_purge && !z->authorized && pt_head_get(h, "Authorization")) {
+        /* RFC 9111 §3.5: another user's answer is never theirs */
+        c->rq->cache_status = PT_CACHE_BYPASS;
+        CTR(bypass);
+        return false;
+    }
+    kbuf kb = {0};
+    if (key_make(c, &kb) < 0) {
+        free(kb.p);
+        return false;
+    }
+    uint64_t h0, h1;
+    key_hash(kb.p, kb.len, &h0, &h1);
+    if (is_purge) {
+        free(kb.p);
+        purge(c, h0, h1);
+        return true;
+    }
+    int64_t wall = (int64_t)time(NULL);
+    uint64_t now = mono_ms();
+    bool has_entry = false, fresh = false, filling = false;
+    ix_lock();
+    cslot *s = ix_find(h0, h1);
+    if (s) {
+        has_entry = s->valid;
+        fresh = s->valid && wall < s->expires;
+        filling = filler_alive(s, now);
+        if (fresh)
+            s->used = ++g_shm->clock;
+        if (!s->valid && !filling && s->pass_until > wall) {
+            ix_unlock();
+            free(kb.p);
+            c->rq->cache_status = PT_CACHE_MISS;
+            CTR(misses);
+            return false;
+        }
+    }
+    ix_unlock();
+
+    entry en;
+    bool vary_miss = false;
+    if (has_entry && (fresh || (filling && z->stale_updating))) {
+        if (entry_open(h0, h1, kb.p, kb.len, &en) == 0) {
+            kbuf vr = {0};
+            if (en.e.vary_len && (vary_record(c, en.vary, en.e.vnames_len, &vr) < 0 ||
+                                  vr.len != en.e.vary_len - en.e.vnames_len ||
+                                  memcmp(vr.p, en.vary + en.e.vnames_len, vr.len) != 0)) {
+                /* another variant: this request's own answer replaces it */
+                vary_miss = true;
+                entry_close(&en);
+            }
+            free(vr.p);
+            if (!vary_miss) {
+                free(kb.p);
+                if (fresh)
+                    CTR(hits);
+                else
+                    CTR(updating);
+                serve_entry(c, &en, fresh ? PT_CACHE_HIT : PT_CACHE_UPDATING);
+                return true;
+            }
+        } else {
+            /* gone or damaged: forget it */
+            ix_lock();
+            if ((s = ix_find(h0, h1)) && s->valid) {
+                g_shm->bytes -= s->size;
+                s->valid = 0;
+                s->size = 0;
+            }
+            ix_unlock();
+            has_entry = false;
+        }
+    }
+    if (filling && !vary_miss) {
+        free(kb.p);
+        /* one fill at a time: wait for its entry */
+        wait_for_fill(c, h0, h1);
+        return true;
+    }
+    if (vary_miss)
+        has_entry = false; /* another variant's entry: a miss for this one */
+    c->rq->cache_status = has_entry ? PT_CACHE_EXPIRED : PT_CACHE_MISS;
+    if (has_entry)
+        CTR(expired);
+    else
+        CTR(misses);
+    if (h->method != PT_M_GET || filling) {
+        /* HEAD has no body to store; a concurrent fill owns the slot */
+        free(kb.p);
+        return false;
+    }
+    struct pt_cache_fill *f = calloc(1, sizeof(*f));
+    if (!f) {
+        free(kb.p);
+        return false;
+    }
+    f->fd = -1;
+    f->h0 = h0;
+    f->h1 = h1;
+    f->key = kb.p;
+    f->key_len = kb.len;
+    ix_lock();
+    s = ix_find(h0, h1);
+    if (!s)
+        s = ix_insert(h0, h1);
+    if (s && !filler_alive(s, now)) {
+        f->id = ++g_shm->next_id;
+        s->fill_id = f->id;
+        s->filler = (int32_t)getpid();
+        s->fill_t = now;
+        s->used = ++g_shm->clock;
+    }
+    ix_unlock();
+    if (!f->id) {
+        /* the table is full of fills, or another took it just now */
+        f->ended = true;
+        pt_cache_fill_free(f);
+        return false;
+    }
+    c->rq->cache_fill = f;
+    return false;
+}
+
+/* ---- the fill ------------------------------------------------------------ */
+
+/* Cache-Control directives (RFC 9111 §5.2.2) of one field value. */
+typedef struct cc_info {
+    bool no_store, priv, no_cache;
+    int64_t max_age, s_maxage; /* -1 absent */
+} cc_info;
+
+static int64_t cc_seconds(const char *p, size_t n)
+{
+    if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+        p++;
+        n -= 2;
+    }
+    int64_t v = 0;
+    if (n == 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        /* RFC 9111 §1.2.2: too large is as good as 2^31 */
+        v = v > 2147483648LL ? v : v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+static void cc_parse(const char *p, size_t n, cc_info *cc)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == ','))
+            i++;
+        size_t a = i;
+        while (i < n && p[i] != ',' && p[i] != '=')
+            i++;
+        size_t nl = i - a;
+        while (nl && (p[a + nl - 1] == ' ' || p[a + nl - 1] == '\t'))
+            nl--;
+        const char *v = NULL;
+        size_t vl = 0;
+        if (i < n && p[i] == '=') {
+            v = p + ++i;
+            bool q = i < n && p[i] == '"';
+            if (q)
+                i++;
+            while (i < n && (q ? p[i] != '"' : p[i] != ','))
+                i++;
+            if (q && i < n)
+                i++;
+            vl = (size_t)(p + i - v);
+            while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+                vl--;
+        }
+        if (pt_str_ieq(p + a, nl, "no-store"))
+            cc->no_store = true;
+        else if (pt_str_ieq(p + a, nl, "private"))
+            cc->priv = true;
+        else if (pt_str_ieq(p + a, nl, "no-cache"))
+            cc->no_cache = true;
+        else if (pt_str_ieq(p + a, nl, "max-age") && v)
+            cc->max_age = cc_seconds(v, vl);
+        else if (pt_str_ieq(p + a, nl, "s-maxage") && v)
+            cc->s_maxage = cc_seconds(v, vl);
+    }
+}
+
+/* Statuses RFC 9110 §15.1 calls heuristically cacheable (206 aside: no
+ * ranges here); cache_valid may add others. */
+static bool status_cacheable(int st)
+{
+    static const int ok[] = {200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501};
+    for (size_t i = 0; i < PT_ARRAY_LEN(ok); i++)
+        if (ok[i] == st)
+            return true;
+    return false;
+}
+
+/* Headers that describe the connection or this one exchange, not the
+ * stored response (RFC 9111 §3.1), or that the hit makes itself. */
+static bool header_not_stored(pt_str n)
+{
+    static const char *const skip[] = {"Connection", "Keep-Alive",     "Transfer-Encoding", "Age",
+                                       "Date",       "X-Cache-Status", "Proxy-Connection",  "TE",
+                                       "Trailer",    "Upgrade"};
+    for (size_t i = 0; i < PT_ARRAY_LEN(skip); i++)
+        if (pt_str_ieq(n.p, n.len, skip[i]))
+            return true;
+    return false;
+}
+
+/* How long the response stays fresh (seconds), or -1: not storable. */
+static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, kbuf *vnames, int64_t *age)
+{
+    const pt_cache_cfg *z = &c->loc->cache;
+    cc_info cc = {.max_age = -1, .s_maxage = -1};
+    int64_t expires = -1, now = (int64_t)time(NULL);
+    bool has_expires = false;
+    *age = 0;
+    for (size_t i = 0; i < r->nhdrs; i++) {
+        pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
+        if (pt_str_ieq(n.p, n.len, "Cache-Control")) {
+            cc_parse(v.p, v.len, &cc);
+        } else if (pt_str_ieq(n.p, n.len, "Expires")) {
+            time_t t;
+            has_expires = true;
+            /* RFC 9111 §5.3: an invalid date means already expired */
+            expires = pt_httpdate_parse(v.p, v.len, &t) == 0 ? (int64_t)t : 0;
+        } else if (pt_str_ieq(n.p, n.len, "Set-Cookie") && !z->set_cookie) {
+            return -1;
+        } else if (pt_str_ieq(n.p, n.len, "Age")) {
+            *age = cc_seconds(v.p, v.len) > 0 ? cc_seconds(v.p, v.len) : 0;
+        } else if (pt_str_ieq(n.p, n.len, "Vary")) {
+            /* names, lower case; "*" never matches a later request */
+            for (size_t k = 0; k < v.len;) {
+                while (k < v.len && (v.p[k] == ' ' || v.p[k] == '\t' || v.p[k] == ','))
+                    k++;
+                size_t a = k;
+                while (k < v.len && v.p[k] != ',' && v.p[k] != ' ' && v.p[k] != '\t')
+                    k++;
+                if (k == a)
+                    continue;
+                if (k - a == 1 && v.p[a] == '*')
+                    return -1;
+                for (size_t j = a; j < k; j++) {
+                    char ch = v.p[j];
+                    ch = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+                    kput(vnames, &ch, 1);
+                }
+                kput(vnames, "", 1);
+            }
+        }
+    }
+    /* RFC 9111 §3: no-store and private forbid a shared cache to store;
+     * no-cache would need a revalidation on every use, which costs what
+     * the cache saves: not stored either */
+    if (cc.no_store || cc.priv || cc.no_cache || vnames->bad)
+        return -1;
+    int64_t life = -1;
+    if (cc.s_maxage >= 0)
+        life = cc.s_maxage;
+    else if (cc.max_age >= 0)
+        life = cc.max_age;
+    else if (has_expires)
+        life = expires - now;
+    else {
+        for (size_t i = 0; i < z->nvalid && life < 0; i++)
+            if (z->valid[i].status == r->status)
+                life = (int64_t)(z->valid[i].ms / 1000);
+        for (size_t i = 0; i < z->nvalid && life < 0; i++)
+            if (z->valid[i].status == 0)
+                life = (int64_t)(z->valid[i].ms / 1000);
+    }
+    bool listed = false;
+    for (size_t i = 0; i < z->nvalid; i++)
+        listed |= z->valid[i].status == r->status;
+    if (!status_cacheable(r->status) && !listed)
+        return -1;
+    life -= *age;
+    return life > 0 ? life : -1;
+}
+
+static bool fill_write(struct pt_cache_fill *f, const void *p, size_t n)
+{
+    if (!f->storing || n == 0)
+        return f->storing;
+    if (f->written + n > f->max || pwrite(f->fd, p, n, (off_t)f->written) != (ssize_t)n) {
+        /* too big for the cache, or the disk is full: this one stays out */
+        close(f->fd);
+        unlinkat(g_dirfd, f->tmp, 0);
+        f->fd = -1;
+        f->storing = false;
+        return false;
+    }
+    f->written += n;
+    return true;
+}
+
+void pt_cache_gw_head(pt_gw *g)
+{
+    pt_conn *c = g->c;
+    struct pt_cache_fill *f = g->cache;
+    const pt_cgi_resp *r = &g->resp;
+    if (c->rq->cache_status)
+        status_header(c);
+    if (!f)
+        return;
+    kbuf vnames = {0}, vrec = {0}, head = {0};
+    int64_t age = 0, life = fill_lifetime(c, r, &vnames, &age);
+    if (life < 0 || vary_record(c, vnames.p ? vnames.p : "", vnames.len, &vrec) < 0) {
+        free(vnames.p);
+        free(vrec.p);
+        fill_unlock(f, true);
+        f->ended = true;
+        return;
+    }
+    ehdr *e = &f->e;
+    memset(e, 0, sizeof(*e));
+    memcpy(e->magic, PT_CACHE_MAGIC, 8);
+    e->hdr_size = sizeof(ehdr);
+    e->h0 = f->h0;
+    e->h1 = f->h1;
+    e->status = r->status;
+    snprintf(e->reason, sizeof(e->reason), "%s", r->reason);
+    int64_t now = (int64_t)time(NULL);
+    e->stored = now - age;
+    e->expires = now + life;
+    e->last_modified = -1;
+    for (size_t i = 0; i < r->nhdrs; i++) {
+        pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
+        if (header_not_stored(n))
+            continue;
+        if (pt_str_ieq(n.p, n.len, "ETag") && v.len < sizeof(e->etag)) {
+            memcpy(e->etag, v.p, v.len);
+            e->etag_len = (uint32_t)v.len;
+        } else if (pt_str_ieq(n.p, n.len, "Last-Modified")) {
+            time_t t;
+            if (pt_httpdate_parse(v.p, v.len, &t) == 0)
+                e->last_modified = (int64_t)t;
+        }
+        kput(&head, n.p, n.len);
+        kput(&head, ": ", 2);
+        kput(&head, v.p, v.len);
+        kput(&head, "\r\n", 2);
+    }
+    e->key_len = (uint32_t)f->key_len;
+    e->head_len = (uint32_t)head.len;
+    e->vnames_len = (uint32_t)vnames.len;
+    e->vary_len = (uint32_t)(vnames.len + vrec.len);
+    static unsigned seq;
+    snprintf(f->tmp, sizeof(f->tmp), ".tmp.%d.%u", (int)getpid(), ++seq);
+    f->max = c->w->cfg->cache_max_size / 2;
+    if (!head.bad && head.len <= PT_CACHE_HEAD_MAX)
+        f->fd = openat(g_dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    f->storing = f->fd >= 0;
+    if (!f->storing)
+        pt_log_warn("cache: cannot create a temp file in %s: %s", g_dir ? g_dir : "cache_dir",
+                    head.bad ? "out of memory" : strerror(errno));
+    /* the entry's head now (its body_len at the end), the body follows */
+    f->written = 0;
+    if (fill_write(f, e, sizeof(*e)) && fill_write(f, f->key, f->key_len) &&
+        fill_write(f, head.p, head.len) && fill_write(f, vnames.p, vnames.len))
+        fill_write(f, vrec.p, vrec.len);
+    free(vnames.p);
+    free(vrec.p);
+    free(head.p);
+    if (!f->storing) {
+        fill_unlock(f, false);
+        f->ended = true;
+    }
+}
+
+void pt_cache_fill_body(pt_gw *g, const void *p, size_t n)
+{
+    struct pt_cache_fill *f = g->cache;
+    if (!f || f->ended)
+        return;
+    if (fill_write(f, p, n))
+        f->body_len += n;
+    else {
+        fill_unlock(f, false);
+        f->ended = true;
+    }
+}
+
+void pt_cache_fill_end(pt_gw *g)
+{
+    struct pt_cache_fill *f = g->cache;
+    if (!f || f->ended || !f->storing)
+        return;
+    f->ended = true;
+    f->e.body_len = f->body_len;
+    bool ok = (g->cl < 0 || (uint64_t)g->cl == f->body_len) &&
+              pwrite(f->fd, &f->e, sizeof(f->e), 0) == (ssize_t)sizeof(f->e);
+    close(f->fd);
+    f->fd = -1;
+    uint64_t size = f->written;
+    char name[40];
+    entry_name(f->h0, f->h1, name);
+    ix_lock();
+    cslot *s = ix_find(f->h0, f->h1);
+    /* purged, or the lock was taken over meanwhile: this copy is not wanted */
+    if (ok && s && s->fill_id == f->id && renameat(g_dirfd, f->tmp, g_dirfd, name) == 0) {
+        if (s->valid)
+            g_shm->bytes -= s->size;
+        s->valid = 1;
+        s->size = size;
+        s->expires = f->e.expires;
+        s->pass_until = 0;
+        s->fill_id = 0;
+        s->filler = 0;
+        s->used = ++g_shm->clock;
+        g_shm->bytes += size;
+        CTR(stores);
+        while (g_shm->bytes > g_shm->max_bytes && ix_evict_one(f->h0, f->h1))
+            ;
+    } else {
+        unlinkat(g_dirfd, f->tmp, 0);
+        if (s && s->fill_id == f->id) {
+            s->fill_id = 0;
+            s->filler = 0;
+            if (!s->valid)
+                ix_remove(s);
+        }
+    }
+    ix_unlock();
+}
+
+void pt_cache_stats_get(pt_cache_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (!g_shm)
+        return;
+    st->on = true;
+    st->hits = __atomic_load_n(&g_shm->hits, __ATOMIC_RELAXED);
+    st->misses = __atomic_load_n(&g_shm->misses, __ATOMIC_RELAXED);
+    st->expired = __atomic_load_n(&g_shm->expired, __ATOMIC_RELAXED);
+    st->stale = __atomic_load_n(&g_shm->stale, __ATOMIC_RELAXED);
+    st->updating = __atomic_load_n(&g_shm->updating, __ATOMIC_RELAXED);
+    st->bypass = __atomic_load_n(&g_shm->bypass, __ATOMIC_RELAXED);
+    st->stores = __atomic_load_n(&g_shm->stores, __ATOMIC_RELAXED);
+    st->evictions = __atomic_load_n(&g_shm->evictions, __ATOMIC_RELAXED);
+    st->purges = __atomic_load_n(&g_shm->purges, __ATOMIC_RELAXED);
+    ix_lock();
+    st->entries = g_shm->nused;
+    st->bytes = g_shm->bytes;
+    st->max_bytes = g_shm->max_bytes;
+    ix_unlock();
+}

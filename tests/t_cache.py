@@ -1,0 +1,429 @@
+"""t_cache.py: the response cache for gateway responses (issue 18 part 1),
+in front of a real PHP-FPM (tests/lib/phpfpm.py) running tests/cache/c.php,
+which counts its requests per id in a file and answers with the headers its
+query asks for (Cache-Control, Expires, Set-Cookie, Vary, ETag, a status, a
+delay, a body size).
+
+Covered: MISS then HIT without the backend (by its count); max-age expiry
+(EXPIRED) and Expires; no-store, private, no-cache, Set-Cookie not stored
+(unless cache_set_cookie); cache_valid for responses that say nothing, and
+--cache DIR storing only what backends allow; Authorization bypasses the
+cache; a conditional request answered 304 from the cache; Vary variants;
+100 concurrent clients on a cold entry -> exactly one backend request; the
+entry file checked when read back (another key, truncated); stale while
+updating and on backend errors; PURGE from trusted addresses only; LRU
+eviction within cache_max_size; the index kept across a reload; the
+status page's cache counters and $upstream_cache_status in the access
+log. Nothing asserts on timings: waits have generous timeouts."""
+
+import glob
+import http.client
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import harness  # noqa: E402
+import phpfpm  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+tag = harness.tag
+
+
+def http_get(port, target, headers=None, method='GET', timeout=30):
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        c.request(method, target, headers=headers or {})
+        r = c.getresponse()
+        body = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+    finally:
+        c.close()
+
+
+CONF = '''
+cache_dir = "@CACHE@";
+cache_max_size = "@MAXSIZE@";
+backends = ( { name = "php"; servers = [ "@ADDR@" ]; } );
+locations = (
+  { extension = ".php"; handler = "fastcgi"; backend = "php";
+    cache = true; cache_status_header = true;
+    cache_purge = [ "127.0.0.1" ];
+    cache_use_stale = [ "updating", "error" ];
+    @EXTRA@ },
+  { prefix = "/valid/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
+    cache = true; cache_status_header = true; cache_valid = [ "200 1h", "404 1m" ]; },
+  { prefix = "/nopurge/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
+    cache = true; cache_status_header = true; cache_purge = [ "10.9.9.9" ]; },
+  { prefix = "/cookies/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
+    cache = true; cache_status_header = true; cache_set_cookie = true;
+    cache_authorized = true; },
+  { prefix = "/status"; handler = "status"; }
+);
+'''
+
+
+@phpfpm.skip_unless_php_fpm
+class CacheCase(unittest.TestCase):
+    ARGS = ()
+    EXTRA = ''
+    MAXSIZE = '64M'
+    WORKERS = 2
+    USE_CONF = True
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-cache-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        cls.www = os.path.join(cls.base, 'www')
+        cls.counts = os.path.join(cls.www, 'counts')
+        os.makedirs(cls.counts)
+        os.chmod(cls.base, 0o755)
+        os.chmod(cls.www, 0o755)
+        os.chmod(cls.counts, 0o777)
+        shutil.copy(os.path.join(HERE, 'cache', 'c.php'), cls.www)
+        cls.cache = os.path.join(cls.base, 'cache')
+        cls.fpm = phpfpm.PhpFpm([phpfpm.Pool('www', max_children=4)])
+        cls.addClassCleanup(cls.fpm.stop)
+        cls.fpm.start()
+        cls.addr = cls.fpm.pool('www').address
+
+        def sub(s):
+            return (s.replace('@ADDR@', cls.addr).replace('@WWW@', cls.www)
+                    .replace('@CACHE@', cls.cache).replace('@EXTRA@', cls.EXTRA)
+                    .replace('@MAXSIZE@', cls.MAXSIZE))
+        harness.start_class_server(cls, *[sub(a) for a in cls.ARGS],
+                                   conf=sub(CONF) if cls.USE_CONF else None, docroot=cls.www,
+                                   workers=cls.WORKERS, access_log=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def count(self, id_):
+        try:
+            with open(os.path.join(self.counts, id_)) as f:
+                return int(f.read() or 0)
+        except FileNotFoundError:
+            return 0
+
+    def get(self, target, headers=None, method='GET'):
+        return http_get(self.port, target, headers, method)
+
+    def assertStatus(self, target, want, headers=None, method='GET'):
+        st, h, body = self.get(target, headers, method)
+        self.assertEqual(st, 200, (target, st, h, body[:300], self.srv.stderr_text()[-2000:]))
+        self.assertEqual(h.get('x-cache-status'), want, (target, h, body[:200]))
+        return h, body
+
+
+class Basics(CacheCase):
+
+    def test_miss_then_hit_without_backend(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        h, b1 = self.assertStatus(u, 'MISS')
+        self.assertEqual(self.count(t), 1)
+        h, b2 = self.assertStatus(u, 'HIT')
+        self.assertEqual(b1, b2)
+        self.assertEqual(h.get('x-backend'), 'php')
+        self.assertIn('age', h)
+        self.assertEqual(self.count(t), 1, 'a hit went to the backend')
+        # another query is another key
+        self.assertStatus('/c.php?id=%s&cc=max-age%%3D300&x=1' % t, 'MISS')
+        self.assertEqual(self.count(t), 2)
+
+    def test_head_served_from_cache(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        st, h, body = self.get(u, method='HEAD')
+        self.assertEqual((st, h.get('x-cache-status'), body), (200, 'HIT', b''))
+        self.assertEqual(self.count(t), 1)
+
+    def test_large_body_streamed_and_stored(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300&size=3000000' % t
+        h, b1 = self.assertStatus(u, 'MISS')
+        self.assertGreater(len(b1), 3000000)
+        h, b2 = self.assertStatus(u, 'HIT')
+        self.assertEqual(b1, b2)
+        self.assertEqual(self.count(t), 1)
+
+    def test_max_age_expires(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D1' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        time.sleep(2.2)
+        h, b = self.assertStatus(u, 'EXPIRED')
+        self.assertIn(b'n=2', b)
+        self.assertStatus(u, 'HIT')
+        self.assertEqual(self.count(t), 2)
+
+    def test_s_maxage_wins_over_max_age(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D0,%%20s-maxage%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        self.assertEqual(self.count(t), 1)
+
+    def test_expires_header(self):
+        t = tag()
+        u = '/c.php?id=%s&exp=300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        self.assertEqual(self.count(t), 1)
+
+    def test_not_stored(self):
+        for what in ('cc=no-store', 'cc=private,max-age%3D300', 'cc=no-cache',
+                     'cc=max-age%3D300&cookie=1', 'cc=max-age%3D300&vary=*', ''):
+            t = tag()
+            u = '/c.php?id=%s&%s' % (t, what)
+            self.assertStatus(u, 'MISS')
+            self.assertStatus(u, 'MISS')
+            self.assertEqual(self.count(t), 2, what)
+
+    def test_set_cookie_stored_when_told(self):
+        t = tag()
+        u = '/cookies/?id=%s&cc=max-age%%3D300&cookie=1' % t
+        self.assertStatus(u, 'MISS')
+        h, _ = self.assertStatus(u, 'HIT')
+        self.assertIn('set-cookie', h)
+        self.assertEqual(self.count(t), 1)
+
+    def test_cache_valid_for_silent_responses(self):
+        t = tag()
+        u = '/valid/?id=%s' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        self.assertEqual(self.count(t), 1)
+        # a 404 by its own validity; a 500 is never stored
+        t2 = tag()
+        for want in ('MISS', 'HIT'):
+            st, h, _ = self.get('/valid/?id=%s&st=404' % t2)
+            self.assertEqual((st, h.get('x-cache-status')), (404, want))
+        t3 = tag()
+        for _ in range(2):
+            st, h, _ = self.get('/valid/?id=%s&st=500' % t3)
+            self.assertEqual((st, h.get('x-cache-status')), (500, 'MISS'))
+        self.assertEqual((self.count(t2), self.count(t3)), (1, 2))
+
+    def test_authorization_bypasses(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        auth = {'Authorization': 'Basic dXNlcjpwYXNz'}
+        h, b = self.assertStatus(u, 'BYPASS', auth)
+        self.assertIn(b'n=2', b)
+        self.assertStatus(u, 'HIT')
+        self.assertEqual(self.count(t), 2)
+        # cache_authorized = true: they share it
+        t2 = tag()
+        u2 = '/cookies/?id=%s&cc=max-age%%3D300' % t2
+        self.assertStatus(u2, 'MISS', auth)
+        self.assertStatus(u2, 'HIT', auth)
+        self.assertEqual(self.count(t2), 1)
+
+    def test_post_not_cached(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        for _ in range(2):
+            st, h, _ = self.get(u, method='POST')
+            self.assertEqual(st, 200)
+            self.assertNotIn('x-cache-status', h)
+        self.assertEqual(self.count(t), 2)
+
+    def test_conditional_304_from_cache(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300&etag=v1' % t
+        self.assertStatus(u, 'MISS')
+        st, h, body = self.get(u, {'If-None-Match': '"v1"'})
+        self.assertEqual((st, body, h.get('x-cache-status'), h.get('etag')),
+                         (304, b'', 'HIT', '"v1"'))
+        st, h, body = self.get(u, {'If-None-Match': '"v2"'})
+        self.assertEqual((st, h.get('x-cache-status')), (200, 'HIT'))
+        self.assertIn(b'n=1', body)
+        st, h, body = self.get(u, {'If-Modified-Since': 'Sun, 02 Jan 2022 00:00:00 GMT'})
+        self.assertEqual((st, body), (304, b''))
+        st, h, body = self.get(u, {'If-Modified-Since': 'Fri, 31 Dec 2021 00:00:00 GMT'})
+        self.assertEqual(st, 200)
+        self.assertEqual(self.count(t), 1)
+
+    def test_vary_keeps_variants_apart(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300&vary=Accept-Language' % t
+        h, b = self.assertStatus(u, 'MISS', {'Accept-Language': 'de'})
+        self.assertIn(b'lang=de', b)
+        h, b = self.assertStatus(u, 'HIT', {'Accept-Language': 'de'})
+        self.assertIn(b'lang=de', b)
+        h, b = self.assertStatus(u, 'MISS', {'Accept-Language': 'fr'})
+        self.assertIn(b'lang=fr', b)
+        h, b = self.assertStatus(u, 'HIT', {'Accept-Language': 'fr'})
+        self.assertIn(b'lang=fr', b)
+        self.assertEqual(self.count(t), 2)
+
+    def test_one_fill_for_100_concurrent_clients(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300&sleep=500' % t
+        results = []
+        lock = threading.Lock()
+        start = threading.Event()
+
+        def client():
+            start.wait()
+            try:
+                st, h, b = self.get(u)
+                r = (st, h.get('x-cache-status'), b)
+            except Exception as e:  # noqa: BLE001
+                r = (0, repr(e), b'')
+            with lock:
+                results.append(r)
+        threads = [threading.Thread(target=client) for _ in range(100)]
+        for th in threads:
+            th.start()
+        start.set()
+        for th in threads:
+            th.join(120)
+        self.assertEqual(len(results), 100)
+        self.assertEqual([r for r in results if r[0] != 200], [])
+        self.assertEqual(self.count(t), 1, 'the backend saw %d requests' % self.count(t))
+        bodies = {r[2] for r in results}
+        self.assertEqual(len(bodies), 1)
+        self.assertEqual(sum(1 for r in results if r[1] == 'MISS'), 1, results[:5])
+
+    def test_entry_file_checked_when_read(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        files = [f for f in glob.glob(os.path.join(self.cache, '*'))
+                 if os.path.getmtime(f) > time.time() - 60]
+        victim = None
+        for f in files:
+            with open(f, 'rb') as fh:
+                if ('id=%s&' % t).encode() in fh.read(4096):
+                    victim = f
+        self.assertIsNotNone(victim, files)
+        # truncated: not served, the backend answers again
+        with open(victim, 'r+b') as fh:
+            fh.truncate(os.path.getsize(victim) - 3)
+        h, b = self.assertStatus(u, 'MISS')
+        self.assertIn(b'n=2', b)
+        self.assertStatus(u, 'HIT')
+        # the key inside changed: another key's file under this name is not served
+        with open(victim, 'r+b') as fh:
+            data = fh.read()
+            i = data.index(('id=%s' % t).encode())
+            fh.seek(i + 3)
+            fh.write(b'Z')
+        h, b = self.assertStatus(u, 'MISS')
+        self.assertIn(b'n=3', b)
+
+    def test_purge(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        st, _, _ = self.get(u, method='PURGE')
+        self.assertEqual(st, 200)
+        st, _, _ = self.get(u, method='PURGE')
+        self.assertEqual(st, 404)
+        self.assertStatus(u, 'MISS')
+        self.assertEqual(self.count(t), 2)
+        # a location whose cache_purge does not name this client
+        u2 = '/nopurge/?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u2, 'MISS')
+        st, _, _ = self.get(u2, method='PURGE')
+        self.assertEqual(st, 403)
+        self.assertStatus(u2, 'HIT')
+
+    def test_stale_while_updating_and_on_error(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D1' % t
+        self.assertStatus(u, 'MISS')
+        time.sleep(2.2)
+        # the backend now fails: the stale entry answers
+        down = os.path.join(self.counts, t + '.down')
+        open(down, 'w').close()
+        try:
+            h, b = self.assertStatus(u, 'STALE')
+            self.assertIn(b'n=1', b)
+        finally:
+            os.unlink(down)
+        # stale while another request updates it (a slow backend)
+        u2 = '/c.php?id=%s&cc=max-age%%3D1&sleep=1500' % (t + 'u')
+        self.assertStatus(u2, 'MISS')
+        time.sleep(2.2)
+        res = {}
+        th = threading.Thread(target=lambda: res.setdefault('a', self.get(u2)))
+        th.start()
+        self.assertTrue(harness.Server.wait_for(lambda: self.count(t + 'u') == 2, 30))
+        h, b = self.assertStatus(u2, 'UPDATING')
+        self.assertIn(b'n=1', b)
+        th.join(60)
+        self.assertEqual(res['a'][1].get('x-cache-status'), 'EXPIRED')
+        self.assertStatus(u2, 'HIT')
+
+class Eviction(CacheCase):
+    MAXSIZE = '200k'
+    WORKERS = 1
+
+    def test_lru_eviction_within_max_size(self):
+        ids = [tag() for _ in range(6)]
+        for i in ids:
+            self.assertStatus('/c.php?id=%s&cc=max-age%%3D300&size=60000' % i, 'MISS')
+            # the first stays recently used
+            self.assertStatus('/c.php?id=%s&cc=max-age%%3D300&size=60000' % ids[0], 'HIT')
+        total = sum(os.path.getsize(f) for f in glob.glob(os.path.join(self.cache, '*')))
+        self.assertLessEqual(total, 200 * 1024)
+        self.assertStatus('/c.php?id=%s&cc=max-age%%3D300&size=60000' % ids[0], 'HIT')
+        self.assertStatus('/c.php?id=%s&cc=max-age%%3D300&size=60000' % ids[1], 'MISS')
+
+
+class Reload(CacheCase):
+    WORKERS = 1
+
+    def test_index_survives_reload(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        old = self.srv.worker_pids()
+        self.srv.signal(signal.SIGHUP)
+        self.assertTrue(harness.Server.wait_for(
+            lambda: self.srv.worker_pids() and not set(self.srv.worker_pids()) & set(old), 30))
+        self.assertStatus(u, 'HIT')
+        self.assertEqual(self.count(t), 1)
+
+
+class Flag(CacheCase):
+    """portico --cache DIR --fastcgi .php=ADDR: no file; only what backends
+    allow is stored."""
+    USE_CONF = False
+    ARGS = ('--cache', '@CACHE@', '--fastcgi', '.php=@ADDR@',
+            '-o', 'cache_status_header=true')
+
+    def test_flag_caches_what_backends_allow(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        self.assertEqual(self.count(t), 1)
+        # nothing said: no default validity, never stored
+        t2 = tag()
+        self.assertStatus('/c.php?id=%s' % t2, 'MISS')
+        self.assertStatus('/c.php?id=%s' % t2, 'MISS')
+        self.assertEqual(self.count(t2), 2)
+        st = os.stat(self.cache)
+        self.assertEqual(st.st_mode & 0o777, 0o700)
+
+
+if __name__ == '__main__':
+    harness.main()
