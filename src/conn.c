@@ -395,6 +395,7 @@ static void access_log(pt_conn *c)
         .host = NULL,
         .proxy_addr = c->tcp_addr,
         .proxy_af = c->tcp_af,
+        .cache_status = pt_cache_status_name(c->rq->cache_status),
     };
     /* the time spent in the gateway (CGI or FastCGI) */
     if (c->rq->gw_t_start)

@@ -66,6 +66,7 @@ locations = (
     cache_authorized = true; },
   { prefix = "/status"; handler = "status"; }
 );
+access_log_format = "$remote_addr \\"$request\\" $status $upstream_cache_status";
 '''
 
 
@@ -370,6 +371,33 @@ class Basics(CacheCase):
         th.join(60)
         self.assertEqual(res['a'][1].get('x-cache-status'), 'EXPIRED')
         self.assertStatus(u2, 'HIT')
+
+    def test_status_page_and_access_log(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        st, h, body = self.get('/status?format=prometheus')
+        self.assertEqual(st, 200)
+        text = body.decode()
+        for name in ('portico_cache_hits_total', 'portico_cache_misses_total',
+                     'portico_cache_bytes', 'portico_cache_entries'):
+            self.assertRegex(text, r'(?m)^%s \d+' % name)
+        hits = int([l for l in text.splitlines() if l.startswith('portico_cache_hits_total ')][0]
+                   .split()[1])
+        self.assertGreaterEqual(hits, 1)
+        st, h, body = self.get('/status?format=json')
+        import json
+        j = json.loads(body)
+        self.assertGreaterEqual(j['cache']['hits'], 1)
+        self.assertGreaterEqual(j['cache']['entries'], 1)
+        # the access log's $upstream_cache_status
+        self.assertTrue(harness.Server.wait_for(
+            lambda: ('id=%s' % t) in self.srv.access_log_text() and
+            self.srv.access_log_text().count('id=%s' % t) >= 2, 20))
+        lines = [l for l in self.srv.access_log_text().splitlines() if 'id=%s' % t in l]
+        self.assertEqual([l.split()[-1] for l in lines], ['MISS', 'HIT'], lines)
+
 
 class Eviction(CacheCase):
     MAXSIZE = '200k'
