@@ -34,6 +34,7 @@
 #define PT_CACHE_FILL_MAX_AGE_MS (600 * 1000ULL) /* a fill older than this is dead */
 #define PT_CACHE_HEAD_MAX (1024 * 1024)          /* stored head or Vary record, read back */
 #define PT_CACHE_MAGIC "PTCACHE1"
+#define PT_CACHE_BODY_MEM (16 * 1024) /* a body this small is kept in memory */
 
 /* ---- the shared index ---------------------------------------------------- */
 
@@ -45,6 +46,7 @@ typedef struct cslot {
     uint64_t used;      /* LRU clock */
     uint64_t fill_id;   /* the fill in progress, 0 none */
     uint64_t fill_t;    /* CLOCK_MONOTONIC ms it began */
+    uint64_t gen;       /* the entry file's generation: a new one per store */
     int32_t filler;     /* its worker's pid */
     uint8_t valid;      /* an entry file is in place */
 } cslot;
@@ -287,11 +289,28 @@ static void key_hash(const char *k, size_t n, uint64_t *h0, uint64_t *h1)
     *h1 = b;
 }
 
+/* A growing byte string; short ones (most keys) stay on the stack. */
 typedef struct kbuf {
     char *p;
     size_t len, cap;
     bool bad;
+    char inl[320];
 } kbuf;
+
+static void kinit(kbuf *b)
+{
+    b->p = b->inl;
+    b->len = 0;
+    b->cap = sizeof(b->inl);
+    b->bad = false;
+}
+
+static void kfree(kbuf *b)
+{
+    if (b->p != b->inl)
+        free(b->p);
+    b->p = b->inl;
+}
 
 static void kput(kbuf *b, const char *s, size_t n)
 {
@@ -299,11 +318,13 @@ static void kput(kbuf *b, const char *s, size_t n)
         return;
     if (b->len + n > b->cap) {
         size_t cap = PT_MAX(b->cap * 2, b->len + n + 64);
-        char *q = realloc(b->p, cap);
+        char *q = b->p == b->inl ? malloc(cap) : realloc(b->p, cap);
         if (!q) {
             b->bad = true;
             return;
         }
+        if (b->p == b->inl)
+            memcpy(q, b->inl, b->len);
         b->p = q;
         b->cap = cap;
     }
@@ -453,36 +474,50 @@ static bool head_ok(const char *p, size_t n)
     return true;
 }
 
-typedef struct entry {
+/* An entry file opened and checked, kept open by the worker: entries never
+ * change once renamed in (a new fill is a new file, with a new generation
+ * in the index), so a hit costs no open, fstat or read. Counted: a
+ * response in flight holds a reference (its sendfile needs the fd). The
+ * table is direct-mapped; a replaced entry's fd closes with its last
+ * reference (an evicted file's space comes back when its slot is reused). */
+typedef struct pt_cache_ent {
+    uint64_t h0, h1, gen;
     int fd;
+    unsigned refs;
+    bool listed;           /* in g_went */
+    struct timespec ctime; /* as checked: a change of the file means a new check */
     ehdr e;
-    char *head, *vary; /* malloc'd */
-} entry;
+    char *key, *head, *vary; /* one block: key, then head, then the Vary record, */
+    char *body;              /* then a small body (NULL: sent from the file) */
+} went;
 
-static void entry_close(entry *en)
+#define PT_CACHE_WENT 128
+static went *g_went[PT_CACHE_WENT];
+
+static void went_put(went *w)
 {
-    if (en->fd >= 0)
-        close(en->fd);
-    free(en->head);
-    free(en->vary);
-    en->fd = -1;
-    en->head = en->vary = NULL;
+    if (!w || --w->refs > 0 || w->listed)
+        return;
+    close(w->fd);
+    free(w->key);
+    free(w);
 }
 
-/* Open and check the entry for key: -1 when missing or not what the index
- * says (another key, truncated, foreign owner...). */
-static int entry_open(uint64_t h0, uint64_t h1, const char *key, size_t klen, entry *en)
+/* Open and check the entry for key: NULL when missing or not what the
+ * index says (another key, truncated, a foreign owner, a bad head...). */
+static went *entry_open(uint64_t h0, uint64_t h1, const char *key, size_t klen)
 {
     char name[40];
     struct stat st;
-    en->fd = -1;
-    en->head = en->vary = NULL;
     entry_name(h0, h1, name);
     int fd = openat(g_dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return -1;
-    en->fd = fd;
-    ehdr *e = &en->e;
+        return NULL;
+    went *w = calloc(1, sizeof(*w));
+    if (!w)
+        goto bad;
+    w->fd = fd;
+    ehdr *e = &w->e;
     /* the workers' user made it: with cgi_user a worker's effective uid is
      * the programs', its real (and file-system) uid stays the user's */
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid() || st.st_nlink != 1 ||
@@ -495,24 +530,60 @@ static int entry_open(uint64_t h0, uint64_t h1, const char *key, size_t klen, en
         memchr(e->reason, 0, sizeof(e->reason)) == NULL ||
         (uint64_t)st.st_size != entry_body_off(e) + e->body_len)
         goto bad;
-    char *k = malloc(klen + 1);
-    en->head = malloc(e->head_len + 1);
-    en->vary = malloc(e->vary_len + 1);
-    bool same =
-        k && en->head && en->vary && pread(fd, k, klen, sizeof(ehdr)) == (ssize_t)klen &&
-        memcmp(k, key, klen) == 0 &&
-        pread(fd, en->head, e->head_len, (off_t)(sizeof(ehdr) + klen)) == (ssize_t)e->head_len &&
-        pread(fd, en->vary, e->vary_len, (off_t)(sizeof(ehdr) + klen + e->head_len)) ==
-            (ssize_t)e->vary_len;
-    free(k);
-    if (!same || !head_ok(en->head, e->head_len) ||
-        (e->vary_len && en->vary[e->vary_len - 1] != '\0') ||
-        (e->vnames_len && en->vary[e->vnames_len - 1] != '\0'))
+    /* a small body rides along: a hit is then one write of head and body */
+    size_t n = klen + e->head_len + e->vary_len;
+    size_t bn = e->body_len <= PT_CACHE_BODY_MEM ? (size_t)e->body_len : 0;
+    if (!(w->key = malloc(n + bn + 1)) ||
+        pread(fd, w->key, n + bn, sizeof(ehdr)) != (ssize_t)(n + bn))
         goto bad;
-    return 0;
+    w->head = w->key + klen;
+    w->vary = w->head + e->head_len;
+    w->body = bn ? w->vary + e->vary_len : NULL;
+    if (memcmp(w->key, key, klen) != 0 || !head_ok(w->head, e->head_len) ||
+        (e->vary_len && w->vary[e->vary_len - 1] != '\0') ||
+        (e->vnames_len && w->vary[e->vnames_len - 1] != '\0'))
+        goto bad;
+    w->h0 = h0;
+    w->h1 = h1;
+    w->refs = 1;
+    w->ctime = st.st_ctim;
+    return w;
 bad:
-    entry_close(en);
-    return -1;
+    if (w)
+        free(w->key);
+    free(w);
+    close(fd);
+    return NULL;
+}
+
+/* The entry of generation gen for key, referenced (went_put), or NULL. */
+static went *went_get(uint64_t h0, uint64_t h1, uint64_t gen, const char *key, size_t klen)
+{
+    size_t i = (size_t)(h1 % PT_CACHE_WENT);
+    went *w = g_went[i];
+    struct stat st;
+    /* the hash picked the slot; the key itself decides; a file changed
+     * since it was checked (written, truncated, unlinked) is checked again */
+    if (w && w->h0 == h0 && w->h1 == h1 && w->gen == gen && w->e.key_len == klen &&
+        memcmp(w->key, key, klen) == 0 && fstat(w->fd, &st) == 0 && st.st_nlink == 1 &&
+        (uint64_t)st.st_size == entry_body_off(&w->e) + w->e.body_len &&
+        st.st_ctim.tv_sec == w->ctime.tv_sec && st.st_ctim.tv_nsec == w->ctime.tv_nsec) {
+        w->refs++;
+        return w;
+    }
+    went *n = entry_open(h0, h1, key, klen);
+    if (!n)
+        return NULL;
+    if (w) {
+        g_went[i] = NULL;
+        w->listed = false;
+        w->refs++;
+        went_put(w);
+    }
+    n->gen = gen;
+    n->listed = true;
+    g_went[i] = n;
+    return n;
 }
 
 /* ---- the connection's side ----------------------------------------------- */
@@ -591,10 +662,10 @@ static void status_header(pt_conn *c)
         pt_resp_header(c, "X-Cache-Status", n, strlen(n));
 }
 
-/* Serve en (taken) to c: 304 when the request's validators match, else
- * the stored head and the body straight from the file (sendfile; the fd
- * stays open with the request, pt_cache_release). */
-static void serve_entry(pt_conn *c, entry *en, int st)
+/* Serve en (its reference taken) to c: 304 when the request's validators
+ * match, else the stored head and the body straight from the file
+ * (sendfile; the reference stays with the request, pt_cache_release). */
+static void serve_entry(pt_conn *c, went *en, int st)
 {
     const ehdr *e = &en->e;
     const pt_head *h = &c->rq->head;
@@ -618,15 +689,12 @@ static void serve_entry(pt_conn *c, entry *en, int st)
     status_header(c);
     bool bodiless = not_modified || e->status == 204;
     pt_resp_end(c, bodiless ? -1 : (int64_t)e->body_len);
-    if (!bodiless && e->body_len) {
+    if (!bodiless && en->body)
+        pt_resp_body(c, en->body, e->body_len);
+    else if (!bodiless && e->body_len)
         pt_resp_body_file(c, en->fd, (off_t)entry_body_off(e), e->body_len);
-        if (c->rq->cache_fd_open)
-            close(c->rq->cache_fd);
-        c->rq->cache_fd = en->fd;
-        c->rq->cache_fd_open = true;
-        en->fd = -1;
-    }
-    entry_close(en);
+    went_put(c->rq->cache_ent);
+    c->rq->cache_ent = en;
     c->state = PT_CS_WRITE;
 }
 
@@ -676,24 +744,35 @@ void pt_cache_release(pt_conn *c)
         return;
     pt_cache_fill_free(c->rq->cache_fill);
     c->rq->cache_fill = NULL;
-    if (c->rq->cache_fd_open)
-        close(c->rq->cache_fd);
-    c->rq->cache_fd_open = false;
+    went_put(c->rq->cache_ent);
+    c->rq->cache_ent = NULL;
+}
+
+/* The index's current entry for key, referenced, or NULL. */
+static went *current_entry(uint64_t h0, uint64_t h1, const char *key, size_t klen)
+{
+    uint64_t gen = 0;
+    ix_lock();
+    const cslot *s = ix_find(h0, h1);
+    if (s && s->valid)
+        gen = s->gen;
+    ix_unlock();
+    return gen ? went_get(h0, h1, gen, key, klen) : NULL;
 }
 
 bool pt_cache_stale_on_error(pt_conn *c, int status, const char *why)
 {
     struct pt_cache_fill *f = c->rq ? c->rq->cache_fill : NULL;
-    entry en;
+    went *en;
     /* nginx's proxy_cache_use_stale error: an expired entry beats an error
      * page (RFC 9111 §4.2.4 allows it when configured) */
     if (!f || status < 500 || c->rq->cache_status != PT_CACHE_EXPIRED || !c->loc ||
-        !c->loc->cache.stale_error || entry_open(f->h0, f->h1, f->key, f->key_len, &en) < 0)
+        !c->loc->cache.stale_error || !(en = current_entry(f->h0, f->h1, f->key, f->key_len)))
         return false;
     pt_log_info("cache: a stale entry answers instead of %d (%s), client: %s:%u", status,
                 why ? why : pt_status_reason(status), pt_conn_peer_ip(c), c->peer_port);
     CTR(stale);
-    serve_entry(c, &en, PT_CACHE_STALE);
+    serve_entry(c, en, PT_CACHE_STALE);
     return true;
 }
 
@@ -828,32 +907,34 @@ bool pt_cache_handle(pt_conn *c)
         CTR(bypass);
         return false;
     }
-    kbuf kb = {0};
+    kbuf kb;
+    kinit(&kb);
     if (key_make(c, &kb) < 0) {
-        free(kb.p);
+        kfree(&kb);
         return false;
     }
     uint64_t h0, h1;
     key_hash(kb.p, kb.len, &h0, &h1);
     if (is_purge) {
-        free(kb.p);
+        kfree(&kb);
         purge(c, h0, h1);
         return true;
     }
     int64_t wall = (int64_t)time(NULL);
-    uint64_t now = mono_ms();
+    uint64_t now = mono_ms(), gen = 0;
     bool has_entry = false, fresh = false, filling = false;
     ix_lock();
     cslot *s = ix_find(h0, h1);
     if (s) {
         has_entry = s->valid;
+        gen = s->gen;
         fresh = s->valid && wall < s->expires;
         filling = filler_alive(s, now);
         if (fresh)
             s->used = ++g_shm->clock;
         if (!s->valid && !filling && s->pass_until > wall) {
             ix_unlock();
-            free(kb.p);
+            kfree(&kb);
             c->rq->cache_status = PT_CACHE_MISS;
             CTR(misses);
             return false;
@@ -861,32 +942,33 @@ bool pt_cache_handle(pt_conn *c)
     }
     ix_unlock();
 
-    entry en;
     bool vary_miss = false;
     if (has_entry && (fresh || (filling && z->stale_updating))) {
-        if (entry_open(h0, h1, kb.p, kb.len, &en) == 0) {
-            kbuf vr = {0};
-            if (en.e.vary_len && (vary_record(c, en.vary, en.e.vnames_len, &vr) < 0 ||
-                                  vr.len != en.e.vary_len - en.e.vnames_len ||
-                                  memcmp(vr.p, en.vary + en.e.vnames_len, vr.len) != 0)) {
+        went *en = went_get(h0, h1, gen, kb.p, kb.len);
+        if (en) {
+            kbuf vr;
+            kinit(&vr);
+            if (en->e.vary_len && (vary_record(c, en->vary, en->e.vnames_len, &vr) < 0 ||
+                                   vr.len != en->e.vary_len - en->e.vnames_len ||
+                                   memcmp(vr.p, en->vary + en->e.vnames_len, vr.len) != 0)) {
                 /* another variant: this request's own answer replaces it */
                 vary_miss = true;
-                entry_close(&en);
+                went_put(en);
             }
-            free(vr.p);
+            kfree(&vr);
             if (!vary_miss) {
-                free(kb.p);
+                kfree(&kb);
                 if (fresh)
                     CTR(hits);
                 else
                     CTR(updating);
-                serve_entry(c, &en, fresh ? PT_CACHE_HIT : PT_CACHE_UPDATING);
+                serve_entry(c, en, fresh ? PT_CACHE_HIT : PT_CACHE_UPDATING);
                 return true;
             }
         } else {
             /* gone or damaged: forget it */
             ix_lock();
-            if ((s = ix_find(h0, h1)) && s->valid) {
+            if ((s = ix_find(h0, h1)) && s->valid && s->gen == gen) {
                 g_shm->bytes -= s->size;
                 s->valid = 0;
                 s->size = 0;
@@ -896,7 +978,7 @@ bool pt_cache_handle(pt_conn *c)
         }
     }
     if (filling && !vary_miss) {
-        free(kb.p);
+        kfree(&kb);
         /* one fill at a time: wait for its entry */
         wait_for_fill(c, h0, h1);
         return true;
@@ -908,21 +990,20 @@ bool pt_cache_handle(pt_conn *c)
         CTR(expired);
     else
         CTR(misses);
-    if (h->method != PT_M_GET || filling) {
-        /* HEAD has no body to store; a concurrent fill owns the slot */
-        free(kb.p);
-        return false;
-    }
-    struct pt_cache_fill *f = calloc(1, sizeof(*f));
-    if (!f) {
-        free(kb.p);
+    struct pt_cache_fill *f = NULL;
+    /* HEAD has no body to store; a concurrent fill owns the slot */
+    if (h->method != PT_M_GET || filling || !(f = calloc(1, sizeof(*f))) ||
+        !(f->key = malloc(kb.len + 1))) {
+        free(f);
+        kfree(&kb);
         return false;
     }
     f->fd = -1;
     f->h0 = h0;
     f->h1 = h1;
-    f->key = kb.p;
+    memcpy(f->key, kb.p, kb.len);
     f->key_len = kb.len;
+    kfree(&kb);
     ix_lock();
     s = ix_find(h0, h1);
     if (!s)
@@ -1131,11 +1212,14 @@ void pt_cache_gw_head(pt_gw *g)
         status_header(c);
     if (!f)
         return;
-    kbuf vnames = {0}, vrec = {0}, head = {0};
+    kbuf vnames, vrec, head;
+    kinit(&vnames);
+    kinit(&vrec);
+    kinit(&head);
     int64_t age = 0, life = fill_lifetime(c, r, &vnames, &age);
-    if (life < 0 || vary_record(c, vnames.p ? vnames.p : "", vnames.len, &vrec) < 0) {
-        free(vnames.p);
-        free(vrec.p);
+    if (life < 0 || vary_record(c, vnames.p, vnames.len, &vrec) < 0) {
+        kfree(&vnames);
+        kfree(&vrec);
         fill_unlock(f, true);
         f->ended = true;
         return;
@@ -1187,9 +1271,9 @@ void pt_cache_gw_head(pt_gw *g)
     if (fill_write(f, e, sizeof(*e)) && fill_write(f, f->key, f->key_len) &&
         fill_write(f, head.p, head.len) && fill_write(f, vnames.p, vnames.len))
         fill_write(f, vrec.p, vrec.len);
-    free(vnames.p);
-    free(vrec.p);
-    free(head.p);
+    kfree(&vnames);
+    kfree(&vrec);
+    kfree(&head);
     if (!f->storing) {
         fill_unlock(f, false);
         f->ended = true;
@@ -1235,6 +1319,7 @@ void pt_cache_fill_end(pt_gw *g)
         s->pass_until = 0;
         s->fill_id = 0;
         s->filler = 0;
+        s->gen = f->id; /* unique: the workers' open entries of older ones are stale */
         s->used = ++g_shm->clock;
         g_shm->bytes += size;
         CTR(stores);

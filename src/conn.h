@@ -58,8 +58,7 @@ typedef struct pt_req {
     bool cache_skip;
     uint64_t cache_wait_t0;
     struct pt_cache_fill *cache_fill;
-    int cache_fd; /* the entry file being sent, when cache_fd_open */
-    bool cache_fd_open;
+    struct pt_cache_ent *cache_ent; /* the entry being sent (its file stays open), NULL none */
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
