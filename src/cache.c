@@ -18,6 +18,7 @@
 #include "precond.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -56,6 +57,7 @@ typedef struct cshm {
     uint32_t nslots, nused, cap; /* cap: at most this many used (3/4 of nslots) */
     uint64_t bytes, max_bytes, clock, next_id;
     uint64_t hits, misses, expired, stale, updating, bypass, stores, evictions, purges;
+    int scanned; /* a worker took the scan of cache_dir into this index */
     cslot slots[];
 } cshm;
 
@@ -503,6 +505,23 @@ static void went_put(went *w)
     free(w);
 }
 
+/* Read and check fd's entry header for h (st: its fstat): false when it is
+ * not an entry portico wrote for h. */
+static bool entry_peek(int fd, uint64_t h0, uint64_t h1, ehdr *e, struct stat *st)
+{
+    /* the workers' user made it: with cgi_user a worker's effective uid is
+     * the programs', its real (and file-system) uid stays the user's */
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_uid != getuid() || st->st_nlink != 1 ||
+        pread(fd, e, sizeof(*e), 0) != (ssize_t)sizeof(*e))
+        return false;
+    return memcmp(e->magic, PT_CACHE_MAGIC, 8) == 0 && e->hdr_size == sizeof(ehdr) && e->h0 == h0 &&
+           e->h1 == h1 && e->key_len <= PT_CACHE_HEAD_MAX && e->head_len <= PT_CACHE_HEAD_MAX &&
+           e->vary_len <= PT_CACHE_HEAD_MAX && e->vnames_len <= e->vary_len &&
+           e->etag_len < sizeof(e->etag) && e->status >= 200 && e->status <= 599 &&
+           memchr(e->reason, 0, sizeof(e->reason)) != NULL &&
+           (uint64_t)st->st_size == entry_body_off(e) + e->body_len;
+}
+
 /* Open and check the entry for key: NULL when missing or not what the
  * index says (another key, truncated, a foreign owner, a bad head...). */
 static went *entry_open(uint64_t h0, uint64_t h1, const char *key, size_t klen)
@@ -518,17 +537,7 @@ static went *entry_open(uint64_t h0, uint64_t h1, const char *key, size_t klen)
         goto bad;
     w->fd = fd;
     ehdr *e = &w->e;
-    /* the workers' user made it: with cgi_user a worker's effective uid is
-     * the programs', its real (and file-system) uid stays the user's */
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid() || st.st_nlink != 1 ||
-        pread(fd, e, sizeof(*e), 0) != (ssize_t)sizeof(*e))
-        goto bad;
-    if (memcmp(e->magic, PT_CACHE_MAGIC, 8) != 0 || e->hdr_size != sizeof(ehdr) || e->h0 != h0 ||
-        e->h1 != h1 || e->key_len != klen || e->head_len > PT_CACHE_HEAD_MAX ||
-        e->vary_len > PT_CACHE_HEAD_MAX || e->vnames_len > e->vary_len ||
-        e->etag_len >= sizeof(e->etag) || e->status < 200 || e->status > 599 ||
-        memchr(e->reason, 0, sizeof(e->reason)) == NULL ||
-        (uint64_t)st.st_size != entry_body_off(e) + e->body_len)
+    if (!entry_peek(fd, h0, h1, e, &st) || e->key_len != klen)
         goto bad;
     /* a small body rides along: a hit is then one write of head and body */
     size_t n = klen + e->head_len + e->vary_len;
@@ -1357,4 +1366,114 @@ void pt_cache_stats_get(pt_cache_stats *st)
     st->bytes = g_shm->bytes;
     st->max_bytes = g_shm->max_bytes;
     ix_unlock();
+}
+
+/* ---- the worker ---------------------------------------------------------- */
+
+/* A fresh index (the master started, or cache_entries changed) is filled
+ * from the entry files already in cache_dir by one worker, a few hundred
+ * names per 10 ms so that it keeps serving meanwhile; temp files of fills
+ * whose worker is gone are removed, files that are no entry too. */
+static DIR *g_scan;
+static pt_timer g_scan_timer;
+static pt_worker *g_worker;
+
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+static void scan_one(const char *name)
+{
+    if (strncmp(name, ".tmp.", 5) == 0) {
+        long pid = strtol(name + 5, NULL, 10);
+        if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+            unlinkat(g_dirfd, name, 0);
+        return;
+    }
+    uint64_t h[2] = {0, 0};
+    size_t n = strlen(name);
+    if (n != 32)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        int v = hexval(name[i]);
+        if (v < 0)
+            return;
+        h[i / 16] = h[i / 16] << 4 | (uint64_t)v;
+    }
+    ehdr e;
+    struct stat st;
+    int fd = openat(g_dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    bool ok = entry_peek(fd, h[0], h[1], &e, &st);
+    close(fd);
+    if (!ok) {
+        unlinkat(g_dirfd, name, 0); /* damaged, or another build's */
+        return;
+    }
+    ix_lock();
+    if (!ix_find(h[0], h[1])) {
+        cslot *s = ix_insert(h[0], h[1]);
+        if (s) {
+            s->valid = 1;
+            s->size = (uint64_t)st.st_size;
+            s->expires = e.expires;
+            s->gen = ++g_shm->next_id;
+            s->used = 0; /* older than anything used since the start */
+            g_shm->bytes += s->size;
+            while (g_shm->bytes > g_shm->max_bytes && ix_evict_one(h[0], h[1]))
+                ;
+        }
+    }
+    ix_unlock();
+}
+
+static void on_scan(pt_loop *l, pt_timer *t)
+{
+    struct dirent *d = NULL;
+    for (int i = 0; i < 256 && (d = readdir(g_scan)); i++)
+        scan_one(d->d_name);
+    if (d) {
+        pt_timer_arm(l, t, pt_worker_tlist(g_worker, PT_CACHE_POLL_MS));
+        return;
+    }
+    closedir(g_scan);
+    g_scan = NULL;
+}
+
+void pt_cache_worker_start(pt_worker *w)
+{
+    g_worker = w;
+    if (!g_shm || g_dirfd < 0 || __atomic_exchange_n(&g_shm->scanned, 1, __ATOMIC_ACQ_REL))
+        return;
+    int fd = openat(g_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || !(g_scan = fdopendir(fd))) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    pt_timer_init(&g_scan_timer, on_scan, NULL);
+    pt_timer_arm(&w->loop, &g_scan_timer, pt_worker_tlist(w, PT_CACHE_POLL_MS));
+}
+
+void pt_cache_worker_stop(pt_worker *w)
+{
+    (void)w;
+    if (g_scan) {
+        pt_timer_stop(&g_scan_timer);
+        closedir(g_scan);
+        g_scan = NULL;
+    }
+    if (g_poll_init)
+        pt_timer_stop(&g_poll);
+    for (size_t i = 0; i < PT_CACHE_WENT; i++) {
+        went *e = g_went[i];
+        g_went[i] = NULL;
+        if (e) {
+            e->listed = false;
+            e->refs++;
+            went_put(e);
+        }
+    }
 }

@@ -33,6 +33,13 @@ const char *pt_cache_status_name(int st);
  * cache_entries keeps the index (and the entries). 0, or -1 with err. */
 int pt_cache_shared_init(const struct pt_config *cfg, char *err, size_t errlen);
 
+/* ---- a worker ---- */
+/* Its start: one worker fills a fresh index from the entry files in
+ * cache_dir (in the background); its end: the open entries are closed. */
+struct pt_worker;
+void pt_cache_worker_start(struct pt_worker *w);
+void pt_cache_worker_stop(struct pt_worker *w);
+
 /* ---- the connection (conn.c) ---- */
 /* Before c's gateway starts: true when the cache answered (a hit, a stale
  * entry, a purge) or holds c waiting for another request's fill; false:

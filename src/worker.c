@@ -3,6 +3,7 @@
  * obeys the signals the master forwards. */
 #include "first.h"
 #include "worker.h"
+#include "cache.h"
 #include "cgi.h"
 #include "fcache.h"
 #include "upstream_conn.h"
@@ -367,6 +368,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     }
     w->cgi_q.gauge = &pt_stats_my->cgi_queued;
     pt_status_worker_start(w);
+    pt_cache_worker_start(w);
 
     if (pt_upstream_conn_init(w) < 0 || fcache_start(w) < 0) {
         pt_log_error("out of memory");
@@ -394,6 +396,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
         pt_conn_close(w->conns);
     free_dead(&w->loop);
     pt_status_worker_stop(w);
+    pt_cache_worker_stop(w);
     pt_cgi_shutdown(w);
     pt_upstream_conn_shutdown(w);
     pt_fcache_free(w->fcache);

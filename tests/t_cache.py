@@ -99,9 +99,9 @@ class CacheCase(unittest.TestCase):
             return (s.replace('@ADDR@', cls.addr).replace('@WWW@', cls.www)
                     .replace('@CACHE@', cls.cache).replace('@EXTRA@', cls.EXTRA)
                     .replace('@MAXSIZE@', cls.MAXSIZE))
-        harness.start_class_server(cls, *[sub(a) for a in cls.ARGS],
-                                   conf=sub(CONF) if cls.USE_CONF else None, docroot=cls.www,
-                                   workers=cls.WORKERS, access_log=True)
+        cls.conf_text = sub(CONF) if cls.USE_CONF else None
+        harness.start_class_server(cls, *[sub(a) for a in cls.ARGS], conf=cls.conf_text,
+                                   docroot=cls.www, workers=cls.WORKERS, access_log=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -429,6 +429,59 @@ class Reload(CacheCase):
             lambda: self.srv.worker_pids() and not set(self.srv.worker_pids()) & set(old), 30))
         self.assertStatus(u, 'HIT')
         self.assertEqual(self.count(t), 1)
+
+
+class Restart(CacheCase):
+    WORKERS = 1
+
+    def test_entries_found_again_after_a_restart(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        # a temp file a crashed fill left behind goes with the restart
+        junk = os.path.join(self.cache, '.tmp.999999999.1')
+        open(junk, 'w').close()
+        self.srv.stop()
+        srv = harness.Server(conf=self.conf_text, docroot=self.www, workers=1)
+        srv.start()
+        try:
+            # one worker reads the directory into the new index (in the background)
+            self.assertTrue(harness.Server.wait_for(
+                lambda: http_get(srv.port, u)[1].get('x-cache-status') == 'HIT', 30),
+                srv.stderr_text()[-2000:])
+            self.assertEqual(self.count(t), 1)
+            self.assertTrue(harness.Server.wait_for(lambda: not os.path.exists(junk), 30))
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_a_fill_cut_by_a_crash_is_never_served(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300&size=2000000&slow=20' % t
+        res = {}
+
+        def slow_client():
+            try:
+                res['r'] = self.get(u)
+            except Exception as e:  # noqa: BLE001
+                res['r'] = e
+        th = threading.Thread(target=slow_client)
+        th.start()
+        self.assertTrue(harness.Server.wait_for(
+            lambda: self.count(t) == 1 and glob.glob(os.path.join(self.cache, '.tmp.*')), 30))
+        old = self.srv.worker_pids()
+        for pid in old:
+            os.kill(pid, signal.SIGKILL)
+        th.join(60)
+        self.assertTrue(harness.Server.wait_for(
+            lambda: self.srv.worker_pids() and not set(self.srv.worker_pids()) & set(old), 30))
+        # the dead worker's fill lock does not hold anyone, its half body is not an entry
+        st, h, b = self.get(u)
+        self.assertEqual((st, h.get('x-cache-status')), (200, 'MISS'))
+        self.assertGreater(len(b), 2000000)
+        st, h, b2 = self.get(u)
+        self.assertEqual((st, h.get('x-cache-status'), b2), (200, 'HIT', b))
+        self.assertEqual(self.count(t), 2)
 
 
 class Flag(CacheCase):

@@ -25,4 +25,9 @@ header('X-Backend: php');
 $lang = $_SERVER['HTTP_ACCEPT_LANGUAGE'] ?? '';
 echo "n=$n id=$id lang=$lang\n";
 $size = (int)($_GET['size'] ?? 0);
-for ($i = 0; $i < $size; $i += 8192) { echo str_repeat(chr(97 + ($i / 8192) % 26), min(8192, $size - $i)); flush(); }
+$slow = (int)($_GET['slow'] ?? 0);
+for ($i = 0; $i < $size; $i += 8192) {
+    echo str_repeat(chr(97 + ($i / 8192) % 26), min(8192, $size - $i));
+    flush();
+    if ($slow) usleep($slow * 1000);
+}
