@@ -17,6 +17,7 @@
 #include "log.h"
 #include "precond.h"
 #include "util.h"
+#include "zresp.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,7 +36,7 @@
 #define PT_CACHE_FILL_MAX_AGE_MS (600 * 1000ULL) /* a fill older than this is dead */
 #define PT_CACHE_HEAD_MAX (1024 * 1024)          /* stored head or Vary record, read back */
 #define PT_CACHE_MAGIC "PTCACHE1"
-#define PT_CACHE_BODY_MEM (16 * 1024) /* a body this small is kept in memory */
+#define PT_CACHE_BODY_MEM (64 * 1024) /* a body this small is kept in memory */
 
 /* ---- the shared index ---------------------------------------------------- */
 
@@ -493,7 +494,7 @@ typedef struct pt_cache_ent {
     char *body;              /* then a small body (NULL: sent from the file) */
 } went;
 
-#define PT_CACHE_WENT 128
+#define PT_CACHE_WENT 64
 static went *g_went[PT_CACHE_WENT];
 
 static void went_put(went *w)
@@ -671,9 +672,64 @@ static void status_header(pt_conn *c)
         pt_resp_header(c, "X-Cache-Status", n, strlen(n));
 }
 
+/* The stored head's lines, one by one: false at the end. */
+static bool next_line(const char **p, const char *end, pt_str *n, pt_str *v)
+{
+    const char *eol = *p < end ? memchr(*p, '\n', (size_t)(end - *p)) : NULL;
+    if (!eol)
+        return false;
+    const char *colon = memchr(*p, ':', (size_t)(eol - *p));
+    if (!colon) {
+        *p = eol + 1;
+        return next_line(p, end, n, v);
+    }
+    n->p = *p;
+    n->len = (size_t)(colon - *p);
+    const char *vs = colon + 1, *ve = eol - 1; /* before the CR */
+    while (vs < ve && (*vs == ' ' || *vs == '\t'))
+        vs++;
+    v->p = vs;
+    v->len = (size_t)(ve - vs);
+    *p = eol + 1;
+    return true;
+}
+
+/* Compression on the fly of a hit, as for the gateway response it was
+ * (zresp.c): only bodies kept in memory are coded (a larger one goes out
+ * as it is, with the same Vary). */
+static pt_zcoding hit_coding(pt_conn *c, const went *en, bool *vary)
+{
+    pt_zinfo zi = {.status = en->e.status, .length = (int64_t)en->e.body_len};
+    const char *p = en->head, *end = en->head + en->e.head_len;
+    pt_str n, v;
+    *vary = false;
+    while (next_line(&p, end, &n, &v)) {
+        if (pt_str_ieq(n.p, n.len, "Content-Type")) {
+            zi.ctype = v.p;
+            zi.ctype_len = v.len;
+        } else if (pt_str_ieq(n.p, n.len, "Content-Encoding") ||
+                   pt_str_ieq(n.p, n.len, "Content-Range")) {
+            zi.has_ce = true;
+        } else if (pt_str_ieq(n.p, n.len, "Cache-Control")) {
+            for (size_t i = 0; i + 12 <= v.len; i++)
+                if (pt_str_ieq(v.p + i, 12, "no-transform"))
+                    zi.no_transform = true;
+        }
+    }
+    pt_zcoding zc = pt_zresp_choose(c, &zi, vary);
+    return en->body ? zc : PT_ZC_NONE;
+}
+
+static int hit_sink(void *arg, const void *p, size_t n)
+{
+    pt_resp_body(arg, p, n);
+    return 0;
+}
+
 /* Serve en (its reference taken) to c: 304 when the request's validators
  * match, else the stored head and the body straight from the file
- * (sendfile; the reference stays with the request, pt_cache_release). */
+ * (sendfile; the reference stays with the request, pt_cache_release), or
+ * from memory when small. */
 static void serve_entry(pt_conn *c, went *en, int st)
 {
     const ehdr *e = &en->e;
@@ -691,17 +747,40 @@ static void serve_entry(pt_conn *c, went *en, int st)
         pc.if_modified_since = (pt_str){x->value, x->value_len};
     bool not_modified = e->status == 200 && (pc.if_none_match.p || pc.if_modified_since.p) &&
                         pt_precond_eval(&pc) == 304;
+    bool bodiless = not_modified || e->status == 204, zvary = false;
+    pt_zcoding zc = hit_coding(c, en, &zvary);
+    pt_compress *z = NULL;
+    if (zc != PT_ZC_NONE && !bodiless && !(z = pt_zresp_coder(c, zc, (int64_t)e->body_len)) &&
+        !c->is_head)
+        zc = PT_ZC_NONE; /* no memory for a coder: the identity bytes */
     int64_t age = (int64_t)time(NULL) - e->stored;
     pt_resp_begin_reason(c, not_modified ? 304 : e->status, not_modified ? NULL : e->reason);
-    pt_cq_append(&c->out, en->head, e->head_len);
+    if (zc == PT_ZC_NONE) {
+        pt_cq_append(&c->out, en->head, e->head_len);
+    } else {
+        /* the coded representation's validators: a weak ETag */
+        const char *p = en->head, *end = en->head + e->head_len;
+        pt_str n, v;
+        while (next_line(&p, end, &n, &v))
+            pt_zresp_gw_header(c, n.p, n.len, v.p, v.len, true);
+    }
     pt_resp_headerf(c, "Age", "%lld", (long long)(age > 0 ? age : 0));
     status_header(c);
-    bool bodiless = not_modified || e->status == 204;
-    pt_resp_end(c, bodiless ? -1 : (int64_t)e->body_len);
-    if (!bodiless && en->body)
-        pt_resp_body(c, en->body, e->body_len);
-    else if (!bodiless && e->body_len)
-        pt_resp_body_file(c, en->fd, (off_t)entry_body_off(e), e->body_len);
+    pt_zresp_coding_headers(c, not_modified ? PT_ZC_NONE : zc, zvary);
+    if (zc != PT_ZC_NONE && !not_modified) {
+        pt_resp_end_stream(c, -1);
+        if (z && pt_compress_write(z, en->body, (size_t)e->body_len, PT_ZM_FINISH, hit_sink, c) < 0)
+            c->close_after = true; /* no last chunk: the client sees the cut */
+        else
+            pt_resp_body_end(c);
+    } else {
+        pt_resp_end(c, bodiless ? -1 : (int64_t)e->body_len);
+        if (!bodiless && en->body)
+            pt_resp_body(c, en->body, e->body_len);
+        else if (!bodiless && e->body_len)
+            pt_resp_body_file(c, en->fd, (off_t)entry_body_off(e), e->body_len);
+    }
+    pt_compress_free(z);
     went_put(c->rq->cache_ent);
     c->rq->cache_ent = en;
     c->state = PT_CS_WRITE;

@@ -17,6 +17,7 @@ status page's cache counters and $upstream_cache_status in the access
 log. Nothing asserts on timings: waits have generous timeouts."""
 
 import glob
+import gzip
 import http.client
 import os
 import shutil
@@ -64,6 +65,10 @@ locations = (
   { prefix = "/cookies/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
     cache = true; cache_status_header = true; cache_set_cookie = true;
     cache_authorized = true; },
+  { prefix = "/z/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
+    cache = true; cache_status_header = true; compress = true; },
+  { prefix = "/lock/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
+    cache = true; cache_status_header = true; cache_lock_timeout = "300ms"; },
   { prefix = "/status"; handler = "status"; }
 );
 access_log_format = "$remote_addr \\"$request\\" $status $upstream_cache_status";
@@ -155,6 +160,27 @@ class Basics(CacheCase):
         self.assertGreater(len(b1), 3000000)
         h, b2 = self.assertStatus(u, 'HIT')
         self.assertEqual(b1, b2)
+        self.assertEqual(self.count(t), 1)
+
+    def test_hits_compressed_on_the_fly(self):
+        t = tag()
+        u = '/z/?id=%s&cc=max-age%%3D300&size=5000&etag=e1' % t
+        gz = {'Accept-Encoding': 'gzip'}
+        st, h, b = self.get(u, gz)
+        self.assertEqual((st, h.get('x-cache-status'), h.get('content-encoding')),
+                         (200, 'MISS', 'gzip'))
+        plain = gzip.decompress(b)
+        self.assertIn(b'n=1', plain)
+        st, h, b = self.get(u, gz)
+        self.assertEqual((st, h.get('x-cache-status'), h.get('content-encoding'), h.get('etag')),
+                         (200, 'HIT', 'gzip', 'W/"e1"'))
+        self.assertIn('Accept-Encoding', h.get('vary', ''))
+        self.assertEqual(gzip.decompress(b), plain)
+        st, h, b = self.get(u)
+        self.assertEqual((st, h.get('x-cache-status'), h.get('content-encoding'), b),
+                         (200, 'HIT', None, plain))
+        st, h, b = self.get(u, {'Accept-Encoding': 'gzip', 'If-None-Match': '"e1"'})
+        self.assertEqual((st, b), (304, b''))
         self.assertEqual(self.count(t), 1)
 
     def test_max_age_expires(self):
@@ -298,6 +324,23 @@ class Basics(CacheCase):
         bodies = {r[2] for r in results}
         self.assertEqual(len(bodies), 1)
         self.assertEqual(sum(1 for r in results if r[1] == 'MISS'), 1, results[:5])
+
+    def test_lock_timeout_sends_a_waiter_to_the_backend(self):
+        t = tag()
+        u = '/lock/?id=%s&cc=max-age%%3D300&sleep=3000' % t
+        res = {}
+        th = threading.Thread(target=lambda: res.setdefault('filler', self.get(u)))
+        th.start()
+        self.assertTrue(harness.Server.wait_for(lambda: self.count(t) == 1, 30))
+        # waits 300 ms for the fill, then asks the backend itself (not stored)
+        st, h, b = self.get(u)
+        self.assertEqual((st, h.get('x-cache-status')), (200, 'MISS'))
+        self.assertIn(b'n=2', b)
+        th.join(60)
+        self.assertEqual(res['filler'][1].get('x-cache-status'), 'MISS')
+        st, h, b = self.get(u)
+        self.assertEqual((st, h.get('x-cache-status')), (200, 'HIT'))
+        self.assertIn(b'n=1', b)
 
     def test_entry_file_checked_when_read(self):
         t = tag()
