@@ -62,13 +62,27 @@ typedef struct cshm {
     cslot slots[];
 } cshm;
 
-static cshm *g_shm;
-static size_t g_shm_len;
-static int g_dirfd = -1;
-static char *g_dir;
-static uint32_t g_entries;
+/* A zone: its index, its directory. The master makes them; a worker
+ * finds its configuration's zones among them by directory (zone_of). */
+typedef struct zone {
+    cshm *shm;
+    size_t shm_len;
+    int dirfd;
+    char *dir;
+    uint32_t entries;
+    DIR *scan; /* a worker reading the directory into a fresh index */
+} zone;
 
-#define CTR(name) __atomic_add_fetch(&g_shm->name, 1, __ATOMIC_RELAXED)
+static zone *g_zones;
+static size_t g_nzones;
+/* The zone being worked on: set by each entry point (a worker does one
+ * thing at a time), read by the index and file helpers below. */
+static zone *Z;
+/* per worker: the zone of each of its configuration's cache_zones, NULL */
+static zone **g_cfgzone;
+static size_t g_ncfgzone;
+
+#define CTR(name) __atomic_add_fetch(&Z->shm->name, 1, __ATOMIC_RELAXED)
 
 static uint64_t mono_ms(void)
 {
@@ -80,26 +94,26 @@ static uint64_t mono_ms(void)
 static void ix_lock(void)
 {
     /* a worker killed while holding it leaves it to the next one */
-    if (pthread_mutex_lock(&g_shm->mu) == EOWNERDEAD)
-        pthread_mutex_consistent(&g_shm->mu);
+    if (pthread_mutex_lock(&Z->shm->mu) == EOWNERDEAD)
+        pthread_mutex_consistent(&Z->shm->mu);
 }
 
 static void ix_unlock(void)
 {
-    pthread_mutex_unlock(&g_shm->mu);
+    pthread_mutex_unlock(&Z->shm->mu);
 }
 
 static size_t ix_home(uint64_t h0)
 {
-    return (size_t)(h0 & (g_shm->nslots - 1));
+    return (size_t)(h0 & (Z->shm->nslots - 1));
 }
 
 /* Linear probing; NULL when absent. */
 static cslot *ix_find(uint64_t h0, uint64_t h1)
 {
-    size_t mask = g_shm->nslots - 1;
-    for (size_t i = ix_home(h0), n = 0; n < g_shm->nslots; i = (i + 1) & mask, n++) {
-        cslot *s = &g_shm->slots[i];
+    size_t mask = Z->shm->nslots - 1;
+    for (size_t i = ix_home(h0), n = 0; n < Z->shm->nslots; i = (i + 1) & mask, n++) {
+        cslot *s = &Z->shm->slots[i];
         if (s->h0 == 0)
             return NULL;
         if (s->h0 == h0 && s->h1 == h1)
@@ -111,20 +125,20 @@ static cslot *ix_find(uint64_t h0, uint64_t h1)
 /* Backward-shift deletion keeps every probe chain unbroken (no tombstones). */
 static void ix_remove(cslot *s)
 {
-    size_t mask = g_shm->nslots - 1, i = (size_t)(s - g_shm->slots), j = i;
-    g_shm->nused--;
+    size_t mask = Z->shm->nslots - 1, i = (size_t)(s - Z->shm->slots), j = i;
+    Z->shm->nused--;
     for (;;) {
-        memset(&g_shm->slots[i], 0, sizeof(cslot));
+        memset(&Z->shm->slots[i], 0, sizeof(cslot));
         for (;;) {
             j = (j + 1) & mask;
-            cslot *t = &g_shm->slots[j];
+            cslot *t = &Z->shm->slots[j];
             if (t->h0 == 0)
                 return;
             size_t k = ix_home(t->h0);
             /* t may stay when its home lies cyclically in (i, j] */
             if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
                 continue;
-            g_shm->slots[i] = *t;
+            Z->shm->slots[i] = *t;
             i = j;
             break;
         }
@@ -141,8 +155,8 @@ static void entry_name(uint64_t h0, uint64_t h1, char out[40])
 static bool ix_evict_one(uint64_t keep0, uint64_t keep1)
 {
     cslot *victim = NULL;
-    for (uint32_t i = 0; i < g_shm->nslots; i++) {
-        cslot *s = &g_shm->slots[i];
+    for (uint32_t i = 0; i < Z->shm->nslots; i++) {
+        cslot *s = &Z->shm->slots[i];
         if (s->h0 == 0 || s->fill_id || (s->h0 == keep0 && s->h1 == keep1))
             continue;
         if (!victim || s->used < victim->used)
@@ -153,8 +167,8 @@ static bool ix_evict_one(uint64_t keep0, uint64_t keep1)
     if (victim->valid) {
         char name[40];
         entry_name(victim->h0, victim->h1, name);
-        unlinkat(g_dirfd, name, 0);
-        g_shm->bytes -= victim->size;
+        unlinkat(Z->dirfd, name, 0);
+        Z->shm->bytes -= victim->size;
     }
     ix_remove(victim);
     CTR(evictions);
@@ -164,17 +178,17 @@ static bool ix_evict_one(uint64_t keep0, uint64_t keep1)
 /* A slot for h (new and empty, room made by eviction), or NULL. Locked. */
 static cslot *ix_insert(uint64_t h0, uint64_t h1)
 {
-    while (g_shm->nused >= g_shm->cap)
+    while (Z->shm->nused >= Z->shm->cap)
         if (!ix_evict_one(0, 0))
             return NULL;
-    size_t mask = g_shm->nslots - 1, i = ix_home(h0);
-    while (g_shm->slots[i].h0 != 0)
+    size_t mask = Z->shm->nslots - 1, i = ix_home(h0);
+    while (Z->shm->slots[i].h0 != 0)
         i = (i + 1) & mask;
-    cslot *s = &g_shm->slots[i];
+    cslot *s = &Z->shm->slots[i];
     memset(s, 0, sizeof(*s));
     s->h0 = h0;
     s->h1 = h1;
-    g_shm->nused++;
+    Z->shm->nused++;
     return s;
 }
 
@@ -190,12 +204,11 @@ static bool filler_alive(const cslot *s, uint64_t now_ms)
 
 /* ---- the master ---------------------------------------------------------- */
 
-static int prepare_dir(const pt_config *cfg, char *err, size_t errlen)
+static int prepare_dir(const pt_config *cfg, const char *d, int *out, char *err, size_t errlen)
 {
-    const char *d = cfg->cache_dir;
     bool root = geteuid() == 0;
     if (mkdir(d, 0700) < 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create cache_dir %s: %s", d, strerror(errno));
+        snprintf(err, errlen, "cannot create cache directory %s: %s", d, strerror(errno));
         return -1;
     }
     /* the master runs as root: a path the workers' user could swap for a
@@ -204,7 +217,7 @@ static int prepare_dir(const pt_config *cfg, char *err, size_t errlen)
     int fd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "cannot open cache_dir %s: %s", d, strerror(errno));
+        snprintf(err, errlen, "cannot open cache directory %s: %s", d, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -212,43 +225,32 @@ static int prepare_dir(const pt_config *cfg, char *err, size_t errlen)
     uid_t owner = cfg->creds.drop ? cfg->creds.uid : geteuid();
     gid_t group = cfg->creds.drop ? cfg->creds.gid : getegid();
     if (st.st_uid != owner && !(root && st.st_uid == 0)) {
-        snprintf(err, errlen, "cache_dir %s belongs to uid %u, not to the workers' user (%u)", d,
-                 (unsigned)st.st_uid, (unsigned)owner);
+        snprintf(err, errlen, "cache directory %s belongs to uid %u, not to the workers' user (%u)",
+                 d, (unsigned)st.st_uid, (unsigned)owner);
         close(fd);
         return -1;
     }
     /* only root and the workers' user may enter it */
     if ((root && (fchown(fd, owner, group) < 0)) || fchmod(fd, 0700) < 0) {
-        snprintf(err, errlen, "cannot set the owner or mode of cache_dir %s: %s", d,
+        snprintf(err, errlen, "cannot set the owner or mode of cache directory %s: %s", d,
                  strerror(errno));
         close(fd);
         return -1;
     }
-    if (g_dirfd >= 0)
-        close(g_dirfd);
-    g_dirfd = fd;
+    *out = fd;
     return 0;
 }
 
-int pt_cache_shared_init(const pt_config *cfg, char *err, size_t errlen)
+static cshm *map_index(uint32_t entries, uint64_t max_bytes, size_t *len, char *err, size_t errlen)
 {
-    if (!cfg->cache_dir)
-        return 0;
-    if (prepare_dir(cfg, err, errlen) < 0)
-        return -1;
-    if (g_shm && g_dir && strcmp(g_dir, cfg->cache_dir) == 0 && g_entries == cfg->cache_entries) {
-        /* a reload keeps the index: old and new workers share it */
-        g_shm->max_bytes = cfg->cache_max_size;
-        return 0;
-    }
     uint32_t n = 16;
-    while (n < cfg->cache_entries + cfg->cache_entries / 3)
+    while (n < entries + entries / 3)
         n *= 2;
-    size_t len = sizeof(cshm) + (size_t)n * sizeof(cslot);
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    *len = sizeof(cshm) + (size_t)n * sizeof(cslot);
+    void *p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
-        snprintf(err, errlen, "cannot map the cache index (%zu bytes): %s", len, strerror(errno));
-        return -1;
+        snprintf(err, errlen, "cannot map a cache index (%zu bytes): %s", *len, strerror(errno));
+        return NULL;
     }
     cshm *m = p;
     pthread_mutexattr_t a;
@@ -258,15 +260,72 @@ int pt_cache_shared_init(const pt_config *cfg, char *err, size_t errlen)
     pthread_mutex_init(&m->mu, &a);
     pthread_mutexattr_destroy(&a);
     m->nslots = n;
-    m->cap = cfg->cache_entries;
-    m->max_bytes = cfg->cache_max_size;
-    if (g_shm)
-        munmap(g_shm, g_shm_len); /* the old workers keep their own mapping */
-    free(g_dir);
-    g_shm = m;
-    g_shm_len = len;
-    g_dir = strdup(cfg->cache_dir);
-    g_entries = cfg->cache_entries;
+    m->cap = entries;
+    m->max_bytes = max_bytes;
+    return m;
+}
+
+static void zones_free(zone *zs, size_t n)
+{
+    for (size_t i = 0; zs && i < n; i++) {
+        if (zs[i].dirfd >= 0)
+            close(zs[i].dirfd);
+        if (zs[i].shm) /* the workers keep their own mappings */
+            munmap(zs[i].shm, zs[i].shm_len);
+        free(zs[i].dir);
+    }
+    free(zs);
+}
+
+int pt_cache_shared_init(const pt_config *cfg, char *err, size_t errlen)
+{
+    size_t n = cfg->ncache_zones;
+    zone *nz = calloc(n ? n : 1, sizeof(*nz));
+    if (!nz) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        nz[i].dirfd = -1;
+    for (size_t i = 0; i < n; i++) {
+        const pt_cache_zone *cz = &cfg->cache_zones[i];
+        if (prepare_dir(cfg, cz->dir, &nz[i].dirfd, err, errlen) < 0 ||
+            !(nz[i].dir = strdup(cz->dir))) {
+            zones_free(nz, n);
+            return -1;
+        }
+        nz[i].entries = cz->entries;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const pt_cache_zone *cz = &cfg->cache_zones[i];
+        /* a reload keeps an index whose directory and size stay: old and
+         * new workers share it */
+        for (size_t j = 0; j < g_nzones && !nz[i].shm; j++) {
+            zone *o = &g_zones[j];
+            if (o->shm && strcmp(o->dir, cz->dir) == 0 && o->entries == cz->entries) {
+                nz[i].shm = o->shm;
+                nz[i].shm_len = o->shm_len;
+                o->shm = NULL;
+                nz[i].shm->max_bytes = cz->max_size;
+            }
+        }
+        if (!nz[i].shm &&
+            !(nz[i].shm = map_index(cz->entries, cz->max_size, &nz[i].shm_len, err, errlen))) {
+            /* the kept ones go back (their zones stay current) */
+            for (size_t k = 0; k < i; k++)
+                for (size_t j = 0; j < g_nzones; j++)
+                    if (!g_zones[j].shm && strcmp(g_zones[j].dir, nz[k].dir) == 0 &&
+                        g_zones[j].entries == nz[k].entries) {
+                        g_zones[j].shm = nz[k].shm;
+                        nz[k].shm = NULL;
+                    }
+            zones_free(nz, n);
+            return -1;
+        }
+    }
+    zones_free(g_zones, g_nzones);
+    g_zones = nz;
+    g_nzones = n;
     return 0;
 }
 
@@ -484,6 +543,7 @@ static bool head_ok(const char *p, size_t n)
  * table is direct-mapped; a replaced entry's fd closes with its last
  * reference (an evicted file's space comes back when its slot is reused). */
 typedef struct pt_cache_ent {
+    zone *zone;
     uint64_t h0, h1, gen;
     int fd;
     unsigned refs;
@@ -530,7 +590,7 @@ static went *entry_open(uint64_t h0, uint64_t h1, const char *key, size_t klen)
     char name[40];
     struct stat st;
     entry_name(h0, h1, name);
-    int fd = openat(g_dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = openat(Z->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return NULL;
     went *w = calloc(1, sizeof(*w));
@@ -574,7 +634,7 @@ static went *went_get(uint64_t h0, uint64_t h1, uint64_t gen, const char *key, s
     struct stat st;
     /* the hash picked the slot; the key itself decides; a file changed
      * since it was checked (written, truncated, unlinked) is checked again */
-    if (w && w->h0 == h0 && w->h1 == h1 && w->gen == gen && w->e.key_len == klen &&
+    if (w && w->zone == Z && w->h0 == h0 && w->h1 == h1 && w->gen == gen && w->e.key_len == klen &&
         memcmp(w->key, key, klen) == 0 && fstat(w->fd, &st) == 0 && st.st_nlink == 1 &&
         (uint64_t)st.st_size == entry_body_off(&w->e) + w->e.body_len &&
         st.st_ctim.tv_sec == w->ctime.tv_sec && st.st_ctim.tv_nsec == w->ctime.tv_nsec) {
@@ -591,6 +651,7 @@ static went *went_get(uint64_t h0, uint64_t h1, uint64_t gen, const char *key, s
         went_put(w);
     }
     n->gen = gen;
+    n->zone = Z;
     n->listed = true;
     g_went[i] = n;
     return n;
@@ -603,6 +664,7 @@ static went *went_get(uint64_t h0, uint64_t h1, uint64_t gen, const char *key, s
  * that leaves aborts it). */
 typedef struct cobj {
     pt_gw gw; /* first */
+    zone *zone;
     uint64_t h0, h1;
     bool listed;
     struct cobj *prev, *next;
@@ -787,6 +849,7 @@ static void serve_entry(pt_conn *c, went *en, int st)
 }
 
 struct pt_cache_fill {
+    zone *zone;
     uint64_t h0, h1, id;
     char *key;
     size_t key_len;
@@ -816,9 +879,10 @@ void pt_cache_fill_free(struct pt_cache_fill *f)
 {
     if (!f)
         return;
+    Z = f->zone;
     if (f->fd >= 0) {
         close(f->fd);
-        unlinkat(g_dirfd, f->tmp, 0);
+        unlinkat(Z->dirfd, f->tmp, 0);
     }
     if (!f->ended)
         fill_unlock(f, false);
@@ -855,7 +919,10 @@ bool pt_cache_stale_on_error(pt_conn *c, int status, const char *why)
     /* nginx's proxy_cache_use_stale error: an expired entry beats an error
      * page (RFC 9111 §4.2.4 allows it when configured) */
     if (!f || status < 500 || c->rq->cache_status != PT_CACHE_EXPIRED || !c->loc ||
-        !c->loc->cache.stale_error || !(en = current_entry(f->h0, f->h1, f->key, f->key_len)))
+        !c->loc->cache.stale_error)
+        return false;
+    Z = f->zone;
+    if (!(en = current_entry(f->h0, f->h1, f->key, f->key_len)))
         return false;
     pt_log_info("cache: a stale entry answers instead of %d (%s), client: %s:%u", status,
                 why ? why : pt_status_reason(status), pt_conn_peer_ip(c), c->peer_port);
@@ -885,8 +952,8 @@ static void purge(pt_conn *c, uint64_t h0, uint64_t h1)
     if (s && s->valid) {
         char name[40];
         entry_name(h0, h1, name);
-        unlinkat(g_dirfd, name, 0);
-        g_shm->bytes -= s->size;
+        unlinkat(Z->dirfd, name, 0);
+        Z->shm->bytes -= s->size;
         s->valid = 0;
         s->size = 0;
         found = true;
@@ -916,6 +983,7 @@ static void wait_for_fill(pt_conn *c, uint64_t h0, uint64_t h1)
         pt_conn_reject(c, 500, "out of memory", true);
         return;
     }
+    o->zone = Z;
     o->h0 = h0;
     o->h1 = h1;
     if (!c->rq->cache_wait_t0)
@@ -942,12 +1010,14 @@ static void on_poll(pt_loop *l, pt_timer *t)
     cobj *wake = NULL;
     uint64_t now = mono_ms();
     int64_t wall = (int64_t)time(NULL);
-    ix_lock();
     for (cobj *o = g_waiters, *next; o; o = next) {
         next = o->next;
         pt_conn *c = o->gw.c;
+        Z = o->zone;
+        ix_lock();
         const cslot *s = ix_find(o->h0, o->h1);
         bool go = !s || !filler_alive(s, now) || (s->valid && wall < s->expires);
+        ix_unlock();
         if (!go && l->now - c->rq->cache_wait_t0 >= c->loc->cache.lock_timeout_ms) {
             /* nginx's proxy_cache_lock_timeout: to the backend, uncached */
             c->rq->cache_skip = true;
@@ -960,7 +1030,6 @@ static void on_poll(pt_loop *l, pt_timer *t)
             wake = o;
         }
     }
-    ix_unlock();
     while (wake) {
         cobj *o = wake;
         wake = o->next;
@@ -977,7 +1046,8 @@ bool pt_cache_handle(pt_conn *c)
 {
     const pt_cache_cfg *z = &c->loc->cache;
     const pt_head *h = &c->rq->head;
-    if (!g_shm || g_dirfd < 0 || c->rq->cache_skip)
+    int zi = z->zone;
+    if (zi < 0 || (size_t)zi >= g_ncfgzone || !(Z = g_cfgzone[zi]) || c->rq->cache_skip)
         return false;
     /* an internal redirect's second dispatch: the first fill is over */
     pt_cache_release(c);
@@ -1019,7 +1089,7 @@ bool pt_cache_handle(pt_conn *c)
         fresh = s->valid && wall < s->expires;
         filling = filler_alive(s, now);
         if (fresh)
-            s->used = ++g_shm->clock;
+            s->used = ++Z->shm->clock;
         if (!s->valid && !filling && s->pass_until > wall) {
             ix_unlock();
             kfree(&kb);
@@ -1057,7 +1127,7 @@ bool pt_cache_handle(pt_conn *c)
             /* gone or damaged: forget it */
             ix_lock();
             if ((s = ix_find(h0, h1)) && s->valid && s->gen == gen) {
-                g_shm->bytes -= s->size;
+                Z->shm->bytes -= s->size;
                 s->valid = 0;
                 s->size = 0;
             }
@@ -1087,6 +1157,7 @@ bool pt_cache_handle(pt_conn *c)
         return false;
     }
     f->fd = -1;
+    f->zone = Z;
     f->h0 = h0;
     f->h1 = h1;
     memcpy(f->key, kb.p, kb.len);
@@ -1097,11 +1168,11 @@ bool pt_cache_handle(pt_conn *c)
     if (!s)
         s = ix_insert(h0, h1);
     if (s && !filler_alive(s, now)) {
-        f->id = ++g_shm->next_id;
+        f->id = ++Z->shm->next_id;
         s->fill_id = f->id;
         s->filler = (int32_t)getpid();
         s->fill_t = now;
-        s->used = ++g_shm->clock;
+        s->used = ++Z->shm->clock;
     }
     ix_unlock();
     if (!f->id) {
@@ -1282,7 +1353,7 @@ static bool fill_write(struct pt_cache_fill *f, const void *p, size_t n)
     if (f->written + n > f->max || pwrite(f->fd, p, n, (off_t)f->written) != (ssize_t)n) {
         /* too big for the cache, or the disk is full: this one stays out */
         close(f->fd);
-        unlinkat(g_dirfd, f->tmp, 0);
+        unlinkat(Z->dirfd, f->tmp, 0);
         f->fd = -1;
         f->storing = false;
         return false;
@@ -1300,6 +1371,7 @@ void pt_cache_gw_head(pt_gw *g)
         status_header(c);
     if (!f)
         return;
+    Z = f->zone;
     kbuf vnames, vrec, head;
     kinit(&vnames);
     kinit(&vrec);
@@ -1347,12 +1419,13 @@ void pt_cache_gw_head(pt_gw *g)
     e->vary_len = (uint32_t)(vnames.len + vrec.len);
     static unsigned seq;
     snprintf(f->tmp, sizeof(f->tmp), ".tmp.%d.%u", (int)getpid(), ++seq);
-    f->max = c->w->cfg->cache_max_size / 2;
+    f->max = Z->shm->max_bytes / 2;
     if (!head.bad && head.len <= PT_CACHE_HEAD_MAX)
-        f->fd = openat(g_dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        f->fd =
+            openat(Z->dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     f->storing = f->fd >= 0;
     if (!f->storing)
-        pt_log_warn("cache: cannot create a temp file in %s: %s", g_dir ? g_dir : "cache_dir",
+        pt_log_warn("cache: cannot create a temp file in %s: %s", Z->dir ? Z->dir : "cache_dir",
                     head.bad ? "out of memory" : strerror(errno));
     /* the entry's head now (its body_len at the end), the body follows */
     f->written = 0;
@@ -1373,6 +1446,7 @@ void pt_cache_fill_body(pt_gw *g, const void *p, size_t n)
     struct pt_cache_fill *f = g->cache;
     if (!f || f->ended)
         return;
+    Z = f->zone;
     if (fill_write(f, p, n))
         f->body_len += n;
     else {
@@ -1386,6 +1460,7 @@ void pt_cache_fill_end(pt_gw *g)
     struct pt_cache_fill *f = g->cache;
     if (!f || f->ended || !f->storing)
         return;
+    Z = f->zone;
     f->ended = true;
     f->e.body_len = f->body_len;
     bool ok = (g->cl < 0 || (uint64_t)g->cl == f->body_len) &&
@@ -1398,9 +1473,9 @@ void pt_cache_fill_end(pt_gw *g)
     ix_lock();
     cslot *s = ix_find(f->h0, f->h1);
     /* purged, or the lock was taken over meanwhile: this copy is not wanted */
-    if (ok && s && s->fill_id == f->id && renameat(g_dirfd, f->tmp, g_dirfd, name) == 0) {
+    if (ok && s && s->fill_id == f->id && renameat(Z->dirfd, f->tmp, Z->dirfd, name) == 0) {
         if (s->valid)
-            g_shm->bytes -= s->size;
+            Z->shm->bytes -= s->size;
         s->valid = 1;
         s->size = size;
         s->expires = f->e.expires;
@@ -1408,13 +1483,13 @@ void pt_cache_fill_end(pt_gw *g)
         s->fill_id = 0;
         s->filler = 0;
         s->gen = f->id; /* unique: the workers' open entries of older ones are stale */
-        s->used = ++g_shm->clock;
-        g_shm->bytes += size;
+        s->used = ++Z->shm->clock;
+        Z->shm->bytes += size;
         CTR(stores);
-        while (g_shm->bytes > g_shm->max_bytes && ix_evict_one(f->h0, f->h1))
+        while (Z->shm->bytes > Z->shm->max_bytes && ix_evict_one(f->h0, f->h1))
             ;
     } else {
-        unlinkat(g_dirfd, f->tmp, 0);
+        unlinkat(Z->dirfd, f->tmp, 0);
         if (s && s->fill_id == f->id) {
             s->fill_id = 0;
             s->filler = 0;
@@ -1428,32 +1503,35 @@ void pt_cache_fill_end(pt_gw *g)
 void pt_cache_stats_get(pt_cache_stats *st)
 {
     memset(st, 0, sizeof(*st));
-    if (!g_shm)
-        return;
-    st->on = true;
-    st->hits = __atomic_load_n(&g_shm->hits, __ATOMIC_RELAXED);
-    st->misses = __atomic_load_n(&g_shm->misses, __ATOMIC_RELAXED);
-    st->expired = __atomic_load_n(&g_shm->expired, __ATOMIC_RELAXED);
-    st->stale = __atomic_load_n(&g_shm->stale, __ATOMIC_RELAXED);
-    st->updating = __atomic_load_n(&g_shm->updating, __ATOMIC_RELAXED);
-    st->bypass = __atomic_load_n(&g_shm->bypass, __ATOMIC_RELAXED);
-    st->stores = __atomic_load_n(&g_shm->stores, __ATOMIC_RELAXED);
-    st->evictions = __atomic_load_n(&g_shm->evictions, __ATOMIC_RELAXED);
-    st->purges = __atomic_load_n(&g_shm->purges, __ATOMIC_RELAXED);
-    ix_lock();
-    st->entries = g_shm->nused;
-    st->bytes = g_shm->bytes;
-    st->max_bytes = g_shm->max_bytes;
-    ix_unlock();
+    /* every zone together */
+    for (size_t i = 0; i < g_nzones; i++) {
+        Z = &g_zones[i];
+        if (!Z->shm)
+            continue;
+        st->on = true;
+        st->hits += __atomic_load_n(&Z->shm->hits, __ATOMIC_RELAXED);
+        st->misses += __atomic_load_n(&Z->shm->misses, __ATOMIC_RELAXED);
+        st->expired += __atomic_load_n(&Z->shm->expired, __ATOMIC_RELAXED);
+        st->stale += __atomic_load_n(&Z->shm->stale, __ATOMIC_RELAXED);
+        st->updating += __atomic_load_n(&Z->shm->updating, __ATOMIC_RELAXED);
+        st->bypass += __atomic_load_n(&Z->shm->bypass, __ATOMIC_RELAXED);
+        st->stores += __atomic_load_n(&Z->shm->stores, __ATOMIC_RELAXED);
+        st->evictions += __atomic_load_n(&Z->shm->evictions, __ATOMIC_RELAXED);
+        st->purges += __atomic_load_n(&Z->shm->purges, __ATOMIC_RELAXED);
+        ix_lock();
+        st->entries += Z->shm->nused;
+        st->bytes += Z->shm->bytes;
+        st->max_bytes += Z->shm->max_bytes;
+        ix_unlock();
+    }
 }
 
 /* ---- the worker ---------------------------------------------------------- */
 
 /* A fresh index (the master started, or cache_entries changed) is filled
- * from the entry files already in cache_dir by one worker, a few hundred
- * names per 10 ms so that it keeps serving meanwhile; temp files of fills
- * whose worker is gone are removed, files that are no entry too. */
-static DIR *g_scan;
+ * from the entry files already in its directory by one worker, a few
+ * hundred names per 10 ms so that it keeps serving meanwhile; temp files
+ * of fills whose worker is gone are removed, files that are no entry too. */
 static pt_timer g_scan_timer;
 static pt_worker *g_worker;
 
@@ -1467,7 +1545,7 @@ static void scan_one(const char *name)
     if (strncmp(name, ".tmp.", 5) == 0) {
         long pid = strtol(name + 5, NULL, 10);
         if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-            unlinkat(g_dirfd, name, 0);
+            unlinkat(Z->dirfd, name, 0);
         return;
     }
     uint64_t h[2] = {0, 0};
@@ -1482,13 +1560,13 @@ static void scan_one(const char *name)
     }
     ehdr e;
     struct stat st;
-    int fd = openat(g_dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = openat(Z->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return;
     bool ok = entry_peek(fd, h[0], h[1], &e, &st);
     close(fd);
     if (!ok) {
-        unlinkat(g_dirfd, name, 0); /* damaged, or another build's */
+        unlinkat(Z->dirfd, name, 0); /* damaged, or another build's */
         return;
     }
     ix_lock();
@@ -1498,10 +1576,10 @@ static void scan_one(const char *name)
             s->valid = 1;
             s->size = (uint64_t)st.st_size;
             s->expires = e.expires;
-            s->gen = ++g_shm->next_id;
+            s->gen = ++Z->shm->next_id;
             s->used = 0; /* older than anything used since the start */
-            g_shm->bytes += s->size;
-            while (g_shm->bytes > g_shm->max_bytes && ix_evict_one(h[0], h[1]))
+            Z->shm->bytes += s->size;
+            while (Z->shm->bytes > Z->shm->max_bytes && ix_evict_one(h[0], h[1]))
                 ;
         }
     }
@@ -1510,40 +1588,64 @@ static void scan_one(const char *name)
 
 static void on_scan(pt_loop *l, pt_timer *t)
 {
-    struct dirent *d = NULL;
-    for (int i = 0; i < 256 && (d = readdir(g_scan)); i++)
-        scan_one(d->d_name);
-    if (d) {
-        pt_timer_arm(l, t, pt_worker_tlist(g_worker, PT_CACHE_POLL_MS));
-        return;
+    int budget = 256;
+    bool more = false;
+    for (size_t i = 0; i < g_nzones; i++) {
+        Z = &g_zones[i];
+        struct dirent *d = NULL;
+        while (Z->scan && budget > 0 && (d = readdir(Z->scan))) {
+            scan_one(d->d_name);
+            budget--;
+        }
+        if (Z->scan && !d && budget > 0) {
+            closedir(Z->scan);
+            Z->scan = NULL;
+        }
+        more |= Z->scan != NULL;
     }
-    closedir(g_scan);
-    g_scan = NULL;
+    if (more)
+        pt_timer_arm(l, t, pt_worker_tlist(g_worker, PT_CACHE_POLL_MS));
 }
 
 void pt_cache_worker_start(pt_worker *w)
 {
+    const pt_config *cfg = w->cfg;
+    bool scanning = false;
     g_worker = w;
-    if (!g_shm || g_dirfd < 0 || __atomic_exchange_n(&g_shm->scanned, 1, __ATOMIC_ACQ_REL))
-        return;
-    int fd = openat(g_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || !(g_scan = fdopendir(fd))) {
-        if (fd >= 0)
+    /* this configuration's zones, by directory (the master made them) */
+    g_ncfgzone = 0;
+    free(g_cfgzone);
+    g_cfgzone = cfg->ncache_zones ? calloc(cfg->ncache_zones, sizeof(*g_cfgzone)) : NULL;
+    if (g_cfgzone)
+        g_ncfgzone = cfg->ncache_zones;
+    for (size_t i = 0; i < g_ncfgzone; i++)
+        for (size_t j = 0; j < g_nzones; j++)
+            if (g_zones[j].shm && strcmp(g_zones[j].dir, cfg->cache_zones[i].dir) == 0)
+                g_cfgzone[i] = &g_zones[j];
+    for (size_t j = 0; j < g_nzones; j++) {
+        Z = &g_zones[j];
+        if (!Z->shm || __atomic_exchange_n(&Z->shm->scanned, 1, __ATOMIC_ACQ_REL))
+            continue;
+        int fd = openat(Z->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0 && !(Z->scan = fdopendir(fd)))
             close(fd);
-        return;
+        scanning |= Z->scan != NULL;
     }
-    pt_timer_init(&g_scan_timer, on_scan, NULL);
-    pt_timer_arm(&w->loop, &g_scan_timer, pt_worker_tlist(w, PT_CACHE_POLL_MS));
+    if (scanning) {
+        pt_timer_init(&g_scan_timer, on_scan, NULL);
+        pt_timer_arm(&w->loop, &g_scan_timer, pt_worker_tlist(w, PT_CACHE_POLL_MS));
+    }
 }
 
 void pt_cache_worker_stop(pt_worker *w)
 {
     (void)w;
-    if (g_scan) {
-        pt_timer_stop(&g_scan_timer);
-        closedir(g_scan);
-        g_scan = NULL;
-    }
+    pt_timer_stop(&g_scan_timer);
+    for (size_t j = 0; j < g_nzones; j++)
+        if (g_zones[j].scan) {
+            closedir(g_zones[j].scan);
+            g_zones[j].scan = NULL;
+        }
     if (g_poll_init)
         pt_timer_stop(&g_poll);
     for (size_t i = 0; i < PT_CACHE_WENT; i++) {
@@ -1555,4 +1657,7 @@ void pt_cache_worker_stop(pt_worker *w)
             went_put(e);
         }
     }
+    free(g_cfgzone);
+    g_cfgzone = NULL;
+    g_ncfgzone = 0;
 }

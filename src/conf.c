@@ -134,11 +134,11 @@ static const key_spec limit_req_keys[] = {
 
 /* the response cache (cache.c): at the top level and in a gateway location */
 #define CACHE_KEYS                                                                                 \
-    {"cache", K_BOOL, NULL}, {"cache_key", K_STR, NULL}, {"cache_methods", K_STRS, NULL},          \
-        {"cache_valid", K_STRS, NULL}, {"cache_lock_timeout", K_DUR, NULL},                        \
-        {"cache_use_stale", K_STRS, NULL}, {"cache_set_cookie", K_BOOL, NULL},                     \
-        {"cache_authorized", K_BOOL, NULL}, {"cache_status_header", K_BOOL, NULL},                 \
-        {"cache_purge", K_STRS, NULL},
+    {"cache", K_BOOL, NULL}, {"cache_zone", K_STR, NULL}, {"cache_key", K_STR, NULL},              \
+        {"cache_methods", K_STRS, NULL}, {"cache_valid", K_STRS, NULL},                            \
+        {"cache_lock_timeout", K_DUR, NULL}, {"cache_use_stale", K_STRS, NULL},                    \
+        {"cache_set_cookie", K_BOOL, NULL}, {"cache_authorized", K_BOOL, NULL},                    \
+        {"cache_status_header", K_BOOL, NULL}, {"cache_purge", K_STRS, NULL},
 
 /* key, pt_fcache_cfg field, kind, default, min, max */
 #define FCACHE_AMOUNTS(X)                                                                          \
@@ -149,6 +149,11 @@ static const key_spec limit_req_keys[] = {
 
 #define FCACHE_SPEC(key, field, kind, def, lo, hi)                                                 \
     {#key, kind, def, lo, hi, offsetof(pt_fcache_cfg, field), sizeof(((pt_fcache_cfg *)0)->field)},
+
+static const key_spec cache_zone_keys[] = {
+    {"name", K_STR, NULL},    {"dir", K_STR, NULL}, {"max_size", K_SIZE, NULL},
+    {"entries", K_INT, NULL}, {NULL, K_INT, NULL},
+};
 
 static const key_spec fcache_keys[] = {FCACHE_AMOUNTS(LIMIT_KEY){"errors", K_BOOL, NULL},
                                        {NULL, K_INT, NULL}};
@@ -322,6 +327,7 @@ static const key_spec top_keys[] = {
     {"cache_dir", K_STR, NULL},
     {"cache_max_size", K_SIZE, NULL},
     {"cache_entries", K_INT, NULL},
+    {"cache_zones", K_LIST, cache_zone_keys},
     PHASE_KEYS REALIP_KEYS COMPRESS_KEYS CACHE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -2000,6 +2006,7 @@ static void cache_defaults(pt_cache_cfg *z)
     memset(z, 0, sizeof(*z));
     /* scheme, host, path and query: nginx's default key, decoded path */
     snprintf(z->key, sizeof(z->key), "$scheme://$host$uri$is_args$args");
+    z->zone = -1;
     z->methods = 1u << PT_M_GET | 1u << PT_M_HEAD;
     z->lock_timeout_ms = 5 * SEC;
 }
@@ -2063,6 +2070,18 @@ static int get_cache(load_ctx *x, const config_setting_t *g, pt_cache_cfg *z)
 {
     const config_setting_t *s;
     opt_bool(g, "cache", &z->on);
+    if ((s = member(g, "cache_zone"))) {
+        const char *n = config_setting_get_string(s);
+        size_t i = 0;
+        while (i < x->c->ncache_zones && strcmp(x->c->cache_zones[i].name, n) != 0)
+            i++;
+        if (i == x->c->ncache_zones)
+            return fail_at(x, s,
+                           "cache_zone: no zone named '%s' (cache_dir is \"default\", "
+                           "cache_zones the others)",
+                           n);
+        z->zone = (int)i;
+    }
     opt_bool(g, "cache_set_cookie", &z->set_cookie);
     opt_bool(g, "cache_authorized", &z->authorized);
     opt_bool(g, "cache_status_header", &z->status_header);
@@ -2118,28 +2137,69 @@ static int get_cache(load_ctx *x, const config_setting_t *g, pt_cache_cfg *z)
     return 0;
 }
 
+/* One zone from a group (dir, max_size, entries, each prefixed by pfx). */
+static int get_cache_zone(load_ctx *x, const config_setting_t *g, const char *pfx, pt_cache_zone *z)
+{
+    const config_setting_t *s;
+    char k[32];
+    long long n;
+    z->max_size = 1 * GB;
+    z->entries = 10000;
+    snprintf(k, sizeof(k), "%sdir", pfx);
+    if ((s = member(g, k))) {
+        const char *v = config_setting_get_string(s);
+        if (!v[0])
+            return fail_at(x, s, "%s must not be empty", k);
+        /* created by the master when missing (cache.c) */
+        if (!(z->dir = resolve_path(x, s, v)))
+            return -1;
+    }
+    snprintf(k, sizeof(k), "%smax_size", pfx);
+    if ((s = member(g, k)) && get_amount(x, s, K_SIZE, 64 * KB, 1ULL << 50, &z->max_size) < 0)
+        return -1;
+    snprintf(k, sizeof(k), "%sentries", pfx);
+    if ((s = member(g, k))) {
+        if (get_int(x, s, 16, 16 * 1024 * 1024, &n) < 0)
+            return -1;
+        z->entries = (uint32_t)n;
+    }
+    return 0;
+}
+
+/* cache_dir (zone 0, "default") and the cache_zones list */
 static int build_cache_zone(load_ctx *x, const config_setting_t *root)
 {
     pt_config *c = x->c;
-    const config_setting_t *s;
-    long long n;
-    c->cache_max_size = 1 * GB;
-    c->cache_entries = 10000;
-    if ((s = member(root, "cache_dir"))) {
-        const char *v = config_setting_get_string(s);
-        if (!v[0])
-            return fail_at(x, s, "cache_dir must not be empty");
-        /* created by the master when missing (cache.c) */
-        if (!(c->cache_dir = resolve_path(x, s, v)))
+    const config_setting_t *list = member(root, "cache_zones");
+    size_t n = list ? (size_t)config_setting_length(list) : 0;
+    if (!(c->cache_zones = xcalloc(x, n + 1, sizeof(*c->cache_zones))))
+        return -1;
+    pt_cache_zone *dz = &c->cache_zones[0];
+    if (get_cache_zone(x, root, "cache_", dz) < 0)
+        return -1;
+    if (dz->dir) {
+        c->ncache_zones = 1;
+        if (!(dz->name = xstrdup(x, "default")))
             return -1;
     }
-    if ((s = member(root, "cache_max_size")) &&
-        get_amount(x, s, K_SIZE, 64 * KB, 1ULL << 50, &c->cache_max_size) < 0)
-        return -1;
-    if ((s = member(root, "cache_entries"))) {
-        if (get_int(x, s, 16, 16 * 1024 * 1024, &n) < 0)
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(list, (unsigned)i), *s;
+        pt_cache_zone *z = &c->cache_zones[c->ncache_zones];
+        memset(z, 0, sizeof(*z));
+        if (!(s = member(g, "name")) || !member(g, "dir"))
+            return fail_at(x, g, "a cache zone needs a name and a dir");
+        if (!(z->name = xstrdup(x, config_setting_get_string(s))))
             return -1;
-        c->cache_entries = (uint32_t)n;
+        c->ncache_zones++;
+        if (get_cache_zone(x, g, "", z) < 0)
+            return -1;
+        for (size_t j = 0; j + 1 < c->ncache_zones; j++) {
+            if (strcmp(c->cache_zones[j].name, z->name) == 0)
+                return fail_at(x, s, "duplicate cache zone '%s'", z->name);
+            if (strcmp(c->cache_zones[j].dir, z->dir) == 0)
+                return fail_at(x, g, "cache zones '%s' and '%s' share the directory %s",
+                               c->cache_zones[j].name, z->name, z->dir);
+        }
     }
     return 0;
 }
@@ -2260,9 +2320,14 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     l->cache = d->cache;
     if (get_cache(x, g, &l->cache) < 0)
         return -1;
-    if (l->cache.on && !x->c->cache_dir)
-        return fail_at(x, member(g, "cache") ? member(g, "cache") : g,
-                       "'cache' needs cache_dir (where the bodies are kept)");
+    if (l->cache.on && l->cache.zone < 0) {
+        /* no zone named: the default one, cache_dir */
+        if (x->c->ncache_zones == 0 || strcmp(x->c->cache_zones[0].name, "default") != 0)
+            return fail_at(x, member(g, "cache") ? member(g, "cache") : g,
+                           "'cache' needs cache_dir (where the bodies are kept) or a "
+                           "cache_zone");
+        l->cache.zone = 0;
+    }
     if (build_gateway(x, g, l) < 0)
         return -1;
     return l->handler == PT_H_CGI ? build_cgi(x, g, d, l) : build_fastcgi(x, g, l);
@@ -4018,7 +4083,11 @@ void pt_config_free(pt_config *c)
     free(c->access_log);
     pt_alog_free(&c->access_log_format);
     free(c->tmp_dir);
-    free(c->cache_dir);
+    for (size_t i = 0; i < c->ncache_zones; i++) {
+        free(c->cache_zones[i].name);
+        free(c->cache_zones[i].dir);
+    }
+    free(c->cache_zones);
     free(c->acme_state_dir);
     free(c->mime_types);
     free(c->server_name);

@@ -161,8 +161,18 @@ typedef struct pt_compress_cfg {
  * CACHE): the top level's settings, then the location's own. Plain data. */
 #define PT_CACHE_VALID_MAX 16
 #define PT_CACHE_PURGE_MAX 16
+/* A cache zone: where entry files live and how many there may be. The
+ * top-level cache_dir is zone 0, "default"; cache_zones add named ones. */
+typedef struct pt_cache_zone {
+    char *name;
+    char *dir;         /* absolute */
+    uint64_t max_size; /* the entry files together */
+    uint32_t entries;  /* index entries */
+} pt_cache_zone;
+
 typedef struct pt_cache_cfg {
     bool on;          /* cache = true (gateway locations only) */
+    int zone;         /* cache_zone: index into pt_config.cache_zones, -1: the default */
     char key[256];    /* cache_key: a template of $scheme $host $uri $args... */
     unsigned methods; /* cache_methods: bit (1u << pt_method); GET and HEAD */
     struct {
@@ -350,11 +360,10 @@ typedef struct pt_config {
     size_t nvhosts;
     pt_backend *backends;
     size_t nbackends;
-    /* the response cache's zone (cache.c): bodies under cache_dir (NULL:
-     * no cache), at most cache_max_size bytes and cache_entries entries */
-    char *cache_dir;
-    uint64_t cache_max_size;
-    uint32_t cache_entries;
+    /* the response cache's zones (cache.c): cache_dir (with cache_max_size
+     * and cache_entries) is "default", cache_zones the named ones */
+    pt_cache_zone *cache_zones;
+    size_t ncache_zones;
     pt_limit_zone *zones; /* limit_conn / limit_req settings in use */
     size_t nzones;
     /* The flags as given: --cgi and --fastcgi ones become top-level

@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,6 +52,7 @@ def http_get(port, target, headers=None, method='GET', timeout=30):
 CONF = '''
 cache_dir = "@CACHE@";
 cache_max_size = "@MAXSIZE@";
+cache_zones = ( { name = "other"; dir = "@CACHE@-other"; max_size = "10M"; entries = 100; } );
 backends = ( { name = "php"; servers = [ "@ADDR@" ]; } );
 locations = (
   { extension = ".php"; handler = "fastcgi"; backend = "php";
@@ -69,6 +71,8 @@ locations = (
     cache = true; cache_status_header = true; compress = true; },
   { prefix = "/lock/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
     cache = true; cache_status_header = true; cache_lock_timeout = "300ms"; },
+  { prefix = "/other/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
+    cache = true; cache_status_header = true; cache_zone = "other"; },
   { prefix = "/status"; handler = "status"; }
 );
 access_log_format = "$remote_addr \\"$request\\" $status $upstream_cache_status";
@@ -182,6 +186,28 @@ class Basics(CacheCase):
         st, h, b = self.get(u, {'Accept-Encoding': 'gzip', 'If-None-Match': '"e1"'})
         self.assertEqual((st, b), (304, b''))
         self.assertEqual(self.count(t), 1)
+
+    def test_a_location_in_another_zone(self):
+        t = tag()
+        u = '/other/?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        self.assertEqual(self.count(t), 1)
+        other = self.cache + '-other'
+        self.assertEqual(os.stat(other).st_mode & 0o777, 0o700)
+        with_t = [f for f in glob.glob(os.path.join(other, '*'))
+                  if ('id=%s&' % t).encode() in open(f, 'rb').read(4096)]
+        self.assertEqual(len(with_t), 1)
+        # an unknown zone is a configuration error
+        bad = os.path.join(self.base, 'bad.conf')
+        with open(bad, 'w') as f:
+            f.write(harness.root_user(
+                'cache_dir = "%s"; locations = ( { prefix = "/x/"; handler = "cgi"; dir = "%s"; '
+                'cache = true; cache_zone = "nope"; } );' % (self.cache, self.www)))
+        p = subprocess.run([harness.PORTICO, '-t', '-c', bad], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"no zone named 'nope'", p.stdout)
 
     def test_max_age_expires(self):
         t = tag()
