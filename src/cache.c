@@ -1447,10 +1447,12 @@ void pt_cache_fill_body(pt_gw *g, const void *p, size_t n)
     if (!f || f->ended)
         return;
     Z = f->zone;
-    if (fill_write(f, p, n))
+    if (fill_write(f, p, n)) {
         f->body_len += n;
-    else {
-        fill_unlock(f, false);
+    } else {
+        /* too large to store (or no room on disk): the requests waiting
+         * go to the backend now, not one after another */
+        fill_unlock(f, true);
         f->ended = true;
     }
 }
