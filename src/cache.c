@@ -510,6 +510,7 @@ typedef struct ehdr {
     int64_t expires;
     int64_t last_modified; /* -1 none */
     uint32_t etag_len;
+    uint32_t no_stale; /* must-revalidate, proxy-revalidate, s-maxage: never served stale */
     char etag[128];
     char reason[64];
 } ehdr;
@@ -924,6 +925,10 @@ bool pt_cache_stale_on_error(pt_conn *c, int status, const char *why)
     Z = f->zone;
     if (!(en = current_entry(f->h0, f->h1, f->key, f->key_len)))
         return false;
+    if (en->e.no_stale) {
+        went_put(en);
+        return false;
+    }
     pt_log_info("cache: a stale entry answers instead of %d (%s), client: %s:%u", status,
                 why ? why : pt_status_reason(status), pt_conn_peer_ip(c), c->peer_port);
     CTR(stale);
@@ -1042,6 +1047,83 @@ static void on_poll(pt_loop *l, pt_timer *t)
         pt_timer_arm(&w->loop, &g_poll, pt_worker_tlist(w, PT_CACHE_POLL_MS));
 }
 
+/* Cache-Control directives (RFC 9111 §5.2.2) of one field value. */
+typedef struct cc_info {
+    bool no_store, priv, no_cache, must_revalidate;
+    int64_t max_age, s_maxage; /* -1 absent */
+} cc_info;
+
+static int64_t cc_seconds(const char *p, size_t n)
+{
+    if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+        p++;
+        n -= 2;
+    }
+    int64_t v = 0;
+    if (n == 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        /* RFC 9111 §1.2.2: too large is as good as 2^31 */
+        v = v > 2147483648LL ? v : v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+static void cc_parse(const char *p, size_t n, cc_info *cc)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == ','))
+            i++;
+        size_t a = i;
+        while (i < n && p[i] != ',' && p[i] != '=')
+            i++;
+        size_t nl = i - a;
+        while (nl && (p[a + nl - 1] == ' ' || p[a + nl - 1] == '\t'))
+            nl--;
+        const char *v = NULL;
+        size_t vl = 0;
+        if (i < n && p[i] == '=') {
+            v = p + ++i;
+            bool q = i < n && p[i] == '"';
+            if (q)
+                i++;
+            while (i < n && (q ? p[i] != '"' : p[i] != ','))
+                i++;
+            if (q && i < n)
+                i++;
+            vl = (size_t)(p + i - v);
+            while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+                vl--;
+        }
+        if (pt_str_ieq(p + a, nl, "no-store"))
+            cc->no_store = true;
+        else if (pt_str_ieq(p + a, nl, "private"))
+            cc->priv = true;
+        else if (pt_str_ieq(p + a, nl, "no-cache"))
+            cc->no_cache = true;
+        else if (pt_str_ieq(p + a, nl, "must-revalidate") ||
+                 pt_str_ieq(p + a, nl, "proxy-revalidate"))
+            cc->must_revalidate = true;
+        else if (pt_str_ieq(p + a, nl, "max-age") && v)
+            cc->max_age = cc_seconds(v, vl);
+        else if (pt_str_ieq(p + a, nl, "s-maxage") && v)
+            cc->s_maxage = cc_seconds(v, vl);
+    }
+}
+
+static bool req_no_store(const pt_conn *c)
+{
+    const pt_head *h = &c->rq->head;
+    cc_info cc = {.max_age = -1, .s_maxage = -1};
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (pt_str_ieq(h->headers[i].name, h->headers[i].name_len, "Cache-Control"))
+            cc_parse(h->headers[i].value, h->headers[i].value_len, &cc);
+    return cc.no_store;
+}
+
 bool pt_cache_handle(pt_conn *c)
 {
     const pt_cache_cfg *z = &c->loc->cache;
@@ -1103,6 +1185,11 @@ bool pt_cache_handle(pt_conn *c)
     bool vary_miss = false;
     if (has_entry && (fresh || (filling && z->stale_updating))) {
         went *en = went_get(h0, h1, gen, kb.p, kb.len);
+        bool no_stale = en && !fresh && en->e.no_stale;
+        if (no_stale) {
+            went_put(en); /* must-revalidate: wait for the fill instead */
+            en = NULL;
+        }
         if (en) {
             kbuf vr;
             kinit(&vr);
@@ -1123,7 +1210,7 @@ bool pt_cache_handle(pt_conn *c)
                 serve_entry(c, en, fresh ? PT_CACHE_HIT : PT_CACHE_UPDATING);
                 return true;
             }
-        } else {
+        } else if (!no_stale) {
             /* gone or damaged: forget it */
             ix_lock();
             if ((s = ix_find(h0, h1)) && s->valid && s->gen == gen) {
@@ -1149,8 +1236,9 @@ bool pt_cache_handle(pt_conn *c)
     else
         CTR(misses);
     struct pt_cache_fill *f = NULL;
-    /* HEAD has no body to store; a concurrent fill owns the slot */
-    if (h->method != PT_M_GET || filling || !(f = calloc(1, sizeof(*f))) ||
+    /* HEAD has no body to store; a concurrent fill owns the slot; RFC 9111
+     * §5.2.1.5: the answer to a request with no-store is not stored */
+    if (h->method != PT_M_GET || filling || req_no_store(c) || !(f = calloc(1, sizeof(*f))) ||
         !(f->key = malloc(kb.len + 1))) {
         free(f);
         kfree(&kb);
@@ -1187,70 +1275,6 @@ bool pt_cache_handle(pt_conn *c)
 
 /* ---- the fill ------------------------------------------------------------ */
 
-/* Cache-Control directives (RFC 9111 §5.2.2) of one field value. */
-typedef struct cc_info {
-    bool no_store, priv, no_cache;
-    int64_t max_age, s_maxage; /* -1 absent */
-} cc_info;
-
-static int64_t cc_seconds(const char *p, size_t n)
-{
-    if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
-        p++;
-        n -= 2;
-    }
-    int64_t v = 0;
-    if (n == 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        /* RFC 9111 §1.2.2: too large is as good as 2^31 */
-        v = v > 2147483648LL ? v : v * 10 + (p[i] - '0');
-    }
-    return v;
-}
-
-static void cc_parse(const char *p, size_t n, cc_info *cc)
-{
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == ','))
-            i++;
-        size_t a = i;
-        while (i < n && p[i] != ',' && p[i] != '=')
-            i++;
-        size_t nl = i - a;
-        while (nl && (p[a + nl - 1] == ' ' || p[a + nl - 1] == '\t'))
-            nl--;
-        const char *v = NULL;
-        size_t vl = 0;
-        if (i < n && p[i] == '=') {
-            v = p + ++i;
-            bool q = i < n && p[i] == '"';
-            if (q)
-                i++;
-            while (i < n && (q ? p[i] != '"' : p[i] != ','))
-                i++;
-            if (q && i < n)
-                i++;
-            vl = (size_t)(p + i - v);
-            while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-                vl--;
-        }
-        if (pt_str_ieq(p + a, nl, "no-store"))
-            cc->no_store = true;
-        else if (pt_str_ieq(p + a, nl, "private"))
-            cc->priv = true;
-        else if (pt_str_ieq(p + a, nl, "no-cache"))
-            cc->no_cache = true;
-        else if (pt_str_ieq(p + a, nl, "max-age") && v)
-            cc->max_age = cc_seconds(v, vl);
-        else if (pt_str_ieq(p + a, nl, "s-maxage") && v)
-            cc->s_maxage = cc_seconds(v, vl);
-    }
-}
-
 /* Statuses RFC 9110 §15.1 calls heuristically cacheable (206 aside: no
  * ranges here); cache_valid may add others. */
 static bool status_cacheable(int st)
@@ -1276,7 +1300,8 @@ static bool header_not_stored(pt_str n)
 }
 
 /* How long the response stays fresh (seconds), or -1: not storable. */
-static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, kbuf *vnames, int64_t *age)
+static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, kbuf *vnames, int64_t *age,
+                             bool *no_stale)
 {
     const pt_cache_cfg *z = &c->loc->cache;
     cc_info cc = {.max_age = -1, .s_maxage = -1};
@@ -1322,6 +1347,9 @@ static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, kbuf *vnames, int
      * the cache saves: not stored either */
     if (cc.no_store || cc.priv || cc.no_cache || vnames->bad)
         return -1;
+    /* RFC 9111 §5.2.2.2, §5.2.2.8, §5.2.2.10: a stale copy of these must
+     * not be used without the origin, not even when the origin fails */
+    *no_stale = cc.must_revalidate || cc.s_maxage >= 0;
     int64_t life = -1;
     if (cc.s_maxage >= 0)
         life = cc.s_maxage;
@@ -1376,7 +1404,9 @@ void pt_cache_gw_head(pt_gw *g)
     kinit(&vnames);
     kinit(&vrec);
     kinit(&head);
-    int64_t age = 0, life = fill_lifetime(c, r, &vnames, &age);
+    int64_t age = 0;
+    bool no_stale = false;
+    int64_t life = fill_lifetime(c, r, &vnames, &age, &no_stale);
     if (life < 0 || vary_record(c, vnames.p, vnames.len, &vrec) < 0) {
         kfree(&vnames);
         kfree(&vrec);
@@ -1396,6 +1426,7 @@ void pt_cache_gw_head(pt_gw *g)
     e->stored = now - age;
     e->expires = now + life;
     e->last_modified = -1;
+    e->no_stale = no_stale;
     for (size_t i = 0; i < r->nhdrs; i++) {
         pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
         if (header_not_stored(n))

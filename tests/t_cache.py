@@ -284,6 +284,14 @@ class Basics(CacheCase):
         self.assertStatus(u2, 'HIT', auth)
         self.assertEqual(self.count(t2), 1)
 
+    def test_request_no_store_is_not_stored(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS', {'Cache-Control': 'no-store'})
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT', {'Cache-Control': 'no-store'})
+        self.assertEqual(self.count(t), 2)
+
     def test_post_not_cached(self):
         t = tag()
         u = '/c.php?id=%s&cc=max-age%%3D300' % t
@@ -425,6 +433,18 @@ class Basics(CacheCase):
         try:
             h, b = self.assertStatus(u, 'STALE')
             self.assertIn(b'n=1', b)
+        finally:
+            os.unlink(down)
+        # must-revalidate: never stale, the error goes through
+        t3 = tag()
+        u3 = '/c.php?id=%s&cc=max-age%%3D1,must-revalidate' % t3
+        self.assertStatus(u3, 'MISS')
+        time.sleep(2.2)
+        down = os.path.join(self.counts, t3 + '.down')
+        open(down, 'w').close()
+        try:
+            st, h, b = self.get(u3)
+            self.assertEqual((st, h.get('x-cache-status')), (503, 'EXPIRED'))
         finally:
             os.unlink(down)
         # stale while another request updates it (a slow backend)
