@@ -58,6 +58,7 @@ typedef struct cshm {
     uint32_t nslots, nused, cap; /* cap: at most this many used (3/4 of nslots) */
     uint64_t bytes, max_bytes, clock, next_id;
     uint64_t hits, misses, expired, stale, updating, bypass, stores, evictions, purges;
+    uint64_t revalidated;
     int scanned; /* a worker took the scan of cache_dir into this index */
     cslot slots[];
 } cshm;
@@ -724,7 +725,7 @@ static cobj *cobj_attach(pt_conn *c)
 const char *pt_cache_status_name(int st)
 {
     static const char *const names[] = {NULL,    "MISS",     "BYPASS", "EXPIRED",
-                                        "STALE", "UPDATING", "HIT"};
+                                        "STALE", "UPDATING", "HIT",    "REVALIDATED"};
     return st > 0 && st < (int)PT_ARRAY_LEN(names) ? names[st] : NULL;
 }
 
@@ -851,6 +852,19 @@ static void serve_entry(pt_conn *c, went *en, int st)
 
 struct pt_cache_fill {
     zone *zone;
+    /* revalidating an expired entry: the entry, the client's conditional
+     * headers the validators replaced (restored before anything else reads
+     * them) */
+    went *reval;
+    size_t orig_nheaders;
+    struct {
+        size_t idx;
+        const char *value;
+        uint32_t len;
+    } saved[2];
+    size_t nsaved;
+    bool injected;
+    char lm[PT_HTTPDATE_LEN + 1];
     uint64_t h0, h1, id;
     char *key;
     size_t key_len;
@@ -881,6 +895,7 @@ void pt_cache_fill_free(struct pt_cache_fill *f)
     if (!f)
         return;
     Z = f->zone;
+    went_put(f->reval);
     if (f->fd >= 0) {
         close(f->fd);
         unlinkat(Z->dirfd, f->tmp, 0);
@@ -891,10 +906,70 @@ void pt_cache_fill_free(struct pt_cache_fill *f)
     free(f);
 }
 
+/* The client's own conditional headers back (the validators the cache
+ * sent to the backend were only for the backend). */
+static void reval_restore(pt_conn *c, struct pt_cache_fill *f)
+{
+    if (!f || !f->injected || !c->rq)
+        return;
+    pt_head *h = &c->rq->head;
+    for (size_t i = 0; i < f->nsaved; i++) {
+        h->headers[f->saved[i].idx].value = f->saved[i].value;
+        h->headers[f->saved[i].idx].value_len = f->saved[i].len;
+    }
+    h->nheaders = f->orig_nheaders;
+    f->injected = false;
+}
+
+static void reval_set(pt_conn *c, struct pt_cache_fill *f, const char *name, const char *v,
+                      size_t vl)
+{
+    pt_head *h = &c->rq->head;
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (pt_str_ieq(h->headers[i].name, h->headers[i].name_len, name)) {
+            if (f->nsaved < PT_ARRAY_LEN(f->saved)) {
+                f->saved[f->nsaved].idx = i;
+                f->saved[f->nsaved].value = h->headers[i].value;
+                f->saved[f->nsaved++].len = h->headers[i].value_len;
+                h->headers[i].value = v;
+                h->headers[i].value_len = (uint32_t)vl;
+            }
+            return;
+        }
+    if (h->nheaders < c->w->cfg->limits.max_headers)
+        h->headers[h->nheaders++] = (pt_header){.name = name,
+                                                .value = v,
+                                                .name_len = (uint32_t)strlen(name),
+                                                .value_len = (uint32_t)vl};
+}
+
+/* RFC 9111 §4.3.1: the backend is asked with the expired entry's
+ * validators; a 304 then freshens the entry (pt_cache_revalidated). Only
+ * with an ETag, or with a Last-Modified when the client sent no
+ * If-None-Match (which would take precedence, RFC 9110 §13.1.3). */
+static void reval_inject(pt_conn *c, struct pt_cache_fill *f, went *en)
+{
+    const ehdr *e = &en->e;
+    if (!e->etag_len && (e->last_modified <= 0 || pt_head_get(&c->rq->head, "If-None-Match"))) {
+        went_put(en);
+        return;
+    }
+    f->reval = en;
+    f->orig_nheaders = c->rq->head.nheaders;
+    f->injected = true;
+    if (e->etag_len)
+        reval_set(c, f, "If-None-Match", e->etag, e->etag_len);
+    if (e->last_modified > 0) {
+        pt_httpdate_format((time_t)e->last_modified, f->lm);
+        reval_set(c, f, "If-Modified-Since", f->lm, PT_HTTPDATE_LEN);
+    }
+}
+
 void pt_cache_release(pt_conn *c)
 {
     if (!c->rq)
         return;
+    reval_restore(c, c->rq->cache_fill);
     pt_cache_fill_free(c->rq->cache_fill);
     c->rq->cache_fill = NULL;
     went_put(c->rq->cache_ent);
@@ -923,6 +998,7 @@ bool pt_cache_stale_on_error(pt_conn *c, int status, const char *why)
         !c->loc->cache.stale_error)
         return false;
     Z = f->zone;
+    reval_restore(c, f);
     if (!(en = current_entry(f->h0, f->h1, f->key, f->key_len)))
         return false;
     if (en->e.no_stale) {
@@ -1114,6 +1190,20 @@ static void cc_parse(const char *p, size_t n, cc_info *cc)
     }
 }
 
+/* Does c select the stored response en (RFC 9111 §4.1)? */
+static bool vary_matches(pt_conn *c, const went *en)
+{
+    if (!en->e.vary_len)
+        return true;
+    kbuf vr;
+    kinit(&vr);
+    bool same = vary_record(c, en->vary, en->e.vnames_len, &vr) == 0 &&
+                vr.len == en->e.vary_len - en->e.vnames_len &&
+                memcmp(vr.p, en->vary + en->e.vnames_len, vr.len) == 0;
+    kfree(&vr);
+    return same;
+}
+
 static bool req_no_store(const pt_conn *c)
 {
     const pt_head *h = &c->rq->head;
@@ -1191,16 +1281,11 @@ bool pt_cache_handle(pt_conn *c)
             en = NULL;
         }
         if (en) {
-            kbuf vr;
-            kinit(&vr);
-            if (en->e.vary_len && (vary_record(c, en->vary, en->e.vnames_len, &vr) < 0 ||
-                                   vr.len != en->e.vary_len - en->e.vnames_len ||
-                                   memcmp(vr.p, en->vary + en->e.vnames_len, vr.len) != 0)) {
+            if (!vary_matches(c, en)) {
                 /* another variant: this request's own answer replaces it */
                 vary_miss = true;
                 went_put(en);
             }
-            kfree(&vr);
             if (!vary_miss) {
                 kfree(&kb);
                 if (fresh)
@@ -1270,6 +1355,13 @@ bool pt_cache_handle(pt_conn *c)
         return false;
     }
     c->rq->cache_fill = f;
+    if (has_entry) {
+        went *en = went_get(h0, h1, gen, f->key, f->key_len);
+        if (en && vary_matches(c, en))
+            reval_inject(c, f, en);
+        else
+            went_put(en);
+    }
     return false;
 }
 
@@ -1300,16 +1392,18 @@ static bool header_not_stored(pt_str n)
 }
 
 /* How long the response stays fresh (seconds), or -1: not storable. */
-static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, kbuf *vnames, int64_t *age,
-                             bool *no_stale)
+static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, int status, kbuf *vnames,
+                             int64_t *age, bool *no_stale)
 {
     const pt_cache_cfg *z = &c->loc->cache;
     cc_info cc = {.max_age = -1, .s_maxage = -1};
     int64_t expires = -1, now = (int64_t)time(NULL);
-    bool has_expires = false;
+    bool has_expires = false, validator = false;
     *age = 0;
     for (size_t i = 0; i < r->nhdrs; i++) {
         pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
+        if (pt_str_ieq(n.p, n.len, "ETag") || pt_str_ieq(n.p, n.len, "Last-Modified"))
+            validator = true;
         if (pt_str_ieq(n.p, n.len, "Cache-Control")) {
             cc_parse(v.p, v.len, &cc);
         } else if (pt_str_ieq(n.p, n.len, "Expires")) {
@@ -1343,10 +1437,14 @@ static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, kbuf *vnames, int
         }
     }
     /* RFC 9111 §3: no-store and private forbid a shared cache to store;
-     * no-cache would need a revalidation on every use, which costs what
-     * the cache saves: not stored either */
-    if (cc.no_store || cc.priv || cc.no_cache || vnames->bad)
+     * no-cache asks for a revalidation at every use (§5.2.2.4): stored
+     * already stale when it has a validator to revalidate with */
+    if (cc.no_store || cc.priv || vnames->bad || (cc.no_cache && !validator))
         return -1;
+    if (cc.no_cache && (status_cacheable(status) || status == 200)) {
+        *no_stale = true;
+        return 0;
+    }
     /* RFC 9111 §5.2.2.2, §5.2.2.8, §5.2.2.10: a stale copy of these must
      * not be used without the origin, not even when the origin fails */
     *no_stale = cc.must_revalidate || cc.s_maxage >= 0;
@@ -1359,7 +1457,7 @@ static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, kbuf *vnames, int
         life = expires - now;
     else {
         for (size_t i = 0; i < z->nvalid && life < 0; i++)
-            if (z->valid[i].status == r->status)
+            if (z->valid[i].status == status)
                 life = (int64_t)(z->valid[i].ms / 1000);
         for (size_t i = 0; i < z->nvalid && life < 0; i++)
             if (z->valid[i].status == 0)
@@ -1367,8 +1465,8 @@ static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, kbuf *vnames, int
     }
     bool listed = false;
     for (size_t i = 0; i < z->nvalid; i++)
-        listed |= z->valid[i].status == r->status;
-    if (!status_cacheable(r->status) && !listed)
+        listed |= z->valid[i].status == status;
+    if (!status_cacheable(status) && !listed)
         return -1;
     life -= *age;
     return life > 0 ? life : -1;
@@ -1400,13 +1498,14 @@ void pt_cache_gw_head(pt_gw *g)
     if (!f)
         return;
     Z = f->zone;
+    reval_restore(c, f);
     kbuf vnames, vrec, head;
     kinit(&vnames);
     kinit(&vrec);
     kinit(&head);
     int64_t age = 0;
     bool no_stale = false;
-    int64_t life = fill_lifetime(c, r, &vnames, &age, &no_stale);
+    int64_t life = fill_lifetime(c, r, r->status, &vnames, &age, &no_stale);
     if (life < 0 || vary_record(c, vnames.p, vnames.len, &vrec) < 0) {
         kfree(&vnames);
         kfree(&vrec);
@@ -1470,6 +1569,60 @@ void pt_cache_gw_head(pt_gw *g)
         fill_unlock(f, false);
         f->ended = true;
     }
+}
+
+bool pt_cache_revalidated(pt_gw *g)
+{
+    pt_conn *c = g->c;
+    struct pt_cache_fill *f = g->cache;
+    const pt_cgi_resp *r = &g->resp;
+    if (!c || !f || !f->reval || f->ended || r->status != 304)
+        return false;
+    Z = f->zone;
+    reval_restore(c, f);
+    went *en = f->reval;
+    f->reval = NULL;
+    f->ended = true;
+    /* RFC 9111 §4.3.4: the 304's freshness replaces the stored one; when
+     * it says nothing, the stored response's own lifetime starts again */
+    kbuf vn;
+    kinit(&vn);
+    int64_t age = 0, now = (int64_t)time(NULL);
+    bool no_stale = en->e.no_stale;
+    int64_t life = fill_lifetime(c, r, en->e.status, &vn, &age, &no_stale);
+    kfree(&vn);
+    if (life < 0)
+        life = PT_MAX(en->e.expires - en->e.stored, (int64_t)0);
+    ehdr e = en->e;
+    e.stored = now - age;
+    e.expires = now + life;
+    /* the file says it too (a restart's scan, the other workers' open
+     * copies, which see the change and read it again) */
+    char name[40];
+    entry_name(f->h0, f->h1, name);
+    int fd = openat(Z->dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        if (pwrite(fd, &e, sizeof(e), 0) != (ssize_t)sizeof(e))
+            pt_log_warn("cache: cannot update the entry %s: %s", name, strerror(errno));
+        close(fd);
+    }
+    ix_lock();
+    cslot *s = ix_find(f->h0, f->h1);
+    if (s && s->fill_id == f->id) {
+        s->fill_id = 0;
+        s->filler = 0;
+        if (s->valid) {
+            s->expires = e.expires;
+            s->gen = f->id; /* every worker reads the entry again */
+            s->used = ++Z->shm->clock;
+        }
+    }
+    ix_unlock();
+    CTR(revalidated);
+    en->e.stored = e.stored; /* this worker's copy: Age from now */
+    en->e.expires = e.expires;
+    serve_entry(c, en, PT_CACHE_REVALIDATED);
+    return true;
 }
 
 void pt_cache_fill_body(pt_gw *g, const void *p, size_t n)
@@ -1551,6 +1704,7 @@ void pt_cache_stats_get(pt_cache_stats *st)
         st->stores += __atomic_load_n(&Z->shm->stores, __ATOMIC_RELAXED);
         st->evictions += __atomic_load_n(&Z->shm->evictions, __ATOMIC_RELAXED);
         st->purges += __atomic_load_n(&Z->shm->purges, __ATOMIC_RELAXED);
+        st->revalidated += __atomic_load_n(&Z->shm->revalidated, __ATOMIC_RELAXED);
         ix_lock();
         st->entries += Z->shm->nused;
         st->bytes += Z->shm->bytes;

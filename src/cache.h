@@ -23,6 +23,7 @@ enum {
     PT_CACHE_STALE,
     PT_CACHE_UPDATING,
     PT_CACHE_HIT,
+    PT_CACHE_REVALIDATED,
 };
 /* "HIT", "MISS"... ; NULL for PT_CACHE_NONE */
 const char *pt_cache_status_name(int st);
@@ -63,6 +64,10 @@ struct pt_cache_fill *pt_cache_fill_of(struct pt_conn *c);
 void pt_cache_gw_head(struct pt_gw *g);
 /* Body bytes as the backend sent them (before compression). */
 void pt_cache_fill_body(struct pt_gw *g, const void *p, size_t n);
+/* The backend answered 304 to the validators the cache sent for an expired
+ * entry (RFC 9111 §4.3): the entry is fresh again and answers c; true (the
+ * caller detaches the gateway). false: not a revalidation. */
+bool pt_cache_revalidated(struct pt_gw *g);
 /* The response is complete: the entry is renamed in and indexed. */
 void pt_cache_fill_end(struct pt_gw *g);
 /* Give up (when not ended) and free. NULL is fine (pt_cache_release). */
@@ -71,7 +76,7 @@ void pt_cache_fill_free(struct pt_cache_fill *f);
 /* ---- the status page ---- */
 typedef struct pt_cache_stats {
     bool on;
-    uint64_t hits, misses, expired, stale, updating, bypass;
+    uint64_t hits, misses, expired, stale, updating, bypass, revalidated;
     uint64_t stores, evictions, purges;
     uint64_t entries, bytes, max_bytes;
 } pt_cache_stats;

@@ -125,6 +125,12 @@ static int emit_head(pt_gw *g)
     /* X-Sendfile / X-Accel-Redirect: the file or URI instead of the body */
     if (pt_xsend_take(g))
         return PT_GW_GONE;
+    /* the backend's 304 to the validators of an expired entry: the entry */
+    if (r->status == 304 && g->cache && pt_cache_revalidated(g)) {
+        g->ops->detach(g);
+        pt_conn_kick(c);
+        return PT_GW_GONE;
+    }
     if (r->status >= 500 && g->cache && pt_cache_stale_on_error(c, r->status, "backend answer")) {
         /* the stale entry went out instead: the backend's body is dropped */
         g->ops->detach(g);

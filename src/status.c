@@ -203,15 +203,16 @@ static void render_text(sbuf *b, const pt_stats_snap *s)
     pt_cache_stats_get(&cs);
     if (cs.on)
         sb_printf(b,
-                  "cache: hits %llu, misses %llu, expired %llu, stale %llu, updating %llu, "
-                  "bypass %llu, stores %llu, evictions %llu, purges %llu, entries %llu, "
-                  "bytes %llu of %llu\n",
+                  "cache: hits %llu, misses %llu, expired %llu, revalidated %llu, stale %llu, "
+                  "updating %llu, bypass %llu, stores %llu, evictions %llu, purges %llu, "
+                  "entries %llu, bytes %llu of %llu\n",
                   (unsigned long long)cs.hits, (unsigned long long)cs.misses,
-                  (unsigned long long)cs.expired, (unsigned long long)cs.stale,
-                  (unsigned long long)cs.updating, (unsigned long long)cs.bypass,
-                  (unsigned long long)cs.stores, (unsigned long long)cs.evictions,
-                  (unsigned long long)cs.purges, (unsigned long long)cs.entries,
-                  (unsigned long long)cs.bytes, (unsigned long long)cs.max_bytes);
+                  (unsigned long long)cs.expired, (unsigned long long)cs.revalidated,
+                  (unsigned long long)cs.stale, (unsigned long long)cs.updating,
+                  (unsigned long long)cs.bypass, (unsigned long long)cs.stores,
+                  (unsigned long long)cs.evictions, (unsigned long long)cs.purges,
+                  (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
+                  (unsigned long long)cs.max_bytes);
     each_backend(s, text_backend, b);
 }
 
@@ -281,15 +282,17 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
     pt_cache_stats_get(&cs);
     if (cs.on)
         sb_printf(b,
-                  "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"expired\":%llu,\"stale\":%llu,"
+                  "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"expired\":%llu,"
+                  "\"revalidated\":%llu,\"stale\":%llu,"
                   "\"updating\":%llu,\"bypass\":%llu,\"stores\":%llu,\"evictions\":%llu,"
                   "\"purges\":%llu,\"entries\":%llu,\"bytes\":%llu,\"max_bytes\":%llu},",
                   (unsigned long long)cs.hits, (unsigned long long)cs.misses,
-                  (unsigned long long)cs.expired, (unsigned long long)cs.stale,
-                  (unsigned long long)cs.updating, (unsigned long long)cs.bypass,
-                  (unsigned long long)cs.stores, (unsigned long long)cs.evictions,
-                  (unsigned long long)cs.purges, (unsigned long long)cs.entries,
-                  (unsigned long long)cs.bytes, (unsigned long long)cs.max_bytes);
+                  (unsigned long long)cs.expired, (unsigned long long)cs.revalidated,
+                  (unsigned long long)cs.stale, (unsigned long long)cs.updating,
+                  (unsigned long long)cs.bypass, (unsigned long long)cs.stores,
+                  (unsigned long long)cs.evictions, (unsigned long long)cs.purges,
+                  (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
+                  (unsigned long long)cs.max_bytes);
     sb_printf(b, "\"backends\":[");
     each_backend(s, json_backend, b);
     sb_printf(b, "]}\n");
@@ -356,6 +359,8 @@ static void prom_cache(sbuf *b)
     prom_one(b, "portico_cache_stale_total", "counter",
              "Expired entries answered (backend failing, or another request updating).",
              cs.stale + cs.updating);
+    prom_one(b, "portico_cache_revalidated_total", "counter",
+             "Expired entries the backend confirmed (304) and the cache answered.", cs.revalidated);
     prom_one(b, "portico_cache_bypass_total", "counter",
              "Requests that skipped the cache (Authorization).", cs.bypass);
     prom_one(b, "portico_cache_stores_total", "counter", "Responses stored.", cs.stores);

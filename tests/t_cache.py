@@ -235,13 +235,56 @@ class Basics(CacheCase):
         self.assertEqual(self.count(t), 1)
 
     def test_not_stored(self):
-        for what in ('cc=no-store', 'cc=private,max-age%3D300', 'cc=no-cache',
-                     'cc=max-age%3D300&cookie=1', 'cc=max-age%3D300&vary=*', ''):
+        for what in ('cc=no-store', 'cc=private,max-age%3D300', 'cc=max-age%3D300&cookie=1',
+                     'cc=max-age%3D300&vary=*', ''):
             t = tag()
             u = '/c.php?id=%s&%s' % (t, what)
             self.assertStatus(u, 'MISS')
             self.assertStatus(u, 'MISS')
             self.assertEqual(self.count(t), 2, what)
+
+    def test_expired_entry_revalidated_with_the_backend(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=max-age%%3D1&etag=r1&reval=1' % t
+        self.assertStatus(u, 'MISS')
+        time.sleep(2.2)
+        # the backend is asked with If-None-Match: "r1" and answers 304
+        h, b = self.assertStatus(u, 'REVALIDATED')
+        self.assertIn(b'n=1', b)
+        self.assertEqual(h.get('etag'), '"r1"')
+        self.assertEqual(self.count(t), 2)
+        self.assertStatus(u, 'HIT')
+        self.assertEqual(self.count(t), 2)
+        # the client's own validators still decide what it gets
+        time.sleep(2.2)
+        st, h, b = self.get(u, {'If-None-Match': '"r1"'})
+        self.assertEqual((st, h.get('x-cache-status'), b), (304, 'REVALIDATED', b''))
+        st, h, b = self.get(u, {'If-None-Match': '"other"'})
+        self.assertEqual((st, h.get('x-cache-status')), (200, 'HIT'))
+        # Last-Modified alone, and the 304's own Cache-Control
+        t2 = tag()
+        u2 = '/c.php?id=%s&cc=max-age%%3D1&reval=1&cc304=max-age%%3D300' % t2
+        self.assertStatus(u2, 'MISS')
+        time.sleep(2.2)
+        self.assertStatus(u2, 'REVALIDATED')
+        time.sleep(2.2)
+        self.assertStatus(u2, 'HIT')  # fresh for 300 s now
+        self.assertEqual(self.count(t2), 2)
+
+    def test_no_cache_stored_and_revalidated_at_each_use(self):
+        t = tag()
+        u = '/c.php?id=%s&cc=no-cache&etag=nc&reval=1' % t
+        self.assertStatus(u, 'MISS')
+        for n in (2, 3):
+            h, b = self.assertStatus(u, 'REVALIDATED')
+            self.assertIn(b'n=1', b)
+            self.assertEqual(self.count(t), n)
+        # a backend that ignores the validators answers 200: refilled
+        t2 = tag()
+        u2 = '/valid/?id=%s&cc=no-cache' % t2
+        self.assertStatus(u2, 'MISS')
+        self.assertStatus(u2, 'EXPIRED')  # stored, revalidated: PHP answers 200 again
+        self.assertEqual(self.count(t2), 2)
 
     def test_set_cookie_stored_when_told(self):
         t = tag()

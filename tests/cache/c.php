@@ -12,6 +12,14 @@ fflush($fp);
 flock($fp, LOCK_UN);
 fclose($fp);
 if (isset($_GET['sleep'])) usleep((int)$_GET['sleep'] * 1000);
+// reval: answer 304 to the cache's own validators (ETag or Last-Modified)
+if (isset($_GET['reval']) &&
+    ((isset($_GET['etag']) && ($_SERVER['HTTP_IF_NONE_MATCH'] ?? '') === '"' . $_GET['etag'] . '"') ||
+     (!isset($_GET['etag']) && ($_SERVER['HTTP_IF_MODIFIED_SINCE'] ?? '') === 'Sat, 01 Jan 2022 00:00:00 GMT'))) {
+    http_response_code(304);
+    if (isset($_GET['cc304'])) header('Cache-Control: ' . $_GET['cc304']);
+    exit;
+}
 if (isset($_GET['st'])) http_response_code((int)$_GET['st']);
 if (isset($_GET['cc'])) header('Cache-Control: ' . $_GET['cc']);
 if (isset($_GET['exp'])) header('Expires: ' . gmdate('D, d M Y H:i:s', time() + (int)$_GET['exp']) . ' GMT');
