@@ -668,6 +668,7 @@ typedef struct cobj {
     pt_gw gw; /* first */
     zone *zone;
     uint64_t h0, h1;
+    uint64_t gen0; /* the entry's generation when the wait began */
     bool listed;
     struct cobj *prev, *next;
 } cobj;
@@ -1057,7 +1058,7 @@ static void purge(pt_conn *c, uint64_t h0, uint64_t h1)
 
 static void on_poll(pt_loop *l, pt_timer *t);
 
-static void wait_for_fill(pt_conn *c, uint64_t h0, uint64_t h1)
+static void wait_for_fill(pt_conn *c, uint64_t h0, uint64_t h1, uint64_t gen)
 {
     cobj *o = cobj_attach(c);
     if (!o) {
@@ -1065,6 +1066,7 @@ static void wait_for_fill(pt_conn *c, uint64_t h0, uint64_t h1)
         return;
     }
     o->zone = Z;
+    o->gen0 = gen;
     o->h0 = h0;
     o->h1 = h1;
     if (!c->rq->cache_wait_t0)
@@ -1098,6 +1100,11 @@ static void on_poll(pt_loop *l, pt_timer *t)
         ix_lock();
         const cslot *s = ix_find(o->h0, o->h1);
         bool go = !s || !filler_alive(s, now) || (s->valid && wall < s->expires);
+        /* the fill it waited for stored or confirmed the entry: that answer
+         * is this request's too (collapsed, even when stored already stale
+         * as no-cache is: otherwise waiters would revalidate one by one) */
+        if (s && s->valid && s->gen != o->gen0 && !s->fill_id)
+            c->rq->cache_gen = s->gen;
         ix_unlock();
         if (!go && l->now - c->rq->cache_wait_t0 >= c->loc->cache.lock_timeout_ms) {
             /* nginx's proxy_cache_lock_timeout: to the backend, uncached */
@@ -1258,7 +1265,7 @@ bool pt_cache_handle(pt_conn *c)
     if (s) {
         has_entry = s->valid;
         gen = s->gen;
-        fresh = s->valid && wall < s->expires;
+        fresh = s->valid && (wall < s->expires || (c->rq->cache_gen && s->gen == c->rq->cache_gen));
         filling = filler_alive(s, now);
         if (fresh)
             s->used = ++Z->shm->clock;
@@ -1310,7 +1317,7 @@ bool pt_cache_handle(pt_conn *c)
     if (filling && !vary_miss) {
         kfree(&kb);
         /* one fill at a time: wait for its entry */
-        wait_for_fill(c, h0, h1);
+        wait_for_fill(c, h0, h1, gen);
         return true;
     }
     if (vary_miss)

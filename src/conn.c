@@ -481,7 +481,7 @@ static void reset_request(pt_conn *c)
         c->rq->body_t0 = c->rq->body_rx = 0;
         c->rq->cache_status = 0;
         c->rq->cache_skip = false;
-        c->rq->cache_wait_t0 = 0;
+        c->rq->cache_wait_t0 = c->rq->cache_gen = 0;
     }
     pt_realip_reset(c);
 }

@@ -57,6 +57,7 @@ typedef struct pt_req {
     int cache_status;
     bool cache_skip;
     uint64_t cache_wait_t0;
+    uint64_t cache_gen; /* the entry a fill it waited for made: its answer */
     struct pt_cache_fill *cache_fill;
     struct pt_cache_ent *cache_ent; /* the entry being sent (its file stays open), NULL none */
 } pt_req;

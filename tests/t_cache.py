@@ -279,6 +279,27 @@ class Basics(CacheCase):
             h, b = self.assertStatus(u, 'REVALIDATED')
             self.assertIn(b'n=1', b)
             self.assertEqual(self.count(t), n)
+        # concurrent requests wait for one revalidation and share its answer
+        results = []
+        start = threading.Event()
+
+        u = u.replace('reval=1', 'reval=1&sleep=500')
+
+        def client():
+            start.wait()
+            results.append(self.get(u))
+        self.assertStatus(u, 'MISS')
+        before = self.count(t)
+        threads = [threading.Thread(target=client) for _ in range(20)]
+        for th in threads:
+            th.start()
+        start.set()
+        for th in threads:
+            th.join(60)
+        self.assertEqual(len(results), 20)
+        self.assertEqual({r[0] for r in results}, {200})
+        self.assertEqual(self.count(t), before + 1)
+        self.assertEqual({r[1].get('x-cache-status') for r in results}, {'REVALIDATED', 'HIT'})
         # a backend that ignores the validators answers 200: refilled
         t2 = tag()
         u2 = '/valid/?id=%s&cc=no-cache' % t2
