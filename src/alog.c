@@ -33,8 +33,9 @@ enum {
     V_GATEWAY_TIME,
     V_REQUEST_ID,
     V_HOST,
-    V_HTTP,       /* $http_NAME: a request header */
-    V_PROXY_ADDR, /* the connection's TCP peer: the balancer (realip.c) */
+    V_HTTP,         /* $http_NAME: a request header */
+    V_PROXY_ADDR,   /* the connection's TCP peer: the balancer (realip.c) */
+    V_CACHE_STATUS, /* what the response cache did (cache.c): HIT, MISS... */
 };
 
 static const struct {
@@ -58,6 +59,7 @@ static const struct {
     {"request_id", V_REQUEST_ID},
     {"host", V_HOST},
     {"proxy_addr", V_PROXY_ADDR},
+    {"upstream_cache_status", V_CACHE_STATUS},
 };
 
 /* the line portico always wrote: combined + request time + gateway time */
@@ -352,6 +354,10 @@ static void put_var(wbuf *w, const pt_alog_rec *r, int var, const char *hname, s
         break;
     case V_HOST:
         s = r->host;
+        sl = s ? strlen(s) : 0;
+        break;
+    case V_CACHE_STATUS:
+        s = r->cache_status;
         sl = s ? strlen(s) : 0;
         break;
     case V_HTTP: {

@@ -46,6 +46,7 @@ typedef struct pt_alog_rec {
     /* $proxy_addr: the TCP peer (4 or 16 bytes by proxy_af; NULL: none) */
     const unsigned char *proxy_addr;
     int proxy_af;
+    const char *cache_status; /* $upstream_cache_status: "HIT"...; NULL: the cache did nothing */
 } pt_alog_rec;
 
 /* The line (with '\n') into out; its length (cut at cap - 1, never

@@ -6,6 +6,7 @@
 #include "handler.h"
 #include "tls.h"
 #include "acme.h"
+#include "h1_head.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -134,6 +135,14 @@ static const key_spec limit_req_keys[] = {
         {"compress_min_length", K_SIZE, NULL}, {"compress_gzip_level", K_INT, NULL},               \
         {"compress_brotli_level", K_INT, NULL},
 
+/* the response cache (cache.c): at the top level and in a gateway location */
+#define CACHE_KEYS                                                                                 \
+    {"cache", K_BOOL, NULL}, {"cache_zone", K_STR, NULL}, {"cache_key", K_STR, NULL},              \
+        {"cache_methods", K_STRS, NULL}, {"cache_valid", K_STRS, NULL},                            \
+        {"cache_lock_timeout", K_DUR, NULL}, {"cache_use_stale", K_STRS, NULL},                    \
+        {"cache_set_cookie", K_BOOL, NULL}, {"cache_authorized", K_BOOL, NULL},                    \
+        {"cache_status_header", K_BOOL, NULL}, {"cache_purge", K_STRS, NULL},
+
 /* key, pt_fcache_cfg field, kind, default, min, max */
 #define FCACHE_AMOUNTS(X)                                                                          \
     X(max, max, K_INT, 1000, 0, 1000000)                                                           \
@@ -143,6 +152,11 @@ static const key_spec limit_req_keys[] = {
 
 #define FCACHE_SPEC(key, field, kind, def, lo, hi)                                                 \
     {#key, kind, def, lo, hi, offsetof(pt_fcache_cfg, field), sizeof(((pt_fcache_cfg *)0)->field)},
+
+static const key_spec cache_zone_keys[] = {
+    {"name", K_STR, NULL},    {"dir", K_STR, NULL}, {"max_size", K_SIZE, NULL},
+    {"entries", K_INT, NULL}, {NULL, K_INT, NULL},
+};
 
 static const key_spec fcache_keys[] = {FCACHE_AMOUNTS(LIMIT_KEY){"errors", K_BOOL, NULL},
                                        {NULL, K_INT, NULL}};
@@ -183,7 +197,7 @@ static const key_spec location_keys[] = {
     {"internal", K_BOOL, NULL},
     {"upgrade", K_BOOL, NULL},
     {"request_buffering", K_BOOL, NULL},
-    PHASE_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
+    PHASE_KEYS COMPRESS_KEYS CACHE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 #define H_CGI (1u << PT_H_CGI)
@@ -324,7 +338,11 @@ static const key_spec top_keys[] = {
     {"cgi_interpreters", K_STRS, NULL},
     {"backends", K_LIST, backend_keys},
     {"proxy_protocol", K_STRS, NULL},
-    PHASE_KEYS REALIP_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
+    {"cache_dir", K_STR, NULL},
+    {"cache_max_size", K_SIZE, NULL},
+    {"cache_entries", K_INT, NULL},
+    {"cache_zones", K_LIST, cache_zone_keys},
+    PHASE_KEYS REALIP_KEYS COMPRESS_KEYS CACHE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec *find_key(const key_spec *spec, const char *name)
@@ -362,6 +380,7 @@ typedef struct defaults {
     int limit_conn, limit_req; /* zones inherited by locations, -1 none */
     pt_phases ph;              /* access, auth_basic, return inherited */
     pt_compress_cfg compress;  /* inherited by vhosts and locations */
+    pt_cache_cfg cache;        /* inherited by gateway locations */
 } defaults;
 
 static int vfail(load_ctx *x, const char *where, const char *fmt, va_list ap) PT_PRINTF(3, 0);
@@ -2051,6 +2070,211 @@ static int get_regex_alias(load_ctx *x, const config_setting_t *g, const config_
     return 0;
 }
 
+/* --------------------------------------------------------- response cache */
+
+static void cache_defaults(pt_cache_cfg *z)
+{
+    memset(z, 0, sizeof(*z));
+    /* scheme, host, path and query: nginx's default key, decoded path */
+    snprintf(z->key, sizeof(z->key), "$scheme://$host$uri$is_args$args");
+    z->zone = -1;
+    z->methods = 1u << PT_M_GET | 1u << PT_M_HEAD;
+    z->lock_timeout_ms = 5 * SEC;
+}
+
+static const char *const cache_method_names[] = {
+    [PT_M_GET] = "GET",     [PT_M_HEAD] = "HEAD",     [PT_M_POST] = "POST",
+    [PT_M_PUT] = "PUT",     [PT_M_DELETE] = "DELETE", [PT_M_OPTIONS] = "OPTIONS",
+    [PT_M_PATCH] = "PATCH",
+};
+
+static const char *str_elem(const config_setting_t *s, int i)
+{
+    return config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s)
+                                                        : config_setting_get_string_elem(s, i);
+}
+
+static int str_count(const config_setting_t *s)
+{
+    return config_setting_type(s) == CONFIG_TYPE_STRING ? 1 : config_setting_length(s);
+}
+
+/* cache_valid = ["200 302 10m", "404 1m", "any 30s"]: statuses, then a duration */
+static int get_cache_valid(load_ctx *x, const config_setting_t *s, pt_cache_cfg *z)
+{
+    z->nvalid = 0;
+    for (int i = 0; i < str_count(s); i++) {
+        char buf[256], *save = NULL, *tok[PT_CACHE_VALID_MAX + 1];
+        size_t nt = 0;
+        snprintf(buf, sizeof(buf), "%s", str_elem(s, i));
+        for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+            if (nt == PT_ARRAY_LEN(tok))
+                return fail_at(x, s, "cache_valid: too many statuses in '%s'", str_elem(s, i));
+            tok[nt++] = t;
+        }
+        uint64_t ms;
+        if (nt < 2 || pt_parse_duration_ms(tok[nt - 1], &ms) < 0)
+            return fail_at(x, s,
+                           "cache_valid: '%s' is not \"STATUS... DURATION\" (e.g. \"200 10m\")",
+                           str_elem(s, i));
+        for (size_t k = 0; k + 1 < nt; k++) {
+            int st = 0;
+            if (strcmp(tok[k], "any") != 0) {
+                char *end;
+                long v = strtol(tok[k], &end, 10);
+                if (*end || v < 200 || v > 599 || v == 206 || v == 304)
+                    return fail_at(x, s, "cache_valid: '%s' is not a cacheable status or \"any\"",
+                                   tok[k]);
+                st = (int)v;
+            }
+            if (z->nvalid == PT_CACHE_VALID_MAX)
+                return fail_at(x, s, "cache_valid: more than %d statuses", PT_CACHE_VALID_MAX);
+            z->valid[z->nvalid].status = st;
+            z->valid[z->nvalid++].ms = ms;
+        }
+    }
+    return 0;
+}
+
+/* The cache_* settings of group g over *z (what the level above gave). */
+static int get_cache(load_ctx *x, const config_setting_t *g, pt_cache_cfg *z)
+{
+    const config_setting_t *s;
+    opt_bool(g, "cache", &z->on);
+    if ((s = member(g, "cache_zone"))) {
+        const char *n = config_setting_get_string(s);
+        size_t i = 0;
+        while (i < x->c->ncache_zones && strcmp(x->c->cache_zones[i].name, n) != 0)
+            i++;
+        if (i == x->c->ncache_zones)
+            return fail_at(x, s,
+                           "cache_zone: no zone named '%s' (cache_dir is \"default\", "
+                           "cache_zones the others)",
+                           n);
+        z->zone = (int)i;
+    }
+    opt_bool(g, "cache_set_cookie", &z->set_cookie);
+    opt_bool(g, "cache_authorized", &z->authorized);
+    opt_bool(g, "cache_status_header", &z->status_header);
+    if ((s = member(g, "cache_key"))) {
+        const char *k = config_setting_get_string(s);
+        if (!k[0] || strlen(k) >= sizeof(z->key))
+            return fail_at(x, s, "cache_key must be 1 to %zu bytes", sizeof(z->key) - 1);
+        snprintf(z->key, sizeof(z->key), "%s", k);
+    }
+    if ((s = member(g, "cache_methods"))) {
+        z->methods = 0;
+        for (int i = 0; i < str_count(s); i++) {
+            const char *m = str_elem(s, i);
+            size_t k = 0;
+            while (k < PT_ARRAY_LEN(cache_method_names) &&
+                   !(cache_method_names[k] && strcmp(cache_method_names[k], m) == 0))
+                k++;
+            if (k == PT_ARRAY_LEN(cache_method_names))
+                return fail_at(x, s, "cache_methods: unknown method '%s'", m);
+            z->methods |= 1u << k;
+        }
+    }
+    if ((s = member(g, "cache_valid")) && get_cache_valid(x, s, z) < 0)
+        return -1;
+    if ((s = member(g, "cache_lock_timeout")) &&
+        get_amount(x, s, K_DUR, 1, DAY, &z->lock_timeout_ms) < 0)
+        return -1;
+    if ((s = member(g, "cache_use_stale"))) {
+        z->stale_updating = z->stale_error = false;
+        for (int i = 0; i < str_count(s); i++) {
+            const char *v = str_elem(s, i);
+            if (strcmp(v, "updating") == 0)
+                z->stale_updating = true;
+            else if (strcmp(v, "error") == 0)
+                z->stale_error = true;
+            else if (strcmp(v, "off") != 0)
+                return fail_at(x, s, "cache_use_stale: '%s' is not updating, error or off", v);
+        }
+    }
+    if ((s = member(g, "cache_purge"))) {
+        z->npurge = 0;
+        for (int i = 0; i < str_count(s); i++) {
+            char rule[128], why[256];
+            if (z->npurge == PT_CACHE_PURGE_MAX)
+                return fail_at(x, s, "cache_purge: more than %d addresses", PT_CACHE_PURGE_MAX);
+            /* an address or CIDR block, parsed as an access rule (access.c) */
+            snprintf(rule, sizeof(rule), "allow %s", str_elem(s, i));
+            if (pt_access_parse(rule, &z->purge[z->npurge], why, sizeof(why)) < 0)
+                return fail_at(x, s, "cache_purge: %s", why);
+            z->npurge++;
+        }
+    }
+    return 0;
+}
+
+/* One zone from a group (dir, max_size, entries, each prefixed by pfx). */
+static int get_cache_zone(load_ctx *x, const config_setting_t *g, const char *pfx, pt_cache_zone *z)
+{
+    const config_setting_t *s;
+    char k[32];
+    long long n;
+    z->max_size = 1 * GB;
+    z->entries = 10000;
+    snprintf(k, sizeof(k), "%sdir", pfx);
+    if ((s = member(g, k))) {
+        const char *v = config_setting_get_string(s);
+        if (!v[0])
+            return fail_at(x, s, "%s must not be empty", k);
+        /* created by the master when missing (cache.c) */
+        if (!(z->dir = resolve_path(x, s, v)))
+            return -1;
+    }
+    snprintf(k, sizeof(k), "%smax_size", pfx);
+    if ((s = member(g, k)) && get_amount(x, s, K_SIZE, 64 * KB, 1ULL << 50, &z->max_size) < 0)
+        return -1;
+    snprintf(k, sizeof(k), "%sentries", pfx);
+    if ((s = member(g, k))) {
+        if (get_int(x, s, 16, 16 * 1024 * 1024, &n) < 0)
+            return -1;
+        z->entries = (uint32_t)n;
+    }
+    return 0;
+}
+
+/* cache_dir (zone 0, "default") and the cache_zones list */
+static int build_cache_zone(load_ctx *x, const config_setting_t *root)
+{
+    pt_config *c = x->c;
+    const config_setting_t *list = member(root, "cache_zones");
+    size_t n = list ? (size_t)config_setting_length(list) : 0;
+    if (!(c->cache_zones = xcalloc(x, n + 1, sizeof(*c->cache_zones))))
+        return -1;
+    pt_cache_zone *dz = &c->cache_zones[0];
+    if (get_cache_zone(x, root, "cache_", dz) < 0)
+        return -1;
+    if (dz->dir) {
+        c->ncache_zones = 1;
+        if (!(dz->name = xstrdup(x, "default")))
+            return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(list, (unsigned)i), *s;
+        pt_cache_zone *z = &c->cache_zones[c->ncache_zones];
+        memset(z, 0, sizeof(*z));
+        if (!(s = member(g, "name")) || !member(g, "dir"))
+            return fail_at(x, g, "a cache zone needs a name and a dir");
+        if (!(z->name = xstrdup(x, config_setting_get_string(s))))
+            return -1;
+        c->ncache_zones++;
+        if (get_cache_zone(x, g, "", z) < 0)
+            return -1;
+        for (size_t j = 0; j + 1 < c->ncache_zones; j++) {
+            if (strcmp(c->cache_zones[j].name, z->name) == 0)
+                return fail_at(x, s, "duplicate cache zone '%s'", z->name);
+            if (strcmp(c->cache_zones[j].dir, z->dir) == 0)
+                return fail_at(x, g, "cache zones '%s' and '%s' share the directory %s",
+                               c->cache_zones[j].name, z->name, z->dir);
+        }
+    }
+    return 0;
+}
+
 /* alias = "/usr/share/cgit/": a prefix location's own directory for what
  * follows the prefix (nginx's alias, lighttpd's alias.url). For a gateway it
  * is the script directory, the same as "dir". */
@@ -2195,8 +2419,22 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
     l->require_file = l->handler >= PT_H_FASTCGI && l->handler <= PT_H_UWSGI;
     opt_bool(g, "status_allow_remote", &l->status_allow_remote);
     opt_bool(g, "internal", &l->internal);
-    if (l->handler == PT_H_STATIC || l->handler == PT_H_STATUS)
+    if (l->handler == PT_H_STATIC || l->handler == PT_H_STATUS) {
+        if ((s = member(g, "cache")) && config_setting_get_bool(s))
+            return fail_at(x, s, "'cache' applies to gateway locations only");
         return 0;
+    }
+    l->cache = d->cache;
+    if (get_cache(x, g, &l->cache) < 0)
+        return -1;
+    if (l->cache.on && l->cache.zone < 0) {
+        /* no zone named: the default one, cache_dir */
+        if (x->c->ncache_zones == 0 || strcmp(x->c->cache_zones[0].name, "default") != 0)
+            return fail_at(x, member(g, "cache") ? member(g, "cache") : g,
+                           "'cache' needs cache_dir (where the bodies are kept) or a "
+                           "cache_zone");
+        l->cache.zone = 0;
+    }
     if (build_gateway(x, g, l) < 0)
         return -1;
     return l->handler == PT_H_CGI ? build_cgi(x, g, d, l) : build_fastcgi(x, g, l);
@@ -2902,6 +3140,9 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     compress_defaults(&d->compress);
     if (get_compress(x, root, &d->compress) < 0)
         return -1;
+    cache_defaults(&d->cache);
+    if (build_cache_zone(x, root) < 0 || get_cache(x, root, &d->cache) < 0)
+        return -1;
     d->limit_conn = d->limit_req = -1;
     if (get_limits(x, root, &d->limit_conn, &d->limit_req) < 0)
         return -1;
@@ -3584,6 +3825,10 @@ static int apply_cli(load_ctx *x, const pt_cli *cli)
         return -1;
     if (cli->compress && set_path(x, "--compress", "compress", "true") < 0)
         return -1;
+    /* --cache DIR: every gateway location, validity only as backends say */
+    if (cli->cache && (set_path(x, "--cache", "cache_dir", cli->cache) < 0 ||
+                       set_path(x, "--cache", "cache", "true") < 0))
+        return -1;
     if (apply_gateways(x, cli) < 0)
         return -1;
     for (size_t i = 0; i < cli->noverrides; i++)
@@ -3961,6 +4206,11 @@ void pt_config_free(pt_config *c)
     free(c->access_log);
     pt_alog_free(&c->access_log_format);
     free(c->tmp_dir);
+    for (size_t i = 0; i < c->ncache_zones; i++) {
+        free(c->cache_zones[i].name);
+        free(c->cache_zones[i].dir);
+    }
+    free(c->cache_zones);
     free(c->acme_state_dir);
     free(c->mime_types);
     free(c->server_name);

@@ -168,6 +168,39 @@ typedef struct pt_compress_cfg {
     char types[PT_COMPRESS_TYPES_CAP]; /* compress_types: each NUL-terminated, then "" */
 } pt_compress_cfg;
 
+/* The response cache of a location (cache.c, portico.conf(5) RESPONSE
+ * CACHE): the top level's settings, then the location's own. Plain data. */
+#define PT_CACHE_VALID_MAX 16
+#define PT_CACHE_PURGE_MAX 16
+/* A cache zone: where entry files live and how many there may be. The
+ * top-level cache_dir is zone 0, "default"; cache_zones add named ones. */
+typedef struct pt_cache_zone {
+    char *name;
+    char *dir;         /* absolute */
+    uint64_t max_size; /* the entry files together */
+    uint32_t entries;  /* index entries */
+} pt_cache_zone;
+
+typedef struct pt_cache_cfg {
+    bool on;          /* cache = true (gateway locations only) */
+    int zone;         /* cache_zone: index into pt_config.cache_zones, -1: the default */
+    char key[256];    /* cache_key: a template of $scheme $host $uri $args... */
+    unsigned methods; /* cache_methods: bit (1u << pt_method); GET and HEAD */
+    struct {
+        int status; /* 0: any other */
+        uint64_t ms;
+    } valid[PT_CACHE_VALID_MAX]; /* cache_valid: when the backend says nothing */
+    size_t nvalid;
+    uint64_t lock_timeout_ms; /* cache_lock_timeout: waiting for another's fill */
+    bool stale_updating;      /* cache_use_stale "updating" */
+    bool stale_error;         /* cache_use_stale "error" */
+    bool set_cookie;          /* cache_set_cookie: store responses that set cookies */
+    bool authorized;          /* cache_authorized: requests with Authorization use it */
+    bool status_header;       /* cache_status_header: X-Cache-Status */
+    pt_access_rule purge[PT_CACHE_PURGE_MAX]; /* cache_purge: who may PURGE */
+    size_t npurge;
+} pt_cache_cfg;
+
 typedef struct pt_location {
     pt_match_kind match;
     char *pattern; /* "/prefix/", "/exact", ".ext", or the regex */
@@ -233,6 +266,7 @@ typedef struct pt_location {
     /* reachable only by internal redirects (404 to a client), as nginx's
      * "internal" */
     bool internal;
+    pt_cache_cfg cache;
     int line;
     /* handler "proxy": a request asking to Upgrade (WebSocket) is passed
      * on with its Upgrade field and tunnelled after a 101 (tunnel.c) */
@@ -353,6 +387,10 @@ typedef struct pt_config {
     size_t nvhosts;
     pt_backend *backends;
     size_t nbackends;
+    /* the response cache's zones (cache.c): cache_dir (with cache_max_size
+     * and cache_entries) is "default", cache_zones the named ones */
+    pt_cache_zone *cache_zones;
+    size_t ncache_zones;
     pt_limit_zone *zones; /* limit_conn / limit_req settings in use */
     size_t nzones;
     /* The flags as given: --cgi and --fastcgi ones become top-level
@@ -400,6 +438,7 @@ typedef struct pt_cli {
     const char *access_log; /* --access-log */
     const char *status;     /* --status PATH */
     bool compress;          /* --compress */
+    const char *cache;      /* --cache DIR */
     const char **overrides; /* -o path=value */
     size_t noverrides;
 } pt_cli;

@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "locate.h"
 #include "alog.h"
+#include "cache.h"
 #include "handler.h"
 #include "h1_resp.h"
 #include "log.h"
@@ -313,6 +314,8 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
                pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
                pt_conn_peer_ip(c), c->peer_port, rl);
     }
+    if (!close && pt_cache_stale_on_error(c, status, why))
+        return;
     if (pt_conn_error_page(c, status, close))
         return;
     /* the error page itself failed: the plain page, with the first status */
@@ -370,6 +373,7 @@ static void access_log(pt_conn *c)
         .host = NULL,
         .proxy_addr = c->tcp_addr,
         .proxy_af = c->tcp_af,
+        .cache_status = pt_cache_status_name(c->rq->cache_status),
     };
     /* the time spent in the gateway (CGI or FastCGI) */
     if (c->rq->gw_t_start)
@@ -454,6 +458,9 @@ static void reset_request(pt_conn *c)
         c->rq->err_status = 0;
         c->rq->body_t0 = c->rq->body_rx = 0;
         c->rq->body_streaming = c->rq->body_done = false;
+        c->rq->cache_status = 0;
+        c->rq->cache_skip = false;
+        c->rq->cache_wait_t0 = c->rq->cache_gen = 0;
     }
     pt_realip_reset(c);
 }
@@ -1163,6 +1170,12 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
             pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_body);
         }
     }
+    drive(c);
+}
+
+void pt_conn_redispatch(pt_conn *c)
+{
+    dispatch(c);
     drive(c);
 }
 

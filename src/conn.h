@@ -56,6 +56,15 @@ typedef struct pt_req {
     /* request_buffering = false: the body is read while the gateway runs,
      * body holding only what it has not sent yet (upstream_conn.c) */
     bool body_streaming, body_done;
+    /* the response cache (cache.c): what it did (PT_CACHE_*, 0 nothing),
+     * go to the backend without it (a fill waited for too long), when the
+     * wait began, and the fill this request leads until its gateway takes it */
+    int cache_status;
+    bool cache_skip;
+    uint64_t cache_wait_t0;
+    uint64_t cache_gen; /* the entry a fill it waited for made: its answer */
+    struct pt_cache_fill *cache_fill;
+    struct pt_cache_ent *cache_ent; /* the entry being sent (its file stays open), NULL none */
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
@@ -145,6 +154,8 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close);
 /* The router's phases, which waited (PT_ROUTE_WAIT), let the request go on
  * to its body and handler. */
 void pt_conn_phases_done(pt_conn *c);
+/* Dispatch the request to its handler again (the cache's waiters). */
+void pt_conn_redispatch(pt_conn *c);
 /* A gateway queued output or finished: flush and go on. */
 void pt_conn_kick(pt_conn *c);
 /* A gateway's script answered with a local redirect: serve that path as a

@@ -8,6 +8,7 @@
 #include "regex.h"
 #include "router.h"
 #include "body.h"
+#include "cache.h"
 #include "conn.h"
 #include "h1_resp.h"
 #include "log.h"
@@ -43,6 +44,7 @@ void pt_gw_init(pt_gw *g, const pt_gw_ops *ops, pt_conn *c, bool buffering, bool
     g->spill_fd = -1;
     g->spill_off = 0;
     g->z = NULL;
+    g->cache = NULL;
     pt_cgi_resp_init(&g->resp, (size_t)lim->gw_header_max, lim->max_headers);
 }
 
@@ -61,6 +63,7 @@ void pt_gw_attach(pt_gw *g, pt_conn *c)
     g->c = c;
     c->gw = g;
     c->gw_done = false;
+    g->cache = pt_cache_fill_of(c);
     if (c->rq->gw_t_start == 0)
         c->rq->gw_t_start = c->w->loop.now ? c->w->loop.now : 1;
 }
@@ -69,6 +72,7 @@ void pt_gw_unlink(pt_gw *g)
 {
     pt_conn *c = g->c;
     g->c = NULL;
+    g->cache = NULL; /* the request's: it ends with the request */
     if (c && c->gw == g) {
         c->gw = NULL;
         if (c->rq && c->rq->gw_t_start && !c->rq->gw_ms_set) {
@@ -122,6 +126,18 @@ static int emit_head(pt_gw *g)
     /* X-Sendfile / X-Accel-Redirect: the file or URI instead of the body */
     if (pt_xsend_take(g))
         return PT_GW_GONE;
+    /* the backend's 304 to the validators of an expired entry: the entry */
+    if (r->status == 304 && g->cache && pt_cache_revalidated(g)) {
+        g->ops->detach(g);
+        pt_conn_kick(c);
+        return PT_GW_GONE;
+    }
+    if (r->status >= 500 && g->cache && pt_cache_stale_on_error(c, r->status, "backend answer")) {
+        /* the stale entry went out instead: the backend's body is dropped */
+        g->ops->detach(g);
+        pt_conn_kick(c);
+        return PT_GW_GONE;
+    }
     /* compression on the fly: the coded length is not known in advance */
     bool vary;
     pt_zcoding zc = pt_zresp_gw_choose(c, r, &vary);
@@ -135,6 +151,7 @@ static int emit_head(pt_gw *g)
     }
     pt_zresp_coding_headers(c, zc, vary);
     g->cl = r->content_length;
+    pt_cache_gw_head(g);
     if (r->no_buffering)
         g->buffering = false;
     pt_resp_end_stream(c, zc != PT_ZC_NONE ? -1 : g->cl);
@@ -191,6 +208,8 @@ static void body_out(pt_gw *g, const char *p, size_t n)
     g->sent += n;
     if (n == 0)
         return;
+    if (g->cache)
+        pt_cache_fill_body(g, p, n); /* the backend's bytes, before any coding */
     if (g->z) {
         if (pt_compress_write(g->z, p, n, PT_ZM_FLUSH, coded_out, g) < 0) {
             pt_log_error("compression failed, client: %s:%u", pt_conn_peer_ip(c), c->peer_port);
@@ -282,10 +301,13 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
                     pt_conn_peer_ip(c), c->peer_port);
         c->close_after = true;
     } else if (!g->nph) {
-        if (g->z && pt_compress_write(g->z, NULL, 0, PT_ZM_FINISH, coded_out, g) < 0)
+        if (g->z && pt_compress_write(g->z, NULL, 0, PT_ZM_FINISH, coded_out, g) < 0) {
             c->close_after = true; /* no last chunk: the client sees the cut */
-        else
+        } else {
             pt_resp_body_end(c);
+            if (g->cache)
+                pt_cache_fill_end(g);
+        }
     }
     c->gw_done = true;
     pt_conn_kick(c);

@@ -36,7 +36,8 @@ struct pt_gw {
     uint64_t sent; /* body bytes passed on */
     int spill_fd;
     uint64_t spill_off;
-    struct pt_compress *z; /* coding the body on the fly (zresp.c), NULL none */
+    struct pt_compress *z;       /* coding the body on the fly (zresp.c), NULL none */
+    struct pt_cache_fill *cache; /* the response is being stored (cache.c), NULL none */
 };
 
 void pt_gw_init(pt_gw *g, const pt_gw_ops *ops, struct pt_conn *c, bool buffering, bool nph);

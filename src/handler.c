@@ -3,6 +3,7 @@
  * connection code reaches them only through here. */
 #include "first.h"
 #include "handler.h"
+#include "cache.h"
 #include "cgi.h"
 #include "conf.h"
 #include "conn.h"
@@ -55,6 +56,9 @@ const pt_handler *pt_handler_of(const pt_location *l)
 
 void pt_handler_start(pt_conn *c)
 {
+    /* the response cache answers before a gateway starts (cache.c) */
+    if (c->loc && c->loc->cache.on && pt_cache_handle(c))
+        return;
     pt_handler_of(c->loc)->start(c);
 }
 
@@ -85,6 +89,7 @@ void pt_handler_done(pt_conn *c)
     }
     pt_handler_release(c, false);
     pt_xsend_release(c);
+    pt_cache_release(c);
 }
 
 /* Has an earlier handler of the table the same worker hooks? They run once. */

@@ -40,6 +40,7 @@ src_libportico_a_SOURCES = \
 	src/compress.c src/compress.h \
 	src/zresp.c src/zresp.h \
 	src/xsend.c src/xsend.h \
+	src/cache.c src/cache.h \
 	src/fcache.c src/fcache.h \
 	src/resolve.c src/resolve.h \
 	src/static.c src/static.h \

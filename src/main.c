@@ -32,7 +32,8 @@ static const char usage_text[] =
     "               [--proxy PREFIX=ADDRESS[,ADDRESS...]]...\n"
     "               [--auth PREFIX=HTPASSWD]...\n"
     "               [--max-body SIZE] [--error-log FILE|stderr] [--access-log FILE|off]\n"
-    "               [--status PATH] [--compress] [-o SETTING=VALUE]...\n"
+    "               [--status PATH] [--compress] [--cache DIR]\n"
+    "               [-o SETTING=VALUE]...\n"
     "\n"
     "  -c FILE              load the configuration file FILE (libconfig syntax)\n"
     "  -t                   test the configuration and exit (0 ok, 1 error)\n"
@@ -65,6 +66,7 @@ static const char usage_text[] =
     "  --access-log FILE    access log file, or off\n"
     "  --status PATH        serve the status page and metrics at PATH (loopback clients)\n"
     "  --compress           compress text responses on the fly (gzip, br)\n"
+    "  --cache DIR          cache gateway responses under DIR, as their Cache-Control says\n"
     "  -o SETTING=VALUE     set any configuration setting, e.g. -o limits.keepalive_timeout=65s\n";
 
 /* libconfig 1.5 leaks inside the library on some syntax errors; nothing of
@@ -90,7 +92,8 @@ enum {
     OPT_CERT,
     OPT_KEY,
     OPT_AUTH,
-    OPT_COMPRESS
+    OPT_COMPRESS,
+    OPT_CACHE
 };
 
 static const struct option long_opts[] = {
@@ -111,6 +114,7 @@ static const struct option long_opts[] = {
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
     {"compress", no_argument, NULL, OPT_COMPRESS},
+    {"cache", required_argument, NULL, OPT_CACHE},
     {NULL, 0, NULL, 0},
 };
 
@@ -242,6 +246,9 @@ int main(int argc, char **argv)
             break;
         case OPT_COMPRESS:
             cli.compress = true;
+            break;
+        case OPT_CACHE:
+            cli.cache = optarg;
             break;
         default:
             fputs(usage_text, stderr);

@@ -11,6 +11,7 @@
 #include "master.h"
 #include "ev.h"
 #include "upstream_conn.h"
+#include "cache.h"
 #include "fcgi_spawn.h"
 #include "limit.h"
 #include "log.h"
@@ -486,6 +487,8 @@ static void reload(void)
             pt_log_error("reload: cannot read %s: %s; built-in types only", nm, strerror(errno));
     if (pt_upstream_conn_shared_init(nc) < 0)
         pt_log_error("reload: cannot map shared memory: %s", strerror(errno));
+    if (pt_cache_shared_init(nc, err, sizeof(err)) < 0)
+        pt_log_error("reload: %s", err);
     pt_limit_table_set_current(nt);
     pt_stats_bind(nc);
     pt_stats_reloaded();
@@ -615,6 +618,11 @@ int pt_master_run(pt_config **cfgp, pt_listener **lsp, size_t *nlsp, const pt_cl
 
     if (pt_upstream_conn_shared_init(cfg) < 0 || pt_stats_init() < 0) {
         pt_log_error("cannot map shared memory: %s", strerror(errno));
+        return 1;
+    }
+    char cerr[512];
+    if (pt_cache_shared_init(cfg, cerr, sizeof(cerr)) < 0) {
+        pt_log_error("%s", cerr);
         return 1;
     }
     pt_stats_bind(cfg);

@@ -7,6 +7,7 @@
 #include "status.h"
 #include "cgi.h"
 #include "handler.h"
+#include "cache.h"
 #include "conn.h"
 #include "h1_resp.h"
 #include "util.h"
@@ -240,6 +241,20 @@ static void render_text(sbuf *b, const pt_stats_snap *s)
     sb_printf(b, "client limits: limit_conn %llu, limit_req %llu, table full %llu\n",
               (unsigned long long)c->limit_conn, (unsigned long long)c->limit_req,
               (unsigned long long)c->limit_full);
+    pt_cache_stats cs;
+    pt_cache_stats_get(&cs);
+    if (cs.on)
+        sb_printf(b,
+                  "cache: hits %llu, misses %llu, expired %llu, revalidated %llu, stale %llu, "
+                  "updating %llu, bypass %llu, stores %llu, evictions %llu, purges %llu, "
+                  "entries %llu, bytes %llu of %llu\n",
+                  (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+                  (unsigned long long)cs.expired, (unsigned long long)cs.revalidated,
+                  (unsigned long long)cs.stale, (unsigned long long)cs.updating,
+                  (unsigned long long)cs.bypass, (unsigned long long)cs.stores,
+                  (unsigned long long)cs.evictions, (unsigned long long)cs.purges,
+                  (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
+                  (unsigned long long)cs.max_bytes);
     each_backend(s, text_backend, b);
 }
 
@@ -305,6 +320,21 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
     sb_printf(b, "\"limits\":{\"limit_conn\":%llu,\"limit_req\":%llu,\"table_full\":%llu},",
               (unsigned long long)c->limit_conn, (unsigned long long)c->limit_req,
               (unsigned long long)c->limit_full);
+    pt_cache_stats cs;
+    pt_cache_stats_get(&cs);
+    if (cs.on)
+        sb_printf(b,
+                  "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"expired\":%llu,"
+                  "\"revalidated\":%llu,\"stale\":%llu,"
+                  "\"updating\":%llu,\"bypass\":%llu,\"stores\":%llu,\"evictions\":%llu,"
+                  "\"purges\":%llu,\"entries\":%llu,\"bytes\":%llu,\"max_bytes\":%llu},",
+                  (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+                  (unsigned long long)cs.expired, (unsigned long long)cs.revalidated,
+                  (unsigned long long)cs.stale, (unsigned long long)cs.updating,
+                  (unsigned long long)cs.bypass, (unsigned long long)cs.stores,
+                  (unsigned long long)cs.evictions, (unsigned long long)cs.purges,
+                  (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
+                  (unsigned long long)cs.max_bytes);
     sb_printf(b, "\"backends\":[");
     each_backend(s, json_backend, b);
     sb_printf(b, "]}\n");
@@ -356,6 +386,34 @@ static uint64_t f_up(const pt_stats_snap_srv *v)
     return v->down == 0;
 }
 
+/* The response cache's counters (cache.c), when it is on. */
+static void prom_cache(sbuf *b)
+{
+    pt_cache_stats cs;
+    pt_cache_stats_get(&cs);
+    if (!cs.on)
+        return;
+    prom_one(b, "portico_cache_hits_total", "counter", "Responses answered from the cache.",
+             cs.hits);
+    prom_one(b, "portico_cache_misses_total", "counter",
+             "Cacheable requests the backend answered (no entry, or an expired one).",
+             cs.misses + cs.expired);
+    prom_one(b, "portico_cache_stale_total", "counter",
+             "Expired entries answered (backend failing, or another request updating).",
+             cs.stale + cs.updating);
+    prom_one(b, "portico_cache_revalidated_total", "counter",
+             "Expired entries the backend confirmed (304) and the cache answered.", cs.revalidated);
+    prom_one(b, "portico_cache_bypass_total", "counter",
+             "Requests that skipped the cache (Authorization).", cs.bypass);
+    prom_one(b, "portico_cache_stores_total", "counter", "Responses stored.", cs.stores);
+    prom_one(b, "portico_cache_evictions_total", "counter",
+             "Entries removed to stay within cache_max_size or cache_entries.", cs.evictions);
+    prom_one(b, "portico_cache_purges_total", "counter", "Entries removed by PURGE.", cs.purges);
+    prom_one(b, "portico_cache_entries", "gauge", "Entries in the cache index.", cs.entries);
+    prom_one(b, "portico_cache_bytes", "gauge", "Bytes of the entry files.", cs.bytes);
+    prom_one(b, "portico_cache_max_bytes", "gauge", "cache_max_size.", cs.max_bytes);
+}
+
 static void render_prometheus(sbuf *b, const pt_stats_snap *s)
 {
     const pt_stats_ctr *c = &s->c;
@@ -398,6 +456,7 @@ static void render_prometheus(sbuf *b, const pt_stats_snap *s)
               (unsigned long long)c->limit_req);
     sb_printf(b, "portico_limit_rejections_total{limit=\"table_full\"} %llu\n",
               (unsigned long long)c->limit_full);
+    prom_cache(b);
     prom_head(b, "portico_backend_queued", "gauge",
               "Requests waiting for a connection to a backend's servers.");
     for (size_t i = 0; i < s->nsrv; i++)

@@ -3,6 +3,7 @@
  * obeys the signals the master forwards. */
 #include "first.h"
 #include "worker.h"
+#include "cache.h"
 #include "fcache.h"
 #include "handler.h"
 #include "conn.h"
@@ -361,6 +362,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
         pt_timer_init(&w->beat_timer, on_beat, w);
         pt_timer_arm(&w->loop, &w->beat_timer, &w->t_beat);
     }
+    pt_cache_worker_start(w);
 
     if (pt_handler_worker_init(w) < 0 || fcache_start(w) < 0) {
         pt_log_error("out of memory");
@@ -387,6 +389,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     while (w->conns)
         pt_conn_close(w->conns);
     free_dead(&w->loop);
+    pt_cache_worker_stop(w);
     pt_handler_worker_stop(w);
     pt_fcache_free(w->fcache);
     free(w->fkey);
