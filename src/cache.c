@@ -512,6 +512,10 @@ typedef struct ehdr {
     int64_t last_modified; /* -1 none */
     uint32_t etag_len;
     uint32_t no_stale; /* must-revalidate, proxy-revalidate, s-maxage: never served stale */
+    /* RFC 5861: seconds past expiry the backend allows it to be served while
+     * a revalidation is under way (stale-while-revalidate) or in place of an
+     * error (stale-if-error); 0 none */
+    uint32_t swr, sie;
     char etag[128];
     char reason[64];
 } ehdr;
@@ -995,14 +999,17 @@ bool pt_cache_stale_on_error(pt_conn *c, int status, const char *why)
     went *en;
     /* nginx's proxy_cache_use_stale error: an expired entry beats an error
      * page (RFC 9111 §4.2.4 allows it when configured) */
-    if (!f || status < 500 || c->rq->cache_status != PT_CACHE_EXPIRED || !c->loc ||
-        !c->loc->cache.stale_error)
+    if (!f || status < 500 || c->rq->cache_status != PT_CACHE_EXPIRED || !c->loc)
         return false;
     Z = f->zone;
     reval_restore(c, f);
     if (!(en = current_entry(f->h0, f->h1, f->key, f->key_len)))
         return false;
-    if (en->e.no_stale) {
+    /* RFC 5861 §4: the backend's stale-if-error=N allows it N seconds past
+     * expiry, without cache_use_stale */
+    bool allowed = c->loc->cache.stale_error ||
+                   (en->e.sie && (int64_t)time(NULL) < en->e.expires + (int64_t)en->e.sie);
+    if (en->e.no_stale || !allowed) {
         went_put(en);
         return false;
     }
@@ -1134,6 +1141,7 @@ static void on_poll(pt_loop *l, pt_timer *t)
 typedef struct cc_info {
     bool no_store, priv, no_cache, must_revalidate;
     int64_t max_age, s_maxage; /* -1 absent */
+    int64_t swr, sie;          /* RFC 5861 §3, §4: -1 absent */
 } cc_info;
 
 static int64_t cc_seconds(const char *p, size_t n)
@@ -1194,6 +1202,10 @@ static void cc_parse(const char *p, size_t n, cc_info *cc)
             cc->max_age = cc_seconds(v, vl);
         else if (pt_str_ieq(p + a, nl, "s-maxage") && v)
             cc->s_maxage = cc_seconds(v, vl);
+        else if (pt_str_ieq(p + a, nl, "stale-while-revalidate") && v)
+            cc->swr = cc_seconds(v, vl);
+        else if (pt_str_ieq(p + a, nl, "stale-if-error") && v)
+            cc->sie = cc_seconds(v, vl);
     }
 }
 
@@ -1214,7 +1226,7 @@ static bool vary_matches(pt_conn *c, const went *en)
 static bool req_no_store(const pt_conn *c)
 {
     const pt_head *h = &c->rq->head;
-    cc_info cc = {.max_age = -1, .s_maxage = -1};
+    cc_info cc = {.max_age = -1, .s_maxage = -1, .swr = -1, .sie = -1};
     for (size_t i = 0; i < h->nheaders; i++)
         if (pt_str_ieq(h->headers[i].name, h->headers[i].name_len, "Cache-Control"))
             cc_parse(h->headers[i].value, h->headers[i].value_len, &cc);
@@ -1280,9 +1292,14 @@ bool pt_cache_handle(pt_conn *c)
     ix_unlock();
 
     bool vary_miss = false;
-    if (has_entry && (fresh || (filling && z->stale_updating))) {
+    if (has_entry && (fresh || filling)) {
         went *en = went_get(h0, h1, gen, kb.p, kb.len);
-        bool no_stale = en && !fresh && en->e.no_stale;
+        /* cache_use_stale updating, or the backend's own RFC 5861 §3
+         * stale-while-revalidate=N for N seconds past expiry */
+        bool no_stale =
+            en && !fresh &&
+            (en->e.no_stale ||
+             !(z->stale_updating || (en->e.swr && wall < en->e.expires + (int64_t)en->e.swr)));
         if (no_stale) {
             went_put(en); /* must-revalidate: wait for the fill instead */
             en = NULL;
@@ -1399,11 +1416,12 @@ static bool header_not_stored(pt_str n)
 }
 
 /* How long the response stays fresh (seconds), or -1: not storable. */
+/* swr, sie: RFC 5861's windows, set when the response has them. */
 static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, int status, kbuf *vnames,
-                             int64_t *age, bool *no_stale)
+                             int64_t *age, bool *no_stale, uint32_t *swr, uint32_t *sie)
 {
     const pt_cache_cfg *z = &c->loc->cache;
-    cc_info cc = {.max_age = -1, .s_maxage = -1};
+    cc_info cc = {.max_age = -1, .s_maxage = -1, .swr = -1, .sie = -1};
     int64_t expires = -1, now = (int64_t)time(NULL);
     bool has_expires = false, validator = false;
     *age = 0;
@@ -1448,6 +1466,10 @@ static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, int status, kbuf 
      * already stale when it has a validator to revalidate with */
     if (cc.no_store || cc.priv || vnames->bad || (cc.no_cache && !validator))
         return -1;
+    if (cc.swr >= 0)
+        *swr = (uint32_t)PT_MIN(cc.swr, (int64_t)INT32_MAX);
+    if (cc.sie >= 0)
+        *sie = (uint32_t)PT_MIN(cc.sie, (int64_t)INT32_MAX);
     if (cc.no_cache && (status_cacheable(status) || status == 200)) {
         *no_stale = true;
         return 0;
@@ -1512,7 +1534,8 @@ void pt_cache_gw_head(pt_gw *g)
     kinit(&head);
     int64_t age = 0;
     bool no_stale = false;
-    int64_t life = fill_lifetime(c, r, r->status, &vnames, &age, &no_stale);
+    uint32_t swr = 0, sie = 0;
+    int64_t life = fill_lifetime(c, r, r->status, &vnames, &age, &no_stale, &swr, &sie);
     if (life < 0 || vary_record(c, vnames.p, vnames.len, &vrec) < 0) {
         kfree(&vnames);
         kfree(&vrec);
@@ -1533,6 +1556,8 @@ void pt_cache_gw_head(pt_gw *g)
     e->expires = now + life;
     e->last_modified = -1;
     e->no_stale = no_stale;
+    e->swr = swr;
+    e->sie = sie;
     for (size_t i = 0; i < r->nhdrs; i++) {
         pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
         if (header_not_stored(n))
@@ -1596,13 +1621,16 @@ bool pt_cache_revalidated(pt_gw *g)
     kinit(&vn);
     int64_t age = 0, now = (int64_t)time(NULL);
     bool no_stale = en->e.no_stale;
-    int64_t life = fill_lifetime(c, r, en->e.status, &vn, &age, &no_stale);
+    uint32_t swr = en->e.swr, sie = en->e.sie;
+    int64_t life = fill_lifetime(c, r, en->e.status, &vn, &age, &no_stale, &swr, &sie);
     kfree(&vn);
     if (life < 0)
         life = PT_MAX(en->e.expires - en->e.stored, (int64_t)0);
     ehdr e = en->e;
     e.stored = now - age;
     e.expires = now + life;
+    e.swr = swr;
+    e.sie = sie;
     /* the file says it too (a restart's scan, the other workers' open
      * copies, which see the change and read it again) */
     char name[40];
@@ -1628,6 +1656,8 @@ bool pt_cache_revalidated(pt_gw *g)
     CTR(revalidated);
     en->e.stored = e.stored; /* this worker's copy: Age from now */
     en->e.expires = e.expires;
+    en->e.swr = swr;
+    en->e.sie = sie;
     serve_entry(c, en, PT_CACHE_REVALIDATED);
     return true;
 }

@@ -525,6 +525,46 @@ class Basics(CacheCase):
         self.assertEqual(res['a'][1].get('x-cache-status'), 'EXPIRED')
         self.assertStatus(u2, 'HIT')
 
+    def test_rfc5861_stale_if_error_from_the_backend(self):
+        # /valid/ has no cache_use_stale: only the backend's own
+        # stale-if-error=N (RFC 5861 section 4) lets the stale entry answer
+        t, t2 = tag(), tag()
+        u = '/valid/c?id=%s&cc=max-age%%3D1,stale-if-error%%3D600' % t
+        u2 = '/valid/c?id=%s&cc=max-age%%3D1' % t2
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u2, 'MISS')
+        time.sleep(2.2)
+        for x in (t, t2):
+            open(os.path.join(self.counts, x + '.down'), 'w').close()
+        try:
+            h, b = self.assertStatus(u, 'STALE')
+            self.assertIn(b'n=1', b)
+            st, h, b = self.get(u2)
+            self.assertEqual((st, h.get('x-cache-status')), (503, 'EXPIRED'))
+        finally:
+            for x in (t, t2):
+                os.unlink(os.path.join(self.counts, x + '.down'))
+
+    def test_rfc5861_stale_while_revalidate_from_the_backend(self):
+        # the backend's stale-while-revalidate=N: while one request
+        # refreshes the entry, others get the stale copy (UPDATING) without
+        # cache_use_stale; without it they wait for the fresh one
+        for swr, want in ((True, 'UPDATING'), (False, 'HIT')):
+            t = tag()
+            cc = 'max-age%3D1' + (',stale-while-revalidate%3D600' if swr else '')
+            u = '/valid/c?id=%s&cc=%s&sleep=1500' % (t, cc)
+            self.assertStatus(u, 'MISS')
+            time.sleep(2.2)
+            res = {}
+            th = threading.Thread(target=lambda: res.setdefault('a', self.get(u)))
+            th.start()
+            self.assertTrue(harness.Server.wait_for(lambda: self.count(t) == 2, 30))
+            h, b = self.assertStatus(u, want)
+            self.assertIn(b'n=1' if swr else b'n=2', b)
+            th.join(60)
+            self.assertEqual(res['a'][1].get('x-cache-status'), 'EXPIRED')
+            self.assertEqual(self.count(t), 2)
+
     def test_status_page_and_access_log(self):
         t = tag()
         u = '/c.php?id=%s&cc=max-age%%3D300' % t
