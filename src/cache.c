@@ -16,6 +16,7 @@
 #include "httpdate.h"
 #include "log.h"
 #include "precond.h"
+#include "range.h"
 #include "util.h"
 #include "zresp.h"
 
@@ -795,6 +796,100 @@ static int hit_sink(void *arg, const void *p, size_t n)
     return 0;
 }
 
+/* The ranges a hit's Range asks for (pt_range_parse's answer): only for a
+ * stored 200 to a GET, and only while If-Range names this entry (RFC 9110
+ * §13.1.5; a date counts when strong, a second older than the stored
+ * response, §8.8.2.2). */
+static int hit_ranges(pt_conn *c, const went *en, pt_range *r, int max)
+{
+    const ehdr *e = &en->e;
+    const pt_head *h = &c->rq->head;
+    const pt_header *rh = pt_head_get(h, "Range"), *ir;
+    if (!rh || e->status != 200 || h->method != PT_M_GET)
+        return 0;
+    if ((ir = pt_head_get(h, "If-Range"))) {
+        time_t lm = e->last_modified > 0 && e->last_modified < e->stored ? (time_t)e->last_modified
+                                                                         : (time_t)-1;
+        if (!pt_if_range_ok(ir->value, ir->value_len, e->etag_len ? e->etag : NULL, e->etag_len,
+                            lm))
+            return 0;
+    }
+    return pt_range_parse(rh->value, rh->value_len, e->body_len, r, max);
+}
+
+static void hit_slice(pt_conn *c, const went *en, const pt_range *r)
+{
+    uint64_t len = r->end - r->start + 1;
+    if (en->body)
+        pt_resp_body(c, en->body + r->start, (size_t)len);
+    else
+        pt_resp_body_file(c, en->fd, (off_t)(entry_body_off(&en->e) + r->start), len);
+}
+
+/* A 206 (one range, or multipart/byteranges as static files send, RFC
+ * 9110 §14.6) or a 416 from the stored body; never compressed. */
+static void serve_ranges(pt_conn *c, const went *en, const pt_range *r, int nr, bool zvary)
+{
+    const ehdr *e = &en->e;
+    int64_t age = (int64_t)time(NULL) - e->stored;
+    pt_resp_begin(c, nr < 0 ? 416 : 206);
+    const char *p = en->head, *end = en->head + e->head_len;
+    pt_str n, v, ct = {"application/octet-stream", 24};
+    /* the stored lines, but a multipart body has its own Content-Type */
+    while (next_line(&p, end, &n, &v)) {
+        if (pt_str_ieq(n.p, n.len, "Content-Type")) {
+            ct = v;
+            if (nr != 1)
+                continue;
+        }
+        pt_cq_append(&c->out, n.p, (size_t)(v.p + v.len + 2 - n.p)); /* the line, CRLF */
+    }
+    pt_resp_headerf(c, "Age", "%lld", (long long)(age > 0 ? age : 0));
+    status_header(c);
+    pt_zresp_coding_headers(c, PT_ZC_NONE, zvary);
+    if (nr < 0) {
+        pt_resp_headerf(c, "Content-Range", "bytes */%llu", (unsigned long long)e->body_len);
+        pt_resp_end(c, 0);
+        return;
+    }
+    if (nr == 1) {
+        pt_resp_headerf(c, "Content-Range", "bytes %llu-%llu/%llu", (unsigned long long)r[0].start,
+                        (unsigned long long)r[0].end, (unsigned long long)e->body_len);
+        pt_resp_end(c, (int64_t)(r[0].end - r[0].start + 1));
+        hit_slice(c, en, &r[0]);
+        return;
+    }
+    char boundary[24], ph[512];
+    snprintf(boundary, sizeof(boundary), "%016llx", (unsigned long long)(e->h1 ^ (uint64_t)age));
+    uint64_t total = 0;
+    int k;
+    /* two passes: the length goes out before the parts */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < nr; i++) {
+            k = snprintf(ph, sizeof(ph),
+                         "\r\n--%s\r\nContent-Type: %.*s\r\nContent-Range: bytes %llu-%llu/%llu"
+                         "\r\n\r\n",
+                         boundary, (int)PT_MIN(ct.len, (size_t)300), ct.p,
+                         (unsigned long long)r[i].start, (unsigned long long)r[i].end,
+                         (unsigned long long)e->body_len);
+            size_t hl = k < 0 ? 0 : PT_MIN((size_t)k, sizeof(ph) - 1);
+            if (pass == 0) {
+                total += hl + (r[i].end - r[i].start + 1);
+            } else {
+                pt_resp_body(c, ph, hl);
+                hit_slice(c, en, &r[i]);
+            }
+        }
+        k = snprintf(ph, sizeof(ph), "\r\n--%s--\r\n", boundary);
+        if (pass == 0) {
+            pt_resp_headerf(c, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
+            pt_resp_end(c, (int64_t)(total + (uint64_t)k));
+        } else {
+            pt_resp_body(c, ph, (size_t)k);
+        }
+    }
+}
+
 /* Serve en (its reference taken) to c: 304 when the request's validators
  * match, else the stored head and the body straight from the file
  * (sendfile; the reference stays with the request, pt_cache_release), or
@@ -819,6 +914,13 @@ static void serve_entry(pt_conn *c, went *en, int st)
     bool bodiless = not_modified || e->status == 204, zvary = false;
     pt_zcoding zc = hit_coding(c, en, &zvary);
     pt_compress *z = NULL;
+    pt_range rg[64];
+    int max = (int)PT_MIN(c->w->cfg->limits.max_ranges, (uint32_t)PT_ARRAY_LEN(rg));
+    int nr = not_modified ? 0 : hit_ranges(c, en, rg, max);
+    if (nr != 0) {
+        serve_ranges(c, en, rg, nr, zvary);
+        goto done;
+    }
     if (zc != PT_ZC_NONE && !bodiless && !(z = pt_zresp_coder(c, zc, (int64_t)e->body_len)) &&
         !c->is_head)
         zc = PT_ZC_NONE; /* no memory for a coder: the identity bytes */
@@ -849,6 +951,7 @@ static void serve_entry(pt_conn *c, went *en, int st)
         else if (!bodiless && e->body_len)
             pt_resp_body_file(c, en->fd, (off_t)entry_body_off(e), e->body_len);
     }
+done:
     pt_compress_free(z);
     went_put(c->rq->cache_ent);
     c->rq->cache_ent = en;

@@ -565,6 +565,41 @@ class Basics(CacheCase):
             self.assertEqual(res['a'][1].get('x-cache-status'), 'EXPIRED')
             self.assertEqual(self.count(t), 2)
 
+    def test_range_on_a_hit_served_from_the_stored_body(self):
+        # RFC 9110 section 14 from the entry, small (memory) and large (file)
+        for size in (1000, 200000):
+            t = tag()
+            u = '/c.php?id=%s&cc=max-age%%3D300&etag=e%s&size=%d' % (t, t, size)
+            st, h, full = self.get(u)
+            self.assertEqual((st, h.get('x-cache-status')), (200, 'MISS'))
+            n = len(full)
+            st, h, b = self.get(u, {'Range': 'bytes=10-19'})
+            self.assertEqual((st, h.get('x-cache-status')), (206, 'HIT'), h)
+            self.assertEqual(h.get('content-range'), 'bytes 10-19/%d' % n)
+            self.assertEqual(b, full[10:20])
+            st, h, b = self.get(u, {'Range': 'bytes=-5'})
+            self.assertEqual((st, b), (206, full[-5:]))
+            # multipart/byteranges, parsed by the standard library
+            st, h, b = self.get(u, {'Range': 'bytes=0-1,%d-%d' % (n - 100, n - 91)})
+            self.assertEqual(st, 206)
+            self.assertTrue(h['content-type'].startswith('multipart/byteranges; boundary='))
+            import email
+            msg = email.message_from_bytes(b'Content-Type: ' + h['content-type'].encode() +
+                                           b'\r\n\r\n' + b)
+            parts = [(p['Content-Range'], p.get_payload(decode=True)) for p in msg.get_payload()]
+            self.assertEqual(parts, [('bytes 0-1/%d' % n, full[0:2]),
+                                     ('bytes %d-%d/%d' % (n - 100, n - 91, n), full[n - 100:n - 90])])
+            for p in msg.get_payload():
+                self.assertEqual(p['Content-Type'], 'text/plain;charset=UTF-8')
+            # If-Range: the entry's ETag honours the Range, another sends it all
+            st, h, b = self.get(u, {'Range': 'bytes=0-3', 'If-Range': '"e%s"' % t})
+            self.assertEqual((st, b), (206, full[:4]))
+            st, h, b = self.get(u, {'Range': 'bytes=0-3', 'If-Range': '"other"'})
+            self.assertEqual((st, b), (200, full))
+            st, h, b = self.get(u, {'Range': 'bytes=%d-' % (n + 10)})
+            self.assertEqual((st, h.get('content-range')), (416, 'bytes */%d' % n))
+            self.assertEqual(self.count(t), 1, 'a range hit went to the backend')
+
     def test_status_page_and_access_log(self):
         t = tag()
         u = '/c.php?id=%s&cc=max-age%%3D300' % t
