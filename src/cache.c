@@ -71,6 +71,7 @@ typedef struct zone {
     size_t shm_len;
     int dirfd;
     char *dir;
+    char *name; /* cache_zones' name, "default" for cache_dir's: the status page's */
     uint32_t entries;
     DIR *scan; /* a worker reading the directory into a fresh index */
 } zone;
@@ -275,6 +276,7 @@ static void zones_free(zone *zs, size_t n)
         if (zs[i].shm) /* the workers keep their own mappings */
             munmap(zs[i].shm, zs[i].shm_len);
         free(zs[i].dir);
+        free(zs[i].name);
     }
     free(zs);
 }
@@ -292,7 +294,8 @@ int pt_cache_shared_init(const pt_config *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         const pt_cache_zone *cz = &cfg->cache_zones[i];
         if (prepare_dir(cfg, cz->dir, &nz[i].dirfd, err, errlen) < 0 ||
-            !(nz[i].dir = strdup(cz->dir))) {
+            !(nz[i].dir = strdup(cz->dir)) ||
+            !(nz[i].name = strdup(cz->name ? cz->name : "default"))) {
             zones_free(nz, n);
             return -1;
         }
@@ -1826,31 +1829,45 @@ void pt_cache_fill_end(pt_gw *g)
     ix_unlock();
 }
 
+/* Add zone z's counters to st. */
+static void zone_stats_add(zone *z, pt_cache_stats *st)
+{
+    Z = z;
+    st->on = true;
+    st->hits += __atomic_load_n(&Z->shm->hits, __ATOMIC_RELAXED);
+    st->misses += __atomic_load_n(&Z->shm->misses, __ATOMIC_RELAXED);
+    st->expired += __atomic_load_n(&Z->shm->expired, __ATOMIC_RELAXED);
+    st->stale += __atomic_load_n(&Z->shm->stale, __ATOMIC_RELAXED);
+    st->updating += __atomic_load_n(&Z->shm->updating, __ATOMIC_RELAXED);
+    st->bypass += __atomic_load_n(&Z->shm->bypass, __ATOMIC_RELAXED);
+    st->stores += __atomic_load_n(&Z->shm->stores, __ATOMIC_RELAXED);
+    st->evictions += __atomic_load_n(&Z->shm->evictions, __ATOMIC_RELAXED);
+    st->purges += __atomic_load_n(&Z->shm->purges, __ATOMIC_RELAXED);
+    st->revalidated += __atomic_load_n(&Z->shm->revalidated, __ATOMIC_RELAXED);
+    ix_lock();
+    st->entries += Z->shm->nused;
+    st->bytes += Z->shm->bytes;
+    st->max_bytes += Z->shm->max_bytes;
+    ix_unlock();
+}
+
 void pt_cache_stats_get(pt_cache_stats *st)
 {
     memset(st, 0, sizeof(*st));
     /* every zone together */
-    for (size_t i = 0; i < g_nzones; i++) {
-        Z = &g_zones[i];
-        if (!Z->shm)
-            continue;
-        st->on = true;
-        st->hits += __atomic_load_n(&Z->shm->hits, __ATOMIC_RELAXED);
-        st->misses += __atomic_load_n(&Z->shm->misses, __ATOMIC_RELAXED);
-        st->expired += __atomic_load_n(&Z->shm->expired, __ATOMIC_RELAXED);
-        st->stale += __atomic_load_n(&Z->shm->stale, __ATOMIC_RELAXED);
-        st->updating += __atomic_load_n(&Z->shm->updating, __ATOMIC_RELAXED);
-        st->bypass += __atomic_load_n(&Z->shm->bypass, __ATOMIC_RELAXED);
-        st->stores += __atomic_load_n(&Z->shm->stores, __ATOMIC_RELAXED);
-        st->evictions += __atomic_load_n(&Z->shm->evictions, __ATOMIC_RELAXED);
-        st->purges += __atomic_load_n(&Z->shm->purges, __ATOMIC_RELAXED);
-        st->revalidated += __atomic_load_n(&Z->shm->revalidated, __ATOMIC_RELAXED);
-        ix_lock();
-        st->entries += Z->shm->nused;
-        st->bytes += Z->shm->bytes;
-        st->max_bytes += Z->shm->max_bytes;
-        ix_unlock();
-    }
+    for (size_t i = 0; i < g_nzones; i++)
+        if (g_zones[i].shm)
+            zone_stats_add(&g_zones[i], st);
+}
+
+bool pt_cache_zone_stats(size_t i, pt_cache_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (i >= g_nzones || !g_zones[i].shm)
+        return false;
+    zone_stats_add(&g_zones[i], st);
+    st->name = g_zones[i].name;
+    return true;
 }
 
 /* ---- the worker ---------------------------------------------------------- */

@@ -34,6 +34,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib
 import harness  # noqa: E402
 import phpfpm  # noqa: E402
 
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError:
+    # Debian's python3-prometheus-client, for another python3 (as t_status.py)
+    sys.path.append('/usr/lib/python3/dist-packages')
+    from prometheus_client.parser import text_string_to_metric_families
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 tag = harness.tag
 
@@ -625,6 +632,49 @@ class Basics(CacheCase):
             self.srv.access_log_text().count('id=%s' % t) >= 2, 20))
         lines = [l for l in self.srv.access_log_text().splitlines() if 'id=%s' % t in l]
         self.assertEqual([l.split()[-1] for l in lines], ['MISS', 'HIT'], lines)
+
+
+    def zone_figures(self):
+        """{zone: (hits, misses, entries, bytes)} from each format."""
+        import json
+        st, h, body = self.get('/status?format=json')
+        j = json.loads(body)
+        fj = {z['name']: (z['hits'], z['misses'] + z['expired'], z['entries'], z['bytes'])
+              for z in j['cache']['zones']}
+        st, h, body = self.get('/status?format=prometheus')
+        fp = {}
+        for fam in text_string_to_metric_families(body.decode()):
+            if not fam.name.startswith('portico_cache_zone_'):
+                continue
+            for smp in fam.samples:
+                i = ['portico_cache_zone_hits_total', 'portico_cache_zone_misses_total',
+                     'portico_cache_zone_entries', 'portico_cache_zone_bytes'].index(smp.name)
+                fp.setdefault(smp.labels['zone'], [0, 0, 0, 0])[i] = int(smp.value)
+        st, h, body = self.get('/status')
+        ft = {}
+        import re
+        for m in re.finditer(r'(?m)^  cache zone (\S+): hits (\d+), misses (\d+), expired (\d+), '
+                             r'stale \d+, entries (\d+), bytes (\d+) of \d+$', body.decode()):
+            ft[m.group(1)] = (int(m.group(2)), int(m.group(3)) + int(m.group(4)),
+                              int(m.group(5)), int(m.group(6)))
+        return fj, {k: tuple(v) for k, v in fp.items()}, ft
+
+    def test_status_page_per_zone(self):
+        before = self.zone_figures()
+        for f in before:
+            self.assertEqual(sorted(f), ['default', 'other'], before)
+        t = tag()
+        u = '/other/?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        self.assertStatus(u, 'HIT')
+        after = self.zone_figures()
+        for b, a in zip(before, after):
+            self.assertEqual((a['other'][0] - b['other'][0], a['other'][1] - b['other'][1]),
+                             (2, 1), (b, a))
+            self.assertEqual(a['default'][:2], b['default'][:2])
+            self.assertEqual(a['other'][2], b['other'][2] + 1)
+            self.assertGreater(a['other'][3], b['other'][3])
 
 
 class Eviction(CacheCase):
