@@ -17,6 +17,7 @@
 #include "log.h"
 #include "precond.h"
 #include "range.h"
+#include "stats.h"
 #include "util.h"
 #include "zresp.h"
 
@@ -28,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,7 +63,8 @@ typedef struct cshm {
     uint64_t bytes, max_bytes, clock, next_id;
     uint64_t hits, misses, expired, stale, updating, bypass, stores, evictions, purges;
     uint64_t revalidated;
-    int scanned; /* a worker took the scan of cache_dir into this index */
+    uint64_t background; /* refreshes started behind a stale answer */
+    int scanned;         /* a worker took the scan of cache_dir into this index */
     cslot slots[];
 } cshm;
 
@@ -1243,6 +1247,176 @@ static void on_poll(pt_loop *l, pt_timer *t)
         pt_timer_arm(&w->loop, &g_poll, pt_worker_tlist(w, PT_CACHE_POLL_MS));
 }
 
+/* ---- background updates ------------------------------------------------ */
+
+/* cache_background_update (nginx's proxy_cache_background_update): the
+ * request that finds an expired entry is answered with it at once, and the
+ * refresh is a request of its own: a connection the worker makes to
+ * itself over a socketpair, carrying the client's request line and headers
+ * (less conditionals and ranges) from the client's address, so it goes
+ * through the same router, access rules, limits, gateway and timeouts as
+ * any request, and finishes whether the client stays or not. It takes the
+ * fill the first request locked (one per entry); its answer is read here
+ * and dropped. */
+#define PT_CACHE_BG_MAX 64 /* refreshes in progress per worker */
+
+typedef struct bgref {
+    pt_worker *w;
+    pt_conn *c;   /* the refresh's connection until it takes f; then NULL */
+    uint64_t cid; /* its id: a later connection at the same address is not it */
+    struct pt_cache_fill *f;
+    pt_io io; /* our end: the answer, read and dropped */
+    struct bgref *prev, *next;
+} bgref;
+
+static bgref *g_bg;
+static unsigned g_nbg;
+
+static void bg_free(bgref *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        g_bg = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    g_nbg--;
+    pt_io_closing(&b->w->loop, &b->io);
+    close(b->io.fd);
+    /* a refresh that never reached the cache (refused, timed out before)
+     * gives the lock back: the next request refreshes */
+    pt_cache_fill_free(b->f);
+    free(b);
+}
+
+static void on_bg_io(pt_loop *l, pt_io *io, uint32_t ev)
+{
+    (void)l;
+    (void)ev;
+    bgref *b = io->data;
+    char buf[16384];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = read(io->fd, buf, sizeof(buf));
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        bg_free(b); /* the refresh connection closed (Connection: close) */
+        return;
+    }
+}
+
+/* The refresh connection's first dispatch: its fill, or NULL (not one). */
+static struct pt_cache_fill *bg_take(pt_conn *c)
+{
+    for (bgref *b = g_bg; b; b = b->next)
+        if (b->c == c && b->cid == c->id) {
+            struct pt_cache_fill *f = b->f;
+            b->f = NULL;
+            b->c = NULL;
+            return f;
+        }
+    return NULL;
+}
+
+static bool bg_hdr_skipped(const pt_header *x)
+{
+    static const char *const skip[] = {
+        "Connection", "Keep-Alive",          "If-None-Match",     "If-Modified-Since",
+        "If-Match",   "If-Unmodified-Since", "If-Range",          "Range",
+        "Expect",     "Content-Length",      "Transfer-Encoding", "TE",
+        "Upgrade",    "Proxy-Connection"};
+    for (size_t i = 0; i < PT_ARRAY_LEN(skip); i++)
+        if (pt_str_ieq(x->name, x->name_len, skip[i]))
+            return true;
+    return false;
+}
+
+/* Start the refresh of c's expired entry as a request of its own, with f
+ * (locked). false: not possible now (the caller refreshes in c itself). */
+static bool bg_start(pt_conn *c, struct pt_cache_fill *f)
+{
+    const pt_head *h = &c->rq->head;
+    pt_worker *w = c->w;
+    if (g_nbg >= PT_CACHE_BG_MAX || w->stopping || w->nconns >= w->cfg->limits.max_connections)
+        return false;
+    kbuf rq;
+    kinit(&rq);
+    kput(&rq, "GET ", 4);
+    kput(&rq, h->target.p, h->target.len);
+    kput(&rq, " HTTP/1.1\r\n", 11);
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const pt_header *x = &h->headers[i];
+        if (bg_hdr_skipped(x))
+            continue;
+        kput(&rq, x->name, x->name_len);
+        kput(&rq, ": ", 2);
+        kput(&rq, x->value, x->value_len);
+        kput(&rq, "\r\n", 2);
+    }
+    kput(&rq, "Connection: close\r\n\r\n", 21);
+    int sv[2] = {-1, -1};
+    bgref *b = NULL;
+    /* the request must fit the socket buffer in one write */
+    if (rq.bad || rq.len > 65536 || !(b = calloc(1, sizeof(*b))) ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        free(b);
+        kfree(&rq);
+        return false;
+    }
+    /* the client's address: access rules, limits and logs see it */
+    struct sockaddr_storage ss;
+    unsigned sl = sizeof(sa_family_t);
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = AF_UNIX;
+    if (c->peer_af == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        memcpy(&s4->sin_addr, c->peer_addr, 4);
+        s4->sin_port = htons(c->peer_port);
+        sl = sizeof(*s4);
+    } else if (c->peer_af == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        memcpy(&s6->sin6_addr, c->peer_addr, 16);
+        s6->sin6_port = htons(c->peer_port);
+        sl = sizeof(*s6);
+    }
+    b->w = w;
+    pt_io_init(&b->io, sv[0], on_bg_io, b);
+    PT_STATS_ADD(pt_stats_my->accepted, 1);
+    PT_STATS_ADD(pt_stats_my->active, 1);
+    uint64_t id = w->conn_seq + 1;
+    pt_conn *before = w->conns;
+    /* listed first with the next id; nothing to read yet, so it waits for
+     * the request below (dispatched from the loop, not from in here) */
+    pt_conn_accept(w, sv[1], &ss, sl, false, false);
+    bool ok = w->conns != before && w->conns->id == id && w->conns->fd == sv[1];
+    if (ok) {
+        b->c = w->conns;
+        b->cid = id;
+    }
+    if (!ok && w->conns == before)
+        PT_STATS_SUB(pt_stats_my->active, 1); /* no connection was made */
+    if (!ok || write(sv[0], rq.p, rq.len) != (ssize_t)rq.len) {
+        /* the connection (if any) sees the close and ends */
+        close(sv[0]);
+        free(b);
+        kfree(&rq);
+        return false;
+    }
+    kfree(&rq);
+    b->f = f;
+    b->next = g_bg;
+    if (g_bg)
+        g_bg->prev = b;
+    g_bg = b;
+    g_nbg++;
+    pt_io_set(&w->loop, &b->io, EPOLLIN);
+    CTR(background);
+    return true;
+}
+
 /* Cache-Control directives (RFC 9111 §5.2.2) of one field value. */
 typedef struct cc_info {
     bool no_store, priv, no_cache, must_revalidate;
@@ -1348,6 +1522,19 @@ bool pt_cache_handle(pt_conn *c)
         return false;
     /* an internal redirect's second dispatch: the first fill is over */
     pt_cache_release(c);
+    struct pt_cache_fill *bf = g_bg ? bg_take(c) : NULL;
+    if (bf) {
+        /* a background refresh: it fills, with the entry's validators */
+        Z = bf->zone;
+        c->rq->cache_fill = bf;
+        c->rq->cache_status = PT_CACHE_EXPIRED;
+        went *en = current_entry(bf->h0, bf->h1, bf->key, bf->key_len);
+        if (en && vary_matches(c, en))
+            reval_inject(c, bf, en);
+        else
+            went_put(en);
+        return false;
+    }
     bool is_purge = h->method == PT_M_OTHER && z->npurge &&
                     pt_str_ieq(h->method_str.p, h->method_str.len, "PURGE");
     if (is_purge && !allowed_purge(c)) {
@@ -1483,6 +1670,20 @@ bool pt_cache_handle(pt_conn *c)
         f->ended = true;
         pt_cache_fill_free(f);
         return false;
+    }
+    if (has_entry && z->background_update) {
+        /* the stale entry now, the refresh behind it (when a stale answer
+         * is allowed: cache_use_stale updating, or RFC 5861's window) */
+        went *en = went_get(h0, h1, gen, f->key, f->key_len);
+        if (en && !en->e.no_stale &&
+            (z->stale_updating || (en->e.swr && wall < en->e.expires + (int64_t)en->e.swr)) &&
+            vary_matches(c, en) && bg_start(c, f)) {
+            Z = f->zone;
+            CTR(updating);
+            serve_entry(c, en, PT_CACHE_UPDATING);
+            return true;
+        }
+        went_put(en);
     }
     c->rq->cache_fill = f;
     if (has_entry) {
@@ -1844,6 +2045,7 @@ static void zone_stats_add(zone *z, pt_cache_stats *st)
     st->evictions += __atomic_load_n(&Z->shm->evictions, __ATOMIC_RELAXED);
     st->purges += __atomic_load_n(&Z->shm->purges, __ATOMIC_RELAXED);
     st->revalidated += __atomic_load_n(&Z->shm->revalidated, __ATOMIC_RELAXED);
+    st->background += __atomic_load_n(&Z->shm->background, __ATOMIC_RELAXED);
     ix_lock();
     st->entries += Z->shm->nused;
     st->bytes += Z->shm->bytes;
@@ -1992,6 +2194,8 @@ void pt_cache_worker_stop(pt_worker *w)
         }
     if (g_poll_init)
         pt_timer_stop(&g_poll);
+    while (g_bg)
+        bg_free(g_bg);
     for (size_t i = 0; i < PT_CACHE_WENT; i++) {
         went *e = g_went[i];
         g_went[i] = NULL;

@@ -77,7 +77,7 @@ void pt_cache_fill_free(struct pt_cache_fill *f);
 typedef struct pt_cache_stats {
     bool on;
     const char *name; /* a zone's (pt_cache_zone_stats), NULL for the sum */
-    uint64_t hits, misses, expired, stale, updating, bypass, revalidated;
+    uint64_t hits, misses, expired, stale, updating, bypass, revalidated, background;
     uint64_t stores, evictions, purges;
     uint64_t entries, bytes, max_bytes;
 } pt_cache_stats;

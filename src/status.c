@@ -337,14 +337,14 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
                   "\"revalidated\":%llu,\"stale\":%llu,"
                   "\"updating\":%llu,\"bypass\":%llu,\"stores\":%llu,\"evictions\":%llu,"
                   "\"purges\":%llu,\"entries\":%llu,\"bytes\":%llu,\"max_bytes\":%llu,"
-                  "\"zones\":[",
+                  "\"background_updates\":%llu,\"zones\":[",
                   (unsigned long long)cs.hits, (unsigned long long)cs.misses,
                   (unsigned long long)cs.expired, (unsigned long long)cs.revalidated,
                   (unsigned long long)cs.stale, (unsigned long long)cs.updating,
                   (unsigned long long)cs.bypass, (unsigned long long)cs.stores,
                   (unsigned long long)cs.evictions, (unsigned long long)cs.purges,
                   (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
-                  (unsigned long long)cs.max_bytes);
+                  (unsigned long long)cs.max_bytes, (unsigned long long)cs.background);
     char e[256];
     bool cache_on = cs.on;
     for (size_t i = 0; cache_on && pt_cache_zone_stats(i, &cs); i++)
@@ -433,6 +433,8 @@ static void prom_cache(sbuf *b)
     prom_one(b, "portico_cache_evictions_total", "counter",
              "Entries removed to stay within cache_max_size or cache_entries.", cs.evictions);
     prom_one(b, "portico_cache_purges_total", "counter", "Entries removed by PURGE.", cs.purges);
+    prom_one(b, "portico_cache_background_updates_total", "counter",
+             "Refreshes started behind a stale answer (cache_background_update).", cs.background);
     prom_one(b, "portico_cache_entries", "gauge", "Entries in the cache index.", cs.entries);
     prom_one(b, "portico_cache_bytes", "gauge", "Bytes of the entry files.", cs.bytes);
     prom_one(b, "portico_cache_max_bytes", "gauge", "cache_max_size.", cs.max_bytes);

@@ -80,6 +80,9 @@ locations = (
     cache = true; cache_status_header = true; cache_lock_timeout = "300ms"; },
   { prefix = "/other/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
     cache = true; cache_status_header = true; cache_zone = "other"; },
+  { prefix = "/bg/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
+    cache = true; cache_status_header = true; cache_use_stale = [ "updating" ];
+    cache_background_update = true; },
   { prefix = "/status"; handler = "status"; }
 );
 access_log_format = "$remote_addr \\"$request\\" $status $upstream_cache_status";
@@ -606,6 +609,41 @@ class Basics(CacheCase):
             st, h, b = self.get(u, {'Range': 'bytes=%d-' % (n + 10)})
             self.assertEqual((st, h.get('content-range')), (416, 'bytes */%d' % n))
             self.assertEqual(self.count(t), 1, 'a range hit went to the backend')
+
+    def test_background_update_serves_stale_at_once_and_refreshes_once(self):
+        import json
+        bg0 = json.loads(self.get('/status?format=json')[2])['cache']['background_updates']
+        t = tag()
+        u = '/bg/?id=%s&cc=max-age%%3D1&sleep=1500' % t
+        self.assertStatus(u, 'MISS')
+        time.sleep(2.2)
+        # the first request after expiry gets the stale copy (it does not
+        # wait for the slow backend), and leaves: the refresh goes on
+        h, b = self.assertStatus(u, 'UPDATING')
+        self.assertIn(b'n=1', b)
+        for _ in range(5):
+            h, b = self.get(u)[1:]
+            self.assertIn(h.get('x-cache-status'), ('UPDATING', 'HIT'), h)
+        self.assertTrue(harness.Server.wait_for(lambda: self.count(t) == 2, 30))
+
+        def refreshed():
+            st, h, b = self.get(u)
+            return h.get('x-cache-status') == 'HIT' and b'n=2' in b
+        self.assertTrue(harness.Server.wait_for(refreshed, 30))
+        self.assertEqual(self.count(t), 2, 'one refresh for all of them')
+        bg1 = json.loads(self.get('/status?format=json')[2])['cache']['background_updates']
+        self.assertEqual(bg1 - bg0, 1)
+        # the refresh is revalidated with the entry's validators: a 304
+        # freshens it (no new body)
+        t2 = tag()
+        u2 = '/bg/?id=%s&cc=max-age%%3D1&etag=v%s&reval=1' % (t2, t2)
+        self.assertStatus(u2, 'MISS')
+        time.sleep(2.2)
+        self.assertStatus(u2, 'UPDATING')
+        self.assertTrue(harness.Server.wait_for(lambda: self.count(t2) == 2, 30))
+        self.assertTrue(harness.Server.wait_for(
+            lambda: self.get(u2)[1].get('x-cache-status') == 'HIT', 30))
+        self.assertIn(b'n=1', self.assertStatus(u2, 'HIT')[1])
 
     def test_status_page_and_access_log(self):
         t = tag()
