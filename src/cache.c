@@ -1338,7 +1338,11 @@ static bool bg_start(pt_conn *c, struct pt_cache_fill *f)
 {
     const pt_head *h = &c->rq->head;
     pt_worker *w = c->w;
-    if (g_nbg >= PT_CACHE_BG_MAX || w->stopping || w->nconns >= w->cfg->limits.max_connections)
+    /* the refresh is a plain connection: for a TLS client the backend
+     * would see no HTTPS and might answer for http (a redirect to https
+     * stored for https clients), so such a client refreshes in place */
+    if (c->sock.tls || g_nbg >= PT_CACHE_BG_MAX || w->stopping ||
+        w->nconns >= w->cfg->limits.max_connections)
         return false;
     kbuf rq;
     kinit(&rq);

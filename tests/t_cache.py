@@ -45,8 +45,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 tag = harness.tag
 
 
-def http_get(port, target, headers=None, method='GET', timeout=30):
-    c = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+def http_get(port, target, headers=None, method='GET', timeout=30, tls=False):
+    if tls:
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = http.client.HTTPSConnection('127.0.0.1', port, timeout=timeout, context=ctx)
+    else:
+        c = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
     try:
         c.request(method, target, headers=headers or {})
         r = c.getresponse()
@@ -96,6 +103,7 @@ class CacheCase(unittest.TestCase):
     MAXSIZE = '64M'
     WORKERS = 2
     USE_CONF = True
+    TLS = False
 
     @classmethod
     def setUpClass(cls):
@@ -119,8 +127,19 @@ class CacheCase(unittest.TestCase):
                     .replace('@CACHE@', cls.cache).replace('@EXTRA@', cls.EXTRA)
                     .replace('@MAXSIZE@', cls.MAXSIZE))
         cls.conf_text = sub(CONF) if cls.USE_CONF else None
+        kw = {}
+        if cls.TLS:
+            crt, key = os.path.join(cls.base, 'c.crt'), os.path.join(cls.base, 'c.key')
+            subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                            'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt,
+                            '-days', '30', '-subj', '/CN=localhost'], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cls.conf_text = ('tls_listen = [ "127.0.0.1:@PORT@" ];\n'
+                             'tls = { certificate = "%s"; key = "%s"; };\n' % (crt, key)
+                             + cls.conf_text)
+            kw['listen'] = []
         harness.start_class_server(cls, *[sub(a) for a in cls.ARGS], conf=cls.conf_text,
-                                   docroot=cls.www, workers=cls.WORKERS, access_log=True)
+                                   docroot=cls.www, workers=cls.WORKERS, access_log=True, **kw)
 
     @classmethod
     def tearDownClass(cls):
@@ -134,7 +153,7 @@ class CacheCase(unittest.TestCase):
             return 0
 
     def get(self, target, headers=None, method='GET'):
-        return http_get(self.port, target, headers, method)
+        return http_get(self.port, target, headers, method, tls=self.TLS)
 
     def assertStatus(self, target, want, headers=None, method='GET'):
         st, h, body = self.get(target, headers, method)
@@ -714,6 +733,21 @@ class Basics(CacheCase):
             self.assertEqual(a['other'][2], b['other'][2] + 1)
             self.assertGreater(a['other'][3], b['other'][3])
 
+
+
+class TlsClient(CacheCase):
+    TLS = True
+    WORKERS = 1
+
+    def test_tls_client_refreshes_in_place_not_in_the_background(self):
+        # the refresh connection is plain HTTP: a TLS client's backend might
+        # answer it for http (a redirect to https...), so no background
+        t = tag()
+        u = '/bg/?id=%s&cc=max-age%%3D1' % t
+        self.assertStatus(u, 'MISS')
+        time.sleep(2.2)
+        h, b = self.assertStatus(u, 'EXPIRED')
+        self.assertIn(b'n=2', b)
 
 class Eviction(CacheCase):
     MAXSIZE = '200k'
