@@ -16,6 +16,8 @@
 #include "httpdate.h"
 #include "log.h"
 #include "precond.h"
+#include "range.h"
+#include "stats.h"
 #include "util.h"
 #include "zresp.h"
 
@@ -27,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,7 +63,8 @@ typedef struct cshm {
     uint64_t bytes, max_bytes, clock, next_id;
     uint64_t hits, misses, expired, stale, updating, bypass, stores, evictions, purges;
     uint64_t revalidated;
-    int scanned; /* a worker took the scan of cache_dir into this index */
+    uint64_t background; /* refreshes started behind a stale answer */
+    int scanned;         /* a worker took the scan of cache_dir into this index */
     cslot slots[];
 } cshm;
 
@@ -70,6 +75,7 @@ typedef struct zone {
     size_t shm_len;
     int dirfd;
     char *dir;
+    char *name; /* cache_zones' name, "default" for cache_dir's: the status page's */
     uint32_t entries;
     DIR *scan; /* a worker reading the directory into a fresh index */
 } zone;
@@ -274,6 +280,7 @@ static void zones_free(zone *zs, size_t n)
         if (zs[i].shm) /* the workers keep their own mappings */
             munmap(zs[i].shm, zs[i].shm_len);
         free(zs[i].dir);
+        free(zs[i].name);
     }
     free(zs);
 }
@@ -291,7 +298,8 @@ int pt_cache_shared_init(const pt_config *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         const pt_cache_zone *cz = &cfg->cache_zones[i];
         if (prepare_dir(cfg, cz->dir, &nz[i].dirfd, err, errlen) < 0 ||
-            !(nz[i].dir = strdup(cz->dir))) {
+            !(nz[i].dir = strdup(cz->dir)) ||
+            !(nz[i].name = strdup(cz->name ? cz->name : "default"))) {
             zones_free(nz, n);
             return -1;
         }
@@ -512,6 +520,10 @@ typedef struct ehdr {
     int64_t last_modified; /* -1 none */
     uint32_t etag_len;
     uint32_t no_stale; /* must-revalidate, proxy-revalidate, s-maxage: never served stale */
+    /* RFC 5861: seconds past expiry the backend allows it to be served while
+     * a revalidation is under way (stale-while-revalidate) or in place of an
+     * error (stale-if-error); 0 none */
+    uint32_t swr, sie;
     char etag[128];
     char reason[64];
 } ehdr;
@@ -791,6 +803,100 @@ static int hit_sink(void *arg, const void *p, size_t n)
     return 0;
 }
 
+/* The ranges a hit's Range asks for (pt_range_parse's answer): only for a
+ * stored 200 to a GET, and only while If-Range names this entry (RFC 9110
+ * §13.1.5; a date counts when strong, a second older than the stored
+ * response, §8.8.2.2). */
+static int hit_ranges(pt_conn *c, const went *en, pt_range *r, int max)
+{
+    const ehdr *e = &en->e;
+    const pt_head *h = &c->rq->head;
+    const pt_header *rh = pt_head_get(h, "Range"), *ir;
+    if (!rh || e->status != 200 || h->method != PT_M_GET)
+        return 0;
+    if ((ir = pt_head_get(h, "If-Range"))) {
+        time_t lm = e->last_modified > 0 && e->last_modified < e->stored ? (time_t)e->last_modified
+                                                                         : (time_t)-1;
+        if (!pt_if_range_ok(ir->value, ir->value_len, e->etag_len ? e->etag : NULL, e->etag_len,
+                            lm))
+            return 0;
+    }
+    return pt_range_parse(rh->value, rh->value_len, e->body_len, r, max);
+}
+
+static void hit_slice(pt_conn *c, const went *en, const pt_range *r)
+{
+    uint64_t len = r->end - r->start + 1;
+    if (en->body)
+        pt_resp_body(c, en->body + r->start, (size_t)len);
+    else
+        pt_resp_body_file(c, en->fd, (off_t)(entry_body_off(&en->e) + r->start), len);
+}
+
+/* A 206 (one range, or multipart/byteranges as static files send, RFC
+ * 9110 §14.6) or a 416 from the stored body; never compressed. */
+static void serve_ranges(pt_conn *c, const went *en, const pt_range *r, int nr, bool zvary)
+{
+    const ehdr *e = &en->e;
+    int64_t age = (int64_t)time(NULL) - e->stored;
+    pt_resp_begin(c, nr < 0 ? 416 : 206);
+    const char *p = en->head, *end = en->head + e->head_len;
+    pt_str n, v, ct = {"application/octet-stream", 24};
+    /* the stored lines, but a multipart body has its own Content-Type */
+    while (next_line(&p, end, &n, &v)) {
+        if (pt_str_ieq(n.p, n.len, "Content-Type")) {
+            ct = v;
+            if (nr != 1)
+                continue;
+        }
+        pt_cq_append(&c->out, n.p, (size_t)(v.p + v.len + 2 - n.p)); /* the line, CRLF */
+    }
+    pt_resp_headerf(c, "Age", "%lld", (long long)(age > 0 ? age : 0));
+    status_header(c);
+    pt_zresp_coding_headers(c, PT_ZC_NONE, zvary);
+    if (nr < 0) {
+        pt_resp_headerf(c, "Content-Range", "bytes */%llu", (unsigned long long)e->body_len);
+        pt_resp_end(c, 0);
+        return;
+    }
+    if (nr == 1) {
+        pt_resp_headerf(c, "Content-Range", "bytes %llu-%llu/%llu", (unsigned long long)r[0].start,
+                        (unsigned long long)r[0].end, (unsigned long long)e->body_len);
+        pt_resp_end(c, (int64_t)(r[0].end - r[0].start + 1));
+        hit_slice(c, en, &r[0]);
+        return;
+    }
+    char boundary[24], ph[512];
+    snprintf(boundary, sizeof(boundary), "%016llx", (unsigned long long)(e->h1 ^ (uint64_t)age));
+    uint64_t total = 0;
+    int k;
+    /* two passes: the length goes out before the parts */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < nr; i++) {
+            k = snprintf(ph, sizeof(ph),
+                         "\r\n--%s\r\nContent-Type: %.*s\r\nContent-Range: bytes %llu-%llu/%llu"
+                         "\r\n\r\n",
+                         boundary, (int)PT_MIN(ct.len, (size_t)300), ct.p,
+                         (unsigned long long)r[i].start, (unsigned long long)r[i].end,
+                         (unsigned long long)e->body_len);
+            size_t hl = k < 0 ? 0 : PT_MIN((size_t)k, sizeof(ph) - 1);
+            if (pass == 0) {
+                total += hl + (r[i].end - r[i].start + 1);
+            } else {
+                pt_resp_body(c, ph, hl);
+                hit_slice(c, en, &r[i]);
+            }
+        }
+        k = snprintf(ph, sizeof(ph), "\r\n--%s--\r\n", boundary);
+        if (pass == 0) {
+            pt_resp_headerf(c, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
+            pt_resp_end(c, (int64_t)(total + (uint64_t)k));
+        } else {
+            pt_resp_body(c, ph, (size_t)k);
+        }
+    }
+}
+
 /* Serve en (its reference taken) to c: 304 when the request's validators
  * match, else the stored head and the body straight from the file
  * (sendfile; the reference stays with the request, pt_cache_release), or
@@ -815,6 +921,13 @@ static void serve_entry(pt_conn *c, went *en, int st)
     bool bodiless = not_modified || e->status == 204, zvary = false;
     pt_zcoding zc = hit_coding(c, en, &zvary);
     pt_compress *z = NULL;
+    pt_range rg[64];
+    int max = (int)PT_MIN(c->w->cfg->limits.max_ranges, (uint32_t)PT_ARRAY_LEN(rg));
+    int nr = not_modified ? 0 : hit_ranges(c, en, rg, max);
+    if (nr != 0) {
+        serve_ranges(c, en, rg, nr, zvary);
+        goto done;
+    }
     if (zc != PT_ZC_NONE && !bodiless && !(z = pt_zresp_coder(c, zc, (int64_t)e->body_len)) &&
         !c->is_head)
         zc = PT_ZC_NONE; /* no memory for a coder: the identity bytes */
@@ -845,6 +958,7 @@ static void serve_entry(pt_conn *c, went *en, int st)
         else if (!bodiless && e->body_len)
             pt_resp_body_file(c, en->fd, (off_t)entry_body_off(e), e->body_len);
     }
+done:
     pt_compress_free(z);
     went_put(c->rq->cache_ent);
     c->rq->cache_ent = en;
@@ -995,14 +1109,17 @@ bool pt_cache_stale_on_error(pt_conn *c, int status, const char *why)
     went *en;
     /* nginx's proxy_cache_use_stale error: an expired entry beats an error
      * page (RFC 9111 §4.2.4 allows it when configured) */
-    if (!f || status < 500 || c->rq->cache_status != PT_CACHE_EXPIRED || !c->loc ||
-        !c->loc->cache.stale_error)
+    if (!f || status < 500 || c->rq->cache_status != PT_CACHE_EXPIRED || !c->loc)
         return false;
     Z = f->zone;
     reval_restore(c, f);
     if (!(en = current_entry(f->h0, f->h1, f->key, f->key_len)))
         return false;
-    if (en->e.no_stale) {
+    /* RFC 5861 §4: the backend's stale-if-error=N allows it N seconds past
+     * expiry, without cache_use_stale */
+    bool allowed = c->loc->cache.stale_error ||
+                   (en->e.sie && (int64_t)time(NULL) < en->e.expires + (int64_t)en->e.sie);
+    if (en->e.no_stale || !allowed) {
         went_put(en);
         return false;
     }
@@ -1130,10 +1247,185 @@ static void on_poll(pt_loop *l, pt_timer *t)
         pt_timer_arm(&w->loop, &g_poll, pt_worker_tlist(w, PT_CACHE_POLL_MS));
 }
 
+/* ---- background updates ------------------------------------------------ */
+
+/* cache_background_update (nginx's proxy_cache_background_update): the
+ * request that finds an expired entry is answered with it at once, and the
+ * refresh is a request of its own: a connection the worker makes to
+ * itself over a socketpair, carrying the client's request line and headers
+ * (less conditionals and ranges) from the client's address, so it goes
+ * through the same router, access rules, limits, gateway and timeouts as
+ * any request, and finishes whether the client stays or not. It takes the
+ * fill the first request locked (one per entry); its answer is read here
+ * and dropped. */
+#define PT_CACHE_BG_MAX 64 /* refreshes in progress per worker */
+
+typedef struct bgref {
+    pt_worker *w;
+    pt_conn *c;   /* the refresh's connection until it takes f; then NULL */
+    uint64_t cid; /* its id: a later connection at the same address is not it */
+    struct pt_cache_fill *f;
+    pt_io io; /* our end: the answer, read and dropped */
+    struct bgref *prev, *next;
+} bgref;
+
+static bgref *g_bg;
+static unsigned g_nbg;
+
+static void bg_free(bgref *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        g_bg = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    g_nbg--;
+    pt_io_closing(&b->w->loop, &b->io);
+    close(b->io.fd);
+    /* a refresh that never reached the cache (refused, timed out before)
+     * gives the lock back: the next request refreshes */
+    pt_cache_fill_free(b->f);
+    free(b);
+}
+
+static void on_bg_io(pt_loop *l, pt_io *io, uint32_t ev)
+{
+    (void)l;
+    (void)ev;
+    bgref *b = io->data;
+    char buf[16384];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = read(io->fd, buf, sizeof(buf));
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        bg_free(b); /* the refresh connection closed (Connection: close) */
+        return;
+    }
+}
+
+/* The refresh connection's first dispatch: its fill, or NULL (not one). */
+static struct pt_cache_fill *bg_take(pt_conn *c)
+{
+    for (bgref *b = g_bg; b; b = b->next)
+        if (b->c == c && b->cid == c->id) {
+            struct pt_cache_fill *f = b->f;
+            b->f = NULL;
+            b->c = NULL;
+            return f;
+        }
+    return NULL;
+}
+
+static bool bg_hdr_skipped(const pt_header *x)
+{
+    static const char *const skip[] = {
+        "Connection", "Keep-Alive",          "If-None-Match",     "If-Modified-Since",
+        "If-Match",   "If-Unmodified-Since", "If-Range",          "Range",
+        "Expect",     "Content-Length",      "Transfer-Encoding", "TE",
+        "Upgrade",    "Proxy-Connection"};
+    for (size_t i = 0; i < PT_ARRAY_LEN(skip); i++)
+        if (pt_str_ieq(x->name, x->name_len, skip[i]))
+            return true;
+    return false;
+}
+
+/* Start the refresh of c's expired entry as a request of its own, with f
+ * (locked). false: not possible now (the caller refreshes in c itself). */
+static bool bg_start(pt_conn *c, struct pt_cache_fill *f)
+{
+    const pt_head *h = &c->rq->head;
+    pt_worker *w = c->w;
+    /* the refresh is a plain connection: for a TLS client the backend
+     * would see no HTTPS and might answer for http (a redirect to https
+     * stored for https clients), so such a client refreshes in place */
+    if (c->sock.tls || g_nbg >= PT_CACHE_BG_MAX || w->stopping ||
+        w->nconns >= w->cfg->limits.max_connections)
+        return false;
+    kbuf rq;
+    kinit(&rq);
+    kput(&rq, "GET ", 4);
+    kput(&rq, h->target.p, h->target.len);
+    kput(&rq, " HTTP/1.1\r\n", 11);
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const pt_header *x = &h->headers[i];
+        if (bg_hdr_skipped(x))
+            continue;
+        kput(&rq, x->name, x->name_len);
+        kput(&rq, ": ", 2);
+        kput(&rq, x->value, x->value_len);
+        kput(&rq, "\r\n", 2);
+    }
+    kput(&rq, "Connection: close\r\n\r\n", 21);
+    int sv[2] = {-1, -1};
+    bgref *b = NULL;
+    /* the request must fit the socket buffer in one write */
+    if (rq.bad || rq.len > 65536 || !(b = calloc(1, sizeof(*b))) ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        free(b);
+        kfree(&rq);
+        return false;
+    }
+    /* the client's address: access rules, limits and logs see it */
+    struct sockaddr_storage ss;
+    unsigned sl = sizeof(sa_family_t);
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = AF_UNIX;
+    if (c->peer_af == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        memcpy(&s4->sin_addr, c->peer_addr, 4);
+        s4->sin_port = htons(c->peer_port);
+        sl = sizeof(*s4);
+    } else if (c->peer_af == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        memcpy(&s6->sin6_addr, c->peer_addr, 16);
+        s6->sin6_port = htons(c->peer_port);
+        sl = sizeof(*s6);
+    }
+    b->w = w;
+    pt_io_init(&b->io, sv[0], on_bg_io, b);
+    PT_STATS_ADD(pt_stats_my->accepted, 1);
+    PT_STATS_ADD(pt_stats_my->active, 1);
+    uint64_t id = w->conn_seq + 1;
+    pt_conn *before = w->conns;
+    /* listed first with the next id; nothing to read yet, so it waits for
+     * the request below (dispatched from the loop, not from in here) */
+    pt_conn_accept(w, sv[1], &ss, sl, false, false);
+    bool ok = w->conns != before && w->conns->id == id && w->conns->fd == sv[1];
+    if (ok) {
+        b->c = w->conns;
+        b->cid = id;
+    }
+    if (!ok && w->conns == before)
+        PT_STATS_SUB(pt_stats_my->active, 1); /* no connection was made */
+    if (!ok || write(sv[0], rq.p, rq.len) != (ssize_t)rq.len) {
+        /* the connection (if any) sees the close and ends */
+        close(sv[0]);
+        free(b);
+        kfree(&rq);
+        return false;
+    }
+    kfree(&rq);
+    b->f = f;
+    b->next = g_bg;
+    if (g_bg)
+        g_bg->prev = b;
+    g_bg = b;
+    g_nbg++;
+    pt_io_set(&w->loop, &b->io, EPOLLIN);
+    CTR(background);
+    return true;
+}
+
 /* Cache-Control directives (RFC 9111 §5.2.2) of one field value. */
 typedef struct cc_info {
     bool no_store, priv, no_cache, must_revalidate;
     int64_t max_age, s_maxage; /* -1 absent */
+    int64_t swr, sie;          /* RFC 5861 §3, §4: -1 absent */
 } cc_info;
 
 static int64_t cc_seconds(const char *p, size_t n)
@@ -1194,6 +1486,10 @@ static void cc_parse(const char *p, size_t n, cc_info *cc)
             cc->max_age = cc_seconds(v, vl);
         else if (pt_str_ieq(p + a, nl, "s-maxage") && v)
             cc->s_maxage = cc_seconds(v, vl);
+        else if (pt_str_ieq(p + a, nl, "stale-while-revalidate") && v)
+            cc->swr = cc_seconds(v, vl);
+        else if (pt_str_ieq(p + a, nl, "stale-if-error") && v)
+            cc->sie = cc_seconds(v, vl);
     }
 }
 
@@ -1214,7 +1510,7 @@ static bool vary_matches(pt_conn *c, const went *en)
 static bool req_no_store(const pt_conn *c)
 {
     const pt_head *h = &c->rq->head;
-    cc_info cc = {.max_age = -1, .s_maxage = -1};
+    cc_info cc = {.max_age = -1, .s_maxage = -1, .swr = -1, .sie = -1};
     for (size_t i = 0; i < h->nheaders; i++)
         if (pt_str_ieq(h->headers[i].name, h->headers[i].name_len, "Cache-Control"))
             cc_parse(h->headers[i].value, h->headers[i].value_len, &cc);
@@ -1230,6 +1526,19 @@ bool pt_cache_handle(pt_conn *c)
         return false;
     /* an internal redirect's second dispatch: the first fill is over */
     pt_cache_release(c);
+    struct pt_cache_fill *bf = g_bg ? bg_take(c) : NULL;
+    if (bf) {
+        /* a background refresh: it fills, with the entry's validators */
+        Z = bf->zone;
+        c->rq->cache_fill = bf;
+        c->rq->cache_status = PT_CACHE_EXPIRED;
+        went *en = current_entry(bf->h0, bf->h1, bf->key, bf->key_len);
+        if (en && vary_matches(c, en))
+            reval_inject(c, bf, en);
+        else
+            went_put(en);
+        return false;
+    }
     bool is_purge = h->method == PT_M_OTHER && z->npurge &&
                     pt_str_ieq(h->method_str.p, h->method_str.len, "PURGE");
     if (is_purge && !allowed_purge(c)) {
@@ -1280,9 +1589,14 @@ bool pt_cache_handle(pt_conn *c)
     ix_unlock();
 
     bool vary_miss = false;
-    if (has_entry && (fresh || (filling && z->stale_updating))) {
+    if (has_entry && (fresh || filling)) {
         went *en = went_get(h0, h1, gen, kb.p, kb.len);
-        bool no_stale = en && !fresh && en->e.no_stale;
+        /* cache_use_stale updating, or the backend's own RFC 5861 §3
+         * stale-while-revalidate=N for N seconds past expiry */
+        bool no_stale =
+            en && !fresh &&
+            (en->e.no_stale ||
+             !(z->stale_updating || (en->e.swr && wall < en->e.expires + (int64_t)en->e.swr)));
         if (no_stale) {
             went_put(en); /* must-revalidate: wait for the fill instead */
             en = NULL;
@@ -1361,6 +1675,20 @@ bool pt_cache_handle(pt_conn *c)
         pt_cache_fill_free(f);
         return false;
     }
+    if (has_entry && z->background_update) {
+        /* the stale entry now, the refresh behind it (when a stale answer
+         * is allowed: cache_use_stale updating, or RFC 5861's window) */
+        went *en = went_get(h0, h1, gen, f->key, f->key_len);
+        if (en && !en->e.no_stale &&
+            (z->stale_updating || (en->e.swr && wall < en->e.expires + (int64_t)en->e.swr)) &&
+            vary_matches(c, en) && bg_start(c, f)) {
+            Z = f->zone;
+            CTR(updating);
+            serve_entry(c, en, PT_CACHE_UPDATING);
+            return true;
+        }
+        went_put(en);
+    }
     c->rq->cache_fill = f;
     if (has_entry) {
         went *en = went_get(h0, h1, gen, f->key, f->key_len);
@@ -1399,11 +1727,12 @@ static bool header_not_stored(pt_str n)
 }
 
 /* How long the response stays fresh (seconds), or -1: not storable. */
+/* swr, sie: RFC 5861's windows, set when the response has them. */
 static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, int status, kbuf *vnames,
-                             int64_t *age, bool *no_stale)
+                             int64_t *age, bool *no_stale, uint32_t *swr, uint32_t *sie)
 {
     const pt_cache_cfg *z = &c->loc->cache;
-    cc_info cc = {.max_age = -1, .s_maxage = -1};
+    cc_info cc = {.max_age = -1, .s_maxage = -1, .swr = -1, .sie = -1};
     int64_t expires = -1, now = (int64_t)time(NULL);
     bool has_expires = false, validator = false;
     *age = 0;
@@ -1448,6 +1777,10 @@ static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, int status, kbuf 
      * already stale when it has a validator to revalidate with */
     if (cc.no_store || cc.priv || vnames->bad || (cc.no_cache && !validator))
         return -1;
+    if (cc.swr >= 0)
+        *swr = (uint32_t)PT_MIN(cc.swr, (int64_t)INT32_MAX);
+    if (cc.sie >= 0)
+        *sie = (uint32_t)PT_MIN(cc.sie, (int64_t)INT32_MAX);
     if (cc.no_cache && (status_cacheable(status) || status == 200)) {
         *no_stale = true;
         return 0;
@@ -1512,7 +1845,8 @@ void pt_cache_gw_head(pt_gw *g)
     kinit(&head);
     int64_t age = 0;
     bool no_stale = false;
-    int64_t life = fill_lifetime(c, r, r->status, &vnames, &age, &no_stale);
+    uint32_t swr = 0, sie = 0;
+    int64_t life = fill_lifetime(c, r, r->status, &vnames, &age, &no_stale, &swr, &sie);
     if (life < 0 || vary_record(c, vnames.p, vnames.len, &vrec) < 0) {
         kfree(&vnames);
         kfree(&vrec);
@@ -1533,6 +1867,8 @@ void pt_cache_gw_head(pt_gw *g)
     e->expires = now + life;
     e->last_modified = -1;
     e->no_stale = no_stale;
+    e->swr = swr;
+    e->sie = sie;
     for (size_t i = 0; i < r->nhdrs; i++) {
         pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
         if (header_not_stored(n))
@@ -1596,13 +1932,16 @@ bool pt_cache_revalidated(pt_gw *g)
     kinit(&vn);
     int64_t age = 0, now = (int64_t)time(NULL);
     bool no_stale = en->e.no_stale;
-    int64_t life = fill_lifetime(c, r, en->e.status, &vn, &age, &no_stale);
+    uint32_t swr = en->e.swr, sie = en->e.sie;
+    int64_t life = fill_lifetime(c, r, en->e.status, &vn, &age, &no_stale, &swr, &sie);
     kfree(&vn);
     if (life < 0)
         life = PT_MAX(en->e.expires - en->e.stored, (int64_t)0);
     ehdr e = en->e;
     e.stored = now - age;
     e.expires = now + life;
+    e.swr = swr;
+    e.sie = sie;
     /* the file says it too (a restart's scan, the other workers' open
      * copies, which see the change and read it again) */
     char name[40];
@@ -1628,6 +1967,8 @@ bool pt_cache_revalidated(pt_gw *g)
     CTR(revalidated);
     en->e.stored = e.stored; /* this worker's copy: Age from now */
     en->e.expires = e.expires;
+    en->e.swr = swr;
+    en->e.sie = sie;
     serve_entry(c, en, PT_CACHE_REVALIDATED);
     return true;
 }
@@ -1693,31 +2034,46 @@ void pt_cache_fill_end(pt_gw *g)
     ix_unlock();
 }
 
+/* Add zone z's counters to st. */
+static void zone_stats_add(zone *z, pt_cache_stats *st)
+{
+    Z = z;
+    st->on = true;
+    st->hits += __atomic_load_n(&Z->shm->hits, __ATOMIC_RELAXED);
+    st->misses += __atomic_load_n(&Z->shm->misses, __ATOMIC_RELAXED);
+    st->expired += __atomic_load_n(&Z->shm->expired, __ATOMIC_RELAXED);
+    st->stale += __atomic_load_n(&Z->shm->stale, __ATOMIC_RELAXED);
+    st->updating += __atomic_load_n(&Z->shm->updating, __ATOMIC_RELAXED);
+    st->bypass += __atomic_load_n(&Z->shm->bypass, __ATOMIC_RELAXED);
+    st->stores += __atomic_load_n(&Z->shm->stores, __ATOMIC_RELAXED);
+    st->evictions += __atomic_load_n(&Z->shm->evictions, __ATOMIC_RELAXED);
+    st->purges += __atomic_load_n(&Z->shm->purges, __ATOMIC_RELAXED);
+    st->revalidated += __atomic_load_n(&Z->shm->revalidated, __ATOMIC_RELAXED);
+    st->background += __atomic_load_n(&Z->shm->background, __ATOMIC_RELAXED);
+    ix_lock();
+    st->entries += Z->shm->nused;
+    st->bytes += Z->shm->bytes;
+    st->max_bytes += Z->shm->max_bytes;
+    ix_unlock();
+}
+
 void pt_cache_stats_get(pt_cache_stats *st)
 {
     memset(st, 0, sizeof(*st));
     /* every zone together */
-    for (size_t i = 0; i < g_nzones; i++) {
-        Z = &g_zones[i];
-        if (!Z->shm)
-            continue;
-        st->on = true;
-        st->hits += __atomic_load_n(&Z->shm->hits, __ATOMIC_RELAXED);
-        st->misses += __atomic_load_n(&Z->shm->misses, __ATOMIC_RELAXED);
-        st->expired += __atomic_load_n(&Z->shm->expired, __ATOMIC_RELAXED);
-        st->stale += __atomic_load_n(&Z->shm->stale, __ATOMIC_RELAXED);
-        st->updating += __atomic_load_n(&Z->shm->updating, __ATOMIC_RELAXED);
-        st->bypass += __atomic_load_n(&Z->shm->bypass, __ATOMIC_RELAXED);
-        st->stores += __atomic_load_n(&Z->shm->stores, __ATOMIC_RELAXED);
-        st->evictions += __atomic_load_n(&Z->shm->evictions, __ATOMIC_RELAXED);
-        st->purges += __atomic_load_n(&Z->shm->purges, __ATOMIC_RELAXED);
-        st->revalidated += __atomic_load_n(&Z->shm->revalidated, __ATOMIC_RELAXED);
-        ix_lock();
-        st->entries += Z->shm->nused;
-        st->bytes += Z->shm->bytes;
-        st->max_bytes += Z->shm->max_bytes;
-        ix_unlock();
-    }
+    for (size_t i = 0; i < g_nzones; i++)
+        if (g_zones[i].shm)
+            zone_stats_add(&g_zones[i], st);
+}
+
+bool pt_cache_zone_stats(size_t i, pt_cache_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (i >= g_nzones || !g_zones[i].shm)
+        return false;
+    zone_stats_add(&g_zones[i], st);
+    st->name = g_zones[i].name;
+    return true;
 }
 
 /* ---- the worker ---------------------------------------------------------- */
@@ -1842,6 +2198,8 @@ void pt_cache_worker_stop(pt_worker *w)
         }
     if (g_poll_init)
         pt_timer_stop(&g_poll);
+    while (g_bg)
+        bg_free(g_bg);
     for (size_t i = 0; i < PT_CACHE_WENT; i++) {
         went *e = g_went[i];
         g_went[i] = NULL;

@@ -76,10 +76,13 @@ void pt_cache_fill_free(struct pt_cache_fill *f);
 /* ---- the status page ---- */
 typedef struct pt_cache_stats {
     bool on;
-    uint64_t hits, misses, expired, stale, updating, bypass, revalidated;
+    const char *name; /* a zone's (pt_cache_zone_stats), NULL for the sum */
+    uint64_t hits, misses, expired, stale, updating, bypass, revalidated, background;
     uint64_t stores, evictions, purges;
     uint64_t entries, bytes, max_bytes;
 } pt_cache_stats;
 void pt_cache_stats_get(pt_cache_stats *s);
+/* Zone i's own figures (i from 0): false past the last zone. */
+bool pt_cache_zone_stats(size_t i, pt_cache_stats *s);
 
 #endif

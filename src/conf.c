@@ -141,7 +141,8 @@ static const key_spec limit_req_keys[] = {
         {"cache_methods", K_STRS, NULL}, {"cache_valid", K_STRS, NULL},                            \
         {"cache_lock_timeout", K_DUR, NULL}, {"cache_use_stale", K_STRS, NULL},                    \
         {"cache_set_cookie", K_BOOL, NULL}, {"cache_authorized", K_BOOL, NULL},                    \
-        {"cache_status_header", K_BOOL, NULL}, {"cache_purge", K_STRS, NULL},
+        {"cache_status_header", K_BOOL, NULL}, {"cache_purge", K_STRS, NULL},                      \
+        {"cache_background_update", K_BOOL, NULL},
 
 /* key, pt_fcache_cfg field, kind, default, min, max */
 #define FCACHE_AMOUNTS(X)                                                                          \
@@ -2156,6 +2157,7 @@ static int get_cache(load_ctx *x, const config_setting_t *g, pt_cache_cfg *z)
     opt_bool(g, "cache_set_cookie", &z->set_cookie);
     opt_bool(g, "cache_authorized", &z->authorized);
     opt_bool(g, "cache_status_header", &z->status_header);
+    opt_bool(g, "cache_background_update", &z->background_update);
     if ((s = member(g, "cache_key"))) {
         const char *k = config_setting_get_string(s);
         if (!k[0] || strlen(k) >= sizeof(z->key))

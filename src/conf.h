@@ -197,6 +197,7 @@ typedef struct pt_cache_cfg {
     bool set_cookie;          /* cache_set_cookie: store responses that set cookies */
     bool authorized;          /* cache_authorized: requests with Authorization use it */
     bool status_header;       /* cache_status_header: X-Cache-Status */
+    bool background_update;   /* cache_background_update: refresh behind a stale answer */
     pt_access_rule purge[PT_CACHE_PURGE_MAX]; /* cache_purge: who may PURGE */
     size_t npurge;
 } pt_cache_cfg;

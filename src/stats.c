@@ -209,6 +209,7 @@ pt_stats_srv *pt_stats_server(const char *backend, const char *server)
     return i < 0 ? &g_dummy_srv : &g_slot->srv[i];
 }
 
+#ifndef PT_NO_STATS
 void pt_stats_request(int status, uint64_t bytes_in, uint64_t bytes_out)
 {
     pt_stats_ctr *c = pt_stats_my;
@@ -218,6 +219,7 @@ void pt_stats_request(int status, uint64_t bytes_in, uint64_t bytes_out)
     PT_STATS_ADD(c->bytes_in, bytes_in);
     PT_STATS_ADD(c->bytes_out, bytes_out);
 }
+#endif
 
 void pt_stats_latency(pt_stats_srv *s, uint64_t ms)
 {

@@ -77,10 +77,24 @@ extern pt_stats_ctr *pt_stats_my;
                      __ATOMIC_RELAXED)
 #define PT_STATS_SET(field, v) __atomic_store_n(&(field), (uint64_t)(v), __ATOMIC_RELAXED)
 
+/* A build without the counting (CPPFLAGS=-DPT_NO_STATS), only to measure
+ * what it costs (bench/status-cost.py): the page then shows zeros. */
+#ifdef PT_NO_STATS
+#undef PT_STATS_ADD
+#undef PT_STATS_SUB
+#undef PT_STATS_SET
+#define PT_STATS_ADD(field, n) ((void)sizeof(field), (void)sizeof(n))
+#define PT_STATS_SUB(field, n) ((void)sizeof(field), (void)sizeof(n))
+#define PT_STATS_SET(field, v) ((void)sizeof(field), (void)sizeof(v))
+#endif
+
 /* A request finished (the access log's moment). */
 void pt_stats_request(int status, uint64_t bytes_in, uint64_t bytes_out);
 /* A gateway response took ms (request sent to the end of the response). */
 void pt_stats_latency(pt_stats_srv *s, uint64_t ms);
+#ifdef PT_NO_STATS
+#define pt_stats_request(st, in, out) ((void)(st), (void)(in), (void)(out))
+#endif
 
 /* ---- reading ------------------------------------------------------------ */
 

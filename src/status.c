@@ -255,6 +255,15 @@ static void render_text(sbuf *b, const pt_stats_snap *s)
                   (unsigned long long)cs.evictions, (unsigned long long)cs.purges,
                   (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
                   (unsigned long long)cs.max_bytes);
+    char e[256];
+    for (size_t i = 0; pt_cache_zone_stats(i, &cs); i++)
+        sb_printf(b,
+                  "  cache zone %s: hits %llu, misses %llu, expired %llu, stale %llu, "
+                  "entries %llu, bytes %llu of %llu\n",
+                  escape(cs.name, false, e, sizeof(e)), (unsigned long long)cs.hits,
+                  (unsigned long long)cs.misses, (unsigned long long)cs.expired,
+                  (unsigned long long)(cs.stale + cs.updating), (unsigned long long)cs.entries,
+                  (unsigned long long)cs.bytes, (unsigned long long)cs.max_bytes);
     each_backend(s, text_backend, b);
 }
 
@@ -327,14 +336,29 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
                   "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"expired\":%llu,"
                   "\"revalidated\":%llu,\"stale\":%llu,"
                   "\"updating\":%llu,\"bypass\":%llu,\"stores\":%llu,\"evictions\":%llu,"
-                  "\"purges\":%llu,\"entries\":%llu,\"bytes\":%llu,\"max_bytes\":%llu},",
+                  "\"purges\":%llu,\"entries\":%llu,\"bytes\":%llu,\"max_bytes\":%llu,"
+                  "\"background_updates\":%llu,\"zones\":[",
                   (unsigned long long)cs.hits, (unsigned long long)cs.misses,
                   (unsigned long long)cs.expired, (unsigned long long)cs.revalidated,
                   (unsigned long long)cs.stale, (unsigned long long)cs.updating,
                   (unsigned long long)cs.bypass, (unsigned long long)cs.stores,
                   (unsigned long long)cs.evictions, (unsigned long long)cs.purges,
                   (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
+                  (unsigned long long)cs.max_bytes, (unsigned long long)cs.background);
+    char e[256];
+    bool cache_on = cs.on;
+    for (size_t i = 0; cache_on && pt_cache_zone_stats(i, &cs); i++)
+        sb_printf(b,
+                  "%s{\"name\":\"%s\",\"hits\":%llu,\"misses\":%llu,\"expired\":%llu,"
+                  "\"stale\":%llu,\"updating\":%llu,\"entries\":%llu,\"bytes\":%llu,"
+                  "\"max_bytes\":%llu}",
+                  i ? "," : "", escape(cs.name, true, e, sizeof(e)), (unsigned long long)cs.hits,
+                  (unsigned long long)cs.misses, (unsigned long long)cs.expired,
+                  (unsigned long long)cs.stale, (unsigned long long)cs.updating,
+                  (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
                   (unsigned long long)cs.max_bytes);
+    if (cache_on)
+        sb_printf(b, "]},");
     sb_printf(b, "\"backends\":[");
     each_backend(s, json_backend, b);
     sb_printf(b, "]}\n");
@@ -409,9 +433,32 @@ static void prom_cache(sbuf *b)
     prom_one(b, "portico_cache_evictions_total", "counter",
              "Entries removed to stay within cache_max_size or cache_entries.", cs.evictions);
     prom_one(b, "portico_cache_purges_total", "counter", "Entries removed by PURGE.", cs.purges);
+    prom_one(b, "portico_cache_background_updates_total", "counter",
+             "Refreshes started behind a stale answer (cache_background_update).", cs.background);
     prom_one(b, "portico_cache_entries", "gauge", "Entries in the cache index.", cs.entries);
     prom_one(b, "portico_cache_bytes", "gauge", "Bytes of the entry files.", cs.bytes);
     prom_one(b, "portico_cache_max_bytes", "gauge", "cache_max_size.", cs.max_bytes);
+    /* each zone's own (cache_zones), labelled */
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        {"portico_cache_zone_hits_total", "counter", "Responses a zone answered."},
+        {"portico_cache_zone_misses_total", "counter", "A zone's misses (expired ones too)."},
+        {"portico_cache_zone_entries", "gauge", "Entries in a zone's index."},
+        {"portico_cache_zone_bytes", "gauge", "Bytes of a zone's entry files."},
+    };
+    char e[256];
+    for (size_t f = 0; f < PT_ARRAY_LEN(fam); f++) {
+        prom_head(b, fam[f].name, fam[f].type, fam[f].help);
+        for (size_t i = 0; pt_cache_zone_stats(i, &cs); i++) {
+            uint64_t v = f == 0   ? cs.hits
+                         : f == 1 ? cs.misses + cs.expired
+                         : f == 2 ? cs.entries
+                                  : cs.bytes;
+            sb_printf(b, "%s{zone=\"%s\"} %llu\n", fam[f].name,
+                      escape(cs.name, false, e, sizeof(e)), (unsigned long long)v);
+        }
+    }
 }
 
 static void render_prometheus(sbuf *b, const pt_stats_snap *s)

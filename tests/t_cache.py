@@ -34,12 +34,26 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib
 import harness  # noqa: E402
 import phpfpm  # noqa: E402
 
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError:
+    # Debian's python3-prometheus-client, for another python3 (as t_status.py)
+    sys.path.append('/usr/lib/python3/dist-packages')
+    from prometheus_client.parser import text_string_to_metric_families
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 tag = harness.tag
 
 
-def http_get(port, target, headers=None, method='GET', timeout=30):
-    c = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+def http_get(port, target, headers=None, method='GET', timeout=30, tls=False):
+    if tls:
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = http.client.HTTPSConnection('127.0.0.1', port, timeout=timeout, context=ctx)
+    else:
+        c = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
     try:
         c.request(method, target, headers=headers or {})
         r = c.getresponse()
@@ -73,6 +87,9 @@ locations = (
     cache = true; cache_status_header = true; cache_lock_timeout = "300ms"; },
   { prefix = "/other/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
     cache = true; cache_status_header = true; cache_zone = "other"; },
+  { prefix = "/bg/"; handler = "fastcgi"; backend = "php"; program = "@WWW@/c.php";
+    cache = true; cache_status_header = true; cache_use_stale = [ "updating" ];
+    cache_background_update = true; },
   { prefix = "/status"; handler = "status"; }
 );
 access_log_format = "$remote_addr \\"$request\\" $status $upstream_cache_status";
@@ -86,6 +103,7 @@ class CacheCase(unittest.TestCase):
     MAXSIZE = '64M'
     WORKERS = 2
     USE_CONF = True
+    TLS = False
 
     @classmethod
     def setUpClass(cls):
@@ -109,8 +127,19 @@ class CacheCase(unittest.TestCase):
                     .replace('@CACHE@', cls.cache).replace('@EXTRA@', cls.EXTRA)
                     .replace('@MAXSIZE@', cls.MAXSIZE))
         cls.conf_text = sub(CONF) if cls.USE_CONF else None
+        kw = {}
+        if cls.TLS:
+            crt, key = os.path.join(cls.base, 'c.crt'), os.path.join(cls.base, 'c.key')
+            subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                            'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt,
+                            '-days', '30', '-subj', '/CN=localhost'], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cls.conf_text = ('tls_listen = [ "127.0.0.1:@PORT@" ];\n'
+                             'tls = { certificate = "%s"; key = "%s"; };\n' % (crt, key)
+                             + cls.conf_text)
+            kw['listen'] = []
         harness.start_class_server(cls, *[sub(a) for a in cls.ARGS], conf=cls.conf_text,
-                                   docroot=cls.www, workers=cls.WORKERS, access_log=True)
+                                   docroot=cls.www, workers=cls.WORKERS, access_log=True, **kw)
 
     @classmethod
     def tearDownClass(cls):
@@ -124,7 +153,7 @@ class CacheCase(unittest.TestCase):
             return 0
 
     def get(self, target, headers=None, method='GET'):
-        return http_get(self.port, target, headers, method)
+        return http_get(self.port, target, headers, method, tls=self.TLS)
 
     def assertStatus(self, target, want, headers=None, method='GET'):
         st, h, body = self.get(target, headers, method)
@@ -525,6 +554,116 @@ class Basics(CacheCase):
         self.assertEqual(res['a'][1].get('x-cache-status'), 'EXPIRED')
         self.assertStatus(u2, 'HIT')
 
+    def test_rfc5861_stale_if_error_from_the_backend(self):
+        # /valid/ has no cache_use_stale: only the backend's own
+        # stale-if-error=N (RFC 5861 section 4) lets the stale entry answer
+        t, t2 = tag(), tag()
+        u = '/valid/c?id=%s&cc=max-age%%3D1,stale-if-error%%3D600' % t
+        u2 = '/valid/c?id=%s&cc=max-age%%3D1' % t2
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u2, 'MISS')
+        time.sleep(2.2)
+        for x in (t, t2):
+            open(os.path.join(self.counts, x + '.down'), 'w').close()
+        try:
+            h, b = self.assertStatus(u, 'STALE')
+            self.assertIn(b'n=1', b)
+            st, h, b = self.get(u2)
+            self.assertEqual((st, h.get('x-cache-status')), (503, 'EXPIRED'))
+        finally:
+            for x in (t, t2):
+                os.unlink(os.path.join(self.counts, x + '.down'))
+
+    def test_rfc5861_stale_while_revalidate_from_the_backend(self):
+        # the backend's stale-while-revalidate=N: while one request
+        # refreshes the entry, others get the stale copy (UPDATING) without
+        # cache_use_stale; without it they wait for the fresh one
+        for swr, want in ((True, 'UPDATING'), (False, 'HIT')):
+            t = tag()
+            cc = 'max-age%3D1' + (',stale-while-revalidate%3D600' if swr else '')
+            u = '/valid/c?id=%s&cc=%s&sleep=1500' % (t, cc)
+            self.assertStatus(u, 'MISS')
+            time.sleep(2.2)
+            res = {}
+            th = threading.Thread(target=lambda: res.setdefault('a', self.get(u)))
+            th.start()
+            self.assertTrue(harness.Server.wait_for(lambda: self.count(t) == 2, 30))
+            h, b = self.assertStatus(u, want)
+            self.assertIn(b'n=1' if swr else b'n=2', b)
+            th.join(60)
+            self.assertEqual(res['a'][1].get('x-cache-status'), 'EXPIRED')
+            self.assertEqual(self.count(t), 2)
+
+    def test_range_on_a_hit_served_from_the_stored_body(self):
+        # RFC 9110 section 14 from the entry, small (memory) and large (file)
+        for size in (1000, 200000):
+            t = tag()
+            u = '/c.php?id=%s&cc=max-age%%3D300&etag=e%s&size=%d' % (t, t, size)
+            st, h, full = self.get(u)
+            self.assertEqual((st, h.get('x-cache-status')), (200, 'MISS'))
+            n = len(full)
+            st, h, b = self.get(u, {'Range': 'bytes=10-19'})
+            self.assertEqual((st, h.get('x-cache-status')), (206, 'HIT'), h)
+            self.assertEqual(h.get('content-range'), 'bytes 10-19/%d' % n)
+            self.assertEqual(b, full[10:20])
+            st, h, b = self.get(u, {'Range': 'bytes=-5'})
+            self.assertEqual((st, b), (206, full[-5:]))
+            # multipart/byteranges, parsed by the standard library
+            st, h, b = self.get(u, {'Range': 'bytes=0-1,%d-%d' % (n - 100, n - 91)})
+            self.assertEqual(st, 206)
+            self.assertTrue(h['content-type'].startswith('multipart/byteranges; boundary='))
+            import email
+            msg = email.message_from_bytes(b'Content-Type: ' + h['content-type'].encode() +
+                                           b'\r\n\r\n' + b)
+            parts = [(p['Content-Range'], p.get_payload(decode=True)) for p in msg.get_payload()]
+            self.assertEqual(parts, [('bytes 0-1/%d' % n, full[0:2]),
+                                     ('bytes %d-%d/%d' % (n - 100, n - 91, n), full[n - 100:n - 90])])
+            for p in msg.get_payload():
+                self.assertEqual(p['Content-Type'], 'text/plain;charset=UTF-8')
+            # If-Range: the entry's ETag honours the Range, another sends it all
+            st, h, b = self.get(u, {'Range': 'bytes=0-3', 'If-Range': '"e%s"' % t})
+            self.assertEqual((st, b), (206, full[:4]))
+            st, h, b = self.get(u, {'Range': 'bytes=0-3', 'If-Range': '"other"'})
+            self.assertEqual((st, b), (200, full))
+            st, h, b = self.get(u, {'Range': 'bytes=%d-' % (n + 10)})
+            self.assertEqual((st, h.get('content-range')), (416, 'bytes */%d' % n))
+            self.assertEqual(self.count(t), 1, 'a range hit went to the backend')
+
+    def test_background_update_serves_stale_at_once_and_refreshes_once(self):
+        import json
+        bg0 = json.loads(self.get('/status?format=json')[2])['cache']['background_updates']
+        t = tag()
+        u = '/bg/?id=%s&cc=max-age%%3D1&sleep=1500' % t
+        self.assertStatus(u, 'MISS')
+        time.sleep(2.2)
+        # the first request after expiry gets the stale copy (it does not
+        # wait for the slow backend), and leaves: the refresh goes on
+        h, b = self.assertStatus(u, 'UPDATING')
+        self.assertIn(b'n=1', b)
+        for _ in range(5):
+            h, b = self.get(u)[1:]
+            self.assertIn(h.get('x-cache-status'), ('UPDATING', 'HIT'), h)
+        self.assertTrue(harness.Server.wait_for(lambda: self.count(t) == 2, 30))
+
+        def refreshed():
+            st, h, b = self.get(u)
+            return h.get('x-cache-status') == 'HIT' and b'n=2' in b
+        self.assertTrue(harness.Server.wait_for(refreshed, 30))
+        self.assertEqual(self.count(t), 2, 'one refresh for all of them')
+        bg1 = json.loads(self.get('/status?format=json')[2])['cache']['background_updates']
+        self.assertEqual(bg1 - bg0, 1)
+        # the refresh is revalidated with the entry's validators: a 304
+        # freshens it (no new body)
+        t2 = tag()
+        u2 = '/bg/?id=%s&cc=max-age%%3D1&etag=v%s&reval=1' % (t2, t2)
+        self.assertStatus(u2, 'MISS')
+        time.sleep(2.2)
+        self.assertStatus(u2, 'UPDATING')
+        self.assertTrue(harness.Server.wait_for(lambda: self.count(t2) == 2, 30))
+        self.assertTrue(harness.Server.wait_for(
+            lambda: self.get(u2)[1].get('x-cache-status') == 'HIT', 30))
+        self.assertIn(b'n=1', self.assertStatus(u2, 'HIT')[1])
+
     def test_status_page_and_access_log(self):
         t = tag()
         u = '/c.php?id=%s&cc=max-age%%3D300' % t
@@ -553,6 +692,64 @@ class Basics(CacheCase):
         # (the filler logs after its entry is in, which may come second)
         self.assertEqual(sorted(l.split()[-1] for l in lines), ['HIT', 'MISS'], lines)
 
+
+    def zone_figures(self):
+        """{zone: (hits, misses, entries, bytes)} from each format."""
+        import json
+        st, h, body = self.get('/status?format=json')
+        j = json.loads(body)
+        fj = {z['name']: (z['hits'], z['misses'] + z['expired'], z['entries'], z['bytes'])
+              for z in j['cache']['zones']}
+        st, h, body = self.get('/status?format=prometheus')
+        fp = {}
+        for fam in text_string_to_metric_families(body.decode()):
+            if not fam.name.startswith('portico_cache_zone_'):
+                continue
+            for smp in fam.samples:
+                i = ['portico_cache_zone_hits_total', 'portico_cache_zone_misses_total',
+                     'portico_cache_zone_entries', 'portico_cache_zone_bytes'].index(smp.name)
+                fp.setdefault(smp.labels['zone'], [0, 0, 0, 0])[i] = int(smp.value)
+        st, h, body = self.get('/status')
+        ft = {}
+        import re
+        for m in re.finditer(r'(?m)^  cache zone (\S+): hits (\d+), misses (\d+), expired (\d+), '
+                             r'stale \d+, entries (\d+), bytes (\d+) of \d+$', body.decode()):
+            ft[m.group(1)] = (int(m.group(2)), int(m.group(3)) + int(m.group(4)),
+                              int(m.group(5)), int(m.group(6)))
+        return fj, {k: tuple(v) for k, v in fp.items()}, ft
+
+    def test_status_page_per_zone(self):
+        before = self.zone_figures()
+        for f in before:
+            self.assertEqual(sorted(f), ['default', 'other'], before)
+        t = tag()
+        u = '/other/?id=%s&cc=max-age%%3D300' % t
+        self.assertStatus(u, 'MISS')
+        self.assertStatus(u, 'HIT')
+        self.assertStatus(u, 'HIT')
+        after = self.zone_figures()
+        for b, a in zip(before, after):
+            self.assertEqual((a['other'][0] - b['other'][0], a['other'][1] - b['other'][1]),
+                             (2, 1), (b, a))
+            self.assertEqual(a['default'][:2], b['default'][:2])
+            self.assertEqual(a['other'][2], b['other'][2] + 1)
+            self.assertGreater(a['other'][3], b['other'][3])
+
+
+
+class TlsClient(CacheCase):
+    TLS = True
+    WORKERS = 1
+
+    def test_tls_client_refreshes_in_place_not_in_the_background(self):
+        # the refresh connection is plain HTTP: a TLS client's backend might
+        # answer it for http (a redirect to https...), so no background
+        t = tag()
+        u = '/bg/?id=%s&cc=max-age%%3D1' % t
+        self.assertStatus(u, 'MISS')
+        time.sleep(2.2)
+        h, b = self.assertStatus(u, 'EXPIRED')
+        self.assertIn(b'n=2', b)
 
 class Eviction(CacheCase):
     MAXSIZE = '200k'

@@ -77,13 +77,16 @@ class StatusCase(unittest.TestCase):
     maxDiff = None
     WORKERS = 2
     EXTRA_LOCATIONS = ''
+    EXTRA_TOP = ''
 
     def setUp(self):
         self.base = tempfile.mkdtemp(prefix='pt-status-')
         self.addCleanup(shutil.rmtree, self.base, True)
         cgi = os.path.join(self.base, 'cgi')
         os.mkdir(cgi)
-        for name in ('pid.cgi', 'hello-sh.cgi'):
+        os.mkdir(os.path.join(cgi, 'run'))
+        self.run_dir = os.path.join(cgi, 'run')
+        for name in ('pid.cgi', 'hello-sh.cgi', 'gate.cgi'):
             shutil.copy(os.path.join(HERE, 'cgi', name), cgi)
             os.chmod(os.path.join(cgi, name), 0o755)
         self.dead = '127.0.0.1:%d' % harness.free_port()
@@ -99,8 +102,8 @@ class StatusCase(unittest.TestCase):
                          % (HELLO, self.hello_sock))
             locs += ',\n{ prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; }'
         if self.EXTRA_LOCATIONS:
-            locs += ',\n' + self.EXTRA_LOCATIONS
-        conf = 'backends = ( %s );\nlocations = ( %s );\n' % (backends, locs)
+            locs += ',\n' + self.EXTRA_LOCATIONS.replace('@CGI@', cgi)
+        conf = self.EXTRA_TOP + 'backends = ( %s );\nlocations = ( %s );\n' % (backends, locs)
         self.srv = harness.Server(conf=conf, workers=self.WORKERS, listen=self.listen(),
                                   files={'index.html': 'hello\n', 'limited/a': 'a\n'})
         self.srv.start()
@@ -411,6 +414,65 @@ class Flag(unittest.TestCase):
                            stderr=subprocess.PIPE, text=True, timeout=30)
         self.assertEqual(p.returncode, 1)
         self.assertIn("'status_allow_remote' only applies to handler \"status\"", p.stderr)
+
+
+
+class CgiAndLimitGauges(StatusCase):
+    """CGI processes running and queued (cgi_max_procs 1) and limit_conn
+    rejections, as the three formats show them while requests are held."""
+    WORKERS = 1
+    EXTRA_TOP = 'limits = { cgi_max_procs = 1; };\n'
+    EXTRA_LOCATIONS = '{ prefix = "/held/"; handler = "cgi"; dir = "@CGI@"; limit_conn = 1; }'
+
+    def started(self, name):
+        return os.path.exists(os.path.join(self.run_dir, name + '.started'))
+
+    @unittest.skipIf(text_string_to_metric_families is None,
+                     'python3-prometheus-client is not installed')
+    def test_cgi_running_queued_and_limit_conn_rejections(self):
+        import threading
+        res = []
+        ths = [threading.Thread(target=lambda n=n: res.append(
+            get(self.port, '/cgi-bin/gate.cgi?g.%d' % n)[0])) for n in range(3)]
+        for th in ths:
+            th.start()
+        try:
+            # one script runs, two wait for its slot
+            self.assertTrue(wait_for(lambda: self.json()['cgi'] ==
+                                     {'started': 1, 'running': 1, 'queued': 2}, 60),
+                            self.json()['cgi'])
+            _, body = self.status('/metrics')
+            fams = {f.name: f for f in text_string_to_metric_families(body.decode())}
+            self.assertEqual(fams['portico_cgi_running'].samples[0].value, 1)
+            self.assertEqual(fams['portico_cgi_queued'].samples[0].value, 2)
+            self.assertEqual(fams['portico_cgi_started'].samples[0].value, 1)
+            _, body = self.status('/status')
+            self.assertIn('cgi: started 1, running 1, queued 2', body.decode())
+            # a second request in progress from this address: 429, counted
+            held = threading.Thread(target=lambda: res.append(
+                get(self.port, '/held/gate.cgi?h.1')[0]))
+            held.start()
+            ths.append(held)
+            open(os.path.join(self.run_dir, 'g.release'), 'w').close()
+            self.assertTrue(wait_for(lambda: self.started('h.1'), 60))
+            st, _, _ = get(self.port, '/held/gate.cgi?h.2')
+            self.assertEqual(st, 429)
+            j = self.json()
+            self.assertEqual(j['limits']['limit_conn'], 1)
+            _, body = self.status('/metrics')
+            fams = {f.name: f for f in text_string_to_metric_families(body.decode())}
+            lim = {x.labels['limit']: x.value for x in fams['portico_limit_rejections'].samples}
+            self.assertEqual(lim['limit_conn'], 1)
+            _, body = self.status('/status')
+            self.assertIn('client limits: limit_conn 1,', body.decode())
+        finally:
+            for g in ('g', 'h'):
+                open(os.path.join(self.run_dir, g + '.release'), 'w').close()
+            for th in ths:
+                th.join(60)
+        self.assertEqual(sorted(res), [200] * 4)
+        self.assertTrue(wait_for(lambda: self.json()['cgi'] ==
+                                 {'started': 4, 'running': 0, 'queued': 0}, 60))
 
 
 if __name__ == '__main__':
