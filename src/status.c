@@ -240,6 +240,9 @@ static void render_text(sbuf *b, const pt_stats_snap *s)
     sb_printf(b, "client limits: limit_conn %llu, limit_req %llu, table full %llu\n",
               (unsigned long long)c->limit_conn, (unsigned long long)c->limit_req,
               (unsigned long long)c->limit_full);
+    sb_printf(b, "tls handshakes: full %llu, resumed %llu, failed %llu\n",
+              (unsigned long long)c->tls_full, (unsigned long long)c->tls_resumed,
+              (unsigned long long)c->tls_failed);
     each_backend(s, text_backend, b);
 }
 
@@ -305,6 +308,9 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
     sb_printf(b, "\"limits\":{\"limit_conn\":%llu,\"limit_req\":%llu,\"table_full\":%llu},",
               (unsigned long long)c->limit_conn, (unsigned long long)c->limit_req,
               (unsigned long long)c->limit_full);
+    sb_printf(b, "\"tls_handshakes\":{\"full\":%llu,\"resumed\":%llu,\"failed\":%llu},",
+              (unsigned long long)c->tls_full, (unsigned long long)c->tls_resumed,
+              (unsigned long long)c->tls_failed);
     sb_printf(b, "\"backends\":[");
     each_backend(s, json_backend, b);
     sb_printf(b, "]}\n");
@@ -398,6 +404,14 @@ static void render_prometheus(sbuf *b, const pt_stats_snap *s)
               (unsigned long long)c->limit_req);
     sb_printf(b, "portico_limit_rejections_total{limit=\"table_full\"} %llu\n",
               (unsigned long long)c->limit_full);
+    prom_head(b, "portico_tls_handshakes_total", "counter",
+              "TLS handshakes: finished with a new session (full) or a resumed one, or failed.");
+    sb_printf(b, "portico_tls_handshakes_total{result=\"full\"} %llu\n",
+              (unsigned long long)c->tls_full);
+    sb_printf(b, "portico_tls_handshakes_total{result=\"resumed\"} %llu\n",
+              (unsigned long long)c->tls_resumed);
+    sb_printf(b, "portico_tls_handshakes_total{result=\"failed\"} %llu\n",
+              (unsigned long long)c->tls_failed);
     prom_head(b, "portico_backend_queued", "gauge",
               "Requests waiting for a connection to a backend's servers.");
     for (size_t i = 0; i < s->nsrv; i++)
