@@ -195,7 +195,7 @@ class IdleTlsConnections(unittest.TestCase):
         if not sanitized(pid):
             # measured 13-14 KiB (OpenSSL 3.0: the SSL object 7.5, two
             # AES-GCM contexts 2, the session 1); with the read buffer
-            # kept 29 KiB, with the request block too over 45
+            # kept 29.5 KiB, with the request block kept 36
             self.assertLess(per_conn, 22)
         for s in self.socks:
             s.sendall(request(port))
