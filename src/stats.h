@@ -37,6 +37,9 @@ typedef struct pt_stats_ctr {
     uint64_t cgi_started;
     uint64_t cgi_running, cgi_queued; /* gauges */
     uint64_t limit_conn, limit_req, limit_full;
+    /* TLS handshakes finished with a new session or a resumed one, and
+     * failed (garbage, an alert, a close or a timeout before the end) */
+    uint64_t tls_full, tls_resumed, tls_failed;
 } pt_stats_ctr;
 
 /* ---- the master --------------------------------------------------------- */

@@ -264,6 +264,9 @@ static void render_text(sbuf *b, const pt_stats_snap *s)
                   (unsigned long long)cs.misses, (unsigned long long)cs.expired,
                   (unsigned long long)(cs.stale + cs.updating), (unsigned long long)cs.entries,
                   (unsigned long long)cs.bytes, (unsigned long long)cs.max_bytes);
+    sb_printf(b, "tls handshakes: full %llu, resumed %llu, failed %llu\n",
+              (unsigned long long)c->tls_full, (unsigned long long)c->tls_resumed,
+              (unsigned long long)c->tls_failed);
     each_backend(s, text_backend, b);
 }
 
@@ -359,6 +362,9 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
                   (unsigned long long)cs.max_bytes);
     if (cache_on)
         sb_printf(b, "]},");
+    sb_printf(b, "\"tls_handshakes\":{\"full\":%llu,\"resumed\":%llu,\"failed\":%llu},",
+              (unsigned long long)c->tls_full, (unsigned long long)c->tls_resumed,
+              (unsigned long long)c->tls_failed);
     sb_printf(b, "\"backends\":[");
     each_backend(s, json_backend, b);
     sb_printf(b, "]}\n");
@@ -504,6 +510,14 @@ static void render_prometheus(sbuf *b, const pt_stats_snap *s)
     sb_printf(b, "portico_limit_rejections_total{limit=\"table_full\"} %llu\n",
               (unsigned long long)c->limit_full);
     prom_cache(b);
+    prom_head(b, "portico_tls_handshakes_total", "counter",
+              "TLS handshakes: finished with a new session (full) or a resumed one, or failed.");
+    sb_printf(b, "portico_tls_handshakes_total{result=\"full\"} %llu\n",
+              (unsigned long long)c->tls_full);
+    sb_printf(b, "portico_tls_handshakes_total{result=\"resumed\"} %llu\n",
+              (unsigned long long)c->tls_resumed);
+    sb_printf(b, "portico_tls_handshakes_total{result=\"failed\"} %llu\n",
+              (unsigned long long)c->tls_failed);
     prom_head(b, "portico_backend_queued", "gauge",
               "Requests waiting for a connection to a backend's servers.");
     for (size_t i = 0; i < s->nsrv; i++)

@@ -6,6 +6,7 @@
 #include "tls.h"
 #include "conn.h"
 #include "log.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -906,29 +907,46 @@ void pt_tls_log_start(const pt_config *c)
 
 /* ---- the socket operations ---------------------------------------------- */
 
+/* Each caller is a handshake that will not finish: one line and one
+ * count (the status page's failed handshakes) per connection. */
 static void log_once(pt_sock *s, const char *what, const char *why)
 {
     if (s->flags & TLS_LOGGED)
         return;
     s->flags |= TLS_LOGGED;
+    PT_STATS_ADD(pt_stats_my->tls_failed, 1);
     pt_conn *c = s->owner;
     pt_log_info("%s%s%s, client: %s:%u", what, why ? ": " : "", why ? why : "",
                 c ? pt_conn_peer_ip(c) : "-", c ? c->peer_port : 0);
 }
 
-/* Map an OpenSSL result to the system-call convention. */
+/* The handshake finished: counted once, as new or resumed. */
+static void set_up(pt_sock *s)
+{
+    if (s->flags & TLS_UP)
+        return;
+    s->flags |= TLS_UP;
+    if (SSL_session_reused((SSL *)s->tls) == 1)
+        PT_STATS_ADD(pt_stats_my->tls_resumed, 1);
+    else
+        PT_STATS_ADD(pt_stats_my->tls_full, 1);
+}
+
 static bool is_up(pt_sock *s)
 {
     if (!(s->flags & TLS_UP) && SSL_is_init_finished((SSL *)s->tls))
-        s->flags |= TLS_UP;
+        set_up(s);
     return s->flags & TLS_UP;
 }
 
+/* Map an OpenSSL result to the system-call convention. */
 static ssize_t io_result(pt_sock *s, int n, const char *doing)
 {
     SSL *ssl = s->tls;
     int e = SSL_get_error(ssl, n);
     int saved = errno;
+    /* the call may have finished the handshake and then found no data */
+    is_up(s);
     s->flags &= ~(unsigned)(PT_SOCK_WANT_READ | PT_SOCK_WANT_WRITE);
     switch (e) {
     case SSL_ERROR_WANT_READ:
@@ -1006,7 +1024,7 @@ static ssize_t tls_read(pt_sock *s, void *buf, size_t len)
     s->flags &= ~(unsigned)PT_SOCK_BUFFERED;
     if (n > 0) {
         s->flags &= ~(unsigned)(PT_SOCK_WANT_READ | PT_SOCK_WANT_WRITE);
-        s->flags |= TLS_UP;
+        set_up(s);
         /* the rest of a record longer than buf, or records read ahead,
          * stay inside OpenSSL */
         if (SSL_has_pending(s->tls))

@@ -2,13 +2,19 @@
 connection holds no request buffers (they come back on its next readable
 event), so thousands of them cost little memory, the worker keeps
 answering other clients, and every idle connection still works for its
-next request. Nothing is timed; memory is compared only without
-sanitizers (ASan multiplies every allocation)."""
+next request. Over TLS (issue 16: no more than nginx's, about 15 KiB),
+an idle connection also gives back OpenSSL's record buffers
+(SSL_MODE_RELEASE_BUFFERS), keeping only the SSL object and its keys.
+Nothing is timed; memory is compared only without sanitizers (ASan
+multiplies every allocation)."""
 
 import os
 import resource
 import selectors
 import socket
+import ssl
+import subprocess
+import tempfile
 import sys
 import unittest
 
@@ -25,6 +31,13 @@ def rss_kib(pid):
             if line.startswith('VmRSS:'):
                 return int(line.split()[1])
     return 0
+
+
+def private_kib(pid):
+    """What the process alone holds: Private_Dirty + Swap (its heap)."""
+    with open('/proc/%d/smaps_rollup' % pid) as f:
+        return sum(int(line.split()[1]) for line in f
+                   if line.startswith(('Private_Dirty:', 'Swap:')))
 
 
 def sanitized(pid):
@@ -118,6 +131,83 @@ class IdleConnections(unittest.TestCase):
         for s in self.socks:
             r = harness.read_response(s)
             self.assertEqual((r.status, r.body), (200, BODY))
+
+
+TLS_WANT = 500  # each costs this test a handshake
+
+
+def tls_idle(ctx, port, n, session=None):
+    """n TLS connections, each after one answered keep-alive request."""
+    held = []
+    for _ in range(n):
+        s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port), timeout=30),
+                            server_hostname='localhost', session=session)
+        s.sendall(request(port))
+        r = harness.read_response(s)
+        assert (r.status, r.body) == (200, BODY), r
+        held.append(s)
+    return held
+
+
+class IdleTlsConnections(unittest.TestCase):
+    def setUp(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need = 2 * TLS_WANT + 300
+        if soft < need:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < need:
+            self.skipTest('open-file limit too low')
+        d = tempfile.mkdtemp(prefix='portico-idle-tls-')
+        self.addCleanup(subprocess.run, ['rm', '-rf', d])
+        crt, key = os.path.join(d, 'ec.crt'), os.path.join(d, 'ec.key')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt,
+                        '-days', '30', '-subj', '/CN=localhost'], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.srv = harness.Server('--tls', '127.0.0.1:@PORT@', '--cert', crt, '--key', key,
+                                  '-o', 'limits.max_connections=%d' % (2 * TLS_WANT),
+                                  '-o', 'limits.keepalive_timeout=5m', listen=[])
+        self.srv.write_file('1k.bin', BODY)
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+        self.socks = []
+        self.addCleanup(lambda: [s.close() for s in self.socks])
+
+    def check(self, version, resume):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ctx.maximum_version = version
+        port = self.srv.port
+        (pid,) = self.srv.worker_pids()
+        self.socks = tls_idle(ctx, port, 50)
+        session = self.socks[0].session if resume else None
+        self.socks += tls_idle(ctx, port, 10, session)
+        before = private_kib(pid)
+        more = tls_idle(ctx, port, TLS_WANT, session)
+        self.socks += more
+        after = private_kib(pid)
+        per_conn = (after - before) / TLS_WANT
+        sys.stdout.write('# %s%s: %d idle TLS connections, %.2f KiB each\n' %
+                         (version.name, ' resumed' if resume else '', TLS_WANT, per_conn))
+        if resume:
+            self.assertTrue(all(s.session_reused for s in more))
+        if not sanitized(pid):
+            # measured 13-14 KiB (OpenSSL 3.0: the SSL object 7.5, two
+            # AES-GCM contexts 2, the session 1); with the read buffer
+            # kept 29.5 KiB, with the request block kept 36
+            self.assertLess(per_conn, 22)
+        for s in self.socks:
+            s.sendall(request(port))
+        for s in self.socks:
+            r = harness.read_response(s)
+            self.assertEqual((r.status, r.body), (200, BODY))
+
+    def test_idle_tls13_connection_gives_back_its_buffers(self):
+        self.check(ssl.TLSVersion.TLSv1_3, False)
+
+    def test_idle_resumed_tls12_connection_gives_back_its_buffers(self):
+        self.check(ssl.TLSVersion.TLSv1_2, True)
 
 
 if __name__ == '__main__':

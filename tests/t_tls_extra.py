@@ -2,7 +2,8 @@
 file re-read when it changes (openssl ocsp makes the responses, openssl
 s_client -status reads what is stapled), client certificates (optional,
 required, per vhost) and what programs see of them (SSL_CLIENT_*), and an
-http -> https redirect with return_http, and testssl.sh's protocol, cipher
+http -> https redirect with return_http, the status page's handshake
+counters (full, resumed, failed), and testssl.sh's protocol, cipher
 and vulnerability checks against the default settings. A CA, its certificates and the OCSP
 responses are made at test time."""
 
@@ -351,6 +352,67 @@ TESTSSL = shutil.which('testssl') or shutil.which('testssl.sh')
 
 
 @unittest.skipUnless(TESTSSL, 'testssl.sh is not installed (Debian package testssl.sh)')
+class HandshakeCounters(unittest.TestCase):
+    def test_status_counts_full_resumed_and_failed_handshakes(self):
+        import socket
+        import ssl
+        run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+            '-nodes', '-keyout', p('hs.key'), '-out', p('hs.crt'), '-days', '30',
+            '-subj', '/CN=localhost')
+        tport = harness.free_port()
+        srv = harness.Server('--tls', '127.0.0.1:%d' % tport, '--cert', p('hs.crt'),
+                             '--key', p('hs.key'), '--status', '/status')
+        srv.write_file('index.html', 'hi\n')
+        srv.start()
+        self.addCleanup(srv.stop)
+
+        def counters():
+            st, _, body = harness.request(srv.port, 'GET', '/status?format=json')
+            self.assertEqual(st, 200)
+            return json.loads(body)['tls_handshakes']
+
+        self.assertEqual(counters(), {'full': 0, 'resumed': 0, 'failed': 0})
+
+        ctxs = {}
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = ctxs[version] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.minimum_version = ctx.maximum_version = version
+
+        def fetch(version, session=None):
+            ctx = ctxs[version]
+            with ctx.wrap_socket(socket.create_connection(('127.0.0.1', tport), timeout=30),
+                                 server_hostname='localhost', session=session) as s:
+                s.sendall(b'GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n')
+                r = harness.read_response(s)
+                self.assertEqual(r.body, b'hi\n')
+                return s.session, s.session_reused
+
+        fetch(ssl.TLSVersion.TLSv1_3)
+        sess, _ = fetch(ssl.TLSVersion.TLSv1_2)
+        _, reused = fetch(ssl.TLSVersion.TLSv1_2, sess)
+        self.assertTrue(reused)
+        # a broken ClientHello, a byte that starts no TLS record, and a
+        # client that leaves mid-handshake: three failures
+        for junk in (b'\x16\x03\x01\x00\x05hello', b'\x00\x01\x02',
+                     b'\x16\x03\x01\x02\x00\x01'):
+            with socket.create_connection(('127.0.0.1', tport), timeout=30) as s:
+                s.sendall(junk)
+                if junk.endswith(b'\x01'):
+                    s.shutdown(socket.SHUT_WR)
+                harness.recv_until_close(s, 30)
+        # plain HTTP on the TLS port is no handshake at all
+        with socket.create_connection(('127.0.0.1', tport), timeout=30) as s:
+            s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+            self.assertIn(b' 400 ', harness.recv_until_close(s, 30)[0])
+        self.assertEqual(counters(), {'full': 2, 'resumed': 1, 'failed': 3})
+        _, _, text = harness.request(srv.port, 'GET', '/status')
+        self.assertIn(b'tls handshakes: full 2, resumed 1, failed 3', text)
+        _, _, prom = harness.request(srv.port, 'GET', '/status?format=prometheus')
+        self.assertIn(b'portico_tls_handshakes_total{result="failed"} 3', prom)
+
+
 class TestSsl(unittest.TestCase):
     def test_default_settings_pass_testssl(self):
         # the issue's bar: no protocol below TLS 1.2, no weak cipher, no
