@@ -227,6 +227,15 @@ void pt_conn_stop(pt_conn *c)
 {
     if (c->state == PT_CS_LINGER || c->state == PT_CS_CLOSED)
         return;
+    /* A connection accepted before the stop but without its first request
+     * yet is no idle one: its client connected to send it, and over TLS it
+     * may be in the middle of its handshake, whose next flight needs a
+     * round trip through the client. It keeps header_timeout (running
+     * since the accept), as it would have had from the next generation had
+     * the stop left it in the listen queue; the request is answered with
+     * "Connection: close". */
+    if (c->state == PT_CS_IDLE && c->in_len == 0 && c->nreq == 0)
+        return;
     if (c->state == PT_CS_IDLE && c->in_len == 0) {
         stop_grace(c);
         return;
