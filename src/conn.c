@@ -922,7 +922,11 @@ static void finish_request(pt_conn *c)
     if (c->close_after && c->req_complete && !c->rq->head.keep_alive && c->in_len == used) {
         /* The client asked for the close and sent nothing beyond its
          * request (RFC 9112 §9.6: it must not send more): nothing unread
-         * can turn the close into a reset, so no lingering is needed. */
+         * can turn the close into a reset, so no lingering is needed.
+         * Over TLS the close_notify goes first (RFC 8446 §6.1): without
+         * it a close-delimited body cannot be told from a truncated one
+         * (RFC 9112 §9.8). */
+        pt_sock_shutdown(&c->sock);
         pt_conn_close(c);
         return;
     }
@@ -995,6 +999,8 @@ static void on_timer(pt_loop *l, pt_timer *t)
             on_io(l, &c->io, EPOLLIN);
             return;
         }
+        /* an orderly close between requests: close_notify over TLS */
+        pt_sock_shutdown(&c->sock);
         pt_conn_close(c);
         return;
     default:

@@ -4,8 +4,10 @@ handler). Keep-alive HTTPS clients sending their next request as soon as
 they have read a response, and clients making a new TLS connection (a full
 handshake) per request, on static, CGI, FastCGI (libfcgi) and PHP-FPM
 locations, across several HUPs and a QUIT. A connection accepted by an old
-worker while its handshake is still under way, and a keep-alive connection
-whose next request is on its way, must both be answered. Every request is
+worker while its handshake is still under way, a keep-alive connection
+whose next request is on its way, and a connection made before the stop
+whose first request (or handshake) comes after the grace idle connections
+get, are all answered. Orderly closes send close_notify. Every request is
 counted; nothing asserts on timings."""
 
 import http.client
@@ -506,6 +508,68 @@ class FreshConnectionAtStop(unittest.TestCase):
 
     def test_quit_plain_connection_made_before_it_request_after(self):
         self.plain(signal.SIGQUIT)
+
+
+CN_CONF = '''
+tls_listen = [ "127.0.0.1:@PORT@" ];
+tls = { certificate = "%s"; key = "%s"; };
+limits = { keepalive_timeout = "1s"; };
+'''
+
+
+class CloseNotify(unittest.TestCase):
+    """Every orderly close of a TLS connection begins with close_notify
+    (RFC 8446 §6.1), so the client can tell the end of the stream from a
+    truncation (RFC 9112 §9.8): after a response to "Connection: close" or
+    to HTTP/1.0, at the keep-alive timeout, and for an idle connection at a
+    graceful stop. The client reads with ragged EOFs reported."""
+
+    def setUp(self):
+        certs = tempfile.mkdtemp(prefix='portico-tlsreload-')
+        self.addCleanup(shutil.rmtree, certs, True)
+        crt, key = make_cert(certs)
+        self.ctx = ssl.create_default_context(cafile=crt)
+        self.ctx.check_hostname = False
+        self.srv = harness.Server(conf=CN_CONF % (crt, key), listen=[],
+                                  files={'a.txt': STATIC_BODY})
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+
+    def exchange(self, req, then=None):
+        s = socket.create_connection(('127.0.0.1', self.srv.port), 60)
+        with self.ctx.wrap_socket(s, suppress_ragged_eofs=False) as t:
+            t.sendall(req)
+            data = b''
+            if then:
+                data += t.recv(65536)
+                then()
+            while True:
+                try:
+                    b = t.recv(65536)
+                except ssl.SSLEOFError as e:
+                    self.fail('closed without close_notify after %r: %r' % (data, e))
+                if not b:
+                    break
+                data += b
+        r = harness.read_response(data)
+        self.assertEqual((r.status, r.body), (200, STATIC_BODY), data)
+        return r
+
+    def test_response_to_connection_close(self):
+        self.exchange(b'GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+
+    def test_response_to_http_1_0(self):
+        self.exchange(b'GET /a.txt HTTP/1.0\r\n\r\n')
+
+    def test_keepalive_timeout(self):
+        r = self.exchange(b'GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n')
+        self.assertNotEqual((r.header('Connection') or '').lower(), 'close')
+
+    def test_idle_connection_at_quit(self):
+        self.exchange(b'GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n',
+                      then=lambda: self.srv.signal(signal.SIGQUIT))
+        self.assertTrue(harness.Server.wait_for(lambda: not self.srv.running, 30))
+        self.assertEqual(self.srv.stop(), 0)
 
 
 if __name__ == '__main__':
