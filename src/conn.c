@@ -248,10 +248,14 @@ void pt_conn_stop(pt_conn *c)
 }
 
 /* Bytes waiting in the socket's receive buffer (the next request of a
- * connection about to be closed as idle). */
+ * connection about to be closed as idle). Over TLS the first part of a
+ * record counts only at a graceful stop, which shutdown_timeout bounds:
+ * otherwise a client trickling record bytes would keep an idle connection
+ * for ever, where a plain one starts header_timeout with its first byte. */
 static bool input_waiting(pt_conn *c)
 {
-    return pt_sock_pending(&c->sock) > 0;
+    int n = pt_sock_pending(&c->sock);
+    return n == 1 || (n == 2 && c->w->stopping);
 }
 
 /* Escaped first line of the head for logs ("-" when none). */

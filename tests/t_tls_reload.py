@@ -572,5 +572,80 @@ class CloseNotify(unittest.TestCase):
         self.assertEqual(self.srv.stop(), 0)
 
 
+class PartialRecordAtStop(unittest.TestCase):
+    """A keep-alive TLS connection idle at a graceful stop whose next
+    request has begun to arrive when its grace ends, but not a whole TLS
+    record of it (a record split across TCP segments): answered, as a
+    partial head is over plain HTTP."""
+
+    PAUSE = 2.5  # longer than the grace (1s)
+
+    def setUp(self):
+        certs = tempfile.mkdtemp(prefix='portico-tlsreload-')
+        self.addCleanup(shutil.rmtree, certs, True)
+        crt, key = make_cert(certs)
+        self.ctx = ssl.create_default_context(cafile=crt)
+        self.ctx.check_hostname = False
+        self.srv = harness.Server(conf=CN_CONF.replace('"1s"', '"60s"') % (crt, key), listen=[],
+                                  files={'a.txt': STATIC_BODY})
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+
+    def run_with(self, sig):
+        s = socket.create_connection(('127.0.0.1', self.srv.port), 60)
+        self.addCleanup(s.close)
+        h = Handshake(s, self.ctx)
+        h.hello()
+        h.finish()
+        h.obj.write(b'GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n')
+        h.flush()
+        first = b''
+        while STATIC_BODY not in first:
+            try:
+                first += h.obj.read(65536)
+            except ssl.SSLWantReadError:
+                data = s.recv(65536)
+                self.assertTrue(data, first)
+                h.inc.write(data)
+        self.assertNotIn(b'Connection: close', first)
+        # the next request's record: its first bytes now, the rest after
+        # the grace
+        h.obj.write(b'GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n')
+        record = h.out.read()
+        self.srv.signal(sig)
+        s.sendall(record[:10])
+        time.sleep(self.PAUSE)
+        try:
+            s.sendall(record[10:])
+        except OSError as e:
+            self.fail('connection closed with a request half-way: %r' % e)
+        plain = b''
+        while True:
+            try:
+                got = h.obj.read(65536)
+                if not got:
+                    break
+                plain += got
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            data = s.recv(65536)
+            if not data:
+                break
+            h.inc.write(data)
+        r = harness.read_response(plain)
+        self.assertIsNotNone(r, 'no response: %r\n%s' % (plain, self.srv.stderr_text()[-2000:]))
+        self.assertEqual((r.status, r.body), (200, STATIC_BODY))
+        self.assertEqual((r.header('Connection') or '').lower(), 'close')
+
+    def test_quit(self):
+        self.run_with(signal.SIGQUIT)
+        self.assertTrue(harness.Server.wait_for(lambda: not self.srv.running, 30))
+        self.assertEqual(self.srv.stop(), 0)
+
+    def test_hup(self):
+        self.run_with(signal.SIGHUP)
+
+
 if __name__ == '__main__':
     harness.main()
