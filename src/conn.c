@@ -234,6 +234,15 @@ void pt_conn_stop(pt_conn *c)
 {
     if (c->state == PT_CS_LINGER || c->state == PT_CS_CLOSED)
         return;
+    /* A connection accepted before the stop but without its first request
+     * yet is no idle one: its client connected to send it, and over TLS it
+     * may be in the middle of its handshake, whose next flight needs a
+     * round trip through the client. It keeps header_timeout (running
+     * since the accept), as it would have had from the next generation had
+     * the stop left it in the listen queue; the request is answered with
+     * "Connection: close". */
+    if (c->state == PT_CS_IDLE && c->in_len == 0 && c->nreq == 0)
+        return;
     if (c->state == PT_CS_IDLE && c->in_len == 0) {
         stop_grace(c);
         return;
@@ -246,10 +255,14 @@ void pt_conn_stop(pt_conn *c)
 }
 
 /* Bytes waiting in the socket's receive buffer (the next request of a
- * connection about to be closed as idle). */
+ * connection about to be closed as idle). Over TLS the first part of a
+ * record counts only at a graceful stop, which shutdown_timeout bounds:
+ * otherwise a client trickling record bytes would keep an idle connection
+ * for ever, where a plain one starts header_timeout with its first byte. */
 static bool input_waiting(pt_conn *c)
 {
-    return pt_sock_pending(&c->sock) > 0;
+    int n = pt_sock_pending(&c->sock);
+    return n == 1 || (n == 2 && c->w->stopping);
 }
 
 /* Escaped first line of the head for logs ("-" when none). */
@@ -986,7 +999,11 @@ static void finish_request(pt_conn *c)
     if (c->close_after && c->req_complete && !c->rq->head.keep_alive && c->in_len == used) {
         /* The client asked for the close and sent nothing beyond its
          * request (RFC 9112 §9.6: it must not send more): nothing unread
-         * can turn the close into a reset, so no lingering is needed. */
+         * can turn the close into a reset, so no lingering is needed.
+         * Over TLS the close_notify goes first (RFC 8446 §6.1): without
+         * it a close-delimited body cannot be told from a truncated one
+         * (RFC 9112 §9.8). */
+        pt_sock_shutdown(&c->sock);
         pt_conn_close(c);
         return;
     }
@@ -1063,6 +1080,8 @@ static void on_timer(pt_loop *l, pt_timer *t)
             on_io(l, &c->io, EPOLLIN);
             return;
         }
+        /* an orderly close between requests: close_notify over TLS */
+        pt_sock_shutdown(&c->sock);
         pt_conn_close(c);
         return;
     default:

@@ -17,7 +17,8 @@ typedef struct pt_sock_ops {
     ssize_t (*writev)(pt_sock *s, const struct iovec *iov, int n);
     /* at most len bytes of fd from *off; *off is advanced by what was sent */
     ssize_t (*sendfile)(pt_sock *s, int fd, off_t *off, size_t len);
-    /* input waiting: 1 yes, 0 not now, -1 the peer closed (or an error) */
+    /* input waiting: 1 yes, 0 not now, -1 the peer closed (or an error),
+     * 2 (TLS) only the beginning of a record, nothing to read yet */
     int (*pending)(pt_sock *s);
     void (*shutdown)(pt_sock *s);
     void (*close)(pt_sock *s);

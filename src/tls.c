@@ -1121,7 +1121,11 @@ static int tls_pending(pt_sock *s)
     }
     int e = SSL_get_error(ssl, n);
     ERR_clear_error();
-    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+        return -1;
+    /* a record split across segments: its first bytes were read ahead
+     * into OpenSSL, where neither epoll nor a peek at the socket sees them */
+    return SSL_has_pending(ssl) ? 2 : 0;
 }
 
 static void tls_shutdown(pt_sock *s)

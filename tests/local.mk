@@ -105,6 +105,7 @@ PY_TESTS = \
 	tests/t_tls.py \
 	tests/t_tls_extra.py \
 	tests/t_tls_tickets.py \
+	tests/t_tls_reload.py \
 	tests/t_upstream_lost.py \
 	tests/t_acme.py \
 	tests/t_compress.py \

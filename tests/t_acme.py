@@ -306,7 +306,10 @@ vhosts = ( { names = [ "%s" ];
                 while not done.is_set():
                     try:
                         with socket.create_connection(('127.0.0.1', tls_port), 10) as s:
-                            with ctx.wrap_socket(s, server_hostname=NAME) as t:
+                            # a response cut short without close_notify
+                            # counts as a failure too
+                            with ctx.wrap_socket(s, server_hostname=NAME,
+                                                 suppress_ragged_eofs=False) as t:
                                 t.sendall(b'GET / HTTP/1.1\r\nHost: %s\r\nConnection: close'
                                           b'\r\n\r\n' % NAME.encode())
                                 data = b''
