@@ -324,6 +324,7 @@ static const key_spec top_keys[] = {
     {"cgi_interpreters", K_STRS, NULL},
     {"backends", K_LIST, backend_keys},
     {"proxy_protocol", K_STRS, NULL},
+    {"proxy_protocol_from", K_STRS, NULL},
     PHASE_KEYS REALIP_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -1807,6 +1808,36 @@ static int get_auth(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phas
     return 0;
 }
 
+/* A list of trusted peers (addresses, CIDR blocks) from fs, else a copy of
+ * up's, into out. */
+static int get_from_list(load_ctx *x, const char *name, const config_setting_t *fs,
+                         const pt_access_list *up, pt_access_list *out)
+{
+    /* one string is a list of one, as for every array of strings */
+    bool scalar = fs && config_setting_type(fs) == CONFIG_TYPE_STRING;
+    size_t n = !fs ? up->n : scalar ? 1 : (size_t)config_setting_length(fs);
+    char where[PATH_MAX + 64], why[256];
+    if (!(out->rules = xcalloc(x, n + 1, sizeof(*out->rules))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        pt_access_rule *e = &out->rules[out->n];
+        const config_setting_t *el = !fs      ? NULL
+                                     : scalar ? fs
+                                              : config_setting_get_elem(fs, (unsigned)i);
+        const char *t = fs ? config_setting_get_string(el) : up->rules[i].text;
+        if (pt_realip_parse_from(t, e, why, sizeof(why)) < 0)
+            return fail_at(x, el, "%s %s", name, why);
+        out->n++;
+        if (fs)
+            origin(x, el, where, sizeof(where));
+        else
+            snprintf(where, sizeof(where), "%s", up->rules[i].where);
+        if (!(e->text = xstrdup(x, t)) || !(e->where = xstrdup(x, where)))
+            return -1;
+    }
+    return 0;
+}
+
 /* real_ip_from and real_ip_header of g (the top level or a vhost) over
  * what ph inherited; a header without trusted peers is an error, since it
  * would do nothing */
@@ -1830,25 +1861,32 @@ static int get_realip(load_ctx *x, const config_setting_t *g, pt_phases *ph)
     if (!(r->header = xstrdup(x, h)))
         return -1;
     r->header_len = strlen(h);
-    size_t n = fs ? (size_t)config_setting_length(fs) : up->from.n;
-    char where[PATH_MAX + 64], why[256];
-    if (!(r->from.rules = xcalloc(x, n + 1, sizeof(*r->from.rules))))
+    if (get_from_list(x, "real_ip_from", fs, up ? &up->from : NULL, &r->from) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        pt_access_rule *e = &r->from.rules[r->from.n];
-        const char *t = fs ? config_setting_get_string(config_setting_get_elem(fs, (unsigned)i))
-                           : up->from.rules[i].text;
-        if (pt_realip_parse_from(t, e, why, sizeof(why)) < 0)
-            return fail_at(x, config_setting_get_elem(fs, (unsigned)i), "%s", why);
-        r->from.n++;
-        if (fs)
-            origin(x, config_setting_get_elem(fs, (unsigned)i), where, sizeof(where));
-        else
-            snprintf(where, sizeof(where), "%s", up->from.rules[i].where);
-        if (!(e->text = xstrdup(x, t)) || !(e->where = xstrdup(x, where)))
-            return -1;
-    }
     ph->realip = r;
+    return 0;
+}
+
+/* proxy_protocol_from: the peers whose PROXY headers are believed; by
+ * default the top level's real_ip_from (the balancers trusted to name the
+ * client in a header are the ones to trust in a PROXY header), else any. */
+static int get_proxy_from(load_ctx *x, const config_setting_t *root, const pt_phases *top)
+{
+    const config_setting_t *fs = member(root, "proxy_protocol_from");
+    if (!fs) {
+        x->c->proxy_from = top->realip ? &top->realip->from : NULL;
+        return 0;
+    }
+    if (!member(root, "proxy_protocol"))
+        return fail_at(x, fs, "proxy_protocol_from needs proxy_protocol (the listeners)");
+    if (config_setting_type(fs) != CONFIG_TYPE_STRING && config_setting_length(fs) == 0)
+        return fail_at(x, fs,
+                       "proxy_protocol_from must not be empty (it would refuse every "
+                       "connection)");
+    pt_realip_cfg *r = phase_obj(x, PH_REALIP, sizeof(*r));
+    if (!r || get_from_list(x, "proxy_protocol_from", fs, NULL, &r->from) < 0)
+        return -1;
+    x->c->proxy_from = &r->from;
     return 0;
 }
 
@@ -2905,7 +2943,8 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     d->limit_conn = d->limit_req = -1;
     if (get_limits(x, root, &d->limit_conn, &d->limit_req) < 0)
         return -1;
-    if (get_phases(x, root, false, &d->ph) < 0 || get_realip(x, root, &d->ph) < 0)
+    if (get_phases(x, root, false, &d->ph) < 0 || get_realip(x, root, &d->ph) < 0 ||
+        get_proxy_from(x, root, &d->ph) < 0)
         return -1;
     d->locations = member(root, "locations");
     if ((s = member(root, "cgi_interpreters")) &&

@@ -348,6 +348,9 @@ typedef struct pt_config {
     char *acme_state_dir; /* absolute; certificates and the ACME account key */
     bool acme_any;        /* a vhost has acme: workers answer http-01 challenges */
     pt_limits limits;
+    /* proxy_protocol_from (or the top-level real_ip_from): peers allowed
+     * to send a PROXY header; NULL: any peer */
+    const pt_access_list *proxy_from;
     pt_fcache_cfg open_file_cache;
     pt_vhost *vhosts; /* at least one; exactly one is_default */
     size_t nvhosts;

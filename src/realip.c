@@ -23,12 +23,12 @@ int pt_realip_parse_from(const char *text, pt_access_rule *r, char *why, size_t 
 {
     char rule[96];
     if (!text[0] || strlen(text) > 64 || strpbrk(text, " \t") || strcmp(text, "all") == 0) {
-        snprintf(why, whylen, "real_ip_from '%s': one address or CIDR block expected", text);
+        snprintf(why, whylen, "'%s': one address or CIDR block expected", text);
         return -1;
     }
     snprintf(rule, sizeof(rule), "allow %s", text);
     if (pt_access_parse(rule, r, why, whylen) < 0) {
-        snprintf(why, whylen, "real_ip_from '%s': not an address or CIDR block", text);
+        snprintf(why, whylen, "'%s': not an address or CIDR block", text);
         return -1;
     }
     return 0;
@@ -189,8 +189,20 @@ static int proxy_fail(pt_conn *c, const char *why)
     return -1;
 }
 
+/* proxy_protocol_from: who may name the client in a PROXY header. Unix
+ * socket peers are local (the socket's permissions guard it). */
+static bool proxy_trusted(const pt_conn *c)
+{
+    const pt_access_list *l = c->w->cfg->proxy_from;
+    return !l || c->peer_af == AF_UNIX || pt_access_match(l, c->peer_af, c->peer_addr);
+}
+
 int pt_realip_proxy_read(pt_conn *c)
 {
+    /* refused before a byte is read: anyone else could claim any address */
+    if (!c->proxy_buf && !proxy_trusted(c))
+        return proxy_fail(c, "PROXY protocol header expected from a peer not in "
+                             "proxy_protocol_from");
     if (!c->proxy_buf && !(c->proxy_buf = malloc(PT_PROXY_MAX)))
         return proxy_fail(c, "out of memory for the PROXY protocol header");
     /* Peek first and take only the header's bytes: what follows belongs

@@ -19,7 +19,9 @@ typedef struct pt_realip_cfg {
     size_t header_len;
 } pt_realip_cfg;
 
-/* Parse one real_ip_from entry ("10.0.0.0/8", "::1") into r. 0 or -1 with why. */
+/* Parse one real_ip_from or proxy_protocol_from entry ("10.0.0.0/8",
+ * "::1") into r. 0 or -1 with why (which the caller prefixes with the
+ * setting's name). */
 int pt_realip_parse_from(const char *text, pt_access_rule *r, char *why, size_t whylen);
 
 /* The client named by the header fields called name among h[0..n), read
