@@ -1861,6 +1861,8 @@ static int get_realip(load_ctx *x, const config_setting_t *g, pt_phases *ph)
     if (!(r->header = xstrdup(x, h)))
         return -1;
     r->header_len = strlen(h);
+    /* RFC 7239's list of parameters, not a list of addresses */
+    r->is_forwarded = strcasecmp(h, "Forwarded") == 0;
     if (get_from_list(x, "real_ip_from", fs, up ? &up->from : NULL, &r->from) < 0)
         return -1;
     ph->realip = r;

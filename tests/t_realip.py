@@ -13,7 +13,11 @@ counts by. X-Forwarded-For from a trusted peer (127.0.0.1): the rightmost
 untrusted address, trusted hops skipped, the leftmost when all are trusted,
 IPv6 with a port; $proxy_addr in the access log is the balancer; from an untrusted peer (127.0.0.2) ignored; garbage
 ignored (and logged); a keep-alive connection's next request without the
-header is the peer again; real_ip_header per vhost; configuration errors.
+header is the peer again; real_ip_header per vhost; RFC 7239 Forwarded
+(real_ip_header = "Forwarded": for=, bracketed IPv6, ports, unknown and
+obfuscated nodes stop at the peer); PROXY headers only from peers in
+proxy_protocol_from (by default the top-level real_ip_from); configuration
+errors.
 Nothing asserts on timings."""
 
 import http.client
@@ -386,6 +390,7 @@ locations = (
 );
 vhosts = (
   { names = [ "xri.test" ]; root = "%(base)s"; real_ip_header = "X-Real-IP"; },
+  { names = [ "fwd.test" ]; root = "%(base)s"; real_ip_header = "Forwarded"; },
   { names = [ "*" ]; }
 );
 ''' % {'cgi': cls.cgi, 'base': cls.base}
@@ -482,6 +487,27 @@ vhosts = (
         self.assertEqual(self.addr('203.0.113.70', host='xri.test', name='X-Real-IP'),
                          '203.0.113.70')
         self.assertEqual(self.addr('203.0.113.71', host='xri.test'), '127.0.0.1',
+                         'that vhost does not read X-Forwarded-For')
+
+
+    def test_rfc7239_forwarded(self):
+        def fwd(value, **kw):
+            return self.env(value, host='fwd.test', name='Forwarded', **kw)
+        e = fwd('for="[2001:db8:cafe::17]:4711";proto=https')
+        self.assertEqual((e['REMOTE_ADDR'], e['REMOTE_PORT']), ('2001:db8:cafe::17', '4711'))
+        self.assertEqual(fwd('for=6.6.6.6, for=203.0.113.80;by=10.0.0.1, for=10.1.2.3')
+                         ['REMOTE_ADDR'], '203.0.113.80', 'the rightmost untrusted for=')
+        e = fwd('for="203.0.113.81:_obf"')
+        self.assertEqual((e['REMOTE_ADDR'], e['REMOTE_PORT']), ('203.0.113.81', '0'),
+                         'an obfuscated port is none')
+        # a hop that hides its client: stop there, the peer is kept
+        self.assertEqual(fwd('for=203.0.113.82, for=unknown')['REMOTE_ADDR'], '127.0.0.1')
+        self.assertEqual(fwd('for=203.0.113.83, for=_hidden')['REMOTE_ADDR'], '127.0.0.1')
+        self.assertEqual(fwd('for=2001:db8::1')['REMOTE_ADDR'], '127.0.0.1',
+                         'IPv6 must be bracketed and quoted')
+        # only from a trusted peer, and only the configured field
+        self.assertEqual(fwd('for=203.0.113.84', src='127.0.0.2')['REMOTE_ADDR'], '127.0.0.2')
+        self.assertEqual(self.addr('203.0.113.85', host='fwd.test'), '127.0.0.1',
                          'that vhost does not read X-Forwarded-For')
 
 
