@@ -263,7 +263,7 @@ static auth_rc verdict(pt_conn *c, const pt_auth_cfg *a, int rc, const char *use
 
 static void on_verified(pt_authq_job *j);
 
-static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body, bool may_wait)
+static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body)
 {
     if (!a || !a->realm)
         return AUTH_OK;
@@ -304,9 +304,10 @@ static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body, boo
         set_user(c, user, ulen);
         return AUTH_OK;
     }
-    if (may_wait && pt_htpasswd_is_slow(hash)) {
+    if (pt_htpasswd_is_slow(hash)) {
         /* bcrypt and friends take milliseconds: off the loop, so that the
-         * worker's other clients are not kept waiting */
+         * worker's other clients are not kept waiting (after an internal
+         * redirect too: the caller goes on when the answer comes) */
         if (pt_authq_pending() >= MAX_WAITING) {
             char ctx[1300];
             log_ctx(c, ctx, sizeof(ctx));
@@ -317,6 +318,12 @@ static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body, boo
         }
         pt_authq_job *j = pt_authq_job_new(user, ulen, pw, pwlen, hash, on_verified, c);
         if (j && pt_authq_submit(&c->w->loop, j) == 0) {
+            if (pt_log_level() >= PT_LOG_DEBUG) {
+                char u[300], ctx[1300];
+                pt_escape_log(user, PT_MIN(ulen, (size_t)255), u, sizeof(u));
+                log_ctx(c, ctx, sizeof(ctx));
+                pt_log_debug("password of user \"%s\" handed to the verifying thread, %s", u, ctx);
+            }
             OPENSSL_cleanse(cred, sizeof(cred));
             c->rq->phase_job = j;
             return AUTH_WAIT;
@@ -509,14 +516,15 @@ static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
 
 /* The phases again for the request's new path (its own location's access
  * rules, authentication, return and try_files, as nginx's internal
- * redirects), at most 10 times per request. */
+ * redirects), at most 10 times per request. It may wait for a password
+ * like the first run: every caller passes PT_ROUTE_WAIT on. */
 static pt_route_rc rerun(pt_conn *c, bool has_body, const char *what)
 {
     if (++c->rq->redirects > 10) {
         pt_conn_reject(c, 500, what, has_body);
         return PT_ROUTE_DONE;
     }
-    return pt_router_run(c, has_body, false);
+    return pt_router_run(c, has_body);
 }
 
 /* Is what the path names (beneath c->loc's root or alias) there, as a
@@ -609,7 +617,7 @@ static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
     return PT_ROUTE_CONTINUE;
 }
 
-pt_route_rc pt_router_run(pt_conn *c, bool has_body, bool may_wait)
+pt_route_rc pt_router_run(pt_conn *c, bool has_body)
 {
     c->rq->auth_user_len = 0;
     c->rq->auth_user[0] = '\0';
@@ -636,7 +644,7 @@ pt_route_rc pt_router_run(pt_conn *c, bool has_body, bool may_wait)
         return PT_ROUTE_DONE;
     if (pre->ph.access != loc->ph.access && access_denied(c, pre->ph.access, has_body))
         return PT_ROUTE_DONE;
-    switch (authenticate(c, auth_of(c, pre), has_body, may_wait)) {
+    switch (authenticate(c, auth_of(c, pre), has_body)) {
     case AUTH_DONE:
         return PT_ROUTE_DONE;
     case AUTH_WAIT:
@@ -664,9 +672,11 @@ static void on_verified(pt_authq_job *j)
         pt_htpasswd_remember(j->user, j->ulen, j->pw, j->pwlen, j->hash, c->w->loop.now);
     auth_rc rc = verdict(c, auth_of(c, pre), j->rc, j->user, j->ulen, has_body);
     pt_authq_job_free(j);
-    if (rc == AUTH_OK && after_auth(c, pre, has_body) == PT_ROUTE_CONTINUE)
+    /* the later phases may redirect internally and wait again */
+    pt_route_rc next = rc == AUTH_OK ? after_auth(c, pre, has_body) : PT_ROUTE_DONE;
+    if (next == PT_ROUTE_CONTINUE)
         pt_conn_phases_done(c);
-    else if (c->state != PT_CS_CLOSED)
+    else if (next == PT_ROUTE_DONE && c->state != PT_CS_CLOSED)
         pt_conn_kick(c);
 }
 

@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""t_phases3.py: request phases after an internal redirect, server-level
+rewrites and the cache of verified credentials, over real sockets.
+
+Covered: a bcrypt password met after an internal redirect (try_files, a
+rewrite with "last", a CGI local redirect) is verified by the worker's
+helper thread like one met at once, so the one worker (-w 1) answers
+another client meanwhile: the order is shown by the server's own debug line
+(the password handed to the thread) and the other client's complete answer
+while the first has none; the right password after each kind of redirect
+gets the file. Nothing asserts on timings: waits poll with generous
+timeouts."""
+
+import base64
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import harness  # noqa: E402
+
+HTPASSWD = shutil.which('htpasswd')
+
+
+def basic(user, pw):
+    return 'Basic ' + base64.b64encode(('%s:%s' % (user, pw)).encode()).decode()
+
+
+def send(port, path, headers=()):
+    s = harness.connect(port, timeout=120)
+    hdrs = ''.join('%s: %s\r\n' % kv for kv in headers)
+    s.sendall(('GET %s HTTP/1.1\r\nHost: a\r\n%sConnection: close\r\n\r\n' %
+               (path, hdrs)).encode())
+    return s
+
+
+def get(port, path, headers=()):
+    s = send(port, path, headers)
+    data, _ = harness.recv_until_close(s, 120)
+    s.close()
+    return harness.read_response(data) if data else None
+
+
+def htpasswd(path, user, pw, cost, create=False):
+    subprocess.run([HTPASSWD, '-bB' + ('c' if create else ''), '-C', str(cost), path, user, pw],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@unittest.skipUnless(HTPASSWD, 'needs htpasswd (apache2-utils)')
+class SlowHashAfterRedirect(unittest.TestCase):
+    """/slow/ asks for a password; /tf/ (try_files), /rw/ (rewrite last)
+    and a CGI's local redirect lead there internally."""
+
+    HANDED = r'password of user "%s" handed to the verifying thread'
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-phases3-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        ht = os.path.join(cls.base, 'htpasswd')
+        # cost 14: the better part of a second of CPU, so the order shown
+        # below holds with a wide margin on a loaded machine
+        htpasswd(ht, 'slow', 'pw-slow', 14, create=True)
+        for u in ('r1', 'r2', 'r3'):
+            htpasswd(ht, u, 'pw-' + u, 5)  # bcrypt is always handed to the thread
+        cgi = os.path.join(cls.base, 'cgi')
+        os.mkdir(cgi)
+        with open(os.path.join(cgi, 'to-slow.cgi'), 'w') as f:
+            f.write('#!/bin/sh\nprintf "Location: /slow/f.txt\\n\\n"\n')
+        os.chmod(os.path.join(cgi, 'to-slow.cgi'), 0o755)
+        conf = '''
+log_level = "debug";
+locations = (
+  { prefix = "/slow/"; auth_basic = "S"; auth_basic_user_file = "%(ht)s"; },
+  { prefix = "/tf/"; try_files = [ "$uri", "/slow/f.txt" ]; },
+  { prefix = "/rw/"; rewrite = [ "^/rw/(.*)$ /slow/$1 last" ]; },
+  { prefix = "/cgi-bin/"; handler = "cgi"; dir = "%(cgi)s"; }
+);
+''' % {'ht': ht, 'cgi': cgi}
+        harness.start_class_server(cls, conf=conf, workers=1)
+        cls.srv.write_file('slow/f.txt', 'slow secret\n')
+        cls.srv.write_file('pub.txt', 'public\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def handed(self, user):
+        return len(re.findall(self.HANDED % user, self.srv.stderr_text()))
+
+    def other_client_first(self, path):
+        for attempt in range(3):
+            before = self.handed('slow')
+            # a wrong password: never cached, so every attempt verifies anew
+            a = send(self.port, path, [('Authorization', basic('slow', 'wrong%d' % attempt))])
+            # ordering: the worker has read A and handed its password over;
+            # a worker verifying in its loop never says so (and answers
+            # nobody until it is done)
+            ok = harness.Server.wait_for(lambda: self.handed('slow') > before, 60)
+            self.assertTrue(ok, 'the password after %s was not verified off the loop: %s'
+                            % (path, self.srv.stderr_text()[-1500:]))
+            r = get(self.port, '/pub.txt')
+            self.assertEqual((r.status, r.body), (200, b'public\n'))
+            a.setblocking(False)
+            try:
+                early = a.recv(1)
+            except BlockingIOError:
+                early = b''
+            a.setblocking(True)
+            a.settimeout(120)
+            data, _ = harness.recv_until_close(a, 120)
+            a.close()
+            self.assertTrue((early + data).startswith(b'HTTP/1.1 401'), (early + data)[:300])
+            if early == b'':
+                return
+        self.fail('after %s, A was answered before B three times' % path)
+
+    def test_try_files_redirect_verifies_off_the_loop(self):
+        self.other_client_first('/tf/missing')
+
+    def test_rewrite_last_verifies_off_the_loop(self):
+        self.other_client_first('/rw/f.txt')
+
+    def test_cgi_local_redirect_verifies_off_the_loop(self):
+        self.other_client_first('/cgi-bin/to-slow.cgi')
+
+    def test_right_password_after_each_redirect(self):
+        for user, path in (('r1', '/tf/missing'), ('r2', '/rw/f.txt'),
+                           ('r3', '/cgi-bin/to-slow.cgi')):
+            r = get(self.port, path, [('Authorization', basic(user, 'pw-' + user))])
+            self.assertEqual((r.status, r.body), (200, b'slow secret\n'), path)
+            self.assertEqual(self.handed(user), 1, 'verified by the thread once: ' + user)
+            # and without a password: the challenge, after the redirect too
+            r = get(self.port, path)
+            self.assertEqual(r.status, 401, path)
+            self.assertTrue(r.header('WWW-Authenticate'))
+
+
+if __name__ == '__main__':
+    harness.main()
