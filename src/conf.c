@@ -281,6 +281,7 @@ static const key_spec vhost_keys[] = {
     {"precompressed", K_BOOL, NULL},
     {"access_log", K_STR, NULL},
     {"locations", K_LIST, location_keys},
+    {"rewrite", K_STRS, NULL}, /* server-level (router.c) */
     PHASE_KEYS REALIP_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -325,6 +326,7 @@ static const key_spec top_keys[] = {
     {"backends", K_LIST, backend_keys},
     {"proxy_protocol", K_STRS, NULL},
     {"proxy_protocol_from", K_STRS, NULL},
+    {"rewrite", K_STRS, NULL}, /* server-level (router.c), inherited by vhosts */
     PHASE_KEYS REALIP_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -1691,7 +1693,16 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
 /* ------------------------------------------------- router phase settings */
 
 /* An object pt_phases points to: kept by the config, freed with it. */
-typedef enum { PH_ACCESS, PH_AUTH, PH_RETURN, PH_REALIP, PH_TRY, PH_ERRP, PH_HDR } phase_kind;
+typedef enum {
+    PH_ACCESS,
+    PH_AUTH,
+    PH_RETURN,
+    PH_REALIP,
+    PH_TRY,
+    PH_ERRP,
+    PH_HDR,
+    PH_REWRITE
+} phase_kind;
 struct pt_phase_obj {
     phase_kind kind;
     void *p;
@@ -1737,6 +1748,8 @@ static void free_phase_objs(pt_config *c)
             pt_phases_errpage_free(o->p);
         } else if (o->kind == PH_HDR) {
             pt_phases_headers_free(o->p);
+        } else if (o->kind == PH_REWRITE) {
+            pt_rewrites_free(o->p);
         } else {
             pt_return_cfg *r = o->p;
             free(r->text);
@@ -2117,6 +2130,37 @@ static int get_alias(load_ctx *x, const config_setting_t *g, pt_location *l)
     return 0;
 }
 
+/* The rules of a "rewrite" list (one string: one rule) into rw. */
+static int get_rewrite_rules(load_ctx *x, const config_setting_t *s, pt_rewrites *rw)
+{
+    bool scalar = config_setting_type(s) == CONFIG_TYPE_STRING;
+    unsigned n = scalar ? 1 : (unsigned)config_setting_length(s);
+    char why[700];
+    if (!(rw->rules = xcalloc(x, n ? n : 1, sizeof(*rw->rules))))
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        const config_setting_t *el = scalar ? s : config_setting_get_elem(s, i);
+        if (pt_rewrite_parse(config_setting_get_string(el), &rw->rules[i], why, sizeof(why)) < 0)
+            return fail_at(x, el, "%s", why);
+        rw->n++;
+    }
+    return 0;
+}
+
+/* Server-level rewrites of g (the top level or a vhost) over what ph
+ * inherited: run before the location is chosen (router.c). */
+static int get_server_rewrites(load_ctx *x, const config_setting_t *g, pt_phases *ph)
+{
+    const config_setting_t *s = member(g, "rewrite");
+    if (!s)
+        return 0;
+    pt_rewrites *rw = phase_obj(x, PH_REWRITE, sizeof(*rw));
+    if (!rw || get_rewrite_rules(x, s, rw) < 0)
+        return -1;
+    ph->srv_rewrites = rw->n ? rw : NULL; /* "rewrite = []" turns inherited ones off */
+    return 0;
+}
+
 /* regex, iregex, stop and rewrite (locate.c, rewrite.c): a pattern
  * compiled once, here; its errors name the offset PCRE2 stopped at */
 static int get_regex_keys(load_ctx *x, const config_setting_t *g, const config_setting_t *ps,
@@ -2133,17 +2177,9 @@ static int get_regex_keys(load_ctx *x, const config_setting_t *g, const config_s
         l->stop = config_setting_get_bool(s);
     }
     if ((s = member(g, "rewrite"))) {
-        unsigned n = (unsigned)config_setting_length(s);
         if (!(l->rewrites = xcalloc(x, 1, sizeof(*l->rewrites))) ||
-            !(l->rewrites->rules = xcalloc(x, n ? n : 1, sizeof(*l->rewrites->rules))))
+            get_rewrite_rules(x, s, l->rewrites) < 0)
             return -1;
-        for (unsigned i = 0; i < n; i++) {
-            const config_setting_t *el = config_setting_get_elem(s, i);
-            if (pt_rewrite_parse(config_setting_get_string(el), &l->rewrites->rules[i], why,
-                                 sizeof(why)) < 0)
-                return fail_at(x, el, "%s", why);
-            l->rewrites->n++;
-        }
     }
     /* "return 301 /new/$1": the groups must be the location's own */
     if (l->ph.ret_own && l->ph.ret->text &&
@@ -2741,7 +2777,8 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
     }
     if (get_limits(x, g, &vd.limit_conn, &vd.limit_req) < 0)
         return -1;
-    if (get_phases(x, g, false, &vd.ph) < 0 || get_realip(x, g, &vd.ph) < 0)
+    if (get_phases(x, g, false, &vd.ph) < 0 || get_realip(x, g, &vd.ph) < 0 ||
+        get_server_rewrites(x, g, &vd.ph) < 0)
         return -1;
     v->ph = vd.ph;
     s = member(g, "locations");
@@ -2946,7 +2983,7 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     if (get_limits(x, root, &d->limit_conn, &d->limit_req) < 0)
         return -1;
     if (get_phases(x, root, false, &d->ph) < 0 || get_realip(x, root, &d->ph) < 0 ||
-        get_proxy_from(x, root, &d->ph) < 0)
+        get_proxy_from(x, root, &d->ph) < 0 || get_server_rewrites(x, root, &d->ph) < 0)
         return -1;
     d->locations = member(root, "locations");
     if ((s = member(root, "cgi_interpreters")) &&

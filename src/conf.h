@@ -156,6 +156,9 @@ typedef struct pt_phases {
     const struct pt_try_files *try_files;
     const struct pt_error_pages *error_pages;
     const struct pt_add_headers *add_headers;
+    /* "rewrite" at the top level or in a vhost (rewrite.h), run before the
+     * location is chosen; NULL: none. Not a location's own (pt_location). */
+    const struct pt_rewrites *srv_rewrites;
 } pt_phases;
 /* Compression on the fly (zresp.c, portico.conf(5) COMPRESSION): set at the
  * top level, in a vhost or a location, each inheriting from the one above. */

@@ -617,19 +617,47 @@ static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
     return PT_ROUTE_CONTINUE;
 }
 
+/* An ACME http-01 challenge (RFC 8555 §8.3): answered before any other
+ * phase, since the CA must reach the token whatever the rules say. */
+static bool is_acme(const pt_conn *c)
+{
+    return c->w->cfg->acme_any && c->path_len > sizeof(PT_ACME_CHALLENGE_PREFIX) - 1 &&
+           memcmp(c->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0;
+}
+
+/* The vhost's (or top level's) rewrites, once per request on the URI the
+ * client sent, as nginx's server-level rewrites; the location is chosen
+ * again for the new path (pt_conn_reroute). */
+static pt_route_rc server_rewrite(pt_conn *c, bool has_body)
+{
+    char buf[4096];
+    int st = 0;
+    switch (pt_rewrite_server(c, c->vhost->ph.srv_rewrites, buf, sizeof(buf), &st)) {
+    case PT_RWR_REDIRECT:
+        answer(c, st, has_body, "Location", buf, strlen(buf), NULL, NULL, 0);
+        return PT_ROUTE_DONE;
+    case PT_RWR_ERROR:
+        pt_conn_reject(c, 500, "rewrite: invalid or too long a URI", has_body);
+        return PT_ROUTE_DONE;
+    default:
+        return PT_ROUTE_CONTINUE;
+    }
+}
+
 pt_route_rc pt_router_run(pt_conn *c, bool has_body)
 {
     c->rq->auth_user_len = 0;
     c->rq->auth_user[0] = '\0';
     /* first: every later phase, log line and limit sees the real client */
     pt_realip_request(c);
+    /* internal redirects (redirects > 0) do not meet them again */
+    if (c->vhost && c->vhost->ph.srv_rewrites && c->rq->redirects == 0 && !is_acme(c) &&
+        server_rewrite(c, has_body) == PT_ROUTE_DONE)
+        return PT_ROUTE_DONE;
     const pt_location *loc = c->loc;
     if (!c->vhost || !loc)
         return PT_ROUTE_CONTINUE;
-    /* ACME http-01 (RFC 8555 §8.3) before any other phase: the CA must
-     * reach the token for any vhost, whatever access rules say */
-    if (c->w->cfg->acme_any && c->path_len > sizeof(PT_ACME_CHALLENGE_PREFIX) - 1 &&
-        memcmp(c->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0) {
+    if (is_acme(c)) {
         char ka[512];
         ssize_t n = pt_acme_challenge(c->w->cfg, c->path, c->path_len, ka, sizeof(ka));
         if (n < 0)

@@ -141,5 +141,90 @@ locations = (
             self.assertTrue(r.header('WWW-Authenticate'))
 
 
+
+class ServerRewrite(unittest.TestCase):
+    """rewrite at the top level (inherited by vhosts) and in a vhost, run
+    before the location is chosen."""
+
+    @classmethod
+    def setUpClass(cls):
+        conf = '''
+rewrite = [ "^/old/(.*)$ /new/$1 permanent", "^/top/(.*)$ /t/$1 last",
+            "^/sneak/(.*)$ /private/$1 last", "^/ext/(.*)$ https://example.org/$1" ];
+locations = (
+  { prefix = "/t/"; return = "200 top $uri $request_uri"; },
+  { prefix = "/private/"; access = [ "deny all" ]; },
+  { prefix = "/tf/"; try_files = [ "$uri", "/old/fallback.txt" ]; }
+);
+vhosts = (
+  { names = [ "v.test" ];
+    rewrite = [ "^/a/(.*)$ /b/$1", "^/b/(.*)$ /c/$1 last", "^/c/(.*)$ /never/$1" ];
+    locations = ( { prefix = "/c/"; return = "200 c $uri $request_uri"; },
+                  { regex = "^/never/"; return = "200 never"; } ); },
+  { names = [ "off.test" ]; rewrite = [ ]; },
+  { names = [ "*" ]; }
+);
+'''
+        harness.start_class_server(cls, conf=conf)
+        cls.srv.write_file('old/fallback.txt', 'fallback\n')
+        cls.srv.write_file('old/x.txt', 'old x\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def req(self, target, host='a.test'):
+        s = harness.connect(self.port, timeout=30)
+        s.sendall(('GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' %
+                   (target, host)).encode())
+        data, _ = harness.recv_until_close(s, 30)
+        s.close()
+        return harness.read_response(data)
+
+    def test_redirects_keep_the_query(self):
+        r = self.req('/old/x.txt?q=1')
+        self.assertEqual((r.status, r.header('Location')), (301, '/new/x.txt?q=1'))
+        r = self.req('/ext/p')
+        self.assertEqual((r.status, r.header('Location')), (302, 'https://example.org/p'))
+
+    def test_location_chosen_after_the_rewrite(self):
+        # /top/ has no location of its own: the rewritten path's is used
+        r = self.req('/top/y')
+        self.assertEqual((r.status, r.body), (200, b'top /t/y /top/y\n'))
+
+    def test_new_location_phases_apply(self):
+        self.assertEqual(self.req('/sneak/f.txt').status, 403)
+
+    def test_vhost_rules_chain_until_last(self):
+        r = self.req('/a/z', host='v.test')
+        self.assertEqual((r.status, r.body), (200, b'c /c/z /a/z\n'))
+        # the vhost's own list replaces the top level's
+        self.assertEqual(self.req('/old/x.txt', host='v.test').status, 200)
+
+    def test_empty_list_turns_inherited_rules_off(self):
+        r = self.req('/old/x.txt', host='off.test')
+        self.assertEqual((r.status, r.body), (200, b'old x\n'))
+
+    def test_not_again_after_an_internal_redirect(self):
+        # try_files falls back to /old/fallback.txt: served, not redirected
+        r = self.req('/tf/missing')
+        self.assertEqual((r.status, r.body), (200, b'fallback\n'))
+
+    def test_errors_name_the_line(self):
+        d = tempfile.mkdtemp(prefix='portico-phases3-')
+        self.addCleanup(shutil.rmtree, d, True)
+        p = os.path.join(d, 'p.conf')
+        for conf, needle in (
+                ('rewrite = [\n "^/(x /y" ];\n', 'p.conf:3: rewrite:'),
+                ('vhosts = ( { names = [ "a" ];\n rewrite = "^/x y"; } );\n',
+                 "p.conf:3: rewrite '^/x y': the replacement must start with '/'")):
+            with open(p, 'w') as f:
+                f.write(harness.root_user('root = "%s";\n%s' % (d, conf)))
+            r = subprocess.run([harness.PORTICO, '-t', '-c', p], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(needle, r.stdout.decode())
+
+
 if __name__ == '__main__':
     harness.main()
