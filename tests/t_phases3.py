@@ -8,7 +8,8 @@ helper thread like one met at once, so the one worker (-w 1) answers
 another client meanwhile: the order is shown by the server's own debug line
 (the password handed to the thread) and the other client's complete answer
 while the first has none; the right password after each kind of redirect
-gets the file. Nothing asserts on timings: waits poll with generous
+gets the file; the verifying thread runs 10 nicer than the loop, under SCHED_BATCH
+(the loop has the CPU first). Nothing asserts on timings: waits poll with generous
 timeouts."""
 
 import base64
@@ -128,6 +129,23 @@ locations = (
 
     def test_cgi_local_redirect_verifies_off_the_loop(self):
         self.other_client_first('/cgi-bin/to-slow.cgi')
+
+    def test_verifying_thread_yields_to_the_loop(self):
+        # after a verification the worker has its verifying thread, which
+        # runs 10 nicer than the loop under SCHED_BATCH: the loop has the CPU first
+        r = get(self.port, '/slow/f.txt', [('Authorization', basic('slow', 'nice'))])
+        self.assertEqual(r.status, 401)
+        threads = []
+        for pid in self.srv.worker_pids():
+            for tid in sorted(os.listdir('/proc/%d/task' % pid), key=lambda t: t != str(pid)):
+                with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
+                    st = f.read().rsplit(')', 1)[1].split()
+                # fields after "comm": nice is the 19th of stat, policy the 41st
+                threads.append((int(st[19 - 3]), int(st[41 - 3])))
+        loop = threads[0]  # the worker's main thread (its tid is its pid): the loop
+        self.assertEqual(loop[1], 0, 'the loop stays SCHED_OTHER: %r' % threads)
+        self.assertIn((min(loop[0] + 10, 19), 3), threads,
+                      'no thread 10 nicer than the loop, SCHED_BATCH: %r' % threads)
 
     def test_right_password_after_each_redirect(self):
         for user, path in (('r1', '/tf/missing'), ('r2', '/rw/f.txt'),
