@@ -263,17 +263,10 @@ static auth_rc verdict(pt_conn *c, const pt_auth_cfg *a, int rc, const char *use
 
 static void on_verified(pt_authq_job *j);
 
-static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body)
+/* user:password (len bytes in cred) against a's file */
+static auth_rc check_credentials(pt_conn *c, const pt_auth_cfg *a, bool has_body,
+                                 const unsigned char *cred, size_t len)
 {
-    if (!a || !a->realm)
-        return AUTH_OK;
-    unsigned char cred[1024];
-    size_t len = 0;
-    if (!basic_credentials(c, cred, sizeof(cred), &len)) {
-        /* no credentials is the normal first step of a login: not logged */
-        challenge(c, a, has_body);
-        return AUTH_DONE;
-    }
     const unsigned char *colon = memchr(cred, ':', len);
     if (!colon) {
         log_failure(c, "malformed Basic credentials");
@@ -324,7 +317,6 @@ static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body)
                 log_ctx(c, ctx, sizeof(ctx));
                 pt_log_debug("password of user \"%s\" handed to the verifying thread, %s", u, ctx);
             }
-            OPENSSL_cleanse(cred, sizeof(cred));
             c->rq->phase_job = j;
             return AUTH_WAIT;
         }
@@ -334,9 +326,26 @@ static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body)
     int rc = pt_htpasswd_verify(hash, pw, pwlen);
     if (rc == 1)
         pt_htpasswd_remember(user, ulen, pw, pwlen, hash, now);
-    auth_rc v = verdict(c, a, rc, user, ulen, has_body); /* user lies in cred */
-    OPENSSL_cleanse(cred, sizeof(cred));
-    return v;
+    return verdict(c, a, rc, user, ulen, has_body);
+}
+
+static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body)
+{
+    if (!a || !a->realm)
+        return AUTH_OK;
+    unsigned char cred[1024];
+    size_t len = 0;
+    if (!basic_credentials(c, cred, sizeof(cred), &len)) {
+        /* no credentials is the normal first step of a login: not logged
+         * (what a malformed token decoded to is wiped) */
+        OPENSSL_cleanse(cred, sizeof(cred));
+        challenge(c, a, has_body);
+        return AUTH_DONE;
+    }
+    auth_rc rc = check_credentials(c, a, has_body, cred, len);
+    /* the password leaves no copy on the stack, whatever the answer */
+    OPENSSL_cleanse(cred, len);
+    return rc;
 }
 
 /* -------------------------------------------------------------- return */
