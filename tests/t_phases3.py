@@ -8,7 +8,8 @@ helper thread like one met at once, so the one worker (-w 1) answers
 another client meanwhile: the order is shown by the server's own debug line
 (the password handed to the thread) and the other client's complete answer
 while the first has none; the right password after each kind of redirect
-gets the file; the verifying thread runs 10 nicer than the loop, under SCHED_BATCH
+gets the file; verified credentials remembered, and a password changed in
+the file refused as soon as the file is read again; the verifying thread runs 10 nicer than the loop, under SCHED_BATCH
 (the loop has the CPU first). Nothing asserts on timings: waits poll with generous
 timeouts."""
 
@@ -158,6 +159,52 @@ locations = (
             self.assertEqual(r.status, 401, path)
             self.assertTrue(r.header('WWW-Authenticate'))
 
+
+
+@unittest.skipUnless(HTPASSWD, 'needs htpasswd (apache2-utils)')
+class RememberedCredentials(unittest.TestCase):
+    """Verified credentials are remembered by the worker (bcrypt once per
+    user and password), under a key that includes the stored hash: a
+    password changed in the file is refused as soon as the file is read
+    again, though the old one was remembered."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-phases3-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, True)
+        cls.ht = os.path.join(cls.base, 'htpasswd')
+        htpasswd(cls.ht, 'ann', 'old-pw', 5, create=True)
+        htpasswd(cls.ht, 'bob', 'bob-pw', 5)
+        conf = ('log_level = "debug";\nlocations = ( { prefix = "/p/"; auth_basic = "P"; '
+                'auth_basic_user_file = "%s"; } );\n' % cls.ht)
+        harness.start_class_server(cls, conf=conf, workers=1)
+        cls.srv.write_file('p/f.txt', 'private\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def status(self, user, pw):
+        return get(self.port, '/p/f.txt', [('Authorization', basic(user, pw))]).status
+
+    def handed(self, user):
+        return len(re.findall(r'password of user "%s" handed to the verifying thread' % user,
+                              self.srv.stderr_text()))
+
+    def test_changed_password_refused_once_the_file_is_read(self):
+        self.assertEqual([self.status('ann', 'old-pw') for _ in range(3)], [200] * 3)
+        self.assertEqual(self.handed('ann'), 1, 'bcrypt once, then remembered')
+        tmp = self.ht + '.new'
+        htpasswd(tmp, 'ann', 'new-pw', 5, create=True)
+        htpasswd(tmp, 'bob', 'bob-pw', 5)
+        os.rename(tmp, self.ht)
+        # the file is looked at at most once a second: poll until the new
+        # password is taken, then the remembered old one must be refused
+        ok = harness.Server.wait_for(lambda: self.status('ann', 'new-pw') == 200, 30)
+        self.assertTrue(ok, 'the new password never took effect')
+        self.assertEqual(self.status('ann', 'old-pw'), 401,
+                         'a remembered password outlived its change in the file')
+        self.assertEqual(self.status('ann', 'new-pw'), 200)
 
 
 class ServerRewrite(unittest.TestCase):
