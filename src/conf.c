@@ -327,6 +327,8 @@ static const key_spec top_keys[] = {
     {"proxy_protocol", K_STRS, NULL},
     {"proxy_protocol_from", K_STRS, NULL},
     {"rewrite", K_STRS, NULL}, /* server-level (router.c), inherited by vhosts */
+    {"regex_match_limit", K_INT, NULL},
+    {"regex_depth_limit", K_INT, NULL},
     PHASE_KEYS REALIP_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -2912,6 +2914,13 @@ static int build_misc(load_ctx *x, const config_setting_t *root)
         w = n > 0 ? PT_MIN(n, 1024) : 1;
     }
     c->workers = (int)w;
+    /* PCRE2's limits for every regex match (regex.c): what a path may cost */
+    long long ml = PT_REGEX_MATCH_LIMIT, dl = PT_REGEX_DEPTH_LIMIT;
+    if (((s = member(root, "regex_match_limit")) && get_int(x, s, 100, 100000000, &ml) < 0) ||
+        ((s = member(root, "regex_depth_limit")) && get_int(x, s, 10, 10000000, &dl) < 0))
+        return -1;
+    c->regex_match_limit = (uint32_t)ml;
+    c->regex_depth_limit = (uint32_t)dl;
     if ((s = member(root, "user")) && !(c->user = xstrdup(x, config_setting_get_string(s))))
         return -1;
     if ((s = member(root, "group")) && !(c->group = xstrdup(x, config_setting_get_string(s))))

@@ -354,6 +354,8 @@ typedef struct pt_config {
     /* proxy_protocol_from (or the top-level real_ip_from): peers allowed
      * to send a PROXY header; NULL: any peer */
     const pt_access_list *proxy_from;
+    /* regex_match_limit, regex_depth_limit: PCRE2's, for every match */
+    uint32_t regex_match_limit, regex_depth_limit;
     pt_fcache_cfg open_file_cache;
     pt_vhost *vhosts; /* at least one; exactly one is_default */
     size_t nvhosts;

@@ -10,7 +10,10 @@ another client meanwhile: the order is shown by the server's own debug line
 while the first has none; the right password after each kind of redirect
 gets the file; verified credentials remembered, and a password changed in
 the file refused as soon as the file is read again; the verifying thread runs 10 nicer than the loop, under SCHED_BATCH
-(the loop has the CPU first). Nothing asserts on timings: waits poll with generous
+(the loop has the CPU first); server-level rewrites (top level and vhost,
+before the location is chosen, once per request); regex_match_limit and
+regex_depth_limit, and the once-a-second throttle of the limit's log line.
+Nothing asserts on timings: waits poll with generous
 timeouts."""
 
 import base64
@@ -283,6 +286,77 @@ vhosts = (
                 ('rewrite = [\n "^/(x /y" ];\n', 'p.conf:3: rewrite:'),
                 ('vhosts = ( { names = [ "a" ];\n rewrite = "^/x y"; } );\n',
                  "p.conf:3: rewrite '^/x y': the replacement must start with '/'")):
+            with open(p, 'w') as f:
+                f.write(harness.root_user('root = "%s";\n%s' % (d, conf)))
+            r = subprocess.run([harness.PORTICO, '-t', '-c', p], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(needle, r.stdout.decode())
+
+
+
+class RegexLimits(unittest.TestCase):
+    """regex_match_limit: a match that needs more steps gives up (a
+    non-match, logged); the log line comes at most once a second, the next
+    one saying that more were not logged."""
+
+    @classmethod
+    def setUpClass(cls):
+        conf = '''
+regex_match_limit = 1000;
+locations = (
+  { regex = "^/m/(?:a|aa)+z|^/m/"; return = "200 matched"; },
+  { regex = "^/evil/(a|aa)+$"; return = "200 evil"; }
+);
+'''
+        harness.start_class_server(cls, conf=conf)
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def test_lower_match_limit_gives_up(self):
+        # a few thousand steps: a match under the default 100000 (unit test)
+        line = r"regex '\^/m/[^']*' gave up on a path of 19 bytes"
+
+        def gave_up():
+            # the line may wait for the once-a-second throttle (another test)
+            self.assertEqual(get(self.port, '/m/' + 'a' * 16).status, 404,
+                             'the regex gave up: no location')
+            return re.search(line, self.srv.stderr_text())
+        self.assertTrue(harness.Server.wait_for(gave_up, 60, interval=0.3),
+                        self.srv.stderr_text()[-2000:])
+        self.assertEqual(get(self.port, '/m/a').status, 200, 'an easy path still matches')
+
+    def test_limit_log_line_at_most_once_a_second(self):
+        evil = '/evil/' + 'a' * 60 + 'b'
+        line = r"regex '\^/evil/\(a\|aa\)\+\$' gave up"
+        n = 50
+        s = harness.connect(self.port, timeout=60)
+        s.sendall(('GET %s HTTP/1.1\r\nHost: a\r\n\r\n' % evil).encode() * n)
+        rs = harness.send_recv_responses(s, n)
+        s.close()
+        self.assertEqual([r.status for r in rs], [404] * n)
+        self.assertTrue(self.srv.wait_for_log(line))
+        logged = len(re.findall(line, self.srv.stderr_text()))
+        # 50 hits logged once a second would take 49 seconds: far fewer lines
+        self.assertLess(logged, n // 2, 'not throttled: %d lines' % logged)
+        # a later hit, a second on, says that some were not logged
+        more = line + r"[^\n]*, and more since the last line"
+
+        def hit_and_look():
+            get(self.port, evil)
+            return re.search(more, self.srv.stderr_text())
+        self.assertTrue(harness.Server.wait_for(hit_and_look, 60, interval=0.3),
+                        self.srv.stderr_text()[-2000:])
+
+    def test_errors_name_the_line(self):
+        d = tempfile.mkdtemp(prefix='portico-phases3-')
+        self.addCleanup(shutil.rmtree, d, True)
+        p = os.path.join(d, 'p.conf')
+        for conf, needle in (
+                ('regex_match_limit = 5;\n', "p.conf:2: 'regex_match_limit' must be between 100"),
+                ('regex_depth_limit = 0;\n', "p.conf:2: 'regex_depth_limit' must be between 10")):
             with open(p, 'w') as f:
                 f.write(harness.root_user('root = "%s";\n%s' % (d, conf)))
             r = subprocess.run([harness.PORTICO, '-t', '-c', p], stdout=subprocess.PIPE,
