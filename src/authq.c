@@ -10,10 +10,12 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static struct {
@@ -72,6 +74,18 @@ void pt_authq_job_free(pt_authq_job *j)
 static void *run(void *arg)
 {
     (void)arg;
+    /* The loop comes first: when both want the CPU (one worker per core),
+     * verifications get what it leaves, so a password guesser slows
+     * logins, not the worker's other clients. Linux's nice is per thread;
+     * SCHED_BATCH keeps the thread from preempting the loop on wake-up. */
+    struct sched_param sp = {.sched_priority = 0};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    id_t tid = (id_t)gettid();
+    errno = 0;
+    int prio = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0 && setpriority(PRIO_PROCESS, tid, PT_MIN(prio + 10, 19)) < 0) {
+        /* not fatal: the thread only competes as an equal */
+    }
     for (;;) {
         pthread_mutex_lock(&Q.mu);
         while (!Q.todo)

@@ -296,6 +296,7 @@ static const key_spec vhost_keys[] = {
     {"precompressed", K_BOOL, NULL},
     {"access_log", K_STR, NULL},
     {"locations", K_LIST, location_keys},
+    {"rewrite", K_STRS, NULL}, /* server-level (router.c) */
     PHASE_KEYS REALIP_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -343,6 +344,10 @@ static const key_spec top_keys[] = {
     {"cache_max_size", K_SIZE, NULL},
     {"cache_entries", K_INT, NULL},
     {"cache_zones", K_LIST, cache_zone_keys},
+    {"proxy_protocol_from", K_STRS, NULL},
+    {"rewrite", K_STRS, NULL}, /* server-level (router.c), inherited by vhosts */
+    {"regex_match_limit", K_INT, NULL},
+    {"regex_depth_limit", K_INT, NULL},
     PHASE_KEYS REALIP_KEYS COMPRESS_KEYS CACHE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -1710,7 +1715,16 @@ static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler
 /* ------------------------------------------------- router phase settings */
 
 /* An object pt_phases points to: kept by the config, freed with it. */
-typedef enum { PH_ACCESS, PH_AUTH, PH_RETURN, PH_REALIP, PH_TRY, PH_ERRP, PH_HDR } phase_kind;
+typedef enum {
+    PH_ACCESS,
+    PH_AUTH,
+    PH_RETURN,
+    PH_REALIP,
+    PH_TRY,
+    PH_ERRP,
+    PH_HDR,
+    PH_REWRITE
+} phase_kind;
 struct pt_phase_obj {
     phase_kind kind;
     void *p;
@@ -1756,6 +1770,8 @@ static void free_phase_objs(pt_config *c)
             pt_phases_errpage_free(o->p);
         } else if (o->kind == PH_HDR) {
             pt_phases_headers_free(o->p);
+        } else if (o->kind == PH_REWRITE) {
+            pt_rewrites_free(o->p);
         } else {
             pt_return_cfg *r = o->p;
             free(r->text);
@@ -1827,6 +1843,36 @@ static int get_auth(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phas
     return 0;
 }
 
+/* A list of trusted peers (addresses, CIDR blocks) from fs, else a copy of
+ * up's, into out. */
+static int get_from_list(load_ctx *x, const char *name, const config_setting_t *fs,
+                         const pt_access_list *up, pt_access_list *out)
+{
+    /* one string is a list of one, as for every array of strings */
+    bool scalar = fs && config_setting_type(fs) == CONFIG_TYPE_STRING;
+    size_t n = !fs ? up->n : scalar ? 1 : (size_t)config_setting_length(fs);
+    char where[PATH_MAX + 64], why[256];
+    if (!(out->rules = xcalloc(x, n + 1, sizeof(*out->rules))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        pt_access_rule *e = &out->rules[out->n];
+        const config_setting_t *el = !fs      ? NULL
+                                     : scalar ? fs
+                                              : config_setting_get_elem(fs, (unsigned)i);
+        const char *t = fs ? config_setting_get_string(el) : up->rules[i].text;
+        if (pt_realip_parse_from(t, e, why, sizeof(why)) < 0)
+            return fail_at(x, el, "%s %s", name, why);
+        out->n++;
+        if (fs)
+            origin(x, el, where, sizeof(where));
+        else
+            snprintf(where, sizeof(where), "%s", up->rules[i].where);
+        if (!(e->text = xstrdup(x, t)) || !(e->where = xstrdup(x, where)))
+            return -1;
+    }
+    return 0;
+}
+
 /* real_ip_from and real_ip_header of g (the top level or a vhost) over
  * what ph inherited; a header without trusted peers is an error, since it
  * would do nothing */
@@ -1850,25 +1896,34 @@ static int get_realip(load_ctx *x, const config_setting_t *g, pt_phases *ph)
     if (!(r->header = xstrdup(x, h)))
         return -1;
     r->header_len = strlen(h);
-    size_t n = fs ? (size_t)config_setting_length(fs) : up->from.n;
-    char where[PATH_MAX + 64], why[256];
-    if (!(r->from.rules = xcalloc(x, n + 1, sizeof(*r->from.rules))))
+    /* RFC 7239's list of parameters, not a list of addresses */
+    r->is_forwarded = strcasecmp(h, "Forwarded") == 0;
+    if (get_from_list(x, "real_ip_from", fs, up ? &up->from : NULL, &r->from) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        pt_access_rule *e = &r->from.rules[r->from.n];
-        const char *t = fs ? config_setting_get_string(config_setting_get_elem(fs, (unsigned)i))
-                           : up->from.rules[i].text;
-        if (pt_realip_parse_from(t, e, why, sizeof(why)) < 0)
-            return fail_at(x, config_setting_get_elem(fs, (unsigned)i), "%s", why);
-        r->from.n++;
-        if (fs)
-            origin(x, config_setting_get_elem(fs, (unsigned)i), where, sizeof(where));
-        else
-            snprintf(where, sizeof(where), "%s", up->from.rules[i].where);
-        if (!(e->text = xstrdup(x, t)) || !(e->where = xstrdup(x, where)))
-            return -1;
-    }
     ph->realip = r;
+    return 0;
+}
+
+/* proxy_protocol_from: the peers whose PROXY headers are believed; by
+ * default the top level's real_ip_from (the balancers trusted to name the
+ * client in a header are the ones to trust in a PROXY header), else any. */
+static int get_proxy_from(load_ctx *x, const config_setting_t *root, const pt_phases *top)
+{
+    const config_setting_t *fs = member(root, "proxy_protocol_from");
+    if (!fs) {
+        x->c->proxy_from = top->realip ? &top->realip->from : NULL;
+        return 0;
+    }
+    if (!member(root, "proxy_protocol"))
+        return fail_at(x, fs, "proxy_protocol_from needs proxy_protocol (the listeners)");
+    if (config_setting_type(fs) != CONFIG_TYPE_STRING && config_setting_length(fs) == 0)
+        return fail_at(x, fs,
+                       "proxy_protocol_from must not be empty (it would refuse every "
+                       "connection)");
+    pt_realip_cfg *r = phase_obj(x, PH_REALIP, sizeof(*r));
+    if (!r || get_from_list(x, "proxy_protocol_from", fs, NULL, &r->from) < 0)
+        return -1;
+    x->c->proxy_from = &r->from;
     return 0;
 }
 
@@ -2303,6 +2358,37 @@ static int get_alias(load_ctx *x, const config_setting_t *g, pt_location *l)
     return 0;
 }
 
+/* The rules of a "rewrite" list (one string: one rule) into rw. */
+static int get_rewrite_rules(load_ctx *x, const config_setting_t *s, pt_rewrites *rw)
+{
+    bool scalar = config_setting_type(s) == CONFIG_TYPE_STRING;
+    unsigned n = scalar ? 1 : (unsigned)config_setting_length(s);
+    char why[700];
+    if (!(rw->rules = xcalloc(x, n ? n : 1, sizeof(*rw->rules))))
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        const config_setting_t *el = scalar ? s : config_setting_get_elem(s, i);
+        if (pt_rewrite_parse(config_setting_get_string(el), &rw->rules[i], why, sizeof(why)) < 0)
+            return fail_at(x, el, "%s", why);
+        rw->n++;
+    }
+    return 0;
+}
+
+/* Server-level rewrites of g (the top level or a vhost) over what ph
+ * inherited: run before the location is chosen (router.c). */
+static int get_server_rewrites(load_ctx *x, const config_setting_t *g, pt_phases *ph)
+{
+    const config_setting_t *s = member(g, "rewrite");
+    if (!s)
+        return 0;
+    pt_rewrites *rw = phase_obj(x, PH_REWRITE, sizeof(*rw));
+    if (!rw || get_rewrite_rules(x, s, rw) < 0)
+        return -1;
+    ph->srv_rewrites = rw->n ? rw : NULL; /* "rewrite = []" turns inherited ones off */
+    return 0;
+}
+
 /* regex, iregex, stop and rewrite (locate.c, rewrite.c): a pattern
  * compiled once, here; its errors name the offset PCRE2 stopped at */
 static int get_regex_keys(load_ctx *x, const config_setting_t *g, const config_setting_t *ps,
@@ -2319,17 +2405,9 @@ static int get_regex_keys(load_ctx *x, const config_setting_t *g, const config_s
         l->stop = config_setting_get_bool(s);
     }
     if ((s = member(g, "rewrite"))) {
-        unsigned n = (unsigned)config_setting_length(s);
         if (!(l->rewrites = xcalloc(x, 1, sizeof(*l->rewrites))) ||
-            !(l->rewrites->rules = xcalloc(x, n ? n : 1, sizeof(*l->rewrites->rules))))
+            get_rewrite_rules(x, s, l->rewrites) < 0)
             return -1;
-        for (unsigned i = 0; i < n; i++) {
-            const config_setting_t *el = config_setting_get_elem(s, i);
-            if (pt_rewrite_parse(config_setting_get_string(el), &l->rewrites->rules[i], why,
-                                 sizeof(why)) < 0)
-                return fail_at(x, el, "%s", why);
-            l->rewrites->n++;
-        }
     }
     /* "return 301 /new/$1": the groups must be the location's own */
     if (l->ph.ret_own && l->ph.ret->text &&
@@ -2941,7 +3019,8 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
     }
     if (get_limits(x, g, &vd.limit_conn, &vd.limit_req) < 0)
         return -1;
-    if (get_phases(x, g, false, &vd.ph) < 0 || get_realip(x, g, &vd.ph) < 0)
+    if (get_phases(x, g, false, &vd.ph) < 0 || get_realip(x, g, &vd.ph) < 0 ||
+        get_server_rewrites(x, g, &vd.ph) < 0)
         return -1;
     v->ph = vd.ph;
     s = member(g, "locations");
@@ -3075,6 +3154,13 @@ static int build_misc(load_ctx *x, const config_setting_t *root)
         w = n > 0 ? PT_MIN(n, 1024) : 1;
     }
     c->workers = (int)w;
+    /* PCRE2's limits for every regex match (regex.c): what a path may cost */
+    long long ml = PT_REGEX_MATCH_LIMIT, dl = PT_REGEX_DEPTH_LIMIT;
+    if (((s = member(root, "regex_match_limit")) && get_int(x, s, 100, 100000000, &ml) < 0) ||
+        ((s = member(root, "regex_depth_limit")) && get_int(x, s, 10, 10000000, &dl) < 0))
+        return -1;
+    c->regex_match_limit = (uint32_t)ml;
+    c->regex_depth_limit = (uint32_t)dl;
     if ((s = member(root, "user")) && !(c->user = xstrdup(x, config_setting_get_string(s))))
         return -1;
     if ((s = member(root, "group")) && !(c->group = xstrdup(x, config_setting_get_string(s))))
@@ -3148,7 +3234,8 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     d->limit_conn = d->limit_req = -1;
     if (get_limits(x, root, &d->limit_conn, &d->limit_req) < 0)
         return -1;
-    if (get_phases(x, root, false, &d->ph) < 0 || get_realip(x, root, &d->ph) < 0)
+    if (get_phases(x, root, false, &d->ph) < 0 || get_realip(x, root, &d->ph) < 0 ||
+        get_proxy_from(x, root, &d->ph) < 0 || get_server_rewrites(x, root, &d->ph) < 0)
         return -1;
     d->locations = member(root, "locations");
     if ((s = member(root, "cgi_interpreters")) &&

@@ -156,6 +156,9 @@ typedef struct pt_phases {
     const struct pt_try_files *try_files;
     const struct pt_error_pages *error_pages;
     const struct pt_add_headers *add_headers;
+    /* "rewrite" at the top level or in a vhost (rewrite.h), run before the
+     * location is chosen; NULL: none. Not a location's own (pt_location). */
+    const struct pt_rewrites *srv_rewrites;
 } pt_phases;
 /* Compression on the fly (zresp.c, portico.conf(5) COMPRESSION): set at the
  * top level, in a vhost or a location, each inheriting from the one above. */
@@ -383,6 +386,11 @@ typedef struct pt_config {
     char *acme_state_dir; /* absolute; certificates and the ACME account key */
     bool acme_any;        /* a vhost has acme: workers answer http-01 challenges */
     pt_limits limits;
+    /* proxy_protocol_from (or the top-level real_ip_from): peers allowed
+     * to send a PROXY header; NULL: any peer */
+    const pt_access_list *proxy_from;
+    /* regex_match_limit, regex_depth_limit: PCRE2's, for every match */
+    uint32_t regex_match_limit, regex_depth_limit;
     pt_fcache_cfg open_file_cache;
     pt_vhost *vhosts; /* at least one; exactly one is_default */
     size_t nvhosts;

@@ -474,6 +474,7 @@ static void reset_request(pt_conn *c)
         c->rq->cache_status = 0;
         c->rq->cache_skip = false;
         c->rq->cache_wait_t0 = c->rq->cache_gen = 0;
+        c->rq->phases_dispatch = false;
     }
     pt_realip_reset(c);
 }
@@ -780,7 +781,7 @@ static void start_request(pt_conn *c)
             return;
         }
         /* access rules, authentication, return (router.c) */
-        pt_route_rc rc = pt_router_run(c, has_body, true);
+        pt_route_rc rc = pt_router_run(c, has_body);
         if (rc == PT_ROUTE_WAIT)
             c->state = PT_CS_WRITE; /* nothing to send yet: see waiting() */
         if (rc != PT_ROUTE_CONTINUE)
@@ -889,7 +890,12 @@ void pt_conn_body_room(pt_conn *c)
 
 void pt_conn_phases_done(pt_conn *c)
 {
-    after_phases(c);
+    if (c->rq->phases_dispatch) {
+        c->rq->phases_dispatch = false;
+        dispatch(c); /* a local redirect's new request: no body, no limits again */
+    } else {
+        after_phases(c);
+    }
     drive(c);
 }
 
@@ -1275,8 +1281,15 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     h->target.len = len;
     /* the new path meets its own location's rules, as nginx's internal
      * redirects do: a script cannot hand out what a deny keeps */
-    if (pt_router_run(c, false, false) == PT_ROUTE_CONTINUE)
+    pt_route_rc rc = pt_router_run(c, false);
+    if (rc == PT_ROUTE_CONTINUE) {
         dispatch(c);
+    } else if (rc == PT_ROUTE_WAIT) {
+        /* a password verified off the loop: then straight to the handler,
+         * as above (pt_conn_phases_done) */
+        c->state = PT_CS_WRITE;
+        c->rq->phases_dispatch = true;
+    }
     drive(c);
 }
 

@@ -47,8 +47,9 @@ typedef struct pt_req {
     const char *gw_q_why;   /* the 503's reason when a gateway queue's wait times out */
     struct pt_redir *redir; /* the internal redirects' targets, kept until the request ends */
     int redirects;
-    int err_status;  /* serving error_page for this status (its status line keeps it); 0: no */
-    void *phase_job; /* a router phase waiting off the loop (router.c), NULL: none */
+    int err_status;       /* serving error_page for this status (its status line keeps it); 0: no */
+    void *phase_job;      /* a router phase waiting off the loop (router.c), NULL: none */
+    bool phases_dispatch; /* after it, the handler at once (a local redirect) */
     /* a backend's headers kept for the file its X-Sendfile named (xsend.c) */
     char *xs_hdrs, *xs_ctype;
     size_t xs_hdrs_len;

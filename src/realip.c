@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +24,12 @@ int pt_realip_parse_from(const char *text, pt_access_rule *r, char *why, size_t 
 {
     char rule[96];
     if (!text[0] || strlen(text) > 64 || strpbrk(text, " \t") || strcmp(text, "all") == 0) {
-        snprintf(why, whylen, "real_ip_from '%s': one address or CIDR block expected", text);
+        snprintf(why, whylen, "'%s': one address or CIDR block expected", text);
         return -1;
     }
     snprintf(rule, sizeof(rule), "allow %s", text);
     if (pt_access_parse(rule, r, why, whylen) < 0) {
-        snprintf(why, whylen, "real_ip_from '%s': not an address or CIDR block", text);
+        snprintf(why, whylen, "'%s': not an address or CIDR block", text);
         return -1;
     }
     return 0;
@@ -139,6 +140,186 @@ int pt_realip_pick(const pt_header *h, size_t n, const char *name, size_t name_l
     return seen ? 1 : 0;
 }
 
+/* --------------------------------------------------- Forwarded (RFC 7239) */
+
+/* What one forwarded-element says about the node it came from. */
+enum { FWD_NONE, FWD_ADDR, FWD_UNKNOWN, FWD_BAD };
+
+typedef struct fwd_ent {
+    unsigned char kind, af;
+    uint16_t port;
+    unsigned char addr[16];
+} fwd_ent;
+
+/* the rightmost elements kept: the client is found right to left, and a
+ * chain of more trusted proxies than this is not believed */
+#define FWD_KEEP 32
+
+static bool is_tchar(char ch)
+{
+    /* RFC 9110 §5.6.2 */
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static bool is_obf(const char *p, size_t n)
+{
+    /* RFC 7239 §6.3, §6.2: obfnode / obfport = "_" 1*(ALPHA / DIGIT / "." / "_" / "-") */
+    if (n < 2 || p[0] != '_')
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(isalnum((unsigned char)p[i]) || p[i] == '.' || p[i] == '_' || p[i] == '-'))
+            return false;
+    return true;
+}
+
+/* A for= value (unquoted) into e (RFC 7239 §6): an IPv4 address or an
+ * IPv6 one in brackets, each with an optional port (an obfuscated port
+ * counts as none); "unknown" or an obfuscated name hides the node. */
+static void fwd_node(const char *v, size_t n, fwd_ent *e)
+{
+    const char *colon = NULL;
+    e->kind = FWD_BAD;
+    if (n == 0)
+        return;
+    if (v[0] == '[') {
+        const char *rb = memchr(v, ']', n);
+        colon = rb && (size_t)(rb - v) + 1 < n ? rb + 1 : NULL;
+        if (colon && *colon != ':')
+            return;
+    } else {
+        colon = memchr(v, ':', n);
+    }
+    size_t node_len = colon ? (size_t)(colon - v) : n;
+    if ((node_len == 7 && strncasecmp(v, "unknown", 7) == 0) || is_obf(v, node_len)) {
+        e->kind = FWD_UNKNOWN;
+        return;
+    }
+    /* an IPv6 address must stand in brackets (§6); parse_elem takes it bare */
+    if (v[0] != '[' && colon && memchr(colon + 1, ':', n - node_len - 1))
+        return;
+    if (colon && is_obf(colon + 1, n - node_len - 1))
+        n = node_len; /* the port is hidden: none */
+    int af = 0;
+    if (parse_elem(v, n, &af, e->addr, &e->port)) {
+        e->af = (unsigned char)af;
+        e->kind = FWD_ADDR;
+    }
+}
+
+/* One forwarded-element from *pp (up to end): its for= node into e; *pp
+ * is left after the element's comma. False for an empty element. */
+static bool fwd_element(const char **pp, const char *end, fwd_ent *e)
+{
+    const char *p = *pp;
+    bool any = false, seen_for = false;
+    memset(e, 0, sizeof(*e));
+    for (;;) {
+        while (p < end && is_ows(*p))
+            p++;
+        if (p == end || *p == ',')
+            break;
+        if (*p == ';') {
+            p++;
+            continue;
+        }
+        any = true;
+        const char *name = p;
+        while (p < end && is_tchar(*p))
+            p++;
+        size_t name_len = (size_t)(p - name);
+        if (name_len == 0 || p == end || *p != '=')
+            goto bad;
+        p++;
+        char val[64];
+        size_t vl = 0;
+        bool too_long = false;
+        if (p < end && *p == '"') {
+            /* quoted-string with quoted-pairs (RFC 9110 §5.6.4) */
+            for (p++;; p++) {
+                if (p == end)
+                    goto bad;
+                if (*p == '"')
+                    break;
+                if (*p == '\\' && ++p == end)
+                    goto bad;
+                if (vl < sizeof(val))
+                    val[vl++] = *p;
+                else
+                    too_long = true;
+            }
+            p++;
+        } else {
+            /* a token; ':' and brackets too, as some proxies leave them unquoted */
+            for (; p < end && (is_tchar(*p) || *p == ':' || *p == '[' || *p == ']'); p++) {
+                if (vl < sizeof(val))
+                    val[vl++] = *p;
+                else
+                    too_long = true;
+            }
+            if (vl == 0)
+                goto bad;
+        }
+        while (p < end && is_ows(*p))
+            p++;
+        if (p < end && *p != ';' && *p != ',')
+            goto bad;
+        if (name_len == 3 && strncasecmp(name, "for", 3) == 0) {
+            /* §4: a parameter at most once per element */
+            if (seen_for || too_long)
+                goto bad;
+            seen_for = true;
+            fwd_node(val, vl, e);
+        }
+    }
+    *pp = p < end ? p + 1 : p;
+    return any;
+bad:
+    /* the rest of this element (quotes respected) is skipped */
+    e->kind = FWD_BAD;
+    for (bool q = false; p < end && (q || *p != ','); p++) {
+        if (*p == '\\' && q && p + 1 < end)
+            p++;
+        else if (*p == '"')
+            q = !q;
+    }
+    *pp = p < end ? p + 1 : p;
+    return true;
+}
+
+int pt_realip_pick_forwarded(const pt_header *h, size_t n, const pt_access_list *trusted, int *af,
+                             unsigned char *addr, uint16_t *port)
+{
+    fwd_ent ring[FWD_KEEP];
+    size_t count = 0;
+    /* RFC 9110 §5.3: several fields are one list, in order */
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len != 9 || strncasecmp(h[i].name, "Forwarded", 9) != 0)
+            continue;
+        const char *p = h[i].value, *end = p + h[i].value_len;
+        while (p < end) {
+            fwd_ent e;
+            if (fwd_element(&p, end, &e))
+                ring[count++ % FWD_KEEP] = e;
+        }
+    }
+    size_t kept = PT_MIN(count, (size_t)FWD_KEEP);
+    for (size_t k = 0; k < kept; k++) {
+        const fwd_ent *e = &ring[(count - 1 - k) % FWD_KEEP];
+        if (e->kind == FWD_BAD)
+            return -1;
+        if (e->kind != FWD_ADDR)
+            return 0; /* the hop hid (or did not name) its client: the peer it is */
+        *af = e->af;
+        memcpy(addr, e->addr, 16);
+        *port = e->port;
+        if (!pt_access_match(trusted, e->af, e->addr))
+            return 1;
+    }
+    /* every address was a trusted hop: the leftmost, if it was kept */
+    return count == 0 ? 0 : count > FWD_KEEP ? -1 : 1;
+}
+
 /* ------------------------------------------------------- the connection */
 
 static void set_peer(pt_conn *c, int af, const unsigned char *addr, uint16_t port)
@@ -189,8 +370,20 @@ static int proxy_fail(pt_conn *c, const char *why)
     return -1;
 }
 
+/* proxy_protocol_from: who may name the client in a PROXY header. Unix
+ * socket peers are local (the socket's permissions guard it). */
+static bool proxy_trusted(const pt_conn *c)
+{
+    const pt_access_list *l = c->w->cfg->proxy_from;
+    return !l || c->peer_af == AF_UNIX || pt_access_match(l, c->peer_af, c->peer_addr);
+}
+
 int pt_realip_proxy_read(pt_conn *c)
 {
+    /* refused before a byte is read: anyone else could claim any address */
+    if (!c->proxy_buf && !proxy_trusted(c))
+        return proxy_fail(c, "PROXY protocol header expected from a peer not in "
+                             "proxy_protocol_from");
     if (!c->proxy_buf && !(c->proxy_buf = malloc(PT_PROXY_MAX)))
         return proxy_fail(c, "out of memory for the PROXY protocol header");
     /* Peek first and take only the header's bytes: what follows belongs
@@ -265,8 +458,10 @@ void pt_realip_request(pt_conn *c)
     int af = 0;
     unsigned char a[16] = {0};
     uint16_t port = 0;
-    int r = pt_realip_pick(h->headers, h->nheaders, rc->header, rc->header_len, &rc->from, &af, a,
-                           &port);
+    int r = rc->is_forwarded
+                ? pt_realip_pick_forwarded(h->headers, h->nheaders, &rc->from, &af, a, &port)
+                : pt_realip_pick(h->headers, h->nheaders, rc->header, rc->header_len, &rc->from,
+                                 &af, a, &port);
     if (r == 0)
         return;
     if (r < 0) {

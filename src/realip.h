@@ -17,9 +17,12 @@ typedef struct pt_realip_cfg {
     pt_access_list from; /* trusted peers: allow rules only */
     char *header;        /* "X-Forwarded-For" unless set */
     size_t header_len;
+    bool is_forwarded; /* header is RFC 7239's Forwarded: its for= parameters */
 } pt_realip_cfg;
 
-/* Parse one real_ip_from entry ("10.0.0.0/8", "::1") into r. 0 or -1 with why. */
+/* Parse one real_ip_from or proxy_protocol_from entry ("10.0.0.0/8",
+ * "::1") into r. 0 or -1 with why (which the caller prefixes with the
+ * setting's name). */
 int pt_realip_parse_from(const char *text, pt_access_rule *r, char *why, size_t whylen);
 
 /* The client named by the header fields called name among h[0..n), read
@@ -30,6 +33,14 @@ int pt_realip_parse_from(const char *text, pt_access_rule *r, char *why, size_t 
  * an element reached is not an address. */
 int pt_realip_pick(const pt_header *h, size_t n, const char *name, size_t name_len,
                    const pt_access_list *trusted, int *af, unsigned char *addr, uint16_t *port);
+
+/* The same for RFC 7239 Forwarded fields: the for= node of each element,
+ * right to left; an element that hides its node ("unknown", "_obfuscated")
+ * or names none ends the search with 0 (the peer is kept, since who sent
+ * it is not known); -1 when an element reached is malformed. IPv6 is
+ * "[...]" (quoted), ports are taken and obfuscated ones dropped. */
+int pt_realip_pick_forwarded(const pt_header *h, size_t n, const pt_access_list *trusted, int *af,
+                             unsigned char *addr, uint16_t *port);
 
 /* conn.c: a new connection (its peer_* set from accept); proxy: its
  * listener expects a PROXY protocol header first. */

@@ -29,6 +29,7 @@ struct pt_regex {
 };
 
 static pcre2_match_context *mctx;
+static uint32_t match_limit = PT_REGEX_MATCH_LIMIT, depth_limit = PT_REGEX_DEPTH_LIMIT;
 static pcre2_match_data *mdata;
 static unsigned long limit_hits;
 static uint64_t limit_logged_ms;
@@ -221,11 +222,21 @@ static bool ensure_ctx(void)
         return true;
     if (!mctx && !(mctx = pcre2_match_context_create(NULL)))
         return false;
-    pcre2_set_match_limit(mctx, PT_REGEX_MATCH_LIMIT);
-    pcre2_set_depth_limit(mctx, PT_REGEX_DEPTH_LIMIT);
+    pcre2_set_match_limit(mctx, match_limit);
+    pcre2_set_depth_limit(mctx, depth_limit);
     /* more pairs than $0..$9: named groups past the ninth still match */
     mdata = pcre2_match_data_create(32, NULL);
     return mdata != NULL;
+}
+
+void pt_regex_set_limits(uint32_t match, uint32_t depth)
+{
+    match_limit = match ? match : PT_REGEX_MATCH_LIMIT; /* 0: a config made by hand */
+    depth_limit = depth ? depth : PT_REGEX_DEPTH_LIMIT;
+    if (mctx) {
+        pcre2_set_match_limit(mctx, match_limit);
+        pcre2_set_depth_limit(mctx, depth_limit);
+    }
 }
 
 static void limit_hit(const pt_regex *rx, int rc, size_t len)

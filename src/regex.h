@@ -11,8 +11,9 @@
 
 /* longer patterns are refused at load time (portico -t) */
 #define PT_REGEX_MAX_LEN 1000
-/* pcre2_set_match_limit and pcre2_set_depth_limit for every match: a match
- * that needs more is a non-match (with a throttled log line) */
+/* pcre2_set_match_limit and pcre2_set_depth_limit for every match, unless
+ * regex_match_limit / regex_depth_limit say otherwise: a match that needs
+ * more is a non-match (with a throttled log line) */
 #define PT_REGEX_MATCH_LIMIT 100000
 #define PT_REGEX_DEPTH_LIMIT 5000
 /* $0 .. $9, and named groups up to the 31st */
@@ -36,6 +37,9 @@ int pt_regex_match(const pt_regex *rx, const char *s, size_t len, long *ov, int 
 int pt_regex_group(const pt_regex *rx, const char *name, size_t nlen);
 int pt_regex_ngroups(const pt_regex *rx);
 const char *pt_regex_pattern(const pt_regex *rx);
+/* The limits of this process's matches from now on (a worker sets its
+ * configuration's at start). */
+void pt_regex_set_limits(uint32_t match_limit, uint32_t depth_limit);
 /* Matches that hit the limit in this process (tests, metrics). */
 unsigned long pt_regex_limit_hits(void);
 

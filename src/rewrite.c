@@ -282,3 +282,29 @@ pt_rewrite_rc pt_rewrite_run(pt_conn *c, char *out, size_t cap, int *status)
     c->loc = moved;
     return PT_RWR_REROUTE;
 }
+
+pt_rewrite_rc pt_rewrite_server(pt_conn *c, const pt_rewrites *rw, char *out, size_t cap,
+                                int *status)
+{
+    bool changed = false;
+    for (size_t i = 0; rw && i < rw->n; i++) {
+        const pt_rewrite_rule *r = &rw->rules[i];
+        pt_rewrite_caps k = {.rx = r->rx, .s = c->path};
+        if (!pt_regex_match(r->rx, c->path, c->path_len, k.ov, PT_REGEX_NCAPS))
+            continue;
+        long n = expand(c, r, &k, out, cap);
+        if (n < 0)
+            return PT_RWR_ERROR;
+        if (r->flag == PT_RW_REDIRECT || r->flag == PT_RW_PERMANENT || out[0] != '/') {
+            *status = r->flag == PT_RW_PERMANENT ? 301 : 302;
+            return PT_RWR_REDIRECT;
+        }
+        if (pt_conn_reroute(c, out, (size_t)n) < 0)
+            return PT_RWR_ERROR;
+        changed = true;
+        /* at server level both end the rewrites; the location is looked up */
+        if (r->flag == PT_RW_LAST || r->flag == PT_RW_BREAK)
+            break;
+    }
+    return changed ? PT_RWR_REROUTE : PT_RWR_NONE;
+}

@@ -74,5 +74,12 @@ typedef enum pt_rewrite_rc {
  * PT_RWR_REDIRECT the target is in out (cap bytes) and the status in
  * *status. */
 pt_rewrite_rc pt_rewrite_run(struct pt_conn *c, char *out, size_t cap, int *status);
+/* The server-level rules rw (a vhost's or the top level's) on c->path,
+ * before the location matters, as nginx's server rewrites: each matching
+ * rule changes the path (and the location, pt_conn_reroute); "last" and
+ * "break" end the list. PT_RWR_NONE, _REROUTE (the path changed: the
+ * phases go on with its location), _REDIRECT or _ERROR as above. */
+pt_rewrite_rc pt_rewrite_server(struct pt_conn *c, const pt_rewrites *rw, char *out, size_t cap,
+                                int *status);
 
 #endif

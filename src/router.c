@@ -263,17 +263,10 @@ static auth_rc verdict(pt_conn *c, const pt_auth_cfg *a, int rc, const char *use
 
 static void on_verified(pt_authq_job *j);
 
-static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body, bool may_wait)
+/* user:password (len bytes in cred) against a's file */
+static auth_rc check_credentials(pt_conn *c, const pt_auth_cfg *a, bool has_body,
+                                 const unsigned char *cred, size_t len)
 {
-    if (!a || !a->realm)
-        return AUTH_OK;
-    unsigned char cred[1024];
-    size_t len = 0;
-    if (!basic_credentials(c, cred, sizeof(cred), &len)) {
-        /* no credentials is the normal first step of a login: not logged */
-        challenge(c, a, has_body);
-        return AUTH_DONE;
-    }
     const unsigned char *colon = memchr(cred, ':', len);
     if (!colon) {
         log_failure(c, "malformed Basic credentials");
@@ -304,9 +297,10 @@ static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body, boo
         set_user(c, user, ulen);
         return AUTH_OK;
     }
-    if (may_wait && pt_htpasswd_is_slow(hash)) {
+    if (pt_htpasswd_is_slow(hash)) {
         /* bcrypt and friends take milliseconds: off the loop, so that the
-         * worker's other clients are not kept waiting */
+         * worker's other clients are not kept waiting (after an internal
+         * redirect too: the caller goes on when the answer comes) */
         if (pt_authq_pending() >= MAX_WAITING) {
             char ctx[1300];
             log_ctx(c, ctx, sizeof(ctx));
@@ -317,7 +311,12 @@ static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body, boo
         }
         pt_authq_job *j = pt_authq_job_new(user, ulen, pw, pwlen, hash, on_verified, c);
         if (j && pt_authq_submit(&c->w->loop, j) == 0) {
-            OPENSSL_cleanse(cred, sizeof(cred));
+            if (pt_log_level() >= PT_LOG_DEBUG) {
+                char u[300], ctx[1300];
+                pt_escape_log(user, PT_MIN(ulen, (size_t)255), u, sizeof(u));
+                log_ctx(c, ctx, sizeof(ctx));
+                pt_log_debug("password of user \"%s\" handed to the verifying thread, %s", u, ctx);
+            }
             c->rq->phase_job = j;
             return AUTH_WAIT;
         }
@@ -327,9 +326,26 @@ static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body, boo
     int rc = pt_htpasswd_verify(hash, pw, pwlen);
     if (rc == 1)
         pt_htpasswd_remember(user, ulen, pw, pwlen, hash, now);
-    auth_rc v = verdict(c, a, rc, user, ulen, has_body); /* user lies in cred */
-    OPENSSL_cleanse(cred, sizeof(cred));
-    return v;
+    return verdict(c, a, rc, user, ulen, has_body);
+}
+
+static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body)
+{
+    if (!a || !a->realm)
+        return AUTH_OK;
+    unsigned char cred[1024];
+    size_t len = 0;
+    if (!basic_credentials(c, cred, sizeof(cred), &len)) {
+        /* no credentials is the normal first step of a login: not logged
+         * (what a malformed token decoded to is wiped) */
+        OPENSSL_cleanse(cred, sizeof(cred));
+        challenge(c, a, has_body);
+        return AUTH_DONE;
+    }
+    auth_rc rc = check_credentials(c, a, has_body, cred, len);
+    /* the password leaves no copy on the stack, whatever the answer */
+    OPENSSL_cleanse(cred, len);
+    return rc;
 }
 
 /* -------------------------------------------------------------- return */
@@ -509,14 +525,15 @@ static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
 
 /* The phases again for the request's new path (its own location's access
  * rules, authentication, return and try_files, as nginx's internal
- * redirects), at most 10 times per request. */
+ * redirects), at most 10 times per request. It may wait for a password
+ * like the first run: every caller passes PT_ROUTE_WAIT on. */
 static pt_route_rc rerun(pt_conn *c, bool has_body, const char *what)
 {
     if (++c->rq->redirects > 10) {
         pt_conn_reject(c, 500, what, has_body);
         return PT_ROUTE_DONE;
     }
-    return pt_router_run(c, has_body, false);
+    return pt_router_run(c, has_body);
 }
 
 /* Is what the path names (beneath c->loc's root or alias) there, as a
@@ -609,19 +626,47 @@ static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
     return PT_ROUTE_CONTINUE;
 }
 
-pt_route_rc pt_router_run(pt_conn *c, bool has_body, bool may_wait)
+/* An ACME http-01 challenge (RFC 8555 §8.3): answered before any other
+ * phase, since the CA must reach the token whatever the rules say. */
+static bool is_acme(const pt_conn *c)
+{
+    return c->w->cfg->acme_any && c->path_len > sizeof(PT_ACME_CHALLENGE_PREFIX) - 1 &&
+           memcmp(c->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0;
+}
+
+/* The vhost's (or top level's) rewrites, once per request on the URI the
+ * client sent, as nginx's server-level rewrites; the location is chosen
+ * again for the new path (pt_conn_reroute). */
+static pt_route_rc server_rewrite(pt_conn *c, bool has_body)
+{
+    char buf[4096];
+    int st = 0;
+    switch (pt_rewrite_server(c, c->vhost->ph.srv_rewrites, buf, sizeof(buf), &st)) {
+    case PT_RWR_REDIRECT:
+        answer(c, st, has_body, "Location", buf, strlen(buf), NULL, NULL, 0);
+        return PT_ROUTE_DONE;
+    case PT_RWR_ERROR:
+        pt_conn_reject(c, 500, "rewrite: invalid or too long a URI", has_body);
+        return PT_ROUTE_DONE;
+    default:
+        return PT_ROUTE_CONTINUE;
+    }
+}
+
+pt_route_rc pt_router_run(pt_conn *c, bool has_body)
 {
     c->rq->auth_user_len = 0;
     c->rq->auth_user[0] = '\0';
     /* first: every later phase, log line and limit sees the real client */
     pt_realip_request(c);
+    /* internal redirects (redirects > 0) do not meet them again */
+    if (c->vhost && c->vhost->ph.srv_rewrites && c->rq->redirects == 0 && !is_acme(c) &&
+        server_rewrite(c, has_body) == PT_ROUTE_DONE)
+        return PT_ROUTE_DONE;
     const pt_location *loc = c->loc;
     if (!c->vhost || !loc)
         return PT_ROUTE_CONTINUE;
-    /* ACME http-01 (RFC 8555 §8.3) before any other phase: the CA must
-     * reach the token for any vhost, whatever access rules say */
-    if (c->w->cfg->acme_any && c->path_len > sizeof(PT_ACME_CHALLENGE_PREFIX) - 1 &&
-        memcmp(c->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0) {
+    if (is_acme(c)) {
         char ka[512];
         ssize_t n = pt_acme_challenge(c->w->cfg, c->path, c->path_len, ka, sizeof(ka));
         if (n < 0)
@@ -636,7 +681,7 @@ pt_route_rc pt_router_run(pt_conn *c, bool has_body, bool may_wait)
         return PT_ROUTE_DONE;
     if (pre->ph.access != loc->ph.access && access_denied(c, pre->ph.access, has_body))
         return PT_ROUTE_DONE;
-    switch (authenticate(c, auth_of(c, pre), has_body, may_wait)) {
+    switch (authenticate(c, auth_of(c, pre), has_body)) {
     case AUTH_DONE:
         return PT_ROUTE_DONE;
     case AUTH_WAIT:
@@ -664,9 +709,11 @@ static void on_verified(pt_authq_job *j)
         pt_htpasswd_remember(j->user, j->ulen, j->pw, j->pwlen, j->hash, c->w->loop.now);
     auth_rc rc = verdict(c, auth_of(c, pre), j->rc, j->user, j->ulen, has_body);
     pt_authq_job_free(j);
-    if (rc == AUTH_OK && after_auth(c, pre, has_body) == PT_ROUTE_CONTINUE)
+    /* the later phases may redirect internally and wait again */
+    pt_route_rc next = rc == AUTH_OK ? after_auth(c, pre, has_body) : PT_ROUTE_DONE;
+    if (next == PT_ROUTE_CONTINUE)
         pt_conn_phases_done(c);
-    else if (c->state != PT_CS_CLOSED)
+    else if (next == PT_ROUTE_DONE && c->state != PT_CS_CLOSED)
         pt_conn_kick(c);
 }
 

@@ -21,9 +21,9 @@ typedef enum pt_route_rc {
 
 /* Run the phases for c's vhost, location and normalised path. has_body:
  * the request's body is unread, so an answer closes the connection.
- * may_wait: a slow hash may be verified by the helper thread (authq.c).
+ * A slow hash is verified by the helper thread (authq.c): PT_ROUTE_WAIT.
  * Sets the authenticated user (c->rq->auth_user) for the gateways. */
-pt_route_rc pt_router_run(struct pt_conn *c, bool has_body, bool may_wait);
+pt_route_rc pt_router_run(struct pt_conn *c, bool has_body);
 /* The connection is going away: drop what it waits for. */
 void pt_router_abort(struct pt_conn *c);
 

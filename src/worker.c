@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "h1_head.h"
 #include "log.h"
+#include "regex.h"
 #include "stats.h"
 
 #include <errno.h>
@@ -319,6 +320,7 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     snprintf(w->server_header, sizeof(w->server_header), "%s%s", "portico",
              cfg->server_tokens ? "/" PACKAGE_VERSION : "");
     pt_h1_global_init(cfg->limits.header_buffer);
+    pt_regex_set_limits(cfg->regex_match_limit, cfg->regex_depth_limit);
     /* room beyond a maximal head, so body bytes can always be read; header
      * slots start 16-byte aligned */
     w->in_cap =

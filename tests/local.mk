@@ -100,6 +100,7 @@ PY_TESTS = \
 	tests/t_rootfiles.py \
 	tests/t_limits.py \
 	tests/t_phases.py \
+	tests/t_phases3.py \
 	tests/t_realip.py \
 	tests/t_programs.py \
 	tests/t_tls.py \

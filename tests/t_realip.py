@@ -13,7 +13,11 @@ counts by. X-Forwarded-For from a trusted peer (127.0.0.1): the rightmost
 untrusted address, trusted hops skipped, the leftmost when all are trusted,
 IPv6 with a port; $proxy_addr in the access log is the balancer; from an untrusted peer (127.0.0.2) ignored; garbage
 ignored (and logged); a keep-alive connection's next request without the
-header is the peer again; real_ip_header per vhost; configuration errors.
+header is the peer again; real_ip_header per vhost; RFC 7239 Forwarded
+(real_ip_header = "Forwarded": for=, bracketed IPv6, ports, unknown and
+obfuscated nodes stop at the peer); PROXY headers only from peers in
+proxy_protocol_from (by default the top-level real_ip_from); configuration
+errors.
 Nothing asserts on timings."""
 
 import http.client
@@ -102,6 +106,7 @@ class ProxyProtocol(unittest.TestCase):
 log_level = "info";
 access_log_format = "$remote_addr $proxy_addr \\"$request\\" $status";
 proxy_protocol = [ "127.0.0.1:@PORT@" ];
+proxy_protocol_from = [ "127.0.0.1", "10.0.0.0/8" ];
 limits = { header_timeout = "2s"; };
 locations = (
   { prefix = "/cgi-bin/"; handler = "cgi"; dir = "%(cgi)s"; },
@@ -135,6 +140,21 @@ locations = (
     def test_v1_tcp4_is_remote_addr_and_port(self):
         e = self.env(b'PROXY TCP4 192.0.2.10 192.0.2.1 4711 80\r\n')
         self.assertEqual((e['REMOTE_ADDR'], e['REMOTE_PORT']), ('192.0.2.10', '4711'))
+
+    def test_untrusted_peer_is_refused(self):
+        # 127.0.0.2 is not in proxy_protocol_from: whatever it claims, the
+        # connection is closed before a byte is read, and logged
+        for hdr in (b'PROXY TCP4 192.0.2.10 192.0.2.1 4711 80\r\n',
+                    v2_tcp4('192.0.2.11', '192.0.2.1', 1, 80)):
+            data = exchange(self.port, hdr, src='127.0.0.2')
+            self.assertEqual(data, b'', 'an untrusted peer gets no answer')
+        self.assertTrue(self.srv.wait_for_log(
+            r'\[info\] [^\n]*closing connection: PROXY protocol header expected from a peer '
+            r'not in proxy_protocol_from, client: 127\.0\.0\.2:'), self.srv.stderr_text()[-2000:])
+        self.assertNotIn('192.0.2.10', self.srv.access_log_text())
+        # the trusted balancer still gets through
+        e = self.env(b'PROXY TCP4 192.0.2.12 192.0.2.1 4712 80\r\n')
+        self.assertEqual(e['REMOTE_ADDR'], '192.0.2.12')
 
     def test_v1_tcp6(self):
         e = self.env(b'PROXY TCP6 2001:db8::7 2001:db8::1 5000 443\r\n')
@@ -276,12 +296,13 @@ locations = (
         harness.stop_class_server(cls)
         shutil.rmtree(cls.base, True)
 
-    def get(self, header, target):
+    def get(self, header, target, src=None):
         import ssl
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        raw = socket.create_connection(('127.0.0.1', self.port), timeout=30)
+        raw = socket.create_connection(('127.0.0.1', self.port), timeout=30,
+                                       source_address=(src, 0) if src else None)
         raw.sendall(header)
         s = ctx.wrap_socket(raw, server_hostname='localhost')
         try:
@@ -300,6 +321,12 @@ locations = (
             s.close()
         return harness.read_response(data)
 
+    def test_any_peer_without_proxy_protocol_from(self):
+        # no proxy_protocol_from and no real_ip_from: any peer, as before
+        r = self.get(b'PROXY TCP4 192.0.2.32 192.0.2.1 1 443\r\n', '/cgi-bin/env.cgi',
+                     src='127.0.0.2')
+        self.assertEqual(parse_env(r.body)['REMOTE_ADDR'], '192.0.2.32')
+
     def test_header_before_the_handshake(self):
         r = self.get(b'PROXY TCP4 192.0.2.30 192.0.2.1 5555 443\r\n', '/cgi-bin/env.cgi')
         self.assertEqual(r.status, 200)
@@ -315,6 +342,34 @@ locations = (
                          403)
         self.assertEqual(self.get(b'PROXY TCP4 127.0.0.5 192.0.2.1 1 443\r\n', '/status').status,
                          200)
+
+
+class ProxyProtocolFromRealIpFrom(unittest.TestCase):
+    """Without proxy_protocol_from, the top level's real_ip_from are the
+    peers allowed to send a PROXY header."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix='portico-realip-')
+        conf = '''
+log_level = "info";
+proxy_protocol = [ "127.0.0.1:@PORT@" ];
+real_ip_from = [ "127.0.0.1" ];
+'''
+        harness.start_class_server(cls, conf=conf)
+        cls.srv.write_file('f.txt', 'top\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+        shutil.rmtree(cls.base, True)
+
+    def test_real_ip_from_is_the_default(self):
+        hdr = b'PROXY TCP4 192.0.2.40 192.0.2.1 1 80\r\n'
+        self.assertEqual(exchange(self.port, hdr, '/f.txt', src='127.0.0.2'), b'')
+        self.assertTrue(self.srv.wait_for_log(
+            r'not in proxy_protocol_from, client: 127\.0\.0\.2:'), self.srv.stderr_text()[-2000:])
+        self.assertEqual(status_of(exchange(self.port, hdr, '/f.txt')), 200)
 
 
 class ForwardedFor(unittest.TestCase):
@@ -335,6 +390,7 @@ locations = (
 );
 vhosts = (
   { names = [ "xri.test" ]; root = "%(base)s"; real_ip_header = "X-Real-IP"; },
+  { names = [ "fwd.test" ]; root = "%(base)s"; real_ip_header = "Forwarded"; },
   { names = [ "*" ]; }
 );
 ''' % {'cgi': cls.cgi, 'base': cls.base}
@@ -434,6 +490,27 @@ vhosts = (
                          'that vhost does not read X-Forwarded-For')
 
 
+    def test_rfc7239_forwarded(self):
+        def fwd(value, **kw):
+            return self.env(value, host='fwd.test', name='Forwarded', **kw)
+        e = fwd('for="[2001:db8:cafe::17]:4711";proto=https')
+        self.assertEqual((e['REMOTE_ADDR'], e['REMOTE_PORT']), ('2001:db8:cafe::17', '4711'))
+        self.assertEqual(fwd('for=6.6.6.6, for=203.0.113.80;by=10.0.0.1, for=10.1.2.3')
+                         ['REMOTE_ADDR'], '203.0.113.80', 'the rightmost untrusted for=')
+        e = fwd('for="203.0.113.81:_obf"')
+        self.assertEqual((e['REMOTE_ADDR'], e['REMOTE_PORT']), ('203.0.113.81', '0'),
+                         'an obfuscated port is none')
+        # a hop that hides its client: stop there, the peer is kept
+        self.assertEqual(fwd('for=203.0.113.82, for=unknown')['REMOTE_ADDR'], '127.0.0.1')
+        self.assertEqual(fwd('for=203.0.113.83, for=_hidden')['REMOTE_ADDR'], '127.0.0.1')
+        self.assertEqual(fwd('for=2001:db8::1')['REMOTE_ADDR'], '127.0.0.1',
+                         'IPv6 must be bracketed and quoted')
+        # only from a trusted peer, and only the configured field
+        self.assertEqual(fwd('for=203.0.113.84', src='127.0.0.2')['REMOTE_ADDR'], '127.0.0.2')
+        self.assertEqual(self.addr('203.0.113.85', host='fwd.test'), '127.0.0.1',
+                         'that vhost does not read X-Forwarded-For')
+
+
 class ConfigErrors(unittest.TestCase):
     def check(self, conf, needle):
         d = tempfile.mkdtemp(prefix='portico-realip-')
@@ -455,6 +532,13 @@ class ConfigErrors(unittest.TestCase):
                    "p.conf:3: real_ip_header 'X Real'")
         self.check('listen = [ "127.0.0.1:1" ];\nproxy_protocol = [ "127.0.0.1:2" ];\n',
                    "p.conf:3: proxy_protocol '127.0.0.1:2': not an address of listen")
+        self.check('listen = [ "127.0.0.1:1" ];\nproxy_protocol = [ "127.0.0.1:1" ];\n'
+                   'proxy_protocol_from = [ "10.0.0.0/40" ];\n',
+                   "p.conf:4: proxy_protocol_from '10.0.0.0/40'")
+        self.check('listen = [ "127.0.0.1:1" ];\nproxy_protocol = [ "127.0.0.1:1" ];\n'
+                   'proxy_protocol_from = [ ];\n', 'p.conf:4: proxy_protocol_from must not be empty')
+        self.check('proxy_protocol_from = [ "10.0.0.1" ];\n',
+                   'p.conf:2: proxy_protocol_from needs proxy_protocol')
 
 
 if __name__ == '__main__':

@@ -184,20 +184,22 @@ static pt_access_list *trusted(void)
 
 /* the address picked from the X-Forwarded-For values (one field each), as
  * text with ":port" when one was written; "none" or "bad" */
-static const char *pick(const pt_access_list *l, const char *const *vals, size_t nv)
+static const char *pick_as(bool rfc7239, const pt_access_list *l, const char *const *vals,
+                           size_t nv)
 {
     static char out[80];
     pt_header h[4];
     for (size_t i = 0; i < nv; i++) {
-        h[i].name = "x-forwarded-for";
-        h[i].name_len = 15;
+        h[i].name = rfc7239 ? "forwarded" : "x-forwarded-for";
+        h[i].name_len = rfc7239 ? 9 : 15;
         h[i].value = vals[i];
         h[i].value_len = (uint32_t)strlen(vals[i]);
     }
     int af;
     unsigned char a[16];
     uint16_t port;
-    int r = pt_realip_pick(h, nv, "X-Forwarded-For", 15, l, &af, a, &port);
+    int r = rfc7239 ? pt_realip_pick_forwarded(h, nv, l, &af, a, &port)
+                    : pt_realip_pick(h, nv, "X-Forwarded-For", 15, l, &af, a, &port);
     if (r <= 0)
         return r == 0 ? "none" : "bad";
     inet_ntop(af, a, out, sizeof(out));
@@ -206,12 +208,14 @@ static const char *pick(const pt_access_list *l, const char *const *vals, size_t
     return out;
 }
 
-#define PICK(l, expect, ...)                                                                       \
+#define PICK_AS(rfc7239, l, expect, ...)                                                           \
     do {                                                                                           \
         static const char *const v_[] = {__VA_ARGS__};                                             \
-        const char *got_ = pick(l, v_, PT_ARRAY_LEN(v_));                                          \
+        const char *got_ = pick_as(rfc7239, l, v_, PT_ARRAY_LEN(v_));                              \
         ok(strcmp(got_, expect) == 0, "%s -> %s (got %s)", v_[0], expect, got_);                   \
     } while (0)
+#define PICK(l, expect, ...) PICK_AS(false, l, expect, __VA_ARGS__)
+#define FWD(l, expect, ...) PICK_AS(true, l, expect, __VA_ARGS__)
 
 static void test_forwarded_for(void)
 {
@@ -246,11 +250,62 @@ static void test_forwarded_for(void)
     pt_access_list_free(l);
 }
 
+/* RFC 7239 Forwarded: the for= of each element, right to left */
+static void test_rfc7239_forwarded(void)
+{
+    pt_access_list *l = trusted();
+    /* the RFC's own examples (§4, §7.1) */
+    FWD(l, "2001:db8:cafe::17:4711", "for=\"[2001:db8:cafe::17]:4711\"");
+    FWD(l, "192.0.2.60", "for=192.0.2.60;proto=http;by=203.0.113.43");
+    FWD(l, "198.51.100.17", "for=192.0.2.43, for=198.51.100.17");
+    FWD(l, "192.0.2.43", "for=192.0.2.43, for=10.1.1.1;proto=https");
+    FWD(l, "192.0.2.43", "for=192.0.2.43", "for=10.1.1.1");
+    FWD(l, "192.0.2.44", "For=\"192.0.2.44\"", "FOR=10.1.1.1");
+    FWD(l, "192.0.2.45", "proto=https ; for=192.0.2.45 ; host=example.test");
+    FWD(l, "192.0.2.46:8080", "for=\"192.0.2.46:8080\"");
+    FWD(l, "192.0.2.47:81", "for=192.0.2.47:81");
+    /* an obfuscated port is none; quoted-pairs are unescaped */
+    FWD(l, "2001:db8::8", "for=\"[2001:db8::8]:_p0rt\"");
+    FWD(l, "192.0.2.48", "for=\"192.0.2.\\48\"");
+    /* all trusted: the leftmost; IPv4-mapped is IPv4 */
+    FWD(l, "10.0.0.1", "for=10.0.0.1, for=10.0.0.2");
+    FWD(l, "192.0.2.49", "for=\"[::ffff:192.0.2.49]\"");
+    /* a hop that hides its client, or names none: stop, keep the peer */
+    FWD(l, "none", "for=192.0.2.50, for=unknown");
+    FWD(l, "none", "for=192.0.2.50, for=_hidden, for=10.0.0.9");
+    FWD(l, "none", "for=192.0.2.50, for=\"_gazonk:_p\"");
+    FWD(l, "none", "for=192.0.2.50, proto=https");
+    FWD(l, "none", "for=UNKNOWN");
+    FWD(l, "none", "");
+    FWD(l, "none", " , ,");
+    /* what lies left of the client is never looked at */
+    FWD(l, "192.0.2.51", "for=garbage=x, for=1.2.3, for=\"[::1\", for=192.0.2.51");
+    FWD(l, "192.0.2.52", "for=unknown, for=192.0.2.52");
+    /* a quoted comma does not split elements */
+    FWD(l, "192.0.2.53", "for=192.0.2.53;ext=\"a,b\"");
+    /* malformed where it is reached: kept the peer, logged by the caller */
+    FWD(l, "bad", "for=2001:db8::1");
+    FWD(l, "bad", "for=\"[2001:db8::1\"");
+    FWD(l, "bad", "for=192.0.2.54;for=192.0.2.55");
+    FWD(l, "bad", "for=192.0.2.56 x");
+    FWD(l, "bad", "for=\"192.0.2.57");
+    FWD(l, "bad", "for=");
+    FWD(l, "bad", "for=192.0.2.58:99999");
+    FWD(l, "bad", "for=1.2.3");
+    FWD(l, "bad", "for=\"\"");
+    FWD(l, "bad", "for=_");
+    FWD(l, "bad", "for=\"[::1]x_ab\"");
+    FWD(l, "bad", "=192.0.2.59");
+    FWD(l, "bad", "for=192.0.2.60, for=10.0.0.1 ; for=10.0.0.2");
+    pt_access_list_free(l);
+}
+
 int main(void)
 {
     test_v1_addresses();
     test_v1_rejects();
     test_v2();
     test_forwarded_for();
+    test_rfc7239_forwarded();
     return tap_done();
 }

@@ -61,6 +61,24 @@ static void test_regex_limit_is_a_non_match(void)
     pt_regex_free(rx);
 }
 
+/* regex_match_limit: a match needing a few thousand steps succeeds under
+ * the default limit and gives up under a lower one */
+static void test_regex_limits_are_settable(void)
+{
+    char err[512], path[64];
+    pt_regex *rx = pt_regex_compile("^/m/(?:a|aa)+z|^/m/", false, err, sizeof(err));
+    snprintf(path, sizeof(path), "/m/%s", "aaaaaaaaaaaaaaaa");
+    size_t len = strlen(path);
+    ok(rx && pt_regex_match(rx, path, len, NULL, 0) == 1, "matches under the default limits");
+    unsigned long before = pt_regex_limit_hits();
+    pt_regex_set_limits(1000, PT_REGEX_DEPTH_LIMIT);
+    ok(rx && pt_regex_match(rx, path, len, NULL, 0) == 0, "gives up under a match limit of 1000");
+    ok(pt_regex_limit_hits() == before + 1, "... counted as a limit hit");
+    pt_regex_set_limits(0, 0);
+    ok(rx && pt_regex_match(rx, path, len, NULL, 0) == 1, "0 restores the defaults");
+    pt_regex_free(rx);
+}
+
 /* The literals portico checks before calling PCRE2 must never turn a match
  * into a non-match: each pattern against paths it matches and does not. */
 static void test_literal_prefilter_agrees_with_pcre2(void)
@@ -183,6 +201,7 @@ int main(void)
     test_regex_captures_and_case();
     test_regex_errors_name_the_offset();
     test_regex_limit_is_a_non_match();
+    test_regex_limits_are_settable();
     test_literal_prefilter_agrees_with_pcre2();
     test_precedence_table();
     test_rewrite_parse();
