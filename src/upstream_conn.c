@@ -128,6 +128,7 @@ struct ureq {
      * request is never retried (it could not be sent again) */
     bool streaming, chunked_up, body_started;
     bool waiting;    /* counted in b->waiting[si] */
+    bool head_timed; /* the read timer runs for the whole header block */
     uint64_t t_sent; /* when the request went out (answer time) */
     pt_timer stall;  /* a new connection's request unanswered for a while */
     bool starting;   /* inside pt_upstream_conn_start: errors are plain rejects */
@@ -599,9 +600,15 @@ static void io_update(ureq *r)
     if (!r->ended && !pt_gw_backlogged(&r->gw))
         ev |= EPOLLIN | EPOLLRDHUP; /* as in the idle pool: no epoll_ctl between */
     pt_io_set(&r->w->loop, &fc->io, ev);
-    if (ev & EPOLLIN)
-        pt_timer_arm(&r->w->loop, &fc->timer, r->sent_all ? r->b->tl_read : r->b->tl_send);
-    else if (ev & EPOLLOUT)
+    if (ev & EPOLLIN) {
+        /* read_timeout is between reads, except for the header block: an
+         * upstream sending a byte a second (or 1xx after 1xx) would keep
+         * re-arming it, so the head must come whole within one period */
+        bool head = r->sent_all && !r->gw.headers_done && !r->codec->err_stream;
+        if (!(head && r->head_timed && pt_timer_armed(&fc->timer)))
+            pt_timer_arm(&r->w->loop, &fc->timer, r->sent_all ? r->b->tl_read : r->b->tl_send);
+        r->head_timed = head;
+    } else if (ev & EPOLLOUT)
         pt_timer_arm(&r->w->loop, &fc->timer, r->b->tl_send);
     else
         pt_timer_stop(&fc->timer); /* the client is slow: its write timeout runs */
@@ -615,6 +622,7 @@ static void start_send(ureq *r)
     r->stdin_end_sent = r->out_has_end;
     r->sent_all = false;
     r->got_bytes = r->ended = false;
+    r->head_timed = false;
     r->codec->dec_free(r->dec);
     memset(r->dec, 0, r->codec->dec_size);
     r->codec->dec_init(r->dec);
@@ -976,6 +984,9 @@ static void idle_event(uconn *fc)
     ssize_t n = recv(fc->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    if (n > 0) /* never taken as the next request's answer (smuggling) */
+        pt_log_warn("%s %s (%s): bytes on an idle connection: closed", fc->codec->name,
+                    fc->b->cfg->name, fc->b->cfg->servers[fc->si].address);
     fc_close(fc);
 }
 
@@ -1034,6 +1045,8 @@ static void on_conn_timer(pt_loop *l, pt_timer *t)
         server_failed(r, "connect timed out");
     else if (!r->sent_all)
         exchange_failed(r, 504, "send timed out", true);
+    else if (r->head_timed && !r->gw.headers_done)
+        exchange_failed(r, 504, "read timed out before the whole response header", true);
     else /* a drained response's slowness is not the server's failure */
         exchange_failed(r, 504, "read timed out", !r->detached);
     req_leave(r);
