@@ -112,14 +112,43 @@ SCRIPTS = {
                                b'ok'),
 }
 
+
+def cgi_scripts(status_line):
+    """The shapes for SCGI (a CGI header block, RFC 3875 §6) and uwsgi (an
+    HTTP status line, then the same block); the server closes after each."""
+    st = (lambda s: b'HTTP/1.1 ' + s + b'\r\n') if status_line else \
+        (lambda s: b'Status: ' + s + b'\r\n')
+    ok = st(b'200 OK')
+    return {
+        'conn': su.raw(ok + b'Content-Type: text/plain\r\n\r\nfine', keep=False),
+        'big-header': su.raw(ok + b'X-Big: ' + b'a' * 100000 + b'\r\n\r\nok', keep=False),
+        'endless-header': su.forever_header(ok),
+        'bad-status': su.raw(st(b'abc') + b'\r\nok', keep=False),
+        'status-1xx': su.raw(st(b'103 Early Hints') + b'\r\nok', keep=False),
+        'status-600': su.raw(st(b'600 Nope') + b'\r\nok', keep=False),
+        'garbage': su.raw(bytes(range(256)) * 4 + b'\r\n\r\n', keep=False),
+        'nul-value': su.raw(ok + b'X-A: a\x00b\r\n\r\nok', keep=False),
+        'obs-fold': su.raw(ok + b'X-A: 1\r\n  folded\r\n\r\nok', keep=False),
+        'no-output': su.raw(b'', keep=False),
+        'reset-head': reset_after(ok + b'Content-Ty'),
+        'cut-body': su.raw(ok + b'Content-Length: 100\r\n\r\n0123456789', keep=False),
+        'silent': su.silent,
+        'trickle-head': su.trickle(ok + b'X-Slow: ' + b's' * 60 + b'\r\n\r\n', b'ok'),
+    }
+
+
 CONF = '''
 limits = { gw_buffer_max = "4M"; gw_buffer_memory = "256K"; };
 backends = (
-  { name = "h"; servers = ( "127.0.0.1:@H@" ); max_fails = 0; read_timeout = "3s"; }
+  { name = "h"; servers = ( "127.0.0.1:@H@" ); max_fails = 0; read_timeout = "3s"; },
+  { name = "sc"; servers = ( "127.0.0.1:@SC@" ); max_fails = 0; read_timeout = "3s"; },
+  { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; read_timeout = "3s"; }
 );
 locations = (
   { prefix = "/h/"; handler = "proxy"; backend = "h"; },
-  { prefix = "/s/"; handler = "proxy"; backend = "h"; buffering = false; }
+  { prefix = "/s/"; handler = "proxy"; backend = "h"; buffering = false; },
+  { prefix = "/sc/"; handler = "scgi"; backend = "sc"; },
+  { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; }
 );
 '''
 
@@ -141,7 +170,12 @@ class HostileCase(unittest.TestCase):
         if HostileCase.srv is not None:
             return
         HostileCase.up = su.Upstream(SCRIPTS)
-        srv = harness.Server(conf=CONF.replace('@H@', str(HostileCase.up.port)), workers=1)
+        HostileCase.sc = su.Upstream(cgi_scripts(False), 'scgi')
+        HostileCase.uw = su.Upstream(cgi_scripts(True), 'uwsgi')
+        conf = (CONF.replace('@H@', str(HostileCase.up.port))
+                .replace('@SC@', str(HostileCase.sc.port))
+                .replace('@UW@', str(HostileCase.uw.port)))
+        srv = harness.Server(conf=conf, workers=1)
         srv.write_file('static.txt', 'static here')
         srv.start()
         HostileCase.srv = srv
@@ -157,6 +191,8 @@ class HostileCase(unittest.TestCase):
                 shutil.rmtree(HostileCase.srv.tmpdir, ignore_errors=True)
                 HostileCase.srv = None
                 HostileCase.up.stop()
+                HostileCase.sc.stop()
+                HostileCase.uw.stop()
 
     def log_tail(self):
         return '\n--- portico log ---\n' + self.srv.stderr_text()[-3000:]
@@ -432,6 +468,72 @@ class Slow(HostileCase):
                 self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(cid), 30))
         grew = worker_rss_kb(pid) - before
         self.assertLess(grew, 48 * 1024, 'worker RSS grew by %d KiB' % grew)
+
+
+class CgiStyle(HostileCase):
+    """SCGI and uwsgi carry a CGI-style header block: the shapes where they
+    differ from HTTP (RFC 3875 §6; uwsgi answers with a status line)."""
+
+    BROKEN = {
+        'big-header': 'too large',
+        'endless-header': 'too many header lines',
+        'bad-status': 'invalid Status',
+        'status-1xx': '1xx status',
+        'status-600': 'invalid Status',
+        'garbage': 'invalid header line|invalid status line',
+        'nul-value': 'invalid character in header value',
+        'obs-fold': 'obs-fold|invalid header',
+        'no-output': 'closed the connection before the response header',
+        'reset-head': 'Connection reset by peer',
+    }
+
+    def each(self, fn):
+        for name, prefix in (('scgi', '/sc/'), ('uwsgi', '/uw/')):
+            with self.subTest(proto=name):
+                fn(name, prefix)
+
+    def test_a_good_answer(self):
+        def check(name, prefix):
+            st, _, data = self.req(prefix + 'conn')
+            self.assertEqual((st, data), (200, b'fine'), self.log_tail())
+        self.each(check)
+
+    def test_each_broken_header_block_is_502_with_its_log_line(self):
+        def check(name, prefix):
+            for what, why in self.BROKEN.items():
+                with self.subTest(what=what):
+                    st, _, data = self.req(prefix + what)
+                    self.assertEqual(st, 502, what + self.log_tail())
+                    self.assertNotIn(b'ok', data)
+                    self.assert_log(r'%s %s \(127\.0\.0\.1:\d+\): .*(%s).*"GET %s%s' %
+                                    (name, prefix.strip('/'), why, prefix, what), what)
+        self.each(check)
+
+    def test_a_cut_body_is_cut_for_the_client(self):
+        def check(name, prefix):
+            data = self.raw_get(prefix + 'cut-body')
+            r = harness.read_response(data)
+            self.assertEqual(r.status, 200, data[:300])
+            self.assertFalse(r.complete, data[:300])
+            self.assert_log(r'gateway response ended before its Content-Length', 'the cut')
+        self.each(check)
+
+    def test_never_answering_is_504(self):
+        def check(name, prefix):
+            st, _, _ = self.run_beside(lambda: self.req(prefix + 'silent'))
+            self.assertEqual(st, 504, self.log_tail())
+            self.assert_log(r'%s %s .*read timed out.*"GET %ssilent' %
+                            (name, prefix.strip('/'), prefix), 'the timeout')
+        self.each(check)
+
+    def test_trickled_header_block_is_504(self):
+        def check(name, prefix):
+            st, _, _ = self.run_beside(lambda: self.req(prefix + 'trickle-head', timeout=90))
+            self.assertEqual(st, 504, self.log_tail())
+            self.assert_log(r'%s %s .*read timed out before the whole response header.*'
+                            r'"GET %strickle-head' % (name, prefix.strip('/'), prefix),
+                            'the head timeout')
+        self.each(check)
 
 
 def tearDownModule():

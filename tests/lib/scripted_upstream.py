@@ -44,10 +44,55 @@ def read_head(f):
         lines.append(line.decode('latin-1').rstrip('\r\n'))
 
 
-class Upstream:
-    """Listens on 127.0.0.1:<port>. scripts: {name: fn(conn, method, headers) -> keep}."""
+def read_exact(f, n):
+    b = f.read(n)
+    if len(b) < n:
+        raise ValueError('short read')
+    return b
 
-    def __init__(self, scripts):
+
+def read_scgi(f):
+    """An SCGI request (a netstring of NUL-separated pairs, then the body):
+    its variables, or None at EOF."""
+    ln = b''
+    while True:
+        ch = f.read(1)
+        if not ch:
+            return None
+        if ch == b':':
+            break
+        ln += ch
+    block = read_exact(f, int(ln) + 1)[:-1]   # the netstring's ","
+    items = block.split(b'\0')
+    return {items[i].decode('latin-1'): items[i + 1].decode('latin-1')
+            for i in range(0, len(items) - 1, 2)}
+
+
+def read_uwsgi(f):
+    """A uwsgi request (4-byte header, then 16-bit length-prefixed pairs)."""
+    h = f.read(4)
+    if len(h) < 4:
+        return None
+    size = struct.unpack('<H', h[1:3])[0]
+    block = read_exact(f, size)
+    v, i = {}, 0
+    while i < len(block):
+        kl = struct.unpack('<H', block[i:i + 2])[0]
+        k = block[i + 2:i + 2 + kl]
+        i += 2 + kl
+        vl = struct.unpack('<H', block[i:i + 2])[0]
+        v[k.decode('latin-1')] = block[i + 2:i + 2 + vl].decode('latin-1')
+        i += 2 + vl
+    return v
+
+
+class Upstream:
+    """Listens on 127.0.0.1:<port>. scripts: {name: fn(conn, method, headers) -> keep}.
+    proto: "http", or "scgi" / "uwsgi" (headers are then the request's
+    variables, and a connection carries one request)."""
+
+    def __init__(self, scripts, proto='http'):
+        self.proto = proto
         self.scripts = dict(scripts)
         self.lock = threading.Lock()
         self.count = 0
@@ -78,16 +123,23 @@ class Upstream:
         f = c.sock.makefile('rb')
         try:
             while True:
-                lines = read_head(f)
-                if lines is None:
-                    break
+                if self.proto == 'http':
+                    lines = read_head(f)
+                    if lines is None:
+                        break
+                    method, target, _ = lines[0].split(' ', 2)
+                    hdrs = {}
+                    for line in lines[1:]:
+                        k, v = line.split(':', 1)
+                        hdrs[k.strip().lower()] = v.strip()
+                    n = int(hdrs.get('content-length', '0'))
+                else:
+                    hdrs = (read_scgi if self.proto == 'scgi' else read_uwsgi)(f)
+                    if hdrs is None:
+                        break
+                    method, target = hdrs['REQUEST_METHOD'], hdrs['REQUEST_URI']
+                    n = int(hdrs.get('CONTENT_LENGTH') or '0')
                 c.nreq += 1
-                method, target, _ = lines[0].split(' ', 2)
-                hdrs = {}
-                for line in lines[1:]:
-                    k, v = line.split(':', 1)
-                    hdrs[k.strip().lower()] = v.strip()
-                n = int(hdrs.get('content-length', '0'))
                 if n:
                     f.read(n)
                 what = target.split('?')[0].rstrip('/').rsplit('/', 1)[-1]
@@ -160,6 +212,17 @@ def forever(c, method, hdrs):
     block = b'f' * 65536
     while True:
         c.send(block)
+
+
+def forever_header(first):
+    """A header block that never ends: header lines, forever."""
+    def fn(c, method, hdrs):
+        c.send(first)
+        i = 0
+        while True:
+            c.send(b''.join(b'X-More-%d: more\r\n' % (i + k) for k in range(1000)))
+            i += 1000
+    return fn
 
 
 def trickle(head, body=b''):
