@@ -14,6 +14,7 @@ No test asserts a timing: waits are generous upper bounds."""
 
 import os
 import re
+import select
 import shutil
 import socket
 import sys
@@ -58,6 +59,7 @@ def reset_after(data):
 
 SCRIPTS = {
     'conn': su.conn_script,
+    'sink': lambda c, m, h: su.raw(OK + b'Content-Length: 3\r\n\r\ngot')(c, m, h),
     # the head: framing that could smuggle, or is not HTTP/1.x at all
     'cl-te': su.raw(OK + b'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n'
                     b'5\r\nhello\r\n0\r\n\r\n'),
@@ -138,7 +140,8 @@ def cgi_scripts(status_line):
 
 
 CONF = '''
-limits = { gw_buffer_max = "4M"; gw_buffer_memory = "256K"; };
+limits = { gw_buffer_max = "4M"; gw_buffer_memory = "256K"; body_timeout = "2s";
+           body_min_rate = "2K"; };
 backends = (
   { name = "h"; servers = ( "127.0.0.1:@H@" ); max_fails = 0; read_timeout = "3s"; },
   { name = "sc"; servers = ( "127.0.0.1:@SC@" ); max_fails = 0; read_timeout = "3s"; },
@@ -147,6 +150,7 @@ backends = (
 locations = (
   { prefix = "/h/"; handler = "proxy"; backend = "h"; },
   { prefix = "/s/"; handler = "proxy"; backend = "h"; buffering = false; },
+  { prefix = "/st/"; handler = "proxy"; backend = "h"; request_buffering = false; },
   { prefix = "/sc/"; handler = "scgi"; backend = "sc"; },
   { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; }
 );
@@ -534,6 +538,50 @@ class CgiStyle(HostileCase):
                             r'"GET %strickle-head' % (name, prefix.strip('/'), prefix),
                             'the head timeout')
         self.each(check)
+
+
+class SlowUpload(HostileCase):
+    """limits.body_min_rate for a body streamed to the upstream
+    (request_buffering = false) as for a collected one."""
+
+    def trickle_body(self, path):
+        """A body announced as 100000 bytes, sent 10 bytes at a time with
+        pauses, until portico answers: the response."""
+        s = harness.connect(self.port, timeout=60)
+        try:
+            s.sendall(b'POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n' %
+                      path.encode())
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    s.sendall(b'x' * 10)
+                except OSError:
+                    break
+                r, _, _ = select.select([s], [], [], 0.3)
+                if r:
+                    break
+            return harness.read_response(s, 'POST')
+        finally:
+            s.close()
+
+    def test_trickled_streamed_body_is_408(self):
+        r = self.trickle_body('/st/sink')
+        self.assertEqual(r.status, 408, self.log_tail())
+        self.assert_log(r'under body_min_rate', 'the slow body')
+        # the upstream got a cut request: its connection is closed
+        cid = self.up.served_by('sink')
+        if cid is not None:
+            self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(cid), 20))
+        self.assert_others_served()
+
+    def test_trickled_collected_body_is_408_too(self):
+        r = self.trickle_body('/h/sink')
+        self.assertEqual(r.status, 408, self.log_tail())
+
+    def test_a_streamed_body_at_a_good_rate_passes(self):
+        st, _, data = harness.request(self.port, 'POST', '/st/sink', body=b'y' * 300000,
+                                      timeout=60)
+        self.assertEqual((st, data), (200, b'got'), self.log_tail())
 
 
 def tearDownModule():
