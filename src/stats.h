@@ -37,6 +37,8 @@ typedef struct pt_stats_ctr {
     uint64_t cgi_started;
     uint64_t cgi_running, cgi_queued; /* gauges */
     uint64_t limit_conn, limit_req, limit_full;
+    uint64_t tunnels; /* gauge: open tunnels (WebSocket and other Upgrades, tunnel.c) */
+    uint64_t tunnels_opened;
 } pt_stats_ctr;
 
 /* ---- the master --------------------------------------------------------- */

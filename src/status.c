@@ -240,6 +240,8 @@ static void render_text(sbuf *b, const pt_stats_snap *s)
     sb_printf(b, "client limits: limit_conn %llu, limit_req %llu, table full %llu\n",
               (unsigned long long)c->limit_conn, (unsigned long long)c->limit_req,
               (unsigned long long)c->limit_full);
+    sb_printf(b, "tunnels: open %llu, opened %llu\n", (unsigned long long)c->tunnels,
+              (unsigned long long)c->tunnels_opened);
     each_backend(s, text_backend, b);
 }
 
@@ -305,6 +307,8 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
     sb_printf(b, "\"limits\":{\"limit_conn\":%llu,\"limit_req\":%llu,\"table_full\":%llu},",
               (unsigned long long)c->limit_conn, (unsigned long long)c->limit_req,
               (unsigned long long)c->limit_full);
+    sb_printf(b, "\"tunnels\":{\"open\":%llu,\"opened\":%llu},", (unsigned long long)c->tunnels,
+              (unsigned long long)c->tunnels_opened);
     sb_printf(b, "\"backends\":[");
     each_backend(s, json_backend, b);
     sb_printf(b, "]}\n");
@@ -386,6 +390,9 @@ static void render_prometheus(sbuf *b, const pt_stats_snap *s)
              "Request bytes received (heads and bodies).", c->bytes_in);
     prom_one(b, "portico_sent_bytes_total", "counter", "Response bytes sent (heads and bodies).",
              c->bytes_out);
+    prom_one(b, "portico_tunnels_open", "gauge",
+             "Tunnels open (WebSocket and other Upgrades through the proxy).", c->tunnels);
+    prom_one(b, "portico_tunnels_opened_total", "counter", "Tunnels opened.", c->tunnels_opened);
     prom_one(b, "portico_cgi_started_total", "counter", "CGI processes started.", c->cgi_started);
     prom_one(b, "portico_cgi_running", "gauge", "CGI processes running.", c->cgi_running);
     prom_one(b, "portico_cgi_queued", "gauge", "Requests waiting for a CGI process slot.",
