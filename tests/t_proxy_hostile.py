@@ -110,6 +110,7 @@ SCRIPTS = {
     # slowness
     'silent': su.silent,
     'forever': su.forever,
+    'trickle-body': su.trickle(b'', b'x' * 100, OK + b'Content-Length: 100\r\n\r\n'),
     'trickle-head': su.trickle(OK + b'X-Slow: ' + b's' * 60 + b'\r\nContent-Length: 2\r\n\r\n',
                                b'ok'),
 }
@@ -144,6 +145,8 @@ limits = { gw_buffer_max = "4M"; gw_buffer_memory = "256K"; body_timeout = "2s";
            body_min_rate = "2K"; };
 backends = (
   { name = "h"; servers = ( "127.0.0.1:@H@" ); max_fails = 0; read_timeout = "3s"; },
+  { name = "rt"; servers = ( "127.0.0.1:@H@" ); max_fails = 0; read_timeout = "60s";
+    response_timeout = "4s"; },
   { name = "sc"; servers = ( "127.0.0.1:@SC@" ); max_fails = 0; read_timeout = "3s"; },
   { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; read_timeout = "3s"; }
 );
@@ -151,6 +154,7 @@ locations = (
   { prefix = "/h/"; handler = "proxy"; backend = "h"; },
   { prefix = "/s/"; handler = "proxy"; backend = "h"; buffering = false; },
   { prefix = "/st/"; handler = "proxy"; backend = "h"; request_buffering = false; },
+  { prefix = "/rt/"; handler = "proxy"; backend = "rt"; },
   { prefix = "/sc/"; handler = "scgi"; backend = "sc"; },
   { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; }
 );
@@ -422,6 +426,25 @@ class Slow(HostileCase):
         self.assertEqual(st, 504, self.log_tail())
         self.assert_log(r'proxy h .*read timed out.*response header.*"GET /h/trickle-head',
                         'the head timeout')
+
+    def test_trickled_body_meets_response_timeout(self):
+        # a byte a second never meets read_timeout; response_timeout (4s
+        # on /rt/) bounds the whole exchange: the client sees the cut
+        data = self.run_beside(lambda: self.raw_get('/rt/trickle-body', timeout=90))
+        r = harness.read_response(data)
+        self.assertEqual(r.status, 200, data[:300])
+        self.assertFalse(r.complete, data[:300])
+        self.assertLess(len(r.body), 100)
+        self.assert_log(r'proxy rt .*response timed out \(response_timeout\) in the body.*'
+                        r'"GET /rt/trickle-body', 'the response timeout')
+        cid = self.up.served_by('trickle-body')
+        self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(cid), 30))
+
+    def test_response_timeout_before_the_head_is_504(self):
+        st, _, _ = self.run_beside(lambda: self.req('/rt/silent', timeout=90))
+        self.assertEqual(st, 504, self.log_tail())
+        self.assert_log(r'proxy rt .*response timed out \(response_timeout\), .*"GET /rt/silent',
+                        'the response timeout')
 
     def stream_forever(self, prefix, nbytes):
         """A client reads nbytes of an endless answer, then leaves."""

@@ -225,9 +225,11 @@ def forever_header(first):
     return fn
 
 
-def trickle(head, body=b''):
-    """The head (then the body) one byte per second."""
+def trickle(head, body=b'', first=b''):
+    """first at once, then the head (then the body) one byte per second."""
     def fn(c, method, hdrs):
+        if first:
+            c.send(first)
         for b in head + body:
             c.send(bytes([b]))
             time.sleep(1)
