@@ -255,7 +255,8 @@ static const key_spec spawn_keys[] = {
     X(fail_timeout, fail_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                                      \
     X(queue, queue, K_INT, 64, 0, 100000)                                                          \
     X(queue_timeout, queue_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                                    \
-    X(tunnel_timeout, tunnel_timeout_ms, K_DUR, 60 * SEC, 1, DAY)
+    X(tunnel_timeout, tunnel_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                  \
+    X(response_timeout, response_timeout_ms, K_DUR, 0, 0, DAY)
 
 #define BACKEND_SPEC(key, field, kind, def, lo, hi)                                                \
     {#key, kind, def, lo, hi, offsetof(pt_backend, field), sizeof(((pt_backend *)0)->field)},

@@ -114,6 +114,8 @@ typedef struct pt_backend {
     int line;
     /* HTTP: a tunnel after a 101 (tunnel.c) with nothing moving this long is closed */
     uint64_t tunnel_timeout_ms;
+    /* the whole exchange, request sent to response end (0: no limit) */
+    uint64_t response_timeout_ms;
 } pt_backend;
 
 /* One limit_conn or limit_req setting: one count (or bucket) per client

@@ -45,6 +45,7 @@ static void after_phases(pt_conn *c);
 static void stream_body(pt_conn *c);
 static int eat_body(pt_conn *c);
 static void body_error(pt_conn *c, int status, const char *why);
+static bool body_too_slow(pt_conn *c);
 static void reset_request(pt_conn *c);
 static void drop_buffers(pt_conn *c);
 
@@ -469,7 +470,7 @@ static void reset_request(pt_conn *c)
         c->rq->gw_ms_set = false;
         c->rq->redirects = 0;
         c->rq->err_status = 0;
-        c->rq->body_t0 = c->rq->body_rx = 0;
+        c->rq->body_t0 = c->rq->body_rx = c->rq->body_stall = 0;
         c->rq->body_streaming = c->rq->body_done = false;
         c->rq->cache_status = 0;
         c->rq->cache_skip = false;
@@ -858,16 +859,26 @@ static bool stream_wants_input(const pt_conn *c)
  * gateway has room for it; the gateway sends it on (drive -> drain). */
 static void stream_body(pt_conn *c)
 {
+    pt_req *rq = c->rq;
     for (int i = 0; i < 16; i++) {
         int r = eat_body(c);
         if (r < 0)
             return;
         if (r == 1) {
-            c->rq->body_done = true;
+            rq->body_done = true;
             return;
         }
-        if (!stream_wants_input(c))
+        if (!stream_wants_input(c)) {
+            /* back-pressure: the upstream is slow, not the client, so the
+             * pause does not count against body_min_rate */
+            if (!rq->body_stall)
+                rq->body_stall = c->w->loop.now ? c->w->loop.now : 1;
             return;
+        }
+        if (rq->body_stall) {
+            rq->body_t0 += c->w->loop.now - rq->body_stall;
+            rq->body_stall = 0;
+        }
         ssize_t n = read_some(c);
         if (n == -1)
             return;
@@ -875,7 +886,12 @@ static void stream_body(pt_conn *c)
             body_error(c, 400, "client closed the connection before the end of the body");
             return;
         }
-        c->rq->body_rx += (uint64_t)n;
+        rq->body_rx += (uint64_t)n;
+        /* a body trickled below the minimum rate is cut off as a collected
+         * one is: it would hold an upstream connection (and the backend
+         * process behind it) for as long as it trickles */
+        if (body_too_slow(c))
+            return;
     }
 }
 
@@ -905,6 +921,13 @@ void pt_conn_phases_done(pt_conn *c)
 static void body_error(pt_conn *c, int status, const char *why)
 {
     if (!c->rq->body_streaming) {
+        pt_conn_reject(c, status, why, true);
+        return;
+    }
+    if (c->gw && c->status == 0 && c->out.bytes == 0 && c->bytes_written == 0) {
+        /* the upstream has not begun its answer: it gets a cut request and
+         * the client the status a collected body would have had */
+        pt_handler_release(c, true);
         pt_conn_reject(c, status, why, true);
         return;
     }
@@ -982,7 +1005,7 @@ static bool body_too_slow(pt_conn *c)
     char why[128];
     snprintf(why, sizeof(why), "request body at %llu bytes/s, under body_min_rate %llu",
              (unsigned long long)(c->rq->body_rx * 1000 / ms), (unsigned long long)rate);
-    pt_conn_reject(c, 408, why, true);
+    body_error(c, 408, why);
     return true;
 }
 

@@ -41,6 +41,7 @@ typedef struct pt_req {
     size_t auth_user_len; /* 0: nobody was authenticated */
     uint64_t body_t0;     /* loop time the body began: limits.body_min_rate counts from here */
     uint64_t body_rx;     /* body bytes received so far (framing included) */
+    uint64_t body_stall;  /* a streamed body's reading paused for the upstream since (0: not) */
     uint64_t gw_t_start;  /* loop time the gateway started (0: none) */
     uint64_t gw_ms;       /* gateway time, for the access log */
     bool gw_ms_set;

@@ -146,6 +146,7 @@ const pt_upstream_codec pt_fcgi_codec = {
     .name = "fastcgi",
     .frame_len = FCGI_HEADER_LEN,
     .has_end_frame = true,
+    .err_stream = true,
     .dec_size = sizeof(pt_fcgi_dec),
     .too_big = "a request header is too large for FastCGI",
     .encode = encode,

@@ -275,20 +275,23 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
 
 /* ---- the response ------------------------------------------------------- */
 
+#define PT_PX_MAX_INTERIM 16
+
 enum { PX_HEAD, PX_CL, PX_CHUNKED, PX_CLOSE, PX_DONE, PX_TUNNEL };
 
 typedef struct pdec {
     int state;
-    bool is_head;     /* the request was HEAD: no body whatever the head says */
-    bool keep;        /* HTTP/1.1 without Connection: close */
-    bool via;         /* the backend's via: add ours to the answer */
-    bool upgrade;     /* the request asked to Upgrade and went on with it: a 101 may come */
-    size_t max;       /* gw_header_max */
-    const char *addr; /* the server's address ("127.0.0.1:8000"), for Location */
-    char self[300];   /* "http://host" of the client's view, for Location */
-    pbuf in;          /* the head as received */
-    pbuf out;         /* the head as passed on */
-    uint64_t left;    /* PX_CL: body bytes to come */
+    bool is_head;      /* the request was HEAD: no body whatever the head says */
+    bool keep;         /* HTTP/1.1 without Connection: close */
+    bool via;          /* the backend's via: add ours to the answer */
+    bool upgrade;      /* the request asked to Upgrade and went on with it: a 101 may come */
+    unsigned interims; /* 1xx heads skipped so far */
+    size_t max;        /* gw_header_max */
+    const char *addr;  /* the server's address ("127.0.0.1:8000"), for Location */
+    char self[300];    /* "http://host" of the client's view, for Location */
+    pbuf in;           /* the head as received */
+    pbuf out;          /* the head as passed on */
+    uint64_t left;     /* PX_CL: body bytes to come */
     pt_chunked ch;
     char *cbuf; /* PX_CHUNKED: decoded bytes */
 } pdec;
@@ -545,7 +548,10 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
         if (parse_head(x, ev, &interim) == 0)
             return 0;
         if (interim) {
-            /* RFC 9110 §15.2: a 1xx (100 Continue) precedes the answer */
+            /* RFC 9110 §15.2: 1xx (100 Continue, 103 Early Hints) precede the
+             * answer; an endless stream of them is not one */
+            if (++x->interims > PT_PX_MAX_INTERIM)
+                return fail(ev, "too many interim responses");
             x->in.len = 0;
             continue;
         }

@@ -40,6 +40,8 @@ typedef struct pt_stats_ctr {
     /* TLS handshakes finished with a new session or a resumed one, and
      * failed (garbage, an alert, a close or a timeout before the end) */
     uint64_t tls_full, tls_resumed, tls_failed;
+    uint64_t tunnels; /* gauge: open tunnels (WebSocket and other Upgrades, tunnel.c) */
+    uint64_t tunnels_opened;
 } pt_stats_ctr;
 
 /* ---- the master --------------------------------------------------------- */

@@ -267,6 +267,8 @@ static void render_text(sbuf *b, const pt_stats_snap *s)
     sb_printf(b, "tls handshakes: full %llu, resumed %llu, failed %llu\n",
               (unsigned long long)c->tls_full, (unsigned long long)c->tls_resumed,
               (unsigned long long)c->tls_failed);
+    sb_printf(b, "tunnels: open %llu, opened %llu\n", (unsigned long long)c->tunnels,
+              (unsigned long long)c->tunnels_opened);
     each_backend(s, text_backend, b);
 }
 
@@ -365,6 +367,8 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
     sb_printf(b, "\"tls_handshakes\":{\"full\":%llu,\"resumed\":%llu,\"failed\":%llu},",
               (unsigned long long)c->tls_full, (unsigned long long)c->tls_resumed,
               (unsigned long long)c->tls_failed);
+    sb_printf(b, "\"tunnels\":{\"open\":%llu,\"opened\":%llu},", (unsigned long long)c->tunnels,
+              (unsigned long long)c->tunnels_opened);
     sb_printf(b, "\"backends\":[");
     each_backend(s, json_backend, b);
     sb_printf(b, "]}\n");
@@ -497,6 +501,9 @@ static void render_prometheus(sbuf *b, const pt_stats_snap *s)
              "Request bytes received (heads and bodies).", c->bytes_in);
     prom_one(b, "portico_sent_bytes_total", "counter", "Response bytes sent (heads and bodies).",
              c->bytes_out);
+    prom_one(b, "portico_tunnels_open", "gauge",
+             "Tunnels open (WebSocket and other Upgrades through the proxy).", c->tunnels);
+    prom_one(b, "portico_tunnels_opened_total", "counter", "Tunnels opened.", c->tunnels_opened);
     prom_one(b, "portico_cgi_started_total", "counter", "CGI processes started.", c->cgi_started);
     prom_one(b, "portico_cgi_running", "gauge", "CGI processes running.", c->cgi_running);
     prom_one(b, "portico_cgi_queued", "gauge", "Requests waiting for a CGI process slot.",

@@ -11,6 +11,7 @@
 #include "tunnel.h"
 #include "conn.h"
 #include "log.h"
+#include "stats.h"
 #include "util.h"
 
 #include <errno.h>
@@ -123,6 +124,8 @@ void pt_tunnel_start(pt_conn *c, int ufd, pt_tlist *idle, const char *head, size
     pt_io_init(&t->uio, ufd, on_upstream_io, t);
     c->rq->tunnel = t;
     c->state = PT_CS_TUNNEL;
+    PT_STATS_ADD(pt_stats_my->tunnels, 1);
+    PT_STATS_ADD(pt_stats_my->tunnels_opened, 1);
     /* the access log: status 101, the head, then the tunnel's bytes */
     c->status = 101;
     c->head_out_start = c->bytes_written;
@@ -320,6 +323,7 @@ void pt_tunnel_release(pt_conn *c)
     if (!t)
         return;
     c->rq->tunnel = NULL;
+    PT_STATS_SUB(pt_stats_my->tunnels, 1);
     pt_io_remove(&c->w->loop, &t->uio);
     close(t->ufd);
     free(t->up.buf);

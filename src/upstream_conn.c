@@ -50,7 +50,8 @@ typedef struct ubackend {
     uconn **idle; /* per server: the idle pool, most recently used first */
     unsigned *nidle;
     pt_gw_queue q; /* requests waiting while every server is at max_conns */
-    pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue, *tl_tunnel;
+    /* tl_response: NULL when response_timeout is 0 */
+    pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue, *tl_tunnel, *tl_response;
     bool *probed;         /* per server: the codec's probe asked */
     unsigned *waiting;    /* per server, shared by all workers (see below) */
     unsigned *mine;       /* per server, this worker's part of waiting */
@@ -128,8 +129,10 @@ struct ureq {
      * request is never retried (it could not be sent again) */
     bool streaming, chunked_up, body_started;
     bool waiting;    /* counted in b->waiting[si] */
+    bool head_timed; /* the read timer runs for the whole header block */
     uint64_t t_sent; /* when the request went out (answer time) */
     pt_timer stall;  /* a new connection's request unanswered for a while */
+    pt_timer whole;  /* response_timeout: the whole exchange */
     bool starting;   /* inside pt_upstream_conn_start: errors are plain rejects */
     bool detached;   /* the connection let go: free when not busy and off fc */
     int busy;        /* callbacks on the stack */
@@ -389,6 +392,7 @@ static void on_sweep(pt_loop *l, pt_timer *t)
 static void req_drop_conn(ureq *r, bool reusable)
 {
     wait_mark(r, false);
+    pt_timer_stop(&r->whole);
     uconn *fc = r->fc;
     if (fc) {
         r->fc = NULL;
@@ -599,9 +603,15 @@ static void io_update(ureq *r)
     if (!r->ended && !pt_gw_backlogged(&r->gw))
         ev |= EPOLLIN | EPOLLRDHUP; /* as in the idle pool: no epoll_ctl between */
     pt_io_set(&r->w->loop, &fc->io, ev);
-    if (ev & EPOLLIN)
-        pt_timer_arm(&r->w->loop, &fc->timer, r->sent_all ? r->b->tl_read : r->b->tl_send);
-    else if (ev & EPOLLOUT)
+    if (ev & EPOLLIN) {
+        /* read_timeout is between reads, except for the header block: an
+         * upstream sending a byte a second (or 1xx after 1xx) would keep
+         * re-arming it, so the head must come whole within one period */
+        bool head = r->sent_all && !r->gw.headers_done && !r->codec->err_stream;
+        if (!(head && r->head_timed && pt_timer_armed(&fc->timer)))
+            pt_timer_arm(&r->w->loop, &fc->timer, r->sent_all ? r->b->tl_read : r->b->tl_send);
+        r->head_timed = head;
+    } else if (ev & EPOLLOUT)
         pt_timer_arm(&r->w->loop, &fc->timer, r->b->tl_send);
     else
         pt_timer_stop(&fc->timer); /* the client is slow: its write timeout runs */
@@ -615,6 +625,7 @@ static void start_send(ureq *r)
     r->stdin_end_sent = r->out_has_end;
     r->sent_all = false;
     r->got_bytes = r->ended = false;
+    r->head_timed = false;
     r->codec->dec_free(r->dec);
     memset(r->dec, 0, r->codec->dec_size);
     r->codec->dec_init(r->dec);
@@ -623,6 +634,8 @@ static void start_send(ureq *r)
     r->fc->state = FC_BUSY;
     wait_mark(r, false);
     r->t_sent = r->w->loop.now;
+    if (r->b->tl_response)
+        pt_timer_arm(&r->w->loop, &r->whole, r->b->tl_response);
     if (!r->reused) {
         uint32_t want = r->b->rt8[r->si] / 2 + 5; /* 4 x average + 5 ms */
         size_t k = 0;
@@ -976,6 +989,9 @@ static void idle_event(uconn *fc)
     ssize_t n = recv(fc->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    if (n > 0) /* never taken as the next request's answer (smuggling) */
+        pt_log_warn("%s %s (%s): bytes on an idle connection: closed", fc->codec->name,
+                    fc->b->cfg->name, fc->b->cfg->servers[fc->si].address);
     fc_close(fc);
 }
 
@@ -1016,6 +1032,22 @@ static void on_conn_io(pt_loop *l, pt_io *io, uint32_t ev)
     req_leave(r);
 }
 
+/* response_timeout: a server answering slowly but steadily (a byte a
+ * second) never meets read_timeout; this bounds the whole exchange. */
+static void on_whole(pt_loop *l, pt_timer *t)
+{
+    (void)l;
+    ureq *r = t->data;
+    if (!r->fc || r->ended)
+        return;
+    req_enter(r);
+    exchange_failed(r, 504,
+                    r->gw.headers_done ? "response timed out (response_timeout) in the body"
+                                       : "response timed out (response_timeout)",
+                    !r->detached);
+    req_leave(r);
+}
+
 static void on_conn_timer(pt_loop *l, pt_timer *t)
 {
     (void)l;
@@ -1034,6 +1066,8 @@ static void on_conn_timer(pt_loop *l, pt_timer *t)
         server_failed(r, "connect timed out");
     else if (!r->sent_all)
         exchange_failed(r, 504, "send timed out", true);
+    else if (r->head_timed && !r->gw.headers_done)
+        exchange_failed(r, 504, "read timed out before the whole response header", true);
     else /* a drained response's slowness is not the server's failure */
         exchange_failed(r, 504, "read timed out", !r->detached);
     req_leave(r);
@@ -1136,6 +1170,7 @@ void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
     r->streaming = c->rq->body_streaming;
     r->chunked_up = r->streaming && c->rq->head.is_chunked;
     pt_timer_init(&r->stall, on_stall, r);
+    pt_timer_init(&r->whole, on_whole, r);
     snprintf(r->client, sizeof(r->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
     request_line(c, r->reqline, sizeof(r->reqline));
     set_where(r, -1);
@@ -1265,6 +1300,8 @@ int pt_upstream_conn_init(pt_worker *w)
         b->tl_idle = pt_worker_tlist(w, bc->keepalive_timeout_ms);
         b->tl_queue = pt_worker_tlist(w, bc->queue_timeout_ms);
         b->tl_tunnel = pt_worker_tlist(w, bc->tunnel_timeout_ms);
+        b->tl_response =
+            bc->response_timeout_ms ? pt_worker_tlist(w, bc->response_timeout_ms) : NULL;
     }
     return 0;
 }

@@ -49,6 +49,10 @@ typedef struct pt_upstream_codec {
     bool has_end_frame; /* an empty frame ends the body (FastCGI's empty STDIN) */
     bool eof_ends;      /* the server closing the connection ends the response */
     bool status_line;   /* the response starts with an HTTP status line */
+    /* the program has an error stream (FastCGI's STDERR): its lines may come
+     * long before the header block and keep the read timeout fresh; without
+     * one, the header block must come whole within read_timeout */
+    bool err_stream;
     size_t dec_size;
     const char *too_big; /* the 431's reason when encode fails with E2BIG */
     /* The bytes before the body, in one malloc'd block (*out): meta-variables

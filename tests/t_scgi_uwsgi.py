@@ -2,7 +2,8 @@
 "uwsgi", the --scgi and --uwsgi flags) against a real application server:
 Debian's uWSGI with its python3 plugin running tests/lib/wsgi_app.py,
 listening with --uwsgi-socket and --scgi-socket on 127.0.0.1 ports and on
-Unix sockets.
+Unix sockets, and with --http-socket (uWSGI over HTTP, through the reverse
+proxy).
 
 Covered, for each protocol over TCP and a Unix socket: the CGI variables the
 application sees for a GET with a query (REQUEST_METHOD, SCRIPT_NAME,
@@ -55,6 +56,7 @@ class Uwsgi:
         os.mkdir(self.dir)
         self.uw_port = harness.free_port()
         self.sc_port = harness.free_port()
+        self.ht_port = harness.free_port()
         self.uw_sock = os.path.join(base, 'uw.sock')
         self.sc_sock = os.path.join(base, 'sc.sock')
         self.log = os.path.join(base, 'uwsgi.log')
@@ -65,13 +67,14 @@ class Uwsgi:
         cmd = [UWSGI, '--plugin', 'python3', '--master', '--processes', '2', '--die-on-term',
                '--buffer-size', '65535', '--wsgi-file', APP,
                '--uwsgi-socket', '127.0.0.1:%d' % self.uw_port, '--uwsgi-socket', self.uw_sock,
-               '--scgi-socket', '127.0.0.1:%d' % self.sc_port, '--scgi-socket', self.sc_sock]
+               '--scgi-socket', '127.0.0.1:%d' % self.sc_port, '--scgi-socket', self.sc_sock,
+               '--http-socket', '127.0.0.1:%d' % self.ht_port]
         with open(self.log, 'ab') as lf:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf,
                                          env=env, start_new_session=True, cwd=self.base)
 
         def ready():
-            for port in (self.uw_port, self.sc_port):
+            for port in (self.uw_port, self.sc_port, self.ht_port):
                 try:
                     socket.create_connection(('127.0.0.1', port), timeout=1).close()
                 except OSError:
@@ -113,7 +116,8 @@ backends = (
   { name = "twouw"; servers = ( "@DEAD1@", "127.0.0.1:@UW@" ); fail_timeout = "120s"; },
   { name = "twosc"; servers = ( "@DEAD2@", "127.0.0.1:@SC@" ); fail_timeout = "120s"; },
   { name = "quw"; servers = ( { address = "127.0.0.1:@UW@"; max_conns = 1; } ); },
-  { name = "qsc"; servers = ( { address = "127.0.0.1:@SC@"; max_conns = 1; } ); }
+  { name = "qsc"; servers = ( { address = "127.0.0.1:@SC@"; max_conns = 1; } ); },
+  { name = "uwhttp"; servers = ( "127.0.0.1:@HT@" ); }
 );
 locations = (
   { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; },
@@ -127,7 +131,8 @@ locations = (
   { prefix = "/two-uwsgi/"; handler = "uwsgi"; backend = "twouw"; },
   { prefix = "/two-scgi/"; handler = "scgi"; backend = "twosc"; },
   { prefix = "/q-uwsgi/"; handler = "uwsgi"; backend = "quw"; },
-  { prefix = "/q-scgi/"; handler = "scgi"; backend = "qsc"; }
+  { prefix = "/q-scgi/"; handler = "scgi"; backend = "qsc"; },
+  { prefix = "/uwh/"; handler = "proxy"; backend = "uwhttp"; }
 );
 '''
 
@@ -153,6 +158,7 @@ class GwCase(unittest.TestCase):
         GwCase.silent.listen(16)
         dead = ['127.0.0.1:%d' % harness.free_port() for _ in range(3)]
         conf = (CONF.replace('@UW@', str(cls.app.uw_port)).replace('@SC@', str(cls.app.sc_port))
+                .replace('@HT@', str(cls.app.ht_port))
                 .replace('@UWSOCK@', cls.app.uw_sock).replace('@SCSOCK@', cls.app.sc_sock)
                 .replace('@SILENT@', str(GwCase.silent.getsockname()[1])))
         for i, d in enumerate(dead):
@@ -300,6 +306,27 @@ class ScgiTcp(Exchange, GwCase):
 class ScgiUnix(Exchange, GwCase):
     PREFIX = '/scu/'
     SCGI = True
+
+
+class UwsgiHttp(Exchange, GwCase):
+    """uWSGI's own HTTP parser (--http-socket) behind the reverse proxy:
+    the same application, reached over HTTP/1.x instead of a CGI framing."""
+    PREFIX = '/uwh/'
+
+    def test_get_with_query_gives_the_cgi_variables(self):
+        # a proxy passes the target unchanged: uWSGI makes it all PATH_INFO
+        e = self.env('GET', self.PREFIX + 'a/b?x=1&y=%20z')
+        self.assertEqual(e['REQUEST_METHOD'], 'GET')
+        self.assertEqual(e['PATH_INFO'], '/uwh/a/b')
+        self.assertEqual(e['QUERY_STRING'], 'x=1&y=%20z')
+        self.assertEqual(e['REQUEST_URI'], '/uwh/a/b?x=1&y=%20z')
+        self.assertEqual(e['body_len'], 0)
+        self.assertEqual(e['HTTP_X_FORWARDED_FOR'], '127.0.0.1')
+        self.assertNotIn('SCGI', e)
+
+    def test_a_head_request_gets_no_body(self):
+        st, hdrs, data = self.req('HEAD', self.PREFIX + 'h')
+        self.assertEqual((st, data), (200, b''))
 
 
 class Failures:

@@ -71,6 +71,7 @@ backends = (
 );
 locations = (
   { prefix = "/ws/"; handler = "proxy"; backend = "ws"; },
+  { exact = "/status"; handler = "status"; },
   { prefix = "/idle/"; handler = "proxy"; backend = "wsidle"; },
   { prefix = "/noup/"; handler = "proxy"; backend = "ws"; upgrade = false; },
   { prefix = "/raw/"; handler = "proxy"; backend = "raw"; },
@@ -327,7 +328,33 @@ class WebSocketCase(unittest.TestCase):
         self.assertEqual(len(pids), 1)
         return pids[0], rss_kb(pids[0])
 
+    def tunnels(self):
+        st, _, body = harness.request(self.port, 'GET', '/status?format=json', timeout=30)
+        self.assertEqual(st, 200, body)
+        return json.loads(body)['tunnels']
+
     # -- WebSocket through the proxy
+    def test_open_tunnels_are_counted_on_the_status_page(self):
+        opened = self.tunnels()['opened']
+        async def go():
+            ws = await self.connect('/ws/echo?who=counted')
+            await ws.send('one')
+            await ws.recv()
+            # the tunnel is open while the status page is asked
+            t = await asyncio.get_running_loop().run_in_executor(None, self.tunnels)
+            await ws.close()
+            return t
+        t = self.run_async(go())
+        self.assertGreaterEqual(t['open'], 1)
+        self.assertEqual(t['opened'], opened + 1)
+        self.assertTrue(harness.Server.wait_for(lambda: self.tunnels()['open'] == 0, 30),
+                        self.tunnels())
+        st, _, body = harness.request(self.port, 'GET', '/status?format=prometheus', timeout=30)
+        self.assertIn(b'portico_tunnels_open 0', body)
+        self.assertIn(b'portico_tunnels_opened_total %d' % (opened + 1), body)
+        st, _, body = harness.request(self.port, 'GET', '/status', timeout=30)
+        self.assertIn(b'tunnels: open 0, opened %d' % (opened + 1), body)
+
     def test_text_and_binary_messages_are_echoed(self):
         async def go():
             async with self.connect('/ws/echo') as ws:

@@ -1,0 +1,623 @@
+"""t_proxy_hostile.py: the HTTP reverse proxy against a hostile upstream
+(tests/lib/scripted_upstream.py, a raw socket scripted per request):
+smuggling shapes in its responses, garbage, resets, never answering,
+answering forever, trickling.
+
+For each shape: the client gets the right status (502 or 504), or a cut
+response when the head had already gone out; portico logs a line naming
+the cause; the upstream connection that carried the broken response is
+closed, never taken from the pool again (the scripted upstream keeps it
+open, so that is portico's decision alone); and other clients of the same
+(single) worker are served meanwhile.
+
+No test asserts a timing: waits are generous upper bounds."""
+
+import os
+import re
+import select
+import shutil
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import harness  # noqa: E402
+import scripted_upstream as su  # noqa: E402
+
+OK = b'HTTP/1.1 200 OK\r\n'
+CHUNKED = OK + b'Transfer-Encoding: chunked\r\n\r\n'
+
+
+def interim_forever(c, method, hdrs):
+    """103 Early Hints, again and again, never the final answer."""
+    try:
+        while True:
+            c.send(b'HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n')
+    except OSError:
+        return False
+
+
+def late_extra(c, method, hdrs):
+    """A complete answer, then (a moment later, in its own segment) bytes
+    shaped as the next answer: they must never reach a client."""
+    c.send(OK + b'Content-Length: 5\r\n\r\nhello')
+    time.sleep(0.3)
+    c.send(OK + b'Content-Length: 8\r\n\r\nsmuggled')
+    return True
+
+
+def reset_after(data):
+    def fn(c, method, hdrs):
+        c.send(data)
+        time.sleep(0.2)  # the bytes reach portico before the RST
+        c.reset()
+        return False
+    return fn
+
+
+SCRIPTS = {
+    'conn': su.conn_script,
+    'sink': lambda c, m, h: su.raw(OK + b'Content-Length: 3\r\n\r\ngot')(c, m, h),
+    # the head: framing that could smuggle, or is not HTTP/1.x at all
+    'cl-te': su.raw(OK + b'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n'
+                    b'5\r\nhello\r\n0\r\n\r\n'),
+    'te-cl': su.raw(OK + b'Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n'
+                    b'5\r\nhello\r\n0\r\n\r\n'),
+    'two-cl': su.raw(OK + b'Content-Length: 5\r\nContent-Length: 13\r\n\r\nhello'),
+    'cl-list': su.raw(OK + b'Content-Length: 5, 13\r\n\r\nhello'),
+    'te-gzip-chunked': su.raw(OK + b'Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'),
+    'te-chunked-gzip': su.raw(OK + b'Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n'),
+    'te-two': su.raw(OK + b'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n'
+                     b'0\r\n\r\n'),
+    'big-header': su.raw(OK + b'X-Big: ' + b'a' * 100000 + b'\r\nContent-Length: 2\r\n\r\nok'),
+    'many-headers': su.raw(OK + b''.join(b'X-H%d: v\r\n' % i for i in range(400)) +
+                           b'Content-Length: 2\r\n\r\nok'),
+    'nul-value': su.raw(OK + b'X-A: a\x00b\r\nContent-Length: 2\r\n\r\nok'),
+    'nul-name': su.raw(OK + b'X-\x00A: a\r\nContent-Length: 2\r\n\r\nok'),
+    'bare-cr': su.raw(OK + b'X-A: 1\rContent-Length: 0\r\nContent-Length: 2\r\n\r\nok'),
+    'obs-fold': su.raw(OK + b'X-A: 1\r\n  folded\r\nContent-Length: 2\r\n\r\nok'),
+    'space-colon': su.raw(OK + b'Content-Length : 2\r\n\r\nok'),
+    'status-http2': su.raw(b'HTTP/2 200 OK\r\nContent-Length: 2\r\n\r\nok'),
+    'status-icy': su.raw(b'ICY 200 OK\r\nContent-Length: 2\r\n\r\nok'),
+    'status-short': su.raw(b'HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\nok'),
+    'status-none': su.raw(b'hello there\r\n\r\n'),
+    'garbage': su.raw(bytes(range(256)) * 4 + b'\r\n\r\n'),
+    'interim-forever': interim_forever,
+    'reset-head': reset_after(OK + b'Content-Len'),
+    # the body: the head went out, the client sees the cut
+    'chunk-overflow': su.raw(CHUNKED + b'1' + b'f' * 20 + b'\r\nhello\r\n0\r\n\r\n'),
+    'chunk-negative': su.raw(CHUNKED + b'-5\r\nhello\r\n0\r\n\r\n'),
+    'chunk-no-crlf': su.raw(CHUNKED + b'5\r\nhelloXX0\r\n\r\n'),
+    'chunk-ext-huge': su.raw(CHUNKED + b'5;e=' + b'x' * 100000 + b'\r\nhello\r\n0\r\n\r\n'),
+    'trailers-huge': su.raw(CHUNKED + b'5\r\nhello\r\n0\r\nX-T: ' + b'a' * 100000 +
+                            b'\r\n\r\n'),
+    'reset-body': reset_after(OK + b'Content-Length: 100\r\n\r\n0123456789'),
+    'reset-chunked': reset_after(CHUNKED + b'a\r\n0123456789\r\n'),
+    # no body allowed: the bytes after the head are not the next answer
+    '204-body': su.raw(b'HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8'
+                       b'\r\n\r\nsmuggled'),
+    '304-body': su.raw(b'HTTP/1.1 304 Not Modified\r\nContent-Length: 8\r\n\r\nsmuggled'),
+    'head-body': su.raw(OK + b'Content-Length: 8\r\n\r\nsmuggled'),
+    'cl-extra': su.raw(OK + b'Content-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\n'
+                       b'Content-Length: 8\r\n\r\nsmuggled'),
+    'late-extra': late_extra,
+    # interim answers before the final one
+    'early-hints': su.raw(b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n'
+                          b'Link: </s.css>; rel=preload\r\n\r\n' + OK +
+                          b'Content-Length: 5\r\n\r\nfinal'),
+    # slowness
+    'silent': su.silent,
+    'forever': su.forever,
+    'trickle-body': su.trickle(b'', b'x' * 100, OK + b'Content-Length: 100\r\n\r\n'),
+    'trickle-head': su.trickle(OK + b'X-Slow: ' + b's' * 60 + b'\r\nContent-Length: 2\r\n\r\n',
+                               b'ok'),
+}
+
+
+def cgi_scripts(status_line):
+    """The shapes for SCGI (a CGI header block, RFC 3875 §6) and uwsgi (an
+    HTTP status line, then the same block); the server closes after each."""
+    st = (lambda s: b'HTTP/1.1 ' + s + b'\r\n') if status_line else \
+        (lambda s: b'Status: ' + s + b'\r\n')
+    ok = st(b'200 OK')
+    return {
+        'conn': su.raw(ok + b'Content-Type: text/plain\r\n\r\nfine', keep=False),
+        'big-header': su.raw(ok + b'X-Big: ' + b'a' * 100000 + b'\r\n\r\nok', keep=False),
+        'endless-header': su.forever_header(ok),
+        'bad-status': su.raw(st(b'abc') + b'\r\nok', keep=False),
+        'status-1xx': su.raw(st(b'103 Early Hints') + b'\r\nok', keep=False),
+        'status-600': su.raw(st(b'600 Nope') + b'\r\nok', keep=False),
+        'garbage': su.raw(bytes(range(256)) * 4 + b'\r\n\r\n', keep=False),
+        'nul-value': su.raw(ok + b'X-A: a\x00b\r\n\r\nok', keep=False),
+        'obs-fold': su.raw(ok + b'X-A: 1\r\n  folded\r\n\r\nok', keep=False),
+        'no-output': su.raw(b'', keep=False),
+        'reset-head': reset_after(ok + b'Content-Ty'),
+        'cut-body': su.raw(ok + b'Content-Length: 100\r\n\r\n0123456789', keep=False),
+        'silent': su.silent,
+        'trickle-head': su.trickle(ok + b'X-Slow: ' + b's' * 60 + b'\r\n\r\n', b'ok'),
+    }
+
+
+CONF = '''
+limits = { gw_buffer_max = "4M"; gw_buffer_memory = "256K"; body_timeout = "2s";
+           body_min_rate = "2K"; };
+backends = (
+  { name = "h"; servers = ( "127.0.0.1:@H@" ); max_fails = 0; read_timeout = "3s"; },
+  { name = "rt"; servers = ( "127.0.0.1:@H@" ); max_fails = 0; read_timeout = "60s";
+    response_timeout = "4s"; },
+  { name = "sc"; servers = ( "127.0.0.1:@SC@" ); max_fails = 0; read_timeout = "3s"; },
+  { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; read_timeout = "3s"; }
+);
+locations = (
+  { prefix = "/h/"; handler = "proxy"; backend = "h"; },
+  { prefix = "/s/"; handler = "proxy"; backend = "h"; buffering = false; },
+  { prefix = "/st/"; handler = "proxy"; backend = "h"; request_buffering = false; },
+  { prefix = "/rt/"; handler = "proxy"; backend = "rt"; },
+  { prefix = "/sc/"; handler = "scgi"; backend = "sc"; },
+  { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; }
+);
+'''
+
+
+def sanitized(pid):
+    """ASan keeps freed memory in quarantine (256 MiB): RSS says nothing."""
+    with open('/proc/%d/maps' % pid) as f:
+        return 'libasan' in f.read()
+
+
+def worker_rss_kb(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
+
+
+class HostileCase(unittest.TestCase):
+    """One scripted upstream and one portico (-w 1) for the module."""
+    srv = None
+
+    @classmethod
+    def setUpClass(cls):
+        if HostileCase.srv is not None:
+            return
+        HostileCase.up = su.Upstream(SCRIPTS)
+        HostileCase.sc = su.Upstream(cgi_scripts(False), 'scgi')
+        HostileCase.uw = su.Upstream(cgi_scripts(True), 'uwsgi')
+        conf = (CONF.replace('@H@', str(HostileCase.up.port))
+                .replace('@SC@', str(HostileCase.sc.port))
+                .replace('@UW@', str(HostileCase.uw.port)))
+        srv = harness.Server(conf=conf, workers=1)
+        srv.write_file('static.txt', 'static here')
+        srv.start()
+        HostileCase.srv = srv
+        HostileCase.port = srv.port
+
+    @classmethod
+    def tearDownModuleState(cls):
+        if HostileCase.srv is not None:
+            try:
+                rc = HostileCase.srv.stop()
+                assert rc == 0, 'portico exited with %r on SIGTERM' % rc
+            finally:
+                shutil.rmtree(HostileCase.srv.tmpdir, ignore_errors=True)
+                HostileCase.srv = None
+                HostileCase.up.stop()
+                HostileCase.sc.stop()
+                HostileCase.uw.stop()
+
+    def log_tail(self):
+        return '\n--- portico log ---\n' + self.srv.stderr_text()[-3000:]
+
+    def assert_log(self, regex, what):
+        self.assertTrue(self.srv.wait_for_log(regex, 20), 'no log line for %s (%s)%s' %
+                        (what, regex, self.log_tail()))
+
+    def req(self, path, method='GET', timeout=60):
+        return harness.request(self.port, method, path, timeout=timeout)
+
+    def raw_get(self, path, method='GET', timeout=60):
+        """The whole byte stream the client gets, until portico closes."""
+        data, closed = harness.raw_closed(
+            self.port, b'%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' %
+            (method.encode(), path.encode()), timeout)
+        self.assertTrue(closed, 'portico did not close: %r' % data[:300])
+        return data
+
+    def pooled(self, prefix='/h/'):
+        """A request that leaves an idle connection in the pool: its id."""
+        st, _, body = self.req(prefix + 'conn')
+        self.assertEqual(st, 200, body + self.log_tail().encode())
+        m = re.match(rb'conn (\d+) req (\d+)$', body)
+        self.assertTrue(m, body)
+        return int(m.group(1))
+
+    def assert_not_reused(self, cid, prefix='/h/'):
+        """The connection cid carried a broken answer: portico closed it,
+        and the next request gets a new connection."""
+        self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(cid), 20),
+                        'portico kept upstream connection %d open' % cid + self.log_tail())
+        nxt = self.pooled(prefix)
+        self.assertNotEqual(nxt, cid)
+
+    def assert_others_served(self):
+        """Another client of the same worker: a static file and a proxied
+        request."""
+        st, _, body = self.req('/static.txt', timeout=30)
+        self.assertEqual((st, body), (200, b'static here'))
+        st, _, body = self.req('/h/conn', timeout=30)
+        self.assertEqual(st, 200, body)
+
+    def run_beside(self, fn):
+        """fn() in a thread while other clients are served."""
+        out = {}
+
+        def run():
+            try:
+                out['r'] = fn()
+            except Exception as e:  # noqa: BLE001
+                out['e'] = e
+        t = threading.Thread(target=run)
+        t.start()
+        time.sleep(0.5)  # the slow request is under way (not a timing assertion)
+        self.assert_others_served()
+        t.join(120)
+        self.assertFalse(t.is_alive())
+        if 'e' in out:
+            raise out['e']
+        return out['r']
+
+
+class BrokenHead(HostileCase):
+    """A broken head: 502, its own log line, the connection dropped."""
+
+    CASES = {
+        'cl-te': 'both Content-Length and Transfer-Encoding',
+        'te-cl': 'both Content-Length and Transfer-Encoding',
+        'two-cl': 'repeated Content-Length',
+        'cl-list': 'invalid Content-Length',
+        'te-gzip-chunked': 'Transfer-Encoding other than chunked',
+        'te-chunked-gzip': 'Transfer-Encoding other than chunked',
+        'te-two': 'repeated Transfer-Encoding',
+        'big-header': r'too large \(gw_header_max\)',
+        'many-headers': 'too many header lines',
+        'nul-value': 'invalid character in header value',
+        'nul-name': 'invalid header name',
+        'bare-cr': 'bare CR',
+        'obs-fold': 'obs-fold',
+        'space-colon': 'whitespace before colon',
+        'status-http2': 'invalid status line',
+        'status-icy': 'invalid status line',
+        'status-short': 'invalid status line',
+        'status-none': 'invalid status line',
+        'garbage': 'invalid status line',
+        'interim-forever': 'too many interim responses',
+    }
+
+    def test_each_broken_head_is_502_with_its_log_line_and_the_connection_dropped(self):
+        for what, why in self.CASES.items():
+            for prefix in ('/h/', '/s/'):
+                with self.subTest(what=what, prefix=prefix):
+                    cid = self.pooled(prefix)
+                    st, _, _ = self.req(prefix + what)
+                    self.assertEqual(st, 502, what + self.log_tail())
+                    self.assert_log(r'proxy h \(127\.0\.0\.1:\d+\): invalid response header: '
+                                    r'%s.*, client: .*"GET %s%s' % (why, prefix, what), what)
+                    self.assert_not_reused(cid, prefix)
+
+    def test_reset_mid_head_is_502(self):
+        self.pooled()
+        st, _, _ = self.req('/h/reset-head')
+        self.assertEqual(st, 502, self.log_tail())
+        self.assert_log(r'proxy h .*closed the connection before the response header: '
+                        r'Connection reset by peer.*"GET /h/reset-head', 'the reset')
+        self.assert_others_served()
+
+    def test_no_header_bytes_reach_the_client_from_a_broken_head(self):
+        # the 502 is portico's own page: nothing of the upstream's head
+        data = self.raw_get('/h/nul-value')
+        self.assertTrue(data.startswith(b'HTTP/1.1 502 '), data[:200])
+        self.assertNotIn(b'X-A', data)
+
+
+class BrokenBody(HostileCase):
+    """A broken body after a good head: the head went out, the client sees
+    the cut (no last chunk, or fewer bytes than the length), portico logs
+    it and drops the connection."""
+
+    CASES = {
+        'chunk-overflow': 'invalid chunked response body',
+        'chunk-negative': 'invalid chunked response body',
+        'chunk-no-crlf': 'invalid chunked response body',
+        'chunk-ext-huge': 'invalid chunked response body',
+        'trailers-huge': 'invalid chunked response body',
+        'reset-body': 'closed the connection before the end of the response: '
+                      'Connection reset by peer',
+        'reset-chunked': 'closed the connection before the end of the response: '
+                         'Connection reset by peer',
+    }
+
+    def test_each_broken_body_cuts_the_response(self):
+        for what, why in self.CASES.items():
+            for prefix in ('/h/', '/s/'):
+                with self.subTest(what=what, prefix=prefix):
+                    cid = self.pooled(prefix)
+                    data = self.raw_get(prefix + what)
+                    if data.startswith(b'HTTP/1.1 502 '):
+                        pass  # nothing had gone out yet: a 502 is right too
+                    else:
+                        r = harness.read_response(data)
+                        self.assertEqual(r.status, 200, data[:300])
+                        self.assertFalse(r.complete, 'a cut response looks complete: %r' %
+                                         data[:300])
+                    self.assert_log(r'proxy h .*%s.*"GET %s%s' % (why, prefix, what), what)
+                    if not what.startswith('reset'):
+                        self.assert_not_reused(cid, prefix)
+
+
+class NoBody(HostileCase):
+    """Bytes where no body may be (204, 304, HEAD, beyond Content-Length):
+    the answer passes without them, they are logged, the connection is
+    dropped, and they never answer a later request."""
+
+    def check(self, path, method, status, body):
+        cid = self.pooled()
+        st, _, data = self.req(path, method)
+        self.assertEqual((st, data), (status, body), self.log_tail())
+        self.assert_log(r'proxy h .*bytes after the end of the response.*"%s %s' %
+                        (method, path), path)
+        self.assert_not_reused(cid)
+        for _ in range(3):
+            st, _, data = self.req('/h/conn')
+            self.assertNotIn(b'smuggled', data)
+
+    def test_204_with_a_body(self):
+        self.check('/h/204-body', 'GET', 204, b'')
+
+    def test_304_with_a_body(self):
+        self.check('/h/304-body', 'GET', 304, b'')
+
+    def test_head_answered_with_a_body(self):
+        self.check('/h/head-body', 'HEAD', 200, b'')
+
+    def test_more_bytes_than_content_length(self):
+        self.check('/h/cl-extra', 'GET', 200, b'hello')
+
+    def test_late_bytes_on_a_pooled_connection_are_not_the_next_answer(self):
+        st, _, data = self.req('/h/late-extra')
+        self.assertEqual((st, data), (200, b'hello'))
+        served = self.up.served_by('late-extra')
+        # the extra bytes reach the idle connection: portico drops it
+        self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(served), 20),
+                        'the idle connection that got bytes stayed open' + self.log_tail())
+        self.assert_log(r'proxy h .*bytes on an idle connection', 'the idle bytes')
+        st, _, data = self.req('/h/conn')
+        self.assertEqual(st, 200)
+        self.assertNotIn(b'smuggled', data)
+
+
+class Interim(HostileCase):
+
+    def test_100_and_103_before_the_final_answer(self):
+        st, hdrs, data = self.req('/h/early-hints')
+        self.assertEqual((st, data), (200, b'final'), self.log_tail())
+
+    def test_endless_interim_answers_are_502_and_others_served(self):
+        st, _, _ = self.run_beside(lambda: self.req('/h/interim-forever'))
+        self.assertEqual(st, 502, self.log_tail())
+
+
+class Slow(HostileCase):
+    """Upstreams that never answer, answer forever, or trickle."""
+
+    def test_never_answering_is_504(self):
+        for prefix in ('/h/', '/s/'):
+            with self.subTest(prefix=prefix):
+                st, _, _ = self.run_beside(lambda: self.req(prefix + 'silent'))
+                self.assertEqual(st, 504, self.log_tail())
+                self.assert_log(r'proxy h .*read timed out.*"GET %ssilent' % prefix, 'timeout')
+
+    def test_trickled_head_is_504_after_the_read_timeout(self):
+        # one byte a second: each byte would re-arm a per-read timeout
+        # for ever; the head must come whole within read_timeout
+        st, _, _ = self.run_beside(lambda: self.req('/h/trickle-head', timeout=90))
+        self.assertEqual(st, 504, self.log_tail())
+        self.assert_log(r'proxy h .*read timed out.*response header.*"GET /h/trickle-head',
+                        'the head timeout')
+
+    def test_trickled_body_meets_response_timeout(self):
+        # a byte a second never meets read_timeout; response_timeout (4s
+        # on /rt/) bounds the whole exchange: the client sees the cut
+        data = self.run_beside(lambda: self.raw_get('/rt/trickle-body', timeout=90))
+        r = harness.read_response(data)
+        self.assertEqual(r.status, 200, data[:300])
+        self.assertFalse(r.complete, data[:300])
+        self.assertLess(len(r.body), 100)
+        self.assert_log(r'proxy rt .*response timed out \(response_timeout\) in the body.*'
+                        r'"GET /rt/trickle-body', 'the response timeout')
+        cid = self.up.served_by('trickle-body')
+        self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(cid), 30))
+
+    def test_response_timeout_before_the_head_is_504(self):
+        st, _, _ = self.run_beside(lambda: self.req('/rt/silent', timeout=90))
+        self.assertEqual(st, 504, self.log_tail())
+        self.assert_log(r'proxy rt .*response timed out \(response_timeout\), .*"GET /rt/silent',
+                        'the response timeout')
+
+    def stream_forever(self, prefix, nbytes):
+        """A client reads nbytes of an endless answer, then leaves."""
+        s = harness.connect(self.port, timeout=60)
+        try:
+            s.sendall(b'GET %sforever HTTP/1.1\r\nHost: t\r\n\r\n' % prefix.encode())
+            got = 0
+            while got < nbytes:
+                b = s.recv(1 << 20)
+                if not b:
+                    break
+                got += len(b)
+            return got
+        finally:
+            s.close()
+
+    def test_answering_forever_streams_with_bounded_memory(self):
+        pid = self.srv.worker_pids()[0]
+        before = worker_rss_kb(pid)
+        for prefix in ('/h/', '/s/'):
+            with self.subTest(prefix=prefix):
+                got = self.run_beside(lambda: self.stream_forever(prefix, 64 << 20))
+                self.assertGreaterEqual(got, 64 << 20)
+                cid = self.up.served_by('forever')
+                # the client left: portico lets go of the upstream too
+                self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(cid), 30),
+                                'the endless upstream connection stayed open' + self.log_tail())
+        grew = worker_rss_kb(pid) - before
+        if not sanitized(pid):
+            self.assertLess(grew, 48 * 1024, 'worker RSS grew by %d KiB' % grew)
+
+    def test_answering_forever_to_a_client_that_does_not_read_is_bounded(self):
+        pid = self.srv.worker_pids()[0]
+        before = worker_rss_kb(pid)
+        for prefix in ('/h/', '/s/'):
+            with self.subTest(prefix=prefix):
+                self.up.last.pop('forever', None)
+                s = harness.connect(self.port, timeout=60)
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                    s.sendall(b'GET %sforever HTTP/1.1\r\nHost: t\r\n\r\n' % prefix.encode())
+                    self.assertTrue(harness.Server.wait_for(
+                        lambda: self.up.served_by('forever'), 30))
+                    cid = self.up.served_by('forever')
+                    self.assertTrue(harness.Server.wait_for(
+                        lambda: self.up.conns[cid].sent > (1 << 20), 30))
+                    time.sleep(3)  # room to run away, if it could
+                    sent = self.up.conns[cid].sent
+                    # gw_buffer_max (4M) plus the sockets' buffers, far from
+                    # what 3 s of loopback would carry unbounded
+                    self.assertLess(sent, 40 << 20, 'the upstream sent %d bytes' % sent)
+                    self.assert_others_served()
+                finally:
+                    s.close()
+                self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(cid), 30))
+        grew = worker_rss_kb(pid) - before
+        if not sanitized(pid):
+            self.assertLess(grew, 48 * 1024, 'worker RSS grew by %d KiB' % grew)
+
+
+class CgiStyle(HostileCase):
+    """SCGI and uwsgi carry a CGI-style header block: the shapes where they
+    differ from HTTP (RFC 3875 §6; uwsgi answers with a status line)."""
+
+    BROKEN = {
+        'big-header': 'too large',
+        'endless-header': 'too many header lines',
+        'bad-status': 'invalid Status',
+        'status-1xx': '1xx status',
+        'status-600': 'invalid Status',
+        'garbage': 'invalid header line|invalid status line',
+        'nul-value': 'invalid character in header value',
+        'obs-fold': 'obs-fold|invalid header',
+        'no-output': 'closed the connection before the response header',
+        'reset-head': 'Connection reset by peer',
+    }
+
+    def each(self, fn):
+        for name, prefix in (('scgi', '/sc/'), ('uwsgi', '/uw/')):
+            with self.subTest(proto=name):
+                fn(name, prefix)
+
+    def test_a_good_answer(self):
+        def check(name, prefix):
+            st, _, data = self.req(prefix + 'conn')
+            self.assertEqual((st, data), (200, b'fine'), self.log_tail())
+        self.each(check)
+
+    def test_each_broken_header_block_is_502_with_its_log_line(self):
+        def check(name, prefix):
+            for what, why in self.BROKEN.items():
+                with self.subTest(what=what):
+                    st, _, data = self.req(prefix + what)
+                    self.assertEqual(st, 502, what + self.log_tail())
+                    self.assertNotIn(b'ok', data)
+                    self.assert_log(r'%s %s \(127\.0\.0\.1:\d+\): .*(%s).*"GET %s%s' %
+                                    (name, prefix.strip('/'), why, prefix, what), what)
+        self.each(check)
+
+    def test_a_cut_body_is_cut_for_the_client(self):
+        def check(name, prefix):
+            data = self.raw_get(prefix + 'cut-body')
+            r = harness.read_response(data)
+            self.assertEqual(r.status, 200, data[:300])
+            self.assertFalse(r.complete, data[:300])
+            self.assert_log(r'gateway response ended before its Content-Length', 'the cut')
+        self.each(check)
+
+    def test_never_answering_is_504(self):
+        def check(name, prefix):
+            st, _, _ = self.run_beside(lambda: self.req(prefix + 'silent'))
+            self.assertEqual(st, 504, self.log_tail())
+            self.assert_log(r'%s %s .*read timed out.*"GET %ssilent' %
+                            (name, prefix.strip('/'), prefix), 'the timeout')
+        self.each(check)
+
+    def test_trickled_header_block_is_504(self):
+        def check(name, prefix):
+            st, _, _ = self.run_beside(lambda: self.req(prefix + 'trickle-head', timeout=90))
+            self.assertEqual(st, 504, self.log_tail())
+            self.assert_log(r'%s %s .*read timed out before the whole response header.*'
+                            r'"GET %strickle-head' % (name, prefix.strip('/'), prefix),
+                            'the head timeout')
+        self.each(check)
+
+
+class SlowUpload(HostileCase):
+    """limits.body_min_rate for a body streamed to the upstream
+    (request_buffering = false) as for a collected one."""
+
+    def trickle_body(self, path):
+        """A body announced as 100000 bytes, sent 10 bytes at a time with
+        pauses, until portico answers: the response."""
+        s = harness.connect(self.port, timeout=60)
+        try:
+            s.sendall(b'POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n' %
+                      path.encode())
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    s.sendall(b'x' * 10)
+                except OSError:
+                    break
+                r, _, _ = select.select([s], [], [], 0.3)
+                if r:
+                    break
+            return harness.read_response(s, 'POST')
+        finally:
+            s.close()
+
+    def test_trickled_streamed_body_is_408(self):
+        r = self.trickle_body('/st/sink')
+        self.assertEqual(r.status, 408, self.log_tail())
+        self.assert_log(r'under body_min_rate', 'the slow body')
+        # the upstream got a cut request: its connection is closed
+        cid = self.up.served_by('sink')
+        if cid is not None:
+            self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(cid), 20))
+        self.assert_others_served()
+
+    def test_trickled_collected_body_is_408_too(self):
+        r = self.trickle_body('/h/sink')
+        self.assertEqual(r.status, 408, self.log_tail())
+
+    def test_a_streamed_body_at_a_good_rate_passes(self):
+        st, _, data = harness.request(self.port, 'POST', '/st/sink', body=b'y' * 300000,
+                                      timeout=60)
+        self.assertEqual((st, data), (200, b'got'), self.log_tail())
+
+
+def tearDownModule():
+    HostileCase.tearDownModuleState()
+
+
+if __name__ == '__main__':
+    harness.main()
