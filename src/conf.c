@@ -1851,7 +1851,7 @@ static int get_from_list(load_ctx *x, const char *name, const config_setting_t *
 {
     /* one string is a list of one, as for every array of strings */
     bool scalar = fs && config_setting_type(fs) == CONFIG_TYPE_STRING;
-    size_t n = !fs ? up->n : scalar ? 1 : (size_t)config_setting_length(fs);
+    size_t n = !fs ? (up ? up->n : 0) : scalar ? 1 : (size_t)config_setting_length(fs);
     char where[PATH_MAX + 64], why[256];
     if (!(out->rules = xcalloc(x, n + 1, sizeof(*out->rules))))
         return -1;
