@@ -1,167 +1,34 @@
-/* conf.c: the configuration loader. The file, the flags and the -o overrides
- * all land on ONE libconfig tree that a schema table validates into the
- * immutable pt_config; plus the per-request vhost and location lookups. */
+/* conf.c: the configuration loader's core. The file, the flags and the -o
+ * overrides all land on ONE libconfig tree that the schema tables validate
+ * into the immutable pt_config; plus the per-request vhost and location
+ * lookups. Each concern's keys, defaults and readers live in its own
+ * src/conf_*.c (limits, cache, compress, phases, tls, upstream), the
+ * helpers they share in conf_int.h. */
 #include "first.h"
 #include "conf.h"
 #include "handler.h"
 #include "tls.h"
-#include "acme.h"
-#include "h1_head.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "limit.h"
 #include "log.h"
-#include "realip.h"
 #include "rootfile.h"
-#include "router.h"
-#include "phases.h"
 #include "regex.h"
 #include "rewrite.h"
 #include "util.h"
-
-/* ---------------------------------------------------------------- schema */
-
-/* K_SERVERS: an array of strings, or a list mixing strings and groups of
- * sub (a backend's "servers"). K_REQ: a string (a rate or "off") or a group
- * of sub (limit_req). */
-typedef enum key_kind {
-    K_INT,
-    K_BOOL,
-    K_STR,
-    K_STRS,
-    K_SIZE,
-    K_DUR,
-    K_GROUP,
-    K_LIST,
-    K_SERVERS,
-    K_REQ
-} key_kind;
-
-typedef struct key_spec {
-    const char *name;
-    key_kind kind;
-    const struct key_spec *sub; /* members of a group, or of each element of a list */
-} key_spec;
-
-#define KB 1024ULL
-#define MB (1024ULL * KB)
-#define GB (1024ULL * MB)
-#define SEC 1000ULL
-#define DAY (86400ULL * SEC)
-
-/* key, pt_limits field, kind, default, min, max (bytes or ms) */
-#define LIMITS(X)                                                                                  \
-    X(max_connections, max_connections, K_INT, 1024, 1, 1000000)                                   \
-    X(header_buffer, header_buffer, K_SIZE, 8 * KB, 1 * KB, 1 * MB)                                \
-    X(max_headers, max_headers, K_INT, 100, 1, 10000)                                              \
-    X(max_body, max_body, K_SIZE, 100 * MB, 0, 1ULL << 62)                                         \
-    X(body_memory, body_memory, K_SIZE, 64 * KB, 0, 1 * GB)                                        \
-    X(max_pipelined, max_pipelined, K_SIZE, 4 * KB, 0, 1 * MB)                                     \
-    X(keepalive_requests, keepalive_requests, K_INT, 1000, 1, 1000000000)                          \
-    X(tcp_notsent_lowat, tcp_notsent_lowat, K_SIZE, 128 * KB, 0, 256 * MB)                         \
-    X(max_ranges, max_ranges, K_INT, 16, 1, 64)                                                    \
-    X(header_timeout, header_timeout_ms, K_DUR, 30 * SEC, 1, DAY)                                  \
-    X(body_timeout, body_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                      \
-    X(body_min_rate, body_min_rate, K_SIZE, 500, 0, 1 * GB)                                        \
-    X(keepalive_timeout, keepalive_timeout_ms, K_DUR, 65 * SEC, 1, DAY)                            \
-    X(write_timeout, write_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                    \
-    X(shutdown_timeout, shutdown_timeout_ms, K_DUR, 30 * SEC, 1, DAY)                              \
-    X(worker_stall_timeout, worker_stall_timeout_ms, K_DUR, 30 * SEC, 0, DAY)                      \
-    X(cgi_max_procs, cgi_max_procs, K_INT, 64, 1, 100000)                                          \
-    X(cgi_queue, cgi_queue, K_INT, 64, 0, 100000)                                                  \
-    X(cgi_queue_timeout, cgi_queue_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                            \
-    X(cgi_kill_grace, cgi_kill_grace_ms, K_DUR, 5 * SEC, 1, 3600 * SEC)                            \
-    X(gw_header_max, gw_header_max, K_SIZE, 64 * KB, 1 * KB, 16 * MB)                              \
-    X(gw_buffer_memory, gw_buffer_memory, K_SIZE, 256 * KB, 0, 1 * GB)                             \
-    X(gw_buffer_max, gw_buffer_max, K_SIZE, 1 * GB, 0, 1ULL << 62)                                 \
-    X(compress_memory, compress_memory, K_SIZE, 64 * MB, 0, 1ULL << 40)                            \
-    X(limit_entries, limit_entries, K_INT, 16384, PT_LIMIT_WAYS, 4194304)
-
-/* limits.cgi_timeout has no pt_limits field: it is the default of every
- * location's timeout_ms (a cgi location may set its own). */
-#define CGI_TIMEOUT_DEF (60 * SEC)
-
-typedef struct limit_spec {
-    const char *name;
-    key_kind kind;
-    uint64_t def, min, max;
-    size_t off, size;
-} limit_spec;
-
-#define LIMIT_KEY(key, field, kind, def, lo, hi) {#key, kind, NULL},
-#define LIMIT_SPEC(key, field, kind, def, lo, hi)                                                  \
-    {#key, kind, def, lo, hi, offsetof(pt_limits, field), sizeof(((pt_limits *)0)->field)},
-
-static const key_spec limit_keys[] = {LIMITS(LIMIT_KEY){"cgi_timeout", K_DUR, NULL},
-                                      {NULL, K_INT, NULL}};
-static const limit_spec limit_specs[] = {LIMITS(LIMIT_SPEC)};
-
-static const key_spec limit_req_keys[] = {
-    {"rate", K_STR, NULL},
-    {"burst", K_INT, NULL},
-    {NULL, K_INT, NULL},
-};
-
-/* at the top level, in a vhost and in a location */
-#define LIMIT_KEYS {"limit_conn", K_INT, NULL}, {"limit_req", K_REQ, limit_req_keys},
-
-/* the router's phases (router.c): at the top level, in a vhost and in a location */
-#define PHASE_KEYS                                                                                 \
-    {"access", K_STRS, NULL}, {"auth_basic", K_STR, NULL}, {"auth_basic_user_file", K_STR, NULL},  \
-        {"return", K_STR, NULL}, {"return_http", K_STR, NULL}, {"try_files", K_STRS, NULL},        \
-        {"error_page", K_STRS, NULL}, {"add_header", K_STRS, NULL},                                \
-        {"add_header_always", K_BOOL, NULL},
-/* the real client address (realip.c): at the top level and in a vhost */
-#define REALIP_KEYS {"real_ip_from", K_STRS, NULL}, {"real_ip_header", K_STR, NULL},
-/* compression on the fly: at the top level, in a vhost and in a location */
-#define COMPRESS_KEYS                                                                              \
-    {"compress", K_BOOL, NULL}, {"compress_types", K_STRS, NULL},                                  \
-        {"compress_min_length", K_SIZE, NULL}, {"compress_gzip_level", K_INT, NULL},               \
-        {"compress_brotli_level", K_INT, NULL},
-
-/* the response cache (cache.c): at the top level and in a gateway location */
-#define CACHE_KEYS                                                                                 \
-    {"cache", K_BOOL, NULL}, {"cache_zone", K_STR, NULL}, {"cache_key", K_STR, NULL},              \
-        {"cache_methods", K_STRS, NULL}, {"cache_valid", K_STRS, NULL},                            \
-        {"cache_lock_timeout", K_DUR, NULL}, {"cache_use_stale", K_STRS, NULL},                    \
-        {"cache_set_cookie", K_BOOL, NULL}, {"cache_authorized", K_BOOL, NULL},                    \
-        {"cache_status_header", K_BOOL, NULL}, {"cache_purge", K_STRS, NULL},                      \
-        {"cache_background_update", K_BOOL, NULL},
-
-/* key, pt_fcache_cfg field, kind, default, min, max */
-#define FCACHE_AMOUNTS(X)                                                                          \
-    X(max, max, K_INT, 1000, 0, 1000000)                                                           \
-    X(valid, valid_ms, K_DUR, 1 * SEC, 0, DAY)                                                     \
-    X(inactive, inactive_ms, K_DUR, 60 * SEC, 1, DAY)                                              \
-    X(content_max, content_max, K_SIZE, 16 * KB, 0, 1 * MB)
-
-#define FCACHE_SPEC(key, field, kind, def, lo, hi)                                                 \
-    {#key, kind, def, lo, hi, offsetof(pt_fcache_cfg, field), sizeof(((pt_fcache_cfg *)0)->field)},
-
-static const key_spec cache_zone_keys[] = {
-    {"name", K_STR, NULL},    {"dir", K_STR, NULL}, {"max_size", K_SIZE, NULL},
-    {"entries", K_INT, NULL}, {NULL, K_INT, NULL},
-};
-
-static const key_spec fcache_keys[] = {FCACHE_AMOUNTS(LIMIT_KEY){"errors", K_BOOL, NULL},
-                                       {NULL, K_INT, NULL}};
-static const limit_spec fcache_specs[] = {FCACHE_AMOUNTS(FCACHE_SPEC)};
+#include "conf_int.h"
 
 static const key_spec location_keys[] = {
     {"prefix", K_STR, NULL},
@@ -201,89 +68,6 @@ static const key_spec location_keys[] = {
     PHASE_KEYS COMPRESS_KEYS CACHE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
-#define H_CGI (1u << PT_H_CGI)
-#define H_FCGI (1u << PT_H_FASTCGI)
-/* the handlers that reach a backend */
-#define H_UP (H_FCGI | (1u << PT_H_SCGI) | (1u << PT_H_UWSGI))
-/* HTTP reaches a backend too, but has no script or meta-variables */
-#define H_PROXY (1u << PT_H_PROXY)
-#define H_STATUS (1u << PT_H_STATUS)
-
-/* Location keys that only some handlers take; the others are generic. */
-static const struct {
-    const char *key;
-    unsigned handlers;
-} handler_keys[] = {
-    {"dir", H_CGI | H_UP},
-    {"program", H_CGI | H_UP},
-    {"env", H_CGI | H_UP},
-    {"pass_env", H_CGI | H_UP},
-    {"pass_authorization", H_CGI | H_UP | H_PROXY},
-    {"buffering", H_CGI | H_UP | H_PROXY},
-    {"interpreters", H_CGI},
-    {"timeout", H_CGI},
-    {"rlimit_cpu", H_CGI},
-    {"rlimit_as", H_CGI},
-    {"rlimit_nproc", H_CGI},
-    {"backend", H_UP | H_PROXY},
-    {"require_file", H_UP},
-    {"status_allow_remote", H_STATUS},
-    {"x_sendfile", H_CGI | H_UP},
-    {"sendfile_dirs", H_CGI | H_UP},
-    {"upgrade", H_PROXY},
-    {"request_buffering", H_PROXY},
-};
-
-static const key_spec server_keys[] = {
-    {"address", K_STR, NULL}, {"weight", K_INT, NULL}, {"max_conns", K_INT, NULL},
-    {"backup", K_BOOL, NULL}, {NULL, K_INT, NULL},
-};
-
-static const key_spec spawn_keys[] = {
-    {"program", K_STR, NULL},   {"args", K_STRS, NULL},  {"env", K_STRS, NULL},
-    {"processes", K_INT, NULL}, {"socket", K_STR, NULL}, {NULL, K_INT, NULL},
-};
-
-/* key, pt_backend field, kind, default, min, max (ms or a count) */
-#define BACKEND_AMOUNTS(X)                                                                         \
-    X(connect_timeout, connect_timeout_ms, K_DUR, 5 * SEC, 1, DAY)                                 \
-    X(send_timeout, send_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                      \
-    X(read_timeout, read_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                      \
-    X(keepalive_max, keepalive_max, K_INT, 16, 0, 10000)                                           \
-    X(keepalive_timeout, keepalive_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                            \
-    X(max_fails, max_fails, K_INT, 1, 0, 1000)                                                     \
-    X(fail_timeout, fail_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                                      \
-    X(queue, queue, K_INT, 64, 0, 100000)                                                          \
-    X(queue_timeout, queue_timeout_ms, K_DUR, 10 * SEC, 1, DAY)                                    \
-    X(tunnel_timeout, tunnel_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                  \
-    X(response_timeout, response_timeout_ms, K_DUR, 0, 0, DAY)
-
-#define BACKEND_SPEC(key, field, kind, def, lo, hi)                                                \
-    {#key, kind, def, lo, hi, offsetof(pt_backend, field), sizeof(((pt_backend *)0)->field)},
-
-static const key_spec backend_keys[] = {
-    {"name", K_STR, NULL},        {"servers", K_SERVERS, server_keys},
-    {"balance", K_STR, NULL},     BACKEND_AMOUNTS(LIMIT_KEY){"keepalive", K_BOOL, NULL},
-    {"get_values", K_BOOL, NULL}, {"spawn", K_GROUP, spawn_keys},
-    {"via", K_BOOL, NULL},        {NULL, K_INT, NULL},
-};
-static const limit_spec backend_specs[] = {BACKEND_AMOUNTS(BACKEND_SPEC)};
-
-#define TLS_EXTRA_KEYS                                                                             \
-    {"ocsp_response", K_STRS, NULL}, {"client_ca", K_STR, NULL}, {"verify_client", K_STR, NULL},   \
-        {"verify_depth", K_INT, NULL},
-static const key_spec vhost_tls_keys[] = {
-    {"certificate", K_STRS, NULL},
-    {"key", K_STRS, NULL},
-    TLS_EXTRA_KEYS{NULL, K_INT, NULL},
-};
-
-static const key_spec vhost_acme_keys[] = {
-    {"directory", K_STR, NULL},    {"email", K_STR, NULL},     {"ca_file", K_STR, NULL},
-    {"renew_before", K_DUR, NULL}, {"challenge", K_STR, NULL}, {"order_timeout", K_DUR, NULL},
-    {NULL, K_INT, NULL},
-};
-
 static const key_spec vhost_keys[] = {
     {"names", K_STRS, NULL},
     {"tls", K_GROUP, vhost_tls_keys},
@@ -299,13 +83,6 @@ static const key_spec vhost_keys[] = {
     {"locations", K_LIST, location_keys},
     {"rewrite", K_STRS, NULL}, /* server-level (router.c) */
     PHASE_KEYS REALIP_KEYS COMPRESS_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
-};
-
-static const key_spec tls_keys[] = {
-    {"certificate", K_STRS, NULL},      {"key", K_STRS, NULL},
-    {"protocols", K_STRS, NULL},        {"ciphers", K_STR, NULL},
-    {"ciphersuites", K_STR, NULL},      {"groups", K_STR, NULL},
-    {"ticket_key_rotate", K_DUR, NULL}, TLS_EXTRA_KEYS{NULL, K_INT, NULL},
 };
 
 static const key_spec top_keys[] = {
@@ -360,36 +137,6 @@ static const key_spec *find_key(const key_spec *spec, const char *name)
     return NULL;
 }
 
-/* ------------------------------------------------------- load context */
-
-typedef struct load_ctx {
-    config_t lc;
-    const char *name; /* file (or string name) for messages; NULL: flags only */
-    char *dir;        /* its directory: base of relative paths written in it */
-    char *cwd;        /* base of relative paths given by flags and -o */
-    char **labels;    /* "-o path" / "--flag": hooks naming overridden settings */
-    size_t nlabels;
-    char *err;
-    size_t errlen;
-    pt_config *c;
-    uint64_t cgi_timeout_ms;           /* limits.cgi_timeout */
-    const config_setting_t **zone_src; /* the setting of each of c->zones */
-} load_ctx;
-
-typedef struct defaults {
-    char *root;
-    char **index;
-    size_t nindex;
-    bool dir_listing, follow_symlinks, allow_dotfiles, precompressed;
-    const config_setting_t *locations;
-    char **interp_exts, **interp_paths; /* cgi_interpreters, split */
-    size_t ninterp;
-    int limit_conn, limit_req; /* zones inherited by locations, -1 none */
-    pt_phases ph;              /* access, auth_basic, return inherited */
-    pt_compress_cfg compress;  /* inherited by vhosts and locations */
-    pt_cache_cfg cache;        /* inherited by gateway locations */
-} defaults;
-
 static int vfail(load_ctx *x, const char *where, const char *fmt, va_list ap) PT_PRINTF(3, 0);
 static int vfail(load_ctx *x, const char *where, const char *fmt, va_list ap)
 {
@@ -420,7 +167,7 @@ static const char *file_of(const load_ctx *x, const config_setting_t *s)
 }
 
 /* Where a setting came from: the flag / -o that set it, else file:line. */
-static void origin(const load_ctx *x, const config_setting_t *s, char *buf, size_t n)
+void origin(const load_ctx *x, const config_setting_t *s, char *buf, size_t n)
 {
     for (; s; s = config_setting_parent(s)) {
         if (config_setting_get_hook(s)) {
@@ -435,8 +182,8 @@ static void origin(const load_ctx *x, const config_setting_t *s, char *buf, size
     snprintf(buf, n, "%s", x->name ? x->name : "portico");
 }
 
-static int fail_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...) PT_PRINTF(3, 4);
-static int fail_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...)
+int fail_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...) PT_PRINTF(3, 4);
+int fail_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...)
 {
     char where[PATH_MAX + 64];
     va_list ap;
@@ -447,15 +194,15 @@ static int fail_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...)
     return -1;
 }
 
-static int oom(load_ctx *x)
+int oom(load_ctx *x)
 {
     return fail(x, x->name ? x->name : "portico", "out of memory");
 }
 
 /* Record "origin: warning: ..." once (a top-level location is built once
  * per vhost). 0, or -1 when out of memory. */
-static int warn_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...) PT_PRINTF(3, 4);
-static int warn_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...)
+int warn_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...) PT_PRINTF(3, 4);
+int warn_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...)
 {
     char where[PATH_MAX + 64], *msg = NULL, *line = NULL, **nw;
     pt_config *c = x->c;
@@ -484,7 +231,7 @@ static int warn_at(load_ctx *x, const config_setting_t *s, const char *fmt, ...)
     return 0;
 }
 
-static char *xstrdup(load_ctx *x, const char *s)
+char *xstrdup(load_ctx *x, const char *s)
 {
     char *d = strdup(s);
     if (!d)
@@ -492,7 +239,7 @@ static char *xstrdup(load_ctx *x, const char *s)
     return d;
 }
 
-static void *xcalloc(load_ctx *x, size_t n, size_t size)
+void *xcalloc(load_ctx *x, size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
     if (!p)
@@ -518,14 +265,14 @@ static size_t spath_r(const config_setting_t *s, char *buf, size_t n)
     return PT_MIN(off + (size_t)w, n - 1);
 }
 
-static const char *spath(const config_setting_t *s, char *buf, size_t n)
+const char *spath(const config_setting_t *s, char *buf, size_t n)
 {
     buf[0] = '\0';
     spath_r(s, buf, n);
     return buf;
 }
 
-static void free_strv(char **v, size_t n)
+void free_strv(char **v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++)
         free(v[i]);
@@ -594,7 +341,7 @@ static char *base_dir(const load_ctx *x, const config_setting_t *s)
     return make_abs(x->cwd, ".");
 }
 
-static char *resolve_path(load_ctx *x, const config_setting_t *s, const char *v)
+char *resolve_path(load_ctx *x, const config_setting_t *s, const char *v)
 {
     char *base = base_dir(x, s), *abs = base ? make_abs(base, v) : NULL;
     free(base);
@@ -605,8 +352,7 @@ static char *resolve_path(load_ctx *x, const config_setting_t *s, const char *v)
 
 /* A directory that must exist: made absolute and canonical (realpath), so
  * later "is this inside the root" checks compare like with like. */
-static int resolve_dir(load_ctx *x, const config_setting_t *s, const char *what, const char *v,
-                       char **out)
+int resolve_dir(load_ctx *x, const config_setting_t *s, const char *what, const char *v, char **out)
 {
     char *abs, *real;
     struct stat st;
@@ -746,13 +492,12 @@ static int check_group(load_ctx *x, const config_setting_t *g, const key_spec *s
 
 /* ------------------------------------------------- phase 2: values */
 
-static const config_setting_t *member(const config_setting_t *g, const char *name)
+const config_setting_t *member(const config_setting_t *g, const char *name)
 {
     return g ? config_setting_get_member(g, name) : NULL;
 }
 
-static int get_int(load_ctx *x, const config_setting_t *s, long long lo, long long hi,
-                   long long *out)
+int get_int(load_ctx *x, const config_setting_t *s, long long lo, long long hi, long long *out)
 {
     char p[256];
     long long v = config_setting_get_int64(s);
@@ -788,8 +533,8 @@ static void fmt_dur(uint64_t ms, char *buf, size_t n)
 
 /* A size or duration: a string for util.c's parser, or a plain integer
  * (bytes / seconds). */
-static int get_amount(load_ctx *x, const config_setting_t *s, key_kind kind, uint64_t lo,
-                      uint64_t hi, uint64_t *out)
+int get_amount(load_ctx *x, const config_setting_t *s, key_kind kind, uint64_t lo, uint64_t hi,
+               uint64_t *out)
 {
     char p[256], a[32], b[32];
     uint64_t v;
@@ -827,7 +572,7 @@ static int get_amount(load_ctx *x, const config_setting_t *s, key_kind kind, uin
     return 0;
 }
 
-static void opt_bool(const config_setting_t *g, const char *name, bool *out)
+void opt_bool(const config_setting_t *g, const char *name, bool *out)
 {
     const config_setting_t *s = member(g, name);
     if (s)
@@ -841,7 +586,7 @@ static void opt_tristate(const config_setting_t *g, const char *name, int *out)
 }
 
 /* A string array (or one string) as a malloc'd vector. */
-static int get_strs(load_ctx *x, const config_setting_t *s, char ***out, size_t *nout)
+int get_strs(load_ctx *x, const config_setting_t *s, char ***out, size_t *nout)
 {
     size_t n = config_setting_type(s) == CONFIG_TYPE_STRING ? 1 : (size_t)config_setting_length(s);
     char **v = xcalloc(x, n + 1, sizeof(*v));
@@ -959,7 +704,7 @@ static const char *addr_parse(const char *text, bool allow_any, pt_listen_cfg *l
 }
 
 /* A Unix socket address; -1 when path does not fit in sun_path (with its NUL). */
-static int unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *len)
+int unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *len)
 {
     struct sockaddr_un *un = (struct sockaddr_un *)ss;
     size_t plen = strlen(path);
@@ -975,8 +720,7 @@ static int unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *l
 /* A FastCGI server: "unix:/path" or "/path" (Unix socket), numeric
  * "IPv4:PORT" or "[IPv6]:PORT" (no DNS: a worker never blocks). 0, or -1
  * with the reason in why. */
-static int fcgi_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *why,
-                     size_t n)
+int fcgi_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *why, size_t n)
 {
     const char *path = strncmp(text, "unix:", 5) == 0 ? text + 5 : text[0] == '/' ? text : NULL;
     pt_listen_cfg l;
@@ -1131,285 +875,6 @@ out:
     return rc;
 }
 
-/* tls = { ... }: read here, the certificate and key loaded by tls.c (in
- * the master, as root, before the workers fork; a reload loads them anew).
- * Only when a listener uses TLS: a tls group alone is not an error. */
-/* certificate and key: one file or a list, paths made absolute, as many
- * keys as certificates. */
-static int get_pairs(load_ctx *x, const config_setting_t *g, char ***cert, char ***key, size_t *n)
-{
-    const config_setting_t *sc = member(g, "certificate"), *sk = member(g, "key");
-    size_t nc = 0, nk = 0;
-    if (sc && get_strs(x, sc, cert, &nc) < 0)
-        return -1;
-    *n = nc;
-    if (sk && get_strs(x, sk, key, &nk) < 0)
-        return -1;
-    if (nc != nk) {
-        free_strv(*cert, nc);
-        free_strv(*key, nk);
-        *cert = *key = NULL;
-        *n = 0;
-        return fail_at(x, sc ? sc : sk,
-                       "tls: %zu certificate(s) but %zu key(s): each certificate needs its key", nc,
-                       nk);
-    }
-    for (size_t i = 0; i < nc; i++) {
-        char *c = resolve_path(x, sc, (*cert)[i]), *k = c ? resolve_path(x, sk, (*key)[i]) : NULL;
-        if (!c || !k) {
-            free(c);
-            return -1;
-        }
-        free((*cert)[i]);
-        free((*key)[i]);
-        (*cert)[i] = c;
-        (*key)[i] = k;
-    }
-    return 0;
-}
-
-/* ocsp_response (one per certificate, in order; "" for none), client_ca,
- * verify_client, verify_depth: the same at the top level and per vhost.
- * *verify and *depth are left alone when unset. */
-static int get_tls_extra(load_ctx *x, const config_setting_t *g, size_t ncert, char ***ocsp,
-                         size_t *nocsp, char **ca, int *verify, int *depth)
-{
-    const config_setting_t *s;
-    if ((s = member(g, "ocsp_response"))) {
-        if (get_strs(x, s, ocsp, nocsp) < 0)
-            return -1;
-        if (*nocsp > ncert)
-            return fail_at(x, s, "tls.ocsp_response: %zu response(s) for %zu certificate(s)",
-                           *nocsp, ncert);
-        for (size_t i = 0; i < *nocsp; i++) {
-            if (!(*ocsp)[i][0])
-                continue;
-            char *a = resolve_path(x, s, (*ocsp)[i]);
-            if (!a)
-                return -1;
-            free((*ocsp)[i]);
-            (*ocsp)[i] = a;
-        }
-    }
-    if ((s = member(g, "client_ca")) && !(*ca = resolve_path(x, s, config_setting_get_string(s))))
-        return -1;
-    if ((s = member(g, "verify_client"))) {
-        const char *v = config_setting_get_string(s);
-        *verify = strcmp(v, "off") == 0        ? PT_VERIFY_OFF
-                  : strcmp(v, "optional") == 0 ? PT_VERIFY_OPTIONAL
-                  : strcmp(v, "required") == 0 ? PT_VERIFY_REQUIRED
-                                               : -1;
-        if (*verify < 0)
-            return fail_at(x, s, "tls.verify_client: '%s' is not one of off, optional, required",
-                           v);
-    }
-    if ((s = member(g, "verify_depth"))) {
-        *depth = config_setting_get_int(s);
-        if (*depth < 1 || *depth > 100)
-            return fail_at(x, s, "tls.verify_depth: %d is not within 1..100", *depth);
-    }
-    return 0;
-}
-
-static int build_tls(load_ctx *x, const config_setting_t *root)
-{
-    pt_config *c = x->c;
-    pt_tls_cfg *t = &c->tls;
-    const config_setting_t *g = member(root, "tls"), *s;
-    bool any = false;
-    for (size_t i = 0; i < c->nlisten; i++)
-        any |= c->listen[i].tls;
-    t->min_version = PT_TLS_V12;
-    t->max_version = PT_TLS_V13;
-    t->verify_depth = 1;
-    /* an hour: a key that leaks opens at most two hours of tickets, and a
-     * client resumes at least once an hour (nginx never rotates; Caddy's
-     * 12 h suits keys shared over a cluster, ours never leave the host) */
-    t->ticket_rotate_ms = 3600 * SEC;
-    if (g && (s = member(g, "ticket_key_rotate"))) {
-        const char *str = config_setting_get_string(s);
-        uint64_t ms = 0;
-        if (!str)
-            ms = (uint64_t)config_setting_get_int64(s) * 1000;
-        else if (pt_parse_duration_ms(str, &ms) < 0)
-            return fail_at(x, s, "tls.ticket_key_rotate: not a duration");
-        if (ms < SEC || ms > 7 * DAY)
-            return fail_at(x, s, "tls.ticket_key_rotate: not within 1s..7d");
-        t->ticket_rotate_ms = ms;
-    }
-    if (g) {
-        if (get_pairs(x, g, &t->certificate, &t->key, &t->ncert) < 0 ||
-            get_tls_extra(x, g, t->ncert, &t->ocsp, &t->nocsp, &t->client_ca, &t->verify_client,
-                          &t->verify_depth) < 0)
-            return -1;
-        if ((s = member(g, "ciphers")) && !(t->ciphers = xstrdup(x, config_setting_get_string(s))))
-            return -1;
-        if ((s = member(g, "ciphersuites")) &&
-            !(t->ciphersuites = xstrdup(x, config_setting_get_string(s))))
-            return -1;
-        if ((s = member(g, "groups")) && !(t->groups = xstrdup(x, config_setting_get_string(s))))
-            return -1;
-        if ((s = member(g, "protocols"))) {
-            int lo = 0, hi = 0;
-            for (int i = 0; i < config_setting_length(s); i++) {
-                const char *p = config_setting_get_string_elem(s, i);
-                int ver = strcmp(p, "TLSv1.2") == 0   ? PT_TLS_V12
-                          : strcmp(p, "TLSv1.3") == 0 ? PT_TLS_V13
-                                                      : 0;
-                if (!ver)
-                    return fail_at(x, s, "tls.protocols: '%s' is not one of TLSv1.2, TLSv1.3", p);
-                lo = lo && lo < ver ? lo : ver;
-                hi = hi > ver ? hi : ver;
-            }
-            if (!lo)
-                return fail_at(x, s, "tls.protocols: at least one protocol is needed");
-            t->min_version = lo;
-            t->max_version = hi;
-        }
-    }
-    if (!any)
-        return 0;
-    /* ACME vhosts alone: a placeholder until their certificates come */
-    bool acme = false;
-    const config_setting_t *vl = member(root, "vhosts");
-    for (int i = 0; vl && i < config_setting_length(vl); i++)
-        acme = acme || member(config_setting_get_elem(vl, (unsigned)i), "acme");
-    if (t->ncert == 0 && !acme)
-        return fail_at(x, member(root, "tls_listen"),
-                       "a TLS listener needs tls.certificate and tls.key (--cert FILE --key FILE)");
-    char err[512], warn[512];
-    warn[0] = '\0';
-    if (pt_tls_ctx_load(t, err, sizeof(err), warn, sizeof(warn)) < 0)
-        return fail_at(x, g ? g : member(root, "tls_listen"), "%s", err);
-    if (warn[0] && warn_at(x, member(g, "certificate"), "%s", warn) < 0)
-        return -1;
-    return 0;
-}
-
-/* -------------------------------------------------------------- limits */
-
-/* Fill the fields of base (a pt_limits or pt_backend) that specs describe
- * from the members of g, or with their defaults. */
-static int get_amounts(load_ctx *x, const config_setting_t *g, const limit_spec *specs, size_t n,
-                       void *base)
-{
-    for (size_t i = 0; i < n; i++) {
-        const limit_spec *ls = &specs[i];
-        const config_setting_t *s = member(g, ls->name);
-        uint64_t v = ls->def;
-        char *field = (char *)base + ls->off;
-        if (s) {
-            if (ls->kind == K_INT) {
-                long long v_int = 0;
-                if (get_int(x, s, (long long)ls->min, (long long)ls->max, &v_int) < 0)
-                    return -1;
-                v = (uint64_t)v_int;
-            } else if (get_amount(x, s, ls->kind, ls->min, ls->max, &v) < 0) {
-                return -1;
-            }
-        }
-        if (ls->size == sizeof(uint32_t)) {
-            uint32_t v32 = (uint32_t)v;
-            memcpy(field, &v32, sizeof(v32));
-        } else {
-            memcpy(field, &v, sizeof(v));
-        }
-    }
-    return 0;
-}
-
-static int build_limits(load_ctx *x, const config_setting_t *root)
-{
-    const config_setting_t *g = member(root, "limits"), *t = member(g, "cgi_timeout");
-    x->cgi_timeout_ms = CGI_TIMEOUT_DEF;
-    if (t && get_amount(x, t, K_DUR, 1, DAY, &x->cgi_timeout_ms) < 0)
-        return -1;
-    return get_amounts(x, g, limit_specs, PT_ARRAY_LEN(limit_specs), &x->c->limits);
-}
-
-/* ------------------------------------------------------- client limits */
-
-/* The zone of a limit_conn / limit_req setting: one per setting, however
- * many vhosts and locations inherit it (a top-level location is built once
- * per vhost, yet counts as one). *out is -1 when the setting turns the
- * limit off. */
-static int get_zone(load_ctx *x, const config_setting_t *s, bool is_req, int *out)
-{
-    pt_config *c = x->c;
-    pt_limit_zone z = {.is_req = is_req}, *nz;
-    const config_setting_t *r = s, *b, **ns;
-    char p[256], where[PATH_MAX + 64];
-    long long n;
-    for (size_t i = 0; i < c->nzones; i++)
-        if (x->zone_src[i] == s) {
-            *out = (int)i;
-            return 0;
-        }
-    *out = -1;
-    if (!is_req) {
-        if (get_int(x, s, 0, 1000000, &n) < 0)
-            return -1;
-        if (n == 0)
-            return 0;
-        z.conn = (uint32_t)n;
-    } else {
-        const char *rate;
-        if (config_setting_is_group(s)) {
-            if (!(r = member(s, "rate")))
-                return fail_at(x, s, "'%s' needs a rate (rate = \"10r/s\";)",
-                               spath(s, p, sizeof(p)));
-            if ((b = member(s, "burst"))) {
-                if (get_int(x, b, 0, 1000000, &n) < 0)
-                    return -1;
-                z.burst = (uint32_t)n;
-            }
-        }
-        rate = config_setting_get_string(r);
-        if (strcmp(rate, "off") == 0)
-            return 0;
-        if (pt_limit_parse_rate(rate, &z.interval_ns) < 0)
-            return fail_at(x, r,
-                           "'%s': invalid rate '%s' (\"10r/s\" or \"30r/m\" with 1 to 1000000 "
-                           "requests, or \"off\")",
-                           spath(r, p, sizeof(p)), rate);
-    }
-    origin(x, s, where, sizeof(where));
-    if (!(nz = realloc(c->zones, (c->nzones + 1) * sizeof(*nz))))
-        return oom(x);
-    c->zones = nz;
-    if (!(ns = realloc(x->zone_src, (c->nzones + 1) * sizeof(*ns))))
-        return oom(x);
-    x->zone_src = ns;
-    if ((is_req && !(z.rate = xstrdup(x, config_setting_get_string(r)))) ||
-        !(z.where = xstrdup(x, where))) {
-        free(z.rate);
-        return -1;
-    }
-    ns[c->nzones] = s;
-    nz[c->nzones] = z;
-    *out = (int)c->nzones++;
-    return 0;
-}
-
-/* The limits group g sets for itself, over the inherited ones in conn/req. */
-static int get_limits(load_ctx *x, const config_setting_t *g, int *conn, int *req)
-{
-    const config_setting_t *s;
-    if ((s = member(g, "limit_conn")) && get_zone(x, s, false, conn) < 0)
-        return -1;
-    if ((s = member(g, "limit_req")) && get_zone(x, s, true, req) < 0)
-        return -1;
-    return 0;
-}
-
-static int build_fcache(load_ctx *x, const config_setting_t *root)
-{
-    const config_setting_t *g = member(root, "open_file_cache");
-    x->c->open_file_cache.errors = true;
-    opt_bool(g, "errors", &x->c->open_file_cache.errors);
-    return get_amounts(x, g, fcache_specs, PT_ARRAY_LEN(fcache_specs), &x->c->open_file_cache);
-}
-
 /* ----------------------------------------------------------- locations */
 
 static const char *match_name(pt_match_kind m)
@@ -1418,679 +883,6 @@ static const char *match_name(pt_match_kind m)
            : m == PT_MATCH_EXT   ? "extension"
            : m == PT_MATCH_REGEX ? "regex"
                                  : "prefix";
-}
-
-/* RFC 3875 §4.1 meta-variables, and anything a script may read, are
- * shell-style names; anything else would not survive the environment. */
-static bool is_env_name(const char *s, size_t len)
-{
-    if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-              ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z')))
-            return false;
-    return true;
-}
-
-/* Does the interpreter exist? Only a warning: the server may start before
- * a package that provides it is installed. */
-static int check_interp(load_ctx *x, const config_setting_t *s, const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return errno == ENOENT ? warn_at(x, s, "cgi interpreter '%s' does not exist", path)
-                               : warn_at(x, s, "cgi interpreter '%s': %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
-        return warn_at(x, s, "cgi interpreter '%s' is not an executable file", path);
-    return 0;
-}
-
-/* [ ".pl=/usr/bin/perl", ... ] split at the first '=' into extensions
- * (keeping their '.') and absolute interpreter paths. */
-static int get_interps(load_ctx *x, const config_setting_t *s, char ***exts, char ***paths,
-                       size_t *n)
-{
-    char p[256], **v = NULL;
-    size_t nv = 0;
-    int rc = -1;
-    if (get_strs(x, s, &v, &nv) < 0)
-        return -1;
-    if (!(*exts = xcalloc(x, nv + 1, sizeof(char *))) ||
-        !(*paths = xcalloc(x, nv + 1, sizeof(char *))))
-        goto out;
-    *n = nv;
-    spath(s, p, sizeof(p));
-    for (size_t i = 0; i < nv; i++) {
-        const char *e = v[i], *eq = strchr(e, '=');
-        size_t elen = eq ? (size_t)(eq - e) : 0;
-        /* ^\.[^=/]+=/.+ : an extension, then an absolute interpreter path */
-        if (!eq || e[0] != '.' || elen < 2 || memchr(e, '/', elen) || eq[1] != '/' || !eq[2]) {
-            fail_at(x, s,
-                    "'%s': invalid entry '%s' (expected \".ext=/absolute/interpreter\", e.g. "
-                    "\".pl=/usr/bin/perl\")",
-                    p, e);
-            goto out;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strlen((*exts)[j]) == elen && memcmp((*exts)[j], e, elen) == 0) {
-                fail_at(x, s, "'%s': extension '%.*s' is listed twice", p, (int)elen, e);
-                goto out;
-            }
-        if (!((*exts)[i] = strndup(e, elen)) || !((*paths)[i] = xstrdup(x, eq + 1))) {
-            oom(x);
-            goto out;
-        }
-        if (check_interp(x, s, eq + 1) < 0)
-            goto out;
-    }
-    rc = 0;
-out:
-    free_strv(v, nv);
-    return rc;
-}
-
-static int copy_strv(load_ctx *x, char *const *src, size_t n, char ***out)
-{
-    if (!(*out = xcalloc(x, n + 1, sizeof(char *))))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (!((*out)[i] = xstrdup(x, src[i])))
-            return -1;
-    return 0;
-}
-
-/* [ "NAME=VALUE", ... ]: shell-style names, each set once. */
-static int check_env(load_ctx *x, const config_setting_t *s, char *const *v, size_t n)
-{
-    char p[256];
-    spath(s, p, sizeof(p));
-    for (size_t i = 0; i < n; i++) {
-        const char *e = v[i], *eq = strchr(e, '=');
-        size_t len = eq ? (size_t)(eq - e) : 0;
-        /* values may be secrets: a message names the entry, never its value */
-        if (!eq)
-            return fail_at(x, s, "'%s': entry %zu has no '=' (expected \"NAME=VALUE\")", p, i + 1);
-        if (!is_env_name(e, len))
-            return fail_at(x, s,
-                           "'%s': entry %zu: invalid name '%.*s' (expected \"NAME=VALUE\", "
-                           "NAME made of letters, digits and '_', not starting with a digit)",
-                           p, i + 1, (int)PT_MIN(len, 64), e);
-        for (size_t j = 0; j < i; j++)
-            if (strncmp(v[j], e, len + 1) == 0)
-                return fail_at(x, s, "'%s': '%.*s' is set twice", p, (int)len, e);
-    }
-    return 0;
-}
-
-static int get_env(load_ctx *x, const config_setting_t *s, pt_location *l)
-{
-    if (get_strs(x, s, &l->env, &l->nenv) < 0)
-        return -1;
-    return check_env(x, s, l->env, l->nenv);
-}
-
-static int get_pass_env(load_ctx *x, const config_setting_t *s, pt_location *l)
-{
-    char p[256];
-    if (get_strs(x, s, &l->pass_env, &l->npass_env) < 0)
-        return -1;
-    for (size_t i = 0; i < l->npass_env; i++)
-        if (!is_env_name(l->pass_env[i], strlen(l->pass_env[i])))
-            return fail_at(x, s,
-                           "'%s': invalid name '%s' (letters, digits and '_', not starting with "
-                           "a digit)",
-                           spath(s, p, sizeof(p)), l->pass_env[i]);
-    return 0;
-}
-
-static const char *handler_name(pt_handler_kind h)
-{
-    static const char *const names[] = {"static", "cgi",    "fastcgi", "scgi",
-                                        "uwsgi",  "status", "proxy"};
-    return names[h];
-}
-
-/* dir / program: made absolute, not required to exist yet (a missing one
- * is a 404 / 500 at request time, as with Apache's ScriptAlias); -t warns.
- * A fastcgi program is only a SCRIPT_FILENAME: it need not be executable. */
-static int gw_path(load_ctx *x, const config_setting_t *s, pt_handler_kind h, bool is_dir,
-                   char **out)
-{
-    const char *what = is_dir ? "dir" : "program", *v = config_setting_get_string(s);
-    const char *hn = handler_name(h);
-    struct stat st;
-    if (!v[0])
-        return fail_at(x, s, "%s must not be empty", what);
-    if (!(*out = resolve_path(x, s, v)))
-        return -1;
-    if (stat(*out, &st) < 0)
-        return errno == ENOENT ? warn_at(x, s, "%s %s '%s' does not exist", hn, what, *out)
-                               : warn_at(x, s, "%s %s '%s': %s", hn, what, *out, strerror(errno));
-    if (is_dir && !S_ISDIR(st.st_mode))
-        return fail_at(x, s, "dir '%s': %s", *out, strerror(ENOTDIR));
-    if (!is_dir && S_ISDIR(st.st_mode))
-        return fail_at(x, s, "program '%s': %s", *out, strerror(EISDIR));
-    if (!is_dir && !S_ISREG(st.st_mode))
-        return fail_at(x, s, "program '%s': not a regular file", *out);
-    if (!is_dir && h == PT_H_CGI && access(*out, X_OK) < 0)
-        return warn_at(x, s, "cgi program '%s' is not executable", *out);
-    return 0;
-}
-
-/* The settings cgi and fastcgi locations share (see portico.conf(5)). */
-static int build_gateway(load_ctx *x, const config_setting_t *g, pt_location *l)
-{
-    const config_setting_t *dir = member(g, "dir"), *prog = member(g, "program"), *s;
-    const char *hn = handler_name(l->handler);
-    if (dir && prog)
-        return fail_at(x, prog, "a %s location takes 'dir' or 'program', not both", hn);
-    if ((s = dir ? dir : prog) && l->match != PT_MATCH_PREFIX)
-        return fail_at(x, s, "'%s' only applies to prefix locations", dir ? "dir" : "program");
-    if (dir && gw_path(x, dir, l->handler, true, &l->cgi_dir) < 0)
-        return -1;
-    if (prog && gw_path(x, prog, l->handler, false, &l->cgi_program) < 0)
-        return -1;
-    if ((s = member(g, "env")) && get_env(x, s, l) < 0)
-        return -1;
-    if ((s = member(g, "pass_env")) && get_pass_env(x, s, l) < 0)
-        return -1;
-    opt_bool(g, "pass_authorization", &l->pass_authorization);
-    opt_bool(g, "buffering", &l->buffering);
-    opt_bool(g, "upgrade", &l->upgrade);
-    opt_bool(g, "request_buffering", &l->request_buffering);
-    opt_bool(g, "x_sendfile", &l->x_sendfile);
-    if ((s = member(g, "sendfile_dirs"))) {
-        /* each an existing directory, resolved once here: the file named by
-         * a backend is then opened beneath it (resolve.c) */
-        int n = config_setting_length(s);
-        if (n > 0 && !(l->sendfile_dirs = xcalloc(x, (size_t)n, sizeof(char *))))
-            return -1;
-        for (int i = 0; i < n; i++) {
-            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-            if (resolve_dir(x, e, "sendfile_dirs", config_setting_get_string(e),
-                            &l->sendfile_dirs[l->nsendfile_dirs]) < 0)
-                return -1;
-            l->nsendfile_dirs++;
-        }
-    }
-    return 0;
-}
-
-/* The settings only a handler = "cgi" location takes. */
-static int build_cgi(load_ctx *x, const config_setting_t *g, const defaults *d, pt_location *l)
-{
-    const config_setting_t *s;
-    uint64_t v;
-    long long n;
-    if ((s = member(g, "interpreters"))) {
-        if (get_interps(x, s, &l->interpreters, &l->interp_paths, &l->ninterpreters) < 0)
-            return -1;
-    } else if (d->ninterp) {
-        /* the top-level cgi_interpreters, unless the location names its own */
-        l->ninterpreters = d->ninterp;
-        if (copy_strv(x, d->interp_exts, d->ninterp, &l->interpreters) < 0 ||
-            copy_strv(x, d->interp_paths, d->ninterp, &l->interp_paths) < 0)
-            return -1;
-    }
-    if ((s = member(g, "timeout")) && get_amount(x, s, K_DUR, 1, DAY, &l->timeout_ms) < 0)
-        return -1;
-    if ((s = member(g, "rlimit_cpu"))) {
-        /* RLIMIT_CPU counts whole seconds */
-        if (get_amount(x, s, K_DUR, 0, DAY, &v) < 0)
-            return -1;
-        if (v % SEC)
-            return fail_at(x, s, "'rlimit_cpu' must be a whole number of seconds");
-        l->rlimit_cpu = v / SEC;
-    }
-    if ((s = member(g, "rlimit_as"))) {
-        if (get_amount(x, s, K_SIZE, 0, 1ULL << 62, &v) < 0)
-            return -1;
-        /* below this not even a dynamically linked shell can start */
-        if (v && v < MB)
-            return fail_at(x, s, "'rlimit_as' must be 0 (no limit) or at least 1M");
-        l->rlimit_as = v;
-    }
-    if ((s = member(g, "rlimit_nproc"))) {
-        if (get_int(x, s, 0, 1000000, &n) < 0)
-            return -1;
-        l->rlimit_nproc = (uint64_t)n;
-    }
-    return 0;
-}
-
-static const pt_backend *find_backend(const pt_config *c, const char *name)
-{
-    for (size_t i = 0; i < c->nbackends; i++)
-        if (strcmp(c->backends[i].name, name) == 0)
-            return &c->backends[i];
-    return NULL;
-}
-
-/* The settings only a location reaching a backend (fastcgi, scgi, uwsgi)
- * takes. */
-static int build_fastcgi(load_ctx *x, const config_setting_t *g, pt_location *l)
-{
-    const config_setting_t *s = member(g, "backend");
-    const char *name;
-    if (!s)
-        return fail_at(x, g, "a %s location needs a backend (backend = \"name\";)",
-                       handler_name(l->handler));
-    name = config_setting_get_string(s);
-    /* backends are built before the vhosts and never move afterwards */
-    if (!(l->backend = find_backend(x->c, name)))
-        return fail_at(x, s, "unknown backend '%s'", name);
-    opt_bool(g, "require_file", &l->require_file);
-    return 0;
-}
-
-/* A key some other handler takes: "'timeout' only applies to handler \"cgi\"". */
-static int check_handler_keys(load_ctx *x, const config_setting_t *g, pt_handler_kind h)
-{
-    for (int i = 0; i < config_setting_length(g); i++) {
-        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        const char *k = config_setting_name(s);
-        for (size_t j = 0; j < PT_ARRAY_LEN(handler_keys); j++) {
-            unsigned m = handler_keys[j].handlers;
-            if (strcmp(handler_keys[j].key, k) != 0 || (m & (1u << h)))
-                continue;
-            /* "cgi", "fastcgi" or "uwsgi": the handlers of the mask, in order */
-            char list[160] = "";
-            size_t len = 0, left = (size_t)__builtin_popcount(m);
-            for (unsigned b = 0; b <= PT_H_PROXY && len < sizeof(list); b++) {
-                if (!(m & (1u << b)))
-                    continue;
-                left--;
-                len += (size_t)snprintf(list + len, sizeof(list) - len, "\"%s\"%s",
-                                        handler_name((pt_handler_kind)b),
-                                        left > 1    ? ", "
-                                        : left == 1 ? " or "
-                                                    : "");
-            }
-            return fail_at(x, s, "'%s' only applies to handler %s", k, list);
-        }
-    }
-    return 0;
-}
-
-/* ------------------------------------------------- router phase settings */
-
-/* An object pt_phases points to: kept by the config, freed with it. */
-typedef enum {
-    PH_ACCESS,
-    PH_AUTH,
-    PH_RETURN,
-    PH_REALIP,
-    PH_TRY,
-    PH_ERRP,
-    PH_HDR,
-    PH_REWRITE
-} phase_kind;
-struct pt_phase_obj {
-    phase_kind kind;
-    void *p;
-};
-
-static void *phase_obj(load_ctx *x, phase_kind kind, size_t size)
-{
-    pt_config *c = x->c;
-    struct pt_phase_obj *v = realloc(c->phase_objs, (c->nphase_objs + 1) * sizeof(*v));
-    if (!v)
-        return oom(x), NULL;
-    c->phase_objs = v;
-    void *p = xcalloc(x, 1, size);
-    if (!p)
-        return NULL;
-    v[c->nphase_objs++] = (struct pt_phase_obj){kind, p};
-    return p;
-}
-
-static void free_phase_objs(pt_config *c)
-{
-    for (size_t i = 0; i < c->nphase_objs; i++) {
-        struct pt_phase_obj *o = &c->phase_objs[i];
-        if (o->kind == PH_ACCESS) {
-            pt_access_list_free(o->p);
-        } else if (o->kind == PH_REALIP) {
-            pt_realip_cfg *r = o->p;
-            for (size_t j = 0; j < r->from.n; j++) {
-                free(r->from.rules[j].text);
-                free(r->from.rules[j].where);
-            }
-            free(r->from.rules);
-            free(r->header);
-            free(r);
-        } else if (o->kind == PH_AUTH) {
-            pt_auth_cfg *a = o->p;
-            free(a->realm);
-            free(a->user_file);
-            free(a);
-        } else if (o->kind == PH_TRY) {
-            pt_phases_try_free(o->p);
-        } else if (o->kind == PH_ERRP) {
-            pt_phases_errpage_free(o->p);
-        } else if (o->kind == PH_HDR) {
-            pt_phases_headers_free(o->p);
-        } else if (o->kind == PH_REWRITE) {
-            pt_rewrites_free(o->p);
-        } else {
-            pt_return_cfg *r = o->p;
-            free(r->text);
-            free(r);
-        }
-    }
-    free(c->phase_objs);
-}
-
-static int get_access(load_ctx *x, const config_setting_t *s, const pt_access_list **out)
-{
-    pt_access_list *l = phase_obj(x, PH_ACCESS, sizeof(*l));
-    size_t n = (size_t)config_setting_length(s);
-    char where[PATH_MAX + 64], why[256];
-    if (!l || !(l->rules = xcalloc(x, n + 1, sizeof(*l->rules))))
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        const char *t = config_setting_get_string(e);
-        pt_access_rule *r = &l->rules[l->n];
-        if (pt_access_parse(t, r, why, sizeof(why)) < 0)
-            return fail_at(x, e, "%s", why);
-        l->n++;
-        origin(x, e, where, sizeof(where));
-        if (!(r->text = xstrdup(x, t)) || !(r->where = xstrdup(x, where)))
-            return -1;
-    }
-    *out = l;
-    return 0;
-}
-
-static int get_auth(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phases *ph)
-{
-    const config_setting_t *rs = member(g, "auth_basic"), *fs = member(g, "auth_basic_user_file");
-    if (!rs && !fs)
-        return 0;
-    if (!rs)
-        return fail_at(x, fs, "auth_basic_user_file needs auth_basic (the realm)");
-    const char *realm = config_setting_get_string(rs);
-    pt_auth_cfg *a = phase_obj(x, PH_AUTH, sizeof(*a));
-    if (!a)
-        return -1;
-    ph->auth = a;
-    ph->auth_own = is_loc;
-    if (strcmp(realm, "off") == 0) {
-        if (fs)
-            return fail_at(x, fs, "auth_basic is \"off\": no auth_basic_user_file");
-        return 0;
-    }
-    /* the realm goes into a quoted-string (RFC 7617 §2): no quote, no
-     * backslash, no control characters */
-    if (!realm[0] || strlen(realm) > 200 || strpbrk(realm, "\"\\"))
-        return fail_at(x, rs, "auth_basic realm must be 1-200 characters without '\"' or '\\'");
-    for (const char *p = realm; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return fail_at(x, rs, "auth_basic realm must not contain control characters");
-    if (!fs)
-        return fail_at(x, rs, "auth_basic needs auth_basic_user_file (an htpasswd file)");
-    const char *f = config_setting_get_string(fs);
-    if (!f[0])
-        return fail_at(x, fs, "auth_basic_user_file must not be empty");
-    if (!(a->realm = xstrdup(x, realm)) || !(a->user_file = resolve_path(x, fs, f)))
-        return -1;
-    /* workers read it (as their user) on the first request: say it now */
-    if (access(a->user_file, R_OK) < 0 &&
-        warn_at(x, fs, "auth_basic_user_file '%s': %s (requests will get 500)", a->user_file,
-                strerror(errno)) < 0)
-        return -1;
-    return 0;
-}
-
-/* A list of trusted peers (addresses, CIDR blocks) from fs, else a copy of
- * up's, into out. */
-static int get_from_list(load_ctx *x, const char *name, const config_setting_t *fs,
-                         const pt_access_list *up, pt_access_list *out)
-{
-    /* one string is a list of one, as for every array of strings */
-    bool scalar = fs && config_setting_type(fs) == CONFIG_TYPE_STRING;
-    size_t n = !fs ? (up ? up->n : 0) : scalar ? 1 : (size_t)config_setting_length(fs);
-    char where[PATH_MAX + 64], why[256];
-    if (!(out->rules = xcalloc(x, n + 1, sizeof(*out->rules))))
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        pt_access_rule *e = &out->rules[out->n];
-        const config_setting_t *el = !fs      ? NULL
-                                     : scalar ? fs
-                                              : config_setting_get_elem(fs, (unsigned)i);
-        const char *t = fs ? config_setting_get_string(el) : up->rules[i].text;
-        if (pt_realip_parse_from(t, e, why, sizeof(why)) < 0)
-            return fail_at(x, el, "%s %s", name, why);
-        out->n++;
-        if (fs)
-            origin(x, el, where, sizeof(where));
-        else
-            snprintf(where, sizeof(where), "%s", up->rules[i].where);
-        if (!(e->text = xstrdup(x, t)) || !(e->where = xstrdup(x, where)))
-            return -1;
-    }
-    return 0;
-}
-
-/* real_ip_from and real_ip_header of g (the top level or a vhost) over
- * what ph inherited; a header without trusted peers is an error, since it
- * would do nothing */
-static int get_realip(load_ctx *x, const config_setting_t *g, pt_phases *ph)
-{
-    const config_setting_t *fs = member(g, "real_ip_from"), *hs = member(g, "real_ip_header");
-    if (!fs && !hs)
-        return 0;
-    if (!fs && !ph->realip)
-        return fail_at(x, hs, "real_ip_header needs real_ip_from (the trusted peers)");
-    pt_realip_cfg *r = phase_obj(x, PH_REALIP, sizeof(*r));
-    if (!r)
-        return -1;
-    const pt_realip_cfg *up = ph->realip;
-    const char *h = hs ? config_setting_get_string(hs) : up ? up->header : "X-Forwarded-For";
-    for (const char *p = h; *p; p++)
-        if (!(isalnum((unsigned char)*p) || strchr("!#$%&'*+-.^_`|~", *p)))
-            return fail_at(x, hs, "real_ip_header '%s' is not a header field name", h);
-    if (!h[0])
-        return fail_at(x, hs, "real_ip_header must not be empty");
-    if (!(r->header = xstrdup(x, h)))
-        return -1;
-    r->header_len = strlen(h);
-    /* RFC 7239's list of parameters, not a list of addresses */
-    r->is_forwarded = strcasecmp(h, "Forwarded") == 0;
-    if (get_from_list(x, "real_ip_from", fs, up ? &up->from : NULL, &r->from) < 0)
-        return -1;
-    ph->realip = r;
-    return 0;
-}
-
-/* proxy_protocol_from: the peers whose PROXY headers are believed; by
- * default the top level's real_ip_from (the balancers trusted to name the
- * client in a header are the ones to trust in a PROXY header), else any. */
-static int get_proxy_from(load_ctx *x, const config_setting_t *root, const pt_phases *top)
-{
-    const config_setting_t *fs = member(root, "proxy_protocol_from");
-    if (!fs) {
-        x->c->proxy_from = top->realip ? &top->realip->from : NULL;
-        return 0;
-    }
-    if (!member(root, "proxy_protocol"))
-        return fail_at(x, fs, "proxy_protocol_from needs proxy_protocol (the listeners)");
-    if (config_setting_type(fs) != CONFIG_TYPE_STRING && config_setting_length(fs) == 0)
-        return fail_at(x, fs,
-                       "proxy_protocol_from must not be empty (it would refuse every "
-                       "connection)");
-    pt_realip_cfg *r = phase_obj(x, PH_REALIP, sizeof(*r));
-    if (!r || get_from_list(x, "proxy_protocol_from", fs, NULL, &r->from) < 0)
-        return -1;
-    x->c->proxy_from = &r->from;
-    return 0;
-}
-
-/* access, auth_basic(_user_file) and return of g over what ph inherited */
-/* try_files, error_page, add_header (phases.c parses each entry). */
-static int get_later_phases(load_ctx *x, const config_setting_t *g, pt_phases *ph)
-{
-    const config_setting_t *s;
-    char why[300];
-    if ((s = member(g, "try_files"))) {
-        pt_try_files *t = phase_obj(x, PH_TRY, sizeof(*t));
-        size_t n = (size_t)config_setting_length(s);
-        if (!t)
-            return -1;
-        if (n < 2)
-            return fail_at(x, s,
-                           "try_files needs a path to look for and a last entry (a URI or "
-                           "\"=CODE\")");
-        for (size_t i = 0; i < n; i++) {
-            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-            if (pt_phases_try_add(t, config_setting_get_string(e), i + 1 == n, why, sizeof(why)) <
-                0)
-                return fail_at(x, e, "%s", why);
-        }
-        ph->try_files = t;
-    }
-    if ((s = member(g, "error_page"))) {
-        pt_error_pages *e = phase_obj(x, PH_ERRP, sizeof(*e));
-        if (!e)
-            return -1;
-        for (int i = 0; i < config_setting_length(s); i++) {
-            const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
-            if (pt_phases_errpage_add(e, config_setting_get_string(el), why, sizeof(why)) < 0)
-                return fail_at(x, el, "%s", why);
-        }
-        ph->error_pages = e;
-    }
-    const config_setting_t *al = member(g, "add_header_always");
-    if ((s = member(g, "add_header"))) {
-        pt_add_headers *h = phase_obj(x, PH_HDR, sizeof(*h));
-        if (!h)
-            return -1;
-        for (int i = 0; i < config_setting_length(s); i++) {
-            const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
-            if (pt_phases_header_add(h, config_setting_get_string(el), why, sizeof(why)) < 0)
-                return fail_at(x, el, "%s", why);
-        }
-        h->always = al && config_setting_get_bool(al);
-        ph->add_headers = h;
-    } else if (al) {
-        return fail_at(x, al, "add_header_always needs add_header in the same place");
-    }
-    return 0;
-}
-
-static int get_phases(load_ctx *x, const config_setting_t *g, bool is_loc, pt_phases *ph)
-{
-    const config_setting_t *s;
-    char why[256];
-    ph->auth_own = ph->ret_own = false;
-    if ((s = member(g, "access")) && get_access(x, s, &ph->access) < 0)
-        return -1;
-    if (get_auth(x, g, is_loc, ph) < 0)
-        return -1;
-    /* return_http: the same, for requests over plain HTTP only (the
-     * redirect to https; HTTPS requests go on to the handler) */
-    const config_setting_t *sh = member(g, "return_http");
-    if ((s = member(g, "return")) && sh)
-        return fail_at(x, sh, "return and return_http: one of them");
-    if ((s = s ? s : sh)) {
-        pt_return_cfg *r = phase_obj(x, PH_RETURN, sizeof(*r));
-        if (!r)
-            return -1;
-        if (pt_router_parse_return(config_setting_get_string(s), r, why, sizeof(why)) < 0)
-            return fail_at(x, s, "%s", why);
-        /* captures belong to a regex location (checked there) */
-        if (!is_loc && r->text && pt_rewrite_check_refs(r->text, NULL, why, sizeof(why)) < 0)
-            return fail_at(x, s, "return: %s", why);
-        r->http_only = s == sh;
-        ph->ret = r;
-        ph->ret_own = is_loc;
-    }
-    return get_later_phases(x, g, ph);
-}
-
-/* ---------------------------------------------------------- compression */
-
-/* What "compress" turns on when nothing else is said: the usual text
- * types, as nginx's and lighttpd's examples list them. */
-static const char *const compress_default_types[] = {
-    "text/*",
-    "application/javascript",
-    "application/json",
-    "application/xml",
-    "application/xhtml+xml",
-    "application/rss+xml",
-    "application/atom+xml",
-    "application/ld+json",
-    "application/manifest+json",
-    "application/wasm",
-    "image/svg+xml",
-    "font/ttf",
-    "font/otf",
-    NULL,
-};
-
-static void compress_defaults(pt_compress_cfg *z)
-{
-    memset(z, 0, sizeof(*z));
-    /* zlib's own default level (Apache's and lighttpd's too): about 15%
-     * smaller than level 1 for HTML at three times its CPU; brotli 5 is
-     * smaller still for less CPU than gzip 6 (portico.conf(5), gzip.sh) */
-    z->gzip_level = 6;
-    z->brotli_level = 5;
-    z->min_length = 256;
-    size_t n = 0;
-    for (size_t i = 0; compress_default_types[i]; i++) {
-        size_t l = strlen(compress_default_types[i]) + 1;
-        memcpy(z->types + n, compress_default_types[i], l);
-        n += l;
-    }
-    z->types[n] = '\0';
-}
-
-/* The compress_* settings of group g over *z (what the level above gave). */
-static int get_compress(load_ctx *x, const config_setting_t *g, pt_compress_cfg *z)
-{
-    const config_setting_t *s;
-    long long v;
-    opt_bool(g, "compress", &z->on);
-    if ((s = member(g, "compress_gzip_level"))) {
-        if (get_int(x, s, 1, 9, &v) < 0)
-            return -1;
-        z->gzip_level = (int)v;
-    }
-    if ((s = member(g, "compress_brotli_level"))) {
-        if (get_int(x, s, 0, 11, &v) < 0)
-            return -1;
-        z->brotli_level = (int)v;
-    }
-    if ((s = member(g, "compress_min_length")) &&
-        get_amount(x, s, K_SIZE, 0, 1ULL << 40, &z->min_length) < 0)
-        return -1;
-    if ((s = member(g, "compress_types"))) {
-        bool one = config_setting_type(s) == CONFIG_TYPE_STRING;
-        int n = one ? 1 : config_setting_length(s);
-        size_t off = 0;
-        for (int i = 0; i < n; i++) {
-            const char *t =
-                one ? config_setting_get_string(s) : config_setting_get_string_elem(s, i);
-            size_t l = strlen(t);
-            if (l == 0 || !memchr(t, '/', l) || strpbrk(t, " \t;,"))
-                return fail_at(x, s,
-                               "compress_types: '%s' is not a media type (type/subtype, "
-                               "or type/*)",
-                               t);
-            if (off + l + 2 > sizeof(z->types))
-                return fail_at(x, s, "compress_types: more than %zu bytes of types",
-                               sizeof(z->types) - 2);
-            for (size_t k = 0; k <= l; k++) /* media types are case-insensitive */
-                z->types[off + k] = (char)((t[k] >= 'A' && t[k] <= 'Z') ? t[k] + 32 : t[k]);
-            off += l + 1;
-        }
-        z->types[off] = '\0';
-    }
-    return 0;
 }
 
 /* alias = "/srv/images/$1" in a regex location (nginx's alias with
@@ -2127,212 +919,6 @@ static int get_regex_alias(load_ctx *x, const config_setting_t *g, const config_
     return 0;
 }
 
-/* --------------------------------------------------------- response cache */
-
-static void cache_defaults(pt_cache_cfg *z)
-{
-    memset(z, 0, sizeof(*z));
-    /* scheme, host, path and query: nginx's default key, decoded path */
-    snprintf(z->key, sizeof(z->key), "$scheme://$host$uri$is_args$args");
-    z->zone = -1;
-    z->methods = 1u << PT_M_GET | 1u << PT_M_HEAD;
-    z->lock_timeout_ms = 5 * SEC;
-}
-
-static const char *const cache_method_names[] = {
-    [PT_M_GET] = "GET",     [PT_M_HEAD] = "HEAD",     [PT_M_POST] = "POST",
-    [PT_M_PUT] = "PUT",     [PT_M_DELETE] = "DELETE", [PT_M_OPTIONS] = "OPTIONS",
-    [PT_M_PATCH] = "PATCH",
-};
-
-static const char *str_elem(const config_setting_t *s, int i)
-{
-    return config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s)
-                                                        : config_setting_get_string_elem(s, i);
-}
-
-static int str_count(const config_setting_t *s)
-{
-    return config_setting_type(s) == CONFIG_TYPE_STRING ? 1 : config_setting_length(s);
-}
-
-/* cache_valid = ["200 302 10m", "404 1m", "any 30s"]: statuses, then a duration */
-static int get_cache_valid(load_ctx *x, const config_setting_t *s, pt_cache_cfg *z)
-{
-    z->nvalid = 0;
-    for (int i = 0; i < str_count(s); i++) {
-        char buf[256], *save = NULL, *tok[PT_CACHE_VALID_MAX + 1];
-        size_t nt = 0;
-        snprintf(buf, sizeof(buf), "%s", str_elem(s, i));
-        for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
-            if (nt == PT_ARRAY_LEN(tok))
-                return fail_at(x, s, "cache_valid: too many statuses in '%s'", str_elem(s, i));
-            tok[nt++] = t;
-        }
-        uint64_t ms;
-        if (nt < 2 || pt_parse_duration_ms(tok[nt - 1], &ms) < 0)
-            return fail_at(x, s,
-                           "cache_valid: '%s' is not \"STATUS... DURATION\" (e.g. \"200 10m\")",
-                           str_elem(s, i));
-        for (size_t k = 0; k + 1 < nt; k++) {
-            int st = 0;
-            if (strcmp(tok[k], "any") != 0) {
-                char *end;
-                long v = strtol(tok[k], &end, 10);
-                if (*end || v < 200 || v > 599 || v == 206 || v == 304)
-                    return fail_at(x, s, "cache_valid: '%s' is not a cacheable status or \"any\"",
-                                   tok[k]);
-                st = (int)v;
-            }
-            if (z->nvalid == PT_CACHE_VALID_MAX)
-                return fail_at(x, s, "cache_valid: more than %d statuses", PT_CACHE_VALID_MAX);
-            z->valid[z->nvalid].status = st;
-            z->valid[z->nvalid++].ms = ms;
-        }
-    }
-    return 0;
-}
-
-/* The cache_* settings of group g over *z (what the level above gave). */
-static int get_cache(load_ctx *x, const config_setting_t *g, pt_cache_cfg *z)
-{
-    const config_setting_t *s;
-    opt_bool(g, "cache", &z->on);
-    if ((s = member(g, "cache_zone"))) {
-        const char *n = config_setting_get_string(s);
-        size_t i = 0;
-        while (i < x->c->ncache_zones && strcmp(x->c->cache_zones[i].name, n) != 0)
-            i++;
-        if (i == x->c->ncache_zones)
-            return fail_at(x, s,
-                           "cache_zone: no zone named '%s' (cache_dir is \"default\", "
-                           "cache_zones the others)",
-                           n);
-        z->zone = (int)i;
-    }
-    opt_bool(g, "cache_set_cookie", &z->set_cookie);
-    opt_bool(g, "cache_authorized", &z->authorized);
-    opt_bool(g, "cache_status_header", &z->status_header);
-    opt_bool(g, "cache_background_update", &z->background_update);
-    if ((s = member(g, "cache_key"))) {
-        const char *k = config_setting_get_string(s);
-        if (!k[0] || strlen(k) >= sizeof(z->key))
-            return fail_at(x, s, "cache_key must be 1 to %zu bytes", sizeof(z->key) - 1);
-        snprintf(z->key, sizeof(z->key), "%s", k);
-    }
-    if ((s = member(g, "cache_methods"))) {
-        z->methods = 0;
-        for (int i = 0; i < str_count(s); i++) {
-            const char *m = str_elem(s, i);
-            size_t k = 0;
-            while (k < PT_ARRAY_LEN(cache_method_names) &&
-                   !(cache_method_names[k] && strcmp(cache_method_names[k], m) == 0))
-                k++;
-            if (k == PT_ARRAY_LEN(cache_method_names))
-                return fail_at(x, s, "cache_methods: unknown method '%s'", m);
-            z->methods |= 1u << k;
-        }
-    }
-    if ((s = member(g, "cache_valid")) && get_cache_valid(x, s, z) < 0)
-        return -1;
-    if ((s = member(g, "cache_lock_timeout")) &&
-        get_amount(x, s, K_DUR, 1, DAY, &z->lock_timeout_ms) < 0)
-        return -1;
-    if ((s = member(g, "cache_use_stale"))) {
-        z->stale_updating = z->stale_error = false;
-        for (int i = 0; i < str_count(s); i++) {
-            const char *v = str_elem(s, i);
-            if (strcmp(v, "updating") == 0)
-                z->stale_updating = true;
-            else if (strcmp(v, "error") == 0)
-                z->stale_error = true;
-            else if (strcmp(v, "off") != 0)
-                return fail_at(x, s, "cache_use_stale: '%s' is not updating, error or off", v);
-        }
-    }
-    if ((s = member(g, "cache_purge"))) {
-        z->npurge = 0;
-        for (int i = 0; i < str_count(s); i++) {
-            char rule[128], why[256];
-            if (z->npurge == PT_CACHE_PURGE_MAX)
-                return fail_at(x, s, "cache_purge: more than %d addresses", PT_CACHE_PURGE_MAX);
-            /* an address or CIDR block, parsed as an access rule (access.c) */
-            snprintf(rule, sizeof(rule), "allow %s", str_elem(s, i));
-            if (pt_access_parse(rule, &z->purge[z->npurge], why, sizeof(why)) < 0)
-                return fail_at(x, s, "cache_purge: %s", why);
-            z->npurge++;
-        }
-    }
-    return 0;
-}
-
-/* One zone from a group (dir, max_size, entries, each prefixed by pfx). */
-static int get_cache_zone(load_ctx *x, const config_setting_t *g, const char *pfx, pt_cache_zone *z)
-{
-    const config_setting_t *s;
-    char k[32];
-    long long n;
-    z->max_size = 1 * GB;
-    z->entries = 10000;
-    snprintf(k, sizeof(k), "%sdir", pfx);
-    if ((s = member(g, k))) {
-        const char *v = config_setting_get_string(s);
-        if (!v[0])
-            return fail_at(x, s, "%s must not be empty", k);
-        /* created by the master when missing (cache.c) */
-        if (!(z->dir = resolve_path(x, s, v)))
-            return -1;
-    }
-    snprintf(k, sizeof(k), "%smax_size", pfx);
-    if ((s = member(g, k)) && get_amount(x, s, K_SIZE, 64 * KB, 1ULL << 50, &z->max_size) < 0)
-        return -1;
-    snprintf(k, sizeof(k), "%sentries", pfx);
-    if ((s = member(g, k))) {
-        if (get_int(x, s, 16, 16 * 1024 * 1024, &n) < 0)
-            return -1;
-        z->entries = (uint32_t)n;
-    }
-    return 0;
-}
-
-/* cache_dir (zone 0, "default") and the cache_zones list */
-static int build_cache_zone(load_ctx *x, const config_setting_t *root)
-{
-    pt_config *c = x->c;
-    const config_setting_t *list = member(root, "cache_zones");
-    size_t n = list ? (size_t)config_setting_length(list) : 0;
-    if (!(c->cache_zones = xcalloc(x, n + 1, sizeof(*c->cache_zones))))
-        return -1;
-    pt_cache_zone *dz = &c->cache_zones[0];
-    if (get_cache_zone(x, root, "cache_", dz) < 0)
-        return -1;
-    if (dz->dir) {
-        c->ncache_zones = 1;
-        if (!(dz->name = xstrdup(x, "default")))
-            return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const config_setting_t *g = config_setting_get_elem(list, (unsigned)i), *s;
-        pt_cache_zone *z = &c->cache_zones[c->ncache_zones];
-        memset(z, 0, sizeof(*z));
-        if (!(s = member(g, "name")) || !member(g, "dir"))
-            return fail_at(x, g, "a cache zone needs a name and a dir");
-        if (!(z->name = xstrdup(x, config_setting_get_string(s))))
-            return -1;
-        c->ncache_zones++;
-        if (get_cache_zone(x, g, "", z) < 0)
-            return -1;
-        for (size_t j = 0; j + 1 < c->ncache_zones; j++) {
-            if (strcmp(c->cache_zones[j].name, z->name) == 0)
-                return fail_at(x, s, "duplicate cache zone '%s'", z->name);
-            if (strcmp(c->cache_zones[j].dir, z->dir) == 0)
-                return fail_at(x, g, "cache zones '%s' and '%s' share the directory %s",
-                               c->cache_zones[j].name, z->name, z->dir);
-        }
-    }
-    return 0;
-}
-
 /* alias = "/usr/share/cgit/": a prefix location's own directory for what
  * follows the prefix (nginx's alias, lighttpd's alias.url). For a gateway it
  * is the script directory, the same as "dir". */
@@ -2356,37 +942,6 @@ static int get_alias(load_ctx *x, const config_setting_t *g, pt_location *l)
     if (l->handler != PT_H_STATIC && l->handler != PT_H_STATUS &&
         !(l->cgi_dir = xstrdup(x, l->alias)))
         return -1;
-    return 0;
-}
-
-/* The rules of a "rewrite" list (one string: one rule) into rw. */
-static int get_rewrite_rules(load_ctx *x, const config_setting_t *s, pt_rewrites *rw)
-{
-    bool scalar = config_setting_type(s) == CONFIG_TYPE_STRING;
-    unsigned n = scalar ? 1 : (unsigned)config_setting_length(s);
-    char why[700];
-    if (!(rw->rules = xcalloc(x, n ? n : 1, sizeof(*rw->rules))))
-        return -1;
-    for (unsigned i = 0; i < n; i++) {
-        const config_setting_t *el = scalar ? s : config_setting_get_elem(s, i);
-        if (pt_rewrite_parse(config_setting_get_string(el), &rw->rules[i], why, sizeof(why)) < 0)
-            return fail_at(x, el, "%s", why);
-        rw->n++;
-    }
-    return 0;
-}
-
-/* Server-level rewrites of g (the top level or a vhost) over what ph
- * inherited: run before the location is chosen (router.c). */
-static int get_server_rewrites(load_ctx *x, const config_setting_t *g, pt_phases *ph)
-{
-    const config_setting_t *s = member(g, "rewrite");
-    if (!s)
-        return 0;
-    pt_rewrites *rw = phase_obj(x, PH_REWRITE, sizeof(*rw));
-    if (!rw || get_rewrite_rules(x, s, rw) < 0)
-        return -1;
-    ph->srv_rewrites = rw->n ? rw : NULL; /* "rewrite = []" turns inherited ones off */
     return 0;
 }
 
@@ -2568,254 +1123,6 @@ static int build_locations(load_ctx *x, const config_setting_t *list, const defa
     return 0;
 }
 
-/* ------------------------------------------------------------ backends */
-
-/* One element of "servers": an address string, or a group with address,
- * weight, max_conns and backup. */
-static int build_server(load_ctx *x, const config_setting_t *e, pt_fcgi_server *sv)
-{
-    const config_setting_t *a = e, *s;
-    const char *text;
-    char why[160];
-    long long n;
-    sv->weight = 1;
-    if (config_setting_is_group(e)) {
-        if (!(a = member(e, "address")))
-            return fail_at(x, e, "a server needs an address");
-        if ((s = member(e, "weight"))) {
-            if (get_int(x, s, 1, 1000, &n) < 0)
-                return -1;
-            sv->weight = (uint32_t)n;
-        }
-        if ((s = member(e, "max_conns"))) {
-            if (get_int(x, s, 0, 100000, &n) < 0)
-                return -1;
-            sv->max_conns = (uint32_t)n;
-        }
-        opt_bool(e, "backup", &sv->backup);
-    }
-    text = config_setting_get_string(a);
-    if (fcgi_addr(text, &sv->addr, &sv->addrlen, why, sizeof(why)) < 0)
-        return fail_at(x, a, "server '%s': %s", text, why);
-    return (sv->address = xstrdup(x, text)) ? 0 : -1;
-}
-
-static int build_servers(load_ctx *x, const config_setting_t *g, pt_backend *b)
-{
-    const config_setting_t *list = member(g, "servers");
-    bool is_one = config_setting_type(list) == CONFIG_TYPE_STRING, primary = false;
-    size_t n = is_one ? 1 : (size_t)config_setting_length(list);
-    if (n == 0)
-        return fail_at(x, list, "a backend needs at least one server");
-    if (!(b->servers = xcalloc(x, n, sizeof(*b->servers))))
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        const config_setting_t *e = is_one ? list : config_setting_get_elem(list, (unsigned)i);
-        pt_fcgi_server *sv = &b->servers[b->nservers++];
-        if (build_server(x, e, sv) < 0)
-            return -1;
-        for (size_t j = 0; j < i; j++)
-            if (b->servers[j].addrlen == sv->addrlen &&
-                memcmp(&b->servers[j].addr, &sv->addr, sv->addrlen) == 0)
-                return fail_at(x, e, "server '%s': duplicate of '%s'", sv->address,
-                               b->servers[j].address);
-        primary |= !sv->backup;
-    }
-    /* backups stand in for primaries that are down: someone must be first */
-    if (!primary)
-        return fail_at(x, list, "a backend needs at least one server that is not a backup");
-    return 0;
-}
-
-/* The name of the private directory of the spawn sockets portico makes
- * up: the pid keeps two servers apart, the random part makes it
- * unguessable, so that nobody can create it first (it is made with
- * mkdir, never reused). The same for every load in this process: a reload
- * finds its running sockets where they are. */
-static const char *spawn_dir_name(void)
-{
-    static char name[64];
-    if (!name[0]) {
-        unsigned char r[8] = {0};
-        if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-            /* no entropy (very early boot): mkdir still refuses one made by
-             * someone else */
-            uint64_t t = pt_now_ms();
-            memcpy(r, &t, sizeof(t));
-        }
-        int n = snprintf(name, sizeof(name), "portico-%ld-", (long)getpid());
-        for (size_t i = 0; i < sizeof(r); i++)
-            n += snprintf(name + n, sizeof(name) - (size_t)n, "%02x", r[i]);
-    }
-    return name;
-}
-
-/* spawn = { program; args; env; processes; socket; }: the master runs the
- * program with a listening Unix socket on fd 0, which is the backend's one
- * server. */
-static int build_spawn(load_ctx *x, const config_setting_t *g, pt_backend *b)
-{
-    const config_setting_t *s = member(g, "program");
-    pt_fcgi_spawn *sp;
-    pt_fcgi_server *sv;
-    struct stat st;
-    long long n;
-    if (!(sp = b->spawn = xcalloc(x, 1, sizeof(*sp))))
-        return -1;
-    if (!s)
-        return fail_at(x, g, "spawn needs a program");
-    if (!config_setting_get_string(s)[0])
-        return fail_at(x, s, "spawn program must not be empty");
-    if (!(sp->program = resolve_path(x, s, config_setting_get_string(s))))
-        return -1;
-    /* unlike a cgi program, started at once by the master: it must be there */
-    if (stat(sp->program, &st) < 0)
-        return fail_at(x, s, "spawn program '%s': %s", sp->program, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return fail_at(x, s, "spawn program '%s': not a regular file", sp->program);
-    if (access(sp->program, X_OK) < 0)
-        return fail_at(x, s, "spawn program '%s' is not executable", sp->program);
-    if ((s = member(g, "args")) && get_strs(x, s, &sp->args, &sp->nargs) < 0)
-        return -1;
-    if ((s = member(g, "env")) &&
-        (get_strs(x, s, &sp->env, &sp->nenv) < 0 || check_env(x, s, sp->env, sp->nenv) < 0))
-        return -1;
-    sp->processes = 1;
-    if ((s = member(g, "processes"))) {
-        if (get_int(x, s, 1, 256, &n) < 0)
-            return -1;
-        sp->processes = (uint32_t)n;
-    }
-    if ((s = member(g, "socket"))) {
-        if (!config_setting_get_string(s)[0])
-            return fail_at(x, s, "spawn socket must not be empty");
-        if (!(sp->socket = resolve_path(x, s, config_setting_get_string(s))))
-            return -1;
-    } else {
-        /* in a directory of its own that the master creates (fcgi_spawn.c):
-         * under systemd's RuntimeDirectory= when there is one, else tmp_dir */
-        const char *rt = getenv("RUNTIME_DIRECTORY");
-        char base[PATH_MAX];
-        snprintf(base, sizeof(base), "%s", rt && rt[0] == '/' ? rt : x->c->tmp_dir);
-        base[strcspn(base, ":")] = '\0'; /* several directories: the first */
-        if (asprintf(&sp->socket, "%s/%s/%s.sock", base, spawn_dir_name(), b->name) < 0) {
-            sp->socket = NULL;
-            return oom(x);
-        }
-        sp->socket_auto = true;
-        s = g;
-    }
-    if (!(b->servers = xcalloc(x, 1, sizeof(*b->servers))))
-        return -1;
-    sv = &b->servers[0];
-    sv->weight = 1;
-    /* a libfcgi-style app process serves one connection at a time: more
-     * connections than processes would wait in the listen backlog */
-    sv->max_conns = sp->processes;
-    if (unix_addr(sp->socket, &sv->addr, &sv->addrlen) < 0)
-        return fail_at(
-            x, s, "spawn socket '%s': Unix socket path too long (%zu bytes, at most %zu)",
-            sp->socket, strlen(sp->socket), sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-    if (asprintf(&sv->address, "unix:%s", sp->socket) < 0) {
-        sv->address = NULL;
-        return oom(x);
-    }
-    b->nservers = 1;
-    return 0;
-}
-
-static bool is_backend_name(const char *s)
-{
-    if (!s[0])
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '.' || *s == '-'))
-            return false;
-    return true;
-}
-
-static int build_backend(load_ctx *x, const config_setting_t *g, pt_backend *b)
-{
-    const config_setting_t *s, *sp = member(g, "spawn"), *sv = member(g, "servers");
-    const char *name;
-    b->line = (int)config_setting_source_line(g);
-    if (!(s = member(g, "name")))
-        return fail_at(x, g, "a backend needs a name");
-    name = config_setting_get_string(s);
-    /* a --fastcgi backend is named after its pattern ("/app/"): only file
-     * names are restricted, so they can appear in socket paths and logs */
-    if (!config_setting_get_hook(g) && !is_backend_name(name))
-        return fail_at(
-            x, s, "backend name '%s': use letters, digits, '_', '.' and '-' (at least one)", name);
-    if (!(b->name = xstrdup(x, name)))
-        return -1;
-    b->balance = PT_BAL_ROUND_ROBIN;
-    if ((s = member(g, "balance"))) {
-        const char *v = config_setting_get_string(s);
-        if (strcmp(v, "least_conn") == 0)
-            b->balance = PT_BAL_LEAST_CONN;
-        else if (strcmp(v, "round_robin") != 0)
-            return fail_at(x, s, "balance '%s': must be round_robin or least_conn", v);
-    }
-    b->keepalive = true;
-    opt_bool(g, "keepalive", &b->keepalive);
-    opt_bool(g, "get_values", &b->get_values);
-    opt_bool(g, "via", &b->via);
-    if (get_amounts(x, g, backend_specs, PT_ARRAY_LEN(backend_specs), b) < 0)
-        return -1;
-    if (sp && sv)
-        return fail_at(x, sv, "a backend takes 'servers' or 'spawn', not both");
-    if (!sp && !sv)
-        return fail_at(x, g, "backend '%s' needs servers (or spawn)", b->name);
-    return sp ? build_spawn(x, sp, b) : build_servers(x, g, b);
-}
-
-/* Before the vhosts: locations point into c->backends, which is never
- * reallocated. */
-static int build_backends(load_ctx *x, const config_setting_t *root)
-{
-    pt_config *c = x->c;
-    const config_setting_t *list = member(root, "backends");
-    size_t n = list ? (size_t)config_setting_length(list) : 0;
-    if (!n)
-        return 0;
-    if (!(c->backends = xcalloc(x, n, sizeof(*c->backends))))
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
-        pt_backend *b = &c->backends[c->nbackends++];
-        if (build_backend(x, g, b) < 0)
-            return -1;
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(c->backends[j].name, b->name) != 0)
-                continue;
-            if (c->backends[j].line == 0) /* made by an earlier --fastcgi */
-                return fail_at(x, g, "duplicate backend '%s' (given twice)", b->name);
-            return fail_at(x, g, "duplicate backend '%s' (first at line %d)", b->name,
-                           c->backends[j].line);
-        }
-    }
-    return 0;
-}
-
-/* A backend no location names is most likely a typo (and a spawned one
- * would run for nothing). */
-static int warn_unused_backends(load_ctx *x, const config_setting_t *root)
-{
-    const pt_config *c = x->c;
-    for (size_t i = 0; i < c->nbackends; i++) {
-        bool used = false;
-        for (size_t v = 0; v < c->nvhosts && !used; v++)
-            for (size_t j = 0; j < c->vhosts[v].nlocs && !used; j++)
-                used = c->vhosts[v].locs[j].backend == &c->backends[i];
-        if (!used && warn_at(x, config_setting_get_elem(member(root, "backends"), (unsigned)i),
-                             "backend '%s' is not used by any location", c->backends[i].name) < 0)
-            return -1;
-    }
-    return 0;
-}
-
 /* -------------------------------------------------------------- vhosts */
 
 static bool host_char(char ch)
@@ -2871,76 +1178,6 @@ static int norm_name(load_ctx *x, const config_setting_t *s, char *name)
      * Host is): any other empty label could never match a request */
     if (labels[0] == '.' || strstr(labels, "..") || name[len - 1] == '.')
         return fail_at(x, s, "vhost name '%s': empty label", name);
-    return 0;
-}
-
-/* acme = { directory; email; ca_file; renew_before; } (acme.c). The names
- * are the vhost's; http-01 cannot prove a wildcard, so none may be one. */
-static int get_acme(load_ctx *x, const config_setting_t *g, pt_vhost *v)
-{
-    const config_setting_t *s;
-    pt_acme_cfg *a = xcalloc(x, 1, sizeof(*a));
-    if (!a)
-        return -1;
-    v->acme = a;
-    a->renew_before_ms = 30 * DAY;
-    x->c->acme_any = true;
-    if (v->nnames == 0)
-        return fail_at(x, g, "acme needs the vhost's names");
-    for (size_t i = 0; i < v->nnames; i++)
-        if (strchr(v->names[i], '*'))
-            return fail_at(x, g, "acme: '%s' is a wildcard (http-01 proves single names only)",
-                           v->names[i]);
-    if (!(s = member(g, "directory")))
-        return fail_at(x, g, "acme needs directory (the ACME server's URL)");
-    if (strncmp(config_setting_get_string(s), "https://", 8) != 0)
-        return fail_at(x, s, "acme.directory must be an https:// URL");
-    if (!(a->directory = xstrdup(x, config_setting_get_string(s))))
-        return -1;
-    if ((s = member(g, "email")) && !(a->email = xstrdup(x, config_setting_get_string(s))))
-        return -1;
-    if ((s = member(g, "ca_file")) &&
-        !(a->ca_file = resolve_path(x, s, config_setting_get_string(s))))
-        return -1;
-    if ((s = member(g, "renew_before"))) {
-        const char *str = config_setting_get_string(s);
-        uint64_t ms;
-        if (!str)
-            ms = (uint64_t)config_setting_get_int64(s) * 1000;
-        else if (pt_parse_duration_ms(str, &ms) < 0)
-            return fail_at(x, s, "acme.renew_before: not a duration");
-        a->renew_before_ms = ms;
-    }
-    /* ten minutes: pebble and Let's Encrypt finish in seconds; a server
-     * that answers a byte at a time or keeps an order pending would
-     * otherwise hold every renewal of this process */
-    a->order_timeout_ms = 600 * SEC;
-    if ((s = member(g, "order_timeout"))) {
-        const char *str = config_setting_get_string(s);
-        uint64_t ms;
-        if (!str)
-            ms = (uint64_t)config_setting_get_int64(s) * 1000;
-        else if (pt_parse_duration_ms(str, &ms) < 0)
-            return fail_at(x, s, "acme.order_timeout: not a duration");
-        if (ms < SEC || ms > DAY)
-            return fail_at(x, s, "acme.order_timeout: not within 1s..1d");
-        a->order_timeout_ms = ms;
-    }
-    if ((s = member(g, "challenge"))) {
-        const char *ch = config_setting_get_string(s);
-        if (strcmp(ch, "tls-alpn-01") == 0)
-            a->tls_alpn = true;
-        else if (strcmp(ch, "http-01") != 0)
-            return fail_at(x, s, "acme.challenge: '%s' is not http-01 or tls-alpn-01", ch);
-    }
-    const char *dir = x->c->acme_state_dir ? x->c->acme_state_dir : PT_ACME_STATE_DIR;
-    size_t n = strlen(dir) + strlen(v->names[0]) + 32;
-    a->cert_file = xcalloc(x, n, 1);
-    a->key_file = xcalloc(x, n, 1);
-    if (!a->cert_file || !a->key_file)
-        return -1;
-    snprintf(a->cert_file, n, "%s/certs/%s/cert.pem", dir, v->names[0]);
-    snprintf(a->key_file, n, "%s/certs/%s/key.pem", dir, v->names[0]);
     return 0;
 }
 
@@ -3242,69 +1479,6 @@ static int build_defaults(load_ctx *x, const config_setting_t *root, defaults *d
     if ((s = member(root, "cgi_interpreters")) &&
         get_interps(x, s, &d->interp_exts, &d->interp_paths, &d->ninterp) < 0)
         return -1;
-    return 0;
-}
-
-static int build_acme(load_ctx *x, const config_setting_t *root)
-{
-    const config_setting_t *s = member(root, "acme_state_dir");
-    if (!s)
-        return 0;
-    const char *v = config_setting_get_string(s);
-    if (v[0] != '/')
-        return fail_at(x, s, "acme_state_dir must be an absolute path");
-    x->c->acme_state_dir = xstrdup(x, v);
-    return x->c->acme_state_dir ? 0 : -1;
-}
-
-/* Per-vhost certificates, chosen by SNI: a context each, with the
- * top-level protocol settings; only when a listener uses TLS. */
-static int build_tls_vhosts(load_ctx *x, const config_setting_t *root)
-{
-    pt_config *c = x->c;
-    const config_setting_t *list = member(root, "vhosts");
-    if (!c->tls.ctx)
-        return 0;
-    for (size_t i = 0; i < c->nvhosts; i++) {
-        pt_vhost *v = &c->vhosts[i];
-        /* the certificate ACME obtained, once there is one (acme.c); until
-         * then the vhost's clients get the default certificate */
-        if (v->acme && v->tls_ncert == 0 && access(v->acme->cert_file, R_OK) == 0 &&
-            access(v->acme->key_file, R_OK) == 0) {
-            if (!(v->tls_certificate = xcalloc(x, 1, sizeof(char *))) ||
-                !(v->tls_key = xcalloc(x, 1, sizeof(char *))) ||
-                !(v->tls_certificate[0] = xstrdup(x, v->acme->cert_file)) ||
-                !(v->tls_key[0] = xstrdup(x, v->acme->key_file)))
-                return -1;
-            v->tls_ncert = 1;
-        }
-        if (v->tls_ncert == 0)
-            continue;
-        const config_setting_t *g = list ? config_setting_get_elem(list, (unsigned)i) : NULL;
-        pt_tls_cfg t = c->tls;
-        char err[512], warn[512];
-        t.certificate = v->tls_certificate;
-        t.key = v->tls_key;
-        t.ncert = v->tls_ncert;
-        t.ocsp = v->tls_ocsp;
-        t.nocsp = v->tls_nocsp;
-        if (v->tls_client_ca)
-            t.client_ca = v->tls_client_ca;
-        if (v->tls_verify_client >= 0)
-            t.verify_client = v->tls_verify_client;
-        if (v->tls_verify_depth >= 0)
-            t.verify_depth = v->tls_verify_depth;
-        t.ctx = NULL;
-        warn[0] = '\0';
-        if (pt_tls_ctx_load(&t, err, sizeof(err), warn, sizeof(warn)) < 0)
-            return fail_at(x, member(g, "tls"), "%s", err);
-        v->tls_ctx = t.ctx;
-        if (warn[0] && warn_at(x, member(g, "tls"), "%s", warn) < 0)
-            return -1;
-    }
-    pt_tls_sni_setup(c);
-    pt_tls_acme_dir(c->acme_any ? (c->acme_state_dir ? c->acme_state_dir : PT_ACME_STATE_DIR)
-                                : NULL);
     return 0;
 }
 

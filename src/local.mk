@@ -12,7 +12,9 @@ src_libportico_a_SOURCES = \
 	src/range.c src/range.h \
 	src/precond.c src/precond.h \
 	src/dirlist.c src/dirlist.h \
-	src/conf.c src/conf.h \
+	src/conf.c src/conf.h src/conf_int.h \
+	src/conf_limits.c src/conf_cache.c src/conf_compress.c \
+	src/conf_phases.c src/conf_tls.c src/conf_upstream.c \
 	src/priv.c src/priv.h \
 	src/log.c src/log.h \
 	src/rootfile.c src/rootfile.h \

@@ -28,8 +28,11 @@ def read(*parts):
 
 
 def config_keys():
-    """Every key name of the schema tables and the X-macro lists in conf.c."""
-    src = read('src', 'conf.c')
+    """Every key name of the schema tables and the X-macro lists in the
+    loader's files (src/conf.c and its per-concern src/conf_*.c)."""
+    names = sorted(f for f in os.listdir(os.path.join(SRCDIR, 'src'))
+                   if re.fullmatch(r'conf(_\w+)?\.[ch]', f))
+    src = ''.join(read('src', f) for f in names)
     keys = set(re.findall(r'\{"([a-z_]+)", K_[A-Z]+', src))
     keys |= set(re.findall(r'^\s*X\(([a-z_]+),', src, re.M))
     return keys
