@@ -674,7 +674,7 @@ static went *went_get(uint64_t h0, uint64_t h1, uint64_t gen, const char *key, s
 /* ---- the connection's side ----------------------------------------------- */
 
 /* What holds a connection while it waits for another request's fill. It
- * stands in c->gw, so the connection treats it as any gateway (a client
+ * stands in c->rq->gw, so the connection treats it as any gateway (a client
  * that leaves aborts it). */
 typedef struct cobj {
     pt_gw gw; /* first */
@@ -729,8 +729,8 @@ static cobj *cobj_attach(pt_conn *c)
     o->gw.ops = &cobj_ops;
     o->gw.c = c;
     o->gw.spill_fd = -1;
-    c->gw = &o->gw;
-    c->gw_done = false;
+    c->rq->gw = &o->gw;
+    c->rq->gw_done = false;
     c->state = PT_CS_WRITE;
     return o;
 }
@@ -1239,7 +1239,7 @@ static void on_poll(pt_loop *l, pt_timer *t)
         cobj *o = wake;
         wake = o->next;
         pt_conn *c = o->gw.c;
-        c->gw = NULL;
+        c->rq->gw = NULL;
         free(o);
         pt_conn_redispatch(c);
     }

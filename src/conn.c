@@ -195,7 +195,7 @@ void pt_conn_close(pt_conn *c)
      * (gw_done), closing the connection is no reason to kill it: a program
      * may still be at work after closing its stdout; release_request
      * detaches it, and it has its timeout to exit */
-    if (!c->gw_done)
+    if (!c->rq || !c->rq->gw_done)
         pt_handler_release(c, true);
     release_request(c);
     pt_cq_free(&c->out);
@@ -463,8 +463,9 @@ static void reset_request(pt_conn *c)
     c->body_left = 0;
     c->status = 0;
     c->head_out_start = c->head_out_len = c->bytes_written = 0;
-    c->body_collect = c->gw_done = c->chunked_out = false;
+    c->body_collect = c->chunked_out = false;
     if (c->rq) {
+        c->rq->gw_done = false;
         c->rq->gw_t_start = c->rq->gw_ms = 0;
         c->rq->gw_ms_set = false;
         c->rq->redirects = 0;
@@ -850,7 +851,7 @@ static void after_phases(pt_conn *c)
 
 static bool stream_wants_input(const pt_conn *c)
 {
-    return c->rq && c->rq->body_streaming && !c->rq->body_done && c->gw &&
+    return c->rq && c->rq->body_streaming && !c->rq->body_done && c->rq->gw &&
            c->rq->body.len < PT_STREAM_HIGH;
 }
 
@@ -1037,7 +1038,7 @@ static void finish_request(pt_conn *c)
 static void on_timer(pt_loop *l, pt_timer *t)
 {
     pt_conn *c = t->data;
-    if (c->gw_q) {
+    if (c->rq && c->rq->gw_q) {
         const char *why = c->rq->gw_q_why;
         /* out of the queue; a FastCGI request waits whole (params built)
          * for a connection: nothing reached a backend, let it go, or the
@@ -1100,7 +1101,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
  * after a router phase that waits (a password verified off the loop). */
 static bool waiting(const pt_conn *c)
 {
-    return c->gw_q || (c->gw && !c->gw_done) || (c->rq && c->rq->phase_job);
+    return c->rq && (c->rq->gw_q || (c->rq->gw && !c->rq->gw_done) || c->rq->phase_job);
 }
 
 static void linger_read(pt_conn *c)
@@ -1250,7 +1251,7 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
 void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
 {
     pt_handler_release(c, false);
-    c->gw_done = false;
+    c->rq->gw_done = false;
     /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
     if (++c->rq->redirects > 10) {
         pt_conn_reject(c, 502, "more than 10 local redirects", false);
@@ -1392,7 +1393,7 @@ static void drive(pt_conn *c)
                  * Watch for the client going away; EPOLLIN stays (no
                  * epoll_ctl per request) until pipelined bytes show up,
                  * see on_io. */
-                if (!c->gw_q)
+                if (!c->rq->gw_q)
                     pt_timer_stop(&c->timer);
                 if (c->rq && c->rq->body_streaming && !c->rq->body_done) {
                     /* the streamed body is read while there is room for it */

@@ -44,7 +44,12 @@ typedef struct pt_req {
     uint64_t gw_t_start;  /* loop time the gateway started (0: none) */
     uint64_t gw_ms;       /* gateway time, for the access log */
     bool gw_ms_set;
-    const char *gw_q_why;   /* the 503's reason when a gateway queue's wait times out */
+    /* gateways */
+    struct pt_gw *gw;           /* the gateway producing the response, NULL when none */
+    struct pt_gw_queue *gw_q;   /* waiting for a CGI process or FastCGI connection */
+    struct pt_conn *gw_qnext;   /* the next in that queue */
+    const char *gw_q_why;       /* the 503's reason when a gateway queue's wait times out */
+    bool gw_done;               /* the gateway delivered the whole response */
     struct pt_redir *redir; /* the internal redirects' targets, kept until the request ends */
     int redirects;
     int err_status;       /* serving error_page for this status (its status line keeps it); 0: no */
@@ -105,7 +110,6 @@ struct pt_conn {
     bool req_complete; /* head and body read: the request was dispatched */
     bool logged;       /* its access-log line is written */
     bool body_collect;
-    bool gw_done;     /* the gateway delivered the whole response */
     bool chunked_out; /* response body uses chunked framing */
     int status;
     uint64_t body_left;
@@ -114,10 +118,6 @@ struct pt_conn {
     uint64_t t_start; /* loop time the head began to arrive (the access log's duration) */
     time_t t_wall;    /* the same instant as wall-clock time (the access log's date) */
 
-    /* gateways */
-    struct pt_gw *gw;         /* the gateway producing the response, NULL when none */
-    struct pt_gw_queue *gw_q; /* waiting for a CGI process or FastCGI connection */
-    pt_conn *gw_qnext;
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
 
     /* real client address (realip.c): peer_* above are the current

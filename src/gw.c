@@ -61,8 +61,8 @@ void pt_gw_release(pt_gw *g)
 void pt_gw_attach(pt_gw *g, pt_conn *c)
 {
     g->c = c;
-    c->gw = g;
-    c->gw_done = false;
+    c->rq->gw = g;
+    c->rq->gw_done = false;
     g->cache = pt_cache_fill_of(c);
     if (c->rq->gw_t_start == 0)
         c->rq->gw_t_start = c->w->loop.now ? c->w->loop.now : 1;
@@ -73,9 +73,9 @@ void pt_gw_unlink(pt_gw *g)
     pt_conn *c = g->c;
     g->c = NULL;
     g->cache = NULL; /* the request's: it ends with the request */
-    if (c && c->gw == g) {
-        c->gw = NULL;
-        if (c->rq && c->rq->gw_t_start && !c->rq->gw_ms_set) {
+    if (c && c->rq && c->rq->gw == g) {
+        c->rq->gw = NULL;
+        if (c->rq->gw_t_start && !c->rq->gw_ms_set) {
             c->rq->gw_ms = c->w->loop.now - c->rq->gw_t_start;
             c->rq->gw_ms_set = true;
         }
@@ -100,13 +100,13 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
             pt_sock_reset(&c->sock);
         }
         c->close_after = true;
-        c->gw_done = true;
+        c->rq->gw_done = true;
         pt_conn_close(c);
         return;
     }
     g->headers_done = true;
     pt_conn_reject(c, status, why, false);
-    c->gw_done = true;
+    c->rq->gw_done = true;
     pt_conn_kick(c);
 }
 
@@ -309,7 +309,7 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
                 pt_cache_fill_end(g);
         }
     }
-    c->gw_done = true;
+    c->rq->gw_done = true;
     pt_conn_kick(c);
     return PT_GW_OK;
 }
@@ -657,11 +657,11 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
 
 void pt_gw_queue_push(pt_gw_queue *q, pt_conn *c, pt_tlist *list, const char *why)
 {
-    c->gw_q = q;
+    c->rq->gw_q = q;
     c->rq->gw_q_why = why;
-    c->gw_qnext = NULL;
+    c->rq->gw_qnext = NULL;
     if (q->tail)
-        q->tail->gw_qnext = c;
+        q->tail->rq->gw_qnext = c;
     else
         q->head = c;
     q->tail = c;
@@ -674,24 +674,24 @@ void pt_gw_queue_push(pt_gw_queue *q, pt_conn *c, pt_tlist *list, const char *wh
 
 void pt_gw_queue_remove(pt_conn *c)
 {
-    pt_gw_queue *q = c->gw_q;
+    pt_gw_queue *q = c->rq ? c->rq->gw_q : NULL;
     if (!q)
         return;
     pt_conn **pp = &q->head, *prev = NULL;
     while (*pp && *pp != c) {
         prev = *pp;
-        pp = &(*pp)->gw_qnext;
+        pp = &(*pp)->rq->gw_qnext;
     }
     if (*pp) {
-        *pp = c->gw_qnext;
+        *pp = c->rq->gw_qnext;
         if (q->tail == c)
             q->tail = prev;
         q->len--;
         if (q->gauge)
             PT_STATS_SET(*q->gauge, q->len);
     }
-    c->gw_qnext = NULL;
-    c->gw_q = NULL;
+    c->rq->gw_qnext = NULL;
+    c->rq->gw_q = NULL;
 }
 
 pt_conn *pt_gw_queue_pop(pt_gw_queue *q)

@@ -64,17 +64,17 @@ void pt_handler_start(pt_conn *c)
 
 void pt_handler_drain(pt_conn *c)
 {
-    if (c->gw)
-        c->gw->ops->drain(c->gw);
+    if (c->rq && c->rq->gw)
+        c->rq->gw->ops->drain(c->rq->gw);
 }
 
 void pt_handler_release(pt_conn *c, bool abort)
 {
     pt_gw_queue_remove(c);
-    pt_gw *g = c->gw;
+    pt_gw *g = c->rq ? c->rq->gw : NULL;
     if (!g)
         return;
-    c->gw = NULL;
+    c->rq->gw = NULL;
     if (abort)
         g->ops->abort(g);
     else

@@ -271,7 +271,7 @@ static void kick_queue(ubackend *b, pt_worker *w)
         if (!pt_upstream_has_room(&b->up, w->loop.now))
             return;
         pt_conn *c = pt_gw_queue_pop(&b->q);
-        ureq *r = (ureq *)c->gw;
+        ureq *r = (ureq *)c->rq->gw;
         if (r) {
             /* the request waited whole (params built): only a server is missing */
             req_enter(r);

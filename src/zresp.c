@@ -262,7 +262,7 @@ static int zf_round(zfile *f)
         return -1;
     if (f->off == f->size) {
         pt_resp_body_end(c);
-        c->gw_done = true;
+        c->rq->gw_done = true;
     }
     return 0;
 }
@@ -271,11 +271,11 @@ static void zf_drain(pt_gw *g)
 {
     zfile *f = (zfile *)g;
     pt_conn *c = g->c;
-    if (!c || c->gw_done)
+    if (!c || c->rq->gw_done)
         return;
     if (zf_round(f) < 0) {
         c->close_after = true;
-        c->gw_done = true;
+        c->rq->gw_done = true;
         pt_conn_close(c);
         return;
     }
@@ -306,11 +306,11 @@ int pt_zresp_file(pt_conn *c, pt_compress *z, uint64_t size)
     f->gw.c = c;
     f->z = z;
     f->size = size;
-    c->gw = &f->gw;
-    c->gw_done = false;
+    c->rq->gw = &f->gw;
+    c->rq->gw_done = false;
     /* the first round goes out with the head */
     if (zf_round(f) < 0) {
-        c->gw = NULL;
+        c->rq->gw = NULL;
         zf_free(f);
         return -1;
     }
