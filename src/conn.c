@@ -296,18 +296,18 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close)
     /* a body left unread, or another method: the plain page (nginx sends
      * error pages to GET and HEAD only); an error while serving the error
      * page gets the plain page too, so nothing loops */
-    if (close || c->rq->err_status || !c->loc || !c->vhost ||
+    if (close || c->rq->err_status || !c->rq->loc || !c->rq->vhost ||
         (h->method != PT_M_GET && h->method != PT_M_HEAD))
         return false;
-    const char *page = pt_phases_errpage_find(c->loc->ph.error_pages, status);
+    const char *page = pt_phases_errpage_find(c->rq->loc->ph.error_pages, status);
     if (!page)
         return false;
-    const pt_location *was = c->loc;
+    const pt_location *was = c->rq->loc;
     c->rq->err_status = status;
-    if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->loc ||
-        !(pt_handler_of(c->loc)->flags & PT_HF_FILES)) {
+    if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->rq->loc ||
+        !(pt_handler_of(c->rq->loc)->flags & PT_HF_FILES)) {
         /* error pages are static files (a gateway may be the one failing) */
-        c->loc = was;
+        c->rq->loc = was;
         return false;
     }
     c->state = PT_CS_WRITE;
@@ -350,7 +350,7 @@ const char *pt_conn_request_id(pt_conn *c)
  * and the escaping are alog.c's. */
 static void access_log(pt_conn *c)
 {
-    int h = c->vhost ? c->w->acc_handles[c->vhost - c->w->cfg->vhosts] : pt_access_log_default();
+    int h = c->rq->vhost ? c->w->acc_handles[c->rq->vhost - c->w->cfg->vhosts] : pt_access_log_default();
     if (h < 0)
         return;
     const pt_alog_fmt *f = &c->w->cfg->access_log_format;
@@ -423,8 +423,9 @@ static int ensure_buffers(pt_conn *c)
     b += PT_REQ_SIZE;
     c->in = b;
     c->in_cap = w->in_cap;
-    c->hdrs = (pt_header *)(void *)(b + w->in_cap);
-    c->path = b + w->in_cap + sizeof(pt_header) * limits(c)->max_headers;
+    c->rq->hdrs = (pt_header *)(void *)(b + w->in_cap);
+    c->rq->path = b + w->in_cap + sizeof(pt_header) * limits(c)->max_headers;
+    c->rq->allow = "GET, HEAD, OPTIONS";
     return 0;
 }
 
@@ -435,8 +436,6 @@ static void drop_buffers(pt_conn *c)
         pt_worker_block_put(c->w, c->rq);
     c->rq = NULL;
     c->in = NULL;
-    c->hdrs = NULL;
-    c->path = NULL;
     c->in_cap = 0;
 }
 
@@ -456,15 +455,15 @@ static void reset_request(pt_conn *c)
         pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
     }
     c->head_len = c->body_pos = 0;
-    c->vhost = NULL;
-    c->loc = NULL;
-    c->allow = "GET, HEAD, OPTIONS";
     c->is_head = c->head_only = c->body_chunked = c->req_complete = c->logged = false;
     c->body_left = 0;
     c->status = 0;
     c->head_out_start = c->head_out_len = c->bytes_written = 0;
     c->body_collect = c->chunked_out = false;
     if (c->rq) {
+        c->rq->vhost = NULL;
+        c->rq->loc = NULL;
+        c->rq->allow = "GET, HEAD, OPTIONS";
         c->rq->gw_done = false;
         c->rq->gw_t_start = c->rq->gw_ms = 0;
         c->rq->gw_ms_set = false;
@@ -573,37 +572,37 @@ static const pt_location *route(const pt_vhost *v, const char *path, size_t len)
 static int try_index(pt_conn *c, int rootfd, const char *root, size_t off, bool follow,
                      bool keep_loc, const char *idx, size_t il)
 {
-    if (c->path_len + il > c->w->path_cap)
+    if (c->rq->path_len + il > c->w->path_cap)
         return -1;
-    memcpy(c->path + c->path_len, idx, il);
-    c->path[c->path_len + il] = '\0';
+    memcpy(c->rq->path + c->rq->path_len, idx, il);
+    c->rq->path[c->rq->path_len + il] = '\0';
     struct stat st;
-    int fd = pt_resolve_stat(rootfd, root, c->path + off, O_PATH | O_CLOEXEC, follow, &st);
+    int fd = pt_resolve_stat(rootfd, root, c->rq->path + off, O_PATH | O_CLOEXEC, follow, &st);
     if (fd >= 0)
         close(fd);
     if (fd < 0 || !S_ISREG(st.st_mode)) {
-        c->path[c->path_len] = '\0';
+        c->rq->path[c->rq->path_len] = '\0';
         return 0;
     }
     /* a script directory keeps its location: the index is its script */
-    const pt_location *l = keep_loc ? c->loc : route(c->vhost, c->path, c->path_len + il);
+    const pt_location *l = keep_loc ? c->rq->loc : route(c->rq->vhost, c->rq->path, c->rq->path_len + il);
     if (l && !handler_wants(l, PT_HF_FILES)) {
-        c->path_len += il;
-        c->loc = l;
+        c->rq->path_len += il;
+        c->rq->loc = l;
     } else {
-        c->path[c->path_len] = '\0';
+        c->rq->path[c->rq->path_len] = '\0';
     }
     return 1;
 }
 
-/* Would the index file idx of the directory c->path go to a gateway? */
+/* Would the index file idx of the directory c->rq->path go to a gateway? */
 static bool index_leaves_static(pt_conn *c, const char *idx, size_t il)
 {
-    if (c->path_len + il > c->w->path_cap)
+    if (c->rq->path_len + il > c->w->path_cap)
         return false;
-    memcpy(c->path + c->path_len, idx, il);
-    const pt_location *l = route(c->vhost, c->path, c->path_len + il);
-    c->path[c->path_len] = '\0';
+    memcpy(c->rq->path + c->rq->path_len, idx, il);
+    const pt_location *l = route(c->rq->vhost, c->rq->path, c->rq->path_len + il);
+    c->rq->path[c->rq->path_len] = '\0';
     return l && !handler_wants(l, PT_HF_FILES);
 }
 
@@ -626,13 +625,13 @@ static bool is_script_dir(const pt_location *l)
 
 static void index_reroute(pt_conn *c)
 {
-    const pt_vhost *v = c->vhost;
-    if (!c->loc || c->path_len == 0 || c->path[c->path_len - 1] != '/')
+    const pt_vhost *v = c->rq->vhost;
+    if (!c->rq->loc || c->rq->path_len == 0 || c->rq->path[c->rq->path_len - 1] != '/')
         return;
-    bool gw_dir = is_script_dir(c->loc);
-    if (c->loc->alias_tmpl)
+    bool gw_dir = is_script_dir(c->rq->loc);
+    if (c->rq->loc->alias_tmpl)
         return; /* a regex location's alias: its index files are static */
-    if (!handler_wants(c->loc, PT_HF_FILES) && !gw_dir)
+    if (!handler_wants(c->rq->loc, PT_HF_FILES) && !gw_dir)
         return;
     /* when every candidate stays static, the static handler finds the
      * index itself: no look at the file system here */
@@ -648,24 +647,24 @@ static void index_reroute(pt_conn *c)
         return;
     const char *root, *rel;
     int rootfd;
-    bool own, follow = pt_resolve_follow(v, c->loc);
+    bool own, follow = pt_resolve_follow(v, c->rq->loc);
     if (gw_dir) {
         /* a script directory: "dir" maps what follows the prefix, as alias */
-        const pt_location *l = c->loc;
+        const pt_location *l = c->rq->loc;
         size_t pfx = l->pattern_len;
         if (pfx > 0 && l->pattern[pfx - 1] == '/')
             pfx--;
         root = l->cgi_dir;
         rootfd = l->dir_fd;
         own = false;
-        size_t off = PT_MIN(pfx, c->path_len);
-        while (off < c->path_len && c->path[off] == '/')
+        size_t off = PT_MIN(pfx, c->rq->path_len);
+        while (off < c->rq->path_len && c->rq->path[off] == '/')
             off++;
-        rel = c->path + off;
-    } else if (pt_router_base(c, c->loc, c->path, c->path_len, &root, &rootfd, &own, &rel) < 0) {
+        rel = c->rq->path + off;
+    } else if (pt_router_base(c, c->rq->loc, c->rq->path, c->rq->path_len, &root, &rootfd, &own, &rel) < 0) {
         return; /* the static handler reports it */
     }
-    size_t off = (size_t)(rel[0] == '.' && rel[1] == '\0' ? c->path_len : (size_t)(rel - c->path));
+    size_t off = (size_t)(rel[0] == '.' && rel[1] == '\0' ? c->rq->path_len : (size_t)(rel - c->rq->path));
     if (rootfd < 0)
         return; /* the handler reports it */
     for (size_t i = 0; i < v->nindex; i++)
@@ -688,7 +687,7 @@ out:
  * (RFC 6585 §4). Returns true when the request was refused. */
 static bool over_limits(pt_conn *c, bool has_body)
 {
-    const pt_location *l = c->loc;
+    const pt_location *l = c->rq->loc;
     const pt_limit_zone *z = NULL;
     pt_limit_table *t = pt_limit_table_current();
     pt_limit_rc rc = PT_LIMIT_OK;
@@ -759,23 +758,23 @@ static void start_request(pt_conn *c)
             return;
         }
     } else {
-        ssize_t n = pt_path_normalize(h->path.p, h->path.len, c->path);
+        ssize_t n = pt_path_normalize(h->path.p, h->path.len, c->rq->path);
         if (n < 0) {
             pt_conn_reject(c, 400, "invalid path", true);
             return;
         }
-        c->path_len = (size_t)n;
-        c->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
-        if (pt_tls_misdirected(&c->sock, c->vhost)) {
+        c->rq->path_len = (size_t)n;
+        c->rq->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
+        if (pt_tls_misdirected(&c->sock, c->rq->vhost)) {
             pt_conn_reject(c, 421,
                            "Host names a virtual host that asks for client certificates, "
                            "the TLS handshake (SNI) chose another",
                            has_body);
             return;
         }
-        c->loc = route(c->vhost, c->path, c->path_len);
+        c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
         index_reroute(c);
-        if (c->loc && c->loc->internal) {
+        if (c->rq->loc && c->rq->loc->internal) {
             /* only internal redirects (X-Accel-Redirect, local redirects)
              * reach it, as nginx's "internal" */
             pt_conn_reject(c, 404, "internal location", has_body);
@@ -797,7 +796,7 @@ static void after_phases(pt_conn *c)
     const pt_limits *lim = limits(c);
     pt_head *h = &c->rq->head;
     bool has_body = h->is_chunked || h->content_length > 0;
-    if (!handler_wants(c->loc, PT_HF_METHODS) && !method_allowed_static(h->method)) {
+    if (!handler_wants(c->rq->loc, PT_HF_METHODS) && !method_allowed_static(h->method)) {
         /* the body was not read: the connection cannot be reused */
         pt_conn_reject(c, 405, NULL, has_body);
         return;
@@ -807,7 +806,7 @@ static void after_phases(pt_conn *c)
         pt_conn_reject(c, 413, "Content-Length over max_body", true);
         return;
     }
-    if (c->loc && (c->loc->limit_conn >= 0 || c->loc->limit_req >= 0) && over_limits(c, has_body))
+    if (c->rq->loc && (c->rq->loc->limit_conn >= 0 || c->rq->loc->limit_req >= 0) && over_limits(c, has_body))
         return;
     if (!has_body) {
         dispatch(c);
@@ -818,7 +817,7 @@ static void after_phases(pt_conn *c)
      * (RFC 3875 §4.1.2). A body on
      * GET/HEAD/OPTIONS has no meaning for static files (RFC 9110 §9.3.1)
      * but must be read to keep the connection in sync. */
-    c->body_collect = handler_wants(c->loc, PT_HF_BODY);
+    c->body_collect = handler_wants(c->rq->loc, PT_HF_BODY);
     c->body_chunked = h->is_chunked;
     c->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
     if (h->is_chunked)
@@ -832,7 +831,7 @@ static void after_phases(pt_conn *c)
         ssize_t w = pt_cq_flush(&c->out, &c->sock, PT_WRITE_PER_WAKEUP);
         (void)w;
     }
-    if (c->loc && !c->loc->request_buffering && handler_wants(c->loc, PT_HF_STREAM_BODY)) {
+    if (c->rq->loc && !c->rq->loc->request_buffering && handler_wants(c->rq->loc, PT_HF_STREAM_BODY)) {
         /* the upstream gets the body as it arrives: the gateway starts now
          * and the body is read alongside (stream_body) */
         c->rq->body_streaming = true;
@@ -1215,10 +1214,10 @@ int pt_conn_set_path(pt_conn *c, const char *path, size_t len)
 {
     if (len == 0 || path[0] != '/' || len >= c->w->path_cap)
         return -1;
-    memmove(c->path, path, len);
-    c->path[len] = '\0';
-    c->path_len = len;
-    c->loc = route(c->vhost, c->path, c->path_len);
+    memmove(c->rq->path, path, len);
+    c->rq->path[len] = '\0';
+    c->rq->path_len = len;
+    c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
     index_reroute(c);
     return 0;
 }
@@ -1232,7 +1231,7 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
     char *copy = redir_push(c, uri, len);
     if (!copy)
         return -1;
-    ssize_t n = pt_path_normalize(copy, plen, c->path);
+    ssize_t n = pt_path_normalize(copy, plen, c->rq->path);
     if (n < 0)
         return -1;
     pt_head *h = &c->rq->head;
@@ -1241,8 +1240,8 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
     h->has_query = q != NULL;
     h->query.p = q ? copy + plen + 1 : NULL;
     h->query.len = q ? len - plen - 1 : 0;
-    c->path_len = (size_t)n;
-    c->loc = route(c->vhost, c->path, c->path_len);
+    c->rq->path_len = (size_t)n;
+    c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
     index_reroute(c);
     c->status = 0;
     return 0;
@@ -1343,7 +1342,7 @@ static void drive(pt_conn *c)
             c->head_len = (size_t)r;
             memset(&c->rq->head, 0, sizeof(c->rq->head));
             int st =
-                pt_h1_parse_head(c->in, c->head_len, c->hdrs, limits(c)->max_headers, &c->rq->head);
+                pt_h1_parse_head(c->in, c->head_len, c->rq->hdrs, limits(c)->max_headers, &c->rq->head);
             if (st != 0) {
                 pt_conn_reject(c, st, c->rq->head.error, true);
                 continue;

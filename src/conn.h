@@ -29,6 +29,13 @@ typedef enum pt_conn_state {
  * the path), which an idle keep-alive connection gives back, so an idle
  * connection costs struct pt_conn alone. */
 typedef struct pt_req {
+    /* routing: the header slots and the path live in the same block */
+    pt_header *hdrs;
+    char *path; /* normalised, NUL-terminated */
+    size_t path_len;
+    const pt_vhost *vhost;
+    const pt_location *loc;
+    const char *allow;
     pt_head head;
     pt_chunked chunked;
     pt_body body;      /* collected request body (CGI, FastCGI) */
@@ -100,12 +107,6 @@ struct pt_conn {
     pt_cq out;
 
     /* the current request */
-    pt_header *hdrs;
-    char *path; /* normalised, NUL-terminated */
-    size_t path_len;
-    const pt_vhost *vhost;
-    const pt_location *loc;
-    const char *allow;
     bool close_after, is_head, head_only, body_chunked;
     bool req_complete; /* head and body read: the request was dispatched */
     bool logged;       /* its access-log line is written */

@@ -420,7 +420,7 @@ static const pt_location *mapped_by(const pt_conn *c, const pt_location *loc, co
 {
     if (loc->match == PT_MATCH_PREFIX || loc->root || loc->cgi_dir || loc->cgi_program)
         return NULL;
-    const pt_location *pre = pt_router_prefix(c->vhost, path, plen);
+    const pt_location *pre = pt_router_prefix(c->rq->vhost, path, plen);
     if (!pre || (!pre->alias && !pre->root))
         return NULL;
     *skip = 0;
@@ -435,9 +435,9 @@ static const pt_location *mapped_by(const pt_conn *c, const pt_location *loc, co
 
 int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
 {
-    const pt_location *loc = c->loc;
-    const char *path = c->path;
-    size_t plen = c->path_len;
+    const pt_location *loc = c->rq->loc;
+    const char *path = c->rq->path;
+    size_t plen = c->rq->path_len;
     size_t map_skip = 0;
     const pt_location *map = mapped_by(c, loc, path, plen, &map_skip);
     r->filename[0] = r->dir[0] = '\0';
@@ -445,7 +445,7 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
     r->dir_fd_owned = false;
     /* an aliased gateway's DOCUMENT_ROOT is its alias, as nginx's
      * $document_root and lighttpd's basedir are */
-    r->doc_root = loc->alias ? loc->alias : loc->root ? loc->root : c->vhost->root;
+    r->doc_root = loc->alias ? loc->alias : loc->root ? loc->root : c->rq->vhost->root;
     if (map)
         r->doc_root = map->alias ? map->alias : map->root;
     size_t pfx = loc->match == PT_MATCH_PREFIX ? loc->pattern_len : 0;
@@ -478,7 +478,7 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             rlen--;
         }
         size_t slen = 0;
-        bool allow_dot = c->vhost->allow_dotfiles;
+        bool allow_dot = c->rq->vhost->allow_dotfiles;
         if (loc->allow_dotfiles >= 0)
             allow_dot = loc->allow_dotfiles;
         else if (pol->allow_dotfiles >= 0)
@@ -489,7 +489,7 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             int basefd = loc->cgi_dir ? loc->dir_fd
                          : map        ? (map->cgi_dir ? map->dir_fd : -1)
                          : loc->root  ? -1
-                                      : c->vhost->root_fd;
+                                      : c->rq->vhost->root_fd;
             int own = -1;
             if (basefd < 0)
                 basefd = own = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -497,7 +497,7 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
                 st = pt_resolve_status(errno);
             else
                 st = walk(basefd, base, path, rel, rlen, loc, allow_dot,
-                          pt_resolve_follow(c->vhost, loc->follow_symlinks >= 0 ? loc : pol), &slen,
+                          pt_resolve_follow(c->rq->vhost, loc->follow_symlinks >= 0 ? loc : pol), &slen,
                           &r->fd, &r->dir_fd);
             r->dir_fd_owned = r->dir_fd >= 0;
             if (!st && r->dir_fd < 0) {
@@ -588,13 +588,13 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         host.p = e->local_ip;
         host.len = strlen(e->local_ip);
     }
-    const pt_location *loc = c->loc;
+    const pt_location *loc = c->rq->loc;
     pt_cgi_req req = {
         .method = h->method_str,
         .request_uri = h->target,
         .query = {h->has_query ? h->query.p : "", h->has_query ? h->query.len : 0},
-        .script_name = {c->path, s->script_name_len},
-        .path_info = {c->path + s->path_info_off, c->path_len - s->path_info_off},
+        .script_name = {c->rq->path, s->script_name_len},
+        .path_info = {c->rq->path + s->path_info_off, c->rq->path_len - s->path_info_off},
         .script_filename = {s->filename, strlen(s->filename)},
         .document_root = {s->doc_root, strlen(s->doc_root)},
         .server_name = host,

@@ -91,8 +91,11 @@ const char *pt_status_reason(int status)
  * add_header_always. Checked at load time (phases.c): no CR/LF. */
 static void add_headers(pt_conn *c, int status)
 {
-    const pt_add_headers *h = c->loc     ? c->loc->ph.add_headers
-                              : c->vhost ? c->vhost->ph.add_headers
+    /* no request (an error before its block was taken): none */
+    const pt_req *r = c->rq;
+    const pt_add_headers *h = !r         ? NULL
+                              : r->loc   ? r->loc->ph.add_headers
+                              : r->vhost ? r->vhost->ph.add_headers
                                          : NULL;
     if (!h)
         return;
@@ -304,7 +307,10 @@ void pt_resp_error_retry(pt_conn *c, int status, bool close, unsigned retry_afte
     pt_resp_begin(c, status);
     pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
     if (status == 405)
-        pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
+    {
+        const char *allow = c->rq && c->rq->allow ? c->rq->allow : "GET, HEAD, OPTIONS";
+        pt_resp_header(c, "Allow", allow, strlen(allow));
+    }
     if (retry_after_s)
         pt_resp_headerf(c, "Retry-After", "%u", retry_after_s);
     else if (status == 503)

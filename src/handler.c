@@ -57,9 +57,9 @@ const pt_handler *pt_handler_of(const pt_location *l)
 void pt_handler_start(pt_conn *c)
 {
     /* the response cache answers before a gateway starts (cache.c) */
-    if (c->loc && c->loc->cache.on && pt_cache_handle(c))
+    if (c->rq->loc && c->rq->loc->cache.on && pt_cache_handle(c))
         return;
-    pt_handler_of(c->loc)->start(c);
+    pt_handler_of(c->rq->loc)->start(c);
 }
 
 void pt_handler_drain(pt_conn *c)

@@ -1101,7 +1101,7 @@ static ubackend *backend_of(pt_worker *w, const pt_backend *bc)
 void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
 {
     pt_worker *w = c->w;
-    const pt_location *loc = c->loc;
+    const pt_location *loc = c->rq->loc;
     ubackend *b = backend_of(w, loc->backend);
     if (!b) {
         pt_conn_reject(c, 500, "no backend for this location", false);

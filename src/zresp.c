@@ -28,9 +28,11 @@
 
 const pt_compress_cfg *pt_zresp_cfg(const pt_conn *c)
 {
-    if (c->loc)
-        return &c->loc->compress;
-    return c->vhost ? &c->vhost->compress : NULL;
+    if (!c->rq)
+        return NULL;
+    if (c->rq->loc)
+        return &c->rq->loc->compress;
+    return c->rq->vhost ? &c->rq->vhost->compress : NULL;
 }
 
 /* Is the media type t (parameters cut off) in the list? "type/ *" covers
