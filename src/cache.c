@@ -929,7 +929,7 @@ static void serve_entry(pt_conn *c, went *en, int st)
         goto done;
     }
     if (zc != PT_ZC_NONE && !bodiless && !(z = pt_zresp_coder(c, zc, (int64_t)e->body_len)) &&
-        !c->is_head)
+        !c->rq->is_head)
         zc = PT_ZC_NONE; /* no memory for a coder: the identity bytes */
     int64_t age = (int64_t)time(NULL) - e->stored;
     pt_resp_begin_reason(c, not_modified ? 304 : e->status, not_modified ? NULL : e->reason);

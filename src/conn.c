@@ -178,9 +178,9 @@ void pt_conn_close(pt_conn *c)
     /* a dispatched request cut short (the client left, a write failed) is
      * logged and counted too: with the status sent, or 499 (nginx's "client
      * closed the request") when nothing was */
-    if (c->req_complete && !c->logged) {
-        if (!c->status)
-            c->status = 499;
+    if (c->rq && c->rq->req_complete && !c->rq->logged) {
+        if (!c->rq->status)
+            c->rq->status = 499;
         log_request(c);
     }
     /* workers never fork, so the socket is not shared: close() unregisters it */
@@ -250,7 +250,7 @@ void pt_conn_stop(pt_conn *c)
     /* a request in progress (a gateway's above all) is answered; its
      * response says "Connection: close" unless its head is already queued,
      * then the connection gets the grace after it (drive) */
-    if (c->status == 0)
+    if (!c->rq || c->rq->status == 0)
         c->close_after = true;
 }
 
@@ -311,7 +311,7 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close)
         return false;
     }
     c->state = PT_CS_WRITE;
-    c->req_complete = true;
+    c->rq->req_complete = true;
     pt_handler_start(c);
     return true;
 }
@@ -376,7 +376,7 @@ static void access_log(pt_conn *c)
         .request_line = p,
         .request_line_len = PT_MIN(l, (size_t)1024),
         .head = hd,
-        .status = c->status,
+        .status = c->rq->status,
         .body_bytes = c->bytes_written > c->head_out_len ? c->bytes_written - c->head_out_len : 0,
         .bytes_sent = c->bytes_written,
         .bytes_received = c->head_len + c->rq->body_rx,
@@ -454,13 +454,15 @@ static void reset_request(pt_conn *c)
         c->rq->request_id[0] = '\0';
         pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
     }
-    c->head_len = c->body_pos = 0;
-    c->is_head = c->head_only = c->body_chunked = c->req_complete = c->logged = false;
-    c->body_left = 0;
-    c->status = 0;
+    c->head_len = 0;
     c->head_out_start = c->head_out_len = c->bytes_written = 0;
-    c->body_collect = c->chunked_out = false;
+    c->chunked_out = false;
     if (c->rq) {
+        c->rq->body_pos = 0;
+        c->rq->is_head = c->rq->head_only = c->rq->body_chunked = false;
+        c->rq->req_complete = c->rq->logged = c->rq->body_collect = false;
+        c->rq->body_left = 0;
+        c->rq->status = 0;
         c->rq->vhost = NULL;
         c->rq->loc = NULL;
         c->rq->allow = "GET, HEAD, OPTIONS";
@@ -553,7 +555,7 @@ static bool handler_wants(const pt_location *l, unsigned flag)
 static void dispatch(pt_conn *c)
 {
     c->state = PT_CS_WRITE;
-    c->req_complete = true;
+    c->rq->req_complete = true;
     pt_handler_start(c);
 }
 
@@ -740,7 +742,7 @@ static void start_request(pt_conn *c)
     const pt_limits *lim = limits(c);
     pt_head *h = &c->rq->head;
     c->nreq++;
-    c->is_head = h->method == PT_M_HEAD;
+    c->rq->is_head = h->method == PT_M_HEAD;
     if (!h->keep_alive || c->nreq >= lim->keepalive_requests || c->w->stopping)
         c->close_after = true;
 
@@ -817,12 +819,12 @@ static void after_phases(pt_conn *c)
      * (RFC 3875 §4.1.2). A body on
      * GET/HEAD/OPTIONS has no meaning for static files (RFC 9110 §9.3.1)
      * but must be read to keep the connection in sync. */
-    c->body_collect = handler_wants(c->rq->loc, PT_HF_BODY);
-    c->body_chunked = h->is_chunked;
-    c->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
+    c->rq->body_collect = handler_wants(c->rq->loc, PT_HF_BODY);
+    c->rq->body_chunked = h->is_chunked;
+    c->rq->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
     if (h->is_chunked)
         pt_chunked_init(&c->rq->chunked, lim->max_body, lim->header_buffer);
-    c->body_pos = c->head_len;
+    c->rq->body_pos = c->head_len;
     c->rq->body_t0 = c->w->loop.now;
     c->rq->body_rx = c->in_len - c->head_len;
     c->state = PT_CS_BODY;
@@ -919,25 +921,25 @@ static void body_error(pt_conn *c, int status, const char *why)
  * 0 when more is needed, -1 after queuing an error. */
 static int eat_body(pt_conn *c)
 {
-    size_t avail = c->in_len - c->body_pos;
-    if (!c->body_chunked) {
-        size_t n = (size_t)PT_MIN((uint64_t)avail, c->body_left);
-        if (c->body_collect && n && pt_body_append(&c->rq->body, c->in + c->body_pos, n) < 0) {
+    size_t avail = c->in_len - c->rq->body_pos;
+    if (!c->rq->body_chunked) {
+        size_t n = (size_t)PT_MIN((uint64_t)avail, c->rq->body_left);
+        if (c->rq->body_collect && n && pt_body_append(&c->rq->body, c->in + c->rq->body_pos, n) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
             body_error(c, 500, "request body storage failed");
             return -1;
         }
-        c->body_pos += n;
-        c->body_left -= n;
-        if (c->body_left == 0)
+        c->rq->body_pos += n;
+        c->rq->body_left -= n;
+        if (c->rq->body_left == 0)
             return 1;
     } else if (avail > 0) {
         size_t consumed = 0, outlen = 0;
-        char *p = c->in + c->body_pos;
+        char *p = c->in + c->rq->body_pos;
         pt_chunk_rc rc = pt_chunked_decode(&c->rq->chunked, p, avail, &consumed, p, &outlen);
-        c->body_pos += consumed;
-        if (c->body_collect && outlen && pt_body_append(&c->rq->body, p, outlen) < 0) {
+        c->rq->body_pos += consumed;
+        if (c->rq->body_collect && outlen && pt_body_append(&c->rq->body, p, outlen) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
             body_error(c, 500, "request body storage failed");
@@ -955,10 +957,10 @@ static int eat_body(pt_conn *c)
         }
     }
     /* keep the head, drop what the body used, make room to read more */
-    size_t rest = c->in_len - c->body_pos;
-    memmove(c->in + c->head_len, c->in + c->body_pos, rest);
+    size_t rest = c->in_len - c->rq->body_pos;
+    memmove(c->in + c->head_len, c->in + c->rq->body_pos, rest);
     c->in_len = c->head_len + rest;
-    c->body_pos = c->head_len;
+    c->rq->body_pos = c->head_len;
     return 0;
 }
 
@@ -988,9 +990,9 @@ static bool body_too_slow(pt_conn *c)
 
 static void log_request(pt_conn *c)
 {
-    c->logged = true;
+    c->rq->logged = true;
     access_log(c);
-    pt_stats_request(c->status, c->head_len + c->rq->body_rx, c->bytes_written);
+    pt_stats_request(c->rq->status, c->head_len + c->rq->body_rx, c->bytes_written);
 }
 
 static void finish_request(pt_conn *c)
@@ -1001,8 +1003,8 @@ static void finish_request(pt_conn *c)
         c->close_after = true;
     log_request(c);
     pt_timer_stop(&c->timer);
-    size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
-    if (c->close_after && c->req_complete && !c->rq->head.keep_alive && c->in_len == used) {
+    size_t used = c->rq->body_pos > c->head_len ? c->rq->body_pos : c->head_len;
+    if (c->close_after && c->rq->req_complete && !c->rq->head.keep_alive && c->in_len == used) {
         /* The client asked for the close and sent nothing beyond its
          * request (RFC 9112 §9.6: it must not send more): nothing unread
          * can turn the close into a reset, so no lingering is needed.
@@ -1243,7 +1245,7 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
     c->rq->path_len = (size_t)n;
     c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
     index_reroute(c);
-    c->status = 0;
+    c->rq->status = 0;
     return 0;
 }
 
@@ -1265,9 +1267,9 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     pt_body_free(&c->rq->body);
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
     pt_head *h = &c->rq->head;
-    h->method = c->is_head ? PT_M_HEAD : PT_M_GET;
-    h->method_str.p = c->is_head ? "HEAD" : "GET";
-    h->method_str.len = c->is_head ? 4 : 3;
+    h->method = c->rq->is_head ? PT_M_HEAD : PT_M_GET;
+    h->method_str.p = c->rq->is_head ? "HEAD" : "GET";
+    h->method_str.len = c->rq->is_head ? 4 : 3;
     h->content_length = -1;
     h->is_chunked = false;
     /* the same internal redirect as try_files', but a new request: GET,

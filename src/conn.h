@@ -37,6 +37,14 @@ typedef struct pt_req {
     const pt_location *loc;
     const char *allow;
     pt_head head;
+    /* the request's state: [head_len, body_pos) of the input is body read */
+    size_t body_pos;
+    uint64_t body_left;
+    int status;
+    bool is_head, head_only, body_chunked;
+    bool req_complete; /* head and body read: the request was dispatched */
+    bool logged;       /* its access-log line is written */
+    bool body_collect;
     pt_chunked chunked;
     pt_body body;      /* collected request body (CGI, FastCGI) */
     char peer_ip[48];  /* text of the client address, made on first use */
@@ -103,17 +111,12 @@ struct pt_conn {
     pt_req *rq;
     char *in;
     size_t in_len, in_cap;
-    size_t head_len, body_pos;
+    size_t head_len;
     pt_cq out;
 
     /* the current request */
-    bool close_after, is_head, head_only, body_chunked;
-    bool req_complete; /* head and body read: the request was dispatched */
-    bool logged;       /* its access-log line is written */
-    bool body_collect;
+    bool close_after;
     bool chunked_out; /* response body uses chunked framing */
-    int status;
-    uint64_t body_left;
     struct pt_fent *file_ent; /* the static file being sent (fcache.h) */
     uint64_t head_out_start, head_out_len, bytes_written;
     uint64_t t_start; /* loop time the head began to arrive (the access log's duration) */

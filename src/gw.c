@@ -92,8 +92,8 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
     /* the connection still points at g: it detaches (or aborts) g when it
      * is done, as for any response */
     if (g->headers_done) {
-        if (!c->chunked_out && (g->cl < 0 || g->z) && !c->is_head && c->status != 204 &&
-            c->status != 304) {
+        if (!c->chunked_out && (g->cl < 0 || g->z) && !c->rq->is_head && c->rq->status != 204 &&
+            c->rq->status != 304) {
             /* RFC 9112 §8: a body without chunked coding or Content-Length
              * (HTTP/1.0, NPH) ends at the close and counts as complete
              * unless the connection reports an error: a reset, not a FIN */
@@ -142,7 +142,7 @@ static int emit_head(pt_gw *g)
     bool vary;
     pt_zcoding zc = pt_zresp_gw_choose(c, r, &vary);
     g->z = pt_zresp_coder(c, zc, r->content_length);
-    if (!g->z && !c->is_head)
+    if (!g->z && !c->rq->is_head)
         zc = PT_ZC_NONE;
     pt_resp_begin_reason(c, r->status, r->reason);
     for (size_t i = 0; i < r->nhdrs; i++) {
@@ -240,10 +240,10 @@ static void nph_status(pt_gw *g, const char *p, size_t n)
     if (n >= 12 && memcmp(p, "HTTP/", 5) == 0) {
         const char *sp = memchr(p, ' ', n);
         if (sp && (size_t)(sp - p) + 4 <= n)
-            g->c->status = atoi(sp + 1);
+            g->c->rq->status = atoi(sp + 1);
     }
-    if (g->c->status == 0)
-        g->c->status = 200;
+    if (g->c->rq->status == 0)
+        g->c->rq->status = 200;
 }
 
 int pt_gw_output(pt_gw *g, const char *p, size_t n, char *why, size_t whylen)
@@ -295,8 +295,8 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
         return PT_GW_BAD;
     }
     /* HEAD, 204 and 304 carry a Content-Length but no body (RFC 9110 §8.6) */
-    if (g->cl >= 0 && g->sent < (uint64_t)g->cl && !c->is_head && c->status != 204 &&
-        c->status != 304) {
+    if (g->cl >= 0 && g->sent < (uint64_t)g->cl && !c->rq->is_head && c->rq->status != 204 &&
+        c->rq->status != 304) {
         pt_log_warn("gateway response ended before its Content-Length, client: %s:%u",
                     pt_conn_peer_ip(c), c->peer_port);
         c->close_after = true;

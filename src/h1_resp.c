@@ -111,7 +111,7 @@ static void add_headers(pt_conn *c, int status)
  * this runs once per response). */
 static void begin(pt_conn *c, int status, const char *reason)
 {
-    c->status = status;
+    c->rq->status = status;
     c->head_out_start = c->out.bytes;
     const char *date = pt_httpdate_now();
     size_t rl = strlen(reason), sl = strlen(c->w->server_header);
@@ -216,13 +216,13 @@ void pt_resp_end(pt_conn *c, int64_t content_length)
 
 static bool bodiless(const pt_conn *c)
 {
-    return c->is_head || c->status < 200 || c->status == 204 || c->status == 304;
+    return c->rq->is_head || c->rq->status < 200 || c->rq->status == 204 || c->rq->status == 304;
 }
 
 void pt_resp_end_stream(pt_conn *c, int64_t content_length)
 {
     c->chunked_out = false;
-    if (c->status < 200 || c->status == 204 || c->status == 304) {
+    if (c->rq->status < 200 || c->rq->status == 204 || c->rq->status == 304) {
         pt_resp_end(c, -1);
         return;
     }
@@ -233,7 +233,7 @@ void pt_resp_end_stream(pt_conn *c, int64_t content_length)
     if (c->rq->head.http_minor >= 1 && c->rq->head.http_major == 1) {
         /* RFC 9112 §7.1 */
         pt_resp_header(c, "Transfer-Encoding", "chunked", 7);
-        c->chunked_out = !c->is_head;
+        c->chunked_out = !c->rq->is_head;
     } else {
         /* HTTP/1.0: the end of the body is the end of the connection */
         c->close_after = true;
@@ -316,8 +316,8 @@ void pt_resp_error_retry(pt_conn *c, int status, bool close, unsigned retry_afte
     else if (status == 503)
         pt_resp_header(c, "Retry-After", "5", 1);
     pt_resp_end(c, (int64_t)n);
-    if (!c->is_head)
+    if (!c->rq->is_head)
         pt_cq_append(&c->out, body, n);
     else
-        c->head_only = true;
+        c->rq->head_only = true;
 }

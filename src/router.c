@@ -118,8 +118,8 @@ static void answer(pt_conn *c, int status, bool close, const char *hname, const 
     if (ctype)
         pt_resp_header(c, "Content-Type", ctype, strlen(ctype));
     pt_resp_end(c, (int64_t)blen);
-    if (c->is_head)
-        c->head_only = true;
+    if (c->rq->is_head)
+        c->rq->head_only = true;
     else if (blen)
         pt_cq_append(&c->out, body, blen);
     c->state = PT_CS_WRITE;

@@ -113,7 +113,7 @@ static void redirect_slash(pt_conn *c)
         "<html><head><title>301 Moved Permanently</title></head><body><h1>301 Moved "
         "Permanently</h1></body></html>\n";
     pt_resp_end(c, PT_SLEN(body));
-    if (!c->is_head)
+    if (!c->rq->is_head)
         pt_cq_append(&c->out, body, PT_SLEN(body));
     free(loc);
 }
@@ -129,7 +129,7 @@ static void serve_listing(pt_conn *c, int dirfd)
     pt_resp_begin(c, 200);
     pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
     pt_resp_end(c, (int64_t)len);
-    if (!c->is_head)
+    if (!c->rq->is_head)
         pt_cq_append(&c->out, html, len);
     free(html);
 }
@@ -216,7 +216,7 @@ static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size,
     total += (uint64_t)tl;
     pt_resp_headerf(c, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
     pt_resp_end(c, (int64_t)total);
-    if (c->is_head)
+    if (c->rq->is_head)
         return;
     for (int i = 0; i < n; i++) {
         size_t hl = part_head(head, sizeof(head), boundary, ctype, &r[i], size);
@@ -288,7 +288,7 @@ static void coding_headers(pt_conn *c, const char *coding, bool vary)
 static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_len, pt_zcoding zc)
 {
     pt_compress *z = pt_zresp_coder(c, zc, (int64_t)e->st.st_size);
-    if (!z && !c->is_head) {
+    if (!z && !c->rq->is_head) {
         /* out of memory: the identity bytes, by sendfile */
         pt_resp_begin(c, 200);
         content_type(c, name, name_len);
@@ -306,7 +306,7 @@ static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_le
     pt_resp_headerf(c, "ETag", "W/%.*s", (int)e->etag_len, e->etag);
     pt_zresp_coding_headers(c, zc, true);
     pt_resp_end_stream(c, -1);
-    if (c->is_head)
+    if (c->rq->is_head)
         return;
     if (pt_zresp_file(c, z, (uint64_t)e->st.st_size) < 0) {
         /* the head is queued: only a cut connection can say it failed */
@@ -390,7 +390,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
         static const char body[] = "<html><head><title>416 Range Not Satisfiable</title></head>"
                                    "<body><h1>416 Range Not Satisfiable</h1></body></html>\n";
         pt_resp_end(c, PT_SLEN(body));
-        if (!c->is_head)
+        if (!c->rq->is_head)
             pt_cq_append(&c->out, body, PT_SLEN(body));
         return;
     }
@@ -409,7 +409,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
         }
         coding_headers(c, coding, vary || zvary);
         pt_resp_end(c, (int64_t)size);
-        if (c->is_head)
+        if (c->rq->is_head)
             return;
         if (e->data)
             pt_cq_append(&c->out, e->data, (size_t)size);
@@ -428,7 +428,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
                         (unsigned long long)size);
         uint64_t len = ranges[0].end - ranges[0].start + 1;
         pt_resp_end(c, (int64_t)len);
-        if (!c->is_head)
+        if (!c->rq->is_head)
             pt_cq_append_file(&c->out, e->fd, (off_t)ranges[0].start, len);
         return;
     }

@@ -637,7 +637,7 @@ void pt_status_serve(pt_conn *c)
     /* the same URL answers in three formats */
     pt_resp_header(c, "Vary", "Accept", 6);
     pt_resp_end(c, (int64_t)len);
-    if (!c->is_head)
+    if (!c->rq->is_head)
         pt_cq_append(&c->out, body, len);
     free(body);
 }

@@ -102,7 +102,7 @@ void pt_tunnel_start(pt_conn *c, int ufd, pt_tlist *idle, const char *head, size
 {
     struct pt_tunnel *t = calloc(1, sizeof(*t));
     /* the client's bytes after its request (sent ahead of the 101) */
-    size_t used = PT_MAX(c->body_pos, c->head_len);
+    size_t used = PT_MAX(c->rq->body_pos, c->head_len);
     size_t early = c->in_len > used ? c->in_len - used : 0;
     if (!t || way_init(&t->up, c->in + used, early, NULL, 0) < 0 ||
         way_init(&t->down, head, hlen, rest, rlen) < 0) {
@@ -124,7 +124,7 @@ void pt_tunnel_start(pt_conn *c, int ufd, pt_tlist *idle, const char *head, size
     c->rq->tunnel = t;
     c->state = PT_CS_TUNNEL;
     /* the access log: status 101, the head, then the tunnel's bytes */
-    c->status = 101;
+    c->rq->status = 101;
     c->head_out_start = c->bytes_written;
     c->head_out_len = hlen;
     pt_timer_arm(&c->w->loop, &c->timer, idle);

@@ -116,7 +116,7 @@ pt_zcoding pt_zresp_choose(const pt_conn *c, const pt_zinfo *i, bool *vary)
 pt_compress *pt_zresp_coder(const pt_conn *c, pt_zcoding zc, int64_t length)
 {
     const pt_compress_cfg *z = pt_zresp_cfg(c);
-    if (c->is_head || zc == PT_ZC_NONE || !z)
+    if (c->rq->is_head || zc == PT_ZC_NONE || !z)
         return NULL;
     /* limits.compress_memory: beyond it responses go out uncompressed
      * (slow readers of many large compressible responses would otherwise
