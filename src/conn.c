@@ -159,8 +159,8 @@ static char *redir_push(pt_conn *c, const char *s, size_t len)
 
 static void release_request(pt_conn *c)
 {
-    if (c->limit_hold.t)
-        pt_limit_conn_release(&c->limit_hold);
+    if (c->rq && c->rq->limit_hold.t)
+        pt_limit_conn_release(&c->rq->limit_hold);
     pt_handler_done(c);
     pt_tunnel_release(c);
     if (c->rq)
@@ -372,15 +372,15 @@ static void access_log(pt_conn *c)
     pt_alog_rec r = {
         .remote_addr = pt_conn_peer_ip(c),
         .remote_port = c->peer_port,
-        .t_wall = c->t_wall,
+        .t_wall = c->rq->t_wall,
         .request_line = p,
         .request_line_len = PT_MIN(l, (size_t)1024),
         .head = hd,
         .status = c->rq->status,
-        .body_bytes = c->bytes_written > c->head_out_len ? c->bytes_written - c->head_out_len : 0,
-        .bytes_sent = c->bytes_written,
+        .body_bytes = c->rq->bytes_written > c->rq->head_out_len ? c->rq->bytes_written - c->rq->head_out_len : 0,
+        .bytes_sent = c->rq->bytes_written,
         .bytes_received = c->head_len + c->rq->body_rx,
-        .request_ms = c->w->loop.now - c->t_start,
+        .request_ms = c->w->loop.now - c->rq->t_start,
         .gateway_ms = -1,
         .request_id = f->uses_request_id ? pt_conn_request_id(c) : NULL,
         .host = NULL,
@@ -455,9 +455,9 @@ static void reset_request(pt_conn *c)
         pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
     }
     c->head_len = 0;
-    c->head_out_start = c->head_out_len = c->bytes_written = 0;
-    c->chunked_out = false;
     if (c->rq) {
+        c->rq->head_out_start = c->rq->head_out_len = c->rq->bytes_written = 0;
+        c->rq->chunked_out = false;
         c->rq->body_pos = 0;
         c->rq->is_head = c->rq->head_only = c->rq->body_chunked = false;
         c->rq->req_complete = c->rq->logged = c->rq->body_collect = false;
@@ -515,8 +515,8 @@ static void plain_on_tls(pt_conn *c)
 {
     c->sock.flags &= ~(unsigned)PT_SOCK_PLAIN_ON_TLS;
     c->state = PT_CS_HEAD;
-    c->t_start = c->w->loop.now;
-    c->t_wall = time(NULL);
+    c->rq->t_start = c->w->loop.now;
+    c->rq->t_wall = time(NULL);
     pt_conn_reject(c, 400, "plain HTTP request sent to a TLS port", true);
 }
 
@@ -699,7 +699,7 @@ static bool over_limits(pt_conn *c, bool has_body)
     if (l->limit_conn >= 0) {
         z = &c->w->cfg->zones[l->limit_conn];
         rc =
-            pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->peer_key, &c->limit_hold);
+            pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->peer_key, &c->rq->limit_hold);
     }
     if (rc == PT_LIMIT_OK && l->limit_req >= 0) {
         z = &c->w->cfg->zones[l->limit_req];
@@ -992,7 +992,7 @@ static void log_request(pt_conn *c)
 {
     c->rq->logged = true;
     access_log(c);
-    pt_stats_request(c->rq->status, c->head_len + c->rq->body_rx, c->bytes_written);
+    pt_stats_request(c->rq->status, c->head_len + c->rq->body_rx, c->rq->bytes_written);
 }
 
 static void finish_request(pt_conn *c)
@@ -1322,8 +1322,8 @@ static void drive(pt_conn *c)
                  * time starts here too, so a head rejected before it is
                  * complete (400, 408, 414, 431...) is logged when it came. */
                 c->state = PT_CS_HEAD;
-                c->t_start = w->loop.now;
-                c->t_wall = time(NULL);
+                c->rq->t_start = w->loop.now;
+                c->rq->t_wall = time(NULL);
                 if (c->nreq > 0 || !pt_timer_armed(&c->timer))
                     pt_timer_arm(&w->loop, &c->timer, &w->t_header);
             }
@@ -1376,7 +1376,7 @@ static void drive(pt_conn *c)
                     return;
                 }
                 if (n > 0) {
-                    c->bytes_written += (uint64_t)n;
+                    c->rq->bytes_written += (uint64_t)n;
                     pt_timer_arm(&w->loop, &c->timer, &w->t_write);
                 } else if (!pt_timer_armed(&c->timer)) {
                     pt_timer_arm(&w->loop, &c->timer, &w->t_write);

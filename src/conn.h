@@ -45,6 +45,13 @@ typedef struct pt_req {
     bool req_complete; /* head and body read: the request was dispatched */
     bool logged;       /* its access-log line is written */
     bool body_collect;
+    /* the response */
+    bool chunked_out;         /* response body uses chunked framing */
+    struct pt_fent *file_ent; /* the static file being sent (fcache.h) */
+    uint64_t head_out_start, head_out_len, bytes_written;
+    uint64_t t_start; /* loop time the head began to arrive (the access log's duration) */
+    time_t t_wall;    /* the same instant as wall-clock time (the access log's date) */
+    pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
     pt_chunked chunked;
     pt_body body;      /* collected request body (CGI, FastCGI) */
     char peer_ip[48];  /* text of the client address, made on first use */
@@ -116,13 +123,7 @@ struct pt_conn {
 
     /* the current request */
     bool close_after;
-    bool chunked_out; /* response body uses chunked framing */
-    struct pt_fent *file_ent; /* the static file being sent (fcache.h) */
-    uint64_t head_out_start, head_out_len, bytes_written;
-    uint64_t t_start; /* loop time the head began to arrive (the access log's duration) */
-    time_t t_wall;    /* the same instant as wall-clock time (the access log's date) */
 
-    pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
 
     /* real client address (realip.c): peer_* above are the current
      * request's (X-Forwarded-For), conn_* the connection's (the TCP peer,

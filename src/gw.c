@@ -92,7 +92,7 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
     /* the connection still points at g: it detaches (or aborts) g when it
      * is done, as for any response */
     if (g->headers_done) {
-        if (!c->chunked_out && (g->cl < 0 || g->z) && !c->rq->is_head && c->rq->status != 204 &&
+        if (!c->rq->chunked_out && (g->cl < 0 || g->z) && !c->rq->is_head && c->rq->status != 204 &&
             c->rq->status != 304) {
             /* RFC 9112 §8: a body without chunked coding or Content-Length
              * (HTTP/1.0, NPH) ends at the close and counts as complete

@@ -112,7 +112,7 @@ static void add_headers(pt_conn *c, int status)
 static void begin(pt_conn *c, int status, const char *reason)
 {
     c->rq->status = status;
-    c->head_out_start = c->out.bytes;
+    c->rq->head_out_start = c->out.bytes;
     const char *date = pt_httpdate_now();
     size_t rl = strlen(reason), sl = strlen(c->w->server_header);
     size_t need = 9 + 20 + 1 + rl + 8 + PT_HTTPDATE_LEN + 10 + sl + 2;
@@ -211,7 +211,7 @@ void pt_resp_end(pt_conn *c, int64_t content_length)
         }
         pt_cq_commit(&c->out, (size_t)(p - s));
     }
-    c->head_out_len = c->out.bytes - c->head_out_start;
+    c->rq->head_out_len = c->out.bytes - c->rq->head_out_start;
 }
 
 static bool bodiless(const pt_conn *c)
@@ -221,7 +221,7 @@ static bool bodiless(const pt_conn *c)
 
 void pt_resp_end_stream(pt_conn *c, int64_t content_length)
 {
-    c->chunked_out = false;
+    c->rq->chunked_out = false;
     if (c->rq->status < 200 || c->rq->status == 204 || c->rq->status == 304) {
         pt_resp_end(c, -1);
         return;
@@ -233,7 +233,7 @@ void pt_resp_end_stream(pt_conn *c, int64_t content_length)
     if (c->rq->head.http_minor >= 1 && c->rq->head.http_major == 1) {
         /* RFC 9112 §7.1 */
         pt_resp_header(c, "Transfer-Encoding", "chunked", 7);
-        c->chunked_out = !c->rq->is_head;
+        c->rq->chunked_out = !c->rq->is_head;
     } else {
         /* HTTP/1.0: the end of the body is the end of the connection */
         c->close_after = true;
@@ -245,7 +245,7 @@ void pt_resp_body(pt_conn *c, const void *p, size_t n)
 {
     if (n == 0 || bodiless(c))
         return;
-    if (c->chunked_out) {
+    if (c->rq->chunked_out) {
         char hex[24];
         int k = snprintf(hex, sizeof(hex), "%zx\r\n", n);
         pt_cq_append(&c->out, hex, (size_t)k);
@@ -260,18 +260,18 @@ void pt_resp_body_file(pt_conn *c, int fd, off_t off, uint64_t n)
 {
     if (n == 0 || bodiless(c))
         return;
-    if (c->chunked_out)
+    if (c->rq->chunked_out)
         pt_cq_printf(&c->out, "%llx\r\n", (unsigned long long)n);
     pt_cq_append_file(&c->out, fd, off, n);
-    if (c->chunked_out)
+    if (c->rq->chunked_out)
         pt_cq_append(&c->out, "\r\n", 2);
 }
 
 void pt_resp_body_end(pt_conn *c)
 {
-    if (c->chunked_out)
+    if (c->rq->chunked_out)
         pt_cq_append(&c->out, "0\r\n\r\n", 5);
-    c->chunked_out = false;
+    c->rq->chunked_out = false;
 }
 
 void pt_resp_error(pt_conn *c, int status, bool close)

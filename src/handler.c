@@ -83,9 +83,9 @@ void pt_handler_release(pt_conn *c, bool abort)
 
 void pt_handler_done(pt_conn *c)
 {
-    if (c->file_ent) {
-        pt_fcache_release(c->w->fcache, c->file_ent);
-        c->file_ent = NULL;
+    if (c->rq && c->rq->file_ent) {
+        pt_fcache_release(c->w->fcache, c->rq->file_ent);
+        c->rq->file_ent = NULL;
     }
     pt_handler_release(c, false);
     pt_xsend_release(c);

@@ -221,7 +221,7 @@ static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size,
     for (int i = 0; i < n; i++) {
         size_t hl = part_head(head, sizeof(head), boundary, ctype, &r[i], size);
         pt_cq_append(&c->out, head, hl);
-        pt_cq_append_file(&c->out, c->file_ent->fd, (off_t)r[i].start, r[i].end - r[i].start + 1);
+        pt_cq_append_file(&c->out, c->rq->file_ent->fd, (off_t)r[i].start, r[i].end - r[i].start + 1);
     }
     pt_cq_append(&c->out, tail, (size_t)tl);
 }
@@ -322,7 +322,7 @@ static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_le
 static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len,
                        const char *coding, bool vary)
 {
-    c->file_ent = e;
+    c->rq->file_ent = e;
     const struct stat *st = &e->st;
     if (e->etag_len == 0)
         entry_headers(e, name, name_len);

@@ -125,8 +125,8 @@ void pt_tunnel_start(pt_conn *c, int ufd, pt_tlist *idle, const char *head, size
     c->state = PT_CS_TUNNEL;
     /* the access log: status 101, the head, then the tunnel's bytes */
     c->rq->status = 101;
-    c->head_out_start = c->bytes_written;
-    c->head_out_len = hlen;
+    c->rq->head_out_start = c->rq->bytes_written;
+    c->rq->head_out_len = hlen;
     pt_timer_arm(&c->w->loop, &c->timer, idle);
     pump(t);
 }
@@ -167,7 +167,7 @@ static int client_write(struct pt_tunnel *t, size_t *budget)
         /* queued before the switch (an interim 100 Continue) */
         ssize_t n = pt_cq_flush(&c->out, &c->sock, *budget);
         if (n > 0)
-            c->bytes_written += (uint64_t)n;
+            c->rq->bytes_written += (uint64_t)n;
         if (n < 0 && errno != EAGAIN) {
             finish(t, "writing to the client failed", errno);
             return -1;
@@ -183,7 +183,7 @@ static int client_write(struct pt_tunnel *t, size_t *budget)
     t->wr_wants_read = n < 0 && (c->sock.flags & PT_SOCK_WANT_READ);
     if (n > 0) {
         w->off += (size_t)n;
-        c->bytes_written += (uint64_t)n;
+        c->rq->bytes_written += (uint64_t)n;
         *budget -= PT_MIN(*budget, (size_t)n);
         return 1;
     }

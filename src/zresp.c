@@ -235,7 +235,7 @@ static void zf_free(zfile *f)
 static int zf_round(zfile *f)
 {
     pt_conn *c = f->gw.c;
-    const struct pt_fent *e = c->file_ent;
+    const struct pt_fent *e = c->rq->file_ent;
     uint64_t done = 0;
     char buf[PT_ZF_READ];
     while (f->off < f->size && done < PT_ZF_ROUND) {
