@@ -350,7 +350,8 @@ const char *pt_conn_request_id(pt_conn *c)
  * and the escaping are alog.c's. */
 static void access_log(pt_conn *c)
 {
-    int h = c->rq->vhost ? c->w->acc_handles[c->rq->vhost - c->w->cfg->vhosts] : pt_access_log_default();
+    int h = c->rq->vhost ? c->w->acc_handles[c->rq->vhost - c->w->cfg->vhosts]
+                         : pt_access_log_default();
     if (h < 0)
         return;
     const pt_alog_fmt *f = &c->w->cfg->access_log_format;
@@ -377,7 +378,9 @@ static void access_log(pt_conn *c)
         .request_line_len = PT_MIN(l, (size_t)1024),
         .head = hd,
         .status = c->rq->status,
-        .body_bytes = c->rq->bytes_written > c->rq->head_out_len ? c->rq->bytes_written - c->rq->head_out_len : 0,
+        .body_bytes = c->rq->bytes_written > c->rq->head_out_len
+                          ? c->rq->bytes_written - c->rq->head_out_len
+                          : 0,
         .bytes_sent = c->rq->bytes_written,
         .bytes_received = c->head_len + c->rq->body_rx,
         .request_ms = c->w->loop.now - c->rq->t_start,
@@ -587,7 +590,8 @@ static int try_index(pt_conn *c, int rootfd, const char *root, size_t off, bool 
         return 0;
     }
     /* a script directory keeps its location: the index is its script */
-    const pt_location *l = keep_loc ? c->rq->loc : route(c->rq->vhost, c->rq->path, c->rq->path_len + il);
+    const pt_location *l =
+        keep_loc ? c->rq->loc : route(c->rq->vhost, c->rq->path, c->rq->path_len + il);
     if (l && !handler_wants(l, PT_HF_FILES)) {
         c->rq->path_len += il;
         c->rq->loc = l;
@@ -663,10 +667,12 @@ static void index_reroute(pt_conn *c)
         while (off < c->rq->path_len && c->rq->path[off] == '/')
             off++;
         rel = c->rq->path + off;
-    } else if (pt_router_base(c, c->rq->loc, c->rq->path, c->rq->path_len, &root, &rootfd, &own, &rel) < 0) {
+    } else if (pt_router_base(c, c->rq->loc, c->rq->path, c->rq->path_len, &root, &rootfd, &own,
+                              &rel) < 0) {
         return; /* the static handler reports it */
     }
-    size_t off = (size_t)(rel[0] == '.' && rel[1] == '\0' ? c->rq->path_len : (size_t)(rel - c->rq->path));
+    size_t off =
+        (size_t)(rel[0] == '.' && rel[1] == '\0' ? c->rq->path_len : (size_t)(rel - c->rq->path));
     if (rootfd < 0)
         return; /* the handler reports it */
     for (size_t i = 0; i < v->nindex; i++)
@@ -698,8 +704,8 @@ static bool over_limits(pt_conn *c, bool has_body)
         return false;
     if (l->limit_conn >= 0) {
         z = &c->w->cfg->zones[l->limit_conn];
-        rc =
-            pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->peer_key, &c->rq->limit_hold);
+        rc = pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->peer_key,
+                                   &c->rq->limit_hold);
     }
     if (rc == PT_LIMIT_OK && l->limit_req >= 0) {
         z = &c->w->cfg->zones[l->limit_req];
@@ -808,7 +814,8 @@ static void after_phases(pt_conn *c)
         pt_conn_reject(c, 413, "Content-Length over max_body", true);
         return;
     }
-    if (c->rq->loc && (c->rq->loc->limit_conn >= 0 || c->rq->loc->limit_req >= 0) && over_limits(c, has_body))
+    if (c->rq->loc && (c->rq->loc->limit_conn >= 0 || c->rq->loc->limit_req >= 0) &&
+        over_limits(c, has_body))
         return;
     if (!has_body) {
         dispatch(c);
@@ -833,7 +840,8 @@ static void after_phases(pt_conn *c)
         ssize_t w = pt_cq_flush(&c->out, &c->sock, PT_WRITE_PER_WAKEUP);
         (void)w;
     }
-    if (c->rq->loc && !c->rq->loc->request_buffering && handler_wants(c->rq->loc, PT_HF_STREAM_BODY)) {
+    if (c->rq->loc && !c->rq->loc->request_buffering &&
+        handler_wants(c->rq->loc, PT_HF_STREAM_BODY)) {
         /* the upstream gets the body as it arrives: the gateway starts now
          * and the body is read alongside (stream_body) */
         c->rq->body_streaming = true;
@@ -924,7 +932,8 @@ static int eat_body(pt_conn *c)
     size_t avail = c->in_len - c->rq->body_pos;
     if (!c->rq->body_chunked) {
         size_t n = (size_t)PT_MIN((uint64_t)avail, c->rq->body_left);
-        if (c->rq->body_collect && n && pt_body_append(&c->rq->body, c->in + c->rq->body_pos, n) < 0) {
+        if (c->rq->body_collect && n &&
+            pt_body_append(&c->rq->body, c->in + c->rq->body_pos, n) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
             body_error(c, 500, "request body storage failed");
@@ -1343,8 +1352,8 @@ static void drive(pt_conn *c)
             }
             c->head_len = (size_t)r;
             memset(&c->rq->head, 0, sizeof(c->rq->head));
-            int st =
-                pt_h1_parse_head(c->in, c->head_len, c->rq->hdrs, limits(c)->max_headers, &c->rq->head);
+            int st = pt_h1_parse_head(c->in, c->head_len, c->rq->hdrs, limits(c)->max_headers,
+                                      &c->rq->head);
             if (st != 0) {
                 pt_conn_reject(c, st, c->rq->head.error, true);
                 continue;

@@ -49,8 +49,8 @@ typedef struct pt_req {
     bool chunked_out;         /* response body uses chunked framing */
     struct pt_fent *file_ent; /* the static file being sent (fcache.h) */
     uint64_t head_out_start, head_out_len, bytes_written;
-    uint64_t t_start; /* loop time the head began to arrive (the access log's duration) */
-    time_t t_wall;    /* the same instant as wall-clock time (the access log's date) */
+    uint64_t t_start;         /* loop time the head began to arrive (the access log's duration) */
+    time_t t_wall;            /* the same instant as wall-clock time (the access log's date) */
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
     pt_chunked chunked;
     pt_body body;      /* collected request body (CGI, FastCGI) */
@@ -67,12 +67,12 @@ typedef struct pt_req {
     uint64_t gw_ms;       /* gateway time, for the access log */
     bool gw_ms_set;
     /* gateways */
-    struct pt_gw *gw;           /* the gateway producing the response, NULL when none */
-    struct pt_gw_queue *gw_q;   /* waiting for a CGI process or FastCGI connection */
-    struct pt_conn *gw_qnext;   /* the next in that queue */
-    const char *gw_q_why;       /* the 503's reason when a gateway queue's wait times out */
-    bool gw_done;               /* the gateway delivered the whole response */
-    struct pt_redir *redir; /* the internal redirects' targets, kept until the request ends */
+    struct pt_gw *gw;         /* the gateway producing the response, NULL when none */
+    struct pt_gw_queue *gw_q; /* waiting for a CGI process or FastCGI connection */
+    struct pt_conn *gw_qnext; /* the next in that queue */
+    const char *gw_q_why;     /* the 503's reason when a gateway queue's wait times out */
+    bool gw_done;             /* the gateway delivered the whole response */
+    struct pt_redir *redir;   /* the internal redirects' targets, kept until the request ends */
     int redirects;
     int err_status;       /* serving error_page for this status (its status line keeps it); 0: no */
     void *phase_job;      /* a router phase waiting off the loop (router.c), NULL: none */
@@ -123,7 +123,6 @@ struct pt_conn {
 
     /* the current request */
     bool close_after;
-
 
     /* real client address (realip.c): peer_* above are the current
      * request's (X-Forwarded-For), conn_* the connection's (the TCP peer,

@@ -497,8 +497,8 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
                 st = pt_resolve_status(errno);
             else
                 st = walk(basefd, base, path, rel, rlen, loc, allow_dot,
-                          pt_resolve_follow(c->rq->vhost, loc->follow_symlinks >= 0 ? loc : pol), &slen,
-                          &r->fd, &r->dir_fd);
+                          pt_resolve_follow(c->rq->vhost, loc->follow_symlinks >= 0 ? loc : pol),
+                          &slen, &r->fd, &r->dir_fd);
             r->dir_fd_owned = r->dir_fd >= 0;
             if (!st && r->dir_fd < 0) {
                 /* the script sits in base itself: its working directory */

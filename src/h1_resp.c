@@ -306,8 +306,7 @@ void pt_resp_error_retry(pt_conn *c, int status, bool close, unsigned retry_afte
     n += PT_SLEN(e);
     pt_resp_begin(c, status);
     pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
-    if (status == 405)
-    {
+    if (status == 405) {
         const char *allow = c->rq && c->rq->allow ? c->rq->allow : "GET, HEAD, OPTIONS";
         pt_resp_header(c, "Allow", allow, strlen(allow));
     }

@@ -546,8 +546,8 @@ static bool path_exists(const pt_conn *c, const char *path, size_t len)
     if (pt_router_base(c, c->rq->loc, path, len, &root, &fd, &own, &rel) < 0)
         return false;
     struct stat st;
-    int f = pt_resolve_stat(fd, root, rel, O_PATH | O_CLOEXEC, pt_resolve_follow(c->rq->vhost, c->rq->loc),
-                            &st);
+    int f = pt_resolve_stat(fd, root, rel, O_PATH | O_CLOEXEC,
+                            pt_resolve_follow(c->rq->vhost, c->rq->loc), &st);
     if (own)
         close(fd);
     if (f < 0)

@@ -221,7 +221,8 @@ static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size,
     for (int i = 0; i < n; i++) {
         size_t hl = part_head(head, sizeof(head), boundary, ctype, &r[i], size);
         pt_cq_append(&c->out, head, hl);
-        pt_cq_append_file(&c->out, c->rq->file_ent->fd, (off_t)r[i].start, r[i].end - r[i].start + 1);
+        pt_cq_append_file(&c->out, c->rq->file_ent->fd, (off_t)r[i].start,
+                          r[i].end - r[i].start + 1);
     }
     pt_cq_append(&c->out, tail, (size_t)tl);
 }
@@ -629,7 +630,8 @@ void pt_static_serve(pt_conn *c)
         return;
     }
     pt_fcache *fc = c->w->fcache;
-    root_ref r = {c->rq->vhost->root, c->rq->vhost->root_fd, false, (int)(c->rq->vhost - c->w->cfg->vhosts)};
+    root_ref r = {c->rq->vhost->root, c->rq->vhost->root_fd, false,
+                  (int)(c->rq->vhost - c->w->cfg->vhosts)};
     const char *rel = c->rq->path_len > 1 ? c->rq->path + 1 : ".";
     size_t rel_len = c->rq->path_len > 1 ? c->rq->path_len - 1 : 1;
     if (c->rq->loc && (c->rq->loc->root || c->rq->loc->alias)) {
@@ -640,7 +642,8 @@ void pt_static_serve(pt_conn *c)
     static char rx_name[PATH_MAX];
     if (c->rq->loc && c->rq->loc->alias_tmpl) {
         /* a regex location's alias: the name its captures make */
-        long n = pt_rewrite_alias_rel(c, c->rq->loc, c->rq->path, c->rq->path_len, rx_name, sizeof(rx_name));
+        long n = pt_rewrite_alias_rel(c, c->rq->loc, c->rq->path, c->rq->path_len, rx_name,
+                                      sizeof(rx_name));
         if (n < 0) {
             pt_conn_reject(c, 404, "outside the alias", false);
             return;
@@ -649,8 +652,8 @@ void pt_static_serve(pt_conn *c)
         rel_len = (size_t)n;
     } else if (c->rq->loc && c->rq->loc->alias) {
         /* what follows the prefix, beneath the alias directory */
-        ssize_t off =
-            pt_router_alias_rel(c->rq->loc->pattern, c->rq->loc->pattern_len, c->rq->path, c->rq->path_len);
+        ssize_t off = pt_router_alias_rel(c->rq->loc->pattern, c->rq->loc->pattern_len, c->rq->path,
+                                          c->rq->path_len);
         if (off < 0) {
             pt_conn_reject(c, 404, "outside the alias", false);
             return;
