@@ -433,7 +433,7 @@ static const pt_header *req_header(const pt_conn *c, const char *name, size_t n)
  * $request_uri $request_method $http_NAME. */
 static int key_make(pt_conn *c, kbuf *b)
 {
-    const char *t = c->loc->cache.key;
+    const char *t = c->rq->loc->cache.key;
     const pt_head *h = &c->rq->head;
     while (*t) {
         if (*t != '$') {
@@ -465,7 +465,7 @@ static int key_make(pt_conn *c, kbuf *b)
                 kput(b, &ch, 1);
             }
         } else if (name_is(v, n, "uri")) {
-            kput(b, c->path, c->path_len);
+            kput(b, c->rq->path, c->rq->path_len);
         } else if (name_is(v, n, "args")) {
             if (h->has_query)
                 kput(b, h->query.p, h->query.len);
@@ -674,7 +674,7 @@ static went *went_get(uint64_t h0, uint64_t h1, uint64_t gen, const char *key, s
 /* ---- the connection's side ----------------------------------------------- */
 
 /* What holds a connection while it waits for another request's fill. It
- * stands in c->gw, so the connection treats it as any gateway (a client
+ * stands in c->rq->gw, so the connection treats it as any gateway (a client
  * that leaves aborts it). */
 typedef struct cobj {
     pt_gw gw; /* first */
@@ -729,8 +729,8 @@ static cobj *cobj_attach(pt_conn *c)
     o->gw.ops = &cobj_ops;
     o->gw.c = c;
     o->gw.spill_fd = -1;
-    c->gw = &o->gw;
-    c->gw_done = false;
+    c->rq->gw = &o->gw;
+    c->rq->gw_done = false;
     c->state = PT_CS_WRITE;
     return o;
 }
@@ -745,7 +745,7 @@ const char *pt_cache_status_name(int st)
 static void status_header(pt_conn *c)
 {
     const char *n = pt_cache_status_name(c->rq->cache_status);
-    if (n && c->loc->cache.status_header)
+    if (n && c->rq->loc->cache.status_header)
         pt_resp_header(c, "X-Cache-Status", n, strlen(n));
 }
 
@@ -929,7 +929,7 @@ static void serve_entry(pt_conn *c, went *en, int st)
         goto done;
     }
     if (zc != PT_ZC_NONE && !bodiless && !(z = pt_zresp_coder(c, zc, (int64_t)e->body_len)) &&
-        !c->is_head)
+        !c->rq->is_head)
         zc = PT_ZC_NONE; /* no memory for a coder: the identity bytes */
     int64_t age = (int64_t)time(NULL) - e->stored;
     pt_resp_begin_reason(c, not_modified ? 304 : e->status, not_modified ? NULL : e->reason);
@@ -1109,7 +1109,7 @@ bool pt_cache_stale_on_error(pt_conn *c, int status, const char *why)
     went *en;
     /* nginx's proxy_cache_use_stale error: an expired entry beats an error
      * page (RFC 9111 §4.2.4 allows it when configured) */
-    if (!f || status < 500 || c->rq->cache_status != PT_CACHE_EXPIRED || !c->loc)
+    if (!f || status < 500 || c->rq->cache_status != PT_CACHE_EXPIRED || !c->rq->loc)
         return false;
     Z = f->zone;
     reval_restore(c, f);
@@ -1117,7 +1117,7 @@ bool pt_cache_stale_on_error(pt_conn *c, int status, const char *why)
         return false;
     /* RFC 5861 §4: the backend's stale-if-error=N allows it N seconds past
      * expiry, without cache_use_stale */
-    bool allowed = c->loc->cache.stale_error ||
+    bool allowed = c->rq->loc->cache.stale_error ||
                    (en->e.sie && (int64_t)time(NULL) < en->e.expires + (int64_t)en->e.sie);
     if (en->e.no_stale || !allowed) {
         went_put(en);
@@ -1137,7 +1137,7 @@ struct pt_cache_fill *pt_cache_fill_of(pt_conn *c)
 
 static bool allowed_purge(const pt_conn *c)
 {
-    const pt_cache_cfg *z = &c->loc->cache;
+    const pt_cache_cfg *z = &c->rq->loc->cache;
     pt_access_list l = {(pt_access_rule *)z->purge, z->npurge};
     const pt_access_rule *r = pt_access_match(&l, c->peer_af, c->peer_addr);
     return r && r->allow;
@@ -1223,7 +1223,7 @@ static void on_poll(pt_loop *l, pt_timer *t)
         if (s && s->valid && s->gen != o->gen0 && !s->fill_id)
             c->rq->cache_gen = s->gen;
         ix_unlock();
-        if (!go && l->now - c->rq->cache_wait_t0 >= c->loc->cache.lock_timeout_ms) {
+        if (!go && l->now - c->rq->cache_wait_t0 >= c->rq->loc->cache.lock_timeout_ms) {
             /* nginx's proxy_cache_lock_timeout: to the backend, uncached */
             c->rq->cache_skip = true;
             c->rq->cache_status = PT_CACHE_MISS;
@@ -1239,7 +1239,7 @@ static void on_poll(pt_loop *l, pt_timer *t)
         cobj *o = wake;
         wake = o->next;
         pt_conn *c = o->gw.c;
-        c->gw = NULL;
+        c->rq->gw = NULL;
         free(o);
         pt_conn_redispatch(c);
     }
@@ -1519,7 +1519,7 @@ static bool req_no_store(const pt_conn *c)
 
 bool pt_cache_handle(pt_conn *c)
 {
-    const pt_cache_cfg *z = &c->loc->cache;
+    const pt_cache_cfg *z = &c->rq->loc->cache;
     const pt_head *h = &c->rq->head;
     int zi = z->zone;
     if (zi < 0 || (size_t)zi >= g_ncfgzone || !(Z = g_cfgzone[zi]) || c->rq->cache_skip)
@@ -1731,7 +1731,7 @@ static bool header_not_stored(pt_str n)
 static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, int status, kbuf *vnames,
                              int64_t *age, bool *no_stale, uint32_t *swr, uint32_t *sie)
 {
-    const pt_cache_cfg *z = &c->loc->cache;
+    const pt_cache_cfg *z = &c->rq->loc->cache;
     cc_info cc = {.max_age = -1, .s_maxage = -1, .swr = -1, .sie = -1};
     int64_t expires = -1, now = (int64_t)time(NULL);
     bool has_expires = false, validator = false;

@@ -580,7 +580,7 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
 
     pt_gw_env ge;
     pt_gw_env_init(&ge, c, r, PT_CGI_PATH);
-    const pt_location *loc = c->loc;
+    const pt_location *loc = c->rq->loc;
     envp = pt_cgi_envp(&ge.req);
     if (!envp)
         goto out;
@@ -667,7 +667,7 @@ void pt_cgi_start(pt_conn *c)
     const char *interp = NULL;
     if (!st) {
         const char *base = strrchr(r.filename, '/');
-        interp = interpreter_for(c->loc, base ? base + 1 : r.filename);
+        interp = interpreter_for(c->rq->loc, base ? base + 1 : r.filename);
         /* not executable (by cgi_user, the effective uid) and no
          * interpreter: never its source (asked of the file that was
          * checked; a location's program is configured) */
@@ -703,7 +703,7 @@ void pt_cgi_start(pt_conn *c)
     g->fd_in = g->fd_out = g->fd_err = -1;
     snprintf(g->client, sizeof(g->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
     const char *base = strrchr(r.filename, '/');
-    pt_gw_init(&g->gw, &cgi_ops, c, c->loc->buffering,
+    pt_gw_init(&g->gw, &cgi_ops, c, c->rq->loc->buffering,
                strncmp(base ? base + 1 : r.filename, "nph-", 4) == 0);
     const char *what = "cannot execute";
     int sprc = spawn(g, c, &r, interp, &what);
@@ -736,7 +736,7 @@ void pt_cgi_start(pt_conn *c)
     pt_io_set(&w->loop, &g->io_out, EPOLLIN);
     pt_io_set(&w->loop, &g->io_err, EPOLLIN);
     pt_timer_init(&g->timer, on_timer, g);
-    g->tl_timeout = pt_worker_tlist(w, c->loc->timeout_ms);
+    g->tl_timeout = pt_worker_tlist(w, c->rq->loc->timeout_ms);
     pt_timer_arm(&w->loop, &g->timer, g->tl_timeout);
     c->state = PT_CS_WRITE;
 }

@@ -160,8 +160,8 @@ static char *redir_push(pt_conn *c, const char *s, size_t len)
 
 static void release_request(pt_conn *c)
 {
-    if (c->limit_hold.t)
-        pt_limit_conn_release(&c->limit_hold);
+    if (c->rq && c->rq->limit_hold.t)
+        pt_limit_conn_release(&c->rq->limit_hold);
     pt_handler_done(c);
     pt_tunnel_release(c);
     if (c->rq)
@@ -179,9 +179,9 @@ void pt_conn_close(pt_conn *c)
     /* a dispatched request cut short (the client left, a write failed) is
      * logged and counted too: with the status sent, or 499 (nginx's "client
      * closed the request") when nothing was */
-    if (c->req_complete && !c->logged) {
-        if (!c->status)
-            c->status = 499;
+    if (c->rq && c->rq->req_complete && !c->rq->logged) {
+        if (!c->rq->status)
+            c->rq->status = 499;
         log_request(c);
     }
     /* workers never fork, so the socket is not shared: close() unregisters it */
@@ -196,7 +196,7 @@ void pt_conn_close(pt_conn *c)
      * (gw_done), closing the connection is no reason to kill it: a program
      * may still be at work after closing its stdout; release_request
      * detaches it, and it has its timeout to exit */
-    if (!c->gw_done)
+    if (!c->rq || !c->rq->gw_done)
         pt_handler_release(c, true);
     release_request(c);
     pt_cq_free(&c->out);
@@ -251,7 +251,7 @@ void pt_conn_stop(pt_conn *c)
     /* a request in progress (a gateway's above all) is answered; its
      * response says "Connection: close" unless its head is already queued,
      * then the connection gets the grace after it (drive) */
-    if (c->status == 0)
+    if (!c->rq || c->rq->status == 0)
         c->close_after = true;
 }
 
@@ -297,22 +297,22 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close)
     /* a body left unread, or another method: the plain page (nginx sends
      * error pages to GET and HEAD only); an error while serving the error
      * page gets the plain page too, so nothing loops */
-    if (close || c->rq->err_status || !c->loc || !c->vhost ||
+    if (close || c->rq->err_status || !c->rq->loc || !c->rq->vhost ||
         (h->method != PT_M_GET && h->method != PT_M_HEAD))
         return false;
-    const char *page = pt_phases_errpage_find(c->loc->ph.error_pages, status);
+    const char *page = pt_phases_errpage_find(c->rq->loc->ph.error_pages, status);
     if (!page)
         return false;
-    const pt_location *was = c->loc;
+    const pt_location *was = c->rq->loc;
     c->rq->err_status = status;
-    if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->loc ||
-        !(pt_handler_of(c->loc)->flags & PT_HF_FILES)) {
+    if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->rq->loc ||
+        !(pt_handler_of(c->rq->loc)->flags & PT_HF_FILES)) {
         /* error pages are static files (a gateway may be the one failing) */
-        c->loc = was;
+        c->rq->loc = was;
         return false;
     }
     c->state = PT_CS_WRITE;
-    c->req_complete = true;
+    c->rq->req_complete = true;
     pt_handler_start(c);
     return true;
 }
@@ -351,7 +351,8 @@ const char *pt_conn_request_id(pt_conn *c)
  * and the escaping are alog.c's. */
 static void access_log(pt_conn *c)
 {
-    int h = c->vhost ? c->w->acc_handles[c->vhost - c->w->cfg->vhosts] : pt_access_log_default();
+    int h = c->rq->vhost ? c->w->acc_handles[c->rq->vhost - c->w->cfg->vhosts]
+                         : pt_access_log_default();
     if (h < 0)
         return;
     const pt_alog_fmt *f = &c->w->cfg->access_log_format;
@@ -373,15 +374,17 @@ static void access_log(pt_conn *c)
     pt_alog_rec r = {
         .remote_addr = pt_conn_peer_ip(c),
         .remote_port = c->peer_port,
-        .t_wall = c->t_wall,
+        .t_wall = c->rq->t_wall,
         .request_line = p,
         .request_line_len = PT_MIN(l, (size_t)1024),
         .head = hd,
-        .status = c->status,
-        .body_bytes = c->bytes_written > c->head_out_len ? c->bytes_written - c->head_out_len : 0,
-        .bytes_sent = c->bytes_written,
+        .status = c->rq->status,
+        .body_bytes = c->rq->bytes_written > c->rq->head_out_len
+                          ? c->rq->bytes_written - c->rq->head_out_len
+                          : 0,
+        .bytes_sent = c->rq->bytes_written,
         .bytes_received = c->head_len + c->rq->body_rx,
-        .request_ms = c->w->loop.now - c->t_start,
+        .request_ms = c->w->loop.now - c->rq->t_start,
         .gateway_ms = -1,
         .request_id = f->uses_request_id ? pt_conn_request_id(c) : NULL,
         .host = NULL,
@@ -424,8 +427,9 @@ static int ensure_buffers(pt_conn *c)
     b += PT_REQ_SIZE;
     c->in = b;
     c->in_cap = w->in_cap;
-    c->hdrs = (pt_header *)(void *)(b + w->in_cap);
-    c->path = b + w->in_cap + sizeof(pt_header) * limits(c)->max_headers;
+    c->rq->hdrs = (pt_header *)(void *)(b + w->in_cap);
+    c->rq->path = b + w->in_cap + sizeof(pt_header) * limits(c)->max_headers;
+    c->rq->allow = "GET, HEAD, OPTIONS";
     return 0;
 }
 
@@ -436,8 +440,6 @@ static void drop_buffers(pt_conn *c)
         pt_worker_block_put(c->w, c->rq);
     c->rq = NULL;
     c->in = NULL;
-    c->hdrs = NULL;
-    c->path = NULL;
     c->in_cap = 0;
 }
 
@@ -456,16 +458,19 @@ static void reset_request(pt_conn *c)
         c->rq->request_id[0] = '\0';
         pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
     }
-    c->head_len = c->body_pos = 0;
-    c->vhost = NULL;
-    c->loc = NULL;
-    c->allow = "GET, HEAD, OPTIONS";
-    c->is_head = c->head_only = c->body_chunked = c->req_complete = c->logged = false;
-    c->body_left = 0;
-    c->status = 0;
-    c->head_out_start = c->head_out_len = c->bytes_written = 0;
-    c->body_collect = c->gw_done = c->chunked_out = false;
+    c->head_len = 0;
     if (c->rq) {
+        c->rq->head_out_start = c->rq->head_out_len = c->rq->bytes_written = 0;
+        c->rq->chunked_out = false;
+        c->rq->body_pos = 0;
+        c->rq->is_head = c->rq->head_only = c->rq->body_chunked = false;
+        c->rq->req_complete = c->rq->logged = c->rq->body_collect = false;
+        c->rq->body_left = 0;
+        c->rq->status = 0;
+        c->rq->vhost = NULL;
+        c->rq->loc = NULL;
+        c->rq->allow = "GET, HEAD, OPTIONS";
+        c->rq->gw_done = false;
         c->rq->gw_t_start = c->rq->gw_ms = 0;
         c->rq->gw_ms_set = false;
         c->rq->redirects = 0;
@@ -514,8 +519,8 @@ static void plain_on_tls(pt_conn *c)
 {
     c->sock.flags &= ~(unsigned)PT_SOCK_PLAIN_ON_TLS;
     c->state = PT_CS_HEAD;
-    c->t_start = c->w->loop.now;
-    c->t_wall = time(NULL);
+    c->rq->t_start = c->w->loop.now;
+    c->rq->t_wall = time(NULL);
     pt_conn_reject(c, 400, "plain HTTP request sent to a TLS port", true);
 }
 
@@ -554,7 +559,7 @@ static bool handler_wants(const pt_location *l, unsigned flag)
 static void dispatch(pt_conn *c)
 {
     c->state = PT_CS_WRITE;
-    c->req_complete = true;
+    c->rq->req_complete = true;
     pt_handler_start(c);
 }
 
@@ -573,37 +578,38 @@ static const pt_location *route(const pt_vhost *v, const char *path, size_t len)
 static int try_index(pt_conn *c, int rootfd, const char *root, size_t off, bool follow,
                      bool keep_loc, const char *idx, size_t il)
 {
-    if (c->path_len + il > c->w->path_cap)
+    if (c->rq->path_len + il > c->w->path_cap)
         return -1;
-    memcpy(c->path + c->path_len, idx, il);
-    c->path[c->path_len + il] = '\0';
+    memcpy(c->rq->path + c->rq->path_len, idx, il);
+    c->rq->path[c->rq->path_len + il] = '\0';
     struct stat st;
-    int fd = pt_resolve_stat(rootfd, root, c->path + off, O_PATH | O_CLOEXEC, follow, &st);
+    int fd = pt_resolve_stat(rootfd, root, c->rq->path + off, O_PATH | O_CLOEXEC, follow, &st);
     if (fd >= 0)
         close(fd);
     if (fd < 0 || !S_ISREG(st.st_mode)) {
-        c->path[c->path_len] = '\0';
+        c->rq->path[c->rq->path_len] = '\0';
         return 0;
     }
     /* a script directory keeps its location: the index is its script */
-    const pt_location *l = keep_loc ? c->loc : route(c->vhost, c->path, c->path_len + il);
+    const pt_location *l =
+        keep_loc ? c->rq->loc : route(c->rq->vhost, c->rq->path, c->rq->path_len + il);
     if (l && !handler_wants(l, PT_HF_FILES)) {
-        c->path_len += il;
-        c->loc = l;
+        c->rq->path_len += il;
+        c->rq->loc = l;
     } else {
-        c->path[c->path_len] = '\0';
+        c->rq->path[c->rq->path_len] = '\0';
     }
     return 1;
 }
 
-/* Would the index file idx of the directory c->path go to a gateway? */
+/* Would the index file idx of the directory c->rq->path go to a gateway? */
 static bool index_leaves_static(pt_conn *c, const char *idx, size_t il)
 {
-    if (c->path_len + il > c->w->path_cap)
+    if (c->rq->path_len + il > c->w->path_cap)
         return false;
-    memcpy(c->path + c->path_len, idx, il);
-    const pt_location *l = route(c->vhost, c->path, c->path_len + il);
-    c->path[c->path_len] = '\0';
+    memcpy(c->rq->path + c->rq->path_len, idx, il);
+    const pt_location *l = route(c->rq->vhost, c->rq->path, c->rq->path_len + il);
+    c->rq->path[c->rq->path_len] = '\0';
     return l && !handler_wants(l, PT_HF_FILES);
 }
 
@@ -626,13 +632,13 @@ static bool is_script_dir(const pt_location *l)
 
 static void index_reroute(pt_conn *c)
 {
-    const pt_vhost *v = c->vhost;
-    if (!c->loc || c->path_len == 0 || c->path[c->path_len - 1] != '/')
+    const pt_vhost *v = c->rq->vhost;
+    if (!c->rq->loc || c->rq->path_len == 0 || c->rq->path[c->rq->path_len - 1] != '/')
         return;
-    bool gw_dir = is_script_dir(c->loc);
-    if (c->loc->alias_tmpl)
+    bool gw_dir = is_script_dir(c->rq->loc);
+    if (c->rq->loc->alias_tmpl)
         return; /* a regex location's alias: its index files are static */
-    if (!handler_wants(c->loc, PT_HF_FILES) && !gw_dir)
+    if (!handler_wants(c->rq->loc, PT_HF_FILES) && !gw_dir)
         return;
     /* when every candidate stays static, the static handler finds the
      * index itself: no look at the file system here */
@@ -648,24 +654,26 @@ static void index_reroute(pt_conn *c)
         return;
     const char *root, *rel;
     int rootfd;
-    bool own, follow = pt_resolve_follow(v, c->loc);
+    bool own, follow = pt_resolve_follow(v, c->rq->loc);
     if (gw_dir) {
         /* a script directory: "dir" maps what follows the prefix, as alias */
-        const pt_location *l = c->loc;
+        const pt_location *l = c->rq->loc;
         size_t pfx = l->pattern_len;
         if (pfx > 0 && l->pattern[pfx - 1] == '/')
             pfx--;
         root = l->cgi_dir;
         rootfd = l->dir_fd;
         own = false;
-        size_t off = PT_MIN(pfx, c->path_len);
-        while (off < c->path_len && c->path[off] == '/')
+        size_t off = PT_MIN(pfx, c->rq->path_len);
+        while (off < c->rq->path_len && c->rq->path[off] == '/')
             off++;
-        rel = c->path + off;
-    } else if (pt_router_base(c, c->loc, c->path, c->path_len, &root, &rootfd, &own, &rel) < 0) {
+        rel = c->rq->path + off;
+    } else if (pt_router_base(c, c->rq->loc, c->rq->path, c->rq->path_len, &root, &rootfd, &own,
+                              &rel) < 0) {
         return; /* the static handler reports it */
     }
-    size_t off = (size_t)(rel[0] == '.' && rel[1] == '\0' ? c->path_len : (size_t)(rel - c->path));
+    size_t off =
+        (size_t)(rel[0] == '.' && rel[1] == '\0' ? c->rq->path_len : (size_t)(rel - c->rq->path));
     if (rootfd < 0)
         return; /* the handler reports it */
     for (size_t i = 0; i < v->nindex; i++)
@@ -688,7 +696,7 @@ out:
  * (RFC 6585 §4). Returns true when the request was refused. */
 static bool over_limits(pt_conn *c, bool has_body)
 {
-    const pt_location *l = c->loc;
+    const pt_location *l = c->rq->loc;
     const pt_limit_zone *z = NULL;
     pt_limit_table *t = pt_limit_table_current();
     pt_limit_rc rc = PT_LIMIT_OK;
@@ -697,8 +705,8 @@ static bool over_limits(pt_conn *c, bool has_body)
         return false;
     if (l->limit_conn >= 0) {
         z = &c->w->cfg->zones[l->limit_conn];
-        rc =
-            pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->peer_key, &c->limit_hold);
+        rc = pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->peer_key,
+                                   &c->rq->limit_hold);
     }
     if (rc == PT_LIMIT_OK && l->limit_req >= 0) {
         z = &c->w->cfg->zones[l->limit_req];
@@ -741,7 +749,7 @@ static void start_request(pt_conn *c)
     const pt_limits *lim = limits(c);
     pt_head *h = &c->rq->head;
     c->nreq++;
-    c->is_head = h->method == PT_M_HEAD;
+    c->rq->is_head = h->method == PT_M_HEAD;
     if (!h->keep_alive || c->nreq >= lim->keepalive_requests || c->w->stopping)
         c->close_after = true;
 
@@ -759,23 +767,23 @@ static void start_request(pt_conn *c)
             return;
         }
     } else {
-        ssize_t n = pt_path_normalize(h->path.p, h->path.len, c->path);
+        ssize_t n = pt_path_normalize(h->path.p, h->path.len, c->rq->path);
         if (n < 0) {
             pt_conn_reject(c, 400, "invalid path", true);
             return;
         }
-        c->path_len = (size_t)n;
-        c->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
-        if (pt_tls_misdirected(&c->sock, c->vhost)) {
+        c->rq->path_len = (size_t)n;
+        c->rq->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
+        if (pt_tls_misdirected(&c->sock, c->rq->vhost)) {
             pt_conn_reject(c, 421,
                            "Host names a virtual host that asks for client certificates, "
                            "the TLS handshake (SNI) chose another",
                            has_body);
             return;
         }
-        c->loc = route(c->vhost, c->path, c->path_len);
+        c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
         index_reroute(c);
-        if (c->loc && c->loc->internal) {
+        if (c->rq->loc && c->rq->loc->internal) {
             /* only internal redirects (X-Accel-Redirect, local redirects)
              * reach it, as nginx's "internal" */
             pt_conn_reject(c, 404, "internal location", has_body);
@@ -797,7 +805,7 @@ static void after_phases(pt_conn *c)
     const pt_limits *lim = limits(c);
     pt_head *h = &c->rq->head;
     bool has_body = h->is_chunked || h->content_length > 0;
-    if (!handler_wants(c->loc, PT_HF_METHODS) && !method_allowed_static(h->method)) {
+    if (!handler_wants(c->rq->loc, PT_HF_METHODS) && !method_allowed_static(h->method)) {
         /* the body was not read: the connection cannot be reused */
         pt_conn_reject(c, 405, NULL, has_body);
         return;
@@ -807,7 +815,8 @@ static void after_phases(pt_conn *c)
         pt_conn_reject(c, 413, "Content-Length over max_body", true);
         return;
     }
-    if (c->loc && (c->loc->limit_conn >= 0 || c->loc->limit_req >= 0) && over_limits(c, has_body))
+    if (c->rq->loc && (c->rq->loc->limit_conn >= 0 || c->rq->loc->limit_req >= 0) &&
+        over_limits(c, has_body))
         return;
     if (!has_body) {
         dispatch(c);
@@ -818,12 +827,12 @@ static void after_phases(pt_conn *c)
      * (RFC 3875 §4.1.2). A body on
      * GET/HEAD/OPTIONS has no meaning for static files (RFC 9110 §9.3.1)
      * but must be read to keep the connection in sync. */
-    c->body_collect = handler_wants(c->loc, PT_HF_BODY);
-    c->body_chunked = h->is_chunked;
-    c->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
+    c->rq->body_collect = handler_wants(c->rq->loc, PT_HF_BODY);
+    c->rq->body_chunked = h->is_chunked;
+    c->rq->body_left = h->is_chunked ? 0 : (uint64_t)h->content_length;
     if (h->is_chunked)
         pt_chunked_init(&c->rq->chunked, lim->max_body, lim->header_buffer);
-    c->body_pos = c->head_len;
+    c->rq->body_pos = c->head_len;
     c->rq->body_t0 = c->w->loop.now;
     c->rq->body_rx = c->in_len - c->head_len;
     c->state = PT_CS_BODY;
@@ -832,7 +841,8 @@ static void after_phases(pt_conn *c)
         ssize_t w = pt_cq_flush(&c->out, &c->sock, PT_WRITE_PER_WAKEUP);
         (void)w;
     }
-    if (c->loc && !c->loc->request_buffering && handler_wants(c->loc, PT_HF_STREAM_BODY)) {
+    if (c->rq->loc && !c->rq->loc->request_buffering &&
+        handler_wants(c->rq->loc, PT_HF_STREAM_BODY)) {
         /* the upstream gets the body as it arrives: the gateway starts now
          * and the body is read alongside (stream_body) */
         c->rq->body_streaming = true;
@@ -851,7 +861,7 @@ static void after_phases(pt_conn *c)
 
 static bool stream_wants_input(const pt_conn *c)
 {
-    return c->rq && c->rq->body_streaming && !c->rq->body_done && c->gw &&
+    return c->rq && c->rq->body_streaming && !c->rq->body_done && c->rq->gw &&
            c->rq->body.len < PT_STREAM_HIGH;
 }
 
@@ -942,25 +952,26 @@ static void body_error(pt_conn *c, int status, const char *why)
  * 0 when more is needed, -1 after queuing an error. */
 static int eat_body(pt_conn *c)
 {
-    size_t avail = c->in_len - c->body_pos;
-    if (!c->body_chunked) {
-        size_t n = (size_t)PT_MIN((uint64_t)avail, c->body_left);
-        if (c->body_collect && n && pt_body_append(&c->rq->body, c->in + c->body_pos, n) < 0) {
+    size_t avail = c->in_len - c->rq->body_pos;
+    if (!c->rq->body_chunked) {
+        size_t n = (size_t)PT_MIN((uint64_t)avail, c->rq->body_left);
+        if (c->rq->body_collect && n &&
+            pt_body_append(&c->rq->body, c->in + c->rq->body_pos, n) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
             body_error(c, 500, "request body storage failed");
             return -1;
         }
-        c->body_pos += n;
-        c->body_left -= n;
-        if (c->body_left == 0)
+        c->rq->body_pos += n;
+        c->rq->body_left -= n;
+        if (c->rq->body_left == 0)
             return 1;
     } else if (avail > 0) {
         size_t consumed = 0, outlen = 0;
-        char *p = c->in + c->body_pos;
+        char *p = c->in + c->rq->body_pos;
         pt_chunk_rc rc = pt_chunked_decode(&c->rq->chunked, p, avail, &consumed, p, &outlen);
-        c->body_pos += consumed;
-        if (c->body_collect && outlen && pt_body_append(&c->rq->body, p, outlen) < 0) {
+        c->rq->body_pos += consumed;
+        if (c->rq->body_collect && outlen && pt_body_append(&c->rq->body, p, outlen) < 0) {
             pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir,
                          strerror(errno));
             body_error(c, 500, "request body storage failed");
@@ -978,10 +989,10 @@ static int eat_body(pt_conn *c)
         }
     }
     /* keep the head, drop what the body used, make room to read more */
-    size_t rest = c->in_len - c->body_pos;
-    memmove(c->in + c->head_len, c->in + c->body_pos, rest);
+    size_t rest = c->in_len - c->rq->body_pos;
+    memmove(c->in + c->head_len, c->in + c->rq->body_pos, rest);
     c->in_len = c->head_len + rest;
-    c->body_pos = c->head_len;
+    c->rq->body_pos = c->head_len;
     return 0;
 }
 
@@ -1011,9 +1022,9 @@ static bool body_too_slow(pt_conn *c)
 
 static void log_request(pt_conn *c)
 {
-    c->logged = true;
+    c->rq->logged = true;
     access_log(c);
-    pt_stats_request(c->status, c->head_len + c->rq->body_rx, c->bytes_written);
+    pt_stats_request(c->rq->status, c->head_len + c->rq->body_rx, c->rq->bytes_written);
 }
 
 static void finish_request(pt_conn *c)
@@ -1024,8 +1035,8 @@ static void finish_request(pt_conn *c)
         c->close_after = true;
     log_request(c);
     pt_timer_stop(&c->timer);
-    size_t used = c->body_pos > c->head_len ? c->body_pos : c->head_len;
-    if (c->close_after && c->req_complete && !c->rq->head.keep_alive && c->in_len == used) {
+    size_t used = c->rq->body_pos > c->head_len ? c->rq->body_pos : c->head_len;
+    if (c->close_after && c->rq->req_complete && !c->rq->head.keep_alive && c->in_len == used) {
         /* The client asked for the close and sent nothing beyond its
          * request (RFC 9112 §9.6: it must not send more): nothing unread
          * can turn the close into a reset, so no lingering is needed.
@@ -1060,7 +1071,7 @@ static void finish_request(pt_conn *c)
 static void on_timer(pt_loop *l, pt_timer *t)
 {
     pt_conn *c = t->data;
-    if (c->gw_q) {
+    if (c->rq && c->rq->gw_q) {
         const char *why = c->rq->gw_q_why;
         /* out of the queue; a FastCGI request waits whole (params built)
          * for a connection: nothing reached a backend, let it go, or the
@@ -1123,7 +1134,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
  * after a router phase that waits (a password verified off the loop). */
 static bool waiting(const pt_conn *c)
 {
-    return c->gw_q || (c->gw && !c->gw_done) || (c->rq && c->rq->phase_job);
+    return c->rq && (c->rq->gw_q || (c->rq->gw && !c->rq->gw_done) || c->rq->phase_job);
 }
 
 static void linger_read(pt_conn *c)
@@ -1237,10 +1248,10 @@ int pt_conn_set_path(pt_conn *c, const char *path, size_t len)
 {
     if (len == 0 || path[0] != '/' || len >= c->w->path_cap)
         return -1;
-    memmove(c->path, path, len);
-    c->path[len] = '\0';
-    c->path_len = len;
-    c->loc = route(c->vhost, c->path, c->path_len);
+    memmove(c->rq->path, path, len);
+    c->rq->path[len] = '\0';
+    c->rq->path_len = len;
+    c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
     index_reroute(c);
     return 0;
 }
@@ -1254,7 +1265,7 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
     char *copy = redir_push(c, uri, len);
     if (!copy)
         return -1;
-    ssize_t n = pt_path_normalize(copy, plen, c->path);
+    ssize_t n = pt_path_normalize(copy, plen, c->rq->path);
     if (n < 0)
         return -1;
     pt_head *h = &c->rq->head;
@@ -1263,17 +1274,17 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
     h->has_query = q != NULL;
     h->query.p = q ? copy + plen + 1 : NULL;
     h->query.len = q ? len - plen - 1 : 0;
-    c->path_len = (size_t)n;
-    c->loc = route(c->vhost, c->path, c->path_len);
+    c->rq->path_len = (size_t)n;
+    c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
     index_reroute(c);
-    c->status = 0;
+    c->rq->status = 0;
     return 0;
 }
 
 void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
 {
     pt_handler_release(c, false);
-    c->gw_done = false;
+    c->rq->gw_done = false;
     /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
     if (++c->rq->redirects > 10) {
         pt_conn_reject(c, 502, "more than 10 local redirects", false);
@@ -1288,9 +1299,9 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     pt_body_free(&c->rq->body);
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
     pt_head *h = &c->rq->head;
-    h->method = c->is_head ? PT_M_HEAD : PT_M_GET;
-    h->method_str.p = c->is_head ? "HEAD" : "GET";
-    h->method_str.len = c->is_head ? 4 : 3;
+    h->method = c->rq->is_head ? PT_M_HEAD : PT_M_GET;
+    h->method_str.p = c->rq->is_head ? "HEAD" : "GET";
+    h->method_str.len = c->rq->is_head ? 4 : 3;
     h->content_length = -1;
     h->is_chunked = false;
     /* the same internal redirect as try_files', but a new request: GET,
@@ -1343,8 +1354,8 @@ static void drive(pt_conn *c)
                  * time starts here too, so a head rejected before it is
                  * complete (400, 408, 414, 431...) is logged when it came. */
                 c->state = PT_CS_HEAD;
-                c->t_start = w->loop.now;
-                c->t_wall = time(NULL);
+                c->rq->t_start = w->loop.now;
+                c->rq->t_wall = time(NULL);
                 if (c->nreq > 0 || !pt_timer_armed(&c->timer))
                     pt_timer_arm(&w->loop, &c->timer, &w->t_header);
             }
@@ -1364,8 +1375,8 @@ static void drive(pt_conn *c)
             }
             c->head_len = (size_t)r;
             memset(&c->rq->head, 0, sizeof(c->rq->head));
-            int st =
-                pt_h1_parse_head(c->in, c->head_len, c->hdrs, limits(c)->max_headers, &c->rq->head);
+            int st = pt_h1_parse_head(c->in, c->head_len, c->rq->hdrs, limits(c)->max_headers,
+                                      &c->rq->head);
             if (st != 0) {
                 pt_conn_reject(c, st, c->rq->head.error, true);
                 continue;
@@ -1397,7 +1408,7 @@ static void drive(pt_conn *c)
                     return;
                 }
                 if (n > 0) {
-                    c->bytes_written += (uint64_t)n;
+                    c->rq->bytes_written += (uint64_t)n;
                     pt_timer_arm(&w->loop, &c->timer, &w->t_write);
                 } else if (!pt_timer_armed(&c->timer)) {
                     pt_timer_arm(&w->loop, &c->timer, &w->t_write);
@@ -1415,7 +1426,7 @@ static void drive(pt_conn *c)
                  * Watch for the client going away; EPOLLIN stays (no
                  * epoll_ctl per request) until pipelined bytes show up,
                  * see on_io. */
-                if (!c->gw_q)
+                if (!c->rq->gw_q)
                     pt_timer_stop(&c->timer);
                 if (c->rq && c->rq->body_streaming && !c->rq->body_done) {
                     /* the streamed body is read while there is room for it */

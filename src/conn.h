@@ -29,7 +29,29 @@ typedef enum pt_conn_state {
  * the path), which an idle keep-alive connection gives back, so an idle
  * connection costs struct pt_conn alone. */
 typedef struct pt_req {
+    /* routing: the header slots and the path live in the same block */
+    pt_header *hdrs;
+    char *path; /* normalised, NUL-terminated */
+    size_t path_len;
+    const pt_vhost *vhost;
+    const pt_location *loc;
+    const char *allow;
     pt_head head;
+    /* the request's state: [head_len, body_pos) of the input is body read */
+    size_t body_pos;
+    uint64_t body_left;
+    int status;
+    bool is_head, head_only, body_chunked;
+    bool req_complete; /* head and body read: the request was dispatched */
+    bool logged;       /* its access-log line is written */
+    bool body_collect;
+    /* the response */
+    bool chunked_out;         /* response body uses chunked framing */
+    struct pt_fent *file_ent; /* the static file being sent (fcache.h) */
+    uint64_t head_out_start, head_out_len, bytes_written;
+    uint64_t t_start;         /* loop time the head began to arrive (the access log's duration) */
+    time_t t_wall;            /* the same instant as wall-clock time (the access log's date) */
+    pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
     pt_chunked chunked;
     pt_body body;      /* collected request body (CGI, FastCGI) */
     char peer_ip[48];  /* text of the client address, made on first use */
@@ -45,8 +67,13 @@ typedef struct pt_req {
     uint64_t gw_t_start;  /* loop time the gateway started (0: none) */
     uint64_t gw_ms;       /* gateway time, for the access log */
     bool gw_ms_set;
-    const char *gw_q_why;   /* the 503's reason when a gateway queue's wait times out */
-    struct pt_redir *redir; /* the internal redirects' targets, kept until the request ends */
+    /* gateways */
+    struct pt_gw *gw;         /* the gateway producing the response, NULL when none */
+    struct pt_gw_queue *gw_q; /* waiting for a CGI process or FastCGI connection */
+    struct pt_conn *gw_qnext; /* the next in that queue */
+    const char *gw_q_why;     /* the 503's reason when a gateway queue's wait times out */
+    bool gw_done;             /* the gateway delivered the whole response */
+    struct pt_redir *redir;   /* the internal redirects' targets, kept until the request ends */
     int redirects;
     int err_status;       /* serving error_page for this status (its status line keeps it); 0: no */
     void *phase_job;      /* a router phase waiting off the loop (router.c), NULL: none */
@@ -92,34 +119,11 @@ struct pt_conn {
     pt_req *rq;
     char *in;
     size_t in_len, in_cap;
-    size_t head_len, body_pos;
+    size_t head_len;
     pt_cq out;
 
     /* the current request */
-    pt_header *hdrs;
-    char *path; /* normalised, NUL-terminated */
-    size_t path_len;
-    const pt_vhost *vhost;
-    const pt_location *loc;
-    const char *allow;
-    bool close_after, is_head, head_only, body_chunked;
-    bool req_complete; /* head and body read: the request was dispatched */
-    bool logged;       /* its access-log line is written */
-    bool body_collect;
-    bool gw_done;     /* the gateway delivered the whole response */
-    bool chunked_out; /* response body uses chunked framing */
-    int status;
-    uint64_t body_left;
-    struct pt_fent *file_ent; /* the static file being sent (fcache.h) */
-    uint64_t head_out_start, head_out_len, bytes_written;
-    uint64_t t_start; /* loop time the head began to arrive (the access log's duration) */
-    time_t t_wall;    /* the same instant as wall-clock time (the access log's date) */
-
-    /* gateways */
-    struct pt_gw *gw;         /* the gateway producing the response, NULL when none */
-    struct pt_gw_queue *gw_q; /* waiting for a CGI process or FastCGI connection */
-    pt_conn *gw_qnext;
-    pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
+    bool close_after;
 
     /* real client address (realip.c): peer_* above are the current
      * request's (X-Forwarded-For), conn_* the connection's (the TCP peer,

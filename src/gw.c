@@ -61,8 +61,8 @@ void pt_gw_release(pt_gw *g)
 void pt_gw_attach(pt_gw *g, pt_conn *c)
 {
     g->c = c;
-    c->gw = g;
-    c->gw_done = false;
+    c->rq->gw = g;
+    c->rq->gw_done = false;
     g->cache = pt_cache_fill_of(c);
     if (c->rq->gw_t_start == 0)
         c->rq->gw_t_start = c->w->loop.now ? c->w->loop.now : 1;
@@ -73,9 +73,9 @@ void pt_gw_unlink(pt_gw *g)
     pt_conn *c = g->c;
     g->c = NULL;
     g->cache = NULL; /* the request's: it ends with the request */
-    if (c && c->gw == g) {
-        c->gw = NULL;
-        if (c->rq && c->rq->gw_t_start && !c->rq->gw_ms_set) {
+    if (c && c->rq && c->rq->gw == g) {
+        c->rq->gw = NULL;
+        if (c->rq->gw_t_start && !c->rq->gw_ms_set) {
             c->rq->gw_ms = c->w->loop.now - c->rq->gw_t_start;
             c->rq->gw_ms_set = true;
         }
@@ -99,21 +99,21 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
         g->headers_done = false;
     }
     if (g->headers_done) {
-        if (!c->chunked_out && (g->cl < 0 || g->z) && !c->is_head && c->status != 204 &&
-            c->status != 304) {
+        if (!c->rq->chunked_out && (g->cl < 0 || g->z) && !c->rq->is_head && c->rq->status != 204 &&
+            c->rq->status != 304) {
             /* RFC 9112 §8: a body without chunked coding or Content-Length
              * (HTTP/1.0, NPH) ends at the close and counts as complete
              * unless the connection reports an error: a reset, not a FIN */
             pt_sock_reset(&c->sock);
         }
         c->close_after = true;
-        c->gw_done = true;
+        c->rq->gw_done = true;
         pt_conn_close(c);
         return;
     }
     g->headers_done = true;
     pt_conn_reject(c, status, why, false);
-    c->gw_done = true;
+    c->rq->gw_done = true;
     pt_conn_kick(c);
 }
 
@@ -149,7 +149,7 @@ static int emit_head(pt_gw *g)
     bool vary;
     pt_zcoding zc = pt_zresp_gw_choose(c, r, &vary);
     g->z = pt_zresp_coder(c, zc, r->content_length);
-    if (!g->z && !c->is_head)
+    if (!g->z && !c->rq->is_head)
         zc = PT_ZC_NONE;
     pt_resp_begin_reason(c, r->status, r->reason);
     for (size_t i = 0; i < r->nhdrs; i++) {
@@ -247,10 +247,10 @@ static void nph_status(pt_gw *g, const char *p, size_t n)
     if (n >= 12 && memcmp(p, "HTTP/", 5) == 0) {
         const char *sp = memchr(p, ' ', n);
         if (sp && (size_t)(sp - p) + 4 <= n)
-            g->c->status = atoi(sp + 1);
+            g->c->rq->status = atoi(sp + 1);
     }
-    if (g->c->status == 0)
-        g->c->status = 200;
+    if (g->c->rq->status == 0)
+        g->c->rq->status = 200;
 }
 
 int pt_gw_output(pt_gw *g, const char *p, size_t n, char *why, size_t whylen)
@@ -302,8 +302,8 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
         return PT_GW_BAD;
     }
     /* HEAD, 204 and 304 carry a Content-Length but no body (RFC 9110 §8.6) */
-    if (g->cl >= 0 && g->sent < (uint64_t)g->cl && !c->is_head && c->status != 204 &&
-        c->status != 304) {
+    if (g->cl >= 0 && g->sent < (uint64_t)g->cl && !c->rq->is_head && c->rq->status != 204 &&
+        c->rq->status != 304) {
         pt_log_warn("gateway response ended before its Content-Length, client: %s:%u",
                     pt_conn_peer_ip(c), c->peer_port);
         c->close_after = true;
@@ -316,7 +316,7 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
                 pt_cache_fill_end(g);
         }
     }
-    c->gw_done = true;
+    c->rq->gw_done = true;
     pt_conn_kick(c);
     return PT_GW_OK;
 }
@@ -427,7 +427,7 @@ static const pt_location *mapped_by(const pt_conn *c, const pt_location *loc, co
 {
     if (loc->match == PT_MATCH_PREFIX || loc->root || loc->cgi_dir || loc->cgi_program)
         return NULL;
-    const pt_location *pre = pt_router_prefix(c->vhost, path, plen);
+    const pt_location *pre = pt_router_prefix(c->rq->vhost, path, plen);
     if (!pre || (!pre->alias && !pre->root))
         return NULL;
     *skip = 0;
@@ -442,9 +442,9 @@ static const pt_location *mapped_by(const pt_conn *c, const pt_location *loc, co
 
 int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
 {
-    const pt_location *loc = c->loc;
-    const char *path = c->path;
-    size_t plen = c->path_len;
+    const pt_location *loc = c->rq->loc;
+    const char *path = c->rq->path;
+    size_t plen = c->rq->path_len;
     size_t map_skip = 0;
     const pt_location *map = mapped_by(c, loc, path, plen, &map_skip);
     r->filename[0] = r->dir[0] = '\0';
@@ -452,7 +452,7 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
     r->dir_fd_owned = false;
     /* an aliased gateway's DOCUMENT_ROOT is its alias, as nginx's
      * $document_root and lighttpd's basedir are */
-    r->doc_root = loc->alias ? loc->alias : loc->root ? loc->root : c->vhost->root;
+    r->doc_root = loc->alias ? loc->alias : loc->root ? loc->root : c->rq->vhost->root;
     if (map)
         r->doc_root = map->alias ? map->alias : map->root;
     size_t pfx = loc->match == PT_MATCH_PREFIX ? loc->pattern_len : 0;
@@ -485,7 +485,7 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             rlen--;
         }
         size_t slen = 0;
-        bool allow_dot = c->vhost->allow_dotfiles;
+        bool allow_dot = c->rq->vhost->allow_dotfiles;
         if (loc->allow_dotfiles >= 0)
             allow_dot = loc->allow_dotfiles;
         else if (pol->allow_dotfiles >= 0)
@@ -496,7 +496,7 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             int basefd = loc->cgi_dir ? loc->dir_fd
                          : map        ? (map->cgi_dir ? map->dir_fd : -1)
                          : loc->root  ? -1
-                                      : c->vhost->root_fd;
+                                      : c->rq->vhost->root_fd;
             int own = -1;
             if (basefd < 0)
                 basefd = own = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -504,8 +504,8 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
                 st = pt_resolve_status(errno);
             else
                 st = walk(basefd, base, path, rel, rlen, loc, allow_dot,
-                          pt_resolve_follow(c->vhost, loc->follow_symlinks >= 0 ? loc : pol), &slen,
-                          &r->fd, &r->dir_fd);
+                          pt_resolve_follow(c->rq->vhost, loc->follow_symlinks >= 0 ? loc : pol),
+                          &slen, &r->fd, &r->dir_fd);
             r->dir_fd_owned = r->dir_fd >= 0;
             if (!st && r->dir_fd < 0) {
                 /* the script sits in base itself: its working directory */
@@ -595,13 +595,13 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         host.p = e->local_ip;
         host.len = strlen(e->local_ip);
     }
-    const pt_location *loc = c->loc;
+    const pt_location *loc = c->rq->loc;
     pt_cgi_req req = {
         .method = h->method_str,
         .request_uri = h->target,
         .query = {h->has_query ? h->query.p : "", h->has_query ? h->query.len : 0},
-        .script_name = {c->path, s->script_name_len},
-        .path_info = {c->path + s->path_info_off, c->path_len - s->path_info_off},
+        .script_name = {c->rq->path, s->script_name_len},
+        .path_info = {c->rq->path + s->path_info_off, c->rq->path_len - s->path_info_off},
         .script_filename = {s->filename, strlen(s->filename)},
         .document_root = {s->doc_root, strlen(s->doc_root)},
         .server_name = host,
@@ -664,11 +664,11 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
 
 void pt_gw_queue_push(pt_gw_queue *q, pt_conn *c, pt_tlist *list, const char *why)
 {
-    c->gw_q = q;
+    c->rq->gw_q = q;
     c->rq->gw_q_why = why;
-    c->gw_qnext = NULL;
+    c->rq->gw_qnext = NULL;
     if (q->tail)
-        q->tail->gw_qnext = c;
+        q->tail->rq->gw_qnext = c;
     else
         q->head = c;
     q->tail = c;
@@ -681,24 +681,24 @@ void pt_gw_queue_push(pt_gw_queue *q, pt_conn *c, pt_tlist *list, const char *wh
 
 void pt_gw_queue_remove(pt_conn *c)
 {
-    pt_gw_queue *q = c->gw_q;
+    pt_gw_queue *q = c->rq ? c->rq->gw_q : NULL;
     if (!q)
         return;
     pt_conn **pp = &q->head, *prev = NULL;
     while (*pp && *pp != c) {
         prev = *pp;
-        pp = &(*pp)->gw_qnext;
+        pp = &(*pp)->rq->gw_qnext;
     }
     if (*pp) {
-        *pp = c->gw_qnext;
+        *pp = c->rq->gw_qnext;
         if (q->tail == c)
             q->tail = prev;
         q->len--;
         if (q->gauge)
             PT_STATS_SET(*q->gauge, q->len);
     }
-    c->gw_qnext = NULL;
-    c->gw_q = NULL;
+    c->rq->gw_qnext = NULL;
+    c->rq->gw_q = NULL;
 }
 
 pt_conn *pt_gw_queue_pop(pt_gw_queue *q)

@@ -91,8 +91,11 @@ const char *pt_status_reason(int status)
  * add_header_always. Checked at load time (phases.c): no CR/LF. */
 static void add_headers(pt_conn *c, int status)
 {
-    const pt_add_headers *h = c->loc     ? c->loc->ph.add_headers
-                              : c->vhost ? c->vhost->ph.add_headers
+    /* no request (an error before its block was taken): none */
+    const pt_req *r = c->rq;
+    const pt_add_headers *h = !r         ? NULL
+                              : r->loc   ? r->loc->ph.add_headers
+                              : r->vhost ? r->vhost->ph.add_headers
                                          : NULL;
     if (!h)
         return;
@@ -108,8 +111,8 @@ static void add_headers(pt_conn *c, int status)
  * this runs once per response). */
 static void begin(pt_conn *c, int status, const char *reason)
 {
-    c->status = status;
-    c->head_out_start = c->out.bytes;
+    c->rq->status = status;
+    c->rq->head_out_start = c->out.bytes;
     const char *date = pt_httpdate_now();
     size_t rl = strlen(reason), sl = strlen(c->w->server_header);
     size_t need = 9 + 20 + 1 + rl + 8 + PT_HTTPDATE_LEN + 10 + sl + 2;
@@ -208,18 +211,18 @@ void pt_resp_end(pt_conn *c, int64_t content_length)
         }
         pt_cq_commit(&c->out, (size_t)(p - s));
     }
-    c->head_out_len = c->out.bytes - c->head_out_start;
+    c->rq->head_out_len = c->out.bytes - c->rq->head_out_start;
 }
 
 static bool bodiless(const pt_conn *c)
 {
-    return c->is_head || c->status < 200 || c->status == 204 || c->status == 304;
+    return c->rq->is_head || c->rq->status < 200 || c->rq->status == 204 || c->rq->status == 304;
 }
 
 void pt_resp_end_stream(pt_conn *c, int64_t content_length)
 {
-    c->chunked_out = false;
-    if (c->status < 200 || c->status == 204 || c->status == 304) {
+    c->rq->chunked_out = false;
+    if (c->rq->status < 200 || c->rq->status == 204 || c->rq->status == 304) {
         pt_resp_end(c, -1);
         return;
     }
@@ -230,7 +233,7 @@ void pt_resp_end_stream(pt_conn *c, int64_t content_length)
     if (c->rq->head.http_minor >= 1 && c->rq->head.http_major == 1) {
         /* RFC 9112 §7.1 */
         pt_resp_header(c, "Transfer-Encoding", "chunked", 7);
-        c->chunked_out = !c->is_head;
+        c->rq->chunked_out = !c->rq->is_head;
     } else {
         /* HTTP/1.0: the end of the body is the end of the connection */
         c->close_after = true;
@@ -242,7 +245,7 @@ void pt_resp_body(pt_conn *c, const void *p, size_t n)
 {
     if (n == 0 || bodiless(c))
         return;
-    if (c->chunked_out) {
+    if (c->rq->chunked_out) {
         char hex[24];
         int k = snprintf(hex, sizeof(hex), "%zx\r\n", n);
         pt_cq_append(&c->out, hex, (size_t)k);
@@ -257,18 +260,18 @@ void pt_resp_body_file(pt_conn *c, int fd, off_t off, uint64_t n)
 {
     if (n == 0 || bodiless(c))
         return;
-    if (c->chunked_out)
+    if (c->rq->chunked_out)
         pt_cq_printf(&c->out, "%llx\r\n", (unsigned long long)n);
     pt_cq_append_file(&c->out, fd, off, n);
-    if (c->chunked_out)
+    if (c->rq->chunked_out)
         pt_cq_append(&c->out, "\r\n", 2);
 }
 
 void pt_resp_body_end(pt_conn *c)
 {
-    if (c->chunked_out)
+    if (c->rq->chunked_out)
         pt_cq_append(&c->out, "0\r\n\r\n", 5);
-    c->chunked_out = false;
+    c->rq->chunked_out = false;
 }
 
 void pt_resp_error(pt_conn *c, int status, bool close)
@@ -303,15 +306,17 @@ void pt_resp_error_retry(pt_conn *c, int status, bool close, unsigned retry_afte
     n += PT_SLEN(e);
     pt_resp_begin(c, status);
     pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
-    if (status == 405)
-        pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
+    if (status == 405) {
+        const char *allow = c->rq && c->rq->allow ? c->rq->allow : "GET, HEAD, OPTIONS";
+        pt_resp_header(c, "Allow", allow, strlen(allow));
+    }
     if (retry_after_s)
         pt_resp_headerf(c, "Retry-After", "%u", retry_after_s);
     else if (status == 503)
         pt_resp_header(c, "Retry-After", "5", 1);
     pt_resp_end(c, (int64_t)n);
-    if (!c->is_head)
+    if (!c->rq->is_head)
         pt_cq_append(&c->out, body, n);
     else
-        c->head_only = true;
+        c->rq->head_only = true;
 }

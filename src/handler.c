@@ -57,24 +57,24 @@ const pt_handler *pt_handler_of(const pt_location *l)
 void pt_handler_start(pt_conn *c)
 {
     /* the response cache answers before a gateway starts (cache.c) */
-    if (c->loc && c->loc->cache.on && pt_cache_handle(c))
+    if (c->rq->loc && c->rq->loc->cache.on && pt_cache_handle(c))
         return;
-    pt_handler_of(c->loc)->start(c);
+    pt_handler_of(c->rq->loc)->start(c);
 }
 
 void pt_handler_drain(pt_conn *c)
 {
-    if (c->gw)
-        c->gw->ops->drain(c->gw);
+    if (c->rq && c->rq->gw)
+        c->rq->gw->ops->drain(c->rq->gw);
 }
 
 void pt_handler_release(pt_conn *c, bool abort)
 {
     pt_gw_queue_remove(c);
-    pt_gw *g = c->gw;
+    pt_gw *g = c->rq ? c->rq->gw : NULL;
     if (!g)
         return;
-    c->gw = NULL;
+    c->rq->gw = NULL;
     if (abort)
         g->ops->abort(g);
     else
@@ -83,9 +83,9 @@ void pt_handler_release(pt_conn *c, bool abort)
 
 void pt_handler_done(pt_conn *c)
 {
-    if (c->file_ent) {
-        pt_fcache_release(c->w->fcache, c->file_ent);
-        c->file_ent = NULL;
+    if (c->rq && c->rq->file_ent) {
+        pt_fcache_release(c->w->fcache, c->rq->file_ent);
+        c->rq->file_ent = NULL;
     }
     pt_handler_release(c, false);
     pt_xsend_release(c);

@@ -315,11 +315,11 @@ static void dec_free(void *d)
 static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
 {
     pdec *x = d;
-    x->is_head = c->is_head || c->rq->head.method == PT_M_HEAD;
+    x->is_head = c->rq->is_head || c->rq->head.method == PT_M_HEAD;
     x->max = (size_t)c->w->cfg->limits.gw_header_max;
     x->addr = b->servers[si].address;
     x->via = b->via;
-    x->upgrade = c->loc && c->loc->upgrade && !c->rq->body_streaming &&
+    x->upgrade = c->rq->loc && c->rq->loc->upgrade && !c->rq->body_streaming &&
                  wants_upgrade(c->rq->head.headers, c->rq->head.nheaders, c->rq->head.http_major,
                                c->rq->head.http_minor);
     pt_tls_info ti;

@@ -450,7 +450,7 @@ void pt_realip_reset(pt_conn *c)
 
 void pt_realip_request(pt_conn *c)
 {
-    const pt_realip_cfg *rc = c->vhost ? c->vhost->ph.realip : NULL;
+    const pt_realip_cfg *rc = c->rq->vhost ? c->rq->vhost->ph.realip : NULL;
     pt_realip_reset(c);
     if (!rc || !pt_access_match(&rc->from, c->peer_af, c->peer_addr))
         return;

@@ -134,9 +134,9 @@ int pt_rewrite_check_refs(const char *t, const pt_regex *rx, char *why, size_t w
 void pt_rewrite_loc_caps(const pt_conn *c, pt_rewrite_caps *k)
 {
     k->rx = NULL;
-    k->s = c->path;
-    const pt_location *l = c->loc;
-    if (l && l->rx && pt_regex_match(l->rx, c->path, c->path_len, k->ov, PT_REGEX_NCAPS))
+    k->s = c->rq->path;
+    const pt_location *l = c->rq->loc;
+    if (l && l->rx && pt_regex_match(l->rx, c->rq->path, c->rq->path_len, k->ov, PT_REGEX_NCAPS))
         k->rx = l->rx;
 }
 
@@ -191,7 +191,7 @@ long pt_rewrite_alias_rel(const pt_conn *c, const pt_location *l, const char *pa
     buf[at] = '\0';
     /* captures of a normalised path may still join into ".." ("$1$1" of
      * "."): no segment climbs, and dotfiles stay hidden as in the root */
-    bool allow_dot = l->allow_dotfiles >= 0 ? l->allow_dotfiles : c->vhost->allow_dotfiles;
+    bool allow_dot = l->allow_dotfiles >= 0 ? l->allow_dotfiles : c->rq->vhost->allow_dotfiles;
     size_t i = 0;
     while (i < at && buf[i] == '/')
         i++;
@@ -251,12 +251,12 @@ static long expand(const pt_conn *c, const pt_rewrite_rule *r, const pt_rewrite_
 
 pt_rewrite_rc pt_rewrite_run(pt_conn *c, char *out, size_t cap, int *status)
 {
-    const pt_location *here = c->loc, *moved = NULL;
+    const pt_location *here = c->rq->loc, *moved = NULL;
     const pt_rewrites *rw = here->rewrites;
     for (size_t i = 0; rw && i < rw->n; i++) {
         const pt_rewrite_rule *r = &rw->rules[i];
-        pt_rewrite_caps k = {.rx = r->rx, .s = c->path};
-        if (!pt_regex_match(r->rx, c->path, c->path_len, k.ov, PT_REGEX_NCAPS))
+        pt_rewrite_caps k = {.rx = r->rx, .s = c->rq->path};
+        if (!pt_regex_match(r->rx, c->rq->path, c->rq->path_len, k.ov, PT_REGEX_NCAPS))
             continue;
         long n = expand(c, r, &k, out, cap);
         if (n < 0)
@@ -272,14 +272,14 @@ pt_rewrite_rc pt_rewrite_run(pt_conn *c, char *out, size_t cap, int *status)
             return PT_RWR_ERROR;
         if (r->flag == PT_RW_LAST)
             return PT_RWR_REROUTE;
-        moved = c->loc;
-        c->loc = here;
+        moved = c->rq->loc;
+        c->rq->loc = here;
         if (r->flag == PT_RW_BREAK)
             return PT_RWR_BREAK;
     }
     if (!moved)
         return PT_RWR_NONE;
-    c->loc = moved;
+    c->rq->loc = moved;
     return PT_RWR_REROUTE;
 }
 
@@ -289,8 +289,8 @@ pt_rewrite_rc pt_rewrite_server(pt_conn *c, const pt_rewrites *rw, char *out, si
     bool changed = false;
     for (size_t i = 0; rw && i < rw->n; i++) {
         const pt_rewrite_rule *r = &rw->rules[i];
-        pt_rewrite_caps k = {.rx = r->rx, .s = c->path};
-        if (!pt_regex_match(r->rx, c->path, c->path_len, k.ov, PT_REGEX_NCAPS))
+        pt_rewrite_caps k = {.rx = r->rx, .s = c->rq->path};
+        if (!pt_regex_match(r->rx, c->rq->path, c->rq->path_len, k.ov, PT_REGEX_NCAPS))
             continue;
         long n = expand(c, r, &k, out, cap);
         if (n < 0)

@@ -73,7 +73,7 @@ ssize_t pt_router_alias_rel(const char *pat, size_t plen, const char *path, size
 int pt_router_base(const pt_conn *c, const pt_location *l, const char *path, size_t len,
                    const char **root, int *fd, bool *own, const char **rel)
 {
-    const pt_vhost *v = c->vhost;
+    const pt_vhost *v = c->rq->vhost;
     size_t off = 1;
     *own = false;
     if (l && l->alias_tmpl) {
@@ -118,8 +118,8 @@ static void answer(pt_conn *c, int status, bool close, const char *hname, const 
     if (ctype)
         pt_resp_header(c, "Content-Type", ctype, strlen(ctype));
     pt_resp_end(c, (int64_t)blen);
-    if (c->is_head)
-        c->head_only = true;
+    if (c->rq->is_head)
+        c->rq->head_only = true;
     else if (blen)
         pt_cq_append(&c->out, body, blen);
     c->state = PT_CS_WRITE;
@@ -458,7 +458,7 @@ static size_t expand(pt_conn *c, const char *t, char *out, size_t cap, bool url)
             at = put(out, at, cap, ru.p, ru.len, url);
             t += 12;
         } else if (strncmp(t, "$uri", 4) == 0) {
-            at = put(out, at, cap, c->path, c->path_len, url);
+            at = put(out, at, cap, c->rq->path, c->rq->path_len, url);
             t += 4;
         } else if (strncmp(t, "$host", 5) == 0) {
             at = put(out, at, cap, host.p, host.len, url);
@@ -511,14 +511,14 @@ static void do_return(pt_conn *c, const pt_return_cfg *r, bool has_body)
 static const pt_location *prefix_of(const pt_conn *c)
 {
     const pt_location *pre = NULL;
-    if (c->loc->match != PT_MATCH_PREFIX)
-        pre = pt_router_prefix(c->vhost, c->path, c->path_len);
-    return pre ? pre : c->loc;
+    if (c->rq->loc->match != PT_MATCH_PREFIX)
+        pre = pt_router_prefix(c->rq->vhost, c->rq->path, c->rq->path_len);
+    return pre ? pre : c->rq->loc;
 }
 
 static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
 {
-    return c->loc->ph.auth_own ? c->loc->ph.auth : pre->ph.auth;
+    return c->rq->loc->ph.auth_own ? c->rq->loc->ph.auth : pre->ph.auth;
 }
 
 /* ----------------------------------------------------------- try_files */
@@ -536,18 +536,18 @@ static pt_route_rc rerun(pt_conn *c, bool has_body, const char *what)
     return pt_router_run(c, has_body);
 }
 
-/* Is what the path names (beneath c->loc's root or alias) there, as a
+/* Is what the path names (beneath c->rq->loc's root or alias) there, as a
  * directory when it ends in '/', else as a regular file? */
 static bool path_exists(const pt_conn *c, const char *path, size_t len)
 {
     const char *root, *rel;
     int fd;
     bool own, want_dir = path[len - 1] == '/';
-    if (pt_router_base(c, c->loc, path, len, &root, &fd, &own, &rel) < 0)
+    if (pt_router_base(c, c->rq->loc, path, len, &root, &fd, &own, &rel) < 0)
         return false;
     struct stat st;
-    int f = pt_resolve_stat(fd, root, rel, O_PATH | O_CLOEXEC, pt_resolve_follow(c->vhost, c->loc),
-                            &st);
+    int f = pt_resolve_stat(fd, root, rel, O_PATH | O_CLOEXEC,
+                            pt_resolve_follow(c->rq->vhost, c->rq->loc), &st);
     if (own)
         close(fd);
     if (f < 0)
@@ -563,7 +563,7 @@ static bool path_exists(const pt_conn *c, const char *path, size_t len)
 static pt_route_rc try_files(pt_conn *c, const pt_try_files *t, bool has_body)
 {
     const pt_head *h = &c->rq->head;
-    pt_phase_vars v = {c->path, c->path_len, h->has_query ? h->query.p : NULL,
+    pt_phase_vars v = {c->rq->path, c->rq->path_len, h->has_query ? h->query.p : NULL,
                        h->has_query ? h->query.len : 0};
     char buf[PATH_MAX];
     for (size_t i = 0; i + 1 < t->n; i++) {
@@ -572,7 +572,7 @@ static pt_route_rc try_files(pt_conn *c, const pt_try_files *t, bool has_body)
             buf[--n] = '\0'; /* "$uri/" of "/dir/" */
         if (n <= 0 || buf[0] != '/' || !path_exists(c, buf, (size_t)n))
             continue;
-        if ((size_t)n == c->path_len && memcmp(buf, c->path, (size_t)n) == 0)
+        if ((size_t)n == c->rq->path_len && memcmp(buf, c->rq->path, (size_t)n) == 0)
             return PT_ROUTE_CONTINUE;
         if (pt_conn_set_path(c, buf, (size_t)n) < 0) {
             pt_conn_reject(c, 500, "try_files: path too long", has_body);
@@ -597,7 +597,7 @@ static pt_route_rc try_files(pt_conn *c, const pt_try_files *t, bool has_body)
 static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
 {
     bool broke = false;
-    if (c->loc->rewrites) {
+    if (c->rq->loc->rewrites) {
         char buf[4096];
         int st = 0;
         switch (pt_rewrite_run(c, buf, sizeof(buf), &st)) {
@@ -616,13 +616,13 @@ static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
             return PT_ROUTE_DONE;
         }
     }
-    const pt_return_cfg *ret = c->loc->ph.ret_own ? c->loc->ph.ret : pre->ph.ret;
+    const pt_return_cfg *ret = c->rq->loc->ph.ret_own ? c->rq->loc->ph.ret : pre->ph.ret;
     if (ret && !broke && !(ret->http_only && c->sock.tls)) {
         do_return(c, ret, has_body);
         return PT_ROUTE_DONE;
     }
-    if (c->loc->ph.try_files)
-        return try_files(c, c->loc->ph.try_files, has_body);
+    if (c->rq->loc->ph.try_files)
+        return try_files(c, c->rq->loc->ph.try_files, has_body);
     return PT_ROUTE_CONTINUE;
 }
 
@@ -630,8 +630,8 @@ static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
  * phase, since the CA must reach the token whatever the rules say. */
 static bool is_acme(const pt_conn *c)
 {
-    return c->w->cfg->acme_any && c->path_len > sizeof(PT_ACME_CHALLENGE_PREFIX) - 1 &&
-           memcmp(c->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0;
+    return c->w->cfg->acme_any && c->rq->path_len > sizeof(PT_ACME_CHALLENGE_PREFIX) - 1 &&
+           memcmp(c->rq->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0;
 }
 
 /* The vhost's (or top level's) rewrites, once per request on the URI the
@@ -641,7 +641,7 @@ static pt_route_rc server_rewrite(pt_conn *c, bool has_body)
 {
     char buf[4096];
     int st = 0;
-    switch (pt_rewrite_server(c, c->vhost->ph.srv_rewrites, buf, sizeof(buf), &st)) {
+    switch (pt_rewrite_server(c, c->rq->vhost->ph.srv_rewrites, buf, sizeof(buf), &st)) {
     case PT_RWR_REDIRECT:
         answer(c, st, has_body, "Location", buf, strlen(buf), NULL, NULL, 0);
         return PT_ROUTE_DONE;
@@ -660,15 +660,15 @@ pt_route_rc pt_router_run(pt_conn *c, bool has_body)
     /* first: every later phase, log line and limit sees the real client */
     pt_realip_request(c);
     /* internal redirects (redirects > 0) do not meet them again */
-    if (c->vhost && c->vhost->ph.srv_rewrites && c->rq->redirects == 0 && !is_acme(c) &&
+    if (c->rq->vhost && c->rq->vhost->ph.srv_rewrites && c->rq->redirects == 0 && !is_acme(c) &&
         server_rewrite(c, has_body) == PT_ROUTE_DONE)
         return PT_ROUTE_DONE;
-    const pt_location *loc = c->loc;
-    if (!c->vhost || !loc)
+    const pt_location *loc = c->rq->loc;
+    if (!c->rq->vhost || !loc)
         return PT_ROUTE_CONTINUE;
     if (is_acme(c)) {
         char ka[512];
-        ssize_t n = pt_acme_challenge(c->w->cfg, c->path, c->path_len, ka, sizeof(ka));
+        ssize_t n = pt_acme_challenge(c->w->cfg, c->rq->path, c->rq->path_len, ka, sizeof(ka));
         if (n < 0)
             pt_resp_error(c, 404, has_body);
         else

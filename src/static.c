@@ -40,8 +40,8 @@ typedef struct opts {
 
 static opts effective_opts(const pt_conn *c)
 {
-    const pt_vhost *v = c->vhost;
-    const pt_location *l = c->loc;
+    const pt_vhost *v = c->rq->vhost;
+    const pt_location *l = c->rq->loc;
     opts o = {v->dir_listing, pt_resolve_follow(v, l), v->allow_dotfiles, v->precompressed};
     if (l) {
         if (l->dir_listing >= 0)
@@ -88,13 +88,13 @@ static uint64_t rng_next(void)
 
 static void redirect_slash(pt_conn *c)
 {
-    size_t cap = c->path_len * 3 + 2;
+    size_t cap = c->rq->path_len * 3 + 2;
     char *loc = malloc(cap + c->rq->head.query.len + 2);
     if (!loc) {
         pt_conn_reject(c, 500, "out of memory", true);
         return;
     }
-    size_t n = pt_escape_url_path(c->path, c->path_len, loc, cap);
+    size_t n = pt_escape_url_path(c->rq->path, c->rq->path_len, loc, cap);
     if (n + 1 >= cap) {
         free(loc);
         pt_conn_reject(c, 500, "redirect too long", true);
@@ -113,7 +113,7 @@ static void redirect_slash(pt_conn *c)
         "<html><head><title>301 Moved Permanently</title></head><body><h1>301 Moved "
         "Permanently</h1></body></html>\n";
     pt_resp_end(c, PT_SLEN(body));
-    if (!c->is_head)
+    if (!c->rq->is_head)
         pt_cq_append(&c->out, body, PT_SLEN(body));
     free(loc);
 }
@@ -122,14 +122,14 @@ static void serve_listing(pt_conn *c, int dirfd)
 {
     char *html = NULL;
     size_t len = 0;
-    if (pt_dirlist_html(dirfd, c->path, false, 10000, &html, &len) < 0) {
+    if (pt_dirlist_html(dirfd, c->rq->path, false, 10000, &html, &len) < 0) {
         pt_conn_reject(c, pt_resolve_status(errno), "cannot list directory", false);
         return;
     }
     pt_resp_begin(c, 200);
     pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
     pt_resp_end(c, (int64_t)len);
-    if (!c->is_head)
+    if (!c->rq->is_head)
         pt_cq_append(&c->out, html, len);
     free(html);
 }
@@ -216,12 +216,13 @@ static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size,
     total += (uint64_t)tl;
     pt_resp_headerf(c, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
     pt_resp_end(c, (int64_t)total);
-    if (c->is_head)
+    if (c->rq->is_head)
         return;
     for (int i = 0; i < n; i++) {
         size_t hl = part_head(head, sizeof(head), boundary, ctype, &r[i], size);
         pt_cq_append(&c->out, head, hl);
-        pt_cq_append_file(&c->out, c->file_ent->fd, (off_t)r[i].start, r[i].end - r[i].start + 1);
+        pt_cq_append_file(&c->out, c->rq->file_ent->fd, (off_t)r[i].start,
+                          r[i].end - r[i].start + 1);
     }
     pt_cq_append(&c->out, tail, (size_t)tl);
 }
@@ -288,7 +289,7 @@ static void coding_headers(pt_conn *c, const char *coding, bool vary)
 static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_len, pt_zcoding zc)
 {
     pt_compress *z = pt_zresp_coder(c, zc, (int64_t)e->st.st_size);
-    if (!z && !c->is_head) {
+    if (!z && !c->rq->is_head) {
         /* out of memory: the identity bytes, by sendfile */
         pt_resp_begin(c, 200);
         content_type(c, name, name_len);
@@ -306,7 +307,7 @@ static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_le
     pt_resp_headerf(c, "ETag", "W/%.*s", (int)e->etag_len, e->etag);
     pt_zresp_coding_headers(c, zc, true);
     pt_resp_end_stream(c, -1);
-    if (c->is_head)
+    if (c->rq->is_head)
         return;
     if (pt_zresp_file(c, z, (uint64_t)e->st.st_size) < 0) {
         /* the head is queued: only a cut connection can say it failed */
@@ -322,7 +323,7 @@ static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_le
 static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len,
                        const char *coding, bool vary)
 {
-    c->file_ent = e;
+    c->rq->file_ent = e;
     const struct stat *st = &e->st;
     if (e->etag_len == 0)
         entry_headers(e, name, name_len);
@@ -383,14 +384,14 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
         }
     }
     if (nr < 0) {
-        c->allow = "GET, HEAD, OPTIONS";
+        c->rq->allow = "GET, HEAD, OPTIONS";
         pt_resp_begin(c, 416);
         pt_resp_headerf(c, "Content-Range", "bytes */%llu", (unsigned long long)size);
         pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
         static const char body[] = "<html><head><title>416 Range Not Satisfiable</title></head>"
                                    "<body><h1>416 Range Not Satisfiable</h1></body></html>\n";
         pt_resp_end(c, PT_SLEN(body));
-        if (!c->is_head)
+        if (!c->rq->is_head)
             pt_cq_append(&c->out, body, PT_SLEN(body));
         return;
     }
@@ -409,7 +410,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
         }
         coding_headers(c, coding, vary || zvary);
         pt_resp_end(c, (int64_t)size);
-        if (c->is_head)
+        if (c->rq->is_head)
             return;
         if (e->data)
             pt_cq_append(&c->out, e->data, (size_t)size);
@@ -428,7 +429,7 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
                         (unsigned long long)size);
         uint64_t len = ranges[0].end - ranges[0].start + 1;
         pt_resp_end(c, (int64_t)len);
-        if (!c->is_head)
+        if (!c->rq->is_head)
             pt_cq_append_file(&c->out, e->fd, (off_t)ranges[0].start, len);
         return;
     }
@@ -624,38 +625,40 @@ static bool serve_regular(pt_conn *c, const opts *o, root_ref *r, pt_fent *e, in
 void pt_static_serve(pt_conn *c)
 {
     opts o = effective_opts(c);
-    if (!o.allow_dotfiles && is_hidden(c->path, c->path_len)) {
+    if (!o.allow_dotfiles && is_hidden(c->rq->path, c->rq->path_len)) {
         pt_conn_reject(c, 404, "hidden file", false);
         return;
     }
     pt_fcache *fc = c->w->fcache;
-    root_ref r = {c->vhost->root, c->vhost->root_fd, false, (int)(c->vhost - c->w->cfg->vhosts)};
-    const char *rel = c->path_len > 1 ? c->path + 1 : ".";
-    size_t rel_len = c->path_len > 1 ? c->path_len - 1 : 1;
-    if (c->loc && (c->loc->root || c->loc->alias)) {
-        r.path = c->loc->alias ? c->loc->alias : c->loc->root;
+    root_ref r = {c->rq->vhost->root, c->rq->vhost->root_fd, false,
+                  (int)(c->rq->vhost - c->w->cfg->vhosts)};
+    const char *rel = c->rq->path_len > 1 ? c->rq->path + 1 : ".";
+    size_t rel_len = c->rq->path_len > 1 ? c->rq->path_len - 1 : 1;
+    if (c->rq->loc && (c->rq->loc->root || c->rq->loc->alias)) {
+        r.path = c->rq->loc->alias ? c->rq->loc->alias : c->rq->loc->root;
         r.fd = -1;
         r.is_loc = true;
     }
     static char rx_name[PATH_MAX];
-    if (c->loc && c->loc->alias_tmpl) {
+    if (c->rq->loc && c->rq->loc->alias_tmpl) {
         /* a regex location's alias: the name its captures make */
-        long n = pt_rewrite_alias_rel(c, c->loc, c->path, c->path_len, rx_name, sizeof(rx_name));
+        long n = pt_rewrite_alias_rel(c, c->rq->loc, c->rq->path, c->rq->path_len, rx_name,
+                                      sizeof(rx_name));
         if (n < 0) {
             pt_conn_reject(c, 404, "outside the alias", false);
             return;
         }
         rel = rx_name;
         rel_len = (size_t)n;
-    } else if (c->loc && c->loc->alias) {
+    } else if (c->rq->loc && c->rq->loc->alias) {
         /* what follows the prefix, beneath the alias directory */
-        ssize_t off =
-            pt_router_alias_rel(c->loc->pattern, c->loc->pattern_len, c->path, c->path_len);
+        ssize_t off = pt_router_alias_rel(c->rq->loc->pattern, c->rq->loc->pattern_len, c->rq->path,
+                                          c->rq->path_len);
         if (off < 0) {
             pt_conn_reject(c, 404, "outside the alias", false);
             return;
         }
-        rel = (size_t)off < c->path_len ? c->path + off : ".";
+        rel = (size_t)off < c->rq->path_len ? c->rq->path + off : ".";
         rel_len = strlen(rel);
     }
     pt_fent *e = lookup(c, &r, 'P', -1, rel, rel_len, NULL, o.follow_symlinks);
@@ -673,8 +676,8 @@ void pt_static_serve(pt_conn *c)
         goto out;
     }
     if (S_ISREG(e->st.st_mode)) {
-        const char *base = strrchr(c->path, '/');
-        base = base ? base + 1 : c->path;
+        const char *base = strrchr(c->rq->path, '/');
+        base = base ? base + 1 : c->rq->path;
         if (serve_regular(c, &o, &r, e, -1, rel, rel_len, NULL, base))
             e = NULL; /* the connection's now, or released */
         goto out;
@@ -683,12 +686,12 @@ void pt_static_serve(pt_conn *c)
         pt_conn_reject(c, 403, "not a regular file", false);
         goto out;
     }
-    if (c->path[c->path_len - 1] != '/') {
+    if (c->rq->path[c->rq->path_len - 1] != '/') {
         redirect_slash(c);
         goto out;
     }
-    for (size_t i = 0; i < c->vhost->nindex; i++) {
-        const char *idx = c->vhost->index[i];
+    for (size_t i = 0; i < c->rq->vhost->nindex; i++) {
+        const char *idx = c->rq->vhost->index[i];
         pt_fent *ie = lookup(c, &r, 'I', e->fd, rel, rel_len, idx, o.follow_symlinks);
         if (!ie)
             goto out;
@@ -750,7 +753,7 @@ static void start(pt_conn *c)
     /* RFC 9110 §9.3.7: the methods a file allows (also for "OPTIONS *") */
     if (c->rq->head.method == PT_M_OPTIONS) {
         pt_resp_begin(c, 200);
-        pt_resp_header(c, "Allow", c->allow, strlen(c->allow));
+        pt_resp_header(c, "Allow", c->rq->allow, strlen(c->rq->allow));
         pt_resp_end(c, 0);
         return;
     }

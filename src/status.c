@@ -610,17 +610,17 @@ static void sample(pt_worker *w)
 void pt_status_serve(pt_conn *c)
 {
     const pt_head *h = &c->rq->head;
-    if (!c->loc->status_allow_remote && !pt_status_is_loopback(c->peer_af, c->peer_addr)) {
+    if (!c->rq->loc->status_allow_remote && !pt_status_is_loopback(c->peer_af, c->peer_addr)) {
         pt_conn_reject(c, 403, "status page: not a loopback client (status_allow_remote)", false);
         return;
     }
     if (h->method != PT_M_GET && h->method != PT_M_HEAD) {
-        c->allow = "GET, HEAD";
+        c->rq->allow = "GET, HEAD";
         pt_conn_reject(c, 405, NULL, false);
         return;
     }
     const pt_header *acc = pt_head_get(h, "Accept");
-    pt_status_fmt f = pt_status_format(c->path, c->path_len, h->query.p, h->query.len,
+    pt_status_fmt f = pt_status_format(c->rq->path, c->rq->path_len, h->query.p, h->query.len,
                                        acc ? acc->value : NULL, acc ? acc->value_len : 0);
     if (f == PT_STATUS_BAD) {
         pt_conn_reject(c, 400, "status page: unknown format (text, json or prometheus)", false);
@@ -644,7 +644,7 @@ void pt_status_serve(pt_conn *c)
     /* the same URL answers in three formats */
     pt_resp_header(c, "Vary", "Accept", 6);
     pt_resp_end(c, (int64_t)len);
-    if (!c->is_head)
+    if (!c->rq->is_head)
         pt_cq_append(&c->out, body, len);
     free(body);
 }

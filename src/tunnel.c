@@ -103,7 +103,7 @@ void pt_tunnel_start(pt_conn *c, int ufd, pt_tlist *idle, const char *head, size
 {
     struct pt_tunnel *t = calloc(1, sizeof(*t));
     /* the client's bytes after its request (sent ahead of the 101) */
-    size_t used = PT_MAX(c->body_pos, c->head_len);
+    size_t used = PT_MAX(c->rq->body_pos, c->head_len);
     size_t early = c->in_len > used ? c->in_len - used : 0;
     if (!t || way_init(&t->up, c->in + used, early, NULL, 0) < 0 ||
         way_init(&t->down, head, hlen, rest, rlen) < 0) {
@@ -127,9 +127,9 @@ void pt_tunnel_start(pt_conn *c, int ufd, pt_tlist *idle, const char *head, size
     PT_STATS_ADD(pt_stats_my->tunnels, 1);
     PT_STATS_ADD(pt_stats_my->tunnels_opened, 1);
     /* the access log: status 101, the head, then the tunnel's bytes */
-    c->status = 101;
-    c->head_out_start = c->bytes_written;
-    c->head_out_len = hlen;
+    c->rq->status = 101;
+    c->rq->head_out_start = c->rq->bytes_written;
+    c->rq->head_out_len = hlen;
     pt_timer_arm(&c->w->loop, &c->timer, idle);
     pump(t);
 }
@@ -170,7 +170,7 @@ static int client_write(struct pt_tunnel *t, size_t *budget)
         /* queued before the switch (an interim 100 Continue) */
         ssize_t n = pt_cq_flush(&c->out, &c->sock, *budget);
         if (n > 0)
-            c->bytes_written += (uint64_t)n;
+            c->rq->bytes_written += (uint64_t)n;
         if (n < 0 && errno != EAGAIN) {
             finish(t, "writing to the client failed", errno);
             return -1;
@@ -186,7 +186,7 @@ static int client_write(struct pt_tunnel *t, size_t *budget)
     t->wr_wants_read = n < 0 && (c->sock.flags & PT_SOCK_WANT_READ);
     if (n > 0) {
         w->off += (size_t)n;
-        c->bytes_written += (uint64_t)n;
+        c->rq->bytes_written += (uint64_t)n;
         *budget -= PT_MIN(*budget, (size_t)n);
         return 1;
     }

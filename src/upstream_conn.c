@@ -274,7 +274,7 @@ static void kick_queue(ubackend *b, pt_worker *w)
         if (!pt_upstream_has_room(&b->up, w->loop.now))
             return;
         pt_conn *c = pt_gw_queue_pop(&b->q);
-        ureq *r = (ureq *)c->gw;
+        ureq *r = (ureq *)c->rq->gw;
         if (r) {
             /* the request waited whole (params built): only a server is missing */
             req_enter(r);
@@ -1135,7 +1135,7 @@ static ubackend *backend_of(pt_worker *w, const pt_backend *bc)
 void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
 {
     pt_worker *w = c->w;
-    const pt_location *loc = c->loc;
+    const pt_location *loc = c->rq->loc;
     ubackend *b = backend_of(w, loc->backend);
     if (!b) {
         pt_conn_reject(c, 500, "no backend for this location", false);

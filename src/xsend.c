@@ -108,7 +108,7 @@ bool pt_xsend_take(pt_gw *g)
     const char *what = r->xsend_kind == PT_XSEND_FILE ? "X-Sendfile" : "X-Accel-Redirect";
     if (r->xsend_kind == PT_XSEND_NONE)
         return false;
-    if (!c->loc || !c->loc->x_sendfile) {
+    if (!c->rq->loc || !c->rq->loc->x_sendfile) {
         /* stripped all the same: it names a path the client has no use for */
         pt_log_info("%s from the backend ignored (x_sendfile is off), client: %s:%u", what,
                     pt_conn_peer_ip(c), c->peer_port);
@@ -148,7 +148,7 @@ bool pt_xsend_take(pt_gw *g)
         free(val);
         return true;
     }
-    const char *dir = NULL, *rel = below_dirs(c->loc, val, &dir);
+    const char *dir = NULL, *rel = below_dirs(c->rq->loc, val, &dir);
     if (!rel) {
         /* a backend bug or an injected path: the operator needs to see it */
         char esc[600];

@@ -28,9 +28,11 @@
 
 const pt_compress_cfg *pt_zresp_cfg(const pt_conn *c)
 {
-    if (c->loc)
-        return &c->loc->compress;
-    return c->vhost ? &c->vhost->compress : NULL;
+    if (!c->rq)
+        return NULL;
+    if (c->rq->loc)
+        return &c->rq->loc->compress;
+    return c->rq->vhost ? &c->rq->vhost->compress : NULL;
 }
 
 /* Is the media type t (parameters cut off) in the list? "type/ *" covers
@@ -114,7 +116,7 @@ pt_zcoding pt_zresp_choose(const pt_conn *c, const pt_zinfo *i, bool *vary)
 pt_compress *pt_zresp_coder(const pt_conn *c, pt_zcoding zc, int64_t length)
 {
     const pt_compress_cfg *z = pt_zresp_cfg(c);
-    if (c->is_head || zc == PT_ZC_NONE || !z)
+    if (c->rq->is_head || zc == PT_ZC_NONE || !z)
         return NULL;
     /* limits.compress_memory: beyond it responses go out uncompressed
      * (slow readers of many large compressible responses would otherwise
@@ -233,7 +235,7 @@ static void zf_free(zfile *f)
 static int zf_round(zfile *f)
 {
     pt_conn *c = f->gw.c;
-    const struct pt_fent *e = c->file_ent;
+    const struct pt_fent *e = c->rq->file_ent;
     uint64_t done = 0;
     char buf[PT_ZF_READ];
     while (f->off < f->size && done < PT_ZF_ROUND) {
@@ -262,7 +264,7 @@ static int zf_round(zfile *f)
         return -1;
     if (f->off == f->size) {
         pt_resp_body_end(c);
-        c->gw_done = true;
+        c->rq->gw_done = true;
     }
     return 0;
 }
@@ -271,11 +273,11 @@ static void zf_drain(pt_gw *g)
 {
     zfile *f = (zfile *)g;
     pt_conn *c = g->c;
-    if (!c || c->gw_done)
+    if (!c || c->rq->gw_done)
         return;
     if (zf_round(f) < 0) {
         c->close_after = true;
-        c->gw_done = true;
+        c->rq->gw_done = true;
         pt_conn_close(c);
         return;
     }
@@ -306,11 +308,11 @@ int pt_zresp_file(pt_conn *c, pt_compress *z, uint64_t size)
     f->gw.c = c;
     f->z = z;
     f->size = size;
-    c->gw = &f->gw;
-    c->gw_done = false;
+    c->rq->gw = &f->gw;
+    c->rq->gw_done = false;
     /* the first round goes out with the head */
     if (zf_round(f) < 0) {
-        c->gw = NULL;
+        c->rq->gw = NULL;
         zf_free(f);
         return -1;
     }
