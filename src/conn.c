@@ -934,7 +934,7 @@ static void body_error(pt_conn *c, int status, const char *why)
         pt_conn_reject(c, status, why, true);
         return;
     }
-    if (c->gw && c->status == 0 && c->out.bytes == 0 && c->bytes_written == 0) {
+    if (c->rq->gw && c->rq->status == 0 && c->out.bytes == 0 && c->rq->bytes_written == 0) {
         /* the upstream has not begun its answer: it gets a cut request and
          * the client the status a collected body would have had */
         pt_handler_release(c, true);

@@ -91,11 +91,11 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
         return;
     /* the connection still points at g: it detaches (or aborts) g when it
      * is done, as for any response */
-    if (g->headers_done && !g->nph && c->bytes_written == 0 && c->head_out_start == 0) {
+    if (g->headers_done && !g->nph && c->rq->bytes_written == 0 && c->rq->head_out_start == 0) {
         /* the head is queued but nothing of it reached the client: the
          * status can still say what happened (a 502, not a cut) */
         pt_cq_clear(&c->out);
-        c->chunked_out = false;
+        c->rq->chunked_out = false;
         g->headers_done = false;
     }
     if (g->headers_done) {
