@@ -197,7 +197,6 @@ void pt_tls_tickets_forget(void)
 static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                          EVP_MAC_CTX *hctx, int enc)
 {
-    (void)ssl;
     if (!ring)
         return 0; /* a process without the keys issues no ticket and takes none */
     uint64_t now = __atomic_load_n(&ring->current, __ATOMIC_ACQUIRE);
@@ -213,7 +212,9 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
         }
     } else {
         if (ticket_key_get(now, &k) && CRYPTO_memcmp(k.name, name, 16) == 0)
-            rc = 1;
+            /* TLS 1.3 clients use a ticket once (RFC 8446 §C.4): without a
+             * new one after each resumption every other handshake is full */
+            rc = SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
         else if (ticket_key_get(now - 1, &k) && CRYPTO_memcmp(k.name, name, 16) == 0)
             rc = 2; /* accepted, and a fresh ticket issued with the current key */
         else {

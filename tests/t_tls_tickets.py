@@ -125,6 +125,19 @@ class Tickets(unittest.TestCase):
             self.assertTrue(handshake(srv.port, 'tls1_2', s1)[0])
             self.assertEqual(handshake(srv.port, 'tls1_2')[2], k1)
 
+    def test_tls13_resumption_leaves_a_new_ticket(self):
+        # RFC 8446 §C.4: clients use a TLS 1.3 ticket once, so a resumed
+        # handshake must leave them another; otherwise every other
+        # connection of a client that always resumes (wrk, browsers) is a
+        # full handshake
+        with tls_server('1h') as srv:
+            resumed, s, _ = handshake(srv.port, 'tls1_3')
+            self.assertFalse(resumed)
+            for i in range(4):
+                resumed, s, name = handshake(srv.port, 'tls1_3', s)
+                self.assertTrue(resumed, 'resumption %d in a chain was a full handshake' % (i + 1))
+                self.assertIsNotNone(name, 'resumption %d left no ticket' % (i + 1))
+
     def test_rotation_period_is_checked(self):
         for bad in ('0s', '8d', 'soon'):
             r = subprocess.run([harness.PORTICO, '-t', '--tls', '127.0.0.1:8443', '--cert', CRT,
