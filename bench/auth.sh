@@ -29,7 +29,9 @@ GUESSERS="${GUESSERS:-4}"
 PORTICO="${PORTICO:-./src/portico}"
 PORT="${PORT:-28391}"
 
-die() { echo "auth.sh: $*" >&2; exit 1; }
+BENCH=auth.sh
+# shellcheck source=bench/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 command -v wrk >/dev/null || die "missing wrk (apt-get install -y wrk)"
 command -v htpasswd >/dev/null || die "missing htpasswd (apt-get install -y apache2-utils)"
 command -v curl >/dev/null || die "missing curl"
@@ -81,18 +83,6 @@ wrk_run() { # seconds path [header] -> wrk's output (--latency)
 }
 rps_of() { awk '/^Requests\/sec/ { print $2 }' <<<"$1"; }
 reqs_of() { awk '/requests in/ { print $1 }' <<<"$1"; }
-tree_ticks() { # utime + stime of portico's processes (its session), in clock ticks
-    local t=0 f s rest
-    for f in /proc/[0-9]*/stat; do
-        s="$(cat "$f" 2>/dev/null)" || continue
-        rest="${s##*) }"
-        # shellcheck disable=SC2206
-        local a=($rest)
-        [[ "${a[3]}" == "$pid" ]] || continue
-        t=$((t + a[11] + a[12]))
-    done
-    echo "$t"
-}
 hz="$(getconf CLK_TCK)"
 us_per_req() { # ticks requests -> server CPU microseconds per request
     python3 -c "print('%.2f' % ($1 / $hz * 1e6 / max($2, 1)))"
@@ -121,15 +111,15 @@ best_auth=0
 cpu_pub=999999
 cpu_auth=999999
 for r in $(seq "$REPEAT"); do
-    t0="$(tree_ticks)"
+    t0="$(tree_ticks "$pid")"
     out="$(wrk_run "$DURATION" /pub/1k.bin)"
-    t1="$(tree_ticks)"
+    t1="$(tree_ticks "$pid")"
     pub="$(rps_of "$out")"
     upub="$(us_per_req "$((t1 - t0))" "$(reqs_of "$out")")"
     [[ -z "$(non2xx "$out")" ]] || die "non-2xx answers without authentication"
-    t0="$(tree_ticks)"
+    t0="$(tree_ticks "$pid")"
     out="$(wrk_run "$DURATION" /auth/1k.bin "$good")"
-    t1="$(tree_ticks)"
+    t1="$(tree_ticks "$pid")"
     auth="$(rps_of "$out")"
     uauth="$(us_per_req "$((t1 - t0))" "$(reqs_of "$out")")"
     [[ -z "$(non2xx "$out")" ]] || die "non-2xx answers with the right password: $(non2xx "$out")"

@@ -28,21 +28,16 @@ FPM="${FPM:-$(ls /usr/sbin/php-fpm* 2>/dev/null | sort -r | head -1)}"
 PORT_P="${PORT_P:-28391}"
 PORT_N="${PORT_N:-28392}"
 
-die() { echo "cache.sh: $*" >&2; exit 1; }
+BENCH=cache.sh
+# shellcheck source=bench/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 command -v wrk >/dev/null || die "missing wrk (apt-get install -y wrk)"
 command -v curl >/dev/null || die "missing curl"
 [[ -x "$NGINX" ]] || die "missing nginx (apt-get install -y nginx-light)"
 [[ -n "$FPM" && -x "$FPM" ]] || die "missing php-fpm (apt-get install -y php8.2-fpm)"
 [[ -x "$PORTICO" ]] || die "no portico at $PORTICO (run from the build directory or set PORTICO)"
 
-tmp="$(mktemp -d /tmp/portico-cache-bench.XXXXXX)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
-    sleep 0.3
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_begin
 
 mkdir -p "$tmp/www" "$tmp/nginx" "$tmp/ncache"
 chmod 755 "$tmp" "$tmp/www"
@@ -102,33 +97,6 @@ http {
 }
 EOF
 
-start() { # name port command...
-    local name="$1" port="$2"
-    shift 2
-    setsid taskset -c 0 "$@" >"$tmp/$name.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/page.php?warm" && return 0
-        sleep 0.1
-    done
-    cat "$tmp/$name.log" >&2
-    die "$name did not start"
-}
-
-tree_ticks() { # utime + stime of every process in the session of $1
-    local sid="$1" t=0 f
-    for f in /proc/[0-9]*/stat; do
-        local s
-        s="$(cat "$f" 2>/dev/null)" || continue
-        local rest="${s##*) }"
-        # shellcheck disable=SC2206
-        local a=($rest)
-        [[ "${a[3]}" == "$sid" ]] || continue
-        t=$((t + a[11] + a[12]))
-    done
-    echo "$t"
-}
-
 cold() { # name port: CLIENTS clients at once on a new entry; backend requests
     local name="$1" port="$2" id="cold-$1-$RANDOM" cpids=()
     for _ in $(seq "$CLIENTS"); do
@@ -168,11 +136,11 @@ pids+=($!)
 for _ in $(seq 100); do [[ -S "$tmp/fpm.sock" ]] && break; sleep 0.1; done
 [[ -S "$tmp/fpm.sock" ]] || die "php-fpm did not start: $(cat "$tmp/fpm.log")"
 
-start portico "$PORT_P" "$PORTICO" -D -w 1 -l "127.0.0.1:$PORT_P" -r "$tmp/www" --access-log off \
+start portico 0 "http://127.0.0.1:$PORT_P/page.php?warm" "$PORTICO" -D -w 1 -l "127.0.0.1:$PORT_P" -r "$tmp/www" --access-log off \
     --error-log stderr --fastcgi ".php=unix:$tmp/fpm.sock" --cache "$tmp/pcache" \
     -o cache_status_header=true
 sid_p="${pids[-1]}"
-start nginx "$PORT_N" "$NGINX" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx"
+start nginx 0 "http://127.0.0.1:$PORT_N/page.php?warm" "$NGINX" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx"
 sid_n="${pids[-1]}"
 
 echo "# PHP page with Cache-Control: max-age=3600; ${DURATION}s, $CONNS connections, keep-alive;"

@@ -28,19 +28,14 @@ SIZE="${SIZE:-102400}"
 PORT_P="${PORT_P:-28381}"
 PORT_N="${PORT_N:-28382}"
 
-die() { echo "gzip.sh: $*" >&2; exit 1; }
+BENCH=gzip.sh
+# shellcheck source=bench/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 command -v wrk >/dev/null || die "missing wrk (apt-get install -y wrk)"
 [[ -x "$NGINX" ]] || die "missing nginx (apt-get install -y nginx-light)"
 [[ -x "$PORTICO" ]] || die "no portico at $PORTICO (run from the build directory or set PORTICO)"
 
-tmp="$(mktemp -d /tmp/portico-gzip-bench.XXXXXX)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
-    sleep 0.3
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_begin
 
 mkdir -p "$tmp/www" "$tmp/nginx"
 chmod 755 "$tmp" "$tmp/www" # nginx's workers run as nobody when started as root
@@ -95,33 +90,6 @@ http {
 }
 EOF
 
-start() { # name port command...
-    local name="$1" port="$2"
-    shift 2
-    setsid taskset -c 0 "$@" >"$tmp/$name.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/page.html" && return 0
-        sleep 0.1
-    done
-    cat "$tmp/$name.log" >&2
-    die "$name did not start"
-}
-
-tree_ticks() { # utime + stime of every process in the session of $1
-    local sid="$1" t=0 f
-    for f in /proc/[0-9]*/stat; do
-        local s
-        s="$(cat "$f" 2>/dev/null)" || continue
-        local rest="${s##*) }"
-        # shellcheck disable=SC2206
-        local a=($rest)
-        [[ "${a[3]}" == "$sid" ]] || continue
-        t=$((t + a[11] + a[12]))
-    done
-    echo "$t"
-}
-
 check() { # port coding: the decoded body must be the file
     local port="$1" coding="$2"
     curl -s -H "Accept-Encoding: $coding" -D "$tmp/h" -o "$tmp/b" "http://127.0.0.1:$port/page.html"
@@ -154,10 +122,10 @@ print('%-8s %-5s q %-2s %9s req/s  %7.1f us/req  %6.1f ms CPU per MiB in  %6d by
 EOF
 }
 
-start portico "$PORT_P" "$PORTICO" -D -w 1 -l "127.0.0.1:$PORT_P" -r "$tmp/www" --access-log off \
+start portico 0 "http://127.0.0.1:$PORT_P/page.html" "$PORTICO" -D -w 1 -l "127.0.0.1:$PORT_P" -r "$tmp/www" --access-log off \
     --error-log stderr --compress -o "compress_gzip_level=$LEVEL"
 sid_p="${pids[-1]}"
-start nginx "$PORT_N" "$NGINX" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx"
+start nginx 0 "http://127.0.0.1:$PORT_N/page.html" "$NGINX" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx"
 sid_n="${pids[-1]}"
 
 echo "# $SIZE-byte HTML, ${DURATION}s, $CONNS connections, keep-alive; servers on CPU 0, wrk on CPU 1"

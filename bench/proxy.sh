@@ -32,19 +32,14 @@ PORT_P="${PORT_P:-28391}"
 PORT_N="${PORT_N:-28392}"
 PORT_L="${PORT_L:-28393}"
 
-die() { echo "proxy.sh: $*" >&2; exit 1; }
+BENCH=proxy.sh
+# shellcheck source=bench/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 command -v wrk >/dev/null || die "missing wrk (apt-get install -y wrk)"
 [[ -x "$NGINX" ]] || die "missing nginx (apt-get install -y nginx-light)"
 [[ -x "$PORTICO" ]] || die "no portico at $PORTICO (run from the build directory or set PORTICO)"
 
-tmp="$(mktemp -d /tmp/portico-proxy-bench.XXXXXX)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
-    sleep 0.3
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_begin
 
 mkdir -p "$tmp/www" "$tmp/up" "$tmp/nginx" "$tmp/lighttpd"
 chmod 755 "$tmp" "$tmp/www"
@@ -119,33 +114,6 @@ backends = ( { name = "up"; servers = ( "127.0.0.1:$PORT_UP" ); keepalive_max = 
 locations = ( { prefix = "/"; handler = "proxy"; backend = "up"; } );
 EOF
 
-start() { # name port cpu command...
-    local name="$1" port="$2" cpu="$3"
-    shift 3
-    setsid taskset -c "$cpu" "$@" >"$tmp/$name.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/1k" && return 0
-        sleep 0.1
-    done
-    cat "$tmp/$name.log" >&2
-    die "$name did not start"
-}
-
-tree_ticks() { # utime + stime of every process in the session of $1
-    local sid="$1" t=0 f
-    for f in /proc/[0-9]*/stat; do
-        local s
-        s="$(cat "$f" 2>/dev/null)" || continue
-        local rest="${s##*) }"
-        # shellcheck disable=SC2206
-        local a=($rest)
-        [[ "${a[3]}" == "$sid" ]] || continue
-        t=$((t + a[11] + a[12]))
-    done
-    echo "$t"
-}
-
 run() { # name port sid size
     local name="$1" port="$2" sid="$3" size="$4"
     curl -s -o "$tmp/got" "http://127.0.0.1:$port/$size"
@@ -169,16 +137,16 @@ print('%-9s %-3s %10.0f req/s %9.1f MiB/s %8.1f us CPU/req  %s non-2xx'
 EOF
 }
 
-start upstream "$PORT_UP" 1 "$NGINX" -c "$tmp/up/nginx.conf" -p "$tmp/up"
+start upstream 1 "http://127.0.0.1:$PORT_UP/1k" "$NGINX" -c "$tmp/up/nginx.conf" -p "$tmp/up"
 echo "# proxy on CPU 0, upstream nginx and wrk on CPU 1, ${DURATION}s, $CONNS connections, keep-alive"
 for p in $PROXIES; do
     case "$p" in
-    portico) start portico "$PORT_P" 0 "$PORTICO" -D -c "$tmp/portico.conf" -l "127.0.0.1:$PORT_P" \
+    portico) start portico 0 "http://127.0.0.1:$PORT_P/1k" "$PORTICO" -D -c "$tmp/portico.conf" -l "127.0.0.1:$PORT_P" \
         --error-log stderr ;;
-    nginx) start nginx "$PORT_N" 0 "$NGINX" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" ;;
+    nginx) start nginx 0 "http://127.0.0.1:$PORT_N/1k" "$NGINX" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" ;;
     lighttpd)
         [[ -x "$LIGHTTPD" ]] || { echo "# lighttpd not installed: skipped"; continue; }
-        start lighttpd "$PORT_L" 0 "$LIGHTTPD" -D -f "$tmp/lighttpd/lighttpd.conf" ;;
+        start lighttpd 0 "http://127.0.0.1:$PORT_L/1k" "$LIGHTTPD" -D -f "$tmp/lighttpd/lighttpd.conf" ;;
     *) die "unknown proxy $p" ;;
     esac
     sid="${pids[-1]}"

@@ -22,20 +22,15 @@ UWSGI="${UWSGI:-$(command -v uwsgi || echo /usr/bin/uwsgi)}"
 PORT_P="${PORT_P:-28395}"
 PORT_N="${PORT_N:-28396}"
 
-die() { echo "uwsgi.sh: $*" >&2; exit 1; }
+BENCH=uwsgi.sh
+# shellcheck source=bench/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 command -v wrk >/dev/null || die "missing wrk (apt-get install -y wrk)"
 [[ -x "$NGINX" ]] || die "missing nginx (apt-get install -y nginx-light)"
 [[ -x "$UWSGI" ]] || die "missing uwsgi (apt-get install -y uwsgi uwsgi-plugin-python3)"
 [[ -x "$PORTICO" ]] || die "no portico at $PORTICO (run from the build directory or set PORTICO)"
 
-tmp="$(mktemp -d /tmp/portico-uwsgi-bench.XXXXXX)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
-    sleep 0.3
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_begin
 mkdir -p "$tmp/nginx"
 chmod 755 "$tmp"
 
@@ -74,34 +69,6 @@ backends = ( { name = "app"; servers = ( "unix:$tmp/app.sock" ); } );
 locations = ( { prefix = "/"; handler = "uwsgi"; backend = "app"; } );
 EOF
 
-start() { # name port cpu command...
-    local name="$1" port="$2" cpu="$3"
-    shift 3
-    setsid taskset -c "$cpu" "$@" >"$tmp/$name.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do
-        if [[ "$port" == sock ]]; then [[ -S "$tmp/app.sock" ]] && return 0
-        else curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0; fi
-        sleep 0.1
-    done
-    cat "$tmp/$name.log" >&2
-    die "$name did not start"
-}
-
-tree_ticks() { # utime + stime of every process in the session of $1
-    local sid="$1" t=0 f
-    for f in /proc/[0-9]*/stat; do
-        local s
-        s="$(cat "$f" 2>/dev/null)" || continue
-        local rest="${s##*) }"
-        # shellcheck disable=SC2206
-        local a=($rest)
-        [[ "${a[3]}" == "$sid" ]] || continue
-        t=$((t + a[11] + a[12]))
-    done
-    echo "$t"
-}
-
 run() { # name port sid
     local name="$1" port="$2" sid="$3"
     [[ "$(curl -s "http://127.0.0.1:$port/" | wc -c)" == 1024 ]] || die "$name: no 1 KiB answer"
@@ -121,11 +88,11 @@ print('%-8s %10.0f req/s %8.1f us CPU/req  %s non-2xx'
 EOF
 }
 
-start uwsgi sock 1 "$UWSGI" --plugin python3 --master --processes "$PROCESSES" --die-on-term \
+start uwsgi 1 "unix:$tmp/app.sock" "$UWSGI" --plugin python3 --master --processes "$PROCESSES" --die-on-term \
     --disable-logging --wsgi-file "$tmp/app.py" --uwsgi-socket "$tmp/app.sock" --chmod-socket=666
 echo "# front server on CPU 0, uWSGI ($PROCESSES processes) and wrk on CPU 1, ${DURATION}s, $CONNS connections"
-start portico "$PORT_P" 0 "$PORTICO" -D -c "$tmp/portico.conf" -l "127.0.0.1:$PORT_P" --error-log stderr
+start portico 0 "http://127.0.0.1:$PORT_P/" "$PORTICO" -D -c "$tmp/portico.conf" -l "127.0.0.1:$PORT_P" --error-log stderr
 run portico "$PORT_P" "${pids[-1]}"
 kill -TERM -- "-${pids[-1]}" 2>/dev/null || true
-start nginx "$PORT_N" 0 "$NGINX" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx"
+start nginx 0 "http://127.0.0.1:$PORT_N/" "$NGINX" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx"
 run nginx "$PORT_N" "${pids[-1]}"
