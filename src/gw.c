@@ -485,11 +485,10 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             rlen--;
         }
         size_t slen = 0;
-        bool allow_dot = c->rq->vhost->allow_dotfiles;
-        if (loc->allow_dotfiles >= 0)
-            allow_dot = loc->allow_dotfiles;
-        else if (pol->allow_dotfiles >= 0)
-            allow_dot = pol->allow_dotfiles;
+        bool allow_dot =
+            loc->own_opts & PT_OWN_ALLOW_DOTFILES ? loc->allow_dotfiles : pol->allow_dotfiles;
+        bool follow =
+            loc->own_opts & PT_OWN_FOLLOW_SYMLINKS ? loc->follow_symlinks : pol->follow_symlinks;
         int st = 0;
         if (do_walk) {
             /* beneath the script directory, or the document root */
@@ -503,9 +502,8 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             if (basefd < 0)
                 st = pt_resolve_status(errno);
             else
-                st = walk(basefd, base, path, rel, rlen, loc, allow_dot,
-                          pt_resolve_follow(c->rq->vhost, loc->follow_symlinks >= 0 ? loc : pol),
-                          &slen, &r->fd, &r->dir_fd);
+                st = walk(basefd, base, path, rel, rlen, loc, allow_dot, follow, &slen, &r->fd,
+                          &r->dir_fd);
             r->dir_fd_owned = r->dir_fd >= 0;
             if (!st && r->dir_fd < 0) {
                 /* the script sits in base itself: its working directory */

@@ -79,7 +79,7 @@ int pt_router_base(const pt_conn *c, const pt_location *l, const char *path, siz
     if (l && l->alias_tmpl) {
         /* a regex location's alias: the name its captures make */
         static char name[PATH_MAX];
-        if (pt_rewrite_alias_rel(c, l, path, len, name, sizeof(name)) < 0)
+        if (pt_rewrite_alias_rel(l, path, len, name, sizeof(name)) < 0)
             return -1;
         *root = l->alias;
         *rel = name;

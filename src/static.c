@@ -42,16 +42,10 @@ static opts effective_opts(const pt_conn *c)
 {
     const pt_vhost *v = c->rq->vhost;
     const pt_location *l = c->rq->loc;
-    opts o = {v->dir_listing, pt_resolve_follow(v, l), v->allow_dotfiles, v->precompressed};
-    if (l) {
-        if (l->dir_listing >= 0)
-            o.dir_listing = l->dir_listing;
-        if (l->allow_dotfiles >= 0)
-            o.allow_dotfiles = l->allow_dotfiles;
-        if (l->precompressed >= 0)
-            o.precompressed = l->precompressed;
-    }
-    return o;
+    /* a location's values are resolved at load time (conf.c inherit_opts) */
+    if (l)
+        return (opts){l->dir_listing, l->follow_symlinks, l->allow_dotfiles, l->precompressed};
+    return (opts){v->dir_listing, v->follow_symlinks, v->allow_dotfiles, v->precompressed};
 }
 
 /* Any segment starting with '.' is hidden, except a leading /.well-known/
@@ -642,7 +636,7 @@ void pt_static_serve(pt_conn *c)
     static char rx_name[PATH_MAX];
     if (c->rq->loc && c->rq->loc->alias_tmpl) {
         /* a regex location's alias: the name its captures make */
-        long n = pt_rewrite_alias_rel(c, c->rq->loc, c->rq->path, c->rq->path_len, rx_name,
+        long n = pt_rewrite_alias_rel(c->rq->loc, c->rq->path, c->rq->path_len, rx_name,
                                       sizeof(rx_name));
         if (n < 0) {
             pt_conn_reject(c, 404, "outside the alias", false);
