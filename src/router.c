@@ -521,6 +521,44 @@ static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
     return c->rq->loc->ph.auth_own ? c->rq->loc->ph.auth : pre->ph.auth;
 }
 
+/* ---------------------------------------------------------- error pages */
+
+const pt_auth_cfg *pt_router_authed(const pt_conn *c)
+{
+    if (!c->rq || !c->rq->vhost || !c->rq->loc || !c->rq->auth_user_len)
+        return NULL;
+    const pt_auth_cfg *a = auth_of(c, prefix_of(c));
+    return a && a->realm ? a : NULL;
+}
+
+/* nginx runs an error page's access and auth phases again (an internal
+ * redirect is a new pass through the phases): a denied or protected page is
+ * not served. Unlike nginx, a page behind a password is not challenged for
+ * (a 404 must not turn into a login prompt): only a request that passed
+ * the same realm and user file sees it; the others get the plain page with
+ * the original status, as lighttpd answers when its error handler fails. */
+bool pt_router_errpage_ok(pt_conn *c, const pt_auth_cfg *authed)
+{
+    const pt_location *loc = c->rq->loc, *pre = prefix_of(c);
+    const pt_access_rule *r;
+    const char *why = NULL;
+    if ((loc->ph.access && !pt_access_allowed(loc->ph.access, c->peer_af, c->peer_addr, &r)) ||
+        (pre->ph.access && !pt_access_allowed(pre->ph.access, c->peer_af, c->peer_addr, &r)))
+        why = "its location denies this client";
+    const pt_auth_cfg *a = auth_of(c, pre);
+    if (!why && a && a->realm &&
+        !(authed && strcmp(a->realm, authed->realm) == 0 &&
+          strcmp(a->user_file, authed->user_file) == 0))
+        why = "its location asks for authentication the request did not pass";
+    if (!why)
+        return true;
+    char ctx[1300];
+    log_ctx(c, ctx, sizeof(ctx));
+    pt_log_info("error page \"%.*s\" not served: %s, %s", (int)PT_MIN(c->rq->path_len, 256),
+                c->rq->path, why, ctx);
+    return false;
+}
+
 /* ----------------------------------------------------------- try_files */
 
 /* The phases again for the request's new path (its own location's access

@@ -3,6 +3,8 @@ resolved when the configuration is loaded, so a reload that changes a
 top-level value reaches every location that does not set its own, and
 leaves alone those that do."""
 
+import base64
+import hashlib
 import http.client
 import os
 import signal
@@ -74,6 +76,76 @@ class Inherit(unittest.TestCase):
         # the location that says false keeps saying it
         self.assertNotEqual(self.get('/own/')[0], 200)
         self.assertEqual(self.get('/own/.env')[0], 404)
+
+
+ERRP_CONF = '''
+locations = (
+  { prefix = "/a/"; error_page = [ "404 /hidden/404.html" ]; },
+  { prefix = "/hidden/"; access = [ "deny all" ]; },
+  { prefix = "/b/"; error_page = [ "404 /locked/404.html" ]; },
+  { prefix = "/locked/"; auth_basic = "Locked"; auth_basic_user_file = "@HT@"; },
+  { prefix = "/c/"; auth_basic = "Locked"; auth_basic_user_file = "@HT@";
+    error_page = [ "404 /locked/404.html" ]; },
+  { prefix = "/d/"; error_page = [ "404 /open/404.html" ]; },
+  { prefix = "/e/"; error_page = [ "404 /errs/404.html" ]; },
+  { prefix = "/errs/"; internal = true; }
+);
+'''
+
+
+class ErrorPages(unittest.TestCase):
+    """An error page is an internal redirect: its location's access rules
+    and authentication hold (as nginx runs those phases again). A page the
+    client may not read is not served: the plain page, original status."""
+
+    @classmethod
+    def setUpClass(cls):
+        srv = harness.Server(conf='# below')
+        ht = os.path.join(srv.tmpdir, 'htpasswd')
+        sha = base64.b64encode(hashlib.sha1(b'pw').digest()).decode()
+        with open(ht, 'w') as f:
+            f.write('alice:{SHA}%s\n' % sha)
+        srv.conf = ERRP_CONF.replace('@HT@', ht)
+        for d in ('hidden', 'locked', 'open', 'errs'):
+            srv.write_file('%s/404.html' % d, '%s page\n' % d)
+        srv.start()
+        cls.srv = srv
+        cls.addClassCleanup(srv.stop)
+        cls.auth = {'Authorization': 'Basic ' + base64.b64encode(b'alice:pw').decode()}
+
+    def get(self, path, headers=None):
+        return harness.request(self.srv.port, 'GET', path, headers=headers)
+
+    def test_open_error_page_is_served_with_the_original_status(self):
+        st, _, body = self.get('/d/nope')
+        self.assertEqual((st, body), (404, b'open page\n'))
+
+    def test_error_page_in_an_internal_location(self):
+        self.assertEqual(self.get('/errs/404.html')[0], 404)
+        st, _, body = self.get('/e/nope')
+        self.assertEqual((st, body), (404, b'errs page\n'))
+
+    def test_denied_error_page_is_not_served(self):
+        self.assertEqual(self.get('/hidden/404.html')[0], 403)
+        st, _, body = self.get('/a/nope')
+        self.assertEqual(st, 404)
+        self.assertNotIn(b'hidden page', body)
+        self.assertIn(b'404 Not Found', body)
+
+    def test_protected_error_page_is_not_served_nor_asks_for_a_password(self):
+        st, h, body = self.get('/b/nope')
+        self.assertEqual(st, 404)
+        self.assertNotIn(b'locked page', body)
+        self.assertNotIn('www-authenticate', h)
+        # credentials the request's own location never checked open nothing
+        st, h, body = self.get('/b/nope', self.auth)
+        self.assertEqual(st, 404)
+        self.assertNotIn(b'locked page', body)
+
+    def test_protected_error_page_is_served_after_the_same_authentication(self):
+        self.assertEqual(self.get('/c/nope')[0], 401)
+        st, _, body = self.get('/c/nope', self.auth)
+        self.assertEqual((st, body), (404, b'locked page\n'))
 
 
 if __name__ == '__main__':
