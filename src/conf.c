@@ -893,7 +893,9 @@ static const char *match_name(pt_match_kind m)
 
 /* alias = "/srv/images/$1" in a regex location (nginx's alias with
  * captures): the directory before the first capture, which must exist, and
- * the rest, expanded per request (rewrite.c). Static files only. */
+ * the rest, expanded per request (rewrite.c). For a gateway the directory
+ * is its script directory and the name the captures make is the script
+ * (gw.c), as nginx's $request_filename under such an alias. */
 static int get_regex_alias(load_ctx *x, const config_setting_t *g, const config_setting_t *s,
                            pt_location *l)
 {
@@ -901,8 +903,8 @@ static int get_regex_alias(load_ctx *x, const config_setting_t *g, const config_
     char why[700];
     if (member(g, "root"))
         return fail_at(x, s, "a location takes 'root' or 'alias', not both");
-    if (l->handler != PT_H_STATIC)
-        return fail_at(x, s, "the alias of a regex location serves static files only");
+    if (l->handler == PT_H_STATUS || l->handler == PT_H_PROXY)
+        return fail_at(x, s, "the alias of a regex location applies to static files and scripts");
     if (!d || !pt_rewrite_ref_len(d))
         return fail_at(x, s,
                        "the alias of a regex location names the file with a capture: "
@@ -921,6 +923,8 @@ static int get_regex_alias(load_ctx *x, const config_setting_t *g, const config_
     int rc = resolve_dir(x, s, "alias", dir, &l->alias);
     free(dir);
     if (rc < 0 || !(l->alias_tmpl = xstrdup(x, slash)))
+        return -1;
+    if (l->handler != PT_H_STATIC && !(l->cgi_dir = xstrdup(x, l->alias)))
         return -1;
     return 0;
 }

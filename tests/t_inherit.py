@@ -148,5 +148,74 @@ class ErrorPages(unittest.TestCase):
         self.assertEqual((st, body), (404, b'locked page\n'))
 
 
+ENV_CGI = """#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+printf 'SCRIPT_FILENAME=%s\\nSCRIPT_NAME=%s\\nPATH_INFO=%s\\nDOCUMENT_ROOT=%s\\nPWD=%s\\n' \\
+  "$SCRIPT_FILENAME" "$SCRIPT_NAME" "$PATH_INFO" "$DOCUMENT_ROOT" "$(pwd)"
+"""
+
+RX_CONF = '''
+locations = (
+  { regex = "^/t/(.+\\\\.cgi)$"; handler = "cgi"; alias = "@APPS@/$1"; }
+);
+'''
+
+
+class RegexAliasGateway(unittest.TestCase):
+    """A regex location's alias with captures names a CGI script beneath
+    the alias directory (nginx's alias in "location ~"), found by the same
+    resolver as any script: symlink and dot-file policy, nothing after it."""
+
+    @classmethod
+    def setUpClass(cls):
+        srv = harness.Server(conf='# below')
+        cls.apps = os.path.realpath(os.path.join(srv.tmpdir, 'apps'))
+        outside = os.path.join(srv.tmpdir, 'outside')
+        for d in ('tool', '.hid', 'x'):
+            os.makedirs(os.path.join(cls.apps, d))
+        os.makedirs(outside)
+        for p in ('tool/run.cgi', 'tool/img.png', '.hid/run.cgi', 'x/run.cgi'):
+            with open(os.path.join(cls.apps, p), 'w') as f:
+                f.write(ENV_CGI)
+            os.chmod(os.path.join(cls.apps, p), 0o755)
+        with open(os.path.join(outside, 'evil.cgi'), 'w') as f:
+            f.write(ENV_CGI)
+        os.chmod(os.path.join(outside, 'evil.cgi'), 0o755)
+        os.symlink(os.path.join(outside, 'evil.cgi'), os.path.join(cls.apps, 'tool', 'evil.cgi'))
+        srv.conf = RX_CONF.replace('@APPS@', cls.apps)
+        srv.start()
+        cls.srv = srv
+        cls.addClassCleanup(srv.stop)
+
+    def get(self, path):
+        return harness.request(self.srv.port, 'GET', path)
+
+    def test_script_named_by_the_captures_runs_in_the_alias_directory(self):
+        st, _, body = self.get('/t/tool/run.cgi')
+        self.assertEqual(st, 200, body)
+        env = dict(l.split('=', 1) for l in body.decode().splitlines())
+        tool = os.path.join(self.apps, 'tool')
+        self.assertEqual(env['SCRIPT_FILENAME'], os.path.join(tool, 'run.cgi'))
+        self.assertEqual(env['SCRIPT_NAME'], '/t/tool/run.cgi')
+        self.assertEqual(env['PATH_INFO'], '')
+        self.assertEqual(env['DOCUMENT_ROOT'], self.apps)
+        self.assertEqual(env['PWD'], tool)
+
+    def test_a_file_before_the_end_of_the_name_is_not_run(self):
+        # "(.+\\.cgi)" of "tool/img.png/x.cgi": img.png is no script
+        st, _, body = self.get('/t/tool/img.png/x.cgi')
+        self.assertEqual(st, 404)
+        self.assertNotIn(b'SCRIPT_FILENAME', body)
+
+    def test_missing_dotfile_and_escaping_symlink_are_refused(self):
+        self.assertEqual(self.get('/t/tool/none.cgi')[0], 404)
+        st, _, body = self.get('/t/.hid/run.cgi')
+        self.assertEqual(st, 404)
+        st, _, body = self.get('/t/tool/evil.cgi')
+        self.assertIn(st, (403, 404))
+        self.assertNotIn(b'SCRIPT_FILENAME', body)
+        self.assertEqual(self.get('/t/x/run.cgi')[0], 200)
+
+
 if __name__ == '__main__':
     harness.main()
