@@ -402,6 +402,12 @@ static int walk(int basefd, const char *base, const char *path, const char *rel,
     }
     if (last >= 0)
         close(last);
+    /* a script directory's subdirectory named without its slash (or the
+     * location's own "/cgi-bin"): 301 to the slash, where its index file
+     * runs, as for static directories (nginx and lighttpd do the same) */
+    if (rc == 403 && loc->match == PT_MATCH_PREFIX && !loc->alias_tmpl &&
+        (rlen == 0 || i == rlen + 1) && rel[(ptrdiff_t)rlen - 1] != '/')
+        return 301;
     return rc; /* 403: only directories, nothing to run */
 }
 
@@ -554,6 +560,16 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
     snprintf(r->dir, sizeof(r->dir), "%.*s", slash ? (int)(slash - r->filename) : 1,
              slash && slash != r->filename ? r->filename : "/");
     return 0;
+}
+
+void pt_gw_reject(pt_conn *c, int st, const char *why)
+{
+    if (st == 301) {
+        pt_resp_redirect_slash(c);
+        c->state = PT_CS_WRITE;
+        return;
+    }
+    pt_conn_reject(c, st, why, false);
 }
 
 void pt_gw_script_close(pt_gw_script *s)

@@ -80,38 +80,6 @@ static uint64_t rng_next(void)
     return s ? s : 1;
 }
 
-static void redirect_slash(pt_conn *c)
-{
-    size_t cap = c->rq->path_len * 3 + 2;
-    char *loc = malloc(cap + c->rq->head.query.len + 2);
-    if (!loc) {
-        pt_conn_reject(c, 500, "out of memory", true);
-        return;
-    }
-    size_t n = pt_escape_url_path(c->rq->path, c->rq->path_len, loc, cap);
-    if (n + 1 >= cap) {
-        free(loc);
-        pt_conn_reject(c, 500, "redirect too long", true);
-        return;
-    }
-    loc[n++] = '/';
-    if (c->rq->head.has_query) {
-        loc[n++] = '?';
-        memcpy(loc + n, c->rq->head.query.p, c->rq->head.query.len);
-        n += c->rq->head.query.len;
-    }
-    pt_resp_begin(c, 301);
-    pt_resp_header(c, "Location", loc, n);
-    pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
-    static const char body[] =
-        "<html><head><title>301 Moved Permanently</title></head><body><h1>301 Moved "
-        "Permanently</h1></body></html>\n";
-    pt_resp_end(c, PT_SLEN(body));
-    if (!c->rq->is_head)
-        pt_cq_append(&c->out, body, PT_SLEN(body));
-    free(loc);
-}
-
 static void serve_listing(pt_conn *c, int dirfd)
 {
     char *html = NULL;
@@ -681,7 +649,7 @@ void pt_static_serve(pt_conn *c)
         goto out;
     }
     if (c->rq->path[c->rq->path_len - 1] != '/') {
-        redirect_slash(c);
+        pt_resp_redirect_slash(c);
         goto out;
     }
     for (size_t i = 0; i < c->rq->vhost->nindex; i++) {

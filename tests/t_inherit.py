@@ -217,5 +217,51 @@ class RegexAliasGateway(unittest.TestCase):
         self.assertEqual(self.get('/t/x/run.cgi')[0], 200)
 
 
+DIR_CONF = '''
+index = [ "index.html", "index.cgi" ];
+locations = (
+  { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@APPS@"; },
+  { prefix = "/al/"; handler = "cgi"; alias = "@APPS@"; }
+);
+'''
+
+
+class ScriptDirectories(unittest.TestCase):
+    """Index files in a script directory, and its subdirectories named
+    without their slash redirected to it (301) as static directories are,
+    rather than a 403."""
+
+    @classmethod
+    def setUpClass(cls):
+        srv = harness.Server(conf='# below')
+        cls.apps = os.path.realpath(os.path.join(srv.tmpdir, 'apps'))
+        os.makedirs(os.path.join(cls.apps, 'sub'))
+        for p in ('index.cgi', 'sub/index.cgi'):
+            with open(os.path.join(cls.apps, p), 'w') as f:
+                f.write(ENV_CGI)
+            os.chmod(os.path.join(cls.apps, p), 0o755)
+        srv.conf = DIR_CONF.replace('@APPS@', cls.apps)
+        srv.start()
+        cls.srv = srv
+        cls.addClassCleanup(srv.stop)
+
+    def get(self, path):
+        return harness.request(self.srv.port, 'GET', path)
+
+    def test_index_file_of_a_script_directory_runs(self):
+        for pfx in ('/cgi-bin/', '/al/'):
+            for d in ('', 'sub/'):
+                st, _, body = self.get(pfx + d)
+                self.assertEqual(st, 200, pfx + d)
+                self.assertIn(('SCRIPT_FILENAME=%s/%sindex.cgi' % (self.apps, d)).encode(), body)
+
+    def test_directory_without_slash_is_redirected(self):
+        for pfx in ('/cgi-bin/', '/al/'):
+            st, h, _ = self.get(pfx + 'sub?a=b')
+            self.assertEqual(st, 301, pfx)
+            self.assertTrue(h['location'].endswith(pfx + 'sub/?a=b'), h['location'])
+        self.assertEqual(self.get('/cgi-bin/sub/none')[0], 404)
+
+
 if __name__ == '__main__':
     harness.main()
