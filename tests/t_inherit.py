@@ -6,6 +6,7 @@ leaves alone those that do."""
 import base64
 import hashlib
 import http.client
+import json
 import os
 import signal
 import sys
@@ -13,6 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
+import phpfpm  # noqa: E402
 
 CONF = '''
 workers = 1;
@@ -215,6 +217,50 @@ class RegexAliasGateway(unittest.TestCase):
         self.assertIn(st, (403, 404))
         self.assertNotIn(b'SCRIPT_FILENAME', body)
         self.assertEqual(self.get('/t/x/run.cgi')[0], 200)
+
+
+PHP = '''<?php
+header('Content-Type: application/json');
+echo json_encode(array('SCRIPT_NAME' => $_SERVER['SCRIPT_NAME'] ?? null,
+  'SCRIPT_FILENAME' => $_SERVER['SCRIPT_FILENAME'] ?? null,
+  'DOCUMENT_ROOT' => $_SERVER['DOCUMENT_ROOT'] ?? null));
+'''
+
+
+@phpfpm.skip_unless_php_fpm
+class RegexAliasFastCGI(unittest.TestCase):
+    """The same through PHP-FPM: the captures name SCRIPT_FILENAME."""
+
+    @classmethod
+    def setUpClass(cls):
+        srv = harness.Server(conf='# below')
+        cls.apps = os.path.realpath(os.path.join(srv.tmpdir, 'apps'))
+        os.makedirs(os.path.join(cls.apps, 'v2'))
+        with open(os.path.join(cls.apps, 'v2', 'api.php'), 'w') as f:
+            f.write(PHP)
+        os.chmod(srv.tmpdir, 0o755)
+        cls.fpm = phpfpm.PhpFpm([phpfpm.Pool('www')])
+        cls.fpm.start()
+        cls.addClassCleanup(cls.fpm.stop)
+        srv.conf = '''
+backends = ( { name = "php"; servers = ( "%s" ); } );
+locations = (
+  { regex = "^/api/(v[0-9]+)/(\\\\w+)$"; handler = "fastcgi"; backend = "php";
+    alias = "%s/$1/$2.php"; }
+);
+''' % (cls.fpm.pools[0].address, cls.apps)
+        srv.start()
+        cls.srv = srv
+        cls.addClassCleanup(srv.stop)
+
+    def test_captures_name_the_php_script(self):
+        st, _, body = harness.request(self.srv.port, 'GET', '/api/v2/api')
+        self.assertEqual(st, 200, body)
+        j = json.loads(body)
+        self.assertEqual(j['SCRIPT_FILENAME'], os.path.join(self.apps, 'v2', 'api.php'))
+        self.assertEqual(j['SCRIPT_NAME'], '/api/v2/api')
+        self.assertEqual(j['DOCUMENT_ROOT'], self.apps)
+        self.assertEqual(harness.request(self.srv.port, 'GET', '/api/v3/api')[0], 404)
 
 
 DIR_CONF = '''
