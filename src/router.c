@@ -672,6 +672,31 @@ static bool is_acme(const pt_conn *c)
            memcmp(c->rq->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0;
 }
 
+/* "/cgit" when a gateway prefix "/cgit/" exists and no exact location
+ * claims the path: 301 to "/cgit/" (nginx does the same for a prefix
+ * location ending in '/' that passes to a backend), so that an
+ * application's root needs no location of its own for the redirect. */
+static bool gateway_slash(pt_conn *c, bool has_body)
+{
+    const pt_vhost *v = c->rq->vhost;
+    size_t plen = c->rq->path_len;
+    if (c->rq->loc->match == PT_MATCH_EXACT || plen == 0 || c->rq->path[plen - 1] == '/')
+        return false;
+    for (size_t i = 0; i < v->nlocs; i++) {
+        const pt_location *l = &v->locs[i];
+        if (l->pattern_len != plen + 1 || l->match != PT_MATCH_PREFIX ||
+            l->handler == PT_H_STATIC || l->handler == PT_H_STATUS ||
+            memcmp(l->pattern, c->rq->path, plen) != 0)
+            continue;
+        if (has_body)
+            c->close_after = true; /* the body stays unread */
+        pt_resp_redirect_slash(c);
+        c->state = PT_CS_WRITE;
+        return true;
+    }
+    return false;
+}
+
 /* The vhost's (or top level's) rewrites, once per request on the URI the
  * client sent, as nginx's server-level rewrites; the location is chosen
  * again for the new path (pt_conn_reroute). */
@@ -714,6 +739,8 @@ pt_route_rc pt_router_run(pt_conn *c, bool has_body)
         c->state = PT_CS_WRITE;
         return PT_ROUTE_DONE;
     }
+    if (c->rq->redirects == 0 && gateway_slash(c, has_body))
+        return PT_ROUTE_DONE;
     const pt_location *pre = prefix_of(c);
     if (access_denied(c, loc->ph.access, has_body))
         return PT_ROUTE_DONE;

@@ -267,7 +267,8 @@ DIR_CONF = '''
 index = [ "index.html", "index.cgi" ];
 locations = (
   { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@APPS@"; },
-  { prefix = "/al/"; handler = "cgi"; alias = "@APPS@"; }
+  { prefix = "/al/"; handler = "cgi"; alias = "@APPS@"; },
+  { exact = "/al"; return = "410"; }
 );
 '''
 
@@ -275,7 +276,7 @@ locations = (
 class ScriptDirectories(unittest.TestCase):
     """Index files in a script directory, and its subdirectories named
     without their slash redirected to it (301) as static directories are,
-    rather than a 403."""
+    rather than a 403; the gateway prefix itself too ("/cgi-bin")."""
 
     @classmethod
     def setUpClass(cls):
@@ -307,6 +308,16 @@ class ScriptDirectories(unittest.TestCase):
             self.assertEqual(st, 301, pfx)
             self.assertTrue(h['location'].endswith(pfx + 'sub/?a=b'), h['location'])
         self.assertEqual(self.get('/cgi-bin/sub/none')[0], 404)
+
+    def test_gateway_prefix_without_its_slash_is_redirected(self):
+        # nginx's rule for a prefix location ending in '/' that passes to a
+        # backend: no exact location needed for the application's root
+        st, h, _ = self.get('/cgi-bin?a=b')
+        self.assertEqual(st, 301)
+        self.assertTrue(h['location'].endswith('/cgi-bin/?a=b'), h['location'])
+        # an exact location for the path still wins
+        self.assertEqual(self.get('/al')[0], 410)
+        self.assertEqual(self.get('/cgi-bi')[0], 404)
 
 
 if __name__ == '__main__':
