@@ -677,8 +677,7 @@ void pt_cgi_start(pt_conn *c)
     }
     if (st) {
         pt_gw_script_close(&r);
-        pt_conn_reject(c, st, st == 403 ? "not an executable CGI script" : "no such CGI script",
-                       false);
+        pt_gw_reject(c, st, st == 403 ? "not an executable CGI script" : "no such CGI script");
         return;
     }
     if (w->cgi->running >= lim->cgi_max_procs) {

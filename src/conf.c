@@ -579,10 +579,16 @@ void opt_bool(const config_setting_t *g, const char *name, bool *out)
         *out = config_setting_get_bool(s) != 0;
 }
 
-static void opt_tristate(const config_setting_t *g, const char *name, int *out)
+/* A location's boolean that falls back to its vhost's: own gets bit when
+ * it is written here (the value is filled in by inherit_opts otherwise). */
+static void opt_own(const config_setting_t *g, const char *name, bool *out, unsigned *own,
+                    unsigned bit)
 {
     const config_setting_t *s = member(g, name);
-    *out = s ? config_setting_get_bool(s) != 0 : -1;
+    if (s) {
+        *out = config_setting_get_bool(s) != 0;
+        *own |= bit;
+    }
 }
 
 /* A string array (or one string) as a malloc'd vector. */
@@ -887,7 +893,9 @@ static const char *match_name(pt_match_kind m)
 
 /* alias = "/srv/images/$1" in a regex location (nginx's alias with
  * captures): the directory before the first capture, which must exist, and
- * the rest, expanded per request (rewrite.c). Static files only. */
+ * the rest, expanded per request (rewrite.c). For a gateway the directory
+ * is its script directory and the name the captures make is the script
+ * (gw.c), as nginx's $request_filename under such an alias. */
 static int get_regex_alias(load_ctx *x, const config_setting_t *g, const config_setting_t *s,
                            pt_location *l)
 {
@@ -895,8 +903,8 @@ static int get_regex_alias(load_ctx *x, const config_setting_t *g, const config_
     char why[700];
     if (member(g, "root"))
         return fail_at(x, s, "a location takes 'root' or 'alias', not both");
-    if (l->handler != PT_H_STATIC)
-        return fail_at(x, s, "the alias of a regex location serves static files only");
+    if (l->handler == PT_H_STATUS || l->handler == PT_H_PROXY)
+        return fail_at(x, s, "the alias of a regex location applies to static files and scripts");
     if (!d || !pt_rewrite_ref_len(d))
         return fail_at(x, s,
                        "the alias of a regex location names the file with a capture: "
@@ -915,6 +923,8 @@ static int get_regex_alias(load_ctx *x, const config_setting_t *g, const config_
     int rc = resolve_dir(x, s, "alias", dir, &l->alias);
     free(dir);
     if (rc < 0 || !(l->alias_tmpl = xstrdup(x, slash)))
+        return -1;
+    if (l->handler != PT_H_STATIC && !(l->cgi_dir = xstrdup(x, l->alias)))
         return -1;
     return 0;
 }
@@ -1033,10 +1043,10 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
         return -1;
     if (get_alias(x, g, l) < 0)
         return -1;
-    opt_tristate(g, "dir_listing", &l->dir_listing);
-    opt_tristate(g, "follow_symlinks", &l->follow_symlinks);
-    opt_tristate(g, "allow_dotfiles", &l->allow_dotfiles);
-    opt_tristate(g, "precompressed", &l->precompressed);
+    opt_own(g, "dir_listing", &l->dir_listing, &l->own_opts, PT_OWN_DIR_LISTING);
+    opt_own(g, "follow_symlinks", &l->follow_symlinks, &l->own_opts, PT_OWN_FOLLOW_SYMLINKS);
+    opt_own(g, "allow_dotfiles", &l->allow_dotfiles, &l->own_opts, PT_OWN_ALLOW_DOTFILES);
+    opt_own(g, "precompressed", &l->precompressed, &l->own_opts, PT_OWN_PRECOMPRESSED);
     l->compress = d->compress;
     if (get_compress(x, g, &l->compress) < 0)
         return -1;
@@ -1108,7 +1118,6 @@ static int build_locations(load_ctx *x, const config_setting_t *list, const defa
         l->match = PT_MATCH_PREFIX;
         l->handler = PT_H_STATIC;
         l->h = pt_handler_find("static");
-        l->dir_listing = l->follow_symlinks = l->allow_dotfiles = l->precompressed = -1;
         l->compress = d->compress;
         l->buffering = true;
         l->timeout_ms = x->cgi_timeout_ms;
@@ -1179,6 +1188,25 @@ static int norm_name(load_ctx *x, const config_setting_t *s, char *name)
     if (labels[0] == '.' || strstr(labels, "..") || name[len - 1] == '.')
         return fail_at(x, s, "vhost name '%s': empty label", name);
     return 0;
+}
+
+/* Option inheritance, once at load time (location <- vhost <- top level;
+ * the vhost already holds the top level's where it is silent), so that no
+ * request walks the chain. A reload builds a new configuration and so
+ * resolves again. */
+static void inherit_opts(pt_vhost *v)
+{
+    for (size_t i = 0; i < v->nlocs; i++) {
+        pt_location *l = &v->locs[i];
+        if (!(l->own_opts & PT_OWN_DIR_LISTING))
+            l->dir_listing = v->dir_listing;
+        if (!(l->own_opts & PT_OWN_FOLLOW_SYMLINKS))
+            l->follow_symlinks = v->follow_symlinks;
+        if (!(l->own_opts & PT_OWN_ALLOW_DOTFILES))
+            l->allow_dotfiles = v->allow_dotfiles;
+        if (!(l->own_opts & PT_OWN_PRECOMPRESSED))
+            l->precompressed = v->precompressed;
+    }
 }
 
 /* g NULL: the implicit default vhost. Unset settings come from the top level. */
@@ -1262,7 +1290,10 @@ static int build_vhost(load_ctx *x, const config_setting_t *g, const defaults *d
         return -1;
     v->ph = vd.ph;
     s = member(g, "locations");
-    return build_locations(x, s ? s : d->locations, &vd, v);
+    if (build_locations(x, s ? s : d->locations, &vd, v) < 0)
+        return -1;
+    inherit_opts(v);
+    return 0;
 }
 
 static int build_vhosts(load_ctx *x, const config_setting_t *root, const defaults *d)

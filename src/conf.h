@@ -207,6 +207,14 @@ typedef struct pt_cache_cfg {
     size_t npurge;
 } pt_cache_cfg;
 
+/* pt_location.own_opts: the setting is written in the location itself
+ * (gw.c: a location under a mapping prefix takes the prefix's policy
+ * unless it has its own) */
+#define PT_OWN_DIR_LISTING 1u
+#define PT_OWN_FOLLOW_SYMLINKS 2u
+#define PT_OWN_ALLOW_DOTFILES 4u
+#define PT_OWN_PRECOMPRESSED 8u
+
 typedef struct pt_location {
     pt_match_kind match;
     char *pattern; /* "/prefix/", "/exact", ".ext", or the regex */
@@ -226,10 +234,12 @@ typedef struct pt_location {
      * below this directory (router.c pt_router_base); for a gateway it is
      * its script directory (cgi_dir) and DOCUMENT_ROOT */
     char *alias;
-    int dir_listing;     /* -1 inherit, 0/1 */
-    int follow_symlinks; /* -1 inherit, 0/1 */
-    int allow_dotfiles;  /* -1 inherit, 0/1 */
-    int precompressed;   /* -1 inherit, 0/1: serve NAME.br / NAME.gz when accepted */
+    /* the location's own value, else the vhost's (which is the top
+     * level's unless the vhost sets it): resolved once at load time, so a
+     * request reads a plain boolean; own says which were written here */
+    bool dir_listing, follow_symlinks, allow_dotfiles;
+    bool precompressed; /* serve NAME.br / NAME.gz when accepted */
+    unsigned own_opts;  /* PT_OWN_* bits */
     pt_compress_cfg compress;
     /* handler "cgi" (see portico.conf(5)) */
     char *cgi_dir;       /* prefix location: scripts live here (path walk below it) */

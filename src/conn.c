@@ -304,9 +304,10 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close)
     if (!page)
         return false;
     const pt_location *was = c->rq->loc;
+    const pt_auth_cfg *authed = pt_router_authed(c);
     c->rq->err_status = status;
     if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->rq->loc ||
-        !(pt_handler_of(c->rq->loc)->flags & PT_HF_FILES)) {
+        !(pt_handler_of(c->rq->loc)->flags & PT_HF_FILES) || !pt_router_errpage_ok(c, authed)) {
         /* error pages are static files (a gateway may be the one failing) */
         c->rq->loc = was;
         return false;

@@ -13,6 +13,7 @@
 #include "h1_resp.h"
 #include "log.h"
 #include "resolve.h"
+#include "rewrite.h"
 #include "stats.h"
 #include "tls.h"
 #include "util.h"
@@ -22,6 +23,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,8 +374,13 @@ static int walk(int basefd, const char *base, const char *path, const char *rel,
                  memcmp(rel + j - loc->pattern_len, loc->pattern, loc->pattern_len) != 0);
             /* a regex location's script is a path its regex matches: "\.php$"
              * never runs "/up/img.png" for "/up/img.png/x.php" */
-            bool wrong_rx = loc->match == PT_MATCH_REGEX &&
+            bool wrong_rx = loc->match == PT_MATCH_REGEX && !loc->alias_tmpl &&
                             !pt_regex_match(loc->rx, path, (size_t)(rel + j - path), NULL, 0);
+            /* a regex alias's captures name the script itself (rel is
+             * their name, not the path): nothing may follow it, so
+             * "(.+\.php)" never runs "img.png" of "img.png/x.php" */
+            if (loc->alias_tmpl && j < rlen)
+                wrong_rx = true;
             if (wrong_ext || wrong_rx) {
                 close(f);
                 rc = 404;
@@ -395,6 +402,12 @@ static int walk(int basefd, const char *base, const char *path, const char *rel,
     }
     if (last >= 0)
         close(last);
+    /* a script directory's subdirectory named without its slash (or the
+     * location's own "/cgi-bin"): 301 to the slash, where its index file
+     * runs, as for static directories (nginx and lighttpd do the same) */
+    if (rc == 403 && loc->match == PT_MATCH_PREFIX && !loc->alias_tmpl &&
+        (rlen == 0 || i == rlen + 1) && rel[(ptrdiff_t)rlen - 1] != '/')
+        return 301;
     return rc; /* 403: only directories, nothing to run */
 }
 
@@ -425,7 +438,8 @@ static int split_ext(const char *rel, size_t rlen, const pt_location *loc, size_
 static const pt_location *mapped_by(const pt_conn *c, const pt_location *loc, const char *path,
                                     size_t plen, size_t *skip)
 {
-    if (loc->match == PT_MATCH_PREFIX || loc->root || loc->cgi_dir || loc->cgi_program)
+    if (loc->match == PT_MATCH_PREFIX || loc->root || loc->alias || loc->cgi_dir ||
+        loc->cgi_program)
         return NULL;
     const pt_location *pre = pt_router_prefix(c->rq->vhost, path, plen);
     if (!pre || (!pre->alias && !pre->root))
@@ -460,7 +474,8 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
         pfx--; /* keep the '/' in the remainder */
     if (pfx > plen)
         pfx = plen; /* "/app" for a "/app/" location */
-    if (loc->alias && pt_router_alias_rel(loc->pattern, loc->pattern_len, path, plen) < 0)
+    if (loc->alias && !loc->alias_tmpl &&
+        pt_router_alias_rel(loc->pattern, loc->pattern_len, path, plen) < 0)
         return 404; /* "/cgitX" under "/cgit": not the alias's */
 
     if (loc->cgi_program || (!do_walk && !loc->cgi_dir && loc->match == PT_MATCH_PREFIX)) {
@@ -480,16 +495,25 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
         const pt_location *pol = map ? map : loc;
         const char *rel = path + skip;
         size_t rlen = plen - skip;
+        /* a regex location's alias: the name its captures make, beneath
+         * the alias directory (cgi_dir), found by the same walk */
+        static char rx_name[PATH_MAX];
+        if (loc->alias_tmpl) {
+            long n = pt_rewrite_alias_rel(loc, path, plen, rx_name, sizeof(rx_name));
+            if (n < 0)
+                return 404;
+            rel = rx_name;
+            rlen = (size_t)n;
+        }
         while (rlen > 0 && *rel == '/') {
             rel++;
             rlen--;
         }
         size_t slen = 0;
-        bool allow_dot = c->rq->vhost->allow_dotfiles;
-        if (loc->allow_dotfiles >= 0)
-            allow_dot = loc->allow_dotfiles;
-        else if (pol->allow_dotfiles >= 0)
-            allow_dot = pol->allow_dotfiles;
+        bool allow_dot =
+            loc->own_opts & PT_OWN_ALLOW_DOTFILES ? loc->allow_dotfiles : pol->allow_dotfiles;
+        bool follow =
+            loc->own_opts & PT_OWN_FOLLOW_SYMLINKS ? loc->follow_symlinks : pol->follow_symlinks;
         int st = 0;
         if (do_walk) {
             /* beneath the script directory, or the document root */
@@ -503,9 +527,8 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             if (basefd < 0)
                 st = pt_resolve_status(errno);
             else
-                st = walk(basefd, base, path, rel, rlen, loc, allow_dot,
-                          pt_resolve_follow(c->rq->vhost, loc->follow_symlinks >= 0 ? loc : pol),
-                          &slen, &r->fd, &r->dir_fd);
+                st = walk(basefd, base, path, rel, rlen, loc, allow_dot, follow, &slen, &r->fd,
+                          &r->dir_fd);
             r->dir_fd_owned = r->dir_fd >= 0;
             if (!st && r->dir_fd < 0) {
                 /* the script sits in base itself: its working directory */
@@ -527,7 +550,9 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             pt_gw_script_close(r);
             return 404;
         }
-        size_t consumed = (size_t)(rel - path) + slen;
+        /* SCRIPT_NAME is the whole path under a regex alias (nginx's
+         * $fastcgi_script_name there), PATH_INFO empty */
+        size_t consumed = loc->alias_tmpl ? plen : (size_t)(rel - path) + slen;
         r->script_name_len = consumed;
         r->path_info_off = consumed;
     }
@@ -535,6 +560,16 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
     snprintf(r->dir, sizeof(r->dir), "%.*s", slash ? (int)(slash - r->filename) : 1,
              slash && slash != r->filename ? r->filename : "/");
     return 0;
+}
+
+void pt_gw_reject(pt_conn *c, int st, const char *why)
+{
+    if (st == 301) {
+        pt_resp_redirect_slash(c);
+        c->state = PT_CS_WRITE;
+        return;
+    }
+    pt_conn_reject(c, st, why, false);
 }
 
 void pt_gw_script_close(pt_gw_script *s)

@@ -86,8 +86,12 @@ typedef struct pt_gw_script {
  * (resolve.c) and leaves the script's fd in s->fd and its directory's in
  * s->dir_fd, which the caller closes
  * (pt_gw_script_close). Returns 0 or an HTTP status (404 nothing there or
- * outside, 403 a directory or a forbidden path). */
+ * outside, 403 a directory or a forbidden path, 301 a script directory's
+ * directory named without its slash). */
 int pt_gw_resolve(struct pt_conn *c, pt_gw_script *s, bool walk);
+/* Answer pt_gw_resolve's status st: the redirect for 301, else the error
+ * (why: for the log). */
+void pt_gw_reject(struct pt_conn *c, int st, const char *why);
 /* Close s->fd (no-op when -1). */
 void pt_gw_script_close(pt_gw_script *s);
 

@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *pt_status_reason(int status)
@@ -272,6 +273,38 @@ void pt_resp_body_end(pt_conn *c)
     if (c->rq->chunked_out)
         pt_cq_append(&c->out, "0\r\n\r\n", 5);
     c->rq->chunked_out = false;
+}
+
+void pt_resp_redirect_slash(pt_conn *c)
+{
+    size_t cap = c->rq->path_len * 3 + 2;
+    char *loc = malloc(cap + c->rq->head.query.len + 2);
+    if (!loc) {
+        pt_conn_reject(c, 500, "out of memory", true);
+        return;
+    }
+    size_t n = pt_escape_url_path(c->rq->path, c->rq->path_len, loc, cap);
+    if (n + 1 >= cap) {
+        free(loc);
+        pt_conn_reject(c, 500, "redirect too long", true);
+        return;
+    }
+    loc[n++] = '/';
+    if (c->rq->head.has_query) {
+        loc[n++] = '?';
+        memcpy(loc + n, c->rq->head.query.p, c->rq->head.query.len);
+        n += c->rq->head.query.len;
+    }
+    pt_resp_begin(c, 301);
+    pt_resp_header(c, "Location", loc, n);
+    pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
+    static const char body[] =
+        "<html><head><title>301 Moved Permanently</title></head><body><h1>301 Moved "
+        "Permanently</h1></body></html>\n";
+    pt_resp_end(c, PT_SLEN(body));
+    if (!c->rq->is_head)
+        pt_cq_append(&c->out, body, PT_SLEN(body));
+    free(loc);
 }
 
 void pt_resp_error(pt_conn *c, int status, bool close)

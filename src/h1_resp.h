@@ -31,6 +31,9 @@ void pt_resp_body_file(struct pt_conn *c, int fd, off_t off, uint64_t n);
 /* End of the body: the last chunk when chunked. */
 void pt_resp_body_end(struct pt_conn *c);
 
+/* 301 to the request's path with a '/' added (and its query): a directory
+ * named without its slash, for the static handler and script directories. */
+void pt_resp_redirect_slash(struct pt_conn *c);
 /* A complete error response with the small HTML page. close forces
  * Connection: close. The log line is the caller's. */
 void pt_resp_error(struct pt_conn *c, int status, bool close);

@@ -18,9 +18,8 @@
 
 bool pt_resolve_follow(const pt_vhost *v, const pt_location *l)
 {
-    if (l && l->follow_symlinks >= 0)
-        return l->follow_symlinks;
-    return v->follow_symlinks;
+    /* a location holds its vhost's value unless it sets its own (conf.c) */
+    return l ? l->follow_symlinks : v->follow_symlinks;
 }
 
 /* Is the opened fd's real path inside root? (for absolute symlinks that

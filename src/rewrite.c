@@ -164,8 +164,7 @@ size_t pt_rewrite_put_ref(const pt_rewrite_caps *k, const char *t, size_t rlen, 
     return at;
 }
 
-long pt_rewrite_alias_rel(const pt_conn *c, const pt_location *l, const char *path, size_t len,
-                          char *buf, size_t cap)
+long pt_rewrite_alias_rel(const pt_location *l, const char *path, size_t len, char *buf, size_t cap)
 {
     long ov[2 * PT_REGEX_NCAPS];
     if (!l->rx || !l->alias_tmpl || !pt_regex_match(l->rx, path, len, ov, PT_REGEX_NCAPS))
@@ -191,7 +190,7 @@ long pt_rewrite_alias_rel(const pt_conn *c, const pt_location *l, const char *pa
     buf[at] = '\0';
     /* captures of a normalised path may still join into ".." ("$1$1" of
      * "."): no segment climbs, and dotfiles stay hidden as in the root */
-    bool allow_dot = l->allow_dotfiles >= 0 ? l->allow_dotfiles : c->rq->vhost->allow_dotfiles;
+    bool allow_dot = l->allow_dotfiles;
     size_t i = 0;
     while (i < at && buf[i] == '/')
         i++;

@@ -58,9 +58,9 @@ size_t pt_rewrite_put_ref(const pt_rewrite_caps *k, const char *t, size_t rlen, 
  * gives path (len bytes), with the captures inserted as they are, into buf
  * (cap bytes; "." for the directory itself): its length, or -1 when the
  * regex does not match path, the name is too long, or a segment would be
- * "..", or a dotfile under c's allow_dotfiles = false. */
-long pt_rewrite_alias_rel(const struct pt_conn *c, const struct pt_location *l, const char *path,
-                          size_t len, char *buf, size_t cap);
+ * "..", or a dotfile under l's allow_dotfiles = false. */
+long pt_rewrite_alias_rel(const struct pt_location *l, const char *path, size_t len, char *buf,
+                          size_t cap);
 
 typedef enum pt_rewrite_rc {
     PT_RWR_NONE,     /* no rule changed the path */

@@ -79,7 +79,7 @@ int pt_router_base(const pt_conn *c, const pt_location *l, const char *path, siz
     if (l && l->alias_tmpl) {
         /* a regex location's alias: the name its captures make */
         static char name[PATH_MAX];
-        if (pt_rewrite_alias_rel(c, l, path, len, name, sizeof(name)) < 0)
+        if (pt_rewrite_alias_rel(l, path, len, name, sizeof(name)) < 0)
             return -1;
         *root = l->alias;
         *rel = name;
@@ -521,6 +521,44 @@ static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
     return c->rq->loc->ph.auth_own ? c->rq->loc->ph.auth : pre->ph.auth;
 }
 
+/* ---------------------------------------------------------- error pages */
+
+const pt_auth_cfg *pt_router_authed(const pt_conn *c)
+{
+    if (!c->rq || !c->rq->vhost || !c->rq->loc || !c->rq->auth_user_len)
+        return NULL;
+    const pt_auth_cfg *a = auth_of(c, prefix_of(c));
+    return a && a->realm ? a : NULL;
+}
+
+/* nginx runs an error page's access and auth phases again (an internal
+ * redirect is a new pass through the phases): a denied or protected page is
+ * not served. Unlike nginx, a page behind a password is not challenged for
+ * (a 404 must not turn into a login prompt): only a request that passed
+ * the same realm and user file sees it; the others get the plain page with
+ * the original status, as lighttpd answers when its error handler fails. */
+bool pt_router_errpage_ok(pt_conn *c, const pt_auth_cfg *authed)
+{
+    const pt_location *loc = c->rq->loc, *pre = prefix_of(c);
+    const pt_access_rule *r;
+    const char *why = NULL;
+    if ((loc->ph.access && !pt_access_allowed(loc->ph.access, c->peer_af, c->peer_addr, &r)) ||
+        (pre->ph.access && !pt_access_allowed(pre->ph.access, c->peer_af, c->peer_addr, &r)))
+        why = "its location denies this client";
+    const pt_auth_cfg *a = auth_of(c, pre);
+    if (!why && a && a->realm &&
+        !(authed && strcmp(a->realm, authed->realm) == 0 &&
+          strcmp(a->user_file, authed->user_file) == 0))
+        why = "its location asks for authentication the request did not pass";
+    if (!why)
+        return true;
+    char ctx[1300];
+    log_ctx(c, ctx, sizeof(ctx));
+    pt_log_info("error page \"%.*s\" not served: %s, %s", (int)PT_MIN(c->rq->path_len, 256),
+                c->rq->path, why, ctx);
+    return false;
+}
+
 /* ----------------------------------------------------------- try_files */
 
 /* The phases again for the request's new path (its own location's access
@@ -634,6 +672,31 @@ static bool is_acme(const pt_conn *c)
            memcmp(c->rq->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0;
 }
 
+/* "/cgit" when a gateway prefix "/cgit/" exists and no exact location
+ * claims the path: 301 to "/cgit/" (nginx does the same for a prefix
+ * location ending in '/' that passes to a backend), so that an
+ * application's root needs no location of its own for the redirect. */
+static bool gateway_slash(pt_conn *c, bool has_body)
+{
+    const pt_vhost *v = c->rq->vhost;
+    size_t plen = c->rq->path_len;
+    if (c->rq->loc->match == PT_MATCH_EXACT || plen == 0 || c->rq->path[plen - 1] == '/')
+        return false;
+    for (size_t i = 0; i < v->nlocs; i++) {
+        const pt_location *l = &v->locs[i];
+        if (l->pattern_len != plen + 1 || l->match != PT_MATCH_PREFIX ||
+            l->handler == PT_H_STATIC || l->handler == PT_H_STATUS ||
+            memcmp(l->pattern, c->rq->path, plen) != 0)
+            continue;
+        if (has_body)
+            c->close_after = true; /* the body stays unread */
+        pt_resp_redirect_slash(c);
+        c->state = PT_CS_WRITE;
+        return true;
+    }
+    return false;
+}
+
 /* The vhost's (or top level's) rewrites, once per request on the URI the
  * client sent, as nginx's server-level rewrites; the location is chosen
  * again for the new path (pt_conn_reroute). */
@@ -676,6 +739,8 @@ pt_route_rc pt_router_run(pt_conn *c, bool has_body)
         c->state = PT_CS_WRITE;
         return PT_ROUTE_DONE;
     }
+    if (c->rq->redirects == 0 && gateway_slash(c, has_body))
+        return PT_ROUTE_DONE;
     const pt_location *pre = prefix_of(c);
     if (access_denied(c, loc->ph.access, has_body))
         return PT_ROUTE_DONE;

@@ -27,6 +27,14 @@ pt_route_rc pt_router_run(struct pt_conn *c, bool has_body);
 /* The connection is going away: drop what it waits for. */
 void pt_router_abort(struct pt_conn *c);
 
+/* Error pages (portico.conf(5), REQUEST PHASES). Before the internal
+ * redirect to the page: the authentication c's request passed (NULL: none).
+ * After it: may the page at c's new location be served? Its access rules
+ * hold, and authentication it asks for must be the one passed already (no
+ * password is asked for a page); false is logged. */
+const pt_auth_cfg *pt_router_authed(const struct pt_conn *c);
+bool pt_router_errpage_ok(struct pt_conn *c, const pt_auth_cfg *authed);
+
 /* Parse a "return" value ("301 https://example.org$request_uri", "403",
  * "410 gone for good", "444") into r. 0, or -1 with a reason. */
 int pt_router_parse_return(const char *text, pt_return_cfg *r, char *why, size_t whylen);

@@ -42,16 +42,10 @@ static opts effective_opts(const pt_conn *c)
 {
     const pt_vhost *v = c->rq->vhost;
     const pt_location *l = c->rq->loc;
-    opts o = {v->dir_listing, pt_resolve_follow(v, l), v->allow_dotfiles, v->precompressed};
-    if (l) {
-        if (l->dir_listing >= 0)
-            o.dir_listing = l->dir_listing;
-        if (l->allow_dotfiles >= 0)
-            o.allow_dotfiles = l->allow_dotfiles;
-        if (l->precompressed >= 0)
-            o.precompressed = l->precompressed;
-    }
-    return o;
+    /* a location's values are resolved at load time (conf.c inherit_opts) */
+    if (l)
+        return (opts){l->dir_listing, l->follow_symlinks, l->allow_dotfiles, l->precompressed};
+    return (opts){v->dir_listing, v->follow_symlinks, v->allow_dotfiles, v->precompressed};
 }
 
 /* Any segment starting with '.' is hidden, except a leading /.well-known/
@@ -84,38 +78,6 @@ static uint64_t rng_next(void)
     s ^= s >> 7;
     s ^= s << 17;
     return s ? s : 1;
-}
-
-static void redirect_slash(pt_conn *c)
-{
-    size_t cap = c->rq->path_len * 3 + 2;
-    char *loc = malloc(cap + c->rq->head.query.len + 2);
-    if (!loc) {
-        pt_conn_reject(c, 500, "out of memory", true);
-        return;
-    }
-    size_t n = pt_escape_url_path(c->rq->path, c->rq->path_len, loc, cap);
-    if (n + 1 >= cap) {
-        free(loc);
-        pt_conn_reject(c, 500, "redirect too long", true);
-        return;
-    }
-    loc[n++] = '/';
-    if (c->rq->head.has_query) {
-        loc[n++] = '?';
-        memcpy(loc + n, c->rq->head.query.p, c->rq->head.query.len);
-        n += c->rq->head.query.len;
-    }
-    pt_resp_begin(c, 301);
-    pt_resp_header(c, "Location", loc, n);
-    pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
-    static const char body[] =
-        "<html><head><title>301 Moved Permanently</title></head><body><h1>301 Moved "
-        "Permanently</h1></body></html>\n";
-    pt_resp_end(c, PT_SLEN(body));
-    if (!c->rq->is_head)
-        pt_cq_append(&c->out, body, PT_SLEN(body));
-    free(loc);
 }
 
 static void serve_listing(pt_conn *c, int dirfd)
@@ -642,7 +604,7 @@ void pt_static_serve(pt_conn *c)
     static char rx_name[PATH_MAX];
     if (c->rq->loc && c->rq->loc->alias_tmpl) {
         /* a regex location's alias: the name its captures make */
-        long n = pt_rewrite_alias_rel(c, c->rq->loc, c->rq->path, c->rq->path_len, rx_name,
+        long n = pt_rewrite_alias_rel(c->rq->loc, c->rq->path, c->rq->path_len, rx_name,
                                       sizeof(rx_name));
         if (n < 0) {
             pt_conn_reject(c, 404, "outside the alias", false);
@@ -687,7 +649,7 @@ void pt_static_serve(pt_conn *c)
         goto out;
     }
     if (c->rq->path[c->rq->path_len - 1] != '/') {
-        redirect_slash(c);
+        pt_resp_redirect_slash(c);
         goto out;
     }
     for (size_t i = 0; i < c->rq->vhost->nindex; i++) {

@@ -1151,7 +1151,7 @@ void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
      * see SECURITY.md */
     pt_gw_script_close(&s);
     if (st) {
-        pt_conn_reject(c, st, st == 404 ? "no such script" : "not a script", false);
+        pt_gw_reject(c, st, st == 404 ? "no such script" : "not a script");
         return;
     }
     ureq *r = calloc(1, sizeof(*r) + codec->dec_size);

@@ -85,6 +85,7 @@ PY_TESTS = \
 	tests/t_signals.py \
 	tests/t_reload.py \
 	tests/t_reload_ka.py \
+	tests/t_inherit.py \
 	tests/t_status.py \
 	tests/t_accesslog.py \
 	tests/t_service.py \

@@ -369,8 +369,8 @@ class ConfigErrors(unittest.TestCase):
                    "p.conf:3: return: '$1': captures need a regex location")
         self.check('locations = (\n { regex = "^/(.*)$"; alias = "/tmp/"; } );\n',
                    'p.conf:3: the alias of a regex location names the file with a capture')
-        self.check('locations = (\n { regex = "^/(.*)$"; handler = "cgi"; alias = "/tmp/$1"; } );\n',
-                   'p.conf:3: the alias of a regex location serves static files only')
+        self.check('locations = (\n { regex = "^/(.*)$"; handler = "status"; alias = "/tmp/$1"; } );\n',
+                   'p.conf:3: the alias of a regex location applies to static files and scripts')
         self.check('locations = (\n { regex = "^/a"; iregex = "^/b"; } );\n',
                    'exactly one of prefix, exact, extension, regex or iregex')
 

@@ -689,9 +689,34 @@ static void test_locations(void)
     ok(strcmp(loc(v, "/.txt"), "/") == 0, "a dotfile name is not an extension");
     ok(strcmp(loc(v, "/nothing/here"), "/") == 0, "everything else falls to /");
     ok(strcmp(v->locs[1].root, other) == 0, "location root relative to the config file");
-    ok(v->locs[0].dir_listing == 1 && v->locs[0].follow_symlinks == -1 &&
-           v->locs[2].allow_dotfiles == 0 && v->locs[1].root && !v->locs[0].root,
-       "location options: set or -1 inherit");
+    ok(v->locs[0].dir_listing && v->locs[0].own_opts == PT_OWN_DIR_LISTING &&
+           !v->locs[0].follow_symlinks && !v->locs[2].allow_dotfiles &&
+           v->locs[2].own_opts == PT_OWN_ALLOW_DOTFILES && v->locs[1].root && !v->locs[0].root,
+       "location options: own ones marked, the rest the vhost's");
+    pt_config_free(c);
+
+    /* inheritance is resolved at load time: location <- vhost <- top */
+    c = ld("dir_listing = true;\nallow_dotfiles = true;\nprecompressed = true;\n"
+           "locations = ( { prefix = \"/a/\"; },\n"
+           "  { prefix = \"/b/\"; dir_listing = false; follow_symlinks = true; } );\n"
+           "vhosts = ( { names = [ \"v.test\" ]; allow_dotfiles = false; },\n"
+           "  { names = [ \"w.test\" ]; } );",
+           NULL);
+    ok(c != NULL, "inheritance config loads (%s)", c ? "ok" : err);
+    if (c) {
+        const pt_location *a = &c->vhosts[0].locs[0], *b = &c->vhosts[0].locs[1];
+        const pt_location *root = &c->vhosts[0].locs[2], *w = &c->vhosts[1].locs[0];
+        ok(a->dir_listing && a->precompressed && !a->allow_dotfiles && !a->follow_symlinks &&
+               a->own_opts == 0,
+           "a silent location holds its vhost's values (the vhost's own, else the top's)");
+        ok(!b->dir_listing && b->follow_symlinks && !b->allow_dotfiles && b->precompressed &&
+               b->own_opts == (PT_OWN_DIR_LISTING | PT_OWN_FOLLOW_SYMLINKS),
+           "a location's own values win; the others are inherited");
+        ok(root->dir_listing && !root->allow_dotfiles && root->own_opts == 0,
+           "the implicit / location inherits too");
+        ok(w->dir_listing && w->allow_dotfiles && w->precompressed,
+           "a vhost that sets nothing passes the top level's on");
+    }
     pt_config_free(c);
 
     c = ld("locations = ( { prefix = \"/\"; dir_listing = true; } );", NULL);
