@@ -1,7 +1,7 @@
 """t_reload_ka.py: a graceful stop (SIGHUP's old workers, SIGQUIT) loses
 no request of a keep-alive client that sends its next request as soon as
 it has read a response, whatever handler answered the previous one (CGI,
-FastCGI, static as the control). A response completed during the stop says
+FastCGI, static as the control; the reverse proxy, uwsgi and SCGI too). A response completed during the stop says
 "Connection: close"; a request that already arrived is answered; a request
 waiting in a FastCGI queue when the stop comes is answered too. Every
 request is counted; nothing asserts on timings."""
@@ -41,6 +41,8 @@ locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@CGI@"; },
 '''
 
 STATIC_BODY = b'static control\n'
+UPSTREAM_RE = re.compile(rb'^conn \d+ req \d+$')   # tests/lib/http_upstream.py
+WSGI_BODY = b'status 200\n'                       # tests/lib/wsgi_app.py
 CGI_BODY = b'hello from sh: GET \n'
 PHP_BODY = b'hello from php-fpm GET '
 
@@ -81,6 +83,10 @@ class Load:
             return HELLO_RE.match(body) is not None
         if path.endswith('.php'):
             return body == PHP_BODY
+        if path.startswith('/px/'):
+            return UPSTREAM_RE.match(body) is not None
+        if path.startswith(('/uw/', '/sc/')):
+            return body == WSGI_BODY
         return body == STATIC_BODY
 
     def client(self, path):
@@ -215,10 +221,14 @@ class GracefulKeepAlive(unittest.TestCase):
                 p.kill()
                 p.wait(10)
 
-    def load(self):
+    def paths(self):
         paths = ['/cgi-bin/hello-sh.cgi'] * 3 + ['/fcgi/hello'] * 3 + ['/a.txt'] * 2
         if self.php:
             paths += ['/hello.php'] * 3
+        return paths
+
+    def load(self):
+        paths = self.paths()
         ld = Load(self.srv.port, paths)
         ld.start()
         self.addCleanup(ld.finish)
@@ -229,6 +239,12 @@ class GracefulKeepAlive(unittest.TestCase):
         return ld
 
     def test_hups_lose_no_keepalive_request_after_cgi_fastcgi_or_static(self):
+        self.hups_lose_nothing()
+
+    def test_quit_answers_every_request_on_a_connection_made_before_it(self):
+        self.quit_answers_everything()
+
+    def hups_lose_nothing(self):
         ld = self.load()
         for i in range(4):
             old = set(self.srv.worker_pids())
@@ -247,7 +263,7 @@ class GracefulKeepAlive(unittest.TestCase):
         for path in set(ld.paths):
             self.assertGreater(ld.ok.get(path, 0), 20, ld.summary())
 
-    def test_quit_answers_every_request_on_a_connection_made_before_it(self):
+    def quit_answers_everything(self):
         ld = self.load()
         # clients open no connection from now on; QUIT comes after, so a
         # connection established before that point was queued or accepted
@@ -264,6 +280,90 @@ class GracefulKeepAlive(unittest.TestCase):
         lost = [f for f in ld.failed if f[2] or f[1] > 1]
         self.assertEqual((lost, ld.bad), ([], []), ld.summary())
         self.assertEqual(ld.sent - len(ld.failed), ld.total(), ld.summary())
+
+
+UWSGI = shutil.which('uwsgi') or '/usr/bin/uwsgi'
+UWSGI_PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so'
+HAVE_UWSGI = os.path.exists(UWSGI) and os.path.exists(UWSGI_PLUGIN)
+
+UPSTREAM_CONF = '''
+workers = 2;
+listen = [ "127.0.0.1:@PORT@" ];
+root = "@ROOT@";
+limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; };
+backends = ( { name = "http"; servers = ( { address = "127.0.0.1:@HTTP@"; max_conns = 4; } ); },
+             { name = "uw"; servers = ( "127.0.0.1:@UW@" ); },
+             { name = "sc"; servers = ( "127.0.0.1:@SC@" ); } );
+locations = ( { prefix = "/px/"; handler = "proxy"; backend = "http"; },
+              { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; },
+              { prefix = "/sc/"; handler = "scgi"; backend = "sc"; } );
+'''
+
+
+@unittest.skipUnless(HAVE_UWSGI, 'uwsgi and uwsgi-plugin-python3 are not installed')
+class UpstreamKeepAlive(GracefulKeepAlive):
+    """The same promise for the handlers of the upstream module that came
+    after issue 22: the HTTP reverse proxy (pooled keep-alive connections
+    to tests/lib/http_upstream.py, max_conns 4), uwsgi and SCGI (uWSGI
+    running tests/lib/wsgi_app.py), static as the control."""
+
+    def setUp(self):
+        self.srv = harness.Server(conf='# filled below', docroot=False, workers=None, listen=[])
+        base = self.srv.tmpdir
+        self.root = os.path.join(base, 'www')
+        os.makedirs(self.root)
+        with open(os.path.join(self.root, 'a.txt'), 'wb') as f:
+            f.write(STATIC_BODY)
+        portfile = os.path.join(base, 'http.port')
+        up = subprocess.Popen([sys.executable, os.path.join(HERE, 'lib', 'http_upstream.py'),
+                               portfile], stdin=subprocess.DEVNULL, start_new_session=True)
+        self.addCleanup(self.reap, up)
+        self.assertTrue(wait_for(lambda: os.path.exists(portfile), 20), 'http_upstream.py')
+        with open(portfile) as f:
+            http_port = int(f.read())
+        # uWSGI (master + 4 processes) on a uwsgi and an SCGI port
+        app_dir = os.path.join(base, 'app')
+        os.makedirs(app_dir)
+        uw_port, sc_port = harness.free_port(), harness.free_port()
+        log = open(os.path.join(base, 'uwsgi.log'), 'ab')
+        self.addCleanup(log.close)
+        uw = subprocess.Popen(
+            [UWSGI, '--plugin', 'python3', '--master', '--processes', '4', '--die-on-term',
+             '--wsgi-file', os.path.join(HERE, 'lib', 'wsgi_app.py'),
+             '--uwsgi-socket', '127.0.0.1:%d' % uw_port,
+             '--scgi-socket', '127.0.0.1:%d' % sc_port],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=base,
+            env=dict(os.environ, WSGI_TEST_DIR=app_dir), start_new_session=True)
+        self.addCleanup(self.reap, uw)
+
+        def listening():
+            for port in (uw_port, sc_port):
+                try:
+                    socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                except OSError:
+                    return False
+            return True
+        self.assertTrue(wait_for(listening, 30), 'uWSGI did not start')
+        self.srv.conf = (UPSTREAM_CONF.replace('@ROOT@', self.root)
+                         .replace('@HTTP@', str(http_port)).replace('@UW@', str(uw_port))
+                         .replace('@SC@', str(sc_port)))
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+        self.assertTrue(wait_for(lambda: len(self.srv.worker_pids()) == 2, 30),
+                        self.srv.worker_pids())
+
+    def paths(self):
+        return (['/px/conn'] * 3 + ['/uw/?mode=status&code=200'] * 3 +
+                ['/sc/?mode=status&code=200'] * 3 + ['/a.txt'] * 2)
+
+    def test_hups_lose_no_keepalive_request_after_proxy_uwsgi_scgi_or_static(self):
+        self.hups_lose_nothing()
+
+    def test_quit_answers_every_proxy_uwsgi_scgi_request_made_before_it(self):
+        self.quit_answers_everything()
+
+    test_hups_lose_no_keepalive_request_after_cgi_fastcgi_or_static = None
+    test_quit_answers_every_request_on_a_connection_made_before_it = None
 
 
 def get_raw(port, target):
