@@ -4,9 +4,9 @@ it has read a response, whatever handler answered the previous one (CGI,
 FastCGI, static as the control; the reverse proxy, uwsgi and SCGI too). A
 response completed during the stop says "Connection: close"; a request
 that already arrived is answered; a request waiting in a FastCGI queue
-when the stop comes is answered too. Every request is counted
-(tests/lib/reloadload.py, shared with t_tls_reload.py); nothing asserts on
-timings."""
+when the stop comes is answered too (and one in CGI's queue). Every
+request is counted (tests/lib/reloadload.py, shared with t_tls_reload.py);
+nothing asserts on timings."""
 
 import os
 import re
@@ -30,7 +30,7 @@ CONF = '''
 workers = @WORKERS@;
 listen = [ "127.0.0.1:@PORT@" ];
 root = "@ROOT@";
-limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; };
+limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; @LIMITS@ };
 backends = ( { name = "hello";
                servers = ( { address = "unix:@BASE@/hello.sock"; max_conns = @MAXC@; } ); }
              @PHP_BACKEND@ );
@@ -40,6 +40,11 @@ locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@CGI@"; },
 '''
 
 STATIC_BODY = b'static control\n'
+# a CGI program slow enough to hold the one slot while a second request waits
+SLOW_CGI = r'''#!/bin/sh
+sleep 1.5
+printf 'Content-Type: text/plain\r\n\r\nslow %s\n' "$QUERY_STRING"
+'''
 UPSTREAM_RE = re.compile(rb'^conn \d+ req \d+$')   # tests/lib/http_upstream.py
 WSGI_BODY = b'status 200\n'                       # tests/lib/wsgi_app.py
 
@@ -70,6 +75,7 @@ class GracefulKeepAlive(unittest.TestCase):
     MAXC = 4
     APPS = 4
     PHP = True
+    LIMITS = ''
 
     def setUp(self):
         self.srv = harness.Server(conf='# filled below', docroot=False, workers=None, listen=[])
@@ -82,6 +88,9 @@ class GracefulKeepAlive(unittest.TestCase):
             f.write(STATIC_BODY)
         shutil.copy(os.path.join(HERE, 'cgi', 'hello-sh.cgi'), self.cgi)
         os.chmod(os.path.join(self.cgi, 'hello-sh.cgi'), 0o755)
+        with open(os.path.join(self.cgi, 'slow.cgi'), 'w') as f:
+            f.write(SLOW_CGI)
+        os.chmod(os.path.join(self.cgi, 'slow.cgi'), 0o755)
         # APPS processes of the libfcgi sample app on one Unix socket
         self.apps = reloadload.start_fcgi_apps(self, os.path.join(base, 'hello.sock'), self.APPS)
         # PHP-FPM too when installed (the load of the report: PHP and CGI)
@@ -97,6 +106,7 @@ class GracefulKeepAlive(unittest.TestCase):
             php_loc = ', { extension = ".php"; handler = "fastcgi"; backend = "php"; }'
         self.srv.conf = (CONF.replace('@PHP_BACKEND@', php_be).replace('@PHP_LOCATION@', php_loc)
                          .replace('@WORKERS@', str(self.WORKERS))
+                         .replace('@LIMITS@', self.LIMITS)
                          .replace('@MAXC@', str(self.MAXC)).replace('@BASE@', base)
                          .replace('@ROOT@', self.root).replace('@CGI@', self.cgi))
         self.srv.start()
@@ -257,6 +267,44 @@ class QueuedAtStop(GracefulKeepAlive):
         self.assertEqual(self.srv.stop(), 0)
 
     # the keep-alive load tests belong to the base class only
+    test_hups_lose_no_keepalive_request_after_cgi_fastcgi_or_static = None
+    test_quit_answers_every_request_on_a_connection_made_before_it = None
+
+
+@unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')
+class QueuedCgiAtStop(GracefulKeepAlive):
+    """The same with CGI's own queue: cgi_max_procs = 1, a slow program
+    holds the slot and a second request waits in cgi_queue when the stop
+    comes; both are answered, with "Connection: close"."""
+    WORKERS = 1
+    APPS = 1
+    PHP = False
+    LIMITS = 'cgi_max_procs = 1; cgi_queue = 4;'
+
+    def run_with(self, sig):
+        busy = get_raw(self.srv.port, '/cgi-bin/slow.cgi?busy')
+        self.addCleanup(busy.close)
+        time.sleep(0.3)
+        queued = get_raw(self.srv.port, '/cgi-bin/slow.cgi?queued')
+        self.addCleanup(queued.close)
+        time.sleep(0.3)
+        self.srv.signal(sig)
+        for s, name in ((busy, b'busy'), (queued, b'queued')):
+            r = harness.read_response(s)
+            self.assertEqual((r.status, r.body), (200, b'slow ' + name + b'\n'),
+                             self.srv.stderr_text()[-2000:])
+            self.assertEqual((r.header('Connection') or '').lower(), 'close', r)
+            data, _ = harness.recv_until_close(s, 30)
+            self.assertEqual(data, b'')
+
+    def test_a_queued_cgi_request_is_answered_across_a_hup(self):
+        self.run_with(signal.SIGHUP)
+
+    def test_a_queued_cgi_request_is_answered_across_a_quit(self):
+        self.run_with(signal.SIGQUIT)
+        self.assertTrue(wait_for(lambda: not self.srv.running, 60))
+        self.assertEqual(self.srv.stop(), 0)
+
     test_hups_lose_no_keepalive_request_after_cgi_fastcgi_or_static = None
     test_quit_answers_every_request_on_a_connection_made_before_it = None
 
