@@ -982,8 +982,9 @@ _Noreturn void pt_acme_main(const pt_config *c, pid_t master)
     sigaction(SIGALRM, &alrm, NULL);
     umask(077);
     /* the parents as mkdir -p would (root's, 0755); the one holding the
-     * state directory must not be writable by the workers' user, who
-     * could otherwise put a directory of its own in its place */
+     * state directory must not be writable by the workers' user or the
+     * programs' (cgi_user), who could otherwise put a directory of their
+     * own in its place */
     snprintf(sub, sizeof(sub), "%s", dir);
     for (char *sl = strchr(sub + 1, '/'); sl; sl = strchr(sl + 1, '/')) {
         *sl = '\0';
@@ -991,7 +992,11 @@ _Noreturn void pt_acme_main(const pt_config *c, pid_t master)
             break;
         *sl = '/';
     }
-    if (c->creds.drop && pt_rootfile_dir_writable(dir, &c->creds, why, sizeof(why)) != 0) {
+    if ((c->creds.drop &&
+         pt_rootfile_dir_writable(dir, &c->creds, "the workers' user", why, sizeof(why)) != 0) ||
+        (c->cgi_creds.drop &&
+         pt_rootfile_dir_writable(dir, &c->cgi_creds, "the programs' user (cgi_user)", why,
+                                  sizeof(why)) != 0)) {
         pt_log_error("acme: state directory %s: %s; no certificates will be obtained", dir, why);
         _exit(1);
     }

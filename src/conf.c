@@ -2339,15 +2339,21 @@ static int decide_identity(load_ctx *x)
 }
 
 /* One file the master writes as root, in a directory the workers' user
- * can write: a pid file there is refused (root's tools trust its content:
- * logrotate and start-stop-daemon signal the pid it holds), anything else
- * is warned about (opened without following links all the same). */
+ * (or the programs' user, cgi_user: a program is the likeliest to plant a
+ * link) can write: a pid file there is refused (root's tools trust its
+ * content: logrotate and start-stop-daemon signal the pid it holds),
+ * anything else is warned about (opened without following links all the
+ * same). */
 static int check_dir(load_ctx *x, const char *key, const char *path, bool top, bool refuse)
 {
     char why[PATH_MAX + 128];
     const config_setting_t *at = top ? member(config_root_setting(&x->lc), key) : NULL;
-    if (!path || path[0] != '/' ||
-        pt_rootfile_dir_writable(path, &x->c->creds, why, sizeof(why)) < 1)
+    const pt_creds *prog = &x->c->cgi_creds;
+    if (!path || path[0] != '/')
+        return 0;
+    if (pt_rootfile_dir_writable(path, &x->c->creds, "the workers' user", why, sizeof(why)) < 1 &&
+        (!prog->drop || pt_rootfile_dir_writable(path, prog, "the programs' user (cgi_user)", why,
+                                                 sizeof(why)) < 1))
         return 0;
     if (refuse)
         return fail_at(x, at,

@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -73,6 +74,22 @@ static void on_tick(pt_loop *l, pt_timer *t)
     start_proc(p);
 }
 
+/* Close every fd from lo up: close_range(2) (Linux 5.9), else one by one
+ * up to the fd limit. 0, or -1 when neither is possible. */
+static int close_from(int lo)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)lo, ~0U, 0U) == 0)
+        return 0;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0)
+        return -1;
+    for (long fd = lo; fd < max; fd++)
+        close((int)fd);
+    return 0;
+}
+
 static void start_proc(app_proc *p)
 {
     app *a = p->app;
@@ -95,8 +112,11 @@ static void start_proc(app_proc *p)
         int null = open("/dev/null", O_RDWR);
         if (dup2(a->fd, 0) < 0 || (null >= 0 && dup2(null, 1) < 0))
             _exit(127);
-        for (int fd = 3; fd < 1024; fd++)
-            close(fd);
+        /* every fd above 2, however high: a descriptor the master
+         * inherited without close-on-exec (from whoever started it) sits
+         * anywhere below RLIMIT_NOFILE, and an app must get none of them */
+        if (close_from(3) < 0)
+            _exit(127);
         if (S.no_new_privs && S.creds.drop)
             pt_priv_clear_bounding_set();
         if (pt_priv_drop(&S.creds) < 0) {

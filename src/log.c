@@ -171,7 +171,9 @@ int pt_log_reopen(void)
                          g_err.path, pt_log_why());
             rc = -1;
         } else {
-            dup2(fd, g_err.fd);
+            /* dup3, not dup2: the fd number keeps close-on-exec, which
+             * dup2 would clear (programs and spawned apps get none) */
+            dup3(fd, g_err.fd, O_CLOEXEC);
             close(fd);
         }
     }
@@ -185,7 +187,7 @@ int pt_log_reopen(void)
             rc = -1;
             continue;
         }
-        dup2(fd, g_acc[i].fd);
+        dup3(fd, g_acc[i].fd, O_CLOEXEC);
         close(fd);
     }
     return rc;

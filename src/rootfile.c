@@ -196,7 +196,8 @@ void pt_rootfile_remove_pid(const char *path)
     }
 }
 
-int pt_rootfile_dir_writable(const char *path, const pt_creds *cr, char *why, size_t whylen)
+int pt_rootfile_dir_writable(const char *path, const pt_creds *cr, const char *who, char *why,
+                             size_t whylen)
 {
     char dir[PATH_MAX];
     struct stat st;
@@ -219,16 +220,15 @@ int pt_rootfile_dir_writable(const char *path, const pt_creds *cr, char *why, si
         return 0;
     /* its owner may chmod it even while the write bit is off */
     if (st.st_uid == cr->uid) {
-        say(why, whylen, "the directory %s belongs to the workers' user (uid %u)", dir,
-            (unsigned)cr->uid);
+        say(why, whylen, "the directory %s belongs to %s (uid %u)", dir, who, (unsigned)cr->uid);
         return 1;
     }
     bool in_group = st.st_gid == cr->gid;
     for (size_t i = 0; i < cr->ngroups && !in_group; i++)
         in_group = cr->groups[i] == st.st_gid;
     if ((st.st_mode & S_IWGRP) && in_group) {
-        say(why, whylen, "the directory %s is writable by group %u, a group of the workers' user",
-            dir, (unsigned)st.st_gid);
+        say(why, whylen, "the directory %s is writable by group %u, a group of %s", dir,
+            (unsigned)st.st_gid, who);
         return 1;
     }
     if (st.st_mode & S_IWOTH) {

@@ -25,8 +25,10 @@ int pt_rootfile_write_pid(const char *path, char *why, size_t whylen);
 void pt_rootfile_remove_pid(const char *path);
 /* Could the user in cr change what the name path points to, i.e. can it
  * write the directory holding path (owner, group or other write bits;
- * ACLs are not looked at)? 1 with a reason in why, 0 when not, -1 when the
- * directory cannot be examined (errno, why). */
-int pt_rootfile_dir_writable(const char *path, const pt_creds *cr, char *why, size_t whylen);
+ * ACLs are not looked at)? 1 with a reason in why naming that user as who
+ * ("the workers' user"), 0 when not, -1 when the directory cannot be
+ * examined (errno, why). */
+int pt_rootfile_dir_writable(const char *path, const pt_creds *cr, const char *who, char *why,
+                             size_t whylen);
 
 #endif

@@ -11,6 +11,8 @@ checked (-t). Names resolve to
 127.0.0.1 through a tiny DNS responder run here (pebble -dnsserver)."""
 
 import os
+import pwd
+import re
 import shutil
 import socket
 import ssl
@@ -154,6 +156,39 @@ class AcmeSettings(unittest.TestCase):
                     'acme = { directory = "https://x/d"; }; } );')
         r = subprocess.run([harness.PORTICO, '-t', '-c', path], capture_output=True)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+
+@unittest.skipUnless(os.geteuid() == 0, 'needs root: "user" and "cgi_user" apply only then')
+class AcmeStateDir(unittest.TestCase):
+    """The ACME process (root) refuses a state directory whose parent the
+    workers' user or the programs' user (cgi_user) could write: either
+    could put a directory of its own in its place."""
+
+    def run_with_parent_of(self, owner):
+        srv = harness.Server(workers=1, conf='# below')
+        os.chmod(srv.tmpdir, 0o755)
+        parent = os.path.join(srv.tmpdir, 'state')
+        os.mkdir(parent, 0o755)
+        os.chown(parent, pwd.getpwnam(owner).pw_uid, -1)
+        srv.conf = ('user = "nobody"; cgi_user = "daemon"; acme_state_dir = "%s/acme"; '
+                    'vhosts = ( { names = [ "a.test" ]; '
+                    'acme = { directory = "https://127.0.0.1:1/d"; }; } );' % parent)
+        srv.start()
+        self.addCleanup(srv.stop)
+        return srv, parent
+
+    def check(self, owner, who):
+        srv, parent = self.run_with_parent_of(owner)
+        pat = (r'acme: state directory %s/acme: the directory %s belongs to %s' %
+               (re.escape(parent), re.escape(parent), re.escape(who)))
+        self.assertTrue(srv.wait_for_log(pat, 30), srv.stderr_text()[-2000:])
+        self.assertFalse(os.path.exists(os.path.join(parent, 'acme')))
+
+    def test_parent_of_the_workers_user_is_refused(self):
+        self.check('nobody', "the workers' user")
+
+    def test_parent_of_the_programs_user_is_refused(self):
+        self.check('daemon', "the programs' user (cgi_user)")
 
 
 class AcmeDeadline(unittest.TestCase):

@@ -1007,6 +1007,9 @@ class Escaping(unittest.TestCase):
 SIGNAL_CGI = (b"#!/bin/sh\nkill -$QUERY_STRING $PPID\n"
               b"printf 'Content-Type: text/plain\\r\\n\\r\\nsent\\n'\n")
 
+# Says who it is (in its directory, its working directory), then hangs.
+HANG_CGI = b"#!/bin/sh\necho $$ > hang.pid.tmp && mv hang.pid.tmp hang.pid\nexec sleep 300\n"
+
 # Holds a process in a ptrace stop (PTRACE_SEIZE + PTRACE_INTERRUPT): it
 # stops without any SIGSTOP, so its parent is told nothing, like a worker
 # stuck in a loop or a system call. Waits until the process is gone.
@@ -1035,10 +1038,12 @@ class WorkerWatchdog(unittest.TestCase):
     def setUp(self):
         d = tempfile.mkdtemp(prefix='portico-watchdog-')
         self.addCleanup(shutil.rmtree, d, True)
-        p = os.path.join(d, 'sig.cgi')
-        with open(p, 'wb') as f:
-            f.write(SIGNAL_CGI)
-        os.chmod(p, 0o755)
+        for name, text in (('sig.cgi', SIGNAL_CGI), ('hang.cgi', HANG_CGI)):
+            p = os.path.join(d, name)
+            with open(p, 'wb') as f:
+                f.write(text)
+            os.chmod(p, 0o755)
+        self.d = d
         self.srv = harness.Server('--cgi', '/cgi-bin/=' + d, '-o',
                                   'limits.worker_stall_timeout=2s', files=FILES)
         self.srv.start()
@@ -1062,6 +1067,33 @@ class WorkerWatchdog(unittest.TestCase):
 
     def test_worker_killed_by_its_program_is_replaced_and_logged(self):
         exchange(self.srv.port, b'GET /cgi-bin/sig.cgi?KILL HTTP/1.1\r\nHost: x\r\n\r\n', 30)
+        self.assert_replaced(r'worker 0 \(pid %d\) exited on signal %d; respawning' %
+                             (self.worker, signal.SIGKILL))
+
+    def test_program_dies_with_its_killed_worker(self):
+        # PR_SET_PDEATHSIG: a program whose worker is gone (killed by the
+        # watchdog, crashed) does not run on unobserved, its timeout unkept
+        s = harness.connect(self.srv.port, 30)
+        self.addCleanup(s.close)
+        s.sendall(b'GET /cgi-bin/hang.cgi HTTP/1.1\r\nHost: x\r\n\r\n')
+        pidfile = os.path.join(self.d, 'hang.pid')
+        self.assertTrue(self.srv.wait_for(lambda: os.path.exists(pidfile), 30),
+                        self.srv.stderr_text()[-3000:])
+        with open(pidfile) as f:
+            pid = int(f.read())
+
+        def alive():
+            try:
+                with open('/proc/%d/stat' % pid) as f:
+                    return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+            except OSError:
+                return False
+        self.assertTrue(alive())
+        os.kill(self.worker, signal.SIGKILL)
+        dead = self.srv.wait_for(lambda: not alive(), 30)
+        if not dead:
+            os.kill(pid, signal.SIGKILL)
+        self.assertTrue(dead, 'the program outlived its worker')
         self.assert_replaced(r'worker 0 \(pid %d\) exited on signal %d; respawning' %
                              (self.worker, signal.SIGKILL))
 

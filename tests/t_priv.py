@@ -474,6 +474,10 @@ locations = ( { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; } );
         self.assertEqual(proc_ids(pid)['Gid'], [d.pw_gid] * 4)
         with open('/proc/%d/status' % pid) as f:
             self.assertEqual(status_field(f.read(), 'NoNewPrivs'), '1')
+        # born in cgi_user's group (the workers hold it as a supplementary
+        # group), 0660, never chown'ed or chmod'ed by name (SECURITY.md)
+        st = os.stat(os.path.join(srv.tmpdir, 'hello.sock'))
+        self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777), (0, d.pw_gid, 0o660))
 
 FORK_CGI = r'''#!/usr/bin/python3
 import os, signal, sys, time

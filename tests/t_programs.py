@@ -5,7 +5,9 @@ of SECURITY.md, "Hostile programs"). Rows whose mechanism has its own home
 are tested there and named in SECURITY.md; this file holds the rest:
 flooding the error log through stderr (CGI pipe and FastCGI STDERR
 records), where every line is either logged or counted as dropped, and the
-log grows by at most PT_ERRLINES_PER_SEC lines a second per program."""
+log grows by at most PT_ERRLINES_PER_SEC lines a second per program; and
+the fds a program holds (none of the server's, even one the server
+inherited without close-on-exec, for CGI and spawned FastCGI apps)."""
 
 import os
 import re
@@ -231,6 +233,96 @@ class ReachOfAProgramUnderCgiUser(ReachOfAProgram):
     its worker, nor write the logs (the workers' user owns them)."""
     CGI_USER = 'cgi_user = "daemon";'
     DENIED = ReachOfAProgram.DENIED + ('signal-worker', 'append-access-log', 'append-error-log')
+
+
+BUILDDIR = os.environ.get('PT_BUILDDIR') or os.path.join(os.path.dirname(__file__), '..')
+HELLO = os.path.abspath(os.path.join(BUILDDIR, 'cgi-bin', 'hello-fcgi'))
+STRAY_FD = 1500  # above the 1024 fds the spawn used to close
+
+# started by whoever runs portico, with an fd left open (no close-on-exec)
+STRAY_WRAPPER = '''
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.dup2(fd, %d, inheritable=True)
+os.close(fd)
+os.execv(sys.argv[2], sys.argv[2:])
+''' % STRAY_FD
+
+FDS_CGI = r'''#!/bin/sh
+printf 'Content-Type: text/plain\n\n'
+for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done
+'''
+
+
+class StrayFdServer(harness.Server):
+    """portico started with an inherited fd STRAY_FD open on a file."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.stray = os.path.join(self.tmpdir, 'stray-inherited-file')
+        open(self.stray, 'w').close()
+
+    def _cmd(self, port):
+        return [sys.executable, '-c', STRAY_WRAPPER, self.stray] + super()._cmd(port)
+
+
+@unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')
+class InheritedFds(unittest.TestCase):
+    """A program holds none of the server's fds, not even one the server
+    inherited without close-on-exec from whoever started it, however high
+    its number: CGI programs and spawned FastCGI apps alike."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = StrayFdServer(workers=1, conf='''
+backends = ( { name = "hello"; spawn = { program = "%s"; processes = 1; }; } );
+locations = ( { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; },
+              { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@ROOT@/cgi-bin"; } );
+''' % HELLO)
+        p = cls.srv.write_file('cgi-bin/fds.cgi', FDS_CGI)
+        os.chmod(p, 0o755)
+        cls.srv.conf = cls.srv.conf.replace('@ROOT@', cls.srv.docroot)
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def fds(self, pid):
+        d = '/proc/%d/fd' % pid
+        out = {}
+        for n in os.listdir(d):
+            try:
+                out[int(n)] = os.readlink(os.path.join(d, n))
+            except OSError:
+                pass
+        return out
+
+    def test_the_master_holds_the_stray_fd(self):
+        # else the tests below would prove nothing
+        self.assertEqual(self.fds(self.srv.pid).get(STRAY_FD), self.srv.stray)
+
+    def test_spawned_fastcgi_app_holds_none(self):
+        r = harness.fetch(self.srv.port, 'GET', '/hello/')
+        self.assertEqual(r.status, 200, r.raw[:300])
+        m = re.match(rb'^Hello from FastCGI: pid (\d+)', r.body)
+        self.assertTrue(m, r.body)
+        fds = self.fds(int(m.group(1)))
+        self.assertNotIn(self.srv.stray, fds.values(), fds)
+        # 0 its listening socket, 1 /dev/null, 2 the server's stderr; above
+        # that only what it opened itself (the accepted connection)
+        self.assertTrue(fds[0].startswith('socket:'), fds)
+        self.assertEqual(fds[1], '/dev/null', fds)
+        self.assertEqual({n: t for n, t in fds.items() if n > 2 and not t.startswith('socket:')},
+                         {}, fds)
+
+    def test_cgi_program_holds_none(self):
+        r = harness.fetch(self.srv.port, 'GET', '/cgi-bin/fds.cgi')
+        self.assertEqual(r.status, 200, r.raw[:300])
+        fds = dict(ln.split(' ', 1) for ln in r.body.decode().splitlines() if ' ' in ln)
+        # (the shell's own fds aside: t_cgi FdHygiene checks the rest)
+        self.assertNotIn(self.srv.stray, fds.values(), r.body)
+        self.assertNotIn(str(STRAY_FD), fds, r.body)
 
 
 if __name__ == '__main__':

@@ -1,12 +1,13 @@
 """t_reload_ka.py: a graceful stop (SIGHUP's old workers, SIGQUIT) loses
 no request of a keep-alive client that sends its next request as soon as
 it has read a response, whatever handler answered the previous one (CGI,
-FastCGI, static as the control). A response completed during the stop says
-"Connection: close"; a request that already arrived is answered; a request
-waiting in a FastCGI queue when the stop comes is answered too. Every
-request is counted; nothing asserts on timings."""
+FastCGI, static as the control; the reverse proxy, uwsgi and SCGI too). A
+response completed during the stop says "Connection: close"; a request
+that already arrived is answered; a request waiting in a FastCGI queue
+when the stop comes is answered too (and one in CGI's queue). Every
+request is counted (tests/lib/reloadload.py, shared with t_tls_reload.py);
+nothing asserts on timings."""
 
-import http.client
 import os
 import re
 import shutil
@@ -14,24 +15,22 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
 import phpfpm  # noqa: E402
+import reloadload  # noqa: E402
+from reloadload import CGI_BODY, HELLO, HELLO_RE, PHP_BODY  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BUILDDIR = os.environ.get('PT_BUILDDIR') or os.path.join(HERE, '..')
-HELLO = os.path.abspath(os.path.join(BUILDDIR, 'cgi-bin', 'hello-fcgi'))
-HELLO_RE = re.compile(rb'^Hello from FastCGI: pid \d+, request \d+\n$')
 
 CONF = '''
 workers = @WORKERS@;
 listen = [ "127.0.0.1:@PORT@" ];
 root = "@ROOT@";
-limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; };
+limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; @LIMITS@ };
 backends = ( { name = "hello";
                servers = ( { address = "unix:@BASE@/hello.sock"; max_conns = @MAXC@; } ); }
              @PHP_BACKEND@ );
@@ -41,117 +40,33 @@ locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@CGI@"; },
 '''
 
 STATIC_BODY = b'static control\n'
-CGI_BODY = b'hello from sh: GET \n'
-PHP_BODY = b'hello from php-fpm GET '
+# a CGI program slow enough to hold the one slot while a second request waits
+SLOW_CGI = r'''#!/bin/sh
+sleep 1.5
+printf 'Content-Type: text/plain\r\n\r\nslow %s\n' "$QUERY_STRING"
+'''
+UPSTREAM_RE = re.compile(rb'^conn \d+ req \d+$')   # tests/lib/http_upstream.py
+WSGI_BODY = b'status 200\n'                       # tests/lib/wsgi_app.py
 
 
 def wait_for(pred, timeout):
     return harness.Server.wait_for(pred, timeout)
 
 
-class Load:
-    """Keep-alive clients (threads with http.client), each on one path,
-    sending the next request as soon as the previous response is read. A
-    response with "Connection: close" makes the client open a new
-    connection (unless no_new is set). Every request is accounted for:
-    answered as expected, answered wrongly, or failed at the socket."""
-
-    def __init__(self, port, paths):
-        self.port = port
-        self.paths = paths
-        self.stop = threading.Event()
-        self.no_new = threading.Event()  # set before SIGQUIT: no new connections
-        self.lock = threading.Lock()
-        self.ok = {}
-        self.sent = 0
-        self.bad = []       # (path, status, body): answered, but wrongly
-        self.failed = []    # (path, nth on its connection, made before no_new, error)
-        self.conns = 0
-        self.limit = 120  # seconds a client runs at most, whatever happens
-        self.threads = [threading.Thread(target=self.client, args=(p,), daemon=True)
-                        for p in paths]
-
-    @staticmethod
-    def expected(path, status, body):
-        if status != 200:
-            return False
-        if path.startswith('/cgi-bin/'):
-            return body == CGI_BODY
-        if path.startswith('/fcgi/'):
-            return HELLO_RE.match(body) is not None
-        if path.endswith('.php'):
-            return body == PHP_BODY
-        return body == STATIC_BODY
-
-    def client(self, path):
-        conn = None
-        nth = 0
-        before = True
-        deadline = time.monotonic() + self.limit
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            if conn is None:
-                if self.no_new.is_set():
-                    return
-                conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=30)
-                try:
-                    conn.connect()
-                except OSError:
-                    # nothing was sent: not a lost request (the listener
-                    # is gone after QUIT)
-                    conn.close()
-                    conn = None
-                    time.sleep(0.01)
-                    continue
-                # established before QUIT was sent, or maybe not
-                before = not self.no_new.is_set()
-                nth = 0
-                with self.lock:
-                    self.conns += 1
-            nth += 1
-            with self.lock:
-                self.sent += 1
-            try:
-                conn.request('GET', path)
-                r = conn.getresponse()
-                body = r.read()
-            except (OSError, http.client.HTTPException) as e:
-                with self.lock:
-                    self.failed.append((path, nth, before, repr(e)))
-                conn.close()
-                conn = None
-                continue
-            with self.lock:
-                if self.expected(path, r.status, body):
-                    self.ok[path] = self.ok.get(path, 0) + 1
-                else:
-                    self.bad.append((path, r.status, body[:200]))
-            if r.will_close:
-                conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
-
-    def total(self):
-        with self.lock:
-            return sum(self.ok.values())
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
-        return not any(t.is_alive() for t in self.threads)
-
-    def summary(self):
-        per_path = {}
-        for f in self.failed:
-            per_path[f[0]] = per_path.get(f[0], 0) + 1
-        return 'sent %d, ok %s, bad %d, failed %d %s on %d connections: %s %s' % (
-            self.sent, self.ok, len(self.bad), len(self.failed), per_path, self.conns,
-            self.failed[:10], self.bad[:5])
+def expected(path, status, body):
+    if status != 200:
+        return False
+    if path.startswith('/cgi-bin/'):
+        return body == CGI_BODY
+    if path.startswith('/fcgi/'):
+        return HELLO_RE.match(body) is not None
+    if path.endswith('.php'):
+        return body == PHP_BODY
+    if path.startswith('/px/'):
+        return UPSTREAM_RE.match(body) is not None
+    if path.startswith(('/uw/', '/sc/')):
+        return body == WSGI_BODY
+    return body == STATIC_BODY
 
 
 @unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')
@@ -160,6 +75,7 @@ class GracefulKeepAlive(unittest.TestCase):
     MAXC = 4
     APPS = 4
     PHP = True
+    LIMITS = ''
 
     def setUp(self):
         self.srv = harness.Server(conf='# filled below', docroot=False, workers=None, listen=[])
@@ -172,19 +88,11 @@ class GracefulKeepAlive(unittest.TestCase):
             f.write(STATIC_BODY)
         shutil.copy(os.path.join(HERE, 'cgi', 'hello-sh.cgi'), self.cgi)
         os.chmod(os.path.join(self.cgi, 'hello-sh.cgi'), 0o755)
+        with open(os.path.join(self.cgi, 'slow.cgi'), 'w') as f:
+            f.write(SLOW_CGI)
+        os.chmod(os.path.join(self.cgi, 'slow.cgi'), 0o755)
         # APPS processes of the libfcgi sample app on one Unix socket
-        # (their fd 0), started here so they outlive every reload
-        path = os.path.join(base, 'hello.sock')
-        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        ls.bind(path)
-        ls.listen(128)
-        self.apps = []
-        for _ in range(self.APPS):
-            p = subprocess.Popen([HELLO], stdin=ls.fileno(), stdout=subprocess.DEVNULL,
-                                 start_new_session=True)
-            self.apps.append(p)
-            self.addCleanup(self.reap, p)
-        ls.close()
+        self.apps = reloadload.start_fcgi_apps(self, os.path.join(base, 'hello.sock'), self.APPS)
         # PHP-FPM too when installed (the load of the report: PHP and CGI)
         php_be = php_loc = ''
         self.php = self.PHP and phpfpm.find_php_fpm() is not None
@@ -198,6 +106,7 @@ class GracefulKeepAlive(unittest.TestCase):
             php_loc = ', { extension = ".php"; handler = "fastcgi"; backend = "php"; }'
         self.srv.conf = (CONF.replace('@PHP_BACKEND@', php_be).replace('@PHP_LOCATION@', php_loc)
                          .replace('@WORKERS@', str(self.WORKERS))
+                         .replace('@LIMITS@', self.LIMITS)
                          .replace('@MAXC@', str(self.MAXC)).replace('@BASE@', base)
                          .replace('@ROOT@', self.root).replace('@CGI@', self.cgi))
         self.srv.start()
@@ -205,65 +114,114 @@ class GracefulKeepAlive(unittest.TestCase):
         self.assertTrue(wait_for(lambda: len(self.srv.worker_pids()) == self.WORKERS, 30),
                         self.srv.worker_pids())
 
-    @staticmethod
-    def reap(p):
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
-
-    def load(self):
+    def paths(self):
         paths = ['/cgi-bin/hello-sh.cgi'] * 3 + ['/fcgi/hello'] * 3 + ['/a.txt'] * 2
         if self.php:
             paths += ['/hello.php'] * 3
-        ld = Load(self.srv.port, paths)
-        ld.start()
-        self.addCleanup(ld.finish)
-        # every kind answered before the first signal
-        kinds = len(set(paths))
-        self.assertTrue(wait_for(lambda: len(ld.ok) == kinds and min(ld.ok.values()) >= 5, 30),
-                        ld.summary() + self.srv.stderr_text()[-2000:])
-        return ld
+        return paths
+
+    def load(self):
+        ld = reloadload.Load(self.srv.port, [('ka', p) for p in self.paths()], expected)
+        return reloadload.start_load(self, self.srv, ld, 5, 30)
 
     def test_hups_lose_no_keepalive_request_after_cgi_fastcgi_or_static(self):
-        ld = self.load()
-        for i in range(4):
-            old = set(self.srv.worker_pids())
-            before = ld.total()
-            self.srv.signal(signal.SIGHUP)
-            # the old generation has left and the clients went on
-            self.assertTrue(wait_for(
-                lambda: len(re.findall(r'configuration reloaded', self.srv.stderr_text())) ==
-                i + 1 and not (old & set(self.srv.worker_pids())) and
-                ld.total() > before + 100, 60),
-                'reload %d: %s\n%s' % (i + 1, ld.summary(), self.srv.stderr_text()[-3000:]))
-        self.assertTrue(ld.finish(), 'a client thread hung')
-        self.assertEqual((ld.failed, ld.bad), ([], []), ld.summary())
-        # every request got its answer
-        self.assertEqual(ld.sent, ld.total(), ld.summary())
-        for path in set(ld.paths):
-            self.assertGreater(ld.ok.get(path, 0), 20, ld.summary())
+        self.hups_lose_nothing()
 
     def test_quit_answers_every_request_on_a_connection_made_before_it(self):
+        self.quit_answers_everything()
+
+    def hups_lose_nothing(self):
         ld = self.load()
-        # clients open no connection from now on; QUIT comes after, so a
-        # connection established before that point was queued or accepted
-        # by a worker before the stop
-        ld.no_new.set()
-        self.srv.signal(signal.SIGQUIT)
-        self.assertTrue(wait_for(lambda: not self.srv.running, 60),
-                        'still running after QUIT: ' + ld.summary())
-        self.assertTrue(ld.finish(), 'a client thread hung')
-        self.assertEqual(self.srv.stop(), 0)
-        # a connect() that began before no_new was set and completed after
-        # may have landed in the listen queue after the last worker closed
-        # its listener: only such a connection's first request may fail
-        lost = [f for f in ld.failed if f[2] or f[1] > 1]
-        self.assertEqual((lost, ld.bad), ([], []), ld.summary())
-        self.assertEqual(ld.sent - len(ld.failed), ld.total(), ld.summary())
+        reloadload.hups_answer_everything(self, self.srv, ld, 4, 60)
+        for kind in set(ld.clients):
+            self.assertGreater(ld.ok.get(kind, 0), 20, ld.summary())
+
+    def quit_answers_everything(self):
+        reloadload.quit_answers_everything(self, self.srv, self.load(), 60)
+
+
+UWSGI = shutil.which('uwsgi') or '/usr/bin/uwsgi'
+UWSGI_PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so'
+HAVE_UWSGI = os.path.exists(UWSGI) and os.path.exists(UWSGI_PLUGIN)
+
+UPSTREAM_CONF = '''
+workers = 2;
+listen = [ "127.0.0.1:@PORT@" ];
+root = "@ROOT@";
+limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; };
+backends = ( { name = "http"; servers = ( { address = "127.0.0.1:@HTTP@"; max_conns = 4; } ); },
+             { name = "uw"; servers = ( "127.0.0.1:@UW@" ); },
+             { name = "sc"; servers = ( "127.0.0.1:@SC@" ); } );
+locations = ( { prefix = "/px/"; handler = "proxy"; backend = "http"; },
+              { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; },
+              { prefix = "/sc/"; handler = "scgi"; backend = "sc"; } );
+'''
+
+
+@unittest.skipUnless(HAVE_UWSGI, 'uwsgi and uwsgi-plugin-python3 are not installed')
+class UpstreamKeepAlive(GracefulKeepAlive):
+    """The same promise for the handlers of the upstream module that came
+    after issue 22: the HTTP reverse proxy (pooled keep-alive connections
+    to tests/lib/http_upstream.py, max_conns 4), uwsgi and SCGI (uWSGI
+    running tests/lib/wsgi_app.py), static as the control."""
+
+    def setUp(self):
+        self.srv = harness.Server(conf='# filled below', docroot=False, workers=None, listen=[])
+        base = self.srv.tmpdir
+        self.root = os.path.join(base, 'www')
+        os.makedirs(self.root)
+        with open(os.path.join(self.root, 'a.txt'), 'wb') as f:
+            f.write(STATIC_BODY)
+        portfile = os.path.join(base, 'http.port')
+        up = subprocess.Popen([sys.executable, os.path.join(HERE, 'lib', 'http_upstream.py'),
+                               portfile], stdin=subprocess.DEVNULL, start_new_session=True)
+        self.addCleanup(reloadload.reap, up)
+        self.assertTrue(wait_for(lambda: os.path.exists(portfile), 20), 'http_upstream.py')
+        with open(portfile) as f:
+            http_port = int(f.read())
+        # uWSGI (master + 4 processes) on a uwsgi and an SCGI port
+        app_dir = os.path.join(base, 'app')
+        os.makedirs(app_dir)
+        uw_port, sc_port = harness.free_port(), harness.free_port()
+        log = open(os.path.join(base, 'uwsgi.log'), 'ab')
+        self.addCleanup(log.close)
+        uw = subprocess.Popen(
+            [UWSGI, '--plugin', 'python3', '--master', '--processes', '4', '--die-on-term',
+             '--wsgi-file', os.path.join(HERE, 'lib', 'wsgi_app.py'),
+             '--uwsgi-socket', '127.0.0.1:%d' % uw_port,
+             '--scgi-socket', '127.0.0.1:%d' % sc_port],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=base,
+            env=dict(os.environ, WSGI_TEST_DIR=app_dir), start_new_session=True)
+        self.addCleanup(reloadload.reap, uw)
+
+        def listening():
+            for port in (uw_port, sc_port):
+                try:
+                    socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                except OSError:
+                    return False
+            return True
+        self.assertTrue(wait_for(listening, 30), 'uWSGI did not start')
+        self.srv.conf = (UPSTREAM_CONF.replace('@ROOT@', self.root)
+                         .replace('@HTTP@', str(http_port)).replace('@UW@', str(uw_port))
+                         .replace('@SC@', str(sc_port)))
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+        self.assertTrue(wait_for(lambda: len(self.srv.worker_pids()) == 2, 30),
+                        self.srv.worker_pids())
+
+    def paths(self):
+        return (['/px/conn'] * 3 + ['/uw/?mode=status&code=200'] * 3 +
+                ['/sc/?mode=status&code=200'] * 3 + ['/a.txt'] * 2)
+
+    def test_hups_lose_no_keepalive_request_after_proxy_uwsgi_scgi_or_static(self):
+        self.hups_lose_nothing()
+
+    def test_quit_answers_every_proxy_uwsgi_scgi_request_made_before_it(self):
+        self.quit_answers_everything()
+
+    test_hups_lose_no_keepalive_request_after_cgi_fastcgi_or_static = None
+    test_quit_answers_every_request_on_a_connection_made_before_it = None
 
 
 def get_raw(port, target):
@@ -309,6 +267,44 @@ class QueuedAtStop(GracefulKeepAlive):
         self.assertEqual(self.srv.stop(), 0)
 
     # the keep-alive load tests belong to the base class only
+    test_hups_lose_no_keepalive_request_after_cgi_fastcgi_or_static = None
+    test_quit_answers_every_request_on_a_connection_made_before_it = None
+
+
+@unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')
+class QueuedCgiAtStop(GracefulKeepAlive):
+    """The same with CGI's own queue: cgi_max_procs = 1, a slow program
+    holds the slot and a second request waits in cgi_queue when the stop
+    comes; both are answered, with "Connection: close"."""
+    WORKERS = 1
+    APPS = 1
+    PHP = False
+    LIMITS = 'cgi_max_procs = 1; cgi_queue = 4;'
+
+    def run_with(self, sig):
+        busy = get_raw(self.srv.port, '/cgi-bin/slow.cgi?busy')
+        self.addCleanup(busy.close)
+        time.sleep(0.3)
+        queued = get_raw(self.srv.port, '/cgi-bin/slow.cgi?queued')
+        self.addCleanup(queued.close)
+        time.sleep(0.3)
+        self.srv.signal(sig)
+        for s, name in ((busy, b'busy'), (queued, b'queued')):
+            r = harness.read_response(s)
+            self.assertEqual((r.status, r.body), (200, b'slow ' + name + b'\n'),
+                             self.srv.stderr_text()[-2000:])
+            self.assertEqual((r.header('Connection') or '').lower(), 'close', r)
+            data, _ = harness.recv_until_close(s, 30)
+            self.assertEqual(data, b'')
+
+    def test_a_queued_cgi_request_is_answered_across_a_hup(self):
+        self.run_with(signal.SIGHUP)
+
+    def test_a_queued_cgi_request_is_answered_across_a_quit(self):
+        self.run_with(signal.SIGQUIT)
+        self.assertTrue(wait_for(lambda: not self.srv.running, 60))
+        self.assertEqual(self.srv.stop(), 0)
+
     test_hups_lose_no_keepalive_request_after_cgi_fastcgi_or_static = None
     test_quit_answers_every_request_on_a_connection_made_before_it = None
 

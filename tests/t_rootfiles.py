@@ -4,7 +4,8 @@ through a symbolic link, only as a regular file with one link (a FIFO is
 refused without hanging), and only a file portico created is handed to the
 workers' user: a log swapped for a link to /etc/shadow at SIGUSR1 leaves
 /etc/shadow alone. A log directory the workers' user can write is warned
-about at -t and start-up, a pid file there is refused. Spawned FastCGI
+about at -t and start-up, a pid file there is refused; the same for a
+directory the programs' user (cgi_user) can write. Spawned FastCGI
 sockets live in a fresh private directory, born with their final owner and
 mode. Most tests need root (skipped otherwise); the refusals also run as
 any user."""
@@ -28,6 +29,8 @@ HELLO = os.path.abspath(os.path.join(BUILDDIR, 'cgi-bin', 'hello-fcgi'))
 ROOT = os.geteuid() == 0
 NOBODY = pwd.getpwnam('nobody').pw_uid
 NOGROUP = pwd.getpwnam('nobody').pw_gid
+DAEMON = pwd.getpwnam('daemon').pw_uid  # the programs' user (cgi_user) here
+DAEMON_GID = pwd.getpwnam('daemon').pw_gid
 SECRET = b'root:$y$secret:19000:0:99999:7:::\n'
 
 
@@ -284,6 +287,35 @@ class WritableDirectory(Base):
         rc, out = run(['-t', '-c', self.conf('pid_file = "%s";\n' % pidf)])
         self.assertEqual(rc, 1, out)
         self.assertIn("pid_file '%s': the directory %s belongs to the workers' user"
+                      % (pidf, run_dir), out)
+        self.assertNotIn('configuration ok', out)
+
+    # the programs' user (cgi_user) is who a hostile script runs as: a
+    # directory it can write is as dangerous as one of the workers' user
+    def test_log_dir_of_the_programs_user_is_warned_about(self):
+        os.chown(self.logs, DAEMON, 0)
+        rc, out = run(['-t', '-c', self.conf('cgi_user = "daemon";\n')])
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"warning: error_log '%s': the directory %s belongs to the "
+                         r"programs' user \(cgi_user\) \(uid %d\)" % (
+                             re.escape(self.err), re.escape(self.logs), DAEMON))
+        self.assertIn("access_log '%s'" % self.acc, out)
+        # group-writable by a group of cgi_user's
+        os.chown(self.logs, 0, DAEMON_GID)
+        os.chmod(self.logs, 0o775)
+        rc, out = run(['-t', '-c', self.conf('cgi_user = "daemon";\n')])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("the directory %s is writable by group %d, a group of the programs' user"
+                      % (self.logs, DAEMON_GID), out)
+
+    def test_pid_file_in_a_dir_the_programs_user_can_write_is_refused(self):
+        run_dir = os.path.join(self.d, 'run')
+        os.mkdir(run_dir, 0o755)
+        os.chown(run_dir, DAEMON, DAEMON_GID)
+        pidf = os.path.join(run_dir, 'portico.pid')
+        rc, out = run(['-t', '-c', self.conf('cgi_user = "daemon";\npid_file = "%s";\n' % pidf)])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("pid_file '%s': the directory %s belongs to the programs' user"
                       % (pidf, run_dir), out)
         self.assertNotIn('configuration ok', out)
 

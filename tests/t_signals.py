@@ -245,6 +245,52 @@ class ReopenLogs(unittest.TestCase):
             self.assertEqual(os.path.getsize(acc + '.1'), size_before)
             self.assertEqual(srv.stop(), 0)
 
+    @staticmethod
+    def log_fds(pid, paths):
+        """{fd: (target, close-on-exec)} of pid's fds open on one of paths."""
+        out = {}
+        d = '/proc/%d/fd' % pid
+        for n in os.listdir(d):
+            try:
+                target = os.readlink(os.path.join(d, n))
+                with open('/proc/%d/fdinfo/%s' % (pid, n)) as f:
+                    flags = int(re.search(r'^flags:\s*([0-7]+)', f.read(), re.M).group(1), 8)
+            except (OSError, AttributeError):
+                continue
+            if target in paths:
+                out[int(n)] = (target, bool(flags & 0o2000000))  # O_CLOEXEC
+        return out
+
+    def test_reopened_logs_stay_close_on_exec(self):
+        # a log fd without close-on-exec would reach whatever the process
+        # executes next (a spawned app, a program where close_range is
+        # missing): dup2() onto the old fd number clears the flag
+        acc = os.path.join(self.base, 'access.log')
+        err = os.path.join(self.base, 'error.log')
+        names = (acc, err, acc + '.1', err + '.1')
+        with harness.Server('--error-log', err, access_log=acc, workers=1,
+                            files={'a.txt': 'a'}) as srv:
+            self.assertTrue(srv.wait_for(lambda: len(srv.worker_pids()) == 1))
+            pids = [srv.pid] + srv.worker_pids()
+            for pid in pids:
+                fds = self.log_fds(pid, names)
+                self.assertEqual(sorted(t for t, _ in fds.values()), [acc, err], fds)
+                self.assertTrue(all(c for _, c in fds.values()), (pid, fds))
+            os.rename(acc, acc + '.1')
+            os.rename(err, err + '.1')
+            srv.signal(signal.SIGUSR1)
+
+            def reopened():
+                return all(sorted(t for t, _ in self.log_fds(pid, names).values()) == [acc, err]
+                           for pid in pids)
+            self.assertTrue(srv.wait_for(reopened, timeout=15),
+                            {pid: self.log_fds(pid, names) for pid in pids})
+            for pid in pids:
+                fds = self.log_fds(pid, names)
+                self.assertTrue(all(c for _, c in fds.values()),
+                                'pid %d: a reopened log lost close-on-exec: %r' % (pid, fds))
+            self.assertEqual(srv.stop(), 0)
+
 
 class WorkerCrash(unittest.TestCase):
     def test_killed_worker_is_logged_and_respawned(self):

@@ -10,9 +10,7 @@ whose first request (or handshake) comes after the grace idle connections
 get, are all answered. Orderly closes send close_notify. Every request is
 counted; nothing asserts on timings."""
 
-import http.client
 import os
-import re
 import shutil
 import signal
 import socket
@@ -20,18 +18,16 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
 import phpfpm  # noqa: E402
+import reloadload  # noqa: E402
+from reloadload import CGI_BODY, HELLO, HELLO_RE, PHP_BODY  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BUILDDIR = os.environ.get('PT_BUILDDIR') or os.path.join(HERE, '..')
-HELLO = os.path.abspath(os.path.join(BUILDDIR, 'cgi-bin', 'hello-fcgi'))
-HELLO_RE = re.compile(rb'^Hello from FastCGI: pid \d+, request \d+\n$')
 
 CONF = '''
 workers = @WORKERS@;
@@ -48,8 +44,6 @@ locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@CGI@"; },
 '''
 
 STATIC_BODY = b'static over tls\n'
-CGI_BODY = b'hello from sh: GET \n'
-PHP_BODY = b'hello from php-fpm GET '
 
 
 def make_cert(d):
@@ -75,148 +69,6 @@ def expected(path, status, body):
     return body == STATIC_BODY
 
 
-class Load:
-    """Client threads, each on one path and in one mode:
-    'ka':    http.client keep-alive over TLS, the next request at once; a
-             response with "Connection: close" makes it connect anew;
-    'new':   a new connection (full handshake, no session resumption) per
-             request, http.client, kept-alive framing;
-    'close': a new connection per request with "Connection: close", read to
-             the end of the stream (t_acme's renewal client).
-    Every request is counted: answered as expected, answered wrongly, or
-    failed. A failure records whether its connection was set up before
-    no_new was set (the QUIT case excuses only the others)."""
-
-    def __init__(self, port, ctx, clients):
-        self.port = port
-        self.ctx = ctx
-        self.clients = clients
-        self.stop = threading.Event()
-        self.no_new = threading.Event()
-        self.lock = threading.Lock()
-        self.ok = {}
-        self.sent = 0
-        self.bad = []
-        self.failed = []    # (mode, path, nth on its connection, before no_new, error)
-        self.conns = 0
-        self.limit = 180
-        self.threads = [threading.Thread(target=self.client, args=c, daemon=True)
-                        for c in clients]
-
-    def _count(self, mode, path, status, body):
-        with self.lock:
-            if expected(path, status, body):
-                self.ok[(mode, path)] = self.ok.get((mode, path), 0) + 1
-            else:
-                self.bad.append((mode, path, status, body[:200]))
-
-    def _fail(self, mode, path, nth, before, e):
-        with self.lock:
-            self.failed.append((mode, path, nth, before, repr(e)))
-
-    def _connect(self):
-        """A TLS socket, and whether its TCP connection was made before
-        no_new; (None, None) when the TCP connect failed (nothing sent)."""
-        try:
-            s = socket.create_connection(('127.0.0.1', self.port), 60)
-        except OSError:
-            return None, None
-        before = not self.no_new.is_set()
-        try:
-            return self.ctx.wrap_socket(s), before
-        except (OSError, ssl.SSLError) as e:
-            s.close()
-            return e, before
-
-    def client(self, mode, path):
-        conn = None
-        nth = 0
-        before = True
-        deadline = time.monotonic() + self.limit
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            if conn is None:
-                if self.no_new.is_set():
-                    return
-                t, before = self._connect()
-                if t is None:
-                    time.sleep(0.01)
-                    continue
-                with self.lock:
-                    self.conns += 1
-                    self.sent += 1
-                if not isinstance(t, ssl.SSLSocket):
-                    self._fail(mode, path, 1, before, t)
-                    continue
-                if mode == 'close':
-                    self.one_close(t, path, before)
-                    continue
-                conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=60)
-                conn.sock = t
-                nth = 1
-            else:
-                nth += 1
-                with self.lock:
-                    self.sent += 1
-            try:
-                conn.request('GET', path)
-                r = conn.getresponse()
-                body = r.read()
-            except (OSError, http.client.HTTPException) as e:
-                self._fail(mode, path, nth, before, e)
-                conn.close()
-                conn = None
-                continue
-            self._count(mode, path, r.status, body)
-            if r.will_close or mode == 'new':
-                conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
-
-    def one_close(self, t, path, before):
-        try:
-            with t:
-                t.sendall(b'GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
-                          % path.encode())
-                data = b''
-                while True:
-                    b = t.recv(65536)
-                    if not b:
-                        break
-                    data += b
-        except (OSError, ssl.SSLError) as e:
-            self._fail('close', path, 1, before, e)
-            return
-        rs = harness.parse_responses(data)
-        if len(rs) != 1 or not rs[0].complete:
-            with self.lock:
-                self.bad.append(('close', path, 0, data[:200]))
-            return
-        self._count('close', path, rs[0].status, rs[0].body)
-
-    def total(self):
-        with self.lock:
-            return sum(self.ok.values())
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(90)
-        return not any(t.is_alive() for t in self.threads)
-
-    def summary(self):
-        kinds = {}
-        for f in self.failed:
-            kinds[f[0]] = kinds.get(f[0], 0) + 1
-        return 'sent %d, ok %d %s, bad %d, failed %d %s on %d connections: %s %s' % (
-            self.sent, self.total(), self.ok, len(self.bad), len(self.failed), kinds,
-            self.conns, self.failed[:10], self.bad[:5])
-
-
 @unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')
 class TlsGracefulReload(unittest.TestCase):
     WORKERS = 2
@@ -240,15 +92,7 @@ class TlsGracefulReload(unittest.TestCase):
         self.ctx = ssl.create_default_context(cafile=crt)
         self.ctx.check_hostname = False
         # the libfcgi sample app, started here so it outlives every reload
-        path = os.path.join(base, 'hello.sock')
-        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        ls.bind(path)
-        ls.listen(128)
-        for _ in range(4):
-            p = subprocess.Popen([HELLO], stdin=ls.fileno(), stdout=subprocess.DEVNULL,
-                                 start_new_session=True)
-            self.addCleanup(self.reap, p)
-        ls.close()
+        reloadload.start_fcgi_apps(self, os.path.join(base, 'hello.sock'), 4)
         php_be = php_loc = ''
         self.php = phpfpm.find_php_fpm() is not None
         if self.php:
@@ -268,16 +112,6 @@ class TlsGracefulReload(unittest.TestCase):
         self.assertTrue(harness.Server.wait_for(
             lambda: len(self.srv.worker_pids()) == self.WORKERS, 30), self.srv.worker_pids())
 
-    @staticmethod
-    def reap(p):
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
-
     def load(self):
         paths = ['/cgi-bin/hello-sh.cgi', '/fcgi/hello', '/a.txt']
         if self.php:
@@ -285,45 +119,14 @@ class TlsGracefulReload(unittest.TestCase):
         clients = [('ka', p) for p in paths for _ in range(2)]
         clients += [('new', p) for p in paths]
         clients += [('close', '/a.txt'), ('close', '/cgi-bin/hello-sh.cgi')]
-        ld = Load(self.srv.port, self.ctx, clients)
-        ld.start()
-        self.addCleanup(ld.finish)
-        kinds = set(clients)
-        self.assertTrue(harness.Server.wait_for(
-            lambda: len(ld.ok) == len(kinds) and min(ld.ok.values()) >= 3, 60),
-            ld.summary() + self.srv.stderr_text()[-2000:])
-        return ld
+        ld = reloadload.Load(self.srv.port, clients, expected, ctx=self.ctx, limit=180)
+        return reloadload.start_load(self, self.srv, ld, 3, 60)
 
     def test_hups_answer_every_https_request(self):
-        ld = self.load()
-        for i in range(self.HUPS):
-            old = set(self.srv.worker_pids())
-            before = ld.total()
-            self.srv.signal(signal.SIGHUP)
-            self.assertTrue(harness.Server.wait_for(
-                lambda: len(re.findall(r'configuration reloaded', self.srv.stderr_text())) ==
-                i + 1 and not (old & set(self.srv.worker_pids())) and
-                ld.total() > before + 100, 90),
-                'reload %d: %s\n%s' % (i + 1, ld.summary(), self.srv.stderr_text()[-3000:]))
-        self.assertTrue(ld.finish(), 'a client thread hung')
-        self.assertEqual((ld.failed, ld.bad), ([], []),
-                         ld.summary() + '\n' + self.srv.stderr_text()[-3000:])
-        self.assertEqual(ld.sent, ld.total(), ld.summary())
+        reloadload.hups_answer_everything(self, self.srv, self.load(), self.HUPS, 90)
 
     def test_quit_answers_every_https_request_on_a_connection_made_before_it(self):
-        ld = self.load()
-        ld.no_new.set()
-        self.srv.signal(signal.SIGQUIT)
-        self.assertTrue(harness.Server.wait_for(lambda: not self.srv.running, 90),
-                        'still running after QUIT: ' + ld.summary())
-        self.assertTrue(ld.finish(), 'a client thread hung')
-        self.assertEqual(self.srv.stop(), 0)
-        # a connection set up after no_new may have met a closed listener:
-        # only its first request may fail
-        lost = [f for f in ld.failed if f[3] or f[2] > 1]
-        self.assertEqual((lost, ld.bad), ([], []),
-                         ld.summary() + '\n' + self.srv.stderr_text()[-3000:])
-        self.assertEqual(ld.sent - len(ld.failed), ld.total(), ld.summary())
+        reloadload.quit_answers_everything(self, self.srv, self.load(), 90)
 
 
 class Handshake:
