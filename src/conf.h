@@ -280,6 +280,7 @@ typedef struct pt_location {
     /* handler "proxy": the body is collected before the request is sent
      * (false: it goes to the upstream as it arrives) */
     bool request_buffering;
+    bool interim_responses; /* proxy: 1xx from the upstream go on to HTTP/1.1 clients */
 } pt_location;
 
 /* acme = { ... } of a vhost (acme.c): its names get a certificate from

@@ -866,6 +866,17 @@ static void tunnel_handoff(ureq *r, const char *head, size_t hlen, const char *r
     pt_tunnel_start(c, fd, r->b->tl_tunnel, head, hlen, rest, rlen);
 }
 
+/* A 1xx head (103 Early Hints...) goes out ahead of the final answer;
+ * nothing of it is kept for the response side (cache, compression). */
+static void pass_interim(ureq *r, const pt_upstream_ev *ev)
+{
+    pt_conn *c = r->gw.c;
+    if (!c || r->gw.headers_done || r->detached)
+        return;
+    if (pt_cq_append(&c->out, ev->data, ev->len) < 0)
+        req_log(r, PT_LOG_WARN, "out of memory: a %.12s not passed on", ev->data + 9);
+}
+
 /* Feed what the backend sent. Returns false when r must not be touched for
  * this read any more (failed, ended, redirected). */
 static bool on_bytes(ureq *r, const char *p, size_t n)
@@ -919,6 +930,9 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
         case PT_UEV_TUNNEL:
             tunnel_handoff(r, ev.data, ev.len, p, n);
             return false;
+        case PT_UEV_INTERIM:
+            pass_interim(r, &ev);
+            break;
         case PT_UEV_FAIL:
             r->ended = true;
             pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r);

@@ -9,7 +9,7 @@ unchanged, query, Host, X-Forwarded-For/Proto/Host, Forwarded), hop-by-hop
 fields removed both ways, POST bodies (small, 5 MB, chunked from the client
 with CONTENT_LENGTH known upstream), a streamed (chunked) answer, repeated
 Set-Cookie, keep-alive reuse of upstream connections, a retry when a pooled
-connection was dropped, 1xx skipped, HEAD, Location rewriting, a slow upload
+connection was dropped, an unasked 100 (passed on, http.client skips it), HEAD, Location rewriting, a slow upload
 that does not hold gunicorn's single sync worker; then the failures: each
 broken response shape -> 502 and its log line, an upstream down (502),
 silent (504), failover, the max_conns queue; the flag alone.
@@ -393,7 +393,7 @@ class Upstream(ProxyCase):
         finally:
             s.close()
 
-    def test_interim_100_is_skipped(self):
+    def test_interim_100_then_the_answer_for_http_client(self):
         st, _, data = self.req('GET', '/bad/interim')
         self.assertEqual((st, data), (200, b'after 1'))
 

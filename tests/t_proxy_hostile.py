@@ -107,6 +107,12 @@ SCRIPTS = {
     'early-hints': su.raw(b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n'
                           b'Link: </s.css>; rel=preload\r\n\r\n' + OK +
                           b'Content-Length: 5\r\n\r\nfinal'),
+    # a 100 nobody asked for (RFC 9110 §15.2.1 allows it), a 103 with a
+    # length field, which a 1xx cannot have (§8.6), and a hop-by-hop field
+    'continue': su.raw(b'HTTP/1.1 100 Continue\r\n\r\n' + OK + b'Content-Length: 5\r\n\r\nfinal'),
+    'hints-cl': su.raw(b'HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\nKeep-Alive: 5\r\n'
+                       b'Link: </a.js>; rel=preload\r\n\r\n' + OK +
+                       b'Content-Length: 5\r\n\r\nfinal'),
     # slowness
     'silent': su.silent,
     'forever': su.forever,
@@ -152,6 +158,7 @@ backends = (
 );
 locations = (
   { prefix = "/h/"; handler = "proxy"; backend = "h"; },
+  { prefix = "/h1x/"; handler = "proxy"; backend = "h"; interim_responses = false; },
   { prefix = "/s/"; handler = "proxy"; backend = "h"; buffering = false; },
   { prefix = "/st/"; handler = "proxy"; backend = "h"; request_buffering = false; },
   { prefix = "/rt/"; handler = "proxy"; backend = "rt"; },
@@ -293,7 +300,6 @@ class BrokenHead(HostileCase):
         'status-short': 'invalid status line',
         'status-none': 'invalid status line',
         'garbage': 'invalid status line',
-        'interim-forever': 'too many interim responses',
     }
 
     def test_each_broken_head_is_502_with_its_log_line_and_the_connection_dropped(self):
@@ -399,14 +405,78 @@ class NoBody(HostileCase):
 
 
 class Interim(HostileCase):
+    """1xx answers of the upstream (RFC 9110 §15.2: a proxy forwards them):
+    an HTTP/1.1 client gets each, with its fields (103 Early Hints' Link),
+    ahead of the final answer; an HTTP/1.0 client none (it cannot tell them
+    from the final one); a 100 not when portico answered the client's
+    Expect itself; at most 16; none with interim_responses = false, which
+    is what Python's http.client (3.11) needs: it takes a 103 for the
+    final answer."""
 
-    def test_100_and_103_before_the_final_answer(self):
-        st, hdrs, data = self.req('/h/early-hints')
+    def exchange(self, head, body=b'', expect=False):
+        """The answers on one connection up to the final one: [Response]."""
+        s = harness.connect(self.port, timeout=60)
+        try:
+            s.sendall(head)
+            out = []
+            if expect:
+                out.append(harness.read_response(s))  # portico's own 100
+                s.sendall(body)
+            elif body:
+                s.sendall(body)
+            while True:
+                r = harness.read_response(s)
+                out.append(r)
+                if r.status >= 200:
+                    return out
+        finally:
+            s.close()
+
+    def test_100_and_103_reach_an_http11_client_with_their_fields(self):
+        rs = self.exchange(b'GET /h/early-hints HTTP/1.1\r\nHost: t\r\n\r\n')
+        self.assertEqual([(r.status, r.version) for r in rs],
+                         [(100, 'HTTP/1.1'), (103, 'HTTP/1.1'), (200, 'HTTP/1.1')],
+                         self.log_tail())
+        self.assertEqual(rs[1].header('Link'), '</s.css>; rel=preload')
+        self.assertEqual(rs[2].body, b'final')
+
+    def test_a_1xx_loses_its_length_and_hop_by_hop_fields(self):
+        rs = self.exchange(b'GET /h/hints-cl HTTP/1.1\r\nHost: t\r\n\r\n')
+        self.assertEqual([r.status for r in rs], [103, 200], self.log_tail())
+        self.assertEqual(rs[0].header('Link'), '</a.js>; rel=preload')
+        self.assertIsNone(rs[0].header('Content-Length'))
+        self.assertIsNone(rs[0].header('Keep-Alive'))
+        self.assertEqual(rs[1].body, b'final')
+
+    def test_an_http10_client_gets_only_the_final_answer(self):
+        rs = self.exchange(b'GET /h/early-hints HTTP/1.0\r\nHost: t\r\n\r\n')
+        self.assertEqual([r.status for r in rs], [200], self.log_tail())
+        self.assertEqual(rs[0].body, b'final')
+
+    def test_upstream_100_is_not_repeated_after_portico_answered_expect(self):
+        rs = self.exchange(b'POST /h/early-hints HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n'
+                           b'Expect: 100-continue\r\n\r\n', b'hello', expect=True)
+        # portico's 100 (asked for), the upstream's 103, the answer: one 100
+        self.assertEqual([r.status for r in rs], [100, 103, 200], self.log_tail())
+        self.assertEqual(rs[1].header('Link'), '</s.css>; rel=preload')
+
+    def test_http_client_gets_the_final_answer_after_an_unasked_100(self):
+        st, _, data = self.req('/h/continue')
         self.assertEqual((st, data), (200, b'final'), self.log_tail())
 
-    def test_endless_interim_answers_are_502_and_others_served(self):
-        st, _, _ = self.run_beside(lambda: self.req('/h/interim-forever'))
+    def test_interim_responses_false_drops_them_for_http_client(self):
+        st, _, data = self.req('/h1x/early-hints')
+        self.assertEqual((st, data), (200, b'final'), self.log_tail())
+
+    def test_endless_interim_answers_stop_at_16_then_502(self):
+        rs = self.exchange(b'GET /h/interim-forever HTTP/1.1\r\nHost: t\r\n\r\n')
+        self.assertEqual([r.status for r in rs], [103] * 16 + [502], self.log_tail())
+        cid = self.pooled('/h1x/')
+        st, _, _ = self.run_beside(lambda: self.req('/h1x/interim-forever'))
         self.assertEqual(st, 502, self.log_tail())
+        self.assert_log(r'proxy h \(127\.0\.0\.1:\d+\): invalid response header: too many '
+                        r'interim responses.*"GET /h1x/interim-forever', 'the endless 1xx')
+        self.assert_not_reused(cid, '/h1x/')
 
 
 class Slow(HostileCase):
