@@ -35,7 +35,7 @@ static const struct {
     {"x_sendfile", H_CGI | H_UP},
     {"sendfile_dirs", H_CGI | H_UP},
     {"upgrade", H_PROXY},
-    {"request_buffering", H_PROXY},
+    {"request_buffering", H_PROXY | H_UP},
     {"interim_responses", H_PROXY},
 };
 

@@ -693,7 +693,8 @@ void pt_proxy_start(struct pt_conn *c)
 const pt_handler pt_proxy_handler = {
     .name = "proxy",
     .kind = PT_H_PROXY,
-    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY,
+    .flags =
+        PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY | PT_HF_STREAM_CHUNKED,
     .start = pt_proxy_start,
     .worker = &pt_upstream_conn_worker,
 };
