@@ -115,6 +115,7 @@ SCRIPTS = {
                        b'Content-Length: 5\r\n\r\nfinal'),
     # slowness
     'silent': su.silent,
+    'hold': su.silent,
     'forever': su.forever,
     'trickle-body': su.trickle(b'', b'x' * 100, OK + b'Content-Length: 100\r\n\r\n'),
     'trickle-head': su.trickle(OK + b'X-Slow: ' + b's' * 60 + b'\r\nContent-Length: 2\r\n\r\n',
@@ -154,7 +155,10 @@ backends = (
   { name = "rt"; servers = ( "127.0.0.1:@H@" ); max_fails = 0; read_timeout = "60s";
     response_timeout = "4s"; },
   { name = "sc"; servers = ( "127.0.0.1:@SC@" ); max_fails = 0; read_timeout = "3s"; },
-  { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; read_timeout = "3s"; }
+  { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; read_timeout = "3s"; },
+  { name = "dead"; servers = ( "@DEAD@" ); max_fails = 1; fail_timeout = "300s"; },
+  { name = "busy"; servers = ( { address = "127.0.0.1:@H@"; max_conns = 1; } ); queue = 0;
+    max_fails = 0; read_timeout = "3s"; }
 );
 locations = (
   { prefix = "/h/"; handler = "proxy"; backend = "h"; },
@@ -163,7 +167,9 @@ locations = (
   { prefix = "/st/"; handler = "proxy"; backend = "h"; request_buffering = false; },
   { prefix = "/rt/"; handler = "proxy"; backend = "rt"; },
   { prefix = "/sc/"; handler = "scgi"; backend = "sc"; },
-  { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; }
+  { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; },
+  { prefix = "/dead/"; handler = "proxy"; backend = "dead"; },
+  { prefix = "/busy/"; handler = "proxy"; backend = "busy"; }
 );
 '''
 
@@ -195,7 +201,8 @@ class HostileCase(unittest.TestCase):
         HostileCase.uw = su.Upstream(cgi_scripts(True), 'uwsgi')
         conf = (CONF.replace('@H@', str(HostileCase.up.port))
                 .replace('@SC@', str(HostileCase.sc.port))
-                .replace('@UW@', str(HostileCase.uw.port)))
+                .replace('@UW@', str(HostileCase.uw.port))
+                .replace('@DEAD@', '127.0.0.1:%d' % harness.free_port()))
         srv = harness.Server(conf=conf, workers=1)
         srv.write_file('static.txt', 'static here')
         srv.start()
@@ -477,6 +484,40 @@ class Interim(HostileCase):
         self.assert_log(r'proxy h \(127\.0\.0\.1:\d+\): invalid response header: too many '
                         r'interim responses.*"GET /h1x/interim-forever', 'the endless 1xx')
         self.assert_not_reused(cid, '/h1x/')
+
+
+class Causes(HostileCase):
+    """502, 503 and 504 each say why, in the answer's log line: a server
+    refusing the connection (502, and it is marked down), every server
+    down (503 \"no live server\"), every server at max_conns with the queue
+    full (503 \"backend busy\"), a server that does not answer (504)."""
+
+    def test_refused_is_502_then_no_live_server_is_503(self):
+        st, _, _ = self.req('/dead/x')
+        self.assertEqual(st, 502, self.log_tail())
+        self.assert_log(r'proxy dead \(127\.0\.0\.1:\d+\): connect failed: Connection refused'
+                        r'.*"GET /dead/x', 'the refused connection')
+        self.assert_log(r'proxy dead .*server marked down', 'the server marked down')
+        st, _, _ = self.req('/dead/y')
+        self.assertEqual(st, 503, self.log_tail())
+        self.assert_log(r'proxy dead: no live server.*"GET /dead/y', 'no live server')
+
+    def test_full_server_and_queue_is_503_and_silence_504(self):
+        out = {}
+        t = threading.Thread(target=lambda: out.update(r=self.req('/busy/hold')))
+        t.start()
+        try:
+            self.assertTrue(harness.Server.wait_for(
+                lambda: self.up.served_by('hold') is not None, 30), self.log_tail())
+            st, _, _ = self.req('/busy/conn')
+            self.assertEqual(st, 503, self.log_tail())
+            self.assert_log(r'proxy busy: every server at max_conns and the queue is full'
+                            r'.*"GET /busy/conn', 'the full queue')
+        finally:
+            t.join(120)
+        self.assertEqual(out['r'][0], 504, self.log_tail())
+        self.assert_log(r'proxy busy \(127\.0\.0\.1:\d+\): read timed out.*"GET /busy/hold',
+                        'the silent server')
 
 
 class Slow(HostileCase):
