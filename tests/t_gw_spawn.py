@@ -19,7 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
-from t_scgi_uwsgi import APP, UWSGI, HAVE_UWSGI  # noqa: E402
+from appserver import APP, UWSGI, HAVE_UWSGI  # noqa: E402
 
 # --die-on-term: uWSGI's master takes SIGTERM for a reload otherwise
 # (portico's stop would then need its KILL)

@@ -32,7 +32,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
-from t_scgi_uwsgi import Uwsgi, HAVE_UWSGI  # noqa: E402
+from appserver import Uwsgi, HAVE_UWSGI  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILDDIR = os.environ.get('PT_BUILDDIR') or os.path.join(HERE, '..')
@@ -126,13 +126,6 @@ class GwStream(unittest.TestCase):
     def log_tail(self):
         return '\n--- portico log ---\n' + self.srv.stderr_text()[-3000:]
 
-    def progress(self, name):
-        try:
-            with open(os.path.join(self.app.dir, 'progress-' + name)) as f:
-                return int(f.read() or 0)
-        except (OSError, ValueError):
-            return 0
-
     def upload_in_two_halves(self, path, seen_pred, chunked=False, wait=30):
         """Send a head and the first part of a body, wait (at most wait s)
         until seen_pred(bytes the client got so far) says the application
@@ -175,7 +168,7 @@ class GwStream(unittest.TestCase):
         return bytes(rest)
 
     def wsgi_seen(self, name):
-        return lambda s, got, wait: harness.Server.wait_for(lambda: self.progress(name) > 0,
+        return lambda s, got, wait: harness.Server.wait_for(lambda: self.app.progress(name) > 0,
                                                             wait)
 
     @staticmethod

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,85 +31,20 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
+import appserver  # noqa: E402
+from appserver import Gunicorn, HAVE_GUNICORN  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIB = os.path.join(HERE, 'lib')
 PY = '/usr/bin/python3'
 
 
-def have_gunicorn():
-    return subprocess.run([PY, '-c', 'import gunicorn'], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
-
-
-HAVE_GUNICORN = have_gunicorn()
-HAVE_V6 = harness.ipv6_loopback_ok()
+HAVE_V6 = appserver.HAVE_V6
 tag = harness.tag
 
 
 def wait_for(pred, timeout=15, interval=0.05):
     return harness.Server.wait_for(pred, timeout, interval)
-
-
-class Gunicorn:
-    """gunicorn serving wsgi_app.py with one worker process: kind "gthread"
-    (keep-alive, 4 threads) on a port and a Unix socket, or "sync" (one
-    request at a time, on a port); gthread also on [::1] when the host has
-    IPv6 loopback."""
-
-    def __init__(self, base, kind):
-        self.base = base
-        self.dir = os.path.join(base, 'app-' + kind)
-        os.mkdir(self.dir)
-        self.port = harness.free_port()
-        self.port6 = harness.free_port('::1') if HAVE_V6 else 0
-        self.sock = os.path.join(base, kind + '.sock')
-        self.log = os.path.join(base, kind + '.log')
-        self.kind = kind
-        self.proc = None
-
-    def start(self):
-        env = dict(os.environ, WSGI_TEST_DIR=self.dir)
-        cmd = [PY, '-m', 'gunicorn', '--chdir', LIB, '-w', '1', '-k', self.kind,
-               '-b', '127.0.0.1:%d' % self.port, '--keep-alive', '60', '--timeout', '120']
-        if self.kind == 'gthread':
-            cmd += ['--threads', '4', '-b', 'unix:' + self.sock]
-            if self.port6:
-                cmd += ['-b', '[::1]:%d' % self.port6]
-        cmd.append('wsgi_app:application')
-        with open(self.log, 'ab') as lf:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf,
-                                         env=env, start_new_session=True, cwd=self.base)
-
-        def ready():
-            try:
-                socket.create_connection(('127.0.0.1', self.port), timeout=1).close()
-            except OSError:
-                return False
-            return self.kind != 'gthread' or os.path.exists(self.sock)
-        if not wait_for(ready, 30):
-            self.stop()
-            raise RuntimeError('gunicorn did not start:\n' + open(self.log).read()[-3000:])
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(20)
-
-    def counters(self):
-        try:
-            with open(os.path.join(self.dir, 'counters.json')) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {'active': 0, 'max_active': 0, 'started': 0}
-
-    def open_gate(self, name):
-        open(os.path.join(self.dir, name), 'w').close()
 
 
 class Hostile:
