@@ -318,12 +318,13 @@ static void dec_free(void *d)
 }
 
 /* RFC 9110 §15.2: a proxy forwards 1xx answers, but never to an HTTP/1.0
- * client (it cannot tell them from the final one). */
+ * client (it cannot tell them from the final one). They go out as HTTP/1.1
+ * heads: another framing (HTTP/2's HEADERS) would need its own writer. */
 static void pass_interim_bind(pdec *x, const pt_conn *c)
 {
     const pt_head *h = &c->rq->head;
-    x->pass_interim = c->rq->loc && c->rq->loc->interim_responses &&
-                      (h->http_major > 1 || (h->http_major == 1 && h->http_minor >= 1));
+    x->pass_interim =
+        c->rq->loc && c->rq->loc->interim_responses && h->http_major == 1 && h->http_minor >= 1;
     x->expected = h->expect_continue;
 }
 
