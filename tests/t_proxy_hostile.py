@@ -48,6 +48,14 @@ def late_extra(c, method, hdrs):
     return True
 
 
+def forever_unbuffered(c, method, hdrs):
+    """su.forever, asking for its answer not to be buffered."""
+    c.send(b'HTTP/1.1 200 OK\r\nX-Accel-Buffering: no\r\n\r\n')
+    block = b'f' * 65536
+    while True:
+        c.send(block)
+
+
 def reset_after(data):
     def fn(c, method, hdrs):
         c.send(data)
@@ -117,6 +125,7 @@ SCRIPTS = {
     'silent': su.silent,
     'hold': su.silent,
     'forever': su.forever,
+    'forever-nobuf': forever_unbuffered,
     'trickle-body': su.trickle(b'', b'x' * 100, OK + b'Content-Length: 100\r\n\r\n'),
     'trickle-head': su.trickle(OK + b'X-Slow: ' + b's' * 60 + b'\r\nContent-Length: 2\r\n\r\n',
                                b'ok'),
@@ -614,6 +623,51 @@ class Slow(HostileCase):
         grew = worker_rss_kb(pid) - before
         if not sanitized(pid):
             self.assertLess(grew, 48 * 1024, 'worker RSS grew by %d KiB' % grew)
+
+
+class AccelBuffering(HostileCase):
+    """An answer the client does not read: buffered (the default) it goes
+    on into a spill file (gw_buffer_memory, then tmp_dir); with
+    X-Accel-Buffering: no from the upstream the worker stops reading the
+    upstream instead and keeps no spill file."""
+
+    @staticmethod
+    def spill_files(pid):
+        n = 0
+        for fd in os.listdir('/proc/%d/fd' % pid):
+            try:
+                n += os.readlink('/proc/%d/fd/%s' % (pid, fd)).endswith('(deleted)')
+            except OSError:
+                pass
+        return n
+
+    def test_x_accel_buffering_no_reads_the_upstream_at_the_clients_pace(self):
+        pid = self.srv.worker_pids()[0]
+        base = self.spill_files(pid)
+        for what, spills in (('forever', True), ('forever-nobuf', False)):
+            with self.subTest(what=what):
+                self.up.last.pop(what, None)
+                s = harness.connect(self.port, timeout=60)
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                    s.sendall(b'GET /h/%s HTTP/1.1\r\nHost: t\r\n\r\n' % what.encode())
+                    self.assertTrue(harness.Server.wait_for(
+                        lambda: self.up.served_by(what), 30))
+                    conn = self.up.conns[self.up.served_by(what)]
+                    # the upstream's sending settles once nothing takes more
+                    # (not a timing assertion: a slow machine settles later)
+                    seen, still = -1, 0
+                    deadline = time.monotonic() + 60
+                    while still < 3 and time.monotonic() < deadline:
+                        still = still + 1 if conn.sent == seen else 0
+                        seen = conn.sent
+                        time.sleep(0.5)
+                    self.assertGreater(conn.sent, 1 << 18)
+                    self.assertEqual(self.spill_files(pid) > base, spills,
+                                     'upstream sent %d bytes' % conn.sent + self.log_tail())
+                finally:
+                    s.close()
+                self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(conn.cid), 30))
 
 
 class CgiStyle(HostileCase):
