@@ -243,6 +243,12 @@ class GwStream(unittest.TestCase):
             s.close()
         self.assertEqual(r.status, 408, self.log_tail())
         self.assertTrue(self.srv.wait_for_log(r'under body_min_rate', 20), self.log_tail())
+
+        def app_saw_it():
+            with open(self.app.log, errors='replace') as f:
+                return 'name=slow' in f.read()
+        # it was streamed: uWSGI had the request (and logs its cut body)
+        self.assertTrue(harness.Server.wait_for(app_saw_it, 30), 'uWSGI never saw the request')
         st, _, data = harness.request(self.port, 'GET', '/ss/e', timeout=60)
         self.assertEqual(st, 200, data[:300])
         self.assertEqual(json.loads(data)['REQUEST_METHOD'], 'GET')
