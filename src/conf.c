@@ -65,6 +65,7 @@ static const key_spec location_keys[] = {
     {"internal", K_BOOL, NULL},
     {"upgrade", K_BOOL, NULL},
     {"request_buffering", K_BOOL, NULL},
+    {"interim_responses", K_BOOL, NULL},
     PHASE_KEYS COMPRESS_KEYS CACHE_KEYS LIMIT_KEYS{NULL, K_INT, NULL},
 };
 
@@ -1055,6 +1056,7 @@ static int build_location(load_ctx *x, const config_setting_t *g, const defaults
      * (tunnel.c): an upstream that does not speak them answers plainly */
     l->upgrade = true;
     l->request_buffering = true;
+    l->interim_responses = true;
     l->timeout_ms = x->cgi_timeout_ms;
     /* applications behind a backend (PHP, WSGI) authenticate themselves:
      * FastCGI, SCGI and uwsgi pass credentials by default; CGI keeps RFC

@@ -287,9 +287,11 @@ typedef struct pt_location {
     /* handler "proxy": a request asking to Upgrade (WebSocket) is passed
      * on with its Upgrade field and tunnelled after a 101 (tunnel.c) */
     bool upgrade;
-    /* handler "proxy": the body is collected before the request is sent
-     * (false: it goes to the upstream as it arrives) */
+    /* handler "proxy", "fastcgi", "scgi", "uwsgi": the body is collected
+     * before the request is sent (false: it goes to the upstream as it
+     * arrives; for the CGI-style ones only with a Content-Length) */
     bool request_buffering;
+    bool interim_responses; /* proxy: 1xx from the upstream go on to HTTP/1.1 clients */
 } pt_location;
 
 /* acme = { ... } of a vhost (acme.c): its names get a certificate from

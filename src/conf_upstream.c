@@ -35,7 +35,8 @@ static const struct {
     {"x_sendfile", H_CGI | H_UP},
     {"sendfile_dirs", H_CGI | H_UP},
     {"upgrade", H_PROXY},
-    {"request_buffering", H_PROXY},
+    {"request_buffering", H_PROXY | H_UP},
+    {"interim_responses", H_PROXY},
 };
 
 static const key_spec server_keys[] = {
@@ -251,6 +252,7 @@ int build_gateway(load_ctx *x, const config_setting_t *g, pt_location *l)
     opt_bool(g, "buffering", &l->buffering);
     opt_bool(g, "upgrade", &l->upgrade);
     opt_bool(g, "request_buffering", &l->request_buffering);
+    opt_bool(g, "interim_responses", &l->interim_responses);
     opt_bool(g, "x_sendfile", &l->x_sendfile);
     if ((s = member(g, "sendfile_dirs"))) {
         /* each an existing directory, resolved once here: the file named by

@@ -843,7 +843,8 @@ static void after_phases(pt_conn *c)
         (void)w;
     }
     if (c->rq->loc && !c->rq->loc->request_buffering &&
-        handler_wants(c->rq->loc, PT_HF_STREAM_BODY)) {
+        handler_wants(c->rq->loc, PT_HF_STREAM_BODY) &&
+        (!h->is_chunked || handler_wants(c->rq->loc, PT_HF_STREAM_CHUNKED))) {
         /* the upstream gets the body as it arrives: the gateway starts now
          * and the body is read alongside (stream_body) */
         c->rq->body_streaming = true;

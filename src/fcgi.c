@@ -60,7 +60,9 @@ static int encode(const pt_cgi_req *env, const pt_backend *b, uint64_t body_len,
     return 0;
 }
 
-/* FCGI_STDIN chunks are a multiple of 8 bytes long: no padding (§3.3) */
+/* Collected bodies go in chunks a multiple of 8 bytes long, and a
+ * streamed one as it comes: no padding either way (§3.3 recommends
+ * alignment, it does not require it) */
 static void frame(char *hdr, size_t n)
 {
     pt_fcgi_header((unsigned char *)hdr, FCGI_STDIN, PT_FCGI_ID, (uint16_t)n, 0);
@@ -167,7 +169,7 @@ void pt_fcgi_start(pt_conn *c)
 const pt_handler pt_fcgi_handler = {
     .name = "fastcgi",
     .kind = PT_H_FASTCGI,
-    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_INDEX_EXT,
+    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_INDEX_EXT | PT_HF_STREAM_BODY,
     .start = pt_fcgi_start,
     .worker = &pt_upstream_conn_worker,
 };

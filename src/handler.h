@@ -37,6 +37,10 @@ enum {
      * the head is read and takes the body as it arrives (conn.c reads it
      * while the gateway has room); without it, PT_HF_BODY collects first */
     PT_HF_STREAM_BODY = 1u << 5,
+    /* with PT_HF_STREAM_BODY: a body without a length (chunked) streams
+     * too (HTTP frames it chunked again); without it such a body is
+     * collected first, for CONTENT_LENGTH must be known (RFC 3875 §4.1.2) */
+    PT_HF_STREAM_CHUNKED = 1u << 6,
 };
 
 /* Per-worker state that a handler, or a family of handlers, keeps (spawned

@@ -285,13 +285,18 @@ typedef struct pdec {
     bool keep;         /* HTTP/1.1 without Connection: close */
     bool via;          /* the backend's via: add ours to the answer */
     bool upgrade;      /* the request asked to Upgrade and went on with it: a 101 may come */
-    unsigned interims; /* 1xx heads skipped so far */
-    size_t max;        /* gw_header_max */
-    const char *addr;  /* the server's address ("127.0.0.1:8000"), for Location */
-    char self[300];    /* "http://host" of the client's view, for Location */
-    pbuf in;           /* the head as received */
-    pbuf out;          /* the head as passed on */
-    uint64_t left;     /* PX_CL: body bytes to come */
+    unsigned interims; /* 1xx heads seen so far */
+    /* 1xx heads (but 101) go on to the client: HTTP/1.1 and not turned
+     * off (interim_responses); expected: the client's Expect, which portico
+     * answered itself (a 100 from the upstream would repeat it) */
+    bool pass_interim, expected;
+    int status;       /* of the head just parsed */
+    size_t max;       /* gw_header_max */
+    const char *addr; /* the server's address ("127.0.0.1:8000"), for Location */
+    char self[300];   /* "http://host" of the client's view, for Location */
+    pbuf in;          /* the head as received */
+    pbuf out;         /* the head as passed on */
+    uint64_t left;    /* PX_CL: body bytes to come */
     pt_chunked ch;
     char *cbuf; /* PX_CHUNKED: decoded bytes */
 } pdec;
@@ -312,6 +317,25 @@ static void dec_free(void *d)
     x->cbuf = NULL;
 }
 
+/* RFC 9110 §15.2: a proxy forwards 1xx answers, but never to an HTTP/1.0
+ * client (it cannot tell them from the final one). They go out as HTTP/1.1
+ * heads: another framing (HTTP/2's HEADERS) would need its own writer. */
+static void pass_interim_bind(pdec *x, const pt_conn *c)
+{
+    const pt_head *h = &c->rq->head;
+    x->pass_interim =
+        c->rq->loc && c->rq->loc->interim_responses && h->http_major == 1 && h->http_minor >= 1;
+    x->expected = h->expect_continue;
+}
+
+/* Does the 1xx just parsed go on to the client? Not a 100 when the
+ * client's Expect was answered here (RFC 9110 §10.1.1: Expect is hop by
+ * hop; the upstream never saw it). */
+static bool interim_passes(const pdec *x)
+{
+    return x->pass_interim && !(x->status == 100 && x->expected);
+}
+
 static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
 {
     pdec *x = d;
@@ -319,6 +343,7 @@ static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
     x->max = (size_t)c->w->cfg->limits.gw_header_max;
     x->addr = b->servers[si].address;
     x->via = b->via;
+    pass_interim_bind(x, c);
     x->upgrade = c->rq->loc && c->rq->loc->upgrade && !c->rq->body_streaming &&
                  wants_upgrade(c->rq->head.headers, c->rq->head.nheaders, c->rq->head.http_major,
                                c->rq->head.http_minor);
@@ -385,10 +410,17 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
     if (tunnel && !x->upgrade)
         return (int)fail(ev, "101 Switching Protocols to a request without Upgrade");
     *interim = status < 200 && !tunnel;
+    x->status = status;
     bool has_upgrade = false;
     x->keep = p[7] == '1';
     x->out.len = 0;
-    put(&x->out, p, ll);
+    if (*interim) {
+        /* passed on as our own HTTP/1.1 answer (RFC 9110 §6.2) */
+        puts_(&x->out, "HTTP/1.1");
+        put(&x->out, p + 8, ll - 8);
+    } else {
+        put(&x->out, p, ll);
+    }
     put(&x->out, "\r\n", 2);
 
     bool has_cl = false, has_te = false;
@@ -455,7 +487,7 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
         }
         if (tunnel && pt_str_ieq(name, nlen, "Upgrade")) {
             has_upgrade = true; /* the protocol switched to: the client must see it */
-        } else if (tunnel && pt_str_ieq(name, nlen, "Content-Length")) {
+        } else if ((tunnel || *interim) && pt_str_ieq(name, nlen, "Content-Length")) {
             continue; /* RFC 9110 §8.6: none in a 1xx; what follows is not a body */
         } else if (hop_by_hop(NULL, 0, name, nlen) ||
                    (conn && list_has(conn, conn_len, name, nlen))) {
@@ -553,7 +585,12 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
             if (++x->interims > PT_PX_MAX_INTERIM)
                 return fail(ev, "too many interim responses");
             x->in.len = 0;
-            continue;
+            if (!interim_passes(x))
+                continue;
+            ev->type = PT_UEV_INTERIM;
+            ev->data = x->out.p;
+            ev->len = x->out.len;
+            return used;
         }
         /* a 101: the bytes after its head are the new protocol's */
         ev->type = x->state == PX_TUNNEL ? PT_UEV_TUNNEL : PT_UEV_OUT;
@@ -657,7 +694,8 @@ void pt_proxy_start(struct pt_conn *c)
 const pt_handler pt_proxy_handler = {
     .name = "proxy",
     .kind = PT_H_PROXY,
-    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY,
+    .flags =
+        PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY | PT_HF_STREAM_CHUNKED,
     .start = pt_proxy_start,
     .worker = &pt_upstream_conn_worker,
 };

@@ -112,7 +112,7 @@ void pt_scgi_start(struct pt_conn *c)
 const pt_handler pt_scgi_handler = {
     .name = "scgi",
     .kind = PT_H_SCGI,
-    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR,
+    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY,
     .start = pt_scgi_start,
     .worker = &pt_upstream_conn_worker,
 };

@@ -124,9 +124,10 @@ struct ureq {
     bool stdin_end_sent, sent_all;
     bool out_has_end; /* no body: out ends with the codec's end frame */
     bool got_bytes, reused, retried, ended;
-    /* request_buffering = false (HTTP): the body is sent as the client's
-     * bytes arrive (chunked_up: re-framed chunked); once one went out the
-     * request is never retried (it could not be sent again) */
+    /* request_buffering = false: the body is sent as the client's bytes
+     * arrive (chunked_up: re-framed chunked, HTTP; else in the codec's
+     * frames); once one went out the request is never retried (it could
+     * not be sent again) */
     bool streaming, chunked_up, body_started;
     bool waiting;    /* counted in b->waiting[si] */
     bool head_timed; /* the read timer runs for the whole header block */
@@ -717,7 +718,7 @@ static int next_stream_chunk(ureq *r)
 {
     pt_conn *c = r->gw.c;
     pt_body *body = &c->rq->body;
-    if (!r->chunk && !(r->chunk = malloc(PT_UP_BODY_CHUNK + 12)))
+    if (!r->chunk && !(r->chunk = malloc(PT_UP_BODY_CHUNK + 12 + r->codec->frame_len)))
         return -1;
     r->chunk_len = r->chunk_off = 0;
     if (r->in_off >= body->len && body->len > 0) {
@@ -735,12 +736,16 @@ static int next_stream_chunk(ureq *r)
         if (r->chunked_up) {
             memcpy(r->chunk, "0\r\n\r\n", 5);
             r->chunk_len = 5;
+        } else if (r->codec->has_end_frame) {
+            r->codec->frame(r->chunk, 0); /* FastCGI §5.3: an empty STDIN */
+            r->chunk_len = r->codec->frame_len;
         }
         r->stdin_end_sent = true;
         return 0;
     }
-    /* a fixed-width chunk-size (leading zeros are allowed, RFC 9112 §7.1) */
-    size_t hl = r->chunked_up ? 10 : 0;
+    /* a fixed-width chunk-size (leading zeros are allowed, RFC 9112 §7.1),
+     * or the codec's frame header (FastCGI) */
+    size_t hl = r->chunked_up ? 10 : r->codec->frame_len;
     size_t want = (size_t)PT_MIN(body->len - r->in_off, (uint64_t)PT_UP_BODY_CHUNK);
     ssize_t got = pt_body_read(body, r->in_off, r->chunk + hl, want);
     if (got <= 0)
@@ -753,6 +758,8 @@ static int next_stream_chunk(ureq *r)
         memcpy(r->chunk, h, 10);
         memcpy(r->chunk + r->chunk_len, "\r\n", 2);
         r->chunk_len += 2;
+    } else if (hl) {
+        r->codec->frame(r->chunk, (size_t)got);
     }
     r->body_started = true;
     return 0;
@@ -866,6 +873,17 @@ static void tunnel_handoff(ureq *r, const char *head, size_t hlen, const char *r
     pt_tunnel_start(c, fd, r->b->tl_tunnel, head, hlen, rest, rlen);
 }
 
+/* A 1xx head (103 Early Hints...) goes out ahead of the final answer;
+ * nothing of it is kept for the response side (cache, compression). */
+static void pass_interim(ureq *r, const pt_upstream_ev *ev)
+{
+    pt_conn *c = r->gw.c;
+    if (!c || r->gw.headers_done || r->detached)
+        return;
+    if (pt_cq_append(&c->out, ev->data, ev->len) < 0)
+        req_log(r, PT_LOG_WARN, "out of memory: a %.12s not passed on", ev->data + 9);
+}
+
 /* Feed what the backend sent. Returns false when r must not be touched for
  * this read any more (failed, ended, redirected). */
 static bool on_bytes(ureq *r, const char *p, size_t n)
@@ -919,6 +937,9 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
         case PT_UEV_TUNNEL:
             tunnel_handoff(r, ev.data, ev.len, p, n);
             return false;
+        case PT_UEV_INTERIM:
+            pass_interim(r, &ev);
+            break;
         case PT_UEV_FAIL:
             r->ended = true;
             pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r);
@@ -1132,6 +1153,17 @@ static ubackend *backend_of(pt_worker *w, const pt_backend *bc)
     return &st->b[bc - w->cfg->backends];
 }
 
+/* The body's length for the codec's head: what was collected, or, for a
+ * body still streaming in, the length the client announced (conn.c streams
+ * a body of unknown length only to codecs that can frame it, HTTP). */
+static uint64_t body_len_of(const pt_conn *c)
+{
+    const pt_head *h = &c->rq->head;
+    if (c->rq->body_streaming && !h->is_chunked && h->content_length > 0)
+        return (uint64_t)h->content_length;
+    return c->rq->body.len;
+}
+
 void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
 {
     pt_worker *w = c->w;
@@ -1183,8 +1215,7 @@ void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
      * codec's end frame rides along: one send */
     pt_gw_env ge;
     pt_gw_env_init(&ge, c, &s, NULL);
-    if (codec->encode(&ge.req, b->cfg, c->rq->body.len, &r->out, &r->out_len, &r->out_has_end) <
-        0) {
+    if (codec->encode(&ge.req, b->cfg, body_len_of(c), &r->out, &r->out_len, &r->out_has_end) < 0) {
         int e = errno;
         pt_gw_release(&r->gw);
         codec->dec_free(r->dec);

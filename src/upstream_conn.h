@@ -28,7 +28,9 @@ enum {
     PT_UEV_FAIL, /* a protocol failure: status, why, count */
     /* a 101 (HTTP): data/len the head for the client; the bytes after it
      * and the connection itself belong to the new protocol (tunnel.c) */
-    PT_UEV_TUNNEL
+    PT_UEV_TUNNEL,
+    /* a 1xx head (HTTP) for the client, before the final answer */
+    PT_UEV_INTERIM
 };
 
 typedef struct pt_upstream_ev {

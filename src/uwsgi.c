@@ -92,7 +92,7 @@ void pt_uwsgi_start(struct pt_conn *c)
 const pt_handler pt_uwsgi_handler = {
     .name = "uwsgi",
     .kind = PT_H_UWSGI,
-    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR,
+    .flags = PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY,
     .start = pt_uwsgi_start,
     .worker = &pt_upstream_conn_worker,
 };

@@ -97,6 +97,8 @@ PY_TESTS = \
 	tests/t_proxy_hostile.py \
 	tests/t_websocket.py \
 	tests/t_proxy_stream.py \
+	tests/t_gw_stream.py \
+	tests/t_gw_spawn.py \
 	tests/t_hostile.py \
 	tests/t_priv.py \
 	tests/t_rootfiles.py \
@@ -115,7 +117,7 @@ PY_TESTS = \
 	tests/t_cache.py \
 	tests/t_docs.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
-EXTRA_DIST += $(PY_TESTS) tests/soak/reload_soak.py tests/lib/harness.py tests/lib/fcgi_bad.py tests/lib/phpfpm.py tests/lib/wsgi_app.py tests/lib/http_upstream.py tests/lib/reloadload.py tests/lib/scripted_upstream.py tests/lib/ws_echo.py tests/fcgi/hello.php tests/fcgi/env.php tests/fcgi/upload.php tests/fcgi/big.php tests/fcgi/status.php tests/fcgi/fatal.php tests/fcgi/stderr.php tests/fcgi/cookies.php tests/fcgi/stream.php tests/fcgi/sleep.php tests/fcgi/index.php tests/cache/c.php
+EXTRA_DIST += $(PY_TESTS) tests/soak/reload_soak.py tests/lib/harness.py tests/lib/fcgi_bad.py tests/lib/phpfpm.py tests/lib/wsgi_app.py tests/lib/http_upstream.py tests/lib/reloadload.py tests/lib/scripted_upstream.py tests/lib/ws_echo.py tests/lib/appserver.py tests/fcgi/hello.php tests/fcgi/env.php tests/fcgi/upload.php tests/fcgi/big.php tests/fcgi/status.php tests/fcgi/fatal.php tests/fcgi/stderr.php tests/fcgi/cookies.php tests/fcgi/stream.php tests/fcgi/sleep.php tests/fcgi/index.php tests/cache/c.php
 EXTRA_DIST += \
 	tests/cgi/bad-bighdr.cgi \
 	tests/cgi/bad-empty.cgi \

@@ -1,6 +1,6 @@
 """t_proxy.py: portico's HTTP reverse proxy (handler "proxy", --proxy)
 against a real application server, Debian's gunicorn (python3-gunicorn)
-running tests/lib/wsgi_app.py on a 127.0.0.1 port and a Unix socket, and
+running tests/lib/wsgi_app.py on a 127.0.0.1 port, [::1] and a Unix socket, and
 against tests/lib/http_upstream.py, an upstream that answers in broken and
 smuggling-shaped ways.
 
@@ -9,7 +9,7 @@ unchanged, query, Host, X-Forwarded-For/Proto/Host, Forwarded), hop-by-hop
 fields removed both ways, POST bodies (small, 5 MB, chunked from the client
 with CONTENT_LENGTH known upstream), a streamed (chunked) answer, repeated
 Set-Cookie, keep-alive reuse of upstream connections, a retry when a pooled
-connection was dropped, 1xx skipped, HEAD, Location rewriting, a slow upload
+connection was dropped, an unasked 100 (passed on, http.client skips it), HEAD, Location rewriting, a slow upload
 that does not hold gunicorn's single sync worker; then the failures: each
 broken response shape -> 502 and its log line, an upstream down (502),
 silent (504), failover, the max_conns queue; the flag alone.
@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,80 +31,20 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
+import appserver  # noqa: E402
+from appserver import Gunicorn, HAVE_GUNICORN  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIB = os.path.join(HERE, 'lib')
 PY = '/usr/bin/python3'
 
 
-def have_gunicorn():
-    return subprocess.run([PY, '-c', 'import gunicorn'], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
-
-
-HAVE_GUNICORN = have_gunicorn()
+HAVE_V6 = appserver.HAVE_V6
 tag = harness.tag
 
 
 def wait_for(pred, timeout=15, interval=0.05):
     return harness.Server.wait_for(pred, timeout, interval)
-
-
-class Gunicorn:
-    """gunicorn serving wsgi_app.py with one worker process: kind "gthread"
-    (keep-alive, 4 threads) on a port and a Unix socket, or "sync" (one
-    request at a time, on a port)."""
-
-    def __init__(self, base, kind):
-        self.base = base
-        self.dir = os.path.join(base, 'app-' + kind)
-        os.mkdir(self.dir)
-        self.port = harness.free_port()
-        self.sock = os.path.join(base, kind + '.sock')
-        self.log = os.path.join(base, kind + '.log')
-        self.kind = kind
-        self.proc = None
-
-    def start(self):
-        env = dict(os.environ, WSGI_TEST_DIR=self.dir)
-        cmd = [PY, '-m', 'gunicorn', '--chdir', LIB, '-w', '1', '-k', self.kind,
-               '-b', '127.0.0.1:%d' % self.port, '--keep-alive', '60', '--timeout', '120']
-        if self.kind == 'gthread':
-            cmd += ['--threads', '4', '-b', 'unix:' + self.sock]
-        cmd.append('wsgi_app:application')
-        with open(self.log, 'ab') as lf:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf,
-                                         env=env, start_new_session=True, cwd=self.base)
-
-        def ready():
-            try:
-                socket.create_connection(('127.0.0.1', self.port), timeout=1).close()
-            except OSError:
-                return False
-            return self.kind != 'gthread' or os.path.exists(self.sock)
-        if not wait_for(ready, 30):
-            self.stop()
-            raise RuntimeError('gunicorn did not start:\n' + open(self.log).read()[-3000:])
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(20)
-
-    def counters(self):
-        try:
-            with open(os.path.join(self.dir, 'counters.json')) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {'active': 0, 'max_active': 0, 'started': 0}
-
-    def open_gate(self, name):
-        open(os.path.join(self.dir, name), 'w').close()
 
 
 class Hostile:
@@ -130,6 +69,7 @@ CONF = '''
 backends = (
   { name = "gt"; servers = ( "127.0.0.1:@GT@" ); },
   { name = "gtu"; servers = ( "unix:@GTSOCK@" ); },
+  { name = "gt6"; servers = ( "@GT6@" ); },
   { name = "gtvia"; servers = ( "127.0.0.1:@GT@" ); via = true; },
   { name = "sync"; servers = ( "127.0.0.1:@SYNC@" ); },
   { name = "bad"; servers = ( "127.0.0.1:@BAD@" ); max_fails = 0; },
@@ -141,6 +81,7 @@ backends = (
 locations = (
   { prefix = "/app/"; handler = "proxy"; backend = "gt"; },
   { prefix = "/unix/"; handler = "proxy"; backend = "gtu"; },
+  { prefix = "/v6/"; handler = "proxy"; backend = "gt6"; },
   { prefix = "/via/"; handler = "proxy"; backend = "gtvia"; },
   { prefix = "/sync/"; handler = "proxy"; backend = "sync"; },
   { prefix = "/bad/"; handler = "proxy"; backend = "bad"; },
@@ -176,7 +117,10 @@ class ProxyCase(unittest.TestCase):
         ProxyCase.silent.bind(('127.0.0.1', 0))
         ProxyCase.silent.listen(16)
         dead = ['127.0.0.1:%d' % harness.free_port() for _ in range(2)]
+        # without IPv6 loopback the [::1] backend is the IPv4 one (ProxyIpv6 skips)
+        gt6 = '[::1]:%d' % cls.gt.port6 if cls.gt.port6 else '127.0.0.1:%d' % cls.gt.port
         conf = (CONF.replace('@GT@', str(cls.gt.port)).replace('@GTSOCK@', cls.gt.sock)
+                .replace('@GT6@', gt6)
                 .replace('@SYNC@', str(cls.sync.port)).replace('@BAD@', str(cls.bad.port))
                 .replace('@SILENT@', str(ProxyCase.silent.getsockname()[1])))
         for i, d in enumerate(dead):
@@ -262,6 +206,15 @@ class Exchange:
         self.assertEqual(e['HTTP_X_FORWARDED_HOST'], 'example.test:81')
         self.assertEqual(e['HTTP_FORWARDED'], 'for=127.0.0.1;proto=http;host="example.test:81"')
 
+    def test_http10_request_without_host_is_sent_with_one(self):
+        # RFC 9112 §3.2: an HTTP/1.1 request has a Host; the client's 1.0
+        # one had none, so the name portico answers by is set
+        r = self.exchange(b'GET ' + self.PREFIX.encode() + b'h10 HTTP/1.0\r\n\r\n')
+        self.assertEqual(r.status, 200, r.body[:300])
+        e = json.loads(r.body)
+        self.assertEqual((e['HTTP_HOST'], e['SERVER_PROTOCOL']), ('127.0.0.1', 'HTTP/1.1'))
+        self.assertEqual(e['HTTP_X_FORWARDED_HOST'], '127.0.0.1')
+
     def test_hop_by_hop_request_fields_do_not_reach_the_app(self):
         r = self.exchange(b'GET ' + self.PREFIX.encode() + b'h HTTP/1.1\r\nHost: t\r\n'
                           b'Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n'
@@ -339,6 +292,15 @@ class ProxyUnix(Exchange, ProxyCase):
     PREFIX = '/unix/'
 
 
+@unittest.skipUnless(HAVE_V6, 'no IPv6 loopback')
+class ProxyIpv6(Exchange, ProxyCase):
+    """A backend server at [::1]:PORT."""
+    PREFIX = '/v6/'
+
+    def test_the_server_is_reached_over_ipv6(self):
+        self.assertEqual(self.env('GET', '/v6/x')['REMOTE_ADDR'], '::1')
+
+
 class Authorization(ProxyCase):
     """The password portico checked itself is not forwarded (as for every
     gateway), unless pass_authorization says so; an application's own
@@ -393,7 +355,7 @@ class Upstream(ProxyCase):
         finally:
             s.close()
 
-    def test_interim_100_is_skipped(self):
+    def test_interim_100_then_the_answer_for_http_client(self):
         st, _, data = self.req('GET', '/bad/interim')
         self.assertEqual((st, data), (200, b'after 1'))
 
@@ -522,26 +484,32 @@ class SlowUpload(ProxyCase):
 
     def test_slow_upload_does_not_hold_the_single_sync_worker(self):
         """gunicorn's one sync worker serves one request at a time: were the
-        upload passed through as it trickles in, the second client would
-        wait behind it. The body is collected first, so the second client
-        is answered while the upload is still unfinished."""
-        body = os.urandom(1024 * 1024)
-        s1 = harness.connect(self.port, timeout=60)
+        upload passed through as it trickles in, the other clients would
+        wait behind it. The body (50 MiB, sent in pieces with pauses) is
+        collected first, so other clients are answered, by that same one
+        worker, while the upload is still unfinished; the upload reaches
+        gunicorn whole."""
+        body = os.urandom(50 * 1024 * 1024)
+        s1 = harness.connect(self.port, timeout=120)
         self.addCleanup(s1.close)
         s1.sendall(b'POST /sync/up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n'
                    b'Connection: close\r\n\r\n' % len(body))
-        half = len(body) // 2
-        for off in range(0, half, 65536):
-            s1.sendall(body[off:off + 65536])
-            time.sleep(0.01)
-        # the upload is half sent: another client's request goes through
-        e = self.env('GET', '/sync/other?who=second')
-        self.assertEqual(e['QUERY_STRING'], 'who=second')
-        s1.sendall(body[half:])
+        piece, pids = 256 * 1024, set()
+        for i, off in enumerate(range(0, len(body), piece)):
+            s1.sendall(body[off:off + piece])
+            time.sleep(0.005)
+            if i % 50 == 25:
+                # the upload is under way: another client's request goes through
+                e = self.env('GET', '/sync/other?who=%d' % i)
+                self.assertEqual(e['QUERY_STRING'], 'who=%d' % i)
+                pids.add(e['pid'])
+        self.assertEqual(len(pids), 1, pids)  # gunicorn's one worker served them all
         r = harness.read_response(s1, 'POST')
         self.assertEqual(r.status, 200, self.log_tail())
         e = json.loads(r.body)
-        self.assertEqual(e['body_sha256'], hashlib.sha256(body).hexdigest())
+        self.assertEqual((e['body_len'], e['body_sha256']),
+                         (len(body), hashlib.sha256(body).hexdigest()))
+        self.assertEqual(e['pid'], pids.pop())
 
 
 @unittest.skipUnless(HAVE_GUNICORN, 'python3-gunicorn is not installed')

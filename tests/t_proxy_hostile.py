@@ -48,6 +48,14 @@ def late_extra(c, method, hdrs):
     return True
 
 
+def forever_unbuffered(c, method, hdrs):
+    """su.forever, asking for its answer not to be buffered."""
+    c.send(b'HTTP/1.1 200 OK\r\nX-Accel-Buffering: no\r\n\r\n')
+    block = b'f' * 65536
+    while True:
+        c.send(block)
+
+
 def reset_after(data):
     def fn(c, method, hdrs):
         c.send(data)
@@ -107,9 +115,17 @@ SCRIPTS = {
     'early-hints': su.raw(b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n'
                           b'Link: </s.css>; rel=preload\r\n\r\n' + OK +
                           b'Content-Length: 5\r\n\r\nfinal'),
+    # a 100 nobody asked for (RFC 9110 §15.2.1 allows it), a 103 with a
+    # length field, which a 1xx cannot have (§8.6), and a hop-by-hop field
+    'continue': su.raw(b'HTTP/1.1 100 Continue\r\n\r\n' + OK + b'Content-Length: 5\r\n\r\nfinal'),
+    'hints-cl': su.raw(b'HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\nKeep-Alive: 5\r\n'
+                       b'Link: </a.js>; rel=preload\r\n\r\n' + OK +
+                       b'Content-Length: 5\r\n\r\nfinal'),
     # slowness
     'silent': su.silent,
+    'hold': su.silent,
     'forever': su.forever,
+    'forever-nobuf': forever_unbuffered,
     'trickle-body': su.trickle(b'', b'x' * 100, OK + b'Content-Length: 100\r\n\r\n'),
     'trickle-head': su.trickle(OK + b'X-Slow: ' + b's' * 60 + b'\r\nContent-Length: 2\r\n\r\n',
                                b'ok'),
@@ -148,15 +164,21 @@ backends = (
   { name = "rt"; servers = ( "127.0.0.1:@H@" ); max_fails = 0; read_timeout = "60s";
     response_timeout = "4s"; },
   { name = "sc"; servers = ( "127.0.0.1:@SC@" ); max_fails = 0; read_timeout = "3s"; },
-  { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; read_timeout = "3s"; }
+  { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; read_timeout = "3s"; },
+  { name = "dead"; servers = ( "@DEAD@" ); max_fails = 1; fail_timeout = "300s"; },
+  { name = "busy"; servers = ( { address = "127.0.0.1:@H@"; max_conns = 1; } ); queue = 0;
+    max_fails = 0; read_timeout = "3s"; }
 );
 locations = (
   { prefix = "/h/"; handler = "proxy"; backend = "h"; },
+  { prefix = "/h1x/"; handler = "proxy"; backend = "h"; interim_responses = false; },
   { prefix = "/s/"; handler = "proxy"; backend = "h"; buffering = false; },
   { prefix = "/st/"; handler = "proxy"; backend = "h"; request_buffering = false; },
   { prefix = "/rt/"; handler = "proxy"; backend = "rt"; },
   { prefix = "/sc/"; handler = "scgi"; backend = "sc"; },
-  { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; }
+  { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; },
+  { prefix = "/dead/"; handler = "proxy"; backend = "dead"; },
+  { prefix = "/busy/"; handler = "proxy"; backend = "busy"; }
 );
 '''
 
@@ -188,7 +210,8 @@ class HostileCase(unittest.TestCase):
         HostileCase.uw = su.Upstream(cgi_scripts(True), 'uwsgi')
         conf = (CONF.replace('@H@', str(HostileCase.up.port))
                 .replace('@SC@', str(HostileCase.sc.port))
-                .replace('@UW@', str(HostileCase.uw.port)))
+                .replace('@UW@', str(HostileCase.uw.port))
+                .replace('@DEAD@', '127.0.0.1:%d' % harness.free_port()))
         srv = harness.Server(conf=conf, workers=1)
         srv.write_file('static.txt', 'static here')
         srv.start()
@@ -293,7 +316,6 @@ class BrokenHead(HostileCase):
         'status-short': 'invalid status line',
         'status-none': 'invalid status line',
         'garbage': 'invalid status line',
-        'interim-forever': 'too many interim responses',
     }
 
     def test_each_broken_head_is_502_with_its_log_line_and_the_connection_dropped(self):
@@ -399,14 +421,112 @@ class NoBody(HostileCase):
 
 
 class Interim(HostileCase):
+    """1xx answers of the upstream (RFC 9110 §15.2: a proxy forwards them):
+    an HTTP/1.1 client gets each, with its fields (103 Early Hints' Link),
+    ahead of the final answer; an HTTP/1.0 client none (it cannot tell them
+    from the final one); a 100 not when portico answered the client's
+    Expect itself; at most 16; none with interim_responses = false, which
+    is what Python's http.client (3.11) needs: it takes a 103 for the
+    final answer."""
 
-    def test_100_and_103_before_the_final_answer(self):
-        st, hdrs, data = self.req('/h/early-hints')
+    def exchange(self, head, body=b'', expect=False):
+        """The answers on one connection up to the final one: [Response]."""
+        s = harness.connect(self.port, timeout=60)
+        try:
+            s.sendall(head)
+            out = []
+            if expect:
+                out.append(harness.read_response(s))  # portico's own 100
+                s.sendall(body)
+            elif body:
+                s.sendall(body)
+            while True:
+                r = harness.read_response(s)
+                out.append(r)
+                if r.status >= 200:
+                    return out
+        finally:
+            s.close()
+
+    def test_100_and_103_reach_an_http11_client_with_their_fields(self):
+        rs = self.exchange(b'GET /h/early-hints HTTP/1.1\r\nHost: t\r\n\r\n')
+        self.assertEqual([(r.status, r.version) for r in rs],
+                         [(100, 'HTTP/1.1'), (103, 'HTTP/1.1'), (200, 'HTTP/1.1')],
+                         self.log_tail())
+        self.assertEqual(rs[1].header('Link'), '</s.css>; rel=preload')
+        self.assertEqual(rs[2].body, b'final')
+
+    def test_a_1xx_loses_its_length_and_hop_by_hop_fields(self):
+        rs = self.exchange(b'GET /h/hints-cl HTTP/1.1\r\nHost: t\r\n\r\n')
+        self.assertEqual([r.status for r in rs], [103, 200], self.log_tail())
+        self.assertEqual(rs[0].header('Link'), '</a.js>; rel=preload')
+        self.assertIsNone(rs[0].header('Content-Length'))
+        self.assertIsNone(rs[0].header('Keep-Alive'))
+        self.assertEqual(rs[1].body, b'final')
+
+    def test_an_http10_client_gets_only_the_final_answer(self):
+        rs = self.exchange(b'GET /h/early-hints HTTP/1.0\r\nHost: t\r\n\r\n')
+        self.assertEqual([r.status for r in rs], [200], self.log_tail())
+        self.assertEqual(rs[0].body, b'final')
+
+    def test_upstream_100_is_not_repeated_after_portico_answered_expect(self):
+        rs = self.exchange(b'POST /h/early-hints HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n'
+                           b'Expect: 100-continue\r\n\r\n', b'hello', expect=True)
+        # portico's 100 (asked for), the upstream's 103, the answer: one 100
+        self.assertEqual([r.status for r in rs], [100, 103, 200], self.log_tail())
+        self.assertEqual(rs[1].header('Link'), '</s.css>; rel=preload')
+
+    def test_http_client_gets_the_final_answer_after_an_unasked_100(self):
+        st, _, data = self.req('/h/continue')
         self.assertEqual((st, data), (200, b'final'), self.log_tail())
 
-    def test_endless_interim_answers_are_502_and_others_served(self):
-        st, _, _ = self.run_beside(lambda: self.req('/h/interim-forever'))
+    def test_interim_responses_false_drops_them_for_http_client(self):
+        st, _, data = self.req('/h1x/early-hints')
+        self.assertEqual((st, data), (200, b'final'), self.log_tail())
+
+    def test_endless_interim_answers_stop_at_16_then_502(self):
+        rs = self.exchange(b'GET /h/interim-forever HTTP/1.1\r\nHost: t\r\n\r\n')
+        self.assertEqual([r.status for r in rs], [103] * 16 + [502], self.log_tail())
+        cid = self.pooled('/h1x/')
+        st, _, _ = self.run_beside(lambda: self.req('/h1x/interim-forever'))
         self.assertEqual(st, 502, self.log_tail())
+        self.assert_log(r'proxy h \(127\.0\.0\.1:\d+\): invalid response header: too many '
+                        r'interim responses.*"GET /h1x/interim-forever', 'the endless 1xx')
+        self.assert_not_reused(cid, '/h1x/')
+
+
+class Causes(HostileCase):
+    """502, 503 and 504 each say why, in the answer's log line: a server
+    refusing the connection (502, and it is marked down), every server
+    down (503 \"no live server\"), every server at max_conns with the queue
+    full (503 \"backend busy\"), a server that does not answer (504)."""
+
+    def test_refused_is_502_then_no_live_server_is_503(self):
+        st, _, _ = self.req('/dead/x')
+        self.assertEqual(st, 502, self.log_tail())
+        self.assert_log(r'proxy dead \(127\.0\.0\.1:\d+\): connect failed: Connection refused'
+                        r'.*"GET /dead/x', 'the refused connection')
+        self.assert_log(r'proxy dead .*server marked down', 'the server marked down')
+        st, _, _ = self.req('/dead/y')
+        self.assertEqual(st, 503, self.log_tail())
+        self.assert_log(r'proxy dead: no live server.*"GET /dead/y', 'no live server')
+
+    def test_full_server_and_queue_is_503_and_silence_504(self):
+        out = {}
+        t = threading.Thread(target=lambda: out.update(r=self.req('/busy/hold')))
+        t.start()
+        try:
+            self.assertTrue(harness.Server.wait_for(
+                lambda: self.up.served_by('hold') is not None, 30), self.log_tail())
+            st, _, _ = self.req('/busy/conn')
+            self.assertEqual(st, 503, self.log_tail())
+            self.assert_log(r'proxy busy: every server at max_conns and the queue is full'
+                            r'.*"GET /busy/conn', 'the full queue')
+        finally:
+            t.join(120)
+        self.assertEqual(out['r'][0], 504, self.log_tail())
+        self.assert_log(r'proxy busy \(127\.0\.0\.1:\d+\): read timed out.*"GET /busy/hold',
+                        'the silent server')
 
 
 class Slow(HostileCase):
@@ -503,6 +623,51 @@ class Slow(HostileCase):
         grew = worker_rss_kb(pid) - before
         if not sanitized(pid):
             self.assertLess(grew, 48 * 1024, 'worker RSS grew by %d KiB' % grew)
+
+
+class AccelBuffering(HostileCase):
+    """An answer the client does not read: buffered (the default) it goes
+    on into a spill file (gw_buffer_memory, then tmp_dir); with
+    X-Accel-Buffering: no from the upstream the worker stops reading the
+    upstream instead and keeps no spill file."""
+
+    @staticmethod
+    def spill_files(pid):
+        n = 0
+        for fd in os.listdir('/proc/%d/fd' % pid):
+            try:
+                n += os.readlink('/proc/%d/fd/%s' % (pid, fd)).endswith('(deleted)')
+            except OSError:
+                pass
+        return n
+
+    def test_x_accel_buffering_no_reads_the_upstream_at_the_clients_pace(self):
+        pid = self.srv.worker_pids()[0]
+        base = self.spill_files(pid)
+        for what, spills in (('forever', True), ('forever-nobuf', False)):
+            with self.subTest(what=what):
+                self.up.last.pop(what, None)
+                s = harness.connect(self.port, timeout=60)
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                    s.sendall(b'GET /h/%s HTTP/1.1\r\nHost: t\r\n\r\n' % what.encode())
+                    self.assertTrue(harness.Server.wait_for(
+                        lambda: self.up.served_by(what), 30))
+                    conn = self.up.conns[self.up.served_by(what)]
+                    # the upstream's sending settles once nothing takes more
+                    # (not a timing assertion: a slow machine settles later)
+                    seen, still = -1, 0
+                    deadline = time.monotonic() + 60
+                    while still < 3 and time.monotonic() < deadline:
+                        still = still + 1 if conn.sent == seen else 0
+                        seen = conn.sent
+                        time.sleep(0.5)
+                    self.assertGreater(conn.sent, 1 << 18)
+                    self.assertEqual(self.spill_files(pid) > base, spills,
+                                     'upstream sent %d bytes' % conn.sent + self.log_tail())
+                finally:
+                    s.close()
+                self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(conn.cid), 30))
 
 
 class CgiStyle(HostileCase):

@@ -1,6 +1,6 @@
 """t_proxy_stream.py: the HTTP reverse proxy with request_buffering = false
 (the body goes to the upstream as it arrives) and a gunicorn restart under
-load, against Debian's gunicorn running tests/lib/wsgi_app.py (t_proxy.py's
+load, against Debian's gunicorn running tests/lib/wsgi_app.py (tests/lib/appserver.py's
 Gunicorn).
 
 Covered: an upload with Content-Length and a chunked one reach gunicorn
@@ -32,7 +32,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
-from t_proxy import Gunicorn, HAVE_GUNICORN  # noqa: E402
+from appserver import Gunicorn, HAVE_GUNICORN  # noqa: E402
 
 CONF = '''
 tls_listen = [ "127.0.0.1:@TLSPORT@" ];

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,77 +31,13 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-APP = os.path.join(HERE, 'lib', 'wsgi_app.py')
-UWSGI = shutil.which('uwsgi') or '/usr/bin/uwsgi'
-PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so'
-HAVE_UWSGI = os.path.exists(UWSGI) and os.path.exists(PLUGIN)
+from appserver import Uwsgi, HAVE_UWSGI  # noqa: E402
 
 tag = harness.tag
 
 
 def wait_for(pred, timeout=15, interval=0.05):
     return harness.Server.wait_for(pred, timeout, interval)
-
-
-class Uwsgi:
-    """uWSGI (master + 2 processes) serving wsgi_app.py on four sockets:
-    uwsgi and SCGI, each on a TCP port and a Unix socket under base."""
-
-    def __init__(self, base):
-        self.base = base
-        self.dir = os.path.join(base, 'app')
-        os.mkdir(self.dir)
-        self.uw_port = harness.free_port()
-        self.sc_port = harness.free_port()
-        self.ht_port = harness.free_port()
-        self.uw_sock = os.path.join(base, 'uw.sock')
-        self.sc_sock = os.path.join(base, 'sc.sock')
-        self.log = os.path.join(base, 'uwsgi.log')
-        self.proc = None
-
-    def start(self):
-        env = dict(os.environ, WSGI_TEST_DIR=self.dir)
-        cmd = [UWSGI, '--plugin', 'python3', '--master', '--processes', '2', '--die-on-term',
-               '--buffer-size', '65535', '--wsgi-file', APP,
-               '--uwsgi-socket', '127.0.0.1:%d' % self.uw_port, '--uwsgi-socket', self.uw_sock,
-               '--scgi-socket', '127.0.0.1:%d' % self.sc_port, '--scgi-socket', self.sc_sock,
-               '--http-socket', '127.0.0.1:%d' % self.ht_port]
-        with open(self.log, 'ab') as lf:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf,
-                                         env=env, start_new_session=True, cwd=self.base)
-
-        def ready():
-            for port in (self.uw_port, self.sc_port, self.ht_port):
-                try:
-                    socket.create_connection(('127.0.0.1', port), timeout=1).close()
-                except OSError:
-                    return False
-            return os.path.exists(self.uw_sock) and os.path.exists(self.sc_sock)
-        if not wait_for(ready, 30):
-            self.stop()
-            raise RuntimeError('uWSGI did not start:\n' + open(self.log).read()[-3000:])
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(20)
-
-    def counters(self):
-        try:
-            with open(os.path.join(self.dir, 'counters.json')) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {'active': 0, 'max_active': 0, 'started': 0}
-
-    def open_gate(self, name):
-        open(os.path.join(self.dir, name), 'w').close()
 
 
 CONF = '''

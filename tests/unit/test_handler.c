@@ -17,10 +17,14 @@ static const struct {
 } want[] = {
     {"static", PT_H_STATIC, PT_HF_FILES},
     {"cgi", PT_H_CGI, PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR},
-    {"fastcgi", PT_H_FASTCGI, PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_INDEX_EXT},
-    {"scgi", PT_H_SCGI, PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR},
-    {"uwsgi", PT_H_UWSGI, PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR},
-    {"proxy", PT_H_PROXY, PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY},
+    /* request_buffering = false streams a body with a length to every pooled
+     * transport, a chunked one to HTTP alone */
+    {"fastcgi", PT_H_FASTCGI,
+     PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_INDEX_EXT | PT_HF_STREAM_BODY},
+    {"scgi", PT_H_SCGI, PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY},
+    {"uwsgi", PT_H_UWSGI, PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY},
+    {"proxy", PT_H_PROXY,
+     PT_HF_BODY | PT_HF_METHODS | PT_HF_SCRIPT_DIR | PT_HF_STREAM_BODY | PT_HF_STREAM_CHUNKED},
     {"status", PT_H_STATUS, PT_HF_BODY | PT_HF_METHODS},
 };
 
