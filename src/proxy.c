@@ -10,6 +10,7 @@
 #include "chunked.h"
 #include "conf.h"
 #include "conn.h"
+#include "gw.h"
 #include "tls.h"
 #include "util.h"
 
@@ -57,6 +58,84 @@ static bool is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
+/* The field names the proxy acts on, each recognised by one length and
+ * first-letter test and at most one comparison, instead of a comparison
+ * per name per field (the per-request cost that made proxy.c the profile's
+ * top entry). */
+enum {
+    PH_OTHER,
+    PH_HOST,
+    PH_CONTENT_LENGTH,
+    PH_XFF,
+    PH_XFPROTO,
+    PH_XFHOST,
+    PH_FORWARDED,
+    PH_EXPECT,
+    PH_REQUEST_ID,
+    PH_AUTHORIZATION,
+    PH_LOCATION,
+    PH_UPGRADE,
+    PH_TRANSFER_ENCODING,
+    PH_CONNECTION,
+    /* RFC 9110 §7.6.1: hop-by-hop by definition, with the two above */
+    PH_HOP,
+};
+
+typedef struct pname {
+    const char *name;
+    unsigned char len, tok;
+} pname;
+
+#define PN(s, t)                                                                                   \
+    {                                                                                              \
+        s, sizeof(s) - 1, t                                                                        \
+    }
+static const pname pnames[] = {
+    PN("Host", PH_HOST),
+    PN("Content-Length", PH_CONTENT_LENGTH),
+    PN("X-Forwarded-For", PH_XFF),
+    PN("X-Forwarded-Proto", PH_XFPROTO),
+    PN("X-Forwarded-Host", PH_XFHOST),
+    PN("Forwarded", PH_FORWARDED),
+    PN("Expect", PH_EXPECT),
+    PN("X-Request-Id", PH_REQUEST_ID),
+    PN("Authorization", PH_AUTHORIZATION),
+    PN("Location", PH_LOCATION),
+    PN("Upgrade", PH_UPGRADE),
+    PN("Transfer-Encoding", PH_TRANSFER_ENCODING),
+    PN("Connection", PH_CONNECTION),
+    PN("Keep-Alive", PH_HOP),
+    PN("TE", PH_HOP),
+    PN("Trailer", PH_HOP),
+};
+#undef PN
+
+static unsigned char lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
+}
+
+static int name_tok(const char *n, size_t len)
+{
+    if (len == 0)
+        return PH_OTHER;
+    unsigned char c0 = lower((unsigned char)n[0]);
+    for (size_t i = 0; i < PT_ARRAY_LEN(pnames); i++)
+        if (pnames[i].len == len && lower((unsigned char)pnames[i].name[0]) == c0 &&
+            strncasecmp(n, pnames[i].name, len) == 0)
+            return pnames[i].tok;
+    /* Proxy-Connection, Proxy-Authorization, Proxy-Authenticate: ours */
+    if (len >= 6 && c0 == 'p' && strncasecmp(n, "Proxy-", 6) == 0)
+        return PH_HOP;
+    return PH_OTHER;
+}
+
+static bool tok_hop(int tok)
+{
+    return tok == PH_HOP || tok == PH_CONNECTION || tok == PH_UPGRADE ||
+           tok == PH_TRANSFER_ENCODING;
+}
+
 /* Does the comma-separated list v (a Connection value) name the field n? */
 static bool list_has(const char *v, size_t vlen, const char *n, size_t nlen)
 {
@@ -77,17 +156,15 @@ static bool list_has(const char *v, size_t vlen, const char *n, size_t nlen)
 }
 
 /* RFC 9110 §7.6.1: Connection, the fields it names, and the fields that
- * are hop-by-hop by definition never cross a proxy. */
-static bool hop_by_hop(const pt_header *hs, size_t nh, const char *n, size_t nlen)
+ * are hop-by-hop by definition never cross a proxy. tok: name_tok(n);
+ * conns: does any of hs name a Connection field (else none is scanned). */
+static bool hop_by_hop(const pt_header *hs, size_t nh, bool conns, int tok, const char *n,
+                       size_t nlen)
 {
-    static const char *const fixed[] = {"Connection", "Keep-Alive",        "TE",
-                                        "Trailer",    "Transfer-Encoding", "Upgrade"};
-    for (size_t i = 0; i < PT_ARRAY_LEN(fixed); i++)
-        if (pt_str_ieq(n, nlen, fixed[i]))
-            return true;
-    /* Proxy-Connection, Proxy-Authorization, Proxy-Authenticate: ours */
-    if (nlen >= 6 && strncasecmp(n, "Proxy-", 6) == 0)
+    if (tok_hop(tok))
         return true;
+    if (!conns)
+        return false;
     for (size_t i = 0; i < nh; i++)
         if (pt_str_ieq(hs[i].name, hs[i].name_len, "Connection") &&
             list_has(hs[i].value, hs[i].value_len, n, nlen))
@@ -113,14 +190,6 @@ static bool wants_upgrade(const pt_header *hs, size_t nh, int major, int minor)
     return up && conn;
 }
 
-static const pt_header *find(const pt_cgi_req *env, const char *name)
-{
-    for (size_t i = 0; i < env->nheaders; i++)
-        if (pt_str_ieq(env->headers[i].name, env->headers[i].name_len, name))
-            return &env->headers[i];
-    return NULL;
-}
-
 /* A Forwarded parameter value: a token as is, anything else quoted (RFC
  * 7239 §4; an IPv6 address in brackets must be quoted, §6). */
 static void put_fwd_value(pbuf *b, const char *v, size_t n)
@@ -144,12 +213,12 @@ static void put_fwd_value(pbuf *b, const char *v, size_t n)
 
 /* The client's own fields named name, joined into one list field (RFC
  * 9110 §5.3), before the element a proxy appends; false: there were none. */
-static bool client_list(pbuf *b, const pt_cgi_req *env, const char *name)
+static bool client_list(pbuf *b, const pt_cgi_req *env, const char *name, int tok)
 {
     bool any = false;
     for (size_t i = 0; i < env->nheaders; i++) {
         const pt_header *h = &env->headers[i];
-        if (!pt_str_ieq(h->name, h->name_len, name))
+        if (name_tok(h->name, h->name_len) != tok)
             continue;
         if (!any) {
             puts_(b, name);
@@ -168,7 +237,17 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
 {
     pbuf b = {0};
     const char *proto = env->https ? "https" : "http";
-    const pt_header *host = find(env, "Host");
+    /* one look at the client's names: which of the lists it has */
+    const pt_header *host = NULL;
+    bool has_xff = false, has_fwd = false, conns = false;
+    for (size_t i = 0; i < env->nheaders; i++) {
+        int t = name_tok(env->headers[i].name, env->headers[i].name_len);
+        if (t == PH_HOST && !host)
+            host = &env->headers[i];
+        has_xff |= t == PH_XFF;
+        has_fwd |= t == PH_FORWARDED;
+        conns |= t == PH_CONNECTION;
+    }
     /* a body still streaming cannot share the connection with a tunnel */
     bool upgrade = env->upgrade && !env->body_stream &&
                    wants_upgrade(env->headers, env->nheaders, env->http_major, env->http_minor);
@@ -185,7 +264,8 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     puts_(&b, "\r\n");
 
     /* X-Forwarded-For: the client's list, then the address we saw */
-    puts_(&b, client_list(&b, env, "X-Forwarded-For") ? ", " : "X-Forwarded-For: ");
+    puts_(&b,
+          has_xff && client_list(&b, env, "X-Forwarded-For", PH_XFF) ? ", " : "X-Forwarded-For: ");
     put(&b, env->remote_addr.p, env->remote_addr.len);
     puts_(&b, "\r\nX-Forwarded-Proto: ");
     puts_(&b, proto);
@@ -194,7 +274,8 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     puts_(&b, "\r\n");
 
     /* Forwarded (RFC 7239 §4): earlier proxies' elements, then ours */
-    puts_(&b, client_list(&b, env, "Forwarded") ? ", for=" : "Forwarded: for=");
+    puts_(&b, has_fwd && client_list(&b, env, "Forwarded", PH_FORWARDED) ? ", for="
+                                                                         : "Forwarded: for=");
     if (memchr(env->remote_addr.p, ':', env->remote_addr.len)) {
         char v6[80];
         int n = snprintf(v6, sizeof(v6), "[%.*s]", (int)PT_MIN(env->remote_addr.len, (size_t)64),
@@ -213,18 +294,17 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         const pt_header *h = &env->headers[i];
         const char *n = h->name;
         size_t nl = h->name_len;
+        int t = name_tok(n, nl);
         /* replaced above or below; Expect was answered here (the body is
          * complete); Upgrade goes on below when the location lets it */
-        if (pt_str_ieq(n, nl, "Host") || pt_str_ieq(n, nl, "Content-Length") ||
-            pt_str_ieq(n, nl, "X-Forwarded-For") || pt_str_ieq(n, nl, "X-Forwarded-Proto") ||
-            pt_str_ieq(n, nl, "X-Forwarded-Host") || pt_str_ieq(n, nl, "Forwarded") ||
-            pt_str_ieq(n, nl, "Expect") || hop_by_hop(env->headers, env->nheaders, n, nl))
+        if ((t >= PH_HOST && t <= PH_EXPECT) ||
+            hop_by_hop(env->headers, env->nheaders, conns, t, n, nl))
             continue;
-        if (pt_str_ieq(n, nl, "X-Request-Id") && env->request_id.len)
+        if (t == PH_REQUEST_ID && env->request_id.len)
             continue;
         /* the password portico checked itself stays here unless the
          * location says pass_authorization (as for every gateway) */
-        if (!env->pass_authorization && pt_str_ieq(n, nl, "Authorization"))
+        if (!env->pass_authorization && t == PH_AUTHORIZATION)
             continue;
         put(&b, n, nl);
         puts_(&b, ": ");
@@ -233,7 +313,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     }
     /* the one hop-by-hop exchange that crosses: the answer may be a 101
      * and the connection a tunnel (tunnel.c) */
-    if (upgrade && client_list(&b, env, "Upgrade"))
+    if (upgrade && client_list(&b, env, "Upgrade", PH_UPGRADE))
         puts_(&b, "\r\nConnection: upgrade\r\n");
     /* RFC 9110 §7.6.3: after the client's own Via fields, in order */
     if (bk->via)
@@ -290,7 +370,8 @@ typedef struct pdec {
     const char *addr;  /* the server's address ("127.0.0.1:8000"), for Location */
     char self[300];    /* "http://host" of the client's view, for Location */
     pbuf in;           /* the head as received */
-    pbuf out;          /* the head as passed on */
+    pbuf out;          /* a 101's head as passed on; a rewritten Location */
+    pt_cgi_resp *resp; /* the gateway's response parser: the final head goes there */
     uint64_t left;     /* PX_CL: body bytes to come */
     pt_chunked ch;
     char *cbuf; /* PX_CHUNKED: decoded bytes */
@@ -319,6 +400,7 @@ static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
     x->max = (size_t)c->w->cfg->limits.gw_header_max;
     x->addr = b->servers[si].address;
     x->via = b->via;
+    x->resp = c->rq->gw ? &c->rq->gw->resp : NULL;
     x->upgrade = c->rq->loc && c->rq->loc->upgrade && !c->rq->body_streaming &&
                  wants_upgrade(c->rq->head.headers, c->rq->head.nheaders, c->rq->head.http_major,
                                c->rq->head.http_minor);
@@ -363,9 +445,34 @@ static void put_location(pdec *x, const char *v, size_t n)
     put(&x->out, v, n);
 }
 
-/* The whole head is in x->in: check the framing (RFC 9112 §6.3) and build
- * the head passed on. Returns 0, or fail()'s value with ev set; *interim:
- * a 1xx to skip. */
+static int oom(pt_upstream_ev *ev)
+{
+    ev->type = PT_UEV_FAIL;
+    ev->status = 500;
+    ev->count = false;
+    snprintf(ev->why, sizeof(ev->why), "out of memory");
+    return 0;
+}
+
+/* One field passed on: into the shared response parser's result (the
+ * final answer: no second parse), or re-serialised for the client (a 101,
+ * whose head tunnel.c sends as it is). */
+static bool pass(pdec *x, bool tunnel, const char *n, size_t nl, const char *v, size_t vl)
+{
+    if (!tunnel)
+        return pt_cgi_resp_field(x->resp, n, nl, v, vl) != PT_CGI_RESP_ERROR;
+    put(&x->out, n, nl);
+    put(&x->out, ": ", 2);
+    put(&x->out, v, vl);
+    put(&x->out, "\r\n", 2);
+    return true;
+}
+
+/* The whole head is in x->in: check the framing (RFC 9112 §6.3) and hand
+ * the head on: the final answer's fields go straight into the gateway's
+ * pt_cgi_resp (checked there as any program's head is), a 101's are
+ * re-serialised. Returns 0, or fail()'s value with ev set; *interim: a 1xx
+ * to skip. */
 static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
 {
     const char *p = x->in.p;
@@ -385,11 +492,21 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
     if (tunnel && !x->upgrade)
         return (int)fail(ev, "101 Switching Protocols to a request without Upgrade");
     *interim = status < 200 && !tunnel;
+    /* an interim head is checked and skipped: nothing of it is kept */
+    bool keep_fields = !*interim;
     bool has_upgrade = false;
     x->keep = p[7] == '1';
-    x->out.len = 0;
-    put(&x->out, p, ll);
-    put(&x->out, "\r\n", 2);
+    if (tunnel) {
+        x->out.len = 0;
+        put(&x->out, p, ll);
+        put(&x->out, "\r\n", 2);
+    } else if (keep_fields) {
+        if (!x->resp)
+            return (int)fail(ev, "no response parser");
+        pt_cgi_resp_reset(x->resp);
+        if (pt_cgi_resp_status(x->resp, p, ll) == PT_CGI_RESP_ERROR)
+            return (int)fail(ev, x->resp->error);
+    }
 
     bool has_cl = false, has_te = false;
     uint64_t cl = 0;
@@ -404,7 +521,7 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
             le--;
         if (le == s)
             break;
-        if (le - s > 11 && strncasecmp(p + s, "Connection:", 11) == 0) {
+        if (le - s > 11 && (p[s] | 0x20) == 'c' && strncasecmp(p + s, "Connection:", 11) == 0) {
             if (conn)
                 return (int)fail(ev, "repeated Connection");
             conn = p + s + 11;
@@ -430,6 +547,9 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
         if (!colon || colon == p + s)
             return (int)fail(ev, "invalid header line");
         size_t nlen = (size_t)(colon - (p + s));
+        /* RFC 9112 §5.1: no whitespace between field name and colon */
+        if (is_ows(p[s + nlen - 1]))
+            return (int)fail(ev, "whitespace before colon");
         size_t vs = nlen + 1 + s, ve = le;
         while (vs < ve && is_ows(p[vs]))
             vs++;
@@ -437,13 +557,14 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
             ve--;
         const char *name = p + s, *v = p + vs;
         size_t vlen = ve - vs;
-        if (pt_str_ieq(name, nlen, "Content-Length")) {
+        int t = name_tok(name, nlen);
+        if (t == PH_CONTENT_LENGTH) {
             if (has_cl)
                 return (int)fail(ev, "repeated Content-Length");
             if (vlen == 0 || pt_parse_u64(v, vlen, &cl) != 0 || cl > (uint64_t)INT64_MAX)
                 return (int)fail(ev, "invalid Content-Length");
             has_cl = true;
-        } else if (pt_str_ieq(name, nlen, "Transfer-Encoding")) {
+        } else if (t == PH_TRANSFER_ENCODING) {
             /* only chunked is decoded: anything else would leave the
              * body's end to a guess (RFC 9112 §6.3 item 4) */
             if (has_te)
@@ -453,40 +574,49 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
             has_te = true;
             continue;
         }
-        if (tunnel && pt_str_ieq(name, nlen, "Upgrade")) {
+        if (tunnel && t == PH_UPGRADE) {
             has_upgrade = true; /* the protocol switched to: the client must see it */
-        } else if (tunnel && pt_str_ieq(name, nlen, "Content-Length")) {
+        } else if (tunnel && t == PH_CONTENT_LENGTH) {
             continue; /* RFC 9110 §8.6: none in a 1xx; what follows is not a body */
-        } else if (hop_by_hop(NULL, 0, name, nlen) ||
-                   (conn && list_has(conn, conn_len, name, nlen))) {
+        } else if (tok_hop(t) || (conn && list_has(conn, conn_len, name, nlen))) {
             continue;
         }
-        put(&x->out, name, nlen);
-        put(&x->out, ": ", 2);
-        if (pt_str_ieq(name, nlen, "Location"))
+        if (!keep_fields)
+            continue;
+        if (t == PH_LOCATION && !tunnel) {
+            /* the rewritten value, in x->out (unused for a final answer) */
+            x->out.len = 0;
             put_location(x, v, vlen);
-        else
-            put(&x->out, v, vlen);
-        put(&x->out, "\r\n", 2);
+            if (x->out.failed)
+                return oom(ev);
+            v = x->out.p;
+            vlen = x->out.len;
+        } else if (t == PH_LOCATION) {
+            put(&x->out, name, nlen);
+            put(&x->out, ": ", 2);
+            put_location(x, v, vlen);
+            put(&x->out, "\r\n", 2);
+            continue;
+        }
+        if (!pass(x, tunnel, name, nlen, v, vlen))
+            return (int)fail(ev, x->resp->error);
     }
     if (has_cl && has_te)
         return (int)fail(ev, "both Content-Length and Transfer-Encoding");
     if (tunnel && !has_upgrade)
         return (int)fail(ev, "101 Switching Protocols without Upgrade");
-    if (tunnel)
-        put(&x->out, "Connection: upgrade\r\n", PT_SLEN("Connection: upgrade\r\n"));
-    if (x->via)
-        put(&x->out, "Via: 1.1 portico\r\n", PT_SLEN("Via: 1.1 portico\r\n"));
-    put(&x->out, "\r\n", 2);
-    if (x->out.failed) {
-        ev->type = PT_UEV_FAIL;
-        ev->status = 500;
-        ev->count = false;
-        snprintf(ev->why, sizeof(ev->why), "out of memory");
-        return 0;
-    }
     if (*interim)
         return 1;
+    if (tunnel)
+        put(&x->out, "Connection: upgrade\r\n", PT_SLEN("Connection: upgrade\r\n"));
+    if (x->via && !pass(x, tunnel, "Via", 3, "1.1 portico", 11))
+        return (int)fail(ev, x->resp->error);
+    if (tunnel)
+        put(&x->out, "\r\n", 2);
+    else if (pt_cgi_resp_end(x->resp) == PT_CGI_RESP_ERROR)
+        return (int)fail(ev, x->resp->error);
+    if (x->out.failed)
+        return oom(ev);
     if (tunnel) {
         x->state = PX_TUNNEL;
         x->keep = false;
@@ -506,13 +636,8 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
     x->left = cl;
     if (x->state == PX_CHUNKED) {
         pt_chunked_init(&x->ch, UINT64_MAX, x->max);
-        if (!(x->cbuf = malloc(65536))) {
-            ev->type = PT_UEV_FAIL;
-            ev->status = 500;
-            ev->count = false;
-            snprintf(ev->why, sizeof(ev->why), "out of memory");
-            return 0;
-        }
+        if (!(x->cbuf = malloc(65536)))
+            return oom(ev);
     }
     return 1;
 }
@@ -556,9 +681,17 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
             continue;
         }
         /* a 101: the bytes after its head are the new protocol's */
-        ev->type = x->state == PX_TUNNEL ? PT_UEV_TUNNEL : PT_UEV_OUT;
-        ev->data = x->out.p;
-        ev->len = x->out.len;
+        if (x->state == PX_TUNNEL) {
+            ev->type = PT_UEV_TUNNEL;
+            ev->data = x->out.p;
+            ev->len = x->out.len;
+        } else {
+            /* the head is in the gateway's parser already: no bytes */
+            ev->type = PT_UEV_OUT;
+            ev->head = true;
+            ev->data = "";
+            ev->len = 0;
+        }
         ev->end_after = x->state == PX_DONE;
         return used;
     }

@@ -873,6 +873,7 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
     while (n > 0) {
         pt_upstream_ev ev;
         ev.end_after = false;
+        ev.head = false;
         size_t used = r->codec->feed(r->dec, p, n, &ev);
         p += used;
         n -= used;
@@ -880,7 +881,7 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
         case PT_UEV_NONE:
             break;
         case PT_UEV_OUT:
-            if (ev.len && r->gw.c) {
+            if ((ev.len || ev.head) && r->gw.c) {
                 char why[200];
                 int rc = pt_gw_output(&r->gw, ev.data, ev.len, why, sizeof(why));
                 if (rc == PT_GW_BAD) {

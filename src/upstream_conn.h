@@ -38,6 +38,9 @@ typedef struct pt_upstream_ev {
     int status;     /* PT_UEV_FAIL: what the client gets */
     bool count;     /* PT_UEV_FAIL: counts toward the server's max_fails */
     bool end_after; /* PT_UEV_OUT: and the response is complete (set false before feed) */
+    /* PT_UEV_OUT: the codec parsed the head into the gateway's pt_cgi_resp
+     * itself (HTTP): it goes out even with no bytes (set false before feed) */
+    bool head;
     char why[200];
 } pt_upstream_ev;
 
