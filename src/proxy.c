@@ -81,54 +81,85 @@ enum {
     PH_HOP,
 };
 
-typedef struct pname {
-    const char *name;
-    unsigned char len, tok;
-} pname;
-
-#define PN(s, t)                                                                                   \
-    {                                                                                              \
-        s, sizeof(s) - 1, t                                                                        \
-    }
-static const pname pnames[] = {
-    PN("Host", PH_HOST),
-    PN("Content-Length", PH_CONTENT_LENGTH),
-    PN("X-Forwarded-For", PH_XFF),
-    PN("X-Forwarded-Proto", PH_XFPROTO),
-    PN("X-Forwarded-Host", PH_XFHOST),
-    PN("Forwarded", PH_FORWARDED),
-    PN("Expect", PH_EXPECT),
-    PN("X-Request-Id", PH_REQUEST_ID),
-    PN("Authorization", PH_AUTHORIZATION),
-    PN("Location", PH_LOCATION),
-    PN("Upgrade", PH_UPGRADE),
-    PN("Transfer-Encoding", PH_TRANSFER_ENCODING),
-    PN("Connection", PH_CONNECTION),
-    PN("Keep-Alive", PH_HOP),
-    PN("TE", PH_HOP),
-    PN("Trailer", PH_HOP),
-};
-#undef PN
-
 static unsigned char lower(unsigned char c)
 {
     return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
 }
+
+/* n (len bytes) is lit (lower case, len bytes), in any case */
+static bool is_name(const char *n, const char *lit, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (lower((unsigned char)n[i]) != (unsigned char)lit[i])
+            return false;
+    return true;
+}
+
+#define IS(lit, tok) (is_name(n, lit, sizeof(lit) - 1) ? (tok) : PH_OTHER)
 
 static int name_tok(const char *n, size_t len)
 {
     if (len == 0)
         return PH_OTHER;
     unsigned char c0 = lower((unsigned char)n[0]);
-    for (size_t i = 0; i < PT_ARRAY_LEN(pnames); i++)
-        if (pnames[i].len == len && lower((unsigned char)pnames[i].name[0]) == c0 &&
-            strncasecmp(n, pnames[i].name, len) == 0)
-            return pnames[i].tok;
+    int t = PH_OTHER;
+    switch (len) {
+    case 2:
+        t = IS("te", PH_HOP);
+        break;
+    case 4:
+        t = IS("host", PH_HOST);
+        break;
+    case 6:
+        t = IS("expect", PH_EXPECT);
+        break;
+    case 7:
+        t = c0 == 'u' ? IS("upgrade", PH_UPGRADE) : IS("trailer", PH_HOP);
+        break;
+    case 8:
+        t = IS("location", PH_LOCATION);
+        break;
+    case 9:
+        t = IS("forwarded", PH_FORWARDED);
+        break;
+    case 10:
+        if (c0 == 'c')
+            t = IS("connection", PH_CONNECTION);
+        else if (c0 == 'k')
+            t = IS("keep-alive", PH_HOP);
+        break;
+    case 12:
+        t = IS("x-request-id", PH_REQUEST_ID);
+        break;
+    case 13:
+        t = IS("authorization", PH_AUTHORIZATION);
+        break;
+    case 14:
+        t = IS("content-length", PH_CONTENT_LENGTH);
+        break;
+    case 15:
+        t = IS("x-forwarded-for", PH_XFF);
+        break;
+    case 16:
+        if (c0 == 'x')
+            t = IS("x-forwarded-host", PH_XFHOST);
+        break;
+    case 17:
+        t = c0 == 'x' ? IS("x-forwarded-proto", PH_XFPROTO)
+                      : IS("transfer-encoding", PH_TRANSFER_ENCODING);
+        break;
+    default:
+        break;
+    }
+    if (t != PH_OTHER)
+        return t;
     /* Proxy-Connection, Proxy-Authorization, Proxy-Authenticate: ours */
-    if (len >= 6 && c0 == 'p' && strncasecmp(n, "Proxy-", 6) == 0)
+    if (len >= 6 && c0 == 'p' && is_name(n, "proxy-", 6))
         return PH_HOP;
     return PH_OTHER;
 }
+
+#undef IS
 
 static bool tok_hop(int tok)
 {
@@ -155,18 +186,39 @@ static bool list_has(const char *v, size_t vlen, const char *n, size_t nlen)
     return false;
 }
 
+/* Bit k set: the list v names a field k bytes long (bit 63: 63 or more). */
+static uint64_t list_lens(const char *v, size_t vlen)
+{
+    uint64_t m = 0;
+    size_t i = 0;
+    while (i < vlen) {
+        while (i < vlen && (is_ows(v[i]) || v[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < vlen && v[i] != ',')
+            i++;
+        size_t e = i;
+        while (e > s && is_ows(v[e - 1]))
+            e--;
+        if (e > s)
+            m |= (uint64_t)1 << PT_MIN(e - s, (size_t)63);
+    }
+    return m;
+}
+
 /* RFC 9110 §7.6.1: Connection, the fields it names, and the fields that
  * are hop-by-hop by definition never cross a proxy. tok: name_tok(n);
- * conns: does any of hs name a Connection field (else none is scanned). */
-static bool hop_by_hop(const pt_header *hs, size_t nh, bool conns, int tok, const char *n,
+ * conn_lens: list_lens of every Connection field of hs (the lists are
+ * scanned only for a name of a length they hold). */
+static bool hop_by_hop(const pt_header *hs, size_t nh, uint64_t conn_lens, int tok, const char *n,
                        size_t nlen)
 {
     if (tok_hop(tok))
         return true;
-    if (!conns)
+    if (!((conn_lens >> PT_MIN(nlen, (size_t)63)) & 1))
         return false;
     for (size_t i = 0; i < nh; i++)
-        if (pt_str_ieq(hs[i].name, hs[i].name_len, "Connection") &&
+        if (name_tok(hs[i].name, hs[i].name_len) == PH_CONNECTION &&
             list_has(hs[i].value, hs[i].value_len, n, nlen))
             return true;
     return false;
@@ -181,10 +233,10 @@ static bool wants_upgrade(const pt_header *hs, size_t nh, int major, int minor)
     if (major != 1 || minor < 1)
         return false;
     for (size_t i = 0; i < nh; i++) {
-        if (pt_str_ieq(hs[i].name, hs[i].name_len, "Upgrade") && hs[i].value_len > 0)
+        int t = name_tok(hs[i].name, hs[i].name_len);
+        if (t == PH_UPGRADE && hs[i].value_len > 0)
             up = true;
-        else if (pt_str_ieq(hs[i].name, hs[i].name_len, "Connection") &&
-                 list_has(hs[i].value, hs[i].value_len, "upgrade", 7))
+        else if (t == PH_CONNECTION && list_has(hs[i].value, hs[i].value_len, "upgrade", 7))
             conn = true;
     }
     return up && conn;
@@ -239,14 +291,16 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     const char *proto = env->https ? "https" : "http";
     /* one look at the client's names: which of the lists it has */
     const pt_header *host = NULL;
-    bool has_xff = false, has_fwd = false, conns = false;
+    bool has_xff = false, has_fwd = false;
+    uint64_t conn_lens = 0;
     for (size_t i = 0; i < env->nheaders; i++) {
         int t = name_tok(env->headers[i].name, env->headers[i].name_len);
         if (t == PH_HOST && !host)
             host = &env->headers[i];
         has_xff |= t == PH_XFF;
         has_fwd |= t == PH_FORWARDED;
-        conns |= t == PH_CONNECTION;
+        if (t == PH_CONNECTION)
+            conn_lens |= list_lens(env->headers[i].value, env->headers[i].value_len);
     }
     /* a body still streaming cannot share the connection with a tunnel */
     bool upgrade = env->upgrade && !env->body_stream &&
@@ -298,7 +352,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         /* replaced above or below; Expect was answered here (the body is
          * complete); Upgrade goes on below when the location lets it */
         if ((t >= PH_HOST && t <= PH_EXPECT) ||
-            hop_by_hop(env->headers, env->nheaders, conns, t, n, nl))
+            hop_by_hop(env->headers, env->nheaders, conn_lens, t, n, nl))
             continue;
         if (t == PH_REQUEST_ID && env->request_id.len)
             continue;
@@ -404,21 +458,26 @@ static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
     x->upgrade = c->rq->loc && c->rq->loc->upgrade && !c->rq->body_streaming &&
                  wants_upgrade(c->rq->head.headers, c->rq->head.nheaders, c->rq->head.http_major,
                                c->rq->head.http_minor);
-    pt_tls_info ti;
+    /* "scheme://Host", copied (the client may go while the head is read) */
     const char *host = "";
     size_t hl = 0;
     for (size_t i = 0; i < c->rq->head.nheaders; i++) {
         const pt_header *h = &c->rq->head.headers[i];
-        if (pt_str_ieq(h->name, h->name_len, "Host")) {
+        if (h->name_len == 4 && strncasecmp(h->name, "Host", 4) == 0) {
             host = h->value;
             hl = h->value_len;
             break;
         }
     }
-    snprintf(x->self, sizeof(x->self), "%s://%.*s",
-             pt_tls_info_get(&c->sock, &ti) ? "https" : "http", (int)PT_MIN(hl, (size_t)250), host);
-    if (hl == 0 || hl > 250)
-        x->self[0] = '\0';
+    x->self[0] = '\0';
+    if (hl > 0 && hl <= 250) {
+        pt_tls_info ti;
+        const char *scheme = pt_tls_info_get(&c->sock, &ti) ? "https://" : "http://";
+        size_t sl = strlen(scheme);
+        memcpy(x->self, scheme, sl);
+        memcpy(x->self + sl, host, hl);
+        x->self[sl + hl] = '\0';
+    }
 }
 
 static size_t fail(pt_upstream_ev *ev, const char *why)
@@ -530,6 +589,9 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
     }
     if (conn && list_has(conn, conn_len, "close", 5))
         x->keep = false;
+    /* the lengths of the names Connection lists: a field of another
+     * length is not among them (no list scan per field) */
+    uint64_t conn_lens = conn ? list_lens(conn, conn_len) : 0;
     for (size_t i = (size_t)(nl - p) + 1; i < n;) {
         const char *e = memchr(p + i, '\n', n - i);
         size_t s = i, le = (size_t)(e - p);
@@ -578,7 +640,8 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
             has_upgrade = true; /* the protocol switched to: the client must see it */
         } else if (tunnel && t == PH_CONTENT_LENGTH) {
             continue; /* RFC 9110 §8.6: none in a 1xx; what follows is not a body */
-        } else if (tok_hop(t) || (conn && list_has(conn, conn_len, name, nlen))) {
+        } else if (tok_hop(t) || ((conn_lens >> PT_MIN(nlen, (size_t)63)) & 1 &&
+                                  list_has(conn, conn_len, name, nlen))) {
             continue;
         }
         if (!keep_fields)
