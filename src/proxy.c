@@ -834,6 +834,7 @@ const pt_upstream_codec pt_proxy_codec = {
     .name = "proxy",
     .eof_ends = true,
     .status_line = true,
+    .no_meta_vars = true,
     .dec_size = sizeof(pdec),
     .too_big = "the request head is too large",
     .encode = encode,

@@ -56,6 +56,9 @@ typedef struct pt_upstream_codec {
      * long before the header block and keep the read timeout fresh; without
      * one, the header block must come whole within read_timeout */
     bool err_stream;
+    /* the request goes on as HTTP (proxy.c): no CGI meta-variables are
+     * sent, so none is made (no script split, no local address) */
+    bool no_meta_vars;
     size_t dec_size;
     const char *too_big; /* the 431's reason when encode fails with E2BIG */
     /* The bytes before the body, in one malloc'd block (*out): meta-variables
