@@ -527,15 +527,13 @@ static bool pass(pdec *x, bool tunnel, const char *n, size_t nl, const char *v, 
     return true;
 }
 
-/* The whole head is in x->in: check the framing (RFC 9112 §6.3) and hand
+/* The whole head is p[0, n): check the framing (RFC 9112 §6.3) and hand
  * the head on: the final answer's fields go straight into the gateway's
  * pt_cgi_resp (checked there as any program's head is), a 101's are
  * re-serialised. Returns 0, or fail()'s value with ev set; *interim: a 1xx
  * to skip. */
-static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
+static int parse_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev, bool *interim)
 {
-    const char *p = x->in.p;
-    size_t n = x->in.len;
     const char *nl = memchr(p, '\n', n);
     size_t ll = (size_t)(nl - p);
     if (ll > 0 && p[ll - 1] == '\r')
@@ -705,10 +703,62 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
     return 1;
 }
 
+/* The head parsed: what the upstream machinery is told. */
+static size_t head_out(pdec *x, pt_upstream_ev *ev, size_t used)
+{
+    /* a 101: the bytes after its head are the new protocol's */
+    if (x->state == PX_TUNNEL) {
+        ev->type = PT_UEV_TUNNEL;
+        ev->data = x->out.p;
+        ev->len = x->out.len;
+    } else {
+        /* the head is in the gateway's parser already: no bytes */
+        ev->type = PT_UEV_OUT;
+        ev->head = true;
+        ev->data = "";
+        ev->len = 0;
+    }
+    ev->end_after = x->state == PX_DONE;
+    return used;
+}
+
+/* The length of the head at the start of p (through its empty line), or 0
+ * when it does not end within lim bytes (or starts with an empty line:
+ * the slow path says why that is wrong). */
+static size_t head_end(const char *p, size_t lim)
+{
+    size_t ls = 0;
+    const char *lf;
+    while ((lf = memchr(p + ls, '\n', lim - ls)) != NULL) {
+        size_t le = (size_t)(lf - p);
+        if (le == ls || (le == ls + 1 && p[ls] == '\r'))
+            return ls == 0 ? 0 : le + 1;
+        ls = le + 1;
+    }
+    return 0;
+}
+
 static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
 {
-    /* take bytes up to the head's end only: look for it one line at a time */
     size_t used = 0;
+    /* the usual case: whole heads at the start of what was read, parsed
+     * where they lie (no copy, no second look for the line ends) */
+    while (x->in.len == 0 && used < n) {
+        size_t end = head_end(p + used, PT_MIN(n - used, x->max));
+        if (end == 0)
+            break;
+        bool interim = false;
+        if (parse_head(x, p + used, end, ev, &interim) == 0)
+            return 0;
+        used += end;
+        if (!interim)
+            return head_out(x, ev, used);
+        /* RFC 9110 §15.2: 1xx (100 Continue, 103 Early Hints) precede the
+         * answer; an endless stream of them is not one */
+        if (++x->interims > PT_PX_MAX_INTERIM)
+            return fail(ev, "too many interim responses");
+    }
+    /* a head in pieces: collected up to its end, one line at a time */
     while (used < n) {
         const char *lf = memchr(p + used, '\n', n - used);
         size_t take = lf ? (size_t)(lf - (p + used)) + 1 : n - used;
@@ -733,30 +783,15 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
         if (ls == 0)
             return fail(ev, "invalid status line");
         bool interim = false;
-        if (parse_head(x, ev, &interim) == 0)
+        if (parse_head(x, x->in.p, x->in.len, ev, &interim) == 0)
             return 0;
         if (interim) {
-            /* RFC 9110 §15.2: 1xx (100 Continue, 103 Early Hints) precede the
-             * answer; an endless stream of them is not one */
             if (++x->interims > PT_PX_MAX_INTERIM)
                 return fail(ev, "too many interim responses");
             x->in.len = 0;
             continue;
         }
-        /* a 101: the bytes after its head are the new protocol's */
-        if (x->state == PX_TUNNEL) {
-            ev->type = PT_UEV_TUNNEL;
-            ev->data = x->out.p;
-            ev->len = x->out.len;
-        } else {
-            /* the head is in the gateway's parser already: no bytes */
-            ev->type = PT_UEV_OUT;
-            ev->head = true;
-            ev->data = "";
-            ev->len = 0;
-        }
-        ev->end_after = x->state == PX_DONE;
-        return used;
+        return head_out(x, ev, used);
     }
     if (x->in.failed)
         return fail(ev, "out of memory");
