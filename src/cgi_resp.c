@@ -28,50 +28,63 @@ enum {
     CR_DROPPED,
 };
 
-typedef struct crname {
-    const char *name;
-    unsigned char len, tok;
-} crname;
-
-#define CN(s, t)                                                                                   \
-    {                                                                                              \
-        s, sizeof(s) - 1, t                                                                        \
-    }
-static const crname crnames[] = {
-    CN("Content-Type", CR_CONTENT_TYPE),
-    CN("Content-Length", CR_CONTENT_LENGTH),
-    CN("Location", CR_LOCATION),
-    CN("Status", CR_STATUS),
-    CN("Date", CR_DROPPED),
-    CN("Server", CR_DROPPED),
-    CN("Connection", CR_DROPPED),
-    CN("Keep-Alive", CR_DROPPED),
-    CN("Transfer-Encoding", CR_DROPPED),
-    CN("TE", CR_DROPPED),
-    CN("Trailer", CR_DROPPED),
-    CN("Upgrade", CR_DROPPED),
-    CN("Proxy-Connection", CR_DROPPED),
-    CN("X-Accel-Buffering", CR_ACCEL_BUFFERING),
-    CN("X-Sendfile", CR_SENDFILE),
-    CN("X-LIGHTTPD-send-file", CR_SENDFILE),
-    CN("X-Accel-Redirect", CR_ACCEL_REDIRECT),
-};
-#undef CN
-
 static unsigned char lower(unsigned char c)
 {
     return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
 }
 
+/* n (len bytes) is lit (lower case, len bytes), in any case */
+static bool is_name(const char *n, const char *lit, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (lower((unsigned char)n[i]) != (unsigned char)lit[i])
+            return false;
+    return true;
+}
+
+#define IS(lit, tok) (is_name(n, lit, sizeof(lit) - 1) ? (tok) : CR_OTHER)
+
 static int name_tok(const char *n, size_t len)
 {
     unsigned char c0 = lower((unsigned char)n[0]);
-    for (size_t i = 0; i < PT_ARRAY_LEN(crnames); i++)
-        if (crnames[i].len == len && lower((unsigned char)crnames[i].name[0]) == c0 &&
-            strncasecmp(n, crnames[i].name, len) == 0)
-            return crnames[i].tok;
-    return CR_OTHER;
+    switch (len) {
+    case 2:
+        return IS("te", CR_DROPPED);
+    case 4:
+        return IS("date", CR_DROPPED);
+    case 6:
+        return c0 == 's' ? (is_name(n, "status", 6)   ? CR_STATUS
+                            : is_name(n, "server", 6) ? CR_DROPPED
+                                                      : CR_OTHER)
+                         : CR_OTHER;
+    case 7:
+        return c0 == 'u' ? IS("upgrade", CR_DROPPED) : IS("trailer", CR_DROPPED);
+    case 8:
+        return IS("location", CR_LOCATION);
+    case 10:
+        if (c0 == 'c')
+            return IS("connection", CR_DROPPED);
+        if (c0 == 'k')
+            return IS("keep-alive", CR_DROPPED);
+        return IS("x-sendfile", CR_SENDFILE);
+    case 12:
+        return IS("content-type", CR_CONTENT_TYPE);
+    case 14:
+        return IS("content-length", CR_CONTENT_LENGTH);
+    case 16:
+        return c0 == 'p' ? IS("proxy-connection", CR_DROPPED)
+                         : IS("x-accel-redirect", CR_ACCEL_REDIRECT);
+    case 17:
+        return c0 == 'x' ? IS("x-accel-buffering", CR_ACCEL_BUFFERING)
+                         : IS("transfer-encoding", CR_DROPPED);
+    case 20:
+        return IS("x-lighttpd-send-file", CR_SENDFILE);
+    default:
+        return CR_OTHER;
+    }
 }
+
+#undef IS
 
 /* tchar, RFC 9110 §5.6.2: "!#$%&'*+-.^_`|~", digits and letters, as a
  * bit set over ASCII (a strchr per byte was most of a field's check) */

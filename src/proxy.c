@@ -30,7 +30,7 @@ typedef struct pbuf {
 
 static void put(pbuf *b, const char *p, size_t n)
 {
-    if (b->failed)
+    if (b->failed || n == 0)
         return;
     if (n > b->cap - b->len) {
         size_t cap = b->cap ? b->cap : 2048;
@@ -246,20 +246,28 @@ static bool wants_upgrade(const pt_header *hs, size_t nh, int major, int minor)
  * 7239 §4; an IPv6 address in brackets must be quoted, §6). */
 static void put_fwd_value(pbuf *b, const char *v, size_t n)
 {
+    /* tchar (RFC 9110 §5.6.2) as a bit set over ASCII */
+    static const uint64_t tchar[2] = {0x03ff6cfa00000000u, 0x57ffffffc7fffffeu};
     bool token = n > 0;
-    for (size_t i = 0; i < n && token; i++)
-        token = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
-                (v[i] >= '0' && v[i] <= '9') || strchr("!#$%&'*+-.^_`|~", v[i]);
+    for (size_t i = 0; i < n && token; i++) {
+        unsigned char c = (unsigned char)v[i];
+        token = c < 128 && (tchar[c >> 6] >> (c & 63)) & 1;
+    }
     if (token) {
         put(b, v, n);
         return;
     }
+    /* a quoted-string: the runs between the bytes to escape at once */
     put(b, "\"", 1);
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
-        if (v[i] == '"' || v[i] == '\\')
-            put(b, "\\", 1);
-        put(b, v + i, 1);
+        if (v[i] != '"' && v[i] != '\\')
+            continue;
+        put(b, v + run, i - run);
+        put(b, "\\", 1);
+        run = i;
     }
+    put(b, v + run, n - run);
     put(b, "\"", 1);
 }
 

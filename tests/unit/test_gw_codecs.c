@@ -303,6 +303,17 @@ static void test_proxy_request_names_in_any_case(void)
     }
     free(t);
     free(out);
+
+    /* RFC 7239 §4: a value that is no token is a quoted-string, with '"'
+     * and '\\' escaped (the runs between them copied whole) */
+    static const pt_header q[] = {H("Host", "a\"b\\c:1")};
+    r = base(q, PT_ARRAY_LEN(q), 0);
+    out = NULL;
+    rc = pt_proxy_codec.encode(&r, &b, 0, &out, &len, &end);
+    t = rc == 0 ? strndup(out, len) : NULL;
+    ok(t && strstr(t, ";host=\"a\\\"b\\\\c:1\"\r\n"), "proxy: Forwarded host quoted and escaped");
+    free(t);
+    free(out);
 }
 
 /* RFC 9110 §7.8: an Upgrade request goes on with its Upgrade field and a
