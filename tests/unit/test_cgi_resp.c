@@ -854,6 +854,41 @@ static void test_parsed_head(void)
     }
 }
 
+/* The value check looks at eight bytes at once: a CTL or DEL at every
+ * position of values around that width is still found, and HT and
+ * obs-text (0x80-0xff) at every position still pass. */
+static void test_ctl_every_position(void)
+{
+    static const unsigned char bad[] = {0x00, 0x01, 0x0a, 0x0d, 0x1f, 0x7f};
+    size_t missed = 0, refused = 0;
+    for (size_t len = 1; len <= 24; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            char v[24];
+            memset(v, 'a', sizeof(v));
+            pt_cgi_resp r;
+            for (size_t b = 0; b < sizeof(bad); b++) {
+                v[pos] = (char)bad[b];
+                pt_cgi_resp_init(&r, MAX_SIZE, MAX_HDRS);
+                pt_cgi_resp_status(&r, S("HTTP/1.1 200 OK"));
+                if (pt_cgi_resp_field(&r, S("X-V"), v, len) != PT_CGI_RESP_ERROR)
+                    missed++;
+                pt_cgi_resp_free(&r);
+            }
+            const unsigned char good[] = {'\t', 0x80, 0xff, 0x20, 0x7e};
+            for (size_t g = 0; g < sizeof(good); g++) {
+                v[pos] = (char)good[g];
+                pt_cgi_resp_init(&r, MAX_SIZE, MAX_HDRS);
+                pt_cgi_resp_status(&r, S("HTTP/1.1 200 OK"));
+                if (pt_cgi_resp_field(&r, S("X-V"), v, len) == PT_CGI_RESP_ERROR)
+                    refused++;
+                pt_cgi_resp_free(&r);
+            }
+        }
+    }
+    ok(missed == 0, "every CTL and DEL at every position is refused (%zu missed)", missed);
+    ok(refused == 0, "HT, SP and obs-text at every position pass (%zu refused)", refused);
+}
+
 int main(void)
 {
     test_basics();
@@ -869,5 +904,6 @@ int main(void)
     test_eof_and_sticky();
     test_split_matrix();
     test_parsed_head();
+    test_ctl_every_position();
     return tap_done();
 }
