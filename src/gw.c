@@ -527,19 +527,26 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             slen = rlen; /* prefix + dir without the file check: all of it */
         if (st)
             return st;
-        if ((size_t)snprintf(r->filename, sizeof(r->filename), "%s/%.*s",
-                             strcmp(base, "/") == 0 ? "" : base, (int)slen,
-                             rel) >= sizeof(r->filename)) {
+        /* base "/" rel: joined without printf (every request of a script) */
+        const char *b = strcmp(base, "/") == 0 ? "" : base;
+        size_t bl = strlen(b);
+        if (bl + 1 + slen >= sizeof(r->filename)) {
             pt_gw_script_close(r);
             return 404;
         }
+        memcpy(r->filename, b, bl);
+        r->filename[bl] = '/';
+        memcpy(r->filename + bl + 1, rel, slen);
+        r->filename[bl + 1 + slen] = '\0';
         size_t consumed = (size_t)(rel - path) + slen;
         r->script_name_len = consumed;
         r->path_info_off = consumed;
     }
+    /* the directory: up to the last '/' ("/" without one) */
     const char *slash = strrchr(r->filename, '/');
-    snprintf(r->dir, sizeof(r->dir), "%.*s", slash ? (int)(slash - r->filename) : 1,
-             slash && slash != r->filename ? r->filename : "/");
+    size_t dl = slash ? (size_t)(slash - r->filename) : 1;
+    memcpy(r->dir, slash && slash != r->filename ? r->filename : "/", dl);
+    r->dir[dl] = '\0';
     return 0;
 }
 
