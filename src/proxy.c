@@ -64,6 +64,7 @@ static bool is_ows(char c)
  * top entry). */
 enum {
     PH_OTHER,
+    /* PH_HOST to PH_EXPECT: the request fields encode() replaces (a range) */
     PH_HOST,
     PH_CONTENT_LENGTH,
     PH_XFF,
