@@ -17,21 +17,30 @@
 #define HDR_NAME_MAX 255
 #define SCRATCH_STACK 2048
 
-/* Fields that never become HTTP_*, matched case-insensitively. */
-static const char *const never_passed[] = {
-    "Content-Length", /* already CONTENT_LENGTH / CONTENT_TYPE (RFC 3875 §4.1.18) */
-    "Content-Type",
-    "Proxy", /* httpoxy: HTTP_PROXY would steer the script's outgoing requests */
+/* Fields that never become HTTP_*, matched case-insensitively (length
+ * first: most fields are ruled out without a comparison). */
+#define NP(s)                                                                                      \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+static const struct {
+    const char *name;
+    size_t len;
+} never_passed[] = {
+    NP("Content-Length"), /* already CONTENT_LENGTH / CONTENT_TYPE (RFC 3875 §4.1.18) */
+    NP("Content-Type"),
+    NP("Proxy"), /* httpoxy: HTTP_PROXY would steer the script's outgoing requests */
     /* hop-by-hop (RFC 9110 §7.6.1): meaningful to this connection only */
-    "Connection",
-    "Keep-Alive",
-    "TE",
-    "Trailer",
-    "Transfer-Encoding",
-    "Upgrade",
-    "Proxy-Connection",
-    "Proxy-Authorization",
+    NP("Connection"),
+    NP("Keep-Alive"),
+    NP("TE"),
+    NP("Trailer"),
+    NP("Transfer-Encoding"),
+    NP("Upgrade"),
+    NP("Proxy-Connection"),
+    NP("Proxy-Authorization"),
 };
+#undef NP
 
 static char ascii_lower(char c)
 {
@@ -49,6 +58,27 @@ static bool mem_ieq(const char *a, const char *b, size_t n)
 
 /* Only [A-Za-z0-9-]: '_' and other token characters would let two distinct
  * fields map to one variable (X-Foo vs X_Foo), a spoofing hazard. */
+/* Is h named lit (n bytes)? */
+static bool named(const pt_header *h, const char *lit, size_t n)
+{
+    return h->name_len == n && mem_ieq(h->name, lit, n);
+}
+
+/* The decimal digits of v (a value >= 0) into out (at least 21 bytes):
+ * the few numbers of a request without printf's machinery. */
+static size_t put_dec(char *out, uint64_t v)
+{
+    char t[20];
+    size_t n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = t[n - 1 - i];
+    return n;
+}
+
 static bool name_chars_ok(const char *s, size_t n)
 {
     if (n == 0 || n > HDR_NAME_MAX)
@@ -93,19 +123,19 @@ static bool header_passed(const pt_cgi_req *r, const pt_header *h)
     if (!name_chars_ok(h->name, h->name_len))
         return false;
     for (size_t i = 0; i < PT_ARRAY_LEN(never_passed); i++) {
-        if (pt_str_ieq(h->name, h->name_len, never_passed[i]))
+        if (named(h, never_passed[i].name, never_passed[i].len))
             return false;
     }
     /* the request id portico settled on replaces what the client sent */
-    if (r->request_id.len && pt_str_ieq(h->name, h->name_len, "X-Request-ID"))
+    if (r->request_id.len && named(h, "X-Request-ID", PT_SLEN("X-Request-ID")))
         return false;
     /* RFC 3875 §4.1.18 lets a server withhold credentials */
-    if (!r->pass_authorization && pt_str_ieq(h->name, h->name_len, "Authorization"))
+    if (!r->pass_authorization && named(h, "Authorization", PT_SLEN("Authorization")))
         return false;
     /* fields named in Connection are hop-by-hop too (RFC 9110 §7.6.1) */
     for (size_t j = 0; j < r->nheaders; j++) {
         const pt_header *c = &r->headers[j];
-        if (pt_str_ieq(c->name, c->name_len, "Connection") &&
+        if (named(c, "Connection", PT_SLEN("Connection")) &&
             token_listed(c->value, c->value_len, h->name, h->name_len))
             return false;
     }
@@ -132,7 +162,7 @@ static bool first_of_name(const pt_cgi_req *r, size_t i)
  * everything else as a list (RFC 9110 §5.3). */
 static const char *join_sep(const pt_header *h)
 {
-    return pt_str_ieq(h->name, h->name_len, "Cookie") ? "; " : ", ";
+    return named(h, "Cookie", PT_SLEN("Cookie")) ? "; " : ", ";
 }
 
 /* Fields of the group starting at i; *len = joined length (empty members
@@ -223,8 +253,9 @@ static void emit_cstr(pt_env_cb cb, void *ctx, const char *name, const char *v)
 
 static const pt_header *find_header(const pt_cgi_req *r, const char *name)
 {
+    size_t n = strlen(name);
     for (size_t i = 0; i < r->nheaders; i++) {
-        if (pt_str_ieq(r->headers[i].name, r->headers[i].name_len, name))
+        if (named(&r->headers[i], name, n))
             return &r->headers[i];
     }
     return NULL;
@@ -241,8 +272,11 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
     emit_str(cb, ctx, "SERVER_NAME", r->server_name);
     emit_str(cb, ctx, "SERVER_PORT", r->server_port);
     emit_str(cb, ctx, "SERVER_ADDR", r->server_addr);
-    n = snprintf(num, sizeof(num), "HTTP/%d.%d", r->http_major, r->http_minor);
-    emit(cb, ctx, "SERVER_PROTOCOL", num, (size_t)PT_MAX(n, 0));
+    memcpy(num, "HTTP/", 5);
+    n = (int)(5 + put_dec(num + 5, (uint64_t)PT_MAX(r->http_major, 0)));
+    num[n++] = '.';
+    n += (int)put_dec(num + n, (uint64_t)PT_MAX(r->http_minor, 0));
+    emit(cb, ctx, "SERVER_PROTOCOL", num, (size_t)n);
     emit_str(cb, ctx, "REQUEST_METHOD", r->method);
     emit_str(cb, ctx, "REQUEST_URI", r->request_uri);
     /* RFC 3875 §4.1.7: always set, "" without a query */
@@ -291,8 +325,8 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
     }
 
     if (r->content_length >= 0) {
-        n = snprintf(num, sizeof(num), "%" PRId64, r->content_length);
-        emit(cb, ctx, "CONTENT_LENGTH", num, (size_t)PT_MAX(n, 0));
+        n = (int)put_dec(num, (uint64_t)r->content_length);
+        emit(cb, ctx, "CONTENT_LENGTH", num, (size_t)n);
     }
     const pt_header *ct = find_header(r, "Content-Type");
     if (ct && ct->value_len > 0)
@@ -303,8 +337,8 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
     if (r->remote_user.p && r->remote_user.len > 0)
         emit_str(cb, ctx, "REMOTE_USER", r->remote_user);
     if (r->redirect_status > 0) {
-        n = snprintf(num, sizeof(num), "%d", r->redirect_status);
-        emit(cb, ctx, "REDIRECT_STATUS", num, (size_t)PT_MAX(n, 0));
+        n = (int)put_dec(num, (uint64_t)r->redirect_status);
+        emit(cb, ctx, "REDIRECT_STATUS", num, (size_t)n);
     }
     emit_cstr(cb, ctx, "PATH", r->path ? r->path : PT_CGI_DEFAULT_PATH);
     if (r->request_id.p && r->request_id.len > 0) {

@@ -9,21 +9,89 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-/* Response headers the gateway never forwards: its own framing replaces
- * them (RFC 9110 §7.6.1 hop-by-hop, RFC 9112 §6), or the front end sets
- * them itself. Status and Content-Length are handled before this list. */
-static const char *const dropped[] = {
-    "Connection", "Keep-Alive", "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Connection",
-    "Date",       "Server",
+/* The field names with a meaning here, each recognised by its length and
+ * first letter before one comparison (a comparison per name per field was a
+ * tenth of a proxied request's instructions). */
+enum {
+    CR_OTHER,
+    CR_STATUS,
+    CR_CONTENT_LENGTH,
+    CR_ACCEL_BUFFERING,
+    CR_SENDFILE,
+    CR_ACCEL_REDIRECT,
+    CR_LOCATION,
+    CR_CONTENT_TYPE,
+    /* never forwarded: the gateway's own framing replaces them (RFC 9110
+     * §7.6.1 hop-by-hop, RFC 9112 §6), or the front end sets them itself */
+    CR_DROPPED,
 };
 
-/* tchar, RFC 9110 §5.6.2 */
+static unsigned char lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
+}
+
+/* n (len bytes) is lit (lower case, len bytes), in any case */
+static bool is_name(const char *n, const char *lit, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (lower((unsigned char)n[i]) != (unsigned char)lit[i])
+            return false;
+    return true;
+}
+
+#define IS(lit, tok) (is_name(n, lit, sizeof(lit) - 1) ? (tok) : CR_OTHER)
+
+static int name_tok(const char *n, size_t len)
+{
+    unsigned char c0 = lower((unsigned char)n[0]);
+    switch (len) {
+    case 2:
+        return IS("te", CR_DROPPED);
+    case 4:
+        return IS("date", CR_DROPPED);
+    case 6:
+        return c0 == 's' ? (is_name(n, "status", 6)   ? CR_STATUS
+                            : is_name(n, "server", 6) ? CR_DROPPED
+                                                      : CR_OTHER)
+                         : CR_OTHER;
+    case 7:
+        return c0 == 'u' ? IS("upgrade", CR_DROPPED) : IS("trailer", CR_DROPPED);
+    case 8:
+        return IS("location", CR_LOCATION);
+    case 10:
+        if (c0 == 'c')
+            return IS("connection", CR_DROPPED);
+        if (c0 == 'k')
+            return IS("keep-alive", CR_DROPPED);
+        return IS("x-sendfile", CR_SENDFILE);
+    case 12:
+        return IS("content-type", CR_CONTENT_TYPE);
+    case 14:
+        return IS("content-length", CR_CONTENT_LENGTH);
+    case 16:
+        return c0 == 'p' ? IS("proxy-connection", CR_DROPPED)
+                         : IS("x-accel-redirect", CR_ACCEL_REDIRECT);
+    case 17:
+        return c0 == 'x' ? IS("x-accel-buffering", CR_ACCEL_BUFFERING)
+                         : IS("transfer-encoding", CR_DROPPED);
+    case 20:
+        return IS("x-lighttpd-send-file", CR_SENDFILE);
+    default:
+        return CR_OTHER;
+    }
+}
+
+#undef IS
+
+/* tchar, RFC 9110 §5.6.2: "!#$%&'*+-.^_`|~", digits and letters, as a
+ * bit set over ASCII (a strchr per byte was most of a field's check) */
 static bool is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    static const uint64_t set[2] = {0x03ff6cfa00000000u, 0x57ffffffc7fffffeu};
+    return c < 128 && (set[c >> 6] >> (c & 63)) & 1;
 }
 
 static bool is_ws(unsigned char c)
@@ -150,11 +218,8 @@ static int parse_content_length(pt_cgi_resp *r, const char *v, size_t n)
 /* The status line an HTTP-style program (uwsgi) writes first instead of a
  * Status field: HTTP-version SP status-code [SP reason-phrase] (RFC 9112
  * §4, the reason is optional as in parse_status). */
-static int status_line(pt_cgi_resp *r, size_t s, size_t e)
+static int status_line(pt_cgi_resp *r, const char *b, size_t n)
 {
-    const char *b = r->buf + s;
-    size_t n = e - s;
-
     r->nlines++;
     if (n < 12 || memcmp(b, "HTTP/1.", 7) != 0 || b[7] < '0' || b[7] > '9' || b[8] != ' ')
         return fail(r, "invalid status line");
@@ -166,12 +231,84 @@ static int status_line(pt_cgi_resp *r, size_t s, size_t e)
     return parse_status(r, b + 9, n - 9);
 }
 
+/* A field name (RFC 9110 §5.1: a token) and its value, already trimmed:
+ * the value goes to the client verbatim, so any CTL here (CR, LF, NUL)
+ * would be response splitting (anchors #13); HT and obs-text are fine. */
+static int check_field(pt_cgi_resp *r, const char *name, size_t name_len, const char *v,
+                       size_t vlen)
+{
+    if (name_len == 0)
+        return fail(r, "empty header name");
+    for (size_t i = 0; i < name_len; i++)
+        if (!is_tchar((unsigned char)name[i]))
+            return fail(r, "invalid header name");
+    /* a table, not two comparisons per byte: values are most of a head */
+    static const bool ctl[256] = {[0 ... 8] = true, [10 ... 0x1f] = true, [0x7f] = true};
+    for (size_t i = 0; i < vlen; i++)
+        if (ctl[(unsigned char)v[i]])
+            return fail(r, "invalid character in header value");
+    if (++r->nlines > r->max_hdrs)
+        return fail(r, "too many header lines");
+    return PT_CGI_RESP_MORE;
+}
+
+/* What a checked field means: buf[s, +name_len) its name, buf[vs, +vlen)
+ * its value. */
+static int field(pt_cgi_resp *r, size_t s, size_t name_len, size_t vs, size_t vlen)
+{
+    const char *name = r->buf + s;
+    const char *v = r->buf + vs;
+
+    int tok = name_tok(name, name_len);
+    switch (tok) {
+    case CR_STATUS:
+        return parse_status(r, v, vlen);
+    case CR_CONTENT_LENGTH:
+        return parse_content_length(r, v, vlen);
+    case CR_ACCEL_BUFFERING:
+        /* nginx's per-response switch; anything else leaves it as it was */
+        if (pt_str_ieq(v, vlen, "no"))
+            r->no_buffering = true;
+        else if (pt_str_ieq(v, vlen, "yes"))
+            r->no_buffering = false;
+        return PT_CGI_RESP_MORE;
+    case CR_SENDFILE:
+    case CR_ACCEL_REDIRECT:
+        /* one file per response: two would leave it ambiguous */
+        if (r->xsend_kind != PT_XSEND_NONE)
+            return fail(r, "duplicate X-Sendfile or X-Accel-Redirect");
+        if (vlen == 0)
+            return fail(r, "empty X-Sendfile or X-Accel-Redirect");
+        r->xsend_kind = tok == CR_SENDFILE ? PT_XSEND_FILE : PT_XSEND_URI;
+        r->xsend_off = (uint32_t)vs;
+        r->xsend_len = (uint32_t)vlen;
+        return PT_CGI_RESP_MORE;
+    case CR_DROPPED:
+        return PT_CGI_RESP_MORE;
+    case CR_LOCATION:
+        /* RFC 3875 §6.3.2: one URI; two would leave the target ambiguous */
+        if (vlen == 0)
+            return fail(r, "empty Location");
+        if (r->location.p)
+            return fail(r, "duplicate Location");
+        r->location.p = v;
+        r->location.len = vlen;
+        break;
+    case CR_CONTENT_TYPE:
+        r->has_content_type = true;
+        break;
+    default:
+        break;
+    }
+    return keep(r, s, name_len, vs, vlen);
+}
+
 /* One complete header line buf[s..e) (line terminator removed). */
 static int header_line(pt_cgi_resp *r, size_t s, size_t e)
 {
     const char *b = r->buf;
     const char *colon;
-    size_t name_len, vs, ve, i;
+    size_t name_len, vs, ve;
 
     /* obs-fold is gone from HTTP (RFC 9112 §5.2) and never needed by CGI */
     if (is_ws((unsigned char)b[s]))
@@ -185,71 +322,17 @@ static int header_line(pt_cgi_resp *r, size_t s, size_t e)
     /* RFC 9112 §5.1: no whitespace between field name and colon */
     if (is_ws((unsigned char)b[s + name_len - 1]))
         return fail(r, "whitespace before colon");
-    for (i = s; i < s + name_len; i++)
-        if (!is_tchar((unsigned char)b[i]))
-            return fail(r, "invalid header name");
-
-    /* The value goes to the client verbatim: any CTL here (CR, LF, NUL)
-     * would be response splitting (anchors #13). HT and obs-text are fine. */
     vs = s + name_len + 1;
     ve = e;
-    for (i = vs; i < ve; i++) {
-        unsigned char c = (unsigned char)b[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return fail(r, "invalid character in header value");
-    }
     while (vs < ve && is_ws((unsigned char)b[vs]))
         vs++;
     while (ve > vs && is_ws((unsigned char)b[ve - 1]))
         ve--;
-
-    if (++r->nlines > r->max_hdrs)
-        return fail(r, "too many header lines");
-
-    const char *name = b + s;
-    const char *v = b + vs;
-    size_t vlen = ve - vs;
-
-    if (pt_str_ieq(name, name_len, "Status"))
-        return parse_status(r, v, vlen);
-    if (pt_str_ieq(name, name_len, "Content-Length"))
-        return parse_content_length(r, v, vlen);
-    if (pt_str_ieq(name, name_len, "X-Accel-Buffering")) {
-        /* nginx's per-response switch; anything else leaves it as it was */
-        if (pt_str_ieq(v, vlen, "no"))
-            r->no_buffering = true;
-        else if (pt_str_ieq(v, vlen, "yes"))
-            r->no_buffering = false;
-        return PT_CGI_RESP_MORE;
-    }
-    bool is_file = pt_str_ieq(name, name_len, "X-Sendfile") ||
-                   pt_str_ieq(name, name_len, "X-LIGHTTPD-send-file");
-    if (is_file || pt_str_ieq(name, name_len, "X-Accel-Redirect")) {
-        /* one file per response: two would leave it ambiguous */
-        if (r->xsend_kind != PT_XSEND_NONE)
-            return fail(r, "duplicate X-Sendfile or X-Accel-Redirect");
-        if (vlen == 0)
-            return fail(r, "empty X-Sendfile or X-Accel-Redirect");
-        r->xsend_kind = is_file ? PT_XSEND_FILE : PT_XSEND_URI;
-        r->xsend_off = (uint32_t)vs;
-        r->xsend_len = (uint32_t)vlen;
-        return PT_CGI_RESP_MORE;
-    }
-    for (i = 0; i < PT_ARRAY_LEN(dropped); i++)
-        if (pt_str_ieq(name, name_len, dropped[i]))
-            return PT_CGI_RESP_MORE;
-    if (pt_str_ieq(name, name_len, "Location")) {
-        /* RFC 3875 §6.3.2: one URI; two would leave the target ambiguous */
-        if (vlen == 0)
-            return fail(r, "empty Location");
-        if (r->location.p)
-            return fail(r, "duplicate Location");
-        r->location.p = v;
-        r->location.len = vlen;
-    } else if (pt_str_ieq(name, name_len, "Content-Type")) {
-        r->has_content_type = true;
-    }
-    return keep(r, s, name_len, vs, vlen);
+    /* the untrimmed value's CTLs count too (a trailing NUL is one) */
+    if (check_field(r, b + s, name_len, b + s + name_len + 1, e - s - name_len - 1) !=
+        PT_CGI_RESP_MORE)
+        return PT_CGI_RESP_ERROR;
+    return field(r, s, name_len, vs, ve - vs);
 }
 
 /* The empty line: settle status and redirect kind (RFC 3875 §6.2). */
@@ -288,7 +371,7 @@ static int end_of_line(pt_cgi_resp *r)
         return finish(r);
     }
     if (r->status_line && r->nlines == 0)
-        rc = status_line(r, s, e);
+        rc = status_line(r, r->buf + s, e - s);
     else
         rc = header_line(r, s, e);
     r->line_start = r->len;
@@ -323,4 +406,43 @@ int pt_cgi_resp_eof(pt_cgi_resp *r)
     if (r->state != PT_CGI_RESP_MORE)
         return r->state;
     return fail(r, r->len == 0 ? "no output" : "script output ended inside the header block");
+}
+
+/* ---- a head parsed by the codec ------------------------------------------ */
+
+void pt_cgi_resp_reset(pt_cgi_resp *r)
+{
+    size_t max_size = r->max_size, max_hdrs = r->max_hdrs;
+    bool sl = r->status_line;
+    pt_cgi_resp_free(r);
+    pt_cgi_resp_init(r, max_size, max_hdrs);
+    r->status_line = sl;
+}
+
+int pt_cgi_resp_status(pt_cgi_resp *r, const char *line, size_t n)
+{
+    if (r->state != PT_CGI_RESP_MORE)
+        return r->state;
+    return status_line(r, line, n);
+}
+
+int pt_cgi_resp_field(pt_cgi_resp *r, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    if (r->state != PT_CGI_RESP_MORE)
+        return r->state;
+    if (check_field(r, name, nlen, v, vlen) != PT_CGI_RESP_MORE)
+        return PT_CGI_RESP_ERROR;
+    size_t s = r->len;
+    if (append(r, name, nlen) != PT_CGI_RESP_MORE || append(r, v, vlen) != PT_CGI_RESP_MORE)
+        return PT_CGI_RESP_ERROR;
+    return field(r, s, nlen, s + nlen, vlen);
+}
+
+int pt_cgi_resp_end(pt_cgi_resp *r)
+{
+    if (r->state != PT_CGI_RESP_MORE)
+        return r->state;
+    if (r->nlines == 0)
+        return fail(r, "no header");
+    return finish(r);
 }

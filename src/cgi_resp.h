@@ -63,6 +63,18 @@ void pt_cgi_resp_free(pt_cgi_resp *r);
  * trimmed of surrounding SP/HT. Repeated headers (Set-Cookie) are kept. */
 int pt_cgi_resp_feed(pt_cgi_resp *r, const char *p, size_t len, size_t *consumed);
 
+/* For a codec that parses an HTTP response head itself (proxy.c) and so
+ * hands it over without a second parse: the same checks and meanings as
+ * feed's, one call per part. status: the status line ("HTTP/1.1 200 OK",
+ * no line end); field: a name and its value, trimmed; end: the head is
+ * complete (then DONE, as from feed). Each returns PT_CGI_RESP_MORE (DONE)
+ * or PT_CGI_RESP_ERROR (r->error says why). reset: empty again, the caps
+ * and status_line kept. */
+void pt_cgi_resp_reset(pt_cgi_resp *r);
+int pt_cgi_resp_status(pt_cgi_resp *r, const char *line, size_t n);
+int pt_cgi_resp_field(pt_cgi_resp *r, const char *name, size_t nlen, const char *v, size_t vlen);
+int pt_cgi_resp_end(pt_cgi_resp *r);
+
 /* Feed end of output: a script that exits mid-block. Returns PT_CGI_RESP_ERROR
  * ("script output ended inside the header block") unless already DONE. */
 int pt_cgi_resp_eof(pt_cgi_resp *r);

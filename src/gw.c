@@ -480,12 +480,18 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
 
     if (loc->cgi_program || (!do_walk && !loc->cgi_dir && loc->match == PT_MATCH_PREFIX)) {
         /* one program for the whole prefix: SCRIPT_NAME is the prefix */
-        if (loc->cgi_program)
+        if (loc->cgi_program) {
             snprintf(r->filename, sizeof(r->filename), "%s", loc->cgi_program);
-        else if ((size_t)snprintf(r->filename, sizeof(r->filename), "%s%.*s",
-                                  strcmp(r->doc_root, "/") == 0 ? "" : r->doc_root, (int)pfx,
-                                  path) >= sizeof(r->filename))
-            return 404;
+        } else {
+            /* root + prefix, every request of an application: no printf */
+            const char *root = strcmp(r->doc_root, "/") == 0 ? "" : r->doc_root;
+            size_t rl = strlen(root);
+            if (rl + pfx >= sizeof(r->filename))
+                return 404;
+            memcpy(r->filename, root, rl);
+            memcpy(r->filename + rl, path, pfx);
+            r->filename[rl + pfx] = '\0';
+        }
         r->script_name_len = pfx;
         r->path_info_off = pfx;
     } else {
@@ -544,21 +550,28 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             slen = rlen; /* prefix + dir without the file check: all of it */
         if (st)
             return st;
-        if ((size_t)snprintf(r->filename, sizeof(r->filename), "%s/%.*s",
-                             strcmp(base, "/") == 0 ? "" : base, (int)slen,
-                             rel) >= sizeof(r->filename)) {
+        /* base "/" rel: joined without printf (every request of a script) */
+        const char *b = strcmp(base, "/") == 0 ? "" : base;
+        size_t bl = strlen(b);
+        if (bl + 1 + slen >= sizeof(r->filename)) {
             pt_gw_script_close(r);
             return 404;
         }
+        memcpy(r->filename, b, bl);
+        r->filename[bl] = '/';
+        memcpy(r->filename + bl + 1, rel, slen);
+        r->filename[bl + 1 + slen] = '\0';
         /* SCRIPT_NAME is the whole path under a regex alias (nginx's
          * $fastcgi_script_name there), PATH_INFO empty */
         size_t consumed = loc->alias_tmpl ? plen : (size_t)(rel - path) + slen;
         r->script_name_len = consumed;
         r->path_info_off = consumed;
     }
+    /* the directory: up to the last '/' ("/" without one) */
     const char *slash = strrchr(r->filename, '/');
-    snprintf(r->dir, sizeof(r->dir), "%.*s", slash ? (int)(slash - r->filename) : 1,
-             slash && slash != r->filename ? r->filename : "/");
+    size_t dl = slash ? (size_t)(slash - r->filename) : 1;
+    memcpy(r->dir, slash && slash != r->filename ? r->filename : "/", dl);
+    r->dir[dl] = '\0';
     return 0;
 }
 
@@ -584,36 +597,71 @@ void pt_gw_script_close(pt_gw_script *s)
 
 /* ---- meta-variables ----------------------------------------------------- */
 
+/* The decimal digits of v into buf (at least 11 bytes), NUL-terminated:
+ * the per-request numbers without printf's machinery. */
+static size_t put_u32(char *buf, uint32_t v)
+{
+    char t[10];
+    size_t n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = t[n - 1 - i];
+    buf[n] = '\0';
+    return n;
+}
+
+/* SERVER_ADDR and SERVER_PORT: the request keeps them once read. */
+static void local_addr(pt_conn *c)
+{
+    if (c->rq->local_known)
+        return;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    unsigned port = 0;
+    memcpy(c->rq->local_ip, "127.0.0.1", sizeof("127.0.0.1"));
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &s4->sin_addr, c->rq->local_ip, sizeof(c->rq->local_ip));
+            port = ntohs(s4->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+                inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->rq->local_ip,
+                          sizeof(c->rq->local_ip));
+            else
+                inet_ntop(AF_INET6, &s6->sin6_addr, c->rq->local_ip, sizeof(c->rq->local_ip));
+            port = ntohs(s6->sin6_port);
+        }
+    }
+    char num[12];
+    size_t n = put_u32(num, port);
+    memcpy(c->rq->local_port, num, PT_MIN(n + 1, sizeof(c->rq->local_port)));
+    c->rq->local_port[sizeof(c->rq->local_port) - 1] = '\0';
+    c->rq->local_known = true;
+}
+
 void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char *path)
 {
-    if (!c->rq->local_known) {
-        /* once per connection: it cannot change */
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        snprintf(c->rq->local_ip, sizeof(c->rq->local_ip), "127.0.0.1");
-        snprintf(c->rq->local_port, sizeof(c->rq->local_port), "0");
-        if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
-            if (ss.ss_family == AF_INET) {
-                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-                inet_ntop(AF_INET, &s4->sin_addr, c->rq->local_ip, sizeof(c->rq->local_ip));
-                snprintf(c->rq->local_port, sizeof(c->rq->local_port), "%u", ntohs(s4->sin_port));
-            } else if (ss.ss_family == AF_INET6) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-                if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-                    inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->rq->local_ip,
-                              sizeof(c->rq->local_ip));
-                else
-                    inet_ntop(AF_INET6, &s6->sin6_addr, c->rq->local_ip, sizeof(c->rq->local_ip));
-                snprintf(c->rq->local_port, sizeof(c->rq->local_port), "%u", ntohs(s6->sin6_port));
-            }
-        }
-        c->rq->local_known = true;
-    }
-    snprintf(e->local_ip, sizeof(e->local_ip), "%s", c->rq->local_ip);
-    snprintf(e->local_port, sizeof(e->local_port), "%s", c->rq->local_port);
-    snprintf(e->remote_port, sizeof(e->remote_port), "%u", c->peer_port);
+    pt_gw_env_init_for(e, c, s, path, true);
+}
 
+void pt_gw_env_init_for(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char *path,
+                        bool meta)
+{
     const pt_head *h = &c->rq->head;
+    /* HTTP (meta false) reads the local address only for a request without
+     * Host (the Host it sends upstream is then SERVER_NAME's fallback) */
+    bool local = meta || h->host.len == 0;
+    if (local)
+        local_addr(c);
+    const char *lip = local ? c->rq->local_ip : "";
+    const char *lport = local ? c->rq->local_port : "";
+    size_t rplen = meta ? put_u32(e->remote_port, c->peer_port) : 0;
+
     pt_str host = h->host;
     /* SERVER_NAME: the Host without its port (or the local address) */
     if (host.len) {
@@ -627,23 +675,22 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
                 host.len = (size_t)(colon - host.p);
         }
     } else {
-        host.p = e->local_ip;
-        host.len = strlen(e->local_ip);
+        host.p = lip;
+        host.len = strlen(lip);
     }
     const pt_location *loc = c->rq->loc;
-    pt_cgi_req req = {
+    const char *peer = pt_conn_peer_ip(c);
+    /* in place: the struct is large, a copy of it costs as much as its fill */
+    pt_cgi_req *rq = &e->req;
+    *rq = (pt_cgi_req){
         .method = h->method_str,
         .request_uri = h->target,
         .query = {h->has_query ? h->query.p : "", h->has_query ? h->query.len : 0},
-        .script_name = {c->rq->path, s->script_name_len},
-        .path_info = {c->rq->path + s->path_info_off, c->rq->path_len - s->path_info_off},
-        .script_filename = {s->filename, strlen(s->filename)},
-        .document_root = {s->doc_root, strlen(s->doc_root)},
         .server_name = host,
-        .server_port = {e->local_port, strlen(e->local_port)},
-        .server_addr = {e->local_ip, strlen(e->local_ip)},
-        .remote_addr = {pt_conn_peer_ip(c), strlen(pt_conn_peer_ip(c))},
-        .remote_port = {e->remote_port, strlen(e->remote_port)},
+        .server_port = {lport, strlen(lport)},
+        .server_addr = {lip, strlen(lip)},
+        .remote_addr = {peer, strlen(peer)},
+        .remote_port = {e->remote_port, rplen},
         .http_major = h->http_major,
         .http_minor = h->http_minor,
         .https = false, /* below, from the socket layer */
@@ -667,32 +714,41 @@ void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char 
         .upgrade = loc->upgrade,
         .body_stream = c->rq->body_streaming,
     };
+    if (s) {
+        /* the script's variables: none for HTTP, which has no script */
+        rq->script_name = (pt_str){c->rq->path, s->script_name_len};
+        rq->path_info =
+            (pt_str){c->rq->path + s->path_info_off, c->rq->path_len - s->path_info_off};
+        rq->script_filename = (pt_str){s->filename, strlen(s->filename)};
+        rq->document_root = (pt_str){s->doc_root, strlen(s->doc_root)};
+    }
     /* REQUEST_ID only when asked for: programs see the variables they saw
      * before unless the configuration says otherwise */
-    if (c->w->cfg->request_id != PT_RID_OFF)
-        req.request_id = (pt_str){pt_conn_request_id(c), strlen(pt_conn_request_id(c))};
+    if (c->w->cfg->request_id != PT_RID_OFF) {
+        const char *id = pt_conn_request_id(c);
+        rq->request_id = (pt_str){id, strlen(id)};
+    }
     if (h->absolute_form) {
         /* REQUEST_URI is the origin-form part of an absolute-form target */
         const char *end = h->target.p + h->target.len;
         if (h->path.p >= h->target.p && h->path.p <= end) {
-            req.request_uri.p = h->path.p;
-            req.request_uri.len = (size_t)(end - h->path.p);
+            rq->request_uri.p = h->path.p;
+            rq->request_uri.len = (size_t)(end - h->path.p);
         }
     }
     pt_tls_info ti;
     if (pt_tls_info_get(&c->sock, &ti)) {
-        req.https = true;
-        req.ssl_protocol = ti.protocol;
-        req.ssl_cipher = ti.cipher;
-        req.ssl_sni = ti.sni;
-        req.ssl_resumed = ti.resumed;
-        req.ssl_client_verify = ti.client_verify;
-        req.ssl_client_s_dn = ti.client_s_dn;
-        req.ssl_client_i_dn = ti.client_i_dn;
-        req.ssl_client_serial = ti.client_serial;
-        req.ssl_client_cert = ti.client_cert;
+        rq->https = true;
+        rq->ssl_protocol = ti.protocol;
+        rq->ssl_cipher = ti.cipher;
+        rq->ssl_sni = ti.sni;
+        rq->ssl_resumed = ti.resumed;
+        rq->ssl_client_verify = ti.client_verify;
+        rq->ssl_client_s_dn = ti.client_s_dn;
+        rq->ssl_client_i_dn = ti.client_i_dn;
+        rq->ssl_client_serial = ti.client_serial;
+        rq->ssl_client_cert = ti.client_cert;
     }
-    e->req = req;
 }
 
 /* ---- waiting for a slot ------------------------------------------------- */

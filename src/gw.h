@@ -99,12 +99,18 @@ void pt_gw_script_close(pt_gw_script *s);
 
 typedef struct pt_gw_env {
     pt_cgi_req req;
-    char local_ip[64], local_port[8], remote_port[8];
+    char remote_port[12];
 } pt_gw_env;
 
 /* The RFC 3875 request description for the script s of c (cgi_env.c turns
  * it into an envp or FCGI_PARAMS). */
 void pt_gw_env_init(pt_gw_env *e, struct pt_conn *c, const pt_gw_script *s, const char *path);
+/* The same for a transport that needs only some of it: meta false (HTTP)
+ * leaves out what only CGI meta-variables carry (REMOTE_PORT, and
+ * SERVER_ADDR / SERVER_PORT unless the request has no Host); s NULL: no
+ * script (SCRIPT_NAME, PATH_INFO, SCRIPT_FILENAME, DOCUMENT_ROOT empty). */
+void pt_gw_env_init_for(pt_gw_env *e, struct pt_conn *c, const pt_gw_script *s, const char *path,
+                        bool meta);
 
 /* ---- waiting for a slot ------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #include "chunked.h"
 #include "conf.h"
 #include "conn.h"
+#include "gw.h"
 #include "tls.h"
 #include "util.h"
 
@@ -29,7 +30,7 @@ typedef struct pbuf {
 
 static void put(pbuf *b, const char *p, size_t n)
 {
-    if (b->failed)
+    if (b->failed || n == 0)
         return;
     if (n > b->cap - b->len) {
         size_t cap = b->cap ? b->cap : 2048;
@@ -57,6 +58,116 @@ static bool is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
+/* The field names the proxy acts on, each recognised by one length and
+ * first-letter test and at most one comparison, instead of a comparison
+ * per name per field (the per-request cost that made proxy.c the profile's
+ * top entry). */
+enum {
+    PH_OTHER,
+    /* PH_HOST to PH_EXPECT: the request fields encode() replaces (a range) */
+    PH_HOST,
+    PH_CONTENT_LENGTH,
+    PH_XFF,
+    PH_XFPROTO,
+    PH_XFHOST,
+    PH_FORWARDED,
+    PH_EXPECT,
+    PH_REQUEST_ID,
+    PH_AUTHORIZATION,
+    PH_LOCATION,
+    PH_UPGRADE,
+    PH_TRANSFER_ENCODING,
+    PH_CONNECTION,
+    /* RFC 9110 §7.6.1: hop-by-hop by definition, with the two above */
+    PH_HOP,
+};
+
+static unsigned char lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
+}
+
+/* n (len bytes) is lit (lower case, len bytes), in any case */
+static bool is_name(const char *n, const char *lit, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (lower((unsigned char)n[i]) != (unsigned char)lit[i])
+            return false;
+    return true;
+}
+
+#define IS(lit, tok) (is_name(n, lit, sizeof(lit) - 1) ? (tok) : PH_OTHER)
+
+static int name_tok(const char *n, size_t len)
+{
+    if (len == 0)
+        return PH_OTHER;
+    unsigned char c0 = lower((unsigned char)n[0]);
+    int t = PH_OTHER;
+    switch (len) {
+    case 2:
+        t = IS("te", PH_HOP);
+        break;
+    case 4:
+        t = IS("host", PH_HOST);
+        break;
+    case 6:
+        t = IS("expect", PH_EXPECT);
+        break;
+    case 7:
+        t = c0 == 'u' ? IS("upgrade", PH_UPGRADE) : IS("trailer", PH_HOP);
+        break;
+    case 8:
+        t = IS("location", PH_LOCATION);
+        break;
+    case 9:
+        t = IS("forwarded", PH_FORWARDED);
+        break;
+    case 10:
+        if (c0 == 'c')
+            t = IS("connection", PH_CONNECTION);
+        else if (c0 == 'k')
+            t = IS("keep-alive", PH_HOP);
+        break;
+    case 12:
+        t = IS("x-request-id", PH_REQUEST_ID);
+        break;
+    case 13:
+        t = IS("authorization", PH_AUTHORIZATION);
+        break;
+    case 14:
+        t = IS("content-length", PH_CONTENT_LENGTH);
+        break;
+    case 15:
+        t = IS("x-forwarded-for", PH_XFF);
+        break;
+    case 16:
+        if (c0 == 'x')
+            t = IS("x-forwarded-host", PH_XFHOST);
+        break;
+    case 17:
+        t = c0 == 'x' ? IS("x-forwarded-proto", PH_XFPROTO)
+                      : IS("transfer-encoding", PH_TRANSFER_ENCODING);
+        break;
+    default:
+        break;
+    }
+    if (t != PH_OTHER)
+        return t;
+    /* Proxy-Connection, Proxy-Authorization, Proxy-Authenticate: ours */
+    if (len >= 6 && c0 == 'p' && is_name(n, "proxy-", 6))
+        return PH_HOP;
+    return PH_OTHER;
+}
+
+#undef IS
+
+static bool tok_hop(int tok)
+{
+    return tok == PH_HOP || tok == PH_CONNECTION || tok == PH_UPGRADE ||
+           tok == PH_TRANSFER_ENCODING;
+}
+
 /* Does the comma-separated list v (a Connection value) name the field n? */
 static bool list_has(const char *v, size_t vlen, const char *n, size_t nlen)
 {
@@ -76,20 +187,39 @@ static bool list_has(const char *v, size_t vlen, const char *n, size_t nlen)
     return false;
 }
 
-/* RFC 9110 §7.6.1: Connection, the fields it names, and the fields that
- * are hop-by-hop by definition never cross a proxy. */
-static bool hop_by_hop(const pt_header *hs, size_t nh, const char *n, size_t nlen)
+/* Bit k set: the list v names a field k bytes long (bit 63: 63 or more). */
+static uint64_t list_lens(const char *v, size_t vlen)
 {
-    static const char *const fixed[] = {"Connection", "Keep-Alive",        "TE",
-                                        "Trailer",    "Transfer-Encoding", "Upgrade"};
-    for (size_t i = 0; i < PT_ARRAY_LEN(fixed); i++)
-        if (pt_str_ieq(n, nlen, fixed[i]))
-            return true;
-    /* Proxy-Connection, Proxy-Authorization, Proxy-Authenticate: ours */
-    if (nlen >= 6 && strncasecmp(n, "Proxy-", 6) == 0)
+    uint64_t m = 0;
+    size_t i = 0;
+    while (i < vlen) {
+        while (i < vlen && (is_ows(v[i]) || v[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < vlen && v[i] != ',')
+            i++;
+        size_t e = i;
+        while (e > s && is_ows(v[e - 1]))
+            e--;
+        if (e > s)
+            m |= (uint64_t)1 << PT_MIN(e - s, (size_t)63);
+    }
+    return m;
+}
+
+/* RFC 9110 §7.6.1: Connection, the fields it names, and the fields that
+ * are hop-by-hop by definition never cross a proxy. tok: name_tok(n);
+ * conn_lens: list_lens of every Connection field of hs (the lists are
+ * scanned only for a name of a length they hold). */
+static bool hop_by_hop(const pt_header *hs, size_t nh, uint64_t conn_lens, int tok, const char *n,
+                       size_t nlen)
+{
+    if (tok_hop(tok))
         return true;
+    if (!((conn_lens >> PT_MIN(nlen, (size_t)63)) & 1))
+        return false;
     for (size_t i = 0; i < nh; i++)
-        if (pt_str_ieq(hs[i].name, hs[i].name_len, "Connection") &&
+        if (name_tok(hs[i].name, hs[i].name_len) == PH_CONNECTION &&
             list_has(hs[i].value, hs[i].value_len, n, nlen))
             return true;
     return false;
@@ -104,52 +234,52 @@ static bool wants_upgrade(const pt_header *hs, size_t nh, int major, int minor)
     if (major != 1 || minor < 1)
         return false;
     for (size_t i = 0; i < nh; i++) {
-        if (pt_str_ieq(hs[i].name, hs[i].name_len, "Upgrade") && hs[i].value_len > 0)
+        int t = name_tok(hs[i].name, hs[i].name_len);
+        if (t == PH_UPGRADE && hs[i].value_len > 0)
             up = true;
-        else if (pt_str_ieq(hs[i].name, hs[i].name_len, "Connection") &&
-                 list_has(hs[i].value, hs[i].value_len, "upgrade", 7))
+        else if (t == PH_CONNECTION && list_has(hs[i].value, hs[i].value_len, "upgrade", 7))
             conn = true;
     }
     return up && conn;
-}
-
-static const pt_header *find(const pt_cgi_req *env, const char *name)
-{
-    for (size_t i = 0; i < env->nheaders; i++)
-        if (pt_str_ieq(env->headers[i].name, env->headers[i].name_len, name))
-            return &env->headers[i];
-    return NULL;
 }
 
 /* A Forwarded parameter value: a token as is, anything else quoted (RFC
  * 7239 §4; an IPv6 address in brackets must be quoted, §6). */
 static void put_fwd_value(pbuf *b, const char *v, size_t n)
 {
+    /* tchar (RFC 9110 §5.6.2) as a bit set over ASCII */
+    static const uint64_t tchar[2] = {0x03ff6cfa00000000u, 0x57ffffffc7fffffeu};
     bool token = n > 0;
-    for (size_t i = 0; i < n && token; i++)
-        token = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
-                (v[i] >= '0' && v[i] <= '9') || strchr("!#$%&'*+-.^_`|~", v[i]);
+    for (size_t i = 0; i < n && token; i++) {
+        unsigned char c = (unsigned char)v[i];
+        token = c < 128 && (tchar[c >> 6] >> (c & 63)) & 1;
+    }
     if (token) {
         put(b, v, n);
         return;
     }
+    /* a quoted-string: the runs between the bytes to escape at once */
     put(b, "\"", 1);
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
-        if (v[i] == '"' || v[i] == '\\')
-            put(b, "\\", 1);
-        put(b, v + i, 1);
+        if (v[i] != '"' && v[i] != '\\')
+            continue;
+        put(b, v + run, i - run);
+        put(b, "\\", 1);
+        run = i;
     }
+    put(b, v + run, n - run);
     put(b, "\"", 1);
 }
 
 /* The client's own fields named name, joined into one list field (RFC
  * 9110 §5.3), before the element a proxy appends; false: there were none. */
-static bool client_list(pbuf *b, const pt_cgi_req *env, const char *name)
+static bool client_list(pbuf *b, const pt_cgi_req *env, const char *name, int tok)
 {
     bool any = false;
     for (size_t i = 0; i < env->nheaders; i++) {
         const pt_header *h = &env->headers[i];
-        if (!pt_str_ieq(h->name, h->name_len, name))
+        if (name_tok(h->name, h->name_len) != tok)
             continue;
         if (!any) {
             puts_(b, name);
@@ -168,7 +298,19 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
 {
     pbuf b = {0};
     const char *proto = env->https ? "https" : "http";
-    const pt_header *host = find(env, "Host");
+    /* one look at the client's names: which of the lists it has */
+    const pt_header *host = NULL;
+    bool has_xff = false, has_fwd = false;
+    uint64_t conn_lens = 0;
+    for (size_t i = 0; i < env->nheaders; i++) {
+        int t = name_tok(env->headers[i].name, env->headers[i].name_len);
+        if (t == PH_HOST && !host)
+            host = &env->headers[i];
+        has_xff |= t == PH_XFF;
+        has_fwd |= t == PH_FORWARDED;
+        if (t == PH_CONNECTION)
+            conn_lens |= list_lens(env->headers[i].value, env->headers[i].value_len);
+    }
     /* a body still streaming cannot share the connection with a tunnel */
     bool upgrade = env->upgrade && !env->body_stream &&
                    wants_upgrade(env->headers, env->nheaders, env->http_major, env->http_minor);
@@ -185,7 +327,8 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     puts_(&b, "\r\n");
 
     /* X-Forwarded-For: the client's list, then the address we saw */
-    puts_(&b, client_list(&b, env, "X-Forwarded-For") ? ", " : "X-Forwarded-For: ");
+    puts_(&b,
+          has_xff && client_list(&b, env, "X-Forwarded-For", PH_XFF) ? ", " : "X-Forwarded-For: ");
     put(&b, env->remote_addr.p, env->remote_addr.len);
     puts_(&b, "\r\nX-Forwarded-Proto: ");
     puts_(&b, proto);
@@ -194,7 +337,8 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     puts_(&b, "\r\n");
 
     /* Forwarded (RFC 7239 §4): earlier proxies' elements, then ours */
-    puts_(&b, client_list(&b, env, "Forwarded") ? ", for=" : "Forwarded: for=");
+    puts_(&b, has_fwd && client_list(&b, env, "Forwarded", PH_FORWARDED) ? ", for="
+                                                                         : "Forwarded: for=");
     if (memchr(env->remote_addr.p, ':', env->remote_addr.len)) {
         char v6[80];
         int n = snprintf(v6, sizeof(v6), "[%.*s]", (int)PT_MIN(env->remote_addr.len, (size_t)64),
@@ -213,18 +357,17 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         const pt_header *h = &env->headers[i];
         const char *n = h->name;
         size_t nl = h->name_len;
+        int t = name_tok(n, nl);
         /* replaced above or below; Expect was answered here (the body is
          * complete); Upgrade goes on below when the location lets it */
-        if (pt_str_ieq(n, nl, "Host") || pt_str_ieq(n, nl, "Content-Length") ||
-            pt_str_ieq(n, nl, "X-Forwarded-For") || pt_str_ieq(n, nl, "X-Forwarded-Proto") ||
-            pt_str_ieq(n, nl, "X-Forwarded-Host") || pt_str_ieq(n, nl, "Forwarded") ||
-            pt_str_ieq(n, nl, "Expect") || hop_by_hop(env->headers, env->nheaders, n, nl))
+        if ((t >= PH_HOST && t <= PH_EXPECT) ||
+            hop_by_hop(env->headers, env->nheaders, conn_lens, t, n, nl))
             continue;
-        if (pt_str_ieq(n, nl, "X-Request-Id") && env->request_id.len)
+        if (t == PH_REQUEST_ID && env->request_id.len)
             continue;
         /* the password portico checked itself stays here unless the
          * location says pass_authorization (as for every gateway) */
-        if (!env->pass_authorization && pt_str_ieq(n, nl, "Authorization"))
+        if (!env->pass_authorization && t == PH_AUTHORIZATION)
             continue;
         put(&b, n, nl);
         puts_(&b, ": ");
@@ -233,7 +376,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     }
     /* the one hop-by-hop exchange that crosses: the answer may be a 101
      * and the connection a tunnel (tunnel.c) */
-    if (upgrade && client_list(&b, env, "Upgrade"))
+    if (upgrade && client_list(&b, env, "Upgrade", PH_UPGRADE))
         puts_(&b, "\r\nConnection: upgrade\r\n");
     /* RFC 9110 §7.6.3: after the client's own Via fields, in order */
     if (bk->via)
@@ -290,32 +433,17 @@ typedef struct pdec {
      * off (interim_responses); expected: the client's Expect, which portico
      * answered itself (a 100 from the upstream would repeat it) */
     bool pass_interim, expected;
-    int status;       /* of the head just parsed */
-    size_t max;       /* gw_header_max */
-    const char *addr; /* the server's address ("127.0.0.1:8000"), for Location */
-    char self[300];   /* "http://host" of the client's view, for Location */
-    pbuf in;          /* the head as received */
-    pbuf out;         /* the head as passed on */
-    uint64_t left;    /* PX_CL: body bytes to come */
+    int status; /* of the head just parsed */
+    size_t max;        /* gw_header_max */
+    const char *addr;  /* the server's address ("127.0.0.1:8000"), for Location */
+    char self[300];    /* "http://host" of the client's view, for Location */
+    pbuf in;           /* the head as received */
+    pbuf out;          /* a 101's head as passed on; a rewritten Location */
+    pt_cgi_resp *resp; /* the gateway's response parser: the final head goes there */
+    uint64_t left;     /* PX_CL: body bytes to come */
     pt_chunked ch;
     char *cbuf; /* PX_CHUNKED: decoded bytes */
 } pdec;
-
-static void dec_init(void *d)
-{
-    (void)d; /* zeroed by the caller */
-}
-
-static void dec_free(void *d)
-{
-    pdec *x = d;
-    free(x->in.p);
-    free(x->out.p);
-    free(x->cbuf);
-    x->in = (pbuf){0};
-    x->out = (pbuf){0};
-    x->cbuf = NULL;
-}
 
 /* RFC 9110 §15.2: a proxy forwards 1xx answers, but never to an HTTP/1.0
  * client (it cannot tell them from the final one). They go out as HTTP/1.1
@@ -336,6 +464,22 @@ static bool interim_passes(const pdec *x)
     return x->pass_interim && !(x->status == 100 && x->expected);
 }
 
+static void dec_init(void *d)
+{
+    (void)d; /* zeroed by the caller */
+}
+
+static void dec_free(void *d)
+{
+    pdec *x = d;
+    free(x->in.p);
+    free(x->out.p);
+    free(x->cbuf);
+    x->in = (pbuf){0};
+    x->out = (pbuf){0};
+    x->cbuf = NULL;
+}
+
 static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
 {
     pdec *x = d;
@@ -343,25 +487,31 @@ static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
     x->max = (size_t)c->w->cfg->limits.gw_header_max;
     x->addr = b->servers[si].address;
     x->via = b->via;
+    x->resp = c->rq->gw ? &c->rq->gw->resp : NULL;
     pass_interim_bind(x, c);
     x->upgrade = c->rq->loc && c->rq->loc->upgrade && !c->rq->body_streaming &&
                  wants_upgrade(c->rq->head.headers, c->rq->head.nheaders, c->rq->head.http_major,
                                c->rq->head.http_minor);
-    pt_tls_info ti;
+    /* "scheme://Host", copied (the client may go while the head is read) */
     const char *host = "";
     size_t hl = 0;
     for (size_t i = 0; i < c->rq->head.nheaders; i++) {
         const pt_header *h = &c->rq->head.headers[i];
-        if (pt_str_ieq(h->name, h->name_len, "Host")) {
+        if (h->name_len == 4 && strncasecmp(h->name, "Host", 4) == 0) {
             host = h->value;
             hl = h->value_len;
             break;
         }
     }
-    snprintf(x->self, sizeof(x->self), "%s://%.*s",
-             pt_tls_info_get(&c->sock, &ti) ? "https" : "http", (int)PT_MIN(hl, (size_t)250), host);
-    if (hl == 0 || hl > 250)
-        x->self[0] = '\0';
+    x->self[0] = '\0';
+    if (hl > 0 && hl <= 250) {
+        pt_tls_info ti;
+        const char *scheme = pt_tls_info_get(&c->sock, &ti) ? "https://" : "http://";
+        size_t sl = strlen(scheme);
+        memcpy(x->self, scheme, sl);
+        memcpy(x->self + sl, host, hl);
+        x->self[sl + hl] = '\0';
+    }
 }
 
 static size_t fail(pt_upstream_ev *ev, const char *why)
@@ -388,13 +538,37 @@ static void put_location(pdec *x, const char *v, size_t n)
     put(&x->out, v, n);
 }
 
-/* The whole head is in x->in: check the framing (RFC 9112 §6.3) and build
- * the head passed on. Returns 0, or fail()'s value with ev set; *interim:
- * a 1xx to skip. */
-static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
+static int oom(pt_upstream_ev *ev)
 {
-    const char *p = x->in.p;
-    size_t n = x->in.len;
+    ev->type = PT_UEV_FAIL;
+    ev->status = 500;
+    ev->count = false;
+    snprintf(ev->why, sizeof(ev->why), "out of memory");
+    return 0;
+}
+
+/* One field passed on: into the shared response parser's result (the
+ * final answer: no second parse), or re-serialised for the client (a 101,
+ * whose head tunnel.c sends as it is, or a 1xx passed on). */
+static bool pass(pdec *x, bool ser, const char *n, size_t nl, const char *v, size_t vl)
+{
+    if (!ser)
+        return pt_cgi_resp_field(x->resp, n, nl, v, vl) != PT_CGI_RESP_ERROR;
+    put(&x->out, n, nl);
+    put(&x->out, ": ", 2);
+    put(&x->out, v, vl);
+    put(&x->out, "\r\n", 2);
+    return true;
+}
+
+/* The whole head is p[0, n): check the framing (RFC 9112 §6.3) and hand
+ * the head on: the final answer's fields go straight into the gateway's
+ * pt_cgi_resp (checked there as any program's head is), a 101's are
+ * re-serialised, as is a 1xx that goes on to the client. Returns 0, or
+ * fail()'s value with ev set; *interim: a 1xx (passed on when
+ * interim_passes()). */
+static int parse_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev, bool *interim)
+{
     const char *nl = memchr(p, '\n', n);
     size_t ll = (size_t)(nl - p);
     if (ll > 0 && p[ll - 1] == '\r')
@@ -411,17 +585,30 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
         return (int)fail(ev, "101 Switching Protocols to a request without Upgrade");
     *interim = status < 200 && !tunnel;
     x->status = status;
+    /* a 1xx passed on is re-serialised like a 101; one that is not is
+     * checked and skipped: nothing of it is kept */
+    bool relay = *interim && interim_passes(x);
+    bool ser = tunnel || relay;
+    bool keep_fields = !*interim || relay;
     bool has_upgrade = false;
     x->keep = p[7] == '1';
-    x->out.len = 0;
-    if (*interim) {
-        /* passed on as our own HTTP/1.1 answer (RFC 9110 §6.2) */
-        puts_(&x->out, "HTTP/1.1");
-        put(&x->out, p + 8, ll - 8);
-    } else {
-        put(&x->out, p, ll);
+    if (ser) {
+        x->out.len = 0;
+        if (relay) {
+            /* passed on as our own HTTP/1.1 answer (RFC 9110 §6.2) */
+            puts_(&x->out, "HTTP/1.1");
+            put(&x->out, p + 8, ll - 8);
+        } else {
+            put(&x->out, p, ll);
+        }
+        put(&x->out, "\r\n", 2);
+    } else if (keep_fields) {
+        if (!x->resp)
+            return (int)fail(ev, "no response parser");
+        pt_cgi_resp_reset(x->resp);
+        if (pt_cgi_resp_status(x->resp, p, ll) == PT_CGI_RESP_ERROR)
+            return (int)fail(ev, x->resp->error);
     }
-    put(&x->out, "\r\n", 2);
 
     bool has_cl = false, has_te = false;
     uint64_t cl = 0;
@@ -436,7 +623,7 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
             le--;
         if (le == s)
             break;
-        if (le - s > 11 && strncasecmp(p + s, "Connection:", 11) == 0) {
+        if (le - s > 11 && (p[s] | 0x20) == 'c' && strncasecmp(p + s, "Connection:", 11) == 0) {
             if (conn)
                 return (int)fail(ev, "repeated Connection");
             conn = p + s + 11;
@@ -445,6 +632,9 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
     }
     if (conn && list_has(conn, conn_len, "close", 5))
         x->keep = false;
+    /* the lengths of the names Connection lists: a field of another
+     * length is not among them (no list scan per field) */
+    uint64_t conn_lens = conn ? list_lens(conn, conn_len) : 0;
     for (size_t i = (size_t)(nl - p) + 1; i < n;) {
         const char *e = memchr(p + i, '\n', n - i);
         size_t s = i, le = (size_t)(e - p);
@@ -462,6 +652,9 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
         if (!colon || colon == p + s)
             return (int)fail(ev, "invalid header line");
         size_t nlen = (size_t)(colon - (p + s));
+        /* RFC 9112 §5.1: no whitespace between field name and colon */
+        if (is_ows(p[s + nlen - 1]))
+            return (int)fail(ev, "whitespace before colon");
         size_t vs = nlen + 1 + s, ve = le;
         while (vs < ve && is_ows(p[vs]))
             vs++;
@@ -469,13 +662,14 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
             ve--;
         const char *name = p + s, *v = p + vs;
         size_t vlen = ve - vs;
-        if (pt_str_ieq(name, nlen, "Content-Length")) {
+        int t = name_tok(name, nlen);
+        if (t == PH_CONTENT_LENGTH) {
             if (has_cl)
                 return (int)fail(ev, "repeated Content-Length");
             if (vlen == 0 || pt_parse_u64(v, vlen, &cl) != 0 || cl > (uint64_t)INT64_MAX)
                 return (int)fail(ev, "invalid Content-Length");
             has_cl = true;
-        } else if (pt_str_ieq(name, nlen, "Transfer-Encoding")) {
+        } else if (t == PH_TRANSFER_ENCODING) {
             /* only chunked is decoded: anything else would leave the
              * body's end to a guess (RFC 9112 §6.3 item 4) */
             if (has_te)
@@ -485,40 +679,53 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
             has_te = true;
             continue;
         }
-        if (tunnel && pt_str_ieq(name, nlen, "Upgrade")) {
+        if (tunnel && t == PH_UPGRADE) {
             has_upgrade = true; /* the protocol switched to: the client must see it */
-        } else if ((tunnel || *interim) && pt_str_ieq(name, nlen, "Content-Length")) {
+        } else if (ser && t == PH_CONTENT_LENGTH) {
             continue; /* RFC 9110 §8.6: none in a 1xx; what follows is not a body */
-        } else if (hop_by_hop(NULL, 0, name, nlen) ||
-                   (conn && list_has(conn, conn_len, name, nlen))) {
+        } else if (tok_hop(t) || ((conn_lens >> PT_MIN(nlen, (size_t)63)) & 1 &&
+                                  list_has(conn, conn_len, name, nlen))) {
             continue;
         }
-        put(&x->out, name, nlen);
-        put(&x->out, ": ", 2);
-        if (pt_str_ieq(name, nlen, "Location"))
+        if (!keep_fields)
+            continue;
+        if (t == PH_LOCATION && !ser) {
+            /* the rewritten value, in x->out (unused for a final answer) */
+            x->out.len = 0;
             put_location(x, v, vlen);
-        else
-            put(&x->out, v, vlen);
-        put(&x->out, "\r\n", 2);
+            if (x->out.failed)
+                return oom(ev);
+            v = x->out.p;
+            vlen = x->out.len;
+        } else if (t == PH_LOCATION) {
+            put(&x->out, name, nlen);
+            put(&x->out, ": ", 2);
+            put_location(x, v, vlen);
+            put(&x->out, "\r\n", 2);
+            continue;
+        }
+        if (!pass(x, ser, name, nlen, v, vlen))
+            return (int)fail(ev, x->resp->error);
     }
     if (has_cl && has_te)
         return (int)fail(ev, "both Content-Length and Transfer-Encoding");
     if (tunnel && !has_upgrade)
         return (int)fail(ev, "101 Switching Protocols without Upgrade");
+    if (*interim) {
+        if (relay)
+            put(&x->out, "\r\n", 2);
+        return x->out.failed ? oom(ev) : 1;
+    }
     if (tunnel)
         put(&x->out, "Connection: upgrade\r\n", PT_SLEN("Connection: upgrade\r\n"));
-    if (x->via)
-        put(&x->out, "Via: 1.1 portico\r\n", PT_SLEN("Via: 1.1 portico\r\n"));
-    put(&x->out, "\r\n", 2);
-    if (x->out.failed) {
-        ev->type = PT_UEV_FAIL;
-        ev->status = 500;
-        ev->count = false;
-        snprintf(ev->why, sizeof(ev->why), "out of memory");
-        return 0;
-    }
-    if (*interim)
-        return 1;
+    if (x->via && !pass(x, tunnel, "Via", 3, "1.1 portico", 11))
+        return (int)fail(ev, x->resp->error);
+    if (tunnel)
+        put(&x->out, "\r\n", 2);
+    else if (pt_cgi_resp_end(x->resp) == PT_CGI_RESP_ERROR)
+        return (int)fail(ev, x->resp->error);
+    if (x->out.failed)
+        return oom(ev);
     if (tunnel) {
         x->state = PX_TUNNEL;
         x->keep = false;
@@ -538,21 +745,79 @@ static int parse_head(pdec *x, pt_upstream_ev *ev, bool *interim)
     x->left = cl;
     if (x->state == PX_CHUNKED) {
         pt_chunked_init(&x->ch, UINT64_MAX, x->max);
-        if (!(x->cbuf = malloc(65536))) {
-            ev->type = PT_UEV_FAIL;
-            ev->status = 500;
-            ev->count = false;
-            snprintf(ev->why, sizeof(ev->why), "out of memory");
-            return 0;
-        }
+        if (!(x->cbuf = malloc(65536)))
+            return oom(ev);
     }
     return 1;
 }
 
+/* The head parsed: what the upstream machinery is told. */
+static size_t head_out(pdec *x, pt_upstream_ev *ev, size_t used)
+{
+    /* a 101: the bytes after its head are the new protocol's */
+    if (x->state == PX_TUNNEL) {
+        ev->type = PT_UEV_TUNNEL;
+        ev->data = x->out.p;
+        ev->len = x->out.len;
+    } else {
+        /* the head is in the gateway's parser already: no bytes */
+        ev->type = PT_UEV_OUT;
+        ev->head = true;
+        ev->data = "";
+        ev->len = 0;
+    }
+    ev->end_after = x->state == PX_DONE;
+    return used;
+}
+
+/* A 1xx for the client: its re-serialised head (the final one follows). */
+static size_t interim_out(pdec *x, pt_upstream_ev *ev, size_t used)
+{
+    ev->type = PT_UEV_INTERIM;
+    ev->data = x->out.p;
+    ev->len = x->out.len;
+    return used;
+}
+
+/* The length of the head at the start of p (through its empty line), or 0
+ * when it does not end within lim bytes (or starts with an empty line:
+ * the slow path says why that is wrong). */
+static size_t head_end(const char *p, size_t lim)
+{
+    size_t ls = 0;
+    const char *lf;
+    while ((lf = memchr(p + ls, '\n', lim - ls)) != NULL) {
+        size_t le = (size_t)(lf - p);
+        if (le == ls || (le == ls + 1 && p[ls] == '\r'))
+            return ls == 0 ? 0 : le + 1;
+        ls = le + 1;
+    }
+    return 0;
+}
+
 static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
 {
-    /* take bytes up to the head's end only: look for it one line at a time */
     size_t used = 0;
+    /* the usual case: whole heads at the start of what was read, parsed
+     * where they lie (no copy, no second look for the line ends) */
+    while (x->in.len == 0 && used < n) {
+        size_t end = head_end(p + used, PT_MIN(n - used, x->max));
+        if (end == 0)
+            break;
+        bool interim = false;
+        if (parse_head(x, p + used, end, ev, &interim) == 0)
+            return 0;
+        used += end;
+        if (!interim)
+            return head_out(x, ev, used);
+        /* RFC 9110 §15.2: 1xx (100 Continue, 103 Early Hints) precede the
+         * answer; an endless stream of them is not one */
+        if (++x->interims > PT_PX_MAX_INTERIM)
+            return fail(ev, "too many interim responses");
+        if (interim_passes(x))
+            return interim_out(x, ev, used);
+    }
+    /* a head in pieces: collected up to its end, one line at a time */
     while (used < n) {
         const char *lf = memchr(p + used, '\n', n - used);
         size_t take = lf ? (size_t)(lf - (p + used)) + 1 : n - used;
@@ -577,27 +842,17 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
         if (ls == 0)
             return fail(ev, "invalid status line");
         bool interim = false;
-        if (parse_head(x, ev, &interim) == 0)
+        if (parse_head(x, x->in.p, x->in.len, ev, &interim) == 0)
             return 0;
         if (interim) {
-            /* RFC 9110 §15.2: 1xx (100 Continue, 103 Early Hints) precede the
-             * answer; an endless stream of them is not one */
             if (++x->interims > PT_PX_MAX_INTERIM)
                 return fail(ev, "too many interim responses");
             x->in.len = 0;
-            if (!interim_passes(x))
-                continue;
-            ev->type = PT_UEV_INTERIM;
-            ev->data = x->out.p;
-            ev->len = x->out.len;
-            return used;
+            if (interim_passes(x))
+                return interim_out(x, ev, used);
+            continue;
         }
-        /* a 101: the bytes after its head are the new protocol's */
-        ev->type = x->state == PX_TUNNEL ? PT_UEV_TUNNEL : PT_UEV_OUT;
-        ev->data = x->out.p;
-        ev->len = x->out.len;
-        ev->end_after = x->state == PX_DONE;
-        return used;
+        return head_out(x, ev, used);
     }
     if (x->in.failed)
         return fail(ev, "out of memory");
@@ -675,6 +930,7 @@ const pt_upstream_codec pt_proxy_codec = {
     .name = "proxy",
     .eof_ends = true,
     .status_line = true,
+    .no_meta_vars = true,
     .dec_size = sizeof(pdec),
     .too_big = "the request head is too large",
     .encode = encode,

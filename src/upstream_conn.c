@@ -137,10 +137,11 @@ struct ureq {
     bool starting;   /* inside pt_upstream_conn_start: errors are plain rejects */
     bool detached;   /* the connection let go: free when not busy and off fc */
     int busy;        /* callbacks on the stack */
+    /* from here on not zeroed at the start (pt_upstream_conn_start) */
     char where[192]; /* "fastcgi php (unix:/run/php.sock)" */
     char client[64];
     char reqline[320];
-    pt_errlines err;
+    pt_errlines err;   /* its line[] is not zeroed: len says what is there */
     max_align_t dec[]; /* the codec's decoder state (codec->dec_size bytes) */
 };
 
@@ -179,14 +180,45 @@ static void emit_err(void *ctx, const char *text, unsigned dropped)
         req_log(r, PT_LOG_WARN, "%u stderr lines dropped (rate limit)", dropped);
 }
 
+/* Appends s (n bytes) to the NUL-terminated text in out (cap bytes),
+ * truncating: the log context of every request, made without printf (it
+ * was a tenth of a proxied request's instructions). */
+static void cat(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t l = strlen(out);
+    n = PT_MIN(n, cap - 1 - l);
+    memcpy(out + l, s, n);
+    out[l + n] = '\0';
+}
+
+static void cats(char *out, size_t cap, const char *s)
+{
+    cat(out, cap, s, strlen(s));
+}
+
+static void cat_u(char *out, size_t cap, unsigned v)
+{
+    char t[12];
+    size_t n = sizeof(t);
+    do {
+        t[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    cat(out, cap, t + n, sizeof(t) - n);
+}
+
 static void set_where(ureq *r, int si)
 {
     const pt_backend *bc = r->b->cfg;
-    if (si >= 0)
-        snprintf(r->where, sizeof(r->where), "%s %s (%s)", r->codec->name, bc->name,
-                 bc->servers[si].address);
-    else
-        snprintf(r->where, sizeof(r->where), "%s %s", r->codec->name, bc->name);
+    r->where[0] = '\0';
+    cats(r->where, sizeof(r->where), r->codec->name);
+    cats(r->where, sizeof(r->where), " ");
+    cats(r->where, sizeof(r->where), bc->name);
+    if (si >= 0) {
+        cats(r->where, sizeof(r->where), " (");
+        cats(r->where, sizeof(r->where), bc->servers[si].address);
+        cats(r->where, sizeof(r->where), ")");
+    }
 }
 
 /* ---- backend connections ------------------------------------------------ */
@@ -891,6 +923,7 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
     while (n > 0) {
         pt_upstream_ev ev;
         ev.end_after = false;
+        ev.head = false;
         size_t used = r->codec->feed(r->dec, p, n, &ev);
         p += used;
         n -= used;
@@ -898,7 +931,7 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
         case PT_UEV_NONE:
             break;
         case PT_UEV_OUT:
-            if (ev.len && r->gw.c) {
+            if ((ev.len || ev.head) && r->gw.c) {
                 char why[200];
                 int rc = pt_gw_output(&r->gw, ev.data, ev.len, why, sizeof(why));
                 if (rc == PT_GW_BAD) {
@@ -1139,9 +1172,14 @@ static void request_line(pt_conn *c, char *out, size_t n)
     char tgt[256];
     pt_escape_log(c->rq->head.target.p, PT_MIN(c->rq->head.target.len, (size_t)200), tgt,
                   sizeof(tgt));
-    snprintf(out, n, "%.*s %s%s HTTP/%d.%d", (int)PT_MIN(c->rq->head.method_str.len, (size_t)20),
-             c->rq->head.method_str.p, tgt, c->rq->head.target.len > 200 ? "..." : "",
-             c->rq->head.http_major, c->rq->head.http_minor);
+    out[0] = '\0';
+    cat(out, n, c->rq->head.method_str.p, PT_MIN(c->rq->head.method_str.len, (size_t)20));
+    cats(out, n, " ");
+    cats(out, n, tgt);
+    cats(out, n, c->rq->head.target.len > 200 ? "... HTTP/" : " HTTP/");
+    cat_u(out, n, (unsigned)c->rq->head.http_major);
+    cats(out, n, ".");
+    cat_u(out, n, (unsigned)c->rq->head.http_minor);
 }
 
 /* The worker's state for a backend: same index as in the configuration. */
@@ -1177,18 +1215,30 @@ void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
      * path is split by walking the filesystem, never by a pattern */
     bool app = loc->match == PT_MATCH_PREFIX && !loc->cgi_dir && !loc->cgi_program;
     pt_gw_script s;
-    int st = pt_gw_resolve(c, &s, loc->require_file && !app && !loc->cgi_program);
+    /* HTTP sends no script's variables: an application behind a prefix
+     * needs no split at all (an alias still checks its prefix) */
+    bool split = !codec->no_meta_vars || !app || loc->alias;
+    int st = split ? pt_gw_resolve(c, &s, loc->require_file && !app && !loc->cgi_program) : 0;
     /* the backend opens SCRIPT_FILENAME itself, in another process: what
      * portico promises is the check (beneath the root, the symlink policy),
      * see SECURITY.md */
-    pt_gw_script_close(&s);
+    if (split)
+        pt_gw_script_close(&s);
     if (st) {
         pt_gw_reject(c, st, st == 404 ? "no such script" : "not a script");
         return;
     }
-    ureq *r = calloc(1, sizeof(*r) + codec->dec_size);
-    if (r)
+    /* zeroed but for the log texts and the stderr line buffer (set before
+     * use): 1.5 KiB less to clear for every request */
+    ureq *r = malloc(sizeof(*r) + codec->dec_size);
+    if (r) {
+        memset(r, 0, offsetof(ureq, where));
+        r->where[0] = r->client[0] = r->reqline[0] = '\0';
+        _Static_assert(offsetof(pt_errlines, line) == 0, "the line buffer comes first");
+        memset(&r->err.len, 0, sizeof(r->err) - offsetof(pt_errlines, len));
+        memset(r->dec, 0, codec->dec_size);
         r->tried = calloc(b->cfg->nservers, sizeof(bool));
+    }
     if (!r || !r->tried) {
         if (r)
             free(r);
@@ -1203,7 +1253,10 @@ void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
     r->chunked_up = r->streaming && c->rq->head.is_chunked;
     pt_timer_init(&r->stall, on_stall, r);
     pt_timer_init(&r->whole, on_whole, r);
-    snprintf(r->client, sizeof(r->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
+    r->client[0] = '\0';
+    cats(r->client, sizeof(r->client), pt_conn_peer_ip(c));
+    cats(r->client, sizeof(r->client), ":");
+    cat_u(r->client, sizeof(r->client), c->peer_port);
     request_line(c, r->reqline, sizeof(r->reqline));
     set_where(r, -1);
     codec->dec_init(r->dec);
@@ -1214,7 +1267,7 @@ void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
     /* the request head, built once (kept for a retry); without a body the
      * codec's end frame rides along: one send */
     pt_gw_env ge;
-    pt_gw_env_init(&ge, c, &s, NULL);
+    pt_gw_env_init_for(&ge, c, split ? &s : NULL, NULL, !codec->no_meta_vars);
     if (codec->encode(&ge.req, b->cfg, body_len_of(c), &r->out, &r->out_len, &r->out_has_end) < 0) {
         int e = errno;
         pt_gw_release(&r->gw);

@@ -40,6 +40,9 @@ typedef struct pt_upstream_ev {
     int status;     /* PT_UEV_FAIL: what the client gets */
     bool count;     /* PT_UEV_FAIL: counts toward the server's max_fails */
     bool end_after; /* PT_UEV_OUT: and the response is complete (set false before feed) */
+    /* PT_UEV_OUT: the codec parsed the head into the gateway's pt_cgi_resp
+     * itself (HTTP): it goes out even with no bytes (set false before feed) */
+    bool head;
     char why[200];
 } pt_upstream_ev;
 
@@ -55,6 +58,9 @@ typedef struct pt_upstream_codec {
      * long before the header block and keep the read timeout fresh; without
      * one, the header block must come whole within read_timeout */
     bool err_stream;
+    /* the request goes on as HTTP (proxy.c): no CGI meta-variables are
+     * sent, so none is made (no script split, no local address) */
+    bool no_meta_vars;
     size_t dec_size;
     const char *too_big; /* the 431's reason when encode fails with E2BIG */
     /* The bytes before the body, in one malloc'd block (*out): meta-variables

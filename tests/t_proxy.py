@@ -215,6 +215,17 @@ class Exchange:
         self.assertEqual((e['HTTP_HOST'], e['SERVER_PROTOCOL']), ('127.0.0.1', 'HTTP/1.1'))
         self.assertEqual(e['HTTP_X_FORWARDED_HOST'], '127.0.0.1')
 
+    def test_request_without_host_names_the_address_it_reached(self):
+        # HTTP/1.0 may omit Host; the upstream still gets one: the local
+        # address (SERVER_NAME's fallback), the one CGI value HTTP needs
+        r = self.exchange(b'GET ' + self.PREFIX.encode() + b'nohost HTTP/1.0\r\n'
+                          b'X-Forwarded-For: 192.0.2.9\r\n\r\n')
+        self.assertEqual(r.status, 200, r.body[:300])
+        e = json.loads(r.body)
+        self.assertEqual(e['HTTP_HOST'], '127.0.0.1')
+        self.assertEqual(e['HTTP_X_FORWARDED_HOST'], '127.0.0.1')
+        self.assertEqual(e['HTTP_X_FORWARDED_FOR'], '192.0.2.9, 127.0.0.1')
+
     def test_hop_by_hop_request_fields_do_not_reach_the_app(self):
         r = self.exchange(b'GET ' + self.PREFIX.encode() + b'h HTTP/1.1\r\nHost: t\r\n'
                           b'Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n'

@@ -56,6 +56,16 @@ def forever_unbuffered(c, method, hdrs):
         c.send(block)
 
 
+def split_head(c, method, hdrs):
+    """An interim answer and the first part of the final head, then (in a
+    segment of its own) the rest of it and the body: the head is put
+    together from two reads."""
+    c.send(b'HTTP/1.1 100 Continue\r\n\r\n' + OK + b'X-Part: one\r\nSet-Cookie: a=1\r\nX-Cu')
+    time.sleep(0.3)
+    c.send(b't: two\r\nSet-Cookie: b=2\r\nContent-Length: 5\r\n\r\nfinal')
+    return True
+
+
 def reset_after(data):
     def fn(c, method, hdrs):
         c.send(data)
@@ -93,6 +103,7 @@ SCRIPTS = {
     'status-none': su.raw(b'hello there\r\n\r\n'),
     'garbage': su.raw(bytes(range(256)) * 4 + b'\r\n\r\n'),
     'interim-forever': interim_forever,
+    'split-head': split_head,
     'reset-head': reset_after(OK + b'Content-Len'),
     # the body: the head went out, the client sees the cut
     'chunk-overflow': su.raw(CHUNKED + b'1' + b'f' * 20 + b'\r\nhello\r\n0\r\n\r\n'),
@@ -483,6 +494,16 @@ class Interim(HostileCase):
     def test_interim_responses_false_drops_them_for_http_client(self):
         st, _, data = self.req('/h1x/early-hints')
         self.assertEqual((st, data), (200, b'final'), self.log_tail())
+
+    def test_a_head_in_two_reads_after_an_interim_one(self):
+        # the 100 is parsed where it lies; the final head is collected
+        # across the reads and handed on whole, each field once
+        st, hdrs, data = self.req('/h/split-head')
+        self.assertEqual((st, data), (200, b'final'), self.log_tail())
+        self.assertEqual(hdrs.get('x-part'), 'one')
+        self.assertEqual(hdrs.get('x-cut'), 'two')
+        self.assertIn('a=1', str(hdrs.get('set-cookie')))
+        self.assertIn('b=2', str(hdrs.get('set-cookie')))
 
     def test_endless_interim_answers_stop_at_16_then_502(self):
         rs = self.exchange(b'GET /h/interim-forever HTTP/1.1\r\nHost: t\r\n\r\n')

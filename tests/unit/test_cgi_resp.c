@@ -796,6 +796,99 @@ static void test_split_matrix(void)
     ok(consume_violations == 0, "MORE always consumed the whole piece");
 }
 
+/* A head given part by part (pt_cgi_resp_status/_field/_end, the HTTP
+ * proxy's way: it parsed the head itself) must come out exactly as the
+ * same head fed as bytes in status line mode: one parser, two doors. */
+static void test_parsed_head(void)
+{
+    static const struct {
+        const char *line;
+        const char *fields[8][2];
+    } cases[] = {
+        {"HTTP/1.1 200 OK",
+         {{"Content-Type", "text/plain"}, {"Set-Cookie", "a=1"}, {"set-cookie", "b=2"}}},
+        {"HTTP/1.1 302 Found", {{"Location", "/x"}, {"Date", "now"}, {"Server", "up"}}},
+        {"HTTP/1.0 404 Not Found",
+         {{"Content-Length", "12"}, {"X-Accel-Buffering", "no"}, {"Keep-Alive", "5"}}},
+        {"HTTP/1.1 200 OK", {{"X-Accel-Redirect", "/int/f"}, {"ETag", "\"e\""}}},
+        {"HTTP/1.1 200 OK", {{"X-Sendfile", "/f"}, {"Proxy-Connection", "x"}, {"Via", "1.1 p"}}},
+        {"HTTP/1.1 200 OK", {{"Content-Length", "1"}, {"content-length", "1"}}},
+        {"HTTP/1.1 200 OK", {{"Status", "201"}}},
+        {"HTTP/1.1 200 OK", {{"X-Bad", "a\x01b"}}},
+        {"HTTP/1.1 200 OK", {{"Bad Name", "v"}}},
+        {"HTTP/1.1 200 OK", {{"Location", "/a"}, {"Location", "/b"}}},
+        {"HTTP/1.1 2000 OK", {{"A", "b"}}},
+    };
+    for (size_t k = 0; k < PT_ARRAY_LEN(cases); k++) {
+        char bytes[1024];
+        size_t n = (size_t)snprintf(bytes, sizeof(bytes), "%s\r\n", cases[k].line);
+        pt_cgi_resp a, b;
+        pt_cgi_resp_init(&b, MAX_SIZE, MAX_HDRS);
+        b.status_line = true;
+        int rb = pt_cgi_resp_status(&b, cases[k].line, strlen(cases[k].line));
+        for (size_t i = 0; i < 8 && cases[k].fields[i][0]; i++) {
+            const char *nm = cases[k].fields[i][0], *v = cases[k].fields[i][1];
+            n += (size_t)snprintf(bytes + n, sizeof(bytes) - n, "%s: %s\r\n", nm, v);
+            if (rb != PT_CGI_RESP_ERROR)
+                rb = pt_cgi_resp_field(&b, nm, strlen(nm), v, strlen(v));
+        }
+        if (rb != PT_CGI_RESP_ERROR)
+            rb = pt_cgi_resp_end(&b);
+        n += (size_t)snprintf(bytes + n, sizeof(bytes) - n, "\r\n");
+        pt_cgi_resp_init(&a, MAX_SIZE, MAX_HDRS);
+        a.status_line = true;
+        size_t total;
+        int ra = run(&a, bytes, n, NULL, 0, &total);
+        char *da = describe(&a, ra, 0), *db = describe(&b, rb, 0);
+        ok(strcmp(da, db) == 0, "parsed head %zu (%s) as fed bytes", k, cases[k].line);
+        if (strcmp(da, db) != 0)
+            printf("# fed:\n# %s\n# parsed:\n# %s\n", da, db);
+        free(da);
+        free(db);
+        pt_cgi_resp_free(&a);
+        /* reset: empty again for the next answer (an interim one was skipped) */
+        pt_cgi_resp_reset(&b);
+        ok(b.nhdrs == 0 && b.state == PT_CGI_RESP_MORE && b.status_line && b.max_hdrs == MAX_HDRS,
+           "reset after parsed head %zu", k);
+        pt_cgi_resp_free(&b);
+    }
+}
+
+/* The value check looks at eight bytes at once: a CTL or DEL at every
+ * position of values around that width is still found, and HT and
+ * obs-text (0x80-0xff) at every position still pass. */
+static void test_ctl_every_position(void)
+{
+    static const unsigned char bad[] = {0x00, 0x01, 0x0a, 0x0d, 0x1f, 0x7f};
+    size_t missed = 0, refused = 0;
+    for (size_t len = 1; len <= 24; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            char v[24];
+            memset(v, 'a', sizeof(v));
+            pt_cgi_resp r;
+            for (size_t b = 0; b < sizeof(bad); b++) {
+                v[pos] = (char)bad[b];
+                pt_cgi_resp_init(&r, MAX_SIZE, MAX_HDRS);
+                pt_cgi_resp_status(&r, S("HTTP/1.1 200 OK"));
+                if (pt_cgi_resp_field(&r, S("X-V"), v, len) != PT_CGI_RESP_ERROR)
+                    missed++;
+                pt_cgi_resp_free(&r);
+            }
+            const unsigned char good[] = {'\t', 0x80, 0xff, 0x20, 0x7e};
+            for (size_t g = 0; g < sizeof(good); g++) {
+                v[pos] = (char)good[g];
+                pt_cgi_resp_init(&r, MAX_SIZE, MAX_HDRS);
+                pt_cgi_resp_status(&r, S("HTTP/1.1 200 OK"));
+                if (pt_cgi_resp_field(&r, S("X-V"), v, len) == PT_CGI_RESP_ERROR)
+                    refused++;
+                pt_cgi_resp_free(&r);
+            }
+        }
+    }
+    ok(missed == 0, "every CTL and DEL at every position is refused (%zu missed)", missed);
+    ok(refused == 0, "HT, SP and obs-text at every position pass (%zu refused)", refused);
+}
+
 int main(void)
 {
     test_basics();
@@ -810,5 +903,7 @@ int main(void)
     test_limits();
     test_eof_and_sticky();
     test_split_matrix();
+    test_parsed_head();
+    test_ctl_every_position();
     return tap_done();
 }

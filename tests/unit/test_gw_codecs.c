@@ -256,6 +256,66 @@ static void test_proxy_request_drops_hop_by_hop_and_adds_forwarding(void)
     free(out);
 }
 
+/* The proxy classifies field names by length and first letter before one
+ * comparison: every case of a name it acts on is caught, and names of the
+ * same length or first letter that are not those pass untouched. */
+static void test_proxy_request_names_in_any_case(void)
+{
+    static const pt_header h[] = {
+        H("hOST", "example.com"),
+        H("tE", "trailers"),
+        H("Proxy-X", "1"),
+        H("PROXY-CONNECTION", "close"),
+        H("kEEP-aLIVE", "5"),
+        H("connection", "X-GONE, x-also-gone"),
+        H("x-gone", "1"),
+        H("X-ALSO-GONE", "1"),
+        H("X-FORWARDED-PROTO", "ftp"),
+        H("x-forwarded-HOST", "evil"),
+        H("Trailers", "kept1"),
+        H("Keep-Alivx", "kept2"),
+        H("X-Forwarded-Hosts", "kept3"),
+        H("Transfer-Encodinx", "kept4"),
+        H("Hostname", "kept5"),
+        H("Te-X", "kept6"),
+        H("Connectio", "kept7"),
+        H("Proxy", "kept8"),
+        H("X-Gon", "kept9"),
+    };
+    pt_cgi_req r = base(h, PT_ARRAY_LEN(h), 0);
+    pt_backend b = {0};
+    char *out = NULL;
+    size_t len = 0;
+    bool end = false;
+    int rc = pt_proxy_codec.encode(&r, &b, 0, &out, &len, &end);
+    char *t = rc == 0 ? strndup(out, len) : NULL;
+    ok(t && strstr(t, "\r\nHost: example.com\r\n") && strstr(t, "X-Forwarded-Proto: http\r\n") &&
+           strstr(t, "X-Forwarded-Host: example.com\r\n"),
+       "proxy: Host found in any case, the X-Forwarded-* fields are ours");
+    const char *gone[] = {
+        "tE:", "Proxy-X", "PROXY-", "kEEP", "connection:", "x-gone", "X-ALSO", "ftp", "evil"};
+    for (size_t i = 0; i < PT_ARRAY_LEN(gone); i++)
+        ok(t && !strstr(t, gone[i]), "proxy: %s dropped in any case", gone[i]);
+    for (int i = 1; i <= 9; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), ": kept%d\r\n", i);
+        ok(t && strstr(t, v), "proxy: lookalike name %d passes", i);
+    }
+    free(t);
+    free(out);
+
+    /* RFC 7239 §4: a value that is no token is a quoted-string, with '"'
+     * and '\\' escaped (the runs between them copied whole) */
+    static const pt_header q[] = {H("Host", "a\"b\\c:1")};
+    r = base(q, PT_ARRAY_LEN(q), 0);
+    out = NULL;
+    rc = pt_proxy_codec.encode(&r, &b, 0, &out, &len, &end);
+    t = rc == 0 ? strndup(out, len) : NULL;
+    ok(t && strstr(t, ";host=\"a\\\"b\\\\c:1\"\r\n"), "proxy: Forwarded host quoted and escaped");
+    free(t);
+    free(out);
+}
+
 /* RFC 9110 §7.8: an Upgrade request goes on with its Upgrade field and a
  * Connection naming it only where the location lets it (upgrade) and only
  * from HTTP/1.1; otherwise both stay hop-by-hop. */
@@ -324,6 +384,7 @@ int main(void)
     test_uwsgi_vars_over_64k_are_refused();
     test_responses_pass_through();
     test_proxy_request_drops_hop_by_hop_and_adds_forwarding();
+    test_proxy_request_names_in_any_case();
     test_proxy_request_passes_upgrade_only_when_allowed();
     test_proxy_streamed_body_keeps_the_client_framing();
     return tap_done();

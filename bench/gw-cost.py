@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""gw-cost.py: what a gateway request costs the front server, in instructions.
+
+Issue 17's "Performance" part compares portico and nginx proxying 1 KiB
+answers (HTTP to an nginx upstream, uwsgi to uWSGI, FastCGI to php-fpm).
+Wall-clock numbers mean little on a loaded machine; instruction counts
+repeat. The method is regex-cost.py's: the front server (one worker) under
+valgrind's callgrind, N1 and then N2 keep-alive requests on one connection,
+(I(N2) - I(N1)) / (N2 - N1) instructions per request, so start-up cancels
+out. The upstream (nginx, uWSGI, php-fpm) runs outside valgrind.
+
+From a build directory:
+    ../bench/gw-cost.py [--kinds proxy,uwsgi,php] [--servers portico,nginx]
+        [--n1 300 --n2 1300]
+Standard library only; needs valgrind, nginx, uwsgi + uwsgi-plugin-python3
+and php-fpm8.2 for the kinds that use them."""
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def connect(port, deadline=120):
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            return socket.create_connection(('127.0.0.1', port), timeout=60)
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.2)
+
+
+def hammer(port, path, n):
+    """n keep-alive GETs on one connection, each answered 200 with 1 KiB."""
+    req = ('GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: gw-cost\r\n'
+           'Accept: */*\r\n\r\n' % (path, port)).encode()
+    s = connect(port)
+    buf = b''
+    for _ in range(n):
+        s.sendall(req)
+        while True:
+            head_end = buf.find(b'\r\n\r\n')
+            if head_end >= 0:
+                head = buf[:head_end]
+                m = re.search(rb'(?i)content-length: (\d+)', head)
+                if m:
+                    total = head_end + 4 + int(m.group(1))
+                elif b'chunked' in head.lower():
+                    e = buf.find(b'\r\n0\r\n\r\n', head_end)
+                    total = e + 7 if e >= 0 else len(buf) + 1
+                else:
+                    raise RuntimeError('no framing: %r' % head[:200])
+                if len(buf) >= total:
+                    if not buf.startswith(b'HTTP/1.1 200'):
+                        raise RuntimeError('not a 200: %r' % buf[:200])
+                    buf = buf[total:]
+                    break
+            chunk = s.recv(65536)
+            if not chunk:
+                raise RuntimeError('connection closed')
+            buf += chunk
+    s.close()
+
+
+def wait_socket(path, deadline=20):
+    end = time.monotonic() + deadline
+    while not os.path.exists(path):
+        if time.monotonic() > end:
+            raise RuntimeError('no socket ' + path)
+        time.sleep(0.1)
+
+
+def nginx_conf(d, name, port, body):
+    os.makedirs(os.path.join(d, name), exist_ok=True)
+    t = os.path.join(d, name)
+    path = os.path.join(t, 'nginx.conf')
+    with open(path, 'w') as f:
+        f.write('worker_processes 1;\ndaemon off;\nerror_log stderr warn;\npid %s/nginx.pid;\n'
+                'events { worker_connections 1024; }\nhttp {\n access_log off;\n'
+                ' keepalive_requests 10000000;\n default_type application/octet-stream;\n'
+                ' client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;\n'
+                ' uwsgi_temp_path %s; scgi_temp_path %s;\n%s\n}\n'
+                % (t, t, t, t, t, t, body))
+    return path
+
+
+class Upstreams:
+    def __init__(self, d):
+        self.d = d
+        self.procs = []
+
+    def start(self, cmd, **kw):
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop(self):
+        for p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def setup(kind, d, up):
+    """Starts the upstream; returns (request path, portico backend+location
+    text, nginx server body)."""
+    if kind == 'proxy':
+        www = os.path.join(d, 'www')
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, '1k'), 'wb') as f:
+            f.write(os.urandom(1024))
+        uport = free_port()
+        conf = nginx_conf(d, 'up', uport, ' sendfile on;\n keepalive_timeout 300s;\n'
+                          ' server { listen 127.0.0.1:%d; root %s; }' % (uport, www))
+        up.start(['nginx', '-c', conf, '-p', os.path.dirname(conf)])
+        connect(uport).close()
+        pconf = ('backends = ( { name = "up"; servers = ( "127.0.0.1:%d" ); keepalive_max = 64; } );\n'
+                 'locations = ( { prefix = "/"; handler = "proxy"; backend = "up"; } );\n' % uport)
+        nbody = (' upstream up { server 127.0.0.1:%d; keepalive 64; }\n'
+                 ' server { listen 127.0.0.1:%%d; location / { proxy_pass http://up;'
+                 ' proxy_http_version 1.1; proxy_set_header Connection "";'
+                 ' proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } }' % uport)
+        return '/1k', pconf, nbody
+    if kind == 'uwsgi':
+        app = os.path.join(d, 'app.py')
+        with open(app, 'w') as f:
+            f.write("BODY = b'x' * 1023 + b'\\n'\n\n\ndef application(environ, start_response):\n"
+                    "    start_response('200 OK', [('Content-Type', 'text/plain'),"
+                    " ('Content-Length', '1024')])\n    return [BODY]\n")
+        sock = os.path.join(d, 'app.sock')
+        up.start(['uwsgi', '--plugin', 'python3', '--master', '--processes', '2', '--die-on-term',
+                  '--disable-logging', '--wsgi-file', app, '--uwsgi-socket', sock,
+                  '--chmod-socket=666'])
+        wait_socket(sock)
+        pconf = ('backends = ( { name = "app"; servers = ( "unix:%s" ); } );\n'
+                 'locations = ( { prefix = "/"; handler = "uwsgi"; backend = "app"; } );\n' % sock)
+        nbody = (' server { listen 127.0.0.1:%%d; location / { include /etc/nginx/uwsgi_params;'
+                 ' uwsgi_pass unix:%s; } }' % sock)
+        return '/', pconf, nbody
+    if kind == 'php':
+        www = os.path.join(d, 'php')
+        os.makedirs(www, exist_ok=True)
+        os.chmod(d, 0o755)
+        os.chmod(www, 0o755)
+        with open(os.path.join(www, 'k.php'), 'w') as f:
+            f.write("<?php header('Content-Type: text/plain'); echo str_repeat('x', 1023), \"\\n\";\n")
+        os.chmod(os.path.join(www, 'k.php'), 0o644)
+        sock = os.path.join(d, 'fpm.sock')
+        fconf = os.path.join(d, 'fpm.conf')
+        user = '' if os.geteuid() else 'user = nobody\ngroup = nogroup\n'
+        with open(fconf, 'w') as f:
+            f.write('[global]\nerror_log = %s/fpm.log\ndaemonize = no\n[www]\n%slisten = %s\n'
+                    'listen.mode = 0666\npm = static\npm.max_children = 2\n'
+                    % (d, user, sock))
+        up.start(['php-fpm8.2', '-n', '-y', fconf, '-F'] + (['-R'] if os.geteuid() == 0 else []))
+        wait_socket(sock)
+        pconf = ('root = "%s";\nbackends = ( { name = "php"; servers = ( "unix:%s" ); } );\n'
+                 'locations = ( { extension = ".php"; handler = "fastcgi"; backend = "php"; },'
+                 ' { prefix = "/"; } );\n' % (www, sock))
+        nbody = (' server { listen 127.0.0.1:%%d; root %s; location ~ \\.php$ {'
+                 ' include /etc/nginx/fastcgi_params;'
+                 ' fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;'
+                 ' fastcgi_pass unix:%s; fastcgi_keep_conn on; } }' % (www, sock))
+        return '/k.php', pconf, nbody
+    raise SystemExit('unknown kind ' + kind)
+
+
+def instructions(cmd, port, path, n, outdir):
+    for f in glob.glob(os.path.join(outdir, 'cg.*')):
+        os.unlink(f)
+    vg = ['valgrind', '--tool=callgrind', '--trace-children=yes',
+          '--callgrind-out-file=%s/cg.%%p' % outdir]
+    p = subprocess.Popen(vg + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        hammer(port, path, n)
+    finally:
+        os.killpg(p.pid, signal.SIGQUIT if 'nginx' in cmd[0] else signal.SIGTERM)
+        p.wait(120)
+        time.sleep(1)
+    total = 0
+    for f in glob.glob(os.path.join(outdir, 'cg.*')):
+        with open(f) as fh:
+            for line in fh:
+                if line.startswith('summary:') or line.startswith('totals:'):
+                    total += int(line.split()[1])
+                    break
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--portico', default='./src/portico')
+    ap.add_argument('--kinds', default='proxy,uwsgi,php')
+    ap.add_argument('--servers', default='portico,nginx')
+    ap.add_argument('--n1', type=int, default=300)
+    ap.add_argument('--n2', type=int, default=1300)
+    ap.add_argument('--keep', help='keep the callgrind files of the N2 run here')
+    a = ap.parse_args()
+    if not shutil.which('valgrind'):
+        sys.exit('valgrind is needed (apt-get install valgrind)')
+    for kind in a.kinds.split(','):
+        d = tempfile.mkdtemp(prefix='portico-gwcost-')
+        os.chmod(d, 0o755)
+        up = Upstreams(d)
+        try:
+            path, pconf, nbody = setup(kind, d, up)
+            for server in a.servers.split(','):
+                port = free_port()
+                if server == 'portico':
+                    conf = os.path.join(d, 'portico.conf')
+                    user = 'user = "root";\n' if os.geteuid() == 0 else ''
+                    with open(conf, 'w') as f:
+                        f.write('%sworkers = 1;\naccess_log = "off";\nerror_log = "%s/p.err";\n'
+                                'listen = [ "127.0.0.1:%d" ];\n'
+                                'limits = { keepalive_requests = 1000000; };\n%s'
+                                % (user, d, port, pconf))
+                    cmd = [a.portico, '-D', '-c', conf]
+                else:
+                    conf = nginx_conf(d, 'front', port, nbody % port)
+                    cmd = ['nginx', '-c', conf, '-p', os.path.dirname(conf)]
+                out = os.path.join(d, 'cg')
+                os.makedirs(out, exist_ok=True)
+                os.chmod(out, 0o777)  # nginx's worker runs as nobody
+                i1 = instructions(cmd, port, path, a.n1, out)
+                i2 = instructions(cmd, port, path, a.n2, out)
+                if a.keep:
+                    os.makedirs(a.keep, exist_ok=True)
+                    for f in glob.glob(os.path.join(out, 'cg.*')):
+                        shutil.copy(f, os.path.join(a.keep, '%s-%s-%s' % (kind, server,
+                                                                          os.path.basename(f))))
+                print('%-6s %-8s %8.0f instructions/request' %
+                      (kind, server, (i2 - i1) / (a.n2 - a.n1)), flush=True)
+        finally:
+            up.stop()
+            shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
