@@ -433,7 +433,7 @@ typedef struct pdec {
      * off (interim_responses); expected: the client's Expect, which portico
      * answered itself (a 100 from the upstream would repeat it) */
     bool pass_interim, expected;
-    int status; /* of the head just parsed */
+    int status;        /* of the head just parsed */
     size_t max;        /* gw_header_max */
     const char *addr;  /* the server's address ("127.0.0.1:8000"), for Location */
     char self[300];    /* "http://host" of the client's view, for Location */
