@@ -29,9 +29,10 @@
 
 static const char *host = "127.0.0.1", *path = "/", *tls_ver = "";
 static int port, threads = 1, resume;
+static uint64_t max_req; /* -n: requests per thread, then stop (0: -d only) */
 static double duration = 10, timeout_s = 10;
 static SSL_CTX *ctx;
-static atomic_int stop;
+static atomic_int stop, finished;
 static char request[1024];
 
 enum { E_CONNECT, E_READ, E_WRITE, E_STATUS, E_TIMEOUT, E_N };
@@ -119,8 +120,8 @@ static int one(worker *w, SSL_SESSION **last)
         if (r <= 0) {
             int e = SSL_get_error(ssl, r);
             if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0) ||
-                (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_last_error()) ==
-                                           SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+                (e == SSL_ERROR_SSL &&
+                 ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
                 rc = status && clen < 0 ? -1 : E_READ; /* EOF-delimited body */
             } else {
                 int t = io_error(ssl, r);
@@ -199,9 +200,12 @@ static void *run(void *arg)
             w->err[E_STATUS]++;
         w->requests++;
         add_lat(w, now_us() - t0);
+        if (max_req && w->requests >= max_req)
+            break;
     }
     if (last)
         SSL_SESSION_free(last);
+    atomic_fetch_add(&finished, 1);
     return NULL;
 }
 
@@ -222,25 +226,46 @@ static uint32_t pct(const uint32_t *v, size_t n, double p)
 static void usage(void)
 {
     fprintf(stderr, "usage: tlsconn -p PORT [-H HOST] [-u PATH] [-c THREADS] [-d SECONDS] "
-                    "[-T TIMEOUT_S] [-V 1.2|1.3] [-r]\n"
-                    "  a new TLS connection (full handshake; -r: resume) per request\n");
+                    "[-n REQUESTS] [-T TIMEOUT_S] [-V 1.2|1.3] [-r]\n"
+                    "  a new TLS connection (full handshake; -r: resume) per request;\n"
+                    "  -n: each thread stops after that many (profiling a fixed count)\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int o;
-    while ((o = getopt(argc, argv, "H:p:u:c:d:T:V:r")) != -1) {
+    while ((o = getopt(argc, argv, "H:p:u:c:d:n:T:V:r")) != -1) {
         switch (o) {
-        case 'H': host = optarg; break;
-        case 'p': port = atoi(optarg); break;
-        case 'u': path = optarg; break;
-        case 'c': threads = atoi(optarg); break;
-        case 'd': duration = atof(optarg); break;
-        case 'T': timeout_s = atof(optarg); break;
-        case 'V': tls_ver = optarg; break;
-        case 'r': resume = 1; break;
-        default: usage();
+        case 'H':
+            host = optarg;
+            break;
+        case 'p':
+            port = atoi(optarg);
+            break;
+        case 'u':
+            path = optarg;
+            break;
+        case 'c':
+            threads = atoi(optarg);
+            break;
+        case 'd':
+            duration = atof(optarg);
+            break;
+        case 'n':
+            max_req = strtoull(optarg, NULL, 10);
+            break;
+        case 'T':
+            timeout_s = atof(optarg);
+            break;
+        case 'V':
+            tls_ver = optarg;
+            break;
+        case 'r':
+            resume = 1;
+            break;
+        default:
+            usage();
         }
     }
     if (port <= 0 || threads <= 0 || duration <= 0 || timeout_s <= 0)
@@ -268,8 +293,14 @@ int main(int argc, char **argv)
             perror("pthread_create");
             return 1;
         }
-    struct timespec d = {(time_t)duration, (long)((duration - (time_t)duration) * 1e9)};
-    nanosleep(&d, NULL);
+    if (max_req) { /* a fixed count: -d is only the limit */
+        uint64_t end = t0 + (uint64_t)(duration * 1e6);
+        while (atomic_load(&finished) < threads && now_us() < end)
+            usleep(10000);
+    } else {
+        struct timespec d = {(time_t)duration, (long)((duration - (time_t)duration) * 1e9)};
+        nanosleep(&d, NULL);
+    }
     atomic_store(&stop, 1);
     uint64_t t1 = now_us();
     /* a thread inside a request finishes it (or times out) before joining */
@@ -294,12 +325,13 @@ int main(int argc, char **argv)
         }
     if (all)
         qsort(all, k, sizeof(*all), cmp_u32);
-    printf("%llu requests in %.2fs, %llu bytes, %llu resumed handshakes, errors: connect %llu read %llu write %llu "
+    printf("%llu requests in %.2fs, %llu bytes, %llu resumed handshakes, errors: connect %llu read "
+           "%llu write %llu "
            "timeout %llu, status>399 %llu\n",
            (unsigned long long)req, (double)(t1 - t0) / 1e6, (unsigned long long)bytes,
-           (unsigned long long)resumed_n, (unsigned long long)err[E_CONNECT], (unsigned long long)err[E_READ],
-           (unsigned long long)err[E_WRITE], (unsigned long long)err[E_TIMEOUT],
-           (unsigned long long)err[E_STATUS]);
+           (unsigned long long)resumed_n, (unsigned long long)err[E_CONNECT],
+           (unsigned long long)err[E_READ], (unsigned long long)err[E_WRITE],
+           (unsigned long long)err[E_TIMEOUT], (unsigned long long)err[E_STATUS]);
     printf("WRKRESULT requests=%llu duration_us=%llu bytes=%llu connect=%llu read=%llu write=%llu "
            "status=%llu timeout=%llu lat_mean_us=%.1f lat_max_us=%u p50_us=%u p90_us=%u "
            "p99_us=%u p999_us=%u\n",
