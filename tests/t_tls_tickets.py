@@ -185,8 +185,9 @@ def read_to_end(sock, obj, inc):
 
 class Segments(unittest.TestCase):
     """What a TLS connection costs in system calls: the TLS 1.3 tickets
-    go out with the response, not each in a write of its own, and a close
-    after the response is close(2) alone (no shutdown(2) first)."""
+    go out with the response, not each in a write of its own, a close
+    after the response is close(2) alone (no shutdown(2) first), and the
+    first bytes are read once (no MSG_PEEK first)."""
 
     def test_tls13_tickets_wait_for_the_response(self):
         with tls_server('1h') as srv:
@@ -244,7 +245,8 @@ class Segments(unittest.TestCase):
                 worker = srv.worker_pids()[0]
                 log = os.path.join(D, 'strace-%s.txt' % proto)
                 st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e',
-                                       'trace=accept,accept4,write,writev,sendmsg,sendto,shutdown',
+                                       'trace=accept,accept4,write,writev,sendmsg,sendto,shutdown,'
+                                       'recvfrom',
                                        '-p', str(worker)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 # attached once a traced call shows: poke the worker until then
@@ -273,6 +275,8 @@ class Segments(unittest.TestCase):
                 # flights (the ticket is in the second), response, close_notify
                 self.assertLessEqual(len(sends), 3 if proto == 'tls1_3' else 4, (proto, trace))
                 self.assertNotIn('shutdown(%s,' % fd, trace, (proto, trace))
+                # the first bytes are read, not peeked at and read again
+                self.assertNotRegex(trace, r'recvfrom\(%s,.*MSG_PEEK' % fd, (proto, trace))
 
 
 if __name__ == '__main__':
