@@ -37,7 +37,7 @@ W="$(mktemp -d /tmp/tls-cost.XXXXXX)" || die "mktemp"
 PIDS=()
 cleanup() {
     local p
-    for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do [[ -n "$p" ]] && { kill -TERM -- "-$p" 2>/dev/null; wait "$p" 2>/dev/null; }; done
     rm -rf "$W"
 }
 trap cleanup EXIT
@@ -103,7 +103,13 @@ start() { # server [valgrind...] -> sets SRV (session leader) and WRK (its worke
     WRK="$(ps -o pid= --ppid "$SRV" | tr -d ' ' | head -1)"
     [[ -n "$WRK" ]] || die "$1: no worker process"
 }
-stop() { kill -TERM -- "-$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null; PIDS=("${PIDS[@]/$SRV/}"); }
+stop() {
+    local p keep=()
+    kill -TERM -- "-$SRV" 2>/dev/null
+    wait "$SRV" 2>/dev/null
+    for p in "${PIDS[@]}"; do [[ "$p" == "$SRV" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
 load() { # server mode
     local r=""
     [[ "$2" == resumed ]] && r=-r
