@@ -1045,6 +1045,7 @@ static void finish_request(pt_conn *c)
          * Over TLS the close_notify goes first (RFC 8446 §6.1): without
          * it a close-delimited body cannot be told from a truncated one
          * (RFC 9112 §9.8). */
+        c->sock.flags |= PT_SOCK_CLOSING;
         pt_sock_shutdown(&c->sock);
         pt_conn_close(c);
         return;
@@ -1123,6 +1124,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
             return;
         }
         /* an orderly close between requests: close_notify over TLS */
+        c->sock.flags |= PT_SOCK_CLOSING;
         pt_sock_shutdown(&c->sock);
         pt_conn_close(c);
         return;

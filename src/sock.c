@@ -37,7 +37,8 @@ static int plain_pending(pt_sock *s)
 
 static void plain_shutdown(pt_sock *s)
 {
-    shutdown(s->fd, SHUT_WR);
+    if (!(s->flags & PT_SOCK_CLOSING))
+        shutdown(s->fd, SHUT_WR);
 }
 
 static void plain_close(pt_sock *s)

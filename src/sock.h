@@ -29,6 +29,9 @@ enum {
     PT_SOCK_WANT_WRITE = 2,   /* TLS: the last call waits for room to write */
     PT_SOCK_PLAIN_ON_TLS = 4, /* TLS port, but the client speaks plain HTTP */
     PT_SOCK_BUFFERED = 8,     /* TLS: input decrypted but not yet read; epoll cannot tell */
+    /* the close follows the shutdown at once: close(2) sends the FIN, so
+     * no shutdown(2) (one system call fewer per connection, as nginx) */
+    PT_SOCK_CLOSING = 16,
 };
 
 struct pt_sock {

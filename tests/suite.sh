@@ -31,7 +31,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${PT_NO_APT
         libhttp-parser-dev libconfig-dev libfcgi-dev libfcgi-bin libssl-dev openssl testssl.sh libcrypt-dev apache2-utils whois \
         zlib1g-dev libbrotli-dev libpcre2-dev brotli python3-brotli \
         clang libclang-rt-14-dev llvm valgrind \
-        python3 python3-prometheus-client curl ca-certificates git gitweb perl php-cgi php-fpm fcgiwrap uwsgi uwsgi-plugin-python3 python3-gunicorn python3-websockets systemd mandoc pebble faketime \
+        python3 python3-prometheus-client curl ca-certificates strace git gitweb perl php-cgi php-fpm fcgiwrap uwsgi uwsgi-plugin-python3 python3-gunicorn python3-websockets systemd mandoc pebble faketime \
         nagios4-cgi dokuwiki cgit >/dev/null || { echo "apt-get install failed"; exit 1; }
 fi
 

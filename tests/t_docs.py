@@ -99,7 +99,7 @@ class BenchHarness(unittest.TestCase):
     def test_scripts_parse_and_peers_sh_prints_its_usage(self):
         bench = os.path.join(SRCDIR, 'bench')
         for f in ('peers.sh', 'cgi-limit.sh', 'peers-target.sh', 'examples/nginx-target.sh',
-                  'gzip.sh', 'cache.sh'):
+                  'gzip.sh', 'cache.sh', 'tls-cost.sh'):
             p = subprocess.run(['bash', '-n', os.path.join(bench, f)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=60)
             self.assertEqual(p.returncode, 0, (f, p.stdout))
@@ -157,6 +157,47 @@ class BenchHarness(unittest.TestCase):
         r = c.getresponse()
         self.assertEqual((r.status, r.read() == files['1k.bin'], r.will_close), (200, True, True))
         c.close()
+
+    def test_tlsconn_makes_full_handshakes_unless_told_to_resume(self):
+        """lib/tlsconn.c, peers.sh's tls-full client: every connection a
+        full handshake (wrk resumes, which is why it exists); with -r it
+        resumes like wrk. Its WRKRESULT line is what peers.sh reads."""
+        tmp = tempfile.mkdtemp(prefix='portico-tlsconn-')
+        self.addCleanup(shutil.rmtree, tmp, True)
+        exe, crt, key = (os.path.join(tmp, n) for n in ('tlsconn', 'c.pem', 'k.pem'))
+        p = subprocess.run(['cc', '-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', exe,
+                            os.path.join(SRCDIR, 'bench', 'lib', 'tlsconn.c'), '-lssl',
+                            '-lcrypto'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days',
+                        '365', '-subj', '/CN=localhost'], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        body = os.urandom(1024)
+        srv = harness.Server('--tls', '127.0.0.1:@PORT@', '--cert', crt, '--key', key,
+                             listen=[], files={'1k.bin': body})
+        with srv:
+            for mode in ('full', 'resume'):
+                for proto in ('1.3', '1.2'):
+                    args = [exe, '-p', str(srv.port), '-u', '/1k.bin', '-c', '2', '-d', '1',
+                            '-V', proto] + (['-r'] if mode == 'resume' else [])
+                    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       timeout=120)
+                    out = p.stdout.decode('utf-8', 'replace')
+                    self.assertEqual(p.returncode, 0, out)
+                    m = re.search(r'(\d+) resumed handshakes', out)
+                    w = dict(kv.split('=') for kv in
+                             re.search(r'^WRKRESULT (.*)$', out, re.M).group(1).split())
+                    n = int(w['requests'])
+                    self.assertGreater(n, 2, out)
+                    for e in ('connect', 'read', 'write', 'status', 'timeout'):
+                        self.assertEqual(w[e], '0', (e, out))
+                    self.assertGreaterEqual(int(w['bytes']), n * len(body), out)
+                    if mode == 'full':
+                        self.assertEqual(m.group(1), '0', (proto, out))
+                    else:  # the first connection of each thread is full
+                        self.assertGreaterEqual(int(m.group(1)), n - 2, (proto, out))
 
 
 if __name__ == '__main__':

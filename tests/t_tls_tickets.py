@@ -6,10 +6,15 @@ prints it), never through the clock: a step that a second rotation
 overtook is tried again."""
 
 import os
+import re
+import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
@@ -145,6 +150,133 @@ class Tickets(unittest.TestCase):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             self.assertEqual(r.returncode, 1, bad)
             self.assertIn(b'tls.ticket_key_rotate', r.stderr)
+
+
+
+CTX13 = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+CTX13.check_hostname = False
+CTX13.verify_mode = ssl.CERT_NONE
+CTX13.minimum_version = ssl.TLSVersion.TLSv1_3
+
+
+def tls13_client(ctx=CTX13):
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    return ctx.wrap_bio(inc, out, server_hostname='localhost'), inc, out
+
+
+def read_to_end(sock, obj, inc):
+    got = b''
+    while True:
+        try:
+            more = obj.read(65536)
+            if not more:
+                return got  # close_notify
+            got += more
+            continue
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            return got
+        data = sock.recv(65536)
+        if not data:
+            return got
+        inc.write(data)
+
+
+class Segments(unittest.TestCase):
+    """What a TLS connection costs in system calls: the TLS 1.3 tickets
+    go out with the response, not each in a write of its own, a close
+    after the response is close(2) alone (no shutdown(2) first), and the
+    first bytes are read once (no MSG_PEEK first)."""
+
+    def test_tls13_tickets_wait_for_the_response(self):
+        with tls_server('1h') as srv:
+            obj, inc, out = tls13_client()
+            sock = socket.create_connection(('127.0.0.1', srv.port), timeout=60)
+            self.addCleanup(sock.close)
+            while True:
+                try:
+                    obj.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    if out.pending:
+                        sock.sendall(out.read())
+                    data = sock.recv(65536)
+                    self.assertTrue(data, 'closed during the handshake')
+                    inc.write(data)
+            sock.sendall(out.read())  # the client's Finished
+            # OpenSSL alone sends its two NewSessionTicket records now; they
+            # wait for the response here (nothing comes without a request)
+            sock.settimeout(2)
+            with self.assertRaises(socket.timeout, msg='records came before any request'):
+                sock.recv(65536)
+            sock.settimeout(60)
+            obj.write(REQ)
+            sock.sendall(out.read())
+            body = read_to_end(sock, obj, inc)
+            self.assertTrue(body.startswith(b'HTTP/1.1 200 OK'), body[:200])
+            self.assertTrue(body.endswith(b'tickets\n'), body[-200:])
+            # the tickets came, with the response: the session resumes
+            self.assertTrue(obj.session is not None and obj.session.has_ticket)
+            obj2, inc2, out2 = tls13_client()
+            obj2.session = obj.session
+            s2 = socket.create_connection(('127.0.0.1', srv.port), timeout=60)
+            self.addCleanup(s2.close)
+            while True:
+                try:
+                    obj2.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    if out2.pending:
+                        s2.sendall(out2.read())
+                    data = s2.recv(65536)
+                    self.assertTrue(data)
+                    inc2.write(data)
+            obj2.write(REQ)
+            s2.sendall(out2.read())
+            self.assertTrue(read_to_end(s2, obj2, inc2).startswith(b'HTTP/1.1 200 OK'))
+            self.assertTrue(obj2.session_reused)
+
+    @unittest.skipIf(harness.VALGRIND, 'strace and valgrind do not mix')
+    @unittest.skipUnless(shutil.which('strace'), 'no strace (apt-get install -y strace)')
+    def test_full_handshake_and_close_system_calls(self):
+        for proto in ('tls1_3', 'tls1_2'):
+            with tls_server('1h') as srv:
+                worker = srv.worker_pids()[0]
+                log = os.path.join(D, 'strace-%s.txt' % proto)
+                st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e',
+                                       'trace=accept,accept4,write,writev,sendmsg,sendto,shutdown,'
+                                       'recvfrom',
+                                       '-p', str(worker)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                # attached once a traced call shows: poke the worker until then
+                deadline = time.monotonic() + 30
+                while not (os.path.exists(log) and 'accept' in open(log).read()):
+                    self.assertLess(time.monotonic(), deadline, 'strace did not attach')
+                    try:
+                        socket.create_connection(('127.0.0.1', srv.port), timeout=10).close()
+                    except OSError:
+                        pass
+                    time.sleep(0.2)
+                with open(log) as f:
+                    skip = len(f.read())
+                handshake(srv.port, proto)
+                time.sleep(0.5)
+                st.send_signal(signal.SIGINT)
+                st.wait(timeout=60)
+                with open(log) as f:
+                    trace = f.read()[skip:]
+                fds = re.findall(r'accept4?\(.*\) = (\d+)', trace)
+                self.assertEqual(len(fds), 1, trace)
+                fd = fds[0]
+                sends = re.findall(r'(?:write|writev|sendmsg|sendto)\(%s,' % fd, trace)
+                # TLS 1.3: the server's flight; tickets and response (5 before
+                # the tickets waited for it); close_notify. TLS 1.2: two
+                # flights (the ticket is in the second), response, close_notify
+                self.assertLessEqual(len(sends), 3 if proto == 'tls1_3' else 4, (proto, trace))
+                self.assertNotIn('shutdown(%s,' % fd, trace, (proto, trace))
+                # the first bytes are read, not peeked at and read again
+                self.assertNotRegex(trace, r'recvfrom\(%s,.*MSG_PEEK' % fd, (proto, trace))
 
 
 if __name__ == '__main__':
