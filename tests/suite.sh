@@ -24,14 +24,16 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${PT_NO_APT
     export DEBIAN_FRONTEND=noninteractive
     # llvm: llvm-symbolizer, so that sanitizer reports name their functions;
     # nagios4-cgi, dokuwiki, cgit: real applications for tests/t_apps.py (no
-    # web server comes with them under --no-install-recommends)
+    # web server comes with them under --no-install-recommends); iproute2:
+    # "ip addr" finds the non-loopback address t_status's NotLoopback needs
+    # (minimal Debian has no iproute2: the test would skip there)
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends \
         build-essential autoconf automake pkg-config cppcheck \
         libhttp-parser-dev libconfig-dev libfcgi-dev libfcgi-bin libssl-dev openssl testssl.sh libcrypt-dev apache2-utils whois \
         zlib1g-dev libbrotli-dev libpcre2-dev brotli python3-brotli \
         clang libclang-rt-14-dev llvm valgrind \
-        python3 python3-prometheus-client curl ca-certificates git gitweb perl php-cgi php-fpm fcgiwrap uwsgi uwsgi-plugin-python3 python3-gunicorn python3-websockets systemd mandoc pebble faketime \
+        python3 python3-prometheus-client curl ca-certificates iproute2 git gitweb perl php-cgi php-fpm fcgiwrap uwsgi uwsgi-plugin-python3 python3-gunicorn python3-websockets systemd mandoc pebble faketime \
         nagios4-cgi dokuwiki cgit >/dev/null || { echo "apt-get install failed"; exit 1; }
 fi
 
