@@ -74,6 +74,7 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bo
         return;
     }
     c->id = ++w->conn_seq;
+    c->framer = &pt_h1_framer;
     /* the text form is made only when a log line or a gateway needs it */
     const struct sockaddr *sa = peer;
     c->peer_af = AF_UNIX;
@@ -162,7 +163,7 @@ static void release_request(pt_conn *c)
 {
     if (c->rq && c->rq->limit_hold.t)
         pt_limit_conn_release(&c->rq->limit_hold);
-    pt_handler_done(c);
+    pt_handler_done(c->rq);
     pt_tunnel_release(c);
     if (c->rq)
         pt_body_free(&c->rq->body);
@@ -197,7 +198,7 @@ void pt_conn_close(pt_conn *c)
      * may still be at work after closing its stdout; release_request
      * detaches it, and it has its timeout to exit */
     if (!c->rq || !c->rq->gw_done)
-        pt_handler_release(c, true);
+        pt_handler_release(c->rq, true);
     release_request(c);
     pt_cq_free(&c->out);
     if (c->prev)
@@ -313,7 +314,7 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close)
     }
     c->state = PT_CS_WRITE;
     c->rq->req_complete = true;
-    pt_handler_start(c);
+    pt_handler_start(c->rq);
     return true;
 }
 
@@ -328,12 +329,12 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
                pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
                pt_conn_peer_ip(c), c->peer_port, rl);
     }
-    if (!close && pt_cache_stale_on_error(c, status, why))
+    if (!close && pt_cache_stale_on_error(c->rq, status, why))
         return;
     if (pt_conn_error_page(c, status, close))
         return;
     /* the error page itself failed: the plain page, with the first status */
-    pt_resp_error(c, c->rq && c->rq->err_status ? c->rq->err_status : status, close);
+    pt_resp_error(c->rq, c->rq && c->rq->err_status ? c->rq->err_status : status, close);
     c->state = PT_CS_WRITE;
 }
 
@@ -423,6 +424,7 @@ static int ensure_buffers(pt_conn *c)
         return -1;
     c->rq = (pt_req *)(void *)b;
     memset(c->rq, 0, sizeof(*c->rq));
+    c->rq->conn = c;
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
     b += PT_REQ_SIZE;
     c->in = b;
@@ -560,7 +562,7 @@ static void dispatch(pt_conn *c)
 {
     c->state = PT_CS_WRITE;
     c->rq->req_complete = true;
-    pt_handler_start(c);
+    pt_handler_start(c->rq);
 }
 
 /* Location for a normalised path: the precedence lives in locate.c. */
@@ -739,7 +741,7 @@ static bool over_limits(pt_conn *c, bool has_body)
                     "%s:%u, request: \"%s\"",
                     what, z->where, secs, pt_conn_peer_ip(c), c->peer_port, rl);
     /* an unread body would be taken for the next request: close after it */
-    pt_resp_error_retry(c, rc == PT_LIMIT_FULL ? 503 : 429, has_body, secs);
+    pt_resp_error_retry(c->rq, rc == PT_LIMIT_FULL ? 503 : 429, has_body, secs);
     c->state = PT_CS_WRITE;
     return true;
 }
@@ -937,7 +939,7 @@ static void body_error(pt_conn *c, int status, const char *why)
     if (c->rq->gw && c->rq->status == 0 && c->out.bytes == 0 && c->rq->bytes_written == 0) {
         /* the upstream has not begun its answer: it gets a cut request and
          * the client the status a collected body would have had */
-        pt_handler_release(c, true);
+        pt_handler_release(c->rq, true);
         pt_conn_reject(c, status, why, true);
         return;
     }
@@ -1076,7 +1078,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
         /* out of the queue; a FastCGI request waits whole (params built)
          * for a connection: nothing reached a backend, let it go, or the
          * connection would wait for its response after the 503 */
-        pt_handler_release(c, false);
+        pt_handler_release(c->rq, false);
         pt_conn_reject(c, 503, why, false);
         drive(c);
         return;
@@ -1283,7 +1285,7 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
 
 void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
 {
-    pt_handler_release(c, false);
+    pt_handler_release(c->rq, false);
     c->rq->gw_done = false;
     /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
     if (++c->rq->redirects > 10) {
@@ -1438,7 +1440,7 @@ static void drive(pt_conn *c)
                 } else if (c->io.events != EPOLLRDHUP) {
                     pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
                 }
-                pt_handler_drain(c);
+                pt_handler_drain(c->rq);
                 return;
             }
             finish_request(c);

@@ -29,6 +29,7 @@ typedef enum pt_conn_state {
  * the path), which an idle keep-alive connection gives back, so an idle
  * connection costs struct pt_conn alone. */
 typedef struct pt_req {
+    struct pt_conn *conn; /* the connection it came on: socket I/O and framing go through it */
     /* routing: the header slots and the path live in the same block */
     pt_header *hdrs;
     char *path; /* normalised, NUL-terminated */
@@ -70,7 +71,7 @@ typedef struct pt_req {
     /* gateways */
     struct pt_gw *gw;         /* the gateway producing the response, NULL when none */
     struct pt_gw_queue *gw_q; /* waiting for a CGI process or FastCGI connection */
-    struct pt_conn *gw_qnext; /* the next in that queue */
+    struct pt_req *gw_qnext;  /* the next in that queue */
     const char *gw_q_why;     /* the 503's reason when a gateway queue's wait times out */
     bool gw_done;             /* the gateway delivered the whole response */
     struct pt_redir *redir;   /* the internal redirects' targets, kept until the request ends */
@@ -106,7 +107,8 @@ struct pt_conn {
     pt_conn *prev, *next, *dead_next;
     int fd;
     pt_conn_state state;
-    pt_sock sock; /* every byte to and from the client goes through it (sock.h) */
+    pt_sock sock;                   /* every byte to and from the client goes through it (sock.h) */
+    const struct pt_framer *framer; /* turns its requests' responses into bytes (resp.h) */
     uint64_t id;
     unsigned char peer_addr[16];
     unsigned char peer_af; /* AF_INET (first 4 bytes of peer_addr), AF_INET6, AF_UNIX */

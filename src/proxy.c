@@ -312,21 +312,21 @@ static void dec_free(void *d)
     x->cbuf = NULL;
 }
 
-static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
+static void dec_bind(void *d, pt_req *r, const pt_backend *b, size_t si)
 {
     pdec *x = d;
-    x->is_head = c->rq->is_head || c->rq->head.method == PT_M_HEAD;
-    x->max = (size_t)c->w->cfg->limits.gw_header_max;
+    x->is_head = r->is_head || r->head.method == PT_M_HEAD;
+    x->max = (size_t)r->conn->w->cfg->limits.gw_header_max;
     x->addr = b->servers[si].address;
     x->via = b->via;
-    x->upgrade = c->rq->loc && c->rq->loc->upgrade && !c->rq->body_streaming &&
-                 wants_upgrade(c->rq->head.headers, c->rq->head.nheaders, c->rq->head.http_major,
-                               c->rq->head.http_minor);
+    x->upgrade =
+        r->loc && r->loc->upgrade && !r->body_streaming &&
+        wants_upgrade(r->head.headers, r->head.nheaders, r->head.http_major, r->head.http_minor);
     pt_tls_info ti;
     const char *host = "";
     size_t hl = 0;
-    for (size_t i = 0; i < c->rq->head.nheaders; i++) {
-        const pt_header *h = &c->rq->head.headers[i];
+    for (size_t i = 0; i < r->head.nheaders; i++) {
+        const pt_header *h = &r->head.headers[i];
         if (pt_str_ieq(h->name, h->name_len, "Host")) {
             host = h->value;
             hl = h->value_len;
@@ -334,7 +334,8 @@ static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
         }
     }
     snprintf(x->self, sizeof(x->self), "%s://%.*s",
-             pt_tls_info_get(&c->sock, &ti) ? "https" : "http", (int)PT_MIN(hl, (size_t)250), host);
+             pt_tls_info_get(&r->conn->sock, &ti) ? "https" : "http", (int)PT_MIN(hl, (size_t)250),
+             host);
     if (hl == 0 || hl > 250)
         x->self[0] = '\0';
 }
@@ -649,9 +650,9 @@ const pt_upstream_codec pt_proxy_codec = {
     .reusable = reusable,
 };
 
-void pt_proxy_start(struct pt_conn *c)
+void pt_proxy_start(pt_req *r)
 {
-    pt_upstream_conn_start(c, &pt_proxy_codec);
+    pt_upstream_conn_start(r, &pt_proxy_codec);
 }
 
 const pt_handler pt_proxy_handler = {

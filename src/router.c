@@ -12,7 +12,7 @@
 #include "acme.h"
 #include "conn.h"
 #include "authq.h"
-#include "h1_resp.h"
+#include "resp.h"
 #include "htpasswd.h"
 #include "log.h"
 #include "realip.h"
@@ -112,12 +112,12 @@ static void answer(pt_conn *c, int status, bool close, const char *hname, const 
 {
     if (close)
         c->close_after = true;
-    pt_resp_begin(c, status);
+    pt_resp_begin(c->rq, status);
     if (hname)
-        pt_resp_header(c, hname, hval, hlen);
+        pt_resp_header(c->rq, hname, hval, hlen);
     if (ctype)
-        pt_resp_header(c, "Content-Type", ctype, strlen(ctype));
-    pt_resp_end(c, (int64_t)blen);
+        pt_resp_header(c->rq, "Content-Type", ctype, strlen(ctype));
+    pt_resp_end(c->rq, (int64_t)blen);
     if (c->rq->is_head)
         c->rq->head_only = true;
     else if (blen)
@@ -137,7 +137,7 @@ static bool access_denied(pt_conn *c, const pt_access_list *l, bool has_body)
     pt_log_warn("access forbidden by rule \"%s\" (%s), %s", r->text, r->where, ctx);
     if (pt_conn_error_page(c, 403, has_body))
         return true;
-    pt_resp_error(c, 403, has_body);
+    pt_resp_error(c->rq, 403, has_body);
     c->state = PT_CS_WRITE;
     return true;
 }
@@ -201,7 +201,7 @@ static void challenge(pt_conn *c, const pt_auth_cfg *a, bool has_body)
 
 static void server_error(pt_conn *c, bool has_body)
 {
-    pt_resp_error(c, 500, has_body);
+    pt_resp_error(c->rq, 500, has_body);
     c->state = PT_CS_WRITE;
 }
 
@@ -305,7 +305,7 @@ static auth_rc check_credentials(pt_conn *c, const pt_auth_cfg *a, bool has_body
             char ctx[1300];
             log_ctx(c, ctx, sizeof(ctx));
             pt_log_warn("%u password verifications waiting: refused, %s", MAX_WAITING, ctx);
-            pt_resp_error(c, 503, has_body);
+            pt_resp_error(c->rq, 503, has_body);
             c->state = PT_CS_WRITE;
             return AUTH_DONE;
         }
@@ -494,7 +494,7 @@ static void do_return(pt_conn *c, const pt_return_cfg *r, bool has_body)
         return;
     }
     if (!r->text) {
-        pt_resp_error(c, st, has_body);
+        pt_resp_error(c->rq, st, has_body);
         c->state = PT_CS_WRITE;
         return;
     }
@@ -670,7 +670,7 @@ pt_route_rc pt_router_run(pt_conn *c, bool has_body)
         char ka[512];
         ssize_t n = pt_acme_challenge(c->w->cfg, c->rq->path, c->rq->path_len, ka, sizeof(ka));
         if (n < 0)
-            pt_resp_error(c, 404, has_body);
+            pt_resp_error(c->rq, 404, has_body);
         else
             answer(c, 200, has_body, NULL, NULL, 0, "application/octet-stream", ka, (size_t)n);
         c->state = PT_CS_WRITE;
