@@ -849,7 +849,7 @@ static void serve_ranges(pt_req *r, const went *en, const pt_range *rg, int nr, 
             if (nr != 1)
                 continue;
         }
-        pt_cq_append(&r->conn->out, n.p, (size_t)(v.p + v.len + 2 - n.p)); /* the line, CRLF */
+        pt_resp_header_block(r, n.p, (size_t)(v.p + v.len + 2 - n.p)); /* the line, CRLF */
     }
     pt_resp_headerf(r, "Age", "%lld", (long long)(age > 0 ? age : 0));
     status_header(r);
@@ -934,7 +934,7 @@ static void serve_entry(pt_req *r, went *en, int st)
     int64_t age = (int64_t)time(NULL) - e->stored;
     pt_resp_begin_reason(r, not_modified ? 304 : e->status, not_modified ? NULL : e->reason);
     if (zc == PT_ZC_NONE) {
-        pt_cq_append(&r->conn->out, en->head, e->head_len);
+        pt_resp_header_block(r, en->head, e->head_len);
     } else {
         /* the coded representation's validators: a weak ETag */
         const char *p = en->head, *end = en->head + e->head_len;

@@ -147,6 +147,19 @@ static void h1_body_file(pt_req *r, int fd, off_t off, uint64_t n)
         pt_cq_append(out, "\r\n", 2);
 }
 
+static char *h1_body_reserve(pt_req *r, size_t n)
+{
+    /* in place only where no framing goes around the bytes */
+    if (r->chunked_out || bodiless(r))
+        return NULL;
+    return pt_cq_reserve(&r->conn->out, n);
+}
+
+static void h1_body_commit(pt_req *r, size_t n)
+{
+    pt_cq_commit(&r->conn->out, n);
+}
+
 static void h1_body_end(pt_req *r)
 {
     if (r->chunked_out)
@@ -162,5 +175,7 @@ const pt_framer pt_h1_framer = {
     .end_stream = h1_end_stream,
     .body = h1_body,
     .body_file = h1_body_file,
+    .body_reserve = h1_body_reserve,
+    .body_commit = h1_body_commit,
     .body_end = h1_body_end,
 };

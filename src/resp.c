@@ -172,6 +172,16 @@ void pt_resp_body_file(pt_req *r, int fd, off_t off, uint64_t n)
     r->conn->framer->body_file(r, fd, off, n);
 }
 
+char *pt_resp_body_reserve(pt_req *r, size_t n)
+{
+    return r->conn->framer->body_reserve(r, n);
+}
+
+void pt_resp_body_commit(pt_req *r, size_t n)
+{
+    r->conn->framer->body_commit(r, n);
+}
+
 void pt_resp_body_end(pt_req *r)
 {
     r->conn->framer->body_end(r);

@@ -22,6 +22,10 @@ typedef struct pt_framer {
     void (*end_stream)(struct pt_req *r, int64_t content_length);
     void (*body)(struct pt_req *r, const void *p, size_t n);
     void (*body_file)(struct pt_req *r, int fd, off_t off, uint64_t n);
+    /* room for n body bytes written in place (a small file read straight
+     * into the output), NULL when there is none; then commit what was put */
+    char *(*body_reserve)(struct pt_req *r, size_t n);
+    void (*body_commit)(struct pt_req *r, size_t n);
     void (*body_end)(struct pt_req *r);
 } pt_framer;
 
@@ -48,6 +52,11 @@ void pt_resp_end_stream(struct pt_req *r, int64_t content_length);
 void pt_resp_body(struct pt_req *r, const void *p, size_t n);
 /* Body bytes that sit in a file (a static file, spilled gateway output). */
 void pt_resp_body_file(struct pt_req *r, int fd, off_t off, uint64_t n);
+/* Room for n body bytes to write in place, NULL when there is none (then
+ * pt_resp_body_file); pt_resp_body_commit says how many were written. Only
+ * for a length announced by pt_resp_end. */
+char *pt_resp_body_reserve(struct pt_req *r, size_t n);
+void pt_resp_body_commit(struct pt_req *r, size_t n);
 /* End of the body: the last chunk when chunked. */
 void pt_resp_body_end(struct pt_req *r);
 

@@ -114,7 +114,7 @@ static void redirect_slash(pt_req *r)
         "Permanently</h1></body></html>\n";
     pt_resp_end(r, PT_SLEN(body));
     if (!r->is_head)
-        pt_cq_append(&r->conn->out, body, PT_SLEN(body));
+        pt_resp_body(r, body, PT_SLEN(body));
     free(loc);
 }
 
@@ -130,7 +130,7 @@ static void serve_listing(pt_req *r, int dirfd)
     pt_resp_header(r, "Content-Type", "text/html; charset=utf-8", 24);
     pt_resp_end(r, (int64_t)len);
     if (!r->is_head)
-        pt_cq_append(&r->conn->out, html, len);
+        pt_resp_body(r, html, len);
     free(html);
 }
 
@@ -175,7 +175,7 @@ static pt_str header_str(const pt_req *r, const char *name)
 static void xs_headers(pt_req *r)
 {
     if (r->xs_hdrs_len)
-        pt_cq_append(&r->conn->out, r->xs_hdrs, r->xs_hdrs_len);
+        pt_resp_header_block(r, r->xs_hdrs, r->xs_hdrs_len);
 }
 
 static void validators(pt_req *r, const char *etag, size_t etag_len, const char *lm)
@@ -220,11 +220,10 @@ static void serve_multipart(pt_req *r, const pt_range *rg, int n, uint64_t size,
         return;
     for (int i = 0; i < n; i++) {
         size_t hl = part_head(head, sizeof(head), boundary, ctype, &rg[i], size);
-        pt_cq_append(&r->conn->out, head, hl);
-        pt_cq_append_file(&r->conn->out, r->file_ent->fd, (off_t)rg[i].start,
-                          rg[i].end - rg[i].start + 1);
+        pt_resp_body(r, head, hl);
+        pt_resp_body_file(r, r->file_ent->fd, (off_t)rg[i].start, rg[i].end - rg[i].start + 1);
     }
-    pt_cq_append(&r->conn->out, tail, (size_t)tl);
+    pt_resp_body(r, tail, (size_t)tl);
 }
 
 /* A small file is read into the output queue behind its headers, so the
@@ -235,13 +234,13 @@ static void serve_multipart(pt_req *r, const pt_range *rg, int n, uint64_t size,
 static void body_whole(pt_req *r, int fd, uint64_t size)
 {
     if (size > 0 && size <= PT_STATIC_INLINE) {
-        char *dst = pt_cq_reserve(&r->conn->out, (size_t)size);
+        char *dst = pt_resp_body_reserve(r, (size_t)size);
         if (dst && pread(fd, dst, (size_t)size, 0) == (ssize_t)size) {
-            pt_cq_commit(&r->conn->out, (size_t)size);
+            pt_resp_body_commit(r, (size_t)size);
             return;
         }
     }
-    pt_cq_append_file(&r->conn->out, fd, 0, size);
+    pt_resp_body_file(r, fd, 0, size);
 }
 
 /* The validators of a regular file's entry, and the header block of its
@@ -393,7 +392,7 @@ static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len,
                                    "<body><h1>416 Range Not Satisfiable</h1></body></html>\n";
         pt_resp_end(r, PT_SLEN(body));
         if (!r->is_head)
-            pt_cq_append(&r->conn->out, body, PT_SLEN(body));
+            pt_resp_body(r, body, PT_SLEN(body));
         return;
     }
     if (nr == 0 && zc != PT_ZC_NONE) {
@@ -403,7 +402,7 @@ static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len,
     if (nr == 0) {
         pt_resp_begin(r, 200);
         if (e->hdr && !r->xs_hdrs) {
-            pt_cq_append(&r->conn->out, e->hdr, e->hdr_len);
+            pt_resp_header_block(r, e->hdr, e->hdr_len);
         } else {
             content_type(r, name, name_len);
             validators(r, etag, etag_len, lm);
@@ -414,7 +413,7 @@ static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len,
         if (r->is_head)
             return;
         if (e->data)
-            pt_cq_append(&r->conn->out, e->data, (size_t)size);
+            pt_resp_body(r, e->data, (size_t)size);
         else
             body_whole(r, e->fd, size);
         return;
@@ -431,7 +430,7 @@ static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len,
         uint64_t len = ranges[0].end - ranges[0].start + 1;
         pt_resp_end(r, (int64_t)len);
         if (!r->is_head)
-            pt_cq_append_file(&r->conn->out, e->fd, (off_t)ranges[0].start, len);
+            pt_resp_body_file(r, e->fd, (off_t)ranges[0].start, len);
         return;
     }
     serve_multipart(r, ranges, nr, size, name, name_len);

@@ -648,7 +648,7 @@ void pt_status_serve(pt_req *r)
     pt_resp_header(r, "Vary", "Accept", 6);
     pt_resp_end(r, (int64_t)len);
     if (!r->is_head)
-        pt_cq_append(&r->conn->out, body, len);
+        pt_resp_body(r, body, len);
     free(body);
 }
 
