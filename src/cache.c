@@ -1124,7 +1124,7 @@ bool pt_cache_stale_on_error(pt_req *r, int status, const char *why)
         return false;
     }
     pt_log_info("cache: a stale entry answers instead of %d (%s), client: %s:%u", status,
-                why ? why : pt_status_reason(status), pt_conn_peer_ip(r->conn), r->conn->peer_port);
+                why ? why : pt_status_reason(status), pt_conn_req_ip(r), r->peer_port);
     CTR(stale);
     serve_entry(r, en, PT_CACHE_STALE);
     return true;
@@ -1139,7 +1139,7 @@ static bool allowed_purge(const pt_req *r)
 {
     const pt_cache_cfg *z = &r->loc->cache;
     pt_access_list l = {(pt_access_rule *)z->purge, z->npurge};
-    const pt_access_rule *rule = pt_access_match(&l, r->conn->peer_af, r->conn->peer_addr);
+    const pt_access_rule *rule = pt_access_match(&l, r->peer_af, r->peer_addr);
     return rule && rule->allow;
 }
 
@@ -1373,17 +1373,17 @@ static bool bg_start(pt_req *r, struct pt_cache_fill *f)
     unsigned sl = sizeof(sa_family_t);
     memset(&ss, 0, sizeof(ss));
     ss.ss_family = AF_UNIX;
-    if (r->conn->peer_af == AF_INET) {
+    if (r->peer_af == AF_INET) {
         struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
         s4->sin_family = AF_INET;
-        memcpy(&s4->sin_addr, r->conn->peer_addr, 4);
-        s4->sin_port = htons(r->conn->peer_port);
+        memcpy(&s4->sin_addr, r->peer_addr, 4);
+        s4->sin_port = htons(r->peer_port);
         sl = sizeof(*s4);
-    } else if (r->conn->peer_af == AF_INET6) {
+    } else if (r->peer_af == AF_INET6) {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
         s6->sin6_family = AF_INET6;
-        memcpy(&s6->sin6_addr, r->conn->peer_addr, 16);
-        s6->sin6_port = htons(r->conn->peer_port);
+        memcpy(&s6->sin6_addr, r->peer_addr, 16);
+        s6->sin6_port = htons(r->peer_port);
         sl = sizeof(*s6);
     }
     b->w = w;

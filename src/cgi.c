@@ -701,7 +701,7 @@ void pt_cgi_start(pt_req *r)
     }
     g->w = w;
     g->fd_in = g->fd_out = g->fd_err = -1;
-    snprintf(g->client, sizeof(g->client), "%s:%u", pt_conn_peer_ip(r->conn), r->conn->peer_port);
+    snprintf(g->client, sizeof(g->client), "%s:%u", pt_conn_req_ip(r), r->peer_port);
     const char *base = strrchr(scr.filename, '/');
     pt_gw_init(&g->gw, &cgi_ops, r, r->loc->buffering,
                strncmp(base ? base + 1 : scr.filename, "nph-", 4) == 0);

@@ -77,27 +77,23 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bo
     c->framer = &pt_h1_framer;
     /* the text form is made only when a log line or a gateway needs it */
     const struct sockaddr *sa = peer;
-    c->peer_af = AF_UNIX;
+    c->conn_af = AF_UNIX;
     if (peerlen >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = peer;
-        c->peer_af = AF_INET;
-        memcpy(c->peer_addr, &s4->sin_addr, 4);
-        c->peer_port = ntohs(s4->sin_port);
-        /* the same key as the address reaching a dual-stack listener */
-        memset(c->peer_key, 0, 10);
-        c->peer_key[10] = c->peer_key[11] = 0xff;
-        memcpy(c->peer_key + 12, &s4->sin_addr, 4);
+        c->conn_af = AF_INET;
+        memcpy(c->conn_addr, &s4->sin_addr, 4);
+        c->conn_port = ntohs(s4->sin_port);
     } else if (peerlen >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = peer;
-        memcpy(c->peer_key, &s6->sin6_addr, 16);
+        /* a v4-mapped client is the IPv4 one (its limit key is the same) */
         if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-            c->peer_af = AF_INET;
-            memcpy(c->peer_addr, &s6->sin6_addr.s6_addr[12], 4);
+            c->conn_af = AF_INET;
+            memcpy(c->conn_addr, &s6->sin6_addr.s6_addr[12], 4);
         } else {
-            c->peer_af = AF_INET6;
-            memcpy(c->peer_addr, &s6->sin6_addr, 16);
+            c->conn_af = AF_INET6;
+            memcpy(c->conn_addr, &s6->sin6_addr, 16);
         }
-        c->peer_port = ntohs(s6->sin6_port);
+        c->conn_port = ntohs(s6->sin6_port);
     }
     pt_realip_accept(c, proxy);
     pt_cq_init(&c->out);
@@ -117,16 +113,32 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bo
     on_io(&w->loop, &c->io, EPOLLIN);
 }
 
+static void addr_text(char *t, int af, const unsigned char *addr)
+{
+    if (af == AF_UNIX || !inet_ntop(af, addr, t, 48))
+        snprintf(t, 48, "unix");
+}
+
+const char *pt_conn_req_ip(pt_req *r)
+{
+    if (r->peer_ip[0] == '\0')
+        addr_text(r->peer_ip, r->peer_af, r->peer_addr);
+    return r->peer_ip;
+}
+
 const char *pt_conn_peer_ip(pt_conn *c)
 {
-    /* kept with the request; without one (no caller so far) made each time */
+    /* kept with the request; without one (a connection-level log line) made each time */
     static char idle[48];
-    char *t = c->rq ? c->rq->peer_ip : idle;
-    if (!c->rq || t[0] == '\0') {
-        if (c->peer_af == AF_UNIX || !inet_ntop(c->peer_af, c->peer_addr, t, 48))
-            snprintf(t, 48, "unix");
-    }
-    return t;
+    if (c->rq)
+        return pt_conn_req_ip(c->rq);
+    addr_text(idle, c->conn_af, c->conn_addr);
+    return idle;
+}
+
+uint16_t pt_conn_peer_port(const pt_conn *c)
+{
+    return c->rq ? c->rq->peer_port : c->conn_port;
 }
 
 /* The targets of a request's internal redirects (local redirects,
@@ -327,7 +339,7 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
         request_line(c, rl, sizeof(rl));
         pt_log(level, "%d %s%s%s%s, client: %s:%u, request: \"%s\"", status,
                pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
-               pt_conn_peer_ip(c), c->peer_port, rl);
+               pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
     }
     if (!close && pt_cache_stale_on_error(c->rq, status, why))
         return;
@@ -374,7 +386,7 @@ static void access_log(pt_conn *c)
     const pt_head *hd = c->head_len ? &c->rq->head : NULL;
     pt_alog_rec r = {
         .remote_addr = pt_conn_peer_ip(c),
-        .remote_port = c->peer_port,
+        .remote_port = pt_conn_peer_port(c),
         .t_wall = c->rq->t_wall,
         .request_line = p,
         .request_line_len = PT_MIN(l, (size_t)1024),
@@ -425,6 +437,7 @@ static int ensure_buffers(pt_conn *c)
     c->rq = (pt_req *)(void *)b;
     memset(c->rq, 0, sizeof(*c->rq));
     c->rq->conn = c;
+    pt_realip_reset(c); /* the client is the connection's until realip says otherwise */
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
     b += PT_REQ_SIZE;
     c->in = b;
@@ -707,12 +720,12 @@ static bool over_limits(pt_conn *c, bool has_body)
         return false;
     if (l->limit_conn >= 0) {
         z = &c->w->cfg->zones[l->limit_conn];
-        rc = pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->peer_key,
+        rc = pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->rq->peer_key,
                                    &c->rq->limit_hold);
     }
     if (rc == PT_LIMIT_OK && l->limit_req >= 0) {
         z = &c->w->cfg->zones[l->limit_req];
-        rc = pt_limit_req(t, (uint32_t)l->limit_req, z->interval_ns, z->burst, c->peer_key,
+        rc = pt_limit_req(t, (uint32_t)l->limit_req, z->interval_ns, z->burst, c->rq->peer_key,
                           pt_limit_now_ns(), &wait_ns);
     }
     if (rc == PT_LIMIT_OK)
@@ -734,12 +747,12 @@ static bool over_limits(pt_conn *c, bool has_body)
     if (rc == PT_LIMIT_FULL)
         pt_log_warn("limit table full (limits.limit_entries = %zu): no room for a new address "
                     "(%s, set at %s), client: %s:%u, request: \"%s\"",
-                    pt_limit_table_entries(t), what, z->where, pt_conn_peer_ip(c), c->peer_port,
-                    rl);
+                    pt_limit_table_entries(t), what, z->where, pt_conn_peer_ip(c),
+                    pt_conn_peer_port(c), rl);
     else
         pt_log_warn("limiting requests (%s per address, set at %s), retry after %us, client: "
                     "%s:%u, request: \"%s\"",
-                    what, z->where, secs, pt_conn_peer_ip(c), c->peer_port, rl);
+                    what, z->where, secs, pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
     /* an unread body would be taken for the next request: close after it */
     pt_resp_error_retry(c->rq, rc == PT_LIMIT_FULL ? 503 : 429, has_body, secs);
     c->state = PT_CS_WRITE;
@@ -946,7 +959,7 @@ static void body_error(pt_conn *c, int status, const char *why)
     char rl[1100];
     request_line(c, rl, sizeof(rl));
     pt_log_info("%s while streaming the request body; closing, client: %s:%u, request: \"%s\"", why,
-                pt_conn_peer_ip(c), c->peer_port, rl);
+                pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
     pt_conn_close(c);
 }
 
@@ -1089,7 +1102,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
     }
     if (c->proxy_pending) {
         pt_log_info("closing connection: no PROXY protocol header in time, client: %s:%u",
-                    pt_conn_peer_ip(c), c->peer_port);
+                    pt_conn_peer_ip(c), pt_conn_peer_port(c));
         pt_conn_close(c);
         return;
     }
@@ -1111,7 +1124,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
         request_line(c, rl, sizeof(rl));
         pt_log_info("client timed out while reading the response, client: %s:%u, request: "
                     "\"%s\"",
-                    pt_conn_peer_ip(c), c->peer_port, rl);
+                    pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
         pt_conn_close(c);
         return;
     }
@@ -1199,7 +1212,7 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         /* the client went away while its script runs: stop the script */
         pt_log_info("client closed the connection while a gateway request was running, "
                     "client: %s:%u",
-                    pt_conn_peer_ip(c), c->peer_port);
+                    pt_conn_peer_ip(c), pt_conn_peer_port(c));
         pt_conn_close(c);
         return;
     }

@@ -54,9 +54,15 @@ typedef struct pt_req {
     time_t t_wall;            /* the same instant as wall-clock time (the access log's date) */
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
     pt_chunked chunked;
-    pt_body body;      /* collected request body (CGI, FastCGI) */
-    char peer_ip[48];  /* text of the client address, made on first use */
-    char local_ip[48]; /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
+    pt_body body; /* collected request body (CGI, FastCGI) */
+    /* the client: the connection's (conn_* of pt_conn) unless real_ip_from
+     * let a header name another for this request (realip.c) */
+    unsigned char peer_addr[16];
+    unsigned char peer_af; /* AF_INET (first 4 bytes of peer_addr), AF_INET6, AF_UNIX */
+    uint16_t peer_port;
+    unsigned char peer_key[16]; /* the address client limits count by (IPv4 as ::ffff:a.b.c.d) */
+    char peer_ip[48];           /* text of the client address, made on first use */
+    char local_ip[48];          /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
     char local_port[8];
     bool local_known;
     char request_id[129]; /* made on first use ("" until then) */
@@ -110,11 +116,7 @@ struct pt_conn {
     pt_sock sock;                   /* every byte to and from the client goes through it (sock.h) */
     const struct pt_framer *framer; /* turns its requests' responses into bytes (resp.h) */
     uint64_t id;
-    unsigned char peer_addr[16];
-    unsigned char peer_af; /* AF_INET (first 4 bytes of peer_addr), AF_INET6, AF_UNIX */
-    uint16_t peer_port;
     unsigned nreq;
-    unsigned char peer_key[16]; /* the address client limits count by (IPv4 as ::ffff:a.b.c.d) */
 
     /* the pooled block (NULL while idle): rq, then the input buffer, where
      * [0, head_len) is the current head and body bytes follow it */
@@ -127,9 +129,8 @@ struct pt_conn {
     /* the current request */
     bool close_after;
 
-    /* real client address (realip.c): peer_* above are the current
-     * request's (X-Forwarded-For), conn_* the connection's (the TCP peer,
-     * or the PROXY protocol header's client) */
+    /* the connection's client (the TCP peer, or the PROXY protocol
+     * header's); each request's own is its peer_* (realip.c) */
     unsigned char conn_addr[16];
     unsigned char conn_af;
     uint16_t conn_port;
@@ -144,6 +145,10 @@ struct pt_conn {
 void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls, bool proxy);
 /* The client's address as text ("192.0.2.1", "2001:db8::1", "unix"). */
 const char *pt_conn_peer_ip(pt_conn *c);
+/* The client's port: the current request's, else the connection's. */
+uint16_t pt_conn_peer_port(const pt_conn *c);
+/* The request's client address as text, made on first use. */
+const char *pt_conn_req_ip(pt_req *r);
 /* The current request's id (alog.h), made on first use. */
 const char *pt_conn_request_id(pt_conn *c);
 /* Close now (no response). */

@@ -207,7 +207,7 @@ static void body_out(pt_gw *g, const char *p, size_t n)
         if (n > room) {
             pt_log_warn("gateway response longer than its Content-Length; truncated, client: "
                         "%s:%u",
-                        pt_conn_peer_ip(r->conn), r->conn->peer_port);
+                        pt_conn_req_ip(r), r->peer_port);
             n = (size_t)room;
             r->conn->close_after = true;
         }
@@ -219,8 +219,7 @@ static void body_out(pt_gw *g, const char *p, size_t n)
         pt_cache_fill_body(g, p, n); /* the backend's bytes, before any coding */
     if (g->z) {
         if (pt_compress_write(g->z, p, n, PT_ZM_FLUSH, coded_out, g) < 0) {
-            pt_log_error("compression failed, client: %s:%u", pt_conn_peer_ip(r->conn),
-                         r->conn->peer_port);
+            pt_log_error("compression failed, client: %s:%u", pt_conn_req_ip(r), r->peer_port);
             r->conn->close_after = true;
         }
         return;
@@ -306,7 +305,7 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
     if (g->cl >= 0 && g->sent < (uint64_t)g->cl && !r->is_head && r->status != 204 &&
         r->status != 304) {
         pt_log_warn("gateway response ended before its Content-Length, client: %s:%u",
-                    pt_conn_peer_ip(r->conn), r->conn->peer_port);
+                    pt_conn_req_ip(r), r->peer_port);
         r->conn->close_after = true;
     } else if (!g->nph) {
         if (g->z && pt_compress_write(g->z, NULL, 0, PT_ZM_FINISH, coded_out, g) < 0) {
@@ -577,7 +576,7 @@ void pt_gw_env_init(pt_gw_env *e, pt_req *r, const pt_gw_script *s, const char *
     }
     snprintf(e->local_ip, sizeof(e->local_ip), "%s", r->local_ip);
     snprintf(e->local_port, sizeof(e->local_port), "%s", r->local_port);
-    snprintf(e->remote_port, sizeof(e->remote_port), "%u", r->conn->peer_port);
+    snprintf(e->remote_port, sizeof(e->remote_port), "%u", r->peer_port);
 
     const pt_head *h = &r->head;
     pt_str host = h->host;
@@ -608,7 +607,7 @@ void pt_gw_env_init(pt_gw_env *e, pt_req *r, const pt_gw_script *s, const char *
         .server_name = host,
         .server_port = {e->local_port, strlen(e->local_port)},
         .server_addr = {e->local_ip, strlen(e->local_ip)},
-        .remote_addr = {pt_conn_peer_ip(r->conn), strlen(pt_conn_peer_ip(r->conn))},
+        .remote_addr = {pt_conn_req_ip(r), strlen(pt_conn_req_ip(r))},
         .remote_port = {e->remote_port, strlen(e->remote_port)},
         .http_major = h->http_major,
         .http_minor = h->http_minor,

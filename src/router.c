@@ -42,7 +42,7 @@ static void log_ctx(pt_conn *c, char *out, size_t cap)
     pt_escape_log(h->method_str.p, PT_MIN(h->method_str.len, (size_t)16), m, sizeof(m));
     pt_escape_log(h->target.p, PT_MIN(h->target.len, (size_t)1024), t, sizeof(t));
     snprintf(out, cap, "client: %s:%u, request: \"%s %s HTTP/%d.%d\"", pt_conn_peer_ip(c),
-             c->peer_port, m, t, h->http_major, h->http_minor);
+             pt_conn_peer_port(c), m, t, h->http_major, h->http_minor);
 }
 
 const pt_location *pt_router_prefix(const pt_vhost *v, const char *path, size_t len)
@@ -130,7 +130,7 @@ static void answer(pt_conn *c, int status, bool close, const char *hname, const 
 static bool access_denied(pt_conn *c, const pt_access_list *l, bool has_body)
 {
     const pt_access_rule *r;
-    if (!l || pt_access_allowed(l, c->peer_af, c->peer_addr, &r))
+    if (!l || pt_access_allowed(l, c->rq->peer_af, c->rq->peer_addr, &r))
         return false;
     char ctx[1300];
     log_ctx(c, ctx, sizeof(ctx));
@@ -161,12 +161,12 @@ static void log_failure(pt_conn *c, const char *fmt, ...)
 {
     unsigned h = 0;
     for (int i = 0; i < 16; i++)
-        h = h * 31 + c->peer_key[i];
+        h = h * 31 + c->rq->peer_key[i];
     __typeof__(&fail_log[0]) s = &fail_log[h % LOG_SLOTS];
     uint64_t sec = c->w->loop.now / 1000;
-    if (memcmp(s->key, c->peer_key, 16) != 0 || s->second != sec) {
-        unsigned dropped = memcmp(s->key, c->peer_key, 16) == 0 ? s->dropped : 0;
-        memcpy(s->key, c->peer_key, 16);
+    if (memcmp(s->key, c->rq->peer_key, 16) != 0 || s->second != sec) {
+        unsigned dropped = memcmp(s->key, c->rq->peer_key, 16) == 0 ? s->dropped : 0;
+        memcpy(s->key, c->rq->peer_key, 16);
         s->second = sec;
         s->lines = 0;
         s->dropped = 0;

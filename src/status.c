@@ -610,8 +610,7 @@ static void sample(pt_worker *w)
 void pt_status_serve(pt_req *r)
 {
     const pt_head *h = &r->head;
-    if (!r->loc->status_allow_remote &&
-        !pt_status_is_loopback(r->conn->peer_af, r->conn->peer_addr)) {
+    if (!r->loc->status_allow_remote && !pt_status_is_loopback(r->peer_af, r->peer_addr)) {
         pt_conn_reject(r->conn, 403, "status page: not a loopback client (status_allow_remote)",
                        false);
         return;

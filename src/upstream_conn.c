@@ -1170,7 +1170,7 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
     ur->chunked_up = ur->streaming && r->head.is_chunked;
     pt_timer_init(&ur->stall, on_stall, ur);
     pt_timer_init(&ur->whole, on_whole, ur);
-    snprintf(ur->client, sizeof(ur->client), "%s:%u", pt_conn_peer_ip(r->conn), r->conn->peer_port);
+    snprintf(ur->client, sizeof(ur->client), "%s:%u", pt_conn_req_ip(r), r->peer_port);
     request_line(r, ur->reqline, sizeof(ur->reqline));
     set_where(ur, -1);
     codec->dec_init(ur->dec);

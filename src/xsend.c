@@ -111,13 +111,13 @@ bool pt_xsend_take(pt_gw *g)
     if (!r->loc || !r->loc->x_sendfile) {
         /* stripped all the same: it names a path the client has no use for */
         pt_log_info("%s from the backend ignored (x_sendfile is off), client: %s:%u", what,
-                    pt_conn_peer_ip(r->conn), r->conn->peer_port);
+                    pt_conn_req_ip(r), r->peer_port);
         return false;
     }
     if (cr->status != 200) {
         /* as mod_xsendfile: only a successful answer hands over a file */
         pt_log_info("%s from the backend ignored with status %d, client: %s:%u", what, cr->status,
-                    pt_conn_peer_ip(r->conn), r->conn->peer_port);
+                    pt_conn_req_ip(r), r->peer_port);
         return false;
     }
     /* copies first: detaching may free the transport and its parser */
@@ -138,7 +138,7 @@ bool pt_xsend_take(pt_gw *g)
             char esc[600];
             pt_escape_log(val, PT_MIN(strlen(val), (size_t)512), esc, sizeof(esc));
             pt_log_error("X-Accel-Redirect \"%s\" is not a local URI, client: %s:%u", esc,
-                         pt_conn_peer_ip(r->conn), r->conn->peer_port);
+                         pt_conn_req_ip(r), r->peer_port);
             pt_xsend_release(r);
             pt_conn_reject(r->conn, 502, NULL, false);
             pt_conn_kick(r->conn);
@@ -155,7 +155,7 @@ bool pt_xsend_take(pt_gw *g)
         pt_escape_log(val, PT_MIN(strlen(val), (size_t)512), esc, sizeof(esc));
         pt_log_error("X-Sendfile \"%s\" is not beneath the location's sendfile_dirs, client: "
                      "%s:%u",
-                     esc, pt_conn_peer_ip(r->conn), r->conn->peer_port);
+                     esc, pt_conn_req_ip(r), r->peer_port);
         pt_xsend_release(r);
         pt_conn_reject(r->conn, 403, NULL, false);
     } else {

@@ -248,8 +248,8 @@ static int zf_round(zfile *f)
             if (n <= 0) {
                 /* shorter than its fstat said: truncated under us */
                 pt_log_error("cannot read a file to compress: %s, client: %s:%u",
-                             n < 0 ? strerror(errno) : "file shrank", pt_conn_peer_ip(r->conn),
-                             r->conn->peer_port);
+                             n < 0 ? strerror(errno) : "file shrank", pt_conn_req_ip(r),
+                             r->peer_port);
                 return -1;
             }
             want = (size_t)n;
