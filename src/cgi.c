@@ -330,7 +330,7 @@ static void start_queued(pt_worker *w)
     while (w->cgi->q.head && w->cgi->running < w->cfg->limits.cgi_max_procs) {
         pt_req *r = pt_gw_queue_pop(&w->cgi->q);
         pt_cgi_start(r);
-        pt_conn_kick(r->conn);
+        pt_resp_kick(r);
     }
 }
 
@@ -412,11 +412,11 @@ static void on_out(pt_loop *l, pt_io *io, uint32_t ev)
             pt_io_set(&g->w->loop, &g->io_out, 0);
             if (g->kill_stage == 0)
                 pt_timer_stop(&g->timer);
-            pt_conn_kick(r->conn);
+            pt_resp_kick(r);
             return;
         }
         if (!(ev & EPOLLHUP)) {
-            pt_conn_kick(r->conn);
+            pt_resp_kick(r);
             return;
         }
         /* the program closed its stdout: read on to the end of file, so
@@ -424,7 +424,7 @@ static void on_out(pt_loop *l, pt_io *io, uint32_t ev)
         kick = r;
     }
     if (kick && g->gw.r == kick)
-        pt_conn_kick(kick->conn);
+        pt_resp_kick(kick);
 }
 
 static void finish_output(pt_cgi *g)

@@ -108,13 +108,13 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
         }
         r->conn->close_after = true;
         r->gw_done = true;
-        pt_conn_close(r->conn);
+        pt_resp_reset(r);
         return;
     }
     g->headers_done = true;
     pt_conn_reject(r->conn, status, why, false);
     r->gw_done = true;
-    pt_conn_kick(r->conn);
+    pt_resp_kick(r);
 }
 
 /* Returns PT_GW_GONE after a local redirect. */
@@ -136,13 +136,13 @@ static int emit_head(pt_gw *g)
     /* the backend's 304 to the validators of an expired entry: the entry */
     if (cr->status == 304 && g->cache && pt_cache_revalidated(g)) {
         g->ops->detach(g);
-        pt_conn_kick(r->conn);
+        pt_resp_kick(r);
         return PT_GW_GONE;
     }
     if (cr->status >= 500 && g->cache && pt_cache_stale_on_error(r, cr->status, "backend answer")) {
         /* the stale entry went out instead: the backend's body is dropped */
         g->ops->detach(g);
-        pt_conn_kick(r->conn);
+        pt_resp_kick(r);
         return PT_GW_GONE;
     }
     /* compression on the fly: the coded length is not known in advance */
@@ -317,7 +317,7 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
         }
     }
     r->gw_done = true;
-    pt_conn_kick(r->conn);
+    pt_resp_kick(r);
     return PT_GW_OK;
 }
 

@@ -167,6 +167,17 @@ static void h1_body_end(pt_req *r)
     r->chunked_out = false;
 }
 
+/* One request at a time: the connection's state machine is the request's. */
+static void h1_kick(pt_req *r)
+{
+    pt_conn_kick(r->conn);
+}
+
+static void h1_reset(pt_req *r)
+{
+    pt_conn_close(r->conn);
+}
+
 const pt_framer pt_h1_framer = {
     .begin = h1_begin,
     .header = h1_header,
@@ -178,4 +189,6 @@ const pt_framer pt_h1_framer = {
     .body_reserve = h1_body_reserve,
     .body_commit = h1_body_commit,
     .body_end = h1_body_end,
+    .kick = h1_kick,
+    .reset = h1_reset,
 };

@@ -187,6 +187,16 @@ void pt_resp_body_end(pt_req *r)
     r->conn->framer->body_end(r);
 }
 
+void pt_resp_kick(pt_req *r)
+{
+    r->conn->framer->kick(r);
+}
+
+void pt_resp_reset(pt_req *r)
+{
+    r->conn->framer->reset(r);
+}
+
 void pt_resp_error(pt_req *r, int status, bool close)
 {
     pt_resp_error_retry(r, status, close, 0);

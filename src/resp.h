@@ -27,6 +27,11 @@ typedef struct pt_framer {
     char *(*body_reserve)(struct pt_req *r, size_t n);
     void (*body_commit)(struct pt_req *r, size_t n);
     void (*body_end)(struct pt_req *r);
+    /* output was queued or the response finished: send what can be sent */
+    void (*kick)(struct pt_req *r);
+    /* the response cannot be completed honestly: cut it (HTTP/1.1 closes
+     * the connection, as nothing else tells the client) */
+    void (*reset)(struct pt_req *r);
 } pt_framer;
 
 const char *pt_status_reason(int status);
@@ -59,6 +64,11 @@ char *pt_resp_body_reserve(struct pt_req *r, size_t n);
 void pt_resp_body_commit(struct pt_req *r, size_t n);
 /* End of the body: the last chunk when chunked. */
 void pt_resp_body_end(struct pt_req *r);
+
+/* Output was queued or the response finished (r->gw_done): flush and go on. */
+void pt_resp_kick(struct pt_req *r);
+/* Nothing honest can be sent any more (a cut response): abort it. */
+void pt_resp_reset(struct pt_req *r);
 
 /* A complete error response with the small HTML page. close forces
  * Connection: close. The log line is the caller's. */

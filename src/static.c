@@ -311,7 +311,7 @@ static void serve_coded(pt_req *r, pt_fent *e, const char *name, size_t name_len
     if (pt_zresp_file(r, z, (uint64_t)e->st.st_size) < 0) {
         /* the head is queued: only a cut connection can say it failed */
         r->conn->close_after = true;
-        pt_conn_close(r->conn);
+        pt_resp_reset(r);
     }
 }
 

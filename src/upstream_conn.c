@@ -12,6 +12,7 @@
 #include "body.h"
 #include "cgi_env.h"
 #include "conn.h"
+#include "resp.h"
 #include "errlines.h"
 #include "gw.h"
 #include "log.h"
@@ -281,7 +282,7 @@ static void kick_queue(ubackend *b, pt_worker *w)
             try_server(ur);
             req_leave(ur);
         }
-        pt_conn_kick(r->conn);
+        pt_resp_kick(r);
     }
 }
 
@@ -550,7 +551,7 @@ static void try_server(ureq *ur)
                              "no backend connection free within "
                              "queue_timeout");
             if (!ur->starting)
-                pt_conn_kick(r->conn);
+                pt_resp_kick(r);
             return;
         }
         if (ur->codec->probe && b->cfg->get_values && !b->probed[i]) {
@@ -977,7 +978,7 @@ static void do_recv(ureq *r)
     if (r->fc)
         io_update(r);
     if (r->fc && r->gw.r)
-        pt_conn_kick(r->gw.r->conn);
+        pt_resp_kick(r->gw.r);
 }
 
 /* ---- events ------------------------------------------------------------- */

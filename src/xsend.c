@@ -7,6 +7,7 @@
 #include "xsend.h"
 #include "cgi_resp.h"
 #include "conn.h"
+#include "resp.h"
 #include "gw.h"
 #include "log.h"
 #include "static.h"
@@ -130,7 +131,7 @@ bool pt_xsend_take(pt_gw *g)
         free(val);
         pt_xsend_release(r);
         pt_conn_reject(r->conn, 500, "out of memory", false);
-        pt_conn_kick(r->conn);
+        pt_resp_kick(r);
         return true;
     }
     if (kind == PT_XSEND_URI) {
@@ -141,7 +142,7 @@ bool pt_xsend_take(pt_gw *g)
                          pt_conn_req_ip(r), r->peer_port);
             pt_xsend_release(r);
             pt_conn_reject(r->conn, 502, NULL, false);
-            pt_conn_kick(r->conn);
+            pt_resp_kick(r);
         } else {
             pt_conn_local_redirect(r->conn, val, strlen(val));
         }
@@ -162,7 +163,7 @@ bool pt_xsend_take(pt_gw *g)
         pt_static_serve_below(r, dir, rel);
     }
     free(val);
-    pt_conn_kick(r->conn);
+    pt_resp_kick(r);
     return true;
 }
 

@@ -278,7 +278,7 @@ static void zf_drain(pt_gw *g)
     if (zf_round(f) < 0) {
         r->conn->close_after = true;
         r->gw_done = true;
-        pt_conn_close(r->conn);
+        pt_resp_reset(r);
         return;
     }
     /* the queue is flushed when the socket says it has room: one round
