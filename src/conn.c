@@ -203,7 +203,7 @@ void pt_conn_close(pt_conn *c)
     pt_sock_close(&c->sock);
     c->fd = -1;
     c->state = PT_CS_CLOSED;
-    pt_router_abort(c);
+    pt_router_abort(c->rq);
     /* the client is gone: the program has nobody to answer (a request
      * waiting for a slot leaves the queue). Once the whole response is out
      * (gw_done), closing the connection is no reason to kill it: a program
@@ -683,7 +683,7 @@ static void index_reroute(pt_conn *c)
         while (off < c->rq->path_len && c->rq->path[off] == '/')
             off++;
         rel = c->rq->path + off;
-    } else if (pt_router_base(c, c->rq->loc, c->rq->path, c->rq->path_len, &root, &rootfd, &own,
+    } else if (pt_router_base(c->rq, c->rq->loc, c->rq->path, c->rq->path_len, &root, &rootfd, &own,
                               &rel) < 0) {
         return; /* the static handler reports it */
     }
@@ -805,7 +805,7 @@ static void start_request(pt_conn *c)
             return;
         }
         /* access rules, authentication, return (router.c) */
-        pt_route_rc rc = pt_router_run(c, has_body);
+        pt_route_rc rc = pt_router_run(c->rq, has_body);
         if (rc == PT_ROUTE_WAIT)
             c->state = PT_CS_WRITE; /* nothing to send yet: see waiting() */
         if (rc != PT_ROUTE_CONTINUE)
@@ -1330,7 +1330,7 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     h->target.len = len;
     /* the new path meets its own location's rules, as nginx's internal
      * redirects do: a script cannot hand out what a deny keeps */
-    pt_route_rc rc = pt_router_run(c, false);
+    pt_route_rc rc = pt_router_run(c->rq, false);
     if (rc == PT_ROUTE_CONTINUE) {
         dispatch(c);
     } else if (rc == PT_ROUTE_WAIT) {

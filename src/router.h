@@ -9,7 +9,7 @@
 #include "first.h"
 #include "conf.h"
 
-struct pt_conn;
+struct pt_req;
 
 typedef enum pt_route_rc {
     PT_ROUTE_CONTINUE, /* go on to the handler */
@@ -23,9 +23,9 @@ typedef enum pt_route_rc {
  * the request's body is unread, so an answer closes the connection.
  * A slow hash is verified by the helper thread (authq.c): PT_ROUTE_WAIT.
  * Sets the authenticated user (c->rq->auth_user) for the gateways. */
-pt_route_rc pt_router_run(struct pt_conn *c, bool has_body);
+pt_route_rc pt_router_run(struct pt_req *r, bool has_body);
 /* The connection is going away: drop what it waits for. */
-void pt_router_abort(struct pt_conn *c);
+void pt_router_abort(struct pt_req *r);
 
 /* Parse a "return" value ("301 https://example.org$request_uri", "403",
  * "410 gone for good", "444") into r. 0, or -1 with a reason. */
@@ -46,7 +46,7 @@ ssize_t pt_router_alias_rel(const char *pat, size_t plen, const char *path, size
  * *rel points into path ("." for the directory itself; for a regex
  * location's alias, into a buffer the next call reuses), *fd is an O_PATH fd
  * (*own: the caller closes it). -1 when the path cannot map (404). */
-int pt_router_base(const struct pt_conn *c, const pt_location *l, const char *path, size_t len,
+int pt_router_base(const struct pt_req *r, const pt_location *l, const char *path, size_t len,
                    const char **root, int *fd, bool *own, const char **rel);
 
 #endif

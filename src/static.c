@@ -643,8 +643,7 @@ void pt_static_serve(pt_req *r)
     static char rx_name[PATH_MAX];
     if (r->loc && r->loc->alias_tmpl) {
         /* a regex location's alias: the name its captures make */
-        long n =
-            pt_rewrite_alias_rel(r->conn, r->loc, r->path, r->path_len, rx_name, sizeof(rx_name));
+        long n = pt_rewrite_alias_rel(r, r->loc, r->path, r->path_len, rx_name, sizeof(rx_name));
         if (n < 0) {
             pt_conn_reject(r->conn, 404, "outside the alias", false);
             return;
