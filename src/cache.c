@@ -1164,7 +1164,7 @@ static void purge(pt_req *r, uint64_t h0, uint64_t h1)
         CTR(purges);
     static const char done[] = "purged\n";
     if (!found) {
-        pt_conn_reject(r->conn, 404, "cache purge: no such entry", false);
+        pt_conn_reject(r, 404, "cache purge: no such entry", false);
         return;
     }
     pt_resp_begin(r, 200);
@@ -1179,7 +1179,7 @@ static void wait_for_fill(pt_req *r, uint64_t h0, uint64_t h1, uint64_t gen)
 {
     cobj *o = cobj_attach(r);
     if (!o) {
-        pt_conn_reject(r->conn, 500, "out of memory", true);
+        pt_conn_reject(r, 500, "out of memory", true);
         return;
     }
     o->zone = Z;
@@ -1241,7 +1241,7 @@ static void on_poll(pt_loop *l, pt_timer *t)
         pt_req *r = o->gw.r;
         r->gw = NULL;
         free(o);
-        pt_conn_redispatch(r->conn);
+        pt_conn_redispatch(r);
     }
     if (g_waiters)
         pt_timer_arm(&w->loop, &g_poll, pt_worker_tlist(w, PT_CACHE_POLL_MS));
@@ -1542,7 +1542,7 @@ bool pt_cache_handle(pt_req *r)
     bool is_purge = h->method == PT_M_OTHER && z->npurge &&
                     pt_str_ieq(h->method_str.p, h->method_str.len, "PURGE");
     if (is_purge && !allowed_purge(r)) {
-        pt_conn_reject(r->conn, 403, "cache purge from an address not in cache_purge", false);
+        pt_conn_reject(r, 403, "cache purge from an address not in cache_purge", false);
         return true;
     }
     if (!is_purge && !(z->methods & (1u << h->method)))

@@ -677,14 +677,14 @@ void pt_cgi_start(pt_req *r)
     }
     if (st) {
         pt_gw_script_close(&scr);
-        pt_conn_reject(r->conn, st,
-                       st == 403 ? "not an executable CGI script" : "no such CGI script", false);
+        pt_conn_reject(r, st, st == 403 ? "not an executable CGI script" : "no such CGI script",
+                       false);
         return;
     }
     if (w->cgi->running >= lim->cgi_max_procs) {
         pt_gw_script_close(&scr); /* resolved again when its turn comes */
         if (w->cgi->q.len >= lim->cgi_queue) {
-            pt_conn_reject(r->conn, 503, "CGI process limit reached and the queue is full", false);
+            pt_conn_reject(r, 503, "CGI process limit reached and the queue is full", false);
             return;
         }
         /* wait for a slot, bounded in count and time */
@@ -696,7 +696,7 @@ void pt_cgi_start(pt_req *r)
     if (!g || !(g->script = strdup(scr.filename))) {
         pt_gw_script_close(&scr);
         free(g);
-        pt_conn_reject(r->conn, 500, "out of memory", true);
+        pt_conn_reject(r, 500, "out of memory", true);
         return;
     }
     g->w = w;
@@ -716,7 +716,7 @@ void pt_cgi_start(pt_req *r)
         pt_gw_release(&g->gw);
         free(g->script);
         free(g);
-        pt_conn_reject(r->conn, 502, why, false);
+        pt_conn_reject(r, 502, why, false);
         return;
     }
     w->cgi->running++;

@@ -48,6 +48,16 @@ static void body_error(pt_conn *c, int status, const char *why);
 static bool body_too_slow(pt_conn *c);
 static void reset_request(pt_conn *c);
 static void drop_buffers(pt_conn *c);
+/* the request calls of conn.h, on the connection's one request at a time */
+static bool conn_error_page(pt_conn *c, int status, bool close);
+static void conn_reject(pt_conn *c, int status, const char *why, bool close);
+static const char *conn_request_id(pt_conn *c);
+static void conn_body_room(pt_conn *c);
+static void conn_phases_done(pt_conn *c);
+static void conn_redispatch(pt_conn *c);
+static int conn_set_path(pt_conn *c, const char *path, size_t len);
+static int conn_reroute(pt_conn *c, const char *uri, size_t len);
+static void conn_local_redirect(pt_conn *c, const char *loc, size_t len);
 
 static void on_timer(pt_loop *l, pt_timer *t);
 static void on_io(pt_loop *l, pt_io *io, uint32_t events);
@@ -302,7 +312,7 @@ static void request_line(const pt_conn *c, char *out, size_t cap)
 static const pt_location *route(const pt_vhost *v, const char *path, size_t len);
 static void index_reroute(pt_conn *c);
 
-bool pt_conn_error_page(pt_conn *c, int status, bool close)
+static bool conn_error_page(pt_conn *c, int status, bool close)
 {
     if (!c->rq)
         return false;
@@ -318,7 +328,7 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close)
         return false;
     const pt_location *was = c->rq->loc;
     c->rq->err_status = status;
-    if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->rq->loc ||
+    if (conn_reroute(c, page, strlen(page)) < 0 || !c->rq->loc ||
         !(pt_handler_of(c->rq->loc)->flags & PT_HF_FILES)) {
         /* error pages are static files (a gateway may be the one failing) */
         c->rq->loc = was;
@@ -330,7 +340,7 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close)
     return true;
 }
 
-void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
+static void conn_reject(pt_conn *c, int status, const char *why, bool close)
 {
     /* a missing file is routine (nginx's log_not_found off): debug only */
     int level = status == 404 ? PT_LOG_DEBUG : PT_LOG_INFO;
@@ -343,14 +353,14 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
     }
     if (!close && pt_cache_stale_on_error(c->rq, status, why))
         return;
-    if (pt_conn_error_page(c, status, close))
+    if (conn_error_page(c, status, close))
         return;
     /* the error page itself failed: the plain page, with the first status */
     pt_resp_error(c->rq, c->rq && c->rq->err_status ? c->rq->err_status : status, close);
     c->state = PT_CS_WRITE;
 }
 
-const char *pt_conn_request_id(pt_conn *c)
+static const char *conn_request_id(pt_conn *c)
 {
     if (!c->rq)
         return "-";
@@ -399,7 +409,7 @@ static void access_log(pt_conn *c)
         .bytes_received = c->head_len + c->rq->body_rx,
         .request_ms = c->w->loop.now - c->rq->t_start,
         .gateway_ms = -1,
-        .request_id = f->uses_request_id ? pt_conn_request_id(c) : NULL,
+        .request_id = f->uses_request_id ? conn_request_id(c) : NULL,
         .host = NULL,
         .proxy_addr = c->tcp_addr,
         .proxy_af = c->tcp_af,
@@ -536,7 +546,7 @@ static void plain_on_tls(pt_conn *c)
     c->state = PT_CS_HEAD;
     c->rq->t_start = c->w->loop.now;
     c->rq->t_wall = time(NULL);
-    pt_conn_reject(c, 400, "plain HTTP request sent to a TLS port", true);
+    conn_reject(c, 400, "plain HTTP request sent to a TLS port", true);
 }
 
 /* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
@@ -773,27 +783,27 @@ static void start_request(pt_conn *c)
         /* RFC 9110 §9.3.6: CONNECT asks a proxy for a tunnel; an origin
          * server refuses it (as nginx does). Close: bytes behind it may be
          * the tunnel's (a TLS hello sent ahead), never a next request. */
-        pt_conn_reject(c, 405, "CONNECT: not a proxy", true);
+        conn_reject(c, 405, "CONNECT: not a proxy", true);
         return;
     }
     if (h->target.len == 1 && h->target.p[0] == '*') {
         if (h->method != PT_M_OPTIONS) {
-            pt_conn_reject(c, 400, "asterisk-form needs OPTIONS", true);
+            conn_reject(c, 400, "asterisk-form needs OPTIONS", true);
             return;
         }
     } else {
         ssize_t n = pt_path_normalize(h->path.p, h->path.len, c->rq->path);
         if (n < 0) {
-            pt_conn_reject(c, 400, "invalid path", true);
+            conn_reject(c, 400, "invalid path", true);
             return;
         }
         c->rq->path_len = (size_t)n;
         c->rq->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
         if (pt_tls_misdirected(&c->sock, c->rq->vhost)) {
-            pt_conn_reject(c, 421,
-                           "Host names a virtual host that asks for client certificates, "
-                           "the TLS handshake (SNI) chose another",
-                           has_body);
+            conn_reject(c, 421,
+                        "Host names a virtual host that asks for client certificates, "
+                        "the TLS handshake (SNI) chose another",
+                        has_body);
             return;
         }
         c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
@@ -801,7 +811,7 @@ static void start_request(pt_conn *c)
         if (c->rq->loc && c->rq->loc->internal) {
             /* only internal redirects (X-Accel-Redirect, local redirects)
              * reach it, as nginx's "internal" */
-            pt_conn_reject(c, 404, "internal location", has_body);
+            conn_reject(c, 404, "internal location", has_body);
             return;
         }
         /* access rules, authentication, return (router.c) */
@@ -822,12 +832,12 @@ static void after_phases(pt_conn *c)
     bool has_body = h->is_chunked || h->content_length > 0;
     if (!handler_wants(c->rq->loc, PT_HF_METHODS) && !method_allowed_static(h->method)) {
         /* the body was not read: the connection cannot be reused */
-        pt_conn_reject(c, 405, NULL, has_body);
+        conn_reject(c, 405, NULL, has_body);
         return;
     }
     if (h->content_length >= 0 && (uint64_t)h->content_length > lim->max_body) {
         /* RFC 9110 §15.5.14: refuse before reading; no 100 Continue */
-        pt_conn_reject(c, 413, "Content-Length over max_body", true);
+        conn_reject(c, 413, "Content-Length over max_body", true);
         return;
     }
     if (c->rq->loc && (c->rq->loc->limit_conn >= 0 || c->rq->loc->limit_req >= 0) &&
@@ -920,7 +930,7 @@ static void stream_body(pt_conn *c)
     }
 }
 
-void pt_conn_body_room(pt_conn *c)
+static void conn_body_room(pt_conn *c)
 {
     if (c->state != PT_CS_WRITE || c->out.bytes > 0 || !stream_wants_input(c))
         return;
@@ -929,7 +939,7 @@ void pt_conn_body_room(pt_conn *c)
               EPOLLIN | EPOLLRDHUP | (c->sock.flags & PT_SOCK_BUFFERED ? EPOLLOUT : 0));
 }
 
-void pt_conn_phases_done(pt_conn *c)
+static void conn_phases_done(pt_conn *c)
 {
     if (c->rq->phases_dispatch) {
         c->rq->phases_dispatch = false;
@@ -946,14 +956,14 @@ void pt_conn_phases_done(pt_conn *c)
 static void body_error(pt_conn *c, int status, const char *why)
 {
     if (!c->rq->body_streaming) {
-        pt_conn_reject(c, status, why, true);
+        conn_reject(c, status, why, true);
         return;
     }
     if (c->rq->gw && c->rq->status == 0 && c->out.bytes == 0 && c->rq->bytes_written == 0) {
         /* the upstream has not begun its answer: it gets a cut request and
          * the client the status a collected body would have had */
         pt_handler_release(c->rq, true);
-        pt_conn_reject(c, status, why, true);
+        conn_reject(c, status, why, true);
         return;
     }
     char rl[1100];
@@ -1092,7 +1102,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
          * for a connection: nothing reached a backend, let it go, or the
          * connection would wait for its response after the 503 */
         pt_handler_release(c->rq, false);
-        pt_conn_reject(c, 503, why, false);
+        conn_reject(c, 503, why, false);
         drive(c);
         return;
     }
@@ -1109,14 +1119,14 @@ static void on_timer(pt_loop *l, pt_timer *t)
     switch (c->state) {
     case PT_CS_HEAD:
         if (c->in_len > 0) {
-            pt_conn_reject(c, 408, "client sent no complete head in time", true);
+            conn_reject(c, 408, "client sent no complete head in time", true);
             drive(c);
             return;
         }
         pt_conn_close(c);
         return;
     case PT_CS_BODY:
-        pt_conn_reject(c, 408, "client sent no body in time", true);
+        conn_reject(c, 408, "client sent no body in time", true);
         drive(c);
         return;
     case PT_CS_WRITE: {
@@ -1247,7 +1257,7 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
     drive(c);
 }
 
-void pt_conn_redispatch(pt_conn *c)
+static void conn_redispatch(pt_conn *c)
 {
     dispatch(c);
     drive(c);
@@ -1259,7 +1269,7 @@ void pt_conn_kick(pt_conn *c)
         drive(c);
 }
 
-int pt_conn_set_path(pt_conn *c, const char *path, size_t len)
+static int conn_set_path(pt_conn *c, const char *path, size_t len)
 {
     if (len == 0 || path[0] != '/' || len >= c->w->path_cap)
         return -1;
@@ -1271,7 +1281,7 @@ int pt_conn_set_path(pt_conn *c, const char *path, size_t len)
     return 0;
 }
 
-int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
+static int conn_reroute(pt_conn *c, const char *uri, size_t len)
 {
     if (len > limits(c)->header_buffer || len >= c->w->path_cap)
         return -1;
@@ -1296,18 +1306,18 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
     return 0;
 }
 
-void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
+static void conn_local_redirect(pt_conn *c, const char *loc, size_t len)
 {
     pt_handler_release(c->rq, false);
     c->rq->gw_done = false;
     /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
     if (++c->rq->redirects > 10) {
-        pt_conn_reject(c, 502, "more than 10 local redirects", false);
+        conn_reject(c, 502, "more than 10 local redirects", false);
         drive(c);
         return;
     }
     if (len > limits(c)->header_buffer) {
-        pt_conn_reject(c, 502, "local redirect target too long", false);
+        conn_reject(c, 502, "local redirect target too long", false);
         drive(c);
         return;
     }
@@ -1321,8 +1331,8 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     h->is_chunked = false;
     /* the same internal redirect as try_files', but a new request: GET,
      * no body, the target is REQUEST_URI */
-    if (pt_conn_reroute(c, loc, len) < 0) {
-        pt_conn_reject(c, 502, "invalid local redirect target", false);
+    if (conn_reroute(c, loc, len) < 0) {
+        conn_reject(c, 502, "invalid local redirect target", false);
         drive(c);
         return;
     }
@@ -1381,11 +1391,11 @@ static void drive(pt_conn *c)
                 return;
             }
             if (r < 0) {
-                pt_conn_reject(c, -r,
-                               -r == 414   ? "request line too long"
-                               : -r == 431 ? "request head too large"
-                                           : "malformed request",
-                               true);
+                conn_reject(c, -r,
+                            -r == 414   ? "request line too long"
+                            : -r == 431 ? "request head too large"
+                                        : "malformed request",
+                            true);
                 continue;
             }
             c->head_len = (size_t)r;
@@ -1393,7 +1403,7 @@ static void drive(pt_conn *c)
             int st = pt_h1_parse_head(c->in, c->head_len, c->rq->hdrs, limits(c)->max_headers,
                                       &c->rq->head);
             if (st != 0) {
-                pt_conn_reject(c, st, c->rq->head.error, true);
+                conn_reject(c, st, c->rq->head.error, true);
                 continue;
             }
             pt_timer_stop(&c->timer);
@@ -1467,4 +1477,52 @@ static void drive(pt_conn *c)
             return;
         }
     }
+}
+
+/* ---- what a request's handler and phases ask (conn.h) ------------------- */
+/* HTTP/1.1 carries one request at a time: the connection's request is r. */
+
+void pt_conn_reject(pt_req *r, int status, const char *why, bool close)
+{
+    conn_reject(r->conn, status, why, close);
+}
+
+bool pt_conn_error_page(pt_req *r, int status, bool close)
+{
+    return conn_error_page(r->conn, status, close);
+}
+
+const char *pt_conn_request_id(pt_req *r)
+{
+    return conn_request_id(r->conn);
+}
+
+void pt_conn_body_room(pt_req *r)
+{
+    conn_body_room(r->conn);
+}
+
+void pt_conn_phases_done(pt_req *r)
+{
+    conn_phases_done(r->conn);
+}
+
+void pt_conn_redispatch(pt_req *r)
+{
+    conn_redispatch(r->conn);
+}
+
+int pt_conn_set_path(pt_req *r, const char *path, size_t len)
+{
+    return conn_set_path(r->conn, path, len);
+}
+
+int pt_conn_reroute(pt_req *r, const char *uri, size_t len)
+{
+    return conn_reroute(r->conn, uri, len);
+}
+
+void pt_conn_local_redirect(pt_req *r, const char *loc, size_t len)
+{
+    conn_local_redirect(r->conn, loc, len);
 }

@@ -150,7 +150,7 @@ uint16_t pt_conn_peer_port(const pt_conn *c);
 /* The request's client address as text, made on first use. */
 const char *pt_conn_req_ip(pt_req *r);
 /* The current request's id (alog.h), made on first use. */
-const char *pt_conn_request_id(pt_conn *c);
+const char *pt_conn_request_id(pt_req *r);
 /* Close now (no response). */
 void pt_conn_close(pt_conn *c);
 /* Graceful stop: a connection idle between requests is closed after a short
@@ -159,32 +159,32 @@ void pt_conn_close(pt_conn *c);
 void pt_conn_stop(pt_conn *c);
 /* Log a rejected request and queue its error page; the connection closes
  * after it when close is set. */
-void pt_conn_reject(pt_conn *c, int status, const char *why, bool close);
+void pt_conn_reject(pt_req *r, int status, const char *why, bool close);
 /* error_page: serve the page the request's location names for status
  * (GET and HEAD only, once per request) by an internal redirect to a
  * static file, the status kept. false: none applies, the caller answers. */
-bool pt_conn_error_page(pt_conn *c, int status, bool close);
+bool pt_conn_error_page(pt_req *r, int status, bool close);
 /* The router's phases, which waited (PT_ROUTE_WAIT), let the request go on
  * to its body and handler. */
-void pt_conn_phases_done(pt_conn *c);
+void pt_conn_phases_done(pt_req *r);
 /* Dispatch the request to its handler again (the cache's waiters). */
-void pt_conn_redispatch(pt_conn *c);
+void pt_conn_redispatch(pt_req *r);
 /* A gateway queued output or finished: flush and go on. */
 void pt_conn_kick(pt_conn *c);
 /* A gateway's script answered with a local redirect: serve that path as a
  * new GET (HEAD stays HEAD) within the same response. */
-void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len);
+void pt_conn_local_redirect(pt_req *r, const char *loc, size_t len);
 /* An internal redirect that keeps the request (method, body, REQUEST_URI):
  * the path and query of uri (len bytes, as on a request line) become the
  * request's, routed again (try_files, error_page). -1 when it is invalid. */
-int pt_conn_reroute(pt_conn *c, const char *uri, size_t len);
+int pt_conn_reroute(pt_req *r, const char *uri, size_t len);
 /* The same with a path that is already decoded and normalised (a file
  * try_files found), the query kept. */
-int pt_conn_set_path(pt_conn *c, const char *path, size_t len);
+int pt_conn_set_path(pt_req *r, const char *path, size_t len);
 
 /* A streamed request body (request_buffering = false) was taken by the
  * gateway: reading the client may go on (sets interest only). */
-void pt_conn_body_room(pt_conn *c);
+void pt_conn_body_room(pt_req *r);
 
 /* Release what a closed connection still holds (called after the event batch). */
 void pt_conn_free(pt_conn *c);

@@ -112,7 +112,7 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
         return;
     }
     g->headers_done = true;
-    pt_conn_reject(r->conn, status, why, false);
+    pt_conn_reject(r, status, why, false);
     r->gw_done = true;
     pt_resp_kick(r);
 }
@@ -127,7 +127,7 @@ static int emit_head(pt_gw *g)
         /* RFC 3875 §6.2.2: serve the local URI instead; the program's
          * remaining output (there should be none) is dropped */
         g->ops->detach(g);
-        pt_conn_local_redirect(r->conn, cr->location.p, cr->location.len);
+        pt_conn_local_redirect(r, cr->location.p, cr->location.len);
         return PT_GW_GONE;
     }
     /* X-Sendfile / X-Accel-Redirect: the file or URI instead of the body */
@@ -635,7 +635,7 @@ void pt_gw_env_init(pt_gw_env *e, pt_req *r, const pt_gw_script *s, const char *
     /* REQUEST_ID only when asked for: programs see the variables they saw
      * before unless the configuration says otherwise */
     if (r->conn->w->cfg->request_id != PT_RID_OFF)
-        req.request_id = (pt_str){pt_conn_request_id(r->conn), strlen(pt_conn_request_id(r->conn))};
+        req.request_id = (pt_str){pt_conn_request_id(r), strlen(pt_conn_request_id(r))};
     if (h->absolute_form) {
         /* REQUEST_URI is the origin-form part of an absolute-form target */
         const char *end = h->target.p + h->target.len;

@@ -73,12 +73,13 @@ typedef struct pt_handler {
  *  - pt_resp_begin / _header / _end, pt_resp_body / _body_file / _body_end,
  *    pt_resp_error (resp.h): the response, framed by the connection's framer;
  *  - pt_conn_reject (conn.h): log the reason and answer with an error page;
- *  - pt_conn_kick: output was queued or the response finished (r->gw_done);
+ *  - pt_resp_kick: output was queued or the response finished (r->gw_done);
  *  - pt_conn_local_redirect: a program's "Location: /path" (RFC 3875 §6.2.2);
- *  - pt_conn_close: nothing honest can be sent any more (a cut response);
- *  - pt_conn_peer_ip, pt_conn_request_id: for logs and meta-variables.
- * The pt_conn_* calls take r->conn so far: with HTTP/2 they become the
- * request's.
+ *  - pt_resp_reset: nothing honest can be sent any more (a cut response);
+ *  - pt_conn_req_ip, pt_conn_request_id, r->peer_*: for logs and meta-variables.
+ * Each takes the request (pt_resp_kick / pt_resp_reset stand for the
+ * connection's kick and close): with HTTP/2 they act on the request's
+ * stream, with HTTP/1.1 on the connection's one request.
  *
  * Adding a handler "name":
  *  1. name.c: its start (and, if it keeps per-worker state, a

@@ -268,7 +268,7 @@ pt_rewrite_rc pt_rewrite_run(pt_req *r, char *out, size_t cap, int *status)
         }
         /* an internal rewrite: a new path (decoded and normalised again)
          * and query; REQUEST_URI stays what the client sent */
-        if (pt_conn_reroute(r->conn, out, (size_t)n) < 0)
+        if (pt_conn_reroute(r, out, (size_t)n) < 0)
             return PT_RWR_ERROR;
         if (rule->flag == PT_RW_LAST)
             return PT_RWR_REROUTE;
@@ -299,7 +299,7 @@ pt_rewrite_rc pt_rewrite_server(pt_req *r, const pt_rewrites *rw, char *out, siz
             *status = rule->flag == PT_RW_PERMANENT ? 301 : 302;
             return PT_RWR_REDIRECT;
         }
-        if (pt_conn_reroute(r->conn, out, (size_t)n) < 0)
+        if (pt_conn_reroute(r, out, (size_t)n) < 0)
             return PT_RWR_ERROR;
         changed = true;
         /* at server level both end the rewrites; the location is looked up */

@@ -135,7 +135,7 @@ static bool access_denied(pt_req *r, const pt_access_list *l, bool has_body)
     char ctx[1300];
     log_ctx(r, ctx, sizeof(ctx));
     pt_log_warn("access forbidden by rule \"%s\" (%s), %s", rule->text, rule->where, ctx);
-    if (pt_conn_error_page(r->conn, 403, has_body))
+    if (pt_conn_error_page(r, 403, has_body))
         return true;
     pt_resp_error(r, 403, has_body);
     r->conn->state = PT_CS_WRITE;
@@ -530,7 +530,7 @@ static const pt_auth_cfg *auth_of(const pt_req *r, const pt_location *pre)
 static pt_route_rc rerun(pt_req *r, bool has_body, const char *what)
 {
     if (++r->redirects > 10) {
-        pt_conn_reject(r->conn, 500, what, has_body);
+        pt_conn_reject(r, 500, what, has_body);
         return PT_ROUTE_DONE;
     }
     return pt_router_run(r, has_body);
@@ -574,20 +574,20 @@ static pt_route_rc try_files(pt_req *r, const pt_try_files *t, bool has_body)
             continue;
         if ((size_t)n == r->path_len && memcmp(buf, r->path, (size_t)n) == 0)
             return PT_ROUTE_CONTINUE;
-        if (pt_conn_set_path(r->conn, buf, (size_t)n) < 0) {
-            pt_conn_reject(r->conn, 500, "try_files: path too long", has_body);
+        if (pt_conn_set_path(r, buf, (size_t)n) < 0) {
+            pt_conn_reject(r, 500, "try_files: path too long", has_body);
             return PT_ROUTE_DONE;
         }
         /* the new path meets its own location's phases */
         return rerun(r, has_body, "try_files: more than 10 internal redirects");
     }
     if (t->fallback_status) {
-        pt_conn_reject(r->conn, t->fallback_status, "try_files", has_body);
+        pt_conn_reject(r, t->fallback_status, "try_files", has_body);
         return PT_ROUTE_DONE;
     }
     long n = pt_phases_expand(t->items[t->n - 1], &v, buf, sizeof(buf));
-    if (n < 0 || pt_conn_reroute(r->conn, buf, (size_t)n) < 0) {
-        pt_conn_reject(r->conn, 500, "try_files: invalid fallback", has_body);
+    if (n < 0 || pt_conn_reroute(r, buf, (size_t)n) < 0) {
+        pt_conn_reject(r, 500, "try_files: invalid fallback", has_body);
         return PT_ROUTE_DONE;
     }
     return rerun(r, has_body, "try_files: more than 10 internal redirects");
@@ -612,7 +612,7 @@ static pt_route_rc after_auth(pt_req *r, const pt_location *pre, bool has_body)
             answer(r, st, has_body, "Location", buf, strlen(buf), NULL, NULL, 0);
             return PT_ROUTE_DONE;
         case PT_RWR_ERROR:
-            pt_conn_reject(r->conn, 500, "rewrite: invalid or too long a URI", has_body);
+            pt_conn_reject(r, 500, "rewrite: invalid or too long a URI", has_body);
             return PT_ROUTE_DONE;
         }
     }
@@ -646,7 +646,7 @@ static pt_route_rc server_rewrite(pt_req *r, bool has_body)
         answer(r, st, has_body, "Location", buf, strlen(buf), NULL, NULL, 0);
         return PT_ROUTE_DONE;
     case PT_RWR_ERROR:
-        pt_conn_reject(r->conn, 500, "rewrite: invalid or too long a URI", has_body);
+        pt_conn_reject(r, 500, "rewrite: invalid or too long a URI", has_body);
         return PT_ROUTE_DONE;
     default:
         return PT_ROUTE_CONTINUE;
@@ -712,7 +712,7 @@ static void on_verified(pt_authq_job *j)
     /* the later phases may redirect internally and wait again */
     pt_route_rc next = rc == AUTH_OK ? after_auth(r, pre, has_body) : PT_ROUTE_DONE;
     if (next == PT_ROUTE_CONTINUE)
-        pt_conn_phases_done(r->conn);
+        pt_conn_phases_done(r);
     else if (next == PT_ROUTE_DONE && r->conn->state != PT_CS_CLOSED)
         pt_resp_kick(r);
 }

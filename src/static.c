@@ -91,13 +91,13 @@ static void redirect_slash(pt_req *r)
     size_t cap = r->path_len * 3 + 2;
     char *loc = malloc(cap + r->head.query.len + 2);
     if (!loc) {
-        pt_conn_reject(r->conn, 500, "out of memory", true);
+        pt_conn_reject(r, 500, "out of memory", true);
         return;
     }
     size_t n = pt_escape_url_path(r->path, r->path_len, loc, cap);
     if (n + 1 >= cap) {
         free(loc);
-        pt_conn_reject(r->conn, 500, "redirect too long", true);
+        pt_conn_reject(r, 500, "redirect too long", true);
         return;
     }
     loc[n++] = '/';
@@ -123,7 +123,7 @@ static void serve_listing(pt_req *r, int dirfd)
     char *html = NULL;
     size_t len = 0;
     if (pt_dirlist_html(dirfd, r->path, false, 10000, &html, &len) < 0) {
-        pt_conn_reject(r->conn, pt_resolve_status(errno), "cannot list directory", false);
+        pt_conn_reject(r, pt_resolve_status(errno), "cannot list directory", false);
         return;
     }
     pt_resp_begin(r, 200);
@@ -364,7 +364,7 @@ static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len,
         return;
     }
     if (pst == 412) {
-        pt_conn_reject(r->conn, 412, NULL, false);
+        pt_conn_reject(r, 412, NULL, false);
         return;
     }
 
@@ -502,7 +502,7 @@ static pt_fent *lookup(pt_req *r, root_ref *ref, char kind, int base, const char
         ref->fd = open(ref->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (ref->fd < 0) {
             pt_log_error("cannot open location root \"%s\": %s", ref->path, strerror(errno));
-            pt_conn_reject(r->conn, 500, "location root", false);
+            pt_conn_reject(r, 500, "location root", false);
             return NULL;
         }
     }
@@ -526,7 +526,7 @@ static pt_fent *lookup(pt_req *r, root_ref *ref, char kind, int base, const char
     e = pt_fcache_put(klen ? w->fcache : NULL, key, klen, w->loop.now, err, fd,
                       fd >= 0 ? &st : NULL, fstat_failed);
     if (!e) {
-        pt_conn_reject(r->conn, 500, "out of memory", false);
+        pt_conn_reject(r, 500, "out of memory", false);
         return NULL;
     }
     if (fd >= 0 && S_ISREG(st.st_mode))
@@ -627,7 +627,7 @@ void pt_static_serve(pt_req *r)
 {
     opts o = effective_opts(r);
     if (!o.allow_dotfiles && is_hidden(r->path, r->path_len)) {
-        pt_conn_reject(r->conn, 404, "hidden file", false);
+        pt_conn_reject(r, 404, "hidden file", false);
         return;
     }
     pt_fcache *fc = r->conn->w->fcache;
@@ -645,7 +645,7 @@ void pt_static_serve(pt_req *r)
         /* a regex location's alias: the name its captures make */
         long n = pt_rewrite_alias_rel(r, r->loc, r->path, r->path_len, rx_name, sizeof(rx_name));
         if (n < 0) {
-            pt_conn_reject(r->conn, 404, "outside the alias", false);
+            pt_conn_reject(r, 404, "outside the alias", false);
             return;
         }
         rel = rx_name;
@@ -655,7 +655,7 @@ void pt_static_serve(pt_req *r)
         ssize_t off =
             pt_router_alias_rel(r->loc->pattern, r->loc->pattern_len, r->path, r->path_len);
         if (off < 0) {
-            pt_conn_reject(r->conn, 404, "outside the alias", false);
+            pt_conn_reject(r, 404, "outside the alias", false);
             return;
         }
         rel = (size_t)off < r->path_len ? r->path + off : ".";
@@ -665,14 +665,13 @@ void pt_static_serve(pt_req *r)
     if (!e)
         goto out;
     if (e->fstat_failed) {
-        pt_conn_reject(r->conn, 500, "fstat failed", false);
+        pt_conn_reject(r, 500, "fstat failed", false);
         goto out;
     }
     if (e->err) {
         int st = pt_resolve_status(e->err);
         /* a 404 is logged at debug level only: no strerror for nothing */
-        pt_conn_reject(r->conn, st,
-                       st != 404 || pt_log_level() >= PT_LOG_DEBUG ? strerror(e->err) : NULL,
+        pt_conn_reject(r, st, st != 404 || pt_log_level() >= PT_LOG_DEBUG ? strerror(e->err) : NULL,
                        false);
         goto out;
     }
@@ -684,7 +683,7 @@ void pt_static_serve(pt_req *r)
         goto out;
     }
     if (!S_ISDIR(e->st.st_mode)) {
-        pt_conn_reject(r->conn, 403, "not a regular file", false);
+        pt_conn_reject(r, 403, "not a regular file", false);
         goto out;
     }
     if (r->path[r->path_len - 1] != '/') {
@@ -707,7 +706,7 @@ void pt_static_serve(pt_req *r)
         serve_listing(r, e->fd);
         goto out;
     }
-    pt_conn_reject(r->conn, 403, "directory index forbidden", false);
+    pt_conn_reject(r, 403, "directory index forbidden", false);
 out:
     pt_fcache_release(fc, e);
     if (ref.is_loc && ref.fd >= 0)
@@ -719,7 +718,7 @@ void pt_static_serve_below(pt_req *r, const char *root, const char *rel)
     opts o = effective_opts(r);
     size_t rel_len = strlen(rel);
     if (!o.allow_dotfiles && (rel[0] == '.' || is_hidden(rel, rel_len))) {
-        pt_conn_reject(r->conn, 404, "hidden file", false);
+        pt_conn_reject(r, 404, "hidden file", false);
         return;
     }
     /* a root of its own in the cache key: the same open, the same answer */
@@ -728,15 +727,15 @@ void pt_static_serve_below(pt_req *r, const char *root, const char *rel)
     if (!e)
         goto out;
     if (e->fstat_failed) {
-        pt_conn_reject(r->conn, 500, "fstat failed", false);
+        pt_conn_reject(r, 500, "fstat failed", false);
         goto out;
     }
     if (e->err) {
-        pt_conn_reject(r->conn, pt_resolve_status(e->err), strerror(e->err), false);
+        pt_conn_reject(r, pt_resolve_status(e->err), strerror(e->err), false);
         goto out;
     }
     if (!S_ISREG(e->st.st_mode)) {
-        pt_conn_reject(r->conn, 403, "not a regular file", false);
+        pt_conn_reject(r, 403, "not a regular file", false);
         goto out;
     }
     const char *base = strrchr(rel, '/');

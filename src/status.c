@@ -611,21 +611,19 @@ void pt_status_serve(pt_req *r)
 {
     const pt_head *h = &r->head;
     if (!r->loc->status_allow_remote && !pt_status_is_loopback(r->peer_af, r->peer_addr)) {
-        pt_conn_reject(r->conn, 403, "status page: not a loopback client (status_allow_remote)",
-                       false);
+        pt_conn_reject(r, 403, "status page: not a loopback client (status_allow_remote)", false);
         return;
     }
     if (h->method != PT_M_GET && h->method != PT_M_HEAD) {
         r->allow = "GET, HEAD";
-        pt_conn_reject(r->conn, 405, NULL, false);
+        pt_conn_reject(r, 405, NULL, false);
         return;
     }
     const pt_header *acc = pt_head_get(h, "Accept");
     pt_status_fmt f = pt_status_format(r->path, r->path_len, h->query.p, h->query.len,
                                        acc ? acc->value : NULL, acc ? acc->value_len : 0);
     if (f == PT_STATUS_BAD) {
-        pt_conn_reject(r->conn, 400, "status page: unknown format (text, json or prometheus)",
-                       false);
+        pt_conn_reject(r, 400, "status page: unknown format (text, json or prometheus)", false);
         return;
     }
     sample(r->conn->w);
@@ -634,7 +632,7 @@ void pt_status_serve(pt_req *r)
     size_t len = 0;
     if (!s || pt_stats_snapshot(s) < 0 || pt_status_render(s, f, &body, &len) < 0) {
         free(s);
-        pt_conn_reject(r->conn, 500, "status page: no counters (out of memory?)", false);
+        pt_conn_reject(r, 500, "status page: no counters (out of memory?)", false);
         return;
     }
     free(s);

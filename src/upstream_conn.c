@@ -448,7 +448,7 @@ static void req_fail(ureq *ur, int status, const char *why)
         /* still inside pt_upstream_conn_start: the caller's drive() sends it */
         pt_gw_unlink(&ur->gw);
         ur->detached = true;
-        pt_conn_reject(r->conn, status, why, false);
+        pt_conn_reject(r, status, why, false);
         return;
     }
     pt_gw_fail(&ur->gw, status, why);
@@ -727,7 +727,7 @@ static int next_stream_chunk(ureq *ur)
         pt_body_free(body);
         pt_body_init(body, lim, dir);
         ur->in_off = 0;
-        pt_conn_body_room(r->conn);
+        pt_conn_body_room(r);
     }
     if (ur->in_off >= body->len) {
         if (!r->body_done)
@@ -1138,7 +1138,7 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
     const pt_location *loc = r->loc;
     ubackend *b = backend_of(w, loc->backend);
     if (!b) {
-        pt_conn_reject(r->conn, 500, "no backend for this location", false);
+        pt_conn_reject(r, 500, "no backend for this location", false);
         return;
     }
     /* an application behind a prefix has no file to find; otherwise the
@@ -1151,7 +1151,7 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
      * see SECURITY.md */
     pt_gw_script_close(&s);
     if (st) {
-        pt_conn_reject(r->conn, st, st == 404 ? "no such script" : "not a script", false);
+        pt_conn_reject(r, st, st == 404 ? "no such script" : "not a script", false);
         return;
     }
     ureq *ur = calloc(1, sizeof(*ur) + codec->dec_size);
@@ -1160,7 +1160,7 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
     if (!ur || !ur->tried) {
         if (ur)
             free(ur);
-        pt_conn_reject(r->conn, 500, "out of memory", true);
+        pt_conn_reject(r, 500, "out of memory", true);
         return;
     }
     ur->w = w;
@@ -1190,9 +1190,9 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
         free(ur->tried);
         free(ur);
         if (e == E2BIG)
-            pt_conn_reject(r->conn, 431, codec->too_big, false);
+            pt_conn_reject(r, 431, codec->too_big, false);
         else
-            pt_conn_reject(r->conn, 500, "out of memory", true);
+            pt_conn_reject(r, 500, "out of memory", true);
         return;
     }
 

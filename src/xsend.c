@@ -130,7 +130,7 @@ bool pt_xsend_take(pt_gw *g)
     if (!ok) {
         free(val);
         pt_xsend_release(r);
-        pt_conn_reject(r->conn, 500, "out of memory", false);
+        pt_conn_reject(r, 500, "out of memory", false);
         pt_resp_kick(r);
         return true;
     }
@@ -141,10 +141,10 @@ bool pt_xsend_take(pt_gw *g)
             pt_log_error("X-Accel-Redirect \"%s\" is not a local URI, client: %s:%u", esc,
                          pt_conn_req_ip(r), r->peer_port);
             pt_xsend_release(r);
-            pt_conn_reject(r->conn, 502, NULL, false);
+            pt_conn_reject(r, 502, NULL, false);
             pt_resp_kick(r);
         } else {
-            pt_conn_local_redirect(r->conn, val, strlen(val));
+            pt_conn_local_redirect(r, val, strlen(val));
         }
         free(val);
         return true;
@@ -158,7 +158,7 @@ bool pt_xsend_take(pt_gw *g)
                      "%s:%u",
                      esc, pt_conn_req_ip(r), r->peer_port);
         pt_xsend_release(r);
-        pt_conn_reject(r->conn, 403, NULL, false);
+        pt_conn_reject(r, 403, NULL, false);
     } else {
         pt_static_serve_below(r, dir, rel);
     }
