@@ -12,7 +12,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "gw.h"
-#include "h1_resp.h"
+#include "resp.h"
 #include "httpdate.h"
 #include "log.h"
 #include "precond.h"
@@ -409,9 +409,9 @@ static bool name_is(const char *p, size_t n, const char *lit)
 }
 
 /* The value of request header name (n bytes, '_' for '-'), or NULL. */
-static const pt_header *req_header(const pt_conn *c, const char *name, size_t n)
+static const pt_header *req_header(const pt_req *r, const char *name, size_t n)
 {
-    const pt_head *h = &c->rq->head;
+    const pt_head *h = &r->head;
     for (size_t i = 0; i < h->nheaders; i++) {
         const pt_header *x = &h->headers[i];
         if (x->name_len != n)
@@ -431,10 +431,10 @@ static const pt_header *req_header(const pt_conn *c, const char *name, size_t n)
 
 /* cache_key with its variables: $scheme $host $uri $args $is_args
  * $request_uri $request_method $http_NAME. */
-static int key_make(pt_conn *c, kbuf *b)
+static int key_make(pt_req *r, kbuf *b)
 {
-    const char *t = c->rq->loc->cache.key;
-    const pt_head *h = &c->rq->head;
+    const char *t = r->loc->cache.key;
+    const pt_head *h = &r->head;
     while (*t) {
         if (*t != '$') {
             const char *d = strchr(t, '$');
@@ -449,7 +449,7 @@ static int key_make(pt_conn *c, kbuf *b)
             t++;
         size_t n = (size_t)(t - v);
         if (name_is(v, n, "scheme")) {
-            kput(b, c->sock.tls ? "https" : "http", c->sock.tls ? 5 : 4);
+            kput(b, r->conn->sock.tls ? "https" : "http", r->conn->sock.tls ? 5 : 4);
         } else if (name_is(v, n, "host")) {
             /* lower case, without the port, as nginx's $host */
             pt_str hs = h->host;
@@ -465,7 +465,7 @@ static int key_make(pt_conn *c, kbuf *b)
                 kput(b, &ch, 1);
             }
         } else if (name_is(v, n, "uri")) {
-            kput(b, c->rq->path, c->rq->path_len);
+            kput(b, r->path, r->path_len);
         } else if (name_is(v, n, "args")) {
             if (h->has_query)
                 kput(b, h->query.p, h->query.len);
@@ -477,7 +477,7 @@ static int key_make(pt_conn *c, kbuf *b)
         } else if (name_is(v, n, "request_method")) {
             kput(b, h->method_str.p, h->method_str.len);
         } else if (n > 5 && memcmp(v, "http_", 5) == 0) {
-            const pt_header *x = req_header(c, v + 5, n - 5);
+            const pt_header *x = req_header(r, v + 5, n - 5);
             if (x)
                 kput(b, x->value, x->value_len);
         } else {
@@ -491,11 +491,11 @@ static int key_make(pt_conn *c, kbuf *b)
 /* The request headers a stored response's Vary names (names: "a\0b\0"),
  * as "name\0value\0" pairs: equal records select the same response
  * (RFC 9111 §4.1). */
-static int vary_record(pt_conn *c, const char *names, size_t nlen, kbuf *out)
+static int vary_record(pt_req *r, const char *names, size_t nlen, kbuf *out)
 {
     for (size_t i = 0; i < nlen;) {
         size_t n = strlen(names + i);
-        const pt_header *x = req_header(c, names + i, n);
+        const pt_header *x = req_header(r, names + i, n);
         kput(out, names + i, n + 1);
         if (x)
             kput(out, x->value, x->value_len);
@@ -721,17 +721,17 @@ static void cobj_detach(pt_gw *g)
 
 static const pt_gw_ops cobj_ops = {cobj_drain, cobj_detach, cobj_detach};
 
-static cobj *cobj_attach(pt_conn *c)
+static cobj *cobj_attach(pt_req *r)
 {
     cobj *o = calloc(1, sizeof(*o));
     if (!o)
         return NULL;
     o->gw.ops = &cobj_ops;
-    o->gw.c = c;
+    o->gw.r = r;
     o->gw.spill_fd = -1;
-    c->rq->gw = &o->gw;
-    c->rq->gw_done = false;
-    c->state = PT_CS_WRITE;
+    r->gw = &o->gw;
+    r->gw_done = false;
+    r->conn->state = PT_CS_WRITE;
     return o;
 }
 
@@ -742,11 +742,11 @@ const char *pt_cache_status_name(int st)
     return st > 0 && st < (int)PT_ARRAY_LEN(names) ? names[st] : NULL;
 }
 
-static void status_header(pt_conn *c)
+static void status_header(pt_req *r)
 {
-    const char *n = pt_cache_status_name(c->rq->cache_status);
-    if (n && c->rq->loc->cache.status_header)
-        pt_resp_header(c, "X-Cache-Status", n, strlen(n));
+    const char *n = pt_cache_status_name(r->cache_status);
+    if (n && r->loc->cache.status_header)
+        pt_resp_header(r, "X-Cache-Status", n, strlen(n));
 }
 
 /* The stored head's lines, one by one: false at the end. */
@@ -774,7 +774,7 @@ static bool next_line(const char **p, const char *end, pt_str *n, pt_str *v)
 /* Compression on the fly of a hit, as for the gateway response it was
  * (zresp.c): only bodies kept in memory are coded (a larger one goes out
  * as it is, with the same Vary). */
-static pt_zcoding hit_coding(pt_conn *c, const went *en, bool *vary)
+static pt_zcoding hit_coding(pt_req *r, const went *en, bool *vary)
 {
     pt_zinfo zi = {.status = en->e.status, .length = (int64_t)en->e.body_len};
     const char *p = en->head, *end = en->head + en->e.head_len;
@@ -793,7 +793,7 @@ static pt_zcoding hit_coding(pt_conn *c, const went *en, bool *vary)
                     zi.no_transform = true;
         }
     }
-    pt_zcoding zc = pt_zresp_choose(c, &zi, vary);
+    pt_zcoding zc = pt_zresp_choose(r, &zi, vary);
     return en->body ? zc : PT_ZC_NONE;
 }
 
@@ -807,10 +807,10 @@ static int hit_sink(void *arg, const void *p, size_t n)
  * stored 200 to a GET, and only while If-Range names this entry (RFC 9110
  * §13.1.5; a date counts when strong, a second older than the stored
  * response, §8.8.2.2). */
-static int hit_ranges(pt_conn *c, const went *en, pt_range *r, int max)
+static int hit_ranges(pt_req *r, const went *en, pt_range *rg, int max)
 {
     const ehdr *e = &en->e;
-    const pt_head *h = &c->rq->head;
+    const pt_head *h = &r->head;
     const pt_header *rh = pt_head_get(h, "Range"), *ir;
     if (!rh || e->status != 200 || h->method != PT_M_GET)
         return 0;
@@ -821,25 +821,25 @@ static int hit_ranges(pt_conn *c, const went *en, pt_range *r, int max)
                             lm))
             return 0;
     }
-    return pt_range_parse(rh->value, rh->value_len, e->body_len, r, max);
+    return pt_range_parse(rh->value, rh->value_len, e->body_len, rg, max);
 }
 
-static void hit_slice(pt_conn *c, const went *en, const pt_range *r)
+static void hit_slice(pt_req *r, const went *en, const pt_range *rg)
 {
-    uint64_t len = r->end - r->start + 1;
+    uint64_t len = rg->end - rg->start + 1;
     if (en->body)
-        pt_resp_body(c, en->body + r->start, (size_t)len);
+        pt_resp_body(r, en->body + rg->start, (size_t)len);
     else
-        pt_resp_body_file(c, en->fd, (off_t)(entry_body_off(&en->e) + r->start), len);
+        pt_resp_body_file(r, en->fd, (off_t)(entry_body_off(&en->e) + rg->start), len);
 }
 
 /* A 206 (one range, or multipart/byteranges as static files send, RFC
  * 9110 §14.6) or a 416 from the stored body; never compressed. */
-static void serve_ranges(pt_conn *c, const went *en, const pt_range *r, int nr, bool zvary)
+static void serve_ranges(pt_req *r, const went *en, const pt_range *rg, int nr, bool zvary)
 {
     const ehdr *e = &en->e;
     int64_t age = (int64_t)time(NULL) - e->stored;
-    pt_resp_begin(c, nr < 0 ? 416 : 206);
+    pt_resp_begin(r, nr < 0 ? 416 : 206);
     const char *p = en->head, *end = en->head + e->head_len;
     pt_str n, v, ct = {"application/octet-stream", 24};
     /* the stored lines, but a multipart body has its own Content-Type */
@@ -849,21 +849,21 @@ static void serve_ranges(pt_conn *c, const went *en, const pt_range *r, int nr, 
             if (nr != 1)
                 continue;
         }
-        pt_cq_append(&c->out, n.p, (size_t)(v.p + v.len + 2 - n.p)); /* the line, CRLF */
+        pt_resp_header_block(r, n.p, (size_t)(v.p + v.len + 2 - n.p)); /* the line, CRLF */
     }
-    pt_resp_headerf(c, "Age", "%lld", (long long)(age > 0 ? age : 0));
-    status_header(c);
-    pt_zresp_coding_headers(c, PT_ZC_NONE, zvary);
+    pt_resp_headerf(r, "Age", "%lld", (long long)(age > 0 ? age : 0));
+    status_header(r);
+    pt_zresp_coding_headers(r, PT_ZC_NONE, zvary);
     if (nr < 0) {
-        pt_resp_headerf(c, "Content-Range", "bytes */%llu", (unsigned long long)e->body_len);
-        pt_resp_end(c, 0);
+        pt_resp_headerf(r, "Content-Range", "bytes */%llu", (unsigned long long)e->body_len);
+        pt_resp_end(r, 0);
         return;
     }
     if (nr == 1) {
-        pt_resp_headerf(c, "Content-Range", "bytes %llu-%llu/%llu", (unsigned long long)r[0].start,
-                        (unsigned long long)r[0].end, (unsigned long long)e->body_len);
-        pt_resp_end(c, (int64_t)(r[0].end - r[0].start + 1));
-        hit_slice(c, en, &r[0]);
+        pt_resp_headerf(r, "Content-Range", "bytes %llu-%llu/%llu", (unsigned long long)rg[0].start,
+                        (unsigned long long)rg[0].end, (unsigned long long)e->body_len);
+        pt_resp_end(r, (int64_t)(rg[0].end - rg[0].start + 1));
+        hit_slice(r, en, &rg[0]);
         return;
     }
     char boundary[24], ph[512];
@@ -877,22 +877,22 @@ static void serve_ranges(pt_conn *c, const went *en, const pt_range *r, int nr, 
                          "\r\n--%s\r\nContent-Type: %.*s\r\nContent-Range: bytes %llu-%llu/%llu"
                          "\r\n\r\n",
                          boundary, (int)PT_MIN(ct.len, (size_t)300), ct.p,
-                         (unsigned long long)r[i].start, (unsigned long long)r[i].end,
+                         (unsigned long long)rg[i].start, (unsigned long long)rg[i].end,
                          (unsigned long long)e->body_len);
             size_t hl = k < 0 ? 0 : PT_MIN((size_t)k, sizeof(ph) - 1);
             if (pass == 0) {
-                total += hl + (r[i].end - r[i].start + 1);
+                total += hl + (rg[i].end - rg[i].start + 1);
             } else {
-                pt_resp_body(c, ph, hl);
-                hit_slice(c, en, &r[i]);
+                pt_resp_body(r, ph, hl);
+                hit_slice(r, en, &rg[i]);
             }
         }
         k = snprintf(ph, sizeof(ph), "\r\n--%s--\r\n", boundary);
         if (pass == 0) {
-            pt_resp_headerf(c, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
-            pt_resp_end(c, (int64_t)(total + (uint64_t)k));
+            pt_resp_headerf(r, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
+            pt_resp_end(r, (int64_t)(total + (uint64_t)k));
         } else {
-            pt_resp_body(c, ph, (size_t)k);
+            pt_resp_body(r, ph, (size_t)k);
         }
     }
 }
@@ -901,11 +901,11 @@ static void serve_ranges(pt_conn *c, const went *en, const pt_range *r, int nr, 
  * match, else the stored head and the body straight from the file
  * (sendfile; the reference stays with the request, pt_cache_release), or
  * from memory when small. */
-static void serve_entry(pt_conn *c, went *en, int st)
+static void serve_entry(pt_req *r, went *en, int st)
 {
     const ehdr *e = &en->e;
-    const pt_head *h = &c->rq->head;
-    c->rq->cache_status = st;
+    const pt_head *h = &r->head;
+    r->cache_status = st;
     /* RFC 9111 §4.3.2: a cache answers conditional requests itself */
     pt_precond pc = {.is_get_or_head = true,
                      .etag = e->etag_len ? e->etag : NULL,
@@ -919,50 +919,50 @@ static void serve_entry(pt_conn *c, went *en, int st)
     bool not_modified = e->status == 200 && (pc.if_none_match.p || pc.if_modified_since.p) &&
                         pt_precond_eval(&pc) == 304;
     bool bodiless = not_modified || e->status == 204, zvary = false;
-    pt_zcoding zc = hit_coding(c, en, &zvary);
+    pt_zcoding zc = hit_coding(r, en, &zvary);
     pt_compress *z = NULL;
     pt_range rg[64];
-    int max = (int)PT_MIN(c->w->cfg->limits.max_ranges, (uint32_t)PT_ARRAY_LEN(rg));
-    int nr = not_modified ? 0 : hit_ranges(c, en, rg, max);
+    int max = (int)PT_MIN(r->conn->w->cfg->limits.max_ranges, (uint32_t)PT_ARRAY_LEN(rg));
+    int nr = not_modified ? 0 : hit_ranges(r, en, rg, max);
     if (nr != 0) {
-        serve_ranges(c, en, rg, nr, zvary);
+        serve_ranges(r, en, rg, nr, zvary);
         goto done;
     }
-    if (zc != PT_ZC_NONE && !bodiless && !(z = pt_zresp_coder(c, zc, (int64_t)e->body_len)) &&
-        !c->rq->is_head)
+    if (zc != PT_ZC_NONE && !bodiless && !(z = pt_zresp_coder(r, zc, (int64_t)e->body_len)) &&
+        !r->is_head)
         zc = PT_ZC_NONE; /* no memory for a coder: the identity bytes */
     int64_t age = (int64_t)time(NULL) - e->stored;
-    pt_resp_begin_reason(c, not_modified ? 304 : e->status, not_modified ? NULL : e->reason);
+    pt_resp_begin_reason(r, not_modified ? 304 : e->status, not_modified ? NULL : e->reason);
     if (zc == PT_ZC_NONE) {
-        pt_cq_append(&c->out, en->head, e->head_len);
+        pt_resp_header_block(r, en->head, e->head_len);
     } else {
         /* the coded representation's validators: a weak ETag */
         const char *p = en->head, *end = en->head + e->head_len;
         pt_str n, v;
         while (next_line(&p, end, &n, &v))
-            pt_zresp_gw_header(c, n.p, n.len, v.p, v.len, true);
+            pt_zresp_gw_header(r, n.p, n.len, v.p, v.len, true);
     }
-    pt_resp_headerf(c, "Age", "%lld", (long long)(age > 0 ? age : 0));
-    status_header(c);
-    pt_zresp_coding_headers(c, not_modified ? PT_ZC_NONE : zc, zvary);
+    pt_resp_headerf(r, "Age", "%lld", (long long)(age > 0 ? age : 0));
+    status_header(r);
+    pt_zresp_coding_headers(r, not_modified ? PT_ZC_NONE : zc, zvary);
     if (zc != PT_ZC_NONE && !not_modified) {
-        pt_resp_end_stream(c, -1);
-        if (z && pt_compress_write(z, en->body, (size_t)e->body_len, PT_ZM_FINISH, hit_sink, c) < 0)
-            c->close_after = true; /* no last chunk: the client sees the cut */
+        pt_resp_end_stream(r, -1);
+        if (z && pt_compress_write(z, en->body, (size_t)e->body_len, PT_ZM_FINISH, hit_sink, r) < 0)
+            r->conn->close_after = true; /* no last chunk: the client sees the cut */
         else
-            pt_resp_body_end(c);
+            pt_resp_body_end(r);
     } else {
-        pt_resp_end(c, bodiless ? -1 : (int64_t)e->body_len);
+        pt_resp_end(r, bodiless ? -1 : (int64_t)e->body_len);
         if (!bodiless && en->body)
-            pt_resp_body(c, en->body, e->body_len);
+            pt_resp_body(r, en->body, e->body_len);
         else if (!bodiless && e->body_len)
-            pt_resp_body_file(c, en->fd, (off_t)entry_body_off(e), e->body_len);
+            pt_resp_body_file(r, en->fd, (off_t)entry_body_off(e), e->body_len);
     }
 done:
     pt_compress_free(z);
-    went_put(c->rq->cache_ent);
-    c->rq->cache_ent = en;
-    c->state = PT_CS_WRITE;
+    went_put(r->cache_ent);
+    r->cache_ent = en;
+    r->conn->state = PT_CS_WRITE;
 }
 
 struct pt_cache_fill {
@@ -1023,11 +1023,11 @@ void pt_cache_fill_free(struct pt_cache_fill *f)
 
 /* The client's own conditional headers back (the validators the cache
  * sent to the backend were only for the backend). */
-static void reval_restore(pt_conn *c, struct pt_cache_fill *f)
+static void reval_restore(pt_req *r, struct pt_cache_fill *f)
 {
-    if (!f || !f->injected || !c->rq)
+    if (!f || !f->injected || !r)
         return;
-    pt_head *h = &c->rq->head;
+    pt_head *h = &r->head;
     for (size_t i = 0; i < f->nsaved; i++) {
         h->headers[f->saved[i].idx].value = f->saved[i].value;
         h->headers[f->saved[i].idx].value_len = f->saved[i].len;
@@ -1036,10 +1036,10 @@ static void reval_restore(pt_conn *c, struct pt_cache_fill *f)
     f->injected = false;
 }
 
-static void reval_set(pt_conn *c, struct pt_cache_fill *f, const char *name, const char *v,
+static void reval_set(pt_req *r, struct pt_cache_fill *f, const char *name, const char *v,
                       size_t vl)
 {
-    pt_head *h = &c->rq->head;
+    pt_head *h = &r->head;
     for (size_t i = 0; i < h->nheaders; i++)
         if (pt_str_ieq(h->headers[i].name, h->headers[i].name_len, name)) {
             if (f->nsaved < PT_ARRAY_LEN(f->saved)) {
@@ -1051,7 +1051,7 @@ static void reval_set(pt_conn *c, struct pt_cache_fill *f, const char *name, con
             }
             return;
         }
-    if (h->nheaders < c->w->cfg->limits.max_headers)
+    if (h->nheaders < r->conn->w->cfg->limits.max_headers)
         h->headers[h->nheaders++] = (pt_header){.name = name,
                                                 .value = v,
                                                 .name_len = (uint32_t)strlen(name),
@@ -1062,33 +1062,33 @@ static void reval_set(pt_conn *c, struct pt_cache_fill *f, const char *name, con
  * validators; a 304 then freshens the entry (pt_cache_revalidated). Only
  * with an ETag, or with a Last-Modified when the client sent no
  * If-None-Match (which would take precedence, RFC 9110 §13.1.3). */
-static void reval_inject(pt_conn *c, struct pt_cache_fill *f, went *en)
+static void reval_inject(pt_req *r, struct pt_cache_fill *f, went *en)
 {
     const ehdr *e = &en->e;
-    if (!e->etag_len && (e->last_modified <= 0 || pt_head_get(&c->rq->head, "If-None-Match"))) {
+    if (!e->etag_len && (e->last_modified <= 0 || pt_head_get(&r->head, "If-None-Match"))) {
         went_put(en);
         return;
     }
     f->reval = en;
-    f->orig_nheaders = c->rq->head.nheaders;
+    f->orig_nheaders = r->head.nheaders;
     f->injected = true;
     if (e->etag_len)
-        reval_set(c, f, "If-None-Match", e->etag, e->etag_len);
+        reval_set(r, f, "If-None-Match", e->etag, e->etag_len);
     if (e->last_modified > 0) {
         pt_httpdate_format((time_t)e->last_modified, f->lm);
-        reval_set(c, f, "If-Modified-Since", f->lm, PT_HTTPDATE_LEN);
+        reval_set(r, f, "If-Modified-Since", f->lm, PT_HTTPDATE_LEN);
     }
 }
 
-void pt_cache_release(pt_conn *c)
+void pt_cache_release(pt_req *r)
 {
-    if (!c->rq)
+    if (!r)
         return;
-    reval_restore(c, c->rq->cache_fill);
-    pt_cache_fill_free(c->rq->cache_fill);
-    c->rq->cache_fill = NULL;
-    went_put(c->rq->cache_ent);
-    c->rq->cache_ent = NULL;
+    reval_restore(r, r->cache_fill);
+    pt_cache_fill_free(r->cache_fill);
+    r->cache_fill = NULL;
+    went_put(r->cache_ent);
+    r->cache_ent = NULL;
 }
 
 /* The index's current entry for key, referenced, or NULL. */
@@ -1103,47 +1103,47 @@ static went *current_entry(uint64_t h0, uint64_t h1, const char *key, size_t kle
     return gen ? went_get(h0, h1, gen, key, klen) : NULL;
 }
 
-bool pt_cache_stale_on_error(pt_conn *c, int status, const char *why)
+bool pt_cache_stale_on_error(pt_req *r, int status, const char *why)
 {
-    struct pt_cache_fill *f = c->rq ? c->rq->cache_fill : NULL;
+    struct pt_cache_fill *f = r ? r->cache_fill : NULL;
     went *en;
     /* nginx's proxy_cache_use_stale error: an expired entry beats an error
      * page (RFC 9111 §4.2.4 allows it when configured) */
-    if (!f || status < 500 || c->rq->cache_status != PT_CACHE_EXPIRED || !c->rq->loc)
+    if (!f || status < 500 || r->cache_status != PT_CACHE_EXPIRED || !r->loc)
         return false;
     Z = f->zone;
-    reval_restore(c, f);
+    reval_restore(r, f);
     if (!(en = current_entry(f->h0, f->h1, f->key, f->key_len)))
         return false;
     /* RFC 5861 §4: the backend's stale-if-error=N allows it N seconds past
      * expiry, without cache_use_stale */
-    bool allowed = c->rq->loc->cache.stale_error ||
+    bool allowed = r->loc->cache.stale_error ||
                    (en->e.sie && (int64_t)time(NULL) < en->e.expires + (int64_t)en->e.sie);
     if (en->e.no_stale || !allowed) {
         went_put(en);
         return false;
     }
     pt_log_info("cache: a stale entry answers instead of %d (%s), client: %s:%u", status,
-                why ? why : pt_status_reason(status), pt_conn_peer_ip(c), c->peer_port);
+                why ? why : pt_status_reason(status), pt_conn_req_ip(r), r->peer_port);
     CTR(stale);
-    serve_entry(c, en, PT_CACHE_STALE);
+    serve_entry(r, en, PT_CACHE_STALE);
     return true;
 }
 
-struct pt_cache_fill *pt_cache_fill_of(pt_conn *c)
+struct pt_cache_fill *pt_cache_fill_of(pt_req *r)
 {
-    return c->rq ? c->rq->cache_fill : NULL;
+    return r ? r->cache_fill : NULL;
 }
 
-static bool allowed_purge(const pt_conn *c)
+static bool allowed_purge(const pt_req *r)
 {
-    const pt_cache_cfg *z = &c->rq->loc->cache;
+    const pt_cache_cfg *z = &r->loc->cache;
     pt_access_list l = {(pt_access_rule *)z->purge, z->npurge};
-    const pt_access_rule *r = pt_access_match(&l, c->peer_af, c->peer_addr);
-    return r && r->allow;
+    const pt_access_rule *rule = pt_access_match(&l, r->peer_af, r->peer_addr);
+    return rule && rule->allow;
 }
 
-static void purge(pt_conn *c, uint64_t h0, uint64_t h1)
+static void purge(pt_req *r, uint64_t h0, uint64_t h1)
 {
     bool found = false;
     ix_lock();
@@ -1164,41 +1164,41 @@ static void purge(pt_conn *c, uint64_t h0, uint64_t h1)
         CTR(purges);
     static const char done[] = "purged\n";
     if (!found) {
-        pt_conn_reject(c, 404, "cache purge: no such entry", false);
+        pt_conn_reject(r, 404, "cache purge: no such entry", false);
         return;
     }
-    pt_resp_begin(c, 200);
-    pt_resp_header(c, "Content-Type", "text/plain", 10);
-    pt_resp_end(c, PT_SLEN(done));
-    pt_resp_body(c, done, PT_SLEN(done));
+    pt_resp_begin(r, 200);
+    pt_resp_header(r, "Content-Type", "text/plain", 10);
+    pt_resp_end(r, PT_SLEN(done));
+    pt_resp_body(r, done, PT_SLEN(done));
 }
 
 static void on_poll(pt_loop *l, pt_timer *t);
 
-static void wait_for_fill(pt_conn *c, uint64_t h0, uint64_t h1, uint64_t gen)
+static void wait_for_fill(pt_req *r, uint64_t h0, uint64_t h1, uint64_t gen)
 {
-    cobj *o = cobj_attach(c);
+    cobj *o = cobj_attach(r);
     if (!o) {
-        pt_conn_reject(c, 500, "out of memory", true);
+        pt_conn_reject(r, 500, "out of memory", true);
         return;
     }
     o->zone = Z;
     o->gen0 = gen;
     o->h0 = h0;
     o->h1 = h1;
-    if (!c->rq->cache_wait_t0)
-        c->rq->cache_wait_t0 = c->w->loop.now ? c->w->loop.now : 1;
+    if (!r->cache_wait_t0)
+        r->cache_wait_t0 = r->conn->w->loop.now ? r->conn->w->loop.now : 1;
     o->listed = true;
     o->next = g_waiters;
     if (g_waiters)
         g_waiters->prev = o;
     g_waiters = o;
     if (!g_poll_init) {
-        pt_timer_init(&g_poll, on_poll, c->w);
+        pt_timer_init(&g_poll, on_poll, r->conn->w);
         g_poll_init = true;
     }
     if (!pt_timer_armed(&g_poll))
-        pt_timer_arm(&c->w->loop, &g_poll, pt_worker_tlist(c->w, PT_CACHE_POLL_MS));
+        pt_timer_arm(&r->conn->w->loop, &g_poll, pt_worker_tlist(r->conn->w, PT_CACHE_POLL_MS));
 }
 
 /* Every 10 ms: a waiter whose fill ended (or died, or took too long) is
@@ -1212,7 +1212,7 @@ static void on_poll(pt_loop *l, pt_timer *t)
     int64_t wall = (int64_t)time(NULL);
     for (cobj *o = g_waiters, *next; o; o = next) {
         next = o->next;
-        pt_conn *c = o->gw.c;
+        pt_req *r = o->gw.r;
         Z = o->zone;
         ix_lock();
         const cslot *s = ix_find(o->h0, o->h1);
@@ -1221,12 +1221,12 @@ static void on_poll(pt_loop *l, pt_timer *t)
          * is this request's too (collapsed, even when stored already stale
          * as no-cache is: otherwise waiters would revalidate one by one) */
         if (s && s->valid && s->gen != o->gen0 && !s->fill_id)
-            c->rq->cache_gen = s->gen;
+            r->cache_gen = s->gen;
         ix_unlock();
-        if (!go && l->now - c->rq->cache_wait_t0 >= c->rq->loc->cache.lock_timeout_ms) {
+        if (!go && l->now - r->cache_wait_t0 >= r->loc->cache.lock_timeout_ms) {
             /* nginx's proxy_cache_lock_timeout: to the backend, uncached */
-            c->rq->cache_skip = true;
-            c->rq->cache_status = PT_CACHE_MISS;
+            r->cache_skip = true;
+            r->cache_status = PT_CACHE_MISS;
             go = true;
         }
         if (go) {
@@ -1238,10 +1238,10 @@ static void on_poll(pt_loop *l, pt_timer *t)
     while (wake) {
         cobj *o = wake;
         wake = o->next;
-        pt_conn *c = o->gw.c;
-        c->rq->gw = NULL;
+        pt_req *r = o->gw.r;
+        r->gw = NULL;
         free(o);
-        pt_conn_redispatch(c);
+        pt_conn_redispatch(r);
     }
     if (g_waiters)
         pt_timer_arm(&w->loop, &g_poll, pt_worker_tlist(w, PT_CACHE_POLL_MS));
@@ -1307,10 +1307,10 @@ static void on_bg_io(pt_loop *l, pt_io *io, uint32_t ev)
 }
 
 /* The refresh connection's first dispatch: its fill, or NULL (not one). */
-static struct pt_cache_fill *bg_take(pt_conn *c)
+static struct pt_cache_fill *bg_take(pt_req *r)
 {
     for (bgref *b = g_bg; b; b = b->next)
-        if (b->c == c && b->cid == c->id) {
+        if (b->c == r->conn && b->cid == r->conn->id) {
             struct pt_cache_fill *f = b->f;
             b->f = NULL;
             b->c = NULL;
@@ -1334,14 +1334,14 @@ static bool bg_hdr_skipped(const pt_header *x)
 
 /* Start the refresh of c's expired entry as a request of its own, with f
  * (locked). false: not possible now (the caller refreshes in c itself). */
-static bool bg_start(pt_conn *c, struct pt_cache_fill *f)
+static bool bg_start(pt_req *r, struct pt_cache_fill *f)
 {
-    const pt_head *h = &c->rq->head;
-    pt_worker *w = c->w;
+    const pt_head *h = &r->head;
+    pt_worker *w = r->conn->w;
     /* the refresh is a plain connection: for a TLS client the backend
      * would see no HTTPS and might answer for http (a redirect to https
      * stored for https clients), so such a client refreshes in place */
-    if (c->sock.tls || g_nbg >= PT_CACHE_BG_MAX || w->stopping ||
+    if (r->conn->sock.tls || g_nbg >= PT_CACHE_BG_MAX || w->stopping ||
         w->nconns >= w->cfg->limits.max_connections)
         return false;
     kbuf rq;
@@ -1373,17 +1373,17 @@ static bool bg_start(pt_conn *c, struct pt_cache_fill *f)
     unsigned sl = sizeof(sa_family_t);
     memset(&ss, 0, sizeof(ss));
     ss.ss_family = AF_UNIX;
-    if (c->peer_af == AF_INET) {
+    if (r->peer_af == AF_INET) {
         struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
         s4->sin_family = AF_INET;
-        memcpy(&s4->sin_addr, c->peer_addr, 4);
-        s4->sin_port = htons(c->peer_port);
+        memcpy(&s4->sin_addr, r->peer_addr, 4);
+        s4->sin_port = htons(r->peer_port);
         sl = sizeof(*s4);
-    } else if (c->peer_af == AF_INET6) {
+    } else if (r->peer_af == AF_INET6) {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
         s6->sin6_family = AF_INET6;
-        memcpy(&s6->sin6_addr, c->peer_addr, 16);
-        s6->sin6_port = htons(c->peer_port);
+        memcpy(&s6->sin6_addr, r->peer_addr, 16);
+        s6->sin6_port = htons(r->peer_port);
         sl = sizeof(*s6);
     }
     b->w = w;
@@ -1494,22 +1494,22 @@ static void cc_parse(const char *p, size_t n, cc_info *cc)
 }
 
 /* Does c select the stored response en (RFC 9111 §4.1)? */
-static bool vary_matches(pt_conn *c, const went *en)
+static bool vary_matches(pt_req *r, const went *en)
 {
     if (!en->e.vary_len)
         return true;
     kbuf vr;
     kinit(&vr);
-    bool same = vary_record(c, en->vary, en->e.vnames_len, &vr) == 0 &&
+    bool same = vary_record(r, en->vary, en->e.vnames_len, &vr) == 0 &&
                 vr.len == en->e.vary_len - en->e.vnames_len &&
                 memcmp(vr.p, en->vary + en->e.vnames_len, vr.len) == 0;
     kfree(&vr);
     return same;
 }
 
-static bool req_no_store(const pt_conn *c)
+static bool req_no_store(const pt_req *r)
 {
-    const pt_head *h = &c->rq->head;
+    const pt_head *h = &r->head;
     cc_info cc = {.max_age = -1, .s_maxage = -1, .swr = -1, .sie = -1};
     for (size_t i = 0; i < h->nheaders; i++)
         if (pt_str_ieq(h->headers[i].name, h->headers[i].name_len, "Cache-Control"))
@@ -1517,45 +1517,45 @@ static bool req_no_store(const pt_conn *c)
     return cc.no_store;
 }
 
-bool pt_cache_handle(pt_conn *c)
+bool pt_cache_handle(pt_req *r)
 {
-    const pt_cache_cfg *z = &c->rq->loc->cache;
-    const pt_head *h = &c->rq->head;
+    const pt_cache_cfg *z = &r->loc->cache;
+    const pt_head *h = &r->head;
     int zi = z->zone;
-    if (zi < 0 || (size_t)zi >= g_ncfgzone || !(Z = g_cfgzone[zi]) || c->rq->cache_skip)
+    if (zi < 0 || (size_t)zi >= g_ncfgzone || !(Z = g_cfgzone[zi]) || r->cache_skip)
         return false;
     /* an internal redirect's second dispatch: the first fill is over */
-    pt_cache_release(c);
-    struct pt_cache_fill *bf = g_bg ? bg_take(c) : NULL;
+    pt_cache_release(r);
+    struct pt_cache_fill *bf = g_bg ? bg_take(r) : NULL;
     if (bf) {
         /* a background refresh: it fills, with the entry's validators */
         Z = bf->zone;
-        c->rq->cache_fill = bf;
-        c->rq->cache_status = PT_CACHE_EXPIRED;
+        r->cache_fill = bf;
+        r->cache_status = PT_CACHE_EXPIRED;
         went *en = current_entry(bf->h0, bf->h1, bf->key, bf->key_len);
-        if (en && vary_matches(c, en))
-            reval_inject(c, bf, en);
+        if (en && vary_matches(r, en))
+            reval_inject(r, bf, en);
         else
             went_put(en);
         return false;
     }
     bool is_purge = h->method == PT_M_OTHER && z->npurge &&
                     pt_str_ieq(h->method_str.p, h->method_str.len, "PURGE");
-    if (is_purge && !allowed_purge(c)) {
-        pt_conn_reject(c, 403, "cache purge from an address not in cache_purge", false);
+    if (is_purge && !allowed_purge(r)) {
+        pt_conn_reject(r, 403, "cache purge from an address not in cache_purge", false);
         return true;
     }
     if (!is_purge && !(z->methods & (1u << h->method)))
         return false;
     if (!is_purge && !z->authorized && pt_head_get(h, "Authorization")) {
         /* RFC 9111 §3.5: another user's answer is never theirs */
-        c->rq->cache_status = PT_CACHE_BYPASS;
+        r->cache_status = PT_CACHE_BYPASS;
         CTR(bypass);
         return false;
     }
     kbuf kb;
     kinit(&kb);
-    if (key_make(c, &kb) < 0) {
+    if (key_make(r, &kb) < 0) {
         kfree(&kb);
         return false;
     }
@@ -1563,7 +1563,7 @@ bool pt_cache_handle(pt_conn *c)
     key_hash(kb.p, kb.len, &h0, &h1);
     if (is_purge) {
         kfree(&kb);
-        purge(c, h0, h1);
+        purge(r, h0, h1);
         return true;
     }
     int64_t wall = (int64_t)time(NULL);
@@ -1574,14 +1574,14 @@ bool pt_cache_handle(pt_conn *c)
     if (s) {
         has_entry = s->valid;
         gen = s->gen;
-        fresh = s->valid && (wall < s->expires || (c->rq->cache_gen && s->gen == c->rq->cache_gen));
+        fresh = s->valid && (wall < s->expires || (r->cache_gen && s->gen == r->cache_gen));
         filling = filler_alive(s, now);
         if (fresh)
             s->used = ++Z->shm->clock;
         if (!s->valid && !filling && s->pass_until > wall) {
             ix_unlock();
             kfree(&kb);
-            c->rq->cache_status = PT_CACHE_MISS;
+            r->cache_status = PT_CACHE_MISS;
             CTR(misses);
             return false;
         }
@@ -1602,7 +1602,7 @@ bool pt_cache_handle(pt_conn *c)
             en = NULL;
         }
         if (en) {
-            if (!vary_matches(c, en)) {
+            if (!vary_matches(r, en)) {
                 /* another variant: this request's own answer replaces it */
                 vary_miss = true;
                 went_put(en);
@@ -1613,7 +1613,7 @@ bool pt_cache_handle(pt_conn *c)
                     CTR(hits);
                 else
                     CTR(updating);
-                serve_entry(c, en, fresh ? PT_CACHE_HIT : PT_CACHE_UPDATING);
+                serve_entry(r, en, fresh ? PT_CACHE_HIT : PT_CACHE_UPDATING);
                 return true;
             }
         } else if (!no_stale) {
@@ -1631,12 +1631,12 @@ bool pt_cache_handle(pt_conn *c)
     if (filling && !vary_miss) {
         kfree(&kb);
         /* one fill at a time: wait for its entry */
-        wait_for_fill(c, h0, h1, gen);
+        wait_for_fill(r, h0, h1, gen);
         return true;
     }
     if (vary_miss)
         has_entry = false; /* another variant's entry: a miss for this one */
-    c->rq->cache_status = has_entry ? PT_CACHE_EXPIRED : PT_CACHE_MISS;
+    r->cache_status = has_entry ? PT_CACHE_EXPIRED : PT_CACHE_MISS;
     if (has_entry)
         CTR(expired);
     else
@@ -1644,7 +1644,7 @@ bool pt_cache_handle(pt_conn *c)
     struct pt_cache_fill *f = NULL;
     /* HEAD has no body to store; a concurrent fill owns the slot; RFC 9111
      * §5.2.1.5: the answer to a request with no-store is not stored */
-    if (h->method != PT_M_GET || filling || req_no_store(c) || !(f = calloc(1, sizeof(*f))) ||
+    if (h->method != PT_M_GET || filling || req_no_store(r) || !(f = calloc(1, sizeof(*f))) ||
         !(f->key = malloc(kb.len + 1))) {
         free(f);
         kfree(&kb);
@@ -1681,19 +1681,19 @@ bool pt_cache_handle(pt_conn *c)
         went *en = went_get(h0, h1, gen, f->key, f->key_len);
         if (en && !en->e.no_stale &&
             (z->stale_updating || (en->e.swr && wall < en->e.expires + (int64_t)en->e.swr)) &&
-            vary_matches(c, en) && bg_start(c, f)) {
+            vary_matches(r, en) && bg_start(r, f)) {
             Z = f->zone;
             CTR(updating);
-            serve_entry(c, en, PT_CACHE_UPDATING);
+            serve_entry(r, en, PT_CACHE_UPDATING);
             return true;
         }
         went_put(en);
     }
-    c->rq->cache_fill = f;
+    r->cache_fill = f;
     if (has_entry) {
         went *en = went_get(h0, h1, gen, f->key, f->key_len);
-        if (en && vary_matches(c, en))
-            reval_inject(c, f, en);
+        if (en && vary_matches(r, en))
+            reval_inject(r, f, en);
         else
             went_put(en);
     }
@@ -1728,16 +1728,16 @@ static bool header_not_stored(pt_str n)
 
 /* How long the response stays fresh (seconds), or -1: not storable. */
 /* swr, sie: RFC 5861's windows, set when the response has them. */
-static int64_t fill_lifetime(pt_conn *c, const pt_cgi_resp *r, int status, kbuf *vnames,
+static int64_t fill_lifetime(pt_req *r, const pt_cgi_resp *cr, int status, kbuf *vnames,
                              int64_t *age, bool *no_stale, uint32_t *swr, uint32_t *sie)
 {
-    const pt_cache_cfg *z = &c->rq->loc->cache;
+    const pt_cache_cfg *z = &r->loc->cache;
     cc_info cc = {.max_age = -1, .s_maxage = -1, .swr = -1, .sie = -1};
     int64_t expires = -1, now = (int64_t)time(NULL);
     bool has_expires = false, validator = false;
     *age = 0;
-    for (size_t i = 0; i < r->nhdrs; i++) {
-        pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
+    for (size_t i = 0; i < cr->nhdrs; i++) {
+        pt_str n = pt_cgi_hdr_name(cr, i), v = pt_cgi_hdr_value(cr, i);
         if (pt_str_ieq(n.p, n.len, "ETag") || pt_str_ieq(n.p, n.len, "Last-Modified"))
             validator = true;
         if (pt_str_ieq(n.p, n.len, "Cache-Control")) {
@@ -1830,15 +1830,15 @@ static bool fill_write(struct pt_cache_fill *f, const void *p, size_t n)
 
 void pt_cache_gw_head(pt_gw *g)
 {
-    pt_conn *c = g->c;
+    pt_req *r = g->r;
     struct pt_cache_fill *f = g->cache;
-    const pt_cgi_resp *r = &g->resp;
-    if (c->rq->cache_status)
-        status_header(c);
+    const pt_cgi_resp *cr = &g->resp;
+    if (r->cache_status)
+        status_header(r);
     if (!f)
         return;
     Z = f->zone;
-    reval_restore(c, f);
+    reval_restore(r, f);
     kbuf vnames, vrec, head;
     kinit(&vnames);
     kinit(&vrec);
@@ -1846,8 +1846,8 @@ void pt_cache_gw_head(pt_gw *g)
     int64_t age = 0;
     bool no_stale = false;
     uint32_t swr = 0, sie = 0;
-    int64_t life = fill_lifetime(c, r, r->status, &vnames, &age, &no_stale, &swr, &sie);
-    if (life < 0 || vary_record(c, vnames.p, vnames.len, &vrec) < 0) {
+    int64_t life = fill_lifetime(r, cr, cr->status, &vnames, &age, &no_stale, &swr, &sie);
+    if (life < 0 || vary_record(r, vnames.p, vnames.len, &vrec) < 0) {
         kfree(&vnames);
         kfree(&vrec);
         fill_unlock(f, true);
@@ -1860,8 +1860,8 @@ void pt_cache_gw_head(pt_gw *g)
     e->hdr_size = sizeof(ehdr);
     e->h0 = f->h0;
     e->h1 = f->h1;
-    e->status = r->status;
-    snprintf(e->reason, sizeof(e->reason), "%s", r->reason);
+    e->status = cr->status;
+    snprintf(e->reason, sizeof(e->reason), "%s", cr->reason);
     int64_t now = (int64_t)time(NULL);
     e->stored = now - age;
     e->expires = now + life;
@@ -1869,8 +1869,8 @@ void pt_cache_gw_head(pt_gw *g)
     e->no_stale = no_stale;
     e->swr = swr;
     e->sie = sie;
-    for (size_t i = 0; i < r->nhdrs; i++) {
-        pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
+    for (size_t i = 0; i < cr->nhdrs; i++) {
+        pt_str n = pt_cgi_hdr_name(cr, i), v = pt_cgi_hdr_value(cr, i);
         if (header_not_stored(n))
             continue;
         if (pt_str_ieq(n.p, n.len, "ETag") && v.len < sizeof(e->etag)) {
@@ -1916,13 +1916,13 @@ void pt_cache_gw_head(pt_gw *g)
 
 bool pt_cache_revalidated(pt_gw *g)
 {
-    pt_conn *c = g->c;
+    pt_req *r = g->r;
     struct pt_cache_fill *f = g->cache;
-    const pt_cgi_resp *r = &g->resp;
-    if (!c || !f || !f->reval || f->ended || r->status != 304)
+    const pt_cgi_resp *cr = &g->resp;
+    if (!r || !f || !f->reval || f->ended || cr->status != 304)
         return false;
     Z = f->zone;
-    reval_restore(c, f);
+    reval_restore(r, f);
     went *en = f->reval;
     f->reval = NULL;
     f->ended = true;
@@ -1933,7 +1933,7 @@ bool pt_cache_revalidated(pt_gw *g)
     int64_t age = 0, now = (int64_t)time(NULL);
     bool no_stale = en->e.no_stale;
     uint32_t swr = en->e.swr, sie = en->e.sie;
-    int64_t life = fill_lifetime(c, r, en->e.status, &vn, &age, &no_stale, &swr, &sie);
+    int64_t life = fill_lifetime(r, cr, en->e.status, &vn, &age, &no_stale, &swr, &sie);
     kfree(&vn);
     if (life < 0)
         life = PT_MAX(en->e.expires - en->e.stored, (int64_t)0);
@@ -1969,7 +1969,7 @@ bool pt_cache_revalidated(pt_gw *g)
     en->e.expires = e.expires;
     en->e.swr = swr;
     en->e.sie = sie;
-    serve_entry(c, en, PT_CACHE_REVALIDATED);
+    serve_entry(r, en, PT_CACHE_REVALIDATED);
     return true;
 }
 

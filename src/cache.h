@@ -9,7 +9,7 @@
 
 #include "first.h"
 
-struct pt_conn;
+struct pt_req;
 struct pt_config;
 struct pt_gw;
 struct pt_cache_fill;
@@ -45,19 +45,19 @@ void pt_cache_worker_stop(struct pt_worker *w);
 /* Before c's gateway starts: true when the cache answered (a hit, a stale
  * entry, a purge) or holds c waiting for another request's fill; false:
  * start the gateway (c may now lead a fill, which the gateway takes). */
-bool pt_cache_handle(struct pt_conn *c);
+bool pt_cache_handle(struct pt_req *r);
 /* The request ends: its fill, unless complete, is given up (the next
  * request fills), the entry file it sent is closed. */
-void pt_cache_release(struct pt_conn *c);
+void pt_cache_release(struct pt_req *r);
 /* An error response (status) is about to go out: when the request found
  * an expired entry and its location has cache_use_stale "error", the entry
  * is served instead (STALE) and true returned. */
-bool pt_cache_stale_on_error(struct pt_conn *c, int status, const char *why);
+bool pt_cache_stale_on_error(struct pt_req *r, int status, const char *why);
 
 /* ---- the gateway's response (gw.c) ---- */
 /* The fill c leads, if any: the gateway writes into it while attached to c
  * (the request owns it). */
-struct pt_cache_fill *pt_cache_fill_of(struct pt_conn *c);
+struct pt_cache_fill *pt_cache_fill_of(struct pt_req *r);
 /* The header block is parsed (status, headers in g->resp), the head being
  * built: decide whether the response may be stored (RFC 9111 §3) and start
  * its temp file; add X-Cache-Status. */

@@ -13,7 +13,7 @@
 #include "errlines.h"
 #include "conn.h"
 #include "gw.h"
-#include "h1_resp.h"
+#include "resp.h"
 #include "log.h"
 #include "stats.h"
 #include "util.h"
@@ -106,7 +106,7 @@ static void close_io(pt_cgi *g, pt_io *io, int *fd)
 
 static void maybe_free(pt_cgi *g)
 {
-    if (g->gw.c || !g->reaped || g->fd_out >= 0 || g->fd_err >= 0 || g->fd_in >= 0)
+    if (g->gw.r || !g->reaped || g->fd_out >= 0 || g->fd_err >= 0 || g->fd_in >= 0)
         return;
     pt_timer_stop(&g->timer);
     if (g->prev)
@@ -328,9 +328,9 @@ static void terminate(pt_cgi *g)
 static void start_queued(pt_worker *w)
 {
     while (w->cgi->q.head && w->cgi->running < w->cfg->limits.cgi_max_procs) {
-        pt_conn *c = pt_gw_queue_pop(&w->cgi->q);
-        pt_cgi_start(c);
-        pt_conn_kick(c);
+        pt_req *r = pt_gw_queue_pop(&w->cgi->q);
+        pt_cgi_start(r);
+        pt_resp_kick(r);
     }
 }
 
@@ -376,7 +376,7 @@ static void on_out(pt_loop *l, pt_io *io, uint32_t ev)
 {
     (void)l;
     pt_cgi *g = io->data;
-    pt_conn *kick = NULL; /* output queued for it, not yet kicked */
+    pt_req *kick = NULL; /* output queued for it, not yet kicked */
     for (;;) {
         char buf[PT_CGI_READ];
         ssize_t n = read(g->fd_out, buf, sizeof(buf));
@@ -387,16 +387,16 @@ static void on_out(pt_loop *l, pt_io *io, uint32_t ev)
         }
         if (n == 0) {
             close_io(g, &g->io_out, &g->fd_out);
-            if (g->gw.c)
+            if (g->gw.r)
                 finish_output(g); /* completes (and kicks) the response, may free g */
             else
                 maybe_free(g);
             return;
         }
-        if (g->gw.c && g->kill_stage == 0) /* output resets the no-output timeout */
+        if (g->gw.r && g->kill_stage == 0) /* output resets the no-output timeout */
             pt_timer_arm(&g->w->loop, &g->timer, g->tl_timeout);
-        pt_conn *c = g->gw.c;
-        if (!c)
+        pt_req *r = g->gw.r;
+        if (!r)
             return; /* detached: drain and drop */
         char why[200];
         int rc = pt_gw_output(&g->gw, buf, (size_t)n, why, sizeof(why));
@@ -404,7 +404,7 @@ static void on_out(pt_loop *l, pt_io *io, uint32_t ev)
             fail(g, 502, why);
             return;
         }
-        if (rc != PT_GW_OK || g->gw.c != c)
+        if (rc != PT_GW_OK || g->gw.r != r)
             return;
         if (pt_gw_backlogged(&g->gw)) {
             /* the client is slow, not the script: no output timeout while
@@ -412,19 +412,19 @@ static void on_out(pt_loop *l, pt_io *io, uint32_t ev)
             pt_io_set(&g->w->loop, &g->io_out, 0);
             if (g->kill_stage == 0)
                 pt_timer_stop(&g->timer);
-            pt_conn_kick(c);
+            pt_resp_kick(r);
             return;
         }
         if (!(ev & EPOLLHUP)) {
-            pt_conn_kick(c);
+            pt_resp_kick(r);
             return;
         }
         /* the program closed its stdout: read on to the end of file, so
          * that the end of the response leaves in the same write */
-        kick = c;
+        kick = r;
     }
-    if (kick && g->gw.c == kick)
-        pt_conn_kick(kick);
+    if (kick && g->gw.r == kick)
+        pt_resp_kick(kick);
 }
 
 static void finish_output(pt_cgi *g)
@@ -447,16 +447,16 @@ static void on_in(pt_loop *l, pt_io *io, uint32_t ev)
     (void)l;
     (void)ev;
     pt_cgi *g = io->data;
-    pt_conn *c = g->gw.c;
-    if (!c) {
+    pt_req *r = g->gw.r;
+    if (!r) {
         close_io(g, &g->io_in, &g->fd_in);
         maybe_free(g);
         return;
     }
     char buf[PT_CGI_READ];
-    uint64_t left = c->rq->body.len - g->in_off;
+    uint64_t left = r->body.len - g->in_off;
     size_t want = (size_t)PT_MIN(left, (uint64_t)sizeof(buf));
-    ssize_t got = pt_body_read(&c->rq->body, g->in_off, buf, want);
+    ssize_t got = pt_body_read(&r->body, g->in_off, buf, want);
     ssize_t wr = got > 0 ? write(g->fd_in, buf, (size_t)got) : -1;
     if (wr < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -464,7 +464,7 @@ static void on_in(pt_loop *l, pt_io *io, uint32_t ev)
         g->in_off += (uint64_t)wr;
     /* EPIPE means the script stopped reading its input: fine (RFC 3875
      * does not oblige it to read everything) */
-    if (wr < 0 || g->in_off >= c->rq->body.len)
+    if (wr < 0 || g->in_off >= r->body.len)
         close_io(g, &g->io_in, &g->fd_in);
 }
 
@@ -508,7 +508,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
         kill_descendants(g);
         /* the worker's ends of the pipes go now, whatever still holds the
          * others: nothing it writes would be read any more */
-        if (!g->gw.c) {
+        if (!g->gw.r) {
             close_io(g, &g->io_in, &g->fd_in);
             close_io(g, &g->io_out, &g->fd_out);
             close_io(g, &g->io_err, &g->fd_err);
@@ -518,7 +518,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
     }
     if (g->kill_stage == 2)
         return;
-    if (g->gw.c) {
+    if (g->gw.r) {
         fail(g, 504, "no output within the timeout; killed");
         return;
     }
@@ -565,13 +565,13 @@ static bool fd_executable(int fd)
     return faccessat(AT_FDCWD, proc, X_OK, AT_EACCESS) == 0;
 }
 
-static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *interp,
+static int spawn(pt_cgi *g, pt_req *r, const pt_gw_script *scr, const char *interp,
                  const char **what)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     char **envp = NULL;
     int rc = -1;
-    bool body = c->rq->body.len > 0;
+    bool body = r->body.len > 0;
     if (!body && null_fd < 0)
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (((body || null_fd < 0) && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
@@ -579,8 +579,8 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
         goto out;
 
     pt_gw_env ge;
-    pt_gw_env_init(&ge, c, r, PT_CGI_PATH);
-    const pt_location *loc = c->rq->loc;
+    pt_gw_env_init(&ge, r, scr, PT_CGI_PATH);
+    const pt_location *loc = r->loc;
     envp = pt_cgi_envp(&ge.req);
     if (!envp)
         goto out;
@@ -592,10 +592,10 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
     char *argv[3];
     if (interp) {
         argv[0] = (char *)interp;
-        argv[1] = (char *)r->filename;
+        argv[1] = (char *)scr->filename;
         argv[2] = NULL;
     } else {
-        argv[0] = (char *)r->filename;
+        argv[0] = (char *)scr->filename;
         argv[1] = NULL;
     }
     pt_cgi_spawn_req sr = {
@@ -603,21 +603,21 @@ static int spawn(pt_cgi *g, pt_conn *c, const pt_gw_script *r, const char *inter
         .argv = argv,
         .envp = envp,
         .fd = {in[0] >= 0 ? in[0] : null_fd, out[1], err[1]},
-        .exec_by_fd = !interp && r->fd >= 0 && !is_script(r->fd),
-        .exec_fd = r->fd,
-        .dir = r->dir,
-        .chdir_by_fd = r->dir_fd >= 0,
-        .dir_fd = r->dir_fd,
+        .exec_by_fd = !interp && scr->fd >= 0 && !is_script(scr->fd),
+        .exec_fd = scr->fd,
+        .dir = scr->dir,
+        .chdir_by_fd = scr->dir_fd >= 0,
+        .dir_fd = scr->dir_fd,
         .rlimit = {loc->rlimit_cpu, loc->rlimit_as, loc->rlimit_nproc},
-        .no_new_privs = c->w->cfg->no_new_privs,
+        .no_new_privs = r->conn->w->cfg->no_new_privs,
     };
-    const pt_creds *pc = &c->w->cfg->cgi_creds;
+    const pt_creds *pc = &r->conn->w->cfg->cgi_creds;
     if (pc->drop) {
         /* a worker that dropped root holds cgi_user's groups already */
         sr.change_id = true;
         sr.uid = pc->uid;
         sr.gid = pc->gid;
-        if (!c->w->cfg->creds.drop) {
+        if (!r->conn->w->cfg->creds.drop) {
             sr.groups = pc->groups;
             sr.ngroups = pc->ngroups;
         }
@@ -658,69 +658,69 @@ out:;
     return 0;
 }
 
-void pt_cgi_start(pt_conn *c)
+void pt_cgi_start(pt_req *r)
 {
-    pt_worker *w = c->w;
+    pt_worker *w = r->conn->w;
     const pt_limits *lim = &w->cfg->limits;
-    pt_gw_script r;
-    int st = pt_gw_resolve(c, &r, true);
+    pt_gw_script scr;
+    int st = pt_gw_resolve(r, &scr, true);
     const char *interp = NULL;
     if (!st) {
-        const char *base = strrchr(r.filename, '/');
-        interp = interpreter_for(c->rq->loc, base ? base + 1 : r.filename);
+        const char *base = strrchr(scr.filename, '/');
+        interp = interpreter_for(r->loc, base ? base + 1 : scr.filename);
         /* not executable (by cgi_user, the effective uid) and no
          * interpreter: never its source (asked of the file that was
          * checked; a location's program is configured) */
-        if (!interp && (r.fd >= 0 ? !fd_executable(r.fd)
-                                  : faccessat(AT_FDCWD, r.filename, X_OK, AT_EACCESS) < 0))
+        if (!interp && (scr.fd >= 0 ? !fd_executable(scr.fd)
+                                    : faccessat(AT_FDCWD, scr.filename, X_OK, AT_EACCESS) < 0))
             st = 403;
     }
     if (st) {
-        pt_gw_script_close(&r);
-        pt_gw_reject(c, st, st == 403 ? "not an executable CGI script" : "no such CGI script");
+        pt_gw_script_close(&scr);
+        pt_gw_reject(r, st, st == 403 ? "not an executable CGI script" : "no such CGI script");
         return;
     }
     if (w->cgi->running >= lim->cgi_max_procs) {
-        pt_gw_script_close(&r); /* resolved again when its turn comes */
+        pt_gw_script_close(&scr); /* resolved again when its turn comes */
         if (w->cgi->q.len >= lim->cgi_queue) {
-            pt_conn_reject(c, 503, "CGI process limit reached and the queue is full", false);
+            pt_conn_reject(r, 503, "CGI process limit reached and the queue is full", false);
             return;
         }
         /* wait for a slot, bounded in count and time */
-        pt_gw_queue_push(&w->cgi->q, c, &w->cgi->t_queue,
+        pt_gw_queue_push(&w->cgi->q, r, &w->cgi->t_queue,
                          "no CGI slot free within cgi_queue_timeout");
         return;
     }
     pt_cgi *g = calloc(1, sizeof(*g));
-    if (!g || !(g->script = strdup(r.filename))) {
-        pt_gw_script_close(&r);
+    if (!g || !(g->script = strdup(scr.filename))) {
+        pt_gw_script_close(&scr);
         free(g);
-        pt_conn_reject(c, 500, "out of memory", true);
+        pt_conn_reject(r, 500, "out of memory", true);
         return;
     }
     g->w = w;
     g->fd_in = g->fd_out = g->fd_err = -1;
-    snprintf(g->client, sizeof(g->client), "%s:%u", pt_conn_peer_ip(c), c->peer_port);
-    const char *base = strrchr(r.filename, '/');
-    pt_gw_init(&g->gw, &cgi_ops, c, c->rq->loc->buffering,
-               strncmp(base ? base + 1 : r.filename, "nph-", 4) == 0);
+    snprintf(g->client, sizeof(g->client), "%s:%u", pt_conn_req_ip(r), r->peer_port);
+    const char *base = strrchr(scr.filename, '/');
+    pt_gw_init(&g->gw, &cgi_ops, r, r->loc->buffering,
+               strncmp(base ? base + 1 : scr.filename, "nph-", 4) == 0);
     const char *what = "cannot execute";
-    int sprc = spawn(g, c, &r, interp, &what);
-    pt_gw_script_close(&r);
+    int sprc = spawn(g, r, &scr, interp, &what);
+    pt_gw_script_close(&scr);
     if (sprc < 0) {
         char why[PATH_MAX + 64];
-        snprintf(why, sizeof(why), "%s %s: %s", what, interp ? interp : r.filename,
+        snprintf(why, sizeof(why), "%s %s: %s", what, interp ? interp : scr.filename,
                  strerror(errno));
-        pt_log_error("cgi %s: %s, client: %s", r.filename, why, g->client);
+        pt_log_error("cgi %s: %s, client: %s", scr.filename, why, g->client);
         pt_gw_release(&g->gw);
         free(g->script);
         free(g);
-        pt_conn_reject(c, 502, why, false);
+        pt_conn_reject(r, 502, why, false);
         return;
     }
     w->cgi->running++;
     PT_STATS_ADD(pt_stats_my->cgi_started, 1);
-    pt_gw_attach(&g->gw, c);
+    pt_gw_attach(&g->gw, r);
     g->next = w->cgi->all;
     if (w->cgi->all)
         w->cgi->all->prev = g;
@@ -728,16 +728,16 @@ void pt_cgi_start(pt_conn *c)
     pt_io_init(&g->io_in, g->fd_in, on_in, g);
     pt_io_init(&g->io_out, g->fd_out, on_out, g);
     pt_io_init(&g->io_err, g->fd_err, on_err, g);
-    if (c->rq->body.len > 0)
+    if (r->body.len > 0)
         pt_io_set(&w->loop, &g->io_in, EPOLLOUT);
     else
         close_io(g, &g->io_in, &g->fd_in);
     pt_io_set(&w->loop, &g->io_out, EPOLLIN);
     pt_io_set(&w->loop, &g->io_err, EPOLLIN);
     pt_timer_init(&g->timer, on_timer, g);
-    g->tl_timeout = pt_worker_tlist(w, c->rq->loc->timeout_ms);
+    g->tl_timeout = pt_worker_tlist(w, r->loc->timeout_ms);
     pt_timer_arm(&w->loop, &g->timer, g->tl_timeout);
-    c->state = PT_CS_WRITE;
+    r->conn->state = PT_CS_WRITE;
 }
 
 static void gw_drain(pt_gw *gw)

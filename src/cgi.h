@@ -8,7 +8,7 @@
 
 #include "first.h"
 
-struct pt_conn;
+struct pt_req;
 struct pt_worker;
 typedef struct pt_cgi pt_cgi;
 struct pt_handler;
@@ -18,7 +18,7 @@ extern const struct pt_handler pt_cgi_handler;
 
 /* Answer c (body already collected) with the CGI program its location
  * names. Queues an error response itself when it cannot start. */
-void pt_cgi_start(struct pt_conn *c);
+void pt_cgi_start(struct pt_req *r);
 /* Programs spawned and not yet reaped (the status page's gauge). */
 unsigned pt_cgi_running(const struct pt_worker *w);
 /* SIGCHLD: reap every exited child of this worker. */

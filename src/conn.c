@@ -48,6 +48,16 @@ static void body_error(pt_conn *c, int status, const char *why);
 static bool body_too_slow(pt_conn *c);
 static void reset_request(pt_conn *c);
 static void drop_buffers(pt_conn *c);
+/* the request calls of conn.h, on the connection's one request at a time */
+static bool conn_error_page(pt_conn *c, int status, bool close);
+static void conn_reject(pt_conn *c, int status, const char *why, bool close);
+static const char *conn_request_id(pt_conn *c);
+static void conn_body_room(pt_conn *c);
+static void conn_phases_done(pt_conn *c);
+static void conn_redispatch(pt_conn *c);
+static int conn_set_path(pt_conn *c, const char *path, size_t len);
+static int conn_reroute(pt_conn *c, const char *uri, size_t len);
+static void conn_local_redirect(pt_conn *c, const char *loc, size_t len);
 
 static void on_timer(pt_loop *l, pt_timer *t);
 static void on_io(pt_loop *l, pt_io *io, uint32_t events);
@@ -74,29 +84,26 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bo
         return;
     }
     c->id = ++w->conn_seq;
+    c->framer = &pt_h1_framer;
     /* the text form is made only when a log line or a gateway needs it */
     const struct sockaddr *sa = peer;
-    c->peer_af = AF_UNIX;
+    c->conn_af = AF_UNIX;
     if (peerlen >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = peer;
-        c->peer_af = AF_INET;
-        memcpy(c->peer_addr, &s4->sin_addr, 4);
-        c->peer_port = ntohs(s4->sin_port);
-        /* the same key as the address reaching a dual-stack listener */
-        memset(c->peer_key, 0, 10);
-        c->peer_key[10] = c->peer_key[11] = 0xff;
-        memcpy(c->peer_key + 12, &s4->sin_addr, 4);
+        c->conn_af = AF_INET;
+        memcpy(c->conn_addr, &s4->sin_addr, 4);
+        c->conn_port = ntohs(s4->sin_port);
     } else if (peerlen >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = peer;
-        memcpy(c->peer_key, &s6->sin6_addr, 16);
+        /* a v4-mapped client is the IPv4 one (its limit key is the same) */
         if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-            c->peer_af = AF_INET;
-            memcpy(c->peer_addr, &s6->sin6_addr.s6_addr[12], 4);
+            c->conn_af = AF_INET;
+            memcpy(c->conn_addr, &s6->sin6_addr.s6_addr[12], 4);
         } else {
-            c->peer_af = AF_INET6;
-            memcpy(c->peer_addr, &s6->sin6_addr, 16);
+            c->conn_af = AF_INET6;
+            memcpy(c->conn_addr, &s6->sin6_addr, 16);
         }
-        c->peer_port = ntohs(s6->sin6_port);
+        c->conn_port = ntohs(s6->sin6_port);
     }
     pt_realip_accept(c, proxy);
     pt_cq_init(&c->out);
@@ -116,16 +123,32 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bo
     on_io(&w->loop, &c->io, EPOLLIN);
 }
 
+static void addr_text(char *t, int af, const unsigned char *addr)
+{
+    if (af == AF_UNIX || !inet_ntop(af, addr, t, 48))
+        snprintf(t, 48, "unix");
+}
+
+const char *pt_conn_req_ip(pt_req *r)
+{
+    if (r->peer_ip[0] == '\0')
+        addr_text(r->peer_ip, r->peer_af, r->peer_addr);
+    return r->peer_ip;
+}
+
 const char *pt_conn_peer_ip(pt_conn *c)
 {
-    /* kept with the request; without one (no caller so far) made each time */
+    /* kept with the request; without one (a connection-level log line) made each time */
     static char idle[48];
-    char *t = c->rq ? c->rq->peer_ip : idle;
-    if (!c->rq || t[0] == '\0') {
-        if (c->peer_af == AF_UNIX || !inet_ntop(c->peer_af, c->peer_addr, t, 48))
-            snprintf(t, 48, "unix");
-    }
-    return t;
+    if (c->rq)
+        return pt_conn_req_ip(c->rq);
+    addr_text(idle, c->conn_af, c->conn_addr);
+    return idle;
+}
+
+uint16_t pt_conn_peer_port(const pt_conn *c)
+{
+    return c->rq ? c->rq->peer_port : c->conn_port;
 }
 
 /* The targets of a request's internal redirects (local redirects,
@@ -162,7 +185,7 @@ static void release_request(pt_conn *c)
 {
     if (c->rq && c->rq->limit_hold.t)
         pt_limit_conn_release(&c->rq->limit_hold);
-    pt_handler_done(c);
+    pt_handler_done(c->rq);
     pt_tunnel_release(c);
     if (c->rq)
         pt_body_free(&c->rq->body);
@@ -190,14 +213,14 @@ void pt_conn_close(pt_conn *c)
     pt_sock_close(&c->sock);
     c->fd = -1;
     c->state = PT_CS_CLOSED;
-    pt_router_abort(c);
+    pt_router_abort(c->rq);
     /* the client is gone: the program has nobody to answer (a request
      * waiting for a slot leaves the queue). Once the whole response is out
      * (gw_done), closing the connection is no reason to kill it: a program
      * may still be at work after closing its stdout; release_request
      * detaches it, and it has its timeout to exit */
     if (!c->rq || !c->rq->gw_done)
-        pt_handler_release(c, true);
+        pt_handler_release(c->rq, true);
     release_request(c);
     pt_cq_free(&c->out);
     if (c->prev)
@@ -289,7 +312,7 @@ static void request_line(const pt_conn *c, char *out, size_t cap)
 static const pt_location *route(const pt_vhost *v, const char *path, size_t len);
 static void index_reroute(pt_conn *c);
 
-bool pt_conn_error_page(pt_conn *c, int status, bool close)
+static bool conn_error_page(pt_conn *c, int status, bool close)
 {
     if (!c->rq)
         return false;
@@ -304,21 +327,21 @@ bool pt_conn_error_page(pt_conn *c, int status, bool close)
     if (!page)
         return false;
     const pt_location *was = c->rq->loc;
-    const pt_auth_cfg *authed = pt_router_authed(c);
+    const pt_auth_cfg *authed = pt_router_authed(c->rq);
     c->rq->err_status = status;
-    if (pt_conn_reroute(c, page, strlen(page)) < 0 || !c->rq->loc ||
-        !(pt_handler_of(c->rq->loc)->flags & PT_HF_FILES) || !pt_router_errpage_ok(c, authed)) {
+    if (conn_reroute(c, page, strlen(page)) < 0 || !c->rq->loc ||
+        !(pt_handler_of(c->rq->loc)->flags & PT_HF_FILES) || !pt_router_errpage_ok(c->rq, authed)) {
         /* error pages are static files (a gateway may be the one failing) */
         c->rq->loc = was;
         return false;
     }
     c->state = PT_CS_WRITE;
     c->rq->req_complete = true;
-    pt_handler_start(c);
+    pt_handler_start(c->rq);
     return true;
 }
 
-void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
+static void conn_reject(pt_conn *c, int status, const char *why, bool close)
 {
     /* a missing file is routine (nginx's log_not_found off): debug only */
     int level = status == 404 ? PT_LOG_DEBUG : PT_LOG_INFO;
@@ -327,18 +350,18 @@ void pt_conn_reject(pt_conn *c, int status, const char *why, bool close)
         request_line(c, rl, sizeof(rl));
         pt_log(level, "%d %s%s%s%s, client: %s:%u, request: \"%s\"", status,
                pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
-               pt_conn_peer_ip(c), c->peer_port, rl);
+               pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
     }
-    if (!close && pt_cache_stale_on_error(c, status, why))
+    if (!close && pt_cache_stale_on_error(c->rq, status, why))
         return;
-    if (pt_conn_error_page(c, status, close))
+    if (conn_error_page(c, status, close))
         return;
     /* the error page itself failed: the plain page, with the first status */
-    pt_resp_error(c, c->rq && c->rq->err_status ? c->rq->err_status : status, close);
+    pt_resp_error(c->rq, c->rq && c->rq->err_status ? c->rq->err_status : status, close);
     c->state = PT_CS_WRITE;
 }
 
-const char *pt_conn_request_id(pt_conn *c)
+static const char *conn_request_id(pt_conn *c)
 {
     if (!c->rq)
         return "-";
@@ -374,7 +397,7 @@ static void access_log(pt_conn *c)
     const pt_head *hd = c->head_len ? &c->rq->head : NULL;
     pt_alog_rec r = {
         .remote_addr = pt_conn_peer_ip(c),
-        .remote_port = c->peer_port,
+        .remote_port = pt_conn_peer_port(c),
         .t_wall = c->rq->t_wall,
         .request_line = p,
         .request_line_len = PT_MIN(l, (size_t)1024),
@@ -387,7 +410,7 @@ static void access_log(pt_conn *c)
         .bytes_received = c->head_len + c->rq->body_rx,
         .request_ms = c->w->loop.now - c->rq->t_start,
         .gateway_ms = -1,
-        .request_id = f->uses_request_id ? pt_conn_request_id(c) : NULL,
+        .request_id = f->uses_request_id ? conn_request_id(c) : NULL,
         .host = NULL,
         .proxy_addr = c->tcp_addr,
         .proxy_af = c->tcp_af,
@@ -424,6 +447,8 @@ static int ensure_buffers(pt_conn *c)
         return -1;
     c->rq = (pt_req *)(void *)b;
     memset(c->rq, 0, sizeof(*c->rq));
+    c->rq->conn = c;
+    pt_realip_reset(c); /* the client is the connection's until realip says otherwise */
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
     b += PT_REQ_SIZE;
     c->in = b;
@@ -522,7 +547,7 @@ static void plain_on_tls(pt_conn *c)
     c->state = PT_CS_HEAD;
     c->rq->t_start = c->w->loop.now;
     c->rq->t_wall = time(NULL);
-    pt_conn_reject(c, 400, "plain HTTP request sent to a TLS port", true);
+    conn_reject(c, 400, "plain HTTP request sent to a TLS port", true);
 }
 
 /* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
@@ -561,7 +586,7 @@ static void dispatch(pt_conn *c)
 {
     c->state = PT_CS_WRITE;
     c->rq->req_complete = true;
-    pt_handler_start(c);
+    pt_handler_start(c->rq);
 }
 
 /* Location for a normalised path: the precedence lives in locate.c. */
@@ -669,7 +694,7 @@ static void index_reroute(pt_conn *c)
         while (off < c->rq->path_len && c->rq->path[off] == '/')
             off++;
         rel = c->rq->path + off;
-    } else if (pt_router_base(c, c->rq->loc, c->rq->path, c->rq->path_len, &root, &rootfd, &own,
+    } else if (pt_router_base(c->rq, c->rq->loc, c->rq->path, c->rq->path_len, &root, &rootfd, &own,
                               &rel) < 0) {
         return; /* the static handler reports it */
     }
@@ -706,12 +731,12 @@ static bool over_limits(pt_conn *c, bool has_body)
         return false;
     if (l->limit_conn >= 0) {
         z = &c->w->cfg->zones[l->limit_conn];
-        rc = pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->peer_key,
+        rc = pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->rq->peer_key,
                                    &c->rq->limit_hold);
     }
     if (rc == PT_LIMIT_OK && l->limit_req >= 0) {
         z = &c->w->cfg->zones[l->limit_req];
-        rc = pt_limit_req(t, (uint32_t)l->limit_req, z->interval_ns, z->burst, c->peer_key,
+        rc = pt_limit_req(t, (uint32_t)l->limit_req, z->interval_ns, z->burst, c->rq->peer_key,
                           pt_limit_now_ns(), &wait_ns);
     }
     if (rc == PT_LIMIT_OK)
@@ -733,14 +758,14 @@ static bool over_limits(pt_conn *c, bool has_body)
     if (rc == PT_LIMIT_FULL)
         pt_log_warn("limit table full (limits.limit_entries = %zu): no room for a new address "
                     "(%s, set at %s), client: %s:%u, request: \"%s\"",
-                    pt_limit_table_entries(t), what, z->where, pt_conn_peer_ip(c), c->peer_port,
-                    rl);
+                    pt_limit_table_entries(t), what, z->where, pt_conn_peer_ip(c),
+                    pt_conn_peer_port(c), rl);
     else
         pt_log_warn("limiting requests (%s per address, set at %s), retry after %us, client: "
                     "%s:%u, request: \"%s\"",
-                    what, z->where, secs, pt_conn_peer_ip(c), c->peer_port, rl);
+                    what, z->where, secs, pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
     /* an unread body would be taken for the next request: close after it */
-    pt_resp_error_retry(c, rc == PT_LIMIT_FULL ? 503 : 429, has_body, secs);
+    pt_resp_error_retry(c->rq, rc == PT_LIMIT_FULL ? 503 : 429, has_body, secs);
     c->state = PT_CS_WRITE;
     return true;
 }
@@ -759,27 +784,27 @@ static void start_request(pt_conn *c)
         /* RFC 9110 §9.3.6: CONNECT asks a proxy for a tunnel; an origin
          * server refuses it (as nginx does). Close: bytes behind it may be
          * the tunnel's (a TLS hello sent ahead), never a next request. */
-        pt_conn_reject(c, 405, "CONNECT: not a proxy", true);
+        conn_reject(c, 405, "CONNECT: not a proxy", true);
         return;
     }
     if (h->target.len == 1 && h->target.p[0] == '*') {
         if (h->method != PT_M_OPTIONS) {
-            pt_conn_reject(c, 400, "asterisk-form needs OPTIONS", true);
+            conn_reject(c, 400, "asterisk-form needs OPTIONS", true);
             return;
         }
     } else {
         ssize_t n = pt_path_normalize(h->path.p, h->path.len, c->rq->path);
         if (n < 0) {
-            pt_conn_reject(c, 400, "invalid path", true);
+            conn_reject(c, 400, "invalid path", true);
             return;
         }
         c->rq->path_len = (size_t)n;
         c->rq->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
         if (pt_tls_misdirected(&c->sock, c->rq->vhost)) {
-            pt_conn_reject(c, 421,
-                           "Host names a virtual host that asks for client certificates, "
-                           "the TLS handshake (SNI) chose another",
-                           has_body);
+            conn_reject(c, 421,
+                        "Host names a virtual host that asks for client certificates, "
+                        "the TLS handshake (SNI) chose another",
+                        has_body);
             return;
         }
         c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
@@ -787,11 +812,11 @@ static void start_request(pt_conn *c)
         if (c->rq->loc && c->rq->loc->internal) {
             /* only internal redirects (X-Accel-Redirect, local redirects)
              * reach it, as nginx's "internal" */
-            pt_conn_reject(c, 404, "internal location", has_body);
+            conn_reject(c, 404, "internal location", has_body);
             return;
         }
         /* access rules, authentication, return (router.c) */
-        pt_route_rc rc = pt_router_run(c, has_body);
+        pt_route_rc rc = pt_router_run(c->rq, has_body);
         if (rc == PT_ROUTE_WAIT)
             c->state = PT_CS_WRITE; /* nothing to send yet: see waiting() */
         if (rc != PT_ROUTE_CONTINUE)
@@ -808,12 +833,12 @@ static void after_phases(pt_conn *c)
     bool has_body = h->is_chunked || h->content_length > 0;
     if (!handler_wants(c->rq->loc, PT_HF_METHODS) && !method_allowed_static(h->method)) {
         /* the body was not read: the connection cannot be reused */
-        pt_conn_reject(c, 405, NULL, has_body);
+        conn_reject(c, 405, NULL, has_body);
         return;
     }
     if (h->content_length >= 0 && (uint64_t)h->content_length > lim->max_body) {
         /* RFC 9110 §15.5.14: refuse before reading; no 100 Continue */
-        pt_conn_reject(c, 413, "Content-Length over max_body", true);
+        conn_reject(c, 413, "Content-Length over max_body", true);
         return;
     }
     if (c->rq->loc && (c->rq->loc->limit_conn >= 0 || c->rq->loc->limit_req >= 0) &&
@@ -907,7 +932,7 @@ static void stream_body(pt_conn *c)
     }
 }
 
-void pt_conn_body_room(pt_conn *c)
+static void conn_body_room(pt_conn *c)
 {
     if (c->state != PT_CS_WRITE || c->out.bytes > 0 || !stream_wants_input(c))
         return;
@@ -916,7 +941,7 @@ void pt_conn_body_room(pt_conn *c)
               EPOLLIN | EPOLLRDHUP | (c->sock.flags & PT_SOCK_BUFFERED ? EPOLLOUT : 0));
 }
 
-void pt_conn_phases_done(pt_conn *c)
+static void conn_phases_done(pt_conn *c)
 {
     if (c->rq->phases_dispatch) {
         c->rq->phases_dispatch = false;
@@ -933,20 +958,20 @@ void pt_conn_phases_done(pt_conn *c)
 static void body_error(pt_conn *c, int status, const char *why)
 {
     if (!c->rq->body_streaming) {
-        pt_conn_reject(c, status, why, true);
+        conn_reject(c, status, why, true);
         return;
     }
     if (c->rq->gw && c->rq->status == 0 && c->out.bytes == 0 && c->rq->bytes_written == 0) {
         /* the upstream has not begun its answer: it gets a cut request and
          * the client the status a collected body would have had */
-        pt_handler_release(c, true);
-        pt_conn_reject(c, status, why, true);
+        pt_handler_release(c->rq, true);
+        conn_reject(c, status, why, true);
         return;
     }
     char rl[1100];
     request_line(c, rl, sizeof(rl));
     pt_log_info("%s while streaming the request body; closing, client: %s:%u, request: \"%s\"", why,
-                pt_conn_peer_ip(c), c->peer_port, rl);
+                pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
     pt_conn_close(c);
 }
 
@@ -1079,8 +1104,8 @@ static void on_timer(pt_loop *l, pt_timer *t)
         /* out of the queue; a FastCGI request waits whole (params built)
          * for a connection: nothing reached a backend, let it go, or the
          * connection would wait for its response after the 503 */
-        pt_handler_release(c, false);
-        pt_conn_reject(c, 503, why, false);
+        pt_handler_release(c->rq, false);
+        conn_reject(c, 503, why, false);
         drive(c);
         return;
     }
@@ -1090,21 +1115,21 @@ static void on_timer(pt_loop *l, pt_timer *t)
     }
     if (c->proxy_pending) {
         pt_log_info("closing connection: no PROXY protocol header in time, client: %s:%u",
-                    pt_conn_peer_ip(c), c->peer_port);
+                    pt_conn_peer_ip(c), pt_conn_peer_port(c));
         pt_conn_close(c);
         return;
     }
     switch (c->state) {
     case PT_CS_HEAD:
         if (c->in_len > 0) {
-            pt_conn_reject(c, 408, "client sent no complete head in time", true);
+            conn_reject(c, 408, "client sent no complete head in time", true);
             drive(c);
             return;
         }
         pt_conn_close(c);
         return;
     case PT_CS_BODY:
-        pt_conn_reject(c, 408, "client sent no body in time", true);
+        conn_reject(c, 408, "client sent no body in time", true);
         drive(c);
         return;
     case PT_CS_WRITE: {
@@ -1112,7 +1137,7 @@ static void on_timer(pt_loop *l, pt_timer *t)
         request_line(c, rl, sizeof(rl));
         pt_log_info("client timed out while reading the response, client: %s:%u, request: "
                     "\"%s\"",
-                    pt_conn_peer_ip(c), c->peer_port, rl);
+                    pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
         pt_conn_close(c);
         return;
     }
@@ -1201,7 +1226,7 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
         /* the client went away while its script runs: stop the script */
         pt_log_info("client closed the connection while a gateway request was running, "
                     "client: %s:%u",
-                    pt_conn_peer_ip(c), c->peer_port);
+                    pt_conn_peer_ip(c), pt_conn_peer_port(c));
         pt_conn_close(c);
         return;
     }
@@ -1236,7 +1261,7 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
     drive(c);
 }
 
-void pt_conn_redispatch(pt_conn *c)
+static void conn_redispatch(pt_conn *c)
 {
     dispatch(c);
     drive(c);
@@ -1248,7 +1273,7 @@ void pt_conn_kick(pt_conn *c)
         drive(c);
 }
 
-int pt_conn_set_path(pt_conn *c, const char *path, size_t len)
+static int conn_set_path(pt_conn *c, const char *path, size_t len)
 {
     if (len == 0 || path[0] != '/' || len >= c->w->path_cap)
         return -1;
@@ -1260,7 +1285,7 @@ int pt_conn_set_path(pt_conn *c, const char *path, size_t len)
     return 0;
 }
 
-int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
+static int conn_reroute(pt_conn *c, const char *uri, size_t len)
 {
     if (len > limits(c)->header_buffer || len >= c->w->path_cap)
         return -1;
@@ -1285,18 +1310,18 @@ int pt_conn_reroute(pt_conn *c, const char *uri, size_t len)
     return 0;
 }
 
-void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
+static void conn_local_redirect(pt_conn *c, const char *loc, size_t len)
 {
-    pt_handler_release(c, false);
+    pt_handler_release(c->rq, false);
     c->rq->gw_done = false;
     /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
     if (++c->rq->redirects > 10) {
-        pt_conn_reject(c, 502, "more than 10 local redirects", false);
+        conn_reject(c, 502, "more than 10 local redirects", false);
         drive(c);
         return;
     }
     if (len > limits(c)->header_buffer) {
-        pt_conn_reject(c, 502, "local redirect target too long", false);
+        conn_reject(c, 502, "local redirect target too long", false);
         drive(c);
         return;
     }
@@ -1310,8 +1335,8 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     h->is_chunked = false;
     /* the same internal redirect as try_files', but a new request: GET,
      * no body, the target is REQUEST_URI */
-    if (pt_conn_reroute(c, loc, len) < 0) {
-        pt_conn_reject(c, 502, "invalid local redirect target", false);
+    if (conn_reroute(c, loc, len) < 0) {
+        conn_reject(c, 502, "invalid local redirect target", false);
         drive(c);
         return;
     }
@@ -1319,7 +1344,7 @@ void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     h->target.len = len;
     /* the new path meets its own location's rules, as nginx's internal
      * redirects do: a script cannot hand out what a deny keeps */
-    pt_route_rc rc = pt_router_run(c, false);
+    pt_route_rc rc = pt_router_run(c->rq, false);
     if (rc == PT_ROUTE_CONTINUE) {
         dispatch(c);
     } else if (rc == PT_ROUTE_WAIT) {
@@ -1370,11 +1395,11 @@ static void drive(pt_conn *c)
                 return;
             }
             if (r < 0) {
-                pt_conn_reject(c, -r,
-                               -r == 414   ? "request line too long"
-                               : -r == 431 ? "request head too large"
-                                           : "malformed request",
-                               true);
+                conn_reject(c, -r,
+                            -r == 414   ? "request line too long"
+                            : -r == 431 ? "request head too large"
+                                        : "malformed request",
+                            true);
                 continue;
             }
             c->head_len = (size_t)r;
@@ -1382,7 +1407,7 @@ static void drive(pt_conn *c)
             int st = pt_h1_parse_head(c->in, c->head_len, c->rq->hdrs, limits(c)->max_headers,
                                       &c->rq->head);
             if (st != 0) {
-                pt_conn_reject(c, st, c->rq->head.error, true);
+                conn_reject(c, st, c->rq->head.error, true);
                 continue;
             }
             pt_timer_stop(&c->timer);
@@ -1442,7 +1467,7 @@ static void drive(pt_conn *c)
                 } else if (c->io.events != EPOLLRDHUP) {
                     pt_io_set(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
                 }
-                pt_handler_drain(c);
+                pt_handler_drain(c->rq);
                 return;
             }
             finish_request(c);
@@ -1456,4 +1481,52 @@ static void drive(pt_conn *c)
             return;
         }
     }
+}
+
+/* ---- what a request's handler and phases ask (conn.h) ------------------- */
+/* HTTP/1.1 carries one request at a time: the connection's request is r. */
+
+void pt_conn_reject(pt_req *r, int status, const char *why, bool close)
+{
+    conn_reject(r->conn, status, why, close);
+}
+
+bool pt_conn_error_page(pt_req *r, int status, bool close)
+{
+    return conn_error_page(r->conn, status, close);
+}
+
+const char *pt_conn_request_id(pt_req *r)
+{
+    return conn_request_id(r->conn);
+}
+
+void pt_conn_body_room(pt_req *r)
+{
+    conn_body_room(r->conn);
+}
+
+void pt_conn_phases_done(pt_req *r)
+{
+    conn_phases_done(r->conn);
+}
+
+void pt_conn_redispatch(pt_req *r)
+{
+    conn_redispatch(r->conn);
+}
+
+int pt_conn_set_path(pt_req *r, const char *path, size_t len)
+{
+    return conn_set_path(r->conn, path, len);
+}
+
+int pt_conn_reroute(pt_req *r, const char *uri, size_t len)
+{
+    return conn_reroute(r->conn, uri, len);
+}
+
+void pt_conn_local_redirect(pt_req *r, const char *loc, size_t len)
+{
+    conn_local_redirect(r->conn, loc, len);
 }

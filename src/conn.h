@@ -29,6 +29,7 @@ typedef enum pt_conn_state {
  * the path), which an idle keep-alive connection gives back, so an idle
  * connection costs struct pt_conn alone. */
 typedef struct pt_req {
+    struct pt_conn *conn; /* the connection it came on: socket I/O and framing go through it */
     /* routing: the header slots and the path live in the same block */
     pt_header *hdrs;
     char *path; /* normalised, NUL-terminated */
@@ -53,9 +54,15 @@ typedef struct pt_req {
     time_t t_wall;            /* the same instant as wall-clock time (the access log's date) */
     pt_limit_hold limit_hold; /* limit_conn count of the current request (t NULL: none) */
     pt_chunked chunked;
-    pt_body body;      /* collected request body (CGI, FastCGI) */
-    char peer_ip[48];  /* text of the client address, made on first use */
-    char local_ip[48]; /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
+    pt_body body; /* collected request body (CGI, FastCGI) */
+    /* the client: the connection's (conn_* of pt_conn) unless real_ip_from
+     * let a header name another for this request (realip.c) */
+    unsigned char peer_addr[16];
+    unsigned char peer_af; /* AF_INET (first 4 bytes of peer_addr), AF_INET6, AF_UNIX */
+    uint16_t peer_port;
+    unsigned char peer_key[16]; /* the address client limits count by (IPv4 as ::ffff:a.b.c.d) */
+    char peer_ip[48];           /* text of the client address, made on first use */
+    char local_ip[48];          /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
     char local_port[8];
     bool local_known;
     char request_id[129]; /* made on first use ("" until then) */
@@ -70,7 +77,7 @@ typedef struct pt_req {
     /* gateways */
     struct pt_gw *gw;         /* the gateway producing the response, NULL when none */
     struct pt_gw_queue *gw_q; /* waiting for a CGI process or FastCGI connection */
-    struct pt_conn *gw_qnext; /* the next in that queue */
+    struct pt_req *gw_qnext;  /* the next in that queue */
     const char *gw_q_why;     /* the 503's reason when a gateway queue's wait times out */
     bool gw_done;             /* the gateway delivered the whole response */
     struct pt_redir *redir;   /* the internal redirects' targets, kept until the request ends */
@@ -106,13 +113,10 @@ struct pt_conn {
     pt_conn *prev, *next, *dead_next;
     int fd;
     pt_conn_state state;
-    pt_sock sock; /* every byte to and from the client goes through it (sock.h) */
+    pt_sock sock;                   /* every byte to and from the client goes through it (sock.h) */
+    const struct pt_framer *framer; /* turns its requests' responses into bytes (resp.h) */
     uint64_t id;
-    unsigned char peer_addr[16];
-    unsigned char peer_af; /* AF_INET (first 4 bytes of peer_addr), AF_INET6, AF_UNIX */
-    uint16_t peer_port;
     unsigned nreq;
-    unsigned char peer_key[16]; /* the address client limits count by (IPv4 as ::ffff:a.b.c.d) */
 
     /* the pooled block (NULL while idle): rq, then the input buffer, where
      * [0, head_len) is the current head and body bytes follow it */
@@ -125,9 +129,8 @@ struct pt_conn {
     /* the current request */
     bool close_after;
 
-    /* real client address (realip.c): peer_* above are the current
-     * request's (X-Forwarded-For), conn_* the connection's (the TCP peer,
-     * or the PROXY protocol header's client) */
+    /* the connection's client (the TCP peer, or the PROXY protocol
+     * header's); each request's own is its peer_* (realip.c) */
     unsigned char conn_addr[16];
     unsigned char conn_af;
     uint16_t conn_port;
@@ -142,8 +145,12 @@ struct pt_conn {
 void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls, bool proxy);
 /* The client's address as text ("192.0.2.1", "2001:db8::1", "unix"). */
 const char *pt_conn_peer_ip(pt_conn *c);
+/* The client's port: the current request's, else the connection's. */
+uint16_t pt_conn_peer_port(const pt_conn *c);
+/* The request's client address as text, made on first use. */
+const char *pt_conn_req_ip(pt_req *r);
 /* The current request's id (alog.h), made on first use. */
-const char *pt_conn_request_id(pt_conn *c);
+const char *pt_conn_request_id(pt_req *r);
 /* Close now (no response). */
 void pt_conn_close(pt_conn *c);
 /* Graceful stop: a connection idle between requests is closed after a short
@@ -152,32 +159,32 @@ void pt_conn_close(pt_conn *c);
 void pt_conn_stop(pt_conn *c);
 /* Log a rejected request and queue its error page; the connection closes
  * after it when close is set. */
-void pt_conn_reject(pt_conn *c, int status, const char *why, bool close);
+void pt_conn_reject(pt_req *r, int status, const char *why, bool close);
 /* error_page: serve the page the request's location names for status
  * (GET and HEAD only, once per request) by an internal redirect to a
  * static file, the status kept. false: none applies, the caller answers. */
-bool pt_conn_error_page(pt_conn *c, int status, bool close);
+bool pt_conn_error_page(pt_req *r, int status, bool close);
 /* The router's phases, which waited (PT_ROUTE_WAIT), let the request go on
  * to its body and handler. */
-void pt_conn_phases_done(pt_conn *c);
+void pt_conn_phases_done(pt_req *r);
 /* Dispatch the request to its handler again (the cache's waiters). */
-void pt_conn_redispatch(pt_conn *c);
+void pt_conn_redispatch(pt_req *r);
 /* A gateway queued output or finished: flush and go on. */
 void pt_conn_kick(pt_conn *c);
 /* A gateway's script answered with a local redirect: serve that path as a
  * new GET (HEAD stays HEAD) within the same response. */
-void pt_conn_local_redirect(pt_conn *c, const char *loc, size_t len);
+void pt_conn_local_redirect(pt_req *r, const char *loc, size_t len);
 /* An internal redirect that keeps the request (method, body, REQUEST_URI):
  * the path and query of uri (len bytes, as on a request line) become the
  * request's, routed again (try_files, error_page). -1 when it is invalid. */
-int pt_conn_reroute(pt_conn *c, const char *uri, size_t len);
+int pt_conn_reroute(pt_req *r, const char *uri, size_t len);
 /* The same with a path that is already decoded and normalised (a file
  * try_files found), the query kept. */
-int pt_conn_set_path(pt_conn *c, const char *path, size_t len);
+int pt_conn_set_path(pt_req *r, const char *path, size_t len);
 
 /* A streamed request body (request_buffering = false) was taken by the
  * gateway: reading the client may go on (sets interest only). */
-void pt_conn_body_room(pt_conn *c);
+void pt_conn_body_room(pt_req *r);
 
 /* Release what a closed connection still holds (called after the event batch). */
 void pt_conn_free(pt_conn *c);

@@ -161,9 +161,9 @@ const pt_upstream_codec pt_fcgi_codec = {
     .stop = probes_stop,
 };
 
-void pt_fcgi_start(pt_conn *c)
+void pt_fcgi_start(pt_req *r)
 {
-    pt_upstream_conn_start(c, &pt_fcgi_codec);
+    pt_upstream_conn_start(r, &pt_fcgi_codec);
 }
 
 const pt_handler pt_fcgi_handler = {

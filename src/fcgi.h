@@ -8,7 +8,7 @@
 #include "first.h"
 #include "upstream_conn.h"
 
-struct pt_conn;
+struct pt_req;
 struct pt_handler;
 
 /* The handler (handler.h) */
@@ -18,6 +18,6 @@ extern const pt_upstream_codec pt_fcgi_codec;
 
 /* Answer c (body already collected) through its location's backend.
  * Queues an error response itself when it cannot. */
-void pt_fcgi_start(struct pt_conn *c);
+void pt_fcgi_start(struct pt_req *r);
 
 #endif

@@ -10,7 +10,7 @@
 #include "body.h"
 #include "cache.h"
 #include "conn.h"
-#include "h1_resp.h"
+#include "resp.h"
 #include "log.h"
 #include "resolve.h"
 #include "rewrite.h"
@@ -33,11 +33,11 @@
 
 #define PT_GW_STREAM_HIGH (64u * 1024u) /* unbuffered: stop reading above this */
 
-void pt_gw_init(pt_gw *g, const pt_gw_ops *ops, pt_conn *c, bool buffering, bool nph)
+void pt_gw_init(pt_gw *g, const pt_gw_ops *ops, pt_req *r, bool buffering, bool nph)
 {
-    const pt_limits *lim = &c->w->cfg->limits;
+    const pt_limits *lim = &r->conn->w->cfg->limits;
     g->ops = ops;
-    g->c = NULL;
+    g->r = NULL;
     g->nph = nph;
     g->headers_done = false;
     g->buffering = buffering;
@@ -60,26 +60,26 @@ void pt_gw_release(pt_gw *g)
     g->spill_fd = -1;
 }
 
-void pt_gw_attach(pt_gw *g, pt_conn *c)
+void pt_gw_attach(pt_gw *g, pt_req *r)
 {
-    g->c = c;
-    c->rq->gw = g;
-    c->rq->gw_done = false;
-    g->cache = pt_cache_fill_of(c);
-    if (c->rq->gw_t_start == 0)
-        c->rq->gw_t_start = c->w->loop.now ? c->w->loop.now : 1;
+    g->r = r;
+    r->gw = g;
+    r->gw_done = false;
+    g->cache = pt_cache_fill_of(r);
+    if (r->gw_t_start == 0)
+        r->gw_t_start = r->conn->w->loop.now ? r->conn->w->loop.now : 1;
 }
 
 void pt_gw_unlink(pt_gw *g)
 {
-    pt_conn *c = g->c;
-    g->c = NULL;
+    pt_req *r = g->r;
+    g->r = NULL;
     g->cache = NULL; /* the request's: it ends with the request */
-    if (c && c->rq && c->rq->gw == g) {
-        c->rq->gw = NULL;
-        if (c->rq->gw_t_start && !c->rq->gw_ms_set) {
-            c->rq->gw_ms = c->w->loop.now - c->rq->gw_t_start;
-            c->rq->gw_ms_set = true;
+    if (r && r && r->gw == g) {
+        r->gw = NULL;
+        if (r->gw_t_start && !r->gw_ms_set) {
+            r->gw_ms = r->conn->w->loop.now - r->gw_t_start;
+            r->gw_ms_set = true;
         }
     }
 }
@@ -88,82 +88,82 @@ void pt_gw_unlink(pt_gw *g)
 
 void pt_gw_fail(pt_gw *g, int status, const char *why)
 {
-    pt_conn *c = g->c;
-    if (!c)
+    pt_req *r = g->r;
+    if (!r)
         return;
     /* the connection still points at g: it detaches (or aborts) g when it
      * is done, as for any response */
-    if (g->headers_done && !g->nph && c->rq->bytes_written == 0 && c->rq->head_out_start == 0) {
+    if (g->headers_done && !g->nph && r->bytes_written == 0 && r->head_out_start == 0) {
         /* the head is queued but nothing of it reached the client: the
          * status can still say what happened (a 502, not a cut) */
-        pt_cq_clear(&c->out);
-        c->rq->chunked_out = false;
+        pt_cq_clear(&r->conn->out);
+        r->chunked_out = false;
         g->headers_done = false;
     }
     if (g->headers_done) {
-        if (!c->rq->chunked_out && (g->cl < 0 || g->z) && !c->rq->is_head && c->rq->status != 204 &&
-            c->rq->status != 304) {
+        if (!r->chunked_out && (g->cl < 0 || g->z) && !r->is_head && r->status != 204 &&
+            r->status != 304) {
             /* RFC 9112 §8: a body without chunked coding or Content-Length
              * (HTTP/1.0, NPH) ends at the close and counts as complete
              * unless the connection reports an error: a reset, not a FIN */
-            pt_sock_reset(&c->sock);
+            pt_sock_reset(&r->conn->sock);
         }
-        c->close_after = true;
-        c->rq->gw_done = true;
-        pt_conn_close(c);
+        r->conn->close_after = true;
+        r->gw_done = true;
+        pt_resp_reset(r);
         return;
     }
     g->headers_done = true;
-    pt_conn_reject(c, status, why, false);
-    c->rq->gw_done = true;
-    pt_conn_kick(c);
+    pt_conn_reject(r, status, why, false);
+    r->gw_done = true;
+    pt_resp_kick(r);
 }
 
 /* Returns PT_GW_GONE after a local redirect. */
 static int emit_head(pt_gw *g)
 {
-    pt_conn *c = g->c;
-    pt_cgi_resp *r = &g->resp;
+    pt_req *r = g->r;
+    pt_cgi_resp *cr = &g->resp;
     g->headers_done = true;
-    if (r->local_redirect) {
+    if (cr->local_redirect) {
         /* RFC 3875 §6.2.2: serve the local URI instead; the program's
          * remaining output (there should be none) is dropped */
         g->ops->detach(g);
-        pt_conn_local_redirect(c, r->location.p, r->location.len);
+        pt_conn_local_redirect(r, cr->location.p, cr->location.len);
         return PT_GW_GONE;
     }
     /* X-Sendfile / X-Accel-Redirect: the file or URI instead of the body */
     if (pt_xsend_take(g))
         return PT_GW_GONE;
     /* the backend's 304 to the validators of an expired entry: the entry */
-    if (r->status == 304 && g->cache && pt_cache_revalidated(g)) {
+    if (cr->status == 304 && g->cache && pt_cache_revalidated(g)) {
         g->ops->detach(g);
-        pt_conn_kick(c);
+        pt_resp_kick(r);
         return PT_GW_GONE;
     }
-    if (r->status >= 500 && g->cache && pt_cache_stale_on_error(c, r->status, "backend answer")) {
+    if (cr->status >= 500 && g->cache && pt_cache_stale_on_error(r, cr->status, "backend answer")) {
         /* the stale entry went out instead: the backend's body is dropped */
         g->ops->detach(g);
-        pt_conn_kick(c);
+        pt_resp_kick(r);
         return PT_GW_GONE;
     }
     /* compression on the fly: the coded length is not known in advance */
     bool vary;
-    pt_zcoding zc = pt_zresp_gw_choose(c, r, &vary);
-    g->z = pt_zresp_coder(c, zc, r->content_length);
-    if (!g->z && !c->rq->is_head)
+    pt_zcoding zc = pt_zresp_gw_choose(r, cr, &vary);
+    g->z = pt_zresp_coder(r, zc, cr->content_length);
+    if (!g->z && !r->is_head)
         zc = PT_ZC_NONE;
-    pt_resp_begin_reason(c, r->status, r->reason);
-    for (size_t i = 0; i < r->nhdrs; i++) {
-        pt_str n = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
-        pt_zresp_gw_header(c, n.p, n.len, v.p, v.len, zc != PT_ZC_NONE);
+    pt_resp_begin_reason(r, cr->status, cr->reason);
+    for (size_t i = 0; i < cr->nhdrs; i++) {
+        pt_str n = pt_cgi_hdr_name(cr, i), v = pt_cgi_hdr_value(cr, i);
+        pt_zresp_gw_header(r, n.p, n.len, v.p, v.len, zc != PT_ZC_NONE);
     }
-    pt_zresp_coding_headers(c, zc, vary);
-    g->cl = r->content_length;
+    pt_zresp_coding_headers(r, zc, vary);
+    g->cl = cr->content_length;
     pt_cache_gw_head(g);
-    if (r->no_buffering)
+    if (cr->no_buffering)
         g->buffering = false;
-    pt_resp_end_stream(c, zc != PT_ZC_NONE ? -1 : g->cl);
+    pt_resp_end_stream(r, zc != PT_ZC_NONE ? -1 : g->cl);
     return PT_GW_OK;
 }
 
@@ -172,22 +172,22 @@ static int emit_head(pt_gw *g)
  * buffering). */
 static void body_put(pt_gw *g, const char *p, size_t n)
 {
-    pt_conn *c = g->c;
-    const pt_limits *lim = &c->w->cfg->limits;
-    if (g->buffering && c->out.bytes >= lim->gw_buffer_memory) {
+    pt_req *r = g->r;
+    const pt_limits *lim = &r->conn->w->cfg->limits;
+    if (g->buffering && r->conn->out.bytes >= lim->gw_buffer_memory) {
         if (g->spill_fd < 0)
-            g->spill_fd = pt_body_tmpfile(c->w->cfg->tmp_dir);
+            g->spill_fd = pt_body_tmpfile(r->conn->w->cfg->tmp_dir);
         if (g->spill_fd >= 0) {
             ssize_t wr = pwrite(g->spill_fd, p, n, (off_t)g->spill_off);
             if (wr == (ssize_t)n) {
-                pt_resp_body_file(c, g->spill_fd, (off_t)g->spill_off, n);
+                pt_resp_body_file(r, g->spill_fd, (off_t)g->spill_off, n);
                 g->spill_off += n;
                 return;
             }
         }
         /* no spill file (disk full...): memory, and reading pauses */
     }
-    pt_resp_body(c, p, n);
+    pt_resp_body(r, p, n);
 }
 
 static int coded_out(void *arg, const void *p, size_t n)
@@ -202,16 +202,16 @@ static int coded_out(void *arg, const void *p, size_t n)
  * flush costs a few bytes, the window is kept). */
 static void body_out(pt_gw *g, const char *p, size_t n)
 {
-    pt_conn *c = g->c;
+    pt_req *r = g->r;
     if (g->cl >= 0) {
         /* a declared Content-Length is a promise to the client: never more */
         uint64_t room = (uint64_t)g->cl - g->sent;
         if (n > room) {
             pt_log_warn("gateway response longer than its Content-Length; truncated, client: "
                         "%s:%u",
-                        pt_conn_peer_ip(c), c->peer_port);
+                        pt_conn_req_ip(r), r->peer_port);
             n = (size_t)room;
-            c->close_after = true;
+            r->conn->close_after = true;
         }
     }
     g->sent += n;
@@ -221,8 +221,8 @@ static void body_out(pt_gw *g, const char *p, size_t n)
         pt_cache_fill_body(g, p, n); /* the backend's bytes, before any coding */
     if (g->z) {
         if (pt_compress_write(g->z, p, n, PT_ZM_FLUSH, coded_out, g) < 0) {
-            pt_log_error("compression failed, client: %s:%u", pt_conn_peer_ip(c), c->peer_port);
-            c->close_after = true;
+            pt_log_error("compression failed, client: %s:%u", pt_conn_req_ip(r), r->peer_port);
+            r->conn->close_after = true;
         }
         return;
     }
@@ -231,16 +231,16 @@ static void body_out(pt_gw *g, const char *p, size_t n)
 
 bool pt_gw_backlogged(const pt_gw *g)
 {
-    const pt_conn *c = g->c;
-    if (!c)
+    const pt_req *r = g->r;
+    if (!r)
         return false;
-    const pt_limits *lim = &c->w->cfg->limits;
+    const pt_limits *lim = &r->conn->w->cfg->limits;
     if (!g->buffering || !g->headers_done)
-        return c->out.bytes >= PT_GW_STREAM_HIGH;
-    if (c->out.bytes >= PT_MAX(lim->gw_buffer_max, (uint64_t)PT_GW_STREAM_HIGH))
+        return r->conn->out.bytes >= PT_GW_STREAM_HIGH;
+    if (r->conn->out.bytes >= PT_MAX(lim->gw_buffer_max, (uint64_t)PT_GW_STREAM_HIGH))
         return true;
     /* buffering, but the spill file is unusable: memory bound */
-    return g->spill_fd < 0 && c->out.bytes >= lim->gw_buffer_memory && g->spill_off > 0;
+    return g->spill_fd < 0 && r->conn->out.bytes >= lim->gw_buffer_memory && g->spill_off > 0;
 }
 
 static void nph_status(pt_gw *g, const char *p, size_t n)
@@ -249,24 +249,24 @@ static void nph_status(pt_gw *g, const char *p, size_t n)
     if (n >= 12 && memcmp(p, "HTTP/", 5) == 0) {
         const char *sp = memchr(p, ' ', n);
         if (sp && (size_t)(sp - p) + 4 <= n)
-            g->c->rq->status = atoi(sp + 1);
+            g->r->status = atoi(sp + 1);
     }
-    if (g->c->rq->status == 0)
-        g->c->rq->status = 200;
+    if (g->r->status == 0)
+        g->r->status = 200;
 }
 
 int pt_gw_output(pt_gw *g, const char *p, size_t n, char *why, size_t whylen)
 {
-    pt_conn *c = g->c;
-    if (!c)
+    pt_req *r = g->r;
+    if (!r)
         return PT_GW_GONE;
     if (g->nph) {
         if (!g->headers_done) {
             g->headers_done = true;
-            c->close_after = true; /* the program frames its own response */
+            r->conn->close_after = true; /* the program frames its own response */
             nph_status(g, p, n);
         }
-        pt_cq_append(&c->out, p, n); /* verbatim, HEAD included */
+        pt_cq_append(&r->conn->out, p, n); /* verbatim, HEAD included */
         return PT_GW_OK;
     }
     if (!g->headers_done) {
@@ -294,8 +294,8 @@ int pt_gw_output(pt_gw *g, const char *p, size_t n, char *why, size_t whylen)
 
 int pt_gw_end(pt_gw *g, char *why, size_t whylen)
 {
-    pt_conn *c = g->c;
-    if (!c)
+    pt_req *r = g->r;
+    if (!r)
         return PT_GW_OK;
     if (!g->headers_done && !g->nph) {
         pt_cgi_resp_eof(&g->resp);
@@ -304,22 +304,22 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
         return PT_GW_BAD;
     }
     /* HEAD, 204 and 304 carry a Content-Length but no body (RFC 9110 §8.6) */
-    if (g->cl >= 0 && g->sent < (uint64_t)g->cl && !c->rq->is_head && c->rq->status != 204 &&
-        c->rq->status != 304) {
+    if (g->cl >= 0 && g->sent < (uint64_t)g->cl && !r->is_head && r->status != 204 &&
+        r->status != 304) {
         pt_log_warn("gateway response ended before its Content-Length, client: %s:%u",
-                    pt_conn_peer_ip(c), c->peer_port);
-        c->close_after = true;
+                    pt_conn_req_ip(r), r->peer_port);
+        r->conn->close_after = true;
     } else if (!g->nph) {
         if (g->z && pt_compress_write(g->z, NULL, 0, PT_ZM_FINISH, coded_out, g) < 0) {
-            c->close_after = true; /* no last chunk: the client sees the cut */
+            r->conn->close_after = true; /* no last chunk: the client sees the cut */
         } else {
-            pt_resp_body_end(c);
+            pt_resp_body_end(r);
             if (g->cache)
                 pt_cache_fill_end(g);
         }
     }
-    c->rq->gw_done = true;
-    pt_conn_kick(c);
+    r->gw_done = true;
+    pt_resp_kick(r);
     return PT_GW_OK;
 }
 
@@ -435,13 +435,13 @@ static int split_ext(const char *rel, size_t rlen, const pt_location *loc, size_
  * *skip: the bytes of path the alias stands for. The path is mapped before
  * the handler is chosen, as lighttpd's alias.url and Apache's Alias are:
  * Nagios' /nagios4/side.php runs from the directory /nagios4/ is aliased to. */
-static const pt_location *mapped_by(const pt_conn *c, const pt_location *loc, const char *path,
+static const pt_location *mapped_by(const pt_req *r, const pt_location *loc, const char *path,
                                     size_t plen, size_t *skip)
 {
     if (loc->match == PT_MATCH_PREFIX || loc->root || loc->alias || loc->cgi_dir ||
         loc->cgi_program)
         return NULL;
-    const pt_location *pre = pt_router_prefix(c->rq->vhost, path, plen);
+    const pt_location *pre = pt_router_prefix(r->vhost, path, plen);
     if (!pre || (!pre->alias && !pre->root))
         return NULL;
     *skip = 0;
@@ -454,21 +454,21 @@ static const pt_location *mapped_by(const pt_conn *c, const pt_location *loc, co
     return pre;
 }
 
-int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
+int pt_gw_resolve(pt_req *r, pt_gw_script *scr, bool do_walk)
 {
-    const pt_location *loc = c->rq->loc;
-    const char *path = c->rq->path;
-    size_t plen = c->rq->path_len;
+    const pt_location *loc = r->loc;
+    const char *path = r->path;
+    size_t plen = r->path_len;
     size_t map_skip = 0;
-    const pt_location *map = mapped_by(c, loc, path, plen, &map_skip);
-    r->filename[0] = r->dir[0] = '\0';
-    r->fd = r->dir_fd = -1;
-    r->dir_fd_owned = false;
+    const pt_location *map = mapped_by(r, loc, path, plen, &map_skip);
+    scr->filename[0] = scr->dir[0] = '\0';
+    scr->fd = scr->dir_fd = -1;
+    scr->dir_fd_owned = false;
     /* an aliased gateway's DOCUMENT_ROOT is its alias, as nginx's
      * $document_root and lighttpd's basedir are */
-    r->doc_root = loc->alias ? loc->alias : loc->root ? loc->root : c->rq->vhost->root;
+    scr->doc_root = loc->alias ? loc->alias : loc->root ? loc->root : r->vhost->root;
     if (map)
-        r->doc_root = map->alias ? map->alias : map->root;
+        scr->doc_root = map->alias ? map->alias : map->root;
     size_t pfx = loc->match == PT_MATCH_PREFIX ? loc->pattern_len : 0;
     if (pfx > 0 && loc->pattern[pfx - 1] == '/')
         pfx--; /* keep the '/' in the remainder */
@@ -481,21 +481,21 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
     if (loc->cgi_program || (!do_walk && !loc->cgi_dir && loc->match == PT_MATCH_PREFIX)) {
         /* one program for the whole prefix: SCRIPT_NAME is the prefix */
         if (loc->cgi_program) {
-            snprintf(r->filename, sizeof(r->filename), "%s", loc->cgi_program);
+            snprintf(scr->filename, sizeof(scr->filename), "%s", loc->cgi_program);
         } else {
             /* root + prefix, every request of an application: no printf */
-            const char *root = strcmp(r->doc_root, "/") == 0 ? "" : r->doc_root;
+            const char *root = strcmp(scr->doc_root, "/") == 0 ? "" : scr->doc_root;
             size_t rl = strlen(root);
-            if (rl + pfx >= sizeof(r->filename))
+            if (rl + pfx >= sizeof(scr->filename))
                 return 404;
-            memcpy(r->filename, root, rl);
-            memcpy(r->filename + rl, path, pfx);
-            r->filename[rl + pfx] = '\0';
+            memcpy(scr->filename, root, rl);
+            memcpy(scr->filename + rl, path, pfx);
+            scr->filename[rl + pfx] = '\0';
         }
-        r->script_name_len = pfx;
-        r->path_info_off = pfx;
+        scr->script_name_len = pfx;
+        scr->path_info_off = pfx;
     } else {
-        const char *base = loc->cgi_dir ? loc->cgi_dir : r->doc_root;
+        const char *base = loc->cgi_dir ? loc->cgi_dir : scr->doc_root;
         size_t skip = loc->cgi_dir ? pfx : map_skip; /* URL part that maps onto base */
         /* the mapping prefix's symlink and dot-file policy, unless loc has its own */
         const pt_location *pol = map ? map : loc;
@@ -526,20 +526,20 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
             int basefd = loc->cgi_dir ? loc->dir_fd
                          : map        ? (map->cgi_dir ? map->dir_fd : -1)
                          : loc->root  ? -1
-                                      : c->rq->vhost->root_fd;
+                                      : r->vhost->root_fd;
             int own = -1;
             if (basefd < 0)
                 basefd = own = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (basefd < 0)
                 st = pt_resolve_status(errno);
             else
-                st = walk(basefd, base, path, rel, rlen, loc, allow_dot, follow, &slen, &r->fd,
-                          &r->dir_fd);
-            r->dir_fd_owned = r->dir_fd >= 0;
-            if (!st && r->dir_fd < 0) {
+                st = walk(basefd, base, path, rel, rlen, loc, allow_dot, follow, &slen, &scr->fd,
+                          &scr->dir_fd);
+            scr->dir_fd_owned = scr->dir_fd >= 0;
+            if (!st && scr->dir_fd < 0) {
                 /* the script sits in base itself: its working directory */
-                r->dir_fd = basefd;
-                r->dir_fd_owned = own >= 0;
+                scr->dir_fd = basefd;
+                scr->dir_fd_owned = own >= 0;
                 own = -1;
             }
             if (own >= 0)
@@ -553,36 +553,36 @@ int pt_gw_resolve(pt_conn *c, pt_gw_script *r, bool do_walk)
         /* base "/" rel: joined without printf (every request of a script) */
         const char *b = strcmp(base, "/") == 0 ? "" : base;
         size_t bl = strlen(b);
-        if (bl + 1 + slen >= sizeof(r->filename)) {
-            pt_gw_script_close(r);
+        if (bl + 1 + slen >= sizeof(scr->filename)) {
+            pt_gw_script_close(scr);
             return 404;
         }
-        memcpy(r->filename, b, bl);
-        r->filename[bl] = '/';
-        memcpy(r->filename + bl + 1, rel, slen);
-        r->filename[bl + 1 + slen] = '\0';
+        memcpy(scr->filename, b, bl);
+        scr->filename[bl] = '/';
+        memcpy(scr->filename + bl + 1, rel, slen);
+        scr->filename[bl + 1 + slen] = '\0';
         /* SCRIPT_NAME is the whole path under a regex alias (nginx's
          * $fastcgi_script_name there), PATH_INFO empty */
         size_t consumed = loc->alias_tmpl ? plen : (size_t)(rel - path) + slen;
-        r->script_name_len = consumed;
-        r->path_info_off = consumed;
+        scr->script_name_len = consumed;
+        scr->path_info_off = consumed;
     }
     /* the directory: up to the last '/' ("/" without one) */
-    const char *slash = strrchr(r->filename, '/');
-    size_t dl = slash ? (size_t)(slash - r->filename) : 1;
-    memcpy(r->dir, slash && slash != r->filename ? r->filename : "/", dl);
-    r->dir[dl] = '\0';
+    const char *slash = strrchr(scr->filename, '/');
+    size_t dl = slash ? (size_t)(slash - scr->filename) : 1;
+    memcpy(scr->dir, slash && slash != scr->filename ? scr->filename : "/", dl);
+    scr->dir[dl] = '\0';
     return 0;
 }
 
-void pt_gw_reject(pt_conn *c, int st, const char *why)
+void pt_gw_reject(pt_req *r, int st, const char *why)
 {
     if (st == 301) {
-        pt_resp_redirect_slash(c);
-        c->state = PT_CS_WRITE;
+        pt_resp_redirect_slash(r);
+        r->conn->state = PT_CS_WRITE;
         return;
     }
-    pt_conn_reject(c, st, why, false);
+    pt_conn_reject(r, st, why, false);
 }
 
 void pt_gw_script_close(pt_gw_script *s)
@@ -614,53 +614,51 @@ static size_t put_u32(char *buf, uint32_t v)
 }
 
 /* SERVER_ADDR and SERVER_PORT: the request keeps them once read. */
-static void local_addr(pt_conn *c)
+static void local_addr(pt_req *r)
 {
-    if (c->rq->local_known)
+    if (r->local_known)
         return;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     unsigned port = 0;
-    memcpy(c->rq->local_ip, "127.0.0.1", sizeof("127.0.0.1"));
-    if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
+    memcpy(r->local_ip, "127.0.0.1", sizeof("127.0.0.1"));
+    if (getsockname(r->conn->fd, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET) {
             struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &s4->sin_addr, c->rq->local_ip, sizeof(c->rq->local_ip));
+            inet_ntop(AF_INET, &s4->sin_addr, r->local_ip, sizeof(r->local_ip));
             port = ntohs(s4->sin_port);
         } else if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
             if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-                inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->rq->local_ip,
-                          sizeof(c->rq->local_ip));
+                inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], r->local_ip, sizeof(r->local_ip));
             else
-                inet_ntop(AF_INET6, &s6->sin6_addr, c->rq->local_ip, sizeof(c->rq->local_ip));
+                inet_ntop(AF_INET6, &s6->sin6_addr, r->local_ip, sizeof(r->local_ip));
             port = ntohs(s6->sin6_port);
         }
     }
     char num[12];
     size_t n = put_u32(num, port);
-    memcpy(c->rq->local_port, num, PT_MIN(n + 1, sizeof(c->rq->local_port)));
-    c->rq->local_port[sizeof(c->rq->local_port) - 1] = '\0';
-    c->rq->local_known = true;
+    memcpy(r->local_port, num, PT_MIN(n + 1, sizeof(r->local_port)));
+    r->local_port[sizeof(r->local_port) - 1] = '\0';
+    r->local_known = true;
 }
 
-void pt_gw_env_init(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char *path)
+void pt_gw_env_init(pt_gw_env *e, pt_req *r, const pt_gw_script *s, const char *path)
 {
-    pt_gw_env_init_for(e, c, s, path, true);
+    pt_gw_env_init_for(e, r, s, path, true);
 }
 
-void pt_gw_env_init_for(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const char *path,
-                        bool meta)
+void pt_gw_env_init_for(pt_gw_env *e, pt_req *r, const pt_gw_script *s, const char *path, bool meta)
 {
-    const pt_head *h = &c->rq->head;
+    const pt_head *h = &r->head;
     /* HTTP (meta false) reads the local address only for a request without
      * Host (the Host it sends upstream is then SERVER_NAME's fallback) */
     bool local = meta || h->host.len == 0;
     if (local)
-        local_addr(c);
-    const char *lip = local ? c->rq->local_ip : "";
-    const char *lport = local ? c->rq->local_port : "";
-    size_t rplen = meta ? put_u32(e->remote_port, c->peer_port) : 0;
+        local_addr(r);
+    const char *lip = local ? r->local_ip : "";
+    const char *lport = local ? r->local_port : "";
+    size_t rplen = meta ? put_u32(e->remote_port, r->peer_port) : 0;
 
     pt_str host = h->host;
     /* SERVER_NAME: the Host without its port (or the local address) */
@@ -678,8 +676,8 @@ void pt_gw_env_init_for(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const c
         host.p = lip;
         host.len = strlen(lip);
     }
-    const pt_location *loc = c->rq->loc;
-    const char *peer = pt_conn_peer_ip(c);
+    const pt_location *loc = r->loc;
+    const char *peer = pt_conn_req_ip(r);
     /* in place: the struct is large, a copy of it costs as much as its fill */
     pt_cgi_req *rq = &e->req;
     *rq = (pt_cgi_req){
@@ -694,38 +692,37 @@ void pt_gw_env_init_for(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const c
         .http_major = h->http_major,
         .http_minor = h->http_minor,
         .https = false, /* below, from the socket layer */
-        .content_length = c->rq->body_streaming ? (h->is_chunked ? -1 : h->content_length)
-                          : (h->is_chunked || h->content_length >= 0) ? (int64_t)c->rq->body.len
+        .content_length = r->body_streaming ? (h->is_chunked ? -1 : h->content_length)
+                          : (h->is_chunked || h->content_length >= 0) ? (int64_t)r->body.len
                                                                       : -1,
         .headers = h->headers,
         .nheaders = h->nheaders,
         /* credentials portico checked itself stay here unless asked for */
         .pass_authorization =
-            loc->pass_authorization && (c->rq->auth_user_len == 0 || loc->pass_authorization_set),
-        .auth_type = {c->rq->auth_user_len ? "Basic" : NULL, c->rq->auth_user_len ? 5 : 0},
-        .remote_user = {c->rq->auth_user, c->rq->auth_user_len},
+            loc->pass_authorization && (r->auth_user_len == 0 || loc->pass_authorization_set),
+        .auth_type = {r->auth_user_len ? "Basic" : NULL, r->auth_user_len ? 5 : 0},
+        .remote_user = {r->auth_user, r->auth_user_len},
         .redirect_status = 200,
-        .server_software = c->w->server_header,
+        .server_software = r->conn->w->server_header,
         .env = loc->env,
         .nenv = loc->nenv,
         .pass_env = loc->pass_env,
         .npass_env = loc->npass_env,
         .path = path,
         .upgrade = loc->upgrade,
-        .body_stream = c->rq->body_streaming,
+        .body_stream = r->body_streaming,
     };
     if (s) {
         /* the script's variables: none for HTTP, which has no script */
-        rq->script_name = (pt_str){c->rq->path, s->script_name_len};
-        rq->path_info =
-            (pt_str){c->rq->path + s->path_info_off, c->rq->path_len - s->path_info_off};
+        rq->script_name = (pt_str){r->path, s->script_name_len};
+        rq->path_info = (pt_str){r->path + s->path_info_off, r->path_len - s->path_info_off};
         rq->script_filename = (pt_str){s->filename, strlen(s->filename)};
         rq->document_root = (pt_str){s->doc_root, strlen(s->doc_root)};
     }
     /* REQUEST_ID only when asked for: programs see the variables they saw
      * before unless the configuration says otherwise */
-    if (c->w->cfg->request_id != PT_RID_OFF) {
-        const char *id = pt_conn_request_id(c);
+    if (r->conn->w->cfg->request_id != PT_RID_OFF) {
+        const char *id = pt_conn_request_id(r);
         rq->request_id = (pt_str){id, strlen(id)};
     }
     if (h->absolute_form) {
@@ -737,7 +734,7 @@ void pt_gw_env_init_for(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const c
         }
     }
     pt_tls_info ti;
-    if (pt_tls_info_get(&c->sock, &ti)) {
+    if (pt_tls_info_get(&r->conn->sock, &ti)) {
         rq->https = true;
         rq->ssl_protocol = ti.protocol;
         rq->ssl_cipher = ti.cipher;
@@ -753,51 +750,51 @@ void pt_gw_env_init_for(pt_gw_env *e, pt_conn *c, const pt_gw_script *s, const c
 
 /* ---- waiting for a slot ------------------------------------------------- */
 
-void pt_gw_queue_push(pt_gw_queue *q, pt_conn *c, pt_tlist *list, const char *why)
+void pt_gw_queue_push(pt_gw_queue *q, pt_req *r, pt_tlist *list, const char *why)
 {
-    c->rq->gw_q = q;
-    c->rq->gw_q_why = why;
-    c->rq->gw_qnext = NULL;
+    r->gw_q = q;
+    r->gw_q_why = why;
+    r->gw_qnext = NULL;
     if (q->tail)
-        q->tail->rq->gw_qnext = c;
+        q->tail->gw_qnext = r;
     else
-        q->head = c;
-    q->tail = c;
+        q->head = r;
+    q->tail = r;
     q->len++;
     if (q->gauge)
         PT_STATS_SET(*q->gauge, q->len);
-    pt_timer_arm(&c->w->loop, &c->timer, list);
-    c->state = PT_CS_WRITE;
+    pt_timer_arm(&r->conn->w->loop, &r->conn->timer, list);
+    r->conn->state = PT_CS_WRITE;
 }
 
-void pt_gw_queue_remove(pt_conn *c)
+void pt_gw_queue_remove(pt_req *r)
 {
-    pt_gw_queue *q = c->rq ? c->rq->gw_q : NULL;
+    pt_gw_queue *q = r ? r->gw_q : NULL;
     if (!q)
         return;
-    pt_conn **pp = &q->head, *prev = NULL;
-    while (*pp && *pp != c) {
+    pt_req **pp = &q->head, *prev = NULL;
+    while (*pp && *pp != r) {
         prev = *pp;
-        pp = &(*pp)->rq->gw_qnext;
+        pp = &(*pp)->gw_qnext;
     }
     if (*pp) {
-        *pp = c->rq->gw_qnext;
-        if (q->tail == c)
+        *pp = r->gw_qnext;
+        if (q->tail == r)
             q->tail = prev;
         q->len--;
         if (q->gauge)
             PT_STATS_SET(*q->gauge, q->len);
     }
-    c->rq->gw_qnext = NULL;
-    c->rq->gw_q = NULL;
+    r->gw_qnext = NULL;
+    r->gw_q = NULL;
 }
 
-pt_conn *pt_gw_queue_pop(pt_gw_queue *q)
+pt_req *pt_gw_queue_pop(pt_gw_queue *q)
 {
-    pt_conn *c = q->head;
-    if (!c)
+    pt_req *r = q->head;
+    if (!r)
         return NULL;
-    pt_gw_queue_remove(c);
-    pt_timer_stop(&c->timer);
-    return c;
+    pt_gw_queue_remove(r);
+    pt_timer_stop(&r->conn->timer);
+    return r;
 }

@@ -12,7 +12,7 @@
 #include "ev.h"
 #include <limits.h>
 
-struct pt_conn;
+struct pt_req;
 typedef struct pt_gw pt_gw;
 
 /* What the connection may ask of the transport behind a response. */
@@ -29,7 +29,7 @@ typedef struct pt_gw_ops {
 /* The response-side state; embedded first in each transport's request. */
 struct pt_gw {
     const pt_gw_ops *ops;
-    struct pt_conn *c; /* NULL once detached */
+    struct pt_req *r; /* NULL once detached */
     pt_cgi_resp resp;
     bool nph, headers_done, buffering;
     int64_t cl;    /* Content-Length the program declared, -1 none */
@@ -40,11 +40,11 @@ struct pt_gw {
     struct pt_cache_fill *cache; /* the response is being stored (cache.c), NULL none */
 };
 
-void pt_gw_init(pt_gw *g, const pt_gw_ops *ops, struct pt_conn *c, bool buffering, bool nph);
+void pt_gw_init(pt_gw *g, const pt_gw_ops *ops, struct pt_req *r, bool buffering, bool nph);
 /* Free the parser and the spill file. */
 void pt_gw_release(pt_gw *g);
 /* Attach to / detach from the connection (c->gw, c->gw_done). */
-void pt_gw_attach(pt_gw *g, struct pt_conn *c);
+void pt_gw_attach(pt_gw *g, struct pt_req *r);
 void pt_gw_unlink(pt_gw *g);
 
 enum { PT_GW_OK = 0, PT_GW_BAD = -1, PT_GW_GONE = 1 };
@@ -88,10 +88,10 @@ typedef struct pt_gw_script {
  * (pt_gw_script_close). Returns 0 or an HTTP status (404 nothing there or
  * outside, 403 a directory or a forbidden path, 301 a script directory's
  * directory named without its slash). */
-int pt_gw_resolve(struct pt_conn *c, pt_gw_script *s, bool walk);
+int pt_gw_resolve(struct pt_req *r, pt_gw_script *s, bool walk);
 /* Answer pt_gw_resolve's status st: the redirect for 301, else the error
  * (why: for the log). */
-void pt_gw_reject(struct pt_conn *c, int st, const char *why);
+void pt_gw_reject(struct pt_req *r, int st, const char *why);
 /* Close s->fd (no-op when -1). */
 void pt_gw_script_close(pt_gw_script *s);
 
@@ -104,28 +104,28 @@ typedef struct pt_gw_env {
 
 /* The RFC 3875 request description for the script s of c (cgi_env.c turns
  * it into an envp or FCGI_PARAMS). */
-void pt_gw_env_init(pt_gw_env *e, struct pt_conn *c, const pt_gw_script *s, const char *path);
+void pt_gw_env_init(pt_gw_env *e, struct pt_req *r, const pt_gw_script *s, const char *path);
 /* The same for a transport that needs only some of it: meta false (HTTP)
  * leaves out what only CGI meta-variables carry (REMOTE_PORT, and
  * SERVER_ADDR / SERVER_PORT unless the request has no Host); s NULL: no
  * script (SCRIPT_NAME, PATH_INFO, SCRIPT_FILENAME, DOCUMENT_ROOT empty). */
-void pt_gw_env_init_for(pt_gw_env *e, struct pt_conn *c, const pt_gw_script *s, const char *path,
+void pt_gw_env_init_for(pt_gw_env *e, struct pt_req *r, const pt_gw_script *s, const char *path,
                         bool meta);
 
 /* ---- waiting for a slot ------------------------------------------------- */
 
 typedef struct pt_gw_queue {
-    struct pt_conn *head, *tail;
+    struct pt_req *head, *tail;
     unsigned len;
     uint64_t *gauge; /* the status counter that mirrors len (stats.h), or NULL */
 } pt_gw_queue;
 
 /* Park c until a slot frees; its timer fires after list's duration, and
  * the connection then answers 503 with why. */
-void pt_gw_queue_push(pt_gw_queue *q, struct pt_conn *c, pt_tlist *list, const char *why);
+void pt_gw_queue_push(pt_gw_queue *q, struct pt_req *r, pt_tlist *list, const char *why);
 /* Take c out of whatever queue holds it (no-op when none). */
-void pt_gw_queue_remove(struct pt_conn *c);
+void pt_gw_queue_remove(struct pt_req *r);
 /* The oldest waiting connection, out of the queue, timer stopped; NULL. */
-struct pt_conn *pt_gw_queue_pop(pt_gw_queue *q);
+struct pt_req *pt_gw_queue_pop(pt_gw_queue *q);
 
 #endif

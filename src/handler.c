@@ -54,42 +54,42 @@ const pt_handler *pt_handler_of(const pt_location *l)
     return l && l->h ? l->h : &pt_static_handler;
 }
 
-void pt_handler_start(pt_conn *c)
+void pt_handler_start(pt_req *r)
 {
     /* the response cache answers before a gateway starts (cache.c) */
-    if (c->rq->loc && c->rq->loc->cache.on && pt_cache_handle(c))
+    if (r->loc && r->loc->cache.on && pt_cache_handle(r))
         return;
-    pt_handler_of(c->rq->loc)->start(c);
+    pt_handler_of(r->loc)->start(r);
 }
 
-void pt_handler_drain(pt_conn *c)
+void pt_handler_drain(pt_req *r)
 {
-    if (c->rq && c->rq->gw)
-        c->rq->gw->ops->drain(c->rq->gw);
+    if (r && r->gw)
+        r->gw->ops->drain(r->gw);
 }
 
-void pt_handler_release(pt_conn *c, bool abort)
+void pt_handler_release(pt_req *r, bool abort)
 {
-    pt_gw_queue_remove(c);
-    pt_gw *g = c->rq ? c->rq->gw : NULL;
+    pt_gw_queue_remove(r);
+    pt_gw *g = r ? r->gw : NULL;
     if (!g)
         return;
-    c->rq->gw = NULL;
+    r->gw = NULL;
     if (abort)
         g->ops->abort(g);
     else
         g->ops->detach(g);
 }
 
-void pt_handler_done(pt_conn *c)
+void pt_handler_done(pt_req *r)
 {
-    if (c->rq && c->rq->file_ent) {
-        pt_fcache_release(c->w->fcache, c->rq->file_ent);
-        c->rq->file_ent = NULL;
+    if (r && r->file_ent) {
+        pt_fcache_release(r->conn->w->fcache, r->file_ent);
+        r->file_ent = NULL;
     }
-    pt_handler_release(c, false);
-    pt_xsend_release(c);
-    pt_cache_release(c);
+    pt_handler_release(r, false);
+    pt_xsend_release(r);
+    pt_cache_release(r);
 }
 
 /* Has an earlier handler of the table the same worker hooks? They run once. */

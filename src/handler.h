@@ -8,7 +8,7 @@
 
 #include "first.h"
 
-struct pt_conn;
+struct pt_req;
 struct pt_worker;
 struct pt_location;
 
@@ -58,29 +58,32 @@ typedef struct pt_handler {
     const char *name; /* as a location's handler = "..." names it */
     int kind;         /* its pt_handler_kind: conf.c's checks of handler-only keys */
     unsigned flags;   /* PT_HF_* */
-    /* The request is complete (body collected with PT_HF_BODY) and c->state
-     * is PT_CS_WRITE. Queue the whole response now (pt_resp_*, h1_resp.h),
-     * or an error (pt_conn_reject), or attach something that answers later:
-     * a struct pt_gw (gw.h) in c->gw, whose ops are the per-request half of
+    /* The request r is complete (body collected with PT_HF_BODY) and its
+     * connection's state is PT_CS_WRITE. Queue the whole response now
+     * (pt_resp_*, resp.h: the connection's framer makes the bytes), or an
+     * error (pt_conn_reject), or attach something that answers later: a
+     * struct pt_gw (gw.h) in r->gw, whose ops are the per-request half of
      * this interface (drain: the client took the output, more is welcome;
      * detach: the response is over, finish alone; abort: the client left,
-     * stop), or park c in a pt_gw_queue until a slot frees. The connection
-     * flushes and waits while c->gw is set and c->gw_done is not. */
-    void (*start)(struct pt_conn *c);
+     * stop), or park r in a pt_gw_queue until a slot frees. The connection
+     * flushes and waits while r->gw is set and r->gw_done is not. A handler
+     * reaches the connection (r->conn) for its worker and socket alone. */
+    void (*start)(struct pt_req *r);
     const pt_handler_worker *worker; /* NULL: no state of its own */
 } pt_handler;
 
 /* The calls a handler makes back, the whole set (keep it small: an HTTP/2
  * stream will take the same ones):
  *  - pt_resp_begin / _header / _end, pt_resp_body / _body_file / _body_end,
- *    pt_resp_error (h1_resp.h): the response and its framing;
+ *    pt_resp_error (resp.h): the response, framed by the connection's framer;
  *  - pt_conn_reject (conn.h): log the reason and answer with an error page;
- *  - pt_conn_kick: output was queued or the response finished (c->gw_done);
+ *  - pt_resp_kick: output was queued or the response finished (r->gw_done);
  *  - pt_conn_local_redirect: a program's "Location: /path" (RFC 3875 §6.2.2);
- *  - pt_conn_close: nothing honest can be sent any more (a cut response);
- *  - pt_conn_peer_ip, pt_conn_request_id: for logs and meta-variables.
- * (static.c and status.c still append their bodies to c->out themselves,
- * and read request state from struct pt_conn: both end with HTTP/2.)
+ *  - pt_resp_reset: nothing honest can be sent any more (a cut response);
+ *  - pt_conn_req_ip, pt_conn_request_id, r->peer_*: for logs and meta-variables.
+ * Each takes the request (pt_resp_kick / pt_resp_reset stand for the
+ * connection's kick and close): with HTTP/2 they act on the request's
+ * stream, with HTTP/1.1 on the connection's one request.
  *
  * Adding a handler "name":
  *  1. name.c: its start (and, if it keeps per-worker state, a
@@ -110,16 +113,16 @@ const pt_handler *pt_handler_of(const struct pt_location *l);
 /* ---- what the connection calls ------------------------------------------ */
 
 /* Hand the complete request to its location's handler. */
-void pt_handler_start(struct pt_conn *c);
+void pt_handler_start(struct pt_req *r);
 /* The client took every byte queued so far: the producer may go on. */
-void pt_handler_drain(struct pt_conn *c);
+void pt_handler_drain(struct pt_req *r);
 /* The connection lets go of what answers the request: it leaves any queue
  * it waits in, and a producer detaches (finishes on its own) or, with
  * abort, is stopped (the client is gone: a CGI program is killed). */
-void pt_handler_release(struct pt_conn *c, bool abort);
+void pt_handler_release(struct pt_req *r, bool abort);
 /* The request ends: release it, and give back what handlers held for it
  * (the open-file cache's entry, X-Sendfile's kept headers). */
-void pt_handler_done(struct pt_conn *c);
+void pt_handler_done(struct pt_req *r);
 
 /* Each pt_handler_worker once, in the table's order. */
 int pt_handler_worker_init(struct pt_worker *w);

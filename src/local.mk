@@ -39,6 +39,7 @@ src_libportico_a_SOURCES = \
 	src/conn.c src/conn.h \
 	src/handler.c src/handler.h \
 	src/h1_resp.c src/h1_resp.h \
+	src/resp.c src/resp.h \
 	src/compress.c src/compress.h \
 	src/zresp.c src/zresp.h \
 	src/xsend.c src/xsend.h \

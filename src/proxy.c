@@ -448,11 +448,11 @@ typedef struct pdec {
 /* RFC 9110 §15.2: a proxy forwards 1xx answers, but never to an HTTP/1.0
  * client (it cannot tell them from the final one). They go out as HTTP/1.1
  * heads: another framing (HTTP/2's HEADERS) would need its own writer. */
-static void pass_interim_bind(pdec *x, const pt_conn *c)
+static void pass_interim_bind(pdec *x, const pt_req *r)
 {
-    const pt_head *h = &c->rq->head;
+    const pt_head *h = &r->head;
     x->pass_interim =
-        c->rq->loc && c->rq->loc->interim_responses && h->http_major == 1 && h->http_minor >= 1;
+        r->loc && r->loc->interim_responses && h->http_major == 1 && h->http_minor >= 1;
     x->expected = h->expect_continue;
 }
 
@@ -480,23 +480,23 @@ static void dec_free(void *d)
     x->cbuf = NULL;
 }
 
-static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
+static void dec_bind(void *d, pt_req *r, const pt_backend *b, size_t si)
 {
     pdec *x = d;
-    x->is_head = c->rq->is_head || c->rq->head.method == PT_M_HEAD;
-    x->max = (size_t)c->w->cfg->limits.gw_header_max;
+    x->is_head = r->is_head || r->head.method == PT_M_HEAD;
+    x->max = (size_t)r->conn->w->cfg->limits.gw_header_max;
     x->addr = b->servers[si].address;
     x->via = b->via;
-    x->resp = c->rq->gw ? &c->rq->gw->resp : NULL;
-    pass_interim_bind(x, c);
-    x->upgrade = c->rq->loc && c->rq->loc->upgrade && !c->rq->body_streaming &&
-                 wants_upgrade(c->rq->head.headers, c->rq->head.nheaders, c->rq->head.http_major,
-                               c->rq->head.http_minor);
+    x->resp = r->gw ? &r->gw->resp : NULL;
+    pass_interim_bind(x, r);
+    x->upgrade =
+        r->loc && r->loc->upgrade && !r->body_streaming &&
+        wants_upgrade(r->head.headers, r->head.nheaders, r->head.http_major, r->head.http_minor);
     /* "scheme://Host", copied (the client may go while the head is read) */
     const char *host = "";
     size_t hl = 0;
-    for (size_t i = 0; i < c->rq->head.nheaders; i++) {
-        const pt_header *h = &c->rq->head.headers[i];
+    for (size_t i = 0; i < r->head.nheaders; i++) {
+        const pt_header *h = &r->head.headers[i];
         if (h->name_len == 4 && strncasecmp(h->name, "Host", 4) == 0) {
             host = h->value;
             hl = h->value_len;
@@ -506,7 +506,7 @@ static void dec_bind(void *d, pt_conn *c, const pt_backend *b, size_t si)
     x->self[0] = '\0';
     if (hl > 0 && hl <= 250) {
         pt_tls_info ti;
-        const char *scheme = pt_tls_info_get(&c->sock, &ti) ? "https://" : "http://";
+        const char *scheme = pt_tls_info_get(&r->conn->sock, &ti) ? "https://" : "http://";
         size_t sl = strlen(scheme);
         memcpy(x->self, scheme, sl);
         memcpy(x->self + sl, host, hl);
@@ -942,9 +942,9 @@ const pt_upstream_codec pt_proxy_codec = {
     .reusable = reusable,
 };
 
-void pt_proxy_start(struct pt_conn *c)
+void pt_proxy_start(pt_req *r)
 {
-    pt_upstream_conn_start(c, &pt_proxy_codec);
+    pt_upstream_conn_start(r, &pt_proxy_codec);
 }
 
 const pt_handler pt_proxy_handler = {

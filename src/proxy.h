@@ -6,7 +6,7 @@
 #include "first.h"
 #include "upstream_conn.h"
 
-struct pt_conn;
+struct pt_req;
 struct pt_handler;
 
 /* The handler (handler.h) */
@@ -15,6 +15,6 @@ extern const struct pt_handler pt_proxy_handler;
 extern const pt_upstream_codec pt_proxy_codec;
 
 /* Answer c (body already collected) through its location's backend. */
-void pt_proxy_start(struct pt_conn *c);
+void pt_proxy_start(struct pt_req *r);
 
 #endif

@@ -322,36 +322,29 @@ int pt_realip_pick_forwarded(const pt_header *h, size_t n, const pt_access_list 
 
 /* ------------------------------------------------------- the connection */
 
-static void set_peer(pt_conn *c, int af, const unsigned char *addr, uint16_t port)
+/* The request's client (X-Forwarded-For may name another per request);
+ * the connection's own stays in conn_*. */
+static void set_peer(pt_req *r, int af, const unsigned char *addr, uint16_t port)
 {
-    c->peer_af = (unsigned char)af;
-    memset(c->peer_addr, 0, sizeof(c->peer_addr));
-    memcpy(c->peer_addr, addr, af == AF_INET ? 4 : 16);
-    c->peer_port = port;
+    r->peer_af = (unsigned char)af;
+    memset(r->peer_addr, 0, sizeof(r->peer_addr));
+    memcpy(r->peer_addr, addr, af == AF_INET ? 4 : 16);
+    r->peer_port = port;
     if (af == AF_INET) {
-        /* the limit key of an IPv4 client, as conn.c makes it */
-        memset(c->peer_key, 0, 10);
-        c->peer_key[10] = c->peer_key[11] = 0xff;
-        memcpy(c->peer_key + 12, addr, 4);
+        /* the limit key of an IPv4 client, as a dual-stack listener sees it */
+        memset(r->peer_key, 0, 10);
+        r->peer_key[10] = r->peer_key[11] = 0xff;
+        memcpy(r->peer_key + 12, addr, 4);
     } else {
-        memcpy(c->peer_key, addr, 16);
+        memcpy(r->peer_key, addr, 16);
     }
-    if (c->rq)
-        c->rq->peer_ip[0] = '\0';
-}
-
-static void save_conn_addr(pt_conn *c)
-{
-    c->conn_af = c->peer_af;
-    memcpy(c->conn_addr, c->peer_addr, 16);
-    c->conn_port = c->peer_port;
+    r->peer_ip[0] = '\0';
 }
 
 void pt_realip_accept(pt_conn *c, bool proxy)
 {
-    save_conn_addr(c);
-    c->tcp_af = c->peer_af;
-    memcpy(c->tcp_addr, c->peer_addr, 16);
+    c->tcp_af = c->conn_af;
+    memcpy(c->tcp_addr, c->conn_addr, 16);
     c->proxy_pending = proxy;
 }
 
@@ -365,7 +358,8 @@ void pt_realip_free(pt_conn *c)
 static int proxy_fail(pt_conn *c, const char *why)
 {
     /* one line per connection: a scanner on the port logs no more than that */
-    pt_log_info("closing connection: %s, client: %s:%u", why, pt_conn_peer_ip(c), c->peer_port);
+    pt_log_info("closing connection: %s, client: %s:%u", why, pt_conn_peer_ip(c),
+                pt_conn_peer_port(c));
     pt_realip_free(c);
     return -1;
 }
@@ -375,7 +369,7 @@ static int proxy_fail(pt_conn *c, const char *why)
 static bool proxy_trusted(const pt_conn *c)
 {
     const pt_access_list *l = c->w->cfg->proxy_from;
-    return !l || c->peer_af == AF_UNIX || pt_access_match(l, c->peer_af, c->peer_addr);
+    return !l || c->conn_af == AF_UNIX || pt_access_match(l, c->conn_af, c->conn_addr);
 }
 
 int pt_realip_proxy_read(pt_conn *c)
@@ -421,29 +415,34 @@ int pt_realip_proxy_read(pt_conn *c)
             af = AF_INET;
         }
         char from[48] = "unix";
-        if (c->peer_af != AF_UNIX)
-            inet_ntop(c->peer_af, c->peer_addr, from, sizeof(from));
-        set_peer(c, af, a, hd.src_port);
-        save_conn_addr(c);
+        if (c->conn_af != AF_UNIX)
+            inet_ntop(c->conn_af, c->conn_addr, from, sizeof(from));
+        c->conn_af = (unsigned char)af;
+        memset(c->conn_addr, 0, sizeof(c->conn_addr));
+        memcpy(c->conn_addr, a, af == AF_INET ? 4 : 16);
+        c->conn_port = hd.src_port;
+        pt_realip_reset(c);
         pt_log_debug("PROXY protocol v%d: client %s:%u via %s", hd.version, pt_conn_peer_ip(c),
-                     c->peer_port, from);
+                     pt_conn_peer_port(c), from);
     }
     return 1;
 }
 
 void pt_realip_reset(pt_conn *c)
 {
-    if (c->peer_af != c->conn_af || c->peer_port != c->conn_port ||
-        memcmp(c->peer_addr, c->conn_addr, 16) != 0) {
+    pt_req *r = c->rq;
+    if (!r)
+        return; /* a request takes the connection's client when it begins */
+    if (r->peer_af != c->conn_af || r->peer_port != c->conn_port ||
+        memcmp(r->peer_addr, c->conn_addr, 16) != 0) {
         if (c->conn_af == AF_INET || c->conn_af == AF_INET6) {
-            set_peer(c, c->conn_af, c->conn_addr, c->conn_port); /* and its limit key */
+            set_peer(r, c->conn_af, c->conn_addr, c->conn_port); /* and its limit key */
         } else {
-            c->peer_af = c->conn_af;
-            memcpy(c->peer_addr, c->conn_addr, 16);
-            c->peer_port = c->conn_port;
-            memset(c->peer_key, 0, sizeof(c->peer_key));
-            if (c->rq)
-                c->rq->peer_ip[0] = '\0';
+            r->peer_af = c->conn_af;
+            memcpy(r->peer_addr, c->conn_addr, 16);
+            r->peer_port = c->conn_port;
+            memset(r->peer_key, 0, sizeof(r->peer_key));
+            r->peer_ip[0] = '\0';
         }
     }
 }
@@ -452,7 +451,7 @@ void pt_realip_request(pt_conn *c)
 {
     const pt_realip_cfg *rc = c->rq->vhost ? c->rq->vhost->ph.realip : NULL;
     pt_realip_reset(c);
-    if (!rc || !pt_access_match(&rc->from, c->peer_af, c->peer_addr))
+    if (!rc || !pt_access_match(&rc->from, c->rq->peer_af, c->rq->peer_addr))
         return;
     const pt_head *h = &c->rq->head;
     int af = 0;
@@ -481,5 +480,5 @@ void pt_realip_request(pt_conn *c)
         said = true;
         return;
     }
-    set_peer(c, af, a, port);
+    set_peer(c->rq, af, a, port);
 }

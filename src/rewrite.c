@@ -131,12 +131,12 @@ int pt_rewrite_check_refs(const char *t, const pt_regex *rx, char *why, size_t w
     return 0;
 }
 
-void pt_rewrite_loc_caps(const pt_conn *c, pt_rewrite_caps *k)
+void pt_rewrite_loc_caps(const pt_req *r, pt_rewrite_caps *k)
 {
     k->rx = NULL;
-    k->s = c->rq->path;
-    const pt_location *l = c->rq->loc;
-    if (l && l->rx && pt_regex_match(l->rx, c->rq->path, c->rq->path_len, k->ov, PT_REGEX_NCAPS))
+    k->s = r->path;
+    const pt_location *l = r->loc;
+    if (l && l->rx && pt_regex_match(l->rx, r->path, r->path_len, k->ov, PT_REGEX_NCAPS))
         k->rx = l->rx;
 }
 
@@ -214,12 +214,12 @@ long pt_rewrite_alias_rel(const pt_location *l, const char *path, size_t len, ch
 
 /* The replacement of rule r with the captures k, plus the request's query
  * when the replacement sets none ("?" at its end: no query). -1: too long. */
-static long expand(const pt_conn *c, const pt_rewrite_rule *r, const pt_rewrite_caps *k, char *out,
-                   size_t cap)
+static long expand(const pt_req *r, const pt_rewrite_rule *rule, const pt_rewrite_caps *k,
+                   char *out, size_t cap)
 {
     size_t at = 0;
     bool has_q = false;
-    for (const char *t = r->repl; *t;) {
+    for (const char *t = rule->repl; *t;) {
         size_t n = pt_rewrite_ref_len(t);
         if (n) {
             at = pt_rewrite_put_ref(k, t, n, out, at, cap);
@@ -231,9 +231,9 @@ static long expand(const pt_conn *c, const pt_rewrite_rule *r, const pt_rewrite_
             return -1;
         out[at++] = *t++;
     }
-    const pt_head *h = &c->rq->head;
-    size_t rl = strlen(r->repl);
-    if (has_q && strchr(r->repl, '?') == r->repl + rl - 1)
+    const pt_head *h = &r->head;
+    size_t rl = strlen(rule->repl);
+    if (has_q && strchr(rule->repl, '?') == rule->repl + rl - 1)
         at--; /* nginx's trailing "?": no query at all, the old one dropped */
     else if (!has_q && h->has_query) {
         if (at + 1 + h->query.len >= cap)
@@ -248,61 +248,61 @@ static long expand(const pt_conn *c, const pt_rewrite_rule *r, const pt_rewrite_
     return (long)at;
 }
 
-pt_rewrite_rc pt_rewrite_run(pt_conn *c, char *out, size_t cap, int *status)
+pt_rewrite_rc pt_rewrite_run(pt_req *r, char *out, size_t cap, int *status)
 {
-    const pt_location *here = c->rq->loc, *moved = NULL;
+    const pt_location *here = r->loc, *moved = NULL;
     const pt_rewrites *rw = here->rewrites;
     for (size_t i = 0; rw && i < rw->n; i++) {
-        const pt_rewrite_rule *r = &rw->rules[i];
-        pt_rewrite_caps k = {.rx = r->rx, .s = c->rq->path};
-        if (!pt_regex_match(r->rx, c->rq->path, c->rq->path_len, k.ov, PT_REGEX_NCAPS))
+        const pt_rewrite_rule *rule = &rw->rules[i];
+        pt_rewrite_caps k = {.rx = rule->rx, .s = r->path};
+        if (!pt_regex_match(rule->rx, r->path, r->path_len, k.ov, PT_REGEX_NCAPS))
             continue;
-        long n = expand(c, r, &k, out, cap);
+        long n = expand(r, rule, &k, out, cap);
         if (n < 0)
             return PT_RWR_ERROR;
-        if (r->flag == PT_RW_REDIRECT || r->flag == PT_RW_PERMANENT || out[0] != '/') {
+        if (rule->flag == PT_RW_REDIRECT || rule->flag == PT_RW_PERMANENT || out[0] != '/') {
             /* RFC 9110 §15.4.2 / §15.4.3 */
-            *status = r->flag == PT_RW_PERMANENT ? 301 : 302;
+            *status = rule->flag == PT_RW_PERMANENT ? 301 : 302;
             return PT_RWR_REDIRECT;
         }
         /* an internal rewrite: a new path (decoded and normalised again)
          * and query; REQUEST_URI stays what the client sent */
-        if (pt_conn_reroute(c, out, (size_t)n) < 0)
+        if (pt_conn_reroute(r, out, (size_t)n) < 0)
             return PT_RWR_ERROR;
-        if (r->flag == PT_RW_LAST)
+        if (rule->flag == PT_RW_LAST)
             return PT_RWR_REROUTE;
-        moved = c->rq->loc;
-        c->rq->loc = here;
-        if (r->flag == PT_RW_BREAK)
+        moved = r->loc;
+        r->loc = here;
+        if (rule->flag == PT_RW_BREAK)
             return PT_RWR_BREAK;
     }
     if (!moved)
         return PT_RWR_NONE;
-    c->rq->loc = moved;
+    r->loc = moved;
     return PT_RWR_REROUTE;
 }
 
-pt_rewrite_rc pt_rewrite_server(pt_conn *c, const pt_rewrites *rw, char *out, size_t cap,
+pt_rewrite_rc pt_rewrite_server(pt_req *r, const pt_rewrites *rw, char *out, size_t cap,
                                 int *status)
 {
     bool changed = false;
     for (size_t i = 0; rw && i < rw->n; i++) {
-        const pt_rewrite_rule *r = &rw->rules[i];
-        pt_rewrite_caps k = {.rx = r->rx, .s = c->rq->path};
-        if (!pt_regex_match(r->rx, c->rq->path, c->rq->path_len, k.ov, PT_REGEX_NCAPS))
+        const pt_rewrite_rule *rule = &rw->rules[i];
+        pt_rewrite_caps k = {.rx = rule->rx, .s = r->path};
+        if (!pt_regex_match(rule->rx, r->path, r->path_len, k.ov, PT_REGEX_NCAPS))
             continue;
-        long n = expand(c, r, &k, out, cap);
+        long n = expand(r, rule, &k, out, cap);
         if (n < 0)
             return PT_RWR_ERROR;
-        if (r->flag == PT_RW_REDIRECT || r->flag == PT_RW_PERMANENT || out[0] != '/') {
-            *status = r->flag == PT_RW_PERMANENT ? 301 : 302;
+        if (rule->flag == PT_RW_REDIRECT || rule->flag == PT_RW_PERMANENT || out[0] != '/') {
+            *status = rule->flag == PT_RW_PERMANENT ? 301 : 302;
             return PT_RWR_REDIRECT;
         }
-        if (pt_conn_reroute(c, out, (size_t)n) < 0)
+        if (pt_conn_reroute(r, out, (size_t)n) < 0)
             return PT_RWR_ERROR;
         changed = true;
         /* at server level both end the rewrites; the location is looked up */
-        if (r->flag == PT_RW_LAST || r->flag == PT_RW_BREAK)
+        if (rule->flag == PT_RW_LAST || rule->flag == PT_RW_BREAK)
             break;
     }
     return changed ? PT_RWR_REROUTE : PT_RWR_NONE;

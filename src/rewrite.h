@@ -7,7 +7,7 @@
 #include "first.h"
 #include "regex.h"
 
-struct pt_conn;
+struct pt_req;
 struct pt_location;
 
 /* no flag: go on with the next rule on the new path, then look the
@@ -46,7 +46,7 @@ typedef struct pt_rewrite_caps {
 
 /* The captures of c's regex location against its path (k->rx NULL when
  * c->loc is no regex location or no longer matches). */
-void pt_rewrite_loc_caps(const struct pt_conn *c, pt_rewrite_caps *k);
+void pt_rewrite_loc_caps(const struct pt_req *r, pt_rewrite_caps *k);
 /* Append the capture the reference at t (rlen bytes, pt_rewrite_ref_len)
  * names to out at at (cap bytes, room for the NUL kept), percent-encoding
  * what would change the meaning of a URI: '%', '?', '#', controls, space and
@@ -73,13 +73,13 @@ typedef enum pt_rewrite_rc {
 /* Run c->loc's rewrites on c->path (the decoded, normalised path). For
  * PT_RWR_REDIRECT the target is in out (cap bytes) and the status in
  * *status. */
-pt_rewrite_rc pt_rewrite_run(struct pt_conn *c, char *out, size_t cap, int *status);
+pt_rewrite_rc pt_rewrite_run(struct pt_req *r, char *out, size_t cap, int *status);
 /* The server-level rules rw (a vhost's or the top level's) on c->path,
  * before the location matters, as nginx's server rewrites: each matching
  * rule changes the path (and the location, pt_conn_reroute); "last" and
  * "break" end the list. PT_RWR_NONE, _REROUTE (the path changed: the
  * phases go on with its location), _REDIRECT or _ERROR as above. */
-pt_rewrite_rc pt_rewrite_server(struct pt_conn *c, const pt_rewrites *rw, char *out, size_t cap,
+pt_rewrite_rc pt_rewrite_server(struct pt_req *r, const pt_rewrites *rw, char *out, size_t cap,
                                 int *status);
 
 #endif

@@ -12,7 +12,7 @@
 #include "acme.h"
 #include "conn.h"
 #include "authq.h"
-#include "h1_resp.h"
+#include "resp.h"
 #include "htpasswd.h"
 #include "log.h"
 #include "realip.h"
@@ -35,14 +35,14 @@
 /* ------------------------------------------------------------- helpers */
 
 /* "client: 192.0.2.1:5678, request: \"GET / HTTP/1.1\"" for log lines */
-static void log_ctx(pt_conn *c, char *out, size_t cap)
+static void log_ctx(pt_req *r, char *out, size_t cap)
 {
-    const pt_head *h = &c->rq->head;
+    const pt_head *h = &r->head;
     char m[32], t[1100];
     pt_escape_log(h->method_str.p, PT_MIN(h->method_str.len, (size_t)16), m, sizeof(m));
     pt_escape_log(h->target.p, PT_MIN(h->target.len, (size_t)1024), t, sizeof(t));
-    snprintf(out, cap, "client: %s:%u, request: \"%s %s HTTP/%d.%d\"", pt_conn_peer_ip(c),
-             c->peer_port, m, t, h->http_major, h->http_minor);
+    snprintf(out, cap, "client: %s:%u, request: \"%s %s HTTP/%d.%d\"", pt_conn_req_ip(r),
+             pt_conn_peer_port(r->conn), m, t, h->http_major, h->http_minor);
 }
 
 const pt_location *pt_router_prefix(const pt_vhost *v, const char *path, size_t len)
@@ -70,10 +70,10 @@ ssize_t pt_router_alias_rel(const char *pat, size_t plen, const char *path, size
     return (ssize_t)i;
 }
 
-int pt_router_base(const pt_conn *c, const pt_location *l, const char *path, size_t len,
+int pt_router_base(const pt_req *r, const pt_location *l, const char *path, size_t len,
                    const char **root, int *fd, bool *own, const char **rel)
 {
-    const pt_vhost *v = c->rq->vhost;
+    const pt_vhost *v = r->vhost;
     size_t off = 1;
     *own = false;
     if (l && l->alias_tmpl) {
@@ -107,38 +107,38 @@ int pt_router_base(const pt_conn *c, const pt_location *l, const char *path, siz
 }
 
 /* An answer of our own: status, one extra header, a body (copied). */
-static void answer(pt_conn *c, int status, bool close, const char *hname, const char *hval,
+static void answer(pt_req *r, int status, bool close, const char *hname, const char *hval,
                    size_t hlen, const char *ctype, const char *body, size_t blen)
 {
     if (close)
-        c->close_after = true;
-    pt_resp_begin(c, status);
+        r->conn->close_after = true;
+    pt_resp_begin(r, status);
     if (hname)
-        pt_resp_header(c, hname, hval, hlen);
+        pt_resp_header(r, hname, hval, hlen);
     if (ctype)
-        pt_resp_header(c, "Content-Type", ctype, strlen(ctype));
-    pt_resp_end(c, (int64_t)blen);
-    if (c->rq->is_head)
-        c->rq->head_only = true;
+        pt_resp_header(r, "Content-Type", ctype, strlen(ctype));
+    pt_resp_end(r, (int64_t)blen);
+    if (r->is_head)
+        r->head_only = true;
     else if (blen)
-        pt_cq_append(&c->out, body, blen);
-    c->state = PT_CS_WRITE;
+        pt_resp_body(r, body, blen);
+    r->conn->state = PT_CS_WRITE;
 }
 
 /* ------------------------------------------------------------ access */
 
-static bool access_denied(pt_conn *c, const pt_access_list *l, bool has_body)
+static bool access_denied(pt_req *r, const pt_access_list *l, bool has_body)
 {
-    const pt_access_rule *r;
-    if (!l || pt_access_allowed(l, c->peer_af, c->peer_addr, &r))
+    const pt_access_rule *rule;
+    if (!l || pt_access_allowed(l, r->peer_af, r->peer_addr, &rule))
         return false;
     char ctx[1300];
-    log_ctx(c, ctx, sizeof(ctx));
-    pt_log_warn("access forbidden by rule \"%s\" (%s), %s", r->text, r->where, ctx);
-    if (pt_conn_error_page(c, 403, has_body))
+    log_ctx(r, ctx, sizeof(ctx));
+    pt_log_warn("access forbidden by rule \"%s\" (%s), %s", rule->text, rule->where, ctx);
+    if (pt_conn_error_page(r, 403, has_body))
         return true;
-    pt_resp_error(c, 403, has_body);
-    c->state = PT_CS_WRITE;
+    pt_resp_error(r, 403, has_body);
+    r->conn->state = PT_CS_WRITE;
     return true;
 }
 
@@ -156,23 +156,23 @@ static struct {
     unsigned lines, dropped;
 } fail_log[LOG_SLOTS];
 
-static void log_failure(pt_conn *c, const char *fmt, ...) PT_PRINTF(2, 3);
-static void log_failure(pt_conn *c, const char *fmt, ...)
+static void log_failure(pt_req *r, const char *fmt, ...) PT_PRINTF(2, 3);
+static void log_failure(pt_req *r, const char *fmt, ...)
 {
     unsigned h = 0;
     for (int i = 0; i < 16; i++)
-        h = h * 31 + c->peer_key[i];
+        h = h * 31 + r->peer_key[i];
     __typeof__(&fail_log[0]) s = &fail_log[h % LOG_SLOTS];
-    uint64_t sec = c->w->loop.now / 1000;
-    if (memcmp(s->key, c->peer_key, 16) != 0 || s->second != sec) {
-        unsigned dropped = memcmp(s->key, c->peer_key, 16) == 0 ? s->dropped : 0;
-        memcpy(s->key, c->peer_key, 16);
+    uint64_t sec = r->conn->w->loop.now / 1000;
+    if (memcmp(s->key, r->peer_key, 16) != 0 || s->second != sec) {
+        unsigned dropped = memcmp(s->key, r->peer_key, 16) == 0 ? s->dropped : 0;
+        memcpy(s->key, r->peer_key, 16);
         s->second = sec;
         s->lines = 0;
         s->dropped = 0;
         if (dropped)
             pt_log_warn("%u more authentication failures from %s not logged", dropped,
-                        pt_conn_peer_ip(c));
+                        pt_conn_req_ip(r));
     }
     if (s->lines >= LOG_BURST) {
         s->dropped++;
@@ -184,32 +184,32 @@ static void log_failure(pt_conn *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_ctx(c, ctx, sizeof(ctx));
+    log_ctx(r, ctx, sizeof(ctx));
     pt_log_warn("%s, %s", msg, ctx);
 }
 
-static void challenge(pt_conn *c, const pt_auth_cfg *a, bool has_body)
+static void challenge(pt_req *r, const pt_auth_cfg *a, bool has_body)
 {
     /* RFC 7617 §2.1: the charset parameter tells clients to send UTF-8 */
     char v[300];
     int n = snprintf(v, sizeof(v), "Basic realm=\"%s\", charset=\"UTF-8\"", a->realm);
     static const char page[] = "<html><head><title>401 Unauthorized</title></head><body><h1>401 "
                                "Unauthorized</h1></body></html>\n";
-    answer(c, 401, has_body, "WWW-Authenticate", v, (size_t)PT_MIN(n, (int)sizeof(v) - 1),
+    answer(r, 401, has_body, "WWW-Authenticate", v, (size_t)PT_MIN(n, (int)sizeof(v) - 1),
            "text/html; charset=utf-8", page, PT_SLEN(page));
 }
 
-static void server_error(pt_conn *c, bool has_body)
+static void server_error(pt_req *r, bool has_body)
 {
-    pt_resp_error(c, 500, has_body);
-    c->state = PT_CS_WRITE;
+    pt_resp_error(r, 500, has_body);
+    r->conn->state = PT_CS_WRITE;
 }
 
 /* The user:password of "Authorization: Basic <token68>" (RFC 7617 §2),
  * decoded into buf: false when absent or malformed. */
-static bool basic_credentials(const pt_conn *c, unsigned char *buf, size_t cap, size_t *len)
+static bool basic_credentials(const pt_req *r, unsigned char *buf, size_t cap, size_t *len)
 {
-    const pt_header *h = pt_head_get(&c->rq->head, "Authorization");
+    const pt_header *h = pt_head_get(&r->head, "Authorization");
     if (!h || h->value_len < 6 || !pt_str_ieq(h->value, 5, "basic") || h->value[5] != ' ')
         return false;
     const char *p = h->value + 6, *end = h->value + h->value_len;
@@ -228,73 +228,73 @@ typedef enum auth_rc { AUTH_OK, AUTH_DONE, AUTH_WAIT } auth_rc;
  * it a password guesser gets 503s rather than an ever longer queue */
 #define MAX_WAITING 256
 
-static void set_user(pt_conn *c, const char *user, size_t ulen)
+static void set_user(pt_req *r, const char *user, size_t ulen)
 {
     /* the name as the file spells it, for REMOTE_USER */
-    size_t n = PT_MIN(ulen, sizeof(c->rq->auth_user) - 1);
-    memcpy(c->rq->auth_user, user, n);
-    c->rq->auth_user[n] = '\0';
-    c->rq->auth_user_len = n;
+    size_t n = PT_MIN(ulen, sizeof(r->auth_user) - 1);
+    memcpy(r->auth_user, user, n);
+    r->auth_user[n] = '\0';
+    r->auth_user_len = n;
 }
 
 /* The answer to a verification: AUTH_OK, or AUTH_DONE after queuing 401 or 500. */
-static auth_rc verdict(pt_conn *c, const pt_auth_cfg *a, int rc, const char *user, size_t ulen,
+static auth_rc verdict(pt_req *r, const pt_auth_cfg *a, int rc, const char *user, size_t ulen,
                        bool has_body)
 {
     char u[300];
     pt_escape_log(user, PT_MIN(ulen, (size_t)255), u, sizeof(u));
     if (rc < 0) {
         char ctx[1300];
-        log_ctx(c, ctx, sizeof(ctx));
+        log_ctx(r, ctx, sizeof(ctx));
         pt_log_error("auth_basic_user_file \"%s\": the hash of user \"%s\" is in a format "
                      "portico cannot check, %s",
                      a->user_file, u, ctx);
-        server_error(c, has_body);
+        server_error(r, has_body);
         return AUTH_DONE;
     }
     if (rc == 0) {
-        log_failure(c, "user \"%s\": password mismatch (\"%s\")", u, a->user_file);
-        challenge(c, a, has_body);
+        log_failure(r, "user \"%s\": password mismatch (\"%s\")", u, a->user_file);
+        challenge(r, a, has_body);
         return AUTH_DONE;
     }
-    set_user(c, user, ulen);
+    set_user(r, user, ulen);
     return AUTH_OK;
 }
 
 static void on_verified(pt_authq_job *j);
 
 /* user:password (len bytes in cred) against a's file */
-static auth_rc check_credentials(pt_conn *c, const pt_auth_cfg *a, bool has_body,
+static auth_rc check_credentials(pt_req *r, const pt_auth_cfg *a, bool has_body,
                                  const unsigned char *cred, size_t len)
 {
     const unsigned char *colon = memchr(cred, ':', len);
     if (!colon) {
-        log_failure(c, "malformed Basic credentials");
-        challenge(c, a, has_body);
+        log_failure(r, "malformed Basic credentials");
+        challenge(r, a, has_body);
         return AUTH_DONE;
     }
     const char *user = (const char *)cred, *pw = (const char *)colon + 1;
     size_t ulen = (size_t)(colon - cred), pwlen = len - ulen - 1;
     const char *hash;
     char err[200];
-    uint64_t now = c->w->loop.now;
+    uint64_t now = r->conn->w->loop.now;
     if (pt_htpasswd_lookup(a->user_file, user, ulen, now, &hash, err, sizeof(err)) < 0) {
         /* fail closed: nobody gets in while the file cannot be read */
         char ctx[1300];
-        log_ctx(c, ctx, sizeof(ctx));
+        log_ctx(r, ctx, sizeof(ctx));
         pt_log_error("auth_basic_user_file \"%s\": %s, %s", a->user_file, err, ctx);
-        server_error(c, has_body);
+        server_error(r, has_body);
         return AUTH_DONE;
     }
     if (!hash) {
         char u[300];
         pt_escape_log(user, PT_MIN(ulen, (size_t)255), u, sizeof(u));
-        log_failure(c, "user \"%s\" was not found in \"%s\"", u, a->user_file);
-        challenge(c, a, has_body);
+        log_failure(r, "user \"%s\" was not found in \"%s\"", u, a->user_file);
+        challenge(r, a, has_body);
         return AUTH_DONE;
     }
     if (pt_htpasswd_cached(user, ulen, pw, pwlen, hash, now)) {
-        set_user(c, user, ulen);
+        set_user(r, user, ulen);
         return AUTH_OK;
     }
     if (pt_htpasswd_is_slow(hash)) {
@@ -303,21 +303,21 @@ static auth_rc check_credentials(pt_conn *c, const pt_auth_cfg *a, bool has_body
          * redirect too: the caller goes on when the answer comes) */
         if (pt_authq_pending() >= MAX_WAITING) {
             char ctx[1300];
-            log_ctx(c, ctx, sizeof(ctx));
+            log_ctx(r, ctx, sizeof(ctx));
             pt_log_warn("%u password verifications waiting: refused, %s", MAX_WAITING, ctx);
-            pt_resp_error(c, 503, has_body);
-            c->state = PT_CS_WRITE;
+            pt_resp_error(r, 503, has_body);
+            r->conn->state = PT_CS_WRITE;
             return AUTH_DONE;
         }
-        pt_authq_job *j = pt_authq_job_new(user, ulen, pw, pwlen, hash, on_verified, c);
-        if (j && pt_authq_submit(&c->w->loop, j) == 0) {
+        pt_authq_job *j = pt_authq_job_new(user, ulen, pw, pwlen, hash, on_verified, r);
+        if (j && pt_authq_submit(&r->conn->w->loop, j) == 0) {
             if (pt_log_level() >= PT_LOG_DEBUG) {
                 char u[300], ctx[1300];
                 pt_escape_log(user, PT_MIN(ulen, (size_t)255), u, sizeof(u));
-                log_ctx(c, ctx, sizeof(ctx));
+                log_ctx(r, ctx, sizeof(ctx));
                 pt_log_debug("password of user \"%s\" handed to the verifying thread, %s", u, ctx);
             }
-            c->rq->phase_job = j;
+            r->phase_job = j;
             return AUTH_WAIT;
         }
         /* no thread: verify here after all (slow, but correct) */
@@ -326,23 +326,23 @@ static auth_rc check_credentials(pt_conn *c, const pt_auth_cfg *a, bool has_body
     int rc = pt_htpasswd_verify(hash, pw, pwlen);
     if (rc == 1)
         pt_htpasswd_remember(user, ulen, pw, pwlen, hash, now);
-    return verdict(c, a, rc, user, ulen, has_body);
+    return verdict(r, a, rc, user, ulen, has_body);
 }
 
-static auth_rc authenticate(pt_conn *c, const pt_auth_cfg *a, bool has_body)
+static auth_rc authenticate(pt_req *r, const pt_auth_cfg *a, bool has_body)
 {
     if (!a || !a->realm)
         return AUTH_OK;
     unsigned char cred[1024];
     size_t len = 0;
-    if (!basic_credentials(c, cred, sizeof(cred), &len)) {
+    if (!basic_credentials(r, cred, sizeof(cred), &len)) {
         /* no credentials is the normal first step of a login: not logged
          * (what a malformed token decoded to is wiped) */
         OPENSSL_cleanse(cred, sizeof(cred));
-        challenge(c, a, has_body);
+        challenge(r, a, has_body);
         return AUTH_DONE;
     }
-    auth_rc rc = check_credentials(c, a, has_body, cred, len);
+    auth_rc rc = check_credentials(r, a, has_body, cred, len);
     /* the password leaves no copy on the stack, whatever the answer */
     OPENSSL_cleanse(cred, len);
     return rc;
@@ -418,9 +418,9 @@ static size_t put(char *out, size_t at, size_t cap, const char *v, size_t n, boo
     return at;
 }
 
-static size_t expand(pt_conn *c, const char *t, char *out, size_t cap, bool url)
+static size_t expand(pt_req *r, const char *t, char *out, size_t cap, bool url)
 {
-    const pt_head *h = &c->rq->head;
+    const pt_head *h = &r->head;
     size_t at = 0;
     pt_str host = h->host;
     /* $host: the Host without its port, as nginx's */
@@ -444,7 +444,7 @@ static size_t expand(pt_conn *c, const char *t, char *out, size_t cap, bool url)
         if (rl) {
             /* a regex location's captures, from its match on the path */
             if (!caps_known)
-                pt_rewrite_loc_caps(c, &caps);
+                pt_rewrite_loc_caps(r, &caps);
             caps_known = true;
             at = pt_rewrite_put_ref(&caps, t, rl, out, at, cap);
             t += rl;
@@ -458,13 +458,13 @@ static size_t expand(pt_conn *c, const char *t, char *out, size_t cap, bool url)
             at = put(out, at, cap, ru.p, ru.len, url);
             t += 12;
         } else if (strncmp(t, "$uri", 4) == 0) {
-            at = put(out, at, cap, c->rq->path, c->rq->path_len, url);
+            at = put(out, at, cap, r->path, r->path_len, url);
             t += 4;
         } else if (strncmp(t, "$host", 5) == 0) {
             at = put(out, at, cap, host.p, host.len, url);
             t += 5;
         } else if (strncmp(t, "$scheme", 7) == 0) {
-            bool tls = c->sock.tls != NULL;
+            bool tls = r->conn->sock.tls != NULL;
             at = put(out, at, cap, tls ? "https" : "http", tls ? 5 : 4, url);
             t += 7;
         } else {
@@ -476,31 +476,31 @@ static size_t expand(pt_conn *c, const char *t, char *out, size_t cap, bool url)
     return at;
 }
 
-static void do_return(pt_conn *c, const pt_return_cfg *r, bool has_body)
+static void do_return(pt_req *r, const pt_return_cfg *rc, bool has_body)
 {
-    int st = r->status;
+    int st = rc->status;
     if (st == 444) {
         /* nginx's 444: no answer at all, the connection just ends */
         char ctx[1300];
-        log_ctx(c, ctx, sizeof(ctx));
+        log_ctx(r, ctx, sizeof(ctx));
         pt_log_info("closed without a response (return 444), %s", ctx);
-        pt_conn_close(c);
+        pt_resp_reset(r);
         return;
     }
     char buf[4096];
     if (st >= 300 && st < 400) {
-        size_t n = expand(c, r->text, buf, sizeof(buf), true);
-        answer(c, st, has_body, "Location", buf, n, NULL, NULL, 0);
+        size_t n = expand(r, rc->text, buf, sizeof(buf), true);
+        answer(r, st, has_body, "Location", buf, n, NULL, NULL, 0);
         return;
     }
-    if (!r->text) {
-        pt_resp_error(c, st, has_body);
-        c->state = PT_CS_WRITE;
+    if (!rc->text) {
+        pt_resp_error(r, st, has_body);
+        r->conn->state = PT_CS_WRITE;
         return;
     }
-    size_t n = expand(c, r->text, buf, sizeof(buf) - 1, false);
+    size_t n = expand(r, rc->text, buf, sizeof(buf) - 1, false);
     buf[n++] = '\n';
-    answer(c, st, has_body, "X-Content-Type-Options", "nosniff", 7, "text/plain; charset=utf-8",
+    answer(r, st, has_body, "X-Content-Type-Options", "nosniff", 7, "text/plain; charset=utf-8",
            buf, n);
 }
 
@@ -508,26 +508,26 @@ static void do_return(pt_conn *c, const pt_return_cfg *r, bool has_body)
 
 /* The longest prefix location the path lies under: its access rules,
  * authentication and return hold under an exact or extension location too. */
-static const pt_location *prefix_of(const pt_conn *c)
+static const pt_location *prefix_of(const pt_req *r)
 {
     const pt_location *pre = NULL;
-    if (c->rq->loc->match != PT_MATCH_PREFIX)
-        pre = pt_router_prefix(c->rq->vhost, c->rq->path, c->rq->path_len);
-    return pre ? pre : c->rq->loc;
+    if (r->loc->match != PT_MATCH_PREFIX)
+        pre = pt_router_prefix(r->vhost, r->path, r->path_len);
+    return pre ? pre : r->loc;
 }
 
-static const pt_auth_cfg *auth_of(const pt_conn *c, const pt_location *pre)
+static const pt_auth_cfg *auth_of(const pt_req *r, const pt_location *pre)
 {
-    return c->rq->loc->ph.auth_own ? c->rq->loc->ph.auth : pre->ph.auth;
+    return r->loc->ph.auth_own ? r->loc->ph.auth : pre->ph.auth;
 }
 
 /* ---------------------------------------------------------- error pages */
 
-const pt_auth_cfg *pt_router_authed(const pt_conn *c)
+const pt_auth_cfg *pt_router_authed(const pt_req *r)
 {
-    if (!c->rq || !c->rq->vhost || !c->rq->loc || !c->rq->auth_user_len)
+    if (!r || !r->vhost || !r->loc || !r->auth_user_len)
         return NULL;
-    const pt_auth_cfg *a = auth_of(c, prefix_of(c));
+    const pt_auth_cfg *a = auth_of(r, prefix_of(r));
     return a && a->realm ? a : NULL;
 }
 
@@ -537,15 +537,15 @@ const pt_auth_cfg *pt_router_authed(const pt_conn *c)
  * (a 404 must not turn into a login prompt): only a request that passed
  * the same realm and user file sees it; the others get the plain page with
  * the original status, as lighttpd answers when its error handler fails. */
-bool pt_router_errpage_ok(pt_conn *c, const pt_auth_cfg *authed)
+bool pt_router_errpage_ok(pt_req *r, const pt_auth_cfg *authed)
 {
-    const pt_location *loc = c->rq->loc, *pre = prefix_of(c);
-    const pt_access_rule *r;
+    const pt_location *loc = r->loc, *pre = prefix_of(r);
+    const pt_access_rule *rule;
     const char *why = NULL;
-    if ((loc->ph.access && !pt_access_allowed(loc->ph.access, c->peer_af, c->peer_addr, &r)) ||
-        (pre->ph.access && !pt_access_allowed(pre->ph.access, c->peer_af, c->peer_addr, &r)))
+    if ((loc->ph.access && !pt_access_allowed(loc->ph.access, r->peer_af, r->peer_addr, &rule)) ||
+        (pre->ph.access && !pt_access_allowed(pre->ph.access, r->peer_af, r->peer_addr, &rule)))
         why = "its location denies this client";
-    const pt_auth_cfg *a = auth_of(c, pre);
+    const pt_auth_cfg *a = auth_of(r, pre);
     if (!why && a && a->realm &&
         !(authed && strcmp(a->realm, authed->realm) == 0 &&
           strcmp(a->user_file, authed->user_file) == 0))
@@ -553,9 +553,9 @@ bool pt_router_errpage_ok(pt_conn *c, const pt_auth_cfg *authed)
     if (!why)
         return true;
     char ctx[1300];
-    log_ctx(c, ctx, sizeof(ctx));
-    pt_log_info("error page \"%.*s\" not served: %s, %s", (int)PT_MIN(c->rq->path_len, 256),
-                c->rq->path, why, ctx);
+    log_ctx(r, ctx, sizeof(ctx));
+    pt_log_info("error page \"%.*s\" not served: %s, %s", (int)PT_MIN(r->path_len, 256), r->path,
+                why, ctx);
     return false;
 }
 
@@ -565,27 +565,27 @@ bool pt_router_errpage_ok(pt_conn *c, const pt_auth_cfg *authed)
  * rules, authentication, return and try_files, as nginx's internal
  * redirects), at most 10 times per request. It may wait for a password
  * like the first run: every caller passes PT_ROUTE_WAIT on. */
-static pt_route_rc rerun(pt_conn *c, bool has_body, const char *what)
+static pt_route_rc rerun(pt_req *r, bool has_body, const char *what)
 {
-    if (++c->rq->redirects > 10) {
-        pt_conn_reject(c, 500, what, has_body);
+    if (++r->redirects > 10) {
+        pt_conn_reject(r, 500, what, has_body);
         return PT_ROUTE_DONE;
     }
-    return pt_router_run(c, has_body);
+    return pt_router_run(r, has_body);
 }
 
 /* Is what the path names (beneath c->rq->loc's root or alias) there, as a
  * directory when it ends in '/', else as a regular file? */
-static bool path_exists(const pt_conn *c, const char *path, size_t len)
+static bool path_exists(const pt_req *r, const char *path, size_t len)
 {
     const char *root, *rel;
     int fd;
     bool own, want_dir = path[len - 1] == '/';
-    if (pt_router_base(c, c->rq->loc, path, len, &root, &fd, &own, &rel) < 0)
+    if (pt_router_base(r, r->loc, path, len, &root, &fd, &own, &rel) < 0)
         return false;
     struct stat st;
-    int f = pt_resolve_stat(fd, root, rel, O_PATH | O_CLOEXEC,
-                            pt_resolve_follow(c->rq->vhost, c->rq->loc), &st);
+    int f = pt_resolve_stat(fd, root, rel, O_PATH | O_CLOEXEC, pt_resolve_follow(r->vhost, r->loc),
+                            &st);
     if (own)
         close(fd);
     if (f < 0)
@@ -598,100 +598,100 @@ static bool path_exists(const pt_conn *c, const char *path, size_t len)
  * location it routes to); else the last entry, a URI the request is
  * redirected to internally (method, body and REQUEST_URI kept), or a
  * status. */
-static pt_route_rc try_files(pt_conn *c, const pt_try_files *t, bool has_body)
+static pt_route_rc try_files(pt_req *r, const pt_try_files *t, bool has_body)
 {
-    const pt_head *h = &c->rq->head;
-    pt_phase_vars v = {c->rq->path, c->rq->path_len, h->has_query ? h->query.p : NULL,
+    const pt_head *h = &r->head;
+    pt_phase_vars v = {r->path, r->path_len, h->has_query ? h->query.p : NULL,
                        h->has_query ? h->query.len : 0};
     char buf[PATH_MAX];
     for (size_t i = 0; i + 1 < t->n; i++) {
         long n = pt_phases_expand(t->items[i], &v, buf, sizeof(buf));
         while (n > 1 && buf[n - 1] == '/' && buf[n - 2] == '/')
             buf[--n] = '\0'; /* "$uri/" of "/dir/" */
-        if (n <= 0 || buf[0] != '/' || !path_exists(c, buf, (size_t)n))
+        if (n <= 0 || buf[0] != '/' || !path_exists(r, buf, (size_t)n))
             continue;
-        if ((size_t)n == c->rq->path_len && memcmp(buf, c->rq->path, (size_t)n) == 0)
+        if ((size_t)n == r->path_len && memcmp(buf, r->path, (size_t)n) == 0)
             return PT_ROUTE_CONTINUE;
-        if (pt_conn_set_path(c, buf, (size_t)n) < 0) {
-            pt_conn_reject(c, 500, "try_files: path too long", has_body);
+        if (pt_conn_set_path(r, buf, (size_t)n) < 0) {
+            pt_conn_reject(r, 500, "try_files: path too long", has_body);
             return PT_ROUTE_DONE;
         }
         /* the new path meets its own location's phases */
-        return rerun(c, has_body, "try_files: more than 10 internal redirects");
+        return rerun(r, has_body, "try_files: more than 10 internal redirects");
     }
     if (t->fallback_status) {
-        pt_conn_reject(c, t->fallback_status, "try_files", has_body);
+        pt_conn_reject(r, t->fallback_status, "try_files", has_body);
         return PT_ROUTE_DONE;
     }
     long n = pt_phases_expand(t->items[t->n - 1], &v, buf, sizeof(buf));
-    if (n < 0 || pt_conn_reroute(c, buf, (size_t)n) < 0) {
-        pt_conn_reject(c, 500, "try_files: invalid fallback", has_body);
+    if (n < 0 || pt_conn_reroute(r, buf, (size_t)n) < 0) {
+        pt_conn_reject(r, 500, "try_files: invalid fallback", has_body);
         return PT_ROUTE_DONE;
     }
-    return rerun(c, has_body, "try_files: more than 10 internal redirects");
+    return rerun(r, has_body, "try_files: more than 10 internal redirects");
 }
 
 /* the phases after authentication */
-static pt_route_rc after_auth(pt_conn *c, const pt_location *pre, bool has_body)
+static pt_route_rc after_auth(pt_req *r, const pt_location *pre, bool has_body)
 {
     bool broke = false;
-    if (c->rq->loc->rewrites) {
+    if (r->loc->rewrites) {
         char buf[4096];
         int st = 0;
-        switch (pt_rewrite_run(c, buf, sizeof(buf), &st)) {
+        switch (pt_rewrite_run(r, buf, sizeof(buf), &st)) {
         case PT_RWR_NONE:
             break;
         case PT_RWR_REROUTE:
-            return rerun(c, has_body, "rewrite: more than 10 internal redirects");
+            return rerun(r, has_body, "rewrite: more than 10 internal redirects");
         case PT_RWR_BREAK:
             broke = true; /* as nginx's break: no return of this location either */
             break;
         case PT_RWR_REDIRECT:
-            answer(c, st, has_body, "Location", buf, strlen(buf), NULL, NULL, 0);
+            answer(r, st, has_body, "Location", buf, strlen(buf), NULL, NULL, 0);
             return PT_ROUTE_DONE;
         case PT_RWR_ERROR:
-            pt_conn_reject(c, 500, "rewrite: invalid or too long a URI", has_body);
+            pt_conn_reject(r, 500, "rewrite: invalid or too long a URI", has_body);
             return PT_ROUTE_DONE;
         }
     }
-    const pt_return_cfg *ret = c->rq->loc->ph.ret_own ? c->rq->loc->ph.ret : pre->ph.ret;
-    if (ret && !broke && !(ret->http_only && c->sock.tls)) {
-        do_return(c, ret, has_body);
+    const pt_return_cfg *ret = r->loc->ph.ret_own ? r->loc->ph.ret : pre->ph.ret;
+    if (ret && !broke && !(ret->http_only && r->conn->sock.tls)) {
+        do_return(r, ret, has_body);
         return PT_ROUTE_DONE;
     }
-    if (c->rq->loc->ph.try_files)
-        return try_files(c, c->rq->loc->ph.try_files, has_body);
+    if (r->loc->ph.try_files)
+        return try_files(r, r->loc->ph.try_files, has_body);
     return PT_ROUTE_CONTINUE;
 }
 
 /* An ACME http-01 challenge (RFC 8555 §8.3): answered before any other
  * phase, since the CA must reach the token whatever the rules say. */
-static bool is_acme(const pt_conn *c)
+static bool is_acme(const pt_req *r)
 {
-    return c->w->cfg->acme_any && c->rq->path_len > sizeof(PT_ACME_CHALLENGE_PREFIX) - 1 &&
-           memcmp(c->rq->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0;
+    return r->conn->w->cfg->acme_any && r->path_len > sizeof(PT_ACME_CHALLENGE_PREFIX) - 1 &&
+           memcmp(r->path, PT_ACME_CHALLENGE_PREFIX, sizeof(PT_ACME_CHALLENGE_PREFIX) - 1) == 0;
 }
 
 /* "/cgit" when a gateway prefix "/cgit/" exists and no exact location
  * claims the path: 301 to "/cgit/" (nginx does the same for a prefix
  * location ending in '/' that passes to a backend), so that an
  * application's root needs no location of its own for the redirect. */
-static bool gateway_slash(pt_conn *c, bool has_body)
+static bool gateway_slash(pt_req *r, bool has_body)
 {
-    const pt_vhost *v = c->rq->vhost;
-    size_t plen = c->rq->path_len;
-    if (c->rq->loc->match == PT_MATCH_EXACT || plen == 0 || c->rq->path[plen - 1] == '/')
+    const pt_vhost *v = r->vhost;
+    size_t plen = r->path_len;
+    if (r->loc->match == PT_MATCH_EXACT || plen == 0 || r->path[plen - 1] == '/')
         return false;
     for (size_t i = 0; i < v->nlocs; i++) {
         const pt_location *l = &v->locs[i];
         if (l->pattern_len != plen + 1 || l->match != PT_MATCH_PREFIX ||
             l->handler == PT_H_STATIC || l->handler == PT_H_STATUS ||
-            memcmp(l->pattern, c->rq->path, plen) != 0)
+            memcmp(l->pattern, r->path, plen) != 0)
             continue;
         if (has_body)
-            c->close_after = true; /* the body stays unread */
-        pt_resp_redirect_slash(c);
-        c->state = PT_CS_WRITE;
+            r->conn->close_after = true; /* the body stays unread */
+        pt_resp_redirect_slash(r);
+        r->conn->state = PT_CS_WRITE;
         return true;
     }
     return false;
@@ -700,53 +700,53 @@ static bool gateway_slash(pt_conn *c, bool has_body)
 /* The vhost's (or top level's) rewrites, once per request on the URI the
  * client sent, as nginx's server-level rewrites; the location is chosen
  * again for the new path (pt_conn_reroute). */
-static pt_route_rc server_rewrite(pt_conn *c, bool has_body)
+static pt_route_rc server_rewrite(pt_req *r, bool has_body)
 {
     char buf[4096];
     int st = 0;
-    switch (pt_rewrite_server(c, c->rq->vhost->ph.srv_rewrites, buf, sizeof(buf), &st)) {
+    switch (pt_rewrite_server(r, r->vhost->ph.srv_rewrites, buf, sizeof(buf), &st)) {
     case PT_RWR_REDIRECT:
-        answer(c, st, has_body, "Location", buf, strlen(buf), NULL, NULL, 0);
+        answer(r, st, has_body, "Location", buf, strlen(buf), NULL, NULL, 0);
         return PT_ROUTE_DONE;
     case PT_RWR_ERROR:
-        pt_conn_reject(c, 500, "rewrite: invalid or too long a URI", has_body);
+        pt_conn_reject(r, 500, "rewrite: invalid or too long a URI", has_body);
         return PT_ROUTE_DONE;
     default:
         return PT_ROUTE_CONTINUE;
     }
 }
 
-pt_route_rc pt_router_run(pt_conn *c, bool has_body)
+pt_route_rc pt_router_run(pt_req *r, bool has_body)
 {
-    c->rq->auth_user_len = 0;
-    c->rq->auth_user[0] = '\0';
+    r->auth_user_len = 0;
+    r->auth_user[0] = '\0';
     /* first: every later phase, log line and limit sees the real client */
-    pt_realip_request(c);
+    pt_realip_request(r->conn);
     /* internal redirects (redirects > 0) do not meet them again */
-    if (c->rq->vhost && c->rq->vhost->ph.srv_rewrites && c->rq->redirects == 0 && !is_acme(c) &&
-        server_rewrite(c, has_body) == PT_ROUTE_DONE)
+    if (r->vhost && r->vhost->ph.srv_rewrites && r->redirects == 0 && !is_acme(r) &&
+        server_rewrite(r, has_body) == PT_ROUTE_DONE)
         return PT_ROUTE_DONE;
-    const pt_location *loc = c->rq->loc;
-    if (!c->rq->vhost || !loc)
+    const pt_location *loc = r->loc;
+    if (!r->vhost || !loc)
         return PT_ROUTE_CONTINUE;
-    if (is_acme(c)) {
+    if (is_acme(r)) {
         char ka[512];
-        ssize_t n = pt_acme_challenge(c->w->cfg, c->rq->path, c->rq->path_len, ka, sizeof(ka));
+        ssize_t n = pt_acme_challenge(r->conn->w->cfg, r->path, r->path_len, ka, sizeof(ka));
         if (n < 0)
-            pt_resp_error(c, 404, has_body);
+            pt_resp_error(r, 404, has_body);
         else
-            answer(c, 200, has_body, NULL, NULL, 0, "application/octet-stream", ka, (size_t)n);
-        c->state = PT_CS_WRITE;
+            answer(r, 200, has_body, NULL, NULL, 0, "application/octet-stream", ka, (size_t)n);
+        r->conn->state = PT_CS_WRITE;
         return PT_ROUTE_DONE;
     }
-    if (c->rq->redirects == 0 && gateway_slash(c, has_body))
+    if (r->redirects == 0 && gateway_slash(r, has_body))
         return PT_ROUTE_DONE;
-    const pt_location *pre = prefix_of(c);
-    if (access_denied(c, loc->ph.access, has_body))
+    const pt_location *pre = prefix_of(r);
+    if (access_denied(r, loc->ph.access, has_body))
         return PT_ROUTE_DONE;
-    if (pre->ph.access != loc->ph.access && access_denied(c, pre->ph.access, has_body))
+    if (pre->ph.access != loc->ph.access && access_denied(r, pre->ph.access, has_body))
         return PT_ROUTE_DONE;
-    switch (authenticate(c, auth_of(c, pre), has_body)) {
+    switch (authenticate(r, auth_of(r, pre), has_body)) {
     case AUTH_DONE:
         return PT_ROUTE_DONE;
     case AUTH_WAIT:
@@ -754,40 +754,40 @@ pt_route_rc pt_router_run(pt_conn *c, bool has_body)
     case AUTH_OK:
         break;
     }
-    return after_auth(c, pre, has_body);
+    return after_auth(r, pre, has_body);
 }
 
 /* The helper thread's answer, in the loop: the request goes on where it
  * stopped (the same location, path and settings: nothing changed them). */
 static void on_verified(pt_authq_job *j)
 {
-    pt_conn *c = j->owner;
-    if (!c) {
+    pt_req *r = j->owner;
+    if (!r) {
         pt_authq_job_free(j); /* the client has gone */
         return;
     }
-    c->rq->phase_job = NULL;
-    const pt_head *h = &c->rq->head;
+    r->phase_job = NULL;
+    const pt_head *h = &r->head;
     bool has_body = h->is_chunked || h->content_length > 0;
-    const pt_location *pre = prefix_of(c);
+    const pt_location *pre = prefix_of(r);
     if (j->rc == 1)
-        pt_htpasswd_remember(j->user, j->ulen, j->pw, j->pwlen, j->hash, c->w->loop.now);
-    auth_rc rc = verdict(c, auth_of(c, pre), j->rc, j->user, j->ulen, has_body);
+        pt_htpasswd_remember(j->user, j->ulen, j->pw, j->pwlen, j->hash, r->conn->w->loop.now);
+    auth_rc rc = verdict(r, auth_of(r, pre), j->rc, j->user, j->ulen, has_body);
     pt_authq_job_free(j);
     /* the later phases may redirect internally and wait again */
-    pt_route_rc next = rc == AUTH_OK ? after_auth(c, pre, has_body) : PT_ROUTE_DONE;
+    pt_route_rc next = rc == AUTH_OK ? after_auth(r, pre, has_body) : PT_ROUTE_DONE;
     if (next == PT_ROUTE_CONTINUE)
-        pt_conn_phases_done(c);
-    else if (next == PT_ROUTE_DONE && c->state != PT_CS_CLOSED)
-        pt_conn_kick(c);
+        pt_conn_phases_done(r);
+    else if (next == PT_ROUTE_DONE && r->conn->state != PT_CS_CLOSED)
+        pt_resp_kick(r);
 }
 
-void pt_router_abort(pt_conn *c)
+void pt_router_abort(pt_req *r)
 {
-    if (!c->rq)
+    if (!r)
         return; /* idle: nothing waits */
-    pt_authq_job *j = c->rq->phase_job;
+    pt_authq_job *j = r->phase_job;
     if (j)
         j->owner = NULL;
-    c->rq->phase_job = NULL;
+    r->phase_job = NULL;
 }

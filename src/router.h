@@ -9,7 +9,7 @@
 #include "first.h"
 #include "conf.h"
 
-struct pt_conn;
+struct pt_req;
 
 typedef enum pt_route_rc {
     PT_ROUTE_CONTINUE, /* go on to the handler */
@@ -23,17 +23,17 @@ typedef enum pt_route_rc {
  * the request's body is unread, so an answer closes the connection.
  * A slow hash is verified by the helper thread (authq.c): PT_ROUTE_WAIT.
  * Sets the authenticated user (c->rq->auth_user) for the gateways. */
-pt_route_rc pt_router_run(struct pt_conn *c, bool has_body);
+pt_route_rc pt_router_run(struct pt_req *r, bool has_body);
 /* The connection is going away: drop what it waits for. */
-void pt_router_abort(struct pt_conn *c);
+void pt_router_abort(struct pt_req *r);
 
 /* Error pages (portico.conf(5), REQUEST PHASES). Before the internal
  * redirect to the page: the authentication c's request passed (NULL: none).
  * After it: may the page at c's new location be served? Its access rules
  * hold, and authentication it asks for must be the one passed already (no
  * password is asked for a page); false is logged. */
-const pt_auth_cfg *pt_router_authed(const struct pt_conn *c);
-bool pt_router_errpage_ok(struct pt_conn *c, const pt_auth_cfg *authed);
+const pt_auth_cfg *pt_router_authed(const struct pt_req *r);
+bool pt_router_errpage_ok(struct pt_req *r, const pt_auth_cfg *authed);
 
 /* Parse a "return" value ("301 https://example.org$request_uri", "403",
  * "410 gone for good", "444") into r. 0, or -1 with a reason. */
@@ -54,7 +54,7 @@ ssize_t pt_router_alias_rel(const char *pat, size_t plen, const char *path, size
  * *rel points into path ("." for the directory itself; for a regex
  * location's alias, into a buffer the next call reuses), *fd is an O_PATH fd
  * (*own: the caller closes it). -1 when the path cannot map (404). */
-int pt_router_base(const struct pt_conn *c, const pt_location *l, const char *path, size_t len,
+int pt_router_base(const struct pt_req *r, const pt_location *l, const char *path, size_t len,
                    const char **root, int *fd, bool *own, const char **rel);
 
 #endif

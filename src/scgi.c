@@ -6,6 +6,7 @@
 #include "first.h"
 #include "scgi.h"
 #include "handler.h"
+#include "conn.h"
 #include "conf.h"
 
 #include <errno.h>
@@ -104,9 +105,9 @@ const pt_upstream_codec pt_scgi_codec = {
     .feed = pt_upstream_feed_raw,
 };
 
-void pt_scgi_start(struct pt_conn *c)
+void pt_scgi_start(pt_req *r)
 {
-    pt_upstream_conn_start(c, &pt_scgi_codec);
+    pt_upstream_conn_start(r, &pt_scgi_codec);
 }
 
 const pt_handler pt_scgi_handler = {

@@ -12,7 +12,7 @@
 #include "conn.h"
 #include "dirlist.h"
 #include "fcache.h"
-#include "h1_resp.h"
+#include "resp.h"
 #include "httpdate.h"
 #include "log.h"
 #include "mime.h"
@@ -38,10 +38,10 @@ typedef struct opts {
     bool dir_listing, follow_symlinks, allow_dotfiles, precompressed;
 } opts;
 
-static opts effective_opts(const pt_conn *c)
+static opts effective_opts(const pt_req *r)
 {
-    const pt_vhost *v = c->rq->vhost;
-    const pt_location *l = c->rq->loc;
+    const pt_vhost *v = r->vhost;
+    const pt_location *l = r->loc;
     /* a location's values are resolved at load time (conf.c inherit_opts) */
     if (l)
         return (opts){l->dir_listing, l->follow_symlinks, l->allow_dotfiles, l->precompressed};
@@ -80,19 +80,19 @@ static uint64_t rng_next(void)
     return s ? s : 1;
 }
 
-static void serve_listing(pt_conn *c, int dirfd)
+static void serve_listing(pt_req *r, int dirfd)
 {
     char *html = NULL;
     size_t len = 0;
-    if (pt_dirlist_html(dirfd, c->rq->path, false, 10000, &html, &len) < 0) {
-        pt_conn_reject(c, pt_resolve_status(errno), "cannot list directory", false);
+    if (pt_dirlist_html(dirfd, r->path, false, 10000, &html, &len) < 0) {
+        pt_conn_reject(r, pt_resolve_status(errno), "cannot list directory", false);
         return;
     }
-    pt_resp_begin(c, 200);
-    pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
-    pt_resp_end(c, (int64_t)len);
-    if (!c->rq->is_head)
-        pt_cq_append(&c->out, html, len);
+    pt_resp_begin(r, 200);
+    pt_resp_header(r, "Content-Type", "text/html; charset=utf-8", 24);
+    pt_resp_end(r, (int64_t)len);
+    if (!r->is_head)
+        pt_resp_body(r, html, len);
     free(html);
 }
 
@@ -110,21 +110,21 @@ static size_t content_type_value(const char *name, size_t len, char *v, size_t c
     return tl;
 }
 
-static void content_type(pt_conn *c, const char *name, size_t len)
+static void content_type(pt_req *r, const char *name, size_t len)
 {
-    if (c->rq->xs_ctype) {
+    if (r->xs_ctype) {
         /* X-Sendfile: the backend's Content-Type wins (xsend.c) */
-        pt_resp_header(c, "Content-Type", c->rq->xs_ctype, strlen(c->rq->xs_ctype));
+        pt_resp_header(r, "Content-Type", r->xs_ctype, strlen(r->xs_ctype));
         return;
     }
     char v[1024];
     size_t n = content_type_value(name, len, v, sizeof(v));
-    pt_resp_header(c, "Content-Type", v, n);
+    pt_resp_header(r, "Content-Type", v, n);
 }
 
-static pt_str header_str(const pt_conn *c, const char *name)
+static pt_str header_str(const pt_req *r, const char *name)
 {
-    const pt_header *h = pt_head_get(&c->rq->head, name);
+    const pt_header *h = pt_head_get(&r->head, name);
     pt_str s = {NULL, 0};
     if (h) {
         s.p = h->value;
@@ -134,17 +134,17 @@ static pt_str header_str(const pt_conn *c, const char *name)
 }
 
 /* The backend's own headers when it named this file by X-Sendfile. */
-static void xs_headers(pt_conn *c)
+static void xs_headers(pt_req *r)
 {
-    if (c->rq->xs_hdrs_len)
-        pt_cq_append(&c->out, c->rq->xs_hdrs, c->rq->xs_hdrs_len);
+    if (r->xs_hdrs_len)
+        pt_resp_header_block(r, r->xs_hdrs, r->xs_hdrs_len);
 }
 
-static void validators(pt_conn *c, const char *etag, size_t etag_len, const char *lm)
+static void validators(pt_req *r, const char *etag, size_t etag_len, const char *lm)
 {
-    xs_headers(c);
-    pt_resp_header(c, "Last-Modified", lm, PT_HTTPDATE_LEN);
-    pt_resp_header(c, "ETag", etag, etag_len);
+    xs_headers(r);
+    pt_resp_header(r, "Last-Modified", lm, PT_HTTPDATE_LEN);
+    pt_resp_header(r, "ETag", etag, etag_len);
 }
 
 /* One part head of a multipart/byteranges body (RFC 9110 §14.6). */
@@ -158,7 +158,7 @@ static size_t part_head(char *buf, size_t cap, const char *boundary, const char 
     return k < 0 ? 0 : PT_MIN((size_t)k, cap - 1);
 }
 
-static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size, const char *name,
+static void serve_multipart(pt_req *r, const pt_range *rg, int n, uint64_t size, const char *name,
                             size_t name_len)
 {
     char boundary[40];
@@ -171,22 +171,21 @@ static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size,
      * the first byte goes out */
     uint64_t total = 0;
     for (int i = 0; i < n; i++)
-        total += part_head(head, sizeof(head), boundary, ctype, &r[i], size) +
-                 (r[i].end - r[i].start + 1);
+        total += part_head(head, sizeof(head), boundary, ctype, &rg[i], size) +
+                 (rg[i].end - rg[i].start + 1);
     char tail[64];
     int tl = snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", boundary);
     total += (uint64_t)tl;
-    pt_resp_headerf(c, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
-    pt_resp_end(c, (int64_t)total);
-    if (c->rq->is_head)
+    pt_resp_headerf(r, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
+    pt_resp_end(r, (int64_t)total);
+    if (r->is_head)
         return;
     for (int i = 0; i < n; i++) {
-        size_t hl = part_head(head, sizeof(head), boundary, ctype, &r[i], size);
-        pt_cq_append(&c->out, head, hl);
-        pt_cq_append_file(&c->out, c->rq->file_ent->fd, (off_t)r[i].start,
-                          r[i].end - r[i].start + 1);
+        size_t hl = part_head(head, sizeof(head), boundary, ctype, &rg[i], size);
+        pt_resp_body(r, head, hl);
+        pt_resp_body_file(r, r->file_ent->fd, (off_t)rg[i].start, rg[i].end - rg[i].start + 1);
     }
-    pt_cq_append(&c->out, tail, (size_t)tl);
+    pt_resp_body(r, tail, (size_t)tl);
 }
 
 /* A small file is read into the output queue behind its headers, so the
@@ -194,16 +193,16 @@ static void serve_multipart(pt_conn *c, const pt_range *r, int n, uint64_t size,
  * and a sendfile; larger files go by sendfile. */
 #define PT_STATIC_INLINE (16u * 1024u)
 
-static void body_whole(pt_conn *c, int fd, uint64_t size)
+static void body_whole(pt_req *r, int fd, uint64_t size)
 {
     if (size > 0 && size <= PT_STATIC_INLINE) {
-        char *dst = pt_cq_reserve(&c->out, (size_t)size);
+        char *dst = pt_resp_body_reserve(r, (size_t)size);
         if (dst && pread(fd, dst, (size_t)size, 0) == (ssize_t)size) {
-            pt_cq_commit(&c->out, (size_t)size);
+            pt_resp_body_commit(r, (size_t)size);
             return;
         }
     }
-    pt_cq_append_file(&c->out, fd, 0, size);
+    pt_resp_body_file(r, fd, 0, size);
 }
 
 /* The validators of a regular file's entry, and the header block of its
@@ -235,12 +234,12 @@ static void entry_headers(pt_fent *e, const char *name, size_t name_len)
 
 /* With precompressed on, the response depends on Accept-Encoding (RFC 9110
  * §12.5.5); a precompressed sibling goes out with its content coding. */
-static void coding_headers(pt_conn *c, const char *coding, bool vary)
+static void coding_headers(pt_req *r, const char *coding, bool vary)
 {
     if (coding)
-        pt_resp_header(c, "Content-Encoding", coding, strlen(coding));
+        pt_resp_header(r, "Content-Encoding", coding, strlen(coding));
     if (vary)
-        pt_resp_header(c, "Vary", "Accept-Encoding", 15);
+        pt_resp_header(r, "Vary", "Accept-Encoding", 15);
 }
 
 /* The 200 response for e coded on the fly in zc: no Content-Length (the
@@ -248,33 +247,33 @@ static void coding_headers(pt_conn *c, const char *coding, bool vary)
  * 9110 §8.8.1: the same validator for another coding must not be strong);
  * no Accept-Ranges (ranges are of the identity bytes). HEAD gets the same
  * head and no body. */
-static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_len, pt_zcoding zc)
+static void serve_coded(pt_req *r, pt_fent *e, const char *name, size_t name_len, pt_zcoding zc)
 {
-    pt_compress *z = pt_zresp_coder(c, zc, (int64_t)e->st.st_size);
-    if (!z && !c->rq->is_head) {
+    pt_compress *z = pt_zresp_coder(r, zc, (int64_t)e->st.st_size);
+    if (!z && !r->is_head) {
         /* out of memory: the identity bytes, by sendfile */
-        pt_resp_begin(c, 200);
-        content_type(c, name, name_len);
-        validators(c, e->etag, e->etag_len, e->lm);
-        pt_resp_header(c, "Accept-Ranges", "bytes", 5);
-        coding_headers(c, NULL, true);
-        pt_resp_end(c, (int64_t)e->st.st_size);
-        body_whole(c, e->fd, (uint64_t)e->st.st_size);
+        pt_resp_begin(r, 200);
+        content_type(r, name, name_len);
+        validators(r, e->etag, e->etag_len, e->lm);
+        pt_resp_header(r, "Accept-Ranges", "bytes", 5);
+        coding_headers(r, NULL, true);
+        pt_resp_end(r, (int64_t)e->st.st_size);
+        body_whole(r, e->fd, (uint64_t)e->st.st_size);
         return;
     }
-    pt_resp_begin(c, 200);
-    content_type(c, name, name_len);
-    xs_headers(c);
-    pt_resp_header(c, "Last-Modified", e->lm, PT_HTTPDATE_LEN);
-    pt_resp_headerf(c, "ETag", "W/%.*s", (int)e->etag_len, e->etag);
-    pt_zresp_coding_headers(c, zc, true);
-    pt_resp_end_stream(c, -1);
-    if (c->rq->is_head)
+    pt_resp_begin(r, 200);
+    content_type(r, name, name_len);
+    xs_headers(r);
+    pt_resp_header(r, "Last-Modified", e->lm, PT_HTTPDATE_LEN);
+    pt_resp_headerf(r, "ETag", "W/%.*s", (int)e->etag_len, e->etag);
+    pt_zresp_coding_headers(r, zc, true);
+    pt_resp_end_stream(r, -1);
+    if (r->is_head)
         return;
-    if (pt_zresp_file(c, z, (uint64_t)e->st.st_size) < 0) {
+    if (pt_zresp_file(r, z, (uint64_t)e->st.st_size) < 0) {
         /* the head is queued: only a cut connection can say it failed */
-        c->close_after = true;
-        pt_conn_close(c);
+        r->conn->close_after = true;
+        pt_resp_reset(r);
     }
 }
 
@@ -282,10 +281,10 @@ static void serve_coded(pt_conn *c, pt_fent *e, const char *name, size_t name_le
  * sent from) until the response is done. name is the file's name as
  * requested (its MIME type), coding the content coding of e when e is a
  * precompressed sibling of that file, vary whether Accept-Encoding chose. */
-static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len,
-                       const char *coding, bool vary)
+static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len, const char *coding,
+                       bool vary)
 {
-    c->rq->file_ent = e;
+    r->file_ent = e;
     const struct stat *st = &e->st;
     if (e->etag_len == 0)
         entry_headers(e, name, name_len);
@@ -293,10 +292,10 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
     size_t etag_len = e->etag_len;
 
     pt_precond pc = {
-        .if_match = header_str(c, "If-Match"),
-        .if_none_match = header_str(c, "If-None-Match"),
-        .if_modified_since = header_str(c, "If-Modified-Since"),
-        .if_unmodified_since = header_str(c, "If-Unmodified-Since"),
+        .if_match = header_str(r, "If-Match"),
+        .if_none_match = header_str(r, "If-None-Match"),
+        .if_modified_since = header_str(r, "If-Modified-Since"),
+        .if_unmodified_since = header_str(r, "If-Unmodified-Since"),
         .is_get_or_head = true,
         .etag = etag,
         .etag_len = etag_len,
@@ -310,92 +309,93 @@ static void serve_file(pt_conn *c, pt_fent *e, const char *name, size_t name_len
         const char *t = pt_mime_type(name, name_len);
         pt_zinfo zi = {
             .status = 200, .ctype = t, .ctype_len = strlen(t), .length = (int64_t)st->st_size};
-        zc = pt_zresp_choose(c, &zi, &zvary);
+        zc = pt_zresp_choose(r, &zi, &zvary);
     }
     if (pst == 304) {
-        pt_resp_begin(c, 304);
+        pt_resp_begin(r, 304);
         /* the validators of the representation a 200 would have sent */
         if (zc != PT_ZC_NONE) {
-            xs_headers(c);
-            pt_resp_header(c, "Last-Modified", lm, PT_HTTPDATE_LEN);
-            pt_resp_headerf(c, "ETag", "W/%.*s", (int)etag_len, etag);
+            xs_headers(r);
+            pt_resp_header(r, "Last-Modified", lm, PT_HTTPDATE_LEN);
+            pt_resp_headerf(r, "ETag", "W/%.*s", (int)etag_len, etag);
         } else {
-            validators(c, etag, etag_len, lm);
+            validators(r, etag, etag_len, lm);
         }
-        coding_headers(c, NULL, vary || zvary);
-        pt_resp_end(c, -1);
+        coding_headers(r, NULL, vary || zvary);
+        pt_resp_end(r, -1);
         return;
     }
     if (pst == 412) {
-        pt_conn_reject(c, 412, NULL, false);
+        pt_conn_reject(r, 412, NULL, false);
         return;
     }
 
     uint64_t size = (uint64_t)st->st_size;
     pt_range ranges[64];
     int nr = 0;
-    pt_str rh = header_str(c, "Range");
-    if (rh.p && c->rq->head.method == PT_M_GET) {
-        pt_str ir = header_str(c, "If-Range");
+    pt_str rh = header_str(r, "Range");
+    if (rh.p && r->head.method == PT_M_GET) {
+        pt_str ir = header_str(r, "If-Range");
         /* a Last-Modified less than a second old is only a weak validator
          * (RFC 9110 §8.8.2.2): then no date can match */
         time_t lmv = st->st_mtim.tv_sec < time(NULL) ? st->st_mtim.tv_sec : (time_t)-1;
         if (!ir.p || pt_if_range_ok(ir.p, ir.len, etag, etag_len, lmv)) {
-            int max = (int)PT_MIN(c->w->cfg->limits.max_ranges, (uint32_t)PT_ARRAY_LEN(ranges));
+            int max =
+                (int)PT_MIN(r->conn->w->cfg->limits.max_ranges, (uint32_t)PT_ARRAY_LEN(ranges));
             nr = pt_range_parse(rh.p, rh.len, size, ranges, max);
         }
     }
     if (nr < 0) {
-        c->rq->allow = "GET, HEAD, OPTIONS";
-        pt_resp_begin(c, 416);
-        pt_resp_headerf(c, "Content-Range", "bytes */%llu", (unsigned long long)size);
-        pt_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
+        r->allow = "GET, HEAD, OPTIONS";
+        pt_resp_begin(r, 416);
+        pt_resp_headerf(r, "Content-Range", "bytes */%llu", (unsigned long long)size);
+        pt_resp_header(r, "Content-Type", "text/html; charset=utf-8", 24);
         static const char body[] = "<html><head><title>416 Range Not Satisfiable</title></head>"
                                    "<body><h1>416 Range Not Satisfiable</h1></body></html>\n";
-        pt_resp_end(c, PT_SLEN(body));
-        if (!c->rq->is_head)
-            pt_cq_append(&c->out, body, PT_SLEN(body));
+        pt_resp_end(r, PT_SLEN(body));
+        if (!r->is_head)
+            pt_resp_body(r, body, PT_SLEN(body));
         return;
     }
     if (nr == 0 && zc != PT_ZC_NONE) {
-        serve_coded(c, e, name, name_len, zc);
+        serve_coded(r, e, name, name_len, zc);
         return;
     }
     if (nr == 0) {
-        pt_resp_begin(c, 200);
-        if (e->hdr && !c->rq->xs_hdrs) {
-            pt_cq_append(&c->out, e->hdr, e->hdr_len);
+        pt_resp_begin(r, 200);
+        if (e->hdr && !r->xs_hdrs) {
+            pt_resp_header_block(r, e->hdr, e->hdr_len);
         } else {
-            content_type(c, name, name_len);
-            validators(c, etag, etag_len, lm);
-            pt_resp_header(c, "Accept-Ranges", "bytes", 5);
+            content_type(r, name, name_len);
+            validators(r, etag, etag_len, lm);
+            pt_resp_header(r, "Accept-Ranges", "bytes", 5);
         }
-        coding_headers(c, coding, vary || zvary);
-        pt_resp_end(c, (int64_t)size);
-        if (c->rq->is_head)
+        coding_headers(r, coding, vary || zvary);
+        pt_resp_end(r, (int64_t)size);
+        if (r->is_head)
             return;
         if (e->data)
-            pt_cq_append(&c->out, e->data, (size_t)size);
+            pt_resp_body(r, e->data, (size_t)size);
         else
-            body_whole(c, e->fd, size);
+            body_whole(r, e->fd, size);
         return;
     }
-    pt_resp_begin(c, 206);
-    validators(c, etag, etag_len, lm);
-    pt_resp_header(c, "Accept-Ranges", "bytes", 5);
-    coding_headers(c, coding, vary || zvary);
+    pt_resp_begin(r, 206);
+    validators(r, etag, etag_len, lm);
+    pt_resp_header(r, "Accept-Ranges", "bytes", 5);
+    coding_headers(r, coding, vary || zvary);
     if (nr == 1) {
-        content_type(c, name, name_len);
-        pt_resp_headerf(c, "Content-Range", "bytes %llu-%llu/%llu",
+        content_type(r, name, name_len);
+        pt_resp_headerf(r, "Content-Range", "bytes %llu-%llu/%llu",
                         (unsigned long long)ranges[0].start, (unsigned long long)ranges[0].end,
                         (unsigned long long)size);
         uint64_t len = ranges[0].end - ranges[0].start + 1;
-        pt_resp_end(c, (int64_t)len);
-        if (!c->rq->is_head)
-            pt_cq_append_file(&c->out, e->fd, (off_t)ranges[0].start, len);
+        pt_resp_end(r, (int64_t)len);
+        if (!r->is_head)
+            pt_resp_body_file(r, e->fd, (off_t)ranges[0].start, len);
         return;
     }
-    serve_multipart(c, ranges, nr, size, name, name_len);
+    serve_multipart(r, ranges, nr, size, name, name_len);
 }
 
 /* Where a lookup starts: the vhost's root fd, or a location's own root,
@@ -442,12 +442,12 @@ static size_t make_key(char *k, size_t cap, char kind, bool follow, const root_r
 
 /* What opening rel below base finds (base -1: the root of r), through the
  * cache. NULL after queuing an error response. */
-static pt_fent *lookup(pt_conn *c, root_ref *r, char kind, int base, const char *rel,
+static pt_fent *lookup(pt_req *r, root_ref *ref, char kind, int base, const char *rel,
                        size_t rel_len, const char *idx, bool follow)
 {
-    pt_worker *w = c->w;
+    pt_worker *w = r->conn->w;
     char *key = w->fkey;
-    size_t klen = w->fcache ? make_key(key, w->fkey_cap, kind, follow, r, rel, rel_len, idx) : 0;
+    size_t klen = w->fcache ? make_key(key, w->fkey_cap, kind, follow, ref, rel, rel_len, idx) : 0;
     pt_fent *e = klen ? pt_fcache_get(w->fcache, key, klen, w->loop.now) : NULL;
     if (e && e->fd >= 0 && !e->data && S_ISREG(e->st.st_mode)) {
         /* its body will be read from the file: a file written in place
@@ -460,21 +460,21 @@ static pt_fent *lookup(pt_conn *c, root_ref *r, char kind, int base, const char 
     }
     if (e)
         return e;
-    if (base < 0 && r->fd < 0) {
-        r->fd = open(r->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (r->fd < 0) {
-            pt_log_error("cannot open location root \"%s\": %s", r->path, strerror(errno));
-            pt_conn_reject(c, 500, "location root", false);
+    if (base < 0 && ref->fd < 0) {
+        ref->fd = open(ref->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (ref->fd < 0) {
+            pt_log_error("cannot open location root \"%s\": %s", ref->path, strerror(errno));
+            pt_conn_reject(r, 500, "location root", false);
             return NULL;
         }
     }
     const char *name = idx ? idx : rel;
-    int dirfd = base >= 0 ? base : r->fd;
-    int fd = open_below(dirfd, name, r->path, follow);
+    int dirfd = base >= 0 ? base : ref->fd;
+    int fd = open_below(dirfd, name, ref->path, follow);
     if (fd < 0 && (errno == EMFILE || errno == ENFILE) && pt_fcache_count(w->fcache) > 0) {
         /* the cache holds descriptors: give them back and try once more */
         pt_fcache_trim(w->fcache);
-        fd = open_below(dirfd, name, r->path, follow);
+        fd = open_below(dirfd, name, ref->path, follow);
     }
     int err = fd < 0 ? errno : 0;
     struct stat st;
@@ -488,7 +488,7 @@ static pt_fent *lookup(pt_conn *c, root_ref *r, char kind, int base, const char 
     e = pt_fcache_put(klen ? w->fcache : NULL, key, klen, w->loop.now, err, fd,
                       fd >= 0 ? &st : NULL, fstat_failed);
     if (!e) {
-        pt_conn_reject(c, 500, "out of memory", false);
+        pt_conn_reject(r, 500, "out of memory", false);
         return NULL;
     }
     if (fd >= 0 && S_ISREG(st.st_mode))
@@ -509,11 +509,11 @@ static const struct {
 /* The weight (0-1000) the request gives coding k of sibling_codings, over
  * every Accept-Encoding line; 0 when it names it nowhere (no field means
  * identity, as with nginx's gzip_static). */
-static int coding_q(const pt_conn *c, size_t k)
+static int coding_q(const pt_req *r, size_t k)
 {
     int q = 0;
-    for (size_t i = 0; i < c->rq->head.nheaders; i++) {
-        const pt_header *h = &c->rq->head.headers[i];
+    for (size_t i = 0; i < r->head.nheaders; i++) {
+        const pt_header *h = &r->head.headers[i];
         if (pt_str_ieq(h->name, h->name_len, "accept-encoding"))
             q = PT_MAX(q, pt_accept_q(h->value, h->value_len, sibling_codings[k].coding));
     }
@@ -523,7 +523,7 @@ static int coding_q(const pt_conn *c, size_t k)
 /* The precompressed sibling of the regular file name (below base, or the
  * request path when base is -1) in coding k: a regular file, or NULL with
  * *queued false. NULL with *queued true: an error response went out. */
-static pt_fent *sibling(pt_conn *c, root_ref *r, int k, int base, const char *rel, size_t rel_len,
+static pt_fent *sibling(pt_req *r, root_ref *ref, int k, int base, const char *rel, size_t rel_len,
                         const char *idx, bool follow, bool *queued)
 {
     char nm[PATH_MAX];
@@ -538,15 +538,15 @@ static pt_fent *sibling(pt_conn *c, root_ref *r, int k, int base, const char *re
     memcpy(nm, stem, sl);
     strcpy(nm + sl, ext);
     if (idx)
-        s = lookup(c, r, sibling_codings[k].kind_index, base, rel, rel_len, nm, follow);
+        s = lookup(r, ref, sibling_codings[k].kind_index, base, rel, rel_len, nm, follow);
     else
-        s = lookup(c, r, sibling_codings[k].kind_path, -1, nm, sl + strlen(ext), NULL, follow);
+        s = lookup(r, ref, sibling_codings[k].kind_path, -1, nm, sl + strlen(ext), NULL, follow);
     if (!s) {
         *queued = true;
         return NULL;
     }
     if (s->fd < 0 || s->fstat_failed || !S_ISREG(s->st.st_mode)) {
-        pt_fcache_release(c->w->fcache, s);
+        pt_fcache_release(r->conn->w->fcache, s);
         return NULL;
     }
     return s;
@@ -555,13 +555,13 @@ static pt_fent *sibling(pt_conn *c, root_ref *r, int k, int base, const char *re
 /* Serve the regular file e (name: its last segment or index name), or its
  * precompressed sibling when on and accepted. false: an error response was
  * queued instead and e is still the caller's. */
-static bool serve_regular(pt_conn *c, const opts *o, root_ref *r, pt_fent *e, int base,
+static bool serve_regular(pt_req *r, const opts *o, root_ref *ref, pt_fent *e, int base,
                           const char *rel, size_t rel_len, const char *idx, const char *name)
 {
     /* the accepted codings by weight, ties in table order */
     int order[PT_ARRAY_LEN(sibling_codings)], q[PT_ARRAY_LEN(sibling_codings)], n = 0;
     for (size_t k = 0; o->precompressed && k < PT_ARRAY_LEN(sibling_codings); k++) {
-        int w = coding_q(c, k), j = n++;
+        int w = coding_q(r, k), j = n++;
         for (; j > 0 && q[j - 1] < w; j--) {
             order[j] = order[j - 1];
             q[j] = q[j - 1];
@@ -571,155 +571,155 @@ static bool serve_regular(pt_conn *c, const opts *o, root_ref *r, pt_fent *e, in
     }
     for (int i = 0; i < n && q[i] > 0; i++) {
         bool queued;
-        pt_fent *s = sibling(c, r, order[i], base, rel, rel_len, idx, o->follow_symlinks, &queued);
+        pt_fent *s =
+            sibling(r, ref, order[i], base, rel, rel_len, idx, o->follow_symlinks, &queued);
         if (queued)
             return false;
         if (s) {
-            serve_file(c, s, name, strlen(name), sibling_codings[order[i]].coding, true);
-            pt_fcache_release(c->w->fcache, e);
+            serve_file(r, s, name, strlen(name), sibling_codings[order[i]].coding, true);
+            pt_fcache_release(r->conn->w->fcache, e);
             return true;
         }
     }
-    serve_file(c, e, name, strlen(name), NULL, o->precompressed);
+    serve_file(r, e, name, strlen(name), NULL, o->precompressed);
     return true;
 }
 
-void pt_static_serve(pt_conn *c)
+void pt_static_serve(pt_req *r)
 {
-    opts o = effective_opts(c);
-    if (!o.allow_dotfiles && is_hidden(c->rq->path, c->rq->path_len)) {
-        pt_conn_reject(c, 404, "hidden file", false);
+    opts o = effective_opts(r);
+    if (!o.allow_dotfiles && is_hidden(r->path, r->path_len)) {
+        pt_conn_reject(r, 404, "hidden file", false);
         return;
     }
-    pt_fcache *fc = c->w->fcache;
-    root_ref r = {c->rq->vhost->root, c->rq->vhost->root_fd, false,
-                  (int)(c->rq->vhost - c->w->cfg->vhosts)};
-    const char *rel = c->rq->path_len > 1 ? c->rq->path + 1 : ".";
-    size_t rel_len = c->rq->path_len > 1 ? c->rq->path_len - 1 : 1;
-    if (c->rq->loc && (c->rq->loc->root || c->rq->loc->alias)) {
-        r.path = c->rq->loc->alias ? c->rq->loc->alias : c->rq->loc->root;
-        r.fd = -1;
-        r.is_loc = true;
+    pt_fcache *fc = r->conn->w->fcache;
+    root_ref ref = {r->vhost->root, r->vhost->root_fd, false,
+                    (int)(r->vhost - r->conn->w->cfg->vhosts)};
+    const char *rel = r->path_len > 1 ? r->path + 1 : ".";
+    size_t rel_len = r->path_len > 1 ? r->path_len - 1 : 1;
+    if (r->loc && (r->loc->root || r->loc->alias)) {
+        ref.path = r->loc->alias ? r->loc->alias : r->loc->root;
+        ref.fd = -1;
+        ref.is_loc = true;
     }
     static char rx_name[PATH_MAX];
-    if (c->rq->loc && c->rq->loc->alias_tmpl) {
+    if (r->loc && r->loc->alias_tmpl) {
         /* a regex location's alias: the name its captures make */
-        long n = pt_rewrite_alias_rel(c->rq->loc, c->rq->path, c->rq->path_len, rx_name,
-                                      sizeof(rx_name));
+        long n = pt_rewrite_alias_rel(r->loc, r->path, r->path_len, rx_name, sizeof(rx_name));
         if (n < 0) {
-            pt_conn_reject(c, 404, "outside the alias", false);
+            pt_conn_reject(r, 404, "outside the alias", false);
             return;
         }
         rel = rx_name;
         rel_len = (size_t)n;
-    } else if (c->rq->loc && c->rq->loc->alias) {
+    } else if (r->loc && r->loc->alias) {
         /* what follows the prefix, beneath the alias directory */
-        ssize_t off = pt_router_alias_rel(c->rq->loc->pattern, c->rq->loc->pattern_len, c->rq->path,
-                                          c->rq->path_len);
+        ssize_t off =
+            pt_router_alias_rel(r->loc->pattern, r->loc->pattern_len, r->path, r->path_len);
         if (off < 0) {
-            pt_conn_reject(c, 404, "outside the alias", false);
+            pt_conn_reject(r, 404, "outside the alias", false);
             return;
         }
-        rel = (size_t)off < c->rq->path_len ? c->rq->path + off : ".";
+        rel = (size_t)off < r->path_len ? r->path + off : ".";
         rel_len = strlen(rel);
     }
-    pt_fent *e = lookup(c, &r, 'P', -1, rel, rel_len, NULL, o.follow_symlinks);
+    pt_fent *e = lookup(r, &ref, 'P', -1, rel, rel_len, NULL, o.follow_symlinks);
     if (!e)
         goto out;
     if (e->fstat_failed) {
-        pt_conn_reject(c, 500, "fstat failed", false);
+        pt_conn_reject(r, 500, "fstat failed", false);
         goto out;
     }
     if (e->err) {
         int st = pt_resolve_status(e->err);
         /* a 404 is logged at debug level only: no strerror for nothing */
-        pt_conn_reject(c, st, st != 404 || pt_log_level() >= PT_LOG_DEBUG ? strerror(e->err) : NULL,
+        pt_conn_reject(r, st, st != 404 || pt_log_level() >= PT_LOG_DEBUG ? strerror(e->err) : NULL,
                        false);
         goto out;
     }
     if (S_ISREG(e->st.st_mode)) {
-        const char *base = strrchr(c->rq->path, '/');
-        base = base ? base + 1 : c->rq->path;
-        if (serve_regular(c, &o, &r, e, -1, rel, rel_len, NULL, base))
+        const char *base = strrchr(r->path, '/');
+        base = base ? base + 1 : r->path;
+        if (serve_regular(r, &o, &ref, e, -1, rel, rel_len, NULL, base))
             e = NULL; /* the connection's now, or released */
         goto out;
     }
     if (!S_ISDIR(e->st.st_mode)) {
-        pt_conn_reject(c, 403, "not a regular file", false);
+        pt_conn_reject(r, 403, "not a regular file", false);
         goto out;
     }
-    if (c->rq->path[c->rq->path_len - 1] != '/') {
-        pt_resp_redirect_slash(c);
+    if (r->path[r->path_len - 1] != '/') {
+        pt_resp_redirect_slash(r);
         goto out;
     }
-    for (size_t i = 0; i < c->rq->vhost->nindex; i++) {
-        const char *idx = c->rq->vhost->index[i];
-        pt_fent *ie = lookup(c, &r, 'I', e->fd, rel, rel_len, idx, o.follow_symlinks);
+    for (size_t i = 0; i < r->vhost->nindex; i++) {
+        const char *idx = r->vhost->index[i];
+        pt_fent *ie = lookup(r, &ref, 'I', e->fd, rel, rel_len, idx, o.follow_symlinks);
         if (!ie)
             goto out;
         if (ie->fd >= 0 && S_ISREG(ie->st.st_mode)) {
-            if (!serve_regular(c, &o, &r, ie, e->fd, rel, rel_len, idx, idx))
+            if (!serve_regular(r, &o, &ref, ie, e->fd, rel, rel_len, idx, idx))
                 pt_fcache_release(fc, ie);
             goto out;
         }
         pt_fcache_release(fc, ie);
     }
     if (o.dir_listing) {
-        serve_listing(c, e->fd);
+        serve_listing(r, e->fd);
         goto out;
     }
-    pt_conn_reject(c, 403, "directory index forbidden", false);
+    pt_conn_reject(r, 403, "directory index forbidden", false);
 out:
     pt_fcache_release(fc, e);
-    if (r.is_loc && r.fd >= 0)
-        close(r.fd);
+    if (ref.is_loc && ref.fd >= 0)
+        close(ref.fd);
 }
 
-void pt_static_serve_below(pt_conn *c, const char *root, const char *rel)
+void pt_static_serve_below(pt_req *r, const char *root, const char *rel)
 {
-    opts o = effective_opts(c);
+    opts o = effective_opts(r);
     size_t rel_len = strlen(rel);
     if (!o.allow_dotfiles && (rel[0] == '.' || is_hidden(rel, rel_len))) {
-        pt_conn_reject(c, 404, "hidden file", false);
+        pt_conn_reject(r, 404, "hidden file", false);
         return;
     }
     /* a root of its own in the cache key: the same open, the same answer */
-    root_ref r = {root, -1, true, 0};
-    pt_fent *e = lookup(c, &r, 'P', -1, rel, rel_len, NULL, o.follow_symlinks);
+    root_ref ref = {root, -1, true, 0};
+    pt_fent *e = lookup(r, &ref, 'P', -1, rel, rel_len, NULL, o.follow_symlinks);
     if (!e)
         goto out;
     if (e->fstat_failed) {
-        pt_conn_reject(c, 500, "fstat failed", false);
+        pt_conn_reject(r, 500, "fstat failed", false);
         goto out;
     }
     if (e->err) {
-        pt_conn_reject(c, pt_resolve_status(e->err), strerror(e->err), false);
+        pt_conn_reject(r, pt_resolve_status(e->err), strerror(e->err), false);
         goto out;
     }
     if (!S_ISREG(e->st.st_mode)) {
-        pt_conn_reject(c, 403, "not a regular file", false);
+        pt_conn_reject(r, 403, "not a regular file", false);
         goto out;
     }
     const char *base = strrchr(rel, '/');
     base = base ? base + 1 : rel;
-    if (serve_regular(c, &o, &r, e, -1, rel, rel_len, NULL, base))
+    if (serve_regular(r, &o, &ref, e, -1, rel, rel_len, NULL, base))
         e = NULL;
 out:
-    pt_fcache_release(c->w->fcache, e);
-    if (r.fd >= 0)
-        close(r.fd);
+    pt_fcache_release(r->conn->w->fcache, e);
+    if (ref.fd >= 0)
+        close(ref.fd);
 }
 
-static void start(pt_conn *c)
+static void start(pt_req *r)
 {
     /* RFC 9110 §9.3.7: the methods a file allows (also for "OPTIONS *") */
-    if (c->rq->head.method == PT_M_OPTIONS) {
-        pt_resp_begin(c, 200);
-        pt_resp_header(c, "Allow", c->rq->allow, strlen(c->rq->allow));
-        pt_resp_end(c, 0);
+    if (r->head.method == PT_M_OPTIONS) {
+        pt_resp_begin(r, 200);
+        pt_resp_header(r, "Allow", r->allow, strlen(r->allow));
+        pt_resp_end(r, 0);
         return;
     }
-    pt_static_serve(c);
+    pt_static_serve(r);
 }
 
 const pt_handler pt_static_handler = {

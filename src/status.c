@@ -9,7 +9,7 @@
 #include "handler.h"
 #include "cache.h"
 #include "conn.h"
-#include "h1_resp.h"
+#include "resp.h"
 #include "util.h"
 #include "worker.h"
 
@@ -607,45 +607,45 @@ static void sample(pt_worker *w)
     PT_STATS_SET(pt_stats_my->cgi_running, pt_cgi_running(w));
 }
 
-void pt_status_serve(pt_conn *c)
+void pt_status_serve(pt_req *r)
 {
-    const pt_head *h = &c->rq->head;
-    if (!c->rq->loc->status_allow_remote && !pt_status_is_loopback(c->peer_af, c->peer_addr)) {
-        pt_conn_reject(c, 403, "status page: not a loopback client (status_allow_remote)", false);
+    const pt_head *h = &r->head;
+    if (!r->loc->status_allow_remote && !pt_status_is_loopback(r->peer_af, r->peer_addr)) {
+        pt_conn_reject(r, 403, "status page: not a loopback client (status_allow_remote)", false);
         return;
     }
     if (h->method != PT_M_GET && h->method != PT_M_HEAD) {
-        c->rq->allow = "GET, HEAD";
-        pt_conn_reject(c, 405, NULL, false);
+        r->allow = "GET, HEAD";
+        pt_conn_reject(r, 405, NULL, false);
         return;
     }
     const pt_header *acc = pt_head_get(h, "Accept");
-    pt_status_fmt f = pt_status_format(c->rq->path, c->rq->path_len, h->query.p, h->query.len,
+    pt_status_fmt f = pt_status_format(r->path, r->path_len, h->query.p, h->query.len,
                                        acc ? acc->value : NULL, acc ? acc->value_len : 0);
     if (f == PT_STATUS_BAD) {
-        pt_conn_reject(c, 400, "status page: unknown format (text, json or prometheus)", false);
+        pt_conn_reject(r, 400, "status page: unknown format (text, json or prometheus)", false);
         return;
     }
-    sample(c->w);
+    sample(r->conn->w);
     pt_stats_snap *s = malloc(sizeof(*s));
     char *body = NULL;
     size_t len = 0;
     if (!s || pt_stats_snapshot(s) < 0 || pt_status_render(s, f, &body, &len) < 0) {
         free(s);
-        pt_conn_reject(c, 500, "status page: no counters (out of memory?)", false);
+        pt_conn_reject(r, 500, "status page: no counters (out of memory?)", false);
         return;
     }
     free(s);
     static const char *const types[] = {"text/plain; charset=utf-8", "application/json",
                                         "text/plain; version=0.0.4; charset=utf-8"};
-    pt_resp_begin(c, 200);
-    pt_resp_header(c, "Content-Type", types[f], strlen(types[f]));
-    pt_resp_header(c, "Cache-Control", "no-store", 8);
+    pt_resp_begin(r, 200);
+    pt_resp_header(r, "Content-Type", types[f], strlen(types[f]));
+    pt_resp_header(r, "Cache-Control", "no-store", 8);
     /* the same URL answers in three formats */
-    pt_resp_header(c, "Vary", "Accept", 6);
-    pt_resp_end(c, (int64_t)len);
-    if (!c->rq->is_head)
-        pt_cq_append(&c->out, body, len);
+    pt_resp_header(r, "Vary", "Accept", 6);
+    pt_resp_end(r, (int64_t)len);
+    if (!r->is_head)
+        pt_resp_body(r, body, len);
     free(body);
 }
 

@@ -8,7 +8,7 @@
 #include "first.h"
 #include "stats.h"
 
-struct pt_conn;
+struct pt_req;
 struct pt_worker;
 struct pt_handler;
 
@@ -38,7 +38,7 @@ bool pt_status_is_loopback(int af, const unsigned char *addr);
 int pt_status_render(const pt_stats_snap *s, pt_status_fmt f, char **out, size_t *len);
 
 /* The handler: a dispatched request of a handler = "status" location. */
-void pt_status_serve(struct pt_conn *c);
+void pt_status_serve(struct pt_req *r);
 
 /* In a worker whose configuration has a status location: publish the
  * connection states and running CGI count to the shared slot now and then

@@ -918,7 +918,7 @@ static void log_once(pt_sock *s, const char *what, const char *why)
     PT_STATS_ADD(pt_stats_my->tls_failed, 1);
     pt_conn *c = s->owner;
     pt_log_info("%s%s%s, client: %s:%u", what, why ? ": " : "", why ? why : "",
-                c ? pt_conn_peer_ip(c) : "-", c ? c->peer_port : 0);
+                c ? pt_conn_peer_ip(c) : "-", c ? pt_conn_peer_port(c) : 0);
 }
 
 /* The handshake finished: counted once, as new or resumed. */

@@ -87,7 +87,7 @@ static void tunnel_log(struct pt_tunnel *t, int level, const char *what, int err
 {
     pt_conn *c = t->c;
     pt_log(level, "tunnel: %s%s%s, client: %s:%u", what, err ? ": " : "", err ? strerror(err) : "",
-           pt_conn_peer_ip(c), c->peer_port);
+           pt_conn_peer_ip(c), pt_conn_peer_port(c));
 }
 
 /* The end: conn.c closes both sides (pt_tunnel_release) and logs. */
@@ -107,7 +107,8 @@ void pt_tunnel_start(pt_conn *c, int ufd, pt_tlist *idle, const char *head, size
     size_t early = c->in_len > used ? c->in_len - used : 0;
     if (!t || way_init(&t->up, c->in + used, early, NULL, 0) < 0 ||
         way_init(&t->down, head, hlen, rest, rlen) < 0) {
-        pt_log_error("tunnel: out of memory, client: %s:%u", pt_conn_peer_ip(c), c->peer_port);
+        pt_log_error("tunnel: out of memory, client: %s:%u", pt_conn_peer_ip(c),
+                     pt_conn_peer_port(c));
         if (t) {
             free(t->up.buf);
             free(t);

@@ -12,6 +12,7 @@
 #include "body.h"
 #include "cgi_env.h"
 #include "conn.h"
+#include "resp.h"
 #include "errlines.h"
 #include "gw.h"
 #include "log.h"
@@ -306,15 +307,15 @@ static void kick_queue(ubackend *b, pt_worker *w)
     for (unsigned n = b->q.len; n > 0 && b->q.head; n--) {
         if (!pt_upstream_has_room(&b->up, w->loop.now))
             return;
-        pt_conn *c = pt_gw_queue_pop(&b->q);
-        ureq *r = (ureq *)c->rq->gw;
-        if (r) {
+        pt_req *r = pt_gw_queue_pop(&b->q);
+        ureq *ur = (ureq *)r->gw;
+        if (ur) {
             /* the request waited whole (params built): only a server is missing */
-            req_enter(r);
-            try_server(r);
-            req_leave(r);
+            req_enter(ur);
+            try_server(ur);
+            req_leave(ur);
         }
-        pt_conn_kick(c);
+        pt_resp_kick(r);
     }
 }
 
@@ -470,20 +471,20 @@ static void req_leave(ureq *r)
 
 /* The request cannot be answered by the backend: status to the client (or
  * the client connection cut when the response already began). */
-static void req_fail(ureq *r, int status, const char *why)
+static void req_fail(ureq *ur, int status, const char *why)
 {
-    req_drop_conn(r, false);
-    pt_conn *c = r->gw.c;
-    if (!c)
+    req_drop_conn(ur, false);
+    pt_req *r = ur->gw.r;
+    if (!r)
         return;
-    if (r->starting) {
+    if (ur->starting) {
         /* still inside pt_upstream_conn_start: the caller's drive() sends it */
-        pt_gw_unlink(&r->gw);
-        r->detached = true;
-        pt_conn_reject(c, status, why, false);
+        pt_gw_unlink(&ur->gw);
+        ur->detached = true;
+        pt_conn_reject(r, status, why, false);
         return;
     }
-    pt_gw_fail(&r->gw, status, why);
+    pt_gw_fail(&ur->gw, status, why);
 }
 
 /* A server failed before the request reached it (connect refused, timed
@@ -549,68 +550,68 @@ static void connect_new(ureq *r, size_t si)
 }
 
 /* Choose a server and get a connection to it, or answer. */
-static void try_server(ureq *r)
+static void try_server(ureq *ur)
 {
-    pt_worker *w = r->w;
-    ubackend *b = r->b;
+    pt_worker *w = ur->w;
+    ubackend *b = ur->b;
     for (;;) {
-        int i = pt_upstream_pick(&b->up, w->loop.now, r->tried);
+        int i = pt_upstream_pick(&b->up, w->loop.now, ur->tried);
         if (i == PT_UP_NONE) {
-            set_where(r, -1);
-            if (r->attempted) {
-                req_fail(r, 502, "no server could be reached");
+            set_where(ur, -1);
+            if (ur->attempted) {
+                req_fail(ur, 502, "no server could be reached");
             } else {
-                req_log(r, PT_LOG_ERROR, "no live server");
-                req_fail(r, 503, "no live server");
+                req_log(ur, PT_LOG_ERROR, "no live server");
+                req_fail(ur, 503, "no live server");
             }
             return;
         }
         if (i == PT_UP_FULL) {
             /* the remaining servers are busy: wait in the queue, from
              * scratch (nothing was sent anywhere) */
-            pt_conn *c = r->gw.c;
-            if (!c)
+            pt_req *r = ur->gw.r;
+            if (!r)
                 return;
             if (b->q.len >= b->cfg->queue) {
-                set_where(r, -1);
-                req_log(r, PT_LOG_WARN, "every server at max_conns and the queue is full");
-                req_fail(r, 503, "backend busy");
+                set_where(ur, -1);
+                req_log(ur, PT_LOG_WARN, "every server at max_conns and the queue is full");
+                req_fail(ur, 503, "backend busy");
                 return;
             }
             /* the request stays attached to its connection: kick_queue
              * resumes it here */
-            pt_gw_queue_push(&b->q, c, b->tl_queue,
+            pt_gw_queue_push(&b->q, r, b->tl_queue,
                              "no backend connection free within "
                              "queue_timeout");
-            if (!r->starting)
-                pt_conn_kick(c);
+            if (!ur->starting)
+                pt_resp_kick(r);
             return;
         }
-        if (r->codec->probe && b->cfg->get_values && !b->probed[i]) {
+        if (ur->codec->probe && b->cfg->get_values && !b->probed[i]) {
             /* the answer caps later requests */
             b->probed[i] = true;
-            w->ups->prober = r->codec;
-            r->codec->probe(w, b->cfg, (size_t)i, b->tl_read, &b->up.s[i].cap);
+            w->ups->prober = ur->codec;
+            ur->codec->probe(w, b->cfg, (size_t)i, b->tl_read, &b->up.s[i].cap);
         }
-        r->tried[i] = true;
-        r->attempted = true;
-        r->si = i;
-        r->retried = false;
+        ur->tried[i] = true;
+        ur->attempted = true;
+        ur->si = i;
+        ur->retried = false;
         pt_upstream_acquire(&b->up, (size_t)i);
-        set_where(r, i);
+        set_where(ur, i);
         uconn *fc = b->idle[i];
         /* a backend may serve locations of several protocols */
-        if (fc && fc->codec == r->codec) {
+        if (fc && fc->codec == ur->codec) {
             fc_unlink_idle(fc);
             pt_timer_stop(&fc->timer);
             fc->state = FC_BUSY;
-            fc->r = r;
-            r->fc = fc;
-            r->reused = true;
-            start_send(r);
+            fc->r = ur;
+            ur->fc = fc;
+            ur->reused = true;
+            start_send(ur);
             return;
         }
-        connect_new(r, (size_t)i);
+        connect_new(ur, (size_t)i);
         return;
     }
 }
@@ -621,8 +622,8 @@ static void try_server(ureq *r)
 static bool stream_waiting(const ureq *r)
 {
     return r->streaming && !r->stdin_end_sent && r->out_off >= r->out_len &&
-           r->chunk_off >= r->chunk_len && r->gw.c && r->in_off >= r->gw.c->rq->body.len &&
-           !r->gw.c->rq->body_done;
+           r->chunk_off >= r->chunk_len && r->gw.r && r->in_off >= r->gw.r->body.len &&
+           !r->gw.r->body_done;
 }
 
 static void io_update(ureq *r)
@@ -662,8 +663,8 @@ static void start_send(ureq *r)
     r->codec->dec_free(r->dec);
     memset(r->dec, 0, r->codec->dec_size);
     r->codec->dec_init(r->dec);
-    if (r->codec->bind && r->gw.c)
-        r->codec->bind(r->dec, r->gw.c, r->b->cfg, (size_t)r->si);
+    if (r->codec->bind && r->gw.r)
+        r->codec->bind(r->dec, r->gw.r, r->b->cfg, (size_t)r->si);
     r->fc->state = FC_BUSY;
     wait_mark(r, false);
     r->t_sent = r->w->loop.now;
@@ -718,7 +719,7 @@ static int send_some(uconn *fc, const char *p, size_t len, size_t *off)
  * the codec's end frame if it has one (FastCGI §5.3: an empty STDIN). */
 static int next_chunk(ureq *r)
 {
-    const pt_body *body = &r->gw.c->rq->body;
+    const pt_body *body = &r->gw.r->body;
     size_t hl = r->codec->frame_len;
     if (!r->chunk && !(r->chunk = malloc(hl + PT_UP_BODY_CHUNK)))
         return -1;
@@ -746,54 +747,54 @@ static int next_chunk(ureq *r)
  * client has sent so far, then the end. 0: r->chunk holds it; 1: nothing
  * until the client sends more; -1: failed. Sent bytes are dropped from the
  * connection's body store, so it holds at most the unsent window. */
-static int next_stream_chunk(ureq *r)
+static int next_stream_chunk(ureq *ur)
 {
-    pt_conn *c = r->gw.c;
-    pt_body *body = &c->rq->body;
-    if (!r->chunk && !(r->chunk = malloc(PT_UP_BODY_CHUNK + 12 + r->codec->frame_len)))
+    pt_req *r = ur->gw.r;
+    pt_body *body = &r->body;
+    if (!ur->chunk && !(ur->chunk = malloc(PT_UP_BODY_CHUNK + 12 + ur->codec->frame_len)))
         return -1;
-    r->chunk_len = r->chunk_off = 0;
-    if (r->in_off >= body->len && body->len > 0) {
+    ur->chunk_len = ur->chunk_off = 0;
+    if (ur->in_off >= body->len && body->len > 0) {
         size_t lim = body->mem_limit;
         const char *dir = body->tmp_dir;
         pt_body_free(body);
         pt_body_init(body, lim, dir);
-        r->in_off = 0;
-        pt_conn_body_room(c);
+        ur->in_off = 0;
+        pt_conn_body_room(r);
     }
-    if (r->in_off >= body->len) {
-        if (!c->rq->body_done)
+    if (ur->in_off >= body->len) {
+        if (!r->body_done)
             return 1;
         /* RFC 9112 §7.1: the last chunk, no trailers */
-        if (r->chunked_up) {
-            memcpy(r->chunk, "0\r\n\r\n", 5);
-            r->chunk_len = 5;
-        } else if (r->codec->has_end_frame) {
-            r->codec->frame(r->chunk, 0); /* FastCGI §5.3: an empty STDIN */
-            r->chunk_len = r->codec->frame_len;
+        if (ur->chunked_up) {
+            memcpy(ur->chunk, "0\r\n\r\n", 5);
+            ur->chunk_len = 5;
+        } else if (ur->codec->has_end_frame) {
+            ur->codec->frame(ur->chunk, 0); /* FastCGI §5.3: an empty STDIN */
+            ur->chunk_len = ur->codec->frame_len;
         }
-        r->stdin_end_sent = true;
+        ur->stdin_end_sent = true;
         return 0;
     }
     /* a fixed-width chunk-size (leading zeros are allowed, RFC 9112 §7.1),
      * or the codec's frame header (FastCGI) */
-    size_t hl = r->chunked_up ? 10 : r->codec->frame_len;
-    size_t want = (size_t)PT_MIN(body->len - r->in_off, (uint64_t)PT_UP_BODY_CHUNK);
-    ssize_t got = pt_body_read(body, r->in_off, r->chunk + hl, want);
+    size_t hl = ur->chunked_up ? 10 : ur->codec->frame_len;
+    size_t want = (size_t)PT_MIN(body->len - ur->in_off, (uint64_t)PT_UP_BODY_CHUNK);
+    ssize_t got = pt_body_read(body, ur->in_off, ur->chunk + hl, want);
     if (got <= 0)
         return -1;
-    r->in_off += (uint64_t)got;
-    r->chunk_len = hl + (size_t)got;
-    if (r->chunked_up) {
+    ur->in_off += (uint64_t)got;
+    ur->chunk_len = hl + (size_t)got;
+    if (ur->chunked_up) {
         char h[24];
         snprintf(h, sizeof(h), "%08x\r\n", (unsigned)got); /* got <= PT_UP_BODY_CHUNK */
-        memcpy(r->chunk, h, 10);
-        memcpy(r->chunk + r->chunk_len, "\r\n", 2);
-        r->chunk_len += 2;
+        memcpy(ur->chunk, h, 10);
+        memcpy(ur->chunk + ur->chunk_len, "\r\n", 2);
+        ur->chunk_len += 2;
     } else if (hl) {
-        r->codec->frame(r->chunk, (size_t)got);
+        ur->codec->frame(ur->chunk, (size_t)got);
     }
-    r->body_started = true;
+    ur->body_started = true;
     return 0;
 }
 
@@ -824,7 +825,7 @@ static void do_send(ureq *r)
             io_update(r);
             return;
         }
-        int nc = !r->gw.c ? -1 : r->streaming ? next_stream_chunk(r) : next_chunk(r);
+        int nc = !r->gw.r ? -1 : r->streaming ? next_stream_chunk(r) : next_chunk(r);
         if (nc < 0) {
             exchange_failed(r, 500, "cannot read the request body", false);
             return;
@@ -880,40 +881,40 @@ static void on_end(ureq *r, const pt_upstream_ev *ev, bool extra)
  * connection leaves the pool for good and, with the client's, becomes a
  * tunnel (tunnel.c) that starts with the 101's head for the client and the
  * bytes that followed it (rest). r lets go of both. */
-static void tunnel_handoff(ureq *r, const char *head, size_t hlen, const char *rest, size_t rlen)
+static void tunnel_handoff(ureq *ur, const char *head, size_t hlen, const char *rest, size_t rlen)
 {
-    pt_conn *c = r->gw.c;
-    uconn *fc = r->fc;
-    r->ended = true;
-    pt_errlines_flush(&r->err, r->w->loop.now, emit_err, r);
-    pt_upstream_ok(&r->b->up, (size_t)r->si);
-    pt_stats_latency(r->b->up.s[r->si].st, r->w->loop.now - r->t_sent);
+    pt_req *r = ur->gw.r;
+    uconn *fc = ur->fc;
+    ur->ended = true;
+    pt_errlines_flush(&ur->err, ur->w->loop.now, emit_err, ur);
+    pt_upstream_ok(&ur->b->up, (size_t)ur->si);
+    pt_stats_latency(ur->b->up.s[ur->si].st, ur->w->loop.now - ur->t_sent);
     int fd = -1;
-    if (c && !r->detached) {
+    if (r && !ur->detached) {
         fd = fc->fd;
-        pt_io_remove(&r->w->loop, &fc->io);
+        pt_io_remove(&ur->w->loop, &fc->io);
         fc->fd = -1;
     }
     /* the server slot is free again: a tunnel is not a request in progress
      * (max_conns counts those) */
-    req_drop_conn(r, false);
+    req_drop_conn(ur, false);
     if (fd < 0)
         return; /* nobody is left to tunnel for */
-    pt_gw_unlink(&r->gw);
-    r->detached = true; /* freed by req_leave */
-    req_log(r, PT_LOG_DEBUG, "101 Switching Protocols: tunnel");
-    pt_tunnel_start(c, fd, r->b->tl_tunnel, head, hlen, rest, rlen);
+    pt_gw_unlink(&ur->gw);
+    ur->detached = true; /* freed by req_leave */
+    req_log(ur, PT_LOG_DEBUG, "101 Switching Protocols: tunnel");
+    pt_tunnel_start(r->conn, fd, ur->b->tl_tunnel, head, hlen, rest, rlen);
 }
 
 /* A 1xx head (103 Early Hints...) goes out ahead of the final answer;
  * nothing of it is kept for the response side (cache, compression). */
-static void pass_interim(ureq *r, const pt_upstream_ev *ev)
+static void pass_interim(ureq *ur, const pt_upstream_ev *ev)
 {
-    pt_conn *c = r->gw.c;
-    if (!c || r->gw.headers_done || r->detached)
+    pt_req *r = ur->gw.r;
+    if (!r || ur->gw.headers_done || ur->detached)
         return;
-    if (pt_cq_append(&c->out, ev->data, ev->len) < 0)
-        req_log(r, PT_LOG_WARN, "out of memory: a %.12s not passed on", ev->data + 9);
+    if (pt_resp_interim(r, ev->data, ev->len) < 0)
+        req_log(ur, PT_LOG_WARN, "out of memory: a %.12s not passed on", ev->data + 9);
 }
 
 /* Feed what the backend sent. Returns false when r must not be touched for
@@ -931,7 +932,7 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
         case PT_UEV_NONE:
             break;
         case PT_UEV_OUT:
-            if ((ev.len || ev.head) && r->gw.c) {
+            if ((ev.len || ev.head) && r->gw.r) {
                 char why[200];
                 int rc = pt_gw_output(&r->gw, ev.data, ev.len, why, sizeof(why));
                 if (rc == PT_GW_BAD) {
@@ -1030,8 +1031,8 @@ static void do_recv(ureq *r)
      * more, but bytes still coming keep its read timeout fresh */
     if (r->fc)
         io_update(r);
-    if (r->fc && r->gw.c)
-        pt_conn_kick(r->gw.c);
+    if (r->fc && r->gw.r)
+        pt_resp_kick(r->gw.r);
 }
 
 /* ---- events ------------------------------------------------------------- */
@@ -1167,19 +1168,18 @@ static void gw_abort(pt_gw *gw)
 
 /* ---- start -------------------------------------------------------------- */
 
-static void request_line(pt_conn *c, char *out, size_t n)
+static void request_line(pt_req *r, char *out, size_t n)
 {
     char tgt[256];
-    pt_escape_log(c->rq->head.target.p, PT_MIN(c->rq->head.target.len, (size_t)200), tgt,
-                  sizeof(tgt));
+    pt_escape_log(r->head.target.p, PT_MIN(r->head.target.len, (size_t)200), tgt, sizeof(tgt));
     out[0] = '\0';
-    cat(out, n, c->rq->head.method_str.p, PT_MIN(c->rq->head.method_str.len, (size_t)20));
+    cat(out, n, r->head.method_str.p, PT_MIN(r->head.method_str.len, (size_t)20));
     cats(out, n, " ");
     cats(out, n, tgt);
-    cats(out, n, c->rq->head.target.len > 200 ? "... HTTP/" : " HTTP/");
-    cat_u(out, n, (unsigned)c->rq->head.http_major);
+    cats(out, n, r->head.target.len > 200 ? "... HTTP/" : " HTTP/");
+    cat_u(out, n, (unsigned)r->head.http_major);
     cats(out, n, ".");
-    cat_u(out, n, (unsigned)c->rq->head.http_minor);
+    cat_u(out, n, (unsigned)r->head.http_minor);
 }
 
 /* The worker's state for a backend: same index as in the configuration. */
@@ -1194,21 +1194,21 @@ static ubackend *backend_of(pt_worker *w, const pt_backend *bc)
 /* The body's length for the codec's head: what was collected, or, for a
  * body still streaming in, the length the client announced (conn.c streams
  * a body of unknown length only to codecs that can frame it, HTTP). */
-static uint64_t body_len_of(const pt_conn *c)
+static uint64_t body_len_of(const pt_req *r)
 {
-    const pt_head *h = &c->rq->head;
-    if (c->rq->body_streaming && !h->is_chunked && h->content_length > 0)
+    const pt_head *h = &r->head;
+    if (r->body_streaming && !h->is_chunked && h->content_length > 0)
         return (uint64_t)h->content_length;
-    return c->rq->body.len;
+    return r->body.len;
 }
 
-void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
+void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
 {
-    pt_worker *w = c->w;
-    const pt_location *loc = c->rq->loc;
+    pt_worker *w = r->conn->w;
+    const pt_location *loc = r->loc;
     ubackend *b = backend_of(w, loc->backend);
     if (!b) {
-        pt_conn_reject(c, 500, "no backend for this location", false);
+        pt_conn_reject(r, 500, "no backend for this location", false);
         return;
     }
     /* an application behind a prefix has no file to find; otherwise the
@@ -1218,76 +1218,77 @@ void pt_upstream_conn_start(pt_conn *c, const pt_upstream_codec *codec)
     /* HTTP sends no script's variables: an application behind a prefix
      * needs no split at all (an alias still checks its prefix) */
     bool split = !codec->no_meta_vars || !app || loc->alias;
-    int st = split ? pt_gw_resolve(c, &s, loc->require_file && !app && !loc->cgi_program) : 0;
+    int st = split ? pt_gw_resolve(r, &s, loc->require_file && !app && !loc->cgi_program) : 0;
     /* the backend opens SCRIPT_FILENAME itself, in another process: what
      * portico promises is the check (beneath the root, the symlink policy),
      * see SECURITY.md */
     if (split)
         pt_gw_script_close(&s);
     if (st) {
-        pt_gw_reject(c, st, st == 404 ? "no such script" : "not a script");
+        pt_gw_reject(r, st, st == 404 ? "no such script" : "not a script");
         return;
     }
     /* zeroed but for the log texts and the stderr line buffer (set before
      * use): 1.5 KiB less to clear for every request */
-    ureq *r = malloc(sizeof(*r) + codec->dec_size);
-    if (r) {
-        memset(r, 0, offsetof(ureq, where));
-        r->where[0] = r->client[0] = r->reqline[0] = '\0';
+    ureq *ur = malloc(sizeof(*ur) + codec->dec_size);
+    if (ur) {
+        memset(ur, 0, offsetof(ureq, where));
+        ur->where[0] = ur->client[0] = ur->reqline[0] = '\0';
         _Static_assert(offsetof(pt_errlines, line) == 0, "the line buffer comes first");
-        memset(&r->err.len, 0, sizeof(r->err) - offsetof(pt_errlines, len));
-        memset(r->dec, 0, codec->dec_size);
-        r->tried = calloc(b->cfg->nservers, sizeof(bool));
+        memset(&ur->err.len, 0, sizeof(ur->err) - offsetof(pt_errlines, len));
+        memset(ur->dec, 0, codec->dec_size);
+        ur->tried = calloc(b->cfg->nservers, sizeof(bool));
     }
-    if (!r || !r->tried) {
-        if (r)
-            free(r);
-        pt_conn_reject(c, 500, "out of memory", true);
+    if (!ur || !ur->tried) {
+        if (ur)
+            free(ur);
+        pt_conn_reject(r, 500, "out of memory", true);
         return;
     }
-    r->w = w;
-    r->b = b;
-    r->codec = codec;
-    r->si = -1;
-    r->streaming = c->rq->body_streaming;
-    r->chunked_up = r->streaming && c->rq->head.is_chunked;
-    pt_timer_init(&r->stall, on_stall, r);
-    pt_timer_init(&r->whole, on_whole, r);
-    r->client[0] = '\0';
-    cats(r->client, sizeof(r->client), pt_conn_peer_ip(c));
-    cats(r->client, sizeof(r->client), ":");
-    cat_u(r->client, sizeof(r->client), c->peer_port);
-    request_line(c, r->reqline, sizeof(r->reqline));
-    set_where(r, -1);
-    codec->dec_init(r->dec);
-    pt_gw_init(&r->gw, &up_ops, c, loc->buffering, false);
+    ur->w = w;
+    ur->b = b;
+    ur->codec = codec;
+    ur->si = -1;
+    ur->streaming = r->body_streaming;
+    ur->chunked_up = ur->streaming && r->head.is_chunked;
+    pt_timer_init(&ur->stall, on_stall, ur);
+    pt_timer_init(&ur->whole, on_whole, ur);
+    ur->client[0] = '\0';
+    cats(ur->client, sizeof(ur->client), pt_conn_req_ip(r));
+    cats(ur->client, sizeof(ur->client), ":");
+    cat_u(ur->client, sizeof(ur->client), r->peer_port);
+    request_line(r, ur->reqline, sizeof(ur->reqline));
+    set_where(ur, -1);
+    codec->dec_init(ur->dec);
+    pt_gw_init(&ur->gw, &up_ops, r, loc->buffering, false);
     /* uwsgi applications answer with an HTTP status line (cgi_resp.c) */
-    r->gw.resp.status_line = codec->status_line;
+    ur->gw.resp.status_line = codec->status_line;
 
     /* the request head, built once (kept for a retry); without a body the
      * codec's end frame rides along: one send */
     pt_gw_env ge;
-    pt_gw_env_init_for(&ge, c, split ? &s : NULL, NULL, !codec->no_meta_vars);
-    if (codec->encode(&ge.req, b->cfg, body_len_of(c), &r->out, &r->out_len, &r->out_has_end) < 0) {
+    pt_gw_env_init_for(&ge, r, split ? &s : NULL, NULL, !codec->no_meta_vars);
+    if (codec->encode(&ge.req, b->cfg, body_len_of(r), &ur->out, &ur->out_len, &ur->out_has_end) <
+        0) {
         int e = errno;
-        pt_gw_release(&r->gw);
-        codec->dec_free(r->dec);
-        free(r->tried);
-        free(r);
+        pt_gw_release(&ur->gw);
+        codec->dec_free(ur->dec);
+        free(ur->tried);
+        free(ur);
         if (e == E2BIG)
-            pt_conn_reject(c, 431, codec->too_big, false);
+            pt_conn_reject(r, 431, codec->too_big, false);
         else
-            pt_conn_reject(c, 500, "out of memory", true);
+            pt_conn_reject(r, 500, "out of memory", true);
         return;
     }
 
-    pt_gw_attach(&r->gw, c);
-    c->state = PT_CS_WRITE;
-    r->starting = true;
-    req_enter(r);
-    try_server(r);
-    r->starting = false;
-    req_leave(r);
+    pt_gw_attach(&ur->gw, r);
+    r->conn->state = PT_CS_WRITE;
+    ur->starting = true;
+    req_enter(ur);
+    try_server(ur);
+    ur->starting = false;
+    req_leave(ur);
 }
 
 /* ---- worker life -------------------------------------------------------- */

@@ -11,7 +11,7 @@
 #include "cgi_env.h"
 #include "ev.h"
 
-struct pt_conn;
+struct pt_req;
 struct pt_worker;
 struct pt_config;
 struct pt_backend;
@@ -78,7 +78,7 @@ typedef struct pt_upstream_codec {
     /* Optional: the request goes to server si of b for client connection c
      * (after dec_init, on every attempt): what the decoder needs to know of
      * the request (HEAD) and of the server (its address). */
-    void (*bind)(void *dec, struct pt_conn *c, const struct pt_backend *b, size_t si);
+    void (*bind)(void *dec, struct pt_req *r, const struct pt_backend *b, size_t si);
     /* Optional, with eof_ends: does the server closing now end the response
      * cleanly (a close-delimited body) rather than cut it? */
     bool (*eof_ok)(void *dec);
@@ -108,7 +108,7 @@ int pt_upstream_conn_init(struct pt_worker *w);
 void pt_upstream_dec_none(void *dec);
 size_t pt_upstream_feed_raw(void *dec, const char *p, size_t n, pt_upstream_ev *ev);
 
-void pt_upstream_conn_start(struct pt_conn *c, const pt_upstream_codec *codec);
+void pt_upstream_conn_start(struct pt_req *r, const pt_upstream_codec *codec);
 /* Graceful stop begins: idle pooled connections are closed. */
 void pt_upstream_conn_quiesce(struct pt_worker *w);
 /* Worker stop: close every backend connection, free everything. */

@@ -7,6 +7,7 @@
 #include "first.h"
 #include "uwsgi.h"
 #include "handler.h"
+#include "conn.h"
 #include "conf.h"
 
 #include <errno.h>
@@ -84,9 +85,9 @@ const pt_upstream_codec pt_uwsgi_codec = {
     .feed = pt_upstream_feed_raw,
 };
 
-void pt_uwsgi_start(struct pt_conn *c)
+void pt_uwsgi_start(pt_req *r)
 {
-    pt_upstream_conn_start(c, &pt_uwsgi_codec);
+    pt_upstream_conn_start(r, &pt_uwsgi_codec);
 }
 
 const pt_handler pt_uwsgi_handler = {

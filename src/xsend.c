@@ -7,6 +7,7 @@
 #include "xsend.h"
 #include "cgi_resp.h"
 #include "conn.h"
+#include "resp.h"
 #include "gw.h"
 #include "log.h"
 #include "static.h"
@@ -34,21 +35,21 @@ static bool is_replaced(pt_str n)
 /* Keep the backend's own headers (Content-Disposition, Cache-Control,
  * Set-Cookie...) on the connection, as raw header lines, and its
  * Content-Type apart (the file's MIME type when it set none). */
-static bool keep_headers(pt_conn *c, const pt_cgi_resp *r)
+static bool keep_headers(pt_req *r, const pt_cgi_resp *cr)
 {
-    pt_xsend_release(c); /* an earlier X-Accel-Redirect's, when it led here */
+    pt_xsend_release(r); /* an earlier X-Accel-Redirect's, when it led here */
     size_t need = 1;
-    for (size_t i = 0; i < r->nhdrs; i++)
-        need += pt_cgi_hdr_name(r, i).len + pt_cgi_hdr_value(r, i).len + 4;
+    for (size_t i = 0; i < cr->nhdrs; i++)
+        need += pt_cgi_hdr_name(cr, i).len + pt_cgi_hdr_value(cr, i).len + 4;
     char *h = malloc(need);
     if (!h)
         return false;
     size_t n = 0;
-    for (size_t i = 0; i < r->nhdrs; i++) {
-        pt_str k = pt_cgi_hdr_name(r, i), v = pt_cgi_hdr_value(r, i);
-        if (pt_str_ieq(k.p, k.len, "Content-Type") && !c->rq->xs_ctype) {
-            c->rq->xs_ctype = strndup(v.p, v.len);
-            if (!c->rq->xs_ctype) {
+    for (size_t i = 0; i < cr->nhdrs; i++) {
+        pt_str k = pt_cgi_hdr_name(cr, i), v = pt_cgi_hdr_value(cr, i);
+        if (pt_str_ieq(k.p, k.len, "Content-Type") && !r->xs_ctype) {
+            r->xs_ctype = strndup(v.p, v.len);
+            if (!r->xs_ctype) {
                 free(h);
                 return false;
             }
@@ -63,8 +64,8 @@ static bool keep_headers(pt_conn *c, const pt_cgi_resp *r)
         memcpy(h + n, "\r\n", 2);
         n += 2;
     }
-    c->rq->xs_hdrs = h;
-    c->rq->xs_hdrs_len = n;
+    r->xs_hdrs = h;
+    r->xs_hdrs_len = n;
     return true;
 }
 
@@ -103,34 +104,34 @@ static const char *below_dirs(const pt_location *l, const char *path, const char
 
 bool pt_xsend_take(pt_gw *g)
 {
-    pt_conn *c = g->c;
-    const pt_cgi_resp *r = &g->resp;
-    const char *what = r->xsend_kind == PT_XSEND_FILE ? "X-Sendfile" : "X-Accel-Redirect";
-    if (r->xsend_kind == PT_XSEND_NONE)
+    pt_req *r = g->r;
+    const pt_cgi_resp *cr = &g->resp;
+    const char *what = cr->xsend_kind == PT_XSEND_FILE ? "X-Sendfile" : "X-Accel-Redirect";
+    if (cr->xsend_kind == PT_XSEND_NONE)
         return false;
-    if (!c->rq->loc || !c->rq->loc->x_sendfile) {
+    if (!r->loc || !r->loc->x_sendfile) {
         /* stripped all the same: it names a path the client has no use for */
         pt_log_info("%s from the backend ignored (x_sendfile is off), client: %s:%u", what,
-                    pt_conn_peer_ip(c), c->peer_port);
+                    pt_conn_req_ip(r), r->peer_port);
         return false;
     }
-    if (r->status != 200) {
+    if (cr->status != 200) {
         /* as mod_xsendfile: only a successful answer hands over a file */
-        pt_log_info("%s from the backend ignored with status %d, client: %s:%u", what, r->status,
-                    pt_conn_peer_ip(c), c->peer_port);
+        pt_log_info("%s from the backend ignored with status %d, client: %s:%u", what, cr->status,
+                    pt_conn_req_ip(r), r->peer_port);
         return false;
     }
     /* copies first: detaching may free the transport and its parser */
-    char *val = strndup(r->buf + r->xsend_off, r->xsend_len);
-    bool ok = val && keep_headers(c, r);
-    int kind = r->xsend_kind;
+    char *val = strndup(cr->buf + cr->xsend_off, cr->xsend_len);
+    bool ok = val && keep_headers(r, cr);
+    int kind = cr->xsend_kind;
     g->headers_done = true;
     g->ops->detach(g);
     if (!ok) {
         free(val);
-        pt_xsend_release(c);
-        pt_conn_reject(c, 500, "out of memory", false);
-        pt_conn_kick(c);
+        pt_xsend_release(r);
+        pt_conn_reject(r, 500, "out of memory", false);
+        pt_resp_kick(r);
         return true;
     }
     if (kind == PT_XSEND_URI) {
@@ -138,41 +139,41 @@ bool pt_xsend_take(pt_gw *g)
             char esc[600];
             pt_escape_log(val, PT_MIN(strlen(val), (size_t)512), esc, sizeof(esc));
             pt_log_error("X-Accel-Redirect \"%s\" is not a local URI, client: %s:%u", esc,
-                         pt_conn_peer_ip(c), c->peer_port);
-            pt_xsend_release(c);
-            pt_conn_reject(c, 502, NULL, false);
-            pt_conn_kick(c);
+                         pt_conn_req_ip(r), r->peer_port);
+            pt_xsend_release(r);
+            pt_conn_reject(r, 502, NULL, false);
+            pt_resp_kick(r);
         } else {
-            pt_conn_local_redirect(c, val, strlen(val));
+            pt_conn_local_redirect(r, val, strlen(val));
         }
         free(val);
         return true;
     }
-    const char *dir = NULL, *rel = below_dirs(c->rq->loc, val, &dir);
+    const char *dir = NULL, *rel = below_dirs(r->loc, val, &dir);
     if (!rel) {
         /* a backend bug or an injected path: the operator needs to see it */
         char esc[600];
         pt_escape_log(val, PT_MIN(strlen(val), (size_t)512), esc, sizeof(esc));
         pt_log_error("X-Sendfile \"%s\" is not beneath the location's sendfile_dirs, client: "
                      "%s:%u",
-                     esc, pt_conn_peer_ip(c), c->peer_port);
-        pt_xsend_release(c);
-        pt_conn_reject(c, 403, NULL, false);
+                     esc, pt_conn_req_ip(r), r->peer_port);
+        pt_xsend_release(r);
+        pt_conn_reject(r, 403, NULL, false);
     } else {
-        pt_static_serve_below(c, dir, rel);
+        pt_static_serve_below(r, dir, rel);
     }
     free(val);
-    pt_conn_kick(c);
+    pt_resp_kick(r);
     return true;
 }
 
-void pt_xsend_release(pt_conn *c)
+void pt_xsend_release(pt_req *r)
 {
-    if (!c->rq)
+    if (!r)
         return;
-    free(c->rq->xs_hdrs);
-    free(c->rq->xs_ctype);
-    c->rq->xs_hdrs = NULL;
-    c->rq->xs_ctype = NULL;
-    c->rq->xs_hdrs_len = 0;
+    free(r->xs_hdrs);
+    free(r->xs_ctype);
+    r->xs_hdrs = NULL;
+    r->xs_ctype = NULL;
+    r->xs_hdrs_len = 0;
 }

@@ -7,7 +7,7 @@
 #include "first.h"
 
 struct pt_gw;
-struct pt_conn;
+struct pt_req;
 
 /* Called once the header block is parsed (gw.c): when it names a file or
  * URI and the location honours it, the gateway is detached (the transport
@@ -18,6 +18,6 @@ bool pt_xsend_take(struct pt_gw *g);
 
 /* The backend's headers to add to the file's 200/206/304 head (raw lines,
  * Content-Type apart), freed with the request. */
-void pt_xsend_release(struct pt_conn *c);
+void pt_xsend_release(struct pt_req *r);
 
 #endif

@@ -11,7 +11,7 @@
 #include "fcache.h"
 #include "gw.h"
 #include "h1_head.h"
-#include "h1_resp.h"
+#include "resp.h"
 #include "log.h"
 #include "util.h"
 
@@ -26,13 +26,13 @@
 #define PT_ZF_ROUND (128u * 1024u)
 #define PT_ZF_READ (32u * 1024u)
 
-const pt_compress_cfg *pt_zresp_cfg(const pt_conn *c)
+const pt_compress_cfg *pt_zresp_cfg(const pt_req *r)
 {
-    if (!c->rq)
+    if (!r)
         return NULL;
-    if (c->rq->loc)
-        return &c->rq->loc->compress;
-    return c->rq->vhost ? &c->rq->vhost->compress : NULL;
+    if (r->loc)
+        return &r->loc->compress;
+    return r->vhost ? &r->vhost->compress : NULL;
 }
 
 /* Is the media type t (parameters cut off) in the list? "type/ *" covers
@@ -57,19 +57,19 @@ static bool type_listed(const char *types, const char *t, size_t tl)
 
 /* The best weight (0-1000) of coding over every Accept-Encoding field; -1
  * when none names it (or "*"). */
-static int accept_q(const pt_conn *c, const char *coding)
+static int accept_q(const pt_req *r, const char *coding)
 {
     int q = -1;
-    const pt_head *h = &c->rq->head;
+    const pt_head *h = &r->head;
     for (size_t i = 0; i < h->nheaders; i++)
         if (pt_str_ieq(h->headers[i].name, h->headers[i].name_len, "accept-encoding"))
             q = PT_MAX(q, pt_accept_q(h->headers[i].value, h->headers[i].value_len, coding));
     return q;
 }
 
-pt_zcoding pt_zresp_choose(const pt_conn *c, const pt_zinfo *i, bool *vary)
+pt_zcoding pt_zresp_choose(const pt_req *r, const pt_zinfo *i, bool *vary)
 {
-    const pt_compress_cfg *z = pt_zresp_cfg(c);
+    const pt_compress_cfg *z = pt_zresp_cfg(r);
     *vary = false;
     if (!z || !z->on)
         return PT_ZC_NONE;
@@ -89,9 +89,9 @@ pt_zcoding pt_zresp_choose(const pt_conn *c, const pt_zinfo *i, bool *vary)
     *vary = true;
     /* a range request gets the identity bytes (their offsets are those of
      * the identity representation) */
-    if (pt_head_get(&c->rq->head, "Range"))
+    if (pt_head_get(&r->head, "Range"))
         return PT_ZC_NONE;
-    int br = accept_q(c, "br"), gz = accept_q(c, "gzip"), id = accept_q(c, "identity");
+    int br = accept_q(r, "br"), gz = accept_q(r, "gzip"), id = accept_q(r, "identity");
     pt_zcoding zc = PT_ZC_NONE;
     int best = 0;
     if (br > 0 && br >= gz) {
@@ -113,22 +113,22 @@ pt_zcoding pt_zresp_choose(const pt_conn *c, const pt_zinfo *i, bool *vary)
 #define PT_Z_GZIP_PEAK (280 * 1024)
 #define PT_Z_BR_PEAK (1900 * 1024)
 
-pt_compress *pt_zresp_coder(const pt_conn *c, pt_zcoding zc, int64_t length)
+pt_compress *pt_zresp_coder(const pt_req *r, pt_zcoding zc, int64_t length)
 {
-    const pt_compress_cfg *z = pt_zresp_cfg(c);
-    if (c->rq->is_head || zc == PT_ZC_NONE || !z)
+    const pt_compress_cfg *z = pt_zresp_cfg(r);
+    if (r->is_head || zc == PT_ZC_NONE || !z)
         return NULL;
     /* limits.compress_memory: beyond it responses go out uncompressed
      * (slow readers of many large compressible responses would otherwise
      * hold megabytes each) */
     size_t peak = zc == PT_ZC_GZIP ? PT_Z_GZIP_PEAK : PT_Z_BR_PEAK;
-    if (pt_compress_mem_total() + peak > c->w->cfg->limits.compress_memory) {
+    if (pt_compress_mem_total() + peak > r->conn->w->cfg->limits.compress_memory) {
         static uint64_t said;
-        if (c->w->loop.now - said >= 60000 || !said) {
-            said = c->w->loop.now ? c->w->loop.now : 1;
+        if (r->conn->w->loop.now - said >= 60000 || !said) {
+            said = r->conn->w->loop.now ? r->conn->w->loop.now : 1;
             pt_log_info("limits.compress_memory (%llu bytes) in use: responses go out "
                         "uncompressed for now",
-                        (unsigned long long)c->w->cfg->limits.compress_memory);
+                        (unsigned long long)r->conn->w->cfg->limits.compress_memory);
         }
         return NULL;
     }
@@ -154,12 +154,12 @@ static bool has_token(const char *v, size_t n, const char *t)
     return false;
 }
 
-pt_zcoding pt_zresp_gw_choose(const pt_conn *c, const pt_cgi_resp *r, bool *vary)
+pt_zcoding pt_zresp_gw_choose(const pt_req *r, const pt_cgi_resp *cr, bool *vary)
 {
-    pt_zinfo i = {.status = r->status, .length = r->content_length};
+    pt_zinfo i = {.status = cr->status, .length = cr->content_length};
     bool says_vary = false;
-    for (size_t k = 0; k < r->nhdrs; k++) {
-        pt_str n = pt_cgi_hdr_name(r, k), v = pt_cgi_hdr_value(r, k);
+    for (size_t k = 0; k < cr->nhdrs; k++) {
+        pt_str n = pt_cgi_hdr_name(cr, k), v = pt_cgi_hdr_value(cr, k);
         if (pt_str_ieq(n.p, n.len, "content-type")) {
             i.ctype = v.p;
             i.ctype_len = v.len;
@@ -173,13 +173,13 @@ pt_zcoding pt_zresp_gw_choose(const pt_conn *c, const pt_cgi_resp *r, bool *vary
             says_vary |= has_token(v.p, v.len, "accept-encoding") || has_token(v.p, v.len, "*");
         }
     }
-    pt_zcoding zc = pt_zresp_choose(c, &i, vary);
+    pt_zcoding zc = pt_zresp_choose(r, &i, vary);
     if (says_vary)
         *vary = false; /* the program's Vary says it already */
     return zc;
 }
 
-void pt_zresp_gw_header(pt_conn *c, const char *n, size_t nl, const char *v, size_t vl,
+void pt_zresp_gw_header(pt_req *r, const char *n, size_t nl, const char *v, size_t vl,
                         bool compressing)
 {
     if (compressing && pt_str_ieq(n, nl, "etag") && vl > 0 && v[0] == '"') {
@@ -188,23 +188,23 @@ void pt_zresp_gw_header(pt_conn *c, const char *n, size_t nl, const char *v, siz
             w[0] = 'W';
             w[1] = '/';
             memcpy(w + 2, v, vl);
-            pt_resp_header_n(c, n, nl, w, vl + 2);
+            pt_resp_header_n(r, n, nl, w, vl + 2);
         }
         return; /* too long to weaken: better none than a false strong one */
     }
     if (compressing && pt_str_ieq(n, nl, "accept-ranges"))
         return; /* ranges are not offered for the coded bytes */
-    pt_resp_header_n(c, n, nl, v, vl);
+    pt_resp_header_n(r, n, nl, v, vl);
 }
 
-void pt_zresp_coding_headers(pt_conn *c, pt_zcoding zc, bool vary)
+void pt_zresp_coding_headers(pt_req *r, pt_zcoding zc, bool vary)
 {
     if (zc != PT_ZC_NONE) {
         const char *t = pt_compress_token(zc);
-        pt_resp_header(c, "Content-Encoding", t, strlen(t));
+        pt_resp_header(r, "Content-Encoding", t, strlen(t));
     }
     if (vary)
-        pt_resp_header(c, "Vary", "Accept-Encoding", 15);
+        pt_resp_header(r, "Vary", "Accept-Encoding", 15);
 }
 
 /* ---- static files ------------------------------------------------------- */
@@ -234,8 +234,8 @@ static void zf_free(zfile *f)
  * failure (the response is cut: its head is out). */
 static int zf_round(zfile *f)
 {
-    pt_conn *c = f->gw.c;
-    const struct pt_fent *e = c->rq->file_ent;
+    pt_req *r = f->gw.r;
+    const struct pt_fent *e = r->file_ent;
     uint64_t done = 0;
     char buf[PT_ZF_READ];
     while (f->off < f->size && done < PT_ZF_ROUND) {
@@ -248,8 +248,8 @@ static int zf_round(zfile *f)
             if (n <= 0) {
                 /* shorter than its fstat said: truncated under us */
                 pt_log_error("cannot read a file to compress: %s, client: %s:%u",
-                             n < 0 ? strerror(errno) : "file shrank", pt_conn_peer_ip(c),
-                             c->peer_port);
+                             n < 0 ? strerror(errno) : "file shrank", pt_conn_req_ip(r),
+                             r->peer_port);
                 return -1;
             }
             want = (size_t)n;
@@ -257,14 +257,14 @@ static int zf_round(zfile *f)
         f->off += want;
         done += want;
         pt_zmode m = f->off == f->size ? PT_ZM_FINISH : PT_ZM_MORE;
-        if (pt_compress_write(f->z, p, want, m, to_body, c) < 0)
+        if (pt_compress_write(f->z, p, want, m, to_body, r) < 0)
             return -1;
     }
-    if (f->size == 0 && pt_compress_write(f->z, NULL, 0, PT_ZM_FINISH, to_body, c) < 0)
+    if (f->size == 0 && pt_compress_write(f->z, NULL, 0, PT_ZM_FINISH, to_body, r) < 0)
         return -1;
     if (f->off == f->size) {
-        pt_resp_body_end(c);
-        c->rq->gw_done = true;
+        pt_resp_body_end(r);
+        r->gw_done = true;
     }
     return 0;
 }
@@ -272,18 +272,18 @@ static int zf_round(zfile *f)
 static void zf_drain(pt_gw *g)
 {
     zfile *f = (zfile *)g;
-    pt_conn *c = g->c;
-    if (!c || c->rq->gw_done)
+    pt_req *r = g->r;
+    if (!r || r->gw_done)
         return;
     if (zf_round(f) < 0) {
-        c->close_after = true;
-        c->rq->gw_done = true;
-        pt_conn_close(c);
+        r->conn->close_after = true;
+        r->gw_done = true;
+        pt_resp_reset(r);
         return;
     }
     /* the queue is flushed when the socket says it has room: one round
      * per wakeup, so other connections get their turn */
-    pt_io_set(&c->w->loop, &c->io, EPOLLOUT);
+    pt_io_set(&r->conn->w->loop, &r->conn->io, EPOLLOUT);
 }
 
 static void zf_detach(pt_gw *g)
@@ -294,7 +294,7 @@ static void zf_detach(pt_gw *g)
 
 static const pt_gw_ops zfile_ops = {zf_drain, zf_detach, zf_detach};
 
-int pt_zresp_file(pt_conn *c, pt_compress *z, uint64_t size)
+int pt_zresp_file(pt_req *r, pt_compress *z, uint64_t size)
 {
     zfile *f = calloc(1, sizeof(*f));
     if (!f) {
@@ -305,14 +305,14 @@ int pt_zresp_file(pt_conn *c, pt_compress *z, uint64_t size)
     f->gw.spill_fd = -1;
     f->gw.cl = -1;
     f->gw.headers_done = true;
-    f->gw.c = c;
+    f->gw.r = r;
     f->z = z;
     f->size = size;
-    c->rq->gw = &f->gw;
-    c->rq->gw_done = false;
+    r->gw = &f->gw;
+    r->gw_done = false;
     /* the first round goes out with the head */
     if (zf_round(f) < 0) {
-        c->rq->gw = NULL;
+        r->gw = NULL;
         zf_free(f);
         return -1;
     }

@@ -10,7 +10,7 @@
 #include "compress.h"
 #include "conf.h"
 
-struct pt_conn;
+struct pt_req;
 struct pt_cgi_resp;
 
 /* What decides whether a response may be compressed. */
@@ -24,29 +24,29 @@ typedef struct pt_zinfo {
 } pt_zinfo;
 
 /* The settings that apply to c's request (its location's). */
-const pt_compress_cfg *pt_zresp_cfg(const struct pt_conn *c);
+const pt_compress_cfg *pt_zresp_cfg(const struct pt_req *r);
 /* The coding for this response, PT_ZC_NONE to leave it alone. *vary: the
  * response depends on Accept-Encoding (the type and size qualify), so
  * "Vary: Accept-Encoding" belongs on it whatever was chosen. */
-pt_zcoding pt_zresp_choose(const struct pt_conn *c, const pt_zinfo *i, bool *vary);
+pt_zcoding pt_zresp_choose(const struct pt_req *r, const pt_zinfo *i, bool *vary);
 /* A coder for zc at the location's level, for length input bytes (-1
  * unknown); NULL for HEAD (no body) or when out of memory. */
-pt_compress *pt_zresp_coder(const struct pt_conn *c, pt_zcoding zc, int64_t length);
+pt_compress *pt_zresp_coder(const struct pt_req *r, pt_zcoding zc, int64_t length);
 
 /* ---- gateways (gw.c) ---- */
 /* Decide for a gateway's parsed header block. */
-pt_zcoding pt_zresp_gw_choose(const struct pt_conn *c, const struct pt_cgi_resp *r, bool *vary);
+pt_zcoding pt_zresp_gw_choose(const struct pt_req *r, const struct pt_cgi_resp *cr, bool *vary);
 /* One header of the program's block to the client; with compressing set,
  * a strong ETag goes out weak (RFC 9110 §8.8.1: the coded bytes differ). */
-void pt_zresp_gw_header(struct pt_conn *c, const char *n, size_t nl, const char *v, size_t vl,
+void pt_zresp_gw_header(struct pt_req *r, const char *n, size_t nl, const char *v, size_t vl,
                         bool compressing);
 /* Content-Encoding (when zc) and Vary (when vary). */
-void pt_zresp_coding_headers(struct pt_conn *c, pt_zcoding zc, bool vary);
+void pt_zresp_coding_headers(struct pt_req *r, pt_zcoding zc, bool vary);
 
 /* ---- static files (static.c) ---- */
 /* Stream the entity of c->file_ent (size bytes) through z (taken) as the
  * chunked body: a round of input per output drain, so a slow reader holds
  * at most one round of output. Returns 0, or -1 (z freed). */
-int pt_zresp_file(struct pt_conn *c, pt_compress *z, uint64_t size);
+int pt_zresp_file(struct pt_req *r, pt_compress *z, uint64_t size);
 
 #endif

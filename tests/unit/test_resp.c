@@ -1,0 +1,219 @@
+/* test_resp.c: the response calls (resp.h) reach the connection's framer
+ * and nothing else, so a handler works unchanged whatever the protocol
+ * (HTTP/2 streams get their own framer); and the HTTP/1.1 framer frames
+ * a body of unknown length as chunks (RFC 9112 §7.1). */
+#include "first.h"
+#include "conn.h"
+#include "h1_resp.h"
+#include "resp.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tap.h"
+
+/* A framer that writes down what it was asked, one line per call. */
+static char rec[2048];
+
+static void note(const char *fmt, ...) PT_PRINTF(1, 2);
+static void note(const char *fmt, ...)
+{
+    size_t n = strlen(rec);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rec + n, sizeof(rec) - n, fmt, ap);
+    va_end(ap);
+}
+
+static void f_begin(pt_req *r, int status, const char *reason)
+{
+    note("begin %d %s (status %d);", status, reason, r->status);
+}
+static void f_header(pt_req *r, const char *n, size_t nl, const char *v, size_t vl)
+{
+    (void)r;
+    note("header %.*s=%.*s;", (int)nl, n, (int)vl, v);
+}
+static void f_header_block(pt_req *r, const char *p, size_t n)
+{
+    (void)r;
+    note("block %zu;", n);
+    (void)p;
+}
+static void f_end_head(pt_req *r, int64_t len)
+{
+    (void)r;
+    note("end %lld;", (long long)len);
+}
+static void f_end_stream(pt_req *r, int64_t len)
+{
+    (void)r;
+    note("stream %lld;", (long long)len);
+}
+static void f_body(pt_req *r, const void *p, size_t n)
+{
+    (void)r;
+    (void)p;
+    note("body %zu;", n);
+}
+static void f_body_file(pt_req *r, int fd, off_t off, uint64_t n)
+{
+    (void)r;
+    note("file %d %lld %llu;", fd, (long long)off, (unsigned long long)n);
+}
+static char *f_body_reserve(pt_req *r, size_t n)
+{
+    (void)r;
+    note("reserve %zu;", n);
+    return NULL;
+}
+static void f_body_commit(pt_req *r, size_t n)
+{
+    (void)r;
+    note("commit %zu;", n);
+}
+static void f_body_end(pt_req *r)
+{
+    (void)r;
+    note("body_end;");
+}
+static int f_interim(pt_req *r, const char *head, size_t n)
+{
+    (void)r;
+    (void)head;
+    note("interim %zu;", n);
+    return 0;
+}
+static void f_kick(pt_req *r)
+{
+    (void)r;
+    note("kick;");
+}
+static void f_reset(pt_req *r)
+{
+    (void)r;
+    note("reset;");
+}
+
+static const pt_framer recorder = {
+    .begin = f_begin,
+    .header = f_header,
+    .header_block = f_header_block,
+    .end_head = f_end_head,
+    .end_stream = f_end_stream,
+    .body = f_body,
+    .body_file = f_body_file,
+    .body_reserve = f_body_reserve,
+    .body_commit = f_body_commit,
+    .body_end = f_body_end,
+    .interim = f_interim,
+    .kick = f_kick,
+    .reset = f_reset,
+};
+
+static void test_every_response_call_goes_to_the_connections_framer(void)
+{
+    pt_conn c;
+    pt_req r;
+    memset(&c, 0, sizeof(c));
+    memset(&r, 0, sizeof(r));
+    c.framer = &recorder;
+    r.conn = &c;
+    rec[0] = '\0';
+    pt_resp_begin(&r, 200);
+    pt_resp_header(&r, "ETag", "\"x\"", 3);
+    pt_resp_headerf(&r, "Age", "%d", 7);
+    pt_resp_header_block(&r, "A: b\r\n", 6);
+    pt_resp_end_stream(&r, -1);
+    pt_resp_body(&r, "hello", 5);
+    pt_resp_body_file(&r, 3, 10, 20);
+    pt_resp_body_end(&r);
+    pt_resp_interim(&r, "HTTP/1.1 103 Early Hints\r\n\r\n", 28);
+    pt_resp_kick(&r);
+    pt_resp_reset(&r);
+    ok(strcmp(rec, "begin 200 OK (status 200);header ETag=\"x\";header Age=7;block 6;"
+                   "stream -1;body 5;file 3 10 20;body_end;interim 28;kick;reset;") == 0,
+       "each call reaches the framer in order, the status set first: %s", rec);
+    ok(c.out.bytes == 0, "nothing is written into the connection's queue behind its back");
+}
+
+static void test_error_page_is_framed_and_keeps_error_page_status(void)
+{
+    pt_conn c;
+    pt_req r;
+    memset(&c, 0, sizeof(c));
+    memset(&r, 0, sizeof(r));
+    c.framer = &recorder;
+    r.conn = &c;
+    rec[0] = '\0';
+    pt_resp_error(&r, 404, false);
+    ok(strncmp(rec,
+               "begin 404 Not Found (status 404);header Content-Type=text/html; charset=utf-8;"
+               "end ",
+               strlen("begin 404 Not Found (status 404);header Content-Type=text/html; "
+                      "charset=utf-8;end ")) == 0 &&
+           strstr(rec, ";body ") != NULL && !c.close_after,
+       "an error page is begin, Content-Type, end with its length, body: %s", rec);
+    rec[0] = '\0';
+    memset(&r, 0, sizeof(r));
+    r.conn = &c;
+    r.is_head = true;
+    pt_resp_error(&r, 503, true);
+    ok(strstr(rec, "header Retry-After=5;") && !strstr(rec, "body") && r.head_only && c.close_after,
+       "HEAD: no body, Retry-After on 503, close asked: %s", rec);
+    rec[0] = '\0';
+    memset(&r, 0, sizeof(r));
+    r.conn = &c;
+    r.err_status = 404;
+    pt_resp_begin(&r, 200);
+    ok(strcmp(rec, "begin 404 Not Found (status 404);") == 0,
+       "an error_page's 200 keeps the error's status: %s", rec);
+}
+
+static void test_h1_framer_chunks_a_body_of_unknown_length(void)
+{
+    pt_worker w;
+    pt_conn c;
+    pt_req r;
+    memset(&w, 0, sizeof(w));
+    memset(&c, 0, sizeof(c));
+    memset(&r, 0, sizeof(r));
+    snprintf(w.server_header, sizeof(w.server_header), "portico");
+    c.w = &w;
+    c.framer = &pt_h1_framer;
+    pt_cq_init(&c.out);
+    r.conn = &c;
+    r.head.http_major = 1;
+    r.head.http_minor = 1;
+    pt_resp_begin(&r, 200);
+    pt_resp_end_stream(&r, -1);
+    pt_resp_body(&r, "hello", 5);
+    pt_resp_body_end(&r);
+    char all[1024];
+    size_t n = 0;
+    for (pt_chunk *k = c.out.head; k && n < sizeof(all); k = k->next) {
+        size_t l = k->len - k->off;
+        if (k->kind == PT_CHUNK_MEM && n + l <= sizeof(all)) {
+            memcpy(all + n, k->data + k->off, l);
+            n += l;
+        }
+    }
+    all[n < sizeof(all) ? n : sizeof(all) - 1] = '\0';
+    ok(strncmp(all, "HTTP/1.1 200 OK\r\nDate: ", 23) == 0, "status line, then Date");
+    const char *te = strstr(all, "\r\nServer: portico\r\nTransfer-Encoding: chunked\r\n\r\n");
+    ok(te != NULL, "Server, then Transfer-Encoding: chunked and the blank line");
+    ok(te && strcmp(te + strlen("\r\nServer: portico\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                    "5\r\nhello\r\n0\r\n\r\n") == 0,
+       "the body as one chunk and the last chunk");
+    ok(c.out.bytes == n, "all of it in the connection's queue (%zu bytes)", n);
+    pt_cq_free(&c.out);
+}
+
+int main(void)
+{
+    test_every_response_call_goes_to_the_connections_framer();
+    test_error_page_is_framed_and_keeps_error_page_status();
+    test_h1_framer_chunks_a_body_of_unknown_length();
+    return tap_done();
+}
