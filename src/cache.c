@@ -1394,7 +1394,7 @@ static bool bg_start(pt_req *r, struct pt_cache_fill *f)
     pt_conn *before = w->conns;
     /* listed first with the next id; nothing to read yet, so it waits for
      * the request below (dispatched from the loop, not from in here) */
-    pt_conn_accept(w, sv[1], &ss, sl, false, false);
+    pt_conn_accept(w, sv[1], &ss, sl, false, false, 0);
     bool ok = w->conns != before && w->conns->id == id && w->conns->fd == sv[1];
     if (ok) {
         b->c = w->conns;

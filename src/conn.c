@@ -67,7 +67,8 @@ static const pt_limits *limits(const pt_conn *c)
     return &c->w->cfg->limits;
 }
 
-void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls, bool proxy)
+void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls, bool proxy,
+                    unsigned listener)
 {
     pt_conn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -76,6 +77,7 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bo
     }
     c->w = w;
     c->fd = fd;
+    c->listener = (uint16_t)listener;
     pt_sock_init_plain(&c->sock, fd);
     c->sock.owner = c;
     if (tls && pt_tls_sock_init(&c->sock, w->cfg->tls.ctx, fd) < 0) {

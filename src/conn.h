@@ -117,6 +117,7 @@ struct pt_conn {
     const struct pt_framer *framer; /* turns its requests' responses into bytes (resp.h) */
     uint64_t id;
     unsigned nreq;
+    uint16_t listener; /* index + 1 in the worker's listeners; 0: none */
 
     /* the pooled block (NULL while idle): rq, then the input buffer, where
      * [0, head_len) is the current head and body bytes follow it */
@@ -141,8 +142,10 @@ struct pt_conn {
 };
 
 /* Take over an accepted socket (non-blocking); tls: from a TLS listener;
- * proxy: a PROXY protocol header comes first (realip.c). */
-void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls, bool proxy);
+ * proxy: a PROXY protocol header comes first (realip.c); listener: its
+ * index + 1 in w->ls (0: none, a socketpair of the worker's own). */
+void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bool tls, bool proxy,
+                    unsigned listener);
 /* The client's address as text ("192.0.2.1", "2001:db8::1", "unix"). */
 const char *pt_conn_peer_ip(pt_conn *c);
 /* The client's port: the current request's, else the connection's. */

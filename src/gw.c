@@ -11,6 +11,7 @@
 #include "cache.h"
 #include "conn.h"
 #include "resp.h"
+#include "listen.h"
 #include "log.h"
 #include "resolve.h"
 #include "rewrite.h"
@@ -613,33 +614,25 @@ static size_t put_u32(char *buf, uint32_t v)
     return n;
 }
 
-/* SERVER_ADDR and SERVER_PORT: the request keeps them once read. */
+/* SERVER_ADDR and SERVER_PORT: the request keeps them once read. A
+ * listener bound to one address already knows them (no system call per
+ * request); a wildcard one's connection asks its socket. */
 static void local_addr(pt_req *r)
 {
     if (r->local_known)
         return;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    unsigned port = 0;
-    memcpy(r->local_ip, "127.0.0.1", sizeof("127.0.0.1"));
-    if (getsockname(r->conn->fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &s4->sin_addr, r->local_ip, sizeof(r->local_ip));
-            port = ntohs(s4->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-            if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-                inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], r->local_ip, sizeof(r->local_ip));
-            else
-                inet_ntop(AF_INET6, &s6->sin6_addr, r->local_ip, sizeof(r->local_ip));
-            port = ntohs(s6->sin6_port);
-        }
+    const pt_conn *c = r->conn;
+    const pt_listener *l = c->listener ? &c->w->ls[c->listener - 1] : NULL;
+    if (l && l->local_fixed) {
+        memcpy(r->local_ip, l->local_ip, sizeof(r->local_ip));
+        memcpy(r->local_port, l->local_port, sizeof(r->local_port));
+    } else {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) != 0)
+            ss.ss_family = AF_UNSPEC;
+        pt_listen_local_text(&ss, r->local_ip, r->local_port);
     }
-    char num[12];
-    size_t n = put_u32(num, port);
-    memcpy(r->local_port, num, PT_MIN(n + 1, sizeof(r->local_port)));
-    r->local_port[sizeof(r->local_port) - 1] = '\0';
     r->local_known = true;
 }
 

@@ -291,3 +291,44 @@ void pt_listen_close(pt_listener *ls, size_t n)
             close(ls[i].fd);
     free(ls);
 }
+
+bool pt_listen_local_text(const struct sockaddr_storage *ss, char ip[48], char port[8])
+{
+    unsigned p = 0;
+    bool own = false;
+    memcpy(ip, "127.0.0.1", sizeof("127.0.0.1"));
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, 48);
+        p = ntohs(s4->sin_port);
+        own = s4->sin_addr.s_addr != htonl(INADDR_ANY);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, 48);
+        else
+            inet_ntop(AF_INET6, &s6->sin6_addr, ip, 48);
+        p = ntohs(s6->sin6_port);
+        own = !IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+    }
+    /* at most 5 digits and the NUL */
+    char t[8];
+    size_t n = 0;
+    do {
+        t[n++] = (char)('0' + p % 10);
+        p /= 10;
+    } while (p && n < 5);
+    for (size_t i = 0; i < n; i++)
+        port[i] = t[n - 1 - i];
+    port[n] = '\0';
+    return own;
+}
+
+void pt_listen_local(pt_listener *l)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    l->local_fixed = false;
+    if (l->fd >= 0 && getsockname(l->fd, (struct sockaddr *)&ss, &sl) == 0)
+        l->local_fixed = pt_listen_local_text(&ss, l->local_ip, l->local_port);
+}

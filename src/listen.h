@@ -6,6 +6,8 @@
 #include "first.h"
 #include "conf.h"
 
+#include <sys/socket.h>
+
 typedef struct pt_listener {
     int fd;
     char text[64]; /* printable address */
@@ -14,6 +16,12 @@ typedef struct pt_listener {
     /* worker-side: does an accepted socket inherit TCP_NODELAY from this
      * listener (Linux does)? 0 not known yet, 1 yes, -1 no: set it on each */
     int nodelay_inherited;
+    /* worker-side: SERVER_ADDR / SERVER_PORT of every connection it
+     * accepts, when it is bound to one address (local_fixed); a wildcard
+     * listener's connections ask getsockname(2) each */
+    bool local_fixed;
+    char local_ip[48];
+    char local_port[8];
 } pt_listener;
 
 /* Bind and listen every configured address. With socket activation
@@ -31,5 +39,12 @@ int pt_listen_open(const pt_config *c, pt_listener **out, size_t *n, char *err, 
 int pt_listen_reload(const pt_config *c, pt_listener *old, size_t nold, pt_listener **out,
                      size_t *n, char *err, size_t errlen);
 void pt_listen_close(pt_listener *ls, size_t n);
+/* A local socket address as SERVER_ADDR / SERVER_PORT text (RFC 3875
+ * §4.1.14-15: a v4-mapped address is the IPv4 one). Anything but IPv4 and
+ * IPv6 is "127.0.0.1" and "0". Returns true for an address of its own
+ * (not 0.0.0.0 / ::, not AF_UNIX). */
+bool pt_listen_local_text(const struct sockaddr_storage *ss, char ip[48], char port[8]);
+/* Worker start: fills l's local_* from its socket. */
+void pt_listen_local(pt_listener *l);
 
 #endif

@@ -103,8 +103,9 @@ static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
             nodelay(&w->ls[io - w->lio], fd);
         PT_STATS_ADD(pt_stats_my->accepted, 1);
         PT_STATS_ADD(pt_stats_my->active, 1);
-        pt_conn_accept(w, fd, &ss, len, w->ls[io - w->lio].cfg->tls,
-                       w->ls[io - w->lio].cfg->proxy_protocol);
+        size_t li = (size_t)(io - w->lio);
+        pt_conn_accept(w, fd, &ss, len, w->ls[li].cfg->tls, w->ls[li].cfg->proxy_protocol,
+                       (unsigned)li + 1);
     }
 }
 
@@ -382,8 +383,10 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     }
     pt_io_init(&w->sigio, w->sigfd, on_signal, w);
     pt_io_set(&w->loop, &w->sigio, EPOLLIN);
-    for (size_t i = 0; i < nls; i++)
+    for (size_t i = 0; i < nls; i++) {
         pt_io_init(&w->lio[i], ls[i].fd, on_accept, w);
+        pt_listen_local(&ls[i]);
+    }
     listeners_on(w);
 
     int rc = pt_loop_run(&w->loop) < 0 ? 1 : 0;

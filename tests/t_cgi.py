@@ -167,6 +167,7 @@ class CgiCase(unittest.TestCase):
     CONF = None
     ENV = None
     WORKERS = 1
+    LISTEN = None
     maxDiff = None
 
     @classmethod
@@ -192,7 +193,7 @@ class CgiCase(unittest.TestCase):
                                                                                cls.base)
         harness.start_class_server(cls, *[sub(a) for a in cls.ARGS],
                                    conf=sub(cls.CONF) if cls.CONF else None, docroot=cls.www,
-                                   workers=cls.WORKERS, env=cls.ENV)
+                                   workers=cls.WORKERS, env=cls.ENV, listen=cls.LISTEN)
 
     @classmethod
     def tearDownClass(cls):
@@ -551,6 +552,71 @@ locations = (
 
 
 # -- request bodies --------------------------------------------------------------
+
+def ipv6_loopback():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(('::1', 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+class LocalAddress(CgiCase):
+    """SERVER_ADDR and SERVER_PORT (RFC 3875 §4.1.14-15) are the address
+    and port the client reached: a listener bound to one address knows
+    them from the start (no getsockname(2) per request), a wildcard
+    listener's connections ask their own socket, so a client on 127.0.0.1
+    and one on ::1 each see theirs, never "0.0.0.0" or "::"."""
+
+    LISTEN = ['*:@PORT@']
+    CONF = '''
+locations = ( { prefix = "/cgi-bin/"; handler = "cgi"; dir = "@CGI@"; } );
+'''
+
+    def env_at(self, host):
+        s = harness.connect(self.port, 30, host)
+        try:
+            s.sendall(b'GET /cgi-bin/env.cgi HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+            data = b''
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+        finally:
+            s.close()
+        head, _, body = data.partition(b'\r\n\r\n')
+        self.assertTrue(head.startswith(b'HTTP/1.1 200'), data[:300])
+        env, _ = parse_env(body)
+        return env
+
+    def test_the_address_reached_over_ipv4(self):
+        env = self.env_at('127.0.0.1')
+        self.assertEqual((env.get('SERVER_ADDR'), env.get('SERVER_PORT')),
+                         ('127.0.0.1', str(self.port)))
+
+    def test_the_address_reached_over_ipv6(self):
+        if not ipv6_loopback():
+            self.skipTest('no IPv6 loopback')
+        env = self.env_at('::1')
+        self.assertEqual((env.get('SERVER_ADDR'), env.get('SERVER_PORT')),
+                         ('::1', str(self.port)))
+
+
+class LocalAddressFixed(LocalAddress):
+    """The same through listeners bound to one address each: their text
+    is made once, when the worker starts."""
+
+    LISTEN = ['127.0.0.1:@PORT@', '[::1]:@PORT@']
+
+    @classmethod
+    def setUpClass(cls):
+        if not ipv6_loopback():
+            cls.LISTEN = ['127.0.0.1:@PORT@']
+        super().setUpClass()
+
 
 class Bodies(CgiCase):
     ARGS = ('--cgi', '/cgi-bin/=@CGI@')
