@@ -127,6 +127,10 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bo
 
 static void addr_text(char *t, int af, const unsigned char *addr)
 {
+    if (af == AF_INET) {
+        pt_ipv4_text(t, addr);
+        return;
+    }
     if (af == AF_UNIX || !inet_ntop(af, addr, t, 48))
         snprintf(t, 48, "unix");
 }

@@ -436,6 +436,21 @@ int pt_fd_cloexec(int fd)
     return fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0 ? -1 : 0;
 }
 
+size_t pt_ipv4_text(char *out, const unsigned char a[4])
+{
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100)
+            out[n++] = (char)('0' + v / 100);
+        if (v >= 10)
+            out[n++] = (char)('0' + v / 10 % 10);
+        out[n++] = (char)('0' + v % 10);
+        out[n++] = i < 3 ? '.' : '\0';
+    }
+    return n - 1;
+}
+
 size_t pt_u64_dec(char *out, uint64_t v)
 {
     char tmp[20];

@@ -55,6 +55,11 @@ int pt_accept_q(const char *p, size_t n, const char *coding);
 
 /* Decimal digits of v at out (room for 20), no NUL; returns the count. */
 size_t pt_u64_dec(char *out, uint64_t v);
+/* An IPv4 address (4 bytes, network order) in dotted-quad text, as
+ * inet_ntop(3) writes it, into out (at least 16 bytes, NUL-terminated);
+ * the length. Every request that reaches a gateway or a log needs it:
+ * no printf (glibc's inet_ntop formats with sprintf). */
+size_t pt_ipv4_text(char *out, const unsigned char a[4]);
 
 /* fd helpers: 0 or -1 with errno. */
 int pt_fd_nonblock(int fd);

@@ -6,6 +6,7 @@
 
 #include "tap.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -446,9 +447,31 @@ static void test_accept_q(void)
     ok(bad == 0, "pt_accept_q: weights, \"*\", q=0 refusals, invalid weights count as 0");
 }
 
+static void test_ipv4_text(void)
+{
+    /* every value of each byte position against inet_ntop, plus a sweep */
+    int bad = 0;
+    unsigned char a[4];
+    char got[16], want[16];
+    for (unsigned v = 0; v < 256 * 4; v++) {
+        memset(a, (int)(v * 7 % 256), 4);
+        a[v / 256] = (unsigned char)(v % 256);
+        size_t n = pt_ipv4_text(got, a);
+        inet_ntop(AF_INET, a, want, sizeof(want));
+        if (strcmp(got, want) != 0 || n != strlen(want)) {
+            printf("# %s, expected %s\n", got, want);
+            bad++;
+        }
+    }
+    ok(bad == 0, "pt_ipv4_text agrees with inet_ntop, lengths included");
+    memset(a, 255, 4);
+    ok(pt_ipv4_text(got, a) == 15 && strcmp(got, "255.255.255.255") == 0, "the longest fits 16");
+}
+
 int main(void)
 {
     test_accept_q();
+    test_ipv4_text();
     test_u64_dec();
     test_parse_u64();
     test_parse_size();
