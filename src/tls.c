@@ -1121,6 +1121,28 @@ static ssize_t tls_sendfile(pt_sock *s, int fd, off_t *off, size_t len)
     return w;
 }
 
+/* A response head and the first bytes of its file in one record (RFC 8446
+ * §5.1 lets a record carry any bytes of the stream): a short head alone
+ * would cost a record, a sendmsg(2) and a segment of its own. A retry
+ * after a would-block builds the same bytes again from the same queue. */
+static ssize_t tls_headfile(pt_sock *s, const struct iovec *iov, int n, int fd, off_t off,
+                            size_t len)
+{
+    size_t hlen = 0;
+    for (int i = 0; i < n; i++)
+        hlen += iov[i].iov_len;
+    if (hlen > PT_TLS_COALESCE / 4 || BIO_get_ktls_send(SSL_get_wbio(s->tls)))
+        return tls_writev(s, iov, n);
+    for (int i = 0, at = 0; i < n; at += (int)iov[i].iov_len, i++)
+        memcpy(scratch + at, iov[i].iov_base, iov[i].iov_len);
+    size_t want = PT_MIN(len, (size_t)PT_TLS_FILE_CHUNK - hlen);
+    ssize_t got = pread(fd, scratch + hlen, want, off);
+    if (got < 0)
+        return -1;
+    /* a file that shrank: the head alone, the sendfile reports it */
+    return do_write(s, scratch, hlen + (size_t)got);
+}
+
 /* Is a request's byte waiting? Raw bytes may be a partial record or a
  * post-handshake message, no request at all (a client trickling record
  * bytes would otherwise keep an idle connection forever): decrypt what is
@@ -1363,6 +1385,7 @@ static const pt_sock_ops tls_ops = {
     .read = tls_read,
     .writev = tls_writev,
     .sendfile = tls_sendfile,
+    .headfile = tls_headfile,
     .pending = tls_pending,
     .shutdown = tls_shutdown,
     .close = tls_close,
