@@ -242,6 +242,14 @@ ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max)
                 consume(q, 0);
                 continue;
             }
+            pt_chunk *f = c;
+            while (f && f->kind == PT_CHUNK_MEM)
+                f = f->next;
+            if (f && s->ops->headfile && f->flen && n < 32) {
+                w = s->ops->headfile(s, iov, n, f->fd, f->foff,
+                                     (size_t)PT_MIN(f->flen, (uint64_t)(1u << 30)));
+                goto sent;
+            }
             /* No MSG_MORE before a file range (nginx's default, tcp_nopush
              * off): holding the head back for the sendfile cost 43 us of
              * server CPU per 100 KiB response against 27 us without, at
@@ -259,6 +267,7 @@ ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max)
                 return -1;
             }
         }
+    sent:
         if (w < 0) {
             if (errno == EINTR)
                 continue;

@@ -17,6 +17,10 @@ typedef struct pt_sock_ops {
     ssize_t (*writev)(pt_sock *s, const struct iovec *iov, int n);
     /* at most len bytes of fd from *off; *off is advanced by what was sent */
     ssize_t (*sendfile)(pt_sock *s, int fd, off_t *off, size_t len);
+    /* optional: the memory bytes, then at most len bytes of fd from off, in
+     * one go; returns what was sent of both together (TLS: a response head
+     * and its file's first bytes in one record, not a record each) */
+    ssize_t (*headfile)(pt_sock *s, const struct iovec *iov, int n, int fd, off_t off, size_t len);
     /* input waiting: 1 yes, 0 not now, -1 the peer closed (or an error),
      * 2 (TLS) only the beginning of a record, nothing to read yet */
     int (*pending)(pt_sock *s);

@@ -1055,6 +1055,8 @@ static ssize_t tls_read(pt_sock *s, void *buf, size_t len)
     return io_result(s, n, "reading");
 }
 
+static void bio_more(SSL *ssl, bool more);
+
 static ssize_t do_write(pt_sock *s, const void *p, size_t len)
 {
     ERR_clear_error();
@@ -1115,9 +1117,39 @@ static ssize_t tls_sendfile(pt_sock *s, int fd, off_t *off, size_t len)
     ssize_t got = pread(fd, scratch, want, *off);
     if (got <= 0)
         return got;
+    /* more of the file follows: the kernel may fill a segment with this
+     * record and the next, as lighttpd's TCP_CORK, without its two
+     * setsockopt(2) calls; the last record goes without and pushes all */
+    bio_more(ssl, (size_t)got < len);
     ssize_t w = do_write(s, scratch, (size_t)got);
+    bio_more(ssl, false);
     if (w > 0)
         *off += w;
+    return w;
+}
+
+/* A response head and the first bytes of its file in one record (RFC 8446
+ * §5.1 lets a record carry any bytes of the stream): a short head alone
+ * would cost a record, a sendmsg(2) and a segment of its own. A retry
+ * after a would-block builds the same bytes again from the same queue. */
+static ssize_t tls_headfile(pt_sock *s, const struct iovec *iov, int n, int fd, off_t off,
+                            size_t len)
+{
+    size_t hlen = 0;
+    for (int i = 0; i < n; i++)
+        hlen += iov[i].iov_len;
+    if (hlen > PT_TLS_COALESCE / 4 || BIO_get_ktls_send(SSL_get_wbio(s->tls)))
+        return tls_writev(s, iov, n);
+    for (int i = 0, at = 0; i < n; at += (int)iov[i].iov_len, i++)
+        memcpy(scratch + at, iov[i].iov_base, iov[i].iov_len);
+    size_t want = PT_MIN(len, (size_t)PT_TLS_FILE_CHUNK - hlen);
+    ssize_t got = pread(fd, scratch + hlen, want, off);
+    if (got < 0)
+        return -1;
+    /* a file that shrank: the head alone, the sendfile reports it */
+    bio_more(s->tls, (size_t)got < len);
+    ssize_t w = do_write(s, scratch, hlen + (size_t)got);
+    bio_more(s->tls, false);
     return w;
 }
 
@@ -1188,6 +1220,7 @@ struct tls_bio {
     SSL *ssl;
     int fd;
     bool eof;
+    bool more; /* the response goes on after this write: MSG_MORE */
     uint16_t held_len;
     uint16_t pre_len, pre_off; /* first_byte's bytes, given to OpenSSL first */
     unsigned char *held;       /* TLS_HOLD_MAX bytes while something is held */
@@ -1210,6 +1243,13 @@ static bool bio_prefill(tls_bio *t, const void *p, size_t n)
     t->pre_len = (uint16_t)n;
     t->pre_off = 0;
     return true;
+}
+
+static void bio_more(SSL *ssl, bool more)
+{
+    tls_bio *t = own_bio(ssl);
+    if (t)
+        t->more = more;
 }
 
 static bool bio_holds(const tls_bio *t, size_t len)
@@ -1246,7 +1286,7 @@ static int bio_write(BIO *b, const char *in, int inl)
         iov[n++] = (struct iovec){t->held, t->held_len};
     iov[n++] = (struct iovec){(void *)(uintptr_t)in, (size_t)inl};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    ssize_t w = sendmsg(t->fd, &mh, MSG_NOSIGNAL);
+    ssize_t w = sendmsg(t->fd, &mh, MSG_NOSIGNAL | (t->more ? MSG_MORE : 0));
     if (w < 0) {
         bio_retry(b, true);
         return -1;
@@ -1363,6 +1403,7 @@ static const pt_sock_ops tls_ops = {
     .read = tls_read,
     .writev = tls_writev,
     .sendfile = tls_sendfile,
+    .headfile = tls_headfile,
     .pending = tls_pending,
     .shutdown = tls_shutdown,
     .close = tls_close,

@@ -12,6 +12,7 @@ import http.client
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import ssl
@@ -73,6 +74,7 @@ def tls_server(crt=EC_CRT, key=EC_KEY, extra=(), **kw):
                          '-o', 'log_level=info', *extra, listen=[], **kw)
     srv.write_file('index.html', 'hello over tls\n')
     srv.write_file('big.bin', BIG)
+    srv.write_file('mid.bin', BIG[:20000])
     srv.write_file('page.txt', 'plain text\n' * 1000)
     srv.write_file('page.txt.gz', GZ)
     cgi = os.path.join(srv.tmpdir, 'cgi')
@@ -240,6 +242,94 @@ class Https(unittest.TestCase):
                 self.assertIs(c.sock, first, 'the connection was not reused')
         finally:
             c.close()
+
+    def test_response_head_shares_its_record_with_the_file(self):
+        """A static file's head and first bytes come in one TLS record:
+        20000 bytes and a head are two records, not three."""
+        inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = client_context().wrap_bio(inb, outb, server_hostname='localhost')
+        sock = socket.create_connection(('127.0.0.1', self.srv.port), timeout=20)
+        raw = bytearray()
+
+        def record():
+            while len(raw) < 5 or len(raw) < 5 + struct.unpack('>H', raw[3:5])[0]:
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, 'the server closed the connection')
+                raw.extend(chunk)
+            n = 5 + struct.unpack('>H', raw[3:5])[0]
+            rec = bytes(raw[:n])
+            del raw[:n]
+            return rec
+
+        def plain(rec):
+            inb.write(rec)
+            out = b''
+            while True:
+                try:
+                    out += obj.read(65536)
+                except ssl.SSLWantReadError:
+                    return out
+
+        def response(path):
+            obj.write(b'GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n' % path)
+            sock.sendall(outb.read())
+            data, records = b'', []
+            while b'\r\n\r\n' not in data or len(data.split(b'\r\n\r\n', 1)[1]) < int(
+                    re.search(rb'Content-Length: (\d+)', data, re.I).group(1)):
+                records.append(plain(record()))
+                data += records[-1]
+            return data.split(b'\r\n\r\n', 1)[1], [r for r in records if r]
+
+        try:
+            while True:
+                try:
+                    obj.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    sock.sendall(outb.read())
+                    inb.write(record())
+            sock.sendall(outb.read())
+            body, _ = response(b'/index.html')  # the session tickets come with it
+            self.assertEqual(body, b'hello over tls\n')
+            body, records = response(b'/mid.bin')
+            self.assertEqual(body, BIG[:20000])
+            head, first = records[0].split(b'\r\n\r\n', 1)
+            self.assertTrue(head.startswith(b'HTTP/1.1 200'), head)
+            self.assertEqual(first, BIG[:len(first)])
+            self.assertGreater(len(first), 0, 'the head came in a record of its own')
+            self.assertEqual(len(records), 2)
+        finally:
+            sock.close()
+
+    @unittest.skipIf(harness.VALGRIND, 'strace and valgrind do not mix')
+    @unittest.skipUnless(shutil.which('strace'), 'no strace (apt-get install -y strace)')
+    def test_file_records_but_the_last_are_sent_with_msg_more(self):
+        """A file's records go with MSG_MORE but the last, which pushes
+        them: full segments, as TCP_CORK, without its system calls."""
+        log = os.path.join(self.srv.tmpdir, 'strace-more.txt')
+        st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e', 'trace=sendmsg,epoll_wait',
+                               '-p', str(self.srv.worker_pids()[0])],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30
+            while not (os.path.exists(log) and 'epoll_wait' in open(log).read()):
+                self.assertLess(time.monotonic(), deadline, 'strace did not attach')
+                https(self.srv, '/index.html')
+                time.sleep(0.2)
+            with open(log) as f:
+                skip = len(f.read())
+            r = https(self.srv, '/big.bin')
+            self.assertEqual(r.stdout, BIG)
+            time.sleep(0.5)
+        finally:
+            st.send_signal(signal.SIGINT)
+            st.wait(timeout=60)
+        with open(log) as f:
+            sends = [ln for ln in f.read()[skip:].splitlines()
+                     if 'sendmsg(' in ln and not re.search(r'= -1|unfinished', ln)]
+        # 1 MiB: 65 records; the tickets, the last and close_notify go without
+        self.assertGreater(sum('MSG_MORE' in ln for ln in sends), 50, sends)
+        self.assertNotIn('MSG_MORE', sends[-1], sends)
 
     def test_alpn_selects_http11(self):
         r = s_client(self.srv.port, '-alpn', 'h2,http/1.1')
