@@ -328,12 +328,12 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void 
     h2_stream *st = nghttp2_session_get_stream_user_data(s, sid);
     if (!st)
         return 0;
+    /* unknown to nghttp2 from now: the owner may call back in, and the
+     * head it was given stays valid until it returns */
     nghttp2_session_set_stream_user_data(s, sid, NULL);
-    bool told = st->delivered;
-    stream_free(h, st);
-    /* after the free: the owner may call back in, the stream is gone */
-    if (told)
+    if (st->delivered)
         h->cbs.closed(h->ud, sid, code);
+    stream_free(h, st);
     return 0;
 }
 
@@ -389,11 +389,10 @@ void pt_h2_free(pt_h2 *h)
     while (h->streams) {
         h2_stream *st = h->streams;
         int32_t sid = st->id;
-        bool told = st->delivered;
         nghttp2_session_set_stream_user_data(h->s, sid, NULL);
-        stream_free(h, st);
-        if (told)
+        if (st->delivered)
             h->cbs.closed(h->ud, sid, NGHTTP2_CANCEL);
+        stream_free(h, st);
     }
     nghttp2_session_del(h->s);
     free(h);
