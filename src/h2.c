@@ -490,20 +490,23 @@ int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const 
 
 int pt_h2_resp_header_block(pt_h2 *h, int32_t sid, const char *p, size_t n)
 {
-    const char *e = p + n;
-    while (p < e) {
-        const char *nlp = memchr(p, '\n', (size_t)(e - p));
-        const char *le = nlp ? nlp : e;
-        const char *l_end = le > p && le[-1] == '\r' ? le - 1 : le;
-        const char *colon = memchr(p, ':', (size_t)(l_end - p));
+    size_t i = 0;
+    while (i < n) {
+        /* one line [i, end), its CR LF (or LF) dropped */
+        const char *nlp = memchr(p + i, '\n', n - i);
+        size_t next = nlp ? (size_t)(nlp - p) + 1 : n;
+        size_t end = nlp ? (size_t)(nlp - p) : n;
+        if (end > i && p[end - 1] == '\r')
+            end--;
+        const char *colon = memchr(p + i, ':', end - i);
         if (colon) {
-            const char *v = colon + 1;
-            while (v < l_end && (*v == ' ' || *v == '\t'))
+            size_t v = (size_t)(colon - p) + 1;
+            while (v < end && (p[v] == ' ' || p[v] == '\t'))
                 v++;
-            if (pt_h2_resp_header(h, sid, p, (size_t)(colon - p), v, (size_t)(l_end - v)) < 0)
+            if (pt_h2_resp_header(h, sid, p + i, (size_t)(colon - (p + i)), p + v, end - v) < 0)
                 return -1;
         }
-        p = nlp ? nlp + 1 : e;
+        i = next;
     }
     return 0;
 }
