@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #define PT_CHUNK_MIN 4096
 #define PT_CHUNK_POOL 64
@@ -279,4 +280,29 @@ ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max)
         total += (size_t)w;
     }
     return (ssize_t)total;
+}
+
+ssize_t pt_cq_take(pt_cq *q, void *buf, size_t max)
+{
+    char *o = buf;
+    size_t got = 0;
+    for (pt_chunk *c = q->head; c && got < max; c = c->next) {
+        if (c->kind == PT_CHUNK_MEM) {
+            size_t n = PT_MIN(max - got, c->len - c->off);
+            memcpy(o + got, c->data + c->off, n);
+            got += n;
+            continue;
+        }
+        size_t want = (size_t)PT_MIN((uint64_t)(max - got), c->flen);
+        ssize_t n = pread(c->fd, o + got, want, c->foff);
+        if (n < 0 && got == 0)
+            return -1;
+        if (n <= 0)
+            break; /* the file shrank or failed: the next call says so */
+        got += (size_t)n;
+        if ((size_t)n < want)
+            break;
+    }
+    consume(q, got);
+    return (ssize_t)got;
 }

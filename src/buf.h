@@ -43,5 +43,10 @@ void pt_cq_commit(pt_cq *q, size_t n);
 /* Write as much as possible (at most max bytes). Returns bytes written (>=0),
  * or -1 with errno (EAGAIN when nothing could be written). */
 ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max);
+/* Copy at most max bytes from the front into buf and drop them from the
+ * queue (file ranges read with pread, so a file is never held in memory
+ * whole): the bytes, or -1 with errno when a file cannot be read. HTTP/2
+ * takes a stream's body this way, one DATA frame at a time (h2.c). */
+ssize_t pt_cq_take(pt_cq *q, void *buf, size_t max);
 
 #endif

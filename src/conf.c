@@ -72,6 +72,7 @@ static const key_spec location_keys[] = {
 static const key_spec vhost_keys[] = {
     {"names", K_STRS, NULL},
     {"tls", K_GROUP, vhost_tls_keys},
+    {"http2", K_BOOL, NULL}, /* its TLS context's ALPN */
     {"acme", K_GROUP, vhost_acme_keys},
     {"default", K_BOOL, NULL},
     {"root", K_STR, NULL},
@@ -102,6 +103,10 @@ static const key_spec top_keys[] = {
     {"tmp_dir", K_STR, NULL},
     {"mime_types", K_STR, NULL},
     {"server_tokens", K_BOOL, NULL},
+    /* HTTP/2 (h2_conn.c) */
+    {"http2", K_BOOL, NULL},
+    {"http2_cleartext", K_BOOL, NULL},
+    {"http2_max_streams", K_INT, NULL},
     {"listen", K_STRS, NULL},
     {"acme_state_dir", K_STR, NULL},
     {"tls_listen", K_STRS, NULL},
@@ -1475,6 +1480,11 @@ static int build_misc(load_ctx *x, const config_setting_t *root)
         return -1;
     c->server_tokens = true;
     opt_bool(root, "server_tokens", &c->server_tokens);
+    opt_bool(root, "http2_cleartext", &c->http2_cleartext);
+    long long ms = 128; /* nghttp2's and nginx's default */
+    if ((s = member(root, "http2_max_streams")) && get_int(x, s, 1, 65536, &ms) < 0)
+        return -1;
+    c->http2_max_streams = (uint32_t)ms;
     return 0;
 }
 

@@ -61,6 +61,8 @@ typedef struct pt_tls_cfg {
     /* a new session ticket key this often; the previous one is accepted
      * too (tls.c) */
     uint64_t ticket_rotate_ms;
+    /* http2: ALPN offers "h2" ahead of http/1.1 (RFC 9113 §3.2; h2_conn.c) */
+    bool http2;
     struct ssl_ctx_st *ctx; /* built by the loader when a listener uses TLS */
 } pt_tls_cfg;
 enum { PT_VERIFY_OFF, PT_VERIFY_OPTIONAL, PT_VERIFY_REQUIRED };
@@ -394,6 +396,10 @@ typedef struct pt_config {
     char *mime_types;
     char *server_name;  /* SERVER_SOFTWARE-ish banner token; "portico" */
     bool server_tokens; /* include the version in Server: */
+    /* HTTP/2 (h2_conn.c): prior knowledge on plain listeners (RFC 9113
+     * §3.3), SETTINGS_MAX_CONCURRENT_STREAMS */
+    bool http2_cleartext;
+    uint32_t http2_max_streams;
     pt_listen_cfg *listen;
     size_t nlisten;
     pt_tls_cfg tls;

@@ -128,6 +128,10 @@ int build_tls(load_ctx *x, const config_setting_t *root)
      * client resumes at least once an hour (nginx never rotates; Caddy's
      * 12 h suits keys shared over a cluster, ours never leave the host) */
     t->ticket_rotate_ms = 3600 * SEC;
+    /* HTTP/2 over TLS: off until every handler answers on streams (the
+     * others refuse with HTTP_1_1_REQUIRED, which browsers and curl retry) */
+    t->http2 = false;
+    opt_bool(root, "http2", &t->http2);
     if (g && (s = member(g, "ticket_key_rotate"))) {
         const char *str = config_setting_get_string(s);
         uint64_t ms = 0;
@@ -308,6 +312,7 @@ int build_tls_vhosts(load_ctx *x, const config_setting_t *root)
         if (v->tls_verify_depth >= 0)
             t.verify_depth = v->tls_verify_depth;
         t.ctx = NULL;
+        opt_bool(g, "http2", &t.http2);
         warn[0] = '\0';
         if (pt_tls_ctx_load(&t, err, sizeof(err), warn, sizeof(warn)) < 0)
             return fail_at(x, member(g, "tls"), "%s", err);

@@ -10,6 +10,7 @@
 #include "cache.h"
 #include "handler.h"
 #include "h1_resp.h"
+#include "h2_conn.h"
 #include "log.h"
 #include "realip.h"
 #include "phases.h"
@@ -49,14 +50,14 @@ static bool body_too_slow(pt_conn *c);
 static void reset_request(pt_conn *c);
 static void drop_buffers(pt_conn *c);
 /* the request calls of conn.h, on the connection's one request at a time */
-static bool conn_error_page(pt_conn *c, int status, bool close);
-static void conn_reject(pt_conn *c, int status, const char *why, bool close);
-static const char *conn_request_id(pt_conn *c);
+static bool conn_error_page(pt_req *r, int status, bool close);
+static void conn_reject(pt_req *r, int status, const char *why, bool close);
+static const char *conn_request_id(pt_req *r);
 static void conn_body_room(pt_conn *c);
 static void conn_phases_done(pt_conn *c);
 static void conn_redispatch(pt_conn *c);
-static int conn_set_path(pt_conn *c, const char *path, size_t len);
-static int conn_reroute(pt_conn *c, const char *uri, size_t len);
+static int conn_set_path(pt_req *r, const char *path, size_t len);
+static int conn_reroute(pt_req *r, const char *uri, size_t len);
 static void conn_local_redirect(pt_conn *c, const char *loc, size_t len);
 
 static void on_timer(pt_loop *l, pt_timer *t);
@@ -166,36 +167,54 @@ struct pt_redir {
     char text[];
 };
 
-static void redir_free(pt_conn *c)
-{
-    while (c->rq && c->rq->redir) {
-        struct pt_redir *prev = c->rq->redir->prev;
-        free(c->rq->redir);
-        c->rq->redir = prev;
-    }
-}
-
-static char *redir_push(pt_conn *c, const char *s, size_t len)
+static char *redir_push(pt_req *r, const char *s, size_t len)
 {
     struct pt_redir *b = malloc(sizeof(*b) + len + 1);
     if (!b)
         return NULL;
-    b->prev = c->rq->redir;
+    b->prev = r->redir;
     memcpy(b->text, s, len);
     b->text[len] = '\0';
-    c->rq->redir = b;
+    r->redir = b;
     return b->text;
 }
 
+static void access_log(pt_req *r);
+
 static void release_request(pt_conn *c)
 {
-    if (c->rq && c->rq->limit_hold.t)
-        pt_limit_conn_release(&c->rq->limit_hold);
-    pt_handler_done(c->rq);
     pt_tunnel_release(c);
-    if (c->rq)
-        pt_body_free(&c->rq->body);
-    redir_free(c);
+    pt_conn_req_end(c->rq);
+}
+
+void pt_conn_req_end(pt_req *r)
+{
+    if (r && r->limit_hold.t)
+        pt_limit_conn_release(&r->limit_hold);
+    pt_handler_done(r);
+    if (!r)
+        return;
+    pt_body_free(&r->body);
+    while (r->redir) {
+        struct pt_redir *prev = r->redir->prev;
+        free(r->redir);
+        r->redir = prev;
+    }
+}
+
+void pt_conn_req_init(pt_req *r, pt_conn *c)
+{
+    r->conn = c;
+    pt_realip_reset(r); /* the client is the connection's until realip says otherwise */
+    pt_body_init(&r->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
+    r->allow = "GET, HEAD, OPTIONS";
+}
+
+void pt_conn_log(pt_req *r)
+{
+    r->logged = true;
+    access_log(r);
+    pt_stats_request(r->status, (r->h2_sid ? 0 : r->conn->head_len) + r->body_rx, r->bytes_written);
 }
 
 static void log_request(pt_conn *c);
@@ -205,6 +224,7 @@ void pt_conn_close(pt_conn *c)
     if (c->state == PT_CS_CLOSED)
         return;
     pt_worker *w = c->w;
+    pt_h2c_close(c); /* HTTP/2: its streams end as client disconnects */
     /* a dispatched request cut short (the client left, a write failed) is
      * logged and counted too: with the status sent, or 499 (nginx's "client
      * closed the request") when nothing was */
@@ -264,6 +284,10 @@ void pt_conn_stop(pt_conn *c)
 {
     if (c->state == PT_CS_LINGER || c->state == PT_CS_CLOSED)
         return;
+    if (c->h2) {
+        pt_h2c_stop(c); /* GOAWAY: the streams taken finish */
+        return;
+    }
     /* A connection accepted before the stop but without its first request
      * yet is no idle one: its client connected to send it, and over TLS it
      * may be in the middle of its handshake, whose next flight needs a
@@ -295,97 +319,18 @@ static bool input_waiting(pt_conn *c)
     return n == 1 || (n == 2 && c->w->stopping);
 }
 
-/* Escaped first line of the head for logs ("-" when none). */
-static void request_line(const pt_conn *c, char *out, size_t cap)
+/* The request's first line, raw (0: none): HTTP/1.1's as sent; an HTTP/2
+ * stream's made from its pseudo-fields into tmp, as nginx logs it. */
+static size_t first_line(const pt_req *r, const char **out, char *tmp, size_t cap)
 {
-    const char *p = c->in;
-    size_t len = c->head_len ? c->head_len : c->in_len;
-    if (!p || len == 0) {
-        snprintf(out, cap, "-");
-        return;
+    const pt_conn *c = r->conn;
+    if (r->h2_sid) {
+        int n =
+            snprintf(tmp, cap, "%.*s %.*s HTTP/2.0", (int)PT_MIN(r->head.method_str.len, 64),
+                     r->head.method_str.p, (int)PT_MIN(r->head.target.len, 1024), r->head.target.p);
+        *out = tmp;
+        return n < 0 ? 0 : PT_MIN((size_t)n, cap - 1);
     }
-    while (len >= 2 && p[0] == '\r' && p[1] == '\n') {
-        p += 2;
-        len -= 2;
-    }
-    const char *nl = memchr(p, '\n', len);
-    size_t l = nl ? (size_t)(nl - p) : len;
-    if (l > 0 && p[l - 1] == '\r')
-        l--;
-    pt_escape_log(p, PT_MIN(l, (size_t)1024), out, cap);
-}
-
-static const pt_location *route(const pt_vhost *v, const char *path, size_t len);
-static void index_reroute(pt_conn *c);
-
-static bool conn_error_page(pt_conn *c, int status, bool close)
-{
-    if (!c->rq)
-        return false;
-    const pt_head *h = &c->rq->head;
-    /* a body left unread, or another method: the plain page (nginx sends
-     * error pages to GET and HEAD only); an error while serving the error
-     * page gets the plain page too, so nothing loops */
-    if (close || c->rq->err_status || !c->rq->loc || !c->rq->vhost ||
-        (h->method != PT_M_GET && h->method != PT_M_HEAD))
-        return false;
-    const char *page = pt_phases_errpage_find(c->rq->loc->ph.error_pages, status);
-    if (!page)
-        return false;
-    const pt_location *was = c->rq->loc;
-    const pt_auth_cfg *authed = pt_router_authed(c->rq);
-    c->rq->err_status = status;
-    if (conn_reroute(c, page, strlen(page)) < 0 || !c->rq->loc ||
-        !(pt_handler_of(c->rq->loc)->flags & PT_HF_FILES) || !pt_router_errpage_ok(c->rq, authed)) {
-        /* error pages are static files (a gateway may be the one failing) */
-        c->rq->loc = was;
-        return false;
-    }
-    c->state = PT_CS_WRITE;
-    c->rq->req_complete = true;
-    pt_handler_start(c->rq);
-    return true;
-}
-
-static void conn_reject(pt_conn *c, int status, const char *why, bool close)
-{
-    /* a missing file is routine (nginx's log_not_found off): debug only */
-    int level = status == 404 ? PT_LOG_DEBUG : PT_LOG_INFO;
-    if (pt_log_level() >= level) {
-        char rl[1100];
-        request_line(c, rl, sizeof(rl));
-        pt_log(level, "%d %s%s%s%s, client: %s:%u, request: \"%s\"", status,
-               pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
-               pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
-    }
-    if (!close && pt_cache_stale_on_error(c->rq, status, why))
-        return;
-    if (conn_error_page(c, status, close))
-        return;
-    /* the error page itself failed: the plain page, with the first status */
-    pt_resp_error(c->rq, c->rq && c->rq->err_status ? c->rq->err_status : status, close);
-    c->state = PT_CS_WRITE;
-}
-
-static const char *conn_request_id(pt_conn *c)
-{
-    if (!c->rq)
-        return "-";
-    if (!c->rq->request_id[0])
-        pt_alog_request_id(c->head_len ? &c->rq->head : NULL,
-                           c->w->cfg->request_id == PT_RID_CLIENT, c->rq->request_id);
-    return c->rq->request_id;
-}
-
-/* The line's fields come from the connection; the format (access_log_format)
- * and the escaping are alog.c's. */
-static void access_log(pt_conn *c)
-{
-    int h = c->rq->vhost ? c->w->acc_handles[c->rq->vhost - c->w->cfg->vhosts]
-                         : pt_access_log_default();
-    if (h < 0)
-        return;
-    const pt_alog_fmt *f = &c->w->cfg->access_log_format;
     const char *p = c->in;
     size_t len = p ? (c->head_len ? c->head_len : c->in_len) : 0;
     while (len >= 2 && p[0] == '\r' && p[1] == '\n') {
@@ -396,45 +341,136 @@ static void access_log(pt_conn *c)
     size_t l = nl ? (size_t)(nl - p) : len;
     if (l > 0 && p[l - 1] == '\r')
         l--;
+    *out = p;
+    return l;
+}
+
+/* Escaped first line of the head for logs ("-" when none). */
+static void request_line(const pt_req *r, char *out, size_t cap)
+{
+    char tmp[1100];
+    const char *p = NULL;
+    size_t l = first_line(r, &p, tmp, sizeof(tmp));
+    if (l == 0) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    pt_escape_log(p, PT_MIN(l, (size_t)1024), out, cap);
+}
+
+static const pt_location *route(const pt_vhost *v, const char *path, size_t len);
+static void index_reroute(pt_req *r);
+
+static bool conn_error_page(pt_req *r, int status, bool close)
+{
+    if (!r)
+        return false;
+    pt_conn *c = r->conn;
+    const pt_head *h = &r->head;
+    /* a body left unread, or another method: the plain page (nginx sends
+     * error pages to GET and HEAD only); an error while serving the error
+     * page gets the plain page too, so nothing loops */
+    if (close || r->err_status || !r->loc || !r->vhost ||
+        (h->method != PT_M_GET && h->method != PT_M_HEAD))
+        return false;
+    const char *page = pt_phases_errpage_find(r->loc->ph.error_pages, status);
+    if (!page)
+        return false;
+    const pt_location *was = r->loc;
+    const pt_auth_cfg *authed = pt_router_authed(r);
+    r->err_status = status;
+    if (conn_reroute(r, page, strlen(page)) < 0 || !r->loc ||
+        !(pt_handler_of(r->loc)->flags & PT_HF_FILES) || !pt_router_errpage_ok(r, authed)) {
+        /* error pages are static files (a gateway may be the one failing) */
+        r->loc = was;
+        return false;
+    }
+    c->state = PT_CS_WRITE;
+    r->req_complete = true;
+    pt_handler_start(r);
+    return true;
+}
+
+static void conn_reject(pt_req *r, int status, const char *why, bool close)
+{
+    pt_conn *c = r->conn;
+    /* a missing file is routine (nginx's log_not_found off): debug only */
+    int level = status == 404 ? PT_LOG_DEBUG : PT_LOG_INFO;
+    if (pt_log_level() >= level) {
+        char rl[1100];
+        request_line(r, rl, sizeof(rl));
+        pt_log(level, "%d %s%s%s%s, client: %s:%u, request: \"%s\"", status,
+               pt_status_reason(status), why ? " (" : "", why ? why : "", why ? ")" : "",
+               pt_conn_req_ip(r), r->peer_port, rl);
+    }
+    if (!close && pt_cache_stale_on_error(r, status, why))
+        return;
+    if (conn_error_page(r, status, close))
+        return;
+    /* the error page itself failed: the plain page, with the first status */
+    pt_resp_error(r, r && r->err_status ? r->err_status : status, close);
+    c->state = PT_CS_WRITE;
+}
+
+static const char *conn_request_id(pt_req *r)
+{
+    if (!r)
+        return "-";
+    pt_conn *c = r->conn;
+    if (!r->request_id[0])
+        pt_alog_request_id(c->head_len || r->h2_sid ? &r->head : NULL,
+                           c->w->cfg->request_id == PT_RID_CLIENT, r->request_id);
+    return r->request_id;
+}
+
+/* The line's fields come from the connection; the format (access_log_format)
+ * and the escaping are alog.c's. */
+static void access_log(pt_req *r)
+{
+    pt_conn *c = r->conn;
+    int h = r->vhost ? c->w->acc_handles[r->vhost - c->w->cfg->vhosts] : pt_access_log_default();
+    if (h < 0)
+        return;
+    const pt_alog_fmt *f = &c->w->cfg->access_log_format;
+    char tmp[1100];
+    const char *p = NULL;
+    size_t l = first_line(r, &p, tmp, sizeof(tmp));
     if (l == 0) {
         p = "-";
         l = 1;
     }
-    const pt_head *hd = c->head_len ? &c->rq->head : NULL;
-    pt_alog_rec r = {
-        .remote_addr = pt_conn_peer_ip(c),
-        .remote_port = pt_conn_peer_port(c),
-        .t_wall = c->rq->t_wall,
+    const pt_head *hd = c->head_len || r->h2_sid ? &r->head : NULL;
+    pt_alog_rec rec = {
+        .remote_addr = pt_conn_req_ip(r),
+        .remote_port = r->peer_port,
+        .t_wall = r->t_wall,
         .request_line = p,
         .request_line_len = PT_MIN(l, (size_t)1024),
         .head = hd,
-        .status = c->rq->status,
-        .body_bytes = c->rq->bytes_written > c->rq->head_out_len
-                          ? c->rq->bytes_written - c->rq->head_out_len
-                          : 0,
-        .bytes_sent = c->rq->bytes_written,
-        .bytes_received = c->head_len + c->rq->body_rx,
-        .request_ms = c->w->loop.now - c->rq->t_start,
+        .status = r->status,
+        .body_bytes = r->bytes_written > r->head_out_len ? r->bytes_written - r->head_out_len : 0,
+        .bytes_sent = r->bytes_written,
+        .bytes_received = (r->h2_sid ? 0 : c->head_len) + r->body_rx,
+        .request_ms = c->w->loop.now - r->t_start,
         .gateway_ms = -1,
-        .request_id = f->uses_request_id ? conn_request_id(c) : NULL,
+        .request_id = f->uses_request_id ? conn_request_id(r) : NULL,
         .host = NULL,
         .proxy_addr = c->tcp_addr,
         .proxy_af = c->tcp_af,
-        .cache_status = pt_cache_status_name(c->rq->cache_status),
+        .cache_status = pt_cache_status_name(r->cache_status),
     };
     /* the time spent in the gateway (CGI or FastCGI) */
-    if (c->rq->gw_t_start)
-        r.gateway_ms =
-            (int64_t)(c->rq->gw_ms_set ? c->rq->gw_ms : c->w->loop.now - c->rq->gw_t_start);
+    if (r->gw_t_start)
+        rec.gateway_ms = (int64_t)(r->gw_ms_set ? r->gw_ms : c->w->loop.now - r->gw_t_start);
     char host[256];
     if (hd && hd->host.len) {
         size_t hl = PT_MIN(hd->host.len, sizeof(host) - 1);
         memcpy(host, hd->host.p, hl);
         host[hl] = '\0';
-        r.host = host;
+        rec.host = host;
     }
     char line[4096];
-    size_t n = pt_alog_format(f, &r, line, sizeof(line));
+    size_t n = pt_alog_format(f, &rec, line, sizeof(line));
     if (n > 0)
         pt_access_log_write(h, line, n);
 }
@@ -454,7 +490,7 @@ static int ensure_buffers(pt_conn *c)
     c->rq = (pt_req *)(void *)b;
     memset(c->rq, 0, sizeof(*c->rq));
     c->rq->conn = c;
-    pt_realip_reset(c); /* the client is the connection's until realip says otherwise */
+    pt_realip_reset(c->rq); /* the client is the connection's until realip says otherwise */
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
     b += PT_REQ_SIZE;
     c->in = b;
@@ -514,7 +550,7 @@ static void reset_request(pt_conn *c)
         c->rq->cache_wait_t0 = c->rq->cache_gen = 0;
         c->rq->phases_dispatch = false;
     }
-    pt_realip_reset(c);
+    pt_realip_reset(c->rq);
 }
 
 static ssize_t read_some(pt_conn *c);
@@ -553,7 +589,7 @@ static void plain_on_tls(pt_conn *c)
     c->state = PT_CS_HEAD;
     c->rq->t_start = c->w->loop.now;
     c->rq->t_wall = time(NULL);
-    conn_reject(c, 400, "plain HTTP request sent to a TLS port", true);
+    conn_reject(c->rq, 400, "plain HTTP request sent to a TLS port", true);
 }
 
 /* Read once into the input buffer. Returns >0 bytes, 0 on EOF, -1 on
@@ -607,41 +643,42 @@ static const pt_location *route(const pt_vhost *v, const char *path, size_t len)
  * earlier index file that exists stays a static answer. The file is looked
  * for by the resolver beneath the root (rootfd) under the directory's
  * symlink policy; the gateway resolves its script again under its own. */
-static int try_index(pt_conn *c, int rootfd, const char *root, size_t off, bool follow,
+static int try_index(pt_req *r, int rootfd, const char *root, size_t off, bool follow,
                      bool keep_loc, const char *idx, size_t il)
 {
-    if (c->rq->path_len + il > c->w->path_cap)
+    pt_conn *c = r->conn;
+    if (r->path_len + il > c->w->path_cap)
         return -1;
-    memcpy(c->rq->path + c->rq->path_len, idx, il);
-    c->rq->path[c->rq->path_len + il] = '\0';
+    memcpy(r->path + r->path_len, idx, il);
+    r->path[r->path_len + il] = '\0';
     struct stat st;
-    int fd = pt_resolve_stat(rootfd, root, c->rq->path + off, O_PATH | O_CLOEXEC, follow, &st);
+    int fd = pt_resolve_stat(rootfd, root, r->path + off, O_PATH | O_CLOEXEC, follow, &st);
     if (fd >= 0)
         close(fd);
     if (fd < 0 || !S_ISREG(st.st_mode)) {
-        c->rq->path[c->rq->path_len] = '\0';
+        r->path[r->path_len] = '\0';
         return 0;
     }
     /* a script directory keeps its location: the index is its script */
-    const pt_location *l =
-        keep_loc ? c->rq->loc : route(c->rq->vhost, c->rq->path, c->rq->path_len + il);
+    const pt_location *l = keep_loc ? r->loc : route(r->vhost, r->path, r->path_len + il);
     if (l && !handler_wants(l, PT_HF_FILES)) {
-        c->rq->path_len += il;
-        c->rq->loc = l;
+        r->path_len += il;
+        r->loc = l;
     } else {
-        c->rq->path[c->rq->path_len] = '\0';
+        r->path[r->path_len] = '\0';
     }
     return 1;
 }
 
 /* Would the index file idx of the directory c->rq->path go to a gateway? */
-static bool index_leaves_static(pt_conn *c, const char *idx, size_t il)
+static bool index_leaves_static(pt_req *r, const char *idx, size_t il)
 {
-    if (c->rq->path_len + il > c->w->path_cap)
+    pt_conn *c = r->conn;
+    if (r->path_len + il > c->w->path_cap)
         return false;
-    memcpy(c->rq->path + c->rq->path_len, idx, il);
-    const pt_location *l = route(c->rq->vhost, c->rq->path, c->rq->path_len + il);
-    c->rq->path[c->rq->path_len] = '\0';
+    memcpy(r->path + r->path_len, idx, il);
+    const pt_location *l = route(r->vhost, r->path, r->path_len + il);
+    r->path[r->path_len] = '\0';
     return l && !handler_wants(l, PT_HF_FILES);
 }
 
@@ -662,60 +699,58 @@ static bool is_script_dir(const pt_location *l)
     return handler_wants(l, PT_HF_SCRIPT_DIR) && l->cgi_dir && !l->cgi_program;
 }
 
-static void index_reroute(pt_conn *c)
+static void index_reroute(pt_req *r)
 {
-    const pt_vhost *v = c->rq->vhost;
-    if (!c->rq->loc || c->rq->path_len == 0 || c->rq->path[c->rq->path_len - 1] != '/')
+    const pt_vhost *v = r->vhost;
+    if (!r->loc || r->path_len == 0 || r->path[r->path_len - 1] != '/')
         return;
-    bool gw_dir = is_script_dir(c->rq->loc);
-    if (c->rq->loc->alias_tmpl)
+    bool gw_dir = is_script_dir(r->loc);
+    if (r->loc->alias_tmpl)
         return; /* a regex location's alias: its index files are static */
-    if (!handler_wants(c->rq->loc, PT_HF_FILES) && !gw_dir)
+    if (!handler_wants(r->loc, PT_HF_FILES) && !gw_dir)
         return;
     /* when every candidate stays static, the static handler finds the
      * index itself: no look at the file system here */
     bool away = gw_dir;
     char name[64];
     for (size_t i = 0; i < v->nindex && !away; i++)
-        away = index_leaves_static(c, v->index[i], strlen(v->index[i]));
+        away = index_leaves_static(r, v->index[i], strlen(v->index[i]));
     for (size_t k = 0; k < v->nlocs && !away; k++) {
         size_t n = ext_index_name(&v->locs[k], name);
-        away = n > 0 && index_leaves_static(c, name, n);
+        away = n > 0 && index_leaves_static(r, name, n);
     }
     if (!away)
         return;
     const char *root, *rel;
     int rootfd;
-    bool own, follow = pt_resolve_follow(v, c->rq->loc);
+    bool own, follow = pt_resolve_follow(v, r->loc);
     if (gw_dir) {
         /* a script directory: "dir" maps what follows the prefix, as alias */
-        const pt_location *l = c->rq->loc;
+        const pt_location *l = r->loc;
         size_t pfx = l->pattern_len;
         if (pfx > 0 && l->pattern[pfx - 1] == '/')
             pfx--;
         root = l->cgi_dir;
         rootfd = l->dir_fd;
         own = false;
-        size_t off = PT_MIN(pfx, c->rq->path_len);
-        while (off < c->rq->path_len && c->rq->path[off] == '/')
+        size_t off = PT_MIN(pfx, r->path_len);
+        while (off < r->path_len && r->path[off] == '/')
             off++;
-        rel = c->rq->path + off;
-    } else if (pt_router_base(c->rq, c->rq->loc, c->rq->path, c->rq->path_len, &root, &rootfd, &own,
-                              &rel) < 0) {
+        rel = r->path + off;
+    } else if (pt_router_base(r, r->loc, r->path, r->path_len, &root, &rootfd, &own, &rel) < 0) {
         return; /* the static handler reports it */
     }
-    size_t off =
-        (size_t)(rel[0] == '.' && rel[1] == '\0' ? c->rq->path_len : (size_t)(rel - c->rq->path));
+    size_t off = (size_t)(rel[0] == '.' && rel[1] == '\0' ? r->path_len : (size_t)(rel - r->path));
     if (rootfd < 0)
         return; /* the handler reports it */
     for (size_t i = 0; i < v->nindex; i++)
-        if (try_index(c, rootfd, root, off, follow, gw_dir, v->index[i], strlen(v->index[i])) != 0)
+        if (try_index(r, rootfd, root, off, follow, gw_dir, v->index[i], strlen(v->index[i])) != 0)
             goto out;
     /* then "index.php" for a ".php" FastCGI rule, like php -S and
      * lighttpd's default index-file.names */
     for (size_t k = 0; k < v->nlocs; k++) {
         size_t n = ext_index_name(&v->locs[k], name);
-        if (n > 0 && try_index(c, rootfd, root, off, follow, gw_dir, name, n) != 0)
+        if (n > 0 && try_index(r, rootfd, root, off, follow, gw_dir, name, n) != 0)
             goto out;
     }
 out:
@@ -726,9 +761,10 @@ out:
 /* limit_conn and limit_req of the request's location, checked before any
  * work (and before the body is read): over either, 429 with Retry-After
  * (RFC 6585 §4). Returns true when the request was refused. */
-static bool over_limits(pt_conn *c, bool has_body)
+static bool over_limits(pt_req *r, bool has_body)
 {
-    const pt_location *l = c->rq->loc;
+    pt_conn *c = r->conn;
+    const pt_location *l = r->loc;
     const pt_limit_zone *z = NULL;
     pt_limit_table *t = pt_limit_table_current();
     pt_limit_rc rc = PT_LIMIT_OK;
@@ -737,12 +773,12 @@ static bool over_limits(pt_conn *c, bool has_body)
         return false;
     if (l->limit_conn >= 0) {
         z = &c->w->cfg->zones[l->limit_conn];
-        rc = pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, c->rq->peer_key,
-                                   &c->rq->limit_hold);
+        rc =
+            pt_limit_conn_acquire(t, (uint32_t)l->limit_conn, z->conn, r->peer_key, &r->limit_hold);
     }
     if (rc == PT_LIMIT_OK && l->limit_req >= 0) {
         z = &c->w->cfg->zones[l->limit_req];
-        rc = pt_limit_req(t, (uint32_t)l->limit_req, z->interval_ns, z->burst, c->rq->peer_key,
+        rc = pt_limit_req(t, (uint32_t)l->limit_req, z->interval_ns, z->burst, r->peer_key,
                           pt_limit_now_ns(), &wait_ns);
     }
     if (rc == PT_LIMIT_OK)
@@ -756,7 +792,7 @@ static bool over_limits(pt_conn *c, bool has_body)
     /* whole seconds, rounded up: a client that waits that long is admitted */
     unsigned secs = (unsigned)PT_MAX(PT_MIN((wait_ns + 999999999ULL) / 1000000000ULL, 86400ULL), 1);
     char rl[1100], what[96];
-    request_line(c, rl, sizeof(rl));
+    request_line(r, rl, sizeof(rl));
     if (z->is_req)
         snprintf(what, sizeof(what), "limit_req %s burst %u", z->rate, z->burst);
     else
@@ -764,14 +800,13 @@ static bool over_limits(pt_conn *c, bool has_body)
     if (rc == PT_LIMIT_FULL)
         pt_log_warn("limit table full (limits.limit_entries = %zu): no room for a new address "
                     "(%s, set at %s), client: %s:%u, request: \"%s\"",
-                    pt_limit_table_entries(t), what, z->where, pt_conn_peer_ip(c),
-                    pt_conn_peer_port(c), rl);
+                    pt_limit_table_entries(t), what, z->where, pt_conn_req_ip(r), r->peer_port, rl);
     else
         pt_log_warn("limiting requests (%s per address, set at %s), retry after %us, client: "
                     "%s:%u, request: \"%s\"",
-                    what, z->where, secs, pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
+                    what, z->where, secs, pt_conn_req_ip(r), r->peer_port, rl);
     /* an unread body would be taken for the next request: close after it */
-    pt_resp_error_retry(c->rq, rc == PT_LIMIT_FULL ? 503 : 429, has_body, secs);
+    pt_resp_error_retry(r, rc == PT_LIMIT_FULL ? 503 : 429, has_body, secs);
     c->state = PT_CS_WRITE;
     return true;
 }
@@ -786,49 +821,74 @@ static void start_request(pt_conn *c)
         c->close_after = true;
 
     bool has_body = h->is_chunked || h->content_length > 0;
+    if (pt_conn_route(c->rq, has_body))
+        after_phases(c);
+}
+
+bool pt_conn_route(pt_req *r, bool has_body)
+{
+    pt_conn *c = r->conn;
+    pt_head *h = &r->head;
     if (h->authority_form || h->method == PT_M_CONNECT) {
         /* RFC 9110 §9.3.6: CONNECT asks a proxy for a tunnel; an origin
          * server refuses it (as nginx does). Close: bytes behind it may be
          * the tunnel's (a TLS hello sent ahead), never a next request. */
-        conn_reject(c, 405, "CONNECT: not a proxy", true);
-        return;
+        conn_reject(r, 405, "CONNECT: not a proxy", true);
+        return false;
     }
     if (h->target.len == 1 && h->target.p[0] == '*') {
         if (h->method != PT_M_OPTIONS) {
-            conn_reject(c, 400, "asterisk-form needs OPTIONS", true);
-            return;
+            conn_reject(r, 400, "asterisk-form needs OPTIONS", true);
+            return false;
         }
-    } else {
-        ssize_t n = pt_path_normalize(h->path.p, h->path.len, c->rq->path);
-        if (n < 0) {
-            conn_reject(c, 400, "invalid path", true);
-            return;
-        }
-        c->rq->path_len = (size_t)n;
-        c->rq->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
-        if (pt_tls_misdirected(&c->sock, c->rq->vhost)) {
-            conn_reject(c, 421,
-                        "Host names a virtual host that asks for client certificates, "
-                        "the TLS handshake (SNI) chose another",
-                        has_body);
-            return;
-        }
-        c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
-        index_reroute(c);
-        if (c->rq->loc && c->rq->loc->internal) {
-            /* only internal redirects (X-Accel-Redirect, local redirects)
-             * reach it, as nginx's "internal" */
-            conn_reject(c, 404, "internal location", has_body);
-            return;
-        }
-        /* access rules, authentication, return (router.c) */
-        pt_route_rc rc = pt_router_run(c->rq, has_body);
-        if (rc == PT_ROUTE_WAIT)
-            c->state = PT_CS_WRITE; /* nothing to send yet: see waiting() */
-        if (rc != PT_ROUTE_CONTINUE)
-            return;
+        return true;
     }
-    after_phases(c);
+    ssize_t n = pt_path_normalize(h->path.p, h->path.len, r->path);
+    if (n < 0) {
+        conn_reject(r, 400, "invalid path", true);
+        return false;
+    }
+    r->path_len = (size_t)n;
+    r->vhost = pt_config_vhost(c->w->cfg, h->host.p, h->host.len);
+    if (pt_tls_misdirected(&c->sock, r->vhost)) {
+        conn_reject(r, 421,
+                    "Host names a virtual host that asks for client certificates, "
+                    "the TLS handshake (SNI) chose another",
+                    has_body);
+        return false;
+    }
+    r->loc = route(r->vhost, r->path, r->path_len);
+    index_reroute(r);
+    if (r->loc && r->loc->internal) {
+        /* only internal redirects (X-Accel-Redirect, local redirects)
+         * reach it, as nginx's "internal" */
+        conn_reject(r, 404, "internal location", has_body);
+        return false;
+    }
+    /* access rules, authentication, return (router.c) */
+    pt_route_rc rc = pt_router_run(r, has_body);
+    if (rc == PT_ROUTE_WAIT && !r->h2_sid)
+        c->state = PT_CS_WRITE; /* nothing to send yet: see waiting() */
+    return rc == PT_ROUTE_CONTINUE;
+}
+
+bool pt_conn_admit(pt_req *r, bool has_body)
+{
+    const pt_limits *lim = limits(r->conn);
+    const pt_head *h = &r->head;
+    if (!handler_wants(r->loc, PT_HF_METHODS) && !method_allowed_static(h->method)) {
+        /* the body was not read: the connection cannot be reused */
+        conn_reject(r, 405, NULL, has_body);
+        return false;
+    }
+    if (h->content_length >= 0 && (uint64_t)h->content_length > lim->max_body) {
+        /* RFC 9110 §15.5.14: refuse before reading; no 100 Continue */
+        conn_reject(r, 413, "Content-Length over max_body", true);
+        return false;
+    }
+    if (r->loc && (r->loc->limit_conn >= 0 || r->loc->limit_req >= 0) && over_limits(r, has_body))
+        return false;
+    return true;
 }
 
 /* The request past the router's phases: method, body, limits, handler. */
@@ -837,18 +897,7 @@ static void after_phases(pt_conn *c)
     const pt_limits *lim = limits(c);
     pt_head *h = &c->rq->head;
     bool has_body = h->is_chunked || h->content_length > 0;
-    if (!handler_wants(c->rq->loc, PT_HF_METHODS) && !method_allowed_static(h->method)) {
-        /* the body was not read: the connection cannot be reused */
-        conn_reject(c, 405, NULL, has_body);
-        return;
-    }
-    if (h->content_length >= 0 && (uint64_t)h->content_length > lim->max_body) {
-        /* RFC 9110 §15.5.14: refuse before reading; no 100 Continue */
-        conn_reject(c, 413, "Content-Length over max_body", true);
-        return;
-    }
-    if (c->rq->loc && (c->rq->loc->limit_conn >= 0 || c->rq->loc->limit_req >= 0) &&
-        over_limits(c, has_body))
+    if (!pt_conn_admit(c->rq, has_body))
         return;
     if (!has_body) {
         dispatch(c);
@@ -964,18 +1013,18 @@ static void conn_phases_done(pt_conn *c)
 static void body_error(pt_conn *c, int status, const char *why)
 {
     if (!c->rq->body_streaming) {
-        conn_reject(c, status, why, true);
+        conn_reject(c->rq, status, why, true);
         return;
     }
     if (c->rq->gw && c->rq->status == 0 && c->out.bytes == 0 && c->rq->bytes_written == 0) {
         /* the upstream has not begun its answer: it gets a cut request and
          * the client the status a collected body would have had */
         pt_handler_release(c->rq, true);
-        conn_reject(c, status, why, true);
+        conn_reject(c->rq, status, why, true);
         return;
     }
     char rl[1100];
-    request_line(c, rl, sizeof(rl));
+    request_line(c->rq, rl, sizeof(rl));
     pt_log_info("%s while streaming the request body; closing, client: %s:%u, request: \"%s\"", why,
                 pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
     pt_conn_close(c);
@@ -1055,9 +1104,7 @@ static bool body_too_slow(pt_conn *c)
 
 static void log_request(pt_conn *c)
 {
-    c->rq->logged = true;
-    access_log(c);
-    pt_stats_request(c->rq->status, c->head_len + c->rq->body_rx, c->rq->bytes_written);
+    pt_conn_log(c->rq);
 }
 
 static void finish_request(pt_conn *c)
@@ -1105,13 +1152,17 @@ static void finish_request(pt_conn *c)
 static void on_timer(pt_loop *l, pt_timer *t)
 {
     pt_conn *c = t->data;
+    if (c->h2) {
+        pt_h2c_timer(c);
+        return;
+    }
     if (c->rq && c->rq->gw_q) {
         const char *why = c->rq->gw_q_why;
         /* out of the queue; a FastCGI request waits whole (params built)
          * for a connection: nothing reached a backend, let it go, or the
          * connection would wait for its response after the 503 */
         pt_handler_release(c->rq, false);
-        conn_reject(c, 503, why, false);
+        conn_reject(c->rq, 503, why, false);
         drive(c);
         return;
     }
@@ -1128,19 +1179,19 @@ static void on_timer(pt_loop *l, pt_timer *t)
     switch (c->state) {
     case PT_CS_HEAD:
         if (c->in_len > 0) {
-            conn_reject(c, 408, "client sent no complete head in time", true);
+            conn_reject(c->rq, 408, "client sent no complete head in time", true);
             drive(c);
             return;
         }
         pt_conn_close(c);
         return;
     case PT_CS_BODY:
-        conn_reject(c, 408, "client sent no body in time", true);
+        conn_reject(c->rq, 408, "client sent no body in time", true);
         drive(c);
         return;
     case PT_CS_WRITE: {
         char rl[1100];
-        request_line(c, rl, sizeof(rl));
+        request_line(c->rq, rl, sizeof(rl));
         pt_log_info("client timed out while reading the response, client: %s:%u, request: "
                     "\"%s\"",
                     pt_conn_peer_ip(c), pt_conn_peer_port(c), rl);
@@ -1196,6 +1247,10 @@ static void on_io(pt_loop *l, pt_io *io, uint32_t events)
 {
     (void)l;
     pt_conn *c = io->data;
+    if (c->h2) {
+        pt_h2c_io(c, events);
+        return;
+    }
     if (c->state == PT_CS_LINGER) {
         linger_read(c);
         return;
@@ -1275,44 +1330,48 @@ static void conn_redispatch(pt_conn *c)
 
 void pt_conn_kick(pt_conn *c)
 {
-    if (c->state == PT_CS_WRITE)
+    if (c->h2)
+        pt_h2c_flush(c);
+    else if (c->state == PT_CS_WRITE)
         drive(c);
 }
 
-static int conn_set_path(pt_conn *c, const char *path, size_t len)
+static int conn_set_path(pt_req *r, const char *path, size_t len)
 {
+    pt_conn *c = r->conn;
     if (len == 0 || path[0] != '/' || len >= c->w->path_cap)
         return -1;
-    memmove(c->rq->path, path, len);
-    c->rq->path[len] = '\0';
-    c->rq->path_len = len;
-    c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
-    index_reroute(c);
+    memmove(r->path, path, len);
+    r->path[len] = '\0';
+    r->path_len = len;
+    r->loc = route(r->vhost, r->path, r->path_len);
+    index_reroute(r);
     return 0;
 }
 
-static int conn_reroute(pt_conn *c, const char *uri, size_t len)
+static int conn_reroute(pt_req *r, const char *uri, size_t len)
 {
+    pt_conn *c = r->conn;
     if (len > limits(c)->header_buffer || len >= c->w->path_cap)
         return -1;
     const char *q = memchr(uri, '?', len);
     size_t plen = q ? (size_t)(q - uri) : len;
-    char *copy = redir_push(c, uri, len);
+    char *copy = redir_push(r, uri, len);
     if (!copy)
         return -1;
-    ssize_t n = pt_path_normalize(copy, plen, c->rq->path);
+    ssize_t n = pt_path_normalize(copy, plen, r->path);
     if (n < 0)
         return -1;
-    pt_head *h = &c->rq->head;
+    pt_head *h = &r->head;
     h->path.p = copy;
     h->path.len = plen;
     h->has_query = q != NULL;
     h->query.p = q ? copy + plen + 1 : NULL;
     h->query.len = q ? len - plen - 1 : 0;
-    c->rq->path_len = (size_t)n;
-    c->rq->loc = route(c->rq->vhost, c->rq->path, c->rq->path_len);
-    index_reroute(c);
-    c->rq->status = 0;
+    r->path_len = (size_t)n;
+    r->loc = route(r->vhost, r->path, r->path_len);
+    index_reroute(r);
+    r->status = 0;
     return 0;
 }
 
@@ -1322,12 +1381,12 @@ static void conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     c->rq->gw_done = false;
     /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
     if (++c->rq->redirects > 10) {
-        conn_reject(c, 502, "more than 10 local redirects", false);
+        conn_reject(c->rq, 502, "more than 10 local redirects", false);
         drive(c);
         return;
     }
     if (len > limits(c)->header_buffer) {
-        conn_reject(c, 502, "local redirect target too long", false);
+        conn_reject(c->rq, 502, "local redirect target too long", false);
         drive(c);
         return;
     }
@@ -1341,8 +1400,8 @@ static void conn_local_redirect(pt_conn *c, const char *loc, size_t len)
     h->is_chunked = false;
     /* the same internal redirect as try_files', but a new request: GET,
      * no body, the target is REQUEST_URI */
-    if (conn_reroute(c, loc, len) < 0) {
-        conn_reject(c, 502, "invalid local redirect target", false);
+    if (conn_reroute(c->rq, loc, len) < 0) {
+        conn_reject(c->rq, 502, "invalid local redirect target", false);
         drive(c);
         return;
     }
@@ -1383,6 +1442,18 @@ static void drive(pt_conn *c)
                     continue;
                 return;
             }
+            if (c->state == PT_CS_IDLE && c->nreq == 0 &&
+                (c->sock.tls || c->w->cfg->http2_cleartext)) {
+                /* HTTP/2 chosen by ALPN, or a plain client's preface */
+                int h2 = pt_h2c_detect(c);
+                if (h2 > 0)
+                    return;
+                if (h2 < 0) {
+                    if (more_input(c))
+                        continue;
+                    return;
+                }
+            }
             if (c->state == PT_CS_IDLE) {
                 /* first bytes of a head: header_timeout runs from here and is
                  * not refreshed by later bytes (slowloris). The request's log
@@ -1401,7 +1472,7 @@ static void drive(pt_conn *c)
                 return;
             }
             if (r < 0) {
-                conn_reject(c, -r,
+                conn_reject(c->rq, -r,
                             -r == 414   ? "request line too long"
                             : -r == 431 ? "request head too large"
                                         : "malformed request",
@@ -1413,7 +1484,7 @@ static void drive(pt_conn *c)
             int st = pt_h1_parse_head(c->in, c->head_len, c->rq->hdrs, limits(c)->max_headers,
                                       &c->rq->head);
             if (st != 0) {
-                conn_reject(c, st, c->rq->head.error, true);
+                conn_reject(c->rq, st, c->rq->head.error, true);
                 continue;
             }
             pt_timer_stop(&c->timer);
@@ -1494,42 +1565,49 @@ static void drive(pt_conn *c)
 
 void pt_conn_reject(pt_req *r, int status, const char *why, bool close)
 {
-    conn_reject(r->conn, status, why, close);
+    conn_reject(r, status, why, close);
 }
 
 bool pt_conn_error_page(pt_req *r, int status, bool close)
 {
-    return conn_error_page(r->conn, status, close);
+    return conn_error_page(r, status, close);
 }
 
 const char *pt_conn_request_id(pt_req *r)
 {
-    return conn_request_id(r->conn);
+    return conn_request_id(r);
 }
 
 void pt_conn_body_room(pt_req *r)
 {
-    conn_body_room(r->conn);
+    if (!r->h2_sid)
+        conn_body_room(r->conn);
 }
 
 void pt_conn_phases_done(pt_req *r)
 {
-    conn_phases_done(r->conn);
+    if (r->h2_sid)
+        pt_h2c_phases_done(r);
+    else
+        conn_phases_done(r->conn);
 }
 
 void pt_conn_redispatch(pt_req *r)
 {
-    conn_redispatch(r->conn);
+    if (r->h2_sid)
+        pt_h2c_redispatch(r);
+    else
+        conn_redispatch(r->conn);
 }
 
 int pt_conn_set_path(pt_req *r, const char *path, size_t len)
 {
-    return conn_set_path(r->conn, path, len);
+    return conn_set_path(r, path, len);
 }
 
 int pt_conn_reroute(pt_req *r, const char *uri, size_t len)
 {
-    return conn_reroute(r->conn, uri, len);
+    return conn_reroute(r, uri, len);
 }
 
 void pt_conn_local_redirect(pt_req *r, const char *loc, size_t len)

@@ -101,6 +101,13 @@ typedef struct pt_req {
     uint64_t cache_gen; /* the entry a fill it waited for made: its answer */
     struct pt_cache_fill *cache_fill;
     struct pt_cache_ent *cache_ent; /* the entry being sent (its file stays open), NULL none */
+    /* HTTP/2 (h2_conn.c): the stream (0: HTTP/1.1), the next request of
+     * the connection, body bytes a known length still expects, stream
+     * state */
+    int32_t h2_sid;
+    struct pt_req *h2_next;
+    uint64_t h2_left;
+    bool h2_known_len, h2_body_end, h2_closed;
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
@@ -115,6 +122,7 @@ struct pt_conn {
     pt_conn_state state;
     pt_sock sock;                   /* every byte to and from the client goes through it (sock.h) */
     const struct pt_framer *framer; /* turns its requests' responses into bytes (resp.h) */
+    struct pt_h2c *h2;              /* it speaks HTTP/2 (h2_conn.c), NULL: HTTP/1.1 */
     uint64_t id;
     unsigned nreq;
     uint16_t listener; /* index + 1 in the worker's listeners; 0: none */
@@ -188,6 +196,20 @@ int pt_conn_set_path(pt_req *r, const char *path, size_t len);
 /* A streamed request body (request_buffering = false) was taken by the
  * gateway: reading the client may go on (sets interest only). */
 void pt_conn_body_room(pt_req *r);
+
+/* ---- the protocol-neutral steps of a request (HTTP/2 streams, h2_conn.c) */
+/* A new request of c: its client, body store and defaults. */
+void pt_conn_req_init(pt_req *r, pt_conn *c);
+/* Path, virtual host, location and the router's phases: true, on to
+ * pt_conn_admit; false: answered (or a phase waits: pt_conn_phases_done). */
+bool pt_conn_route(pt_req *r, bool has_body);
+/* Method, max_body, limit_conn and limit_req: true, the handler may have
+ * it; false: answered. */
+bool pt_conn_admit(pt_req *r, bool has_body);
+/* Its access-log line and counters. */
+void pt_conn_log(pt_req *r);
+/* Give back what the request holds (limit count, handler state, body). */
+void pt_conn_req_end(pt_req *r);
 
 /* Release what a closed connection still holds (called after the event batch). */
 void pt_conn_free(pt_conn *c);

@@ -39,6 +39,8 @@ src_libportico_a_SOURCES = \
 	src/conn.c src/conn.h \
 	src/handler.c src/handler.h \
 	src/h1_resp.c src/h1_resp.h \
+	src/h2.c src/h2.h \
+	src/h2_conn.c src/h2_conn.h \
 	src/resp.c src/resp.h \
 	src/compress.c src/compress.h \
 	src/zresp.c src/zresp.h \
@@ -81,3 +83,6 @@ PT_LIBS += $(ZLIB_LIBS) $(BROTLIENC_LIBS)
 # regex locations and rewrites (regex.c): PCRE2
 src_portico_LDADD += $(PCRE2_LIBS)
 PT_LIBS += $(PCRE2_LIBS)
+# HTTP/2 (h2.c): nghttp2
+src_portico_LDADD += $(NGHTTP2_LIBS)
+PT_LIBS += $(NGHTTP2_LIBS)

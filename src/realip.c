@@ -421,18 +421,18 @@ int pt_realip_proxy_read(pt_conn *c)
         memset(c->conn_addr, 0, sizeof(c->conn_addr));
         memcpy(c->conn_addr, a, af == AF_INET ? 4 : 16);
         c->conn_port = hd.src_port;
-        pt_realip_reset(c);
+        pt_realip_reset(c->rq);
         pt_log_debug("PROXY protocol v%d: client %s:%u via %s", hd.version, pt_conn_peer_ip(c),
                      pt_conn_peer_port(c), from);
     }
     return 1;
 }
 
-void pt_realip_reset(pt_conn *c)
+void pt_realip_reset(pt_req *r)
 {
-    pt_req *r = c->rq;
     if (!r)
         return; /* a request takes the connection's client when it begins */
+    const pt_conn *c = r->conn;
     if (r->peer_af != c->conn_af || r->peer_port != c->conn_port ||
         memcmp(r->peer_addr, c->conn_addr, 16) != 0) {
         if (c->conn_af == AF_INET || c->conn_af == AF_INET6) {
@@ -447,13 +447,13 @@ void pt_realip_reset(pt_conn *c)
     }
 }
 
-void pt_realip_request(pt_conn *c)
+void pt_realip_request(pt_req *rq)
 {
-    const pt_realip_cfg *rc = c->rq->vhost ? c->rq->vhost->ph.realip : NULL;
-    pt_realip_reset(c);
-    if (!rc || !pt_access_match(&rc->from, c->rq->peer_af, c->rq->peer_addr))
+    const pt_realip_cfg *rc = rq->vhost ? rq->vhost->ph.realip : NULL;
+    pt_realip_reset(rq);
+    if (!rc || !pt_access_match(&rc->from, rq->peer_af, rq->peer_addr))
         return;
-    const pt_head *h = &c->rq->head;
+    const pt_head *h = &rq->head;
     int af = 0;
     unsigned char a[16] = {0};
     uint16_t port = 0;
@@ -468,7 +468,7 @@ void pt_realip_request(pt_conn *c)
          * per worker at info, then at debug */
         static bool said;
         char peer[48];
-        snprintf(peer, sizeof(peer), "%s", pt_conn_peer_ip(c));
+        snprintf(peer, sizeof(peer), "%s", pt_conn_req_ip(rq));
         if (!said)
             pt_log_info("%s from trusted peer %s holds something not an address: kept the "
                         "peer's (further ones are logged at debug level)",
@@ -480,5 +480,5 @@ void pt_realip_request(pt_conn *c)
         said = true;
         return;
     }
-    set_peer(c->rq, af, a, port);
+    set_peer(rq, af, a, port);
 }

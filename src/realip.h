@@ -11,6 +11,7 @@
 #include "h1_head.h"
 
 struct pt_conn;
+struct pt_req;
 
 /* real_ip_from / real_ip_header of a vhost (or the top level) */
 typedef struct pt_realip_cfg {
@@ -49,10 +50,10 @@ void pt_realip_accept(struct pt_conn *c, bool proxy);
  * more input, -1 bad header or closed (logged; close the connection). */
 int pt_realip_proxy_read(struct pt_conn *c);
 /* Between requests: the connection's address again. */
-void pt_realip_reset(struct pt_conn *c);
+void pt_realip_reset(struct pt_req *r);
 /* The router's first phase: X-Forwarded-For (or real_ip_header) from a
  * peer in the vhost's real_ip_from replaces the address for this request. */
-void pt_realip_request(struct pt_conn *c);
+void pt_realip_request(struct pt_req *r);
 /* Release what the connection holds (its partial PROXY header). */
 void pt_realip_free(struct pt_conn *c);
 

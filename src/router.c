@@ -721,7 +721,7 @@ pt_route_rc pt_router_run(pt_req *r, bool has_body)
     r->auth_user_len = 0;
     r->auth_user[0] = '\0';
     /* first: every later phase, log line and limit sees the real client */
-    pt_realip_request(r->conn);
+    pt_realip_request(r);
     /* internal redirects (redirects > 0) do not meet them again */
     if (r->vhost && r->vhost->ph.srv_rewrites && r->redirects == 0 && !is_acme(r) &&
         server_rewrite(r, has_body) == PT_ROUTE_DONE)

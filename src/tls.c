@@ -49,9 +49,10 @@ enum {
     TLS_UP = 1u << 10,     /* the handshake finished (OpenSSL forgets after an error) */
 };
 
-/* ALPN protocols we speak, in preference order (RFC 7301); h2 goes first
- * here when it exists */
+/* ALPN protocols we speak, in preference order (RFC 7301): h2 first where
+ * http2 is on (RFC 9113 §3.2), as the client's order is only a hint */
 static const unsigned char alpn_protos[] = "\x08http/1.1";
+static const unsigned char alpn_protos_h2[] = "\x02h2\x08http/1.1";
 
 static int ktls_probe(void);
 static int ktls_errno;
@@ -287,12 +288,14 @@ void pt_tls_acme_dir(const char *state_dir)
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned inlen, void *arg)
 {
-    (void)arg;
     if (acme_alpn_dir[0] && acme_alpn(ssl, out, outlen, in, inlen))
         return SSL_TLSEXT_ERR_OK;
     unsigned char *o = NULL;
-    if (SSL_select_next_proto(&o, outlen, alpn_protos, sizeof(alpn_protos) - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    /* arg: the context's http2 (the vhost's after SNI switched contexts) */
+    bool h2 = arg != NULL;
+    if (SSL_select_next_proto(&o, outlen, h2 ? alpn_protos_h2 : alpn_protos,
+                              h2 ? sizeof(alpn_protos_h2) - 1 : sizeof(alpn_protos) - 1, in,
+                              inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK; /* go on without ALPN, as nginx does */
     *out = o;
     return SSL_TLSEXT_ERR_OK;
@@ -744,7 +747,7 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"portico", 7);
     SSL_CTX_set_dh_auto(ctx, 1);
-    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, t->http2 ? (void *)alpn_protos_h2 : NULL);
     if (ticket_ring_init() < 0) {
         ssl_reason(why, sizeof(why));
         snprintf(err, errlen, "cannot make the session ticket keys: %s (%s)", why, strerror(errno));
@@ -1553,4 +1556,14 @@ bool pt_tls_misdirected(const pt_sock *s, const pt_vhost *v)
     /* a session resumed from a handshake under other rules brings no
      * certificate: "required" must still see one */
     return (mode & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) && !SSL_get0_peer_certificate(ssl);
+}
+
+bool pt_tls_alpn_h2(pt_sock *s)
+{
+    if (!s->tls)
+        return false;
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(s->tls, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
 }

@@ -58,5 +58,7 @@ bool pt_tls_info_get(const pt_sock *s, pt_tls_info *out);
  * under another context: its rules were never applied (RFC 9110 §15.5.20,
  * 421, as Apache's mod_ssl answers). */
 bool pt_tls_misdirected(const pt_sock *s, const pt_vhost *v);
+/* The handshake chose HTTP/2 (ALPN "h2"): the connection speaks it. */
+bool pt_tls_alpn_h2(pt_sock *s);
 
 #endif

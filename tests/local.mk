@@ -33,7 +33,8 @@ UNIT_TESTS = \
 	tests/unit/test_regex \
 	tests/unit/test_acme_json \
 	tests/unit/test_handler \
-	tests/unit/test_resp
+	tests/unit/test_resp \
+	tests/unit/test_h2
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -67,6 +68,7 @@ tests_unit_test_regex_LDADD = $(PT_LIBS)
 tests_unit_test_acme_json_LDADD = $(PT_LIBS)
 tests_unit_test_handler_LDADD = $(PT_LIBS)
 tests_unit_test_resp_LDADD = $(PT_LIBS)
+tests_unit_test_h2_LDADD = $(PT_LIBS)
 # the decoders check what compress.c codes
 tests_unit_test_compress_LDADD = $(PT_LIBS) $(BROTLIDEC_LIBS)
 # the test makes libportico.a's allocations fail on purpose
@@ -110,6 +112,7 @@ PY_TESTS = \
 	tests/t_realip.py \
 	tests/t_programs.py \
 	tests/t_tls.py \
+	tests/t_h2.py \
 	tests/t_tls_extra.py \
 	tests/t_tls_tickets.py \
 	tests/t_tls_reload.py \

@@ -31,9 +31,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${PT_NO_APT
     apt-get install -y -q --no-install-recommends \
         build-essential autoconf automake pkg-config cppcheck \
         libhttp-parser-dev libconfig-dev libfcgi-dev libfcgi-bin libssl-dev openssl testssl.sh libcrypt-dev apache2-utils whois \
-        zlib1g-dev libbrotli-dev libpcre2-dev brotli python3-brotli \
+        zlib1g-dev libbrotli-dev libpcre2-dev libnghttp2-dev brotli python3-brotli \
         clang libclang-rt-14-dev llvm valgrind \
-        python3 python3-prometheus-client curl ca-certificates strace iproute2 git gitweb perl php-cgi php-fpm fcgiwrap uwsgi uwsgi-plugin-python3 python3-gunicorn python3-websockets systemd mandoc pebble faketime \
+        python3 python3-prometheus-client curl ca-certificates strace iproute2 git gitweb perl php-cgi php-fpm fcgiwrap uwsgi uwsgi-plugin-python3 python3-gunicorn python3-websockets python3-h2 nghttp2-client systemd mandoc pebble faketime \
         nagios4-cgi dokuwiki cgit >/dev/null || { echo "apt-get install failed"; exit 1; }
 fi
 
