@@ -64,21 +64,6 @@ static bool named(const pt_header *h, const char *lit, size_t n)
     return h->name_len == n && mem_ieq(h->name, lit, n);
 }
 
-/* The decimal digits of v (a value >= 0) into out (at least 21 bytes):
- * the few numbers of a request without printf's machinery. */
-static size_t put_dec(char *out, uint64_t v)
-{
-    char t[20];
-    size_t n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = t[n - 1 - i];
-    return n;
-}
-
 static bool name_chars_ok(const char *s, size_t n)
 {
     if (n == 0 || n > HDR_NAME_MAX)
@@ -273,9 +258,9 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
     emit_str(cb, ctx, "SERVER_PORT", r->server_port);
     emit_str(cb, ctx, "SERVER_ADDR", r->server_addr);
     memcpy(num, "HTTP/", 5);
-    n = (int)(5 + put_dec(num + 5, (uint64_t)PT_MAX(r->http_major, 0)));
+    n = (int)(5 + pt_u64_dec(num + 5, (uint64_t)PT_MAX(r->http_major, 0)));
     num[n++] = '.';
-    n += (int)put_dec(num + n, (uint64_t)PT_MAX(r->http_minor, 0));
+    n += (int)pt_u64_dec(num + n, (uint64_t)PT_MAX(r->http_minor, 0));
     emit(cb, ctx, "SERVER_PROTOCOL", num, (size_t)n);
     emit_str(cb, ctx, "REQUEST_METHOD", r->method);
     emit_str(cb, ctx, "REQUEST_URI", r->request_uri);
@@ -325,7 +310,7 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
     }
 
     if (r->content_length >= 0) {
-        n = (int)put_dec(num, (uint64_t)r->content_length);
+        n = (int)pt_u64_dec(num, (uint64_t)r->content_length);
         emit(cb, ctx, "CONTENT_LENGTH", num, (size_t)n);
     }
     const pt_header *ct = find_header(r, "Content-Type");
@@ -337,7 +322,7 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
     if (r->remote_user.p && r->remote_user.len > 0)
         emit_str(cb, ctx, "REMOTE_USER", r->remote_user);
     if (r->redirect_status > 0) {
-        n = (int)put_dec(num, (uint64_t)r->redirect_status);
+        n = (int)pt_u64_dec(num, (uint64_t)r->redirect_status);
         emit(cb, ctx, "REDIRECT_STATUS", num, (size_t)n);
     }
     emit_cstr(cb, ctx, "PATH", r->path ? r->path : PT_CGI_DEFAULT_PATH);

@@ -28,34 +28,20 @@ enum {
     CR_DROPPED,
 };
 
-static unsigned char lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
-}
-
-/* n (len bytes) is lit (lower case, len bytes), in any case */
-static bool is_name(const char *n, const char *lit, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (lower((unsigned char)n[i]) != (unsigned char)lit[i])
-            return false;
-    return true;
-}
-
-#define IS(lit, tok) (is_name(n, lit, sizeof(lit) - 1) ? (tok) : CR_OTHER)
+#define IS(lit, tok) (pt_name_is(n, lit, sizeof(lit) - 1) ? (tok) : CR_OTHER)
 
 static int name_tok(const char *n, size_t len)
 {
-    unsigned char c0 = lower((unsigned char)n[0]);
+    unsigned char c0 = pt_lower((unsigned char)n[0]);
     switch (len) {
     case 2:
         return IS("te", CR_DROPPED);
     case 4:
         return IS("date", CR_DROPPED);
     case 6:
-        return c0 == 's' ? (is_name(n, "status", 6)   ? CR_STATUS
-                            : is_name(n, "server", 6) ? CR_DROPPED
-                                                      : CR_OTHER)
+        return c0 == 's' ? (pt_name_is(n, "status", 6)   ? CR_STATUS
+                            : pt_name_is(n, "server", 6) ? CR_DROPPED
+                                                         : CR_OTHER)
                          : CR_OTHER;
     case 7:
         return c0 == 'u' ? IS("upgrade", CR_DROPPED) : IS("trailer", CR_DROPPED);

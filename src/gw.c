@@ -598,22 +598,6 @@ void pt_gw_script_close(pt_gw_script *s)
 
 /* ---- meta-variables ----------------------------------------------------- */
 
-/* The decimal digits of v into buf (at least 11 bytes), NUL-terminated:
- * the per-request numbers without printf's machinery. */
-static size_t put_u32(char *buf, uint32_t v)
-{
-    char t[10];
-    size_t n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = t[n - 1 - i];
-    buf[n] = '\0';
-    return n;
-}
-
 /* SERVER_ADDR and SERVER_PORT: the request keeps them once read. A
  * listener bound to one address already knows them (no system call per
  * request); a wildcard one's connection asks its socket. */
@@ -651,7 +635,8 @@ void pt_gw_env_init_for(pt_gw_env *e, pt_req *r, const pt_gw_script *s, const ch
         local_addr(r);
     const char *lip = local ? r->local_ip : "";
     const char *lport = local ? r->local_port : "";
-    size_t rplen = meta ? put_u32(e->remote_port, r->peer_port) : 0;
+    size_t rplen = meta ? pt_u64_dec(e->remote_port, r->peer_port) : 0;
+    e->remote_port[rplen] = '\0';
 
     pt_str host = h->host;
     /* SERVER_NAME: the Host without its port (or the local address) */

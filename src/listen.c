@@ -5,6 +5,7 @@
 #include "listen.h"
 #include "log.h"
 #include "notify.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -311,16 +312,7 @@ bool pt_listen_local_text(const struct sockaddr_storage *ss, char ip[48], char p
         p = ntohs(s6->sin6_port);
         own = !IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
     }
-    /* at most 5 digits and the NUL */
-    char t[8];
-    size_t n = 0;
-    do {
-        t[n++] = (char)('0' + p % 10);
-        p /= 10;
-    } while (p && n < 5);
-    for (size_t i = 0; i < n; i++)
-        port[i] = t[n - 1 - i];
-    port[n] = '\0';
+    port[pt_u64_dec(port, p)] = '\0'; /* at most 5 digits */
     return own;
 }
 

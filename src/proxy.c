@@ -82,27 +82,13 @@ enum {
     PH_HOP,
 };
 
-static unsigned char lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
-}
-
-/* n (len bytes) is lit (lower case, len bytes), in any case */
-static bool is_name(const char *n, const char *lit, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (lower((unsigned char)n[i]) != (unsigned char)lit[i])
-            return false;
-    return true;
-}
-
-#define IS(lit, tok) (is_name(n, lit, sizeof(lit) - 1) ? (tok) : PH_OTHER)
+#define IS(lit, tok) (pt_name_is(n, lit, sizeof(lit) - 1) ? (tok) : PH_OTHER)
 
 static int name_tok(const char *n, size_t len)
 {
     if (len == 0)
         return PH_OTHER;
-    unsigned char c0 = lower((unsigned char)n[0]);
+    unsigned char c0 = pt_lower((unsigned char)n[0]);
     int t = PH_OTHER;
     switch (len) {
     case 2:
@@ -155,7 +141,7 @@ static int name_tok(const char *n, size_t len)
     if (t != PH_OTHER)
         return t;
     /* Proxy-Connection, Proxy-Authorization, Proxy-Authenticate: ours */
-    if (len >= 6 && c0 == 'p' && is_name(n, "proxy-", 6))
+    if (len >= 6 && c0 == 'p' && pt_name_is(n, "proxy-", 6))
         return PH_HOP;
     return PH_OTHER;
 }

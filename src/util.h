@@ -46,6 +46,20 @@ size_t pt_escape_url_path(const char *in, size_t len, char *out, size_t cap);
 
 /* ASCII case-insensitive comparison of a slice with a C string. */
 bool pt_str_ieq(const char *a, size_t alen, const char *lit);
+/* n (len bytes) is lit (lower case, len bytes), in any case: the header
+ * name switches of the gateways, after they matched the length (inline:
+ * a call per comparison would cost as much as the comparison). */
+static inline unsigned char pt_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
+}
+static inline bool pt_name_is(const char *n, const char *lit, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (pt_lower((unsigned char)n[i]) != (unsigned char)lit[i])
+            return false;
+    return true;
+}
 
 /* The weight an Accept-Encoding field value (RFC 9110 §12.5.3) gives the
  * content coding `coding`, in thousandths (0-1000): its own element's, else
