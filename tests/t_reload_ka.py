@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib
 import harness  # noqa: E402
 import phpfpm  # noqa: E402
 import reloadload  # noqa: E402
-from reloadload import CGI_BODY, HELLO, HELLO_RE, PHP_BODY  # noqa: E402
+from reloadload import HELLO, HELLO_RE  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -49,19 +49,15 @@ UPSTREAM_RE = re.compile(rb'^conn \d+ req \d+$')   # tests/lib/http_upstream.py
 WSGI_BODY = b'status 200\n'                       # tests/lib/wsgi_app.py
 
 
-def wait_for(pred, timeout):
-    return harness.Server.wait_for(pred, timeout)
+wait_for = reloadload.wait_for
 
 
 def expected(path, status, body):
     if status != 200:
         return False
-    if path.startswith('/cgi-bin/'):
-        return body == CGI_BODY
-    if path.startswith('/fcgi/'):
-        return HELLO_RE.match(body) is not None
-    if path.endswith('.php'):
-        return body == PHP_BODY
+    known = reloadload.gateway_answer(path, body)
+    if known is not None:
+        return known
     if path.startswith('/px/'):
         return UPSTREAM_RE.match(body) is not None
     if path.startswith(('/uw/', '/sc/')):

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib
 import harness  # noqa: E402
 import phpfpm  # noqa: E402
 import reloadload  # noqa: E402
-from reloadload import CGI_BODY, HELLO, HELLO_RE, PHP_BODY  # noqa: E402
+from reloadload import HELLO  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -60,13 +60,8 @@ def make_cert(d):
 def expected(path, status, body):
     if status != 200:
         return False
-    if path.startswith('/cgi-bin/'):
-        return body == CGI_BODY
-    if path.startswith('/fcgi/'):
-        return HELLO_RE.match(body) is not None
-    if path.endswith('.php'):
-        return body == PHP_BODY
-    return body == STATIC_BODY
+    known = reloadload.gateway_answer(path, body)
+    return known if known is not None else body == STATIC_BODY
 
 
 @unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')

@@ -29,6 +29,18 @@ def wait_for(pred, timeout):
     return harness.Server.wait_for(pred, timeout)
 
 
+def gateway_answer(path, body):
+    """For the CGI, FastCGI and PHP paths the reload tests share: is body
+    that program's answer? None for any other path (the caller decides)."""
+    if path.startswith('/cgi-bin/'):
+        return body == CGI_BODY
+    if path.startswith('/fcgi/'):
+        return HELLO_RE.match(body) is not None
+    if path.endswith('.php'):
+        return body == PHP_BODY
+    return None
+
+
 class Load:
     """Client threads, each on one (mode, path):
     'ka':    http.client keep-alive, the next request at once; a response
