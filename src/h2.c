@@ -7,6 +7,7 @@
  * DATA frame at a time (a file range is read a frame's worth at a time). */
 #include "first.h"
 #include "h2.h"
+#include "util.h"
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
@@ -539,9 +540,10 @@ int pt_h2_resp_end_head(pt_h2 *h, int32_t sid, int64_t content_length, bool body
     h2_stream *st = stream_of(h, sid);
     if (!st || st->submitted || st->status == 0)
         return -1;
-    char status[4], cl[24];
-    int sl = snprintf(status, sizeof(status), "%d", st->status);
-    int cll = content_length >= 0 ? snprintf(cl, sizeof(cl), "%lld", (long long)content_length) : 0;
+    /* the digits without printf (every response); nghttp2 takes lengths */
+    char status[24], cl[24];
+    size_t sl = pt_u64_dec(status, (uint64_t)(st->status > 0 ? st->status : 0));
+    size_t cll = content_length >= 0 ? pt_u64_dec(cl, (uint64_t)content_length) : 0;
     nghttp2_nv *nv = calloc(st->nrf + 2, sizeof(*nv));
     if (!nv)
         return -1;
