@@ -13,6 +13,7 @@
 #include "httpdate.h"
 #include "log.h"
 #include "router.h"
+#include "stats.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -97,6 +98,8 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
         pt_h2_reset(c->h2->s, sid, H2_REFUSED_STREAM);
         return;
     }
+    PT_STATS_ADD(pt_stats_my->h2_streams, 1);
+    PT_STATS_ADD(pt_stats_my->h2_streams_open, 1);
     pt_req *r = (pt_req *)(void *)b;
     memset(r, 0, sizeof(*r));
     b += PT_REQ_SIZE;
@@ -148,6 +151,9 @@ static void on_closed(void *ud, int32_t sid, uint32_t code)
         return;
     unlink_req(c, r);
     r->h2_closed = true;
+    PT_STATS_SUB(pt_stats_my->h2_streams_open, 1);
+    if (code != H2_NO_ERROR)
+        PT_STATS_ADD(pt_stats_my->h2_resets, 1);
     if (code != H2_NO_ERROR && !r->logged && r->req_complete)
         pt_log_debug("HTTP/2 stream %d reset (error code %u), client: %s:%u", sid, code,
                      pt_conn_req_ip(r), r->peer_port);
@@ -193,6 +199,8 @@ int pt_h2c_detect(pt_conn *c)
     }
     c->h2 = h;
     c->framer = &pt_h2_framer;
+    PT_STATS_ADD(pt_stats_my->h2_conns, 1);
+    PT_STATS_ADD(pt_stats_my->h2_opened, 1);
     c->state = PT_CS_WRITE; /* never idle between requests: h2_conn.c decides */
     pt_timer_stop(&c->timer);
     size_t n = c->in_len;
@@ -314,6 +322,7 @@ void pt_h2c_close(pt_conn *c)
     if (!h)
         return;
     h->closing = true;
+    PT_STATS_SUB(pt_stats_my->h2_conns, 1);
     pt_h2_free(h->s); /* on_closed for every stream still open */
     c->h2 = NULL;
     free(h);

@@ -175,6 +175,8 @@ void pt_stats_slot_put(int i)
     PT_STATS_SET(s->c.cgi_running, 0);
     PT_STATS_SET(s->c.cgi_queued, 0);
     PT_STATS_SET(s->c.tunnels, 0);
+    PT_STATS_SET(s->c.h2_conns, 0);
+    PT_STATS_SET(s->c.h2_streams_open, 0);
     for (int k = 0; k < PT_STATS_SERVERS; k++) {
         PT_STATS_SET(s->srv[k].active, 0);
         PT_STATS_SET(s->srv[k].queued, 0);

@@ -42,6 +42,10 @@ typedef struct pt_stats_ctr {
     uint64_t tls_full, tls_resumed, tls_failed;
     uint64_t tunnels; /* gauge: open tunnels (WebSocket and other Upgrades, tunnel.c) */
     uint64_t tunnels_opened;
+    /* HTTP/2: connections (a gauge and a sum), their streams (a gauge and
+     * a sum; each stream is also one of requests), streams the client reset */
+    uint64_t h2_conns, h2_opened;
+    uint64_t h2_streams_open, h2_streams, h2_resets;
 } pt_stats_ctr;
 
 /* ---- the master --------------------------------------------------------- */

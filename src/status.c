@@ -269,6 +269,11 @@ static void render_text(sbuf *b, const pt_stats_snap *s)
               (unsigned long long)c->tls_failed);
     sb_printf(b, "tunnels: open %llu, opened %llu\n", (unsigned long long)c->tunnels,
               (unsigned long long)c->tunnels_opened);
+    sb_printf(
+        b, "http2: connections %llu, opened %llu, streams open %llu, streams %llu, resets %llu\n",
+        (unsigned long long)c->h2_conns, (unsigned long long)c->h2_opened,
+        (unsigned long long)c->h2_streams_open, (unsigned long long)c->h2_streams,
+        (unsigned long long)c->h2_resets);
     each_backend(s, text_backend, b);
 }
 
@@ -369,6 +374,12 @@ static void render_json(sbuf *b, const pt_stats_snap *s)
               (unsigned long long)c->tls_failed);
     sb_printf(b, "\"tunnels\":{\"open\":%llu,\"opened\":%llu},", (unsigned long long)c->tunnels,
               (unsigned long long)c->tunnels_opened);
+    sb_printf(b,
+              "\"http2\":{\"connections\":%llu,\"opened\":%llu,\"streams_open\":%llu,"
+              "\"streams\":%llu,\"resets\":%llu},",
+              (unsigned long long)c->h2_conns, (unsigned long long)c->h2_opened,
+              (unsigned long long)c->h2_streams_open, (unsigned long long)c->h2_streams,
+              (unsigned long long)c->h2_resets);
     sb_printf(b, "\"backends\":[");
     each_backend(s, json_backend, b);
     sb_printf(b, "]}\n");
@@ -504,6 +515,17 @@ static void render_prometheus(sbuf *b, const pt_stats_snap *s)
     prom_one(b, "portico_tunnels_open", "gauge",
              "Tunnels open (WebSocket and other Upgrades through the proxy).", c->tunnels);
     prom_one(b, "portico_tunnels_opened_total", "counter", "Tunnels opened.", c->tunnels_opened);
+    prom_one(b, "portico_http2_connections", "gauge", "HTTP/2 connections open.", c->h2_conns);
+    prom_one(b, "portico_http2_connections_total", "counter", "HTTP/2 connections started.",
+             c->h2_opened);
+    prom_one(b, "portico_http2_streams_open", "gauge", "HTTP/2 streams (requests) in progress.",
+             c->h2_streams_open);
+    prom_one(b, "portico_http2_streams_total", "counter",
+             "HTTP/2 streams (requests) received; each is also counted in portico_requests_total.",
+             c->h2_streams);
+    prom_one(b, "portico_http2_resets_total", "counter",
+             "HTTP/2 streams the client reset (RST_STREAM) before their response ended.",
+             c->h2_resets);
     prom_one(b, "portico_cgi_started_total", "counter", "CGI processes started.", c->cgi_started);
     prom_one(b, "portico_cgi_running", "gauge", "CGI processes running.", c->cgi_running);
     prom_one(b, "portico_cgi_queued", "gauge", "Requests waiting for a CGI process slot.",
