@@ -18,65 +18,24 @@ and php-fpm8.2 for the kinds that use them."""
 import argparse
 import glob
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def connect(port, deadline=120):
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            return socket.create_connection(('127.0.0.1', port), timeout=60)
-        except OSError:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.2)
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, 'lib'))
+import cgcount  # noqa: E402
+from cgcount import connect, free_port  # noqa: E402
 
 
 def hammer(port, path, n):
     """n keep-alive GETs on one connection, each answered 200 with 1 KiB."""
-    req = ('GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: gw-cost\r\n'
-           'Accept: */*\r\n\r\n' % (path, port)).encode()
-    s = connect(port)
-    buf = b''
-    for _ in range(n):
-        s.sendall(req)
-        while True:
-            head_end = buf.find(b'\r\n\r\n')
-            if head_end >= 0:
-                head = buf[:head_end]
-                m = re.search(rb'(?i)content-length: (\d+)', head)
-                if m:
-                    total = head_end + 4 + int(m.group(1))
-                elif b'chunked' in head.lower():
-                    e = buf.find(b'\r\n0\r\n\r\n', head_end)
-                    total = e + 7 if e >= 0 else len(buf) + 1
-                else:
-                    raise RuntimeError('no framing: %r' % head[:200])
-                if len(buf) >= total:
-                    if not buf.startswith(b'HTTP/1.1 200'):
-                        raise RuntimeError('not a 200: %r' % buf[:200])
-                    buf = buf[total:]
-                    break
-            chunk = s.recv(65536)
-            if not chunk:
-                raise RuntimeError('connection closed')
-            buf += chunk
-    s.close()
+    cgcount.hammer(port, path, n, host='127.0.0.1:%d' % port,
+                   extra=b'User-Agent: gw-cost\r\nAccept: */*\r\n')
 
 
 def wait_socket(path, deadline=20):
@@ -190,26 +149,8 @@ def setup(kind, d, up):
 
 
 def instructions(cmd, port, path, n, outdir):
-    for f in glob.glob(os.path.join(outdir, 'cg.*')):
-        os.unlink(f)
-    vg = ['valgrind', '--tool=callgrind', '--trace-children=yes',
-          '--callgrind-out-file=%s/cg.%%p' % outdir]
-    p = subprocess.Popen(vg + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
-    try:
-        hammer(port, path, n)
-    finally:
-        os.killpg(p.pid, signal.SIGQUIT if 'nginx' in cmd[0] else signal.SIGTERM)
-        p.wait(120)
-        time.sleep(1)
-    total = 0
-    for f in glob.glob(os.path.join(outdir, 'cg.*')):
-        with open(f) as fh:
-            for line in fh:
-                if line.startswith('summary:') or line.startswith('totals:'):
-                    total += int(line.split()[1])
-                    break
-    return total
+    stop = signal.SIGQUIT if 'nginx' in cmd[0] else signal.SIGTERM
+    return cgcount.instructions(cmd, lambda: hammer(port, path, n), outdir, stop)
 
 
 def main():

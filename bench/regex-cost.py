@@ -15,16 +15,13 @@ From a build directory:
 Standard library only; needs valgrind."""
 
 import argparse
-import glob
 import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import cgcount  # noqa: E402
 
 
 def patterns(count):
@@ -51,63 +48,14 @@ def write_conf(d, name, count, root, port):
     return path
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def hammer(port, n):
-    req = b'GET /index.html HTTP/1.1\r\nHost: bench\r\n\r\n'
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            s = socket.create_connection(('127.0.0.1', port), timeout=60)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    buf = b''
-    for _ in range(n):
-        s.sendall(req)
-        while True:
-            head_end = buf.find(b'\r\n\r\n')
-            if head_end >= 0:
-                m = re.search(rb'Content-Length: (\d+)', buf[:head_end])
-                total = head_end + 4 + int(m.group(1))
-                if len(buf) >= total:
-                    assert buf.startswith(b'HTTP/1.1 200'), buf[:80]
-                    buf = buf[total:]
-                    break
-            chunk = s.recv(65536)
-            if not chunk:
-                raise RuntimeError('connection closed')
-            buf += chunk
-    s.close()
+    cgcount.hammer(port, '/index.html', n)
 
 
-def instructions(portico, conf, port, n, outdir):
-    for f in glob.glob(os.path.join(outdir, 'cg.*')):
-        os.unlink(f)
-    cmd = ['valgrind', '--tool=callgrind', '--trace-children=yes',
-           '--callgrind-out-file=%s/cg.%%p' % outdir, portico, '-D', '-w', '1', '-c', conf]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        hammer(port, n)
-    finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(120)
-    total = 0
-    for f in glob.glob(os.path.join(outdir, 'cg.*')):
-        with open(f) as fh:
-            for line in fh:
-                if line.startswith('summary:') or line.startswith('totals:'):
-                    total += int(line.split()[1])
-                    break
-    return total
+def instructions(portico, conf, port, n, outdir, drive=hammer):
+    """Instructions of portico (one worker) while drive(port, n) runs."""
+    cmd = [portico, '-D', '-w', '1', '-c', conf]
+    return cgcount.instructions(cmd, lambda: drive(port, n), outdir)
 
 
 def main():
@@ -128,7 +76,7 @@ def main():
             f.write('x' * 1023 + '\n')
         per = {}
         for name, count in (('none', 0), ('regex', a.count)):
-            port = free_port()
+            port = cgcount.free_port()
             conf = write_conf(d, name, count, root, port)
             i1 = instructions(a.portico, conf, port, a.n1, d)
             i2 = instructions(a.portico, conf, port, a.n2, d)

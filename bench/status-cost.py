@@ -28,10 +28,8 @@ import argparse
 import importlib.util
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location('regex_cost', os.path.join(HERE, 'regex-cost.py'))
@@ -52,13 +50,7 @@ def write_conf(d, name, status, root, port):
 
 def scrape_then_hammer(port, n):
     """One Prometheus scrape of the page, then the static requests."""
-    s = None
-    for _ in range(600):
-        try:
-            s = socket.create_connection(('127.0.0.1', port), timeout=60)
-            break
-        except OSError:
-            time.sleep(0.2)
+    s = rc.cgcount.connect(port)
     s.sendall(b'GET /status?format=prometheus HTTP/1.1\r\nHost: bench\r\n'
               b'Connection: close\r\n\r\n')
     out = b''
@@ -69,10 +61,7 @@ def scrape_then_hammer(port, n):
         out += chunk
     s.close()
     assert out.startswith(b'HTTP/1.1 200') and b'portico_requests_total' in out, out[:200]
-    HAMMER(port, n)
-
-
-HAMMER = rc.hammer
+    rc.hammer(port, n)
 
 
 def main():
@@ -95,12 +84,11 @@ def main():
         per = {}
         for name, binary, status in (('base', a.baseline, False), ('counted', a.portico, False),
                                      ('status', a.portico, True)):
-            port = rc.free_port()
+            port = rc.cgcount.free_port()
             conf = write_conf(d, name, status, root, port)
-            # regex-cost's instructions() drives the server with its hammer()
-            rc.hammer = scrape_then_hammer if status else HAMMER
-            i1 = rc.instructions(binary, conf, port, a.n1, d)
-            i2 = rc.instructions(binary, conf, port, a.n2, d)
+            drive = scrape_then_hammer if status else rc.hammer
+            i1 = rc.instructions(binary, conf, port, a.n1, d, drive)
+            i2 = rc.instructions(binary, conf, port, a.n2, d, drive)
             per[name] = (i2 - i1) / (a.n2 - a.n1)
             print('%-7s %d / %d instructions for %d / %d requests: %.0f per request' %
                   (name, i1, i2, a.n1, a.n2, per[name]))
