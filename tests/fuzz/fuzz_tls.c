@@ -15,6 +15,7 @@
  * bytes get to the head parser here. No seed files: the ClientHellos are
  * made at run time. */
 #include "fuzz.h"
+#include "fuzz_tls_ctx.h"
 
 #include "h1_head.h"
 #include "log.h"
@@ -25,59 +26,15 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 static struct ssl_ctx_st *server_ctx;
 static unsigned char hello13[2048], hello12[2048];
 static size_t hello13_len, hello12_len;
 
-/* A self-signed ECDSA P-256 certificate in two temporary PEM files, the
- * way an operator hands them over; removed once loaded. */
 static void make_server_ctx(void)
 {
-    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char crt[512], key[512];
-    snprintf(crt, sizeof(crt), "%s/fuzz-tls-crt.XXXXXX", tmp);
-    snprintf(key, sizeof(key), "%s/fuzz-tls-key.XXXXXX", tmp);
-    int cfd = mkstemp(crt), kfd = mkstemp(key);
-    FZ_CHECK(cfd >= 0 && kfd >= 0);
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
-    FZ_CHECK(k && x);
-    FZ_CHECK(X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
-             X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
-             X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365) && X509_set_pubkey(x, k) &&
-             X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-                                        (const unsigned char *)"localhost", -1, -1, 0) &&
-             X509_set_issuer_name(x, X509_get_subject_name(x)) && X509_sign(x, k, EVP_sha256()));
-    FILE *cf = fdopen(cfd, "w"), *kf = fdopen(kfd, "w");
-    FZ_CHECK(cf && kf && PEM_write_X509(cf, x) && PEM_write_PrivateKey(kf, k, NULL, NULL, 0, 0, 0));
-    fclose(cf);
-    fclose(kf);
-    X509_free(x);
-    EVP_PKEY_free(k);
-
-    char *crts[] = {crt}, *keys[] = {key};
-    pt_tls_cfg t = {
-        .certificate = crts,
-        .key = keys,
-        .ncert = 1,
-        .min_version = PT_TLS_V12,
-        .max_version = PT_TLS_V13,
-        .verify_depth = 1,
-        .ticket_rotate_ms = 3600 * 1000,
-    };
-    char err[512] = "", warn[512] = "";
-    if (pt_tls_ctx_load(&t, err, sizeof(err), warn, sizeof(warn)) < 0) {
-        fprintf(stderr, "fuzz_tls: %s\n", err);
-        FZ_CHECK(!"the TLS context loads");
-    }
-    unlink(crt);
-    unlink(key);
-    server_ctx = t.ctx;
+    server_ctx = fz_tls_server_ctx("fuzz-tls", 1);
 }
 
 /* The first flight of an OpenSSL client (SNI, ALPN http/1.1), as a

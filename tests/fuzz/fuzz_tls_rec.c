@@ -18,6 +18,7 @@
  * op bit 7 = the bytes go out raw, unencrypted; op bits 0-6, when not 0,
  * XOR byte (op % record length) of the chunk's record with 0x5a. */
 #include "fuzz.h"
+#include "fuzz_tls_ctx.h"
 
 #include "h1_head.h"
 #include "log.h"
@@ -28,58 +29,15 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 static struct ssl_ctx_st *server_ctx;
 static SSL_CTX *client_ctx[2]; /* [0] TLS 1.3, [1] TLS 1.2 */
 static SSL_SESSION *session[2];
 
-/* The server's certificate and key as an operator hands them over: two
- * PEM files, removed once loaded. */
 static void make_server_ctx(void)
 {
-    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char crt[512], key[512];
-    snprintf(crt, sizeof(crt), "%s/fuzz-tlsrec-crt.XXXXXX", tmp);
-    snprintf(key, sizeof(key), "%s/fuzz-tlsrec-key.XXXXXX", tmp);
-    int cfd = mkstemp(crt), kfd = mkstemp(key);
-    FZ_CHECK(cfd >= 0 && kfd >= 0);
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
-    FZ_CHECK(k && x);
-    FZ_CHECK(X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), 2) &&
-             X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
-             X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365) && X509_set_pubkey(x, k) &&
-             X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-                                        (const unsigned char *)"localhost", -1, -1, 0) &&
-             X509_set_issuer_name(x, X509_get_subject_name(x)) && X509_sign(x, k, EVP_sha256()));
-    FILE *cf = fdopen(cfd, "w"), *kf = fdopen(kfd, "w");
-    FZ_CHECK(cf && kf && PEM_write_X509(cf, x) && PEM_write_PrivateKey(kf, k, NULL, NULL, 0, 0, 0));
-    fclose(cf);
-    fclose(kf);
-    X509_free(x);
-    EVP_PKEY_free(k);
-    char *crts[] = {crt}, *keys[] = {key};
-    pt_tls_cfg t = {
-        .certificate = crts,
-        .key = keys,
-        .ncert = 1,
-        .min_version = PT_TLS_V12,
-        .max_version = PT_TLS_V13,
-        .verify_depth = 1,
-        .ticket_rotate_ms = 3600 * 1000,
-    };
-    char err[512] = "", warn[512] = "";
-    if (pt_tls_ctx_load(&t, err, sizeof(err), warn, sizeof(warn)) < 0) {
-        fprintf(stderr, "fuzz_tls_rec: %s\n", err);
-        FZ_CHECK(!"the TLS context loads");
-    }
-    unlink(crt);
-    unlink(key);
-    server_ctx = t.ctx;
+    server_ctx = fz_tls_server_ctx("fuzz-tlsrec", 2);
 }
 
 /* One connection: the client SSL talks through memory BIOs, so that its

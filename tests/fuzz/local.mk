@@ -13,7 +13,7 @@ FUZZ_TARGETS = \
 	tests/fuzz/fuzz_proxyproto \
 	tests/fuzz/fuzz_tls \
 	tests/fuzz/fuzz_tls_rec
-EXTRA_DIST += $(FUZZ_TARGETS:=.c) tests/fuzz/fuzz.h tests/fuzz/README \
+EXTRA_DIST += $(FUZZ_TARGETS:=.c) tests/fuzz/fuzz.h tests/fuzz/fuzz_tls_ctx.h tests/fuzz/README \
 	tests/fuzz/corpus tests/fuzz/crashers
 
 # seconds per target over its seeds, then from an empty corpus (the seeds
@@ -45,8 +45,10 @@ tests_fuzz_fuzz_range_LDADD = $(PT_LIBS)
 tests_fuzz_fuzz_range_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_proxyproto_LDADD = $(PT_LIBS)
 tests_fuzz_fuzz_proxyproto_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_tls_SOURCES = tests/fuzz/fuzz_tls.c tests/fuzz/fuzz_tls_ctx.c
 tests_fuzz_fuzz_tls_LDADD = $(PT_LIBS)
 tests_fuzz_fuzz_tls_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_tls_rec_SOURCES = tests/fuzz/fuzz_tls_rec.c tests/fuzz/fuzz_tls_ctx.c
 tests_fuzz_fuzz_tls_rec_LDADD = $(PT_LIBS)
 tests_fuzz_fuzz_tls_rec_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 
