@@ -248,29 +248,41 @@ static long expand(const pt_req *r, const pt_rewrite_rule *rule, const pt_rewrit
     return (long)at;
 }
 
+/* One rule against the request's path: PT_RWR_NONE when it does not
+ * match, PT_RWR_REDIRECT (status set), PT_RWR_REROUTE when the path was
+ * rewritten (decoded and normalised again, REQUEST_URI stays what the
+ * client sent), PT_RWR_ERROR. */
+static pt_rewrite_rc apply(pt_req *r, const pt_rewrite_rule *rule, char *out, size_t cap,
+                           int *status)
+{
+    pt_rewrite_caps k = {.rx = rule->rx, .s = r->path};
+    if (!pt_regex_match(rule->rx, r->path, r->path_len, k.ov, PT_REGEX_NCAPS))
+        return PT_RWR_NONE;
+    long n = expand(r, rule, &k, out, cap);
+    if (n < 0)
+        return PT_RWR_ERROR;
+    if (rule->flag == PT_RW_REDIRECT || rule->flag == PT_RW_PERMANENT || out[0] != '/') {
+        /* RFC 9110 §15.4.2 / §15.4.3 */
+        *status = rule->flag == PT_RW_PERMANENT ? 301 : 302;
+        return PT_RWR_REDIRECT;
+    }
+    return pt_conn_reroute(r, out, (size_t)n) < 0 ? PT_RWR_ERROR : PT_RWR_REROUTE;
+}
+
 pt_rewrite_rc pt_rewrite_run(pt_req *r, char *out, size_t cap, int *status)
 {
     const pt_location *here = r->loc, *moved = NULL;
     const pt_rewrites *rw = here->rewrites;
     for (size_t i = 0; rw && i < rw->n; i++) {
         const pt_rewrite_rule *rule = &rw->rules[i];
-        pt_rewrite_caps k = {.rx = rule->rx, .s = r->path};
-        if (!pt_regex_match(rule->rx, r->path, r->path_len, k.ov, PT_REGEX_NCAPS))
+        pt_rewrite_rc rc = apply(r, rule, out, cap, status);
+        if (rc == PT_RWR_NONE)
             continue;
-        long n = expand(r, rule, &k, out, cap);
-        if (n < 0)
-            return PT_RWR_ERROR;
-        if (rule->flag == PT_RW_REDIRECT || rule->flag == PT_RW_PERMANENT || out[0] != '/') {
-            /* RFC 9110 §15.4.2 / §15.4.3 */
-            *status = rule->flag == PT_RW_PERMANENT ? 301 : 302;
-            return PT_RWR_REDIRECT;
-        }
-        /* an internal rewrite: a new path (decoded and normalised again)
-         * and query; REQUEST_URI stays what the client sent */
-        if (pt_conn_reroute(r, out, (size_t)n) < 0)
-            return PT_RWR_ERROR;
+        if (rc != PT_RWR_REROUTE)
+            return rc;
         if (rule->flag == PT_RW_LAST)
             return PT_RWR_REROUTE;
+        /* the next rules see the new path in this same location */
         moved = r->loc;
         r->loc = here;
         if (rule->flag == PT_RW_BREAK)
@@ -288,18 +300,11 @@ pt_rewrite_rc pt_rewrite_server(pt_req *r, const pt_rewrites *rw, char *out, siz
     bool changed = false;
     for (size_t i = 0; rw && i < rw->n; i++) {
         const pt_rewrite_rule *rule = &rw->rules[i];
-        pt_rewrite_caps k = {.rx = rule->rx, .s = r->path};
-        if (!pt_regex_match(rule->rx, r->path, r->path_len, k.ov, PT_REGEX_NCAPS))
+        pt_rewrite_rc rc = apply(r, rule, out, cap, status);
+        if (rc == PT_RWR_NONE)
             continue;
-        long n = expand(r, rule, &k, out, cap);
-        if (n < 0)
-            return PT_RWR_ERROR;
-        if (rule->flag == PT_RW_REDIRECT || rule->flag == PT_RW_PERMANENT || out[0] != '/') {
-            *status = rule->flag == PT_RW_PERMANENT ? 301 : 302;
-            return PT_RWR_REDIRECT;
-        }
-        if (pt_conn_reroute(r, out, (size_t)n) < 0)
-            return PT_RWR_ERROR;
+        if (rc != PT_RWR_REROUTE)
+            return rc;
         changed = true;
         /* at server level both end the rewrites; the location is looked up */
         if (rule->flag == PT_RW_LAST || rule->flag == PT_RW_BREAK)
