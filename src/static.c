@@ -585,6 +585,22 @@ static bool serve_regular(pt_req *r, const opts *o, root_ref *ref, pt_fent *e, i
     return true;
 }
 
+/* The open the entry remembers failed: answer it (true) or go on. */
+static bool refused(pt_req *r, const pt_fent *e)
+{
+    if (e->fstat_failed) {
+        pt_conn_reject(r, 500, "fstat failed", false);
+        return true;
+    }
+    if (!e->err)
+        return false;
+    int st = pt_resolve_status(e->err);
+    /* a 404 is logged at debug level only: no strerror for nothing */
+    pt_conn_reject(r, st, st != 404 || pt_log_level() >= PT_LOG_DEBUG ? strerror(e->err) : NULL,
+                   false);
+    return true;
+}
+
 void pt_static_serve(pt_req *r)
 {
     opts o = effective_opts(r);
@@ -626,17 +642,8 @@ void pt_static_serve(pt_req *r)
     pt_fent *e = lookup(r, &ref, 'P', -1, rel, rel_len, NULL, o.follow_symlinks);
     if (!e)
         goto out;
-    if (e->fstat_failed) {
-        pt_conn_reject(r, 500, "fstat failed", false);
+    if (refused(r, e))
         goto out;
-    }
-    if (e->err) {
-        int st = pt_resolve_status(e->err);
-        /* a 404 is logged at debug level only: no strerror for nothing */
-        pt_conn_reject(r, st, st != 404 || pt_log_level() >= PT_LOG_DEBUG ? strerror(e->err) : NULL,
-                       false);
-        goto out;
-    }
     if (S_ISREG(e->st.st_mode)) {
         const char *base = strrchr(r->path, '/');
         base = base ? base + 1 : r->path;
@@ -688,14 +695,8 @@ void pt_static_serve_below(pt_req *r, const char *root, const char *rel)
     pt_fent *e = lookup(r, &ref, 'P', -1, rel, rel_len, NULL, o.follow_symlinks);
     if (!e)
         goto out;
-    if (e->fstat_failed) {
-        pt_conn_reject(r, 500, "fstat failed", false);
+    if (refused(r, e))
         goto out;
-    }
-    if (e->err) {
-        pt_conn_reject(r, pt_resolve_status(e->err), strerror(e->err), false);
-        goto out;
-    }
     if (!S_ISREG(e->st.st_mode)) {
         pt_conn_reject(r, 403, "not a regular file", false);
         goto out;
