@@ -52,7 +52,13 @@ struct pt_h2 {
     pt_h2_limits lim;
     h2_stream *streams;
     size_t nstreams;
+    /* graceful stop: the shutdown notice and its PING went out, the final
+     * GOAWAY waits for the PING's ACK; then it went out */
+    bool goaway_pending, goaway_sent;
 };
+
+/* The PING that follows the shutdown notice (RFC 9113 §6.8). */
+static const uint8_t goaway_ping[8] = {'g', 'o', 'a', 'w', 'a', 'y', 0, 1};
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -293,6 +299,18 @@ static int make_head(h2_stream *st)
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *ud)
 {
     pt_h2 *h = ud;
+    if (fr->hd.type == NGHTTP2_PING && (fr->hd.flags & NGHTTP2_FLAG_ACK) && h->goaway_pending &&
+        memcmp(fr->ping.opaque_data, goaway_ping, sizeof(goaway_ping)) == 0) {
+        /* the client has seen the notice: every stream it opened before
+         * came ahead of this ACK (one ordered byte stream), so the last
+         * one processed now is the last it will ever get answered */
+        h->goaway_pending = false;
+        h->goaway_sent = true;
+        int32_t last = nghttp2_session_get_last_proc_stream_id(s);
+        return nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0) == 0
+                   ? 0
+                   : NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (fr->hd.type != NGHTTP2_HEADERS && fr->hd.type != NGHTTP2_DATA)
         return 0;
     h2_stream *st = nghttp2_session_get_stream_user_data(s, fr->hd.stream_id);
@@ -432,10 +450,24 @@ bool pt_h2_want_write(const pt_h2 *h)
     return nghttp2_session_want_write(h->s) != 0;
 }
 
+/* RFC 9113 §6.8: a GOAWAY naming the last stream at once loses the
+ * requests a busy client sent meanwhile (it gets them refused, and a client
+ * such as h2load counts them failed). First a GOAWAY with 2^31-1 that stops
+ * new streams, and a PING; the real last stream id goes out when the PING
+ * comes back (on_frame_recv). A client that never answers stays until the
+ * stop's idle grace or the worker's shutdown timeout. */
 void pt_h2_goaway(pt_h2 *h)
 {
-    int32_t last = nghttp2_session_get_last_proc_stream_id(h->s);
-    (void)nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
+    if (h->goaway_pending || h->goaway_sent)
+        return;
+    if (nghttp2_submit_shutdown_notice(h->s) != 0 ||
+        nghttp2_submit_ping(h->s, NGHTTP2_FLAG_NONE, goaway_ping) != 0) {
+        int32_t last = nghttp2_session_get_last_proc_stream_id(h->s);
+        (void)nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
+        h->goaway_sent = true;
+        return;
+    }
+    h->goaway_pending = true;
 }
 
 size_t pt_h2_streams(const pt_h2 *h)

@@ -115,6 +115,7 @@ PY_TESTS = \
 	tests/t_h2.py \
 	tests/t_h2_status.py \
 	tests/t_h2_static.py \
+	tests/t_h2_goaway.py \
 	tests/t_tls_extra.py \
 	tests/t_tls_tickets.py \
 	tests/t_tls_reload.py \
