@@ -107,7 +107,6 @@ static const key_spec top_keys[] = {
     {"http2", K_BOOL, NULL},
     {"http2_cleartext", K_BOOL, NULL},
     {"http2_max_streams", K_INT, NULL},
-    {"http2_max_requests", K_INT, NULL},
     {"listen", K_STRS, NULL},
     {"acme_state_dir", K_STR, NULL},
     {"tls_listen", K_STRS, NULL},
@@ -1486,10 +1485,6 @@ static int build_misc(load_ctx *x, const config_setting_t *root)
     if ((s = member(root, "http2_max_streams")) && get_int(x, s, 1, 65536, &ms) < 0)
         return -1;
     c->http2_max_streams = (uint32_t)ms;
-    long long mr = 1000; /* nginx's keepalive_requests, which HTTP/2 obeys too */
-    if ((s = member(root, "http2_max_requests")) && get_int(x, s, 0, INT32_MAX, &mr) < 0)
-        return -1;
-    c->http2_max_requests = (uint32_t)mr;
     return 0;
 }
 

@@ -400,7 +400,6 @@ typedef struct pt_config {
      * §3.3), SETTINGS_MAX_CONCURRENT_STREAMS */
     bool http2_cleartext;
     uint32_t http2_max_streams;
-    uint32_t http2_max_requests; /* streams per connection, then GOAWAY (0: no cap) */
     pt_listen_cfg *listen;
     size_t nlisten;
     pt_tls_cfg tls;

@@ -205,7 +205,7 @@ int pt_h2c_detect(pt_conn *c)
         .max_streams = c->w->cfg->http2_max_streams,
         .header_bytes = lim->header_buffer,
         .max_headers = lim->max_headers,
-        .max_requests = c->w->cfg->http2_max_requests,
+        .max_requests = lim->keepalive_requests, /* as nginx, for HTTP/2 too */
     };
     struct pt_h2c *h = calloc(1, sizeof(*h));
     if (!h || !(h->s = pt_h2_new(&cbs, c, &hl))) {

@@ -5,7 +5,7 @@ served meanwhile and after. Rapid reset (CVE-2023-44487: in one read, and
 by the thousand), CONTINUATION flood, HPACK bomb, SETTINGS and PING floods
 whose ACKs are never read, a zero-window stall (write_timeout), 100 streams
 that read nothing (memory pinned), stream ids at 2^31-1, and
-http2_max_requests. The bounds are listed in SECURITY.md."""
+limits.keepalive_requests (streams per connection). The bounds are listed in SECURITY.md."""
 
 import os
 import socket
@@ -264,8 +264,8 @@ class H2Attack(unittest.TestCase):
                         r'client: 127\.0\.0\.1:%d' % c.s.getsockname()[1])
         self.served(srv)
 
-    def test_http2_max_requests_ends_the_connection_gracefully(self):
-        srv, _ = start(self, '-o', 'http2_max_requests=3')
+    def test_keepalive_requests_ends_the_connection_gracefully(self):
+        srv, _ = start(self, '-o', 'limits.keepalive_requests=3')
         c = h2raw.Conn(srv.port)
         self.addCleanup(c.close)
         for sid in (1, 3, 5, 7):
