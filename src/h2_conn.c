@@ -51,6 +51,8 @@ struct pt_h2c {
 /* A bound the session hit (h2.c names it): one log line with the client */
 static void report(pt_conn *c)
 {
+    if (!c->h2 || c->state == PT_CS_CLOSED)
+        return; /* closed from a callback: its session is gone */
     const char *why = pt_h2_trouble(c->h2->s);
     if (why)
         pt_log_info("h2: %s, client: %s:%u", why, pt_conn_peer_ip(c), pt_conn_peer_port(c));
