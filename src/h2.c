@@ -44,6 +44,9 @@ typedef struct h2_stream {
     int status;
     pt_cq out;
     bool body_end, deferred, submitted;
+    /* DATA bytes framed, and their count when a stall check began */
+    uint64_t sent, mark;
+    bool marked;
 } h2_stream;
 
 struct pt_h2 {
@@ -56,7 +59,7 @@ struct pt_h2 {
     /* hostile clients: streams opened this read round and ever, resets
      * received, DATA bytes framed, and the last bound hit (for the log) */
     uint32_t round_streams, total_streams;
-    uint64_t rst_recv, data_sent;
+    uint64_t rst_recv;
     bool has_trouble, trouble_conn;
     char trouble[160];
 };
@@ -213,19 +216,43 @@ const char *pt_h2_trouble(pt_h2 *h)
     return h->trouble; /* valid until the next call into the session */
 }
 
+/* Its response waits for the client's window alone: bytes queued, none
+ * may go (RFC 9113 §6.9) */
+static bool stream_stalled(const pt_h2 *h, const h2_stream *st, bool conn_shut)
+{
+    return st->submitted && st->out.bytes > 0 &&
+           (conn_shut || nghttp2_session_get_stream_remote_window_size(h->s, st->id) <= 0);
+}
+
 bool pt_h2_stalled(const pt_h2 *h)
 {
     bool conn_shut = nghttp2_session_get_remote_window_size(h->s) <= 0;
     for (const h2_stream *st = h->streams; st; st = st->next)
-        if (st->submitted && st->out.bytes > 0 &&
-            (conn_shut || nghttp2_session_get_stream_remote_window_size(h->s, st->id) <= 0))
+        if (stream_stalled(h, st, conn_shut))
             return true;
     return false;
 }
 
-uint64_t pt_h2_data_sent(const pt_h2 *h)
+void pt_h2_stall_mark(pt_h2 *h)
 {
-    return h->data_sent;
+    bool conn_shut = nghttp2_session_get_remote_window_size(h->s) <= 0;
+    for (h2_stream *st = h->streams; st; st = st->next) {
+        st->marked = stream_stalled(h, st, conn_shut);
+        st->mark = st->sent;
+    }
+}
+
+size_t pt_h2_stall_reset(pt_h2 *h, uint32_t code)
+{
+    bool conn_shut = nghttp2_session_get_remote_window_size(h->s) <= 0;
+    size_t n = 0;
+    /* the RST_STREAM closes a stream when it is sent: the list holds */
+    for (h2_stream *st = h->streams; st; st = st->next)
+        if (st->marked && st->sent == st->mark && stream_stalled(h, st, conn_shut) &&
+            nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, code) == 0)
+            n++;
+    pt_h2_stall_mark(h);
+    return n;
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -663,6 +690,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
 {
     (void)s;
     (void)sid;
+    (void)ud;
     h2_stream *st = src->ptr;
     if (st->out.bytes == 0) {
         if (st->body_end) {
@@ -675,7 +703,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
     ssize_t n = pt_cq_take(&st->out, buf, len);
     if (n <= 0) /* a file shrank under us: the length promised is a lie, cut */
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    ((pt_h2 *)ud)->data_sent += (uint64_t)n;
+    st->sent += (uint64_t)n;
     if (st->out.bytes == 0 && st->body_end)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     return n;

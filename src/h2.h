@@ -63,11 +63,14 @@ void pt_h2_round(pt_h2 *h);
  * hit: rapid reset, a flood, CONTINUATION without end...), once; NULL when
  * nothing new happened. The owner logs it with the client's address. */
 const char *pt_h2_trouble(pt_h2 *h);
-/* Response bytes wait for the client's flow-control window (zero-window
- * stall: the owner bounds it with its write timeout). */
+/* Zero-window stalls: a stream's response waits for the client's
+ * flow-control window alone. The owner marks the stalled streams when it
+ * starts its write timeout; when that expires, the streams still stalled
+ * since the mark, without a DATA byte sent, are reset (nginx's send_timeout
+ * per stream) and the others marked anew: the number reset. */
 bool pt_h2_stalled(const pt_h2 *h);
-/* DATA payload bytes framed so far (progress of stalled streams). */
-uint64_t pt_h2_data_sent(const pt_h2 *h);
+void pt_h2_stall_mark(pt_h2 *h);
+size_t pt_h2_stall_reset(pt_h2 *h, uint32_t code);
 
 /* A stream's response, in the order a framer gets it (resp.h): the head
  * fields collected, then submitted at end_head. Names are lowercased and

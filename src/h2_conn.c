@@ -45,7 +45,6 @@ struct pt_h2c {
     /* inside nghttp2 (its callbacks reach handlers, which kick): the
      * session cannot be entered again, the flush after it sends */
     bool in_session;
-    uint64_t stall_sent; /* DATA framed when the stall timer was armed */
 };
 
 /* A bound the session hit (h2.c names it): one log line with the client */
@@ -320,12 +319,11 @@ void pt_h2c_flush(pt_conn *c)
             pt_timer_arm(&w->loop, &c->timer, w->stopping ? &w->t_stop_idle : &w->t_keepalive);
     } else if (pt_h2_stalled(h->s)) {
         /* a zero-window stall: the client's window, not the socket, holds
-         * the response; write_timeout bounds it as it does a client that
-         * stops reading, and only DATA it lets through counts as progress
-         * (PINGs answered do not) */
-        uint64_t sent = pt_h2_data_sent(h->s);
-        if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_write || sent != h->stall_sent) {
-            h->stall_sent = sent;
+         * a response; write_timeout bounds it per stream, as it does a
+         * client that stops reading, and only a stream's own DATA counts
+         * as progress (PINGs answered, other streams do not) */
+        if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_write) {
+            pt_h2_stall_mark(h->s);
             pt_timer_arm(&w->loop, &c->timer, &w->t_write);
         }
     } else {
@@ -335,13 +333,19 @@ void pt_h2c_flush(pt_conn *c)
 
 void pt_h2c_timer(pt_conn *c)
 {
-    if (c->out.bytes > 0)
+    if (c->out.bytes > 0) {
         pt_log_info("client timed out while reading HTTP/2 frames, client: %s:%u",
                     pt_conn_peer_ip(c), pt_conn_peer_port(c));
-    else if (c->h2 && pt_h2_stalled(c->h2->s))
-        pt_log_info("h2: zero-window stall: no WINDOW_UPDATE within write_timeout, closing, "
-                    "client: %s:%u",
-                    pt_conn_peer_ip(c), pt_conn_peer_port(c));
+    } else if (c->h2 && pt_h2_stalled(c->h2->s)) {
+        /* the streams, not the connection: its other streams may go on */
+        size_t n = pt_h2_stall_reset(c->h2->s, H2_CANCEL);
+        if (n)
+            pt_log_info("h2: zero-window stall: %zu stream(s) reset, no WINDOW_UPDATE within "
+                        "write_timeout, client: %s:%u",
+                        n, pt_conn_peer_ip(c), pt_conn_peer_port(c));
+        pt_h2c_flush(c);
+        return;
+    }
     pt_conn_close(c);
 }
 

@@ -122,7 +122,7 @@ static void on_closed(void *ud, int32_t sid, uint32_t code)
     (void)code;
     own *o = find(sid);
     if (!o && F.n == MAX_OWN)
-        return; /* one refused */
+        return;          /* one refused */
     FZ_CHECK(o != NULL); /* closed once, after its request */
     o->open = false;
     F.open--;
@@ -189,7 +189,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += k;
         left -= k;
         later_bodies();
-        (void)pt_h2_stalled(F.h);
+        if (pt_h2_stalled(F.h)) { /* the write timeout's two ends */
+            if (fz_next(&F.seed) & 1)
+                pt_h2_stall_mark(F.h);
+            else
+                (void)pt_h2_stall_reset(F.h, 0x8);
+        }
         drain(&q);
         FZ_CHECK(pt_h2_streams(F.h) >= F.open);
         if (!pt_h2_want_read(F.h) && !pt_h2_want_write(F.h))
@@ -199,7 +204,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pt_h2_goaway(F.h);
         drain(&q);
     }
-    (void)pt_h2_data_sent(F.h);
     pt_h2_free(F.h);
     FZ_CHECK(F.open == 0); /* every stream the owner had was closed */
     pt_cq_free(&q);
