@@ -321,7 +321,7 @@ void pt_h2c_flush(pt_conn *c)
         /* a zero-window stall: the client's window, not the socket, holds
          * a response; write_timeout bounds it per stream, as it does a
          * client that stops reading, and only a stream's own DATA counts
-         * as progress (PINGs answered, other streams do not) */
+         * as progress (PINGs answered do not) */
         if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_write) {
             pt_h2_stall_mark(h->s);
             pt_timer_arm(&w->loop, &c->timer, &w->t_write);
