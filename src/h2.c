@@ -187,6 +187,15 @@ static void recv_error(pt_h2 *h, int rc)
     }
 }
 
+/* The length of p's first n bytes that are printable ASCII */
+static size_t printable(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] >= 0x20 && p[i] < 0x7f)
+        i++;
+    return i;
+}
+
 /* A GOAWAY with an error code that nghttp2 sent on its own */
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *fr, void *ud)
 {
@@ -197,9 +206,14 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *fr, void *ud)
     if (fr->goaway.error_code == NGHTTP2_INTERNAL_ERROR && h->rst_recv >= H2_RST_BURST)
         trouble(h, true, "rapid reset: RST_STREAM over %u then %u a second, GOAWAY INTERNAL_ERROR",
                 H2_RST_BURST, H2_RST_RATE);
-    else
+    else if (fr->goaway.opaque_data_len == 0)
         trouble(h, true, "connection error, GOAWAY %s",
                 nghttp2_http2_strerror(fr->goaway.error_code));
+    else /* nghttp2 says why in the debug data: its own text, made printable */
+        trouble(h, true, "connection error, GOAWAY %s (%.*s)",
+                nghttp2_http2_strerror(fr->goaway.error_code),
+                (int)printable(fr->goaway.opaque_data, PT_MIN(fr->goaway.opaque_data_len, 80)),
+                (const char *)fr->goaway.opaque_data);
     return 0;
 }
 
