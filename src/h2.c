@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,9 @@ typedef struct h2_stream {
     int status;
     pt_cq out;
     bool body_end, deferred, submitted;
+    /* DATA bytes framed, and their count when a stall check began */
+    uint64_t sent, mark;
+    bool marked;
 } h2_stream;
 
 struct pt_h2 {
@@ -55,10 +59,25 @@ struct pt_h2 {
     /* graceful stop: the shutdown notice and its PING went out, the final
      * GOAWAY waits for the PING's ACK; then it went out */
     bool goaway_pending, goaway_sent;
+    /* hostile clients: streams opened this read round and ever, resets
+     * received, DATA bytes framed, and the last bound hit (for the log) */
+    uint32_t round_streams, total_streams;
+    uint64_t rst_recv;
+    bool has_trouble, trouble_conn;
+    char trouble[160];
 };
 
 /* The PING that follows the shutdown notice (RFC 9113 §6.8). */
 static const uint8_t goaway_ping[8] = {'g', 'o', 'a', 'w', 'a', 'y', 0, 1};
+
+/* The bounds nghttp2 enforces itself (nghttp2_option_*), as its 1.52
+ * Debian build and nginx 1.25 have them */
+#define H2_MAX_SETTINGS 32       /* entries in one SETTINGS frame */
+#define H2_MAX_OUTBOUND_ACK 1000 /* PING/SETTINGS ACKs, RST_STREAM queued unsent */
+#define H2_RST_BURST 1000        /* RST_STREAM token bucket (CVE-2023-44487) */
+#define H2_RST_RATE 33           /* tokens a second */
+#define H2_MAX_CONTINUATIONS 8   /* CONTINUATION frames after one HEADERS (2024) */
+#define H2_DEFLATE_TABLE 4096    /* our HPACK encoder's dynamic table, whatever asked */
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -110,11 +129,164 @@ static void stream_free(pt_h2 *h, h2_stream *st)
     free(st);
 }
 
+/* ---- hostile clients ---------------------------------------------------- */
+
+/* A bound hit, for the owner's log: one waits at a time, the first that
+ * ends the connection wins over a stream's (conn) */
+static void trouble(pt_h2 *h, bool conn, const char *fmt, ...) PT_PRINTF(3, 4);
+static void trouble(pt_h2 *h, bool conn, const char *fmt, ...)
+{
+    if (h->has_trouble && (h->trouble_conn || !conn))
+        return;
+    h->trouble_conn = conn;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->trouble, sizeof(h->trouble), fmt, ap);
+    va_end(ap);
+    h->has_trouble = true;
+}
+
+/* A new stream from the client: 0, or the callback error that ends the
+ * connection. */
+static int bound_new_stream(pt_h2 *h, int32_t sid)
+{
+    /* rapid reset (CVE-2023-44487): a stream reset as soon as it opens never
+     * counts against SETTINGS_MAX_CONCURRENT_STREAMS, so, as nginx does, more
+     * than twice that many opened in one read round ends the connection */
+    if (++h->round_streams > 2 * h->lim.max_streams) {
+        trouble(h, true,
+                "rapid reset: over %u streams opened in one read, GOAWAY ENHANCE_YOUR_CALM",
+                2 * h->lim.max_streams);
+        (void)nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    h->total_streams++;
+    /* stream 2^31-1 is the client's last (RFC 9113 §5.1.1): say so, and
+     * let it finish; a cap on streams over the connection's life ends it
+     * the same way (nginx's keepalive_requests), a client reconnects */
+    if (sid >= INT32_MAX - 1) {
+        trouble(h, false, "stream ids exhausted (stream %d), GOAWAY", (int)sid);
+        (void)nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_NO_ERROR, NULL, 0);
+        h->goaway_sent = true; /* no notice first: no stream after this one counts */
+    } else if (h->lim.max_requests && h->total_streams == h->lim.max_requests) {
+        (void)nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_NO_ERROR, NULL, 0);
+        h->goaway_sent = true;
+    }
+    return 0;
+}
+
+/* nghttp2's own bounds end a connection by an error from mem_recv */
+static void recv_error(pt_h2 *h, int rc)
+{
+    switch (rc) {
+    case NGHTTP2_ERR_FLOODED:
+        trouble(h, true, "flood: over %u PING/SETTINGS ACKs or resets queued, not read",
+                H2_MAX_OUTBOUND_ACK);
+        break;
+    case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS:
+        trouble(h, true, "CONTINUATION flood: over %u CONTINUATION frames in one header block",
+                H2_MAX_CONTINUATIONS);
+        break;
+    case NGHTTP2_ERR_TOO_MANY_SETTINGS:
+        trouble(h, true, "SETTINGS flood: over %u entries in one frame", H2_MAX_SETTINGS);
+        break;
+    default:
+        trouble(h, true, "connection error: %s", nghttp2_strerror(rc));
+    }
+}
+
+/* The length of p's first n bytes that are printable ASCII */
+static size_t printable(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] >= 0x20 && p[i] < 0x7f)
+        i++;
+    return i;
+}
+
+/* A GOAWAY with an error code that nghttp2 sent on its own */
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *fr, void *ud)
+{
+    (void)s;
+    pt_h2 *h = ud;
+    if (fr->hd.type != NGHTTP2_GOAWAY || fr->goaway.error_code == NGHTTP2_NO_ERROR)
+        return 0;
+    if (fr->goaway.error_code == NGHTTP2_INTERNAL_ERROR && h->rst_recv >= H2_RST_BURST)
+        trouble(h, true, "rapid reset: RST_STREAM over %u then %u a second, GOAWAY INTERNAL_ERROR",
+                H2_RST_BURST, H2_RST_RATE);
+    else if (fr->goaway.opaque_data_len == 0)
+        trouble(h, true, "connection error, GOAWAY %s",
+                nghttp2_http2_strerror(fr->goaway.error_code));
+    else /* nghttp2 says why in the debug data: its own text, made printable */
+        trouble(h, true, "connection error, GOAWAY %s (%.*s)",
+                nghttp2_http2_strerror(fr->goaway.error_code),
+                (int)printable(fr->goaway.opaque_data, PT_MIN(fr->goaway.opaque_data_len, 80)),
+                (const char *)fr->goaway.opaque_data);
+    return 0;
+}
+
+void pt_h2_round(pt_h2 *h)
+{
+    h->round_streams = 0;
+}
+
+const char *pt_h2_trouble(pt_h2 *h)
+{
+    if (!h->has_trouble)
+        return NULL;
+    h->has_trouble = false;
+    return h->trouble; /* valid until the next call into the session */
+}
+
+/* Its response waits for the client's window alone: bytes queued, none
+ * may go (RFC 9113 §6.9) */
+static bool stream_stalled(const pt_h2 *h, const h2_stream *st, bool conn_shut)
+{
+    return st->submitted && st->out.bytes > 0 &&
+           (conn_shut || nghttp2_session_get_stream_remote_window_size(h->s, st->id) <= 0);
+}
+
+bool pt_h2_stalled(const pt_h2 *h)
+{
+    bool conn_shut = nghttp2_session_get_remote_window_size(h->s) <= 0;
+    for (const h2_stream *st = h->streams; st; st = st->next)
+        if (stream_stalled(h, st, conn_shut))
+            return true;
+    return false;
+}
+
+void pt_h2_stall_mark(pt_h2 *h)
+{
+    bool conn_shut = nghttp2_session_get_remote_window_size(h->s) <= 0;
+    for (h2_stream *st = h->streams; st; st = st->next) {
+        st->marked = stream_stalled(h, st, conn_shut);
+        st->mark = st->sent;
+    }
+}
+
+size_t pt_h2_stall_reset(pt_h2 *h, uint32_t code)
+{
+    bool conn_shut = nghttp2_session_get_remote_window_size(h->s) <= 0;
+    size_t n = 0;
+    /* the RST_STREAM closes a stream when it is sent: the list holds */
+    for (h2_stream *st = h->streams; st; st = st->next)
+        if (st->marked && st->sent == st->mark && stream_stalled(h, st, conn_shut) &&
+            nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, code) == 0)
+            n++;
+    pt_h2_stall_mark(h);
+    return n;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *ud)
 {
     pt_h2 *h = ud;
     if (fr->hd.type != NGHTTP2_HEADERS || fr->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
+    int rc = bound_new_stream(h, fr->hd.stream_id);
+    if (rc != 0)
+        return rc;
     h2_stream *st = calloc(1, sizeof(*st));
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: this one only */
@@ -151,6 +323,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
      * (RFC 9113 §6.5.2: 32 octets per field): an HPACK bomb stops here */
     if (st->alen + nl + vl + 32 > h->lim.header_bytes || st->nf >= h->lim.max_headers) {
         st->too_big = true;
+        trouble(h, false,
+                "request head over %zu bytes or %zu fields decoded (HPACK bomb?), stream %d: 431",
+                h->lim.header_bytes, h->lim.max_headers, (int)st->id);
         return 0;
     }
     int64_t no = arena_put(&st->arena, &st->alen, &st->acap, name, nl);
@@ -301,9 +476,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *ud)
     pt_h2 *h = ud;
     if (fr->hd.type == NGHTTP2_PING && (fr->hd.flags & NGHTTP2_FLAG_ACK) && h->goaway_pending &&
         memcmp(fr->ping.opaque_data, goaway_ping, sizeof(goaway_ping)) == 0) {
-        /* the client has seen the notice: every stream it opened before
-         * came ahead of this ACK (one ordered byte stream), so the last
-         * one processed now is the last it will ever get answered */
+        /* the client has seen the notice: every stream it sent before
+         * came ahead of this ACK (one ordered byte stream); one it had
+         * queued behind the ACK it refuses itself now (nghttp2 clients
+         * send ACKs first), so the last processed now is the last */
         h->goaway_pending = false;
         h->goaway_sent = true;
         int32_t last = nghttp2_session_get_last_proc_stream_id(s);
@@ -311,6 +487,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *ud)
                    ? 0
                    : NGHTTP2_ERR_CALLBACK_FAILURE;
     }
+    if (fr->hd.type == NGHTTP2_RST_STREAM)
+        h->rst_recv++;
     if (fr->hd.type != NGHTTP2_HEADERS && fr->hd.type != NGHTTP2_DATA)
         return 0;
     h2_stream *st = nghttp2_session_get_stream_user_data(s, fr->hd.stream_id);
@@ -374,12 +552,22 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_option *opt = NULL;
     int rc = nghttp2_option_new(&opt);
     if (rc == 0) {
         /* streams beyond the advertised limit are refused by nghttp2 itself
          * (RFC 9113 §5.1.2), before a client saw our SETTINGS too */
-        nghttp2_option_set_max_settings(opt, 32);
+        nghttp2_option_set_max_settings(opt, H2_MAX_SETTINGS);
+        /* the flood and reset bounds, said here so they do not change with
+         * a library update (RFC 9113 §10.5) */
+        nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
+        nghttp2_option_set_stream_reset_rate_limit(opt, H2_RST_BURST, H2_RST_RATE);
+        nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
+        nghttp2_option_set_max_deflate_dynamic_table_size(opt, H2_DEFLATE_TABLE);
+        /* closed streams kept for RFC 7540's priority tree: memory a rapid
+         * reset would fill; RFC 9218 priorities need none of it */
+        nghttp2_option_set_no_closed_streams(opt, 1);
         rc = nghttp2_session_server_new2(&h->s, cb, h, opt);
         nghttp2_option_del(opt);
     }
@@ -420,6 +608,8 @@ void pt_h2_free(pt_h2 *h)
 int pt_h2_recv(pt_h2 *h, const void *p, size_t n)
 {
     ssize_t r = nghttp2_session_mem_recv(h->s, p, n);
+    if (r < 0)
+        recv_error(h, (int)r);
     return r < 0 || (size_t)r != n ? -1 : 0;
 }
 
@@ -562,6 +752,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
     ssize_t n = pt_cq_take(&st->out, buf, len);
     if (n <= 0) /* a file shrank under us: the length promised is a lie, cut */
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->sent += (uint64_t)n;
     if (st->out.bytes == 0 && st->body_end)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     return n;

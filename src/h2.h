@@ -28,9 +28,10 @@ typedef struct pt_h2_cbs {
 } pt_h2_cbs;
 
 typedef struct pt_h2_limits {
-    uint32_t max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
-    size_t header_bytes;  /* a request head's fields, decoded (431 past it) */
-    size_t max_headers;   /* fields per request */
+    uint32_t max_streams;  /* SETTINGS_MAX_CONCURRENT_STREAMS */
+    size_t header_bytes;   /* a request head's fields, decoded (431 past it) */
+    size_t max_headers;    /* fields per request */
+    uint32_t max_requests; /* streams over the connection's life, then GOAWAY (0: no cap) */
 } pt_h2_limits;
 
 /* The server side of a connection whose client preface comes next (ALPN
@@ -53,6 +54,23 @@ bool pt_h2_want_write(const pt_h2 *h);
 void pt_h2_goaway(pt_h2 *h);
 /* Streams open now. */
 size_t pt_h2_streams(const pt_h2 *h);
+
+/* ---- hostile clients: the bounds (SECURITY.md's HTTP/2 rows) ------------ */
+/* A new read round of the event loop: streams opened in one round are
+ * counted (rapid reset, CVE-2023-44487). */
+void pt_h2_round(pt_h2 *h);
+/* Why the session ended the connection or refused the client (a bound it
+ * hit: rapid reset, a flood, CONTINUATION without end...), once; NULL when
+ * nothing new happened. The owner logs it with the client's address. */
+const char *pt_h2_trouble(pt_h2 *h);
+/* Zero-window stalls: a stream's response waits for the client's
+ * flow-control window alone. The owner marks the stalled streams when it
+ * starts its write timeout; when that expires, the streams still stalled
+ * since the mark, without a DATA byte sent, are reset (nginx's send_timeout
+ * per stream) and the others marked anew: the number reset. */
+bool pt_h2_stalled(const pt_h2 *h);
+void pt_h2_stall_mark(pt_h2 *h);
+size_t pt_h2_stall_reset(pt_h2 *h, uint32_t code);
 
 /* A stream's response, in the order a framer gets it (resp.h): the head
  * fields collected, then submitted at end_head. Names are lowercased and

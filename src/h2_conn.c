@@ -48,6 +48,28 @@ struct pt_h2c {
     bool in_session;
 };
 
+/* A bound the session hit (h2.c names it): one log line with the client */
+static void report(pt_conn *c)
+{
+    if (!c->h2 || c->state == PT_CS_CLOSED)
+        return; /* closed from a callback: its session is gone */
+    const char *why = pt_h2_trouble(c->h2->s);
+    if (why)
+        pt_log_info("h2: %s, client: %s:%u", why, pt_conn_peer_ip(c), pt_conn_peer_port(c));
+}
+
+/* Bytes read into the session: false when the connection must end (its
+ * GOAWAY, if any, is queued) */
+static bool h2_recv(pt_conn *c, const void *p, size_t n)
+{
+    struct pt_h2c *h = c->h2;
+    h->in_session = true;
+    int rc = pt_h2_recv(h->s, p, n);
+    h->in_session = false;
+    report(c);
+    return rc == 0;
+}
+
 static pt_req *req_of(pt_conn *c, int32_t sid)
 {
     for (pt_req *r = c->h2->reqs; r; r = r->h2_next)
@@ -190,6 +212,7 @@ int pt_h2c_detect(pt_conn *c)
         .max_streams = c->w->cfg->http2_max_streams,
         .header_bytes = lim->header_buffer,
         .max_headers = lim->max_headers,
+        .max_requests = lim->keepalive_requests, /* as nginx, for HTTP/2 too */
     };
     struct pt_h2c *h = calloc(1, sizeof(*h));
     if (!h || !(h->s = pt_h2_new(&cbs, c, &hl))) {
@@ -205,10 +228,9 @@ int pt_h2c_detect(pt_conn *c)
     pt_timer_stop(&c->timer);
     size_t n = c->in_len;
     c->in_len = 0;
-    h->in_session = true;
-    if (pt_h2_recv(h->s, c->in, n) < 0)
+    pt_h2_round(h->s);
+    if (!h2_recv(c, c->in, n))
         h->fatal = true;
-    h->in_session = false;
     pt_h2c_flush(c);
     return 1;
 }
@@ -220,6 +242,7 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
         pt_conn_close(c);
         return;
     }
+    pt_h2_round(h->s);
     for (int i = 0; i < 16 && !h->fatal && pt_h2_want_read(h->s); i++) {
         ssize_t n = pt_sock_read(&c->sock, c->in, c->in_cap);
         if (n == 0) {
@@ -232,10 +255,8 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
             pt_conn_close(c);
             return;
         }
-        h->in_session = true;
-        if (pt_h2_recv(h->s, c->in, (size_t)n) < 0)
+        if (!h2_recv(c, c->in, (size_t)n))
             h->fatal = true;
-        h->in_session = false;
         if (c->state == PT_CS_CLOSED)
             return;
     }
@@ -255,6 +276,7 @@ void pt_h2c_flush(pt_conn *c)
             h->in_session = true;
             ssize_t k = pt_h2_send(h->s, &c->out, H2_OUT_LOW);
             h->in_session = false;
+            report(c);
             if (k < 0) {
                 pt_conn_close(c);
                 return;
@@ -276,6 +298,12 @@ void pt_h2c_flush(pt_conn *c)
     }
     bool want_read = !h->fatal && pt_h2_want_read(h->s);
     bool want_write = pt_h2_want_write(h->s);
+    /* a connection error's GOAWAY goes if the socket takes it (RFC 9113
+     * §5.4.1); a client that does not read (a flood) is not waited for */
+    if (c->out.bytes > 0 && h->fatal) {
+        pt_conn_close(c);
+        return;
+    }
     if (c->out.bytes == 0 && (h->fatal || (!want_read && !want_write))) {
         /* GOAWAY sent and every stream done (or a connection error): an
          * orderly close, close_notify first over TLS */
@@ -297,6 +325,15 @@ void pt_h2c_flush(pt_conn *c)
     } else if (pt_h2_streams(h->s) == 0) {
         if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive)
             pt_timer_arm(&w->loop, &c->timer, w->stopping ? &w->t_stop_idle : &w->t_keepalive);
+    } else if (pt_h2_stalled(h->s)) {
+        /* a zero-window stall: the client's window, not the socket, holds
+         * a response; write_timeout bounds it per stream, as it does a
+         * client that stops reading, and only a stream's own DATA counts
+         * as progress (PINGs answered do not) */
+        if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_write) {
+            pt_h2_stall_mark(h->s);
+            pt_timer_arm(&w->loop, &c->timer, &w->t_write);
+        }
     } else {
         pt_timer_stop(&c->timer); /* streams at work: their handlers' own timeouts */
     }
@@ -304,9 +341,19 @@ void pt_h2c_flush(pt_conn *c)
 
 void pt_h2c_timer(pt_conn *c)
 {
-    if (c->out.bytes > 0)
+    if (c->out.bytes > 0) {
         pt_log_info("client timed out while reading HTTP/2 frames, client: %s:%u",
                     pt_conn_peer_ip(c), pt_conn_peer_port(c));
+    } else if (c->h2 && pt_h2_stalled(c->h2->s)) {
+        /* the streams, not the connection: its other streams may go on */
+        size_t n = pt_h2_stall_reset(c->h2->s, H2_CANCEL);
+        if (n)
+            pt_log_info("h2: zero-window stall: %zu stream(s) reset, no WINDOW_UPDATE within "
+                        "write_timeout, client: %s:%u",
+                        n, pt_conn_peer_ip(c), pt_conn_peer_port(c));
+        pt_h2c_flush(c);
+        return;
+    }
     pt_conn_close(c);
 }
 

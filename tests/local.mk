@@ -116,6 +116,7 @@ PY_TESTS = \
 	tests/t_h2_status.py \
 	tests/t_h2_static.py \
 	tests/t_h2_goaway.py \
+	tests/t_h2_attack.py \
 	tests/t_tls_extra.py \
 	tests/t_tls_tickets.py \
 	tests/t_tls_reload.py \
@@ -126,6 +127,7 @@ PY_TESTS = \
 	tests/t_docs.py
 TESTS += $(UNIT_TESTS) $(PY_TESTS)
 EXTRA_DIST += $(PY_TESTS) tests/soak/reload_soak.py tests/lib/harness.py tests/lib/fcgi_bad.py tests/lib/phpfpm.py tests/lib/wsgi_app.py tests/lib/http_upstream.py tests/lib/reloadload.py tests/lib/scripted_upstream.py tests/lib/ws_echo.py tests/lib/appserver.py tests/fcgi/hello.php tests/fcgi/env.php tests/fcgi/upload.php tests/fcgi/big.php tests/fcgi/status.php tests/fcgi/fatal.php tests/fcgi/stderr.php tests/fcgi/cookies.php tests/fcgi/stream.php tests/fcgi/sleep.php tests/fcgi/index.php tests/cache/c.php
+EXTRA_DIST += tests/lib/h2raw.py
 EXTRA_DIST += \
 	tests/cgi/bad-bighdr.cgi \
 	tests/cgi/bad-empty.cgi \

@@ -169,7 +169,7 @@ class GracefulGoaway(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which('h2load'), 'h2load is not installed')
     def test_h2load_streams_received_are_all_answered(self):
-        with t_h2.h2_server(workers=2) as srv:
+        with t_h2.h2_server('-o', 'limits.keepalive_requests=1000000', workers=2) as srv:
             p = subprocess.Popen(['h2load', '-c4', '-m10', '-n', '400000',
                                   'https://127.0.0.1:%d/index.html' % srv.port],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
