@@ -108,6 +108,7 @@ typedef struct pt_req {
     struct pt_req *h2_next;
     uint64_t h2_left;
     bool h2_known_len, h2_body_end, h2_closed;
+    bool h2_rst; /* RST_STREAM submitted */
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */

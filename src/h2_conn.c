@@ -461,12 +461,48 @@ static void h2_kick(pt_req *r)
     pt_h2c_flush(r->conn);
 }
 
-static void h2_reset(pt_req *r)
+/* RST_STREAM once: the stream is cut (RFC 9113 §8.1.1: a response cut
+ * short is an error the client sees, never a complete one) */
+static void rst(pt_req *r, uint32_t code)
 {
     pt_h2 *s = sess(r);
-    if (s)
-        pt_h2_reset(s, r->h2_sid, H2_INTERNAL_ERROR);
+    if (s && !r->h2_rst && !r->h2_closed) {
+        r->h2_rst = true;
+        pt_h2_reset(s, r->h2_sid, code);
+    }
+}
+
+static void h2_reset(pt_req *r)
+{
+    rst(r, H2_INTERNAL_ERROR);
     pt_h2c_flush(r->conn);
+}
+
+static uint64_t h2_queued(const pt_req *r)
+{
+    pt_h2 *s = sess(r);
+    return s ? pt_h2_queued(s, r->h2_sid) : 0;
+}
+
+static bool h2_unqueue(pt_req *r)
+{
+    (void)r;
+    return false; /* the HEADERS frame is nghttp2's once submitted */
+}
+
+static void h2_cut(pt_req *r, int how)
+{
+    /* a stream is never reused: a whole response needs nothing more */
+    if (how != PT_CUT_NO_REUSE)
+        rst(r, H2_INTERNAL_ERROR);
+}
+
+static int h2_raw(pt_req *r, const void *p, size_t n)
+{
+    (void)r;
+    (void)p;
+    (void)n;
+    return -1; /* HTTP/1.1 bytes have no place in a stream */
 }
 
 const pt_framer pt_h2_framer = {
@@ -483,4 +519,8 @@ const pt_framer pt_h2_framer = {
     .interim = h2_interim,
     .kick = h2_kick,
     .reset = h2_reset,
+    .queued = h2_queued,
+    .unqueue = h2_unqueue,
+    .cut = h2_cut,
+    .raw = h2_raw,
 };
