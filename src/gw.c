@@ -743,7 +743,7 @@ void pt_gw_queue_push(pt_gw_queue *q, pt_req *r, pt_tlist *list, const char *why
     q->len++;
     if (q->gauge)
         PT_STATS_SET(*q->gauge, q->len);
-    pt_timer_arm(&r->conn->w->loop, &r->conn->timer, list);
+    pt_timer_arm(&r->conn->w->loop, pt_conn_req_timer(r), list);
     r->conn->state = PT_CS_WRITE;
 }
 
@@ -775,6 +775,6 @@ pt_req *pt_gw_queue_pop(pt_gw_queue *q)
     if (!r)
         return NULL;
     pt_gw_queue_remove(r);
-    pt_timer_stop(&r->conn->timer);
+    pt_timer_stop(pt_conn_req_timer(r));
     return r;
 }

@@ -618,6 +618,46 @@ uint64_t pt_h2_queued(pt_h2 *h, int32_t sid)
     return st ? st->out.bytes : 0;
 }
 
+int pt_h2_interim(pt_h2 *h, int32_t sid, const char *head, size_t n)
+{
+    h2_stream *st = stream_of(h, sid);
+    /* "HTTP/1.1 1xx": the codec checked the status line (RFC 9110 §15.2) */
+    if (!st || st->submitted || n < 12 || head[9] != '1')
+        return -1;
+    enum { MAXF = 32 };
+    nghttp2_nv nv[MAXF + 1];
+    char *names = malloc(n); /* lowercased copies (RFC 9113 §8.2.1) */
+    if (!names)
+        return -1;
+    size_t k = 0;
+    nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)head + 9, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    const char *nl = memchr(head, '\n', n);
+    size_t i = nl ? (size_t)(nl - head) + 1 : n;
+    while (i < n && k <= MAXF) {
+        const char *e = memchr(head + i, '\n', n - i);
+        size_t next = e ? (size_t)(e - head) + 1 : n;
+        size_t end = e ? (size_t)(e - head) : n;
+        if (end > i && head[end - 1] == '\r')
+            end--;
+        const char *colon = memchr(head + i, ':', end - i);
+        size_t fl = colon ? (size_t)(colon - (head + i)) : 0;
+        if (fl > 0 && !connection_specific(head + i, fl)) {
+            size_t v = (size_t)(colon - head) + 1;
+            while (v < end && (head[v] == ' ' || head[v] == '\t'))
+                v++;
+            for (size_t j = 0; j < fl; j++)
+                names[i + j] = (char)pt_lower((unsigned char)head[i + j]);
+            nv[k++] = (nghttp2_nv){(uint8_t *)names + i, (uint8_t *)head + v, fl, end - v,
+                                   NGHTTP2_NV_FLAG_NONE};
+        }
+        i = next;
+    }
+    /* nghttp2 copies the fields; no END_STREAM: the response follows */
+    int rc = nghttp2_submit_headers(h->s, NGHTTP2_FLAG_NONE, sid, NULL, nv, k, NULL);
+    free(names);
+    return rc < 0 ? -1 : 0;
+}
+
 int pt_h2_reset(pt_h2 *h, int32_t sid, uint32_t code)
 {
     return nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, sid, code) == 0 ? 0 : -1;

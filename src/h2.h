@@ -73,6 +73,10 @@ int pt_h2_body_end(pt_h2 *h, int32_t sid);
 /* Response bytes of the stream not yet framed: a producer waits while it
  * has enough queued (back-pressure per stream, not per connection). */
 uint64_t pt_h2_queued(pt_h2 *h, int32_t sid);
+/* A 1xx head as an HTTP/1.1 upstream sent it ("HTTP/1.1 103 ...\r\n"
+ * fields "\r\n\r\n") as a HEADERS frame without END_STREAM, before the
+ * response's: 0, or -1 (the response is submitted, out of memory). */
+int pt_h2_interim(pt_h2 *h, int32_t sid, const char *head, size_t n);
 /* Cut a stream (RST_STREAM with code, RFC 9113 §6.4). */
 int pt_h2_reset(pt_h2 *h, int32_t sid, uint32_t code);
 
