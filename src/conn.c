@@ -1599,7 +1599,9 @@ const char *pt_conn_request_id(pt_req *r)
 
 void pt_conn_body_room(pt_req *r)
 {
-    if (!r->h2_sid)
+    if (r->h2_sid)
+        pt_h2c_body_room(r);
+    else
         conn_body_room(r->conn);
 }
 

@@ -110,6 +110,7 @@ typedef struct pt_req {
     bool h2_known_len, h2_body_end, h2_closed;
     bool h2_rst;       /* RST_STREAM submitted */
     bool h2_wait_body; /* dispatched when its body is complete */
+    uint32_t h2_held;  /* streamed body bytes whose window is not given back yet */
     pt_timer h2_timer; /* the stream's own wait (a gateway queue's) */
 } pt_req;
 

@@ -318,8 +318,11 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const u
     (void)flags;
     pt_h2 *h = ud;
     h2_stream *st = nghttp2_session_get_stream_user_data(s, sid);
-    if (st && st->delivered && n)
-        h->cbs.body(h->ud, sid, p, n);
+    bool held = st && st->delivered && n && h->cbs.body(h->ud, sid, p, n);
+    /* the window is the owner's to give back when it holds the bytes
+     * (no automatic WINDOW_UPDATE, pt_h2_new) */
+    if (!held && n)
+        (void)nghttp2_session_consume(s, sid, n);
     return 0;
 }
 
@@ -362,6 +365,10 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
         /* streams beyond the advertised limit are refused by nghttp2 itself
          * (RFC 9113 §5.1.2), before a client saw our SETTINGS too */
         nghttp2_option_set_max_settings(opt, 32);
+        /* request bodies give their window back when stored or sent on
+         * (pt_h2_consume): a body streamed to an upstream is held by the
+         * client, not by our memory (RFC 9113 §5.2) */
+        nghttp2_option_set_no_auto_window_update(opt, 1);
         rc = nghttp2_session_server_new2(&h->s, cb, h, opt);
         nghttp2_option_del(opt);
     }
@@ -656,6 +663,16 @@ int pt_h2_interim(pt_h2 *h, int32_t sid, const char *head, size_t n)
     int rc = nghttp2_submit_headers(h->s, NGHTTP2_FLAG_NONE, sid, NULL, nv, k, NULL);
     free(names);
     return rc < 0 ? -1 : 0;
+}
+
+void pt_h2_consume(pt_h2 *h, int32_t sid, size_t n)
+{
+    if (n == 0)
+        return;
+    if (stream_of(h, sid))
+        (void)nghttp2_session_consume(h->s, sid, n);
+    else
+        (void)nghttp2_session_consume_connection(h->s, n);
 }
 
 int pt_h2_reset(pt_h2 *h, int32_t sid, uint32_t code)

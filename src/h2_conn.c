@@ -74,11 +74,31 @@ static void dispatch(pt_req *r)
  * (on_body: memory, then an unlinked temp file), so CONTENT_LENGTH is
  * known as for a chunked HTTP/1.1 body (RFC 3875 §4.1.2) and a slow
  * uploader holds no program */
+/* request_buffering = false, HTTP/1.1's rule (conn.c): the upstream gets
+ * the body as it comes; one without a length only where the transport
+ * frames it (HTTP's chunked), for CONTENT_LENGTH must be known otherwise */
+static bool streams_body(const pt_req *r)
+{
+    unsigned f = pt_handler_of(r->loc)->flags;
+    return r->loc && !r->loc->request_buffering && (f & PT_HF_STREAM_BODY) &&
+           (r->head.content_length >= 0 || (f & PT_HF_STREAM_CHUNKED));
+}
+
 static void after_phases(pt_req *r)
 {
     bool has_body = !r->h2_body_end;
     if (!pt_conn_admit(r, has_body))
         return;
+    if (has_body && r->body_collect && streams_body(r)) {
+        /* bytes come as the upstream takes them: the client's window is
+         * given back then (pt_h2c_body_room), so the stream holds at most
+         * one window of it here */
+        r->body_streaming = true;
+        if (r->head.content_length < 0)
+            r->head.is_chunked = true; /* sent on chunked, as HTTP/1.1's */
+        dispatch(r);
+        return;
+    }
     if (has_body && r->body_collect) {
         r->h2_wait_body = true; /* on_body_end dispatches */
         return;
@@ -103,6 +123,23 @@ static void body_failed(pt_req *r, int status, const char *why)
     pt_conn_reject(r, status, why, true);
 }
 
+/* A streamed body that cannot go on: as HTTP/1.1's (conn.c body_error),
+ * an upstream that has not begun its answer gets a cut request and the
+ * client the status; otherwise the stream is cut. */
+static void stream_failed(pt_req *r, int status, const char *why)
+{
+    r->body_done = true;
+    pt_timer_stop(&r->h2_timer);
+    if (r->gw && r->status == 0 && r->bytes_written == 0) {
+        pt_handler_release(r, true);
+        pt_conn_reject(r, status, why, true);
+        return;
+    }
+    pt_log_info("%s while streaming the request body; stream reset, client: %s:%u", why,
+                pt_conn_req_ip(r), r->peer_port);
+    pt_resp_reset(r);
+}
+
 /* The stream's own timer: a gateway queue's wait (cgi_max_procs,
  * max_conns) ran out, 503, as HTTP/1.1's connection timer answers it
  * (conn.c); or its body stopped coming (body_timeout) */
@@ -116,6 +153,8 @@ static void on_req_timer(pt_loop *l, pt_timer *t)
         pt_conn_reject(r, 503, why, false);
     } else if (collecting(r)) {
         body_failed(r, 408, "client sent no body in time");
+    } else if (r->body_streaming && !r->body_done && r->h2_held == 0) {
+        stream_failed(r, 408, "client sent no body in time");
     }
     pt_h2c_flush(r->conn);
 }
@@ -166,16 +205,42 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
  * once the request is answered). nghttp2 gives the flow-control window
  * back as they arrive: what is stored goes to a file past body_memory, and
  * max_body bounds the whole, so a stream pins bounded memory. */
-static void on_body(void *ud, int32_t sid, const void *p, size_t n)
+static bool on_body(void *ud, int32_t sid, const void *p, size_t n)
 {
     pt_conn *c = ud;
     pt_req *r = req_of(c, sid);
     if (!r)
-        return;
+        return false;
     r->body_rx += n;
-    if (!collecting(r))
-        return;
     const pt_limits *lim = &c->w->cfg->limits;
+    if (r->body_streaming) {
+        if (r->body_done)
+            return false;
+        if (r->body_rx > lim->max_body) {
+            stream_failed(r, 413, "chunked body over max_body");
+            return false;
+        }
+        char why[128];
+        if (pt_conn_body_slow(r, why, sizeof(why))) {
+            stream_failed(r, 408, why);
+            return false;
+        }
+        if (pt_body_append(&r->body, p, n) < 0) {
+            stream_failed(r, 500, "request body storage failed");
+            return false;
+        }
+        /* held: the window comes back when the upstream took them; the
+         * client is not idle meanwhile, the upstream is slow (the wait
+         * does not count against body_min_rate, as for HTTP/1.1) */
+        r->h2_held += (uint32_t)n;
+        if (!r->body_stall)
+            r->body_stall = c->w->loop.now ? c->w->loop.now : 1;
+        pt_timer_stop(&r->h2_timer);
+        pt_handler_drain(r);
+        return true;
+    }
+    if (!collecting(r))
+        return false;
     char why[128];
     if (r->body.len + n > lim->max_body) {
         /* RFC 9110 §15.5.14; the rest of the body is refused with the
@@ -189,6 +254,7 @@ static void on_body(void *ud, int32_t sid, const void *p, size_t n)
     } else {
         pt_timer_arm(&c->w->loop, &r->h2_timer, &c->w->t_body);
     }
+    return false; /* stored (or refused): the window goes back at once */
 }
 
 static void on_body_end(void *ud, int32_t sid)
@@ -196,6 +262,12 @@ static void on_body_end(void *ud, int32_t sid)
     pt_req *r = req_of(ud, sid);
     if (!r)
         return;
+    if (r->body_streaming && !r->body_done) {
+        r->h2_body_end = r->body_done = true;
+        pt_timer_stop(&r->h2_timer);
+        pt_handler_drain(r); /* the upstream sends the end */
+        return;
+    }
     bool whole = collecting(r);
     r->h2_body_end = true;
     if (!whole)
@@ -221,6 +293,9 @@ static void on_closed(void *ud, int32_t sid, uint32_t code)
     unlink_req(c, r);
     r->h2_closed = true;
     pt_timer_stop(&r->h2_timer);
+    if (r->h2_held && !c->h2->closing) /* the connection's window is shared */
+        pt_h2_consume(c->h2->s, sid, r->h2_held);
+    r->h2_held = 0;
     if (code != H2_NO_ERROR && !r->logged && r->req_complete)
         pt_log_debug("HTTP/2 stream %d reset (error code %u), client: %s:%u", sid, code,
                      pt_conn_req_ip(r), r->peer_port);
@@ -407,6 +482,22 @@ void pt_h2c_phases_done(pt_req *r)
         after_phases(r);
     }
     pt_h2c_flush(r->conn);
+}
+
+void pt_h2c_body_room(pt_req *r)
+{
+    pt_conn *c = r->conn;
+    if (!c->h2 || r->h2_closed || r->h2_held == 0)
+        return;
+    pt_h2_consume(c->h2->s, r->h2_sid, r->h2_held);
+    r->h2_held = 0;
+    if (r->body_stall) {
+        r->body_t0 += c->w->loop.now - r->body_stall;
+        r->body_stall = 0;
+    }
+    if (!r->body_done) /* now the client owes the next bytes */
+        pt_timer_arm(&c->w->loop, &r->h2_timer, &c->w->t_body);
+    pt_h2c_flush(c); /* the WINDOW_UPDATE */
 }
 
 void pt_h2c_redispatch(pt_req *r)

@@ -16,6 +16,7 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import socketserver
 import sys
 import threading
@@ -43,8 +44,17 @@ class Echo(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
 
     def do_POST(self):
-        n = int(self.headers.get('Content-Length') or 0)
-        body = self.rfile.read(n)
+        if self.headers.get('Transfer-Encoding') == 'chunked':
+            body = b''
+            while True:
+                n = int(self.rfile.readline().split(b';')[0], 16)
+                if n == 0:
+                    self.rfile.readline()
+                    break
+                body += self.rfile.read(n)
+                self.rfile.readline()
+        else:
+            body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
         self.send_response(200)
         self.send_header('Content-Length', str(len(body)))
         self.send_header('X-Seen-Length', self.headers.get('Content-Length') or '-')
@@ -82,6 +92,51 @@ def uwsgi_vars(c, method, hdrs):
     return False
 
 
+class EarlyAnswer:
+    """An upstream that answers after the first 1000 bytes of a body (and
+    the request head), without waiting for the rest: only a body streamed
+    to it (request_buffering = false) gets it before the client's end."""
+
+    def __init__(self):
+        self.ls = socket.socket()
+        self.ls.bind(('127.0.0.1', 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.one, args=(s,), daemon=True).start()
+
+    def one(self, s):
+        try:
+            data = b''
+            while b'\r\n\r\n' not in data:
+                b = s.recv(65536)
+                if not b:
+                    return
+                data += b
+            body = data.split(b'\r\n\r\n', 1)[1]
+            while len(body) < 1000:
+                b = s.recv(65536)
+                if not b:
+                    return
+                body += b
+            s.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nearly')
+            time.sleep(1)
+        except OSError:
+            pass
+        finally:
+            s.close()
+
+    def stop(self):
+        self.ls.close()
+
+
 UP_SCRIPTS = {
     'early-hints': su.raw(b'HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n'
                           b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal'),
@@ -94,7 +149,8 @@ backends = (
   { name = "echo"; servers = ( "127.0.0.1:@ECHO@" ); max_fails = 0; },
   { name = "up"; servers = ( "127.0.0.1:@UP@" ); max_fails = 0; read_timeout = "10s"; },
   { name = "sc"; servers = ( "127.0.0.1:@SC@" ); max_fails = 0; },
-  { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; }
+  { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; },
+  { name = "early"; servers = ( "127.0.0.1:@EARLY@" ); max_fails = 0; }
 );
 locations = (
   { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; },
@@ -102,7 +158,10 @@ locations = (
   { prefix = "/up/"; handler = "proxy"; backend = "up"; },
   { prefix = "/sc/"; handler = "scgi"; backend = "sc"; },
   { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; },
-  { prefix = "/err/"; handler = "cgi"; dir = "@CGI@"; error_page = [ "404 /oops.html" ]; }
+  { prefix = "/err/"; handler = "cgi"; dir = "@CGI@"; error_page = [ "404 /oops.html" ]; },
+  { prefix = "/sp/"; handler = "proxy"; backend = "echo"; request_buffering = false; },
+  { prefix = "/early/"; handler = "proxy"; backend = "early"; request_buffering = false; },
+  { prefix = "/shello/"; handler = "fastcgi"; backend = "hello"; request_buffering = false; }
 );
 '''
 
@@ -148,6 +207,7 @@ class GwCase(unittest.TestCase):
         GwCase.up = su.Upstream(UP_SCRIPTS)
         GwCase.sc = su.Upstream({'vars': cgi_vars}, 'scgi')
         GwCase.uw = su.Upstream({'vars': uwsgi_vars}, 'uwsgi')
+        GwCase.early = EarlyAnswer()
         srv = t_h2.h2_server('--max-body', '2M', workers=1)
         cgi = os.path.join(srv.tmpdir, 'scripts')
         stage_scripts(cgi)
@@ -159,7 +219,8 @@ class GwCase(unittest.TestCase):
                     .replace('@ECHO@', str(GwCase.echo.server_address[1]))
                     .replace('@UP@', str(GwCase.up.port))
                     .replace('@SC@', str(GwCase.sc.port))
-                    .replace('@UW@', str(GwCase.uw.port)))
+                    .replace('@UW@', str(GwCase.uw.port))
+                    .replace('@EARLY@', str(GwCase.early.port)))
         srv.write_file('target.txt', 'the redirect target\n')
         srv.write_file('oops.html', 'custom not found\n')
         srv.start()
@@ -180,6 +241,7 @@ class GwCase(unittest.TestCase):
             GwCase.up.stop()
             GwCase.sc.stop()
             GwCase.uw.stop()
+            GwCase.early.stop()
 
     def setUp(self):
         self.c = t_h2.Client(self.port)
@@ -408,6 +470,41 @@ class Upstreams(GwCase):
         self.assertEqual(len(infos), 1, infos)
         self.assertEqual(infos[0][':status'], '103')
         self.assertEqual(infos[0]['link'], '</s.css>; rel=preload')
+
+    def test_streamed_body_to_proxy_with_and_without_length(self):
+        # request_buffering = false: sent on as it comes, chunked upstream
+        # when the client gave no length (as for HTTP/1.1 chunked)
+        st = self.post('/sp/p', UPLOAD)
+        self.assertEqual(st['headers'][':status'], '200', self.log_tail())
+        self.assertTrue(st['data'] == UPLOAD, 'streamed body differs')
+        self.assertEqual(st['headers']['x-seen-length'], str(len(UPLOAD)))
+        st = self.post('/sp/p', UPLOAD[:100000], length=False)
+        self.assertEqual(st['headers'][':status'], '200', self.log_tail())
+        self.assertTrue(st['data'] == UPLOAD[:100000], 'streamed chunked body differs')
+        self.assertEqual(st['headers']['x-seen-te'], 'chunked')
+
+    def test_streamed_body_reaches_the_upstream_before_its_end(self):
+        c = self.c
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(':method', 'POST'), (':scheme', 'https'),
+                                  (':authority', 'localhost'), (':path', '/early/x'),
+                                  ('content-length', '200000')], end_stream=False)
+        c.conn.send_data(sid, b'y' * 10000)
+        c.conn.send_data(sid, b'y' * 10000)
+        c.streams[sid] = {'headers': None, 'data': b'', 'ended': False, 'reset': None}
+        c.flush()
+        # the answer comes while the client still owes 180000 bytes
+        c.pump(lambda: c.done(sid), timeout=60)
+        st = c.streams[sid]
+        self.assertEqual((st['headers'][':status'], st['data']), ('200', b'early'),
+                         self.log_tail())
+        self.assertEqual(c.get('/cgi-bin/hi.cgi')['data'], b'hi from cgi\n')
+
+    @unittest.skipUnless(os.access(HELLO, os.X_OK), 'cgi-bin/hello-fcgi not built (libfcgi-dev)')
+    def test_streamed_body_to_fastcgi(self):
+        st = self.post('/shello/echo', UPLOAD)
+        self.assertEqual(st['headers'][':status'], '200', self.log_tail())
+        self.assertTrue(st['data'] == UPLOAD, 'FastCGI streamed echo differs')
 
     def test_scgi_and_uwsgi(self):
         st = self.post('/sc/vars', b'abc')

@@ -68,7 +68,7 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
     s->error = h->error;
 }
 
-static void on_body(void *ud, int32_t sid, const void *p, size_t n)
+static bool on_body(void *ud, int32_t sid, const void *p, size_t n)
 {
     (void)ud;
     srv_stream *s = srv_of(sid);
@@ -76,6 +76,7 @@ static void on_body(void *ud, int32_t sid, const void *p, size_t n)
         memcpy(s->body + s->blen, p, n);
         s->blen += n;
     }
+    return false; /* stored: the window goes back at once */
 }
 
 static void on_body_end(void *ud, int32_t sid)
