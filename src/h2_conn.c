@@ -417,9 +417,11 @@ void pt_h2c_flush(pt_conn *c)
     /* streams whose clients took all their queued bytes: their producers
      * may go on, as HTTP/1.1's when the connection's queue empties
      * (back-pressure per stream, not per connection) */
+    h->in_session = true; /* a producer's kick (or cut) waits: the list stays whole */
     for (pt_req *r = h->reqs; r; r = r->h2_next)
         if (r->gw && !r->gw_done && pt_h2_queued(h->s, r->h2_sid) == 0)
             pt_handler_drain(r);
+    h->in_session = false;
     bool want_read = !h->fatal && pt_h2_want_read(h->s);
     bool want_write = pt_h2_want_write(h->s);
     if (c->out.bytes == 0 && (h->fatal || (!want_read && !want_write))) {

@@ -8,8 +8,9 @@ no flow-control window back-pressures its program and nobody else; a
 RST_STREAM stops the program as a client disconnect does over HTTP/1.1; a
 program's local redirect and error_page are served on the stream; an
 upstream's 103 Early Hints goes out as a HEADERS frame of its own; an nph-
-script is refused with a 502 before it runs (its output is HTTP/1.1 bytes).
-Clients: curl --http2 and python3-h2 (t_h2.py's)."""
+script is refused with a 502 before it runs (its output is HTTP/1.1 bytes);
+request_buffering = false streams a body to the upstream before its end; a
+static file compressed on the fly goes on as its stream drains. Clients: curl --http2 and python3-h2 (t_h2.py's)."""
 
 import hashlib
 import http.server
@@ -544,6 +545,22 @@ class Queue(unittest.TestCase):
                 self.assertEqual(c.streams[d]['data'], b'hold %s.d\n' % g.encode())
             finally:
                 c.close()
+
+
+class Drain(unittest.TestCase):
+    """A producer that goes on when its stream's queue empties: a big
+    static file compressed on the fly is coded a round at a time (zresp.c),
+    each round when the client took the last one."""
+
+    def test_compressed_file_comes_whole_over_h2(self):
+        text = ''.join('line %d of a text file\n' % i for i in range(200000)).encode()
+        srv = t_h2.h2_server('--compress')
+        srv.write_file('big.txt', text)
+        with srv:
+            r = t_h2.curl(srv, '/big.txt', '--http2', '--compressed')
+            body, ver, code = t_h2.split(r)
+            self.assertEqual((ver, code), ('2', 200))
+            self.assertTrue(body == text, 'the decoded file differs (%d bytes)' % len(body))
 
 
 @phpfpm.skip_unless_php_fpm
