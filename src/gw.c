@@ -582,7 +582,6 @@ void pt_gw_reject(pt_req *r, int st, const char *why)
 {
     if (st == 301) {
         pt_resp_redirect_slash(r);
-        r->conn->state = PT_CS_WRITE;
         return;
     }
     pt_conn_reject(r, st, why, false);
@@ -744,7 +743,6 @@ void pt_gw_queue_push(pt_gw_queue *q, pt_req *r, pt_tlist *list, const char *why
     if (q->gauge)
         PT_STATS_SET(*q->gauge, q->len);
     pt_timer_arm(&r->conn->w->loop, pt_conn_req_timer(r), list);
-    r->conn->state = PT_CS_WRITE;
 }
 
 void pt_gw_queue_remove(pt_req *r)
