@@ -69,11 +69,6 @@ static void dispatch(pt_req *r)
     pt_handler_start(r);
 }
 
-/* past the router: method, limits, then the handler: at once, or, for a
- * handler that takes the body (the gateways), once the body is collected
- * (on_body: memory, then an unlinked temp file), so CONTENT_LENGTH is
- * known as for a chunked HTTP/1.1 body (RFC 3875 §4.1.2) and a slow
- * uploader holds no program */
 /* request_buffering = false, HTTP/1.1's rule (conn.c): the upstream gets
  * the body as it comes; one without a length only where the transport
  * frames it (HTTP's chunked), for CONTENT_LENGTH must be known otherwise */
@@ -84,6 +79,11 @@ static bool streams_body(const pt_req *r)
            (r->head.content_length >= 0 || (f & PT_HF_STREAM_CHUNKED));
 }
 
+/* past the router: method, limits, then the handler: at once, or, for a
+ * handler that takes the body (the gateways), once the body is collected
+ * (on_body: memory, then an unlinked temp file), so CONTENT_LENGTH is
+ * known as for a chunked HTTP/1.1 body (RFC 3875 §4.1.2) and a slow
+ * uploader holds no program; or streaming it (request_buffering = false) */
 static void after_phases(pt_req *r)
 {
     bool has_body = !r->h2_body_end;
@@ -202,9 +202,10 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
 }
 
 /* Request body bytes: stored for a gateway, dropped for the others (or
- * once the request is answered). nghttp2 gives the flow-control window
- * back as they arrive: what is stored goes to a file past body_memory, and
- * max_body bounds the whole, so a stream pins bounded memory. */
+ * once the request is answered); their flow-control window goes back as
+ * they arrive (false): what is stored goes to a file past body_memory and
+ * max_body bounds the whole, so a stream pins bounded memory. A streamed
+ * body's bytes are held (true) until the upstream took them. */
 static bool on_body(void *ud, int32_t sid, const void *p, size_t n)
 {
     pt_conn *c = ud;
@@ -217,7 +218,7 @@ static bool on_body(void *ud, int32_t sid, const void *p, size_t n)
         if (r->body_done)
             return false;
         if (r->body_rx > lim->max_body) {
-            stream_failed(r, 413, "chunked body over max_body");
+            stream_failed(r, 413, "request body over max_body");
             return false;
         }
         char why[128];
