@@ -948,7 +948,7 @@ static void serve_entry(pt_req *r, went *en, int st)
     if (zc != PT_ZC_NONE && !not_modified) {
         pt_resp_end_stream(r, -1);
         if (z && pt_compress_write(z, en->body, (size_t)e->body_len, PT_ZM_FINISH, hit_sink, r) < 0)
-            r->conn->close_after = true; /* no last chunk: the client sees the cut */
+            pt_resp_cut(r, PT_CUT_SHORT); /* no last chunk: the client sees the cut */
         else
             pt_resp_body_end(r);
     } else {

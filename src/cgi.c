@@ -691,6 +691,15 @@ void pt_cgi_start(pt_req *r)
                          "no CGI slot free within cgi_queue_timeout");
         return;
     }
+    const char *base = strrchr(scr.filename, '/');
+    bool nph = strncmp(base ? base + 1 : scr.filename, "nph-", 4) == 0;
+    if (nph && pt_resp_raw(r, NULL, 0) < 0) {
+        /* RFC 3875 §5: an NPH script writes the HTTP/1.1 response itself,
+         * which an HTTP/2 stream cannot carry: refused before it runs */
+        pt_gw_script_close(&scr);
+        pt_conn_reject(r, 502, "an nph- script cannot answer over HTTP/2", false);
+        return;
+    }
     pt_cgi *g = calloc(1, sizeof(*g));
     if (!g || !(g->script = strdup(scr.filename))) {
         pt_gw_script_close(&scr);
@@ -701,9 +710,7 @@ void pt_cgi_start(pt_req *r)
     g->w = w;
     g->fd_in = g->fd_out = g->fd_err = -1;
     snprintf(g->client, sizeof(g->client), "%s:%u", pt_conn_req_ip(r), r->peer_port);
-    const char *base = strrchr(scr.filename, '/');
-    pt_gw_init(&g->gw, &cgi_ops, r, r->loc->buffering,
-               strncmp(base ? base + 1 : scr.filename, "nph-", 4) == 0);
+    pt_gw_init(&g->gw, &cgi_ops, r, r->loc->buffering, nph);
     const char *what = "cannot execute";
     int sprc = spawn(g, r, &scr, interp, &what);
     pt_gw_script_close(&scr);

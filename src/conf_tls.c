@@ -128,8 +128,8 @@ int build_tls(load_ctx *x, const config_setting_t *root)
      * client resumes at least once an hour (nginx never rotates; Caddy's
      * 12 h suits keys shared over a cluster, ours never leave the host) */
     t->ticket_rotate_ms = 3600 * SEC;
-    /* HTTP/2 over TLS: off until every handler answers on streams (the
-     * others refuse with HTTP_1_1_REQUIRED, which browsers and curl retry) */
+    /* HTTP/2 over TLS: off by default until it has been measured and the
+     * attack limits are tested (the lead turns it on) */
     t->http2 = false;
     opt_bool(root, "http2", &t->http2);
     if (g && (s = member(g, "ticket_key_rotate"))) {

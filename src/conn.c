@@ -58,7 +58,7 @@ static void conn_phases_done(pt_conn *c);
 static void conn_redispatch(pt_conn *c);
 static int conn_set_path(pt_req *r, const char *path, size_t len);
 static int conn_reroute(pt_req *r, const char *uri, size_t len);
-static void conn_local_redirect(pt_conn *c, const char *loc, size_t len);
+static void conn_local_redirect(pt_req *r, const char *loc, size_t len);
 
 static void on_timer(pt_loop *l, pt_timer *t);
 static void on_io(pt_loop *l, pt_io *io, uint32_t events);
@@ -1078,26 +1078,29 @@ static int eat_body(pt_conn *c)
     return 0;
 }
 
-/* limits.body_min_rate, after Apache's mod_reqtimeout MinRate: the body
- * may take body_timeout plus one second per body_min_rate bytes received.
- * body_timeout alone is measured between reads, so one byte now and then
- * would hold the connection (and its collected body) forever. Checked when
- * bytes arrive; a client that sends nothing meets body_timeout instead.
- * Returns true after queuing the 408. */
-static bool body_too_slow(pt_conn *c)
+/* limits.body_min_rate (conn.h); a client that sends nothing meets
+ * body_timeout instead. Returns true after queuing the 408. */
+bool pt_conn_body_slow(pt_req *r, char *why, size_t whylen)
 {
-    const pt_limits *lim = limits(c);
+    const pt_limits *lim = limits(r->conn);
     uint64_t rate = lim->body_min_rate;
     if (rate == 0)
         return false;
-    uint64_t ms = c->w->loop.now - c->rq->body_t0;
+    uint64_t ms = r->conn->w->loop.now - r->body_t0;
     uint64_t allowed =
-        lim->body_timeout_ms + c->rq->body_rx / rate * 1000 + c->rq->body_rx % rate * 1000 / rate;
+        lim->body_timeout_ms + r->body_rx / rate * 1000 + r->body_rx % rate * 1000 / rate;
     if (ms <= allowed)
         return false;
+    snprintf(why, whylen, "request body at %llu bytes/s, under body_min_rate %llu",
+             (unsigned long long)(r->body_rx * 1000 / ms), (unsigned long long)rate);
+    return true;
+}
+
+static bool body_too_slow(pt_conn *c)
+{
     char why[128];
-    snprintf(why, sizeof(why), "request body at %llu bytes/s, under body_min_rate %llu",
-             (unsigned long long)(c->rq->body_rx * 1000 / ms), (unsigned long long)rate);
+    if (!pt_conn_body_slow(c->rq, why, sizeof(why)))
+        return false;
     body_error(c, 408, why);
     return true;
 }
@@ -1375,50 +1378,66 @@ static int conn_reroute(pt_req *r, const char *uri, size_t len)
     return 0;
 }
 
-static void conn_local_redirect(pt_conn *c, const char *loc, size_t len)
+/* After a step of a request's internal redirect: HTTP/1.1 drives its
+ * connection; an HTTP/2 stream's connection sends what it can. */
+static void settle(pt_req *r)
 {
-    pt_handler_release(c->rq, false);
-    c->rq->gw_done = false;
+    if (r->h2_sid)
+        pt_h2c_flush(r->conn);
+    else
+        drive(r->conn);
+}
+
+static void conn_local_redirect(pt_req *r, const char *loc, size_t len)
+{
+    pt_conn *c = r->conn;
+    pt_handler_release(r, false);
+    r->gw_done = false;
     /* RFC 3875 §6.2.2: a new request for the local URI; a loop ends here */
-    if (++c->rq->redirects > 10) {
-        conn_reject(c->rq, 502, "more than 10 local redirects", false);
-        drive(c);
+    if (++r->redirects > 10) {
+        conn_reject(r, 502, "more than 10 local redirects", false);
+        settle(r);
         return;
     }
     if (len > limits(c)->header_buffer) {
-        conn_reject(c->rq, 502, "local redirect target too long", false);
-        drive(c);
+        conn_reject(r, 502, "local redirect target too long", false);
+        settle(r);
         return;
     }
-    pt_body_free(&c->rq->body);
-    pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
-    pt_head *h = &c->rq->head;
-    h->method = c->rq->is_head ? PT_M_HEAD : PT_M_GET;
-    h->method_str.p = c->rq->is_head ? "HEAD" : "GET";
-    h->method_str.len = c->rq->is_head ? 4 : 3;
+    pt_body_free(&r->body);
+    pt_body_init(&r->body, (size_t)limits(c)->body_memory, c->w->cfg->tmp_dir);
+    pt_head *h = &r->head;
+    h->method = r->is_head ? PT_M_HEAD : PT_M_GET;
+    h->method_str.p = r->is_head ? "HEAD" : "GET";
+    h->method_str.len = r->is_head ? 4 : 3;
     h->content_length = -1;
     h->is_chunked = false;
     /* the same internal redirect as try_files', but a new request: GET,
      * no body, the target is REQUEST_URI */
-    if (conn_reroute(c->rq, loc, len) < 0) {
-        conn_reject(c->rq, 502, "invalid local redirect target", false);
-        drive(c);
+    if (conn_reroute(r, loc, len) < 0) {
+        conn_reject(r, 502, "invalid local redirect target", false);
+        settle(r);
         return;
     }
     h->target.p = h->path.p; /* the text pt_conn_reroute kept */
     h->target.len = len;
     /* the new path meets its own location's rules, as nginx's internal
      * redirects do: a script cannot hand out what a deny keeps */
-    pt_route_rc rc = pt_router_run(c->rq, false);
+    pt_route_rc rc = pt_router_run(r, false);
     if (rc == PT_ROUTE_CONTINUE) {
+        if (r->h2_sid) {
+            pt_h2c_redispatch(r); /* the handler, then what it queued goes */
+            return;
+        }
         dispatch(c);
     } else if (rc == PT_ROUTE_WAIT) {
         /* a password verified off the loop: then straight to the handler,
          * as above (pt_conn_phases_done) */
-        c->state = PT_CS_WRITE;
-        c->rq->phases_dispatch = true;
+        if (!r->h2_sid)
+            c->state = PT_CS_WRITE;
+        r->phases_dispatch = true;
     }
-    drive(c);
+    settle(r);
 }
 
 static void drive(pt_conn *c)
@@ -1580,7 +1599,9 @@ const char *pt_conn_request_id(pt_req *r)
 
 void pt_conn_body_room(pt_req *r)
 {
-    if (!r->h2_sid)
+    if (r->h2_sid)
+        pt_h2c_body_room(r);
+    else
         conn_body_room(r->conn);
 }
 
@@ -1610,7 +1631,12 @@ int pt_conn_reroute(pt_req *r, const char *uri, size_t len)
     return conn_reroute(r, uri, len);
 }
 
+pt_timer *pt_conn_req_timer(pt_req *r)
+{
+    return r->h2_sid ? &r->h2_timer : &r->conn->timer;
+}
+
 void pt_conn_local_redirect(pt_req *r, const char *loc, size_t len)
 {
-    conn_local_redirect(r->conn, loc, len);
+    conn_local_redirect(r, loc, len);
 }

@@ -108,6 +108,10 @@ typedef struct pt_req {
     struct pt_req *h2_next;
     uint64_t h2_left;
     bool h2_known_len, h2_body_end, h2_closed;
+    bool h2_rst;       /* RST_STREAM submitted */
+    bool h2_wait_body; /* dispatched when its body is complete */
+    uint32_t h2_held;  /* streamed body bytes whose window is not given back yet */
+    pt_timer h2_timer; /* the stream's own wait (a gateway queue's) */
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
@@ -193,6 +197,13 @@ int pt_conn_reroute(pt_req *r, const char *uri, size_t len);
  * try_files found), the query kept. */
 int pt_conn_set_path(pt_req *r, const char *path, size_t len);
 
+/* limits.body_min_rate, after Apache's mod_reqtimeout MinRate: the body
+ * may take body_timeout plus one second per body_min_rate bytes received
+ * (body_timeout alone is measured between reads: one byte now and then
+ * would hold the request forever). true, with why for the 408's log line,
+ * when r's body is slower; checked when bytes arrive. */
+bool pt_conn_body_slow(pt_req *r, char *why, size_t whylen);
+
 /* A streamed request body (request_buffering = false) was taken by the
  * gateway: reading the client may go on (sets interest only). */
 void pt_conn_body_room(pt_req *r);
@@ -210,6 +221,11 @@ bool pt_conn_admit(pt_req *r, bool has_body);
 void pt_conn_log(pt_req *r);
 /* Give back what the request holds (limit count, handler state, body). */
 void pt_conn_req_end(pt_req *r);
+
+/* The timer that bounds r's wait in a gateway queue: HTTP/1.1's is the
+ * connection's, an HTTP/2 stream has its own (its connection's times the
+ * connection); when it fires the request is answered 503 (gw_q_why). */
+pt_timer *pt_conn_req_timer(pt_req *r);
 
 /* Release what a closed connection still holds (called after the event batch). */
 void pt_conn_free(pt_conn *c);

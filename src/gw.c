@@ -94,22 +94,19 @@ void pt_gw_fail(pt_gw *g, int status, const char *why)
         return;
     /* the connection still points at g: it detaches (or aborts) g when it
      * is done, as for any response */
-    if (g->headers_done && !g->nph && r->bytes_written == 0 && r->head_out_start == 0) {
+    if (g->headers_done && !g->nph && r->bytes_written == 0 && r->head_out_start == 0 &&
+        pt_resp_unqueue(r)) {
         /* the head is queued but nothing of it reached the client: the
          * status can still say what happened (a 502, not a cut) */
-        pt_cq_clear(&r->conn->out);
-        r->chunked_out = false;
         g->headers_done = false;
     }
     if (g->headers_done) {
-        if (!r->chunked_out && (g->cl < 0 || g->z) && !r->is_head && r->status != 204 &&
-            r->status != 304) {
-            /* RFC 9112 §8: a body without chunked coding or Content-Length
-             * (HTTP/1.0, NPH) ends at the close and counts as complete
-             * unless the connection reports an error: a reset, not a FIN */
-            pt_sock_reset(&r->conn->sock);
-        }
-        r->conn->close_after = true;
+        /* RFC 9112 §8: a body without chunked coding or Content-Length
+         * (HTTP/1.0, NPH) ends at the close and counts as complete unless
+         * the connection reports an error: a reset, not a FIN */
+        bool delimited_by_close = !r->chunked_out && (g->cl < 0 || g->z) && !r->is_head &&
+                                  r->status != 204 && r->status != 304;
+        pt_resp_cut(r, delimited_by_close ? PT_CUT_RESET : PT_CUT_SHORT);
         r->gw_done = true;
         pt_resp_reset(r);
         return;
@@ -175,7 +172,7 @@ static void body_put(pt_gw *g, const char *p, size_t n)
 {
     pt_req *r = g->r;
     const pt_limits *lim = &r->conn->w->cfg->limits;
-    if (g->buffering && r->conn->out.bytes >= lim->gw_buffer_memory) {
+    if (g->buffering && pt_resp_queued(r) >= lim->gw_buffer_memory) {
         if (g->spill_fd < 0)
             g->spill_fd = pt_body_tmpfile(r->conn->w->cfg->tmp_dir);
         if (g->spill_fd >= 0) {
@@ -212,7 +209,7 @@ static void body_out(pt_gw *g, const char *p, size_t n)
                         "%s:%u",
                         pt_conn_req_ip(r), r->peer_port);
             n = (size_t)room;
-            r->conn->close_after = true;
+            pt_resp_cut(r, PT_CUT_NO_REUSE);
         }
     }
     g->sent += n;
@@ -223,7 +220,7 @@ static void body_out(pt_gw *g, const char *p, size_t n)
     if (g->z) {
         if (pt_compress_write(g->z, p, n, PT_ZM_FLUSH, coded_out, g) < 0) {
             pt_log_error("compression failed, client: %s:%u", pt_conn_req_ip(r), r->peer_port);
-            r->conn->close_after = true;
+            pt_resp_cut(r, PT_CUT_SHORT);
         }
         return;
     }
@@ -236,12 +233,14 @@ bool pt_gw_backlogged(const pt_gw *g)
     if (!r)
         return false;
     const pt_limits *lim = &r->conn->w->cfg->limits;
+    /* the request's own queue: an HTTP/2 stream's, not the connection's */
+    uint64_t queued = pt_resp_queued(r);
     if (!g->buffering || !g->headers_done)
-        return r->conn->out.bytes >= PT_GW_STREAM_HIGH;
-    if (r->conn->out.bytes >= PT_MAX(lim->gw_buffer_max, (uint64_t)PT_GW_STREAM_HIGH))
+        return queued >= PT_GW_STREAM_HIGH;
+    if (queued >= PT_MAX(lim->gw_buffer_max, (uint64_t)PT_GW_STREAM_HIGH))
         return true;
     /* buffering, but the spill file is unusable: memory bound */
-    return g->spill_fd < 0 && r->conn->out.bytes >= lim->gw_buffer_memory && g->spill_off > 0;
+    return g->spill_fd < 0 && queued >= lim->gw_buffer_memory && g->spill_off > 0;
 }
 
 static void nph_status(pt_gw *g, const char *p, size_t n)
@@ -264,10 +263,13 @@ int pt_gw_output(pt_gw *g, const char *p, size_t n, char *why, size_t whylen)
     if (g->nph) {
         if (!g->headers_done) {
             g->headers_done = true;
-            r->conn->close_after = true; /* the program frames its own response */
             nph_status(g, p, n);
         }
-        pt_cq_append(&r->conn->out, p, n); /* verbatim, HEAD included */
+        /* verbatim, HEAD included; the program frames its own response */
+        if (pt_resp_raw(r, p, n) < 0) {
+            snprintf(why, whylen, "NPH output cannot be passed on");
+            return PT_GW_BAD;
+        }
         return PT_GW_OK;
     }
     if (!g->headers_done) {
@@ -309,10 +311,10 @@ int pt_gw_end(pt_gw *g, char *why, size_t whylen)
         r->status != 304) {
         pt_log_warn("gateway response ended before its Content-Length, client: %s:%u",
                     pt_conn_req_ip(r), r->peer_port);
-        r->conn->close_after = true;
+        pt_resp_cut(r, PT_CUT_SHORT);
     } else if (!g->nph) {
         if (g->z && pt_compress_write(g->z, NULL, 0, PT_ZM_FINISH, coded_out, g) < 0) {
-            r->conn->close_after = true; /* no last chunk: the client sees the cut */
+            pt_resp_cut(r, PT_CUT_SHORT); /* no last chunk: the client sees the cut */
         } else {
             pt_resp_body_end(r);
             if (g->cache)
@@ -580,7 +582,6 @@ void pt_gw_reject(pt_req *r, int st, const char *why)
 {
     if (st == 301) {
         pt_resp_redirect_slash(r);
-        r->conn->state = PT_CS_WRITE;
         return;
     }
     pt_conn_reject(r, st, why, false);
@@ -741,8 +742,7 @@ void pt_gw_queue_push(pt_gw_queue *q, pt_req *r, pt_tlist *list, const char *why
     q->len++;
     if (q->gauge)
         PT_STATS_SET(*q->gauge, q->len);
-    pt_timer_arm(&r->conn->w->loop, &r->conn->timer, list);
-    r->conn->state = PT_CS_WRITE;
+    pt_timer_arm(&r->conn->w->loop, pt_conn_req_timer(r), list);
 }
 
 void pt_gw_queue_remove(pt_req *r)
@@ -773,6 +773,6 @@ pt_req *pt_gw_queue_pop(pt_gw_queue *q)
     if (!r)
         return NULL;
     pt_gw_queue_remove(r);
-    pt_timer_stop(&r->conn->timer);
+    pt_timer_stop(pt_conn_req_timer(r));
     return r;
 }

@@ -185,6 +185,35 @@ static void h1_reset(pt_req *r)
     pt_conn_close(r->conn);
 }
 
+/* one request at a time: the connection's queue is the request's */
+static uint64_t h1_queued(const pt_req *r)
+{
+    return r->conn->out.bytes;
+}
+
+static bool h1_unqueue(pt_req *r)
+{
+    pt_cq_clear(&r->conn->out);
+    r->chunked_out = false;
+    return true;
+}
+
+static void h1_cut(pt_req *r, int how)
+{
+    if (how == PT_CUT_RESET)
+        pt_sock_reset(&r->conn->sock);
+    r->conn->close_after = true;
+}
+
+static int h1_raw(pt_req *r, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0; /* asked whether raw bytes can go: they can */
+    /* the program frames its own response: nothing can follow it */
+    r->conn->close_after = true;
+    return pt_cq_append(&r->conn->out, p, n) < 0 ? -1 : 0;
+}
+
 const pt_framer pt_h1_framer = {
     .begin = h1_begin,
     .header = h1_header,
@@ -199,4 +228,8 @@ const pt_framer pt_h1_framer = {
     .interim = h1_interim,
     .kick = h1_kick,
     .reset = h1_reset,
+    .queued = h1_queued,
+    .unqueue = h1_unqueue,
+    .cut = h1_cut,
+    .raw = h1_raw,
 };

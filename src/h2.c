@@ -514,8 +514,11 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const u
     (void)flags;
     pt_h2 *h = ud;
     h2_stream *st = nghttp2_session_get_stream_user_data(s, sid);
-    if (st && st->delivered && n)
-        h->cbs.body(h->ud, sid, p, n);
+    bool held = st && st->delivered && n && h->cbs.body(h->ud, sid, p, n);
+    /* the window is the owner's to give back when it holds the bytes
+     * (no automatic WINDOW_UPDATE, pt_h2_new) */
+    if (!held && n)
+        (void)nghttp2_session_consume(s, sid, n);
     return 0;
 }
 
@@ -568,6 +571,10 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
         /* closed streams kept for RFC 7540's priority tree: memory a rapid
          * reset would fill; RFC 9218 priorities need none of it */
         nghttp2_option_set_no_closed_streams(opt, 1);
+        /* request bodies give their window back when stored or sent on
+         * (pt_h2_consume): a body streamed to an upstream is held by the
+         * client, not by our memory (RFC 9113 §5.2) */
+        nghttp2_option_set_no_auto_window_update(opt, 1);
         rc = nghttp2_session_server_new2(&h->s, cb, h, opt);
         nghttp2_option_del(opt);
     }
@@ -839,6 +846,56 @@ uint64_t pt_h2_queued(pt_h2 *h, int32_t sid)
 {
     h2_stream *st = stream_of(h, sid);
     return st ? st->out.bytes : 0;
+}
+
+int pt_h2_interim(pt_h2 *h, int32_t sid, const char *head, size_t n)
+{
+    h2_stream *st = stream_of(h, sid);
+    /* "HTTP/1.1 1xx": the codec checked the status line (RFC 9110 §15.2) */
+    if (!st || st->submitted || n < 12 || head[9] != '1')
+        return -1;
+    enum { MAXF = 32 };
+    nghttp2_nv nv[MAXF + 1];
+    char *names = malloc(n); /* lowercased copies (RFC 9113 §8.2.1) */
+    if (!names)
+        return -1;
+    size_t k = 0;
+    nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)head + 9, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    const char *nl = memchr(head, '\n', n);
+    size_t i = nl ? (size_t)(nl - head) + 1 : n;
+    while (i < n && k <= MAXF) {
+        const char *e = memchr(head + i, '\n', n - i);
+        size_t next = e ? (size_t)(e - head) + 1 : n;
+        size_t end = e ? (size_t)(e - head) : n;
+        if (end > i && head[end - 1] == '\r')
+            end--;
+        const char *colon = memchr(head + i, ':', end - i);
+        size_t fl = colon ? (size_t)(colon - (head + i)) : 0;
+        if (fl > 0 && !connection_specific(head + i, fl)) {
+            size_t v = (size_t)(colon - head) + 1;
+            while (v < end && (head[v] == ' ' || head[v] == '\t'))
+                v++;
+            for (size_t j = 0; j < fl; j++)
+                names[i + j] = (char)pt_lower((unsigned char)head[i + j]);
+            nv[k++] = (nghttp2_nv){(uint8_t *)names + i, (uint8_t *)head + v, fl, end - v,
+                                   NGHTTP2_NV_FLAG_NONE};
+        }
+        i = next;
+    }
+    /* nghttp2 copies the fields; no END_STREAM: the response follows */
+    int rc = nghttp2_submit_headers(h->s, NGHTTP2_FLAG_NONE, sid, NULL, nv, k, NULL);
+    free(names);
+    return rc < 0 ? -1 : 0;
+}
+
+void pt_h2_consume(pt_h2 *h, int32_t sid, size_t n)
+{
+    if (n == 0)
+        return;
+    if (stream_of(h, sid))
+        (void)nghttp2_session_consume(h->s, sid, n);
+    else
+        (void)nghttp2_session_consume_connection(h->s, n);
 }
 
 int pt_h2_reset(pt_h2 *h, int32_t sid, uint32_t code)

@@ -17,9 +17,11 @@ typedef struct pt_h2_cbs {
     /* a stream's request head is complete; end_stream: no body follows.
      * h stays valid until the stream is closed. */
     void (*request)(void *ud, int32_t sid, const pt_head *h, bool end_stream);
-    /* request body bytes (flow control gives the window back at once: the
-     * owner collects or spills them, as for HTTP/1.1) */
-    void (*body)(void *ud, int32_t sid, const void *p, size_t n);
+    /* request body bytes: false, their flow-control window is given back
+     * at once (the owner stored or dropped them); true, the owner holds
+     * them until it calls pt_h2_consume (a body streamed to an upstream:
+     * the client sends no faster than the upstream takes) */
+    bool (*body)(void *ud, int32_t sid, const void *p, size_t n);
     void (*body_end)(void *ud, int32_t sid);
     /* the stream is gone: answered (code 0) or reset (RST_STREAM, a
      * connection error): its request must be released like a client
@@ -91,6 +93,14 @@ int pt_h2_body_end(pt_h2 *h, int32_t sid);
 /* Response bytes of the stream not yet framed: a producer waits while it
  * has enough queued (back-pressure per stream, not per connection). */
 uint64_t pt_h2_queued(pt_h2 *h, int32_t sid);
+/* A 1xx head as an HTTP/1.1 upstream sent it ("HTTP/1.1 103 ...\r\n"
+ * fields "\r\n\r\n") as a HEADERS frame without END_STREAM, before the
+ * response's: 0, or -1 (the response is submitted, out of memory). */
+int pt_h2_interim(pt_h2 *h, int32_t sid, const char *head, size_t n);
+/* Give back n bytes of flow-control window the owner held (its body
+ * callback returned true), to the stream and the connection; a stream
+ * already closed gives back the connection's part alone. */
+void pt_h2_consume(pt_h2 *h, int32_t sid, size_t n);
 /* Cut a stream (RST_STREAM with code, RFC 9113 §6.4). */
 int pt_h2_reset(pt_h2 *h, int32_t sid, uint32_t code);
 

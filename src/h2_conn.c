@@ -29,7 +29,6 @@ enum {
     H2_INTERNAL_ERROR = 0x2,
     H2_REFUSED_STREAM = 0x7,
     H2_CANCEL = 0x8,
-    H2_HTTP_1_1_REQUIRED = 0xd,
 };
 
 /* bytes written per wakeup, as HTTP/1.1 (one client cannot starve others) */
@@ -93,22 +92,94 @@ static void dispatch(pt_req *r)
     pt_handler_start(r);
 }
 
-/* past the router: method, limits, then the handler. A handler that
- * takes the request body (the gateways) is not served on streams yet: the
- * stream is refused with HTTP_1_1_REQUIRED, which clients retry over
- * HTTP/1.1 (RFC 9113 §8.1) */
+/* request_buffering = false, HTTP/1.1's rule (conn.c): the upstream gets
+ * the body as it comes; one without a length only where the transport
+ * frames it (HTTP's chunked), for CONTENT_LENGTH must be known otherwise */
+static bool streams_body(const pt_req *r)
+{
+    unsigned f = pt_handler_of(r->loc)->flags;
+    return r->loc && !r->loc->request_buffering && (f & PT_HF_STREAM_BODY) &&
+           (r->head.content_length >= 0 || (f & PT_HF_STREAM_CHUNKED));
+}
+
+/* past the router: method, limits, then the handler: at once, or, for a
+ * handler that takes the body (the gateways), once the body is collected
+ * (on_body: memory, then an unlinked temp file), so CONTENT_LENGTH is
+ * known as for a chunked HTTP/1.1 body (RFC 3875 §4.1.2) and a slow
+ * uploader holds no program; or streaming it (request_buffering = false) */
 static void after_phases(pt_req *r)
 {
     bool has_body = !r->h2_body_end;
     if (!pt_conn_admit(r, has_body))
         return;
-    if (pt_handler_of(r->loc)->flags & PT_HF_BODY) {
-        r->logged = true; /* the retry over HTTP/1.1 is the one logged */
-        pt_h2_reset(r->conn->h2->s, r->h2_sid, H2_HTTP_1_1_REQUIRED);
+    if (has_body && r->body_collect && streams_body(r)) {
+        /* bytes come as the upstream takes them: the client's window is
+         * given back then (pt_h2c_body_room), so the stream holds at most
+         * one window of it here */
+        r->body_streaming = true;
+        if (r->head.content_length < 0)
+            r->head.is_chunked = true; /* sent on chunked, as HTTP/1.1's */
+        dispatch(r);
+        return;
+    }
+    if (has_body && r->body_collect) {
+        r->h2_wait_body = true; /* on_body_end dispatches */
         return;
     }
     /* a body means nothing to the others (RFC 9110 §9.3.1): dropped */
     dispatch(r);
+}
+
+/* A body being collected that stops (or trickles) is answered 408, as
+ * HTTP/1.1's (the rest of it is refused with the stream) */
+static bool collecting(const pt_req *r)
+{
+    return r->body_collect && !r->h2_body_end && !r->req_complete && !r->status;
+}
+
+static void body_failed(pt_req *r, int status, const char *why)
+{
+    r->body_collect = false;
+    r->h2_wait_body = false;
+    r->req_complete = true;
+    pt_timer_stop(&r->h2_timer);
+    pt_conn_reject(r, status, why, true);
+}
+
+/* A streamed body that cannot go on: as HTTP/1.1's (conn.c body_error),
+ * an upstream that has not begun its answer gets a cut request and the
+ * client the status; otherwise the stream is cut. */
+static void stream_failed(pt_req *r, int status, const char *why)
+{
+    r->body_done = true;
+    pt_timer_stop(&r->h2_timer);
+    if (r->gw && r->status == 0 && r->bytes_written == 0) {
+        pt_handler_release(r, true);
+        pt_conn_reject(r, status, why, true);
+        return;
+    }
+    pt_log_info("%s while streaming the request body; stream reset, client: %s:%u", why,
+                pt_conn_req_ip(r), r->peer_port);
+    pt_resp_reset(r);
+}
+
+/* The stream's own timer: a gateway queue's wait (cgi_max_procs,
+ * max_conns) ran out, 503, as HTTP/1.1's connection timer answers it
+ * (conn.c); or its body stopped coming (body_timeout) */
+static void on_req_timer(pt_loop *l, pt_timer *t)
+{
+    (void)l;
+    pt_req *r = t->data;
+    if (r->gw_q) {
+        const char *why = r->gw_q_why;
+        pt_handler_release(r, false);
+        pt_conn_reject(r, 503, why, false);
+    } else if (collecting(r)) {
+        body_failed(r, 408, "client sent no body in time");
+    } else if (r->body_streaming && !r->body_done && r->h2_held == 0) {
+        stream_failed(r, 408, "client sent no body in time");
+    }
+    pt_h2c_flush(r->conn);
 }
 
 static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
@@ -134,6 +205,7 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
     r->t_start = r->body_t0 = w->loop.now;
     r->t_wall = time(NULL);
     r->h2_body_end = end;
+    pt_timer_init(&r->h2_timer, on_req_timer, r);
     r->h2_next = c->h2->reqs;
     c->h2->reqs = r;
     c->nreq++;
@@ -144,23 +216,96 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
         pt_conn_reject(r, big ? 431 : 501, h->error, false);
         return;
     }
-    if (pt_conn_route(r, !end))
+    bool go = pt_conn_route(r, !end);
+    /* the location is known now (a phase may still wait): a gateway's
+     * body is collected from the first DATA frame on */
+    r->body_collect = !end && r->loc && !r->status && (pt_handler_of(r->loc)->flags & PT_HF_BODY);
+    if (r->body_collect) /* body_timeout: between DATA frames */
+        pt_timer_arm(&w->loop, &r->h2_timer, &w->t_body);
+    if (go)
         after_phases(r);
 }
 
-static void on_body(void *ud, int32_t sid, const void *p, size_t n)
+/* Request body bytes: stored for a gateway, dropped for the others (or
+ * once the request is answered); their flow-control window goes back as
+ * they arrive (false): what is stored goes to a file past body_memory and
+ * max_body bounds the whole, so a stream pins bounded memory. A streamed
+ * body's bytes are held (true) until the upstream took them. */
+static bool on_body(void *ud, int32_t sid, const void *p, size_t n)
 {
-    (void)p;
-    pt_req *r = req_of(ud, sid);
-    if (r)
-        r->body_rx += n; /* no handler on streams takes a body yet */
+    pt_conn *c = ud;
+    pt_req *r = req_of(c, sid);
+    if (!r)
+        return false;
+    r->body_rx += n;
+    const pt_limits *lim = &c->w->cfg->limits;
+    if (r->body_streaming) {
+        if (r->body_done)
+            return false;
+        if (r->body_rx > lim->max_body) {
+            stream_failed(r, 413, "request body over max_body");
+            return false;
+        }
+        char why[128];
+        if (pt_conn_body_slow(r, why, sizeof(why))) {
+            stream_failed(r, 408, why);
+            return false;
+        }
+        if (pt_body_append(&r->body, p, n) < 0) {
+            stream_failed(r, 500, "request body storage failed");
+            return false;
+        }
+        /* held: the window comes back when the upstream took them; the
+         * client is not idle meanwhile, the upstream is slow (the wait
+         * does not count against body_min_rate, as for HTTP/1.1) */
+        r->h2_held += (uint32_t)n;
+        if (!r->body_stall)
+            r->body_stall = c->w->loop.now ? c->w->loop.now : 1;
+        pt_timer_stop(&r->h2_timer);
+        pt_handler_drain(r);
+        return true;
+    }
+    if (!collecting(r))
+        return false;
+    char why[128];
+    if (r->body.len + n > lim->max_body) {
+        /* RFC 9110 §15.5.14; the rest of the body is refused with the
+         * stream (nghttp2 resets it once the answer is out) */
+        body_failed(r, 413, "request body over max_body");
+    } else if (pt_body_append(&r->body, p, n) < 0) {
+        pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir, strerror(errno));
+        body_failed(r, 500, "request body storage failed");
+    } else if (pt_conn_body_slow(r, why, sizeof(why))) {
+        body_failed(r, 408, why);
+    } else {
+        pt_timer_arm(&c->w->loop, &r->h2_timer, &c->w->t_body);
+    }
+    return false; /* stored (or refused): the window goes back at once */
 }
 
 static void on_body_end(void *ud, int32_t sid)
 {
     pt_req *r = req_of(ud, sid);
-    if (r)
-        r->h2_body_end = true;
+    if (!r)
+        return;
+    if (r->body_streaming && !r->body_done) {
+        r->h2_body_end = r->body_done = true;
+        pt_timer_stop(&r->h2_timer);
+        pt_handler_drain(r); /* the upstream sends the end */
+        return;
+    }
+    bool whole = collecting(r);
+    r->h2_body_end = true;
+    if (!whole)
+        return;
+    pt_timer_stop(&r->h2_timer);
+    /* collected whole: its length is known (CONTENT_LENGTH), also when a
+     * router phase still waits (it dispatches at once then) */
+    r->head.content_length = (int64_t)r->body.len;
+    if (r->h2_wait_body) {
+        r->h2_wait_body = false;
+        dispatch(r);
+    }
 }
 
 /* The stream is over: answered, or reset by the client (a disconnect for
@@ -176,6 +321,10 @@ static void on_closed(void *ud, int32_t sid, uint32_t code)
     PT_STATS_SUB(pt_stats_my->h2_streams_open, 1);
     if (code != H2_NO_ERROR)
         PT_STATS_ADD(pt_stats_my->h2_resets, 1);
+    pt_timer_stop(&r->h2_timer);
+    if (r->h2_held && !c->h2->closing) /* the connection's window is shared */
+        pt_h2_consume(c->h2->s, sid, r->h2_held);
+    r->h2_held = 0;
     if (code != H2_NO_ERROR && !r->logged && r->req_complete)
         pt_log_debug("HTTP/2 stream %d reset (error code %u), client: %s:%u", sid, code,
                      pt_conn_req_ip(r), r->peer_port);
@@ -296,6 +445,14 @@ void pt_h2c_flush(pt_conn *c)
         if (budget == 0)
             break;
     }
+    /* streams whose clients took all their queued bytes: their producers
+     * may go on, as HTTP/1.1's when the connection's queue empties
+     * (back-pressure per stream, not per connection) */
+    h->in_session = true; /* a producer's kick (or cut) waits: the list stays whole */
+    for (pt_req *r = h->reqs; r; r = r->h2_next)
+        if (r->gw && !r->gw_done && pt_h2_queued(h->s, r->h2_sid) == 0)
+            pt_handler_drain(r);
+    h->in_session = false;
     bool want_read = !h->fatal && pt_h2_want_read(h->s);
     bool want_write = pt_h2_want_write(h->s);
     /* a connection error's GOAWAY goes if the socket takes it (RFC 9113
@@ -384,6 +541,22 @@ void pt_h2c_phases_done(pt_req *r)
         after_phases(r);
     }
     pt_h2c_flush(r->conn);
+}
+
+void pt_h2c_body_room(pt_req *r)
+{
+    pt_conn *c = r->conn;
+    if (!c->h2 || r->h2_closed || r->h2_held == 0)
+        return;
+    pt_h2_consume(c->h2->s, r->h2_sid, r->h2_held);
+    r->h2_held = 0;
+    if (r->body_stall) {
+        r->body_t0 += c->w->loop.now - r->body_stall;
+        r->body_stall = 0;
+    }
+    if (!r->body_done) /* now the client owes the next bytes */
+        pt_timer_arm(&c->w->loop, &r->h2_timer, &c->w->t_body);
+    pt_h2c_flush(c); /* the WINDOW_UPDATE */
 }
 
 void pt_h2c_redispatch(pt_req *r)
@@ -504,12 +677,12 @@ static void h2_body_end(pt_req *r)
         pt_h2_body_end(s, r->h2_sid);
 }
 
+/* a relayed 1xx (103 Early Hints, RFC 8297) is a HEADERS frame of its
+ * own ahead of the response's (RFC 9113 §8.1) */
 static int h2_interim(pt_req *r, const char *head, size_t n)
 {
-    (void)r;
-    (void)head;
-    (void)n;
-    return 0; /* 1xx relay on streams: not yet (dropped, as a client may) */
+    pt_h2 *s = sess(r);
+    return s ? pt_h2_interim(s, r->h2_sid, head, n) : 0;
 }
 
 static void h2_kick(pt_req *r)
@@ -517,12 +690,48 @@ static void h2_kick(pt_req *r)
     pt_h2c_flush(r->conn);
 }
 
-static void h2_reset(pt_req *r)
+/* RST_STREAM once: the stream is cut (RFC 9113 §8.1.1: a response cut
+ * short is an error the client sees, never a complete one) */
+static void rst(pt_req *r, uint32_t code)
 {
     pt_h2 *s = sess(r);
-    if (s)
-        pt_h2_reset(s, r->h2_sid, H2_INTERNAL_ERROR);
+    if (s && !r->h2_rst && !r->h2_closed) {
+        r->h2_rst = true;
+        pt_h2_reset(s, r->h2_sid, code);
+    }
+}
+
+static void h2_reset(pt_req *r)
+{
+    rst(r, H2_INTERNAL_ERROR);
     pt_h2c_flush(r->conn);
+}
+
+static uint64_t h2_queued(const pt_req *r)
+{
+    pt_h2 *s = sess(r);
+    return s ? pt_h2_queued(s, r->h2_sid) : 0;
+}
+
+static bool h2_unqueue(pt_req *r)
+{
+    (void)r;
+    return false; /* the HEADERS frame is nghttp2's once submitted */
+}
+
+static void h2_cut(pt_req *r, int how)
+{
+    /* a stream is never reused: a whole response needs nothing more */
+    if (how != PT_CUT_NO_REUSE)
+        rst(r, H2_INTERNAL_ERROR);
+}
+
+static int h2_raw(pt_req *r, const void *p, size_t n)
+{
+    (void)r;
+    (void)p;
+    (void)n;
+    return -1; /* HTTP/1.1 bytes have no place in a stream */
 }
 
 const pt_framer pt_h2_framer = {
@@ -539,4 +748,8 @@ const pt_framer pt_h2_framer = {
     .interim = h2_interim,
     .kick = h2_kick,
     .reset = h2_reset,
+    .queued = h2_queued,
+    .unqueue = h2_unqueue,
+    .cut = h2_cut,
+    .raw = h2_raw,
 };

@@ -32,6 +32,9 @@ void pt_h2c_close(pt_conn *c);
 /* A router phase that waited is over (pt_conn_phases_done), or the
  * handler is asked again (pt_conn_redispatch). */
 void pt_h2c_phases_done(pt_req *r);
+/* A streamed request body (request_buffering = false) was taken by the
+ * gateway: the client may send more (its window is given back). */
+void pt_h2c_body_room(pt_req *r);
 void pt_h2c_redispatch(pt_req *r);
 
 #endif

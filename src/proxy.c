@@ -432,13 +432,14 @@ typedef struct pdec {
 } pdec;
 
 /* RFC 9110 §15.2: a proxy forwards 1xx answers, but never to an HTTP/1.0
- * client (it cannot tell them from the final one). They go out as HTTP/1.1
- * heads: another framing (HTTP/2's HEADERS) would need its own writer. */
+ * client (it cannot tell them from the final one). They go out as the
+ * HTTP/1.1 head that came; the framer makes them its protocol's (an HTTP/2
+ * stream's HEADERS frame, h2_conn.c). */
 static void pass_interim_bind(pdec *x, const pt_req *r)
 {
     const pt_head *h = &r->head;
-    x->pass_interim =
-        r->loc && r->loc->interim_responses && h->http_major == 1 && h->http_minor >= 1;
+    x->pass_interim = r->loc && r->loc->interim_responses &&
+                      (h->http_major > 1 || (h->http_major == 1 && h->http_minor >= 1));
     x->expected = h->expect_continue;
 }
 

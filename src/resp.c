@@ -203,6 +203,26 @@ void pt_resp_reset(pt_req *r)
     r->conn->framer->reset(r);
 }
 
+uint64_t pt_resp_queued(const pt_req *r)
+{
+    return r->conn->framer->queued(r);
+}
+
+bool pt_resp_unqueue(pt_req *r)
+{
+    return r->conn->framer->unqueue(r);
+}
+
+void pt_resp_cut(pt_req *r, int how)
+{
+    r->conn->framer->cut(r, how);
+}
+
+int pt_resp_raw(pt_req *r, const void *p, size_t n)
+{
+    return r->conn->framer->raw(r, p, n);
+}
+
 void pt_resp_redirect_slash(pt_req *r)
 {
     size_t cap = r->path_len * 3 + 2;

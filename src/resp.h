@@ -36,7 +36,31 @@ typedef struct pt_framer {
     /* the response cannot be completed honestly: cut it (HTTP/1.1 closes
      * the connection, as nothing else tells the client) */
     void (*reset)(struct pt_req *r);
+    /* response bytes of r queued and not written yet (a producer pauses
+     * while it has enough queued: back-pressure per request) */
+    uint64_t (*queued)(const struct pt_req *r);
+    /* take back a head queued of which no byte went out, true when done
+     * (a gateway's failure then still gets its own status); false when
+     * the protocol cannot (an HTTP/2 HEADERS frame is submitted) */
+    bool (*unqueue)(struct pt_req *r);
+    /* the response ends otherwise than its head said (PT_CUT_*) */
+    void (*cut)(struct pt_req *r, int how);
+    /* bytes a program framed itself (an NPH script's HTTP/1.1 response),
+     * passed on verbatim: 0, or -1 when the protocol cannot carry them */
+    int (*raw)(struct pt_req *r, const void *p, size_t n);
 } pt_framer;
+
+enum {
+    /* the response is whole, but the connection must carry no other
+     * (HTTP/1.1 closes after it; an HTTP/2 stream is its own) */
+    PT_CUT_NO_REUSE = 0,
+    /* the body ends short of what the head promised: the client must see
+     * a cut (HTTP/1.1 closes; HTTP/2 resets the stream, RFC 9113 §8.1.1) */
+    PT_CUT_SHORT = 1,
+    /* the same for a close-delimited body (RFC 9112 §8): only a TCP reset
+     * tells it from a complete one on HTTP/1.1 */
+    PT_CUT_RESET = 2,
+};
 
 const char *pt_status_reason(int status);
 /* Status line + Date + Server (and the location's add_header). */
@@ -76,6 +100,11 @@ int pt_resp_interim(struct pt_req *r, const char *head, size_t n);
 void pt_resp_kick(struct pt_req *r);
 /* Nothing honest can be sent any more (a cut response): abort it. */
 void pt_resp_reset(struct pt_req *r);
+/* The framer's queued, unqueue, cut and raw (above) for r. */
+uint64_t pt_resp_queued(const struct pt_req *r);
+bool pt_resp_unqueue(struct pt_req *r);
+void pt_resp_cut(struct pt_req *r, int how);
+int pt_resp_raw(struct pt_req *r, const void *p, size_t n);
 
 /* 301 to the request's path with a '/' added (and its query): a directory
  * named without its slash, for the static handler and script directories. */

@@ -4,8 +4,8 @@ prior knowledge on a plain listener with http2_cleartext = true; static
 files over streams (many on one connection, a 1 MiB file through flow
 control, a range, a 304, a 404, HEAD), SETTINGS_MAX_CONCURRENT_STREAMS
 from http2_max_streams, a head over the limits (431), the access log's
-HTTP/2.0 lines, a gateway's location refused with HTTP_1_1_REQUIRED (curl
-retries it over HTTP/1.1), and GOAWAY at a reload. Clients: curl --http2,
+HTTP/2.0 lines, a gateway's location answered on its stream (t_h2_gw.py
+has the gateways), and GOAWAY at a reload. Clients: curl --http2,
 nghttp and python3-h2."""
 
 import os
@@ -209,11 +209,9 @@ class Curl(unittest.TestCase):
         self.assertEqual((ver, code), ('2', 404))
         self.assertIn(b'404 Not Found', body)
 
-    def test_gateway_location_is_retried_over_http11(self):
-        # the gateways are not on streams yet: HTTP_1_1_REQUIRED, and curl
-        # asks again over HTTP/1.1 (RFC 9113 8.1)
+    def test_gateway_location_answers_over_h2(self):
         body, ver, code = split(curl(self.srv, '/cgi-bin/hi.cgi', '--http2'))
-        self.assertEqual((ver, code, body), ('1.1', 200, b'hi from cgi\n'))
+        self.assertEqual((ver, code, body), ('2', 200, b'hi from cgi\n'))
 
     def test_access_log_says_http2(self):
         split(curl(self.srv, '/index.html?from=log', '--http2'))
@@ -289,9 +287,9 @@ class Streams(unittest.TestCase):
         st = self.c.get('/index.html', headers=[('x-big', 'v' * 6000)])
         self.assertEqual(st['headers'][':status'], '431')
 
-    def test_gateway_stream_is_refused_with_http11_required(self):
+    def test_gateway_stream_is_answered(self):
         st = self.c.get('/cgi-bin/hi.cgi')
-        self.assertEqual(st['reset'], 0xd)
+        self.assertEqual((st['reset'], st['data']), (None, b'hi from cgi\n'))
         # the connection goes on
         self.assertEqual(self.c.get('/index.html')['data'], b'hello over h2\n')
 

@@ -22,9 +22,12 @@ typedef struct srv_stream {
     int64_t content_length;
     const char *error;
     char body[4096];
-    size_t blen;
+    size_t blen, got; /* kept, received */
     uint32_t close_code;
 } srv_stream;
+
+/* the owner holds what it receives (a body streamed to an upstream) */
+static bool hold_body;
 
 static srv_stream srv[MAXS];
 static int nsrv;
@@ -68,7 +71,7 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
     s->error = h->error;
 }
 
-static void on_body(void *ud, int32_t sid, const void *p, size_t n)
+static bool on_body(void *ud, int32_t sid, const void *p, size_t n)
 {
     (void)ud;
     srv_stream *s = srv_of(sid);
@@ -76,6 +79,9 @@ static void on_body(void *ud, int32_t sid, const void *p, size_t n)
         memcpy(s->body + s->blen, p, n);
         s->blen += n;
     }
+    if (s)
+        s->got += n;
+    return hold_body; /* stored: the window goes back at once */
 }
 
 static void on_body_end(void *ud, int32_t sid)
@@ -99,7 +105,7 @@ static void on_closed(void *ud, int32_t sid, uint32_t code)
 /* what the client saw */
 typedef struct cli_stream {
     int32_t sid;
-    char status[8], clen[24], xa[16], xb[16], ctype[64];
+    char status[8], first_status[8], link[64], clen[24], xa[16], xb[16], ctype[64];
     bool has_connection, closed, headers_end_stream;
     char *body;
     size_t blen;
@@ -134,7 +140,10 @@ static int c_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *n
 #define GRAB(lit, dst)                                                                             \
     if (nl == strlen(lit) && memcmp(n, lit, nl) == 0)                                              \
         cpy(dst, sizeof(dst), (const char *)v, vl);
+    if (nl == 7 && memcmp(n, ":status", 7) == 0 && !c->first_status[0])
+        cpy(c->first_status, sizeof(c->first_status), (const char *)v, vl);
     GRAB(":status", c->status)
+    GRAB("link", c->link)
     GRAB("content-length", c->clen)
     GRAB("x-a", c->xa)
     GRAB("x-b", c->xb)
@@ -270,6 +279,24 @@ static ssize_t up_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len
     memcpy(buf, upload + upload_off, n);
     upload_off += n;
     if (upload_off == strlen(upload))
+        *fl |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/* a body of big_len bytes, as the window lets it go */
+static size_t big_len, big_off;
+
+static ssize_t big_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, uint32_t *fl,
+                        nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    (void)sid;
+    (void)src;
+    (void)ud;
+    size_t n = PT_MIN(len, big_len - big_off);
+    memset(buf, 'b', n);
+    big_off += n;
+    if (big_off == big_len)
         *fl |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
 }
@@ -444,6 +471,52 @@ int main(void)
         ok(srv_of(s1) && srv_of(s1)->error != NULL, "a head over header_bytes is flagged (431)");
         pt_h2_free(h);
         ok(srv_of(s1)->closed, "freeing the session releases its open streams");
+        nghttp2_session_del(c);
+        reset_all();
+    }
+
+    /* a 1xx ahead of the response (103 Early Hints, RFC 8297) */
+    {
+        pt_h2 *h = server_new();
+        nghttp2_session *c = client_new();
+        int32_t sid = get(c, "GET", "/hints", NULL, 0, NULL);
+        pump(c, h);
+        const char *hints = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n"
+                            "Connection: x\r\n\r\n";
+        ok(pt_h2_interim(h, sid, hints, strlen(hints)) == 0, "a 103 is queued");
+        pt_h2_resp_begin(h, sid, 204);
+        pt_h2_resp_end_head(h, sid, -1, false);
+        ok(pt_h2_interim(h, sid, hints, strlen(hints)) == -1, "none after the response's head");
+        pump(c, h);
+        cli_stream *cs = cli_of(sid);
+        ok(strcmp(cs->first_status, "103") == 0 && strcmp(cs->status, "204") == 0 &&
+               strcmp(cs->link, "</a.css>; rel=preload") == 0 && !cs->has_connection && cs->closed,
+           "HEADERS 103 with its fields (no connection-specific one), then the response's: "
+           "%s %s %s",
+           cs->first_status, cs->status, cs->link);
+        pt_h2_free(h);
+        nghttp2_session_del(c);
+        reset_all();
+    }
+
+    /* a held body: the window comes back only with pt_h2_consume */
+    {
+        pt_h2 *h = server_new();
+        nghttp2_session *c = client_new();
+        big_len = 100000;
+        big_off = 0;
+        hold_body = true;
+        nghttp2_data_provider dp = {.read_callback = big_read};
+        int32_t sid = get(c, "POST", "/stream", NULL, 0, &dp);
+        pump(c, h);
+        srv_stream *ss = srv_of(sid);
+        ok(ss && ss->got == 65535 && !ss->body_end,
+           "held bytes: the client stops at the stream's window (%zu)", ss ? ss->got : 0);
+        pt_h2_consume(h, sid, ss->got);
+        pump(c, h);
+        ok(ss->got == big_len && ss->body_end, "given back: the rest comes (%zu)", ss->got);
+        hold_body = false;
+        pt_h2_free(h);
         nghttp2_session_del(c);
         reset_all();
     }

@@ -96,6 +96,31 @@ static void f_reset(pt_req *r)
     note("reset;");
 }
 
+static uint64_t f_queued(const pt_req *r)
+{
+    (void)r;
+    note("queued;");
+    return 7;
+}
+static bool f_unqueue(pt_req *r)
+{
+    (void)r;
+    note("unqueue;");
+    return false;
+}
+static void f_cut(pt_req *r, int how)
+{
+    (void)r;
+    note("cut %d;", how);
+}
+static int f_raw(pt_req *r, const void *p, size_t n)
+{
+    (void)r;
+    (void)p;
+    note("raw %zu;", n);
+    return -1;
+}
+
 static const pt_framer recorder = {
     .begin = f_begin,
     .header = f_header,
@@ -110,6 +135,10 @@ static const pt_framer recorder = {
     .interim = f_interim,
     .kick = f_kick,
     .reset = f_reset,
+    .queued = f_queued,
+    .unqueue = f_unqueue,
+    .cut = f_cut,
+    .raw = f_raw,
 };
 
 static void test_every_response_call_goes_to_the_connections_framer(void)
@@ -135,6 +164,14 @@ static void test_every_response_call_goes_to_the_connections_framer(void)
     ok(strcmp(rec, "begin 200 OK (status 200);header ETag=\"x\";header Age=7;block 6;"
                    "stream -1;body 5;file 3 10 20;body_end;interim 28;kick;reset;") == 0,
        "each call reaches the framer in order, the status set first: %s", rec);
+    /* what a gateway asks of the request, not of the connection (gw.c) */
+    rec[0] = '\0';
+    uint64_t q = pt_resp_queued(&r);
+    bool un = pt_resp_unqueue(&r);
+    pt_resp_cut(&r, PT_CUT_SHORT);
+    int raw = pt_resp_raw(&r, "HTTP/1.1 200 OK\r\n", 17);
+    ok(q == 7 && !un && raw == -1 && strcmp(rec, "queued;unqueue;cut 1;raw 17;") == 0,
+       "a gateway's queue size, head take-back, cut and raw bytes are the framer's: %s", rec);
     ok(c.out.bytes == 0, "nothing is written into the connection's queue behind its back");
 }
 
