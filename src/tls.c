@@ -195,6 +195,20 @@ void pt_tls_tickets_forget(void)
     ring = NULL;
 }
 
+/* The tickets' cipher, fetched once per process: EVP_aes_256_cbc() is a
+ * legacy handle that OpenSSL 3 looks up by name again at every
+ * EVP_*Init_ex (a provider fetch: thousands of instructions, twice per
+ * resumed handshake). */
+static const EVP_CIPHER *ticket_cipher(void)
+{
+    static EVP_CIPHER *aes;
+    if (!aes && !(aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL))) {
+        ERR_clear_error();
+        return EVP_aes_256_cbc();
+    }
+    return aes;
+}
+
 static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                          EVP_MAC_CTX *hctx, int enc)
 {
@@ -228,8 +242,9 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_end(),
     };
-    int ok = (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)
-                  : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)) == 1 &&
+    const EVP_CIPHER *aes = ticket_cipher();
+    int ok = (enc ? EVP_EncryptInit_ex(cctx, aes, NULL, k.aes, iv)
+                  : EVP_DecryptInit_ex(cctx, aes, NULL, k.aes, iv)) == 1 &&
              EVP_MAC_CTX_set_params(hctx, params) == 1;
     OPENSSL_cleanse(&k, sizeof(k));
     return ok ? rc : -1;
@@ -754,6 +769,7 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
         goto fail;
     }
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    (void)ticket_cipher(); /* here, so that the workers inherit it */
     /* a ticket lives as long as its key is accepted: at most two periods
      * (RFC 8446 §4.6.1's ticket_lifetime comes from this too) */
     SSL_CTX_set_timeout(ctx, (long)(2 * t->ticket_rotate_ms / 1000));
