@@ -1076,11 +1076,11 @@ static ssize_t tls_read(pt_sock *s, void *buf, size_t len)
 
 static void bio_more(SSL *ssl, bool more);
 
-static ssize_t do_write(pt_sock *s, const void *p, size_t len)
+static void bio_cork(tls_bio *t, bool on);
+static int bio_send_held(tls_bio *t);
+
+static ssize_t write_result(pt_sock *s, int n)
 {
-    ERR_clear_error();
-    errno = 0;
-    int n = SSL_write(s->tls, p, (int)PT_MIN(len, (size_t)INT_MAX));
     if (n > 0) {
         s->flags &= ~(unsigned)(PT_SOCK_WANT_READ | PT_SOCK_WANT_WRITE);
         return n;
@@ -1091,6 +1091,51 @@ static ssize_t do_write(pt_sock *s, const void *p, size_t len)
         r = -1;
     }
     return r;
+}
+
+/* The connection's last write, of at most one record: the record is held
+ * with the close_notify that follows it (RFC 8446 §6.1) and both leave in
+ * one sendmsg(2), not one each. All or nothing: a retry (the same bytes,
+ * as OpenSSL asks anyway) sends what is still held. */
+static ssize_t write_last(pt_sock *s, tls_bio *t, const void *p, size_t len)
+{
+    SSL *ssl = s->tls;
+    if (!(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
+        bio_cork(t, true);
+        ERR_clear_error();
+        errno = 0;
+        int n = SSL_write(ssl, p, (int)len);
+        if (n == (int)len) {
+            (void)SSL_shutdown(ssl);
+            ERR_clear_error();
+        }
+        bio_cork(t, false);
+        if (n != (int)len) {
+            /* records smaller than asked for (max_fragment_length): what
+             * is held goes now, or before the next record */
+            if (n > 0)
+                (void)bio_send_held(t);
+            return write_result(s, n);
+        }
+    }
+    if (bio_send_held(t) < 0) {
+        if (errno == EAGAIN)
+            s->flags |= PT_SOCK_WANT_WRITE;
+        return -1;
+    }
+    s->flags &= ~(unsigned)(PT_SOCK_WANT_READ | PT_SOCK_WANT_WRITE);
+    return (ssize_t)len;
+}
+
+static ssize_t do_write(pt_sock *s, const void *p, size_t len)
+{
+    tls_bio *t;
+    if ((s->flags & (PT_SOCK_LAST | PT_SOCK_TAIL)) == (PT_SOCK_LAST | PT_SOCK_TAIL) &&
+        len <= PT_TLS_COALESCE && is_up(s) && (t = own_bio(s->tls)))
+        return write_last(s, t, p, len);
+    ERR_clear_error();
+    errno = 0;
+    return write_result(s, SSL_write(s->tls, p, (int)PT_MIN(len, (size_t)INT_MAX)));
 }
 
 /* One process, one thread: a buffer shared by every connection. OpenSSL
@@ -1203,8 +1248,8 @@ static int tls_pending(pt_sock *s)
 static void tls_shutdown(pt_sock *s)
 {
     /* close_notify (RFC 8446 §6.1), then the FIN; no waiting for the
-     * peer's own close_notify */
-    if (is_up(s)) {
+     * peer's own close_notify (nor sending ours twice: write_last) */
+    if (is_up(s) && !(SSL_get_shutdown((SSL *)s->tls) & SSL_SENT_SHUTDOWN)) {
         ERR_clear_error();
         (void)SSL_shutdown(s->tls);
         ERR_clear_error();
@@ -1234,15 +1279,18 @@ static void tls_close(pt_sock *s)
  * its response anyway; one that leaves before a response gets none, as it
  * would not have read them either. */
 #define TLS_HOLD_MAX 2048u
+/* corked (write_last): the tickets, one full record, the close_notify */
+#define TLS_HOLD_LAST (TLS_HOLD_MAX + PT_TLS_COALESCE + 512u)
 
 struct tls_bio {
     SSL *ssl;
     int fd;
     bool eof;
     bool more; /* the response goes on after this write: MSG_MORE */
-    uint16_t held_len;
+    bool cork; /* hold every record (write_last) */
+    uint16_t held_len, held_cap;
     uint16_t pre_len, pre_off; /* first_byte's bytes, given to OpenSSL first */
-    unsigned char *held;       /* TLS_HOLD_MAX bytes while something is held */
+    unsigned char *held;       /* held_cap bytes while something is held */
     unsigned char *pre;
 };
 
@@ -1271,10 +1319,54 @@ static void bio_more(SSL *ssl, bool more)
         t->more = more;
 }
 
-static bool bio_holds(const tls_bio *t, size_t len)
+static void bio_cork(tls_bio *t, bool on)
 {
-    return SSL_get_state(t->ssl) == TLS_ST_SW_SESSION_TICKET &&
-           SSL_version(t->ssl) == TLS1_3_VERSION && t->held_len + len <= TLS_HOLD_MAX;
+    t->cork = on;
+}
+
+/* Hold these len bytes? Then there is room for them in t->held. */
+static bool bio_holds(tls_bio *t, size_t len)
+{
+    size_t cap = t->cork ? TLS_HOLD_LAST : TLS_HOLD_MAX;
+    if (!t->cork && !(SSL_get_state(t->ssl) == TLS_ST_SW_SESSION_TICKET &&
+                      SSL_version(t->ssl) == TLS1_3_VERSION))
+        return false;
+    if (t->held_len + len > cap)
+        return false;
+    if (t->held_cap < cap) {
+        unsigned char *p = realloc(t->held, cap);
+        if (!p)
+            return false;
+        t->held = p;
+        t->held_cap = (uint16_t)cap;
+    }
+    return true;
+}
+
+static void bio_release_held(tls_bio *t)
+{
+    t->held_len = t->held_cap = 0;
+    free(t->held);
+    t->held = NULL;
+}
+
+/* What is held, in one send(2): 0 all of it gone, else -1 (EAGAIN: some
+ * is still held, for the next call or the next record). */
+static int bio_send_held(tls_bio *t)
+{
+    if (!t->held_len)
+        return 0;
+    ssize_t w = send(t->fd, t->held, t->held_len, MSG_NOSIGNAL);
+    if (w < 0)
+        return -1;
+    if ((size_t)w < t->held_len) {
+        memmove(t->held, t->held + w, t->held_len - (size_t)w);
+        t->held_len = (uint16_t)(t->held_len - w);
+        errno = EAGAIN;
+        return -1;
+    }
+    bio_release_held(t);
+    return 0;
 }
 
 static bool bio_retry(BIO *b, bool wr)
@@ -1294,7 +1386,7 @@ static int bio_write(BIO *b, const char *in, int inl)
     BIO_clear_retry_flags(b);
     if (inl <= 0)
         return 0;
-    if (bio_holds(t, (size_t)inl) && (t->held || (t->held = malloc(TLS_HOLD_MAX)))) {
+    if (bio_holds(t, (size_t)inl)) {
         memcpy(t->held + t->held_len, in, (size_t)inl);
         t->held_len = (uint16_t)(t->held_len + inl);
         return inl;
@@ -1319,9 +1411,7 @@ static int bio_write(BIO *b, const char *in, int inl)
         return -1;
     }
     w -= t->held_len;
-    t->held_len = 0;
-    free(t->held);
-    t->held = NULL;
+    bio_release_held(t);
     return (int)w;
 }
 
