@@ -1127,10 +1127,12 @@ static ssize_t write_last(pt_sock *s, tls_bio *t, const void *p, size_t len)
     return (ssize_t)len;
 }
 
-static ssize_t do_write(pt_sock *s, const void *p, size_t len)
+/* whole: p[0..len) is all the caller handed over (with PT_SOCK_TAIL, the
+ * end of the output queue), not the first record's worth of it */
+static ssize_t do_write(pt_sock *s, const void *p, size_t len, bool whole)
 {
     tls_bio *t;
-    if ((s->flags & (PT_SOCK_LAST | PT_SOCK_TAIL)) == (PT_SOCK_LAST | PT_SOCK_TAIL) &&
+    if (whole && (s->flags & (PT_SOCK_LAST | PT_SOCK_TAIL)) == (PT_SOCK_LAST | PT_SOCK_TAIL) &&
         len <= PT_TLS_COALESCE && is_up(s) && (t = own_bio(s->tls)))
         return write_last(s, t, p, len);
     ERR_clear_error();
@@ -1147,15 +1149,16 @@ static unsigned char
 static ssize_t tls_writev(pt_sock *s, const struct iovec *iov, int n)
 {
     if (n == 1 || iov[0].iov_len >= PT_TLS_COALESCE)
-        return do_write(s, iov[0].iov_base, iov[0].iov_len);
+        return do_write(s, iov[0].iov_base, iov[0].iov_len, n == 1);
     /* head and body in one record rather than one record each */
-    size_t len = 0;
-    for (int i = 0; i < n && len < PT_TLS_COALESCE; i++) {
+    size_t len = 0, all = 0;
+    for (int i = 0; i < n; i++) {
         size_t k = PT_MIN(iov[i].iov_len, PT_TLS_COALESCE - len);
         memcpy(scratch + len, iov[i].iov_base, k);
         len += k;
+        all += iov[i].iov_len;
     }
-    return do_write(s, scratch, len);
+    return do_write(s, scratch, len, len == all);
 }
 
 static ssize_t tls_sendfile(pt_sock *s, int fd, off_t *off, size_t len)
@@ -1185,7 +1188,7 @@ static ssize_t tls_sendfile(pt_sock *s, int fd, off_t *off, size_t len)
      * record and the next, as lighttpd's TCP_CORK, without its two
      * setsockopt(2) calls; the last record goes without and pushes all */
     bio_more(ssl, (size_t)got < len);
-    ssize_t w = do_write(s, scratch, (size_t)got);
+    ssize_t w = do_write(s, scratch, (size_t)got, (size_t)got == len);
     bio_more(ssl, false);
     if (w > 0)
         *off += w;
@@ -1212,7 +1215,7 @@ static ssize_t tls_headfile(pt_sock *s, const struct iovec *iov, int n, int fd, 
         return -1;
     /* a file that shrank: the head alone, the sendfile reports it */
     bio_more(s->tls, (size_t)got < len);
-    ssize_t w = do_write(s, scratch, hlen + (size_t)got);
+    ssize_t w = do_write(s, scratch, hlen + (size_t)got, (size_t)got == len);
     bio_more(s->tls, false);
     return w;
 }
