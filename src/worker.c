@@ -107,6 +107,10 @@ static void accept_some(pt_loop *l, pt_io *io, int max)
         size_t li = (size_t)(io - w->lio);
         pt_conn_accept(w, fd, &ss, len, w->ls[li].cfg->tls, w->ls[li].cfg->proxy_protocol,
                        (unsigned)li + 1);
+        /* full: off at once, or EPOLLEXCLUSIVE may wake this worker (and
+         * no other) for the next connection, which would then wait */
+        if (w->nconns >= w->cfg->limits.max_connections)
+            listeners_off(w);
     }
 }
 
