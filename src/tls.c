@@ -209,6 +209,25 @@ static const EVP_CIPHER *ticket_cipher(void)
     return aes;
 }
 
+/* A new ticket's IV (RFC 5077 §4: random), from a block of the DRBG's
+ * output drawn once per 64 tickets: each RAND_bytes call costs thousands
+ * of instructions and, for OpenSSL's fork check, a getpid(2). Only the
+ * workers issue tickets and each draws its own block after the fork. */
+static int ticket_iv(unsigned char *iv)
+{
+    static unsigned char pool[64 * EVP_MAX_IV_LENGTH];
+    static size_t left;
+    if (left == 0) {
+        if (RAND_bytes(pool, sizeof(pool)) != 1)
+            return -1;
+        left = sizeof(pool);
+    }
+    left -= EVP_MAX_IV_LENGTH;
+    memcpy(iv, pool + left, EVP_MAX_IV_LENGTH);
+    OPENSSL_cleanse(pool + left, EVP_MAX_IV_LENGTH);
+    return 0;
+}
+
 static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                          EVP_MAC_CTX *hctx, int enc)
 {
@@ -221,7 +240,7 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
         if (!ticket_key_get(now, &k))
             return 0; /* the master is rotating right now: no ticket this time */
         memcpy(name, k.name, 16);
-        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) {
+        if (ticket_iv(iv) < 0) {
             OPENSSL_cleanse(&k, sizeof(k));
             return -1;
         }
