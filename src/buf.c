@@ -223,6 +223,15 @@ static void consume(pt_cq *q, size_t n)
     }
 }
 
+/* Tell the socket layer whether this write empties the queue. */
+static void queue_tail(pt_sock *s, bool tail)
+{
+    if (tail)
+        s->flags |= PT_SOCK_TAIL;
+    else
+        s->flags &= ~(unsigned)PT_SOCK_TAIL;
+}
+
 ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max)
 {
     size_t total = 0;
@@ -232,7 +241,8 @@ ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max)
         if (c->kind == PT_CHUNK_MEM) {
             struct iovec iov[32];
             int n = 0;
-            for (pt_chunk *k = c; k && k->kind == PT_CHUNK_MEM && n < 32; k = k->next) {
+            pt_chunk *k = c;
+            for (; k && k->kind == PT_CHUNK_MEM && n < 32; k = k->next) {
                 if (k->len == k->off)
                     continue;
                 iov[n].iov_base = k->data + k->off;
@@ -247,10 +257,12 @@ ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max)
             while (f && f->kind == PT_CHUNK_MEM)
                 f = f->next;
             if (f && s->ops->headfile && f->flen && n < 32) {
+                queue_tail(s, !f->next && f->flen <= (1u << 30));
                 w = s->ops->headfile(s, iov, n, f->fd, f->foff,
                                      (size_t)PT_MIN(f->flen, (uint64_t)(1u << 30)));
                 goto sent;
             }
+            queue_tail(s, !k);
             /* No MSG_MORE before a file range (nginx's default, tcp_nopush
              * off): holding the head back for the sendfile cost 43 us of
              * server CPU per 100 KiB response against 27 us without, at
@@ -261,6 +273,7 @@ ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max)
             size_t want = (size_t)PT_MIN(c->flen, (uint64_t)(max - total));
             if (want > (1u << 30))
                 want = 1u << 30;
+            queue_tail(s, !c->next && want == c->flen);
             w = pt_sock_sendfile(s, c->fd, &o, want);
             if (w == 0) {
                 /* file shrank under us: cannot honour the promised length */

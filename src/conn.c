@@ -1110,6 +1110,21 @@ static void log_request(pt_conn *c)
     pt_conn_log(c->rq);
 }
 
+/* the bytes of the input the request took */
+static size_t request_used(const pt_conn *c)
+{
+    return c->rq->body_pos > c->head_len ? c->rq->body_pos : c->head_len;
+}
+
+/* The client asked for the close and sent nothing beyond its request
+ * (RFC 9112 §9.6: it must not send more): the connection closes once the
+ * response is out, without lingering. */
+static bool closes_clean(const pt_conn *c)
+{
+    return c->close_after && c->rq->req_complete && !c->rq->head.keep_alive &&
+           c->in_len == request_used(c);
+}
+
 static void finish_request(pt_conn *c)
 {
     /* answered before its streamed body was all read: the rest of it would
@@ -1118,8 +1133,7 @@ static void finish_request(pt_conn *c)
         c->close_after = true;
     log_request(c);
     pt_timer_stop(&c->timer);
-    size_t used = c->rq->body_pos > c->head_len ? c->rq->body_pos : c->head_len;
-    if (c->close_after && c->rq->req_complete && !c->rq->head.keep_alive && c->in_len == used) {
+    if (closes_clean(c)) {
         /* The client asked for the close and sent nothing beyond its
          * request (RFC 9112 §9.6: it must not send more): nothing unread
          * can turn the close into a reset, so no lingering is needed.
@@ -1142,7 +1156,7 @@ static void finish_request(pt_conn *c)
         pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_linger);
         return;
     }
-    size_t rest = c->in_len - used;
+    size_t used = request_used(c), rest = c->in_len - used;
     if (rest)
         memmove(c->in, c->in + used, rest);
     c->in_len = rest;
@@ -1527,6 +1541,10 @@ static void drive(pt_conn *c)
         }
         case PT_CS_WRITE: {
             if (c->out.bytes > 0) {
+                /* the whole rest of the response is queued, and the close
+                 * follows it: TLS may put its close_notify in the last write */
+                if (!waiting(c) && !c->rq->body_streaming && closes_clean(c))
+                    c->sock.flags |= PT_SOCK_LAST;
                 ssize_t n = pt_cq_flush(&c->out, &c->sock, PT_WRITE_PER_WAKEUP);
                 if (n < 0 && errno != EAGAIN) {
                     pt_conn_close(c);

@@ -36,6 +36,11 @@ enum {
     /* the close follows the shutdown at once: close(2) sends the FIN, so
      * no shutdown(2) (one system call fewer per connection, as nginx) */
     PT_SOCK_CLOSING = 16,
+    /* conn: the connection closes, without lingering, once the output
+     * queue is sent; buf: this write hands over the queue's end. Both: TLS
+     * sends its close_notify with the last record (one write, not two) */
+    PT_SOCK_LAST = 32,
+    PT_SOCK_TAIL = 64,
 };
 
 struct pt_sock {

@@ -195,6 +195,39 @@ void pt_tls_tickets_forget(void)
     ring = NULL;
 }
 
+/* The tickets' cipher, fetched once per process: EVP_aes_256_cbc() is a
+ * legacy handle that OpenSSL 3 looks up by name again at every
+ * EVP_*Init_ex (a provider fetch: thousands of instructions, twice per
+ * resumed handshake). */
+static const EVP_CIPHER *ticket_cipher(void)
+{
+    static EVP_CIPHER *aes;
+    if (!aes && !(aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL))) {
+        ERR_clear_error();
+        return EVP_aes_256_cbc();
+    }
+    return aes;
+}
+
+/* A new ticket's IV (RFC 5077 §4: random), from a block of the DRBG's
+ * output drawn once per 64 tickets: each RAND_bytes call costs thousands
+ * of instructions and, for OpenSSL's fork check, a getpid(2). Only the
+ * workers issue tickets and each draws its own block after the fork. */
+static int ticket_iv(unsigned char *iv)
+{
+    static unsigned char pool[64 * EVP_MAX_IV_LENGTH];
+    static size_t left;
+    if (left == 0) {
+        if (RAND_bytes(pool, sizeof(pool)) != 1)
+            return -1;
+        left = sizeof(pool);
+    }
+    left -= EVP_MAX_IV_LENGTH;
+    memcpy(iv, pool + left, EVP_MAX_IV_LENGTH);
+    OPENSSL_cleanse(pool + left, EVP_MAX_IV_LENGTH);
+    return 0;
+}
+
 static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                          EVP_MAC_CTX *hctx, int enc)
 {
@@ -207,7 +240,7 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
         if (!ticket_key_get(now, &k))
             return 0; /* the master is rotating right now: no ticket this time */
         memcpy(name, k.name, 16);
-        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) {
+        if (ticket_iv(iv) < 0) {
             OPENSSL_cleanse(&k, sizeof(k));
             return -1;
         }
@@ -228,8 +261,9 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_end(),
     };
-    int ok = (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)
-                  : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)) == 1 &&
+    const EVP_CIPHER *aes = ticket_cipher();
+    int ok = (enc ? EVP_EncryptInit_ex(cctx, aes, NULL, k.aes, iv)
+                  : EVP_DecryptInit_ex(cctx, aes, NULL, k.aes, iv)) == 1 &&
              EVP_MAC_CTX_set_params(hctx, params) == 1;
     OPENSSL_cleanse(&k, sizeof(k));
     return ok ? rc : -1;
@@ -754,6 +788,7 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
         goto fail;
     }
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    (void)ticket_cipher(); /* here, so that the workers inherit it */
     /* a ticket lives as long as its key is accepted: at most two periods
      * (RFC 8446 §4.6.1's ticket_lifetime comes from this too) */
     SSL_CTX_set_timeout(ctx, (long)(2 * t->ticket_rotate_ms / 1000));
@@ -1060,11 +1095,11 @@ static ssize_t tls_read(pt_sock *s, void *buf, size_t len)
 
 static void bio_more(SSL *ssl, bool more);
 
-static ssize_t do_write(pt_sock *s, const void *p, size_t len)
+static void bio_cork(tls_bio *t, bool on);
+static int bio_send_held(tls_bio *t);
+
+static ssize_t write_result(pt_sock *s, int n)
 {
-    ERR_clear_error();
-    errno = 0;
-    int n = SSL_write(s->tls, p, (int)PT_MIN(len, (size_t)INT_MAX));
     if (n > 0) {
         s->flags &= ~(unsigned)(PT_SOCK_WANT_READ | PT_SOCK_WANT_WRITE);
         return n;
@@ -1077,6 +1112,53 @@ static ssize_t do_write(pt_sock *s, const void *p, size_t len)
     return r;
 }
 
+/* The connection's last write, of at most one record: the record is held
+ * with the close_notify that follows it (RFC 8446 §6.1) and both leave in
+ * one sendmsg(2), not one each. All or nothing: a retry (the same bytes,
+ * as OpenSSL asks anyway) sends what is still held. */
+static ssize_t write_last(pt_sock *s, tls_bio *t, const void *p, size_t len)
+{
+    SSL *ssl = s->tls;
+    if (!(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
+        bio_cork(t, true);
+        ERR_clear_error();
+        errno = 0;
+        int n = SSL_write(ssl, p, (int)len);
+        if (n == (int)len) {
+            (void)SSL_shutdown(ssl);
+            ERR_clear_error();
+        }
+        bio_cork(t, false);
+        if (n != (int)len) {
+            /* records smaller than asked for (max_fragment_length): what
+             * is held goes now, or before the next record */
+            if (n > 0)
+                (void)bio_send_held(t);
+            return write_result(s, n);
+        }
+    }
+    if (bio_send_held(t) < 0) {
+        if (errno == EAGAIN)
+            s->flags |= PT_SOCK_WANT_WRITE;
+        return -1;
+    }
+    s->flags &= ~(unsigned)(PT_SOCK_WANT_READ | PT_SOCK_WANT_WRITE);
+    return (ssize_t)len;
+}
+
+/* whole: p[0..len) is all the caller handed over (with PT_SOCK_TAIL, the
+ * end of the output queue), not the first record's worth of it */
+static ssize_t do_write(pt_sock *s, const void *p, size_t len, bool whole)
+{
+    tls_bio *t;
+    if (whole && (s->flags & (PT_SOCK_LAST | PT_SOCK_TAIL)) == (PT_SOCK_LAST | PT_SOCK_TAIL) &&
+        len <= PT_TLS_COALESCE && is_up(s) && (t = own_bio(s->tls)))
+        return write_last(s, t, p, len);
+    ERR_clear_error();
+    errno = 0;
+    return write_result(s, SSL_write(s->tls, p, (int)PT_MIN(len, (size_t)INT_MAX)));
+}
+
 /* One process, one thread: a buffer shared by every connection. OpenSSL
  * keeps what it encrypted but could not send in the connection's own
  * write buffer; a retry hands over the same bytes again. */
@@ -1086,15 +1168,16 @@ static unsigned char
 static ssize_t tls_writev(pt_sock *s, const struct iovec *iov, int n)
 {
     if (n == 1 || iov[0].iov_len >= PT_TLS_COALESCE)
-        return do_write(s, iov[0].iov_base, iov[0].iov_len);
+        return do_write(s, iov[0].iov_base, iov[0].iov_len, n == 1);
     /* head and body in one record rather than one record each */
-    size_t len = 0;
-    for (int i = 0; i < n && len < PT_TLS_COALESCE; i++) {
+    size_t len = 0, all = 0;
+    for (int i = 0; i < n; i++) {
         size_t k = PT_MIN(iov[i].iov_len, PT_TLS_COALESCE - len);
         memcpy(scratch + len, iov[i].iov_base, k);
         len += k;
+        all += iov[i].iov_len;
     }
-    return do_write(s, scratch, len);
+    return do_write(s, scratch, len, len == all);
 }
 
 static ssize_t tls_sendfile(pt_sock *s, int fd, off_t *off, size_t len)
@@ -1124,7 +1207,7 @@ static ssize_t tls_sendfile(pt_sock *s, int fd, off_t *off, size_t len)
      * record and the next, as lighttpd's TCP_CORK, without its two
      * setsockopt(2) calls; the last record goes without and pushes all */
     bio_more(ssl, (size_t)got < len);
-    ssize_t w = do_write(s, scratch, (size_t)got);
+    ssize_t w = do_write(s, scratch, (size_t)got, (size_t)got == len);
     bio_more(ssl, false);
     if (w > 0)
         *off += w;
@@ -1151,7 +1234,7 @@ static ssize_t tls_headfile(pt_sock *s, const struct iovec *iov, int n, int fd, 
         return -1;
     /* a file that shrank: the head alone, the sendfile reports it */
     bio_more(s->tls, (size_t)got < len);
-    ssize_t w = do_write(s, scratch, hlen + (size_t)got);
+    ssize_t w = do_write(s, scratch, hlen + (size_t)got, (size_t)got == len);
     bio_more(s->tls, false);
     return w;
 }
@@ -1187,8 +1270,8 @@ static int tls_pending(pt_sock *s)
 static void tls_shutdown(pt_sock *s)
 {
     /* close_notify (RFC 8446 §6.1), then the FIN; no waiting for the
-     * peer's own close_notify */
-    if (is_up(s)) {
+     * peer's own close_notify (nor sending ours twice: write_last) */
+    if (is_up(s) && !(SSL_get_shutdown((SSL *)s->tls) & SSL_SENT_SHUTDOWN)) {
         ERR_clear_error();
         (void)SSL_shutdown(s->tls);
         ERR_clear_error();
@@ -1218,15 +1301,18 @@ static void tls_close(pt_sock *s)
  * its response anyway; one that leaves before a response gets none, as it
  * would not have read them either. */
 #define TLS_HOLD_MAX 2048u
+/* corked (write_last): the tickets, one full record, the close_notify */
+#define TLS_HOLD_LAST (TLS_HOLD_MAX + PT_TLS_COALESCE + 512u)
 
 struct tls_bio {
     SSL *ssl;
     int fd;
     bool eof;
     bool more; /* the response goes on after this write: MSG_MORE */
-    uint16_t held_len;
+    bool cork; /* hold every record (write_last) */
+    uint16_t held_len, held_cap;
     uint16_t pre_len, pre_off; /* first_byte's bytes, given to OpenSSL first */
-    unsigned char *held;       /* TLS_HOLD_MAX bytes while something is held */
+    unsigned char *held;       /* held_cap bytes while something is held */
     unsigned char *pre;
 };
 
@@ -1255,10 +1341,54 @@ static void bio_more(SSL *ssl, bool more)
         t->more = more;
 }
 
-static bool bio_holds(const tls_bio *t, size_t len)
+static void bio_cork(tls_bio *t, bool on)
 {
-    return SSL_get_state(t->ssl) == TLS_ST_SW_SESSION_TICKET &&
-           SSL_version(t->ssl) == TLS1_3_VERSION && t->held_len + len <= TLS_HOLD_MAX;
+    t->cork = on;
+}
+
+/* Hold these len bytes? Then there is room for them in t->held. */
+static bool bio_holds(tls_bio *t, size_t len)
+{
+    size_t cap = t->cork ? TLS_HOLD_LAST : TLS_HOLD_MAX;
+    if (!t->cork && !(SSL_get_state(t->ssl) == TLS_ST_SW_SESSION_TICKET &&
+                      SSL_version(t->ssl) == TLS1_3_VERSION))
+        return false;
+    if (t->held_len + len > cap)
+        return false;
+    if (t->held_cap < cap) {
+        unsigned char *p = realloc(t->held, cap);
+        if (!p)
+            return false;
+        t->held = p;
+        t->held_cap = (uint16_t)cap;
+    }
+    return true;
+}
+
+static void bio_release_held(tls_bio *t)
+{
+    t->held_len = t->held_cap = 0;
+    free(t->held);
+    t->held = NULL;
+}
+
+/* What is held, in one send(2): 0 all of it gone, else -1 (EAGAIN: some
+ * is still held, for the next call or the next record). */
+static int bio_send_held(tls_bio *t)
+{
+    if (!t->held_len)
+        return 0;
+    ssize_t w = send(t->fd, t->held, t->held_len, MSG_NOSIGNAL);
+    if (w < 0)
+        return -1;
+    if ((size_t)w < t->held_len) {
+        memmove(t->held, t->held + w, t->held_len - (size_t)w);
+        t->held_len = (uint16_t)(t->held_len - w);
+        errno = EAGAIN;
+        return -1;
+    }
+    bio_release_held(t);
+    return 0;
 }
 
 static bool bio_retry(BIO *b, bool wr)
@@ -1278,7 +1408,7 @@ static int bio_write(BIO *b, const char *in, int inl)
     BIO_clear_retry_flags(b);
     if (inl <= 0)
         return 0;
-    if (bio_holds(t, (size_t)inl) && (t->held || (t->held = malloc(TLS_HOLD_MAX)))) {
+    if (bio_holds(t, (size_t)inl)) {
         memcpy(t->held + t->held_len, in, (size_t)inl);
         t->held_len = (uint16_t)(t->held_len + inl);
         return inl;
@@ -1303,9 +1433,7 @@ static int bio_write(BIO *b, const char *in, int inl)
         return -1;
     }
     w -= t->held_len;
-    t->held_len = 0;
-    free(t->held);
-    t->held = NULL;
+    bio_release_held(t);
     return (int)w;
 }
 

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* what a graceful stop takes from the accept queue before letting go */
 #define PT_ACCEPT_BATCH 64
 
 static void listeners_on(pt_worker *w)
@@ -67,11 +68,11 @@ static void nodelay(pt_listener *ls, int fd)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
+/* Up to max connections from one listener, fewer when its queue empties. */
+static void accept_some(pt_loop *l, pt_io *io, int max)
 {
-    (void)events;
     pt_worker *w = l->data;
-    for (int i = 0; i < PT_ACCEPT_BATCH; i++) {
+    for (int i = 0; i < max; i++) {
         if (w->nconns >= w->cfg->limits.max_connections) {
             listeners_off(w);
             return;
@@ -106,7 +107,23 @@ static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
         size_t li = (size_t)(io - w->lio);
         pt_conn_accept(w, fd, &ss, len, w->ls[li].cfg->tls, w->ls[li].cfg->proxy_protocol,
                        (unsigned)li + 1);
+        /* full: off at once, or EPOLLEXCLUSIVE may wake this worker (and
+         * no other) for the next connection, which would then wait */
+        if (w->nconns >= w->cfg->limits.max_connections)
+            listeners_off(w);
     }
+}
+
+/* One connection per wake-up, as nginx without multi_accept: accepting
+ * until EAGAIN costs a failed accept4(2) per wake-up, and under a load of
+ * new connections (a TLS handshake each) a wake-up mostly finds one. The
+ * listener is level-triggered: one still queued wakes the next turn of
+ * the loop, after the events already due, so a burst is taken at one
+ * connection per turn without starving the connections being served. */
+static void on_accept(pt_loop *l, pt_io *io, uint32_t events)
+{
+    (void)events;
+    accept_some(l, io, 1);
 }
 
 static void on_pause_end(pt_loop *l, pt_timer *t)
@@ -224,7 +241,7 @@ static void graceful_stop(pt_worker *w)
     if (w->accepting)
         for (size_t i = 0; i < w->nls; i++)
             if (w->lio[i].registered)
-                on_accept(&w->loop, &w->lio[i], EPOLLIN);
+                accept_some(&w->loop, &w->lio[i], PT_ACCEPT_BATCH);
     listeners_off(w);
     for (size_t i = 0; i < w->nls; i++) {
         close(w->ls[i].fd);

@@ -331,6 +331,36 @@ class Https(unittest.TestCase):
         self.assertGreater(sum('MSG_MORE' in ln for ln in sends), 50, sends)
         self.assertNotIn('MSG_MORE', sends[-1], sends)
 
+    def test_slow_reader_gets_every_byte_of_two_files_on_one_connection(self):
+        """A reader slower than the server: records the socket did not
+        take go first on the retry, a second response follows them on the
+        same connection, and the last record, held with the close_notify
+        after "Connection: close", comes whole however slowly it is read."""
+        ctx = client_context()
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(30)
+        raw.connect(('127.0.0.1', self.srv.port))
+        with ctx.wrap_socket(raw, server_hostname='localhost') as t:
+            # the second file's last record is nearly full (16 KiB records)
+            self.srv.write_file('big2.bin', BIG[:-700])
+            req = b'GET /big%s.bin HTTP/1.1\r\nHost: localhost\r\n'
+            t.sendall(req % b'' + b'\r\n' + req % b'2' + b'Connection: close\r\n\r\n')
+            data = bytearray()
+            while True:
+                chunk = t.recv(3000)
+                if not chunk:
+                    break
+                data += chunk
+                # the server meets a full socket at the start and the end
+                if len(data) < 200000 or len(data) > 2 * len(BIG) - 200000:
+                    time.sleep(0.001)
+            data = bytes(data)
+        parts = data.split(b'HTTP/1.1 200 OK')
+        self.assertEqual(len(parts), 3, data[:300])
+        self.assertEqual(parts[1].partition(b'\r\n\r\n')[2], BIG)
+        self.assertEqual(parts[2].partition(b'\r\n\r\n')[2], BIG[:-700])
+
     def test_alpn_selects_http11(self):
         r = s_client(self.srv.port, '-alpn', 'h2,http/1.1')
         self.assertIn(b'ALPN protocol: http/1.1', r.stdout)

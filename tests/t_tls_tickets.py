@@ -237,46 +237,76 @@ class Segments(unittest.TestCase):
             self.assertTrue(read_to_end(s2, obj2, inc2).startswith(b'HTTP/1.1 200 OK'))
             self.assertTrue(obj2.session_reused)
 
+    def traced(self, srv, fn):
+        """The worker's socket system calls while fn() runs (strace): the
+        trace, and the descriptor of the one connection accepted."""
+        worker = srv.worker_pids()[0]
+        _n[0] += 1
+        log = os.path.join(D, 'strace-%d.txt' % _n[0])
+        st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e',
+                               'trace=accept,accept4,write,writev,sendmsg,sendto,shutdown,'
+                               'recvfrom',
+                               '-p', str(worker)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # attached once a traced call shows: poke the worker until then
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(log) and 'accept' in open(log).read()):
+            self.assertLess(time.monotonic(), deadline, 'strace did not attach')
+            try:
+                socket.create_connection(('127.0.0.1', srv.port), timeout=10).close()
+            except OSError:
+                pass
+            time.sleep(0.2)
+        time.sleep(0.5)  # the poke's own calls, before the count starts
+        with open(log) as f:
+            skip = len(f.read())
+        fn()
+        time.sleep(0.5)
+        st.send_signal(signal.SIGINT)
+        st.wait(timeout=60)
+        with open(log) as f:
+            trace = f.read()[skip:]
+        fds = re.findall(r'accept4?\(.*\) = (\d+)', trace)
+        self.assertEqual(len(fds), 1, trace)
+        return trace, fds[0]
+
+    def check_calls(self, trace, fd, sends, what):
+        writes = re.findall(r'(?:write|writev|sendmsg|sendto)\(%s,' % fd, trace)
+        self.assertLessEqual(len(writes), sends, (what, trace))
+        self.assertNotIn('shutdown(%s,' % fd, trace, (what, trace))
+        # the first bytes are read, not peeked at and read again
+        self.assertNotRegex(trace, r'recvfrom\(%s,.*MSG_PEEK' % fd, (what, trace))
+        # one connection per wake-up: no accept4 left to fail with EAGAIN
+        self.assertNotRegex(trace, r'accept4?\(.*= -1 EAGAIN', (what, trace))
+
     @unittest.skipIf(harness.VALGRIND, 'strace and valgrind do not mix')
     @unittest.skipUnless(shutil.which('strace'), 'no strace (apt-get install -y strace)')
     def test_full_handshake_and_close_system_calls(self):
         for proto in ('tls1_3', 'tls1_2'):
             with tls_server('1h') as srv:
-                worker = srv.worker_pids()[0]
-                log = os.path.join(D, 'strace-%s.txt' % proto)
-                st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e',
-                                       'trace=accept,accept4,write,writev,sendmsg,sendto,shutdown,'
-                                       'recvfrom',
-                                       '-p', str(worker)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                # attached once a traced call shows: poke the worker until then
-                deadline = time.monotonic() + 30
-                while not (os.path.exists(log) and 'accept' in open(log).read()):
-                    self.assertLess(time.monotonic(), deadline, 'strace did not attach')
-                    try:
-                        socket.create_connection(('127.0.0.1', srv.port), timeout=10).close()
-                    except OSError:
-                        pass
-                    time.sleep(0.2)
-                with open(log) as f:
-                    skip = len(f.read())
-                handshake(srv.port, proto)
-                time.sleep(0.5)
-                st.send_signal(signal.SIGINT)
-                st.wait(timeout=60)
-                with open(log) as f:
-                    trace = f.read()[skip:]
-                fds = re.findall(r'accept4?\(.*\) = (\d+)', trace)
-                self.assertEqual(len(fds), 1, trace)
-                fd = fds[0]
-                sends = re.findall(r'(?:write|writev|sendmsg|sendto)\(%s,' % fd, trace)
-                # TLS 1.3: the server's flight; tickets and response (5 before
-                # the tickets waited for it); close_notify. TLS 1.2: two
-                # flights (the ticket is in the second), response, close_notify
-                self.assertLessEqual(len(sends), 3 if proto == 'tls1_3' else 4, (proto, trace))
-                self.assertNotIn('shutdown(%s,' % fd, trace, (proto, trace))
-                # the first bytes are read, not peeked at and read again
-                self.assertNotRegex(trace, r'recvfrom\(%s,.*MSG_PEEK' % fd, (proto, trace))
+                trace, fd = self.traced(srv, lambda: handshake(srv.port, proto))
+                # TLS 1.3: the server's flight; tickets, response and
+                # close_notify in one (5 before the tickets waited for the
+                # response, 3 before the close_notify went with it). TLS
+                # 1.2: two flights (the ticket is in the second), response
+                # with close_notify
+                self.check_calls(trace, fd, 2 if proto == 'tls1_3' else 3, proto)
+
+    @unittest.skipIf(harness.VALGRIND, 'strace and valgrind do not mix')
+    @unittest.skipUnless(shutil.which('strace'), 'no strace (apt-get install -y strace)')
+    def test_resumed_handshake_and_close_system_calls(self):
+        for proto in ('tls1_3', 'tls1_2'):
+            with tls_server('1h') as srv:
+                _, sess, _ = handshake(srv.port, proto)
+                self.assertTrue(sess)
+                got = []
+                trace, fd = self.traced(
+                    srv, lambda: got.append(handshake(srv.port, proto, sess_in=sess)))
+                self.assertTrue(got[0][0], (proto, 'not resumed'))
+                # the server's flight (TLS 1.3: with its Finished; 1.2: with
+                # its ChangeCipherSpec and Finished), then the response with
+                # the new ticket (1.3) and the close_notify
+                self.check_calls(trace, fd, 2, proto)
 
 
 if __name__ == '__main__':
