@@ -10,7 +10,9 @@ program's local redirect and error_page are served on the stream; an
 upstream's 103 Early Hints goes out as a HEADERS frame of its own; an nph-
 script is refused with a 502 before it runs (its output is HTTP/1.1 bytes);
 request_buffering = false streams a body to the upstream before its end; a
-static file compressed on the fly goes on as its stream drains. Clients: curl --http2 and python3-h2 (t_h2.py's)."""
+static file compressed on the fly goes on as its stream drains; a
+RST_STREAM closes a proxied or FastCGI response's upstream connection; an
+X-Sendfile file and a cached response are served on a stream. Clients: curl --http2 and python3-h2 (t_h2.py's)."""
 
 import hashlib
 import http.server
@@ -29,6 +31,7 @@ sys.path.insert(0, os.path.join(HERE, 'lib'))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import scripted_upstream as su  # noqa: E402
+import fcgi_bad  # noqa: E402
 import phpfpm  # noqa: E402
 import t_h2  # noqa: E402
 from t_cgi import stage_scripts, parse_env, byte_sum, alive, group_members, proc_stat  # noqa: E402
@@ -141,7 +144,10 @@ class EarlyAnswer:
 UP_SCRIPTS = {
     'early-hints': su.raw(b'HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n'
                           b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal'),
+    'forever': su.forever,
 }
+XSEND_CGI = ('#!/bin/sh\nprintf "X-Sendfile: %s/f.bin\\r\\nContent-Type: application/x-test'
+             '\\r\\n\\r\\n" "$DL"\n')
 
 CONF = '''
 limits = { cgi_timeout = "20s"; cgi_kill_grace = "1s"; body_timeout = "3s"; };
@@ -151,7 +157,8 @@ backends = (
   { name = "up"; servers = ( "127.0.0.1:@UP@" ); max_fails = 0; read_timeout = "10s"; },
   { name = "sc"; servers = ( "127.0.0.1:@SC@" ); max_fails = 0; },
   { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; },
-  { name = "early"; servers = ( "127.0.0.1:@EARLY@" ); max_fails = 0; }
+  { name = "early"; servers = ( "127.0.0.1:@EARLY@" ); max_fails = 0; },
+  { name = "fbad"; servers = ( "@FBAD@" ); max_fails = 0; }
 );
 locations = (
   { prefix = "/hello/"; handler = "fastcgi"; backend = "hello"; },
@@ -162,8 +169,14 @@ locations = (
   { prefix = "/err/"; handler = "cgi"; dir = "@CGI@"; error_page = [ "404 /oops.html" ]; },
   { prefix = "/sp/"; handler = "proxy"; backend = "echo"; request_buffering = false; },
   { prefix = "/early/"; handler = "proxy"; backend = "early"; request_buffering = false; },
-  { prefix = "/shello/"; handler = "fastcgi"; backend = "hello"; request_buffering = false; }
+  { prefix = "/shello/"; handler = "fastcgi"; backend = "hello"; request_buffering = false; },
+  { prefix = "/fbad/"; handler = "fastcgi"; backend = "fbad"; },
+  { prefix = "/xs/"; handler = "cgi"; dir = "@BASE@/xs"; x_sendfile = true;
+    sendfile_dirs = [ "@BASE@/dl" ]; env = [ "DL=@BASE@/dl" ]; },
+  { prefix = "/cached/"; handler = "proxy"; backend = "echo"; cache = true;
+    cache_status_header = true; cache_valid = [ "200 1h" ]; }
 );
+cache_dir = "@BASE@/cache";
 '''
 
 
@@ -209,7 +222,15 @@ class GwCase(unittest.TestCase):
         GwCase.sc = su.Upstream({'vars': cgi_vars}, 'scgi')
         GwCase.uw = su.Upstream({'vars': uwsgi_vars}, 'uwsgi')
         GwCase.early = EarlyAnswer()
+        GwCase.fbad = fcgi_bad.FakeFcgiServer().start()
         srv = t_h2.h2_server('--max-body', '2M', workers=1)
+        os.makedirs(os.path.join(srv.tmpdir, 'xs'))
+        os.makedirs(os.path.join(srv.tmpdir, 'dl'))
+        with open(os.path.join(srv.tmpdir, 'xs', 'send.cgi'), 'w') as f:
+            f.write(XSEND_CGI)
+        os.chmod(os.path.join(srv.tmpdir, 'xs', 'send.cgi'), 0o755)
+        with open(os.path.join(srv.tmpdir, 'dl', 'f.bin'), 'wb') as f:
+            f.write(t_h2.BIG)
         cgi = os.path.join(srv.tmpdir, 'scripts')
         stage_scripts(cgi)
         GwCase.cgi = cgi
@@ -221,7 +242,8 @@ class GwCase(unittest.TestCase):
                     .replace('@UP@', str(GwCase.up.port))
                     .replace('@SC@', str(GwCase.sc.port))
                     .replace('@UW@', str(GwCase.uw.port))
-                    .replace('@EARLY@', str(GwCase.early.port)))
+                    .replace('@EARLY@', str(GwCase.early.port))
+                    .replace('@FBAD@', GwCase.fbad.address))
         srv.write_file('target.txt', 'the redirect target\n')
         srv.write_file('oops.html', 'custom not found\n')
         srv.start()
@@ -243,6 +265,7 @@ class GwCase(unittest.TestCase):
             GwCase.sc.stop()
             GwCase.uw.stop()
             GwCase.early.stop()
+            GwCase.fbad.stop()
 
     def setUp(self):
         self.c = t_h2.Client(self.port)
@@ -506,6 +529,49 @@ class Upstreams(GwCase):
         st = self.post('/shello/echo', UPLOAD)
         self.assertEqual(st['headers'][':status'], '200', self.log_tail())
         self.assertTrue(st['data'] == UPLOAD, 'FastCGI streamed echo differs')
+
+    def test_rst_stream_closes_the_proxied_connection(self):
+        sid = self.c.request('/up/forever')
+        self.c.pump(lambda: len(self.c.streams[sid]['data']) > 200000)
+        cid = self.up.served_by('forever')
+        self.c.conn.reset_stream(sid, error_code=8)  # CANCEL
+        self.c.flush()
+        # the upstream's response cannot be finished for nobody: its
+        # connection is closed, as for an HTTP/1.1 client gone
+        self.assertTrue(wait_for(lambda: self.up.is_closed(cid), 20), self.log_tail())
+        st = self.c.get('/echo/after')
+        self.assertEqual((st['headers'][':status'], st['data']), ('200', b'proxied /echo/after'))
+
+    def test_rst_stream_closes_the_fastcgi_connection(self):
+        f = self.fbad
+        sid = self.c.request('/fbad/x?mode=big&mb=64')
+        self.c.pump(lambda: len(self.c.streams[sid]['data']) > 200000)
+        self.assertTrue(f.wait_for(lambda: len(f._conns) > 0, 5))
+        self.c.conn.reset_stream(sid, error_code=8)
+        self.c.flush()
+        self.assertTrue(f.wait_for(lambda: not f._conns, 20),
+                        '%r%s' % (f.snapshot(), self.log_tail()))
+        st = self.c.get('/fbad/y?mode=ok')
+        self.assertEqual(st['headers'][':status'], '200', self.log_tail())
+        self.assertEqual(json.loads(st['data'])['mode'], 'ok')
+
+    def test_x_sendfile_on_a_stream(self):
+        st = self.c.get('/xs/send.cgi')
+        self.assertEqual(st['headers'][':status'], '200', self.log_tail())
+        self.assertEqual(st['headers']['content-type'], 'application/x-test')
+        self.assertEqual(st['headers']['content-length'], str(len(t_h2.BIG)))
+        self.assertTrue(st['data'] == t_h2.BIG, 'the file named by X-Sendfile, whole')
+        self.assertNotIn('x-sendfile', st['headers'])
+
+    def test_cached_response_on_a_stream(self):
+        t = harness.tag()
+        first = self.c.get('/cached/' + t)
+        self.assertEqual(first['headers'][':status'], '200', self.log_tail())
+        self.assertEqual(first['headers']['x-cache-status'], 'MISS')
+        again = self.c.get('/cached/' + t)
+        self.assertEqual(again['headers']['x-cache-status'], 'HIT', self.log_tail())
+        self.assertEqual(again['data'], first['data'])
+        self.assertEqual(again['data'], b'proxied /cached/' + t.encode())
 
     def test_scgi_and_uwsgi(self):
         st = self.post('/sc/vars', b'abc')
