@@ -244,7 +244,10 @@ static void fc_close(uconn *fc)
     if (fc->state == FC_IDLE)
         fc_unlink_idle(fc);
     pt_timer_stop(&fc->timer);
-    pt_io_remove(&w->loop, &fc->io);
+    /* workers never fork and the socket is close-on-exec: close() drops it
+     * from epoll, no EPOLL_CTL_DEL first (one system call fewer for every
+     * uwsgi and SCGI request, whose connection ends with the response) */
+    pt_io_closing(&w->loop, &fc->io);
     if (fc->fd >= 0) /* -1: handed to a tunnel (tunnel_handoff) */
         close(fc->fd);
     if (fc->aprev)
