@@ -138,7 +138,9 @@ def setup(kind, d, up):
                           ' server { listen 127.0.0.1:%d; root %s; }' % (uport, www))
         up.start(['nginx', '-c', conf, '-p', os.path.dirname(conf)])
         connect(uport).close()
-        pconf = ('backends = ( { name = "up"; servers = ( "127.0.0.1:%d" ); keepalive_max = 64; } );\n'
+        # X-Forwarded-For alone, as the nginx below is told (proxy.sh)
+        pconf = ('backends = ( { name = "up"; servers = ( "127.0.0.1:%d" ); keepalive_max = 64;'
+                 ' forwarded = false; } );\n'
                  'locations = ( { prefix = "/"; handler = "proxy"; backend = "up"; } );\n' % uport)
         nbody = (' upstream up { server 127.0.0.1:%d; keepalive 64; }\n'
                  ' server { listen 127.0.0.1:%%d; location / { proxy_pass http://up;'

@@ -105,7 +105,10 @@ typedef struct pt_backend {
     uint64_t read_timeout_ms; /* no record from the backend for this long: 504 */
     bool keepalive;           /* FCGI_KEEP_CONN and a per-worker idle pool */
     bool via;                 /* HTTP (proxy.c): Via: 1.1 portico both ways */
-    uint32_t keepalive_max;   /* idle connections kept per server per worker */
+    /* HTTP (proxy.c): X-Forwarded-Proto, X-Forwarded-Host and Forwarded
+     * besides X-Forwarded-For (default true) */
+    bool forwarded;
+    uint32_t keepalive_max; /* idle connections kept per server per worker */
     uint64_t keepalive_timeout_ms;
     uint32_t max_fails; /* failures within fail_timeout that mark a server down; 0 = never */
     uint64_t fail_timeout_ms;

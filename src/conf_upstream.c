@@ -70,7 +70,8 @@ const key_spec backend_keys[] = {
     {"name", K_STR, NULL},        {"servers", K_SERVERS, server_keys},
     {"balance", K_STR, NULL},     BACKEND_AMOUNTS(LIMIT_KEY){"keepalive", K_BOOL, NULL},
     {"get_values", K_BOOL, NULL}, {"spawn", K_GROUP, spawn_keys},
-    {"via", K_BOOL, NULL},        {NULL, K_INT, NULL},
+    {"via", K_BOOL, NULL},        {"forwarded", K_BOOL, NULL},
+    {NULL, K_INT, NULL},
 };
 static const limit_spec backend_specs[] = {BACKEND_AMOUNTS(BACKEND_SPEC)};
 
@@ -561,6 +562,8 @@ static int build_backend(load_ctx *x, const config_setting_t *g, pt_backend *b)
     opt_bool(g, "keepalive", &b->keepalive);
     opt_bool(g, "get_values", &b->get_values);
     opt_bool(g, "via", &b->via);
+    b->forwarded = true;
+    opt_bool(g, "forwarded", &b->forwarded);
     if (get_amounts(x, g, backend_specs, PT_ARRAY_LEN(backend_specs), b) < 0)
         return -1;
     if (sp && sv)
