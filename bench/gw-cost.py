@@ -158,7 +158,9 @@ def setup(kind, d, up):
                   '--disable-logging', '--wsgi-file', app, '--uwsgi-socket', sock,
                   '--chmod-socket=666'])
         wait_socket(sock)
-        pconf = ('backends = ( { name = "app"; servers = ( "unix:%s" ); } );\n'
+        # the variables nginx's uwsgi_params sends (uwsgi.sh)
+        pconf = ('backends = ( { name = "app"; servers = ( "unix:%s" );'
+                 ' minimal_variables = true; } );\n'
                  'locations = ( { prefix = "/"; handler = "uwsgi"; backend = "app"; } );\n' % sock)
         nbody = (' server { listen 127.0.0.1:%%d; location / { include /etc/nginx/uwsgi_params;'
                  ' uwsgi_pass unix:%s; } }' % sock)

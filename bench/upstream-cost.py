@@ -13,7 +13,8 @@ one client connection, the upstream restarted for each count, and
 From a build directory:
     ../bench/upstream-cost.py [--kinds proxy,uwsgi] [--servers portico,nginx]
         [--n1 100 --n2 600]
-(FORWARDED=true: portico's proxy sends its default forwarding fields.)
+(FORWARDED=true: portico's proxy sends its default forwarding fields;
+MINIMAL=false: its uwsgi gateway the full CGI set of variables.)
 Standard library only; needs valgrind, nginx, uwsgi + uwsgi-plugin-python3."""
 
 import argparse
@@ -74,9 +75,11 @@ class Kind:
                 f.write(APP)
             self.sock = os.path.join(d, 'app.sock')
             self.path = '/'
-            self.pconf = ('backends = ( { name = "app"; servers = ( "unix:%s" ); } );\n'
-                          'locations = ( { prefix = "/"; handler = "uwsgi"; backend = "app"; } );\n'
-                          % self.sock)
+            # MINIMAL=false: portico's full CGI set of variables
+            self.pconf = ('backends = ( { name = "app"; servers = ( "unix:%s" );'
+                          ' minimal_variables = %s; } );\nlocations = ( { prefix = "/";'
+                          ' handler = "uwsgi"; backend = "app"; } );\n'
+                          % (self.sock, os.environ.get('MINIMAL', 'true')))
             self.nbody = (' server { listen 127.0.0.1:%%d; location / {'
                           ' include /etc/nginx/uwsgi_params; uwsgi_pass unix:%s; } }' % self.sock)
         else:

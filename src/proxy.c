@@ -320,7 +320,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     /* false: X-Forwarded-For alone, as nginx is usually told to send; the
      * client's other forwarding fields are dropped all the same (replaced,
      * never passed on, so that a client cannot forge them) */
-    if (bk->forwarded) {
+    if (!bk->xff_only) {
         puts_(&b, "X-Forwarded-Proto: ");
         puts_(&b, proto);
         puts_(&b, "\r\nX-Forwarded-Host: ");

@@ -1303,6 +1303,7 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
      * codec's end frame rides along: one send */
     pt_gw_env ge;
     pt_gw_env_init_for(&ge, r, split ? &s : NULL, NULL, !codec->no_meta_vars);
+    ge.req.minimal = b->cfg->minimal_variables;
     if (codec->encode(&ge.req, b->cfg, body_len_of(r), &ur->out, &ur->out_len, &ur->out_has_end) <
         0) {
         int e = errno;
