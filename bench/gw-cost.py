@@ -97,7 +97,9 @@ def setup(kind, d, up):
                           ' server { listen 127.0.0.1:%d; root %s; }' % (uport, www))
         up.start(['nginx', '-c', conf, '-p', os.path.dirname(conf)])
         connect(uport).close()
-        pconf = ('backends = ( { name = "up"; servers = ( "127.0.0.1:%d" ); keepalive_max = 64; } );\n'
+        # X-Forwarded-For alone, as the nginx below is told (proxy.sh)
+        pconf = ('backends = ( { name = "up"; servers = ( "127.0.0.1:%d" ); keepalive_max = 64;'
+                 ' forwarded = false; } );\n'
                  'locations = ( { prefix = "/"; handler = "proxy"; backend = "up"; } );\n' % uport)
         nbody = (' upstream up { server 127.0.0.1:%d; keepalive 64; }\n'
                  ' server { listen 127.0.0.1:%%d; location / { proxy_pass http://up;'
@@ -115,7 +117,9 @@ def setup(kind, d, up):
                   '--disable-logging', '--wsgi-file', app, '--uwsgi-socket', sock,
                   '--chmod-socket=666'])
         wait_socket(sock)
-        pconf = ('backends = ( { name = "app"; servers = ( "unix:%s" ); } );\n'
+        # the variables nginx's uwsgi_params sends (uwsgi.sh)
+        pconf = ('backends = ( { name = "app"; servers = ( "unix:%s" );'
+                 ' minimal_variables = true; } );\n'
                  'locations = ( { prefix = "/"; handler = "uwsgi"; backend = "app"; } );\n' % sock)
         nbody = (' server { listen 127.0.0.1:%%d; location / { include /etc/nginx/uwsgi_params;'
                  ' uwsgi_pass unix:%s; } }' % sock)

@@ -7,7 +7,10 @@
 # with wrk); each front server runs one worker on CPU 0. Both open a
 # connection per request (the uwsgi protocol ends a response by closing).
 # Reported: requests/s and the front server's CPU per request (utime +
-# stime of its process tree, from /proc).
+# stime of its process tree, from /proc). portico sends the variables
+# nginx's uwsgi_params does (minimal_variables = true): uWSGI shares CPU 1
+# with wrk and does about 14% more per request with portico's full CGI set
+# (bench/upstream-cost.py).
 #
 #   apt-get install -y nginx-light uwsgi uwsgi-plugin-python3 wrk curl python3
 #   cd build && ../bench/uwsgi.sh                 # DURATION=10 CONNS=16 PROCESSES=4
@@ -65,7 +68,7 @@ cat >"$tmp/portico.conf" <<EOF
 user = "$(id -un)";
 workers = 1;
 access_log = "off";
-backends = ( { name = "app"; servers = ( "unix:$tmp/app.sock" ); } );
+backends = ( { name = "app"; servers = ( "unix:$tmp/app.sock" ); minimal_variables = true; } );
 locations = ( { prefix = "/"; handler = "uwsgi"; backend = "app"; } );
 EOF
 

@@ -251,12 +251,18 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
     char num[32];
     int n;
 
-    emit_cstr(cb, ctx, "GATEWAY_INTERFACE", "CGI/1.1");
-    emit_cstr(cb, ctx, "SERVER_SOFTWARE",
-              r->server_software ? r->server_software : PACKAGE_NAME "/" PACKAGE_VERSION);
+    /* minimal: what a WSGI-style application server reads (PEP 3333's
+     * set, nginx's uwsgi_params), each variable being work for it */
+    bool full = !r->minimal;
+    if (full) {
+        emit_cstr(cb, ctx, "GATEWAY_INTERFACE", "CGI/1.1");
+        emit_cstr(cb, ctx, "SERVER_SOFTWARE",
+                  r->server_software ? r->server_software : PACKAGE_NAME "/" PACKAGE_VERSION);
+    }
     emit_str(cb, ctx, "SERVER_NAME", r->server_name);
     emit_str(cb, ctx, "SERVER_PORT", r->server_port);
-    emit_str(cb, ctx, "SERVER_ADDR", r->server_addr);
+    if (full)
+        emit_str(cb, ctx, "SERVER_ADDR", r->server_addr);
     memcpy(num, "HTTP/", 5);
     n = (int)(5 + pt_u64_dec(num + 5, (uint64_t)PT_MAX(r->http_major, 0)));
     num[n++] = '.';
@@ -267,7 +273,8 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
     /* RFC 3875 §4.1.7: always set, "" without a query */
     emit_str(cb, ctx, "QUERY_STRING", r->query);
     emit_str(cb, ctx, "SCRIPT_NAME", r->script_name);
-    emit_str(cb, ctx, "SCRIPT_FILENAME", r->script_filename);
+    if (full)
+        emit_str(cb, ctx, "SCRIPT_FILENAME", r->script_filename);
     emit_str(cb, ctx, "DOCUMENT_ROOT", r->document_root);
     emit_str(cb, ctx, "REMOTE_ADDR", r->remote_addr);
     emit_str(cb, ctx, "REMOTE_PORT", r->remote_port);
@@ -306,7 +313,8 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
         if (rl > 0)
             memcpy(scratch, r->document_root.p, rl);
         memcpy(scratch + rl, r->path_info.p, r->path_info.len);
-        emit(cb, ctx, "PATH_TRANSLATED", scratch, rl + r->path_info.len);
+        if (full)
+            emit(cb, ctx, "PATH_TRANSLATED", scratch, rl + r->path_info.len);
     }
 
     if (r->content_length >= 0) {
@@ -321,11 +329,12 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
         emit_str(cb, ctx, "AUTH_TYPE", r->auth_type);
     if (r->remote_user.p && r->remote_user.len > 0)
         emit_str(cb, ctx, "REMOTE_USER", r->remote_user);
-    if (r->redirect_status > 0) {
+    if (r->redirect_status > 0 && full) {
         n = (int)pt_u64_dec(num, (uint64_t)r->redirect_status);
         emit(cb, ctx, "REDIRECT_STATUS", num, (size_t)n);
     }
-    emit_cstr(cb, ctx, "PATH", r->path ? r->path : PT_CGI_DEFAULT_PATH);
+    if (full)
+        emit_cstr(cb, ctx, "PATH", r->path ? r->path : PT_CGI_DEFAULT_PATH);
     if (r->request_id.p && r->request_id.len > 0) {
         emit_str(cb, ctx, "REQUEST_ID", r->request_id);
         emit_str(cb, ctx, "HTTP_X_REQUEST_ID", r->request_id);

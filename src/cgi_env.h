@@ -52,6 +52,10 @@ typedef struct pt_cgi_req {
     /* REQUEST_ID and HTTP_X_REQUEST_ID (replacing the client's); len 0: unset */
     pt_str request_id;
     bool upgrade; /* HTTP proxy: the location lets Upgrade requests through (tunnel.c) */
+    /* an application server's set (minimal_variables): no GATEWAY_INTERFACE,
+     * SERVER_SOFTWARE, SERVER_ADDR, SCRIPT_FILENAME, PATH_TRANSLATED,
+     * REDIRECT_STATUS or PATH */
+    bool minimal;
     /* HTTP proxy, request_buffering = false: the body follows as it comes,
      * content_length is the client's (-1: chunked) */
     bool body_stream;
@@ -66,6 +70,8 @@ typedef struct pt_cgi_req {
  *   PATH_INFO + PATH_TRANSLATED (only with a PATH_INFO), CONTENT_LENGTH (only
  *   when >= 0), CONTENT_TYPE (only when the request has one), AUTH_TYPE and
  *   REMOTE_USER (only when set), REDIRECT_STATUS (when > 0), PATH.
+ * - minimal: none of GATEWAY_INTERFACE, SERVER_SOFTWARE, SERVER_ADDR,
+ *   SCRIPT_FILENAME, PATH_TRANSLATED, REDIRECT_STATUS, PATH.
  * - HTTP_* for each request header: name upper-cased, '-' -> '_'. Skipped:
  *   Content-Length and Content-Type (already CONTENT_*), Proxy (httpoxy,
  *   CVE-2016-5385), hop-by-hop fields (Connection, Keep-Alive, TE, Trailer,

@@ -105,7 +105,12 @@ typedef struct pt_backend {
     uint64_t read_timeout_ms; /* no record from the backend for this long: 504 */
     bool keepalive;           /* FCGI_KEEP_CONN and a per-worker idle pool */
     bool via;                 /* HTTP (proxy.c): Via: 1.1 portico both ways */
-    uint32_t keepalive_max;   /* idle connections kept per server per worker */
+    /* HTTP (proxy.c): forwarded = false, X-Forwarded-For without
+     * X-Forwarded-Proto, X-Forwarded-Host and Forwarded (zero: all four) */
+    bool xff_only;
+    /* CGI meta-variables an application server needs only (cgi_env.h) */
+    bool minimal_variables;
+    uint32_t keepalive_max; /* idle connections kept per server per worker */
     uint64_t keepalive_timeout_ms;
     uint32_t max_fails; /* failures within fail_timeout that mark a server down; 0 = never */
     uint64_t fail_timeout_ms;

@@ -67,10 +67,16 @@ static const key_spec spawn_keys[] = {
     {#key, kind, def, lo, hi, offsetof(pt_backend, field), sizeof(((pt_backend *)0)->field)},
 
 const key_spec backend_keys[] = {
-    {"name", K_STR, NULL},        {"servers", K_SERVERS, server_keys},
-    {"balance", K_STR, NULL},     BACKEND_AMOUNTS(LIMIT_KEY){"keepalive", K_BOOL, NULL},
-    {"get_values", K_BOOL, NULL}, {"spawn", K_GROUP, spawn_keys},
-    {"via", K_BOOL, NULL},        {NULL, K_INT, NULL},
+    {"name", K_STR, NULL},
+    {"servers", K_SERVERS, server_keys},
+    {"balance", K_STR, NULL},
+    BACKEND_AMOUNTS(LIMIT_KEY){"keepalive", K_BOOL, NULL},
+    {"get_values", K_BOOL, NULL},
+    {"spawn", K_GROUP, spawn_keys},
+    {"via", K_BOOL, NULL},
+    {"forwarded", K_BOOL, NULL},
+    {"minimal_variables", K_BOOL, NULL},
+    {NULL, K_INT, NULL},
 };
 static const limit_spec backend_specs[] = {BACKEND_AMOUNTS(BACKEND_SPEC)};
 
@@ -561,6 +567,10 @@ static int build_backend(load_ctx *x, const config_setting_t *g, pt_backend *b)
     opt_bool(g, "keepalive", &b->keepalive);
     opt_bool(g, "get_values", &b->get_values);
     opt_bool(g, "via", &b->via);
+    bool fwd = true;
+    opt_bool(g, "forwarded", &fwd);
+    b->xff_only = !fwd;
+    opt_bool(g, "minimal_variables", &b->minimal_variables);
     if (get_amounts(x, g, backend_specs, PT_ARRAY_LEN(backend_specs), b) < 0)
         return -1;
     if (sp && sv)

@@ -316,28 +316,34 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     puts_(&b,
           has_xff && client_list(&b, env, "X-Forwarded-For", PH_XFF) ? ", " : "X-Forwarded-For: ");
     put(&b, env->remote_addr.p, env->remote_addr.len);
-    puts_(&b, "\r\nX-Forwarded-Proto: ");
-    puts_(&b, proto);
-    puts_(&b, "\r\nX-Forwarded-Host: ");
-    put(&b, hv.p, hv.len);
     puts_(&b, "\r\n");
+    /* false: X-Forwarded-For alone, as nginx is usually told to send; the
+     * client's other forwarding fields are dropped all the same (replaced,
+     * never passed on, so that a client cannot forge them) */
+    if (!bk->xff_only) {
+        puts_(&b, "X-Forwarded-Proto: ");
+        puts_(&b, proto);
+        puts_(&b, "\r\nX-Forwarded-Host: ");
+        put(&b, hv.p, hv.len);
+        puts_(&b, "\r\n");
 
-    /* Forwarded (RFC 7239 §4): earlier proxies' elements, then ours */
-    puts_(&b, has_fwd && client_list(&b, env, "Forwarded", PH_FORWARDED) ? ", for="
-                                                                         : "Forwarded: for=");
-    if (memchr(env->remote_addr.p, ':', env->remote_addr.len)) {
-        char v6[80];
-        int n = snprintf(v6, sizeof(v6), "[%.*s]", (int)PT_MIN(env->remote_addr.len, (size_t)64),
-                         env->remote_addr.p);
-        put_fwd_value(&b, v6, (size_t)n);
-    } else {
-        put_fwd_value(&b, env->remote_addr.p, env->remote_addr.len);
+        /* Forwarded (RFC 7239 §4): earlier proxies' elements, then ours */
+        puts_(&b, has_fwd && client_list(&b, env, "Forwarded", PH_FORWARDED) ? ", for="
+                                                                             : "Forwarded: for=");
+        if (memchr(env->remote_addr.p, ':', env->remote_addr.len)) {
+            char v6[80];
+            int n = snprintf(v6, sizeof(v6), "[%.*s]",
+                             (int)PT_MIN(env->remote_addr.len, (size_t)64), env->remote_addr.p);
+            put_fwd_value(&b, v6, (size_t)n);
+        } else {
+            put_fwd_value(&b, env->remote_addr.p, env->remote_addr.len);
+        }
+        puts_(&b, ";proto=");
+        puts_(&b, proto);
+        puts_(&b, ";host=");
+        put_fwd_value(&b, hv.p, hv.len);
+        puts_(&b, "\r\n");
     }
-    puts_(&b, ";proto=");
-    puts_(&b, proto);
-    puts_(&b, ";host=");
-    put_fwd_value(&b, hv.p, hv.len);
-    puts_(&b, "\r\n");
 
     for (size_t i = 0; i < env->nheaders; i++) {
         const pt_header *h = &env->headers[i];

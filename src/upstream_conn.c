@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
 #include <sys/mman.h>
@@ -68,6 +69,7 @@ struct pt_upstream_conn_state {
     uconn *all;                      /* every open backend connection */
     const pt_upstream_codec *prober; /* a codec that started probes (stopped at exit) */
     pt_timer sweep;                  /* idle pools checked against the waiting counters */
+    pt_io notify;                    /* g_notify: a count went up somewhere */
     pt_timer grow;                   /* learned connection caps creep back up */
     pt_tlist tl_grow;
     pt_tlist tl_sweep;
@@ -85,11 +87,17 @@ struct pt_upstream_conn_state {
  * an idle connection to it (a sweep every PT_UP_SWEEP_MS closes them).
  * Backends that answer in time never trip it, so their pooled connections
  * stay; a max_conns at the backend's process count avoids it altogether.
+ * A count going up is told to every worker through an eventfd made with the
+ * map (g_notify, edge-triggered in each worker's epoll): idle pools are
+ * swept when that happens, not every PT_UP_SWEEP_MS while they hold
+ * connections (100 wake-ups a second of an otherwise idle worker; the timed
+ * sweep stays only where the eventfd could not be made).
  * Each worker also keeps its own part in a row of its own (by worker id):
  * when a worker dies holding counts (SIGKILL, a crash), the master takes
  * its row off the sums, or pooling to that server would stop for good. */
 static unsigned *g_waiting; /* g_nwaiting sums, then one row per worker */
 static size_t g_nwaiting, g_nrows;
+static int g_notify = -1;
 
 enum { FC_CONNECTING, FC_BUSY, FC_IDLE };
 
@@ -158,6 +166,7 @@ static void req_enter(ureq *r);
 static void req_leave(ureq *r);
 static void start_send(ureq *r);
 static void do_send(ureq *r);
+static void sweep(struct pt_upstream_conn_state *st);
 
 /* ---- logging ------------------------------------------------------------ */
 
@@ -244,7 +253,10 @@ static void fc_close(uconn *fc)
     if (fc->state == FC_IDLE)
         fc_unlink_idle(fc);
     pt_timer_stop(&fc->timer);
-    pt_io_remove(&w->loop, &fc->io);
+    /* workers never fork and the socket is close-on-exec: close() drops it
+     * from epoll, no EPOLL_CTL_DEL first (one system call fewer for every
+     * uwsgi and SCGI request, whose connection ends with the response) */
+    pt_io_closing(&w->loop, &fc->io);
     if (fc->fd >= 0) /* -1: handed to a tunnel (tunnel_handoff) */
         close(fc->fd);
     if (fc->aprev)
@@ -293,7 +305,7 @@ static void fc_idle(uconn *fc)
     b->idle[fc->si] = fc;
     b->nidle[fc->si]++;
     struct pt_upstream_conn_state *st = fc->w->ups;
-    if (st->nidle++ == 0)
+    if (st->nidle++ == 0 && !st->notify.registered)
         pt_timer_arm(&fc->w->loop, &st->sweep, &st->tl_sweep);
     /* watched for the backend closing it (PHP-FPM pm.max_requests,
      * request_terminate_timeout...) */
@@ -331,6 +343,13 @@ static void wait_mark(ureq *r, bool on)
     if (on) {
         __atomic_add_fetch(&r->b->mine[r->si], 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&r->b->waiting[r->si], 1, __ATOMIC_RELAXED);
+        struct pt_upstream_conn_state *st = r->w->ups;
+        if (st->notify.registered) {
+            /* every worker (this one too) sweeps its idle pools */
+            uint64_t one = 1;
+            if (write(st->notify.fd, &one, sizeof(one)) < 0)
+                sweep(st); /* cannot be: the count would be full */
+        }
     } else {
         __atomic_sub_fetch(&r->b->waiting[r->si], 1, __ATOMIC_RELAXED);
         __atomic_sub_fetch(&r->b->mine[r->si], 1, __ATOMIC_RELAXED);
@@ -407,10 +426,9 @@ static void on_stall(pt_loop *l, pt_timer *t)
     learn_cap(r);
 }
 
-static void on_sweep(pt_loop *l, pt_timer *t)
+/* Idle connections to a server some request waits for are closed. */
+static void sweep(struct pt_upstream_conn_state *st)
 {
-    (void)l;
-    struct pt_upstream_conn_state *st = t->data;
     for (size_t i = 0; i < st->nb; i++) {
         ubackend *b = &st->b[i];
         for (size_t si = 0; si < b->cfg->nservers; si++)
@@ -418,8 +436,25 @@ static void on_sweep(pt_loop *l, pt_timer *t)
                 while (b->idle[si])
                     fc_close(b->idle[si]);
     }
+}
+
+static void on_sweep(pt_loop *l, pt_timer *t)
+{
+    struct pt_upstream_conn_state *st = t->data;
+    sweep(st);
     if (st->nidle > 0)
         pt_timer_arm(l, t, &st->tl_sweep);
+}
+
+static void on_notify(pt_loop *l, pt_io *io, uint32_t ev)
+{
+    (void)l;
+    (void)ev;
+    /* never read: a worker reading the count to zero before another's
+     * epoll_wait looked at it would hide the event from that one. Each
+     * write is an edge for every worker, the count only grows (2^64
+     * stalls away from full) */
+    sweep(io->data);
 }
 
 /* The request lets go of its backend connection and server slot. */
@@ -1268,6 +1303,7 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
      * codec's end frame rides along: one send */
     pt_gw_env ge;
     pt_gw_env_init_for(&ge, r, split ? &s : NULL, NULL, !codec->no_meta_vars);
+    ge.req.minimal = b->cfg->minimal_variables;
     if (codec->encode(&ge.req, b->cfg, body_len_of(r), &ur->out, &ur->out_len, &ur->out_has_end) <
         0) {
         int e = errno;
@@ -1304,6 +1340,10 @@ int pt_upstream_conn_shared_init(const pt_config *cfg)
         munmap(g_waiting, g_nwaiting * (g_nrows + 1) * sizeof(unsigned));
     g_waiting = NULL;
     g_nwaiting = g_nrows = 0;
+    /* likewise its eventfd: the old workers hold their own */
+    if (g_notify >= 0)
+        close(g_notify);
+    g_notify = -1;
     size_t rows = cfg->workers > 0 ? (size_t)cfg->workers : 1;
     if (n == 0)
         return 0;
@@ -1314,6 +1354,8 @@ int pt_upstream_conn_shared_init(const pt_config *cfg)
     g_waiting = p;
     g_nwaiting = n;
     g_nrows = rows;
+    /* without it the workers sweep on a timer (see g_waiting) */
+    g_notify = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     return 0;
 }
 
@@ -1348,6 +1390,12 @@ int pt_upstream_conn_init(pt_worker *w)
     for (size_t k = 0; k < PT_ARRAY_LEN(stall_steps); k++)
         pt_tlist_init(&w->loop, &st->tl_stall[k], stall_steps[k]);
     pt_timer_init(&st->sweep, on_sweep, st);
+    /* shared with every worker of this generation: never closed here, and
+     * removed from epoll by hand at the end (a close would not do it) */
+    pt_io_init(&st->notify, g_notify, on_notify, st);
+    if (g_notify >= 0 && g_waiting && pt_io_set(&w->loop, &st->notify, EPOLLIN | EPOLLET) < 0)
+        pt_log_warn("upstream: watching the stall eventfd: %s; idle pools swept on a timer",
+                    strerror(errno));
     size_t off = 0;
     for (size_t i = 0; i < cfg->nbackends; i++) {
         const pt_backend *bc = &cfg->backends[i];
@@ -1430,6 +1478,7 @@ void pt_upstream_conn_shutdown(pt_worker *w)
         st->prober->stop(w);
     pt_timer_stop(&st->sweep);
     pt_timer_stop(&st->grow);
+    pt_io_remove(&w->loop, &st->notify);
     for (size_t i = 0; i < st->nb; i++) {
         pt_upstream_free(&st->b[i].up);
         free(st->b[i].probed);

@@ -71,6 +71,7 @@ backends = (
   { name = "gtu"; servers = ( "unix:@GTSOCK@" ); },
   { name = "gt6"; servers = ( "@GT6@" ); },
   { name = "gtvia"; servers = ( "127.0.0.1:@GT@" ); via = true; },
+  { name = "gtxff"; servers = ( "127.0.0.1:@GT@" ); forwarded = false; },
   { name = "sync"; servers = ( "127.0.0.1:@SYNC@" ); },
   { name = "bad"; servers = ( "127.0.0.1:@BAD@" ); max_fails = 0; },
   { name = "down"; servers = ( "@DEAD0@" ); max_fails = 0; },
@@ -83,6 +84,7 @@ locations = (
   { prefix = "/unix/"; handler = "proxy"; backend = "gtu"; },
   { prefix = "/v6/"; handler = "proxy"; backend = "gt6"; },
   { prefix = "/via/"; handler = "proxy"; backend = "gtvia"; },
+  { prefix = "/xff/"; handler = "proxy"; backend = "gtxff"; },
   { prefix = "/sync/"; handler = "proxy"; backend = "sync"; },
   { prefix = "/bad/"; handler = "proxy"; backend = "bad"; },
   { prefix = "/down/"; handler = "proxy"; backend = "down"; },
@@ -344,6 +346,21 @@ class Via(ProxyCase):
         r = self.exchange(b'GET /app/v HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
         self.assertNotIn('HTTP_VIA', json.loads(r.body))
         self.assertIsNone(r.header('Via'))
+
+
+class ForwardedOff(ProxyCase):
+
+    def test_forwarded_false_sends_x_forwarded_for_alone_and_drops_forgeries(self):
+        r = self.exchange(b'GET /xff/f HTTP/1.1\r\nHost: example.test\r\n'
+                          b'X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n'
+                          b'X-Forwarded-Host: evil.test\r\nForwarded: for=192.0.2.8\r\n'
+                          b'Connection: close\r\n\r\n')
+        self.assertEqual(r.status, 200, r.body[:300])
+        e = json.loads(r.body)
+        self.assertEqual(e['HTTP_X_FORWARDED_FOR'], '192.0.2.7, 127.0.0.1')
+        self.assertEqual(e['HTTP_HOST'], 'example.test')
+        for k in ('HTTP_X_FORWARDED_PROTO', 'HTTP_X_FORWARDED_HOST', 'HTTP_FORWARDED'):
+            self.assertNotIn(k, e)
 
 
 class Upstream(ProxyCase):

@@ -4,6 +4,7 @@
 The query string chooses what it does (mode=...):
   env (default)  JSON: the CGI variables it was given, the body's length and
                  SHA-256 as read from wsgi.input, the worker's pid
+  names          JSON: the names of every variable whose value is a string
   cookies        two Set-Cookie fields
   stream         a body of 3 parts without a length (a server frames it chunked)
   status         the status code= given (reason "Custom Reason")
@@ -61,6 +62,11 @@ def application(environ, start_response):
         start_response('200 OK', [('Content-Type', 'text/plain'),
                                   ('Set-Cookie', 'a=1; Path=/'), ('Set-Cookie', 'b=2; Path=/')])
         return [b'two cookies\n']
+    if mode == 'names':
+        body = json.dumps(sorted(k for k, v in environ.items() if isinstance(v, str))).encode()
+        start_response('200 OK', [('Content-Type', 'application/json'),
+                                  ('Content-Length', str(len(body)))])
+        return [body]
     if mode == 'stream':
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return (b'part %d\n' % i for i in range(3))

@@ -216,6 +216,37 @@ static void test_plain_get(void)
     map_free(&m);
 }
 
+/* minimal_variables: an application server gets the PEP 3333 set and
+ * what nginx's uwsgi_params sends, none of the CGI process's own */
+static void test_minimal_set_leaves_out_the_cgi_process_variables(void)
+{
+    const char *c = "minimal";
+    pt_cgi_req r = base(get_hdrs, PT_ARRAY_LEN(get_hdrs));
+    envmap m;
+
+    r.minimal = true;
+    r.redirect_status = 200;
+    r.path_info = S("/x/y");
+    collect(&r, &m);
+    static const char *const gone[] = {
+        "GATEWAY_INTERFACE", "SERVER_SOFTWARE", "SERVER_ADDR", "SCRIPT_FILENAME",
+        "PATH_TRANSLATED",   "REDIRECT_STATUS", "PATH"};
+    for (size_t i = 0; i < PT_ARRAY_LEN(gone); i++)
+        ABSENT(&m, gone[i], c);
+    IS(&m, "SERVER_NAME", "example.com", c);
+    IS(&m, "SERVER_PORT", "8080", c);
+    IS(&m, "SERVER_PROTOCOL", "HTTP/1.1", c);
+    IS(&m, "REQUEST_METHOD", "GET", c);
+    IS(&m, "SCRIPT_NAME", "/cgi-bin/env.cgi", c);
+    IS(&m, "PATH_INFO", "/x/y", c);
+    IS(&m, "QUERY_STRING", "a=1&b=%20", c);
+    IS(&m, "REMOTE_ADDR", "127.0.0.2", c);
+    IS(&m, "HTTP_HOST", "example.com:8080", c);
+    ok(m.n == 15, "%s: 12 standard + 3 HTTP_* variables (got %zu)", c, m.n);
+    ok(names_sane(&m), "%s: every name emitted once and [A-Z0-9_] only", c);
+    map_free(&m);
+}
+
 static void test_query_shapes(void)
 {
     pt_cgi_req r = base(get_hdrs, PT_ARRAY_LEN(get_hdrs));
@@ -790,6 +821,7 @@ int main(void)
 {
     test_request_id_replaces_the_clients();
     test_plain_get();
+    test_minimal_set_leaves_out_the_cgi_process_variables();
     test_query_shapes();
     test_path_info();
     test_post();
