@@ -362,6 +362,8 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
         /* streams beyond the advertised limit are refused by nghttp2 itself
          * (RFC 9113 §5.1.2), before a client saw our SETTINGS too */
         nghttp2_option_set_max_settings(opt, 32);
+        /* RFC 9218 §7.1: PRIORITY_UPDATE frames reach nghttp2's scheduler */
+        nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
         rc = nghttp2_session_server_new2(&h->s, cb, h, opt);
         nghttp2_option_del(opt);
     }
@@ -374,6 +376,12 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->max_streams},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)lim->header_bytes},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        /* RFC 9218 §2.1: extensible priorities instead of RFC 7540's tree.
+         * nghttp2 then reads the priority field and PRIORITY_UPDATE and
+         * picks DATA by urgency, one non-incremental response at a time,
+         * incremental ones in turn; closed streams are not kept. A client
+         * that signals nothing gets u=3 for all: FIFO among equals. */
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, PT_ARRAY_LEN(iv)) != 0) {
         pt_h2_free(h);
