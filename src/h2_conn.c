@@ -212,8 +212,12 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
         pt_conn_close(c);
         return;
     }
+    /* one buffer for every connection of the worker (one thread):
+     * nghttp2 keeps what it needs of a read, so a connection holds no
+     * input buffer of its own between reads */
+    static char rbuf[16384];
     for (int i = 0; i < 16 && !h->fatal && pt_h2_want_read(h->s); i++) {
-        ssize_t n = pt_sock_read(&c->sock, c->in, c->in_cap);
+        ssize_t n = pt_sock_read(&c->sock, rbuf, sizeof(rbuf));
         if (n == 0) {
             pt_conn_close(c);
             return;
@@ -225,7 +229,7 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
             return;
         }
         h->in_session = true;
-        if (pt_h2_recv(h->s, c->in, (size_t)n) < 0)
+        if (pt_h2_recv(h->s, rbuf, (size_t)n) < 0)
             h->fatal = true;
         h->in_session = false;
         if (c->state == PT_CS_CLOSED)
@@ -287,6 +291,7 @@ void pt_h2c_flush(pt_conn *c)
         if (wrote || !pt_timer_armed(&c->timer) || c->timer.list != &w->t_write)
             pt_timer_arm(&w->loop, &c->timer, &w->t_write);
     } else if (pt_h2_streams(h->s) == 0) {
+        pt_cq_free(&c->out); /* idle: its spare chunk back to the pool */
         if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive)
             pt_timer_arm(&w->loop, &c->timer, w->stopping ? &w->t_stop_idle : &w->t_keepalive);
     } else {
