@@ -58,7 +58,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
-    size_t n = *cap ? *cap * 2 : 16;
+    /* a head's text is a few hundred bytes: text arenas start there, not
+     * at 16 bytes doubled five times (a realloc each, every stream) */
+    size_t n = *cap ? *cap * 2 : elem == 1 ? 512 : 16;
     while (n < need)
         n *= 2;
     void *q = realloc(*p, n * elem);
@@ -467,10 +469,17 @@ int pt_h2_resp_begin(pt_h2 *h, int32_t sid, int status)
 /* RFC 9113 §8.2.2: no connection-specific fields in HTTP/2 */
 static bool connection_specific(const char *n, size_t l)
 {
-    static const char *const t[] = {"connection", "keep-alive", "proxy-connection",
-                                    "transfer-encoding", "upgrade"};
+    static const struct {
+        const char *s;
+        size_t len;
+    } t[] = {{"connection", 10},
+             {"keep-alive", 10},
+             {"proxy-connection", 16},
+             {"transfer-encoding", 17},
+             {"upgrade", 7}};
+    /* every response field passes here: the length decides first */
     for (size_t i = 0; i < PT_ARRAY_LEN(t); i++)
-        if (l == strlen(t[i]) && strncasecmp(n, t[i], l) == 0)
+        if (l == t[i].len && strncasecmp(n, t[i].s, l) == 0)
             return true;
     return false;
 }
