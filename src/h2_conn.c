@@ -234,6 +234,12 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
         h->in_session = false;
         if (c->state == PT_CS_CLOSED)
             return;
+        /* a short read took what the socket had (epoll is level-triggered:
+         * more wakes us again). A read to EAGAIN would be a system call
+         * for nothing, and over TLS it leaves OpenSSL a record buffer
+         * allocated on an idle connection (released only after a record) */
+        if ((size_t)n < sizeof(rbuf) && !(c->sock.flags & PT_SOCK_BUFFERED))
+            break;
     }
     pt_h2c_flush(c);
 }

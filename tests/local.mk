@@ -114,7 +114,7 @@ PY_TESTS = \
 	tests/t_tls.py \
 	tests/t_h2.py \
 	tests/t_h2_prio.py \
-	tests/t_h2_mem.py \
+	tests/t_h2_cost.py \
 	tests/t_tls_extra.py \
 	tests/t_tls_tickets.py \
 	tests/t_tls_reload.py \

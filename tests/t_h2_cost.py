@@ -1,14 +1,19 @@
-"""t_h2_mem.py: what an idle HTTP/2 connection holds (issue 19, "KiB per
-idle h2 connection"). After its streams are answered, a connection keeps
+"""t_h2_cost.py: what an HTTP/2 connection costs (issue 19). Memory: what
+an idle connection holds ("KiB per idle h2 connection"). After its streams are answered, a connection keeps
 its nghttp2 session (25.6 KiB allocated in nghttp2 1.52, 16 of them its
 frame buffer) and nothing of portico's beyond the connection struct: no request
 block with an input buffer (h2_conn.c reads into one buffer per worker),
 no spare output chunk. Measured as bench/tls-idle.py does, on h2c: the
-growth of the worker's private memory over many idle connections."""
+growth of the worker's private memory over many idle connections.
+System calls: a wake-up reads until a short read, not once more to EAGAIN
+(epoll is level-triggered), as the HTTP/1.1 side does."""
 
 import os
 import re
+import shutil
+import signal
 import socket
+import subprocess
 import sys
 import time
 import unittest
@@ -40,16 +45,22 @@ def private_kib(pid):
     return sum(int(m) for m in re.findall(r'^(?:Private_Dirty|Swap):\s+(\d+) kB', t, re.M))
 
 
-def idle_h2(port):
-    """An h2c connection that had SETTINGS both ways and one stream
-    answered, then stays silent."""
+def idle_h2(port, requests=1):
+    """An h2c connection that had SETTINGS both ways and `requests`
+    streams answered one after the other, then stays silent."""
     s = socket.create_connection(('127.0.0.1', port), timeout=30)
     c = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
     c.initiate_connection()
-    c.send_headers(1, [(':method', 'GET'), (':scheme', 'http'), (':authority', 'localhost'),
-                       (':path', '/1k.bin')], end_stream=True)
+    for i in range(requests):
+        get(s, c, 1 + 2 * i)
+    return s
+
+
+def get(s, c, sid):
+    c.send_headers(sid, [(':method', 'GET'), (':scheme', 'http'), (':authority', 'localhost'),
+                         (':path', '/1k.bin')], end_stream=True)
     s.sendall(c.data_to_send())
-    body, ended, acked = b'', False, False
+    body, ended, acked = b'', False, sid > 1
     while not (ended and acked):
         b = s.recv(65536)
         if not b:
@@ -66,11 +77,10 @@ def idle_h2(port):
         if out:
             s.sendall(out)
     assert body == BODY, 'wrong body'
-    return s
 
 
 @unittest.skipUnless(h2 is not None, 'python3-h2 is not installed')
-class IdleMemory(unittest.TestCase):
+class Cost(unittest.TestCase):
     def test_idle_h2_connection_holds_no_request_block(self):
         with harness.Server('-o', 'http2_cleartext=true',
                             '-o', 'limits.max_connections=1000') as srv:
@@ -89,6 +99,43 @@ class IdleMemory(unittest.TestCase):
             # its 16 KiB frame buffer mostly untouched), 29.0 when the
             # connection kept its request block and a spare 4 KiB chunk
             self.assertLess(per, 22.0, 'KiB per idle h2 connection: %.1f' % per)
+
+    @unittest.skipIf(harness.VALGRIND, 'strace and valgrind do not mix')
+    @unittest.skipUnless(shutil.which('strace'), 'no strace (apt-get install -y strace)')
+    def test_no_read_to_eagain_per_wakeup(self):
+        with harness.Server('-o', 'http2_cleartext=true') as srv:
+            srv.write_file('1k.bin', BODY)
+            worker = srv.worker_pids()[0]
+            log = os.path.join(srv.tmpdir, 'strace.txt')
+            st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e',
+                                   'trace=accept,accept4,read,recvfrom', '-p', str(worker)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # attached once a traced call shows: poke the worker until then
+            deadline = time.monotonic() + 30
+            while not (os.path.exists(log) and 'accept' in open(log).read()):
+                self.assertLess(time.monotonic(), deadline, 'strace did not attach')
+                try:
+                    socket.create_connection(('127.0.0.1', srv.port), timeout=10).close()
+                except OSError:
+                    pass
+                time.sleep(0.2)
+            with open(log) as f:
+                skip = len(f.read())
+            s = idle_h2(srv.port, requests=20)  # 20 wake-ups at least
+            time.sleep(0.5)
+            st.send_signal(signal.SIGINT)
+            st.wait(timeout=60)
+            s.close()
+            with open(log) as f:
+                trace = f.read()[skip:]
+            fds = re.findall(r'accept4?\(.*\) = (\d+)', trace)
+            self.assertEqual(len(fds), 1, trace)
+            reads = re.findall(r'(?:read|recvfrom)\(%s,.*' % fds[0], trace)
+            eagain = [r for r in reads if 'EAGAIN' in r]
+            self.assertGreaterEqual(len(reads), 20, trace)
+            # the HTTP/1.1 side's first read may find nothing yet; after
+            # that, none (each of the 20 wake-ups did one before)
+            self.assertLessEqual(len(eagain), 2, trace)
 
 
 if __name__ == '__main__':
