@@ -2,7 +2,8 @@
 # peers-target.sh: run portico under the side-by-side benchmark harness
 # (peers.sh --target portico --cmd 'exec bench/peers-target.sh'), with the
 # settings every peer gets there: the worker count, keep-alive timeout and
-# request count, room for the idle-connection test, no access log.
+# request count, room for the idle-connection test, no access log; HTTP/2
+# on the TLS port when the run has h2 scenarios (BENCH_HTTP2).
 # PORTICO picks the binary (default: ./src/portico of the current build
 # directory); PORTICO_ARGS adds flags, e.g. -o open_file_cache.max=0.
 : "${BENCH_PORT:?run me from peers.sh}"
@@ -15,4 +16,5 @@ exec "${PORTICO:-./src/portico}" -D -w "$BENCH_WORKERS" -l "$BENCH_HOST:$BENCH_P
     --fastcgi ".php=unix:$BENCH_FPM_SOCKET" \
     --cgi "$BENCH_CGI_PREFIX=$BENCH_CGI_DIR" \
     ${BENCH_TLS_PORT:+--tls "$BENCH_HOST:$BENCH_TLS_PORT" --cert "$BENCH_TLS_CERT" --key "$BENCH_TLS_KEY"} \
+    ${BENCH_HTTP2:+-o http2=true} \
     ${PORTICO_ARGS:-}

@@ -13,6 +13,11 @@ GET /1k.bin answered and then stays silent. The worker's private memory
 heap that freed the previous case's connections would absorb the next
 ones and show nothing.
 
+The h2 case (issue 19, "KiB per idle h2 connection", goal <= nginx's):
+TLS 1.3 with ALPN h2, SETTINGS exchanged and one stream answered, then
+silence; portico gets http2 = true, nginx `listen ... ssl http2`, lighttpd
+offers h2 by default. It needs python3-h2.
+
     bench/tls-idle.py [--portico ./src/portico] [--conns 2000]
                       [--servers portico,nginx,lighttpd] [--cases tls13,tls13-resumed,...]
 
@@ -34,8 +39,24 @@ import sys
 import tempfile
 import time
 
+try:
+    import h2.config
+    import h2.connection
+    import h2.events
+except ImportError:
+    sys.path.append('/usr/lib/python3/dist-packages')  # Debian's python3-h2
+    try:
+        import h2.config
+        import h2.connection
+        import h2.events
+    except ImportError:
+        h2 = None
+
 CASES = {
     'tls13': (ssl.TLSVersion.TLSv1_3, False),
+    # HTTP/2 by ALPN (issue 19, "KiB per idle h2 connection"): the
+    # connection has exchanged SETTINGS and had one stream answered
+    'h2': (ssl.TLSVersion.TLSv1_3, False),
     'tls13-resumed': (ssl.TLSVersion.TLSv1_3, True),
     'tls12': (ssl.TLSVersion.TLSv1_2, False),
     'tls12-resumed': (ssl.TLSVersion.TLSv1_2, True),
@@ -69,13 +90,46 @@ def client_ctx(version):
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ctx.maximum_version = version
+    ctx.h2 = False
     return ctx
+
+
+def get_h2(s, port):
+    """SETTINGS both ways and one answered GET /1k.bin over HTTP/2."""
+    if s.selected_alpn_protocol() != 'h2':
+        sys.exit('tls-idle: no h2 by ALPN on port %d' % port)
+    c = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    c.send_headers(1, [(':method', 'GET'), (':scheme', 'https'), (':authority', 'localhost'),
+                       (':path', '/1k.bin')], end_stream=True)
+    s.sendall(c.data_to_send())
+    body, ended, acked = b'', False, False
+    while not (ended and acked):
+        b = s.recv(65536)
+        if not b:
+            sys.exit('tls-idle: the server closed an h2 connection on port %d' % port)
+        for ev in c.receive_data(b):
+            if isinstance(ev, h2.events.DataReceived):
+                body += ev.data
+                c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended = True
+            elif isinstance(ev, h2.events.SettingsAcknowledged):
+                acked = True
+        out = c.data_to_send()
+        if out:
+            s.sendall(out)
+    if body != BODY:
+        sys.exit('tls-idle: wrong h2 body on port %d' % port)
+    return s
 
 
 def get(ctx, port, session=None):
     """A TLS connection with one answered GET /1k.bin, kept open."""
     raw = socket.create_connection(('127.0.0.1', port), timeout=30)
     s = ctx.wrap_socket(raw, server_hostname='localhost', session=session)
+    if ctx.h2:
+        return get_h2(s, port)
     s.sendall(b'GET /1k.bin HTTP/1.1\r\nHost: localhost\r\n\r\n')
     buf = b''
     while True:
@@ -102,7 +156,7 @@ def hold(ctx, port, n, session):
 
 
 class Server:
-    def __init__(self, name, work, port, conns, a):
+    def __init__(self, name, work, port, conns, a, http2=False):
         self.name, self.port = name, port
         d = os.path.join(work, name)
         os.makedirs(d, exist_ok=True)
@@ -113,6 +167,8 @@ class Server:
                    '--key', key, '-r', root, '-o', 'log_level=warn',
                    '-o', 'limits.keepalive_timeout=600s',
                    '-o', 'limits.max_connections=%d' % (conns + 500)]
+            if http2:
+                cmd += ['-o', 'http2=true']
         elif name == 'nginx':
             user = 'user root root;' if os.geteuid() == 0 else ''
             with open(os.path.join(d, 'nginx.conf'), 'w') as f:
@@ -135,7 +191,7 @@ http {
     uwsgi_temp_path %(d)s/uwsgi;
     scgi_temp_path %(d)s/scgi;
     server {
-        listen 127.0.0.1:%(port)d ssl;
+        listen 127.0.0.1:%(port)d ssl%(http2)s;
         server_name localhost;
         root %(root)s;
         ssl_certificate %(crt)s;
@@ -145,7 +201,8 @@ http {
         ssl_session_cache shared:SSL:10m;
     }
 }
-''' % dict(d=d, fds=conns + 500, user=user, port=port, root=root, crt=crt, key=key))
+''' % dict(d=d, fds=conns + 500, user=user, port=port, root=root, crt=crt, key=key,
+           http2=' http2' if http2 else ''))
             cmd = [a.nginx, '-c', os.path.join(d, 'nginx.conf'), '-p', d]
         else:
             with open(os.path.join(d, 'lighttpd.conf'), 'w') as f:
@@ -195,7 +252,10 @@ ssl.privkey = "%(key)s"
 def measure(name, case, work, a):
     version, resume = CASES[case]
     ctx = client_ctx(version)
-    srv = Server(name, work, free_port(), a.conns + 50, a)
+    if case == 'h2':
+        ctx.set_alpn_protocols(['h2'])
+        ctx.h2 = True
+    srv = Server(name, work, free_port(), a.conns + 50, a, http2=case == 'h2')
     held = []
     try:
         first = get(ctx, srv.port)
@@ -251,6 +311,9 @@ def main():
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.chmod(a.key, 0o644)
         cases = a.cases.split(',')
+        if 'h2' in cases and h2 is None:
+            print('# h2 skipped: no python3-h2 (apt-get install python3-h2)')
+            cases.remove('h2')
         print('| KiB per idle TLS connection (%d, ECDSA P-256, %s) | %s |'
               % (a.conns, ssl.OPENSSL_VERSION, ' | '.join(cases)))
         print('|---|%s' % ('--:|' * len(cases)))

@@ -1479,8 +1479,14 @@ static void drive(pt_conn *c)
                 (c->sock.tls || c->w->cfg->http2_cleartext)) {
                 /* HTTP/2 chosen by ALPN, or a plain client's preface */
                 int h2 = pt_h2c_detect(c);
-                if (h2 > 0)
+                if (h2 > 0) {
+                    /* the session took the bytes read; HTTP/2 reads into
+                     * h2_conn.c's buffer and each stream has its own block:
+                     * the connection's goes back to the pool (idle memory) */
+                    if (c->state != PT_CS_CLOSED)
+                        drop_buffers(c);
                     return;
+                }
                 if (h2 < 0) {
                     if (more_input(c))
                         continue;

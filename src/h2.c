@@ -83,7 +83,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
-    size_t n = *cap ? *cap * 2 : 16;
+    /* a head's text is a few hundred bytes: text arenas start there, not
+     * at 16 bytes doubled five times (a realloc each, every stream) */
+    size_t n = *cap ? *cap * 2 : elem == 1 ? 512 : 16;
     while (n < need)
         n *= 2;
     void *q = realloc(*p, n * elem);
@@ -575,6 +577,8 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
          * (pt_h2_consume): a body streamed to an upstream is held by the
          * client, not by our memory (RFC 9113 §5.2) */
         nghttp2_option_set_no_auto_window_update(opt, 1);
+        /* RFC 9218 §7.1: PRIORITY_UPDATE frames reach nghttp2's scheduler */
+        nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
         rc = nghttp2_session_server_new2(&h->s, cb, h, opt);
         nghttp2_option_del(opt);
     }
@@ -587,6 +591,12 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->max_streams},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)lim->header_bytes},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        /* RFC 9218 §2.1: extensible priorities instead of RFC 7540's tree.
+         * nghttp2 then reads the priority field and PRIORITY_UPDATE and
+         * picks DATA by urgency, one non-incremental response at a time,
+         * incremental ones in turn; closed streams are not kept. A client
+         * that signals nothing gets u=3 for all: FIFO among equals. */
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, PT_ARRAY_LEN(iv)) != 0) {
         pt_h2_free(h);
@@ -688,10 +698,17 @@ int pt_h2_resp_begin(pt_h2 *h, int32_t sid, int status)
 /* RFC 9113 §8.2.2: no connection-specific fields in HTTP/2 */
 static bool connection_specific(const char *n, size_t l)
 {
-    static const char *const t[] = {"connection", "keep-alive", "proxy-connection",
-                                    "transfer-encoding", "upgrade"};
+    static const struct {
+        const char *s;
+        size_t len;
+    } t[] = {{"connection", 10},
+             {"keep-alive", 10},
+             {"proxy-connection", 16},
+             {"transfer-encoding", 17},
+             {"upgrade", 7}};
+    /* every response field passes here: the length decides first */
     for (size_t i = 0; i < PT_ARRAY_LEN(t); i++)
-        if (l == strlen(t[i]) && strncasecmp(n, t[i], l) == 0)
+        if (l == t[i].len && strncasecmp(n, t[i].s, l) == 0)
             return true;
     return false;
 }

@@ -392,8 +392,12 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
         return;
     }
     pt_h2_round(h->s);
+    /* one buffer for every connection of the worker (one thread):
+     * nghttp2 keeps what it needs of a read, so a connection holds no
+     * input buffer of its own between reads */
+    static char rbuf[16384];
     for (int i = 0; i < 16 && !h->fatal && pt_h2_want_read(h->s); i++) {
-        ssize_t n = pt_sock_read(&c->sock, c->in, c->in_cap);
+        ssize_t n = pt_sock_read(&c->sock, rbuf, sizeof(rbuf));
         if (n == 0) {
             pt_conn_close(c);
             return;
@@ -404,10 +408,16 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
             pt_conn_close(c);
             return;
         }
-        if (!h2_recv(c, c->in, (size_t)n))
+        if (!h2_recv(c, rbuf, (size_t)n))
             h->fatal = true;
         if (c->state == PT_CS_CLOSED)
             return;
+        /* a short read took what the socket had (epoll is level-triggered:
+         * more wakes us again): a read to EAGAIN would be a system call
+         * for nothing at every wake-up. Bytes OpenSSL read ahead are not
+         * in the socket: they keep the loop going (BUFFERED) */
+        if ((size_t)n < sizeof(rbuf) && !(c->sock.flags & PT_SOCK_BUFFERED))
+            break;
     }
     pt_h2c_flush(c);
 }
@@ -480,6 +490,7 @@ void pt_h2c_flush(pt_conn *c)
         if (wrote || !pt_timer_armed(&c->timer) || c->timer.list != &w->t_write)
             pt_timer_arm(&w->loop, &c->timer, &w->t_write);
     } else if (pt_h2_streams(h->s) == 0) {
+        pt_cq_free(&c->out); /* idle: its spare chunk back to the pool */
         if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive)
             pt_timer_arm(&w->loop, &c->timer, w->stopping ? &w->t_stop_idle : &w->t_keepalive);
     } else if (pt_h2_stalled(h->s)) {

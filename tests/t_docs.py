@@ -99,11 +99,11 @@ class BenchHarness(unittest.TestCase):
     def test_scripts_parse_and_peers_sh_prints_its_usage(self):
         bench = os.path.join(SRCDIR, 'bench')
         for f in ('peers.sh', 'cgi-limit.sh', 'peers-target.sh', 'examples/nginx-target.sh',
-                  'gzip.sh', 'cache.sh', 'tls-cost.sh'):
+                  'gzip.sh', 'cache.sh', 'tls-cost.sh', 'h2-cost.sh'):
             p = subprocess.run(['bash', '-n', os.path.join(bench, f)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=60)
             self.assertEqual(p.returncode, 0, (f, p.stdout))
-        for f in ('lib/benchlib.py', 'idle-load.py'):
+        for f in ('lib/benchlib.py', 'idle-load.py', 'lib/h2load-run.py', 'tls-idle.py'):
             with open(os.path.join(bench, f), encoding='utf-8') as fh:
                 compile(fh.read(), f, 'exec')
         for f in ('lib/hello.c', 'lib/hello-min.c', 'lib/probe.c', 'lib/spawnbench.c',
@@ -114,9 +114,11 @@ class BenchHarness(unittest.TestCase):
         out = p.stdout.decode('utf-8', 'replace')
         self.assertEqual(p.returncode, 0, out)
         self.assertIn('--target NAME', out)
+        self.assertIn('h2o', out)  # the HTTP/2 peer (issue 19)
         readme = read('README')
         self.assertIn("../bench/peers.sh --target portico --cmd 'exec ../bench/peers-target.sh'",
                       readme)
+        self.assertIn('--scenarios h2-1k,h2-conc,h2-page', readme)
 
     def test_ceiling_peer_serves_what_the_sanity_check_expects(self):
         """lib/ceiling.c answers the static scenarios correctly (peers.sh
