@@ -98,7 +98,7 @@ EOF
 server_cmd() { # name port -> the command line (foreground)
     case "$1" in
     portico) echo "$PORTICO -D -w 1 -l 127.0.0.1:$(port) --tls 127.0.0.1:$2 --cert $W/cert.pem" \
-        "--key $W/key.pem -r $W/www -o http2=true -o log_level=error" ;;
+        "--key $W/key.pem -r $W/www -o http2=true -o log_level=error -o limits.keepalive_requests=100000000" ;;
     nginx) sed "s/@PORT@/$2/" "$W/nginx/nginx.conf" >"$W/nginx/run.conf"
         echo "nginx -c $W/nginx/run.conf -p $W/nginx" ;;
     h2o) sed "s/@PORT@/$2/" "$W/h2o/h2o.conf" >"$W/h2o/run.conf"
