@@ -47,6 +47,10 @@ typedef struct h2_stream {
     /* DATA bytes framed, and their count when a stall check began */
     uint64_t sent, mark;
     bool marked;
+    void *owner; /* pt_h2_set_owner's */
+    /* the :status and content-length digits: the submitted HEADERS point
+     * at them (NGHTTP2_NV_FLAG_NO_COPY_*) until it is sent */
+    char status_txt[4], cl_txt[24];
 } h2_stream;
 
 struct pt_h2 {
@@ -56,6 +60,7 @@ struct pt_h2 {
     pt_h2_limits lim;
     h2_stream *streams;
     size_t nstreams;
+    h2_stream *closing; /* the stream whose closed callback runs */
     /* graceful stop: the shutdown notice and its PING went out, the final
      * GOAWAY waits for the PING's ACK; then it went out */
     bool goaway_pending, goaway_sent;
@@ -533,8 +538,11 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void 
     /* unknown to nghttp2 from now: the owner may call back in, and the
      * head it was given stays valid until it returns */
     nghttp2_session_set_stream_user_data(s, sid, NULL);
-    if (st->delivered)
+    if (st->delivered) {
+        h->closing = st;
         h->cbs.closed(h->ud, sid, code);
+        h->closing = NULL;
+    }
     stream_free(h, st);
     return 0;
 }
@@ -614,8 +622,11 @@ void pt_h2_free(pt_h2 *h)
         h2_stream *st = h->streams;
         int32_t sid = st->id;
         nghttp2_session_set_stream_user_data(h->s, sid, NULL);
-        if (st->delivered)
+        if (st->delivered) {
+            h->closing = st;
             h->cbs.closed(h->ud, sid, NGHTTP2_CANCEL);
+            h->closing = NULL;
+        }
         stream_free(h, st);
     }
     nghttp2_session_del(h->s);
@@ -680,6 +691,21 @@ void pt_h2_goaway(pt_h2 *h)
 size_t pt_h2_streams(const pt_h2 *h)
 {
     return h->nstreams;
+}
+
+void pt_h2_set_owner(pt_h2 *h, int32_t sid, void *owner)
+{
+    h2_stream *st = stream_of(h, sid);
+    if (st)
+        st->owner = owner;
+}
+
+void *pt_h2_owner(pt_h2 *h, int32_t sid)
+{
+    h2_stream *st = stream_of(h, sid);
+    if (!st && h->closing && h->closing->id == sid)
+        st = h->closing;
+    return st ? st->owner : NULL;
 }
 
 /* ---- responses --------------------------------------------------------- */
@@ -787,30 +813,36 @@ int pt_h2_resp_end_head(pt_h2 *h, int32_t sid, int64_t content_length, bool body
     h2_stream *st = stream_of(h, sid);
     if (!st || st->submitted || st->status == 0)
         return -1;
-    /* the digits without printf (every response); nghttp2 takes lengths */
-    char status[24], cl[24];
-    size_t sl = pt_u64_dec(status, (uint64_t)(st->status > 0 ? st->status : 0));
-    size_t cll = content_length >= 0 ? pt_u64_dec(cl, (uint64_t)content_length) : 0;
-    nghttp2_nv *nv = calloc(st->nrf + 2, sizeof(*nv));
-    if (!nv)
+    /* the digits without printf (every response); nghttp2 takes lengths.
+     * Every name and value stays where it is until the HEADERS frame is
+     * sent (the stream's arena takes no more fields once submitted, and a
+     * stream closed first never has its HEADERS packed), so nghttp2 does
+     * not copy them: NO_COPY */
+    const uint8_t nc = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    int sv = st->status > 0 && st->status < 1000 ? st->status : 0;
+    st->status_txt[0] = (char)('0' + sv / 100);
+    st->status_txt[1] = (char)('0' + sv / 10 % 10);
+    st->status_txt[2] = (char)('0' + sv % 10);
+    size_t cll = content_length >= 0 ? pt_u64_dec(st->cl_txt, (uint64_t)content_length) : 0;
+    nghttp2_nv local[32], *nv = local;
+    if (st->nrf + 2 > PT_ARRAY_LEN(local) && !(nv = calloc(st->nrf + 2, sizeof(*nv))))
         return -1;
     size_t k = 0;
-    nv[k++] =
-        (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, (size_t)sl, NGHTTP2_NV_FLAG_NONE};
+    nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st->status_txt, 7, 3, nc};
     for (size_t i = 0; i < st->nrf; i++) {
         h2_field f = st->rf[i];
         /* ours is the one that counts */
         if (f.nl == 14 && memcmp(st->rarena + f.no, "content-length", 14) == 0)
             continue;
         nv[k++] = (nghttp2_nv){(uint8_t *)st->rarena + f.no, (uint8_t *)st->rarena + f.vo, f.nl,
-                               f.vl, NGHTTP2_NV_FLAG_NONE};
+                               f.vl, nc};
     }
     if (content_length >= 0)
-        nv[k++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)cl, 14, (size_t)cll,
-                               NGHTTP2_NV_FLAG_NONE};
+        nv[k++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)st->cl_txt, 14, cll, nc};
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
     int rc = nghttp2_submit_response(h->s, sid, nv, k, body ? &dp : NULL);
-    free(nv);
+    if (nv != local)
+        free(nv);
     if (rc != 0)
         return -1;
     st->submitted = true;
