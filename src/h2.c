@@ -724,19 +724,19 @@ int pt_h2_resp_begin(pt_h2 *h, int32_t sid, int status)
 /* RFC 9113 §8.2.2: no connection-specific fields in HTTP/2 */
 static bool connection_specific(const char *n, size_t l)
 {
-    static const struct {
-        const char *s;
-        size_t len;
-    } t[] = {{"connection", 10},
-             {"keep-alive", 10},
-             {"proxy-connection", 16},
-             {"transfer-encoding", 17},
-             {"upgrade", 7}};
     /* every response field passes here: the length decides first */
-    for (size_t i = 0; i < PT_ARRAY_LEN(t); i++)
-        if (l == t[i].len && strncasecmp(n, t[i].s, l) == 0)
-            return true;
-    return false;
+    switch (l) {
+    case 7:
+        return pt_name_is(n, "upgrade", 7);
+    case 10:
+        return pt_name_is(n, "connection", 10) || pt_name_is(n, "keep-alive", 10);
+    case 16:
+        return pt_name_is(n, "proxy-connection", 16);
+    case 17:
+        return pt_name_is(n, "transfer-encoding", 17);
+    default:
+        return false;
+    }
 }
 
 int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const char *value,
@@ -747,17 +747,20 @@ int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const 
         return -1;
     if (nl == 0 || connection_specific(name, nl))
         return 0;
-    int64_t no = arena_put(&st->rarena, &st->ralen, &st->racap, name, nl);
-    int64_t vo = no < 0 ? -1 : arena_put(&st->rarena, &st->ralen, &st->racap, value, vl);
-    if (vo < 0 || grow((void **)&st->rf, &st->rfcap, st->nrf + 1, sizeof(h2_field)) < 0)
+    /* name and value, each NUL-ended, in one step of the arena */
+    size_t o = st->ralen;
+    if (grow((void **)&st->rarena, &st->racap, o + nl + vl + 2, 1) < 0 ||
+        grow((void **)&st->rf, &st->rfcap, st->nrf + 1, sizeof(h2_field)) < 0)
         return -1;
+    char *d = st->rarena + o;
     /* field names are lowercase on the wire (RFC 9113 §8.2.1) */
-    for (size_t i = 0; i < nl; i++) {
-        char c = st->rarena[no + (int64_t)i];
-        if (c >= 'A' && c <= 'Z')
-            st->rarena[no + (int64_t)i] = (char)(c + 32);
-    }
-    st->rf[st->nrf++] = (h2_field){(uint32_t)no, (uint32_t)nl, (uint32_t)vo, (uint32_t)vl};
+    for (size_t i = 0; i < nl; i++)
+        d[i] = (char)pt_lower((unsigned char)name[i]);
+    d[nl] = '\0';
+    memcpy(d + nl + 1, value, vl);
+    d[nl + 1 + vl] = '\0';
+    st->ralen = o + nl + vl + 2;
+    st->rf[st->nrf++] = (h2_field){(uint32_t)o, (uint32_t)nl, (uint32_t)(o + nl + 1), (uint32_t)vl};
     return 0;
 }
 
