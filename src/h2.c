@@ -84,6 +84,140 @@ static const uint8_t goaway_ping[8] = {'g', 'o', 'a', 'w', 'a', 'y', 0, 1};
 #define H2_MAX_CONTINUATIONS 8   /* CONTINUATION frames after one HEADERS (2024) */
 #define H2_DEFLATE_TABLE 4096    /* our HPACK encoder's dynamic table, whatever asked */
 
+/* ---- memory ------------------------------------------------------------ */
+
+/* A stream's allocations (nghttp2's stream, frames and header copies, this
+ * file's arenas) come and go with every request. glibc's per-thread cache
+ * keeps 7 blocks of a size: a connection with 100 streams in flight goes
+ * past it into the slower bins for most of them. Blocks up to 4 KiB are
+ * kept instead on a free list per size (16-byte steps to 512, then 1, 2
+ * and 4 KiB), each bounded (the worker is one thread); larger ones (the
+ * session's frame buffer) are malloc's. Under ASan every block is
+ * malloc's own, so a use after free is still seen. */
+#define MEM_NCLASS 36u /* 0 unused, 1..32: 16..512, 33..35: 1, 2, 4 KiB */
+#define MEM_BIG MEM_NCLASS
+#define MEM_KEEP 128u /* blocks kept per size: at most about 1.5 MiB */
+
+typedef union mem_hdr {
+    struct {
+        size_t size; /* usable bytes */
+        unsigned cls;
+    } h;
+    max_align_t align;
+} mem_hdr;
+
+static void *mem_free_list[MEM_NCLASS];
+static unsigned mem_nfree[MEM_NCLASS];
+/* a session being made: what it allocates lives as long as the connection,
+ * so it gets its exact size (an idle connection holds no rounding) */
+static bool mem_exact;
+
+static void *mem_alloc(size_t n)
+{
+#ifdef __SANITIZE_ADDRESS__
+    return malloc(n ? n : 1);
+#else
+    unsigned c;
+    size_t size;
+    if (mem_exact || n > 4096) {
+        c = MEM_BIG;
+        size = n;
+    } else if (n <= 512) {
+        c = n ? (unsigned)((n + 15) >> 4) : 1;
+        size = (size_t)c << 4;
+    } else {
+        c = n <= 1024 ? 33 : n <= 2048 ? 34 : 35;
+        size = (size_t)1024 << (c - 33);
+    }
+    if (c < MEM_BIG && mem_free_list[c]) {
+        void *p = mem_free_list[c];
+        mem_free_list[c] = *(void **)p;
+        mem_nfree[c]--;
+        return p;
+    }
+    mem_hdr *m = malloc(sizeof(mem_hdr) + size);
+    if (!m)
+        return NULL;
+    m->h.size = size;
+    m->h.cls = c;
+    return m + 1;
+#endif
+}
+
+static void mem_free(void *p)
+{
+#ifdef __SANITIZE_ADDRESS__
+    free(p);
+#else
+    if (!p)
+        return;
+    mem_hdr *m = (mem_hdr *)p - 1;
+    unsigned c = m->h.cls;
+    if (c == MEM_BIG || mem_nfree[c] >= MEM_KEEP) {
+        free(m);
+        return;
+    }
+    *(void **)p = mem_free_list[c];
+    mem_free_list[c] = p;
+    mem_nfree[c]++;
+#endif
+}
+
+static void *mem_calloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    void *p = mem_alloc(n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+static void *mem_realloc(void *p, size_t n)
+{
+#ifdef __SANITIZE_ADDRESS__
+    return realloc(p, n ? n : 1);
+#else
+    if (!p)
+        return mem_alloc(n);
+    mem_hdr *m = (mem_hdr *)p - 1;
+    if (n <= m->h.size)
+        return p;
+    void *q = mem_alloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, m->h.size);
+    mem_free(p);
+    return q;
+#endif
+}
+
+static void *ng_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    return mem_alloc(n);
+}
+
+static void ng_free(void *p, void *ud)
+{
+    (void)ud;
+    mem_free(p);
+}
+
+static void *ng_calloc(size_t n, size_t size, void *ud)
+{
+    (void)ud;
+    return mem_calloc(n, size);
+}
+
+static void *ng_realloc(void *p, size_t n, void *ud)
+{
+    (void)ud;
+    return mem_realloc(p, n);
+}
+
+static nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_realloc};
+
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
@@ -93,7 +227,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     size_t n = *cap ? *cap * 2 : elem == 1 ? 512 : 16;
     while (n < need)
         n *= 2;
-    void *q = realloc(*p, n * elem);
+    void *q = mem_realloc(*p, n * elem);
     if (!q)
         return -1;
     *p = q;
@@ -128,12 +262,12 @@ static void stream_free(pt_h2 *h, h2_stream *st)
         st->next->prev = st->prev;
     h->nstreams--;
     pt_cq_free(&st->out); /* file descriptors stay the owner's */
-    free(st->arena);
-    free(st->f);
-    free(st->hdrs);
-    free(st->rarena);
-    free(st->rf);
-    free(st);
+    mem_free(st->arena);
+    mem_free(st->f);
+    mem_free(st->hdrs);
+    mem_free(st->rarena);
+    mem_free(st->rf);
+    mem_free(st);
 }
 
 /* ---- hostile clients ---------------------------------------------------- */
@@ -294,7 +428,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *u
     int rc = bound_new_stream(h, fr->hd.stream_id);
     if (rc != 0)
         return rc;
-    h2_stream *st = calloc(1, sizeof(*st));
+    h2_stream *st = mem_calloc(1, sizeof(*st));
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: this one only */
     st->id = fr->hd.stream_id;
@@ -420,7 +554,7 @@ static int make_head(h2_stream *st)
             return -1;
         joined = (h2_field){(uint32_t)no, 6, (uint32_t)vo, (uint32_t)k};
     }
-    st->hdrs = calloc(st->nf + 1, sizeof(pt_header));
+    st->hdrs = mem_calloc(st->nf + 1, sizeof(pt_header));
     if (!st->hdrs)
         return -1;
     pt_head *hd = &st->head;
@@ -587,7 +721,9 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
         nghttp2_option_set_no_auto_window_update(opt, 1);
         /* RFC 9218 §7.1: PRIORITY_UPDATE frames reach nghttp2's scheduler */
         nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
-        rc = nghttp2_session_server_new2(&h->s, cb, h, opt);
+        mem_exact = true;
+        rc = nghttp2_session_server_new3(&h->s, cb, h, opt, &ng_mem);
+        mem_exact = false;
         nghttp2_option_del(opt);
     }
     nghttp2_session_callbacks_del(cb);
