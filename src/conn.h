@@ -105,7 +105,7 @@ typedef struct pt_req {
      * the connection, body bytes a known length still expects, stream
      * state */
     int32_t h2_sid;
-    struct pt_req *h2_next;
+    struct pt_req *h2_next, *h2_prev;
     uint64_t h2_left;
     bool h2_known_len, h2_body_end, h2_closed;
     bool h2_rst;       /* RST_STREAM submitted */

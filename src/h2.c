@@ -47,6 +47,10 @@ typedef struct h2_stream {
     /* DATA bytes framed, and their count when a stall check began */
     uint64_t sent, mark;
     bool marked;
+    void *owner; /* pt_h2_set_owner's */
+    /* the :status and content-length digits: the submitted HEADERS point
+     * at them (NGHTTP2_NV_FLAG_NO_COPY_*) until it is sent */
+    char status_txt[4], cl_txt[24];
 } h2_stream;
 
 struct pt_h2 {
@@ -56,6 +60,7 @@ struct pt_h2 {
     pt_h2_limits lim;
     h2_stream *streams;
     size_t nstreams;
+    h2_stream *closing; /* the stream whose closed callback runs */
     /* graceful stop: the shutdown notice and its PING went out, the final
      * GOAWAY waits for the PING's ACK; then it went out */
     bool goaway_pending, goaway_sent;
@@ -79,6 +84,140 @@ static const uint8_t goaway_ping[8] = {'g', 'o', 'a', 'w', 'a', 'y', 0, 1};
 #define H2_MAX_CONTINUATIONS 8   /* CONTINUATION frames after one HEADERS (2024) */
 #define H2_DEFLATE_TABLE 4096    /* our HPACK encoder's dynamic table, whatever asked */
 
+/* ---- memory ------------------------------------------------------------ */
+
+/* A stream's allocations (nghttp2's stream, frames and header copies, this
+ * file's arenas) come and go with every request. glibc's per-thread cache
+ * keeps 7 blocks of a size: a connection with 100 streams in flight goes
+ * past it into the slower bins for most of them. Blocks up to 4 KiB are
+ * kept instead on a free list per size (16-byte steps to 512, then 1, 2
+ * and 4 KiB), each bounded (the worker is one thread); larger ones (the
+ * session's frame buffer) are malloc's. Under ASan every block is
+ * malloc's own, so a use after free is still seen. */
+#define MEM_NCLASS 36u /* 0 unused, 1..32: 16..512, 33..35: 1, 2, 4 KiB */
+#define MEM_BIG MEM_NCLASS
+#define MEM_KEEP 128u /* blocks kept per size: at most about 1.5 MiB */
+
+typedef union mem_hdr {
+    struct {
+        size_t size; /* usable bytes */
+        unsigned cls;
+    } h;
+    max_align_t align;
+} mem_hdr;
+
+static void *mem_free_list[MEM_NCLASS];
+static unsigned mem_nfree[MEM_NCLASS];
+/* a session being made: what it allocates lives as long as the connection,
+ * so it gets its exact size (an idle connection holds no rounding) */
+static bool mem_exact;
+
+static void *mem_alloc(size_t n)
+{
+#ifdef __SANITIZE_ADDRESS__
+    return malloc(n ? n : 1);
+#else
+    unsigned c;
+    size_t size;
+    if (mem_exact || n > 4096) {
+        c = MEM_BIG;
+        size = n;
+    } else if (n <= 512) {
+        c = n ? (unsigned)((n + 15) >> 4) : 1;
+        size = (size_t)c << 4;
+    } else {
+        c = n <= 1024 ? 33 : n <= 2048 ? 34 : 35;
+        size = (size_t)1024 << (c - 33);
+    }
+    if (c < MEM_BIG && mem_free_list[c]) {
+        void *p = mem_free_list[c];
+        mem_free_list[c] = *(void **)p;
+        mem_nfree[c]--;
+        return p;
+    }
+    mem_hdr *m = malloc(sizeof(mem_hdr) + size);
+    if (!m)
+        return NULL;
+    m->h.size = size;
+    m->h.cls = c;
+    return m + 1;
+#endif
+}
+
+static void mem_free(void *p)
+{
+#ifdef __SANITIZE_ADDRESS__
+    free(p);
+#else
+    if (!p)
+        return;
+    mem_hdr *m = (mem_hdr *)p - 1;
+    unsigned c = m->h.cls;
+    if (c == MEM_BIG || mem_nfree[c] >= MEM_KEEP) {
+        free(m);
+        return;
+    }
+    *(void **)p = mem_free_list[c];
+    mem_free_list[c] = p;
+    mem_nfree[c]++;
+#endif
+}
+
+static void *mem_calloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    void *p = mem_alloc(n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+static void *mem_realloc(void *p, size_t n)
+{
+#ifdef __SANITIZE_ADDRESS__
+    return realloc(p, n ? n : 1);
+#else
+    if (!p)
+        return mem_alloc(n);
+    mem_hdr *m = (mem_hdr *)p - 1;
+    if (n <= m->h.size)
+        return p;
+    void *q = mem_alloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, m->h.size);
+    mem_free(p);
+    return q;
+#endif
+}
+
+static void *ng_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    return mem_alloc(n);
+}
+
+static void ng_free(void *p, void *ud)
+{
+    (void)ud;
+    mem_free(p);
+}
+
+static void *ng_calloc(size_t n, size_t size, void *ud)
+{
+    (void)ud;
+    return mem_calloc(n, size);
+}
+
+static void *ng_realloc(void *p, size_t n, void *ud)
+{
+    (void)ud;
+    return mem_realloc(p, n);
+}
+
+static nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_realloc};
+
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
@@ -88,7 +227,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     size_t n = *cap ? *cap * 2 : elem == 1 ? 512 : 16;
     while (n < need)
         n *= 2;
-    void *q = realloc(*p, n * elem);
+    void *q = mem_realloc(*p, n * elem);
     if (!q)
         return -1;
     *p = q;
@@ -123,12 +262,12 @@ static void stream_free(pt_h2 *h, h2_stream *st)
         st->next->prev = st->prev;
     h->nstreams--;
     pt_cq_free(&st->out); /* file descriptors stay the owner's */
-    free(st->arena);
-    free(st->f);
-    free(st->hdrs);
-    free(st->rarena);
-    free(st->rf);
-    free(st);
+    mem_free(st->arena);
+    mem_free(st->f);
+    mem_free(st->hdrs);
+    mem_free(st->rarena);
+    mem_free(st->rf);
+    mem_free(st);
 }
 
 /* ---- hostile clients ---------------------------------------------------- */
@@ -289,7 +428,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *u
     int rc = bound_new_stream(h, fr->hd.stream_id);
     if (rc != 0)
         return rc;
-    h2_stream *st = calloc(1, sizeof(*st));
+    h2_stream *st = mem_calloc(1, sizeof(*st));
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: this one only */
     st->id = fr->hd.stream_id;
@@ -415,7 +554,7 @@ static int make_head(h2_stream *st)
             return -1;
         joined = (h2_field){(uint32_t)no, 6, (uint32_t)vo, (uint32_t)k};
     }
-    st->hdrs = calloc(st->nf + 1, sizeof(pt_header));
+    st->hdrs = mem_calloc(st->nf + 1, sizeof(pt_header));
     if (!st->hdrs)
         return -1;
     pt_head *hd = &st->head;
@@ -533,8 +672,11 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void 
     /* unknown to nghttp2 from now: the owner may call back in, and the
      * head it was given stays valid until it returns */
     nghttp2_session_set_stream_user_data(s, sid, NULL);
-    if (st->delivered)
+    if (st->delivered) {
+        h->closing = st;
         h->cbs.closed(h->ud, sid, code);
+        h->closing = NULL;
+    }
     stream_free(h, st);
     return 0;
 }
@@ -579,7 +721,9 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
         nghttp2_option_set_no_auto_window_update(opt, 1);
         /* RFC 9218 §7.1: PRIORITY_UPDATE frames reach nghttp2's scheduler */
         nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
-        rc = nghttp2_session_server_new2(&h->s, cb, h, opt);
+        mem_exact = true;
+        rc = nghttp2_session_server_new3(&h->s, cb, h, opt, &ng_mem);
+        mem_exact = false;
         nghttp2_option_del(opt);
     }
     nghttp2_session_callbacks_del(cb);
@@ -614,8 +758,11 @@ void pt_h2_free(pt_h2 *h)
         h2_stream *st = h->streams;
         int32_t sid = st->id;
         nghttp2_session_set_stream_user_data(h->s, sid, NULL);
-        if (st->delivered)
+        if (st->delivered) {
+            h->closing = st;
             h->cbs.closed(h->ud, sid, NGHTTP2_CANCEL);
+            h->closing = NULL;
+        }
         stream_free(h, st);
     }
     nghttp2_session_del(h->s);
@@ -682,6 +829,21 @@ size_t pt_h2_streams(const pt_h2 *h)
     return h->nstreams;
 }
 
+void pt_h2_set_owner(pt_h2 *h, int32_t sid, void *owner)
+{
+    h2_stream *st = stream_of(h, sid);
+    if (st)
+        st->owner = owner;
+}
+
+void *pt_h2_owner(pt_h2 *h, int32_t sid)
+{
+    h2_stream *st = stream_of(h, sid);
+    if (!st && h->closing && h->closing->id == sid)
+        st = h->closing;
+    return st ? st->owner : NULL;
+}
+
 /* ---- responses --------------------------------------------------------- */
 
 int pt_h2_resp_begin(pt_h2 *h, int32_t sid, int status)
@@ -698,19 +860,19 @@ int pt_h2_resp_begin(pt_h2 *h, int32_t sid, int status)
 /* RFC 9113 §8.2.2: no connection-specific fields in HTTP/2 */
 static bool connection_specific(const char *n, size_t l)
 {
-    static const struct {
-        const char *s;
-        size_t len;
-    } t[] = {{"connection", 10},
-             {"keep-alive", 10},
-             {"proxy-connection", 16},
-             {"transfer-encoding", 17},
-             {"upgrade", 7}};
     /* every response field passes here: the length decides first */
-    for (size_t i = 0; i < PT_ARRAY_LEN(t); i++)
-        if (l == t[i].len && strncasecmp(n, t[i].s, l) == 0)
-            return true;
-    return false;
+    switch (l) {
+    case 7:
+        return pt_name_is(n, "upgrade", 7);
+    case 10:
+        return pt_name_is(n, "connection", 10) || pt_name_is(n, "keep-alive", 10);
+    case 16:
+        return pt_name_is(n, "proxy-connection", 16);
+    case 17:
+        return pt_name_is(n, "transfer-encoding", 17);
+    default:
+        return false;
+    }
 }
 
 int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const char *value,
@@ -721,17 +883,20 @@ int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const 
         return -1;
     if (nl == 0 || connection_specific(name, nl))
         return 0;
-    int64_t no = arena_put(&st->rarena, &st->ralen, &st->racap, name, nl);
-    int64_t vo = no < 0 ? -1 : arena_put(&st->rarena, &st->ralen, &st->racap, value, vl);
-    if (vo < 0 || grow((void **)&st->rf, &st->rfcap, st->nrf + 1, sizeof(h2_field)) < 0)
+    /* name and value, each NUL-ended, in one step of the arena */
+    size_t o = st->ralen;
+    if (grow((void **)&st->rarena, &st->racap, o + nl + vl + 2, 1) < 0 ||
+        grow((void **)&st->rf, &st->rfcap, st->nrf + 1, sizeof(h2_field)) < 0)
         return -1;
+    char *d = st->rarena + o;
     /* field names are lowercase on the wire (RFC 9113 §8.2.1) */
-    for (size_t i = 0; i < nl; i++) {
-        char c = st->rarena[no + (int64_t)i];
-        if (c >= 'A' && c <= 'Z')
-            st->rarena[no + (int64_t)i] = (char)(c + 32);
-    }
-    st->rf[st->nrf++] = (h2_field){(uint32_t)no, (uint32_t)nl, (uint32_t)vo, (uint32_t)vl};
+    for (size_t i = 0; i < nl; i++)
+        d[i] = (char)pt_lower((unsigned char)name[i]);
+    d[nl] = '\0';
+    memcpy(d + nl + 1, value, vl);
+    d[nl + 1 + vl] = '\0';
+    st->ralen = o + nl + vl + 2;
+    st->rf[st->nrf++] = (h2_field){(uint32_t)o, (uint32_t)nl, (uint32_t)(o + nl + 1), (uint32_t)vl};
     return 0;
 }
 
@@ -787,30 +952,36 @@ int pt_h2_resp_end_head(pt_h2 *h, int32_t sid, int64_t content_length, bool body
     h2_stream *st = stream_of(h, sid);
     if (!st || st->submitted || st->status == 0)
         return -1;
-    /* the digits without printf (every response); nghttp2 takes lengths */
-    char status[24], cl[24];
-    size_t sl = pt_u64_dec(status, (uint64_t)(st->status > 0 ? st->status : 0));
-    size_t cll = content_length >= 0 ? pt_u64_dec(cl, (uint64_t)content_length) : 0;
-    nghttp2_nv *nv = calloc(st->nrf + 2, sizeof(*nv));
-    if (!nv)
+    /* the digits without printf (every response); nghttp2 takes lengths.
+     * Every name and value stays where it is until the HEADERS frame is
+     * sent (the stream's arena takes no more fields once submitted, and a
+     * stream closed first never has its HEADERS packed), so nghttp2 does
+     * not copy them: NO_COPY */
+    const uint8_t nc = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    int sv = st->status > 0 && st->status < 1000 ? st->status : 0;
+    st->status_txt[0] = (char)('0' + sv / 100);
+    st->status_txt[1] = (char)('0' + sv / 10 % 10);
+    st->status_txt[2] = (char)('0' + sv % 10);
+    size_t cll = content_length >= 0 ? pt_u64_dec(st->cl_txt, (uint64_t)content_length) : 0;
+    nghttp2_nv local[32], *nv = local;
+    if (st->nrf + 2 > PT_ARRAY_LEN(local) && !(nv = calloc(st->nrf + 2, sizeof(*nv))))
         return -1;
     size_t k = 0;
-    nv[k++] =
-        (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, (size_t)sl, NGHTTP2_NV_FLAG_NONE};
+    nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st->status_txt, 7, 3, nc};
     for (size_t i = 0; i < st->nrf; i++) {
         h2_field f = st->rf[i];
         /* ours is the one that counts */
         if (f.nl == 14 && memcmp(st->rarena + f.no, "content-length", 14) == 0)
             continue;
         nv[k++] = (nghttp2_nv){(uint8_t *)st->rarena + f.no, (uint8_t *)st->rarena + f.vo, f.nl,
-                               f.vl, NGHTTP2_NV_FLAG_NONE};
+                               f.vl, nc};
     }
     if (content_length >= 0)
-        nv[k++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)cl, 14, (size_t)cll,
-                               NGHTTP2_NV_FLAG_NONE};
+        nv[k++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)st->cl_txt, 14, cll, nc};
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
     int rc = nghttp2_submit_response(h->s, sid, nv, k, body ? &dp : NULL);
-    free(nv);
+    if (nv != local)
+        free(nv);
     if (rc != 0)
         return -1;
     st->submitted = true;

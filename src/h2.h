@@ -56,6 +56,11 @@ bool pt_h2_want_write(const pt_h2 *h);
 void pt_h2_goaway(pt_h2 *h);
 /* Streams open now. */
 size_t pt_h2_streams(const pt_h2 *h);
+/* The owner's pointer for a stream (its request), kept by the session so
+ * that a callback finds it without a search; NULL when there is none. It
+ * is still there inside the stream's closed callback. */
+void pt_h2_set_owner(pt_h2 *h, int32_t sid, void *owner);
+void *pt_h2_owner(pt_h2 *h, int32_t sid);
 
 /* ---- hostile clients: the bounds (SECURITY.md's HTTP/2 rows) ------------ */
 /* A new read round of the event loop: streams opened in one round are

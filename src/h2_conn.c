@@ -69,21 +69,22 @@ static bool h2_recv(pt_conn *c, const void *p, size_t n)
     return rc == 0;
 }
 
+/* the session keeps each stream's request: no search over a hundred */
 static pt_req *req_of(pt_conn *c, int32_t sid)
 {
-    for (pt_req *r = c->h2->reqs; r; r = r->h2_next)
-        if (r->h2_sid == sid)
-            return r;
-    return NULL;
+    return pt_h2_owner(c->h2->s, sid);
 }
 
 static void unlink_req(pt_conn *c, pt_req *r)
 {
-    for (pt_req **p = &c->h2->reqs; *p; p = &(*p)->h2_next)
-        if (*p == r) {
-            *p = r->h2_next;
-            return;
-        }
+    pt_h2_set_owner(c->h2->s, r->h2_sid, NULL);
+    if (r->h2_prev)
+        r->h2_prev->h2_next = r->h2_next;
+    else if (c->h2->reqs == r)
+        c->h2->reqs = r->h2_next;
+    if (r->h2_next)
+        r->h2_next->h2_prev = r->h2_prev;
+    r->h2_next = r->h2_prev = NULL;
 }
 
 static void dispatch(pt_req *r)
@@ -186,7 +187,7 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
 {
     pt_conn *c = ud;
     pt_worker *w = c->w;
-    char *b = pt_worker_block_get(w);
+    char *b = pt_worker_sblock_get(w);
     if (!b) {
         pt_h2_reset(c->h2->s, sid, H2_REFUSED_STREAM);
         return;
@@ -195,9 +196,7 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
     PT_STATS_ADD(pt_stats_my->h2_streams_open, 1);
     pt_req *r = (pt_req *)(void *)b;
     memset(r, 0, sizeof(*r));
-    b += PT_REQ_SIZE;
-    r->hdrs = (pt_header *)(void *)(b + w->in_cap);
-    r->path = b + w->in_cap + sizeof(pt_header) * w->cfg->limits.max_headers;
+    r->path = b + PT_REQ_SIZE; /* the head's fields stay in the session */
     pt_conn_req_init(r, c);
     r->h2_sid = sid;
     r->head = *h;
@@ -207,7 +206,10 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
     r->h2_body_end = end;
     pt_timer_init(&r->h2_timer, on_req_timer, r);
     r->h2_next = c->h2->reqs;
+    if (r->h2_next)
+        r->h2_next->h2_prev = r;
     c->h2->reqs = r;
+    pt_h2_set_owner(c->h2->s, sid, r);
     c->nreq++;
     if (h->error) {
         /* RFC 6585 §5 for a head over the limits, as for HTTP/1.1 */
@@ -337,7 +339,7 @@ static void on_closed(void *ud, int32_t sid, uint32_t code)
     if (!r->gw_done)
         pt_handler_release(r, code != H2_NO_ERROR);
     pt_conn_req_end(r);
-    pt_worker_block_put(c->w, r);
+    pt_worker_sblock_put(c->w, r);
 }
 
 int pt_h2c_detect(pt_conn *c)

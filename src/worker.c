@@ -188,6 +188,21 @@ void pt_worker_block_put(pt_worker *w, void *b)
         free(b);
 }
 
+void *pt_worker_sblock_get(pt_worker *w)
+{
+    if (w->nspool > 0)
+        return w->spool[--w->nspool];
+    return malloc(w->sblock_size);
+}
+
+void pt_worker_sblock_put(pt_worker *w, void *b)
+{
+    if (w->nspool < w->spool_cap)
+        w->spool[w->nspool++] = b;
+    else
+        free(b);
+}
+
 static void on_fcache_sweep(pt_loop *l, pt_timer *t)
 {
     pt_worker *w = l->data;
@@ -346,6 +361,11 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     w->block_size = PT_REQ_SIZE + w->in_cap + sizeof(pt_header) * cfg->limits.max_headers +
                     cfg->limits.header_buffer + 1 + PT_PATH_SLACK;
     w->path_cap = cfg->limits.header_buffer + PT_PATH_SLACK;
+    w->sblock_size = PT_REQ_SIZE + w->path_cap + 1;
+    w->spool_cap = PT_MIN(cfg->http2_max_streams, 1024u);
+    w->spool = calloc(w->spool_cap, sizeof(*w->spool));
+    if (!w->spool)
+        w->spool_cap = 0; /* every stream block from malloc, then */
 
     sigset_t set;
     sigemptyset(&set);
@@ -421,6 +441,9 @@ int pt_worker_main(const pt_config *cfg, pt_listener *ls, size_t nls, int id)
     close(w->sigfd);
     while (w->npool > 0)
         free(w->pool[--w->npool]);
+    while (w->nspool > 0)
+        free(w->spool[--w->nspool]);
+    free(w->spool);
     free(w->lio);
     free(w->acc_handles);
     return rc;

@@ -38,6 +38,13 @@ typedef struct pt_worker {
     size_t path_cap;   /* bytes of the path area, NUL excluded */
     void *pool[32];    /* free connection blocks */
     unsigned npool;
+    /* an HTTP/2 stream's block: the request and its path area (no input
+     * buffer, no header slots: the session holds those), pooled up to one
+     * connection's worth of streams so a busy connection does not go
+     * through malloc for each */
+    size_t sblock_size;
+    void **spool;
+    unsigned nspool, spool_cap;
     /* open-file cache (NULL when off) and room to build its keys */
     struct pt_fcache *fcache;
     char *fkey;
@@ -68,5 +75,9 @@ pt_tlist *pt_worker_tlist(pt_worker *w, uint64_t ms);
 /* Connection buffer blocks (worker->block_size bytes), pooled. */
 void *pt_worker_block_get(pt_worker *w);
 void pt_worker_block_put(pt_worker *w, void *b);
+/* HTTP/2 stream blocks (worker->sblock_size bytes: PT_REQ_SIZE, then the
+ * path area), pooled. */
+void *pt_worker_sblock_get(pt_worker *w);
+void pt_worker_sblock_put(pt_worker *w, void *b);
 
 #endif
