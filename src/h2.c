@@ -106,8 +106,10 @@ typedef union mem_hdr {
     max_align_t align;
 } mem_hdr;
 
+#ifndef __SANITIZE_ADDRESS__
 static void *mem_free_list[MEM_NCLASS];
 static unsigned mem_nfree[MEM_NCLASS];
+#endif
 /* a session being made: what it allocates lives as long as the connection,
  * so it gets its exact size (an idle connection holds no rounding) */
 static bool mem_exact;
