@@ -34,12 +34,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib
 import harness  # noqa: E402
 import phpfpm  # noqa: E402
 
-try:
-    from prometheus_client.parser import text_string_to_metric_families
-except ImportError:
-    # Debian's python3-prometheus-client, for another python3 (as t_status.py)
-    sys.path.append('/usr/lib/python3/dist-packages')
-    from prometheus_client.parser import text_string_to_metric_families
+text_string_to_metric_families = harness.debian_import(
+    'prometheus_client.parser').parser.text_string_to_metric_families
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 tag = harness.tag

@@ -38,15 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILDDIR = os.environ.get('PT_BUILDDIR') or os.path.join(HERE, '..')
 HELLO = os.path.abspath(os.path.join(BUILDDIR, 'cgi-bin', 'hello-fcgi'))
 BROTLI = shutil.which('brotli')
-try:
-    import brotli  # Debian's python3-brotli: decodes an unfinished stream
-except ImportError:
-    # a configure that found another python3 still finds Debian's module
-    sys.path.append('/usr/lib/python3/dist-packages')
-    try:
-        import brotli
-    except ImportError:
-        brotli = None
+brotli = harness.debian_import('brotli')  # Debian's python3-brotli: decodes an unfinished stream
 
 fetch = harness.fetch
 

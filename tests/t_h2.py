@@ -22,19 +22,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
 
-try:
-    import h2.config
-    import h2.connection
-    import h2.events
-except ImportError:
-    # Debian's python3-h2, for another python3 (as t_status.py does)
-    sys.path.append('/usr/lib/python3/dist-packages')
-    try:
-        import h2.config
-        import h2.connection
-        import h2.events
-    except ImportError:
-        h2 = None
+h2 = harness.debian_import('h2.config', 'h2.connection', 'h2.events')
 
 CERTS = tempfile.mkdtemp(prefix='portico-h2-')
 CRT = os.path.join(CERTS, 'c.crt')

@@ -21,18 +21,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
 
-try:
-    import h2.config
-    import h2.connection
-    import h2.events
-except ImportError:
-    sys.path.append('/usr/lib/python3/dist-packages')  # Debian's python3-h2
-    try:
-        import h2.config
-        import h2.connection
-        import h2.events
-    except ImportError:
-        h2 = None
+h2 = harness.debian_import('h2.config', 'h2.connection', 'h2.events')
 
 BODY = b'x' * 1024
 WARM, CONNS = 50, 300

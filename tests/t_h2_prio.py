@@ -15,21 +15,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
 
-try:
-    import h2.config
-    import h2.connection
-    import h2.events
-    import h2.settings
-except ImportError:
-    # Debian's python3-h2, for another python3 (as t_h2.py does)
-    sys.path.append('/usr/lib/python3/dist-packages')
-    try:
-        import h2.config
-        import h2.connection
-        import h2.events
-        import h2.settings
-    except ImportError:
-        h2 = None
+h2 = harness.debian_import('h2.config', 'h2.connection', 'h2.events', 'h2.settings')
 
 KIB = 1024
 SETTINGS_NO_RFC7540_PRIORITIES = 0x9

@@ -24,16 +24,8 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
 
-try:
-    from prometheus_client.parser import text_string_to_metric_families
-except ImportError:
-    # the suite installs Debian's python3-prometheus-client; a configure
-    # that found another python3 still finds it there
-    sys.path.append('/usr/lib/python3/dist-packages')
-    try:
-        from prometheus_client.parser import text_string_to_metric_families
-    except ImportError:
-        text_string_to_metric_families = None
+_pc = harness.debian_import('prometheus_client.parser')
+text_string_to_metric_families = _pc.parser.text_string_to_metric_families if _pc else None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILDDIR = os.environ.get('PT_BUILDDIR') or os.path.join(HERE, '..')

@@ -28,6 +28,24 @@ __all__ = [
 ]
 
 
+def debian_import(*names):
+    """Import the named modules; when one is missing, look again in
+    Debian's /usr/lib/python3/dist-packages (the suite installs python3-h2,
+    python3-brotli and the like there; a configure that found another
+    python3 still finds them). The first name's top-level package, or None
+    when they are not installed (tests that need them skip)."""
+    import importlib
+    for attempt in (0, 1):
+        try:
+            for n in names:
+                importlib.import_module(n)
+            return importlib.import_module(names[0].split('.')[0])
+        except ImportError:
+            if attempt == 0 and '/usr/lib/python3/dist-packages' not in sys.path:
+                sys.path.append('/usr/lib/python3/dist-packages')
+    return None
+
+
 def _default_portico():
     p = os.environ.get('PORTICO')
     if p:
