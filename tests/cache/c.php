@@ -22,6 +22,9 @@ if (isset($_GET['reval']) &&
 }
 if (isset($_GET['st'])) http_response_code((int)$_GET['st']);
 if (isset($_GET['cc'])) header('Cache-Control: ' . $_GET['cc']);
+// cc2: the Cache-Control of the second answer on (a refresh that must stay
+// fresh while a test looks at it, whatever the machine's speed)
+if (isset($_GET['cc2']) && $n >= 2) header('Cache-Control: ' . $_GET['cc2']);
 if (isset($_GET['exp'])) header('Expires: ' . gmdate('D, d M Y H:i:s', time() + (int)$_GET['exp']) . ' GMT');
 if (isset($_GET['cookie'])) setcookie('s', 'v');
 if (isset($_GET['vary'])) header('Vary: ' . $_GET['vary']);
