@@ -228,6 +228,27 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
         after_phases(r);
 }
 
+/* A stream's body bytes through HTTP/1.1's checks (conn.c): max_body
+ * against total (RFC 9110 §15.5.14), the shared store (memory, then a file
+ * past body_memory), body_min_rate. 0 when stored, else the status that
+ * refuses the body, with why (a literal, or buf). */
+static int store_body(pt_req *r, const void *p, size_t n, uint64_t total, const char **why,
+                      char *buf, size_t bn)
+{
+    const pt_config *cfg = r->conn->w->cfg;
+    if (total > cfg->limits.max_body) {
+        *why = "request body over max_body";
+        return 413;
+    }
+    if (pt_body_append(&r->body, p, n) < 0) {
+        pt_log_error("cannot store a request body in %s: %s", cfg->tmp_dir, strerror(errno));
+        *why = "request body storage failed";
+        return 500;
+    }
+    *why = buf;
+    return pt_conn_body_slow(r, buf, bn) ? 408 : 0;
+}
+
 /* Request body bytes: stored for a gateway, dropped for the others (or
  * once the request is answered); their flow-control window goes back as
  * they arrive (false): what is stored goes to a file past body_memory and
@@ -240,21 +261,14 @@ static bool on_body(void *ud, int32_t sid, const void *p, size_t n)
     if (!r)
         return false;
     r->body_rx += n;
-    const pt_limits *lim = &c->w->cfg->limits;
+    char buf[128];
+    const char *why;
+    int st;
     if (r->body_streaming) {
         if (r->body_done)
             return false;
-        if (r->body_rx > lim->max_body) {
-            stream_failed(r, 413, "request body over max_body");
-            return false;
-        }
-        char why[128];
-        if (pt_conn_body_slow(r, why, sizeof(why))) {
-            stream_failed(r, 408, why);
-            return false;
-        }
-        if (pt_body_append(&r->body, p, n) < 0) {
-            stream_failed(r, 500, "request body storage failed");
+        if ((st = store_body(r, p, n, r->body_rx, &why, buf, sizeof(buf))) != 0) {
+            stream_failed(r, st, why);
             return false;
         }
         /* held: the window comes back when the upstream took them; the
@@ -269,19 +283,12 @@ static bool on_body(void *ud, int32_t sid, const void *p, size_t n)
     }
     if (!collecting(r))
         return false;
-    char why[128];
-    if (r->body.len + n > lim->max_body) {
-        /* RFC 9110 §15.5.14; the rest of the body is refused with the
-         * stream (nghttp2 resets it once the answer is out) */
-        body_failed(r, 413, "request body over max_body");
-    } else if (pt_body_append(&r->body, p, n) < 0) {
-        pt_log_error("cannot store a request body in %s: %s", c->w->cfg->tmp_dir, strerror(errno));
-        body_failed(r, 500, "request body storage failed");
-    } else if (pt_conn_body_slow(r, why, sizeof(why))) {
-        body_failed(r, 408, why);
-    } else {
+    /* the rest of a refused body goes with the stream (nghttp2 resets it
+     * once the answer is out) */
+    if ((st = store_body(r, p, n, r->body.len + n, &why, buf, sizeof(buf))) != 0)
+        body_failed(r, st, why);
+    else
         pt_timer_arm(&c->w->loop, &r->h2_timer, &c->w->t_body);
-    }
     return false; /* stored (or refused): the window goes back at once */
 }
 
