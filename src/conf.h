@@ -61,6 +61,8 @@ typedef struct pt_tls_cfg {
     /* a new session ticket key this often; the previous one is accepted
      * too (tls.c) */
     uint64_t ticket_rotate_ms;
+    /* TLS 1.3 NewSessionTicket messages after each handshake (tls.c) */
+    int tickets;
     /* http2: ALPN offers "h2" ahead of http/1.1 (RFC 9113 §3.2; h2_conn.c) */
     bool http2;
     struct ssl_ctx_st *ctx; /* built by the loader when a listener uses TLS */

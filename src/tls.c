@@ -788,6 +788,10 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
         goto fail;
     }
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    /* TLS 1.3 (RFC 8446 §4.6.1): tickets sent after a full handshake and
+     * after each resumption; a client uses one per connection (§C.4), so
+     * more only help one that opens several connections at once */
+    SSL_CTX_set_num_tickets(ctx, (size_t)t->tickets);
     (void)ticket_cipher(); /* here, so that the workers inherit it */
     /* a ticket lives as long as its key is accepted: at most two periods
      * (RFC 8446 §4.6.1's ticket_lifetime comes from this too) */

@@ -51,10 +51,10 @@ def tickets(out):
     return names
 
 
-def handshake(port, proto, sess_in=None):
+def handshake(port, proto, sess_in=None, names=None):
     """One request over a new connection: (resumed, file of the session
     the server left us or None, key name of the last ticket it sent or
-    None when it sent none)."""
+    None when it sent none). names, a list, gets every ticket's key name."""
     _n[0] += 1
     out = os.path.join(D, 'sess%d.pem' % _n[0])
     args = ['openssl', 's_client', '-connect', '127.0.0.1:%d' % port, '-servername', 'localhost',
@@ -65,13 +65,16 @@ def handshake(port, proto, sess_in=None):
                        timeout=60)
     assert b'HTTP/1.1 200 OK' in r.stdout, r.stdout
     resumed = b'\nReused, ' in r.stdout
-    names = tickets(r.stdout)
-    return resumed, out if os.path.exists(out) else None, names[-1] if names else None
+    all_names = tickets(r.stdout)
+    if names is not None:
+        names += all_names
+    return resumed, out if os.path.exists(out) else None, all_names[-1] if all_names else None
 
 
-def tls_server(rotate, workers=1):
+def tls_server(rotate, workers=1, *more):
     srv = harness.Server('--tls', '127.0.0.1:@PORT@', '--cert', CRT, '--key', KEY,
-                         '-o', 'tls.ticket_key_rotate=' + rotate, listen=[], workers=workers)
+                         '-o', 'tls.ticket_key_rotate=' + rotate, *more, listen=[],
+                         workers=workers)
     srv.write_file('index.html', 'tickets\n')
     return srv
 
@@ -151,6 +154,38 @@ class Tickets(unittest.TestCase):
             self.assertEqual(r.returncode, 1, bad)
             self.assertIn(b'tls.ticket_key_rotate', r.stderr)
 
+
+class TicketCount(unittest.TestCase):
+    """tls.tickets: TLS 1.3 NewSessionTicket messages after a full
+    handshake (RFC 8446 §4.6.1), 1 by default where OpenSSL sends 2: each
+    costs the server a session encoding, a ticket encryption and a record.
+    A resumption leaves one in any case (OpenSSL's rule)."""
+
+    def sent(self, srv, sess=None):
+        names = []
+        resumed, out, _ = handshake(srv.port, 'tls1_3', sess, names)
+        self.assertEqual(resumed, sess is not None)
+        return len(names), out
+
+    def test_one_ticket_after_a_full_handshake_by_default(self):
+        with tls_server('1h') as srv:
+            n, sess = self.sent(srv)
+            self.assertEqual(n, 1)
+            # and that one ticket resumes, and the resumption leaves one
+            self.assertEqual(self.sent(srv, sess)[0], 1)
+
+    def test_tickets_setting_sets_the_count(self):
+        for want in (0, 3):
+            with tls_server('1h', 1, '-o', 'tls.tickets=%d' % want) as srv:
+                self.assertEqual(self.sent(srv)[0], want)
+
+    def test_tickets_setting_is_checked(self):
+        for bad in ('9', '-1', '"two"'):
+            r = subprocess.run([harness.PORTICO, '-t', '--tls', '127.0.0.1:8443', '--cert', CRT,
+                                '--key', KEY, '-o', 'tls.tickets=' + bad],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.assertEqual(r.returncode, 1, bad)
+            self.assertIn(b'tls.tickets', r.stderr)
 
 
 CTX13 = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
