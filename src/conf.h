@@ -353,6 +353,8 @@ typedef struct pt_limits {
     uint32_t max_pipelined; /* bytes read ahead while a response is pending */
     uint32_t keepalive_requests;
     uint32_t tcp_notsent_lowat; /* unsent bytes per connection; 0: system default */
+    /* TCP_DEFER_ACCEPT on the listeners, at most header_timeout; 0: off */
+    uint64_t defer_accept_ms;
     uint32_t max_ranges;
     uint64_t header_timeout_ms;
     uint64_t body_timeout_ms;
