@@ -272,15 +272,16 @@ class Segments(unittest.TestCase):
             self.assertTrue(read_to_end(s2, obj2, inc2).startswith(b'HTTP/1.1 200 OK'))
             self.assertTrue(obj2.session_reused)
 
-    def traced(self, srv, fn):
-        """The worker's socket system calls while fn() runs (strace): the
-        trace, and the descriptor of the one connection accepted."""
+    def traced(self, srv, fn, more=''):
+        """The worker's socket system calls (and the calls in more, ',a,b')
+        while fn() runs (strace): the trace, and the descriptor of the one
+        connection accepted."""
         worker = srv.worker_pids()[0]
         _n[0] += 1
         log = os.path.join(D, 'strace-%d.txt' % _n[0])
         st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e',
                                'trace=accept,accept4,write,writev,sendmsg,sendto,shutdown,'
-                               'recvfrom',
+                               'recvfrom' + more,
                                '-p', str(worker)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # attached once a traced call shows: poke the worker until then
@@ -326,6 +327,19 @@ class Segments(unittest.TestCase):
                 # 1.2: two flights (the ticket is in the second), response
                 # with close_notify
                 self.check_calls(trace, fd, 2 if proto == 'tls1_3' else 3, proto)
+
+    @unittest.skipIf(harness.VALGRIND, 'strace and valgrind do not mix')
+    @unittest.skipUnless(shutil.which('strace'), 'no strace (apt-get install -y strace)')
+    def test_full_handshake_random_draws(self):
+        # OpenSSL 3's DRBG checks for a fork with a getpid(2) per call. Its
+        # own draws in a TLS 1.3 full handshake: the server random, the key
+        # share, the signature's nonce, the ticket's age_add. The session ID
+        # and the ticket IV come from tls.c's block, filled by the first
+        # handshake (7 before: a second ticket cost 2, the session ID 1)
+        with tls_server('1h') as srv:
+            handshake(srv.port, 'tls1_3')
+            trace, _ = self.traced(srv, lambda: handshake(srv.port, 'tls1_3'), ',getpid')
+            self.assertLessEqual(len(re.findall(r'^\d+ +getpid\(', trace, re.M)), 4, trace)
 
     @unittest.skipIf(harness.VALGRIND, 'strace and valgrind do not mix')
     @unittest.skipUnless(shutil.which('strace'), 'no strace (apt-get install -y strace)')
