@@ -1345,6 +1345,8 @@ struct tls_bio {
     bool eof;
     bool more; /* the response goes on after this write: MSG_MORE */
     bool cork; /* hold every record (write_last) */
+    /* a handshake flight just left: the peer's answer cannot be here yet */
+    bool flight;
     uint16_t held_len, held_cap;
     uint16_t pre_len, pre_off; /* first_byte's bytes, given to OpenSSL first */
     unsigned char *held;       /* held_cap bytes while something is held */
@@ -1469,6 +1471,7 @@ static int bio_write(BIO *b, const char *in, int inl)
     }
     w -= t->held_len;
     bio_release_held(t);
+    t->flight = !SSL_is_init_finished(t->ssl);
     return (int)w;
 }
 
@@ -1488,6 +1491,16 @@ static int bio_read(BIO *b, char *out, int outl)
             t->pre = NULL;
         }
         return (int)k;
+    }
+    if (t->flight) {
+        /* The client answers our flight only after its own key exchange
+         * and signature check (a Finished, a key exchange): a read now
+         * finds nothing, one system call for an EAGAIN; wait for epoll
+         * instead (level-triggered: an answer already here wakes it) */
+        t->flight = false;
+        BIO_set_retry_read(b);
+        errno = EAGAIN;
+        return -1;
     }
     ssize_t n = recv(t->fd, out, (size_t)outl, 0);
     if (n == 0)

@@ -330,6 +330,23 @@ class Segments(unittest.TestCase):
 
     @unittest.skipIf(harness.VALGRIND, 'strace and valgrind do not mix')
     @unittest.skipUnless(shutil.which('strace'), 'no strace (apt-get install -y strace)')
+    def test_no_read_right_after_a_handshake_flight(self):
+        # the client answers the server's flight only after its own key
+        # exchange and signature check: a read at once would find nothing
+        # (an EAGAIN read per handshake); the worker goes to epoll instead
+        for proto in ('tls1_3', 'tls1_2'):
+            with tls_server('1h') as srv:
+                trace, fd = self.traced(srv, lambda: handshake(srv.port, proto),
+                                        ',epoll_ctl,epoll_wait')
+                calls = [l.split(None, 1)[1] for l in trace.splitlines()
+                         if re.match(r'\d+ +\w+\(', l)]
+                first = next(i for i, c in enumerate(calls)
+                             if re.match(r'(?:sendmsg|sendto|write|writev)\(%s,' % fd, c))
+                self.assertLess(first + 1, len(calls), (proto, trace))
+                self.assertFalse(calls[first + 1].startswith('recvfrom(%s,' % fd), (proto, trace))
+
+    @unittest.skipIf(harness.VALGRIND, 'strace and valgrind do not mix')
+    @unittest.skipUnless(shutil.which('strace'), 'no strace (apt-get install -y strace)')
     def test_full_handshake_random_draws(self):
         # OpenSSL 3's DRBG checks for a fork with a getpid(2) per call. Its
         # own draws in a TLS 1.3 full handshake: the server random, the key
