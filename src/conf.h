@@ -61,6 +61,8 @@ typedef struct pt_tls_cfg {
     /* a new session ticket key this often; the previous one is accepted
      * too (tls.c) */
     uint64_t ticket_rotate_ms;
+    /* TLS 1.3 NewSessionTicket messages after each handshake (tls.c) */
+    int tickets;
     /* http2: ALPN offers "h2" ahead of http/1.1 (RFC 9113 §3.2; h2_conn.c) */
     bool http2;
     struct ssl_ctx_st *ctx; /* built by the loader when a listener uses TLS */
@@ -351,6 +353,8 @@ typedef struct pt_limits {
     uint32_t max_pipelined; /* bytes read ahead while a response is pending */
     uint32_t keepalive_requests;
     uint32_t tcp_notsent_lowat; /* unsent bytes per connection; 0: system default */
+    /* TCP_DEFER_ACCEPT on the listeners, at most header_timeout; 0: off */
+    uint64_t defer_accept_ms;
     uint32_t max_ranges;
     uint64_t header_timeout_ms;
     uint64_t body_timeout_ms;

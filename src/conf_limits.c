@@ -19,6 +19,7 @@
     X(max_pipelined, max_pipelined, K_SIZE, 4 * KB, 0, 1 * MB)                                     \
     X(keepalive_requests, keepalive_requests, K_INT, 1000, 1, 1000000000)                          \
     X(tcp_notsent_lowat, tcp_notsent_lowat, K_SIZE, 128 * KB, 0, 256 * MB)                         \
+    X(defer_accept, defer_accept_ms, K_DUR, 30 * SEC, 0, DAY)                                      \
     X(max_ranges, max_ranges, K_INT, 16, 1, 64)                                                    \
     X(header_timeout, header_timeout_ms, K_DUR, 30 * SEC, 1, DAY)                                  \
     X(body_timeout, body_timeout_ms, K_DUR, 60 * SEC, 1, DAY)                                      \

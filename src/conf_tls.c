@@ -30,7 +30,8 @@ const key_spec tls_keys[] = {
     {"certificate", K_STRS, NULL},      {"key", K_STRS, NULL},
     {"protocols", K_STRS, NULL},        {"ciphers", K_STR, NULL},
     {"ciphersuites", K_STR, NULL},      {"groups", K_STR, NULL},
-    {"ticket_key_rotate", K_DUR, NULL}, TLS_EXTRA_KEYS{NULL, K_INT, NULL},
+    {"ticket_key_rotate", K_DUR, NULL}, {"tickets", K_INT, NULL},
+    TLS_EXTRA_KEYS{NULL, K_INT, NULL},
 };
 
 /* tls = { ... }: read here, the certificate and key loaded by tls.c (in
@@ -128,6 +129,15 @@ int build_tls(load_ctx *x, const config_setting_t *root)
      * client resumes at least once an hour (nginx never rotates; Caddy's
      * 12 h suits keys shared over a cluster, ours never leave the host) */
     t->ticket_rotate_ms = 3600 * SEC;
+    /* one ticket per handshake, as Go, Caddy and H2O send (OpenSSL and
+     * nginx send two): each costs about 160,000 instructions, some 6% of
+     * a full handshake, and a resumption brings a fresh one (tls.c) */
+    t->tickets = 1;
+    if (g && (s = member(g, "tickets"))) {
+        t->tickets = config_setting_get_int(s);
+        if (t->tickets < 0 || t->tickets > 8)
+            return fail_at(x, s, "tls.tickets: %d is not within 0..8", t->tickets);
+    }
     /* HTTP/2 over TLS: off by default until it has been measured and the
      * attack limits are tested (the lead turns it on) */
     t->http2 = false;

@@ -175,16 +175,31 @@ static int adopt(const pt_config *c, pt_listener *ls, char *err, size_t errlen)
  * connection (writes see EAGAIN beyond it) instead of up to the whole
  * autotuned send buffer (4 MiB on Debian 12) for a client that stalls.
  * Sending from the worker in small steps also keeps the transmit work in
- * the worker rather than in the processing of the client's ACKs. Set on
- * every listener at start and at each reload (kept and systemd sockets
- * too); 0 restores the system default. */
-static void set_lowat(const pt_config *c, pt_listener *ls, size_t n)
+ * the worker rather than in the processing of the client's ACKs. 0
+ * restores the system default.
+ * TCP_DEFER_ACCEPT (Apache's "AcceptFilter http data", nginx's "listen
+ * ... deferred"): the kernel hands over a connection once its first bytes
+ * (a request, a ClientHello, a PROXY header) are there, so the worker
+ * reads them at once instead of finding nothing, asking epoll and waking
+ * again, and a client that connects and sends nothing holds no descriptor
+ * and no connection state. After the period (whole seconds, rounded by
+ * the kernel to its SYN-ACK retransmissions) such a client is accepted
+ * anyway and header_timeout runs from there: so at most header_timeout.
+ * Both are set on every listener at start and at each reload (kept and
+ * systemd sockets too). */
+static void set_sockopts(const pt_config *c, pt_listener *ls, size_t n)
 {
     int v = (int)c->limits.tcp_notsent_lowat;
-    for (size_t i = 0; i < n; i++)
-        if (ls[i].fd >= 0 &&
-            setsockopt(ls[i].fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v)) < 0)
+    uint64_t ms = PT_MIN(c->limits.defer_accept_ms, c->limits.header_timeout_ms);
+    int secs = (int)PT_MIN(ms / 1000, (uint64_t)INT_MAX);
+    for (size_t i = 0; i < n; i++) {
+        if (ls[i].fd < 0)
+            continue;
+        if (setsockopt(ls[i].fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v)) < 0)
             pt_log_warn("listen %s: cannot set TCP_NOTSENT_LOWAT: %s", ls[i].text, strerror(errno));
+        if (setsockopt(ls[i].fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) < 0)
+            pt_log_warn("listen %s: cannot set TCP_DEFER_ACCEPT: %s", ls[i].text, strerror(errno));
+    }
 }
 
 int pt_listen_open(const pt_config *c, pt_listener **out, size_t *n, char *err, size_t errlen)
@@ -215,7 +230,7 @@ int pt_listen_open(const pt_config *c, pt_listener **out, size_t *n, char *err, 
         }
         ls[i].fd = fd;
     }
-    set_lowat(c, ls, c->nlisten);
+    set_sockopts(c, ls, c->nlisten);
     *out = ls;
     *n = c->nlisten;
     return 0;
@@ -277,7 +292,7 @@ int pt_listen_reload(const pt_config *c, pt_listener *old, size_t nold, pt_liste
             close(old[j].fd); /* no longer configured (old workers hold their copies) */
     free(old);
     free(taken);
-    set_lowat(c, ls, c->nlisten);
+    set_sockopts(c, ls, c->nlisten);
     *out = ls;
     *n = c->nlisten;
     return 0;

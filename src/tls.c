@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,23 +210,49 @@ static const EVP_CIPHER *ticket_cipher(void)
     return aes;
 }
 
-/* A new ticket's IV (RFC 5077 §4: random), from a block of the DRBG's
- * output drawn once per 64 tickets: each RAND_bytes call costs thousands
- * of instructions and, for OpenSSL's fork check, a getpid(2). Only the
- * workers issue tickets and each draws its own block after the fork. */
+/* Random bytes for what OpenSSL lets us choose, a new ticket's IV (RFC
+ * 5077 §4: random) and a new session's ID, from a block of the DRBG's
+ * output drawn once per 4 KiB (some 80 full handshakes): each RAND_bytes
+ * call costs thousands of instructions and, for OpenSSL's fork check, a
+ * getpid(2). Used bytes are wiped; a forked child starts with an empty
+ * block (rnd_forget), so no two processes hand out the same bytes. */
+static unsigned char rnd_pool[4096];
+static size_t rnd_left;
+
+static void rnd_forget(void)
+{
+    OPENSSL_cleanse(rnd_pool, sizeof(rnd_pool));
+    rnd_left = 0;
+}
+
+static int rnd_bytes(unsigned char *out, size_t n)
+{
+    if (n > sizeof(rnd_pool))
+        return RAND_bytes(out, (int)n) == 1 ? 0 : -1;
+    if (rnd_left < n) {
+        if (RAND_bytes(rnd_pool, sizeof(rnd_pool)) != 1)
+            return -1;
+        rnd_left = sizeof(rnd_pool);
+    }
+    rnd_left -= n;
+    memcpy(out, rnd_pool + rnd_left, n);
+    OPENSSL_cleanse(rnd_pool + rnd_left, n);
+    return 0;
+}
+
 static int ticket_iv(unsigned char *iv)
 {
-    static unsigned char pool[64 * EVP_MAX_IV_LENGTH];
-    static size_t left;
-    if (left == 0) {
-        if (RAND_bytes(pool, sizeof(pool)) != 1)
-            return -1;
-        left = sizeof(pool);
-    }
-    left -= EVP_MAX_IV_LENGTH;
-    memcpy(iv, pool + left, EVP_MAX_IV_LENGTH);
-    OPENSSL_cleanse(pool + left, EVP_MAX_IV_LENGTH);
-    return 0;
+    return rnd_bytes(iv, EVP_MAX_IV_LENGTH);
+}
+
+/* A new session's ID (RFC 5246 §7.4.1.3; in TLS 1.3 only the key of a
+ * session cache we do not use): as random as OpenSSL's own, which draws
+ * it with a RAND_bytes call of its own per handshake. 256 random bits
+ * need no check for a collision beyond the one OpenSSL makes. */
+static int on_session_id(SSL *ssl, unsigned char *id, unsigned int *len)
+{
+    (void)ssl;
+    return rnd_bytes(id, *len) == 0;
 }
 
 static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
@@ -780,6 +807,10 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"portico", 7);
+    SSL_CTX_set_generate_session_id(ctx, on_session_id);
+    static bool atfork;
+    if (!atfork && pthread_atfork(NULL, NULL, rnd_forget) == 0)
+        atfork = true;
     SSL_CTX_set_dh_auto(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, t->http2 ? (void *)alpn_protos_h2 : NULL);
     if (ticket_ring_init() < 0) {
@@ -788,6 +819,10 @@ int pt_tls_ctx_load(pt_tls_cfg *t, char *err, size_t errlen, char *warn, size_t 
         goto fail;
     }
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    /* TLS 1.3 (RFC 8446 §4.6.1): tickets sent after a full handshake and
+     * after each resumption; a client uses one per connection (§C.4), so
+     * more only help one that opens several connections at once */
+    SSL_CTX_set_num_tickets(ctx, (size_t)t->tickets);
     (void)ticket_cipher(); /* here, so that the workers inherit it */
     /* a ticket lives as long as its key is accepted: at most two periods
      * (RFC 8446 §4.6.1's ticket_lifetime comes from this too) */
@@ -1310,6 +1345,8 @@ struct tls_bio {
     bool eof;
     bool more; /* the response goes on after this write: MSG_MORE */
     bool cork; /* hold every record (write_last) */
+    /* a handshake flight just left: the peer's answer cannot be here yet */
+    bool flight;
     uint16_t held_len, held_cap;
     uint16_t pre_len, pre_off; /* first_byte's bytes, given to OpenSSL first */
     unsigned char *held;       /* held_cap bytes while something is held */
@@ -1434,6 +1471,7 @@ static int bio_write(BIO *b, const char *in, int inl)
     }
     w -= t->held_len;
     bio_release_held(t);
+    t->flight = !SSL_is_init_finished(t->ssl);
     return (int)w;
 }
 
@@ -1453,6 +1491,16 @@ static int bio_read(BIO *b, char *out, int outl)
             t->pre = NULL;
         }
         return (int)k;
+    }
+    if (t->flight) {
+        /* The client answers our flight only after its own key exchange
+         * and signature check (a Finished, a key exchange): a read now
+         * finds nothing, one system call for an EAGAIN; wait for epoll
+         * instead (level-triggered: an answer already here wakes it) */
+        t->flight = false;
+        BIO_set_retry_read(b);
+        errno = EAGAIN;
+        return -1;
     }
     ssize_t n = recv(t->fd, out, (size_t)outl, 0);
     if (n == 0)

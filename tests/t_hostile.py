@@ -780,12 +780,13 @@ class FdExhaustion(unittest.TestCase):
 
     @staticmethod
     def flood(port, conns):
-        """200 connections (non-blocking connects), more than the worker can take."""
+        """200 connections, more than the worker can take, each with the
+        first byte of a request (limits.defer_accept keeps connections
+        that send nothing in the kernel, t_defer_accept)."""
         for _ in range(200):
-            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            c.setblocking(False)
+            c = socket.create_connection(('127.0.0.1', port), timeout=10)
             conns.append(c)
-            c.connect_ex(('127.0.0.1', port))
+            c.send(b'G')
 
     def test_emfile_pauses_accepts_without_spinning_and_recovers(self):
         srv, wpid = self.start_starved()

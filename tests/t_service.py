@@ -335,6 +335,20 @@ class SocketActivation(unittest.TestCase):
             self.assertEqual(srv.stop(signal.SIGQUIT), 0)
         self.assertTrue(harness.wait_port_closed(port))
 
+    def test_passed_socket_gets_defer_accept(self):
+        # limits.defer_accept (t_defer_accept.py) applies to a socket
+        # systemd passed as to one portico bound; the kernel reports the
+        # period rounded up to its SYN-ACK retransmissions (1+2+4 s)
+        s = listening()
+        self.addCleanup(s.close)
+        port = s.getsockname()[1]
+        self.assertEqual(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT), 0)
+        srv = ActivatedServer([s], '-o', 'limits.defer_accept=5s', listen=['127.0.0.1:%d' % port],
+                              port=port, files={'a.txt': 'activated'})
+        with srv:
+            self.serve(srv, port)
+            self.assertEqual(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT), 7)
+
     def test_two_passed_sockets_and_one_bound(self):
         a, b = listening(), listening()
         pa, pb = a.getsockname()[1], b.getsockname()[1]

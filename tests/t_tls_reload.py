@@ -165,10 +165,11 @@ class Handshake:
                 self.inc.write(data)
         self.flush()
 
-    def request(self, target):
-        """One request with keep-alive framing; the whole stream until the
-        server closes, decrypted."""
-        self.obj.write(b'GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n' % target.encode())
+    def request(self, target, close=False):
+        """One request with keep-alive framing (or Connection: close); the
+        whole stream until the server closes, decrypted."""
+        self.obj.write(b'GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n' %
+                       (target.encode(), b'Connection: close\r\n' if close else b''))
         self.flush()
         plain = b''
         while True:
@@ -193,11 +194,11 @@ FRESH_CONF = '''
 listen = [ "127.0.0.1:@PORT@" ];
 tls_listen = [ "127.0.0.1:%d" ];
 tls = { certificate = "%s"; key = "%s"; };
-limits = { header_timeout = "60s"; shutdown_timeout = "60s"; };
+limits = { header_timeout = "60s"; shutdown_timeout = "60s"; defer_accept = "%s"; };
 '''
 
 
-class FreshConnectionAtStop(unittest.TestCase):
+class FreshBase(unittest.TestCase):
     """A connection the old worker accepted before the stop has not sent
     its (first) request yet: whenever the request comes within
     header_timeout, it is answered ("Connection: close"), over TLS whatever
@@ -205,6 +206,9 @@ class FreshConnectionAtStop(unittest.TestCase):
     past the short grace an idle keep-alive connection gets."""
 
     PAUSE = 2.5  # longer than that grace (1s)
+    # accepted before the stop: with limits.defer_accept a connection that
+    # has sent nothing stays in the kernel (DeferredAtReload below)
+    DEFER = '0'
 
     def setUp(self):
         certs = tempfile.mkdtemp(prefix='portico-tlsreload-')
@@ -213,8 +217,8 @@ class FreshConnectionAtStop(unittest.TestCase):
         self.ctx = ssl.create_default_context(cafile=crt)
         self.ctx.check_hostname = False
         self.tls_port = harness.free_port()
-        self.srv = harness.Server(conf=FRESH_CONF % (self.tls_port, crt, key), listen=[],
-                                  files={'a.txt': STATIC_BODY})
+        self.srv = harness.Server(conf=FRESH_CONF % (self.tls_port, crt, key, self.DEFER),
+                                  listen=[], files={'a.txt': STATIC_BODY})
         self.srv.start()
         self.addCleanup(self.srv.stop)
         # the TLS listener is up too
@@ -283,6 +287,8 @@ class FreshConnectionAtStop(unittest.TestCase):
         data, _ = harness.recv_until_close(s, 60)
         self.check(data, sig)
 
+
+class FreshConnectionAtStop(FreshBase):
     def test_hup_tls_handshake_begun_before_it(self):
         self.handshake_begun(signal.SIGHUP)
 
@@ -306,6 +312,31 @@ class FreshConnectionAtStop(unittest.TestCase):
 
     def test_quit_plain_connection_made_before_it_request_after(self):
         self.plain(signal.SIGQUIT)
+
+
+class DeferredAtReload(FreshBase):
+    """With limits.defer_accept (the default) a connection that has sent
+    nothing before a reload was never the old worker's: its request, after
+    the reload, goes to a new worker, which answers it as any other (and
+    keeps the connection open)."""
+
+    DEFER = '60s'
+
+    def test_hup_plain_connection_made_before_it_request_after(self):
+        s = self.tcp(self.srv.port)
+        self.stop(signal.SIGHUP)
+        s.sendall(b'GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+        data, _ = harness.recv_until_close(s, 60)
+        r = harness.read_response(data)
+        self.assertEqual((r.status, r.body), (200, STATIC_BODY), self.srv.stderr_text()[-2000:])
+
+    def test_hup_tls_connection_made_before_it_shakes_hands_after(self):
+        h = Handshake(self.tcp(self.tls_port), self.ctx)
+        self.stop(signal.SIGHUP)
+        h.hello()
+        h.finish()
+        r = harness.read_response(h.request('/a.txt', close=True))
+        self.assertEqual((r.status, r.body), (200, STATIC_BODY), self.srv.stderr_text()[-2000:])
 
 
 CN_CONF = '''
