@@ -893,23 +893,65 @@ static bool connection_specific(const char *n, size_t l)
     }
 }
 
+/* Field names are lowercase on the wire (RFC 9113 §8.2.1), and every
+ * response field passes here: the copy is made lowercase a word at a time
+ * (bytes 'A'..'Z' get 0x20, all others, non-ASCII too, stay), the last
+ * word overlapping the one before rather than a loop over the tail. */
+static uint64_t lower8(uint64_t w)
+{
+    const uint64_t hi = 0x8080808080808080u, lo7 = 0x7f7f7f7f7f7f7f7fu;
+    uint64_t b = w & lo7;
+    /* a byte's high bit: >= 'A' (0x41), > 'Z' (0x5a); b <= 0x7f, so no
+     * carry crosses into the next byte */
+    uint64_t ge_a = b + 0x3f3f3f3f3f3f3f3fu, gt_z = b + 0x2525252525252525u;
+    return w | ((ge_a & ~gt_z & ~w) & hi) >> 2;
+}
+
+static void lower_copy(char *d, const char *s, size_t n)
+{
+    uint64_t w;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
+            w = lower8(w);
+            memcpy(d + i, &w, 8);
+        }
+        memcpy(&w, s + n - 8, 8);
+        w = lower8(w);
+        memcpy(d + n - 8, &w, 8);
+    } else if (n >= 4) {
+        uint32_t x;
+        memcpy(&x, s, 4);
+        x = (uint32_t)lower8(x);
+        memcpy(d, &x, 4);
+        memcpy(&x, s + n - 4, 4);
+        x = (uint32_t)lower8(x);
+        memcpy(d + n - 4, &x, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = (char)pt_lower((unsigned char)s[i]);
+    }
+}
+
 int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const char *value,
                       size_t vl)
 {
     h2_stream *st = stream_of(h, sid);
     if (!st || st->submitted)
         return -1;
-    if (nl == 0 || connection_specific(name, nl))
+    /* the framer's length is the one that counts (end_head adds it) */
+    if (nl == 0 || connection_specific(name, nl) ||
+        (nl == 14 && pt_name_is(name, "content-length", 14)))
         return 0;
     /* name and value, each NUL-ended, in one step of the arena */
     size_t o = st->ralen;
-    if (grow((void **)&st->rarena, &st->racap, o + nl + vl + 2, 1) < 0 ||
-        grow((void **)&st->rf, &st->rfcap, st->nrf + 1, sizeof(h2_field)) < 0)
+    if ((o + nl + vl + 2 > st->racap &&
+         grow((void **)&st->rarena, &st->racap, o + nl + vl + 2, 1) < 0) ||
+        (st->nrf == st->rfcap &&
+         grow((void **)&st->rf, &st->rfcap, st->nrf + 1, sizeof(h2_field)) < 0))
         return -1;
     char *d = st->rarena + o;
-    /* field names are lowercase on the wire (RFC 9113 §8.2.1) */
-    for (size_t i = 0; i < nl; i++)
-        d[i] = (char)pt_lower((unsigned char)name[i]);
+    lower_copy(d, name, nl);
     d[nl] = '\0';
     memcpy(d + nl + 1, value, vl);
     d[nl + 1 + vl] = '\0';
@@ -987,10 +1029,7 @@ int pt_h2_resp_end_head(pt_h2 *h, int32_t sid, int64_t content_length, bool body
     size_t k = 0;
     nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st->status_txt, 7, 3, nc};
     for (size_t i = 0; i < st->nrf; i++) {
-        h2_field f = st->rf[i];
-        /* ours is the one that counts */
-        if (f.nl == 14 && memcmp(st->rarena + f.no, "content-length", 14) == 0)
-            continue;
+        h2_field f = st->rf[i]; /* no content-length among them (resp_header) */
         nv[k++] = (nghttp2_nv){(uint8_t *)st->rarena + f.no, (uint8_t *)st->rarena + f.vo, f.nl,
                                f.vl, nc};
     }
