@@ -22,6 +22,14 @@ typedef struct h2_field {
     uint32_t no, nl, vo, vl;
 } h2_field;
 
+/* A usual head's text and fields live in the stream's own block: with 100
+ * streams in flight, five blocks of their own each went past the free
+ * lists' 128 of a size (two per stream of 256 and of 512 bytes) into
+ * malloc. A bigger head moves to blocks of its own (grow). The whole
+ * stream stays within a 2 KiB block. */
+#define H2_IN_TEXT 384
+#define H2_IN_FIELDS 12
+
 typedef struct h2_stream {
     struct h2_stream *prev, *next;
     int32_t id;
@@ -51,7 +59,12 @@ typedef struct h2_stream {
     /* the :status and content-length digits: the submitted HEADERS point
      * at them (NGHTTP2_NV_FLAG_NO_COPY_*) until it is sent */
     char status_txt[4], cl_txt[24];
+    /* the first arena, field arrays and head fields (not zeroed) */
+    char abuf[H2_IN_TEXT], rabuf[H2_IN_TEXT];
+    h2_field fbuf[H2_IN_FIELDS], rfbuf[H2_IN_FIELDS];
+    pt_header hbuf[H2_IN_FIELDS + 1];
 } h2_stream;
+_Static_assert(sizeof(h2_stream) <= 2048, "a stream fits the 2 KiB free list");
 
 struct pt_h2 {
     nghttp2_session *s;
@@ -224,7 +237,9 @@ static void *ng_realloc(void *p, size_t n, void *ud)
 
 static nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_realloc};
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+/* Make room for need elements in *p, which is the stream's own inline
+ * array inl (copied out to a block of its own) or a block. */
+static int grow(void **p, size_t *cap, size_t need, size_t elem, const void *inl)
 {
     if (need <= *cap)
         return 0;
@@ -233,7 +248,13 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     size_t n = *cap ? *cap * 2 : elem == 1 ? 512 : 16;
     while (n < need)
         n *= 2;
-    void *q = mem_realloc(*p, n * elem);
+    void *q;
+    if (*p == inl) {
+        if ((q = mem_alloc(n * elem)) != NULL)
+            memcpy(q, inl, *cap * elem);
+    } else {
+        q = mem_realloc(*p, n * elem);
+    }
     if (!q)
         return -1;
     *p = q;
@@ -241,10 +262,17 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* Append text to an arena: its offset, or -1. */
-static int64_t arena_put(char **a, size_t *len, size_t *cap, const void *p, size_t n)
+static void own_free(void *p, const void *inl)
 {
-    if (grow((void **)a, cap, *len + n + 1, 1) < 0)
+    if (p != inl)
+        mem_free(p);
+}
+
+/* Append text to an arena: its offset, or -1. */
+static int64_t arena_put(char **a, size_t *len, size_t *cap, const void *p, size_t n,
+                         const char *inl)
+{
+    if (grow((void **)a, cap, *len + n + 1, 1, inl) < 0)
         return -1;
     size_t o = *len;
     memcpy(*a + o, p, n);
@@ -276,11 +304,11 @@ static void stream_free(pt_h2 *h, h2_stream *st)
         st->next->prev = st->prev;
     h->nstreams--;
     pt_cq_free(&st->out); /* file descriptors stay the owner's */
-    mem_free(st->arena);
-    mem_free(st->f);
-    mem_free(st->hdrs);
-    mem_free(st->rarena);
-    mem_free(st->rf);
+    own_free(st->arena, st->abuf);
+    own_free(st->f, st->fbuf);
+    own_free(st->hdrs, st->hbuf);
+    own_free(st->rarena, st->rabuf);
+    own_free(st->rf, st->rfbuf);
     mem_free(st);
 }
 
@@ -442,9 +470,18 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *u
     int rc = bound_new_stream(h, fr->hd.stream_id);
     if (rc != 0)
         return rc;
-    h2_stream *st = mem_calloc(1, sizeof(*st));
+    h2_stream *st = mem_alloc(sizeof(*st));
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: this one only */
+    memset(st, 0, offsetof(h2_stream, abuf));
+    st->arena = st->abuf;
+    st->acap = sizeof(st->abuf);
+    st->rarena = st->rabuf;
+    st->racap = sizeof(st->rabuf);
+    st->f = st->fbuf;
+    st->fcap = PT_ARRAY_LEN(st->fbuf);
+    st->rf = st->rfbuf;
+    st->rfcap = PT_ARRAY_LEN(st->rfbuf);
     st->id = fr->hd.stream_id;
     pt_cq_init(&st->out);
     st->next = h->streams;
@@ -485,8 +522,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
                 h->lim.header_bytes, h->lim.max_headers, (int)st->id);
         return 0;
     }
-    int64_t no = arena_put(&st->arena, &st->alen, &st->acap, name, nl);
-    int64_t vo = no < 0 ? -1 : arena_put(&st->arena, &st->alen, &st->acap, value, vl);
+    int64_t no = arena_put(&st->arena, &st->alen, &st->acap, name, nl, st->abuf);
+    int64_t vo = no < 0 ? -1 : arena_put(&st->arena, &st->alen, &st->acap, value, vl, st->abuf);
     if (vo < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     h2_field fl = {(uint32_t)no, (uint32_t)nl, (uint32_t)vo, (uint32_t)vl};
@@ -505,7 +542,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
         }
         return 0;
     }
-    if (grow((void **)&st->f, &st->fcap, st->nf + 1, sizeof(h2_field)) < 0)
+    if (grow((void **)&st->f, &st->fcap, st->nf + 1, sizeof(h2_field), st->fbuf) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     st->f[st->nf++] = fl;
     return 0;
@@ -563,14 +600,15 @@ static int make_head(h2_stream *st)
             memcpy(tmp + k, st->arena + st->f[i].vo, st->f[i].vl);
             k += st->f[i].vl;
         }
-        int64_t no = arena_put(&st->arena, &st->alen, &st->acap, "cookie", 6);
-        int64_t vo = no < 0 ? -1 : arena_put(&st->arena, &st->alen, &st->acap, tmp, k);
+        int64_t no = arena_put(&st->arena, &st->alen, &st->acap, "cookie", 6, st->abuf);
+        int64_t vo = no < 0 ? -1 : arena_put(&st->arena, &st->alen, &st->acap, tmp, k, st->abuf);
         free(tmp);
         if (vo < 0)
             return -1;
         joined = (h2_field){(uint32_t)no, 6, (uint32_t)vo, (uint32_t)k};
     }
-    st->hdrs = mem_calloc(st->nf + 1, sizeof(pt_header));
+    st->hdrs = st->nf + 1 <= PT_ARRAY_LEN(st->hbuf) ? st->hbuf
+                                                    : mem_alloc((st->nf + 1) * sizeof(pt_header));
     if (!st->hdrs)
         return -1;
     pt_head *hd = &st->head;
@@ -946,9 +984,9 @@ int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const 
     /* name and value, each NUL-ended, in one step of the arena */
     size_t o = st->ralen;
     if ((o + nl + vl + 2 > st->racap &&
-         grow((void **)&st->rarena, &st->racap, o + nl + vl + 2, 1) < 0) ||
+         grow((void **)&st->rarena, &st->racap, o + nl + vl + 2, 1, st->rabuf) < 0) ||
         (st->nrf == st->rfcap &&
-         grow((void **)&st->rf, &st->rfcap, st->nrf + 1, sizeof(h2_field)) < 0))
+         grow((void **)&st->rf, &st->rfcap, st->nrf + 1, sizeof(h2_field), st->rfbuf) < 0))
         return -1;
     char *d = st->rarena + o;
     lower_copy(d, name, nl);

@@ -19,6 +19,7 @@ typedef struct srv_stream {
     int32_t sid;
     char method[16], path[256], query[256], host[256], cookie[256], xfoo[64];
     bool has_host_field, end_stream, body_end, closed;
+    int xf_ok; /* x-fNN fields whose value is 40 times 'a' + NN */
     int64_t content_length;
     const char *error;
     char body[4096];
@@ -65,6 +66,13 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
             s->has_host_field = true;
         if (x->name_len == 5 && memcmp(x->name, "x-foo", 5) == 0)
             cpy(s->xfoo, sizeof(s->xfoo), x->value, x->value_len);
+        if (x->name_len == 5 && memcmp(x->name, "x-f", 3) == 0 && x->value_len == 40) {
+            char want = (char)('a' + atoi(x->name + 3) % 26);
+            size_t j = 0;
+            while (j < 40 && x->value[j] == want)
+                j++;
+            s->xf_ok += j == 40;
+        }
     }
     s->end_stream = end;
     s->content_length = h->content_length;
@@ -254,7 +262,7 @@ static bool pump(nghttp2_session *c, pt_h2 *h)
 static int32_t get(nghttp2_session *c, const char *method, const char *path,
                    const nghttp2_nv *extra, size_t nextra, nghttp2_data_provider *dp)
 {
-    nghttp2_nv nv[16];
+    nghttp2_nv nv[48];
     size_t k = 0;
 #define NV(n, v)                                                                                   \
     nv[k++] =                                                                                      \
@@ -263,7 +271,7 @@ static int32_t get(nghttp2_session *c, const char *method, const char *path,
     NV(":scheme", "https");
     NV(":path", path);
     NV(":authority", "example.org");
-    for (size_t i = 0; i < nextra && k < 16; i++)
+    for (size_t i = 0; i < nextra && k < 48; i++)
         nv[k++] = extra[i];
     int32_t sid = nghttp2_submit_request(c, NULL, nv, k, dp, NULL);
     cli_stream *s = &cli[ncli++];
@@ -561,6 +569,47 @@ int main(void)
         cli_stream *r = cli_of(sid);
         ok(strcmp(r->names, want) == 0, "response names lowercased at every length (%s)", r->names);
         ok(strcmp(r->clen, "0") == 0, "the framer's content-length, not the handler's");
+        pt_h2_free(h);
+        nghttp2_session_del(c);
+        reset_all();
+    }
+
+    /* a head past what a stream holds in its own block (12 fields, 384
+     * bytes of text, each side): the request's and the response's fields
+     * move to blocks of their own whole, cookie crumbs joined after */
+    {
+        pt_h2 *h = server_new();
+        nghttp2_session *c = client_new();
+        enum { NX = 16 }; /* under max_headers (20) with the two cookies */
+        static char names[NX][8], values[NX][41];
+        nghttp2_nv extra[NX + 2];
+        for (int i = 0; i < NX; i++) {
+            snprintf(names[i], sizeof(names[i]), "x-f%02d", i);
+            memset(values[i], 'a' + i % 26, 40);
+            values[i][40] = '\0';
+            extra[i] = (nghttp2_nv){(uint8_t *)names[i], (uint8_t *)values[i], 5, 40,
+                                    NGHTTP2_NV_FLAG_NONE};
+        }
+        extra[NX] = (nghttp2_nv){(uint8_t *)"cookie", (uint8_t *)"a=1", 6, 3, NGHTTP2_NV_FLAG_NONE};
+        extra[NX + 1] =
+            (nghttp2_nv){(uint8_t *)"cookie", (uint8_t *)"b=2", 6, 3, NGHTTP2_NV_FLAG_NONE};
+        int32_t sid = get(c, "GET", "/big/head?q=1", extra, NX + 2, NULL);
+        pump(c, h);
+        srv_stream *ss = srv_of(sid);
+        ok(ss && ss->xf_ok == NX && strcmp(ss->path, "/big/head") == 0 &&
+               strcmp(ss->query, "q=1") == 0 && strcmp(ss->cookie, "a=1; b=2") == 0 &&
+               strcmp(ss->host, "example.org") == 0 && !ss->error,
+           "a big request head arrives whole (%d of %d fields)", ss ? ss->xf_ok : -1, NX);
+        pt_h2_resp_begin(h, sid, 200);
+        for (int i = 0; i < NX; i++)
+            pt_h2_resp_header(h, sid, names[i], 5, values[i], 40);
+        pt_h2_resp_header(h, sid, "Content-Type", 12, "text/x-big", 10);
+        pt_h2_resp_end_head(h, sid, 0, false);
+        pump(c, h);
+        cli_stream *r = cli_of(sid);
+        ok(strcmp(r->status, "200") == 0 && strcmp(r->ctype, "text/x-big") == 0 &&
+               strlen(r->names) == NX * 6 + 13 + 15,
+           "a big response head goes out whole (%s)", r->names);
         pt_h2_free(h);
         nghttp2_session_del(c);
         reset_all();
