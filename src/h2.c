@@ -74,6 +74,11 @@ struct pt_h2 {
     h2_stream *streams;
     size_t nstreams;
     h2_stream *closing; /* the stream whose closed callback runs */
+    /* pt_h2_send's queue, where DATA frames from memory go (send_data),
+     * and its length when the call began (the bound) */
+    pt_cq *out;
+    uint64_t out_start, out_max;
+    bool out_paused; /* send_data made mem_send return after its frame */
     /* the stream looked up last: a response's calls and a request's
      * fields come one stream at a time, and nghttp2's lookup is a hash
      * search each (about 20 a request before this) */
@@ -239,10 +244,8 @@ static nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_realloc};
 
 /* Make room for need elements in *p, which is the stream's own inline
  * array inl (copied out to a block of its own) or a block. */
-static int grow(void **p, size_t *cap, size_t need, size_t elem, const void *inl)
+static int grow_out(void **p, size_t *cap, size_t need, size_t elem, const void *inl)
 {
-    if (need <= *cap)
-        return 0;
     /* a head's text is a few hundred bytes: text arenas start there, not
      * at 16 bytes doubled five times (a realloc each, every stream) */
     size_t n = *cap ? *cap * 2 : elem == 1 ? 512 : 16;
@@ -260,6 +263,12 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem, const void *inl
     *p = q;
     *cap = n;
     return 0;
+}
+
+/* the check at every field, inline; the move out of line */
+static inline int grow(void **p, size_t *cap, size_t need, size_t elem, const void *inl)
+{
+    return need <= *cap ? 0 : grow_out(p, cap, need, elem, inl);
 }
 
 static void own_free(void *p, const void *inl)
@@ -736,6 +745,9 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void 
     return 0;
 }
 
+static int send_data(nghttp2_session *s, nghttp2_frame *fr, const uint8_t *hd, size_t len,
+                     nghttp2_data_source *src, void *ud);
+
 pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
 {
     pt_h2 *h = calloc(1, sizeof(*h));
@@ -755,6 +767,7 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
     nghttp2_option *opt = NULL;
     int rc = nghttp2_option_new(&opt);
     if (rc == 0) {
@@ -835,19 +848,25 @@ int pt_h2_recv(pt_h2 *h, const void *p, size_t n)
 
 ssize_t pt_h2_send(pt_h2 *h, pt_cq *out, size_t max)
 {
-    size_t total = 0;
-    while (total < max) {
+    /* DATA frames from memory are appended by send_data meanwhile */
+    h->out = out;
+    h->out_start = out->bytes;
+    h->out_max = max;
+    ssize_t rc = 0;
+    while (out->bytes - h->out_start < max) {
         const uint8_t *d;
         ssize_t n = nghttp2_session_mem_send(h->s, &d);
-        if (n < 0)
-            return -1;
-        if (n == 0)
+        if (n < 0 || (n > 0 && pt_cq_append(out, d, (size_t)n) < 0)) {
+            rc = -1;
             break;
-        if (pt_cq_append(out, d, (size_t)n) < 0)
-            return -1;
-        total += (size_t)n;
+        }
+        if (n == 0 && !h->out_paused)
+            break;
+        h->out_paused = false;
     }
-    return (ssize_t)total;
+    h->out_paused = false;
+    h->out = NULL;
+    return rc < 0 ? -1 : (ssize_t)(out->bytes - h->out_start);
 }
 
 bool pt_h2_want_read(const pt_h2 *h)
@@ -1021,6 +1040,16 @@ int pt_h2_resp_header_block(pt_h2 *h, int32_t sid, const char *p, size_t n)
     return 0;
 }
 
+/* The memory bytes at the front of a queue, up to max (a file range
+ * ends them) */
+static size_t mem_front(const pt_cq *q, size_t max)
+{
+    size_t n = 0;
+    for (const pt_chunk *c = q->head; c && c->kind == PT_CHUNK_MEM && n < max; c = c->next)
+        n += c->len - c->off;
+    return PT_MIN(n, max);
+}
+
 static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
                          nghttp2_data_source *src, void *ud)
 {
@@ -1036,13 +1065,45 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
         st->deferred = true; /* resumed when the producer queues more */
         return NGHTTP2_ERR_DEFERRED;
     }
-    ssize_t n = pt_cq_take(&st->out, buf, len);
-    if (n <= 0) /* a file shrank under us: the length promised is a lie, cut */
+    /* bytes in memory are not copied into nghttp2's frame buffer: the
+     * frame's header and they go to the connection's queue when the frame
+     * is sent (send_data), chunks relinked where they can be */
+    ssize_t n = (ssize_t)mem_front(&st->out, len);
+    if (n > 0) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    } else if ((n = pt_cq_take(&st->out, buf, len)) <= 0) {
+        /* a file shrank under us: the length promised is a lie, cut */
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     st->sent += (uint64_t)n;
-    if (st->out.bytes == 0 && st->body_end)
+    /* the bytes left after this frame (a NO_COPY frame's are still queued;
+     * none can be added once body_end is set) */
+    uint64_t left = st->out.bytes - (*flags & NGHTTP2_DATA_FLAG_NO_COPY ? (uint64_t)n : 0);
+    if (left == 0 && st->body_end)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     return n;
+}
+
+/* A DATA frame read_body left in the stream's queue (NO_COPY): its 9
+ * bytes of header, then its body, onto the connection's queue. Past
+ * pt_h2_send's bound it waits (nghttp2 calls again on the next send). */
+static int send_data(nghttp2_session *s, nghttp2_frame *fr, const uint8_t *hd, size_t len,
+                     nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    (void)fr; /* no padding: no select_padding callback */
+    pt_h2 *h = ud;
+    h2_stream *st = src->ptr;
+    if (!h->out)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (h->out->bytes - h->out_start >= h->out_max)
+        return NGHTTP2_ERR_WOULDBLOCK;
+    if (pt_cq_append(h->out, hd, 9) < 0 || pt_cq_move(h->out, &st->out, len) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* out of memory: the connection ends */
+    /* mem_send would go on to the next frame past the bound: it returns
+     * now, the frame counted as sent, and pt_h2_send decides */
+    h->out_paused = true;
+    return NGHTTP2_ERR_PAUSE;
 }
 
 int pt_h2_resp_end_head(pt_h2 *h, int32_t sid, int64_t content_length, bool body)
