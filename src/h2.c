@@ -36,6 +36,7 @@ typedef struct h2_stream {
     /* the request: field text, fields, then the head made of them */
     char *arena;
     size_t alen, acap;
+    size_t decoded; /* the fields' bytes, as the arena had them all */
     h2_field *f;
     size_t nf, fcap;
     h2_field method, scheme, path, authority;
@@ -503,9 +504,33 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *u
     return 0;
 }
 
-static bool lit_eq(const uint8_t *p, size_t n, const char *lit)
+/* The request's field for a pseudo-header name (nghttp2 let only the
+ * known ones through, each once, RFC 9113 §8.3.1), NULL for another */
+static h2_field *pseudo_slot(h2_stream *st, const uint8_t *n, size_t nl)
 {
-    return n == strlen(lit) && memcmp(p, lit, n) == 0;
+    switch (nl) {
+    case 5:
+        if (memcmp(n, ":path", 5) == 0) {
+            st->has_path = true;
+            return &st->path;
+        }
+        break;
+    case 7:
+        if (memcmp(n, ":method", 7) == 0) {
+            st->has_method = true;
+            return &st->method;
+        }
+        if (memcmp(n, ":scheme", 7) == 0)
+            return &st->scheme;
+        break;
+    case 10:
+        if (memcmp(n, ":authority", 10) == 0) {
+            st->has_authority = true;
+            return &st->authority;
+        }
+        break;
+    }
+    return NULL;
 }
 
 /* nghttp2 has checked the field already (RFC 9113 §8.2: lowercase names,
@@ -524,36 +549,39 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
         return 0;
     /* the decoded size counts, as SETTINGS_MAX_HEADER_LIST_SIZE does
      * (RFC 9113 §6.5.2: 32 octets per field): an HPACK bomb stops here */
-    if (st->alen + nl + vl + 32 > h->lim.header_bytes || st->nf >= h->lim.max_headers) {
+    if (st->decoded + nl + vl + 32 > h->lim.header_bytes || st->nf >= h->lim.max_headers) {
         st->too_big = true;
         trouble(h, false,
                 "request head over %zu bytes or %zu fields decoded (HPACK bomb?), stream %d: 431",
                 h->lim.header_bytes, h->lim.max_headers, (int)st->id);
         return 0;
     }
-    int64_t no = arena_put(&st->arena, &st->alen, &st->acap, name, nl, st->abuf);
-    int64_t vo = no < 0 ? -1 : arena_put(&st->arena, &st->alen, &st->acap, value, vl, st->abuf);
-    if (vo < 0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    h2_field fl = {(uint32_t)no, (uint32_t)nl, (uint32_t)vo, (uint32_t)vl};
+    st->decoded += nl + vl + 2;
+    h2_field *slot = NULL;
     if (nl > 0 && name[0] == ':') {
-        if (lit_eq(name, nl, ":method")) {
-            st->method = fl;
-            st->has_method = true;
-        } else if (lit_eq(name, nl, ":path")) {
-            st->path = fl;
-            st->has_path = true;
-        } else if (lit_eq(name, nl, ":authority")) {
-            st->authority = fl;
-            st->has_authority = true;
-        } else if (lit_eq(name, nl, ":scheme")) {
-            st->scheme = fl;
-        }
-        return 0;
-    }
-    if (grow((void **)&st->f, &st->fcap, st->nf + 1, sizeof(h2_field), st->fbuf) < 0)
+        if (!(slot = pseudo_slot(st, name, nl)))
+            return 0;
+    } else if (grow((void **)&st->f, &st->fcap, st->nf + 1, sizeof(h2_field), st->fbuf) < 0) {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    st->f[st->nf++] = fl;
+    }
+    /* name and value, each NUL-ended, in one step (a pseudo-header's
+     * value alone: its name is known) */
+    size_t nn = slot ? 0 : nl + 1, o = st->alen;
+    if (grow((void **)&st->arena, &st->acap, o + nn + vl + 1, 1, st->abuf) < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    char *d = st->arena + o;
+    if (nn) {
+        memcpy(d, name, nl);
+        d[nl] = '\0';
+    }
+    memcpy(d + nn, value, vl);
+    d[nn + vl] = '\0';
+    st->alen = o + nn + vl + 1;
+    h2_field fl = {(uint32_t)o, (uint32_t)nl, (uint32_t)(o + nn), (uint32_t)vl};
+    if (slot)
+        *slot = fl;
+    else
+        st->f[st->nf++] = fl;
     return 0;
 }
 
