@@ -1128,8 +1128,10 @@ static int send_data(nghttp2_session *s, nghttp2_frame *fr, const uint8_t *hd, s
         return NGHTTP2_ERR_WOULDBLOCK;
     if (pt_cq_append(h->out, hd, 9) < 0 || pt_cq_move(h->out, &st->out, len) < 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE; /* out of memory: the connection ends */
+    if (h->out->bytes - h->out_start < h->out_max)
+        return 0;
     /* mem_send would go on to the next frame past the bound: it returns
-     * now, the frame counted as sent, and pt_h2_send decides */
+     * now, the frame counted as sent, and pt_h2_send ends */
     h->out_paused = true;
     return NGHTTP2_ERR_PAUSE;
 }
