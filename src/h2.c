@@ -7,6 +7,7 @@
  * DATA frame at a time (a file range is read a frame's worth at a time). */
 #include "first.h"
 #include "h2.h"
+#include "httpdate.h"
 #include "util.h"
 
 #include <errno.h>
@@ -60,6 +61,11 @@ typedef struct h2_stream {
     /* the :status and content-length digits: the submitted HEADERS point
      * at them (NGHTTP2_NV_FLAG_NO_COPY_*) until it is sent */
     char status_txt[4], cl_txt[24];
+    /* the Date (copied) and Server (the owner's) every response has */
+    char date_txt[PT_HTTPDATE_LEN];
+    bool has_std;
+    const char *server;
+    size_t server_len;
     /* the first arena, field arrays and head fields (not zeroed) */
     char abuf[H2_IN_TEXT], rabuf[H2_IN_TEXT];
     h2_field fbuf[H2_IN_FIELDS], rfbuf[H2_IN_FIELDS];
@@ -957,6 +963,19 @@ int pt_h2_resp_begin(pt_h2 *h, int32_t sid, int status)
     st->status = status;
     st->nrf = 0;
     st->ralen = 0;
+    st->has_std = false;
+    return 0;
+}
+
+int pt_h2_resp_std(pt_h2 *h, int32_t sid, const char *date, const char *server, size_t sl)
+{
+    h2_stream *st = stream_of(h, sid);
+    if (!st || st->submitted)
+        return -1;
+    memcpy(st->date_txt, date, PT_HTTPDATE_LEN);
+    st->server = server;
+    st->server_len = sl;
+    st->has_std = true;
     return 0;
 }
 
@@ -1153,10 +1172,14 @@ int pt_h2_resp_end_head(pt_h2 *h, int32_t sid, int64_t content_length, bool body
     st->status_txt[2] = (char)('0' + sv % 10);
     size_t cll = content_length >= 0 ? pt_u64_dec(st->cl_txt, (uint64_t)content_length) : 0;
     nghttp2_nv local[32], *nv = local;
-    if (st->nrf + 2 > PT_ARRAY_LEN(local) && !(nv = calloc(st->nrf + 2, sizeof(*nv))))
+    if (st->nrf + 4 > PT_ARRAY_LEN(local) && !(nv = calloc(st->nrf + 4, sizeof(*nv))))
         return -1;
     size_t k = 0;
     nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st->status_txt, 7, 3, nc};
+    if (st->has_std) {
+        nv[k++] = (nghttp2_nv){(uint8_t *)"date", (uint8_t *)st->date_txt, 4, PT_HTTPDATE_LEN, nc};
+        nv[k++] = (nghttp2_nv){(uint8_t *)"server", (uint8_t *)st->server, 6, st->server_len, nc};
+    }
     for (size_t i = 0; i < st->nrf; i++) {
         h2_field f = st->rf[i]; /* no content-length among them (resp_header) */
         nv[k++] = (nghttp2_nv){(uint8_t *)st->rarena + f.no, (uint8_t *)st->rarena + f.vo, f.nl,

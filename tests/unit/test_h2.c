@@ -115,6 +115,7 @@ typedef struct cli_stream {
     int32_t sid;
     char status[8], first_status[8], link[64], clen[24], xa[16], xb[16], ctype[64];
     char names[512]; /* every regular field's name, each followed by ',' */
+    char date[32], server[32];
     bool has_connection, closed, headers_end_stream;
     char *body;
     size_t blen;
@@ -157,6 +158,8 @@ static int c_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *n
     GRAB("x-a", c->xa)
     GRAB("x-b", c->xb)
     GRAB("content-type", c->ctype)
+    GRAB("date", c->date)
+    GRAB("server", c->server)
     if (nl == 10 && memcmp(n, "connection", 10) == 0)
         c->has_connection = true;
     size_t k = strlen(c->names);
@@ -556,17 +559,23 @@ int main(void)
                                    "X-Y",
                                    "ETag",
                                    "Vary^",
-                                   "SeRvEr",
+                                   "SeRvIcE",
                                    "X-`Az|~",
                                    "X-Abcdef",
                                    "X-AbcdefG",
                                    "Last-Modified",
                                    "Content-Length",
                                    "X-0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZ-_`^|~"};
-        static const char want[] = "a,zb,x-y,etag,vary^,server,x-`az|~,x-abcdef,x-abcdefg,"
-                                   "last-modified,x-0123456789-abcdefghijklmnopqrstuvwxyz-_`^|~,"
-                                   "content-length,";
+        static const char want[] =
+            "date,server,a,zb,x-y,etag,vary^,service,x-`az|~,x-abcdef,x-abcdefg,"
+            "last-modified,x-0123456789-abcdefghijklmnopqrstuvwxyz-_`^|~,"
+            "content-length,";
         pt_h2_resp_begin(h, sid, 200);
+        /* the date is copied (the worker's clock text changes), the
+         * server name is the caller's to keep */
+        char date[] = "Sun, 06 Nov 1994 08:49:37 GMT";
+        pt_h2_resp_std(h, sid, date, "portico/x", 9);
+        memset(date, 'X', sizeof(date) - 1);
         for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
             pt_h2_resp_header(h, sid, in[i], strlen(in[i]), "v", 1);
         pt_h2_resp_end_head(h, sid, 0, false);
@@ -574,6 +583,9 @@ int main(void)
         cli_stream *r = cli_of(sid);
         ok(strcmp(r->names, want) == 0, "response names lowercased at every length (%s)", r->names);
         ok(strcmp(r->clen, "0") == 0, "the framer's content-length, not the handler's");
+        ok(strcmp(r->date, "Sun, 06 Nov 1994 08:49:37 GMT") == 0 &&
+               strcmp(r->server, "portico/x") == 0,
+           "date and server first, the date as it was when given (%s, %s)", r->date, r->server);
         pt_h2_free(h);
         nghttp2_session_del(c);
         reset_all();
