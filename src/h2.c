@@ -947,9 +947,11 @@ void pt_h2_set_owner(pt_h2 *h, int32_t sid, void *owner)
 
 void *pt_h2_owner(pt_h2 *h, int32_t sid)
 {
+    /* the closing stream first: nghttp2 no longer knows it (a lookup
+     * for nothing at every stream's end) */
+    if (h->closing && h->closing->id == sid)
+        return h->closing->owner;
     h2_stream *st = stream_of(h, sid);
-    if (!st && h->closing && h->closing->id == sid)
-        st = h->closing;
     return st ? st->owner : NULL;
 }
 
