@@ -319,3 +319,32 @@ ssize_t pt_cq_take(pt_cq *q, void *buf, size_t max)
     consume(q, got);
     return (ssize_t)got;
 }
+
+int pt_cq_move(pt_cq *dst, pt_cq *src, size_t n)
+{
+    while (n > 0) {
+        pt_chunk *c = src->head;
+        if (!c || c->kind != PT_CHUNK_MEM) {
+            errno = EINVAL;
+            return -1;
+        }
+        size_t avail = c->len - c->off;
+        /* a sliver is copied: relinked, it would be an iovec of its own */
+        if (avail <= n && avail >= 256) {
+            src->head = c->next;
+            if (!src->head)
+                src->tail = NULL;
+            src->bytes -= avail;
+            link_tail(dst, c);
+            dst->bytes += avail;
+            n -= avail;
+            continue;
+        }
+        size_t k = PT_MIN(n, avail);
+        if (pt_cq_append(dst, c->data + c->off, k) < 0)
+            return -1;
+        consume(src, k);
+        n -= k;
+    }
+    return 0;
+}

@@ -48,5 +48,11 @@ ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max);
  * whole): the bytes, or -1 with errno when a file cannot be read. HTTP/2
  * takes a stream's body this way, one DATA frame at a time (h2.c). */
 ssize_t pt_cq_take(pt_cq *q, void *buf, size_t max);
+/* Move n bytes of memory chunks from the front of src to the end of dst:
+ * a chunk that goes whole (and is not a sliver) is relinked, not copied.
+ * 0, or -1 (ENOMEM; EINVAL when src's front holds fewer memory bytes). An
+ * HTTP/2 DATA frame's body goes from its stream's queue to the
+ * connection's this way (h2.c). */
+int pt_cq_move(pt_cq *dst, pt_cq *src, size_t n);
 
 #endif

@@ -7,6 +7,7 @@
  * DATA frame at a time (a file range is read a frame's worth at a time). */
 #include "first.h"
 #include "h2.h"
+#include "httpdate.h"
 #include "util.h"
 
 #include <errno.h>
@@ -22,12 +23,21 @@ typedef struct h2_field {
     uint32_t no, nl, vo, vl;
 } h2_field;
 
+/* A usual head's text and fields live in the stream's own block: with 100
+ * streams in flight, five blocks of their own each went past the free
+ * lists' 128 of a size (two per stream of 256 and of 512 bytes) into
+ * malloc. A bigger head moves to blocks of its own (grow). The whole
+ * stream stays within a 2 KiB block. */
+#define H2_IN_TEXT 384
+#define H2_IN_FIELDS 12
+
 typedef struct h2_stream {
     struct h2_stream *prev, *next;
     int32_t id;
     /* the request: field text, fields, then the head made of them */
     char *arena;
     size_t alen, acap;
+    size_t decoded; /* the fields' bytes, as the arena had them all */
     h2_field *f;
     size_t nf, fcap;
     h2_field method, scheme, path, authority;
@@ -51,7 +61,17 @@ typedef struct h2_stream {
     /* the :status and content-length digits: the submitted HEADERS point
      * at them (NGHTTP2_NV_FLAG_NO_COPY_*) until it is sent */
     char status_txt[4], cl_txt[24];
+    /* the Date (copied) and Server (the owner's) every response has */
+    char date_txt[PT_HTTPDATE_LEN];
+    bool has_std;
+    const char *server;
+    size_t server_len;
+    /* the first arena, field arrays and head fields (not zeroed) */
+    char abuf[H2_IN_TEXT], rabuf[H2_IN_TEXT];
+    h2_field fbuf[H2_IN_FIELDS], rfbuf[H2_IN_FIELDS];
+    pt_header hbuf[H2_IN_FIELDS + 1];
 } h2_stream;
+_Static_assert(sizeof(h2_stream) <= 2048, "a stream fits the 2 KiB free list");
 
 struct pt_h2 {
     nghttp2_session *s;
@@ -61,6 +81,15 @@ struct pt_h2 {
     h2_stream *streams;
     size_t nstreams;
     h2_stream *closing; /* the stream whose closed callback runs */
+    /* pt_h2_send's queue, where DATA frames from memory go (send_data),
+     * and its length when the call began (the bound) */
+    pt_cq *out;
+    uint64_t out_start, out_max;
+    bool out_paused; /* send_data made mem_send return after its frame */
+    /* the stream looked up last: a response's calls and a request's
+     * fields come one stream at a time, and nghttp2's lookup is a hash
+     * search each (about 20 a request before this) */
+    h2_stream *last;
     /* graceful stop: the shutdown notice and its PING went out, the final
      * GOAWAY waits for the PING's ACK; then it went out */
     bool goaway_pending, goaway_sent;
@@ -220,16 +249,22 @@ static void *ng_realloc(void *p, size_t n, void *ud)
 
 static nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_realloc};
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+/* Make room for need elements in *p, which is the stream's own inline
+ * array inl (copied out to a block of its own) or a block. */
+static int grow_out(void **p, size_t *cap, size_t need, size_t elem, const void *inl)
 {
-    if (need <= *cap)
-        return 0;
     /* a head's text is a few hundred bytes: text arenas start there, not
      * at 16 bytes doubled five times (a realloc each, every stream) */
     size_t n = *cap ? *cap * 2 : elem == 1 ? 512 : 16;
     while (n < need)
         n *= 2;
-    void *q = mem_realloc(*p, n * elem);
+    void *q;
+    if (*p == inl) {
+        if ((q = mem_alloc(n * elem)) != NULL)
+            memcpy(q, inl, *cap * elem);
+    } else {
+        q = mem_realloc(*p, n * elem);
+    }
     if (!q)
         return -1;
     *p = q;
@@ -237,10 +272,23 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* Append text to an arena: its offset, or -1. */
-static int64_t arena_put(char **a, size_t *len, size_t *cap, const void *p, size_t n)
+/* the check at every field, inline; the move out of line */
+static inline int grow(void **p, size_t *cap, size_t need, size_t elem, const void *inl)
 {
-    if (grow((void **)a, cap, *len + n + 1, 1) < 0)
+    return need <= *cap ? 0 : grow_out(p, cap, need, elem, inl);
+}
+
+static void own_free(void *p, const void *inl)
+{
+    if (p != inl)
+        mem_free(p);
+}
+
+/* Append text to an arena: its offset, or -1. */
+static int64_t arena_put(char **a, size_t *len, size_t *cap, const void *p, size_t n,
+                         const char *inl)
+{
+    if (grow((void **)a, cap, *len + n + 1, 1, inl) < 0)
         return -1;
     size_t o = *len;
     memcpy(*a + o, p, n);
@@ -251,11 +299,19 @@ static int64_t arena_put(char **a, size_t *len, size_t *cap, const void *p, size
 
 static h2_stream *stream_of(pt_h2 *h, int32_t sid)
 {
-    return nghttp2_session_get_stream_user_data(h->s, sid);
+    h2_stream *st = h->last;
+    if (st && st->id == sid)
+        return st;
+    st = nghttp2_session_get_stream_user_data(h->s, sid);
+    if (st)
+        h->last = st;
+    return st;
 }
 
 static void stream_free(pt_h2 *h, h2_stream *st)
 {
+    if (h->last == st)
+        h->last = NULL;
     if (st->prev)
         st->prev->next = st->next;
     else
@@ -264,11 +320,11 @@ static void stream_free(pt_h2 *h, h2_stream *st)
         st->next->prev = st->prev;
     h->nstreams--;
     pt_cq_free(&st->out); /* file descriptors stay the owner's */
-    mem_free(st->arena);
-    mem_free(st->f);
-    mem_free(st->hdrs);
-    mem_free(st->rarena);
-    mem_free(st->rf);
+    own_free(st->arena, st->abuf);
+    own_free(st->f, st->fbuf);
+    own_free(st->hdrs, st->hbuf);
+    own_free(st->rarena, st->rabuf);
+    own_free(st->rf, st->rfbuf);
     mem_free(st);
 }
 
@@ -430,9 +486,18 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *u
     int rc = bound_new_stream(h, fr->hd.stream_id);
     if (rc != 0)
         return rc;
-    h2_stream *st = mem_calloc(1, sizeof(*st));
+    h2_stream *st = mem_alloc(sizeof(*st));
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: this one only */
+    memset(st, 0, offsetof(h2_stream, abuf));
+    st->arena = st->abuf;
+    st->acap = sizeof(st->abuf);
+    st->rarena = st->rabuf;
+    st->racap = sizeof(st->rabuf);
+    st->f = st->fbuf;
+    st->fcap = PT_ARRAY_LEN(st->fbuf);
+    st->rf = st->rfbuf;
+    st->rfcap = PT_ARRAY_LEN(st->rfbuf);
     st->id = fr->hd.stream_id;
     pt_cq_init(&st->out);
     st->next = h->streams;
@@ -441,12 +506,37 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *u
     h->streams = st;
     h->nstreams++;
     nghttp2_session_set_stream_user_data(s, st->id, st);
+    h->last = st; /* its fields come next */
     return 0;
 }
 
-static bool lit_eq(const uint8_t *p, size_t n, const char *lit)
+/* The request's field for a pseudo-header name (nghttp2 let only the
+ * known ones through, each once, RFC 9113 §8.3.1), NULL for another */
+static h2_field *pseudo_slot(h2_stream *st, const uint8_t *n, size_t nl)
 {
-    return n == strlen(lit) && memcmp(p, lit, n) == 0;
+    switch (nl) {
+    case 5:
+        if (memcmp(n, ":path", 5) == 0) {
+            st->has_path = true;
+            return &st->path;
+        }
+        break;
+    case 7:
+        if (memcmp(n, ":method", 7) == 0) {
+            st->has_method = true;
+            return &st->method;
+        }
+        if (memcmp(n, ":scheme", 7) == 0)
+            return &st->scheme;
+        break;
+    case 10:
+        if (memcmp(n, ":authority", 10) == 0) {
+            st->has_authority = true;
+            return &st->authority;
+        }
+        break;
+    }
+    return NULL;
 }
 
 /* nghttp2 has checked the field already (RFC 9113 §8.2: lowercase names,
@@ -455,45 +545,49 @@ static bool lit_eq(const uint8_t *p, size_t n, const char *lit)
 static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t *name, size_t nl,
                      const uint8_t *value, size_t vl, uint8_t flags, void *ud)
 {
+    (void)s;
     (void)flags;
     pt_h2 *h = ud;
     if (fr->hd.type != NGHTTP2_HEADERS || fr->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0; /* trailers are not passed on (as for HTTP/1.1) */
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, fr->hd.stream_id);
+    h2_stream *st = stream_of(h, fr->hd.stream_id);
     if (!st || st->too_big)
         return 0;
     /* the decoded size counts, as SETTINGS_MAX_HEADER_LIST_SIZE does
      * (RFC 9113 §6.5.2: 32 octets per field): an HPACK bomb stops here */
-    if (st->alen + nl + vl + 32 > h->lim.header_bytes || st->nf >= h->lim.max_headers) {
+    if (st->decoded + nl + vl + 32 > h->lim.header_bytes || st->nf >= h->lim.max_headers) {
         st->too_big = true;
         trouble(h, false,
                 "request head over %zu bytes or %zu fields decoded (HPACK bomb?), stream %d: 431",
                 h->lim.header_bytes, h->lim.max_headers, (int)st->id);
         return 0;
     }
-    int64_t no = arena_put(&st->arena, &st->alen, &st->acap, name, nl);
-    int64_t vo = no < 0 ? -1 : arena_put(&st->arena, &st->alen, &st->acap, value, vl);
-    if (vo < 0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    h2_field fl = {(uint32_t)no, (uint32_t)nl, (uint32_t)vo, (uint32_t)vl};
+    st->decoded += nl + vl + 2;
+    h2_field *slot = NULL;
     if (nl > 0 && name[0] == ':') {
-        if (lit_eq(name, nl, ":method")) {
-            st->method = fl;
-            st->has_method = true;
-        } else if (lit_eq(name, nl, ":path")) {
-            st->path = fl;
-            st->has_path = true;
-        } else if (lit_eq(name, nl, ":authority")) {
-            st->authority = fl;
-            st->has_authority = true;
-        } else if (lit_eq(name, nl, ":scheme")) {
-            st->scheme = fl;
-        }
-        return 0;
-    }
-    if (grow((void **)&st->f, &st->fcap, st->nf + 1, sizeof(h2_field)) < 0)
+        if (!(slot = pseudo_slot(st, name, nl)))
+            return 0;
+    } else if (grow((void **)&st->f, &st->fcap, st->nf + 1, sizeof(h2_field), st->fbuf) < 0) {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    st->f[st->nf++] = fl;
+    }
+    /* name and value, each NUL-ended, in one step (a pseudo-header's
+     * value alone: its name is known) */
+    size_t nn = slot ? 0 : nl + 1, o = st->alen;
+    if (grow((void **)&st->arena, &st->acap, o + nn + vl + 1, 1, st->abuf) < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    char *d = st->arena + o;
+    if (nn) {
+        memcpy(d, name, nl);
+        d[nl] = '\0';
+    }
+    memcpy(d + nn, value, vl);
+    d[nn + vl] = '\0';
+    st->alen = o + nn + vl + 1;
+    h2_field fl = {(uint32_t)o, (uint32_t)nl, (uint32_t)(o + nn), (uint32_t)vl};
+    if (slot)
+        *slot = fl;
+    else
+        st->f[st->nf++] = fl;
     return 0;
 }
 
@@ -549,14 +643,15 @@ static int make_head(h2_stream *st)
             memcpy(tmp + k, st->arena + st->f[i].vo, st->f[i].vl);
             k += st->f[i].vl;
         }
-        int64_t no = arena_put(&st->arena, &st->alen, &st->acap, "cookie", 6);
-        int64_t vo = no < 0 ? -1 : arena_put(&st->arena, &st->alen, &st->acap, tmp, k);
+        int64_t no = arena_put(&st->arena, &st->alen, &st->acap, "cookie", 6, st->abuf);
+        int64_t vo = no < 0 ? -1 : arena_put(&st->arena, &st->alen, &st->acap, tmp, k, st->abuf);
         free(tmp);
         if (vo < 0)
             return -1;
         joined = (h2_field){(uint32_t)no, 6, (uint32_t)vo, (uint32_t)k};
     }
-    st->hdrs = mem_calloc(st->nf + 1, sizeof(pt_header));
+    st->hdrs = st->nf + 1 <= PT_ARRAY_LEN(st->hbuf) ? st->hbuf
+                                                    : mem_alloc((st->nf + 1) * sizeof(pt_header));
     if (!st->hdrs)
         return -1;
     pt_head *hd = &st->head;
@@ -634,7 +729,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *ud)
         h->rst_recv++;
     if (fr->hd.type != NGHTTP2_HEADERS && fr->hd.type != NGHTTP2_DATA)
         return 0;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, fr->hd.stream_id);
+    h2_stream *st = stream_of(h, fr->hd.stream_id);
     if (!st)
         return 0;
     bool end = (fr->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
@@ -656,7 +751,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const u
 {
     (void)flags;
     pt_h2 *h = ud;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, sid);
+    h2_stream *st = stream_of(h, sid);
     bool held = st && st->delivered && n && h->cbs.body(h->ud, sid, p, n);
     /* the window is the owner's to give back when it holds the bytes
      * (no automatic WINDOW_UPDATE, pt_h2_new) */
@@ -668,12 +763,13 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const u
 static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void *ud)
 {
     pt_h2 *h = ud;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, sid);
+    h2_stream *st = stream_of(h, sid);
     if (!st)
         return 0;
     /* unknown to nghttp2 from now: the owner may call back in, and the
      * head it was given stays valid until it returns */
     nghttp2_session_set_stream_user_data(s, sid, NULL);
+    h->last = NULL;
     if (st->delivered) {
         h->closing = st;
         h->cbs.closed(h->ud, sid, code);
@@ -682,6 +778,9 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void 
     stream_free(h, st);
     return 0;
 }
+
+static int send_data(nghttp2_session *s, nghttp2_frame *fr, const uint8_t *hd, size_t len,
+                     nghttp2_data_source *src, void *ud);
 
 pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
 {
@@ -702,6 +801,7 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
     nghttp2_option *opt = NULL;
     int rc = nghttp2_option_new(&opt);
     if (rc == 0) {
@@ -760,6 +860,7 @@ void pt_h2_free(pt_h2 *h)
         h2_stream *st = h->streams;
         int32_t sid = st->id;
         nghttp2_session_set_stream_user_data(h->s, sid, NULL);
+        h->last = NULL;
         if (st->delivered) {
             h->closing = st;
             h->cbs.closed(h->ud, sid, NGHTTP2_CANCEL);
@@ -781,19 +882,25 @@ int pt_h2_recv(pt_h2 *h, const void *p, size_t n)
 
 ssize_t pt_h2_send(pt_h2 *h, pt_cq *out, size_t max)
 {
-    size_t total = 0;
-    while (total < max) {
+    /* DATA frames from memory are appended by send_data meanwhile */
+    h->out = out;
+    h->out_start = out->bytes;
+    h->out_max = max;
+    ssize_t rc = 0;
+    while (out->bytes - h->out_start < max) {
         const uint8_t *d;
         ssize_t n = nghttp2_session_mem_send(h->s, &d);
-        if (n < 0)
-            return -1;
-        if (n == 0)
+        if (n < 0 || (n > 0 && pt_cq_append(out, d, (size_t)n) < 0)) {
+            rc = -1;
             break;
-        if (pt_cq_append(out, d, (size_t)n) < 0)
-            return -1;
-        total += (size_t)n;
+        }
+        if (n == 0 && !h->out_paused)
+            break;
+        h->out_paused = false;
     }
-    return (ssize_t)total;
+    h->out_paused = false;
+    h->out = NULL;
+    return rc < 0 ? -1 : (ssize_t)(out->bytes - h->out_start);
 }
 
 bool pt_h2_want_read(const pt_h2 *h)
@@ -840,9 +947,11 @@ void pt_h2_set_owner(pt_h2 *h, int32_t sid, void *owner)
 
 void *pt_h2_owner(pt_h2 *h, int32_t sid)
 {
+    /* the closing stream first: nghttp2 no longer knows it (a lookup
+     * for nothing at every stream's end) */
+    if (h->closing && h->closing->id == sid)
+        return h->closing->owner;
     h2_stream *st = stream_of(h, sid);
-    if (!st && h->closing && h->closing->id == sid)
-        st = h->closing;
     return st ? st->owner : NULL;
 }
 
@@ -856,6 +965,19 @@ int pt_h2_resp_begin(pt_h2 *h, int32_t sid, int status)
     st->status = status;
     st->nrf = 0;
     st->ralen = 0;
+    st->has_std = false;
+    return 0;
+}
+
+int pt_h2_resp_std(pt_h2 *h, int32_t sid, const char *date, const char *server, size_t sl)
+{
+    h2_stream *st = stream_of(h, sid);
+    if (!st || st->submitted)
+        return -1;
+    memcpy(st->date_txt, date, PT_HTTPDATE_LEN);
+    st->server = server;
+    st->server_len = sl;
+    st->has_std = true;
     return 0;
 }
 
@@ -877,23 +999,65 @@ static bool connection_specific(const char *n, size_t l)
     }
 }
 
+/* Field names are lowercase on the wire (RFC 9113 §8.2.1), and every
+ * response field passes here: the copy is made lowercase a word at a time
+ * (bytes 'A'..'Z' get 0x20, all others, non-ASCII too, stay), the last
+ * word overlapping the one before rather than a loop over the tail. */
+static uint64_t lower8(uint64_t w)
+{
+    const uint64_t hi = 0x8080808080808080u, lo7 = 0x7f7f7f7f7f7f7f7fu;
+    uint64_t b = w & lo7;
+    /* a byte's high bit: >= 'A' (0x41), > 'Z' (0x5a); b <= 0x7f, so no
+     * carry crosses into the next byte */
+    uint64_t ge_a = b + 0x3f3f3f3f3f3f3f3fu, gt_z = b + 0x2525252525252525u;
+    return w | ((ge_a & ~gt_z & ~w) & hi) >> 2;
+}
+
+static void lower_copy(char *d, const char *s, size_t n)
+{
+    uint64_t w;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
+            w = lower8(w);
+            memcpy(d + i, &w, 8);
+        }
+        memcpy(&w, s + n - 8, 8);
+        w = lower8(w);
+        memcpy(d + n - 8, &w, 8);
+    } else if (n >= 4) {
+        uint32_t x;
+        memcpy(&x, s, 4);
+        x = (uint32_t)lower8(x);
+        memcpy(d, &x, 4);
+        memcpy(&x, s + n - 4, 4);
+        x = (uint32_t)lower8(x);
+        memcpy(d + n - 4, &x, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = (char)pt_lower((unsigned char)s[i]);
+    }
+}
+
 int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const char *value,
                       size_t vl)
 {
     h2_stream *st = stream_of(h, sid);
     if (!st || st->submitted)
         return -1;
-    if (nl == 0 || connection_specific(name, nl))
+    /* the framer's length is the one that counts (end_head adds it) */
+    if (nl == 0 || connection_specific(name, nl) ||
+        (nl == 14 && pt_name_is(name, "content-length", 14)))
         return 0;
     /* name and value, each NUL-ended, in one step of the arena */
     size_t o = st->ralen;
-    if (grow((void **)&st->rarena, &st->racap, o + nl + vl + 2, 1) < 0 ||
-        grow((void **)&st->rf, &st->rfcap, st->nrf + 1, sizeof(h2_field)) < 0)
+    if ((o + nl + vl + 2 > st->racap &&
+         grow((void **)&st->rarena, &st->racap, o + nl + vl + 2, 1, st->rabuf) < 0) ||
+        (st->nrf == st->rfcap &&
+         grow((void **)&st->rf, &st->rfcap, st->nrf + 1, sizeof(h2_field), st->rfbuf) < 0))
         return -1;
     char *d = st->rarena + o;
-    /* field names are lowercase on the wire (RFC 9113 §8.2.1) */
-    for (size_t i = 0; i < nl; i++)
-        d[i] = (char)pt_lower((unsigned char)name[i]);
+    lower_copy(d, name, nl);
     d[nl] = '\0';
     memcpy(d + nl + 1, value, vl);
     d[nl + 1 + vl] = '\0';
@@ -925,6 +1089,16 @@ int pt_h2_resp_header_block(pt_h2 *h, int32_t sid, const char *p, size_t n)
     return 0;
 }
 
+/* The memory bytes at the front of a queue, up to max (a file range
+ * ends them) */
+static size_t mem_front(const pt_cq *q, size_t max)
+{
+    size_t n = 0;
+    for (const pt_chunk *c = q->head; c && c->kind == PT_CHUNK_MEM && n < max; c = c->next)
+        n += c->len - c->off;
+    return PT_MIN(n, max);
+}
+
 static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
                          nghttp2_data_source *src, void *ud)
 {
@@ -940,13 +1114,47 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
         st->deferred = true; /* resumed when the producer queues more */
         return NGHTTP2_ERR_DEFERRED;
     }
-    ssize_t n = pt_cq_take(&st->out, buf, len);
-    if (n <= 0) /* a file shrank under us: the length promised is a lie, cut */
+    /* bytes in memory are not copied into nghttp2's frame buffer: the
+     * frame's header and they go to the connection's queue when the frame
+     * is sent (send_data), chunks relinked where they can be */
+    ssize_t n = (ssize_t)mem_front(&st->out, len);
+    if (n > 0) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    } else if ((n = pt_cq_take(&st->out, buf, len)) <= 0) {
+        /* a file shrank under us: the length promised is a lie, cut */
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     st->sent += (uint64_t)n;
-    if (st->out.bytes == 0 && st->body_end)
+    /* the bytes left after this frame (a NO_COPY frame's are still queued;
+     * none can be added once body_end is set) */
+    uint64_t left = st->out.bytes - (*flags & NGHTTP2_DATA_FLAG_NO_COPY ? (uint64_t)n : 0);
+    if (left == 0 && st->body_end)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     return n;
+}
+
+/* A DATA frame read_body left in the stream's queue (NO_COPY): its 9
+ * bytes of header, then its body, onto the connection's queue. Past
+ * pt_h2_send's bound it waits (nghttp2 calls again on the next send). */
+static int send_data(nghttp2_session *s, nghttp2_frame *fr, const uint8_t *hd, size_t len,
+                     nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    (void)fr; /* no padding: no select_padding callback */
+    pt_h2 *h = ud;
+    h2_stream *st = src->ptr;
+    if (!h->out)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (h->out->bytes - h->out_start >= h->out_max)
+        return NGHTTP2_ERR_WOULDBLOCK;
+    if (pt_cq_append(h->out, hd, 9) < 0 || pt_cq_move(h->out, &st->out, len) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* out of memory: the connection ends */
+    if (h->out->bytes - h->out_start < h->out_max)
+        return 0;
+    /* mem_send would go on to the next frame past the bound: it returns
+     * now, the frame counted as sent, and pt_h2_send ends */
+    h->out_paused = true;
+    return NGHTTP2_ERR_PAUSE;
 }
 
 int pt_h2_resp_end_head(pt_h2 *h, int32_t sid, int64_t content_length, bool body)
@@ -966,15 +1174,16 @@ int pt_h2_resp_end_head(pt_h2 *h, int32_t sid, int64_t content_length, bool body
     st->status_txt[2] = (char)('0' + sv % 10);
     size_t cll = content_length >= 0 ? pt_u64_dec(st->cl_txt, (uint64_t)content_length) : 0;
     nghttp2_nv local[32], *nv = local;
-    if (st->nrf + 2 > PT_ARRAY_LEN(local) && !(nv = calloc(st->nrf + 2, sizeof(*nv))))
+    if (st->nrf + 4 > PT_ARRAY_LEN(local) && !(nv = calloc(st->nrf + 4, sizeof(*nv))))
         return -1;
     size_t k = 0;
     nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st->status_txt, 7, 3, nc};
+    if (st->has_std) {
+        nv[k++] = (nghttp2_nv){(uint8_t *)"date", (uint8_t *)st->date_txt, 4, PT_HTTPDATE_LEN, nc};
+        nv[k++] = (nghttp2_nv){(uint8_t *)"server", (uint8_t *)st->server, 6, st->server_len, nc};
+    }
     for (size_t i = 0; i < st->nrf; i++) {
-        h2_field f = st->rf[i];
-        /* ours is the one that counts */
-        if (f.nl == 14 && memcmp(st->rarena + f.no, "content-length", 14) == 0)
-            continue;
+        h2_field f = st->rf[i]; /* no content-length among them (resp_header) */
         nv[k++] = (nghttp2_nv){(uint8_t *)st->rarena + f.no, (uint8_t *)st->rarena + f.vo, f.nl,
                                f.vl, nc};
     }

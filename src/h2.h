@@ -83,6 +83,9 @@ size_t pt_h2_stall_reset(pt_h2 *h, uint32_t code);
  * fields collected, then submitted at end_head. Names are lowercased and
  * connection-specific fields dropped (RFC 9113 §8.2.2). */
 int pt_h2_resp_begin(pt_h2 *h, int32_t sid, int status);
+/* The Date (PT_HTTPDATE_LEN bytes, copied) and Server fields, first after
+ * :status; server is not copied: it must outlive the stream. */
+int pt_h2_resp_std(pt_h2 *h, int32_t sid, const char *date, const char *server, size_t sl);
 int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const char *value,
                       size_t vl);
 /* "Name: value\r\n" lines (a kept block) */

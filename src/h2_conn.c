@@ -603,9 +603,9 @@ static void h2_begin(pt_req *r, int status, const char *reason)
     pt_h2 *s = sess(r);
     if (!s || pt_h2_resp_begin(s, r->h2_sid, status) < 0)
         return;
+    /* the worker's server_header lives as long as the worker */
     const char *srv = r->conn->w->server_header;
-    pt_h2_resp_header(s, r->h2_sid, "date", 4, pt_httpdate_now(), PT_HTTPDATE_LEN);
-    pt_h2_resp_header(s, r->h2_sid, "server", 6, srv, strlen(srv));
+    pt_h2_resp_std(s, r->h2_sid, pt_httpdate_now(), srv, strlen(srv));
 }
 
 static void h2_header(pt_req *r, const char *name, size_t nl, const char *value, size_t vl)

@@ -46,6 +46,7 @@ static void answer(int32_t sid, int status, const char *body, bool body_now)
     size_t bl = body ? strlen(body) : 0;
     if (pt_h2_resp_begin(F.h, sid, status) < 0)
         return;
+    (void)pt_h2_resp_std(F.h, sid, "Sun, 06 Nov 1994 08:49:37 GMT", "portico", 7);
     (void)pt_h2_resp_header(F.h, sid, "Content-Type", 12, "text/plain", 10);
     static const char block[] = "X-A: 1\r\nConnection: close\r\nX-B:2\n";
     (void)pt_h2_resp_header_block(F.h, sid, block, PT_SLEN(block));

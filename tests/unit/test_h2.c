@@ -19,6 +19,7 @@ typedef struct srv_stream {
     int32_t sid;
     char method[16], path[256], query[256], host[256], cookie[256], xfoo[64];
     bool has_host_field, end_stream, body_end, closed;
+    int xf_ok; /* x-fNN fields whose value is 40 times 'a' + NN */
     int64_t content_length;
     const char *error;
     char body[4096];
@@ -65,6 +66,13 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
             s->has_host_field = true;
         if (x->name_len == 5 && memcmp(x->name, "x-foo", 5) == 0)
             cpy(s->xfoo, sizeof(s->xfoo), x->value, x->value_len);
+        if (x->name_len == 5 && memcmp(x->name, "x-f", 3) == 0 && x->value_len == 40) {
+            char want = (char)('a' + atoi(x->name + 3) % 26);
+            size_t j = 0;
+            while (j < 40 && x->value[j] == want)
+                j++;
+            s->xf_ok += j == 40;
+        }
     }
     s->end_stream = end;
     s->content_length = h->content_length;
@@ -106,6 +114,8 @@ static void on_closed(void *ud, int32_t sid, uint32_t code)
 typedef struct cli_stream {
     int32_t sid;
     char status[8], first_status[8], link[64], clen[24], xa[16], xb[16], ctype[64];
+    char names[512]; /* every regular field's name, each followed by ',' */
+    char date[32], server[32];
     bool has_connection, closed, headers_end_stream;
     char *body;
     size_t blen;
@@ -148,8 +158,16 @@ static int c_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *n
     GRAB("x-a", c->xa)
     GRAB("x-b", c->xb)
     GRAB("content-type", c->ctype)
+    GRAB("date", c->date)
+    GRAB("server", c->server)
     if (nl == 10 && memcmp(n, "connection", 10) == 0)
         c->has_connection = true;
+    size_t k = strlen(c->names);
+    if (nl && n[0] != ':' && k + nl + 2 < sizeof(c->names)) {
+        memcpy(c->names + k, n, nl);
+        c->names[k + nl] = ',';
+        c->names[k + nl + 1] = '\0';
+    }
     return 0;
 }
 
@@ -213,6 +231,9 @@ static nghttp2_session *client_new(void)
     return s;
 }
 
+/* the bound pt_h2_send is given each round */
+static size_t pump_max = 64 * 1024;
+
 /* both ways until neither side has anything to say; false: the server
  * called it a connection error */
 static bool pump(nghttp2_session *c, pt_h2 *h)
@@ -228,7 +249,9 @@ static bool pump(nghttp2_session *c, pt_h2 *h)
         }
         pt_cq q;
         pt_cq_init(&q);
-        ssize_t k = pt_h2_send(h, &q, 64 * 1024);
+        ssize_t k = pt_h2_send(h, &q, pump_max);
+        if (k > (ssize_t)(pump_max + 16384 + 9))
+            return false; /* past the bound by more than a frame */
         if (k < 0)
             return false;
         char buf[8192];
@@ -247,7 +270,7 @@ static bool pump(nghttp2_session *c, pt_h2 *h)
 static int32_t get(nghttp2_session *c, const char *method, const char *path,
                    const nghttp2_nv *extra, size_t nextra, nghttp2_data_provider *dp)
 {
-    nghttp2_nv nv[16];
+    nghttp2_nv nv[48];
     size_t k = 0;
 #define NV(n, v)                                                                                   \
     nv[k++] =                                                                                      \
@@ -256,7 +279,7 @@ static int32_t get(nghttp2_session *c, const char *method, const char *path,
     NV(":scheme", "https");
     NV(":path", path);
     NV(":authority", "example.org");
-    for (size_t i = 0; i < nextra && k < 16; i++)
+    for (size_t i = 0; i < nextra && k < 48; i++)
         nv[k++] = extra[i];
     int32_t sid = nghttp2_submit_request(c, NULL, nv, k, dp, NULL);
     cli_stream *s = &cli[ncli++];
@@ -516,6 +539,145 @@ int main(void)
         pump(c, h);
         ok(ss->got == big_len && ss->body_end, "given back: the rest comes (%zu)", ss->got);
         hold_body = false;
+        pt_h2_free(h);
+        nghttp2_session_del(c);
+        reset_all();
+    }
+
+    /* response field names of every length up to past two words, in mixed
+     * case with the token characters either side of 'A'..'Z' and 'a'..'z'
+     * ('^', '_', '`', '|', '~', digits): lowercase on the wire, nothing
+     * else changed (RFC 9113 8.2.1), and a Content-Length among them is
+     * dropped for the framer's own */
+    {
+        pt_h2 *h = server_new();
+        nghttp2_session *c = client_new();
+        int32_t sid = get(c, "GET", "/names", NULL, 0, NULL);
+        pump(c, h);
+        static const char *in[] = {"A",
+                                   "zB",
+                                   "X-Y",
+                                   "ETag",
+                                   "Vary^",
+                                   "SeRvIcE",
+                                   "X-`Az|~",
+                                   "X-Abcdef",
+                                   "X-AbcdefG",
+                                   "Last-Modified",
+                                   "Content-Length",
+                                   "X-0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZ-_`^|~"};
+        static const char want[] =
+            "date,server,a,zb,x-y,etag,vary^,service,x-`az|~,x-abcdef,x-abcdefg,"
+            "last-modified,x-0123456789-abcdefghijklmnopqrstuvwxyz-_`^|~,"
+            "content-length,";
+        pt_h2_resp_begin(h, sid, 200);
+        /* the date is copied (the worker's clock text changes), the
+         * server name is the caller's to keep */
+        char date[] = "Sun, 06 Nov 1994 08:49:37 GMT";
+        pt_h2_resp_std(h, sid, date, "portico/x", 9);
+        memset(date, 'X', sizeof(date) - 1);
+        for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+            pt_h2_resp_header(h, sid, in[i], strlen(in[i]), "v", 1);
+        pt_h2_resp_end_head(h, sid, 0, false);
+        pump(c, h);
+        cli_stream *r = cli_of(sid);
+        ok(strcmp(r->names, want) == 0, "response names lowercased at every length (%s)", r->names);
+        ok(strcmp(r->clen, "0") == 0, "the framer's content-length, not the handler's");
+        ok(strcmp(r->date, "Sun, 06 Nov 1994 08:49:37 GMT") == 0 &&
+               strcmp(r->server, "portico/x") == 0,
+           "date and server first, the date as it was when given (%s, %s)", r->date, r->server);
+        pt_h2_free(h);
+        nghttp2_session_del(c);
+        reset_all();
+    }
+
+    /* a head past what a stream holds in its own block (12 fields, 384
+     * bytes of text, each side): the request's and the response's fields
+     * move to blocks of their own whole, cookie crumbs joined after */
+    {
+        pt_h2 *h = server_new();
+        nghttp2_session *c = client_new();
+        enum { NX = 16 }; /* under max_headers (20) with the two cookies */
+        static char names[NX][8], values[NX][41];
+        nghttp2_nv extra[NX + 2];
+        for (int i = 0; i < NX; i++) {
+            snprintf(names[i], sizeof(names[i]), "x-f%02d", i);
+            memset(values[i], 'a' + i % 26, 40);
+            values[i][40] = '\0';
+            extra[i] = (nghttp2_nv){(uint8_t *)names[i], (uint8_t *)values[i], 5, 40,
+                                    NGHTTP2_NV_FLAG_NONE};
+        }
+        extra[NX] = (nghttp2_nv){(uint8_t *)"cookie", (uint8_t *)"a=1", 6, 3, NGHTTP2_NV_FLAG_NONE};
+        extra[NX + 1] =
+            (nghttp2_nv){(uint8_t *)"cookie", (uint8_t *)"b=2", 6, 3, NGHTTP2_NV_FLAG_NONE};
+        int32_t sid = get(c, "GET", "/big/head?q=1", extra, NX + 2, NULL);
+        pump(c, h);
+        srv_stream *ss = srv_of(sid);
+        ok(ss && ss->xf_ok == NX && strcmp(ss->path, "/big/head") == 0 &&
+               strcmp(ss->query, "q=1") == 0 && strcmp(ss->cookie, "a=1; b=2") == 0 &&
+               strcmp(ss->host, "example.org") == 0 && !ss->error,
+           "a big request head arrives whole (%d of %d fields)", ss ? ss->xf_ok : -1, NX);
+        pt_h2_resp_begin(h, sid, 200);
+        for (int i = 0; i < NX; i++)
+            pt_h2_resp_header(h, sid, names[i], 5, values[i], 40);
+        pt_h2_resp_header(h, sid, "Content-Type", 12, "text/x-big", 10);
+        pt_h2_resp_end_head(h, sid, 0, false);
+        pump(c, h);
+        cli_stream *r = cli_of(sid);
+        ok(strcmp(r->status, "200") == 0 && strcmp(r->ctype, "text/x-big") == 0 &&
+               strlen(r->names) == NX * 6 + 13 + 15,
+           "a big response head goes out whole (%s)", r->names);
+        pt_h2_free(h);
+        nghttp2_session_del(c);
+        reset_all();
+    }
+
+    /* response bodies from memory go as DATA frames without a copy into
+     * nghttp2 (NO_COPY): pieces of every size, several streams at once, a
+     * file range between memory pieces, a body past the 16 KiB frame and
+     * the 64 KiB window, a send bound of 1000 bytes (a frame waits) */
+    {
+        pt_h2 *h = server_new();
+        nghttp2_session *c = client_new();
+        enum { NS = 5, LEN = 100000 };
+        int32_t sid[NS];
+        for (int i = 0; i < NS; i++)
+            sid[i] = get(c, "GET", "/mem", NULL, 0, NULL);
+        pump(c, h);
+        char *blob = malloc(LEN);
+        for (size_t i = 0; i < LEN; i++)
+            blob[i] = (char)('A' + i * 7 % 53);
+        char tmpl[] = "/tmp/pt_h2_XXXXXX";
+        int fd = mkstemp(tmpl);
+        unlink(tmpl);
+        ok(write(fd, blob, LEN) == LEN, "file for the middle written");
+        static const size_t piece[] = {1, 255, 256, 257, 4095, 4096, 4097, 9, 16384, 16393, 700};
+        for (int i = 0; i < NS; i++) {
+            pt_h2_resp_begin(h, sid[i], 200);
+            pt_h2_resp_end_head(h, sid[i], LEN, true);
+            size_t off = 0;
+            for (size_t k = (size_t)i; off < LEN; k++) {
+                size_t n = PT_MIN(piece[k % (sizeof(piece) / sizeof(piece[0]))], LEN - off);
+                if (i == 2 && k == 6)
+                    pt_h2_body_file(h, sid[i], fd, (off_t)off, n);
+                else
+                    pt_h2_body(h, sid[i], blob + off, n);
+                off += n;
+            }
+            pt_h2_body_end(h, sid[i]);
+        }
+        pump_max = 1000;
+        bool pumped = pump(c, h);
+        pump_max = 64 * 1024;
+        int whole = 0;
+        for (int i = 0; i < NS; i++)
+            whole += cli_of(sid[i])->blen == LEN && memcmp(cli_of(sid[i])->body, blob, LEN) == 0 &&
+                     cli_of(sid[i])->closed && cli_of(sid[i])->close_code == 0;
+        ok(pumped && whole == NS, "memory bodies intact, in order, within the bound (%d of %d)",
+           whole, NS);
+        ok(pt_h2_streams(h) == 0, "all closed");
+        free(blob);
+        close(fd);
         pt_h2_free(h);
         nghttp2_session_del(c);
         reset_all();
