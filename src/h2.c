@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* a field's place in a stream's text arena (offsets: the arena grows) */
 typedef struct h2_field {
@@ -70,6 +72,15 @@ struct pt_h2 {
     uint64_t rst_recv;
     bool has_trouble, trouble_conn;
     char trouble[160];
+    /* the blocks of a page or more nghttp2 made with the session and keeps
+     * for its life (its frame buffer, its stream table): pages of their
+     * own, given back to the kernel while the connection is idle */
+    struct h2_kept {
+        void *p;
+        size_t n;
+    } kept[4];
+    unsigned nkept;
+    bool making; /* inside nghttp2_session_server_new3 */
 };
 
 /* The PING that follows the shutdown notice (RFC 9113 §6.8). */
@@ -194,31 +205,129 @@ static void *mem_realloc(void *p, size_t n)
 #endif
 }
 
+/* An idle connection's memory (issue 19): nghttp2 1.52 keeps a 16 KiB
+ * frame buffer and a 4 KiB stream table for the session's life, though
+ * between frames the buffer's bytes are dead (nghttp2 resets it before it
+ * packs the next frame) and the table of a session without streams is all
+ * zeros. Made on pages of their own, their pages go back to the kernel
+ * when the connection turns idle (pt_h2_idle) and come back zero-filled
+ * when touched. The same path runs under ASan: its allocator gives the
+ * aligned block, so a use after free is still seen. */
+#define H2_KEPT_MIN 4096u              /* a block this big made with the session is kept apart */
+#define H2_FRAMEBUF (9u + 1u + 16384u) /* nghttp2's frame buffer: header, pad length, payload */
+
+static size_t page_size(void)
+{
+    static size_t page;
+    if (!page) {
+        long n = sysconf(_SC_PAGESIZE);
+        page = n > 0 ? (size_t)n : 4096;
+    }
+    return page;
+}
+
+static size_t page_round(size_t n)
+{
+    size_t pg = page_size();
+    return (n + pg - 1) / pg * pg;
+}
+
+/* A block made with the session: on pages of its own, or NULL when it is
+ * not one of those (the caller's allocator makes it). */
+static void *kept_alloc(pt_h2 *h, size_t n)
+{
+    if (!h || !h->making || n < H2_KEPT_MIN || h->nkept == PT_ARRAY_LEN(h->kept) ||
+        n > SIZE_MAX - page_size())
+        return NULL;
+    void *p;
+    if (posix_memalign(&p, page_size(), page_round(n)) != 0)
+        return NULL;
+    h->kept[h->nkept].p = p;
+    h->kept[h->nkept].n = n;
+    h->nkept++;
+    return p;
+}
+
+/* p's place among the kept blocks, or -1 */
+static int kept_find(const pt_h2 *h, const void *p)
+{
+    for (unsigned i = 0; h && i < h->nkept; i++)
+        if (h->kept[i].p == p)
+            return (int)i;
+    return -1;
+}
+
+static void kept_free(pt_h2 *h, int i)
+{
+    free(h->kept[i].p);
+    h->kept[i] = h->kept[--h->nkept];
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
+
 static void *ng_malloc(size_t n, void *ud)
 {
-    (void)ud;
-    return mem_alloc(n);
+    void *p = kept_alloc(ud, n);
+    return p ? p : mem_alloc(n);
 }
 
 static void ng_free(void *p, void *ud)
 {
-    (void)ud;
-    mem_free(p);
+    int i = kept_find(ud, p);
+    if (i >= 0)
+        kept_free(ud, i);
+    else
+        mem_free(p);
 }
 
 static void *ng_calloc(size_t n, size_t size, void *ud)
 {
-    (void)ud;
-    return mem_calloc(n, size);
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    void *p = kept_alloc(ud, n * size);
+    if (!p)
+        return mem_calloc(n, size);
+    memset(p, 0, n * size);
+    return p;
 }
 
 static void *ng_realloc(void *p, size_t n, void *ud)
 {
-    (void)ud;
-    return mem_realloc(p, n);
+    pt_h2 *h = ud;
+    int i = kept_find(h, p);
+    if (i < 0) {
+        void *q = p ? NULL : kept_alloc(h, n);
+        return q ? q : mem_realloc(p, n);
+    }
+    if (n <= h->kept[i].n)
+        return p;
+    void *q = mem_alloc(n); /* grown after the session was made: malloc's */
+    if (!q)
+        return NULL;
+    memcpy(q, p, h->kept[i].n);
+    kept_free(h, i);
+    return q;
 }
 
-static nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_realloc};
+static const nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_realloc};
+
+void pt_h2_idle(pt_h2 *h)
+{
+    /* nothing queued or half sent (nghttp2's active frame is gone only
+     * then; a terminating GOAWAY clears want_read): the frame buffer holds
+     * no byte that will be read again */
+    bool quiet = pt_h2_want_read(h) && !pt_h2_want_write(h);
+    for (unsigned i = 0; i < h->nkept; i++) {
+        struct h2_kept *k = &h->kept[i];
+        /* any other block only if discarding changes nothing: all zeros */
+        if (k->n == H2_FRAMEBUF ? quiet : all_zero(k->p, k->n))
+            (void)madvise(k->p, page_round(k->n), MADV_DONTNEED);
+    }
+}
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -723,9 +832,11 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
         nghttp2_option_set_no_auto_window_update(opt, 1);
         /* RFC 9218 §7.1: PRIORITY_UPDATE frames reach nghttp2's scheduler */
         nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
-        mem_exact = true;
-        rc = nghttp2_session_server_new3(&h->s, cb, h, opt, &ng_mem);
-        mem_exact = false;
+        nghttp2_mem mem = ng_mem;
+        mem.mem_user_data = h; /* the blocks it keeps, known per session */
+        mem_exact = h->making = true;
+        rc = nghttp2_session_server_new3(&h->s, cb, h, opt, &mem);
+        mem_exact = h->making = false;
         nghttp2_option_del(opt);
     }
     nghttp2_session_callbacks_del(cb);
