@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* a field's place in a stream's text arena (offsets: the arena grows) */
 typedef struct h2_field {
@@ -99,6 +101,14 @@ struct pt_h2 {
     uint64_t rst_recv;
     bool has_trouble, trouble_conn;
     char trouble[160];
+    /* the blocks of a page or more nghttp2 made with the session and keeps
+     * for its life (its frame buffer, its stream table): pages of their
+     * own, given back to the kernel while the connection is idle */
+    struct h2_kept {
+        void *p;
+        size_t n;
+    } kept[4];
+    unsigned nkept;
 };
 
 /* The PING that follows the shutdown notice (RFC 9113 §6.8). */
@@ -120,9 +130,9 @@ static const uint8_t goaway_ping[8] = {'g', 'o', 'a', 'w', 'a', 'y', 0, 1};
  * keeps 7 blocks of a size: a connection with 100 streams in flight goes
  * past it into the slower bins for most of them. Blocks up to 4 KiB are
  * kept instead on a free list per size (16-byte steps to 512, then 1, 2
- * and 4 KiB), each bounded (the worker is one thread); larger ones (the
- * session's frame buffer) are malloc's. Under ASan every block is
- * malloc's own, so a use after free is still seen. */
+ * and 4 KiB), each bounded (the worker is one thread); larger ones are
+ * malloc's (the session's frame buffer: pages of its own, below). Under
+ * ASan every block is malloc's own, so a use after free is still seen. */
 #define MEM_NCLASS 36u /* 0 unused, 1..32: 16..512, 33..35: 1, 2, 4 KiB */
 #define MEM_BIG MEM_NCLASS
 #define MEM_KEEP 128u /* blocks kept per size: at most about 1.5 MiB */
@@ -140,17 +150,90 @@ static void *mem_free_list[MEM_NCLASS];
 static unsigned mem_nfree[MEM_NCLASS];
 #endif
 /* a session being made: what it allocates lives as long as the connection,
- * so it gets its exact size (an idle connection holds no rounding) */
-static bool mem_exact;
+ * so it gets its exact size (an idle connection holds no rounding), and a
+ * block of a page or more gets pages of its own (kept_alloc) */
+static pt_h2 *mem_making;
+
+/* An idle connection's memory (issue 19): nghttp2 1.52 keeps a 16 KiB
+ * frame buffer and a 4 KiB stream table for the session's life, though
+ * between frames the buffer's bytes are dead (nghttp2 resets it before it
+ * packs the next frame) and the table of a session without streams is all
+ * zeros. Made on pages of their own, their pages go back to the kernel
+ * when the connection turns idle (pt_h2_idle) and come back zero-filled
+ * when touched. The same path runs under ASan: its allocator gives the
+ * aligned block, so a use after free is still seen. */
+#define H2_KEPT_MIN 4096u              /* a block this big made with the session is kept apart */
+#define H2_FRAMEBUF (9u + 1u + 16384u) /* nghttp2's frame buffer: header, pad length, payload */
+
+static size_t page_size(void)
+{
+    static size_t page;
+    if (!page) {
+        long n = sysconf(_SC_PAGESIZE);
+        page = n > 0 ? (size_t)n : 4096;
+    }
+    return page;
+}
+
+static size_t page_round(size_t n)
+{
+    size_t pg = page_size();
+    return (n + pg - 1) / pg * pg;
+}
+
+/* A block made with the session: on pages of its own, or NULL when it is
+ * not one of those (the caller's allocator makes it). */
+static void *kept_alloc(size_t n)
+{
+    pt_h2 *h = mem_making;
+    if (n < H2_KEPT_MIN || h->nkept == PT_ARRAY_LEN(h->kept) || n > SIZE_MAX - page_size())
+        return NULL;
+    void *p;
+    if (posix_memalign(&p, page_size(), page_round(n)) != 0)
+        return NULL;
+    h->kept[h->nkept].p = p;
+    h->kept[h->nkept].n = n;
+    h->nkept++;
+    return p;
+}
+
+/* p's place among the kept blocks, or -1 */
+static int kept_find(const pt_h2 *h, const void *p)
+{
+    for (unsigned i = 0; i < h->nkept; i++)
+        if (h->kept[i].p == p)
+            return (int)i;
+    return -1;
+}
+
+static void kept_free(pt_h2 *h, int i)
+{
+    free(h->kept[i].p);
+    h->kept[i] = h->kept[--h->nkept];
+}
+
+/* Every free and realloc asks first: a kept block starts a page (4 KiB at
+ * least), almost no other does, so the answer costs a test and a branch. */
+#define KEPT_MAYBE(p) ((p) && ((uintptr_t)(p)&4095u) == 0)
+
+static bool all_zero(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
 
 static void *mem_alloc(size_t n)
 {
 #ifdef __SANITIZE_ADDRESS__
-    return malloc(n ? n : 1);
+    void *k = mem_making ? kept_alloc(n) : NULL;
+    return k ? k : malloc(n ? n : 1);
 #else
     unsigned c;
     size_t size;
-    if (mem_exact || n > 4096) {
+    if (__builtin_expect(mem_making || n > 4096, 0)) {
+        void *k = mem_making ? kept_alloc(n) : NULL;
+        if (k)
+            return k;
         c = MEM_BIG;
         size = n;
     } else if (n <= 512) {
@@ -206,11 +289,11 @@ static void *mem_calloc(size_t n, size_t size)
 
 static void *mem_realloc(void *p, size_t n)
 {
+    if (!p)
+        return mem_alloc(n); /* nghttp2 makes its frame buffer so */
 #ifdef __SANITIZE_ADDRESS__
     return realloc(p, n ? n : 1);
 #else
-    if (!p)
-        return mem_alloc(n);
     mem_hdr *m = (mem_hdr *)p - 1;
     if (n <= m->h.size)
         return p;
@@ -229,9 +312,20 @@ static void *ng_malloc(size_t n, void *ud)
     return mem_alloc(n);
 }
 
+/* a kept block freed: true, or false when p is not one */
+__attribute__((noinline)) static bool kept_release(pt_h2 *h, void *p)
+{
+    int i = kept_find(h, p);
+    if (i < 0)
+        return false;
+    kept_free(h, i);
+    return true;
+}
+
 static void ng_free(void *p, void *ud)
 {
-    (void)ud;
+    if (__builtin_expect(KEPT_MAYBE(p), 0) && kept_release(ud, p))
+        return;
     mem_free(p);
 }
 
@@ -243,11 +337,35 @@ static void *ng_calloc(size_t n, size_t size, void *ud)
 
 static void *ng_realloc(void *p, size_t n, void *ud)
 {
-    (void)ud;
-    return mem_realloc(p, n);
+    pt_h2 *h = ud;
+    int i = KEPT_MAYBE(p) ? kept_find(h, p) : -1;
+    if (i < 0)
+        return mem_realloc(p, n);
+    if (n <= h->kept[i].n)
+        return p;
+    void *q = mem_alloc(n); /* grown after the session was made: malloc's */
+    if (!q)
+        return NULL;
+    memcpy(q, p, h->kept[i].n);
+    kept_free(h, i);
+    return q;
 }
 
-static nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_realloc};
+static const nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_realloc};
+
+void pt_h2_idle(pt_h2 *h)
+{
+    /* nothing queued or half sent (nghttp2's active frame is gone only
+     * then; a terminating GOAWAY clears want_read): the frame buffer holds
+     * no byte that will be read again */
+    bool quiet = pt_h2_want_read(h) && !pt_h2_want_write(h);
+    for (unsigned i = 0; i < h->nkept; i++) {
+        struct h2_kept *k = &h->kept[i];
+        /* any other block only if discarding changes nothing: all zeros */
+        if (k->n == H2_FRAMEBUF ? quiet : all_zero(k->p, k->n))
+            (void)madvise(k->p, page_round(k->n), MADV_DONTNEED);
+    }
+}
 
 /* Make room for need elements in *p, which is the stream's own inline
  * array inl (copied out to a block of its own) or a block. */
@@ -823,9 +941,11 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
         nghttp2_option_set_no_auto_window_update(opt, 1);
         /* RFC 9218 §7.1: PRIORITY_UPDATE frames reach nghttp2's scheduler */
         nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
-        mem_exact = true;
-        rc = nghttp2_session_server_new3(&h->s, cb, h, opt, &ng_mem);
-        mem_exact = false;
+        nghttp2_mem mem = ng_mem;
+        mem.mem_user_data = h; /* the blocks it keeps, known per session */
+        mem_making = h;
+        rc = nghttp2_session_server_new3(&h->s, cb, h, opt, &mem);
+        mem_making = NULL;
         nghttp2_option_del(opt);
     }
     nghttp2_session_callbacks_del(cb);

@@ -56,6 +56,10 @@ bool pt_h2_want_write(const pt_h2 *h);
 void pt_h2_goaway(pt_h2 *h);
 /* Streams open now. */
 size_t pt_h2_streams(const pt_h2 *h);
+/* The connection turned idle (no stream, nothing to write): the session's
+ * long-lived pages it can do without until the next frame go back to the
+ * kernel (a system call: once an idle period, not per wake-up). */
+void pt_h2_idle(pt_h2 *h);
 /* The owner's pointer for a stream (its request), kept by the session so
  * that a callback finds it without a search; NULL when there is none. It
  * is still there inside the stream's closed callback. */

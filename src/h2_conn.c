@@ -45,7 +45,23 @@ struct pt_h2c {
     /* inside nghttp2 (its callbacks reach handlers, which kick): the
      * session cannot be entered again, the flush after it sends */
     bool in_session;
+    pt_timer idle; /* idle for H2_IDLE_MS: the session's spare pages go back */
 };
+
+/* An idle connection gives nghttp2's spare pages back (pt_h2_idle) once it
+ * stayed idle this long: a client asking one request at a time does not
+ * pay a system call and page faults per request */
+#define H2_IDLE_MS 200
+static pt_tlist t_idle;      /* the worker's: one loop a process */
+static pt_loop *t_idle_loop; /* the loop t_idle is registered with */
+
+static void on_idle(pt_loop *l, pt_timer *t)
+{
+    (void)l;
+    pt_conn *c = t->data;
+    if (c->h2 && c->out.bytes == 0 && pt_h2_streams(c->h2->s) == 0)
+        pt_h2_idle(c->h2->s);
+}
 
 /* A bound the session hit (h2.c names it): one log line with the client */
 static void report(pt_conn *c)
@@ -380,6 +396,11 @@ int pt_h2c_detect(pt_conn *c)
     }
     c->h2 = h;
     c->framer = &pt_h2_framer;
+    if (t_idle_loop != &c->w->loop) {
+        pt_tlist_init(&c->w->loop, &t_idle, H2_IDLE_MS);
+        t_idle_loop = &c->w->loop;
+    }
+    pt_timer_init(&h->idle, on_idle, c);
     PT_STATS_ADD(pt_stats_my->h2_conns, 1);
     PT_STATS_ADD(pt_stats_my->h2_opened, 1);
     c->state = PT_CS_WRITE; /* never idle between requests: h2_conn.c decides */
@@ -500,8 +521,10 @@ void pt_h2c_flush(pt_conn *c)
             pt_timer_arm(&w->loop, &c->timer, &w->t_write);
     } else if (pt_h2_streams(h->s) == 0) {
         pt_cq_free(&c->out); /* idle: its spare chunk back to the pool */
-        if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive)
+        if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive) {
             pt_timer_arm(&w->loop, &c->timer, w->stopping ? &w->t_stop_idle : &w->t_keepalive);
+            pt_timer_arm(&w->loop, &h->idle, &t_idle); /* an idle period starts */
+        }
     } else if (pt_h2_stalled(h->s)) {
         /* a zero-window stall: the client's window, not the socket, holds
          * a response; write_timeout bounds it per stream, as it does a
@@ -546,6 +569,7 @@ void pt_h2c_close(pt_conn *c)
     if (!h)
         return;
     h->closing = true;
+    pt_timer_stop(&h->idle);
     PT_STATS_SUB(pt_stats_my->h2_conns, 1);
     pt_h2_free(h->s); /* on_closed for every stream still open */
     c->h2 = NULL;

@@ -432,6 +432,21 @@ int main(void)
         ok(cli_of(a)->blen == 4 && memcmp(cli_of(a)->body, "late", 4) == 0 && cli_of(a)->closed,
            "a deferred body resumes when bytes come");
         ok(pt_h2_streams(h) == 0, "all closed");
+        /* idle: the frame buffer's and the empty stream table's pages go
+         * back (zero-filled when touched again); the next frames are packed
+         * whole, and a call while a response waits discards nothing live */
+        pt_h2_idle(h);
+        int32_t e = get(c, "GET", "/4", NULL, 0, NULL);
+        pump(c, h);
+        pt_h2_resp_begin(h, e, 200);
+        pt_h2_resp_end_head(h, e, 5, true);
+        pt_h2_body(h, e, "again", 5);
+        pt_h2_body_end(h, e);
+        pt_h2_idle(h);
+        pump(c, h);
+        ok(strcmp(cli_of(e)->status, "200") == 0 && cli_of(e)->blen == 5 &&
+               memcmp(cli_of(e)->body, "again", 5) == 0 && cli_of(e)->closed,
+           "after an idle connection gave its pages back, a stream is answered whole");
         free(blob);
         close(fd);
         pt_h2_free(h);
