@@ -1060,12 +1060,19 @@ static void do_recv(ureq *r)
     }
     r->got_bytes = true;
     wait_mark(r, false);
+    bool had_head = r->gw.headers_done;
     if (!on_bytes(r, buf, (size_t)n))
         return;
     /* a drained response (X-Sendfile, a local redirect) has no client any
      * more, but bytes still coming keep its read timeout fresh */
     if (r->fc)
         io_update(r);
+    /* A head that came alone (nginx upstreams write it, then sendfile the
+     * body) waits for the body when buffering, as nginx's postpone_output
+     * holds it: one send and one segment to the client, not two. Streamed
+     * answers (X-Accel-Buffering: no) get their head at once. */
+    if (!had_head && r->gw.headers_done && r->gw.sent == 0 && r->gw.buffering)
+        return;
     if (r->fc && r->gw.r)
         pt_resp_kick(r->gw.r);
 }
