@@ -413,6 +413,19 @@ int pt_cgi_resp_field(pt_cgi_resp *r, const char *name, size_t nlen, const char 
     return field(r, s, nlen, s + nlen, vlen);
 }
 
+int pt_cgi_resp_field_checked(pt_cgi_resp *r, const char *name, size_t nlen, const char *v,
+                              size_t vlen)
+{
+    if (r->state != PT_CGI_RESP_MORE)
+        return r->state;
+    if (++r->nlines > r->max_hdrs)
+        return fail(r, "too many header lines");
+    size_t s = r->len;
+    if (append(r, name, nlen) != PT_CGI_RESP_MORE || append(r, v, vlen) != PT_CGI_RESP_MORE)
+        return PT_CGI_RESP_ERROR;
+    return field(r, s, nlen, s + nlen, vlen);
+}
+
 int pt_cgi_resp_end(pt_cgi_resp *r)
 {
     if (r->state != PT_CGI_RESP_MORE)

@@ -435,6 +435,13 @@ class Upstream(ProxyCase):
             'bare-cr': 'bare CR',
             'obs-fold': 'obs-fold',
             'status-garbage': 'invalid status line',
+            'ws-colon': 'whitespace before colon',
+            'bad-name': 'invalid header name',
+            'no-colon': 'invalid header line',
+            'nul-value': 'invalid character in header value',
+            # checked before it is dropped, and in a 1xx never passed on
+            'del-hop': 'invalid character in header value',
+            'ctl-interim': 'invalid character in header value',
         }
         for what, why in cases.items():
             with self.subTest(what=what):
