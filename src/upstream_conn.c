@@ -122,8 +122,9 @@ struct ureq {
     ubackend *b;
     const pt_upstream_codec *codec;
     uconn *fc;
-    int si; /* server in use (acquired), -1 none */
-    bool *tried;
+    int si;      /* server in use (acquired), -1 none */
+    bool *tried; /* per server; tried_few when there are few (no malloc) */
+    bool tried_few[8];
     bool attempted; /* a server was tried: 502 rather than 503 when none is left */
     char *out;      /* the codec's request head (meta-variables), kept for a retry */
     size_t out_len, out_off;
@@ -146,8 +147,8 @@ struct ureq {
     bool starting;   /* inside pt_upstream_conn_start: errors are plain rejects */
     bool detached;   /* the connection let go: free when not busy and off fc */
     int busy;        /* callbacks on the stack */
+    int where_si;    /* the server a log line names (-1: the backend only) */
     /* from here on not zeroed at the start (pt_upstream_conn_start) */
-    char where[192]; /* "fastcgi php (unix:/run/php.sock)" */
     char client[64];
     char reqline[320];
     pt_errlines err;   /* its line[] is not zeroed: len says what is there */
@@ -178,7 +179,15 @@ static void req_log(ureq *r, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    pt_log(level, "%s: %s, client: %s, request: \"%s\"", r->where, msg, r->client, r->reqline);
+    /* "fastcgi php (unix:/run/php.sock)": made when a line is written, not
+     * per request (codec, backend and server outlive r) */
+    const pt_backend *bc = r->b->cfg;
+    if (r->where_si >= 0)
+        pt_log(level, "%s %s (%s): %s, client: %s, request: \"%s\"", r->codec->name, bc->name,
+               bc->servers[r->where_si].address, msg, r->client, r->reqline);
+    else
+        pt_log(level, "%s %s: %s, client: %s, request: \"%s\"", r->codec->name, bc->name, msg,
+               r->client, r->reqline);
 }
 
 static void emit_err(void *ctx, const char *text, unsigned dropped)
@@ -219,16 +228,7 @@ static void cat_u(char *out, size_t cap, unsigned v)
 
 static void set_where(ureq *r, int si)
 {
-    const pt_backend *bc = r->b->cfg;
-    r->where[0] = '\0';
-    cats(r->where, sizeof(r->where), r->codec->name);
-    cats(r->where, sizeof(r->where), " ");
-    cats(r->where, sizeof(r->where), bc->name);
-    if (si >= 0) {
-        cats(r->where, sizeof(r->where), " (");
-        cats(r->where, sizeof(r->where), bc->servers[si].address);
-        cats(r->where, sizeof(r->where), ")");
-    }
+    r->where_si = si;
 }
 
 /* ---- backend connections ------------------------------------------------ */
@@ -486,7 +486,8 @@ static void req_free(ureq *r)
     r->codec->dec_free(r->dec);
     free(r->out);
     free(r->chunk);
-    free(r->tried);
+    if (r->tried != r->tried_few)
+        free(r->tried);
     free(r);
 }
 
@@ -1274,12 +1275,14 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
      * use): 1.5 KiB less to clear for every request */
     ureq *ur = malloc(sizeof(*ur) + codec->dec_size);
     if (ur) {
-        memset(ur, 0, offsetof(ureq, where));
-        ur->where[0] = ur->client[0] = ur->reqline[0] = '\0';
+        memset(ur, 0, offsetof(ureq, client));
+        ur->client[0] = ur->reqline[0] = '\0';
         _Static_assert(offsetof(pt_errlines, line) == 0, "the line buffer comes first");
         memset(&ur->err.len, 0, sizeof(ur->err) - offsetof(pt_errlines, len));
         memset(ur->dec, 0, codec->dec_size);
-        ur->tried = calloc(b->cfg->nservers, sizeof(bool));
+        ur->tried = b->cfg->nservers <= PT_ARRAY_LEN(ur->tried_few)
+                        ? ur->tried_few
+                        : calloc(b->cfg->nservers, sizeof(bool));
     }
     if (!ur || !ur->tried) {
         if (ur)
@@ -1316,7 +1319,8 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
         int e = errno;
         pt_gw_release(&ur->gw);
         codec->dec_free(ur->dec);
-        free(ur->tried);
+        if (ur->tried != ur->tried_few)
+            free(ur->tried);
         free(ur);
         if (e == E2BIG)
             pt_conn_reject(r, 431, codec->too_big, false);
