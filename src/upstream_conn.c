@@ -199,31 +199,21 @@ static void emit_err(void *ctx, const char *text, unsigned dropped)
         req_log(r, PT_LOG_WARN, "%u stderr lines dropped (rate limit)", dropped);
 }
 
-/* Appends s (n bytes) to the NUL-terminated text in out (cap bytes),
- * truncating: the log context of every request, made without printf (it
- * was a tenth of a proxied request's instructions). */
-static void cat(char *out, size_t cap, const char *s, size_t n)
+/* Appends s[0, k) to out at its length at (cap bytes, NUL kept, cut to
+ * fit); the new length: the log context of every request, made without
+ * printf (it was a tenth of a proxied request's instructions). */
+static size_t put_at(char *out, size_t cap, size_t at, const char *s, size_t k)
 {
-    size_t l = strlen(out);
-    n = PT_MIN(n, cap - 1 - l);
-    memcpy(out + l, s, n);
-    out[l + n] = '\0';
+    k = PT_MIN(k, cap - 1 - at);
+    memcpy(out + at, s, k);
+    out[at + k] = '\0';
+    return at + k;
 }
 
-static void cats(char *out, size_t cap, const char *s)
+static size_t put_dec(char *out, size_t cap, size_t at, uint64_t v)
 {
-    cat(out, cap, s, strlen(s));
-}
-
-static void cat_u(char *out, size_t cap, unsigned v)
-{
-    char t[12];
-    size_t n = sizeof(t);
-    do {
-        t[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    cat(out, cap, t + n, sizeof(t) - n);
+    char t[20];
+    return put_at(out, cap, at, t, pt_u64_dec(t, v));
 }
 
 static void set_where(ureq *r, int si)
@@ -1211,18 +1201,19 @@ static void gw_abort(pt_gw *gw)
 
 /* ---- start -------------------------------------------------------------- */
 
+/* The request line for the log context, escaped: written in place with a
+ * running length (no strlen per piece, no second buffer). */
 static void request_line(pt_req *r, char *out, size_t n)
 {
-    char tgt[256];
-    pt_escape_log(r->head.target.p, PT_MIN(r->head.target.len, (size_t)200), tgt, sizeof(tgt));
-    out[0] = '\0';
-    cat(out, n, r->head.method_str.p, PT_MIN(r->head.method_str.len, (size_t)20));
-    cats(out, n, " ");
-    cats(out, n, tgt);
-    cats(out, n, r->head.target.len > 200 ? "... HTTP/" : " HTTP/");
-    cat_u(out, n, (unsigned)r->head.http_major);
-    cats(out, n, ".");
-    cat_u(out, n, (unsigned)r->head.http_minor);
+    size_t at = put_at(out, n, 0, r->head.method_str.p, PT_MIN(r->head.method_str.len, (size_t)20));
+    at = put_at(out, n, at, " ", 1);
+    at += pt_escape_log(r->head.target.p, PT_MIN(r->head.target.len, (size_t)200), out + at,
+                        PT_MIN(n - at, (size_t)256));
+    at = r->head.target.len > 200 ? put_at(out, n, at, "... HTTP/", 9)
+                                  : put_at(out, n, at, " HTTP/", 6);
+    at = put_dec(out, n, at, (uint64_t)r->head.http_major);
+    at = put_at(out, n, at, ".", 1);
+    put_dec(out, n, at, (uint64_t)r->head.http_minor);
 }
 
 /* The worker's state for a backend: same index as in the configuration. */
@@ -1298,10 +1289,10 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
     ur->chunked_up = ur->streaming && r->head.is_chunked;
     pt_timer_init(&ur->stall, on_stall, ur);
     pt_timer_init(&ur->whole, on_whole, ur);
-    ur->client[0] = '\0';
-    cats(ur->client, sizeof(ur->client), pt_conn_req_ip(r));
-    cats(ur->client, sizeof(ur->client), ":");
-    cat_u(ur->client, sizeof(ur->client), r->peer_port);
+    const char *ip = pt_conn_req_ip(r);
+    size_t at = put_at(ur->client, sizeof(ur->client), 0, ip, strlen(ip));
+    at = put_at(ur->client, sizeof(ur->client), at, ":", 1);
+    put_dec(ur->client, sizeof(ur->client), at, r->peer_port);
     request_line(r, ur->reqline, sizeof(ur->reqline));
     set_where(ur, -1);
     codec->dec_init(ur->dec);

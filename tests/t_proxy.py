@@ -481,6 +481,17 @@ class Failures(ProxyCase):
         self.assert_log(r'proxy down \(%s\): connect failed: Connection refused' %
                         re.escape(self.dead[0]), 'the refused connection')
 
+    def test_log_context_escapes_and_cuts_a_long_target(self):
+        # the request line of the log context: escaped (the quote), cut
+        # after 200 bytes of target with "...", the version after it
+        tgt = '/down/' + 'q"' + 'x' * 300
+        r = self.exchange(('GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
+                           % tgt).encode())
+        self.assertEqual(r.status, 502, self.log_tail())
+        self.assert_log(r'proxy down \(%s\): connect failed: .*, client: 127\.0\.0\.1:\d+, '
+                        r'request: "GET /down/q\\"x{192}\.\.\. HTTP/1\.1"'
+                        % re.escape(self.dead[0]), 'the cut request line')
+
     def test_silent_upstream_is_504_after_read_timeout(self):
         st, _, _ = self.req('GET', '/silent/x', timeout=60)
         self.assertEqual(st, 504, self.log_tail())
