@@ -72,14 +72,6 @@ static int name_tok(const char *n, size_t len)
 
 #undef IS
 
-/* tchar, RFC 9110 §5.6.2: "!#$%&'*+-.^_`|~", digits and letters, as a
- * bit set over ASCII (a strchr per byte was most of a field's check) */
-static bool is_tchar(unsigned char c)
-{
-    static const uint64_t set[2] = {0x03ff6cfa00000000u, 0x57ffffffc7fffffeu};
-    return c < 128 && (set[c >> 6] >> (c & 63)) & 1;
-}
-
 static bool is_ws(unsigned char c)
 {
     return c == ' ' || c == '\t';
@@ -226,13 +218,10 @@ static int check_field(pt_cgi_resp *r, const char *name, size_t name_len, const 
     if (name_len == 0)
         return fail(r, "empty header name");
     for (size_t i = 0; i < name_len; i++)
-        if (!is_tchar((unsigned char)name[i]))
+        if (!pt_tchar[(unsigned char)name[i]])
             return fail(r, "invalid header name");
-    /* a table, not two comparisons per byte: values are most of a head */
-    static const bool ctl[256] = {[0 ... 8] = true, [10 ... 0x1f] = true, [0x7f] = true};
-    for (size_t i = 0; i < vlen; i++)
-        if (ctl[(unsigned char)v[i]])
-            return fail(r, "invalid character in header value");
+    if (pt_field_value_span(v, vlen) != vlen)
+        return fail(r, "invalid character in header value");
     if (++r->nlines > r->max_hdrs)
         return fail(r, "too many header lines");
     return PT_CGI_RESP_MORE;
@@ -418,6 +407,19 @@ int pt_cgi_resp_field(pt_cgi_resp *r, const char *name, size_t nlen, const char 
         return r->state;
     if (check_field(r, name, nlen, v, vlen) != PT_CGI_RESP_MORE)
         return PT_CGI_RESP_ERROR;
+    size_t s = r->len;
+    if (append(r, name, nlen) != PT_CGI_RESP_MORE || append(r, v, vlen) != PT_CGI_RESP_MORE)
+        return PT_CGI_RESP_ERROR;
+    return field(r, s, nlen, s + nlen, vlen);
+}
+
+int pt_cgi_resp_field_checked(pt_cgi_resp *r, const char *name, size_t nlen, const char *v,
+                              size_t vlen)
+{
+    if (r->state != PT_CGI_RESP_MORE)
+        return r->state;
+    if (++r->nlines > r->max_hdrs)
+        return fail(r, "too many header lines");
     size_t s = r->len;
     if (append(r, name, nlen) != PT_CGI_RESP_MORE || append(r, v, vlen) != PT_CGI_RESP_MORE)
         return PT_CGI_RESP_ERROR;

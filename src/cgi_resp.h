@@ -74,6 +74,11 @@ void pt_cgi_resp_reset(pt_cgi_resp *r);
 int pt_cgi_resp_status(pt_cgi_resp *r, const char *line, size_t n);
 int pt_cgi_resp_field(pt_cgi_resp *r, const char *name, size_t nlen, const char *v, size_t vlen);
 int pt_cgi_resp_end(pt_cgi_resp *r);
+/* field, for a caller that has checked the name (1*tchar) and the value
+ * (no CTL but HT) itself, as proxy.c's one scan of a line does: the
+ * meanings and the line count only. */
+int pt_cgi_resp_field_checked(pt_cgi_resp *r, const char *name, size_t nlen, const char *v,
+                              size_t vlen);
 
 /* Feed end of output: a script that exits mid-block. Returns PT_CGI_RESP_ERROR
  * ("script output ended inside the header block") unless already DONE. */

@@ -122,8 +122,9 @@ struct ureq {
     ubackend *b;
     const pt_upstream_codec *codec;
     uconn *fc;
-    int si; /* server in use (acquired), -1 none */
-    bool *tried;
+    int si;      /* server in use (acquired), -1 none */
+    bool *tried; /* per server; tried_few when there are few (no malloc) */
+    bool tried_few[8];
     bool attempted; /* a server was tried: 502 rather than 503 when none is left */
     char *out;      /* the codec's request head (meta-variables), kept for a retry */
     size_t out_len, out_off;
@@ -146,8 +147,8 @@ struct ureq {
     bool starting;   /* inside pt_upstream_conn_start: errors are plain rejects */
     bool detached;   /* the connection let go: free when not busy and off fc */
     int busy;        /* callbacks on the stack */
+    int where_si;    /* the server a log line names (-1: the backend only) */
     /* from here on not zeroed at the start (pt_upstream_conn_start) */
-    char where[192]; /* "fastcgi php (unix:/run/php.sock)" */
     char client[64];
     char reqline[320];
     pt_errlines err;   /* its line[] is not zeroed: len says what is there */
@@ -178,7 +179,15 @@ static void req_log(ureq *r, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    pt_log(level, "%s: %s, client: %s, request: \"%s\"", r->where, msg, r->client, r->reqline);
+    /* "fastcgi php (unix:/run/php.sock)": made when a line is written, not
+     * per request (codec, backend and server outlive r) */
+    const pt_backend *bc = r->b->cfg;
+    if (r->where_si >= 0)
+        pt_log(level, "%s %s (%s): %s, client: %s, request: \"%s\"", r->codec->name, bc->name,
+               bc->servers[r->where_si].address, msg, r->client, r->reqline);
+    else
+        pt_log(level, "%s %s: %s, client: %s, request: \"%s\"", r->codec->name, bc->name, msg,
+               r->client, r->reqline);
 }
 
 static void emit_err(void *ctx, const char *text, unsigned dropped)
@@ -190,45 +199,26 @@ static void emit_err(void *ctx, const char *text, unsigned dropped)
         req_log(r, PT_LOG_WARN, "%u stderr lines dropped (rate limit)", dropped);
 }
 
-/* Appends s (n bytes) to the NUL-terminated text in out (cap bytes),
- * truncating: the log context of every request, made without printf (it
- * was a tenth of a proxied request's instructions). */
-static void cat(char *out, size_t cap, const char *s, size_t n)
+/* Appends s[0, k) to out at its length at (cap bytes, NUL kept, cut to
+ * fit); the new length: the log context of every request, made without
+ * printf (it was a tenth of a proxied request's instructions). */
+static size_t put_at(char *out, size_t cap, size_t at, const char *s, size_t k)
 {
-    size_t l = strlen(out);
-    n = PT_MIN(n, cap - 1 - l);
-    memcpy(out + l, s, n);
-    out[l + n] = '\0';
+    k = PT_MIN(k, cap - 1 - at);
+    memcpy(out + at, s, k);
+    out[at + k] = '\0';
+    return at + k;
 }
 
-static void cats(char *out, size_t cap, const char *s)
+static size_t put_dec(char *out, size_t cap, size_t at, uint64_t v)
 {
-    cat(out, cap, s, strlen(s));
-}
-
-static void cat_u(char *out, size_t cap, unsigned v)
-{
-    char t[12];
-    size_t n = sizeof(t);
-    do {
-        t[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    cat(out, cap, t + n, sizeof(t) - n);
+    char t[20];
+    return put_at(out, cap, at, t, pt_u64_dec(t, v));
 }
 
 static void set_where(ureq *r, int si)
 {
-    const pt_backend *bc = r->b->cfg;
-    r->where[0] = '\0';
-    cats(r->where, sizeof(r->where), r->codec->name);
-    cats(r->where, sizeof(r->where), " ");
-    cats(r->where, sizeof(r->where), bc->name);
-    if (si >= 0) {
-        cats(r->where, sizeof(r->where), " (");
-        cats(r->where, sizeof(r->where), bc->servers[si].address);
-        cats(r->where, sizeof(r->where), ")");
-    }
+    r->where_si = si;
 }
 
 /* ---- backend connections ------------------------------------------------ */
@@ -486,7 +476,8 @@ static void req_free(ureq *r)
     r->codec->dec_free(r->dec);
     free(r->out);
     free(r->chunk);
-    free(r->tried);
+    if (r->tried != r->tried_few)
+        free(r->tried);
     free(r);
 }
 
@@ -1060,12 +1051,19 @@ static void do_recv(ureq *r)
     }
     r->got_bytes = true;
     wait_mark(r, false);
+    bool had_head = r->gw.headers_done;
     if (!on_bytes(r, buf, (size_t)n))
         return;
     /* a drained response (X-Sendfile, a local redirect) has no client any
      * more, but bytes still coming keep its read timeout fresh */
     if (r->fc)
         io_update(r);
+    /* A head that came alone (nginx upstreams write it, then sendfile the
+     * body) waits for the body when buffering, as nginx's postpone_output
+     * holds it: one send and one segment to the client, not two. Streamed
+     * answers (X-Accel-Buffering: no) get their head at once. */
+    if (!had_head && r->gw.headers_done && r->gw.sent == 0 && r->gw.buffering)
+        return;
     if (r->fc && r->gw.r)
         pt_resp_kick(r->gw.r);
 }
@@ -1203,18 +1201,19 @@ static void gw_abort(pt_gw *gw)
 
 /* ---- start -------------------------------------------------------------- */
 
+/* The request line for the log context, escaped: written in place with a
+ * running length (no strlen per piece, no second buffer). */
 static void request_line(pt_req *r, char *out, size_t n)
 {
-    char tgt[256];
-    pt_escape_log(r->head.target.p, PT_MIN(r->head.target.len, (size_t)200), tgt, sizeof(tgt));
-    out[0] = '\0';
-    cat(out, n, r->head.method_str.p, PT_MIN(r->head.method_str.len, (size_t)20));
-    cats(out, n, " ");
-    cats(out, n, tgt);
-    cats(out, n, r->head.target.len > 200 ? "... HTTP/" : " HTTP/");
-    cat_u(out, n, (unsigned)r->head.http_major);
-    cats(out, n, ".");
-    cat_u(out, n, (unsigned)r->head.http_minor);
+    size_t at = put_at(out, n, 0, r->head.method_str.p, PT_MIN(r->head.method_str.len, (size_t)20));
+    at = put_at(out, n, at, " ", 1);
+    at += pt_escape_log(r->head.target.p, PT_MIN(r->head.target.len, (size_t)200), out + at,
+                        PT_MIN(n - at, (size_t)256));
+    at = r->head.target.len > 200 ? put_at(out, n, at, "... HTTP/", 9)
+                                  : put_at(out, n, at, " HTTP/", 6);
+    at = put_dec(out, n, at, (uint64_t)r->head.http_major);
+    at = put_at(out, n, at, ".", 1);
+    put_dec(out, n, at, (uint64_t)r->head.http_minor);
 }
 
 /* The worker's state for a backend: same index as in the configuration. */
@@ -1267,12 +1266,14 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
      * use): 1.5 KiB less to clear for every request */
     ureq *ur = malloc(sizeof(*ur) + codec->dec_size);
     if (ur) {
-        memset(ur, 0, offsetof(ureq, where));
-        ur->where[0] = ur->client[0] = ur->reqline[0] = '\0';
+        memset(ur, 0, offsetof(ureq, client));
+        ur->client[0] = ur->reqline[0] = '\0';
         _Static_assert(offsetof(pt_errlines, line) == 0, "the line buffer comes first");
         memset(&ur->err.len, 0, sizeof(ur->err) - offsetof(pt_errlines, len));
         memset(ur->dec, 0, codec->dec_size);
-        ur->tried = calloc(b->cfg->nservers, sizeof(bool));
+        ur->tried = b->cfg->nservers <= PT_ARRAY_LEN(ur->tried_few)
+                        ? ur->tried_few
+                        : calloc(b->cfg->nservers, sizeof(bool));
     }
     if (!ur || !ur->tried) {
         if (ur)
@@ -1288,10 +1289,10 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
     ur->chunked_up = ur->streaming && r->head.is_chunked;
     pt_timer_init(&ur->stall, on_stall, ur);
     pt_timer_init(&ur->whole, on_whole, ur);
-    ur->client[0] = '\0';
-    cats(ur->client, sizeof(ur->client), pt_conn_req_ip(r));
-    cats(ur->client, sizeof(ur->client), ":");
-    cat_u(ur->client, sizeof(ur->client), r->peer_port);
+    const char *ip = pt_conn_req_ip(r);
+    size_t at = put_at(ur->client, sizeof(ur->client), 0, ip, strlen(ip));
+    at = put_at(ur->client, sizeof(ur->client), at, ":", 1);
+    put_dec(ur->client, sizeof(ur->client), at, r->peer_port);
     request_line(r, ur->reqline, sizeof(ur->reqline));
     set_where(ur, -1);
     codec->dec_init(ur->dec);
@@ -1309,7 +1310,8 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
         int e = errno;
         pt_gw_release(&ur->gw);
         codec->dec_free(ur->dec);
-        free(ur->tried);
+        if (ur->tried != ur->tried_few)
+            free(ur->tried);
         free(ur);
         if (e == E2BIG)
             pt_conn_reject(r, 431, codec->too_big, false);

@@ -472,3 +472,32 @@ uint64_t pt_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+const unsigned char pt_tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
+
+size_t pt_field_value_span(const char *v, size_t n)
+{
+    static const bool bad[256] = {[0 ... 8] = true, [10 ... 0x1f] = true, [0x7f] = true};
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t i = 0;
+    /* a word with no byte below 0x20 and none equal to 0x7f is clean (the
+     * borrow trick of "Bit Twiddling Hacks": exact as a yes/no); a word
+     * that may hold one, HT included, is looked at byte by byte */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, v + i, 8);
+        uint64_t del = w ^ (ones * 0x7f);
+        if ((((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs)
+            for (size_t k = i; k < i + 8; k++)
+                if (bad[(unsigned char)v[k]])
+                    return k;
+    }
+    for (; i < n; i++)
+        if (bad[(unsigned char)v[i]])
+            return i;
+    return n;
+}

@@ -61,6 +61,15 @@ static inline bool pt_name_is(const char *n, const char *lit, size_t len)
     return true;
 }
 
+/* tchar (RFC 9110 §5.6.2: "!#$%&'*+-.^_`|~", digits and letters) as a
+ * 256-entry table: one load per byte of a field name. */
+extern const unsigned char pt_tchar[256];
+
+/* The offset of the first byte in v[0, n) that a field value may not hold
+ * (a CTL other than HT: NUL, CR, LF... and DEL, RFC 9110 §5.5), or n when
+ * there is none. Eight bytes per step: values are most of a head. */
+size_t pt_field_value_span(const char *v, size_t n);
+
 /* The weight an Accept-Encoding field value (RFC 9110 §12.5.3) gives the
  * content coding `coding`, in thousandths (0-1000): its own element's, else
  * that of "*"; -1 when the value names neither. An element whose weight

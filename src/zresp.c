@@ -158,19 +158,37 @@ pt_zcoding pt_zresp_gw_choose(const pt_req *r, const pt_cgi_resp *cr, bool *vary
 {
     pt_zinfo i = {.status = cr->status, .length = cr->content_length};
     bool says_vary = false;
+    const pt_compress_cfg *z = pt_zresp_cfg(r);
+    /* compression off (the default): the fields need no look */
+    if (!z || !z->on) {
+        *vary = false;
+        return PT_ZC_NONE;
+    }
     for (size_t k = 0; k < cr->nhdrs; k++) {
         pt_str n = pt_cgi_hdr_name(cr, k), v = pt_cgi_hdr_value(cr, k);
-        if (pt_str_ieq(n.p, n.len, "content-type")) {
-            i.ctype = v.p;
-            i.ctype_len = v.len;
-        } else if (pt_str_ieq(n.p, n.len, "content-encoding")) {
-            i.has_ce = true;
-        } else if (pt_str_ieq(n.p, n.len, "cache-control")) {
-            i.no_transform |= has_token(v.p, v.len, "no-transform");
-        } else if (pt_str_ieq(n.p, n.len, "content-range")) {
-            i.has_ce = true; /* a part of something: leave it as it is */
-        } else if (pt_str_ieq(n.p, n.len, "vary")) {
-            says_vary |= has_token(v.p, v.len, "accept-encoding") || has_token(v.p, v.len, "*");
+        /* one comparison per field at most: the names differ in length */
+        switch (n.len) {
+        case 12:
+            if (pt_str_ieq(n.p, n.len, "content-type")) {
+                i.ctype = v.p;
+                i.ctype_len = v.len;
+            }
+            break;
+        case 16:
+            i.has_ce |= pt_str_ieq(n.p, n.len, "content-encoding");
+            break;
+        case 13:
+            if (pt_str_ieq(n.p, n.len, "cache-control"))
+                i.no_transform |= has_token(v.p, v.len, "no-transform");
+            else /* a part of something: leave it as it is */
+                i.has_ce |= pt_str_ieq(n.p, n.len, "content-range");
+            break;
+        case 4:
+            if (pt_str_ieq(n.p, n.len, "vary"))
+                says_vary |= has_token(v.p, v.len, "accept-encoding") || has_token(v.p, v.len, "*");
+            break;
+        default:
+            break;
         }
     }
     pt_zcoding zc = pt_zresp_choose(r, &i, vary);

@@ -435,6 +435,13 @@ class Upstream(ProxyCase):
             'bare-cr': 'bare CR',
             'obs-fold': 'obs-fold',
             'status-garbage': 'invalid status line',
+            'ws-colon': 'whitespace before colon',
+            'bad-name': 'invalid header name',
+            'no-colon': 'invalid header line',
+            'nul-value': 'invalid character in header value',
+            # checked before it is dropped, and in a 1xx never passed on
+            'del-hop': 'invalid character in header value',
+            'ctl-interim': 'invalid character in header value',
         }
         for what, why in cases.items():
             with self.subTest(what=what):
@@ -473,6 +480,17 @@ class Failures(ProxyCase):
         self.assertEqual(st, 502, self.log_tail())
         self.assert_log(r'proxy down \(%s\): connect failed: Connection refused' %
                         re.escape(self.dead[0]), 'the refused connection')
+
+    def test_log_context_escapes_and_cuts_a_long_target(self):
+        # the request line of the log context: escaped (the quote), cut
+        # after 200 bytes of target with "...", the version after it
+        tgt = '/down/' + 'q"' + 'x' * 300
+        r = self.exchange(('GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
+                           % tgt).encode())
+        self.assertEqual(r.status, 502, self.log_tail())
+        self.assert_log(r'proxy down \(%s\): connect failed: .*, client: 127\.0\.0\.1:\d+, '
+                        r'request: "GET /down/q\\"x{192}\.\.\. HTTP/1\.1"'
+                        % re.escape(self.dead[0]), 'the cut request line')
 
     def test_silent_upstream_is_504_after_read_timeout(self):
         st, _, _ = self.req('GET', '/silent/x', timeout=60)

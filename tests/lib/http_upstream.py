@@ -10,7 +10,8 @@ request by its path's last segment:
   retry       like conn, but a second request on a connection is met with a
               close and no answer (a pooled connection the server dropped)
   bad-cl, cl-te, two-cl, te-gzip, big-header, bare-cr, obs-fold,
-  trunc-chunked, bad-chunk, after-end, status-garbage
+  trunc-chunked, bad-chunk, after-end, status-garbage, ws-colon, bad-name,
+  no-colon, nul-value, del-hop, ctl-interim
               broken or smuggling-shaped responses
   hop         hop-by-hop fields in the answer (Connection: close, X-Hop;
               Keep-Alive) next to a kept one (X-Kept)
@@ -77,6 +78,15 @@ def answer(s, f, cid, nreq, port):
         'bad-chunk': b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
                      b'5\r\nhelloXX0\r\n\r\n',
         'status-garbage': b'HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nok',
+        # a field line's every way to be wrong, one per response (the
+        # long value puts its NUL past the first eight bytes)
+        'ws-colon': b'HTTP/1.1 200 OK\r\nX-A : 1\r\nContent-Length: 2\r\n\r\nok',
+        'bad-name': b'HTTP/1.1 200 OK\r\nX(A): 1\r\nContent-Length: 2\r\n\r\nok',
+        'no-colon': b'HTTP/1.1 200 OK\r\nX-A 1\r\nContent-Length: 2\r\n\r\nok',
+        'nul-value': b'HTTP/1.1 200 OK\r\nX-A: 0123456789\x00x\r\nContent-Length: 2\r\n\r\nok',
+        'del-hop': b'HTTP/1.1 200 OK\r\nKeep-Alive: a\x7f\r\nContent-Length: 2\r\n\r\nok',
+        'ctl-interim': b'HTTP/1.1 103 Early Hints\r\nLink: \x01\r\n\r\n'
+                       b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
         'after-end': b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello'
                      b'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled',
         'hop': b'HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\n'

@@ -468,8 +468,52 @@ static void test_ipv4_text(void)
     ok(pt_ipv4_text(got, a) == 15 && strcmp(got, "255.255.255.255") == 0, "the longest fits 16");
 }
 
+/* RFC 9110 §5.5 and §5.6.2 spelled out per byte, for the tables to agree */
+static bool ref_value_ok(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static bool ref_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static void test_field_value_span_rejects_every_ctl_but_ht(void)
+{
+    /* every byte value at every offset of values 1 to 19 bytes long, in a
+     * clean value of each of three fillers (ASCII, obs-text, HT) */
+    int bad = 0;
+    const unsigned char fill[] = {'a', 0xe9, '\t'};
+    char v[20];
+    for (size_t f = 0; f < sizeof(fill); f++)
+        for (size_t n = 1; n < sizeof(v); n++)
+            for (size_t at = 0; at < n; at++)
+                for (unsigned c = 0; c < 256; c++) {
+                    memset(v, fill[f], sizeof(v));
+                    v[at] = (char)c;
+                    size_t want = ref_value_ok((unsigned char)c) ? n : at;
+                    size_t got = pt_field_value_span(v, n);
+                    if (got != want && bad++ < 5)
+                        printf("# byte 0x%02x at %zu of %zu (fill 0x%02x): %zu, expected %zu\n", c,
+                               at, n, fill[f], got, want);
+                }
+    ok(bad == 0, "pt_field_value_span: the first CTL (HT allowed) or DEL at any offset");
+    /* two bad bytes: the first one counts; an empty value is clean */
+    memcpy(v, "abcdefgh\r\nijklmn\0", 17);
+    ok(pt_field_value_span(v, 17) == 8, "the first of two bad bytes");
+    ok(pt_field_value_span(v, 0) == 0, "an empty value");
+    int tbad = 0;
+    for (unsigned c = 0; c < 256; c++)
+        if ((pt_tchar[c] != 0) != ref_tchar((unsigned char)c) && tbad++ < 5)
+            printf("# pt_tchar[0x%02x] = %d\n", c, pt_tchar[c]);
+    ok(tbad == 0, "pt_tchar: exactly RFC 9110's tchar, for all 256 byte values");
+}
+
 int main(void)
 {
+    test_field_value_span_rejects_every_ctl_but_ht();
     test_accept_q();
     test_ipv4_text();
     test_u64_dec();
