@@ -7,13 +7,15 @@ plain HTTP/1.1 still goes by sendfile (which copies nothing in user
 space). The content obeys the cache's rule for kept content (a file
 rewritten in place is never sent mixed or under another length), and
 content_memory bounds all of it: two files larger than half of it are
-both still served right. System calls are watched with strace."""
+both still served right, and content outlives its entry while a stalled
+response still sends it. System calls are watched with strace."""
 
 import http.client
 import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -270,6 +272,43 @@ class Rewritten(unittest.TestCase):
             f.write(OLD)
         self.assertTrue(harness.Server.wait_for(lambda: c.get('/w.bin')[1] == OLD, timeout=10,
                                                 interval=0.02))
+
+
+class Lifetime(unittest.TestCase):
+    def test_content_outlives_its_entry_while_a_slow_reader_gets_it(self):
+        # a response stalled in the middle of 4 MiB of kept content; the
+        # file is replaced meanwhile and its entry with it: the stalled
+        # response still gets the old content, whole (the entry's memory
+        # goes with the last response that sends it; ASan would see it
+        # freed early)
+        big_old = bytes((i * 31 + (i >> 13)) & 0xff for i in range(4 << 20))
+        big_new = big_old[::-1]
+        srv = server('open_file_cache = { valid = "100ms"; content_max_tls = "8M"; };')
+        path = srv.write_file('huge.bin', big_old)
+        srv.start()
+        self.addCleanup(srv.stop)
+        c = Conn(srv.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.get('/huge.bin')[:2], (200, big_old))
+        slow = Conn(srv.port)
+        self.addCleanup(slow.close)
+        slow.c.connect()
+        slow.c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.c.request('GET', '/huge.bin')
+        r = slow.c.getresponse()
+        first = r.read(64 * 1024)
+        tmp = os.path.join(os.path.dirname(path), '.huge.new')
+        with open(tmp, 'wb') as f:
+            f.write(big_new)
+        os.rename(tmp, path)
+        self.assertTrue(harness.Server.wait_for(lambda: c.get('/huge.bin')[1] == big_new,
+                                                timeout=10, interval=0.05))
+        # and once more, so the replaced entry is gone from the table
+        time.sleep(0.2)
+        self.assertEqual(c.get('/huge.bin')[:2], (200, big_new))
+        rest = r.read()
+        self.assertTrue(first + rest == big_old, 'the stalled response is not the old file')
+        self.assertEqual(slow.get('/huge.bin')[:2], (200, big_new))
 
 
 @unittest.skipIf(t_h2.h2 is None, 'python3-h2 is not installed')
