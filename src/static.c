@@ -152,6 +152,9 @@ static void validators(pt_req *r, const char *etag, size_t etag_len, const char 
  * response leaves in one sendmsg (one segment) instead of a header write
  * and a sendfile; larger files go by sendfile. */
 #define PT_STATIC_INLINE (16u * 1024u)
+/* Kept content longer than this is queued by reference: a copy would not
+ * fit in the head's pooled chunk and cost a malloc and a memcpy */
+#define PT_STATIC_REF 4096u
 
 /* The response's bytes pass through user space anyway (TLS without kernel
  * TLS; an HTTP/2 stream's DATA frames): a file's content kept in memory
@@ -173,7 +176,7 @@ static void body_part(pt_req *r, const pt_fent *e, uint64_t off, uint64_t len)
 {
     if (!from_memory(r, e))
         pt_resp_body_file(r, e->fd, (off_t)off, len);
-    else if (len > PT_STATIC_INLINE)
+    else if (len > PT_STATIC_REF)
         pt_resp_body_ref(r, e->data + off, (size_t)len); /* held by r->file_ent */
     else
         pt_resp_body(r, e->data + off, (size_t)len);

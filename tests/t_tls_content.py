@@ -31,6 +31,7 @@ import t_h2  # noqa: E402
 D = tempfile.mkdtemp(prefix='portico-tlsc-')
 F100 = bytes((i * 13 + (i >> 9)) & 0xff for i in range(100 * 1024))
 F200 = bytes((i * 7 + (i >> 11)) & 0xff for i in range(200 * 1024))
+F10 = F200[:10 * 1024][::-1]  # within content_max: kept for every response
 OLD = b'o' * (100 * 1024)
 NEW = b'N' * (150 * 1024)
 STRACE = shutil.which('strace')
@@ -48,6 +49,7 @@ def server(conf='', plain=None, http2=False):
     srv = harness.Server(*args, conf=conf or None, listen=[])
     srv.write_file('100k.bin', F100)
     srv.write_file('200k.bin', F200)
+    srv.write_file('10k.bin', F10)
     return srv
 
 
@@ -131,6 +133,16 @@ class OverTLS(unittest.TestCase):
         for _ in range(3):
             self.assertEqual(c.get('/100k.bin')[:2], (200, F100))
             self.assertEqual(c.get('/200k.bin')[:2], (200, F200))
+
+    def test_10k_kept_for_every_response_tls_and_plain(self):
+        # above a pooled chunk: queued by reference, over TLS and plain
+        for conn in (Conn(self.srv.port), Conn(self.plain, tls=False)):
+            self.addCleanup(conn.close)
+            for _ in range(3):
+                self.assertEqual(conn.get('/10k.bin')[:2], (200, F10))
+                self.assertEqual(conn.get('/10k.bin', {'Range': 'bytes=100-8999'})[:2],
+                                 (206, F10[100:9000]))
+                self.assertEqual(conn.get('/100k.bin')[:2], (200, F100))
 
     @no_valgrind
     @needs_strace
