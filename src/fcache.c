@@ -235,13 +235,13 @@ bool pt_fcache_same_file(const struct stat *a, const struct stat *b)
 }
 
 /* Room for n more bytes of content within content_memory: the content of
- * the least recently used entries no response is sending goes (evict
+ * the least recently used entries no response is sending goes (may_evict
  * false: only what is free already). */
-static bool content_room(pt_fcache *fc, uint64_t n, bool evict)
+static bool content_room(pt_fcache *fc, uint64_t n, bool may_evict)
 {
     if (n > fc->content_memory)
         return false;
-    for (pt_fent *e = fc->lru_tail; evict && e && fc->content_bytes + n > fc->content_memory;
+    for (pt_fent *e = fc->lru_tail; may_evict && e && fc->content_bytes + n > fc->content_memory;
          e = e->lru_prev)
         if (e->data && e->refs == 0)
             drop_content(fc, e);

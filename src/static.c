@@ -489,11 +489,12 @@ static pt_fent *lookup(pt_req *r, root_ref *ref, char kind, int base, const char
         if (fstat(e->fd, &now) < 0 || !pt_fcache_same_file(&e->st, &now)) {
             pt_fcache_release(w->fcache, e);
             e = NULL;
-        } else if (!e->data && copies_body(r)) {
-            /* opened for a response that could send the file: keep its
-             * content now where there is free room (evicting others for
-             * it would let two files take turns at every request) */
-            pt_fcache_load(w->fcache, e, true, false);
+        } else if (!e->data) {
+            /* opened for a response that could send the file (or its
+             * content made room for others): keep it now where there is
+             * free room (evicting others for it would let two files take
+             * turns at every request) */
+            pt_fcache_load(w->fcache, e, copies_body(r), false);
         }
     }
     if (e)
