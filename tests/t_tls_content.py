@@ -10,6 +10,7 @@ content_memory bounds all of it: two files larger than half of it are
 both still served right, and content outlives its entry while a stalled
 response still sends it. System calls are watched with strace."""
 
+import gzip
 import http.client
 import os
 import re
@@ -201,6 +202,31 @@ class OverTLS(unittest.TestCase):
         for l in lines:
             m = re.search(r'\b(sendmsg|writev|write)\(.* = (\d+)$', l)
             self.assertFalse(m and int(m.group(2)) > 4096, l)
+
+    @no_valgrind
+    @needs_strace
+    def test_precompressed_sibling_from_cached_content(self):
+        srv = server('open_file_cache = { valid = "1h"; };\nprecompressed = true;')
+        text = b''.join(b'line %d: %08x\n' % (i, (i * 2654435761) & 0xffffffff)
+                        for i in range(8000))
+        gz = gzip.compress(text, mtime=0)  # a sibling above content_max
+        self.assertGreater(len(gz), 16 * 1024)
+        self.assertLess(len(text), 256 * 1024)
+        srv.write_file('doc.txt', text)
+        srv.write_file('doc.txt.gz', gz)
+        srv.start()
+        self.addCleanup(srv.stop)
+        c = Conn(srv.port)
+        self.addCleanup(c.close)
+        ae = {'Accept-Encoding': 'gzip'}
+        c.get('/doc.txt', ae)
+
+        def both():
+            st, body, r = c.get('/doc.txt', ae)
+            self.assertEqual((st, body, r.getheader('Content-Encoding')), (200, gz, 'gzip'))
+            self.assertEqual(c.get('/doc.txt')[:2], (200, text))
+        c.get('/doc.txt')
+        self.assertEqual(traced(self, srv, both), [])
 
     def test_head_has_no_body(self):
         c = Conn(self.srv.port)
