@@ -110,6 +110,7 @@ static pt_chunk *new_mem(pt_cq *q, size_t want)
     c->off = c->len = 0;
     c->cap = cap;
     c->fd = -1;
+    c->ref = c->data;
     link_tail(q, c);
     return c;
 }
@@ -171,6 +172,25 @@ int pt_cq_printf(pt_cq *q, const char *fmt, ...)
     return 0;
 }
 
+int pt_cq_append_ref(pt_cq *q, const void *p, size_t len)
+{
+    if (len == 0)
+        return 0;
+    pt_chunk *c = malloc(sizeof(*c));
+    if (!c)
+        return -1;
+    c->kind = PT_CHUNK_REF;
+    c->ref = p;
+    c->off = 0;
+    c->len = c->cap = len;
+    c->fd = -1;
+    c->foff = 0;
+    c->flen = 0;
+    link_tail(q, c);
+    q->bytes += len;
+    return 0;
+}
+
 int pt_cq_append_file(pt_cq *q, int fd, off_t off, uint64_t len)
 {
     if (len == 0)
@@ -179,6 +199,7 @@ int pt_cq_append_file(pt_cq *q, int fd, off_t off, uint64_t len)
     if (!c)
         return -1;
     c->kind = PT_CHUNK_FILE;
+    c->ref = NULL;
     c->fd = fd;
     c->foff = off;
     c->flen = len;
@@ -193,7 +214,7 @@ static void consume(pt_cq *q, size_t n)
     q->bytes -= n;
     while (n > 0 && q->head) {
         pt_chunk *c = q->head;
-        if (c->kind == PT_CHUNK_MEM) {
+        if (c->kind != PT_CHUNK_FILE) {
             size_t avail = c->len - c->off;
             if (n < avail) {
                 c->off += n;
@@ -214,7 +235,7 @@ static void consume(pt_cq *q, size_t n)
         chunk_release(q, c);
     }
     /* drop leading empty memory chunks */
-    while (q->head && q->head->kind == PT_CHUNK_MEM && q->head->off == q->head->len) {
+    while (q->head && q->head->kind != PT_CHUNK_FILE && q->head->off == q->head->len) {
         pt_chunk *c = q->head;
         q->head = c->next;
         if (!q->head)
@@ -238,14 +259,14 @@ ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max)
     while (q->head && total < max) {
         pt_chunk *c = q->head;
         ssize_t w;
-        if (c->kind == PT_CHUNK_MEM) {
+        if (c->kind != PT_CHUNK_FILE) {
             struct iovec iov[32];
             int n = 0;
             pt_chunk *k = c;
-            for (; k && k->kind == PT_CHUNK_MEM && n < 32; k = k->next) {
+            for (; k && k->kind != PT_CHUNK_FILE && n < 32; k = k->next) {
                 if (k->len == k->off)
                     continue;
-                iov[n].iov_base = k->data + k->off;
+                iov[n].iov_base = (char *)(uintptr_t)k->ref + k->off;
                 iov[n].iov_len = k->len - k->off;
                 n++;
             }
@@ -254,7 +275,7 @@ ssize_t pt_cq_flush(pt_cq *q, pt_sock *s, size_t max)
                 continue;
             }
             pt_chunk *f = c;
-            while (f && f->kind == PT_CHUNK_MEM)
+            while (f && f->kind != PT_CHUNK_FILE)
                 f = f->next;
             if (f && s->ops->headfile && f->flen && n < 32) {
                 queue_tail(s, !f->next && f->flen <= (1u << 30));
@@ -300,9 +321,9 @@ ssize_t pt_cq_take(pt_cq *q, void *buf, size_t max)
     char *o = buf;
     size_t got = 0;
     for (pt_chunk *c = q->head; c && got < max; c = c->next) {
-        if (c->kind == PT_CHUNK_MEM) {
+        if (c->kind != PT_CHUNK_FILE) {
             size_t n = PT_MIN(max - got, c->len - c->off);
-            memcpy(o + got, c->data + c->off, n);
+            memcpy(o + got, c->ref + c->off, n);
             got += n;
             continue;
         }

@@ -7,13 +7,17 @@
 #include "sock.h"
 #include <sys/types.h>
 
-enum { PT_CHUNK_MEM = 0, PT_CHUNK_FILE = 1 };
+/* REF: memory the chunk does not own (a cached file's content), sent
+ * without a copy; its owner keeps it until the queue is flushed */
+enum { PT_CHUNK_MEM = 0, PT_CHUNK_FILE = 1, PT_CHUNK_REF = 2 };
 
 typedef struct pt_chunk {
     struct pt_chunk *next;
     int kind;
-    /* MEM: data[off..len) ; FILE: fd, range [foff, foff + flen) */
+    /* MEM: data[off..len) ; REF: ref[off..len) ; FILE: fd, range [foff,
+     * foff + flen) */
     size_t off, len, cap;
+    const char *ref;
     int fd;
     off_t foff;
     uint64_t flen;
@@ -33,6 +37,9 @@ void pt_cq_free(pt_cq *q);
 /* Append bytes (copied). 0 or -1 (ENOMEM). */
 int pt_cq_append(pt_cq *q, const void *p, size_t len);
 int pt_cq_printf(pt_cq *q, const char *fmt, ...) PT_PRINTF(2, 3);
+/* Append len bytes at p by reference (not copied): p must stay valid
+ * until the queue is flushed or cleared. 0 or -1 (ENOMEM). */
+int pt_cq_append_ref(pt_cq *q, const void *p, size_t len);
 /* Append a file range; the fd must stay open until the queue is flushed. */
 int pt_cq_append_file(pt_cq *q, int fd, off_t off, uint64_t len);
 /* Writable tail space of at least want bytes in the last MEM chunk. The

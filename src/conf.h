@@ -382,7 +382,11 @@ typedef struct pt_fcache_cfg {
     uint64_t valid_ms;    /* how long an open's result is used; 0 = no cache */
     uint64_t inactive_ms; /* entries unused this long are closed */
     uint64_t content_max; /* files up to this size are kept in memory */
-    bool errors;          /* remember failed opens (404, 403) too */
+    /* the same for responses that copy a file's bytes anyway (TLS without
+     * kernel TLS, HTTP/2): sendfile is no use to them */
+    uint64_t content_max_tls;
+    uint64_t content_memory; /* all content kept, per worker */
+    bool errors;             /* remember failed opens (404, 403) too */
 } pt_fcache_cfg;
 
 typedef struct pt_config {

@@ -52,7 +52,9 @@ const key_spec limit_req_keys[] = {
     X(max, max, K_INT, 1000, 0, 1000000)                                                           \
     X(valid, valid_ms, K_DUR, 1 * SEC, 0, DAY)                                                     \
     X(inactive, inactive_ms, K_DUR, 60 * SEC, 1, DAY)                                              \
-    X(content_max, content_max, K_SIZE, 16 * KB, 0, 1 * MB)
+    X(content_max, content_max, K_SIZE, 16 * KB, 0, 1 * MB)                                        \
+    X(content_max_tls, content_max_tls, K_SIZE, 256 * KB, 0, 64 * MB)                              \
+    X(content_memory, content_memory, K_SIZE, 32 * MB, 0, 64 * GB)
 
 #define FCACHE_SPEC(key, field, kind, def, lo, hi)                                                 \
     {#key, kind, def, lo, hi, offsetof(pt_fcache_cfg, field), sizeof(((pt_fcache_cfg *)0)->field)},

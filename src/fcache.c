@@ -1,5 +1,7 @@
 /* fcache.c: the open-file cache (see fcache.h): a hash table of lookup
- * results with an LRU list, bounded by entry count. Nothing here decides
+ * results with an LRU list, bounded by entry count, the content it keeps
+ * by a byte total (the least recently used content goes first, its entry
+ * stays as an open file). Nothing here decides
  * what a path means: static.c opens, this only remembers the outcome for
  * open_file_cache.valid, keyed by everything that decided it. */
 #include "first.h"
@@ -17,6 +19,9 @@ struct pt_fcache {
     size_t count;
     uint32_t max;
     uint64_t valid_ms, inactive_ms, content_max;
+    uint64_t content_max_tls; /* for responses that copy anyway (>= content_max) */
+    uint64_t content_memory;  /* all content held, at most */
+    uint64_t content_bytes;   /* held now, by entries in the table or in use */
     bool errors;
 };
 
@@ -33,7 +38,8 @@ static uint64_t hash_key(const void *key, size_t len)
 }
 
 pt_fcache *pt_fcache_new(uint32_t max, uint64_t valid_ms, uint64_t inactive_ms,
-                         uint64_t content_max, bool errors)
+                         uint64_t content_max, uint64_t content_max_tls, uint64_t content_memory,
+                         bool errors)
 {
     if (max == 0 || valid_ms == 0)
         return NULL;
@@ -52,15 +58,28 @@ pt_fcache *pt_fcache_new(uint32_t max, uint64_t valid_ms, uint64_t inactive_ms,
     fc->valid_ms = valid_ms;
     fc->inactive_ms = inactive_ms;
     fc->content_max = content_max;
+    fc->content_max_tls = PT_MAX(content_max, content_max_tls);
+    fc->content_memory = content_memory;
     fc->errors = errors;
     return fc;
 }
 
-static void ent_free(pt_fent *e)
+static void drop_content(pt_fcache *fc, pt_fent *e)
+{
+    if (!e->data)
+        return;
+    if (fc)
+        fc->content_bytes -= e->data_len;
+    free(e->data);
+    e->data = NULL;
+    e->data_len = 0;
+}
+
+static void ent_free(pt_fcache *fc, pt_fent *e)
 {
     if (e->fd >= 0)
         close(e->fd);
-    free(e->data);
+    drop_content(fc, e);
     free(e->hdr);
     free(e);
 }
@@ -101,7 +120,7 @@ static void evict(pt_fcache *fc, pt_fent *e)
     e->linked = false;
     fc->count--;
     if (e->refs == 0)
-        ent_free(e);
+        ent_free(fc, e);
 }
 
 void pt_fcache_free(pt_fcache *fc)
@@ -203,6 +222,11 @@ uint64_t pt_fcache_content_max(const pt_fcache *fc)
     return fc ? fc->content_max : 0;
 }
 
+uint64_t pt_fcache_content_bytes(const pt_fcache *fc)
+{
+    return fc ? fc->content_bytes : 0;
+}
+
 bool pt_fcache_same_file(const struct stat *a, const struct stat *b)
 {
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
@@ -210,10 +234,27 @@ bool pt_fcache_same_file(const struct stat *a, const struct stat *b)
            a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-void pt_fcache_load(pt_fcache *fc, pt_fent *e)
+/* Room for n more bytes of content within content_memory: the content of
+ * the least recently used entries no response is sending goes (may_evict
+ * false: only what is free already). */
+static bool content_room(pt_fcache *fc, uint64_t n, bool may_evict)
 {
-    if (!fc || !e->linked || e->data || e->fd < 0 || !S_ISREG(e->st.st_mode) ||
-        e->st.st_size <= 0 || (uint64_t)e->st.st_size > fc->content_max)
+    if (n > fc->content_memory)
+        return false;
+    for (pt_fent *e = fc->lru_tail; may_evict && e && fc->content_bytes + n > fc->content_memory;
+         e = e->lru_prev)
+        if (e->data && e->refs == 0)
+            drop_content(fc, e);
+    return fc->content_bytes + n <= fc->content_memory;
+}
+
+void pt_fcache_load(pt_fcache *fc, pt_fent *e, bool copies, bool may_evict)
+{
+    if (!fc)
+        return;
+    uint64_t max = copies ? fc->content_max_tls : fc->content_max;
+    if (!e->linked || e->data || e->fd < 0 || !S_ISREG(e->st.st_mode) || e->st.st_size <= 0 ||
+        (uint64_t)e->st.st_size > max || !content_room(fc, (uint64_t)e->st.st_size, may_evict))
         return;
     size_t n = (size_t)e->st.st_size;
     char *d = malloc(n);
@@ -221,6 +262,8 @@ void pt_fcache_load(pt_fcache *fc, pt_fent *e)
     if (d && pread(e->fd, d, n, 0) == (ssize_t)n && fstat(e->fd, &again) == 0 &&
         pt_fcache_same_file(&e->st, &again)) {
         e->data = d;
+        e->data_len = n;
+        fc->content_bytes += n;
         return;
     }
     /* being written right now (or unreadable): serve this request from the
@@ -235,7 +278,7 @@ void pt_fcache_release(pt_fcache *fc, pt_fent *e)
     if (!e)
         return;
     if (--e->refs == 0 && !e->linked)
-        ent_free(e);
+        ent_free(fc, e);
 }
 
 void pt_fcache_sweep(pt_fcache *fc, uint64_t now)

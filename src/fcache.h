@@ -25,6 +25,7 @@ typedef struct pt_fent {
     int fd;
     struct stat st;
     char *data; /* the whole content when cached (st.st_size bytes), else NULL */
+    size_t data_len;
     /* "Content-Type: ...\r\nLast-Modified: ...\r\nETag: ...\r\n" for a
      * regular file (hdr_len 0 until made) */
     char *hdr;
@@ -38,10 +39,13 @@ typedef struct pt_fent {
 
 typedef struct pt_fcache pt_fcache;
 
-/* NULL when max or valid_ms is 0 (no cache) or out of memory. errors:
+/* NULL when max or valid_ms is 0 (no cache) or out of memory. Content is
+ * kept up to content_max bytes a file, content_max_tls for responses that
+ * copy it anyway (pt_fcache_load), content_memory bytes in all. errors:
  * failed opens are remembered too. */
 pt_fcache *pt_fcache_new(uint32_t max, uint64_t valid_ms, uint64_t inactive_ms,
-                         uint64_t content_max, bool errors);
+                         uint64_t content_max, uint64_t content_max_tls, uint64_t content_memory,
+                         bool errors);
 void pt_fcache_free(pt_fcache *fc);
 
 /* Fresh entry for key (checked less than valid_ms before now), with a
@@ -55,12 +59,18 @@ pt_fent *pt_fcache_put(pt_fcache *fc, const void *key, size_t klen, uint64_t now
                        const struct stat *st, bool fstat_failed);
 /* Keep the content of a small regular file: reads it and checks with a
  * second fstat that nothing changed meanwhile; else the entry leaves the
- * table (it still serves this one request). */
-void pt_fcache_load(pt_fcache *fc, pt_fent *e);
+ * table (it still serves this one request). copies: for a response whose
+ * bytes pass through memory anyway (TLS, HTTP/2), up to content_max_tls;
+ * else content_max. may_evict: the least recently used content no response
+ * sends makes room within content_memory (else only free room is used);
+ * without room the entry stays as it is (its file is sent). */
+void pt_fcache_load(pt_fcache *fc, pt_fent *e, bool copies, bool may_evict);
 /* Same inode, size, mtime and ctime. */
 bool pt_fcache_same_file(const struct stat *a, const struct stat *b);
 /* The largest content kept in memory (0 without a cache). */
 uint64_t pt_fcache_content_max(const pt_fcache *fc);
+/* Content bytes held now (for tests). */
+uint64_t pt_fcache_content_bytes(const pt_fcache *fc);
 void pt_fcache_release(pt_fcache *fc, pt_fent *e);
 /* Close entries unused for inactive_ms. */
 void pt_fcache_sweep(pt_fcache *fc, uint64_t now);

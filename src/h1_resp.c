@@ -147,6 +147,18 @@ static void h1_body_file(pt_req *r, int fd, off_t off, uint64_t n)
         pt_cq_append(out, "\r\n", 2);
 }
 
+static void h1_body_ref(pt_req *r, const void *p, size_t n)
+{
+    pt_cq *out = &r->conn->out;
+    if (n == 0 || bodiless(r))
+        return;
+    if (r->chunked_out)
+        pt_cq_printf(out, "%zx\r\n", n);
+    pt_cq_append_ref(out, p, n);
+    if (r->chunked_out)
+        pt_cq_append(out, "\r\n", 2);
+}
+
 static char *h1_body_reserve(pt_req *r, size_t n)
 {
     /* in place only where no framing goes around the bytes */
@@ -222,6 +234,7 @@ const pt_framer pt_h1_framer = {
     .end_stream = h1_end_stream,
     .body = h1_body,
     .body_file = h1_body_file,
+    .body_ref = h1_body_ref,
     .body_reserve = h1_body_reserve,
     .body_commit = h1_body_commit,
     .body_end = h1_body_end,

@@ -1340,6 +1340,17 @@ int pt_h2_body(pt_h2 *h, int32_t sid, const void *p, size_t n)
     return 0;
 }
 
+int pt_h2_body_ref(pt_h2 *h, int32_t sid, const void *p, size_t n)
+{
+    h2_stream *st = stream_of(h, sid);
+    if (!st || st->body_end)
+        return -1;
+    if (n && pt_cq_append_ref(&st->out, p, n) < 0)
+        return -1;
+    resume(h, st);
+    return 0;
+}
+
 int pt_h2_body_file(pt_h2 *h, int32_t sid, int fd, off_t off, uint64_t n)
 {
     h2_stream *st = stream_of(h, sid);

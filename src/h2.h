@@ -101,6 +101,9 @@ int pt_h2_body(pt_h2 *h, int32_t sid, const void *p, size_t n);
 /* a file range, read in windows of one DATA frame when it is sent; the fd
  * stays open until the stream is closed */
 int pt_h2_body_file(pt_h2 *h, int32_t sid, int fd, off_t off, uint64_t n);
+/* bytes queued by reference (copied into DATA frames as they are sent):
+ * p stays valid until the stream is closed */
+int pt_h2_body_ref(pt_h2 *h, int32_t sid, const void *p, size_t n);
 int pt_h2_body_end(pt_h2 *h, int32_t sid);
 /* Response bytes of the stream not yet framed: a producer waits while it
  * has enough queued (back-pressure per stream, not per connection). */

@@ -701,6 +701,16 @@ static void h2_body_file(pt_req *r, int fd, off_t off, uint64_t n)
     counted(r, n);
 }
 
+static void h2_body_ref(pt_req *r, const void *p, size_t n)
+{
+    pt_h2 *s = sess(r);
+    if (!s || n == 0 || bodiless(r))
+        return;
+    if (pt_h2_body_ref(s, r->h2_sid, p, n) < 0)
+        return;
+    counted(r, n);
+}
+
 static char *h2_body_reserve(pt_req *r, size_t n)
 {
     (void)r;
@@ -786,6 +796,7 @@ const pt_framer pt_h2_framer = {
     .end_stream = h2_end_stream,
     .body = h2_body,
     .body_file = h2_body_file,
+    .body_ref = h2_body_ref,
     .body_reserve = h2_body_reserve,
     .body_commit = h2_body_commit,
     .body_end = h2_body_end,

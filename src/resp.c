@@ -173,6 +173,11 @@ void pt_resp_body_file(pt_req *r, int fd, off_t off, uint64_t n)
     r->conn->framer->body_file(r, fd, off, n);
 }
 
+void pt_resp_body_ref(pt_req *r, const void *p, size_t n)
+{
+    r->conn->framer->body_ref(r, p, n);
+}
+
 char *pt_resp_body_reserve(pt_req *r, size_t n)
 {
     return r->conn->framer->body_reserve(r, n);

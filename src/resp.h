@@ -22,6 +22,9 @@ typedef struct pt_framer {
     void (*end_stream)(struct pt_req *r, int64_t content_length);
     void (*body)(struct pt_req *r, const void *p, size_t n);
     void (*body_file)(struct pt_req *r, int fd, off_t off, uint64_t n);
+    /* body bytes queued by reference, not copied: p stays valid until the
+     * request ends (a cached file's content, held by r->file_ent) */
+    void (*body_ref)(struct pt_req *r, const void *p, size_t n);
     /* room for n body bytes written in place (a small file read straight
      * into the output), NULL when there is none; then commit what was put */
     char *(*body_reserve)(struct pt_req *r, size_t n);
@@ -85,6 +88,9 @@ void pt_resp_end_stream(struct pt_req *r, int64_t content_length);
 void pt_resp_body(struct pt_req *r, const void *p, size_t n);
 /* Body bytes that sit in a file (a static file, spilled gateway output). */
 void pt_resp_body_file(struct pt_req *r, int fd, off_t off, uint64_t n);
+/* Body bytes sent from where they are (no copy): p stays valid and
+ * unchanged until the request ends (a cached file's content). */
+void pt_resp_body_ref(struct pt_req *r, const void *p, size_t n);
 /* Room for n body bytes to write in place, NULL when there is none (then
  * pt_resp_body_file); pt_resp_body_commit says how many were written. Only
  * for a length announced by pt_resp_end. */

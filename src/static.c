@@ -19,6 +19,7 @@
 #include "precond.h"
 #include "range.h"
 #include "resolve.h"
+#include "tls.h"
 #include "util.h"
 #include "zresp.h"
 
@@ -147,6 +148,40 @@ static void validators(pt_req *r, const char *etag, size_t etag_len, const char 
     pt_resp_header(r, "ETag", etag, etag_len);
 }
 
+/* A small file is read into the output queue behind its headers, so the
+ * response leaves in one sendmsg (one segment) instead of a header write
+ * and a sendfile; larger files go by sendfile. */
+#define PT_STATIC_INLINE (16u * 1024u)
+/* Kept content longer than this is queued by reference: a copy would not
+ * fit in the head's pooled chunk and cost a malloc and a memcpy */
+#define PT_STATIC_REF 4096u
+
+/* The response's bytes pass through user space anyway (TLS without kernel
+ * TLS; an HTTP/2 stream's DATA frames): a file's content kept in memory
+ * saves its reads there, where plain HTTP/1.1's sendfile copies nothing. */
+static bool copies_body(const pt_req *r)
+{
+    return r->h2_sid != 0 || pt_tls_copies(&r->conn->sock);
+}
+
+/* Is e's body sent from its kept content (no fstat, no read)? Content
+ * above content_max only where the bytes are copied anyway. */
+static bool from_memory(const pt_req *r, const pt_fent *e)
+{
+    return e->data && (e->data_len <= pt_fcache_content_max(r->conn->w->fcache) || copies_body(r));
+}
+
+/* Bytes [off, off + len) of e's body (the caller checked the range). */
+static void body_part(pt_req *r, const pt_fent *e, uint64_t off, uint64_t len)
+{
+    if (!from_memory(r, e))
+        pt_resp_body_file(r, e->fd, (off_t)off, len);
+    else if (len > PT_STATIC_REF)
+        pt_resp_body_ref(r, e->data + off, (size_t)len); /* held by r->file_ent */
+    else
+        pt_resp_body(r, e->data + off, (size_t)len);
+}
+
 /* One part head of a multipart/byteranges body (RFC 9110 §14.6). */
 static size_t part_head(char *buf, size_t cap, const char *boundary, const char *ctype,
                         const pt_range *r, uint64_t size)
@@ -183,15 +218,10 @@ static void serve_multipart(pt_req *r, const pt_range *rg, int n, uint64_t size,
     for (int i = 0; i < n; i++) {
         size_t hl = part_head(head, sizeof(head), boundary, ctype, &rg[i], size);
         pt_resp_body(r, head, hl);
-        pt_resp_body_file(r, r->file_ent->fd, (off_t)rg[i].start, rg[i].end - rg[i].start + 1);
+        body_part(r, r->file_ent, rg[i].start, rg[i].end - rg[i].start + 1);
     }
     pt_resp_body(r, tail, (size_t)tl);
 }
-
-/* A small file is read into the output queue behind its headers, so the
- * response leaves in one sendmsg (one segment) instead of a header write
- * and a sendfile; larger files go by sendfile. */
-#define PT_STATIC_INLINE (16u * 1024u)
 
 static void body_whole(pt_req *r, int fd, uint64_t size)
 {
@@ -258,7 +288,10 @@ static void serve_coded(pt_req *r, pt_fent *e, const char *name, size_t name_len
         pt_resp_header(r, "Accept-Ranges", "bytes", 5);
         coding_headers(r, NULL, true);
         pt_resp_end(r, (int64_t)e->st.st_size);
-        body_whole(r, e->fd, (uint64_t)e->st.st_size);
+        if (from_memory(r, e))
+            body_part(r, e, 0, (uint64_t)e->st.st_size);
+        else
+            body_whole(r, e->fd, (uint64_t)e->st.st_size);
         return;
     }
     pt_resp_begin(r, 200);
@@ -374,8 +407,8 @@ static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len,
         pt_resp_end(r, (int64_t)size);
         if (r->is_head)
             return;
-        if (e->data)
-            pt_resp_body(r, e->data, (size_t)size);
+        if (from_memory(r, e))
+            body_part(r, e, 0, size);
         else
             body_whole(r, e->fd, size);
         return;
@@ -392,7 +425,7 @@ static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len,
         uint64_t len = ranges[0].end - ranges[0].start + 1;
         pt_resp_end(r, (int64_t)len);
         if (!r->is_head)
-            pt_resp_body_file(r, e->fd, (off_t)ranges[0].start, len);
+            body_part(r, e, ranges[0].start, len);
         return;
     }
     serve_multipart(r, ranges, nr, size, name, name_len);
@@ -449,13 +482,19 @@ static pt_fent *lookup(pt_req *r, root_ref *ref, char kind, int base, const char
     char *key = w->fkey;
     size_t klen = w->fcache ? make_key(key, w->fkey_cap, kind, follow, ref, rel, rel_len, idx) : 0;
     pt_fent *e = klen ? pt_fcache_get(w->fcache, key, klen, w->loop.now) : NULL;
-    if (e && e->fd >= 0 && !e->data && S_ISREG(e->st.st_mode)) {
+    if (e && e->fd >= 0 && S_ISREG(e->st.st_mode) && !from_memory(r, e)) {
         /* its body will be read from the file: a file written in place
          * since must not go out under the old length and validators */
         struct stat now;
         if (fstat(e->fd, &now) < 0 || !pt_fcache_same_file(&e->st, &now)) {
             pt_fcache_release(w->fcache, e);
             e = NULL;
+        } else if (!e->data) {
+            /* opened for a response that could send the file (or its
+             * content made room for others): keep it now where there is
+             * free room (evicting others for it would let two files take
+             * turns at every request) */
+            pt_fcache_load(w->fcache, e, copies_body(r), false);
         }
     }
     if (e)
@@ -492,7 +531,7 @@ static pt_fent *lookup(pt_req *r, root_ref *ref, char kind, int base, const char
         return NULL;
     }
     if (fd >= 0 && S_ISREG(st.st_mode))
-        pt_fcache_load(w->fcache, e);
+        pt_fcache_load(w->fcache, e, copies_body(r), true);
     return e;
 }
 

@@ -1202,8 +1202,18 @@ static unsigned char
 
 static ssize_t tls_writev(pt_sock *s, const struct iovec *iov, int n)
 {
-    if (n == 1 || iov[0].iov_len >= PT_TLS_COALESCE)
-        return do_write(s, iov[0].iov_base, iov[0].iov_len, n == 1);
+    if (n == 1 || iov[0].iov_len >= PT_TLS_COALESCE) {
+        /* more than a record (a cached file's content, encrypted from
+         * where it lies): OpenSSL writes one record a call (partial
+         * writes) and keeps its write buffer for the next; the kernel may
+         * join the record with the next one, as a file's (tls_sendfile) */
+        if (iov[0].iov_len <= PT_TLS_FILE_CHUNK)
+            return do_write(s, iov[0].iov_base, iov[0].iov_len, n == 1);
+        bio_more(s->tls, true);
+        ssize_t w = do_write(s, iov[0].iov_base, iov[0].iov_len, false);
+        bio_more(s->tls, false);
+        return w;
+    }
     /* head and body in one record rather than one record each */
     size_t len = 0, all = 0;
     for (int i = 0; i < n; i++) {
@@ -1212,7 +1222,12 @@ static ssize_t tls_writev(pt_sock *s, const struct iovec *iov, int n)
         len += k;
         all += iov[i].iov_len;
     }
-    return do_write(s, scratch, len, len == all);
+    if (len == all)
+        return do_write(s, scratch, len, true);
+    bio_more(s->tls, true);
+    ssize_t w = do_write(s, scratch, len, false);
+    bio_more(s->tls, false);
+    return w;
 }
 
 static ssize_t tls_sendfile(pt_sock *s, int fd, off_t *off, size_t len)
@@ -1587,6 +1602,17 @@ static const pt_sock_ops tls_ops = {
     .shutdown = tls_shutdown,
     .close = tls_close,
 };
+
+bool pt_tls_copies(const pt_sock *s)
+{
+    if (s->ops != &tls_ops || !s->tls || (s->flags & PT_SOCK_PLAIN_ON_TLS))
+        return false;
+#ifndef OPENSSL_NO_KTLS
+    if (BIO_get_ktls_send(SSL_get_wbio(s->tls)))
+        return false;
+#endif
+    return true;
+}
 
 int pt_tls_sock_init(pt_sock *s, struct ssl_ctx_st *ctx, int fd)
 {

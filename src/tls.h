@@ -60,5 +60,8 @@ bool pt_tls_info_get(const pt_sock *s, pt_tls_info *out);
 bool pt_tls_misdirected(const pt_sock *s, const pt_vhost *v);
 /* The handshake chose HTTP/2 (ALPN "h2"): the connection speaks it. */
 bool pt_tls_alpn_h2(pt_sock *s);
+/* Response bytes on s are encrypted in user space (TLS without kernel
+ * TLS): a file's content passes through memory anyway, no sendfile. */
+bool pt_tls_copies(const pt_sock *s);
 
 #endif

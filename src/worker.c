@@ -224,7 +224,8 @@ static int fcache_start(pt_worker *w)
             pt_log_info("open_file_cache.max lowered to %u: a quarter of the open-file limit %llu",
                         max, (unsigned long long)rl.rlim_cur);
     }
-    w->fcache = pt_fcache_new(max, fc->valid_ms, fc->inactive_ms, fc->content_max, fc->errors);
+    w->fcache = pt_fcache_new(max, fc->valid_ms, fc->inactive_ms, fc->content_max,
+                              fc->content_max_tls, fc->content_memory, fc->errors);
     if (!w->fcache)
         return max == 0 || fc->valid_ms == 0 ? 0 : -1;
     /* a key: kind, policy, root (a path at most), the request path, an index name */

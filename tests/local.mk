@@ -125,6 +125,7 @@ PY_TESTS = \
 	tests/t_tls_extra.py \
 	tests/t_tls_tickets.py \
 	tests/t_defer_accept.py \
+	tests/t_tls_content.py \
 	tests/t_tls_reload.py \
 	tests/t_upstream_lost.py \
 	tests/t_acme.py \

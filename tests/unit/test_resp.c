@@ -62,6 +62,12 @@ static void f_body_file(pt_req *r, int fd, off_t off, uint64_t n)
     (void)r;
     note("file %d %lld %llu;", fd, (long long)off, (unsigned long long)n);
 }
+static void f_body_ref(pt_req *r, const void *p, size_t n)
+{
+    (void)r;
+    (void)p;
+    note("ref %zu;", n);
+}
 static char *f_body_reserve(pt_req *r, size_t n)
 {
     (void)r;
@@ -129,6 +135,7 @@ static const pt_framer recorder = {
     .end_stream = f_end_stream,
     .body = f_body,
     .body_file = f_body_file,
+    .body_ref = f_body_ref,
     .body_reserve = f_body_reserve,
     .body_commit = f_body_commit,
     .body_end = f_body_end,
@@ -157,12 +164,13 @@ static void test_every_response_call_goes_to_the_connections_framer(void)
     pt_resp_end_stream(&r, -1);
     pt_resp_body(&r, "hello", 5);
     pt_resp_body_file(&r, 3, 10, 20);
+    pt_resp_body_ref(&r, "cached", 6);
     pt_resp_body_end(&r);
     pt_resp_interim(&r, "HTTP/1.1 103 Early Hints\r\n\r\n", 28);
     pt_resp_kick(&r);
     pt_resp_reset(&r);
     ok(strcmp(rec, "begin 200 OK (status 200);header ETag=\"x\";header Age=7;block 6;"
-                   "stream -1;body 5;file 3 10 20;body_end;interim 28;kick;reset;") == 0,
+                   "stream -1;body 5;file 3 10 20;ref 6;body_end;interim 28;kick;reset;") == 0,
        "each call reaches the framer in order, the status set first: %s", rec);
     /* what a gateway asks of the request, not of the connection (gw.c) */
     rec[0] = '\0';
