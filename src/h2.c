@@ -100,7 +100,8 @@ struct pt_h2 {
     uint32_t round_streams, total_streams;
     uint64_t rst_recv;
     bool has_trouble, trouble_conn;
-    char trouble[160];
+    char *trouble; /* H2_TROUBLE bytes, made at the first bound hit: most
+                    * connections never need it, an idle one holds none */
     /* the blocks of a page or more nghttp2 made with the session and keeps
      * for its life (its frame buffer, its stream table): pages of their
      * own, given back to the kernel while the connection is idle */
@@ -122,6 +123,7 @@ static const uint8_t goaway_ping[8] = {'g', 'o', 'a', 'w', 'a', 'y', 0, 1};
 #define H2_RST_RATE 33           /* tokens a second */
 #define H2_MAX_CONTINUATIONS 8   /* CONTINUATION frames after one HEADERS (2024) */
 #define H2_DEFLATE_TABLE 4096    /* our HPACK encoder's dynamic table, whatever asked */
+#define H2_TROUBLE 160           /* a bound's log text */
 
 /* ---- memory ------------------------------------------------------------ */
 
@@ -137,13 +139,15 @@ static const uint8_t goaway_ping[8] = {'g', 'o', 'a', 'w', 'a', 'y', 0, 1};
 #define MEM_BIG MEM_NCLASS
 #define MEM_KEEP 128u /* blocks kept per size: at most about 1.5 MiB */
 
-typedef union mem_hdr {
-    struct {
-        size_t size; /* usable bytes */
-        unsigned cls;
-    } h;
-    max_align_t align;
+/* A block's header: its size and class, 16 bytes (max_align_t's 32 on
+ * x86-64 doubled what an idle session's thirty-odd small blocks carry; 16
+ * keeps malloc's 16-byte alignment for what follows it) */
+typedef struct mem_hdr {
+    uint32_t size; /* usable bytes (a block of 4 GiB or more is refused) */
+    uint32_t cls;
+    uint64_t pad;
 } mem_hdr;
+_Static_assert(sizeof(mem_hdr) == 16, "a block header keeps 16-byte alignment");
 
 #ifndef __SANITIZE_ADDRESS__
 static void *mem_free_list[MEM_NCLASS];
@@ -249,11 +253,13 @@ static void *mem_alloc(size_t n)
         mem_nfree[c]--;
         return p;
     }
+    if (size > UINT32_MAX - sizeof(mem_hdr))
+        return NULL;
     mem_hdr *m = malloc(sizeof(mem_hdr) + size);
     if (!m)
         return NULL;
-    m->h.size = size;
-    m->h.cls = c;
+    m->size = (uint32_t)size;
+    m->cls = c;
     return m + 1;
 #endif
 }
@@ -266,7 +272,7 @@ static void mem_free(void *p)
     if (!p)
         return;
     mem_hdr *m = (mem_hdr *)p - 1;
-    unsigned c = m->h.cls;
+    unsigned c = m->cls;
     if (c == MEM_BIG || mem_nfree[c] >= MEM_KEEP) {
         free(m);
         return;
@@ -295,12 +301,12 @@ static void *mem_realloc(void *p, size_t n)
     return realloc(p, n ? n : 1);
 #else
     mem_hdr *m = (mem_hdr *)p - 1;
-    if (n <= m->h.size)
+    if (n <= m->size)
         return p;
     void *q = mem_alloc(n);
     if (!q)
         return NULL;
-    memcpy(q, p, m->h.size);
+    memcpy(q, p, m->size);
     mem_free(p);
     return q;
 #endif
@@ -455,10 +461,12 @@ static void trouble(pt_h2 *h, bool conn, const char *fmt, ...)
 {
     if (h->has_trouble && (h->trouble_conn || !conn))
         return;
+    if (!h->trouble && !(h->trouble = malloc(H2_TROUBLE)))
+        return; /* the bound still holds; only its log line is lost */
     h->trouble_conn = conn;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(h->trouble, sizeof(h->trouble), fmt, ap);
+    vsnprintf(h->trouble, H2_TROUBLE, fmt, ap);
     va_end(ap);
     h->has_trouble = true;
 }
@@ -989,6 +997,7 @@ void pt_h2_free(pt_h2 *h)
         stream_free(h, st);
     }
     nghttp2_session_del(h->s);
+    free(h->trouble);
     free(h);
 }
 
