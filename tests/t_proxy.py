@@ -576,6 +576,20 @@ class Flags(unittest.TestCase):
                     self.assertEqual((e['PATH_INFO'], e['QUERY_STRING']),
                                      (prefix + 'p', 'q=%d' % i))
 
+    def test_ten_servers_fail_over_past_nine_refusing_ones(self):
+        """More servers than a request's inline record of tried ones holds
+        (8): the record is allocated, and every request reaches the live one."""
+        ProxyCase.setUpClass()
+        gt = ProxyCase.gt
+        dead = ['127.0.0.1:%d' % harness.free_port() for _ in range(9)]
+        with harness.Server('--proxy', '/fp/=%s,127.0.0.1:%d' % (','.join(dead), gt.port)) as srv:
+            for i in range(12):
+                st, _, data = harness.request(srv.port, 'GET', '/fp/p?q=%d' % i)
+                self.assertEqual(st, 200, srv.stderr_text()[-2000:])
+                self.assertEqual(json.loads(data)['QUERY_STRING'], 'q=%d' % i)
+            self.assertTrue(srv.wait_for_log(r'connect failed: Connection refused', 15),
+                            'no refused server was tried' + srv.stderr_text()[-2000:])
+
     def test_https_client_is_forwarded_as_https(self):
         ProxyCase.setUpClass()
         d = tempfile.mkdtemp(prefix='pt-proxy-tls-')
