@@ -47,6 +47,7 @@ struct ssl_ctx_st *fz_tls_server_ctx(const char *tag, long serial)
         .max_version = PT_TLS_V13,
         .verify_depth = 1,
         .ticket_rotate_ms = 3600 * 1000,
+        .tickets = 1, /* tls.tickets' default: the configuration sets it */
     };
     char err[512] = "", warn[512] = "";
     if (pt_tls_ctx_load(&t, err, sizeof(err), warn, sizeof(warn)) < 0) {
