@@ -30,7 +30,8 @@ CONF = '''
 workers = @WORKERS@;
 listen = [ "127.0.0.1:@PORT@" ];
 root = "@ROOT@";
-limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; @LIMITS@ };
+limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; defer_accept = "@DEFER@";
+           @LIMITS@ };
 backends = ( { name = "hello";
                servers = ( { address = "unix:@BASE@/hello.sock"; max_conns = @MAXC@; } ); }
              @PHP_BACKEND@ );
@@ -103,6 +104,7 @@ class GracefulKeepAlive(unittest.TestCase):
         self.srv.conf = (CONF.replace('@PHP_BACKEND@', php_be).replace('@PHP_LOCATION@', php_loc)
                          .replace('@WORKERS@', str(self.WORKERS))
                          .replace('@LIMITS@', self.LIMITS)
+                         .replace('@DEFER@', reloadload.defer_accept(self))
                          .replace('@MAXC@', str(self.MAXC)).replace('@BASE@', base)
                          .replace('@ROOT@', self.root).replace('@CGI@', self.cgi))
         self.srv.start()
@@ -144,7 +146,7 @@ UPSTREAM_CONF = '''
 workers = 2;
 listen = [ "127.0.0.1:@PORT@" ];
 root = "@ROOT@";
-limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; };
+limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; defer_accept = "@DEFER@"; };
 backends = ( { name = "http"; servers = ( { address = "127.0.0.1:@HTTP@"; max_conns = 4; } ); },
              { name = "uw"; servers = ( "127.0.0.1:@UW@" ); },
              { name = "sc"; servers = ( "127.0.0.1:@SC@" ); } );
@@ -200,7 +202,8 @@ class UpstreamKeepAlive(GracefulKeepAlive):
         self.assertTrue(wait_for(listening, 30), 'uWSGI did not start')
         self.srv.conf = (UPSTREAM_CONF.replace('@ROOT@', self.root)
                          .replace('@HTTP@', str(http_port)).replace('@UW@', str(uw_port))
-                         .replace('@SC@', str(sc_port)))
+                         .replace('@SC@', str(sc_port))
+                         .replace('@DEFER@', reloadload.defer_accept(self)))
         self.srv.start()
         self.addCleanup(self.srv.stop)
         self.assertTrue(wait_for(lambda: len(self.srv.worker_pids()) == 2, 30),

@@ -34,7 +34,7 @@ workers = @WORKERS@;
 tls_listen = [ "127.0.0.1:@PORT@" ];
 tls = { certificate = "@CRT@"; key = "@KEY@"; };
 root = "@ROOT@";
-limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; };
+limits = { keepalive_timeout = "30s"; shutdown_timeout = "30s"; defer_accept = "@DEFER@"; };
 backends = ( { name = "hello";
                servers = ( { address = "unix:@BASE@/hello.sock"; max_conns = 4; } ); }
              @PHP_BACKEND@ );
@@ -101,6 +101,7 @@ class TlsGracefulReload(unittest.TestCase):
         self.srv.conf = (CONF.replace('@PHP_BACKEND@', php_be).replace('@PHP_LOCATION@', php_loc)
                          .replace('@WORKERS@', str(self.WORKERS)).replace('@BASE@', base)
                          .replace('@CRT@', crt).replace('@KEY@', key)
+                         .replace('@DEFER@', reloadload.defer_accept(self))
                          .replace('@ROOT@', self.root).replace('@CGI@', self.cgi))
         self.srv.start()
         self.addCleanup(self.srv.stop)
