@@ -401,7 +401,8 @@ static const nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_reall
  * (nghttp2_hd_deflate_change_table_size, public) when the peer's SETTINGS
  * asks, but gives no handle on a session's encoder: hd_find finds it in
  * the session struct by its shape just after creation, as 1.52 lays it
- * out; a session that does not show it exactly keeps its table. */
+ * out on a 64-bit machine; a session that does not show it exactly (another
+ * release, a 32-bit build) keeps its table. */
 #define HD_WORDS 139 /* the encoder: its table (8 words), 128 buckets, 3 more */
 
 static uintptr_t hd_word(const char *b, size_t i)
