@@ -110,6 +110,9 @@ struct pt_h2 {
         size_t n;
     } kept[4];
     unsigned nkept;
+    /* nghttp2's HPACK encoder (hd_find), emptied while idle; NULL when
+     * this nghttp2 is not the one it was checked against */
+    nghttp2_hd_deflater *hd;
 };
 
 /* The PING that follows the shutdown notice (RFC 9113 §6.8). */
@@ -157,6 +160,9 @@ static unsigned mem_nfree[MEM_NCLASS];
  * so it gets its exact size (an idle connection holds no rounding), and a
  * block of a page or more gets pages of its own (kept_alloc) */
 static pt_h2 *mem_making;
+/* the first block made with it: nghttp2's session struct (hd_find) */
+static void *making_first;
+static size_t making_first_n;
 
 /* An idle connection's memory (issue 19): nghttp2 1.52 keeps a 16 KiB
  * frame buffer and a 4 KiB stream table for the session's life, though
@@ -226,18 +232,49 @@ static bool all_zero(const void *p, size_t n)
     return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
 }
 
+#ifndef __SANITIZE_ADDRESS__
+/* a block of malloc's with its header */
+static void *hdr_alloc(size_t size, unsigned c)
+{
+    if (size > UINT32_MAX - sizeof(mem_hdr))
+        return NULL;
+    mem_hdr *m = malloc(sizeof(mem_hdr) + size);
+    if (!m)
+        return NULL;
+    m->size = (uint32_t)size;
+    m->cls = c;
+    return m + 1;
+}
+#endif
+
+/* A block made with the session: pages of its own when a page or more,
+ * else its exact size; the first one (the session struct) noted. */
+__attribute__((noinline)) static void *making_alloc(size_t n)
+{
+    void *p = kept_alloc(n);
+    if (!p)
+#ifdef __SANITIZE_ADDRESS__
+        p = malloc(n ? n : 1);
+#else
+        p = hdr_alloc(n, MEM_BIG);
+#endif
+    if (p && !making_first) {
+        making_first = p;
+        making_first_n = n;
+    }
+    return p;
+}
+
 static void *mem_alloc(size_t n)
 {
 #ifdef __SANITIZE_ADDRESS__
-    void *k = mem_making ? kept_alloc(n) : NULL;
-    return k ? k : malloc(n ? n : 1);
+    return mem_making ? making_alloc(n) : malloc(n ? n : 1);
 #else
     unsigned c;
     size_t size;
     if (__builtin_expect(mem_making || n > 4096, 0)) {
-        void *k = mem_making ? kept_alloc(n) : NULL;
-        if (k)
-            return k;
+        if (mem_making)
+            return making_alloc(n);
         c = MEM_BIG;
         size = n;
     } else if (n <= 512) {
@@ -253,14 +290,7 @@ static void *mem_alloc(size_t n)
         mem_nfree[c]--;
         return p;
     }
-    if (size > UINT32_MAX - sizeof(mem_hdr))
-        return NULL;
-    mem_hdr *m = malloc(sizeof(mem_hdr) + size);
-    if (!m)
-        return NULL;
-    m->size = (uint32_t)size;
-    m->cls = c;
-    return m + 1;
+    return hdr_alloc(size, c);
 #endif
 }
 
@@ -359,6 +389,78 @@ static void *ng_realloc(void *p, size_t n, void *ud)
 
 static const nghttp2_mem ng_mem = {NULL, ng_malloc, ng_free, ng_calloc, ng_realloc};
 
+/* ---- the HPACK encoder's table, emptied while idle ------------------- */
+
+/* The entries our HPACK encoder indexed from the responses (date, server,
+ * content-type, last-modified...: ten blocks, about 1 KiB a connection)
+ * are of no use to a connection that stays idle. RFC 7541 §4.2 lets an
+ * encoder shrink its table when it likes, said at the start of its next
+ * header block: an idle connection's is emptied (size 0, then back to
+ * what the client allows, both said in the next response's HEADERS) and
+ * the next response indexes its fields again. nghttp2 1.52 does that
+ * (nghttp2_hd_deflate_change_table_size, public) when the peer's SETTINGS
+ * asks, but gives no handle on a session's encoder: hd_find finds it in
+ * the session struct by its shape just after creation, as 1.52 lays it
+ * out on a 64-bit machine; a session that does not show it exactly (another
+ * release, a 32-bit build) keeps its table. */
+#define HD_WORDS 139 /* the encoder: its table (8 words), 128 buckets, 3 more */
+
+static uintptr_t hd_word(const char *b, size_t i)
+{
+    uintptr_t w;
+    memcpy(&w, b + i * sizeof(w), sizeof(w));
+    return w;
+}
+
+/* An encoder just made, at b: an empty table of 128 slots (ring buffer:
+ * slots, mask, first, length), the allocator (inside the session), 0 of
+ * H2_DEFLATE_TABLE bytes used, 128 empty buckets, the cap we set, the
+ * smallest size to say (none yet: UINT32_MAX). */
+static bool hd_shape(const char *b, const char *s, size_t n)
+{
+    uintptr_t mem = hd_word(b, 4);
+    if (hd_word(b, 1) != 127 || hd_word(b, 0) == 0 || hd_word(b, 2) != 0 || hd_word(b, 3) != 0 ||
+        mem < (uintptr_t)s || mem >= (uintptr_t)s + n || hd_word(b, 5) != 0 ||
+        hd_word(b, 6) != H2_DEFLATE_TABLE || hd_word(b, 136) != H2_DEFLATE_TABLE ||
+        hd_word(b, 137) != UINT32_MAX)
+        return false;
+    return all_zero(b + 8 * sizeof(uintptr_t), 128 * sizeof(uintptr_t));
+}
+
+/* the encoder of the session just made, or NULL */
+static nghttp2_hd_deflater *hd_find(nghttp2_session *ng)
+{
+    static size_t off; /* its place in the struct: the same in every session */
+    static int found;  /* 1 found at off, -1 not in this nghttp2, 0 not looked for */
+    const char *s = (const char *)ng;
+    size_t n = making_first == ng ? making_first_n : 0, need = HD_WORDS * sizeof(uintptr_t);
+    if (found < 0 || n < need)
+        return NULL;
+    if (found > 0)
+        return off <= n - need && hd_shape(s + off, s, n) ? (nghttp2_hd_deflater *)(s + off) : NULL;
+    found = -1;
+    for (size_t o = 0; o <= n - need; o += sizeof(uintptr_t)) {
+        if (hd_shape(s + o, s, n)) {
+            off = o;
+            found = 1;
+            return (nghttp2_hd_deflater *)(s + o);
+        }
+    }
+    return NULL;
+}
+
+/* the table emptied, its size said again in the next header block */
+static void hd_empty(pt_h2 *h)
+{
+    size_t used = nghttp2_session_get_hd_deflate_dynamic_table_size(h->s);
+    /* nothing indexed, or the bytes used are not where they were found */
+    if (!h->hd || used == 0 || hd_word((const char *)h->hd, 5) != used)
+        return;
+    (void)nghttp2_hd_deflate_change_table_size(h->hd, 0);
+    (void)nghttp2_hd_deflate_change_table_size(
+        h->hd, nghttp2_session_get_remote_settings(h->s, NGHTTP2_SETTINGS_HEADER_TABLE_SIZE));
+}
+
 void pt_h2_idle(pt_h2 *h)
 {
     /* nothing queued or half sent (nghttp2's active frame is gone only
@@ -371,6 +473,8 @@ void pt_h2_idle(pt_h2 *h)
         if (k->n == H2_FRAMEBUF ? quiet : all_zero(k->p, k->n))
             (void)madvise(k->p, page_round(k->n), MADV_DONTNEED);
     }
+    if (quiet)
+        hd_empty(h); /* no header block is being packed or waits to be */
 }
 
 /* Make room for need elements in *p, which is the stream's own inline
@@ -952,8 +1056,11 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
         nghttp2_mem mem = ng_mem;
         mem.mem_user_data = h; /* the blocks it keeps, known per session */
         mem_making = h;
+        making_first = NULL;
         rc = nghttp2_session_server_new3(&h->s, cb, h, opt, &mem);
         mem_making = NULL;
+        if (rc == 0)
+            h->hd = hd_find(h->s);
         nghttp2_option_del(opt);
     }
     nghttp2_session_callbacks_del(cb);

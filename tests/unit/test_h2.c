@@ -698,6 +698,42 @@ int main(void)
         reset_all();
     }
 
+    /* an idle connection empties our HPACK encoder's table (RFC 7541
+     * §4.2: size 0, then back, said at the start of the next header
+     * block): the next response indexes its fields again, so the
+     * client's table holds that response's fields alone, decoded right */
+    {
+        pt_h2 *h = server_new();
+        nghttp2_session *c = client_new();
+        static const char *types[] = {"text/aaaa", "text/bbbb", "text/cccc"};
+        size_t table[3];
+        for (int i = 0; i < 3; i++) {
+            int32_t sid = get(c, "GET", "/idle", NULL, 0, NULL);
+            pump(c, h);
+            pt_h2_resp_begin(h, sid, 200);
+            pt_h2_resp_std(h, sid, "Sun, 06 Nov 1994 08:49:37 GMT", "portico/x", 9);
+            pt_h2_resp_header(h, sid, "Content-Type", 12, types[i], 9);
+            pt_h2_resp_end_head(h, sid, 0, false);
+            pump(c, h);
+            cli_stream *r = cli_of(sid);
+            ok(strcmp(r->status, "200") == 0 && strcmp(r->ctype, types[i]) == 0 &&
+                   strcmp(r->date, "Sun, 06 Nov 1994 08:49:37 GMT") == 0 &&
+                   strcmp(r->server, "portico/x") == 0,
+               "response %d decoded whole (%s)", i, r->ctype);
+            table[i] = nghttp2_session_get_hd_inflate_dynamic_table_size(c);
+            if (i == 1)
+                pt_h2_idle(h);
+        }
+        ok(table[0] > 0 && table[1] > table[0],
+           "a busy connection indexes a new field beside the old (%zu, %zu)", table[0], table[1]);
+        ok(table[2] == table[0],
+           "after an idle period the table holds the next response's fields alone (%zu, %zu)",
+           table[2], table[0]);
+        pt_h2_free(h);
+        nghttp2_session_del(c);
+        reset_all();
+    }
+
     /* not HTTP/2 at all */
     {
         pt_h2 *h = server_new();
