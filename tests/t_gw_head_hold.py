@@ -104,14 +104,12 @@ class HeadHold(unittest.TestCase):
     def setUpClass(cls):
         cls.ups = {'p': HoldingUpstream('http'), 'u': HoldingUpstream('uwsgi')}
         conf = CONF.replace('@H@', str(cls.ups['p'].port)).replace('@U@', str(cls.ups['u'].port))
-        cls.srv = harness.Server(conf=conf, workers=1)
-        cls.srv.start()
+        harness.start_class_server(cls, conf=conf, workers=1)
 
     @classmethod
     def tearDownClass(cls):
         try:
-            rc = cls.srv.stop()
-            assert rc == 0, 'portico exited with %r on SIGTERM' % rc
+            harness.stop_class_server(cls)
         finally:
             for u in cls.ups.values():
                 u.stop()

@@ -92,16 +92,13 @@ class GatewaySyscalls(unittest.TestCase):
             up_port = int(f.read())
         conf = (CONF.replace('@UP@', str(up_port)).replace('@UWSOCK@', cls.app.uw_sock)
                 .replace('@SCSOCK@', cls.app.sc_sock))
-        cls.srv = harness.Server(conf=conf, workers=1)
-        cls.srv.start()
+        harness.start_class_server(cls, conf=conf, workers=1)
 
     @classmethod
     def tearDownClass(cls):
         try:
-            rc = cls.srv.stop()
-            assert rc == 0, 'portico exited with %r' % rc
+            harness.stop_class_server(cls)
         finally:
-            shutil.rmtree(cls.srv.tmpdir, ignore_errors=True)
             os.killpg(cls.up.pid, signal.SIGTERM)
             cls.up.wait(20)
             cls.app.stop()
