@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import uuid
@@ -171,6 +172,44 @@ def stop_class_server(cls):
         assert rc == 0, 'portico exited with %r on SIGTERM' % rc
     finally:
         shutil.rmtree(srv.tmpdir, ignore_errors=True)
+
+
+def proc_status(pid, key):
+    """A /proc/PID/status value in KiB (VmRSS, VmHWM)."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+class TcpUpstream:
+    """A made-up upstream in threads of the test: it listens on 127.0.0.1
+    (a free port, in .port) and hands each connection to serve(sock), which
+    a subclass writes, in a thread of its own; stop() closes the listener.
+    A subclass sets up its own state before calling this __init__, which
+    starts accepting at once."""
+
+    def __init__(self, backlog=16):
+        self.ls = socket.socket()
+        self.ls.bind(('127.0.0.1', 0))
+        self.ls.listen(backlog)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return  # stop() closed the listener
+            threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+
+    def serve(self, s):
+        raise NotImplementedError
+
+    def stop(self):
+        self.ls.close()
 
 
 def _listening_inodes(port):
