@@ -109,32 +109,17 @@ class GatewaySyscalls(unittest.TestCase):
         for path on a connection that served some before strace attached."""
         port = self.srv.port
         sock = socket.create_connection(('127.0.0.1', port), timeout=30)
-        log = os.path.join(self.srv.tmpdir, 'strace-gw.txt')
-        if os.path.exists(log):
-            os.unlink(log)
         try:
             for _ in range(3):  # the upstream pool is warm
                 keepalive_get(sock, path, port)
-            st = subprocess.Popen(['strace', '-f', '-qq', '-o', log,
-                                   '-p', str(self.srv.worker_pids()[0])],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                deadline = time.monotonic() + 30
-                while 'recvfrom' not in read(log):
-                    self.assertLess(time.monotonic(), deadline, 'strace did not attach')
-                    keepalive_get(sock, path, port)
-                    time.sleep(0.2)
-                time.sleep(0.2)
-                skip = len(read(log))
+
+            def n_gets():
                 for _ in range(N):
                     keepalive_get(sock, path, port)
-                time.sleep(0.5)
-            finally:
-                st.send_signal(signal.SIGINT)
-                st.wait(timeout=60)
+            text = harness.strace_during(self, self.srv.worker_pids()[0], n_gets,
+                                         lambda: keepalive_get(sock, path, port), 'recvfrom')
         finally:
             sock.close()
-        text = read(log)[skip:]
         count = collections.Counter()
         for ln in text.splitlines():
             m = re.match(r'(?:\[pid +\d+\] |\d+ +)?(?:<\.\.\. )?(\w+)\(', ln)
