@@ -81,12 +81,17 @@ def keepalive_get(sock, path, port):
 class GatewaySyscalls(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # class cleanups run last first, after tearDownClass (and if
+        # setUpClass fails)
         cls.base = tempfile.mkdtemp(prefix='pt-gwsys-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, ignore_errors=True)
         cls.app = Uwsgi(cls.base).start()
+        cls.addClassCleanup(cls.app.stop)
         portfile = os.path.join(cls.base, 'up.port')
         cls.up = subprocess.Popen([PY, os.path.join(LIB, 'http_upstream.py'), portfile],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   start_new_session=True)
+        cls.addClassCleanup(lambda: (os.killpg(cls.up.pid, signal.SIGTERM), cls.up.wait(20)))
         assert harness.Server.wait_for(lambda: os.path.exists(portfile), 30)
         with open(portfile) as f:
             up_port = int(f.read())
@@ -96,13 +101,7 @@ class GatewaySyscalls(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            harness.stop_class_server(cls)
-        finally:
-            os.killpg(cls.up.pid, signal.SIGTERM)
-            cls.up.wait(20)
-            cls.app.stop()
-            shutil.rmtree(cls.base, ignore_errors=True)
+        harness.stop_class_server(cls)
 
     def calls(self, path):
         """System calls of the worker, by name, over N keep-alive requests
