@@ -16,6 +16,7 @@ Standard library only; needs valgrind, nginx, uwsgi + uwsgi-plugin-python3
 and php-fpm8.2 for the kinds that use them."""
 
 import argparse
+import contextlib
 import glob
 import os
 import shutil
@@ -84,46 +85,98 @@ class Upstreams:
                 os.killpg(p.pid, signal.SIGKILL)
 
 
+def nginx_cmd(conf):
+    return ['nginx', '-c', conf, '-p', os.path.dirname(conf)]
+
+
+def stop_signal(cmd):
+    """nginx stops gracefully on SIGQUIT, portico on SIGTERM."""
+    return signal.SIGQUIT if 'nginx' in cmd[0] else signal.SIGTERM
+
+
+@contextlib.contextmanager
+def running(cmd):
+    """A server (its own process group) while the with block runs."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        yield p
+    finally:
+        os.killpg(p.pid, stop_signal(cmd))
+        p.wait(60)
+
+
+# The upstreams and the front configurations every gateway bench uses
+# (gw-cost, gw-syscalls, gw-segments, upstream-cost), so that their rows
+# measure the same setup.
+
+def proxy_upstream(d):
+    """An nginx serving d/www/1k: returns (its command, its port)."""
+    www = os.path.join(d, 'www')
+    os.makedirs(www, exist_ok=True)
+    with open(os.path.join(www, '1k'), 'wb') as f:
+        f.write(os.urandom(1024))
+    uport = free_port()
+    conf = nginx_conf(d, 'up', uport, ' sendfile on;\n keepalive_timeout 300s;\n'
+                      ' server { listen 127.0.0.1:%d; root %s; }' % (uport, www))
+    return nginx_cmd(conf), uport
+
+
+def proxy_fronts(uport, forwarded='false'):
+    """(portico backend+location text, nginx server body) in front of the
+    upstream on uport; forwarded = false: X-Forwarded-For alone, as the
+    nginx below is told (proxy.sh)."""
+    pconf = ('backends = ( { name = "up"; servers = ( "127.0.0.1:%d" ); keepalive_max = 64;'
+             ' forwarded = %s; } );\n'
+             'locations = ( { prefix = "/"; handler = "proxy"; backend = "up"; } );\n'
+             % (uport, forwarded))
+    nbody = (' upstream up { server 127.0.0.1:%d; keepalive 64; }\n'
+             ' server { listen 127.0.0.1:%%d; location / { proxy_pass http://up;'
+             ' proxy_http_version 1.1; proxy_set_header Connection "";'
+             ' proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } }' % uport)
+    return pconf, nbody
+
+
+def uwsgi_upstream(d, *opts):
+    """A WSGI app answering 1 KiB, under uWSGI (opts: process options) on
+    d/app.sock: returns (its command, the socket's path)."""
+    app = os.path.join(d, 'app.py')
+    with open(app, 'w') as f:
+        f.write("BODY = b'x' * 1023 + b'\\n'\n\n\ndef application(environ, start_response):\n"
+                "    start_response('200 OK', [('Content-Type', 'text/plain'),"
+                " ('Content-Length', '1024')])\n    return [BODY]\n")
+    sock = os.path.join(d, 'app.sock')
+    return (['uwsgi', '--plugin', 'python3'] + list(opts) +
+            ['--die-on-term', '--disable-logging', '--wsgi-file', app, '--uwsgi-socket', sock,
+             '--chmod-socket=666'], sock)
+
+
+def uwsgi_fronts(sock, minimal='true'):
+    """(portico backend+location text, nginx server body) in front of
+    uWSGI on sock; minimal_variables: the variables nginx's uwsgi_params
+    sends (uwsgi.sh)."""
+    pconf = ('backends = ( { name = "app"; servers = ( "unix:%s" );'
+             ' minimal_variables = %s; } );\n'
+             'locations = ( { prefix = "/"; handler = "uwsgi"; backend = "app"; } );\n'
+             % (sock, minimal))
+    nbody = (' server { listen 127.0.0.1:%%d; location / { include /etc/nginx/uwsgi_params;'
+             ' uwsgi_pass unix:%s; } }' % sock)
+    return pconf, nbody
+
+
 def setup(kind, d, up):
     """Starts the upstream; returns (request path, portico backend+location
     text, nginx server body)."""
     if kind == 'proxy':
-        www = os.path.join(d, 'www')
-        os.makedirs(www, exist_ok=True)
-        with open(os.path.join(www, '1k'), 'wb') as f:
-            f.write(os.urandom(1024))
-        uport = free_port()
-        conf = nginx_conf(d, 'up', uport, ' sendfile on;\n keepalive_timeout 300s;\n'
-                          ' server { listen 127.0.0.1:%d; root %s; }' % (uport, www))
-        up.start(['nginx', '-c', conf, '-p', os.path.dirname(conf)])
+        cmd, uport = proxy_upstream(d)
+        up.start(cmd)
         connect(uport).close()
-        # X-Forwarded-For alone, as the nginx below is told (proxy.sh)
-        pconf = ('backends = ( { name = "up"; servers = ( "127.0.0.1:%d" ); keepalive_max = 64;'
-                 ' forwarded = false; } );\n'
-                 'locations = ( { prefix = "/"; handler = "proxy"; backend = "up"; } );\n' % uport)
-        nbody = (' upstream up { server 127.0.0.1:%d; keepalive 64; }\n'
-                 ' server { listen 127.0.0.1:%%d; location / { proxy_pass http://up;'
-                 ' proxy_http_version 1.1; proxy_set_header Connection "";'
-                 ' proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } }' % uport)
-        return '/1k', pconf, nbody
+        return ('/1k',) + proxy_fronts(uport)
     if kind == 'uwsgi':
-        app = os.path.join(d, 'app.py')
-        with open(app, 'w') as f:
-            f.write("BODY = b'x' * 1023 + b'\\n'\n\n\ndef application(environ, start_response):\n"
-                    "    start_response('200 OK', [('Content-Type', 'text/plain'),"
-                    " ('Content-Length', '1024')])\n    return [BODY]\n")
-        sock = os.path.join(d, 'app.sock')
-        up.start(['uwsgi', '--plugin', 'python3', '--master', '--processes', '2', '--die-on-term',
-                  '--disable-logging', '--wsgi-file', app, '--uwsgi-socket', sock,
-                  '--chmod-socket=666'])
+        cmd, sock = uwsgi_upstream(d, '--master', '--processes', '2')
+        up.start(cmd)
         wait_socket(sock)
-        # the variables nginx's uwsgi_params sends (uwsgi.sh)
-        pconf = ('backends = ( { name = "app"; servers = ( "unix:%s" );'
-                 ' minimal_variables = true; } );\n'
-                 'locations = ( { prefix = "/"; handler = "uwsgi"; backend = "app"; } );\n' % sock)
-        nbody = (' server { listen 127.0.0.1:%%d; location / { include /etc/nginx/uwsgi_params;'
-                 ' uwsgi_pass unix:%s; } }' % sock)
-        return '/', pconf, nbody
+        return ('/',) + uwsgi_fronts(sock)
     if kind == 'php':
         www = os.path.join(d, 'php')
         os.makedirs(www, exist_ok=True)
@@ -152,57 +205,77 @@ def setup(kind, d, up):
     raise SystemExit('unknown kind ' + kind)
 
 
-def instructions(cmd, port, path, n, outdir):
-    stop = signal.SIGQUIT if 'nginx' in cmd[0] else signal.SIGTERM
-    return cgcount.instructions(cmd, lambda: hammer(port, path, n), outdir, stop)
+def front_cmd(server, portico, d, port, pconf, nbody):
+    """The command of a front server, 'portico' (the binary portico) or
+    'nginx', one worker on 127.0.0.1:port, its configuration written in d:
+    pconf is portico's backends and locations, nbody nginx's server body
+    with %d for the port."""
+    if server == 'portico':
+        conf = os.path.join(d, 'portico.conf')
+        user = 'user = "root";\n' if os.geteuid() == 0 else ''
+        with open(conf, 'w') as f:
+            f.write('%sworkers = 1;\naccess_log = "off";\nerror_log = "%s/p.err";\n'
+                    'listen = [ "127.0.0.1:%d" ];\n'
+                    'limits = { keepalive_requests = 1000000; };\n%s'
+                    % (user, d, port, pconf))
+        return [portico, '-D', '-c', conf]
+    return nginx_cmd(nginx_conf(d, 'front', port, nbody % port))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--portico', default='./src/portico')
-    ap.add_argument('--kinds', default='proxy,uwsgi,php')
-    ap.add_argument('--servers', default='portico,nginx')
-    ap.add_argument('--n1', type=int, default=300)
-    ap.add_argument('--n2', type=int, default=1300)
-    ap.add_argument('--keep', help='keep the callgrind files of the N2 run here')
-    a = ap.parse_args()
-    if not shutil.which('valgrind'):
-        sys.exit('valgrind is needed (apt-get install valgrind)')
+def fronts(a, prefix):
+    """For each kind of a.kinds (its upstream started in a new directory)
+    and each server of a.servers: (kind, server, the directory, port, the
+    request path, the front's command). The upstream stops and the
+    directory goes when the kind is done or the caller leaves the loop."""
     for kind in a.kinds.split(','):
-        d = tempfile.mkdtemp(prefix='portico-gwcost-')
+        d = tempfile.mkdtemp(prefix=prefix)
         os.chmod(d, 0o755)
         up = Upstreams(d)
         try:
             path, pconf, nbody = setup(kind, d, up)
             for server in a.servers.split(','):
                 port = free_port()
-                if server == 'portico':
-                    conf = os.path.join(d, 'portico.conf')
-                    user = 'user = "root";\n' if os.geteuid() == 0 else ''
-                    with open(conf, 'w') as f:
-                        f.write('%sworkers = 1;\naccess_log = "off";\nerror_log = "%s/p.err";\n'
-                                'listen = [ "127.0.0.1:%d" ];\n'
-                                'limits = { keepalive_requests = 1000000; };\n%s'
-                                % (user, d, port, pconf))
-                    cmd = [a.portico, '-D', '-c', conf]
-                else:
-                    conf = nginx_conf(d, 'front', port, nbody % port)
-                    cmd = ['nginx', '-c', conf, '-p', os.path.dirname(conf)]
-                out = os.path.join(d, 'cg')
-                os.makedirs(out, exist_ok=True)
-                os.chmod(out, 0o777)  # nginx's worker runs as nobody
-                i1 = instructions(cmd, port, path, a.n1, out)
-                i2 = instructions(cmd, port, path, a.n2, out)
-                if a.keep:
-                    os.makedirs(a.keep, exist_ok=True)
-                    for f in glob.glob(os.path.join(out, 'cg.*')):
-                        shutil.copy(f, os.path.join(a.keep, '%s-%s-%s' % (kind, server,
-                                                                          os.path.basename(f))))
-                print('%-6s %-8s %8.0f instructions/request' %
-                      (kind, server, (i2 - i1) / (a.n2 - a.n1)), flush=True)
+                yield (kind, server, d, port, path,
+                       front_cmd(server, a.portico, d, port, pconf, nbody))
         finally:
             up.stop()
             shutil.rmtree(d, ignore_errors=True)
+
+
+def parser(kinds):
+    """The options every gateway bench takes; a script adds its own."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--portico', default='./src/portico')
+    ap.add_argument('--kinds', default=kinds)
+    ap.add_argument('--servers', default='portico,nginx')
+    return ap
+
+
+def instructions(cmd, port, path, n, outdir):
+    return cgcount.instructions(cmd, lambda: hammer(port, path, n), outdir, stop_signal(cmd))
+
+
+def main():
+    ap = parser('proxy,uwsgi,php')
+    ap.add_argument('--n1', type=int, default=300)
+    ap.add_argument('--n2', type=int, default=1300)
+    ap.add_argument('--keep', help='keep the callgrind files of the N2 run here')
+    a = ap.parse_args()
+    if not shutil.which('valgrind'):
+        sys.exit('valgrind is needed (apt-get install valgrind)')
+    for kind, server, d, port, path, cmd in fronts(a, 'portico-gwcost-'):
+        out = os.path.join(d, 'cg')
+        os.makedirs(out, exist_ok=True)
+        os.chmod(out, 0o777)  # nginx's worker runs as nobody
+        i1 = instructions(cmd, port, path, a.n1, out)
+        i2 = instructions(cmd, port, path, a.n2, out)
+        if a.keep:
+            os.makedirs(a.keep, exist_ok=True)
+            for f in glob.glob(os.path.join(out, 'cg.*')):
+                shutil.copy(f, os.path.join(a.keep, '%s-%s-%s' % (kind, server,
+                                                                  os.path.basename(f))))
+        print('%-6s %-8s %8.0f instructions/request' %
+              (kind, server, (i2 - i1) / (a.n2 - a.n1)), flush=True)
 
 
 if __name__ == '__main__':

@@ -22,10 +22,8 @@ import argparse
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 _spec = importlib.util.spec_from_file_location(
@@ -51,26 +49,18 @@ def snmp():
 
 
 def measure(cmd, port, path, n):
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
-    try:
+    with gwcost.running(cmd):
         gwcost.hammer(port, path, 50)  # the pools are warm: steady state only
         time.sleep(0.5)
         before = snmp()
         gwcost.hammer(port, path, n)
         time.sleep(0.5)  # delayed ACKs have gone out
         after = snmp()
-    finally:
-        os.killpg(p.pid, signal.SIGQUIT if 'nginx' in cmd[0] else signal.SIGTERM)
-        p.wait(60)
     return {k: (after[k] - before.get(k, 0)) / n for k in after}
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--portico', default='./src/portico')
-    ap.add_argument('--kinds', default='proxy,uwsgi')
-    ap.add_argument('--servers', default='portico,nginx')
+    ap = gwcost.parser('proxy,uwsgi')
     ap.add_argument('--n', type=int, default=2000)
     ap.add_argument('--in-netns', action='store_true', help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -82,33 +72,11 @@ def main():
         os.execvp('unshare', ['unshare', flags, sys.executable, os.path.abspath(__file__),
                               '--in-netns'] + sys.argv[1:])
     subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
-    for kind in a.kinds.split(','):
-        d = tempfile.mkdtemp(prefix='portico-gwseg-')
-        os.chmod(d, 0o755)
-        up = gwcost.Upstreams(d)
-        try:
-            path, pconf, nbody = gwcost.setup(kind, d, up)
-            for server in a.servers.split(','):
-                port = gwcost.free_port()
-                if server == 'portico':
-                    conf = os.path.join(d, 'portico.conf')
-                    user = 'user = "root";\n' if os.geteuid() == 0 else ''
-                    with open(conf, 'w') as f:
-                        f.write('%sworkers = 1;\naccess_log = "off";\nerror_log = "%s/p.err";\n'
-                                'listen = [ "127.0.0.1:%d" ];\n'
-                                'limits = { keepalive_requests = 1000000; };\n%s'
-                                % (user, d, port, pconf))
-                    cmd = [a.portico, '-D', '-c', conf]
-                else:
-                    conf = gwcost.nginx_conf(d, 'front', port, nbody % port)
-                    cmd = ['nginx', '-c', conf, '-p', os.path.dirname(conf)]
-                c = measure(cmd, port, path, a.n)
-                print('%-6s %-8s %5.2f segments/request  ' % (kind, server, c['Tcp.OutSegs']) +
-                      ' '.join('%s %.2f' % (k, c['TcpExt.' + k]) for k in EXT
-                               if 'TcpExt.' + k in c), flush=True)
-        finally:
-            up.stop()
-            shutil.rmtree(d, ignore_errors=True)
+    for kind, server, d, port, path, cmd in gwcost.fronts(a, 'portico-gwseg-'):
+        c = measure(cmd, port, path, a.n)
+        print('%-6s %-8s %5.2f segments/request  ' % (kind, server, c['Tcp.OutSegs']) +
+              ' '.join('%s %.2f' % (k, c['TcpExt.' + k]) for k in EXT
+                       if 'TcpExt.' + k in c), flush=True)
 
 
 if __name__ == '__main__':

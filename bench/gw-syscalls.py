@@ -18,14 +18,12 @@ From a build directory:
 Standard library only; needs strace, nginx, uwsgi + uwsgi-plugin-python3
 (and php-fpm8.2 for the php kind)."""
 
-import argparse
 import importlib.util
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -66,9 +64,7 @@ def parse_summary(path):
 
 
 def count(cmd, port, path, n, conns, outdir, trace=False):
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
-    try:
+    with gwcost.running(cmd) as p:
         gwcost.hammer(port, path, 50)  # the pools are warm: steady state only
         workers = []
         for _ in range(100):
@@ -105,16 +101,10 @@ def count(cmd, port, path, n, conns, outdir, trace=False):
             with open(out) as f:
                 return f.read()
         return parse_summary(out)
-    finally:
-        os.killpg(p.pid, signal.SIGQUIT if 'nginx' in cmd[0] else signal.SIGTERM)
-        p.wait(60)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--portico', default='./src/portico')
-    ap.add_argument('--kinds', default='proxy,uwsgi')
-    ap.add_argument('--servers', default='portico,nginx')
+    ap = gwcost.parser('proxy,uwsgi')
     ap.add_argument('--n', type=int, default=2000)
     ap.add_argument('--conns', type=int, default=1)
     ap.add_argument('--trace', action='store_true',
@@ -122,39 +112,17 @@ def main():
     a = ap.parse_args()
     if not shutil.which('strace'):
         sys.exit('strace is needed (apt-get install strace)')
-    for kind in a.kinds.split(','):
-        d = tempfile.mkdtemp(prefix='portico-gwsys-')
-        os.chmod(d, 0o755)
-        up = gwcost.Upstreams(d)
-        try:
-            path, pconf, nbody = gwcost.setup(kind, d, up)
-            for server in a.servers.split(','):
-                port = gwcost.free_port()
-                if server == 'portico':
-                    conf = os.path.join(d, 'portico.conf')
-                    user = 'user = "root";\n' if os.geteuid() == 0 else ''
-                    with open(conf, 'w') as f:
-                        f.write('%sworkers = 1;\naccess_log = "off";\nerror_log = "%s/p.err";\n'
-                                'listen = [ "127.0.0.1:%d" ];\n'
-                                'limits = { keepalive_requests = 1000000; };\n%s'
-                                % (user, d, port, pconf))
-                    cmd = [a.portico, '-D', '-c', conf]
-                else:
-                    conf = gwcost.nginx_conf(d, 'front', port, nbody % port)
-                    cmd = ['nginx', '-c', conf, '-p', os.path.dirname(conf)]
-                calls = count(cmd, port, path, a.n, a.conns, d, a.trace)
-                if a.trace:
-                    print('# %s %s\n%s' % (kind, server, calls), flush=True)
-                    continue
-                total = sum(calls.values())
-                row = ' '.join('%s %.2f' % (k, v / a.n)
-                               for k, v in sorted(calls.items(), key=lambda kv: -kv[1])
-                               if v / a.n >= 0.005)
-                print('%-6s %-8s %6.2f syscalls/request: %s' % (kind, server, total / a.n, row),
-                      flush=True)
-        finally:
-            up.stop()
-            shutil.rmtree(d, ignore_errors=True)
+    for kind, server, d, port, path, cmd in gwcost.fronts(a, 'portico-gwsys-'):
+        calls = count(cmd, port, path, a.n, a.conns, d, a.trace)
+        if a.trace:
+            print('# %s %s\n%s' % (kind, server, calls), flush=True)
+            continue
+        total = sum(calls.values())
+        row = ' '.join('%s %.2f' % (k, v / a.n)
+                       for k, v in sorted(calls.items(), key=lambda kv: -kv[1])
+                       if v / a.n >= 0.005)
+        print('%-6s %-8s %6.2f syscalls/request: %s' % (kind, server, total / a.n, row),
+              flush=True)
 
 
 if __name__ == '__main__':

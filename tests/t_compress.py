@@ -465,11 +465,7 @@ class Compress(unittest.TestCase):
         pids = [p for p in self.srv.worker_pids()
                 if os.readlink('/proc/%d/exe' % p) == os.path.realpath(harness.PORTICO)]
         self.assertEqual(len(pids), 1, self.srv.worker_pids())
-        with open('/proc/%d/status' % pids[0]) as f:
-            for line in f:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1])
-        raise AssertionError('no VmRSS')
+        return harness.proc_status(pids[0], 'VmRSS')
 
     def test_slow_reader_holds_bounded_memory(self):
         # 24 MiB of random bytes served as text/plain: coded output as large

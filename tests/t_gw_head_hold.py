@@ -103,18 +103,14 @@ class HeadHold(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.ups = {'p': HoldingUpstream('http'), 'u': HoldingUpstream('uwsgi')}
+        for u in cls.ups.values():
+            cls.addClassCleanup(u.stop)  # after tearDownClass, and if setUpClass fails
         conf = CONF.replace('@H@', str(cls.ups['p'].port)).replace('@U@', str(cls.ups['u'].port))
-        cls.srv = harness.Server(conf=conf, workers=1)
-        cls.srv.start()
+        harness.start_class_server(cls, conf=conf, workers=1)
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            rc = cls.srv.stop()
-            assert rc == 0, 'portico exited with %r on SIGTERM' % rc
-        finally:
-            for u in cls.ups.values():
-                u.stop()
+        harness.stop_class_server(cls)
 
     def exchange(self, which, extra, wait_head):
         """A GET through the upstream which holds its body; returns (bytes

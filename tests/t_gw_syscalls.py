@@ -81,63 +81,44 @@ def keepalive_get(sock, path, port):
 class GatewaySyscalls(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # class cleanups run last first, after tearDownClass (and if
+        # setUpClass fails)
         cls.base = tempfile.mkdtemp(prefix='pt-gwsys-')
+        cls.addClassCleanup(shutil.rmtree, cls.base, ignore_errors=True)
         cls.app = Uwsgi(cls.base).start()
+        cls.addClassCleanup(cls.app.stop)
         portfile = os.path.join(cls.base, 'up.port')
         cls.up = subprocess.Popen([PY, os.path.join(LIB, 'http_upstream.py'), portfile],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   start_new_session=True)
+        cls.addClassCleanup(lambda: (os.killpg(cls.up.pid, signal.SIGTERM), cls.up.wait(20)))
         assert harness.Server.wait_for(lambda: os.path.exists(portfile), 30)
         with open(portfile) as f:
             up_port = int(f.read())
         conf = (CONF.replace('@UP@', str(up_port)).replace('@UWSOCK@', cls.app.uw_sock)
                 .replace('@SCSOCK@', cls.app.sc_sock))
-        cls.srv = harness.Server(conf=conf, workers=1)
-        cls.srv.start()
+        harness.start_class_server(cls, conf=conf, workers=1)
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            rc = cls.srv.stop()
-            assert rc == 0, 'portico exited with %r' % rc
-        finally:
-            shutil.rmtree(cls.srv.tmpdir, ignore_errors=True)
-            os.killpg(cls.up.pid, signal.SIGTERM)
-            cls.up.wait(20)
-            cls.app.stop()
-            shutil.rmtree(cls.base, ignore_errors=True)
+        harness.stop_class_server(cls)
 
     def calls(self, path):
         """System calls of the worker, by name, over N keep-alive requests
         for path on a connection that served some before strace attached."""
         port = self.srv.port
         sock = socket.create_connection(('127.0.0.1', port), timeout=30)
-        log = os.path.join(self.srv.tmpdir, 'strace-gw.txt')
-        if os.path.exists(log):
-            os.unlink(log)
         try:
             for _ in range(3):  # the upstream pool is warm
                 keepalive_get(sock, path, port)
-            st = subprocess.Popen(['strace', '-f', '-qq', '-o', log,
-                                   '-p', str(self.srv.worker_pids()[0])],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                deadline = time.monotonic() + 30
-                while 'recvfrom' not in read(log):
-                    self.assertLess(time.monotonic(), deadline, 'strace did not attach')
-                    keepalive_get(sock, path, port)
-                    time.sleep(0.2)
-                time.sleep(0.2)
-                skip = len(read(log))
+
+            def n_gets():
                 for _ in range(N):
                     keepalive_get(sock, path, port)
-                time.sleep(0.5)
-            finally:
-                st.send_signal(signal.SIGINT)
-                st.wait(timeout=60)
+            text = harness.strace_during(self, self.srv.worker_pids()[0], n_gets,
+                                         lambda: keepalive_get(sock, path, port), 'recvfrom')
         finally:
             sock.close()
-        text = read(log)[skip:]
         count = collections.Counter()
         for ln in text.splitlines():
             m = re.match(r'(?:\[pid +\d+\] |\d+ +)?(?:<\.\.\. )?(\w+)\(', ln)

@@ -11,7 +11,6 @@ limits.keepalive_requests (streams per connection). The bounds are listed in SEC
 import os
 import socket
 import sys
-import threading
 import time
 import unittest
 
@@ -22,15 +21,6 @@ import h2raw  # noqa: E402
 INDEX = b'hello over h2\n'
 BIG = 4 * 1024 * 1024  # sparse: 100 streams of it would be 400 MiB if copied
 RSS_BOUND_KIB = 48 * 1024
-
-
-def proc_status(pid, key):
-    """A /proc/PID/status value in KiB (VmRSS, VmHWM)."""
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith(key + ':'):
-                return int(line.split()[1])
-    raise KeyError(key)
 
 
 def start(test, *opts):
@@ -65,7 +55,7 @@ class H2Attack(unittest.TestCase):
                         'no %r in the log:\n%s' % (regex, srv.stderr_text()[-3000:]))
 
     def assert_rss(self, wpid, rss0, what):
-        grown = proc_status(wpid, 'VmHWM') - rss0
+        grown = harness.proc_status(wpid, 'VmHWM') - rss0
         self.assertLess(grown, RSS_BOUND_KIB, '%s: worker peak RSS grew by %d KiB' % (what, grown))
 
     # ---- rapid reset (CVE-2023-44487) ---------------------------------------
@@ -93,7 +83,7 @@ class H2Attack(unittest.TestCase):
         # no keepalive_requests cap: the reset bounds alone end it
         srv, wpid = start(self, '-o', 'limits.keepalive_requests=1000000')
         self.served(srv)
-        rss0 = proc_status(wpid, 'VmRSS')
+        rss0 = harness.proc_status(wpid, 'VmRSS')
         other = h2raw.Conn(srv.port)
         self.addCleanup(other.close)
         other.next_sid = 1
@@ -127,7 +117,7 @@ class H2Attack(unittest.TestCase):
     def test_continuation_flood_is_closed_with_memory_bounded(self):
         srv, wpid = start(self)
         self.served(srv)
-        rss0 = proc_status(wpid, 'VmRSS')
+        rss0 = harness.proc_status(wpid, 'VmRSS')
         c = h2raw.Conn(srv.port)
         self.addCleanup(c.close)
         c.send(h2raw.headers(1, h2raw.request('/index.html'), end_headers=False))
@@ -149,7 +139,7 @@ class H2Attack(unittest.TestCase):
     def test_hpack_bomb_gets_431_without_memory_blowup(self):
         srv, wpid = start(self)
         self.served(srv)
-        rss0 = proc_status(wpid, 'VmRSS')
+        rss0 = harness.proc_status(wpid, 'VmRSS')
         c = h2raw.Conn(srv.port)
         self.addCleanup(c.close)
         # one 4000-byte field in the dynamic table (index 62), referenced
@@ -176,7 +166,7 @@ class H2Attack(unittest.TestCase):
         # a long write_timeout: the flood bound, not the timeout, must end it
         srv, wpid = start(self, '-o', 'limits.write_timeout=600s')
         self.served(srv)
-        rss0 = proc_status(wpid, 'VmRSS')
+        rss0 = harness.proc_status(wpid, 'VmRSS')
         c = h2raw.Conn(srv.port, rcvbuf=4096)
         self.addCleanup(c.close)
         batch = frame_bytes * 1000
@@ -241,7 +231,7 @@ class H2Attack(unittest.TestCase):
     def test_100_streams_that_read_nothing_pin_bounded_memory(self):
         srv, wpid = start(self)
         self.served(srv)
-        rss0 = proc_status(wpid, 'VmRSS')
+        rss0 = harness.proc_status(wpid, 'VmRSS')
         c = h2raw.Conn(srv.port, rcvbuf=4096, preface=False)
         self.addCleanup(c.close)
         # every window wide open, then nothing read

@@ -19,7 +19,6 @@ System calls: a wake-up reads until a short read, not once more to EAGAIN
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -225,29 +224,12 @@ class Cost(unittest.TestCase):
     def test_no_read_to_eagain_per_wakeup(self):
         with harness.Server('-o', 'http2_cleartext=true') as srv:
             srv.write_file('1k.bin', BODY)
-            worker = srv.worker_pids()[0]
-            log = os.path.join(srv.tmpdir, 'strace.txt')
-            st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e',
-                                   'trace=accept,accept4,read,recvfrom', '-p', str(worker)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            # attached once a traced call shows: poke the worker until then
-            deadline = time.monotonic() + 30
-            while not (os.path.exists(log) and 'accept' in open(log).read()):
-                self.assertLess(time.monotonic(), deadline, 'strace did not attach')
-                try:
-                    socket.create_connection(('127.0.0.1', srv.port), timeout=10).close()
-                except OSError:
-                    pass
-                time.sleep(0.2)
-            with open(log) as f:
-                skip = len(f.read())
-            s = idle_h2(srv.port, requests=20)  # 20 wake-ups at least
-            time.sleep(0.5)
-            st.send_signal(signal.SIGINT)
-            st.wait(timeout=60)
-            s.close()
-            with open(log) as f:
-                trace = f.read()[skip:]
+            conns = []
+            trace = harness.strace_during(
+                self, srv.worker_pids()[0],
+                lambda: conns.append(idle_h2(srv.port, requests=20)),  # 20 wake-ups at least
+                lambda: harness.knock(srv.port), 'accept', 'accept,accept4,read,recvfrom')
+            conns[0].close()
             fds = re.findall(r'accept4?\(.*\) = (\d+)', trace)
             self.assertEqual(len(fds), 1, trace)
             reads = re.findall(r'(?:read|recvfrom)\(%s,.*' % fds[0], trace)

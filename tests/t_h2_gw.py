@@ -19,7 +19,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import socketserver
 import sys
 import threading
@@ -96,27 +95,12 @@ def uwsgi_vars(c, method, hdrs):
     return False
 
 
-class EarlyAnswer:
+class EarlyAnswer(harness.TcpUpstream):
     """An upstream that answers after the first 1000 bytes of a body (and
     the request head), without waiting for the rest: only a body streamed
     to it (request_buffering = false) gets it before the client's end."""
 
-    def __init__(self):
-        self.ls = socket.socket()
-        self.ls.bind(('127.0.0.1', 0))
-        self.ls.listen(16)
-        self.port = self.ls.getsockname()[1]
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.one, args=(s,), daemon=True).start()
-
-    def one(self, s):
+    def serve(self, s):
         try:
             data = b''
             while b'\r\n\r\n' not in data:
@@ -136,9 +120,6 @@ class EarlyAnswer:
             pass
         finally:
             s.close()
-
-    def stop(self):
-        self.ls.close()
 
 
 UP_SCRIPTS = {

@@ -62,15 +62,6 @@ def exchange(port, data, timeout=20):
         s.close()
 
 
-def proc_status(pid, key):
-    """A /proc/PID/status value in KiB (VmRSS, VmHWM)."""
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith(key + ':'):
-                return int(line.split()[1])
-    raise KeyError(key)
-
-
 def cpu_ticks(pid):
     """utime + stime of a process, in clock ticks."""
     with open('/proc/%d/stat' % pid, 'rb') as f:
@@ -508,7 +499,7 @@ class Slow(unittest.TestCase):
         srv.start()
         self.addCleanup(srv.__exit__, None, None, None)
         (wpid,) = srv.worker_pids()
-        rss0 = proc_status(wpid, 'VmRSS')
+        rss0 = harness.proc_status(wpid, 'VmRSS')
         slow = []
         try:
             for _ in range(20):
@@ -523,7 +514,7 @@ class Slow(unittest.TestCase):
                 self.assertTrue(srv.wait_for_log(
                     r'timed out while reading the response, client: 127\.0\.0\.1:%d(?!\d)' % p,
                     timeout=60), 'slow reader on port %d not cut\n%s' % (p, srv.stderr_text()))
-            grown = proc_status(wpid, 'VmHWM') - rss0
+            grown = harness.proc_status(wpid, 'VmHWM') - rss0
             st, _, body = harness.request(srv.port, 'GET', '/a.txt')
             self.assertEqual((st, body), (200, A_BODY))
             for c in slow:
@@ -908,12 +899,12 @@ class Uploads(unittest.TestCase):
         return results
 
     def test_20_concurrent_20mb_uploads_spill_to_disk_memory_bounded(self):
-        rss0 = proc_status(self.wpid, 'VmRSS')
-        hwm0 = proc_status(self.wpid, 'VmHWM')
+        rss0 = harness.proc_status(self.wpid, 'VmRSS')
+        hwm0 = harness.proc_status(self.wpid, 'VmHWM')
         results = self.run_uploads(20)
         want = (200, b'%d %d\n' % (self.SIZE, self.SIZE))
         self.assertEqual(results, [want] * 20)
-        grown = proc_status(self.wpid, 'VmHWM') - max(rss0, hwm0)
+        grown = harness.proc_status(self.wpid, 'VmHWM') - max(rss0, hwm0)
         self.assertLess(grown, 64 * 1024, 'worker peak RSS grew by %d KiB' % grown)
         self.assert_tmp_clean()
 

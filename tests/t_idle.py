@@ -25,14 +25,6 @@ WANT = 2000
 BODY = b'x' * 1024
 
 
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
-
-
 def private_kib(pid):
     """What the process alone holds: Private_Dirty + Swap (its heap)."""
     with open('/proc/%d/smaps_rollup' % pid) as f:
@@ -109,9 +101,9 @@ class IdleConnections(unittest.TestCase):
         # block, from its pool, and the growth is the idle connections'
         # own state
         self.socks = open_idle(port, 50, batch=1)
-        before = rss_kib(pid)
+        before = harness.proc_status(pid, 'VmRSS')
         self.socks += open_idle(port, self.n - 50, batch=1)
-        after = rss_kib(pid)
+        after = harness.proc_status(pid, 'VmRSS')
         per_conn = (after - before) / (self.n - 50)
         sys.stdout.write('# %d idle connections: worker RSS %d -> %d KiB, %.2f KiB each\n' %
                          (self.n, before, after, per_conn))

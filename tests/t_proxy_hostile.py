@@ -200,14 +200,6 @@ def sanitized(pid):
         return 'libasan' in f.read()
 
 
-def worker_rss_kb(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
-
-
 class HostileCase(unittest.TestCase):
     """One scripted upstream and one portico (-w 1) for the module."""
     srv = None
@@ -604,7 +596,7 @@ class Slow(HostileCase):
 
     def test_answering_forever_streams_with_bounded_memory(self):
         pid = self.srv.worker_pids()[0]
-        before = worker_rss_kb(pid)
+        before = harness.proc_status(pid, 'VmRSS')
         for prefix in ('/h/', '/s/'):
             with self.subTest(prefix=prefix):
                 got = self.run_beside(lambda: self.stream_forever(prefix, 64 << 20))
@@ -613,13 +605,13 @@ class Slow(HostileCase):
                 # the client left: portico lets go of the upstream too
                 self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(cid), 30),
                                 'the endless upstream connection stayed open' + self.log_tail())
-        grew = worker_rss_kb(pid) - before
+        grew = harness.proc_status(pid, 'VmRSS') - before
         if not sanitized(pid):
             self.assertLess(grew, 48 * 1024, 'worker RSS grew by %d KiB' % grew)
 
     def test_answering_forever_to_a_client_that_does_not_read_is_bounded(self):
         pid = self.srv.worker_pids()[0]
-        before = worker_rss_kb(pid)
+        before = harness.proc_status(pid, 'VmRSS')
         for prefix in ('/h/', '/s/'):
             with self.subTest(prefix=prefix):
                 self.up.last.pop('forever', None)
@@ -641,7 +633,7 @@ class Slow(HostileCase):
                 finally:
                     s.close()
                 self.assertTrue(harness.Server.wait_for(lambda: self.up.is_closed(cid), 30))
-        grew = worker_rss_kb(pid) - before
+        grew = harness.proc_status(pid, 'VmRSS') - before
         if not sanitized(pid):
             self.assertLess(grew, 48 * 1024, 'worker RSS grew by %d KiB' % grew)
 

@@ -52,7 +52,7 @@ locations = (
 '''
 
 
-class DropUpstream:
+class DropUpstream(harness.TcpUpstream):
     """An HTTP upstream that answers a GET with keep-alive, and drops a
     connection that brings a POST after an earlier request once it has seen
     the POST's head and some of its body (a pooled connection dying under a
@@ -60,20 +60,8 @@ class DropUpstream:
     counts the POST heads it sees."""
 
     def __init__(self):
-        self.ls = socket.socket()
-        self.ls.bind(('127.0.0.1', 0))
-        self.ls.listen(16)
-        self.port = self.ls.getsockname()[1]
         self.posts = 0
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+        super().__init__()
 
     def serve(self, s):
         buf, served = b'', 0
@@ -109,17 +97,6 @@ class DropUpstream:
             pass
         finally:
             s.close()
-
-    def stop(self):
-        self.ls.close()
-
-
-def rss_kb(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
 
 
 @unittest.skipUnless(HAVE_GUNICORN, 'python3-gunicorn is not installed')
@@ -238,7 +215,7 @@ class StreamCase(unittest.TestCase):
 
     def upload_to_an_upstream_that_reads_nothing(self, tls):
         pid = self.srv.worker_pids()[0]
-        before = rss_kb(pid)
+        before = harness.proc_status(pid, 'VmRSS')
         total = 64 << 20
         data = memoryview(os.urandom(1 << 20) * 64)
         name = 'slowtls' if tls else 'slow'
@@ -257,7 +234,7 @@ class StreamCase(unittest.TestCase):
                 except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                     pass
             self.assertLess(off, total, '64 MiB went into an upstream that reads nothing')
-            grown = rss_kb(pid) - before
+            grown = harness.proc_status(pid, 'VmRSS') - before
             self.assertLess(grown, 16 * 1024, 'the worker grew by %d KiB' % grown)
             self.gt.open_gate(name + 'gate')
             s.settimeout(120)

@@ -306,27 +306,12 @@ class Https(unittest.TestCase):
     def test_file_records_but_the_last_are_sent_with_msg_more(self):
         """A file's records go with MSG_MORE but the last, which pushes
         them: full segments, as TCP_CORK, without its system calls."""
-        log = os.path.join(self.srv.tmpdir, 'strace-more.txt')
-        st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e', 'trace=sendmsg,epoll_wait',
-                               '-p', str(self.srv.worker_pids()[0])],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 30
-            while not (os.path.exists(log) and 'epoll_wait' in open(log).read()):
-                self.assertLess(time.monotonic(), deadline, 'strace did not attach')
-                https(self.srv, '/index.html')
-                time.sleep(0.2)
-            with open(log) as f:
-                skip = len(f.read())
-            r = https(self.srv, '/big.bin')
-            self.assertEqual(r.stdout, BIG)
-            time.sleep(0.5)
-        finally:
-            st.send_signal(signal.SIGINT)
-            st.wait(timeout=60)
-        with open(log) as f:
-            sends = [ln for ln in f.read()[skip:].splitlines()
-                     if 'sendmsg(' in ln and not re.search(r'= -1|unfinished', ln)]
+        trace = harness.strace_during(
+            self, self.srv.worker_pids()[0],
+            lambda: self.assertEqual(https(self.srv, '/big.bin').stdout, BIG),
+            lambda: https(self.srv, '/index.html'), 'epoll_wait', 'sendmsg,epoll_wait')
+        sends = [ln for ln in trace.splitlines()
+                 if 'sendmsg(' in ln and not re.search(r'= -1|unfinished', ln)]
         # 1 MiB: 65 records; the tickets, the last and close_notify go without
         self.assertGreater(sum('MSG_MORE' in ln for ln in sends), 50, sends)
         self.assertNotIn('MSG_MORE', sends[-1], sends)

@@ -15,10 +15,8 @@ import http.client
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -81,36 +79,21 @@ class Conn:
 
 def traced(tc, srv, fn, calls=FILE_CALLS):
     """The worker's system calls (of calls) while fn() runs: strace's lines."""
-    worker = srv.worker_pids()[0]
-    _n[0] += 1
-    log = os.path.join(D, 'strace-%d.txt' % _n[0])
-    st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e', 'trace=%s,epoll_wait' % calls,
-                           '-p', str(worker)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # attached once the worker's next wait shows: poke it until then
-    deadline = time.monotonic() + 30
-    while not (os.path.exists(log) and 'epoll_wait' in open(log).read()):
-        tc.assertLess(time.monotonic(), deadline, 'strace did not attach')
+    def poke():
         try:
             c = Conn(srv.port)
             c.get('/nothing-here')
             c.close()
         except (OSError, AssertionError):
             pass
-        time.sleep(0.2)
-    time.sleep(0.3)
-    with open(log) as f:
-        skip = len(f.read())
-    try:
-        fn()
-    finally:
-        time.sleep(0.3)
-        st.send_signal(signal.SIGINT)
-        st.wait(timeout=60)
+    _n[0] += 1
+    # attached once the worker's next wait shows
+    trace = harness.strace_during(tc, srv.worker_pids()[0], fn, poke, 'epoll_wait',
+                                  calls + ',epoll_wait',
+                                  log=os.path.join(D, 'strace-%d.txt' % _n[0]), settle=0.3)
     # strace -qq may split a call over two lines: the named calls only
     named = re.compile(r'\b(%s)\(' % calls.replace(',', '|'))
-    with open(log) as f:
-        return [l for l in f.read()[skip:].splitlines() if named.search(l)]
+    return [l for l in trace.splitlines() if named.search(l)]
 
 
 needs_strace = unittest.skipUnless(STRACE, 'no strace (apt-get install -y strace)')

@@ -14,7 +14,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
@@ -276,32 +275,11 @@ class Segments(unittest.TestCase):
         """The worker's socket system calls (and the calls in more, ',a,b')
         while fn() runs (strace): the trace, and the descriptor of the one
         connection accepted."""
-        worker = srv.worker_pids()[0]
         _n[0] += 1
-        log = os.path.join(D, 'strace-%d.txt' % _n[0])
-        st = subprocess.Popen(['strace', '-f', '-qq', '-o', log, '-e',
-                               'trace=accept,accept4,write,writev,sendmsg,sendto,shutdown,'
-                               'recvfrom' + more,
-                               '-p', str(worker)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # attached once a traced call shows: poke the worker until then
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(log) and 'accept' in open(log).read()):
-            self.assertLess(time.monotonic(), deadline, 'strace did not attach')
-            try:
-                socket.create_connection(('127.0.0.1', srv.port), timeout=10).close()
-            except OSError:
-                pass
-            time.sleep(0.2)
-        time.sleep(0.5)  # the poke's own calls, before the count starts
-        with open(log) as f:
-            skip = len(f.read())
-        fn()
-        time.sleep(0.5)
-        st.send_signal(signal.SIGINT)
-        st.wait(timeout=60)
-        with open(log) as f:
-            trace = f.read()[skip:]
+        trace = harness.strace_during(
+            self, srv.worker_pids()[0], fn, lambda: harness.knock(srv.port), 'accept',
+            'accept,accept4,write,writev,sendmsg,sendto,shutdown,recvfrom' + more,
+            log=os.path.join(D, 'strace-%d.txt' % _n[0]))
         fds = re.findall(r'accept4?\(.*\) = (\d+)', trace)
         self.assertEqual(len(fds), 1, trace)
         return trace, fds[0]

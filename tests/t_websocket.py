@@ -27,7 +27,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -90,27 +89,15 @@ def make_cert(base):
     return crt, key
 
 
-class RawUpstream:
+class RawUpstream(harness.TcpUpstream):
     """An upstream that switches to a made-up protocol: its 101 carries the
     first bytes ("hello from upstream\\n") in the same write; then it reads
     until the client's end (a half-close passed on) and answers "got N"
     before closing."""
 
     def __init__(self):
-        self.ls = socket.socket()
-        self.ls.bind(('127.0.0.1', 0))
-        self.ls.listen(16)
-        self.port = self.ls.getsockname()[1]
         self.heads = []
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+        super().__init__()
 
     def serve(self, s):
         try:
@@ -142,17 +129,6 @@ class RawUpstream:
             pass
         finally:
             s.close()
-
-    def stop(self):
-        self.ls.close()
-
-
-def rss_kb(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
 
 
 def read_head(s):
@@ -326,7 +302,7 @@ class WebSocketCase(unittest.TestCase):
     def worker_rss(self):
         pids = self.srv.worker_pids()
         self.assertEqual(len(pids), 1)
-        return pids[0], rss_kb(pids[0])
+        return pids[0], harness.proc_status(pids[0], 'VmRSS')
 
     def tunnels(self):
         st, _, body = harness.request(self.port, 'GET', '/status?format=json', timeout=30)
@@ -507,7 +483,7 @@ class WebSocketCase(unittest.TestCase):
             self.assertIn(' 101 ', head.split('\r\n')[0], head)
             # nobody reads: the upstream pushes 64 MiB as fast as it is let
             time.sleep(4)
-            grown = rss_kb(pid) - before
+            grown = harness.proc_status(pid, 'VmRSS') - before
             self.assertLess(grown, 16 * 1024, 'the worker grew by %d KiB' % grown)
             fr = FrameReader(s, rest)
             total = 0
@@ -542,7 +518,7 @@ class WebSocketCase(unittest.TestCase):
                 except BlockingIOError:
                     pass
             self.assertLess(off, len(data), '64 MiB went into an upstream that reads nothing')
-            grown = rss_kb(pid) - before
+            grown = harness.proc_status(pid, 'VmRSS') - before
             self.assertLess(grown, 16 * 1024, 'the worker grew by %d KiB' % grown)
             # the upstream reads on: the cut frame is completed, nothing is lost
             open(self.events + '.gate', 'w').close()

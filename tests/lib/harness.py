@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import uuid
@@ -171,6 +172,89 @@ def stop_class_server(cls):
         assert rc == 0, 'portico exited with %r on SIGTERM' % rc
     finally:
         shutil.rmtree(srv.tmpdir, ignore_errors=True)
+
+
+def proc_status(pid, key):
+    """A /proc/PID/status value in KiB (VmRSS, VmHWM)."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def knock(port, host='127.0.0.1'):
+    """A connection opened and closed at once, if the server takes it: a
+    poke for strace_during."""
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError:
+        pass
+
+
+def strace_during(tc, pid, fn, poke, seen, calls=None, log=None, settle=0.5):
+    """What strace -f -qq writes of process pid's system calls while fn()
+    runs (calls: its trace= list; None, every call). strace attaching
+    shows only in its log, so poke() runs until a call named seen is
+    there (a call name, or any text); the calls until then, and settle seconds more, are left out.
+    After fn(), settle seconds let the last calls be written before strace
+    detaches (also when fn() raises). log: strace's file (default in a
+    temporary directory)."""
+    if log is None:
+        log = os.path.join(_mkdtemp('pt-strace-'), 'strace.txt')
+
+    def text():
+        try:
+            with open(log) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ''
+    st = subprocess.Popen(['strace', '-f', '-qq', '-o', log] +
+                          (['-e', 'trace=' + calls] if calls else []) + ['-p', str(pid)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while seen not in text():
+            tc.assertLess(time.monotonic(), deadline, 'strace did not attach')
+            poke()
+            time.sleep(0.2)
+        time.sleep(settle)  # the poke's own calls
+        skip = len(text())
+        fn()
+        time.sleep(settle)
+    finally:
+        st.send_signal(_signal.SIGINT)
+        st.wait(timeout=60)
+    return text()[skip:]
+
+
+class TcpUpstream:
+    """A made-up upstream in threads of the test: it listens on 127.0.0.1
+    (a free port, in .port) and hands each connection to serve(sock), which
+    a subclass writes, in a thread of its own; stop() closes the listener.
+    A subclass sets up its own state before calling this __init__, which
+    starts accepting at once."""
+
+    def __init__(self, backlog=16):
+        self.ls = socket.socket()
+        self.ls.bind(('127.0.0.1', 0))
+        self.ls.listen(backlog)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return  # stop() closed the listener
+            threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+
+    def serve(self, s):
+        raise NotImplementedError
+
+    def stop(self):
+        self.ls.close()
 
 
 def _listening_inodes(port):
