@@ -401,6 +401,32 @@ static void test_u64_dec(void)
             bad++;
     }
     ok(bad == 0, "pt_u64_dec writes the decimal digits, 0 and UINT64_MAX included");
+
+    /* each digit count's edges (10^k - 1, 10^k, 10^k + 1), every value
+     * below 100000, and a spread of large ones */
+    bad = 0;
+    uint64_t p = 1, x = 88172645463325252ULL;
+    for (int k = 0; k < 20; k++, p *= 10) {
+        uint64_t e[] = {p - 1, p, p + 1};
+        for (size_t j = 0; j < 3; j++) {
+            size_t n = pt_u64_dec(b, e[j]);
+            snprintf(w, sizeof(w), "%llu", (unsigned long long)e[j]);
+            bad += n != strlen(w) || memcmp(b, w, n) != 0;
+        }
+    }
+    for (uint64_t u = 0; u < 100000; u++) {
+        size_t n = pt_u64_dec(b, u);
+        snprintf(w, sizeof(w), "%llu", (unsigned long long)u);
+        bad += n != strlen(w) || memcmp(b, w, n) != 0;
+    }
+    for (int k = 0; k < 100000; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t u = x >> (k % 64);
+        size_t n = pt_u64_dec(b, u);
+        snprintf(w, sizeof(w), "%llu", (unsigned long long)u);
+        bad += n != strlen(w) || memcmp(b, w, n) != 0;
+    }
+    ok(bad == 0, "pt_u64_dec: every digit count's edges, all values below 100000, 100000 others");
 }
 
 /* RFC 9110 §12.5.3 Accept-Encoding weights */
