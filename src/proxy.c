@@ -737,8 +737,13 @@ static int parse_head(pdec *x, const char *p, size_t n, const px_lines *ln, pt_u
             put(&x->out, "\r\n", 2);
             continue;
         }
-        if (!pass(x, ser, name, nlen, v, vlen))
+        if (!ser && v == p + vs) {
+            /* the final answer's field as it lies in the line: one copy */
+            if (pt_cgi_resp_line_checked(x->resp, name, nlen, vs - s, vlen) == PT_CGI_RESP_ERROR)
+                return (int)fail(ev, x->resp->error);
+        } else if (!pass(x, ser, name, nlen, v, vlen)) {
             return (int)fail(ev, x->resp->error);
+        }
     }
     if (has_cl && has_te)
         return (int)fail(ev, "both Content-Length and Transfer-Encoding");
