@@ -28,7 +28,8 @@ enum {
     CR_DROPPED,
 };
 
-#define IS(lit, tok) (pt_name_is(n, lit, sizeof(lit) - 1) ? (tok) : CR_OTHER)
+/* n is a token: check_field, or the caller of the _checked entries, saw to it */
+#define IS(lit, tok) (pt_tok_is(n, lit, sizeof(lit) - 1) ? (tok) : CR_OTHER)
 
 static int name_tok(const char *n, size_t len)
 {
@@ -39,9 +40,9 @@ static int name_tok(const char *n, size_t len)
     case 4:
         return IS("date", CR_DROPPED);
     case 6:
-        return c0 == 's' ? (pt_name_is(n, "status", 6)   ? CR_STATUS
-                            : pt_name_is(n, "server", 6) ? CR_DROPPED
-                                                         : CR_OTHER)
+        return c0 == 's' ? (pt_tok_is(n, "status", 6)   ? CR_STATUS
+                            : pt_tok_is(n, "server", 6) ? CR_DROPPED
+                                                        : CR_OTHER)
                          : CR_OTHER;
     case 7:
         return c0 == 'u' ? IS("upgrade", CR_DROPPED) : IS("trailer", CR_DROPPED);

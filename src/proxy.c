@@ -82,7 +82,9 @@ enum {
     PH_HOP,
 };
 
-#define IS(lit, tok) (pt_name_is(n, lit, sizeof(lit) - 1) ? (tok) : PH_OTHER)
+/* n is a token: the request's names were checked by its parser (h1_head.c,
+ * nghttp2), the response's by parse_head before the lookup */
+#define IS(lit, tok) (pt_tok_is(n, lit, sizeof(lit) - 1) ? (tok) : PH_OTHER)
 
 static int name_tok(const char *n, size_t len)
 {
@@ -141,7 +143,7 @@ static int name_tok(const char *n, size_t len)
     if (t != PH_OTHER)
         return t;
     /* Proxy-Connection, Proxy-Authorization, Proxy-Authenticate: ours */
-    if (len >= 6 && c0 == 'p' && pt_name_is(n, "proxy-", 6))
+    if (len >= 6 && c0 == 'p' && pt_tok_is(n, "proxy-", 6))
         return PH_HOP;
     return PH_OTHER;
 }

@@ -387,6 +387,46 @@ static void test_misc(void)
        (unsigned long long)(t1 - t0));
 }
 
+/* pt_tok_is against pt_name_is, its bytewise reference, for every tchar
+ * at every position of names of 1 to 20 bytes (the eight-, four- and
+ * one-byte steps), in both cases. */
+static void test_tok_is(void)
+{
+    static const char *const lits[] = {"a",
+                                       "te",
+                                       "host",
+                                       "server",
+                                       "abcdefgh",
+                                       "location",
+                                       "content-type",
+                                       "content-length",
+                                       "x-forwarded-proto",
+                                       "proxy-authorization",
+                                       "x-lighttpd-send-file",
+                                       "x-0123456789"};
+    int bad = 0, checked = 0;
+    for (size_t k = 0; k < PT_ARRAY_LEN(lits); k++) {
+        const char *lit = lits[k];
+        size_t n = strlen(lit);
+        char name[32], up[32];
+        for (size_t i = 0; i < n; i++)
+            up[i] = (char)(lit[i] >= 'a' && lit[i] <= 'z' ? lit[i] - 32 : lit[i]);
+        bad += !pt_tok_is(lit, lit, n) || !pt_tok_is(up, lit, n);
+        for (size_t i = 0; i < n; i++) {
+            for (int b = 0; b < 256; b++) {
+                if (!pt_tchar[b])
+                    continue;
+                memcpy(name, (i & 1) ? up : lit, n);
+                name[i] = (char)b;
+                bad += pt_tok_is(name, lit, n) != pt_name_is(name, lit, n);
+                checked++;
+            }
+        }
+    }
+    ok(bad == 0 && checked > 9000, "pt_tok_is agrees with pt_name_is on %d token names (%d not)",
+       checked, bad);
+}
+
 static void test_u64_dec(void)
 {
     char b[24], w[24];
@@ -543,6 +583,7 @@ int main(void)
     test_accept_q();
     test_ipv4_text();
     test_u64_dec();
+    test_tok_is();
     test_parse_u64();
     test_parse_size();
     test_parse_duration();
