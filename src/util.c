@@ -529,6 +529,15 @@ size_t pt_field_value_span(const char *v, size_t n)
                 if (bad[(unsigned char)v[k]])
                     return k;
     }
+    /* the tail as the last eight bytes, which overlap clean ones: a clean
+     * word ends the scan without a byte loop */
+    if (i < n && n >= 8) {
+        uint64_t w;
+        memcpy(&w, v + n - 8, 8);
+        uint64_t del = w ^ (ones * 0x7f);
+        if (!((((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs))
+            return n;
+    }
     for (; i < n; i++)
         if (bad[(unsigned char)v[i]])
             return i;
