@@ -53,6 +53,28 @@ static void puts_(pbuf *b, const char *s)
     put(b, s, strlen(s));
 }
 
+/* "name: value" CRLF with one capacity check (a field per put was four) */
+static void put_field(pbuf *b, const char *n, size_t nl, const char *v, size_t vl)
+{
+    size_t need = nl + vl + 4;
+    if (b->failed || need > b->cap - b->len) {
+        put(b, n, nl);
+        put(b, ": ", 2);
+        put(b, v, vl);
+        put(b, "\r\n", 2);
+        return;
+    }
+    char *o = b->p + b->len;
+    memcpy(o, n, nl);
+    o[nl] = ':';
+    o[nl + 1] = ' ';
+    if (vl)
+        memcpy(o + nl + 2, v, vl);
+    o[nl + 2 + vl] = '\r';
+    o[nl + 3 + vl] = '\n';
+    b->len += need;
+}
+
 static bool is_ows(char c)
 {
     return c == ' ' || c == '\t';
@@ -367,10 +389,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
          * location says pass_authorization (as for every gateway) */
         if (!env->pass_authorization && t == PH_AUTHORIZATION)
             continue;
-        put(&b, n, nl);
-        puts_(&b, ": ");
-        put(&b, h->value, h->value_len);
-        puts_(&b, "\r\n");
+        put_field(&b, n, nl, h->value, h->value_len);
     }
     /* the one hop-by-hop exchange that crosses: the answer may be a 101
      * and the connection a tunnel (tunnel.c) */
@@ -685,7 +704,8 @@ static int parse_head(pdec *x, const char *p, size_t n, const px_lines *ln, pt_u
          * value eight bytes at a time (no CTL but HT, RFC 9110 §5.5); what
          * stops either early is sorted out by line_error */
         size_t nlen = 0;
-        while (s + nlen < le && pt_tchar[(unsigned char)p[s + nlen]])
+        /* p[le] is the line's CR or LF, no tchar: it stops the scan */
+        while (pt_tchar[(unsigned char)p[s + nlen]])
             nlen++;
         if (nlen == 0 || s + nlen == le || p[s + nlen] != ':' ||
             pt_field_value_span(p + s + nlen + 1, le - s - nlen - 1) != le - s - nlen - 1)
