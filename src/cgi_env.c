@@ -336,13 +336,14 @@ static void emit_standard(const pt_cgi_req *r, const env_scan *sc, pt_env_cb cb,
 
     /* RFC 3875 §4.1.6: PATH_TRANSLATED only exists with a PATH_INFO */
     if (r->path_info.p && r->path_info.len > 0) {
-        size_t rl = translated_root_len(r);
         emit_str(cb, ctx, "PATH_INFO", r->path_info);
-        if (rl > 0)
-            memcpy(scratch, r->document_root.p, rl);
-        memcpy(scratch + rl, r->path_info.p, r->path_info.len);
-        if (full)
+        if (full) {
+            size_t rl = translated_root_len(r);
+            if (rl > 0)
+                memcpy(scratch, r->document_root.p, rl);
+            memcpy(scratch + rl, r->path_info.p, r->path_info.len);
             emit(cb, ctx, "PATH_TRANSLATED", scratch, rl + r->path_info.len);
+        }
     }
 
     if (r->content_length >= 0) {
@@ -369,6 +370,43 @@ static void emit_standard(const pt_cgi_req *r, const env_scan *sc, pt_env_cb cb,
     }
 }
 
+/* Eight bytes of a name of [A-Za-z0-9-] as a variable's: letters upper
+ * case, '-' as '_'. Every byte is below 0x80, so adding per byte carries
+ * into no neighbour. */
+static uint64_t var_word(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = ones * 0x80;
+    uint64_t ge_a = w + ones * (0x80 - 'a');       /* high bit: byte >= 'a' */
+    uint64_t gt_z = w + ones * (0x80 - ('z' + 1)); /* high bit: byte > 'z' */
+    w -= ((ge_a & ~gt_z) & highs) >> 2;            /* 0x20 off each lower-case letter */
+    uint64_t x = w ^ (ones * '-');                 /* zero where a '-' is */
+    uint64_t dash = ~(((x & ~highs) + ~highs) | x) & highs;
+    return w + (dash >> 7) * ('_' - '-');
+}
+
+/* out = name (n bytes of [A-Za-z0-9-], name_chars_ok) as a variable's
+ * name: a word at a time, the last word overlapping the one before (the
+ * mapping of a mapped byte is itself). */
+static void var_name(char *out, const char *name, size_t n)
+{
+    if (n < 8) {
+        for (size_t k = 0; k < n; k++) {
+            char c = name[k];
+            out[k] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - ('a' - 'A')) : c;
+        }
+        return;
+    }
+    uint64_t w;
+    for (size_t k = 0; k + 8 <= n; k += 8) {
+        memcpy(&w, name + k, 8);
+        w = var_word(w);
+        memcpy(out + k, &w, 8);
+    }
+    memcpy(&w, name + n - 8, 8);
+    w = var_word(w);
+    memcpy(out + n - 8, &w, 8);
+}
+
 /* RFC 3875 §4.1.18: "HTTP_" + name upper-cased with '-' -> '_'; repeated
  * fields become one variable. */
 static void emit_http(const pt_cgi_req *r, const env_scan *sc, pt_env_cb cb, void *ctx,
@@ -382,10 +420,7 @@ static void emit_http(const pt_cgi_req *r, const env_scan *sc, pt_env_cb cb, voi
         unsigned f = flags_of(r, sc, i);
         if (!(f & F_EMIT))
             continue;
-        for (size_t k = 0; k < h->name_len; k++) {
-            char c = h->name[k];
-            name[5 + k] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - ('a' - 'A')) : c;
-        }
+        var_name(name + 5, h->name, h->name_len);
         name[5 + h->name_len] = '\0';
 
         if (!(f & F_JOIN))

@@ -857,6 +857,41 @@ static void test_every_name_byte(void)
     ok(bad == 0, "every name byte: [A-Za-z0-9-] passes, nothing else");
 }
 
+/* Names of 1 to 24 bytes with each of [A-Za-z0-9-] at each position (the
+ * builder maps eight bytes at a time, the last word overlapping): HTTP_ and
+ * the name upper-cased, '-' as '_'. */
+static void test_name_mapping_every_position(void)
+{
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-";
+    int bad = 0, n = 0;
+    for (size_t len = 1; len <= 24; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (size_t a = 0; a < sizeof(alpha) - 1; a++) {
+                char nm[32], want[40];
+                for (size_t k = 0; k < len; k++)
+                    nm[k] = "xY-7q"[(k + a) % 5];
+                nm[at] = alpha[a];
+                memcpy(want, "HTTP_", 5);
+                for (size_t k = 0; k < len; k++) {
+                    char c = nm[k];
+                    want[5 + k] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+                }
+                want[5 + len] = '\0';
+                pt_header h[] = {
+                    {.name = nm, .value = "v", .name_len = (uint32_t)len, .value_len = 1}};
+                pt_cgi_req r = base(h, 1);
+                envmap m;
+                collect(&r, &m);
+                if (!val_is(&m, want, "v") && bad++ < 5)
+                    printf("#   name %.*s\n", (int)len, nm);
+                map_free(&m);
+                n++;
+            }
+        }
+    }
+    ok(bad == 0, "%d names of 1-24 bytes map to HTTP_ names exactly", n);
+}
+
 /* The excluded names in any case, and names of the same lengths that are
  * not excluded (the exclusion looks at the length first). */
 static void test_exclusions_any_case(void)
@@ -974,6 +1009,7 @@ int main(void)
     test_connection_tokens();
     test_names_and_joins();
     test_every_name_byte();
+    test_name_mapping_every_position();
     test_exclusions_any_case();
     test_many_fields();
     test_pass_env_and_env();
