@@ -17,30 +17,33 @@
 #define HDR_NAME_MAX 255
 #define SCRATCH_STACK 2048
 
-/* Fields that never become HTTP_*, matched case-insensitively (length
- * first: most fields are ruled out without a comparison). */
-#define NP(s)                                                                                      \
-    {                                                                                              \
-        s, sizeof(s) - 1                                                                           \
+/* Is n (len bytes) a field that never becomes HTTP_*? A switch on the
+ * length, then one comparison: this runs for every field of every request. */
+static bool never_passed(const char *n, size_t len)
+{
+    switch (len) {
+    case 2: /* hop-by-hop (RFC 9110 §7.6.1): meaningful to this connection only */
+        return pt_name_is(n, "te", 2);
+    case 5: /* httpoxy: HTTP_PROXY would steer the script's outgoing requests */
+        return pt_name_is(n, "proxy", 5);
+    case 7:
+        return pt_name_is(n, "trailer", 7) || pt_name_is(n, "upgrade", 7);
+    case 10:
+        return pt_name_is(n, "connection", 10) || pt_name_is(n, "keep-alive", 10);
+    case 12: /* already CONTENT_LENGTH / CONTENT_TYPE (RFC 3875 §4.1.18) */
+        return pt_name_is(n, "content-type", 12);
+    case 14:
+        return pt_name_is(n, "content-length", 14);
+    case 16:
+        return pt_name_is(n, "proxy-connection", 16);
+    case 17:
+        return pt_name_is(n, "transfer-encoding", 17);
+    case 19:
+        return pt_name_is(n, "proxy-authorization", 19);
+    default:
+        return false;
     }
-static const struct {
-    const char *name;
-    size_t len;
-} never_passed[] = {
-    NP("Content-Length"), /* already CONTENT_LENGTH / CONTENT_TYPE (RFC 3875 §4.1.18) */
-    NP("Content-Type"),
-    NP("Proxy"), /* httpoxy: HTTP_PROXY would steer the script's outgoing requests */
-    /* hop-by-hop (RFC 9110 §7.6.1): meaningful to this connection only */
-    NP("Connection"),
-    NP("Keep-Alive"),
-    NP("TE"),
-    NP("Trailer"),
-    NP("Transfer-Encoding"),
-    NP("Upgrade"),
-    NP("Proxy-Connection"),
-    NP("Proxy-Authorization"),
-};
-#undef NP
+}
 
 static char ascii_lower(char c)
 {
@@ -56,22 +59,23 @@ static bool mem_ieq(const char *a, const char *b, size_t n)
     return true;
 }
 
-/* Only [A-Za-z0-9-]: '_' and other token characters would let two distinct
- * fields map to one variable (X-Foo vs X_Foo), a spoofing hazard. */
-/* Is h named lit (n bytes)? */
+/* Is h named lit (n bytes, lower case)? */
 static bool named(const pt_header *h, const char *lit, size_t n)
 {
-    return h->name_len == n && mem_ieq(h->name, lit, n);
+    return h->name_len == n && pt_name_is(h->name, lit, n);
 }
 
+/* Only [A-Za-z0-9-]: '_' and other token characters would let two distinct
+ * fields map to one variable (X-Foo vs X_Foo), a spoofing hazard. */
 static bool name_chars_ok(const char *s, size_t n)
 {
+    static const bool ok[256] = {
+        ['-'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1};
+
     if (n == 0 || n > HDR_NAME_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-'))
+        if (!ok[(unsigned char)s[i]])
             return false;
     }
     return true;
@@ -102,25 +106,35 @@ static bool token_listed(const char *v, size_t vlen, const char *name, size_t nl
     return false;
 }
 
+/* What one look at the request's fields finds, so that each field is
+ * classified once per build (not once to size the scratch space and again
+ * to emit). */
+#define SCAN_FLAGS 128
+enum { F_EMIT = 1, F_JOIN = 2 };
+typedef struct env_scan {
+    size_t first_conn;   /* the first Connection field; nheaders: none */
+    const pt_header *ct; /* the first Content-Type, or NULL */
+    size_t need;         /* scratch bytes for joins and PATH_TRANSLATED */
+    /* F_EMIT / F_JOIN of the first SCAN_FLAGS fields (the rest are
+     * classified again when emitted: max_headers may be large) */
+    unsigned char flags[SCAN_FLAGS];
+} env_scan;
+
 /* Depends on the field name only, so all fields of one name agree. */
-static bool header_passed(const pt_cgi_req *r, const pt_header *h)
+static bool header_passed(const pt_cgi_req *r, const env_scan *sc, const pt_header *h)
 {
-    if (!name_chars_ok(h->name, h->name_len))
+    if (!name_chars_ok(h->name, h->name_len) || never_passed(h->name, h->name_len))
         return false;
-    for (size_t i = 0; i < PT_ARRAY_LEN(never_passed); i++) {
-        if (named(h, never_passed[i].name, never_passed[i].len))
-            return false;
-    }
     /* the request id portico settled on replaces what the client sent */
-    if (r->request_id.len && named(h, "X-Request-ID", PT_SLEN("X-Request-ID")))
+    if (r->request_id.len && named(h, "x-request-id", PT_SLEN("X-Request-ID")))
         return false;
     /* RFC 3875 §4.1.18 lets a server withhold credentials */
-    if (!r->pass_authorization && named(h, "Authorization", PT_SLEN("Authorization")))
+    if (!r->pass_authorization && named(h, "authorization", PT_SLEN("Authorization")))
         return false;
     /* fields named in Connection are hop-by-hop too (RFC 9110 §7.6.1) */
-    for (size_t j = 0; j < r->nheaders; j++) {
+    for (size_t j = sc->first_conn; j < r->nheaders; j++) {
         const pt_header *c = &r->headers[j];
-        if (named(c, "Connection", PT_SLEN("Connection")) &&
+        if (named(c, "connection", PT_SLEN("Connection")) &&
             token_listed(c->value, c->value_len, h->name, h->name_len))
             return false;
     }
@@ -132,41 +146,55 @@ static bool same_name(const pt_header *a, const pt_header *b)
     return a->name_len == b->name_len && mem_ieq(a->name, b->name, a->name_len);
 }
 
-/* A repeated field is emitted where it first occurs. O(n^2) in the number of
- * fields, which the request limits keep to a few hundred at most. */
-static bool first_of_name(const pt_cgi_req *r, size_t i)
+/* F_EMIT when field i becomes a variable: passed, and the first of its name
+ * (a repeated field is emitted where it first occurs); F_JOIN too when a
+ * later field has its name. O(n^2) in the number of fields, which the
+ * request limits keep to a few hundred at most; the length is compared
+ * first, so most pairs cost one comparison. */
+static unsigned classify(const pt_cgi_req *r, const env_scan *sc, size_t i)
 {
+    const pt_header *h = &r->headers[i];
+
+    if (!header_passed(r, sc, h))
+        return 0;
     for (size_t j = 0; j < i; j++) {
-        if (same_name(&r->headers[j], &r->headers[i]))
-            return false;
+        if (same_name(&r->headers[j], h))
+            return 0;
     }
-    return true;
+    for (size_t j = i + 1; j < r->nheaders; j++) {
+        if (same_name(&r->headers[j], h))
+            return F_EMIT | F_JOIN;
+    }
+    return F_EMIT;
+}
+
+static unsigned flags_of(const pt_cgi_req *r, const env_scan *sc, size_t i)
+{
+    return i < SCAN_FLAGS ? sc->flags[i] : classify(r, sc, i);
 }
 
 /* RFC 9113 §8.2.3 (and RFC 6265 §5.4): cookie-pairs are joined with "; ",
  * everything else as a list (RFC 9110 §5.3). */
 static const char *join_sep(const pt_header *h)
 {
-    return named(h, "Cookie", PT_SLEN("Cookie")) ? "; " : ", ";
+    return named(h, "cookie", PT_SLEN("Cookie")) ? "; " : ", ";
 }
 
-/* Fields of the group starting at i; *len = joined length (empty members
- * are left out). */
-static size_t group_size(const pt_cgi_req *r, size_t i, size_t *len)
+/* The joined length of the group starting at i (empty members are left
+ * out). */
+static size_t group_size(const pt_cgi_req *r, size_t i)
 {
-    size_t n = 0, total = 0, nonempty = 0;
+    size_t total = 0, nonempty = 0;
 
     for (size_t j = i; j < r->nheaders; j++) {
         if (!same_name(&r->headers[j], &r->headers[i]))
             continue;
-        n++;
         if (r->headers[j].value_len > 0) {
             total += r->headers[j].value_len + (nonempty ? 2 : 0);
             nonempty++;
         }
     }
-    *len = total;
-    return n;
+    return total;
 }
 
 static size_t group_join(const pt_cgi_req *r, size_t i, char *out)
@@ -204,20 +232,29 @@ static size_t translated_root_len(const pt_cgi_req *r)
     return root.len;
 }
 
-static size_t scratch_needed(const pt_cgi_req *r)
+static void scan(const pt_cgi_req *r, env_scan *sc)
 {
-    size_t need = 0;
-
-    if (r->path_info.p && r->path_info.len > 0)
-        need = translated_root_len(r) + r->path_info.len;
+    sc->first_conn = r->nheaders;
+    sc->ct = NULL;
+    sc->need = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
-        size_t len;
-        if (!header_passed(r, &r->headers[i]) || !first_of_name(r, i))
-            continue;
-        if (group_size(r, i, &len) > 1)
-            need = PT_MAX(need, len);
+        const pt_header *h = &r->headers[i];
+        if (h->name_len == PT_SLEN("Connection") && sc->first_conn == r->nheaders &&
+            pt_name_is(h->name, "connection", PT_SLEN("Connection")))
+            sc->first_conn = i;
+        else if (h->name_len == PT_SLEN("Content-Type") && !sc->ct &&
+                 pt_name_is(h->name, "content-type", PT_SLEN("Content-Type")))
+            sc->ct = h;
     }
-    return need;
+    if (r->path_info.p && r->path_info.len > 0)
+        sc->need = translated_root_len(r) + r->path_info.len;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        unsigned f = classify(r, sc, i);
+        if (i < SCAN_FLAGS)
+            sc->flags[i] = (unsigned char)f;
+        if (f & F_JOIN)
+            sc->need = PT_MAX(sc->need, group_size(r, i));
+    }
 }
 
 static void emit(pt_env_cb cb, void *ctx, const char *name, const char *v, size_t vlen)
@@ -236,17 +273,8 @@ static void emit_cstr(pt_env_cb cb, void *ctx, const char *name, const char *v)
     emit(cb, ctx, name, v, v ? strlen(v) : 0);
 }
 
-static const pt_header *find_header(const pt_cgi_req *r, const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < r->nheaders; i++) {
-        if (named(&r->headers[i], name, n))
-            return &r->headers[i];
-    }
-    return NULL;
-}
-
-static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *scratch)
+static void emit_standard(const pt_cgi_req *r, const env_scan *sc, pt_env_cb cb, void *ctx,
+                          char *scratch)
 {
     char num[32];
     int n;
@@ -308,20 +336,21 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
 
     /* RFC 3875 §4.1.6: PATH_TRANSLATED only exists with a PATH_INFO */
     if (r->path_info.p && r->path_info.len > 0) {
-        size_t rl = translated_root_len(r);
         emit_str(cb, ctx, "PATH_INFO", r->path_info);
-        if (rl > 0)
-            memcpy(scratch, r->document_root.p, rl);
-        memcpy(scratch + rl, r->path_info.p, r->path_info.len);
-        if (full)
+        if (full) {
+            size_t rl = translated_root_len(r);
+            if (rl > 0)
+                memcpy(scratch, r->document_root.p, rl);
+            memcpy(scratch + rl, r->path_info.p, r->path_info.len);
             emit(cb, ctx, "PATH_TRANSLATED", scratch, rl + r->path_info.len);
+        }
     }
 
     if (r->content_length >= 0) {
         n = (int)pt_u64_dec(num, (uint64_t)r->content_length);
         emit(cb, ctx, "CONTENT_LENGTH", num, (size_t)n);
     }
-    const pt_header *ct = find_header(r, "Content-Type");
+    const pt_header *ct = sc->ct;
     if (ct && ct->value_len > 0)
         emit(cb, ctx, "CONTENT_TYPE", ct->value, ct->value_len);
 
@@ -341,25 +370,60 @@ static void emit_standard(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *sc
     }
 }
 
+/* Eight bytes of a name of [A-Za-z0-9-] as a variable's: letters upper
+ * case, '-' as '_'. Every byte is below 0x80, so adding per byte carries
+ * into no neighbour. */
+static uint64_t var_word(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = ones * 0x80;
+    uint64_t ge_a = w + ones * (0x80 - 'a');       /* high bit: byte >= 'a' */
+    uint64_t gt_z = w + ones * (0x80 - ('z' + 1)); /* high bit: byte > 'z' */
+    w -= ((ge_a & ~gt_z) & highs) >> 2;            /* 0x20 off each lower-case letter */
+    uint64_t x = w ^ (ones * '-');                 /* zero where a '-' is */
+    uint64_t dash = ~(((x & ~highs) + ~highs) | x) & highs;
+    return w + (dash >> 7) * ('_' - '-');
+}
+
+/* out = name (n bytes of [A-Za-z0-9-], name_chars_ok) as a variable's
+ * name: a word at a time, the last word overlapping the one before (the
+ * mapping of a mapped byte is itself). */
+static void var_name(char *out, const char *name, size_t n)
+{
+    if (n < 8) {
+        for (size_t k = 0; k < n; k++) {
+            char c = name[k];
+            out[k] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - ('a' - 'A')) : c;
+        }
+        return;
+    }
+    uint64_t w;
+    for (size_t k = 0; k + 8 <= n; k += 8) {
+        memcpy(&w, name + k, 8);
+        w = var_word(w);
+        memcpy(out + k, &w, 8);
+    }
+    memcpy(&w, name + n - 8, 8);
+    w = var_word(w);
+    memcpy(out + n - 8, &w, 8);
+}
+
 /* RFC 3875 §4.1.18: "HTTP_" + name upper-cased with '-' -> '_'; repeated
  * fields become one variable. */
-static void emit_http(const pt_cgi_req *r, pt_env_cb cb, void *ctx, char *scratch)
+static void emit_http(const pt_cgi_req *r, const env_scan *sc, pt_env_cb cb, void *ctx,
+                      char *scratch)
 {
     char name[5 + HDR_NAME_MAX + 1];
 
     memcpy(name, "HTTP_", 5);
     for (size_t i = 0; i < r->nheaders; i++) {
         const pt_header *h = &r->headers[i];
-        if (!header_passed(r, h) || !first_of_name(r, i))
+        unsigned f = flags_of(r, sc, i);
+        if (!(f & F_EMIT))
             continue;
-        for (size_t k = 0; k < h->name_len; k++) {
-            char c = h->name[k];
-            name[5 + k] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - ('a' - 'A')) : c;
-        }
+        var_name(name + 5, h->name, h->name_len);
         name[5 + h->name_len] = '\0';
 
-        size_t len;
-        if (group_size(r, i, &len) == 1)
+        if (!(f & F_JOIN))
             cb(ctx, name, 5 + h->name_len, h->value ? h->value : "", h->value ? h->value_len : 0);
         else
             cb(ctx, name, 5 + h->name_len, scratch, group_join(r, i, scratch));
@@ -393,18 +457,19 @@ int pt_cgi_env_try(const pt_cgi_req *r, pt_env_cb cb, void *ctx)
 {
     char stackbuf[SCRATCH_STACK];
     char *scratch = stackbuf;
-    size_t need = scratch_needed(r);
+    env_scan sc;
 
+    scan(r, &sc);
     /* allocate before the first callback so a failure emits nothing */
-    if (need > sizeof(stackbuf)) {
-        scratch = malloc(need);
+    if (sc.need > sizeof(stackbuf)) {
+        scratch = malloc(sc.need);
         if (!scratch) {
             errno = ENOMEM;
             return -1;
         }
     }
-    emit_standard(r, cb, ctx, scratch);
-    emit_http(r, cb, ctx, scratch);
+    emit_standard(r, &sc, cb, ctx, scratch);
+    emit_http(r, &sc, cb, ctx, scratch);
     emit_pass_env(r, cb, ctx);
     emit_location_env(r, cb, ctx);
     if (scratch != stackbuf)

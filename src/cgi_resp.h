@@ -79,6 +79,11 @@ int pt_cgi_resp_end(pt_cgi_resp *r);
  * meanings and the line count only. */
 int pt_cgi_resp_field_checked(pt_cgi_resp *r, const char *name, size_t nlen, const char *v,
                               size_t vlen);
+/* field_checked for a field line as it lies in the caller's buffer: the
+ * name is line[0, nlen), the value line[voff, +vlen) (voff > nlen), and
+ * the bytes between are the line's own (copied along in one step). */
+int pt_cgi_resp_line_checked(pt_cgi_resp *r, const char *line, size_t nlen, size_t voff,
+                             size_t vlen);
 
 /* Feed end of output: a script that exits mid-block. Returns PT_CGI_RESP_ERROR
  * ("script output ended inside the header block") unless already DONE. */

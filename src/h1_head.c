@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 /* ---- character classes (ASCII only, independent of the locale) ---- */
 
 static bool is_alpha(unsigned char c)
@@ -26,14 +28,11 @@ static bool is_xdigit(unsigned char c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* RFC 9110 §5.6.2 tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~", as a bitmap
- * over the 256 byte values (bit c & 31 of word c >> 5) */
-static const uint32_t tchar_map[8] = {0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff,
-                                      0x00000000, 0x00000000, 0x00000000, 0x00000000};
-
+/* RFC 9110 §5.6.2 tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~" (util.c's
+ * table: one load per byte) */
 static bool is_tchar(unsigned char c)
 {
-    return (tchar_map[c >> 5] >> (c & 31)) & 1u;
+    return pt_tchar[c];
 }
 
 static bool is_ows(char c)
@@ -251,13 +250,14 @@ static int prescan_head(const char *buf, size_t len, size_t max_headers, prescan
             *err = "empty field name";
             return 400;
         }
-        /* field-value: VCHAR / obs-text / SP / HT only (RFC 9110 §5.5) */
-        for (i++; i < len && buf[i] != '\r'; i++) {
-            unsigned char c = (unsigned char)buf[i];
-            if ((c < 0x20 && c != '\t') || c == 0x7f) {
-                *err = c == '\n' ? "bare LF" : "control character in field value";
-                return 400;
-            }
+        /* field-value: VCHAR / obs-text / SP / HT only (RFC 9110 §5.5),
+         * eight bytes per step up to the first byte that is none: the CR
+         * of the line end, or an error */
+        i++;
+        i += pt_field_value_span(buf + i, len - i);
+        if (i < len && buf[i] != '\r') {
+            *err = buf[i] == '\n' ? "bare LF" : "control character in field value";
+            return 400;
         }
         if (i + 1 >= len || buf[i + 1] != '\n') {
             *err = i >= len ? "head not terminated by an empty line" : "bare CR";

@@ -53,6 +53,28 @@ static void puts_(pbuf *b, const char *s)
     put(b, s, strlen(s));
 }
 
+/* "name: value" CRLF with one capacity check (a field per put was four) */
+static void put_field(pbuf *b, const char *n, size_t nl, const char *v, size_t vl)
+{
+    size_t need = nl + vl + 4;
+    if (b->failed || need > b->cap - b->len) {
+        put(b, n, nl);
+        put(b, ": ", 2);
+        put(b, v, vl);
+        put(b, "\r\n", 2);
+        return;
+    }
+    char *o = b->p + b->len;
+    memcpy(o, n, nl);
+    o[nl] = ':';
+    o[nl + 1] = ' ';
+    if (vl)
+        memcpy(o + nl + 2, v, vl);
+    o[nl + 2 + vl] = '\r';
+    o[nl + 3 + vl] = '\n';
+    b->len += need;
+}
+
 static bool is_ows(char c)
 {
     return c == ' ' || c == '\t';
@@ -82,7 +104,9 @@ enum {
     PH_HOP,
 };
 
-#define IS(lit, tok) (pt_name_is(n, lit, sizeof(lit) - 1) ? (tok) : PH_OTHER)
+/* n is a token: the request's names were checked by its parser (h1_head.c,
+ * nghttp2), the response's by parse_head before the lookup */
+#define IS(lit, tok) (pt_tok_is(n, lit, sizeof(lit) - 1) ? (tok) : PH_OTHER)
 
 static int name_tok(const char *n, size_t len)
 {
@@ -141,7 +165,7 @@ static int name_tok(const char *n, size_t len)
     if (t != PH_OTHER)
         return t;
     /* Proxy-Connection, Proxy-Authorization, Proxy-Authenticate: ours */
-    if (len >= 6 && c0 == 'p' && pt_name_is(n, "proxy-", 6))
+    if (len >= 6 && c0 == 'p' && pt_tok_is(n, "proxy-", 6))
         return PH_HOP;
     return PH_OTHER;
 }
@@ -282,7 +306,11 @@ static bool client_list(pbuf *b, const pt_cgi_req *env, const char *name, int to
 static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len, char **out,
                   size_t *len, bool *has_end)
 {
-    pbuf b = {0};
+    /* built in a block kept for the worker's life (grown as a head needs),
+     * then copied out at its size: a fresh 2 KiB block per request went
+     * through malloc's slow path, an exact one comes from its cache */
+    static pbuf keep;
+    pbuf b = {keep.p, 0, keep.cap, false};
     const char *proto = env->https ? "https" : "http";
     /* one look at the client's names: which of the lists it has */
     const pt_header *host = NULL;
@@ -361,10 +389,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
          * location says pass_authorization (as for every gateway) */
         if (!env->pass_authorization && t == PH_AUTHORIZATION)
             continue;
-        put(&b, n, nl);
-        puts_(&b, ": ");
-        put(&b, h->value, h->value_len);
-        puts_(&b, "\r\n");
+        put_field(&b, n, nl, h->value, h->value_len);
     }
     /* the one hop-by-hop exchange that crosses: the answer may be a 101
      * and the connection a tunnel (tunnel.c) */
@@ -382,27 +407,27 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         /* request_buffering = false: the body follows as it arrives, framed
          * as the client framed it (RFC 9112 §6.1, §6.2) */
         if (env->content_length >= 0) {
-            snprintf(num, sizeof(num), "%" PRId64, env->content_length);
             puts_(&b, "Content-Length: ");
-            puts_(&b, num);
+            put(&b, num, pt_u64_dec(num, (uint64_t)env->content_length));
             puts_(&b, "\r\n");
         } else {
             puts_(&b, "Transfer-Encoding: chunked\r\n");
         }
     } else if (body_len > 0 || env->content_length >= 0) {
         /* RFC 9112 §6.3: the collected body, however the client framed it */
-        snprintf(num, sizeof(num), "%" PRIu64, body_len);
         puts_(&b, "Content-Length: ");
-        puts_(&b, num);
+        put(&b, num, pt_u64_dec(num, body_len));
         puts_(&b, "\r\n");
     }
     puts_(&b, "\r\n");
-    if (b.failed) {
-        free(b.p);
+    /* a failed regrowth left the block as it was */
+    keep.p = b.p;
+    keep.cap = b.cap;
+    if (b.failed || !(*out = malloc(b.len))) {
         errno = ENOMEM;
         return -1;
     }
-    *out = b.p;
+    memcpy(*out, b.p, b.len);
     *len = b.len;
     *has_end = !env->body_stream && body_len == 0;
     return 0;
@@ -573,15 +598,33 @@ static const char *line_error(const char *l, size_t n)
     return "invalid character in header value";
 }
 
+/* Where the head's lines end, found once by head_end() and read by both
+ * passes of parse_head() (three memchr calls per line were a twentieth of
+ * a proxied request); lines past the table are found with memchr again. */
+#define PX_LINES 48
+typedef struct px_lines {
+    uint32_t lf[PX_LINES]; /* the offset of line k's LF, line 0 the status line */
+    size_t n;
+} px_lines;
+
+/* The offset of the LF ending the line k that starts at i. */
+static size_t line_lf(const char *p, size_t n, size_t i, const px_lines *ln, size_t k)
+{
+    if (k < ln->n)
+        return ln->lf[k];
+    return (size_t)((const char *)memchr(p + i, '\n', n - i) - p);
+}
+
 /* The whole head is p[0, n): check the framing (RFC 9112 §6.3) and hand
  * the head on: the final answer's fields go straight into the gateway's
  * pt_cgi_resp (checked there as any program's head is), a 101's are
  * re-serialised, as is a 1xx that goes on to the client. Returns 0, or
  * fail()'s value with ev set; *interim: a 1xx (passed on when
  * interim_passes()). */
-static int parse_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev, bool *interim)
+static int parse_head(pdec *x, const char *p, size_t n, const px_lines *ln, pt_upstream_ev *ev,
+                      bool *interim)
 {
-    const char *nl = memchr(p, '\n', n);
+    const char *nl = p + line_lf(p, n, 0, ln, 0);
     size_t ll = (size_t)(nl - p);
     if (ll > 0 && p[ll - 1] == '\r')
         ll--;
@@ -627,9 +670,8 @@ static int parse_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev, bool
     const char *conn = NULL;
     size_t conn_len = 0;
     /* first pass: Connection names the fields to drop */
-    for (size_t i = (size_t)(nl - p) + 1; i < n;) {
-        const char *e = memchr(p + i, '\n', n - i);
-        size_t s = i, le = (size_t)(e - p);
+    for (size_t i = (size_t)(nl - p) + 1, k = 1; i < n; k++) {
+        size_t s = i, le = line_lf(p, n, i, ln, k);
         i = le + 1;
         if (le > s && p[le - 1] == '\r')
             le--;
@@ -648,9 +690,8 @@ static int parse_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev, bool
     /* the lengths of the names Connection lists: a field of another
      * length is not among them (no list scan per field) */
     uint64_t conn_lens = conn ? list_lens(conn, conn_len) : 0;
-    for (size_t i = (size_t)(nl - p) + 1; i < n;) {
-        const char *e = memchr(p + i, '\n', n - i);
-        size_t s = i, le = (size_t)(e - p);
+    for (size_t i = (size_t)(nl - p) + 1, k = 1; i < n; k++) {
+        size_t s = i, le = line_lf(p, n, i, ln, k);
         i = le + 1;
         if (le > s && p[le - 1] == '\r')
             le--;
@@ -663,7 +704,8 @@ static int parse_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev, bool
          * value eight bytes at a time (no CTL but HT, RFC 9110 §5.5); what
          * stops either early is sorted out by line_error */
         size_t nlen = 0;
-        while (s + nlen < le && pt_tchar[(unsigned char)p[s + nlen]])
+        /* p[le] is the line's CR or LF, no tchar: it stops the scan */
+        while (pt_tchar[(unsigned char)p[s + nlen]])
             nlen++;
         if (nlen == 0 || s + nlen == le || p[s + nlen] != ':' ||
             pt_field_value_span(p + s + nlen + 1, le - s - nlen - 1) != le - s - nlen - 1)
@@ -717,8 +759,13 @@ static int parse_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev, bool
             put(&x->out, "\r\n", 2);
             continue;
         }
-        if (!pass(x, ser, name, nlen, v, vlen))
+        if (!ser && v == p + vs) {
+            /* the final answer's field as it lies in the line: one copy */
+            if (pt_cgi_resp_line_checked(x->resp, name, nlen, vs - s, vlen) == PT_CGI_RESP_ERROR)
+                return (int)fail(ev, x->resp->error);
+        } else if (!pass(x, ser, name, nlen, v, vlen)) {
             return (int)fail(ev, x->resp->error);
+        }
     }
     if (has_cl && has_te)
         return (int)fail(ev, "both Content-Length and Transfer-Encoding");
@@ -794,13 +841,16 @@ static size_t interim_out(pdec *x, pt_upstream_ev *ev, size_t used)
 
 /* The length of the head at the start of p (through its empty line), or 0
  * when it does not end within lim bytes (or starts with an empty line:
- * the slow path says why that is wrong). */
-static size_t head_end(const char *p, size_t lim)
+ * the slow path says why that is wrong); ln gets its line ends. */
+static size_t head_end(const char *p, size_t lim, px_lines *ln)
 {
     size_t ls = 0;
     const char *lf;
+    ln->n = 0;
     while ((lf = memchr(p + ls, '\n', lim - ls)) != NULL) {
         size_t le = (size_t)(lf - p);
+        if (ln->n < PX_LINES)
+            ln->lf[ln->n++] = (uint32_t)le;
         if (le == ls || (le == ls + 1 && p[ls] == '\r'))
             return ls == 0 ? 0 : le + 1;
         ls = le + 1;
@@ -814,11 +864,12 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
     /* the usual case: whole heads at the start of what was read, parsed
      * where they lie (no copy, no second look for the line ends) */
     while (x->in.len == 0 && used < n) {
-        size_t end = head_end(p + used, PT_MIN(n - used, x->max));
+        px_lines ln;
+        size_t end = head_end(p + used, PT_MIN(n - used, x->max), &ln);
         if (end == 0)
             break;
         bool interim = false;
-        if (parse_head(x, p + used, end, ev, &interim) == 0)
+        if (parse_head(x, p + used, end, &ln, ev, &interim) == 0)
             return 0;
         used += end;
         if (!interim)
@@ -855,7 +906,9 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
         if (ls == 0)
             return fail(ev, "invalid status line");
         bool interim = false;
-        if (parse_head(x, x->in.p, x->in.len, ev, &interim) == 0)
+        px_lines ln;
+        head_end(x->in.p, x->in.len, &ln);
+        if (parse_head(x, x->in.p, x->in.len, &ln, ev, &interim) == 0)
             return 0;
         if (interim) {
             if (++x->interims > PT_PX_MAX_INTERIM)

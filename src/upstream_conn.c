@@ -148,6 +148,13 @@ struct ureq {
     bool detached;   /* the connection let go: free when not busy and off fc */
     int busy;        /* callbacks on the stack */
     int where_si;    /* the server a log line names (-1: the backend only) */
+    /* the log context: the client's address and the request's method and
+     * target as they came (ctx_raw), made "addr:port" and an escaped
+     * request line by the first log line (ctx_text), not per request */
+    bool ctx_ready;
+    uint8_t ctx_mlen, ctx_major, ctx_minor;
+    uint16_t ctx_tlen, ctx_port;
+    bool ctx_cut;
     /* from here on not zeroed at the start (pt_upstream_conn_start) */
     char client[64];
     char reqline[320];
@@ -171,6 +178,8 @@ static void sweep(struct pt_upstream_conn_state *st);
 
 /* ---- logging ------------------------------------------------------------ */
 
+static void ctx_text(ureq *r);
+
 static void req_log(ureq *r, int level, const char *fmt, ...) PT_PRINTF(3, 4);
 static void req_log(ureq *r, int level, const char *fmt, ...)
 {
@@ -182,6 +191,7 @@ static void req_log(ureq *r, int level, const char *fmt, ...)
     /* "fastcgi php (unix:/run/php.sock)": made when a line is written, not
      * per request (codec, backend and server outlive r) */
     const pt_backend *bc = r->b->cfg;
+    ctx_text(r);
     if (r->where_si >= 0)
         pt_log(level, "%s %s (%s): %s, client: %s, request: \"%s\"", r->codec->name, bc->name,
                bc->servers[r->where_si].address, msg, r->client, r->reqline);
@@ -1201,19 +1211,51 @@ static void gw_abort(pt_gw *gw)
 
 /* ---- start -------------------------------------------------------------- */
 
-/* The request line for the log context, escaped: written in place with a
- * running length (no strlen per piece, no second buffer). */
-static void request_line(pt_req *r, char *out, size_t n)
+/* The log context as it came: the client's address, the method (20 bytes
+ * at most) and the target (200) raw in reqline; two copies per request. */
+static void ctx_raw(ureq *ur, pt_req *r)
 {
-    size_t at = put_at(out, n, 0, r->head.method_str.p, PT_MIN(r->head.method_str.len, (size_t)20));
-    at = put_at(out, n, at, " ", 1);
-    at += pt_escape_log(r->head.target.p, PT_MIN(r->head.target.len, (size_t)200), out + at,
+    const char *ip = pt_conn_req_ip(r);
+    size_t il = PT_MIN(strlen(ip), sizeof(ur->client) - 8); /* room for ":65535" */
+    memcpy(ur->client, ip, il);
+    ur->client[il] = '\0';
+    ur->ctx_port = r->peer_port;
+    size_t ml = PT_MIN(r->head.method_str.len, (size_t)20);
+    size_t tl = PT_MIN(r->head.target.len, (size_t)200);
+    _Static_assert(sizeof(ur->reqline) >= 220, "the raw method and target fit");
+    if (ml)
+        memcpy(ur->reqline, r->head.method_str.p, ml);
+    if (tl)
+        memcpy(ur->reqline + ml, r->head.target.p, tl);
+    ur->ctx_mlen = (uint8_t)ml;
+    ur->ctx_tlen = (uint16_t)tl;
+    ur->ctx_cut = r->head.target.len > 200;
+    ur->ctx_major = (uint8_t)PT_MAX(r->head.http_major, 0);
+    ur->ctx_minor = (uint8_t)PT_MAX(r->head.http_minor, 0);
+    ur->ctx_ready = false;
+}
+
+/* The log context as text, once: "addr:port" and the request line,
+ * escaped (the target is the client's bytes). */
+static void ctx_text(ureq *ur)
+{
+    if (ur->ctx_ready)
+        return;
+    char line[sizeof(ur->reqline)];
+    size_t n = sizeof(line);
+    size_t at = put_at(line, n, 0, ur->reqline, ur->ctx_mlen);
+    at = put_at(line, n, at, " ", 1);
+    at += pt_escape_log(ur->reqline + ur->ctx_mlen, ur->ctx_tlen, line + at,
                         PT_MIN(n - at, (size_t)256));
-    at = r->head.target.len > 200 ? put_at(out, n, at, "... HTTP/", 9)
-                                  : put_at(out, n, at, " HTTP/", 6);
-    at = put_dec(out, n, at, (uint64_t)r->head.http_major);
-    at = put_at(out, n, at, ".", 1);
-    put_dec(out, n, at, (uint64_t)r->head.http_minor);
+    at = ur->ctx_cut ? put_at(line, n, at, "... HTTP/", 9) : put_at(line, n, at, " HTTP/", 6);
+    at = put_dec(line, n, at, ur->ctx_major);
+    at = put_at(line, n, at, ".", 1);
+    at = put_dec(line, n, at, ur->ctx_minor);
+    memcpy(ur->reqline, line, at + 1);
+    at = strlen(ur->client);
+    at = put_at(ur->client, sizeof(ur->client), at, ":", 1);
+    put_dec(ur->client, sizeof(ur->client), at, ur->ctx_port);
+    ur->ctx_ready = true;
 }
 
 /* The worker's state for a backend: same index as in the configuration. */
@@ -1289,11 +1331,7 @@ void pt_upstream_conn_start(pt_req *r, const pt_upstream_codec *codec)
     ur->chunked_up = ur->streaming && r->head.is_chunked;
     pt_timer_init(&ur->stall, on_stall, ur);
     pt_timer_init(&ur->whole, on_whole, ur);
-    const char *ip = pt_conn_req_ip(r);
-    size_t at = put_at(ur->client, sizeof(ur->client), 0, ip, strlen(ip));
-    at = put_at(ur->client, sizeof(ur->client), at, ":", 1);
-    put_dec(ur->client, sizeof(ur->client), at, r->peer_port);
-    request_line(r, ur->reqline, sizeof(ur->reqline));
+    ctx_raw(ur, r);
     set_where(ur, -1);
     codec->dec_init(ur->dec);
     pt_gw_init(&ur->gw, &up_ops, r, loc->buffering, false);

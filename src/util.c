@@ -453,14 +453,47 @@ size_t pt_ipv4_text(char *out, const unsigned char a[4])
 
 size_t pt_u64_dec(char *out, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
+    /* the digit count first, then two digits per division, written from the
+     * end: every request formats a port, a status and a length or two */
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
+    static const uint64_t pow10[19] = {10u,
+                                       100u,
+                                       1000u,
+                                       10000u,
+                                       100000u,
+                                       1000000u,
+                                       10000000u,
+                                       100000000u,
+                                       1000000000u,
+                                       10000000000u,
+                                       100000000000u,
+                                       1000000000000u,
+                                       10000000000000u,
+                                       100000000000000u,
+                                       1000000000000000u,
+                                       10000000000000000u,
+                                       100000000000000000u,
+                                       1000000000000000000u,
+                                       10000000000000000000u};
+    size_t n = 1;
+    while (n < 20 && v >= pow10[n - 1])
+        n++;
+    size_t i = n;
+    while (v >= 100) {
+        size_t d = (size_t)(v % 100) * 2;
+        v /= 100;
+        out[--i] = pairs[d + 1];
+        out[--i] = pairs[d];
+    }
+    if (v >= 10) {
+        out[--i] = pairs[v * 2 + 1];
+        out[--i] = pairs[v * 2];
+    } else {
+        out[--i] = (char)('0' + v);
+    }
     return n;
 }
 
@@ -495,6 +528,15 @@ size_t pt_field_value_span(const char *v, size_t n)
             for (size_t k = i; k < i + 8; k++)
                 if (bad[(unsigned char)v[k]])
                     return k;
+    }
+    /* the tail as the last eight bytes, which overlap clean ones: a clean
+     * word ends the scan without a byte loop */
+    if (i < n && n >= 8) {
+        uint64_t w;
+        memcpy(&w, v + n - 8, 8);
+        uint64_t del = w ^ (ones * 0x7f);
+        if (!((((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs))
+            return n;
     }
     for (; i < n; i++)
         if (bad[(unsigned char)v[i]])

@@ -4,6 +4,7 @@
 #define PT_UTIL_H
 
 #include "first.h"
+#include <string.h>
 
 /* "100M", "8k", "64K", "1G", "512" (bytes); suffixes k/K=1024, m/M, g/G, t/T.
  * Optional trailing "B"/"b" ("10MB"). Rejects empty, negative, junk, overflow.
@@ -57,6 +58,38 @@ static inline bool pt_name_is(const char *n, const char *lit, size_t len)
 {
     for (size_t i = 0; i < len; i++)
         if (pt_lower((unsigned char)n[i]) != (unsigned char)lit[i])
+            return false;
+    return true;
+}
+
+/* pt_name_is for a name known to be a token (1*tchar, RFC 9110 §5.6.2)
+ * and lit of lower-case letters, digits and '-': eight bytes per step.
+ * Every byte of such a lit has bit 0x20 set, so OR-ing it into the name
+ * folds the case of letters; among tchars only a letter's other case folds
+ * onto a letter, and nothing folds onto a digit or '-' (a CR would become
+ * '-', a CTL a digit: not tchars). The response and proxy field switches
+ * run it for every field. */
+static inline bool pt_tok_is(const char *n, const char *lit, size_t len)
+{
+    const uint64_t fold = 0x2020202020202020u;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, n + i, 8);
+        memcpy(&b, lit + i, 8);
+        if ((a | fold) != b)
+            return false;
+    }
+    if (i + 4 <= len) {
+        uint32_t a, b;
+        memcpy(&a, n + i, 4);
+        memcpy(&b, lit + i, 4);
+        if ((a | (uint32_t)fold) != b)
+            return false;
+        i += 4;
+    }
+    for (; i < len; i++)
+        if ((unsigned char)(n[i] | 0x20) != (unsigned char)lit[i])
             return false;
     return true;
 }

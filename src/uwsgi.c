@@ -50,23 +50,29 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
                   size_t *len, bool *has_end)
 {
     (void)bk;
-    /* one block of the largest size the protocol allows: no regrowth */
-    uwsgi_buf b = {malloc(4 + PT_UWSGI_MAX), 4, 0};
-    if (!b.p) {
+    /* built in one block of the largest size the protocol allows (no
+     * regrowth), kept for the worker's life: a fresh 64 KiB block per
+     * request cost more than the variables; the request keeps an exact copy */
+    static char *block;
+    if (!block && !(block = malloc(4 + PT_UWSGI_MAX))) {
         errno = ENOMEM;
         return -1;
     }
+    uwsgi_buf b = {block, 4, 0};
     if (pt_cgi_env_try(env, add_var, &b) < 0)
         b.err = ENOMEM;
     if (b.err) {
-        free(b.p);
         errno = b.err;
         return -1;
     }
     b.p[0] = 0; /* modifier1 0: a WSGI request */
     put_u16(b.p + 1, b.len - 4);
     b.p[3] = 0;
-    *out = b.p;
+    if (!(*out = malloc(b.len))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(*out, b.p, b.len);
     *len = b.len;
     *has_end = body_len == 0;
     return 0;

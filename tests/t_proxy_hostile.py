@@ -122,6 +122,14 @@ SCRIPTS = {
     'cl-extra': su.raw(OK + b'Content-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\n'
                        b'Content-Length: 8\r\n\r\nsmuggled'),
     'late-extra': late_extra,
+    # heads longer than proxy.c's table of line ends (48 lines): what
+    # lies past it is read as carefully as what lies before
+    'long-head': su.raw(OK + b'X-Early: gone\r\n' +
+                        b''.join(b'X-H%d: v\r\n' % i for i in range(55)) +
+                        b'Connection: x-early\r\nContent-Length: 2\r\nX-Late: here\r\n\r\nok'),
+    'long-head-cl-te': su.raw(OK + b'Content-Length: 2\r\n' +
+                              b''.join(b'X-H%d: v\r\n' % i for i in range(55)) +
+                              b'Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'),
     # interim answers before the final one
     'early-hints': su.raw(b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n'
                           b'Link: </s.css>; rel=preload\r\n\r\n' + OK +
@@ -421,6 +429,25 @@ class NoBody(HostileCase):
         st, _, data = self.req('/h/conn')
         self.assertEqual(st, 200)
         self.assertNotIn(b'smuggled', data)
+
+
+class LongHead(HostileCase):
+    """A head of more lines than the proxy's table of line ends."""
+
+    def test_fields_past_the_line_table_are_passed_and_dropped_as_before(self):
+        st, hdrs, body = self.req('/h/long-head')
+        self.assertEqual((st, body), (200, b'ok'), self.log_tail())
+        self.assertEqual(hdrs.get('x-late'), 'here')
+        self.assertEqual(hdrs.get('x-h54'), 'v')
+        self.assertNotIn('x-early', hdrs)  # named by a Connection past the table
+
+    def test_framing_conflict_past_the_line_table_is_502(self):
+        cid = self.pooled()
+        st, _, _ = self.req('/h/long-head-cl-te')
+        self.assertEqual(st, 502, self.log_tail())
+        self.assert_log(r'invalid response header: both Content-Length and Transfer-Encoding.*'
+                        r'"GET /h/long-head-cl-te', 'cl-te past the table')
+        self.assert_not_reused(cid)
 
 
 class Interim(HostileCase):

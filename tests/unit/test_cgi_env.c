@@ -7,6 +7,7 @@
  * exclusions (httpoxy, hop-by-hop, credentials, spoofable names), joining of
  * repeated fields, pass_env/env, and the one-block envp with overrides. */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -817,6 +818,183 @@ static void test_request_id_replaces_the_clients(void)
     map_free(&m);
 }
 
+/* Every byte value in a field name: only [A-Za-z0-9-] makes a variable
+ * (one name table decides, see cgi_env.c). */
+static void test_every_name_byte(void)
+{
+    static char names[256][3];
+    pt_header h[256];
+    for (int b = 0; b < 256; b++) {
+        names[b][0] = 'X';
+        names[b][1] = '-';
+        names[b][2] = (char)b;
+        h[b] = (pt_header){.name = names[b], .value = "v", .name_len = 3, .value_len = 1};
+    }
+    int bad = 0;
+    for (int lo = 0; lo < 256; lo += 64) {
+        pt_cgi_req r = base(h + lo, 64);
+        envmap m;
+        collect(&r, &m);
+        for (int b = lo; b < lo + 64; b++) {
+            bool want = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') ||
+                        (b >= '0' && b <= '9') || b == '-';
+            char var[] = {'H', 'T', 'T', 'P', '_', 'X', '_', (char)b, '\0'};
+            if (b >= 'a' && b <= 'z')
+                var[7] = (char)(b - 32);
+            else if (b == '-')
+                var[7] = '_';
+            /* a lower-case letter and its capital are one variable */
+            if (want && b >= 'a' && b <= 'z')
+                continue;
+            if (want != (b != 0 && find(&m, var) >= 0)) {
+                printf("#   byte %d: %s\n", b, want ? "missing" : "passed");
+                bad++;
+            }
+        }
+        ok(names_sane(&m), "name bytes %d-%d: every name once, [A-Z0-9_] only", lo, lo + 63);
+        map_free(&m);
+    }
+    ok(bad == 0, "every name byte: [A-Za-z0-9-] passes, nothing else");
+}
+
+/* Names of 1 to 24 bytes with each of [A-Za-z0-9-] at each position (the
+ * builder maps eight bytes at a time, the last word overlapping): HTTP_ and
+ * the name upper-cased, '-' as '_'. */
+static void test_name_mapping_every_position(void)
+{
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-";
+    int bad = 0, n = 0;
+    for (size_t len = 1; len <= 24; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (size_t a = 0; a < sizeof(alpha) - 1; a++) {
+                char nm[32], want[40];
+                for (size_t k = 0; k < len; k++)
+                    nm[k] = "xY-7q"[(k + a) % 5];
+                nm[at] = alpha[a];
+                memcpy(want, "HTTP_", 5);
+                for (size_t k = 0; k < len; k++) {
+                    char c = nm[k];
+                    want[5 + k] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+                }
+                want[5 + len] = '\0';
+                pt_header h[] = {
+                    {.name = nm, .value = "v", .name_len = (uint32_t)len, .value_len = 1}};
+                pt_cgi_req r = base(h, 1);
+                envmap m;
+                collect(&r, &m);
+                if (!val_is(&m, want, "v") && bad++ < 5)
+                    printf("#   name %.*s\n", (int)len, nm);
+                map_free(&m);
+                n++;
+            }
+        }
+    }
+    ok(bad == 0, "%d names of 1-24 bytes map to HTTP_ names exactly", n);
+}
+
+/* The excluded names in any case, and names of the same lengths that are
+ * not excluded (the exclusion looks at the length first). */
+static void test_exclusions_any_case(void)
+{
+    static const pt_header h[] = {
+        H("tE", "x"),
+        H("PROXY", "x"),
+        H("TrAiLeR", "x"),
+        H("UPGRADE", "x"),
+        H("CONNECTION", "x"),
+        H("keep-ALIVE", "x"),
+        H("CONTENT-type", "x"),
+        H("Content-LENGTH", "x"),
+        H("proxy-CONNECTION", "x"),
+        H("TRANSFER-encoding", "x"),
+        H("Proxy-AUTHORIZATION", "x"),
+        H("Te2", "same length+1"),
+        H("Tf", "near"),
+        H("Proxz", "near"),
+        H("Trailes", "near"),
+        H("Upgradf", "near"),
+        H("Connectioo", "near"),
+        H("Keep-Alivf", "near"),
+        H("Content-Typf", "near"),
+        H("Content-Lengti", "near"),
+        H("Proxy-Connectioo", "near"),
+        H("Transfer-Encodinf", "near"),
+        H("Proxy-Authorizatioo", "near"),
+    };
+    pt_cgi_req r = base(h, PT_ARRAY_LEN(h));
+    envmap m;
+    collect(&r, &m);
+    static const char *const gone[] = {"HTTP_TE",
+                                       "HTTP_PROXY",
+                                       "HTTP_TRAILER",
+                                       "HTTP_UPGRADE",
+                                       "HTTP_CONNECTION",
+                                       "HTTP_KEEP_ALIVE",
+                                       "HTTP_CONTENT_TYPE",
+                                       "HTTP_CONTENT_LENGTH",
+                                       "HTTP_PROXY_CONNECTION",
+                                       "HTTP_TRANSFER_ENCODING",
+                                       "HTTP_PROXY_AUTHORIZATION"};
+    for (size_t i = 0; i < PT_ARRAY_LEN(gone); i++)
+        ABSENT(&m, gone[i], "excluded in any case");
+    static const char *const kept[] = {"HTTP_TE2",
+                                       "HTTP_TF",
+                                       "HTTP_PROXZ",
+                                       "HTTP_TRAILES",
+                                       "HTTP_UPGRADF",
+                                       "HTTP_CONNECTIOO",
+                                       "HTTP_KEEP_ALIVF",
+                                       "HTTP_CONTENT_TYPF",
+                                       "HTTP_CONTENT_LENGTI",
+                                       "HTTP_PROXY_CONNECTIOO",
+                                       "HTTP_TRANSFER_ENCODINF",
+                                       "HTTP_PROXY_AUTHORIZATIOO"};
+    for (size_t i = 0; i < PT_ARRAY_LEN(kept); i++)
+        ok(find(&m, kept[i]) >= 0, "near miss passed: %s", kept[i]);
+    IS(&m, "CONTENT_TYPE", "x", "CONTENT_TYPE from a field in any case");
+    map_free(&m);
+}
+
+/* More fields than the builder classifies up front (its first 128): a
+ * repeated name across the seam, one past it, a Connection past it naming
+ * an early field, and the first Content-Type past it. */
+static void test_many_fields(void)
+{
+    enum { N = 200 };
+    static char names[N][8];
+    static pt_header h[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "X-F%d", i);
+        h[i] = (pt_header){
+            .name = names[i], .value = "v", .name_len = (uint32_t)strlen(names[i]), .value_len = 1};
+    }
+    h[5] = (pt_header)H("X-Seam", "early");
+    h[150] = (pt_header)H("x-seam", "late");
+    h[140] = (pt_header)H("X-Late", "1");
+    h[190] = (pt_header)H("X-LATE", "2");
+    h[3] = (pt_header)H("X-Gone", "hop");
+    h[170] = (pt_header)H("Connection", "x-gone");
+    h[160] = (pt_header)H("Content-Type", "text/late");
+    h[180] = (pt_header)H("Content-Type", "text/second");
+    h[199] = (pt_header)H("X-Seam", "last");
+    pt_cgi_req r = base(h, N);
+    envmap m;
+    collect(&r, &m);
+    ok(m.overflow == 0, "many fields: all collected");
+    IS(&m, "HTTP_X_SEAM", "early, late, last", "many fields: a join across the seam");
+    IS(&m, "HTTP_X_LATE", "1, 2", "many fields: a join past the seam");
+    ABSENT(&m, "HTTP_X_GONE", "many fields: named by a late Connection");
+    IS(&m, "CONTENT_TYPE", "text/late", "many fields: the first Content-Type");
+    BEFORE(&m, "HTTP_X_F4", "HTTP_X_SEAM", "many fields: join at its first occurrence");
+    BEFORE(&m, "HTTP_X_SEAM", "HTTP_X_F6", "many fields: join at its first occurrence");
+    BEFORE(&m, "HTTP_X_F139", "HTTP_X_LATE", "many fields: late join in place");
+    BEFORE(&m, "HTTP_X_LATE", "HTTP_X_F141", "many fields: late join in place");
+    ok(find(&m, "HTTP_X_F198") >= 0 && find(&m, "HTTP_X_F129") >= 0,
+       "many fields: plain fields past the seam");
+    ok(names_sane(&m), "many fields: every name once");
+    map_free(&m);
+}
+
 int main(void)
 {
     test_request_id_replaces_the_clients();
@@ -830,6 +1008,10 @@ int main(void)
     test_http_mapping();
     test_connection_tokens();
     test_names_and_joins();
+    test_every_name_byte();
+    test_name_mapping_every_position();
+    test_exclusions_any_case();
+    test_many_fields();
     test_pass_env_and_env();
     test_envp();
     return tap_done();

@@ -8,6 +8,7 @@
 #include "tap.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define MAX_SIZE 8192
 #define MAX_HDRS 100
@@ -841,6 +842,39 @@ static void test_parsed_head(void)
         int ra = run(&a, bytes, n, NULL, 0, &total);
         char *da = describe(&a, ra, 0), *db = describe(&b, rb, 0);
         ok(strcmp(da, db) == 0, "parsed head %zu (%s) as fed bytes", k, cases[k].line);
+        /* the same fields as lines in a buffer, name and value apart by
+         * ":" and some whitespace (line_checked: checked fields only) */
+        bool checkable = true;
+        for (size_t i = 0; i < 8 && cases[k].fields[i][0]; i++)
+            for (const char *q = cases[k].fields[i][1]; *q; q++)
+                checkable &= (unsigned char)*q >= 0x20 && *q != 0x7f;
+        for (size_t i = 0; i < 8 && cases[k].fields[i][0]; i++)
+            checkable &= !strchr(cases[k].fields[i][0], ' ');
+        if (checkable) {
+            pt_cgi_resp c;
+            pt_cgi_resp_init(&c, MAX_SIZE, MAX_HDRS);
+            c.status_line = true;
+            int rc = pt_cgi_resp_status(&c, cases[k].line, strlen(cases[k].line));
+            for (size_t i = 0; i < 8 && cases[k].fields[i][0]; i++) {
+                const char *nm = cases[k].fields[i][0], *v = cases[k].fields[i][1];
+                char line[128];
+                int gap = 1 + (int)(i % 3); /* ":", ": ", ":  " */
+                int len = snprintf(line, sizeof(line), "%s:%*s%s", nm, gap - 1, "", v);
+                if (rc != PT_CGI_RESP_ERROR)
+                    rc = pt_cgi_resp_line_checked(&c, line, strlen(nm), strlen(nm) + (size_t)gap,
+                                                  (size_t)len - strlen(nm) - (size_t)gap);
+                memset(line, '#', sizeof(line)); /* the parser kept its own copy */
+            }
+            if (rc != PT_CGI_RESP_ERROR)
+                rc = pt_cgi_resp_end(&c);
+            char *dc = describe(&c, rc, 0);
+            ok(strcmp(da, dc) == 0, "head %zu (%s) from lines in place as fed bytes", k,
+               cases[k].line);
+            if (strcmp(da, dc) != 0)
+                printf("# fed:\n# %s\n# in place:\n# %s\n", da, dc);
+            free(dc);
+            pt_cgi_resp_free(&c);
+        }
         if (strcmp(da, db) != 0)
             printf("# fed:\n# %s\n# parsed:\n# %s\n", da, db);
         free(da);
@@ -889,6 +923,36 @@ static void test_ctl_every_position(void)
     ok(refused == 0, "HT, SP and obs-text at every position pass (%zu refused)", refused);
 }
 
+/* A finished response's blocks serve the next response: never past the
+ * next one's own caps, never showing the last one's bytes. */
+static void test_blocks_reused(void)
+{
+    static const char big[] = "Status: 200\r\nX-A: 0123456789012345678901234567890123456789\r\n"
+                              "X-B: b\r\nX-C: c\r\n\r\n";
+    static const char small[] = "X-D: d\r\n\r\n";
+    pt_cgi_resp r;
+    size_t total;
+    for (int round = 0; round < 3; round++) {
+        ok(parse(&r, big, PT_SLEN(big)) == PT_CGI_RESP_DONE && r.nhdrs == 3,
+           "round %d: a response of three fields", round);
+        pt_cgi_resp_free(&r);
+        /* the kept 512-byte block is larger than this response's cap */
+        ok(parse_lim(&r, big, PT_SLEN(big), 40, MAX_HDRS, &total) == PT_CGI_RESP_ERROR &&
+               r.cap <= 40,
+           "round %d: a 40-byte cap holds with a larger block kept", round);
+        pt_cgi_resp_free(&r);
+        ok(parse_lim(&r, big, PT_SLEN(big), MAX_SIZE, 2, &total) == PT_CGI_RESP_ERROR &&
+               r.hdrs_cap <= 2,
+           "round %d: a two-line cap holds with a larger table kept", round);
+        pt_cgi_resp_free(&r);
+        ok(parse(&r, small, PT_SLEN(small)) == PT_CGI_RESP_DONE && r.nhdrs == 1 &&
+               pt_cgi_hdr_name(&r, 0).len == 3 && memcmp(pt_cgi_hdr_name(&r, 0).p, "X-D", 3) == 0 &&
+               pt_cgi_hdr_value(&r, 0).len == 1 && pt_cgi_hdr_value(&r, 0).p[0] == 'd',
+           "round %d: the next response sees its own field only", round);
+        pt_cgi_resp_free(&r);
+    }
+}
+
 int main(void)
 {
     test_basics();
@@ -904,6 +968,7 @@ int main(void)
     test_eof_and_sticky();
     test_split_matrix();
     test_parsed_head();
+    test_blocks_reused();
     test_ctl_every_position();
     return tap_done();
 }

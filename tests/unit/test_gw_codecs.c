@@ -382,6 +382,9 @@ int main(void)
     test_scgi_netstring_has_content_length_first_and_scgi_1();
     test_uwsgi_header_and_pairs();
     test_uwsgi_vars_over_64k_are_refused();
+    /* again after a 60000-byte packet and two refused ones: the worker's
+     * kept block gives the short packet exactly, nothing of the long one */
+    test_uwsgi_header_and_pairs();
     test_responses_pass_through();
     test_proxy_request_drops_hop_by_hop_and_adds_forwarding();
     test_proxy_request_names_in_any_case();

@@ -467,9 +467,37 @@ static void test_field_name_bytes(void)
     ok(bad == 0, "a field name byte is accepted exactly when it is a tchar");
 }
 
+/* A field value holds VCHAR, obs-text, SP and HT only (RFC 9110 §5.5):
+ * every byte value at every offset of a 20-byte value, whose bytes the
+ * pre-scan checks eight at a time. */
+static void test_field_value_bytes(void)
+{
+    int bad = 0;
+    for (int at = 0; at < 20; at++) {
+        for (int c = 0; c < 256; c++) {
+            char req[96];
+            int n =
+                snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: a\r\nX-V: %s\r\nX-W: w\r\n\r\n",
+                         "abcdefghijklmnopqrst");
+            req[30 + at] = (char)c;
+            bool good = c == '\t' || (c >= 0x20 && c != 0x7f);
+            pt_header fs[8];
+            pt_head h;
+            int st = pt_h1_parse_head(req, (size_t)n, fs, 8, &h);
+            if ((st == 0) != good || (st != 0 && st != 400) ||
+                (st == 0 && (h.nheaders != 3 || h.headers[2].value_len != 1))) {
+                printf("# byte 0x%02x at %d: status %d\n", c, at, st);
+                bad++;
+            }
+        }
+    }
+    ok(bad == 0, "a field value byte is accepted exactly when it is HT, SP, VCHAR or obs-text");
+}
+
 int main(void)
 {
     test_field_name_bytes();
+    test_field_value_bytes();
     test_smuggling_table();
     test_request_line();
     test_absolute_form();

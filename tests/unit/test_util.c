@@ -387,6 +387,46 @@ static void test_misc(void)
        (unsigned long long)(t1 - t0));
 }
 
+/* pt_tok_is against pt_name_is, its bytewise reference, for every tchar
+ * at every position of names of 1 to 20 bytes (the eight-, four- and
+ * one-byte steps), in both cases. */
+static void test_tok_is(void)
+{
+    static const char *const lits[] = {"a",
+                                       "te",
+                                       "host",
+                                       "server",
+                                       "abcdefgh",
+                                       "location",
+                                       "content-type",
+                                       "content-length",
+                                       "x-forwarded-proto",
+                                       "proxy-authorization",
+                                       "x-lighttpd-send-file",
+                                       "x-0123456789"};
+    int bad = 0, checked = 0;
+    for (size_t k = 0; k < PT_ARRAY_LEN(lits); k++) {
+        const char *lit = lits[k];
+        size_t n = strlen(lit);
+        char name[32], up[32];
+        for (size_t i = 0; i < n; i++)
+            up[i] = (char)(lit[i] >= 'a' && lit[i] <= 'z' ? lit[i] - 32 : lit[i]);
+        bad += !pt_tok_is(lit, lit, n) || !pt_tok_is(up, lit, n);
+        for (size_t i = 0; i < n; i++) {
+            for (int b = 0; b < 256; b++) {
+                if (!pt_tchar[b])
+                    continue;
+                memcpy(name, (i & 1) ? up : lit, n);
+                name[i] = (char)b;
+                bad += pt_tok_is(name, lit, n) != pt_name_is(name, lit, n);
+                checked++;
+            }
+        }
+    }
+    ok(bad == 0 && checked > 9000, "pt_tok_is agrees with pt_name_is on %d token names (%d not)",
+       checked, bad);
+}
+
 static void test_u64_dec(void)
 {
     char b[24], w[24];
@@ -401,6 +441,32 @@ static void test_u64_dec(void)
             bad++;
     }
     ok(bad == 0, "pt_u64_dec writes the decimal digits, 0 and UINT64_MAX included");
+
+    /* each digit count's edges (10^k - 1, 10^k, 10^k + 1), every value
+     * below 100000, and a spread of large ones */
+    bad = 0;
+    uint64_t p = 1, x = 88172645463325252ULL;
+    for (int k = 0; k < 20; k++, p *= 10) {
+        uint64_t e[] = {p - 1, p, p + 1};
+        for (size_t j = 0; j < 3; j++) {
+            size_t n = pt_u64_dec(b, e[j]);
+            snprintf(w, sizeof(w), "%llu", (unsigned long long)e[j]);
+            bad += n != strlen(w) || memcmp(b, w, n) != 0;
+        }
+    }
+    for (uint64_t u = 0; u < 100000; u++) {
+        size_t n = pt_u64_dec(b, u);
+        snprintf(w, sizeof(w), "%llu", (unsigned long long)u);
+        bad += n != strlen(w) || memcmp(b, w, n) != 0;
+    }
+    for (int k = 0; k < 100000; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t u = x >> (k % 64);
+        size_t n = pt_u64_dec(b, u);
+        snprintf(w, sizeof(w), "%llu", (unsigned long long)u);
+        bad += n != strlen(w) || memcmp(b, w, n) != 0;
+    }
+    ok(bad == 0, "pt_u64_dec: every digit count's edges, all values below 100000, 100000 others");
 }
 
 /* RFC 9110 §12.5.3 Accept-Encoding weights */
@@ -517,6 +583,7 @@ int main(void)
     test_accept_q();
     test_ipv4_text();
     test_u64_dec();
+    test_tok_is();
     test_parse_u64();
     test_parse_size();
     test_parse_duration();
