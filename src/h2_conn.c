@@ -46,6 +46,9 @@ struct pt_h2c {
      * session cannot be entered again, the flush after it sends */
     bool in_session;
     pt_timer idle; /* idle for H2_IDLE_MS: the session's spare pages go back */
+    /* requests taken, and their count when the last idle period began:
+     * a new request starts a new one (keepalive_timeout counts from it) */
+    uint32_t nreq, nreq_idle;
 };
 
 /* An idle connection gives nghttp2's spare pages back (pt_h2_idle) once it
@@ -210,6 +213,7 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
     }
     PT_STATS_ADD(pt_stats_my->h2_streams, 1);
     PT_STATS_ADD(pt_stats_my->h2_streams_open, 1);
+    c->h2->nreq++;
     pt_req *r = (pt_req *)(void *)b;
     memset(r, 0, sizeof(*r));
     r->path = b + PT_REQ_SIZE; /* the head's fields stay in the session */
@@ -521,7 +525,13 @@ void pt_h2c_flush(pt_conn *c)
             pt_timer_arm(&w->loop, &c->timer, &w->t_write);
     } else if (pt_h2_streams(h->s) == 0) {
         pt_cq_free(&c->out); /* idle: its spare chunk back to the pool */
-        if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive) {
+        /* an idle period starts: after each request, even one answered
+         * within a wake-up (its stream never left the timer stopped),
+         * else a client asking one request at a time was cut
+         * keepalive_timeout after its first one, however busy */
+        if (h->nreq != h->nreq_idle || !pt_timer_armed(&c->timer) ||
+            c->timer.list != &w->t_keepalive) {
+            h->nreq_idle = h->nreq;
             pt_timer_arm(&w->loop, &c->timer, w->stopping ? &w->t_stop_idle : &w->t_keepalive);
             pt_timer_arm(&w->loop, &h->idle, &t_idle); /* an idle period starts */
         }

@@ -124,6 +124,7 @@ PY_TESTS = \
 	tests/t_h2_gw.py \
 	tests/t_h2_prio.py \
 	tests/t_h2_rules.py \
+	tests/t_h2_keepalive.py \
 	tests/t_h2_cost.py \
 	tests/t_tls_extra.py \
 	tests/t_tls_tickets.py \
