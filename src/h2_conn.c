@@ -464,8 +464,11 @@ void pt_h2c_flush(pt_conn *c)
     pt_worker *w = c->w;
     size_t budget = H2_WRITE_PER_WAKEUP;
     bool wrote = false;
+    /* the session framed all it had (short of the bound): writing to the
+     * socket makes no new frame, so no second call that finds none */
+    bool drained = false;
     for (;;) {
-        if (c->out.bytes < H2_OUT_LOW) {
+        if (c->out.bytes < H2_OUT_LOW && !drained) {
             h->in_session = true;
             ssize_t k = pt_h2_send(h->s, &c->out, H2_OUT_LOW);
             h->in_session = false;
@@ -474,6 +477,7 @@ void pt_h2c_flush(pt_conn *c)
                 pt_conn_close(c);
                 return;
             }
+            drained = (size_t)k < H2_OUT_LOW;
         }
         if (c->out.bytes == 0)
             break;
