@@ -62,8 +62,10 @@ static void on_idle(pt_loop *l, pt_timer *t)
 {
     (void)l;
     pt_conn *c = t->data;
-    if (c->h2 && c->out.bytes == 0 && pt_h2_streams(c->h2->s) == 0)
+    if (c->h2 && c->out.bytes == 0 && pt_h2_streams(c->h2->s) == 0) {
         pt_h2_idle(c->h2->s);
+        pt_tls_buffers_release(&c->sock); /* kept while busy (pt_h2c_detect) */
+    }
 }
 
 /* A bound the session hit (h2.c names it): one log line with the client */
@@ -400,6 +402,10 @@ int pt_h2c_detect(pt_conn *c)
     }
     c->h2 = h;
     c->framer = &pt_h2_framer;
+    /* a round of reads and writes allocated and freed OpenSSL's record
+     * buffers each time (RELEASE_BUFFERS, for an idle connection's
+     * memory): an h2 connection keeps them until on_idle */
+    pt_tls_buffers_hold(&c->sock);
     if (t_idle_loop != &c->w->loop) {
         pt_tlist_init(&c->w->loop, &t_idle, H2_IDLE_MS);
         t_idle_loop = &c->w->loop;

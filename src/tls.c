@@ -1770,6 +1770,21 @@ bool pt_tls_misdirected(const pt_sock *s, const pt_vhost *v)
     return (mode & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) && !SSL_get0_peer_certificate(ssl);
 }
 
+void pt_tls_buffers_hold(pt_sock *s)
+{
+    if (s->tls)
+        SSL_clear_mode(s->tls, SSL_MODE_RELEASE_BUFFERS);
+}
+
+void pt_tls_buffers_release(pt_sock *s)
+{
+    /* not with bytes read ahead or a record half sent (SSL_free_buffers
+     * refuses the latter itself; the former, a partial record, is the
+     * case of CVE-2024-4741 in OpenSSL before 3.0.14) */
+    if (s->tls && !SSL_has_pending(s->tls))
+        (void)!SSL_free_buffers(s->tls);
+}
+
 bool pt_tls_alpn_h2(pt_sock *s)
 {
     if (!s->tls)
