@@ -430,6 +430,10 @@ static h2_stream *stream_of(pt_h2 *h, int32_t sid)
     if (st && st->id == sid)
         return st;
     st = nghttp2_session_get_stream_user_data(h->s, sid);
+    /* the closing stream is gone for its owner's calls (on_stream_close),
+     * though nghttp2 still holds it until the callback returns */
+    if (st == h->closing)
+        return NULL;
     if (st)
         h->last = st;
     return st;
@@ -927,9 +931,11 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void 
     h2_stream *st = stream_of(h, sid);
     if (!st)
         return 0;
-    /* unknown to nghttp2 from now: the owner may call back in, and the
-     * head it was given stays valid until it returns */
-    nghttp2_session_set_stream_user_data(s, sid, NULL);
+    /* unknown from now to the owner, which may call back in (stream_of
+     * skips h->closing: nghttp2 drops the stream and its pointer when this
+     * returns, no map update needed); the head it was given stays valid
+     * until it returns */
+    (void)s;
     h->last = NULL;
     if (st->delivered) {
         h->closing = st;
@@ -1109,6 +1115,11 @@ size_t pt_h2_streams(const pt_h2 *h)
 
 void pt_h2_set_owner(pt_h2 *h, int32_t sid, void *owner)
 {
+    /* the closing stream's owner lets go of it in its closed callback */
+    if (h->closing && h->closing->id == sid) {
+        h->closing->owner = owner;
+        return;
+    }
     h2_stream *st = stream_of(h, sid);
     if (st)
         st->owner = owner;
