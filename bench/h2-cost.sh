@@ -5,22 +5,35 @@
 #
 # Each server: one worker (H2O: one thread), the same ECDSA P-256
 # certificate, TLS with ALPN h2, GET /1k.bin as h2load's -c1 -m100 (one
-# connection, 100 streams in flight), no access log. A run of 100 requests
-# and one of 100 + N are measured; the difference over N is the cost per
-# request, so start-up and the connection's handshake are not in it. The
-# server process with the most instructions is the worker.
+# connection, 100 streams in flight), no access log. A run of 100 + 100
+# requests and one of 100 + N are measured (two h2load runs each, so the
+# same connections); the difference over N - 100 is the cost per request,
+# so start-up and the connections' handshakes are not in it. The server
+# process with the most instructions is the worker.
 #
 #   bench/h2-cost.sh --portico build/src/portico [--requests 20000]
 #                    [--servers portico,nginx,h2o] [--no-strace]
+#                    [--conns 1] [--streams 100] [--rps N] [--keep DIR]
+#
+# --conns/--streams: h2load's -c/-m (h2-conc is --conns 100 --streams 10;
+# then the first run makes as many connections as the second, so their
+# handshakes cancel out). --rps: h2load's requests per second per
+# connection, so that each read holds few requests, as on a quiet
+# machine where the server is not the one slowed down by valgrind: the
+# per-round costs then show. --keep DIR: the worker's callgrind files.
 set -uo pipefail
-PORTICO="" N=20000 SERVERS="portico,nginx,h2o" ST=1
+PORTICO="" N=20000 SERVERS="portico,nginx,h2o" ST=1 C=1 M=100 RPS="" KEEP=""
 while (($#)); do
     case "$1" in
     --portico) PORTICO="$2"; shift 2 ;;
     --requests) N="$2"; shift 2 ;;
     --servers) SERVERS="$2"; shift 2 ;;
     --no-strace) ST=0; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    --conns) C="$2"; shift 2 ;;
+    --streams) M="$2"; shift 2 ;;
+    --rps) RPS="$2"; shift 2 ;;
+    --keep) KEEP="$2"; shift 2 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
@@ -113,10 +126,15 @@ wait_port() {
     done
     return 1
 }
+# the warm-up: as many connections as the measured run, M requests each
+N0=$((C * M))
+((N > N0)) || die "--requests must be more than conns x streams ($N0)"
 load() { # port extra
-    h2load -n 100 -c1 -m100 "https://127.0.0.1:$1/1k.bin" >/dev/null 2>&1
+    local rps=()
+    [[ -n "$RPS" ]] && rps=(--rps "$RPS")
+    h2load -n "$N0" -c "$C" -m "$M" "${rps[@]}" "https://127.0.0.1:$1/1k.bin" >/dev/null 2>&1
     if (($2 > 0)); then
-        h2load -n "$2" -c1 -m100 "https://127.0.0.1:$1/1k.bin" >"$W/h2load.txt" 2>&1
+        h2load -n "$2" -c "$C" -m "$M" "${rps[@]}" "https://127.0.0.1:$1/1k.bin" >"$W/h2load.txt" 2>&1
         grep -q " $2 succeeded" "$W/h2load.txt" || { cat "$W/h2load.txt" >&2; die "h2load failed"; }
     fi
 }
@@ -141,6 +159,7 @@ instructions() { # name extra -> "total lib=n lib=n ..."
         [[ -n "$n" ]] && ((n > bn)) && { bn="$n"; best="$f"; }
     done
     [[ -n "$best" ]] || die "no callgrind output for $1"
+    [[ -n "$KEEP" ]] && mkdir -p "$KEEP" && cp "$best" "$KEEP/$1-$2.cg"
     echo -n "$bn"
     callgrind_annotate --threshold=100 --inclusive=no "$best" 2>/dev/null |
         awk '/^-+$/ { sec++ } sec == 6 && /\]$/ { gsub(",", "", $1); o = $NF; gsub(/[][]/, "", o);
@@ -167,14 +186,15 @@ echo "| server | instructions per h2 request | by library | system calls per req
 echo "|---|--:|---|--:|"
 IFS=',' read -r -a list <<<"$SERVERS"
 for s in "${list[@]}"; do
-    read -r -a a0 < <(instructions "$s" 0)
+    # the same connections in both runs: only N - N0 requests differ
+    read -r -a a0 < <(instructions "$s" "$N0")
     read -r -a a1 < <(instructions "$s" "$N")
-    per=$(((a1[0] - a0[0]) / N))
+    per=$(((a1[0] - a0[0]) / (N - N0)))
     libs=""
     for kv in "${a1[@]:1}"; do
         k="${kv%%=*}" v1="${kv#*=}" v0=0
         for kv0 in "${a0[@]:1}"; do [[ "${kv0%%=*}" == "$k" ]] && v0="${kv0#*=}"; done
-        d=$(((v1 - v0) / N))
+        d=$(((v1 - v0) / (N - N0)))
         ((d >= 100)) && libs+="$k $d, "
     done
     sc="-"

@@ -7,6 +7,7 @@
  * DATA frame at a time (a file range is read a frame's worth at a time). */
 #include "first.h"
 #include "h2.h"
+#include "h2_msg.h"
 #include "httpdate.h"
 #include "util.h"
 
@@ -46,6 +47,8 @@ typedef struct h2_stream {
     bool has_method, has_path, has_authority;
     bool too_big;   /* over the limits: answered 431 by the owner */
     bool delivered; /* the owner has the request */
+    bool malformed; /* RFC 9113 §8.1.1: reset with PROTOCOL_ERROR */
+    pt_h2_msg msg;  /* the message rules, field by field (h2_msg.c) */
     pt_header *hdrs;
     pt_head head;
     /* the response: its fields (text in rarena), queued body */
@@ -531,6 +534,10 @@ static h2_stream *stream_of(pt_h2 *h, int32_t sid)
     if (st && st->id == sid)
         return st;
     st = nghttp2_session_get_stream_user_data(h->s, sid);
+    /* the closing stream is gone for its owner's calls (on_stream_close),
+     * though nghttp2 still holds it until the callback returns */
+    if (st == h->closing)
+        return NULL;
     if (st)
         h->last = st;
     return st;
@@ -720,6 +727,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *u
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: this one only */
     memset(st, 0, offsetof(h2_stream, abuf));
+    pt_h2_msg_init(&st->msg);
     st->arena = st->abuf;
     st->acap = sizeof(st->abuf);
     st->rarena = st->rabuf;
@@ -740,48 +748,58 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *u
     return 0;
 }
 
-/* The request's field for a pseudo-header name (nghttp2 let only the
- * known ones through, each once, RFC 9113 §8.3.1), NULL for another */
-static h2_field *pseudo_slot(h2_stream *st, const uint8_t *n, size_t nl)
+/* The request's field for a pseudo-header field (h2_msg.c let only the
+ * known ones through, each once, RFC 9113 §8.3.1) */
+static h2_field *pseudo_slot(h2_stream *st, int kind)
 {
-    switch (nl) {
-    case 5:
-        if (memcmp(n, ":path", 5) == 0) {
-            st->has_path = true;
-            return &st->path;
-        }
-        break;
-    case 7:
-        if (memcmp(n, ":method", 7) == 0) {
-            st->has_method = true;
-            return &st->method;
-        }
-        if (memcmp(n, ":scheme", 7) == 0)
-            return &st->scheme;
-        break;
-    case 10:
-        if (memcmp(n, ":authority", 10) == 0) {
-            st->has_authority = true;
-            return &st->authority;
-        }
-        break;
+    switch (kind) {
+    case PT_H2_PATH:
+        st->has_path = true;
+        return &st->path;
+    case PT_H2_METHOD:
+        st->has_method = true;
+        return &st->method;
+    case PT_H2_SCHEME:
+        return &st->scheme;
+    default:
+        st->has_authority = true;
+        return &st->authority;
     }
-    return NULL;
 }
 
-/* nghttp2 has checked the field already (RFC 9113 §8.2: lowercase names,
- * no connection-specific fields, pseudo-fields first and known, no CR LF
- * NUL in values); what is left is keeping it within the limits. */
+/* A malformed request (RFC 9113 §8.1.1): a stream error PROTOCOL_ERROR.
+ * The reset is queued first, so the INTERNAL_ERROR one nghttp2 would add
+ * for a failed header callback finds the stream closing already, and the
+ * rest of the block is decoded without callbacks (nghttp2's own path for
+ * its messaging checks, which are off: pt_h2_new). */
+static void malformed(pt_h2 *h, h2_stream *st)
+{
+    st->malformed = true;
+    (void)nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
+}
+
+/* Each field is checked here (h2_msg.c: RFC 9113 §8.2 and §8.3, field
+ * bytes, pseudo-fields first and known, no connection-specific fields)
+ * and kept within the limits. */
 static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t *name, size_t nl,
                      const uint8_t *value, size_t vl, uint8_t flags, void *ud)
 {
     (void)s;
     (void)flags;
     pt_h2 *h = ud;
-    if (fr->hd.type != NGHTTP2_HEADERS || fr->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers are not passed on (as for HTTP/1.1) */
+    if (fr->hd.type != NGHTTP2_HEADERS)
+        return 0;
     h2_stream *st = stream_of(h, fr->hd.stream_id);
-    if (!st || st->too_big)
+    if (!st)
+        return 0;
+    /* trailers are checked, not passed on (as for HTTP/1.1) */
+    bool trailer = fr->headers.cat != NGHTTP2_HCAT_REQUEST;
+    int kind = pt_h2_msg_field(&st->msg, name, nl, value, vl, trailer);
+    if (kind < 0) {
+        malformed(h, st);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    if (trailer || st->too_big)
         return 0;
     /* the decoded size counts, as SETTINGS_MAX_HEADER_LIST_SIZE does
      * (RFC 9113 §6.5.2: 32 octets per field): an HPACK bomb stops here */
@@ -794,9 +812,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
     }
     st->decoded += nl + vl + 2;
     h2_field *slot = NULL;
-    if (nl > 0 && name[0] == ':') {
-        if (!(slot = pseudo_slot(st, name, nl)))
-            return 0;
+    if (kind != PT_H2_REGULAR) {
+        slot = pseudo_slot(st, kind);
     } else if (grow((void **)&st->f, &st->fcap, st->nf + 1, sizeof(h2_field), st->fbuf) < 0) {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
@@ -920,18 +937,14 @@ static int make_head(h2_stream *st)
     }
     if (st->has_authority)
         hd->host = (pt_str){st->arena + st->authority.vo, st->authority.vl};
-    for (size_t i = 0; i < n; i++) {
-        const pt_header *x = &st->hdrs[i];
-        if (!st->has_authority && x->name_len == 4 && memcmp(x->name, "host", 4) == 0)
-            hd->host = (pt_str){x->value, x->value_len};
-        if (x->name_len == 14 && memcmp(x->name, "content-length", 14) == 0) {
-            /* nghttp2 checked it is digits and matches the DATA */
-            int64_t v = 0;
-            for (size_t k = 0; k < x->value_len && v < INT64_MAX / 10 - 10; k++)
-                v = v * 10 + (x->value[k] - '0');
-            hd->content_length = v;
+    /* h2_msg.c parsed it (digits, once) and checks it against the DATA */
+    hd->content_length = pt_h2_msg_content_length(&st->msg);
+    if (!st->has_authority && pt_h2_msg_has_host(&st->msg))
+        for (size_t i = 0; i < n; i++) {
+            const pt_header *x = &st->hdrs[i];
+            if (x->name_len == 4 && memcmp(x->name, "host", 4) == 0)
+                hd->host = (pt_str){x->value, x->value_len};
         }
-    }
     if (st->too_big)
         hd->error = "request head too large";
     else if (hd->method == PT_M_OTHER)
@@ -963,14 +976,33 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *ud)
     if (!st)
         return 0;
     bool end = (fr->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    if (st->malformed)
+        return 0;
     if (fr->hd.type == NGHTTP2_HEADERS && fr->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        /* RFC 9113 §8.3.1: the pseudo-fields the method needs */
+        if (pt_h2_msg_head_end(&st->msg, end) < 0) {
+            malformed(h, st);
+            return 0;
+        }
+        /* RFC 9218 §4: the priority field (nghttp2 reads it only with
+         * its messaging checks on); a PRIORITY_UPDATE later overrides */
+        if (pt_h2_msg_has_priority(&st->msg)) {
+            nghttp2_extpri pri = {st->msg.urgency, st->msg.incremental};
+            (void)nghttp2_session_change_extpri_stream_priority(s, st->id, &pri, 0);
+        }
         if (make_head(st) < 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         st->delivered = true;
         h->cbs.request(h->ud, st->id, &st->head, end);
         return 0;
     }
-    /* the end of a body: its last DATA frame, or trailers */
+    /* the end of a body: its last DATA frame, or trailers; RFC 9113
+     * §8.1.1: as long as content-length said */
+    bool trailers = fr->hd.type == NGHTTP2_HEADERS;
+    if ((end || trailers) && pt_h2_msg_end(&st->msg, trailers, end) < 0) {
+        malformed(h, st);
+        return 0;
+    }
     if (end && st->delivered)
         h->cbs.body_end(h->ud, st->id);
     return 0;
@@ -982,6 +1014,13 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const u
     (void)flags;
     pt_h2 *h = ud;
     h2_stream *st = stream_of(h, sid);
+    if (st && !st->malformed && pt_h2_msg_data(&st->msg, n) < 0)
+        malformed(h, st); /* RFC 9113 §8.1.1: past its content-length */
+    if (st && st->malformed) {
+        /* the stream is going: the connection's window alone comes back */
+        (void)nghttp2_session_consume_connection(s, n);
+        return 0;
+    }
     bool held = st && st->delivered && n && h->cbs.body(h->ud, sid, p, n);
     /* the window is the owner's to give back when it holds the bytes
      * (no automatic WINDOW_UPDATE, pt_h2_new) */
@@ -996,13 +1035,16 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void 
     h2_stream *st = stream_of(h, sid);
     if (!st)
         return 0;
-    /* unknown to nghttp2 from now: the owner may call back in, and the
-     * head it was given stays valid until it returns */
-    nghttp2_session_set_stream_user_data(s, sid, NULL);
+    /* unknown from now to the owner, which may call back in (stream_of
+     * skips h->closing: nghttp2 drops the stream and its pointer when this
+     * returns, no map update needed); the head it was given stays valid
+     * until it returns */
+    (void)s;
     h->last = NULL;
     if (st->delivered) {
         h->closing = st;
-        h->cbs.closed(h->ud, sid, code);
+        /* its reset may come after nghttp2 closed it (both sides done) */
+        h->cbs.closed(h->ud, sid, st->malformed ? NGHTTP2_PROTOCOL_ERROR : code);
         h->closing = NULL;
     }
     stream_free(h, st);
@@ -1051,6 +1093,10 @@ pt_h2 *pt_h2_new(const pt_h2_cbs *cbs, void *ud, const pt_h2_limits *lim)
          * (pt_h2_consume): a body streamed to an upstream is held by the
          * client, not by our memory (RFC 9113 §5.2) */
         nghttp2_option_set_no_auto_window_update(opt, 1);
+        /* RFC 9113 §8's message rules are portico's own (h2_msg.c), checked
+         * in the header callback that visits every field anyway: nghttp2's
+         * repeat cost about 1,100 instructions a request */
+        nghttp2_option_set_no_http_messaging(opt, 1);
         /* RFC 9218 §7.1: PRIORITY_UPDATE frames reach nghttp2's scheduler */
         nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
         nghttp2_mem mem = ng_mem;
@@ -1176,6 +1222,11 @@ size_t pt_h2_streams(const pt_h2 *h)
 
 void pt_h2_set_owner(pt_h2 *h, int32_t sid, void *owner)
 {
+    /* the closing stream's owner lets go of it in its closed callback */
+    if (h->closing && h->closing->id == sid) {
+        h->closing->owner = owner;
+        return;
+    }
     h2_stream *st = stream_of(h, sid);
     if (st)
         st->owner = owner;

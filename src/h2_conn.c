@@ -46,6 +46,9 @@ struct pt_h2c {
      * session cannot be entered again, the flush after it sends */
     bool in_session;
     pt_timer idle; /* idle for H2_IDLE_MS: the session's spare pages go back */
+    /* requests taken, and their count when the last idle period began:
+     * a new request starts a new one (keepalive_timeout counts from it) */
+    uint32_t nreq, nreq_idle;
 };
 
 /* An idle connection gives nghttp2's spare pages back (pt_h2_idle) once it
@@ -59,8 +62,10 @@ static void on_idle(pt_loop *l, pt_timer *t)
 {
     (void)l;
     pt_conn *c = t->data;
-    if (c->h2 && c->out.bytes == 0 && pt_h2_streams(c->h2->s) == 0)
+    if (c->h2 && c->out.bytes == 0 && pt_h2_streams(c->h2->s) == 0) {
         pt_h2_idle(c->h2->s);
+        pt_tls_buffers_release(&c->sock); /* kept while busy (pt_h2c_detect) */
+    }
 }
 
 /* A bound the session hit (h2.c names it): one log line with the client */
@@ -210,6 +215,7 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
     }
     PT_STATS_ADD(pt_stats_my->h2_streams, 1);
     PT_STATS_ADD(pt_stats_my->h2_streams_open, 1);
+    c->h2->nreq++;
     pt_req *r = (pt_req *)(void *)b;
     memset(r, 0, sizeof(*r));
     r->path = b + PT_REQ_SIZE; /* the head's fields stay in the session */
@@ -396,6 +402,10 @@ int pt_h2c_detect(pt_conn *c)
     }
     c->h2 = h;
     c->framer = &pt_h2_framer;
+    /* a round of reads and writes allocated and freed OpenSSL's record
+     * buffers each time (RELEASE_BUFFERS, for an idle connection's
+     * memory): an h2 connection keeps them until on_idle */
+    pt_tls_buffers_hold(&c->sock);
     if (t_idle_loop != &c->w->loop) {
         pt_tlist_init(&c->w->loop, &t_idle, H2_IDLE_MS);
         t_idle_loop = &c->w->loop;
@@ -460,8 +470,11 @@ void pt_h2c_flush(pt_conn *c)
     pt_worker *w = c->w;
     size_t budget = H2_WRITE_PER_WAKEUP;
     bool wrote = false;
+    /* the session framed all it had (short of the bound): writing to the
+     * socket makes no new frame, so no second call that finds none */
+    bool drained = false;
     for (;;) {
-        if (c->out.bytes < H2_OUT_LOW) {
+        if (c->out.bytes < H2_OUT_LOW && !drained) {
             h->in_session = true;
             ssize_t k = pt_h2_send(h->s, &c->out, H2_OUT_LOW);
             h->in_session = false;
@@ -470,6 +483,7 @@ void pt_h2c_flush(pt_conn *c)
                 pt_conn_close(c);
                 return;
             }
+            drained = (size_t)k < H2_OUT_LOW;
         }
         if (c->out.bytes == 0)
             break;
@@ -521,7 +535,13 @@ void pt_h2c_flush(pt_conn *c)
             pt_timer_arm(&w->loop, &c->timer, &w->t_write);
     } else if (pt_h2_streams(h->s) == 0) {
         pt_cq_free(&c->out); /* idle: its spare chunk back to the pool */
-        if (!pt_timer_armed(&c->timer) || c->timer.list != &w->t_keepalive) {
+        /* an idle period starts: after each request, even one answered
+         * within a wake-up (its stream never left the timer stopped),
+         * else a client asking one request at a time was cut
+         * keepalive_timeout after its first one, however busy */
+        if (h->nreq != h->nreq_idle || !pt_timer_armed(&c->timer) ||
+            c->timer.list != &w->t_keepalive) {
+            h->nreq_idle = h->nreq;
             pt_timer_arm(&w->loop, &c->timer, w->stopping ? &w->t_stop_idle : &w->t_keepalive);
             pt_timer_arm(&w->loop, &h->idle, &t_idle); /* an idle period starts */
         }

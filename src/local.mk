@@ -40,6 +40,7 @@ src_libportico_a_SOURCES = \
 	src/handler.c src/handler.h \
 	src/h1_resp.c src/h1_resp.h \
 	src/h2.c src/h2.h \
+	src/h2_msg.c src/h2_msg.h \
 	src/h2_conn.c src/h2_conn.h \
 	src/resp.c src/resp.h \
 	src/compress.c src/compress.h \

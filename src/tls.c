@@ -1101,6 +1101,16 @@ static int first_byte(pt_sock *s, void *buf, size_t len, ssize_t *got)
     return -1;
 }
 
+/* An empty error queue before an SSL call, so that SSL_get_error reads
+ * this call's error: ERR_clear_error walks all 16 slots of the thread's
+ * queue (about 300 instructions), twice a round trip of reads and writes
+ * for nothing, as the queue is empty but after a failure. */
+static inline void err_reset(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 static ssize_t tls_read(pt_sock *s, void *buf, size_t len)
 {
     if (!(s->flags & TLS_STARTED)) {
@@ -1112,7 +1122,7 @@ static ssize_t tls_read(pt_sock *s, void *buf, size_t len)
             return got;
     }
     is_up(s);
-    ERR_clear_error();
+    err_reset();
     errno = 0;
     int n = SSL_read(s->tls, buf, (int)PT_MIN(len, (size_t)INT_MAX));
     s->flags &= ~(unsigned)PT_SOCK_BUFFERED;
@@ -1189,7 +1199,7 @@ static ssize_t do_write(pt_sock *s, const void *p, size_t len, bool whole)
     if (whole && (s->flags & (PT_SOCK_LAST | PT_SOCK_TAIL)) == (PT_SOCK_LAST | PT_SOCK_TAIL) &&
         len <= PT_TLS_COALESCE && is_up(s) && (t = own_bio(s->tls)))
         return write_last(s, t, p, len);
-    ERR_clear_error();
+    err_reset();
     errno = 0;
     return write_result(s, SSL_write(s->tls, p, (int)PT_MIN(len, (size_t)INT_MAX)));
 }
@@ -1758,6 +1768,21 @@ bool pt_tls_misdirected(const pt_sock *s, const pt_vhost *v)
     /* a session resumed from a handshake under other rules brings no
      * certificate: "required" must still see one */
     return (mode & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) && !SSL_get0_peer_certificate(ssl);
+}
+
+void pt_tls_buffers_hold(pt_sock *s)
+{
+    if (s->tls)
+        SSL_clear_mode(s->tls, SSL_MODE_RELEASE_BUFFERS);
+}
+
+void pt_tls_buffers_release(pt_sock *s)
+{
+    /* not with bytes read ahead or a record half sent (SSL_free_buffers
+     * refuses the latter itself; the former, a partial record, is the
+     * case of CVE-2024-4741 in OpenSSL before 3.0.14) */
+    if (s->tls && !SSL_has_pending(s->tls))
+        (void)!SSL_free_buffers(s->tls);
 }
 
 bool pt_tls_alpn_h2(pt_sock *s)

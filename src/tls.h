@@ -60,6 +60,12 @@ bool pt_tls_info_get(const pt_sock *s, pt_tls_info *out);
 bool pt_tls_misdirected(const pt_sock *s, const pt_vhost *v);
 /* The handshake chose HTTP/2 (ALPN "h2"): the connection speaks it. */
 bool pt_tls_alpn_h2(pt_sock *s);
+/* An HTTP/2 connection's record buffers: kept from one record to the next
+ * while it is busy (hold: each read and write round would allocate and
+ * free both), given back when it has been idle a while (release). Not
+ * TLS: nothing. */
+void pt_tls_buffers_hold(pt_sock *s);
+void pt_tls_buffers_release(pt_sock *s);
 /* Response bytes on s are encrypted in user space (TLS without kernel
  * TLS): a file's content passes through memory anyway, no sendfile. */
 bool pt_tls_copies(const pt_sock *s);

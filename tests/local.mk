@@ -34,7 +34,8 @@ UNIT_TESTS = \
 	tests/unit/test_acme_json \
 	tests/unit/test_handler \
 	tests/unit/test_resp \
-	tests/unit/test_h2
+	tests/unit/test_h2 \
+	tests/unit/test_h2_msg
 check_PROGRAMS += $(UNIT_TESTS)
 tests_unit_test_util_LDADD = $(PT_LIBS)
 tests_unit_test_chunked_LDADD = $(PT_LIBS)
@@ -69,6 +70,7 @@ tests_unit_test_acme_json_LDADD = $(PT_LIBS)
 tests_unit_test_handler_LDADD = $(PT_LIBS)
 tests_unit_test_resp_LDADD = $(PT_LIBS)
 tests_unit_test_h2_LDADD = $(PT_LIBS)
+tests_unit_test_h2_msg_LDADD = $(PT_LIBS)
 # the decoders check what compress.c codes
 tests_unit_test_compress_LDADD = $(PT_LIBS) $(BROTLIDEC_LIBS)
 # the test makes libportico.a's allocations fail on purpose
@@ -121,6 +123,8 @@ PY_TESTS = \
 	tests/t_h2_attack.py \
 	tests/t_h2_gw.py \
 	tests/t_h2_prio.py \
+	tests/t_h2_rules.py \
+	tests/t_h2_keepalive.py \
 	tests/t_h2_cost.py \
 	tests/t_tls_extra.py \
 	tests/t_tls_tickets.py \

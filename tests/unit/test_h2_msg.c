@@ -1,0 +1,122 @@
+/* test_h2_msg.c: h2_msg.c, the RFC 9113 §8 request rules and the RFC 9218
+ * priority field, without a session (t_h2_rules.py checks them on the
+ * wire). */
+#include "first.h"
+#include "h2_msg.h"
+#include "tap.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static int field(pt_h2_msg *m, const char *n, const char *v, bool trailer)
+{
+    return pt_h2_msg_field(m, (const uint8_t *)n, strlen(n), (const uint8_t *)v, strlen(v),
+                           trailer);
+}
+
+/* a GET head of four pseudo-fields, then extra (name, value) pairs */
+static int head(pt_h2_msg *m, const char *const *extra)
+{
+    pt_h2_msg_init(m);
+    if (field(m, ":method", "GET", false) != PT_H2_METHOD ||
+        field(m, ":scheme", "https", false) != PT_H2_SCHEME ||
+        field(m, ":path", "/", false) != PT_H2_PATH ||
+        field(m, ":authority", "localhost", false) != PT_H2_AUTHORITY)
+        return -1;
+    for (; extra && extra[0]; extra += 2)
+        if (field(m, extra[0], extra[1], false) < 0)
+            return -1;
+    return 0;
+}
+
+static bool prio(const char *v, int u, bool inc)
+{
+    uint8_t uu = 3;
+    bool ii = false;
+    if (pt_h2_msg_priority(v, strlen(v), &uu, &ii) != 0)
+        return u < 0;
+    return uu == u && ii == inc;
+}
+
+int main(void)
+{
+    pt_h2_msg m;
+    ok(head(&m, NULL) == 0 && pt_h2_msg_head_end(&m, true) == 0, "a plain GET is well-formed");
+    ok(head(&m, (const char *[]){"user-agent", "x/1 (y)", "x-e", "", NULL}) == 0,
+       "ordinary fields, an empty value");
+    ok(head(&m, (const char *[]){"X-A", "1", NULL}) < 0, "an uppercase name is malformed");
+    ok(head(&m, (const char *[]){"x-a", " 1", NULL}) < 0, "a leading space is malformed");
+    ok(head(&m, (const char *[]){"x-a", "1\t", NULL}) < 0, "a trailing tab is malformed");
+    ok(head(&m, (const char *[]){"x-a", "a\x7f", NULL}) < 0, "DEL in a value is malformed");
+    ok(head(&m, (const char *[]){"te", "trailers", NULL}) == 0, "TE: trailers");
+    ok(head(&m, (const char *[]){"te", "gzip", NULL}) < 0, "TE: gzip is malformed");
+    ok(head(&m, (const char *[]){"keep-alive", "1", NULL}) < 0, "keep-alive is malformed");
+    pt_h2_msg_init(&m);
+    ok(field(&m, "x-a", "1", false) == PT_H2_REGULAR && field(&m, ":path", "/", false) < 0,
+       "a pseudo-field after a regular one is malformed");
+    pt_h2_msg_init(&m);
+    ok(field(&m, ":method", "GET", false) == PT_H2_METHOD && field(&m, ":method", "GET", false) < 0,
+       "a pseudo-field twice is malformed");
+    pt_h2_msg_init(&m);
+    ok(field(&m, ":method", "GET", false) >= 0 && field(&m, ":path", "/", false) >= 0 &&
+           field(&m, ":authority", "a", false) >= 0 && pt_h2_msg_head_end(&m, true) < 0,
+       "no :scheme is malformed");
+    pt_h2_msg_init(&m);
+    ok(field(&m, ":method", "CONNECT", false) >= 0 && field(&m, ":authority", "a:1", false) >= 0 &&
+           pt_h2_msg_head_end(&m, false) == 0 && pt_h2_msg_content_length(&m) == -1,
+       "CONNECT: :method and :authority");
+
+    /* content-length against DATA (RFC 9113 §8.1.1) */
+    ok(head(&m, (const char *[]){"content-length", "5", NULL}) == 0 &&
+           pt_h2_msg_head_end(&m, false) == 0 && pt_h2_msg_data(&m, 2) == 0 &&
+           pt_h2_msg_data(&m, 3) == 0 && pt_h2_msg_end(&m, false, true) == 0,
+       "5 bytes for content-length 5");
+    ok(head(&m, (const char *[]){"content-length", "5", NULL}) == 0 && pt_h2_msg_data(&m, 6) < 0,
+       "more DATA than content-length");
+    ok(head(&m, (const char *[]){"content-length", "5", NULL}) == 0 && pt_h2_msg_data(&m, 4) == 0 &&
+           pt_h2_msg_end(&m, false, true) < 0,
+       "less DATA than content-length");
+    ok(head(&m, (const char *[]){"content-length", "5", NULL}) == 0 &&
+           pt_h2_msg_head_end(&m, true) < 0,
+       "content-length 5 and no DATA");
+    ok(head(&m, (const char *[]){"content-length", "9223372036854775808", NULL}) < 0,
+       "content-length past INT64_MAX");
+    ok(head(&m, (const char *[]){"content-length", "9223372036854775807", NULL}) == 0,
+       "content-length INT64_MAX");
+    ok(head(&m, NULL) == 0 && field(&m, "x-t", "1", true) == PT_H2_REGULAR &&
+           field(&m, ":path", "/", true) < 0 && pt_h2_msg_end(&m, true, false) < 0,
+       "trailers: no pseudo-field, END_STREAM");
+
+    /* RFC 9218 priority (an RFC 8941 dictionary) */
+    ok(prio("u=0", 0, false), "u=0");
+    ok(prio("u=5, i", 5, true), "u=5, i");
+    ok(prio("i=?0, u=7", 7, false), "i=?0, u=7");
+    ok(prio("i=?1;x=1", 3, true), "i with a parameter");
+    ok(prio("", 3, false), "empty: the default");
+    ok(prio("  u=1", 1, false), "leading spaces");
+    ok(prio("u=1,i", 1, true), "no space after the comma");
+    ok(prio("a=(1 2 \"x\");p, b=:YWI=:, c=?1, d=tok/x:y, e=-1.5, u=2", 2, false),
+       "other members of every type are skipped");
+    ok(prio("u=2, u=4", 4, false), "the last u wins");
+    ok(prio("u=8", -1, false), "u=8 is refused");
+    ok(prio("u=-1", -1, false), "u=-1 is refused");
+    ok(prio("u=1.0", -1, false), "a decimal u is refused");
+    ok(prio("u=\"1\"", -1, false), "a string u is refused");
+    ok(prio("i=1", -1, false), "an integer i is refused");
+    ok(prio("u=1,", -1, false), "a trailing comma is refused");
+    ok(prio("U=1", -1, false), "an uppercase key is refused");
+    ok(prio("u=9, ??", -1, false), "garbage is refused");
+    ok(prio("a=\"x", -1, false), "an open string is refused");
+    ok(prio("a=(1", -1, false), "an open inner list is refused");
+    ok(prio("a=1234567890123456", -1, false), "an integer of 16 digits is refused");
+    pt_h2_msg_init(&m);
+    ok(field(&m, "priority", "u=1", false) == PT_H2_REGULAR && pt_h2_msg_has_priority(&m) &&
+           m.urgency == 1,
+       "a priority field is read");
+    ok(field(&m, "priority", "u=9", false) == PT_H2_REGULAR && !pt_h2_msg_has_priority(&m) &&
+           m.urgency == 3,
+       "a bad one after it: the default (nghttp2's rule)");
+    ok(field(&m, "priority", "u=1", false) == PT_H2_REGULAR && !pt_h2_msg_has_priority(&m),
+       "and no later one is read");
+    return tap_done();
+}
