@@ -38,6 +38,7 @@ void pt_io_init(pt_io *io, int fd, pt_io_cb cb, void *data)
     io->registered = false;
     io->is_edge = false;
     io->is_pending = false;
+    io->is_full = false;
     io->ready = 0;
     io->armed = 0;
     io->pnext = io->pprev = NULL;
@@ -251,6 +252,7 @@ static void dispatch(pt_loop *l, struct epoll_event *evs, int n)
             if (!ev)
                 continue;
             pending_unlink(io);
+            io->is_full = false;
         }
         io->cb(l, io, ev);
         /* still there (not struck) and stopped before draining: look again */
@@ -267,19 +269,23 @@ static void run_pending(pt_loop *l)
 {
     struct pollfd pf[PT_EV_MAX_EVENTS];
     struct epoll_event evs[PT_EV_MAX_EVENTS];
-    int n = 0;
+    int n = 0, npoll = 0;
     while (l->pending.pnext != &l->pending && n < PT_EV_MAX_EVENTS) {
         pt_io *io = l->pending.pnext;
         pending_unlink(io);
-        pf[n].fd = io->fd;
+        /* after a full read, no poll: its callback reads at once, and a
+         * read that finds nothing clears `ready` as a poll would; it can
+         * loop only while reads fill their buffers */
+        pf[n].fd = io->is_full ? -1 : io->fd;
         pf[n].events = (short)(io->events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP));
         pf[n].revents = 0;
+        npoll += !io->is_full;
         evs[n].data.ptr = io;
         n++;
     }
     if (n == 0)
         return;
-    if (poll(pf, (nfds_t)n, 0) < 0) {
+    if (npoll > 0 && poll(pf, (nfds_t)n, 0) < 0) {
         /* EINTR or ENOMEM: dispatch them all; a reader meets EAGAIN at worst */
         for (int i = 0; i < n; i++)
             pf[i].revents = pf[i].events;
@@ -287,9 +293,11 @@ static void run_pending(pt_loop *l)
     int m = 0;
     for (int i = 0; i < n; i++) {
         pt_io *io = evs[i].data.ptr;
-        uint32_t asked = (uint32_t)pf[i].events | EPOLLERR | EPOLLHUP;
-        uint32_t got = (uint32_t)(unsigned short)pf[i].revents;
-        io->ready = (io->ready & ~asked) | (got & asked);
+        if (pf[i].fd >= 0) { /* polled (poll skips a negative fd) */
+            uint32_t asked = (uint32_t)pf[i].events | EPOLLERR | EPOLLHUP;
+            uint32_t got = (uint32_t)(unsigned short)pf[i].revents;
+            io->ready = (io->ready & ~asked) | (got & asked);
+        }
         if (edge_due(io)) {
             evs[m].data.ptr = io;
             evs[m].events = edge_due(io);

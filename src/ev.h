@@ -23,6 +23,7 @@ struct pt_io {
      * still hold, until a read or write that stops short clears it */
     bool is_edge;
     bool is_pending;
+    bool is_full; /* edge: its callback's last read filled the buffer */
     uint32_t ready;
     uint32_t armed;       /* edge: what the kernel watches, all ever wanted */
     pt_io *pnext, *pprev; /* the loop's pending list (is_pending) */
@@ -84,6 +85,12 @@ void pt_io_edge(pt_io *io);
 static inline void pt_io_drained(pt_io *io, uint32_t bits)
 {
     io->ready &= ~bits;
+}
+/* A read filled what it was given: more is likely waiting, so the loop
+ * calls back without asking poll(2) first (the call is a read either way). */
+static inline void pt_io_full(pt_io *io)
+{
+    io->is_full = true;
 }
 /* Sets the interest (EPOLLIN/EPOLLOUT/...); 0 removes the fd from epoll. */
 int pt_io_set(pt_loop *l, pt_io *io, uint32_t events);

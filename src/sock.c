@@ -22,6 +22,8 @@ static ssize_t plain_read(pt_sock *s, void *buf, size_t len)
 {
     ssize_t n = recv(s->fd, buf, len, 0);
     drained(s, n, len, EPOLLIN);
+    if (s->edge && n > 0 && (size_t)n == len)
+        pt_io_full(s->edge);
     return n;
 }
 

@@ -1042,6 +1042,8 @@ static void do_recv(ureq *r)
     ssize_t n = recv(fc->fd, buf, sizeof(buf), 0);
     if ((n < 0 && errno == EAGAIN) || (n > 0 && (size_t)n < sizeof(buf)))
         pt_io_drained(&fc->io, EPOLLIN); /* a new edge comes with more */
+    else if (n > 0)
+        pt_io_full(&fc->io);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
