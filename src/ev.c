@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -20,12 +21,14 @@ int pt_loop_init(pt_loop *l)
     if (l->epfd < 0)
         return -1;
     l->now = pt_now_ms();
-    l->pending.pnext = l->pending.pprev = &l->pending;
     return 0;
 }
 
 void pt_loop_free(pt_loop *l)
 {
+    free(l->pend);
+    l->pend = NULL;
+    l->pend_n = l->pend_cap = 0;
     if (l->epfd >= 0)
         close(l->epfd);
     l->epfd = -1;
@@ -41,7 +44,6 @@ void pt_io_init(pt_io *io, int fd, pt_io_cb cb, void *data)
     io->is_full = false;
     io->ready = 0;
     io->armed = 0;
-    io->pnext = io->pprev = NULL;
     io->cb = cb;
     io->data = data;
 }
@@ -63,31 +65,52 @@ static uint32_t edge_due(const pt_io *io)
     return io->ready & (io->events | EPOLLERR | EPOLLHUP);
 }
 
-static void pending_unlink(pt_io *io)
+static void pending_unlink(pt_loop *l, pt_io *io)
 {
     if (!io->is_pending)
         return;
-    io->pprev->pnext = io->pnext;
-    io->pnext->pprev = io->pprev;
-    io->pnext = io->pprev = NULL;
     io->is_pending = false;
+    for (int i = 0; i < l->pend_n; i++)
+        if (l->pend[i] == io) {
+            l->pend[i] = l->pend[--l->pend_n];
+            return;
+        }
 }
 
 /* An edge fd whose wanted events may still hold gets no new edge: the loop
  * must look again itself, or the wake-up is lost. */
-static void pending_check(pt_loop *l, pt_io *io)
+static void pending_add(pt_loop *l, pt_io *io)
 {
-    if (io->is_pending || !io->registered || !edge_due(io))
-        return;
-    io->pprev = l->pending.pprev;
-    io->pnext = &l->pending;
-    l->pending.pprev->pnext = io;
-    l->pending.pprev = io;
+    if (l->pend_n == l->pend_cap) {
+        int cap = l->pend_cap ? 2 * l->pend_cap : 64;
+        pt_io **p = realloc(l->pend, (size_t)cap * sizeof(*p));
+        if (!p) {
+            /* no memory to remember it: let the kernel do it, level-
+             * triggered from now on (it reports what is ready at once) */
+            struct epoll_event ev = {.events = io->events, .data.ptr = io};
+            if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, io->fd, &ev) == 0)
+                io->is_edge = false;
+            return;
+        }
+        l->pend = p;
+        l->pend_cap = cap;
+    }
+    l->pend[l->pend_n++] = io;
     io->is_pending = true;
+}
+
+static inline void pending_check(pt_loop *l, pt_io *io)
+{
+    if (!io->is_pending && io->registered && edge_due(io))
+        pending_add(l, io);
 }
 
 int pt_io_set(pt_loop *l, pt_io *io, uint32_t events)
 {
+    /* edge too: what is due changes only with `events`, an event or a
+     * callback, and the last two check it themselves */
+    if (events == io->events && io->registered)
+        return 0;
     if (io->is_edge && events) {
         /* not all three at once: a fresh socket is writable, and an
          * EPOLLOUT nobody waits for would cost a wake-up of its own */
@@ -101,14 +124,12 @@ int pt_io_set(pt_loop *l, pt_io *io, uint32_t events)
                 io->ready = 0;
             /* both queue an event if the fd is ready now (epoll_ctl(2)) */
             io->registered = true;
-            io->armed = arm;
+            io->armed = (uint16_t)arm;
         }
         io->events = events;
         pending_check(l, io);
         return 0;
     }
-    if (events == io->events && io->registered)
-        return 0;
     if (events == 0) {
         pt_io_remove(l, io);
         return 0;
@@ -136,7 +157,7 @@ int pt_io_add_exclusive(pt_loop *l, pt_io *io, uint32_t events)
  * the io (and whatever holds it) may be freed before the loop gets there. */
 static void strike_pending(pt_loop *l, pt_io *io)
 {
-    pending_unlink(io);
+    pending_unlink(l, io);
     io->ready = 0;
     io->armed = 0;
     /* from the entry being dispatched: the loop then knows io is gone */
@@ -148,7 +169,7 @@ static void strike_pending(pt_loop *l, pt_io *io)
 void pt_io_remove(pt_loop *l, pt_io *io)
 {
     if (!io->registered) {
-        pending_unlink(io);
+        pending_unlink(l, io);
         return;
     }
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
@@ -245,13 +266,13 @@ static void dispatch(pt_loop *l, struct epoll_event *evs, int n)
             continue;
         uint32_t ev = evs[l->batch_i].events;
         if (io->is_edge) {
-            io->ready |= ev;
+            io->ready |= (uint16_t)ev;
             ev = edge_due(io);
             /* an edge for what the owner does not want now is kept in
              * `ready` for the pt_io_set that wants it again */
             if (!ev)
                 continue;
-            pending_unlink(io);
+            pending_unlink(l, io);
             io->is_full = false;
         }
         io->cb(l, io, ev);
@@ -270,9 +291,15 @@ static void run_pending(pt_loop *l)
     struct pollfd pf[PT_EV_MAX_EVENTS];
     struct epoll_event evs[PT_EV_MAX_EVENTS];
     int n = 0, npoll = 0;
-    while (l->pending.pnext != &l->pending && n < PT_EV_MAX_EVENTS) {
-        pt_io *io = l->pending.pnext;
-        pending_unlink(io);
+    /* the oldest taken out of the array first: callbacks may add to it */
+    int take = l->pend_n < PT_EV_MAX_EVENTS ? l->pend_n : PT_EV_MAX_EVENTS;
+    pt_io *ios[PT_EV_MAX_EVENTS];
+    memcpy(ios, l->pend, (size_t)take * sizeof(*ios));
+    l->pend_n -= take;
+    memmove(l->pend, l->pend + take, (size_t)l->pend_n * sizeof(*ios));
+    for (int i = 0; i < take; i++) {
+        pt_io *io = ios[i];
+        io->is_pending = false;
         /* after a full read, no poll: its callback reads at once, and a
          * read that finds nothing clears `ready` as a poll would; it can
          * loop only while reads fill their buffers */
@@ -296,7 +323,7 @@ static void run_pending(pt_loop *l)
         if (pf[i].fd >= 0) { /* polled (poll skips a negative fd) */
             uint32_t asked = (uint32_t)pf[i].events | EPOLLERR | EPOLLHUP;
             uint32_t got = (uint32_t)(unsigned short)pf[i].revents;
-            io->ready = (io->ready & ~asked) | (got & asked);
+            io->ready = (uint16_t)((io->ready & ~asked) | (got & asked));
         }
         if (edge_due(io)) {
             evs[m].data.ptr = io;
@@ -311,7 +338,7 @@ int pt_loop_run(pt_loop *l)
 {
     struct epoll_event evs[PT_EV_MAX_EVENTS];
     while (!l->stop) {
-        bool busy = l->pending.pnext != &l->pending;
+        bool busy = l->pend_n > 0;
         int n = epoll_wait(l->epfd, evs, PT_EV_MAX_EVENTS, busy ? 0 : next_timeout(l));
         l->now = pt_now_ms();
         if (n < 0) {
@@ -320,7 +347,7 @@ int pt_loop_run(pt_loop *l)
             return -1;
         }
         dispatch(l, evs, n);
-        if (!l->stop)
+        if (!l->stop && l->pend_n > 0)
             run_pending(l);
         if (!l->stop)
             run_timers(l);

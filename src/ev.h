@@ -17,16 +17,18 @@ typedef void (*pt_io_cb)(pt_loop *l, pt_io *io, uint32_t events);
 struct pt_io {
     int fd;
     uint32_t events; /* currently registered interest (edge: wanted) */
+    /* edge: registered once, EPOLLET, the kernel's interest only growing
+     * (`armed`); `events` is then only what the owner wants now, and
+     * `ready` what the kernel last said may still hold, until a read or
+     * write that stops short clears it. 16 bits hold every epoll event but
+     * EPOLLET and keep this 32 bytes (an upstream connection's allocation
+     * stays in its malloc size class) */
+    uint16_t ready;
+    uint16_t armed;
     bool registered;
-    /* edge: registered once for everything, EPOLLET; `events` is then only
-     * what the owner wants now, and `ready` what the kernel last said may
-     * still hold, until a read or write that stops short clears it */
     bool is_edge;
-    bool is_pending;
-    bool is_full; /* edge: its callback's last read filled the buffer */
-    uint32_t ready;
-    uint32_t armed;       /* edge: what the kernel watches, all ever wanted */
-    pt_io *pnext, *pprev; /* the loop's pending list (is_pending) */
+    bool is_pending; /* edge: in the loop's pending array */
+    bool is_full;    /* edge: its callback's last read filled the buffer */
     pt_io_cb cb;
     void *data;
 };
@@ -63,7 +65,8 @@ struct pt_loop {
     /* edge fds whose wanted events may still hold: polled (one poll(2)
      * for all of them) and dispatched before the next epoll_wait, as the
      * kernel re-polls a level-triggered fd it reported */
-    pt_io pending;
+    pt_io **pend;
+    int pend_n, pend_cap;
     void (*after_events)(pt_loop *l); /* called after each batch (deferred frees) */
     void *data;
 };
@@ -84,7 +87,7 @@ void pt_io_edge(pt_io *io);
  * new edge will come when it has. */
 static inline void pt_io_drained(pt_io *io, uint32_t bits)
 {
-    io->ready &= ~bits;
+    io->ready &= (uint16_t)~bits;
 }
 /* A read filled what it was given: more is likely waiting, so the loop
  * calls back without asking poll(2) first (the call is a read either way). */
