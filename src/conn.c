@@ -111,6 +111,12 @@ void pt_conn_accept(pt_worker *w, int fd, const void *peer, unsigned peerlen, bo
     pt_realip_accept(c, proxy);
     pt_cq_init(&c->out);
     pt_io_init(&c->io, fd, on_io, c);
+    if (!c->sock.tls) {
+        /* TLS stays level-triggered: OpenSSL reads ahead of what it hands
+         * over, so a short SSL_read says nothing of the socket */
+        pt_io_edge(&c->io);
+        c->sock.edge = &c->io;
+    }
     pt_timer_init(&c->timer, on_timer, c);
     c->next = w->conns;
     if (w->conns)

@@ -1,6 +1,8 @@
-/* ev.h: the event loop: epoll (level-triggered) with callbacks per fd, and
- * timeout lists in which every entry shares one duration, so each list stays
- * sorted by deadline and add/refresh/remove are O(1) (DESIGN.md, Event loop). */
+/* ev.h: the event loop: epoll with callbacks per fd, and timeout lists in
+ * which every entry shares one duration, so each list stays sorted by
+ * deadline and add/refresh/remove are O(1) (DESIGN.md, Event loop). An fd
+ * is level-triggered, or edge-triggered with level semantics kept in user
+ * space (pt_io_edge): its owner sees the same events either way. */
 #ifndef PT_EV_H
 #define PT_EV_H
 
@@ -14,8 +16,19 @@ typedef void (*pt_io_cb)(pt_loop *l, pt_io *io, uint32_t events);
 
 struct pt_io {
     int fd;
-    uint32_t events; /* currently registered interest */
+    uint32_t events; /* currently registered interest (edge: wanted) */
+    /* edge: registered once, EPOLLET, the kernel's interest only growing
+     * (`armed`); `events` is then only what the owner wants now, and
+     * `ready` what the kernel last said may still hold, until a read or
+     * write that stops short clears it. 16 bits hold every epoll event but
+     * EPOLLET and keep this 32 bytes (an upstream connection's allocation
+     * stays in its malloc size class) */
+    uint16_t ready;
+    uint16_t armed;
     bool registered;
+    bool is_edge;
+    bool is_pending; /* edge: in the loop's pending array */
+    bool is_full;    /* edge: its callback's last read filled the buffer */
     pt_io_cb cb;
     void *data;
 };
@@ -49,6 +62,11 @@ struct pt_loop {
     int batch_i, batch_n;
     uint64_t now; /* monotonic ms, refreshed every wakeup */
     pt_tlist *lists;
+    /* edge fds whose wanted events may still hold: polled (one poll(2)
+     * for all of them) and dispatched before the next epoll_wait, as the
+     * kernel re-polls a level-triggered fd it reported */
+    pt_io **pend;
+    int pend_n, pend_cap;
     void (*after_events)(pt_loop *l); /* called after each batch (deferred frees) */
     void *data;
 };
@@ -59,6 +77,24 @@ void pt_loop_free(pt_loop *l);
 int pt_loop_run(pt_loop *l);
 
 void pt_io_init(pt_io *io, int fd, pt_io_cb cb, void *data);
+/* Before the first pt_io_set: register io edge-triggered; the kernel's
+ * interest only grows (an EPOLL_CTL_MOD the first time an event is wanted,
+ * never one to drop it: back-pressure costs no system call). Its readers and
+ * writers call pt_io_drained when a call stops short of what was asked or
+ * meets EAGAIN; one that never does costs a poll(2), not a lost event. */
+void pt_io_edge(pt_io *io);
+/* The kernel has nothing more of `bits` (EPOLLIN, EPOLLOUT) for io now: a
+ * new edge will come when it has. */
+static inline void pt_io_drained(pt_io *io, uint32_t bits)
+{
+    io->ready &= (uint16_t)~bits;
+}
+/* A read filled what it was given: more is likely waiting, so the loop
+ * calls back without asking poll(2) first (the call is a read either way). */
+static inline void pt_io_full(pt_io *io)
+{
+    io->is_full = true;
+}
 /* Sets the interest (EPOLLIN/EPOLLOUT/...); 0 removes the fd from epoll. */
 int pt_io_set(pt_loop *l, pt_io *io, uint32_t events);
 /* Like pt_io_set for a shared listening socket: EPOLLEXCLUSIVE. */

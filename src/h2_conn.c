@@ -452,10 +452,11 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
             h->fatal = true;
         if (c->state == PT_CS_CLOSED)
             return;
-        /* a short read took what the socket had (epoll is level-triggered:
-         * more wakes us again): a read to EAGAIN would be a system call
-         * for nothing at every wake-up. Bytes OpenSSL read ahead are not
-         * in the socket: they keep the loop going (BUFFERED) */
+        /* a short read took what the socket had (more wakes us again,
+         * edge-triggered too: sock.c marks it drained): a read to EAGAIN
+         * would be a system call for nothing at every wake-up. Bytes
+         * OpenSSL read ahead are not in the socket: they keep the loop
+         * going (BUFFERED) */
         if ((size_t)n < sizeof(rbuf) && !(c->sock.flags & PT_SOCK_BUFFERED))
             break;
     }

@@ -5,6 +5,7 @@
 #define PT_SOCK_H
 
 #include "first.h"
+#include "ev.h"
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -49,6 +50,9 @@ struct pt_sock {
     unsigned flags;
     void *tls;             /* SSL * (tls.c) */
     struct pt_conn *owner; /* for log lines */
+    /* plain and edge-triggered: a read or write that stops short says so
+     * here (pt_io_drained), so the loop knows the socket is drained */
+    pt_io *edge;
 };
 
 extern const pt_sock_ops pt_sock_plain;

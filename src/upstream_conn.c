@@ -279,6 +279,8 @@ static uconn *fc_new(ureq *r, size_t si, int fd)
     fc->fd = fd;
     fc->codec = r->codec;
     pt_io_init(&fc->io, fd, on_conn_io, fc);
+    /* registered once for the connection's life, idle or busy (ev.h) */
+    pt_io_edge(&fc->io);
     pt_timer_init(&fc->timer, on_conn_timer, fc);
     fc->anext = r->w->ups->all;
     if (fc->anext)
@@ -744,8 +746,10 @@ static int send_some(uconn *fc, const char *p, size_t len, size_t *off)
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN)
+        if (n < 0 && errno == EAGAIN) {
+            pt_io_drained(&fc->io, EPOLLOUT);
             return 0;
+        }
         return -1;
     }
     return 0;
@@ -1046,6 +1050,10 @@ static void do_recv(ureq *r)
     char buf[PT_UP_READ];
     uconn *fc = r->fc;
     ssize_t n = recv(fc->fd, buf, sizeof(buf), 0);
+    if ((n < 0 && errno == EAGAIN) || (n > 0 && (size_t)n < sizeof(buf)))
+        pt_io_drained(&fc->io, EPOLLIN); /* a new edge comes with more */
+    else if (n > 0)
+        pt_io_full(&fc->io);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
@@ -1085,6 +1093,8 @@ static void idle_event(uconn *fc)
     /* an idle connection has nothing to say: data or EOF both end it */
     char ch;
     ssize_t n = recv(fc->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && errno == EAGAIN)
+        pt_io_drained(&fc->io, EPOLLIN);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n > 0) /* never taken as the next request's answer (smuggling) */

@@ -107,6 +107,7 @@ PY_TESTS = \
 	tests/t_gw_spawn.py \
 	tests/t_gw_syscalls.py \
 	tests/t_gw_head_hold.py \
+	tests/t_edge.py \
 	tests/t_hostile.py \
 	tests/t_priv.py \
 	tests/t_rootfiles.py \
