@@ -447,13 +447,22 @@ int pt_cgi_resp_field(pt_cgi_resp *r, const char *name, size_t nlen, const char 
     return field(r, s, nlen, s + nlen, vlen);
 }
 
-int pt_cgi_resp_field_checked(pt_cgi_resp *r, const char *name, size_t nlen, const char *v,
-                              size_t vlen)
+/* a checked field line counted against max_hdrs: PT_CGI_RESP_MORE to go on */
+static int checked_line(pt_cgi_resp *r)
 {
     if (r->state != PT_CGI_RESP_MORE)
         return r->state;
     if (++r->nlines > r->max_hdrs)
         return fail(r, "too many header lines");
+    return PT_CGI_RESP_MORE;
+}
+
+int pt_cgi_resp_field_checked(pt_cgi_resp *r, const char *name, size_t nlen, const char *v,
+                              size_t vlen)
+{
+    int st = checked_line(r);
+    if (st != PT_CGI_RESP_MORE)
+        return st;
     size_t s = r->len;
     if (append(r, name, nlen) != PT_CGI_RESP_MORE || append(r, v, vlen) != PT_CGI_RESP_MORE)
         return PT_CGI_RESP_ERROR;
@@ -463,10 +472,9 @@ int pt_cgi_resp_field_checked(pt_cgi_resp *r, const char *name, size_t nlen, con
 int pt_cgi_resp_line_checked(pt_cgi_resp *r, const char *line, size_t nlen, size_t voff,
                              size_t vlen)
 {
-    if (r->state != PT_CGI_RESP_MORE)
-        return r->state;
-    if (++r->nlines > r->max_hdrs)
-        return fail(r, "too many header lines");
+    int st = checked_line(r);
+    if (st != PT_CGI_RESP_MORE)
+        return st;
     size_t s = r->len;
     /* name, colon, whitespace and value in one copy */
     if (append(r, line, voff + vlen) != PT_CGI_RESP_MORE)

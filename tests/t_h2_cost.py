@@ -65,14 +65,17 @@ def idle_h2(port, requests=1, tls=None):
 
 
 def get(s, c, sid):
+    """GET /1k.bin on stream sid, read to its end (and, on the first
+    stream, to the server's SETTINGS ack); the bytes as received."""
     c.send_headers(sid, [(':method', 'GET'), (':scheme', 'http'), (':authority', 'localhost'),
                          (':path', '/1k.bin')], end_stream=True)
     s.sendall(c.data_to_send())
-    body, ended, acked = b'', False, sid > 1
+    raw, body, ended, acked = b'', b'', False, sid > 1
     while not (ended and acked):
         b = s.recv(65536)
         if not b:
             raise ConnectionError('the server closed an h2 connection')
+        raw += b
         for ev in c.receive_data(b):
             if isinstance(ev, h2.events.DataReceived):
                 body += ev.data
@@ -85,30 +88,13 @@ def get(s, c, sid):
         if out:
             s.sendall(out)
     assert body == BODY, 'wrong body'
+    return raw
 
 
 def get_raw(s, c, sid):
     """GET /1k.bin on stream sid: the header block of its response as
     sent, and the names in the client's dynamic table after it."""
-    c.send_headers(sid, [(':method', 'GET'), (':scheme', 'http'), (':authority', 'localhost'),
-                         (':path', '/1k.bin')], end_stream=True)
-    s.sendall(c.data_to_send())
-    raw, body, ended = b'', b'', False
-    while not ended:
-        b = s.recv(65536)
-        if not b:
-            raise ConnectionError('the server closed an h2 connection')
-        raw += b
-        for ev in c.receive_data(b):
-            if isinstance(ev, h2.events.DataReceived):
-                body += ev.data
-                c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-            elif isinstance(ev, h2.events.StreamEnded):
-                ended = True
-        out = c.data_to_send()
-        if out:
-            s.sendall(out)
-    assert body == BODY, 'wrong body'
+    raw = get(s, c, sid)
     block, i = None, 0
     while i + 9 <= len(raw) and block is None:  # RFC 9113 §4.1 frames
         n, kind, flags = int.from_bytes(raw[i:i + 3], 'big'), raw[i + 3], raw[i + 4]
