@@ -49,6 +49,11 @@ struct pt_h2c {
     /* requests taken, and their count when the last idle period began:
      * a new request starts a new one (keepalive_timeout counts from it) */
     uint32_t nreq, nreq_idle;
+    /* where the client's frames end (h2_feed): preface bytes still to
+     * come, payload bytes left of the frame being read, and a frame
+     * header split between reads */
+    uint32_t pre_left, fskip;
+    uint8_t fh[9], fh_have;
 };
 
 /* An idle connection gives nghttp2's spare pages back (pt_h2_idle) once it
@@ -88,6 +93,68 @@ static bool h2_recv(pt_conn *c, const void *p, size_t n)
     h->in_session = false;
     report(c);
     return rc == 0;
+}
+
+/* Streams ended by the client between two flushes of a long read: the
+ * answers to the first ones leave while the rest are made, so the client
+ * reads (and asks again) while the server works, instead of the two
+ * taking turns over whole batches */
+#define H2_FEED_STREAMS 16
+
+static void flush(pt_conn *c, size_t budget);
+
+/* How many of p's n bytes to give the session before flushing: up to the
+ * end of the frame that ends the H2_FEED_STREAMS-th stream, or all */
+static size_t feed_cut(struct pt_h2c *h, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    unsigned ended = 0;
+    if (h->pre_left) {
+        size_t k = PT_MIN((size_t)h->pre_left, n);
+        h->pre_left -= (uint32_t)k;
+        i = k;
+    }
+    while (i < n) {
+        if (h->fskip) {
+            size_t k = PT_MIN((size_t)h->fskip, n - i);
+            h->fskip -= (uint32_t)k;
+            i += k;
+            if (h->fskip == 0 && ended >= H2_FEED_STREAMS)
+                return i;
+            continue;
+        }
+        h->fh[h->fh_have++] = p[i++];
+        if (h->fh_have < 9)
+            continue;
+        h->fh_have = 0;
+        h->fskip = (uint32_t)h->fh[0] << 16 | (uint32_t)h->fh[1] << 8 | h->fh[2];
+        /* HEADERS or DATA with END_STREAM (RFC 9113 §6.1, §6.2) */
+        if ((h->fh[3] == 0x0 || h->fh[3] == 0x1) && (h->fh[4] & 0x1))
+            ended++;
+        if (h->fskip == 0 && ended >= H2_FEED_STREAMS)
+            return i;
+    }
+    return n;
+}
+
+/* A read given to the session in pieces (feed_cut), the answers made so
+ * far flushed between them */
+static bool h2_feed(pt_conn *c, const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+    while (n > 0) {
+        size_t k = feed_cut(c->h2, p, n);
+        if (!h2_recv(c, p, k))
+            return false;
+        p += k;
+        n -= k;
+        if (n == 0 || c->state == PT_CS_CLOSED || !c->h2)
+            break;
+        flush(c, H2_OUT_LOW); /* one round: the rest of the wake-up's bound stays */
+        if (c->state == PT_CS_CLOSED || !c->h2)
+            break;
+    }
+    return true;
 }
 
 /* the session keeps each stream's request: no search over a hundred */
@@ -417,8 +484,9 @@ int pt_h2c_detect(pt_conn *c)
     pt_timer_stop(&c->timer);
     size_t n = c->in_len;
     c->in_len = 0;
+    h->pre_left = 24; /* RFC 9113 §3.4: the client's preface */
     pt_h2_round(h->s);
-    if (!h2_recv(c, c->in, n))
+    if (!h2_feed(c, c->in, n))
         h->fatal = true;
     pt_h2c_flush(c);
     return 1;
@@ -448,7 +516,7 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
             pt_conn_close(c);
             return;
         }
-        if (!h2_recv(c, rbuf, (size_t)n))
+        if (!h2_feed(c, rbuf, (size_t)n))
             h->fatal = true;
         if (c->state == PT_CS_CLOSED)
             return;
@@ -465,11 +533,15 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
 
 void pt_h2c_flush(pt_conn *c)
 {
+    flush(c, H2_WRITE_PER_WAKEUP);
+}
+
+static void flush(pt_conn *c, size_t budget)
+{
     struct pt_h2c *h = c->h2;
     if (!h || h->closing || h->in_session || c->state == PT_CS_CLOSED)
         return;
     pt_worker *w = c->w;
-    size_t budget = H2_WRITE_PER_WAKEUP;
     bool wrote = false;
     /* the session framed all it had (short of the bound): writing to the
      * socket makes no new frame, so no second call that finds none */

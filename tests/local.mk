@@ -120,7 +120,7 @@ PY_TESTS = \
 	tests/t_h2.py \
 	tests/t_h2_status.py \
 	tests/t_h2_static.py \
-	tests/t_h2_goaway.py \
+	tests/t_h2_goaway.py tests/t_h2_pipe.py \
 	tests/t_h2_attack.py \
 	tests/t_h2_gw.py \
 	tests/t_h2_prio.py \
