@@ -1353,8 +1353,78 @@ int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const 
     return 0;
 }
 
+/* A kept block (a cached file's "Content-Type: ...\r\nLast-Modified: ..."
+ * lines, static.c) comes again with every response of its file: cutting
+ * it into lines and lowercasing its names cost about 1,000 instructions a
+ * response. What a block made of the stream's fields (its arena text, its
+ * fields) is remembered with the block's own bytes, and a block equal to
+ * one remembered is copied in one step. The bytes are the key (the
+ * address only picks the slot): a block changed in place, or a new one
+ * where an old one was, never finds another's fields. */
+#define BLK_SLOTS 8u
+#define BLK_MAX 512u  /* a block's bytes: larger ones are cut every time */
+#define BLK_FIELDS 8u /* its fields */
+
+typedef struct blk_memo {
+    uint32_t n, tlen, nf; /* n 0: an empty slot */
+    char raw[BLK_MAX];    /* the block as given */
+    char text[BLK_MAX];   /* what it put in the arena (never more than n) */
+    h2_field f[BLK_FIELDS];
+} blk_memo;
+static blk_memo blk_memos[BLK_SLOTS]; /* the worker's (one thread) */
+
+static blk_memo *blk_slot(const char *p)
+{
+    return &blk_memos[((uintptr_t)p >> 4) % BLK_SLOTS];
+}
+
+/* The fields a remembered block made, appended to st: 0, or -1 when the
+ * block is not the slot's (or out of memory: the caller cuts it then). */
+static int blk_replay(h2_stream *st, const blk_memo *m, const char *p, size_t n)
+{
+    if (m->n != n || memcmp(m->raw, p, n) != 0)
+        return -1;
+    size_t o = st->ralen;
+    if (grow((void **)&st->rarena, &st->racap, o + m->tlen, 1, st->rabuf) < 0 ||
+        grow((void **)&st->rf, &st->rfcap, st->nrf + m->nf, sizeof(h2_field), st->rfbuf) < 0)
+        return -1;
+    memcpy(st->rarena + o, m->text, m->tlen);
+    for (uint32_t i = 0; i < m->nf; i++) {
+        h2_field f = m->f[i];
+        st->rf[st->nrf++] = (h2_field){f.no + (uint32_t)o, f.nl, f.vo + (uint32_t)o, f.vl};
+    }
+    st->ralen = o + m->tlen;
+    return 0;
+}
+
+/* Remember what block p made: the stream's fields from nrf0 and its
+ * arena text from ralen0 on */
+static void blk_keep(blk_memo *m, const h2_stream *st, const char *p, size_t n, size_t nrf0,
+                     size_t ralen0)
+{
+    size_t nf = st->nrf - nrf0, tlen = st->ralen - ralen0;
+    if (n == 0 || n > BLK_MAX || nf > BLK_FIELDS || tlen > BLK_MAX)
+        return;
+    memcpy(m->raw, p, n);
+    memcpy(m->text, st->rarena + ralen0, tlen);
+    for (size_t i = 0; i < nf; i++) {
+        h2_field f = st->rf[nrf0 + i];
+        m->f[i] = (h2_field){f.no - (uint32_t)ralen0, f.nl, f.vo - (uint32_t)ralen0, f.vl};
+    }
+    m->n = (uint32_t)n;
+    m->tlen = (uint32_t)tlen;
+    m->nf = (uint32_t)nf;
+}
+
 int pt_h2_resp_header_block(pt_h2 *h, int32_t sid, const char *p, size_t n)
 {
+    h2_stream *st = stream_of(h, sid);
+    if (!st || st->submitted)
+        return -1;
+    blk_memo *m = blk_slot(p);
+    if (blk_replay(st, m, p, n) == 0)
+        return 0;
+    size_t nrf0 = st->nrf, ralen0 = st->ralen;
     size_t i = 0;
     while (i < n) {
         /* one line [i, end), its CR LF (or LF) dropped */
@@ -1373,6 +1443,7 @@ int pt_h2_resp_header_block(pt_h2 *h, int32_t sid, const char *p, size_t n)
         }
         i = next;
     }
+    blk_keep(m, st, p, n, nrf0, ralen0);
     return 0;
 }
 
