@@ -44,6 +44,7 @@ typedef struct h2_stream {
     h2_field *f;
     size_t nf, fcap;
     h2_field method, scheme, path, authority;
+    uint32_t ncookie; /* cookie fields among f (joined by make_head) */
     bool has_method, has_path, has_authority;
     bool too_big;   /* over the limits: answered 431 by the owner */
     bool delivered; /* the owner has the request */
@@ -831,15 +832,20 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
     d[nn + vl] = '\0';
     st->alen = o + nn + vl + 1;
     h2_field fl = {(uint32_t)o, (uint32_t)nl, (uint32_t)(o + nn), (uint32_t)vl};
-    if (slot)
+    if (slot) {
         *slot = fl;
-    else
+    } else {
         st->f[st->nf++] = fl;
+        if (nl == 6 && memcmp(name, "cookie", 6) == 0)
+            st->ncookie++;
+    }
     return 0;
 }
 
 static pt_method method_of(const char *m, size_t n)
 {
+    if (n == 3 && memcmp(m, "GET", 3) == 0) /* most of them */
+        return PT_M_GET;
     static const struct {
         const char *s;
         pt_method m;
@@ -863,19 +869,16 @@ static bool field_is(const h2_stream *st, const h2_field *f, const char *lit)
  * (RFC 9113 §8.3.1), cookie crumbs joined with "; " (§8.2.3). */
 static int make_head(h2_stream *st)
 {
-    /* the joined cookie goes into the arena first: pointers come after */
-    size_t ncookie = 0, cookie_len = 0;
-    bool has_host = false;
-    for (size_t i = 0; i < st->nf; i++) {
-        if (field_is(st, &st->f[i], "cookie")) {
-            ncookie++;
-            cookie_len += st->f[i].vl + 2;
-        } else if (field_is(st, &st->f[i], "host")) {
-            has_host = true;
-        }
-    }
+    /* the joined cookie goes into the arena first: pointers come after.
+     * The header callback counted the crumbs and h2_msg.c saw any host
+     * field: no walk over the fields by name for a request without */
+    size_t ncookie = st->ncookie, cookie_len = 0;
+    bool has_host = pt_h2_msg_has_host(&st->msg);
     h2_field joined = {0, 6, 0, 0};
     if (ncookie > 1) {
+        for (size_t i = 0; i < st->nf; i++)
+            if (field_is(st, &st->f[i], "cookie"))
+                cookie_len += st->f[i].vl + 2;
         char *tmp = malloc(cookie_len + 1);
         if (!tmp)
             return -1;
