@@ -1392,10 +1392,14 @@ static int blk_replay(h2_stream *st, const blk_memo *m, const char *p, size_t n)
         grow((void **)&st->rf, &st->rfcap, st->nrf + m->nf, sizeof(h2_field), st->rfbuf) < 0)
         return -1;
     memcpy(st->rarena + o, m->text, m->tlen);
-    for (uint32_t i = 0; i < m->nf; i++) {
-        h2_field f = m->f[i];
-        st->rf[st->nrf++] = (h2_field){f.no + (uint32_t)o, f.nl, f.vo + (uint32_t)o, f.vl};
+    h2_field *f = st->rf + st->nrf;
+    memcpy(f, m->f, m->nf * sizeof(*f));
+    /* a block is usually the first text of the response's arena */
+    for (uint32_t i = 0; o && i < m->nf; i++) {
+        f[i].no += (uint32_t)o;
+        f[i].vo += (uint32_t)o;
     }
+    st->nrf += m->nf;
     st->ralen = o + m->tlen;
     return 0;
 }
