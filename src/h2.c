@@ -1496,11 +1496,11 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
 {
     (void)s;
     (void)sid;
-    (void)ud;
     h2_stream *st = src->ptr;
     if (st->out.bytes == 0) {
         if (st->body_end) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
+            ((pt_h2 *)ud)->last = st; /* as below */
             return 0;
         }
         st->deferred = true; /* resumed when the producer queues more */
@@ -1520,8 +1520,12 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
     /* the bytes left after this frame (a NO_COPY frame's are still queued;
      * none can be added once body_end is set) */
     uint64_t left = st->out.bytes - (*flags & NGHTTP2_DATA_FLAG_NO_COPY ? (uint64_t)n : 0);
-    if (left == 0 && st->body_end)
+    if (left == 0 && st->body_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        /* the stream closes when this frame is sent: on_stream_close
+         * finds it here, not by a search of nghttp2's stream map */
+        ((pt_h2 *)ud)->last = st;
+    }
     return n;
 }
 
