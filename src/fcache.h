@@ -30,6 +30,7 @@ typedef struct pt_fent {
      * regular file (hdr_len 0 until made) */
     char *hdr;
     size_t hdr_len;
+    size_t ctype_len; /* the Content-Type value's, at hdr + 14 */
     char etag[PT_ETAG_MAX];
     size_t etag_len;
     char lm[PT_HTTPDATE_LEN + 1];

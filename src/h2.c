@@ -44,6 +44,7 @@ typedef struct h2_stream {
     h2_field *f;
     size_t nf, fcap;
     h2_field method, scheme, path, authority;
+    uint32_t ncookie; /* cookie fields among f (joined by make_head) */
     bool has_method, has_path, has_authority;
     bool too_big;   /* over the limits: answered 431 by the owner */
     bool delivered; /* the owner has the request */
@@ -268,7 +269,8 @@ __attribute__((noinline)) static void *making_alloc(size_t n)
     return p;
 }
 
-static void *mem_alloc(size_t n)
+/* inline: nghttp2 allocates about five blocks a request through ng_malloc */
+static inline __attribute__((always_inline)) void *mem_alloc(size_t n)
 {
 #ifdef __SANITIZE_ADDRESS__
     return mem_making ? making_alloc(n) : malloc(n ? n : 1);
@@ -513,6 +515,33 @@ static void own_free(void *p, const void *inl)
 {
     if (p != inl)
         mem_free(p);
+}
+
+/* n bytes from s to d: a field's name or value is most often a few to
+ * a few dozen bytes, where a call to memcpy costs more than the copy: up
+ * to 16 bytes in two overlapping moves */
+static inline void copy_short(void *d, const void *s, size_t n)
+{
+    char *dp = d;
+    const char *sp = s;
+    uint64_t a, b;
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        memcpy(&a, sp, 8);
+        memcpy(&b, sp + n - 8, 8);
+        memcpy(dp, &a, 8);
+        memcpy(dp + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, sp, 4);
+        memcpy(&y, sp + n - 4, 4);
+        memcpy(dp, &x, 4);
+        memcpy(dp + n - 4, &y, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dp[i] = sp[i];
+    }
 }
 
 /* Append text to an arena: its offset, or -1. */
@@ -824,22 +853,27 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     char *d = st->arena + o;
     if (nn) {
-        memcpy(d, name, nl);
+        copy_short(d, name, nl);
         d[nl] = '\0';
     }
-    memcpy(d + nn, value, vl);
+    copy_short(d + nn, value, vl);
     d[nn + vl] = '\0';
     st->alen = o + nn + vl + 1;
     h2_field fl = {(uint32_t)o, (uint32_t)nl, (uint32_t)(o + nn), (uint32_t)vl};
-    if (slot)
+    if (slot) {
         *slot = fl;
-    else
+    } else {
         st->f[st->nf++] = fl;
+        if (nl == 6 && memcmp(name, "cookie", 6) == 0)
+            st->ncookie++;
+    }
     return 0;
 }
 
 static pt_method method_of(const char *m, size_t n)
 {
+    if (n == 3 && memcmp(m, "GET", 3) == 0) /* most of them */
+        return PT_M_GET;
     static const struct {
         const char *s;
         pt_method m;
@@ -863,19 +897,16 @@ static bool field_is(const h2_stream *st, const h2_field *f, const char *lit)
  * (RFC 9113 §8.3.1), cookie crumbs joined with "; " (§8.2.3). */
 static int make_head(h2_stream *st)
 {
-    /* the joined cookie goes into the arena first: pointers come after */
-    size_t ncookie = 0, cookie_len = 0;
-    bool has_host = false;
-    for (size_t i = 0; i < st->nf; i++) {
-        if (field_is(st, &st->f[i], "cookie")) {
-            ncookie++;
-            cookie_len += st->f[i].vl + 2;
-        } else if (field_is(st, &st->f[i], "host")) {
-            has_host = true;
-        }
-    }
+    /* the joined cookie goes into the arena first: pointers come after.
+     * The header callback counted the crumbs and h2_msg.c saw any host
+     * field: no walk over the fields by name for a request without */
+    size_t ncookie = st->ncookie, cookie_len = 0;
+    bool has_host = pt_h2_msg_has_host(&st->msg);
     h2_field joined = {0, 6, 0, 0};
     if (ncookie > 1) {
+        for (size_t i = 0; i < st->nf; i++)
+            if (field_is(st, &st->f[i], "cookie"))
+                cookie_len += st->f[i].vl + 2;
         char *tmp = malloc(cookie_len + 1);
         if (!tmp)
             return -1;
@@ -1353,8 +1384,82 @@ int pt_h2_resp_header(pt_h2 *h, int32_t sid, const char *name, size_t nl, const 
     return 0;
 }
 
+/* A kept block (a cached file's "Content-Type: ...\r\nLast-Modified: ..."
+ * lines, static.c) comes again with every response of its file: cutting
+ * it into lines and lowercasing its names cost about 1,000 instructions a
+ * response. What a block made of the stream's fields (its arena text, its
+ * fields) is remembered with the block's own bytes, and a block equal to
+ * one remembered is copied in one step. The bytes are the key (the
+ * address only picks the slot): a block changed in place, or a new one
+ * where an old one was, never finds another's fields. */
+#define BLK_SLOTS 8u
+#define BLK_MAX 512u  /* a block's bytes: larger ones are cut every time */
+#define BLK_FIELDS 8u /* its fields */
+
+typedef struct blk_memo {
+    uint32_t n, tlen, nf; /* n 0: an empty slot */
+    char raw[BLK_MAX];    /* the block as given */
+    char text[BLK_MAX];   /* what it put in the arena (never more than n) */
+    h2_field f[BLK_FIELDS];
+} blk_memo;
+static blk_memo blk_memos[BLK_SLOTS]; /* the worker's (one thread) */
+
+static blk_memo *blk_slot(const char *p)
+{
+    return &blk_memos[((uintptr_t)p >> 4) % BLK_SLOTS];
+}
+
+/* The fields a remembered block made, appended to st: 0, or -1 when the
+ * block is not the slot's (or out of memory: the caller cuts it then). */
+static int blk_replay(h2_stream *st, const blk_memo *m, const char *p, size_t n)
+{
+    if (m->n != n || memcmp(m->raw, p, n) != 0)
+        return -1;
+    size_t o = st->ralen;
+    if (grow((void **)&st->rarena, &st->racap, o + m->tlen, 1, st->rabuf) < 0 ||
+        grow((void **)&st->rf, &st->rfcap, st->nrf + m->nf, sizeof(h2_field), st->rfbuf) < 0)
+        return -1;
+    memcpy(st->rarena + o, m->text, m->tlen);
+    h2_field *f = st->rf + st->nrf;
+    memcpy(f, m->f, m->nf * sizeof(*f));
+    /* a block is usually the first text of the response's arena */
+    for (uint32_t i = 0; o && i < m->nf; i++) {
+        f[i].no += (uint32_t)o;
+        f[i].vo += (uint32_t)o;
+    }
+    st->nrf += m->nf;
+    st->ralen = o + m->tlen;
+    return 0;
+}
+
+/* Remember what block p made: the stream's fields from nrf0 and its
+ * arena text from ralen0 on */
+static void blk_keep(blk_memo *m, const h2_stream *st, const char *p, size_t n, size_t nrf0,
+                     size_t ralen0)
+{
+    size_t nf = st->nrf - nrf0, tlen = st->ralen - ralen0;
+    if (n == 0 || n > BLK_MAX || nf > BLK_FIELDS || tlen > BLK_MAX)
+        return;
+    memcpy(m->raw, p, n);
+    memcpy(m->text, st->rarena + ralen0, tlen);
+    for (size_t i = 0; i < nf; i++) {
+        h2_field f = st->rf[nrf0 + i];
+        m->f[i] = (h2_field){f.no - (uint32_t)ralen0, f.nl, f.vo - (uint32_t)ralen0, f.vl};
+    }
+    m->n = (uint32_t)n;
+    m->tlen = (uint32_t)tlen;
+    m->nf = (uint32_t)nf;
+}
+
 int pt_h2_resp_header_block(pt_h2 *h, int32_t sid, const char *p, size_t n)
 {
+    h2_stream *st = stream_of(h, sid);
+    if (!st || st->submitted)
+        return -1;
+    blk_memo *m = blk_slot(p);
+    if (blk_replay(st, m, p, n) == 0)
+        return 0;
+    size_t nrf0 = st->nrf, ralen0 = st->ralen;
     size_t i = 0;
     while (i < n) {
         /* one line [i, end), its CR LF (or LF) dropped */
@@ -1373,6 +1478,7 @@ int pt_h2_resp_header_block(pt_h2 *h, int32_t sid, const char *p, size_t n)
         }
         i = next;
     }
+    blk_keep(m, st, p, n, nrf0, ralen0);
     return 0;
 }
 
@@ -1391,11 +1497,11 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
 {
     (void)s;
     (void)sid;
-    (void)ud;
     h2_stream *st = src->ptr;
     if (st->out.bytes == 0) {
         if (st->body_end) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
+            ((pt_h2 *)ud)->last = st; /* as below */
             return 0;
         }
         st->deferred = true; /* resumed when the producer queues more */
@@ -1415,8 +1521,12 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
     /* the bytes left after this frame (a NO_COPY frame's are still queued;
      * none can be added once body_end is set) */
     uint64_t left = st->out.bytes - (*flags & NGHTTP2_DATA_FLAG_NO_COPY ? (uint64_t)n : 0);
-    if (left == 0 && st->body_end)
+    if (left == 0 && st->body_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        /* the stream closes when this frame is sent: on_stream_close
+         * finds it here, not by a search of nghttp2's stream map */
+        ((pt_h2 *)ud)->last = st;
+    }
     return n;
 }
 

@@ -17,16 +17,16 @@ enum {
     F_SCHEME = 1u << 1,
     F_PATH = 1u << 2,
     F_AUTHORITY = 1u << 3,
-    F_HOST = 1u << 4,
+    F_HOST = PT_H2_SEEN_HOST,
     F_REGULAR = 1u << 5, /* a regular field came: no pseudo-header after it (§8.3) */
-    F_CL = 1u << 6,
+    F_CL = PT_H2_SEEN_CL,
     F_CONNECT = 1u << 7,
     F_OPTIONS = 1u << 8,
     F_PATH_SLASH = 1u << 9,
     F_PATH_STAR = 1u << 10,
     F_SCHEME_HTTP = 1u << 11,
-    F_PRIO = 1u << 12,     /* a priority field parsed */
-    F_BAD_PRIO = 1u << 13, /* one did not: the default, and no later one read */
+    F_PRIO = PT_H2_SEEN_PRIO, /* a priority field parsed */
+    F_BAD_PRIO = 1u << 13,    /* one did not: the default, and no later one read */
 };
 
 /* a field name's bytes: tchar, lowercase (§8.2.1: uppercase is malformed) */
@@ -253,21 +253,6 @@ int pt_h2_msg_end(pt_h2_msg *m, bool trailers, bool end_stream)
     if (trailers && !end_stream) /* §8.1: trailers end the stream */
         return -1;
     return (m->seen & F_CL) && m->got != (uint64_t)m->cl ? -1 : 0;
-}
-
-int64_t pt_h2_msg_content_length(const pt_h2_msg *m)
-{
-    return (m->seen & F_CL) ? m->cl : -1;
-}
-
-bool pt_h2_msg_has_priority(const pt_h2_msg *m)
-{
-    return (m->seen & F_PRIO) != 0;
-}
-
-bool pt_h2_msg_has_host(const pt_h2_msg *m)
-{
-    return (m->seen & F_HOST) != 0;
 }
 
 /* ---- RFC 8941 structured fields: enough to walk a dictionary ----------- */

@@ -40,12 +40,24 @@ int pt_h2_msg_data(pt_h2_msg *m, size_t n);
  * -1 when the DATA received differ from the content-length, or trailers
  * came without END_STREAM. */
 int pt_h2_msg_end(pt_h2_msg *m, bool trailers, bool end_stream);
+/* what came, as m->seen has it (the accessors below: inline, as a head's
+ * end asks them of every request) */
+enum { PT_H2_SEEN_HOST = 1u << 4, PT_H2_SEEN_CL = 1u << 6, PT_H2_SEEN_PRIO = 1u << 12 };
 /* The content-length (-1: none, or CONNECT's, which has no body length). */
-int64_t pt_h2_msg_content_length(const pt_h2_msg *m);
+static inline int64_t pt_h2_msg_content_length(const pt_h2_msg *m)
+{
+    return (m->seen & PT_H2_SEEN_CL) ? m->cl : -1;
+}
 /* A valid priority field was read (its urgency and incremental are m's). */
-bool pt_h2_msg_has_priority(const pt_h2_msg *m);
+static inline bool pt_h2_msg_has_priority(const pt_h2_msg *m)
+{
+    return (m->seen & PT_H2_SEEN_PRIO) != 0;
+}
 /* Has a host field (the head's Host when :authority is absent). */
-bool pt_h2_msg_has_host(const pt_h2_msg *m);
+static inline bool pt_h2_msg_has_host(const pt_h2_msg *m)
+{
+    return (m->seen & PT_H2_SEEN_HOST) != 0;
+}
 
 /* An RFC 9218 priority field value (an RFC 8941 dictionary): u= and i
  * applied over *urgency and *incremental, other members skipped; 0, or

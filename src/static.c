@@ -123,15 +123,46 @@ static void content_type(pt_req *r, const char *name, size_t len)
     pt_resp_header(r, "Content-Type", v, n);
 }
 
-static pt_str header_str(const pt_req *r, const char *name)
+/* The request fields a file's response depends on: the preconditions
+ * (RFC 9110 §13.1), Range and If-Range (§14.2, §13.1.5); p NULL when
+ * absent. */
+typedef struct cond_fields {
+    pt_str if_match, if_none_match, if_modified_since, if_unmodified_since, range, if_range;
+} cond_fields;
+
+/* the first of each, in one pass over the head (a by-name lookup apiece
+ * walked it six times, every request) */
+static void cond_fields_of(const pt_req *r, cond_fields *cf)
 {
-    const pt_header *h = pt_head_get(&r->head, name);
-    pt_str s = {NULL, 0};
-    if (h) {
-        s.p = h->value;
-        s.len = h->value_len;
+    memset(cf, 0, sizeof(*cf));
+    for (size_t i = 0; i < r->head.nheaders; i++) {
+        const pt_header *h = &r->head.headers[i];
+        const char *n = h->name;
+        pt_str *d = NULL;
+        switch (h->name_len) {
+        case 5:
+            d = pt_name_is(n, "range", 5) ? &cf->range : NULL;
+            break;
+        case 8:
+            d = pt_name_is(n, "if-match", 8)   ? &cf->if_match
+                : pt_name_is(n, "if-range", 8) ? &cf->if_range
+                                               : NULL;
+            break;
+        case 13:
+            d = pt_name_is(n, "if-none-match", 13) ? &cf->if_none_match : NULL;
+            break;
+        case 17:
+            d = pt_name_is(n, "if-modified-since", 17) ? &cf->if_modified_since : NULL;
+            break;
+        case 19:
+            d = pt_name_is(n, "if-unmodified-since", 19) ? &cf->if_unmodified_since : NULL;
+            break;
+        default:
+            break;
+        }
+        if (d && !d->p)
+            *d = (pt_str){h->value, h->value_len};
     }
-    return s;
 }
 
 /* The backend's own headers when it named this file by X-Sendfile. */
@@ -260,6 +291,17 @@ static void entry_headers(pt_fent *e, const char *name, size_t name_len)
     }
     e->hdr = h;
     e->hdr_len = (size_t)n;
+    e->ctype_len = ctl;
+}
+
+/* The media type of e's file as its Content-Type says it (a charset
+ * parameter may follow): the entry's, made once, or looked up. */
+static pt_str entry_ctype(const pt_fent *e, const char *name, size_t name_len)
+{
+    if (e->hdr)
+        return (pt_str){e->hdr + PT_SLEN("Content-Type: "), e->ctype_len};
+    const char *t = pt_mime_type(name, name_len);
+    return (pt_str){t, strlen(t)};
 }
 
 /* With precompressed on, the response depends on Accept-Encoding (RFC 9110
@@ -324,11 +366,13 @@ static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len,
     const char *etag = e->etag, *lm = e->lm;
     size_t etag_len = e->etag_len;
 
+    cond_fields cf;
+    cond_fields_of(r, &cf);
     pt_precond pc = {
-        .if_match = header_str(r, "If-Match"),
-        .if_none_match = header_str(r, "If-None-Match"),
-        .if_modified_since = header_str(r, "If-Modified-Since"),
-        .if_unmodified_since = header_str(r, "If-Unmodified-Since"),
+        .if_match = cf.if_match,
+        .if_none_match = cf.if_none_match,
+        .if_modified_since = cf.if_modified_since,
+        .if_unmodified_since = cf.if_unmodified_since,
         .is_get_or_head = true,
         .etag = etag,
         .etag_len = etag_len,
@@ -339,9 +383,9 @@ static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len,
     bool zvary = false;
     pt_zcoding zc = PT_ZC_NONE;
     if (!coding) {
-        const char *t = pt_mime_type(name, name_len);
+        pt_str t = entry_ctype(e, name, name_len);
         pt_zinfo zi = {
-            .status = 200, .ctype = t, .ctype_len = strlen(t), .length = (int64_t)st->st_size};
+            .status = 200, .ctype = t.p, .ctype_len = t.len, .length = (int64_t)st->st_size};
         zc = pt_zresp_choose(r, &zi, &zvary);
     }
     if (pst == 304) {
@@ -366,9 +410,9 @@ static void serve_file(pt_req *r, pt_fent *e, const char *name, size_t name_len,
     uint64_t size = (uint64_t)st->st_size;
     pt_range ranges[64];
     int nr = 0;
-    pt_str rh = header_str(r, "Range");
+    pt_str rh = cf.range;
     if (rh.p && r->head.method == PT_M_GET) {
-        pt_str ir = header_str(r, "If-Range");
+        pt_str ir = cf.if_range;
         /* a Last-Modified less than a second old is only a weak validator
          * (RFC 9110 §8.8.2.2): then no date can match */
         time_t lmv = st->st_mtim.tv_sec < time(NULL) ? st->st_mtim.tv_sec : (time_t)-1;

@@ -6,7 +6,11 @@ assets", "large downloads with a small client window"). t_h2.py has ranges,
 conditionals and many streams; here: a page and its 50 assets fetched by
 nghttp on one connection, compression on the fly (gzip, br) and a
 precompressed sibling, the open-file cache's entries serving streams, and a
-1 MiB file through a 1 KiB stream window."""
+1 MiB file through a 1 KiB stream window; the fields a response takes from
+the cache's entry (h2.c remembers the fields a kept block made) follow the
+file when it changes."""
+
+import email.utils
 
 import gzip
 import json
@@ -165,6 +169,63 @@ class H2Static(unittest.TestCase):
         self.assertLessEqual(max(frames), 1024)
         # the connection carries on
         self.assertEqual(c.get('/index.html')['data'], b'hello over h2\n')
+
+
+
+class H2FileChanges(unittest.TestCase):
+    """A cached file's Content-Type, Last-Modified and ETag reach a stream
+    as a kept block, whose fields h2.c remembers by the block's bytes: a
+    file changed in place (the same size: a block of the same length, likely
+    at the same address) gets its new fields once the entry is refreshed."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = t_h2.h2_server(conf='open_file_cache = { max = 100; valid = "200ms"; };')
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def put(self, data, mtime):
+        path = os.path.join(self.srv.docroot, 'v.txt')
+        with open(path, 'wb') as f:
+            f.write(data)
+        os.utime(path, (mtime, mtime))
+
+    def test_fields_follow_a_changed_file(self):
+        c = t_h2.Client(self.srv.port)
+        self.addCleanup(c.close)
+        old, new = b'old\n' * 100, b'new\n' * 100
+        lm_old = email.utils.formatdate(1600000000, usegmt=True)
+        lm_new = email.utils.formatdate(1600000100, usegmt=True)
+        self.put(old, 1600000000)
+        for _ in range(3):  # the block parsed once, then remembered
+            s = c.get('/v.txt')
+            self.assertEqual((s['data'], s['headers']['last-modified']), (old, lm_old))
+        etag_old = s['headers']['etag']
+        self.assertEqual(s['headers']['content-type'], 'text/plain; charset=utf-8')
+        self.put(new, 1600000100)
+        seen = []
+
+        def changed():
+            s = c.get('/v.txt')
+            h = s['headers']
+            self.assertIn(s['data'], (old, new))
+            seen.append((s['data'] == new, h['last-modified'], h['etag'] == etag_old))
+            return s['data'] == new
+
+        self.assertTrue(harness.Server.wait_for(changed, timeout=10, interval=0.02))
+        # every answer's fields are its own body's, before and after
+        for a in seen:
+            self.assertIn(a, ((False, lm_old, True), (True, lm_new, False)))
+        for _ in range(3):
+            s = c.get('/v.txt')
+            h = s['headers']
+            self.assertEqual((s['data'], h['last-modified'], h['content-type']),
+                             (new, lm_new, 'text/plain; charset=utf-8'))
+            self.assertNotEqual(h['etag'], etag_old)
+            self.assertEqual(h['accept-ranges'], 'bytes')
 
 
 if __name__ == '__main__':
