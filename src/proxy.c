@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ---- the request -------------------------------------------------------- */
 
@@ -598,21 +601,190 @@ static const char *line_error(const char *l, size_t n)
     return "invalid character in header value";
 }
 
-/* Where the head's lines end, found once by head_end() and read by both
- * passes of parse_head() (three memchr calls per line were a twentieth of
- * a proxied request); lines past the table are found with memchr again. */
+/* One scan of the upstream head finds each line's end, splits name and
+ * value and classifies the name at once (a memchr per line, a second look
+ * for "Connection:", a tchar loop and a value check each were one more
+ * pass over the same bytes); parse_head() then reads the table. A field
+ * line is valid when its name is 1*tchar, a colon follows, and its value
+ * holds no CTL but HT (RFC 9110 §5.1, §5.5) up to CRLF or LF. */
 #define PX_LINES 48
-typedef struct px_lines {
-    uint32_t lf[PX_LINES]; /* the offset of line k's LF, line 0 the status line */
-    size_t n;
-} px_lines;
+typedef struct px_line {
+    uint32_t s, le;  /* the line's first byte, its LF */
+    uint32_t vs, vl; /* the value, OWS trimmed */
+    uint32_t nlen;
+    int tok; /* name_tok() of the name */
+} px_line;
 
-/* The offset of the LF ending the line k that starts at i. */
-static size_t line_lf(const char *p, size_t n, size_t i, const px_lines *ln, size_t k)
+enum { SL_FIELD, SL_END, SL_MORE, SL_BAD };
+
+typedef struct px_head {
+    size_t sl;           /* the status line's LF */
+    px_line l[PX_LINES]; /* the first field lines (later ones are scanned again) */
+    size_t nf;           /* field lines, all of them */
+    size_t bad;          /* the first invalid line's index (SIZE_MAX when none) */
+    const char *bad_why; /* why it is invalid */
+    const char *conn;    /* the Connection field's value, as in the line */
+    size_t conn_len;
+    bool conn_repeated;
+} px_head;
+
+#if defined(__SSE2__)
+/* Sixteen bytes at a time where the compiler targets SSE2 (every x86-64):
+ * the bytes before the first one in a set, or 16. Each test is exact per
+ * byte; the scalar loops after them decide the rest. */
+static unsigned sse_first(__m128i bad)
 {
-    if (k < ln->n)
-        return ln->lf[k];
-    return (size_t)((const char *)memchr(p + i, '\n', n - i) - p);
+    unsigned m = (unsigned)_mm_movemask_epi8(bad);
+    return m ? (unsigned)__builtin_ctz(m) : 16;
+}
+#endif
+
+/* The end of the field name that starts at p[i]: the first byte of p[i,
+ * lim) that is no tchar, or lim. */
+static size_t name_stop(const char *p, size_t i, size_t lim)
+{
+#if defined(__SSE2__)
+    /* letters, digits and '-' (nearly every name) sixteen at a time; the
+     * loop below takes the other tchars on */
+    for (; i + 16 <= lim; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        /* x | 0x20 is a lower-case letter only for a letter; the signed
+         * compare after the shift tests a range */
+        __m128i lo = _mm_add_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8(0x1f));
+        __m128i dg = _mm_add_epi8(x, _mm_set1_epi8(0x50));
+        __m128i ok = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(lo, _mm_set1_epi8(-102)),
+                                               _mm_cmplt_epi8(dg, _mm_set1_epi8(-118))),
+                                  _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+        unsigned k = sse_first(_mm_xor_si128(ok, _mm_set1_epi8(-1)));
+        if (k < 16) {
+            i += k;
+            break;
+        }
+    }
+#endif
+    while (i < lim && pt_tchar[(unsigned char)p[i]])
+        i++;
+    return i;
+}
+
+/* The first byte of p[i, lim) that no field value holds (a CTL but HT, or
+ * DEL: the line's own CR or LF ends a valid one), or lim. A word of eight
+ * with no byte below 0x20 and none equal to 0x7f is skipped at once; in
+ * one that may hold such a byte, the candidates are looked at in order
+ * (the lowest flag of the borrow trick is exact, the higher ones are
+ * checked against the table: an HT passes). */
+static size_t value_stop(const char *p, size_t i, size_t lim)
+{
+    static const bool bad[256] = {[0 ... 8] = true, [10 ... 0x1f] = true, [0x7f] = true};
+#if defined(__SSE2__)
+    for (; i + 16 <= lim; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+        __m128i no = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\t')), ctl),
+                                  _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+        unsigned k = sse_first(no);
+        if (k < 16)
+            return i + k;
+    }
+#endif
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    for (; i + 8 <= lim; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t del = w ^ (ones * 0x7f);
+        uint64_t m = (((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs;
+        for (; m; m &= m - 1) {
+            size_t k = i + ((size_t)__builtin_ctzll(m) >> 3);
+            if (bad[(unsigned char)p[k]])
+                return k;
+        }
+    }
+    for (; i < lim; i++)
+        if (bad[(unsigned char)p[i]])
+            return i;
+    return lim;
+}
+
+/* The line that starts at s (below lim): SL_FIELD (a valid field line, *l
+ * filled), SL_END (the empty line), SL_BAD (an invalid line: l->le only)
+ * or SL_MORE (no LF before lim). */
+__attribute__((always_inline)) static inline int scan_line(const char *p, size_t s, size_t lim,
+                                                           px_line *l)
+{
+    size_t i = name_stop(p, s, lim);
+    if (i < lim && i > s && p[i] == ':') {
+        size_t vs = i + 1;
+        while (vs < lim && (p[vs] == ' ' || p[vs] == '\t'))
+            vs++;
+        size_t j = value_stop(p, vs, lim);
+        /* the value's first CTL is its line's end: CRLF or LF */
+        size_t le = j < lim && p[j] == '\r' ? j + 1 : j;
+        if (le < lim && p[le] == '\n') {
+            size_t ve = j;
+            while (ve > vs && is_ows(p[ve - 1]))
+                ve--;
+            *l = (px_line){(uint32_t)s,         (uint32_t)le,      (uint32_t)vs,
+                           (uint32_t)(ve - vs), (uint32_t)(i - s), name_tok(p + s, i - s)};
+            return SL_FIELD;
+        }
+        i = j;
+    } else if (i == s && i < lim &&
+               (p[s] == '\n' || (p[s] == '\r' && s + 1 < lim && p[s + 1] == '\n'))) {
+        l->le = (uint32_t)(p[s] == '\n' ? s : s + 1);
+        return SL_END;
+    }
+    if (i >= lim)
+        return SL_MORE;
+    const char *lf = memchr(p + i, '\n', lim - i);
+    if (!lf)
+        return SL_MORE;
+    l->le = (uint32_t)(lf - p);
+    return SL_BAD;
+}
+
+/* The length of the head at the start of p (through its empty line), or 0
+ * when it does not end within lim bytes (or starts with an empty line:
+ * the slow path says why that is wrong); h gets the lines, the first
+ * invalid one and the Connection field. */
+static size_t scan_head(const char *p, size_t lim, px_head *h)
+{
+    const char *lf = memchr(p, '\n', lim);
+    if (!lf || lf == p || (lf == p + 1 && p[0] == '\r'))
+        return 0;
+    h->sl = (size_t)(lf - p);
+    h->nf = 0;
+    h->bad = SIZE_MAX;
+    h->conn = NULL;
+    h->conn_repeated = false;
+    for (size_t s = h->sl + 1;; h->nf++) {
+        if (s >= lim)
+            return 0;
+        px_line tmp, *l = h->nf < PX_LINES ? &h->l[h->nf] : &tmp;
+        int rc = scan_line(p, s, lim, l);
+        if (rc == SL_MORE)
+            return 0;
+        if (rc == SL_END)
+            return l->le + 1;
+        size_t le = l->le;
+        /* the line without its line end, as the checks below read it */
+        size_t e = le > s && p[le - 1] == '\r' ? le - 1 : le;
+        if (rc == SL_BAD && h->bad == SIZE_MAX) {
+            h->bad = h->nf;
+            /* RFC 9112 §5.2, §2.2: no obs-fold, no bare CR from an upstream */
+            h->bad_why = is_ows(p[s]) ? "obs-fold" : line_error(p + s, e - s);
+        }
+        /* Connection names the fields to drop, wherever it stands; an
+         * invalid line that reads "Connection:" counts too (the repeat is
+         * the error then, as it is whatever the order) */
+        if (e - s > 11 && p[s + 10] == ':' && (p[s] | 0x20) == 'c' &&
+            (rc == SL_FIELD ? l->tok == PH_CONNECTION
+                            : strncasecmp(p + s, "Connection:", 11) == 0)) {
+            h->conn_repeated |= h->conn != NULL;
+            h->conn = p + s + 11;
+            h->conn_len = e - s - 11;
+        }
+        s = le + 1;
+    }
 }
 
 /* The whole head is p[0, n): check the framing (RFC 9112 §6.3) and hand
@@ -621,11 +793,10 @@ static size_t line_lf(const char *p, size_t n, size_t i, const px_lines *ln, siz
  * re-serialised, as is a 1xx that goes on to the client. Returns 0, or
  * fail()'s value with ev set; *interim: a 1xx (passed on when
  * interim_passes()). */
-static int parse_head(pdec *x, const char *p, size_t n, const px_lines *ln, pt_upstream_ev *ev,
+static int parse_head(pdec *x, const char *p, size_t n, const px_head *h, pt_upstream_ev *ev,
                       bool *interim)
 {
-    const char *nl = p + line_lf(p, n, 0, ln, 0);
-    size_t ll = (size_t)(nl - p);
+    size_t ll = h->sl;
     if (ll > 0 && p[ll - 1] == '\r')
         ll--;
     if (ll < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ' ||
@@ -667,57 +838,27 @@ static int parse_head(pdec *x, const char *p, size_t n, const px_lines *ln, pt_u
 
     bool has_cl = false, has_te = false;
     uint64_t cl = 0;
-    const char *conn = NULL;
-    size_t conn_len = 0;
-    /* first pass: Connection names the fields to drop */
-    for (size_t i = (size_t)(nl - p) + 1, k = 1; i < n; k++) {
-        size_t s = i, le = line_lf(p, n, i, ln, k);
-        i = le + 1;
-        if (le > s && p[le - 1] == '\r')
-            le--;
-        if (le == s)
-            break;
-        if (le - s > 11 && p[s + 10] == ':' && (p[s] | 0x20) == 'c' &&
-            strncasecmp(p + s, "Connection:", 11) == 0) {
-            if (conn)
-                return (int)fail(ev, "repeated Connection");
-            conn = p + s + 11;
-            conn_len = le - s - 11;
-        }
-    }
+    if (h->conn_repeated)
+        return (int)fail(ev, "repeated Connection");
+    const char *conn = h->conn;
+    size_t conn_len = h->conn_len;
     if (conn && list_has(conn, conn_len, "close", 5))
         x->keep = false;
     /* the lengths of the names Connection lists: a field of another
      * length is not among them (no list scan per field) */
     uint64_t conn_lens = conn ? list_lens(conn, conn_len) : 0;
-    for (size_t i = (size_t)(nl - p) + 1, k = 1; i < n; k++) {
-        size_t s = i, le = line_lf(p, n, i, ln, k);
-        i = le + 1;
-        if (le > s && p[le - 1] == '\r')
-            le--;
-        if (le == s)
-            break;
-        /* RFC 9112 §5.2, §2.2: no obs-fold, no bare CR from an upstream */
-        if (is_ows(p[s]))
-            return (int)fail(ev, "obs-fold");
-        /* one scan of the line: the name's tchars up to the colon, then the
-         * value eight bytes at a time (no CTL but HT, RFC 9110 §5.5); what
-         * stops either early is sorted out by line_error */
-        size_t nlen = 0;
-        /* p[le] is the line's CR or LF, no tchar: it stops the scan */
-        while (pt_tchar[(unsigned char)p[s + nlen]])
-            nlen++;
-        if (nlen == 0 || s + nlen == le || p[s + nlen] != ':' ||
-            pt_field_value_span(p + s + nlen + 1, le - s - nlen - 1) != le - s - nlen - 1)
-            return (int)fail(ev, line_error(p + s, le - s));
-        size_t vs = nlen + 1 + s, ve = le;
-        while (vs < ve && is_ows(p[vs]))
-            vs++;
-        while (ve > vs && is_ows(p[ve - 1]))
-            ve--;
+    for (size_t k = 0, at = h->sl + 1; k < h->nf; k++) {
+        if (k == h->bad)
+            return (int)fail(ev, h->bad_why);
+        px_line again;
+        const px_line *l = k < PX_LINES ? &h->l[k] : &again;
+        /* valid: scan_head saw it */
+        if (k >= PX_LINES && scan_line(p, at, n, &again) != SL_FIELD)
+            return (int)fail(ev, "invalid header line");
+        at = l->le + 1;
+        size_t s = l->s, nlen = l->nlen, vs = l->vs, vlen = l->vl;
+        int t = l->tok;
         const char *name = p + s, *v = p + vs;
-        size_t vlen = ve - vs;
-        int t = name_tok(name, nlen);
         if (t == PH_CONTENT_LENGTH) {
             if (has_cl)
                 return (int)fail(ev, "repeated Content-Length");
@@ -839,37 +980,18 @@ static size_t interim_out(pdec *x, pt_upstream_ev *ev, size_t used)
     return used;
 }
 
-/* The length of the head at the start of p (through its empty line), or 0
- * when it does not end within lim bytes (or starts with an empty line:
- * the slow path says why that is wrong); ln gets its line ends. */
-static size_t head_end(const char *p, size_t lim, px_lines *ln)
-{
-    size_t ls = 0;
-    const char *lf;
-    ln->n = 0;
-    while ((lf = memchr(p + ls, '\n', lim - ls)) != NULL) {
-        size_t le = (size_t)(lf - p);
-        if (ln->n < PX_LINES)
-            ln->lf[ln->n++] = (uint32_t)le;
-        if (le == ls || (le == ls + 1 && p[ls] == '\r'))
-            return ls == 0 ? 0 : le + 1;
-        ls = le + 1;
-    }
-    return 0;
-}
-
 static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
 {
     size_t used = 0;
     /* the usual case: whole heads at the start of what was read, parsed
      * where they lie (no copy, no second look for the line ends) */
     while (x->in.len == 0 && used < n) {
-        px_lines ln;
-        size_t end = head_end(p + used, PT_MIN(n - used, x->max), &ln);
+        px_head h;
+        size_t end = scan_head(p + used, PT_MIN(n - used, x->max), &h);
         if (end == 0)
             break;
         bool interim = false;
-        if (parse_head(x, p + used, end, &ln, ev, &interim) == 0)
+        if (parse_head(x, p + used, end, &h, ev, &interim) == 0)
             return 0;
         used += end;
         if (!interim)
@@ -906,9 +1028,10 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
         if (ls == 0)
             return fail(ev, "invalid status line");
         bool interim = false;
-        px_lines ln;
-        head_end(x->in.p, x->in.len, &ln);
-        if (parse_head(x, x->in.p, x->in.len, &ln, ev, &interim) == 0)
+        px_head h;
+        if (scan_head(x->in.p, x->in.len, &h) != x->in.len)
+            return fail(ev, "invalid header line"); /* not reached: the head is complete */
+        if (parse_head(x, x->in.p, x->in.len, &h, ev, &interim) == 0)
             return 0;
         if (interim) {
             if (++x->interims > PT_PX_MAX_INTERIM)
