@@ -56,6 +56,8 @@ static void puts_(pbuf *b, const char *s)
     put(b, s, strlen(s));
 }
 
+#define PUT_LIT(b, lit) put(b, lit, sizeof(lit) - 1)
+
 /* "name: value" CRLF with one capacity check (a field per put was four) */
 static void put_field(pbuf *b, const char *n, size_t nl, const char *v, size_t vl)
 {
@@ -247,6 +249,9 @@ static bool wants_upgrade(const pt_header *hs, size_t nh, int major, int minor)
     if (major != 1 || minor < 1)
         return false;
     for (size_t i = 0; i < nh; i++) {
+        /* the two names are 7 and 10 bytes long: no lookup for the others */
+        if (hs[i].name_len != 7 && hs[i].name_len != 10)
+            continue;
         int t = name_tok(hs[i].name, hs[i].name_len);
         if (t == PH_UPGRADE && hs[i].value_len > 0)
             up = true;
@@ -306,6 +311,9 @@ static bool client_list(pbuf *b, const pt_cgi_req *env, const char *name, int to
     return any;
 }
 
+/* the request fields whose classes encode() keeps between its two loops */
+#define PX_TOKS 64
+
 static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len, char **out,
                   size_t *len, bool *has_end)
 {
@@ -314,53 +322,74 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
      * through malloc's slow path, an exact one comes from its cache */
     static pbuf keep;
     pbuf b = {keep.p, 0, keep.cap, false};
-    const char *proto = env->https ? "https" : "http";
-    /* one look at the client's names: which of the lists it has */
+    /* one look at the client's names: which of the lists it has, whether
+     * it asks to Upgrade (wants_upgrade's test); the names' classes kept
+     * for the copy below */
     const pt_header *host = NULL;
-    bool has_xff = false, has_fwd = false;
+    bool has_xff = false, has_fwd = false, up = false, conn_up = false;
     uint64_t conn_lens = 0;
+    unsigned char toks[PX_TOKS];
     for (size_t i = 0; i < env->nheaders; i++) {
-        int t = name_tok(env->headers[i].name, env->headers[i].name_len);
+        const pt_header *h = &env->headers[i];
+        int t = name_tok(h->name, h->name_len);
+        if (i < PX_TOKS)
+            toks[i] = (unsigned char)t;
         if (t == PH_HOST && !host)
-            host = &env->headers[i];
+            host = h;
         has_xff |= t == PH_XFF;
         has_fwd |= t == PH_FORWARDED;
-        if (t == PH_CONNECTION)
-            conn_lens |= list_lens(env->headers[i].value, env->headers[i].value_len);
+        up |= t == PH_UPGRADE && h->value_len > 0;
+        if (t == PH_CONNECTION) {
+            conn_lens |= list_lens(h->value, h->value_len);
+            conn_up = conn_up || (env->upgrade && list_has(h->value, h->value_len, "upgrade", 7));
+        }
     }
     /* a body still streaming cannot share the connection with a tunnel */
-    bool upgrade = env->upgrade && !env->body_stream &&
-                   wants_upgrade(env->headers, env->nheaders, env->http_major, env->http_minor);
+    bool upgrade = env->upgrade && !env->body_stream && up && conn_up && env->http_major == 1 &&
+                   env->http_minor >= 1;
     pt_str hv = host ? (pt_str){host->value, host->value_len} : env->server_name;
     char num[24];
 
     /* the target as the client sent it (origin-form): the location's
-     * prefix is passed unchanged, like nginx's proxy_pass without a URI */
+     * prefix is passed unchanged, like nginx's proxy_pass without a URI;
+     * the fixed texts between the values go in whole (a put each) */
     put(&b, env->method.p, env->method.len);
     put(&b, " ", 1);
     put(&b, env->request_uri.p, env->request_uri.len);
-    puts_(&b, " HTTP/1.1\r\nHost: ");
+    PUT_LIT(&b, " HTTP/1.1\r\nHost: ");
     put(&b, hv.p, hv.len);
-    puts_(&b, "\r\n");
 
     /* X-Forwarded-For: the client's list, then the address we saw */
-    puts_(&b,
-          has_xff && client_list(&b, env, "X-Forwarded-For", PH_XFF) ? ", " : "X-Forwarded-For: ");
+    if (has_xff) {
+        PUT_LIT(&b, "\r\n");
+        if (client_list(&b, env, "X-Forwarded-For", PH_XFF))
+            PUT_LIT(&b, ", ");
+        else
+            PUT_LIT(&b, "X-Forwarded-For: ");
+    } else {
+        PUT_LIT(&b, "\r\nX-Forwarded-For: ");
+    }
     put(&b, env->remote_addr.p, env->remote_addr.len);
-    puts_(&b, "\r\n");
     /* false: X-Forwarded-For alone, as nginx is usually told to send; the
      * client's other forwarding fields are dropped all the same (replaced,
      * never passed on, so that a client cannot forge them) */
     if (!bk->xff_only) {
-        puts_(&b, "X-Forwarded-Proto: ");
-        puts_(&b, proto);
-        puts_(&b, "\r\nX-Forwarded-Host: ");
+        if (env->https)
+            PUT_LIT(&b, "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ");
+        else
+            PUT_LIT(&b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
         put(&b, hv.p, hv.len);
-        puts_(&b, "\r\n");
 
         /* Forwarded (RFC 7239 §4): earlier proxies' elements, then ours */
-        puts_(&b, has_fwd && client_list(&b, env, "Forwarded", PH_FORWARDED) ? ", for="
-                                                                             : "Forwarded: for=");
+        if (has_fwd) {
+            PUT_LIT(&b, "\r\n");
+            if (client_list(&b, env, "Forwarded", PH_FORWARDED))
+                PUT_LIT(&b, ", for=");
+            else
+                PUT_LIT(&b, "Forwarded: for=");
+        } else {
+            PUT_LIT(&b, "\r\nForwarded: for=");
+        }
         if (memchr(env->remote_addr.p, ':', env->remote_addr.len)) {
             char v6[80];
             int n = snprintf(v6, sizeof(v6), "[%.*s]",
@@ -369,18 +398,19 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         } else {
             put_fwd_value(&b, env->remote_addr.p, env->remote_addr.len);
         }
-        puts_(&b, ";proto=");
-        puts_(&b, proto);
-        puts_(&b, ";host=");
+        if (env->https)
+            PUT_LIT(&b, ";proto=https;host=");
+        else
+            PUT_LIT(&b, ";proto=http;host=");
         put_fwd_value(&b, hv.p, hv.len);
-        puts_(&b, "\r\n");
     }
+    PUT_LIT(&b, "\r\n");
 
     for (size_t i = 0; i < env->nheaders; i++) {
         const pt_header *h = &env->headers[i];
         const char *n = h->name;
         size_t nl = h->name_len;
-        int t = name_tok(n, nl);
+        int t = i < PX_TOKS ? toks[i] : name_tok(n, nl);
         /* replaced above or below; Expect was answered here (the body is
          * complete); Upgrade goes on below when the location lets it */
         if ((t >= PH_HOST && t <= PH_EXPECT) ||
