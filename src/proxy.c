@@ -743,10 +743,11 @@ __attribute__((always_inline)) static inline int scan_line(const char *p, size_t
 {
     size_t i = name_stop(p, s, lim);
     if (i < lim && i > s && p[i] == ':') {
-        size_t vs = i + 1;
-        while (vs < lim && (p[vs] == ' ' || p[vs] == '\t'))
+        /* OWS is no CTL: the value's scan starts at the colon, its
+         * trimming is bounded by the CTL found */
+        size_t j = value_stop(p, i + 1, lim), vs = i + 1;
+        while (vs < j && is_ows(p[vs]))
             vs++;
-        size_t j = value_stop(p, vs, lim);
         /* the value's first CTL is its line's end: CRLF or LF */
         size_t le = j < lim && p[j] == '\r' ? j + 1 : j;
         if (le < lim && p[le] == '\n') {
@@ -796,22 +797,22 @@ static size_t scan_head(const char *p, size_t lim, px_head *h)
         if (rc == SL_END)
             return l->le + 1;
         size_t le = l->le;
-        /* the line without its line end, as the checks below read it */
-        size_t e = le > s && p[le - 1] == '\r' ? le - 1 : le;
-        if (rc == SL_BAD && h->bad == SIZE_MAX) {
-            h->bad = h->nf;
-            /* RFC 9112 §5.2, §2.2: no obs-fold, no bare CR from an upstream */
-            h->bad_why = is_ows(p[s]) ? "obs-fold" : line_error(p + s, e - s);
-        }
         /* Connection names the fields to drop, wherever it stands; an
          * invalid line that reads "Connection:" counts too (the repeat is
          * the error then, as it is whatever the order) */
-        if (e - s > 11 && p[s + 10] == ':' && (p[s] | 0x20) == 'c' &&
-            (rc == SL_FIELD ? l->tok == PH_CONNECTION
-                            : strncasecmp(p + s, "Connection:", 11) == 0)) {
-            h->conn_repeated |= h->conn != NULL;
-            h->conn = p + s + 11;
-            h->conn_len = e - s - 11;
+        if (rc == SL_BAD || l->tok == PH_CONNECTION) {
+            /* the line without its line end, as the checks below read it */
+            size_t e = le > s && p[le - 1] == '\r' ? le - 1 : le;
+            if (rc == SL_BAD && h->bad == SIZE_MAX) {
+                h->bad = h->nf;
+                /* RFC 9112 §5.2, §2.2: no obs-fold, no bare CR from an upstream */
+                h->bad_why = is_ows(p[s]) ? "obs-fold" : line_error(p + s, e - s);
+            }
+            if (e - s > 11 && p[s + 10] == ':' && strncasecmp(p + s, "Connection:", 11) == 0) {
+                h->conn_repeated |= h->conn != NULL;
+                h->conn = p + s + 11;
+                h->conn_len = e - s - 11;
+            }
         }
         s = le + 1;
     }
