@@ -873,11 +873,12 @@ static int parse_head(pdec *x, const char *p, size_t n, const px_head *h, pt_ups
         return (int)fail(ev, "repeated Connection");
     const char *conn = h->conn;
     size_t conn_len = h->conn_len;
-    if (conn && list_has(conn, conn_len, "close", 5))
-        x->keep = false;
     /* the lengths of the names Connection lists: a field of another
-     * length is not among them (no list scan per field) */
+     * length is not among them (no list scan per field, nor for "close"
+     * in "keep-alive") */
     uint64_t conn_lens = conn ? list_lens(conn, conn_len) : 0;
+    if ((conn_lens >> 5) & 1 && list_has(conn, conn_len, "close", 5))
+        x->keep = false;
     for (size_t k = 0, at = h->sl + 1; k < h->nf; k++) {
         if (k == h->bad)
             return (int)fail(ev, h->bad_why);
@@ -890,6 +891,22 @@ static int parse_head(pdec *x, const char *p, size_t n, const px_head *h, pt_ups
         size_t s = l->s, nlen = l->nlen, vs = l->vs, vlen = l->vl;
         int t = l->tok;
         const char *name = p + s, *v = p + vs;
+        if (t == PH_OTHER) {
+            /* a field the proxy has no business with (most of them): what
+             * the general path below does for it, in short */
+            if (((conn_lens >> PT_MIN(nlen, (size_t)63)) & 1 &&
+                 list_has(conn, conn_len, name, nlen)) ||
+                !keep_fields)
+                continue;
+            if (!ser) {
+                if (pt_cgi_resp_line_checked(x->resp, name, nlen, vs - s, vlen) ==
+                    PT_CGI_RESP_ERROR)
+                    return (int)fail(ev, x->resp->error);
+            } else if (!pass(x, ser, name, nlen, v, vlen)) {
+                return (int)fail(ev, x->resp->error);
+            }
+            continue;
+        }
         if (t == PH_CONTENT_LENGTH) {
             if (has_cl)
                 return (int)fail(ev, "repeated Content-Length");
