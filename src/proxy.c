@@ -31,7 +31,8 @@ typedef struct pbuf {
     bool failed;
 } pbuf;
 
-static void put(pbuf *b, const char *p, size_t n)
+/* put's way when the block must grow (or has failed to) */
+static void put_grow(pbuf *b, const char *p, size_t n)
 {
     if (b->failed || n == 0)
         return;
@@ -49,6 +50,17 @@ static void put(pbuf *b, const char *p, size_t n)
     }
     memcpy(b->p + b->len, p, n);
     b->len += n;
+}
+
+/* Inline: with a literal's length the copy is a few moves, no call. */
+static inline void put(pbuf *b, const char *p, size_t n)
+{
+    if (n > 0 && n <= b->cap - b->len && !b->failed) {
+        memcpy(b->p + b->len, p, n);
+        b->len += n;
+        return;
+    }
+    put_grow(b, p, n);
 }
 
 static void puts_(pbuf *b, const char *s)
@@ -301,9 +313,9 @@ static bool client_list(pbuf *b, const pt_cgi_req *env, const char *name, int to
             continue;
         if (!any) {
             puts_(b, name);
-            puts_(b, ": ");
+            PUT_LIT(b, ": ");
         } else {
-            puts_(b, ", ");
+            PUT_LIT(b, ", ");
         }
         put(b, h->value, h->value_len);
         any = true;
@@ -427,32 +439,32 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     /* the one hop-by-hop exchange that crosses: the answer may be a 101
      * and the connection a tunnel (tunnel.c) */
     if (upgrade && client_list(&b, env, "Upgrade", PH_UPGRADE))
-        puts_(&b, "\r\nConnection: upgrade\r\n");
+        PUT_LIT(&b, "\r\nConnection: upgrade\r\n");
     /* RFC 9110 §7.6.3: after the client's own Via fields, in order */
     if (bk->via)
-        puts_(&b, "Via: 1.1 portico\r\n");
+        PUT_LIT(&b, "Via: 1.1 portico\r\n");
     if (env->request_id.len) {
-        puts_(&b, "X-Request-Id: ");
+        PUT_LIT(&b, "X-Request-Id: ");
         put(&b, env->request_id.p, env->request_id.len);
-        puts_(&b, "\r\n");
+        PUT_LIT(&b, "\r\n");
     }
     if (env->body_stream) {
         /* request_buffering = false: the body follows as it arrives, framed
          * as the client framed it (RFC 9112 §6.1, §6.2) */
         if (env->content_length >= 0) {
-            puts_(&b, "Content-Length: ");
+            PUT_LIT(&b, "Content-Length: ");
             put(&b, num, pt_u64_dec(num, (uint64_t)env->content_length));
-            puts_(&b, "\r\n");
+            PUT_LIT(&b, "\r\n");
         } else {
-            puts_(&b, "Transfer-Encoding: chunked\r\n");
+            PUT_LIT(&b, "Transfer-Encoding: chunked\r\n");
         }
     } else if (body_len > 0 || env->content_length >= 0) {
         /* RFC 9112 §6.3: the collected body, however the client framed it */
-        puts_(&b, "Content-Length: ");
+        PUT_LIT(&b, "Content-Length: ");
         put(&b, num, pt_u64_dec(num, body_len));
-        puts_(&b, "\r\n");
+        PUT_LIT(&b, "\r\n");
     }
-    puts_(&b, "\r\n");
+    PUT_LIT(&b, "\r\n");
     /* a failed regrowth left the block as it was */
     keep.p = b.p;
     keep.cap = b.cap;
@@ -853,7 +865,7 @@ static int parse_head(pdec *x, const char *p, size_t n, const px_head *h, pt_ups
         x->out.len = 0;
         if (relay) {
             /* passed on as our own HTTP/1.1 answer (RFC 9110 §6.2) */
-            puts_(&x->out, "HTTP/1.1");
+            PUT_LIT(&x->out, "HTTP/1.1");
             put(&x->out, p + 8, ll - 8);
         } else {
             put(&x->out, p, ll);
