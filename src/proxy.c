@@ -560,7 +560,7 @@ static void dec_bind(void *d, pt_req *r, const pt_backend *b, size_t si)
     size_t hl = 0;
     for (size_t i = 0; i < r->head.nheaders; i++) {
         const pt_header *h = &r->head.headers[i];
-        if (h->name_len == 4 && strncasecmp(h->name, "Host", 4) == 0) {
+        if (h->name_len == 4 && pt_tok_is(h->name, "host", 4)) {
             host = h->value;
             hl = h->value_len;
             break;
@@ -569,9 +569,11 @@ static void dec_bind(void *d, pt_req *r, const pt_backend *b, size_t si)
     x->self[0] = '\0';
     if (hl > 0 && hl <= 250) {
         pt_tls_info ti;
-        const char *scheme = pt_tls_info_get(&r->conn->sock, &ti) ? "https://" : "http://";
-        size_t sl = strlen(scheme);
-        memcpy(x->self, scheme, sl);
+        size_t sl = PT_SLEN("http://");
+        if (pt_tls_info_get(&r->conn->sock, &ti))
+            memcpy(x->self, "https://", ++sl);
+        else
+            memcpy(x->self, "http://", sl);
         memcpy(x->self + sl, host, hl);
         x->self[sl + hl] = '\0';
     }
