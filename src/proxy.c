@@ -340,7 +340,7 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     const pt_header *host = NULL;
     bool has_xff = false, has_fwd = false, up = false, conn_up = false;
     uint64_t conn_lens = 0;
-    unsigned char toks[PX_TOKS];
+    unsigned char toks[PX_TOKS] = {0};
     for (size_t i = 0; i < env->nheaders; i++) {
         const pt_header *h = &env->headers[i];
         int t = name_tok(h->name, h->name_len);
@@ -662,8 +662,10 @@ typedef struct px_line {
 enum { SL_FIELD, SL_END, SL_MORE, SL_BAD };
 
 typedef struct px_head {
-    size_t sl;           /* the status line's LF */
-    px_line l[PX_LINES]; /* the first field lines (later ones are scanned again) */
+    size_t sl; /* the status line's LF */
+    /* the first field lines (later ones are scanned again, through the
+     * last entry) */
+    px_line l[PX_LINES + 1];
     size_t nf;           /* field lines, all of them */
     size_t bad;          /* the first invalid line's index (SIZE_MAX when none) */
     const char *bad_why; /* why it is invalid */
@@ -804,7 +806,7 @@ static size_t scan_head(const char *p, size_t lim, px_head *h)
     for (size_t s = h->sl + 1;; h->nf++) {
         if (s >= lim)
             return 0;
-        px_line tmp, *l = h->nf < PX_LINES ? &h->l[h->nf] : &tmp;
+        px_line *l = &h->l[PT_MIN(h->nf, (size_t)PX_LINES)];
         int rc = scan_line(p, s, lim, l);
         if (rc == SL_MORE)
             return 0;
@@ -896,14 +898,14 @@ static int parse_head(pdec *x, const char *p, size_t n, const px_head *h, pt_ups
     for (size_t k = 0, at = h->sl + 1; k < h->nf; k++) {
         if (k == h->bad)
             return (int)fail(ev, h->bad_why);
-        px_line again;
-        const px_line *l = k < PX_LINES ? &h->l[k] : &again;
-        /* valid: scan_head saw it */
-        if (k >= PX_LINES && scan_line(p, at, n, &again) != SL_FIELD)
+        px_line l;
+        if (k < PX_LINES)
+            l = h->l[k];
+        else if (scan_line(p, at, n, &l) != SL_FIELD) /* valid: scan_head saw it */
             return (int)fail(ev, "invalid header line");
-        at = l->le + 1;
-        size_t s = l->s, nlen = l->nlen, vs = l->vs, vlen = l->vl;
-        int t = l->tok;
+        at = l.le + 1;
+        size_t s = l.s, nlen = l.nlen, vs = l.vs, vlen = l.vl;
+        int t = l.tok;
         const char *name = p + s, *v = p + vs;
         if (t == PH_OTHER) {
             /* a field the proxy has no business with (most of them): what
