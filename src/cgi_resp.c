@@ -135,6 +135,10 @@ static int append(pt_cgi_resp *r, const char *p, size_t n)
 {
     if (n > r->max_size - r->len)
         return fail(r, "header block too large");
+    /* nothing to copy (an empty value may have no bytes at all behind it:
+     * memcpy from NULL is undefined even for none) */
+    if (n == 0)
+        return PT_CGI_RESP_MORE;
     if (r->len + n > r->cap && !r->buf && spare.buf && spare.cap >= n && spare.cap <= r->max_size) {
         r->buf = spare.buf;
         r->cap = spare.cap;
