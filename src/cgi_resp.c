@@ -135,6 +135,10 @@ static int append(pt_cgi_resp *r, const char *p, size_t n)
 {
     if (n > r->max_size - r->len)
         return fail(r, "header block too large");
+    /* nothing to copy (an empty value may have no bytes at all behind it:
+     * memcpy from NULL is undefined even for none) */
+    if (n == 0)
+        return PT_CGI_RESP_MORE;
     if (r->len + n > r->cap && !r->buf && spare.buf && spare.cap >= n && spare.cap <= r->max_size) {
         r->buf = spare.buf;
         r->cap = spare.cap;
@@ -421,6 +425,10 @@ int pt_cgi_resp_eof(pt_cgi_resp *r)
 
 void pt_cgi_resp_reset(pt_cgi_resp *r)
 {
+    /* untouched since init (the usual case: the first head of a response):
+     * every call that sets a result counts a line, or fails, or copies */
+    if (r->state == PT_CGI_RESP_MORE && r->nlines == 0 && r->len == 0 && r->nhdrs == 0)
+        return;
     size_t max_size = r->max_size, max_hdrs = r->max_hdrs;
     bool sl = r->status_line;
     pt_cgi_resp_free(r);
@@ -475,10 +483,15 @@ int pt_cgi_resp_line_checked(pt_cgi_resp *r, const char *line, size_t nlen, size
     int st = checked_line(r);
     if (st != PT_CGI_RESP_MORE)
         return st;
-    size_t s = r->len;
-    /* name, colon, whitespace and value in one copy */
-    if (append(r, line, voff + vlen) != PT_CGI_RESP_MORE)
+    size_t s = r->len, n = voff + vlen;
+    /* name, colon, whitespace and value in one copy; into the room there
+     * is without append's call (the cap holds: len <= cap <= max_size) */
+    if (n <= r->cap - s) {
+        memcpy(r->buf + s, line, n);
+        r->len = s + n;
+    } else if (append(r, line, n) != PT_CGI_RESP_MORE) {
         return PT_CGI_RESP_ERROR;
+    }
     return field(r, s, nlen, s + voff, vlen);
 }
 

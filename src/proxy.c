@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ---- the request -------------------------------------------------------- */
 
@@ -28,7 +31,8 @@ typedef struct pbuf {
     bool failed;
 } pbuf;
 
-static void put(pbuf *b, const char *p, size_t n)
+/* put's way when the block must grow (or has failed to) */
+static void put_grow(pbuf *b, const char *p, size_t n)
 {
     if (b->failed || n == 0)
         return;
@@ -48,10 +52,23 @@ static void put(pbuf *b, const char *p, size_t n)
     b->len += n;
 }
 
+/* Inline: with a literal's length the copy is a few moves, no call. */
+static inline void put(pbuf *b, const char *p, size_t n)
+{
+    if (n > 0 && n <= b->cap - b->len && !b->failed) {
+        memcpy(b->p + b->len, p, n);
+        b->len += n;
+        return;
+    }
+    put_grow(b, p, n);
+}
+
 static void puts_(pbuf *b, const char *s)
 {
     put(b, s, strlen(s));
 }
+
+#define PUT_LIT(b, lit) put(b, lit, sizeof(lit) - 1)
 
 /* "name: value" CRLF with one capacity check (a field per put was four) */
 static void put_field(pbuf *b, const char *n, size_t nl, const char *v, size_t vl)
@@ -244,6 +261,9 @@ static bool wants_upgrade(const pt_header *hs, size_t nh, int major, int minor)
     if (major != 1 || minor < 1)
         return false;
     for (size_t i = 0; i < nh; i++) {
+        /* the two names are 7 and 10 bytes long: no lookup for the others */
+        if (hs[i].name_len != 7 && hs[i].name_len != 10)
+            continue;
         int t = name_tok(hs[i].name, hs[i].name_len);
         if (t == PH_UPGRADE && hs[i].value_len > 0)
             up = true;
@@ -293,15 +313,18 @@ static bool client_list(pbuf *b, const pt_cgi_req *env, const char *name, int to
             continue;
         if (!any) {
             puts_(b, name);
-            puts_(b, ": ");
+            PUT_LIT(b, ": ");
         } else {
-            puts_(b, ", ");
+            PUT_LIT(b, ", ");
         }
         put(b, h->value, h->value_len);
         any = true;
     }
     return any;
 }
+
+/* the request fields whose classes encode() keeps between its two loops */
+#define PX_TOKS 64
 
 static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len, char **out,
                   size_t *len, bool *has_end)
@@ -311,53 +334,74 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
      * through malloc's slow path, an exact one comes from its cache */
     static pbuf keep;
     pbuf b = {keep.p, 0, keep.cap, false};
-    const char *proto = env->https ? "https" : "http";
-    /* one look at the client's names: which of the lists it has */
+    /* one look at the client's names: which of the lists it has, whether
+     * it asks to Upgrade (wants_upgrade's test); the names' classes kept
+     * for the copy below */
     const pt_header *host = NULL;
-    bool has_xff = false, has_fwd = false;
+    bool has_xff = false, has_fwd = false, up = false, conn_up = false;
     uint64_t conn_lens = 0;
+    unsigned char toks[PX_TOKS] = {0};
     for (size_t i = 0; i < env->nheaders; i++) {
-        int t = name_tok(env->headers[i].name, env->headers[i].name_len);
+        const pt_header *h = &env->headers[i];
+        int t = name_tok(h->name, h->name_len);
+        if (i < PX_TOKS)
+            toks[i] = (unsigned char)t;
         if (t == PH_HOST && !host)
-            host = &env->headers[i];
+            host = h;
         has_xff |= t == PH_XFF;
         has_fwd |= t == PH_FORWARDED;
-        if (t == PH_CONNECTION)
-            conn_lens |= list_lens(env->headers[i].value, env->headers[i].value_len);
+        up |= t == PH_UPGRADE && h->value_len > 0;
+        if (t == PH_CONNECTION) {
+            conn_lens |= list_lens(h->value, h->value_len);
+            conn_up = conn_up || (env->upgrade && list_has(h->value, h->value_len, "upgrade", 7));
+        }
     }
     /* a body still streaming cannot share the connection with a tunnel */
-    bool upgrade = env->upgrade && !env->body_stream &&
-                   wants_upgrade(env->headers, env->nheaders, env->http_major, env->http_minor);
+    bool upgrade = env->upgrade && !env->body_stream && up && conn_up && env->http_major == 1 &&
+                   env->http_minor >= 1;
     pt_str hv = host ? (pt_str){host->value, host->value_len} : env->server_name;
     char num[24];
 
     /* the target as the client sent it (origin-form): the location's
-     * prefix is passed unchanged, like nginx's proxy_pass without a URI */
+     * prefix is passed unchanged, like nginx's proxy_pass without a URI;
+     * the fixed texts between the values go in whole (a put each) */
     put(&b, env->method.p, env->method.len);
     put(&b, " ", 1);
     put(&b, env->request_uri.p, env->request_uri.len);
-    puts_(&b, " HTTP/1.1\r\nHost: ");
+    PUT_LIT(&b, " HTTP/1.1\r\nHost: ");
     put(&b, hv.p, hv.len);
-    puts_(&b, "\r\n");
 
     /* X-Forwarded-For: the client's list, then the address we saw */
-    puts_(&b,
-          has_xff && client_list(&b, env, "X-Forwarded-For", PH_XFF) ? ", " : "X-Forwarded-For: ");
+    if (has_xff) {
+        PUT_LIT(&b, "\r\n");
+        if (client_list(&b, env, "X-Forwarded-For", PH_XFF))
+            PUT_LIT(&b, ", ");
+        else
+            PUT_LIT(&b, "X-Forwarded-For: ");
+    } else {
+        PUT_LIT(&b, "\r\nX-Forwarded-For: ");
+    }
     put(&b, env->remote_addr.p, env->remote_addr.len);
-    puts_(&b, "\r\n");
     /* false: X-Forwarded-For alone, as nginx is usually told to send; the
      * client's other forwarding fields are dropped all the same (replaced,
      * never passed on, so that a client cannot forge them) */
     if (!bk->xff_only) {
-        puts_(&b, "X-Forwarded-Proto: ");
-        puts_(&b, proto);
-        puts_(&b, "\r\nX-Forwarded-Host: ");
+        if (env->https)
+            PUT_LIT(&b, "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ");
+        else
+            PUT_LIT(&b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
         put(&b, hv.p, hv.len);
-        puts_(&b, "\r\n");
 
         /* Forwarded (RFC 7239 §4): earlier proxies' elements, then ours */
-        puts_(&b, has_fwd && client_list(&b, env, "Forwarded", PH_FORWARDED) ? ", for="
-                                                                             : "Forwarded: for=");
+        if (has_fwd) {
+            PUT_LIT(&b, "\r\n");
+            if (client_list(&b, env, "Forwarded", PH_FORWARDED))
+                PUT_LIT(&b, ", for=");
+            else
+                PUT_LIT(&b, "Forwarded: for=");
+        } else {
+            PUT_LIT(&b, "\r\nForwarded: for=");
+        }
         if (memchr(env->remote_addr.p, ':', env->remote_addr.len)) {
             char v6[80];
             int n = snprintf(v6, sizeof(v6), "[%.*s]",
@@ -366,18 +410,19 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
         } else {
             put_fwd_value(&b, env->remote_addr.p, env->remote_addr.len);
         }
-        puts_(&b, ";proto=");
-        puts_(&b, proto);
-        puts_(&b, ";host=");
+        if (env->https)
+            PUT_LIT(&b, ";proto=https;host=");
+        else
+            PUT_LIT(&b, ";proto=http;host=");
         put_fwd_value(&b, hv.p, hv.len);
-        puts_(&b, "\r\n");
     }
+    PUT_LIT(&b, "\r\n");
 
     for (size_t i = 0; i < env->nheaders; i++) {
         const pt_header *h = &env->headers[i];
         const char *n = h->name;
         size_t nl = h->name_len;
-        int t = name_tok(n, nl);
+        int t = i < PX_TOKS ? toks[i] : name_tok(n, nl);
         /* replaced above or below; Expect was answered here (the body is
          * complete); Upgrade goes on below when the location lets it */
         if ((t >= PH_HOST && t <= PH_EXPECT) ||
@@ -394,32 +439,32 @@ static int encode(const pt_cgi_req *env, const pt_backend *bk, uint64_t body_len
     /* the one hop-by-hop exchange that crosses: the answer may be a 101
      * and the connection a tunnel (tunnel.c) */
     if (upgrade && client_list(&b, env, "Upgrade", PH_UPGRADE))
-        puts_(&b, "\r\nConnection: upgrade\r\n");
+        PUT_LIT(&b, "\r\nConnection: upgrade\r\n");
     /* RFC 9110 §7.6.3: after the client's own Via fields, in order */
     if (bk->via)
-        puts_(&b, "Via: 1.1 portico\r\n");
+        PUT_LIT(&b, "Via: 1.1 portico\r\n");
     if (env->request_id.len) {
-        puts_(&b, "X-Request-Id: ");
+        PUT_LIT(&b, "X-Request-Id: ");
         put(&b, env->request_id.p, env->request_id.len);
-        puts_(&b, "\r\n");
+        PUT_LIT(&b, "\r\n");
     }
     if (env->body_stream) {
         /* request_buffering = false: the body follows as it arrives, framed
          * as the client framed it (RFC 9112 §6.1, §6.2) */
         if (env->content_length >= 0) {
-            puts_(&b, "Content-Length: ");
+            PUT_LIT(&b, "Content-Length: ");
             put(&b, num, pt_u64_dec(num, (uint64_t)env->content_length));
-            puts_(&b, "\r\n");
+            PUT_LIT(&b, "\r\n");
         } else {
-            puts_(&b, "Transfer-Encoding: chunked\r\n");
+            PUT_LIT(&b, "Transfer-Encoding: chunked\r\n");
         }
     } else if (body_len > 0 || env->content_length >= 0) {
         /* RFC 9112 §6.3: the collected body, however the client framed it */
-        puts_(&b, "Content-Length: ");
+        PUT_LIT(&b, "Content-Length: ");
         put(&b, num, pt_u64_dec(num, body_len));
-        puts_(&b, "\r\n");
+        PUT_LIT(&b, "\r\n");
     }
-    puts_(&b, "\r\n");
+    PUT_LIT(&b, "\r\n");
     /* a failed regrowth left the block as it was */
     keep.p = b.p;
     keep.cap = b.cap;
@@ -515,7 +560,7 @@ static void dec_bind(void *d, pt_req *r, const pt_backend *b, size_t si)
     size_t hl = 0;
     for (size_t i = 0; i < r->head.nheaders; i++) {
         const pt_header *h = &r->head.headers[i];
-        if (h->name_len == 4 && strncasecmp(h->name, "Host", 4) == 0) {
+        if (h->name_len == 4 && pt_tok_is(h->name, "host", 4)) {
             host = h->value;
             hl = h->value_len;
             break;
@@ -524,9 +569,11 @@ static void dec_bind(void *d, pt_req *r, const pt_backend *b, size_t si)
     x->self[0] = '\0';
     if (hl > 0 && hl <= 250) {
         pt_tls_info ti;
-        const char *scheme = pt_tls_info_get(&r->conn->sock, &ti) ? "https://" : "http://";
-        size_t sl = strlen(scheme);
-        memcpy(x->self, scheme, sl);
+        size_t sl = PT_SLEN("http://");
+        if (pt_tls_info_get(&r->conn->sock, &ti))
+            memcpy(x->self, "https://", ++sl);
+        else
+            memcpy(x->self, "http://", sl);
         memcpy(x->self + sl, host, hl);
         x->self[sl + hl] = '\0';
     }
@@ -598,21 +645,193 @@ static const char *line_error(const char *l, size_t n)
     return "invalid character in header value";
 }
 
-/* Where the head's lines end, found once by head_end() and read by both
- * passes of parse_head() (three memchr calls per line were a twentieth of
- * a proxied request); lines past the table are found with memchr again. */
+/* One scan of the upstream head finds each line's end, splits name and
+ * value and classifies the name at once (a memchr per line, a second look
+ * for "Connection:", a tchar loop and a value check each were one more
+ * pass over the same bytes); parse_head() then reads the table. A field
+ * line is valid when its name is 1*tchar, a colon follows, and its value
+ * holds no CTL but HT (RFC 9110 §5.1, §5.5) up to CRLF or LF. */
 #define PX_LINES 48
-typedef struct px_lines {
-    uint32_t lf[PX_LINES]; /* the offset of line k's LF, line 0 the status line */
-    size_t n;
-} px_lines;
+typedef struct px_line {
+    uint32_t s, le;  /* the line's first byte, its LF */
+    uint32_t vs, vl; /* the value, OWS trimmed */
+    uint32_t nlen;
+    int tok; /* name_tok() of the name */
+} px_line;
 
-/* The offset of the LF ending the line k that starts at i. */
-static size_t line_lf(const char *p, size_t n, size_t i, const px_lines *ln, size_t k)
+enum { SL_FIELD, SL_END, SL_MORE, SL_BAD };
+
+typedef struct px_head {
+    size_t sl; /* the status line's LF */
+    /* the first field lines (later ones are scanned again, through the
+     * last entry) */
+    px_line l[PX_LINES + 1];
+    size_t nf;           /* field lines, all of them */
+    size_t bad;          /* the first invalid line's index (SIZE_MAX when none) */
+    const char *bad_why; /* why it is invalid */
+    const char *conn;    /* the Connection field's value, as in the line */
+    size_t conn_len;
+    bool conn_repeated;
+} px_head;
+
+#if defined(__SSE2__)
+/* Sixteen bytes at a time where the compiler targets SSE2 (every x86-64):
+ * the bytes before the first one in a set, or 16. Each test is exact per
+ * byte; the scalar loops after them decide the rest. */
+static unsigned sse_first(__m128i bad)
 {
-    if (k < ln->n)
-        return ln->lf[k];
-    return (size_t)((const char *)memchr(p + i, '\n', n - i) - p);
+    unsigned m = (unsigned)_mm_movemask_epi8(bad);
+    return m ? (unsigned)__builtin_ctz(m) : 16;
+}
+#endif
+
+/* The end of the field name that starts at p[i]: the first byte of p[i,
+ * lim) that is no tchar, or lim. */
+static size_t name_stop(const char *p, size_t i, size_t lim)
+{
+#if defined(__SSE2__)
+    /* letters, digits and '-' (nearly every name) sixteen at a time; the
+     * loop below takes the other tchars on */
+    for (; i + 16 <= lim; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        /* x | 0x20 is a lower-case letter only for a letter; the signed
+         * compare after the shift tests a range */
+        __m128i lo = _mm_add_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8(0x1f));
+        __m128i dg = _mm_add_epi8(x, _mm_set1_epi8(0x50));
+        __m128i ok = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(lo, _mm_set1_epi8(-102)),
+                                               _mm_cmplt_epi8(dg, _mm_set1_epi8(-118))),
+                                  _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+        unsigned k = sse_first(_mm_xor_si128(ok, _mm_set1_epi8(-1)));
+        if (k < 16) {
+            i += k;
+            break;
+        }
+    }
+#endif
+    while (i < lim && pt_tchar[(unsigned char)p[i]])
+        i++;
+    return i;
+}
+
+/* The first byte of p[i, lim) that no field value holds (a CTL but HT, or
+ * DEL: the line's own CR or LF ends a valid one), or lim. A word of eight
+ * with no byte below 0x20 and none equal to 0x7f is skipped at once; in
+ * one that may hold such a byte, the candidates are looked at in order
+ * (the lowest flag of the borrow trick is exact, the higher ones are
+ * checked against the table: an HT passes). */
+static size_t value_stop(const char *p, size_t i, size_t lim)
+{
+    static const bool bad[256] = {[0 ... 8] = true, [10 ... 0x1f] = true, [0x7f] = true};
+#if defined(__SSE2__)
+    for (; i + 16 <= lim; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+        __m128i no = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\t')), ctl),
+                                  _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+        unsigned k = sse_first(no);
+        if (k < 16)
+            return i + k;
+    }
+#endif
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    for (; i + 8 <= lim; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t del = w ^ (ones * 0x7f);
+        uint64_t m = (((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs;
+        for (; m; m &= m - 1) {
+            size_t k = i + ((size_t)__builtin_ctzll(m) >> 3);
+            if (bad[(unsigned char)p[k]])
+                return k;
+        }
+    }
+    for (; i < lim; i++)
+        if (bad[(unsigned char)p[i]])
+            return i;
+    return lim;
+}
+
+/* The line that starts at s (below lim): SL_FIELD (a valid field line, *l
+ * filled), SL_END (the empty line), SL_BAD (an invalid line: l->le only)
+ * or SL_MORE (no LF before lim). */
+__attribute__((always_inline)) static inline int scan_line(const char *p, size_t s, size_t lim,
+                                                           px_line *l)
+{
+    size_t i = name_stop(p, s, lim);
+    if (i < lim && i > s && p[i] == ':') {
+        /* OWS is no CTL: the value's scan starts at the colon, its
+         * trimming is bounded by the CTL found */
+        size_t j = value_stop(p, i + 1, lim), vs = i + 1;
+        while (vs < j && is_ows(p[vs]))
+            vs++;
+        /* the value's first CTL is its line's end: CRLF or LF */
+        size_t le = j < lim && p[j] == '\r' ? j + 1 : j;
+        if (le < lim && p[le] == '\n') {
+            size_t ve = j;
+            while (ve > vs && is_ows(p[ve - 1]))
+                ve--;
+            *l = (px_line){(uint32_t)s,         (uint32_t)le,      (uint32_t)vs,
+                           (uint32_t)(ve - vs), (uint32_t)(i - s), name_tok(p + s, i - s)};
+            return SL_FIELD;
+        }
+        i = j;
+    } else if (i == s && i < lim &&
+               (p[s] == '\n' || (p[s] == '\r' && s + 1 < lim && p[s + 1] == '\n'))) {
+        l->le = (uint32_t)(p[s] == '\n' ? s : s + 1);
+        return SL_END;
+    }
+    if (i >= lim)
+        return SL_MORE;
+    const char *lf = memchr(p + i, '\n', lim - i);
+    if (!lf)
+        return SL_MORE;
+    l->le = (uint32_t)(lf - p);
+    return SL_BAD;
+}
+
+/* The length of the head at the start of p (through its empty line), or 0
+ * when it does not end within lim bytes (or starts with an empty line:
+ * the slow path says why that is wrong); h gets the lines, the first
+ * invalid one and the Connection field. */
+static size_t scan_head(const char *p, size_t lim, px_head *h)
+{
+    const char *lf = memchr(p, '\n', lim);
+    if (!lf || lf == p || (lf == p + 1 && p[0] == '\r'))
+        return 0;
+    h->sl = (size_t)(lf - p);
+    h->nf = 0;
+    h->bad = SIZE_MAX;
+    h->conn = NULL;
+    h->conn_repeated = false;
+    for (size_t s = h->sl + 1;; h->nf++) {
+        if (s >= lim)
+            return 0;
+        px_line *l = &h->l[PT_MIN(h->nf, (size_t)PX_LINES)];
+        int rc = scan_line(p, s, lim, l);
+        if (rc == SL_MORE)
+            return 0;
+        if (rc == SL_END)
+            return l->le + 1;
+        size_t le = l->le;
+        /* Connection names the fields to drop, wherever it stands; an
+         * invalid line that reads "Connection:" counts too (the repeat is
+         * the error then, as it is whatever the order) */
+        if (rc == SL_BAD || l->tok == PH_CONNECTION) {
+            /* the line without its line end, as the checks below read it */
+            size_t e = le > s && p[le - 1] == '\r' ? le - 1 : le;
+            if (rc == SL_BAD && h->bad == SIZE_MAX) {
+                h->bad = h->nf;
+                /* RFC 9112 §5.2, §2.2: no obs-fold, no bare CR from an upstream */
+                h->bad_why = is_ows(p[s]) ? "obs-fold" : line_error(p + s, e - s);
+            }
+            if (e - s > 11 && p[s + 10] == ':' && strncasecmp(p + s, "Connection:", 11) == 0) {
+                h->conn_repeated |= h->conn != NULL;
+                h->conn = p + s + 11;
+                h->conn_len = e - s - 11;
+            }
+        }
+        s = le + 1;
+    }
 }
 
 /* The whole head is p[0, n): check the framing (RFC 9112 §6.3) and hand
@@ -621,11 +840,10 @@ static size_t line_lf(const char *p, size_t n, size_t i, const px_lines *ln, siz
  * re-serialised, as is a 1xx that goes on to the client. Returns 0, or
  * fail()'s value with ev set; *interim: a 1xx (passed on when
  * interim_passes()). */
-static int parse_head(pdec *x, const char *p, size_t n, const px_lines *ln, pt_upstream_ev *ev,
+static int parse_head(pdec *x, const char *p, size_t n, const px_head *h, pt_upstream_ev *ev,
                       bool *interim)
 {
-    const char *nl = p + line_lf(p, n, 0, ln, 0);
-    size_t ll = (size_t)(nl - p);
+    size_t ll = h->sl;
     if (ll > 0 && p[ll - 1] == '\r')
         ll--;
     if (ll < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ' ||
@@ -651,7 +869,7 @@ static int parse_head(pdec *x, const char *p, size_t n, const px_lines *ln, pt_u
         x->out.len = 0;
         if (relay) {
             /* passed on as our own HTTP/1.1 answer (RFC 9110 §6.2) */
-            puts_(&x->out, "HTTP/1.1");
+            PUT_LIT(&x->out, "HTTP/1.1");
             put(&x->out, p + 8, ll - 8);
         } else {
             put(&x->out, p, ll);
@@ -667,57 +885,44 @@ static int parse_head(pdec *x, const char *p, size_t n, const px_lines *ln, pt_u
 
     bool has_cl = false, has_te = false;
     uint64_t cl = 0;
-    const char *conn = NULL;
-    size_t conn_len = 0;
-    /* first pass: Connection names the fields to drop */
-    for (size_t i = (size_t)(nl - p) + 1, k = 1; i < n; k++) {
-        size_t s = i, le = line_lf(p, n, i, ln, k);
-        i = le + 1;
-        if (le > s && p[le - 1] == '\r')
-            le--;
-        if (le == s)
-            break;
-        if (le - s > 11 && p[s + 10] == ':' && (p[s] | 0x20) == 'c' &&
-            strncasecmp(p + s, "Connection:", 11) == 0) {
-            if (conn)
-                return (int)fail(ev, "repeated Connection");
-            conn = p + s + 11;
-            conn_len = le - s - 11;
-        }
-    }
-    if (conn && list_has(conn, conn_len, "close", 5))
-        x->keep = false;
+    if (h->conn_repeated)
+        return (int)fail(ev, "repeated Connection");
+    const char *conn = h->conn;
+    size_t conn_len = h->conn_len;
     /* the lengths of the names Connection lists: a field of another
-     * length is not among them (no list scan per field) */
+     * length is not among them (no list scan per field, nor for "close"
+     * in "keep-alive") */
     uint64_t conn_lens = conn ? list_lens(conn, conn_len) : 0;
-    for (size_t i = (size_t)(nl - p) + 1, k = 1; i < n; k++) {
-        size_t s = i, le = line_lf(p, n, i, ln, k);
-        i = le + 1;
-        if (le > s && p[le - 1] == '\r')
-            le--;
-        if (le == s)
-            break;
-        /* RFC 9112 §5.2, §2.2: no obs-fold, no bare CR from an upstream */
-        if (is_ows(p[s]))
-            return (int)fail(ev, "obs-fold");
-        /* one scan of the line: the name's tchars up to the colon, then the
-         * value eight bytes at a time (no CTL but HT, RFC 9110 §5.5); what
-         * stops either early is sorted out by line_error */
-        size_t nlen = 0;
-        /* p[le] is the line's CR or LF, no tchar: it stops the scan */
-        while (pt_tchar[(unsigned char)p[s + nlen]])
-            nlen++;
-        if (nlen == 0 || s + nlen == le || p[s + nlen] != ':' ||
-            pt_field_value_span(p + s + nlen + 1, le - s - nlen - 1) != le - s - nlen - 1)
-            return (int)fail(ev, line_error(p + s, le - s));
-        size_t vs = nlen + 1 + s, ve = le;
-        while (vs < ve && is_ows(p[vs]))
-            vs++;
-        while (ve > vs && is_ows(p[ve - 1]))
-            ve--;
+    if ((conn_lens >> 5) & 1 && list_has(conn, conn_len, "close", 5))
+        x->keep = false;
+    for (size_t k = 0, at = h->sl + 1; k < h->nf; k++) {
+        if (k == h->bad)
+            return (int)fail(ev, h->bad_why);
+        px_line l;
+        if (k < PX_LINES)
+            l = h->l[k];
+        else if (scan_line(p, at, n, &l) != SL_FIELD) /* valid: scan_head saw it */
+            return (int)fail(ev, "invalid header line");
+        at = l.le + 1;
+        size_t s = l.s, nlen = l.nlen, vs = l.vs, vlen = l.vl;
+        int t = l.tok;
         const char *name = p + s, *v = p + vs;
-        size_t vlen = ve - vs;
-        int t = name_tok(name, nlen);
+        if (t == PH_OTHER) {
+            /* a field the proxy has no business with (most of them): what
+             * the general path below does for it, in short */
+            if (((conn_lens >> PT_MIN(nlen, (size_t)63)) & 1 &&
+                 list_has(conn, conn_len, name, nlen)) ||
+                !keep_fields)
+                continue;
+            if (!ser) {
+                if (pt_cgi_resp_line_checked(x->resp, name, nlen, vs - s, vlen) ==
+                    PT_CGI_RESP_ERROR)
+                    return (int)fail(ev, x->resp->error);
+            } else if (!pass(x, ser, name, nlen, v, vlen)) {
+                return (int)fail(ev, x->resp->error);
+            }
+            continue;
+        }
         if (t == PH_CONTENT_LENGTH) {
             if (has_cl)
                 return (int)fail(ev, "repeated Content-Length");
@@ -839,37 +1044,18 @@ static size_t interim_out(pdec *x, pt_upstream_ev *ev, size_t used)
     return used;
 }
 
-/* The length of the head at the start of p (through its empty line), or 0
- * when it does not end within lim bytes (or starts with an empty line:
- * the slow path says why that is wrong); ln gets its line ends. */
-static size_t head_end(const char *p, size_t lim, px_lines *ln)
-{
-    size_t ls = 0;
-    const char *lf;
-    ln->n = 0;
-    while ((lf = memchr(p + ls, '\n', lim - ls)) != NULL) {
-        size_t le = (size_t)(lf - p);
-        if (ln->n < PX_LINES)
-            ln->lf[ln->n++] = (uint32_t)le;
-        if (le == ls || (le == ls + 1 && p[ls] == '\r'))
-            return ls == 0 ? 0 : le + 1;
-        ls = le + 1;
-    }
-    return 0;
-}
-
 static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
 {
     size_t used = 0;
     /* the usual case: whole heads at the start of what was read, parsed
      * where they lie (no copy, no second look for the line ends) */
     while (x->in.len == 0 && used < n) {
-        px_lines ln;
-        size_t end = head_end(p + used, PT_MIN(n - used, x->max), &ln);
+        px_head h;
+        size_t end = scan_head(p + used, PT_MIN(n - used, x->max), &h);
         if (end == 0)
             break;
         bool interim = false;
-        if (parse_head(x, p + used, end, &ln, ev, &interim) == 0)
+        if (parse_head(x, p + used, end, &h, ev, &interim) == 0)
             return 0;
         used += end;
         if (!interim)
@@ -906,9 +1092,10 @@ static size_t feed_head(pdec *x, const char *p, size_t n, pt_upstream_ev *ev)
         if (ls == 0)
             return fail(ev, "invalid status line");
         bool interim = false;
-        px_lines ln;
-        head_end(x->in.p, x->in.len, &ln);
-        if (parse_head(x, x->in.p, x->in.len, &ln, ev, &interim) == 0)
+        px_head h;
+        if (scan_head(x->in.p, x->in.len, &h) != x->in.len)
+            return fail(ev, "invalid header line"); /* not reached: the head is complete */
+        if (parse_head(x, x->in.p, x->in.len, &h, ev, &interim) == 0)
             return 0;
         if (interim) {
             if (++x->interims > PT_PX_MAX_INTERIM)

@@ -894,6 +894,19 @@ static void do_send(ureq *r)
 
 /* The codec saw the response end (ev->why: what to log when no header
  * block came first). extra: bytes followed it in the read. */
+/* An end that needs no reason: every field but why's 200 bytes, which
+ * on_end reads as a string only (a designated initializer cleared them
+ * all for every response) */
+static void end_ev(pt_upstream_ev *e)
+{
+    e->type = PT_UEV_END;
+    e->data = NULL;
+    e->len = 0;
+    e->status = 0;
+    e->count = e->end_after = e->head = false;
+    e->why[0] = '\0';
+}
+
 static void on_end(ureq *r, const pt_upstream_ev *ev, bool extra)
 {
     r->ended = true;
@@ -987,14 +1000,16 @@ static bool on_bytes(ureq *r, const char *p, size_t n)
                     r->gw.sent >= (uint64_t)r->gw.cl && n == 0) {
                     /* the declared length is complete: no need to wait for
                      * the close (the client may send its next request) */
-                    pt_upstream_ev end = {.type = PT_UEV_END};
+                    pt_upstream_ev end;
+                    end_ev(&end);
                     on_end(r, &end, false);
                     return false;
                 }
             }
             if (ev.end_after) {
                 /* the codec knows the framing (HTTP): the end came with it */
-                pt_upstream_ev end = {.type = PT_UEV_END};
+                pt_upstream_ev end;
+                end_ev(&end);
                 if (n > 0)
                     req_log(r, PT_LOG_WARN,
                             "%zu bytes after the end of the response: connection not reused", n);

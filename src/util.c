@@ -36,14 +36,15 @@ int pt_parse_u64(const char *s, size_t len, uint64_t *out)
         errno = EINVAL;
         return -1;
     }
+    /* up to 19 digits cannot pass UINT64_MAX (20 digits): no overflow test
+     * per digit (a division each) for the lengths every head carries */
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < '0' || c > '9') {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9) {
             errno = EINVAL;
             return -1;
         }
-        unsigned d = c - '0';
-        if (v > (UINT64_MAX - d) / 10) {
+        if (i >= 19 && v > (UINT64_MAX - d) / 10) {
             errno = ERANGE;
             return -1;
         }
@@ -436,20 +437,44 @@ int pt_fd_cloexec(int fd)
     return fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0 ? -1 : 0;
 }
 
+/* "0" to "255": the digits left-aligned in four bytes, the count last */
+#define PT_OCT(n)                                                                                  \
+    {                                                                                              \
+        (char)((n) >= 100  ? '0' + (n) / 100                                                       \
+               : (n) >= 10 ? '0' + (n) / 10                                                        \
+                           : '0' + (n)),                                                           \
+            (char)((n) >= 100  ? '0' + (n) / 10 % 10                                               \
+                   : (n) >= 10 ? '0' + (n) % 10                                                    \
+                               : 0),                                                               \
+            (char)((n) >= 100 ? '0' + (n) % 10 : 0),                                               \
+            (char)((n) >= 100  ? 3                                                                 \
+                   : (n) >= 10 ? 2                                                                 \
+                               : 1)                                                                \
+    }
+#define PT_OCT4(n) PT_OCT(n), PT_OCT((n) + 1), PT_OCT((n) + 2), PT_OCT((n) + 3)
+#define PT_OCT16(n) PT_OCT4(n), PT_OCT4((n) + 4), PT_OCT4((n) + 8), PT_OCT4((n) + 12)
+#define PT_OCT64(n) PT_OCT16(n), PT_OCT16((n) + 16), PT_OCT16((n) + 32), PT_OCT16((n) + 48)
+
 size_t pt_ipv4_text(char *out, const unsigned char a[4])
 {
+    /* a table load and one four-byte store per octet, no division: the
+     * store's spare bytes are overwritten by the dot or the NUL after it
+     * (the longest address, 15 bytes and a NUL, stays within 16) */
+    static const char oct[256][4] = {PT_OCT64(0), PT_OCT64(64), PT_OCT64(128), PT_OCT64(192)};
     size_t n = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned v = a[i];
-        if (v >= 100)
-            out[n++] = (char)('0' + v / 100);
-        if (v >= 10)
-            out[n++] = (char)('0' + v / 10 % 10);
-        out[n++] = (char)('0' + v % 10);
+        const char *d = oct[a[i]];
+        memcpy(out + n, d, 4);
+        n += (size_t)d[3];
         out[n++] = i < 3 ? '.' : '\0';
     }
     return n - 1;
 }
+
+#undef PT_OCT64
+#undef PT_OCT16
+#undef PT_OCT4
+#undef PT_OCT
 
 size_t pt_u64_dec(char *out, uint64_t v)
 {

@@ -197,10 +197,9 @@ pt_zcoding pt_zresp_gw_choose(const pt_req *r, const pt_cgi_resp *cr, bool *vary
     return zc;
 }
 
-void pt_zresp_gw_header(pt_req *r, const char *n, size_t nl, const char *v, size_t vl,
-                        bool compressing)
+void pt_zresp_gw_header_coded(pt_req *r, const char *n, size_t nl, const char *v, size_t vl)
 {
-    if (compressing && pt_str_ieq(n, nl, "etag") && vl > 0 && v[0] == '"') {
+    if (pt_str_ieq(n, nl, "etag") && vl > 0 && v[0] == '"') {
         char w[512];
         if (vl + 2 <= sizeof(w)) {
             w[0] = 'W';
@@ -210,7 +209,7 @@ void pt_zresp_gw_header(pt_req *r, const char *n, size_t nl, const char *v, size
         }
         return; /* too long to weaken: better none than a false strong one */
     }
-    if (compressing && pt_str_ieq(n, nl, "accept-ranges"))
+    if (pt_str_ieq(n, nl, "accept-ranges"))
         return; /* ranges are not offered for the coded bytes */
     pt_resp_header_n(r, n, nl, v, vl);
 }

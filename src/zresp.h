@@ -9,6 +9,7 @@
 #include "first.h"
 #include "compress.h"
 #include "conf.h"
+#include "resp.h"
 
 struct pt_req;
 struct pt_cgi_resp;
@@ -37,9 +38,18 @@ pt_compress *pt_zresp_coder(const struct pt_req *r, pt_zcoding zc, int64_t lengt
 /* Decide for a gateway's parsed header block. */
 pt_zcoding pt_zresp_gw_choose(const struct pt_req *r, const struct pt_cgi_resp *cr, bool *vary);
 /* One header of the program's block to the client; with compressing set,
- * a strong ETag goes out weak (RFC 9110 §8.8.1: the coded bytes differ). */
-void pt_zresp_gw_header(struct pt_req *r, const char *n, size_t nl, const char *v, size_t vl,
-                        bool compressing);
+ * a strong ETag goes out weak (RFC 9110 §8.8.1: the coded bytes differ).
+ * Inline: most answers are not coded here, and a call per field only to
+ * test the flag cost about as much as the test. */
+void pt_zresp_gw_header_coded(struct pt_req *r, const char *n, size_t nl, const char *v, size_t vl);
+static inline void pt_zresp_gw_header(struct pt_req *r, const char *n, size_t nl, const char *v,
+                                      size_t vl, bool compressing)
+{
+    if (compressing)
+        pt_zresp_gw_header_coded(r, n, nl, v, vl);
+    else
+        pt_resp_header_n(r, n, nl, v, vl);
+}
 /* Content-Encoding (when zc) and Vary (when vary). */
 void pt_zresp_coding_headers(struct pt_req *r, pt_zcoding zc, bool vary);
 

@@ -1,7 +1,8 @@
 # tests/fuzz/: libFuzzer targets (configure --enable-fuzzers, clang only), with
 # their seed corpora and every crasher found kept as a regression input.
 # `make fuzz-smoke` runs each target briefly over its corpus.
-FUZZ_NAMES = h1_head chunked path cgi_resp fcgi_rec conf range proxyproto tls tls_rec h2
+FUZZ_NAMES = h1_head chunked path cgi_resp fcgi_rec conf range proxyproto tls tls_rec h2 \
+	proxy_head
 FUZZ_TARGETS = \
 	tests/fuzz/fuzz_h1_head \
 	tests/fuzz/fuzz_chunked \
@@ -13,7 +14,8 @@ FUZZ_TARGETS = \
 	tests/fuzz/fuzz_proxyproto \
 	tests/fuzz/fuzz_tls \
 	tests/fuzz/fuzz_tls_rec \
-	tests/fuzz/fuzz_h2
+	tests/fuzz/fuzz_h2 \
+	tests/fuzz/fuzz_proxy_head
 EXTRA_DIST += $(FUZZ_TARGETS:=.c) tests/fuzz/fuzz.h tests/fuzz/fuzz_tls_ctx.h tests/fuzz/README \
 	tests/fuzz/corpus tests/fuzz/crashers
 
@@ -54,6 +56,8 @@ tests_fuzz_fuzz_tls_rec_LDADD = $(PT_LIBS)
 tests_fuzz_fuzz_tls_rec_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_h2_LDADD = $(PT_LIBS)
 tests_fuzz_fuzz_h2_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_proxy_head_LDADD = $(PT_LIBS)
+tests_fuzz_fuzz_proxy_head_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 
 # Per target: the kept crashers must not crash any more, then fuzz from the
 # seeds, then from nothing. The crashers run unsymbolized, as on a machine

@@ -3,13 +3,17 @@
 #include "uwsgi.h"
 #include "proxy.h"
 #include "conf.h"
+#include "conn.h"
+#include "gw.h"
+#include "util.h"
+#include "worker.h"
 
 /* test_gw_codecs.c: the request framing of the SCGI and uwsgi codecs, from
  * the one meta-variable builder: the SCGI netstring (CONTENT_LENGTH first,
  * SCGI=1, nothing else repeated), the uwsgi header and pairs, uwsgi's
  * 64 KiB cap, and that both hand response bytes through untouched; the
  * HTTP request the proxy codec writes (hop-by-hop fields out, forwarding
- * fields in). */
+ * fields in), and how it reads an upstream's head (strict, in any split). */
 
 #include "tap.h"
 
@@ -377,6 +381,247 @@ static void test_proxy_streamed_body_keeps_the_client_framing(void)
     }
 }
 
+/* ---- the proxy's reading of an upstream head ------------------------------- */
+
+/* The head b[0, n) fed to a fresh proxy decoder in pieces ending at cuts
+ * (ascending), described: "FAIL why", "MORE", or the head the gateway got
+ * (status, length, kept fields) and where the body starts. */
+static char *px_decode(const char *b, size_t n, const size_t *cuts, size_t ncut)
+{
+    static pt_config cfg;
+    static pt_worker w;
+    static pt_conn c;
+    static pt_header rh[] = {H("Host", "example.org")};
+    pt_req r;
+    pt_gw g;
+    pt_fcgi_server sv;
+    pt_backend bk;
+    memset(&r, 0, sizeof(r));
+    memset(&g, 0, sizeof(g));
+    memset(&sv, 0, sizeof(sv));
+    memset(&bk, 0, sizeof(bk));
+    cfg.limits.gw_header_max = 2048;
+    w.cfg = &cfg;
+    c.w = &w;
+    r.conn = &c;
+    r.gw = &g;
+    r.head.headers = rh;
+    r.head.nheaders = 1;
+    r.head.http_major = r.head.http_minor = 1;
+    pt_cgi_resp_init(&g.resp, 2048, 40);
+    g.resp.status_line = true;
+    sv.address = "127.0.0.1:8000";
+    bk.servers = &sv;
+    bk.nservers = 1;
+    void *d = calloc(1, pt_proxy_codec.dec_size);
+    pt_proxy_codec.dec_init(d);
+    pt_proxy_codec.bind(d, &r, &bk, 0);
+    char *out = malloc(4096);
+    size_t o = 0, at = 0;
+    o += (size_t)snprintf(out, 4096, "MORE");
+    for (size_t k = 0; k <= ncut; k++) {
+        size_t end = k < ncut ? cuts[k] : n;
+        const char *p = b + at;
+        size_t len = end - at;
+        at = end;
+        while (len > 0) {
+            pt_upstream_ev ev = {0};
+            size_t used = pt_proxy_codec.feed(d, p, len, &ev);
+            p += used;
+            len -= used;
+            if (ev.type == PT_UEV_FAIL) {
+                snprintf(out, 4096, "FAIL %s", ev.why);
+                goto done;
+            }
+            if (ev.type == PT_UEV_OUT && ev.head) {
+                pt_cgi_resp *rs = &g.resp;
+                o = (size_t)snprintf(out, 4096, "%d cl=%lld body@%zu", rs->status,
+                                     (long long)rs->content_length, (size_t)(p - b));
+                for (size_t i = 0; i < rs->nhdrs; i++) {
+                    pt_str nm = pt_cgi_hdr_name(rs, i), v = pt_cgi_hdr_value(rs, i);
+                    o += (size_t)snprintf(out + o, 4096 - o, " [%.*s=%.*s]", (int)nm.len, nm.p,
+                                          (int)v.len, v.p);
+                }
+                goto done;
+            }
+            if (used == 0)
+                break;
+        }
+    }
+done:
+    pt_proxy_codec.dec_free(d);
+    free(d);
+    pt_cgi_resp_free(&g.resp);
+    return out;
+}
+
+static char *px_whole(const char *b)
+{
+    return px_decode(b, strlen(b), NULL, 0);
+}
+
+/* The head is found, split into fields and checked in one scan over bytes
+ * as they lie in the read; a head in pieces is collected and read the same
+ * way: every split gives the same answer. */
+static void test_proxy_head_reads_the_same_in_any_split(void)
+{
+    static const char head[] =
+        "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 07 Dec 2026 09:47:00 GMT\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 4\r\n"
+        "Connection: keep-alive, X-Hop\r\nX-Hop: gone\r\nX-Empty:\r\nX-Blank:   \r\n"
+        "X-Tab:\tv\tw\t\r\nx_under.dot~: 1\r\nX-Obs: \x80\xff\r\n"
+        "A-Header-Name-Longer-Than-Sixteen: a value that runs well past thirty-two bytes\n"
+        "ETag: \"65-400\"\r\n\r\nbody";
+    static const char want[] =
+        "200 cl=4 body@341 [Content-Type=application/octet-stream] [X-Empty=] [X-Blank=] "
+        "[X-Tab=v\tw] [x_under.dot~=1] [X-Obs=\x80\xff] "
+        "[A-Header-Name-Longer-Than-Sixteen=a value that runs well past thirty-two bytes] "
+        "[ETag=\"65-400\"]";
+    size_t n = strlen(head);
+    char *whole = px_whole(head);
+    ok(strcmp(whole, want) == 0, "proxy: a head in one read: %s", whole);
+    size_t differ = 0;
+    for (size_t cut = 0; cut <= n; cut++) {
+        char *t = px_decode(head, n, &cut, 1);
+        differ += strcmp(t, want) != 0;
+        if (strcmp(t, want) != 0 && differ == 1)
+            printf("# cut at %zu: %s\n", cut, t);
+        free(t);
+        size_t three[2] = {cut / 2, cut};
+        t = px_decode(head, n, three, 2);
+        differ += strcmp(t, want) != 0;
+        free(t);
+    }
+    ok(differ == 0, "proxy: the head cut anywhere, in two or three reads, reads the same");
+    /* LF alone ends a line too (RFC 9112 §2.2) */
+    char *lf = px_whole("HTTP/1.1 404 Not Found\nContent-Length: 0\nX-A: b\n\n");
+    ok(strcmp(lf, "404 cl=0 body@49 [X-A=b]") == 0, "proxy: lines ending in LF alone: %s", lf);
+    free(lf);
+    free(whole);
+}
+
+/* Each broken line is a 502 with its own reason, wherever the bad byte is
+ * (sixteen bytes at a time, eight, or one: each path sees it). */
+static void test_proxy_head_refuses_each_broken_line(void)
+{
+    static const struct {
+        const char *line, *why;
+    } cases[] = {
+        {" folded", "obs-fold"},
+        {"\tfolded", "obs-fold"},
+        {"Content-Length: 1\r\nContent-Length: 1", "repeated Content-Length"},
+        {"Content-Length: 1,1", "invalid Content-Length"},
+        {"Content-Length:", "invalid Content-Length"},
+        {"Transfer-Encoding: gzip", "Transfer-Encoding other than chunked"},
+        {"X-A: a\rb", "bare CR"},
+        {"X-A: b\r\r", "bare CR"},
+        {"X-A : b", "whitespace before colon"},
+        {"X-A", "invalid header line"},
+        {":b", "invalid header line"},
+        {"X@A: b", "invalid header name"},
+        {"Connection: a\r\nConnection: b", "repeated Connection"},
+        {"Location: /a\r\nLocation: /b", "duplicate Location"},
+        /* the rewritten value of an empty one has no bytes behind it at all
+         * (the sanitizer build aborted in cgi_resp.c's copy) */
+        {"Location:", "empty Location"},
+    };
+    for (size_t k = 0; k < PT_ARRAY_LEN(cases); k++) {
+        char b[256];
+        snprintf(b, sizeof(b), "HTTP/1.1 200 OK\r\nX-Before: 1\r\n%s\r\nX-After: 2\r\n\r\n",
+                 cases[k].line);
+        char *t = px_whole(b);
+        char want[128];
+        snprintf(want, sizeof(want), "FAIL invalid response header: %s", cases[k].why);
+        ok(strcmp(t, want) == 0, "proxy: %s (%s)", cases[k].why, t);
+        free(t);
+    }
+    /* a CTL or DEL at each position of values up to 40 bytes is refused;
+     * HT and obs-text there pass */
+    static const unsigned char ctl[] = {0x00, 0x01, 0x0b, 0x1f, 0x7f};
+    size_t missed = 0, refused = 0;
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t pos = 0; pos + 1 < len; pos++) {
+            for (size_t c = 0; c < PT_ARRAY_LEN(ctl) + 2; c++) {
+                char b[128];
+                int m = snprintf(b, sizeof(b), "HTTP/1.1 200 OK\r\nX-V: ");
+                memset(b + m, 'v', len);
+                b[(size_t)m + pos] = c < PT_ARRAY_LEN(ctl) ? (char)ctl[c] : c == 5 ? '\t' : '\x90';
+                memcpy(b + m + len, "\r\n\r\n", 5);
+                char *t = px_decode(b, (size_t)m + len + 4, NULL, 0);
+                bool failed = strncmp(t, "FAIL", 4) == 0;
+                if (c < PT_ARRAY_LEN(ctl))
+                    missed += !failed;
+                else
+                    refused += failed;
+                free(t);
+            }
+        }
+    }
+    ok(missed == 0 && refused == 0,
+       "proxy: CTLs at every value position refused (%zu missed), "
+       "HT and obs-text passed (%zu refused)",
+       missed, refused);
+    /* each byte at each position of a name: a tchar passes, ':' ends the
+     * name early (the rest is value), anything else is refused */
+    size_t wrong = 0;
+    for (size_t len = 1; len <= 20; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            for (int c = 1; c < 256; c++) {
+                if (c == '\r' || c == '\n')
+                    continue;
+                char b[128];
+                int m = snprintf(b, sizeof(b), "HTTP/1.1 200 OK\r\n");
+                memset(b + m, 'N', len);
+                b[(size_t)m + pos] = (char)c;
+                memcpy(b + m + len, ": v\r\n\r\n", 8);
+                char *t = px_decode(b, (size_t)m + len + 7, NULL, 0);
+                bool good = pt_tchar[c] || (c == ':' && pos > 0);
+                wrong += good != (strncmp(t, "FAIL", 4) != 0);
+                free(t);
+            }
+        }
+    }
+    ok(wrong == 0, "proxy: every byte at every name position is judged as a tchar (%zu wrong)",
+       wrong);
+}
+
+/* The scan reads the whole head before judging it: the reasons come in
+ * the order of the checks, not of the bytes (a repeated Connection first,
+ * then each line in turn), and only for a head that is complete. */
+static void test_proxy_head_reasons_keep_their_order(void)
+{
+    char *t = px_whole("HTTP/1.1 200 OK\r\nX-A\r\nConnection: a\r\nConnection: b\r\n\r\n");
+    ok(strcmp(t, "FAIL invalid response header: repeated Connection") == 0,
+       "proxy: a repeated Connection after a broken line is the reason: %s", t);
+    free(t);
+    t = px_whole("HTTP/1.1 200 OK\r\nContent-Length: x\r\nX-A\r\n\r\n");
+    ok(strcmp(t, "FAIL invalid response header: invalid Content-Length") == 0,
+       "proxy: a bad length before a broken line is the reason: %s", t);
+    free(t);
+    t = px_whole("HTTP/1.1 200 OK\r\nX-A\r\nContent-Length: x\r\n\r\n");
+    ok(strcmp(t, "FAIL invalid response header: invalid header line") == 0,
+       "proxy: a broken line before a bad length is the reason: %s", t);
+    free(t);
+    t = px_whole("HTTP/1.1 200 OK\r\nX-A\r\nX-B: b\r\n");
+    ok(strcmp(t, "MORE") == 0, "proxy: an unfinished head waits, even with a broken line: %s", t);
+    free(t);
+    /* a head past the line table (48 lines): the later lines as the first */
+    char b[2048];
+    size_t n = (size_t)snprintf(b, sizeof(b), "HTTP/1.1 200 OK\r\n");
+    for (int i = 0; i < 60; i++)
+        n += (size_t)snprintf(b + n, sizeof(b) - n, "Keep-Alive: %d\r\n", i);
+    snprintf(b + n, sizeof(b) - n, "X-Last: 1\r\nContent-Length: 0\r\n\r\n");
+    t = px_whole(b);
+    ok(strncmp(t, "200 cl=0 ", 9) == 0 && strstr(t, " [X-Last=1]"),
+       "proxy: fields past the line table are read: %s", t);
+    free(t);
+    snprintf(b + n, sizeof(b) - n, "X-Last: 1\r\nX-Bad : 1\r\n\r\n");
+    t = px_whole(b);
+    ok(strcmp(t, "FAIL invalid response header: whitespace before colon") == 0,
+       "proxy: a broken line past the line table is found: %s", t);
+    free(t);
+}
+
 int main(void)
 {
     test_scgi_netstring_has_content_length_first_and_scgi_1();
@@ -390,5 +635,8 @@ int main(void)
     test_proxy_request_names_in_any_case();
     test_proxy_request_passes_upgrade_only_when_allowed();
     test_proxy_streamed_body_keeps_the_client_framing();
+    test_proxy_head_reads_the_same_in_any_split();
+    test_proxy_head_refuses_each_broken_line();
+    test_proxy_head_reasons_keep_their_order();
     return tap_done();
 }

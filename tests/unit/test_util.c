@@ -25,6 +25,18 @@ static void test_parse_u64(void)
     ok(pt_parse_u64("18446744073709551616", 20, &v) == -1 && errno == ERANGE,
        "u64 rejects UINT64_MAX+1 with ERANGE");
     ok(pt_parse_u64("99999999999999999999999", 23, &v) == -1, "u64 rejects long overflow");
+    /* nineteen digits never overflow; from the twentieth on each is checked */
+    ok(pt_parse_u64("9999999999999999999", 19, &v) == 0 && v == 9999999999999999999u,
+       "u64 accepts nineteen nines");
+    errno = 0;
+    ok(pt_parse_u64("99999999999999999999", 20, &v) == -1 && errno == ERANGE,
+       "u64 rejects twenty nines with ERANGE");
+    ok(pt_parse_u64("0000000000000000000000000042", 28, &v) == 0 && v == 42,
+       "u64 accepts leading zeros past twenty digits");
+    errno = 0;
+    ok(pt_parse_u64("184467440737095516150", 21, &v) == -1 && errno == ERANGE,
+       "u64 rejects UINT64_MAX times ten");
+    ok(pt_parse_u64("12345678901234567:9", 19, &v) == -1, "u64 rejects a colon (after '9')");
     ok(pt_parse_u64("", 0, &v) == -1, "u64 rejects empty");
     ok(pt_parse_u64("-1", 2, &v) == -1, "u64 rejects minus sign");
     ok(pt_parse_u64("+1", 2, &v) == -1, "u64 rejects plus sign");
