@@ -62,6 +62,11 @@ struct pt_loop {
     int batch_i, batch_n;
     uint64_t now; /* monotonic ms, refreshed every wakeup */
     pt_tlist *lists;
+    /* no armed timer is due before this (a lower bound: arming lowers it,
+     * stopping leaves it): a wakeup before it walks no list, and a stale
+     * bound costs one early wakeup and one walk that sets it right */
+    uint64_t next_due;
+    uint64_t timer_walks; /* walks of the lists (a count for the tests) */
     /* edge fds whose wanted events may still hold: polled (one poll(2)
      * for all of them) and dispatched before the next epoll_wait, as the
      * kernel re-polls a level-triggered fd it reported */
