@@ -1525,7 +1525,6 @@ static void drive(pt_conn *c)
                 continue;
             }
             c->head_len = (size_t)r;
-            memset(&c->rq->head, 0, sizeof(c->rq->head));
             int st = pt_h1_parse_head(c->in, c->head_len, c->rq->hdrs, limits(c)->max_headers,
                                       &c->rq->head);
             if (st != 0) {
