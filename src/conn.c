@@ -1163,13 +1163,21 @@ static void finish_request(pt_conn *c)
         return;
     }
     size_t used = request_used(c), rest = c->in_len - used;
-    if (rest)
-        memmove(c->in, c->in + used, rest);
+    if (rest == 0) {
+        /* nothing pipelined: the block goes back to the pool, and the
+         * next request's ensure_buffers zeroes it whole, so resetting its
+         * fields one by one first would be lost work */
+        release_request(c);
+        c->head_len = 0;
+        c->in_len = 0;
+        c->state = PT_CS_IDLE;
+        shrink_idle(c);
+        return;
+    }
+    memmove(c->in, c->in + used, rest);
     c->in_len = rest;
     reset_request(c);
     c->state = PT_CS_IDLE;
-    if (rest == 0)
-        shrink_idle(c);
 }
 
 static void on_timer(pt_loop *l, pt_timer *t)
