@@ -105,10 +105,8 @@ static inline void pending_check(pt_loop *l, pt_io *io)
         pending_add(l, io);
 }
 
-int pt_io_set(pt_loop *l, pt_io *io, uint32_t events)
+int pt_io_change(pt_loop *l, pt_io *io, uint32_t events)
 {
-    /* edge too: what is due changes only with `events`, an event or a
-     * callback, and the last two check it themselves */
     if (events == io->events && io->registered)
         return 0;
     if (io->is_edge && events) {
@@ -204,7 +202,7 @@ void pt_timer_init(pt_timer *t, pt_timer_cb cb, void *data)
     t->data = data;
 }
 
-void pt_timer_stop(pt_timer *t)
+void pt_timer_unlink(pt_timer *t)
 {
     if (!t->list)
         return;
