@@ -25,7 +25,15 @@ static void h1_begin(pt_req *r, int status, const char *reason)
     char *s = p;
     memcpy(p, "HTTP/1.1 ", 9);
     p += 9;
-    p += pt_u64_dec(p, (uint64_t)(status < 0 ? 0 : status));
+    if (status >= 100 && status <= 999) {
+        /* RFC 9110 §15: a status code is three digits */
+        p[0] = (char)('0' + status / 100);
+        p[1] = (char)('0' + status / 10 % 10);
+        p[2] = (char)('0' + status % 10);
+        p += 3;
+    } else {
+        p += pt_u64_dec(p, (uint64_t)(status < 0 ? 0 : status));
+    }
     *p++ = ' ';
     memcpy(p, reason, rl);
     p += rl;

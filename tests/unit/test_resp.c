@@ -255,10 +255,41 @@ static void test_h1_framer_chunks_a_body_of_unknown_length(void)
     pt_cq_free(&c.out);
 }
 
+/* h1_begin writes a three-digit code itself (RFC 9110 §15), anything else
+ * through pt_u64_dec */
+static void test_h1_status_line_has_the_codes_digits(void)
+{
+    static const int codes[] = {100, 101, 200, 204, 404, 418, 500, 599, 999, 1000, 0};
+    for (size_t i = 0; i < PT_ARRAY_LEN(codes); i++) {
+        pt_worker w;
+        pt_conn c;
+        pt_req r;
+        memset(&w, 0, sizeof(w));
+        memset(&c, 0, sizeof(c));
+        memset(&r, 0, sizeof(r));
+        snprintf(w.server_header, sizeof(w.server_header), "portico");
+        c.w = &w;
+        c.framer = &pt_h1_framer;
+        pt_cq_init(&c.out);
+        r.conn = &c;
+        r.head.http_major = 1;
+        r.head.http_minor = 1;
+        pt_resp_begin_reason(&r, codes[i], "X");
+        char want[32];
+        int wl = snprintf(want, sizeof(want), "HTTP/1.1 %d X\r\nDate: ", codes[i]);
+        const pt_chunk *k = c.out.head;
+        ok(k && k->kind == PT_CHUNK_MEM && k->len - k->off >= (size_t)wl &&
+               memcmp(k->data + k->off, want, (size_t)wl) == 0,
+           "status %d: \"HTTP/1.1 %d X\"", codes[i], codes[i]);
+        pt_cq_free(&c.out);
+    }
+}
+
 int main(void)
 {
     test_every_response_call_goes_to_the_connections_framer();
     test_error_page_is_framed_and_keeps_error_page_status();
     test_h1_framer_chunks_a_body_of_unknown_length();
+    test_h1_status_line_has_the_codes_digits();
     return tap_done();
 }
