@@ -481,6 +481,15 @@ static void access_log(pt_req *r)
         pt_access_log_write(h, line, n);
 }
 
+/* ensure_buffers zeroes pt_req but its text buffers, which must come last */
+_Static_assert(sizeof(pt_req) - (offsetof(pt_req, auth_user) + sizeof(((pt_req *)0)->auth_user)) <
+                       _Alignof(pt_req) &&
+                   offsetof(pt_req, local_ip) == offsetof(pt_req, peer_ip) + 48 &&
+                   offsetof(pt_req, local_port) == offsetof(pt_req, local_ip) + 48 &&
+                   offsetof(pt_req, request_id) == offsetof(pt_req, local_port) + 8 &&
+                   offsetof(pt_req, auth_user) == offsetof(pt_req, request_id) + 129,
+               "pt_req's text buffers are its last fields, in this order");
+
 /* One pooled block per active connection: the request state (pt_req),
  * the input buffer, header slots and the normalised path. Idle keep-alive
  * connections give it back, so memory per idle connection is the struct
@@ -494,7 +503,9 @@ static int ensure_buffers(pt_conn *c)
     if (!b)
         return -1;
     c->rq = (pt_req *)(void *)b;
-    memset(c->rq, 0, sizeof(*c->rq));
+    memset(c->rq, 0, offsetof(pt_req, peer_ip));
+    c->rq->peer_ip[0] = c->rq->local_ip[0] = c->rq->local_port[0] = '\0';
+    c->rq->request_id[0] = c->rq->auth_user[0] = '\0';
     c->rq->conn = c;
     pt_realip_reset(c->rq); /* the client is the connection's until realip says otherwise */
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
