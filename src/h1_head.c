@@ -173,6 +173,13 @@ static int prescan_head(const char *buf, size_t len, size_t max_headers, prescan
 {
     size_t i = 0, s;
 
+    /* A head ends in CRLF CRLF (pt_h1_find_head_end). With that LF last,
+     * the scans of the target and of field names below stop at it at the
+     * latest: they need no bound check per byte. */
+    if (len < 4 || memcmp(buf + len - 4, "\r\n\r\n", 4) != 0) {
+        *err = "head not terminated by an empty line";
+        return 400;
+    }
     while (i + 1 < len && buf[i] == '\r' && buf[i + 1] == '\n')
         i += 2;
 
@@ -186,7 +193,7 @@ static int prescan_head(const char *buf, size_t len, size_t max_headers, prescan
     ps->method = (pt_str){buf + s, i - s};
     i++;
     /* RFC 9112 §3.2: no whitespace or CTL in the target; obs-text refused too */
-    for (s = i; i < len && (unsigned char)buf[i] > 0x20 && (unsigned char)buf[i] < 0x7f; i++)
+    for (s = i; (unsigned char)buf[i] > 0x20 && (unsigned char)buf[i] < 0x7f; i++)
         ;
     if (i == s) {
         *err = "empty request-target or extra whitespace";
@@ -228,7 +235,7 @@ static int prescan_head(const char *buf, size_t len, size_t max_headers, prescan
             *err = "obs-fold line folding"; /* RFC 9112 §5.2: reject */
             return 400;
         }
-        for (s = i; i < len && is_tchar((unsigned char)buf[i]); i++)
+        for (s = i; is_tchar((unsigned char)buf[i]); i++)
             ;
         if (i >= len || buf[i] != ':') {
             if (i < len && is_ows(buf[i]))
