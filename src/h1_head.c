@@ -60,7 +60,7 @@ static bool slice_ieq_n(const char *p, size_t n, const char *lit, size_t litlen)
 /* lit is a string literal: its length is a constant */
 #define slice_ieq(p, n, lit) slice_ieq_n((p), (n), (lit), PT_SLEN(lit))
 
-static pt_str trim_ows(const char *p, size_t n)
+static inline pt_str trim_ows(const char *p, size_t n)
 {
     while (n > 0 && is_ows(p[0])) {
         p++;

@@ -285,8 +285,40 @@ static void test_h1_status_line_has_the_codes_digits(void)
     }
 }
 
+/* h1_header copies short names and values by words: every length from 0
+ * to 20 comes out exactly */
+static void test_h1_header_of_every_short_length_is_exact(void)
+{
+    static const char text[] = "abcdefghijklmnopqrstuvwxyz";
+    int bad = 0;
+    for (size_t nl = 1; nl <= 20; nl++) {
+        for (size_t vl = 0; vl <= 20; vl++) {
+            pt_worker w;
+            pt_conn c;
+            pt_req r;
+            memset(&w, 0, sizeof(w));
+            memset(&c, 0, sizeof(c));
+            memset(&r, 0, sizeof(r));
+            c.w = &w;
+            c.framer = &pt_h1_framer;
+            pt_cq_init(&c.out);
+            r.conn = &c;
+            pt_resp_header_n(&r, text, nl, text + 3, vl);
+            char want[64];
+            int wl =
+                snprintf(want, sizeof(want), "%.*s: %.*s\r\n", (int)nl, text, (int)vl, text + 3);
+            const pt_chunk *k = c.out.head;
+            if (!k || k->len - k->off != (size_t)wl || memcmp(k->data + k->off, want, (size_t)wl))
+                bad++;
+            pt_cq_free(&c.out);
+        }
+    }
+    ok(bad == 0, "name and value of every length up to 20 are copied exactly (%d wrong)", bad);
+}
+
 int main(void)
 {
+    test_h1_header_of_every_short_length_is_exact();
     test_every_response_call_goes_to_the_connections_framer();
     test_error_page_is_framed_and_keeps_error_page_status();
     test_h1_framer_chunks_a_body_of_unknown_length();
