@@ -144,8 +144,17 @@ static void addr_text(char *t, int af, const unsigned char *addr)
 
 const char *pt_conn_req_ip(pt_req *r)
 {
-    if (r->peer_ip[0] == '\0')
+    if (r->peer_ip[0] != '\0')
+        return r->peer_ip;
+    pt_conn *c = r->conn;
+    /* realip may have named another client for this request */
+    if (r->peer_af != AF_INET || c->conn_af != AF_INET || memcmp(r->peer_addr, c->conn_addr, 4)) {
         addr_text(r->peer_ip, r->peer_af, r->peer_addr);
+        return r->peer_ip;
+    }
+    if (!c->ip4_text[0])
+        pt_ipv4_text(c->ip4_text, c->conn_addr);
+    memcpy(r->peer_ip, c->ip4_text, sizeof(c->ip4_text)); /* every keep-alive request's */
     return r->peer_ip;
 }
 

@@ -152,9 +152,12 @@ struct pt_conn {
     unsigned char conn_af;
     uint16_t conn_port;
     unsigned char tcp_addr[16], tcp_af; /* the peer as accepted ($proxy_addr) */
-    bool proxy_pending;                 /* its listener wants a PROXY header, not read yet */
-    uint16_t proxy_len;                 /* of the header so far (at most PT_PROXY_MAX) */
-    unsigned char *proxy_buf;           /* the header so far */
+    /* conn_addr as text when it is IPv4 ("": not made yet, or IPv6):
+     * a request from it copies its peer_ip from here, not formatting it */
+    char ip4_text[16];
+    bool proxy_pending;       /* its listener wants a PROXY header, not read yet */
+    uint16_t proxy_len;       /* of the header so far (at most PT_PROXY_MAX) */
+    unsigned char *proxy_buf; /* the header so far */
 };
 
 /* Take over an accepted socket (non-blocking); tls: from a TLS listener;

@@ -8,6 +8,7 @@
 #include "resp.h"
 
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -316,8 +317,36 @@ static void test_h1_header_of_every_short_length_is_exact(void)
     ok(bad == 0, "name and value of every length up to 20 are copied exactly (%d wrong)", bad);
 }
 
+/* pt_conn_req_ip: the connection keeps the text of its IPv4 address, and
+ * a request whose client realip changed gets its own address's text */
+static void test_req_ip_text_is_the_requests_address(void)
+{
+    pt_conn c;
+    pt_req r;
+    static const unsigned char a[4] = {192, 0, 2, 1}, b[4] = {198, 51, 100, 77};
+    const unsigned char *seq[] = {b, a, a, b, a, b};
+    const char *want[] = {"198.51.100.77", "192.0.2.1", "192.0.2.1",
+                          "198.51.100.77", "192.0.2.1", "198.51.100.77"};
+    memset(&c, 0, sizeof(c));
+    c.conn_af = AF_INET;
+    memcpy(c.conn_addr, a, 4);
+    for (size_t i = 0; i < PT_ARRAY_LEN(seq); i++) {
+        memset(&r, 0, sizeof(r));
+        r.conn = &c;
+        r.peer_af = AF_INET;
+        memcpy(r.peer_addr, seq[i], 4);
+        ok(strcmp(pt_conn_req_ip(&r), want[i]) == 0, "request %zu: %s", i, want[i]);
+    }
+    memset(&r, 0, sizeof(r));
+    r.conn = &c;
+    r.peer_af = AF_INET6;
+    r.peer_addr[15] = 1;
+    ok(strcmp(pt_conn_req_ip(&r), "::1") == 0, "IPv6: its own text");
+}
+
 int main(void)
 {
+    test_req_ip_text_is_the_requests_address();
     test_h1_header_of_every_short_length_is_exact();
     test_every_response_call_goes_to_the_connections_framer();
     test_error_page_is_framed_and_keeps_error_page_status();
