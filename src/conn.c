@@ -144,8 +144,17 @@ static void addr_text(char *t, int af, const unsigned char *addr)
 
 const char *pt_conn_req_ip(pt_req *r)
 {
-    if (r->peer_ip[0] == '\0')
+    if (r->peer_ip[0] != '\0')
+        return r->peer_ip;
+    pt_conn *c = r->conn;
+    /* realip may have named another client for this request */
+    if (r->peer_af != AF_INET || c->conn_af != AF_INET || memcmp(r->peer_addr, c->conn_addr, 4)) {
         addr_text(r->peer_ip, r->peer_af, r->peer_addr);
+        return r->peer_ip;
+    }
+    if (!c->ip4_text[0])
+        pt_ipv4_text(c->ip4_text, c->conn_addr);
+    memcpy(r->peer_ip, c->ip4_text, sizeof(c->ip4_text)); /* every keep-alive request's */
     return r->peer_ip;
 }
 
@@ -481,6 +490,15 @@ static void access_log(pt_req *r)
         pt_access_log_write(h, line, n);
 }
 
+/* ensure_buffers zeroes pt_req but its text buffers, which must come last */
+_Static_assert(sizeof(pt_req) - (offsetof(pt_req, auth_user) + sizeof(((pt_req *)0)->auth_user)) <
+                       _Alignof(pt_req) &&
+                   offsetof(pt_req, local_ip) == offsetof(pt_req, peer_ip) + 48 &&
+                   offsetof(pt_req, local_port) == offsetof(pt_req, local_ip) + 48 &&
+                   offsetof(pt_req, request_id) == offsetof(pt_req, local_port) + 8 &&
+                   offsetof(pt_req, auth_user) == offsetof(pt_req, request_id) + 129,
+               "pt_req's text buffers are its last fields, in this order");
+
 /* One pooled block per active connection: the request state (pt_req),
  * the input buffer, header slots and the normalised path. Idle keep-alive
  * connections give it back, so memory per idle connection is the struct
@@ -494,7 +512,9 @@ static int ensure_buffers(pt_conn *c)
     if (!b)
         return -1;
     c->rq = (pt_req *)(void *)b;
-    memset(c->rq, 0, sizeof(*c->rq));
+    memset(c->rq, 0, offsetof(pt_req, peer_ip));
+    c->rq->peer_ip[0] = c->rq->local_ip[0] = c->rq->local_port[0] = '\0';
+    c->rq->request_id[0] = c->rq->auth_user[0] = '\0';
     c->rq->conn = c;
     pt_realip_reset(c->rq); /* the client is the connection's until realip says otherwise */
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);
@@ -1163,13 +1183,21 @@ static void finish_request(pt_conn *c)
         return;
     }
     size_t used = request_used(c), rest = c->in_len - used;
-    if (rest)
-        memmove(c->in, c->in + used, rest);
+    if (rest == 0) {
+        /* nothing pipelined: the block goes back to the pool, and the
+         * next request's ensure_buffers zeroes it whole, so resetting its
+         * fields one by one first would be lost work */
+        release_request(c);
+        c->head_len = 0;
+        c->in_len = 0;
+        c->state = PT_CS_IDLE;
+        shrink_idle(c);
+        return;
+    }
+    memmove(c->in, c->in + used, rest);
     c->in_len = rest;
     reset_request(c);
     c->state = PT_CS_IDLE;
-    if (rest == 0)
-        shrink_idle(c);
 }
 
 static void on_timer(pt_loop *l, pt_timer *t)
@@ -1525,7 +1553,6 @@ static void drive(pt_conn *c)
                 continue;
             }
             c->head_len = (size_t)r;
-            memset(&c->rq->head, 0, sizeof(c->rq->head));
             int st = pt_h1_parse_head(c->in, c->head_len, c->rq->hdrs, limits(c)->max_headers,
                                       &c->rq->head);
             if (st != 0) {

@@ -61,18 +61,13 @@ typedef struct pt_req {
     unsigned char peer_af; /* AF_INET (first 4 bytes of peer_addr), AF_INET6, AF_UNIX */
     uint16_t peer_port;
     unsigned char peer_key[16]; /* the address client limits count by (IPv4 as ::ffff:a.b.c.d) */
-    char peer_ip[48];           /* text of the client address, made on first use */
-    char local_ip[48];          /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
-    char local_port[8];
-    bool local_known;
-    char request_id[129]; /* made on first use ("" until then) */
-    char auth_user[256];  /* REMOTE_USER after HTTP Basic authentication (router.c) */
-    size_t auth_user_len; /* 0: nobody was authenticated */
-    uint64_t body_t0;     /* loop time the body began: limits.body_min_rate counts from here */
-    uint64_t body_rx;     /* body bytes received so far (framing included) */
-    uint64_t body_stall;  /* a streamed body's reading paused for the upstream since (0: not) */
-    uint64_t gw_t_start;  /* loop time the gateway started (0: none) */
-    uint64_t gw_ms;       /* gateway time, for the access log */
+    bool local_known;           /* local_ip and local_port hold SERVER_ADDR / SERVER_PORT */
+    size_t auth_user_len;       /* 0: nobody was authenticated */
+    uint64_t body_t0;    /* loop time the body began: limits.body_min_rate counts from here */
+    uint64_t body_rx;    /* body bytes received so far (framing included) */
+    uint64_t body_stall; /* a streamed body's reading paused for the upstream since (0: not) */
+    uint64_t gw_t_start; /* loop time the gateway started (0: none) */
+    uint64_t gw_ms;      /* gateway time, for the access log */
     bool gw_ms_set;
     /* gateways */
     struct pt_gw *gw;         /* the gateway producing the response, NULL when none */
@@ -112,6 +107,15 @@ typedef struct pt_req {
     bool h2_wait_body; /* dispatched when its body is complete */
     uint32_t h2_held;  /* streamed body bytes whose window is not given back yet */
     pt_timer h2_timer; /* the stream's own wait (a gateway queue's) */
+    /* Text, last: a keep-alive request's block is zeroed up to peer_ip
+     * only, and these get a NUL first byte (conn.c's ensure_buffers): each
+     * is "" until made, and most requests make none but peer_ip, so 480
+     * bytes (8 cache lines) stay untouched. Nothing may follow them. */
+    char peer_ip[48];  /* text of the client address, made on first use */
+    char local_ip[48]; /* SERVER_ADDR / SERVER_PORT, read once when a gateway needs them */
+    char local_port[8];
+    char request_id[129]; /* made on first use ("" until then) */
+    char auth_user[256];  /* REMOTE_USER after HTTP Basic authentication (router.c) */
 } pt_req;
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
@@ -148,9 +152,12 @@ struct pt_conn {
     unsigned char conn_af;
     uint16_t conn_port;
     unsigned char tcp_addr[16], tcp_af; /* the peer as accepted ($proxy_addr) */
-    bool proxy_pending;                 /* its listener wants a PROXY header, not read yet */
-    uint16_t proxy_len;                 /* of the header so far (at most PT_PROXY_MAX) */
-    unsigned char *proxy_buf;           /* the header so far */
+    /* conn_addr as text when it is IPv4 ("": not made yet, or IPv6):
+     * a request from it copies its peer_ip from here, not formatting it */
+    char ip4_text[16];
+    bool proxy_pending;       /* its listener wants a PROXY header, not read yet */
+    uint16_t proxy_len;       /* of the header so far (at most PT_PROXY_MAX) */
+    unsigned char *proxy_buf; /* the header so far */
 };
 
 /* Take over an accepted socket (non-blocking); tls: from a TLS listener;

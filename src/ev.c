@@ -105,10 +105,8 @@ static inline void pending_check(pt_loop *l, pt_io *io)
         pending_add(l, io);
 }
 
-int pt_io_set(pt_loop *l, pt_io *io, uint32_t events)
+int pt_io_change(pt_loop *l, pt_io *io, uint32_t events)
 {
-    /* edge too: what is due changes only with `events`, an event or a
-     * callback, and the last two check it themselves */
     if (events == io->events && io->registered)
         return 0;
     if (io->is_edge && events) {
@@ -204,7 +202,7 @@ void pt_timer_init(pt_timer *t, pt_timer_cb cb, void *data)
     t->data = data;
 }
 
-void pt_timer_stop(pt_timer *t)
+void pt_timer_unlink(pt_timer *t)
 {
     if (!t->list)
         return;
@@ -225,33 +223,42 @@ void pt_timer_arm(pt_loop *l, pt_timer *t, pt_tlist *tl)
     tl->head.prev->next = t;
     tl->head.prev = t;
     t->list = tl;
+    if (t->deadline < l->next_due)
+        l->next_due = t->deadline;
 }
 
-static int next_timeout(pt_loop *l)
+static int next_timeout(const pt_loop *l)
 {
-    uint64_t best = UINT64_MAX;
-    for (pt_tlist *tl = l->lists; tl; tl = tl->next_list) {
-        if (tl->head.next != &tl->head && tl->head.next->deadline < best)
-            best = tl->head.next->deadline;
-    }
-    if (best == UINT64_MAX)
+    if (l->next_due == UINT64_MAX)
         return -1;
-    if (best <= l->now)
+    if (l->next_due <= l->now)
         return 0;
-    uint64_t d = best - l->now;
+    uint64_t d = l->next_due - l->now;
     return d > 60000 ? 60000 : (int)d;
 }
 
+/* Runs the due timers and sets next_due to the earliest deadline left; a
+ * callback that arms a timer lowers it itself (pt_timer_arm), whichever
+ * list it uses. Nothing can be due before next_due: the lists, one per
+ * timeout class (dozens), are walked only when something may be. */
 static void run_timers(pt_loop *l)
 {
+    if (l->now < l->next_due)
+        return;
+    l->timer_walks++;
+    l->next_due = UINT64_MAX;
     for (pt_tlist *tl = l->lists; tl; tl = tl->next_list) {
         while (tl->head.next != &tl->head && tl->head.next->deadline <= l->now) {
             pt_timer *t = tl->head.next;
             pt_timer_stop(t);
             t->cb(l, t);
-            if (l->stop)
+            if (l->stop) {
+                l->next_due = 0; /* the walk is unfinished: the next one redoes it */
                 return;
+            }
         }
+        if (tl->head.next != &tl->head && tl->head.next->deadline < l->next_due)
+            l->next_due = tl->head.next->deadline;
     }
 }
 

@@ -62,6 +62,11 @@ struct pt_loop {
     int batch_i, batch_n;
     uint64_t now; /* monotonic ms, refreshed every wakeup */
     pt_tlist *lists;
+    /* no armed timer is due before this (a lower bound: arming lowers it,
+     * stopping leaves it): a wakeup before it walks no list, and a stale
+     * bound costs one early wakeup and one walk that sets it right */
+    uint64_t next_due;
+    uint64_t timer_walks; /* walks of the lists (a count for the tests) */
     /* edge fds whose wanted events may still hold: polled (one poll(2)
      * for all of them) and dispatched before the next epoll_wait, as the
      * kernel re-polls a level-triggered fd it reported */
@@ -95,8 +100,19 @@ static inline void pt_io_full(pt_io *io)
 {
     io->is_full = true;
 }
-/* Sets the interest (EPOLLIN/EPOLLOUT/...); 0 removes the fd from epoll. */
-int pt_io_set(pt_loop *l, pt_io *io, uint32_t events);
+/* pt_io_set's work when the interest changes. */
+int pt_io_change(pt_loop *l, pt_io *io, uint32_t events);
+/* Sets the interest (EPOLLIN/EPOLLOUT/...); 0 removes the fd from epoll.
+ * Most calls change nothing (a request sets what it already has): those
+ * cost a compare here, not a call. Edge fds too: what is due changes only
+ * with `events`, an event or a callback, and the last two check it
+ * themselves. */
+static inline int pt_io_set(pt_loop *l, pt_io *io, uint32_t events)
+{
+    if (events == io->events && io->registered)
+        return 0;
+    return pt_io_change(l, io, events);
+}
 /* Like pt_io_set for a shared listening socket: EPOLLEXCLUSIVE. */
 int pt_io_add_exclusive(pt_loop *l, pt_io *io, uint32_t events);
 void pt_io_remove(pt_loop *l, pt_io *io);
@@ -108,7 +124,14 @@ void pt_tlist_init(pt_loop *l, pt_tlist *tl, uint64_t duration_ms);
 void pt_timer_init(pt_timer *t, pt_timer_cb cb, void *data);
 /* (Re)arm t in list tl: deadline = now + tl->duration_ms. */
 void pt_timer_arm(pt_loop *l, pt_timer *t, pt_tlist *tl);
-void pt_timer_stop(pt_timer *t);
+/* pt_timer_stop's work for an armed timer. */
+void pt_timer_unlink(pt_timer *t);
+/* Most calls find the timer stopped already: a compare, not a call. */
+static inline void pt_timer_stop(pt_timer *t)
+{
+    if (t->list)
+        pt_timer_unlink(t);
+}
 static inline bool pt_timer_armed(const pt_timer *t)
 {
     return t->list != NULL;

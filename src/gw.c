@@ -154,7 +154,12 @@ static int emit_head(pt_gw *g)
     pt_resp_begin_reason(r, cr->status, cr->reason);
     for (size_t i = 0; i < cr->nhdrs; i++) {
         pt_str n = pt_cgi_hdr_name(cr, i), v = pt_cgi_hdr_value(cr, i);
-        pt_zresp_gw_header(r, n.p, n.len, v.p, v.len, zc != PT_ZC_NONE);
+        /* uncoded, a field passes as it is: no call through the coding's
+         * rules (and their stack buffer) per field */
+        if (zc != PT_ZC_NONE)
+            pt_zresp_gw_header(r, n.p, n.len, v.p, v.len, true);
+        else
+            pt_resp_header_n(r, n.p, n.len, v.p, v.len);
     }
     pt_zresp_coding_headers(r, zc, vary);
     g->cl = cr->content_length;
@@ -664,8 +669,8 @@ void pt_gw_env_init_for(pt_gw_env *e, pt_req *r, const pt_gw_script *s, const ch
         .request_uri = h->target,
         .query = {h->has_query ? h->query.p : "", h->has_query ? h->query.len : 0},
         .server_name = host,
-        .server_port = {lport, strlen(lport)},
-        .server_addr = {lip, strlen(lip)},
+        .server_port = {lport, local ? strlen(lport) : 0},
+        .server_addr = {lip, local ? strlen(lip) : 0},
         .remote_addr = {peer, strlen(peer)},
         .remote_port = {e->remote_port, rplen},
         .http_major = h->http_major,

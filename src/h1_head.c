@@ -60,12 +60,7 @@ static bool slice_ieq_n(const char *p, size_t n, const char *lit, size_t litlen)
 /* lit is a string literal: its length is a constant */
 #define slice_ieq(p, n, lit) slice_ieq_n((p), (n), (lit), PT_SLEN(lit))
 
-static bool slice_eq(const char *p, size_t n, const char *lit)
-{
-    return n == strlen(lit) && memcmp(p, lit, n) == 0;
-}
-
-static pt_str trim_ows(const char *p, size_t n)
+static inline pt_str trim_ows(const char *p, size_t n)
 {
     while (n > 0 && is_ows(p[0])) {
         p++;
@@ -134,27 +129,26 @@ int pt_h1_find_head_end(const char *buf, size_t len, size_t limit)
     /* A method is a token: anything else (TLS hello, binary junk) is hopeless. */
     if (start < n && buf[start] != '\r' && !is_tchar((unsigned char)buf[start]))
         return -400;
-    /* line by line with memchr: this runs over every byte of every head */
+    /* LF by LF with memchr: this runs over every byte of every head. A bare
+     * CR inside a complete head is pt_h1_parse_head's to refuse (400 too). */
     for (j = start; j < n; j++) {
         const char *lf = memchr(buf + j, '\n', n - j);
-        size_t e = lf ? (size_t)(lf - buf) : n;
-        for (const char *cr = memchr(buf + j, '\r', e - j); cr;
-             cr = memchr(cr + 1, '\r', e - (size_t)(cr - buf) - 1)) {
-            size_t k = (size_t)(cr - buf);
-            if (k + 1 < len && buf[k + 1] != '\n')
-                return -400; /* bare CR (RFC 9112 §2.2) */
-            if (k + 1 >= e)
-                break;
-        }
         if (!lf)
             break;
-        j = e;
+        j = (size_t)(lf - buf);
         /* RFC 9112 §2.2 lets us reject bare LF; we do, so never wait for more. */
         if (j == 0 || buf[j - 1] != '\r')
             return -400;
         if (j >= start + 3 && buf[j - 2] == '\n')
             return (int)(j + 1);
         seen_lf = true;
+    }
+    /* not complete: a bare CR (RFC 9112 §2.2) already makes it hopeless */
+    for (const char *cr = memchr(buf + start, '\r', n - start); cr;
+         cr = memchr(cr + 1, '\r', n - (size_t)(cr - buf) - 1)) {
+        size_t k = (size_t)(cr - buf);
+        if (k + 1 < len && buf[k + 1] != '\n')
+            return -400;
     }
     if (len >= limit) {
         if (start >= n)
@@ -171,6 +165,7 @@ typedef struct prescan {
     pt_str target;
     int major, minor;
     size_t nfields;
+    bool tab_at_line_end; /* a field line ends in HTAB (OWS), see pt_h1_parse_head */
 } prescan;
 
 static int prescan_head(const char *buf, size_t len, size_t max_headers, prescan *ps,
@@ -178,6 +173,13 @@ static int prescan_head(const char *buf, size_t len, size_t max_headers, prescan
 {
     size_t i = 0, s;
 
+    /* A head ends in CRLF CRLF (pt_h1_find_head_end). With that LF last,
+     * the scans of the target and of field names below stop at it at the
+     * latest: they need no bound check per byte. */
+    if (len < 4 || memcmp(buf + len - 4, "\r\n\r\n", 4) != 0) {
+        *err = "head not terminated by an empty line";
+        return 400;
+    }
     while (i + 1 < len && buf[i] == '\r' && buf[i + 1] == '\n')
         i += 2;
 
@@ -191,7 +193,7 @@ static int prescan_head(const char *buf, size_t len, size_t max_headers, prescan
     ps->method = (pt_str){buf + s, i - s};
     i++;
     /* RFC 9112 §3.2: no whitespace or CTL in the target; obs-text refused too */
-    for (s = i; i < len && (unsigned char)buf[i] > 0x20 && (unsigned char)buf[i] < 0x7f; i++)
+    for (s = i; (unsigned char)buf[i] > 0x20 && (unsigned char)buf[i] < 0x7f; i++)
         ;
     if (i == s) {
         *err = "empty request-target or extra whitespace";
@@ -233,7 +235,7 @@ static int prescan_head(const char *buf, size_t len, size_t max_headers, prescan
             *err = "obs-fold line folding"; /* RFC 9112 §5.2: reject */
             return 400;
         }
-        for (s = i; i < len && is_tchar((unsigned char)buf[i]); i++)
+        for (s = i; is_tchar((unsigned char)buf[i]); i++)
             ;
         if (i >= len || buf[i] != ':') {
             if (i < len && is_ows(buf[i]))
@@ -254,7 +256,9 @@ static int prescan_head(const char *buf, size_t len, size_t max_headers, prescan
          * eight bytes per step up to the first byte that is none: the CR
          * of the line end, or an error */
         i++;
+        s = i;
         i += pt_field_value_span(buf + i, len - i);
+        ps->tab_at_line_end |= i > s && buf[i - 1] == '\t';
         if (i < len && buf[i] != '\r') {
             *err = buf[i] == '\n' ? "bare LF" : "control character in field value";
             return 400;
@@ -391,12 +395,19 @@ static bool host_is_valid(const char *p, size_t n, bool need_port)
             return false;
         i++;
     } else {
-        for (; i < n && p[i] != ':'; i++) {
-            unsigned char ch = (unsigned char)p[i];
-            if (!is_alpha(ch) && !is_digit(ch) && ch != '-' && ch != '.' && ch != '_' && ch != '~')
-                return false;
-            if (ch == '.' && (i == 0 || p[i - 1] == '.'))
-                return false; /* empty DNS label: ".x", "a..b", ".." */
+        /* 1: ALPHA / DIGIT / "-" / "_" / "~", 2: ".", 3: ":" ends it */
+        static const unsigned char cls[256] = {
+            ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['-'] = 1,
+            ['_'] = 1,         ['~'] = 1,         ['.'] = 2,         [':'] = 3,
+        };
+        for (; i < n; i++) {
+            unsigned char k = cls[(unsigned char)p[i]];
+            if (k == 1)
+                continue;
+            if (k == 3)
+                break;
+            if (k == 0 || i == 0 || p[i - 1] == '.')
+                return false; /* or an empty DNS label: ".x", "a..b", ".." */
         }
         if (i == 0)
             return false;
@@ -498,17 +509,42 @@ static int check_target(pt_head *out)
     return 0;
 }
 
-static int check_host(pt_head *out)
-{
-    const pt_header *host = NULL;
-    size_t i, count = 0;
+/* The fields the framing rules below look at, noted in the one pass over
+ * the fields: a name is compared only when its length is one of theirs. */
+typedef struct known_fields {
+    const pt_header *host, *cl;
+    size_t nhost, ncl, nte, nexpect;
+} known_fields;
 
-    for (i = 0; i < out->nheaders; i++) {
-        if (slice_ieq(out->headers[i].name, out->headers[i].name_len, "host")) {
-            host = &out->headers[i];
-            count++;
+static void note_known(known_fields *k, const pt_header *h)
+{
+    switch (h->name_len) {
+    case PT_SLEN("host"):
+        if (slice_ieq(h->name, h->name_len, "host")) {
+            k->host = h;
+            k->nhost++;
         }
+        break;
+    case PT_SLEN("expect"):
+        k->nexpect += slice_ieq(h->name, h->name_len, "expect");
+        break;
+    case PT_SLEN("content-length"):
+        if (slice_ieq(h->name, h->name_len, "content-length")) {
+            k->cl = h;
+            k->ncl++;
+        }
+        break;
+    case PT_SLEN("transfer-encoding"):
+        k->nte += slice_ieq(h->name, h->name_len, "transfer-encoding");
+        break;
     }
+}
+
+static int check_host(pt_head *out, const known_fields *k)
+{
+    const pt_header *host = k->host;
+    size_t count = k->nhost;
+
     /* RFC 9112 §3.2: 400 for no Host on 1.1, more than one Host, or an invalid one */
     if (count > 1) {
         out->error = "duplicate Host";
@@ -535,18 +571,12 @@ static int check_host(pt_head *out)
     return 0;
 }
 
-static int check_content_length(pt_head *out)
+static int check_content_length(pt_head *out, const known_fields *k)
 {
-    const pt_header *cl = NULL;
-    size_t i, count = 0;
+    const pt_header *cl = k->cl;
+    size_t i, count = k->ncl;
     uint64_t v = 0;
 
-    for (i = 0; i < out->nheaders; i++) {
-        if (slice_ieq(out->headers[i].name, out->headers[i].name_len, "content-length")) {
-            cl = &out->headers[i];
-            count++;
-        }
-    }
     if (count == 0)
         return 0;
     /* RFC 9112 §6.3: anything but one plain decimal is unrecoverable framing */
@@ -646,20 +676,37 @@ static void check_expect(pt_head *out)
 
 static pt_method method_of(pt_str m)
 {
-    static const struct {
-        const char *name;
-        pt_method m;
-    } tab[] = {
-        {"GET", PT_M_GET},     {"HEAD", PT_M_HEAD},     {"POST", PT_M_POST},
-        {"PUT", PT_M_PUT},     {"DELETE", PT_M_DELETE}, {"OPTIONS", PT_M_OPTIONS},
-        {"PATCH", PT_M_PATCH}, {"TRACE", PT_M_TRACE},   {"CONNECT", PT_M_CONNECT},
-    };
-    size_t i;
-
     /* methods are case-sensitive (RFC 9110 §9.1) */
-    for (i = 0; i < PT_ARRAY_LEN(tab); i++)
-        if (slice_eq(m.p, m.len, tab[i].name))
-            return tab[i].m;
+    switch (m.len) {
+    case 3:
+        if (memcmp(m.p, "GET", 3) == 0)
+            return PT_M_GET;
+        if (memcmp(m.p, "PUT", 3) == 0)
+            return PT_M_PUT;
+        break;
+    case 4:
+        if (memcmp(m.p, "HEAD", 4) == 0)
+            return PT_M_HEAD;
+        if (memcmp(m.p, "POST", 4) == 0)
+            return PT_M_POST;
+        break;
+    case 5:
+        if (memcmp(m.p, "PATCH", 5) == 0)
+            return PT_M_PATCH;
+        if (memcmp(m.p, "TRACE", 5) == 0)
+            return PT_M_TRACE;
+        break;
+    case 6:
+        if (memcmp(m.p, "DELETE", 6) == 0)
+            return PT_M_DELETE;
+        break;
+    case 7:
+        if (memcmp(m.p, "OPTIONS", 7) == 0)
+            return PT_M_OPTIONS;
+        if (memcmp(m.p, "CONNECT", 7) == 0)
+            return PT_M_CONNECT;
+        break;
+    }
     return PT_M_OTHER;
 }
 
@@ -683,9 +730,15 @@ static int map_parser_error(enum http_errno e, pt_head *out)
 int pt_h1_parse_head(const char *buf, size_t head_len, pt_header *hdr_space, size_t max_headers,
                      pt_head *out)
 {
+    static const http_parser_settings settings = {
+        .on_url = on_url,
+        .on_header_field = on_header_field,
+        .on_header_value = on_header_value,
+        .on_headers_complete = on_headers_complete,
+    };
     http_parser parser;
-    http_parser_settings settings;
     prescan ps = {0};
+    known_fields known = {0};
     cb_ctx ctx = {0};
     size_t i, done;
     int rc;
@@ -710,11 +763,6 @@ int pt_h1_parse_head(const char *buf, size_t head_len, pt_header *hdr_space, siz
         return 505;
     }
 
-    http_parser_settings_init(&settings);
-    settings.on_url = on_url;
-    settings.on_header_field = on_header_field;
-    settings.on_header_value = on_header_value;
-    settings.on_headers_complete = on_headers_complete;
     http_parser_init(&parser, HTTP_REQUEST);
     parser.data = &ctx;
     ctx.out = out;
@@ -725,10 +773,7 @@ int pt_h1_parse_head(const char *buf, size_t head_len, pt_header *hdr_space, siz
      * field line ends in HTAB, the parser reads a copy with that OWS as SP
      * (slices still point into buf). */
     char *copy = NULL;
-    const char *tab = memchr(buf, '\t', head_len);
-    while (tab && (size_t)(tab - buf) + 1 < head_len && tab[1] != '\r')
-        tab = memchr(tab + 1, '\t', head_len - (size_t)(tab - buf) - 1);
-    if (tab && (size_t)(tab - buf) + 1 < head_len) {
+    if (ps.tab_at_line_end) {
         if (!(copy = malloc(head_len))) {
             out->error = "out of memory";
             return 400;
@@ -761,14 +806,15 @@ int pt_h1_parse_head(const char *buf, size_t head_len, pt_header *hdr_space, siz
         pt_str v = trim_ows(h->value, h->value_len);
         h->value = v.p;
         h->value_len = (uint32_t)v.len;
+        note_known(&known, h);
     }
 
     rc = check_target(out);
     if (rc == 0)
-        rc = check_host(out);
+        rc = check_host(out, &known);
     if (rc == 0)
-        rc = check_content_length(out);
-    if (rc == 0)
+        rc = check_content_length(out, &known);
+    if (rc == 0 && known.nte > 0)
         rc = check_transfer_encoding(out);
     if (rc != 0)
         return rc;
@@ -778,7 +824,8 @@ int pt_h1_parse_head(const char *buf, size_t head_len, pt_header *hdr_space, siz
         out->error = "head parsers disagree on framing";
         return 400;
     }
-    check_expect(out);
+    if (known.nexpect > 0)
+        check_expect(out);
     out->keep_alive = ctx.keep_alive;
     return 0;
 }

@@ -59,7 +59,9 @@ void pt_h1_global_init(uint32_t header_buffer);
  * (request line too long), -431 when len >= limit otherwise, -400 for bytes
  * that can never start a valid head. Leading empty lines (CRLF) before the
  * request line are part of the returned head (RFC 9112 §2.2). Only CRLF CRLF
- * ends a head; a bare LF line ending makes it invalid later (400). */
+ * ends a head; a bare LF line ending makes it invalid later (400). A bare CR
+ * is -400 while the head is incomplete; in a complete head it is left to
+ * pt_h1_parse_head (400), so a complete head costs one memchr per line. */
 int pt_h1_find_head_end(const char *buf, size_t len, size_t limit);
 
 /* Validate and parse buf[0..head_len). hdr_space holds max_headers entries.

@@ -25,7 +25,15 @@ static void h1_begin(pt_req *r, int status, const char *reason)
     char *s = p;
     memcpy(p, "HTTP/1.1 ", 9);
     p += 9;
-    p += pt_u64_dec(p, (uint64_t)(status < 0 ? 0 : status));
+    if (status >= 100 && status <= 999) {
+        /* RFC 9110 §15: a status code is three digits */
+        p[0] = (char)('0' + status / 100);
+        p[1] = (char)('0' + status / 10 % 10);
+        p[2] = (char)('0' + status % 10);
+        p += 3;
+    } else {
+        p += pt_u64_dec(p, (uint64_t)(status < 0 ? 0 : status));
+    }
     *p++ = ' ';
     memcpy(p, reason, rl);
     p += rl;
@@ -42,15 +50,30 @@ static void h1_begin(pt_req *r, int status, const char *reason)
     pt_cq_commit(&c->out, (size_t)(p - s));
 }
 
+/* Most field names and many values are 8 to 16 bytes: two overlapping
+ * word moves, not a call to memcpy. */
+static inline void put_text(char *d, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+        return;
+    }
+    memcpy(d, s, n);
+}
+
 static void h1_header(pt_req *r, const char *name, size_t nl, const char *value, size_t vlen)
 {
     char *p = pt_cq_reserve(&r->conn->out, nl + vlen + 4);
     if (!p)
         return;
-    memcpy(p, name, nl);
+    put_text(p, name, nl);
     p[nl] = ':';
     p[nl + 1] = ' ';
-    memcpy(p + nl + 2, value, vlen);
+    put_text(p + nl + 2, value, vlen);
     p[nl + 2 + vlen] = '\r';
     p[nl + 3 + vlen] = '\n';
     pt_cq_commit(&r->conn->out, nl + vlen + 4);

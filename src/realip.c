@@ -421,6 +421,7 @@ int pt_realip_proxy_read(pt_conn *c)
         memset(c->conn_addr, 0, sizeof(c->conn_addr));
         memcpy(c->conn_addr, a, af == AF_INET ? 4 : 16);
         c->conn_port = hd.src_port;
+        c->ip4_text[0] = '\0'; /* the text of the address it replaced */
         pt_realip_reset(c->rq);
         pt_log_debug("PROXY protocol v%d: client %s:%u via %s", hd.version, pt_conn_peer_ip(c),
                      pt_conn_peer_port(c), from);

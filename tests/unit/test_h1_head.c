@@ -442,6 +442,19 @@ static void test_find_head_end(void)
        "nothing but empty lines up to the limit is -400");
     ok(find("GET / HTTP/1.1\r\nHost: a\r\n\n", 1024) == -400,
        "bare LF as the final empty line is -400");
+    static const char cr_inside[] = "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\rb\r\n\r\n";
+    ok(find(cr_inside, 1024) == (int)strlen(cr_inside),
+       "a complete head is found whole, bare CR and all (the LF hops never look at CR)");
+    ok(parse(cr_inside) == 400 && strcmp(H.error, "bare CR") == 0,
+       "and the parse refuses its bare CR (400)");
+    ok(find("GET / HTTP/1.1\r\nX-A: a\rb\r\n", 1024) == -400,
+       "an incomplete head with a bare CR is -400 at once");
+    ok(parse("\r\n\r\n") == 400, "empty lines alone are no head (400)");
+    ok(parse("GET / HTTP/1.1\r\nHost: a\r\n\r\nX") == 400 &&
+           strcmp(H.error, "head not terminated by an empty line") == 0,
+       "a head must end in CRLF CRLF, whatever it holds before");
+    ok(parse_n("GET /a", 6) == 400 && parse_n("GET / HTTP/1.1\r\nHost", 20) == 400,
+       "heads cut inside the target or a field name are 400");
 }
 
 /* A field name is exactly a token (RFC 9110 §5.1, §5.6.2): every byte

@@ -8,6 +8,7 @@
 #include "resp.h"
 
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -255,10 +256,101 @@ static void test_h1_framer_chunks_a_body_of_unknown_length(void)
     pt_cq_free(&c.out);
 }
 
+/* h1_begin writes a three-digit code itself (RFC 9110 §15), anything else
+ * through pt_u64_dec */
+static void test_h1_status_line_has_the_codes_digits(void)
+{
+    static const int codes[] = {100, 101, 200, 204, 404, 418, 500, 599, 999, 1000, 0};
+    for (size_t i = 0; i < PT_ARRAY_LEN(codes); i++) {
+        pt_worker w;
+        pt_conn c;
+        pt_req r;
+        memset(&w, 0, sizeof(w));
+        memset(&c, 0, sizeof(c));
+        memset(&r, 0, sizeof(r));
+        snprintf(w.server_header, sizeof(w.server_header), "portico");
+        c.w = &w;
+        c.framer = &pt_h1_framer;
+        pt_cq_init(&c.out);
+        r.conn = &c;
+        r.head.http_major = 1;
+        r.head.http_minor = 1;
+        pt_resp_begin_reason(&r, codes[i], "X");
+        char want[32];
+        int wl = snprintf(want, sizeof(want), "HTTP/1.1 %d X\r\nDate: ", codes[i]);
+        const pt_chunk *k = c.out.head;
+        ok(k && k->kind == PT_CHUNK_MEM && k->len - k->off >= (size_t)wl &&
+               memcmp(k->data + k->off, want, (size_t)wl) == 0,
+           "status %d: \"HTTP/1.1 %d X\"", codes[i], codes[i]);
+        pt_cq_free(&c.out);
+    }
+}
+
+/* h1_header copies short names and values by words: every length from 0
+ * to 20 comes out exactly */
+static void test_h1_header_of_every_short_length_is_exact(void)
+{
+    static const char text[] = "abcdefghijklmnopqrstuvwxyz";
+    int bad = 0;
+    for (size_t nl = 1; nl <= 20; nl++) {
+        for (size_t vl = 0; vl <= 20; vl++) {
+            pt_worker w;
+            pt_conn c;
+            pt_req r;
+            memset(&w, 0, sizeof(w));
+            memset(&c, 0, sizeof(c));
+            memset(&r, 0, sizeof(r));
+            c.w = &w;
+            c.framer = &pt_h1_framer;
+            pt_cq_init(&c.out);
+            r.conn = &c;
+            pt_resp_header_n(&r, text, nl, text + 3, vl);
+            char want[64];
+            int wl =
+                snprintf(want, sizeof(want), "%.*s: %.*s\r\n", (int)nl, text, (int)vl, text + 3);
+            const pt_chunk *k = c.out.head;
+            if (!k || k->len - k->off != (size_t)wl || memcmp(k->data + k->off, want, (size_t)wl))
+                bad++;
+            pt_cq_free(&c.out);
+        }
+    }
+    ok(bad == 0, "name and value of every length up to 20 are copied exactly (%d wrong)", bad);
+}
+
+/* pt_conn_req_ip: the connection keeps the text of its IPv4 address, and
+ * a request whose client realip changed gets its own address's text */
+static void test_req_ip_text_is_the_requests_address(void)
+{
+    pt_conn c;
+    pt_req r;
+    static const unsigned char a[4] = {192, 0, 2, 1}, b[4] = {198, 51, 100, 77};
+    const unsigned char *seq[] = {b, a, a, b, a, b};
+    const char *want[] = {"198.51.100.77", "192.0.2.1", "192.0.2.1",
+                          "198.51.100.77", "192.0.2.1", "198.51.100.77"};
+    memset(&c, 0, sizeof(c));
+    c.conn_af = AF_INET;
+    memcpy(c.conn_addr, a, 4);
+    for (size_t i = 0; i < PT_ARRAY_LEN(seq); i++) {
+        memset(&r, 0, sizeof(r));
+        r.conn = &c;
+        r.peer_af = AF_INET;
+        memcpy(r.peer_addr, seq[i], 4);
+        ok(strcmp(pt_conn_req_ip(&r), want[i]) == 0, "request %zu: %s", i, want[i]);
+    }
+    memset(&r, 0, sizeof(r));
+    r.conn = &c;
+    r.peer_af = AF_INET6;
+    r.peer_addr[15] = 1;
+    ok(strcmp(pt_conn_req_ip(&r), "::1") == 0, "IPv6: its own text");
+}
+
 int main(void)
 {
+    test_req_ip_text_is_the_requests_address();
+    test_h1_header_of_every_short_length_is_exact();
     test_every_response_call_goes_to_the_connections_framer();
     test_error_page_is_framed_and_keeps_error_page_status();
     test_h1_framer_chunks_a_body_of_unknown_length();
+    test_h1_status_line_has_the_codes_digits();
     return tap_done();
 }
