@@ -54,6 +54,10 @@ struct pt_h2c {
      * header split between reads */
     uint32_t pre_left, fskip;
     uint8_t fh[9], fh_have;
+    /* this wake-up's: bytes the pieces' flushes may still write (one
+     * H2_WRITE_PER_WAKEUP for all), and whether one wrote answers */
+    size_t wleft;
+    bool fed_out;
 };
 
 /* An idle connection gives nghttp2's spare pages back (pt_h2_idle) once it
@@ -101,7 +105,7 @@ static bool h2_recv(pt_conn *c, const void *p, size_t n)
  * taking turns over whole batches */
 #define H2_FEED_STREAMS 16
 
-static void flush(pt_conn *c, size_t budget);
+static size_t flush(pt_conn *c, size_t budget);
 
 /* How many of p's n bytes to give the session before flushing: up to the
  * end of the frame that ends the H2_FEED_STREAMS-th stream, or all */
@@ -143,16 +147,24 @@ static bool h2_feed(pt_conn *c, const void *buf, size_t n)
 {
     const uint8_t *p = buf;
     while (n > 0) {
-        size_t k = feed_cut(c->h2, p, n);
+        struct pt_h2c *h = c->h2;
+        size_t k = feed_cut(h, p, n);
+        /* the wake-up's write bound spent: the rest in one piece (walked
+         * all the same, so the next read's cuts stay on frame ends) */
+        while (k < n && h->wleft < H2_OUT_LOW)
+            k += feed_cut(h, p + k, n - k);
         if (!h2_recv(c, p, k))
             return false;
         p += k;
         n -= k;
         if (n == 0 || c->state == PT_CS_CLOSED || !c->h2)
             break;
-        flush(c, H2_OUT_LOW); /* one round: the rest of the wake-up's bound stays */
+        /* one round of at most H2_OUT_LOW, taken from the wake-up's bound */
+        size_t w = flush(c, H2_OUT_LOW);
         if (c->state == PT_CS_CLOSED || !c->h2)
             break;
+        h->wleft -= PT_MIN(w, h->wleft);
+        h->fed_out |= w > 0;
     }
     return true;
 }
@@ -485,6 +497,7 @@ int pt_h2c_detect(pt_conn *c)
     size_t n = c->in_len;
     c->in_len = 0;
     h->pre_left = 24; /* RFC 9113 §3.4: the client's preface */
+    h->wleft = H2_WRITE_PER_WAKEUP;
     pt_h2_round(h->s);
     if (!h2_feed(c, c->in, n))
         h->fatal = true;
@@ -500,6 +513,8 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
         return;
     }
     pt_h2_round(h->s);
+    h->wleft = H2_WRITE_PER_WAKEUP;
+    h->fed_out = false;
     /* one buffer for every connection of the worker (one thread):
      * nghttp2 keeps what it needs of a read, so a connection holds no
      * input buffer of its own between reads */
@@ -527,21 +542,27 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
          * going (BUFFERED) */
         if ((size_t)n < sizeof(rbuf) && !(c->sock.flags & PT_SOCK_BUFFERED))
             break;
+        /* answers went out mid-read: the client's next requests are a
+         * new round (rapid-reset's count of streams opened in one) */
+        if (h->fed_out)
+            break;
     }
-    pt_h2c_flush(c);
+    (void)flush(c, PT_MAX(h->wleft, (size_t)H2_OUT_LOW));
 }
 
 void pt_h2c_flush(pt_conn *c)
 {
-    flush(c, H2_WRITE_PER_WAKEUP);
+    (void)flush(c, H2_WRITE_PER_WAKEUP);
 }
 
-static void flush(pt_conn *c, size_t budget)
+/* Frames and writes up to budget bytes: the bytes written */
+static size_t flush(pt_conn *c, size_t budget)
 {
     struct pt_h2c *h = c->h2;
     if (!h || h->closing || h->in_session || c->state == PT_CS_CLOSED)
-        return;
+        return 0;
     pt_worker *w = c->w;
+    size_t budget0 = budget;
     bool wrote = false;
     /* the session framed all it had (short of the bound): writing to the
      * socket makes no new frame, so no second call that finds none */
@@ -554,7 +575,7 @@ static void flush(pt_conn *c, size_t budget)
             report(c);
             if (k < 0) {
                 pt_conn_close(c);
-                return;
+                return budget0 - budget;
             }
             drained = (size_t)k < H2_OUT_LOW;
         }
@@ -563,7 +584,7 @@ static void flush(pt_conn *c, size_t budget)
         ssize_t n = pt_cq_flush(&c->out, &c->sock, budget);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
             pt_conn_close(c);
-            return;
+            return budget0 - budget;
         }
         if (n <= 0)
             break;
@@ -586,7 +607,7 @@ static void flush(pt_conn *c, size_t budget)
      * §5.4.1); a client that does not read (a flood) is not waited for */
     if (c->out.bytes > 0 && h->fatal) {
         pt_conn_close(c);
-        return;
+        return budget0 - budget;
     }
     if (c->out.bytes == 0 && (h->fatal || (!want_read && !want_write))) {
         /* GOAWAY sent and every stream done (or a connection error): an
@@ -594,7 +615,7 @@ static void flush(pt_conn *c, size_t budget)
         c->sock.flags |= PT_SOCK_CLOSING;
         pt_sock_shutdown(&c->sock);
         pt_conn_close(c);
-        return;
+        return budget0 - budget;
     }
     uint32_t ev = EPOLLRDHUP;
     if (want_read)
@@ -630,6 +651,7 @@ static void flush(pt_conn *c, size_t budget)
     } else {
         pt_timer_stop(&c->timer); /* streams at work: their handlers' own timeouts */
     }
+    return budget0 - budget;
 }
 
 void pt_h2c_timer(pt_conn *c)
