@@ -217,28 +217,36 @@ static void test_error_page_is_framed_and_keeps_error_page_status(void)
        "an error_page's 200 keeps the error's status: %s", rec);
 }
 
-static void test_h1_framer_chunks_a_body_of_unknown_length(void)
-{
+/* A request on an HTTP/1.1 connection whose framer writes into c.out */
+typedef struct h1_fixture {
     pt_worker w;
     pt_conn c;
     pt_req r;
-    memset(&w, 0, sizeof(w));
-    memset(&c, 0, sizeof(c));
-    memset(&r, 0, sizeof(r));
-    snprintf(w.server_header, sizeof(w.server_header), "portico");
-    c.w = &w;
-    c.framer = &pt_h1_framer;
-    pt_cq_init(&c.out);
-    r.conn = &c;
-    r.head.http_major = 1;
-    r.head.http_minor = 1;
-    pt_resp_begin(&r, 200);
-    pt_resp_end_stream(&r, -1);
-    pt_resp_body(&r, "hello", 5);
-    pt_resp_body_end(&r);
+} h1_fixture;
+
+static void h1_fixture_init(h1_fixture *f)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->w.server_header, sizeof(f->w.server_header), "portico");
+    f->c.w = &f->w;
+    f->c.framer = &pt_h1_framer;
+    pt_cq_init(&f->c.out);
+    f->r.conn = &f->c;
+    f->r.head.http_major = 1;
+    f->r.head.http_minor = 1;
+}
+
+static void test_h1_framer_chunks_a_body_of_unknown_length(void)
+{
+    h1_fixture f;
+    h1_fixture_init(&f);
+    pt_resp_begin(&f.r, 200);
+    pt_resp_end_stream(&f.r, -1);
+    pt_resp_body(&f.r, "hello", 5);
+    pt_resp_body_end(&f.r);
     char all[1024];
     size_t n = 0;
-    for (pt_chunk *k = c.out.head; k && n < sizeof(all); k = k->next) {
+    for (pt_chunk *k = f.c.out.head; k && n < sizeof(all); k = k->next) {
         size_t l = k->len - k->off;
         if (k->kind == PT_CHUNK_MEM && n + l <= sizeof(all)) {
             memcpy(all + n, k->data + k->off, l);
@@ -252,8 +260,8 @@ static void test_h1_framer_chunks_a_body_of_unknown_length(void)
     ok(te && strcmp(te + strlen("\r\nServer: portico\r\nTransfer-Encoding: chunked\r\n\r\n"),
                     "5\r\nhello\r\n0\r\n\r\n") == 0,
        "the body as one chunk and the last chunk");
-    ok(c.out.bytes == n, "all of it in the connection's queue (%zu bytes)", n);
-    pt_cq_free(&c.out);
+    ok(f.c.out.bytes == n, "all of it in the connection's queue (%zu bytes)", n);
+    pt_cq_free(&f.c.out);
 }
 
 /* h1_begin writes a three-digit code itself (RFC 9110 §15), anything else
@@ -262,27 +270,16 @@ static void test_h1_status_line_has_the_codes_digits(void)
 {
     static const int codes[] = {100, 101, 200, 204, 404, 418, 500, 599, 999, 1000, 0};
     for (size_t i = 0; i < PT_ARRAY_LEN(codes); i++) {
-        pt_worker w;
-        pt_conn c;
-        pt_req r;
-        memset(&w, 0, sizeof(w));
-        memset(&c, 0, sizeof(c));
-        memset(&r, 0, sizeof(r));
-        snprintf(w.server_header, sizeof(w.server_header), "portico");
-        c.w = &w;
-        c.framer = &pt_h1_framer;
-        pt_cq_init(&c.out);
-        r.conn = &c;
-        r.head.http_major = 1;
-        r.head.http_minor = 1;
-        pt_resp_begin_reason(&r, codes[i], "X");
+        h1_fixture f;
+        h1_fixture_init(&f);
+        pt_resp_begin_reason(&f.r, codes[i], "X");
         char want[32];
         int wl = snprintf(want, sizeof(want), "HTTP/1.1 %d X\r\nDate: ", codes[i]);
-        const pt_chunk *k = c.out.head;
+        const pt_chunk *k = f.c.out.head;
         ok(k && k->kind == PT_CHUNK_MEM && k->len - k->off >= (size_t)wl &&
                memcmp(k->data + k->off, want, (size_t)wl) == 0,
            "status %d: \"HTTP/1.1 %d X\"", codes[i], codes[i]);
-        pt_cq_free(&c.out);
+        pt_cq_free(&f.c.out);
     }
 }
 
@@ -294,24 +291,16 @@ static void test_h1_header_of_every_short_length_is_exact(void)
     int bad = 0;
     for (size_t nl = 1; nl <= 20; nl++) {
         for (size_t vl = 0; vl <= 20; vl++) {
-            pt_worker w;
-            pt_conn c;
-            pt_req r;
-            memset(&w, 0, sizeof(w));
-            memset(&c, 0, sizeof(c));
-            memset(&r, 0, sizeof(r));
-            c.w = &w;
-            c.framer = &pt_h1_framer;
-            pt_cq_init(&c.out);
-            r.conn = &c;
-            pt_resp_header_n(&r, text, nl, text + 3, vl);
+            h1_fixture f;
+            h1_fixture_init(&f);
+            pt_resp_header_n(&f.r, text, nl, text + 3, vl);
             char want[64];
             int wl =
                 snprintf(want, sizeof(want), "%.*s: %.*s\r\n", (int)nl, text, (int)vl, text + 3);
-            const pt_chunk *k = c.out.head;
+            const pt_chunk *k = f.c.out.head;
             if (!k || k->len - k->off != (size_t)wl || memcmp(k->data + k->off, want, (size_t)wl))
                 bad++;
-            pt_cq_free(&c.out);
+            pt_cq_free(&f.c.out);
         }
     }
     ok(bad == 0, "name and value of every length up to 20 are copied exactly (%d wrong)", bad);
