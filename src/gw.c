@@ -154,12 +154,7 @@ static int emit_head(pt_gw *g)
     pt_resp_begin_reason(r, cr->status, cr->reason);
     for (size_t i = 0; i < cr->nhdrs; i++) {
         pt_str n = pt_cgi_hdr_name(cr, i), v = pt_cgi_hdr_value(cr, i);
-        /* uncoded, a field passes as it is: no call through the coding's
-         * rules (and their stack buffer) per field */
-        if (zc != PT_ZC_NONE)
-            pt_zresp_gw_header(r, n.p, n.len, v.p, v.len, true);
-        else
-            pt_resp_header_n(r, n.p, n.len, v.p, v.len);
+        pt_zresp_gw_header(r, n.p, n.len, v.p, v.len, zc != PT_ZC_NONE);
     }
     pt_zresp_coding_headers(r, zc, vary);
     g->cl = cr->content_length;
