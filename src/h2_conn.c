@@ -141,14 +141,45 @@ static size_t feed_cut(struct pt_h2c *h, const uint8_t *p, size_t n)
     return n;
 }
 
+/* Whether p holds an RST_STREAM frame header (type 3), walked from h's
+ * frame state without changing it */
+static bool has_rst(const struct pt_h2c *h, const uint8_t *p, size_t n)
+{
+    struct pt_h2c t = *h;
+    size_t i = 0;
+    if (t.pre_left)
+        i = PT_MIN((size_t)t.pre_left, n);
+    while (i < n) {
+        if (t.fskip) {
+            size_t k = PT_MIN((size_t)t.fskip, n - i);
+            t.fskip -= (uint32_t)k;
+            i += k;
+            continue;
+        }
+        t.fh[t.fh_have++] = p[i++];
+        if (t.fh_have < 9)
+            continue;
+        t.fh_have = 0;
+        if (t.fh[3] == 0x3)
+            return true;
+        t.fskip = (uint32_t)t.fh[0] << 16 | (uint32_t)t.fh[1] << 8 | t.fh[2];
+    }
+    return false;
+}
+
 /* A read given to the session in pieces (feed_cut), the answers made so
  * far flushed between them */
 static bool h2_feed(pt_conn *c, const void *buf, size_t n)
 {
     const uint8_t *p = buf;
+    /* a read with an RST_STREAM is one piece: a stream answered before
+     * its reset is parsed would not count as reset (rapid reset) */
+    bool whole = memchr(p, 0x3, n) != NULL && has_rst(c->h2, p, n);
     while (n > 0) {
         struct pt_h2c *h = c->h2;
         size_t k = feed_cut(h, p, n);
+        while (k < n && whole)
+            k += feed_cut(h, p + k, n - k);
         /* the wake-up's write bound spent: the rest in one piece (walked
          * all the same, so the next read's cuts stay on frame ends) */
         while (k < n && h->wleft < H2_OUT_LOW)
