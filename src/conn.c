@@ -1151,6 +1151,15 @@ static bool closes_clean(const pt_conn *c)
            c->in_len == request_used(c);
 }
 
+void pt_conn_linger(pt_conn *c)
+{
+    pt_sock_shutdown(&c->sock);
+    c->state = PT_CS_LINGER;
+    c->in_len = 0;
+    pt_io_set(&c->w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+    pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_linger);
+}
+
 static void finish_request(pt_conn *c)
 {
     /* answered before its streamed body was all read: the rest of it would
@@ -1173,13 +1182,7 @@ static void finish_request(pt_conn *c)
     }
     if (c->close_after) {
         release_request(c);
-        /* lingering close: shut our side, drain what the client still sends
-         * so a reset does not destroy the response in flight */
-        pt_sock_shutdown(&c->sock);
-        c->state = PT_CS_LINGER;
-        c->in_len = 0;
-        pt_io_set(&c->w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
-        pt_timer_arm(&c->w->loop, &c->timer, &c->w->t_linger);
+        pt_conn_linger(c);
         return;
     }
     size_t used = request_used(c), rest = c->in_len - used;

@@ -175,6 +175,11 @@ const char *pt_conn_req_ip(pt_req *r);
 const char *pt_conn_request_id(pt_req *r);
 /* Close now (no response). */
 void pt_conn_close(pt_conn *c);
+/* A lingering close: our side shut, what the client still sends read and
+ * dropped (bounded in bytes and by the linger timer), then the close. A
+ * close with unread input is a reset, and a reset can destroy the last
+ * bytes still in flight to the client (a response, a GOAWAY). */
+void pt_conn_linger(pt_conn *c);
 /* Graceful stop: a connection idle between requests is closed after a short
  * grace (a request already on its way is still answered, with close); a
  * request in progress is answered, with close unless its head is out. */

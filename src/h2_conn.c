@@ -141,45 +141,14 @@ static size_t feed_cut(struct pt_h2c *h, const uint8_t *p, size_t n)
     return n;
 }
 
-/* Whether p holds an RST_STREAM frame header (type 3), walked from h's
- * frame state without changing it */
-static bool has_rst(const struct pt_h2c *h, const uint8_t *p, size_t n)
-{
-    struct pt_h2c t = *h;
-    size_t i = 0;
-    if (t.pre_left)
-        i = PT_MIN((size_t)t.pre_left, n);
-    while (i < n) {
-        if (t.fskip) {
-            size_t k = PT_MIN((size_t)t.fskip, n - i);
-            t.fskip -= (uint32_t)k;
-            i += k;
-            continue;
-        }
-        t.fh[t.fh_have++] = p[i++];
-        if (t.fh_have < 9)
-            continue;
-        t.fh_have = 0;
-        if (t.fh[3] == 0x3)
-            return true;
-        t.fskip = (uint32_t)t.fh[0] << 16 | (uint32_t)t.fh[1] << 8 | t.fh[2];
-    }
-    return false;
-}
-
 /* A read given to the session in pieces (feed_cut), the answers made so
  * far flushed between them */
 static bool h2_feed(pt_conn *c, const void *buf, size_t n)
 {
     const uint8_t *p = buf;
-    /* a read with an RST_STREAM is one piece: a stream answered before
-     * its reset is parsed would not count as reset (rapid reset) */
-    bool whole = memchr(p, 0x3, n) != NULL && has_rst(c->h2, p, n);
     while (n > 0) {
         struct pt_h2c *h = c->h2;
         size_t k = feed_cut(h, p, n);
-        while (k < n && whole)
-            k += feed_cut(h, p + k, n - k);
         /* the wake-up's write bound spent: the rest in one piece (walked
          * all the same, so the next read's cuts stay on frame ends) */
         while (k < n && h->wleft < H2_OUT_LOW)
@@ -564,8 +533,8 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
         }
         if (!h2_feed(c, rbuf, (size_t)n))
             h->fatal = true;
-        if (c->state == PT_CS_CLOSED)
-            return;
+        if (c->state == PT_CS_CLOSED || !c->h2)
+            return; /* closed, or lingering (h is gone) */
         /* a short read took what the socket had (more wakes us again,
          * edge-triggered too: sock.c marks it drained): a read to EAGAIN
          * would be a system call for nothing at every wake-up. Bytes
@@ -642,10 +611,13 @@ static size_t flush(pt_conn *c, size_t budget)
     }
     if (c->out.bytes == 0 && (h->fatal || (!want_read && !want_write))) {
         /* GOAWAY sent and every stream done (or a connection error): an
-         * orderly close, close_notify first over TLS */
-        c->sock.flags |= PT_SOCK_CLOSING;
-        pt_sock_shutdown(&c->sock);
-        pt_conn_close(c);
+         * orderly close, close_notify first over TLS. The client may still
+         * be sending (the rest of a flood, requests written before it read
+         * the GOAWAY): closing on unread input would be a reset, which can
+         * destroy the GOAWAY and the last answers before the client reads
+         * them, so the input is drained (bounded) first */
+        pt_h2c_close(c); /* its streams end as client disconnects */
+        pt_conn_linger(c);
         return budget0 - budget;
     }
     uint32_t ev = EPOLLRDHUP;

@@ -7,7 +7,9 @@ pieces, ending after every 16th stream the client finished, and writes
 what those answered before it goes on. The client sees it in the order
 of frames: a PING written after 40 requests in one write is acknowledged
 only after the answers to the first 16 (nghttp2 puts a PING ACK ahead of
-every HEADERS and DATA it has queued)."""
+every HEADERS and DATA it has queued). A connection error in the middle of
+such a read (rapid reset) still reaches the client: the close lingers on
+the input the server will not read."""
 
 import os
 import struct
@@ -17,11 +19,13 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
+import h2raw  # noqa: E402
 import t_h2  # noqa: E402
 from t_h2_goaway import (DATA, END_HEADERS, END_STREAM, HEADERS, PING, SETTINGS, ACK,  # noqa: E402
                          Raw, frame, get_headers, status_of)
 
 FEED = 16  # streams given to the session before a flush (h2_conn.c)
+RST_BURST = 1000  # nghttp2's RST_STREAM bucket as portico sets it (h2.c)
 
 
 def batch(first_sid, n, path='/index.html'):
@@ -87,6 +91,39 @@ class Pipelined(unittest.TestCase):
             for sid in range(1, 83, 2):
                 self.assertEqual(status_of(c.frames, sid), 200, sid)
             self.assertTrue(any(f[0] == PING and f[1] & ACK for f in c.frames))
+
+    def test_goaway_reaches_a_client_still_sending(self):
+        # Pairs of a finished request and its RST_STREAM, a little over
+        # the reset bucket, then more frames, in one write: the connection
+        # error comes while the client is still sending, with its answers
+        # still on their way. A close on unread input is a TCP reset, which
+        # drops what the server had written but not yet sent (the GOAWAY
+        # behind the answers): the input is drained first (lingering
+        # close), so the client reads the answers, then the GOAWAY, then
+        # the end. http2_max_streams 1000: the streams-per-read bound
+        # (2000) is not the one that ends it.
+        srv = harness.Server('-o', 'http2_cleartext=true', '-o', 'log_level=info',
+                             '-o', 'http2_max_streams=1000',
+                             '-o', 'limits.keepalive_requests=1000000')
+        srv.write_file('index.html', b'hello over h2\n')
+        srv.start()
+        self.addCleanup(srv.__exit__, None, None, None)
+        for _ in range(6):  # the race is lost often, not always, without it
+            c = h2raw.Conn(srv.port)
+            self.addCleanup(c.close)
+            block = h2raw.request('/index.html')
+            n = RST_BURST + 50
+            pairs = b''.join(h2raw.headers(sid, block) + h2raw.rst_stream(sid)
+                             for sid in range(1, 2 * n, 2))
+            # never read by the server: it stops at the connection error
+            tail = frame(PING, 0, 0, b'trailing') * 2048
+            c.send(pairs + tail)
+            g = c.goaway()
+            self.assertIsNotNone(g, 'no GOAWAY:\n' + srv.stderr_text()[-2000:])
+            self.assertEqual(g[1], h2raw.INTERNAL_ERROR, g)
+            self.assertTrue(c.closed())
+        self.assertTrue(srv.wait_for_log(r'h2: rapid reset: RST_STREAM over %d' % RST_BURST,
+                                         timeout=30), srv.stderr_text()[-2000:])
 
 
 if __name__ == '__main__':
