@@ -29,7 +29,10 @@ size_t pt_etag_make(uint64_t ino, uint64_t size, time_t mtime, long mtime_nsec,
     /* Two chains over all four fields, folded into 64 bits. Each chain is
      * a bijection of the inode once the rest is fixed; their fold is not,
      * so the inode (CVE-2003-1418) is not read back from a tag by algebra.
-     * No seed: every worker, and every run, gives a file the same tag. */
+     * No seed: every worker, and every run, gives a file the same tag. So
+     * no secret either: where nanoseconds are 0 (a filesystem of whole
+     * seconds), size and mtime known, a search over inode numbers finds
+     * the one that gives the tag; the tag only stops showing it. */
     uint64_t a = mix64(ino ^ mix64(size ^ mix64(sec ^ mix64(nsec))));
     uint64_t b = mix64(sec ^ mix64(nsec ^ mix64(ino ^ mix64(size + 0x9e3779b97f4a7c15ULL))));
     uint64_t v = a ^ (b << 32 | b >> 32);
