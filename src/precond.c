@@ -5,12 +5,11 @@
  * file, entity-tag list matching, the RFC 9110 §13.2.2 evaluation order and
  * If-Range. */
 
-#include <stdio.h>
 #include <string.h>
 
 #include "httpdate.h"
 
-/* splitmix64 finaliser: a fallback ETag must still change with any input */
+/* splitmix64 finaliser: every input bit reaches every output bit */
 static uint64_t mix64(uint64_t x)
 {
     x ^= x >> 30;
@@ -21,50 +20,31 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-/* Lower-case hex of v without leading zeros at p; returns the digit count. */
-static size_t put_hex(char *p, uint64_t v)
-{
-    char tmp[16];
-    size_t n = 0;
-    do {
-        tmp[n++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
-}
-
 size_t pt_etag_make(uint64_t ino, uint64_t size, time_t mtime, long mtime_nsec,
                     char out[PT_ETAG_MAX])
 {
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint64_t sec = (uint64_t)(int64_t)mtime;
     uint64_t nsec = (uint32_t)mtime_nsec;
-    /* the readable form takes at most 2 + 16 + 1 + 8 + 1 + 16 + 1 + 16 bytes;
-     * it must fit with its NUL */
-    char tmp[64];
-    size_t n = 0;
-    tmp[n++] = '"';
-    n += put_hex(tmp + n, sec);
-    tmp[n++] = '.';
-    n += put_hex(tmp + n, nsec);
-    tmp[n++] = '-';
-    n += put_hex(tmp + n, size);
-    tmp[n++] = '-';
-    n += put_hex(tmp + n, ino);
-    tmp[n++] = '"';
-    if (n < PT_ETAG_MAX) {
-        memcpy(out, tmp, n);
-        out[n] = '\0';
-        return n;
-    }
-    /* Huge inode numbers (overlayfs xino, 64-bit filesystems) can overflow
-     * the readable form; hash all four fields into 128 bits instead. */
+    /* Two chains over all four fields, folded into 64 bits. Each chain is
+     * a bijection of the inode once the rest is fixed; their fold is not,
+     * so the inode (CVE-2003-1418) is not read back from a tag by algebra.
+     * No seed: every worker, and every run, gives a file the same tag. So
+     * no secret either: where nanoseconds are 0 (a filesystem of whole
+     * seconds), size and mtime known, a search over inode numbers finds
+     * the one that gives the tag; the tag only stops showing it. */
     uint64_t a = mix64(ino ^ mix64(size ^ mix64(sec ^ mix64(nsec))));
     uint64_t b = mix64(sec ^ mix64(nsec ^ mix64(ino ^ mix64(size + 0x9e3779b97f4a7c15ULL))));
-    int k = snprintf(out, PT_ETAG_MAX, "\"%016llx%016llx\"", (unsigned long long)a,
-                     (unsigned long long)b);
-    return (size_t)k;
+    uint64_t v = a ^ (b << 32 | b >> 32);
+    /* short because it is sent with every response (HPACK never indexes
+     * etag: it is Huffman-coded each time): 64 bits in 11 base64url digits */
+    out[0] = '"';
+    for (int i = 0; i < 10; i++)
+        out[1 + i] = b64url[v >> (58 - 6 * i) & 63];
+    out[11] = b64url[v << 2 & 63]; /* the last 4 bits, as base64 ends 8 bytes */
+    out[12] = '"';
+    out[PT_ETAG_LEN] = '\0';
+    return PT_ETAG_LEN;
 }
 
 static bool is_ows(char c)

@@ -6,9 +6,12 @@
 #include <time.h>
 
 #define PT_ETAG_MAX 48
+#define PT_ETAG_LEN 13 /* what pt_etag_make mints, its quotes included */
 
-/* Strong ETag from mtime (seconds + nanoseconds), size and inode, e.g.
- * "\"5f3c2a1b.1a2b3c-400-8e1f\"" (quoted). Returns its length. */
+/* Strong ETag for one version of a file: a hash of its mtime (seconds +
+ * nanoseconds), size and inode in 11 base64url digits, quoted, e.g.
+ * "\"Vb1Lq0yC2Zg\"". The same inputs give the same tag in every process;
+ * the inode does not show in it. Returns its length, PT_ETAG_LEN. */
 size_t pt_etag_make(uint64_t ino, uint64_t size, time_t mtime, long mtime_nsec,
                     char out[PT_ETAG_MAX]);
 

@@ -331,6 +331,23 @@ class StaticFiles(ServerCase):
         if self.NO_CACHE:
             self.assertEqual(len(seen), 1, 'without the cache the change shows at once')
 
+    def test_etag_does_not_show_the_inode(self):
+        # CVE-2003-1418: a tag made of the inode number tells it to anyone
+        st = os.stat(os.path.join(self.www, 'hello.txt'))
+        e = self.get('/hello.txt').header('ETag') or ''
+        self.assertRegex(e, r'^"[A-Za-z0-9_-]{11}"$')
+        for form in ('%x' % st.st_ino, '%d' % st.st_ino):
+            if len(form) >= 4:  # shorter ones may turn up by chance
+                self.assertNotIn(form, e)
+
+    def test_etag_is_the_same_from_another_server(self):
+        # no seed: each worker of another server on the same files gives
+        # the tag this one gives (a cache keeps it across a restart)
+        e = self.get('/hello.txt').header('ETag')
+        with harness.Server(*self.ARGS, docroot=self.www, workers=2) as s:
+            for _ in range(8):
+                self.assertEqual(fetch(s.port, 'GET', '/hello.txt').header('ETag'), e)
+
     def etag(self, path='/hello.txt'):
         e = self.get(path).header('ETag')
         self.assertIsNotNone(e)
