@@ -85,10 +85,35 @@ static void test_bad_byte_at_every_offset(void)
     ok(wrong == 0, "a bad byte is refused at every offset of names, :path, :authority of 1 to 40");
 }
 
+/* :method and :scheme, and every name one byte away from them, which is
+ * no request's pseudo-field (RFC 9113 §8.3) */
+static void test_pseudo_names_exactly(void)
+{
+    static const char *const names[] = {":method", ":scheme"};
+    int wrong = 0;
+    for (size_t k = 0; k < PT_ARRAY_LEN(names); k++) {
+        uint8_t n[7];
+        memcpy(n, names[k], 7);
+        pt_h2_msg m;
+        pt_h2_msg_init(&m);
+        if (pt_h2_msg_field(&m, n, 7, (const uint8_t *)"GET", 3, false) < 0)
+            wrong++;
+        for (size_t at = 1; at < 7; at++) {
+            n[at] ^= 0x01;
+            pt_h2_msg_init(&m);
+            if (pt_h2_msg_field(&m, n, 7, (const uint8_t *)"GET", 3, false) >= 0)
+                wrong++;
+            n[at] ^= 0x01;
+        }
+    }
+    ok(wrong == 0, ":method and :scheme known, a name a byte from either refused");
+}
+
 int main(void)
 {
     pt_h2_msg m;
     test_bad_byte_at_every_offset();
+    test_pseudo_names_exactly();
     ok(head(&m, NULL) == 0 && pt_h2_msg_head_end(&m, true) == 0, "a plain GET is well-formed");
     ok(head(&m, (const char *[]){"user-agent", "x/1 (y)", "x-e", "", NULL}) == 0,
        "ordinary fields, an empty value");
