@@ -163,6 +163,31 @@ ssize_t pt_percent_decode(const char *in, size_t len, char *out)
     return (ssize_t)w;
 }
 
+/* the bytes that may make the normal form differ from the path as sent:
+ * '%' (decoded), CTLs and DEL (refused), '/' (a dot segment or an empty
+ * one may follow) */
+static const unsigned char path_special[256] = {
+    [0x00 ... 0x1f] = 1,
+    ['%'] = 1,
+    ['/'] = 1,
+    [0x7f] = 1,
+};
+
+/* The usual path ("/img/logo.png") is its own normal form: copied in one
+ * pass, 0 when it is, -1 at the first byte that needs the full walk. */
+static int path_verbatim(const char *in, size_t len, char *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[i] = (char)c;
+        if (path_special[c] &&
+            (c != '/' || (i + 1 < len && (in[i + 1] == '/' || in[i + 1] == '.'))))
+            return -1;
+    }
+    out[len] = '\0';
+    return 0;
+}
+
 /*
  * The path is decoded exactly once, before dot-segment removal. Hence:
  *  - "%2e%2e" is "..", and is removed like a literal "..";
@@ -182,6 +207,10 @@ ssize_t pt_path_normalize(const char *in, size_t len, char *out)
     /* origin-form (RFC 9112 §3.2.1) is absolute-path: a leading '/' */
     if (len == 0 || in[0] != '/')
         return -1;
+    /* no '%', CTL or DEL, and no '/' followed by '/' or '.': no escape to
+     * decode, no byte to refuse, no empty or dot segment to remove */
+    if (path_verbatim(in, len, out) == 0)
+        return (ssize_t)len;
     dl = pt_percent_decode(in, len, out);
     if (dl < 0)
         return -1;

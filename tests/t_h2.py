@@ -289,6 +289,43 @@ class Streams(unittest.TestCase):
 
 
 @unittest.skipUnless(h2 is not None, 'python3-h2 is not installed')
+class StreamText(unittest.TestCase):
+    """A stream's request block comes back to the next stream (the worker's
+    spool): the text a request makes on first use (its client address,
+    its request id) is the next stream's own, not the one before's."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = h2_server(conf='request_id = "on"; real_ip_from = [ "127.0.0.1" ];\n'
+                            'access_log_format = "$remote_addr $request_id $request_uri";\n')
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.stop_class_server(cls)
+
+    def test_a_reused_block_keeps_no_text_of_the_stream_before(self):
+        c = Client(self.srv.port)
+        try:
+            for i, extra in enumerate([[('x-forwarded-for', '192.0.2.7')], [], []]):
+                st = c.get('/index.html?n=%d' % i, headers=extra)
+                self.assertEqual(st['headers'][':status'], '200')
+        finally:
+            c.close()
+        self.assertTrue(self.srv.wait_for(
+            lambda: len(self.srv.access_log_text().splitlines()) >= 3),
+            self.srv.access_log_text())
+        lines = [l.split() for l in self.srv.access_log_text().splitlines()]
+        self.assertEqual([(l[0], l[2]) for l in lines],
+                         [('192.0.2.7', '/index.html?n=0'), ('127.0.0.1', '/index.html?n=1'),
+                          ('127.0.0.1', '/index.html?n=2')])
+        ids = [l[1] for l in lines]
+        for i in ids:
+            self.assertRegex(i, r'^[0-9a-f]{32}$')
+        self.assertEqual(len(set(ids)), 3, ids)
+
+
+@unittest.skipUnless(h2 is not None, 'python3-h2 is not installed')
 class Settings(unittest.TestCase):
     def test_http2_is_off_by_default(self):
         with h2_server(http2=False) as srv:

@@ -38,9 +38,82 @@ static bool prio(const char *v, int u, bool inc)
     return uu == u && ii == inc;
 }
 
+/* the first field of a head: the pseudo-field name (its value v), or a
+ * regular field v: "" (its name v) */
+static int first(const char *name, const uint8_t *v, size_t n)
+{
+    pt_h2_msg m;
+    pt_h2_msg_init(&m);
+    if (name[0] == ':')
+        return pt_h2_msg_field(&m, (const uint8_t *)name, strlen(name), v, n, false);
+    return pt_h2_msg_field(&m, v, n, (const uint8_t *)"1", 1, false);
+}
+
+/* Every byte a name, :path or :authority must not hold is refused at
+ * every offset of every length from 1 to 40 (the byte checks go four
+ * bytes a step), and a clean one of each length passes. */
+static void test_bad_byte_at_every_offset(void)
+{
+    static const struct {
+        const char *name; /* the pseudo-field, or "" for a regular field's name */
+        const char *bad;  /* its bad bytes, NUL among them */
+        size_t nbad;
+    } t[] = {
+        {"", "A :\x7f\x80\0", 6},
+        {":path", " \x7f\x1f\t\0", 5},
+        {":authority", "/?# \x80\0", 6},
+    };
+    int wrong = 0;
+    for (size_t k = 0; k < PT_ARRAY_LEN(t); k++) {
+        uint8_t v[40];
+        for (size_t n = 1; n <= sizeof(v); n++) {
+            memset(v, 'a', n);
+            if (strcmp(t[k].name, ":path") == 0)
+                v[0] = '/';
+            if (first(t[k].name, v, n) < 0)
+                wrong++;
+            for (size_t b = 0; b < t[k].nbad; b++)
+                for (size_t at = 0; at < n; at++) {
+                    uint8_t keep = v[at];
+                    v[at] = (uint8_t)t[k].bad[b];
+                    if (first(t[k].name, v, n) >= 0)
+                        wrong++;
+                    v[at] = keep;
+                }
+        }
+    }
+    ok(wrong == 0, "a bad byte is refused at every offset of names, :path, :authority of 1 to 40");
+}
+
+/* :method and :scheme, and every name one byte away from them, which is
+ * no request's pseudo-field (RFC 9113 §8.3) */
+static void test_pseudo_names_exactly(void)
+{
+    static const char *const names[] = {":method", ":scheme"};
+    int wrong = 0;
+    for (size_t k = 0; k < PT_ARRAY_LEN(names); k++) {
+        uint8_t n[7];
+        memcpy(n, names[k], 7);
+        pt_h2_msg m;
+        pt_h2_msg_init(&m);
+        if (pt_h2_msg_field(&m, n, 7, (const uint8_t *)"GET", 3, false) < 0)
+            wrong++;
+        for (size_t at = 1; at < 7; at++) {
+            n[at] ^= 0x01;
+            pt_h2_msg_init(&m);
+            if (pt_h2_msg_field(&m, n, 7, (const uint8_t *)"GET", 3, false) >= 0)
+                wrong++;
+            n[at] ^= 0x01;
+        }
+    }
+    ok(wrong == 0, ":method and :scheme known, a name a byte from either refused");
+}
+
 int main(void)
 {
     pt_h2_msg m;
+    test_bad_byte_at_every_offset();
+    test_pseudo_names_exactly();
     ok(head(&m, NULL) == 0 && pt_h2_msg_head_end(&m, true) == 0, "a plain GET is well-formed");
     ok(head(&m, (const char *[]){"user-agent", "x/1 (y)", "x-e", "", NULL}) == 0,
        "ordinary fields, an empty value");

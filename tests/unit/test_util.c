@@ -316,6 +316,90 @@ static void test_path_long(void)
     free(out);
 }
 
+/* The normal form the long way, as pt_path_normalize made it before its
+ * one-pass case for a path that is already normal: decode, refuse CTLs
+ * and DEL, then remove empty and dot segments. */
+static ssize_t norm_ref(const char *in, size_t len, char *out)
+{
+    if (len == 0 || in[0] != '/')
+        return -1;
+    ssize_t dl = pt_percent_decode(in, len, out);
+    if (dl < 0)
+        return -1;
+    size_t n = (size_t)dl, w = 1, i = 1;
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)out[k] < 0x20 || out[k] == 0x7f)
+            return -1;
+    while (i < n) {
+        if (out[i] == '/') {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && out[j] != '/')
+            j++;
+        if (j - i == 1 && out[i] == '.') {
+        } else if (j - i == 2 && out[i] == '.' && out[i + 1] == '.') {
+            if (w > 1) {
+                w--;
+                while (out[w - 1] != '/')
+                    w--;
+            }
+        } else {
+            memmove(out + w, out + i, j - i);
+            w += j - i;
+            if (j < n)
+                out[w++] = '/';
+        }
+        i = j < n ? j + 1 : j;
+    }
+    out[w] = '\0';
+    return (ssize_t)w;
+}
+
+/* A path already in normal form is copied as it is; any byte that could
+ * change it ('%', a CTL, DEL, "//", "/.") sends it the long way */
+static void test_path_verbatim_or_not(void)
+{
+    NORM_OK("/.well-known/acme", "/.well-known/acme", "path a dot-name segment is kept");
+    NORM_OK("/a/.b/c.", "/a/.b/c.", "path dots inside names are kept");
+    NORM_OK("/a//b", "/a/b", "path empty segment removed");
+    NORM_OK("/a/b//", "/a/b/", "path trailing empty segment removed");
+    NORM_OK("//", "/", "path // is root");
+    NORM_OK("/a/.", "/a/", "path trailing . removed");
+    NORM_OK("/a/b/..", "/a/", "path trailing .. removed");
+    NORM_OK("/a%2fb", "/a/b", "path escape decoded");
+    NORM_BAD("/a\x7f", "path DEL refused");
+    NORM_BAD("/a\x01b", "path CTL refused");
+    NORM_BAD("/a\x1f", "path last CTL refused");
+    NORM_BAD("/a/\t", "path CTL after a slash refused");
+    NORM_OK("/a\x80\xff", "/a\x80\xff", "path bytes over 0x7f kept");
+    /* the same answer as the long way over random mixes of the bytes that
+     * matter, in place too */
+    static const char alpha[] = "/.%2eEfa\x7f\x01\x80";
+    char in[40], out[41], want[41];
+    unsigned seed = 4242;
+    int diff = 0;
+    for (int t = 0; t < 200000 && !diff; t++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t len = 1 + (seed >> 16) % (sizeof(in) - 1);
+        in[0] = '/';
+        for (size_t i = 1; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            in[i] = alpha[(seed >> 16) % (sizeof(alpha) - 1)];
+        }
+        ssize_t w = norm_ref(in, len, want), n = pt_path_normalize(in, len, out);
+        if (n != w || (n >= 0 && memcmp(out, want, (size_t)n + 1) != 0))
+            diff = 1;
+        n = pt_path_normalize(in, len, in);
+        if (n != w || (n >= 0 && memcmp(in, want, (size_t)n + 1) != 0))
+            diff = 1;
+        if (diff)
+            printf("#   case %d differs from the long way\n", t);
+    }
+    ok(!diff, "path normal form as the long way makes it, 200000 random paths");
+}
+
 static void test_escape_log(void)
 {
     char out[64];
@@ -603,6 +687,7 @@ int main(void)
     test_path_basic();
     test_path_traversal();
     test_path_long();
+    test_path_verbatim_or_not();
     test_escape_log();
     test_escape_html_url();
     test_misc();
