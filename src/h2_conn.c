@@ -58,6 +58,10 @@ struct pt_h2c {
      * H2_WRITE_PER_WAKEUP for all), and whether one wrote answers */
     size_t wleft;
     bool fed_out;
+    /* pt_h2c_flush runs: a stream's code (a handler's kick, a gateway's
+     * body room, the cache waking its waiters) may be on the stack */
+    bool kicked;
+    bool dead; /* the socket failed while kicked: pt_h2c_io closes */
 };
 
 /* An idle connection gives nghttp2's spare pages back (pt_h2_idle) once it
@@ -513,7 +517,7 @@ int pt_h2c_detect(pt_conn *c)
 void pt_h2c_io(pt_conn *c, uint32_t events)
 {
     struct pt_h2c *h = c->h2;
-    if (events & EPOLLERR) {
+    if ((events & EPOLLERR) || h->dead) {
         pt_conn_close(c);
         return;
     }
@@ -557,14 +561,46 @@ void pt_h2c_io(pt_conn *c, uint32_t events)
 
 void pt_h2c_flush(pt_conn *c)
 {
+    struct pt_h2c *h = c->h2;
+    if (!h)
+        return;
+    bool was = h->kicked;
+    h->kicked = true;
     (void)flush(c, H2_WRITE_PER_WAKEUP);
+    h->kicked = was; /* a kicked flush never ends the connection: h lives */
+}
+
+/* The connection must end (dead: at once, else once its GOAWAY is out).
+ * Not from a kicked flush: the code that kicked may hold its stream's
+ * request, or another stream's, and ending frees every stream's (a use
+ * after free); the loop comes back to it at once (EPOLLOUT) and
+ * pt_h2c_io's flush ends it. True: so deferred. */
+static bool defer_end(pt_conn *c, bool dead)
+{
+    struct pt_h2c *h = c->h2;
+    if (!h->kicked)
+        return false;
+    h->dead |= dead;
+    pt_io_set(&c->w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    return true;
+}
+
+/* GOAWAY sent and every stream done, or a connection error's GOAWAY out:
+ * the streams end as client disconnects, then a lingering close */
+static void end_conn(pt_conn *c)
+{
+    pt_h2c_close(c);
+    if (c->state == PT_CS_CLOSED)
+        return;
+    pt_tls_buffers_release(&c->sock); /* held while HTTP/2 was busy */
+    pt_conn_linger(c);
 }
 
 /* Frames and writes up to budget bytes: the bytes written */
 static size_t flush(pt_conn *c, size_t budget)
 {
     struct pt_h2c *h = c->h2;
-    if (!h || h->closing || h->in_session || c->state == PT_CS_CLOSED)
+    if (!h || h->closing || h->in_session || h->dead || c->state == PT_CS_CLOSED)
         return 0;
     pt_worker *w = c->w;
     size_t budget0 = budget;
@@ -579,7 +615,8 @@ static size_t flush(pt_conn *c, size_t budget)
             h->in_session = false;
             report(c);
             if (k < 0) {
-                pt_conn_close(c);
+                if (!defer_end(c, true))
+                    pt_conn_close(c);
                 return budget0 - budget;
             }
             drained = (size_t)k < H2_OUT_LOW;
@@ -588,7 +625,8 @@ static size_t flush(pt_conn *c, size_t budget)
             break;
         ssize_t n = pt_cq_flush(&c->out, &c->sock, budget);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            pt_conn_close(c);
+            if (!defer_end(c, true))
+                pt_conn_close(c);
             return budget0 - budget;
         }
         if (n <= 0)
@@ -611,7 +649,8 @@ static size_t flush(pt_conn *c, size_t budget)
     /* a connection error's GOAWAY goes if the socket takes it (RFC 9113
      * §5.4.1); a client that does not read (a flood) is not waited for */
     if (c->out.bytes > 0 && h->fatal) {
-        pt_conn_close(c);
+        if (!defer_end(c, true))
+            pt_conn_close(c);
         return budget0 - budget;
     }
     if (c->out.bytes == 0 && (h->fatal || (!want_read && !want_write))) {
@@ -621,8 +660,8 @@ static size_t flush(pt_conn *c, size_t budget)
          * the GOAWAY): closing on unread input would be a reset, which can
          * destroy the GOAWAY and the last answers before the client reads
          * them, so the input is drained (bounded) first */
-        pt_h2c_close(c); /* its streams end as client disconnects */
-        pt_conn_linger(c);
+        if (!defer_end(c, false))
+            end_conn(c);
         return budget0 - budget;
     }
     uint32_t ev = EPOLLRDHUP;
@@ -641,10 +680,10 @@ static size_t flush(pt_conn *c, size_t budget)
          * within a wake-up (its stream never left the timer stopped),
          * else a client asking one request at a time was cut
          * keepalive_timeout after its first one, however busy */
-        if (h->nreq != h->nreq_idle || !pt_timer_armed(&c->timer) ||
-            c->timer.list != &w->t_keepalive) {
+        pt_tlist *idle = w->stopping ? &w->t_stop_idle : &w->t_keepalive;
+        if (h->nreq != h->nreq_idle || !pt_timer_armed(&c->timer) || c->timer.list != idle) {
             h->nreq_idle = h->nreq;
-            pt_timer_arm(&w->loop, &c->timer, w->stopping ? &w->t_stop_idle : &w->t_keepalive);
+            pt_timer_arm(&w->loop, &c->timer, idle);
             pt_timer_arm(&w->loop, &h->idle, &t_idle); /* an idle period starts */
         }
     } else if (pt_h2_stalled(h->s)) {

@@ -167,6 +167,24 @@ class GracefulGoaway(unittest.TestCase):
             got = b''.join(p for t, fl, s, p in c.frames if t == DATA and s == 1)
             self.assertTrue(got == t_h2.BIG, 'the 1 MiB response whole')
 
+    def test_an_idle_client_that_ignores_the_notice_has_the_stop_grace(self):
+        # an idle connection whose client never acknowledges a graceful
+        # stop's PING is closed after the stop's short idle grace, not at
+        # its keepalive_timeout or shutdown_timeout (both far beyond this
+        # test's socket timeout, 30 s)
+        with t_h2.h2_server('-o', 'limits.keepalive_timeout=600s',
+                            '-o', 'limits.shutdown_timeout=600s') as srv:
+            c = Raw(srv.port)
+            self.addCleanup(c.close)
+            c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, get_headers('/index.html')))
+            seen, _ = c.until(lambda f: f[0] == DATA and f[2] == 1 and f[1] & END_STREAM)
+            self.assertEqual(status_of(seen, 1), 200)
+            srv.signal(signal.SIGHUP)  # a reload: the old worker stops gracefully
+            c.until(lambda f: f[0] == PING and not f[1] & ACK)  # never answered
+            _, end = c.until(lambda f: False)  # the close, within the socket's timeout
+            self.assertIsNone(end)
+            self.assertFalse(srv.wait_for_log(r'shutdown_timeout reached', timeout=1))
+
     @unittest.skipUnless(shutil.which('h2load'), 'h2load is not installed')
     def test_h2load_streams_received_are_all_answered(self):
         with t_h2.h2_server('-o', 'limits.keepalive_requests=1000000', workers=2) as srv:
