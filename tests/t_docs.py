@@ -99,7 +99,7 @@ class BenchHarness(unittest.TestCase):
     def test_scripts_parse_and_peers_sh_prints_its_usage(self):
         bench = os.path.join(SRCDIR, 'bench')
         for f in ('peers.sh', 'cgi-limit.sh', 'peers-target.sh', 'examples/nginx-target.sh',
-                  'gzip.sh', 'cache.sh', 'tls-cost.sh', 'h2-cost.sh'):
+                  'gzip.sh', 'cache.sh', 'tls-cost.sh', 'h2-cost.sh', 'proxy.sh', 'pairs.sh'):
             p = subprocess.run(['bash', '-n', os.path.join(bench, f)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=60)
             self.assertEqual(p.returncode, 0, (f, p.stdout))
