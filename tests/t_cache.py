@@ -236,11 +236,13 @@ class Basics(CacheCase):
         self.assertIn(b"no zone named 'nope'", p.stdout)
 
     def test_max_age_expires(self):
+        # fresh for 3 s, then (cc2) the refreshed copy for 300 s: the HITs
+        # hold on a slow machine (a 1 s window was missed under ASan)
         t = tag()
-        u = '/c.php?id=%s&cc=max-age%%3D1' % t
+        u = '/c.php?id=%s&cc=max-age%%3D3&cc2=max-age%%3D300' % t
         self.assertStatus(u, 'MISS')
         self.assertStatus(u, 'HIT')
-        time.sleep(2.2)
+        time.sleep(4.2)
         h, b = self.assertStatus(u, 'EXPIRED')
         self.assertIn(b'n=2', b)
         self.assertStatus(u, 'HIT')
@@ -271,9 +273,10 @@ class Basics(CacheCase):
 
     def test_expired_entry_revalidated_with_the_backend(self):
         t = tag()
-        u = '/c.php?id=%s&cc=max-age%%3D1&etag=r1&reval=1' % t
+        # fresh for 3 s: the HIT after the revalidation holds on a slow machine
+        u = '/c.php?id=%s&cc=max-age%%3D3&etag=r1&reval=1' % t
         self.assertStatus(u, 'MISS')
-        time.sleep(2.2)
+        time.sleep(4.2)
         # the backend is asked with If-None-Match: "r1" and answers 304
         h, b = self.assertStatus(u, 'REVALIDATED')
         self.assertIn(b'n=1', b)
@@ -282,7 +285,7 @@ class Basics(CacheCase):
         self.assertStatus(u, 'HIT')
         self.assertEqual(self.count(t), 2)
         # the client's own validators still decide what it gets
-        time.sleep(2.2)
+        time.sleep(4.2)
         st, h, b = self.get(u, {'If-None-Match': '"r1"'})
         self.assertEqual((st, h.get('x-cache-status'), b), (304, 'REVALIDATED', b''))
         st, h, b = self.get(u, {'If-None-Match': '"other"'})
