@@ -490,7 +490,7 @@ static void access_log(pt_req *r)
         pt_access_log_write(h, line, n);
 }
 
-/* ensure_buffers zeroes pt_req but its text buffers, which must come last */
+/* pt_req_zero zeroes pt_req but its text buffers, which must come last */
 _Static_assert(sizeof(pt_req) - (offsetof(pt_req, auth_user) + sizeof(((pt_req *)0)->auth_user)) <
                        _Alignof(pt_req) &&
                    offsetof(pt_req, local_ip) == offsetof(pt_req, peer_ip) + 48 &&
@@ -512,9 +512,7 @@ static int ensure_buffers(pt_conn *c)
     if (!b)
         return -1;
     c->rq = (pt_req *)(void *)b;
-    memset(c->rq, 0, offsetof(pt_req, peer_ip));
-    c->rq->peer_ip[0] = c->rq->local_ip[0] = c->rq->local_port[0] = '\0';
-    c->rq->request_id[0] = c->rq->auth_user[0] = '\0';
+    pt_req_zero(c->rq);
     c->rq->conn = c;
     pt_realip_reset(c->rq); /* the client is the connection's until realip says otherwise */
     pt_body_init(&c->rq->body, (size_t)limits(c)->body_memory, w->cfg->tmp_dir);

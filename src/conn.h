@@ -12,6 +12,7 @@
 #include "h1_head.h"
 #include "limit.h"
 #include "worker.h"
+#include <string.h>
 #include <time.h>
 
 typedef enum pt_conn_state {
@@ -107,8 +108,8 @@ typedef struct pt_req {
     bool h2_wait_body; /* dispatched when its body is complete */
     uint32_t h2_held;  /* streamed body bytes whose window is not given back yet */
     pt_timer h2_timer; /* the stream's own wait (a gateway queue's) */
-    /* Text, last: a keep-alive request's block is zeroed up to peer_ip
-     * only, and these get a NUL first byte (conn.c's ensure_buffers): each
+    /* Text, last: a request's block is zeroed up to peer_ip only, and
+     * these get a NUL first byte (pt_req_zero): each
      * is "" until made, and most requests make none but peer_ip, so 480
      * bytes (8 cache lines) stay untouched. Nothing may follow them. */
     char peer_ip[48];  /* text of the client address, made on first use */
@@ -117,6 +118,16 @@ typedef struct pt_req {
     char request_id[129]; /* made on first use ("" until then) */
     char auth_user[256];  /* REMOTE_USER after HTTP Basic authentication (router.c) */
 } pt_req;
+
+/* A request block made new, for HTTP/1.1's request and HTTP/2's streams
+ * alike: zeroed up to its text, each text "" (a block handed back by an
+ * earlier request still holds that one's) */
+static inline void pt_req_zero(pt_req *r)
+{
+    memset(r, 0, offsetof(pt_req, peer_ip));
+    r->peer_ip[0] = r->local_ip[0] = r->local_port[0] = '\0';
+    r->request_id[0] = r->auth_user[0] = '\0';
+}
 
 /* room for pt_req at the start of a block, the input buffer 16-aligned */
 #define PT_REQ_SIZE ((sizeof(pt_req) + 15) & ~(size_t)15)

@@ -269,6 +269,19 @@ __attribute__((noinline)) static void *making_alloc(size_t n)
     return p;
 }
 
+#ifndef __SANITIZE_ADDRESS__
+/* a block of class c off its free list, NULL when the list is empty */
+static inline void *list_pop(unsigned c)
+{
+    void *p = mem_free_list[c];
+    if (p) {
+        mem_free_list[c] = *(void **)p;
+        mem_nfree[c]--;
+    }
+    return p;
+}
+#endif
+
 /* inline: nghttp2 allocates about five blocks a request through ng_malloc */
 static inline __attribute__((always_inline)) void *mem_alloc(size_t n)
 {
@@ -289,13 +302,8 @@ static inline __attribute__((always_inline)) void *mem_alloc(size_t n)
         c = n <= 1024 ? 33 : n <= 2048 ? 34 : 35;
         size = (size_t)1024 << (c - 33);
     }
-    if (c < MEM_BIG && mem_free_list[c]) {
-        void *p = mem_free_list[c];
-        mem_free_list[c] = *(void **)p;
-        mem_nfree[c]--;
-        return p;
-    }
-    return hdr_alloc(size, c);
+    void *p = c < MEM_BIG ? list_pop(c) : NULL;
+    return p ? p : hdr_alloc(size, c);
 #endif
 }
 
@@ -362,13 +370,9 @@ static void *ng_malloc(size_t n, void *ud)
     (void)ud;
 #ifndef __SANITIZE_ADDRESS__
     if (__builtin_expect(n - 1 < 512 && !mem_making, 1)) {
-        unsigned c = (unsigned)((n + 15) >> 4);
-        void *p = mem_free_list[c];
-        if (p) {
-            mem_free_list[c] = *(void **)p;
-            mem_nfree[c]--;
+        void *p = list_pop((unsigned)((n + 15) >> 4));
+        if (p)
             return p;
-        }
     }
 #endif
     return mem_alloc_out(n);

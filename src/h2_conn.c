@@ -300,12 +300,7 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
     PT_STATS_ADD(pt_stats_my->h2_streams_open, 1);
     c->h2->nreq++;
     pt_req *r = (pt_req *)(void *)b;
-    /* as HTTP/1.1's (conn.c ensure_buffers): zeroed up to its text, which
-     * comes last; each text is "" until made, and a block handed back by
-     * an earlier stream still holds that one's */
-    memset(r, 0, offsetof(pt_req, peer_ip));
-    r->peer_ip[0] = r->local_ip[0] = r->local_port[0] = '\0';
-    r->request_id[0] = r->auth_user[0] = '\0';
+    pt_req_zero(r);
     r->path = b + PT_REQ_SIZE; /* the head's fields stay in the session */
     pt_conn_req_init(r, c);
     r->h2_sid = sid;
