@@ -62,6 +62,9 @@ struct pt_h2c {
      * body room, the cache waking its waiters) may be on the stack */
     bool kicked;
     bool dead; /* the socket failed while kicked: pt_h2c_io closes */
+    /* streams complete with their HEADERS (no body), in the order they
+     * came, routed after the read's frames are parsed (run_ready) */
+    pt_req *ready, *ready_last;
 };
 
 /* An idle connection gives nghttp2's spare pages back (pt_h2_idle) once it
@@ -93,12 +96,49 @@ static void report(pt_conn *c)
 
 /* Bytes read into the session: false when the connection must end (its
  * GOAWAY, if any, is queued) */
+static void route(pt_req *r, bool end);
+
+static void ready_unlink(struct pt_h2c *h, pt_req *r)
+{
+    if (r->h2_rprev)
+        r->h2_rprev->h2_rnext = r->h2_rnext;
+    else
+        h->ready = r->h2_rnext;
+    if (r->h2_rnext)
+        r->h2_rnext->h2_rprev = r->h2_rprev;
+    else
+        h->ready_last = r->h2_rprev;
+    r->h2_rnext = r->h2_rprev = NULL;
+    r->h2_ready = false;
+}
+
+/* The streams a read completed, routed and answered one after another
+ * once its frames are parsed, not between them: one stream's path
+ * through the router, its handler and the framer runs while the last
+ * one's code is still in the instruction cache, where interleaved with
+ * nghttp2's parser and OpenSSL's each found it evicted. Still inside the
+ * session as far as kicks go (in_session): the flush after sends. A
+ * stream reset meanwhile left the list (on_closed). */
+static void run_ready(pt_conn *c)
+{
+    while (c->state != PT_CS_CLOSED && c->h2 && c->h2->ready) {
+        pt_req *r = c->h2->ready;
+        ready_unlink(c->h2, r);
+        route(r, true);
+    }
+}
+
 static bool h2_recv(pt_conn *c, const void *p, size_t n)
 {
     struct pt_h2c *h = c->h2;
     h->in_session = true;
     int rc = pt_h2_recv(h->s, p, n);
-    h->in_session = false;
+    /* a connection error: the waiting streams end with the connection
+     * (on_closed), unanswered, as streams after the error would */
+    if (rc == 0)
+        run_ready(c);
+    if (c->h2)
+        c->h2->in_session = false;
     report(c);
     return rc == 0;
 }
@@ -323,6 +363,24 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
         pt_conn_reject(r, big ? 431 : 501, h->error, false);
         return;
     }
+    if (end) { /* routed after the read (run_ready) */
+        struct pt_h2c *hc = c->h2;
+        r->h2_ready = true;
+        r->h2_rprev = hc->ready_last;
+        if (hc->ready_last)
+            hc->ready_last->h2_rnext = r;
+        else
+            hc->ready = r;
+        hc->ready_last = r;
+        return;
+    }
+    route(r, false);
+}
+
+/* past the head: the router's phases, then (after_phases) the handler */
+static void route(pt_req *r, bool end)
+{
+    pt_worker *w = r->conn->w;
     bool go = pt_conn_route(r, !end);
     /* the location is known now (a phase may still wait): a gateway's
      * body is collected from the first DATA frame on */
@@ -431,6 +489,8 @@ static void on_closed(void *ud, int32_t sid, uint32_t code)
     if (!r)
         return;
     unlink_req(c, r);
+    if (r->h2_ready)
+        ready_unlink(c->h2, r);
     r->h2_closed = true;
     PT_STATS_SUB(pt_stats_my->h2_streams_open, 1);
     if (code != H2_NO_ERROR)

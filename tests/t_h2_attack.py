@@ -112,6 +112,34 @@ class H2Attack(unittest.TestCase):
         self.served(srv)
         self.assert_rss(wpid, rss0, 'rapid reset')
 
+    def test_streams_reset_in_the_read_that_opened_them_are_never_served(self):
+        # the streams a read completes are routed once it is parsed: one
+        # reset in the same read never reaches a handler (logged 499, as
+        # nginx's "client closed the request"); the streams around it are
+        # answered, in order
+        srv = harness.Server('-o', 'http2_cleartext=true', access_log=True)
+        srv.write_file('index.html', INDEX)
+        srv.start()
+        self.addCleanup(srv.__exit__, None, None, None)
+        c = h2raw.Conn(srv.port)
+        self.addCleanup(c.close)
+        wire = b''
+        for sid in range(1, 16, 2):  # 8 streams: below the 16-in-a-read bound
+            wire += h2raw.headers(sid, h2raw.request('/index.html?s=%d' % sid))
+            if sid % 4 == 3:  # 3, 7, 11, 15 reset at once
+                wire += h2raw.rst_stream(sid)
+        c.send(wire)
+        for sid in (1, 5, 9, 13):
+            self.assertEqual(c.response(sid), (200, INDEX), srv.stderr_text()[-2000:])
+        self.assertTrue(srv.wait_for(
+            lambda: len(srv.access_log_text().splitlines()) >= 8), srv.access_log_text())
+        status = {}
+        for line in srv.access_log_text().splitlines():
+            q = line.split('"')[1].split()[1]  # GET /index.html?s=N HTTP/2.0
+            status[int(q.split('=')[1])] = int(line.split('"')[2].split()[0])
+        self.assertEqual(status, {1: 200, 3: 499, 5: 200, 7: 499, 9: 200, 11: 499, 13: 200, 15: 499},
+                         srv.access_log_text())
+
     # ---- CONTINUATION flood (2024) --------------------------------------
 
     def test_continuation_flood_is_closed_with_memory_bounded(self):

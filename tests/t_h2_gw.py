@@ -525,7 +525,10 @@ class Upstreams(GwCase):
 
     def test_rst_stream_closes_the_fastcgi_connection(self):
         f = self.fbad
-        sid = self.c.request('/fbad/x?mode=big&mb=64')
+        # unbuffered (nobuf=1): the upstream cannot finish its 64 MiB
+        # before the reset, as a buffered answer could on a loaded machine
+        # (a finished upstream's connection is pooled, rightly)
+        sid = self.c.request('/fbad/x?mode=slow_client_probe&mb=64&nobuf=1')
         self.c.pump(lambda: len(self.c.streams[sid]['data']) > 200000)
         self.assertTrue(f.wait_for(lambda: len(f._conns) > 0, 5))
         self.c.conn.reset_stream(sid, error_code=8)
