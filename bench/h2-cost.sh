@@ -49,7 +49,7 @@ command -v h2load >/dev/null || die "missing h2load (apt-get install -y nghttp2-
 W="$(mktemp -d /tmp/h2-cost.XXXXXX)" || die "mktemp"
 SP=""
 cleanup() {
-    [[ -n "$SP" ]] && { kill -TERM "$SP" 2>/dev/null; wait "$SP" 2>/dev/null; }
+    [[ -n "$SP" ]] && { kill -TERM -- "-$SP" 2>/dev/null; wait "$SP" 2>/dev/null; }
     rm -rf "$W"
 }
 trap cleanup EXIT

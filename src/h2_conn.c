@@ -94,8 +94,6 @@ static void report(pt_conn *c)
         pt_log_info("h2: %s, client: %s:%u", why, pt_conn_peer_ip(c), pt_conn_peer_port(c));
 }
 
-/* Bytes read into the session: false when the connection must end (its
- * GOAWAY, if any, is queued) */
 static void route(pt_req *r, bool end);
 
 static void ready_unlink(struct pt_h2c *h, pt_req *r)
@@ -118,7 +116,10 @@ static void ready_unlink(struct pt_h2c *h, pt_req *r)
  * one's code is still in the instruction cache, where interleaved with
  * nghttp2's parser and OpenSSL's each found it evicted. Still inside the
  * session as far as kicks go (in_session): the flush after sends. A
- * stream reset meanwhile left the list (on_closed). */
+ * stream reset meanwhile left the list (on_closed). A stream with a body
+ * is routed from the parser (its DATA follows): the ones before it are
+ * run first, so streams are routed in the order they came (limit_req,
+ * queues). */
 static void run_ready(pt_conn *c)
 {
     while (c->state != PT_CS_CLOSED && c->h2 && c->h2->ready) {
@@ -128,13 +129,18 @@ static void run_ready(pt_conn *c)
     }
 }
 
+/* Bytes read into the session: false when the connection must end (its
+ * GOAWAY, if any, is queued) */
 static bool h2_recv(pt_conn *c, const void *p, size_t n)
 {
     struct pt_h2c *h = c->h2;
     h->in_session = true;
     int rc = pt_h2_recv(h->s, p, n);
-    /* a connection error: the waiting streams end with the connection
-     * (on_closed), unanswered, as streams after the error would */
+    /* a bound of ours hit (a callback failed: rapid reset) or a fatal
+     * error: the waiting streams end with the connection (on_closed),
+     * unanswered. A protocol error nghttp2 answers with its own GOAWAY
+     * still reads as consumed: those are routed, as they were when
+     * routed from the parser, and their answers go nowhere. */
     if (rc == 0)
         run_ready(c);
     if (c->h2)
@@ -374,6 +380,9 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
         hc->ready_last = r;
         return;
     }
+    run_ready(c); /* the streams before it first: in order */
+    if (c->state == PT_CS_CLOSED || !c->h2)
+        return;
     route(r, false);
 }
 

@@ -140,6 +140,24 @@ class H2Attack(unittest.TestCase):
         self.assertEqual(status, {1: 200, 3: 499, 5: 200, 7: 499, 9: 200, 11: 499, 13: 200, 15: 499},
                          srv.access_log_text())
 
+    def test_streams_of_one_read_are_routed_in_order_with_and_without_body(self):
+        # a stream without a body waits for the read's end, one with a body
+        # is routed from the parser (its DATA follows): the one before it
+        # still comes first, so limit_req's single token goes to stream 1
+        conf = 'locations = ( { prefix = "/one/"; limit_req = "1r/m"; } );\n'
+        srv = harness.Server('-o', 'http2_cleartext=true', conf=conf, access_log=True)
+        srv.write_file('one/a.txt', 'a\n')
+        srv.start()
+        self.addCleanup(srv.__exit__, None, None, None)
+        c = h2raw.Conn(srv.port)
+        self.addCleanup(c.close)
+        wire = h2raw.headers(1, h2raw.request('/one/a.txt?s=1'))
+        wire += h2raw.headers(3, h2raw.request('/one/a.txt?s=3'), end_stream=False)
+        wire += h2raw.frame(h2raw.DATA, h2raw.END_STREAM, 3, b'')
+        c.send(wire)
+        self.assertEqual(c.response(1), (200, b'a\n'), srv.stderr_text()[-2000:])
+        self.assertEqual(c.response(3)[0], 429, srv.stderr_text()[-2000:])
+
     # ---- CONTINUATION flood (2024) --------------------------------------
 
     def test_continuation_flood_is_closed_with_memory_bounded(self):
