@@ -177,13 +177,20 @@ static size_t feed_cut(struct pt_h2c *h, const uint8_t *p, size_t n)
                 return i;
             continue;
         }
-        h->fh[h->fh_have++] = p[i++];
-        if (h->fh_have < 9)
-            continue;
-        h->fh_have = 0;
-        h->fskip = (uint32_t)h->fh[0] << 16 | (uint32_t)h->fh[1] << 8 | h->fh[2];
+        const uint8_t *f;
+        if (h->fh_have == 0 && n - i >= 9) {
+            f = p + i; /* the whole header in this read: read in place */
+            i += 9;
+        } else { /* split between reads: gathered a byte at a time */
+            h->fh[h->fh_have++] = p[i++];
+            if (h->fh_have < 9)
+                continue;
+            h->fh_have = 0;
+            f = h->fh;
+        }
+        h->fskip = (uint32_t)f[0] << 16 | (uint32_t)f[1] << 8 | f[2];
         /* HEADERS or DATA with END_STREAM (RFC 9113 §6.1, §6.2) */
-        if ((h->fh[3] == 0x0 || h->fh[3] == 0x1) && (h->fh[4] & 0x1))
+        if ((f[3] == 0x0 || f[3] == 0x1) && (f[4] & 0x1))
             ended++;
         if (h->fskip == 0 && ended >= H2_FEED_STREAMS)
             return i;
