@@ -106,9 +106,8 @@ typedef struct pt_req {
     bool h2_known_len, h2_body_end, h2_closed;
     bool h2_rst;       /* RST_STREAM submitted */
     bool h2_wait_body; /* dispatched when its body is complete */
-    /* complete when its HEADERS came, routed once the read is parsed
-     * (h2_conn.c's ready list) */
-    bool h2_ready;
+    /* complete when its HEADERS came, routed once the read is parsed:
+     * its links on h2_conn.c's ready list */
     struct pt_req *h2_rnext, *h2_rprev;
     uint32_t h2_held;  /* streamed body bytes whose window is not given back yet */
     pt_timer h2_timer; /* the stream's own wait (a gateway queue's) */

@@ -107,7 +107,21 @@ static void ready_unlink(struct pt_h2c *h, pt_req *r)
     else
         h->ready_last = r->h2_rprev;
     r->h2_rnext = r->h2_rprev = NULL;
-    r->h2_ready = false;
+}
+
+static bool is_ready(const struct pt_h2c *h, const pt_req *r)
+{
+    return r->h2_rprev || h->ready == r;
+}
+
+static void ready_push(struct pt_h2c *h, pt_req *r)
+{
+    r->h2_rprev = h->ready_last;
+    if (h->ready_last)
+        h->ready_last->h2_rnext = r;
+    else
+        h->ready = r;
+    h->ready_last = r;
 }
 
 /* The streams a read completed, routed and answered one after another
@@ -377,14 +391,7 @@ static void on_request(void *ud, int32_t sid, const pt_head *h, bool end)
         return;
     }
     if (end) { /* routed after the read (run_ready) */
-        struct pt_h2c *hc = c->h2;
-        r->h2_ready = true;
-        r->h2_rprev = hc->ready_last;
-        if (hc->ready_last)
-            hc->ready_last->h2_rnext = r;
-        else
-            hc->ready = r;
-        hc->ready_last = r;
+        ready_push(c->h2, r);
         return;
     }
     run_ready(c); /* the streams before it first: in order */
@@ -505,7 +512,7 @@ static void on_closed(void *ud, int32_t sid, uint32_t code)
     if (!r)
         return;
     unlink_req(c, r);
-    if (r->h2_ready)
+    if (is_ready(c->h2, r))
         ready_unlink(c->h2, r);
     r->h2_closed = true;
     PT_STATS_SUB(pt_stats_my->h2_streams_open, 1);
