@@ -38,6 +38,7 @@
 #define PT_UP_BODY_CHUNK 32768 /* a multiple of 8: FastCGI records need no padding */
 #define PT_UP_STALL_MS 100     /* the longest wait taken for a backlog stall */
 #define PT_UP_SWEEP_MS 10
+#define PT_UP_PEAK_MS 2000 /* how long a peak of accepted connections is remembered */
 
 /* waits (ms) after which an unanswered request on a new connection is
  * looked at as stuck in the backlog; one timeout list each */
@@ -45,6 +46,17 @@ static const uint32_t stall_steps[5] = {5, 10, 20, 50, 100};
 
 typedef struct uconn uconn;
 typedef struct ureq ureq;
+
+/* Per server, what a worker learns of its capacity: the connections it
+ * has answered on (accepted), open now and at most at once lately (a cap
+ * learned from a stall never goes below what the server took at once), and
+ * the next step by which a learned cap grows back. */
+typedef struct ulearn {
+    unsigned open;
+    unsigned peak;
+    uint64_t peak_at; /* ms; the peak is forgotten PT_UP_PEAK_MS after */
+    unsigned step;
+} ulearn;
 
 typedef struct ubackend {
     const pt_backend *cfg;
@@ -60,6 +72,7 @@ typedef struct ubackend {
     uint32_t *rt8;        /* per server: moving average of the answer time, ms * 8 */
     unsigned *cap_cfg;    /* per server: this worker's share of max_conns (0: none) */
     uint64_t *stalled_at; /* per server: last backlog stall seen (ms), 0 never */
+    ulearn *learn;        /* per server */
     bool own_waiting;     /* waiting is private (no shared map) */
 } ubackend;
 
@@ -252,6 +265,8 @@ static void fc_close(uconn *fc)
     pt_worker *w = fc->w;
     if (fc->state == FC_IDLE)
         fc_unlink_idle(fc);
+    if (fc->answered)
+        fc->b->learn[fc->si].open--;
     pt_timer_stop(&fc->timer);
     /* workers never fork and the socket is close-on-exec: close() drops it
      * from epoll, no EPOLL_CTL_DEL first (one system call fewer for every
@@ -362,29 +377,55 @@ static void wait_mark(ureq *r, bool on)
  * connections to the server did: the server takes about that many
  * connections from this worker. Until it is known to take more, requests
  * beyond that wait in the worker's queue (FIFO) instead of in the
- * backend's listen backlog behind idle connections. The cap grows by one
- * per second of queued demand without a stall (additive increase, like TCP
- * congestion control), up to the configured max_conns share. */
+ * backend's listen backlog behind idle connections. The cap grows back
+ * while requests are queued and no stall is seen: by one after a second,
+ * then by twice the last step every second (1, 2, 4, ...: a server whose
+ * processes are all taken stalls again one connection over, as with an
+ * increase by one; one that was only slow to accept, an event-driven
+ * server whose CPU was busy, is not held at a few connections for
+ * minutes), up to the configured max_conns share. The same evidence comes
+ * from a server that is slow to accept for any reason, so a learned cap
+ * never turns a request away (held_by_learned_cap). */
 static void learn_cap(ureq *r)
 {
     ubackend *b = r->b;
     size_t si = (size_t)r->si;
-    unsigned answered = 0;
-    for (uconn *fc = r->w->ups->all; fc; fc = fc->anext)
-        answered += fc->b == b && fc->si == si && fc->answered;
+    uint64_t now = r->w->loop.now;
+    ulearn *a = &b->learn[si];
+    unsigned answered = a->open;
     if (answered == 0)
         return; /* nothing answers: a slow backend, not a full one */
+    /* connections closed since (an idle pool swept for this very stall)
+     * freed what they held: the server took the recent peak at once */
+    unsigned cap = now - a->peak_at <= PT_UP_PEAK_MS ? PT_MAX(a->peak, answered) : answered;
     pt_up_server *s = &b->up.s[si];
-    b->stalled_at[si] = r->w->loop.now ? r->w->loop.now : 1;
-    if (s->cap != 0 && s->cap <= answered)
+    b->stalled_at[si] = now ? now : 1;
+    a->step = 1;
+    if (s->cap != 0 && s->cap <= cap)
         return;
-    s->cap = answered;
+    s->cap = cap;
+    char seen[48] = "";
+    if (cap > answered)
+        snprintf(seen, sizeof(seen), " (%u at once lately)", cap);
     pt_log_info("%s %s (%s): a request waited on a new connection while %u others were "
-                "served: at most %u connections from this worker for now (max_conns sets it)",
-                r->codec->name, b->cfg->name, b->cfg->servers[si].address, answered, answered);
+                "served%s: at most %u connections from this worker for now (max_conns sets it)",
+                r->codec->name, b->cfg->name, b->cfg->servers[si].address, answered, seen, cap);
     struct pt_upstream_conn_state *st = r->w->ups;
     if (!pt_timer_armed(&st->grow))
         pt_timer_arm(&r->w->loop, &st->grow, &st->tl_grow);
+}
+
+/* The server answered on one more of this worker's connections: it
+ * accepted it. */
+static void accepted(ureq *r, uconn *fc)
+{
+    uint64_t now = r->w->loop.now;
+    ulearn *a = &r->b->learn[fc->si];
+    a->open++;
+    if (a->open >= a->peak || now - a->peak_at > PT_UP_PEAK_MS) {
+        a->peak = a->open;
+        a->peak_at = now;
+    }
 }
 
 static void on_grow(pt_loop *l, pt_timer *t)
@@ -400,11 +441,17 @@ static void on_grow(pt_loop *l, pt_timer *t)
             again = true;
             if (!b->q.head || l->now - b->stalled_at[si] < 1000)
                 continue;
-            s->cap++;
-            if (b->cap_cfg[si] ? s->cap >= b->cap_cfg[si] : s->cap >= 100000) {
+            ulearn *a = &b->learn[si];
+            unsigned top = b->cap_cfg[si] ? b->cap_cfg[si] : 100000;
+            unsigned step = a->step ? a->step : 1;
+            s->cap = s->cap < top && step < top - s->cap ? s->cap + step : top;
+            a->step = step < top ? step * 2 : top;
+            if (s->cap == top) {
                 s->cap = b->cap_cfg[si];
                 b->stalled_at[si] = 0;
             }
+            pt_log_debug("%s (%s): the learned cap grows to %u", b->cfg->name,
+                         b->cfg->servers[si].address, s->cap);
             kick_queue(b, l->data);
         }
     }
@@ -587,6 +634,19 @@ static void connect_new(ureq *r, size_t si)
     server_failed(r, why);
 }
 
+/* A server is held below what it was told (max_conns, FCGI_MAX_CONNS) by a
+ * cap learned from a stall: a guess, which turns nobody away. Requests it
+ * holds back wait however many they are, as they would in the server's
+ * listen backlog without it, queue_timeout still bounding each wait (their
+ * number is bounded by the client connections). */
+static bool held_by_learned_cap(const ubackend *b)
+{
+    for (size_t si = 0; si < b->cfg->nservers; si++)
+        if (b->stalled_at[si] && b->up.s[si].cap != b->cap_cfg[si])
+            return true;
+    return false;
+}
+
 /* Choose a server and get a connection to it, or answer. */
 static void try_server(ureq *ur)
 {
@@ -610,7 +670,7 @@ static void try_server(ureq *ur)
             pt_req *r = ur->gw.r;
             if (!r)
                 return;
-            if (b->q.len >= b->cfg->queue) {
+            if (b->q.len >= b->cfg->queue && !held_by_learned_cap(b)) {
                 set_where(ur, -1);
                 req_log(ur, PT_LOG_WARN, "every server at max_conns and the queue is full");
                 req_fail(ur, 503, "backend busy");
@@ -1075,7 +1135,10 @@ static void do_recv(ureq *r)
         on_eof(r, n < 0 ? errno : 0);
         return;
     }
-    fc->answered = true;
+    if (!fc->answered) {
+        fc->answered = true;
+        accepted(r, fc);
+    }
     if (!r->got_bytes) {
         /* answer time: a moving average over about 8 requests */
         uint64_t ms = PT_MIN(r->w->loop.now - r->t_sent, (uint64_t)10000);
@@ -1475,7 +1538,8 @@ int pt_upstream_conn_init(pt_worker *w)
         b->rt8 = calloc(bc->nservers, sizeof(*b->rt8));
         b->cap_cfg = calloc(bc->nservers, sizeof(*b->cap_cfg));
         b->stalled_at = calloc(bc->nservers, sizeof(*b->stalled_at));
-        if (!b->rt8 || !b->cap_cfg || !b->stalled_at)
+        b->learn = calloc(bc->nservers, sizeof(*b->learn));
+        if (!b->rt8 || !b->cap_cfg || !b->stalled_at || !b->learn)
             return -1;
         for (size_t si = 0; si < bc->nservers; si++)
             b->cap_cfg[si] = b->up.s[si].cap;
@@ -1550,6 +1614,7 @@ void pt_upstream_conn_shutdown(pt_worker *w)
         free(st->b[i].rt8);
         free(st->b[i].cap_cfg);
         free(st->b[i].stalled_at);
+        free(st->b[i].learn);
         if (st->b[i].own_waiting)
             free(st->b[i].waiting);
         free(st->b[i].idle);

@@ -133,6 +133,7 @@ PY_TESTS = \
 	tests/t_tls_content.py \
 	tests/t_tls_reload.py \
 	tests/t_upstream_lost.py \
+	tests/t_proxy_burst.py \
 	tests/t_acme.py \
 	tests/t_compress.py \
 	tests/t_cache.py \
