@@ -13,9 +13,12 @@
 #   apt-get install -y nginx-light lighttpd wrk curl python3
 #   cd build && ../bench/proxy.sh                 # DURATION=10 CONNS=16
 #   SIZES=1k PROXIES="portico nginx" ../bench/proxy.sh
+#   CONNS=256 POOL=512 SIZES=1k PROXIES="portico nginx" ../bench/proxy.sh
 #
-# portico's backend keeps up to 64 idle upstream connections per worker
-# (keepalive_max), like nginx's "keepalive 64", and sends X-Forwarded-For
+# portico's backend keeps up to POOL (64) idle upstream connections per
+# worker (keepalive_max), like nginx's "keepalive 64" (at more client
+# connections than POOL both open and close upstream connections per
+# request, nginx more of them: give POOL >= CONNS), and sends X-Forwarded-For
 # alone (forwarded = false), like nginx here (by default portico adds
 # X-Forwarded-Proto, X-Forwarded-Host and Forwarded, about 2,100
 # instructions more per request for the upstream nginx, which shares CPU 1
@@ -26,6 +29,7 @@ set -euo pipefail
 
 DURATION="${DURATION:-10}"
 CONNS="${CONNS:-16}"
+POOL="${POOL:-64}"
 SIZES="${SIZES:-1k 1m}"
 PROXIES="${PROXIES:-portico nginx lighttpd}"
 PORTICO="${PORTICO:-./src/portico}"
@@ -86,7 +90,7 @@ http {
     access_log off;
     keepalive_requests 10000000;
 $(temp_paths "$tmp/nginx")
-    upstream up { server 127.0.0.1:$PORT_UP; keepalive 64; }
+    upstream up { server 127.0.0.1:$PORT_UP; keepalive $POOL; }
     server {
         listen 127.0.0.1:$PORT_N;
         location / {
@@ -114,7 +118,7 @@ cat >"$tmp/portico.conf" <<EOF
 user = "$(id -un)";
 workers = 1;
 access_log = "off";
-backends = ( { name = "up"; servers = ( "127.0.0.1:$PORT_UP" ); keepalive_max = 64; forwarded = false; } );
+backends = ( { name = "up"; servers = ( "127.0.0.1:$PORT_UP" ); keepalive_max = $POOL; forwarded = false; } );
 locations = ( { prefix = "/"; handler = "proxy"; backend = "up"; } );
 EOF
 
