@@ -162,7 +162,12 @@ bool pt_upstream_fail(pt_upstream *u, size_t i, uint64_t now)
     uint64_t window = u->cfg->fail_timeout_ms;
 
     PT_STATS_ADD(s->st->failures, 1);
-    if (u->cfg->max_fails == 0)
+    /* a backend's only server is never marked down (nginx does the same):
+     * with nothing to fail over to, that would only answer every request
+     * of the next fail_timeout 503 "no live server" (an application
+     * server restarted with a moment of refused connections: 10 s of
+     * 503s), where trying it answers each as it can */
+    if (u->cfg->max_fails == 0 || u->n == 1)
         return false;
     /* already down (a request that was in flight when it went down) */
     if (s->down_until > now)

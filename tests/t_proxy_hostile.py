@@ -184,7 +184,8 @@ backends = (
     response_timeout = "4s"; },
   { name = "sc"; servers = ( "127.0.0.1:@SC@" ); max_fails = 0; read_timeout = "3s"; },
   { name = "uw"; servers = ( "127.0.0.1:@UW@" ); max_fails = 0; read_timeout = "3s"; },
-  { name = "dead"; servers = ( "@DEAD@" ); max_fails = 1; fail_timeout = "300s"; },
+  { name = "dead"; servers = ( "@DEAD@", "@DEAD2@" ); max_fails = 1; fail_timeout = "300s"; },
+  { name = "dead1"; servers = ( "@DEAD3@" ); max_fails = 1; fail_timeout = "300s"; },
   { name = "busy"; servers = ( { address = "127.0.0.1:@H@"; max_conns = 1; } ); queue = 0;
     max_fails = 0; read_timeout = "3s"; }
 );
@@ -197,6 +198,7 @@ locations = (
   { prefix = "/sc/"; handler = "scgi"; backend = "sc"; },
   { prefix = "/uw/"; handler = "uwsgi"; backend = "uw"; },
   { prefix = "/dead/"; handler = "proxy"; backend = "dead"; },
+  { prefix = "/dead1/"; handler = "proxy"; backend = "dead1"; },
   { prefix = "/busy/"; handler = "proxy"; backend = "busy"; }
 );
 '''
@@ -222,7 +224,9 @@ class HostileCase(unittest.TestCase):
         conf = (CONF.replace('@H@', str(HostileCase.up.port))
                 .replace('@SC@', str(HostileCase.sc.port))
                 .replace('@UW@', str(HostileCase.uw.port))
-                .replace('@DEAD@', '127.0.0.1:%d' % harness.free_port()))
+                .replace('@DEAD@', '127.0.0.1:%d' % harness.free_port())
+                .replace('@DEAD2@', '127.0.0.1:%d' % harness.free_port())
+                .replace('@DEAD3@', '127.0.0.1:%d' % harness.free_port()))
         srv = harness.Server(conf=conf, workers=1)
         srv.write_file('static.txt', 'static here')
         srv.start()
@@ -550,6 +554,17 @@ class Causes(HostileCase):
         st, _, _ = self.req('/dead/y')
         self.assertEqual(st, 503, self.log_tail())
         self.assert_log(r'proxy dead: no live server.*"GET /dead/y', 'no live server')
+
+    def test_a_backends_only_server_is_never_marked_down(self):
+        # nothing to fail over to: every request tries it (a restarting
+        # application server refuses connections for a moment)
+        for i in range(3):
+            st, _, _ = self.req('/dead1/%d' % i)
+            self.assertEqual(st, 502, self.log_tail())
+        rx = r'proxy dead1 \(127\.0\.0\.1:\d+\): connect failed: Connection refused'
+        self.assertTrue(self.srv.wait_for(
+            lambda: len(re.findall(rx, self.srv.stderr_text())) == 3, 15), self.log_tail())
+        self.assertNotRegex(self.srv.stderr_text(), r'proxy dead1 .*(marked down|no live server)')
 
     def test_full_server_and_queue_is_503_and_silence_504(self):
         out = {}

@@ -278,14 +278,25 @@ static void test_health(void)
     ok_picks(picks(1, 100, NULL, false), "a", "max_fails_0_still_picked");
     pt_upstream_free(&up);
 
-    /* max_fails 1: the first failure marks down; the single server gone is NONE */
-    setup(1, NULL, PT_BAL_ROUND_ROBIN);
+    /* max_fails 1: the first failure marks down; both gone is NONE */
+    setup(2, NULL, PT_BAL_ROUND_ROBIN);
     start(1);
     ok(pt_upstream_fail(&up, 0, 500), "max_fails_1_marks_down_at_once");
-    ok_picks(picks(1, 600, NULL, false), "-", "single_server_down_is_none");
+    ok(pt_upstream_fail(&up, 1, 500), "max_fails_1_marks_the_other_down");
+    ok_picks(picks(1, 600, NULL, false), "-", "every_server_down_is_none");
     ok(!pt_upstream_has_room(&up, 600) && pt_upstream_has_room(&up, 10500),
        "has_room_follows_the_clock");
-    ok_picks(picks(1, 10500, NULL, false), "a", "single_server_back");
+    ok(strchr(picks(2, 10500, NULL, false), 'a') != NULL, "servers_back");
+    pt_upstream_free(&up);
+
+    /* a backend's only server is never marked down: it is always tried */
+    setup(1, NULL, PT_BAL_ROUND_ROBIN);
+    start(1);
+    marked = false;
+    for (int k = 0; k < 10; k++)
+        marked |= pt_upstream_fail(&up, 0, 500 + (uint64_t)k);
+    ok(!marked && up.s[0].down_until == 0, "single_server_never_marked_down");
+    ok_picks(picks(1, 600, NULL, false), "a", "single_server_still_picked");
     pt_upstream_free(&up);
 }
 
