@@ -141,7 +141,7 @@ static bool reusable(void *dec, const pt_backend *b)
 }
 
 static void probe_start(pt_worker *w, const pt_backend *bc, size_t si, pt_tlist *timeout,
-                        unsigned *cap);
+                        unsigned *cap, unsigned *told);
 static void probes_stop(pt_worker *w);
 
 const pt_upstream_codec pt_fcgi_codec = {
@@ -181,7 +181,8 @@ typedef struct fprobe {
     pt_worker *w;
     const pt_backend *bc;
     size_t si;
-    unsigned *cap; /* the worker's cap for the server (upstream.c) */
+    unsigned *cap;  /* the worker's cap for the server (upstream.c) */
+    unsigned *told; /* ... and what it was told (upstream_conn.c) */
     int fd;
     bool connected;
     pt_io io;
@@ -259,6 +260,8 @@ static void probe_apply(fprobe *pr, const char *p, size_t len)
     unsigned share = (unsigned)((lim + nw - 1) / nw);
     if (*pr->cap == 0 || share < *pr->cap)
         *pr->cap = share;
+    if (*pr->told == 0 || share < *pr->told)
+        *pr->told = share;
     pt_log_info("fastcgi %s (%s): FCGI_MAX_CONNS=%ld FCGI_MAX_REQS=%ld: at most %u connections "
                 "per worker",
                 bc->name, bc->servers[pr->si].address, v.max_conns, v.max_reqs, *pr->cap);
@@ -316,7 +319,7 @@ static void probe_timer(pt_loop *l, pt_timer *t)
 }
 
 static void probe_start(pt_worker *w, const pt_backend *bc, size_t si, pt_tlist *timeout,
-                        unsigned *cap)
+                        unsigned *cap, unsigned *told)
 {
     const pt_fcgi_server *sv = &bc->servers[si];
     fprobe *pr = calloc(1, sizeof(*pr));
@@ -331,6 +334,7 @@ static void probe_start(pt_worker *w, const pt_backend *bc, size_t si, pt_tlist 
     pr->bc = bc;
     pr->si = si;
     pr->cap = cap;
+    pr->told = told;
     pr->req_len = pt_fcgi_get_values(pr->req);
     pt_fcgi_dec_init(&pr->dec, 0);
     pt_io_init(&pr->io, pr->fd, probe_io, pr);

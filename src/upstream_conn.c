@@ -38,7 +38,8 @@
 #define PT_UP_BODY_CHUNK 32768 /* a multiple of 8: FastCGI records need no padding */
 #define PT_UP_STALL_MS 100     /* the longest wait taken for a backlog stall */
 #define PT_UP_SWEEP_MS 10
-#define PT_UP_PEAK_MS 2000 /* how long a peak of accepted connections is remembered */
+#define PT_UP_PEAK_MS 2000    /* how long a peak of accepted connections is remembered */
+#define PT_UP_FORGET_MS 60000 /* a learned cap unused (nothing queued, no stall) this long goes */
 
 /* waits (ms) after which an unanswered request on a new connection is
  * looked at as stuck in the backlog; one timeout list each */
@@ -66,11 +67,13 @@ typedef struct ubackend {
     pt_gw_queue q; /* requests waiting while every server is at max_conns */
     /* tl_response: NULL when response_timeout is 0 */
     pt_tlist *tl_connect, *tl_send, *tl_read, *tl_idle, *tl_queue, *tl_tunnel, *tl_response;
-    bool *probed;         /* per server: the codec's probe asked */
-    unsigned *waiting;    /* per server, shared by all workers (see below) */
-    unsigned *mine;       /* per server, this worker's part of waiting */
-    uint32_t *rt8;        /* per server: moving average of the answer time, ms * 8 */
-    unsigned *cap_cfg;    /* per server: this worker's share of max_conns (0: none) */
+    bool *probed;      /* per server: the codec's probe asked */
+    unsigned *waiting; /* per server, shared by all workers (see below) */
+    unsigned *mine;    /* per server, this worker's part of waiting */
+    uint32_t *rt8;     /* per server: moving average of the answer time, ms * 8 */
+    /* per server: this worker's share of max_conns, or of what the server
+     * told (FCGI_GET_VALUES) if lower; 0: none */
+    unsigned *cap_cfg;
     uint64_t *stalled_at; /* per server: last backlog stall seen (ms), 0 never */
     ulearn *learn;        /* per server */
     bool own_waiting;     /* waiting is private (no shared map) */
@@ -266,8 +269,12 @@ static void fc_close(uconn *fc)
     pt_worker *w = fc->w;
     if (fc->state == FC_IDLE)
         fc_unlink_idle(fc);
-    if (fc->answered)
-        fc->b->learn[fc->si].open--;
+    if (fc->answered) {
+        ulearn *a = &fc->b->learn[fc->si];
+        if (a->open == a->peak) /* the peak held until now */
+            a->peak_at = w->loop.now;
+        a->open--;
+    }
     pt_timer_stop(&fc->timer);
     /* workers never fork and the socket is close-on-exec: close() drops it
      * from epoll, no EPOLL_CTL_DEL first (one system call fewer for every
@@ -440,7 +447,17 @@ static void on_grow(pt_loop *l, pt_timer *t)
             if (!b->stalled_at[si] || s->cap == b->cap_cfg[si])
                 continue;
             again = true;
-            if (!b->q.head || l->now - b->stalled_at[si] < 1000)
+            if (!b->q.head) {
+                /* a guess from a minute ago says little of the next burst */
+                if (l->now - b->stalled_at[si] >= PT_UP_FORGET_MS) {
+                    s->cap = b->cap_cfg[si];
+                    b->stalled_at[si] = 0;
+                    pt_log_debug("%s (%s): the learned cap is forgotten", b->cfg->name,
+                                 b->cfg->servers[si].address);
+                }
+                continue;
+            }
+            if (l->now - b->stalled_at[si] < 1000)
                 continue;
             ulearn *a = &b->learn[si];
             unsigned top = b->cap_cfg[si] ? b->cap_cfg[si] : 100000;
@@ -671,8 +688,10 @@ static void connect_new(ureq *r, size_t si)
 /* A server is held below what it was told (max_conns, FCGI_MAX_CONNS) by a
  * cap learned from a stall: a guess, which turns nobody away. Requests it
  * holds back wait however many they are, as they would in the server's
- * listen backlog without it, queue_timeout still bounding each wait (their
- * number is bounded by the client connections). */
+ * listen backlog without it, queue_timeout still bounding each wait. Their
+ * number is bounded as that of requests in flight without any cap
+ * (max_conns = 0): by the client connections and their HTTP/2 streams; a
+ * queued one holds its request block and head, not a socket. */
 static bool held_by_learned_cap(const ubackend *b)
 {
     for (size_t si = 0; si < b->cfg->nservers; si++)
@@ -725,7 +744,7 @@ static void try_server(ureq *ur)
             /* the answer caps later requests */
             b->probed[i] = true;
             w->ups->prober = ur->codec;
-            ur->codec->probe(w, b->cfg, (size_t)i, b->tl_read, &b->up.s[i].cap);
+            ur->codec->probe(w, b->cfg, (size_t)i, b->tl_read, &b->up.s[i].cap, &b->cap_cfg[i]);
         }
         ur->tried[i] = true;
         ur->attempted = true;

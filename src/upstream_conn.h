@@ -86,9 +86,10 @@ typedef struct pt_upstream_codec {
      * never (the connection is closed after each request). */
     bool (*reusable)(void *dec, const struct pt_backend *b);
     /* Optional: ask server si of b what it can take; the answer may lower
-     * *cap (this worker's connections to it) until the worker stops. */
+     * *cap (this worker's connections to it) and *told (the cap the worker
+     * was told, which a learned one grows back to) until the worker stops. */
     void (*probe)(struct pt_worker *w, const struct pt_backend *b, size_t si, pt_tlist *timeout,
-                  unsigned *cap);
+                  unsigned *cap, unsigned *told);
     /* Optional: the worker stops (probes in flight closed). */
     void (*stop)(struct pt_worker *w);
 } pt_upstream_codec;

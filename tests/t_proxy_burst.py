@@ -24,6 +24,7 @@ import re
 import selectors
 import shutil
 import socket
+import struct
 import sys
 import tempfile
 import threading
@@ -33,7 +34,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import harness  # noqa: E402
 
-ACCEPT_EVERY = 0.03
+ACCEPT_EVERY = 0.15  # more than the longest stall wait (100 ms)
 CLIENTS = 24
 ROUNDS = 8
 ANSWER = b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok'
@@ -46,7 +47,9 @@ class SlowAcceptUpstream:
 
     def __init__(self, gate=None):
         # gate: an Event; until it is set only the first connection is
-        # accepted, then every one waiting at once
+        # accepted and only the first request answered (the later ones
+        # held, so that they cannot all go one after another over the
+        # first connection), then every one waiting at once
         self.gate = gate
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -59,6 +62,7 @@ class SlowAcceptUpstream:
         self.accepted = 0
         self.answered = 0
         self.stop_flag = False
+        self.held = []
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
@@ -69,6 +73,10 @@ class SlowAcceptUpstream:
             opened = self.gate is not None and self.gate.is_set()
             if opened:
                 self.accept_some(1024)  # at once, every turn
+                for c in self.held:
+                    c.sendall(ANSWER)
+                    self.answered += 1
+                self.held = []
             elif now >= next_accept:
                 next_accept = now + ACCEPT_EVERY
                 if self.gate is None or self.accepted == 0:
@@ -88,6 +96,9 @@ class SlowAcceptUpstream:
                 buf = self.bufs[c] + data
                 while b'\r\n\r\n' in buf:
                     _, buf = buf.split(b'\r\n\r\n', 1)
+                    if self.gate is not None and not opened and self.answered >= 1:
+                        self.held.append(c)
+                        continue
                     c.sendall(ANSWER)
                     self.answered += 1
                 self.bufs[c] = buf
@@ -153,14 +164,18 @@ locations = ( { prefix = "/"; handler = "proxy"; backend = "app"; } );
         log = srv.stderr_text()
         want = [[(200, b'ok')] * ROUNDS] * CLIENTS
         self.assertEqual(results, want, log[-3000:])
+        # its count goes up after the answer went out
+        srv.wait_for(lambda: up.answered >= CLIENTS * ROUNDS + 1, 15)
         self.assertEqual(up.answered, CLIENTS * ROUNDS + 1)
         # the stall was seen and a cap learned from it (the shape this
         # test builds), yet nobody was turned away
         self.assertTrue(srv.wait_for_log(r'proxy app \([^)]*\): a request waited on a new '
                                          r'connection while \d+ others were served', 10), log)
         self.assertNotIn('queue is full', log)
+        n = CLIENTS * ROUNDS + 1  # a line is written after its response went out
+        srv.wait_for(lambda: len(re.findall(r'" (\d{3}) ', srv.access_log_text())) >= n, 15)
         statuses = re.findall(r'" (\d{3}) ', srv.access_log_text())
-        self.assertEqual(statuses, ['200'] * (CLIENTS * ROUNDS + 1))
+        self.assertEqual(statuses, ['200'] * n)
 
     def test_a_learned_cap_grows_back_in_doubling_steps(self):
         """The stall is seen (cap 1: the warm-up's connection), then the
@@ -363,6 +378,158 @@ locations = ( { prefix = "/"; handler = "proxy"; backend = "app"; } );
         st, _, body = harness.request(self.srv.port, 'GET', '/second', timeout=30)
         self.assertEqual((st, body), (200, b'ok'), self.srv.stderr_text())
         self.assertNotIn('marked down', self.srv.stderr_text())
+
+
+def fcgi_record(kind, rid, content):
+    pad = (-len(content)) % 8
+    return struct.pack('>BBHHBB', 1, kind, rid, len(content), pad, 0) + content + b'\0' * pad
+
+
+class GatedFcgi:
+    """A FastCGI server in one thread that answers FCGI_GET_VALUES with
+    FCGI_MAX_CONNS = MAXC and every request with "ok"; while `gate` is
+    clear it accepts nothing and holds its answers (but the first), and it
+    counts the connections open at once."""
+    MAXC = 2
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.gate.set()
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(('127.0.0.1', 0))
+        self.ls.listen(1024)
+        self.ls.setblocking(False)
+        self.port = self.ls.getsockname()[1]
+        self.sel = selectors.DefaultSelector()
+        self.bufs = {}
+        self.open_now = self.max_open = self.answered = 0
+        self.held = []
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def answer(self, c, rid):
+        out = b'Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nok'
+        c.sendall(fcgi_record(6, rid, out) + fcgi_record(6, rid, b'') +
+                  fcgi_record(3, rid, struct.pack('>IB3x', 0, 0)))
+        self.answered += 1
+
+    def run(self):
+        while not self.stop_flag:
+            if self.gate.is_set():
+                for c, rid in self.held:
+                    self.answer(c, rid)
+                self.held = []
+            while self.gate.is_set():
+                try:
+                    c, _ = self.ls.accept()
+                except BlockingIOError:
+                    break
+                c.setblocking(False)
+                self.bufs[c] = b''
+                self.sel.register(c, selectors.EVENT_READ)
+                self.open_now += 1
+                self.max_open = max(self.max_open, self.open_now)
+            for key, _ in self.sel.select(0.002):
+                c = key.fileobj
+                try:
+                    data = c.recv(65536)
+                except OSError:
+                    data = b''
+                if not data:
+                    self.sel.unregister(c)
+                    del self.bufs[c]
+                    c.close()
+                    self.open_now -= 1
+                    continue
+                buf = self.bufs[c] + data
+                while len(buf) >= 8:
+                    _, kind, rid, clen, plen, _ = struct.unpack('>BBHHBB', buf[:8])
+                    if len(buf) < 8 + clen + plen:
+                        break
+                    buf = buf[8 + clen + plen:]
+                    if kind == 9:  # FCGI_GET_VALUES
+                        v = str(self.MAXC).encode()
+                        c.sendall(fcgi_record(10, 0, bytes([14, len(v)]) + b'FCGI_MAX_CONNS' + v))
+                    elif kind == 5 and clen == 0:  # the end of FCGI_STDIN
+                        if self.gate.is_set() or self.answered == 0:
+                            self.answer(c, rid)
+                        else:
+                            self.held.append((c, rid))
+                self.bufs[c] = buf
+
+    def stop(self):
+        self.stop_flag = True
+        self.gate.set()
+        self.thread.join(10)
+        for c in list(self.bufs):
+            c.close()
+        self.ls.close()
+
+
+class ProbedCap(unittest.TestCase):
+    """A cap the server told (FCGI_MAX_CONNS) is not a learned one: after a
+    stall, queued demand never grows past it (it was grown 1, 2, 4, ... to
+    no cap at all, the FastCGI server then taking more connections than it
+    said it could)."""
+
+    def test_a_told_cap_is_not_grown_past(self):
+        up = GatedFcgi()
+        self.addCleanup(up.stop)
+        conf = '''
+log_level = "debug";
+backends = ( { name = "gv"; servers = ( "127.0.0.1:%d" ); get_values = true; } );
+locations = ( { prefix = "/app/"; handler = "fastcgi"; backend = "gv"; } );
+''' % up.port
+        srv = harness.Server(conf=conf, workers=1)
+        srv.start()
+        self.addCleanup(srv.stop)
+        st, _, body = harness.request(srv.port, 'GET', '/app/warm', timeout=30)
+        self.assertEqual((st, body), (200, b'ok'), srv.stderr_text())
+        self.assertTrue(srv.wait_for_log(r'FCGI_MAX_CONNS=2 ', 10), srv.stderr_text())
+        # a new connection nobody accepts while the pooled one is served
+        up.gate.clear()
+        socks = []
+        for i in range(4):
+            s = harness.connect(srv.port, timeout=60)
+            self.addCleanup(s.close)
+            s.sendall(b'GET /app/b%d HTTP/1.1\r\nHost: t\r\n\r\n' % i)
+            socks.append(s)
+        self.assertTrue(srv.wait_for_log(r'a request waited on a new connection', 30),
+                        srv.stderr_text())
+        up.gate.set()
+        self.assertEqual([harness.read_response(s).status for s in socks], [200] * 4)
+        up.max_open = up.open_now
+        stop, bad = threading.Event(), []
+
+        def client(i):
+            try:
+                s = harness.connect(srv.port, timeout=60)
+                while not stop.is_set():
+                    s.sendall(b'GET /app/g%d HTTP/1.1\r\nHost: t\r\n\r\n' % i)
+                    r = harness.read_response(s)
+                    if r.status != 200:
+                        bad.append(r.status)
+                    if (r.header('connection') or '').lower() == 'close':
+                        s.close()
+                        s = harness.connect(srv.port, timeout=60)
+                s.close()
+            except Exception as e:  # noqa: BLE001 - reported below
+                bad.append(repr(e))
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        # queued demand for several grow ticks (one a second); a cap grown
+        # past 2 shows in the log and at the server
+        time.sleep(4)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        grown = re.findall(r'gv \([^)]*\): the learned cap grows to (\d+)', srv.stderr_text())
+        self.assertEqual(bad, [], srv.stderr_text()[-3000:])
+        self.assertTrue(all(0 < int(v) <= 2 for v in grown), grown)
+        self.assertLessEqual(up.max_open, 2, srv.stderr_text()[-3000:])
 
 
 if __name__ == '__main__':
