@@ -381,6 +381,25 @@ static void wait_mark(ureq *r, bool on)
     }
 }
 
+/* A cap learned for r's server: lowered to cap (never raised by this),
+ * the stall dated now and the growth back started again from one. True
+ * when it was lowered. */
+static bool hold_at(ureq *r, unsigned cap)
+{
+    ubackend *b = r->b;
+    size_t si = (size_t)r->si;
+    pt_up_server *s = &b->up.s[si];
+    b->stalled_at[si] = r->w->loop.now ? r->w->loop.now : 1;
+    b->learn[si].step = 1;
+    if (s->cap != 0 && s->cap <= cap)
+        return false;
+    s->cap = cap;
+    struct pt_upstream_conn_state *st = r->w->ups;
+    if (!pt_timer_armed(&st->grow))
+        pt_timer_arm(&r->w->loop, &st->grow, &st->tl_grow);
+    return true;
+}
+
 /* A request on a new connection got no answer while the worker's other
  * connections to the server did: the server takes about that many
  * connections from this worker. Until it is known to take more, requests
@@ -406,21 +425,14 @@ static void learn_cap(ureq *r)
     /* connections closed since (an idle pool swept for this very stall)
      * freed what they held: the server took the recent peak at once */
     unsigned cap = now - a->peak_at <= PT_UP_PEAK_MS ? PT_MAX(a->peak, answered) : answered;
-    pt_up_server *s = &b->up.s[si];
-    b->stalled_at[si] = now ? now : 1;
-    a->step = 1;
-    if (s->cap != 0 && s->cap <= cap)
+    if (!hold_at(r, cap))
         return;
-    s->cap = cap;
     char seen[48] = "";
     if (cap > answered)
         snprintf(seen, sizeof(seen), " (%u at once lately)", cap);
     pt_log_info("%s %s (%s): a request waited on a new connection while %u others were "
                 "served%s: at most %u connections from this worker for now (max_conns sets it)",
                 r->codec->name, b->cfg->name, b->cfg->servers[si].address, answered, seen, cap);
-    struct pt_upstream_conn_state *st = r->w->ups;
-    if (!pt_timer_armed(&st->grow))
-        pt_timer_arm(&r->w->loop, &st->grow, &st->tl_grow);
 }
 
 /* The server answered on one more of this worker's connections: it
@@ -611,22 +623,14 @@ static void server_failed(ureq *r, const char *why)
  * none, another server takes it, or it is answered 503. */
 static void server_full(ureq *r)
 {
-    ubackend *b = r->b;
     size_t si = (size_t)r->si;
-    pt_up_server *s = &b->up.s[si];
-    unsigned others = s->active - 1; /* this request holds a slot */
+    unsigned others = r->b->up.s[si].active - 1; /* this request holds a slot */
     if (others > 0) {
         req_log(r, PT_LOG_WARN,
                 "connect failed: backlog full (overloaded); at most %u "
                 "connections from this worker for now",
                 others);
-        if (s->cap == 0 || s->cap > others)
-            s->cap = others;
-        b->stalled_at[si] = r->w->loop.now ? r->w->loop.now : 1;
-        b->learn[si].step = 1;
-        struct pt_upstream_conn_state *st = r->w->ups;
-        if (!pt_timer_armed(&st->grow))
-            pt_timer_arm(&r->w->loop, &st->grow, &st->tl_grow);
+        hold_at(r, others);
         r->tried[si] = false; /* back to it when a connection ends */
     } else {
         req_log(r, PT_LOG_WARN, "connect failed: backlog full (overloaded)");

@@ -1328,15 +1328,9 @@ locations = ( { prefix = "/app/"; handler = "fastcgi"; backend = "bf"; } );
         ls.bind(cls.full)
         ls.listen(0)  # never accepted
         cls.addClassCleanup(ls.close)
-        for _ in range(100):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.setblocking(False)
-            cls.addClassCleanup(s.close)
-            try:
-                s.connect(cls.full)
-            except BlockingIOError:
-                return
-        raise RuntimeError('could not fill the backlog of a Unix socket')
+        socks = []
+        cls.addClassCleanup(lambda: [s.close() for s in socks])
+        harness.fill_unix_backlog(cls.full, socks)
 
     def test_full_backlog_fails_over_and_is_logged(self):
         for i in range(3):

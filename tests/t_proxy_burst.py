@@ -40,68 +40,29 @@ ROUNDS = 8
 ANSWER = b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok'
 
 
-class SlowAcceptUpstream:
-    """An HTTP/1.1 keep-alive server in one thread: every accepted
-    connection is served as soon as a request is complete; the listener is
-    looked at only every ACCEPT_EVERY seconds, one accept each time."""
+class ThreadUpstream:
+    """A test server in one thread: a non-blocking listener and the
+    connections it accepted, in a selector with their unparsed bytes.
+    Subclasses say what a turn of the thread does (turn: when to accept,
+    pump) and what a connection's bytes ask (parse, which returns what it
+    left). Counts the connections accepted, and open now and at once."""
 
-    def __init__(self, gate=None):
-        # gate: an Event; until it is set only the first connection is
-        # accepted and only the first request answered (the later ones
-        # held, so that they cannot all go one after another over the
-        # first connection), then every one waiting at once
-        self.gate = gate
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(('127.0.0.1', 0))
-        self.lsock.listen(1024)
+    def __init__(self, lsock):
+        self.lsock = lsock
         self.lsock.setblocking(False)
-        self.port = self.lsock.getsockname()[1]
         self.sel = selectors.DefaultSelector()
         self.bufs = {}
-        self.accepted = 0
-        self.answered = 0
+        self.accepted = self.open_now = self.max_open = 0
         self.stop_flag = False
-        self.held = []
         self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+
+    @property
+    def conns(self):
+        return list(self.bufs)
 
     def run(self):
-        next_accept = 0.0
         while not self.stop_flag:
-            now = time.monotonic()
-            opened = self.gate is not None and self.gate.is_set()
-            if opened:
-                self.accept_some(1024)  # at once, every turn
-                for c in self.held:
-                    c.sendall(ANSWER)
-                    self.answered += 1
-                self.held = []
-            elif now >= next_accept:
-                next_accept = now + ACCEPT_EVERY
-                if self.gate is None or self.accepted == 0:
-                    self.accept_some(1)
-            wait = 0.001 if opened else max(0.0, min(0.01, next_accept - now))
-            for key, _ in self.sel.select(wait):
-                c = key.fileobj
-                try:
-                    data = c.recv(65536)
-                except OSError:
-                    data = b''
-                if not data:
-                    self.sel.unregister(c)
-                    del self.bufs[c]
-                    c.close()
-                    continue
-                buf = self.bufs[c] + data
-                while b'\r\n\r\n' in buf:
-                    _, buf = buf.split(b'\r\n\r\n', 1)
-                    if self.gate is not None and not opened and self.answered >= 1:
-                        self.held.append(c)
-                        continue
-                    c.sendall(ANSWER)
-                    self.answered += 1
-                self.bufs[c] = buf
+            self.turn()
 
     def accept_some(self, most):
         for _ in range(most):
@@ -113,6 +74,25 @@ class SlowAcceptUpstream:
             self.bufs[c] = b''
             self.sel.register(c, selectors.EVENT_READ)
             self.accepted += 1
+            self.open_now += 1
+            self.max_open = max(self.max_open, self.open_now)
+
+    def pump(self, wait):
+        """Reads what comes within wait seconds; a connection its peer
+        closed is closed."""
+        for key, _ in self.sel.select(wait):
+            c = key.fileobj
+            try:
+                data = c.recv(65536)
+            except OSError:
+                data = b''
+            if not data:
+                self.sel.unregister(c)
+                del self.bufs[c]
+                c.close()
+                self.open_now -= 1
+                continue
+            self.bufs[c] = self.parse(c, self.bufs[c] + data)
 
     def stop(self):
         self.stop_flag = True
@@ -120,6 +100,67 @@ class SlowAcceptUpstream:
         for c in list(self.bufs):
             c.close()
         self.lsock.close()
+
+
+def tcp_listener():
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(('127.0.0.1', 0))
+    ls.listen(1024)
+    return ls
+
+
+def heads(buf):
+    """The complete request heads in buf (bodies are not sent here), and
+    what is left."""
+    n = buf.count(b'\r\n\r\n')
+    return n, buf.rsplit(b'\r\n\r\n', 1)[1] if n else buf
+
+
+class SlowAcceptUpstream(ThreadUpstream):
+    """An HTTP/1.1 keep-alive server: every accepted connection is served
+    as soon as a request is complete; the listener is looked at only every
+    ACCEPT_EVERY seconds, one accept each time."""
+
+    def __init__(self, gate=None):
+        # gate: an Event; until it is set only the first connection is
+        # accepted and only the first request answered (the later ones
+        # held, so that they cannot all go one after another over the
+        # first connection), then every one waiting at once
+        super().__init__(tcp_listener())
+        self.port = self.lsock.getsockname()[1]
+        self.gate = gate
+        self.answered = 0
+        self.held = []
+        self.next_accept = 0.0
+        self.thread.start()
+
+    def opened(self):
+        return self.gate is not None and self.gate.is_set()
+
+    def turn(self):
+        now = time.monotonic()
+        if self.opened():
+            self.accept_some(1024)  # at once, every turn
+            for c in self.held:
+                c.sendall(ANSWER)
+                self.answered += 1
+            self.held = []
+        elif now >= self.next_accept:
+            self.next_accept = now + ACCEPT_EVERY
+            if self.gate is None or self.accepted == 0:
+                self.accept_some(1)
+        self.pump(0.001 if self.opened() else max(0.0, min(0.01, self.next_accept - now)))
+
+    def parse(self, c, buf):
+        n, rest = heads(buf)
+        for _ in range(n):
+            if self.gate is not None and not self.opened() and self.answered >= 1:
+                self.held.append(c)
+                continue
+            c.sendall(ANSWER)
+            self.answered += 1
+        return rest
 
 
 class SlowAcceptBurst(unittest.TestCase):
@@ -244,60 +285,34 @@ locations = ( { prefix = "/"; handler = "proxy"; backend = "app"; } );
         self.assertTrue(any(d >= 2 for d in steps), (caps, srv.stderr_text()[-3000:]))
 
 
-class HeldUnixUpstream:
+class HeldUnixUpstream(ThreadUpstream):
     """An HTTP/1.1 server on a Unix socket with a listen backlog of one:
     it accepts only while `accepting` is set and answers only once `gate`
     is set, so its backlog can be filled at will."""
 
     def __init__(self, path):
-        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.lsock.bind(path)
-        self.lsock.listen(1)
-        self.lsock.setblocking(False)
+        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ls.bind(path)
+        ls.listen(1)
+        super().__init__(ls)
         self.accepting, self.gate = threading.Event(), threading.Event()
-        self.conns, self.served, self.accepted = [], 0, 0
-        self.stop_flag = False
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.served = 0
         self.thread.start()
 
-    def run(self):
-        bufs = {}
-        while not self.stop_flag:
-            if self.accepting.is_set():
-                try:
-                    c, _ = self.lsock.accept()
-                    c.setblocking(False)
-                    self.conns.append(c)
-                    bufs[c] = b''
-                    self.accepted += 1
-                except BlockingIOError:
-                    pass
-            if self.gate.is_set():
-                for c in list(self.conns):
-                    try:
-                        data = c.recv(65536)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        data = b''
-                    if not data:
-                        self.conns.remove(c)
-                        c.close()
-                        continue
-                    buf = bufs[c] + data
-                    while b'\r\n\r\n' in buf:
-                        _, buf = buf.split(b'\r\n\r\n', 1)
-                        c.sendall(ANSWER)
-                        self.served += 1
-                    bufs[c] = buf
+    def turn(self):
+        if self.accepting.is_set():
+            self.accept_some(1)
+        if self.gate.is_set():
+            self.pump(0.002)
+        else:
             time.sleep(0.002)
 
-    def stop(self):
-        self.stop_flag = True
-        self.thread.join(10)
-        for c in self.conns:
-            c.close()
-        self.lsock.close()
+    def parse(self, c, buf):
+        n, rest = heads(buf)
+        for _ in range(n):
+            c.sendall(ANSWER)
+            self.served += 1
+        return rest
 
 
 class FullBacklog(unittest.TestCase):
@@ -354,16 +369,8 @@ locations = ( { prefix = "/"; handler = "proxy"; backend = "app"; } );
 
     def test_a_full_backlog_alone_is_503_and_the_server_stays_up(self):
         fill = []
-        while True:
-            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            c.setblocking(False)
-            self.addCleanup(c.close)
-            try:
-                c.connect(self.path)
-            except BlockingIOError:
-                break
-            fill.append(c)
-            self.assertLess(len(fill), 100, 'the backlog never filled')
+        self.addCleanup(lambda: [c.close() for c in fill])
+        harness.fill_unix_backlog(self.path, fill)
         st, _, _ = harness.request(self.srv.port, 'GET', '/first', timeout=30)
         self.assertEqual(st, 503, self.srv.stderr_text())
         self.assertTrue(self.srv.wait_for_log(r'proxy app \(unix:[^)]*\): connect failed: '
@@ -385,28 +392,19 @@ def fcgi_record(kind, rid, content):
     return struct.pack('>BBHHBB', 1, kind, rid, len(content), pad, 0) + content + b'\0' * pad
 
 
-class GatedFcgi:
-    """A FastCGI server in one thread that answers FCGI_GET_VALUES with
-    FCGI_MAX_CONNS = MAXC and every request with "ok"; while `gate` is
-    clear it accepts nothing and holds its answers (but the first), and it
-    counts the connections open at once."""
+class GatedFcgi(ThreadUpstream):
+    """A FastCGI server that answers FCGI_GET_VALUES with FCGI_MAX_CONNS =
+    MAXC and every request with "ok"; while `gate` is clear it accepts
+    nothing and holds its answers (but the first)."""
     MAXC = 2
 
     def __init__(self):
+        super().__init__(tcp_listener())
+        self.port = self.lsock.getsockname()[1]
         self.gate = threading.Event()
         self.gate.set()
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(('127.0.0.1', 0))
-        self.ls.listen(1024)
-        self.ls.setblocking(False)
-        self.port = self.ls.getsockname()[1]
-        self.sel = selectors.DefaultSelector()
-        self.bufs = {}
-        self.open_now = self.max_open = self.answered = 0
+        self.answered = 0
         self.held = []
-        self.stop_flag = False
-        self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def answer(self, c, rid):
@@ -415,57 +413,33 @@ class GatedFcgi:
                   fcgi_record(3, rid, struct.pack('>IB3x', 0, 0)))
         self.answered += 1
 
-    def run(self):
-        while not self.stop_flag:
-            if self.gate.is_set():
-                for c, rid in self.held:
+    def turn(self):
+        if self.gate.is_set():
+            for c, rid in self.held:
+                self.answer(c, rid)
+            self.held = []
+            self.accept_some(1024)
+        self.pump(0.002)
+
+    def parse(self, c, buf):
+        while len(buf) >= 8:
+            _, kind, rid, clen, plen, _ = struct.unpack('>BBHHBB', buf[:8])
+            if len(buf) < 8 + clen + plen:
+                break
+            buf = buf[8 + clen + plen:]
+            if kind == 9:  # FCGI_GET_VALUES
+                v = str(self.MAXC).encode()
+                c.sendall(fcgi_record(10, 0, bytes([14, len(v)]) + b'FCGI_MAX_CONNS' + v))
+            elif kind == 5 and clen == 0:  # the end of FCGI_STDIN
+                if self.gate.is_set() or self.answered == 0:
                     self.answer(c, rid)
-                self.held = []
-            while self.gate.is_set():
-                try:
-                    c, _ = self.ls.accept()
-                except BlockingIOError:
-                    break
-                c.setblocking(False)
-                self.bufs[c] = b''
-                self.sel.register(c, selectors.EVENT_READ)
-                self.open_now += 1
-                self.max_open = max(self.max_open, self.open_now)
-            for key, _ in self.sel.select(0.002):
-                c = key.fileobj
-                try:
-                    data = c.recv(65536)
-                except OSError:
-                    data = b''
-                if not data:
-                    self.sel.unregister(c)
-                    del self.bufs[c]
-                    c.close()
-                    self.open_now -= 1
-                    continue
-                buf = self.bufs[c] + data
-                while len(buf) >= 8:
-                    _, kind, rid, clen, plen, _ = struct.unpack('>BBHHBB', buf[:8])
-                    if len(buf) < 8 + clen + plen:
-                        break
-                    buf = buf[8 + clen + plen:]
-                    if kind == 9:  # FCGI_GET_VALUES
-                        v = str(self.MAXC).encode()
-                        c.sendall(fcgi_record(10, 0, bytes([14, len(v)]) + b'FCGI_MAX_CONNS' + v))
-                    elif kind == 5 and clen == 0:  # the end of FCGI_STDIN
-                        if self.gate.is_set() or self.answered == 0:
-                            self.answer(c, rid)
-                        else:
-                            self.held.append((c, rid))
-                self.bufs[c] = buf
+                else:
+                    self.held.append((c, rid))
+        return buf
 
     def stop(self):
-        self.stop_flag = True
         self.gate.set()
-        self.thread.join(10)
-        for c in list(self.bufs):
-            c.close()
-        self.ls.close()
+        super().stop()
 
 
 class ProbedCap(unittest.TestCase):

@@ -139,6 +139,23 @@ def _procs_where(pred):
     return out
 
 
+def fill_unix_backlog(path, keep, most=100):
+    """Connects to the Unix socket at path until its listen backlog is full
+    (a non-blocking connect fails with EAGAIN); the connected sockets are
+    appended to keep, for the caller to close. RuntimeError when `most`
+    did not fill it."""
+    for _ in range(most):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(path)
+        except BlockingIOError:
+            s.close()
+            return
+        keep.append(s)
+    raise RuntimeError('could not fill the backlog of a Unix socket')
+
+
 def wait_port_closed(port, host='127.0.0.1', timeout=20):
     """True once nothing accepts connections on host:port any more."""
     deadline = time.monotonic() + timeout
