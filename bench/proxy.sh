@@ -8,12 +8,21 @@
 # keep-alive, pinned with wrk to CPU 1; each proxy runs one worker on CPU 0
 # (the same budget for all), keep-alive on both sides, no access log.
 # Reported per proxy and size: requests/s, MiB/s, proxy CPU per request
-# (utime + stime of its process tree, from /proc) and the non-2xx count.
+# (utime + stime of its process tree, from /proc, and the two apart: user
+# space, and the kernel with the loopback TCP work it does for the proxy's
+# sends) and the non-2xx count.
 #
 #   apt-get install -y nginx-light lighttpd wrk curl python3
 #   cd build && ../bench/proxy.sh                 # DURATION=10 CONNS=16
 #   SIZES=1k PROXIES="portico nginx" ../bench/proxy.sh
 #   CONNS=256 POOL=512 SIZES=1k PROXIES="portico nginx" ../bench/proxy.sh
+#   SIZES=1k PROXIES="portico nginx fwd" ../bench/proxy.sh   # with the floor
+#
+# fwd (lib/fwd.c, compiled here) is no proxy anyone runs: a client
+# connection gets an upstream connection of its own and the bytes go
+# through untouched, nothing parsed or rewritten; its CPU per request is
+# the kernel's part of proxying on this host (the loopback TCP of both
+# sockets, the wakeups), the floor under every real proxy's.
 #
 # portico's backend keeps up to POOL (64) idle upstream connections per
 # worker (keepalive_max), like nginx's "keepalive 64" (at more client
@@ -39,6 +48,7 @@ PORT_UP="${PORT_UP:-28390}"
 PORT_P="${PORT_P:-28391}"
 PORT_N="${PORT_N:-28392}"
 PORT_L="${PORT_L:-28393}"
+PORT_F="${PORT_F:-28394}"
 
 BENCH=proxy.sh
 # shellcheck source=bench/lib/common.sh
@@ -129,19 +139,21 @@ run() { # name port sid size
     taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/$size" >/dev/null
     local t0 t1 hz out
     hz="$(getconf CLK_TCK)"
-    t0="$(tree_ticks "$sid")"
+    t0="$(tree_ticks_split "$sid")"
     out="$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$port/$size")"
-    t1="$(tree_ticks "$sid")"
-    python3 - "$name" "$size" "$((t1 - t0))" "$hz" "$DURATION" "$out" <<'EOF'
+    t1="$(tree_ticks_split "$sid")"
+    python3 - "$name" "$size" "$t0" "$t1" "$hz" "$DURATION" "$out" <<'EOF'
 import re, sys
-name, size, ticks, hz, dur = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-out = sys.argv[6]
+name, size, hz, dur = sys.argv[1], sys.argv[2], int(sys.argv[5]), float(sys.argv[6])
+(u0, k0), (u1, k1) = (map(int, sys.argv[3].split())), (map(int, sys.argv[4].split()))
+out = sys.argv[7]
 reqs = int(re.search(r'(\d+) requests in', out).group(1))
 bad = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
 nbytes = {'1k': 1024, '1m': 1048576}[size]
-us = ticks / hz * 1e6 / max(reqs, 1)
-print('%-9s %-3s %10.0f req/s %9.1f MiB/s %8.1f us CPU/req  %s non-2xx'
-      % (name, size, reqs / dur, reqs * nbytes / dur / 1048576, us, bad.group(1) if bad else 0))
+per = 1e6 / hz / max(reqs, 1)
+print('%-9s %-3s %10.0f req/s %9.1f MiB/s %8.1f us CPU/req (user %.1f, kernel %.1f)  %s non-2xx'
+      % (name, size, reqs / dur, reqs * nbytes / dur / 1048576, (u1 - u0 + k1 - k0) * per,
+         (u1 - u0) * per, (k1 - k0) * per, bad.group(1) if bad else 0))
 EOF
 }
 
@@ -155,6 +167,9 @@ for p in $PROXIES; do
     lighttpd)
         [[ -x "$LIGHTTPD" ]] || { echo "# lighttpd not installed: skipped"; continue; }
         start lighttpd 0 "http://127.0.0.1:$PORT_L/1k" "$LIGHTTPD" -D -f "$tmp/lighttpd/lighttpd.conf" ;;
+    fwd)
+        cc -O2 -o "$tmp/fwd" "$(dirname "$0")/lib/fwd.c" || die "cannot compile lib/fwd.c"
+        start fwd 0 "http://127.0.0.1:$PORT_F/1k" "$tmp/fwd" "$PORT_F" "$PORT_UP" ;;
     *) die "unknown proxy $p" ;;
     esac
     sid="${pids[-1]}"

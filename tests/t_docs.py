@@ -10,9 +10,11 @@ import http.client
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -99,7 +101,8 @@ class BenchHarness(unittest.TestCase):
     def test_scripts_parse_and_peers_sh_prints_its_usage(self):
         bench = os.path.join(SRCDIR, 'bench')
         for f in ('peers.sh', 'cgi-limit.sh', 'peers-target.sh', 'examples/nginx-target.sh',
-                  'gzip.sh', 'cache.sh', 'tls-cost.sh', 'h2-cost.sh', 'proxy.sh', 'pairs.sh'):
+                  'gzip.sh', 'cache.sh', 'tls-cost.sh', 'h2-cost.sh', 'proxy.sh', 'pairs.sh',
+                  'lib/common.sh'):
             p = subprocess.run(['bash', '-n', os.path.join(bench, f)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=60)
             self.assertEqual(p.returncode, 0, (f, p.stdout))
@@ -159,6 +162,89 @@ class BenchHarness(unittest.TestCase):
         r = c.getresponse()
         self.assertEqual((r.status, r.read() == files['1k.bin'], r.will_close), (200, True, True))
         c.close()
+
+    def test_fwd_floor_passes_bytes_through_on_an_upstream_connection_per_client(self):
+        """lib/fwd.c, proxy.sh's floor: what a client sends reaches the
+        upstream untouched, the answer comes back untouched, a keep-alive
+        client keeps its one upstream connection, and two clients have two;
+        a client that closes closes its upstream connection."""
+        tmp = tempfile.mkdtemp(prefix='portico-fwd-')
+        self.addCleanup(shutil.rmtree, tmp, True)
+        exe = os.path.join(tmp, 'fwd')
+        p = subprocess.run(['cc', '-O2', '-Wall', '-Wextra', '-Werror', '-Wshadow', '-o', exe,
+                            os.path.join(SRCDIR, 'bench', 'lib', 'fwd.c')],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        body = os.urandom(1024)
+        seen = []  # (upstream connection number, raw request head)
+        closed = []
+        lock = threading.Lock()
+        up = socket.socket()
+        up.bind(('127.0.0.1', 0))
+        up.listen(16)
+        self.addCleanup(up.close)
+
+        def serve(conn, k):
+            buf = b''
+            with conn:
+                while True:
+                    while b'\r\n\r\n' not in buf:
+                        d = conn.recv(65536)
+                        if not d:
+                            with lock:
+                                closed.append(k)
+                            return
+                        buf += d
+                    head, buf = buf.split(b'\r\n\r\n', 1)
+                    with lock:
+                        seen.append((k, head))
+                    conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+
+        def accept_loop():
+            k = 0
+            while True:
+                try:
+                    conn, _ = up.accept()
+                except OSError:
+                    return
+                k += 1
+                threading.Thread(target=serve, args=(conn, k), daemon=True).start()
+
+        threading.Thread(target=accept_loop, daemon=True).start()
+        port = harness.free_port('127.0.0.1')
+        proc = subprocess.Popen([exe, str(port), str(up.getsockname()[1])],
+                                stdin=subprocess.DEVNULL)
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.kill)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                harness.connect(port).close()
+                break
+            except OSError:
+                self.assertLess(time.monotonic(), deadline, 'fwd did not listen')
+                time.sleep(0.05)
+        a = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+        b = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+        for c, path in ((a, '/one'), (b, '/two'), (a, '/three')):
+            c.request('GET', path, headers={'X-Mark': path})
+            r = c.getresponse()
+            self.assertEqual((r.status, r.read() == body), (200, True), path)
+        a.close()
+        b.close()
+        deadline = time.monotonic() + 30
+        while len(closed) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with lock:
+            by_path = {h.split(b' ')[1].decode(): (k, h) for k, h in seen}
+        # the probe connections before a and b got upstream connections too
+        self.assertEqual(sorted(by_path), ['/one', '/three', '/two'])
+        self.assertEqual(by_path['/one'][0], by_path['/three'][0])
+        self.assertNotEqual(by_path['/one'][0], by_path['/two'][0])
+        self.assertIn(b'\r\nX-Mark: /two', by_path['/two'][1])
+        self.assertTrue(by_path['/two'][1].startswith(b'GET /two HTTP/1.1\r\nHost: 127.0.0.1:'))
+        self.assertIn(by_path['/one'][0], closed)
+        self.assertIn(by_path['/two'][0], closed)
 
     def test_tlsconn_makes_full_handshakes_unless_told_to_resume(self):
         """lib/tlsconn.c, peers.sh's tls-full client: every connection a

@@ -37,16 +37,26 @@ start() {
     die "$name did not start"
 }
 
-# tree_ticks SID: utime + stime of every process in session SID, in clock ticks
-tree_ticks() {
-    local sid="$1" t=0 f s rest
+# tree_ticks_split SID: "utime stime" of every process in session SID, in
+# clock ticks (user space; the kernel, softirq work done in the process's
+# context included)
+tree_ticks_split() {
+    local sid="$1" u=0 k=0 f s rest
     for f in /proc/[0-9]*/stat; do
         s="$(cat "$f" 2>/dev/null)" || continue
         rest="${s##*) }"
         # shellcheck disable=SC2206
         local a=($rest)
         [[ "${a[3]}" == "$sid" ]] || continue
-        t=$((t + a[11] + a[12]))
+        u=$((u + a[11]))
+        k=$((k + a[12]))
     done
-    echo "$t"
+    echo "$u $k"
+}
+
+# tree_ticks SID: utime + stime of every process in session SID, in clock ticks
+tree_ticks() {
+    local t
+    read -r -a t <<<"$(tree_ticks_split "$1")"
+    echo $((t[0] + t[1]))
 }
