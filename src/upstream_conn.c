@@ -50,12 +50,13 @@ typedef struct ureq ureq;
 
 /* Per server, what a worker learns of its capacity: the connections it
  * has answered on (accepted), open now and at most at once lately (a cap
- * learned from a stall never goes below what the server took at once), and
- * the next step by which a learned cap grows back. */
+ * learned from a stall never goes below what the server took at once), the
+ * last stall, and the next step by which a learned cap grows back. */
 typedef struct ulearn {
     unsigned open;
     unsigned peak;
-    uint64_t peak_at; /* ms; the peak is forgotten PT_UP_PEAK_MS after */
+    uint64_t peak_at;    /* ms; the peak is forgotten PT_UP_PEAK_MS after */
+    uint64_t stalled_at; /* ms; last backlog stall seen, 0 never */
     unsigned step;
 } ulearn;
 
@@ -74,9 +75,8 @@ typedef struct ubackend {
     /* per server: this worker's share of max_conns, or of what the server
      * told (FCGI_GET_VALUES) if lower; 0: none */
     unsigned *cap_cfg;
-    uint64_t *stalled_at; /* per server: last backlog stall seen (ms), 0 never */
-    ulearn *learn;        /* per server */
-    bool own_waiting;     /* waiting is private (no shared map) */
+    ulearn *learn;    /* per server */
+    bool own_waiting; /* waiting is private (no shared map) */
 } ubackend;
 
 struct pt_upstream_conn_state {
@@ -381,6 +381,13 @@ static void wait_mark(ureq *r, bool on)
     }
 }
 
+/* Server si is held by a cap learned from a stall, below what it was
+ * told (max_conns, FCGI_MAX_CONNS). */
+static bool learned(const ubackend *b, size_t si)
+{
+    return b->learn[si].stalled_at && b->up.s[si].cap != b->cap_cfg[si];
+}
+
 /* A cap learned for r's server: lowered to cap (never raised by this),
  * the stall dated now and the growth back started again from one. True
  * when it was lowered. */
@@ -389,7 +396,7 @@ static bool hold_at(ureq *r, unsigned cap)
     ubackend *b = r->b;
     size_t si = (size_t)r->si;
     pt_up_server *s = &b->up.s[si];
-    b->stalled_at[si] = r->w->loop.now ? r->w->loop.now : 1;
+    b->learn[si].stalled_at = r->w->loop.now ? r->w->loop.now : 1;
     b->learn[si].step = 1;
     if (s->cap != 0 && s->cap <= cap)
         return false;
@@ -456,29 +463,29 @@ static void on_grow(pt_loop *l, pt_timer *t)
         ubackend *b = &st->b[i];
         for (size_t si = 0; si < b->cfg->nservers; si++) {
             pt_up_server *s = &b->up.s[si];
-            if (!b->stalled_at[si] || s->cap == b->cap_cfg[si])
+            if (!learned(b, si))
                 continue;
+            ulearn *a = &b->learn[si];
             again = true;
             if (!b->q.head) {
                 /* a guess from a minute ago says little of the next burst */
-                if (l->now - b->stalled_at[si] >= PT_UP_FORGET_MS) {
+                if (l->now - a->stalled_at >= PT_UP_FORGET_MS) {
                     s->cap = b->cap_cfg[si];
-                    b->stalled_at[si] = 0;
+                    a->stalled_at = 0;
                     pt_log_debug("%s (%s): the learned cap is forgotten", b->cfg->name,
                                  b->cfg->servers[si].address);
                 }
                 continue;
             }
-            if (l->now - b->stalled_at[si] < 1000)
+            if (l->now - a->stalled_at < 1000)
                 continue;
-            ulearn *a = &b->learn[si];
             unsigned top = b->cap_cfg[si] ? b->cap_cfg[si] : 100000;
             unsigned step = a->step ? a->step : 1;
             s->cap = s->cap < top && step < top - s->cap ? s->cap + step : top;
             a->step = step < top ? step * 2 : top;
             if (s->cap == top) {
                 s->cap = b->cap_cfg[si];
-                b->stalled_at[si] = 0;
+                a->stalled_at = 0;
             }
             pt_log_debug("%s (%s): the learned cap grows to %u", b->cfg->name,
                          b->cfg->servers[si].address, s->cap);
@@ -699,7 +706,7 @@ static void connect_new(ureq *r, size_t si)
 static bool held_by_learned_cap(const ubackend *b)
 {
     for (size_t si = 0; si < b->cfg->nservers; si++)
-        if (b->stalled_at[si] && b->up.s[si].cap != b->cap_cfg[si])
+        if (learned(b, si))
             return true;
     return false;
 }
@@ -1596,9 +1603,8 @@ int pt_upstream_conn_init(pt_worker *w)
         b->probed = calloc(bc->nservers, sizeof(*b->probed));
         b->rt8 = calloc(bc->nservers, sizeof(*b->rt8));
         b->cap_cfg = calloc(bc->nservers, sizeof(*b->cap_cfg));
-        b->stalled_at = calloc(bc->nservers, sizeof(*b->stalled_at));
         b->learn = calloc(bc->nservers, sizeof(*b->learn));
-        if (!b->rt8 || !b->cap_cfg || !b->stalled_at || !b->learn)
+        if (!b->rt8 || !b->cap_cfg || !b->learn)
             return -1;
         for (size_t si = 0; si < bc->nservers; si++)
             b->cap_cfg[si] = b->up.s[si].cap;
@@ -1672,7 +1678,6 @@ void pt_upstream_conn_shutdown(pt_worker *w)
         free(st->b[i].probed);
         free(st->b[i].rt8);
         free(st->b[i].cap_cfg);
-        free(st->b[i].stalled_at);
         free(st->b[i].learn);
         if (st->b[i].own_waiting)
             free(st->b[i].waiting);

@@ -142,14 +142,7 @@ class BenchHarness(unittest.TestCase):
         proc = subprocess.Popen([exe, str(port), tmp], stdin=subprocess.DEVNULL)
         self.addCleanup(proc.wait)
         self.addCleanup(proc.kill)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                harness.connect(port).close()
-                break
-            except OSError:
-                self.assertLess(time.monotonic(), deadline, 'ceiling did not listen')
-                time.sleep(0.05)
+        self.assertTrue(harness.wait_port_open(port), 'ceiling did not listen')
         c = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
         for name, data in files.items():  # one keep-alive connection
             c.request('GET', '/' + name)
@@ -216,14 +209,7 @@ class BenchHarness(unittest.TestCase):
                                 stdin=subprocess.DEVNULL)
         self.addCleanup(proc.wait)
         self.addCleanup(proc.kill)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                harness.connect(port).close()
-                break
-            except OSError:
-                self.assertLess(time.monotonic(), deadline, 'fwd did not listen')
-                time.sleep(0.05)
+        self.assertTrue(harness.wait_port_open(port), 'fwd did not listen')
         a = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
         b = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
         for c, path in ((a, '/one'), (b, '/two'), (a, '/three')):

@@ -40,6 +40,25 @@ ROUNDS = 8
 ANSWER = b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok'
 
 
+def ask_until(port, path, stop, bad):
+    """Keep-alive GETs of path until stop is set, on a new connection
+    whenever one closes (keepalive_requests); each answer that is not 200
+    'ok', and an exception, goes to bad."""
+    try:
+        s = harness.connect(port, timeout=60)
+        while not stop.is_set():
+            s.sendall(b'GET %s HTTP/1.1\r\nHost: t\r\n\r\n' % path.encode())
+            r = harness.read_response(s)
+            if (r.status, r.body) != (200, b'ok'):
+                bad.append((r.status, r.body[:200]))
+            if (r.header('connection') or '').lower() == 'close':
+                s.close()
+                s = harness.connect(port, timeout=60)
+        s.close()
+    except Exception as e:  # noqa: BLE001 - reported by the caller
+        bad.append(repr(e))
+
+
 class ThreadUpstream:
     """A test server in one thread: a non-blocking listener and the
     connections it accepted, in a selector with their unparsed bytes.
@@ -251,25 +270,11 @@ locations = ( { prefix = "/"; handler = "proxy"; backend = "app"; } );
         self.assertEqual(got, [(200, b'ok')] * 8, srv.stderr_text()[-3000:])
         stop, bad = threading.Event(), []
 
-        def client(i):
-            try:
-                s = harness.connect(srv.port, timeout=60)
-                while not stop.is_set():
-                    s.sendall(b'GET /g/%d HTTP/1.1\r\nHost: t\r\n\r\n' % i)
-                    r = harness.read_response(s)
-                    if (r.status, r.body) != (200, b'ok'):
-                        bad.append((r.status, r.body[:200]))
-                    if (r.header('connection') or '').lower() == 'close':
-                        s.close()  # keepalive_requests reached
-                        s = harness.connect(srv.port, timeout=60)
-                s.close()
-            except Exception as e:  # noqa: BLE001 - reported below
-                bad.append(repr(e))
-
         def grown():
             return [int(v) for v in re.findall(r'app \([^)]*\): the learned cap grows to (\d+)',
                                                srv.stderr_text())]
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+        threads = [threading.Thread(target=ask_until, args=(srv.port, '/g/%d' % i, stop, bad))
+                   for i in range(16)]
         for t in threads:
             t.start()
         try:
@@ -477,21 +482,8 @@ locations = ( { prefix = "/app/"; handler = "fastcgi"; backend = "gv"; } );
         up.max_open = up.open_now
         stop, bad = threading.Event(), []
 
-        def client(i):
-            try:
-                s = harness.connect(srv.port, timeout=60)
-                while not stop.is_set():
-                    s.sendall(b'GET /app/g%d HTTP/1.1\r\nHost: t\r\n\r\n' % i)
-                    r = harness.read_response(s)
-                    if r.status != 200:
-                        bad.append(r.status)
-                    if (r.header('connection') or '').lower() == 'close':
-                        s.close()
-                        s = harness.connect(srv.port, timeout=60)
-                s.close()
-            except Exception as e:  # noqa: BLE001 - reported below
-                bad.append(repr(e))
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        threads = [threading.Thread(target=ask_until, args=(srv.port, '/app/g%d' % i, stop, bad))
+                   for i in range(8)]
         for t in threads:
             t.start()
         # queued demand for several grow ticks (one a second); a cap grown

@@ -169,6 +169,18 @@ def wait_port_closed(port, host='127.0.0.1', timeout=20):
     return False
 
 
+def wait_port_open(port, host='127.0.0.1', timeout=20):
+    """True once something accepts connections on host:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connect(port, timeout=2, host=host).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def start_class_server(cls, *args, **kw):
     """setUpClass: start the server a TestCase class shares as cls.srv
     (its port in cls.port)."""
